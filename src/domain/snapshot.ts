@@ -1,0 +1,63 @@
+import type { Member } from './member.js';
+import type { NodeKind } from './node.js';
+import type { Pool } from './pool.js';
+import type { Route } from './route.js';
+import type { Resources } from './tenant.js';
+import type { Vip } from './vip.js';
+
+/**
+ * Everything one proxy node must serve, as plain data: the input of the renderers and of change
+ * planning. Built from the database by services; never holds anything a client sent unvalidated.
+ * Arrays are sorted by name so equal state always renders to equal bytes.
+ */
+export interface NodeSnapshot {
+  readonly revision: number;
+  readonly node: NodeSettings;
+  readonly tenants: readonly TenantSnapshot[];
+}
+
+export interface NodeSettings {
+  readonly name: string;
+  readonly kind: NodeKind;
+  /** HAProxy Runtime API listener (`stats socket ipv4@host:port level admin`), or null for none. */
+  readonly runtimeAddress: { readonly host: string; readonly port: number } | null;
+  readonly capacity: Resources;
+  /** Absolute directory on the node where the agent places the rendered files (maps, certs). */
+  readonly configDir: string;
+}
+
+export interface TenantSnapshot {
+  readonly id: string;
+  readonly vips: readonly VipSnapshot[];
+  readonly pools: readonly PoolSnapshot[];
+  readonly certificates: readonly CertificateMaterial[];
+  readonly allocation: TenantAllocation;
+}
+
+export interface VipSnapshot extends Vip {
+  /** Sorted by priority, then name. */
+  readonly routes: readonly Route[];
+}
+
+export interface PoolSnapshot extends Pool {
+  readonly members: readonly Member[];
+}
+
+/** Decrypted certificate material, only ever held in memory while rendering. */
+export interface CertificateMaterial {
+  readonly name: string;
+  readonly chainPem: string;
+  readonly keyPem: string;
+  readonly sans: readonly string[];
+}
+
+/** The tenant's share of this node, enforced on the proxy. */
+export interface TenantAllocation {
+  /** Frontend maxconn for each of the tenant's VIPs on this node. */
+  readonly maxConnections: number;
+  /** Requests per second per client source before 429 (HTTP VIPs). */
+  readonly requestsPerSecond: number;
+}
+
+/** A rendered config: file name (relative to the node's configDir) → content. */
+export type RenderedFiles = Readonly<Record<string, string>>;

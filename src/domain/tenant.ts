@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import { displayText, labels, resources, slug } from './fields.js';
+
+export const TENANT_STATES = ['pending_approval', 'active', 'suspended'] as const;
+export type TenantState = (typeof TENANT_STATES)[number];
+
+export interface Resources {
+  readonly vcpu: number;
+  readonly memoryMb: number;
+}
+
+export interface Tenant {
+  readonly id: string;
+  readonly displayName: string;
+  readonly state: TenantState;
+  readonly reservation: Resources;
+  readonly limit: Resources;
+  readonly weight: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly revision: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+const tenantFields = {
+  displayName: displayText,
+  state: z.enum(TENANT_STATES),
+  reservation: resources,
+  limit: resources,
+  weight: z.number().int().min(1).max(1000),
+  labels,
+};
+
+export const createTenantSchema = z
+  .strictObject({
+    id: slug,
+    displayName: tenantFields.displayName.optional(),
+    state: tenantFields.state.optional(),
+    reservation: tenantFields.reservation.default({ vcpu: 0, memoryMb: 0 }),
+    limit: tenantFields.limit.optional(),
+    weight: tenantFields.weight.default(100),
+    labels: tenantFields.labels.default({}),
+  })
+  .transform((t) => ({ ...t, displayName: t.displayName ?? t.id, limit: t.limit ?? t.reservation }))
+  .superRefine(checkLimitCoversReservation);
+export type CreateTenant = z.output<typeof createTenantSchema>;
+
+export const patchTenantSchema = z.strictObject({
+  displayName: tenantFields.displayName.optional(),
+  state: tenantFields.state.optional(),
+  reservation: tenantFields.reservation.optional(),
+  limit: tenantFields.limit.optional(),
+  weight: tenantFields.weight.optional(),
+  labels: tenantFields.labels.optional(),
+});
+export type PatchTenant = z.output<typeof patchTenantSchema>;
+
+/** Fields of a tenant only fleet operators may change: they decide how much of the fleet it holds. */
+export const TENANT_CAPACITY_FIELDS = ['state', 'reservation', 'limit', 'weight'] as const;
+
+export function checkLimitCoversReservation(
+  t: { reservation: Resources; limit: Resources },
+  ctx: z.RefinementCtx,
+): void {
+  for (const key of ['vcpu', 'memoryMb'] as const) {
+    if (t.limit[key] < t.reservation[key]) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['limit', key],
+        message: `limit (${t.limit[key]}) must be at least the reservation (${t.reservation[key]})`,
+      });
+    }
+  }
+}
+
+/** `?label=env=prod&label=team=web`: every pair must match. */
+export const labelSelector = z
+  .union([z.string(), z.array(z.string())])
+  .optional()
+  .transform((value, ctx) => {
+    const items = value === undefined ? [] : Array.isArray(value) ? value : [value];
+    const out: Record<string, string> = {};
+    for (const item of items) {
+      const eq = item.indexOf('=');
+      const key = eq < 0 ? '' : item.slice(0, eq);
+      const val = eq < 0 ? '' : item.slice(eq + 1);
+      const parsed = labels.safeParse({ [key]: val });
+      if (eq < 0 || !parsed.success) {
+        ctx.addIssue({ code: 'custom', message: `"${item.slice(0, 80)}" is not a key=value label selector` });
+        return z.NEVER;
+      }
+      out[key] = val;
+    }
+    return out;
+  });

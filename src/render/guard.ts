@@ -1,0 +1,57 @@
+/**
+ * The render-side guard: the last line of defence behind the API schemas. Every value a view
+ * model puts into a config passes one of these checks, which throw `UnsafeValueError` for any
+ * character that could end its directive or start another (newline, `;`, `{`, `}`, `#`, quotes,
+ * backslash, `$`, whitespace, control characters), so injection is impossible by construction.
+ */
+export class UnsafeValueError extends Error {
+  override readonly name = 'UnsafeValueError';
+  constructor(
+    readonly field: string,
+    readonly value: string,
+    readonly rule: string,
+  ) {
+    super(`unsafe value for ${field}: ${JSON.stringify(value.slice(0, 80))} is not ${rule}`);
+  }
+}
+
+const RULES = {
+  /** Names we build ourselves: tenant, VIP, pool, member slugs and their compositions. */
+  name: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/,
+  /** IPv4 or IPv6 literal (already canonical). */
+  ip: /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:.]{2,45})$/,
+  /** CIDR blocks. */
+  cidr: /^(?:\d{1,3}(?:\.\d{1,3}){3}\/\d{1,2}|[0-9a-f:.]{2,45}\/\d{1,3})$/,
+  /** DNS names, optionally with a leading `*.`. */
+  host: /^(?:\*\.)?[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$/,
+  /** URL paths. */
+  path: /^\/[A-Za-z0-9._~%/:@+,=-]{0,1023}$/,
+  headerName: /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/,
+  headerValue: /^[A-Za-z0-9._~:/=+@-]{1,256}$/,
+  /** Absolute file system paths we generate. */
+  file: /^\/[A-Za-z0-9._/-]{1,1023}$/,
+  /** HTTP status lists such as 200-399,404. */
+  status: /^[0-9,-]{3,128}$/,
+} as const;
+
+export type GuardRule = keyof typeof RULES;
+
+export function safe(rule: GuardRule, field: string, value: string): string {
+  if (typeof value !== 'string' || !RULES[rule].test(value)) throw new UnsafeValueError(field, String(value), rule);
+  return value;
+}
+
+export function safeInt(field: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new UnsafeValueError(field, String(value), `an integer in ${min}..${max}`);
+  }
+  return value;
+}
+
+/** PEM material: only base64 PEM blocks and their BEGIN/END lines. */
+export function safePem(field: string, value: string): string {
+  if (!/^(?:-----BEGIN [A-Z ]{1,40}-----\n[A-Za-z0-9+/=\n]+-----END [A-Z ]{1,40}-----\n?)+$/.test(value)) {
+    throw new UnsafeValueError(field, value, 'PEM');
+  }
+  return value;
+}
