@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { paging } from '../domain/fields.js';
+import { createTokenSchema } from '../domain/token.js';
+import type { TokenService } from '../services/token-service.js';
+import { route, written, type RouteSpec } from './route.js';
+
+const tokenParams = z.strictObject({ token: z.string().max(64) });
+
+export function tokenRoutes(tokens: TokenService): RouteSpec[] {
+  return [
+    route({
+      method: 'get',
+      path: '/v1/tokens',
+      summary: 'List API tokens (never their secrets)',
+      tag: 'tokens',
+      permission: 'tokens:manage',
+      query: z.strictObject(paging),
+      handler: async ({ query }) => {
+        const items = await tokens.list({ limit: query.limit + 1, after: query.cursor });
+        const more = items.length > query.limit;
+        const page = more ? items.slice(0, query.limit) : items;
+        return { body: { items: page, nextCursor: more ? page[page.length - 1]!.name : null } };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/v1/tokens',
+      summary: 'Create an API token; the secret is shown once',
+      tag: 'tokens',
+      permission: 'tokens:manage',
+      body: createTokenSchema,
+      handler: async ({ write, body }) => {
+        const w = await tokens.create(write, body);
+        return { status: 201, body: { ...w.value, revision: w.revision } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/tokens/:token',
+      summary: 'Get an API token',
+      tag: 'tokens',
+      permission: 'tokens:manage',
+      params: tokenParams,
+      handler: async ({ params }) => ({ body: await tokens.get(params.token) }),
+    }),
+    route({
+      method: 'delete',
+      path: '/v1/tokens/:token',
+      summary: 'Revoke an API token',
+      tag: 'tokens',
+      permission: 'tokens:manage',
+      params: tokenParams,
+      handler: async ({ write, params }) => written(await tokens.delete(write, params.token)),
+    }),
+  ];
+}

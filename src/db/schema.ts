@@ -1,0 +1,185 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/** Kysely's view of the tables in migrations/. Column names are the database's (snake_case). */
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json<T> = ColumnType<T, string, string>;
+/** numeric and bigint arrive as strings from pg; repositories convert. */
+type Numeric = ColumnType<string, number | string, number | string>;
+type BigIntColumn = ColumnType<string, number | string | bigint, number | string | bigint>;
+
+export interface RevisionCounterTable {
+  id: Generated<number>;
+  revision: BigIntColumn;
+}
+
+export interface TenantTable {
+  id: string;
+  display_name: string;
+  state: string;
+  reservation_vcpu: Numeric;
+  reservation_memory_mb: number;
+  limit_vcpu: Numeric;
+  limit_memory_mb: number;
+  weight: number;
+  labels: Json<Record<string, string>>;
+  revision: BigIntColumn;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface AddressPoolTable {
+  name: string;
+  cidr: string;
+  revision: BigIntColumn;
+  created_at: Timestamp;
+}
+
+export interface AddressLeaseTable {
+  address: string;
+  pool_name: string;
+  tenant_id: string;
+  vip_name: string;
+  leased_at: Timestamp;
+}
+
+export interface CertificateTable {
+  tenant_id: string;
+  name: string;
+  chain_pem: string;
+  key_ciphertext: string;
+  sans: Json<string[]>;
+  subject: string;
+  issuer: string;
+  not_before: Timestamp;
+  not_after: Timestamp;
+  fingerprint_sha256: string;
+  revision: BigIntColumn;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface PoolTable {
+  tenant_id: string;
+  name: string;
+  algorithm: string;
+  health_check: Json<unknown> | null;
+  revision: BigIntColumn;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface MemberTable {
+  tenant_id: string;
+  pool_name: string;
+  name: string;
+  address: string;
+  port: number;
+  weight: number;
+  state: string;
+  backup: boolean;
+  revision: BigIntColumn;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface VipTable {
+  tenant_id: string;
+  name: string;
+  address: string;
+  address_pool: string | null;
+  port: number;
+  protocol: string;
+  hostnames: Json<string[]>;
+  certificate: string | null;
+  persistence: string;
+  cookie_name: string;
+  timeouts: Json<unknown>;
+  allowlist: Json<string[]>;
+  default_pool: string | null;
+  revision: BigIntColumn;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface RouteTable {
+  tenant_id: string;
+  vip_name: string;
+  name: string;
+  priority: number;
+  match: Json<unknown>;
+  pool_name: string;
+  revision: BigIntColumn;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface NodeTable {
+  name: string;
+  kind: string;
+  node_group: string;
+  zone: string;
+  runtime_host: string | null;
+  runtime_port: number | null;
+  capacity_vcpu: Numeric;
+  capacity_memory_mb: number;
+  applied_revision: BigIntColumn | null;
+  last_heartbeat_at: Timestamp | null;
+  revision: BigIntColumn;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ApiTokenTable {
+  id: Generated<string>;
+  name: string;
+  role: string;
+  tenant_id: string | null;
+  node_name: string | null;
+  secret_hash: string;
+  created_at: Timestamp;
+  expires_at: Timestamp | null;
+  last_used_at: Timestamp | null;
+}
+
+export interface AuditEventTable {
+  id: Generated<BigIntColumn>;
+  at: Timestamp;
+  revision: BigIntColumn;
+  actor: string;
+  token_id: string | null;
+  request_id: string;
+  source_ip: string | null;
+  tenant_id: string | null;
+  action: string;
+  resource_type: string;
+  resource_id: string;
+  before: Json<unknown> | null;
+  after: Json<unknown> | null;
+}
+
+export interface IdempotencyKeyTable {
+  token_id: string;
+  key: string;
+  method: string;
+  path: string;
+  request_hash: string;
+  status: number | null;
+  response: Json<unknown> | null;
+  created_at: Timestamp;
+}
+
+export interface Database {
+  revision_counter: RevisionCounterTable;
+  tenants: TenantTable;
+  address_pools: AddressPoolTable;
+  address_leases: AddressLeaseTable;
+  certificates: CertificateTable;
+  pools: PoolTable;
+  members: MemberTable;
+  vips: VipTable;
+  routes: RouteTable;
+  nodes: NodeTable;
+  api_tokens: ApiTokenTable;
+  audit_events: AuditEventTable;
+  idempotency_keys: IdempotencyKeyTable;
+}

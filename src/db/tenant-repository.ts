@@ -1,0 +1,105 @@
+import { sql } from 'kysely';
+import type { CreateTenant, Tenant, TenantState } from '../domain/tenant.js';
+import type { Executor } from './executor.js';
+import { iso } from './executor.js';
+import type { TenantTable } from './schema.js';
+import type { Selectable } from 'kysely';
+
+export interface TenantListQuery {
+  readonly limit: number;
+  /** Return tenants whose id sorts after this one. */
+  readonly after?: string | undefined;
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Restrict to one tenant (a tenant-scoped caller). */
+  readonly onlyId?: string | null;
+}
+
+export function toTenant(row: Selectable<TenantTable>): Tenant {
+  return {
+    id: row.id,
+    displayName: row.display_name,
+    state: row.state as TenantState,
+    reservation: { vcpu: Number(row.reservation_vcpu), memoryMb: row.reservation_memory_mb },
+    limit: { vcpu: Number(row.limit_vcpu), memoryMb: row.limit_memory_mb },
+    weight: row.weight,
+    labels: row.labels,
+    revision: Number(row.revision),
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+  };
+}
+
+export async function findTenant(db: Executor, id: string): Promise<Tenant | undefined> {
+  const row = await db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toTenant(row);
+}
+
+export async function tenantExists(db: Executor, id: string): Promise<boolean> {
+  const row = await db.selectFrom('tenants').select('id').where('id', '=', id).executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function listTenants(db: Executor, q: TenantListQuery): Promise<Tenant[]> {
+  let query = db.selectFrom('tenants').selectAll().orderBy('id').limit(q.limit);
+  if (q.after !== undefined) query = query.where('id', '>', q.after);
+  if (q.onlyId) query = query.where('id', '=', q.onlyId);
+  if (q.labels && Object.keys(q.labels).length > 0) {
+    query = query.where(sql<boolean>`labels @> ${JSON.stringify(q.labels)}::jsonb`);
+  }
+  return (await query.execute()).map(toTenant);
+}
+
+export async function insertTenant(db: Executor, t: CreateTenant & { state: TenantState }, revision: number): Promise<Tenant> {
+  const row = await db
+    .insertInto('tenants')
+    .values({
+      id: t.id,
+      display_name: t.displayName,
+      state: t.state,
+      reservation_vcpu: t.reservation.vcpu,
+      reservation_memory_mb: t.reservation.memoryMb,
+      limit_vcpu: t.limit.vcpu,
+      limit_memory_mb: t.limit.memoryMb,
+      weight: t.weight,
+      labels: JSON.stringify(t.labels),
+      revision,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toTenant(row);
+}
+
+/** Writes the whole tenant (the service has merged the patch and checked invariants). */
+export async function updateTenant(db: Executor, t: Omit<Tenant, 'createdAt' | 'updatedAt' | 'revision'>, revision: number): Promise<Tenant> {
+  const row = await db
+    .updateTable('tenants')
+    .set({
+      display_name: t.displayName,
+      state: t.state,
+      reservation_vcpu: t.reservation.vcpu,
+      reservation_memory_mb: t.reservation.memoryMb,
+      limit_vcpu: t.limit.vcpu,
+      limit_memory_mb: t.limit.memoryMb,
+      weight: t.weight,
+      labels: JSON.stringify(t.labels),
+      revision,
+      updated_at: new Date(),
+    })
+    .where('id', '=', t.id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toTenant(row);
+}
+
+export async function deleteTenant(db: Executor, id: string): Promise<void> {
+  await db.deleteFrom('tenants').where('id', '=', id).execute();
+}
+
+export async function countTenantVips(db: Executor, id: string): Promise<number> {
+  const row = await db
+    .selectFrom('vips')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('tenant_id', '=', id)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

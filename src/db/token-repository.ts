@@ -1,0 +1,68 @@
+import type { Selectable } from 'kysely';
+import type { ApiToken, Role } from '../domain/token.js';
+import type { Executor } from './executor.js';
+import { iso, isoOrNull } from './executor.js';
+import type { ApiTokenTable } from './schema.js';
+
+export type TokenRow = Selectable<ApiTokenTable>;
+
+export function toApiToken(row: TokenRow): ApiToken {
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role as Role,
+    tenant: row.tenant_id,
+    node: row.node_name,
+    createdAt: iso(row.created_at),
+    expiresAt: isoOrNull(row.expires_at),
+    lastUsedAt: isoOrNull(row.last_used_at),
+  };
+}
+
+export async function findTokenByHash(db: Executor, secretHash: string): Promise<TokenRow | undefined> {
+  return db.selectFrom('api_tokens').selectAll().where('secret_hash', '=', secretHash).executeTakeFirst();
+}
+
+export async function findToken(db: Executor, id: string): Promise<TokenRow | undefined> {
+  return db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findTokenByName(db: Executor, name: string): Promise<TokenRow | undefined> {
+  return db.selectFrom('api_tokens').selectAll().where('name', '=', name).executeTakeFirst();
+}
+
+export async function listTokens(db: Executor, q: { limit: number; after?: string | undefined }): Promise<TokenRow[]> {
+  let query = db.selectFrom('api_tokens').selectAll().orderBy('name').limit(q.limit);
+  if (q.after !== undefined) query = query.where('name', '>', q.after);
+  return query.execute();
+}
+
+export async function insertToken(
+  db: Executor,
+  t: { name: string; role: Role; tenantId: string | null; nodeName: string | null; secretHash: string; expiresAt: string | null },
+): Promise<TokenRow> {
+  return db
+    .insertInto('api_tokens')
+    .values({
+      name: t.name,
+      role: t.role,
+      tenant_id: t.tenantId,
+      node_name: t.nodeName,
+      secret_hash: t.secretHash,
+      expires_at: t.expiresAt,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function setTokenSecret(db: Executor, id: string, secretHash: string): Promise<void> {
+  await db.updateTable('api_tokens').set({ secret_hash: secretHash }).where('id', '=', id).execute();
+}
+
+export async function deleteToken(db: Executor, id: string): Promise<void> {
+  await db.deleteFrom('api_tokens').where('id', '=', id).execute();
+}
+
+export async function touchToken(db: Executor, id: string, at: Date): Promise<void> {
+  await db.updateTable('api_tokens').set({ last_used_at: at }).where('id', '=', id).execute();
+}

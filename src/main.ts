@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { join, resolve } from 'node:path';
+import { sql } from 'kysely';
+import { createApp } from './api/app.js';
+import { allRoutes } from './api/routes.js';
+import { ConfigError, type Config } from './config.js';
+import { openDatabase, type DatabaseHandle } from './db/connect.js';
+import { migrateToLatest, migrationsPending } from './db/migrate.js';
+import { tenantExists } from './db/tenant-repository.js';
+import type { Logger } from './logger.js';
+import { createServices, type Services } from './services/services.js';
+
+/** The composition root: the only place that builds concrete objects. */
+export interface ControlPlane {
+  readonly url: string;
+  readonly server: Server;
+  readonly services: Services;
+  readonly database: DatabaseHandle;
+  /** The generated admin token, when this start created one (printed once). */
+  readonly generatedAdminToken: string | undefined;
+  stop(): Promise<void>;
+}
+
+export async function openAndMigrate(config: Config, logger: Logger): Promise<DatabaseHandle> {
+  const started = Date.now();
+  if (!config.databaseUrl) {
+    logger.info({ dataDir: resolve(config.dataDir) }, 'DATABASE_URL is not set: using the embedded PGlite database');
+  }
+  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const result = await migrateToLatest(database.db);
+  const applied = (result.results ?? []).map((r) => r.migrationName);
+  logger.info({ applied, ms: Date.now() - started, database: database.kind }, 'database ready');
+  return database;
+}
+
+export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
+  const secretKey = config.secretKey ?? embeddedSecret(config);
+  const database = await openAndMigrate(config, logger);
+  const services = createServices(database.db, { tokenCacheMs: config.tokenCacheMs, secretKey });
+  const admin = await services.tokens.ensureAdmin(config.adminToken);
+  const generatedAdminToken = admin.secret;
+  if (generatedAdminToken && !config.databaseUrl) {
+    const path = join(config.dataDir, 'admin-token');
+    writeFileSync(path, `${generatedAdminToken}\n`, { mode: 0o600 });
+  }
+
+  const app = createApp({
+    logger,
+    routes: allRoutes(services),
+    auth: services.tokens,
+    tenantExists: (id) => tenantExists(database.db, id),
+    ready: async () => {
+      await sql`select 1`.execute(database.db);
+      const pending = await migrationsPending(database.db);
+      if (pending.length > 0) throw new Error(`migrations pending: ${pending.join(', ')}`);
+    },
+  });
+  const server = await new Promise<Server>((ok, fail) => {
+    const s = app.listen(config.port, config.host, () => ok(s));
+    s.once('error', fail);
+  });
+  server.keepAliveTimeout = 65_000;
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  logger.info({ url }, 'switchyard control plane listening');
+  return {
+    url,
+    server,
+    services,
+    database,
+    generatedAdminToken,
+    stop: async () => {
+      server.closeIdleConnections();
+      await new Promise<void>((ok) => server.close(() => ok()));
+      await database.close();
+    },
+  };
+}
+
+/**
+ * The embedded default keeps its encryption key beside its database, generated once. With a
+ * PostgreSQL server the key must come from SWITCHYARD_SECRET_KEY: keeping it next to the data
+ * it protects would defeat the point.
+ */
+function embeddedSecret(config: Config): Buffer {
+  if (config.databaseUrl) {
+    throw new ConfigError(
+      'SWITCHYARD_SECRET_KEY is required with DATABASE_URL (it encrypts private keys at rest); create one with: openssl rand -base64 32',
+    );
+  }
+  mkdirSync(config.dataDir, { recursive: true });
+  const path = join(config.dataDir, 'secret.key');
+  if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+  const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64');
+  if (key.length !== 32) throw new ConfigError(`${path} does not hold a 32-byte base64 key; restore it from backup`);
+  return key;
+}

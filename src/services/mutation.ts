@@ -1,0 +1,183 @@
+import { createHash } from 'node:crypto';
+import { sql, type Transaction } from 'kysely';
+import { ConflictError, PreconditionFailedError, UnauthorizedError } from '../domain/errors.js';
+import type { Principal } from '../domain/token.js';
+import type { Database } from '../db/schema.js';
+import type { Db } from '../db/connect.js';
+
+/** Who is writing and from where: recorded with every audit event. */
+export interface Actor {
+  readonly principal: Principal;
+  readonly requestId: string;
+  readonly sourceIp: string | null;
+}
+
+export interface IdempotencyRequest {
+  readonly key: string;
+  readonly method: string;
+  readonly path: string;
+  /** Hash of the request body: a key reused with another body is refused. */
+  readonly fingerprint: string;
+}
+
+export interface WriteContext {
+  readonly actor: Actor;
+  readonly idempotency?: IdempotencyRequest | undefined;
+  /** `If-Match` as a revision number, when the client sent one. */
+  readonly ifMatch?: number | undefined;
+}
+
+export interface AuditEntry {
+  readonly action: 'create' | 'update' | 'delete';
+  readonly resourceType: string;
+  /** Path-like id, e.g. `a/vips/web`. */
+  readonly resourceId: string;
+  readonly tenantId: string | null;
+  readonly before: unknown;
+  readonly after: unknown;
+}
+
+/** One write transaction: the executor, the revision this write will commit as, and its audit log. */
+export interface Tx {
+  readonly db: Transaction<Database>;
+  /** The revision every row changed in this transaction is stamped with. */
+  readonly revision: number;
+  readonly ctx: WriteContext;
+  /** Record a change; a transaction that records none commits no revision. */
+  audit(entry: AuditEntry): void;
+}
+
+export interface Written<T> {
+  readonly value: T;
+  /** The revision after this write (unchanged when the write was a no-op). */
+  readonly revision: number;
+  /** True when an Idempotency-Key replay returned the first answer. */
+  readonly replayed: boolean;
+}
+
+export const CHANGES_CHANNEL = 'switchyard_changes';
+
+/**
+ * Runs one write as one transaction: takes the revision lock (so revisions are committed in
+ * order and every reader sees a gap-free history), runs `work`, writes the audit events, bumps
+ * the revision when anything changed, stores the idempotent answer, and notifies listeners.
+ * With an Idempotency-Key seen before, returns the first answer without running `work`.
+ */
+export async function mutate<T>(db: Db, ctx: WriteContext, work: (tx: Tx) => Promise<T>): Promise<Written<T>> {
+  return db.transaction().execute(async (trx) => {
+    const idem = ctx.idempotency;
+    if (idem) {
+      const replay = await claimIdempotencyKey(trx, ctx.actor.principal, idem);
+      if (replay) return { value: replay.value as T, revision: replay.revision, replayed: true };
+    }
+    const counter = await trx
+      .selectFrom('revision_counter')
+      .select('revision')
+      .where('id', '=', 1)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
+    const current = Number(counter.revision);
+    const entries: AuditEntry[] = [];
+    const tx: Tx = { db: trx, revision: current + 1, ctx, audit: (e) => void entries.push(e) };
+    const value = await work(tx);
+    const revision = entries.length > 0 ? current + 1 : current;
+    if (entries.length > 0) {
+      await trx.updateTable('revision_counter').set({ revision }).where('id', '=', 1).execute();
+      await trx
+        .insertInto('audit_events')
+        .values(
+          entries.map((e) => ({
+            revision,
+            actor: ctx.actor.principal.name,
+            token_id: ctx.actor.principal.tokenId || null,
+            request_id: ctx.actor.requestId,
+            source_ip: ctx.actor.sourceIp,
+            tenant_id: e.tenantId,
+            action: e.action,
+            resource_type: e.resourceType,
+            resource_id: e.resourceId,
+            before: e.before === null || e.before === undefined ? null : JSON.stringify(e.before),
+            after: e.after === null || e.after === undefined ? null : JSON.stringify(e.after),
+          })),
+        )
+        .execute();
+      await sql`select pg_notify(${CHANGES_CHANNEL}, ${String(revision)})`.execute(trx);
+    }
+    if (idem) {
+      await trx
+        .updateTable('idempotency_keys')
+        .set({ status: 200, response: JSON.stringify({ value: withoutSecrets(value), revision }) })
+        .where('token_id', '=', ctx.actor.principal.tokenId)
+        .where('key', '=', idem.key)
+        .execute();
+    }
+    return { value, revision, replayed: false };
+  });
+}
+
+/** Keys are kept this long; an older key may be reused for a new request. */
+const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+
+async function claimIdempotencyKey(
+  trx: Transaction<Database>,
+  principal: Principal,
+  idem: IdempotencyRequest,
+): Promise<{ value: unknown; revision: number } | null> {
+  if (!principal.tokenId) throw new UnauthorizedError('Idempotency-Key needs an authenticated token');
+  await trx
+    .deleteFrom('idempotency_keys')
+    .where('token_id', '=', principal.tokenId)
+    .where('key', '=', idem.key)
+    .where('created_at', '<', new Date(Date.now() - IDEMPOTENCY_TTL_MS))
+    .execute();
+  // A concurrent request with the same key blocks here until the first one commits or rolls back.
+  const inserted = await trx
+    .insertInto('idempotency_keys')
+    .values({
+      token_id: principal.tokenId,
+      key: idem.key,
+      method: idem.method,
+      path: idem.path,
+      request_hash: idem.fingerprint,
+    })
+    .onConflict((oc) => oc.doNothing())
+    .returning('key')
+    .executeTakeFirst();
+  if (inserted) return null;
+  const stored = await trx
+    .selectFrom('idempotency_keys')
+    .selectAll()
+    .where('token_id', '=', principal.tokenId)
+    .where('key', '=', idem.key)
+    .executeTakeFirstOrThrow();
+  if (stored.method !== idem.method || stored.path !== idem.path || stored.request_hash !== idem.fingerprint) {
+    throw new ConflictError(
+      `Idempotency-Key '${idem.key}' was already used for a different request (${stored.method} ${stored.path}); use a new key`,
+    );
+  }
+  const response = stored.response as unknown as { value: unknown; revision: number } | null;
+  if (!response) throw new ConflictError(`a request with Idempotency-Key '${idem.key}' is still in progress`);
+  return response;
+}
+
+export function fingerprint(body: unknown): string {
+  return createHash('sha256').update(JSON.stringify(body ?? null)).digest('hex');
+}
+
+/** Refuses a write whose If-Match names another version of the resource. */
+export function checkIfMatch(tx: Tx, resource: string, currentRevision: number): void {
+  const expected = tx.ctx.ifMatch;
+  if (expected !== undefined && expected !== currentRevision) {
+    throw new PreconditionFailedError(resource, `"${expected}"`, `"${currentRevision}"`);
+  }
+}
+
+/** Secrets are shown once: an idempotent replay answers without them, so none is ever stored. */
+function withoutSecrets(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = k === 'secret' || k === 'agentToken' ? null : withoutSecrets(v);
+  }
+  return out;
+}
