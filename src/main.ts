@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { sql } from 'kysely';
 import { createApp } from './api/app.js';
-import { allRoutes } from './api/routes.js';
+import { allRoutes } from './api/registry.js';
 import { ConfigError, type Config } from './config.js';
 import { openDatabase, type DatabaseHandle } from './db/connect.js';
 import { migrateToLatest, migrationsPending } from './db/migrate.js';

@@ -1,9 +1,64 @@
-import type { Services } from '../services/services.js';
-import type { RouteSpec } from './route.js';
-import { tenantRoutes } from './tenants.js';
-import { tokenRoutes } from './tokens.js';
+import { z } from 'zod';
+import { slug } from '../domain/fields.js';
+import { createRouteSchema, patchRouteSchema } from '../domain/route.js';
+import type { RouteService } from '../services/route-service.js';
+import { route, written, type RouteSpec } from './route.js';
 
-/** Every REST route, in one list: mounted by the app, walked by the OpenAPI generator and the isolation tests. */
-export function allRoutes(s: Services): RouteSpec[] {
-  return [...tenantRoutes(s.tenants), ...tokenRoutes(s.tokens)];
+const vipParams = z.strictObject({ tenant: slug, vip: slug });
+const routeParams = z.strictObject({ tenant: slug, vip: slug, route: slug });
+
+/** Content routes of a VIP (the resource called "route"; not to be confused with REST routes). */
+export function routeRoutes(routes: RouteService): RouteSpec[] {
+  return [
+    route({
+      method: 'get',
+      path: '/v1/tenants/:tenant/vips/:vip/routes',
+      summary: 'List the routes of a VIP in evaluation order',
+      tag: 'routes',
+      permission: 'tenant:read',
+      params: vipParams,
+      handler: async ({ params }) => ({ body: await routes.list(params.tenant, params.vip) }),
+    }),
+    route({
+      method: 'post',
+      path: '/v1/tenants/:tenant/vips/:vip/routes',
+      summary: 'Create a route on a VIP',
+      tag: 'routes',
+      permission: 'tenant:write',
+      params: vipParams,
+      body: createRouteSchema,
+      handler: async ({ write, params, body }) => written(await routes.create(write, params.tenant, params.vip, body), 201),
+    }),
+    route({
+      method: 'get',
+      path: '/v1/tenants/:tenant/vips/:vip/routes/:route',
+      summary: 'Get a route',
+      tag: 'routes',
+      permission: 'tenant:read',
+      params: routeParams,
+      handler: async ({ params }) => {
+        const r = await routes.get(params.tenant, params.vip, params.route);
+        return { body: r, etag: r.revision };
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/v1/tenants/:tenant/vips/:vip/routes/:route',
+      summary: 'Change a route',
+      tag: 'routes',
+      permission: 'tenant:write',
+      params: routeParams,
+      body: patchRouteSchema,
+      handler: async ({ write, params, body }) => written(await routes.patch(write, params.tenant, params.vip, params.route, body)),
+    }),
+    route({
+      method: 'delete',
+      path: '/v1/tenants/:tenant/vips/:vip/routes/:route',
+      summary: 'Delete a route',
+      tag: 'routes',
+      permission: 'tenant:write',
+      params: routeParams,
+      handler: async ({ write, params }) => written(await routes.delete(write, params.tenant, params.vip, params.route)),
+    }),
+  ];
 }

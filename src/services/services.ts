@@ -1,6 +1,13 @@
 import type { Db } from '../db/connect.js';
+import { AddressPoolService } from './address-pool-service.js';
+import { CertificateService } from './certificate-service.js';
+import { MemberService } from './member-service.js';
+import { NodeService } from './node-service.js';
+import { PoolService } from './pool-service.js';
+import { RouteService } from './route-service.js';
 import { TenantService } from './tenant-service.js';
 import { TokenService } from './token-service.js';
+import { VipService } from './vip-service.js';
 
 export interface ServiceOptions {
   readonly tokenCacheMs: number;
@@ -12,11 +19,25 @@ export interface ServiceOptions {
 export interface Services {
   readonly tenants: TenantService;
   readonly tokens: TokenService;
+  readonly addressPools: AddressPoolService;
+  readonly vips: VipService;
+  readonly routes: RouteService;
+  readonly pools: PoolService;
+  readonly members: MemberService;
+  readonly certificates: CertificateService;
+  readonly nodes: NodeService;
 }
 
 export function createServices(db: Db, opts: ServiceOptions): Services {
   return {
     tenants: new TenantService(db),
     tokens: new TokenService(db, opts.tokenCacheMs),
+    addressPools: new AddressPoolService(db),
+    vips: new VipService(db),
+    routes: new RouteService(db),
+    pools: new PoolService(db),
+    members: new MemberService(db),
+    certificates: new CertificateService(db, opts.secretKey),
+    nodes: new NodeService(db),
   };
 }

@@ -1,0 +1,26 @@
+import type { Services } from '../services/services.js';
+import { addressPoolRoutes } from './address-pools.js';
+import { certificateRoutes } from './certificates.js';
+import { memberRoutes } from './members.js';
+import { nodeRoutes } from './nodes.js';
+import { poolRoutes } from './pools.js';
+import type { RouteSpec } from './route.js';
+import { routeRoutes } from './routes.js';
+import { tenantRoutes } from './tenants.js';
+import { tokenRoutes } from './tokens.js';
+import { vipRoutes } from './vips.js';
+
+/** Every REST route, in one list: mounted by the app, walked by the OpenAPI generator and the isolation tests. */
+export function allRoutes(s: Services): RouteSpec[] {
+  return [
+    ...tenantRoutes(s.tenants),
+    ...tokenRoutes(s.tokens),
+    ...addressPoolRoutes(s.addressPools),
+    ...vipRoutes(s.vips),
+    ...routeRoutes(s.routes),
+    ...poolRoutes(s.pools),
+    ...memberRoutes(s.members),
+    ...certificateRoutes(s.certificates),
+    ...nodeRoutes(s.nodes),
+  ];
+}
