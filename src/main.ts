@@ -28,7 +28,11 @@ export async function openAndMigrate(config: Config, logger: Logger): Promise<Da
   if (!config.databaseUrl) {
     logger.info({ dataDir: resolve(config.dataDir) }, 'DATABASE_URL is not set: using the embedded PGlite database');
   }
-  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const database = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    onIdleError: (err) => logger.warn({ err }, 'an idle database connection failed; the pool replaces it'),
+  });
   const result = await migrateToLatest(database.db);
   const applied = (result.results ?? []).map((r) => r.migrationName);
   logger.info({ applied, ms: Date.now() - started, database: database.kind }, 'database ready');

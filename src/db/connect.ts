@@ -17,9 +17,16 @@ export interface DatabaseHandle {
  * Opens the database: PostgreSQL when a URL is given, otherwise an embedded PGlite persisted
  * under `dataDir/pg`. PGlite is imported lazily so servers never pay for it.
  */
-export async function openDatabase(opts: { url?: string; dataDir: string; poolSize?: number }): Promise<DatabaseHandle> {
+export async function openDatabase(opts: {
+  url?: string | undefined;
+  dataDir: string;
+  poolSize?: number;
+  /** An idle connection failed (server restart, admin kill): reported, never an unhandled 'error' event. */
+  onIdleError?: (err: Error) => void;
+}): Promise<DatabaseHandle> {
   if (opts.url) {
     const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 10 });
+    pool.on('error', (err) => opts.onIdleError?.(err));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, kind: 'postgres', close: () => db.destroy() };
   }

@@ -1,6 +1,7 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { slug } from './fields.js';
+import { hostPattern, slug } from './fields.js';
+import { canonicalIp } from './ip.js';
 
 /** A tenant's certificate as the API shows it. The private key is never part of it. */
 export interface Certificate {
@@ -35,6 +36,7 @@ export interface ParsedCertificate {
   /** The chain re-encoded by us, leaf first: only base64 PEM blocks, nothing else survives. */
   readonly chainPem: string;
   readonly keyPem: string;
+  /** DNS names (lower case) and IP addresses (canonical), sorted and unique. */
   readonly sans: string[];
   readonly subject: string;
   readonly issuer: string;
@@ -43,42 +45,35 @@ export interface ParsedCertificate {
   readonly fingerprintSha256: string;
 }
 
-const CERT_BLOCK_RE = /-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END CERTIFICATE-----/g;
+/** The body is checked separately, so a block with a stray character is reported, not silently skipped. */
+const CERT_BLOCK_RE = /-----BEGIN CERTIFICATE-----([^-]*)-----END CERTIFICATE-----/g;
+const BEGIN_MARKER = '-----BEGIN CERTIFICATE-----';
+const BASE64_BODY_RE = /^[A-Za-z0-9+/=\s]+$/;
+const MAX_CHAIN = 10;
+/** Key types HAProxy and NGINX both serve. */
+const KEY_TYPES = new Set(['rsa', 'ec', 'ed25519']);
+/** OpenSSL at security level 2 (the distributions' default) refuses smaller RSA keys, so a proxy would not start. */
+const MIN_RSA_BITS = 2048;
 
 /**
- * Parses and checks an uploaded chain and key: every block must be an X.509 certificate, the key
- * must be a private key that matches the leaf. Returns a normalised copy, so stray text around
- * the PEM blocks (comments, shell fragments) can never reach a proxy's certificate file.
- * Throws a list of field issues on failure.
+ * Parses and checks an uploaded chain and key: every block must be an X.509 certificate, each
+ * certificate must be issued by the next one, none may have expired by `now`, and the key must be
+ * a private key that matches the leaf. Returns a normalised copy, so stray text around the PEM
+ * blocks (comments, shell fragments) can never reach a proxy's certificate file.
+ * Throws a CertificateError naming the offending field.
  */
-export function parseCertificateBundle(certificate: string, privateKey: string): ParsedCertificate {
-  const blocks = [...certificate.matchAll(CERT_BLOCK_RE)];
-  if (blocks.length === 0) {
-    throw new CertificateError('certificate', 'must hold at least one PEM "BEGIN CERTIFICATE" block');
-  }
-  if (blocks.length > 10) throw new CertificateError('certificate', 'a chain may hold at most 10 certificates');
-  const certs: X509Certificate[] = [];
-  for (const [i, block] of blocks.entries()) {
-    try {
-      certs.push(new X509Certificate(block[0]));
-    } catch {
-      throw new CertificateError('certificate', `PEM block ${i + 1} is not a valid X.509 certificate`);
-    }
-  }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey({ key: privateKey, format: 'pem' });
-  } catch {
-    throw new CertificateError('privateKey', 'must be an unencrypted PEM private key (RSA, EC or Ed25519)');
-  }
+export function parseCertificateBundle(certificate: string, privateKey: string, now: Date = new Date()): ParsedCertificate {
+  const certs = parseChain(certificate);
+  checkChainOrder(certs);
+  checkNotExpired(certs, now);
   const leaf = certs[0]!;
+  const key = parsePrivateKey(privateKey);
   if (!leaf.checkPrivateKey(key)) {
     throw new CertificateError('privateKey', 'does not match the first (leaf) certificate of the chain');
   }
-  const keyPem = key.export({ format: 'pem', type: 'pkcs8' }).toString();
   return {
     chainPem: certs.map((c) => c.toString().trim()).join('\n') + '\n',
-    keyPem,
+    keyPem: key.export({ format: 'pem', type: 'pkcs8' }).toString(),
     sans: parseSans(leaf.subjectAltName),
     subject: leaf.subject.replace(/\n/g, ', '),
     issuer: leaf.issuer.replace(/\n/g, ', '),
@@ -88,17 +83,108 @@ export function parseCertificateBundle(certificate: string, privateKey: string):
   };
 }
 
+function parseChain(text: string): X509Certificate[] {
+  const blocks = [...text.matchAll(CERT_BLOCK_RE)];
+  if (blocks.length === 0) {
+    throw new CertificateError('certificate', 'must hold at least one PEM "BEGIN CERTIFICATE" block');
+  }
+  // A block we could not delimit would otherwise vanish, and the proxy would serve an incomplete chain.
+  if (text.split(BEGIN_MARKER).length - 1 !== blocks.length) {
+    throw new CertificateError('certificate', 'holds a "BEGIN CERTIFICATE" line without its matching "END CERTIFICATE" line');
+  }
+  if (blocks.length > MAX_CHAIN) {
+    throw new CertificateError('certificate', `a chain may hold at most ${MAX_CHAIN} certificates`);
+  }
+  return blocks.map((block, i) => {
+    const body = block[1]!;
+    if (!BASE64_BODY_RE.test(body)) {
+      throw new CertificateError('certificate', `PEM block ${i + 1} holds characters that are not base64`);
+    }
+    try {
+      // Decoding the DER ourselves tolerates CRLF and indentation, and re-encoding drops PEM headers.
+      return new X509Certificate(Buffer.from(body.replace(/\s+/g, ''), 'base64'));
+    } catch {
+      throw new CertificateError('certificate', `PEM block ${i + 1} is not a valid X.509 certificate`);
+    }
+  });
+}
+
+/** Proxies send the chain as given: out of order or unrelated certificates break clients' verification. */
+function checkChainOrder(certs: readonly X509Certificate[]): void {
+  for (let i = 1; i < certs.length; i++) {
+    const child = certs[i - 1]!;
+    const parent = certs[i]!;
+    if (!child.checkIssued(parent) || !child.verify(parent.publicKey)) {
+      throw new CertificateError(
+        'certificate',
+        `certificate ${i + 1} of the chain (${oneLine(parent.subject)}) did not issue certificate ${i} (${oneLine(child.subject)}): ` +
+          'give the leaf first, then each issuer in order',
+      );
+    }
+  }
+}
+
+function checkNotExpired(certs: readonly X509Certificate[], now: Date): void {
+  for (const [i, cert] of certs.entries()) {
+    const notAfter = new Date(cert.validTo);
+    if (notAfter.getTime() <= now.getTime()) {
+      const which = i === 0 ? 'the certificate' : `certificate ${i + 1} of the chain (${oneLine(cert.subject)})`;
+      throw new CertificateError('certificate', `${which} expired on ${notAfter.toISOString()}`);
+    }
+  }
+}
+
+function parsePrivateKey(text: string): KeyObject {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: text, format: 'pem' });
+  } catch {
+    throw new CertificateError('privateKey', 'must be an unencrypted PEM private key (RSA, EC or Ed25519)');
+  }
+  if (!KEY_TYPES.has(key.asymmetricKeyType ?? '')) {
+    throw new CertificateError('privateKey', `is a ${key.asymmetricKeyType} key; use RSA, EC or Ed25519`);
+  }
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  if (key.asymmetricKeyType === 'rsa' && bits !== undefined && bits < MIN_RSA_BITS) {
+    throw new CertificateError('privateKey', `is a ${bits}-bit RSA key; proxies refuse RSA keys under ${MIN_RSA_BITS} bits`);
+  }
+  return key;
+}
+
+/**
+ * SANs reach the renderers (SNI lists), so each must be a plain DNS name or IP literal; anything
+ * else (node quotes names with spaces or commas) is refused rather than silently dropped.
+ * Other SAN types (email, URI) play no part in TLS serving and are ignored.
+ */
 function parseSans(text: string | undefined): string[] {
   if (!text) return [];
-  return text
-    .split(/,\s*/)
-    .map((entry) => {
-      const colon = entry.indexOf(':');
-      return colon < 0 ? entry : `${entry.slice(0, colon)}:${entry.slice(colon + 1)}`;
-    })
-    .filter((entry) => entry.startsWith('DNS:') || entry.startsWith('IP Address:'))
-    .map((entry) => (entry.startsWith('DNS:') ? entry.slice(4) : entry.slice('IP Address:'.length)))
-    .sort();
+  const out = new Set<string>();
+  for (const entry of text.split(', ')) {
+    if (entry.startsWith('DNS:')) out.add(checkDnsSan(entry.slice('DNS:'.length)));
+    else if (entry.startsWith('IP Address:')) out.add(checkIpSan(entry.slice('IP Address:'.length)));
+  }
+  return [...out].sort();
+}
+
+function checkDnsSan(name: string): string {
+  const parsed = hostPattern.safeParse(name);
+  if (!parsed.success) {
+    throw new CertificateError('certificate', `subject alternative name ${JSON.stringify(name.slice(0, 80))} is not a valid DNS name`);
+  }
+  return parsed.data;
+}
+
+function checkIpSan(text: string): string {
+  // node prints IPv6 SANs upper case and uncompressed; the canonical form is what the renderers expect.
+  const ip = canonicalIp(text);
+  if (ip === null) {
+    throw new CertificateError('certificate', `subject alternative name ${JSON.stringify(text.slice(0, 80))} is not an IP address`);
+  }
+  return ip;
+}
+
+function oneLine(name: string): string {
+  return name.replace(/\n/g, ', ');
 }
 
 export class CertificateError extends Error {

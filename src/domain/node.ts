@@ -23,8 +23,8 @@ export interface ProxyNode {
   readonly kind: NodeKind;
   readonly group: string;
   readonly zone: string;
-  /** `ip:port` of the HAProxy Runtime API (`stats socket ipv4@... level admin`), or null. */
-  readonly runtimeAddress: string | null;
+  /** The HAProxy Runtime API listener (`stats socket ipv4@host:port level admin`), or null. */
+  readonly runtimeAddress: RuntimeAddress | null;
   readonly capacity: Resources;
   readonly capabilities: NodeCapabilities;
   readonly appliedRevision: number | null;
@@ -35,6 +35,10 @@ export interface ProxyNode {
 }
 
 export const runtimeAddress = z.strictObject({ host: ipAddress, port });
+export interface RuntimeAddress {
+  readonly host: string;
+  readonly port: number;
+}
 
 export const createNodeSchema = z
   .strictObject({

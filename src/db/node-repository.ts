@@ -1,0 +1,93 @@
+import type { Selectable } from 'kysely';
+import { CAPABILITIES, type NodeKind, type ProxyNode, type RuntimeAddress } from '../domain/node.js';
+import type { Resources } from '../domain/tenant.js';
+import type { Executor } from './executor.js';
+import { iso, isoOrNull } from './executor.js';
+import type { NodeTable } from './schema.js';
+
+/** What an admin decides about a node; the rest (applied revision, heartbeat) the fleet reports. */
+export interface NodeSpec {
+  readonly name: string;
+  readonly kind: NodeKind;
+  readonly group: string;
+  readonly zone: string;
+  readonly runtimeAddress: RuntimeAddress | null;
+  readonly capacity: Resources;
+}
+
+export function toNode(row: Selectable<NodeTable>): ProxyNode {
+  const kind = row.kind as NodeKind;
+  return {
+    name: row.name,
+    kind,
+    group: row.node_group,
+    zone: row.zone,
+    runtimeAddress: row.runtime_host !== null && row.runtime_port !== null ? { host: row.runtime_host, port: row.runtime_port } : null,
+    capacity: { vcpu: Number(row.capacity_vcpu), memoryMb: row.capacity_memory_mb },
+    capabilities: CAPABILITIES[kind],
+    appliedRevision: row.applied_revision === null ? null : Number(row.applied_revision),
+    lastHeartbeatAt: isoOrNull(row.last_heartbeat_at),
+    revision: Number(row.revision),
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+  };
+}
+
+export async function findNode(db: Executor, name: string): Promise<ProxyNode | undefined> {
+  const row = await db.selectFrom('nodes').selectAll().where('name', '=', name).executeTakeFirst();
+  return row && toNode(row);
+}
+
+/** The node that listens on this Runtime API address, if any. */
+export async function findNodeByRuntimeAddress(db: Executor, a: RuntimeAddress): Promise<ProxyNode | undefined> {
+  const row = await db
+    .selectFrom('nodes')
+    .selectAll()
+    .where('runtime_host', '=', a.host)
+    .where('runtime_port', '=', a.port)
+    .executeTakeFirst();
+  return row && toNode(row);
+}
+
+/** Nodes sorted by name, after `after` when given. */
+export async function listNodes(db: Executor, q: { limit: number; after?: string | undefined }): Promise<ProxyNode[]> {
+  let query = db.selectFrom('nodes').selectAll().orderBy('name').limit(q.limit);
+  if (q.after !== undefined) query = query.where('name', '>', q.after);
+  return (await query.execute()).map(toNode);
+}
+
+export async function insertNode(db: Executor, n: NodeSpec, revision: number): Promise<ProxyNode> {
+  const row = await db
+    .insertInto('nodes')
+    .values({ name: n.name, kind: n.kind, ...specColumns(n), revision })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toNode(row);
+}
+
+/** Writes the admin-owned fields (the service has merged the patch); the kind is fixed for a node's life. */
+export async function updateNode(db: Executor, n: NodeSpec, revision: number): Promise<ProxyNode> {
+  const row = await db
+    .updateTable('nodes')
+    .set({ ...specColumns(n), revision, updated_at: new Date() })
+    .where('name', '=', n.name)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toNode(row);
+}
+
+function specColumns(n: NodeSpec) {
+  return {
+    node_group: n.group,
+    zone: n.zone,
+    runtime_host: n.runtimeAddress?.host ?? null,
+    runtime_port: n.runtimeAddress?.port ?? null,
+    capacity_vcpu: n.capacity.vcpu,
+    capacity_memory_mb: n.capacity.memoryMb,
+  };
+}
+
+/** Deletes the node; its agent tokens go with it (ON DELETE CASCADE). */
+export async function deleteNode(db: Executor, name: string): Promise<void> {
+  await db.deleteFrom('nodes').where('name', '=', name).execute();
+}

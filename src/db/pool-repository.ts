@@ -1,0 +1,148 @@
+import type { ExpressionBuilder, Selectable } from 'kysely';
+import type { Algorithm, CheckType, CreatePool, HealthCheck, Pool } from '../domain/pool.js';
+import type { Executor } from './executor.js';
+import { iso } from './executor.js';
+import type { Database, PoolTable } from './schema.js';
+
+/** A pool as the API shows it: its own fields and how many members it has (the members are a sub-resource). */
+export interface PoolResource extends Pool {
+  readonly memberCount: number;
+}
+
+/** The VIPs and routes that send traffic to a pool; a pool is not deleted from under them. */
+export interface PoolReferences {
+  readonly vips: string[];
+  /** As `<vip>/<route>`. */
+  readonly routes: string[];
+}
+
+export function toPool(row: Selectable<PoolTable>): Pool {
+  return {
+    name: row.name,
+    algorithm: row.algorithm as Algorithm,
+    healthCheck: toHealthCheck(row.health_check),
+    revision: Number(row.revision),
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+  };
+}
+
+/** jsonb reorders keys; rebuild the check in the schema's field order so the JSON answer is stable. */
+function toHealthCheck(value: unknown): HealthCheck | null {
+  if (value === null || value === undefined) return null;
+  const c = value as HealthCheck;
+  return {
+    type: c.type as CheckType,
+    path: c.path,
+    expectedStatus: c.expectedStatus,
+    host: c.host,
+    port: c.port,
+    intervalMs: c.intervalMs,
+    timeoutMs: c.timeoutMs,
+    rise: c.rise,
+    fall: c.fall,
+  };
+}
+
+function memberCount(eb: ExpressionBuilder<Database, 'pools'>) {
+  return eb
+    .selectFrom('members')
+    .select((m) => m.fn.countAll<string>().as('n'))
+    .whereRef('members.tenant_id', '=', 'pools.tenant_id')
+    .whereRef('members.pool_name', '=', 'pools.name')
+    .as('member_count');
+}
+
+function toPoolResource(row: Selectable<PoolTable> & { member_count: string | null }): PoolResource {
+  return { ...toPool(row), memberCount: Number(row.member_count ?? 0) };
+}
+
+export async function findPool(db: Executor, tenantId: string, name: string): Promise<PoolResource | undefined> {
+  const row = await db
+    .selectFrom('pools')
+    .selectAll('pools')
+    .select(memberCount)
+    .where('tenant_id', '=', tenantId)
+    .where('name', '=', name)
+    .executeTakeFirst();
+  return row && toPoolResource(row);
+}
+
+export async function poolExists(db: Executor, tenantId: string, name: string): Promise<boolean> {
+  const row = await db.selectFrom('pools').select('name').where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
+  return row !== undefined;
+}
+
+/** One page of a tenant's pools, by name; `after` is the last name of the previous page. */
+export async function listPools(db: Executor, tenantId: string, q: { limit: number; after?: string | undefined }): Promise<PoolResource[]> {
+  let query = db
+    .selectFrom('pools')
+    .selectAll('pools')
+    .select(memberCount)
+    .where('tenant_id', '=', tenantId)
+    .orderBy('name')
+    .limit(q.limit);
+  if (q.after !== undefined) query = query.where('name', '>', q.after);
+  return (await query.execute()).map(toPoolResource);
+}
+
+export async function insertPool(db: Executor, tenantId: string, p: CreatePool, revision: number): Promise<Pool> {
+  const row = await db
+    .insertInto('pools')
+    .values({
+      tenant_id: tenantId,
+      name: p.name,
+      algorithm: p.algorithm,
+      health_check: p.healthCheck === null ? null : JSON.stringify(p.healthCheck),
+      revision,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toPool(row);
+}
+
+/** Writes the pool's own fields (the service has merged the patch). */
+export async function updatePool(
+  db: Executor,
+  tenantId: string,
+  p: Pick<Pool, 'name' | 'algorithm' | 'healthCheck'>,
+  revision: number,
+): Promise<Pool> {
+  const row = await db
+    .updateTable('pools')
+    .set({
+      algorithm: p.algorithm,
+      health_check: p.healthCheck === null ? null : JSON.stringify(p.healthCheck),
+      revision,
+      updated_at: new Date(),
+    })
+    .where('tenant_id', '=', tenantId)
+    .where('name', '=', p.name)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toPool(row);
+}
+
+/** Deletes the pool; its members go with it (ON DELETE CASCADE). */
+export async function deletePool(db: Executor, tenantId: string, name: string): Promise<void> {
+  await db.deleteFrom('pools').where('tenant_id', '=', tenantId).where('name', '=', name).execute();
+}
+
+export async function findPoolReferences(db: Executor, tenantId: string, name: string): Promise<PoolReferences> {
+  const vips = await db
+    .selectFrom('vips')
+    .select('name')
+    .where('tenant_id', '=', tenantId)
+    .where('default_pool', '=', name)
+    .orderBy('name')
+    .execute();
+  const routes = await db
+    .selectFrom('routes')
+    .select(['vip_name', 'name'])
+    .where('tenant_id', '=', tenantId)
+    .where('pool_name', '=', name)
+    .orderBy('vip_name')
+    .orderBy('name')
+    .execute();
+  return { vips: vips.map((v) => v.name), routes: routes.map((r) => `${r.vip_name}/${r.name}`) };
+}

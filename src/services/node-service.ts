@@ -1,0 +1,118 @@
+import { ConflictError, NotFoundError } from '../domain/errors.js';
+import { createNodeSchema, formatRuntimeAddress, type CreateNode, type PatchNode, type ProxyNode, type RuntimeAddress } from '../domain/node.js';
+import type { Db } from '../db/connect.js';
+import type { Executor } from '../db/executor.js';
+import * as repo from '../db/node-repository.js';
+import * as tokens from '../db/token-repository.js';
+import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from './mutation.js';
+import { hashSecret, newSecret } from './token-service.js';
+import { validate } from './validate.js';
+
+/** A registered node and the secret of its agent token, which this answer alone ever shows. */
+export type RegisteredNode = ProxyNode & { readonly agentToken: string };
+
+export interface NodePage {
+  readonly items: ProxyNode[];
+  readonly nextCursor: string | null;
+}
+
+/** The name of the agent token a node is registered with. */
+export const agentTokenName = (node: string): string => `agent-${node}`;
+
+/** The proxy fleet: admins register nodes; each node's agent authenticates with its own token. */
+export class NodeService {
+  constructor(private readonly db: Db) {}
+
+  async get(name: string): Promise<ProxyNode> {
+    const node = await repo.findNode(this.db, name);
+    if (!node) throw new NotFoundError('node', name);
+    return node;
+  }
+
+  async list(q: { limit: number; cursor?: string | undefined }): Promise<NodePage> {
+    const items = await repo.listNodes(this.db, { limit: q.limit + 1, after: q.cursor });
+    const more = items.length > q.limit;
+    const page = more ? items.slice(0, q.limit) : items;
+    return { items: page, nextCursor: more ? page[page.length - 1]!.name : null };
+  }
+
+  /** Registers the node and its agent token in one transaction: no node without a way to fetch its config. */
+  async create(ctx: WriteContext, input: CreateNode): Promise<Written<RegisteredNode>> {
+    return mutate(this.db, ctx, async (tx) => {
+      if (await repo.findNode(tx.db, input.name)) throw new ConflictError(`node '${input.name}' already exists`);
+      await checkRuntimeAddressFree(tx.db, input.runtimeAddress, input.name);
+      const node = await repo.insertNode(tx.db, input, tx.revision);
+      tx.audit({ action: 'create', resourceType: 'node', resourceId: node.name, tenantId: null, before: null, after: node });
+      const agentToken = await createAgentToken(tx, node.name);
+      return { ...node, agentToken };
+    });
+  }
+
+  async patch(ctx: WriteContext, name: string, patch: PatchNode): Promise<Written<ProxyNode>> {
+    return mutate(this.db, ctx, async (tx) => {
+      const before = await repo.findNode(tx.db, name);
+      if (!before) throw new NotFoundError('node', name);
+      checkIfMatch(tx, `node '${name}'`, before.revision);
+      // Re-check the cross-field rules on the merged node (an nginx node has no runtime API).
+      const next = validate(createNodeSchema, 'body', {
+        name,
+        kind: before.kind,
+        group: patch.group ?? before.group,
+        zone: patch.zone ?? before.zone,
+        runtimeAddress: patch.runtimeAddress === undefined ? before.runtimeAddress : patch.runtimeAddress,
+        capacity: patch.capacity ?? before.capacity,
+      });
+      if (sameSpec(before, next)) return before;
+      await checkRuntimeAddressFree(tx.db, next.runtimeAddress, name);
+      const after = await repo.updateNode(tx.db, next, tx.revision);
+      tx.audit({ action: 'update', resourceType: 'node', resourceId: name, tenantId: null, before, after });
+      return after;
+    });
+  }
+
+  /** Removes the node; its agent token goes with it (ON DELETE CASCADE), so the agent is locked out. */
+  async delete(ctx: WriteContext, name: string): Promise<Written<null>> {
+    return mutate(this.db, ctx, async (tx) => {
+      const before = await repo.findNode(tx.db, name);
+      if (!before) throw new NotFoundError('node', name);
+      checkIfMatch(tx, `node '${name}'`, before.revision);
+      await repo.deleteNode(tx.db, name);
+      tx.audit({ action: 'delete', resourceType: 'node', resourceId: name, tenantId: null, before, after: null });
+      return null;
+    });
+  }
+}
+
+/** Two nodes on one Runtime API address would have one node's commands land on the other. */
+async function checkRuntimeAddressFree(db: Executor, address: RuntimeAddress | null, self: string): Promise<void> {
+  if (address === null) return;
+  const holder = await repo.findNodeByRuntimeAddress(db, address);
+  if (holder && holder.name !== self) {
+    throw new ConflictError(`runtime address ${formatRuntimeAddress(address)} is already used by node '${holder.name}'`, {
+      node: holder.name,
+    });
+  }
+}
+
+/** The agent's token, scoped to its node; the secret is returned once and stored only as a hash. */
+async function createAgentToken(tx: Tx, node: string): Promise<string> {
+  const name = agentTokenName(node);
+  if (await tokens.findTokenByName(tx.db, name)) {
+    throw new ConflictError(`a token named '${name}' already exists; revoke it before registering node '${node}'`);
+  }
+  const secret = newSecret();
+  const row = await tokens.insertToken(tx.db, { name, role: 'agent', tenantId: null, nodeName: node, secretHash: hashSecret(secret), expiresAt: null });
+  const token = tokens.toApiToken(row);
+  tx.audit({ action: 'create', resourceType: 'token', resourceId: token.id, tenantId: null, before: null, after: token });
+  return secret;
+}
+
+function sameSpec(a: ProxyNode, b: CreateNode): boolean {
+  return (
+    a.group === b.group &&
+    a.zone === b.zone &&
+    a.capacity.vcpu === b.capacity.vcpu &&
+    a.capacity.memoryMb === b.capacity.memoryMb &&
+    formatRuntimeAddress(a.runtimeAddress) === formatRuntimeAddress(b.runtimeAddress)
+  );
+}

@@ -1,0 +1,167 @@
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CertificateError, parseCertificateBundle } from '../../../src/domain/certificate.js';
+import { TestPki, type Issued } from '../../support/openssl.js';
+
+let pki: TestPki;
+let root: Issued;
+let intermediate: Issued;
+/** RSA leaf signed by the intermediate, with DNS, wildcard and IP SANs. */
+let rsaLeaf: Issued;
+/** EC leaf signed by the root. */
+let ecLeaf: Issued;
+let expired: Issued;
+
+beforeAll(async () => {
+  pki = await TestPki.create();
+  root = await pki.root();
+  intermediate = await pki.issue('Switchyard Test Intermediate', root, { ca: true });
+  [rsaLeaf, ecLeaf, expired] = await Promise.all([
+    pki.issue('web.example.com', intermediate, {
+      kind: 'rsa',
+      sans: ['DNS:web.example.com', 'DNS:*.Example.COM', 'IP:10.0.0.1', 'IP:2001:db8::1', 'email:ops@example.com'],
+    }),
+    pki.issue('api.example.com', root, { sans: ['DNS:api.example.com'] }),
+    pki.issue('old.example.com', root, { sans: ['DNS:old.example.com'], startDate: '20200101000000Z', endDate: '20200201000000Z' }),
+  ]);
+});
+afterAll(async () => {
+  await pki?.dispose();
+});
+
+/** Runs `fn`, expecting a CertificateError, and returns it. */
+function failure(fn: () => unknown): CertificateError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof CertificateError) return err;
+    throw err;
+  }
+  throw new Error('expected a CertificateError');
+}
+
+describe('parseCertificateBundle', () => {
+  it('returns SANs, subject, issuer, validity and fingerprint of the leaf of a chain with an intermediate', () => {
+    const parsed = parseCertificateBundle(rsaLeaf.cert + intermediate.cert, rsaLeaf.key);
+    const leaf = new X509Certificate(rsaLeaf.cert);
+    // DNS names lower-cased, IPv6 canonical, email SANs ignored, sorted.
+    expect(parsed.sans).toEqual(['*.example.com', '10.0.0.1', '2001:db8::1', 'web.example.com']);
+    expect(parsed.subject).toBe('CN=web.example.com');
+    expect(parsed.issuer).toBe('CN=Switchyard Test Intermediate');
+    expect(parsed.notAfter.toISOString()).toBe(new Date(leaf.validTo).toISOString());
+    expect(parsed.notBefore.getTime()).toBeLessThan(Date.now());
+    expect(parsed.fingerprintSha256).toBe(leaf.fingerprint256);
+    expect(parsed.chainPem.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+    expect(parsed.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+  });
+
+  it('accepts an EC key', () => {
+    const parsed = parseCertificateBundle(ecLeaf.cert, ecLeaf.key);
+    expect(parsed.sans).toEqual(['api.example.com']);
+    expect(parsed.issuer).toBe('CN=Switchyard Test Root');
+  });
+
+  it('when stray shell text surrounds the PEM blocks, then none of it survives into the chain or key', () => {
+    const clean = parseCertificateBundle(rsaLeaf.cert + intermediate.cert, rsaLeaf.key);
+    const noisy = parseCertificateBundle(
+      `$ cat web.crt inter.crt; rm -rf /\n${rsaLeaf.cert}# intermediate below\n${intermediate.cert}\nhaproxy -c ok\n`,
+      `export KEY=$(cat <<EOF\n${rsaLeaf.key}EOF\n)`,
+    );
+    expect(noisy.chainPem).toBe(clean.chainPem);
+    expect(noisy.keyPem).toBe(clean.keyPem);
+    expect(noisy.chainPem).not.toMatch(/cat|rm -rf|#|haproxy|EOF/);
+    expect(noisy.chainPem).toMatch(/^(-----BEGIN CERTIFICATE-----\n([A-Za-z0-9+/=]{1,64}\n)+-----END CERTIFICATE-----\n)+$/);
+  });
+
+  it('accepts CRLF line ends and trailing spaces, keeping every block and normalising them away', () => {
+    const clean = parseCertificateBundle(rsaLeaf.cert + intermediate.cert, rsaLeaf.key).chainPem;
+    const crlf = parseCertificateBundle((rsaLeaf.cert + intermediate.cert).replace(/\n/g, '\r\n'), rsaLeaf.key.replace(/\n/g, '\r\n'));
+    expect(crlf.chainPem).toBe(clean);
+    const padded = parseCertificateBundle(rsaLeaf.cert + intermediate.cert.replace(/\n/g, '  \n'), rsaLeaf.key);
+    expect(padded.chainPem).toBe(clean);
+  });
+
+  it('refuses text without a certificate block, naming the certificate', () => {
+    const err = failure(() => parseCertificateBundle('hello', rsaLeaf.key));
+    expect(err.field).toBe('certificate');
+    expect(err.message).toMatch(/BEGIN CERTIFICATE/);
+  });
+
+  it('refuses a block that is not an X.509 certificate', () => {
+    const err = failure(() => parseCertificateBundle('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', rsaLeaf.key));
+    expect(err.field).toBe('certificate');
+    expect(err.message).toMatch(/block 1 is not a valid X\.509 certificate/);
+  });
+
+  it('when a block holds a non-base64 character, then it is refused rather than silently dropped', () => {
+    const tampered = intermediate.cert.replace(/\n([A-Za-z0-9+/]{10})/, '\n$1;');
+    const err = failure(() => parseCertificateBundle(rsaLeaf.cert + tampered, rsaLeaf.key));
+    expect(err.field).toBe('certificate');
+    expect(err.message).toMatch(/block 2 holds characters that are not base64/);
+  });
+
+  it('when the intermediate lacks its END line, then it is refused rather than silently dropped', () => {
+    const truncated = intermediate.cert.replace('-----END CERTIFICATE-----', '');
+    const err = failure(() => parseCertificateBundle(rsaLeaf.cert + truncated, rsaLeaf.key));
+    expect(err.field).toBe('certificate');
+    expect(err.message).toMatch(/without its matching "END CERTIFICATE"/);
+  });
+
+  it('refuses a chain in the wrong order, saying how to order it', () => {
+    const err = failure(() => parseCertificateBundle(intermediate.cert + rsaLeaf.cert, rsaLeaf.key));
+    expect(err.field).toBe('certificate');
+    expect(err.message).toMatch(/did not issue certificate 1.*leaf first/);
+  });
+
+  it('refuses a chain holding an unrelated certificate', () => {
+    const err = failure(() => parseCertificateBundle(rsaLeaf.cert + ecLeaf.cert, rsaLeaf.key));
+    expect(err.message).toMatch(/certificate 2 of the chain \(CN=api\.example\.com\) did not issue/);
+  });
+
+  it('refuses a key that does not match the leaf, naming the private key', () => {
+    const err = failure(() => parseCertificateBundle(ecLeaf.cert, rsaLeaf.key));
+    expect(err.field).toBe('privateKey');
+    expect(err.message).toMatch(/does not match/);
+  });
+
+  it('refuses text that is not a private key, and an encrypted key', async () => {
+    expect(failure(() => parseCertificateBundle(ecLeaf.cert, 'not a key')).field).toBe('privateKey');
+    expect(failure(() => parseCertificateBundle(ecLeaf.cert, ecLeaf.cert)).field).toBe('privateKey');
+    const { stdout: encrypted } = await promisify(execFile)('openssl', ['pkey', '-in', ecLeaf.keyPath, '-aes256', '-passout', 'pass:secret']);
+    const err = failure(() => parseCertificateBundle(ecLeaf.cert, encrypted));
+    expect(err.field).toBe('privateKey');
+    expect(err.message).toMatch(/unencrypted/);
+  });
+
+  it('refuses RSA keys under 2048 bits and key types proxies do not serve', () => {
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    expect(failure(() => parseCertificateBundle(ecLeaf.cert, small)).message).toMatch(/1024-bit RSA key/);
+    const x25519 = generateKeyPairSync('x25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    expect(failure(() => parseCertificateBundle(ecLeaf.cert, x25519)).message).toMatch(/is a x25519 key/);
+  });
+
+  it('refuses an expired certificate, saying when it expired', () => {
+    const err = failure(() => parseCertificateBundle(expired.cert, expired.key));
+    expect(err.field).toBe('certificate');
+    expect(err.message).toBe('the certificate expired on 2020-02-01T00:00:00.000Z');
+  });
+
+  it('judges expiry against the given clock, for the leaf and for every issuer', () => {
+    const notAfter = new Date(new X509Certificate(rsaLeaf.cert).validTo);
+    const later = new Date(notAfter.getTime() + 1000);
+    expect(failure(() => parseCertificateBundle(rsaLeaf.cert, rsaLeaf.key, later)).message).toMatch(/^the certificate expired on/);
+    // The intermediate expires at the same moment as the leaf here; check it on its own too.
+    const interAfter = new Date(new X509Certificate(intermediate.cert).validTo);
+    const justBefore = new Date(Math.min(notAfter.getTime(), interAfter.getTime()) - 1000);
+    expect(() => parseCertificateBundle(rsaLeaf.cert + intermediate.cert, rsaLeaf.key, justBefore)).not.toThrow();
+  });
+
+  it('refuses a SAN that is not a usable DNS name, since SANs reach the proxy configs', async () => {
+    const odd = await pki.issue('odd.example.com', root, { sans: ['DNS:odd.example.com', 'DNS:bad_name.example.com'] });
+    const err = failure(() => parseCertificateBundle(odd.cert, odd.key));
+    expect(err.field).toBe('certificate');
+    expect(err.message).toBe('subject alternative name "bad_name.example.com" is not a valid DNS name');
+  });
+});
