@@ -13,6 +13,7 @@ export interface NodeSpec {
   readonly zone: string;
   readonly runtimeAddress: RuntimeAddress | null;
   readonly capacity: Resources;
+  readonly configDir: string;
 }
 
 export function toNode(row: Selectable<NodeTable>): ProxyNode {
@@ -24,6 +25,7 @@ export function toNode(row: Selectable<NodeTable>): ProxyNode {
     zone: row.zone,
     runtimeAddress: row.runtime_host !== null && row.runtime_port !== null ? { host: row.runtime_host, port: row.runtime_port } : null,
     capacity: { vcpu: Number(row.capacity_vcpu), memoryMb: row.capacity_memory_mb },
+    configDir: row.config_dir,
     capabilities: CAPABILITIES[kind],
     appliedRevision: row.applied_revision === null ? null : Number(row.applied_revision),
     lastHeartbeatAt: isoOrNull(row.last_heartbeat_at),
@@ -84,6 +86,7 @@ function specColumns(n: NodeSpec) {
     runtime_port: n.runtimeAddress?.port ?? null,
     capacity_vcpu: n.capacity.vcpu,
     capacity_memory_mb: n.capacity.memoryMb,
+    config_dir: n.configDir,
   };
 }
 

@@ -122,6 +122,7 @@ export interface NodeTable {
   runtime_port: number | null;
   capacity_vcpu: Numeric;
   capacity_memory_mb: number;
+  config_dir: ColumnType<string, string | undefined, string>;
   applied_revision: BigIntColumn | null;
   last_heartbeat_at: Timestamp | null;
   revision: BigIntColumn;
@@ -168,6 +169,27 @@ export interface IdempotencyKeyTable {
   created_at: Timestamp;
 }
 
+export interface ConfigVersionTable {
+  id: Generated<BigIntColumn>;
+  node_name: string;
+  revision: BigIntColumn;
+  content_hash: string;
+  files: Json<Record<string, string>>;
+  held_tenants: Json<unknown>;
+  created_at: Timestamp;
+}
+
+export interface TenantRenderStateTable {
+  kind: string;
+  tenant_id: string;
+  good_state: Json<unknown> | null;
+  good_revision: BigIntColumn | null;
+  good_hash: string | null;
+  error: string | null;
+  error_revision: BigIntColumn | null;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   revision_counter: RevisionCounterTable;
   tenants: TenantTable;
@@ -182,4 +204,6 @@ export interface Database {
   api_tokens: ApiTokenTable;
   audit_events: AuditEventTable;
   idempotency_keys: IdempotencyKeyTable;
+  config_versions: ConfigVersionTable;
+  tenant_render_states: TenantRenderStateTable;
 }

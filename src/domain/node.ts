@@ -26,6 +26,8 @@ export interface ProxyNode {
   /** The HAProxy Runtime API listener (`stats socket ipv4@host:port level admin`), or null. */
   readonly runtimeAddress: RuntimeAddress | null;
   readonly capacity: Resources;
+  /** Where the agent keeps this node's files; rendered configs refer to maps and certificates there. */
+  readonly configDir: string;
   readonly capabilities: NodeCapabilities;
   readonly appliedRevision: number | null;
   readonly lastHeartbeatAt: string | null;
@@ -35,6 +37,15 @@ export interface ProxyNode {
 }
 
 export const runtimeAddress = z.strictObject({ host: ipAddress, port });
+
+/** An absolute directory on the node, in a character set that is safe in any config directive. */
+export const configDir = z
+  .string()
+  .max(200)
+  .regex(/^\/[A-Za-z0-9._/-]*$/, 'must be an absolute path of letters, digits and . _ / -')
+  .refine((p) => !p.split('/').includes('..'), 'must not contain ..')
+  .transform((p) => (p.length > 1 ? p.replace(/\/+$/, '') : p));
+export const DEFAULT_CONFIG_DIR = '/etc/switchyard';
 export interface RuntimeAddress {
   readonly host: string;
   readonly port: number;
@@ -48,6 +59,7 @@ export const createNodeSchema = z
     zone: slug.default('default'),
     runtimeAddress: runtimeAddress.nullable().default(null),
     capacity: resources,
+    configDir: configDir.default(DEFAULT_CONFIG_DIR),
   })
   .superRefine((n, ctx) => {
     if (n.kind === 'nginx' && n.runtimeAddress !== null) {
@@ -61,6 +73,7 @@ export const patchNodeSchema = z.strictObject({
   zone: slug.optional(),
   runtimeAddress: runtimeAddress.nullable().optional(),
   capacity: resources.optional(),
+  configDir: configDir.optional(),
 });
 export type PatchNode = z.output<typeof patchNodeSchema>;
 

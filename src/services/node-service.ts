@@ -61,6 +61,7 @@ export class NodeService {
         zone: patch.zone ?? before.zone,
         runtimeAddress: patch.runtimeAddress === undefined ? before.runtimeAddress : patch.runtimeAddress,
         capacity: patch.capacity ?? before.capacity,
+        configDir: patch.configDir ?? before.configDir,
       });
       if (sameSpec(before, next)) return before;
       await checkRuntimeAddressFree(tx.db, next.runtimeAddress, name);
@@ -113,6 +114,7 @@ function sameSpec(a: ProxyNode, b: CreateNode): boolean {
     a.zone === b.zone &&
     a.capacity.vcpu === b.capacity.vcpu &&
     a.capacity.memoryMb === b.capacity.memoryMb &&
+    a.configDir === b.configDir &&
     formatRuntimeAddress(a.runtimeAddress) === formatRuntimeAddress(b.runtimeAddress)
   );
 }

@@ -44,7 +44,10 @@ beforeAll(async () => {
     'POST /v1/tenants/:tenant/certificates': { name: 'c2', ...cert },
     'PUT /v1/tenants/:tenant/certificates/:certificate': { ...cert },
     'POST /v1/address-pools': { name: 'ap', cidr: '10.50.0.0/24' },
-    'POST /v1/nodes': { name: 'n1', kind: 'haproxy', group: 'g', zone: 'z', runtimeAddress: { host: '127.0.0.1', port: 9999 }, capacity: { vcpu: 4, memoryMb: 8192 } },
+    'POST /v1/nodes': {
+      name: 'n1', kind: 'haproxy', group: 'g', zone: 'z', runtimeAddress: { host: '127.0.0.1', port: 9999 },
+      capacity: { vcpu: 4, memoryMb: 8192 }, configDir: '/etc/switchyard/n1',
+    },
     'PATCH /v1/nodes/:node': { zone: 'z2', capacity: { vcpu: 8, memoryMb: 16384 } },
     'POST /v1/tokens': { name: 'tk', role: 'tenant-viewer', tenant: 'a' },
   };
