@@ -8,8 +8,10 @@ import { allRoutes } from './api/registry.js';
 import { ConfigError, type Config } from './config.js';
 import { openDatabase, type DatabaseHandle } from './db/connect.js';
 import { migrateToLatest, migrationsPending } from './db/migrate.js';
-import { tenantExists } from './db/tenant-repository.js';
 import type { Logger } from './logger.js';
+import { ChangeFeed } from './services/change-feed.js';
+import { onCommit } from './services/mutation.js';
+import { ReadCache } from './services/read-cache.js';
 import { createServices, type Services } from './services/services.js';
 
 /** The composition root: the only place that builds concrete objects. */
@@ -17,6 +19,7 @@ export interface ControlPlane {
   readonly url: string;
   readonly server: Server;
   readonly services: Services;
+  readonly feed: ChangeFeed;
   readonly database: DatabaseHandle;
   /** The generated admin token, when this start created one (printed once). */
   readonly generatedAdminToken: string | undefined;
@@ -42,7 +45,14 @@ export async function openAndMigrate(config: Config, logger: Logger): Promise<Da
 export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
   const secretKey = config.secretKey ?? embeddedSecret(config);
   const database = await openAndMigrate(config, logger);
-  const services = createServices(database.db, { tokenCacheMs: config.tokenCacheMs, secretKey });
+  const feed = new ChangeFeed(config.databaseUrl, logger.child({ component: 'change-feed' }));
+  const cache = new ReadCache(10_000, feed.connected);
+  onCommit(database.db, (revision) => feed.committed(revision));
+  feed.on('change', () => cache.invalidate());
+  feed.on('connected', (up) => cache.setEnabled(up));
+  await feed.start();
+  const services = createServices(database.db, { tokenCacheMs: config.tokenCacheMs, secretKey, cache });
+  feed.on('change', () => services.tokens.forgetCached());
   const admin = await services.tokens.ensureAdmin(config.adminToken);
   const generatedAdminToken = admin.secret;
   if (generatedAdminToken && !config.databaseUrl) {
@@ -54,7 +64,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     logger,
     routes: allRoutes(services),
     auth: services.tokens,
-    tenantExists: (id) => tenantExists(database.db, id),
+    tenantExists: (id) => services.tenants.exists(id),
     ready: async () => {
       await sql`select 1`.execute(database.db);
       const pending = await migrationsPending(database.db);
@@ -66,6 +76,12 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     s.once('error', fail);
   });
   server.keepAliveTimeout = 65_000;
+  // Requests still being handled when we stop must finish before the database goes away.
+  let inFlight = 0;
+  server.on('request', (_req, res: import('node:http').ServerResponse) => {
+    inFlight++;
+    res.once('close', () => inFlight--);
+  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -74,11 +90,17 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     url,
     server,
     services,
+    feed,
     database,
     generatedAdminToken,
     stop: async () => {
+      const closed = new Promise<void>((ok) => server.close(() => ok()));
       server.closeIdleConnections();
-      await new Promise<void>((ok) => server.close(() => ok()));
+      const deadline = Date.now() + 10_000;
+      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      server.closeAllConnections();
+      await closed;
+      await feed.stop();
       await database.close();
     },
   };

@@ -57,62 +57,90 @@ export interface Written<T> {
 
 export const CHANGES_CHANNEL = 'switchyard_changes';
 
+type CommitListener = (revision: number) => void;
+const commitListeners = new WeakMap<Db, CommitListener[]>();
+
+/**
+ * Calls `listener` after every write committed through this database handle, before the writer
+ * answers its client (the change feed uses it so caches never serve a replica's own stale data).
+ */
+export function onCommit(db: Db, listener: CommitListener): void {
+  commitListeners.set(db, [...(commitListeners.get(db) ?? []), listener]);
+}
+
 /**
  * Runs one write as one transaction: takes the revision lock (so revisions are committed in
- * order and every reader sees a gap-free history), runs `work`, writes the audit events, bumps
- * the revision when anything changed, stores the idempotent answer, and notifies listeners.
- * With an Idempotency-Key seen before, returns the first answer without running `work`.
+ * order and every reader sees a gap-free history), runs `work`, writes the audit events, stores
+ * the idempotent answer and notifies listeners. A write that records no change is rolled back and
+ * answers with the current revision. With an Idempotency-Key seen before, returns the first
+ * answer without running `work`.
  */
 export async function mutate<T>(db: Db, ctx: WriteContext, work: (tx: Tx) => Promise<T>): Promise<Written<T>> {
-  return db.transaction().execute(async (trx) => {
-    const idem = ctx.idempotency;
-    if (idem) {
-      const replay = await claimIdempotencyKey(trx, ctx.actor.principal, idem);
-      if (replay) return { value: replay.value as T, revision: replay.revision, replayed: true };
-    }
-    const counter = await trx
-      .selectFrom('revision_counter')
-      .select('revision')
-      .where('id', '=', 1)
-      .forUpdate()
-      .executeTakeFirstOrThrow();
-    const current = Number(counter.revision);
-    const entries: AuditEntry[] = [];
-    const tx: Tx = { db: trx, revision: current + 1, ctx, audit: (e) => void entries.push(e) };
-    const value = await work(tx);
-    const revision = entries.length > 0 ? current + 1 : current;
-    if (entries.length > 0) {
-      await trx.updateTable('revision_counter').set({ revision }).where('id', '=', 1).execute();
+  try {
+    const written = await db.transaction().execute(async (trx): Promise<Written<T>> => {
+      const idem = ctx.idempotency;
+      if (idem) {
+        const replay = await claimIdempotencyKey(trx, ctx.actor.principal, idem);
+        if (replay) return { value: replay.value as T, revision: replay.revision, replayed: true };
+      }
+      // One round trip takes the lock and the next revision; a write that turns out to change
+      // nothing is rolled back below, so the counter never moves for it.
+      const counter = await trx
+        .updateTable('revision_counter')
+        .set({ revision: sql`revision + 1` })
+        .where('id', '=', 1)
+        .returning('revision')
+        .executeTakeFirstOrThrow();
+      const revision = Number(counter.revision);
+      const entries: AuditEntry[] = [];
+      const tx: Tx = { db: trx, revision, ctx, audit: (e) => void entries.push(e) };
+      const value = await work(tx);
+      if (entries.length === 0) throw new NothingChanged(value, revision - 1);
+      // The audit rows and the wake-up call for reconcilers travel in one statement.
       await trx
-        .insertInto('audit_events')
-        .values(
-          entries.map((e) => ({
-            revision,
-            actor: ctx.actor.principal.name,
-            token_id: ctx.actor.principal.tokenId || null,
-            request_id: ctx.actor.requestId,
-            source_ip: ctx.actor.sourceIp,
-            tenant_id: e.tenantId,
-            action: e.action,
-            resource_type: e.resourceType,
-            resource_id: e.resourceId,
-            before: e.before === null || e.before === undefined ? null : JSON.stringify(e.before),
-            after: e.after === null || e.after === undefined ? null : JSON.stringify(e.after),
-          })),
-        )
+        .with('audited', (q) => q.insertInto('audit_events').values(entries.map((e) => auditRow(ctx, e, revision))).returning('id'))
+        .selectNoFrom(sql<string>`pg_notify(${CHANGES_CHANNEL}, ${String(revision)})`.as('notified'))
         .execute();
-      await sql`select pg_notify(${CHANGES_CHANNEL}, ${String(revision)})`.execute(trx);
-    }
-    if (idem) {
-      await trx
-        .updateTable('idempotency_keys')
-        .set({ status: 200, response: JSON.stringify({ value: withoutSecrets(value), revision }) })
-        .where('token_id', '=', ctx.actor.principal.tokenId)
-        .where('key', '=', idem.key)
-        .execute();
-    }
-    return { value, revision, replayed: false };
-  });
+      if (idem) {
+        await trx
+          .updateTable('idempotency_keys')
+          .set({ status: 200, response: JSON.stringify({ value: withoutSecrets(value), revision }) })
+          .where('token_id', '=', ctx.actor.principal.tokenId)
+          .where('key', '=', idem.key)
+          .execute();
+      }
+      return { value, revision, replayed: false };
+    });
+    if (!written.replayed) for (const listener of commitListeners.get(db) ?? []) listener(written.revision);
+    return written;
+  } catch (err) {
+    if (err instanceof NothingChanged) return { value: err.value as T, revision: err.revision, replayed: false };
+    throw err;
+  }
+}
+
+/** Thrown inside a write that recorded no change, to roll it back and answer with the current revision. */
+class NothingChanged {
+  constructor(
+    readonly value: unknown,
+    readonly revision: number,
+  ) {}
+}
+
+function auditRow(ctx: WriteContext, e: AuditEntry, revision: number) {
+  return {
+    revision,
+    actor: ctx.actor.principal.name,
+    token_id: ctx.actor.principal.tokenId || null,
+    request_id: ctx.actor.requestId,
+    source_ip: ctx.actor.sourceIp,
+    tenant_id: e.tenantId,
+    action: e.action,
+    resource_type: e.resourceType,
+    resource_id: e.resourceId,
+    before: e.before === null || e.before === undefined ? null : JSON.stringify(e.before),
+    after: e.after === null || e.after === undefined ? null : JSON.stringify(e.after),
+  };
 }
 
 /** Keys are kept this long; an older key may be reused for a new request. */

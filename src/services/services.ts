@@ -3,6 +3,7 @@ import { AddressPoolService } from './address-pool-service.js';
 import { CertificateService } from './certificate-service.js';
 import { MemberService } from './member-service.js';
 import { NodeService } from './node-service.js';
+import type { ReadCache } from './read-cache.js';
 import { PoolService } from './pool-service.js';
 import { RouteService } from './route-service.js';
 import { TenantService } from './tenant-service.js';
@@ -13,6 +14,8 @@ export interface ServiceOptions {
   readonly tokenCacheMs: number;
   /** 32-byte key that encrypts private keys at rest. */
   readonly secretKey: Buffer;
+  /** Emptied by every commit; see read-cache.ts. */
+  readonly cache: ReadCache;
 }
 
 /** The use cases, built once by the composition root. */
@@ -30,7 +33,7 @@ export interface Services {
 
 export function createServices(db: Db, opts: ServiceOptions): Services {
   return {
-    tenants: new TenantService(db),
+    tenants: new TenantService(db, opts.cache),
     tokens: new TokenService(db, opts.tokenCacheMs),
     addressPools: new AddressPoolService(db),
     vips: new VipService(db),

@@ -10,6 +10,7 @@ import {
 import type { Db } from '../db/connect.js';
 import * as repo from '../db/tenant-repository.js';
 import { checkIfMatch, mutate, type WriteContext, type Written } from './mutation.js';
+import type { ReadCache } from './read-cache.js';
 import { validate } from './validate.js';
 
 export interface TenantPage {
@@ -18,12 +19,19 @@ export interface TenantPage {
 }
 
 export class TenantService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly cache: ReadCache,
+  ) {}
 
   async get(id: string): Promise<Tenant> {
-    const tenant = await repo.findTenant(this.db, id);
+    const tenant = await this.cache.get(`tenant:${id}`, () => repo.findTenant(this.db, id));
     if (!tenant) throw new NotFoundError('tenant', id);
     return tenant;
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return this.cache.get(`tenant-exists:${id}`, () => repo.tenantExists(this.db, id));
   }
 
   /** A tenant-scoped caller only ever sees its own tenant. */

@@ -57,6 +57,11 @@ export class TokenService {
     return principal;
   }
 
+  /** Drops every cached resolution (a token may have been revoked on another replica). */
+  forgetCached(): void {
+    this.cache.clear();
+  }
+
   async list(q: { limit: number; after?: string | undefined }): Promise<ApiToken[]> {
     return (await tokens.listTokens(this.db, q)).map(tokens.toApiToken);
   }
