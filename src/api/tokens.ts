@@ -3,6 +3,7 @@ import { paging } from '../domain/fields.js';
 import { createTokenSchema } from '../domain/token.js';
 import type { TokenService } from '../services/token-service.js';
 import { route, written, type RouteSpec } from './route.js';
+import { fetchSize, toPage } from '../services/page.js';
 
 const tokenParams = z.strictObject({ token: z.string().max(64) });
 
@@ -16,10 +17,8 @@ export function tokenRoutes(tokens: TokenService): RouteSpec[] {
       permission: 'tokens:manage',
       query: z.strictObject(paging),
       handler: async ({ query }) => {
-        const items = await tokens.list({ limit: query.limit + 1, after: query.cursor });
-        const more = items.length > query.limit;
-        const page = more ? items.slice(0, query.limit) : items;
-        return { body: { items: page, nextCursor: more ? page[page.length - 1]!.name : null } };
+        const items = await tokens.list({ limit: fetchSize(query.limit), after: query.cursor });
+        return { body: toPage(items, query.limit, (x) => x.name) };
       },
     }),
     route({

@@ -3,16 +3,15 @@ import type { AddressPool, CreateAddressPool } from '../domain/address-pool.js';
 import type { Db } from '../db/connect.js';
 import * as repo from '../db/address-pool-repository.js';
 import { checkIfMatch, mutate, type WriteContext, type Written } from './mutation.js';
+import { fetchSize, toPage } from './page.js';
 
 /** Address pools are fleet-wide: blocks from which VIP addresses are leased, each address once. */
 export class AddressPoolService {
   constructor(private readonly db: Db) {}
 
   async list(q: { limit: number; cursor?: string | undefined }): Promise<{ items: AddressPool[]; nextCursor: string | null }> {
-    const items = await repo.listAddressPools(this.db, { limit: q.limit + 1, after: q.cursor });
-    const more = items.length > q.limit;
-    const page = more ? items.slice(0, q.limit) : items;
-    return { items: page, nextCursor: more ? page[page.length - 1]!.name : null };
+    const items = await repo.listAddressPools(this.db, { limit: fetchSize(q.limit), after: q.cursor });
+    return toPage(items, q.limit, (x) => x.name);
   }
 
   async get(name: string): Promise<AddressPool> {

@@ -13,6 +13,7 @@ import type { Executor } from '../db/executor.js';
 import { PG_FOREIGN_KEY_VIOLATION, pgErrorCode } from '../db/executor.js';
 import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from './mutation.js';
 import { SecretBox } from './secret-box.js';
+import { fetchSize, toPage } from './page.js';
 
 export interface CertificatePage {
   readonly items: Certificate[];
@@ -40,10 +41,8 @@ export class CertificateService {
   }
 
   async list(tenantId: string, q: { limit: number; cursor?: string | undefined }): Promise<CertificatePage> {
-    const items = await repo.listCertificates(this.db, tenantId, { limit: q.limit + 1, after: q.cursor });
-    const more = items.length > q.limit;
-    const page = more ? items.slice(0, q.limit) : items;
-    return { items: page, nextCursor: more ? page[page.length - 1]!.name : null };
+    const items = await repo.listCertificates(this.db, tenantId, { limit: fetchSize(q.limit), after: q.cursor });
+    return toPage(items, q.limit, (x) => x.name);
   }
 
   async create(ctx: WriteContext, tenantId: string, input: CreateCertificate): Promise<Written<Certificate>> {

@@ -7,6 +7,7 @@ import type { MemberSettings } from '../db/member-repository.js';
 import { poolExists } from '../db/pool-repository.js';
 import { checkIfMatch, mutate, type AuditEntry, type Tx, type WriteContext, type Written } from './mutation.js';
 import { memberResourceId } from './pool-service.js';
+import { fetchSize, toPage } from './page.js';
 
 export interface MemberPage {
   readonly items: Member[];
@@ -31,10 +32,8 @@ export class MemberService {
 
   async list(tenantId: string, pool: string, q: { limit: number; cursor?: string | undefined }): Promise<MemberPage> {
     await requirePool(this.db, tenantId, pool);
-    const items = await repo.listMembers(this.db, tenantId, pool, { limit: q.limit + 1, after: q.cursor });
-    const more = items.length > q.limit;
-    const page = more ? items.slice(0, q.limit) : items;
-    return { items: page, nextCursor: more ? page[page.length - 1]!.name : null };
+    const items = await repo.listMembers(this.db, tenantId, pool, { limit: fetchSize(q.limit), after: q.cursor });
+    return toPage(items, q.limit, (x) => x.name);
   }
 
   async create(ctx: WriteContext, tenantId: string, pool: string, input: CreateMember): Promise<Written<Member>> {

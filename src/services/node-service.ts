@@ -7,6 +7,7 @@ import * as tokens from '../db/token-repository.js';
 import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from './mutation.js';
 import { hashSecret, newSecret } from './token-service.js';
 import { validate } from './validate.js';
+import { fetchSize, toPage } from './page.js';
 
 /** A registered node and the secret of its agent token, which this answer alone ever shows. */
 export type RegisteredNode = ProxyNode & { readonly agentToken: string };
@@ -30,10 +31,8 @@ export class NodeService {
   }
 
   async list(q: { limit: number; cursor?: string | undefined }): Promise<NodePage> {
-    const items = await repo.listNodes(this.db, { limit: q.limit + 1, after: q.cursor });
-    const more = items.length > q.limit;
-    const page = more ? items.slice(0, q.limit) : items;
-    return { items: page, nextCursor: more ? page[page.length - 1]!.name : null };
+    const items = await repo.listNodes(this.db, { limit: fetchSize(q.limit), after: q.cursor });
+    return toPage(items, q.limit, (x) => x.name);
   }
 
   /** Registers the node and its agent token in one transaction: no node without a way to fetch its config. */

@@ -6,6 +6,7 @@ import * as members from '../db/member-repository.js';
 import * as repo from '../db/pool-repository.js';
 import type { PoolReferences, PoolResource } from '../db/pool-repository.js';
 import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from './mutation.js';
+import { fetchSize, toPage } from './page.js';
 
 export interface PoolPage {
   readonly items: PoolResource[];
@@ -27,10 +28,8 @@ export class PoolService {
   }
 
   async list(tenantId: string, q: { limit: number; cursor?: string | undefined }): Promise<PoolPage> {
-    const items = await repo.listPools(this.db, tenantId, { limit: q.limit + 1, after: q.cursor });
-    const more = items.length > q.limit;
-    const page = more ? items.slice(0, q.limit) : items;
-    return { items: page, nextCursor: more ? page[page.length - 1]!.name : null };
+    const items = await repo.listPools(this.db, tenantId, { limit: fetchSize(q.limit), after: q.cursor });
+    return toPage(items, q.limit, (x) => x.name);
   }
 
   async create(ctx: WriteContext, tenantId: string, input: CreatePool): Promise<Written<PoolResource>> {

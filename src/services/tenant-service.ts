@@ -12,6 +12,7 @@ import * as repo from '../db/tenant-repository.js';
 import { checkIfMatch, mutate, type WriteContext, type Written } from './mutation.js';
 import type { ReadCache } from './read-cache.js';
 import { validate } from './validate.js';
+import { fetchSize, toPage } from './page.js';
 
 export interface TenantPage {
   readonly items: Tenant[];
@@ -37,14 +38,12 @@ export class TenantService {
   /** A tenant-scoped caller only ever sees its own tenant. */
   async list(principal: Principal, q: { limit: number; cursor?: string | undefined; labels: Record<string, string> }): Promise<TenantPage> {
     const items = await repo.listTenants(this.db, {
-      limit: q.limit + 1,
+      limit: fetchSize(q.limit),
       after: q.cursor,
       labels: q.labels,
       onlyId: principal.tenantId,
     });
-    const more = items.length > q.limit;
-    const page = more ? items.slice(0, q.limit) : items;
-    return { items: page, nextCursor: more ? page[page.length - 1]!.id : null };
+    return toPage(items, q.limit, (x) => x.id);
   }
 
   async create(ctx: WriteContext, input: CreateTenant): Promise<Written<Tenant>> {

@@ -7,15 +7,14 @@ import * as pools from '../db/address-pool-repository.js';
 import * as repo from '../db/vip-repository.js';
 import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from './mutation.js';
 import { validate } from './validate.js';
+import { fetchSize, toPage } from './page.js';
 
 export class VipService {
   constructor(private readonly db: Db) {}
 
   async list(tenantId: string, q: { limit: number; cursor?: string | undefined }): Promise<{ items: Vip[]; nextCursor: string | null }> {
-    const items = await repo.listVips(this.db, tenantId, { limit: q.limit + 1, after: q.cursor });
-    const more = items.length > q.limit;
-    const page = more ? items.slice(0, q.limit) : items;
-    return { items: page, nextCursor: more ? page[page.length - 1]!.name : null };
+    const items = await repo.listVips(this.db, tenantId, { limit: fetchSize(q.limit), after: q.cursor });
+    return toPage(items, q.limit, (x) => x.name);
   }
 
   async get(tenantId: string, name: string): Promise<Vip> {
