@@ -32,6 +32,16 @@ const RULES = {
   file: /^\/[A-Za-z0-9._/-]{1,1023}$/,
   /** HTTP status lists such as 200-399,404. */
   status: /^[0-9,-]{3,128}$/,
+  /** Slugs, as the API issues them: generated names join them with `_`, which a slug never holds. */
+  slug: /^[a-z][a-z0-9-]{0,62}$/,
+  cookie: /^[A-Za-z][A-Za-z0-9_-]{0,31}$/,
+  /** An absolute directory with no `.` or `..` segment, so joined file names cannot climb out of it. */
+  dir: /^(?!.*\/\.{1,2}(?:\/|$))\/[A-Za-z0-9._/-]{0,1000}$/,
+  /**
+   * Any string of a snapshot that is not printed today: the union of the characters the printed
+   * fields allow, so a field printed tomorrow cannot smuggle in what the specific rules refuse.
+   */
+  text: /^[A-Za-z0-9._~:/=+@%,*-]{0,1100}$/,
 } as const;
 
 export type GuardRule = keyof typeof RULES;
@@ -41,11 +51,23 @@ export function safe(rule: GuardRule, field: string, value: string): string {
   return value;
 }
 
+/** The same test without the throw, for scans that name the offending field only once found. */
+export function isSafe(rule: GuardRule, value: string): boolean {
+  return typeof value === 'string' && RULES[rule].test(value);
+}
+
 export function safeInt(field: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new UnsafeValueError(field, String(value), `an integer in ${min}..${max}`);
   }
   return value;
+}
+
+export function safeOneOf<T extends string>(field: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UnsafeValueError(field, String(value), `one of ${allowed.join(', ')}`);
+  }
+  return value as T;
 }
 
 /** PEM material: only base64 PEM blocks and their BEGIN/END lines. */

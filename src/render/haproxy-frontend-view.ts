@@ -1,0 +1,141 @@
+import { ValidationError } from '../domain/errors.js';
+import type { Route } from '../domain/route.js';
+import type { VipSnapshot } from '../domain/snapshot.js';
+import { VIP_PROTOCOLS } from '../domain/vip.js';
+import { safe, safeInt, safeOneOf } from './guard.js';
+import { backendFor, vipMode, type BackendPlan, type ProxyMode } from './haproxy-backend-view.js';
+import {
+  HAPROXY_FILES,
+  UNROUTED_BACKENDS,
+  absolutePath,
+  crtListFile,
+  formatDuration,
+  formatEndpoint,
+  frontendName,
+  rateTableName,
+} from './haproxy-names.js';
+import type { TenantContext } from './haproxy-tenant-context.js';
+
+export interface HaproxyFrontendView {
+  readonly name: string;
+  /** `address:port`, IPv6 in brackets. */
+  readonly bind: string;
+  readonly ssl: { readonly crtList: string; readonly alpn: string } | null;
+  readonly mode: ProxyMode;
+  readonly http: boolean;
+  readonly maxconn: number;
+  readonly timeoutClient: string;
+  /** Source ranges, a few per `acl` line; empty: every source is accepted. */
+  readonly allowlist: readonly (readonly string[])[];
+  readonly forwarded: { readonly proto: string; readonly port: number } | null;
+  readonly rateLimit: HaproxyRateLimitView | null;
+  readonly acls: readonly { readonly name: string; readonly criterion: string }[];
+  readonly routes: readonly { readonly name: string; readonly backend: string; readonly condition: string }[];
+  readonly defaultBackend: string;
+}
+
+/**
+ * The tenant's request rate, counted in its own table over `windowSeconds` and compared with the
+ * threshold in the rate-limit map (requests per second, so the map reads like the allocation and
+ * `set map` changes it at runtime); `fallback` applies only if the map entry was deleted.
+ */
+export interface HaproxyRateLimitView {
+  readonly table: string;
+  readonly key: string;
+  readonly mapFile: string;
+  readonly fallback: number;
+  readonly windowSeconds: number;
+}
+
+const ALLOWLIST_PER_LINE = 8;
+/** HAProxy 2.6 serves HTTP/2 and HTTP/1.1 on TLS listeners alike. */
+const ALPN = 'h2,http/1.1';
+
+export function frontendView(ctx: TenantContext, vip: VipSnapshot, plans: readonly BackendPlan[], windowSeconds: number): HaproxyFrontendView {
+  const field = `${ctx.field}.vips.${vip.name}`;
+  const protocol = safeOneOf(`${field}.protocol`, vip.protocol, VIP_PROTOCOLS);
+  const mode = vipMode(vip);
+  const port = safeInt(`${field}.port`, vip.port, 1, 65535);
+  const routes = mode === 'http' ? sortRoutes(vip.routes).map((r) => routeView(`${field}.routes`, r, plans)) : [];
+  return {
+    name: frontendName(ctx.id, vip.name),
+    bind: formatEndpoint(safe('ip', `${field}.address`, vip.address), port),
+    ssl: protocol === 'https' ? { crtList: safe('file', `${field}.certificate`, absolutePath(ctx.configDir, crtListFile(ctx.id, vip.name))), alpn: ALPN } : null,
+    mode,
+    http: mode === 'http',
+    maxconn: ctx.maxConnections,
+    timeoutClient: formatDuration(safeInt(`${field}.timeouts.clientMs`, vip.timeouts.clientMs, 1, 3_600_000)),
+    allowlist: chunk(allowlist(field, vip.allowlist), ALLOWLIST_PER_LINE),
+    forwarded: mode === 'http' ? { proto: protocol, port } : null,
+    rateLimit: mode === 'http' ? rateLimitView(ctx, windowSeconds) : null,
+    acls: routes.flatMap((r) => r.acls),
+    routes: routes.map(({ name, backend, condition }) => ({ name, backend, condition })),
+    defaultBackend: vip.defaultPool === null ? UNROUTED_BACKENDS[mode] : backendFor(plans, vip.defaultPool, mode),
+  };
+}
+
+function rateLimitView(ctx: TenantContext, windowSeconds: number): HaproxyRateLimitView {
+  return {
+    table: rateTableName(ctx.id),
+    key: ctx.id,
+    mapFile: absolutePath(ctx.configDir, HAPROXY_FILES.rateLimitMap),
+    fallback: ctx.requestsPerSecond,
+    windowSeconds,
+  };
+}
+
+function allowlist(field: string, ranges: readonly string[]): string[] {
+  const guarded = ranges.map((r, i) => safe('cidr', `${field}.allowlist[${i}]`, r));
+  return [...new Set(guarded)].sort();
+}
+
+/** Lower priority first, then name: the order `use_backend` rules are tried in. */
+function sortRoutes(routes: readonly Route[]): Route[] {
+  return [...routes].sort((a, b) => a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+interface RouteView {
+  readonly name: string;
+  readonly backend: string;
+  readonly condition: string;
+  readonly acls: { readonly name: string; readonly criterion: string }[];
+}
+
+function routeView(field: string, route: Route, plans: readonly BackendPlan[]): RouteView {
+  const at = `${field}.${route.name}`;
+  safeInt(`${at}.priority`, route.priority, 0, 10_000);
+  const prefix = `r_${route.name}`;
+  const acls: { name: string; criterion: string }[] = [];
+  const { host, pathPrefix, header } = route.match;
+  if (host !== undefined) acls.push(...hostAcls(prefix, safe('host', `${at}.match.host`, host)));
+  if (pathPrefix !== undefined) acls.push({ name: `${prefix}_path`, criterion: `path -m beg -- ${safe('path', `${at}.match.pathPrefix`, pathPrefix)}` });
+  if (header !== undefined) {
+    const name = safe('headerName', `${at}.match.header.name`, header.name);
+    acls.push({ name: `${prefix}_header`, criterion: `req.hdr(${name}) -m str -- ${safe('headerValue', `${at}.match.header.value`, header.value)}` });
+  }
+  if (acls.length === 0) {
+    const message = 'a route must match on at least one of host, pathPrefix, header';
+    throw new ValidationError(`${at}: ${message}`, [{ path: at, message }]);
+  }
+  return { name: route.name, backend: backendFor(plans, route.pool, 'http'), condition: acls.map((a) => a.name).join(' '), acls };
+}
+
+/**
+ * Every pattern follows `--`, so a value starting with `-` (a header value may) is never read as
+ * an ACL option. Host patterns compare the Host header lower-cased and without its port. `*.example.com` matches
+ * exactly one non-empty leading label: everything after the first dot must equal `example.com`.
+ */
+function hostAcls(prefix: string, host: string): { name: string; criterion: string }[] {
+  const bareHost = 'req.hdr(host),lower,field(1,:)';
+  if (!host.startsWith('*.')) return [{ name: `${prefix}_host`, criterion: `${bareHost} -m str -- ${host}` }];
+  return [
+    { name: `${prefix}_host`, criterion: `${bareHost},field(2,.,0) -m str -- ${host.slice(2)}` },
+    { name: `${prefix}_label`, criterion: `${bareHost},field(1,.) -m len gt 0` },
+  ];
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,51 @@
+/**
+ * Stable names and file locations of everything the HAProxy renderer produces. Slugs never hold
+ * `_`, so joining them with `_` cannot make two objects share a name; internal objects start with
+ * `sy_`, a prefix no tenant object can produce. The runtime planner formats its commands
+ * (`set server be_t_p/m weight`, `set map`, `set maxconn frontend`) from the same functions.
+ */
+
+/** Files relative to the node's configDir. */
+export const HAPROXY_FILES = {
+  config: 'haproxy.cfg',
+  rateLimitMap: 'maps/rate-limits.map',
+  /** Written by the agent (`show servers state`) before a reload, never rendered. */
+  serverState: 'state/server-state',
+} as const;
+
+export const certificateFile = (tenant: string, cert: string): string => `certs/${tenant}/${cert}.pem`;
+export const crtListFile = (tenant: string, vip: string): string => `crt-lists/${tenant}/${vip}.crt-list`;
+
+export const frontendName = (tenant: string, vip: string): string => `fe_${tenant}_${vip}`;
+export const rateTableName = (tenant: string): string => `st_${tenant}`;
+
+/**
+ * `be_<tenant>_<pool>`; a pool that both HTTP and TCP VIPs use gets a second, TCP-mode backend
+ * `be_<tenant>_<pool>_tcp` (an HTTP frontend cannot use a TCP backend, and a TCP frontend would
+ * upgrade to HTTP on an HTTP one).
+ */
+export const backendName = (tenant: string, pool: string, tcpTwin = false): string =>
+  tcpTwin ? `be_${tenant}_${pool}_tcp` : `be_${tenant}_${pool}`;
+
+/** Where a VIP without a default pool sends what no route matched: a clean 503 or a closed connection. */
+export const UNROUTED_BACKENDS = { http: 'sy_unrouted_http', tcp: 'sy_unrouted_tcp' } as const;
+
+export function absolutePath(configDir: string, relative: string): string {
+  return configDir.endsWith('/') ? `${configDir}${relative}` : `${configDir}/${relative}`;
+}
+
+export function formatEndpoint(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+const UNITS = [
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1000],
+] as const;
+
+/** HAProxy time in the largest unit that divides it exactly: `30s`, `1h`, `2500ms`. */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of UNITS) if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}

@@ -1,0 +1,219 @@
+import type { NodeSettings, NodeSnapshot, TenantSnapshot } from '../domain/snapshot.js';
+import { HAPROXY_CAPACITY_FACTORS, toResourceVector } from '../domain/capacity.js';
+import { NODE_KINDS } from '../domain/node.js';
+import { isSafe, safe, safeInt, safeOneOf, safePem } from './guard.js';
+import { planBackends, backendView, type HaproxyBackendView } from './haproxy-backend-view.js';
+import { frontendView, type HaproxyFrontendView } from './haproxy-frontend-view.js';
+import {
+  HAPROXY_FILES,
+  UNROUTED_BACKENDS,
+  absolutePath,
+  certificateFile,
+  crtListFile,
+  formatDuration,
+  formatEndpoint,
+  rateTableName,
+} from './haproxy-names.js';
+import { byName, tenantContext, type TenantContext } from './haproxy-tenant-context.js';
+
+/**
+ * The view model of one node's HAProxy config: plain data in which every decision, default and
+ * version-dependent choice (HAProxy 2.6) is already made and every value has passed the guard.
+ * The templates in templates/haproxy/ only loop over it and print it.
+ */
+export interface HaproxyView extends HaproxyNodeView {
+  readonly tenants: readonly HaproxyTenantView[];
+}
+
+/** What the node contributes on its own: everything above the tenants' parts. */
+export interface HaproxyNodeView {
+  readonly node: { readonly name: string; readonly revision: number };
+  readonly global: HaproxyGlobalView;
+  readonly defaults: HaproxyDefaultsView;
+  readonly unrouted: typeof UNROUTED_BACKENDS;
+}
+
+export interface HaproxyGlobalView {
+  readonly maxconn: number;
+  /** Set when maxconn needs more file descriptors than a stock host grants (see PROXIES.md). */
+  readonly noStrictLimits: boolean;
+  readonly hardStopAfter: string;
+  readonly serverStateFile: string;
+  /** `ipv4@host:port` of the Runtime API, or null for none. */
+  readonly statsSocket: string | null;
+}
+
+export interface HaproxyDefaultsView {
+  readonly timeouts: {
+    readonly connect: string;
+    readonly client: string;
+    readonly server: string;
+    readonly httpRequest: string;
+    readonly httpKeepAlive: string;
+  };
+}
+
+export interface HaproxyTenantView {
+  readonly id: string;
+  /** The tenant's request-rate table, present when it has an HTTP(S) VIP. */
+  readonly rateTable: { readonly name: string; readonly period: string; readonly expire: string } | null;
+  readonly frontends: readonly HaproxyFrontendView[];
+  readonly backends: readonly HaproxyBackendView[];
+  /** The tenant's line in `maps/rate-limits.map`: requests per second. */
+  readonly rateLimit: { readonly key: string; readonly value: number };
+  readonly certificates: readonly { readonly file: string; readonly chain: string; readonly key: string }[];
+  readonly crtLists: readonly { readonly file: string; readonly certificates: readonly string[] }[];
+}
+
+const MAXCONN_FLOOR = 256;
+/** Above this, a 20000-descriptor hard limit cannot cover maxconn x 2 plus listeners. */
+const STRICT_LIMITS_CEILING = 9000;
+/** Long-lived TCP sessions (SSH) would keep an old worker forever after a reload otherwise. */
+const HARD_STOP_AFTER_MS = 30 * 60_000;
+const RATE_PERIOD_S = 10;
+
+export function toHaproxyView(snapshot: NodeSnapshot): HaproxyView {
+  const { configDir } = nodeSettings(snapshot.node);
+  const tenants = [...snapshot.tenants].sort(byId).map((t) => toHaproxyTenantView(t, configDir));
+  return { ...toHaproxyNodeView(snapshot), tenants };
+}
+
+export function toHaproxyNodeView(snapshot: NodeSnapshot): HaproxyNodeView {
+  const node = nodeSettings(snapshot.node);
+  return {
+    node: { name: node.name, revision: safeInt('revision', snapshot.revision, 0, Number.MAX_SAFE_INTEGER) },
+    global: globalView(snapshot.node, node.configDir),
+    defaults: defaultsView(),
+    unrouted: UNROUTED_BACKENDS,
+  };
+}
+
+/** The node-level settings every tenant part depends on, guarded. */
+export function nodeSettings(node: NodeSettings): { name: string; configDir: string } {
+  safeOneOf('node.kind', node.kind, NODE_KINDS);
+  return { name: safe('slug', 'node.name', node.name), configDir: safe('dir', 'node.configDir', node.configDir) };
+}
+
+/**
+ * One tenant's part of the config, independent of every other tenant: it depends only on the
+ * tenant and the node's configDir, so it can be rendered, cached and held back on its own.
+ */
+export function toHaproxyTenantView(tenant: TenantSnapshot, configDir: string): HaproxyTenantView {
+  const ctx = tenantContext(tenant, safe('dir', 'node.configDir', configDir));
+  const plans = planBackends(ctx);
+  const hasHttp = ctx.vips.some((v) => v.protocol !== 'tcp');
+  const view: HaproxyTenantView = {
+    id: ctx.id,
+    rateTable: hasHttp
+      ? { name: rateTableName(ctx.id), period: `${RATE_PERIOD_S}s`, expire: formatDuration(3 * RATE_PERIOD_S * 1000) }
+      : null,
+    frontends: ctx.vips.map((vip) => frontendView(ctx, vip, plans, RATE_PERIOD_S)),
+    backends: plans.map((plan) => backendView(ctx, plan)),
+    rateLimit: { key: ctx.id, value: ctx.requestsPerSecond },
+    ...certificateViews(ctx),
+  };
+  assertPlainStrings(tenant, `tenant ${ctx.id}`);
+  return view;
+}
+
+function certificateViews(ctx: TenantContext): Pick<HaproxyTenantView, 'certificates' | 'crtLists'> {
+  const https = ctx.vips.filter((v) => v.protocol === 'https');
+  const used = new Set(https.map((v) => v.certificate!));
+  const certificates = [...ctx.certificates.values()]
+    .filter((c) => used.has(c.name))
+    .sort(byName)
+    .map((c) => {
+      const field = `${ctx.field}.certificates.${c.name}`;
+      const chain = safePem(`${field}.chainPem`, c.chainPem.endsWith('\n') ? c.chainPem : `${c.chainPem}\n`);
+      return { file: certificateFile(ctx.id, c.name), chain, key: safePem(`${field}.keyPem`, c.keyPem) };
+    });
+  const crtLists = https.map((v) => ({
+    file: crtListFile(ctx.id, v.name),
+    certificates: [safe('file', `${ctx.field}.vips.${v.name}.certificate`, absolutePath(ctx.configDir, certificateFile(ctx.id, v.certificate!)))],
+  }));
+  return { certificates, crtLists };
+}
+
+function globalView(node: NodeSettings, configDir: string): HaproxyGlobalView {
+  const memoryMb = safeInt('node.capacity.memoryMb', node.capacity.memoryMb, 0, 4_194_304);
+  // The same conversion the allocator uses, so tenant caps and the node's cap add up.
+  const { connections } = toResourceVector({ vcpu: 0, memoryMb }, HAPROXY_CAPACITY_FACTORS);
+  const maxconn = Math.max(MAXCONN_FLOOR, connections);
+  return {
+    maxconn,
+    noStrictLimits: maxconn > STRICT_LIMITS_CEILING,
+    hardStopAfter: formatDuration(HARD_STOP_AFTER_MS),
+    serverStateFile: safe('file', 'node.configDir', absolutePath(configDir, HAPROXY_FILES.serverState)),
+    statsSocket: node.runtimeAddress === null ? null : statsSocket(node.runtimeAddress),
+  };
+}
+
+function statsSocket(address: { host: string; port: number }): string {
+  const host = safe('ip', 'node.runtimeAddress.host', address.host);
+  const port = safeInt('node.runtimeAddress.port', address.port, 1, 65535);
+  return `${host.includes(':') ? 'ipv6' : 'ipv4'}@${formatEndpoint(host, port)}`;
+}
+
+function defaultsView(): HaproxyDefaultsView {
+  return {
+    timeouts: {
+      connect: formatDuration(5_000),
+      client: formatDuration(30_000),
+      server: formatDuration(30_000),
+      httpRequest: formatDuration(10_000),
+      httpKeepAlive: formatDuration(10_000),
+    },
+  };
+}
+
+/**
+ * Refuses a tenant in which any string, printed or not, holds a character outside the union of
+ * what the printed fields allow. A field the renderer starts printing later is then covered
+ * already, and a corrupted row is refused whole instead of half-rendered. The walk builds no
+ * field names on the way (it runs on every tenant); the offending one is named when found.
+ */
+function assertPlainStrings(value: unknown, field: string): void {
+  const bad = firstUnplainString(value);
+  if (bad === null) return;
+  const [path, text] = bad;
+  const name = `${field}.${path.join('.')}`;
+  if (path.at(-1) === 'chainPem' || path.at(-1) === 'keyPem') safePem(name, text);
+  safe('text', name, text);
+}
+
+const PEM_KEYS = new Set(['chainPem', 'keyPem']);
+
+function firstUnplainString(value: unknown): [(string | number)[], string] | null {
+  if (typeof value === 'string') return isSafe('text', value) ? null : [[], value];
+  if (value === null || typeof value !== 'object') return null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const bad = firstUnplainString(value[i]);
+      if (bad !== null) return [[i, ...bad[0]], bad[1]];
+    }
+    return null;
+  }
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    if (PEM_KEYS.has(key)) {
+      if (!isPem(item)) return [[key], String(item)];
+      continue;
+    }
+    const bad = firstUnplainString(item);
+    if (bad !== null) return [[key, ...bad[0]], bad[1]];
+  }
+  return null;
+}
+
+function isPem(value: unknown): boolean {
+  try {
+    safePem('', String(value));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function byId(a: { id: string }, b: { id: string }): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
