@@ -1,0 +1,210 @@
+import type { VipSnapshot } from '../domain/snapshot.js';
+import { PERSISTENCE_TYPES, VIP_PROTOCOLS } from '../domain/vip.js';
+import { safe, safeInt, safeOneOf } from './guard.js';
+import { nginxAllowRanges, nginxListenIp } from './nginx-address.js';
+import type { TenantContext } from './haproxy-tenant-context.js';
+import {
+  absolutePath,
+  certificateFile,
+  formatEndpoint,
+  formatMillis,
+  keyFile,
+  NODE_NAMES,
+  requestZoneName,
+  variableName,
+} from './nginx-names.js';
+import { routeMapView, type NginxRouteMapView } from './nginx-route-map.js';
+import {
+  cookieKeyVariable,
+  planUpstreams,
+  upstreamView,
+  type NginxUpstreamView,
+} from './nginx-upstream-view.js';
+
+/** One tenant's `http {}` part. */
+export interface NginxHttpTenantView {
+  /** The tenant's own zone: every request to any of its HTTP VIPs counts against one rate. */
+  readonly requestZone: (NginxZoneView & { readonly key: string; readonly rate: number }) | null;
+  readonly cookies: readonly NginxCookieView[];
+  readonly setCookies: readonly NginxSetCookieView[];
+  readonly routeMaps: readonly NginxRouteMapView[];
+  readonly upstreams: readonly NginxUpstreamView[];
+  readonly servers: readonly NginxHttpServerView[];
+}
+
+export interface NginxZoneView {
+  readonly name: string;
+  readonly size: string;
+}
+
+/**
+ * The hash key of cookie persistence: the cookie's value, or when the client has none yet this
+ * request's `$request_id`, which the server then sets as the cookie (see NginxSetCookieView).
+ * `$cookie_<name>` cannot name a cookie with `-`, so such a value is read from `Cookie` by regex.
+ */
+export interface NginxCookieView {
+  readonly keyVariable: string;
+  readonly valueVariable: string;
+  /** Lower-cased cookie name to extract from `$http_cookie`, or null when `$cookie_` works. */
+  readonly extract: string | null;
+}
+
+/** `Set-Cookie` for a client that came without the cookie; empty (so not sent) otherwise. */
+export interface NginxSetCookieView {
+  readonly variable: string;
+  readonly valueVariable: string;
+  readonly cookie: string;
+  readonly secure: boolean;
+}
+
+export interface NginxHttpServerView {
+  readonly vip: string;
+  readonly listen: string;
+  readonly ssl: boolean;
+  readonly serverNames: readonly string[];
+  readonly certificate: { readonly crt: string; readonly key: string } | null;
+  /**
+   * The source allowlist, as a `geo` variable tested in the server rewrite phase: a refused
+   * source is answered 403 before `limit_req` and `limit_conn` count it (nginx's `allow`/`deny`
+   * run after them), so it cannot spend the tenant's rate, as HAProxy refuses it at connect.
+   */
+  readonly allowlist: { readonly variable: string; readonly ranges: readonly string[] } | null;
+  readonly connectionLimit: { readonly zone: string; readonly count: number };
+  readonly requestLimit: { readonly zone: string; readonly burst: number };
+  readonly timeouts: {
+    readonly connect: string;
+    readonly read: string;
+    readonly send: string;
+    readonly clientHeader: string;
+    readonly clientBody: string;
+    readonly keepalive: string;
+  };
+  readonly setCookie: string | null;
+  readonly proxy: {
+    /** A fixed upstream when the VIP has no routes. */
+    readonly upstream: string | null;
+    /** The route map's variable when it has routes. */
+    readonly variable: string | null;
+    /** Some route or the fallback leads nowhere: answer 503 for it. */
+    readonly unroutedGuard: boolean;
+  };
+}
+
+/** Like HAProxy's `timeout http-request` / `http-keep-alive` defaults, never above the client timeout. */
+const HEADER_AND_KEEPALIVE_MS = 10_000;
+/** HAProxy counts the tenant's requests over 10 s: the burst grants the same budget. */
+const RATE_WINDOW_S = 10;
+/** nginx refuses `limit_conn` above this. */
+const LIMIT_CONN_MAX = 65_535;
+/** The smallest zone nginx accepts (8 pages); it holds the tenant's single key. */
+const REQUEST_ZONE = '32k';
+
+export function httpTenantView(ctx: TenantContext): NginxHttpTenantView | null {
+  const vips = ctx.vips.filter((v) => safeOneOf(`${ctx.field}.vips.${v.name}.protocol`, v.protocol, VIP_PROTOCOLS) !== 'tcp');
+  const upstreams = planUpstreams(ctx, 'http');
+  if (vips.length === 0 && upstreams.plans.length === 0) return null;
+  const routeMaps = new Map<string, NginxRouteMapView>();
+  for (const vip of vips) {
+    if (vip.routes.length > 0) {
+      routeMaps.set(vip.name, routeMapView(ctx.id, `${ctx.field}.vips.${vip.name}`, vip, (pool) => upstreams.target(vip, pool)));
+    }
+  }
+  const cookieVips = vips.filter((v) => safeOneOf(`${ctx.field}.vips.${v.name}.persistence`, v.persistence, PERSISTENCE_TYPES) === 'cookie');
+  return {
+    requestZone: vips.length === 0 ? null : { name: requestZoneName(ctx.id), size: REQUEST_ZONE, key: ctx.id, rate: ctx.requestsPerSecond },
+    cookies: cookieViews(ctx, cookieVips),
+    setCookies: cookieVips.map((vip) => setCookieView(ctx, vip)),
+    routeMaps: [...routeMaps.values()],
+    upstreams: upstreams.plans.map((plan) => upstreamView(ctx, plan)),
+    servers: vips.map((vip) => serverView(ctx, vip, routeMaps.get(vip.name) ?? null, upstreams.target(vip, vip.defaultPool ?? ''))),
+  };
+}
+
+function cookieViews(ctx: TenantContext, vips: readonly VipSnapshot[]): NginxCookieView[] {
+  const guarded = vips.map((v) => safe('cookie', `${ctx.field}.vips.${v.name}.cookieName`, v.cookieName));
+  const names = [...new Set(guarded.map((c) => c.toLowerCase()))].sort();
+  return names.map((cookie) => ({
+    keyVariable: cookieKeyVariable(ctx.id, cookie),
+    valueVariable: cookieValueVariable(ctx.id, cookie),
+    extract: /^[a-z0-9_]+$/.test(cookie) ? null : cookie,
+  }));
+}
+
+function cookieValueVariable(tenant: string, cookie: string): string {
+  const lower = cookie.toLowerCase();
+  return /^[a-z0-9_]+$/.test(lower) ? `cookie_${lower}` : variableName(tenant, 'ck', lower, 'val');
+}
+
+function setCookieView(ctx: TenantContext, vip: VipSnapshot): NginxSetCookieView {
+  const cookie = safe('cookie', `${ctx.field}.vips.${vip.name}.cookieName`, vip.cookieName);
+  return {
+    variable: variableName(ctx.id, vip.name, 'setck'),
+    valueVariable: cookieValueVariable(ctx.id, cookie),
+    cookie,
+    secure: vip.protocol === 'https',
+  };
+}
+
+function serverView(
+  ctx: TenantContext,
+  vip: VipSnapshot,
+  routeMap: NginxRouteMapView | null,
+  defaultUpstream: string | null,
+): NginxHttpServerView {
+  const field = `${ctx.field}.vips.${vip.name}`;
+  const t = vip.timeouts;
+  const clientMs = safeInt(`${field}.timeouts.clientMs`, t.clientMs, 1, 3_600_000);
+  const serverMs = safeInt(`${field}.timeouts.serverMs`, t.serverMs, 1, 3_600_000);
+  const hostnames = vip.hostnames.map((h, i) => safe('host', `${field}.hostnames[${i}]`, h));
+  const ssl = vip.protocol === 'https';
+  return {
+    vip: `${ctx.id}/${vip.name}`,
+    listen: formatEndpoint(nginxListenIp(`${field}.address`, vip.address), safeInt(`${field}.port`, vip.port, 1, 65535)),
+    ssl,
+    serverNames: hostnames.length === 0 ? ['_'] : [...new Set(hostnames)].sort(),
+    certificate: ssl ? certificatePaths(ctx, vip.certificate!) : null,
+    allowlist: vip.allowlist.length === 0 ? null : { variable: variableName(ctx.id, vip.name, 'allow'), ranges: allowlist(field, vip.allowlist) },
+    connectionLimit: { zone: NODE_NAMES.httpConnectionZone, count: Math.min(ctx.maxConnections, LIMIT_CONN_MAX) },
+    requestLimit: { zone: requestZoneName(ctx.id), burst: ctx.requestsPerSecond * RATE_WINDOW_S },
+    timeouts: {
+      connect: formatMillis(safeInt(`${field}.timeouts.connectMs`, t.connectMs, 1, 600_000)),
+      read: formatMillis(serverMs),
+      send: formatMillis(serverMs),
+      clientHeader: formatMillis(Math.min(clientMs, HEADER_AND_KEEPALIVE_MS)),
+      clientBody: formatMillis(clientMs),
+      keepalive: formatMillis(Math.min(clientMs, HEADER_AND_KEEPALIVE_MS)),
+    },
+    setCookie: vip.persistence === 'cookie' ? variableName(ctx.id, vip.name, 'setck') : null,
+    proxy: routeMap === null
+      ? { upstream: defaultUpstream, variable: null, unroutedGuard: false }
+      : {
+          upstream: null,
+          variable: routeMap.variable,
+          unroutedGuard: routeMap.fallback === '' || routeMap.routes.some((r) => r.upstream === ''),
+        },
+  };
+}
+
+function certificatePaths(ctx: TenantContext, cert: string): { crt: string; key: string } {
+  const field = `${ctx.field}.certificates.${cert}`;
+  return {
+    crt: safe('file', field, absolutePath(ctx.configDir, certificateFile(ctx.id, cert))),
+    key: safe('file', field, absolutePath(ctx.configDir, keyFile(ctx.id, cert))),
+  };
+}
+
+/**
+ * Sorted and deduplicated: order does not matter to `allow` or `geo`, and equal input gives
+ * equal bytes. `geo` warns when a range repeats its `default`, so "everything" is given as two halves.
+ */
+export function allowlist(field: string, ranges: readonly string[]): string[] {
+  const rules = ranges
+    .flatMap((r, i) => nginxAllowRanges(`${field}.allowlist[${i}]`, r))
+    .flatMap((r) => WHOLE_FAMILY[r] ?? [r]);
+  return [...new Set(rules.map((r) => safe('cidr', `${field}.allowlist`, r)))].sort();
+}
+
+const WHOLE_FAMILY: Readonly<Record<string, readonly string[]>> = {
+  '0.0.0.0/0': ['0.0.0.0/1', '128.0.0.0/1'],
+  '::/0': ['::/1', '8000::/1'],
+};

@@ -1,0 +1,216 @@
+import { NODE_KINDS } from '../domain/node.js';
+import type { NodeSettings, NodeSnapshot, TenantSnapshot } from '../domain/snapshot.js';
+import { safe, safeInt, safeOneOf, safePem } from './guard.js';
+import { byName, tenantContext, type TenantContext } from './haproxy-tenant-context.js';
+import { httpTenantView, type NginxHttpTenantView, type NginxZoneView } from './nginx-http-view.js';
+import {
+  NGINX_FILES,
+  NGINX_TEMP_DIRS,
+  NODE_NAMES,
+  absolutePath,
+  certificateFile,
+  formatMillis,
+  keyFile,
+} from './nginx-names.js';
+import { streamTenantView, type NginxStreamTenantView } from './nginx-stream-view.js';
+
+/**
+ * The view model of one node's NGINX config (nginx 1.22 open source): plain data in which every
+ * decision and default is made and every value has passed the guard. The templates in
+ * templates/nginx/ only loop over it and print it.
+ */
+export interface NginxView {
+  readonly node: { readonly name: string; readonly revision: number };
+  readonly main: NginxMainView;
+  readonly tenants: readonly NginxTenantView[];
+}
+
+export interface NginxMainView {
+  /** `load_module` path of the stream module, when a TCP VIP needs it and it is not built in. */
+  readonly streamModule: string | null;
+  readonly hasStream: boolean;
+  readonly pidFile: string;
+  readonly errorLog: string;
+  readonly workerConnections: number;
+  readonly workerRlimitNofile: number;
+  readonly workerShutdownTimeout: string;
+  readonly tempPaths: Readonly<Record<keyof typeof NGINX_TEMP_DIRS, string>>;
+  readonly tlsSessionCache: { readonly name: string; readonly size: string } | null;
+  readonly connectionUpgrade: string;
+  readonly forwardedHost: string;
+  /** One `limit_conn_zone` per context, keyed by VIP, sized for every VIP of the node. */
+  readonly connectionZones: { readonly http: NginxZoneView; readonly stream: NginxZoneView };
+}
+
+export interface NginxTenantView {
+  readonly id: string;
+  readonly http: NginxHttpTenantView | null;
+  readonly stream: NginxStreamTenantView | null;
+  readonly certificates: readonly NginxCertificateView[];
+  /** `address:port` → `tenant/vip`, to refuse two VIPs on one listener. */
+  readonly listeners: readonly { readonly endpoint: string; readonly vip: string }[];
+  readonly usesTls: boolean;
+}
+
+export interface NginxCertificateView {
+  readonly crtFile: string;
+  readonly keyFile: string;
+  readonly chain: string;
+  readonly key: string;
+}
+
+export interface NginxRenderOptions {
+  /**
+   * Where the dynamic stream module lives (Debian and Ubuntu ship it as libnginx-mod-stream);
+   * null when the nginx binary has it built in (nginx.org packages).
+   */
+  readonly streamModule?: string | null;
+}
+
+export const DEFAULT_STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
+
+/**
+ * The node's connection capacity, sized from its memory as the HAProxy renderer sizes `maxconn`;
+ * each worker may take all of it, and each proxied connection holds a client and an upstream socket.
+ */
+const CONNECTIONS_PER_GB = 1000;
+const SOCKETS_PER_CONNECTION = 2;
+const WORKER_CONNECTIONS_FLOOR = 1024;
+/**
+ * Linux's default per-process descriptor ceiling (fs.nr_open): a worker cannot open more, and
+ * nginx allocates every worker connection up front (about 0.5 kB each).
+ */
+const DESCRIPTORS_CEILING = 1_048_576;
+/** Descriptors beyond connections: logs, certificates being read, the listeners themselves. */
+const SPARE_DESCRIPTORS = 1024;
+/** Like HAProxy's hard-stop-after: old workers finish in-flight work after a reload but never linger. */
+const WORKER_SHUTDOWN_MS = 30 * 60_000;
+const TLS_SESSION_CACHE = '10m';
+/** A connection-count state: tree node, counter and an `[IPv6]:port` key, rounded up by the slab allocator. */
+const CONNECTION_ZONE_BYTES_PER_VIP = 256;
+const CONNECTION_ZONE_MIN_KB = 64;
+
+export function toNginxView(snapshot: NodeSnapshot, options: NginxRenderOptions = {}): NginxView {
+  const node = nginxNodeSettings(snapshot.node);
+  const tenants = [...snapshot.tenants]
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map((t) => toNginxTenantView(t, node.configDir));
+  return {
+    node: { name: node.name, revision: safeInt('revision', snapshot.revision, 0, Number.MAX_SAFE_INTEGER) },
+    main: nginxMainView(node, tenants, options),
+    tenants,
+  };
+}
+
+export interface NginxNodeSettings {
+  readonly name: string;
+  readonly configDir: string;
+  readonly memoryMb: number;
+}
+
+/** The node-level settings every tenant part depends on, guarded. */
+export function nginxNodeSettings(node: NodeSettings): NginxNodeSettings {
+  assertPlainStrings(node, 'node');
+  safeOneOf('node.kind', node.kind, NODE_KINDS);
+  if (node.runtimeAddress !== null) {
+    safe('ip', 'node.runtimeAddress.host', node.runtimeAddress.host);
+    safeInt('node.runtimeAddress.port', node.runtimeAddress.port, 1, 65535);
+  }
+  return {
+    name: safe('slug', 'node.name', node.name),
+    configDir: safe('dir', 'node.configDir', node.configDir),
+    memoryMb: safeInt('node.capacity.memoryMb', node.capacity.memoryMb, 0, 4_194_304),
+  };
+}
+
+/**
+ * One tenant's part of the config: it depends only on the tenant and the node's configDir, so
+ * it can be rendered, cached and held back at its last good version on its own.
+ */
+export function toNginxTenantView(tenant: TenantSnapshot, configDir: string): NginxTenantView {
+  // First, so a poisoned string anywhere is refused as unsafe before any rule reads it.
+  assertPlainStrings(tenant, `tenant ${String(tenant.id).slice(0, 64)}`);
+  const ctx = tenantContext(tenant, safe('dir', 'node.configDir', configDir));
+  const http = httpTenantView(ctx);
+  const stream = streamTenantView(ctx);
+  const servers = [...(http?.servers ?? []), ...(stream?.servers ?? [])];
+  return {
+    id: ctx.id,
+    http,
+    stream,
+    certificates: certificateViews(ctx),
+    listeners: servers.map((s) => ({ endpoint: s.listen, vip: s.vip })),
+    usesTls: http?.servers.some((s) => s.ssl) ?? false,
+  };
+}
+
+export function nginxMainView(node: NginxNodeSettings, tenants: readonly NginxTenantView[], options: NginxRenderOptions): NginxMainView {
+  const dir = node.configDir;
+  const connections = Math.floor((node.memoryMb * CONNECTIONS_PER_GB) / 1024);
+  const listeners = tenants.reduce((n, t) => n + t.listeners.length, 0);
+  const workerConnections = Math.min(
+    DESCRIPTORS_CEILING - SPARE_DESCRIPTORS - listeners,
+    Math.max(WORKER_CONNECTIONS_FLOOR, connections * SOCKETS_PER_CONNECTION + listeners),
+  );
+  const hasStream = tenants.some((t) => t.stream !== null);
+  const module = options.streamModule === undefined ? DEFAULT_STREAM_MODULE : options.streamModule;
+  const tempPaths = Object.fromEntries(
+    Object.entries(NGINX_TEMP_DIRS).map(([key, name]) => [key, safe('file', 'node.configDir', absolutePath(dir, name))]),
+  ) as Record<keyof typeof NGINX_TEMP_DIRS, string>;
+  return {
+    streamModule: hasStream && module !== null ? safe('file', 'options.streamModule', module) : null,
+    hasStream,
+    pidFile: safe('file', 'node.configDir', absolutePath(dir, NGINX_FILES.pid)),
+    errorLog: safe('file', 'node.configDir', absolutePath(dir, NGINX_FILES.errorLog)),
+    workerConnections,
+    workerRlimitNofile: Math.min(DESCRIPTORS_CEILING, workerConnections + listeners + SPARE_DESCRIPTORS),
+    workerShutdownTimeout: formatMillis(WORKER_SHUTDOWN_MS),
+    tempPaths,
+    tlsSessionCache: tenants.some((t) => t.usesTls) ? { name: NODE_NAMES.tlsSessionCache, size: TLS_SESSION_CACHE } : null,
+    connectionUpgrade: NODE_NAMES.connectionUpgrade,
+    forwardedHost: NODE_NAMES.forwardedHost,
+    connectionZones: {
+      http: connectionZone(NODE_NAMES.httpConnectionZone, tenants.reduce((n, t) => n + (t.http?.servers.length ?? 0), 0)),
+      stream: connectionZone(NODE_NAMES.streamConnectionZone, tenants.reduce((n, t) => n + (t.stream?.servers.length ?? 0), 0)),
+    },
+  };
+}
+
+function connectionZone(name: string, vips: number): NginxZoneView {
+  return { name, size: `${Math.max(CONNECTION_ZONE_MIN_KB, Math.ceil((vips * CONNECTION_ZONE_BYTES_PER_VIP) / 1024))}k` };
+}
+
+/** Only certificates an https VIP uses reach the node: an unused key is a secret with no purpose there. */
+function certificateViews(ctx: TenantContext): NginxCertificateView[] {
+  const used = new Set(ctx.vips.filter((v) => v.protocol === 'https').map((v) => v.certificate!));
+  return [...ctx.certificates.values()]
+    .filter((c) => used.has(c.name))
+    .sort(byName)
+    .map((c) => {
+      const field = `${ctx.field}.certificates.${c.name}`;
+      return {
+        crtFile: certificateFile(ctx.id, c.name),
+        keyFile: keyFile(ctx.id, c.name),
+        chain: safePem(`${field}.chainPem`, c.chainPem.endsWith('\n') ? c.chainPem : `${c.chainPem}\n`),
+        key: safePem(`${field}.keyPem`, c.keyPem.endsWith('\n') ? c.keyPem : `${c.keyPem}\n`),
+      };
+    });
+}
+
+/**
+ * Refuses any string, printed or not, holding a character outside the union of what the printed
+ * fields allow (PEM fields get the PEM rule). A field printed later is then covered already, and
+ * a corrupted row is refused whole instead of half-rendered.
+ */
+function assertPlainStrings(value: unknown, field: string): void {
+  if (typeof value === 'string') {
+    safe('text', field, value);
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => assertPlainStrings(item, `${field}[${i}]`));
+  } else if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      if (key === 'chainPem' || key === 'keyPem') safePem(`${field}.${key}`, String(item));
+      else assertPlainStrings(item, `${field}.${key}`);
+    }
+  }
+}

@@ -1,0 +1,111 @@
+import { ValidationError } from '../domain/errors.js';
+import type { NodeSnapshot, RenderedFiles, TenantSnapshot } from '../domain/snapshot.js';
+import { NGINX_FILES } from './nginx-names.js';
+import {
+  nginxMainView,
+  nginxNodeSettings,
+  toNginxTenantView,
+  type NginxRenderOptions,
+  type NginxTenantView,
+} from './nginx-view.js';
+import { loadTemplates } from './templates.js';
+
+const templates = loadTemplates('nginx');
+
+function template(name: string): HandlebarsTemplateDelegate {
+  const compiled = templates.get(name);
+  if (compiled === undefined) throw new Error(`templates/nginx/${name}.hbs is missing`);
+  return compiled;
+}
+
+const mainTemplate = template('nginx');
+const httpTemplate = template('http-tenant');
+const streamTemplate = template('stream-tenant');
+
+/** A tenant's rendered part: its `http {}` and `stream {}` text and its own files. */
+export interface NginxTenantFragment {
+  readonly tenant: string;
+  readonly view: NginxTenantView;
+  readonly http: string;
+  readonly stream: string;
+  readonly files: Readonly<Record<string, string>>;
+}
+
+/** Snapshots are immutable values: an unchanged tenant object is not rendered again. */
+const fragmentCache = new WeakMap<TenantSnapshot, { configDir: string; fragment: NginxTenantFragment }>();
+
+/**
+ * Renders a node's whole NGINX configuration: `nginx.conf` (http and stream) and, per https VIP,
+ * `certs/<tenant>/<cert>.crt` and `.key`, keyed by path relative to `node.configDir`, which every
+ * reference in `nginx.conf` points into (pid, logs and temp files included). Throws
+ * `UnsafeValueError` for a value the guard refuses and `ValidationError` for a snapshot that
+ * cannot be rendered (dangling reference, shared listener), always before any content is returned.
+ */
+export function renderNginx(snapshot: NodeSnapshot, options: NginxRenderOptions = {}): RenderedFiles {
+  const { configDir } = nginxNodeSettings(snapshot.node);
+  const fragments = [...snapshot.tenants]
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map((tenant) => renderNginxTenant(tenant, configDir));
+  return assembleNginx(snapshot, fragments, options);
+}
+
+/** One tenant's part alone: what a preview shows, and what a node holds back when it fails. */
+export function renderNginxTenant(tenant: TenantSnapshot, configDir: string): NginxTenantFragment {
+  const cached = fragmentCache.get(tenant);
+  if (cached !== undefined && cached.configDir === configDir) return cached.fragment;
+  const view = toNginxTenantView(tenant, configDir);
+  const files: Record<string, string> = {};
+  for (const cert of view.certificates) {
+    files[cert.crtFile] = cert.chain;
+    files[cert.keyFile] = cert.key;
+  }
+  const fragment: NginxTenantFragment = {
+    tenant: view.id,
+    view,
+    // Without the final newline: nginx.hbs puts each part on lines of its own.
+    http: view.http === null ? '' : httpTemplate(view).trimEnd(),
+    stream: view.stream === null ? '' : streamTemplate(view).trimEnd(),
+    files,
+  };
+  fragmentCache.set(tenant, { configDir, fragment });
+  return fragment;
+}
+
+/**
+ * Joins tenant fragments (in the order given: sorted by tenant for a deterministic file) under
+ * the node's main, http and stream settings. A caller holding one tenant at its last good
+ * fragment calls it directly with that fragment in the tenant's place.
+ */
+export function assembleNginx(
+  snapshot: NodeSnapshot,
+  fragments: readonly NginxTenantFragment[],
+  options: NginxRenderOptions = {},
+): RenderedFiles {
+  const node = nginxNodeSettings(snapshot.node);
+  checkListeners(fragments);
+  const main = nginxMainView(node, fragments.map((f) => f.view), options);
+  const revision = snapshot.revision;
+  const files: Record<string, string> = {
+    [NGINX_FILES.config]: mainTemplate({ node: { name: node.name, revision }, main, fragments }),
+  };
+  for (const fragment of fragments) Object.assign(files, fragment.files);
+  return Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * Two VIPs on one address and port would share a listening socket: nginx would then pick a
+ * server by Host (or turn TLS on for both), so one tenant could receive another's traffic, and
+ * an http and a tcp VIP there could not both bind. Refused, as the HAProxy renderer does.
+ */
+function checkListeners(fragments: readonly NginxTenantFragment[]): void {
+  const owners = new Map<string, string>();
+  const issues: { path: string; message: string }[] = [];
+  for (const fragment of fragments) {
+    for (const { endpoint, vip } of fragment.view.listeners) {
+      const owner = owners.get(endpoint);
+      if (owner !== undefined) issues.push({ path: `tenant ${fragment.tenant}`, message: `vip ${vip} listens on ${endpoint}, already used by vip ${owner}` });
+      else owners.set(endpoint, vip);
+    }
+  }
+  if (issues.length > 0) throw new ValidationError(`listener conflict: ${issues.map((i) => i.message).join('; ')}`, issues);
+}
