@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 
 /**
- * Rendered configuration. A config version is what one node should run: its files, their content
- * hash (the ETag agents poll with), the revision they reflect and the real binary's verdict.
+ * Rendered configuration. A config version is what one node should run: its files (sealed: they
+ * carry private keys), their content hash (the ETag agents poll with) and the revision they reflect.
  * Render states remember, per proxy kind and tenant, the last part that passed validation, so one
  * tenant's bad input holds only that tenant back.
  */
@@ -16,7 +16,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       node_name text not null references nodes (name) on delete cascade,
       revision bigint not null,
       content_hash text not null,
-      files jsonb not null,
+      -- The files hold tenants' private keys: sealed like every other key at rest.
+      files_sealed text not null,
+      file_names jsonb not null,
       held_tenants jsonb not null default '[]'::jsonb,
       created_at timestamptz not null default now()
     );

@@ -42,7 +42,15 @@ export async function openAndMigrate(config: Config, logger: Logger): Promise<Da
   return database;
 }
 
-export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
+/** The database, the change feed and the use cases: everything but the HTTP server (the CLI uses this alone). */
+export interface Core {
+  readonly database: DatabaseHandle;
+  readonly feed: ChangeFeed;
+  readonly services: Services;
+  close(): Promise<void>;
+}
+
+export async function openCore(config: Config, logger: Logger): Promise<Core> {
   const secretKey = config.secretKey ?? embeddedSecret(config);
   const database = await openAndMigrate(config, logger);
   const feed = new ChangeFeed(config.databaseUrl, logger.child({ component: 'change-feed' }));
@@ -51,8 +59,21 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   feed.on('change', () => cache.invalidate());
   feed.on('connected', (up) => cache.setEnabled(up));
   await feed.start();
-  const services = createServices(database.db, { tokenCacheMs: config.tokenCacheMs, secretKey, cache });
+  const services = createServices(database.db, { tokenCacheMs: config.tokenCacheMs, secretKey, cache, logger });
   feed.on('change', () => services.tokens.forgetCached());
+  return {
+    database,
+    feed,
+    services,
+    close: async () => {
+      await feed.stop();
+      await database.close();
+    },
+  };
+}
+
+export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
+  const { database, feed, services, close } = await openCore(config, logger);
   const admin = await services.tokens.ensureAdmin(config.adminToken);
   const generatedAdminToken = admin.secret;
   if (generatedAdminToken && !config.databaseUrl) {
@@ -100,8 +121,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       server.closeAllConnections();
       await closed;
-      await feed.stop();
-      await database.close();
+      await close();
     },
   };
 }

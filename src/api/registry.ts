@@ -1,6 +1,7 @@
 import type { Services } from '../services/services.js';
 import { addressPoolRoutes } from './address-pools.js';
 import { certificateRoutes } from './certificates.js';
+import { configRoutes } from './configs.js';
 import { memberRoutes } from './members.js';
 import { nodeRoutes } from './nodes.js';
 import { poolRoutes } from './pools.js';
@@ -22,5 +23,6 @@ export function allRoutes(s: Services): RouteSpec[] {
     ...memberRoutes(s.members),
     ...certificateRoutes(s.certificates),
     ...nodeRoutes(s.nodes),
+    ...configRoutes(s.configs),
   ];
 }

@@ -1,7 +1,10 @@
 import { Command } from 'commander';
 import { loadConfig, ConfigError } from '../config.js';
 import { createLogger } from '../logger.js';
-import { openAndMigrate, startControlPlane } from '../main.js';
+import { NotFoundError, ValidationError } from '../domain/errors.js';
+import { NODE_KINDS, type NodeKind } from '../domain/node.js';
+import { openAndMigrate, openCore, startControlPlane } from '../main.js';
+import { CliInputError, renderCommand } from './render.js';
 
 /** Exit codes CI can rely on. */
 export const EXIT = { ok: 0, invalidInput: 1, conflict: 2, serverError: 3 } as const;
@@ -49,8 +52,34 @@ program
     await database.close();
   });
 
+program
+  .command('render')
+  .description("write rendered proxy configuration from the database: a node's files (--node) or every active tenant for a --kind")
+  .option('--kind <kind>', `proxy kind: ${NODE_KINDS.join(' or ')}`)
+  .option('--node <name>', 'render exactly what this node runs (and store the version)')
+  .option('--config-dir <dir>', 'without --node: the directory the files will live in on the node', '/etc/switchyard')
+  .requiredOption('--out <dir>', 'where to write the files')
+  .action(async (opts: { kind?: string; node?: string; out: string; configDir: string }) => {
+    if (opts.kind !== undefined && !(NODE_KINDS as readonly string[]).includes(opts.kind)) {
+      throw new CliInputError(`--kind must be one of ${NODE_KINDS.join(', ')}`);
+    }
+    const config = loadConfig();
+    const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+    const core = await openCore(config, logger);
+    try {
+      const result = await renderCommand(core.services, { ...opts, kind: opts.kind as NodeKind | undefined });
+      process.stdout.write(`wrote ${result.written.length} files for revision ${result.revision} to ${opts.out}\n`);
+      for (const h of result.held) {
+        process.stderr.write(`held tenant ${h.tenant} (${h.servingRevision === null ? 'left out' : `serving revision ${h.servingRevision}`}): ${h.error}\n`);
+      }
+      process.exitCode = result.held.length > 0 ? EXIT.conflict : EXIT.ok;
+    } finally {
+      await core.close();
+    }
+  });
+
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError) {
+  if (err instanceof ConfigError || err instanceof CliInputError || err instanceof NotFoundError || err instanceof ValidationError) {
     process.stderr.write(`switchyard: ${err.message}\n`);
     process.exit(EXIT.invalidInput);
   }

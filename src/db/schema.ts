@@ -174,7 +174,8 @@ export interface ConfigVersionTable {
   node_name: string;
   revision: BigIntColumn;
   content_hash: string;
-  files: Json<Record<string, string>>;
+  files_sealed: string;
+  file_names: Json<string[]>;
   held_tenants: Json<unknown>;
   created_at: Timestamp;
 }

@@ -1,6 +1,9 @@
 import type { Db } from '../db/connect.js';
 import { AddressPoolService } from './address-pool-service.js';
 import { CertificateService } from './certificate-service.js';
+import { ConfigService } from './config-service.js';
+import { RENDERERS } from './kind-renderer.js';
+import type { Logger } from '../logger.js';
 import { MemberService } from './member-service.js';
 import { NodeService } from './node-service.js';
 import type { ReadCache } from './read-cache.js';
@@ -16,6 +19,7 @@ export interface ServiceOptions {
   readonly secretKey: Buffer;
   /** Emptied by every commit; see read-cache.ts. */
   readonly cache: ReadCache;
+  readonly logger: Logger;
 }
 
 /** The use cases, built once by the composition root. */
@@ -29,6 +33,7 @@ export interface Services {
   readonly members: MemberService;
   readonly certificates: CertificateService;
   readonly nodes: NodeService;
+  readonly configs: ConfigService;
 }
 
 export function createServices(db: Db, opts: ServiceOptions): Services {
@@ -42,5 +47,6 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     members: new MemberService(db),
     certificates: new CertificateService(db, opts.secretKey),
     nodes: new NodeService(db),
+    configs: new ConfigService(db, opts.secretKey, RENDERERS, opts.logger.child({ component: 'config' })),
   };
 }

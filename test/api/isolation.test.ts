@@ -45,6 +45,7 @@ const TENANT_ROUTES: Record<string, Case> = {
   'GET /v1/tenants/:tenant/certificates/:certificate': {},
   'PUT /v1/tenants/:tenant/certificates/:certificate': { body: cert },
   'DELETE /v1/tenants/:tenant/certificates/:certificate': {},
+  'GET /v1/tenants/:tenant/render': {},
 };
 
 const key = (r: { method: string; path: string }) => `${r.method.toUpperCase()} ${r.path}`;

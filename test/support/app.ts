@@ -22,6 +22,8 @@ export interface TestApp {
   readonly url: string;
   readonly database: TestDatabase;
   readonly adminToken: string;
+  /** The SWITCHYARD_SECRET_KEY this control plane runs with (base64), for CLI processes on the same database. */
+  readonly secretKey: string;
   /** Calls the API as the admin. */
   readonly admin: Caller;
   /** Calls the API with any token (or none). */
@@ -35,12 +37,13 @@ export interface TestApp {
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const database = await createTestDatabase();
   const adminToken = `sy_test_admin_${randomBytes(16).toString('hex')}`;
+  const secretKey = randomBytes(32).toString('base64');
   const config = loadConfig({
     DATABASE_URL: database.url,
     PORT: '0',
     HOST: '127.0.0.1',
     SWITCHYARD_ADMIN_TOKEN: adminToken,
-    SWITCHYARD_SECRET_KEY: randomBytes(32).toString('base64'),
+    SWITCHYARD_SECRET_KEY: secretKey,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     SWITCHYARD_TOKEN_CACHE_MS: '0',
     ...env,
@@ -73,6 +76,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     url: cp.url,
     database,
     adminToken,
+    secretKey,
     admin: as(adminToken),
     as,
     token: async (role, scope = {}) => {

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { slug } from '../domain/fields.js';
+import { NODE_KINDS } from '../domain/node.js';
+import type { ConfigService } from '../services/config-service.js';
+import { route, type RouteSpec } from './route.js';
+
+/** Rendered configuration: what a node runs (agents and admins only: it holds private keys) and tenant previews. */
+export function configRoutes(configs: ConfigService): RouteSpec[] {
+  return [
+    route({
+      method: 'get',
+      path: '/v1/nodes/:node/config',
+      summary: "Get the node's rendered configuration files",
+      tag: 'configs',
+      permission: 'node:agent',
+      params: z.strictObject({ node: slug }),
+      handler: async ({ params, req }) => {
+        const config = await configs.forNode(params.node);
+        const etag = `"${config.contentHash}"`;
+        const headers = { ETag: etag, 'X-Switchyard-Revision': String(config.revision), 'Cache-Control': 'no-store' };
+        if (req.headers['if-none-match'] === etag) return { status: 304, headers };
+        return { headers, body: config };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/tenants/:tenant/render',
+      summary: "Preview a tenant's part of a node's configuration, validated by the real binary",
+      tag: 'configs',
+      permission: 'tenant:read',
+      params: z.strictObject({ tenant: slug }),
+      query: z.strictObject({ kind: z.enum(NODE_KINDS).default('haproxy') }),
+      handler: async ({ params, query }) => ({ body: { tenant: params.tenant, kind: query.kind, ...(await configs.preview(params.tenant, query.kind)) } }),
+    }),
+  ];
+}

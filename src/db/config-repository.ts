@@ -1,0 +1,123 @@
+import type { Executor } from './executor.js';
+import { iso } from './executor.js';
+
+/** A stored config version; `filesSealed` is opened by the service, never here. */
+export interface StoredConfigVersion {
+  readonly id: number;
+  readonly nodeName: string;
+  readonly revision: number;
+  readonly contentHash: string;
+  readonly filesSealed: string;
+  readonly fileNames: readonly string[];
+  readonly heldTenants: readonly HeldTenant[];
+  readonly createdAt: string;
+}
+
+/** A tenant whose current state did not validate, served at its last good state (or not at all). */
+export interface HeldTenant {
+  readonly tenant: string;
+  readonly error: string;
+  /** The revision of the state still served, or null when the tenant is left out entirely. */
+  readonly servingRevision: number | null;
+}
+
+export async function latestConfigVersion(db: Executor, nodeName: string): Promise<StoredConfigVersion | undefined> {
+  const row = await db
+    .selectFrom('config_versions')
+    .selectAll()
+    .where('node_name', '=', nodeName)
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  return {
+    id: Number(row.id),
+    nodeName: row.node_name,
+    revision: Number(row.revision),
+    contentHash: row.content_hash,
+    filesSealed: row.files_sealed,
+    fileNames: row.file_names,
+    heldTenants: row.held_tenants as HeldTenant[],
+    createdAt: iso(row.created_at),
+  };
+}
+
+export async function insertConfigVersion(
+  db: Executor,
+  v: { nodeName: string; revision: number; contentHash: string; filesSealed: string; fileNames: string[]; heldTenants: HeldTenant[] },
+): Promise<void> {
+  await db
+    .insertInto('config_versions')
+    .values({
+      node_name: v.nodeName,
+      revision: v.revision,
+      content_hash: v.contentHash,
+      files_sealed: v.filesSealed,
+      file_names: JSON.stringify(v.fileNames),
+      held_tenants: JSON.stringify(v.heldTenants),
+    })
+    .execute();
+}
+
+/** Keeps the newest `keep` versions of a node (history for rollbacks and audits, bounded). */
+export async function pruneConfigVersions(db: Executor, nodeName: string, keep: number): Promise<void> {
+  const cutoff = await db
+    .selectFrom('config_versions')
+    .select('id')
+    .where('node_name', '=', nodeName)
+    .orderBy('id', 'desc')
+    .offset(keep)
+    .limit(1)
+    .executeTakeFirst();
+  if (cutoff) await db.deleteFrom('config_versions').where('node_name', '=', nodeName).where('id', '<=', cutoff.id).execute();
+}
+
+export interface RenderStateRow {
+  readonly tenantId: string;
+  readonly goodState: unknown | null;
+  readonly goodRevision: number | null;
+  readonly goodHash: string | null;
+  readonly error: string | null;
+}
+
+export async function renderStates(db: Executor, kind: string, tenantIds: readonly string[]): Promise<Map<string, RenderStateRow>> {
+  if (tenantIds.length === 0) return new Map();
+  const rows = await db.selectFrom('tenant_render_states').selectAll().where('kind', '=', kind).where('tenant_id', 'in', [...tenantIds]).execute();
+  return new Map(
+    rows.map((r) => [
+      r.tenant_id,
+      {
+        tenantId: r.tenant_id,
+        goodState: r.good_state,
+        goodRevision: r.good_revision === null ? null : Number(r.good_revision),
+        goodHash: r.good_hash,
+        error: r.error,
+      },
+    ]),
+  );
+}
+
+export async function recordGood(db: Executor, kind: string, tenantId: string, state: unknown, hash: string, revision: number): Promise<void> {
+  await db
+    .insertInto('tenant_render_states')
+    .values({ kind, tenant_id: tenantId, good_state: JSON.stringify(state), good_hash: hash, good_revision: revision, error: null, error_revision: null })
+    .onConflict((oc) =>
+      oc.columns(['kind', 'tenant_id']).doUpdateSet({
+        good_state: JSON.stringify(state),
+        good_hash: hash,
+        good_revision: revision,
+        error: null,
+        error_revision: null,
+        updated_at: new Date(),
+      }),
+    )
+    .execute();
+}
+
+export async function recordError(db: Executor, kind: string, tenantId: string, error: string, revision: number): Promise<void> {
+  await db
+    .insertInto('tenant_render_states')
+    .values({ kind, tenant_id: tenantId, error, error_revision: revision })
+    .onConflict((oc) => oc.columns(['kind', 'tenant_id']).doUpdateSet({ error, error_revision: revision, updated_at: new Date() }))
+    .execute();
+}

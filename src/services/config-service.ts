@@ -1,0 +1,284 @@
+import { createHash } from 'node:crypto';
+import { NotFoundError, UpstreamError } from '../domain/errors.js';
+import { DEFAULT_CAPACITY_MODEL, toResourceVector, type CapacityModel } from '../domain/capacity.js';
+import type { NodeKind, ProxyNode } from '../domain/node.js';
+import type { NodeSettings, NodeSnapshot, RenderedFiles, TenantSnapshot } from '../domain/snapshot.js';
+import type { Db } from '../db/connect.js';
+import * as configs from '../db/config-repository.js';
+import type { HeldTenant } from '../db/config-repository.js';
+import { loadDesiredState, type TenantState } from '../db/desired-state-repository.js';
+import { findNode } from '../db/node-repository.js';
+import type { SealedCertificate } from '../db/certificate-repository.js';
+import type { Logger } from '../logger.js';
+import type { KindRenderer, Verdict } from './kind-renderer.js';
+import { SecretBox } from './secret-box.js';
+
+/** What a node is told to run. */
+export interface NodeConfig {
+  readonly node: string;
+  readonly kind: NodeKind;
+  /** The desired-state revision these files reflect. */
+  readonly revision: number;
+  /** SHA-256 over file names and contents: the ETag agents poll with. */
+  readonly contentHash: string;
+  readonly files: RenderedFiles;
+  /** Tenants served at an older state (or left out) because their current state failed validation. */
+  readonly heldTenants: readonly HeldTenant[];
+  readonly createdAt: string;
+}
+
+const VERSIONS_KEPT = 20;
+
+/**
+ * Turns the desired state into each node's files, proven by the real binary before they are
+ * stored. One tenant's part that the proxy refuses holds only that tenant at its last good state
+ * (or leaves it out when it never had one) and is flagged; everyone else's changes go out.
+ */
+export class ConfigService {
+  private readonly box: SecretBox;
+  private readonly building = new Map<string, Promise<NodeConfig>>();
+  /** Snapshots per stored state and kind, so a build's several renders reuse the renderers' fragment caches. */
+  private readonly snapshots = new WeakMap<TenantState, Map<NodeKind, TenantSnapshot>>();
+
+  constructor(
+    private readonly db: Db,
+    secretKey: Buffer,
+    private readonly renderers: Readonly<Record<NodeKind, KindRenderer>>,
+    private readonly logger: Logger,
+    private readonly capacity: CapacityModel = DEFAULT_CAPACITY_MODEL,
+  ) {
+    this.box = new SecretBox(secretKey);
+  }
+
+  /** The node's current config: the stored version when it is up to date, else a fresh build. */
+  async forNode(nodeName: string): Promise<NodeConfig> {
+    const latest = await configs.latestConfigVersion(this.db, nodeName);
+    const revision = await this.currentRevision();
+    if (latest && latest.revision >= revision) return this.open(latest, await this.requireNode(nodeName));
+    return this.build(nodeName);
+  }
+
+  /** Builds, validates and stores the node's config now. Concurrent calls for one node share one build. */
+  build(nodeName: string): Promise<NodeConfig> {
+    const running = this.building.get(nodeName);
+    if (running) return running;
+    const started = this.buildNow(nodeName).finally(() => this.building.delete(nodeName));
+    this.building.set(nodeName, started);
+    return started;
+  }
+
+  /**
+   * A tenant's part alone, as a node of `kind` would get it, validated by the real binary.
+   * Private keys are withheld from the answer (the validation used them).
+   */
+  async preview(tenantId: string, kind: NodeKind): Promise<{ files: RenderedFiles; validation: Verdict; revision: number }> {
+    const state = await loadDesiredState(this.db, { tenantIds: [tenantId], states: ['active', 'pending_approval', 'suspended'] });
+    const tenant = state.tenants[0];
+    if (!tenant) throw new NotFoundError('tenant', tenantId);
+    const node: NodeSettings = {
+      name: 'preview',
+      kind,
+      runtimeAddress: null,
+      capacity: tenant.tenant.limit,
+      configDir: '/etc/switchyard',
+    };
+    const snapshot: NodeSnapshot = { revision: state.revision, node, tenants: [this.tenantSnapshot(tenant, node)] };
+    const renderer = this.renderers[kind];
+    let files: RenderedFiles;
+    try {
+      files = renderer.render(snapshot);
+    } catch (err) {
+      return { files: {}, validation: { ok: false, message: (err as Error).message }, revision: state.revision };
+    }
+    return { files: withholdKeys(files), validation: await renderer.validate(snapshot), revision: state.revision };
+  }
+
+  /**
+   * Renders what a node with these settings would run, with the same per-tenant holding as a
+   * node build, without storing anything (the `switchyard render` command without --node).
+   */
+  async renderFor(settings: NodeSettings): Promise<{ files: RenderedFiles; revision: number; heldTenants: HeldTenant[] }> {
+    const { files, revision, plan } = await this.renderPlanned(settings);
+    return { files, revision, heldTenants: plan.held };
+  }
+
+  private async renderPlanned(settings: NodeSettings) {
+    const state = await loadDesiredState(this.db);
+    const renderer = this.renderers[settings.kind];
+    const known = await configs.renderStates(this.db, settings.kind, state.tenants.map((t) => t.tenant.id));
+    const current = state.tenants.map((t) => ({ state: t, hash: stateHash(t) }));
+    const plan = await this.planServedStates(renderer, settings, state.revision, current, known);
+    const snapshot: NodeSnapshot = {
+      revision: state.revision,
+      node: settings,
+      tenants: plan.served.map((t) => this.tenantSnapshot(t, settings)),
+    };
+    return { files: renderer.render(snapshot), revision: state.revision, plan };
+  }
+
+  private async buildNow(nodeName: string): Promise<NodeConfig> {
+    const started = Date.now();
+    const node = await this.requireNode(nodeName);
+    const { files, revision, plan } = await this.renderPlanned(nodeSettings(node));
+    const contentHash = hashFiles(files);
+    const latest = await configs.latestConfigVersion(this.db, nodeName);
+    await this.db.transaction().execute(async (trx) => {
+      for (const t of plan.good) await configs.recordGood(trx, node.kind, t.state.tenant.id, t.state, t.hash, revision);
+      for (const h of plan.held) await configs.recordError(trx, node.kind, h.tenant, h.error, revision);
+      if (latest?.contentHash !== contentHash || latest.revision < revision) {
+        await configs.insertConfigVersion(trx, {
+          nodeName,
+          revision,
+          contentHash,
+          filesSealed: this.box.seal(JSON.stringify(files), `config:${nodeName}`),
+          fileNames: Object.keys(files).sort(),
+          heldTenants: plan.held,
+        });
+        await configs.pruneConfigVersions(trx, nodeName, VERSIONS_KEPT);
+      }
+    });
+    this.logger.info(
+      { node: nodeName, revision, tenants: plan.served.length, held: plan.held.length, ms: Date.now() - started },
+      'built node config',
+    );
+    return { node: nodeName, kind: node.kind, revision, contentHash, files, heldTenants: plan.held, createdAt: new Date().toISOString() };
+  }
+
+  /**
+   * Decides which state of each tenant to serve. The fast path is one validation of everything;
+   * only when it fails is each changed tenant validated alone to find the culprits, which are held
+   * at their last good state. If the mix still fails (an interaction), every changed tenant is held.
+   */
+  private async planServedStates(
+    renderer: KindRenderer,
+    settings: NodeSettings,
+    revision: number,
+    current: { state: TenantState; hash: string }[],
+    known: Map<string, configs.RenderStateRow>,
+  ): Promise<{ served: TenantState[]; good: { state: TenantState; hash: string }[]; held: HeldTenant[] }> {
+    const check = (states: TenantState[]) => this.judge(renderer, { revision, node: settings, tenants: states.map((s) => this.tenantSnapshot(s, settings)) });
+    const all = await check(current.map((c) => c.state));
+    if (all.ok) return { served: current.map((c) => c.state), good: current.filter((c) => known.get(c.state.tenant.id)?.goodHash !== c.hash), held: [] };
+
+    const changed = current.filter((c) => known.get(c.state.tenant.id)?.goodHash !== c.hash);
+    const suspects = changed.length > 0 ? changed : current;
+    const culprits = new Map<string, string>();
+    for (const s of suspects) {
+      const alone = await check([s.state]);
+      if (!alone.ok) culprits.set(s.state.tenant.id, alone.message);
+    }
+    if (culprits.size === 0) for (const s of suspects) culprits.set(s.state.tenant.id, all.message);
+
+    const mix = (blame: Map<string, string>) => {
+      const served: TenantState[] = [];
+      const held: HeldTenant[] = [];
+      for (const c of current) {
+        const id = c.state.tenant.id;
+        const error = blame.get(id);
+        if (error === undefined) {
+          served.push(c.state);
+          continue;
+        }
+        const k = known.get(id);
+        if (k?.goodState) served.push(k.goodState as TenantState);
+        held.push({ tenant: id, error: truncate(error), servingRevision: k?.goodRevision ?? null });
+      }
+      return { served, held };
+    };
+    let result = mix(culprits);
+    const verdict = await check(result.served);
+    if (!verdict.ok) {
+      for (const s of suspects) if (!culprits.has(s.state.tenant.id)) culprits.set(s.state.tenant.id, verdict.message);
+      result = mix(culprits);
+      const last = await check(result.served);
+      if (!last.ok) throw new UpstreamError(`even the last good configuration does not validate: ${truncate(last.message)}`);
+    }
+    for (const h of result.held) this.logger.warn({ tenant: h.tenant, error: h.error }, 'tenant held at its last good state');
+    return { ...result, good: current.filter((c) => !culprits.has(c.state.tenant.id) && known.get(c.state.tenant.id)?.goodHash !== c.hash) };
+  }
+
+  /** Render and validate; a render-time refusal counts as a failed validation with its message. */
+  private async judge(renderer: KindRenderer, snapshot: NodeSnapshot): Promise<Verdict> {
+    try {
+      renderer.render(snapshot);
+    } catch (err) {
+      return { ok: false, message: (err as Error).message };
+    }
+    return renderer.validate(snapshot);
+  }
+
+  private tenantSnapshot(t: TenantState, node: NodeSettings): TenantSnapshot {
+    const byKind = this.snapshots.get(t) ?? new Map<NodeKind, TenantSnapshot>();
+    this.snapshots.set(t, byKind);
+    const cached = byKind.get(node.kind);
+    if (cached) return cached;
+    const snapshot = this.buildTenantSnapshot(t, node);
+    byKind.set(node.kind, snapshot);
+    return snapshot;
+  }
+
+  private buildTenantSnapshot(t: TenantState, node: NodeSettings): TenantSnapshot {
+    const converted = toResourceVector(t.tenant.reservation, this.capacity[node.kind]);
+    return {
+      id: t.tenant.id,
+      vips: t.vips,
+      pools: t.pools,
+      certificates: t.certificates.map((c: SealedCertificate) => ({
+        name: c.name,
+        chainPem: c.chainPem,
+        keyPem: this.box.open(c.keyCiphertext, `certificate:${t.tenant.id}/${c.name}`),
+        sans: c.sans,
+      })),
+      // Until the allocator runs (it replaces these), a tenant gets what it reserved.
+      allocation: { maxConnections: Math.max(1, converted.connections), requestsPerSecond: Math.max(1, converted.requestsPerSecond) },
+    };
+  }
+
+  private open(v: configs.StoredConfigVersion, node: ProxyNode): NodeConfig {
+    return {
+      node: v.nodeName,
+      kind: node.kind,
+      revision: v.revision,
+      contentHash: v.contentHash,
+      files: JSON.parse(this.box.open(v.filesSealed, `config:${v.nodeName}`)) as RenderedFiles,
+      heldTenants: v.heldTenants,
+      createdAt: v.createdAt,
+    };
+  }
+
+  private async requireNode(name: string): Promise<ProxyNode> {
+    const node = await findNode(this.db, name);
+    if (!node) throw new NotFoundError('node', name);
+    return node;
+  }
+
+  private async currentRevision(): Promise<number> {
+    const row = await this.db.selectFrom('revision_counter').select('revision').where('id', '=', 1).executeTakeFirstOrThrow();
+    return Number(row.revision);
+  }
+}
+
+export function nodeSettings(node: ProxyNode): NodeSettings {
+  return { name: node.name, kind: node.kind, runtimeAddress: node.runtimeAddress, capacity: node.capacity, configDir: node.configDir };
+}
+
+function stateHash(t: TenantState): string {
+  return createHash('sha256').update(JSON.stringify(t)).digest('hex');
+}
+
+export function hashFiles(files: RenderedFiles): string {
+  const h = createHash('sha256');
+  for (const name of Object.keys(files).sort()) h.update(name).update('\0').update(files[name]!).update('\0');
+  return h.digest('hex');
+}
+
+const KEY_BLOCK_RE = /-----BEGIN ((?:[A-Z]+ )?PRIVATE KEY)-----[\s\S]*?-----END \1-----\n?/g;
+
+/** Previews show everything but private keys. */
+export function withholdKeys(files: RenderedFiles): RenderedFiles {
+  return Object.fromEntries(Object.entries(files).map(([name, content]) => [name, content.replace(KEY_BLOCK_RE, '# private key withheld\n')]));
+}
+
+function truncate(message: string, max = 4000): string {
+  return message.length > max ? `${message.slice(0, max)}…` : message;
+}

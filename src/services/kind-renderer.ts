@@ -1,0 +1,32 @@
+import type { NodeKind } from '../domain/node.js';
+import type { NodeSnapshot, RenderedFiles } from '../domain/snapshot.js';
+import { renderHaproxy } from '../render/haproxy.js';
+import { renderNginx } from '../render/nginx.js';
+import { validateHaproxySnapshot } from '../render/validate-haproxy.js';
+import { validateNginx } from '../render/validate-nginx.js';
+
+export type Verdict = { readonly ok: true } | { readonly ok: false; readonly message: string };
+
+/** What the config pipeline needs of a proxy kind: render a snapshot, and have the real binary judge it. */
+export interface KindRenderer {
+  render(snapshot: NodeSnapshot): RenderedFiles;
+  /** Renders for a scratch directory and runs the real binary there. */
+  validate(snapshot: NodeSnapshot): Promise<Verdict>;
+}
+
+export const RENDERERS: Readonly<Record<NodeKind, KindRenderer>> = {
+  haproxy: {
+    render: renderHaproxy,
+    validate: async (snapshot) => {
+      const v = await validateHaproxySnapshot(snapshot);
+      return v.ok ? { ok: true } : { ok: false, message: v.message };
+    },
+  },
+  nginx: {
+    render: renderNginx,
+    validate: async (snapshot) => {
+      const v = await validateNginx(renderNginx(snapshot), snapshot.node.configDir);
+      return v.ok ? { ok: true } : { ok: false, message: v.message };
+    },
+  },
+};

@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateHaproxy } from '../../src/render/validate-haproxy.js';
+import { validateNginx } from '../../src/render/validate-nginx.js';
+import { startTestApp, type Caller, type TestApp } from '../support/app.js';
+import { makeCert } from '../support/certs.js';
+
+let app: TestApp;
+let agent: Caller;
+const haproxyDir = join(tmpdir(), `sy-node-${randomUUID()}`);
+const nginxDir = join(tmpdir(), `sy-node-${randomUUID()}`);
+
+beforeAll(async () => {
+  app = await startTestApp();
+  const cert = makeCert('shop.b.example');
+  const steps: [string, string, unknown][] = [
+    ['POST', '/v1/tenants', { id: 'a', reservation: { vcpu: 2, memoryMb: 4096 } }],
+    ['POST', '/v1/tenants/a/pools', { name: 'web', healthCheck: { type: 'http', path: '/healthz' } }],
+    ['PUT', '/v1/tenants/a/pools/web/members', { members: [{ name: 'web-1', address: '10.0.1.11', port: 8080 }, { name: 'web-2', address: '10.0.1.12', port: 8080 }] }],
+    ['POST', '/v1/tenants/a/vips', { name: 'www', address: '192.168.1.100', port: 80, protocol: 'http', persistence: 'cookie', defaultPool: 'web' }],
+    ['POST', '/v1/tenants', { id: 'b', reservation: { vcpu: 4, memoryMb: 8192 } }],
+    ['POST', '/v1/tenants/b/certificates', { name: 'shop', ...cert }],
+    ['POST', '/v1/tenants/b/pools', { name: 'shop', healthCheck: { type: 'https', path: '/health' } }],
+    ['PUT', '/v1/tenants/b/pools/shop/members', { members: [{ name: 'shop-1', address: '10.0.2.21', port: 8443 }] }],
+    ['POST', '/v1/tenants/b/vips', { name: 'shop', address: '192.168.1.101', port: 443, protocol: 'https', certificate: 'shop', defaultPool: 'shop' }],
+    ['POST', '/v1/nodes', { name: 'edge-1', kind: 'haproxy', runtimeAddress: { host: '127.0.0.1', port: 19999 }, capacity: { vcpu: 8, memoryMb: 16384 }, configDir: haproxyDir }],
+    ['POST', '/v1/nodes', { name: 'edge-2', kind: 'nginx', capacity: { vcpu: 8, memoryMb: 16384 }, configDir: nginxDir }],
+  ];
+  for (const [method, path, body] of steps) {
+    const res = await app.admin(method, path, body);
+    expect(res.status, `${method} ${path} ${JSON.stringify(res.body)}`).toBeLessThan(300);
+  }
+  agent = app.as(await app.token('agent', { node: 'edge-1' }));
+});
+afterAll(async () => {
+  await app?.stop();
+});
+
+describe('node configuration', () => {
+  it('gives an agent its node’s files, which the real haproxy accepts, with an ETag and the revision', async () => {
+    const res = await agent('GET', '/v1/nodes/edge-1/config');
+    expect(res.status).toBe(200);
+    expect(res.body.kind).toBe('haproxy');
+    expect(res.headers.get('etag')).toBe(`"${res.body.contentHash}"`);
+    expect(Number(res.headers.get('x-switchyard-revision'))).toBe(res.body.revision);
+    const cfg: string = res.body.files['haproxy.cfg'];
+    expect(cfg).toContain('fe_a_www');
+    expect(cfg).toContain('bind 192.168.1.100:80');
+    expect(cfg).toContain('stats socket ipv4@127.0.0.1:19999 level admin');
+    expect(res.body.heldTenants).toEqual([]);
+    const verdict = await validateHaproxy(res.body.files, haproxyDir);
+    expect(verdict).toMatchObject({ ok: true });
+  });
+
+  it('answers 304 to If-None-Match with the current hash, and a new hash after a change', async () => {
+    const first = await agent('GET', '/v1/nodes/edge-1/config');
+    const etag = first.headers.get('etag')!;
+    expect((await agent('GET', '/v1/nodes/edge-1/config', undefined, { 'if-none-match': etag })).status).toBe(304);
+    await app.admin('PATCH', '/v1/tenants/a/pools/web/members/web-1', { weight: 5 });
+    const second = await agent('GET', '/v1/nodes/edge-1/config', undefined, { 'if-none-match': etag });
+    expect(second.status).toBe(200);
+    expect(second.body.revision).toBeGreaterThan(first.body.revision);
+    expect(second.body.files['haproxy.cfg']).toMatch(/server web-1 10\.0\.1\.11:8080 .*weight 5/);
+  });
+
+  it('renders nginx nodes too, accepted by the real nginx', async () => {
+    const res = await app.admin('GET', '/v1/nodes/edge-2/config');
+    expect(res.status).toBe(200);
+    expect(res.body.kind).toBe('nginx');
+    expect(res.body.files['nginx.conf']).toContain('listen 192.168.1.101:443 ssl');
+    const verdict = await validateNginx(res.body.files, nginxDir);
+    expect(verdict).toMatchObject({ ok: true });
+  });
+
+  it('keeps private keys away from everyone but the node’s agent and admins', async () => {
+    expect((await app.as(await app.token('agent', { node: 'edge-2' }))('GET', '/v1/nodes/edge-1/config')).status).toBe(404);
+    expect((await app.as(await app.token('operator'))('GET', '/v1/nodes/edge-1/config')).status).toBe(403);
+    expect((await app.as(await app.token('tenant-admin', { tenant: 'a' }))('GET', '/v1/nodes/edge-1/config')).status).toBe(403);
+  });
+
+  it('previews a tenant’s part, validated, with its private key withheld', async () => {
+    const res = await app.as(await app.token('tenant-viewer', { tenant: 'b' }))('GET', '/v1/tenants/b/render?kind=haproxy');
+    expect(res.status).toBe(200);
+    expect(res.body.validation).toEqual({ ok: true });
+    const files = Object.values(res.body.files as Record<string, string>).join('\n');
+    expect(files).toContain('BEGIN CERTIFICATE');
+    expect(files).not.toMatch(/PRIVATE KEY-----/);
+    expect(files).toContain('# private key withheld');
+    expect(res.body.files['haproxy.cfg']).toContain('fe_b_shop');
+    expect(res.body.files['haproxy.cfg']).not.toContain('fe_a_www');
+    const bad = await app.admin('GET', '/v1/tenants/b/render?kind=apache');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].path).toBe('query.kind');
+  });
+});
+
+describe('per-tenant blast radius', () => {
+  it('holds only the tenant whose certificate the proxy rejects at its last good state; others go out', async () => {
+    const before = await agent('GET', '/v1/nodes/edge-1/config');
+    const goodCfg: string = before.body.files['haproxy.cfg'];
+    // Damage tenant b's stored chain the way a bad upload would look to the proxy (well-formed PEM, not a certificate).
+    await app.database.handle.db
+      .updateTable('certificates')
+      .set({ chain_pem: '-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n' })
+      .where('tenant_id', '=', 'b')
+      .execute();
+    await app.admin('PATCH', '/v1/tenants/b/vips/shop', { timeouts: { clientMs: 12345 } });
+    await app.admin('PATCH', '/v1/tenants/a/vips/www', { timeouts: { clientMs: 23456 } });
+
+    const after = await agent('GET', '/v1/nodes/edge-1/config');
+    expect(after.status).toBe(200);
+    const cfg: string = after.body.files['haproxy.cfg'];
+    expect(cfg).toContain('timeout client 23456ms'); // tenant a's change went out
+    expect(cfg).not.toContain('12345ms'); // tenant b's did not
+    expect(after.body.heldTenants).toHaveLength(1);
+    expect(after.body.heldTenants[0]).toMatchObject({ tenant: 'b', servingRevision: expect.any(Number) });
+    expect(after.body.heldTenants[0].error).toMatch(/certificate|PEM|SSL/i);
+    // b still serves exactly its last good part.
+    const bPart = (text: string) => text.split('\n').filter((l) => l.includes('fe_b_shop') || l.includes('be_b_shop')).join('\n');
+    expect(bPart(cfg)).toBe(bPart(goodCfg));
+    expect(await validateHaproxy(after.body.files, haproxyDir)).toMatchObject({ ok: true });
+  });
+
+  it('leaves out a new tenant that never validated, flagged, without holding anyone else', async () => {
+    const cert = makeCert('new.c.example');
+    await app.admin('POST', '/v1/tenants', { id: 'c' });
+    await app.admin('POST', '/v1/tenants/c/certificates', { name: 'tls', ...cert });
+    await app.database.handle.db
+      .updateTable('certificates')
+      .set({ chain_pem: '-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n' })
+      .where('tenant_id', '=', 'c')
+      .execute();
+    await app.admin('POST', '/v1/tenants/c/vips', { name: 'tls', address: '192.168.1.103', port: 443, protocol: 'https', certificate: 'tls' });
+    const res = await agent('GET', '/v1/nodes/edge-1/config');
+    expect(res.body.files['haproxy.cfg']).not.toContain('fe_c_tls');
+    expect(res.body.heldTenants.find((h: any) => h.tenant === 'c')).toMatchObject({ servingRevision: null });
+    expect(await validateHaproxy(res.body.files, haproxyDir)).toMatchObject({ ok: true });
+  });
+});
