@@ -55,7 +55,7 @@ export interface CertificateMaterial {
 export interface TenantAllocation {
   /** Frontend maxconn for each of the tenant's VIPs on this node. */
   readonly maxConnections: number;
-  /** Requests per second per client source before 429 (HTTP VIPs). */
+  /** Requests per second for the whole tenant on this node before 429 (HTTP VIPs); the threshold lives in a map so it changes at runtime. */
   readonly requestsPerSecond: number;
 }
 
