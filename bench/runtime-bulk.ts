@@ -1,0 +1,129 @@
+/**
+ * `npm run bench:runtime`: bulk throughput of the Runtime API client against a real HAProxy 2.6
+ * on loopback. One backend of 100 servers; 10,000 `set server weight` commands as one pipelined
+ * batch over TCP and over the unix socket (median of RUNS after a warm-up), and a baseline of
+ * 1,000 commands with a new connection each, in the same run. Prints ONE JSON line.
+ * Target: at least 50,000 commands/s through the client.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import * as cmd from '../src/fleet/commands.js';
+import { OneShotCli } from '../src/fleet/one-shot-cli.js';
+import { parseServersState } from '../src/fleet/parse.js';
+import type { RuntimeCommand } from '../src/fleet/runtime-command.js';
+import { RuntimeClient } from '../src/fleet/runtime-client.js';
+import type { RuntimeExecutor } from '../src/fleet/runtime-executor.js';
+
+const HOST = '127.0.0.1';
+const SERVERS = 100;
+const BULK = 10_000;
+const BASELINE = 1_000;
+const RUNS = 5;
+
+async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, HOST, resolve));
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+/** 10,000 weight changes spread over the servers; `round` shifts the values so each run changes something. */
+function weights(count: number, round: number): RuntimeCommand[] {
+  return Array.from({ length: count }, (_, i) => cmd.setServerWeight('be_bulk', `s${(i % SERVERS) + 1}`, (i + round) % 257));
+}
+
+/** Commands per second for one execute() of the whole batch; fails loudly on any non-ok result. */
+async function timeBatch(executor: RuntimeExecutor, commands: RuntimeCommand[]): Promise<number> {
+  const started = performance.now();
+  const results = await executor.execute(commands);
+  const ms = performance.now() - started;
+  const failed = results.filter((r) => r.status !== 'ok');
+  if (failed.length > 0) throw new Error(`${failed.length} commands failed, first: ${JSON.stringify(failed[0])}`);
+  return Math.round((commands.length / ms) * 1000);
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function pipelined(executor: RuntimeClient): Promise<{ median: number; runs: number[] }> {
+  await timeBatch(executor, weights(BULK, 0)); // warm-up: connection, JIT
+  const runs: number[] = [];
+  for (let r = 1; r <= RUNS; r++) runs.push(await timeBatch(executor, weights(BULK, r)));
+  return { median: median(runs), runs };
+}
+
+/** Reads back the servers' weights to prove the last batch really landed. */
+async function verify(executor: RuntimeExecutor, round: number): Promise<boolean> {
+  const [state] = await executor.execute([cmd.showServersState('be_bulk')]);
+  if (state?.status !== 'ok') return false;
+  const rows = parseServersState(state.output);
+  // The last command for server k (1-based) is index BULK - SERVERS + k - 1.
+  return rows.length === SERVERS && rows.every((row) => row.srv_uweight === (BULK - SERVERS + row.srv_id - 1 + round) % 257);
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'switchyard-bench-runtime-'));
+  const port = await freePort();
+  const sock = join(dir, 'admin.sock');
+  const servers = Array.from({ length: SERVERS }, (_, i) => `  server s${i + 1} ${HOST}:${20_000 + i} weight 10`);
+  await writeFile(join(dir, 'haproxy.cfg'), [
+    'global',
+    `  stats socket ipv4@${HOST}:${port} level admin`,
+    `  stats socket ${sock} mode 600 level admin`,
+    '  maxconn 1000',
+    'defaults',
+    '  mode http',
+    '  timeout connect 1s',
+    '  timeout client 5s',
+    '  timeout server 5s',
+    'backend be_bulk',
+    '  balance roundrobin',
+    ...servers,
+    '',
+  ].join('\n'));
+  let haproxy: ChildProcess | null = null;
+  const tcp = new RuntimeClient({ host: HOST, port }, { batchTimeoutMs: 60_000 });
+  const unix = new RuntimeClient({ path: sock }, { batchTimeoutMs: 60_000 });
+  try {
+    haproxy = spawn('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });
+    for (let i = 0; i < 50 && (await tcp.execute([cmd.showInfo()]))[0]?.status !== 'ok'; i++) await new Promise((r) => setTimeout(r, 100));
+
+    const overTcp = await pipelined(tcp);
+    const tcpVerified = await verify(tcp, RUNS);
+    const overUnix = await pipelined(unix);
+    const unixVerified = await verify(unix, RUNS);
+    const baseline = await timeBatch(new OneShotCli({ host: HOST, port }, { target: 'worker' }), weights(BASELINE, 0));
+
+    console.log(JSON.stringify({
+      bench: 'runtime-bulk',
+      haproxy: '2.6',
+      servers: SERVERS,
+      bulk_commands: BULK,
+      runs: RUNS,
+      tcp_pipelined_cmds_per_s: overTcp.median,
+      unix_pipelined_cmds_per_s: overUnix.median,
+      tcp_connection_per_command_cmds_per_s: baseline,
+      baseline_commands: BASELINE,
+      speedup_tcp_vs_connection_per_command: Math.round((overTcp.median / baseline) * 10) / 10,
+      tcp_runs: overTcp.runs,
+      unix_runs: overUnix.runs,
+      verified: tcpVerified && unixVerified,
+      target_cmds_per_s: 50_000,
+      target_met: overTcp.median >= 50_000 && overUnix.median >= 50_000,
+    }));
+  } finally {
+    await tcp.close();
+    await unix.close();
+    if (haproxy?.pid !== undefined && haproxy.exitCode === null && haproxy.signalCode === null) haproxy.kill('SIGTERM');
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

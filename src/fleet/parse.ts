@@ -1,0 +1,330 @@
+import type { CommandKind } from './runtime-command.js';
+
+/** Pure parsers for HAProxy 2.6 CLI replies, and the judge of whether a reply means success. */
+
+// ---------------------------------------------------------------- show stat
+
+export type StatType = 'frontend' | 'backend' | 'server' | 'listener';
+const STAT_TYPES: readonly StatType[] = ['frontend', 'backend', 'server', 'listener'];
+
+const STAT_NUMBERS = [
+  'qcur', 'qmax', 'scur', 'smax', 'slim', 'stot', 'bin', 'bout', 'dreq', 'dresp', 'ereq', 'econ', 'eresp',
+  'wretr', 'wredis', 'weight', 'act', 'bck', 'chkfail', 'chkdown', 'lastchg', 'downtime', 'qlimit', 'pid',
+  'iid', 'sid', 'throttle', 'lbtot', 'rate', 'rate_lim', 'rate_max', 'check_code', 'check_duration',
+  'hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other', 'req_rate', 'req_rate_max',
+  'req_tot', 'cli_abrt', 'srv_abrt', 'lastsess', 'qtime', 'ctime', 'rtime', 'ttime', 'conn_rate',
+  'conn_rate_max', 'conn_tot', 'uweight', 'check_rise', 'check_fall', 'check_health',
+] as const;
+const STAT_STRINGS = ['status', 'check_status', 'check_desc', 'last_chk', 'addr', 'cookie', 'mode', 'algo'] as const;
+
+export type StatNumberField = (typeof STAT_NUMBERS)[number];
+export type StatStringField = (typeof STAT_STRINGS)[number];
+
+/** One `show stat` row. Numbers are numbers, empty cells are null; `raw` keeps every column as sent. */
+export type StatRow = { readonly pxname: string; readonly svname: string; readonly type: StatType } & {
+  readonly [K in StatNumberField]: number | null;
+} & { readonly [K in StatStringField]: string | null } & { readonly raw: Readonly<Record<string, string>> };
+
+/** Parses the CSV of `show stat` (header line `# pxname,svname,...`). */
+export function parseShowStat(text: string): StatRow[] {
+  const lines = text.split('\n').filter((l) => l !== '');
+  const header = lines.shift();
+  if (header === undefined || !header.startsWith('# pxname,')) throw new RuntimeParseError('show stat', 'missing the "# pxname," header');
+  const columns = splitCsv(header.slice(2));
+  return lines.map((line) => statRow(columns, splitCsv(line)));
+}
+
+function statRow(columns: readonly string[], cells: readonly string[]): StatRow {
+  const raw: Record<string, string> = {};
+  columns.forEach((c, i) => {
+    if (c !== '' && c !== '-') raw[c] = cells[i] ?? '';
+  });
+  const row: Record<string, unknown> = {
+    pxname: raw.pxname ?? '',
+    svname: raw.svname ?? '',
+    type: STAT_TYPES[Number(raw.type)] ?? 'server',
+    raw,
+  };
+  for (const f of STAT_NUMBERS) row[f] = toNumber(raw[f]);
+  for (const f of STAT_STRINGS) row[f] = raw[f] === undefined || raw[f] === '' ? null : raw[f];
+  return row as StatRow;
+}
+
+/** HAProxy quotes a CSV cell (doubling inner quotes) only when it holds a comma or a quote. */
+function splitCsv(line: string): string[] {
+  const cells: string[] = [];
+  let i = 0;
+  while (i <= line.length) {
+    if (line[i] === '"') {
+      let cell = '';
+      i += 1;
+      while (i < line.length) {
+        if (line[i] === '"' && line[i + 1] === '"') { cell += '"'; i += 2; }
+        else if (line[i] === '"') { i += 1; break; }
+        else { cell += line[i]; i += 1; }
+      }
+      cells.push(cell);
+      i += 1; // the comma
+    } else {
+      const end = line.indexOf(',', i);
+      cells.push(line.slice(i, end < 0 ? line.length : end));
+      i = end < 0 ? line.length + 1 : end + 1;
+    }
+  }
+  return cells;
+}
+
+function toNumber(cell: string | undefined): number | null {
+  if (cell === undefined || cell === '' || !/^-?\d+(?:\.\d+)?$/.test(cell)) return null;
+  return Number(cell);
+}
+
+// ---------------------------------------------------------------- show servers state
+
+export type ServerOpState = 'stopped' | 'starting' | 'running' | 'stopping';
+const OP_STATES: readonly ServerOpState[] = ['stopped', 'starting', 'running', 'stopping'];
+
+/** The administrative state the Runtime API sets, derived from srv_admin_state's flags. */
+export type ServerAdmin = 'ready' | 'drain' | 'maint';
+
+// HAProxy's SRV_ADMF_* flags: forced / inherited / config / resolution maintenance, forced / inherited drain.
+const ADMF_MAINT = 0x01 | 0x02 | 0x04 | 0x20;
+const ADMF_DRAIN = 0x08 | 0x10;
+
+export interface ServerStateRow {
+  readonly be_id: number;
+  readonly be_name: string;
+  readonly srv_id: number;
+  readonly srv_name: string;
+  readonly srv_addr: string;
+  readonly srv_op_state: number;
+  readonly srv_admin_state: number;
+  readonly srv_uweight: number;
+  readonly srv_iweight: number;
+  readonly srv_time_since_last_change: number;
+  readonly srv_check_status: number;
+  readonly srv_check_result: number;
+  readonly srv_check_health: number;
+  readonly srv_check_state: number;
+  readonly srv_agent_state: number;
+  readonly srv_fqdn: string | null;
+  readonly srv_port: number;
+  readonly srv_use_ssl: number;
+  readonly srv_check_port: number;
+  readonly srv_check_addr: string | null;
+  readonly opState: ServerOpState;
+  readonly admin: ServerAdmin;
+  /** Every column as sent, by header name. */
+  readonly raw: Readonly<Record<string, string>>;
+}
+
+const STATE_NUMBERS = [
+  'be_id', 'srv_id', 'srv_op_state', 'srv_admin_state', 'srv_uweight', 'srv_iweight', 'srv_time_since_last_change',
+  'srv_check_status', 'srv_check_result', 'srv_check_health', 'srv_check_state', 'srv_agent_state', 'srv_port',
+  'srv_use_ssl', 'srv_check_port',
+] as const;
+
+/** Parses `show servers state`: a format-version line (`1`), a `# be_id ...` header, space-separated rows. */
+export function parseServersState(text: string): ServerStateRow[] {
+  const lines = text.split('\n').filter((l) => l !== '');
+  const version = lines.shift();
+  if (version !== '1') throw new RuntimeParseError('show servers state', `unsupported format version ${JSON.stringify(version)}`);
+  const header = lines.shift();
+  if (header === undefined || !header.startsWith('# be_id ')) throw new RuntimeParseError('show servers state', 'missing the "# be_id" header');
+  const columns = header.slice(2).split(' ');
+  return lines.map((line) => serverStateRow(columns, line.split(' ')));
+}
+
+function serverStateRow(columns: readonly string[], cells: readonly string[]): ServerStateRow {
+  const raw: Record<string, string> = {};
+  columns.forEach((c, i) => (raw[c] = cells[i] ?? ''));
+  const dash = (v: string | undefined): string | null => (v === undefined || v === '-' || v === '' ? null : v);
+  const row: Record<string, unknown> = {
+    be_name: raw.be_name ?? '',
+    srv_name: raw.srv_name ?? '',
+    srv_addr: raw.srv_addr ?? '',
+    srv_fqdn: dash(raw.srv_fqdn),
+    srv_check_addr: dash(raw.srv_check_addr),
+    raw,
+  };
+  for (const f of STATE_NUMBERS) row[f] = Number(raw[f] ?? NaN);
+  const flags = row.srv_admin_state as number;
+  row.opState = OP_STATES[row.srv_op_state as number] ?? 'stopped';
+  row.admin = flags & ADMF_MAINT ? 'maint' : flags & ADMF_DRAIN ? 'drain' : 'ready';
+  return row as unknown as ServerStateRow;
+}
+
+// ---------------------------------------------------------------- show info
+
+export interface ProcessInfo {
+  readonly version: string | null;
+  readonly pid: number | null;
+  readonly uptimeSec: number | null;
+  readonly currConns: number | null;
+  readonly maxconn: number | null;
+  readonly stopping: boolean;
+  /** Every `Name: value` line. */
+  readonly fields: Readonly<Record<string, string>>;
+}
+
+export function parseShowInfo(text: string): ProcessInfo {
+  const fields: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(': ');
+    if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 2);
+  }
+  if (fields.Name === undefined) throw new RuntimeParseError('show info', 'missing the "Name:" line');
+  return {
+    version: fields.Version ?? null,
+    pid: toNumber(fields.Pid),
+    uptimeSec: toNumber(fields.Uptime_sec),
+    currConns: toNumber(fields.CurrConns),
+    maxconn: toNumber(fields.Maxconn),
+    stopping: fields.Stopping === '1',
+    fields,
+  };
+}
+
+// ---------------------------------------------------------------- get weight
+
+export function parseGetWeight(text: string): { readonly current: number; readonly initial: number } {
+  const m = /^(\d+) \(initial (\d+)\)$/.exec(text.trim());
+  if (!m) throw new RuntimeParseError('get weight', `unexpected reply ${JSON.stringify(text.slice(0, 80))}`);
+  return { current: Number(m[1]), initial: Number(m[2]) };
+}
+
+// ---------------------------------------------------------------- maps
+
+export interface MapEntry {
+  /** HAProxy's reference of the entry (an address), usable as `#<ref>` in some commands. */
+  readonly ref: string;
+  readonly key: string;
+  readonly value: string;
+}
+
+/** `show map <file>` lines: `0x55d0... key value`. */
+export function parseShowMap(text: string): MapEntry[] {
+  return text.split('\n').filter((l) => l !== '').map((line) => {
+    const m = /^(0x[0-9a-f]+) (\S+) ?(.*)$/.exec(line);
+    if (!m) throw new RuntimeParseError('show map', `unexpected line ${JSON.stringify(line.slice(0, 80))}`);
+    return { ref: m[1]!, key: m[2]!, value: m[3]! };
+  });
+}
+
+/** The version `prepare map` created ("New version created: 3"). */
+export function parsePreparedVersion(text: string): number {
+  const m = /^New version created: (\d+)$/.exec(text.trim());
+  if (!m) throw new RuntimeParseError('prepare map', `unexpected reply ${JSON.stringify(text.slice(0, 80))}`);
+  return Number(m[1]);
+}
+
+// ---------------------------------------------------------------- master: show proc
+
+export interface ProcEntry {
+  readonly pid: number;
+  readonly type: string;
+  /** For the master, reloads since it started; for a worker, reloads it has lived through. */
+  readonly reloads: number;
+  readonly uptimeSec: number;
+  readonly version: string;
+}
+
+export interface ProcList {
+  readonly master: ProcEntry & { readonly failedReloads: number | null };
+  /** Current workers first, then workers still finishing their connections after a reload. */
+  readonly workers: readonly (ProcEntry & { readonly current: boolean })[];
+  readonly programs: readonly ProcEntry[];
+}
+
+/** Parses the master CLI's `show proc`; 2.6 prints `<reloads> [failed: N]` for the master. */
+export function parseShowProc(text: string): ProcList {
+  let section = 'master';
+  let master: ProcList['master'] | null = null;
+  const workers: (ProcEntry & { current: boolean })[] = [];
+  const programs: ProcEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#<PID>') || line.trim() === '') continue;
+    if (line.startsWith('#')) { section = line.slice(1).trim(); continue; }
+    const m = /^(\d+)\s+(\S+)\s+(\d+)(?:\s+\[failed: (\d+)\])?\s+(\S+)\s*(\S*)/.exec(line);
+    if (!m) throw new RuntimeParseError('show proc', `unexpected line ${JSON.stringify(line.slice(0, 80))}`);
+    const entry = { pid: Number(m[1]), type: m[2]!, reloads: Number(m[3]), uptimeSec: parseUptime(m[5]!), version: m[6] ?? '' };
+    if (entry.type === 'master') master = { ...entry, failedReloads: m[4] === undefined ? null : Number(m[4]) };
+    else if (section === 'programs') programs.push(entry);
+    else workers.push({ ...entry, current: section === 'workers' });
+  }
+  if (master === null) throw new RuntimeParseError('show proc', 'no master line');
+  return { master, workers, programs };
+}
+
+/** `0d00h00m21s` → 21. */
+export function parseUptime(text: string): number {
+  const m = /^(\d+)d(\d+)h(\d+)m(\d+)s$/.exec(text);
+  if (!m) return NaN;
+  return ((Number(m[1]) * 24 + Number(m[2])) * 60 + Number(m[3])) * 60 + Number(m[4]);
+}
+
+// ---------------------------------------------------------------- reply classification
+
+export type ReplyVerdict = { readonly ok: true; readonly output: string } | { readonly ok: false; readonly message: string };
+
+type Rule = (reply: string) => boolean;
+const empty: Rule = (r) => r === '';
+const matches = (re: RegExp): Rule => (r) => re.test(r);
+
+/** `set server addr` reports what it did: "IP changed from 'a' to 'b', no need to change the port by '...'". */
+const ADDR_PART = String.raw`(?:IP changed from '[^']*' to '[^']*'|no need to change the addr|port changed from '[^']*' to '[^']*'|no need to change the port|nothing changed)`;
+const SET_ADDR = new RegExp(`^${ADDR_PART}(?:, ${ADDR_PART})*(?: by '[^']*')?$`);
+
+/**
+ * What success looks like for each kind, learnt from HAProxy 2.6 itself. Anything else is an
+ * error carrying HAProxy's own words: a strict rule per kind catches messages no keyword list
+ * would ("entry not found.", "Require 'backend/server'.", "Version number out of range.").
+ */
+const SUCCESS: Record<CommandKind, Rule> = {
+  'show-stat': (r) => r.startsWith('# pxname,'),
+  'show-servers-state': (r) => r.startsWith('1\n# be_id '),
+  'show-info': (r) => r.startsWith('Name: '),
+  'get-weight': matches(/^\d+ \(initial \d+\)$/),
+  'set-server-weight': empty,
+  'set-server-addr': matches(SET_ADDR),
+  'set-server-state': empty,
+  'set-server-maxconn': empty,
+  'set-frontend-maxconn': empty,
+  'add-server': matches(/^New server registered\.$/),
+  'enable-server': empty,
+  'disable-server': empty,
+  'enable-health': empty,
+  'disable-health': empty,
+  'del-server': matches(/^Server deleted\.$/),
+  'show-map': (r) => r === '' || r.split('\n').every((l) => /^0x[0-9a-f]+ \S/.test(l) || /^# id \(file\)|^\d+ \(/.test(l)),
+  'add-map': empty,
+  'set-map': empty,
+  'del-map': empty,
+  'clear-map': empty,
+  'prepare-map': matches(/^New version created: \d+$/),
+  'commit-map': empty,
+  'set-ssl-cert': matches(/^Transaction (?:created|updated) for certificate \S+!$/),
+  'commit-ssl-cert': matches(/^Committing \S+?\.*\nSuccess!$/),
+  'abort-ssl-cert': matches(/^Transaction aborted for certificate '[^']*'!$/),
+  'show-proc': (r) => r.startsWith('#<PID>'),
+  reload: empty,
+};
+
+/** Judges one reply (already stripped of its prompt) for a command of the given kind. */
+export function classifyReply(kind: CommandKind, reply: string): ReplyVerdict {
+  const text = reply.replace(/\n+$/, '');
+  const rule = Object.hasOwn(SUCCESS, kind) ? SUCCESS[kind] : undefined;
+  if (rule === undefined) return { ok: false, message: `no success rule for command kind ${JSON.stringify(kind)}: ${text}` };
+  if (rule(text)) return { ok: true, output: text };
+  return { ok: false, message: text === '' ? `empty reply where ${kind} prints a result` : text };
+}
+
+export class RuntimeParseError extends Error {
+  override readonly name = 'RuntimeParseError';
+  constructor(
+    readonly what: string,
+    detail: string,
+  ) {
+    super(`cannot parse ${what}: ${detail}`);
+  }
+}

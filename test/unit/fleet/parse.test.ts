@@ -1,0 +1,192 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  classifyReply, parseGetWeight, parsePreparedVersion, parseServersState, parseShowInfo, parseShowMap, parseShowProc,
+  parseShowStat, parseUptime, RuntimeParseError,
+} from '../../../src/fleet/parse.js';
+
+/** Replies captured from HAProxy 2.6.12 on this machine (see test/fixtures/runtime). */
+const fixture = (name: string): string => readFileSync(new URL(`../../fixtures/runtime/${name}`, import.meta.url), 'utf8');
+
+describe('show stat', () => {
+  const rows = parseShowStat(fixture('show-stat.csv'));
+
+  it('gives one typed row per frontend, server and backend', () => {
+    expect(rows.map((r) => `${r.pxname}/${r.svname}:${r.type}`)).toEqual([
+      'fe_main/FRONTEND:frontend', 'be_app/s1:server', 'be_app/s2:server', 'be_app/s3:server', 'be_app/s4:server',
+      'be_app/BACKEND:backend', 'be_other/o1:server', 'be_other/BACKEND:backend',
+    ]);
+  });
+
+  it('turns counters into numbers and empty cells into null', () => {
+    const fe = rows[0]!;
+    expect(fe).toMatchObject({ status: 'OPEN', slim: 500, stot: 27, hrsp_4xx: 3, hrsp_5xx: 3, weight: null, check_status: null, qcur: null });
+    const s1 = rows.find((r) => r.svname === 's1')!;
+    expect(s1).toMatchObject({ status: 'DRAIN', weight: 10, scur: 0, stot: 9, check_status: 'L7OK', check_code: 200, addr: '127.0.0.1:19311', slim: null, iid: 3, sid: 1 });
+    expect(typeof s1.req_rate === 'number' || s1.req_rate === null).toBe(true);
+    expect(rows.find((r) => r.svname === 's3')).toMatchObject({ status: 'DOWN', check_status: 'L4CON', check_desc: 'Layer4 connection problem' });
+    expect(rows.find((r) => r.svname === 'o1')).toMatchObject({ status: 'no check', slim: 40 });
+    expect(rows.find((r) => r.pxname === 'be_app' && r.type === 'backend')).toMatchObject({ algo: 'roundrobin', mode: 'http' });
+  });
+
+  it('keeps every column in raw', () => {
+    expect(rows[1]!.raw.h1_total_connections).toBeDefined();
+    expect(Object.keys(rows[1]!.raw)).not.toContain('');
+  });
+
+  it('parses a reply scoped to one proxy and its servers', () => {
+    const scoped = parseShowStat(fixture('show-stat-scoped.csv'));
+    expect(scoped.map((r) => r.svname)).toEqual(['s1', 's2', 's3', 's4']);
+  });
+
+  it('reads quoted cells the way HAProxy writes a comma inside one', () => {
+    const header = '# pxname,svname,status,check_desc,type,';
+    const [row] = parseShowStat(`${header}\nbe,s1,DOWN,"Layer7 wrong status, ""503""",2,\n`);
+    expect(row).toMatchObject({ check_desc: 'Layer7 wrong status, "503"', type: 'server' });
+  });
+
+  it('refuses text that is not show stat output', () => {
+    expect(() => parseShowStat('No such proxy.')).toThrow(RuntimeParseError);
+  });
+});
+
+describe('show servers state', () => {
+  const rows = parseServersState(fixture('show-servers-state.txt'));
+
+  it('skips the version line and the header, and types the columns', () => {
+    expect(rows).toHaveLength(5);
+    expect(rows[0]).toMatchObject({
+      be_id: 3, be_name: 'be_app', srv_id: 1, srv_name: 's1', srv_addr: '127.0.0.1', srv_op_state: 2, srv_admin_state: 8,
+      srv_uweight: 10, srv_iweight: 10, srv_port: 19311, srv_fqdn: null, srv_check_addr: null,
+    });
+  });
+
+  it('derives the operational and administrative state', () => {
+    expect(rows.map((r) => `${r.srv_name}:${r.opState}:${r.admin}`)).toEqual([
+      's1:running:drain', 's2:running:ready', 's3:stopped:ready', 's4:stopped:maint', 'o1:running:ready',
+    ]);
+  });
+
+  it('refuses an unknown format version', () => {
+    expect(() => parseServersState('2\n# be_id be_name\n')).toThrow(/format version/);
+    expect(() => parseServersState("Can't find backend.")).toThrow(RuntimeParseError);
+  });
+});
+
+describe('show info', () => {
+  it('gives every field and the ones callers need, typed', () => {
+    const info = parseShowInfo(fixture('show-info.txt'));
+    expect(info).toMatchObject({ version: '2.6.12-1+deb12u4', pid: 21215, uptimeSec: 60, currConns: expect.any(Number), maxconn: expect.any(Number), stopping: false });
+    expect(info.fields.Nbthread).toBe('2');
+    expect(info.fields['Unstoppable Jobs']).toBeDefined();
+  });
+});
+
+describe('show proc (master CLI)', () => {
+  it('gives the master with its reload and failed-reload counts, and the workers', () => {
+    const procs = parseShowProc(fixture('show-proc.txt'));
+    expect(procs.master).toMatchObject({ type: 'master', reloads: 1, failedReloads: 0, version: '2.6.12-1+deb12u4' });
+    expect(procs.master.uptimeSec).toBe(11 * 60 + 26);
+    expect(procs.workers).toEqual([{ pid: 21215, type: 'worker', reloads: 0, uptimeSec: 61, version: '2.6.12-1+deb12u4', current: true }]);
+    expect(procs.programs).toEqual([]);
+  });
+
+  it('shows a failed reload: the count goes up and the old worker keeps serving', () => {
+    const procs = parseShowProc(fixture('show-proc-failed-reload.txt'));
+    expect(procs.master).toMatchObject({ reloads: 2, failedReloads: 1 });
+    expect(procs.workers).toEqual([expect.objectContaining({ pid: 21215, reloads: 1, current: true })]);
+  });
+
+  it('lists old workers still finishing connections after a reload', () => {
+    const procs = parseShowProc(fixture('show-proc-old-worker.txt'));
+    expect(procs.workers.map((w) => [w.pid, w.current])).toEqual([[22363, true], [21215, false]]);
+    expect(procs.master.failedReloads).toBe(0);
+  });
+
+  it('reads uptimes', () => {
+    expect(parseUptime('1d02h03m04s')).toBe(93784);
+    expect(parseUptime('garbage')).toBeNaN();
+  });
+});
+
+describe('small replies', () => {
+  it('get weight, show map and prepare map', () => {
+    expect(parseGetWeight('20 (initial 20)\n')).toEqual({ current: 20, initial: 20 });
+    expect(() => parseGetWeight('No such server.')).toThrow(RuntimeParseError);
+    expect(parseShowMap(fixture('show-map.txt'))).toEqual([
+      { ref: expect.stringMatching(/^0x/), key: 'example.test', value: 'be_app' },
+      { ref: expect.stringMatching(/^0x/), key: 't1', value: '100' },
+    ]);
+    expect(parseShowMap('')).toEqual([]);
+    expect(parsePreparedVersion('New version created: 3')).toBe(3);
+  });
+});
+
+describe('classifyReply', () => {
+  it('an empty reply is success for commands that print nothing', () => {
+    for (const kind of ['set-server-weight', 'set-server-state', 'set-frontend-maxconn', 'enable-server', 'add-map', 'commit-map', 'reload'] as const) {
+      expect(classifyReply(kind, '')).toEqual({ ok: true, output: '' });
+      expect(classifyReply(kind, '\n')).toEqual({ ok: true, output: '' });
+    }
+  });
+
+  it.each([
+    ['set-server-weight', 'No such server.'],
+    ['set-server-weight', "Require 'backend/server'."],
+    ['set-server-weight', 'Absolute weight can only be between 0 and 256 inclusive.'],
+    ['set-server-state', "'set server <srv> state' expects 'ready', 'drain' and 'maint'."],
+    ['set-frontend-maxconn', 'No such frontend.'],
+    ['set-map', 'entry not found.'],
+    ['del-map', 'Key not found.'],
+    ['add-map', 'Unknown map identifier. Please use #<id> or <file>.'],
+    ['commit-map', 'Version number out of range.'],
+    ['add-server', 'Already exists a server with the same name in backend.'],
+    ['add-server', "'cookie' option is not accepted for dynamic server"],
+    ['del-server', 'Only servers in maintenance mode can be deleted.'],
+    ['del-server', 'Server still has connections attached to it, cannot remove it.'],
+    ['enable-health', 'Health check was not configured on this server, cannot enable.'],
+    ['set-server-addr', "Invalid addr '1.2.3.x' by 'stats socket command'"],
+    ['set-ssl-cert', "unable to load certificate from file '/c.pem'.\nCan't load the payload\nCan't update /c.pem!"],
+    ['commit-ssl-cert', "No ongoing transaction! !\nCan't commit /c.pem!"],
+    ['show-stat', 'No such proxy.'],
+    ['show-servers-state', "Can't find backend."],
+    ['show-info', 'Unknown command, but maybe one of the following ones is a better match:\n  help'],
+    ['get-weight', 'No such server.'],
+    ['prepare-map', 'Unknown map identifier. Please use #<id> or <file>.'],
+  ] as const)('%s: %j is an error with HAProxy\'s message', (kind, reply) => {
+    expect(classifyReply(kind, `${reply}\n`)).toEqual({ ok: false, message: reply });
+  });
+
+  it('set server addr reports what changed and that is success', () => {
+    for (const reply of [
+      "IP changed from '127.0.0.1' to '127.0.0.2', no need to change the port by 'stats socket command'",
+      "IP changed from '127.0.0.1' to '::1', port changed from '19121' to '19999' by 'stats socket command'",
+      "no need to change the addr, no need to change the port by 'stats socket command'",
+      'nothing changed',
+    ]) expect(classifyReply('set-server-addr', reply)).toEqual({ ok: true, output: reply });
+    expect(classifyReply('set-server-addr', '')).toEqual({ ok: false, message: 'empty reply where set-server-addr prints a result' });
+  });
+
+  it('knows the fixed success messages of add/del server, maps and certificates', () => {
+    expect(classifyReply('add-server', 'New server registered.\n')).toMatchObject({ ok: true });
+    expect(classifyReply('del-server', 'Server deleted.')).toMatchObject({ ok: true });
+    expect(classifyReply('prepare-map', 'New version created: 1\n')).toMatchObject({ ok: true, output: 'New version created: 1' });
+    expect(classifyReply('set-ssl-cert', 'Transaction created for certificate /tmp/hx/site.pem!')).toMatchObject({ ok: true });
+    expect(classifyReply('set-ssl-cert', 'Transaction updated for certificate /tmp/hx/site.pem!')).toMatchObject({ ok: true });
+    expect(classifyReply('commit-ssl-cert', 'Committing /tmp/hx/site.pem.\nSuccess!\n')).toMatchObject({ ok: true });
+    expect(classifyReply('commit-ssl-cert', 'Committing /tmp/hx/site.pem...\nSuccess!')).toMatchObject({ ok: true });
+    expect(classifyReply('abort-ssl-cert', "Transaction aborted for certificate '/tmp/hx/site.pem'!")).toMatchObject({ ok: true });
+    expect(classifyReply('abort-ssl-cert', 'No ongoing transaction!')).toMatchObject({ ok: false });
+  });
+
+  it('accepts real read outputs and refuses error text in their place', () => {
+    expect(classifyReply('show-stat', fixture('show-stat.csv'))).toMatchObject({ ok: true });
+    expect(classifyReply('show-servers-state', fixture('show-servers-state.txt'))).toMatchObject({ ok: true });
+    expect(classifyReply('show-info', fixture('show-info.txt'))).toMatchObject({ ok: true });
+    expect(classifyReply('show-proc', fixture('show-proc.txt'))).toMatchObject({ ok: true });
+    expect(classifyReply('show-map', fixture('show-map.txt'))).toMatchObject({ ok: true });
+    expect(classifyReply('show-map', '')).toMatchObject({ ok: true });
+    expect(classifyReply('show-map', 'Unknown map identifier. Please use #<id> or <file>.')).toMatchObject({ ok: false });
+    expect(classifyReply('get-weight', '10 (initial 10)\n')).toEqual({ ok: true, output: '10 (initial 10)' });
+  });
+});
