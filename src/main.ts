@@ -59,7 +59,7 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
   feed.on('change', () => cache.invalidate());
   feed.on('connected', (up) => cache.setEnabled(up));
   await feed.start();
-  const services = createServices(database.db, { tokenCacheMs: config.tokenCacheMs, secretKey, cache, logger });
+  const services = createServices(database.db, { tokenCacheMs: config.tokenCacheMs, secretKey, cache, logger, changes: feed });
   feed.on('change', () => services.tokens.forgetCached());
   return {
     database,

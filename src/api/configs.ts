@@ -14,8 +14,18 @@ export function configRoutes(configs: ConfigService): RouteSpec[] {
       tag: 'configs',
       permission: 'node:agent',
       params: z.strictObject({ node: slug }),
-      handler: async ({ params, req }) => {
-        const config = await configs.forNode(params.node);
+      query: z.strictObject({
+        /** Long poll: with If-None-Match, wait up to this many seconds for a different config. */
+        wait: z.coerce.number().int().min(0).max(120).default(0),
+      }),
+      handler: async ({ params, query, req }) => {
+        const known = /^"([0-9a-f]{64})"$/.exec(String(req.headers['if-none-match'] ?? ''))?.[1];
+        const aborted = new AbortController();
+        req.socket.once('close', () => aborted.abort());
+        const config =
+          known !== undefined && query.wait > 0
+            ? ((await configs.waitForChange(params.node, known, query.wait * 1000, aborted.signal)) ?? (await configs.forNode(params.node)))
+            : await configs.forNode(params.node);
         const etag = `"${config.contentHash}"`;
         const headers = { ETag: etag, 'X-Switchyard-Revision': String(config.revision), 'Cache-Control': 'no-store' };
         if (req.headers['if-none-match'] === etag) return { status: 304, headers };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ForbiddenError, NotFoundError } from '../domain/errors.js';
 import { paging, slug } from '../domain/fields.js';
-import { createNodeSchema, patchNodeSchema } from '../domain/node.js';
+import { createNodeSchema, nodeReportSchema, patchNodeSchema } from '../domain/node.js';
 import { ROLE_PERMISSIONS, type Principal } from '../domain/token.js';
 import type { NodeService } from '../services/node-service.js';
 import { route, written, type RouteSpec } from './route.js';
@@ -41,6 +41,16 @@ export function nodeRoutes(nodes: NodeService): RouteSpec[] {
         const node = await nodes.get(params.node);
         return { body: node, etag: node.revision };
       },
+    }),
+    route({
+      method: 'post',
+      path: '/v1/nodes/:node/status',
+      summary: "Report the node's state (its agent): heartbeat, applied config, or a failed apply",
+      tag: 'nodes',
+      permission: 'node:agent',
+      params: nodeParams,
+      body: nodeReportSchema,
+      handler: async ({ params, body }) => ({ body: await nodes.report(params.node, body) }),
     }),
     route({
       method: 'patch',

@@ -7,6 +7,7 @@ export interface StoredConfigVersion {
   readonly nodeName: string;
   readonly revision: number;
   readonly contentHash: string;
+  readonly structuralHash: string;
   readonly filesSealed: string;
   readonly fileNames: readonly string[];
   readonly heldTenants: readonly HeldTenant[];
@@ -35,6 +36,7 @@ export async function latestConfigVersion(db: Executor, nodeName: string): Promi
     nodeName: row.node_name,
     revision: Number(row.revision),
     contentHash: row.content_hash,
+    structuralHash: row.structural_hash,
     filesSealed: row.files_sealed,
     fileNames: row.file_names,
     heldTenants: row.held_tenants as HeldTenant[],
@@ -44,7 +46,7 @@ export async function latestConfigVersion(db: Executor, nodeName: string): Promi
 
 export async function insertConfigVersion(
   db: Executor,
-  v: { nodeName: string; revision: number; contentHash: string; filesSealed: string; fileNames: string[]; heldTenants: HeldTenant[] },
+  v: { nodeName: string; revision: number; contentHash: string; structuralHash: string; filesSealed: string; fileNames: string[]; heldTenants: HeldTenant[] },
 ): Promise<void> {
   await db
     .insertInto('config_versions')
@@ -52,6 +54,7 @@ export async function insertConfigVersion(
       node_name: v.nodeName,
       revision: v.revision,
       content_hash: v.contentHash,
+      structural_hash: v.structuralHash,
       files_sealed: v.filesSealed,
       file_names: JSON.stringify(v.fileNames),
       held_tenants: JSON.stringify(v.heldTenants),

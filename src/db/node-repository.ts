@@ -1,5 +1,5 @@
-import type { Selectable } from 'kysely';
-import { CAPABILITIES, type NodeKind, type ProxyNode, type RuntimeAddress } from '../domain/node.js';
+import { sql, type Selectable } from 'kysely';
+import { CAPABILITIES, type NodeKind, type NodeReport, type ProxyNode, type RuntimeAddress } from '../domain/node.js';
 import type { Resources } from '../domain/tenant.js';
 import type { Executor } from './executor.js';
 import { iso, isoOrNull } from './executor.js';
@@ -29,6 +29,23 @@ export function toNode(row: Selectable<NodeTable>): ProxyNode {
     capabilities: CAPABILITIES[kind],
     appliedRevision: row.applied_revision === null ? null : Number(row.applied_revision),
     lastHeartbeatAt: isoOrNull(row.last_heartbeat_at),
+    status: {
+      appliedHash: row.applied_hash,
+      appliedAt: isoOrNull(row.applied_at),
+      reloadCount: row.reload_count,
+      proxyVersion: row.proxy_version,
+      agentVersion: row.agent_version,
+      lastError: row.last_error,
+      lastErrorAt: isoOrNull(row.last_error_at),
+      runtime: {
+        revision: row.runtime_revision === null ? null : Number(row.runtime_revision),
+        pending: row.runtime_pending,
+        error: row.runtime_error,
+        pushedAt: isoOrNull(row.runtime_pushed_at),
+        commandsSent: Number(row.runtime_commands_sent),
+        commandsFailed: Number(row.runtime_commands_failed),
+      },
+    },
     revision: Number(row.revision),
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
@@ -93,4 +110,49 @@ function specColumns(n: NodeSpec) {
 /** Deletes the node; its agent tokens go with it (ON DELETE CASCADE). */
 export async function deleteNode(db: Executor, name: string): Promise<void> {
   await db.deleteFrom('nodes').where('name', '=', name).execute();
+}
+
+/** Records an agent's report: observed state, so no revision and no audit event. */
+export async function recordReport(db: Executor, name: string, r: NodeReport, at: Date): Promise<void> {
+  const versions = { ...(r.proxyVersion !== undefined && { proxy_version: r.proxyVersion }), ...(r.agentVersion !== undefined && { agent_version: r.agentVersion }) };
+  if (r.event === 'heartbeat') {
+    await db.updateTable('nodes').set({ last_heartbeat_at: at, ...versions }).where('name', '=', name).execute();
+  } else if (r.event === 'applied') {
+    await db
+      .updateTable('nodes')
+      .set((eb) => ({
+        last_heartbeat_at: at,
+        applied_hash: r.contentHash!,
+        applied_revision: r.revision!,
+        applied_at: at,
+        last_error: null,
+        last_error_at: null,
+        reload_count: r.reloaded ? eb('reload_count', '+', 1) : eb.ref('reload_count'),
+        ...versions,
+      }))
+      .where('name', '=', name)
+      .execute();
+  } else {
+    await db.updateTable('nodes').set({ last_heartbeat_at: at, last_error: r.error!, last_error_at: at, ...versions }).where('name', '=', name).execute();
+  }
+}
+
+/** Records the outcome of a Runtime API push to the node. */
+export async function recordRuntimePush(
+  db: Executor,
+  name: string,
+  p: { revision: number | null; pending: number; error: string | null; sent: number; failed: number; at: Date },
+): Promise<void> {
+  await db
+    .updateTable('nodes')
+    .set(() => ({
+      ...(p.revision !== null && { runtime_revision: p.revision }),
+      runtime_pending: p.pending,
+      runtime_error: p.error,
+      runtime_pushed_at: p.at,
+      runtime_commands_sent: sql<string>`runtime_commands_sent + ${p.sent}`,
+      runtime_commands_failed: sql<string>`runtime_commands_failed + ${p.failed}`,
+    }))
+    .where('name', '=', name)
+    .execute();
 }

@@ -125,6 +125,19 @@ export interface NodeTable {
   config_dir: ColumnType<string, string | undefined, string>;
   applied_revision: BigIntColumn | null;
   last_heartbeat_at: Timestamp | null;
+  applied_hash: string | null;
+  applied_at: Timestamp | null;
+  last_error: string | null;
+  last_error_at: Timestamp | null;
+  reload_count: ColumnType<number, number | undefined, number>;
+  proxy_version: string | null;
+  agent_version: string | null;
+  runtime_revision: BigIntColumn | null;
+  runtime_pending: ColumnType<number, number | undefined, number>;
+  runtime_error: string | null;
+  runtime_pushed_at: Timestamp | null;
+  runtime_commands_sent: ColumnType<string, number | string | undefined, number | string>;
+  runtime_commands_failed: ColumnType<string, number | string | undefined, number | string>;
   revision: BigIntColumn;
   created_at: Timestamp;
   updated_at: Timestamp;
@@ -175,6 +188,7 @@ export interface ConfigVersionTable {
   revision: BigIntColumn;
   content_hash: string;
   files_sealed: string;
+  structural_hash: ColumnType<string, string | undefined, string>;
   file_names: Json<string[]>;
   held_tenants: Json<unknown>;
   created_at: Timestamp;

@@ -31,10 +31,59 @@ export interface ProxyNode {
   readonly capabilities: NodeCapabilities;
   readonly appliedRevision: number | null;
   readonly lastHeartbeatAt: string | null;
+  /** What the fleet reports and what the control plane pushed: observed, never desired, state. */
+  readonly status: NodeStatus;
   readonly revision: number;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
+
+export interface NodeStatus {
+  /** Content hash of the config version the agent last applied. */
+  readonly appliedHash: string | null;
+  readonly appliedAt: string | null;
+  readonly reloadCount: number;
+  readonly proxyVersion: string | null;
+  readonly agentVersion: string | null;
+  /** The validator's or the proxy's own message from the last failed apply, until an apply succeeds. */
+  readonly lastError: string | null;
+  readonly lastErrorAt: string | null;
+  readonly runtime: {
+    /** Revision whose runtime changes are live on the node (Runtime API), or null. */
+    readonly revision: number | null;
+    /** Commands planned but not yet acknowledged by the node. */
+    readonly pending: number;
+    readonly error: string | null;
+    readonly pushedAt: string | null;
+    readonly commandsSent: number;
+    readonly commandsFailed: number;
+  };
+}
+
+/** A proxy's own error output: may span lines; stored and shown, never rendered. */
+const reportMessage = z.string().min(1).max(16_384).regex(/^[^\u0000]*$/, 'must not contain NUL');
+/** A version string: one printable line. */
+const reportVersion = z.string().trim().min(1).max(200).regex(/^[^\p{C}]+$/u, 'must be one printable line');
+
+export const nodeReportSchema = z
+  .strictObject({
+    event: z.enum(['heartbeat', 'applied', 'failed']),
+    contentHash: z.string().regex(/^[0-9a-f]{64}$/, 'must be the contentHash of a config version').optional(),
+    revision: z.number().int().min(0).optional(),
+    reloaded: z.boolean().default(false),
+    error: reportMessage.optional(),
+    proxyVersion: reportVersion.optional(),
+    agentVersion: reportVersion.optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.event === 'applied' && (r.contentHash === undefined || r.revision === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['contentHash'], message: 'an applied report names the contentHash and revision it applied' });
+    }
+    if (r.event === 'failed' && r.error === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['error'], message: 'a failed report carries the error' });
+    }
+  });
+export type NodeReport = z.output<typeof nodeReportSchema>;
 
 export const runtimeAddress = z.strictObject({ host: ipAddress, port });
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { NotFoundError, UpstreamError } from '../domain/errors.js';
 import { DEFAULT_CAPACITY_MODEL, toResourceVector, type CapacityModel } from '../domain/capacity.js';
 import type { NodeKind, ProxyNode } from '../domain/node.js';
+import { structuralFingerprint } from '../domain/structural.js';
 import type { NodeSettings, NodeSnapshot, RenderedFiles, TenantSnapshot } from '../domain/snapshot.js';
 import type { Db } from '../db/connect.js';
 import * as configs from '../db/config-repository.js';
@@ -21,6 +22,11 @@ export interface NodeConfig {
   readonly revision: number;
   /** SHA-256 over file names and contents: the ETag agents poll with. */
   readonly contentHash: string;
+  /**
+   * Changes only when the new files need a reload; otherwise the Runtime API has already made the
+   * change live and the agent just writes the files. Equal to contentHash on NGINX nodes.
+   */
+  readonly structuralHash: string;
   readonly files: RenderedFiles;
   /** Tenants served at an older state (or left out) because their current state failed validation. */
   readonly heldTenants: readonly HeldTenant[];
@@ -28,6 +34,12 @@ export interface NodeConfig {
 }
 
 const VERSIONS_KEPT = 20;
+
+/** The part of the change feed a long poll needs: a callback per committed revision. */
+export interface ChangeSource {
+  on(event: 'change', listener: () => void): unknown;
+  off(event: 'change', listener: () => void): unknown;
+}
 
 /**
  * Turns the desired state into each node's files, proven by the real binary before they are
@@ -45,6 +57,7 @@ export class ConfigService {
     secretKey: Buffer,
     private readonly renderers: Readonly<Record<NodeKind, KindRenderer>>,
     private readonly logger: Logger,
+    private readonly changes: ChangeSource,
     private readonly capacity: CapacityModel = DEFAULT_CAPACITY_MODEL,
   ) {
     this.box = new SecretBox(secretKey);
@@ -56,6 +69,32 @@ export class ConfigService {
     const revision = await this.currentRevision();
     if (latest && latest.revision >= revision) return this.open(latest, await this.requireNode(nodeName));
     return this.build(nodeName);
+  }
+
+  /**
+   * Long poll: the node's config as soon as its content hash differs from `knownHash`, or null when
+   * `waitMs` passes (or `signal` aborts) first. Woken by committed writes, re-checked at most every
+   * second as a safety net.
+   */
+  async waitForChange(nodeName: string, knownHash: string, waitMs: number, signal?: AbortSignal): Promise<NodeConfig | null> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const config = await this.forNode(nodeName);
+      if (config.contentHash !== knownHash) return config;
+      const left = deadline - Date.now();
+      if (left <= 0 || signal?.aborted) return null;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.changes.off('change', done);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(left, 1000));
+        this.changes.on('change', done);
+        signal?.addEventListener('abort', done);
+      });
+    }
   }
 
   /** Builds, validates and stores the node's config now. Concurrent calls for one node share one build. */
@@ -113,13 +152,16 @@ export class ConfigService {
       node: settings,
       tenants: plan.served.map((t) => this.tenantSnapshot(t, settings)),
     };
-    return { files: renderer.render(snapshot), revision: state.revision, plan };
+    const files = renderer.render(snapshot);
+    const structuralHash =
+      settings.kind === 'haproxy' && settings.runtimeAddress !== null ? hashJson(structuralFingerprint(snapshot)) : hashFiles(files);
+    return { files, revision: state.revision, plan, structuralHash, snapshot };
   }
 
   private async buildNow(nodeName: string): Promise<NodeConfig> {
     const started = Date.now();
     const node = await this.requireNode(nodeName);
-    const { files, revision, plan } = await this.renderPlanned(nodeSettings(node));
+    const { files, revision, plan, structuralHash } = await this.renderPlanned(nodeSettings(node));
     const contentHash = hashFiles(files);
     const latest = await configs.latestConfigVersion(this.db, nodeName);
     await this.db.transaction().execute(async (trx) => {
@@ -130,6 +172,7 @@ export class ConfigService {
           nodeName,
           revision,
           contentHash,
+          structuralHash,
           filesSealed: this.box.seal(JSON.stringify(files), `config:${nodeName}`),
           fileNames: Object.keys(files).sort(),
           heldTenants: plan.held,
@@ -141,7 +184,7 @@ export class ConfigService {
       { node: nodeName, revision, tenants: plan.served.length, held: plan.held.length, ms: Date.now() - started },
       'built node config',
     );
-    return { node: nodeName, kind: node.kind, revision, contentHash, files, heldTenants: plan.held, createdAt: new Date().toISOString() };
+    return { node: nodeName, kind: node.kind, revision, contentHash, structuralHash, files, heldTenants: plan.held, createdAt: new Date().toISOString() };
   }
 
   /**
@@ -240,6 +283,7 @@ export class ConfigService {
       kind: node.kind,
       revision: v.revision,
       contentHash: v.contentHash,
+      structuralHash: v.structuralHash,
       files: JSON.parse(this.box.open(v.filesSealed, `config:${v.nodeName}`)) as RenderedFiles,
       heldTenants: v.heldTenants,
       createdAt: v.createdAt,
@@ -260,6 +304,10 @@ export class ConfigService {
 
 export function nodeSettings(node: ProxyNode): NodeSettings {
   return { name: node.name, kind: node.kind, runtimeAddress: node.runtimeAddress, capacity: node.capacity, configDir: node.configDir };
+}
+
+function hashJson(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex');
 }
 
 function stateHash(t: TenantState): string {

@@ -1,5 +1,5 @@
 import { ConflictError, NotFoundError } from '../domain/errors.js';
-import { createNodeSchema, formatRuntimeAddress, type CreateNode, type PatchNode, type ProxyNode, type RuntimeAddress } from '../domain/node.js';
+import { createNodeSchema, formatRuntimeAddress, type CreateNode, type NodeReport, type PatchNode, type ProxyNode, type RuntimeAddress } from '../domain/node.js';
 import type { Db } from '../db/connect.js';
 import type { Executor } from '../db/executor.js';
 import * as repo from '../db/node-repository.js';
@@ -28,6 +28,14 @@ export class NodeService {
     const node = await repo.findNode(this.db, name);
     if (!node) throw new NotFoundError('node', name);
     return node;
+  }
+
+  /** An agent's report on its node: heartbeat, applied config, or a failure with the proxy's own message. */
+  async report(name: string, report: NodeReport): Promise<ProxyNode> {
+    const node = await repo.findNode(this.db, name);
+    if (!node) throw new NotFoundError('node', name);
+    await repo.recordReport(this.db, name, report, new Date());
+    return (await repo.findNode(this.db, name))!;
   }
 
   async list(q: { limit: number; cursor?: string | undefined }): Promise<NodePage> {

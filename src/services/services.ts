@@ -1,7 +1,7 @@
 import type { Db } from '../db/connect.js';
 import { AddressPoolService } from './address-pool-service.js';
 import { CertificateService } from './certificate-service.js';
-import { ConfigService } from './config-service.js';
+import { ConfigService, type ChangeSource } from './config-service.js';
 import { RENDERERS } from './kind-renderer.js';
 import type { Logger } from '../logger.js';
 import { MemberService } from './member-service.js';
@@ -20,6 +20,8 @@ export interface ServiceOptions {
   /** Emptied by every commit; see read-cache.ts. */
   readonly cache: ReadCache;
   readonly logger: Logger;
+  /** Committed revisions (long polls wait on it). */
+  readonly changes: ChangeSource;
 }
 
 /** The use cases, built once by the composition root. */
@@ -47,6 +49,6 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     members: new MemberService(db),
     certificates: new CertificateService(db, opts.secretKey),
     nodes: new NodeService(db),
-    configs: new ConfigService(db, opts.secretKey, RENDERERS, opts.logger.child({ component: 'config' })),
+    configs: new ConfigService(db, opts.secretKey, RENDERERS, opts.logger.child({ component: 'config' }), opts.changes),
   };
 }

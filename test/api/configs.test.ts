@@ -139,3 +139,48 @@ describe('per-tenant blast radius', () => {
     expect(await validateHaproxy(res.body.files, haproxyDir)).toMatchObject({ ok: true });
   });
 });
+
+describe('agent protocol', () => {
+  it('long-polls: answers as soon as a write changes the node’s files, or 304 when the wait runs out', async () => {
+    const current = await agent('GET', '/v1/nodes/edge-1/config');
+    const etag = current.headers.get('etag')!;
+    const started = Date.now();
+    const idle = await agent('GET', '/v1/nodes/edge-1/config?wait=1', undefined, { 'if-none-match': etag });
+    expect(idle.status).toBe(304);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    const waiting = agent('GET', '/v1/nodes/edge-1/config?wait=30', undefined, { 'if-none-match': etag });
+    await new Promise((r) => setTimeout(r, 200));
+    await app.admin('PATCH', '/v1/tenants/a/pools/web/members/web-2', { weight: 9 });
+    const changed = await waiting;
+    expect(changed.status).toBe(200);
+    expect(changed.body.files['haproxy.cfg']).toMatch(/server web-2 10\.0\.1\.12:8080 .*weight 9/);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('changes only the content hash, not the structural hash, for a weight change; a new pool changes both', async () => {
+    const before = (await agent('GET', '/v1/nodes/edge-1/config')).body;
+    await app.admin('PATCH', '/v1/tenants/a/pools/web/members/web-2', { weight: 10 });
+    const weight = (await agent('GET', '/v1/nodes/edge-1/config')).body;
+    expect(weight.contentHash).not.toBe(before.contentHash);
+    expect(weight.structuralHash).toBe(before.structuralHash);
+    await app.admin('PATCH', '/v1/tenants/a/pools/web', { healthCheck: { type: 'http', path: '/ready' } });
+    const check = (await agent('GET', '/v1/nodes/edge-1/config')).body;
+    expect(check.structuralHash).not.toBe(weight.structuralHash);
+  });
+
+  it('records heartbeats, applied versions and failures with the proxy’s own message', async () => {
+    const config = (await agent('GET', '/v1/nodes/edge-1/config')).body;
+    const hb = await agent('POST', '/v1/nodes/edge-1/status', { event: 'heartbeat', proxyVersion: 'HAProxy 2.6.12', agentVersion: '0.1.0' });
+    expect(hb.status).toBe(200);
+    expect(hb.body.status).toMatchObject({ proxyVersion: 'HAProxy 2.6.12', agentVersion: '0.1.0' });
+    expect(hb.body.lastHeartbeatAt).not.toBeNull();
+    const failed = await agent('POST', '/v1/nodes/edge-1/status', { event: 'failed', error: "[ALERT] config : parsing [haproxy.cfg:12] : unknown keyword 'bogus'" });
+    expect(failed.body.status.lastError).toContain("unknown keyword 'bogus'");
+    const applied = await agent('POST', '/v1/nodes/edge-1/status', { event: 'applied', contentHash: config.contentHash, revision: config.revision, reloaded: true });
+    expect(applied.body).toMatchObject({ appliedRevision: config.revision, status: { appliedHash: config.contentHash, reloadCount: 1, lastError: null } });
+    const bad = await agent('POST', '/v1/nodes/edge-1/status', { event: 'applied' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].path).toBe('body.contentHash');
+    expect((await app.as(await app.token('agent', { node: 'edge-2' }))('POST', '/v1/nodes/edge-1/status', { event: 'heartbeat' })).status).toBe(404);
+  });
+});

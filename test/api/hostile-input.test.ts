@@ -11,7 +11,10 @@ const HOSTILE: readonly string[] = [
 ];
 /** Control characters and oversize values are refused even in free text. */
 const REFUSED_IN_FREE_TEXT: readonly string[] = ['a\nb', 'a\r\nbind :1', 'a\tb', 'a\u0000b', '\u0085', '\u2028', '', ' ', 'x'.repeat(1_000_000)];
-const FREE_TEXT_FIELDS = new Set(['displayName']);
+const FREE_TEXT_FIELDS = new Set(['displayName', 'proxyVersion', 'agentVersion']);
+/** A proxy's error output spans lines; only NUL and oversize values are refused there. */
+const MESSAGE_FIELDS = new Set(['error']);
+const REFUSED_IN_MESSAGES: readonly string[] = ['a\u0000b', '', 'x'.repeat(1_000_000)];
 
 let app: TestApp;
 let cert: TestCert;
@@ -49,6 +52,7 @@ beforeAll(async () => {
       capacity: { vcpu: 4, memoryMb: 8192 }, configDir: '/etc/switchyard/n1',
     },
     'PATCH /v1/nodes/:node': { zone: 'z2', capacity: { vcpu: 8, memoryMb: 16384 } },
+    'POST /v1/nodes/:node/status': { event: 'failed', error: 'x', proxyVersion: 'HAProxy 2.6', agentVersion: '0.1.0' },
     'POST /v1/tokens': { name: 'tk', role: 'tenant-viewer', tenant: 'a' },
   };
 });
@@ -87,10 +91,12 @@ describe('hostile input', () => {
       const body = validBodies[routeKey(r)];
       for (const leaf of leaves(body)) {
         if (typeof leaf.value !== 'string') continue;
-        const free = FREE_TEXT_FIELDS.has(String(leaf.path[leaf.path.length - 1]));
+        const field = String(leaf.path[leaf.path.length - 1]);
+        const free = FREE_TEXT_FIELDS.has(field);
         // An empty label value is a legitimate value ("present, no value"), as in Kubernetes.
         const isLabelValue = leaf.path.includes('labels');
-        for (const bad of (free ? REFUSED_IN_FREE_TEXT : HOSTILE).filter((v) => !(isLabelValue && v === ''))) {
+        const corpus = MESSAGE_FIELDS.has(field) ? REFUSED_IN_MESSAGES : free ? REFUSED_IN_FREE_TEXT : HOSTILE;
+        for (const bad of corpus.filter((v) => !(isLabelValue && v === ''))) {
           const res = await app.admin(r.method.toUpperCase(), fillPath(r.path), replaced(body, leaf.path, bad));
           const where = `${routeKey(r)} ${leaf.path.join('.')}=${JSON.stringify(bad.slice(0, 20))}`;
           expect([400, 413], `${where} → ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`).toContain(res.status);

@@ -1,0 +1,66 @@
+import type { NodeSnapshot, PoolSnapshot, TenantSnapshot } from './snapshot.js';
+
+/**
+ * Which parts of a node's state the HAProxy Runtime API can change without a reload, and so are
+ * left out of the structural fingerprint:
+ * - member weight, state (ready / drain / maint) and address:port;
+ * - the member set of a pool, when members can be added at runtime (`add server` needs a dynamic
+ *   balance algorithm, which every rendered pool has, and refuses `cookie` in 2.6, so pools behind
+ *   cookie persistence keep their member names structural);
+ * - frontend maxconn and the rate-limit map (the allocation);
+ * - certificate contents (`set ssl cert` + `commit ssl cert`), but not which certificates exist.
+ * Revisions and timestamps are bookkeeping, never structure. Everything else needs a reload.
+ */
+export function structuralFingerprint(snapshot: NodeSnapshot): unknown {
+  return {
+    node: snapshot.node,
+    tenants: [...snapshot.tenants].sort((a, b) => (a.id < b.id ? -1 : 1)).map(structuralTenant),
+  };
+}
+
+function structuralTenant(t: TenantSnapshot): unknown {
+  const cookiePools = cookiePersistentPools(t);
+  return {
+    id: t.id,
+    vips: t.vips.map((v) => ({
+      name: v.name,
+      address: v.address,
+      port: v.port,
+      protocol: v.protocol,
+      hostnames: v.hostnames,
+      certificate: v.certificate,
+      persistence: v.persistence,
+      cookieName: v.cookieName,
+      timeouts: v.timeouts,
+      allowlist: v.allowlist,
+      defaultPool: v.defaultPool,
+      routes: v.routes.map((r) => ({ name: r.name, priority: r.priority, match: r.match, pool: r.pool })),
+    })),
+    pools: t.pools.map((p) => structuralPool(p, cookiePools.has(p.name))),
+    certificates: t.certificates.map((c) => ({ name: c.name, sans: c.sans })),
+  };
+}
+
+function structuralPool(p: PoolSnapshot, cookiePersistent: boolean): unknown {
+  return {
+    name: p.name,
+    algorithm: p.algorithm,
+    healthCheck: p.healthCheck,
+    // Backup is a server keyword `add server` accepts, but a member switching sides is not a
+    // runtime change: it stays structural, as does every member of a cookie-persistent pool.
+    members: cookiePersistent
+      ? p.members.map((m) => ({ name: m.name, backup: m.backup }))
+      : p.members.filter((m) => m.backup).map((m) => ({ name: m.name, backup: true })),
+  };
+}
+
+/** Pools reached through a VIP with cookie persistence (as default pool or through a route). */
+export function cookiePersistentPools(t: TenantSnapshot): Set<string> {
+  const out = new Set<string>();
+  for (const v of t.vips) {
+    if (v.persistence !== 'cookie') continue;
+    if (v.defaultPool) out.add(v.defaultPool);
+    for (const r of v.routes) out.add(r.pool);
+  }
+  return out;
+}
