@@ -69,7 +69,7 @@ describe('node configuration', () => {
     const res = await app.admin('GET', '/v1/nodes/edge-2/config');
     expect(res.status).toBe(200);
     expect(res.body.kind).toBe('nginx');
-    expect(res.body.files['nginx.conf']).toContain('listen 192.168.1.101:443 ssl');
+    expect(res.body.files['nginx.conf']).toContain('listen 192.168.1.101:443 ssl http2 reuseport');
     const verdict = await validateNginx(res.body.files, nginxDir);
     expect(verdict).toMatchObject({ ok: true });
   });

@@ -304,10 +304,10 @@ describe('limits and listeners', () => {
     expect(config).toContain('limit_conn sy_tcp_conn 65535;');
     expect(config).toContain('limit_conn_zone $server_addr:$server_port zone=sy_vip_conn:64k;');
     expect(config).toContain('limit_conn_zone $server_addr:$server_port zone=sy_tcp_conn:64k;');
-    expect(config).toContain('listen 192.0.2.1:443 ssl http2;\n        server_name a.example b.example;');
+    expect(config).toContain('listen 192.0.2.1:443 ssl http2 reuseport;\n        server_name a.example b.example;');
     expect(config).toContain('geo $sy_a__www__allow {\n        default 0;\n        10.0.0.0/8 1;\n        192.0.2.7/32 1;\n    }');
     expect(config).toContain('server_name a.example b.example;\n        ssl_certificate /srv/lb/certs/a/c.crt;\n        ssl_certificate_key /srv/lb/certs/a/c.key;\n        if ($sy_a__www__allow = 0) {\n            return 403;\n        }');
-    expect(config).toContain('listen [2001:db8::1]:22;\n        allow 2001:db8::/32;\n        deny all;');
+    expect(config).toContain('listen [2001:db8::1]:22 reuseport;\n        allow 2001:db8::/32;\n        deny all;');
     expect(config).toContain('proxy_connect_timeout 250ms;\n        proxy_timeout 60s;');
   });
 });
@@ -319,7 +319,7 @@ describe('addresses', () => {
 
   it('treats IPv4-mapped IPv6 addresses as the IPv4 ones they carry, as HAProxy does', () => {
     const config = at('::ffff:192.0.2.1', ['::ffff:10.1.0.0/112', '::ffff:10.2.0.1']);
-    expect(config).toContain('listen 192.0.2.1:80;');
+    expect(config).toContain('listen 192.0.2.1:80 reuseport;');
     expect(config).toContain('server 10.0.0.1:80 ');
     expect(config).toContain('        10.1.0.0/16 1;\n        10.2.0.1/32 1;\n');
   });
