@@ -9,6 +9,7 @@ import { ConfigError, type Config } from './config.js';
 import { openDatabase, type DatabaseHandle } from './db/connect.js';
 import { migrateToLatest, migrationsPending } from './db/migrate.js';
 import type { Logger } from './logger.js';
+import { VERSION } from './version.js';
 import { ChangeFeed } from './services/change-feed.js';
 import { onCommit } from './services/mutation.js';
 import { ReadCache } from './services/read-cache.js';
@@ -83,6 +84,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
 
   const app = createApp({
     logger,
+    version: VERSION,
     routes: allRoutes(services),
     auth: services.tokens,
     tenantExists: (id) => services.tenants.exists(id),

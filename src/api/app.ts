@@ -1,7 +1,9 @@
 import express, { type Express } from 'express';
+import swaggerUi from 'swagger-ui-express';
 import type { Logger } from '../logger.js';
 import { errorHandler, sendError } from './error-handler.js';
 import { mountRoutes, type MountDeps } from './mount.js';
+import { buildOpenApi } from './openapi.js';
 import { requestLog } from './request-log.js';
 import type { RouteSpec } from './route.js';
 
@@ -10,6 +12,7 @@ export interface AppDeps extends MountDeps {
   readonly routes: readonly RouteSpec[];
   /** Database reachable and migrations applied; throws with the reason otherwise. */
   readonly ready: () => Promise<void>;
+  readonly version: string;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -31,6 +34,12 @@ export function createApp(deps: AppDeps): Express {
       sendError(res, 503, 'not_ready', err instanceof Error ? err.message : String(err));
     }
   });
+
+  const openapi = buildOpenApi(deps.routes, deps.version);
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(openapi, { customSiteTitle: 'Switchyard API' }));
 
   const router = express.Router();
   mountRoutes(router, deps.routes, deps);
