@@ -10,6 +10,8 @@ import { openDatabase, type DatabaseHandle } from './db/connect.js';
 import { migrateToLatest, migrationsPending } from './db/migrate.js';
 import type { Logger } from './logger.js';
 import { VERSION } from './version.js';
+import { Metrics } from './metrics.js';
+import { metricsRoute } from './api/metrics.js';
 import { ChangeFeed } from './services/change-feed.js';
 import { onCommit } from './services/mutation.js';
 import { ReadCache } from './services/read-cache.js';
@@ -48,6 +50,7 @@ export interface Core {
   readonly database: DatabaseHandle;
   readonly feed: ChangeFeed;
   readonly services: Services;
+  readonly metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -60,12 +63,14 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
   feed.on('change', () => cache.invalidate());
   feed.on('connected', (up) => cache.setEnabled(up));
   await feed.start();
-  const services = createServices(database.db, { tokenCacheMs: config.tokenCacheMs, secretKey, cache, logger, changes: feed });
+  const metrics = new Metrics();
+  const services = createServices(database.db, { tokenCacheMs: config.tokenCacheMs, secretKey, cache, logger, changes: feed, metrics });
   feed.on('change', () => services.tokens.forgetCached());
   return {
     database,
     feed,
     services,
+    metrics,
     close: async () => {
       await feed.stop();
       await database.close();
@@ -74,7 +79,7 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
 }
 
 export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
-  const { database, feed, services, close } = await openCore(config, logger);
+  const { database, feed, services, metrics, close } = await openCore(config, logger);
   const admin = await services.tokens.ensureAdmin(config.adminToken);
   const generatedAdminToken = admin.secret;
   if (generatedAdminToken && !config.databaseUrl) {
@@ -85,7 +90,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   const app = createApp({
     logger,
     version: VERSION,
-    routes: allRoutes(services),
+    metrics,
+    routes: [...allRoutes(services), metricsRoute(metrics)],
     auth: services.tokens,
     tenantExists: (id) => services.tenants.exists(id),
     ready: async () => {

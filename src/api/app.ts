@@ -5,6 +5,7 @@ import { errorHandler, sendError } from './error-handler.js';
 import { mountRoutes, type MountDeps } from './mount.js';
 import { buildOpenApi } from './openapi.js';
 import { requestLog } from './request-log.js';
+import type { Metrics } from '../metrics.js';
 import type { RouteSpec } from './route.js';
 
 export interface AppDeps extends MountDeps {
@@ -13,6 +14,7 @@ export interface AppDeps extends MountDeps {
   /** Database reachable and migrations applied; throws with the reason otherwise. */
   readonly ready: () => Promise<void>;
   readonly version: string;
+  readonly metrics: Metrics;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -20,7 +22,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', 'loopback');
-  app.use(requestLog(deps.logger));
+  app.use(requestLog(deps.logger, deps.metrics));
   app.use(express.json({ limit: '1mb', strict: true }));
 
   app.get('/healthz', (_req, res) => {

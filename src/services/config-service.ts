@@ -11,6 +11,7 @@ import { loadDesiredState, type TenantState } from '../db/desired-state-reposito
 import { findNode } from '../db/node-repository.js';
 import type { SealedCertificate } from '../db/certificate-repository.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import type { KindRenderer, Verdict } from './kind-renderer.js';
 import { SecretBox } from './secret-box.js';
 
@@ -58,6 +59,7 @@ export class ConfigService {
     private readonly renderers: Readonly<Record<NodeKind, KindRenderer>>,
     private readonly logger: Logger,
     private readonly changes: ChangeSource,
+    private readonly metrics?: Metrics,
     private readonly capacity: CapacityModel = DEFAULT_CAPACITY_MODEL,
   ) {
     this.box = new SecretBox(secretKey);
@@ -180,6 +182,8 @@ export class ConfigService {
         await configs.pruneConfigVersions(trx, nodeName, VERSIONS_KEPT);
       }
     });
+    this.metrics?.renderDuration.observe({ kind: node.kind }, (Date.now() - started) / 1000);
+    this.metrics?.heldTenants.set({ node: nodeName }, plan.held.length);
     this.logger.info(
       { node: nodeName, revision, tenants: plan.served.length, held: plan.held.length, ms: Date.now() - started },
       'built node config',

@@ -4,6 +4,7 @@ import { CertificateService } from './certificate-service.js';
 import { ConfigService, type ChangeSource } from './config-service.js';
 import { RENDERERS } from './kind-renderer.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import { MemberService } from './member-service.js';
 import { NodeService } from './node-service.js';
 import type { ReadCache } from './read-cache.js';
@@ -22,6 +23,7 @@ export interface ServiceOptions {
   readonly logger: Logger;
   /** Committed revisions (long polls wait on it). */
   readonly changes: ChangeSource;
+  readonly metrics: Metrics;
 }
 
 /** The use cases, built once by the composition root. */
@@ -49,6 +51,6 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     members: new MemberService(db),
     certificates: new CertificateService(db, opts.secretKey),
     nodes: new NodeService(db),
-    configs: new ConfigService(db, opts.secretKey, RENDERERS, opts.logger.child({ component: 'config' }), opts.changes),
+    configs: new ConfigService(db, opts.secretKey, RENDERERS, opts.logger.child({ component: 'config' }), opts.changes, opts.metrics),
   };
 }

@@ -1,0 +1,20 @@
+import type { Metrics } from '../metrics.js';
+import { route, type RouteSpec } from './route.js';
+
+/**
+ * Prometheus metrics. They name tenants, so a token with fleet:read is required (Prometheus sends
+ * it with `authorization: { credentials_file: … }` in the scrape config).
+ */
+export function metricsRoute(metrics: Metrics): RouteSpec {
+  return route({
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics (text exposition format)',
+    tag: 'operations',
+    permission: 'fleet:read',
+    handler: async () => {
+      const { contentType, body } = await metrics.text();
+      return { text: { contentType, content: body } };
+    },
+  });
+}

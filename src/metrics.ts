@@ -1,0 +1,87 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every Prometheus metric the control plane exports, in one registry per process (tests build
+ * their own). Names follow Prometheus conventions: base units, `_total` counters.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly httpDuration = new Histogram({
+    name: 'switchyard_http_request_duration_seconds',
+    help: 'REST API request latency by route template, method and status code',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30, 120],
+    registers: [this.registry],
+  });
+
+  readonly renderDuration = new Histogram({
+    name: 'switchyard_config_build_duration_seconds',
+    help: 'Time to render, validate (real binary) and store one node configuration',
+    labelNames: ['kind'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly heldTenants = new Gauge({
+    name: 'switchyard_held_tenants',
+    help: 'Tenants served at an older state on a node because their current state failed validation',
+    labelNames: ['node'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reconcileDuration = new Histogram({
+    name: 'switchyard_reconcile_duration_seconds',
+    help: 'One reconcile pass over one node: build, observe, plan, push',
+    labelNames: ['node'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [this.registry],
+  });
+
+  readonly runtimeCommands = new Counter({
+    name: 'switchyard_runtime_commands_total',
+    help: 'HAProxy Runtime API commands sent, by node and outcome (ok, error, not_executed)',
+    labelNames: ['node', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reloads = new Gauge({
+    name: 'switchyard_node_reloads',
+    help: 'Reloads each node has reported applying',
+    labelNames: ['node'] as const,
+    registers: [this.registry],
+  });
+
+  readonly nodesConverged = new Gauge({
+    name: 'switchyard_nodes',
+    help: 'Nodes by convergence: converged (running the latest config, nothing pending) or behind',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tenantAllocation = new Gauge({
+    name: 'switchyard_tenant_allocation',
+    help: "A tenant's enforced caps summed over its nodes, by resource (connections, requests_per_second)",
+    labelNames: ['tenant', 'resource'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tenantUsage = new Gauge({
+    name: 'switchyard_tenant_usage',
+    help: "A tenant's observed use summed over its nodes, by resource (connections, requests_per_second)",
+    labelNames: ['tenant', 'resource'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_' });
+    // prom-client names three gauges with a counter's `_total` suffix, which promtool rejects.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      this.registry.removeSingleMetric(`switchyard_${name}`);
+    }
+  }
+
+  async text(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
