@@ -11,7 +11,6 @@ import { migrateToLatest, migrationsPending } from './db/migrate.js';
 import type { Logger } from './logger.js';
 import { VERSION } from './version.js';
 import { Metrics } from './metrics.js';
-import { metricsRoute } from './api/metrics.js';
 import { ChangeFeed } from './services/change-feed.js';
 import { onCommit } from './services/mutation.js';
 import { ReadCache } from './services/read-cache.js';
@@ -91,7 +90,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     logger,
     version: VERSION,
     metrics,
-    routes: [...allRoutes(services), metricsRoute(metrics)],
+    routes: allRoutes(services),
     auth: services.tokens,
     tenantExists: (id) => services.tenants.exists(id),
     ready: async () => {

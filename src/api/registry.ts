@@ -1,5 +1,7 @@
 import type { Services } from '../services/services.js';
 import { addressPoolRoutes } from './address-pools.js';
+import { auditRoutes } from './audit.js';
+import { metricsRoute } from './metrics.js';
 import { certificateRoutes } from './certificates.js';
 import { configRoutes } from './configs.js';
 import { memberRoutes } from './members.js';
@@ -24,5 +26,7 @@ export function allRoutes(s: Services): RouteSpec[] {
     ...certificateRoutes(s.certificates),
     ...nodeRoutes(s.nodes),
     ...configRoutes(s.configs),
+    ...auditRoutes(s.audit),
+    metricsRoute(s.metrics),
   ];
 }

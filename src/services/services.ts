@@ -1,5 +1,6 @@
 import type { Db } from '../db/connect.js';
 import { AddressPoolService } from './address-pool-service.js';
+import { AuditService } from './audit-service.js';
 import { CertificateService } from './certificate-service.js';
 import { ConfigService, type ChangeSource } from './config-service.js';
 import { RENDERERS } from './kind-renderer.js';
@@ -38,6 +39,8 @@ export interface Services {
   readonly certificates: CertificateService;
   readonly nodes: NodeService;
   readonly configs: ConfigService;
+  readonly audit: AuditService;
+  readonly metrics: Metrics;
 }
 
 export function createServices(db: Db, opts: ServiceOptions): Services {
@@ -51,6 +54,8 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     members: new MemberService(db),
     certificates: new CertificateService(db, opts.secretKey),
     nodes: new NodeService(db),
+    audit: new AuditService(db),
+    metrics: opts.metrics,
     configs: new ConfigService(db, opts.secretKey, RENDERERS, opts.logger.child({ component: 'config' }), opts.changes, opts.metrics),
   };
 }
