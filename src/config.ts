@@ -14,7 +14,23 @@ export interface Config {
   readonly logLevel: string;
   /** How long a resolved bearer token is trusted before it is looked up again (ms). */
   readonly tokenCacheMs: number;
+  /** The fleet reconciler (config builds, Runtime API pushes, member health). */
+  readonly reconcile: ReconcileConfig;
+  /** Registrations by registrars within this reservation are approved without an admin; null: none are. */
+  readonly autoApproveUpTo: { vcpu: number; memoryMb: number } | null;
 }
+
+export interface ReconcileConfig {
+  readonly enabled: boolean;
+  /** Safety-net pass over every node, besides the passes committed writes wake (ms). */
+  readonly intervalMs: number;
+  /** Cap of the exponential backoff after a failed pass on a node (ms). */
+  readonly retryMaxMs: number;
+  /** How long a removed member drains before it goes to maintenance with sessions attached (ms). */
+  readonly drainTimeoutMs: number;
+}
+
+const flag = z.enum(['true', 'false', '1', '0', 'on', 'off']).transform((v) => v === 'true' || v === '1' || v === 'on');
 
 const envSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
@@ -36,6 +52,12 @@ const envSchema = z.object({
     }),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SWITCHYARD_TOKEN_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(5_000),
+  SWITCHYARD_RECONCILE: flag.default(true),
+  SWITCHYARD_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  SWITCHYARD_RECONCILE_RETRY_MAX_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  SWITCHYARD_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
+  SWITCHYARD_AUTO_APPROVE_VCPU: z.coerce.number().min(0).max(1024).optional(),
+  SWITCHYARD_AUTO_APPROVE_MEMORY_MB: z.coerce.number().int().min(0).max(4_194_304).optional(),
 });
 
 export class ConfigError extends Error {
@@ -58,5 +80,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: e.SWITCHYARD_SECRET_KEY,
     logLevel: e.LOG_LEVEL,
     tokenCacheMs: e.SWITCHYARD_TOKEN_CACHE_MS,
+    reconcile: {
+      enabled: e.SWITCHYARD_RECONCILE,
+      intervalMs: e.SWITCHYARD_RECONCILE_INTERVAL_MS,
+      retryMaxMs: e.SWITCHYARD_RECONCILE_RETRY_MAX_MS,
+      drainTimeoutMs: e.SWITCHYARD_DRAIN_TIMEOUT_MS,
+    },
+    autoApproveUpTo:
+      e.SWITCHYARD_AUTO_APPROVE_VCPU === undefined && e.SWITCHYARD_AUTO_APPROVE_MEMORY_MB === undefined
+        ? null
+        : { vcpu: e.SWITCHYARD_AUTO_APPROVE_VCPU ?? 0, memoryMb: e.SWITCHYARD_AUTO_APPROVE_MEMORY_MB ?? 0 },
   };
 }

@@ -10,9 +10,12 @@ import { openDatabase, type DatabaseHandle } from './db/connect.js';
 import { migrateToLatest, migrationsPending } from './db/migrate.js';
 import type { Logger } from './logger.js';
 import { VERSION } from './version.js';
+import { RuntimeClientPool } from './fleet/runtime-client-pool.js';
+import { Reconciler } from './jobs/reconciler.js';
 import { Metrics } from './metrics.js';
 import { ChangeFeed } from './services/change-feed.js';
 import { onCommit } from './services/mutation.js';
+import type { CapturedState } from './services/plan-service.js';
 import { ReadCache } from './services/read-cache.js';
 import { createServices, type Services } from './services/services.js';
 
@@ -25,6 +28,8 @@ export interface ControlPlane {
   readonly database: DatabaseHandle;
   /** The generated admin token, when this start created one (printed once). */
   readonly generatedAdminToken: string | undefined;
+  /** The fleet reconciler, or null when SWITCHYARD_RECONCILE is off. */
+  readonly reconciler: Reconciler | null;
   stop(): Promise<void>;
 }
 
@@ -50,6 +55,8 @@ export interface Core {
   readonly feed: ChangeFeed;
   readonly services: Services;
   readonly metrics: Metrics;
+  /** One Runtime API connection per HAProxy node, shared by plans and the reconciler. */
+  readonly runtimeClients: RuntimeClientPool;
   close(): Promise<void>;
 }
 
@@ -63,14 +70,28 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
   feed.on('connected', (up) => cache.setEnabled(up));
   await feed.start();
   const metrics = new Metrics();
-  const services = createServices(database.db, { tokenCacheMs: config.tokenCacheMs, secretKey, cache, logger, changes: feed, metrics });
+  // A node that comes back is found within the reconciler's retry cap, not the client's default.
+  const runtimeClients = new RuntimeClientPool({ batchTimeoutMs: 10_000, backoff: { maxMs: config.reconcile.retryMaxMs } });
+  const services = createServices(database.db, {
+    tokenCacheMs: config.tokenCacheMs,
+    secretKey,
+    cache,
+    logger,
+    changes: feed,
+    metrics,
+    approval: { autoApproveUpTo: config.autoApproveUpTo },
+    runtimeClients,
+    drainTimeoutMs: config.reconcile.drainTimeoutMs,
+  });
   feed.on('change', () => services.tokens.forgetCached());
   return {
     database,
     feed,
     services,
     metrics,
+    runtimeClients,
     close: async () => {
+      await runtimeClients.close();
       await feed.stop();
       await database.close();
     },
@@ -78,7 +99,7 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
 }
 
 export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
-  const { database, feed, services, metrics, close } = await openCore(config, logger);
+  const { database, feed, services, metrics, runtimeClients, close } = await openCore(config, logger);
   const admin = await services.tokens.ensureAdmin(config.adminToken);
   const generatedAdminToken = admin.secret;
   if (generatedAdminToken && !config.databaseUrl) {
@@ -93,6 +114,10 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     routes: allRoutes(services),
     auth: services.tokens,
     tenantExists: (id) => services.tenants.exists(id),
+    dryRun: {
+      capture: (trx) => services.plans.capture(trx),
+      plan: (captured) => (captured === null ? services.plans.current() : services.plans.planFor(captured as CapturedState)),
+    },
     ready: async () => {
       await sql`select 1`.execute(database.db);
       const pending = await migrationsPending(database.db);
@@ -114,6 +139,13 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info({ url }, 'switchyard control plane listening');
+  const reconciler = config.reconcile.enabled
+    ? new Reconciler(
+        { db: database.db, configs: services.configs, runtime: services.runtime, changes: feed, clients: runtimeClients, logger: logger.child({ component: 'reconciler' }), metrics },
+        { intervalMs: config.reconcile.intervalMs, backoff: { initialMs: 200, maxMs: config.reconcile.retryMaxMs, factor: 2 } },
+      )
+    : null;
+  reconciler?.start();
   return {
     url,
     server,
@@ -121,7 +153,12 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     feed,
     database,
     generatedAdminToken,
+    reconciler,
     stop: async () => {
+      // Closing the Runtime API clients fails a push in flight at once instead of waiting out its timeout.
+      const reconciling = reconciler?.stop();
+      await runtimeClients.close();
+      await reconciling;
       const closed = new Promise<void>((ok) => server.close(() => ok()));
       server.closeIdleConnections();
       const deadline = Date.now() + 10_000;

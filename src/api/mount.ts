@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from '../domain/errors.js';
 import { ETAG_RE } from '../domain/fields.js';
 import { ROLE_PERMISSIONS, type Principal } from '../domain/token.js';
-import { fingerprint, type WriteContext } from '../services/mutation.js';
+import { DryRunOutcome, fingerprint, type DryRun, type WriteContext } from '../services/mutation.js';
 import { validate } from '../services/validate.js';
 import { isTenantScoped, type Reply, type RouteSpec } from './route.js';
 
@@ -15,6 +15,14 @@ export interface MountDeps {
   readonly auth: Authenticator;
   /** Whether a tenant exists; tenant-scoped routes answer 404 for a missing tenant before anything else. */
   readonly tenantExists: (id: string) => Promise<boolean>;
+  /** Plans `?dryRun=true` writes; without it they are refused. */
+  readonly dryRun?: DryRunPlanner;
+}
+
+/** Reads a dry-run write's state inside its transaction, then, after the rollback, plans it. */
+export interface DryRunPlanner extends DryRun {
+  /** `captured` is what `capture` returned, or null when the write changed nothing. */
+  plan(captured: unknown): Promise<unknown>;
 }
 
 const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -53,11 +61,43 @@ async function dispatch(spec: RouteSpec, req: Request, deps: MountDeps): Promise
   if (isTenantScoped(spec) && spec.path !== '/v1/tenants/:tenant' && !(await deps.tenantExists(raw['tenant']!))) {
     throw new NotFoundError('tenant', raw['tenant']!);
   }
-  const query = validate(spec.query ?? emptyObject, 'query', { ...(req.query as object) });
+  const { dryRun, rest } = takeDryRun(spec, req.query as Record<string, unknown>, deps);
+  const query = validate(spec.query ?? emptyObject, 'query', rest);
   const hasBody = spec.method === 'post' || spec.method === 'put' || spec.method === 'patch';
   const body = spec.body ? validate(spec.body, 'body', req.body) : hasBody && req.body !== undefined && !isEmpty(req.body) ? rejectBody() : undefined;
-  const write = writeContext(spec, req, principal);
-  return spec.handler({ params, query, body, principal, write, req });
+  const write = { ...writeContext(spec, req, principal), dryRun };
+  const run = () => spec.handler({ params, query, body, principal, write, req });
+  return dryRun === undefined ? run() : dryRunReply(spec, run, dryRun);
+}
+
+/**
+ * `dryRun` is a parameter of every write, handled here rather than in each route's (strict) query
+ * schema: it is taken out of the query before the route sees it. Reads keep it, and refuse it.
+ */
+function takeDryRun(spec: RouteSpec, query: Record<string, unknown>, deps: MountDeps): { dryRun: DryRunPlanner | undefined; rest: Record<string, unknown> } {
+  const { dryRun: flag, ...rest } = query;
+  if (spec.method === 'get' || flag === undefined) return { dryRun: undefined, rest: { ...query } };
+  if (flag !== 'true' && flag !== 'false') {
+    throw new ValidationError('query.dryRun: must be true or false', [{ path: 'query.dryRun', message: 'must be true or false' }]);
+  }
+  if (flag === 'false') return { dryRun: undefined, rest };
+  if (spec.dryRun === false || deps.dryRun === undefined) {
+    const message = `${describe(spec)} cannot be dry-run`;
+    throw new ValidationError(`query.dryRun: ${message}`, [{ path: 'query.dryRun', message }]);
+  }
+  return { dryRun: deps.dryRun, rest };
+}
+
+/** Runs a dry-run write: mutate() rolls it back and throws its outcome, which becomes the answer. */
+async function dryRunReply(spec: RouteSpec, run: () => Promise<Reply>, planner: DryRunPlanner): Promise<Reply> {
+  try {
+    await run();
+  } catch (err) {
+    if (!(err instanceof DryRunOutcome)) throw err;
+    return { body: { dryRun: true, revision: err.revision, changed: err.changed, plan: await planner.plan(err.captured) } };
+  }
+  // The handler wrote without mutate(): the route must be marked `dryRun: false`.
+  throw new Error(`${spec.method.toUpperCase()} ${spec.path} finished a dry run without going through mutate()`);
 }
 
 async function authenticate(req: Request, auth: Authenticator): Promise<Principal> {

@@ -50,6 +50,7 @@ export function nodeRoutes(nodes: NodeService): RouteSpec[] {
       permission: 'node:agent',
       params: nodeParams,
       body: nodeReportSchema,
+      dryRun: false,
       handler: async ({ params, body }) => ({ body: await nodes.report(params.node, body) }),
     }),
     route({

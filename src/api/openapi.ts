@@ -55,8 +55,9 @@ function parameters(spec: RouteSpec): JsonSchema[] {
       });
     }
   }
-  const isWrite = spec.method !== 'get';
-  if (isWrite) {
+  // Writes that record observed state (agent reports) refuse dry runs: see RouteSpec.dryRun.
+  const dryRunnable = spec.method !== 'get' && spec.dryRun !== false;
+  if (dryRunnable) {
     out.push({ name: 'dryRun', in: 'query', required: false, schema: { type: 'boolean' }, description: 'Answer with the plan and change nothing' });
   }
   if (spec.method === 'patch' || spec.method === 'put' || spec.method === 'delete') {

@@ -6,6 +6,7 @@ import { certificateRoutes } from './certificates.js';
 import { configRoutes } from './configs.js';
 import { memberRoutes } from './members.js';
 import { nodeRoutes } from './nodes.js';
+import { planRoutes } from './plan.js';
 import { poolRoutes } from './pools.js';
 import type { RouteSpec } from './route.js';
 import { routeRoutes } from './routes.js';
@@ -26,6 +27,7 @@ export function allRoutes(s: Services): RouteSpec[] {
     ...certificateRoutes(s.certificates),
     ...nodeRoutes(s.nodes),
     ...configRoutes(s.configs),
+    ...planRoutes(s.plans),
     ...auditRoutes(s.audit),
     metricsRoute(s.metrics),
   ];

@@ -42,6 +42,11 @@ export interface RouteSpec<P extends z.ZodType = z.ZodType, Q extends z.ZodType 
   readonly query?: Q;
   readonly body?: B;
   readonly handler: (call: Call<z.output<P>, z.output<Q>, z.output<B>>) => Promise<Reply>;
+  /**
+   * Writes accept `?dryRun=true` (see mount.ts) when they go through mutate(); `false` marks one
+   * that records observed state outside it (an agent's report), which then refuses dry runs.
+   */
+  readonly dryRun?: false;
 }
 
 /** Identity function that gives handlers typed inputs. */

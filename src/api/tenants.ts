@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { paging, slug } from '../domain/fields.js';
-import { createTenantSchema, labelSelector, patchTenantSchema } from '../domain/tenant.js';
+import { approvalDecisionSchema, createTenantSchema, labelSelector, patchTenantSchema, rejectionSchema } from '../domain/tenant.js';
 import type { TenantService } from '../services/tenant-service.js';
 import { route, written, type RouteSpec } from './route.js';
 
@@ -49,6 +49,26 @@ export function tenantRoutes(tenants: TenantService): RouteSpec[] {
       params: tenantParams,
       body: patchTenantSchema,
       handler: async ({ write, params, body }) => written(await tenants.patch(write, params.tenant, body)),
+    }),
+    route({
+      method: 'post',
+      path: '/v1/tenants/:tenant/approve',
+      summary: "Approve a tenant's pending registration or capacity raise",
+      tag: 'tenants',
+      permission: 'tenants:approve',
+      params: tenantParams,
+      body: approvalDecisionSchema,
+      handler: async ({ write, params, body }) => written(await tenants.approve(write, params.tenant, body.reason)),
+    }),
+    route({
+      method: 'post',
+      path: '/v1/tenants/:tenant/reject',
+      summary: "Reject a tenant's pending registration or capacity raise, with a reason",
+      tag: 'tenants',
+      permission: 'tenants:approve',
+      params: tenantParams,
+      body: rejectionSchema,
+      handler: async ({ write, params, body }) => written(await tenants.reject(write, params.tenant, body.reason)),
     }),
     route({
       method: 'delete',

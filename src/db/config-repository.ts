@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Executor } from './executor.js';
 import { iso } from './executor.js';
 
@@ -44,9 +45,35 @@ export async function latestConfigVersion(db: Executor, nodeName: string): Promi
   };
 }
 
+/** The structure of the newest stored version of a node's config with these contents (what a node that applied them runs). */
+export async function structureOfVersion(
+  db: Executor,
+  nodeName: string,
+  contentHash: string,
+): Promise<{ revision: number; structuralHash: string; structuralParts: Record<string, string> } | undefined> {
+  const row = await db
+    .selectFrom('config_versions')
+    .select(['revision', 'structural_hash', 'structural_parts'])
+    .where('node_name', '=', nodeName)
+    .where('content_hash', '=', contentHash)
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row && { revision: Number(row.revision), structuralHash: row.structural_hash, structuralParts: row.structural_parts };
+}
+
 export async function insertConfigVersion(
   db: Executor,
-  v: { nodeName: string; revision: number; contentHash: string; structuralHash: string; filesSealed: string; fileNames: string[]; heldTenants: HeldTenant[] },
+  v: {
+    nodeName: string;
+    revision: number;
+    contentHash: string;
+    structuralHash: string;
+    structuralParts?: Readonly<Record<string, string>>;
+    filesSealed: string;
+    fileNames: string[];
+    heldTenants: HeldTenant[];
+  },
 ): Promise<void> {
   await db
     .insertInto('config_versions')
@@ -55,11 +82,17 @@ export async function insertConfigVersion(
       revision: v.revision,
       content_hash: v.contentHash,
       structural_hash: v.structuralHash,
+      structural_parts: JSON.stringify(v.structuralParts ?? {}),
       files_sealed: v.filesSealed,
       file_names: JSON.stringify(v.fileNames),
       held_tenants: JSON.stringify(v.heldTenants),
     })
     .execute();
+}
+
+/** Marks an unchanged version as reflecting a newer revision. */
+export async function advanceConfigVersion(db: Executor, id: number, revision: number): Promise<void> {
+  await db.updateTable('config_versions').set({ revision }).where(sql<boolean>`id = ${id}`).execute();
 }
 
 /** Keeps the newest `keep` versions of a node (history for rollbacks and audits, bounded). */

@@ -22,6 +22,10 @@ export interface TenantTable {
   limit_memory_mb: number;
   weight: number;
   labels: Json<Record<string, string>>;
+  pending_capacity: Json<unknown> | null;
+  approval_decided_by: string | null;
+  approval_decided_at: Timestamp | null;
+  approval_reason: string | null;
   revision: BigIntColumn;
   created_at: Timestamp;
   updated_at: Timestamp;
@@ -189,6 +193,8 @@ export interface ConfigVersionTable {
   content_hash: string;
   files_sealed: string;
   structural_hash: ColumnType<string, string | undefined, string>;
+  /** Hash per structural part (see domain/structural.ts structuralParts): says what a reload is for. */
+  structural_parts: ColumnType<Record<string, string>, string | undefined, string>;
   file_names: Json<string[]>;
   held_tenants: Json<unknown>;
   created_at: Timestamp;
@@ -202,6 +208,19 @@ export interface TenantRenderStateTable {
   good_hash: string | null;
   error: string | null;
   error_revision: BigIntColumn | null;
+  updated_at: Timestamp;
+}
+
+/** Each member's health as one node's proxy reports it (observed state: no revision, no audit). */
+export interface MemberHealthTable {
+  node_name: string;
+  backend: string;
+  member: string;
+  tenant_id: string;
+  pool: string;
+  status: string;
+  check_status: string | null;
+  check_description: string | null;
   updated_at: Timestamp;
 }
 
@@ -221,4 +240,5 @@ export interface Database {
   idempotency_keys: IdempotencyKeyTable;
   config_versions: ConfigVersionTable;
   tenant_render_states: TenantRenderStateTable;
+  member_health: MemberHealthTable;
 }

@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import type { CreateTenant, Tenant, TenantState } from '../domain/tenant.js';
 import type { Executor } from './executor.js';
-import { iso } from './executor.js';
+import { iso, isoOrNull } from './executor.js';
+import type { Approval, PendingCapacity } from '../domain/approval.js';
 import type { TenantTable } from './schema.js';
 import type { Selectable } from 'kysely';
 
@@ -23,6 +24,12 @@ export function toTenant(row: Selectable<TenantTable>): Tenant {
     limit: { vcpu: Number(row.limit_vcpu), memoryMb: row.limit_memory_mb },
     weight: row.weight,
     labels: row.labels,
+    approval: {
+      pending: (row.pending_capacity as PendingCapacity | null) ?? null,
+      decidedBy: row.approval_decided_by,
+      decidedAt: isoOrNull(row.approval_decided_at),
+      reason: row.approval_reason,
+    },
     revision: Number(row.revision),
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
@@ -49,7 +56,7 @@ export async function listTenants(db: Executor, q: TenantListQuery): Promise<Ten
   return (await query.execute()).map(toTenant);
 }
 
-export async function insertTenant(db: Executor, t: CreateTenant & { state: TenantState }, revision: number): Promise<Tenant> {
+export async function insertTenant(db: Executor, t: CreateTenant & { state: TenantState; approval?: Approval }, revision: number): Promise<Tenant> {
   const row = await db
     .insertInto('tenants')
     .values({
@@ -62,6 +69,7 @@ export async function insertTenant(db: Executor, t: CreateTenant & { state: Tena
       limit_memory_mb: t.limit.memoryMb,
       weight: t.weight,
       labels: JSON.stringify(t.labels),
+      ...approvalColumns(t.approval),
       revision,
     })
     .returningAll()
@@ -82,6 +90,7 @@ export async function updateTenant(db: Executor, t: Omit<Tenant, 'createdAt' | '
       limit_memory_mb: t.limit.memoryMb,
       weight: t.weight,
       labels: JSON.stringify(t.labels),
+      ...approvalColumns(t.approval),
       revision,
       updated_at: new Date(),
     })
@@ -102,4 +111,13 @@ export async function countTenantVips(db: Executor, id: string): Promise<number>
     .where('tenant_id', '=', id)
     .executeTakeFirstOrThrow();
   return Number(row.n);
+}
+
+function approvalColumns(a: Approval | undefined) {
+  return {
+    pending_capacity: a?.pending ? JSON.stringify(a.pending) : null,
+    approval_decided_by: a?.decidedBy ?? null,
+    approval_decided_at: a?.decidedAt ?? null,
+    approval_reason: a?.reason ?? null,
+  };
 }

@@ -18,7 +18,14 @@ export function structuralFingerprint(snapshot: NodeSnapshot): unknown {
   };
 }
 
-function structuralTenant(t: TenantSnapshot): unknown {
+interface StructuralTenant {
+  readonly id: string;
+  readonly vips: readonly { readonly name: string }[];
+  readonly pools: readonly unknown[];
+  readonly certificates: unknown;
+}
+
+function structuralTenant(t: TenantSnapshot): StructuralTenant {
   const cookiePools = cookiePersistentPools(t);
   return {
     id: t.id,
@@ -63,4 +70,49 @@ export function cookiePersistentPools(t: TenantSnapshot): Set<string> {
     for (const r of v.routes) out.add(r.pool);
   }
   return out;
+}
+
+/**
+ * The structural fingerprint cut into labelled parts (node settings; per tenant each VIP, each
+ * pool, the set of certificates), so that two config versions can say what needs the reload.
+ */
+export function structuralParts(snapshot: NodeSnapshot): Record<string, unknown> {
+  const parts: Record<string, unknown> = { node: snapshot.node };
+  for (const t of snapshot.tenants) {
+    const s = structuralTenant(t);
+    s.vips.forEach((v) => (parts[`vip ${t.id}/${v.name}`] = v));
+    s.pools.forEach((p, i) => (parts[`pool ${t.id}/${t.pools[i]!.name}`] = p));
+    parts[`certificates ${t.id}`] = s.certificates;
+  }
+  return parts;
+}
+
+const LABELS: Record<string, (name: string) => string> = {
+  node: () => 'node settings',
+  vip: (name) => `VIP ${name}`,
+  pool: (name) => `pool ${name}`,
+  certificates: (tenant) => `certificates of tenant ${tenant}`,
+};
+
+const WHAT_CHANGES: Record<string, string> = {
+  node: 'runtime address, capacity (global maxconn) or config directory',
+  vip: 'listener, protocol, hostnames, certificate, persistence, timeouts, allowlist or routes',
+  pool: 'algorithm, health check, backup members, or the member set behind cookie persistence',
+  certificates: 'which certificates exist or their names',
+};
+
+/**
+ * Human reasons for a reload, from the per-part hashes of the version a node runs and of the
+ * latest one (`structuralParts`, each part hashed by the caller). Sorted by part.
+ */
+export function describeStructuralChanges(running: Readonly<Record<string, string>>, latest: Readonly<Record<string, string>>): string[] {
+  const reasons: string[] = [];
+  for (const part of [...new Set([...Object.keys(running), ...Object.keys(latest)])].sort()) {
+    const [kind = '', name = ''] = part.split(' ');
+    const label = LABELS[kind]?.(name) ?? part;
+    if (!(part in running)) reasons.push(`${label} added`);
+    else if (!(part in latest)) reasons.push(`${label} removed`);
+    else if (running[part] !== latest[part]) reasons.push(`${label} changed (${WHAT_CHANGES[kind] ?? 'structure'})`);
+  }
+  return reasons;
 }

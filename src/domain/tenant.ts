@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import type { Approval } from './approval.js';
 import { displayText, labels, resources, slug } from './fields.js';
 
-export const TENANT_STATES = ['pending_approval', 'active', 'suspended'] as const;
+export const TENANT_STATES = ['pending_approval', 'active', 'suspended', 'rejected'] as const;
 export type TenantState = (typeof TENANT_STATES)[number];
 
 export interface Resources {
@@ -17,6 +18,8 @@ export interface Tenant {
   readonly limit: Resources;
   readonly weight: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** Pending capacity change and the last approval decision. */
+  readonly approval: Approval;
   readonly revision: number;
   readonly createdAt: string;
   readonly updatedAt: string;
@@ -93,3 +96,11 @@ export const labelSelector = z
     }
     return out;
   });
+
+/** An admin's decision on a pending registration or capacity raise. */
+export const approvalDecisionSchema = z.strictObject({
+  reason: displayText.optional(),
+});
+export const rejectionSchema = z.strictObject({
+  reason: displayText,
+});

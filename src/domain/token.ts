@@ -11,6 +11,7 @@ export type Role = (typeof ROLES)[number];
 export type Permission =
   | 'tenants:create'
   | 'tenants:delete'
+  | 'tenants:approve'
   | 'tenant:read'
   | 'tenant:write'
   | 'tenant:capacity'
@@ -22,7 +23,7 @@ export type Permission =
 
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set<Permission>([
-    'tenants:create', 'tenants:delete', 'tenant:read', 'tenant:write', 'tenant:capacity',
+    'tenants:create', 'tenants:delete', 'tenants:approve', 'tenant:read', 'tenant:write', 'tenant:capacity',
     'fleet:read', 'fleet:write', 'tokens:manage', 'audit:read', 'node:agent',
   ]),
   operator: new Set<Permission>([

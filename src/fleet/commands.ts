@@ -220,6 +220,12 @@ export function commitMap(map: string, version: number): RuntimeCommand {
 
 // ---------------------------------------------------------------- certificates
 
+/** `show ssl cert <file>`: the certificate a `crt` line loaded (serial, validity, SHA-1 fingerprint). */
+export function showSslCert(certFile: string): RuntimeCommand {
+  const path = arg.file('certFile', certFile);
+  return command('show-ssl-cert', `show ssl cert ${path}`, `read certificate ${path}`);
+}
+
 /** Opens (or updates) a transaction replacing a certificate used by a `crt` line; commitSslCert applies it. */
 export function setSslCert(certFile: string, pemText: string): RuntimeCommand {
   const path = arg.file('certFile', certFile);

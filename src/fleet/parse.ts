@@ -87,8 +87,11 @@ const OP_STATES: readonly ServerOpState[] = ['stopped', 'starting', 'running', '
 /** The administrative state the Runtime API sets, derived from srv_admin_state's flags. */
 export type ServerAdmin = 'ready' | 'drain' | 'maint';
 
-// HAProxy's SRV_ADMF_* flags: forced / inherited / config / resolution maintenance, forced / inherited drain.
-const ADMF_MAINT = 0x01 | 0x02 | 0x04 | 0x20;
+// HAProxy's SRV_ADMF_* flags: forced / inherited / resolution maintenance, forced / inherited drain.
+// Config maintenance (0x04, the `disabled` keyword) is left out: the keyword sets it together with
+// forced maintenance, and `set server ... state ready` clears only the latter, leaving 0x04 on a
+// server that runs and takes traffic (measured on 2.6: admin state 5, then 4 with op state 2).
+const ADMF_MAINT = 0x01 | 0x02 | 0x20;
 const ADMF_DRAIN = 0x08 | 0x10;
 
 export interface ServerStateRow {
@@ -211,6 +214,28 @@ export function parseShowMap(text: string): MapEntry[] {
   });
 }
 
+// ---------------------------------------------------------------- certificates
+
+export interface SslCertInfo {
+  readonly file: string;
+  /** SHA-1 of the leaf certificate, upper-case hex, as HAProxy prints it. */
+  readonly sha1: string | null;
+  readonly serial: string | null;
+  /** Every `Name: value` line. */
+  readonly fields: Readonly<Record<string, string>>;
+}
+
+/** `show ssl cert <file>`: `Filename: ...`, `Serial: ...`, `SHA1 FingerPrint: ...` lines. */
+export function parseShowSslCert(text: string): SslCertInfo {
+  const fields: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 1).trim();
+  }
+  if (fields.Filename === undefined) throw new RuntimeParseError('show ssl cert', 'missing the "Filename:" line');
+  return { file: fields.Filename, sha1: fields['SHA1 FingerPrint'] || null, serial: fields.Serial || null, fields };
+}
+
 /** The version `prepare map` created ("New version created: 3"). */
 export function parsePreparedVersion(text: string): number {
   const m = /^New version created: (\d+)$/.exec(text.trim());
@@ -303,6 +328,7 @@ const SUCCESS: Record<CommandKind, Rule> = {
   'clear-map': empty,
   'prepare-map': matches(/^New version created: \d+$/),
   'commit-map': empty,
+  'show-ssl-cert': (r) => r.startsWith('Filename: '),
   'set-ssl-cert': matches(/^Transaction (?:created|updated) for certificate \S+!$/),
   'commit-ssl-cert': matches(/^Committing \S+?\.*\nSuccess!$/),
   'abort-ssl-cert': matches(/^Transaction aborted for certificate '[^']*'!$/),

@@ -25,6 +25,7 @@ export type CommandKind =
   | 'clear-map'
   | 'prepare-map'
   | 'commit-map'
+  | 'show-ssl-cert'
   | 'set-ssl-cert'
   | 'commit-ssl-cert'
   | 'abort-ssl-cert'

@@ -1,5 +1,6 @@
 import { ALGORITHMS, CHECK_TYPES, type HealthCheck } from '../domain/pool.js';
 import { MEMBER_STATES, type Member } from '../domain/member.js';
+import type { ServerCheck } from '../domain/runtime-state.js';
 import type { PoolSnapshot, VipSnapshot } from '../domain/snapshot.js';
 import { DEFAULT_TIMEOUTS, PERSISTENCE_TYPES } from '../domain/vip.js';
 import { safe, safeInt, safeOneOf } from './guard.js';
@@ -145,7 +146,7 @@ function serverView(field: string, member: Member, check: HealthCheck | null, co
   const at = `${field}.${safe('slug', `${field}.name`, member.name)}`;
   const state = safeOneOf(`${at}.state`, member.state, MEMBER_STATES);
   const weight = safeInt(`${at}.weight`, member.weight, 0, 256);
-  const options = [`weight ${state === 'drain' ? 0 : weight}`];
+  const options = [`weight ${serverWeight({ state, weight })}`];
   if (cookie) options.push(`cookie ${member.name}`);
   if (check !== null) options.push(...checkOptions(check));
   if (member.backup === true) options.push('backup');
@@ -157,12 +158,31 @@ function serverView(field: string, member: Member, check: HealthCheck | null, co
   };
 }
 
+/** The weight a member's server line carries: a draining member takes no new load-balanced sessions. */
+export function serverWeight(member: Pick<Member, 'state' | 'weight'>): number {
+  return member.state === 'drain' ? 0 : member.weight;
+}
+
+/**
+ * A pool's check as each server runs it: printed on server lines here, and given to `add server`
+ * by the runtime planner, which must match (added servers ignore `default-server`).
+ */
+export function serverCheck(check: HealthCheck): ServerCheck {
+  return {
+    intervalMs: check.intervalMs,
+    rise: check.rise,
+    fall: check.fall,
+    ...(check.port !== null && { port: check.port }),
+    ...(check.type === 'https' && { ssl: true }),
+    ...(check.type === 'https' && check.host !== null && { sni: check.host }),
+  };
+}
+
 function checkOptions(check: HealthCheck): string[] {
-  const options = ['check', `inter ${formatDuration(check.intervalMs)}`, `rise ${check.rise}`, `fall ${check.fall}`];
-  if (check.port !== null) options.push(`port ${check.port}`);
-  if (check.type === 'https') {
-    options.push('check-ssl', 'verify none');
-    if (check.host !== null) options.push(`check-sni ${check.host}`);
-  }
+  const c = serverCheck(check);
+  const options = ['check', `inter ${formatDuration(c.intervalMs)}`, `rise ${c.rise}`, `fall ${c.fall}`];
+  if (c.port !== undefined) options.push(`port ${c.port}`);
+  if (c.ssl === true) options.push('check-ssl', 'verify none');
+  if (c.sni !== undefined) options.push(`check-sni ${c.sni}`);
   return options;
 }

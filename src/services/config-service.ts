@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import { NotFoundError, UpstreamError } from '../domain/errors.js';
 import { DEFAULT_CAPACITY_MODEL, toResourceVector, type CapacityModel } from '../domain/capacity.js';
 import type { NodeKind, ProxyNode } from '../domain/node.js';
-import { structuralFingerprint } from '../domain/structural.js';
+import { structuralFingerprint, structuralParts as structuralPartsOf } from '../domain/structural.js';
 import type { NodeSettings, NodeSnapshot, RenderedFiles, TenantSnapshot } from '../domain/snapshot.js';
 import type { Db } from '../db/connect.js';
 import * as configs from '../db/config-repository.js';
 import type { HeldTenant } from '../db/config-repository.js';
-import { loadDesiredState, type TenantState } from '../db/desired-state-repository.js';
+import { loadDesiredState, type DesiredState, type TenantState } from '../db/desired-state-repository.js';
 import { findNode } from '../db/node-repository.js';
 import type { SealedCertificate } from '../db/certificate-repository.js';
 import type { Logger } from '../logger.js';
@@ -34,6 +34,12 @@ export interface NodeConfig {
   readonly createdAt: string;
 }
 
+/** A stored build and the snapshot it was rendered from (private keys included: never answered to a client). */
+export interface ServedConfig {
+  readonly config: NodeConfig;
+  readonly snapshot: NodeSnapshot;
+}
+
 const VERSIONS_KEPT = 20;
 
 /** The part of the change feed a long poll needs: a callback per committed revision. */
@@ -49,7 +55,7 @@ export interface ChangeSource {
  */
 export class ConfigService {
   private readonly box: SecretBox;
-  private readonly building = new Map<string, Promise<NodeConfig>>();
+  private readonly building = new Map<string, Promise<ServedConfig>>();
   /** Snapshots per stored state and kind, so a build's several renders reuse the renderers' fragment caches. */
   private readonly snapshots = new WeakMap<TenantState, Map<NodeKind, TenantSnapshot>>();
 
@@ -100,7 +106,12 @@ export class ConfigService {
   }
 
   /** Builds, validates and stores the node's config now. Concurrent calls for one node share one build. */
-  build(nodeName: string): Promise<NodeConfig> {
+  async build(nodeName: string): Promise<NodeConfig> {
+    return (await this.buildServed(nodeName)).config;
+  }
+
+  /** `build`, also answering the snapshot the files were rendered from (what runtime planning compares with). */
+  buildServed(nodeName: string): Promise<ServedConfig> {
     const running = this.building.get(nodeName);
     if (running) return running;
     const started = this.buildNow(nodeName).finally(() => this.building.delete(nodeName));
@@ -143,8 +154,39 @@ export class ConfigService {
     return { files, revision, heldTenants: plan.held };
   }
 
-  private async renderPlanned(settings: NodeSettings) {
+  /**
+   * What a HAProxy node's Runtime API should hold now, without waiting for the validator (whose
+   * run is most of a build's time): each tenant at its current state when that state was validated
+   * already, or differs from its last validated one only in what the Runtime API changes; otherwise
+   * (or while the tenant is held) at its last validated state, and left out if it has none. The
+   * build that follows validates for real; should it hold a tenant back, the next pass plans from it.
+   */
+  async runtimeSnapshot(settings: NodeSettings): Promise<NodeSnapshot> {
     const state = await loadDesiredState(this.db);
+    const known = await configs.renderStates(this.db, settings.kind, state.tenants.map((t) => t.tenant.id));
+    const tenants: TenantSnapshot[] = [];
+    for (const t of state.tenants) {
+      const k = known.get(t.tenant.id);
+      if (k?.goodState === null || k?.goodState === undefined) continue;
+      const current = this.tenantSnapshot(t, settings);
+      if (k.goodHash === stateHash(t)) {
+        tenants.push(current);
+        continue;
+      }
+      const good = this.tenantSnapshot(k.goodState as TenantState, settings);
+      const structure = (x: TenantSnapshot) => canonicalJson(structuralFingerprint({ revision: 0, node: settings, tenants: [x] }));
+      tenants.push(k.error === null && structure(current) === structure(good) ? current : good);
+    }
+    return { revision: state.revision, node: settings, tenants };
+  }
+
+  /**
+   * What a node with these settings would be served, with per-tenant holding, stored nowhere: the
+   * snapshot (after holding), its files and structure. From `state` when given (a dry run's
+   * uncommitted state), else from the database.
+   */
+  async renderPlanned(settings: NodeSettings, state?: DesiredState) {
+    state ??= await loadDesiredState(this.db);
     const renderer = this.renderers[settings.kind];
     const known = await configs.renderStates(this.db, settings.kind, state.tenants.map((t) => t.tenant.id));
     const current = state.tenants.map((t) => ({ state: t, hash: stateHash(t) }));
@@ -155,26 +197,32 @@ export class ConfigService {
       tenants: plan.served.map((t) => this.tenantSnapshot(t, settings)),
     };
     const files = renderer.render(snapshot);
-    const structuralHash =
-      settings.kind === 'haproxy' && settings.runtimeAddress !== null ? hashJson(structuralFingerprint(snapshot)) : hashFiles(files);
-    return { files, revision: state.revision, plan, structuralHash, snapshot };
+    const runtime = settings.kind === 'haproxy' && settings.runtimeAddress !== null;
+    const structuralHash = runtime ? hashJson(structuralFingerprint(snapshot)) : hashFiles(files);
+    // Without a Runtime API every change is a reload; parts would only say what changed, not why it needs one.
+    const structuralParts = runtime ? Object.fromEntries(Object.entries(structuralPartsOf(snapshot)).map(([k, v]) => [k, hashJson(v)])) : {};
+    return { files, revision: state.revision, plan, structuralHash, structuralParts, snapshot };
   }
 
-  private async buildNow(nodeName: string): Promise<NodeConfig> {
+  private async buildNow(nodeName: string): Promise<ServedConfig> {
     const started = Date.now();
     const node = await this.requireNode(nodeName);
-    const { files, revision, plan, structuralHash } = await this.renderPlanned(nodeSettings(node));
+    const { files, revision, plan, structuralHash, structuralParts, snapshot } = await this.renderPlanned(nodeSettings(node));
     const contentHash = hashFiles(files);
     const latest = await configs.latestConfigVersion(this.db, nodeName);
     await this.db.transaction().execute(async (trx) => {
       for (const t of plan.good) await configs.recordGood(trx, node.kind, t.state.tenant.id, t.state, t.hash, revision);
       for (const h of plan.held) await configs.recordError(trx, node.kind, h.tenant, h.error, revision);
-      if (latest?.contentHash !== contentHash || latest.revision < revision) {
+      if (latest && latest.contentHash === contentHash && canonicalJson(latest.heldTenants) === canonicalJson(plan.held)) {
+        // Same bytes: the stored version now also stands for this revision (no new version, no agent wake-up).
+        if (latest.revision < revision) await configs.advanceConfigVersion(trx, latest.id, revision);
+      } else {
         await configs.insertConfigVersion(trx, {
           nodeName,
           revision,
           contentHash,
           structuralHash,
+          structuralParts,
           filesSealed: this.box.seal(JSON.stringify(files), `config:${nodeName}`),
           fileNames: Object.keys(files).sort(),
           heldTenants: plan.held,
@@ -188,7 +236,8 @@ export class ConfigService {
       { node: nodeName, revision, tenants: plan.served.length, held: plan.held.length, ms: Date.now() - started },
       'built node config',
     );
-    return { node: nodeName, kind: node.kind, revision, contentHash, structuralHash, files, heldTenants: plan.held, createdAt: new Date().toISOString() };
+    const config = { node: nodeName, kind: node.kind, revision, contentHash, structuralHash, files, heldTenants: plan.held, createdAt: new Date().toISOString() };
+    return { config, snapshot };
   }
 
   /**
@@ -312,6 +361,16 @@ export function nodeSettings(node: ProxyNode): NodeSettings {
 
 function hashJson(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex');
+}
+
+/**
+ * JSON with object keys sorted at every level: a last good state comes back from a jsonb column,
+ * which reorders keys, so plain JSON.stringify would call equal structures different.
+ */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
 }
 
 function stateHash(t: TenantState): string {

@@ -25,10 +25,30 @@ export interface WriteContext {
   readonly idempotency?: IdempotencyRequest | undefined;
   /** `If-Match` as a revision number, when the client sent one. */
   readonly ifMatch?: number | undefined;
+  /** `?dryRun=true`: run the write, capture what it would commit, roll it back (see DryRunOutcome). */
+  readonly dryRun?: DryRun | undefined;
+}
+
+export interface DryRun {
+  /** Called inside the write's transaction after `work` changed something, to read the state it would commit. */
+  capture(trx: Transaction<Database>): Promise<unknown>;
+}
+
+/**
+ * Thrown by `mutate` for a dry run, after the rollback: the revision the write would have
+ * committed (the current one when it changes nothing), and what `capture` read (null then).
+ * It is not an error: the API layer turns it into the dry run's answer.
+ */
+export class DryRunOutcome {
+  constructor(
+    readonly revision: number,
+    readonly changed: boolean,
+    readonly captured: unknown,
+  ) {}
 }
 
 export interface AuditEntry {
-  readonly action: 'create' | 'update' | 'delete';
+  readonly action: 'create' | 'update' | 'delete' | 'approve' | 'reject';
   readonly resourceType: string;
   /** Path-like id, e.g. `a/vips/web`. */
   readonly resourceId: string;
@@ -78,7 +98,8 @@ export function onCommit(db: Db, listener: CommitListener): void {
 export async function mutate<T>(db: Db, ctx: WriteContext, work: (tx: Tx) => Promise<T>): Promise<Written<T>> {
   try {
     const written = await db.transaction().execute(async (trx): Promise<Written<T>> => {
-      const idem = ctx.idempotency;
+      // A dry run replays nothing and stores no answer: it never happened.
+      const idem = ctx.dryRun ? undefined : ctx.idempotency;
       if (idem) {
         const replay = await claimIdempotencyKey(trx, ctx.actor.principal, idem);
         if (replay) return { value: replay.value as T, revision: replay.revision, replayed: true };
@@ -95,6 +116,10 @@ export async function mutate<T>(db: Db, ctx: WriteContext, work: (tx: Tx) => Pro
       const entries: AuditEntry[] = [];
       const tx: Tx = { db: trx, revision, ctx, audit: (e) => void entries.push(e) };
       const value = await work(tx);
+      if (ctx.dryRun) {
+        const changed = entries.length > 0;
+        throw new DryRunOutcome(changed ? revision : revision - 1, changed, changed ? await ctx.dryRun.capture(trx) : null);
+      }
       if (entries.length === 0) throw new NothingChanged(value, revision - 1);
       // The audit rows and the wake-up call for reconcilers travel in one statement.
       await trx

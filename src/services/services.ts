@@ -6,11 +6,14 @@ import { ConfigService, type ChangeSource } from './config-service.js';
 import { RENDERERS } from './kind-renderer.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { ApprovalPolicy } from '../domain/approval.js';
 import { MemberService } from './member-service.js';
 import { NodeService } from './node-service.js';
 import type { ReadCache } from './read-cache.js';
+import { PlanService } from './plan-service.js';
 import { PoolService } from './pool-service.js';
 import { RouteService } from './route-service.js';
+import { RuntimePlanner, type RuntimeExecutors } from './runtime-planner.js';
 import { TenantService } from './tenant-service.js';
 import { TokenService } from './token-service.js';
 import { VipService } from './vip-service.js';
@@ -25,6 +28,12 @@ export interface ServiceOptions {
   /** Committed revisions (long polls wait on it). */
   readonly changes: ChangeSource;
   readonly metrics: Metrics;
+  /** Which registrations and capacity raises wait for an admin. */
+  readonly approval: ApprovalPolicy;
+  /** One long-lived Runtime API client per HAProxy node, shared by plans and the reconciler. */
+  readonly runtimeClients: RuntimeExecutors;
+  /** How long a removed member drains before it is forced into maintenance (ms). */
+  readonly drainTimeoutMs: number;
 }
 
 /** The use cases, built once by the composition root. */
@@ -41,11 +50,15 @@ export interface Services {
   readonly configs: ConfigService;
   readonly audit: AuditService;
   readonly metrics: Metrics;
+  readonly runtime: RuntimePlanner;
+  readonly plans: PlanService;
 }
 
 export function createServices(db: Db, opts: ServiceOptions): Services {
+  const configs = new ConfigService(db, opts.secretKey, RENDERERS, opts.logger.child({ component: 'config' }), opts.changes, opts.metrics);
+  const runtime = new RuntimePlanner(opts.runtimeClients, { drainTimeoutMs: opts.drainTimeoutMs, observeTimeoutMs: 5_000 });
   return {
-    tenants: new TenantService(db, opts.cache),
+    tenants: new TenantService(db, opts.cache, opts.approval),
     tokens: new TokenService(db, opts.tokenCacheMs),
     addressPools: new AddressPoolService(db),
     vips: new VipService(db),
@@ -56,6 +69,8 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     nodes: new NodeService(db),
     audit: new AuditService(db),
     metrics: opts.metrics,
-    configs: new ConfigService(db, opts.secretKey, RENDERERS, opts.logger.child({ component: 'config' }), opts.changes, opts.metrics),
+    configs,
+    runtime,
+    plans: new PlanService(db, configs, runtime),
   };
 }

@@ -11,6 +11,14 @@ import type { Db } from '../db/connect.js';
 import * as repo from '../db/tenant-repository.js';
 import { checkIfMatch, mutate, type WriteContext, type Written } from './mutation.js';
 import type { ReadCache } from './read-cache.js';
+import {
+  autoApproves,
+  capacityChangeNeedsApproval,
+  NO_AUTO_APPROVAL,
+  type Approval,
+  type ApprovalPolicy,
+  type PendingCapacity,
+} from '../domain/approval.js';
 import { validate } from './validate.js';
 import { fetchSize, toPage } from './page.js';
 
@@ -23,6 +31,7 @@ export class TenantService {
   constructor(
     private readonly db: Db,
     private readonly cache: ReadCache,
+    private readonly policy: ApprovalPolicy = NO_AUTO_APPROVAL,
   ) {}
 
   async get(id: string): Promise<Tenant> {
@@ -46,19 +55,36 @@ export class TenantService {
     return toPage(items, q.limit, (x) => x.id);
   }
 
+  /**
+   * Registers a tenant. A registrar's registration starts pending_approval unless the policy
+   * approves its reservation on its own; fleet operators' registrations take the state they ask for.
+   */
   async create(ctx: WriteContext, input: CreateTenant): Promise<Written<Tenant>> {
     if (input.state !== undefined) requireCapacityRights(ctx.actor.principal, ['state']);
+    const registrar = ctx.actor.principal.role === 'registrar';
     return mutate(this.db, ctx, async (tx) => {
       if (await repo.tenantExists(tx.db, input.id)) throw new ConflictError(`tenant '${input.id}' already exists`);
-      const tenant = await repo.insertTenant(tx.db, { ...input, state: input.state ?? 'active' }, tx.revision);
+      const auto = registrar && autoApproves(this.policy, input.reservation);
+      const state = registrar ? (auto ? 'active' : 'pending_approval') : (input.state ?? 'active');
+      const approval: Approval = auto
+        ? { pending: null, decidedBy: 'policy', decidedAt: new Date().toISOString(), reason: `auto-approved: ${policyText(this.policy)}` }
+        : NO_DECISION;
+      const tenant = await repo.insertTenant(tx.db, { ...input, state, approval }, tx.revision);
       tx.audit({ action: 'create', resourceType: 'tenant', resourceId: tenant.id, tenantId: tenant.id, before: null, after: tenant });
       return tenant;
     });
   }
 
+  /**
+   * Changes a tenant. Capacity (state, weight) is for fleet operators; a registrar may change the
+   * reservation and limit, and a raise above the approval policy on an active tenant waits for an
+   * admin (the tenant keeps its current capacity until then, and shows the request under approval).
+   */
   async patch(ctx: WriteContext, id: string, patch: PatchTenant): Promise<Written<Tenant>> {
-    const touched = TENANT_CAPACITY_FIELDS.filter((f) => patch[f] !== undefined);
-    if (touched.length > 0) requireCapacityRights(ctx.actor.principal, touched);
+    const principal = ctx.actor.principal;
+    const registrar = principal.role === 'registrar';
+    const touched = TENANT_CAPACITY_FIELDS.filter((f) => patch[f] !== undefined && !(registrar && (f === 'reservation' || f === 'limit')));
+    if (touched.length > 0) requireCapacityRights(principal, touched);
     return mutate(this.db, ctx, async (tx) => {
       const before = await repo.findTenant(tx.db, id);
       if (!before) throw new NotFoundError('tenant', id);
@@ -73,10 +99,52 @@ export class TenantService {
         weight: patch.weight ?? before.weight,
         labels: patch.labels ?? before.labels,
       });
-      const next = { ...merged, state: merged.state ?? before.state };
+      let next: TenantFields = { ...merged, state: merged.state ?? before.state, approval: before.approval };
+      if (registrar && before.state === 'active' && capacityChangeNeedsApproval(this.policy, before.reservation, next.reservation)) {
+        const pending: PendingCapacity = {
+          reservation: next.reservation,
+          limit: next.limit,
+          requestedBy: principal.name,
+          requestedAt: new Date().toISOString(),
+        };
+        next = { ...next, reservation: before.reservation, limit: before.limit, approval: { ...before.approval, pending } };
+      }
       if (sameTenant(before, next)) return before;
       const after = await repo.updateTenant(tx.db, next, tx.revision);
       tx.audit({ action: 'update', resourceType: 'tenant', resourceId: id, tenantId: id, before, after });
+      return after;
+    });
+  }
+
+  /** Approves a pending registration (→ active) and/or a pending capacity raise (applied). */
+  async approve(ctx: WriteContext, id: string, reason: string | undefined): Promise<Written<Tenant>> {
+    return this.decide(ctx, id, 'approve', reason ?? null);
+  }
+
+  /** Rejects a pending registration (→ rejected) and/or drops a pending capacity raise. */
+  async reject(ctx: WriteContext, id: string, reason: string): Promise<Written<Tenant>> {
+    return this.decide(ctx, id, 'reject', reason);
+  }
+
+  private async decide(ctx: WriteContext, id: string, action: 'approve' | 'reject', reason: string | null): Promise<Written<Tenant>> {
+    return mutate(this.db, ctx, async (tx) => {
+      const before = await repo.findTenant(tx.db, id);
+      if (!before) throw new NotFoundError('tenant', id);
+      checkIfMatch(tx, `tenant '${id}'`, before.revision);
+      const pendingRegistration = before.state === 'pending_approval';
+      const pending = before.approval.pending;
+      if (!pendingRegistration && !pending) throw new ConflictError(`tenant '${id}' has nothing waiting for approval`);
+      const decision: Approval = { pending: null, decidedBy: ctx.actor.principal.name, decidedAt: new Date().toISOString(), reason };
+      const approved = action === 'approve';
+      const next: TenantFields = {
+        ...before,
+        state: pendingRegistration ? (approved ? 'active' : 'rejected') : before.state,
+        reservation: approved && pending ? pending.reservation : before.reservation,
+        limit: approved && pending ? pending.limit : before.limit,
+        approval: decision,
+      };
+      const after = await repo.updateTenant(tx.db, next, tx.revision);
+      tx.audit({ action, resourceType: 'tenant', resourceId: id, tenantId: id, before, after });
       return after;
     });
   }
@@ -104,7 +172,16 @@ function requireCapacityRights(principal: Principal, fields: readonly string[]):
   }
 }
 
-function sameTenant(a: Tenant, b: Omit<Tenant, 'revision' | 'createdAt' | 'updatedAt'>): boolean {
+type TenantFields = Omit<Tenant, 'revision' | 'createdAt' | 'updatedAt'>;
+
+const NO_DECISION: Approval = { pending: null, decidedBy: null, decidedAt: null, reason: null };
+
+function policyText(policy: ApprovalPolicy): string {
+  const cap = policy.autoApproveUpTo;
+  return cap === null ? 'no automatic approval' : `reservation within ${cap.vcpu} vCPU / ${cap.memoryMb} MB`;
+}
+
+function sameTenant(a: Tenant, b: TenantFields): boolean {
   return (
     a.displayName === b.displayName &&
     a.state === b.state &&
@@ -113,7 +190,8 @@ function sameTenant(a: Tenant, b: Omit<Tenant, 'revision' | 'createdAt' | 'updat
     a.reservation.memoryMb === b.reservation.memoryMb &&
     a.limit.vcpu === b.limit.vcpu &&
     a.limit.memoryMb === b.limit.memoryMb &&
-    JSON.stringify(sortKeys(a.labels)) === JSON.stringify(sortKeys(b.labels))
+    JSON.stringify(sortKeys(a.labels)) === JSON.stringify(sortKeys(b.labels)) &&
+    JSON.stringify(a.approval) === JSON.stringify(b.approval)
   );
 }
 

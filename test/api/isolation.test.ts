@@ -19,6 +19,8 @@ const TENANT_ROUTES: Record<string, Case> = {
   'GET /v1/tenants/:tenant': {},
   'PATCH /v1/tenants/:tenant': { body: { displayName: 'pwned' } },
   'DELETE /v1/tenants/:tenant': {},
+  'POST /v1/tenants/:tenant/approve': { body: {} },
+  'POST /v1/tenants/:tenant/reject': { body: { reason: 'no' } },
   'GET /v1/tenants/:tenant/vips': {},
   'POST /v1/tenants/:tenant/vips': { body: { name: 'evil', address: '192.168.9.9', port: 80, protocol: 'http' } },
   'GET /v1/tenants/:tenant/vips/:vip': {},

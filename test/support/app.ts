@@ -46,6 +46,8 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     SWITCHYARD_SECRET_KEY: secretKey,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     SWITCHYARD_TOKEN_CACHE_MS: '0',
+    // The reconciler builds configs and dials Runtime APIs in the background: tests opt in.
+    SWITCHYARD_RECONCILE: 'false',
     ...env,
   });
   const cp = await startControlPlane(config, createLogger(config.logLevel));

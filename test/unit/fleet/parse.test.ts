@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   classifyReply, parseGetWeight, parsePreparedVersion, parseServersState, parseShowInfo, parseShowMap, parseShowProc,
-  parseShowStat, parseUptime, RuntimeParseError,
+  parseShowSslCert, parseShowStat, parseUptime, RuntimeParseError,
 } from '../../../src/fleet/parse.js';
 
 /** Replies captured from HAProxy 2.6.12 on this machine (see test/fixtures/runtime). */
@@ -67,9 +67,27 @@ describe('show servers state', () => {
     ]);
   });
 
+  it('treats a `disabled` server put back with `state ready` as ready: only the config flag (4) is left', () => {
+    const header = fixture('show-servers-state.txt').split('\n').slice(0, 2).join('\n');
+    const text = `${header}\n3 be 2 s2 127.0.0.1 2 4 10 10 0 1 0 0 8 0 0 0 - 19874 - 0 0 - - 0\n`;
+    expect(parseServersState(text).map((r) => `${r.opState}:${r.admin}`)).toEqual(['running:ready']);
+  });
+
   it('refuses an unknown format version', () => {
     expect(() => parseServersState('2\n# be_id be_name\n')).toThrow(/format version/);
     expect(() => parseServersState("Can't find backend.")).toThrow(RuntimeParseError);
+  });
+});
+
+describe('show ssl cert', () => {
+  it('reads the file name, serial and SHA-1 fingerprint', () => {
+    const text = fixture('seed/show-ssl-cert.txt');
+    expect(parseShowSslCert(text)).toMatchObject({
+      file: '/etc/haproxy/switchyard/certs/b/b-example.pem',
+      serial: '55CCD1D69216AEB7F42364A167386D3FABE54CD8',
+      sha1: 'DA7BC0EE2949FAD8FE5BF5BF0A131761653FFBF3',
+    });
+    expect(classifyReply('show-ssl-cert', "Can't display the certificate: Not found or the certificate is a bundle!")).toMatchObject({ ok: false });
   });
 });
 

@@ -1,0 +1,75 @@
+import { sql } from 'kysely';
+import type { MemberHealth, MemberHealthStatus } from '../domain/member-health.js';
+import type { Executor } from './executor.js';
+import { iso } from './executor.js';
+
+export interface StoredMemberHealth extends MemberHealth {
+  readonly node: string;
+  readonly updatedAt: string;
+}
+
+/**
+ * Makes the node's stored health exactly `entries`: upserts what changed, deletes what the proxy
+ * no longer has. The caller passes only a node it just observed; one transaction is the caller's.
+ */
+export async function replaceNodeHealth(db: Executor, node: string, entries: readonly MemberHealth[], at: Date): Promise<void> {
+  if (entries.length > 0) {
+    await db
+      .insertInto('member_health')
+      .values(entries.map((e) => ({ node_name: node, ...columns(e), updated_at: at })))
+      .onConflict((oc) =>
+        oc.columns(['node_name', 'backend', 'member']).doUpdateSet((eb) => ({
+          tenant_id: eb.ref('excluded.tenant_id'),
+          pool: eb.ref('excluded.pool'),
+          status: eb.ref('excluded.status'),
+          check_status: eb.ref('excluded.check_status'),
+          check_description: eb.ref('excluded.check_description'),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .execute();
+  }
+  let stale = db.deleteFrom('member_health').where('node_name', '=', node);
+  if (entries.length > 0) {
+    const keep = entries.map((e) => `${e.backend}/${e.member}`);
+    stale = stale.where(sql<string>`backend || '/' || member`, 'not in', keep);
+  }
+  await stale.execute();
+}
+
+/** A tenant's members as every node reports them, by pool, member, node. */
+export async function listTenantHealth(db: Executor, tenantId: string): Promise<StoredMemberHealth[]> {
+  const rows = await db
+    .selectFrom('member_health')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .orderBy('pool')
+    .orderBy('member')
+    .orderBy('node_name')
+    .orderBy('backend')
+    .execute();
+  return rows.map((r) => ({
+    node: r.node_name,
+    tenant: r.tenant_id,
+    pool: r.pool,
+    member: r.member,
+    backend: r.backend,
+    status: r.status as MemberHealthStatus,
+    checkStatus: r.check_status,
+    checkDescription: r.check_description,
+    updatedAt: iso(r.updated_at),
+  }));
+}
+
+function columns(e: MemberHealth) {
+  return {
+    backend: e.backend,
+    member: e.member,
+    tenant_id: e.tenant,
+    pool: e.pool,
+    status: e.status,
+    check_status: e.checkStatus,
+    // A check description is the proxy's free text: stored and shown, bounded.
+    check_description: e.checkDescription === null ? null : e.checkDescription.slice(0, 500),
+  };
+}

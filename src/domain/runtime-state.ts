@@ -1,0 +1,104 @@
+/**
+ * The part of a running HAProxy that the Runtime API can read and change, as plain data: what
+ * the rendered config asks for (`DesiredRuntime`, projected by render/haproxy-runtime-view.ts
+ * with the renderer's own names) and what the process holds now (`ObservedRuntime`, read by
+ * fleet/observe-runtime.ts). Change planning compares the two.
+ */
+
+/** HAProxy's administrative server states, as `set server ... state` names them. */
+export type ServerAdmin = 'ready' | 'drain' | 'maint';
+
+export interface DesiredRuntime {
+  readonly frontends: readonly DesiredFrontend[];
+  readonly backends: readonly DesiredBackend[];
+  readonly rateLimitMap: DesiredMap;
+  readonly certificates: readonly DesiredCertificate[];
+}
+
+export interface DesiredFrontend {
+  readonly name: string;
+  readonly maxconn: number;
+}
+
+export interface DesiredBackend {
+  readonly name: string;
+  readonly tenant: string;
+  readonly pool: string;
+  /**
+   * Members may be added and deleted at runtime. False behind cookie persistence: HAProxy 2.6
+   * refuses `cookie` on `add server`, so those member sets stay structural (see structural.ts).
+   */
+  readonly dynamicMembers: boolean;
+  /** The health check every server of the backend runs, or null for none. */
+  readonly check: ServerCheck | null;
+  readonly servers: readonly DesiredServer[];
+}
+
+/** Check settings in the shape `add server` takes them; the renderer prints the same on server lines. */
+export interface ServerCheck {
+  readonly intervalMs: number;
+  readonly rise: number;
+  readonly fall: number;
+  readonly port?: number;
+  readonly ssl?: boolean;
+  readonly sni?: string;
+}
+
+export interface DesiredServer {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  /** The weight the config file gives (0 for a draining member). */
+  readonly weight: number;
+  readonly admin: ServerAdmin;
+  readonly backup: boolean;
+}
+
+export interface DesiredMap {
+  /** Absolute path, as the config names the map. */
+  readonly file: string;
+  /** Sorted by key. */
+  readonly entries: readonly (readonly [string, string])[];
+  /** Some frontend reads the map, so a running process has it loaded. */
+  readonly referenced: boolean;
+}
+
+export interface DesiredCertificate {
+  /** Absolute path, as the crt-list names it. */
+  readonly file: string;
+  /** Chain then key: the file's content and the `set ssl cert` payload. */
+  readonly pem: string;
+  /** SHA-1 of the leaf certificate, upper-case hex without separators, as `show ssl cert` prints it. */
+  readonly fingerprint: string;
+}
+
+export interface ObservedRuntime {
+  /** Names of every backend (proxy with a backend side) the process runs. */
+  readonly backends: readonly string[];
+  readonly frontends: readonly { readonly name: string; readonly maxconn: number }[];
+  readonly servers: readonly ObservedServer[];
+  /** The rate-limit map's entries, or null when the process has not loaded that map. */
+  readonly rateLimitMap: readonly { readonly key: string; readonly value: string }[] | null;
+  /** Leaf SHA-1 per certificate file asked about; null when the process does not hold that file. */
+  readonly certificates: ReadonlyMap<string, string | null>;
+}
+
+export interface ObservedServer {
+  readonly backend: string;
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  /** The user weight (`srv_uweight`): what `set server ... weight` set, kept while draining. */
+  readonly weight: number;
+  readonly admin: ServerAdmin;
+  readonly backup: boolean;
+  /** Operational state: checks passing (or none) vs failing. */
+  readonly running: boolean;
+  /** Sessions attached now (`scur`). */
+  readonly sessions: number;
+  /** Seconds since the server's last state change (admin or operational). */
+  readonly secondsInState: number;
+  /** `show stat` check_status (L7OK, L4CON, ...) and its description, when checks run. */
+  readonly checkStatus: string | null;
+  readonly checkDescription: string | null;
+}

@@ -1,0 +1,219 @@
+import type { MemberHealth } from '../domain/member-health.js';
+import { memberHealth } from '../domain/member-health.js';
+import type { ProxyNode } from '../domain/node.js';
+import type { NodeSnapshot } from '../domain/snapshot.js';
+import type { Db } from '../db/connect.js';
+import { replaceNodeHealth } from '../db/member-health-repository.js';
+import { recordRuntimePush } from '../db/node-repository.js';
+import { backoffDelay, type BackoffPolicy } from '../fleet/backoff.js';
+import { executeSendable } from '../fleet/execute-sendable.js';
+import type { CommandResult } from '../fleet/runtime-executor.js';
+import type { Logger } from '../logger.js';
+import type { ServedConfig } from '../services/config-service.js';
+import type { RuntimePlanner } from '../services/runtime-planner.js';
+
+/** What one node's passes need; the Reconciler hands the same to every node. */
+export interface NodeReconcilerDeps {
+  readonly db: Db;
+  /** Builds (renders, validates, stores) the node's config; builds are rationed across nodes by the caller. */
+  build(node: string): Promise<ServedConfig>;
+  /** What the node's Runtime API should hold, without waiting for a build (ConfigService.runtimeSnapshot). */
+  runtimeSnapshot(node: ProxyNode): Promise<NodeSnapshot>;
+  currentRevision(): Promise<number>;
+  readonly runtime: Pick<RuntimePlanner, 'plan' | 'executor'>;
+  readonly logger: Logger;
+  readonly metrics?: ReconcilerMetrics | undefined;
+}
+
+/** The metrics a reconciler feeds (prom-client's Histogram and Counter satisfy it). */
+export interface ReconcilerMetrics {
+  readonly reconcileDuration: { observe(labels: { node: string }, seconds: number): void };
+  readonly runtimeCommands: { inc(labels: { node: string; outcome: string }, value: number): void };
+}
+
+export interface NodeReconcilerOptions {
+  readonly backoff: BackoffPolicy;
+  /** A pass that sent commands or left a removal half-way is followed by another this soon (ms). */
+  readonly followUpMs: number;
+}
+
+/** How a pass ended: `followUp` asks for another soon (a drain in progress, or commands to verify). */
+type PassOutcome = { readonly ok: true; readonly followUp: boolean } | { readonly ok: false; readonly error: string };
+
+/**
+ * One node's reconcile loop. Passes never overlap (a wake during a pass runs one more after it)
+ * and are idempotent: each re-plans from what the proxy holds now, so repeating one is harmless.
+ * A failed pass retries with capped exponential backoff on its own timer; other nodes never wait.
+ */
+export class NodeReconciler {
+  private running: Promise<void> | null = null;
+  private dirty = false;
+  private failures = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private served: ServedConfig | null = null;
+  private recorded: { revision: number | null; pending: number; error: string | null } | null = null;
+  private healthKey: string | null = null;
+  private lastSent = '';
+
+  constructor(
+    private node: ProxyNode,
+    private readonly deps: NodeReconcilerDeps,
+    private readonly options: NodeReconcilerOptions,
+  ) {}
+
+  /** A new version of the node's row (settings changed): used from the next pass. */
+  update(node: ProxyNode): void {
+    this.node = node;
+  }
+
+  /** Asks for a pass. Ignored while backing off after a failure: the retry timer is already set. */
+  wake(): void {
+    if (this.stopped || this.failures > 0) return;
+    this.request();
+  }
+
+  /** Stops scheduling; resolves when a pass in flight has ended. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** Resolves when no pass is running or queued (for tests and shutdown). */
+  async idle(): Promise<void> {
+    while (this.running !== null) await this.running;
+  }
+
+  private request(): void {
+    if (this.running !== null) {
+      this.dirty = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.running = this.loop().finally(() => (this.running = null));
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.dirty = false;
+      const started = Date.now();
+      const outcome = await this.pass().catch((error: unknown): PassOutcome => ({ ok: false, error: message(error) }));
+      this.deps.metrics?.reconcileDuration.observe({ node: this.node.name }, (Date.now() - started) / 1000);
+      if (this.stopped) return;
+      if (outcome.ok) {
+        this.failures = 0;
+        if (outcome.followUp && !this.dirty) this.schedule(this.options.followUpMs);
+      } else {
+        this.failures += 1;
+        const delay = backoffDelay(this.options.backoff, this.failures);
+        this.deps.logger.warn({ node: this.node.name, error: outcome.error, retryMs: delay }, 'reconcile pass failed; retrying');
+        this.schedule(delay);
+        return;
+      }
+    } while (this.dirty && !this.stopped);
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.request(), ms);
+    this.timer.unref();
+  }
+
+  /**
+   * One pass: when the desired state moved, the config build (validator, store: what the agent
+   * fetches) and the runtime push run side by side, the push from a snapshot that needs no
+   * validation, so a weight change is live in milliseconds rather than after `haproxy -c`. A
+   * pass that built is followed by one more, which plans from the validated result.
+   */
+  private async pass(): Promise<PassOutcome> {
+    const node = this.node;
+    const stale = this.served === null || this.served.config.revision < (await this.deps.currentRevision());
+    const build = stale ? this.deps.build(node.name).then((served) => void (this.served = served)) : Promise.resolve();
+    // NGINX nodes, and HAProxy nodes without a Runtime API, change by reload only: the build is all.
+    if (node.kind !== 'haproxy' || node.runtimeAddress === null) {
+      await build;
+      return { ok: true, followUp: false };
+    }
+    const address = node.runtimeAddress;
+    const snapshot = stale ? this.deps.runtimeSnapshot(node) : Promise.resolve(this.served!.snapshot);
+    const [built, pushed] = await Promise.allSettled([build, snapshot.then((s) => this.push(node, address, s))]);
+    if (built.status === 'rejected') return { ok: false, error: `config build failed: ${message(built.reason)}` };
+    if (pushed.status === 'rejected') return { ok: false, error: message(pushed.reason) };
+    return pushed.value.ok && stale ? { ok: true, followUp: true } : pushed.value;
+  }
+
+  /** Observes the node, plans from `snapshot`, sends the commands, records the outcome and the members' health. */
+  private async push(node: ProxyNode, address: { host: string; port: number }, snapshot: NodeSnapshot): Promise<PassOutcome> {
+    const { desired, observation, plan } = await this.deps.runtime.plan(node.name, address, snapshot);
+    if (!observation.ok || plan === null) {
+      const error = `cannot read the node's state: ${observation.ok ? 'no plan' : observation.error}`;
+      await this.record(node, { revision: null, pending: this.recorded?.pending ?? 0, error, sent: 0, failed: 0 });
+      return { ok: false, error };
+    }
+    await this.saveHealth(node.name, memberHealth(desired, observation.observed));
+    const results = plan.commands.length === 0 ? [] : await executeSendable(this.deps.runtime.executor(node.name, address), plan.commands);
+    const unfinished = results.filter((r) => r.status !== 'ok');
+    // HAProxy 2.6 refuses `del server` while idle keep-alive connections linger (purged within
+    // seconds): the removal is still under way, not failing, and the follow-up pass retries it.
+    const waiting = unfinished.filter(stillAttached);
+    const failed = unfinished.filter((r) => !stillAttached(r));
+    this.count(node.name, results);
+    const pending = failed.length + waiting.length + plan.inProgress.length;
+    const error = failed.length === 0 ? null : describeFailures(failed);
+    await this.record(node, { revision: pending === 0 ? snapshot.revision : null, pending, error, sent: results.length, failed: failed.length });
+    if (error !== null) return { ok: false, error };
+    // Commands that succeeded are checked by one more pass; the same ones again means the proxy does
+    // not keep what it acknowledged, and hammering it would not help: the timer takes over then.
+    const sent = plan.commands.map((c) => c.line).join('\n');
+    const repeating = sent !== '' && sent === this.lastSent;
+    if (repeating) this.deps.logger.warn({ node: node.name, commands: plan.commands.length }, 'runtime state does not converge: the same commands were planned twice');
+    this.lastSent = sent;
+    return { ok: true, followUp: plan.inProgress.length + waiting.length > 0 || (results.length > 0 && !repeating) };
+  }
+
+  /** Records the push on the node's row, skipping passes that changed nothing worth a write. */
+  private async record(node: ProxyNode, p: { revision: number | null; pending: number; error: string | null; sent: number; failed: number }): Promise<void> {
+    const last = this.recorded;
+    const same = last !== null && p.sent === 0 && p.error === last.error && p.pending === last.pending && (p.revision === null || p.revision === last.revision);
+    if (same) return;
+    await recordRuntimePush(this.deps.db, node.name, { ...p, at: new Date() });
+    this.recorded = { revision: p.revision ?? last?.revision ?? null, pending: p.pending, error: p.error };
+  }
+
+  private async saveHealth(node: string, entries: MemberHealth[]): Promise<void> {
+    const key = JSON.stringify(entries);
+    if (key === this.healthKey) return;
+    try {
+      await this.deps.db.transaction().execute((trx) => replaceNodeHealth(trx, node, entries, new Date()));
+      this.healthKey = key;
+    } catch (error) {
+      // The node may have been deleted since this pass began; its rows went with it.
+      this.deps.logger.warn({ node, err: error }, 'could not store member health');
+    }
+  }
+
+  private count(node: string, results: readonly CommandResult[]): void {
+    if (this.deps.metrics === undefined || results.length === 0) return;
+    for (const outcome of ['ok', 'error', 'not-executed'] as const) {
+      const n = results.filter((r) => r.status === outcome).length;
+      if (n > 0) this.deps.metrics.runtimeCommands.inc({ node, outcome: outcome.replace('-', '_') }, n);
+    }
+  }
+}
+
+function stillAttached(result: CommandResult): boolean {
+  return result.status === 'error' && result.command.kind === 'del-server' && /still has connections attached/i.test(result.message);
+}
+
+function describeFailures(failed: readonly CommandResult[]): string {
+  const first = failed[0]!;
+  const detail = first.status === 'ok' ? '' : first.message;
+  const more = failed.length > 1 ? ` (and ${failed.length - 1} more)` : '';
+  return `${first.command.line}: ${detail}${more}`.slice(0, 2000);
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+

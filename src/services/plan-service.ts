@@ -1,0 +1,164 @@
+import type { NodeKind, ProxyNode } from '../domain/node.js';
+import { describeStructuralChanges } from '../domain/structural.js';
+import type { Db } from '../db/connect.js';
+import type { Executor } from '../db/executor.js';
+import { structureOfVersion, type HeldTenant } from '../db/config-repository.js';
+import { loadDesiredState, type DesiredState } from '../db/desired-state-repository.js';
+import { listNodes } from '../db/node-repository.js';
+import type { RuntimeCommand } from '../fleet/runtime-command.js';
+import { formatRuntimeAddress } from '../domain/node.js';
+import { hashFiles, nodeSettings, type ConfigService } from './config-service.js';
+import type { RuntimePlanner } from './runtime-planner.js';
+import { Semaphore } from './semaphore.js';
+
+/** A runtime command as the plan shows it: its line (a `<<` payload, which may hold a private key, is never shown). */
+export interface PlannedCommand {
+  readonly command: string;
+  readonly description: string;
+}
+
+export interface NodePlan {
+  readonly node: string;
+  readonly kind: NodeKind;
+  /** The desired-state revision the plan reaches. */
+  readonly desiredRevision: number;
+  /** What the node's agent last reported applying. */
+  readonly applied: { readonly revision: number | null; readonly contentHash: string | null; readonly structuralHash: string | null };
+  /** The config the node would be given now; null when it cannot be rendered (see error). */
+  readonly latest: { readonly contentHash: string; readonly structuralHash: string; readonly heldTenants: readonly HeldTenant[] } | null;
+  readonly error: string | null;
+  /** Whether the node must reload to converge (its applied structure differs from the latest), and why. */
+  readonly reload: { readonly pending: boolean; readonly reasons: readonly string[] };
+  /** HAProxy nodes with a Runtime API: what would be sent now. */
+  readonly runtime: RuntimeSection | null;
+}
+
+export interface RuntimeSection {
+  readonly address: string;
+  readonly reachable: boolean;
+  readonly error: string | null;
+  readonly commands: readonly PlannedCommand[];
+  /** Differences the live process keeps until its next reload. */
+  readonly pendingReload: readonly string[];
+  readonly inProgress: readonly string[];
+  readonly notes: readonly string[];
+}
+
+export interface FleetPlan {
+  readonly revision: number;
+  readonly nodes: readonly NodePlan[];
+}
+
+/** What a dry-run write saw inside its transaction, before the rollback. */
+export interface CapturedState {
+  readonly state: DesiredState;
+  readonly nodes: readonly ProxyNode[];
+}
+
+/** Rendering validates with the real binary; a handful at a time keeps a big fleet's plan from forking hundreds. */
+const CONCURRENT_NODES = 4;
+
+/**
+ * Pending work per node: runtime commands it would be sent now (observed live through its Runtime
+ * API) and whether it needs a reload and why. Reads only: it stores no config version and sends
+ * no command. Also plans a dry-run write's state, captured inside its transaction.
+ */
+export class PlanService {
+  private readonly slots = new Semaphore(CONCURRENT_NODES);
+
+  constructor(
+    private readonly db: Db,
+    private readonly configs: ConfigService,
+    private readonly runtime: RuntimePlanner,
+  ) {}
+
+  async current(): Promise<FleetPlan> {
+    const [state, nodes] = await Promise.all([loadDesiredState(this.db), allNodes(this.db)]);
+    return this.planFor({ state, nodes });
+  }
+
+  /** Reads, inside a write's transaction, what planning that write needs. */
+  async capture(trx: Executor): Promise<CapturedState> {
+    return { state: await loadDesiredState(trx), nodes: await allNodes(trx) };
+  }
+
+  async planFor(captured: CapturedState): Promise<FleetPlan> {
+    const nodes = await Promise.all(captured.nodes.map((node) => this.slots.run(() => this.planNode(node, captured.state))));
+    return { revision: captured.state.revision, nodes };
+  }
+
+  private async planNode(node: ProxyNode, state: DesiredState): Promise<NodePlan> {
+    const applied = node.status.appliedHash === null ? undefined : await structureOfVersion(this.db, node.name, node.status.appliedHash);
+    const base = {
+      node: node.name,
+      kind: node.kind,
+      desiredRevision: state.revision,
+      applied: { revision: node.appliedRevision, contentHash: node.status.appliedHash, structuralHash: applied?.structuralHash ?? null },
+    };
+    let rendered: Awaited<ReturnType<ConfigService['renderPlanned']>>;
+    try {
+      rendered = await this.configs.renderPlanned(nodeSettings(node), state);
+    } catch (error) {
+      return { ...base, latest: null, error: (error as Error).message, reload: { pending: false, reasons: [] }, runtime: null };
+    }
+    const latest = { contentHash: hashFiles(rendered.files), structuralHash: rendered.structuralHash, structuralParts: rendered.structuralParts };
+    const runtime =
+      node.kind === 'haproxy' && node.runtimeAddress !== null ? await this.runtimeSection(node, node.runtimeAddress, rendered.snapshot) : null;
+    return {
+      ...base,
+      latest: { contentHash: latest.contentHash, structuralHash: latest.structuralHash, heldTenants: rendered.plan.held },
+      error: null,
+      reload: reloadStatus(node, applied, latest),
+      runtime,
+    };
+  }
+
+  private async runtimeSection(node: ProxyNode, address: { host: string; port: number }, snapshot: Parameters<RuntimePlanner['plan']>[2]): Promise<RuntimeSection> {
+    const { observation, plan } = await this.runtime.plan(node.name, address, snapshot);
+    return {
+      address: formatRuntimeAddress(address)!,
+      reachable: observation.ok,
+      error: observation.ok ? null : observation.error,
+      commands: (plan?.commands ?? []).map(shown),
+      pendingReload: plan?.pendingReload ?? [],
+      inProgress: plan?.inProgress ?? [],
+      notes: plan?.notes ?? [],
+    };
+  }
+}
+
+function shown(command: RuntimeCommand): PlannedCommand {
+  return { command: command.line, description: command.description };
+}
+
+/**
+ * A reload is pending when the structure the node runs differs from the latest one. The agent
+ * reports what it applied by content hash; its structure is looked up among the stored versions.
+ */
+function reloadStatus(
+  node: ProxyNode,
+  applied: { structuralHash: string; structuralParts: Record<string, string> } | undefined,
+  latest: { contentHash: string; structuralHash: string; structuralParts: Record<string, string> },
+): NodePlan['reload'] {
+  if (node.status.appliedHash === null) return { pending: true, reasons: ['the node has not applied a configuration yet'] };
+  if (node.status.appliedHash === latest.contentHash) return { pending: false, reasons: [] };
+  if (applied === undefined) return { pending: true, reasons: ['the configuration the node runs is no longer stored, so it is replaced with a reload'] };
+  if (applied.structuralHash === latest.structuralHash) return { pending: false, reasons: [] };
+  // Versions stored before parts were recorded have none: the parts could only say "everything added".
+  const comparable = Object.keys(applied.structuralParts).length > 0;
+  const reasons = comparable ? describeStructuralChanges(applied.structuralParts, latest.structuralParts) : [];
+  if (reasons.length > 0) return { pending: true, reasons };
+  if (node.kind === 'nginx') return { pending: true, reasons: ['NGINX has no runtime API: it applies every change with a reload'] };
+  if (node.runtimeAddress === null) return { pending: true, reasons: ['the node has no Runtime API address: every change needs a reload'] };
+  return { pending: true, reasons: ['the structure of the configuration changed'] };
+}
+
+/** Every node, by name (the fleet is small enough to plan in one answer; paged reads keep each query bounded). */
+export async function allNodes(db: Executor): Promise<ProxyNode[]> {
+  const out: ProxyNode[] = [];
+  for (;;) {
+    const page = await listNodes(db, { limit: 500, after: out.at(-1)?.name });
+    out.push(...page);
+    if (page.length < 500) return out;
+  }
+}

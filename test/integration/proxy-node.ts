@@ -1,0 +1,79 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseServersState, parseShowStat, type ServerStateRow, type StatRow } from '../../src/fleet/parse.js';
+import type { Caller } from '../support/app.js';
+import { freePort, runtimeCommand, startHaproxy, type RunningHaproxy } from './haproxy-render-support.js';
+
+/**
+ * One HAProxy node on loopback, run the way the agent would run it (master-worker, the files the
+ * control plane renders for the node) but driven by the test: it writes the files, starts and stops
+ * the process it spawned (by PID), and reads the live state back through the stats socket.
+ */
+export class ProxyNode {
+  private process: RunningHaproxy | null = null;
+
+  private constructor(
+    readonly name: string,
+    readonly dir: string,
+    readonly statsPort: number,
+  ) {}
+
+  static async create(name: string): Promise<ProxyNode> {
+    return new ProxyNode(name, await mkdtemp(join(tmpdir(), `sy-${name}-`)), await freePort('127.0.0.1'));
+  }
+
+  /** What to register: the node's Runtime API and the directory its config refers to. */
+  registration(): Record<string, unknown> {
+    return { name: this.name, kind: 'haproxy', runtimeAddress: { host: '127.0.0.1', port: this.statsPort }, capacity: { vcpu: 1, memoryMb: 512 }, configDir: this.dir };
+  }
+
+  /** Fetches the node's current config, writes it, and reports it applied (what the agent does). */
+  async install(admin: Caller): Promise<{ revision: number; contentHash: string }> {
+    const res = await admin('GET', `/v1/nodes/${this.name}/config`);
+    if (res.status !== 200) throw new Error(`config of ${this.name}: ${res.status} ${JSON.stringify(res.body)}`);
+    for (const [file, content] of Object.entries(res.body.files as Record<string, string>)) {
+      await mkdir(dirname(join(this.dir, file)), { recursive: true });
+      await writeFile(join(this.dir, file), content);
+    }
+    const report = await admin('POST', `/v1/nodes/${this.name}/status`, { event: 'applied', contentHash: res.body.contentHash, revision: res.body.revision, reloaded: false });
+    if (report.status !== 200) throw new Error(`report of ${this.name}: ${report.status}`);
+    return { revision: res.body.revision, contentHash: res.body.contentHash };
+  }
+
+  async start(): Promise<void> {
+    this.process = startHaproxy(join(this.dir, 'haproxy.cfg'));
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const pid = await this.workerPid().catch(() => null);
+      if (pid !== null) return;
+      if (Date.now() > deadline) throw new Error(`${this.name} did not start: ${this.process.output()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.process?.stop();
+    this.process = null;
+  }
+
+  async remove(): Promise<void> {
+    await this.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** The worker's PID (a reload would start a new worker). */
+  async workerPid(): Promise<number> {
+    const m = /^Pid: (\d+)$/m.exec(await runtimeCommand(this.statsPort, 'show info', 1000));
+    if (!m) throw new Error('no Pid in show info');
+    return Number(m[1]);
+  }
+
+  async servers(backend: string): Promise<ServerStateRow[]> {
+    return parseServersState(await runtimeCommand(this.statsPort, `show servers state ${backend}`, 1000));
+  }
+
+  async stats(): Promise<StatRow[]> {
+    return parseShowStat(await runtimeCommand(this.statsPort, 'show stat', 1000));
+  }
+}
