@@ -14,6 +14,8 @@ export interface Config {
   readonly logLevel: string;
   /** How long a resolved bearer token is trusted before it is looked up again (ms). */
   readonly tokenCacheMs: number;
+  /** How often a standby replica tries to take the leader lock (ms). */
+  readonly leaderRetryMs: number;
   /** The fleet reconciler (config builds, Runtime API pushes, member health). */
   readonly reconcile: ReconcileConfig;
   /** Registrations by registrars within this reservation are approved without an admin; null: none are. */
@@ -52,6 +54,7 @@ const envSchema = z.object({
     }),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SWITCHYARD_TOKEN_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(5_000),
+  SWITCHYARD_LEADER_RETRY_MS: z.coerce.number().int().min(50).max(600_000).default(5_000),
   SWITCHYARD_RECONCILE: flag.default(true),
   SWITCHYARD_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   SWITCHYARD_RECONCILE_RETRY_MAX_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
@@ -80,6 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: e.SWITCHYARD_SECRET_KEY,
     logLevel: e.LOG_LEVEL,
     tokenCacheMs: e.SWITCHYARD_TOKEN_CACHE_MS,
+    leaderRetryMs: e.SWITCHYARD_LEADER_RETRY_MS,
     reconcile: {
       enabled: e.SWITCHYARD_RECONCILE,
       intervalMs: e.SWITCHYARD_RECONCILE_INTERVAL_MS,

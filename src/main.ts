@@ -12,6 +12,7 @@ import type { Logger } from './logger.js';
 import { VERSION } from './version.js';
 import { RuntimeClientPool } from './fleet/runtime-client-pool.js';
 import { Reconciler } from './jobs/reconciler.js';
+import { LeaderElector } from './jobs/leader.js';
 import { Metrics } from './metrics.js';
 import { ChangeFeed } from './services/change-feed.js';
 import { onCommit } from './services/mutation.js';
@@ -30,6 +31,8 @@ export interface ControlPlane {
   readonly generatedAdminToken: string | undefined;
   /** The fleet reconciler, or null when SWITCHYARD_RECONCILE is off. */
   readonly reconciler: Reconciler | null;
+  /** Whether this replica holds the fleet-jobs leader lock. */
+  readonly leader: LeaderElector;
   stop(): Promise<void>;
 }
 
@@ -145,7 +148,11 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
         { intervalMs: config.reconcile.intervalMs, backoff: { initialMs: 200, maxMs: config.reconcile.retryMaxMs, factor: 2 } },
       )
     : null;
-  reconciler?.start();
+  // Only the leader runs fleet jobs; the others take over within one retry interval if it dies.
+  const leader = new LeaderElector(config.databaseUrl, logger.child({ component: 'leader' }), config.leaderRetryMs);
+  leader.on('elected', () => reconciler?.start());
+  leader.on('deposed', () => void reconciler?.stop());
+  leader.start();
   return {
     url,
     server,
@@ -154,7 +161,9 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     database,
     generatedAdminToken,
     reconciler,
+    leader,
     stop: async () => {
+      await leader.stop();
       // Closing the Runtime API clients fails a push in flight at once instead of waiting out its timeout.
       const reconciling = reconciler?.stop();
       await runtimeClients.close();

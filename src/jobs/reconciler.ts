@@ -59,6 +59,11 @@ export class Reconciler {
     this.builds = new Semaphore(options.buildConcurrency ?? 4);
   }
 
+  /** True while this replica runs the reconciler (it is the leader). */
+  get running(): boolean {
+    return this.started;
+  }
+
   start(): void {
     if (this.started) return;
     this.started = true;

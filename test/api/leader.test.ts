@@ -65,3 +65,33 @@ describe('leader election', () => {
     expect(solo.isLeader).toBe(true);
   });
 });
+
+describe('fleet jobs follow the leader', () => {
+  it('runs the reconciler on exactly one of two control planes, and moves it when that one stops', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const { loadConfig } = await import('../../src/config.js');
+    const { startControlPlane } = await import('../../src/main.js');
+    const env = {
+      DATABASE_URL: database.url,
+      PORT: '0',
+      SWITCHYARD_ADMIN_TOKEN: `sy_test_${randomBytes(16).toString('hex')}`,
+      SWITCHYARD_SECRET_KEY: randomBytes(32).toString('base64'),
+      LOG_LEVEL: 'silent',
+      SWITCHYARD_RECONCILE: 'true',
+      SWITCHYARD_LEADER_RETRY_MS: '100',
+    };
+    for (const e of electors) await e.stop(); // the first tests' electors hold the lock on this database
+    const one = await startControlPlane(loadConfig(env), logger);
+    const two = await startControlPlane(loadConfig(env), logger);
+    try {
+      await eventually(() => [one, two].filter((cp) => cp.reconciler?.running).length === 1, 5000);
+      const leader = one.reconciler?.running ? one : two;
+      const standby = leader === one ? two : one;
+      expect(standby.leader.isLeader).toBe(false);
+      await leader.stop();
+      await eventually(() => standby.reconciler?.running === true, 5000);
+    } finally {
+      for (const cp of [one, two]) await cp.stop().catch(() => undefined);
+    }
+  });
+});
