@@ -17,7 +17,7 @@ import { vipRoutes } from './vips.js';
 /** Every REST route, in one list: mounted by the app, walked by the OpenAPI generator and the isolation tests. */
 export function allRoutes(s: Services): RouteSpec[] {
   return [
-    ...tenantRoutes(s.tenants),
+    ...tenantRoutes(s.tenants, s.status),
     ...tokenRoutes(s.tokens),
     ...addressPoolRoutes(s.addressPools),
     ...vipRoutes(s.vips),

@@ -2,11 +2,12 @@ import { z } from 'zod';
 import { paging, slug } from '../domain/fields.js';
 import { approvalDecisionSchema, createTenantSchema, labelSelector, patchTenantSchema, rejectionSchema } from '../domain/tenant.js';
 import type { TenantService } from '../services/tenant-service.js';
+import type { StatusService } from '../services/status-service.js';
 import { route, written, type RouteSpec } from './route.js';
 
 const tenantParams = z.strictObject({ tenant: slug });
 
-export function tenantRoutes(tenants: TenantService): RouteSpec[] {
+export function tenantRoutes(tenants: TenantService, status: StatusService): RouteSpec[] {
   return [
     route({
       method: 'get',
@@ -49,6 +50,15 @@ export function tenantRoutes(tenants: TenantService): RouteSpec[] {
       params: tenantParams,
       body: patchTenantSchema,
       handler: async ({ write, params, body }) => written(await tenants.patch(write, params.tenant, body)),
+    }),
+    route({
+      method: 'get',
+      path: '/v1/tenants/:tenant/status',
+      summary: "How far the fleet has converged on the tenant, and its members' health as the proxies report it",
+      tag: 'tenants',
+      permission: 'tenant:read',
+      params: tenantParams,
+      handler: async ({ params }) => ({ body: await status.tenant(params.tenant) }),
     }),
     route({
       method: 'post',

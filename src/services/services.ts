@@ -1,6 +1,7 @@
 import type { Db } from '../db/connect.js';
 import { AddressPoolService } from './address-pool-service.js';
 import { AuditService } from './audit-service.js';
+import { StatusService } from './status-service.js';
 import { CertificateService } from './certificate-service.js';
 import { ConfigService, type ChangeSource } from './config-service.js';
 import { RENDERERS } from './kind-renderer.js';
@@ -49,6 +50,7 @@ export interface Services {
   readonly nodes: NodeService;
   readonly configs: ConfigService;
   readonly audit: AuditService;
+  readonly status: StatusService;
   readonly metrics: Metrics;
   readonly runtime: RuntimePlanner;
   readonly plans: PlanService;
@@ -68,6 +70,7 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     certificates: new CertificateService(db, opts.secretKey),
     nodes: new NodeService(db),
     audit: new AuditService(db),
+    status: new StatusService(db),
     metrics: opts.metrics,
     configs,
     runtime,

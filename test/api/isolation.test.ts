@@ -48,6 +48,7 @@ const TENANT_ROUTES: Record<string, Case> = {
   'PUT /v1/tenants/:tenant/certificates/:certificate': { body: cert },
   'DELETE /v1/tenants/:tenant/certificates/:certificate': {},
   'GET /v1/tenants/:tenant/render': {},
+  'GET /v1/tenants/:tenant/status': {},
 };
 
 const key = (r: { method: string; path: string }) => `${r.method.toUpperCase()} ${r.path}`;

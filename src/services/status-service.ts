@@ -1,0 +1,101 @@
+import { NotFoundError } from '../domain/errors.js';
+import type { MemberHealthStatus } from '../domain/member-health.js';
+import type { ProxyNode } from '../domain/node.js';
+import type { Db } from '../db/connect.js';
+import { latestConfigVersion, type StoredConfigVersion } from '../db/config-repository.js';
+import { listTenantHealth } from '../db/member-health-repository.js';
+import { listNodes } from '../db/node-repository.js';
+import { findTenant } from '../db/tenant-repository.js';
+import { listVips } from '../db/vip-repository.js';
+
+export interface NodeConvergence {
+  readonly node: string;
+  readonly kind: string;
+  /** The node runs the latest config for this tenant and no runtime change is pending. */
+  readonly converged: boolean;
+  readonly desiredRevision: number | null;
+  readonly appliedRevision: number | null;
+  readonly runtimePending: number;
+  /** Why this node is not converged, in words, or null. */
+  readonly waitingFor: string | null;
+  /** This tenant is held at an older state on the node because its current state failed validation. */
+  readonly held: { readonly error: string; readonly servingRevision: number | null } | null;
+  readonly lastHeartbeatAt: string | null;
+}
+
+export interface TenantStatus {
+  readonly tenant: string;
+  readonly state: string;
+  readonly converged: boolean;
+  readonly nodes: readonly NodeConvergence[];
+  readonly vips: readonly { readonly name: string; readonly address: string; readonly port: number; readonly converged: boolean }[];
+  readonly members: readonly {
+    readonly pool: string;
+    readonly member: string;
+    readonly health: readonly { node: string; status: MemberHealthStatus; checkStatus: string | null; updatedAt: string }[];
+  }[];
+}
+
+/**
+ * How far the fleet has converged on a tenant's desired state, and each member's health as the
+ * proxies report it. Every node serves every active tenant until placement narrows that down.
+ */
+export class StatusService {
+  constructor(private readonly db: Db) {}
+
+  async tenant(tenantId: string): Promise<TenantStatus> {
+    const tenant = await findTenant(this.db, tenantId);
+    if (!tenant) throw new NotFoundError('tenant', tenantId);
+    const nodes = tenant.state === 'active' ? await this.allNodes() : [];
+    const convergence = await Promise.all(nodes.map(async (n) => nodeConvergence(n, await latestConfigVersion(this.db, n.name), tenantId)));
+    const vips = await listVips(this.db, tenantId, { limit: 10_000 });
+    const health = await listTenantHealth(this.db, tenantId);
+    const members = new Map<string, TenantStatus['members'][number]>();
+    for (const h of health) {
+      const key = `${h.pool}/${h.member}`;
+      const entry = members.get(key) ?? { pool: h.pool, member: h.member, health: [] };
+      (entry.health as TenantStatus['members'][number]['health'][number][]).push({
+        node: h.node,
+        status: h.status,
+        checkStatus: h.checkStatus,
+        updatedAt: h.updatedAt,
+      });
+      members.set(key, entry);
+    }
+    const converged = convergence.every((c) => c.converged);
+    return {
+      tenant: tenantId,
+      state: tenant.state,
+      converged,
+      nodes: convergence,
+      vips: vips.map((v) => ({ name: v.name, address: v.address, port: v.port, converged })),
+      members: [...members.values()],
+    };
+  }
+
+  private async allNodes(): Promise<ProxyNode[]> {
+    return listNodes(this.db, { limit: 10_000 });
+  }
+}
+
+/** Pure: whether a node runs what it should for this tenant, and if not, what it waits for. */
+export function nodeConvergence(node: ProxyNode, latest: StoredConfigVersion | undefined, tenantId: string): NodeConvergence {
+  const held = latest?.heldTenants.find((h) => h.tenant === tenantId);
+  const runtime = node.status.runtime;
+  let waitingFor: string | null = null;
+  if (!latest) waitingFor = 'no configuration built yet';
+  else if (node.status.appliedHash !== latest.contentHash) waitingFor = node.status.lastError ? `agent failed to apply: ${node.status.lastError.split('\n')[0]}` : 'agent to apply the latest configuration';
+  else if (node.runtimeAddress !== null && runtime.pending > 0) waitingFor = `${runtime.pending} runtime command(s)${runtime.error ? `: ${runtime.error}` : ''}`;
+  else if (held) waitingFor = 'a valid state for this tenant (held at its last good state)';
+  return {
+    node: node.name,
+    kind: node.kind,
+    converged: waitingFor === null,
+    desiredRevision: latest?.revision ?? null,
+    appliedRevision: node.appliedRevision,
+    runtimePending: runtime.pending,
+    waitingFor,
+    held: held ? { error: held.error, servingRevision: held.servingRevision } : null,
+    lastHeartbeatAt: node.lastHeartbeatAt,
+  };
+}
