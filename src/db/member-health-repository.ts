@@ -13,10 +13,11 @@ export interface StoredMemberHealth extends MemberHealth {
  * no longer has. The caller passes only a node it just observed; one transaction is the caller's.
  */
 export async function replaceNodeHealth(db: Executor, node: string, entries: readonly MemberHealth[], at: Date): Promise<void> {
-  if (entries.length > 0) {
+  // PostgreSQL takes at most 65,535 parameters per statement: a large node is written in chunks.
+  for (let i = 0; i < entries.length; i += HEALTH_CHUNK) {
     await db
       .insertInto('member_health')
-      .values(entries.map((e) => ({ node_name: node, ...columns(e), updated_at: at })))
+      .values(entries.slice(i, i + HEALTH_CHUNK).map((e) => ({ node_name: node, ...columns(e), updated_at: at })))
       .onConflict((oc) =>
         oc.columns(['node_name', 'backend', 'member']).doUpdateSet((eb) => ({
           tenant_id: eb.ref('excluded.tenant_id'),
@@ -29,13 +30,11 @@ export async function replaceNodeHealth(db: Executor, node: string, entries: rea
       )
       .execute();
   }
-  let stale = db.deleteFrom('member_health').where('node_name', '=', node);
-  if (entries.length > 0) {
-    const keep = entries.map((e) => `${e.backend}/${e.member}`);
-    stale = stale.where(sql<string>`backend || '/' || member`, 'not in', keep);
-  }
-  await stale.execute();
+  // Every current entry was just stamped `at`: anything older is gone from the proxy.
+  await db.deleteFrom('member_health').where('node_name', '=', node).where('updated_at', '<', at).execute();
 }
+
+const HEALTH_CHUNK = 1000;
 
 /** A tenant's members as every node reports them, by pool, member, node. */
 export async function listTenantHealth(db: Executor, tenantId: string): Promise<StoredMemberHealth[]> {

@@ -55,6 +55,11 @@ export class NodeReconciler {
   private recorded: { revision: number | null; pending: number; error: string | null } | null = null;
   private healthKey: string | null = null;
   private lastSent = '';
+  /** The build lane: one build at a time, coalesced, never in the way of a push. */
+  private building: Promise<void> | null = null;
+  private buildDirty = false;
+  private buildFailures = 0;
+  private buildTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private node: ProxyNode,
@@ -77,12 +82,17 @@ export class NodeReconciler {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.buildTimer);
     await this.running;
+    await this.building;
   }
 
   /** Resolves when no pass is running or queued (for tests and shutdown). */
   async idle(): Promise<void> {
-    while (this.running !== null) await this.running;
+    while (this.running !== null || this.building !== null) {
+      await this.running;
+      await this.building;
+    }
   }
 
   private request(): void {
@@ -121,26 +131,57 @@ export class NodeReconciler {
   }
 
   /**
-   * One pass: when the desired state moved, the config build (validator, store: what the agent
-   * fetches) and the runtime push run side by side, the push from a snapshot that needs no
-   * validation, so a weight change is live in milliseconds rather than after `haproxy -c`. A
-   * pass that built is followed by one more, which plans from the validated result.
+   * One pass. When the desired state moved, a config build (renderer, real validator, store: what
+   * the agent fetches) is started in its own lane, and the runtime push goes ahead at once from a
+   * snapshot that needs no validation, so a weight change is live in milliseconds and a slow
+   * `haproxy -c` (seconds on a large node) never delays the next push. A pass that pushed from such
+   * a snapshot is followed by one more, which plans from the validated result.
    */
   private async pass(): Promise<PassOutcome> {
     const node = this.node;
     const stale = this.served === null || this.served.config.revision < (await this.deps.currentRevision());
-    const build = stale ? this.deps.build(node.name).then((served) => void (this.served = served)) : Promise.resolve();
     // NGINX nodes, and HAProxy nodes without a Runtime API, change by reload only: the build is all.
     if (node.kind !== 'haproxy' || node.runtimeAddress === null) {
-      await build;
+      if (stale) this.requestBuild();
       return { ok: true, followUp: false };
     }
-    const address = node.runtimeAddress;
-    const snapshot = stale ? this.deps.runtimeSnapshot(node) : Promise.resolve(this.served!.snapshot);
-    const [built, pushed] = await Promise.allSettled([build, snapshot.then((s) => this.push(node, address, s))]);
-    if (built.status === 'rejected') return { ok: false, error: `config build failed: ${message(built.reason)}` };
-    if (pushed.status === 'rejected') return { ok: false, error: message(pushed.reason) };
-    return pushed.value.ok && stale ? { ok: true, followUp: true } : pushed.value;
+    try {
+      const snapshot = stale ? await this.deps.runtimeSnapshot(node) : this.served!.snapshot;
+      const pushed = await this.push(node, node.runtimeAddress, snapshot);
+      return pushed.ok && stale ? { ok: true, followUp: true } : pushed;
+    } finally {
+      // After the push, not alongside it: the validator would compete with it for the CPU.
+      if (stale) this.requestBuild();
+    }
+  }
+
+  private requestBuild(): void {
+    if (this.stopped) return;
+    if (this.building !== null) {
+      this.buildDirty = true;
+      return;
+    }
+    clearTimeout(this.buildTimer);
+    this.building = this.buildLoop().finally(() => (this.building = null));
+  }
+
+  private async buildLoop(): Promise<void> {
+    do {
+      this.buildDirty = false;
+      try {
+        this.served = await this.deps.build(this.node.name);
+        this.buildFailures = 0;
+      } catch (error) {
+        this.buildFailures += 1;
+        const delay = backoffDelay(this.options.backoff, this.buildFailures);
+        this.deps.logger.warn({ node: this.node.name, error: message(error), retryMs: delay }, 'config build failed; retrying');
+        if (!this.stopped) {
+          this.buildTimer = setTimeout(() => this.requestBuild(), delay);
+          this.buildTimer.unref();
+        }
+        return;
+      }
+    } while (this.buildDirty && !this.stopped);
   }
 
   /** Observes the node, plans from `snapshot`, sends the commands, records the outcome and the members' health. */

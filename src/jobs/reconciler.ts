@@ -88,8 +88,10 @@ export class Reconciler {
     if (!this.started || this.debounce !== undefined) return;
     this.debounce = setTimeout(() => {
       this.debounce = undefined;
+      // Known nodes start at once; the listing (nodes come and go) follows and wakes any new one.
+      for (const node of this.nodes.values()) node.wake();
       void this.refresh();
-    }, this.options.debounceMs ?? 25);
+    }, this.options.debounceMs ?? 2);
     this.debounce.unref();
   }
 

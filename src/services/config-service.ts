@@ -56,6 +56,7 @@ export interface ChangeSource {
 export class ConfigService {
   private readonly box: SecretBox;
   private readonly building = new Map<string, Promise<ServedConfig>>();
+  private stateCache: { revision: number; state: Promise<DesiredState> } | null = null;
   /** Snapshots per stored state and kind, so a build's several renders reuse the renderers' fragment caches. */
   private readonly snapshots = new WeakMap<TenantState, Map<NodeKind, TenantSnapshot>>();
 
@@ -162,7 +163,7 @@ export class ConfigService {
    * build that follows validates for real; should it hold a tenant back, the next pass plans from it.
    */
   async runtimeSnapshot(settings: NodeSettings): Promise<NodeSnapshot> {
-    const state = await loadDesiredState(this.db);
+    const state = await this.desiredState();
     const known = await configs.renderStates(this.db, settings.kind, state.tenants.map((t) => t.tenant.id));
     const tenants: TenantSnapshot[] = [];
     for (const t of state.tenants) {
@@ -186,7 +187,7 @@ export class ConfigService {
    * uncommitted state), else from the database.
    */
   async renderPlanned(settings: NodeSettings, state?: DesiredState) {
-    state ??= await loadDesiredState(this.db);
+    state ??= await this.desiredState();
     const renderer = this.renderers[settings.kind];
     const known = await configs.renderStates(this.db, settings.kind, state.tenants.map((t) => t.tenant.id));
     const current = state.tenants.map((t) => ({ state: t, hash: stateHash(t) }));
@@ -341,6 +342,22 @@ export class ConfigService {
       heldTenants: v.heldTenants,
       createdAt: v.createdAt,
     };
+  }
+
+  /**
+   * The desired state at the current revision, loaded once however many nodes ask for it at the
+   * same time (a change wakes every node at once).
+   */
+  private async desiredState(): Promise<DesiredState> {
+    const revision = await this.currentRevision();
+    const cached = this.stateCache;
+    if (cached && cached.revision === revision) return cached.state;
+    const state = loadDesiredState(this.db);
+    this.stateCache = { revision, state };
+    state.catch(() => {
+      if (this.stateCache?.state === state) this.stateCache = null;
+    });
+    return state;
   }
 
   private async requireNode(name: string): Promise<ProxyNode> {

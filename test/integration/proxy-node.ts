@@ -52,6 +52,18 @@ export class ProxyNode {
     }
   }
 
+  /** Master-worker reload (SIGUSR2 to the master, which the process was started as): new worker, new files. */
+  async reload(): Promise<void> {
+    if (!this.process) throw new Error(`${this.name} is not running`);
+    const before = await this.workerPid();
+    process.kill(this.process.pid, 'SIGUSR2');
+    const deadline = Date.now() + 10_000;
+    while ((await this.workerPid().catch(() => before)) === before) {
+      if (Date.now() > deadline) throw new Error(`${this.name} did not reload: ${this.process.output().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
   async stop(): Promise<void> {
     await this.process?.stop();
     this.process = null;

@@ -1,0 +1,194 @@
+/**
+ * bench:propagation — how fast a change goes live across the fleet.
+ *  - runtime path: 100 weight changes through the API with 3 real HAProxy nodes; time from the write
+ *    returning to the new weight being live on every node (read back with `show servers state`);
+ *  - reload path, side by side: the same kind of change made live by render → haproxy -c → write →
+ *    reload on the same 3 nodes;
+ *  - bulk: 10,000 weight changes (100 pools × 100 members) pushed to one node, commands/s.
+ * Prints one JSON line. Targets: runtime p99 ≤ 100 ms and ≥ 20× faster than the reload path;
+ * bulk ≥ 50,000 commands/s.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { startControlPlane, type ControlPlane } from '../src/main.js';
+import { httpMember, type Closable } from '../test/integration/haproxy-render-support.js';
+import { ProxyNode } from '../test/integration/proxy-node.js';
+import { round, scratchDatabase } from './support.js';
+
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 100);
+const RELOAD_CHANGES = Number(process.env.BENCH_RELOAD_CHANGES ?? 10);
+// 100 pools of 100: HAProxy re-balances a backend's whole server tree on every weight change, so
+// backends of thousands of servers measure HAProxy's tree, not the push path.
+const BULK_POOLS = 100;
+const BULK_MEMBERS = 100;
+
+const log = (msg: string) => process.stderr.write(`bench:propagation: ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, everyMs = 1): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+const db = await scratchDatabase(`sy_bench_prop_${process.pid}`);
+const token = `sy_bench_${randomBytes(16).toString('hex')}`;
+const nodes: ProxyNode[] = [];
+let member: (Closable & { port: number }) | undefined;
+let cp: ControlPlane | undefined;
+try {
+  cp = await startControlPlane(
+    loadConfig({
+      DATABASE_URL: db.url,
+      PORT: '0',
+      SWITCHYARD_ADMIN_TOKEN: token,
+      SWITCHYARD_SECRET_KEY: randomBytes(32).toString('base64'),
+      LOG_LEVEL: 'warn',
+      SWITCHYARD_RECONCILE: 'true',
+      SWITCHYARD_LEADER_RETRY_MS: '100',
+    }),
+    createLogger('warn'),
+  );
+  const url = cp.url;
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = (await res.json()) as any;
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  member = await httpMember('m', '127.0.0.1');
+  await api('POST', '/v1/tenants', { id: 't1' });
+  await api('POST', '/v1/tenants/t1/pools', { name: 'web' });
+  await api('PUT', '/v1/tenants/t1/pools/web/members', {
+    members: [1, 2, 3].map((i) => ({ name: `m${i}`, address: `127.0.0.${i}`, port: member!.port, weight: 10 + i })),
+  });
+  await api('POST', '/v1/tenants/t1/vips', { name: 'www', address: '127.0.0.77', port: 18080 + (process.pid % 1000), protocol: 'http', defaultPool: 'web' });
+
+  log('starting 3 HAProxy nodes');
+  for (const name of ['edge-a', 'edge-b', 'edge-c']) {
+    const node = await ProxyNode.create(name);
+    await api('POST', '/v1/nodes', node.registration());
+    nodes.push(node);
+  }
+  const admin = async (method: string, path: string, body?: unknown) => ({ status: 200, body: await api(method, path, body), headers: new Headers() });
+  for (const node of nodes) {
+    await node.install(admin as never);
+    await node.start();
+  }
+  const weightOn = async (node: ProxyNode, backend: string, server: string) =>
+    (await node.servers(backend)).find((s) => s.srv_name === server)?.srv_uweight;
+
+  // Warm-up: nodes registered before their proxies started have been backing off; wait until a
+  // change reaches all of them before measuring anything.
+  await api('PATCH', '/v1/tenants/t1/pools/web/members/m1', { weight: 19 });
+  await waitFor('the fleet to converge', async () => (await Promise.all(nodes.map((n) => weightOn(n, 'be_t1_web', 'm1')))).every((w) => w === 19), 30_000, 50);
+
+  // Runtime path.
+  log(`runtime path: ${CHANGES} weight changes`);
+  const runtime: number[] = [];
+  for (let i = 0; i < CHANGES; i++) {
+    const weight = 20 + (i % 200);
+    await api('PATCH', '/v1/tenants/t1/pools/web/members/m1', { weight });
+    const returned = performance.now();
+    await waitFor(`weight ${weight} on every node`, async () => {
+      const live = await Promise.all(nodes.map((n) => weightOn(n, 'be_t1_web', 'm1')));
+      return live.every((w) => w === weight);
+    }, 5000);
+    runtime.push(performance.now() - returned);
+  }
+
+  // Reload path: the same change made live by render → validate → write → reload, reconciler off.
+  log(`reload path: ${RELOAD_CHANGES} weight changes`);
+  await cp.reconciler?.stop();
+  const reload: number[] = [];
+  for (let i = 0; i < RELOAD_CHANGES; i++) {
+    const weight = 230 + i;
+    await api('PATCH', '/v1/tenants/t1/pools/web/members/m2', { weight });
+    const returned = performance.now();
+    await Promise.all(
+      nodes.map(async (node) => {
+        const config = await cp!.services.configs.build(node.name); // render + haproxy -c + store
+        for (const [file, content] of Object.entries(config.files)) {
+          await mkdir(dirname(join(node.dir, file)), { recursive: true });
+          await writeFile(join(node.dir, file), content);
+        }
+        await node.reload();
+      }),
+    );
+    await waitFor(`reloaded weight ${weight}`, async () => {
+      const live = await Promise.all(nodes.map((n) => weightOn(n, 'be_t1_web', 'm2').catch(() => undefined)));
+      return live.every((w) => w === weight);
+    }, 15_000, 2);
+    reload.push(performance.now() - returned);
+  }
+
+  // Bulk: 10 pools × 1,000 members on one node, every weight changed at once.
+  log(`bulk: ${BULK_POOLS * BULK_MEMBERS} weight changes to one node`);
+  const bulkNode = nodes[0]!;
+  for (const other of nodes.slice(1)) {
+    await other.stop();
+    await api('DELETE', `/v1/nodes/${other.name}`);
+  }
+  const pools = Array.from({ length: BULK_POOLS }, (_, p) => `bulk${p}`);
+  for (const [p, name] of pools.entries()) {
+    await api('POST', '/v1/tenants/t1/pools', { name });
+    await api('PUT', `/v1/tenants/t1/pools/${name}/members`, {
+      members: Array.from({ length: BULK_MEMBERS }, (_, m) => ({ name: `b${m}`, address: `10.${p}.${m >> 8}.${m & 255}`, port: 9, weight: 1 })),
+    });
+    // A pool reaches the config through a route on the VIP.
+    await api('POST', '/v1/tenants/t1/vips/www/routes', { name: `r${p}`, priority: p, match: { pathPrefix: `/bulk${p}/` }, pool: name });
+  }
+  await bulkNode.install(admin as never);
+  await bulkNode.reload();
+  await waitFor('bulk pools loaded', async () => (await bulkNode.servers(`be_t1_${pools[BULK_POOLS - 1]}`).catch(() => [])).length === BULK_MEMBERS, 30_000, 50);
+  // All 10,000 weights change in the desired state first; then one reconciler pass pushes them.
+  await cp.reconciler?.stop();
+  const bulkStarted = performance.now();
+  for (const [p, name] of pools.entries()) {
+    await api('PUT', `/v1/tenants/t1/pools/${name}/members`, {
+      members: Array.from({ length: BULK_MEMBERS }, (_, m) => ({ name: `b${m}`, address: `10.${p}.${m >> 8}.${m & 255}`, port: 9, weight: 2 + (m % 200) })),
+    });
+  }
+  const written = performance.now();
+  cp.reconciler?.start();
+  await waitFor('10,000 weights live', async () => {
+    for (const name of pools) {
+      const rows = await bulkNode.servers(`be_t1_${name}`);
+      if (rows.some((r) => r.srv_uweight !== 2 + (Number(r.srv_name.slice(1)) % 200))) return false;
+    }
+    return true;
+  }, 60_000, 20);
+  const bulkMs = performance.now() - written;
+  const runtimeP99 = pct(runtime, 99);
+  const reloadP50 = pct(reload, 50);
+  const line = {
+    bench: 'propagation',
+    nodes: 3,
+    runtime: { changes: CHANGES, p50Ms: round(pct(runtime, 50)), p99Ms: round(runtimeP99), maxMs: round(Math.max(...runtime)) },
+    reload: { changes: RELOAD_CHANGES, p50Ms: round(reloadP50), p99Ms: round(pct(reload, 99)) },
+    runtimeSpeedupP50: round(reloadP50 / pct(runtime, 50), 1),
+    runtimeSpeedupP99: round(pct(reload, 99) / runtimeP99, 1),
+    bulk: { commands: BULK_POOLS * BULK_MEMBERS, writeMs: round(written - bulkStarted), liveAfterWriteMs: round(bulkMs), commandsPerSec: Math.round((BULK_POOLS * BULK_MEMBERS) / (bulkMs / 1000)) },
+    targets: 'runtime p99 <= 100 ms and >= 20x faster than reload; bulk >= 50000 commands/s',
+    met: runtimeP99 <= 100 && pct(reload, 50) / pct(runtime, 50) >= 20 && (BULK_POOLS * BULK_MEMBERS) / (bulkMs / 1000) >= 50_000,
+  };
+  process.stdout.write(JSON.stringify(line) + '\n');
+} finally {
+  for (const n of nodes) await n.remove().catch(() => undefined);
+  await member?.close();
+  await cp?.stop();
+  await db.drop();
+}
