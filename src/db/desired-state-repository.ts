@@ -1,3 +1,4 @@
+import { sql, type Selectable } from 'kysely';
 import type { Member } from '../domain/member.js';
 import type { Route } from '../domain/route.js';
 import type { Tenant } from '../domain/tenant.js';
@@ -10,6 +11,7 @@ import { toRoute } from './route-repository.js';
 import { toTenant } from './tenant-repository.js';
 import { toVip } from './vip-repository.js';
 import type { SealedCertificate } from './certificate-repository.js';
+import type { MemberTable, PoolTable, RouteTable, TenantTable, VipTable } from './schema.js';
 
 /** Everything of one tenant that a proxy serves, as stored (certificate keys still sealed). */
 export interface TenantState {
@@ -25,66 +27,73 @@ export interface DesiredState {
   readonly tenants: readonly TenantState[];
 }
 
-/**
- * Reads the desired state of the given tenants (all active tenants when omitted) in one
- * REPEATABLE READ transaction, so the rows and the revision agree. A handful of set-based queries,
- * whatever the number of tenants. Given a transaction (a dry-run write), reads inside it instead:
- * it sees that write's uncommitted rows and the revision it would commit as.
- */
-export async function loadDesiredState(db: Executor, opts: { tenantIds?: readonly string[]; states?: readonly string[] } = {}): Promise<DesiredState> {
-  if (db.isTransaction) return readDesiredState(db, opts);
-  return db
-    .transaction()
-    .setIsolationLevel('repeatable read')
-    .execute((trx) => readDesiredState(trx, opts));
+interface CertRow {
+  tenant_id: string;
+  name: string;
+  chain_pem: string;
+  key_ciphertext: string;
+  sans: string[];
 }
 
-async function readDesiredState(trx: Executor, opts: { tenantIds?: readonly string[]; states?: readonly string[] }): Promise<DesiredState> {
-  const counter = await trx.selectFrom('revision_counter').select('revision').where('id', '=', 1).executeTakeFirstOrThrow();
-  let tq = trx.selectFrom('tenants').selectAll().orderBy('id');
-  if (opts.tenantIds) tq = opts.tenantIds.length > 0 ? tq.where('id', 'in', [...opts.tenantIds]) : tq.where('id', '=', '');
-  tq = tq.where('state', 'in', [...(opts.states ?? ['active'])]);
-  const tenants = (await tq.execute()).map(toTenant);
-  const ids = tenants.map((t) => t.id);
-  if (ids.length === 0) return { revision: Number(counter.revision), tenants: [] };
-  const [vips, routes, pools, members, certs] = await Promise.all([
-    trx.selectFrom('vips').selectAll().where('tenant_id', 'in', ids).orderBy('tenant_id').orderBy('name').execute(),
-    trx.selectFrom('routes').selectAll().where('tenant_id', 'in', ids).orderBy('priority').orderBy('name').execute(),
-    trx.selectFrom('pools').selectAll().where('tenant_id', 'in', ids).orderBy('tenant_id').orderBy('name').execute(),
-    trx.selectFrom('members').selectAll().where('tenant_id', 'in', ids).orderBy('name').execute(),
-    trx
-      .selectFrom('certificates')
-      .select(['tenant_id', 'name', 'chain_pem', 'key_ciphertext', 'sans'])
-      .where('tenant_id', 'in', ids)
-      .orderBy('name')
-      .execute(),
-  ]);
-  const byTenant = <R extends { tenant_id: string }>(rows: R[]) => {
-    const m = new Map<string, R[]>();
-    for (const r of rows) (m.get(r.tenant_id) ?? m.set(r.tenant_id, []).get(r.tenant_id)!).push(r);
-    return m;
-  };
-  const vipRows = byTenant(vips);
-  const routeRows = byTenant(routes);
-  const poolRows = byTenant(pools);
-  const memberRows = byTenant(members);
-  const certRows = byTenant(certs);
-  return {
-    revision: Number(counter.revision),
-    tenants: tenants.map((tenant) => {
-      const tRoutes = (routeRows.get(tenant.id) ?? []).map(toRoute);
-      const tMembers = (memberRows.get(tenant.id) ?? []).map(toMember);
-      return {
-        tenant,
-        vips: (vipRows.get(tenant.id) ?? []).map(toVip).map((v) => ({ ...v, routes: tRoutes.filter((r) => r.vip === v.name) })),
-        pools: (poolRows.get(tenant.id) ?? []).map(toPool).map((p) => ({ ...p, members: tMembers.filter((m) => m.pool === p.name) })),
-        certificates: (certRows.get(tenant.id) ?? []).map((c) => ({
-          name: c.name,
-          chainPem: c.chain_pem,
-          keyCiphertext: c.key_ciphertext,
-          sans: c.sans,
-        })),
-      };
-    }),
-  };
+/**
+ * Reads the desired state of the given tenants (all active tenants when omitted) in ONE statement:
+ * one snapshot, so the rows and the revision agree without a transaction, and one round trip
+ * however many tenants there are (the reconciler reads it on every change). Given a transaction
+ * (a dry-run write), it reads inside it and so sees that write's uncommitted rows.
+ */
+export async function loadDesiredState(db: Executor, opts: { tenantIds?: readonly string[]; states?: readonly string[] } = {}): Promise<DesiredState> {
+  const states = [...(opts.states ?? ['active'])];
+  const ids = opts.tenantIds === undefined ? null : [...opts.tenantIds];
+  // The tenant filter every sub-select shares; the ids travel as one array parameter, whatever their number.
+  const chosen = sql`select id from tenants where state = any(${states}::text[]) and (${ids}::text[] is null or id = any(${ids}::text[]))`;
+  const { rows } = await sql<{
+    revision: string;
+    tenants: Selectable<TenantTable>[];
+    vips: Selectable<VipTable>[];
+    routes: Selectable<RouteTable>[];
+    pools: Selectable<PoolTable>[];
+    members: Selectable<MemberTable>[];
+    certs: CertRow[];
+  }>`
+    select
+      (select revision from revision_counter where id = 1) as revision,
+      coalesce((select json_agg(t order by t.id) from tenants t where t.id in (${chosen})), '[]') as tenants,
+      coalesce((select json_agg(v order by v.tenant_id, v.name) from vips v where v.tenant_id in (${chosen})), '[]') as vips,
+      coalesce((select json_agg(r order by r.priority, r.name) from routes r where r.tenant_id in (${chosen})), '[]') as routes,
+      coalesce((select json_agg(p order by p.tenant_id, p.name) from pools p where p.tenant_id in (${chosen})), '[]') as pools,
+      coalesce((select json_agg(m order by m.name) from members m where m.tenant_id in (${chosen})), '[]') as members,
+      coalesce((select json_agg(json_build_object('tenant_id', c.tenant_id, 'name', c.name, 'chain_pem', c.chain_pem,
+                  'key_ciphertext', c.key_ciphertext, 'sans', c.sans) order by c.name)
+                from certificates c where c.tenant_id in (${chosen})), '[]') as certs
+  `.execute(db);
+  const row = rows[0]!;
+  return { revision: Number(row.revision), tenants: assemble(row.tenants.map(toTenant), row) };
+}
+
+function assemble(
+  tenants: Tenant[],
+  rows: { vips: Selectable<VipTable>[]; routes: Selectable<RouteTable>[]; pools: Selectable<PoolTable>[]; members: Selectable<MemberTable>[]; certs: CertRow[] },
+): TenantState[] {
+  const vips = byKey(rows.vips.map((r) => [r.tenant_id, toVip(r)] as const));
+  const routes = byKey(rows.routes.map((r) => [`${r.tenant_id}/${r.vip_name}`, toRoute(r)] as const));
+  const pools = byKey(rows.pools.map((r) => [r.tenant_id, toPool(r)] as const));
+  const members = byKey(rows.members.map((r) => [`${r.tenant_id}/${r.pool_name}`, toMember(r)] as const));
+  const certs = byKey(rows.certs.map((c) => [c.tenant_id, { name: c.name, chainPem: c.chain_pem, keyCiphertext: c.key_ciphertext, sans: c.sans }] as const));
+  return tenants.map((tenant) => ({
+    tenant,
+    vips: (vips.get(tenant.id) ?? []).map((v) => ({ ...v, routes: routes.get(`${tenant.id}/${v.name}`) ?? [] })),
+    pools: (pools.get(tenant.id) ?? []).map((p) => ({ ...p, members: members.get(`${tenant.id}/${p.name}`) ?? [] })),
+    certificates: certs.get(tenant.id) ?? [],
+  }));
+}
+
+/** Groups values by key, keeping their order. */
+function byKey<V>(entries: readonly (readonly [string, V])[]): Map<string, V[]> {
+  const out = new Map<string, V[]>();
+  for (const [key, value] of entries) {
+    const list = out.get(key);
+    if (list) list.push(value);
+    else out.set(key, [value]);
+  }
+  return out;
 }

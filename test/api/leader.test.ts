@@ -41,7 +41,8 @@ describe('leader election', () => {
     const killedAt = Date.now();
     await admin.query(
       `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'switchyard-leader' and datname = current_database()
-         and pid = (select pid from pg_locks where locktype = 'advisory' and granted limit 1)`,
+         and pid in (select l.pid from pg_locks l join pg_database d on d.oid = l.database
+                     where l.locktype = 'advisory' and l.granted and d.datname = current_database())`,
     );
     await admin.end();
     await eventually(() => b.isLeader, 5000);
