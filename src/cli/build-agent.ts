@@ -1,0 +1,39 @@
+import { Agent, type AgentOptions } from '../fleet/agent.js';
+import { AgentStore } from '../fleet/agent-store.js';
+import { ControlPlaneClient } from '../fleet/control-plane-client.js';
+import { HaproxyReloader } from '../fleet/haproxy-reloader.js';
+import { NginxReloader } from '../fleet/nginx-reloader.js';
+import { createProxyValidator } from '../fleet/proxy-validator.js';
+import { proxyVersion } from '../fleet/proxy-version.js';
+import type { Logger } from '../logger.js';
+import { VERSION } from '../version.js';
+import type { AgentCliOptions } from './agent.js';
+
+/** The composition of one agent; tests pass `tuning` to retry faster than a fleet should. */
+export function buildAgent(options: AgentCliOptions, logger: Logger, tuning: Pick<AgentOptions, 'retry' | 'slowRetryMs' | 'retryRejectedMs'> = {}): Agent {
+  const bin = options.kind === 'haproxy' ? options.haproxyBin : options.nginxBin;
+  const reloadTimeoutMs = options.reloadTimeoutSeconds * 1000;
+  return new Agent(
+    {
+      node: options.node,
+      kind: options.kind,
+      configDir: options.configDir,
+      waitSeconds: options.waitSeconds,
+      heartbeatSeconds: options.heartbeatSeconds,
+      keepReleases: options.keepReleases,
+      ...tuning,
+    },
+    {
+      client: new ControlPlaneClient({ url: options.controlPlane, node: options.node, token: options.token, agentVersion: VERSION }),
+      store: new AgentStore(options.configDir, logger),
+      validator: createProxyValidator(options.kind, { haproxyBin: options.haproxyBin, nginxBin: options.nginxBin }),
+      reloader:
+        options.kind === 'haproxy'
+          ? new HaproxyReloader({ masterSocket: options.masterSocket, reloadTimeoutMs }, logger)
+          : new NginxReloader({ configDir: options.configDir, reloadTimeoutMs }, logger),
+      logger,
+      agentVersion: VERSION,
+      proxyVersion: () => proxyVersion(bin),
+    },
+  );
+}

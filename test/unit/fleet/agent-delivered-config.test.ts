@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { deliveredConfigSchema, deliveryProblem, type DeliveredConfig } from '../../../src/fleet/delivered-config.js';
+import { jitteredDelay } from '../../../src/fleet/jittered-backoff.js';
+import { onWorker } from '../../../src/fleet/master-commands.js';
+import * as cmd from '../../../src/fleet/commands.js';
+import { parseProcStat, processTitle } from '../../../src/fleet/process-table.js';
+
+const H = 'a'.repeat(64);
+const config = (files: Record<string, string>, over: Partial<DeliveredConfig> = {}): DeliveredConfig =>
+  deliveredConfigSchema.parse({ node: 'edge-1', kind: 'haproxy', revision: 3, contentHash: H, structuralHash: H, files, heldTenants: [], createdAt: 'now', ...over });
+const HAPROXY = 'global\n    master-worker\n    server-state-file /etc/sy/state/server-state\n';
+
+describe('what the agent accepts from the control plane', () => {
+  it('refuses file names that could leave the release directory', () => {
+    for (const name of ['../x', '/etc/passwd', 'a/../../x', 'a//b', './x', 'certs/.', '']) {
+      expect(deliveredConfigSchema.safeParse({ node: 'n', kind: 'haproxy', revision: 1, contentHash: H, structuralHash: H, files: { [name]: '' }, createdAt: 'x' }).success, name).toBe(false);
+    }
+  });
+
+  it('refuses files rendered for another node, kind or configDir, saying what to change', () => {
+    const expected = { node: 'edge-1', kind: 'haproxy' as const, configDir: '/etc/sy' };
+    expect(deliveryProblem(config({ 'haproxy.cfg': HAPROXY }), expected)).toBeNull();
+    expect(deliveryProblem(config({ 'haproxy.cfg': HAPROXY }, { node: 'edge-2' }), expected)).toMatch(/node edge-2, not edge-1/);
+    expect(deliveryProblem(config({ 'nginx.conf': 'pid /etc/sy/nginx.pid;\n' }, { kind: 'nginx' }), expected)).toMatch(/--kind haproxy/);
+    expect(deliveryProblem(config({ 'haproxy.cfg': HAPROXY }), { ...expected, configDir: '/srv/lb' })).toMatch(/rendered for configDir \/etc\/sy but .* --config-dir \/srv\/lb/);
+    expect(deliveryProblem(config({ 'nginx.conf': 'pid /srv/lb/nginx.pid;\n' }, { kind: 'nginx' }), { ...expected, kind: 'nginx' })).toMatch(/configDir \/srv\/lb/);
+  });
+});
+
+describe('retry delays', () => {
+  const policy = { initialMs: 1000, maxMs: 30_000, factor: 2 };
+  it('grow exponentially to the cap, with between half and all of the delay as jitter', () => {
+    expect(jitteredDelay(policy, 1, () => 0)).toBe(500);
+    expect(jitteredDelay(policy, 1, () => 0.999999)).toBe(1000);
+    expect(jitteredDelay(policy, 3, () => 0.5)).toBe(3000);
+    expect(jitteredDelay(policy, 20, () => 0.999999)).toBe(30_000);
+  });
+});
+
+describe('worker commands through the master CLI', () => {
+  it('name the worker by PID', () => {
+    expect(onWorker(2453, cmd.showServersState())).toMatchObject({ target: 'master', line: '@!2453 show servers state', kind: 'show-servers-state' });
+    expect(() => onWorker(0, cmd.showServersState())).toThrow(/pid/);
+    expect(() => onWorker(1, cmd.showProc())).toThrow(/worker command/);
+  });
+});
+
+describe('the process table', () => {
+  it('reads pid and parent from /proc/<pid>/stat even when the name holds spaces and parentheses', () => {
+    expect(parseProcStat('4242 (nginx: a) b) S 4200 4242 4242 0 -1')).toEqual({ pid: 4242, ppid: 4200 });
+    expect(parseProcStat('garbage')).toBeNull();
+  });
+
+  it('turns an overwritten argv into the title ps shows', () => {
+    expect(processTitle('nginx: worker process\0\0\0\0')).toBe('nginx: worker process');
+    expect(processTitle('nginx: master process nginx -c /etc/sy/nginx.conf\0')).toBe('nginx: master process nginx -c /etc/sy/nginx.conf');
+  });
+});
