@@ -163,6 +163,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     reconciler,
     leader,
     stop: async () => {
+      services.configs.close();
       await leader.stop();
       // Closing the Runtime API clients fails a push in flight at once instead of waiting out its timeout.
       const reconciling = reconciler?.stop();

@@ -21,7 +21,8 @@ export function configRoutes(configs: ConfigService): RouteSpec[] {
       handler: async ({ params, query, req }) => {
         const known = /^"([0-9a-f]{64})"$/.exec(String(req.headers['if-none-match'] ?? ''))?.[1];
         const aborted = new AbortController();
-        req.socket.once('close', () => aborted.abort());
+        // Per response, not per socket: keep-alive connections must not collect a listener per poll.
+        req.res?.once('close', () => aborted.abort());
         const config =
           known !== undefined && query.wait > 0
             ? ((await configs.waitForChange(params.node, known, query.wait * 1000, aborted.signal)) ?? (await configs.forNode(params.node)))

@@ -56,6 +56,9 @@ export interface ChangeSource {
 export class ConfigService {
   private readonly box: SecretBox;
   private readonly building = new Map<string, Promise<ServedConfig>>();
+  private readonly queued = new Map<string, Promise<ServedConfig>>();
+  /** Aborted when the process stops: long polls answer at once instead of holding shutdown for their wait. */
+  private readonly closing = new AbortController();
   private stateCache: { revision: number; state: Promise<DesiredState> } | null = null;
   /** Snapshots per stored state and kind, so a build's several renders reuse the renderers' fragment caches. */
   private readonly snapshots = new WeakMap<TenantState, Map<NodeKind, TenantSnapshot>>();
@@ -91,19 +94,26 @@ export class ConfigService {
       const config = await this.forNode(nodeName);
       if (config.contentHash !== knownHash) return config;
       const left = deadline - Date.now();
-      if (left <= 0 || signal?.aborted) return null;
+      if (left <= 0 || signal?.aborted || this.closing.signal.aborted) return null;
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
           this.changes.off('change', done);
           signal?.removeEventListener('abort', done);
+          this.closing.signal.removeEventListener('abort', done);
           resolve();
         };
         const timer = setTimeout(done, Math.min(left, 1000));
         this.changes.on('change', done);
         signal?.addEventListener('abort', done);
+        this.closing.signal.addEventListener('abort', done);
       });
     }
+  }
+
+  /** Ends every long poll now (they answer with what they have); called when the process stops. */
+  close(): void {
+    this.closing.abort();
   }
 
   /** Builds, validates and stores the node's config now. Concurrent calls for one node share one build. */
@@ -114,7 +124,18 @@ export class ConfigService {
   /** `build`, also answering the snapshot the files were rendered from (what runtime planning compares with). */
   buildServed(nodeName: string): Promise<ServedConfig> {
     const running = this.building.get(nodeName);
-    if (running) return running;
+    if (running) {
+      // A build that started before the caller's write may not include it: chain one more after it.
+      // Concurrent callers share that next build, so a burst of writes still gives two builds, not N.
+      const queued = this.queued.get(nodeName);
+      if (queued) return queued;
+      const next = running.catch(() => undefined).then(() => {
+        this.queued.delete(nodeName);
+        return this.buildServed(nodeName);
+      });
+      this.queued.set(nodeName, next);
+      return next;
+    }
     const started = this.buildNow(nodeName).finally(() => this.building.delete(nodeName));
     this.building.set(nodeName, started);
     return started;
