@@ -31,27 +31,57 @@ export function parseShowStat(text: string): StatRow[] {
   const header = lines.shift();
   if (header === undefined || !header.startsWith('# pxname,')) throw new RuntimeParseError('show stat', 'missing the "# pxname," header');
   const columns = splitCsv(header.slice(2));
-  return lines.map((line) => statRow(columns, splitCsv(line)));
+  // Column positions are looked up once per reply, not per row: a node with 10,000 servers answers
+  // 10,000 rows of ~100 cells, and the reconciler reads them on every pass.
+  const at = (name: string) => columns.indexOf(name);
+  const layout = {
+    pxname: at('pxname'),
+    svname: at('svname'),
+    type: at('type'),
+    numbers: STAT_NUMBERS.map((f) => [f, at(f)] as const),
+    strings: STAT_STRINGS.map((f) => [f, at(f)] as const),
+  };
+  return lines.map((line) => statRow(columns, layout, splitCsv(line)));
 }
 
-function statRow(columns: readonly string[], cells: readonly string[]): StatRow {
-  const raw: Record<string, string> = {};
-  columns.forEach((c, i) => {
-    if (c !== '' && c !== '-') raw[c] = cells[i] ?? '';
-  });
+type StatLayout = {
+  readonly pxname: number;
+  readonly svname: number;
+  readonly type: number;
+  readonly numbers: readonly (readonly [StatNumberField, number])[];
+  readonly strings: readonly (readonly [StatStringField, number])[];
+};
+
+function statRow(columns: readonly string[], layout: StatLayout, cells: readonly string[]): StatRow {
+  const cell = (i: number) => (i < 0 ? undefined : cells[i]);
   const row: Record<string, unknown> = {
-    pxname: raw.pxname ?? '',
-    svname: raw.svname ?? '',
-    type: STAT_TYPES[Number(raw.type)] ?? 'server',
-    raw,
+    pxname: cell(layout.pxname) ?? '',
+    svname: cell(layout.svname) ?? '',
+    type: STAT_TYPES[Number(cell(layout.type))] ?? 'server',
   };
-  for (const f of STAT_NUMBERS) row[f] = toNumber(raw[f]);
-  for (const f of STAT_STRINGS) row[f] = raw[f] === undefined || raw[f] === '' ? null : raw[f];
+  for (const [f, i] of layout.numbers) row[f] = toNumber(cell(i));
+  for (const [f, i] of layout.strings) {
+    const v = cell(i);
+    row[f] = v === undefined || v === '' ? null : v;
+  }
+  // Every column by name, built only when someone asks (nothing on the hot path does).
+  Object.defineProperty(row, 'raw', {
+    enumerable: false,
+    get() {
+      const raw: Record<string, string> = {};
+      columns.forEach((c, i) => {
+        if (c !== '' && c !== '-') raw[c] = cells[i] ?? '';
+      });
+      return raw;
+    },
+  });
   return row as StatRow;
 }
 
 /** HAProxy quotes a CSV cell (doubling inner quotes) only when it holds a comma or a quote. */
 function splitCsv(line: string): string[] {
+  // Almost every row has no quoted cell: the native split is several times faster.
+  if (!line.includes('"')) return line.split(',');
   const cells: string[] = [];
   let i = 0;
   while (i <= line.length) {
@@ -75,8 +105,10 @@ function splitCsv(line: string): string[] {
 }
 
 function toNumber(cell: string | undefined): number | null {
-  if (cell === undefined || cell === '' || !/^-?\d+(?:\.\d+)?$/.test(cell)) return null;
-  return Number(cell);
+  if (cell === undefined || cell === '') return null;
+  const n = Number(cell);
+  // Number('') and Number(' ') are 0 and Number('0x1f') is 31: only plain decimals count.
+  return Number.isFinite(n) && /^-?\d+(?:\.\d+)?$/.test(cell) ? n : null;
 }
 
 // ---------------------------------------------------------------- show servers state

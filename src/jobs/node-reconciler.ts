@@ -192,8 +192,9 @@ export class NodeReconciler {
       await this.record(node, { revision: null, pending: this.recorded?.pending ?? 0, error, sent: 0, failed: 0 });
       return { ok: false, error };
     }
-    await this.saveHealth(node.name, memberHealth(desired, observation.observed));
     const results = plan.commands.length === 0 ? [] : await executeSendable(this.deps.runtime.executor(node.name, address), plan.commands);
+    // Health is bookkeeping: stored after the commands went out, never in the way of a change.
+    await this.saveHealth(node.name, memberHealth(desired, observation.observed));
     const unfinished = results.filter((r) => r.status !== 'ok');
     // HAProxy 2.6 refuses `del server` while idle keep-alive connections linger (purged within
     // seconds): the removal is still under way, not failing, and the follow-up pass retries it.

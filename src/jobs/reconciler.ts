@@ -50,6 +50,8 @@ export class Reconciler {
   private ticker: NodeJS.Timeout | undefined;
   private listing: Promise<void> | null = null;
   private started = false;
+  /** A stop in progress: a second stop() (leadership lost, then shutdown) waits for the same one. */
+  private stopping: Promise<void> | null = null;
   private readonly onChange = () => this.wake();
 
   constructor(
@@ -73,8 +75,13 @@ export class Reconciler {
   }
 
   async stop(): Promise<void> {
-    if (!this.started) return;
+    if (!this.started) return this.stopping ?? undefined;
     this.started = false;
+    this.stopping = this.stopNow().finally(() => (this.stopping = null));
+    return this.stopping;
+  }
+
+  private async stopNow(): Promise<void> {
     this.deps.changes.off('change', this.onChange);
     clearTimeout(this.debounce);
     clearTimeout(this.ticker);
