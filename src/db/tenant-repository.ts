@@ -61,15 +61,7 @@ export async function insertTenant(db: Executor, t: CreateTenant & { state: Tena
     .insertInto('tenants')
     .values({
       id: t.id,
-      display_name: t.displayName,
-      state: t.state,
-      reservation_vcpu: t.reservation.vcpu,
-      reservation_memory_mb: t.reservation.memoryMb,
-      limit_vcpu: t.limit.vcpu,
-      limit_memory_mb: t.limit.memoryMb,
-      weight: t.weight,
-      labels: JSON.stringify(t.labels),
-      ...approvalColumns(t.approval),
+      ...tenantColumns(t),
       revision,
     })
     .returningAll()
@@ -82,15 +74,7 @@ export async function updateTenant(db: Executor, t: Omit<Tenant, 'createdAt' | '
   const row = await db
     .updateTable('tenants')
     .set({
-      display_name: t.displayName,
-      state: t.state,
-      reservation_vcpu: t.reservation.vcpu,
-      reservation_memory_mb: t.reservation.memoryMb,
-      limit_vcpu: t.limit.vcpu,
-      limit_memory_mb: t.limit.memoryMb,
-      weight: t.weight,
-      labels: JSON.stringify(t.labels),
-      ...approvalColumns(t.approval),
+      ...tenantColumns(t),
       revision,
       updated_at: new Date(),
     })
@@ -111,6 +95,22 @@ export async function countTenantVips(db: Executor, id: string): Promise<number>
     .where('tenant_id', '=', id)
     .executeTakeFirstOrThrow();
   return Number(row.n);
+}
+
+type TenantFieldsIn = Pick<Tenant, 'displayName' | 'state' | 'reservation' | 'limit' | 'weight' | 'labels'> & { approval?: Approval | undefined };
+
+function tenantColumns(t: TenantFieldsIn) {
+  return {
+    display_name: t.displayName,
+    state: t.state,
+    reservation_vcpu: t.reservation.vcpu,
+    reservation_memory_mb: t.reservation.memoryMb,
+    limit_vcpu: t.limit.vcpu,
+    limit_memory_mb: t.limit.memoryMb,
+    weight: t.weight,
+    labels: JSON.stringify(t.labels),
+    ...approvalColumns(t.approval),
+  };
 }
 
 function approvalColumns(a: Approval | undefined) {

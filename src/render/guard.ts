@@ -1,3 +1,4 @@
+import { CHECK_TYPES, type HealthCheck } from '../domain/pool.js';
 /**
  * The render-side guard: the last line of defence behind the API schemas. Every value a view
  * model puts into a config passes one of these checks, which throw `UnsafeValueError` for any
@@ -76,4 +77,19 @@ export function safePem(field: string, value: string): string {
     throw new UnsafeValueError(field, value, 'PEM');
   }
   return value;
+}
+
+/** A health-check spec, every field guarded: each proxy kind refuses the same input, whatever it renders of it. */
+export function safeHealthCheck(at: string, check: HealthCheck): HealthCheck {
+  return {
+    type: safeOneOf(`${at}.type`, check.type, CHECK_TYPES),
+    path: safe('path', `${at}.path`, check.path),
+    expectedStatus: safe('status', `${at}.expectedStatus`, check.expectedStatus),
+    host: check.host === null ? null : safe('host', `${at}.host`, check.host),
+    port: check.port === null ? null : safeInt(`${at}.port`, check.port, 1, 65535),
+    intervalMs: safeInt(`${at}.intervalMs`, check.intervalMs, 100, 3_600_000),
+    timeoutMs: safeInt(`${at}.timeoutMs`, check.timeoutMs, 10, 600_000),
+    rise: safeInt(`${at}.rise`, check.rise, 1, 100),
+    fall: safeInt(`${at}.fall`, check.fall, 1, 100),
+  };
 }

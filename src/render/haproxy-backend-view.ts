@@ -1,9 +1,9 @@
-import { ALGORITHMS, CHECK_TYPES, type HealthCheck } from '../domain/pool.js';
+import { ALGORITHMS, type HealthCheck } from '../domain/pool.js';
 import { MEMBER_STATES, type Member } from '../domain/member.js';
 import type { ServerCheck } from '../domain/runtime-state.js';
 import type { PoolSnapshot, VipSnapshot } from '../domain/snapshot.js';
 import { DEFAULT_TIMEOUTS, PERSISTENCE_TYPES } from '../domain/vip.js';
-import { safe, safeInt, safeOneOf } from './guard.js';
+import { safe, safeInt, safeOneOf, safeHealthCheck } from './guard.js';
 import { backendName, formatDuration, formatEndpoint } from './haproxy-names.js';
 import { byName, type TenantContext } from './haproxy-tenant-context.js';
 
@@ -65,7 +65,7 @@ export function backendFor(plans: readonly BackendPlan[], pool: string, mode: Pr
 export function backendView(ctx: TenantContext, plan: BackendPlan): HaproxyBackendView {
   const field = `${ctx.field}.pools.${plan.pool.name}`;
   const algorithm = safeOneOf(`${field}.algorithm`, plan.pool.algorithm, ALGORITHMS);
-  const check = plan.pool.healthCheck === null ? null : guardCheck(field, plan.pool.healthCheck);
+  const check = plan.pool.healthCheck === null ? null : safeHealthCheck(`${field}.healthCheck`, plan.pool.healthCheck);
   const persistence = persistenceOf(ctx, plan);
   return {
     name: plan.name,
@@ -111,20 +111,6 @@ function backendTimeouts(ctx: TenantContext, vips: readonly VipSnapshot[]): { co
   return { connect: formatDuration(connect), server: formatDuration(server) };
 }
 
-function guardCheck(field: string, check: HealthCheck): HealthCheck {
-  const at = `${field}.healthCheck`;
-  return {
-    type: safeOneOf(`${at}.type`, check.type, CHECK_TYPES),
-    path: safe('path', `${at}.path`, check.path),
-    expectedStatus: safe('status', `${at}.expectedStatus`, check.expectedStatus),
-    host: check.host === null ? null : safe('host', `${at}.host`, check.host),
-    port: check.port === null ? null : safeInt(`${at}.port`, check.port, 1, 65535),
-    intervalMs: safeInt(`${at}.intervalMs`, check.intervalMs, 100, 3_600_000),
-    timeoutMs: safeInt(`${at}.timeoutMs`, check.timeoutMs, 10, 600_000),
-    rise: safeInt(`${at}.rise`, check.rise, 1, 100),
-    fall: safeInt(`${at}.fall`, check.fall, 1, 100),
-  };
-}
 
 /** HTTP/1.1 needs a Host header; without one the check speaks HTTP/1.0. */
 function httpCheck(check: HealthCheck): { send: string; expect: string } {

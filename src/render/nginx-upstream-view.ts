@@ -1,8 +1,8 @@
 import { MEMBER_STATES, type Member } from '../domain/member.js';
-import { ALGORITHMS, CHECK_TYPES, type HealthCheck } from '../domain/pool.js';
+import { ALGORITHMS, type HealthCheck } from '../domain/pool.js';
 import type { PoolSnapshot, VipSnapshot } from '../domain/snapshot.js';
 import { PERSISTENCE_TYPES } from '../domain/vip.js';
-import { safe, safeInt, safeOneOf } from './guard.js';
+import { safe, safeInt, safeOneOf, safeHealthCheck } from './guard.js';
 import { nginxIp } from './nginx-address.js';
 import { byName, type TenantContext } from './haproxy-tenant-context.js';
 import {
@@ -134,7 +134,7 @@ function basePlan(ctx: TenantContext, pool: PoolSnapshot, context: NginxContext)
  */
 export function upstreamView(ctx: TenantContext, plan: UpstreamPlan): NginxUpstreamView {
   const field = `${ctx.field}.pools.${plan.pool.name}`;
-  const check = plan.pool.healthCheck === null ? null : guardCheck(`${field}.healthCheck`, plan.pool.healthCheck);
+  const check = plan.pool.healthCheck === null ? null : safeHealthCheck(`${field}.healthCheck`, plan.pool.healthCheck);
   const members = [...plan.pool.members].sort(byName).map((m) => guardMember(`${field}.members`, m));
   return {
     name: plan.name,
@@ -223,17 +223,3 @@ function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 
-/** Only fall and interval shape nginx's passive checks; the rest is guarded so every kind refuses the same input. */
-function guardCheck(at: string, check: HealthCheck): HealthCheck {
-  return {
-    type: safeOneOf(`${at}.type`, check.type, CHECK_TYPES),
-    path: safe('path', `${at}.path`, check.path),
-    expectedStatus: safe('status', `${at}.expectedStatus`, check.expectedStatus),
-    host: check.host === null ? null : safe('host', `${at}.host`, check.host),
-    port: check.port === null ? null : safeInt(`${at}.port`, check.port, 1, 65535),
-    intervalMs: safeInt(`${at}.intervalMs`, check.intervalMs, 100, 3_600_000),
-    timeoutMs: safeInt(`${at}.timeoutMs`, check.timeoutMs, 10, 600_000),
-    rise: safeInt(`${at}.rise`, check.rise, 1, 100),
-    fall: safeInt(`${at}.fall`, check.fall, 1, 100),
-  };
-}
