@@ -16,8 +16,12 @@ export interface NodeSpec {
   readonly configDir: string;
 }
 
-export function toNode(row: Selectable<NodeTable>): ProxyNode {
+/** A node row with its latest config version's revision and hash (null before the first build). */
+type NodeRow = Selectable<NodeTable> & { desired_revision?: string | number | null; desired_hash?: string | null };
+
+export function toNode(row: NodeRow): ProxyNode {
   const kind = row.kind as NodeKind;
+  const desiredHash = row.desired_hash ?? null;
   return {
     name: row.name,
     kind,
@@ -30,6 +34,9 @@ export function toNode(row: Selectable<NodeTable>): ProxyNode {
     appliedRevision: row.applied_revision === null ? null : Number(row.applied_revision),
     lastHeartbeatAt: isoOrNull(row.last_heartbeat_at),
     status: {
+      desiredRevision: row.desired_revision === null || row.desired_revision === undefined ? null : Number(row.desired_revision),
+      desiredHash,
+      converged: desiredHash !== null && row.applied_hash === desiredHash && row.runtime_pending === 0 && row.runtime_error === null,
       appliedHash: row.applied_hash,
       appliedAt: isoOrNull(row.applied_at),
       reloadCount: row.reload_count,
@@ -52,8 +59,19 @@ export function toNode(row: Selectable<NodeTable>): ProxyNode {
   };
 }
 
+/** Nodes with their latest config version, in one query. */
+function nodesWithDesired(db: Executor) {
+  return db
+    .selectFrom('nodes')
+    .selectAll('nodes')
+    .select((eb) => [
+      eb.selectFrom('config_versions as cv').whereRef('cv.node_name', '=', 'nodes.name').orderBy('cv.id', 'desc').limit(1).select('cv.revision').as('desired_revision'),
+      eb.selectFrom('config_versions as cv').whereRef('cv.node_name', '=', 'nodes.name').orderBy('cv.id', 'desc').limit(1).select('cv.content_hash').as('desired_hash'),
+    ]);
+}
+
 export async function findNode(db: Executor, name: string): Promise<ProxyNode | undefined> {
-  const row = await db.selectFrom('nodes').selectAll().where('name', '=', name).executeTakeFirst();
+  const row = await nodesWithDesired(db).where('name', '=', name).executeTakeFirst();
   return row && toNode(row);
 }
 
@@ -70,7 +88,7 @@ export async function findNodeByRuntimeAddress(db: Executor, a: RuntimeAddress):
 
 /** Nodes sorted by name, after `after` when given. */
 export async function listNodes(db: Executor, q: { limit: number; after?: string | undefined }): Promise<ProxyNode[]> {
-  let query = db.selectFrom('nodes').selectAll().orderBy('name').limit(q.limit);
+  let query = nodesWithDesired(db).orderBy('name').limit(q.limit);
   if (q.after !== undefined) query = query.where('name', '>', q.after);
   return (await query.execute()).map(toNode);
 }

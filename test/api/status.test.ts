@@ -19,6 +19,8 @@ afterAll(async () => {
 describe('GET /v1/tenants/{t}/status', () => {
   it('shows a node as not converged, and why, until its agent applies the latest config', async () => {
     const config = (await agent('GET', '/v1/nodes/n1/config')).body;
+    const unapplied = await app.admin('GET', '/v1/nodes/n1');
+    expect(unapplied.body.status).toMatchObject({ desiredHash: config.contentHash, appliedHash: null, converged: false });
     const before = await app.admin('GET', '/v1/tenants/a/status');
     expect(before.status).toBe(200);
     expect(before.body.converged).toBe(false);
@@ -32,6 +34,8 @@ describe('GET /v1/tenants/{t}/status', () => {
     const after = await app.admin('GET', '/v1/tenants/a/status');
     expect(after.body).toMatchObject({ converged: true, vips: [{ name: 'www', converged: true }] });
     expect(after.body.nodes[0]).toMatchObject({ converged: true, waitingFor: null, appliedRevision: config.revision });
+    const node = await app.admin('GET', '/v1/nodes/n1');
+    expect(node.body.status).toMatchObject({ desiredRevision: config.revision, desiredHash: config.contentHash, appliedHash: config.contentHash, converged: true, reloadCount: 1 });
   });
 
   it('goes back to not converged after a change, until the node catches up', async () => {
