@@ -91,6 +91,7 @@ async function main(): Promise<void> {
     const checkMs = Number(process.hrtime.bigint() - start) / 1e6;
     const fullRenderMs = median(cold);
     console.log(JSON.stringify({
+      bench: 'render',
       tenants: TENANTS,
       configBytes: files['haproxy.cfg']!.length,
       fullRenderMs: round(fullRenderMs),
