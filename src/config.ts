@@ -18,6 +18,10 @@ export interface Config {
   readonly leaderRetryMs: number;
   /** The fleet reconciler (config builds, Runtime API pushes, member health). */
   readonly reconcile: ReconcileConfig;
+  /** The stats poller (HAProxy `show stat` into stat_samples and stat_rollups). */
+  readonly stats: StatsConfig;
+  /** The rebalancer (allocation of caps) and the node-health rule it uses. */
+  readonly rebalance: RebalanceConfig;
   /** Registrations by registrars within this reservation are approved without an admin; null: none are. */
   readonly autoApproveUpTo: { vcpu: number; memoryMb: number } | null;
 }
@@ -30,6 +34,31 @@ export interface ReconcileConfig {
   readonly retryMaxMs: number;
   /** How long a removed member drains before it goes to maintenance with sessions attached (ms). */
   readonly drainTimeoutMs: number;
+}
+
+export interface StatsConfig {
+  readonly enabled: boolean;
+  /** Seconds between polls: a divisor of 60 s or of 60 min (cron). */
+  readonly intervalS: number;
+  /** Longest wait for one node's `show stat` (ms); a slow node never holds up the others. */
+  readonly nodeTimeoutMs: number;
+  /** How long raw samples are kept (s). */
+  readonly rawRetentionS: number;
+  /** How long one-minute rollups are kept (s). */
+  readonly rollupRetentionS: number;
+}
+
+/** Intervals cron can fire at an even pace (see jobs/schedule.ts). */
+const cronPaced = (s: number) => (s < 60 ? 60 % s === 0 : s % 60 === 0 && 60 % (s / 60) === 0);
+
+export interface RebalanceConfig {
+  readonly enabled: boolean;
+  /** Seconds between passes (each also follows committed writes, debounced). */
+  readonly intervalS: number;
+  /** The agents' heartbeat interval (s): a node silent for 3 of them takes no new caps. */
+  readonly heartbeatIntervalS: number;
+  /** Nodes that reload for every cap change (NGINX, HAProxy without a Runtime API) change caps at most this often (s). */
+  readonly reloadCadenceS: number;
 }
 
 const flag = z.enum(['true', 'false', '1', '0', 'on', 'off']).transform((v) => v === 'true' || v === '1' || v === 'on');
@@ -59,6 +88,15 @@ const envSchema = z.object({
   SWITCHYARD_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   SWITCHYARD_RECONCILE_RETRY_MAX_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   SWITCHYARD_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
+  SWITCHYARD_STATS: flag.default(true),
+  SWITCHYARD_STATS_INTERVAL_S: z.coerce.number().int().min(1).max(3600).refine(cronPaced, 'must divide 60 seconds or 60 minutes (1, 2, 5, 10, 15, 30, 60, 120, ...)').default(10),
+  SWITCHYARD_STATS_NODE_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+  SWITCHYARD_STATS_RAW_RETENTION_S: z.coerce.number().int().min(1).max(30 * 86_400).default(3_600),
+  SWITCHYARD_STATS_ROLLUP_RETENTION_S: z.coerce.number().int().min(60).max(400 * 86_400).default(7 * 86_400),
+  SWITCHYARD_REBALANCE: flag.default(true),
+  SWITCHYARD_REBALANCE_INTERVAL_S: z.coerce.number().int().min(1).max(3600).default(10),
+  SWITCHYARD_HEARTBEAT_INTERVAL_S: z.coerce.number().int().min(1).max(3600).default(10),
+  SWITCHYARD_RELOAD_CAP_INTERVAL_S: z.coerce.number().int().min(0).max(86_400).default(300),
   SWITCHYARD_AUTO_APPROVE_VCPU: z.coerce.number().min(0).max(1024).optional(),
   SWITCHYARD_AUTO_APPROVE_MEMORY_MB: z.coerce.number().int().min(0).max(4_194_304).optional(),
 });
@@ -89,6 +127,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       intervalMs: e.SWITCHYARD_RECONCILE_INTERVAL_MS,
       retryMaxMs: e.SWITCHYARD_RECONCILE_RETRY_MAX_MS,
       drainTimeoutMs: e.SWITCHYARD_DRAIN_TIMEOUT_MS,
+    },
+    stats: {
+      enabled: e.SWITCHYARD_STATS,
+      intervalS: e.SWITCHYARD_STATS_INTERVAL_S,
+      nodeTimeoutMs: e.SWITCHYARD_STATS_NODE_TIMEOUT_MS,
+      rawRetentionS: e.SWITCHYARD_STATS_RAW_RETENTION_S,
+      rollupRetentionS: e.SWITCHYARD_STATS_ROLLUP_RETENTION_S,
+    },
+    rebalance: {
+      enabled: e.SWITCHYARD_REBALANCE,
+      intervalS: e.SWITCHYARD_REBALANCE_INTERVAL_S,
+      heartbeatIntervalS: e.SWITCHYARD_HEARTBEAT_INTERVAL_S,
+      reloadCadenceS: e.SWITCHYARD_RELOAD_CAP_INTERVAL_S,
     },
     autoApproveUpTo:
       e.SWITCHYARD_AUTO_APPROVE_VCPU === undefined && e.SWITCHYARD_AUTO_APPROVE_MEMORY_MB === undefined

@@ -13,6 +13,8 @@ import { VERSION } from './version.js';
 import { RuntimeClientPool } from './fleet/runtime-client-pool.js';
 import { Reconciler } from './jobs/reconciler.js';
 import { LeaderElector } from './jobs/leader.js';
+import { Rebalancer } from './jobs/rebalancer.js';
+import { StatsPoller } from './jobs/stats-poller.js';
 import { Metrics } from './metrics.js';
 import { ChangeFeed } from './services/change-feed.js';
 import { onCommit } from './services/mutation.js';
@@ -31,6 +33,10 @@ export interface ControlPlane {
   readonly generatedAdminToken: string | undefined;
   /** The fleet reconciler, or null when SWITCHYARD_RECONCILE is off. */
   readonly reconciler: Reconciler | null;
+  /** The stats poller, or null when SWITCHYARD_STATS is off; it runs while this replica leads. */
+  readonly statsPoller: StatsPoller | null;
+  /** The rebalancer, or null when SWITCHYARD_REBALANCE is off; it runs while this replica leads. */
+  readonly rebalancer: Rebalancer | null;
   /** Whether this replica holds the fleet-jobs leader lock. */
   readonly leader: LeaderElector;
   stop(): Promise<void>;
@@ -85,6 +91,8 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
     approval: { autoApproveUpTo: config.autoApproveUpTo },
     runtimeClients,
     drainTimeoutMs: config.reconcile.drainTimeoutMs,
+    allocation: { heartbeatIntervalMs: config.rebalance.heartbeatIntervalS * 1000, reloadCadenceMs: config.rebalance.reloadCadenceS * 1000 },
+    statsRawRetentionS: config.stats.rawRetentionS,
   });
   feed.on('change', () => services.tokens.forgetCached());
   return {
@@ -148,10 +156,20 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
         { intervalMs: config.reconcile.intervalMs, backoff: { initialMs: 200, maxMs: config.reconcile.retryMaxMs, factor: 2 } },
       )
     : null;
+  const statsPoller = config.stats.enabled
+    ? new StatsPoller({ db: database.db, clients: runtimeClients, logger: logger.child({ component: 'stats-poller' }), metrics }, config.stats)
+    : null;
+  const rebalancer = config.rebalance.enabled
+    ? new Rebalancer({ allocations: services.allocations, changes: feed, logger: logger.child({ component: 'rebalancer' }) }, { intervalMs: config.rebalance.intervalS * 1000 })
+    : null;
   // Only the leader runs fleet jobs; the others take over within one retry interval if it dies.
   const leader = new LeaderElector(config.databaseUrl, logger.child({ component: 'leader' }), config.leaderRetryMs);
   leader.on('elected', () => reconciler?.start());
   leader.on('deposed', () => void reconciler?.stop());
+  leader.on('elected', () => statsPoller?.start());
+  leader.on('deposed', () => void statsPoller?.stop());
+  leader.on('elected', () => rebalancer?.start());
+  leader.on('deposed', () => void rebalancer?.stop());
   leader.start();
   return {
     url,
@@ -161,14 +179,19 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     database,
     generatedAdminToken,
     reconciler,
+    rebalancer,
+    statsPoller,
     leader,
     stop: async () => {
       services.configs.close();
       await leader.stop();
       // Closing the Runtime API clients fails a push in flight at once instead of waiting out its timeout.
       const reconciling = reconciler?.stop();
+      await rebalancer?.stop();
+      const polling = statsPoller?.stop();
       await runtimeClients.close();
       await reconciling;
+      await polling;
       const closed = new Promise<void>((ok) => server.close(() => ok()));
       server.closeIdleConnections();
       const deadline = Date.now() + 10_000;

@@ -76,7 +76,7 @@ async function dispatch(spec: RouteSpec, req: Request, deps: MountDeps): Promise
  */
 function takeDryRun(spec: RouteSpec, query: Record<string, unknown>, deps: MountDeps): { dryRun: DryRunPlanner | undefined; rest: Record<string, unknown> } {
   const { dryRun: flag, ...rest } = query;
-  if (spec.method === 'get' || flag === undefined) return { dryRun: undefined, rest: { ...query } };
+  if (spec.method === 'get' || flag === undefined || spec.dryRun === 'own') return { dryRun: undefined, rest: { ...query } };
   if (flag !== 'true' && flag !== 'false') {
     throw new ValidationError('query.dryRun: must be true or false', [{ path: 'query.dryRun', message: 'must be true or false' }]);
   }

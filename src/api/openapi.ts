@@ -56,7 +56,8 @@ function parameters(spec: RouteSpec): JsonSchema[] {
     }
   }
   // Writes that record observed state (agent reports) refuse dry runs: see RouteSpec.dryRun.
-  const dryRunnable = spec.method !== 'get' && spec.dryRun !== false;
+  // A route answering dry runs itself ('own') documents `dryRun` in its own query schema.
+  const dryRunnable = spec.method !== 'get' && spec.dryRun === undefined;
   if (dryRunnable) {
     out.push({ name: 'dryRun', in: 'query', required: false, schema: { type: 'boolean' }, description: 'Answer with the plan and change nothing' });
   }

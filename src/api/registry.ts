@@ -1,5 +1,6 @@
 import type { Services } from '../services/services.js';
 import { addressPoolRoutes } from './address-pools.js';
+import { allocationRoutes } from './allocations.js';
 import { auditRoutes } from './audit.js';
 import { metricsRoute } from './metrics.js';
 import { certificateRoutes } from './certificates.js';
@@ -10,6 +11,7 @@ import { planRoutes } from './plan.js';
 import { poolRoutes } from './pools.js';
 import type { RouteSpec } from './route.js';
 import { routeRoutes } from './routes.js';
+import { statsRoutes } from './stats.js';
 import { tenantRoutes } from './tenants.js';
 import { tokenRoutes } from './tokens.js';
 import { vipRoutes } from './vips.js';
@@ -29,6 +31,8 @@ export function allRoutes(s: Services): RouteSpec[] {
     ...configRoutes(s.configs),
     ...planRoutes(s.plans),
     ...auditRoutes(s.audit),
+    ...allocationRoutes(s.allocations),
+    ...statsRoutes(s.stats),
     metricsRoute(s.metrics),
   ];
 }

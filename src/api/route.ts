@@ -44,9 +44,10 @@ export interface RouteSpec<P extends z.ZodType = z.ZodType, Q extends z.ZodType 
   readonly handler: (call: Call<z.output<P>, z.output<Q>, z.output<B>>) => Promise<Reply>;
   /**
    * Writes accept `?dryRun=true` (see mount.ts) when they go through mutate(); `false` marks one
-   * that records observed state outside it (an agent's report), which then refuses dry runs.
+   * that records observed state outside it (an agent's report), which then refuses dry runs;
+   * `'own'` marks one that answers `?dryRun=true` itself (its query schema takes `dryRun`).
    */
-  readonly dryRun?: false;
+  readonly dryRun?: false | 'own';
 }
 
 /** Identity function that gives handlers typed inputs. */

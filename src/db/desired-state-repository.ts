@@ -19,6 +19,17 @@ export interface TenantState {
   readonly vips: readonly (Vip & { routes: Route[] })[];
   readonly pools: readonly (Pool & { members: Member[] })[];
   readonly certificates: readonly SealedCertificate[];
+  /**
+   * The tenant's stored caps per node (the rebalancer's); a node without one enforces the
+   * reservation. Optional: last good states stored before allocations existed lack it.
+   */
+  readonly allocations?: readonly NodeAllocation[];
+}
+
+export interface NodeAllocation {
+  readonly node: string;
+  readonly maxConnections: number;
+  readonly requestsPerSecond: number;
 }
 
 export interface DesiredState {
@@ -54,6 +65,7 @@ export async function loadDesiredState(db: Executor, opts: { tenantIds?: readonl
     pools: Selectable<PoolTable>[];
     members: Selectable<MemberTable>[];
     certs: CertRow[];
+    allocations: { tenant_id: string; node: string; maxConnections: number; requestsPerSecond: number }[];
   }>`
     select
       (select revision from revision_counter where id = 1) as revision,
@@ -64,7 +76,10 @@ export async function loadDesiredState(db: Executor, opts: { tenantIds?: readonl
       coalesce((select json_agg(m order by m.name) from members m where m.tenant_id in (${chosen})), '[]') as members,
       coalesce((select json_agg(json_build_object('tenant_id', c.tenant_id, 'name', c.name, 'chain_pem', c.chain_pem,
                   'key_ciphertext', c.key_ciphertext, 'sans', c.sans) order by c.name)
-                from certificates c where c.tenant_id in (${chosen})), '[]') as certs
+                from certificates c where c.tenant_id in (${chosen})), '[]') as certs,
+      coalesce((select json_agg(json_build_object('tenant_id', a.tenant_id, 'node', a.node_name, 'maxConnections', a.max_connections,
+                  'requestsPerSecond', a.requests_per_second) order by a.node_name)
+                from allocations a where a.tenant_id in (${chosen})), '[]') as allocations
   `.execute(db);
   const row = rows[0]!;
   return { revision: Number(row.revision), tenants: assemble(row.tenants.map(toTenant), row) };
@@ -72,18 +87,27 @@ export async function loadDesiredState(db: Executor, opts: { tenantIds?: readonl
 
 function assemble(
   tenants: Tenant[],
-  rows: { vips: Selectable<VipTable>[]; routes: Selectable<RouteTable>[]; pools: Selectable<PoolTable>[]; members: Selectable<MemberTable>[]; certs: CertRow[] },
+  rows: {
+    vips: Selectable<VipTable>[];
+    routes: Selectable<RouteTable>[];
+    pools: Selectable<PoolTable>[];
+    members: Selectable<MemberTable>[];
+    certs: CertRow[];
+    allocations: { tenant_id: string; node: string; maxConnections: number; requestsPerSecond: number }[];
+  },
 ): TenantState[] {
   const vips = byKey(rows.vips.map((r) => [r.tenant_id, toVip(r)] as const));
   const routes = byKey(rows.routes.map((r) => [`${r.tenant_id}/${r.vip_name}`, toRoute(r)] as const));
   const pools = byKey(rows.pools.map((r) => [r.tenant_id, toPool(r)] as const));
   const members = byKey(rows.members.map((r) => [`${r.tenant_id}/${r.pool_name}`, toMember(r)] as const));
+  const allocations = byKey(rows.allocations.map((a) => [a.tenant_id, { node: a.node, maxConnections: a.maxConnections, requestsPerSecond: a.requestsPerSecond }] as const));
   const certs = byKey(rows.certs.map((c) => [c.tenant_id, { name: c.name, chainPem: c.chain_pem, keyCiphertext: c.key_ciphertext, sans: c.sans }] as const));
   return tenants.map((tenant) => ({
     tenant,
     vips: (vips.get(tenant.id) ?? []).map((v) => ({ ...v, routes: routes.get(`${tenant.id}/${v.name}`) ?? [] })),
     pools: (pools.get(tenant.id) ?? []).map((p) => ({ ...p, members: members.get(`${tenant.id}/${p.name}`) ?? [] })),
     certificates: certs.get(tenant.id) ?? [],
+    allocations: allocations.get(tenant.id) ?? [],
   }));
 }
 

@@ -224,6 +224,78 @@ export interface MemberHealthTable {
   updated_at: Timestamp;
 }
 
+/** A tenant's caps on a node as last applied (migrations/0007). `reason` is per dimension. */
+export interface AllocationTable {
+  tenant_id: string;
+  node_name: string;
+  max_connections: number;
+  requests_per_second: number;
+  weight: number;
+  reason: Json<{ connections: string; requestsPerSecond: string }>;
+  computed_at: Timestamp;
+  revision: BigIntColumn;
+}
+
+/** One cap change: from null for a tenant new on the node, to null when it left the node. */
+export interface AllocationHistoryTable {
+  id: Generated<string>;
+  tenant_id: string;
+  node_name: string;
+  dimension: string;
+  from_value: number | null;
+  to_value: number | null;
+  reason: string;
+  detail: string;
+  revision: BigIntColumn;
+  at: Timestamp;
+}
+
+/** Raw traffic samples the stats poller reads from each HAProxy node (observed: no revision). */
+export interface StatSampleTable {
+  node_name: string;
+  kind: string;
+  tenant_id: string;
+  proxy: string;
+  name: string;
+  pool: string | null;
+  at: Timestamp;
+  sessions: number;
+  session_limit: number | null;
+  session_rate: number;
+  requests: BigIntColumn;
+  responses_2xx: BigIntColumn;
+  responses_4xx: BigIntColumn;
+  responses_5xx: BigIntColumn;
+  denied: BigIntColumn;
+  request_rate: number | null;
+  rate_2xx: number | null;
+  rate_4xx: number | null;
+  rate_5xx: number | null;
+  denied_rate: number | null;
+  status: string | null;
+  check_status: string | null;
+}
+
+/** One-minute rollups of stat_samples: sums and counts, upserted every poll. */
+export interface StatRollupTable {
+  node_name: string;
+  kind: string;
+  tenant_id: string;
+  proxy: string;
+  name: string;
+  minute: Timestamp;
+  samples: number;
+  sessions_sum: number;
+  sessions_max: number;
+  rated: number;
+  request_rate_sum: number;
+  rate_2xx_sum: number;
+  rate_4xx_sum: number;
+  rate_5xx_sum: number;
+  denied_rate_sum: number;
+  session_limit: number | null;
+}
+
 export interface Database {
   revision_counter: RevisionCounterTable;
   tenants: TenantTable;
@@ -241,4 +313,8 @@ export interface Database {
   config_versions: ConfigVersionTable;
   tenant_render_states: TenantRenderStateTable;
   member_health: MemberHealthTable;
+  stat_samples: StatSampleTable;
+  stat_rollups: StatRollupTable;
+  allocations: AllocationTable;
+  allocation_history: AllocationHistoryTable;
 }

@@ -38,6 +38,16 @@ export function showStat(scope?: StatScope): RuntimeCommand {
   return command('show-stat', `show stat ${proxy} ${mask} ${sid}`, `read statistics of ${proxy}`);
 }
 
+/**
+ * `show stat -1 <types> -1`: the rows of the given types of every proxy, in one reply. Leaving out
+ * listener rows (one per bind line) is what is cheap to leave out without naming each proxy.
+ */
+export function showStatOfTypes(types: readonly StatObjectType[]): RuntimeCommand {
+  if (types.length === 0) throw new UnsafeArgumentError('types', types, 'name at least one of frontend, backend, server');
+  const mask = types.reduce((bits, t) => bits | STAT_TYPE_BITS[arg.oneOf('type', t, ['frontend', 'backend', 'server'])], 0);
+  return command('show-stat', `show stat -1 ${mask} -1`, `read ${types.join(', ')} statistics of every proxy`);
+}
+
 export function showServersState(backend?: string): RuntimeCommand {
   if (backend === undefined) return command('show-servers-state', 'show servers state', 'read the state of every server');
   return command('show-servers-state', `show servers state ${arg.name('backend', backend)}`, `read the state of the servers of ${backend}`);

@@ -1,3 +1,5 @@
+import type { ProxyOwner } from '../domain/stats.js';
+
 /**
  * Stable names and file locations of everything the HAProxy renderer produces. Slugs never hold
  * `_`, so joining them with `_` cannot make two objects share a name; internal objects start with
@@ -26,6 +28,19 @@ export const rateTableName = (tenant: string): string => `st_${tenant}`;
  */
 export const backendName = (tenant: string, pool: string, tcpTwin = false): string =>
   tcpTwin ? `be_${tenant}_${pool}_tcp` : `be_${tenant}_${pool}`;
+
+/**
+ * The inverse of frontendName and backendName: whose a proxy in `show stat` is. Slugs hold no
+ * `_`, so the split is unambiguous; internal (`sy_*`) and unknown proxies give null.
+ */
+export function proxyOwner(proxy: string): ProxyOwner | null {
+  const parts = proxy.split('_');
+  if (parts[0] === 'fe' && parts.length === 3 && parts[1] && parts[2]) return { kind: 'frontend', tenant: parts[1], vip: parts[2] };
+  if (parts[0] === 'be' && (parts.length === 3 || (parts.length === 4 && parts[3] === 'tcp')) && parts[1] && parts[2]) {
+    return { kind: 'backend', tenant: parts[1], pool: parts[2] };
+  }
+  return null;
+}
 
 /** Where a VIP without a default pool sends what no route matched: a clean 503 or a closed connection. */
 export const UNROUTED_BACKENDS = { http: 'sy_unrouted_http', tcp: 'sy_unrouted_tcp' } as const;

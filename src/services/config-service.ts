@@ -60,8 +60,8 @@ export class ConfigService {
   /** Aborted when the process stops: long polls answer at once instead of holding shutdown for their wait. */
   private readonly closing = new AbortController();
   private stateCache: { revision: number; state: Promise<DesiredState> } | null = null;
-  /** Snapshots per stored state and kind, so a build's several renders reuse the renderers' fragment caches. */
-  private readonly snapshots = new WeakMap<TenantState, Map<NodeKind, TenantSnapshot>>();
+  /** Snapshots per stored state, kind and caps, so a build's several renders reuse the renderers' fragment caches. */
+  private readonly snapshots = new WeakMap<TenantState, Map<string, TenantSnapshot>>();
 
   constructor(
     private readonly db: Db,
@@ -326,17 +326,27 @@ export class ConfigService {
   }
 
   private tenantSnapshot(t: TenantState, node: NodeSettings): TenantSnapshot {
-    const byKind = this.snapshots.get(t) ?? new Map<NodeKind, TenantSnapshot>();
+    const byKind = this.snapshots.get(t) ?? new Map<string, TenantSnapshot>();
     this.snapshots.set(t, byKind);
-    const cached = byKind.get(node.kind);
+    // Nodes of a kind whose caps agree share one snapshot (and so the renderers' fragment caches).
+    const allocation = this.allocationOf(t, node);
+    const key = `${node.kind}:${allocation.maxConnections}:${allocation.requestsPerSecond}`;
+    const cached = byKind.get(key);
     if (cached) return cached;
-    const snapshot = this.buildTenantSnapshot(t, node);
-    byKind.set(node.kind, snapshot);
+    const snapshot = this.buildTenantSnapshot(t, node, allocation);
+    byKind.set(key, snapshot);
     return snapshot;
   }
 
-  private buildTenantSnapshot(t: TenantState, node: NodeSettings): TenantSnapshot {
+  /** The tenant's stored caps on this node (the rebalancer's), else what it reserved. */
+  private allocationOf(t: TenantState, node: NodeSettings): TenantSnapshot['allocation'] {
+    const stored = t.allocations?.find((a) => a.node === node.name);
+    if (stored !== undefined) return { maxConnections: Math.max(1, stored.maxConnections), requestsPerSecond: Math.max(1, stored.requestsPerSecond) };
     const converted = toResourceVector(t.tenant.reservation, this.capacity[node.kind]);
+    return { maxConnections: Math.max(1, converted.connections), requestsPerSecond: Math.max(1, converted.requestsPerSecond) };
+  }
+
+  private buildTenantSnapshot(t: TenantState, node: NodeSettings, allocation: TenantSnapshot['allocation']): TenantSnapshot {
     return {
       id: t.tenant.id,
       vips: t.vips,
@@ -347,8 +357,7 @@ export class ConfigService {
         keyPem: this.box.open(c.keyCiphertext, `certificate:${t.tenant.id}/${c.name}`),
         sans: c.sans,
       })),
-      // Until the allocator runs (it replaces these), a tenant gets what it reserved.
-      allocation: { maxConnections: Math.max(1, converted.connections), requestsPerSecond: Math.max(1, converted.requestsPerSecond) },
+      allocation,
     };
   }
 

@@ -1,7 +1,10 @@
 import type { Db } from '../db/connect.js';
 import { AddressPoolService } from './address-pool-service.js';
+import { AllocationService } from './allocation-service.js';
+import { StatsDemandSource } from './stats-demand.js';
 import { AuditService } from './audit-service.js';
 import { StatusService } from './status-service.js';
+import { StatsService } from './stats-service.js';
 import { CertificateService } from './certificate-service.js';
 import { ConfigService, type ChangeSource } from './config-service.js';
 import { RENDERERS } from './kind-renderer.js';
@@ -35,6 +38,10 @@ export interface ServiceOptions {
   readonly runtimeClients: RuntimeExecutors;
   /** How long a removed member drains before it is forced into maintenance (ms). */
   readonly drainTimeoutMs: number;
+  /** The rebalancer's node-health rule and reload cadence (ms); defaults: 10 s heartbeats, 5 min. */
+  readonly allocation?: { readonly heartbeatIntervalMs: number; readonly reloadCadenceMs: number };
+  /** How long raw stat samples are kept (s): older windows are answered from rollups. */
+  readonly statsRawRetentionS?: number;
 }
 
 /** The use cases, built once by the composition root. */
@@ -54,6 +61,8 @@ export interface Services {
   readonly metrics: Metrics;
   readonly runtime: RuntimePlanner;
   readonly plans: PlanService;
+  readonly allocations: AllocationService;
+  readonly stats: StatsService;
 }
 
 export function createServices(db: Db, opts: ServiceOptions): Services {
@@ -75,5 +84,7 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     configs,
     runtime,
     plans: new PlanService(db, configs, runtime),
+    allocations: new AllocationService(db, { heartbeatIntervalMs: 10_000, reloadCadenceMs: 300_000, ...opts.allocation, demand: new StatsDemandSource(), metrics: opts.metrics }),
+    stats: new StatsService(db, { rawRetentionS: opts.statsRawRetentionS ?? 3600 }),
   };
 }

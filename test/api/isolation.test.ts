@@ -49,6 +49,8 @@ const TENANT_ROUTES: Record<string, Case> = {
   'DELETE /v1/tenants/:tenant/certificates/:certificate': {},
   'GET /v1/tenants/:tenant/render': {},
   'GET /v1/tenants/:tenant/status': {},
+  'GET /v1/tenants/:tenant/allocation': {},
+  'GET /v1/tenants/:tenant/stats': {},
 };
 
 const key = (r: { method: string; path: string }) => `${r.method.toUpperCase()} ${r.path}`;

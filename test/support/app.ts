@@ -48,6 +48,10 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     SWITCHYARD_TOKEN_CACHE_MS: '0',
     // The reconciler builds configs and dials Runtime APIs in the background: tests opt in.
     SWITCHYARD_RECONCILE: 'false',
+    // So does the rebalancer (it writes allocations on its own schedule).
+    SWITCHYARD_REBALANCE: 'false',
+    // Likewise the stats poller (show stat on every node, every interval).
+    SWITCHYARD_STATS: 'false',
     ...env,
   });
   const cp = await startControlPlane(config, createLogger(config.logLevel));

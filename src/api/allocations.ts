@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { ForbiddenError } from '../domain/errors.js';
+import { slug } from '../domain/fields.js';
+import { ROLE_PERMISSIONS } from '../domain/token.js';
+import type { AllocationService } from '../services/allocation-service.js';
+import { route, type RouteSpec } from './route.js';
+
+/**
+ * Allocations: each tenant's caps per node, their history with reasons, a rebalance on demand,
+ * and the fleet's capacity. Fleet-wide reads need 'fleet:read' (admin, operator). Applying a
+ * rebalance changes every tenant's caps on every node, a fleet write like changing a node: admins
+ * only ('fleet:write'); operators may dry-run it. A tenant's own allocation is 'tenant:read'.
+ */
+export function allocationRoutes(allocations: AllocationService): RouteSpec[] {
+  return [
+    route({
+      method: 'get',
+      path: '/v1/allocations',
+      summary: "Every tenant's stored caps per node, with what bounds each",
+      tag: 'allocations',
+      permission: 'fleet:read',
+      query: z.strictObject({}),
+      handler: async () => ({ body: { items: await allocations.list() } }),
+    }),
+    route({
+      method: 'get',
+      path: '/v1/tenants/:tenant/allocation',
+      summary: "The tenant's caps per node (stored, else its reservation) and their history, newest first, with the reason for each change",
+      tag: 'allocations',
+      permission: 'tenant:read',
+      params: z.strictObject({ tenant: slug }),
+      query: z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+      handler: async ({ params, query }) => ({ body: await allocations.tenant(params.tenant, query.limit) }),
+    }),
+    route({
+      method: 'post',
+      path: '/v1/rebalance',
+      summary: 'Recompute every tenant\'s caps now: with dryRun=true the plan with reasons, else applied (admins)',
+      tag: 'allocations',
+      permission: 'fleet:read',
+      dryRun: 'own',
+      query: z.strictObject({ dryRun: z.enum(['true', 'false']).default('false').describe('Answer with the plan and change nothing') }),
+      handler: async ({ query, principal, write }) => {
+        const plan = await allocations.plan();
+        if (query.dryRun === 'true') return { body: { dryRun: true, plan } };
+        if (!ROLE_PERMISSIONS[principal.role].has('fleet:write')) throw new ForbiddenError(`a ${principal.role} token may only dry-run a rebalance (?dryRun=true)`);
+        const result = await allocations.apply(plan, write);
+        return { body: { dryRun: false, revision: result.revision, changed: result.changed, items: result.items, plan } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/capacity',
+      summary: 'Per node and group: capacity, reserved, allocated (enforced caps) and used (observed demand)',
+      tag: 'allocations',
+      permission: 'fleet:read',
+      query: z.strictObject({}),
+      handler: async () => ({ body: await allocations.capacity() }),
+    }),
+  ];
+}

@@ -1,0 +1,244 @@
+/**
+ * Traffic statistics, pure: proxy stat rows become samples, counters become per-second rates
+ * against the previous sample of the same object, and samples fold into one-minute rollups.
+ */
+
+export const SAMPLE_KINDS = ['frontend', 'backend', 'member'] as const;
+export type SampleKind = (typeof SAMPLE_KINDS)[number];
+
+/** Whose a proxy object is, read back from its rendered name. */
+export type ProxyOwner =
+  | { readonly kind: 'frontend'; readonly tenant: string; readonly vip: string }
+  | { readonly kind: 'backend'; readonly tenant: string; readonly pool: string };
+
+/** The columns of one `show stat` row a sample needs (fleet/parse.ts's StatRow has them all). */
+export interface StatInput {
+  readonly pxname: string;
+  readonly svname: string;
+  readonly type: 'frontend' | 'backend' | 'server' | 'listener';
+  readonly scur: number | null;
+  readonly slim: number | null;
+  readonly rate: number | null;
+  readonly stot: number | null;
+  readonly req_tot: number | null;
+  readonly hrsp_2xx: number | null;
+  readonly hrsp_4xx: number | null;
+  readonly hrsp_5xx: number | null;
+  readonly dreq: number | null;
+  readonly status: string | null;
+  readonly check_status: string | null;
+}
+
+/** Monotonic counters since the proxy process started; they restart at 0 on a reload. */
+export interface Counters {
+  /** HTTP requests (`req_tot`), or sessions (`stot`) where there are none (TCP, servers). */
+  readonly requests: number;
+  readonly responses2xx: number;
+  readonly responses4xx: number;
+  readonly responses5xx: number;
+  /** Requests the frontend denied (`dreq`): the rate limiter's 429s, the only deny on a tenant frontend. */
+  readonly denied: number;
+}
+
+/** Per-second rates of the counters between two samples; null for the first one. */
+export type Rates = { readonly [K in keyof Counters]: number } | null;
+
+export interface StatSample {
+  readonly kind: SampleKind;
+  readonly tenant: string;
+  /** The HAProxy proxy (frontend or backend) the row came from. */
+  readonly proxy: string;
+  /** VIP (frontend), pool (backend) or member (member). */
+  readonly name: string;
+  /** The pool of a backend or member; null for a frontend. */
+  readonly pool: string | null;
+  readonly sessions: number;
+  /** The enforced cap: frontend or server maxconn (`slim`); null when none. */
+  readonly sessionLimit: number | null;
+  /** New sessions per second over the proxy's last second (`rate`). */
+  readonly sessionRate: number;
+  readonly counters: Counters;
+  readonly rates: Rates;
+  /** UP, DOWN, MAINT, DRAIN, ... (first word of HAProxy's status); null for a frontend. */
+  readonly status: string | null;
+  readonly checkStatus: string | null;
+}
+
+const n = (v: number | null): number => v ?? 0;
+
+/**
+ * Samples of the tenant objects in `rows`; proxies `ownerOf` does not know (internal `sy_*`,
+ * the stats frontend) and listener rows are left out. Rates are null: see withRates.
+ */
+export function toSamples(rows: readonly StatInput[], ownerOf: (proxy: string) => ProxyOwner | null): StatSample[] {
+  const out: StatSample[] = [];
+  for (const row of rows) {
+    if (row.type === 'listener') continue;
+    const owner = ownerOf(row.pxname);
+    if (owner === null) continue;
+    const base = {
+      tenant: owner.tenant,
+      proxy: row.pxname,
+      sessions: n(row.scur),
+      sessionLimit: row.slim,
+      sessionRate: n(row.rate),
+      counters: {
+        requests: row.req_tot ?? n(row.stot),
+        responses2xx: n(row.hrsp_2xx),
+        responses4xx: n(row.hrsp_4xx),
+        responses5xx: n(row.hrsp_5xx),
+        denied: n(row.dreq),
+      },
+      rates: null,
+    };
+    if (owner.kind === 'frontend' && row.type === 'frontend') {
+      out.push({ ...base, kind: 'frontend', name: owner.vip, pool: null, status: null, checkStatus: null });
+    } else if (owner.kind === 'backend' && row.type === 'backend') {
+      out.push({ ...base, kind: 'backend', name: owner.pool, pool: owner.pool, status: statusWord(row.status), checkStatus: null });
+    } else if (owner.kind === 'backend' && row.type === 'server') {
+      out.push({ ...base, kind: 'member', name: row.svname, pool: owner.pool, status: statusWord(row.status), checkStatus: checkVerdict(row.check_status) });
+    }
+  }
+  return out;
+}
+
+/** `UP 1/3` (going down) is still UP; `no check` means UP without checks. */
+function statusWord(status: string | null): string | null {
+  if (status === null) return null;
+  if (status === 'no check') return 'UP';
+  return status.split(' ')[0] ?? status;
+}
+
+/** HAProxy prefixes a check still in progress with `* `. */
+function checkVerdict(status: string | null): string | null {
+  return status === null ? null : status.replace(/^\* /, '');
+}
+
+/** Identity of a sampled object within one node. */
+export const sampleKey = (s: Pick<StatSample, 'kind' | 'proxy' | 'name'>): string => `${s.kind}\u0000${s.proxy}\u0000${s.name}`;
+
+/**
+ * Per-second rates of each counter since `previous` (the same object's last sample), `elapsedS`
+ * seconds earlier. A counter that went down was reset by a reload: it counted from 0 since.
+ * Null without a previous sample or a positive elapsed time.
+ */
+export function ratesBetween(current: Counters, previous: Counters | undefined, elapsedS: number): Rates {
+  if (previous === undefined || !(elapsedS > 0)) return null;
+  const rate = (k: keyof Counters) => {
+    const delta = current[k] >= previous[k] ? current[k] - previous[k] : current[k];
+    return delta / elapsedS;
+  };
+  return {
+    requests: rate('requests'),
+    responses2xx: rate('responses2xx'),
+    responses4xx: rate('responses4xx'),
+    responses5xx: rate('responses5xx'),
+    denied: rate('denied'),
+  };
+}
+
+/** One node's samples with rates against its previous read (`previous`: counters by sampleKey). */
+export function withRates(samples: readonly StatSample[], previous: ReadonlyMap<string, Counters>, elapsedS: number): StatSample[] {
+  return samples.map((s) => ({ ...s, rates: ratesBetween(s.counters, previous.get(sampleKey(s)), elapsedS) }));
+}
+
+/** What one sample adds to its one-minute rollup: sums and a count, so averages stay exact. */
+export interface RollupIncrement {
+  readonly kind: SampleKind;
+  readonly tenant: string;
+  readonly proxy: string;
+  readonly name: string;
+  readonly minute: Date;
+  readonly samples: number;
+  readonly sessionsSum: number;
+  readonly sessionsMax: number;
+  /** Samples with rates (the first after a start has none). */
+  readonly rated: number;
+  readonly requestRateSum: number;
+  readonly rate2xxSum: number;
+  readonly rate4xxSum: number;
+  readonly rate5xxSum: number;
+  readonly deniedRateSum: number;
+  /** The last cap seen in the minute. */
+  readonly sessionLimit: number | null;
+}
+
+export const minuteOf = (at: Date): Date => new Date(Math.floor(at.getTime() / 60_000) * 60_000);
+
+/** Folds one node's samples taken `at` into rollup increments, one per object and minute. */
+export function rollupIncrements(samples: readonly StatSample[], at: Date): RollupIncrement[] {
+  const minute = minuteOf(at);
+  return samples.map((s) => ({
+    kind: s.kind,
+    tenant: s.tenant,
+    proxy: s.proxy,
+    name: s.name,
+    minute,
+    samples: 1,
+    sessionsSum: s.sessions,
+    sessionsMax: s.sessions,
+    rated: s.rates === null ? 0 : 1,
+    requestRateSum: s.rates?.requests ?? 0,
+    rate2xxSum: s.rates?.responses2xx ?? 0,
+    rate4xxSum: s.rates?.responses4xx ?? 0,
+    rate5xxSum: s.rates?.responses5xx ?? 0,
+    deniedRateSum: s.rates?.denied ?? 0,
+    sessionLimit: s.sessionLimit,
+  }));
+}
+
+/** Merges two increments of the same object and minute (what the database upsert does). */
+export function mergeIncrements(a: RollupIncrement, b: RollupIncrement): RollupIncrement {
+  return {
+    ...b,
+    samples: a.samples + b.samples,
+    sessionsSum: a.sessionsSum + b.sessionsSum,
+    sessionsMax: Math.max(a.sessionsMax, b.sessionsMax),
+    rated: a.rated + b.rated,
+    requestRateSum: a.requestRateSum + b.requestRateSum,
+    rate2xxSum: a.rate2xxSum + b.rate2xxSum,
+    rate4xxSum: a.rate4xxSum + b.rate4xxSum,
+    rate5xxSum: a.rate5xxSum + b.rate5xxSum,
+    deniedRateSum: a.deniedRateSum + b.deniedRateSum,
+    sessionLimit: b.sessionLimit ?? a.sessionLimit,
+  };
+}
+
+/** One point of a VIP's time series, summed over nodes. */
+export interface StatPoint {
+  readonly at: string;
+  readonly requestRate: number;
+  readonly sessions: number;
+  readonly rate2xx: number;
+  readonly rate4xx: number;
+  readonly rate5xx: number;
+  /** Requests answered 429 by the rate limiter, per second. */
+  readonly rate429: number;
+  /** The frontend caps (maxconn) summed over nodes; null when no node reported one. */
+  readonly sessionLimit: number | null;
+}
+
+/** Most points one series request may ask for. */
+export const MAX_SERIES_POINTS = 2000;
+export const MIN_STEP_S = 10;
+
+export interface SeriesWindow {
+  readonly from: Date;
+  readonly to: Date;
+  readonly stepS: number;
+}
+
+/** What is wrong with a requested window, by field, or null when it is fine. */
+export function windowProblem(w: SeriesWindow): { readonly field: 'from' | 'step'; readonly message: string } | null {
+  if (!(w.from.getTime() < w.to.getTime())) return { field: 'from', message: 'must be before to' };
+  const points = Math.ceil((w.to.getTime() - w.from.getTime()) / 1000 / w.stepS);
+  if (points > MAX_SERIES_POINTS) {
+    return { field: 'step', message: `gives ${points} points; at most ${MAX_SERIES_POINTS}: use a step of at least ${Math.ceil((w.to.getTime() - w.from.getTime()) / 1000 / MAX_SERIES_POINTS)} s` };
+  }
+  return null;
+}
+
+/** Raw samples answer a window that starts within their retention; older windows read rollups. */
+export function seriesSource(from: Date, now: Date, rawRetentionS: number): 'raw' | 'rollup' {
+  return now.getTime() - from.getTime() <= rawRetentionS * 1000 ? 'raw' : 'rollup';
+}

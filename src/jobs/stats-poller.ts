@@ -1,0 +1,180 @@
+import type { Db } from '../db/connect.js';
+import { insertSamples, pruneStats, upsertRollups } from '../db/stat-repository.js';
+import type { ProxyNode } from '../domain/node.js';
+import { rollupIncrements, sampleKey, toSamples, withRates, type Counters, type StatSample } from '../domain/stats.js';
+import { showStatOfTypes } from '../fleet/commands.js';
+import { parseShowStat } from '../fleet/parse.js';
+import type { RuntimeExecutor } from '../fleet/runtime-executor.js';
+import type { Logger } from '../logger.js';
+import { proxyOwner } from '../render/haproxy-names.js';
+import { allNodes } from '../services/plan-service.js';
+import { every, type Scheduled } from './schedule.js';
+
+export interface StatsPollerDeps {
+  readonly db: Db;
+  /** The shared pool: one Runtime API connection per node, the reconciler's too. */
+  readonly clients: { client(node: string, endpoint: { readonly host: string; readonly port: number }): RuntimeExecutor };
+  readonly logger: Logger;
+  readonly metrics?: { readonly tenantUsage: { reset(): void; set(labels: { tenant: string; resource: string }, value: number): void } } | undefined;
+  readonly now?: () => Date;
+}
+
+export interface StatsPollerOptions {
+  readonly intervalS: number;
+  readonly nodeTimeoutMs: number;
+  readonly rawRetentionS: number;
+  readonly rollupRetentionS: number;
+}
+
+export type NodePoll =
+  | { readonly node: string; readonly ok: true; readonly samples: number }
+  | { readonly node: string; readonly ok: false; readonly error: string };
+
+export interface PollResult {
+  readonly nodes: readonly NodePoll[];
+  /** Nodes not polled: NGINX (no stats endpoint in its rendered config) or no Runtime API. */
+  readonly skipped: readonly string[];
+  readonly pruned: { readonly raw: number; readonly rollups: number } | null;
+}
+
+/** Frontend, backend and server rows: everything but listeners (one row per bind line). */
+const STAT_COMMAND = showStatOfTypes(['frontend', 'backend', 'server']);
+
+/**
+ * Reads `show stat` from every HAProxy node with a Runtime API, concurrently, each bounded by its
+ * own timeout, and stores per-frontend, per-backend and per-member samples (with rates against the
+ * node's previous read), the current minute's rollups, and applies retention. A node that cannot
+ * be read is logged when it starts and stops failing, and holds up nobody. Member health (UP,
+ * DOWN, MAINT) stays the reconciler's to store; the samples carry each member's status too.
+ * Runs on the leader only: start on election, stop when deposed.
+ */
+export class StatsPoller {
+  private schedule: Scheduled | null = null;
+  private stopping: Promise<void> | null = null;
+  /** Each node's last read: when, and its counters by sample key. */
+  private readonly previous = new Map<string, { readonly at: number; readonly counters: Map<string, Counters> }>();
+  /** Each node's last outcome (null: fine), so failures are logged once per change. */
+  private readonly failing = new Map<string, string | null>();
+
+  constructor(
+    private readonly deps: StatsPollerDeps,
+    private readonly options: StatsPollerOptions,
+  ) {}
+
+  get running(): boolean {
+    return this.schedule !== null;
+  }
+
+  start(): void {
+    if (this.schedule !== null) return;
+    this.schedule = every(this.options.intervalS, async () => void (await this.poll()), (err) =>
+      this.deps.logger.warn({ err }, 'stats poll failed; the next tick retries'),
+    );
+  }
+
+  /** Stops the schedule; resolves once a poll in flight has ended. */
+  stop(): Promise<void> {
+    const schedule = this.schedule;
+    if (schedule === null) return this.stopping ?? Promise.resolve();
+    this.schedule = null;
+    // A second stop (deposed, then shutdown) waits for the same one.
+    this.stopping = schedule.stop().finally(() => {
+      this.stopping = null;
+      // A new leadership starts from fresh counters: the gap would blur the first rates.
+      this.previous.clear();
+    });
+    return this.stopping;
+  }
+
+  /** One cycle over every node (the schedule calls it; tests and benchmarks may too). */
+  async poll(): Promise<PollResult> {
+    let nodes: ProxyNode[];
+    try {
+      nodes = await allNodes(this.deps.db);
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'stats poller cannot list nodes; the next tick retries');
+      return { nodes: [], skipped: [], pruned: null };
+    }
+    const readable = nodes.filter((n) => n.kind === 'haproxy' && n.runtimeAddress !== null);
+    const skipped = nodes.filter((n) => !readable.includes(n)).map((n) => n.name);
+    const known = new Set(nodes.map((n) => n.name));
+    for (const name of this.previous.keys()) if (!known.has(name)) this.previous.delete(name);
+    for (const name of this.failing.keys()) if (!known.has(name)) this.failing.delete(name);
+
+    const polled = await Promise.all(readable.map((node) => this.pollNode(node)));
+    this.publishUsage(polled.flatMap((p) => p.samples));
+    const now = this.now();
+    let pruned: PollResult['pruned'] = null;
+    try {
+      pruned = await pruneStats(
+        this.deps.db,
+        new Date(now.getTime() - this.options.rawRetentionS * 1000),
+        new Date(now.getTime() - this.options.rollupRetentionS * 1000),
+      );
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'could not apply stats retention; the next poll retries');
+    }
+    return { nodes: polled.map((p) => p.result), skipped, pruned };
+  }
+
+  private async pollNode(node: ProxyNode): Promise<{ result: NodePoll; samples: StatSample[] }> {
+    const address = node.runtimeAddress!;
+    const [reply] = await this.deps.clients.client(node.name, address).execute([STAT_COMMAND], { timeoutMs: this.options.nodeTimeoutMs });
+    const at = this.now();
+    let samples: StatSample[];
+    try {
+      if (reply === undefined || reply.status !== 'ok') throw new Error(reply === undefined ? 'no reply' : reply.message);
+      samples = toSamples(parseShowStat(reply.output), proxyOwner);
+    } catch (err) {
+      const error = `cannot read stats: ${err instanceof Error ? err.message : String(err)}`;
+      this.outcome(node.name, error);
+      return { result: { node: node.name, ok: false, error }, samples: [] };
+    }
+    const before = this.previous.get(node.name);
+    samples = withRates(samples, before?.counters ?? new Map(), before === undefined ? 0 : (at.getTime() - before.at) / 1000);
+    this.previous.set(node.name, { at: at.getTime(), counters: new Map(samples.map((s) => [sampleKey(s), s.counters])) });
+    try {
+      await this.deps.db.transaction().execute(async (trx) => {
+        await insertSamples(trx, node.name, at, samples);
+        await upsertRollups(trx, node.name, rollupIncrements(samples, at));
+      });
+    } catch (err) {
+      const error = `cannot store stats: ${err instanceof Error ? err.message : String(err)}`;
+      this.outcome(node.name, error);
+      return { result: { node: node.name, ok: false, error }, samples };
+    }
+    this.outcome(node.name, null);
+    return { result: { node: node.name, ok: true, samples: samples.length }, samples };
+  }
+
+  /** Logs a node's failure when it starts (or its reason changes) and its recovery, not every tick. */
+  private outcome(node: string, error: string | null): void {
+    const last = this.failing.get(node);
+    this.failing.set(node, error);
+    if (error !== null && error !== last) this.deps.logger.warn({ node, error }, 'stats poll of a node failed; its samples are missing until it answers');
+    else if (error === null && last !== undefined && last !== null) this.deps.logger.info({ node }, 'stats poll of a node works again');
+  }
+
+  /** Each tenant's sessions and request rate summed over the nodes just read. */
+  private publishUsage(samples: readonly StatSample[]): void {
+    const gauge = this.deps.metrics?.tenantUsage;
+    if (gauge === undefined) return;
+    const usage = new Map<string, { connections: number; rps: number }>();
+    for (const s of samples) {
+      if (s.kind !== 'frontend') continue;
+      const u = usage.get(s.tenant) ?? { connections: 0, rps: 0 };
+      u.connections += s.sessions;
+      u.rps += s.rates?.requests ?? 0;
+      usage.set(s.tenant, u);
+    }
+    gauge.reset();
+    for (const [tenant, u] of usage) {
+      gauge.set({ tenant, resource: 'connections' }, u.connections);
+      gauge.set({ tenant, resource: 'requests_per_second' }, u.rps);
+    }
+  }
+
+  private now(): Date {
+    return this.deps.now?.() ?? new Date();
+  }
+}

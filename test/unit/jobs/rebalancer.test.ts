@@ -1,0 +1,62 @@
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { Rebalancer } from '../../../src/jobs/rebalancer.js';
+import { createLogger } from '../../../src/logger.js';
+import type { RebalancePlan } from '../../../src/services/allocation-service.js';
+
+const plan = (pending: boolean): RebalancePlan => ({
+  revision: 7, computedAt: '', demand: 'none', allocations: [], removals: [], nodes: [], warnings: [], pending,
+  changes: pending ? [{ tenantId: 'a', node: 'n', dimension: 'connections', from: 1, to: 2, reason: 'demand', detail: 'd', kind: 'haproxy', deferred: null }] : [],
+});
+
+function setup(opts: { pending: boolean; fail?: boolean }) {
+  const calls = { plan: 0, apply: 0 };
+  const changes = new EventEmitter<{ change: [{ revision: number }] }>();
+  const allocations = {
+    plan: async () => {
+      calls.plan++;
+      if (opts.fail) throw new Error('database gone');
+      return plan(opts.pending);
+    },
+    apply: async (p: RebalancePlan) => {
+      calls.apply++;
+      return { revision: 8, changed: true, items: p.changes.map((c) => ({ ...c, status: 'applied' as const })) };
+    },
+  };
+  const job = new Rebalancer({ allocations, changes, logger: createLogger('silent') }, { intervalMs: 60_000, debounceMs: 5 });
+  return { job, calls, changes };
+}
+
+describe('Rebalancer', () => {
+  it('when nothing would change, then a pass plans and writes nothing', async () => {
+    const { job, calls } = setup({ pending: false });
+    expect(await job.runOnce()).toEqual({ status: 'unchanged', revision: 7, deferred: 0 });
+    expect(calls).toEqual({ plan: 1, apply: 0 });
+  });
+
+  it('when caps move, then a pass applies the plan and reports what it did', async () => {
+    const { job, calls } = setup({ pending: true });
+    expect(await job.runOnce()).toEqual({ status: 'applied', revision: 8, applied: 1, deferred: 0 });
+    expect(calls.apply).toBe(1);
+  });
+
+  it('when planning fails, then the pass reports the error instead of throwing', async () => {
+    const { job } = setup({ pending: true, fail: true });
+    expect(await job.runOnce()).toEqual({ status: 'failed', error: 'database gone' });
+  });
+
+  it('when a write commits, then a pass follows (debounced), but not after its own commit', async () => {
+    const { job, calls, changes } = setup({ pending: true });
+    job.start();
+    await new Promise((r) => setTimeout(r, 30)); // the first pass, at start
+    const after = calls.plan;
+    changes.emit('change', { revision: 8 }); // its own commit
+    await new Promise((r) => setTimeout(r, 30));
+    expect(calls.plan).toBe(after);
+    changes.emit('change', { revision: 9 });
+    changes.emit('change', { revision: 10 });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(calls.plan).toBe(after + 1);
+    await job.stop();
+  });
+});
