@@ -157,3 +157,38 @@ export async function recordError(db: Executor, kind: string, tenantId: string, 
     .onConflict((oc) => oc.columns(['kind', 'tenant_id']).doUpdateSet({ error, error_revision: revision, updated_at: new Date() }))
     .execute();
 }
+
+/** A render state without its (possibly large) good state: enough to decide which state a tenant is served at. */
+export type RenderStateSummary = Omit<RenderStateRow, 'goodState'>;
+
+/**
+ * Every tenant's render state for a kind, without the good states: read on every runtime pass,
+ * so it stays small however large the tenants are (their good states are read by `goodStates`,
+ * only for tenants that need them and only once per validated version).
+ */
+export async function renderStateSummaries(db: Executor, kind: string): Promise<Map<string, RenderStateSummary>> {
+  const rows = await db
+    .selectFrom('tenant_render_states')
+    .select(['tenant_id', 'good_revision', 'good_hash', 'error'])
+    .where('kind', '=', kind)
+    .execute();
+  return new Map(
+    rows.map((r) => [
+      r.tenant_id,
+      { tenantId: r.tenant_id, goodRevision: r.good_revision === null ? null : Number(r.good_revision), goodHash: r.good_hash, error: r.error },
+    ]),
+  );
+}
+
+/** The good states (and the hash each was recorded with) of these tenants for a kind. */
+export async function goodStates(db: Executor, kind: string, tenantIds: readonly string[]): Promise<Map<string, { hash: string; state: unknown }>> {
+  if (tenantIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('tenant_render_states')
+    .select(['tenant_id', 'good_hash', 'good_state'])
+    .where('kind', '=', kind)
+    .where('tenant_id', 'in', [...tenantIds])
+    .where('good_hash', 'is not', null)
+    .execute();
+  return new Map(rows.map((r) => [r.tenant_id, { hash: r.good_hash!, state: r.good_state }]));
+}

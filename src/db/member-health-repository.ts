@@ -60,6 +60,30 @@ export async function listTenantHealth(db: Executor, tenantId: string): Promise<
   }));
 }
 
+/** The node's stored entries as `replaceNodeHealth` wrote them, in no particular order. */
+export async function nodeHealth(db: Executor, node: string): Promise<MemberHealth[]> {
+  const rows = await db
+    .selectFrom('member_health')
+    .select(['backend', 'member', 'tenant_id', 'pool', 'status', 'check_status', 'check_description'])
+    .where('node_name', '=', node)
+    .execute();
+  return rows.map((r) => ({
+    tenant: r.tenant_id,
+    pool: r.pool,
+    member: r.member,
+    backend: r.backend,
+    status: r.status as MemberHealthStatus,
+    checkStatus: r.check_status,
+    checkDescription: r.check_description,
+  }));
+}
+
+/** An entry as `replaceNodeHealth` stores it: what comparing with `nodeHealth` must start from. */
+export function storedHealth(e: MemberHealth): MemberHealth {
+  const c = columns(e);
+  return { tenant: c.tenant_id, pool: c.pool, member: c.member, backend: c.backend, status: e.status, checkStatus: c.check_status, checkDescription: c.check_description };
+}
+
 function columns(e: MemberHealth) {
   return {
     backend: e.backend,

@@ -145,7 +145,7 @@ function planAdd<C>(plan: PlanBuilder<C>, be: DesiredBackend, srv: DesiredServer
 
 function planChange<C>(plan: PlanBuilder<C>, backend: string, srv: DesiredServer, current: ObservedServer, build: CommandBuilders<C>): void {
   const id = `${backend}/${srv.name}`;
-  if (srv.backup !== current.backup) plan.pendingReload.push(`${id} becomes ${srv.backup ? 'a backup' : 'an active'} server with the next reload`);
+  if (current.backup !== null && srv.backup !== current.backup) plan.pendingReload.push(`${id} becomes ${srv.backup ? 'a backup' : 'an active'} server with the next reload`);
   if (!sameAddress(srv.address, current.address) || srv.port !== current.port) {
     plan.add(`move ${id}`, () => [build.setServerAddr(backend, srv.name, srv.address, srv.port)]);
   }
@@ -160,12 +160,13 @@ function planChange<C>(plan: PlanBuilder<C>, backend: string, srv: DesiredServer
  */
 function planRemoval<C>(plan: PlanBuilder<C>, be: DesiredBackend, srv: ObservedServer, build: CommandBuilders<C>, options: PlanOptions): void {
   const id = `${be.name}/${srv.name}`;
-  const sessions = `${srv.sessions} session${srv.sessions === 1 ? '' : 's'}`;
+  const sessions = srv.sessions === null ? 'sessions not read' : `${srv.sessions} session${srv.sessions === 1 ? '' : 's'}`;
   if (!be.dynamicMembers) {
     plan.pendingReload.push(`${id} leaves with the next reload (cookie persistence keeps the member set structural)`);
     if (srv.admin === 'ready') plan.add(`drain ${id}`, () => [build.setServerState(be.name, srv.name, 'drain')]);
     return;
   }
+  // Sessions not read count as attached: nothing is deleted on a guess (the next pass reads them).
   if (srv.sessions === 0) {
     const commands = () => (srv.admin === 'maint' ? [] : [build.setServerState(be.name, srv.name, 'maint')]).concat(build.delServer(be.name, srv.name));
     plan.add(`remove ${id}`, commands);

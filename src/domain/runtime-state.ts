@@ -91,14 +91,21 @@ export interface ObservedServer {
   /** The user weight (`srv_uweight`): what `set server ... weight` set, kept while draining. */
   readonly weight: number;
   readonly admin: ServerAdmin;
-  readonly backup: boolean;
+  /**
+   * Whether it is a backup server; null when not read (every pass but previews skips it: a server
+   * changing sides is a reload reason, never a runtime command).
+   */
+  readonly backup: boolean | null;
   /** Operational state: checks passing (or none) vs failing. */
   readonly running: boolean;
-  /** Sessions attached now (`scur`). */
-  readonly sessions: number;
+  /**
+   * Sessions attached now (`scur`); null when not read. Passes read them only for servers being
+   * taken out, the only ones whose sessions decide anything.
+   */
+  readonly sessions: number | null;
   /** Seconds since the server's last state change (admin or operational). */
   readonly secondsInState: number;
-  /** `show stat` check_status (L7OK, L4CON, ...) and its description, when checks run. */
+  /** The check verdict `show stat` prints as check_status (L7OK, L4CON, ...) and its description, when checks run. */
   readonly checkStatus: string | null;
   readonly checkDescription: string | null;
 }

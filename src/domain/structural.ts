@@ -25,7 +25,20 @@ interface StructuralTenant {
   readonly certificates: unknown;
 }
 
-function structuralTenant(t: TenantSnapshot): StructuralTenant {
+/**
+ * What the structure of one tenant is read from: a snapshot, or a stored tenant state (whose
+ * sealed certificates carry the same names and SANs, so no key is opened to compare structures).
+ */
+export type StructuralInput = Pick<TenantSnapshot, 'id' | 'vips' | 'pools'> & {
+  readonly certificates: readonly { readonly name: string; readonly sans: readonly string[] }[];
+};
+
+/** One tenant's part of `structuralFingerprint`: equal for two states exactly when a runtime push turns one into the other. */
+export function tenantStructure(t: StructuralInput): unknown {
+  return structuralTenant(t);
+}
+
+function structuralTenant(t: StructuralInput): StructuralTenant {
   const cookiePools = cookiePersistentPools(t);
   return {
     id: t.id,
@@ -62,7 +75,7 @@ function structuralPool(p: PoolSnapshot, cookiePersistent: boolean): unknown {
 }
 
 /** Pools reached through a VIP with cookie persistence (as default pool or through a route). */
-export function cookiePersistentPools(t: TenantSnapshot): Set<string> {
+export function cookiePersistentPools(t: Pick<TenantSnapshot, 'vips'>): Set<string> {
   const out = new Set<string>();
   for (const v of t.vips) {
     if (v.persistence !== 'cookie') continue;

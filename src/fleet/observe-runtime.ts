@@ -1,31 +1,74 @@
 import type { DesiredRuntime, ObservedRuntime, ObservedServer } from '../domain/runtime-state.js';
 import * as cmd from './commands.js';
-import { parseServersState, parseShowMap, parseShowSslCert, parseShowStat, type StatRow } from './parse.js';
+import { parseServerStateEntries, parseShowMap, parseShowSslCert, parseStatColumns, type ServerStateEntry } from './parse.js';
 import type { RuntimeCommand } from './runtime-command.js';
 import type { CommandResult } from './runtime-executor.js';
 
+export interface ObserveOptions {
+  /**
+   * Also read every server's `show stat` row, for its backup flag and sessions. Only previews
+   * want it: a server changing sides is a reload reason, never a command, and sessions matter
+   * only for servers being taken out, which `sessionReads` asks about one by one. On a node with
+   * 10,000 servers the full `show stat` is ~10 MB of CSV, most of an observation's cost.
+   */
+  readonly serverStats?: boolean;
+}
+
+/**
+ * The files an observation reads besides servers and stats: the rate-limit map and the
+ * certificates. Taken from the desired runtime, or guessed before it is known (the map's path
+ * depends on the node alone; certificates as the last pass had them) so the read can start
+ * while the desired state is still loading; `certificateReads` completes a wrong guess.
+ */
+export interface ObservationTarget {
+  readonly mapFile: string;
+  readonly certificateFiles: readonly string[];
+}
+
+export function observationTarget(desired: DesiredRuntime): ObservationTarget {
+  return { mapFile: desired.rateLimitMap.file, certificateFiles: desired.certificates.map((c) => c.file) };
+}
+
+const targetOf = (x: DesiredRuntime | ObservationTarget): ObservationTarget => ('rateLimitMap' in x ? observationTarget(x) : x);
+
 /**
  * Reading what a HAProxy process holds, in one pipelined batch: `show servers state` (addresses,
- * weights, admin and operational states), `show stat` (frontend caps, sessions per server, check
- * verdicts, backup flags), the rate-limit map and each served certificate file.
+ * weights, admin and operational states, check verdicts), the frontend and backend rows of
+ * `show stat` (frontend caps, which backends run), the rate-limit map and each certificate file.
  */
-export function observeCommands(desired: DesiredRuntime): RuntimeCommand[] {
+export function observeCommands(what: DesiredRuntime | ObservationTarget, options: ObserveOptions = {}): RuntimeCommand[] {
+  const target = targetOf(what);
   return [
     cmd.showServersState(),
-    cmd.showStat(),
-    cmd.showMap(desired.rateLimitMap.file),
-    ...desired.certificates.map((c) => cmd.showSslCert(c.file)),
+    cmd.showStatOfTypes(options.serverStats === true ? ['frontend', 'backend', 'server'] : ['frontend', 'backend']),
+    cmd.showMap(target.mapFile),
+    ...target.certificateFiles.map((file) => cmd.showSslCert(file)),
   ];
 }
 
-export type Observation = { readonly ok: true; readonly observed: ObservedRuntime } | { readonly ok: false; readonly error: string };
+export type Observation =
+  | {
+      readonly ok: true;
+      readonly observed: ObservedRuntime;
+      /** Numeric ids (iid, sid) by `backend/server`: what scopes a `show stat` to one server. */
+      readonly ids: ReadonlyMap<string, readonly [number, number]>;
+    }
+  | { readonly ok: false; readonly error: string };
+
+const STAT_COLUMNS = ['pxname', 'svname', 'type', 'slim', 'scur', 'bck'] as const;
+// `show stat` type column: 0 frontend, 1 backend, 2 server.
+const FRONTEND = '0';
+const BACKEND = '1';
+const SERVER = '2';
 
 /**
- * Turns the replies to `observeCommands(desired)` into an observation. A refused `show map` or
+ * Turns the replies to `observeCommands(what)` into an observation. A refused `show map` or
  * `show ssl cert` means the process has not loaded that file (a reload will); a reply that never
- * came, or a state or stat read that failed, makes the whole observation unusable.
+ * came, or a state or stat read that failed, makes the whole observation unusable. Backup flags
+ * and sessions are filled from server rows when the stat reply has them, and left null otherwise.
  */
-export function readObservation(desired: DesiredRuntime, results: readonly CommandResult[]): Observation {
+export function readObservation(what: DesiredRuntime | ObservationTarget, results: readonly CommandResult[]): Observation {
+  const target = targetOf(what);
   const lost = results.find((r) => r.status === 'not-executed');
   if (lost !== undefined) return { ok: false, error: lost.message };
   const [state, stat, map, ...certs] = results;
@@ -34,35 +77,21 @@ export function readObservation(desired: DesiredRuntime, results: readonly Comma
     if (r.status !== 'ok') return { ok: false, error: `${r.command.line}: ${r.message}` };
   }
   try {
-    const stats = parseShowStat(ok(stat));
-    const statOf = new Map(stats.filter((r) => r.type === 'server').map((r) => [`${r.pxname}/${r.svname}`, r]));
-    const servers = parseServersState(ok(state)).map((row): ObservedServer => {
-      const s = statOf.get(`${row.be_name}/${row.srv_name}`);
-      return {
-        backend: row.be_name,
-        name: row.srv_name,
-        address: row.srv_addr,
-        port: row.srv_port,
-        weight: row.srv_uweight,
-        admin: row.admin,
-        backup: (s?.bck ?? 0) > 0,
-        running: row.opState !== 'stopped',
-        sessions: s?.scur ?? 0,
-        secondsInState: row.srv_time_since_last_change,
-        checkStatus: checkStatus(s),
-        checkDescription: s?.check_desc ?? null,
-      };
+    const rows = parseStatColumns(ok(stat), STAT_COLUMNS);
+    const serverRows = new Map(rows.filter((r) => r.type === SERVER).map((r) => [`${r.pxname}/${r.svname}`, r]));
+    const ids = new Map<string, readonly [number, number]>();
+    const servers = parseServerStateEntries(ok(state)).map((entry): ObservedServer => {
+      const id = `${entry.backend}/${entry.name}`;
+      ids.set(id, [entry.proxyId, entry.serverId]);
+      return observedServer(entry, serverRows.get(id));
     });
-    const certificates = new Map<string, string | null>();
-    desired.certificates.forEach((c, i) => {
-      const r = certs[i];
-      certificates.set(c.file, r?.status === 'ok' ? parseShowSslCert(r.output).sha1 : null);
-    });
+    const certificates = readCertificates(target.certificateFiles, certs);
     return {
       ok: true,
+      ids,
       observed: {
-        backends: stats.filter((r) => r.type === 'backend').map((r) => r.pxname),
-        frontends: stats.filter((r) => r.type === 'frontend').map((r) => ({ name: r.pxname, maxconn: r.slim ?? 0 })),
+        backends: rows.filter((r) => r.type === BACKEND).map((r) => r.pxname),
+        frontends: rows.filter((r) => r.type === FRONTEND).map((r) => ({ name: r.pxname, maxconn: count(r.slim) ?? 0 })),
         servers,
         rateLimitMap: map?.status === 'ok' ? parseShowMap(map.output).map(({ key, value }) => ({ key, value })) : null,
         certificates,
@@ -73,12 +102,109 @@ export function readObservation(desired: DesiredRuntime, results: readonly Comma
   }
 }
 
+function observedServer(entry: ServerStateEntry, stat: { readonly scur: string; readonly bck: string } | undefined): ObservedServer {
+  return {
+    backend: entry.backend,
+    name: entry.name,
+    address: entry.address,
+    port: entry.port,
+    weight: entry.weight,
+    admin: entry.admin,
+    backup: stat === undefined ? null : (count(stat.bck) ?? 0) > 0,
+    running: entry.opState !== 'stopped',
+    sessions: stat === undefined ? null : (count(stat.scur) ?? 0),
+    secondsInState: entry.secondsInState,
+    checkStatus: entry.check?.status ?? null,
+    checkDescription: entry.check?.description ?? null,
+  };
+}
+
+/** A scoped `show stat` for one server whose sessions the plan needs. */
+export interface SessionRead {
+  readonly backend: string;
+  readonly server: string;
+  readonly command: RuntimeCommand;
+}
+
+/**
+ * The servers whose sessions decide the next step and were not read: those running in a backend
+ * that stays, with dynamic members, that the desired state no longer names (a removal under way).
+ * Each is one `show stat <iid> 4 <sid>`, so a pass that removes nothing reads no server row.
+ */
+export function sessionReads(desired: DesiredRuntime, observation: Extract<Observation, { ok: true }>): SessionRead[] {
+  const running = new Set(observation.observed.backends);
+  const wanted = new Map(desired.backends.filter((b) => b.dynamicMembers && running.has(b.name)).map((b) => [b.name, new Set(b.servers.map((s) => s.name))]));
+  const reads: SessionRead[] = [];
+  for (const s of observation.observed.servers) {
+    const names = wanted.get(s.backend);
+    if (names === undefined || names.has(s.name) || s.sessions !== null) continue;
+    const [proxy, server] = observation.ids.get(`${s.backend}/${s.name}`) ?? [];
+    if (proxy === undefined || server === undefined) continue;
+    reads.push({ backend: s.backend, server: s.name, command: cmd.showStat({ proxy, types: ['server'], serverId: server }) });
+  }
+  return reads;
+}
+
+/**
+ * The observation with the sessions of `reads` filled from their replies. A reply that failed, or
+ * names another server (ids are reused once a server is deleted), leaves the sessions unknown,
+ * which the planner treats as attached: the next pass reads them again.
+ */
+export function withSessions(observation: Extract<Observation, { ok: true }>, reads: readonly SessionRead[], results: readonly CommandResult[]): Observation {
+  if (reads.length === 0) return observation;
+  const lost = results.find((r) => r.status === 'not-executed');
+  if (lost !== undefined) return { ok: false, error: lost.message };
+  const sessions = new Map<string, number>();
+  try {
+    reads.forEach((read, i) => {
+      const r = results[i];
+      if (r?.status !== 'ok') return;
+      const row = parseStatColumns(r.output, STAT_COLUMNS).find((x) => x.type === SERVER && x.pxname === read.backend && x.svname === read.server);
+      if (row !== undefined) sessions.set(`${read.backend}/${read.server}`, count(row.scur) ?? 0);
+    });
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+  }
+  const servers = observation.observed.servers.map((s) => {
+    const n = sessions.get(`${s.backend}/${s.name}`);
+    return n === undefined ? s : { ...s, sessions: n };
+  });
+  return { ...observation, observed: { ...observation.observed, servers } };
+}
+
+/** Leaf SHA-1 per file; a refused `show ssl cert` means the process does not hold the file (null). */
+function readCertificates(files: readonly string[], results: readonly (CommandResult | undefined)[]): Map<string, string | null> {
+  const certificates = new Map<string, string | null>();
+  files.forEach((file, i) => {
+    const r = results[i];
+    certificates.set(file, r?.status === 'ok' ? parseShowSslCert(r.output).sha1 : null);
+  });
+  return certificates;
+}
+
+/** The certificate files the desired runtime names that an observation begun on a guess did not read. */
+export function certificateReads(desired: DesiredRuntime, observation: Extract<Observation, { ok: true }>): string[] {
+  return desired.certificates.map((c) => c.file).filter((file) => !observation.observed.certificates.has(file));
+}
+
+/** The observation with the certificates of `files` read from their `show ssl cert` replies. */
+export function withCertificates(observation: Extract<Observation, { ok: true }>, files: readonly string[], results: readonly CommandResult[]): Observation {
+  if (files.length === 0) return observation;
+  const lost = results.find((r) => r.status === 'not-executed');
+  if (lost !== undefined) return { ok: false, error: lost.message };
+  try {
+    const read = readCertificates(files, results);
+    return { ...observation, observed: { ...observation.observed, certificates: new Map([...observation.observed.certificates, ...read]) } };
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
 function ok(result: CommandResult | undefined): string {
   return result?.status === 'ok' ? result.output : '';
 }
 
-/** HAProxy prefixes the verdict of a check still in progress with `* `. */
-function checkStatus(row: StatRow | undefined): string | null {
-  const status = row?.check_status ?? null;
-  return status === null ? null : status.replace(/^\* /, '');
+/** A plain non-negative integer cell, or null (empty, or anything else). */
+function count(cell: string): number | null {
+  return /^\d+$/.test(cell) ? Number(cell) : null;
 }

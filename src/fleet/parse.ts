@@ -161,32 +161,197 @@ const STATE_NUMBERS = [
 
 /** Parses `show servers state`: a format-version line (`1`), a `# be_id ...` header, space-separated rows. */
 export function parseServersState(text: string): ServerStateRow[] {
+  const { columns, lines } = serversStateTable(text);
+  // Positions once per reply; `raw` is built only when read (the hot paths never read it).
+  const at = (name: string) => columns.indexOf(name);
+  const layout = {
+    be_name: at('be_name'),
+    srv_name: at('srv_name'),
+    srv_addr: at('srv_addr'),
+    srv_fqdn: at('srv_fqdn'),
+    srv_check_addr: at('srv_check_addr'),
+    numbers: STATE_NUMBERS.map((f) => [f, at(f)] as const),
+  };
+  return lines.map((line) => serverStateRow(columns, layout, line.split(' ')));
+}
+
+type StateLayout = {
+  readonly be_name: number;
+  readonly srv_name: number;
+  readonly srv_addr: number;
+  readonly srv_fqdn: number;
+  readonly srv_check_addr: number;
+  readonly numbers: readonly (readonly [(typeof STATE_NUMBERS)[number], number])[];
+};
+
+/** The header's column names and the data lines of a `show servers state` reply (version 1). */
+function serversStateTable(text: string): { columns: string[]; lines: string[] } {
   const lines = text.split('\n').filter((l) => l !== '');
   const version = lines.shift();
   if (version !== '1') throw new RuntimeParseError('show servers state', `unsupported format version ${JSON.stringify(version)}`);
   const header = lines.shift();
   if (header === undefined || !header.startsWith('# be_id ')) throw new RuntimeParseError('show servers state', 'missing the "# be_id" header');
-  const columns = header.slice(2).split(' ');
-  return lines.map((line) => serverStateRow(columns, line.split(' ')));
+  return { columns: header.slice(2).split(' '), lines };
 }
 
-function serverStateRow(columns: readonly string[], cells: readonly string[]): ServerStateRow {
-  const raw: Record<string, string> = {};
-  columns.forEach((c, i) => (raw[c] = cells[i] ?? ''));
+function serverStateRow(columns: readonly string[], layout: StateLayout, cells: readonly string[]): ServerStateRow {
+  const cell = (i: number) => (i < 0 ? undefined : cells[i]);
   const dash = (v: string | undefined): string | null => (v === undefined || v === '-' || v === '' ? null : v);
   const row: Record<string, unknown> = {
-    be_name: raw.be_name ?? '',
-    srv_name: raw.srv_name ?? '',
-    srv_addr: raw.srv_addr ?? '',
-    srv_fqdn: dash(raw.srv_fqdn),
-    srv_check_addr: dash(raw.srv_check_addr),
-    raw,
+    be_name: cell(layout.be_name) ?? '',
+    srv_name: cell(layout.srv_name) ?? '',
+    srv_addr: cell(layout.srv_addr) ?? '',
+    srv_fqdn: dash(cell(layout.srv_fqdn)),
+    srv_check_addr: dash(cell(layout.srv_check_addr)),
   };
-  for (const f of STATE_NUMBERS) row[f] = Number(raw[f] ?? NaN);
+  for (const [f, i] of layout.numbers) row[f] = Number(cell(i) ?? NaN);
   const flags = row.srv_admin_state as number;
   row.opState = OP_STATES[row.srv_op_state as number] ?? 'stopped';
-  row.admin = flags & ADMF_MAINT ? 'maint' : flags & ADMF_DRAIN ? 'drain' : 'ready';
+  row.admin = adminOf(flags);
+  Object.defineProperty(row, 'raw', {
+    enumerable: false,
+    get() {
+      const raw: Record<string, string> = {};
+      columns.forEach((c, i) => (raw[c] = cells[i] ?? ''));
+      return raw;
+    },
+  });
   return row as unknown as ServerStateRow;
+}
+
+function adminOf(flags: number): ServerAdmin {
+  return flags & ADMF_MAINT ? 'maint' : flags & ADMF_DRAIN ? 'drain' : 'ready';
+}
+
+// ---------------------------------------------------------------- lean readers (the reconciler's every pass)
+
+/**
+ * HAProxy 2.6's check verdicts (`enum healthcheck_status`) as `show stat` names and describes
+ * them in check_status and check_desc. `show servers state` prints the number (srv_check_status);
+ * the table was checked against a live 2.6 worker for L4OK, L4CON, L6RSP, L7TOUT, L7RSP, L7OK,
+ * L7OKC and L7STS. Null entries are markers HAProxy never stores as a verdict.
+ */
+const CHECK_VERDICTS: readonly (readonly [string, string] | null)[] = [
+  ['UNK', 'Unknown'],
+  ['INI', 'Initializing'],
+  null, // START
+  ['CHECKED', 'No status change'],
+  ['HANA', 'Health analyze'],
+  ['SOCKERR', 'Socket error'],
+  ['L4OK', 'Layer4 check passed'],
+  ['L4TOUT', 'Layer4 timeout'],
+  ['L4CON', 'Layer4 connection problem'],
+  ['L6OK', 'Layer6 check passed'],
+  ['L6TOUT', 'Layer6 timeout'],
+  ['L6RSP', 'Layer6 invalid response'],
+  ['L7TOUT', 'Layer7 timeout'],
+  ['L7RSP', 'Layer7 invalid response'],
+  null, // L57DATA
+  ['L7OK', 'Layer7 check passed'],
+  ['L7OKC', 'Layer7 check conditionally passed'],
+  ['L7STS', 'Layer7 wrong status'],
+  ['PROCERR', 'External check error'],
+  ['PROCTOUT', 'External check timeout'],
+  ['PROCOK', 'External check passed'],
+];
+
+// srv_check_state is the check's state flags (CHK_ST_*), masked with 0x0F.
+const CHK_ST_ENABLED = 0x04;
+const CHK_ST_PAUSED = 0x08;
+
+/**
+ * The verdict `show stat` would print for a server's check: it prints one only while the check is
+ * enabled and not paused (a server in maintenance pauses it; `disable health` turns it off).
+ */
+export function checkVerdict(checkState: number, checkStatus: number): { readonly status: string; readonly description: string } | null {
+  if ((checkState & (CHK_ST_ENABLED | CHK_ST_PAUSED)) !== CHK_ST_ENABLED) return null;
+  const [status, description] = CHECK_VERDICTS[checkStatus] ?? CHECK_VERDICTS[0]!;
+  return { status, description };
+}
+
+/** One server as change planning and health reporting read it from `show servers state`. */
+export interface ServerStateEntry {
+  /** Numeric ids (be_id, srv_id): what scopes `show stat <iid> 4 <sid>` to this one server. */
+  readonly proxyId: number;
+  readonly serverId: number;
+  readonly backend: string;
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly opState: ServerOpState;
+  readonly admin: ServerAdmin;
+  readonly secondsInState: number;
+  readonly check: { readonly status: string; readonly description: string } | null;
+}
+
+const ENTRY_COLUMNS = [
+  'be_id', 'be_name', 'srv_id', 'srv_name', 'srv_addr', 'srv_op_state', 'srv_admin_state', 'srv_uweight',
+  'srv_time_since_last_change', 'srv_check_status', 'srv_check_state', 'srv_port',
+] as const;
+
+/**
+ * `show servers state` read for the reconciler: the columns it uses, located once per reply,
+ * one small object per server (10,000 servers parse in a few milliseconds).
+ */
+export function parseServerStateEntries(text: string): ServerStateEntry[] {
+  const { columns, lines } = serversStateTable(text);
+  const [beId, beName, srvId, srvName, addr, op, admin, weight, since, checkStatus, checkState, port] = ENTRY_COLUMNS.map((c) => {
+    const i = columns.indexOf(c);
+    if (i < 0) throw new RuntimeParseError('show servers state', `no ${c} column`);
+    return i;
+  }) as [number, number, number, number, number, number, number, number, number, number, number, number];
+  const out: ServerStateEntry[] = new Array(lines.length);
+  for (let n = 0; n < lines.length; n++) {
+    const c = lines[n]!.split(' ');
+    out[n] = {
+      proxyId: Number(c[beId]),
+      serverId: Number(c[srvId]),
+      backend: c[beName] ?? '',
+      name: c[srvName] ?? '',
+      address: c[addr] ?? '',
+      port: Number(c[port]),
+      weight: Number(c[weight]),
+      opState: OP_STATES[Number(c[op])] ?? 'stopped',
+      admin: adminOf(Number(c[admin])),
+      secondsInState: Number(c[since]),
+      check: checkVerdict(Number(c[checkState]), Number(c[checkStatus])),
+    };
+  }
+  return out;
+}
+
+/** Named columns of each `show stat` row, as sent (quoted cells unquoted); rows with fewer cells get ''. */
+export function parseStatColumns<const K extends string>(text: string, wanted: readonly K[]): Record<K, string>[] {
+  const lines = text.split('\n').filter((l) => l !== '');
+  const header = lines.shift();
+  if (header === undefined || !header.startsWith('# pxname,')) throw new RuntimeParseError('show stat', 'missing the "# pxname," header');
+  const columns = splitCsv(header.slice(2));
+  const positions = wanted.map((k) => [k, columns.indexOf(k)] as const);
+  const last = Math.max(-1, ...positions.map(([, i]) => i));
+  return lines.map((line) => {
+    const cells = leadingCells(line, last + 1);
+    const row = {} as Record<K, string>;
+    for (const [k, i] of positions) row[k] = i < 0 ? '' : (cells[i] ?? '');
+    return row;
+  });
+}
+
+/**
+ * The first `count` cells of a CSV line. A row holds ~130 cells and the wanted ones come early:
+ * cutting only up to them saves most of the work. A quoted cell among them takes the full parser.
+ */
+function leadingCells(line: string, count: number): string[] {
+  const cells: string[] = [];
+  let from = 0;
+  while (cells.length < count && from <= line.length) {
+    const comma = line.indexOf(',', from);
+    const end = comma < 0 ? line.length : comma;
+    if (line.charCodeAt(from) === 34 /* " */) return splitCsv(line).slice(0, count);
+    cells.push(line.slice(from, end));
+    from = end + 1;
+  }
+  return cells;
 }
 
 // ---------------------------------------------------------------- show info

@@ -3,24 +3,28 @@ import { memberHealth } from '../domain/member-health.js';
 import type { ProxyNode } from '../domain/node.js';
 import type { NodeSnapshot } from '../domain/snapshot.js';
 import type { Db } from '../db/connect.js';
-import { replaceNodeHealth } from '../db/member-health-repository.js';
+import { nodeHealth, replaceNodeHealth, storedHealth } from '../db/member-health-repository.js';
 import { recordRuntimePush } from '../db/node-repository.js';
 import { backoffDelay, type BackoffPolicy } from '../fleet/backoff.js';
 import { executeSendable } from '../fleet/execute-sendable.js';
+import { observationTarget, type ObservationTarget } from '../fleet/observe-runtime.js';
 import type { CommandResult } from '../fleet/runtime-executor.js';
 import type { Logger } from '../logger.js';
 import type { ServedConfig } from '../services/config-service.js';
-import type { RuntimePlanner } from '../services/runtime-planner.js';
+import type { EarlyObservation, RuntimePlanner } from '../services/runtime-planner.js';
 
 /** What one node's passes need; the Reconciler hands the same to every node. */
 export interface NodeReconcilerDeps {
   readonly db: Db;
   /** Builds (renders, validates, stores) the node's config; builds are rationed across nodes by the caller. */
   build(node: string): Promise<ServedConfig>;
-  /** What the node's Runtime API should hold, without waiting for a build (ConfigService.runtimeSnapshot). */
-  runtimeSnapshot(node: ProxyNode): Promise<NodeSnapshot>;
+  /**
+   * What the node's Runtime API should hold, without waiting for a build (ConfigService.runtimeSnapshot),
+   * at revision `atLeast` or later when given (a committed revision someone announced).
+   */
+  runtimeSnapshot(node: ProxyNode, atLeast?: number): Promise<NodeSnapshot>;
   currentRevision(): Promise<number>;
-  readonly runtime: Pick<RuntimePlanner, 'plan' | 'executor'>;
+  readonly runtime: Pick<RuntimePlanner, 'plan' | 'executor' | 'startObservation' | 'firstTarget'>;
   readonly logger: Logger;
   readonly metrics?: ReconcilerMetrics | undefined;
 }
@@ -55,6 +59,14 @@ export class NodeReconciler {
   private recorded: { revision: number | null; pending: number; error: string | null } | null = null;
   private healthKey: string | null = null;
   private lastSent = '';
+  /** The highest committed revision announced to this node (change events carry it). */
+  private announced = 0;
+  /** The revision the last successful pass brought the node to (or found it at): announcements up to it need no pass. */
+  private covered = 0;
+  /** A wake without a revision (timer, retry, new settings) asks for a pass that checks the database itself. */
+  private forced = false;
+  /** The files the last pass read: the next starts reading them while its snapshot loads. */
+  private target: ObservationTarget | null = null;
   /** The build lane: one build at a time, coalesced, never in the way of a push. */
   private building: Promise<void> | null = null;
   private buildDirty = false;
@@ -72,9 +84,17 @@ export class NodeReconciler {
     this.node = node;
   }
 
-  /** Asks for a pass. Ignored while backing off after a failure: the retry timer is already set. */
-  wake(): void {
+  /**
+   * Asks for a pass. With `revision` (a commit the change feed announced), the pass trusts it
+   * instead of asking the database for the current revision, and an announcement the node already
+   * reflects (the same commit heard twice: locally, then through NOTIFY) asks for nothing. Ignored
+   * while backing off after a failure: the retry timer is already set.
+   */
+  wake(revision?: number): void {
     if (this.stopped || this.failures > 0) return;
+    if (revision === undefined) this.forced = true;
+    else if (revision <= Math.max(this.covered, this.announced)) return;
+    else this.announced = revision;
     this.request();
   }
 
@@ -105,28 +125,41 @@ export class NodeReconciler {
   }
 
   private async loop(): Promise<void> {
+    let followUp = false;
     do {
       this.dirty = false;
+      if (this.reflectsAnnouncements()) break;
       const started = Date.now();
       const outcome = await this.pass().catch((error: unknown): PassOutcome => ({ ok: false, error: message(error) }));
       this.deps.metrics?.reconcileDuration.observe({ node: this.node.name }, (Date.now() - started) / 1000);
       if (this.stopped) return;
-      if (outcome.ok) {
-        this.failures = 0;
-        if (outcome.followUp && !this.dirty) this.schedule(this.options.followUpMs);
-      } else {
+      if (!outcome.ok) {
         this.failures += 1;
         const delay = backoffDelay(this.options.backoff, this.failures);
         this.deps.logger.warn({ node: this.node.name, error: outcome.error, retryMs: delay }, 'reconcile pass failed; retrying');
         this.schedule(delay);
         return;
       }
+      this.failures = 0;
+      followUp = outcome.followUp;
     } while (this.dirty && !this.stopped);
+    if (followUp && !this.stopped) this.schedule(this.options.followUpMs);
+  }
+
+  /**
+   * True when nothing asks for a pass: every commit announced while the last one ran was already
+   * in the state it loaded (a burst of writes landing before its load), and no forced pass waits.
+   */
+  private reflectsAnnouncements(): boolean {
+    return !this.forced && this.covered > 0 && this.announced <= this.covered;
   }
 
   private schedule(ms: number): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.request(), ms);
+    this.timer = setTimeout(() => {
+      this.forced = true;
+      this.request();
+    }, ms);
     this.timer.unref();
   }
 
@@ -139,20 +172,39 @@ export class NodeReconciler {
    */
   private async pass(): Promise<PassOutcome> {
     const node = this.node;
-    const stale = this.served === null || this.served.config.revision < (await this.deps.currentRevision());
+    const target = await this.targetRevision();
+    const stale = this.served === null || this.served.config.revision < target;
     // NGINX nodes, and HAProxy nodes without a Runtime API, change by reload only: the build is all.
     if (node.kind !== 'haproxy' || node.runtimeAddress === null) {
       if (stale) this.requestBuild();
+      this.covered = Math.max(this.covered, target);
       return { ok: true, followUp: false };
     }
     try {
-      const snapshot = stale ? await this.deps.runtimeSnapshot(node) : this.served!.snapshot;
-      const pushed = await this.push(node, node.runtimeAddress, snapshot);
+      // The node is read while the snapshot loads: two round trips in the time of one.
+      const early = this.deps.runtime.startObservation(node.name, node.runtimeAddress, this.target ?? this.deps.runtime.firstTarget(node.configDir));
+      const snapshot = stale ? await this.deps.runtimeSnapshot(node, target) : this.served!.snapshot;
+      const pushed = await this.push(node, node.runtimeAddress, snapshot, early);
+      if (pushed.ok) this.covered = Math.max(this.covered, snapshot.revision);
       return pushed.ok && stale ? { ok: true, followUp: true } : pushed;
     } finally {
       // After the push, not alongside it: the validator would compete with it for the CPU.
       if (stale) this.requestBuild();
     }
+  }
+
+  /**
+   * The revision this pass must reach. An announced commit is trusted as is: it saves a database
+   * round trip on the way from a write to its push. Forced passes (timer, follow-up, retry) ask
+   * the database, the safety net for announcements that never came.
+   */
+  private async targetRevision(): Promise<number> {
+    const forced = this.forced || this.announced === 0;
+    this.forced = false;
+    if (!forced) return this.announced;
+    const current = await this.deps.currentRevision();
+    this.announced = Math.max(this.announced, current);
+    return this.announced;
   }
 
   private requestBuild(): void {
@@ -185,8 +237,9 @@ export class NodeReconciler {
   }
 
   /** Observes the node, plans from `snapshot`, sends the commands, records the outcome and the members' health. */
-  private async push(node: ProxyNode, address: { host: string; port: number }, snapshot: NodeSnapshot): Promise<PassOutcome> {
-    const { desired, observation, plan } = await this.deps.runtime.plan(node.name, address, snapshot);
+  private async push(node: ProxyNode, address: { host: string; port: number }, snapshot: NodeSnapshot, early?: EarlyObservation): Promise<PassOutcome> {
+    const { desired, observation, plan } = await this.deps.runtime.plan(node.name, address, snapshot, { early });
+    this.target = observationTarget(desired);
     if (!observation.ok || plan === null) {
       const error = `cannot read the node's state: ${observation.ok ? 'no plan' : observation.error}`;
       await this.record(node, { revision: null, pending: this.recorded?.pending ?? 0, error, sent: 0, failed: 0 });
@@ -224,9 +277,15 @@ export class NodeReconciler {
   }
 
   private async saveHealth(node: string, entries: MemberHealth[]): Promise<void> {
-    const key = JSON.stringify(entries);
+    const key = healthKey(entries);
     if (key === this.healthKey) return;
     try {
+      // This reconciler's first pass (a restart, a new leader): what is stored may be this already,
+      // and a large node's rows cost far more to rewrite than to read.
+      if (this.healthKey === null && healthKey(await nodeHealth(this.deps.db, node)) === key) {
+        this.healthKey = key;
+        return;
+      }
       await this.deps.db.transaction().execute((trx) => replaceNodeHealth(trx, node, entries, new Date()));
       this.healthKey = key;
     } catch (error) {
@@ -242,6 +301,12 @@ export class NodeReconciler {
       if (n > 0) this.deps.metrics.runtimeCommands.inc({ node, outcome: outcome.replace('-', '_') }, n);
     }
   }
+}
+
+/** Entries as stored, in one order: equal keys mean the stored rows need no write. */
+function healthKey(entries: readonly MemberHealth[]): string {
+  const sorted = entries.map(storedHealth).sort((a, b) => (a.backend < b.backend ? -1 : a.backend > b.backend ? 1 : a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
+  return JSON.stringify(sorted);
 }
 
 function stillAttached(result: CommandResult): boolean {

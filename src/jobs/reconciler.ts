@@ -11,11 +11,11 @@ import { NodeReconciler, type ReconcilerMetrics } from './node-reconciler.js';
 export interface ReconcilerDeps {
   readonly db: Db;
   readonly configs: Pick<ConfigService, 'buildServed' | 'runtimeSnapshot'>;
-  readonly runtime: Pick<RuntimePlanner, 'plan' | 'executor'>;
-  /** Committed revisions; each wakes every node (debounced). */
+  readonly runtime: Pick<RuntimePlanner, 'plan' | 'executor' | 'startObservation' | 'firstTarget'>;
+  /** Committed revisions; each wakes every node. */
   readonly changes: {
-    on(event: 'change', listener: () => void): unknown;
-    off(event: 'change', listener: () => void): unknown;
+    on(event: 'change', listener: (change: { readonly revision: number }) => void): unknown;
+    off(event: 'change', listener: (change: { readonly revision: number }) => void): unknown;
   };
   /** Told which nodes still exist, so it can drop the Runtime API connections of the others. */
   readonly clients?: { retain(nodes: ReadonlySet<string>): void };
@@ -26,8 +26,6 @@ export interface ReconcilerDeps {
 export interface ReconcilerOptions {
   /** Safety-net pass over every node (ms), for changes no notification announced. */
   readonly intervalMs: number;
-  /** Writes within this window share one pass per node (ms). */
-  readonly debounceMs?: number;
   /** Retry after a failed pass: capped exponential per node. */
   readonly backoff: BackoffPolicy;
   /** A pass that sent commands or left a drain running is followed by another this soon (ms). */
@@ -46,13 +44,20 @@ export interface ReconcilerOptions {
 export class Reconciler {
   private readonly nodes = new Map<string, NodeReconciler>();
   private readonly builds: Semaphore;
-  private debounce: NodeJS.Timeout | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private listing: Promise<void> | null = null;
+  /** A listing was asked for while one ran (it may have read the node list before the change). */
+  private relist = false;
+  /** That listing is to wake every node (the timer's). */
+  private wakeAll = false;
+  /** The highest revision the change feed announced. */
+  private announced = 0;
+  /** The settings each node's reconciler was last given: a listing wakes a node only when they moved. */
+  private readonly settings = new Map<string, string>();
   private started = false;
   /** A stop in progress: a second stop() (leadership lost, then shutdown) waits for the same one. */
   private stopping: Promise<void> | null = null;
-  private readonly onChange = () => this.wake();
+  private readonly onChange = (change: { readonly revision: number }) => this.wake(change.revision);
 
   constructor(
     private readonly deps: ReconcilerDeps,
@@ -71,7 +76,7 @@ export class Reconciler {
     this.started = true;
     this.deps.changes.on('change', this.onChange);
     this.tick();
-    void this.refresh();
+    void this.refresh(true);
   }
 
   async stop(): Promise<void> {
@@ -83,23 +88,27 @@ export class Reconciler {
 
   private async stopNow(): Promise<void> {
     this.deps.changes.off('change', this.onChange);
-    clearTimeout(this.debounce);
     clearTimeout(this.ticker);
     await this.listing;
     await Promise.all([...this.nodes.values()].map((n) => n.stop()));
     this.nodes.clear();
+    this.settings.clear();
   }
 
-  /** Wakes every node after the debounce window. */
-  wake(): void {
-    if (!this.started || this.debounce !== undefined) return;
-    this.debounce = setTimeout(() => {
-      this.debounce = undefined;
-      // Known nodes start at once; the listing (nodes come and go) follows and wakes any new one.
-      for (const node of this.nodes.values()) node.wake();
-      void this.refresh();
-    }, this.options.debounceMs ?? 2);
-    this.debounce.unref();
+  /**
+   * Wakes every node for a committed revision, at once: no debounce window sits between a write
+   * and its push. A burst still costs at most two passes per node, because a node woken during a
+   * pass runs one more after it, and a commit announced twice (locally, then by NOTIFY) or
+   * already loaded by a running pass costs none (NodeReconciler.wake).
+   */
+  wake(revision?: number): void {
+    if (!this.started) return;
+    // The same commit heard again (locally at COMMIT, then through NOTIFY): every node already knows it.
+    if (revision !== undefined && revision <= this.announced) return;
+    if (revision !== undefined) this.announced = revision;
+    // Known nodes start at once; the listing (nodes come and go) follows and wakes new or changed ones.
+    for (const node of this.nodes.values()) node.wake(revision);
+    void this.refresh(revision === undefined);
   }
 
   /** Resolves once every node's current and queued passes have ended (tests, benchmarks). */
@@ -110,19 +119,35 @@ export class Reconciler {
 
   private tick(): void {
     this.ticker = setTimeout(() => {
-      void this.refresh();
+      void this.refresh(true);
       if (this.started) this.tick();
     }, this.options.intervalMs);
     this.ticker.unref();
   }
 
-  /** Reads the node list (nodes come and go) and wakes each node. */
-  private refresh(): Promise<void> {
-    this.listing ??= this.refreshNow().finally(() => (this.listing = null));
+  /**
+   * Reads the node list (nodes come and go) and wakes new nodes and nodes whose settings moved;
+   * `all` (the timer's safety net) wakes every node, each checking the current revision itself.
+   * Asked for during a listing, one more follows it: that listing may predate the change.
+   */
+  private refresh(all: boolean): Promise<void> {
+    if (this.listing !== null) {
+      this.relist = true;
+      this.wakeAll ||= all;
+      return this.listing;
+    }
+    this.listing = this.refreshNow(all).finally(() => {
+      this.listing = null;
+      if (!this.relist || !this.started) return;
+      const again = this.wakeAll;
+      this.relist = false;
+      this.wakeAll = false;
+      void this.refresh(again);
+    });
     return this.listing;
   }
 
-  private async refreshNow(): Promise<void> {
+  private async refreshNow(all: boolean): Promise<void> {
     let nodes: ProxyNode[];
     try {
       nodes = await allNodes(this.deps.db);
@@ -135,11 +160,16 @@ export class Reconciler {
     for (const [name, gone] of this.nodes) {
       if (names.has(name)) continue;
       this.nodes.delete(name);
+      this.settings.delete(name);
       void gone.stop();
     }
     this.deps.clients?.retain(new Set(nodes.filter((n) => n.runtimeAddress !== null).map((n) => n.name)));
     for (const node of nodes) {
+      // What a pass uses of the row; status columns move on every push and are no reason to wake.
+      const settings = JSON.stringify(nodeSettings(node));
       let reconciler = this.nodes.get(node.name);
+      const moved = this.settings.get(node.name) !== settings;
+      this.settings.set(node.name, settings);
       if (reconciler === undefined) {
         reconciler = new NodeReconciler(node, this.nodeDeps(), {
           backoff: this.options.backoff,
@@ -149,7 +179,8 @@ export class Reconciler {
       } else {
         reconciler.update(node);
       }
-      reconciler.wake();
+      // A change that moved nothing of the node was already announced to it by wake().
+      if (all || moved) reconciler.wake();
     }
   }
 
@@ -157,7 +188,7 @@ export class Reconciler {
     return {
       db: this.deps.db,
       build: (node: string) => this.builds.run(() => this.deps.configs.buildServed(node)),
-      runtimeSnapshot: (node: ProxyNode) => this.deps.configs.runtimeSnapshot(nodeSettings(node)),
+      runtimeSnapshot: (node: ProxyNode, atLeast?: number) => this.deps.configs.runtimeSnapshot(nodeSettings(node), atLeast),
       currentRevision: async () => {
         const row = await this.deps.db.selectFrom('revision_counter').select('revision').where('id', '=', 1).executeTakeFirstOrThrow();
         return Number(row.revision);

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { MemberState } from '../domain/member.js';
 import type { DesiredBackend, DesiredRuntime, ServerAdmin } from '../domain/runtime-state.js';
-import type { NodeSnapshot } from '../domain/snapshot.js';
+import type { NodeSnapshot, TenantSnapshot } from '../domain/snapshot.js';
 import { cookiePersistentPools } from '../domain/structural.js';
 import { byName, tenantContext } from './haproxy-tenant-context.js';
 import { planBackends, serverCheck, serverWeight } from './haproxy-backend-view.js';
@@ -15,29 +15,69 @@ const ADMIN: Record<MemberState, ServerAdmin> = { enabled: 'ready', drain: 'drai
  * change, built by the same view functions as the files, so runtime commands name exactly the
  * frontends, backends, servers, map and certificate files the config has.
  */
+/** Where the rate-limit map of a node with this configDir is: known before any snapshot is. */
+export function rateLimitMapFile(configDir: string): string {
+  return absolutePath(configDir, HAPROXY_FILES.rateLimitMap);
+}
+
 export function toHaproxyRuntime(snapshot: NodeSnapshot): DesiredRuntime {
   const { configDir } = nodeSettings(snapshot.node);
   const tenants = [...snapshot.tenants].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const frontends: DesiredRuntime['frontends'][number][] = [];
-  const backends: DesiredBackend[] = [];
-  const entries: [string, string][] = [];
-  const certificates: DesiredRuntime['certificates'][number][] = [];
-  let referenced = false;
-  for (const tenant of tenants) {
-    const view = toHaproxyTenantView(tenant, configDir);
-    for (const fe of view.frontends) {
-      frontends.push({ name: fe.name, maxconn: fe.maxconn });
-      referenced ||= fe.rateLimit !== null;
-    }
-    entries.push([view.rateLimit.key, String(view.rateLimit.value)]);
-    for (const cert of view.certificates) {
-      certificates.push({ file: absolutePath(configDir, cert.file), pem: cert.chain + cert.key, fingerprint: leafSha1(cert.chain) });
-    }
-    const ctx = tenantContext(tenant, configDir);
-    const cookiePools = cookiePersistentPools(tenant);
-    for (const plan of planBackends(ctx)) {
+  const parts = tenants.map((t) => tenantRuntime(t, configDir));
+  return {
+    frontends: parts.flatMap((p) => p.frontends),
+    backends: parts.flatMap((p) => p.backends),
+    rateLimitMap: {
+      file: rateLimitMapFile(configDir),
+      entries: parts.map((p) => p.rateLimit),
+      referenced: parts.some((p) => p.rateLimitReferenced),
+    },
+    certificates: parts.flatMap((p) => p.certificates),
+  };
+}
+
+/** One tenant's share of the runtime view: it depends on the tenant and the configDir only. */
+interface TenantRuntime {
+  readonly frontends: readonly DesiredRuntime['frontends'][number][];
+  readonly backends: readonly DesiredBackend[];
+  readonly rateLimit: readonly [string, string];
+  readonly rateLimitReferenced: boolean;
+  readonly certificates: readonly DesiredRuntime['certificates'][number][];
+}
+
+/**
+ * Tenant snapshots are immutable and reused while the tenant does not change (ConfigService keeps
+ * them per stored state), so each tenant's part is built once per state and configDir: a change
+ * to one tenant does not rebuild the views, nor re-read the certificates, of all the others.
+ */
+const memo = new WeakMap<TenantSnapshot, Map<string, TenantRuntime>>();
+
+function tenantRuntime(tenant: TenantSnapshot, configDir: string): TenantRuntime {
+  let byDir = memo.get(tenant);
+  if (byDir === undefined) {
+    byDir = new Map();
+    memo.set(tenant, byDir);
+  }
+  let part = byDir.get(configDir);
+  if (part === undefined) {
+    part = buildTenantRuntime(tenant, configDir);
+    byDir.set(configDir, part);
+  }
+  return part;
+}
+
+function buildTenantRuntime(tenant: TenantSnapshot, configDir: string): TenantRuntime {
+  const view = toHaproxyTenantView(tenant, configDir);
+  const ctx = tenantContext(tenant, configDir);
+  const cookiePools = cookiePersistentPools(tenant);
+  return {
+    frontends: view.frontends.map((fe) => ({ name: fe.name, maxconn: fe.maxconn })),
+    rateLimit: [view.rateLimit.key, String(view.rateLimit.value)],
+    rateLimitReferenced: view.frontends.some((fe) => fe.rateLimit !== null),
+    certificates: view.certificates.map((cert) => ({ file: absolutePath(configDir, cert.file), pem: cert.chain + cert.key, fingerprint: leafSha1(cert.chain) })),
+    backends: planBackends(ctx).map((plan): DesiredBackend => {
       const check = plan.pool.healthCheck;
-      backends.push({
+      return {
         name: plan.name,
         tenant: ctx.id,
         pool: plan.pool.name,
@@ -51,14 +91,8 @@ export function toHaproxyRuntime(snapshot: NodeSnapshot): DesiredRuntime {
           admin: ADMIN[m.state],
           backup: m.backup,
         })),
-      });
-    }
-  }
-  return {
-    frontends,
-    backends,
-    rateLimitMap: { file: absolutePath(configDir, HAPROXY_FILES.rateLimitMap), entries, referenced },
-    certificates,
+      };
+    }),
   };
 }
 

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,12 @@ export interface HaproxyCheckOptions {
   /** Defaults to `haproxy` on the PATH. */
   readonly binary?: string;
   readonly timeoutMs?: number;
+  /**
+   * Niceness for the check (0–19; 0 by default). The control plane validates in the background
+   * while it pushes runtime changes: a lower priority keeps a burst of `haproxy -c` runs from
+   * taking the CPU those pushes (and the proxies they talk to) need.
+   */
+  readonly niceness?: number;
 }
 
 /** A fresh, not yet existing directory to render for and validate in (no I/O). */
@@ -32,7 +39,7 @@ export async function validateHaproxy(files: RenderedFiles, configDir: string, o
   await mkdir(configDir, { mode: 0o700 });
   try {
     await writeFiles(configDir, files);
-    return await runCheck(options.binary ?? 'haproxy', join(configDir, HAPROXY_FILES.config), options.timeoutMs ?? 60_000);
+    return await runCheck(options.binary ?? 'haproxy', join(configDir, HAPROXY_FILES.config), options.timeoutMs ?? 60_000, options.niceness ?? 0);
   } finally {
     await rm(configDir, { recursive: true, force: true });
   }
@@ -59,9 +66,9 @@ async function writeFiles(configDir: string, files: RenderedFiles): Promise<void
   }
 }
 
-function runCheck(binary: string, config: string, timeoutMs: number): Promise<HaproxyCheck> {
+function runCheck(binary: string, config: string, timeoutMs: number, niceness: number): Promise<HaproxyCheck> {
   return new Promise((resolve) => {
-    execFile(binary, ['-c', '-f', config], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    const child = execFile(binary, ['-c', '-f', config], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       const output = `${stdout}${stderr}`.trim();
       if (error === null) return resolve({ ok: true, output });
       const cause = error as NodeJS.ErrnoException & { killed?: boolean };
@@ -69,5 +76,16 @@ function runCheck(binary: string, config: string, timeoutMs: number): Promise<Ha
       if (cause.code === 'ENOENT') return resolve({ ok: false, message: `${binary} not found: ${cause.message}` });
       resolve({ ok: false, message: output || cause.message });
     });
+    lowerPriority(child.pid, niceness);
   });
+}
+
+/** Best effort: the check is as valid at any priority, so a refusal (or an exited child) is ignored. */
+function lowerPriority(pid: number | undefined, niceness: number): void {
+  if (pid === undefined || niceness <= 0) return;
+  try {
+    setPriority(pid, Math.min(19, niceness));
+  } catch {
+    // ESRCH (already exited) or EACCES: it runs at the normal priority.
+  }
 }

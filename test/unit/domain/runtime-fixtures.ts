@@ -86,7 +86,7 @@ export function applyCommands(observed: ObservedRuntime, commands: readonly Runt
     } else if ((m = /^del server (\S+)$/.exec(line))) {
       const s = find(m[1]!);
       if (s.admin !== 'maint') throw new Error('Only servers in maintenance mode can be deleted.');
-      if (s.sessions > 0) throw new Error('Server still has connections attached to it, cannot remove it.');
+      if (s.sessions !== 0) throw new Error('Server still has connections attached to it, cannot remove it.');
       servers.splice(servers.indexOf(s), 1);
     } else if ((m = /^set maxconn frontend (\S+) (\d+)$/.exec(line))) Object.assign(frontends.find((f) => f.name === m![1])!, { maxconn: Number(m[2]) });
     else if ((m = /^set map (\S+) (\S+) (\S+)$/.exec(line))) {

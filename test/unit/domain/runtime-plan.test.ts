@@ -140,6 +140,9 @@ describe('member changes go out as runtime commands', () => {
     const p = plan(withMembers(seed(), 'c', 'ssh', (ms) => ms.map((m) => (m.name === 'ssh-2' ? { ...m, backup: true } : m))));
     expect(p.commands).toEqual([]);
     expect(p.pendingReload).toEqual(['be_c_ssh/ssh-2 becomes a backup server with the next reload']);
+    // A pass that did not read backup flags (only previews do) has no opinion about them.
+    const unread = { ...observedSeed, servers: observedSeed.servers.map((s) => ({ ...s, backup: null })) };
+    expect(plan(withMembers(seed(), 'c', 'ssh', (ms) => ms.map((m) => (m.name === 'ssh-2' ? { ...m, backup: true } : m))), unread).pendingReload).toEqual([]);
   });
 });
 
@@ -177,6 +180,13 @@ describe('member removal, one safe step per pass', () => {
     ]);
     expect(lines(plan(removed, withServer(observedSeed, 'be_c_ssh/ssh-2', { admin: 'maint' })))).toEqual(['del server be_c_ssh/ssh-2']);
     expect(plan(removed, withServer(observedSeed, 'be_c_ssh/ssh-2', { admin: 'maint', sessions: 1 })).commands).toEqual([]);
+  });
+
+  it('when its sessions were not read, then it counts as attached: drained, never deleted on a guess', () => {
+    const p = plan(removed, withServer(observedSeed, 'be_c_ssh/ssh-2', { sessions: null }));
+    expect(lines(p)).toEqual(['set server be_c_ssh/ssh-2 state drain']);
+    expect(p.inProgress).toEqual(['be_c_ssh/ssh-2 is draining (sessions not read) before it is deleted']);
+    expect(plan(removed, withServer(observedSeed, 'be_c_ssh/ssh-2', { sessions: null, admin: 'maint' })).commands).toEqual([]);
   });
 
   it('when a member leaves a cookie-persistent pool, then it is drained now and removed by the reload', () => {

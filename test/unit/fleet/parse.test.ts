@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  classifyReply, parseGetWeight, parsePreparedVersion, parseServersState, parseShowInfo, parseShowMap, parseShowProc,
-  parseShowSslCert, parseShowStat, parseUptime, RuntimeParseError,
+  checkVerdict, classifyReply, parseGetWeight, parsePreparedVersion, parseServersState, parseServerStateEntries, parseShowInfo, parseShowMap,
+  parseShowProc, parseShowSslCert, parseShowStat, parseStatColumns, parseUptime, RuntimeParseError,
 } from '../../../src/fleet/parse.js';
 
 /** Replies captured from HAProxy 2.6.12 on this machine (see test/fixtures/runtime). */
@@ -76,6 +76,64 @@ describe('show servers state', () => {
   it('refuses an unknown format version', () => {
     expect(() => parseServersState('2\n# be_id be_name\n')).toThrow(/format version/);
     expect(() => parseServersState("Can't find backend.")).toThrow(RuntimeParseError);
+  });
+});
+
+describe('show servers state, read lean for the reconciler', () => {
+  const entries = parseServerStateEntries(fixture('show-servers-state.txt'));
+
+  it('gives what planning and health use, with the ids a scoped show stat takes', () => {
+    expect(entries[0]).toEqual({
+      proxyId: 3, serverId: 1, backend: 'be_app', name: 's1', address: '127.0.0.1', port: 19311, weight: 10,
+      opState: 'running', admin: 'drain', secondsInState: expect.any(Number), check: { status: 'L7OK', description: 'Layer7 check passed' },
+    });
+    expect(entries.map((e) => `${e.name}:${e.opState}:${e.admin}`)).toEqual(parseServersState(fixture('show-servers-state.txt')).map((r) => `${r.srv_name}:${r.opState}:${r.admin}`));
+  });
+
+  it('leaves parseServersState its raw columns, built when read', () => {
+    const row = parseServersState(fixture('show-servers-state.txt'))[0]!;
+    expect(row.raw).toMatchObject({ be_name: 'be_app', srv_name: 's1', srv_agent_port: expect.any(String) });
+    expect(Object.keys(row)).not.toContain('raw');
+  });
+
+  it('refuses what parseServersState refuses, and a reply without a column it needs', () => {
+    expect(() => parseServerStateEntries("Can't find backend.")).toThrow(RuntimeParseError);
+    expect(() => parseServerStateEntries('1\n# be_id be_name srv_id srv_name\n3 be 1 s1\n')).toThrow(/no srv_addr column/);
+  });
+
+  it('decodes the check verdict only while the check is enabled and not paused, as show stat prints it', () => {
+    // srv_check_state: 0x02 configured, 0x04 enabled, 0x08 paused (maintenance), 0x01 in progress.
+    expect(checkVerdict(0x06, 15)).toEqual({ status: 'L7OK', description: 'Layer7 check passed' });
+    expect(checkVerdict(0x07, 8)).toEqual({ status: 'L4CON', description: 'Layer4 connection problem' });
+    expect(checkVerdict(0x0e, 15)).toBeNull(); // maintenance pauses the check
+    expect(checkVerdict(0x02, 15)).toBeNull(); // `disable health`, or an added server before `enable health`
+    expect(checkVerdict(0x00, 1)).toBeNull(); // no check
+    expect(checkVerdict(0x06, 16)).toEqual({ status: 'L7OKC', description: 'Layer7 check conditionally passed' });
+    expect(checkVerdict(0x06, 99)).toEqual({ status: 'UNK', description: 'Unknown' });
+  });
+});
+
+describe('show stat, named columns only', () => {
+  it('reads the wanted cells of each row, unquoting a quoted cell among them', () => {
+    const header = '# pxname,svname,qcur,qmax,scur,smax,slim,status,check_desc,type,';
+    const text = `${header}\nfe,FRONTEND,,,3,5,500,OPEN,,0,\nbe,"s,1",0,0,2,2,,DOWN,"wrong, ""503""",2,\nbe,BACKEND\n`;
+    expect(parseStatColumns(text, ['pxname', 'svname', 'scur', 'slim', 'type', 'nope'] as const)).toEqual([
+      { pxname: 'fe', svname: 'FRONTEND', scur: '3', slim: '500', type: '0', nope: '' },
+      { pxname: 'be', svname: 's,1', scur: '2', slim: '', type: '2', nope: '' },
+      { pxname: 'be', svname: 'BACKEND', scur: '', slim: '', type: '', nope: '' },
+    ]);
+  });
+
+  it('agrees with parseShowStat on a captured reply', () => {
+    const text = fixture('show-stat.csv');
+    const lean = parseStatColumns(text, ['pxname', 'svname', 'scur', 'slim'] as const);
+    expect(lean.map((r) => [r.pxname, r.svname, r.scur === '' ? null : Number(r.scur), r.slim === '' ? null : Number(r.slim)])).toEqual(
+      parseShowStat(text).map((r) => [r.pxname, r.svname, r.scur, r.slim]),
+    );
+  });
+
+  it('refuses text that is not show stat output', () => {
+    expect(() => parseStatColumns('No such proxy.', ['pxname'] as const)).toThrow(RuntimeParseError);
   });
 });
 

@@ -66,4 +66,17 @@ describe('the runtime view of a rendered HAProxy config', () => {
     expect(runtime.certificates[0]!.pem).toBe(files['certs/shop/shop-cert.pem']);
     expect(runtime.certificates[0]!.fingerprint).toMatch(/^[0-9A-F]{40}$/);
   });
+
+  it('builds each tenant’s part once per tenant snapshot and configDir: a change to one tenant rebuilds only that one', () => {
+    const again = toHaproxyRuntime(snapshot);
+    expect(again).toEqual(runtime);
+    expect(again.backends.every((b, i) => b === runtime.backends[i])).toBe(true);
+    const shop = snapshot.tenants.find((t) => t.id === 'shop')!;
+    const changed = { ...snapshot, tenants: snapshot.tenants.map((t) => (t === shop ? { ...t, allocation: { ...t.allocation, requestsPerSecond: 7 } } : t)) };
+    const next = toHaproxyRuntime(changed);
+    expect(next.rateLimitMap.entries).toEqual([['quiet', '1'], ['shop', '7']]);
+    expect(next.backends.filter((b) => b.tenant !== 'shop').every((b) => runtime.backends.includes(b))).toBe(true);
+    expect(next.backends.filter((b) => b.tenant === 'shop').some((b) => runtime.backends.includes(b))).toBe(false);
+    expect(toHaproxyRuntime({ ...snapshot, node: { ...snapshot.node, configDir: '/elsewhere' } }).rateLimitMap.file).toBe('/elsewhere/maps/rate-limits.map');
+  });
 });

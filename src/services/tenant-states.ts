@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import { tenantStructure } from '../domain/structural.js';
+import type { DesiredState, TenantState } from '../db/desired-state-repository.js';
+
+/**
+ * JSON with object keys sorted at every level: a last good state comes back from a jsonb column,
+ * which reorders keys, so plain JSON.stringify would call equal structures different.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
+/** SHA-256 of a tenant's stored state as loaded: what render states record as `good_hash`. */
+export function stateHash(t: TenantState): string {
+  return createHash('sha256').update(JSON.stringify(t)).digest('hex');
+}
+
+/**
+ * One tenant's structure as comparable text: equal for two states exactly when the Runtime API
+ * turns one into the other. Read from the stored state, so no certificate key is opened for it.
+ */
+export function structureKey(t: TenantState): string {
+  return canonicalJson(tenantStructure({ id: t.tenant.id, vips: t.vips, pools: t.pools, certificates: t.certificates }));
+}
+
+/**
+ * Per-tenant work that outlives one load of the desired state. Every load yields new objects,
+ * even for tenants nothing touched; `intern` swaps each unchanged tenant for the object loaded
+ * before (same content hash, so the same state), and everything memoized on that object (its
+ * hash and structure here, its decrypted snapshot and runtime view elsewhere) carries over. A
+ * change to one tenant among thousands then costs that tenant's work, plus hashing the others.
+ */
+export class TenantMemo {
+  private readonly hashes = new WeakMap<TenantState, string>();
+  private readonly structures = new WeakMap<TenantState, string>();
+  private latest = new Map<string, TenantState>();
+
+  hash(t: TenantState): string {
+    let h = this.hashes.get(t);
+    if (h === undefined) {
+      h = stateHash(t);
+      this.hashes.set(t, h);
+    }
+    return h;
+  }
+
+  structure(t: TenantState): string {
+    let s = this.structures.get(t);
+    if (s === undefined) {
+      s = structureKey(t);
+      this.structures.set(t, s);
+    }
+    return s;
+  }
+
+  /** `state` with every tenant whose content equals the last interned load's replaced by that load's object. */
+  intern(state: DesiredState): DesiredState {
+    const next = new Map<string, TenantState>();
+    const tenants = state.tenants.map((t) => {
+      const before = this.latest.get(t.tenant.id);
+      const kept = before !== undefined && this.hash(before) === this.hash(t) ? before : t;
+      next.set(t.tenant.id, kept);
+      return kept;
+    });
+    this.latest = next;
+    return { ...state, tenants };
+  }
+}
+
+/**
+ * The last validated state of each tenant per node kind (the good state of its render state),
+ * by the hash it was recorded with: read from the database once per validated version (or
+ * handed over by the build that validated it), not on every runtime pass.
+ */
+export class ValidatedStates {
+  private readonly states = new Map<string, { readonly hash: string; readonly state: TenantState }>();
+
+  get(kind: string, tenant: string, hash: string): TenantState | undefined {
+    const known = this.states.get(`${kind}\0${tenant}`);
+    return known?.hash === hash ? known.state : undefined;
+  }
+
+  remember(kind: string, tenant: string, hash: string, state: TenantState): void {
+    this.states.set(`${kind}\0${tenant}`, { hash, state });
+  }
+
+  /** Drops what the database no longer names as the kind's good states (a newer version, a deleted tenant). */
+  retain(kind: string, current: ReadonlyMap<string, { readonly goodHash: string | null }>): void {
+    const prefix = `${kind}\0`;
+    for (const [key, { hash }] of this.states) {
+      if (!key.startsWith(prefix)) continue;
+      if (current.get(key.slice(prefix.length))?.goodHash !== hash) this.states.delete(key);
+    }
+  }
+}

@@ -1,0 +1,125 @@
+import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import type { Database } from '../../../src/db/schema.js';
+import type { ProxyNode } from '../../../src/domain/node.js';
+import type { NodeSnapshot } from '../../../src/domain/snapshot.js';
+import { NodeReconciler, type NodeReconcilerDeps } from '../../../src/jobs/node-reconciler.js';
+import { createLogger } from '../../../src/logger.js';
+
+/** A database that accepts every statement and returns no rows: the node reconciler only records through it. */
+const db = new Kysely<Database>({
+  dialect: {
+    createAdapter: () => new PostgresAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (k) => new PostgresIntrospector(k),
+    createQueryCompiler: () => new PostgresQueryCompiler(),
+  },
+});
+
+const node = { name: 'edge-1', kind: 'haproxy', runtimeAddress: { host: '127.0.0.1', port: 1 }, configDir: '/etc/x', capacity: { vcpu: 1, memoryMb: 512 } } as unknown as ProxyNode;
+
+const observation = { ok: true, ids: new Map(), observed: { backends: [], frontends: [], servers: [], rateLimitMap: [], certificates: new Map() } } as const;
+
+/** A fleet of one fake node: counts passes and revision queries; every pass finds nothing to do. */
+function harness(current: { revision: number }) {
+  const calls = { revisionQueries: 0, snapshots: [] as (number | undefined)[], plans: 0 };
+  let release: (() => void) | null = null;
+  let gate: Promise<void> | null = null;
+  const deps: NodeReconcilerDeps = {
+    db,
+    logger: createLogger('silent'),
+    // Builds stand for a revision older than any pass's: every pass stays a runtime push.
+    build: async () => ({ config: { revision: 0 }, snapshot: { revision: 0, node, tenants: [] } }) as never,
+    currentRevision: async () => {
+      calls.revisionQueries += 1;
+      return current.revision;
+    },
+    runtimeSnapshot: async (_node, atLeast) => {
+      calls.snapshots.push(atLeast);
+      const revision = current.revision; // what the load reads, when it starts
+      await gate;
+      return { revision, node: { ...node }, tenants: [] } as unknown as NodeSnapshot;
+    },
+    runtime: {
+      executor: () => ({ execute: async () => [] }),
+      startObservation: (_n, _e, target) => ({ target, observation: Promise.resolve(observation) }),
+      firstTarget: () => ({ mapFile: '/etc/x/maps/rate-limits.map', certificateFiles: [] }),
+      plan: async () => {
+        calls.plans += 1;
+        return {
+          desired: { frontends: [], backends: [], rateLimitMap: { file: '/etc/x/maps/rate-limits.map', entries: [], referenced: false }, certificates: [] },
+          observation,
+          plan: { commands: [], pendingReload: [], inProgress: [], notes: [] },
+        };
+      },
+    },
+  };
+  const reconciler = new NodeReconciler(node, deps, { backoff: { initialMs: 10, maxMs: 10, factor: 1 }, followUpMs: 60_000 });
+  return {
+    reconciler,
+    calls,
+    /** Holds the next snapshot loads until `open()`. */
+    hold: () => (gate = new Promise((r) => (release = r))),
+    open: () => {
+      release?.();
+      gate = null;
+    },
+  };
+}
+
+describe('NodeReconciler wake-ups', () => {
+  it('trusts an announced revision (no revision query) and ignores the same commit heard again', async () => {
+    const current = { revision: 5 };
+    const h = harness(current);
+    h.reconciler.wake(); // the first pass asks the database
+    await h.reconciler.idle();
+    expect(h.calls).toMatchObject({ revisionQueries: 1, plans: 1 });
+    current.revision = 6;
+    h.reconciler.wake(6); // at COMMIT
+    await h.reconciler.idle();
+    h.reconciler.wake(6); // the same commit through NOTIFY
+    h.reconciler.wake(4); // an older one, late
+    await h.reconciler.idle();
+    expect(h.calls).toMatchObject({ revisionQueries: 1, plans: 2 });
+    expect(h.calls.snapshots.at(-1)).toBe(6);
+    await h.reconciler.stop();
+  });
+
+  it('runs one more pass for a burst announced during a pass, and none when the pass already loaded it', async () => {
+    const current = { revision: 10 };
+    const h = harness(current);
+    h.reconciler.wake();
+    await h.reconciler.idle();
+    h.hold();
+    current.revision = 14; // 11 to 14 all committed before the pass for 11 loads the state
+    h.reconciler.wake(11);
+    for (const r of [12, 13, 14]) h.reconciler.wake(r); // their announcements arrive while that pass runs
+    h.open();
+    await h.reconciler.idle();
+    // The pass for 11 loaded revision 14: the burst needed no second pass.
+    expect(h.calls.plans).toBe(2);
+    h.hold();
+    current.revision = 15;
+    h.reconciler.wake(15);
+    await new Promise((r) => setImmediate(r)); // the pass has started loading revision 15
+    current.revision = 16; // committed after the load read 15
+    h.reconciler.wake(16);
+    h.open();
+    await h.reconciler.idle();
+    expect(h.calls.plans).toBe(4);
+    expect(h.calls.snapshots.at(-1)).toBe(16);
+    expect(h.calls.revisionQueries).toBe(1);
+    await h.reconciler.stop();
+  });
+
+  it('asks the database on a wake without a revision (timer, new settings)', async () => {
+    const current = { revision: 3 };
+    const h = harness(current);
+    h.reconciler.wake(3);
+    await h.reconciler.idle();
+    h.reconciler.wake();
+    await h.reconciler.idle();
+    expect(h.calls).toMatchObject({ revisionQueries: 1, plans: 2 });
+    await h.reconciler.stop();
+  });
+});
