@@ -16,6 +16,9 @@ export interface ReconcilerDeps {
   readonly changes: {
     on(event: 'change', listener: (change: { readonly revision: number }) => void): unknown;
     off(event: 'change', listener: (change: { readonly revision: number }) => void): unknown;
+    /** An agent reloaded this node: its runtime state may be older than what was pushed. */
+    on(event: 'reloaded', listener: (node: string) => void): unknown;
+    off(event: 'reloaded', listener: (node: string) => void): unknown;
   };
   /** Told which nodes still exist, so it can drop the Runtime API connections of the others. */
   readonly clients?: { retain(nodes: ReadonlySet<string>): void };
@@ -58,6 +61,7 @@ export class Reconciler {
   /** A stop in progress: a second stop() (leadership lost, then shutdown) waits for the same one. */
   private stopping: Promise<void> | null = null;
   private readonly onChange = (change: { readonly revision: number }) => this.wake(change.revision);
+  private readonly onReloaded = (node: string) => this.nodes.get(node)?.wake();
 
   constructor(
     private readonly deps: ReconcilerDeps,
@@ -75,6 +79,7 @@ export class Reconciler {
     if (this.started) return;
     this.started = true;
     this.deps.changes.on('change', this.onChange);
+    this.deps.changes.on('reloaded', this.onReloaded);
     this.tick();
     void this.refresh(true);
   }
@@ -88,6 +93,7 @@ export class Reconciler {
 
   private async stopNow(): Promise<void> {
     this.deps.changes.off('change', this.onChange);
+    this.deps.changes.off('reloaded', this.onReloaded);
     clearTimeout(this.ticker);
     await this.listing;
     await Promise.all([...this.nodes.values()].map((n) => n.stop()));

@@ -15,7 +15,10 @@ export interface ChangeEvent {
  * dedicated connection that reconnects with backoff. `connected` says whether remote commits are
  * being heard; consumers that cache must not trust their cache while it is false.
  */
-export class ChangeFeed extends EventEmitter<{ change: [ChangeEvent]; connected: [boolean] }> {
+/** NOTIFY payload prefix: an agent reported a reload of this node (it forgot its runtime changes). */
+export const RELOADED_PREFIX = 'reloaded:';
+
+export class ChangeFeed extends EventEmitter<{ change: [ChangeEvent]; connected: [boolean]; reloaded: [string] }> {
   /** The connection (or connection attempt) in use; events from any other are stale. */
   private client: pg.Client | undefined;
   private stopped = false;
@@ -55,8 +58,10 @@ export class ChangeFeed extends EventEmitter<{ change: [ChangeEvent]; connected:
     const client = new pg.Client({ connectionString: this.url, application_name: 'switchyard-change-feed' });
     this.client = client;
     client.on('notification', (msg) => {
+      if (msg.channel !== CHANGES_CHANNEL || msg.payload === undefined) return;
+      if (msg.payload.startsWith(RELOADED_PREFIX)) return void this.emit('reloaded', msg.payload.slice(RELOADED_PREFIX.length));
       const revision = Number(msg.payload);
-      if (msg.channel === CHANGES_CHANNEL && Number.isFinite(revision)) this.emit('change', { revision, local: false });
+      if (Number.isFinite(revision)) this.emit('change', { revision, local: false });
     });
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client, new Error('connection ended')));

@@ -1,3 +1,6 @@
+import { sql } from 'kysely';
+import { RELOADED_PREFIX } from './change-feed.js';
+import { CHANGES_CHANNEL } from './mutation.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { createNodeSchema, formatRuntimeAddress, type CreateNode, type NodeReport, type PatchNode, type ProxyNode, type RuntimeAddress } from '../domain/node.js';
 import type { Db } from '../db/connect.js';
@@ -35,6 +38,11 @@ export class NodeService {
     const node = await repo.findNode(this.db, name);
     if (!node) throw new NotFoundError('node', name);
     await repo.recordReport(this.db, name, report, new Date());
+    if (report.event === 'applied' && report.reloaded) {
+      // A reload forgets runtime changes pushed after the files were written: ask the leader's
+      // reconciler to look at this node now rather than at its next timer pass.
+      await sql`select pg_notify(${CHANGES_CHANNEL}, ${RELOADED_PREFIX + name})`.execute(this.db);
+    }
     return (await repo.findNode(this.db, name))!;
   }
 
