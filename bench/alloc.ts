@@ -1,3 +1,4 @@
+import { mulberry32 } from '../test/fixtures/random-snapshot.js';
 /**
  * `npm run bench:alloc`: prints ONE JSON line of figures.
  *
@@ -57,16 +58,7 @@ function median(samples: number[]): number {
 const round = (ms: number): number => Math.round(ms * 100) / 100;
 
 /** mulberry32: a fixed seed makes every run measure the same fleet. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 function fleet(tenantCount: number, nodeCount: number): { nodes: PlacementNode[]; tenants: PlacementTenant[] } {
   const random = prng(5);

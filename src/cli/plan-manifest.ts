@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { CreateMember } from '../domain/member.js';
 import type { Member } from '../domain/member.js';
 import type { ApiRequest } from './api-client.js';
-import { canonicalJson, sameValue } from './canonical-json.js';
+import { canonicalJson, sameValue } from '../domain/canonical-json.js';
 import type { DesiredTenant } from './load-manifests.js';
 import type { DesiredPool, DesiredVip, ManifestSource } from './manifest.js';
 import type { CurrentPool, CurrentVip, TenantState } from './tenant-state.js';

@@ -14,7 +14,8 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { KindRenderer, Verdict } from './kind-renderer.js';
 import { SecretBox } from './secret-box.js';
-import { canonicalJson, TenantMemo, ValidatedStates } from './tenant-states.js';
+import { canonicalJson } from '../domain/canonical-json.js';
+import { TenantMemo, ValidatedStates } from './tenant-states.js';
 
 /** What a node is told to run. */
 export interface NodeConfig {

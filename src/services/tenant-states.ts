@@ -2,15 +2,8 @@ import { createHash } from 'node:crypto';
 import { tenantStructure } from '../domain/structural.js';
 import type { DesiredState, TenantState } from '../db/desired-state-repository.js';
 
-/**
- * JSON with object keys sorted at every level: a last good state comes back from a jsonb column,
- * which reorders keys, so plain JSON.stringify would call equal structures different.
- */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
-  );
-}
+// A last good state comes back from a jsonb column, which reorders keys: compare canonical JSON.
+import { canonicalJson } from '../domain/canonical-json.js';
 
 /** SHA-256 of a tenant's stored state as loaded: what render states record as `good_hash`. */
 export function stateHash(t: TenantState): string {

@@ -1,3 +1,4 @@
+import { mulberry32 as baseRng } from '../../fixtures/random-snapshot.js';
 /**
  * A small seeded property harness: mulberry32 for reproducible scenarios, and `forAll` which
  * names the failing scenario's seed so it can be replayed alone:
@@ -16,14 +17,7 @@ export interface Rng {
 }
 
 export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = baseRng(seed);
   const int = (min: number, max: number): number => min + Math.floor(next() * (max - min + 1));
   return {
     next,
