@@ -59,6 +59,8 @@ export interface RebalanceConfig {
   readonly heartbeatIntervalS: number;
   /** Nodes that reload for every cap change (NGINX, HAProxy without a Runtime API) change caps at most this often (s). */
   readonly reloadCadenceS: number;
+  /** Nodes each tenant is placed on, per proxy kind, where the fleet allows. */
+  readonly placementReplicas: number;
 }
 
 const flag = z.enum(['true', 'false', '1', '0', 'on', 'off']).transform((v) => v === 'true' || v === '1' || v === 'on');
@@ -97,6 +99,7 @@ const envSchema = z.object({
   SWITCHYARD_REBALANCE_INTERVAL_S: z.coerce.number().int().min(1).max(3600).default(10),
   SWITCHYARD_HEARTBEAT_INTERVAL_S: z.coerce.number().int().min(1).max(3600).default(10),
   SWITCHYARD_RELOAD_CAP_INTERVAL_S: z.coerce.number().int().min(0).max(86_400).default(300),
+  SWITCHYARD_PLACEMENT_REPLICAS: z.coerce.number().int().min(1).max(64).default(2),
   SWITCHYARD_AUTO_APPROVE_VCPU: z.coerce.number().min(0).max(1024).optional(),
   SWITCHYARD_AUTO_APPROVE_MEMORY_MB: z.coerce.number().int().min(0).max(4_194_304).optional(),
 });
@@ -140,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       intervalS: e.SWITCHYARD_REBALANCE_INTERVAL_S,
       heartbeatIntervalS: e.SWITCHYARD_HEARTBEAT_INTERVAL_S,
       reloadCadenceS: e.SWITCHYARD_RELOAD_CAP_INTERVAL_S,
+      placementReplicas: e.SWITCHYARD_PLACEMENT_REPLICAS,
     },
     autoApproveUpTo:
       e.SWITCHYARD_AUTO_APPROVE_VCPU === undefined && e.SWITCHYARD_AUTO_APPROVE_MEMORY_MB === undefined

@@ -93,6 +93,7 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
     drainTimeoutMs: config.reconcile.drainTimeoutMs,
     allocation: { heartbeatIntervalMs: config.rebalance.heartbeatIntervalS * 1000, reloadCadenceMs: config.rebalance.reloadCadenceS * 1000 },
     statsRawRetentionS: config.stats.rawRetentionS,
+    placementReplicas: config.rebalance.placementReplicas,
   });
   feed.on('change', () => services.tokens.forgetCached());
   return {
@@ -160,7 +161,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     ? new StatsPoller({ db: database.db, clients: runtimeClients, logger: logger.child({ component: 'stats-poller' }), metrics }, config.stats)
     : null;
   const rebalancer = config.rebalance.enabled
-    ? new Rebalancer({ allocations: services.allocations, changes: feed, logger: logger.child({ component: 'rebalancer' }) }, { intervalMs: config.rebalance.intervalS * 1000 })
+    ? new Rebalancer({ allocations: services.allocations, placement: services.placement, changes: feed, logger: logger.child({ component: 'rebalancer' }) }, { intervalMs: config.rebalance.intervalS * 1000 })
     : null;
   // Only the leader runs fleet jobs; the others take over within one retry interval if it dies.
   const leader = new LeaderElector(config.databaseUrl, logger.child({ component: 'leader' }), config.leaderRetryMs);

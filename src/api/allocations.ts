@@ -3,6 +3,7 @@ import { ForbiddenError } from '../domain/errors.js';
 import { slug } from '../domain/fields.js';
 import { ROLE_PERMISSIONS } from '../domain/token.js';
 import type { AllocationService } from '../services/allocation-service.js';
+import type { PlacementService } from '../services/placement-service.js';
 import { route, type RouteSpec } from './route.js';
 
 /**
@@ -11,8 +12,27 @@ import { route, type RouteSpec } from './route.js';
  * rebalance changes every tenant's caps on every node, a fleet write like changing a node: admins
  * only ('fleet:write'); operators may dry-run it. A tenant's own allocation is 'tenant:read'.
  */
-export function allocationRoutes(allocations: AllocationService): RouteSpec[] {
+export function allocationRoutes(allocations: AllocationService, placement: PlacementService): RouteSpec[] {
   return [
+    route({
+      method: 'get',
+      path: '/v1/placements',
+      summary: 'Which nodes serve which tenant, tenants short of room or replicas (with how much is missing), and per-node reservations',
+      tag: 'allocations',
+      permission: 'fleet:read',
+      query: z.strictObject({}),
+      handler: async () => ({ body: await placement.view() }),
+    }),
+    route({
+      method: 'get',
+      path: '/v1/tenants/:tenant/placement',
+      summary: 'The nodes serving the tenant, why each was chosen, and what it lacks when short of replicas',
+      tag: 'allocations',
+      permission: 'tenant:read',
+      params: z.strictObject({ tenant: slug }),
+      query: z.strictObject({}),
+      handler: async ({ params }) => ({ body: await placement.tenant(params.tenant) }),
+    }),
     route({
       method: 'get',
       path: '/v1/allocations',

@@ -31,7 +31,7 @@ export function allRoutes(s: Services): RouteSpec[] {
     ...configRoutes(s.configs),
     ...planRoutes(s.plans),
     ...auditRoutes(s.audit),
-    ...allocationRoutes(s.allocations),
+    ...allocationRoutes(s.allocations, s.placement),
     ...statsRoutes(s.stats),
     metricsRoute(s.metrics),
   ];

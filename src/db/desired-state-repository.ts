@@ -36,6 +36,17 @@ export interface DesiredState {
   /** The revision this state reflects: every write up to it, none after. */
   readonly revision: number;
   readonly tenants: readonly TenantState[];
+  /**
+   * The nodes that serve each tenant (placement), sorted. Kept beside the tenants' states rather
+   * than in them: a tenant moving between nodes does not change what it is, so its rendered and
+   * validated parts stay valid.
+   */
+  readonly placements: ReadonlyMap<string, readonly string[]>;
+}
+
+/** The tenants `node` serves: those placed on it. */
+export function tenantsOn(state: DesiredState, node: string): TenantState[] {
+  return state.tenants.filter((t) => state.placements.get(t.tenant.id)?.includes(node) === true);
 }
 
 interface CertRow {
@@ -66,6 +77,7 @@ export async function loadDesiredState(db: Executor, opts: { tenantIds?: readonl
     members: Selectable<MemberTable>[];
     certs: CertRow[];
     allocations: { tenant_id: string; node: string; maxConnections: number; requestsPerSecond: number }[];
+    placements: [string, string][];
   }>`
     select
       (select revision from revision_counter where id = 1) as revision,
@@ -79,10 +91,18 @@ export async function loadDesiredState(db: Executor, opts: { tenantIds?: readonl
                 from certificates c where c.tenant_id in (${chosen})), '[]') as certs,
       coalesce((select json_agg(json_build_object('tenant_id', a.tenant_id, 'node', a.node_name, 'maxConnections', a.max_connections,
                   'requestsPerSecond', a.requests_per_second) order by a.node_name)
-                from allocations a where a.tenant_id in (${chosen})), '[]') as allocations
+                from allocations a where a.tenant_id in (${chosen})), '[]') as allocations,
+      coalesce((select json_agg(json_build_array(p.tenant_id, p.node_name) order by p.tenant_id, p.node_name)
+                from placements p where p.tenant_id in (${chosen})), '[]') as placements
   `.execute(db);
   const row = rows[0]!;
-  return { revision: Number(row.revision), tenants: assemble(row.tenants.map(toTenant), row) };
+  const placements = new Map<string, string[]>();
+  for (const [tenant, node] of row.placements) {
+    const nodes = placements.get(tenant);
+    if (nodes) nodes.push(node);
+    else placements.set(tenant, [node]);
+  }
+  return { revision: Number(row.revision), tenants: assemble(row.tenants.map(toTenant), row), placements };
 }
 
 function assemble(

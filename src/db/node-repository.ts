@@ -33,6 +33,10 @@ export function toNode(row: NodeRow): ProxyNode {
     capabilities: CAPABILITIES[kind],
     appliedRevision: row.applied_revision === null ? null : Number(row.applied_revision),
     lastHeartbeatAt: isoOrNull(row.last_heartbeat_at),
+    placementExcluded:
+      row.placement_excluded_reason === null || row.placement_excluded_reason === undefined
+        ? null
+        : { reason: row.placement_excluded_reason, since: iso(row.placement_excluded_at ?? new Date(0)) },
     status: {
       desiredRevision: row.desired_revision === null || row.desired_revision === undefined ? null : Number(row.desired_revision),
       desiredHash,

@@ -142,6 +142,9 @@ export interface NodeTable {
   runtime_pushed_at: Timestamp | null;
   runtime_commands_sent: ColumnType<string, number | string | undefined, number | string>;
   runtime_commands_failed: ColumnType<string, number | string | undefined, number | string>;
+  /** Why the leader took the node out of placement (missed heartbeats, Runtime API down); null: in. */
+  placement_excluded_reason: ColumnType<string | null, string | null | undefined, string | null>;
+  placement_excluded_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   revision: BigIntColumn;
   created_at: Timestamp;
   updated_at: Timestamp;
@@ -236,6 +239,17 @@ export interface AllocationTable {
   revision: BigIntColumn;
 }
 
+/** One tenant placed on one node, with the reservation it was placed with. */
+export interface PlacementTable {
+  tenant_id: string;
+  node_name: string;
+  reservation_vcpu: Numeric;
+  reservation_memory_mb: number;
+  reason: string;
+  placed_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  revision: BigIntColumn;
+}
+
 /** One cap change: from null for a tenant new on the node, to null when it left the node. */
 export interface AllocationHistoryTable {
   id: Generated<string>;
@@ -317,4 +331,5 @@ export interface Database {
   stat_rollups: StatRollupTable;
   allocations: AllocationTable;
   allocation_history: AllocationHistoryTable;
+  placements: PlacementTable;
 }

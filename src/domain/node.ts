@@ -31,6 +31,11 @@ export interface ProxyNode {
   readonly capabilities: NodeCapabilities;
   readonly appliedRevision: number | null;
   readonly lastHeartbeatAt: string | null;
+  /**
+   * Set while the leader keeps the node out of placement (missed heartbeats, Runtime API down):
+   * its tenants are served by other nodes until it is healthy again.
+   */
+  readonly placementExcluded: { readonly reason: string; readonly since: string } | null;
   /** What the fleet reports and what the control plane pushed: observed, never desired, state. */
   readonly status: NodeStatus;
   readonly revision: number;

@@ -1,8 +1,11 @@
 import type { Logger } from '../logger.js';
 import type { AllocationService } from '../services/allocation-service.js';
+import type { PlacementService } from '../services/placement-service.js';
 
 export interface RebalancerDeps {
   readonly allocations: Pick<AllocationService, 'plan' | 'apply'> & Partial<Pick<AllocationService, 'refreshMetrics'>>;
+  /** Takes unhealthy nodes out of placement and brings them back; absent: placement follows writes only. */
+  readonly placement?: Pick<PlacementService, 'healthPass'>;
   /** Committed revisions: tenant and node capacity changes come through here. */
   readonly changes: {
     on(event: 'change', listener: (e: { revision: number }) => void): unknown;
@@ -19,14 +22,17 @@ export interface RebalancerOptions {
 
 /** What one pass did: a job reports, it does not throw. */
 export type RebalanceOutcome =
-  | { readonly status: 'unchanged'; readonly revision: number; readonly deferred: number }
-  | { readonly status: 'applied'; readonly revision: number; readonly applied: number; readonly deferred: number }
+  | { readonly status: 'unchanged'; readonly revision: number; readonly deferred: number; readonly placementMoves: number }
+  | { readonly status: 'applied'; readonly revision: number; readonly applied: number; readonly deferred: number; readonly placementMoves: number }
   | { readonly status: 'failed'; readonly error: string };
 
 /**
  * Recomputes every tenant's caps on a timer and after every committed write (debounced; a
  * tenant's or node's capacity may have changed), and stores them when they moved: the commit
- * wakes the reconciler, which pushes them through the Runtime API. Runs on the leader only.
+ * wakes the reconciler, which pushes them through the Runtime API. Each pass first checks node
+ * health: a node that misses heartbeats or whose Runtime API push fails is taken out of placement
+ * and its tenants re-placed, so the caps computed next already follow the move. Runs on the
+ * leader only.
  */
 export class Rebalancer {
   private timer: NodeJS.Timeout | undefined;
@@ -39,6 +45,8 @@ export class Rebalancer {
    * job again. (The in-process event fires before apply returns; the pass it wakes finds nothing.)
    */
   private own = -1;
+  /** When this replica started leading: heartbeats it could not have heard do not count against nodes. */
+  private since = 0;
   private readonly onChange = (e: { revision: number }) => {
     if (e.revision !== this.own) this.wake();
   };
@@ -51,6 +59,7 @@ export class Rebalancer {
   start(): void {
     if (this.started) return;
     this.started = true;
+    this.since = Date.now();
     this.deps.changes.on('change', this.onChange);
     // The allocation gauge shows the stored caps from the start, not only after the first change.
     this.deps.allocations.refreshMetrics?.().catch((err: unknown) => this.deps.logger.warn({ err }, 'cannot read allocations for metrics'));
@@ -102,20 +111,32 @@ export class Rebalancer {
 
   private async pass(): Promise<RebalanceOutcome> {
     try {
+      const placementMoves = await this.checkNodeHealth();
       const plan = await this.deps.allocations.plan();
       const deferred = plan.changes.filter((c) => c.deferred !== null).length;
-      if (!plan.pending) return { status: 'unchanged', revision: plan.revision, deferred };
+      if (!plan.pending) return { status: 'unchanged', revision: plan.revision, deferred, placementMoves };
       const result = await this.deps.allocations.apply(plan);
-      if (!result.changed) return { status: 'unchanged', revision: result.revision, deferred };
+      if (!result.changed) return { status: 'unchanged', revision: result.revision, deferred, placementMoves };
       this.own = result.revision;
       const applied = result.items.filter((i) => i.status === 'applied');
       this.deps.logger.info({ revision: result.revision, applied: applied.length, deferred }, 'rebalanced: caps changed');
       for (const c of applied) this.deps.logger.debug({ tenant: c.tenantId, node: c.node, dimension: c.dimension, from: c.from, to: c.to }, c.detail);
-      return { status: 'applied', revision: result.revision, applied: applied.length, deferred };
+      return { status: 'applied', revision: result.revision, applied: applied.length, deferred, placementMoves };
     } catch (err) {
       // A conflict (someone applied first) or a database error: the next pass plans again.
       this.deps.logger.warn({ err }, 'rebalance pass failed; the next one retries');
       return { status: 'failed', error: (err as Error).message };
     }
+  }
+
+  /** Node health → placement; returns the replica moves it made. */
+  private async checkNodeHealth(): Promise<number> {
+    if (!this.deps.placement) return 0;
+    const r = await this.deps.placement.healthPass(this.since);
+    for (const e of r.excluded) this.deps.logger.warn({ node: e.node, reason: e.reason }, 'node taken out of placement; its tenants are re-placed');
+    for (const node of r.included) this.deps.logger.info({ node }, 'node healthy again; back in placement');
+    for (const node of r.keptForLackOfOthers) this.deps.logger.warn({ node }, 'node unhealthy, but every node of its kind and group is: kept in placement');
+    if (r.revision !== null) this.own = r.revision;
+    return r.moves;
   }
 }

@@ -12,6 +12,7 @@ import { toTenant } from '../db/tenant-repository.js';
 import type { Metrics } from '../metrics.js';
 import { mutate, type AuditEntry, type WriteContext } from './mutation.js';
 import { allNodes } from './plan-service.js';
+import { listPlacements } from '../db/placement-repository.js';
 
 /** Smoothed demand per tenant and node (the stats poller's); null: no signal, every tenant wants its reservation. */
 export interface DemandSource {
@@ -120,9 +121,9 @@ export const REBALANCER_ACTOR: WriteContext = {
 };
 
 /**
- * Reads the fleet (active tenants, nodes and their health, stored caps, demand), computes every
- * tenant's caps with the pure allocator, and stores them with their history. Placement is not
- * decided here yet: every active tenant is on every healthy node.
+ * Reads the fleet (active tenants, their placement, nodes and their health, stored caps, demand),
+ * computes every tenant's caps on the nodes it is placed on with the pure allocator, and stores
+ * them with their history.
  */
 export class AllocationService {
   private readonly capacityModel: CapacityModel;
@@ -138,15 +139,16 @@ export class AllocationService {
 
   /** The plan with reasons; changes nothing. */
   async plan(db: Executor = this.db): Promise<RebalancePlan> {
-    const [revision, tenants, nodes, stored, lastChange, demand] = await Promise.all([
+    const [revision, tenants, nodes, stored, lastChange, demand, placed] = await Promise.all([
       currentRevision(db),
       activeTenants(db),
       allNodes(db),
       repo.listAllocations(db),
       repo.lastChangePerNode(db),
       this.options.demand ? this.options.demand.demand(db) : Promise.resolve(null),
+      placementPairs(db),
     ]);
-    return this.planFrom({ revision, tenants, nodes, stored, lastChange, demand });
+    return this.planFrom({ revision, tenants, nodes, stored, lastChange, demand, placed });
   }
 
   /**
@@ -188,7 +190,7 @@ export class AllocationService {
         await repo.deleteAllocation(tx.db, r.tenantId, r.node);
         note(r.tenantId, r.node, s, null);
         for (const [dimension, from] of [['connections', s.maxConnections], ['requestsPerSecond', s.requestsPerSecond]] as const) {
-          history.push({ tenantId: r.tenantId, node: r.node, dimension, from, to: null, reason: 'removed', detail: `${dimension} ${from} → none: the tenant is no longer served (not active)`, revision: tx.revision });
+          history.push({ tenantId: r.tenantId, node: r.node, dimension, from, to: null, reason: 'removed', detail: `${dimension} ${from} → none: the tenant is no longer served here (not active, or placed on other nodes)`, revision: tx.revision });
         }
       }
       await repo.insertHistory(tx.db, history, at);
@@ -218,7 +220,8 @@ export class AllocationService {
     const tenant = toTenant(row);
     const [stored, nodes, history] = await Promise.all([repo.listAllocations(this.db, { tenantId }), allNodes(this.db), repo.tenantHistory(this.db, tenantId, historyLimit)]);
     const byNode = new Map(stored.map((s) => [s.node, s]));
-    const current = tenant.state !== 'active' ? stored : nodes.map((n) => {
+    const placed = await placementPairs(this.db);
+    const current = tenant.state !== 'active' ? stored : nodes.filter((n) => placed.has(pair(tenantId, n.name))).map((n) => {
       const s = byNode.get(n.name);
       if (s !== undefined) return { ...s, source: 'rebalancer' };
       const r = this.reservedOn(tenant, n.kind);
@@ -229,17 +232,19 @@ export class AllocationService {
 
   /** Per node and group: capacity, reservations, the caps enforced, and observed demand. */
   async capacity(): Promise<CapacityView> {
-    const [revision, tenants, nodes, stored, demand] = await Promise.all([
+    const [revision, allTenants, nodes, stored, demand, placed] = await Promise.all([
       currentRevision(this.db),
       activeTenants(this.db),
       allNodes(this.db),
       repo.listAllocations(this.db),
       this.options.demand ? this.options.demand.demand(this.db) : Promise.resolve(null),
+      placementPairs(this.db),
     ]);
     const now = this.now();
     const byPair = new Map(stored.map((s) => [pair(s.tenantId, s.node), s]));
     const out: NodeCapacity[] = nodes.map((n) => {
       const health = nodeHealth(n, now, this.options.heartbeatIntervalMs);
+      const tenants = allTenants.filter((t) => placed.has(pair(t.id, n.name)));
       let reserved = ZERO;
       let allocated = ZERO;
       for (const t of tenants) {
@@ -295,6 +300,8 @@ export class AllocationService {
     stored: StoredAllocation[];
     lastChange: Map<string, Date>;
     demand: TenantDemand[] | null;
+    /** Placed (tenant, node) pairs, as `pair()` keys. */
+    placed: ReadonlySet<string>;
   }): RebalancePlan {
     const now = this.now();
     const health = new Map(input.nodes.map((n) => [n.name, nodeHealth(n, now, this.options.heartbeatIntervalMs)]));
@@ -304,8 +311,8 @@ export class AllocationService {
     const result = computeAllocations({
       nodes: healthy.map((n) => ({ name: n.name, kind: n.kind, capacity: n.capacity })),
       tenants: input.tenants.map((t) => ({ id: t.id, reservation: t.reservation, limit: t.limit, weight: t.weight })),
-      // Placement is not decided yet: every active tenant is on every healthy node.
-      assignments: input.tenants.map((t) => ({ tenantId: t.id, nodes: healthy.map((n) => n.name) })),
+      // Where placement put each tenant, on the nodes healthy now.
+      assignments: input.tenants.map((t) => ({ tenantId: t.id, nodes: healthy.filter((n) => input.placed.has(pair(t.id, n.name))).map((n) => n.name) })),
       demand: (input.demand ?? []).filter((d) => served.has(d.node) && active.has(d.tenantId)),
       current: input.stored.filter((s) => served.has(s.node)).map((s) => ({ tenantId: s.tenantId, node: s.node, maxConnections: s.maxConnections, requestsPerSecond: s.requestsPerSecond })),
       factors: this.capacityModel,
@@ -323,14 +330,16 @@ export class AllocationService {
       return {
         node: n.name, kind: n.kind, group: n.group, zone: n.zone, healthy: h.healthy, unhealthyReason: h.reason,
         capacity: s?.capacity ?? toResourceVector(n.capacity, this.capacityModel[n.kind]),
-        reserved: s?.reserved ?? input.tenants.reduce((acc, t) => add(acc, this.reservedOn(t, n.kind)), ZERO),
+        reserved: s?.reserved ?? input.tenants.filter((t) => input.placed.has(pair(t.id, n.name))).reduce((acc, t) => add(acc, this.reservedOn(t, n.kind)), ZERO),
         allocated: s?.allocated ?? storedHere.reduce((acc, x) => add(acc, { connections: x.maxConnections, requestsPerSecond: x.requestsPerSecond }), ZERO),
         tenants: s?.tenants ?? storedHere.length,
         overcommitted: s?.overcommitted ?? false,
       };
     });
     const storedByPair = new Map(input.stored.map((x) => [pair(x.tenantId, x.node), x]));
-    const pending = changes.some((c) => c.deferred === null) || input.stored.some((x) => !active.has(x.tenantId))
+    // Caps of a tenant no longer served on a node (not active, or placed elsewhere) go.
+    const gone = input.stored.filter((x) => !active.has(x.tenantId) || !input.placed.has(pair(x.tenantId, x.node)));
+    const pending = changes.some((c) => c.deferred === null) || gone.length > 0
       || result.allocations.some((a) => deferral.get(a.node) === null && storedByPair.get(pair(a.tenantId, a.node))?.weight !== a.weight);
     const warnings = [...result.warnings];
     for (const n of nodes) if (!n.healthy) warnings.push(`node ${n.node} is unhealthy (${n.unhealthyReason}); its caps are not recomputed`);
@@ -340,7 +349,7 @@ export class AllocationService {
       demand: input.demand === null ? 'none' : 'stats',
       allocations: result.allocations,
       changes,
-      removals: input.stored.filter((s) => !active.has(s.tenantId)).map((s) => ({ tenantId: s.tenantId, node: s.node })),
+      removals: gone.map((s) => ({ tenantId: s.tenantId, node: s.node })),
       nodes,
       warnings: warnings.sort(),
       pending,
@@ -371,6 +380,10 @@ export class AllocationService {
 async function currentRevision(db: Executor): Promise<number> {
   const row = await db.selectFrom('revision_counter').select('revision').where('id', '=', 1).executeTakeFirstOrThrow();
   return Number(row.revision);
+}
+
+async function placementPairs(db: Executor): Promise<Set<string>> {
+  return new Set((await listPlacements(db)).map((p) => pair(p.tenantId, p.node)));
 }
 
 async function activeTenants(db: Executor): Promise<Tenant[]> {

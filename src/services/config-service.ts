@@ -7,7 +7,7 @@ import type { NodeSettings, NodeSnapshot, RenderedFiles, TenantSnapshot } from '
 import type { Db } from '../db/connect.js';
 import * as configs from '../db/config-repository.js';
 import type { HeldTenant } from '../db/config-repository.js';
-import { loadDesiredState, type DesiredState, type TenantState } from '../db/desired-state-repository.js';
+import { loadDesiredState, tenantsOn, type DesiredState, type TenantState } from '../db/desired-state-repository.js';
 import { findNode } from '../db/node-repository.js';
 import type { SealedCertificate } from '../db/certificate-repository.js';
 import type { Logger } from '../logger.js';
@@ -177,11 +177,12 @@ export class ConfigService {
   }
 
   /**
-   * Renders what a node with these settings would run, with the same per-tenant holding as a
-   * node build, without storing anything (the `switchyard render` command without --node).
+   * Renders what a node with these settings would run if it served every active tenant, with the
+   * same per-tenant holding as a node build, without storing anything (the `switchyard render`
+   * command without --node, which names no node and so has no placement).
    */
   async renderFor(settings: NodeSettings): Promise<{ files: RenderedFiles; revision: number; heldTenants: HeldTenant[] }> {
-    const { files, revision, plan } = await this.renderPlanned(settings);
+    const { files, revision, plan } = await this.renderPlanned(settings, undefined, { everyTenant: true });
     return { files, revision, heldTenants: plan.held };
   }
 
@@ -196,9 +197,10 @@ export class ConfigService {
     // Two reads side by side, one round trip: the state (shared by every node a change wakes) and
     // the kind's render states without their good states, which are rarely needed.
     const [state, known] = await Promise.all([this.desiredState(atLeast), this.renderSummaries(settings.kind)]);
-    const goods = await this.goodStatesFor(settings.kind, state, known);
+    const served = tenantsOn(state, settings.name);
+    const goods = await this.goodStatesFor(settings.kind, served, known);
     const tenants: TenantSnapshot[] = [];
-    for (const t of state.tenants) {
+    for (const t of served) {
       const k = known.get(t.tenant.id);
       if (k === undefined || k.goodHash === null) continue;
       if (k.goodHash === this.memo.hash(t)) {
@@ -227,11 +229,11 @@ export class ConfigService {
    * snapshot compares their structures, or serves the validated one): from memory when this
    * version was seen before, else read from the database in one more round trip.
    */
-  private async goodStatesFor(kind: NodeKind, state: DesiredState, known: Map<string, configs.RenderStateSummary>): Promise<Map<string, TenantState>> {
+  private async goodStatesFor(kind: NodeKind, served: readonly TenantState[], known: Map<string, configs.RenderStateSummary>): Promise<Map<string, TenantState>> {
     this.validated.retain(kind, known);
     const out = new Map<string, TenantState>();
     const missing: string[] = [];
-    for (const t of state.tenants) {
+    for (const t of served) {
       const goodHash = known.get(t.tenant.id)?.goodHash ?? null;
       if (goodHash === null || goodHash === this.memo.hash(t)) continue;
       const good = this.validated.get(kind, t.tenant.id, goodHash);
@@ -252,13 +254,15 @@ export class ConfigService {
   /**
    * What a node with these settings would be served, with per-tenant holding, stored nowhere: the
    * snapshot (after holding), its files and structure. From `state` when given (a dry run's
-   * uncommitted state), else from the database.
+   * uncommitted state), else from the database. The node serves the tenants placed on it, or
+   * every active tenant with `everyTenant`.
    */
-  async renderPlanned(settings: NodeSettings, state?: DesiredState) {
+  async renderPlanned(settings: NodeSettings, state?: DesiredState, opts: { everyTenant?: boolean } = {}) {
     state ??= await this.desiredState();
+    const served = opts.everyTenant === true ? state.tenants : tenantsOn(state, settings.name);
     const renderer = this.renderers[settings.kind];
-    const known = await configs.renderStates(this.db, settings.kind, state.tenants.map((t) => t.tenant.id));
-    const current = state.tenants.map((t) => ({ state: t, hash: this.memo.hash(t) }));
+    const known = await configs.renderStates(this.db, settings.kind, served.map((t) => t.tenant.id));
+    const current = served.map((t) => ({ state: t, hash: this.memo.hash(t) }));
     const plan = await this.planServedStates(renderer, settings, state.revision, current, known);
     const snapshot: NodeSnapshot = {
       revision: state.revision,

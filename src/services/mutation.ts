@@ -48,7 +48,7 @@ export class DryRunOutcome {
 }
 
 export interface AuditEntry {
-  readonly action: 'create' | 'update' | 'delete' | 'approve' | 'reject' | 'rebalance';
+  readonly action: 'create' | 'update' | 'delete' | 'approve' | 'reject' | 'rebalance' | 'place' | 'exclude' | 'include';
   readonly resourceType: string;
   /** Path-like id, e.g. `a/vips/web`. */
   readonly resourceId: string;

@@ -11,6 +11,7 @@ import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from '
 import { hashSecret, newSecret } from './token-service.js';
 import { validate } from './validate.js';
 import { fetchSize, toPage } from './page.js';
+import type { PlacementService } from './placement-service.js';
 
 /** A registered node and the secret of its agent token, which this answer alone ever shows. */
 export type RegisteredNode = ProxyNode & { readonly agentToken: string };
@@ -25,7 +26,10 @@ export const agentTokenName = (node: string): string => `agent-${node}`;
 
 /** The proxy fleet: admins register nodes; each node's agent authenticates with its own token. */
 export class NodeService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly placement: Pick<PlacementService, 'replace'>,
+  ) {}
 
   async get(name: string): Promise<ProxyNode> {
     const node = await repo.findNode(this.db, name);
@@ -59,6 +63,8 @@ export class NodeService {
       const node = await repo.insertNode(tx.db, input, tx.revision);
       tx.audit({ action: 'create', resourceType: 'node', resourceId: node.name, tenantId: null, before: null, after: node });
       const agentToken = await createAgentToken(tx, node.name);
+      // Tenants short of replicas (or with none yet) get them on the new node.
+      await this.placement.replace(tx);
       return { ...node, agentToken };
     });
   }
@@ -82,6 +88,8 @@ export class NodeService {
       await checkRuntimeAddressFree(tx.db, next.runtimeAddress, name);
       const after = await repo.updateNode(tx.db, next, tx.revision);
       tx.audit({ action: 'update', resourceType: 'node', resourceId: name, tenantId: null, before, after });
+      // Capacity, group or zone may no longer fit the tenants it serves (or may fit more).
+      await this.placement.replace(tx);
       return after;
     });
   }
@@ -94,6 +102,8 @@ export class NodeService {
       checkIfMatch(tx, `node '${name}'`, before.revision);
       await repo.deleteNode(tx.db, name);
       tx.audit({ action: 'delete', resourceType: 'node', resourceId: name, tenantId: null, before, after: null });
+      // Its tenants' placements went with it (ON DELETE CASCADE): give them replicas elsewhere.
+      await this.placement.replace(tx);
       return null;
     });
   }

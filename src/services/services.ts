@@ -15,6 +15,7 @@ import { MemberService } from './member-service.js';
 import { NodeService } from './node-service.js';
 import type { ReadCache } from './read-cache.js';
 import { PlanService } from './plan-service.js';
+import { PlacementService } from './placement-service.js';
 import { PoolService } from './pool-service.js';
 import { RouteService } from './route-service.js';
 import { RuntimePlanner, type RuntimeExecutors } from './runtime-planner.js';
@@ -40,6 +41,8 @@ export interface ServiceOptions {
   readonly drainTimeoutMs: number;
   /** The rebalancer's node-health rule and reload cadence (ms); defaults: 10 s heartbeats, 5 min. */
   readonly allocation?: { readonly heartbeatIntervalMs: number; readonly reloadCadenceMs: number };
+  /** Nodes per tenant and proxy kind where the fleet allows (default 2). */
+  readonly placementReplicas?: number;
   /** How long raw stat samples are kept (s): older windows are answered from rollups. */
   readonly statsRawRetentionS?: number;
 }
@@ -62,14 +65,17 @@ export interface Services {
   readonly runtime: RuntimePlanner;
   readonly plans: PlanService;
   readonly allocations: AllocationService;
+  readonly placement: PlacementService;
   readonly stats: StatsService;
 }
 
 export function createServices(db: Db, opts: ServiceOptions): Services {
   const configs = new ConfigService(db, opts.secretKey, RENDERERS, opts.logger.child({ component: 'config' }), opts.changes, opts.metrics);
   const runtime = new RuntimePlanner(opts.runtimeClients, { drainTimeoutMs: opts.drainTimeoutMs, observeTimeoutMs: 5_000 });
+  const placement = new PlacementService(db, { replicas: opts.placementReplicas, heartbeatIntervalMs: opts.allocation?.heartbeatIntervalMs ?? 10_000 });
   return {
-    tenants: new TenantService(db, opts.cache, opts.approval),
+    placement,
+    tenants: new TenantService(db, opts.cache, placement, opts.approval),
     tokens: new TokenService(db, opts.tokenCacheMs),
     addressPools: new AddressPoolService(db),
     vips: new VipService(db),
@@ -77,7 +83,7 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     pools: new PoolService(db),
     members: new MemberService(db),
     certificates: new CertificateService(db, opts.secretKey),
-    nodes: new NodeService(db),
+    nodes: new NodeService(db, placement),
     audit: new AuditService(db),
     status: new StatusService(db),
     metrics: opts.metrics,

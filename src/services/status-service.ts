@@ -1,3 +1,4 @@
+import { listPlacements } from '../db/placement-repository.js';
 import { NotFoundError } from '../domain/errors.js';
 import type { MemberHealthStatus } from '../domain/member-health.js';
 import type { ProxyNode } from '../domain/node.js';
@@ -38,7 +39,7 @@ export interface TenantStatus {
 
 /**
  * How far the fleet has converged on a tenant's desired state, and each member's health as the
- * proxies report it. Every node serves every active tenant until placement narrows that down.
+ * proxies report it. The nodes that count are the ones the tenant is placed on.
  */
 export class StatusService {
   constructor(private readonly db: Db) {}
@@ -46,7 +47,8 @@ export class StatusService {
   async tenant(tenantId: string): Promise<TenantStatus> {
     const tenant = await findTenant(this.db, tenantId);
     if (!tenant) throw new NotFoundError('tenant', tenantId);
-    const nodes = tenant.state === 'active' ? await this.allNodes() : [];
+    const placed = new Set((await listPlacements(this.db, { tenantId })).map((p) => p.node));
+    const nodes = tenant.state === 'active' ? (await this.allNodes()).filter((n) => placed.has(n.name)) : [];
     const convergence = await Promise.all(nodes.map(async (n) => nodeConvergence(n, await latestConfigVersion(this.db, n.name), tenantId)));
     const vips = await listVips(this.db, tenantId, { limit: 10_000 });
     const health = await listTenantHealth(this.db, tenantId);

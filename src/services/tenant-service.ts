@@ -9,7 +9,7 @@ import {
 } from '../domain/tenant.js';
 import type { Db } from '../db/connect.js';
 import * as repo from '../db/tenant-repository.js';
-import { checkIfMatch, mutate, type WriteContext, type Written } from './mutation.js';
+import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from './mutation.js';
 import type { ReadCache } from './read-cache.js';
 import {
   autoApproves,
@@ -21,6 +21,7 @@ import {
 } from '../domain/approval.js';
 import { validate } from './validate.js';
 import { fetchSize, toPage } from './page.js';
+import { GROUP_LABEL, type PlacementService } from './placement-service.js';
 
 export interface TenantPage {
   readonly items: Tenant[];
@@ -31,6 +32,7 @@ export class TenantService {
   constructor(
     private readonly db: Db,
     private readonly cache: ReadCache,
+    private readonly placement: Pick<PlacementService, 'replace'>,
     private readonly policy: ApprovalPolicy = NO_AUTO_APPROVAL,
   ) {}
 
@@ -71,6 +73,8 @@ export class TenantService {
         : NO_DECISION;
       const tenant = await repo.insertTenant(tx.db, { ...input, state, approval }, tx.revision);
       tx.audit({ action: 'create', resourceType: 'tenant', resourceId: tenant.id, tenantId: tenant.id, before: null, after: tenant });
+      // An active tenant needs room on the fleet now; a pending one holds none until approved.
+      if (tenant.state === 'active') await this.placement.replace(tx, { admit: tenant.id });
       return tenant;
     });
   }
@@ -112,6 +116,7 @@ export class TenantService {
       if (sameTenant(before, next)) return before;
       const after = await repo.updateTenant(tx.db, next, tx.revision);
       tx.audit({ action: 'update', resourceType: 'tenant', resourceId: id, tenantId: id, before, after });
+      await this.replaceIfMoved(tx, before, after);
       return after;
     });
   }
@@ -145,8 +150,22 @@ export class TenantService {
       };
       const after = await repo.updateTenant(tx.db, next, tx.revision);
       tx.audit({ action, resourceType: 'tenant', resourceId: id, tenantId: id, before, after });
+      await this.replaceIfMoved(tx, before, after);
       return after;
     });
+  }
+
+  /**
+   * A change of state, reservation or group can change where the tenant runs: re-place, and
+   * refuse (409, rolling the write back) an active tenant the fleet has no room for.
+   */
+  private async replaceIfMoved(tx: Tx, before: Tenant, after: Tenant): Promise<void> {
+    const moved =
+      before.state !== after.state ||
+      before.reservation.vcpu !== after.reservation.vcpu ||
+      before.reservation.memoryMb !== after.reservation.memoryMb ||
+      before.labels[GROUP_LABEL] !== after.labels[GROUP_LABEL];
+    if (moved) await this.placement.replace(tx, after.state === 'active' ? { admit: after.id } : {});
   }
 
   /** Refused while the tenant still has VIPs: deleting a tenant must never silently drop live traffic. */
@@ -161,6 +180,8 @@ export class TenantService {
       }
       await repo.deleteTenant(tx.db, id);
       tx.audit({ action: 'delete', resourceType: 'tenant', resourceId: id, tenantId: id, before, after: null });
+      // The room it held may complete another tenant's replicas.
+      if (before.state === 'active') await this.placement.replace(tx);
       return null;
     });
   }

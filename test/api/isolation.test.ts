@@ -50,6 +50,7 @@ const TENANT_ROUTES: Record<string, Case> = {
   'GET /v1/tenants/:tenant/render': {},
   'GET /v1/tenants/:tenant/status': {},
   'GET /v1/tenants/:tenant/allocation': {},
+  'GET /v1/tenants/:tenant/placement': {},
   'GET /v1/tenants/:tenant/stats': {},
 };
 

@@ -30,14 +30,37 @@ function setup(opts: { pending: boolean; fail?: boolean }) {
 describe('Rebalancer', () => {
   it('when nothing would change, then a pass plans and writes nothing', async () => {
     const { job, calls } = setup({ pending: false });
-    expect(await job.runOnce()).toEqual({ status: 'unchanged', revision: 7, deferred: 0 });
+    expect(await job.runOnce()).toEqual({ status: 'unchanged', revision: 7, deferred: 0, placementMoves: 0 });
     expect(calls).toEqual({ plan: 1, apply: 0 });
   });
 
   it('when caps move, then a pass applies the plan and reports what it did', async () => {
     const { job, calls } = setup({ pending: true });
-    expect(await job.runOnce()).toEqual({ status: 'applied', revision: 8, applied: 1, deferred: 0 });
+    expect(await job.runOnce()).toEqual({ status: 'applied', revision: 8, applied: 1, deferred: 0, placementMoves: 0 });
     expect(calls.apply).toBe(1);
+  });
+
+  it('when a node is unhealthy, then the pass re-places first and plans caps after, counting from when it started leading', async () => {
+    const order: string[] = [];
+    const sinces: number[] = [];
+    const withPlacement = new Rebalancer({
+      allocations: { plan: async () => (order.push('plan'), plan(false)), apply: async () => { throw new Error('not called'); } },
+      placement: {
+        healthPass: async (since: number) => {
+          order.push('health');
+          sinces.push(since);
+          return { excluded: [{ node: 'n2', reason: 'no heartbeat for 40 s' }], included: [], keptForLackOfOthers: [], moves: 3, revision: 9 };
+        },
+      },
+      changes: new EventEmitter(),
+      logger: createLogger('silent'),
+    }, { intervalMs: 60_000 });
+    const before = Date.now();
+    withPlacement.start();
+    await withPlacement.stop();
+    expect(await withPlacement.runOnce()).toEqual({ status: 'unchanged', revision: 7, deferred: 0, placementMoves: 3 });
+    expect(order.slice(-2)).toEqual(['health', 'plan']);
+    expect(sinces.at(-1)).toBeGreaterThanOrEqual(before);
   });
 
   it('when planning fails, then the pass reports the error instead of throwing', async () => {

@@ -51,10 +51,10 @@ describe('a tenant structure key', () => {
 describe('TenantMemo', () => {
   it('hands back the objects of the tenants a new load did not change, and the new object of the one it did', () => {
     const memo = new TenantMemo();
-    const first: DesiredState = memo.intern({ revision: 1, tenants: states() });
+    const first: DesiredState = memo.intern({ revision: 1, tenants: states(), placements: new Map() });
     const fresh = states();
     const changed = fresh.map((t) => (t.tenant.id === 'b' ? withPool(t, (p) => ({ ...p, members: p.members.map((m) => ({ ...m, weight: 99 })) })) : t));
-    const second = memo.intern({ revision: 2, tenants: changed });
+    const second = memo.intern({ revision: 2, tenants: changed, placements: new Map() });
     expect(second.revision).toBe(2);
     expect(second.tenants.map((t, i) => t === first.tenants[i])).toEqual([true, false, true]);
     expect(second.tenants[1]).toBe(changed[1]);
@@ -71,9 +71,9 @@ describe('TenantMemo', () => {
 
   it('forgets tenants that left: one coming back is a new object', () => {
     const memo = new TenantMemo();
-    const first = memo.intern({ revision: 1, tenants: states() });
-    memo.intern({ revision: 2, tenants: states().filter((t) => t.tenant.id !== 'c') });
-    const third = memo.intern({ revision: 3, tenants: states() });
+    const first = memo.intern({ revision: 1, tenants: states(), placements: new Map() });
+    memo.intern({ revision: 2, tenants: states().filter((t) => t.tenant.id !== 'c'), placements: new Map() });
+    const third = memo.intern({ revision: 3, tenants: states(), placements: new Map() });
     expect(third.tenants[2]).not.toBe(first.tenants[2]);
   });
 });
