@@ -208,7 +208,13 @@ export class PlacementService {
         }
       }
     }
-    if (excluded.length === 0 && included.length === 0) return { excluded, included, keptForLackOfOthers: kept.sort(), moves: 0, revision: null };
+    if (excluded.length === 0 && included.length === 0) {
+      // Nothing about health changed; placement may still be short (room freed, a migrated fleet
+      // serving every tenant everywhere): converge it, taking the write lock only when it moves.
+      const fleet = await readFleet(this.db);
+      const d = diff(fleet, this.plans(fleet));
+      if (d.removed.length === 0 && d.added.length === 0) return { excluded, included, keptForLackOfOthers: kept.sort(), moves: 0, revision: null };
+    }
     let moves = 0;
     const written = await mutate(this.db, PLACEMENT_ACTOR, async (tx) => {
       const at = new Date(now);
@@ -279,27 +285,9 @@ export class PlacementService {
 
   /** Writes the plans' assignments over the stored ones; returns how many replicas moved. */
   private async store(tx: Tx, fleet: Fleet, plans: readonly { kind: NodeKind; plan: PlacementPlan }[]): Promise<number> {
-    const byTenant = new Map(fleet.tenants.map((t) => [t.id, t]));
-    const reasons = new Map<string, PlacementMove>();
-    for (const { plan } of plans) for (const m of plan.moves) if (m.to !== null) reasons.set(`${m.tenantId}\0${m.to}`, m);
-    const desired = new Map<string, { tenantId: string; node: string; reservation: Resources }>();
-    for (const { plan } of plans) {
-      for (const a of plan.assignments) {
-        const reservation = byTenant.get(a.tenantId)!.reservation;
-        for (const node of a.nodes) desired.set(`${a.tenantId}\0${node}`, { tenantId: a.tenantId, node, reservation });
-      }
-    }
-    const current = new Map(fleet.placements.map((p) => [`${p.tenantId}\0${p.node}`, p]));
-    const removed = [...current].filter(([k]) => !desired.has(k)).map(([, p]) => p);
-    const upserts: repo.PlacementWrite[] = [];
-    for (const [k, d] of desired) {
-      const was = current.get(k);
-      if (was === undefined) upserts.push({ ...d, reason: reasons.get(k)?.detail ?? 'placed' });
-      else if (was.reservation.vcpu !== d.reservation.vcpu || was.reservation.memoryMb !== d.reservation.memoryMb) upserts.push({ ...d, reason: was.reason });
-    }
+    const { removed, upserts, added, desired } = diff(fleet, plans);
     await repo.deletePlacements(tx.db, removed);
     await repo.upsertPlacements(tx.db, upserts, tx.revision);
-    const added = upserts.filter((u) => !current.has(`${u.tenantId}\0${u.node}`));
     const touched = new Set([...removed.map((p) => p.tenantId), ...added.map((p) => p.tenantId)]);
     const before = groupStored(fleet);
     const after = new Map<string, string[]>();
@@ -315,6 +303,40 @@ export class PlacementService {
     }
     return removed.length + added.length;
   }
+}
+
+interface PlacementDiff {
+  /** Stored placements the plans drop. */
+  readonly removed: readonly StoredPlacement[];
+  /** New placements, and kept ones whose reservation changed. */
+  readonly upserts: readonly repo.PlacementWrite[];
+  /** The new ones among `upserts`. */
+  readonly added: readonly repo.PlacementWrite[];
+  readonly desired: ReadonlyMap<string, { tenantId: string; node: string; reservation: Resources }>;
+}
+
+/** What storing the plans would change. */
+function diff(fleet: Fleet, plans: readonly { kind: NodeKind; plan: PlacementPlan }[]): PlacementDiff {
+  const byTenant = new Map(fleet.tenants.map((t) => [t.id, t]));
+  const reasons = new Map<string, PlacementMove>();
+  for (const { plan } of plans) for (const m of plan.moves) if (m.to !== null) reasons.set(`${m.tenantId}\0${m.to}`, m);
+  const desired = new Map<string, { tenantId: string; node: string; reservation: Resources }>();
+  for (const { plan } of plans) {
+    for (const a of plan.assignments) {
+      const reservation = byTenant.get(a.tenantId)!.reservation;
+      for (const node of a.nodes) desired.set(`${a.tenantId}\0${node}`, { tenantId: a.tenantId, node, reservation });
+    }
+  }
+  const current = new Map(fleet.placements.map((p) => [`${p.tenantId}\0${p.node}`, p]));
+  const removed = [...current].filter(([k]) => !desired.has(k)).map(([, p]) => p);
+  const upserts: repo.PlacementWrite[] = [];
+  for (const [k, d] of desired) {
+    const was = current.get(k);
+    if (was === undefined) upserts.push({ ...d, reason: reasons.get(k)?.detail ?? 'placed' });
+    else if (was.reservation.vcpu !== d.reservation.vcpu || was.reservation.memoryMb !== d.reservation.memoryMb) upserts.push({ ...d, reason: was.reason });
+  }
+  const added = upserts.filter((u) => !current.has(`${u.tenantId}\0${u.node}`));
+  return { removed, upserts, added, desired };
 }
 
 /** Active tenants, nodes and stored placements, read together. */

@@ -148,4 +148,15 @@ describe('placement', () => {
     const pass = await app.cp.services.placement.healthPass(Date.now());
     expect(pass.excluded).toEqual([]);
   });
+
+  it('when a tenant is on more nodes than wanted (a fleet migrated from serving every tenant everywhere), then the next pass trims it', async () => {
+    const db = app.cp.database.db;
+    await sql`insert into placements (tenant_id, node_name, reservation_vcpu, reservation_memory_mb, reason, revision)
+              select 'a', name, 2, 4096, 'migrated', 1 from nodes on conflict do nothing`.execute(db);
+    expect((await placedOn('a')).length).toBeGreaterThan(2);
+    const pass = await app.cp.services.placement.healthPass(Date.now());
+    expect(pass.moves).toBeGreaterThan(0);
+    expect(await placedOn('a')).toHaveLength(2);
+    expect((await app.cp.services.placement.healthPass(Date.now())).revision).toBeNull();
+  });
 });

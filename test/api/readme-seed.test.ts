@@ -56,4 +56,17 @@ describe('README seed scenario', () => {
     const members = await app.admin('GET', '/v1/tenants/tenant-a/pools/web/members');
     expect(members.body.items.map((m: any) => `${m.address}:${m.port}`)).toEqual(['10.0.1.11:8080', '10.0.1.12:8080']);
   });
+
+  it("on two 8 vCPU / 16 GB nodes, a fourth tenant is refused with the README's 409 message", async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('### Placement'));
+    const printed = /"message":"([^"]*)"/.exec(section.replace(/\n#\s+/g, ' '))![1];
+    for (const name of ['edge-1', 'edge-2']) {
+      const res = await app.admin('POST', '/v1/nodes', { name, kind: 'haproxy', capacity: { vcpu: 8, memoryMb: 16384 } });
+      expect(res.status).toBe(201);
+    }
+    const res = await app.admin('POST', '/v1/tenants', { id: 'd', reservation: { vcpu: 2, memoryMb: 1024 } });
+    expect(res.status).toBe(409);
+    expect(res.body.error).toMatchObject({ code: 'conflict', message: printed });
+  });
 });
