@@ -57,6 +57,8 @@ try {
       LOG_LEVEL: 'warn',
       SWITCHYARD_RECONCILE: 'true',
       SWITCHYARD_LEADER_RETRY_MS: '100',
+      // Every change is timed until live on all three nodes: the tenant is placed on all three.
+      SWITCHYARD_PLACEMENT_REPLICAS: '3',
     }),
     createLogger('warn'),
   );

@@ -4,7 +4,8 @@ import { sql, type Kysely } from 'kysely';
  * Placement: which nodes serve which tenant. A row places one tenant on one node, with the
  * reservation it was placed with (so that when a node runs out of room, the tenant whose
  * reservation grew is the one that moves). A node the leader finds unhealthy records why it is
- * out of placement; placement skips it until the leader clears it.
+ * out of placement; placement skips it until the leader clears it. `runtime_error_since` says how
+ * long Runtime API pushes have been failing: one failed push is not reason enough to move tenants.
  *
  * Existing fleets served every active tenant on every node: the backfill keeps exactly that, and
  * the next placement pass trims to the wanted replica count, moving as little as it can.
@@ -25,7 +26,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
     alter table nodes
       add column placement_excluded_reason text,
-      add column placement_excluded_at timestamptz;
+      add column placement_excluded_at timestamptz,
+      add column runtime_error_since timestamptz;
 
     insert into placements (tenant_id, node_name, reservation_vcpu, reservation_memory_mb, reason, revision)
     select t.id, n.name, t.reservation_vcpu, t.reservation_memory_mb, 'migrated', t.revision
@@ -37,6 +39,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`
     drop table placements;
-    alter table nodes drop column placement_excluded_reason, drop column placement_excluded_at;
+    alter table nodes drop column placement_excluded_reason, drop column placement_excluded_at, drop column runtime_error_since;
   `.execute(db);
 }

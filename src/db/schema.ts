@@ -145,6 +145,8 @@ export interface NodeTable {
   /** Why the leader took the node out of placement (missed heartbeats, Runtime API down); null: in. */
   placement_excluded_reason: ColumnType<string | null, string | null | undefined, string | null>;
   placement_excluded_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** When the current run of failing Runtime API pushes began; null while pushes succeed. */
+  runtime_error_since: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   revision: BigIntColumn;
   created_at: Timestamp;
   updated_at: Timestamp;

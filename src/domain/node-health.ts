@@ -25,3 +25,32 @@ export function nodeHealth(node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt'
   }
   return { healthy: true, reason: null };
 }
+
+/**
+ * Whether placement keeps using the node. Stricter about time than `nodeHealth`, because moving
+ * tenants costs reloads on the nodes that take them: a node leaves placement only after
+ * `MISSED_HEARTBEATS` intervals of silence, or of Runtime API pushes failing without a success
+ * between (one failed push, say while the proxy restarts, is not enough). Nothing before
+ * `countFrom` counts against a node: a leader that just took over could not have heard earlier
+ * heartbeats, nor seen pushes that succeeded. Pure: `now` is passed in.
+ */
+export function placementHealth(
+  node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt'> & { readonly status: { readonly runtime: Pick<ProxyNode['status']['runtime'], 'error' | 'errorSince'> } },
+  now: number,
+  heartbeatIntervalMs: number,
+  countFrom: number,
+): NodeHealth {
+  const allowedMs = MISSED_HEARTBEATS * heartbeatIntervalMs;
+  const window = `more than ${MISSED_HEARTBEATS} × ${heartbeatIntervalMs / 1000} s`;
+  const silentMs = now - Math.max(Date.parse(node.lastHeartbeatAt ?? node.createdAt), countFrom);
+  if (silentMs > allowedMs) {
+    const what = node.lastHeartbeatAt === null ? 'no heartbeat since it was registered' : 'no heartbeat';
+    return { healthy: false, reason: `${what} for ${Math.round(silentMs / 1000)} s (${window})` };
+  }
+  const runtime = node.status.runtime;
+  if (runtime.error !== null) {
+    const failingMs = now - Math.max(Date.parse(runtime.errorSince ?? new Date(now).toISOString()), countFrom);
+    if (failingMs > allowedMs) return { healthy: false, reason: `its Runtime API pushes have failed for ${Math.round(failingMs / 1000)} s (${window}): ${runtime.error}` };
+  }
+  return { healthy: true, reason: null };
+}

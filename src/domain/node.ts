@@ -64,6 +64,8 @@ export interface NodeStatus {
     /** Commands planned but not yet acknowledged by the node. */
     readonly pending: number;
     readonly error: string | null;
+    /** When the current run of failed pushes began (null while pushes succeed). */
+    readonly errorSince: string | null;
     readonly pushedAt: string | null;
     readonly commandsSent: number;
     readonly commandsFailed: number;

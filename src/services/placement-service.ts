@@ -1,6 +1,6 @@
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import type { NodeKind, ProxyNode } from '../domain/node.js';
-import { nodeHealth } from '../domain/node-health.js';
+import { placementHealth } from '../domain/node-health.js';
 import {
   DEFAULT_GROUP,
   DEFAULT_MIN_REPLICAS,
@@ -179,19 +179,16 @@ export class PlacementService {
   }
 
   /**
-   * The leader's pass: takes nodes that miss heartbeats or whose Runtime API push fails out of
-   * placement (their tenants get replicas elsewhere) and brings healthy ones back. Heartbeats
-   * only count from `leaderSince` on, so a control plane that was down itself (and so heard no
-   * heartbeats) does not empty the fleet when it comes back. The last healthy-or-not node of a
+   * The leader's pass: takes nodes that miss heartbeats or whose Runtime API pushes keep failing
+   * out of placement (their tenants get replicas elsewhere; see `placementHealth`) and brings
+   * healthy ones back. Nothing before `leaderSince` counts, so a control plane that was down
+   * itself (and so heard no heartbeats) does not empty the fleet when it comes back. The last healthy-or-not node of a
    * kind and group is never taken out: a tenant is better served by a doubtful node than by none.
    */
   async healthPass(leaderSince: number): Promise<HealthPassResult> {
     const now = this.now();
     const nodes = await allNodes(this.db);
-    const verdicts = new Map(nodes.map((n) => {
-      const seen = Math.max(Date.parse(n.lastHeartbeatAt ?? n.createdAt), leaderSince);
-      return [n.name, nodeHealth({ ...n, lastHeartbeatAt: new Date(seen).toISOString() }, now, this.options.heartbeatIntervalMs)];
-    }));
+    const verdicts = new Map(nodes.map((n) => [n.name, placementHealth(n, now, this.options.heartbeatIntervalMs, leaderSince)]));
     const pools = new Map<string, ProxyNode[]>();
     for (const n of nodes) pools.set(`${n.kind}/${n.group}`, [...(pools.get(`${n.kind}/${n.group}`) ?? []), n]);
     const excluded: { node: string; reason: string }[] = [];

@@ -135,6 +135,20 @@ describe('placement', () => {
     expect(new Set((await placedOn('a')).map((n) => zoneOf.get(n))).size).toBe(2);
   });
 
+  it("when a node's Runtime API pushes keep failing, then it leaves placement; one fresh failure is not enough", async () => {
+    const [failing] = await placedOn('a');
+    for (const n of (await ok('GET', '/v1/placements')).nodes) await heartbeat(n.node);
+    const db = app.cp.database.db;
+    await sql`update nodes set runtime_error = 'connect ECONNREFUSED', runtime_error_since = now() where name = ${failing!}`.execute(db);
+    expect((await app.cp.services.placement.healthPass(0)).excluded).toEqual([]);
+    await sql`update nodes set runtime_error_since = now() - interval '60 seconds' where name = ${failing!}`.execute(db);
+    const pass = await app.cp.services.placement.healthPass(0);
+    expect(pass.excluded).toEqual([{ node: failing, reason: expect.stringMatching(/^its Runtime API pushes have failed for 60 s .*: connect ECONNREFUSED$/) }]);
+    expect(await placedOn('a')).not.toContain(failing);
+    await sql`update nodes set runtime_error = null, runtime_error_since = null where name = ${failing!}`.execute(db);
+    expect((await app.cp.services.placement.healthPass(0)).included).toEqual([failing]);
+  });
+
   it('when every node of a pool is silent, then none is taken out (a doubtful node beats none)', async () => {
     await sql`update nodes set last_heartbeat_at = now() - interval '60 seconds'`.execute(app.cp.database.db);
     const before = await placedOn('a');
