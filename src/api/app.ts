@@ -7,6 +7,7 @@ import { buildOpenApi } from './openapi.js';
 import { requestLog } from './request-log.js';
 import type { Metrics } from '../metrics.js';
 import type { RouteSpec } from './route.js';
+import { uiRouter } from './ui.js';
 
 export interface AppDeps extends MountDeps {
   readonly logger: Logger;
@@ -42,6 +43,7 @@ export function createApp(deps: AppDeps): Express {
     res.json(openapi);
   });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(openapi, { customSiteTitle: 'Switchyard API' }));
+  app.use('/ui', uiRouter());
 
   const router = express.Router();
   mountRoutes(router, deps.routes, deps);
