@@ -1,4 +1,3 @@
-import { mulberry32 } from '../test/fixtures/random-snapshot.js';
 /**
  * `npm run bench:alloc`: prints ONE JSON line of figures.
  *
@@ -10,6 +9,12 @@ import { mulberry32 } from '../test/fixtures/random-snapshot.js';
  * (`placement_allocation_ms`, target under 100 ms). `*_cold_ms` is the very first cycle: nothing
  * placed, no caps in force, so every replica and every cap is new. Each figure is the median of
  * RUNS after WARMUP runs.
+ *
+ * poll cycle: 20 real HAProxy processes on loopback, 500 tenants each (every tenant on 2 nodes),
+ * registered in a scratch PostgreSQL database; one cold cycle of the real stats poller, then the
+ * median and max of POLL_CYCLES cycles, each node's `show stat` read time in the cycle and alone,
+ * and the samples stored (`poll_*`; see bench/poll-cycle-support.ts). Needs `haproxy` on the PATH
+ * and PostgreSQL at 127.0.0.1:5432 (SWITCHYARD_TEST_PG overrides). Progress goes to stderr.
  */
 import { performance } from 'node:perf_hooks';
 import {
@@ -19,12 +24,17 @@ import {
   type TenantDemand,
 } from '../src/domain/allocation.js';
 import { planPlacement, type PlacementInput, type PlacementNode, type PlacementTenant } from '../src/domain/placement.js';
+import { mulberry32 } from '../test/fixtures/random-snapshot.js';
+import { pollCycle } from './poll-cycle-support.js';
 
 type Figures = Record<string, number | string | boolean>;
 type Section = () => Promise<Figures> | Figures;
 
 const WARMUP = 3;
 const RUNS = 9;
+const POLL_NODES = Number(process.env.BENCH_POLL_NODES ?? 20);
+const POLL_TENANTS_PER_NODE = Number(process.env.BENCH_POLL_TENANTS_PER_NODE ?? 500);
+const POLL_CYCLES = Number(process.env.BENCH_POLL_CYCLES ?? 9);
 
 /** Median wall time of `fn` in ms, after warm-up runs (JIT, caches). */
 function time(fn: () => unknown): number {
@@ -128,8 +138,16 @@ function placementAndAllocation(): Figures {
   };
 }
 
-/** Append the poll-cycle section here; its figures join the same JSON line. */
-const SECTIONS: readonly Section[] = [placementAndAllocation];
+const pollFleet: Section = () =>
+  pollCycle({
+    nodes: POLL_NODES,
+    tenantsPerNode: POLL_TENANTS_PER_NODE,
+    cycles: POLL_CYCLES,
+    log: (message) => process.stderr.write(`bench:alloc: ${message}\n`),
+  });
+
+/** Each section's figures join the same JSON line. */
+const SECTIONS: readonly Section[] = [placementAndAllocation, pollFleet];
 
 async function main(): Promise<void> {
   const figures: Figures = { bench: 'alloc', node: process.version, warmup: WARMUP, runs: RUNS };
