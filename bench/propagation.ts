@@ -54,13 +54,17 @@ try {
       PORT: '0',
       SWITCHYARD_ADMIN_TOKEN: token,
       SWITCHYARD_SECRET_KEY: randomBytes(32).toString('base64'),
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
       SWITCHYARD_RECONCILE: 'true',
       SWITCHYARD_LEADER_RETRY_MS: '100',
       // Every change is timed until live on all three nodes: the tenant is placed on all three.
       SWITCHYARD_PLACEMENT_REPLICAS: '3',
+      // The stats poller (show stat of 10,000 servers, parsed and stored every 10 s) and the
+      // rebalancer would land at random points of the timed windows; what is timed is the push.
+      SWITCHYARD_STATS: 'false',
+      SWITCHYARD_REBALANCE: 'false',
     }),
-    createLogger('warn'),
+    createLogger((process.env.BENCH_LOG_LEVEL ?? 'warn') as 'warn'),
   );
   const url = cp.url;
   const api = async (method: string, path: string, body?: unknown) => {

@@ -1,23 +1,23 @@
 import { sql, type Selectable } from 'kysely';
-import type { Member } from '../domain/member.js';
+import type { MemberSpec, MemberState } from '../domain/member.js';
+import { canonicalIp } from '../domain/ip.js';
 import type { Route } from '../domain/route.js';
 import type { Tenant } from '../domain/tenant.js';
 import type { Vip } from '../domain/vip.js';
 import type { Pool } from '../domain/pool.js';
 import type { Executor } from './executor.js';
-import { toMember } from './member-repository.js';
 import { toPool } from './pool-repository.js';
 import { toRoute } from './route-repository.js';
 import { toTenant } from './tenant-repository.js';
 import { toVip } from './vip-repository.js';
 import type { SealedCertificate } from './certificate-repository.js';
-import type { MemberTable, PoolTable, RouteTable, TenantTable, VipTable } from './schema.js';
+import type { PoolTable, RouteTable, TenantTable, VipTable } from './schema.js';
 
 /** Everything of one tenant that a proxy serves, as stored (certificate keys still sealed). */
 export interface TenantState {
   readonly tenant: Tenant;
   readonly vips: readonly (Vip & { routes: Route[] })[];
-  readonly pools: readonly (Pool & { members: Member[] })[];
+  readonly pools: readonly (Pool & { members: MemberSpec[] })[];
   readonly certificates: readonly SealedCertificate[];
   /**
    * The tenant's stored caps per node (the rebalancer's); a node without one enforces the
@@ -49,6 +49,9 @@ export function tenantsOn(state: DesiredState, node: string): TenantState[] {
   return state.tenants.filter((t) => state.placements.get(t.tenant.id)?.includes(node) === true);
 }
 
+/** A member as the load sends it: an array, not an object, so 10,000 of them are half the JSON. */
+type MemberRow = [tenant: string, pool: string, name: string, address: string, port: number, weight: number, state: MemberState, backup: boolean];
+
 interface CertRow {
   tenant_id: string;
   name: string;
@@ -74,7 +77,7 @@ export async function loadDesiredState(db: Executor, opts: { tenantIds?: readonl
     vips: Selectable<VipTable>[];
     routes: Selectable<RouteTable>[];
     pools: Selectable<PoolTable>[];
-    members: Selectable<MemberTable>[];
+    members: MemberRow[];
     certs: CertRow[];
     allocations: { tenant_id: string; node: string; maxConnections: number; requestsPerSecond: number }[];
     placements: [string, string][];
@@ -85,7 +88,8 @@ export async function loadDesiredState(db: Executor, opts: { tenantIds?: readonl
       coalesce((select json_agg(v order by v.tenant_id, v.name) from vips v where v.tenant_id in (${chosen})), '[]') as vips,
       coalesce((select json_agg(r order by r.priority, r.name) from routes r where r.tenant_id in (${chosen})), '[]') as routes,
       coalesce((select json_agg(p order by p.tenant_id, p.name) from pools p where p.tenant_id in (${chosen})), '[]') as pools,
-      coalesce((select json_agg(m order by m.name) from members m where m.tenant_id in (${chosen})), '[]') as members,
+      coalesce((select json_agg(json_build_array(m.tenant_id, m.pool_name, m.name, host(m.address), m.port, m.weight, m.state, m.backup) order by m.name)
+                from members m where m.tenant_id in (${chosen})), '[]') as members,
       coalesce((select json_agg(json_build_object('tenant_id', c.tenant_id, 'name', c.name, 'chain_pem', c.chain_pem,
                   'key_ciphertext', c.key_ciphertext, 'sans', c.sans) order by c.name)
                 from certificates c where c.tenant_id in (${chosen})), '[]') as certs,
@@ -111,7 +115,7 @@ function assemble(
     vips: Selectable<VipTable>[];
     routes: Selectable<RouteTable>[];
     pools: Selectable<PoolTable>[];
-    members: Selectable<MemberTable>[];
+    members: MemberRow[];
     certs: CertRow[];
     allocations: { tenant_id: string; node: string; maxConnections: number; requestsPerSecond: number }[];
   },
@@ -119,7 +123,11 @@ function assemble(
   const vips = byKey(rows.vips.map((r) => [r.tenant_id, toVip(r)] as const));
   const routes = byKey(rows.routes.map((r) => [`${r.tenant_id}/${r.vip_name}`, toRoute(r)] as const));
   const pools = byKey(rows.pools.map((r) => [r.tenant_id, toPool(r)] as const));
-  const members = byKey(rows.members.map((r) => [`${r.tenant_id}/${r.pool_name}`, toMember(r)] as const));
+  const members = byKey(rows.members.map(([tenant, pool, name, address, port, weight, state, backup]) => {
+    // PostgreSQL prints some IPv6 forms (IPv4-mapped) differently from our canonical text; serve ours.
+    const member: MemberSpec = { name, pool, address: canonicalIp(address) ?? address, port, weight, state, backup };
+    return [`${tenant}/${pool}`, member] as const;
+  }));
   const allocations = byKey(rows.allocations.map((a) => [a.tenant_id, { node: a.node, maxConnections: a.maxConnections, requestsPerSecond: a.requestsPerSecond }] as const));
   const certs = byKey(rows.certs.map((c) => [c.tenant_id, { name: c.name, chainPem: c.chain_pem, keyCiphertext: c.key_ciphertext, sans: c.sans }] as const));
   return tenants.map((tenant) => ({

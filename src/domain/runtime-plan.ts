@@ -211,7 +211,7 @@ function planCertificate<C>(plan: PlanBuilder<C>, cert: DesiredCertificate, obse
 }
 
 function sameAddress(a: string, b: string): boolean {
-  return (canonicalIp(a) ?? a) === (canonicalIp(b) ?? b);
+  return a === b || (canonicalIp(a) ?? a) === (canonicalIp(b) ?? b);
 }
 
 function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {

@@ -1,4 +1,4 @@
-import type { Member } from './member.js';
+import type { MemberSpec } from './member.js';
 import type { NodeKind } from './node.js';
 import type { Pool } from './pool.js';
 import type { Route } from './route.js';
@@ -40,7 +40,7 @@ export interface VipSnapshot extends Vip {
 }
 
 export interface PoolSnapshot extends Pool {
-  readonly members: readonly Member[];
+  readonly members: readonly MemberSpec[];
 }
 
 /** Decrypted certificate material, only ever held in memory while rendering. */

@@ -1,42 +1,67 @@
 import { describeEndpoint, type RuntimeEndpoint } from './connect-socket.js';
+import { LanedExecutor } from './laned-executor.js';
 import { RuntimeClient, type RuntimeClientOptions } from './runtime-client.js';
+import type { RuntimeExecutor } from './runtime-executor.js';
+
+export interface RuntimeClientPoolOptions extends RuntimeClientOptions {
+  /**
+   * Connections per node that a large batch is spread over (see LanedExecutor); small batches
+   * and reads use the first alone. Default 2: HAProxy serves each connection on one thread, and
+   * it runs as many threads as the host has cores.
+   */
+  readonly lanes?: number;
+}
+
+interface NodeClients {
+  readonly endpoint: string;
+  readonly clients: readonly RuntimeClient[];
+  readonly executor: RuntimeExecutor;
+}
 
 /**
- * One long-lived RuntimeClient per node, shared by everyone who talks to that node (the
- * reconciler, plan previews): one pipelined connection each, and one backoff state, so a dead
- * node is not hammered by two callers. A node whose Runtime API moved gets a new client.
+ * Long-lived RuntimeClients per node, shared by everyone who talks to that node (the reconciler,
+ * plan previews, the stats poller): pipelined connections, each with its own backoff state, so a
+ * dead node is not hammered by several callers. A node whose Runtime API moved gets new clients.
  */
 export class RuntimeClientPool {
-  private readonly clients = new Map<string, { readonly endpoint: string; readonly client: RuntimeClient }>();
+  private readonly nodes = new Map<string, NodeClients>();
+  private readonly lanes: number;
+  private readonly clientOptions: RuntimeClientOptions;
   private closed = false;
 
-  constructor(private readonly options: RuntimeClientOptions = {}) {}
+  constructor(options: RuntimeClientPoolOptions = {}) {
+    const { lanes = 2, ...clientOptions } = options;
+    this.lanes = Math.max(1, Math.floor(lanes));
+    this.clientOptions = clientOptions;
+  }
 
-  client(node: string, endpoint: RuntimeEndpoint): RuntimeClient {
+  client(node: string, endpoint: RuntimeEndpoint): RuntimeExecutor {
     const key = describeEndpoint(endpoint);
-    const known = this.clients.get(node);
-    if (known !== undefined && known.endpoint === key) return known.client;
-    if (known !== undefined) void known.client.close();
-    const client = new RuntimeClient(endpoint, this.options);
+    const known = this.nodes.get(node);
+    if (known !== undefined && known.endpoint === key) return known.executor;
+    if (known !== undefined) for (const c of known.clients) void c.close();
+    // Clients connect on first use: a lane that large batches never need costs nothing.
+    const clients = Array.from({ length: this.lanes }, () => new RuntimeClient(endpoint, this.clientOptions));
+    const executor = clients.length === 1 ? clients[0]! : new LanedExecutor(clients);
     // A closed pool still answers (every command not executed) rather than throwing at callers.
-    if (this.closed) void client.close();
-    else this.clients.set(node, { endpoint: key, client });
-    return client;
+    if (this.closed) for (const c of clients) void c.close();
+    else this.nodes.set(node, { endpoint: key, clients, executor });
+    return executor;
   }
 
   /** Closes the clients of nodes not named (deleted, or no longer with a Runtime API). */
   retain(nodes: ReadonlySet<string>): void {
-    for (const [node, { client }] of this.clients) {
+    for (const [node, { clients }] of this.nodes) {
       if (nodes.has(node)) continue;
-      this.clients.delete(node);
-      void client.close();
+      this.nodes.delete(node);
+      for (const c of clients) void c.close();
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    const all = [...this.clients.values()];
-    this.clients.clear();
-    await Promise.all(all.map(({ client }) => client.close()));
+    const all = [...this.nodes.values()].flatMap((n) => n.clients);
+    this.nodes.clear();
+    await Promise.all(all.map((c) => c.close()));
   }
 }

@@ -182,9 +182,10 @@ export class NodeReconciler {
     }
     try {
       // The node is read while the snapshot loads: two round trips in the time of one.
+      const started = performance.now();
       const early = this.deps.runtime.startObservation(node.name, node.runtimeAddress, this.target ?? this.deps.runtime.firstTarget(node.configDir));
       const snapshot = stale ? await this.deps.runtimeSnapshot(node, target) : this.served!.snapshot;
-      const pushed = await this.push(node, node.runtimeAddress, snapshot, early);
+      const pushed = await this.push(node, node.runtimeAddress, snapshot, early, started);
       if (pushed.ok) this.covered = Math.max(this.covered, snapshot.revision);
       return pushed.ok && stale ? { ok: true, followUp: true } : pushed;
     } finally {
@@ -237,8 +238,10 @@ export class NodeReconciler {
   }
 
   /** Observes the node, plans from `snapshot`, sends the commands, records the outcome and the members' health. */
-  private async push(node: ProxyNode, address: { host: string; port: number }, snapshot: NodeSnapshot, early?: EarlyObservation): Promise<PassOutcome> {
+  private async push(node: ProxyNode, address: { host: string; port: number }, snapshot: NodeSnapshot, early?: EarlyObservation, started = performance.now()): Promise<PassOutcome> {
+    const loaded = performance.now();
     const { desired, observation, plan } = await this.deps.runtime.plan(node.name, address, snapshot, { early });
+    const planned = performance.now();
     this.target = observationTarget(desired);
     if (!observation.ok || plan === null) {
       const error = `cannot read the node's state: ${observation.ok ? 'no plan' : observation.error}`;
@@ -246,6 +249,11 @@ export class NodeReconciler {
       return { ok: false, error };
     }
     const results = plan.commands.length === 0 ? [] : await executeSendable(this.deps.runtime.executor(node.name, address), plan.commands);
+    if (results.length > 0) {
+      const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
+      const sent = performance.now();
+      this.deps.logger.debug({ node: node.name, revision: snapshot.revision, commands: results.length, snapshotMs: ms(started, loaded), planMs: ms(loaded, planned), sendMs: ms(planned, sent) }, 'runtime commands pushed');
+    }
     // Health is bookkeeping: stored after the commands went out, never in the way of a change.
     await this.saveHealth(node.name, memberHealth(desired, observation.observed));
     const unfinished = results.filter((r) => r.status !== 'ok');

@@ -1,5 +1,5 @@
 import { ALGORITHMS, type HealthCheck } from '../domain/pool.js';
-import { MEMBER_STATES, type Member } from '../domain/member.js';
+import { MEMBER_STATES, type MemberSpec } from '../domain/member.js';
 import type { ServerCheck } from '../domain/runtime-state.js';
 import type { PoolSnapshot, VipSnapshot } from '../domain/snapshot.js';
 import { DEFAULT_TIMEOUTS, PERSISTENCE_TYPES } from '../domain/vip.js';
@@ -128,7 +128,7 @@ function httpCheck(check: HealthCheck): { send: string; expect: string } {
  * Check settings are repeated on every server line, because servers added at runtime with
  * `add server` ignore `default-server` and must be formatted the same way.
  */
-function serverView(field: string, member: Member, check: HealthCheck | null, cookie: boolean): HaproxyBackendView['servers'][number] {
+function serverView(field: string, member: MemberSpec, check: HealthCheck | null, cookie: boolean): HaproxyBackendView['servers'][number] {
   const at = `${field}.${safe('slug', `${field}.name`, member.name)}`;
   const state = safeOneOf(`${at}.state`, member.state, MEMBER_STATES);
   const weight = safeInt(`${at}.weight`, member.weight, 0, 256);
@@ -145,7 +145,7 @@ function serverView(field: string, member: Member, check: HealthCheck | null, co
 }
 
 /** The weight a member's server line carries: a draining member takes no new load-balanced sessions. */
-export function serverWeight(member: Pick<Member, 'state' | 'weight'>): number {
+export function serverWeight(member: Pick<MemberSpec, 'state' | 'weight'>): number {
   return member.state === 'drain' ? 0 : member.weight;
 }
 

@@ -1,4 +1,4 @@
-import { MEMBER_STATES, type Member } from '../domain/member.js';
+import { MEMBER_STATES, type MemberSpec } from '../domain/member.js';
 import { ALGORITHMS, type HealthCheck } from '../domain/pool.js';
 import type { PoolSnapshot, VipSnapshot } from '../domain/snapshot.js';
 import { PERSISTENCE_TYPES } from '../domain/vip.js';
@@ -154,11 +154,11 @@ interface GuardedMember {
   readonly name: string;
   readonly endpoint: string;
   readonly weight: number;
-  readonly state: Member['state'];
+  readonly state: MemberSpec['state'];
   readonly backup: boolean;
 }
 
-function guardMember(field: string, member: Member): GuardedMember {
+function guardMember(field: string, member: MemberSpec): GuardedMember {
   const at = `${field}.${safe('slug', `${field}.name`, member.name)}`;
   return {
     name: member.name,

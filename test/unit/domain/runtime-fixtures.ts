@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createMemberSchema, type Member } from '../../../src/domain/member.js';
+import { createMemberSchema, type Member, type MemberSpec } from '../../../src/domain/member.js';
 import type { DesiredRuntime, ObservedRuntime, ObservedServer, ServerAdmin } from '../../../src/domain/runtime-state.js';
 import type { NodeSnapshot, PoolSnapshot, TenantSnapshot } from '../../../src/domain/snapshot.js';
 import { observeCommands, readObservation } from '../../../src/fleet/observe-runtime.js';
@@ -41,7 +41,7 @@ export function withTenant(snapshot: NodeSnapshot, id: string, change: (t: Tenan
 }
 
 /** The snapshot with one pool's members changed. */
-export function withMembers(snapshot: NodeSnapshot, tenant: string, pool: string, change: (ms: readonly Member[]) => Member[]): NodeSnapshot {
+export function withMembers(snapshot: NodeSnapshot, tenant: string, pool: string, change: (ms: readonly MemberSpec[]) => MemberSpec[]): NodeSnapshot {
   return withTenant(snapshot, tenant, (t) => ({
     ...t,
     pools: t.pools.map((p): PoolSnapshot => (p.name === pool ? { ...p, members: change(p.members) } : p)),
