@@ -1,16 +1,27 @@
-import type { RuntimeCommand } from './runtime-command.js';
+import type { CommandKind, RuntimeCommand } from './runtime-command.js';
 import type { CommandResult, ExecuteOptions, RuntimeExecutor } from './runtime-executor.js';
 
 /** Batches smaller than this go down one connection: splitting them saves nothing worth the reorder. */
 export const MIN_LANED_BATCH = 512;
 
-/** `set server be/srv …`, `add server be/srv`, `set maxconn server be/srv`, …: the commands whose order only matters within their backend. */
-const SERVER_COMMAND = /^(?:(?:set|add|del|enable|disable) (?:server|health)|set maxconn server|get weight) ([^/\s]+)\//;
-const BACKEND_READ = /^show servers state (\S+)$/;
+/** Commands that name one server as `backend/server`: their order only matters within the backend. */
+const SERVER_KINDS: ReadonlySet<CommandKind> = new Set<CommandKind>([
+  'set-server-weight', 'set-server-addr', 'set-server-state', 'set-server-maxconn', 'add-server', 'del-server',
+  'enable-server', 'disable-server', 'enable-health', 'disable-health', 'get-weight',
+]);
 
+/** The backend a command acts on, or undefined for commands that act on none (maps, frontends, certificates). */
 function backendOf(c: RuntimeCommand): string | undefined {
   if (c.target !== 'worker') return undefined;
-  return SERVER_COMMAND.exec(c.line)?.[1] ?? BACKEND_READ.exec(c.line)?.[1];
+  if (c.kind === 'show-servers-state') {
+    const space = c.line.lastIndexOf(' ');
+    const last = c.line.slice(space + 1);
+    return last === 'state' ? undefined : last;
+  }
+  if (!SERVER_KINDS.has(c.kind)) return undefined;
+  // `… backend/server …`: the token holding the first slash (names never contain one).
+  const slash = c.line.indexOf('/');
+  return slash < 0 ? undefined : c.line.slice(c.line.lastIndexOf(' ', slash) + 1, slash);
 }
 
 /**

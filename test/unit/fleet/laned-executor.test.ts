@@ -68,4 +68,16 @@ describe('LanedExecutor', () => {
     expect(assignLanes(commands, 2)).toEqual([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
     expect(assignLanes(commands, 2)).toEqual(assignLanes(commands, 2));
   });
+
+  it('keeps reads and address moves of a backend with its other commands, and reads of every server on the first lane', () => {
+    const commands = [
+      ...weights(1, 4),
+      cmd.setServerAddr('be_b', 's1', '10.0.0.1', 8080),
+      cmd.showServersState('be_b'),
+      cmd.getWeight('be_b', 's1'),
+      cmd.showServersState(),
+    ];
+    // The full read counts against the first lane, so the larger backend goes to the second.
+    expect(assignLanes(commands, 2)).toEqual([1, 1, 1, 1, 0, 0, 0, 0]);
+  });
 });
