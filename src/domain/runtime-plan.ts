@@ -79,18 +79,43 @@ class PlanBuilder<C> {
   }
 }
 
+/**
+ * Caps that come down go first, so that the frontends' caps never add up to more than the
+ * process's maxconn between two commands. A cap goes up at runtime only on a frontend with room
+ * to spare: on HAProxy 2.6.12 (Debian 12's package; haproxy/haproxy#2726, fixed upstream in 2024)
+ * `set maxconn frontend` raising a frontend that is full resumes its waiting listener under the
+ * proxy lock the command already holds, so the worker deadlocks and the watchdog aborts the whole
+ * process. Pausing the listeners around the raise (`disable`/`enable frontend`) avoids that but,
+ * measured here, resets the connections waiting in the backlog and, under load, sometimes leaves
+ * the listener not accepting at all. So a full frontend (or one within the margin of full, which
+ * covers connections arriving between the reading and the command) keeps its cap until the next
+ * reload, whose files carry the raised one. Lowering never resumes a waiting listener (a full
+ * frontend stays full), so it always goes out at once.
+ */
 function planFrontends<C>(plan: PlanBuilder<C>, desired: DesiredRuntime, observed: ObservedRuntime, build: CommandBuilders<C>): void {
   const running = new Map(observed.frontends.map((f) => [f.name, f]));
+  const raises: { readonly name: string; readonly maxconn: number }[] = [];
   for (const fe of [...desired.frontends].sort(byKey((f) => f.name))) {
     const live = running.get(fe.name);
-    if (live === undefined) plan.pendingReload.push(`frontend ${fe.name} is not running yet (a new VIP starts with the next reload)`);
-    else if (live.maxconn !== fe.maxconn) plan.add(`cap frontend ${fe.name}`, () => [build.setFrontendMaxconn(fe.name, fe.maxconn)]);
+    if (live === undefined) {
+      plan.pendingReload.push(`frontend ${fe.name} is not running yet (a new VIP starts with the next reload)`);
+    } else if (live.maxconn !== 0 && fe.maxconn > live.maxconn) {
+      // A live maxconn of 0 is no limit: nothing waits for a slot, and any cap lowers it.
+      if (live.sessions !== null && live.sessions < live.maxconn - Math.max(RAISE_MARGIN, Math.ceil(live.maxconn / 20))) raises.push(fe);
+      else plan.pendingReload.push(`frontend ${fe.name} is at its cap (${live.sessions ?? 'unknown'} of ${live.maxconn} sessions): its raise to ${fe.maxconn} waits for the next reload (HAProxy 2.6 aborts on a runtime raise of a full frontend)`);
+    } else if (live.maxconn !== fe.maxconn) {
+      plan.add(`cap frontend ${fe.name}`, () => [build.setFrontendMaxconn(fe.name, fe.maxconn)]);
+    }
   }
+  for (const fe of raises) plan.add(`raise the cap of frontend ${fe.name}`, () => [build.setFrontendMaxconn(fe.name, fe.maxconn)]);
   const wanted = new Set(desired.frontends.map((f) => f.name));
   for (const fe of [...observed.frontends].sort(byKey((f) => f.name))) {
     if (!wanted.has(fe.name)) plan.pendingReload.push(`frontend ${fe.name} is removed with the next reload`);
   }
 }
+
+/** Free slots a frontend needs (at least; 5% of its cap above 160) to have its cap raised at runtime. */
+const RAISE_MARGIN = 8;
 
 function planBackends<C>(plan: PlanBuilder<C>, desired: DesiredRuntime, observed: ObservedRuntime, build: CommandBuilders<C>, options: PlanOptions): void {
   const running = new Set(observed.backends);

@@ -75,7 +75,8 @@ export interface DesiredCertificate {
 export interface ObservedRuntime {
   /** Names of every backend (proxy with a backend side) the process runs. */
   readonly backends: readonly string[];
-  readonly frontends: readonly { readonly name: string; readonly maxconn: number }[];
+  /** Each frontend's cap (`slim`) and its current sessions (`scur`; null when not read). */
+  readonly frontends: readonly { readonly name: string; readonly maxconn: number; readonly sessions: number | null }[];
   readonly servers: readonly ObservedServer[];
   /** The rate-limit map's entries, or null when the process has not loaded that map. */
   readonly rateLimitMap: readonly { readonly key: string; readonly value: string }[] | null;

@@ -91,7 +91,7 @@ export function readObservation(what: DesiredRuntime | ObservationTarget, result
       ids,
       observed: {
         backends: rows.filter((r) => r.type === BACKEND).map((r) => r.pxname),
-        frontends: rows.filter((r) => r.type === FRONTEND).map((r) => ({ name: r.pxname, maxconn: count(r.slim) ?? 0 })),
+        frontends: rows.filter((r) => r.type === FRONTEND).map((r) => ({ name: r.pxname, maxconn: count(r.slim) ?? 0, sessions: count(r.scur) })),
         servers,
         rateLimitMap: map?.status === 'ok' ? parseShowMap(map.output).map(({ key, value }) => ({ key, value })) : null,
         certificates,

@@ -29,9 +29,9 @@ const lines = (p: RuntimePlan<RuntimeCommand>): string[] => p.commands.map((c) =
 describe('reading a live HAProxy', () => {
   it('when the proxy runs the seed config, then its backends, caps, servers, map and certificate are read back as rendered', () => {
     expect(observedSeed.frontends).toEqual([
-      { name: 'fe_a_web', maxconn: 40000 },
-      { name: 'fe_b_api', maxconn: 80000 },
-      { name: 'fe_c_ssh', maxconn: 20000 },
+      { name: 'fe_a_web', maxconn: 40000, sessions: 0 },
+      { name: 'fe_b_api', maxconn: 80000, sessions: 0 },
+      { name: 'fe_c_ssh', maxconn: 20000, sessions: 0 },
     ]);
     expect(observedSeed.backends).toEqual(expect.arrayContaining(['be_a_web', 'be_b_api', 'be_c_ssh', 'sy_unrouted_http', 'st_a']));
     expect(observedSeed.servers.map((s) => `${s.backend}/${s.name} ${s.address}:${s.port} w${s.weight} ${s.admin}`)).toEqual([
@@ -200,6 +200,23 @@ describe('allocation and certificates', () => {
   it('when a tenant’s connection cap changes, then each of its frontends is capped at runtime', () => {
     const p = plan(withTenant(seed(), 'a', (t) => ({ ...t, allocation: { ...t.allocation, maxConnections: 1234 } })));
     expect(lines(p)).toEqual(['set maxconn frontend fe_a_web 1234']);
+  });
+
+  it('when a cap goes up and another comes down, then the lower goes first and a frontend with room is raised in place', () => {
+    const p = plan(withTenant(withTenant(seed(), 'a', (t) => ({ ...t, allocation: { ...t.allocation, maxConnections: 50_000 } })), 'b', (t) => ({ ...t, allocation: { ...t.allocation, maxConnections: 70_000 } })));
+    expect(lines(p)).toEqual(['set maxconn frontend fe_b_api 70000', 'set maxconn frontend fe_a_web 50000']);
+    expect(applyCommands(observedSeed, p.commands).frontends.map((f) => f.maxconn)).toEqual([50_000, 70_000, 20_000]);
+  });
+
+  it('when a full frontend (or one within 5% of its cap, or whose sessions were not read) would be raised, then the raise waits for the reload: HAProxy 2.6.12 aborts on a runtime one', () => {
+    const raised = withTenant(seed(), 'a', (t) => ({ ...t, allocation: { ...t.allocation, maxConnections: 50_000 } }));
+    const observedWith = (sessions: number | null) => ({ ...observedSeed, frontends: observedSeed.frontends.map((f) => (f.name === 'fe_a_web' ? { ...f, sessions } : f)) });
+    for (const sessions of [40_000, 38_001, null]) {
+      const p = plan(raised, observedWith(sessions));
+      expect(p.commands).toEqual([]);
+      expect(p.pendingReload).toEqual([expect.stringMatching(/^frontend fe_a_web is at its cap \(.+ of 40000 sessions\): its raise to 50000 waits for the next reload/)]);
+    }
+    expect(lines(plan(raised, observedWith(37_999)))).toEqual(['set maxconn frontend fe_a_web 50000']);
   });
 
   it('when a tenant’s request rate changes, then its map entry is set (requests per second, as the file holds it)', () => {

@@ -1,0 +1,125 @@
+/**
+ * bench:noisy — tenant B's latency next to a noisy tenant A on one real HAProxy node (loopback),
+ * in three phases of one run: B alone; A flooding under Switchyard's caps; A flooding with no caps
+ * (A's frontend given the process's whole maxconn, rebalancer and reconciler stopped). Same node
+ * and tenants as the noisy-neighbour test (test/integration/noisy-support.ts): 312 connections,
+ * B reserves 136. A keeps 400 connections open (wrk), each held by its member for HOLD_MS ± 50%
+ * and then asked again; B is measured by wrk too, a new connection per request, paced, ROUNDS
+ * times per phase (the median is the figure; each round's p99 is listed).
+ * Prints one JSON line. Target: B's p99 under a capped flood ≤ 1.5× its p99 alone (`met`); without
+ * caps it is far worse. wrk gives up on a request after 2 s: those would be in `socketErrors`, not
+ * in the percentiles. Needs `haproxy` and `wrk` on the PATH and PostgreSQL at 127.0.0.1:5432.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eventually } from '../test/integration/haproxy-render-support.js';
+import {
+  CONTROL_PLANE_ENV, HOST, NODE_CAPACITY, TENANT_A, TENANT_B, connectionsOf, liftCaps, live, pollCycles, startNoisyNode, type NoisyNode,
+} from '../test/integration/noisy-support.js';
+import { startScratchControlPlane, type ScratchControlPlane } from './scratch-control-plane.js';
+import { round, wrk, type WrkResult } from './support.js';
+
+/** Each phase measures B this many times for SECONDS and keeps the median: one noisy moment on a shared machine is not a figure. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const A_CLIENTS = Number(process.env.BENCH_A_CLIENTS ?? 400);
+const HOLD_MS = Number(process.env.BENCH_HOLD_MS ?? 2000);
+const B_CONNECTIONS = 2;
+/** Pause between two of a B connection's requests (ms): a few hundred req/s, well inside B's request-rate cap. */
+const B_PACE_MS = 5;
+
+const log = (msg: string) => process.stderr.write(`bench:noisy: ${msg}\n`);
+
+/** B's figures in one phase: median p50 and p99 over the rounds, each round's p99, totals. */
+interface Phase {
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p99sMs: readonly number[];
+  readonly requests: number;
+  readonly non2xx: number;
+  readonly socketErrors: number;
+}
+
+const median = (xs: readonly number[]): number => round([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN);
+
+const scripts = mkdtempSync(join(tmpdir(), 'sy-bench-noisy-'));
+let plane: ScratchControlPlane | undefined;
+let node: NoisyNode | undefined;
+let noisy: ChildProcess | undefined;
+try {
+  plane = await startScratchControlPlane('noisy', { ...CONTROL_PLANE_ENV });
+  const { cp: control, admin } = plane;
+  log('starting the node and both tenants');
+  const started = await startNoisyNode(admin, { holdMs: HOLD_MS, holdJitter: 0.5, delayMs: 0 });
+  node = started;
+  const url = `http://${HOST}:${started.portB}/`;
+  const script = join(scripts, 'b.lua');
+  writeFileSync(script, `wrk.headers["Connection"] = "close"\nfunction delay()\n  return ${B_PACE_MS}\nend\n`);
+  const floodScript = join(scripts, 'a.lua');
+  writeFileSync(floodScript, `wrk.headers["Connection"] = "close"\n`);
+  const measureB = async (): Promise<Phase> => {
+    const runs: WrkResult[] = [];
+    for (let i = 0; i < ROUNDS; i++) runs.push(await wrk(url, { seconds: SECONDS, connections: B_CONNECTIONS, script }));
+    const sum = (f: (r: WrkResult) => number) => runs.reduce((n, r) => n + f(r), 0);
+    return {
+      p50Ms: median(runs.map((r) => r.p50Ms)), p99Ms: median(runs.map((r) => r.p99Ms)), p99sMs: runs.map((r) => round(r.p99Ms)),
+      requests: sum((r) => r.requests), non2xx: sum((r) => r.non2xx), socketErrors: sum((r) => r.socketErrors),
+    };
+  };
+  const cycles = (n: number) => pollCycles(control.database.db, started.edge.name, n);
+
+  await wrk(url, { seconds: 1, connections: B_CONNECTIONS, script }); // warm-up: connections, JIT
+  log(`phase 1: B alone, ${ROUNDS} x ${SECONDS} s`);
+  const solo = await measureB();
+
+  log(`phase 2: A floods with ${A_CLIENTS} connections under Switchyard's caps`);
+  // A's clients run in a wrk process of their own, so the flood does not share this event loop
+  // (B's member answers from it); stopped by its PID at the end.
+  noisy = spawn('wrk', ['-t', '1', '-c', String(A_CLIENTS), '-d', '600s', '-s', floodScript, `http://${HOST}:${started.portA}/hold`], { stdio: 'ignore' });
+  noisy.once('error', (err) => log(`cannot run wrk for A's flood: ${err.message}`));
+  await eventually('A at its cap', async () => {
+    const l = await live(started.edge);
+    return l.a.scur === l.a.slim ? true : undefined;
+  }, 30_000, 50);
+  // A's cap grows with its demand (25% a cycle, then hysteresis holds it): B is measured once it has
+  // settled, so the figure is about the flood, not about config builds following each change.
+  for (let same = 0, last = -1, n = 0; same < 3 && n < 15; n++) {
+    await cycles(1);
+    const cap = (await live(started.edge)).a.slim;
+    same = cap === last ? same + 1 : 0;
+    last = cap;
+  }
+  const cappedAt = await live(started.edge);
+  const capped = await measureB();
+  const cappedAfter = await live(started.edge);
+
+  log('phase 3: the same flood, caps lifted');
+  await liftCaps(control, started);
+  await eventually('A holding every connection of the process', async () => ((await live(started.edge)).a.scur >= cappedAt.maxconn ? true : undefined), 30_000, 50);
+  const uncapped = await measureB();
+  const uncappedAt = await live(started.edge);
+
+  const ratio = (r: Phase) => (Number.isFinite(r.p99Ms) ? round(r.p99Ms / solo.p99Ms, 1) : null);
+  const line = {
+    bench: 'noisy',
+    node: { connections: connectionsOf(NODE_CAPACITY), globalMaxconn: cappedAt.maxconn },
+    reserved: { a: connectionsOf(TENANT_A.reservation), b: connectionsOf(TENANT_B.reservation) },
+    flood: { clients: A_CLIENTS, holdMs: HOLD_MS },
+    b: { connections: B_CONNECTIONS, paceMs: B_PACE_MS, rounds: ROUNDS, seconds: SECONDS },
+    solo,
+    capped: { ...capped, aCap: cappedAt.a.slim, aCapAfter: cappedAfter.a.slim, aSessions: cappedAt.a.scur, bCap: cappedAt.b.slim },
+    uncapped: { ...uncapped, aCap: uncappedAt.a.slim, aSessions: uncappedAt.a.scur },
+    cappedP99VsSolo: ratio(capped),
+    uncappedP99VsSolo: ratio(uncapped),
+    target: "B's p99 under A's capped flood <= 1.5x its p99 alone",
+    met: capped.p99Ms <= 1.5 * solo.p99Ms && capped.non2xx === 0 && capped.socketErrors === 0,
+  };
+  process.stdout.write(JSON.stringify(line) + '\n');
+} finally {
+  if (noisy?.pid !== undefined && noisy.exitCode === null) process.kill(noisy.pid, 'SIGTERM');
+  await node?.close();
+  await plane?.stop();
+  rmSync(scripts, { recursive: true, force: true });
+}

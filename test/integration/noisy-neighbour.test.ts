@@ -1,0 +1,216 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../support/app.js';
+import { eventually, request } from './haproxy-render-support.js';
+import {
+  CONTROL_PLANE_ENV,
+  FRONTEND_A,
+  HOST,
+  POLL_S,
+  NODE_CAPACITY,
+  TENANT_A,
+  TENANT_B,
+  connectionsOf,
+  flood,
+  liftCaps,
+  live,
+  pollCycles,
+  pollsSince as noisyPolls,
+  startNoisyNode,
+  steady,
+  type Flood,
+  type Live,
+  type NoisyNode,
+  type Steady,
+} from './noisy-support.js';
+
+/**
+ * The noisy neighbour, against a real HAProxy 2.6 on loopback: tenants A and B each have a VIP on
+ * the same node (312 connections, the process's global maxconn; B reserves 136 of them). A opens
+ * 400 connections its member holds open; B runs 156 closed-loop clients whose member answers after
+ * a second, each request on a connection of its own. The control plane runs as in production
+ * (stats poller every 2 s, rebalancer every 1 s, reconciler pushing caps through the Runtime API;
+ * the test plays the agent). Everything asserted is read back from HAProxy (`show stat`, `show
+ * info`) or counted (B's answers, completed poll cycles), never timed.
+ *
+ * The stats poller runs every two rebalancer periods, so a change the poller sees reaches the
+ * proxy before its next cycle: "within two poll cycles" then states what the pipeline does, not
+ * which of two 1-second timers fires first. A's cap is raised while A is full: HAProxy 2.6.12 aborts
+ * on such a raise through the Runtime API, so it waits for the node's next reload (see
+ * planFrontends in src/domain/runtime-plan.ts).
+ */
+
+const A_CLIENTS = 400;
+const B_CLIENTS = 156;
+const B_TIMEOUT_MS = 10_000;
+
+const CAPACITY = connectionsOf(NODE_CAPACITY);
+const B_RESERVED = connectionsOf(TENANT_B.reservation);
+
+let app: TestApp;
+let node: NoisyNode;
+let noisy: Flood | null = null;
+let b: Steady | null = null;
+let watch: Watch | null = null;
+
+const pollsSince = (since: Date) => noisyPolls(app.cp.database.db, node.edge.name, since);
+const cycles = (n: number) => pollCycles(app.cp.database.db, node.edge.name, n);
+
+/** The guarantee, checked on every reading: A's cap leaves B its reservation of the process's connections. */
+function broken(l: Live): string | null {
+  if (l.b.slim < B_RESERVED) return `B's cap ${l.b.slim} is under its reservation ${B_RESERVED}`;
+  if (l.a.slim > CAPACITY - B_RESERVED) return `A's cap ${l.a.slim} reaches into B's reservation (node ${CAPACITY})`;
+  if (l.a.slim + l.b.slim > l.maxconn) return `caps ${l.a.slim} + ${l.b.slim} exceed the process's maxconn ${l.maxconn}`;
+  return null;
+}
+
+interface Watch {
+  readonly readings: number;
+  readonly violations: readonly string[];
+  stop(): Promise<void>;
+}
+
+/** Reads both frontends back every 100 ms for as long as the scenario runs, keeping every broken reading. */
+function watchCaps(): Watch {
+  let running = true;
+  let done: Promise<void> = Promise.resolve();
+  const watch = {
+    readings: 0,
+    violations: [] as string[],
+    stop: async () => {
+      running = false;
+      await done;
+    },
+  };
+  done = (async () => {
+    while (running) {
+      const l = await live(node.edge).catch(() => null);
+      if (l !== null) {
+        watch.readings++;
+        const why = broken(l);
+        if (why !== null && watch.violations.length < 10) watch.violations.push(why);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return watch;
+}
+
+/** Waits until `probe` holds, but for at most `polls` poll cycles after `since`: a bound counted in cycles, not seconds. */
+async function withinPolls<T>(what: string, since: Date, polls: number, probe: () => Promise<T | undefined>): Promise<{ value: T; polls: number }> {
+  return eventually(`${what} within ${polls} poll cycles`, async () => {
+    const value = await probe();
+    // Counted after the reading: the cycles completed by the time it held, or more.
+    const completed = await pollsSince(since);
+    if (value !== undefined) return { value, polls: completed };
+    if (completed > polls) throw new Error(`not after ${completed} poll cycles: ${JSON.stringify(await live(node.edge))}`);
+    return undefined;
+  }, (polls + 3) * POLL_S * 1000, 50);
+}
+
+/** A tenant's connection cap on the node as the rebalancer stored it. */
+async function storedCap(tenant: string): Promise<number> {
+  const { body } = await app.admin('GET', '/v1/allocations');
+  const item = (body.items as { tenantId: string; node: string; maxConnections: number }[]).find((i) => i.tenantId === tenant && i.node === node.edge.name);
+  if (item === undefined) throw new Error(`no allocation of ${tenant} on ${node.edge.name}: ${JSON.stringify(body)}`);
+  return item.maxConnections;
+}
+
+beforeAll(async () => {
+  app = await startTestApp({ ...CONTROL_PLANE_ENV });
+  node = await startNoisyNode(app.admin, { holdMs: 600_000, delayMs: 1000 });
+  watch = watchCaps();
+}, 60_000);
+
+afterAll(async () => {
+  noisy?.stop();
+  await b?.stop();
+  await watch?.stop();
+  await node?.close();
+  await app?.stop();
+});
+
+describe('noisy neighbour', () => {
+  it("when A floods the node while B sends steady traffic, then A is held at its cap and every one of B's requests succeeds", async () => {
+    b = steady(node.portB, B_CLIENTS, B_TIMEOUT_MS);
+    await eventually("B's clients connected", async () => ((await live(node.edge)).b.scur >= B_CLIENTS - 10 ? true : undefined), 15_000, 50);
+    // B's demand is known before A's flood starts (smoothed over two polls, it is past B's reservation).
+    await cycles(2);
+    const answeredBefore = b.ok;
+    noisy = flood(node.portA, A_CLIENTS);
+    // A is saturated: every slot its cap allows is taken and more of its connections wait for one.
+    await eventually('A at its cap with connections waiting', async () => {
+      const l = await live(node.edge);
+      return l.a.scur === l.a.slim && noisy!.connected() > l.a.slim ? true : undefined;
+    }, 15_000, 50);
+    // Long enough for the rebalancer to have seen both tenants' demand more than once.
+    await cycles(3);
+    const l = await live(node.edge);
+    expect(l.a.scur).toBe(l.a.slim);
+    expect(noisy.connected()).toBeGreaterThan(l.a.slim);
+    // B holds more than its reservation: its demand (156 sessions) is met, and its clients kept going.
+    expect(l.b.slim).toBeGreaterThanOrEqual(B_CLIENTS);
+    expect(b.failures).toEqual([]);
+    expect(b.ok - answeredBefore).toBeGreaterThan(2 * B_CLIENTS);
+    expect(watch!.violations).toEqual([]);
+  }, 60_000);
+
+  it("when B goes quiet, then within two poll cycles A is given more, never B's reservation; A being full, HAProxy keeps running and the raise waits for the next reload", async () => {
+    const before = await storedCap(TENANT_A.id);
+    const pid = await node.edge.workerPid();
+    const steadyB = b!;
+    await steadyB.stop();
+    b = null;
+    expect(steadyB.failures).toEqual([]);
+    await eventually('B quiet', async () => ((await live(node.edge)).b.scur === 0 ? true : undefined), 5_000, 20);
+    // A poll that read the proxy a moment before B's last session closed does not count as quiet.
+    const quiet = new Date(Date.now() + 50);
+    const rise = await withinPolls("A's cap to rise", quiet, 2, async () => {
+      const cap = await storedCap(TENANT_A.id);
+      return cap > before ? cap : undefined;
+    });
+    expect(rise.polls).toBeLessThanOrEqual(2);
+    expect(rise.value).toBeLessThanOrEqual(CAPACITY - B_RESERVED);
+    // The node's files carry the raise, so its next reload applies it.
+    const config = await app.admin('GET', `/v1/nodes/${node.edge.name}/config`);
+    expect(config.body.files['haproxy.cfg']).toMatch(new RegExp(`\\nfrontend ${FRONTEND_A}\\n(?:[^\\n]*\\n)*?\\s+maxconn ${rise.value}\\n`));
+    // The running worker keeps A's cap, A being full (a runtime raise would abort HAProxy 2.6.12), and the plan says so.
+    const plan = await app.admin('GET', '/v1/plan');
+    const runtime = plan.body.nodes.find((n: { node: string }) => n.node === node.edge.name).runtime;
+    expect(runtime.pendingReload).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^frontend ${FRONTEND_A} is at its cap .* waits for the next reload`))]));
+    expect((await live(node.edge)).a).toEqual({ slim: before, scur: before });
+    expect(await node.edge.workerPid()).toBe(pid);
+    expect(watch!.violations).toEqual([]);
+  }, 60_000);
+
+  it('when B comes back, then within two poll cycles it is served with at least its reservation, and every request succeeds', async () => {
+    const back = new Date();
+    b = steady(node.portB, B_CLIENTS, B_TIMEOUT_MS);
+    const served = await withinPolls("B's reservation in use", back, 2, async () => {
+      const l = await live(node.edge);
+      return l.b.scur >= B_RESERVED ? l : undefined;
+    });
+    expect(served.polls).toBeLessThanOrEqual(2);
+    expect(served.value.b.slim).toBeGreaterThanOrEqual(B_RESERVED);
+    // A is still flooding, at its cap.
+    expect(served.value.a.scur).toBe(served.value.a.slim);
+    // B keeps running through two more cycles before its answers are counted.
+    await cycles(2);
+    const steadyB = b;
+    await steadyB.stop();
+    b = null;
+    expect(steadyB.failures).toEqual([]);
+    expect(steadyB.ok).toBeGreaterThan(B_CLIENTS);
+    expect(watch!.violations).toEqual([]);
+    expect(watch!.readings).toBeGreaterThan(20);
+  }, 60_000);
+
+  it("when the caps are lifted (A's maxconn at the process's), then the same flood starves B: the guarantee above is the caps' doing", async () => {
+    await watch!.stop();
+    await liftCaps(app.cp, node);
+    const { maxconn, a } = await live(node.edge);
+    expect(a.slim).toBe(maxconn);
+    await eventually("A holding every connection of the process", async () => ((await live(node.edge)).a.scur >= maxconn ? true : undefined), 15_000, 50);
+    const answers = await Promise.allSettled(Array.from({ length: 5 }, () => request({ host: HOST, port: node.portB, path: '/starved' }, 1500)));
+    expect(answers.filter((a) => a.status === 'fulfilled')).toEqual([]);
+  }, 60_000);
+});
