@@ -6,6 +6,8 @@ import { sql, type Kysely } from 'kysely';
  * reservation grew is the one that moves). A node the leader finds unhealthy records why it is
  * out of placement; placement skips it until the leader clears it. `runtime_error_since` says how
  * long Runtime API pushes have been failing: one failed push is not reason enough to move tenants.
+ * `reload_generation` goes up when the reconciler needs the node reloaded for a change the Runtime
+ * API cannot make safely (a cap raise on a full frontend); it is part of the structural hash.
  *
  * Existing fleets served every active tenant on every node: the backfill keeps exactly that, and
  * the next placement pass trims to the wanted replica count, moving as little as it can.
@@ -27,7 +29,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     alter table nodes
       add column placement_excluded_reason text,
       add column placement_excluded_at timestamptz,
-      add column runtime_error_since timestamptz;
+      add column runtime_error_since timestamptz,
+      add column reload_generation integer not null default 0,
+      add column reload_reason text;
 
     insert into placements (tenant_id, node_name, reservation_vcpu, reservation_memory_mb, reason, revision)
     select t.id, n.name, t.reservation_vcpu, t.reservation_memory_mb, 'migrated', t.revision
@@ -39,6 +43,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`
     drop table placements;
-    alter table nodes drop column placement_excluded_reason, drop column placement_excluded_at, drop column runtime_error_since;
+    alter table nodes drop column placement_excluded_reason, drop column placement_excluded_at, drop column runtime_error_since,
+      drop column reload_generation, drop column reload_reason;
   `.execute(db);
 }

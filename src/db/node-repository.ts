@@ -33,6 +33,7 @@ export function toNode(row: NodeRow): ProxyNode {
     capabilities: CAPABILITIES[kind],
     appliedRevision: row.applied_revision === null ? null : Number(row.applied_revision),
     lastHeartbeatAt: isoOrNull(row.last_heartbeat_at),
+    reloadRequest: { generation: row.reload_generation ?? 0, reason: row.reload_reason ?? null },
     placementExcluded:
       row.placement_excluded_reason === null || row.placement_excluded_reason === undefined
         ? null
@@ -179,4 +180,15 @@ export async function recordRuntimePush(
     }))
     .where('name', '=', name)
     .execute();
+}
+
+/** Asks for one more reload of the node (see ProxyNode.reloadRequest); returns the new generation. */
+export async function requestReload(db: Executor, name: string, reason: string): Promise<number> {
+  const row = await db
+    .updateTable('nodes')
+    .set((eb) => ({ reload_generation: eb('reload_generation', '+', 1), reload_reason: reason }))
+    .where('name', '=', name)
+    .returning('reload_generation')
+    .executeTakeFirst();
+  return row?.reload_generation ?? 0;
 }

@@ -147,6 +147,9 @@ export interface NodeTable {
   placement_excluded_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /** When the current run of failing Runtime API pushes began; null while pushes succeed. */
   runtime_error_since: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** Bumped to ask the node's agent for a reload the structure alone would not ask for. */
+  reload_generation: ColumnType<number, number | undefined, number>;
+  reload_reason: string | null;
   revision: BigIntColumn;
   created_at: Timestamp;
   updated_at: Timestamp;

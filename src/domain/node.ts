@@ -36,6 +36,11 @@ export interface ProxyNode {
    * its tenants are served by other nodes until it is healthy again.
    */
   readonly placementExcluded: { readonly reason: string; readonly since: string } | null;
+  /**
+   * Reloads the reconciler asked for, for changes the Runtime API cannot make safely (a cap raise
+   * on a full frontend): each new generation gives the node's config a new structural hash.
+   */
+  readonly reloadRequest: { readonly generation: number; readonly reason: string | null };
   /** What the fleet reports and what the control plane pushed: observed, never desired, state. */
   readonly status: NodeStatus;
   readonly revision: number;

@@ -32,6 +32,11 @@ export interface RuntimePlan<C> {
   /** Removals part-way through (draining, waiting for sessions to end): a later pass takes the next step. */
   readonly inProgress: readonly string[];
   readonly notes: readonly string[];
+  /**
+   * Cap raises the Runtime API cannot make safely (the frontend is full; see planFrontends): the
+   * files carry them, and the node needs a reload to apply them. Sorted by frontend.
+   */
+  readonly deferredCaps: readonly { readonly frontend: string; readonly maxconn: number }[];
 }
 
 export interface PlanOptions {
@@ -59,6 +64,7 @@ class PlanBuilder<C> {
   readonly pendingReload: string[] = [];
   readonly inProgress: string[] = [];
   readonly notes: string[] = [];
+  readonly deferredCaps: { frontend: string; maxconn: number }[] = [];
 
   /** Adds a group of commands that only make sense together; a refused argument drops the group with a note. */
   add(what: string, commands: () => C[]): void {
@@ -75,6 +81,7 @@ class PlanBuilder<C> {
       pendingReload: Object.freeze([...this.pendingReload]),
       inProgress: Object.freeze([...this.inProgress]),
       notes: Object.freeze([...this.notes]),
+      deferredCaps: Object.freeze([...this.deferredCaps]),
     });
   }
 }
@@ -88,9 +95,10 @@ class PlanBuilder<C> {
  * process. Pausing the listeners around the raise (`disable`/`enable frontend`) avoids that but,
  * measured here, resets the connections waiting in the backlog and, under load, sometimes leaves
  * the listener not accepting at all. So a full frontend (or one within the margin of full, which
- * covers connections arriving between the reading and the command) keeps its cap until the next
- * reload, whose files carry the raised one. Lowering never resumes a waiting listener (a full
- * frontend stays full), so it always goes out at once.
+ * covers connections arriving between the reading and the command) gets its raise by a reload:
+ * the files carry it, and the plan lists it in `deferredCaps` so that the reconciler asks the
+ * node's agent for that reload (a hitless one: the old worker finishes its sessions). Lowering
+ * never resumes a waiting listener (a full frontend stays full), so it always goes out at once.
  */
 function planFrontends<C>(plan: PlanBuilder<C>, desired: DesiredRuntime, observed: ObservedRuntime, build: CommandBuilders<C>): void {
   const running = new Map(observed.frontends.map((f) => [f.name, f]));
@@ -102,7 +110,10 @@ function planFrontends<C>(plan: PlanBuilder<C>, desired: DesiredRuntime, observe
     } else if (live.maxconn !== 0 && fe.maxconn > live.maxconn) {
       // A live maxconn of 0 is no limit: nothing waits for a slot, and any cap lowers it.
       if (live.sessions !== null && live.sessions < live.maxconn - Math.max(RAISE_MARGIN, Math.ceil(live.maxconn / 20))) raises.push(fe);
-      else plan.pendingReload.push(`frontend ${fe.name} is at its cap (${live.sessions ?? 'unknown'} of ${live.maxconn} sessions): its raise to ${fe.maxconn} waits for the next reload (HAProxy 2.6 aborts on a runtime raise of a full frontend)`);
+      else {
+        plan.deferredCaps.push({ frontend: fe.name, maxconn: fe.maxconn });
+        plan.pendingReload.push(`frontend ${fe.name} is at its cap (${live.sessions ?? 'unknown'} of ${live.maxconn} sessions): its raise to ${fe.maxconn} goes out with a reload (HAProxy 2.6 aborts on a runtime raise of a full frontend)`);
+      }
     } else if (live.maxconn !== fe.maxconn) {
       plan.add(`cap frontend ${fe.name}`, () => [build.setFrontendMaxconn(fe.name, fe.maxconn)]);
     }

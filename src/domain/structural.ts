@@ -100,6 +100,9 @@ export function structuralParts(snapshot: NodeSnapshot): Record<string, unknown>
   return parts;
 }
 
+/** The structural part that carries a node's reload generation (see ProxyNode.reloadRequest). */
+export const RELOAD_PART = 'reload';
+
 const LABELS: Record<string, (name: string) => string> = {
   node: () => 'node settings',
   vip: (name) => `VIP ${name}`,
@@ -122,6 +125,10 @@ export function describeStructuralChanges(running: Readonly<Record<string, strin
   const reasons: string[] = [];
   for (const part of [...new Set([...Object.keys(running), ...Object.keys(latest)])].sort()) {
     const [kind = '', name = ''] = part.split(' ');
+    if (kind === RELOAD_PART) {
+      if (running[part] !== latest[part]) reasons.push('a reload was requested: a cap raise on a full frontend, which HAProxy 2.6 cannot make at runtime');
+      continue;
+    }
     const label = LABELS[kind]?.(name) ?? part;
     if (!(part in running)) reasons.push(`${label} added`);
     else if (!(part in latest)) reasons.push(`${label} removed`);

@@ -1,13 +1,15 @@
 import type { MemberHealth } from '../domain/member-health.js';
 import { memberHealth } from '../domain/member-health.js';
 import type { ProxyNode } from '../domain/node.js';
+import type { RuntimePlan } from '../domain/runtime-plan.js';
 import type { NodeSnapshot } from '../domain/snapshot.js';
 import type { Db } from '../db/connect.js';
 import { nodeHealth, replaceNodeHealth, storedHealth } from '../db/member-health-repository.js';
-import { recordRuntimePush } from '../db/node-repository.js';
+import { recordRuntimePush, requestReload } from '../db/node-repository.js';
 import { backoffDelay, type BackoffPolicy } from '../fleet/backoff.js';
 import { executeSendable } from '../fleet/execute-sendable.js';
 import { observationTarget, type ObservationTarget } from '../fleet/observe-runtime.js';
+import type { RuntimeCommand } from '../fleet/runtime-command.js';
 import type { CommandResult } from '../fleet/runtime-executor.js';
 import type { Logger } from '../logger.js';
 import type { ServedConfig } from '../services/config-service.js';
@@ -59,6 +61,8 @@ export class NodeReconciler {
   private recorded: { revision: number | null; pending: number; error: string | null } | null = null;
   private healthKey: string | null = null;
   private lastSent = '';
+  /** The deferred cap raises a reload was last requested for (see requestReloadFor). */
+  private reloadRequestedFor: string | null = null;
   /** The highest committed revision announced to this node (change events carry it). */
   private announced = 0;
   /** The revision the last successful pass brought the node to (or found it at): announcements up to it need no pass. */
@@ -248,6 +252,7 @@ export class NodeReconciler {
       await this.record(node, { revision: null, pending: this.recorded?.pending ?? 0, error, sent: 0, failed: 0 });
       return { ok: false, error };
     }
+    await this.requestReloadFor(node.name, plan.deferredCaps);
     const results = plan.commands.length === 0 ? [] : await executeSendable(this.deps.runtime.executor(node.name, address), plan.commands);
     if (results.length > 0) {
       const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
@@ -273,6 +278,25 @@ export class NodeReconciler {
     if (repeating) this.deps.logger.warn({ node: node.name, commands: plan.commands.length }, 'runtime state does not converge: the same commands were planned twice');
     this.lastSent = sent;
     return { ok: true, followUp: plan.inProgress.length + waiting.length > 0 || (results.length > 0 && !repeating) };
+  }
+
+  /**
+   * Cap raises the Runtime API cannot make on a full frontend (HAProxy 2.6 aborts) go out by a
+   * reload: once per new set of them, the node's reload generation goes up and its config is
+   * rebuilt, which gives it a new structural hash; the agent reloads and the new worker starts
+   * with the caps the files carry. The same set deferred again asks for nothing more.
+   */
+  private async requestReloadFor(node: string, deferred: RuntimePlan<RuntimeCommand>['deferredCaps']): Promise<void> {
+    const key = deferred.map((d) => `${d.frontend}=${d.maxconn}`).join(',');
+    if (key === '' || key === this.reloadRequestedFor) {
+      if (key === '') this.reloadRequestedFor = null;
+      return;
+    }
+    const reason = `raise ${deferred.map((d) => `${d.frontend} to ${d.maxconn}`).join(', ')}: the frontend is full, and HAProxy 2.6 cannot raise a full frontend's cap at runtime`;
+    const generation = await requestReload(this.deps.db, node, reason);
+    this.reloadRequestedFor = key;
+    this.deps.logger.info({ node, generation, reason }, 'reload requested');
+    this.requestBuild();
   }
 
   /** Records the push on the node's row, skipping passes that changed nothing worth a write. */

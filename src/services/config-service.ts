@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { NotFoundError, UpstreamError } from '../domain/errors.js';
 import { DEFAULT_CAPACITY_MODEL, toResourceVector, type CapacityModel } from '../domain/capacity.js';
 import type { NodeKind, ProxyNode } from '../domain/node.js';
-import { structuralFingerprint, structuralParts as structuralPartsOf } from '../domain/structural.js';
+import { RELOAD_PART, structuralFingerprint, structuralParts as structuralPartsOf } from '../domain/structural.js';
 import type { NodeSettings, NodeSnapshot, RenderedFiles, TenantSnapshot } from '../domain/snapshot.js';
 import type { Db } from '../db/connect.js';
 import * as configs from '../db/config-repository.js';
@@ -255,9 +255,10 @@ export class ConfigService {
    * What a node with these settings would be served, with per-tenant holding, stored nowhere: the
    * snapshot (after holding), its files and structure. From `state` when given (a dry run's
    * uncommitted state), else from the database. The node serves the tenants placed on it, or
-   * every active tenant with `everyTenant`.
+   * every active tenant with `everyTenant`. A `reloadGeneration` above 0 (reloads the reconciler
+   * asked for) is part of the structural hash: each new one makes the node's agent reload.
    */
-  async renderPlanned(settings: NodeSettings, state?: DesiredState, opts: { everyTenant?: boolean } = {}) {
+  async renderPlanned(settings: NodeSettings, state?: DesiredState, opts: { everyTenant?: boolean; reloadGeneration?: number } = {}) {
     state ??= await this.desiredState();
     const served = opts.everyTenant === true ? state.tenants : tenantsOn(state, settings.name);
     const renderer = this.renderers[settings.kind];
@@ -269,24 +270,29 @@ export class ConfigService {
       node: settings,
       tenants: plan.served.map((t) => this.tenantSnapshot(t, settings)),
     };
-    const files = renderer.render(snapshot);
+    let files = renderer.render(snapshot);
     const runtime = settings.kind === 'haproxy' && settings.runtimeAddress !== null;
-    const structuralHash = runtime ? hashJson(structuralFingerprint(snapshot)) : hashFiles(files);
+    const generation = opts.reloadGeneration ?? 0;
+    if (runtime && generation > 0) files = withReloadGeneration(files, generation, settings.kind);
+    const fingerprint = structuralFingerprint(snapshot);
+    // Generation 0 hashes as before it existed: versions stored earlier keep their hash.
+    const structuralHash = runtime ? hashJson(generation === 0 ? fingerprint : { fingerprint, reloadGeneration: generation }) : hashFiles(files);
     // Without a Runtime API every change is a reload; parts would only say what changed, not why it needs one.
     const structuralParts = runtime ? Object.fromEntries(Object.entries(structuralPartsOf(snapshot)).map(([k, v]) => [k, hashJson(v)])) : {};
+    if (runtime && generation > 0) structuralParts[RELOAD_PART] = hashJson(generation);
     return { files, revision: state.revision, plan, structuralHash, structuralParts, snapshot };
   }
 
   private async buildNow(nodeName: string): Promise<ServedConfig> {
     const started = Date.now();
     const node = await this.requireNode(nodeName);
-    const { files, revision, plan, structuralHash, structuralParts, snapshot } = await this.renderPlanned(nodeSettings(node));
+    const { files, revision, plan, structuralHash, structuralParts, snapshot } = await this.renderPlanned(nodeSettings(node), undefined, { reloadGeneration: node.reloadRequest.generation });
     const contentHash = hashFiles(files);
     const latest = await configs.latestConfigVersion(this.db, nodeName);
     await this.db.transaction().execute(async (trx) => {
       for (const t of plan.good) await configs.recordGood(trx, node.kind, t.state.tenant.id, t.state, t.hash, revision);
       for (const h of plan.held) await configs.recordError(trx, node.kind, h.tenant, h.error, revision);
-      if (latest && latest.contentHash === contentHash && canonicalJson(latest.heldTenants) === canonicalJson(plan.held)) {
+      if (latest && latest.contentHash === contentHash && latest.structuralHash === structuralHash && canonicalJson(latest.heldTenants) === canonicalJson(plan.held)) {
         // Same bytes: the stored version now also stands for this revision (no new version, no agent wake-up).
         if (latest.revision < revision) await configs.advanceConfigVersion(trx, latest.id, revision);
       } else {
@@ -460,6 +466,18 @@ export class ConfigService {
     const row = await this.db.selectFrom('revision_counter').select('revision').where('id', '=', 1).executeTakeFirstOrThrow();
     return Number(row.revision);
   }
+}
+
+/**
+ * The files with the node's reload generation in a comment at the top of the main config: the
+ * agent fetches a version whose bytes changed and reloads when its structural hash did, so a
+ * requested reload needs both to move (the raised cap itself is already in the files).
+ */
+function withReloadGeneration(files: RenderedFiles, generation: number, kind: NodeKind): RenderedFiles {
+  const main = kind === 'haproxy' ? 'haproxy.cfg' : 'nginx.conf';
+  const text = files[main];
+  if (text === undefined) return files;
+  return { ...files, [main]: `# reload generation ${generation}: requested for a change the Runtime API cannot make safely\n${text}` };
 }
 
 export function nodeSettings(node: ProxyNode): NodeSettings {

@@ -56,7 +56,7 @@ describe('reading a live HAProxy', () => {
   });
 
   it('when nothing changed, then nothing is planned', () => {
-    expect(plan(seed())).toEqual({ commands: [], pendingReload: [], inProgress: [], notes: [] });
+    expect(plan(seed())).toEqual({ commands: [], pendingReload: [], inProgress: [], notes: [], deferredCaps: [] });
   });
 });
 
@@ -208,15 +208,18 @@ describe('allocation and certificates', () => {
     expect(applyCommands(observedSeed, p.commands).frontends.map((f) => f.maxconn)).toEqual([50_000, 70_000, 20_000]);
   });
 
-  it('when a full frontend (or one within 5% of its cap, or whose sessions were not read) would be raised, then the raise waits for the reload: HAProxy 2.6.12 aborts on a runtime one', () => {
+  it('when a full frontend (or one within 5% of its cap, or whose sessions were not read) would be raised, then the raise goes out with a reload: HAProxy 2.6.12 aborts on a runtime one', () => {
     const raised = withTenant(seed(), 'a', (t) => ({ ...t, allocation: { ...t.allocation, maxConnections: 50_000 } }));
     const observedWith = (sessions: number | null) => ({ ...observedSeed, frontends: observedSeed.frontends.map((f) => (f.name === 'fe_a_web' ? { ...f, sessions } : f)) });
     for (const sessions of [40_000, 38_001, null]) {
       const p = plan(raised, observedWith(sessions));
       expect(p.commands).toEqual([]);
-      expect(p.pendingReload).toEqual([expect.stringMatching(/^frontend fe_a_web is at its cap \(.+ of 40000 sessions\): its raise to 50000 waits for the next reload/)]);
+      expect(p.pendingReload).toEqual([expect.stringMatching(/^frontend fe_a_web is at its cap \(.+ of 40000 sessions\): its raise to 50000 goes out with a reload/)]);
+      expect(p.deferredCaps).toEqual([{ frontend: 'fe_a_web', maxconn: 50_000 }]);
     }
-    expect(lines(plan(raised, observedWith(37_999)))).toEqual(['set maxconn frontend fe_a_web 50000']);
+    const roomy = plan(raised, observedWith(37_999));
+    expect(lines(roomy)).toEqual(['set maxconn frontend fe_a_web 50000']);
+    expect(roomy.deferredCaps).toEqual([]);
   });
 
   it('when a tenant’s request rate changes, then its map entry is set (requests per second, as the file holds it)', () => {

@@ -49,7 +49,7 @@ function harness(current: { revision: number }) {
         return {
           desired: { frontends: [], backends: [], rateLimitMap: { file: '/etc/x/maps/rate-limits.map', entries: [], referenced: false }, certificates: [] },
           observation,
-          plan: { commands: [], pendingReload: [], inProgress: [], notes: [] },
+          plan: { commands: [], pendingReload: [], inProgress: [], notes: [], deferredCaps: [] },
         };
       },
     },
