@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -17,20 +16,13 @@ import { parseServersState } from '../src/fleet/parse.js';
 import type { RuntimeCommand } from '../src/fleet/runtime-command.js';
 import { RuntimeClient } from '../src/fleet/runtime-client.js';
 import type { RuntimeExecutor } from '../src/fleet/runtime-executor.js';
+import { freePort } from '../test/integration/haproxy-render-support.js';
 
 const HOST = '127.0.0.1';
 const SERVERS = 100;
 const BULK = 10_000;
 const BASELINE = 1_000;
 const RUNS = 5;
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, HOST, resolve));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 /** 10,000 weight changes spread over the servers; `round` shifts the values so each run changes something. */
 function weights(count: number, round: number): RuntimeCommand[] {
@@ -67,7 +59,7 @@ async function verify(executor: RuntimeExecutor, round: number): Promise<boolean
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-bench-runtime-'));
-  const port = await freePort();
+  const port = await freePort(HOST);
   const sock = join(dir, 'admin.sock');
   const servers = Array.from({ length: SERVERS }, (_, i) => `  server s${i + 1} ${HOST}:${20_000 + i} weight 10`);
   await writeFile(join(dir, 'haproxy.cfg'), [

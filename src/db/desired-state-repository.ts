@@ -52,6 +52,19 @@ export function tenantsOn(state: DesiredState, node: string): TenantState[] {
 /** A member as the load sends it: an array, not an object, so 10,000 of them are half the JSON. */
 type MemberRow = [tenant: string, pool: string, name: string, address: string, port: number, weight: number, state: MemberState, backup: boolean];
 
+/** The one row the desired-state statement answers: every table's rows as JSON arrays. */
+interface StateRows {
+  revision: string;
+  tenants: Selectable<TenantTable>[];
+  vips: Selectable<VipTable>[];
+  routes: Selectable<RouteTable>[];
+  pools: Selectable<PoolTable>[];
+  members: MemberRow[];
+  certs: CertRow[];
+  allocations: { tenant_id: string; node: string; maxConnections: number; requestsPerSecond: number }[];
+  placements: [string, string][];
+}
+
 interface CertRow {
   tenant_id: string;
   name: string;
@@ -71,17 +84,7 @@ export async function loadDesiredState(db: Executor, opts: { tenantIds?: readonl
   const ids = opts.tenantIds === undefined ? null : [...opts.tenantIds];
   // The tenant filter every sub-select shares; the ids travel as one array parameter, whatever their number.
   const chosen = sql`select id from tenants where state = any(${states}::text[]) and (${ids}::text[] is null or id = any(${ids}::text[]))`;
-  const { rows } = await sql<{
-    revision: string;
-    tenants: Selectable<TenantTable>[];
-    vips: Selectable<VipTable>[];
-    routes: Selectable<RouteTable>[];
-    pools: Selectable<PoolTable>[];
-    members: MemberRow[];
-    certs: CertRow[];
-    allocations: { tenant_id: string; node: string; maxConnections: number; requestsPerSecond: number }[];
-    placements: [string, string][];
-  }>`
+  const { rows } = await sql<StateRows>`
     select
       (select revision from revision_counter where id = 1) as revision,
       coalesce((select json_agg(t order by t.id) from tenants t where t.id in (${chosen})), '[]') as tenants,
@@ -109,17 +112,7 @@ export async function loadDesiredState(db: Executor, opts: { tenantIds?: readonl
   return { revision: Number(row.revision), tenants: assemble(row.tenants.map(toTenant), row), placements };
 }
 
-function assemble(
-  tenants: Tenant[],
-  rows: {
-    vips: Selectable<VipTable>[];
-    routes: Selectable<RouteTable>[];
-    pools: Selectable<PoolTable>[];
-    members: MemberRow[];
-    certs: CertRow[];
-    allocations: { tenant_id: string; node: string; maxConnections: number; requestsPerSecond: number }[];
-  },
-): TenantState[] {
+function assemble(tenants: Tenant[], rows: StateRows): TenantState[] {
   const vips = byKey(rows.vips.map((r) => [r.tenant_id, toVip(r)] as const));
   const routes = byKey(rows.routes.map((r) => [`${r.tenant_id}/${r.vip_name}`, toRoute(r)] as const));
   const pools = byKey(rows.pools.map((r) => [r.tenant_id, toPool(r)] as const));

@@ -1,7 +1,8 @@
-import { sql } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { MemberHealth, MemberHealthStatus } from '../domain/member-health.js';
 import type { Executor } from './executor.js';
 import { iso } from './executor.js';
+import type { MemberHealthTable } from './schema.js';
 
 export interface StoredMemberHealth extends MemberHealth {
   readonly node: string;
@@ -47,17 +48,7 @@ export async function listTenantHealth(db: Executor, tenantId: string): Promise<
     .orderBy('node_name')
     .orderBy('backend')
     .execute();
-  return rows.map((r) => ({
-    node: r.node_name,
-    tenant: r.tenant_id,
-    pool: r.pool,
-    member: r.member,
-    backend: r.backend,
-    status: r.status as MemberHealthStatus,
-    checkStatus: r.check_status,
-    checkDescription: r.check_description,
-    updatedAt: iso(r.updated_at),
-  }));
+  return rows.map((r) => ({ node: r.node_name, ...toHealth(r), updatedAt: iso(r.updated_at) }));
 }
 
 /** The node's stored entries as `replaceNodeHealth` wrote them, in no particular order. */
@@ -67,7 +58,13 @@ export async function nodeHealth(db: Executor, node: string): Promise<MemberHeal
     .select(['backend', 'member', 'tenant_id', 'pool', 'status', 'check_status', 'check_description'])
     .where('node_name', '=', node)
     .execute();
-  return rows.map((r) => ({
+  return rows.map(toHealth);
+}
+
+type HealthRow = Pick<Selectable<MemberHealthTable>, 'backend' | 'member' | 'tenant_id' | 'pool' | 'status' | 'check_status' | 'check_description'>;
+
+function toHealth(r: HealthRow): MemberHealth {
+  return {
     tenant: r.tenant_id,
     pool: r.pool,
     member: r.member,
@@ -75,7 +72,7 @@ export async function nodeHealth(db: Executor, node: string): Promise<MemberHeal
     status: r.status as MemberHealthStatus,
     checkStatus: r.check_status,
     checkDescription: r.check_description,
-  }));
+  };
 }
 
 /** An entry as `replaceNodeHealth` stores it: what comparing with `nodeHealth` must start from. */

@@ -16,15 +16,18 @@ export interface NodeHealth {
  */
 export function nodeHealth(node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt' | 'status'>, now: number, heartbeatIntervalMs: number): NodeHealth {
   if (node.status.runtime.error !== null) return { healthy: false, reason: `its Runtime API push failed: ${node.status.runtime.error}` };
-  const seen = Date.parse(node.lastHeartbeatAt ?? node.createdAt);
-  const silentMs = now - seen;
-  const allowedMs = MISSED_HEARTBEATS * heartbeatIntervalMs;
-  if (silentMs > allowedMs) {
-    const what = node.lastHeartbeatAt === null ? 'no heartbeat since it was registered' : 'no heartbeat';
-    return { healthy: false, reason: `${what} for ${Math.round(silentMs / 1000)} s (more than ${MISSED_HEARTBEATS} × ${heartbeatIntervalMs / 1000} s)` };
-  }
-  return { healthy: true, reason: null };
+  return silence(node, now, heartbeatIntervalMs, Number.NEGATIVE_INFINITY) ?? { healthy: true, reason: null };
 }
+
+/** Unhealthy when no sign of life came for more than `MISSED_HEARTBEATS` intervals since `countFrom`; null otherwise. */
+function silence(node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt'>, now: number, heartbeatIntervalMs: number, countFrom: number): NodeHealth | null {
+  const silentMs = now - Math.max(Date.parse(node.lastHeartbeatAt ?? node.createdAt), countFrom);
+  if (silentMs <= MISSED_HEARTBEATS * heartbeatIntervalMs) return null;
+  const what = node.lastHeartbeatAt === null ? 'no heartbeat since it was registered' : 'no heartbeat';
+  return { healthy: false, reason: `${what} for ${Math.round(silentMs / 1000)} s (${window(heartbeatIntervalMs)})` };
+}
+
+const window = (heartbeatIntervalMs: number): string => `more than ${MISSED_HEARTBEATS} × ${heartbeatIntervalMs / 1000} s`;
 
 /**
  * Whether placement keeps using the node. Stricter about time than `nodeHealth`, because moving
@@ -40,17 +43,14 @@ export function placementHealth(
   heartbeatIntervalMs: number,
   countFrom: number,
 ): NodeHealth {
-  const allowedMs = MISSED_HEARTBEATS * heartbeatIntervalMs;
-  const window = `more than ${MISSED_HEARTBEATS} × ${heartbeatIntervalMs / 1000} s`;
-  const silentMs = now - Math.max(Date.parse(node.lastHeartbeatAt ?? node.createdAt), countFrom);
-  if (silentMs > allowedMs) {
-    const what = node.lastHeartbeatAt === null ? 'no heartbeat since it was registered' : 'no heartbeat';
-    return { healthy: false, reason: `${what} for ${Math.round(silentMs / 1000)} s (${window})` };
-  }
+  const silent = silence(node, now, heartbeatIntervalMs, countFrom);
+  if (silent !== null) return silent;
   const runtime = node.status.runtime;
   if (runtime.error !== null) {
     const failingMs = now - Math.max(Date.parse(runtime.errorSince ?? new Date(now).toISOString()), countFrom);
-    if (failingMs > allowedMs) return { healthy: false, reason: `its Runtime API pushes have failed for ${Math.round(failingMs / 1000)} s (${window}): ${runtime.error}` };
+    if (failingMs > MISSED_HEARTBEATS * heartbeatIntervalMs) {
+      return { healthy: false, reason: `its Runtime API pushes have failed for ${Math.round(failingMs / 1000)} s (${window(heartbeatIntervalMs)}): ${runtime.error}` };
+    }
   }
   return { healthy: true, reason: null };
 }

@@ -47,6 +47,8 @@ export class Rebalancer {
   private own = -1;
   /** When this replica started leading: heartbeats it could not have heard do not count against nodes. */
   private since = 0;
+  /** The nodes last reported as kept in placement for lack of others. */
+  private keptLogged = '';
   private readonly onChange = (e: { revision: number }) => {
     if (e.revision !== this.own) this.wake();
   };
@@ -135,7 +137,10 @@ export class Rebalancer {
     const r = await this.deps.placement.healthPass(this.since);
     for (const e of r.excluded) this.deps.logger.warn({ node: e.node, reason: e.reason }, 'node taken out of placement; its tenants are re-placed');
     for (const node of r.included) this.deps.logger.info({ node }, 'node healthy again; back in placement');
-    for (const node of r.keptForLackOfOthers) this.deps.logger.warn({ node }, 'node unhealthy, but every node of its kind and group is: kept in placement');
+    // Said once when it starts, not on every pass while it lasts.
+    const kept = r.keptForLackOfOthers.join(',');
+    if (kept !== '' && kept !== this.keptLogged) this.deps.logger.warn({ nodes: r.keptForLackOfOthers }, 'nodes unhealthy, but so is every other node of their kind and group: kept in placement');
+    this.keptLogged = kept;
     if (r.revision !== null) this.own = r.revision;
     return r.moves;
   }

@@ -218,10 +218,15 @@ export class AllocationService {
     const row = await this.db.selectFrom('tenants').selectAll().where('id', '=', tenantId).executeTakeFirst();
     if (!row) throw new NotFoundError('tenant', tenantId);
     const tenant = toTenant(row);
-    const [stored, nodes, history] = await Promise.all([repo.listAllocations(this.db, { tenantId }), allNodes(this.db), repo.tenantHistory(this.db, tenantId, historyLimit)]);
+    const [stored, nodes, history, placements] = await Promise.all([
+      repo.listAllocations(this.db, { tenantId }),
+      allNodes(this.db),
+      repo.tenantHistory(this.db, tenantId, historyLimit),
+      listPlacements(this.db, { tenantId }),
+    ]);
     const byNode = new Map(stored.map((s) => [s.node, s]));
-    const placed = await placementPairs(this.db);
-    const current = tenant.state !== 'active' ? stored : nodes.filter((n) => placed.has(pair(tenantId, n.name))).map((n) => {
+    const placed = new Set(placements.map((p) => p.node));
+    const current = tenant.state !== 'active' ? stored : nodes.filter((n) => placed.has(n.name)).map((n) => {
       const s = byNode.get(n.name);
       if (s !== undefined) return { ...s, source: 'rebalancer' };
       const r = this.reservedOn(tenant, n.kind);

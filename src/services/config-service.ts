@@ -273,7 +273,7 @@ export class ConfigService {
     let files = renderer.render(snapshot);
     const runtime = settings.kind === 'haproxy' && settings.runtimeAddress !== null;
     const generation = opts.reloadGeneration ?? 0;
-    if (runtime && generation > 0) files = withReloadGeneration(files, generation, settings.kind);
+    if (runtime && generation > 0) files = withReloadGeneration(files, generation);
     const fingerprint = structuralFingerprint(snapshot);
     // Generation 0 hashes as before it existed: versions stored earlier keep their hash.
     const structuralHash = runtime ? hashJson(generation === 0 ? fingerprint : { fingerprint, reloadGeneration: generation }) : hashFiles(files);
@@ -473,11 +473,10 @@ export class ConfigService {
  * agent fetches a version whose bytes changed and reloads when its structural hash did, so a
  * requested reload needs both to move (the raised cap itself is already in the files).
  */
-function withReloadGeneration(files: RenderedFiles, generation: number, kind: NodeKind): RenderedFiles {
-  const main = kind === 'haproxy' ? 'haproxy.cfg' : 'nginx.conf';
-  const text = files[main];
+function withReloadGeneration(files: RenderedFiles, generation: number): RenderedFiles {
+  const text = files['haproxy.cfg'];
   if (text === undefined) return files;
-  return { ...files, [main]: `# reload generation ${generation}: requested for a change the Runtime API cannot make safely\n${text}` };
+  return { ...files, 'haproxy.cfg': `# reload generation ${generation}: requested for a change the Runtime API cannot make safely\n${text}` };
 }
 
 export function nodeSettings(node: ProxyNode): NodeSettings {

@@ -208,7 +208,7 @@ export class PlacementService {
     if (excluded.length === 0 && included.length === 0) {
       // Nothing about health changed; placement may still be short (room freed, a migrated fleet
       // serving every tenant everywhere): converge it, taking the write lock only when it moves.
-      const fleet = await readFleet(this.db);
+      const fleet = await readFleet(this.db, nodes);
       const d = diff(fleet, this.plans(fleet));
       if (d.removed.length === 0 && d.added.length === 0) return { excluded, included, keptForLackOfOthers: kept.sort(), moves: 0, revision: null };
     }
@@ -336,11 +336,11 @@ function diff(fleet: Fleet, plans: readonly { kind: NodeKind; plan: PlacementPla
   return { removed, upserts, added, desired };
 }
 
-/** Active tenants, nodes and stored placements, read together. */
-async function readFleet(db: Executor): Promise<Fleet> {
+/** Active tenants, nodes (unless just read) and stored placements, read together. */
+async function readFleet(db: Executor, knownNodes?: readonly ProxyNode[]): Promise<Fleet> {
   const [tenantRows, nodes, placements] = await Promise.all([
     db.selectFrom('tenants').selectAll().where('state', '=', 'active').orderBy('id').execute(),
-    allNodes(db),
+    knownNodes ?? allNodes(db),
     repo.listPlacements(db),
   ]);
   return { tenants: tenantRows.map(toTenant), nodes, placements };

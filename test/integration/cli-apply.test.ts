@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { currentRevision } from '../support/fixture.js';
+import { freePort } from './haproxy-render-support.js';
 
 const run = promisify(execFile);
 const BIN = new URL('../../bin/switchyard.mjs', import.meta.url).pathname;
@@ -207,7 +207,7 @@ describe('switchyard apply', () => {
   });
 
   it('when the control plane is down, then it exits 3', async () => {
-    const port = await freePort();
+    const port = await freePort('127.0.0.1');
     const res = await cli(['apply', '-f', 'seed/'], { SWITCHYARD_URL: `http://127.0.0.1:${port}` });
     expect(res.code).toBe(3);
     expect(res.stderr).toContain(`cannot reach the control plane at http://127.0.0.1:${port} (ECONNREFUSED) after 2 attempts`);
@@ -255,10 +255,3 @@ describe('switchyard get and delete', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as { port: number };
-  await new Promise((ok) => server.close(ok));
-  return port;
-}

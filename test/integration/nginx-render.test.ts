@@ -13,6 +13,7 @@ import type { NodeSnapshot, TenantSnapshot } from '../../src/domain/snapshot.js'
 import { renderNginx } from '../../src/render/nginx.js';
 import { validateNginx } from '../../src/render/validate-nginx.js';
 import { pool, vip } from '../fixtures/seed-snapshot.js';
+import { freePort } from './haproxy-render-support.js';
 
 /**
  * The seed scenario on real nginx, on loopback: tenant a (HTTP, cookie persistence, routes by
@@ -48,13 +49,6 @@ function listen<T extends net.Server>(server: T, host: string): Promise<number> 
     server.once('error', reject);
     server.listen(0, host, () => resolve((server.address() as net.AddressInfo).port));
   });
-}
-
-async function freePort(host: string): Promise<number> {
-  const probe = net.createServer();
-  const port = await listen(probe, host);
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 /** A member that says who it is and what it was sent. */

@@ -12,6 +12,7 @@ import { OneShotCli } from '../../src/fleet/one-shot-cli.js';
 import { createMasterApi, createRuntimeApi, type RuntimeApi } from '../../src/fleet/runtime-api.js';
 import { RuntimeClient } from '../../src/fleet/runtime-client.js';
 import { RuntimeCommandError } from '../../src/fleet/runtime-executor.js';
+import { freePort } from './haproxy-render-support.js';
 
 /**
  * The Runtime API client against a real HAProxy 2.6 (master-worker, TCP and unix stats sockets)
@@ -43,14 +44,6 @@ async function member(name: string): Promise<Member> {
   const m = { name, port: (server.address() as net.AddressInfo).port, server };
   members.push(m);
   return m;
-}
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, HOST, resolve));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 /** A self-signed EC certificate and key as one PEM, the way a `crt` file holds them. */
@@ -100,9 +93,9 @@ function servedCertificate(): Promise<string> {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'switchyard-runtime-'));
   const [m1, m2, m3, alt] = [await member('m1'), await member('m2'), await member('m3'), await member('alt1')];
-  ports.http = await freePort();
-  ports.https = await freePort();
-  ports.stats = await freePort();
+  ports.http = await freePort(HOST);
+  ports.https = await freePort(HOST);
+  ports.stats = await freePort(HOST);
   await writeFile(join(dir, 'site.pem'), await selfSigned('old.test'));
   await writeFile(join(dir, 'hosts.map'), 'alt.test be_alt\n');
   await writeFile(join(dir, 'rl.map'), 't1 100\n');
