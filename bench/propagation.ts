@@ -4,7 +4,8 @@
  *    returning to the new weight being live on every node (read back with `show servers state`);
  *  - reload path, side by side: the same kind of change made live by render → haproxy -c → write →
  *    reload on the same 3 nodes;
- *  - bulk: 10,000 weight changes (100 pools × 100 members) pushed to one node, commands/s.
+ *  - bulk: 10,000 weight changes (100 pools × 100 members) pushed to one node, commands/s (median of
+ *    BENCH_BULK_ROUNDS rounds, 3 by default; every round is printed too).
  * Prints one JSON line. Targets: runtime p99 ≤ 100 ms and ≥ 20× faster than the reload path;
  * bulk ≥ 50,000 commands/s.
  */
@@ -26,6 +27,9 @@ const RELOAD_CHANGES = Number(process.env.BENCH_RELOAD_CHANGES ?? 10);
 // backends of thousands of servers measure HAProxy's tree, not the push path.
 const BULK_POOLS = 100;
 const BULK_MEMBERS = 100;
+const BULK_ROUNDS = Number(process.env.BENCH_BULK_ROUNDS ?? 3);
+/** The weight member `m` gets in bulk round `round` (bench/watch-weights.ts expects the same). */
+const bulkWeight = (m: number, round: number) => 2 + ((m + round) % 200);
 
 const log = (msg: string) => process.stderr.write(`bench:propagation: ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -162,28 +166,38 @@ try {
   await bulkNode.install(admin as never);
   await bulkNode.reload();
   await waitFor('bulk pools loaded', async () => (await bulkNode.servers(`be_t1_${pools[BULK_POOLS - 1]}`).catch(() => [])).length === BULK_MEMBERS, 30_000, 50);
-  // All 10,000 weights change in the desired state first; then one reconciler pass pushes them.
-  await cp.reconciler?.stop();
-  const bulkStarted = performance.now();
-  for (const [p, name] of pools.entries()) {
-    await api('PUT', `/v1/tenants/t1/pools/${name}/members`, {
-      members: Array.from({ length: BULK_MEMBERS }, (_, m) => ({ name: `b${m}`, address: `10.${p}.${m >> 8}.${m & 255}`, port: 9, weight: 2 + (m % 200) })),
+  // Each round changes all 10,000 weights in the desired state first; then one reconciler pass
+  // pushes them. The median round is reported (the machine is noisy), every round beside it.
+  const bulkRounds: { writeMs: number; liveMs: number }[] = [];
+  for (let round = 1; round <= BULK_ROUNDS; round++) {
+    await cp.reconciler?.stop();
+    const started = performance.now();
+    for (const [p, name] of pools.entries()) {
+      await api('PUT', `/v1/tenants/t1/pools/${name}/members`, {
+        members: Array.from({ length: BULK_MEMBERS }, (_, m) => ({ name: `b${m}`, address: `10.${p}.${m >> 8}.${m & 255}`, port: 9, weight: bulkWeight(m, round) })),
+      });
+    }
+    const writeMs = performance.now() - started;
+    // The read-back runs in a process of its own (bench/watch-weights.ts), so the control plane's
+    // post-push work in this process (config build, health bookkeeping) cannot delay the observation.
+    const watcher = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./watch-weights.ts', import.meta.url)), String(bulkNode.statsPort), String(BULK_POOLS * BULK_MEMBERS), String(round)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
+    let liveAt = '';
+    watcher.stdout!.on('data', (d: Buffer) => (liveAt += d.toString()));
+    const watched = new Promise<number | null>((r) => watcher.once('exit', r));
+    await sleep(1500); // the watcher is up and polling before the push starts
+    const writtenAt = process.hrtime.bigint();
+    cp.reconciler?.start();
+    if ((await watched) !== 0) throw new Error('the weight watcher failed');
+    const liveMs = Number(BigInt(liveAt.trim()) - writtenAt) / 1e6;
+    bulkRounds.push({ writeMs, liveMs });
+    log(`bulk round ${round}: ${Math.round((BULK_POOLS * BULK_MEMBERS) / (liveMs / 1000))} commands/s`);
+    // The push's follow-up pass and the config build (haproxy -c of 10,000 servers) finish before the next round.
+    await cp.reconciler?.settled();
+    await sleep(500);
   }
-  const written = performance.now();
-  // The read-back runs in a process of its own (bench/watch-weights.ts), so the control plane's
-  // post-push work in this process (config build, health bookkeeping) cannot delay the observation.
-  const watcher = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./watch-weights.ts', import.meta.url)), String(bulkNode.statsPort), String(BULK_POOLS * BULK_MEMBERS)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let liveAt = '';
-  watcher.stdout!.on('data', (d: Buffer) => (liveAt += d.toString()));
-  const watched = new Promise<number | null>((r) => watcher.once('exit', r));
-  await sleep(1500); // the watcher is up and polling before the push starts
-  const writtenAt = process.hrtime.bigint();
-  cp.reconciler?.start();
-  if ((await watched) !== 0) throw new Error('the weight watcher failed');
-  const bulkMs = Number(BigInt(liveAt.trim()) - writtenAt) / 1e6;
+  const bulkMs = pct(bulkRounds.map((r) => r.liveMs), 50);
   const runtimeP99 = pct(runtime, 99);
   const reloadP50 = pct(reload, 50);
   const line = {
@@ -193,7 +207,14 @@ try {
     reload: { changes: RELOAD_CHANGES, p50Ms: round(reloadP50), p99Ms: round(pct(reload, 99)) },
     runtimeSpeedupP50: round(reloadP50 / pct(runtime, 50), 1),
     runtimeSpeedupP99: round(pct(reload, 99) / runtimeP99, 1),
-    bulk: { commands: BULK_POOLS * BULK_MEMBERS, writeMs: round(written - bulkStarted), liveAfterWriteMs: round(bulkMs), commandsPerSec: Math.round((BULK_POOLS * BULK_MEMBERS) / (bulkMs / 1000)) },
+    bulk: {
+      commands: BULK_POOLS * BULK_MEMBERS,
+      rounds: bulkRounds.length,
+      writeMs: round(pct(bulkRounds.map((r) => r.writeMs), 50)),
+      liveAfterWriteMs: round(bulkMs),
+      commandsPerSec: Math.round((BULK_POOLS * BULK_MEMBERS) / (bulkMs / 1000)),
+      commandsPerSecByRound: bulkRounds.map((r) => Math.round((BULK_POOLS * BULK_MEMBERS) / (r.liveMs / 1000))),
+    },
     targets: 'runtime p99 <= 100 ms and >= 20x faster than reload; bulk >= 50000 commands/s',
     met: runtimeP99 <= 100 && pct(reload, 50) / pct(runtime, 50) >= 20 && (BULK_POOLS * BULK_MEMBERS) / (bulkMs / 1000) >= 50_000,
   };

@@ -2,7 +2,8 @@
  * A separate process that watches one HAProxy node until every `be_t1_bulk*` server carries its
  * expected weight, then prints process.hrtime.bigint() (CLOCK_MONOTONIC, shared by every process
  * on the machine). Watching from outside keeps the control plane's own post-push work (config
- * build, health bookkeeping) from delaying the observation. Args: statsPort expectedCount.
+ * build, health bookkeeping) from delaying the observation. Args: statsPort expectedCount round
+ * (member bN expects weight 2 + ((N + round) % 200), as bench/propagation.ts writes it).
  *
  * A full `show servers state` of 10,000 servers costs HAProxy's CLI several milliseconds, on the
  * same thread that applies the commands being measured; polling it would slow down what it times.
@@ -14,7 +15,7 @@
  */
 import net from 'node:net';
 
-const [port, count] = process.argv.slice(2).map(Number) as [number, number];
+const [port, count, round] = process.argv.slice(2).map(Number) as [number, number, number];
 const deadline = Date.now() + 60_000;
 const PER_POLL = 10;
 
@@ -39,7 +40,7 @@ function backends(text: string): Map<string, { servers: number; live: boolean }>
     if (f[1]?.startsWith('be_t1_bulk') !== true) continue;
     const entry = out.get(f[1]) ?? { servers: 0, live: true };
     entry.servers += 1;
-    entry.live &&= Number(f[7]) === 2 + (Number(f[3]!.slice(1)) % 200);
+    entry.live &&= Number(f[7]) === 2 + ((Number(f[3]!.slice(1)) + round) % 200);
     out.set(f[1], entry);
   }
   return out;
