@@ -22,13 +22,21 @@ export function canonicalIp(text: string): string | null {
   const family = isIP(text);
   if (family === 4) {
     // node accepts only plain dotted quads, but leading zeros are ambiguous (octal to some tools).
-    return text.split('.').some((part) => part.length > 1 && part.startsWith('0')) ? null : text;
+    return hasLeadingZero(text) ? null : text;
   }
   if (family === 6) {
     if (text.includes('%')) return null;
     return new URL(`http://[${text}]/`).hostname.slice(1, -1);
   }
   return null;
+}
+
+/** True when a part of a dotted quad starts with 0 and has more digits ("10.01.0.1"). Scans in place: the desired-state load checks every member. */
+function hasLeadingZero(quad: string): boolean {
+  for (let i = 0; i < quad.length - 1; i++) {
+    if (quad.charCodeAt(i) === 48 /* 0 */ && (i === 0 || quad.charCodeAt(i - 1) === 46) /* . */ && quad.charCodeAt(i + 1) !== 46) return true;
+  }
+  return false;
 }
 
 export function parseIp(text: string): ParsedIp | null {

@@ -50,8 +50,8 @@ export type Observation =
   | {
       readonly ok: true;
       readonly observed: ObservedRuntime;
-      /** Numeric ids (iid, sid) by `backend/server`: what scopes a `show stat` to one server. */
-      readonly ids: ReadonlyMap<string, readonly [number, number]>;
+      /** A server's numeric ids (iid, sid): what scopes a `show stat` to it. */
+      idsOf(backend: string, server: string): readonly [number, number] | undefined;
     }
   | { readonly ok: false; readonly error: string };
 
@@ -78,17 +78,13 @@ export function readObservation(what: DesiredRuntime | ObservationTarget, result
   }
   try {
     const rows = parseStatColumns(ok(stat), STAT_COLUMNS);
-    const serverRows = new Map(rows.filter((r) => r.type === SERVER).map((r) => [`${r.pxname}/${r.svname}`, r]));
-    const ids = new Map<string, readonly [number, number]>();
-    const servers = parseServerStateEntries(ok(state)).map((entry): ObservedServer => {
-      const id = `${entry.backend}/${entry.name}`;
-      ids.set(id, [entry.proxyId, entry.serverId]);
-      return observedServer(entry, serverRows.get(id));
-    });
+    const serverRows = rows.some((r) => r.type === SERVER) ? new Map(rows.filter((r) => r.type === SERVER).map((r) => [`${r.pxname}/${r.svname}`, r])) : null;
+    const entries = parseServerStateEntries(ok(state));
+    const servers = entries.map((entry): ObservedServer => observedServer(entry, serverRows?.get(`${entry.backend}/${entry.name}`)));
     const certificates = readCertificates(target.certificateFiles, certs);
     return {
       ok: true,
-      ids,
+      idsOf: idLookup(entries),
       observed: {
         backends: rows.filter((r) => r.type === BACKEND).map((r) => r.pxname),
         frontends: rows.filter((r) => r.type === FRONTEND).map((r) => ({ name: r.pxname, maxconn: count(r.slim) ?? 0, sessions: count(r.scur) })),
@@ -100,6 +96,15 @@ export function readObservation(what: DesiredRuntime | ObservationTarget, result
   } catch (error) {
     return { ok: false, error: error instanceof Error ? error.message : String(error) };
   }
+}
+
+/** Ids by server, indexed on first use: most passes ask for none (see sessionReads). */
+function idLookup(entries: readonly ServerStateEntry[]): (backend: string, server: string) => readonly [number, number] | undefined {
+  let index: Map<string, readonly [number, number]> | undefined;
+  return (backend, server) => {
+    index ??= new Map(entries.map((e) => [`${e.backend}/${e.name}`, [e.proxyId, e.serverId] as const]));
+    return index.get(`${backend}/${server}`);
+  };
 }
 
 function observedServer(entry: ServerStateEntry, stat: { readonly scur: string; readonly bck: string } | undefined): ObservedServer {
@@ -138,7 +143,7 @@ export function sessionReads(desired: DesiredRuntime, observation: Extract<Obser
   for (const s of observation.observed.servers) {
     const names = wanted.get(s.backend);
     if (names === undefined || names.has(s.name) || s.sessions !== null) continue;
-    const [proxy, server] = observation.ids.get(`${s.backend}/${s.name}`) ?? [];
+    const [proxy, server] = observation.idsOf(s.backend, s.name) ?? [];
     if (proxy === undefined || server === undefined) continue;
     reads.push({ backend: s.backend, server: s.name, command: cmd.showStat({ proxy, types: ['server'], serverId: server }) });
   }

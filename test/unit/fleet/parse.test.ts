@@ -90,6 +90,27 @@ describe('show servers state, read lean for the reconciler', () => {
     expect(entries.map((e) => `${e.name}:${e.opState}:${e.admin}`)).toEqual(parseServersState(fixture('show-servers-state.txt')).map((r) => `${r.srv_name}:${r.opState}:${r.admin}`));
   });
 
+  it('reads every server of a large reply as the full row reader does, backend by backend', () => {
+    const header = fixture('show-servers-state.txt').split('\n').slice(0, 2).join('\n');
+    const lines = Array.from({ length: 600 }, (_, i) => {
+      const [be, srv] = [Math.floor(i / 200), i % 200];
+      return `${be + 3} be_t${be} ${srv + 1} s${srv} 10.0.${be}.${srv} ${i % 4} ${[0, 4, 8, 1][i % 4]} ${i % 257} 1 ${i * 7} ${i % 21} 3 4 ${[6, 2, 14, 7][i % 4]} 0 0 0 - ${1000 + i} - 0 0 - - 0`;
+    });
+    const text = `${header}\n${lines.join('\n')}\n`;
+    const entries = parseServerStateEntries(text);
+    const rows = parseServersState(text);
+    expect(entries).toHaveLength(600);
+    entries.forEach((e, i) => {
+      const r = rows[i]!;
+      expect([e.proxyId, e.serverId, e.backend, e.name, e.address, e.port, e.weight, e.secondsInState, e.opState, e.admin]).toEqual([
+        r.be_id, r.srv_id, r.be_name, r.srv_name, r.srv_addr, r.srv_port, r.srv_uweight, r.srv_time_since_last_change, r.opState, r.admin,
+      ]);
+      expect(e.check).toEqual(checkVerdict(r.srv_check_state, r.srv_check_status));
+    });
+    // A reply cut short mid-line reads its missing cells as absent rather than as another column.
+    expect(parseServerStateEntries(`${header}\n3 be_a 1 s1 127.0.0.1 2 0\n`)[0]).toMatchObject({ backend: 'be_a', weight: NaN, port: NaN });
+  });
+
   it('leaves parseServersState its raw columns, built when read', () => {
     const row = parseServersState(fixture('show-servers-state.txt'))[0]!;
     expect(row.raw).toMatchObject({ be_name: 'be_app', srv_name: 's1', srv_agent_port: expect.any(String) });

@@ -18,7 +18,7 @@ const db = new Kysely<Database>({
 
 const node = { name: 'edge-1', kind: 'haproxy', runtimeAddress: { host: '127.0.0.1', port: 1 }, configDir: '/etc/x', capacity: { vcpu: 1, memoryMb: 512 } } as unknown as ProxyNode;
 
-const observation = { ok: true, ids: new Map(), observed: { backends: [], frontends: [], servers: [], rateLimitMap: [], certificates: new Map() } } as const;
+const observation = { ok: true, idsOf: () => undefined, observed: { backends: [], frontends: [], servers: [], rateLimitMap: [], certificates: new Map() } } as const;
 
 /** A fleet of one fake node: counts passes and revision queries; every pass finds nothing to do. */
 function harness(current: { revision: number }) {
