@@ -15,6 +15,7 @@ export async function executeSendable(executor: RuntimeExecutor, commands: reado
       refused.set(i, error instanceof Error ? error.message : String(error));
     }
   });
+  if (refused.size === 0) return executor.execute(commands, options);
   const sent = await executor.execute(commands.filter((_, i) => !refused.has(i)), options);
   let next = 0;
   return commands.map((command, i): CommandResult => {

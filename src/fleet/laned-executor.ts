@@ -43,6 +43,11 @@ export class LanedExecutor implements RuntimeExecutor {
     if (lanes.length === 0) throw new Error('a laned executor needs at least one lane');
   }
 
+  /** Opens the lanes a large batch adds to the first (which every batch uses, so stays open). */
+  warm(): void {
+    for (const lane of this.lanes.slice(1)) lane.warm?.();
+  }
+
   async execute(commands: readonly RuntimeCommand[], options?: ExecuteOptions): Promise<CommandResult[]> {
     if (this.lanes.length === 1 || commands.length < this.minBatch) return this.lanes[0]!.execute(commands, options);
     const assignment = assignLanes(commands, this.lanes.length);

@@ -23,6 +23,9 @@ export interface RuntimeClientOptions {
   readonly backoff?: Partial<BackoffPolicy>;
 }
 
+/** Commands per socket write of a large batch. */
+const WRITE_SLICE = 256;
+
 /** Reloads in a row that a batch rides out before its commands are reported not executed. */
 const MAX_STOPPING_RETRIES = 3;
 
@@ -91,6 +94,18 @@ export class RuntimeClient implements RuntimeExecutor {
     }
   }
 
+  warm(): void {
+    if (this.closed || this.opening !== null || Date.now() < this.retryAt) return;
+    const current = this.connection;
+    if (current !== null && current.alive && (current.busy || Date.now() - current.lastActivity < this.options.idleTimeoutMs / 2)) return;
+    // A connection past half its idle time is replaced now rather than in the batch's way later.
+    if (current !== null) {
+      current.close('connection idle; reopened ahead of a batch');
+      this.connection = null;
+    }
+    void this.acquire(Date.now() + this.options.connectTimeoutMs);
+  }
+
   /** Closes the connection; commands still waiting are reported not executed. Later calls fail fast. */
   async close(): Promise<void> {
     this.closed = true;
@@ -107,35 +122,26 @@ export class RuntimeClient implements RuntimeExecutor {
    */
   private run(connection: PromptConnection, commands: readonly RuntimeCommand[], deadline: number): Promise<{ results: CommandResult[]; stopping: boolean }> {
     return new Promise((resolve) => {
-      const results: CommandResult[] = new Array(commands.length);
-      let stopping = false;
-      let outstanding = commands.length;
-      const settle = (i: number, result: CommandResult): void => {
-        results[i] = result;
-        outstanding -= 1;
-        if (outstanding === 0) {
+      const batch: Batch = {
+        results: new Array(commands.length),
+        outstanding: commands.length,
+        stopping: false,
+        done: () => {
           clearTimeout(timer);
-          resolve({ results, stopping });
-        }
+          resolve({ results: batch.results, stopping: batch.stopping });
+        },
       };
       const budget = Math.max(0, deadline - Date.now());
       const timer = setTimeout(() => connection.fail(`batch did not finish within its timeout (${budget} ms left when sent)`, true), budget);
-      const probe: PendingReply = { text: 'show info\n', onReply: (reply) => (stopping = /^Stopping: 1$/m.test(reply)), onFail: () => undefined };
-      connection.send([probe, ...commands.map((command, i) => this.pending(command, (r) => settle(i, r)))]);
+      const probe: PendingReply = { text: 'show info\n', onReply: (reply) => (batch.stopping = /^Stopping: 1$/m.test(reply)), onFail: () => undefined };
+      connection.send([probe]);
+      // Written a slice at a time: HAProxy starts on the first commands while the rest are framed.
+      for (let from = 0; from < commands.length; from += WRITE_SLICE) {
+        const slice: PendingReply[] = [];
+        for (let i = from; i < Math.min(commands.length, from + WRITE_SLICE); i++) slice.push(new CommandReply(batch, i, commands[i]!));
+        connection.send(slice);
+      }
     });
-  }
-
-  private pending(command: RuntimeCommand, settle: (result: CommandResult) => void): PendingReply {
-    const payloadLines = command.payload === null ? 0 : command.payload.split('\n').length;
-    return {
-      text: encodeCommand(command),
-      onReply: (reply) => {
-        const verdict = classifyReply(command.kind, payloadLines > 0 ? stripPayloadPrompts(reply, payloadLines) : reply);
-        settle(verdict.ok ? { status: 'ok', command, output: verdict.output } : { status: 'error', command, message: verdict.message });
-      },
-      onFail: (reason, atHead) =>
-        settle(atHead ? { status: 'error', command, message: `${reason}; the command may or may not have been applied` } : { status: 'not-executed', command, message: reason }),
-    };
   }
 
   /** A live connection, or why there is none before the deadline. */
@@ -201,8 +207,51 @@ export class RuntimeClient implements RuntimeExecutor {
   }
 }
 
+/** The replies of one `execute` call still to come, and where they go. */
+interface Batch {
+  readonly results: CommandResult[];
+  outstanding: number;
+  stopping: boolean;
+  done(): void;
+}
+
+/**
+ * One command waiting for its reply. A class rather than closures: a 10,000-command batch makes
+ * 10,000 of them, and methods cost nothing per instance.
+ */
+class CommandReply implements PendingReply {
+  readonly text: string;
+
+  constructor(
+    private readonly batch: Batch,
+    private readonly index: number,
+    private readonly command: RuntimeCommand,
+  ) {
+    this.text = encodeCommand(command);
+  }
+
+  onReply(reply: string): void {
+    const { command } = this;
+    const payloadLines = command.payload === null ? 0 : command.payload.split('\n').length;
+    const verdict = classifyReply(command.kind, payloadLines > 0 ? stripPayloadPrompts(reply, payloadLines) : reply);
+    this.settle(verdict.ok ? { status: 'ok', command, output: verdict.output } : { status: 'error', command, message: verdict.message });
+  }
+
+  onFail(reason: string, atHead: boolean): void {
+    const { command } = this;
+    this.settle(atHead ? { status: 'error', command, message: `${reason}; the command may or may not have been applied` } : { status: 'not-executed', command, message: reason });
+  }
+
+  private settle(result: CommandResult): void {
+    this.batch.results[this.index] = result;
+    this.batch.outstanding -= 1;
+    if (this.batch.outstanding === 0) this.batch.done();
+  }
+}
+
 /** Checks the whole batch before anything is written: one bad command and nothing is sent. */
 function refuseUnsendable(commands: readonly RuntimeCommand[]): CommandResult[] | null {
+  if (commands.every(sendable)) return null;
   const problems = commands.map((command) => {
     if (command.target !== 'worker') return `${command.line} is a master CLI command`;
     try {
@@ -219,6 +268,16 @@ function refuseUnsendable(commands: readonly RuntimeCommand[]): CommandResult[] 
       ? { status: 'error', command, message: problems[i]! }
       : { status: 'not-executed', command, message: `batch refused before sending: command ${first + 1} is unsafe` },
   );
+}
+
+function sendable(command: RuntimeCommand): boolean {
+  if (command.target !== 'worker') return false;
+  try {
+    assertSendable(command);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

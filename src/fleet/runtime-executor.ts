@@ -19,6 +19,12 @@ export interface ExecuteOptions {
 /** The port services use to send commands: one result per command, in order; never rejects. */
 export interface RuntimeExecutor {
   execute(commands: readonly RuntimeCommand[], options?: ExecuteOptions): Promise<CommandResult[]>;
+  /**
+   * Opens, without waiting, the connections a large batch would use and that are closed or about
+   * to be reopened for idleness: called while a caller prepares what may be one, so the batch
+   * does not pay for the connect. Optional; does nothing while connects are backing off.
+   */
+  warm?(): void;
 }
 
 /** A command that did not succeed, for callers that want one result or an exception. */

@@ -7,6 +7,7 @@ import {
   type Observation, type ObservationTarget, type ObserveOptions,
 } from '../fleet/observe-runtime.js';
 import type { RuntimeCommand } from '../fleet/runtime-command.js';
+import { MIN_LANED_BATCH } from '../fleet/laned-executor.js';
 import type { RuntimeExecutor } from '../fleet/runtime-executor.js';
 import { rateLimitMapFile, toHaproxyRuntime } from '../render/haproxy-runtime-view.js';
 
@@ -43,6 +44,9 @@ export interface NodeRuntime {
  * commands that bring it to the served snapshot. Sends nothing but reads; the caller decides what to run.
  */
 export class RuntimePlanner {
+  /** Servers each node held when last observed. */
+  private readonly servers = new Map<string, number>();
+
   constructor(
     private readonly executors: RuntimeExecutors,
     private readonly options: RuntimePlannerOptions,
@@ -58,8 +62,19 @@ export class RuntimePlanner {
    * pass's); `plan` reads what the guess missed, and reads again if it guessed another map.
    */
   startObservation(node: string, endpoint: { readonly host: string; readonly port: number }, target: ObservationTarget, options: ObserveOptions = {}): EarlyObservation {
-    const results = this.executor(node, endpoint).execute(observeCommands(target, options), { timeoutMs: this.options.observeTimeoutMs });
-    return { target, observation: results.then((r) => readObservation(target, r)) };
+    const executor = this.executor(node, endpoint);
+    // A node with enough servers for a batch to be spread over lanes gets them connected now,
+    // while the snapshot loads, instead of when the batch is ready.
+    if ((this.servers.get(node) ?? 0) >= MIN_LANED_BATCH) executor.warm?.();
+    const results = executor.execute(observeCommands(target, options), { timeoutMs: this.options.observeTimeoutMs });
+    return {
+      target,
+      observation: results.then((r) => {
+        const observation = readObservation(target, r);
+        if (observation.ok) this.servers.set(node, observation.observed.servers.length);
+        return observation;
+      }),
+    };
   }
 
   /** What a node's first pass reads before its snapshot is known: the map (its path is the node's), no certificate yet. */

@@ -63,6 +63,13 @@ describe('LanedExecutor', () => {
     expect(results.filter((r) => r.status === 'not-executed')).toHaveLength(2);
   });
 
+  it('warm() opens every lane but the first, which every batch uses anyway', () => {
+    const warmed: number[] = [];
+    const lanes = [0, 1, 2].map((n) => ({ ...recordingLane(), warm: () => warmed.push(n) }));
+    new LanedExecutor(lanes).warm();
+    expect(warmed).toEqual([1, 2]);
+  });
+
   it('assigns lanes deterministically, largest backends first onto the least-loaded lane', () => {
     const commands = [...weights(1, 6).map((c) => c), ...Array.from({ length: 3 }, (_, i) => cmd.setServerWeight('be_b', `s${i}`, 1)), ...Array.from({ length: 3 }, (_, i) => cmd.setServerWeight('be_c', `s${i}`, 1))];
     expect(assignLanes(commands, 2)).toEqual([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);

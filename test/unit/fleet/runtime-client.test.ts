@@ -15,6 +15,11 @@ const haproxyLike: FakeHandler = (line) => {
   return 'Unknown command, but maybe one of the following ones is a better match:';
 };
 
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(check()).toBe(true);
+}
+
 describe('RuntimeClient against a fake Runtime API socket', () => {
   let fake: FakeRuntimeServer;
   let client: RuntimeClient;
@@ -92,6 +97,29 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     await client.execute([cmd.showInfo()]);
     await new Promise((r) => setTimeout(r, 60));
     await client.execute([cmd.showInfo()]);
+    expect(fake.connections).toBe(2);
+  });
+
+  it('warm() connects ahead of a batch, which then finds the connection open', async () => {
+    connect();
+    client.warm();
+    await until(() => fake.connections === 1);
+    expect(fake.received).toEqual([]); // connected, nothing sent yet
+    await client.execute([cmd.setServerWeight('be', 's1', 3)]);
+    expect(fake.connections).toBe(1);
+  });
+
+  it('warm() leaves a fresh connection alone and replaces one past half its idle time', async () => {
+    connect({ idleTimeoutMs: 80 });
+    await client.execute([cmd.showInfo()]);
+    client.warm();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(fake.connections).toBe(1);
+    await new Promise((r) => setTimeout(r, 50)); // past 40 ms: a batch soon would find it nearly stale
+    client.warm();
+    await until(() => fake.connections === 2);
+    const [result] = await client.execute([cmd.showInfo()]);
+    expect(result).toMatchObject({ status: 'ok' });
     expect(fake.connections).toBe(2);
   });
 
