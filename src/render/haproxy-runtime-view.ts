@@ -3,10 +3,10 @@ import type { MemberState } from '../domain/member.js';
 import type { DesiredBackend, DesiredRuntime, ServerAdmin } from '../domain/runtime-state.js';
 import type { NodeSnapshot, TenantSnapshot } from '../domain/snapshot.js';
 import { cookiePersistentPools } from '../domain/structural.js';
-import { byName, tenantContext } from './haproxy-tenant-context.js';
-import { planBackends, serverCheck, serverWeight } from './haproxy-backend-view.js';
+import { byName } from './haproxy-tenant-context.js';
+import { serverCheck, serverWeight } from './haproxy-backend-view.js';
 import { HAPROXY_FILES, absolutePath } from './haproxy-names.js';
-import { nodeSettings, toHaproxyTenantView } from './haproxy-view.js';
+import { haproxyTenantRuntimeParts, nodeSettings } from './haproxy-view.js';
 
 const ADMIN: Record<MemberState, ServerAdmin> = { enabled: 'ready', drain: 'drain', disabled: 'maint' };
 
@@ -67,15 +67,14 @@ function tenantRuntime(tenant: TenantSnapshot, configDir: string): TenantRuntime
 }
 
 function buildTenantRuntime(tenant: TenantSnapshot, configDir: string): TenantRuntime {
-  const view = toHaproxyTenantView(tenant, configDir);
-  const ctx = tenantContext(tenant, configDir);
+  const { ctx, plans, view } = haproxyTenantRuntimeParts(tenant, configDir);
   const cookiePools = cookiePersistentPools(tenant);
   return {
     frontends: view.frontends.map((fe) => ({ name: fe.name, maxconn: fe.maxconn })),
     rateLimit: [view.rateLimit.key, String(view.rateLimit.value)],
     rateLimitReferenced: view.frontends.some((fe) => fe.rateLimit !== null),
     certificates: view.certificates.map((cert) => ({ file: absolutePath(configDir, cert.file), pem: cert.chain + cert.key, fingerprint: leafSha1(cert.chain) })),
-    backends: planBackends(ctx).map((plan): DesiredBackend => {
+    backends: plans.map((plan): DesiredBackend => {
       const check = plan.pool.healthCheck;
       return {
         name: plan.name,

@@ -46,8 +46,9 @@ export function tenantContext(tenant: TenantSnapshot, configDir: string): Tenant
 /** Guards each name (so it may appear in later error messages) and refuses duplicates. */
 export function uniqueByName<T extends { name: string }>(items: T[], field: string): T[] {
   const seen = new Set<string>();
+  const nameField = `${field}.name`;
   for (const item of items) {
-    const name = safe('slug', `${field}.name`, item.name);
+    const name = safe('slug', nameField, item.name);
     if (seen.has(name)) throw new ValidationError(`${field}: duplicate name ${name}`, [{ path: field, message: `duplicate name ${name}` }]);
     seen.add(name);
   }

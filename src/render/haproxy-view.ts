@@ -2,7 +2,7 @@ import type { NodeSettings, NodeSnapshot, TenantSnapshot } from '../domain/snaps
 import { HAPROXY_CAPACITY_FACTORS, toResourceVector } from '../domain/capacity.js';
 import { NODE_KINDS } from '../domain/node.js';
 import { isSafe, safe, safeInt, safeOneOf, safePem } from './guard.js';
-import { planBackends, backendView, type HaproxyBackendView } from './haproxy-backend-view.js';
+import { planBackends, backendView, type BackendPlan, type HaproxyBackendView } from './haproxy-backend-view.js';
 import { frontendView, type HaproxyFrontendView } from './haproxy-frontend-view.js';
 import {
   HAPROXY_FILES,
@@ -99,21 +99,37 @@ export function nodeSettings(node: NodeSettings): { name: string; configDir: str
  * tenant and the node's configDir, so it can be rendered, cached and held back on its own.
  */
 export function toHaproxyTenantView(tenant: TenantSnapshot, configDir: string): HaproxyTenantView {
+  const { ctx, plans, view } = tenantParts(tenant, configDir);
+  const full: HaproxyTenantView = { ...view, backends: plans.map((plan) => backendView(ctx, plan)) };
+  assertPlainStrings(tenant, `tenant ${ctx.id}`);
+  return full;
+}
+
+/**
+ * What the Runtime API view needs of a tenant (ctx, backend plans, frontends, rate limit,
+ * certificates), guarded as the files are, without the backends' full views: on a tenant of
+ * 10,000 members those are most of the work, and the runtime view builds its servers itself.
+ */
+export function haproxyTenantRuntimeParts(tenant: TenantSnapshot, configDir: string): { ctx: TenantContext; plans: BackendPlan[]; view: Omit<HaproxyTenantView, 'backends'> } {
+  const parts = tenantParts(tenant, configDir);
+  assertPlainStrings(tenant, `tenant ${parts.ctx.id}`);
+  return parts;
+}
+
+function tenantParts(tenant: TenantSnapshot, configDir: string): { ctx: TenantContext; plans: BackendPlan[]; view: Omit<HaproxyTenantView, 'backends'> } {
   const ctx = tenantContext(tenant, safe('dir', 'node.configDir', configDir));
   const plans = planBackends(ctx);
   const hasHttp = ctx.vips.some((v) => v.protocol !== 'tcp');
-  const view: HaproxyTenantView = {
+  const view = {
     id: ctx.id,
     rateTable: hasHttp
       ? { name: rateTableName(ctx.id), period: `${RATE_PERIOD_S}s`, expire: formatDuration(3 * RATE_PERIOD_S * 1000) }
       : null,
     frontends: ctx.vips.map((vip) => frontendView(ctx, vip, plans, RATE_PERIOD_S)),
-    backends: plans.map((plan) => backendView(ctx, plan)),
     rateLimit: { key: ctx.id, value: ctx.requestsPerSecond },
     ...certificateViews(ctx),
   };
-  assertPlainStrings(tenant, `tenant ${ctx.id}`);
-  return view;
+  return { ctx, plans, view };
 }
 
 function certificateViews(ctx: TenantContext): Pick<HaproxyTenantView, 'certificates' | 'crtLists'> {
