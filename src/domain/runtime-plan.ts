@@ -146,11 +146,17 @@ function planBackends<C>(plan: PlanBuilder<C>, desired: DesiredRuntime, observed
 
 function planServers<C>(plan: PlanBuilder<C>, be: DesiredBackend, live: readonly ObservedServer[], build: CommandBuilders<C>, options: PlanOptions): void {
   const byName = new Map(live.map((s) => [s.name, s]));
+  let kept = 0;
   for (const srv of [...be.servers].sort(byKey((s) => s.name))) {
     const current = byName.get(srv.name);
     if (current === undefined) planAdd(plan, be, srv, build);
-    else planChange(plan, be.name, srv, current, build);
+    else {
+      kept += 1;
+      planChange(plan, be.name, srv, current, build);
+    }
   }
+  // Every live server is still wanted (names are unique): nothing to take out, the usual case.
+  if (kept === live.length) return;
   const wanted = new Set(be.servers.map((s) => s.name));
   for (const srv of [...live].sort(byKey((s) => s.name))) {
     if (!wanted.has(srv.name)) planRemoval(plan, be, srv, build, options);
@@ -180,13 +186,13 @@ function planAdd<C>(plan: PlanBuilder<C>, be: DesiredBackend, srv: DesiredServer
 }
 
 function planChange<C>(plan: PlanBuilder<C>, backend: string, srv: DesiredServer, current: ObservedServer, build: CommandBuilders<C>): void {
-  const id = `${backend}/${srv.name}`;
-  if (current.backup !== null && srv.backup !== current.backup) plan.pendingReload.push(`${id} becomes ${srv.backup ? 'a backup' : 'an active'} server with the next reload`);
+  // Names are joined only where something changes: most servers of most passes have nothing to do.
+  if (current.backup !== null && srv.backup !== current.backup) plan.pendingReload.push(`${backend}/${srv.name} becomes ${srv.backup ? 'a backup' : 'an active'} server with the next reload`);
   if (!sameAddress(srv.address, current.address) || srv.port !== current.port) {
-    plan.add(`move ${id}`, () => [build.setServerAddr(backend, srv.name, srv.address, srv.port)]);
+    plan.add(`move ${backend}/${srv.name}`, () => [build.setServerAddr(backend, srv.name, srv.address, srv.port)]);
   }
-  if (srv.weight !== current.weight) plan.add(`weigh ${id}`, () => [build.setServerWeight(backend, srv.name, srv.weight)]);
-  if (srv.admin !== current.admin) plan.add(`set the state of ${id}`, () => [build.setServerState(backend, srv.name, srv.admin)]);
+  if (srv.weight !== current.weight) plan.add(`weigh ${backend}/${srv.name}`, () => [build.setServerWeight(backend, srv.name, srv.weight)]);
+  if (srv.admin !== current.admin) plan.add(`set the state of ${backend}/${srv.name}`, () => [build.setServerState(backend, srv.name, srv.admin)]);
 }
 
 /**
