@@ -5,20 +5,23 @@
  * build, health bookkeeping) from delaying the observation. Args: statsPort expectedCount round
  * (member bN expects weight 2 + ((N + round) % 200), as bench/propagation.ts writes it).
  *
- * A full `show servers state` of 10,000 servers costs HAProxy's CLI several milliseconds, on the
- * same thread that applies the commands being measured; polling it would slow down what it times.
- * So the watcher reads the full state once to learn the backends, then polls ten backends not yet
- * seen live at a time (100 servers each; at once after a batch found all live, else every 5 ms),
- * and prints the moment the last one was seen live.
- * Weights only move forward during the push, so every backend seen live earlier is still live
- * then: a final full read confirms it before the time is printed (and polling resumes if not).
+ * The watcher must not slow down what it times: HAProxy answers it on the same threads that apply
+ * the pushed commands, and this machine has two cores. Reading ten backends' `show servers state`
+ * every 5 ms (the previous watcher) read three times the node's whole state during one push and
+ * made HAProxy apply it 20-40% slower. So it polls one `get weight` per backend not yet seen live:
+ * the backend's last server in name order. The push sends a backend's commands in that order down
+ * one connection (the plan orders servers by name; LanedExecutor keeps a backend on one lane, in
+ * order) and HAProxy applies a connection's commands in order, so that server live means its whole
+ * backend is. A full `show servers state` then checks every one of the 10,000 weights before the
+ * time is printed (and polling resumes if any is not live).
  */
 import net from 'node:net';
 
 const [port, count, round] = process.argv.slice(2).map(Number) as [number, number, number];
 const deadline = Date.now() + 60_000;
-const PER_POLL = 10;
+const expected = (server: string) => 2 + ((Number(server.slice(1)) + round) % 200);
 
+/** One non-interactive CLI session: `;`-separated commands, the whole output. */
 function cli(command: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port });
@@ -32,54 +35,60 @@ function cli(command: string): Promise<string> {
   });
 }
 
-/** Per bulk backend: its server count and whether every one carries its expected weight. */
-function backends(text: string): Map<string, { servers: number; live: boolean }> {
-  const out = new Map<string, { servers: number; live: boolean }>();
+interface Backend {
+  servers: number;
+  live: boolean;
+  /** The server whose change the push sends last in this backend (see above). */
+  last: string;
+}
+
+/** Per bulk backend: its server count, whether every one carries its expected weight, its last server by name. */
+function backends(text: string): Map<string, Backend> {
+  const out = new Map<string, Backend>();
   for (const line of text.split('\n')) {
     const f = line.split(' ');
     if (f[1]?.startsWith('be_t1_bulk') !== true) continue;
-    const entry = out.get(f[1]) ?? { servers: 0, live: true };
+    const entry = out.get(f[1]) ?? { servers: 0, live: true, last: f[3]! };
     entry.servers += 1;
-    entry.live &&= Number(f[7]) === 2 + ((Number(f[3]!.slice(1)) + round) % 200);
+    entry.live &&= Number(f[7]) === expected(f[3]!);
+    if (f[3]! > entry.last) entry.last = f[3]!;
     out.set(f[1], entry);
   }
   return out;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const allLive = (state: Map<string, { servers: number; live: boolean }>) =>
-  [...state.values()].reduce((n, b) => n + b.servers, 0) === count && [...state.values()].every((b) => b.live);
+const total = (state: Map<string, Backend>) => [...state.values()].reduce((n, b) => n + b.servers, 0);
 
 function fail(why: string): never {
   process.stderr.write(`${why}\n`);
   process.exit(1);
 }
 
+let state = new Map<string, Backend>();
 let pending: string[] = [];
 while (pending.length === 0) {
-  const state = backends(await cli('show servers state').catch(() => ''));
-  if ([...state.values()].reduce((n, b) => n + b.servers, 0) === count) pending = [...state.keys()].filter((b) => !state.get(b)!.live);
+  state = backends(await cli('show servers state').catch(() => ''));
+  if (total(state) === count) pending = [...state.keys()].filter((b) => !state.get(b)!.live);
   else if (Date.now() > deadline) fail('timed out waiting for the bulk backends');
   else await sleep(10);
 }
 
 for (;;) {
-  const batch = pending.slice(0, PER_POLL);
-  const replies = await cli(batch.map((b) => `show servers state ${b}`).join(';')).catch(() => '');
-  const state = backends(replies);
+  const reply = await cli(pending.map((b) => `get weight ${b}/${state.get(b)!.last}`).join(';')).catch(() => '');
+  const weights = [...reply.matchAll(/^(\d+) \(initial \d+\)$/gm)].map((m) => Number(m[1]));
   const before = pending.length;
-  pending = pending.filter((b) => !(batch.includes(b) && state.get(b)?.live === true));
+  if (weights.length === pending.length) pending = pending.filter((b, i) => weights[i] !== expected(state.get(b)!.last));
   if (pending.length === 0) {
     const seenAt = process.hrtime.bigint();
     const full = backends(await cli('show servers state'));
-    if (allLive(full)) {
+    if (total(full) === count && [...full.values()].every((b) => b.live)) {
       process.stdout.write(`${seenAt}\n`);
       process.exit(0);
     }
     pending = [...full.keys()].filter((b) => !full.get(b)!.live);
   }
   if (Date.now() > deadline) fail('timed out');
-  // A batch found all live: the push is past it, read on at once. Otherwise wait 5 ms: the machine
-  // has two cores, and a watcher polling flat out would take one from what it is timing.
-  if (before - pending.length < batch.length) await sleep(5);
+  // Some backend went live: the push is moving, read on at once. Otherwise wait 2 ms.
+  if (pending.length === before) await sleep(2);
 }
