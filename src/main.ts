@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { sql } from 'kysely';
 import { createApp } from './api/app.js';
+import { HandlersRunning } from './api/mount.js';
 import { allRoutes } from './api/registry.js';
 import { ConfigError, type Config } from './config.js';
 import { openDatabase, type DatabaseHandle } from './db/connect.js';
@@ -119,7 +120,9 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     writeFileSync(path, `${generatedAdminToken}\n`, { mode: 0o600 });
   }
 
+  const handlers = new HandlersRunning();
   const app = createApp({
+    handlers,
     logger,
     version: VERSION,
     metrics,
@@ -196,7 +199,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       const closed = new Promise<void>((ok) => server.close(() => ok()));
       server.closeIdleConnections();
       const deadline = Date.now() + 10_000;
-      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // Open responses, and handlers whose client hung up (a write still committing): both before the database closes.
+      while ((inFlight > 0 || handlers.count > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       server.closeAllConnections();
       await closed;
       await close();

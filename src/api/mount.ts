@@ -17,6 +17,29 @@ export interface MountDeps {
   readonly tenantExists: (id: string) => Promise<boolean>;
   /** Plans `?dryRun=true` writes; without it they are refused. */
   readonly dryRun?: DryRunPlanner;
+  /** Counts route handlers running, including those whose client has gone (see HandlersRunning). */
+  readonly handlers?: HandlersRunning;
+}
+
+/**
+ * Route handlers still running. A client that hangs up does not stop its handler (a write queued
+ * behind the revision lock still commits), so a shutdown waits for this count to reach zero, not
+ * only for open responses, before it closes the database under them.
+ */
+export class HandlersRunning {
+  private running = 0;
+
+  get count(): number {
+    return this.running;
+  }
+
+  begin(): void {
+    this.running += 1;
+  }
+
+  end(): void {
+    this.running -= 1;
+  }
 }
 
 /** Reads a dry-run write's state inside its transaction, then, after the rollback, plans it. */
@@ -32,11 +55,14 @@ const emptyObject = z.object({}).strict();
 export function mountRoutes(router: Router, specs: readonly RouteSpec[], deps: MountDeps): void {
   for (const spec of specs) {
     router[spec.method](spec.path, async (req: Request, res: Response, next: NextFunction) => {
+      deps.handlers?.begin();
       try {
         const reply = await dispatch(spec, req, deps);
         send(res, reply);
       } catch (err) {
         next(err);
+      } finally {
+        deps.handlers?.end();
       }
     });
   }

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { startTestApp } from '../support/app.js';
 
@@ -13,5 +14,38 @@ describe('stopping the control plane', () => {
     await app.stop();
     expect(Date.now() - started).toBeLessThan(5000);
     expect((await polling).status).toBe(304);
+  });
+
+  it('lets writes whose clients hung up commit before the database closes', async () => {
+    const app = await startTestApp();
+    await app.admin('POST', '/v1/tenants', { id: 't1' });
+    await app.admin('POST', '/v1/tenants/t1/pools', { name: 'web' });
+    // Hold the revision lock, so the writes below queue behind it: more of them than the pool has
+    // connections (10), so some are still waiting for a connection when the stop begins.
+    const holder = new pg.Client({ connectionString: app.database.url });
+    await holder.connect();
+    await holder.query('begin');
+    await holder.query('update revision_counter set revision = revision where id = 1');
+    const aborts = Array.from({ length: 14 }, () => new AbortController());
+    const writes = aborts.map((abort, i) =>
+      fetch(`${app.url}/v1/tenants/t1/pools/web/members`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${app.adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: `m${i}`, address: `10.0.0.${i + 1}`, port: 80 }),
+        signal: abort.signal,
+      }).catch(() => 'hung up'),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    for (const abort of aborts) abort.abort();
+    expect(await Promise.all(writes)).toEqual(aborts.map(() => 'hung up'));
+    const stopping = app.cp.stop();
+    await new Promise((r) => setTimeout(r, 300));
+    await holder.query('rollback');
+    await stopping;
+    const { rows } = await holder.query("select name from members where tenant_id = 't1' order by name");
+    await holder.end();
+    await app.database.drop();
+    // Every write ran to its commit; none met a closed database.
+    expect(rows.map((r) => r.name).sort()).toEqual(aborts.map((_, i) => `m${i}`).sort());
   });
 });
