@@ -24,6 +24,15 @@ export interface Config {
   readonly rebalance: RebalanceConfig;
   /** Registrations by registrars within this reservation are approved without an admin; null: none are. */
   readonly autoApproveUpTo: { vcpu: number; memoryMb: number } | null;
+  /** How long the append-only tables keep their rows (see jobs/retention.ts). */
+  readonly retention: RetentionConfig;
+}
+
+export interface RetentionConfig {
+  /** Days the audit log is kept; 0 keeps it forever. */
+  readonly auditDays: number;
+  /** Days the allocation history is kept; 0 keeps it forever. */
+  readonly allocationHistoryDays: number;
 }
 
 export interface ReconcileConfig {
@@ -100,6 +109,8 @@ const envSchema = z.object({
   SWITCHYARD_HEARTBEAT_INTERVAL_S: z.coerce.number().int().min(1).max(3600).default(10),
   SWITCHYARD_RELOAD_CAP_INTERVAL_S: z.coerce.number().int().min(0).max(86_400).default(300),
   SWITCHYARD_PLACEMENT_REPLICAS: z.coerce.number().int().min(1).max(64).default(2),
+  SWITCHYARD_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(365),
+  SWITCHYARD_ALLOCATION_HISTORY_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
   SWITCHYARD_AUTO_APPROVE_VCPU: z.coerce.number().min(0).max(1024).optional(),
   SWITCHYARD_AUTO_APPROVE_MEMORY_MB: z.coerce.number().int().min(0).max(4_194_304).optional(),
 });
@@ -149,5 +160,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.SWITCHYARD_AUTO_APPROVE_VCPU === undefined && e.SWITCHYARD_AUTO_APPROVE_MEMORY_MB === undefined
         ? null
         : { vcpu: e.SWITCHYARD_AUTO_APPROVE_VCPU ?? 0, memoryMb: e.SWITCHYARD_AUTO_APPROVE_MEMORY_MB ?? 0 },
+    retention: {
+      auditDays: e.SWITCHYARD_AUDIT_RETENTION_DAYS,
+      allocationHistoryDays: e.SWITCHYARD_ALLOCATION_HISTORY_RETENTION_DAYS,
+    },
   };
 }

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { sql } from 'kysely';
 import { createApp } from './api/app.js';
 import { HandlersRunning } from './api/mount.js';
+import { RetentionJob } from './jobs/retention.js';
 import { allRoutes } from './api/registry.js';
 import { ConfigError, type Config } from './config.js';
 import { openDatabase, type DatabaseHandle } from './db/connect.js';
@@ -38,6 +39,8 @@ export interface ControlPlane {
   readonly statsPoller: StatsPoller | null;
   /** The rebalancer, or null when SWITCHYARD_REBALANCE is off; it runs while this replica leads. */
   readonly rebalancer: Rebalancer | null;
+  /** Trims the audit log, allocation history and expired idempotency keys while this replica leads. */
+  readonly retention: RetentionJob;
   /** Whether this replica holds the fleet-jobs leader lock. */
   readonly leader: LeaderElector;
   stop(): Promise<void>;
@@ -166,6 +169,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   const rebalancer = config.rebalance.enabled
     ? new Rebalancer({ allocations: services.allocations, placement: services.placement, changes: feed, logger: logger.child({ component: 'rebalancer' }) }, { intervalMs: config.rebalance.intervalS * 1000 })
     : null;
+  const retention = new RetentionJob({ db: database.db, logger: logger.child({ component: 'retention' }) }, config.retention);
   // Only the leader runs fleet jobs; the others take over within one retry interval if it dies.
   const leader = new LeaderElector(config.databaseUrl, logger.child({ component: 'leader' }), config.leaderRetryMs);
   leader.on('elected', () => reconciler?.start());
@@ -174,6 +178,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   leader.on('deposed', () => void statsPoller?.stop());
   leader.on('elected', () => rebalancer?.start());
   leader.on('deposed', () => void rebalancer?.stop());
+  leader.on('elected', () => retention.start());
+  leader.on('deposed', () => void retention.stop());
   leader.start();
   return {
     url,
@@ -184,6 +190,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     generatedAdminToken,
     reconciler,
     rebalancer,
+    retention,
     statsPoller,
     leader,
     stop: async () => {
@@ -192,6 +199,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       // Closing the Runtime API clients fails a push in flight at once instead of waiting out its timeout.
       const reconciling = reconciler?.stop();
       await rebalancer?.stop();
+      await retention.stop();
       const polling = statsPoller?.stop();
       await runtimeClients.close();
       await reconciling;

@@ -169,7 +169,7 @@ function auditRow(ctx: WriteContext, e: AuditEntry, revision: number) {
 }
 
 /** Keys are kept this long; an older key may be reused for a new request. */
-const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 
 async function claimIdempotencyKey(
   trx: Transaction<Database>,
