@@ -3,7 +3,7 @@ import { AgentStore } from '../fleet/agent-store.js';
 import { ControlPlaneClient } from '../fleet/control-plane-client.js';
 import { HaproxyReloader } from '../fleet/haproxy-reloader.js';
 import { NginxReloader } from '../fleet/nginx-reloader.js';
-import { createProxyValidator } from '../fleet/proxy-validator.js';
+import { createProxyValidator } from './proxy-validators.js';
 import { proxyVersion } from '../fleet/proxy-version.js';
 import type { Logger } from '../logger.js';
 import { VERSION } from '../version.js';

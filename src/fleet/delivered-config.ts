@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { NODE_KINDS, type NodeKind } from '../domain/node.js';
-import { HAPROXY_FILES } from '../render/haproxy-names.js';
-import { NGINX_FILES } from '../render/nginx-names.js';
+import { HAPROXY_FILES, NGINX_FILES } from '../domain/config-files.js';
 
 const hash = z.string().regex(/^[0-9a-f]{64}$/);
 /** Relative names of slugs and dots: nothing the agent writes may leave the release directory. */

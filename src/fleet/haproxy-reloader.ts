@@ -1,7 +1,7 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../logger.js';
-import { HAPROXY_FILES } from '../render/haproxy-names.js';
+import { HAPROXY_FILES } from '../domain/config-files.js';
 import { writeFileIn } from './agent-store.js';
 import * as cmd from './commands.js';
 import { onWorker } from './master-commands.js';

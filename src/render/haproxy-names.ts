@@ -7,13 +7,8 @@ import type { ProxyOwner } from '../domain/stats.js';
  * (`set server be_t_p/m weight`, `set map`, `set maxconn frontend`) from the same functions.
  */
 
-/** Files relative to the node's configDir. */
-export const HAPROXY_FILES = {
-  config: 'haproxy.cfg',
-  rateLimitMap: 'maps/rate-limits.map',
-  /** Written by the agent (`show servers state`) before a reload, never rendered. */
-  serverState: 'state/server-state',
-} as const;
+/** Files relative to the node's configDir (shared with the agent, hence in domain). */
+export { HAPROXY_FILES } from '../domain/config-files.js';
 
 export const certificateFile = (tenant: string, cert: string): string => `certs/${tenant}/${cert}.pem`;
 export const crtListFile = (tenant: string, vip: string): string => `crt-lists/${tenant}/${vip}.crt-list`;

@@ -6,12 +6,8 @@
  * through `variableName`, an injective encoding, and start with `sy_` (no built-in variable does).
  */
 
-/** Files relative to the node's configDir. */
-export const NGINX_FILES = {
-  config: 'nginx.conf',
-  pid: 'nginx.pid',
-  errorLog: 'error.log',
-} as const;
+/** Files relative to the node's configDir (shared with the agent, hence in domain). */
+export { NGINX_FILES } from '../domain/config-files.js';
 
 /** Temporary-file directories nginx creates itself (it makes only the last path component). */
 export const NGINX_TEMP_DIRS = {
