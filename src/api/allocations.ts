@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ForbiddenError } from '../domain/errors.js';
-import { slug } from '../domain/fields.js';
+import { paging, slug } from '../domain/fields.js';
 import { ROLE_PERMISSIONS } from '../domain/token.js';
 import type { AllocationService } from '../services/allocation-service.js';
 import type { PlacementService } from '../services/placement-service.js';
@@ -12,6 +12,9 @@ import { route, type RouteSpec } from './route.js';
  * rebalance changes every tenant's caps on every node, a fleet write like changing a node: admins
  * only ('fleet:write'); operators may dry-run it. A tenant's own allocation is 'tenant:read'.
  */
+/** A page's last key: two slugs, tenant then node. */
+const ALLOCATION_CURSOR_RE = /^[a-z][a-z0-9-]{0,62}\/[a-z][a-z0-9-]{0,62}$/;
+
 export function allocationRoutes(allocations: AllocationService, placement: PlacementService): RouteSpec[] {
   return [
     route({
@@ -36,11 +39,14 @@ export function allocationRoutes(allocations: AllocationService, placement: Plac
     route({
       method: 'get',
       path: '/v1/allocations',
-      summary: "Every tenant's stored caps per node, with what bounds each",
+      summary: "Every tenant's stored caps per node, with what bounds each, by tenant then node (paged)",
       tag: 'allocations',
       permission: 'fleet:read',
-      query: z.strictObject({}),
-      handler: async () => ({ body: { items: await allocations.list() } }),
+      query: z.strictObject({
+        limit: paging.limit,
+        cursor: z.string().regex(ALLOCATION_CURSOR_RE, 'must be a cursor from a previous page (tenant/node)').optional(),
+      }),
+      handler: async ({ query }) => ({ body: await allocations.list({ limit: query.limit, cursor: query.cursor }) }),
     }),
     route({
       method: 'get',

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Executor } from './executor.js';
 import { iso } from './executor.js';
 
@@ -30,10 +31,18 @@ export interface AllocationHistoryEntry {
 
 export type AllocationWrite = Omit<StoredAllocation, 'computedAt' | 'revision'>;
 
-/** Every stored allocation (optionally one tenant's), sorted by tenant, then node. */
-export async function listAllocations(db: Executor, opts: { tenantId?: string } = {}): Promise<StoredAllocation[]> {
+/**
+ * Every stored allocation (optionally one tenant's), sorted by tenant, then node; with `limit`,
+ * at most that many, starting after the (tenant, node) key `after` (keyset paging).
+ */
+export async function listAllocations(
+  db: Executor,
+  opts: { tenantId?: string; after?: { tenantId: string; node: string }; limit?: number } = {},
+): Promise<StoredAllocation[]> {
   let q = db.selectFrom('allocations').selectAll();
   if (opts.tenantId !== undefined) q = q.where('tenant_id', '=', opts.tenantId);
+  if (opts.after !== undefined) q = q.where(sql<boolean>`(tenant_id, node_name) > (${opts.after.tenantId}, ${opts.after.node})`);
+  if (opts.limit !== undefined) q = q.limit(opts.limit);
   const rows = await q.orderBy('tenant_id').orderBy('node_name').execute();
   return rows.map((r) => ({
     tenantId: r.tenant_id,

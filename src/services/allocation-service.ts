@@ -11,6 +11,7 @@ import type { AllocationHistoryEntry, StoredAllocation } from '../db/allocation-
 import { toTenant } from '../db/tenant-repository.js';
 import type { Metrics } from '../metrics.js';
 import { mutate, type AuditEntry, type WriteContext } from './mutation.js';
+import { fetchSize, toPage, type Page } from './page.js';
 import { allNodes } from './plan-service.js';
 import { listPlacements } from '../db/placement-repository.js';
 
@@ -209,8 +210,12 @@ export class AllocationService {
   }
 
   /** Every stored allocation, sorted by tenant, then node. */
-  list(): Promise<StoredAllocation[]> {
-    return repo.listAllocations(this.db);
+  /** One page of every tenant's stored caps, by tenant then node; the cursor is the last `tenant/node` seen. */
+  async list(q: { limit: number; cursor?: string | undefined }): Promise<Page<StoredAllocation>> {
+    const [tenantId, node] = q.cursor === undefined ? [] : q.cursor.split('/');
+    const after = tenantId === undefined || node === undefined ? undefined : { tenantId, node };
+    const rows = await repo.listAllocations(this.db, { limit: fetchSize(q.limit), ...(after && { after }) });
+    return toPage(rows, q.limit, (a) => `${a.tenantId}/${a.node}`);
   }
 
   /** A tenant's caps per node (stored, or its reservation where none is) and its recent changes, newest first. */

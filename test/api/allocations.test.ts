@@ -98,6 +98,19 @@ describe('allocations', () => {
     expect(audit).toEqual(['a', 'b', 'c'].map((t) => ({ action: 'rebalance', resource_type: 'allocation', tenant_id: t })));
   });
 
+  it('pages the stored caps by tenant then node, and refuses a cursor it did not give', async () => {
+    const first = await ok('GET', '/v1/allocations?limit=2');
+    expect(first.items.map((i: any) => `${i.tenantId}/${i.node}`)).toEqual(['a/lb-1', 'b/lb-1']);
+    expect(first.nextCursor).toBe('b/lb-1');
+    const second = await ok('GET', `/v1/allocations?limit=2&cursor=${encodeURIComponent(first.nextCursor)}`);
+    expect(second).toMatchObject({ items: [expect.objectContaining({ tenantId: 'c', node: 'lb-1' })], nextCursor: null });
+    for (const query of ['cursor=b', 'cursor=B%2Flb-1', 'limit=0', 'limit=501']) {
+      const res = await app.admin('GET', `/v1/allocations?${query}`);
+      expect(res.status).toBe(400);
+      expect(res.body.error.details[0].path).toBe(`query.${query.split('=')[0]}`);
+    }
+  });
+
   it('a second rebalance over unchanged input changes nothing (no revision)', async () => {
     const before = await currentRevision(app);
     const res = await ok('POST', '/v1/rebalance');
