@@ -582,7 +582,7 @@ const SUCCESS: Record<CommandKind, Rule> = {
 
 /** Judges one reply (already stripped of its prompt) for a command of the given kind. */
 export function classifyReply(kind: CommandKind, reply: string): ReplyVerdict {
-  const text = reply.replace(/\n+$/, '');
+  const text = reply.endsWith('\n') ? reply.replace(/\n+$/, '') : reply;
   const rule = Object.hasOwn(SUCCESS, kind) ? SUCCESS[kind] : undefined;
   if (rule === undefined) return { ok: false, message: `no success rule for command kind ${JSON.stringify(kind)}: ${text}` };
   if (rule(text)) return { ok: true, output: text };

@@ -17,9 +17,13 @@ export class PromptFramer {
     const replies: string[] = [];
     let start = 0;
     for (let at = data.indexOf(PROMPT); at >= 0; at = data.indexOf(PROMPT, start)) {
-      this.parts.push(data.slice(start, at));
-      replies.push(this.parts.join(''));
-      this.parts = [];
+      // Most replies (10,000 `set weight` in a row) begin and end within one chunk: no joining.
+      if (this.parts.length === 0) replies.push(data.slice(start, at));
+      else {
+        this.parts.push(data.slice(start, at));
+        replies.push(this.parts.join(''));
+        this.parts = [];
+      }
       start = at + PROMPT.length;
     }
     const keep = Math.min(PROMPT.length - 1, data.length - start);
