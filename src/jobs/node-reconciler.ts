@@ -91,11 +91,20 @@ export class NodeReconciler {
   /**
    * Asks for a pass. With `revision` (a commit the change feed announced), the pass trusts it
    * instead of asking the database for the current revision, and an announcement the node already
-   * reflects (the same commit heard twice: locally, then through NOTIFY) asks for nothing. Ignored
-   * while backing off after a failure: the retry timer is already set.
+   * reflects (the same commit heard twice: locally, then through NOTIFY) asks for nothing. While
+   * backing off after a failure the push waits for its retry timer, but a new revision still gets
+   * the node's config built: the agent fetches it whether or not the Runtime API answers, and a
+   * node whose proxy is down must not show the old build as what it should run.
    */
   wake(revision?: number): void {
-    if (this.stopped || this.failures > 0) return;
+    if (this.stopped) return;
+    if (this.failures > 0) {
+      if (revision !== undefined && revision > Math.max(this.covered, this.announced)) {
+        this.announced = revision;
+        this.requestBuild();
+      }
+      return;
+    }
     if (revision === undefined) this.forced = true;
     else if (revision <= Math.max(this.covered, this.announced)) return;
     else this.announced = revision;

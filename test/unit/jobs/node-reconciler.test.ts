@@ -57,6 +57,7 @@ function harness(current: { revision: number }) {
   const reconciler = new NodeReconciler(node, deps, { backoff: { initialMs: 10, maxMs: 10, factor: 1 }, followUpMs: 60_000 });
   return {
     reconciler,
+    deps,
     calls,
     /** Holds the next snapshot loads until `open()`. */
     hold: () => (gate = new Promise((r) => (release = r))),
@@ -121,5 +122,35 @@ describe('NodeReconciler wake-ups', () => {
     await h.reconciler.idle();
     expect(h.calls).toMatchObject({ revisionQueries: 1, plans: 2 });
     await h.reconciler.stop();
+  });
+});
+
+describe('NodeReconciler while its Runtime API is down', () => {
+  it('keeps building the config for each new revision (the agent still fetches it) while the push backs off', async () => {
+    let builds = 0;
+    const h = harness({ revision: 5 });
+    const deps: NodeReconcilerDeps = {
+      ...h.deps,
+      build: async () => {
+        builds += 1;
+        return { config: { revision: 0 }, snapshot: { revision: 0, node, tenants: [] } } as never;
+      },
+      runtime: {
+        ...h.deps.runtime,
+        plan: async () => ({ desired: {} as never, observation: { ok: false, error: 'connect ECONNREFUSED 127.0.0.1:1' }, plan: null }),
+      },
+    };
+    // A retry far in the future: only wake-ups can cause work in this test.
+    const reconciler = new NodeReconciler(node, deps, { backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1 }, followUpMs: 60_000 });
+    reconciler.wake();
+    await reconciler.idle();
+    expect(builds).toBe(1); // the failed pass still asked for the build
+    reconciler.wake(7); // a write commits while the proxy is down
+    await reconciler.idle();
+    expect(builds).toBe(2);
+    reconciler.wake(7); // the same commit heard again through NOTIFY
+    await reconciler.idle();
+    expect(builds).toBe(2);
+    await reconciler.stop();
   });
 });
