@@ -41,7 +41,12 @@ export interface NodeReconcilerOptions {
   readonly backoff: BackoffPolicy;
   /** A pass that sent commands or left a removal half-way is followed by another this soon (ms). */
   readonly followUpMs: number;
+  /** A push still running after this long no longer holds back the node's config build (ms). */
+  readonly buildAfterPushMs?: number;
 }
+
+/** Pushes take milliseconds (a 10,000-command one ~150 ms): longer means the node is not answering. */
+const BUILD_AFTER_PUSH_MS = 300;
 
 /** How a pass ended: `followUp` asks for another soon (a drain in progress, or commands to verify). */
 type PassOutcome = { readonly ok: true; readonly followUp: boolean } | { readonly ok: false; readonly error: string };
@@ -193,6 +198,17 @@ export class NodeReconciler {
       this.covered = Math.max(this.covered, target);
       return { ok: true, followUp: false };
     }
+    // The build waits for the push (below), but never for long: a push to a proxy that is down
+    // can spend seconds in connect backoff, and the agent, which needs no Runtime API, would wait
+    // for its files all that time (and status would compare the node with its previous build).
+    let buildStarted = false;
+    const buildAnyway = stale
+      ? setTimeout(() => {
+          buildStarted = true;
+          this.requestBuild();
+        }, this.options.buildAfterPushMs ?? BUILD_AFTER_PUSH_MS)
+      : undefined;
+    buildAnyway?.unref();
     try {
       // The node is read while the snapshot loads: two round trips in the time of one.
       const started = performance.now();
@@ -203,7 +219,8 @@ export class NodeReconciler {
       return pushed.ok && stale ? { ok: true, followUp: true } : pushed;
     } finally {
       // After the push, not alongside it: the validator would compete with it for the CPU.
-      if (stale) this.requestBuild();
+      clearTimeout(buildAnyway);
+      if (stale && !buildStarted) this.requestBuild();
     }
   }
 

@@ -154,3 +154,35 @@ describe('NodeReconciler while its Runtime API is down', () => {
     await reconciler.stop();
   });
 });
+
+describe('NodeReconciler config builds behind a slow push', () => {
+  it('starts the build once the push has run for buildAfterPushMs, and builds once per pass', async () => {
+    let builds = 0;
+    let releasePush: () => void = () => undefined;
+    const pushHeld = new Promise<void>((r) => (releasePush = r));
+    const h = harness({ revision: 5 });
+    const deps: NodeReconcilerDeps = {
+      ...h.deps,
+      build: async () => {
+        builds += 1;
+        return { config: { revision: 0 }, snapshot: { revision: 0, node, tenants: [] } } as never;
+      },
+      runtime: {
+        ...h.deps.runtime,
+        // A proxy that does not answer: the push waits (connect backoff, timeouts).
+        plan: async (...args) => {
+          await pushHeld;
+          return h.deps.runtime.plan(...args);
+        },
+      },
+    };
+    const reconciler = new NodeReconciler(node, deps, { backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1 }, followUpMs: 60_000, buildAfterPushMs: 20 });
+    reconciler.wake();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(builds).toBe(1); // built while the push still waits
+    releasePush();
+    await reconciler.idle();
+    expect(builds).toBe(1); // and not again when the push ends
+    await reconciler.stop();
+  });
+});
