@@ -41,11 +41,11 @@ export interface NodeReconcilerOptions {
   readonly backoff: BackoffPolicy;
   /** A pass that sent commands or left a removal half-way is followed by another this soon (ms). */
   readonly followUpMs: number;
-  /** A push still running after this long no longer holds back the node's config build (ms). */
+  /** A push whose node has not answered its read within this long no longer holds back the node's config build (ms). */
   readonly buildAfterPushMs?: number;
 }
 
-/** Pushes take milliseconds (a 10,000-command one ~150 ms): longer means the node is not answering. */
+/** A node's state reads in milliseconds (10,000 servers: ~20 ms): not read by then, it is not answering. */
 const BUILD_AFTER_PUSH_MS = 300;
 
 /** How a pass ended: `followUp` asks for another soon (a drain in progress, or commands to verify). */
@@ -198,9 +198,10 @@ export class NodeReconciler {
       this.covered = Math.max(this.covered, target);
       return { ok: true, followUp: false };
     }
-    // The build waits for the push (below), but never for long: a push to a proxy that is down
-    // can spend seconds in connect backoff, and the agent, which needs no Runtime API, would wait
-    // for its files all that time (and status would compare the node with its previous build).
+    // The build waits for the push (below), but not for a node that does not answer: a push to a
+    // proxy that is down can spend seconds in connect backoff, and the agent, which needs no
+    // Runtime API, would wait for its files all that time (and status would compare the node with
+    // its previous build). Unless the node's state has been read by then, the build starts anyway.
     let buildStarted = false;
     const buildAnyway = stale
       ? setTimeout(() => {
@@ -213,6 +214,8 @@ export class NodeReconciler {
       // The node is read while the snapshot loads: two round trips in the time of one.
       const started = performance.now();
       const early = this.deps.runtime.startObservation(node.name, node.runtimeAddress, this.target ?? this.deps.runtime.firstTarget(node.configDir));
+      // A node that answers gets its push at full speed, and the build after it (a 10,000-command push can outlast the timer).
+      void early.observation.then((o) => o.ok && clearTimeout(buildAnyway), () => undefined);
       const snapshot = stale ? await this.deps.runtimeSnapshot(node, target) : this.served!.snapshot;
       const pushed = await this.push(node, node.runtimeAddress, snapshot, early, started);
       if (pushed.ok) this.covered = Math.max(this.covered, snapshot.revision);

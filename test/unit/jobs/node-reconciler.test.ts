@@ -156,10 +156,11 @@ describe('NodeReconciler while its Runtime API is down', () => {
 });
 
 describe('NodeReconciler config builds behind a slow push', () => {
-  it('starts the build once the push has run for buildAfterPushMs, and builds once per pass', async () => {
+  /** A node whose read (when `answers`) or whose push takes until `release()`; counts builds. */
+  function slowNode(answers: boolean) {
     let builds = 0;
-    let releasePush: () => void = () => undefined;
-    const pushHeld = new Promise<void>((r) => (releasePush = r));
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
     const h = harness({ revision: 5 });
     const deps: NodeReconcilerDeps = {
       ...h.deps,
@@ -169,20 +170,39 @@ describe('NodeReconciler config builds behind a slow push', () => {
       },
       runtime: {
         ...h.deps.runtime,
-        // A proxy that does not answer: the push waits (connect backoff, timeouts).
+        startObservation: (name, endpoint, target) => {
+          const read = h.deps.runtime.startObservation(name, endpoint, target);
+          return answers ? read : { target, observation: held.then(() => read.observation) };
+        },
         plan: async (...args) => {
-          await pushHeld;
+          await held;
           return h.deps.runtime.plan(...args);
         },
       },
     };
     const reconciler = new NodeReconciler(node, deps, { backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1 }, followUpMs: 60_000, buildAfterPushMs: 20 });
-    reconciler.wake();
+    return { reconciler, release, builds: () => builds };
+  }
+
+  it('builds without waiting for a push to a node that does not answer its read, and once per pass', async () => {
+    const n = slowNode(false); // a proxy that is down: connect backoff, timeouts
+    n.reconciler.wake();
     await new Promise((r) => setTimeout(r, 100));
-    expect(builds).toBe(1); // built while the push still waits
-    releasePush();
-    await reconciler.idle();
-    expect(builds).toBe(1); // and not again when the push ends
-    await reconciler.stop();
+    expect(n.builds()).toBe(1); // built while the push still waits
+    n.release();
+    await n.reconciler.idle();
+    expect(n.builds()).toBe(1); // and not again when the push ends
+    await n.reconciler.stop();
+  });
+
+  it('keeps the build behind a long push to a node that answered (a large batch), so haproxy -c does not slow it', async () => {
+    const n = slowNode(true);
+    n.reconciler.wake();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(n.builds()).toBe(0);
+    n.release();
+    await n.reconciler.idle();
+    expect(n.builds()).toBe(1);
+    await n.reconciler.stop();
   });
 });
