@@ -3,30 +3,19 @@
  * with a bare express route returning the same JSON without a database, in one run.
  * Prints one JSON line. Target: our GET ≥ 50% of the bare route's requests/s.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import express from 'express';
-import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/logger.js';
-import { startControlPlane } from '../src/main.js';
-import { round, scratchDatabase, wrk } from './support.js';
+import { startScratchControlPlane } from './scratch-control-plane.js';
+import { round, wrk } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 
-const db = await scratchDatabase(`sy_bench_api_${process.pid}`);
-const token = `sy_bench_${randomBytes(16).toString('hex')}`;
-const config = loadConfig({
-  DATABASE_URL: db.url,
-  PORT: '0',
-  SWITCHYARD_ADMIN_TOKEN: token,
-  SWITCHYARD_SECRET_KEY: randomBytes(32).toString('base64'),
-  LOG_LEVEL: 'warn',
-});
-const cp = await startControlPlane(config, createLogger('warn'));
+const scratch = await startScratchControlPlane('api', { LOG_LEVEL: 'warn' });
+const { cp, token } = scratch;
 const bare = express();
 let bareServer: Server | undefined;
 try {
@@ -89,6 +78,5 @@ end
   process.stdout.write(JSON.stringify(line) + '\n');
 } finally {
   bareServer?.close();
-  await cp.stop();
-  await db.drop();
+  await scratch.stop();
 }

@@ -12,16 +12,13 @@
  * bulk ≥ 50,000 commands/s.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/logger.js';
-import { startControlPlane, type ControlPlane } from '../src/main.js';
 import { httpMember, type Closable } from '../test/integration/haproxy-render-support.js';
 import { ProxyNode } from '../test/integration/proxy-node.js';
-import { round, scratchDatabase } from './support.js';
+import { startScratchControlPlane, type ScratchControlPlane } from './scratch-control-plane.js';
+import { round } from './support.js';
 
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 100);
 const RELOAD_CHANGES = Number(process.env.BENCH_RELOAD_CHANGES ?? 10);
@@ -48,30 +45,21 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   }
 }
 
-const db = await scratchDatabase(`sy_bench_prop_${process.pid}`);
-const token = `sy_bench_${randomBytes(16).toString('hex')}`;
 const nodes: ProxyNode[] = [];
 let member: (Closable & { port: number }) | undefined;
-let cp: ControlPlane | undefined;
+let scratch: ScratchControlPlane | undefined;
 try {
-  cp = await startControlPlane(
-    loadConfig({
-      DATABASE_URL: db.url,
-      PORT: '0',
-      SWITCHYARD_ADMIN_TOKEN: token,
-      SWITCHYARD_SECRET_KEY: randomBytes(32).toString('base64'),
-      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
-      SWITCHYARD_RECONCILE: 'true',
-      SWITCHYARD_LEADER_RETRY_MS: '100',
-      // Every change is timed until live on all three nodes: the tenant is placed on all three.
-      SWITCHYARD_PLACEMENT_REPLICAS: '3',
-      // The stats poller (show stat of 10,000 servers, parsed and stored every 10 s) and the
-      // rebalancer would land at random points of the timed windows; what is timed is the push.
-      SWITCHYARD_STATS: 'false',
-      SWITCHYARD_REBALANCE: 'false',
-    }),
-    createLogger((process.env.BENCH_LOG_LEVEL ?? 'warn') as 'warn'),
-  );
+  scratch = await startScratchControlPlane('prop', {
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+    SWITCHYARD_RECONCILE: 'true',
+    // Every change is timed until live on all three nodes: the tenant is placed on all three.
+    SWITCHYARD_PLACEMENT_REPLICAS: '3',
+    // The stats poller (show stat of 10,000 servers, parsed and stored every 10 s) and the
+    // rebalancer would land at random points of the timed windows; what is timed is the push.
+    SWITCHYARD_STATS: 'false',
+    SWITCHYARD_REBALANCE: 'false',
+  });
+  const { cp, token } = scratch;
   const url = cp.url;
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(url + path, {
@@ -134,7 +122,7 @@ try {
     const returned = performance.now();
     await Promise.all(
       nodes.map(async (node) => {
-        const config = await cp!.services.configs.build(node.name); // render + haproxy -c + store
+        const config = await cp.services.configs.build(node.name); // render + haproxy -c + store
         for (const [file, content] of Object.entries(config.files)) {
           await mkdir(dirname(join(node.dir, file)), { recursive: true });
           await writeFile(join(node.dir, file), content);
@@ -227,6 +215,5 @@ try {
 } finally {
   for (const n of nodes) await n.remove().catch(() => undefined);
   await member?.close();
-  await cp?.stop();
-  await db.drop();
+  await scratch?.stop();
 }

@@ -7,6 +7,8 @@ import { scratchDatabase } from './support.js';
 
 export interface ScratchControlPlane {
   readonly cp: ControlPlane;
+  /** The admin token (for tools that call the API themselves, such as wrk scripts). */
+  readonly token: string;
   /** Calls the API as the admin, with the shape the test helpers take. */
   readonly admin: Caller;
   /** Stops the control plane and drops its database. */
@@ -15,7 +17,7 @@ export interface ScratchControlPlane {
 
 /**
  * A control plane of a benchmark's own: a scratch PostgreSQL database, an admin token, `env` on
- * top. Logs errors only, so that stdout stays the benchmark's one JSON line.
+ * top. Logs errors only unless `env` sets LOG_LEVEL, so that stdout stays the benchmark's one JSON line.
  */
 export async function startScratchControlPlane(name: string, env: Record<string, string>): Promise<ScratchControlPlane> {
   const db = await scratchDatabase(`sy_bench_${name}_${process.pid}`);
@@ -46,6 +48,7 @@ export async function startScratchControlPlane(name: string, env: Record<string,
   };
   return {
     cp,
+    token,
     admin,
     stop: async () => {
       await cp.stop();

@@ -97,7 +97,7 @@ export class RuntimeClient implements RuntimeExecutor {
   warm(): void {
     if (this.closed || this.opening !== null || Date.now() < this.retryAt) return;
     const current = this.connection;
-    if (current !== null && current.alive && (current.busy || Date.now() - current.lastActivity < this.options.idleTimeoutMs / 2)) return;
+    if (current !== null && fresh(current, this.options.idleTimeoutMs / 2)) return;
     // A connection past half its idle time is replaced now rather than in the batch's way later.
     if (current !== null) {
       current.close('connection idle; reopened ahead of a batch');
@@ -149,7 +149,7 @@ export class RuntimeClient implements RuntimeExecutor {
     for (let attempts = 0; ; ) {
       if (this.closed) return 'runtime client is closed';
       const current = this.connection;
-      if (current !== null && current.alive && (current.busy || Date.now() - current.lastActivity < this.options.idleTimeoutMs)) return current;
+      if (current !== null && fresh(current, this.options.idleTimeoutMs)) return current;
       if (current !== null) {
         current.close('connection idle too long; reopened');
         this.connection = null;
@@ -207,6 +207,11 @@ export class RuntimeClient implements RuntimeExecutor {
   }
 }
 
+/** Whether a connection can take a batch: alive, and busy or idle for less than `maxIdleMs`. */
+function fresh(connection: PromptConnection, maxIdleMs: number): boolean {
+  return connection.alive && (connection.busy || Date.now() - connection.lastActivity < maxIdleMs);
+}
+
 /** The replies of one `execute` call still to come, and where they go. */
 interface Batch {
   readonly results: CommandResult[];
@@ -251,32 +256,25 @@ class CommandReply implements PendingReply {
 
 /** Checks the whole batch before anything is written: one bad command and nothing is sent. */
 function refuseUnsendable(commands: readonly RuntimeCommand[]): CommandResult[] | null {
-  if (commands.every(sendable)) return null;
-  const problems = commands.map((command) => {
-    if (command.target !== 'worker') return `${command.line} is a master CLI command`;
-    try {
-      assertSendable(command);
-      return null;
-    } catch (error) {
-      return error instanceof Error ? error.message : String(error);
-    }
-  });
-  const first = problems.findIndex((p) => p !== null);
+  // The usual batch is all sendable: one pass, no per-command array.
+  const first = commands.findIndex((command) => problemOf(command) !== null);
   if (first < 0) return null;
-  return commands.map((command, i) =>
-    problems[i] !== null
-      ? { status: 'error', command, message: problems[i]! }
-      : { status: 'not-executed', command, message: `batch refused before sending: command ${first + 1} is unsafe` },
-  );
+  return commands.map((command): CommandResult => {
+    const problem = problemOf(command);
+    return problem !== null
+      ? { status: 'error', command, message: problem }
+      : { status: 'not-executed', command, message: `batch refused before sending: command ${first + 1} is unsafe` };
+  });
 }
 
-function sendable(command: RuntimeCommand): boolean {
-  if (command.target !== 'worker') return false;
+/** Why this client cannot send `command`, or null when it can. */
+function problemOf(command: RuntimeCommand): string | null {
+  if (command.target !== 'worker') return `${command.line} is a master CLI command`;
   try {
     assertSendable(command);
-    return true;
-  } catch {
-    return false;
+    return null;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
   }
 }
 

@@ -68,6 +68,25 @@ function harness(current: { revision: number }) {
   };
 }
 
+/**
+ * A node reconciler over the harness whose builds are counted and whose Runtime API behaves as
+ * `runtime` overrides say; its retry is far in the future, so only wake-ups cause work.
+ */
+function countingBuilds(runtime: (base: NodeReconcilerDeps['runtime']) => Partial<NodeReconcilerDeps['runtime']>, options: { buildAfterPushMs?: number } = {}) {
+  let builds = 0;
+  const h = harness({ revision: 5 });
+  const deps: NodeReconcilerDeps = {
+    ...h.deps,
+    build: async () => {
+      builds += 1;
+      return { config: { revision: 0 }, snapshot: { revision: 0, node, tenants: [] } } as never;
+    },
+    runtime: { ...h.deps.runtime, ...runtime(h.deps.runtime) },
+  };
+  const reconciler = new NodeReconciler(node, deps, { backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1 }, followUpMs: 60_000, ...options });
+  return { reconciler, builds: () => builds };
+}
+
 describe('NodeReconciler wake-ups', () => {
   it('trusts an announced revision (no revision query) and ignores the same commit heard again', async () => {
     const current = { revision: 5 };
@@ -127,30 +146,18 @@ describe('NodeReconciler wake-ups', () => {
 
 describe('NodeReconciler while its Runtime API is down', () => {
   it('keeps building the config for each new revision (the agent still fetches it) while the push backs off', async () => {
-    let builds = 0;
-    const h = harness({ revision: 5 });
-    const deps: NodeReconcilerDeps = {
-      ...h.deps,
-      build: async () => {
-        builds += 1;
-        return { config: { revision: 0 }, snapshot: { revision: 0, node, tenants: [] } } as never;
-      },
-      runtime: {
-        ...h.deps.runtime,
-        plan: async () => ({ desired: {} as never, observation: { ok: false, error: 'connect ECONNREFUSED 127.0.0.1:1' }, plan: null }),
-      },
-    };
-    // A retry far in the future: only wake-ups can cause work in this test.
-    const reconciler = new NodeReconciler(node, deps, { backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1 }, followUpMs: 60_000 });
+    const { reconciler, builds } = countingBuilds(() => ({
+      plan: async () => ({ desired: {} as never, observation: { ok: false, error: 'connect ECONNREFUSED 127.0.0.1:1' }, plan: null }),
+    }));
     reconciler.wake();
     await reconciler.idle();
-    expect(builds).toBe(1); // the failed pass still asked for the build
+    expect(builds()).toBe(1); // the failed pass still asked for the build
     reconciler.wake(7); // a write commits while the proxy is down
     await reconciler.idle();
-    expect(builds).toBe(2);
+    expect(builds()).toBe(2);
     reconciler.wake(7); // the same commit heard again through NOTIFY
     await reconciler.idle();
-    expect(builds).toBe(2);
+    expect(builds()).toBe(2);
     await reconciler.stop();
   });
 });
@@ -158,30 +165,22 @@ describe('NodeReconciler while its Runtime API is down', () => {
 describe('NodeReconciler config builds behind a slow push', () => {
   /** A node whose read (when `answers`) or whose push takes until `release()`; counts builds. */
   function slowNode(answers: boolean) {
-    let builds = 0;
     let release: () => void = () => undefined;
     const held = new Promise<void>((r) => (release = r));
-    const h = harness({ revision: 5 });
-    const deps: NodeReconcilerDeps = {
-      ...h.deps,
-      build: async () => {
-        builds += 1;
-        return { config: { revision: 0 }, snapshot: { revision: 0, node, tenants: [] } } as never;
-      },
-      runtime: {
-        ...h.deps.runtime,
+    const counted = countingBuilds(
+      (base) => ({
         startObservation: (name, endpoint, target) => {
-          const read = h.deps.runtime.startObservation(name, endpoint, target);
+          const read = base.startObservation(name, endpoint, target);
           return answers ? read : { target, observation: held.then(() => read.observation) };
         },
         plan: async (...args) => {
           await held;
-          return h.deps.runtime.plan(...args);
+          return base.plan(...args);
         },
-      },
-    };
-    const reconciler = new NodeReconciler(node, deps, { backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1 }, followUpMs: 60_000, buildAfterPushMs: 20 });
-    return { reconciler, release, builds: () => builds };
+      }),
+      { buildAfterPushMs: 20 },
+    );
+    return { ...counted, release };
   }
 
   it('builds without waiting for a push to a node that does not answer its read, and once per pass', async () => {
