@@ -55,6 +55,12 @@ beforeAll(async () => {
   await converged(app.admin, 'edge-load', 0, 30_000);
   haproxy = startHaproxy(join(root, 'etc'), socket());
   await eventually('the VIP answers 200', async () => ((await request({ host: VIP, port: vipPort, path: '/' }).catch(() => null))?.status === 200 ? true : undefined), 15_000);
+  // The node may still be catching up (a config built while HAProxy was not yet running is
+  // applied with a reload, during which the master socket refuses connections): the test counts
+  // reloads from a settled node.
+  const current = (await app.admin('GET', '/v1/plan')).body.revision as number;
+  await converged(app.admin, 'edge-load', current, 30_000);
+  await eventually('the master CLI answers', async () => ((await masterCli(socket()).showProc().catch(() => null)) ? true : undefined), 15_000);
 }, 90_000);
 
 afterAll(async () => {
