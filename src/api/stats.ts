@@ -24,9 +24,12 @@ export function statsRoutes(stats: StatsService): RouteSpec[] {
         step: z.coerce.number().int('must be a whole number of seconds').min(MIN_STEP_S).max(31 * 86_400).default(60),
       }),
       handler: async ({ params, query }) => {
-        const to = query.to === undefined ? new Date() : new Date(query.to);
+        // One reading of the clock: the default window and the choice of raw samples or rollups
+        // must agree, or a millisecond between two readings makes the default hour "too old".
+        const now = new Date();
+        const to = query.to === undefined ? now : new Date(query.to);
         const from = query.from === undefined ? new Date(to.getTime() - HOUR_MS) : new Date(query.from);
-        return { body: await stats.series(params.tenant, { from, to, stepS: query.step }) };
+        return { body: await stats.series(params.tenant, { from, to, stepS: query.step }, now) };
       },
     }),
   ];

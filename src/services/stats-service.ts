@@ -20,15 +20,16 @@ const round = (v: number | null): number => (v === null ? 0 : Math.round(v * 100
 export class StatsService {
   constructor(
     private readonly db: Db,
-    private readonly options: { readonly rawRetentionS: number; readonly now?: () => Date },
+    private readonly options: { readonly rawRetentionS: number },
   ) {}
 
-  async series(tenant: string, window: SeriesWindow): Promise<StatsSeries> {
+  /** `now`: the moment the window was taken at (its default end), so both see the same clock. */
+  async series(tenant: string, window: SeriesWindow, now: Date = new Date()): Promise<StatsSeries> {
     const problem = windowProblem(window);
     if (problem !== null) {
       throw new ValidationError(`query.${problem.field}: ${problem.message}`, [{ path: `query.${problem.field}`, message: problem.message }]);
     }
-    const source = seriesSource(window.from, this.options.now?.() ?? new Date(), this.options.rawRetentionS);
+    const source = seriesSource(window.from, now, this.options.rawRetentionS);
     const rows = await frontendSeries(this.db, tenant, window, source);
     const byVip = new Map<string, StatPoint[]>();
     for (const r of rows) {
