@@ -12,6 +12,8 @@ export interface NodeSpec {
   readonly group: string;
   readonly zone: string;
   readonly runtimeAddress: RuntimeAddress | null;
+  /** Absent: none (null). */
+  readonly masterAddress?: RuntimeAddress | null;
   readonly capacity: Resources;
   readonly configDir: string;
 }
@@ -28,6 +30,7 @@ export function toNode(row: NodeRow): ProxyNode {
     group: row.node_group,
     zone: row.zone,
     runtimeAddress: row.runtime_host !== null && row.runtime_port !== null ? { host: row.runtime_host, port: row.runtime_port } : null,
+    masterAddress: row.master_host !== null && row.master_port !== null ? { host: row.master_host, port: row.master_port } : null,
     capacity: { vcpu: Number(row.capacity_vcpu), memoryMb: row.capacity_memory_mb },
     configDir: row.config_dir,
     capabilities: CAPABILITIES[kind],
@@ -125,6 +128,8 @@ function specColumns(n: NodeSpec) {
     zone: n.zone,
     runtime_host: n.runtimeAddress?.host ?? null,
     runtime_port: n.runtimeAddress?.port ?? null,
+    master_host: n.masterAddress?.host ?? null,
+    master_port: n.masterAddress?.port ?? null,
     capacity_vcpu: n.capacity.vcpu,
     capacity_memory_mb: n.capacity.memoryMb,
     config_dir: n.configDir,

@@ -124,6 +124,9 @@ export interface NodeTable {
   zone: string;
   runtime_host: string | null;
   runtime_port: number | null;
+  /** The HAProxy master CLI's TCP listener (`-S ipv4@host:port`); null: none. */
+  master_host: ColumnType<string | null, string | null | undefined, string | null>;
+  master_port: ColumnType<number | null, number | null | undefined, number | null>;
   capacity_vcpu: Numeric;
   capacity_memory_mb: number;
   config_dir: ColumnType<string, string | undefined, string>;

@@ -25,6 +25,11 @@ export interface ProxyNode {
   readonly zone: string;
   /** The HAProxy Runtime API listener (`stats socket ipv4@host:port level admin`), or null. */
   readonly runtimeAddress: RuntimeAddress | null;
+  /**
+   * The HAProxy master CLI on TCP (`haproxy -W -S ipv4@host:port`), or null: the stats poller
+   * reads the old workers a reload left serving sessions through it.
+   */
+  readonly masterAddress: RuntimeAddress | null;
   readonly capacity: Resources;
   /** Where the agent keeps this node's files; rendered configs refer to maps and certificates there. */
   readonly configDir: string;
@@ -124,12 +129,19 @@ export const createNodeSchema = z
     group: slug.default('default'),
     zone: slug.default('default'),
     runtimeAddress: runtimeAddress.nullable().default(null),
+    masterAddress: runtimeAddress.nullable().default(null),
     capacity: resources,
     configDir: configDir.default(DEFAULT_CONFIG_DIR),
   })
   .superRefine((n, ctx) => {
     if (n.kind === 'nginx' && n.runtimeAddress !== null) {
       ctx.addIssue({ code: 'custom', path: ['runtimeAddress'], message: 'nginx nodes have no runtime API' });
+    }
+    if (n.kind === 'nginx' && n.masterAddress !== null) {
+      ctx.addIssue({ code: 'custom', path: ['masterAddress'], message: 'nginx nodes have no master CLI' });
+    }
+    if (n.masterAddress !== null && formatRuntimeAddress(n.masterAddress) === formatRuntimeAddress(n.runtimeAddress)) {
+      ctx.addIssue({ code: 'custom', path: ['masterAddress'], message: 'the master CLI listens on its own address, not on the Runtime API\'s' });
     }
   });
 export type CreateNode = z.output<typeof createNodeSchema>;
@@ -138,6 +150,7 @@ export const patchNodeSchema = z.strictObject({
   group: slug.optional(),
   zone: slug.optional(),
   runtimeAddress: runtimeAddress.nullable().optional(),
+  masterAddress: runtimeAddress.nullable().optional(),
   capacity: resources.optional(),
   configDir: configDir.optional(),
 });

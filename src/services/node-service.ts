@@ -81,6 +81,7 @@ export class NodeService {
         group: patch.group ?? before.group,
         zone: patch.zone ?? before.zone,
         runtimeAddress: patch.runtimeAddress === undefined ? before.runtimeAddress : patch.runtimeAddress,
+        masterAddress: patch.masterAddress === undefined ? before.masterAddress : patch.masterAddress,
         capacity: patch.capacity ?? before.capacity,
         configDir: patch.configDir ?? before.configDir,
       });
@@ -140,6 +141,7 @@ function sameSpec(a: ProxyNode, b: CreateNode): boolean {
     a.capacity.vcpu === b.capacity.vcpu &&
     a.capacity.memoryMb === b.capacity.memoryMb &&
     a.configDir === b.configDir &&
-    formatRuntimeAddress(a.runtimeAddress) === formatRuntimeAddress(b.runtimeAddress)
+    formatRuntimeAddress(a.runtimeAddress) === formatRuntimeAddress(b.runtimeAddress) &&
+    formatRuntimeAddress(a.masterAddress) === formatRuntimeAddress(b.masterAddress)
   );
 }

@@ -91,6 +91,15 @@ describe('nodes', () => {
     ['a name that is not a slug', { name: 'LB 3' }, 'body.name'],
     ['an unknown field', { weight: 3 }, 'body.weight'],
     ['a runtime API on an nginx node', { kind: 'nginx', runtimeAddress: { host: '10.0.0.13', port: 9999 } }, 'body.runtimeAddress'],
+    ['a master CLI port out of range', { masterAddress: { host: '10.0.0.12', port: 0 } }, 'body.masterAddress.port'],
+    ['a master CLI host that is not an IP', { masterAddress: { host: 'lb.example.com', port: 9998 } }, 'body.masterAddress.host'],
+    ['a master CLI with an unknown field', { masterAddress: { host: '10.0.0.12', port: 9998, tls: true } }, 'body.masterAddress.tls'],
+    ['a master CLI on an nginx node', { kind: 'nginx', masterAddress: { host: '10.0.0.13', port: 9998 } }, 'body.masterAddress'],
+    [
+      'a master CLI on the Runtime API address',
+      { runtimeAddress: { host: '10.0.0.12', port: 9999 }, masterAddress: { host: '10.0.0.12', port: 9999 } },
+      'body.masterAddress',
+    ],
   ])('refuses %s with 400 naming the field', async (_label, override, path) => {
     const res = await app.admin('POST', '/v1/nodes', { ...lb1, name: 'lb-3', runtimeAddress: null, ...override });
     expect(res.status).toBe(400);
@@ -133,6 +142,25 @@ describe('nodes', () => {
     expect(badPort.body.error.details[0].path).toBe('body.runtimeAddress.port');
     expect((await app.admin('PATCH', '/v1/nodes/lb-2', { kind: 'nginx' })).body.error.details[0].path).toBe('body.kind');
     expect((await app.admin('PATCH', '/v1/nodes/nope', { zone: 'z' })).status).toBe(404);
+  });
+
+  it('keeps a HAProxy node\'s master CLI address, null unless given, and changes or clears it with PATCH', async () => {
+    expect((await app.admin('GET', '/v1/nodes/lb-2')).body.masterAddress).toBeNull();
+    const set = await app.admin('PATCH', '/v1/nodes/lb-2', { masterAddress: { host: '10.0.0.22', port: 9998 } });
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({ masterAddress: { host: '10.0.0.22', port: 9998 }, runtimeAddress: { host: '10.0.0.22', port: 9999 } });
+    expect((await app.admin('GET', '/v1/nodes/lb-2')).body.masterAddress).toEqual({ host: '10.0.0.22', port: 9998 });
+    const same = await app.admin('PATCH', '/v1/nodes/lb-2', { masterAddress: { host: '10.0.0.22', port: 9998 } });
+    expect(same.body.revision).toBe(set.body.revision);
+    const onRuntime = await app.admin('PATCH', '/v1/nodes/lb-2', { masterAddress: { host: '10.0.0.22', port: 9999 } });
+    expect(onRuntime.status).toBe(400);
+    expect(onRuntime.body.error.details.map((d: { path: string }) => d.path)).toEqual(['body.masterAddress']);
+    const nginx = await app.admin('PATCH', '/v1/nodes/ngx-1', { masterAddress: { host: '10.0.0.30', port: 9998 } });
+    expect(nginx.status).toBe(400);
+    expect(nginx.body.error.details).toEqual([{ path: 'body.masterAddress', message: 'nginx nodes have no master CLI' }]);
+    const cleared = await app.admin('PATCH', '/v1/nodes/lb-2', { masterAddress: null });
+    expect(cleared.status).toBe(200);
+    expect(cleared.body.masterAddress).toBeNull();
   });
 
   it('lets an agent read its own node, and nothing else', async () => {
