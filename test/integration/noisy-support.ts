@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/connect.js';
 import { HAPROXY_CAPACITY_FACTORS, toResourceVector } from '../../src/domain/capacity.js';
+import { HAPROXY_FILES } from '../../src/domain/config-files.js';
+import { parseShowMap } from '../../src/fleet/parse.js';
 import type { ControlPlane } from '../../src/main.js';
 import { frontendName } from '../../src/render/haproxy-names.js';
 import type { Caller } from '../support/app.js';
@@ -65,7 +67,7 @@ export const FRONTEND_A = frontendName(TENANT_A.id, VIP);
 const FRONTEND_B = frontendName(TENANT_B.id, VIP);
 
 /** An HTTP member that answers 200 after `delayMs` (± `jitter`, a fraction, so answers do not come in waves). */
-async function slowMember(delayMs: number, jitter = 0): Promise<Closable & { port: number }> {
+export async function slowMember(delayMs: number, jitter = 0): Promise<Closable & { port: number }> {
   const waiting = new Set<() => void>();
   const server = http.createServer((req, res) => {
     if (req.url === '/healthz') return void res.writeHead(200).end('ok');
@@ -196,6 +198,40 @@ export async function live(edge: ProxyNode): Promise<Live> {
   return { a: frontend(FRONTEND_A), b: frontend(FRONTEND_B), maxconn: field('Maxconn'), currConns: field('CurrConns') };
 }
 
+/** The node's caps map (relative to its configDir): the one map file a HAProxy node is rendered. */
+const CAPS_MAP = Object.values(HAPROXY_FILES).find((f) => f.startsWith('maps/'))!;
+
+/** A tenant's caps as the proxy enforces them, and its current connections (all its frontends). */
+export interface TenantCaps {
+  /** Admitted requests per second: the tenant's line `<tenant> N` in the caps map. */
+  readonly requestsPerSecond: number;
+  /**
+   * Concurrent connections: the map's line `<tenant>.conn N`; without one (the cap was each
+   * frontend's `maxconn` before it moved into the map), the lowest `slim` of its frontends.
+   */
+  readonly connections: number;
+  /** `scur` summed over the tenant's frontends. */
+  readonly sessions: number;
+}
+
+/** Every tenant's caps on `edge`, read back through the Runtime API (`show map`, `show stat`). */
+export async function capsOnNode(edge: ProxyNode, tenants: readonly string[]): Promise<Record<string, TenantCaps>> {
+  const [map, rows] = await Promise.all([runtimeCommand(edge.statsPort, `show map ${join(edge.dir, CAPS_MAP)}`, 1000), edge.stats()]);
+  const entries = new Map(parseShowMap(map).map((e) => [e.key, Number(e.value)]));
+  const out: Record<string, TenantCaps> = {};
+  for (const tenant of tenants) {
+    const frontends = rows.filter((r) => r.type === 'frontend' && r.pxname.startsWith(frontendName(tenant, '')));
+    const rate = entries.get(tenant);
+    if (rate === undefined || frontends.length === 0) throw new Error(`no caps of ${tenant} on ${edge.name}: ${map.slice(0, 200)}`);
+    out[tenant] = {
+      requestsPerSecond: rate,
+      connections: entries.get(`${tenant}.conn`) ?? Math.min(...frontends.map((r) => r.slim ?? 0)),
+      sessions: frontends.reduce((n, r) => n + (r.scur ?? 0), 0),
+    };
+  }
+  return out;
+}
+
 /** Poll cycles the stats poller has completed (stored) for `node` since `since`: a clock counted in cycles. */
 export async function pollsSince(db: Db, node: string, since: Date): Promise<number> {
   const { rows } = await sql<{ n: number }>`
@@ -203,10 +239,10 @@ export async function pollsSince(db: Db, node: string, since: Date): Promise<num
   return rows[0]!.n;
 }
 
-/** Waits, bounded, until the stats poller has completed `n` more cycles for `node`. */
-export async function pollCycles(db: Db, node: string, n: number): Promise<void> {
+/** Waits, bounded, until the stats poller (polling every `pollS`) has completed `n` more cycles for `node`. */
+export async function pollCycles(db: Db, node: string, n: number, pollS = POLL_S): Promise<void> {
   const since = new Date();
-  await eventually(`${n} poll cycles of ${node}`, async () => ((await pollsSince(db, node, since)) >= n ? true : undefined), (n + 3) * POLL_S * 1000, 100);
+  await eventually(`${n} poll cycles of ${node}`, async () => ((await pollsSince(db, node, since)) >= n ? true : undefined), (n + 3) * pollS * 1000, 100);
 }
 
 /**
@@ -238,7 +274,8 @@ export interface NoisyNode extends Closable {
   readonly portB: number;
 }
 
-async function write(admin: Caller, method: string, path: string, body: unknown): Promise<void> {
+/** An admin write that must succeed. */
+export async function write(admin: Caller, method: string, path: string, body: unknown): Promise<void> {
   const res = await admin(method, path, body);
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
 }
