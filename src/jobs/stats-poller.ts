@@ -1,9 +1,12 @@
 import type { Db } from '../db/connect.js';
 import { insertSamples, pruneStats, upsertRollups } from '../db/stat-repository.js';
 import type { ProxyNode } from '../domain/node.js';
-import { rollupIncrements, sampleKey, toSamples, withRates, type Counters, type StatSample } from '../domain/stats.js';
-import { showStatOfTypes } from '../fleet/commands.js';
-import { parseShowStat } from '../fleet/parse.js';
+import { rollupIncrements, toSamples, type StatSample } from '../domain/stats.js';
+import { mergeWorkerSamples, type WorkerCounters, type WorkerSamples } from '../domain/worker-samples.js';
+import { showInfo, showStatOfTypes } from '../fleet/commands.js';
+import { readOldWorkers, type OldWorkerReplies } from '../fleet/old-worker-stats.js';
+import { OneShotCli } from '../fleet/one-shot-cli.js';
+import { parseShowInfo, parseShowStat } from '../fleet/parse.js';
 import type { CommandResult, RuntimeExecutor } from '../fleet/runtime-executor.js';
 import type { Logger } from '../logger.js';
 import { proxyOwner } from '../render/haproxy-names.js';
@@ -17,6 +20,14 @@ export interface StatsPollerDeps {
   readonly logger: Logger;
   readonly metrics?: { readonly tenantUsage: { reset(): void; set(labels: { tenant: string; resource: string }, value: number): void } } | undefined;
   readonly now?: () => Date;
+  /**
+   * The CLI of a node's HAProxy master (`-S`), asked per poll; tests pass fakes. By default a
+   * connection per command (OneShotCli), not the shared pool: the pool's clients speak the worker
+   * CLI's `prompt` mode, whose replies end in "\n> " and which they probe with `show info`, and the
+   * master prompts "master> " and knows no `show info`. A poll sends the master one `show proc`
+   * plus one `@!<pid> show stat` per old worker, so a connection each costs little.
+   */
+  readonly masterCli?: (endpoint: { readonly host: string; readonly port: number }, timeoutMs: number) => RuntimeExecutor;
 }
 
 export interface StatsPollerOptions {
@@ -39,21 +50,40 @@ export interface PollResult {
 
 /** Frontend, backend and server rows: everything but listeners (one row per bind line). */
 const STAT_COMMAND = showStatOfTypes(['frontend', 'backend', 'server']);
+/** Sent before STAT_COMMAND on nodes with a master CLI: the same session's worker PID. */
+const INFO_COMMAND = showInfo();
+
+/** What one node's read gave: the current worker's replies and, with a master CLI, the old workers'. */
+interface NodeReplies {
+  readonly stat: CommandResult | undefined;
+  /** `show info` of the worker that answered `stat`; null without a master CLI. */
+  readonly info: CommandResult | undefined | null;
+  /** null without a master CLI. */
+  readonly old: OldWorkerReplies | null;
+}
+
+const defaultMasterCli = (endpoint: { readonly host: string; readonly port: number }, timeoutMs: number): RuntimeExecutor =>
+  new OneShotCli(endpoint, { target: 'master', connectTimeoutMs: timeoutMs, commandTimeoutMs: timeoutMs });
 
 /**
  * Reads `show stat` from every HAProxy node with a Runtime API, concurrently, each bounded by its
  * own timeout, and stores per-frontend, per-backend and per-member samples (with rates against the
- * node's previous read), the current minute's rollups, and applies retention. A node that cannot
- * be read is logged when it starts and stops failing, and fails no other node's read (the others'
- * samples are stored once it answers or times out). Member health (UP, DOWN, MAINT) stays the
+ * node's previous read), the current minute's rollups, and applies retention. On a node with a
+ * master CLI (`masterAddress`) the old workers still serving sessions after a reload are read too,
+ * through the master, within the same timeout, and summed in (see mergeWorkerSamples); a master
+ * that does not answer leaves the node's samples to its current worker and is logged once. A node
+ * that cannot be read is logged when it starts and stops failing, and fails no other node's read
+ * (the others' samples are stored once it answers or times out). Member health (UP, DOWN, MAINT) stays the
  * reconciler's to store; the samples carry each member's status too.
  * Runs on the leader only: start on election, stop when deposed.
  */
 export class StatsPoller {
   private schedule: Scheduled | null = null;
   private stopping: Promise<void> | null = null;
-  /** Each node's last read: when, and its counters by sample key. */
-  private readonly previous = new Map<string, { readonly at: number; readonly counters: Map<string, Counters> }>();
+  /** Each node's last read: when, and each worker's counters by sample key. */
+  private readonly previous = new Map<string, { readonly at: number; readonly workers: readonly WorkerCounters[] }>();
+  /** Each node's last master CLI outcome (null: fine), logged like `failing`. */
+  private readonly masterFailing = new Map<string, string | null>();
   /** Each node's last outcome (null: fine), so failures are logged once per change. */
   private readonly failing = new Map<string, string | null>();
 
@@ -101,6 +131,7 @@ export class StatsPoller {
     const known = new Set(nodes.map((n) => n.name));
     for (const name of this.previous.keys()) if (!known.has(name)) this.previous.delete(name);
     for (const name of this.failing.keys()) if (!known.has(name)) this.failing.delete(name);
+    for (const name of this.masterFailing.keys()) if (!known.has(name)) this.masterFailing.delete(name);
 
     // Every node is read before any reply is parsed: parsing blocks the event loop (tens of ms per
     // thousand objects), and a reply that arrived meanwhile had it counted against its own node's
@@ -122,24 +153,35 @@ export class StatsPoller {
     return { nodes: polled.map((p) => p.result), skipped, pruned };
   }
 
-  private async read(node: ProxyNode): Promise<{ node: ProxyNode; reply: CommandResult | undefined; at: Date }> {
-    const [reply] = await this.deps.clients.client(node.name, node.runtimeAddress!).execute([STAT_COMMAND], { timeoutMs: this.options.nodeTimeoutMs });
-    return { node, reply, at: this.now() };
+  private async read(node: ProxyNode): Promise<{ node: ProxyNode; reply: NodeReplies; at: Date }> {
+    const timeoutMs = this.options.nodeTimeoutMs;
+    const worker = this.deps.clients.client(node.name, node.runtimeAddress!);
+    if (node.masterAddress === null) {
+      const [stat] = await worker.execute([STAT_COMMAND], { timeoutMs });
+      return { node, reply: { stat, info: null, old: null }, at: this.now() };
+    }
+    const masterCli = (this.deps.masterCli ?? defaultMasterCli)(node.masterAddress, timeoutMs);
+    const current = worker.execute([INFO_COMMAND, STAT_COMMAND], { timeoutMs });
+    const [[info, stat], old] = await Promise.all([current, readOldWorkers(masterCli, STAT_COMMAND, timeoutMs, current.then(([i]) => workerPid(i)))]);
+    return { node, reply: { stat, info, old }, at: this.now() };
   }
 
-  private async store(node: ProxyNode, reply: CommandResult | undefined, at: Date): Promise<{ result: NodePoll; samples: StatSample[] }> {
-    let samples: StatSample[];
+  private async store(node: ProxyNode, reply: NodeReplies, at: Date): Promise<{ result: NodePoll; samples: StatSample[] }> {
+    let current: WorkerSamples;
     try {
-      if (reply === undefined || reply.status !== 'ok') throw new Error(reply === undefined ? 'no reply' : reply.message);
-      samples = toSamples(parseShowStat(reply.output), proxyOwner);
+      const { stat } = reply;
+      if (stat === undefined || stat.status !== 'ok') throw new Error(stat === undefined ? 'no reply' : stat.message);
+      current = { pid: workerPid(reply.info), samples: toSamples(parseShowStat(stat.output), proxyOwner) };
     } catch (err) {
       const error = `cannot read stats: ${err instanceof Error ? err.message : String(err)}`;
       this.outcome(node.name, error);
       return { result: { node: node.name, ok: false, error }, samples: [] };
     }
+    const old = this.oldWorkers(node.name, reply.old);
     const before = this.previous.get(node.name);
-    samples = withRates(samples, before?.counters ?? new Map(), before === undefined ? 0 : (at.getTime() - before.at) / 1000);
-    this.previous.set(node.name, { at: at.getTime(), counters: new Map(samples.map((s) => [sampleKey(s), s.counters])) });
+    const merged = mergeWorkerSamples(current, old, before?.workers, before === undefined ? 0 : (at.getTime() - before.at) / 1000);
+    const samples = merged.samples;
+    this.previous.set(node.name, { at: at.getTime(), workers: merged.workers });
     try {
       await this.deps.db.transaction().execute(async (trx) => {
         await insertSamples(trx, node.name, at, samples);
@@ -152,6 +194,31 @@ export class StatsPoller {
     }
     this.outcome(node.name, null);
     return { result: { node: node.name, ok: true, samples: samples.length }, samples };
+  }
+
+  /**
+   * The old workers' samples, or none (the current worker's alone, as without a master CLI) when
+   * the master did not answer or a reply does not parse; logged when that starts and stops.
+   */
+  private oldWorkers(node: string, replies: OldWorkerReplies | null): WorkerSamples[] {
+    if (replies === null) return [];
+    let old: WorkerSamples[] = [];
+    let error: string | null = null;
+    try {
+      if (!replies.ok) throw new Error(replies.error);
+      old = replies.workers.map((w) => ({ pid: w.pid, samples: toSamples(parseShowStat(w.output), proxyOwner) }));
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+      old = [];
+    }
+    const last = this.masterFailing.get(node);
+    this.masterFailing.set(node, error);
+    if (error !== null && error !== last) {
+      this.deps.logger.warn({ node, error }, "stats poll cannot read a node's old workers through its master CLI; its samples count the current worker alone");
+    } else if (error === null && last !== undefined && last !== null) {
+      this.deps.logger.info({ node }, "stats poll reads a node's old workers through its master CLI again");
+    }
+    return old;
   }
 
   /** Logs a node's failure when it starts (or its reason changes) and its recovery, not every tick. */
@@ -183,5 +250,15 @@ export class StatsPoller {
 
   private now(): Date {
     return this.deps.now?.() ?? new Date();
+  }
+}
+
+/** The PID in the worker's `show info`; null when it was not asked or did not parse (rates then key by object alone). */
+function workerPid(info: CommandResult | undefined | null): number | null {
+  if (info === null || info === undefined || info.status !== 'ok') return null;
+  try {
+    return parseShowInfo(info.output).pid;
+  } catch {
+    return null;
   }
 }

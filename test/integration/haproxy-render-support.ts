@@ -205,9 +205,9 @@ export interface RunningHaproxy {
   stop(): Promise<void>;
 }
 
-/** `haproxy -W -db -f cfg`: master-worker in the foreground, stopped by its own PID. */
-export function startHaproxy(config: string): RunningHaproxy {
-  const child: ChildProcess = spawn('haproxy', ['-W', '-db', '-f', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `haproxy -W -db [args] -f cfg`: master-worker in the foreground, stopped by its own PID. */
+export function startHaproxy(config: string, args: readonly string[] = []): RunningHaproxy {
+  const child: ChildProcess = spawn('haproxy', ['-W', '-db', ...args, '-f', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (c) => (output += c.toString()));
   child.stderr!.on('data', (c) => (output += c.toString()));

@@ -1,14 +1,18 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseServersState, parseShowStat, type ServerStateRow, type StatRow } from '../../src/fleet/parse.js';
+import { showProc } from '../../src/fleet/commands.js';
+import { OneShotCli } from '../../src/fleet/one-shot-cli.js';
+import { parseServersState, parseShowProc, parseShowStat, type ServerStateRow, type StatRow } from '../../src/fleet/parse.js';
 import type { Caller } from '../support/app.js';
 import { freePort, runtimeCommand, startHaproxy, type RunningHaproxy } from './haproxy-render-support.js';
 
 /**
  * One HAProxy node on loopback, run the way the agent would run it (master-worker, the files the
  * control plane renders for the node) but driven by the test: it writes the files, starts and stops
- * the process it spawned (by PID), and reads the live state back through the stats socket.
+ * the process it spawned (by PID), and reads the live state back through the stats socket. Created
+ * with `{ master: true }`, it also serves its master CLI on TCP (`-S ipv4@127.0.0.1:<masterPort>`)
+ * and registers it as the node's masterAddress.
  */
 export class ProxyNode {
   private process: RunningHaproxy | null = null;
@@ -17,15 +21,24 @@ export class ProxyNode {
     readonly name: string,
     readonly dir: string,
     readonly statsPort: number,
+    readonly masterPort: number | null = null,
   ) {}
 
-  static async create(name: string): Promise<ProxyNode> {
-    return new ProxyNode(name, await mkdtemp(join(tmpdir(), `sy-${name}-`)), await freePort('127.0.0.1'));
+  static async create(name: string, options: { master?: boolean } = {}): Promise<ProxyNode> {
+    const dir = await mkdtemp(join(tmpdir(), `sy-${name}-`));
+    return new ProxyNode(name, dir, await freePort('127.0.0.1'), options.master ? await freePort('127.0.0.1') : null);
   }
 
-  /** What to register: the node's Runtime API and the directory its config refers to. */
+  /** What to register: the node's Runtime API (and master CLI) and the directory its config refers to. */
   registration(): Record<string, unknown> {
-    return { name: this.name, kind: 'haproxy', runtimeAddress: { host: '127.0.0.1', port: this.statsPort }, capacity: { vcpu: 1, memoryMb: 512 }, configDir: this.dir };
+    return {
+      name: this.name,
+      kind: 'haproxy',
+      runtimeAddress: { host: '127.0.0.1', port: this.statsPort },
+      ...(this.masterPort !== null && { masterAddress: { host: '127.0.0.1', port: this.masterPort } }),
+      capacity: { vcpu: 1, memoryMb: 512 },
+      configDir: this.dir,
+    };
   }
 
   /** Fetches the node's current config, writes it, and reports it applied (what the agent does). */
@@ -42,7 +55,7 @@ export class ProxyNode {
   }
 
   async start(): Promise<void> {
-    this.process = startHaproxy(join(this.dir, 'haproxy.cfg'));
+    this.process = startHaproxy(join(this.dir, 'haproxy.cfg'), this.masterPort === null ? [] : ['-S', `ipv4@127.0.0.1:${this.masterPort}`]);
     const deadline = Date.now() + 5000;
     for (;;) {
       const pid = await this.workerPid().catch(() => null);
@@ -79,6 +92,14 @@ export class ProxyNode {
     const m = /^Pid: (\d+)$/m.exec(await runtimeCommand(this.statsPort, 'show info', 1000));
     if (!m) throw new Error('no Pid in show info');
     return Number(m[1]);
+  }
+
+  /** The PIDs of the workers still finishing their sessions after a reload (needs `{ master: true }`). */
+  async oldWorkers(): Promise<number[]> {
+    if (this.masterPort === null) throw new Error(`${this.name} has no master CLI`);
+    const [reply] = await new OneShotCli({ host: '127.0.0.1', port: this.masterPort }, { target: 'master', commandTimeoutMs: 1000 }).execute([showProc()]);
+    if (reply?.status !== 'ok') throw new Error(`show proc on ${this.name}: ${reply?.message ?? 'no reply'}`);
+    return parseShowProc(reply.output).workers.filter((w) => !w.current).map((w) => w.pid);
   }
 
   async servers(backend: string): Promise<ServerStateRow[]> {
