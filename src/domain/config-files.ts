@@ -7,7 +7,7 @@
 /** A HAProxy node's files. */
 export const HAPROXY_FILES = {
   config: 'haproxy.cfg',
-  rateLimitMap: 'maps/rate-limits.map',
+  capsMap: 'maps/tenant-caps.map',
   /** Written by the agent (`show servers state`) before a reload, never rendered. */
   serverState: 'state/server-state',
 } as const;

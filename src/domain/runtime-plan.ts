@@ -54,7 +54,7 @@ export function planRuntime<C>(desired: DesiredRuntime, observed: ObservedRuntim
   const plan = new PlanBuilder<C>();
   planFrontends(plan, desired, observed, build);
   planBackends(plan, desired, observed, build, options);
-  planRateLimitMap(plan, desired, observed, build);
+  planCapsMap(plan, desired, observed, build);
   for (const cert of [...desired.certificates].sort(byKey((c) => c.file))) planCertificate(plan, cert, observed, build);
   return plan.result();
 }
@@ -223,19 +223,29 @@ function planRemoval<C>(plan: PlanBuilder<C>, be: DesiredBackend, srv: ObservedS
   }
 }
 
-function planRateLimitMap<C>(plan: PlanBuilder<C>, desired: DesiredRuntime, observed: ObservedRuntime, build: CommandBuilders<C>): void {
-  const map = desired.rateLimitMap;
-  if (observed.rateLimitMap === null) {
+/**
+ * The tenants' caps (request rate under the tenant id, connections under `<tenant>.conn`). Caps
+ * that come down are set before caps that go up, so that between two commands the caps on the
+ * node never add up to more than the allocator gave out.
+ */
+function planCapsMap<C>(plan: PlanBuilder<C>, desired: DesiredRuntime, observed: ObservedRuntime, build: CommandBuilders<C>): void {
+  const map = desired.capsMap;
+  if (observed.capsMap === null) {
     if (map.referenced) plan.pendingReload.push(`map ${map.file} is not loaded yet; it is read with the next reload`);
     return;
   }
-  const live = groupBy(observed.rateLimitMap, (e) => e.key);
+  const live = groupBy(observed.capsMap, (e) => e.key);
+  const raises: (readonly [string, string])[] = [];
   for (const [key, value] of [...map.entries].sort(byKey(([k]) => k))) {
     const values = live.get(key);
     // `add map` appends even when the key exists, so it is only for keys the map lacks.
     if (values === undefined) plan.add(`add ${key} to ${map.file}`, () => [build.addMap(map.file, key, value)]);
-    else if (values.some((e) => e.value !== value)) plan.add(`set ${key} in ${map.file}`, () => [build.setMap(map.file, key, value)]);
+    else if (values.some((e) => e.value !== value)) {
+      if (values.every((e) => Number(e.value) < Number(value))) raises.push([key, value]);
+      else plan.add(`set ${key} in ${map.file}`, () => [build.setMap(map.file, key, value)]);
+    }
   }
+  for (const [key, value] of raises) plan.add(`set ${key} in ${map.file}`, () => [build.setMap(map.file, key, value)]);
   const wanted = new Set(map.entries.map(([k]) => k));
   for (const key of [...live.keys()].sort()) {
     if (!wanted.has(key)) plan.add(`delete ${key} from ${map.file}`, () => [build.delMap(map.file, key)]);

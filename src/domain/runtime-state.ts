@@ -11,7 +11,7 @@ export type ServerAdmin = 'ready' | 'drain' | 'maint';
 export interface DesiredRuntime {
   readonly frontends: readonly DesiredFrontend[];
   readonly backends: readonly DesiredBackend[];
-  readonly rateLimitMap: DesiredMap;
+  readonly capsMap: DesiredMap;
   readonly certificates: readonly DesiredCertificate[];
 }
 
@@ -79,7 +79,7 @@ export interface ObservedRuntime {
   readonly frontends: readonly { readonly name: string; readonly maxconn: number; readonly sessions: number | null }[];
   readonly servers: readonly ObservedServer[];
   /** The rate-limit map's entries, or null when the process has not loaded that map. */
-  readonly rateLimitMap: readonly { readonly key: string; readonly value: string }[] | null;
+  readonly capsMap: readonly { readonly key: string; readonly value: string }[] | null;
   /** Leaf SHA-1 per certificate file asked about; null when the process does not hold that file. */
   readonly certificates: ReadonlyMap<string, string | null>;
 }

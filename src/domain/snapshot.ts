@@ -53,10 +53,18 @@ export interface CertificateMaterial {
 
 /** The tenant's share of this node, enforced on the proxy. */
 export interface TenantAllocation {
-  /** Frontend maxconn for each of the tenant's VIPs on this node. */
+  /**
+   * Concurrent connections for the whole tenant on this node (all its VIPs); a new connection
+   * beyond it is refused. Lives in the caps map, so it changes at runtime.
+   */
   readonly maxConnections: number;
-  /** Requests per second for the whole tenant on this node before 429 (HTTP VIPs); the threshold lives in a map so it changes at runtime. */
+  /** Admitted requests per second for the whole tenant on this node before 429 (HTTP VIPs); in the caps map too. */
   readonly requestsPerSecond: number;
+  /**
+   * The tenant's connection limit on this node: each of its frontends' `maxconn`, a ceiling that
+   * moves only when the limit does (the cap above moves with demand, below it). Absent: the cap.
+   */
+  readonly connectionLimit?: number;
 }
 
 /** A rendered config: file name (relative to the node's configDir) → content. */

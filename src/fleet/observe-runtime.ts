@@ -26,10 +26,10 @@ export interface ObservationTarget {
 }
 
 export function observationTarget(desired: DesiredRuntime): ObservationTarget {
-  return { mapFile: desired.rateLimitMap.file, certificateFiles: desired.certificates.map((c) => c.file) };
+  return { mapFile: desired.capsMap.file, certificateFiles: desired.certificates.map((c) => c.file) };
 }
 
-const targetOf = (x: DesiredRuntime | ObservationTarget): ObservationTarget => ('rateLimitMap' in x ? observationTarget(x) : x);
+const targetOf = (x: DesiredRuntime | ObservationTarget): ObservationTarget => ('capsMap' in x ? observationTarget(x) : x);
 
 /**
  * Reading what a HAProxy process holds, in one pipelined batch: `show servers state` (addresses,
@@ -89,7 +89,7 @@ export function readObservation(what: DesiredRuntime | ObservationTarget, result
         backends: rows.filter((r) => r.type === BACKEND).map((r) => r.pxname),
         frontends: rows.filter((r) => r.type === FRONTEND).map((r) => ({ name: r.pxname, maxconn: count(r.slim) ?? 0, sessions: count(r.scur) })),
         servers,
-        rateLimitMap: map?.status === 'ok' ? parseShowMap(map.output).map(({ key, value }) => ({ key, value })) : null,
+        capsMap: map?.status === 'ok' ? parseShowMap(map.output).map(({ key, value }) => ({ key, value })) : null,
         certificates,
       },
     };

@@ -8,7 +8,7 @@ export type StatType = 'frontend' | 'backend' | 'server' | 'listener';
 const STAT_TYPES: readonly StatType[] = ['frontend', 'backend', 'server', 'listener'];
 
 const STAT_NUMBERS = [
-  'qcur', 'qmax', 'scur', 'smax', 'slim', 'stot', 'bin', 'bout', 'dreq', 'dresp', 'ereq', 'econ', 'eresp',
+  'qcur', 'qmax', 'scur', 'smax', 'slim', 'stot', 'bin', 'bout', 'dreq', 'dresp', 'dcon', 'dses', 'ereq', 'econ', 'eresp',
   'wretr', 'wredis', 'weight', 'act', 'bck', 'chkfail', 'chkdown', 'lastchg', 'downtime', 'qlimit', 'pid',
   'iid', 'sid', 'throttle', 'lbtot', 'rate', 'rate_lim', 'rate_max', 'check_code', 'check_duration',
   'hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other', 'req_rate', 'req_rate_max',

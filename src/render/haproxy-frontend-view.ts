@@ -12,7 +12,9 @@ import {
   formatDuration,
   formatEndpoint,
   frontendName,
-  rateTableName,
+  capTableName,
+  connectionCapKey,
+  rateCapKey,
 } from './haproxy-names.js';
 import type { TenantContext } from './haproxy-tenant-context.js';
 
@@ -23,35 +25,43 @@ export interface HaproxyFrontendView {
   readonly ssl: { readonly crtList: string; readonly alpn: string } | null;
   readonly mode: ProxyMode;
   readonly http: boolean;
+  /** The static ceiling: the tenant's connection limit. The moving cap is `caps.connections`. */
   readonly maxconn: number;
   readonly timeoutClient: string;
   /** Source ranges, a few per `acl` line; empty: every source is accepted. */
   readonly allowlist: readonly (readonly string[])[];
   readonly forwarded: { readonly proto: string; readonly port: number } | null;
-  readonly rateLimit: HaproxyRateLimitView | null;
+  readonly caps: HaproxyCapsView;
   readonly acls: readonly { readonly name: string; readonly criterion: string }[];
   readonly routes: readonly { readonly name: string; readonly backend: string; readonly condition: string }[];
   readonly defaultBackend: string;
 }
 
 /**
- * The tenant's request rate, counted in its own table over `windowSeconds` and compared with the
- * threshold in the rate-limit map (requests per second, so the map reads like the allocation and
- * `set map` changes it at runtime); `fallback` applies only if the map entry was deleted.
+ * The tenant's caps on this node, enforced by every one of its frontends against its own stick
+ * table and read from the caps map (so `set map` moves them at runtime, with no reload):
+ * - connections: the table tracks the tenant's current connections (`conn_cur`); a new one
+ *   beyond the cap is closed at once (`tcp-request session reject`: counted as a denied session,
+ *   `dses`, apart from the allowlist's refusals, which are denied connections, `dcon`);
+ * - requests (HTTP VIPs): only requests let through count (`gpc0`, incremented after the deny
+ *   rule) over the table's 1-s window, so a tenant offered more than its cap is served its cap
+ *   and only the excess is answered 429 (counted as `dreq`).
+ * A fallback applies only if the map entry was deleted.
  */
-export interface HaproxyRateLimitView {
+export interface HaproxyCapsView {
   readonly table: string;
-  readonly key: string;
+  /** The tenant's one entry in its table. */
+  readonly tableKey: string;
   readonly mapFile: string;
-  readonly fallback: number;
-  readonly windowSeconds: number;
+  readonly connections: { readonly key: string; readonly fallback: number };
+  readonly requests: { readonly key: string; readonly fallback: number } | null;
 }
 
 const ALLOWLIST_PER_LINE = 8;
 /** HAProxy 2.6 serves HTTP/2 and HTTP/1.1 on TLS listeners alike. */
 const ALPN = 'h2,http/1.1';
 
-export function frontendView(ctx: TenantContext, vip: VipSnapshot, plans: readonly BackendPlan[], windowSeconds: number): HaproxyFrontendView {
+export function frontendView(ctx: TenantContext, vip: VipSnapshot, plans: readonly BackendPlan[]): HaproxyFrontendView {
   const field = `${ctx.field}.vips.${vip.name}`;
   const protocol = safeOneOf(`${field}.protocol`, vip.protocol, VIP_PROTOCOLS);
   const mode = vipMode(vip);
@@ -63,24 +73,24 @@ export function frontendView(ctx: TenantContext, vip: VipSnapshot, plans: readon
     ssl: protocol === 'https' ? { crtList: safe('file', `${field}.certificate`, absolutePath(ctx.configDir, crtListFile(ctx.id, vip.name))), alpn: ALPN } : null,
     mode,
     http: mode === 'http',
-    maxconn: ctx.maxConnections,
+    maxconn: ctx.connectionLimit,
     timeoutClient: formatDuration(safeInt(`${field}.timeouts.clientMs`, vip.timeouts.clientMs, 1, 3_600_000)),
     allowlist: chunk(allowlist(field, vip.allowlist), ALLOWLIST_PER_LINE),
     forwarded: mode === 'http' ? { proto: protocol, port } : null,
-    rateLimit: mode === 'http' ? rateLimitView(ctx, windowSeconds) : null,
+    caps: capsView(ctx, mode === 'http'),
     acls: routes.flatMap((r) => r.acls),
     routes: routes.map(({ name, backend, condition }) => ({ name, backend, condition })),
     defaultBackend: vip.defaultPool === null ? UNROUTED_BACKENDS[mode] : backendFor(plans, vip.defaultPool, mode),
   };
 }
 
-function rateLimitView(ctx: TenantContext, windowSeconds: number): HaproxyRateLimitView {
+function capsView(ctx: TenantContext, http: boolean): HaproxyCapsView {
   return {
-    table: rateTableName(ctx.id),
-    key: ctx.id,
-    mapFile: absolutePath(ctx.configDir, HAPROXY_FILES.rateLimitMap),
-    fallback: ctx.requestsPerSecond,
-    windowSeconds,
+    table: capTableName(ctx.id),
+    tableKey: ctx.id,
+    mapFile: absolutePath(ctx.configDir, HAPROXY_FILES.capsMap),
+    connections: { key: connectionCapKey(ctx.id), fallback: ctx.maxConnections },
+    requests: http ? { key: rateCapKey(ctx.id), fallback: ctx.requestsPerSecond } : null,
   };
 }
 

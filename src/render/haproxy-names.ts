@@ -14,7 +14,15 @@ export const certificateFile = (tenant: string, cert: string): string => `certs/
 export const crtListFile = (tenant: string, vip: string): string => `crt-lists/${tenant}/${vip}.crt-list`;
 
 export const frontendName = (tenant: string, vip: string): string => `fe_${tenant}_${vip}`;
-export const rateTableName = (tenant: string): string => `st_${tenant}`;
+/** The tenant's stick table: its current connections and its admitted-request rate on this node. */
+export const capTableName = (tenant: string): string => `st_${tenant}`;
+
+/**
+ * Keys of the tenant's caps in the caps map: the request-rate cap under the tenant id, the
+ * connection cap under `<tenant>.conn` (a slug holds no `.`, so the keys cannot collide).
+ */
+export const rateCapKey = (tenant: string): string => tenant;
+export const connectionCapKey = (tenant: string): string => `${tenant}.conn`;
 
 /**
  * `be_<tenant>_<pool>`; a pool that both HTTP and TCP VIPs use gets a second, TCP-mode backend

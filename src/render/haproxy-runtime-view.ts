@@ -15,9 +15,9 @@ const ADMIN: Record<MemberState, ServerAdmin> = { enabled: 'ready', drain: 'drai
  * change, built by the same view functions as the files, so runtime commands name exactly the
  * frontends, backends, servers, map and certificate files the config has.
  */
-/** Where the rate-limit map of a node with this configDir is: known before any snapshot is. */
-export function rateLimitMapFile(configDir: string): string {
-  return absolutePath(configDir, HAPROXY_FILES.rateLimitMap);
+/** Where the caps map of a node with this configDir is: known before any snapshot is. */
+export function capsMapFile(configDir: string): string {
+  return absolutePath(configDir, HAPROXY_FILES.capsMap);
 }
 
 export function toHaproxyRuntime(snapshot: NodeSnapshot): DesiredRuntime {
@@ -27,10 +27,10 @@ export function toHaproxyRuntime(snapshot: NodeSnapshot): DesiredRuntime {
   return {
     frontends: parts.flatMap((p) => p.frontends),
     backends: parts.flatMap((p) => p.backends),
-    rateLimitMap: {
-      file: rateLimitMapFile(configDir),
-      entries: parts.map((p) => p.rateLimit),
-      referenced: parts.some((p) => p.rateLimitReferenced),
+    capsMap: {
+      file: capsMapFile(configDir),
+      entries: parts.flatMap((p) => p.caps),
+      referenced: parts.some((p) => p.frontends.length > 0),
     },
     certificates: parts.flatMap((p) => p.certificates),
   };
@@ -40,8 +40,7 @@ export function toHaproxyRuntime(snapshot: NodeSnapshot): DesiredRuntime {
 interface TenantRuntime {
   readonly frontends: readonly DesiredRuntime['frontends'][number][];
   readonly backends: readonly DesiredBackend[];
-  readonly rateLimit: readonly [string, string];
-  readonly rateLimitReferenced: boolean;
+  readonly caps: readonly (readonly [string, string])[];
   readonly certificates: readonly DesiredRuntime['certificates'][number][];
 }
 
@@ -71,8 +70,7 @@ function buildTenantRuntime(tenant: TenantSnapshot, configDir: string): TenantRu
   const cookiePools = cookiePersistentPools(tenant);
   return {
     frontends: view.frontends.map((fe) => ({ name: fe.name, maxconn: fe.maxconn })),
-    rateLimit: [view.rateLimit.key, String(view.rateLimit.value)],
-    rateLimitReferenced: view.frontends.some((fe) => fe.rateLimit !== null),
+    caps: view.caps.map((c) => [c.key, String(c.value)] as const),
     certificates: view.certificates.map((cert) => ({ file: absolutePath(configDir, cert.file), pem: cert.chain + cert.key, fingerprint: leafSha1(cert.chain) })),
     backends: plans.map((plan): DesiredBackend => {
       const check = plan.pool.healthCheck;

@@ -11,8 +11,11 @@ export interface TenantContext {
   readonly vips: readonly VipSnapshot[];
   readonly pools: ReadonlyMap<string, PoolSnapshot>;
   readonly certificates: ReadonlyMap<string, CertificateMaterial>;
+  /** The tenant's connection cap on this node (all its VIPs together), from the caps map. */
   readonly maxConnections: number;
   readonly requestsPerSecond: number;
+  /** Each frontend's `maxconn`: the static ceiling under which the connection cap moves. */
+  readonly connectionLimit: number;
 }
 
 /**
@@ -31,6 +34,7 @@ export function tenantContext(tenant: TenantSnapshot, configDir: string): Tenant
   for (const pool of pools.values()) uniqueByName([...pool.members], `${field}.pools.${pool.name}.members`);
   const allocation = tenant.allocation;
   checkReferences(field, vips, pools, certificates);
+  const maxConnections = Math.max(ALLOCATION_FLOOR, safeInt(`${field}.allocation.maxConnections`, allocation.maxConnections, 0, 10_000_000));
   return {
     id,
     field,
@@ -38,8 +42,9 @@ export function tenantContext(tenant: TenantSnapshot, configDir: string): Tenant
     vips,
     pools,
     certificates,
-    maxConnections: Math.max(ALLOCATION_FLOOR, safeInt(`${field}.allocation.maxConnections`, allocation.maxConnections, 0, 10_000_000)),
+    maxConnections,
     requestsPerSecond: Math.max(ALLOCATION_FLOOR, safeInt(`${field}.allocation.requestsPerSecond`, allocation.requestsPerSecond, 0, 10_000_000)),
+    connectionLimit: Math.max(maxConnections, safeInt(`${field}.allocation.connectionLimit`, allocation.connectionLimit ?? maxConnections, 0, 10_000_000)),
   };
 }
 

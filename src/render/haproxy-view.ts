@@ -12,7 +12,9 @@ import {
   crtListFile,
   formatDuration,
   formatEndpoint,
-  rateTableName,
+  capTableName,
+  connectionCapKey,
+  rateCapKey,
 } from './haproxy-names.js';
 import { byName, tenantContext, type TenantContext } from './haproxy-tenant-context.js';
 
@@ -55,12 +57,12 @@ export interface HaproxyDefaultsView {
 
 export interface HaproxyTenantView {
   readonly id: string;
-  /** The tenant's request-rate table, present when it has an HTTP(S) VIP. */
-  readonly rateTable: { readonly name: string; readonly period: string; readonly expire: string } | null;
+  /** The tenant's stick table: current connections (the connection cap) and admitted-request rate (the rate cap). */
+  readonly capTable: { readonly name: string; readonly period: string; readonly expire: string };
   readonly frontends: readonly HaproxyFrontendView[];
   readonly backends: readonly HaproxyBackendView[];
-  /** The tenant's line in `maps/rate-limits.map`: requests per second. */
-  readonly rateLimit: { readonly key: string; readonly value: number };
+  /** The tenant's lines in `maps/tenant-caps.map`: its request-rate cap (req/s), then its connection cap. */
+  readonly caps: readonly { readonly key: string; readonly value: number }[];
   readonly certificates: readonly { readonly file: string; readonly chain: string; readonly key: string }[];
   readonly crtLists: readonly { readonly file: string; readonly certificates: readonly string[] }[];
 }
@@ -70,7 +72,13 @@ const MAXCONN_FLOOR = 256;
 const STRICT_LIMITS_CEILING = 9000;
 /** Long-lived TCP sessions (SSH) would keep an old worker forever after a reload otherwise. */
 const HARD_STOP_AFTER_MS = 30 * 60_000;
-const RATE_PERIOD_S = 10;
+/**
+ * The rate cap counts admitted requests over this sliding window: short enough that a tenant held
+ * at its cap is served at its cap (refusals are not counted), and its burst is one window's worth.
+ */
+export const RATE_WINDOW_S = 1;
+/** Idle tenants' table entries go after this; an entry with open connections never does. */
+const CAP_TABLE_EXPIRE_MS = 30_000;
 
 export function toHaproxyView(snapshot: NodeSnapshot): HaproxyView {
   const { configDir } = nodeSettings(snapshot.node);
@@ -119,14 +127,14 @@ export function haproxyTenantRuntimeParts(tenant: TenantSnapshot, configDir: str
 function tenantParts(tenant: TenantSnapshot, configDir: string): { ctx: TenantContext; plans: BackendPlan[]; view: Omit<HaproxyTenantView, 'backends'> } {
   const ctx = tenantContext(tenant, safe('dir', 'node.configDir', configDir));
   const plans = planBackends(ctx);
-  const hasHttp = ctx.vips.some((v) => v.protocol !== 'tcp');
   const view = {
     id: ctx.id,
-    rateTable: hasHttp
-      ? { name: rateTableName(ctx.id), period: `${RATE_PERIOD_S}s`, expire: formatDuration(3 * RATE_PERIOD_S * 1000) }
-      : null,
-    frontends: ctx.vips.map((vip) => frontendView(ctx, vip, plans, RATE_PERIOD_S)),
-    rateLimit: { key: ctx.id, value: ctx.requestsPerSecond },
+    capTable: { name: capTableName(ctx.id), period: `${RATE_WINDOW_S}s`, expire: formatDuration(CAP_TABLE_EXPIRE_MS) },
+    frontends: ctx.vips.map((vip) => frontendView(ctx, vip, plans)),
+    caps: [
+      { key: rateCapKey(ctx.id), value: ctx.requestsPerSecond },
+      { key: connectionCapKey(ctx.id), value: ctx.maxConnections },
+    ],
     ...certificateViews(ctx),
   };
   return { ctx, plans, view };

@@ -19,7 +19,7 @@ function template(name: string): HandlebarsTemplateDelegate {
 
 const tenantTemplate = template('tenant');
 const mainTemplate = template('haproxy');
-const rateLimitTemplate = template('rate-limit-entry');
+const capEntryTemplate = template('cap-entry');
 const crtListTemplate = template('crt-list');
 const certificateTemplate = template('certificate');
 
@@ -27,8 +27,8 @@ const certificateTemplate = template('certificate');
 export interface HaproxyTenantFragment {
   readonly tenant: string;
   readonly config: string;
-  /** The tenant's line of `maps/rate-limits.map`. */
-  readonly rateLimit: string;
+  /** The tenant's lines of `maps/tenant-caps.map`. */
+  readonly caps: string;
   /** `[ip:port, frontend]` pairs, to refuse two tenants listening on one address. */
   readonly binds: readonly (readonly [string, string])[];
   readonly files: Readonly<Record<string, string>>;
@@ -43,7 +43,7 @@ const fragmentCache = new WeakMap<TenantSnapshot, Map<string, HaproxyTenantFragm
 const CONFIG_DIRS_PER_TENANT = 2;
 
 /**
- * Renders a node's whole HAProxy configuration: `haproxy.cfg`, `maps/rate-limits.map`, and per
+ * Renders a node's whole HAProxy configuration: `haproxy.cfg`, `maps/tenant-caps.map`, and per
  * https VIP its certificate files and crt-list, keyed by path relative to `node.configDir` (which
  * every file reference points into). Throws `UnsafeValueError` for a value the guard refuses and
  * `ValidationError` for a snapshot that cannot be rendered (dangling reference, shared listener),
@@ -80,7 +80,7 @@ export function assembleHaproxy(snapshot: NodeSnapshot, fragments: readonly Hapr
   checkListeners(snapshot, fragments);
   const files: Record<string, string> = {
     [HAPROXY_FILES.config]: mainTemplate({ ...view, tenants: fragments.map((f) => f.config).join('') }),
-    [HAPROXY_FILES.rateLimitMap]: fragments.map((f) => f.rateLimit).join(''),
+    [HAPROXY_FILES.capsMap]: fragments.map((f) => f.caps).join(''),
   };
   for (const fragment of fragments) Object.assign(files, fragment.files);
   return sortKeys(files);
@@ -93,7 +93,7 @@ function fragmentOf(view: HaproxyTenantView): HaproxyTenantFragment {
   return {
     tenant: view.id,
     config: flat(tenantTemplate(view)),
-    rateLimit: rateLimitTemplate(view.rateLimit),
+    caps: view.caps.map((entry) => capEntryTemplate(entry)).join(''),
     binds: view.frontends.map((f) => [f.bind, f.name] as const),
     files,
   };

@@ -92,8 +92,11 @@ export interface NginxHttpServerView {
 
 /** Like HAProxy's `timeout http-request` / `http-keep-alive` defaults, never above the client timeout. */
 const HEADER_AND_KEEPALIVE_MS = 10_000;
-/** HAProxy counts the tenant's requests over 10 s: the burst grants the same budget. */
-const RATE_WINDOW_S = 10;
+/**
+ * HAProxy admits a tenant's cap over a 1-s window (see RATE_WINDOW_S in haproxy-view.ts), so up to
+ * one second's worth may arrive at once: nginx's leaky bucket gets the same burst.
+ */
+const RATE_BURST_S = 1;
 /** nginx refuses `limit_conn` above this. */
 const LIMIT_CONN_MAX = 65_535;
 /** The smallest zone nginx accepts (8 pages); it holds the tenant's single key. */
@@ -165,7 +168,7 @@ function serverView(
     certificate: ssl ? certificatePaths(ctx, vip.certificate!) : null,
     allowlist: vip.allowlist.length === 0 ? null : { variable: variableName(ctx.id, vip.name, 'allow'), ranges: allowlist(field, vip.allowlist) },
     connectionLimit: { zone: NODE_NAMES.httpConnectionZone, count: Math.min(ctx.maxConnections, LIMIT_CONN_MAX) },
-    requestLimit: { zone: requestZoneName(ctx.id), burst: ctx.requestsPerSecond * RATE_WINDOW_S },
+    requestLimit: { zone: requestZoneName(ctx.id), burst: ctx.requestsPerSecond * RATE_BURST_S },
     timeouts: {
       connect: formatMillis(safeInt(`${field}.timeouts.connectMs`, t.connectMs, 1, 600_000)),
       read: formatMillis(serverMs),

@@ -389,7 +389,7 @@ export class ConfigService {
     this.snapshots.set(t, byKind);
     // Nodes of a kind whose caps agree share one snapshot (and so the renderers' fragment caches).
     const allocation = this.allocationOf(t, node);
-    const key = `${node.kind}:${allocation.maxConnections}:${allocation.requestsPerSecond}`;
+    const key = `${node.kind}:${allocation.maxConnections}:${allocation.requestsPerSecond}:${allocation.connectionLimit}`;
     const cached = byKind.get(key);
     if (cached) return cached;
     const snapshot = this.buildTenantSnapshot(t, node, allocation);
@@ -399,10 +399,12 @@ export class ConfigService {
 
   /** The tenant's stored caps on this node (the rebalancer's), else what it reserved. */
   private allocationOf(t: TenantState, node: NodeSettings): TenantSnapshot['allocation'] {
+    const factors = this.capacity[node.kind];
     const stored = t.allocations?.find((a) => a.node === node.name);
-    if (stored !== undefined) return { maxConnections: Math.max(1, stored.maxConnections), requestsPerSecond: Math.max(1, stored.requestsPerSecond) };
-    const converted = toResourceVector(t.tenant.reservation, this.capacity[node.kind]);
-    return { maxConnections: Math.max(1, converted.connections), requestsPerSecond: Math.max(1, converted.requestsPerSecond) };
+    const converted = toResourceVector(t.tenant.reservation, factors);
+    const maxConnections = Math.max(1, stored?.maxConnections ?? converted.connections);
+    const requestsPerSecond = Math.max(1, stored?.requestsPerSecond ?? converted.requestsPerSecond);
+    return { maxConnections, requestsPerSecond, connectionLimit: Math.max(maxConnections, toResourceVector(t.tenant.limit, factors).connections) };
   }
 
   private buildTenantSnapshot(t: TenantState, node: NodeSettings, allocation: TenantSnapshot['allocation']): TenantSnapshot {

@@ -9,7 +9,7 @@ import {
 import type { RuntimeCommand } from '../fleet/runtime-command.js';
 import { MIN_LANED_BATCH } from '../fleet/laned-executor.js';
 import type { RuntimeExecutor } from '../fleet/runtime-executor.js';
-import { rateLimitMapFile, toHaproxyRuntime } from '../render/haproxy-runtime-view.js';
+import { capsMapFile, toHaproxyRuntime } from '../render/haproxy-runtime-view.js';
 
 /** Where a node's Runtime API is reached: one long-lived executor per node (RuntimeClientPool). */
 export interface RuntimeExecutors {
@@ -79,7 +79,7 @@ export class RuntimePlanner {
 
   /** What a node's first pass reads before its snapshot is known: the map (its path is the node's), no certificate yet. */
   firstTarget(configDir: string): ObservationTarget {
-    return { mapFile: rateLimitMapFile(configDir), certificateFiles: [] };
+    return { mapFile: capsMapFile(configDir), certificateFiles: [] };
   }
 
   /** Observes the node (or takes the read `early` began) and plans from `snapshot`. */

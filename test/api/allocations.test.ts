@@ -19,14 +19,19 @@ async function ok(method: string, path: string, body?: unknown) {
   return res.body;
 }
 
-/** The `maxconn` of a frontend and the tenant's line in the rate-limit map, as served to the node. */
-async function rendered(node: string, tenant: string, vip: string) {
+/** The tenant's caps as served to the node: its two lines in the caps map. */
+async function rendered(node: string, tenant: string) {
   const config = await ok('GET', `/v1/nodes/${node}/config`);
-  const cfg: string = config.files['haproxy.cfg'];
-  const block = cfg.slice(cfg.indexOf(`frontend fe_${tenant}_${vip}\n`)).split('\n\n')[0]!;
-  const maxconn = Number(/^\s+maxconn (\d+)$/m.exec(block)?.[1]);
-  const line = new RegExp(`^${tenant} (\\d+)$`, 'm').exec(config.files['maps/rate-limits.map'] ?? '');
-  return { maxconn, rate: Number(line?.[1]) };
+  const map: string = config.files['maps/tenant-caps.map'] ?? '';
+  const value = (key: string) => Number(new RegExp(`^${key.replace('.', '\\.')} (\\d+)$`, 'm').exec(map)?.[1]);
+  return { connections: value(`${tenant}.conn`), rate: value(tenant) };
+}
+
+/** A frontend's `maxconn`: the tenant's connection limit, a ceiling the cap moves under. */
+async function frontendMaxconn(node: string, frontend: string) {
+  const cfg: string = (await ok('GET', `/v1/nodes/${node}/config`)).files['haproxy.cfg'];
+  const block = cfg.slice(cfg.indexOf(`frontend ${frontend}\n`)).split('\n\n')[0]!;
+  return Number(/^\s+maxconn (\d+)$/m.exec(block)?.[1]);
 }
 
 beforeAll(async () => {
@@ -46,7 +51,8 @@ afterAll(async () => {
 
 describe('allocations', () => {
   it('before any rebalance, a tenant enforces its reservation', async () => {
-    expect(await rendered('lb-1', 'a', 'web')).toEqual({ maxconn: 40_000, rate: 20_000 });
+    expect(await rendered('lb-1', 'a')).toEqual({ connections: 40_000, rate: 20_000 });
+    expect(await frontendMaxconn('lb-1', 'fe_a_web')).toBe(80_000);
     const res = await ok('GET', '/v1/tenants/a/allocation');
     expect(res.current).toEqual([expect.objectContaining({ node: 'lb-1', maxConnections: 40_000, requestsPerSecond: 20_000, source: 'reservation' })]);
     expect(res.history).toEqual([]);
@@ -71,7 +77,7 @@ describe('allocations', () => {
     expect(plan.nodes).toEqual([expect.objectContaining({ node: 'lb-1', healthy: true, capacity: { connections: 160_000, requestsPerSecond: 80_000 }, reserved: { connections: 140_000, requestsPerSecond: 70_000 } })]);
     expect(await currentRevision(app)).toBe(before);
     expect((await ok('GET', '/v1/allocations')).items).toEqual([]);
-    expect(await rendered('lb-1', 'a', 'web')).toEqual({ maxconn: 40_000, rate: 20_000 });
+    expect(await rendered('lb-1', 'a')).toEqual({ connections: 40_000, rate: 20_000 });
   });
 
   it('a rebalance stores the caps with their reasons, as one audited revision, and the node is served them', async () => {
@@ -86,8 +92,8 @@ describe('allocations', () => {
       ['c', 'lb-1', 20_000, 10_000, 256],
     ]);
     expect(items[0]).toMatchObject({ reason: { connections: 'idle-share', requestsPerSecond: 'idle-share' }, revision: before + 1 });
-    // The stored caps are what the node's config enforces: maxconn and the rate-limit map.
-    expect(await rendered('lb-1', 'a', 'web')).toEqual({ maxconn: 60_000, rate: 30_000 });
+    // The stored caps are what the node's config enforces: the caps map.
+    expect(await rendered('lb-1', 'a')).toEqual({ connections: 60_000, rate: 30_000 });
     const history = (await ok('GET', '/v1/tenants/a/allocation')).history;
     expect(history).toHaveLength(2);
     expect(history.map((h: any) => [h.dimension, h.from, h.to, h.reason])).toEqual(
@@ -121,7 +127,7 @@ describe('allocations', () => {
   it('a lower limit brings the cap down, and the history says why', async () => {
     await ok('PATCH', '/v1/tenants/a', { limit: { vcpu: 2.5, memoryMb: 5120 } });
     await ok('POST', '/v1/rebalance');
-    expect(await rendered('lb-1', 'a', 'web')).toEqual({ maxconn: 50_000, rate: 25_000 });
+    expect(await rendered('lb-1', 'a')).toEqual({ connections: 50_000, rate: 25_000 });
     const [latest] = (await ok('GET', '/v1/tenants/a/allocation?limit=1')).history;
     expect(latest).toMatchObject({ node: 'lb-1', from: 30_000, to: 25_000, reason: 'limit', dimension: 'requestsPerSecond' });
     expect(latest.detail).toMatch(/capped at the limit of 25000 req\/s/);
@@ -160,10 +166,10 @@ describe('allocations', () => {
     expect(plan.nodes[0]).toMatchObject({ healthy: false, unhealthyReason: expect.stringMatching(/Runtime API push failed/) });
     expect(plan.warnings).toEqual([expect.stringMatching(/node lb-1 is unhealthy/)]);
     expect((await ok('POST', '/v1/rebalance')).changed).toBe(false);
-    expect(await rendered('lb-1', 'a', 'web')).toEqual({ maxconn: 50_000, rate: 25_000 });
+    expect(await rendered('lb-1', 'a')).toEqual({ connections: 50_000, rate: 25_000 });
     await app.database.handle.db.updateTable('nodes').set({ runtime_error: null }).where('name', '=', 'lb-1').execute();
     await ok('POST', '/v1/rebalance');
-    expect(await rendered('lb-1', 'a', 'web')).toEqual({ maxconn: 60_000, rate: 30_000 });
+    expect(await rendered('lb-1', 'a')).toEqual({ connections: 60_000, rate: 30_000 });
   });
 
   it('an NGINX node takes new tenants at once but coalesces later cap changes into one reload per cadence', async () => {

@@ -20,7 +20,7 @@ let edge: ProxyNode;
 let member: Closable & { port: number };
 let pid = 0;
 
-const mapFile = () => join(edge.dir, 'maps/rate-limits.map');
+const mapFile = () => join(edge.dir, 'maps/tenant-caps.map');
 
 /** What the proxy enforces now: the frontend's maxconn and the tenant's rate-limit threshold. */
 async function live(): Promise<{ maxconn: number | undefined; rate: number | undefined }> {
@@ -101,7 +101,7 @@ describe('allocation enforcement', () => {
     // The node's files carry the same caps, so a later reload keeps them; no reload is needed for them.
     const config = await ok('GET', '/v1/nodes/edge-1/config');
     expect(config.files['haproxy.cfg']).toMatch(/frontend fe_t1_web\n(?:.*\n)*?\s+maxconn 5000\n/);
-    expect(config.files['maps/rate-limits.map']).toMatch(/^t1 10000$/m);
+    expect(config.files['maps/tenant-caps.map']).toMatch(/^t1 10000$/m);
     const node = await ok('GET', '/v1/nodes/edge-1');
     expect(node.status.reloadCount).toBe(0);
   });

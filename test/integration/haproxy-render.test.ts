@@ -105,7 +105,7 @@ async function buildSnapshot(): Promise<NodeSnapshot> {
     ...b,
     vips: [mapVip(b.vips[0]!, B, ports.b)],
     pools: [mapMembers(b.pools[0]!, bEndpoints, { ...b.pools[0]!.healthCheck!, ...FAST_CHECK, port: checkPort })],
-    allocation: { ...b.allocation, requestsPerSecond: 2 },
+    allocation: { ...b.allocation, requestsPerSecond: 10 },
   };
   const tenantC: TenantSnapshot = {
     ...c,
@@ -205,15 +205,22 @@ describe('the seed configuration served by a real HAProxy', () => {
     expect(JSON.parse(answer.body)).toMatchObject({ proto: 'https' });
   });
 
-  it('answers 429 once a tenant passes the threshold in its map file', async () => {
+  it('answers 429 once a tenant passes its cap in the map file, and keeps serving the cap while refusing the rest', async () => {
+    // Two seconds of back-to-back requests, far above the cap of 10 req/s (bounded in count too).
+    const started = Date.now();
     const statuses: number[] = [];
-    for (let i = 0; i < 40 && !statuses.includes(429); i++) statuses.push((await getB()).status);
+    while (Date.now() - started < 2000 && statuses.length < 2000) statuses.push((await getB()).status);
+    const elapsedS = (Date.now() - started) / 1000;
+    const served = statuses.filter((s) => s === 200).length;
     expect(statuses).toContain(429);
-    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(10);
+    expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
+    // A 1-s window that counts only admitted requests: about 10 per second, plus at most one window's burst.
+    expect(served).toBeGreaterThanOrEqual(Math.floor(0.9 * 10 * elapsedS));
+    expect(served).toBeLessThanOrEqual(10 * (elapsedS + 1));
   });
 
   it('when the threshold is changed in the map at runtime, then the limit follows without a reload', async () => {
-    const map = join(configDir, HAPROXY_FILES.rateLimitMap);
+    const map = join(configDir, HAPROXY_FILES.capsMap);
     expect(await runtimeCommand(ports.runtime, `set map ${map} a 1`)).toBe('\n');
     const statuses: number[] = [];
     for (let i = 0; i < 30 && !statuses.includes(429); i++) statuses.push((await getA()).status);

@@ -10,7 +10,7 @@ import { seedSnapshot } from '../../fixtures/seed-snapshot.js';
 
 /** The configDir the seed captures were rewritten to (test/fixtures/runtime/README.md). */
 export const SEED_DIR = '/etc/haproxy/switchyard';
-export const MAP_FILE = `${SEED_DIR}/maps/rate-limits.map`;
+export const MAP_FILE = `${SEED_DIR}/maps/tenant-caps.map`;
 export const CERT_FILE = `${SEED_DIR}/certs/b/b-example.pem`;
 
 export const seed = (): NodeSnapshot => seedSnapshot('haproxy', SEED_DIR);
@@ -61,7 +61,7 @@ export function withServer(observed: ObservedRuntime, id: string, change: Partia
 export function applyCommands(observed: ObservedRuntime, commands: readonly RuntimeCommand[]): ObservedRuntime {
   const servers: ObservedServer[] = observed.servers.map((s) => ({ ...s }));
   const frontends = observed.frontends.map((f) => ({ ...f }));
-  let map = observed.rateLimitMap?.map((e) => ({ ...e })) ?? null;
+  let map = observed.capsMap?.map((e) => ({ ...e })) ?? null;
   const certificates = new Map(observed.certificates);
   const staged = new Map<string, string>();
   const find = (id: string): ObservedServer & { admin: ServerAdmin } => {
@@ -100,5 +100,5 @@ export function applyCommands(observed: ObservedRuntime, commands: readonly Runt
       staged.delete(m[1]!);
     } else throw new Error(`the fake worker does not know: ${line}`);
   }
-  return { ...observed, servers, frontends, rateLimitMap: map, certificates };
+  return { ...observed, servers, frontends, capsMap: map, certificates };
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { memberHealth } from '../../../src/domain/member-health.js';
 import { planRuntime, type RuntimePlan } from '../../../src/domain/runtime-plan.js';
 import type { DesiredRuntime, ObservedRuntime } from '../../../src/domain/runtime-state.js';
-import type { NodeSnapshot } from '../../../src/domain/snapshot.js';
+import type { NodeSnapshot, TenantSnapshot } from '../../../src/domain/snapshot.js';
 import * as cmd from '../../../src/fleet/commands.js';
 import type { RuntimeCommand } from '../../../src/fleet/runtime-command.js';
 import { toHaproxyRuntime } from '../../../src/render/haproxy-runtime-view.js';
@@ -43,10 +43,13 @@ describe('reading a live HAProxy', () => {
       'be_c_ssh/ssh-1 10.0.3.11:22 w100 ready',
       'be_c_ssh/ssh-2 10.0.3.12:22 w100 ready',
     ]);
-    expect(observedSeed.rateLimitMap).toEqual([
+    expect(observedSeed.capsMap).toEqual([
       { key: 'a', value: '20000' },
+      { key: 'a.conn', value: '40000' },
       { key: 'b', value: '40000' },
+      { key: 'b.conn', value: '80000' },
       { key: 'c', value: '10000' },
+      { key: 'c.conn', value: '20000' },
     ]);
   });
 
@@ -197,19 +200,23 @@ describe('member removal, one safe step per pass', () => {
 });
 
 describe('allocation and certificates', () => {
-  it('when a tenant’s connection cap changes, then each of its frontends is capped at runtime', () => {
+  it('when a tenant’s connection cap changes, then its map entry is set: no frontend is touched, full or not', () => {
     const p = plan(withTenant(seed(), 'a', (t) => ({ ...t, allocation: { ...t.allocation, maxConnections: 1234 } })));
-    expect(lines(p)).toEqual(['set maxconn frontend fe_a_web 1234']);
+    expect(lines(p)).toEqual([`set map ${MAP_FILE} a.conn 1234`]);
+    const full = { ...observedSeed, frontends: observedSeed.frontends.map((f) => (f.name === 'fe_a_web' ? { ...f, sessions: f.maxconn } : f)) };
+    const raised = plan(withTenant(seed(), 'a', (t) => ({ ...t, allocation: { ...t.allocation, maxConnections: 39_000, connectionLimit: 40_000 } })), full);
+    expect(lines(raised)).toEqual([`set map ${MAP_FILE} a.conn 39000`]);
+    expect(raised.deferredCaps).toEqual([]);
   });
 
-  it('when a cap goes up and another comes down, then the lower goes first and a frontend with room is raised in place', () => {
-    const p = plan(withTenant(withTenant(seed(), 'a', (t) => ({ ...t, allocation: { ...t.allocation, maxConnections: 50_000 } })), 'b', (t) => ({ ...t, allocation: { ...t.allocation, maxConnections: 70_000 } })));
-    expect(lines(p)).toEqual(['set maxconn frontend fe_b_api 70000', 'set maxconn frontend fe_a_web 50000']);
+  it('when a connection limit goes up and another comes down, then the lower ceiling goes first and a frontend with room is raised in place', () => {
+    const p = plan(withTenant(withTenant(seed(), 'a', (t) => ({ ...t, allocation: { ...t.allocation, connectionLimit: 50_000 } })), 'b', (t) => ({ ...t, allocation: { ...t.allocation, maxConnections: 70_000, connectionLimit: 70_000 } })));
+    expect(lines(p)).toEqual(['set maxconn frontend fe_b_api 70000', 'set maxconn frontend fe_a_web 50000', `set map ${MAP_FILE} b.conn 70000`]);
     expect(applyCommands(observedSeed, p.commands).frontends.map((f) => f.maxconn)).toEqual([50_000, 70_000, 20_000]);
   });
 
   it('when a full frontend (or one within 5% of its cap, or whose sessions were not read) would be raised, then the raise goes out with a reload: HAProxy 2.6.12 aborts on a runtime one', () => {
-    const raised = withTenant(seed(), 'a', (t) => ({ ...t, allocation: { ...t.allocation, maxConnections: 50_000 } }));
+    const raised = withTenant(seed(), 'a', (t) => ({ ...t, allocation: { ...t.allocation, connectionLimit: 50_000 } }));
     const observedWith = (sessions: number | null) => ({ ...observedSeed, frontends: observedSeed.frontends.map((f) => (f.name === 'fe_a_web' ? { ...f, sessions } : f)) });
     for (const sessions of [40_000, 38_001, null]) {
       const p = plan(raised, observedWith(sessions));
@@ -222,18 +229,24 @@ describe('allocation and certificates', () => {
     expect(roomy.deferredCaps).toEqual([]);
   });
 
+  it('when one tenant’s caps come down and another’s go up, then the lowering is set first', () => {
+    const capped = (cap: Partial<TenantSnapshot['allocation']>) => (t: TenantSnapshot) => ({ ...t, allocation: { ...t.allocation, ...cap } });
+    const moved = withTenant(withTenant(seed(), 'a', capped({ maxConnections: 39_000, requestsPerSecond: 25_000 })), 'b', capped({ maxConnections: 60_000, requestsPerSecond: 30_000 }));
+    expect(lines(plan(moved))).toEqual([`set map ${MAP_FILE} a.conn 39000`, `set map ${MAP_FILE} b 30000`, `set map ${MAP_FILE} b.conn 60000`, `set map ${MAP_FILE} a 25000`]);
+  });
+
   it('when a tenant’s request rate changes, then its map entry is set (requests per second, as the file holds it)', () => {
     const p = plan(withTenant(seed(), 'b', (t) => ({ ...t, allocation: { ...t.allocation, requestsPerSecond: 55 } })));
     expect(lines(p)).toEqual([`set map ${MAP_FILE} b 55`]);
   });
 
   it('when the live map lacks a tenant, then it is added; when it holds one no longer served, then it is deleted', () => {
-    const observed = { ...observedSeed, rateLimitMap: [{ key: 'a', value: '20000' }, { key: 'c', value: '10000' }, { key: 'gone', value: '5' }] };
-    expect(lines(plan(seed(), observed))).toEqual([`add map ${MAP_FILE} b 40000`, `del map ${MAP_FILE} gone`]);
+    const observed = { ...observedSeed, capsMap: observedSeed.capsMap!.filter((e) => !e.key.startsWith('b')).concat({ key: 'gone', value: '5' }) };
+    expect(lines(plan(seed(), observed))).toEqual([`add map ${MAP_FILE} b 40000`, `add map ${MAP_FILE} b.conn 80000`, `del map ${MAP_FILE} gone`]);
   });
 
-  it('when the rate-limit map is not loaded, then nothing is sent for it and the reload is named', () => {
-    const p = plan(seed(), { ...observedSeed, rateLimitMap: null });
+  it('when the caps map is not loaded, then nothing is sent for it and the reload is named', () => {
+    const p = plan(seed(), { ...observedSeed, capsMap: null });
     expect(p.commands).toEqual([]);
     expect(p.pendingReload).toEqual([`map ${MAP_FILE} is not loaded yet; it is read with the next reload`]);
   });
@@ -263,7 +276,7 @@ describe('structural differences wait for a reload', () => {
 
   it('when a tenant is gone, then its frontend and backend are named as leaving with the reload, and its map entry is deleted', () => {
     const p = plan({ ...seed(), tenants: seed().tenants.filter((t) => t.id !== 'c') });
-    expect(lines(p)).toEqual([`del map ${MAP_FILE} c`]);
+    expect(lines(p)).toEqual([`del map ${MAP_FILE} c`, `del map ${MAP_FILE} c.conn`]);
     expect(p.pendingReload).toEqual(['frontend fe_c_ssh is removed with the next reload', 'backend be_c_ssh (2 servers) is removed with the next reload']);
   });
 

@@ -98,7 +98,7 @@ let revision = 0;
 function version(weight: number, check = '/healthz'): DeliveredConfig {
   revision += 1;
   const cfg = `global\n    server-state-file ${configDir}/state/server-state\nbackend be\n    option httpchk GET ${check}\n    server s1 10.0.0.1:80 weight ${weight}\n`;
-  return { node: 'edge-1', kind: 'haproxy', revision, contentHash: sha(cfg), structuralHash: sha(check), files: { 'haproxy.cfg': cfg, 'maps/rate-limits.map': `a ${weight}\n` }, heldTenants: [], createdAt: 'now' };
+  return { node: 'edge-1', kind: 'haproxy', revision, contentHash: sha(cfg), structuralHash: sha(check), files: { 'haproxy.cfg': cfg, 'maps/tenant-caps.map': `a ${weight}\n` }, heldTenants: [], createdAt: 'now' };
 }
 
 function startAgent(over: Partial<ConstructorParameters<typeof Agent>[0]> = {}): Promise<void> {
@@ -137,7 +137,7 @@ describe('the agent loop', () => {
     await until('applied', () => cp.outcomes().length === 1);
     expect(cp.outcomes()[0]).toMatchObject({ event: 'applied', contentHash: cp.config.contentHash, revision: cp.config.revision, reloaded: false, agentVersion: '0.1.0', proxyVersion: 'HAProxy version 2.6.12' });
     expect(readlinkSync(configDir)).toMatch(/^etc\.releases\/\d{8}T\d{9}Z-[0-9a-f]{16}$/);
-    expect(onDisk('maps/rate-limits.map')).toBe('a 1\n');
+    expect(onDisk('maps/tenant-caps.map')).toBe('a 1\n');
     expect(proxy.reloads).toBe(0);
   });
 
@@ -149,7 +149,7 @@ describe('the agent loop', () => {
     cp.publish(version(5));
     await until('weight applied', () => cp.outcomes().length === 2);
     expect(cp.outcomes()[1]).toMatchObject({ event: 'applied', reloaded: false });
-    expect(onDisk('maps/rate-limits.map')).toBe('a 5\n');
+    expect(onDisk('maps/tenant-caps.map')).toBe('a 5\n');
     cp.publish(version(5, '/ready'));
     await until('check applied', () => cp.outcomes().length === 3);
     expect(cp.outcomes()[2]).toMatchObject({ event: 'applied', reloaded: true });
@@ -171,7 +171,7 @@ describe('the agent loop', () => {
     proxy.reject = null;
     cp.publish(version(8));
     await until('next config applied', () => cp.outcomes().length === 3);
-    expect(onDisk('maps/rate-limits.map')).toBe('a 8\n');
+    expect(onDisk('maps/tenant-caps.map')).toBe('a 8\n');
   });
 
   it('when the proxy refuses to reload, then the previous release is active again and the failure is reported', async () => {
@@ -255,6 +255,6 @@ describe('the agent loop', () => {
     void startAgent();
     await until('first apply', () => cp.outcomes().length === 1);
     expect(releases().some((n) => n.endsWith('-adopted'))).toBe(true);
-    expect(onDisk('maps/rate-limits.map')).toBe('a 1\n');
+    expect(onDisk('maps/tenant-caps.map')).toBe('a 1\n');
   });
 });

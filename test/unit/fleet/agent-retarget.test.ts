@@ -7,7 +7,7 @@ describe('retargeting a node’s files to a scratch directory', () => {
       'haproxy.cfg': [
         '    server-state-file /etc/sy/state/server-state',
         '    bind 127.0.0.1:80 ssl crt-list /etc/sy/crt-lists/a/web.crt-list alpn h2',
-        '    http-request set-var(txn.rl_limit) str(a),map_str_int(/etc/sy/maps/rate-limits.map,100)',
+        '    http-request set-var(txn.rl_limit) str(a),map_str_int(/etc/sy/maps/tenant-caps.map,100)',
       ].join('\n'),
       'crt-lists/a/web.crt-list': '/etc/sy/certs/a/shop.pem\n',
     };
@@ -15,7 +15,7 @@ describe('retargeting a node’s files to a scratch directory', () => {
       'haproxy.cfg': [
         '    server-state-file /var/tmp/v1/state/server-state',
         '    bind 127.0.0.1:80 ssl crt-list /var/tmp/v1/crt-lists/a/web.crt-list alpn h2',
-        '    http-request set-var(txn.rl_limit) str(a),map_str_int(/var/tmp/v1/maps/rate-limits.map,100)',
+        '    http-request set-var(txn.rl_limit) str(a),map_str_int(/var/tmp/v1/maps/tenant-caps.map,100)',
       ].join('\n'),
       'crt-lists/a/web.crt-list': '/var/tmp/v1/certs/a/shop.pem\n',
     });

@@ -34,7 +34,7 @@ describe('LanedExecutor', () => {
       cmd.addServer('be_0', 'new', '10.0.0.9', 80),
       ...weights(10, 100),
       cmd.enableServer('be_0', 'new'),
-      cmd.setMap('/etc/haproxy/maps/rate-limits.map', 't1', '100'),
+      cmd.setMap('/etc/haproxy/maps/tenant-caps.map', 't1', '100'),
       cmd.setFrontendMaxconn('fe_t1_web', 50),
     ];
     const results = await new LanedExecutor(lanes, 512).execute(commands);
@@ -49,7 +49,7 @@ describe('LanedExecutor', () => {
       expect(sent[1 - lane]!.some((l) => l.includes(`be_${b}/`))).toBe(false);
     }
     // Maps and frontends stay on the first lane, in their order.
-    expect(sent[0]!.filter((l) => !l.includes('/s') && !l.includes('/new'))).toEqual(['set map /etc/haproxy/maps/rate-limits.map t1 100', 'set maxconn frontend fe_t1_web 50']);
+    expect(sent[0]!.filter((l) => !l.includes('/s') && !l.includes('/new'))).toEqual(['set map /etc/haproxy/maps/tenant-caps.map t1 100', 'set maxconn frontend fe_t1_web 50']);
   });
 
   it('when a lane fails, then only its commands report the failure', async () => {

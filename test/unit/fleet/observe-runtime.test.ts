@@ -30,7 +30,7 @@ const lean = (): ReturnType<typeof readObservation> => {
 
 describe('observing a node for a reconcile pass', () => {
   it('reads frontends and backends only from show stat, never every server row', () => {
-    expect(observeCommands(desired).map((c) => c.line).slice(0, 3)).toEqual(['show servers state', 'show stat -1 3 -1', `show map ${desired.rateLimitMap.file}`]);
+    expect(observeCommands(desired).map((c) => c.line).slice(0, 3)).toEqual(['show servers state', 'show stat -1 3 -1', `show map ${desired.capsMap.file}`]);
     expect(observeCommands(desired, { serverStats: true })[1]!.line).toBe('show stat -1 7 -1');
   });
 

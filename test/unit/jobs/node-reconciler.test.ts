@@ -18,7 +18,7 @@ const db = new Kysely<Database>({
 
 const node = { name: 'edge-1', kind: 'haproxy', runtimeAddress: { host: '127.0.0.1', port: 1 }, configDir: '/etc/x', capacity: { vcpu: 1, memoryMb: 512 } } as unknown as ProxyNode;
 
-const observation = { ok: true, idsOf: () => undefined, observed: { backends: [], frontends: [], servers: [], rateLimitMap: [], certificates: new Map() } } as const;
+const observation = { ok: true, idsOf: () => undefined, observed: { backends: [], frontends: [], servers: [], capsMap: [], certificates: new Map() } } as const;
 
 /** A fleet of one fake node: counts passes and revision queries; every pass finds nothing to do. */
 function harness(current: { revision: number }) {
@@ -43,11 +43,11 @@ function harness(current: { revision: number }) {
     runtime: {
       executor: () => ({ execute: async () => [] }),
       startObservation: (_n, _e, target) => ({ target, observation: Promise.resolve(observation) }),
-      firstTarget: () => ({ mapFile: '/etc/x/maps/rate-limits.map', certificateFiles: [] }),
+      firstTarget: () => ({ mapFile: '/etc/x/maps/tenant-caps.map', certificateFiles: [] }),
       plan: async () => {
         calls.plans += 1;
         return {
-          desired: { frontends: [], backends: [], rateLimitMap: { file: '/etc/x/maps/rate-limits.map', entries: [], referenced: false }, certificates: [] },
+          desired: { frontends: [], backends: [], capsMap: { file: '/etc/x/maps/tenant-caps.map', entries: [], referenced: false }, certificates: [] },
           observation,
           plan: { commands: [], pendingReload: [], inProgress: [], notes: [], deferredCaps: [] },
         };

@@ -58,10 +58,10 @@ describe('the runtime view of a rendered HAProxy config', () => {
     expect(runtime.backends.find((b) => b.name === 'be_quiet_batch')!.check).toBeNull();
   });
 
-  it('lists the rate-limit map with the file’s lines and only the certificates the config loads', () => {
+  it('lists the caps map (rate and connection cap per tenant) with the file’s lines and only the certificates the config loads', () => {
     const files = renderHaproxy(snapshot);
-    expect(runtime.rateLimitMap).toEqual({ file: `${DIR}/maps/rate-limits.map`, entries: [['quiet', '1'], ['shop', '120']], referenced: true });
-    expect(runtime.rateLimitMap.entries.map(([k, v]) => `${k} ${v}\n`).join('')).toBe(files['maps/rate-limits.map']);
+    expect(runtime.capsMap).toEqual({ file: `${DIR}/maps/tenant-caps.map`, entries: [['quiet', '1'], ['quiet.conn', '1'], ['shop', '120'], ['shop.conn', '750']], referenced: true });
+    expect(runtime.capsMap.entries.map(([k, v]) => `${k} ${v}\n`).join('')).toBe(files['maps/tenant-caps.map']);
     expect(runtime.certificates.map((c) => c.file)).toEqual([`${DIR}/certs/shop/shop-cert.pem`]);
     expect(runtime.certificates[0]!.pem).toBe(files['certs/shop/shop-cert.pem']);
     expect(runtime.certificates[0]!.fingerprint).toMatch(/^[0-9A-F]{40}$/);
@@ -74,9 +74,9 @@ describe('the runtime view of a rendered HAProxy config', () => {
     const shop = snapshot.tenants.find((t) => t.id === 'shop')!;
     const changed = { ...snapshot, tenants: snapshot.tenants.map((t) => (t === shop ? { ...t, allocation: { ...t.allocation, requestsPerSecond: 7 } } : t)) };
     const next = toHaproxyRuntime(changed);
-    expect(next.rateLimitMap.entries).toEqual([['quiet', '1'], ['shop', '7']]);
+    expect(next.capsMap.entries).toEqual([['quiet', '1'], ['quiet.conn', '1'], ['shop', '7'], ['shop.conn', '750']]);
     expect(next.backends.filter((b) => b.tenant !== 'shop').every((b) => runtime.backends.includes(b))).toBe(true);
     expect(next.backends.filter((b) => b.tenant === 'shop').some((b) => runtime.backends.includes(b))).toBe(false);
-    expect(toHaproxyRuntime({ ...snapshot, node: { ...snapshot.node, configDir: '/elsewhere' } }).rateLimitMap.file).toBe('/elsewhere/maps/rate-limits.map');
+    expect(toHaproxyRuntime({ ...snapshot, node: { ...snapshot.node, configDir: '/elsewhere' } }).capsMap.file).toBe('/elsewhere/maps/tenant-caps.map');
   });
 });

@@ -81,13 +81,23 @@ describe('toHaproxyView', () => {
     });
   });
 
-  it('when an allocation is zero, then the listener still answers (maxconn 1, one request per second)', () => {
+  it('when an allocation is zero, then the listener still answers (one connection, one request per second)', () => {
     const view = tenantView(
       withTenant(seedSnapshot('haproxy', DIR), 'a', (t) => ({ ...t, allocation: { maxConnections: 0, requestsPerSecond: 0 } })),
       'a',
     );
     expect(view.frontends[0]!.maxconn).toBe(1);
-    expect(view.rateLimit).toEqual({ key: 'a', value: 1 });
+    expect(view.caps).toEqual([{ key: 'a', value: 1 }, { key: 'a.conn', value: 1 }]);
+  });
+
+  it('puts the moving caps in the map and the connection limit, a ceiling, on each frontend', () => {
+    const view = tenantView(
+      withTenant(seedSnapshot('haproxy', DIR), 'a', (t) => ({ ...t, allocation: { maxConnections: 40, requestsPerSecond: 90, connectionLimit: 500 } })),
+      'a',
+    );
+    expect(view.caps).toEqual([{ key: 'a', value: 90 }, { key: 'a.conn', value: 40 }]);
+    expect(view.frontends.map((f) => f.maxconn)).toEqual(view.frontends.map(() => 500));
+    expect(view.capTable).toEqual({ name: 'st_a', period: '1s', expire: '30s' });
   });
 
   it('keeps the certificates no VIP uses off the node', () => {

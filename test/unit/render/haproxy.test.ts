@@ -76,9 +76,9 @@ describe.each(Object.keys(SCENARIOS))('the %s scenario', (name) => {
 describe('renderHaproxy', () => {
   it('refers to every file it renders by its absolute path under configDir', () => {
     const files = renderHaproxy(seedSnapshot('haproxy', '/srv/lb'));
-    expect(Object.keys(files)).toEqual(['certs/b/b-example.pem', 'crt-lists/b/api.crt-list', 'haproxy.cfg', 'maps/rate-limits.map']);
+    expect(Object.keys(files)).toEqual(['certs/b/b-example.pem', 'crt-lists/b/api.crt-list', 'haproxy.cfg', 'maps/tenant-caps.map']);
     expect(files['haproxy.cfg']).toContain('ssl crt-list /srv/lb/crt-lists/b/api.crt-list ');
-    expect(files['haproxy.cfg']).toContain('map_str_int(/srv/lb/maps/rate-limits.map,');
+    expect(files['haproxy.cfg']).toContain('map_str_int(/srv/lb/maps/tenant-caps.map,');
     expect(files['crt-lists/b/api.crt-list']).toBe('/srv/lb/certs/b/b-example.pem\n');
   });
 
@@ -90,7 +90,7 @@ describe('renderHaproxy', () => {
     const after = { ...before, tenants: [a!, changedB, c!] };
     expect(renderHaproxyTenant(a!, GOLDEN_CONFIG_DIR)).toBe(renderHaproxyTenant(a!, GOLDEN_CONFIG_DIR));
     const files = renderHaproxy(after);
-    expect(files['haproxy.cfg']).toContain('maxconn 7\n');
+    expect(files['maps/tenant-caps.map']).toContain('b.conn 7\n');
     expect(files).toEqual(renderHaproxy(structuredClone(after)));
   });
 

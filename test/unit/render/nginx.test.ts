@@ -298,7 +298,7 @@ describe('limits and listeners', () => {
       ),
     );
     expect(config).toContain('limit_req_zone a zone=t_a_req:32k rate=25r/s;');
-    expect(config).toContain('limit_req zone=t_a_req burst=250 nodelay;');
+    expect(config).toContain('limit_req zone=t_a_req burst=25 nodelay;');
     expect(config).toContain('limit_req_status 429;');
     expect(config).toContain('limit_conn sy_vip_conn 65535;');
     expect(config).toContain('limit_conn sy_tcp_conn 65535;');

@@ -28,7 +28,7 @@ function node(servers: number): RuntimeExecutor & { warmed: number } {
 
 describe('RuntimePlanner', () => {
   const endpoint = { host: '127.0.0.1', port: 9999 };
-  const target = { mapFile: '/etc/haproxy/maps/rate-limits.map', certificateFiles: [] };
+  const target = { mapFile: '/etc/haproxy/maps/tenant-caps.map', certificateFiles: [] };
 
   it('connects the extra lanes while the snapshot loads, once a node has shown it holds enough servers for a laned batch', async () => {
     const big = node(MIN_LANED_BATCH);
