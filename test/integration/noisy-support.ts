@@ -1,4 +1,3 @@
-import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -100,6 +99,8 @@ export async function slowMember(delayMs: number, jitter = 0): Promise<Closable 
 export interface Flood {
   /** Connections established (a connection waiting in HAProxy's backlog counts: the kernel accepted it). */
   connected(): number;
+  /** Connections closed or reset before any answer: refused by a connection cap (or never accepted). */
+  refused(): number;
   /** Stops asking again and closes every connection. */
   stop(): void;
 }
@@ -107,22 +108,25 @@ export interface Flood {
 export function flood(port: number, count: number): Flood {
   let running = true;
   let connected = 0;
+  let refused = 0;
   const sockets = new Set<net.Socket>();
   const open = () => {
     if (!running) return;
     const socket = net.connect({ host: HOST, port });
     let up = false;
+    let answered = false;
     sockets.add(socket);
     socket.on('connect', () => {
       up = true;
       connected++;
       socket.write(`GET /hold HTTP/1.1\r\nHost: flood\r\nConnection: close\r\n\r\n`);
     });
-    socket.on('data', () => undefined);
+    socket.on('data', () => (answered = true));
     socket.on('error', () => undefined);
     socket.on('close', () => {
       sockets.delete(socket);
       if (up) connected--;
+      if (running && !answered) refused++;
       // A refused or reset connection is retried after a pause, not in a tight loop.
       if (running) setTimeout(open, up ? 0 : 100).unref();
     });
@@ -130,6 +134,7 @@ export function flood(port: number, count: number): Flood {
   for (let i = 0; i < count; i++) open();
   return {
     connected: () => connected,
+    refused: () => refused,
     stop: () => {
       running = false;
       for (const s of sockets) s.destroy();
@@ -179,23 +184,38 @@ export function steady(port: number, concurrency: number, timeoutMs: number): St
 
 /** What the proxy enforces and carries now, read back through the Runtime API. */
 export interface Live {
-  /** Frontend `maxconn` (`slim`) and current sessions (`scur`) of each tenant's VIP. */
-  readonly a: { readonly slim: number; readonly scur: number };
-  readonly b: { readonly slim: number; readonly scur: number };
+  /**
+   * Each tenant's connection cap (`cap`: its `<tenant>.conn` line in the caps map), its VIP's
+   * frontend `maxconn` (`slim`: a static ceiling, the tenant's limit) and current sessions (`scur`).
+   */
+  readonly a: LiveTenant;
+  readonly b: LiveTenant;
   /** The process's global maxconn and its current connections (`show info`). */
   readonly maxconn: number;
   readonly currConns: number;
 }
 
+export interface LiveTenant {
+  readonly cap: number;
+  readonly slim: number;
+  readonly scur: number;
+  /** Responses 2xx the frontend has sent since the worker started (`hrsp_2xx`). */
+  readonly ok: number;
+}
+
 export async function live(edge: ProxyNode): Promise<Live> {
-  const [rows, info] = await Promise.all([edge.stats(), runtimeCommand(edge.statsPort, 'show info', 1000)]);
-  const frontend = (name: string) => {
+  const [caps, rows, info] = await Promise.all([
+    capsOnNode(edge, [TENANT_A.id, TENANT_B.id]),
+    edge.stats(),
+    runtimeCommand(edge.statsPort, 'show info', 1000),
+  ]);
+  const tenant = (id: string, name: string): LiveTenant => {
     const row = rows.find((r) => r.pxname === name && r.svname === 'FRONTEND');
     if (row === undefined) throw new Error(`no frontend ${name} on ${edge.name}`);
-    return { slim: row.slim ?? 0, scur: row.scur ?? 0 };
+    return { cap: caps[id]!.connections, slim: row.slim ?? 0, scur: row.scur ?? 0, ok: row.hrsp_2xx ?? 0 };
   };
   const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(info)?.[1] ?? Number.NaN);
-  return { a: frontend(FRONTEND_A), b: frontend(FRONTEND_B), maxconn: field('Maxconn'), currConns: field('CurrConns') };
+  return { a: tenant(TENANT_A.id, FRONTEND_A), b: tenant(TENANT_B.id, FRONTEND_B), maxconn: field('Maxconn'), currConns: field('CurrConns') };
 }
 
 /** The node's caps map (relative to its configDir): the one map file a HAProxy node is rendered. */
@@ -247,22 +267,17 @@ export async function pollCycles(db: Db, node: string, n: number, pollS = POLL_S
 
 /**
  * Switchyard's caps off: the rebalancer and the reconciler stop (nothing puts a cap back), and
- * the node's HAProxy is restarted from its files with A's frontend given the process's whole
- * maxconn. Not a runtime raise: A is full, and HAProxy 2.6.12 aborts on a runtime raise of a full
- * frontend (see planFrontends in src/domain/runtime-plan.ts). Every connection starts over: the
- * flood's clients connect again at once.
+ * A's connection cap in the caps map is set to the process's whole maxconn (`set map`, at once;
+ * A's frontend `maxconn`, its limit, is that already). A's refused clients retry and get in.
  */
 export async function liftCaps(cp: ControlPlane, node: NoisyNode): Promise<void> {
   await cp.rebalancer?.stop();
   await cp.reconciler?.stop();
-  const { maxconn } = await live(node.edge);
-  const file = join(node.edge.dir, 'haproxy.cfg');
-  const config = await readFile(file, 'utf8');
-  const capOfA = new RegExp(`(\\nfrontend ${FRONTEND_A}\\n(?:[^\\n]*\\n)*?\\s+maxconn )\\d+`);
-  if (!capOfA.test(config)) throw new Error(`no maxconn for ${FRONTEND_A} in ${file}`);
-  await node.edge.stop();
-  await writeFile(file, config.replace(capOfA, `$1${maxconn}`));
-  await node.edge.start();
+  const { maxconn, a } = await live(node.edge);
+  if (a.slim < maxconn) throw new Error(`A's frontend maxconn ${a.slim} is under the process's ${maxconn}: not a ceiling`);
+  const answer = await runtimeCommand(node.edge.statsPort, `set map ${join(node.edge.dir, CAPS_MAP)} ${TENANT_A.id}.conn ${maxconn}`, 1000);
+  if (answer.trim() !== '') throw new Error(`set map: ${answer.trim()}`);
+  await eventually("A's cap lifted", async () => ((await live(node.edge)).a.cap === maxconn ? true : undefined), 2000, 20);
 }
 
 /** The node, both tenants and their members, with the proxy running the config the control plane rendered. */
@@ -308,7 +323,7 @@ export async function startNoisyNode(admin: Caller, options: { holdMs: number; h
       const { items } = (await admin('GET', '/v1/allocations')).body as { items: { tenantId: string; maxConnections: number }[] };
       const caps = new Map(items.map((i) => [i.tenantId, i.maxConnections]));
       const now = await live(edge);
-      return caps.get(TENANT_A.id) === now.a.slim && caps.get(TENANT_B.id) === now.b.slim ? true : undefined;
+      return caps.get(TENANT_A.id) === now.a.cap && caps.get(TENANT_B.id) === now.b.cap ? true : undefined;
     }, 20_000);
   } catch (err) {
     await Promise.all([edge.remove(), memberA.close(), memberB.close()]);
