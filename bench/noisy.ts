@@ -48,13 +48,13 @@ interface Phase {
  * sessions and cap, and its 2xx rate against what its cap allows (cap connections, each answered
  * after HOLD_MS on average).
  */
-function sampleA(node: NoisyNode): { stop(): Promise<{ seconds: number; meanCap: number; meanSessions: number; sessionsVsCap: number; servedPerS: number; allowedPerS: number; servedVsCap: number }> } {
-  const readings: { at: number; cap: number; scur: number; ok: number }[] = [];
+function sampleA(node: NoisyNode): { stop(): Promise<{ seconds: number; meanCap: number; meanSessions: number; sessionsVsCap: number; servedPerS: number; allowedPerS: number; servedVsCap: number; refusedPerS: number }> } {
+  const readings: { at: number; cap: number; scur: number; ok: number; refused: number }[] = [];
   let running = true;
   const done = (async () => {
     while (running) {
       const l = await live(node.edge).catch(() => null);
-      if (l !== null) readings.push({ at: Date.now(), cap: l.a.cap, scur: l.a.scur, ok: l.a.ok });
+      if (l !== null) readings.push({ at: Date.now(), cap: l.a.cap, scur: l.a.scur, ok: l.a.ok, refused: l.a.refused });
       await new Promise((r) => setTimeout(r, 250));
     }
   })();
@@ -72,6 +72,7 @@ function sampleA(node: NoisyNode): { stop(): Promise<{ seconds: number; meanCap:
         seconds: round(seconds, 1), meanCap: round(mean((r) => r.cap), 1), meanSessions: round(mean((r) => r.scur), 1),
         sessionsVsCap: round(mean((r) => r.scur) / mean((r) => r.cap), 3),
         servedPerS: round(servedPerS, 1), allowedPerS: round(allowedPerS, 1), servedVsCap: round(servedPerS / allowedPerS, 3),
+        refusedPerS: round((last.refused - first.refused) / seconds, 1),
       };
     },
   };

@@ -201,6 +201,8 @@ export interface LiveTenant {
   readonly scur: number;
   /** Responses 2xx the frontend has sent since the worker started (`hrsp_2xx`). */
   readonly ok: number;
+  /** Connections the frontend refused since the worker started (`dcon` + `dses`: the connection cap's rejects). */
+  readonly refused: number;
 }
 
 export async function live(edge: ProxyNode): Promise<Live> {
@@ -212,7 +214,7 @@ export async function live(edge: ProxyNode): Promise<Live> {
   const tenant = (id: string, name: string): LiveTenant => {
     const row = rows.find((r) => r.pxname === name && r.svname === 'FRONTEND');
     if (row === undefined) throw new Error(`no frontend ${name} on ${edge.name}`);
-    return { cap: caps[id]!.connections, slim: row.slim ?? 0, scur: row.scur ?? 0, ok: row.hrsp_2xx ?? 0 };
+    return { cap: caps[id]!.connections, slim: row.slim ?? 0, scur: row.scur ?? 0, ok: row.hrsp_2xx ?? 0, refused: (row.dcon ?? 0) + (row.dses ?? 0) };
   };
   const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(info)?.[1] ?? Number.NaN);
   return { a: tenant(TENANT_A.id, FRONTEND_A), b: tenant(TENANT_B.id, FRONTEND_B), maxconn: field('Maxconn'), currConns: field('CurrConns') };
