@@ -176,6 +176,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   leader.on('deposed', () => void reconciler?.stop());
   leader.on('elected', () => statsPoller?.start());
   leader.on('deposed', () => void statsPoller?.stop());
+  // Caps follow demand one poll later at most: each stored poll is followed by a rebalance pass.
+  statsPoller?.onPolled(() => rebalancer?.afterPoll());
   leader.on('elected', () => rebalancer?.start());
   leader.on('deposed', () => void rebalancer?.stop());
   leader.on('elected', () => retention.start());

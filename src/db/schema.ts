@@ -294,6 +294,8 @@ export interface StatSampleTable {
   rate_4xx: number | null;
   rate_5xx: number | null;
   denied_rate: number | null;
+  /** Connections refused at the tenant's cap per second (migration 0011); null before it or without a previous read. */
+  refused_rate: number | null;
   status: string | null;
   check_status: string | null;
 }

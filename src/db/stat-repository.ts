@@ -14,12 +14,12 @@ export async function insertSamples(db: Executor, node: string, at: Date, sample
     .insertInto('stat_samples')
     .columns([
       'node_name', 'kind', 'tenant_id', 'proxy', 'name', 'pool', 'at', 'sessions', 'session_limit', 'session_rate', 'requests',
-      'responses_2xx', 'responses_4xx', 'responses_5xx', 'denied', 'request_rate', 'rate_2xx', 'rate_4xx', 'rate_5xx', 'denied_rate',
+      'responses_2xx', 'responses_4xx', 'responses_5xx', 'denied', 'request_rate', 'rate_2xx', 'rate_4xx', 'rate_5xx', 'denied_rate', 'refused_rate',
       'status', 'check_status',
     ])
     .expression(sql`
       select ${node}::text, kind, tenant_id, proxy, name, pool, ${at}::timestamptz, sessions, session_limit, session_rate, requests,
-        responses_2xx, responses_4xx, responses_5xx, denied, request_rate, rate_2xx, rate_4xx, rate_5xx, denied_rate, status, check_status
+        responses_2xx, responses_4xx, responses_5xx, denied, request_rate, rate_2xx, rate_4xx, rate_5xx, denied_rate, refused_rate, status, check_status
       from unnest(
         ${c((s) => s.kind)}::text[], ${c((s) => s.tenant)}::text[], ${c((s) => s.proxy)}::text[], ${c((s) => s.name)}::text[],
         ${c((s) => s.pool)}::text[], ${c((s) => s.sessions)}::integer[], ${c((s) => s.sessionLimit)}::integer[],
@@ -27,9 +27,9 @@ export async function insertSamples(db: Executor, node: string, at: Date, sample
         ${c((s) => s.counters.responses4xx)}::bigint[], ${c((s) => s.counters.responses5xx)}::bigint[], ${c((s) => s.counters.denied)}::bigint[],
         ${c((s) => s.rates?.requests ?? null)}::float8[], ${c((s) => s.rates?.responses2xx ?? null)}::float8[],
         ${c((s) => s.rates?.responses4xx ?? null)}::float8[], ${c((s) => s.rates?.responses5xx ?? null)}::float8[],
-        ${c((s) => s.rates?.denied ?? null)}::float8[], ${c((s) => s.status)}::text[], ${c((s) => s.checkStatus)}::text[]
+        ${c((s) => s.rates?.denied ?? null)}::float8[], ${c((s) => s.rates?.refused ?? null)}::float8[], ${c((s) => s.status)}::text[], ${c((s) => s.checkStatus)}::text[]
       ) as r(kind, tenant_id, proxy, name, pool, sessions, session_limit, session_rate, requests, responses_2xx, responses_4xx,
-        responses_5xx, denied, request_rate, rate_2xx, rate_4xx, rate_5xx, denied_rate, status, check_status)`)
+        responses_5xx, denied, request_rate, rate_2xx, rate_4xx, rate_5xx, denied_rate, refused_rate, status, check_status)`)
     .onConflict((oc) => oc.doNothing())
     .execute();
 }

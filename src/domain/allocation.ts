@@ -16,14 +16,18 @@ import type { Resources } from './tenant.js';
  * 1. Every tenant gets its reservation, converted with the node kind's capacity factors.
  * 2. The node's spare capacity goes, by weighted max-min fairness (water-filling on the amount
  *    above the reservation), to tenants whose wanted cap exceeds their reservation. A tenant
- *    wants its smoothed demand plus `demandHeadroom` (so it can be seen to grow: usage never
- *    exceeds the cap that is enforced), never more than its limit.
+ *    wants its smoothed demand plus `demandHeadroom` (so it can be seen to grow), never more than
+ *    its limit. Usage never exceeds the cap that is enforced, so a tenant refused at its cap in
+ *    the latest poll (429s, connections refused: `saturated`) wants at least twice its current
+ *    cap: it probes upward, multiplicatively, until demand is met or its limit or fair share is
+ *    reached.
  * 3. With `shareIdle` (default), capacity nobody wants is handed out the same way up to each
  *    tenant's limit: a cap is a ceiling, not a charge, and a tenant that bursts between two polls
  *    then is not refused while the node idles. Reservations stay whole in every case.
  * 4. Hysteresis keeps a cap unchanged while the new value (the target) is within
- *    max(10% of the current cap, 32 units) of it, but never below the reservation, above the
- *    limit, below a target that sits at the limit, or past the node's capacity.
+ *    max(10% of the current cap, 2 units) of it, but never below the reservation, above the
+ *    limit, below a target that sits at the limit, below the target of a saturated tenant (a
+ *    tenant refused at its cap is never frozen there), or past the node's capacity.
  * If a node's reservations exceed its capacity (placement prevents it; be total anyway), every
  * reservation is scaled down proportionally and the node is flagged `overcommitted`.
  *
@@ -63,6 +67,11 @@ export interface TenantDemand {
   readonly connections: number;
   /** Requests per second wanted: served plus refused with 429. */
   readonly requestsPerSecond: number;
+  /**
+   * Refused at its cap in the latest poll (429s; connections refused): the tenant wants more
+   * than the cap lets it show. Absent: not saturated.
+   */
+  readonly saturated?: Readonly<Record<ResourceDimension, boolean>>;
 }
 
 /** The caps in force on a node, as last applied. */
@@ -82,8 +91,11 @@ export interface HysteresisOptions {
 
 export const DEFAULT_HYSTERESIS: HysteresisOptions = Object.freeze({
   relative: 0.1,
-  absolute: Object.freeze({ connections: 32, requestsPerSecond: 32 }),
+  absolute: Object.freeze({ connections: 2, requestsPerSecond: 2 }),
 });
+
+/** How much more than its current cap a saturated tenant asks for, each poll. */
+export const SATURATED_GROWTH = 2;
 
 export const DEFAULT_DEMAND_HEADROOM = 0.25;
 
@@ -129,6 +141,8 @@ export interface Allocation {
   readonly limit: ResourceVector;
   /** Smoothed demand, or null without a signal. */
   readonly demand: ResourceVector | null;
+  /** Refused at its cap in the latest poll, per dimension. */
+  readonly saturated: Readonly<Record<ResourceDimension, boolean>>;
   /** What the model gives before hysteresis. */
   readonly target: ResourceVector;
   readonly reasons: Readonly<Record<ResourceDimension, AllocationReason>>;
@@ -190,6 +204,8 @@ interface Column {
   readonly limit: readonly number[];
   /** Smoothed demand, or null without a signal. */
   readonly demand: readonly (number | null)[];
+  /** Refused at its cap in the latest poll. */
+  readonly saturated: readonly boolean[];
   /** The cap in force, or null for a tenant new on the node. */
   readonly current: readonly (number | null)[];
 }
@@ -208,6 +224,7 @@ interface NodeResult {
   readonly ids: readonly number[];
   readonly bounds: readonly Bounds[];
   readonly signals: readonly (ResourceVector | null)[];
+  readonly saturation: readonly Readonly<Record<ResourceDimension, boolean>>[];
   /** The caps in force, or null for tenants new on the node. */
   readonly before: readonly (ResourceVector | null)[];
   readonly connections: ColumnResult;
@@ -251,6 +268,7 @@ export function computeAllocations(input: AllocationInput): AllocationPlan {
   const tenants = uniqueById(input.tenants);
   const members = membersByNode(input.assignments, new Map(tenants.map((t, i) => [t.id, i])), warnings);
   const demand = indexDemand(input.demand ?? []);
+  const saturation = indexSaturation(input.demand ?? []);
   const current = indexCurrent(input.current ?? []);
   const nodes = uniqueNodes(input.nodes);
   const bounds = boundsByKind(tenants, nodes, model);
@@ -260,7 +278,7 @@ export function computeAllocations(input: AllocationInput): AllocationPlan {
   for (const node of nodes) {
     const ids = members.get(node.name) ?? [];
     members.delete(node.name);
-    const result = allocateNode(node, ids, tenants, bounds.get(node.kind) ?? [], model, demand.get(node.name), current.get(node.name), options);
+    const result = allocateNode(node, ids, tenants, bounds.get(node.kind) ?? [], model, demand.get(node.name), saturation.get(node.name), current.get(node.name), options);
     const summary = summarise(result);
     results.push(result);
     summaries.push(summary);
@@ -342,6 +360,22 @@ function indexDemand(demand: readonly TenantDemand[]): PairMap<ResourceVector> {
   return out;
 }
 
+const UNSATURATED: Readonly<Record<ResourceDimension, boolean>> = Object.freeze({ connections: false, requestsPerSecond: false });
+
+/** Saturation per pair; duplicate entries (several frontends) are saturated when any one is. */
+function indexSaturation(demand: readonly TenantDemand[]): PairMap<Readonly<Record<ResourceDimension, boolean>>> {
+  const out: PairMap<Readonly<Record<ResourceDimension, boolean>>> = new Map();
+  for (const d of demand) {
+    if (d.saturated === undefined || (!d.saturated.connections && !d.saturated.requestsPerSecond)) continue;
+    const prev = out.get(d.node)?.get(d.tenantId) ?? UNSATURATED;
+    pairSet(out, d.node, d.tenantId, {
+      connections: prev.connections || d.saturated.connections,
+      requestsPerSecond: prev.requestsPerSecond || d.saturated.requestsPerSecond,
+    });
+  }
+  return out;
+}
+
 /** Duplicate entries are a caller bug; the lowest caps win, whatever the input order. */
 function indexCurrent(current: readonly CurrentAllocation[]): PairMap<ResourceVector> {
   const out: PairMap<ResourceVector> = new Map();
@@ -385,6 +419,7 @@ function allocateNode(
   kindBounds: readonly Bounds[],
   model: CapacityModel,
   demand: ReadonlyMap<string, ResourceVector> | undefined,
+  saturated: ReadonlyMap<string, Readonly<Record<ResourceDimension, boolean>>> | undefined,
   current: ReadonlyMap<string, ResourceVector> | undefined,
   options: Options,
 ): NodeResult {
@@ -392,6 +427,7 @@ function allocateNode(
   const capacity = toResourceVector(node.capacity, factors);
   const bounds = ids.map((i) => kindBounds[i]!);
   const signals = ids.map((i) => demand?.get(tenants[i]!.id) ?? null);
+  const saturation = ids.map((i) => saturated?.get(tenants[i]!.id) ?? UNSATURATED);
   const before = ids.map((i) => current?.get(tenants[i]!.id) ?? null);
   const weight = ids.map((i) => {
     const w = tenants[i]!.weight;
@@ -402,10 +438,11 @@ function allocateNode(
     reserved: bounds.map((b) => b.reserved[dim]),
     limit: bounds.map((b) => b.limit[dim]),
     demand: signals.map((s) => (s === null ? null : s[dim])),
+    saturated: saturation.map((s) => s[dim]),
     current: before.map((c) => (c === null ? null : c[dim])),
   });
   return {
-    name: node.name, capacity, ids, bounds, signals, before,
+    name: node.name, capacity, ids, bounds, signals, saturation, before,
     connections: allocateDimension(column('connections'), capacity.connections, options, options.hysteresis?.absolute.connections),
     requestsPerSecond: allocateDimension(column('requestsPerSecond'), capacity.requestsPerSecond, options, options.hysteresis?.absolute.requestsPerSecond),
   };
@@ -436,17 +473,21 @@ function allocateDimension(col: Column, capacity: number, options: Options, abso
     const scaled = scaleDown(col.reserved, cap);
     return { caps: scaled, targets: scaled, reasons: scaled.map(() => 'overcommitted'), overcommitted: true };
   }
-  const wants = col.reserved.map((r, i) => wantOf(r, col.limit[i]!, col.demand[i]!, options.headroom));
+  const wants = col.reserved.map((r, i) => wantOf(r, col.limit[i]!, col.demand[i]!, options.headroom, col.saturated[i]! ? (col.current[i] ?? r) : null));
   const targets = fairTargets(col, wants, cap - reserved, options.shareIdle);
   const caps = options.hysteresis === null ? targets : applyHysteresis(col, targets, cap, options.hysteresis.relative, absolute ?? 0);
   const reasons = caps.map((c, i) => (c !== targets[i] ? 'held' : reasonFor(col.reserved[i]!, col.limit[i]!, wants[i]!, c)));
   return { caps, targets, reasons, overcommitted: false };
 }
 
-/** The cap a tenant asks for: demand plus headroom, rounded up, between reservation and limit. */
-function wantOf(reserved: number, limit: number, demand: number | null, headroom: number): number {
-  if (demand === null) return reserved;
-  const wanted = Math.ceil(demand * (1 + headroom) - 1e-9);
+/**
+ * The cap a tenant asks for: demand plus headroom, rounded up, between reservation and limit.
+ * `saturatedAt`: the cap at which the tenant was refused, or null; such a tenant asks for at
+ * least SATURATED_GROWTH times it (what it was refused is demand its cap hid).
+ */
+function wantOf(reserved: number, limit: number, demand: number | null, headroom: number, saturatedAt: number | null): number {
+  const observed = demand === null ? reserved : Math.ceil(demand * (1 + headroom) - 1e-9);
+  const wanted = saturatedAt === null ? observed : Math.max(observed, SATURATED_GROWTH * Math.max(1, saturatedAt));
   return Math.min(limit, Math.max(reserved, wanted));
 }
 
@@ -550,7 +591,7 @@ function scaleDown(values: readonly number[], total: number): number[] {
 function applyHysteresis(col: Column, targets: readonly number[], capacity: number, relative: number, absolute: number): number[] {
   const caps = targets.map((t, i) => {
     const cur = col.current[i]!;
-    return cur !== null && holds(cur, col.reserved[i]!, col.limit[i]!, t, relative, absolute) ? cur : t;
+    return cur !== null && !(col.saturated[i]! && t > cur) && holds(cur, col.reserved[i]!, col.limit[i]!, t, relative, absolute) ? cur : t;
   });
   let total = caps.reduce((a, b) => a + b, 0);
   if (total <= capacity) return caps;
@@ -614,7 +655,7 @@ function allocationAt(tenantId: string, r: NodeResult, k: number, top: number): 
   return {
     tenantId, node: r.name, maxConnections: connections, requestsPerSecond: r.requestsPerSecond.caps[k]!,
     weight: top === 0 ? 0 : Math.max(connections > 0 ? 1 : 0, Math.round((256 * connections) / top)),
-    reserved: r.bounds[k]!.reserved, limit: r.bounds[k]!.limit, demand: r.signals[k]!,
+    reserved: r.bounds[k]!.reserved, limit: r.bounds[k]!.limit, demand: r.signals[k]!, saturated: r.saturation[k]!,
     target: { connections: r.connections.targets[k]!, requestsPerSecond: r.requestsPerSecond.targets[k]! },
     reasons: { connections: r.connections.reasons[k]!, requestsPerSecond: r.requestsPerSecond.reasons[k]! },
   };
@@ -634,7 +675,8 @@ const UNIT: Record<ResourceDimension, string> = { connections: 'connections', re
 function explain(a: Allocation, dim: ResourceDimension, from: number | null, to: number, options: Options): string {
   const u = UNIT[dim];
   const head = `${dim} ${from === null ? 'new' : from} → ${to}`;
-  const demand = a.demand === null ? 'no demand signal' : `demand ${round(a.demand[dim])} ${u}`;
+  const demand = (a.demand === null ? 'no demand signal' : `demand ${round(a.demand[dim])} ${u}`)
+    + (a.saturated[dim] ? `, refused at its cap (probing upward, ×${SATURATED_GROWTH})` : '');
   const headroom = `${Math.round(options.headroom * 100)}% headroom`;
   switch (a.reasons[dim]) {
     case 'reservation': return `${head}: ${demand}; the reservation of ${a.reserved[dim]} ${u} stands`;
@@ -663,8 +705,15 @@ export interface StatsSample {
   readonly queued: number;
   /** Requests per second served over the interval (HAProxy `req_rate`, or Δ`req_tot` / interval). */
   readonly requestRate: number;
-  /** Requests refused with 429 by the tenant's rate limit during the interval (a count). */
+  /** Requests refused with 429 by the tenant's rate cap during the interval (a count). */
   readonly rejected: number;
+  /**
+   * Requests the sample's request rate already counts among `requestRate` (HAProxy's req_tot
+   * counts denied requests too): `rejected` then only marks saturation, it is not added again.
+   */
+  readonly rejectedInRate?: boolean;
+  /** New connections refused at the tenant's connection cap during the interval (a count). */
+  readonly refusedConnections?: number;
   /** Length of the interval the counts cover, in seconds. */
   readonly intervalSeconds: number;
 }
@@ -680,16 +729,19 @@ export interface DemandSmoothing {
 
 const pairKey = (tenantId: string, node: string): string => `${tenantId}\u0000${node}`;
 
-export const DEFAULT_DEMAND_SMOOTHING: DemandSmoothing = Object.freeze({ alphaUp: 0.6, alphaDown: 0.3, floor: 0.5 });
+/** Demand rises at once (a busy tenant is lent capacity on the next poll) and halves its excess per idle poll. */
+export const DEFAULT_DEMAND_SMOOTHING: DemandSmoothing = Object.freeze({ alphaUp: 1, alphaDown: 0.5, floor: 0.5 });
 
 /**
  * Smooths observed demand per tenant and node with an exponential moving average:
  * `next = previous + α·(observed − previous)`, α = alphaUp when rising, alphaDown when falling.
  * Observed connections = sessions + queued; observed req/s = request rate + 429s / interval
  * (refused requests are demand the cap turned away). Samples of one tenant on one node (one per
- * frontend or backend) are added up. A pair with a previous estimate but no sample this round
- * (a poll that failed) keeps its estimate: no data is not zero demand. Drop pairs of tenants no
- * longer placed before calling. Output sorted by tenant id, then node.
+ * frontend or backend) are added up. A tenant refused at a cap in this round (429s, refused
+ * connections) is `saturated` in that dimension: not smoothed, it says what the latest poll saw.
+ * A pair with a previous estimate but no sample this round (a poll that failed) keeps its
+ * estimate and saturation: no data is not zero demand. Drop pairs of tenants no longer placed
+ * before calling. Output sorted by tenant id, then node.
  */
 export function estimateDemand(
   samples: readonly StatsSample[],
@@ -707,6 +759,7 @@ export function estimateDemand(
       node: o.node,
       connections: smooth(p?.connections, o.connections, smoothing),
       requestsPerSecond: smooth(p?.requestsPerSecond, o.requestsPerSecond, smoothing),
+      ...(o.saturated !== undefined && (o.saturated.connections || o.saturated.requestsPerSecond) && { saturated: o.saturated }),
     });
   }
   return [...out.values()].sort(compareDemand);
@@ -722,11 +775,17 @@ function observe(samples: readonly StatsSample[]): Map<string, TenantDemand> {
     const key = pairKey(s.tenantId, s.node);
     const prev = out.get(key);
     const interval = Number.isFinite(s.intervalSeconds) && s.intervalSeconds > 0 ? s.intervalSeconds : 1;
+    const rejected = nonNegative(s.rejected);
+    const refused = nonNegative(s.refusedConnections ?? 0);
     out.set(key, {
       tenantId: s.tenantId,
       node: s.node,
       connections: (prev?.connections ?? 0) + nonNegative(s.sessions) + nonNegative(s.queued),
-      requestsPerSecond: (prev?.requestsPerSecond ?? 0) + nonNegative(s.requestRate) + nonNegative(s.rejected) / interval,
+      requestsPerSecond: (prev?.requestsPerSecond ?? 0) + nonNegative(s.requestRate) + (s.rejectedInRate === true ? 0 : rejected / interval),
+      saturated: {
+        connections: (prev?.saturated?.connections ?? false) || refused > 0,
+        requestsPerSecond: (prev?.saturated?.requestsPerSecond ?? false) || rejected > 0,
+      },
     });
   }
   return out;

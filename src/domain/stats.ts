@@ -25,6 +25,8 @@ export interface StatInput {
   readonly hrsp_4xx: number | null;
   readonly hrsp_5xx: number | null;
   readonly dreq: number | null;
+  /** Denied sessions: on a tenant frontend, new connections refused at its connection cap. */
+  readonly dses: number | null;
   readonly status: string | null;
   readonly check_status: string | null;
 }
@@ -36,8 +38,10 @@ export interface Counters {
   readonly responses2xx: number;
   readonly responses4xx: number;
   readonly responses5xx: number;
-  /** Requests the frontend denied (`dreq`): the rate limiter's 429s, the only deny on a tenant frontend. */
+  /** Requests the frontend denied (`dreq`): the rate cap's 429s, the only request deny on a tenant frontend. */
   readonly denied: number;
+  /** Connections refused at the tenant's connection cap (`dses`; the allowlist's refusals are `dcon`, not counted). */
+  readonly refused: number;
 }
 
 /** Per-second rates of the counters between two samples; null for the first one. */
@@ -88,6 +92,7 @@ export function toSamples(rows: readonly StatInput[], ownerOf: (proxy: string) =
         responses4xx: n(row.hrsp_4xx),
         responses5xx: n(row.hrsp_5xx),
         denied: n(row.dreq),
+        refused: n(row.dses),
       },
       rates: null,
     };
@@ -134,6 +139,7 @@ export function ratesBetween(current: Counters, previous: Counters | undefined, 
     responses4xx: rate('responses4xx'),
     responses5xx: rate('responses5xx'),
     denied: rate('denied'),
+    refused: rate('refused'),
   };
 }
 

@@ -26,7 +26,7 @@ export interface MergedSamples {
   readonly workers: WorkerCounters[];
 }
 
-const ZERO: Counters = { requests: 0, responses2xx: 0, responses4xx: 0, responses5xx: 0, denied: 0 };
+const ZERO: Counters = { requests: 0, responses2xx: 0, responses4xx: 0, responses5xx: 0, denied: 0, refused: 0 };
 
 /**
  * Merges the current worker's samples with the old workers' (`old`, as `show proc` lists them)
@@ -103,6 +103,7 @@ function addCounters(a: Counters, b: Counters): Counters {
     responses4xx: a.responses4xx + b.responses4xx,
     responses5xx: a.responses5xx + b.responses5xx,
     denied: a.denied + b.denied,
+    refused: a.refused + b.refused,
   };
 }
 

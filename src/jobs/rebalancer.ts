@@ -15,6 +15,10 @@ export interface RebalancerDeps {
 }
 
 export interface RebalancerOptions {
+  /**
+   * The longest time between two passes. With the stats poller on, a pass follows every poll
+   * (`afterPoll`), so this only fires when polls stop (the poller off, or stuck).
+   */
   readonly intervalMs: number;
   /** Writes within this window share one pass (ms). */
   readonly debounceMs?: number;
@@ -27,8 +31,9 @@ export type RebalanceOutcome =
   | { readonly status: 'failed'; readonly error: string };
 
 /**
- * Recomputes every tenant's caps on a timer and after every committed write (debounced; a
- * tenant's or node's capacity may have changed), and stores them when they moved: the commit
+ * Recomputes every tenant's caps right after each stats poll (fresh demand), after every
+ * committed write (debounced; a tenant's or node's capacity may have changed), and at the latest
+ * `intervalMs` after the previous pass; stores them when they moved: the commit
  * wakes the reconciler, which pushes them through the Runtime API. Each pass first checks node
  * health: a node that misses heartbeats or whose Runtime API push fails is taken out of placement
  * and its tenants re-placed, so the caps computed next already follow the move. Runs on the
@@ -76,6 +81,12 @@ export class Rebalancer {
     await this.running?.catch(() => undefined);
   }
 
+  /** A pass now, on the samples the poller has just stored (a pass in flight is followed by one more). */
+  afterPoll(): void {
+    if (!this.started) return;
+    void this.runOnce();
+  }
+
   /** A pass soon (debounced). */
   wake(): void {
     if (!this.started || this.debounce !== undefined) return;
@@ -94,6 +105,8 @@ export class Rebalancer {
     }
     this.running = this.pass().finally(() => {
       this.running = null;
+      // Whatever started it, a pass re-arms the fallback timer: it fires only when nothing else runs passes.
+      if (this.started) this.schedule(this.options.intervalMs);
       if (this.again && this.started) {
         this.again = false;
         void this.runOnce();
@@ -103,11 +116,8 @@ export class Rebalancer {
   }
 
   private schedule(delayMs: number): void {
-    this.timer = setTimeout(() => {
-      void this.runOnce().finally(() => {
-        if (this.started) this.schedule(this.options.intervalMs);
-      });
-    }, delayMs);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.runOnce(), delayMs);
     this.timer.unref();
   }
 

@@ -86,6 +86,8 @@ export class StatsPoller {
   private readonly masterFailing = new Map<string, string | null>();
   /** Each node's last outcome (null: fine), so failures are logged once per change. */
   private readonly failing = new Map<string, string | null>();
+  /** Called once each poll's samples are stored: the rebalancer runs on fresh demand, not on a timer of its own. */
+  private readonly polledListeners: (() => void)[] = [];
 
   constructor(
     private readonly deps: StatsPollerDeps,
@@ -101,6 +103,11 @@ export class StatsPoller {
     this.schedule = every(this.options.intervalS, async () => void (await this.poll()), (err) =>
       this.deps.logger.warn({ err }, 'stats poll failed; the next tick retries'),
     );
+  }
+
+  /** `listener` runs right after every poll, its samples stored (it must not throw; it is not awaited). */
+  onPolled(listener: () => void): void {
+    this.polledListeners.push(listener);
   }
 
   /** Stops the schedule; resolves once a poll in flight has ended. */
@@ -139,6 +146,7 @@ export class StatsPoller {
     const replies = await Promise.all(readable.map((node) => this.read(node)));
     const polled = await Promise.all(replies.map((r) => this.store(r.node, r.reply, r.at)));
     this.publishUsage(polled.flatMap((p) => p.samples));
+    for (const listener of this.polledListeners) listener();
     const now = this.now();
     let pruned: PollResult['pruned'] = null;
     try {

@@ -11,8 +11,10 @@ const PG_UNDEFINED_TABLE = '42P01';
  * poll of the tenants' frontends, no older than `maxAgeMs`: connections = current sessions, req/s
  * = the frontend's request rate, which already counts the requests the cap turned away with 429
  * (HAProxy's req_tot counts every request the frontend parsed, denied or not), smoothed
- * across polls by `estimateDemand`. A poll already counted is not smoothed twice. Answers null
- * (no demand signal) when there are no fresh samples or no stats table.
+ * across polls by `estimateDemand`. 429s and connections refused at the cap since the previous
+ * poll mark the tenant saturated: its cap hides how much more it wants. A poll already counted
+ * is not smoothed twice. Answers null (no demand signal) when there are no fresh samples or no
+ * stats table.
  */
 export class StatsDemandSource implements DemandSource {
   private previous: TenantDemand[] = [];
@@ -21,11 +23,11 @@ export class StatsDemandSource implements DemandSource {
   constructor(private readonly maxAgeMs = 60_000) {}
 
   async demand(db: Executor): Promise<TenantDemand[] | null> {
-    let rows: { node_name: string; tenant_id: string; sessions: number; request_rate: number; denied_rate: number; at: Date }[];
+    let rows: { node_name: string; tenant_id: string; sessions: number; request_rate: number; denied_rate: number; refused_rate: number; at: Date }[];
     try {
       ({ rows } = await sql<(typeof rows)[number]>`
         select s.node_name, s.tenant_id, s.sessions, coalesce(s.request_rate, 0)::float8 as request_rate,
-               coalesce(s.denied_rate, 0)::float8 as denied_rate, s.at
+               coalesce(s.denied_rate, 0)::float8 as denied_rate, coalesce(s.refused_rate, 0)::float8 as refused_rate, s.at
         from stat_samples s
         join (select node_name, max(at) as at from stat_samples
               where kind = 'frontend' and at > now() - make_interval(secs => ${this.maxAgeMs / 1000})
@@ -45,8 +47,11 @@ export class StatsDemandSource implements DemandSource {
       sessions: r.sessions,
       queued: 0,
       requestRate: r.request_rate,
-      // Already inside requestRate (req_tot counts denied requests): adding it would count 429s twice.
-      rejected: 0,
+      // Rates per second, so counts over one second. The 429s are already inside requestRate
+      // (req_tot counts denied requests): they only mark saturation.
+      rejected: r.denied_rate,
+      rejectedInRate: true,
+      refusedConnections: r.refused_rate,
       intervalSeconds: 1,
     }));
     // A node polled recently keeps its estimates through a failed poll; one silent past maxAge has none.

@@ -57,8 +57,8 @@ function sample(requestRate: number, sessions: number): StatSample {
     sessions,
     sessionLimit: 40_000,
     sessionRate: requestRate / 4,
-    counters: { requests: 0, responses2xx: 0, responses4xx: 0, responses5xx: 0, denied: 0 },
-    rates: { requests: requestRate, responses2xx: requestRate * 0.95, responses4xx: requestRate * 0.05, responses5xx: 0, denied: 0 },
+    counters: { requests: 0, responses2xx: 0, responses4xx: 0, responses5xx: 0, denied: 0, refused: 0 },
+    rates: { requests: requestRate, responses2xx: requestRate * 0.95, responses4xx: requestRate * 0.05, responses5xx: 0, denied: 0, refused: 0 },
     status: null,
     checkStatus: null,
   };

@@ -174,9 +174,20 @@ describe('computeAllocations: hysteresis', () => {
     expect(caps(plan)).toEqual({ a: 2000 });
   });
 
-  it('uses an absolute minimum so small caps do not move by a few units', () => {
+  it('uses a small absolute minimum so small caps do not move by a unit or two', () => {
+    const plan = run({ ...base, tenants: [tenant('a', 0, 10_000)], assignments: onN1('a'), demand: [demand('a', 1)], current: [cur('a', 3)] });
+    expect(caps(plan)).toEqual({ a: 3 }); // target 2 is within 2 of 3
+  });
+
+  it('lets a small cap grow on demand: the band is relative, not a fixed 32 units', () => {
     const plan = run({ ...base, tenants: [tenant('a', 0, 10_000)], assignments: onN1('a'), demand: [demand('a', 40)], current: [cur('a', 30)] });
-    expect(caps(plan)).toEqual({ a: 30 }); // target 50 is within 32 of 30
+    expect(caps(plan)).toEqual({ a: 50 });
+  });
+
+  it('never freezes a saturated tenant: a raise within the band still goes out', () => {
+    const saturated = { ...demand('a', 100), saturated: { connections: true, requestsPerSecond: true } };
+    const plan = run({ ...base, nodes: [node('n1', 105)], tenants: [tenant('a', 0, 10_000)], assignments: onN1('a'), demand: [saturated], current: [cur('a', 100)] });
+    expect(caps(plan)).toEqual({ a: 105 }); // 5 above 100 is within 10%, but the tenant was refused at 100
   });
 
   it('never holds a cap below a reservation that was raised', () => {
@@ -213,6 +224,43 @@ function cur(tenantId: string, amount: number, nodeName = 'n1'): CurrentAllocati
   return { tenantId, node: nodeName, maxConnections: amount, requestsPerSecond: amount };
 }
 
+describe('computeAllocations: demand seen through the caps', () => {
+  // The node: 312 connections; X and Y reserve 78 each and may use the whole node.
+  const nodes = [node('n1', 312)];
+  const tenants = [tenant('x', 78, 312), tenant('y', 78, 312)];
+  const full = (id: string, sessions: number): TenantDemand => ({ ...demand(id, sessions), saturated: { connections: true, requestsPerSecond: true } });
+  const current = (x: number, y: number): CurrentAllocation[] => [
+    { tenantId: 'x', node: 'n1', maxConnections: x, requestsPerSecond: x },
+    { tenantId: 'y', node: 'n1', maxConnections: y, requestsPerSecond: y },
+  ];
+  const plan = (d: TenantDemand[], cur: CurrentAllocation[]) =>
+    computeAllocations({ factors: UNIT_MODEL, nodes, tenants, assignments: onN1('x', 'y'), demand: d, current: cur });
+
+  it('when a tenant is refused at a cap below 128 while the node has room, then it grows: twice its cap, up to what the others leave', () => {
+    // Y holds its 78 with 200 wanted; X idle. Y's sessions alone (78, +25%) would never clear the old 32-unit band.
+    const first = plan([demand('x', 0), full('y', 78)], current(78, 78));
+    // Y asks for 156; the 78 nobody asked for is shared evenly as idle share.
+    expect(caps(first)).toEqual({ x: 117, y: 195 });
+    expect(first.allocations.find((a) => a.tenantId === 'y')!.target.connections).toBe(195);
+    expect(first.changes.find((c) => c.tenantId === 'y' && c.dimension === 'connections')!.detail).toMatch(/refused at its cap \(probing upward, ×2\)/);
+  });
+
+  it('when both are refused at their caps, then they split the node evenly on the next plan', () => {
+    expect(caps(plan([full('x', 234), full('y', 78)], current(234, 78)))).toEqual({ x: 156, y: 156 });
+  });
+
+  it('when a saturated tenant stops being refused, then it keeps what it uses plus headroom, and the rest is idle share', () => {
+    const grown = plan([demand('x', 0), demand('y', 120)], current(117, 195));
+    // Y wants 150, X its 78; the 84 left go half to each: 192 is within 10% of 195, so held.
+    expect(caps(grown)).toEqual({ x: 117, y: 195 });
+    expect(grown.allocations.map((a) => a.target.connections)).toEqual([120, 192]);
+  });
+
+  it('when every tenant goes idle, then their caps return to an even split of the node', () => {
+    expect(caps(plan([demand('x', 0), demand('y', 0)], current(234, 78)))).toEqual({ x: 156, y: 156 });
+  });
+});
+
 describe('waterFill', () => {
   it('gives everyone their want when the amount covers it', () => {
     expect(waterFill([3, 5, 0], [1, 1, 1], 100)).toEqual([3, 5, 0]);
@@ -231,13 +279,21 @@ describe('estimateDemand', () => {
   });
 
   it('takes the first observation as it is: sessions plus queued, and served plus refused requests', () => {
-    expect(estimateDemand([sample({ queued: 20, rejected: 300 })], [])).toEqual([{ tenantId: 'a', node: 'n1', connections: 120, requestsPerSecond: 80 }]);
+    expect(estimateDemand([sample({ queued: 20, rejected: 300 })], [])).toEqual([
+      { tenantId: 'a', node: 'n1', connections: 120, requestsPerSecond: 80, saturated: { connections: false, requestsPerSecond: true } },
+    ]);
   });
 
-  it('rises quickly (alpha 0.6) and falls slowly (alpha 0.3)', () => {
+  it('marks a tenant refused at a cap as saturated in that dimension, and counts 429s already in the rate once', () => {
+    const [d] = estimateDemand([sample({ requestRate: 250, rejected: 50, rejectedInRate: true, refusedConnections: 3, intervalSeconds: 1 })], []);
+    expect(d).toEqual({ tenantId: 'a', node: 'n1', connections: 100, requestsPerSecond: 250, saturated: { connections: true, requestsPerSecond: true } });
+    expect(estimateDemand([sample()], [d!])[0]!.saturated).toBeUndefined();
+  });
+
+  it('rises at once (alpha 1) and falls by half the excess per poll (alpha 0.5)', () => {
     const prev = [demand('a', 100)];
-    expect(estimateDemand([sample({ sessions: 200, requestRate: 200 })], prev)[0]).toMatchObject({ connections: 160, requestsPerSecond: 160 });
-    expect(estimateDemand([sample({ sessions: 0, requestRate: 0 })], prev)[0]).toMatchObject({ connections: 70, requestsPerSecond: 70 });
+    expect(estimateDemand([sample({ sessions: 200, requestRate: 200 })], prev)[0]).toMatchObject({ connections: 200, requestsPerSecond: 200 });
+    expect(estimateDemand([sample({ sessions: 0, requestRate: 0 })], prev)[0]).toMatchObject({ connections: 50, requestsPerSecond: 50 });
   });
 
   it('decays to exactly 0 once the estimate falls below half a unit', () => {

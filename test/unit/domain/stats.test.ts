@@ -8,12 +8,12 @@ import { backendName, frontendName, proxyOwner } from '../../../src/render/hapro
 function row(pxname: string, svname: string, type: StatInput['type'], over: Partial<StatInput> = {}): StatInput {
   return {
     pxname, svname, type, scur: 0, slim: null, rate: 0, stot: 0, req_tot: null, hrsp_2xx: null, hrsp_4xx: null, hrsp_5xx: null,
-    dreq: null, status: null, check_status: null, ...over,
+    dreq: null, dses: null, status: null, check_status: null, ...over,
   };
 }
 
-const counters = (requests: number, ok = 0, c4 = 0, c5 = 0, denied = 0): Counters => ({
-  requests, responses2xx: ok, responses4xx: c4, responses5xx: c5, denied,
+const counters = (requests: number, ok = 0, c4 = 0, c5 = 0, denied = 0, refused = 0): Counters => ({
+  requests, responses2xx: ok, responses4xx: c4, responses5xx: c5, denied, refused,
 });
 
 describe('proxyOwner', () => {
@@ -30,7 +30,7 @@ describe('proxyOwner', () => {
 
 describe('toSamples', () => {
   const rows = [
-    row('fe_t1_web', 'FRONTEND', 'frontend', { scur: 7, slim: 500, rate: 3, stot: 90, req_tot: 120, hrsp_2xx: 100, hrsp_4xx: 15, hrsp_5xx: 5, dreq: 12 }),
+    row('fe_t1_web', 'FRONTEND', 'frontend', { scur: 7, slim: 500, rate: 3, stot: 90, req_tot: 120, hrsp_2xx: 100, hrsp_4xx: 15, hrsp_5xx: 5, dreq: 12, dses: 4 }),
     row('fe_t1_web', 'sock-1', 'listener', { scur: 7 }),
     row('be_t1_web', 'm1', 'server', { scur: 2, slim: 50, stot: 60, status: 'UP 1/2', check_status: '* L7OK' }),
     row('be_t1_web', 'm2', 'server', { status: 'MAINT' }),
@@ -52,7 +52,7 @@ describe('toSamples', () => {
     ]);
     const fe = samples[0]!;
     expect(fe).toMatchObject({ sessions: 7, sessionLimit: 500, sessionRate: 3, pool: null, rates: null });
-    expect(fe.counters).toEqual(counters(120, 100, 15, 5, 12));
+    expect(fe.counters).toEqual(counters(120, 100, 15, 5, 12, 4));
     expect(samples[1]).toMatchObject({ pool: 'web', sessionLimit: 50, checkStatus: 'L7OK', counters: counters(60) });
   });
 
@@ -64,8 +64,8 @@ describe('toSamples', () => {
 
 describe('rates', () => {
   it('when counters grew, then rates are the increase per second', () => {
-    expect(ratesBetween(counters(150, 130, 15, 5, 2), counters(100, 90, 5, 5, 0), 10)).toEqual({
-      requests: 5, responses2xx: 4, responses4xx: 1, responses5xx: 0, denied: 0.2,
+    expect(ratesBetween(counters(150, 130, 15, 5, 2, 30), counters(100, 90, 5, 5, 0, 10), 10)).toEqual({
+      requests: 5, responses2xx: 4, responses4xx: 1, responses5xx: 0, denied: 0.2, refused: 2,
     });
   });
 
@@ -98,7 +98,7 @@ describe('rollups', () => {
     expect(minuteOf(at).toISOString()).toBe('2026-01-01T10:03:00.000Z');
     const first = rollupIncrements([fe!], at)[0]!;
     expect(first).toMatchObject({ samples: 1, rated: 0, sessionsSum: 4, sessionsMax: 4, requestRateSum: 0, sessionLimit: 100 });
-    const second = rollupIncrements([{ ...fe!, sessions: 10, sessionLimit: 80, rates: { requests: 6, responses2xx: 5, responses4xx: 1, responses5xx: 0, denied: 1 } }], at)[0]!;
+    const second = rollupIncrements([{ ...fe!, sessions: 10, sessionLimit: 80, rates: { requests: 6, responses2xx: 5, responses4xx: 1, responses5xx: 0, denied: 1, refused: 0 } }], at)[0]!;
     const merged = mergeIncrements(first, second);
     expect(merged).toMatchObject({ samples: 2, rated: 1, sessionsSum: 14, sessionsMax: 10, requestRateSum: 6, deniedRateSum: 1, sessionLimit: 80 });
     expect(merged.sessionsSum / merged.samples).toBe(7);

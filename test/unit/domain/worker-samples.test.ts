@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { sampleKey, withRates, type Counters, type StatSample } from '../../../src/domain/stats.js';
 import { mergeWorkerSamples, type WorkerCounters } from '../../../src/domain/worker-samples.js';
 
-const counters = (requests: number, ok = requests, denied = 0): Counters => ({ requests, responses2xx: ok, responses4xx: 0, responses5xx: 0, denied });
+const counters = (requests: number, ok = requests, denied = 0): Counters => ({ requests, responses2xx: ok, responses4xx: 0, responses5xx: 0, denied, refused: 0 });
 
 function fe(sessions: number, requests: number, over: Partial<StatSample> = {}): StatSample {
   return {

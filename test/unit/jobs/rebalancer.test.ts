@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Rebalancer } from '../../../src/jobs/rebalancer.js';
 import { createLogger } from '../../../src/logger.js';
 import type { RebalancePlan } from '../../../src/services/allocation-service.js';
@@ -61,6 +61,34 @@ describe('Rebalancer', () => {
     expect(await withPlacement.runOnce()).toEqual({ status: 'unchanged', revision: 7, deferred: 0, placementMoves: 3 });
     expect(order.slice(-2)).toEqual(['health', 'plan']);
     expect(sinces.at(-1)).toBeGreaterThanOrEqual(before);
+  });
+
+  describe('pacing', () => {
+    afterEach(() => vi.useRealTimers());
+
+    it('when a poll has stored samples, then a pass runs at once; the interval only fires when no pass ran for that long', async () => {
+      vi.useFakeTimers();
+      const { job, calls } = setup({ pending: false });
+      job.start();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(calls.plan).toBe(1); // the pass at start
+      // Polls every 5 s: each is followed by a pass, and the 60-s fallback never fires in between.
+      for (let poll = 1; poll <= 20; poll++) {
+        await vi.advanceTimersByTimeAsync(5_000);
+        job.afterPoll();
+        await vi.advanceTimersByTimeAsync(0);
+        expect(calls.plan).toBe(1 + poll);
+      }
+      // The polls stop: the fallback runs a pass 60 s after the last one.
+      await vi.advanceTimersByTimeAsync(59_999);
+      expect(calls.plan).toBe(21);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(calls.plan).toBe(22);
+      await job.stop();
+      job.afterPoll();
+      await vi.advanceTimersByTimeAsync(120_000);
+      expect(calls.plan).toBe(22);
+    });
   });
 
   it('when planning fails, then the pass reports the error instead of throwing', async () => {

@@ -9,15 +9,16 @@ import { createTestDatabase, type TestDatabase } from '../../support/db.js';
 
 /** The poller over a real database with fake Runtime API clients: what it stores, logs and skips. */
 
-const COLUMNS = ['pxname', 'svname', 'scur', 'slim', 'stot', 'dreq', 'status', 'type', 'rate', 'check_status', 'hrsp_2xx', 'hrsp_4xx', 'hrsp_5xx', 'req_tot'];
+const COLUMNS = ['pxname', 'svname', 'scur', 'slim', 'stot', 'dreq', 'status', 'type', 'rate', 'check_status', 'hrsp_2xx', 'hrsp_4xx', 'hrsp_5xx', 'req_tot', 'dses'];
 const TYPE = { frontend: 0, backend: 1, server: 2 } as const;
 
-function showStat(requests: number, sessions: number): string {
+/** `refused`: connections the frontend refused at the tenant's cap (`dses`). */
+function showStat(requests: number, sessions: number, refused = 0): string {
   const rows = [
-    ['fe_t1_web', 'FRONTEND', sessions, 1000, requests, 2, 'OPEN', TYPE.frontend, 1, '', requests - 2, 2, 0, requests],
-    ['be_t1_web', 'm1', sessions, '', requests, '', 'UP', TYPE.server, 1, 'L7OK', requests - 2, 0, 0, ''],
-    ['be_t1_web', 'BACKEND', sessions, '', requests, 0, 'UP', TYPE.backend, 1, '', requests - 2, 0, 0, requests],
-    ['sy_unrouted_http', 'BACKEND', 0, '', 0, 0, 'UP', TYPE.backend, 0, '', 0, 0, 0, 0],
+    ['fe_t1_web', 'FRONTEND', sessions, 1000, requests, 2, 'OPEN', TYPE.frontend, 1, '', requests - 2, 2, 0, requests, refused],
+    ['be_t1_web', 'm1', sessions, '', requests, '', 'UP', TYPE.server, 1, 'L7OK', requests - 2, 0, 0, '', ''],
+    ['be_t1_web', 'BACKEND', sessions, '', requests, 0, 'UP', TYPE.backend, 1, '', requests - 2, 0, 0, requests, ''],
+    ['sy_unrouted_http', 'BACKEND', 0, '', 0, 0, 'UP', TYPE.backend, 0, '', 0, 0, 0, 0, ''],
   ];
   return [`# ${COLUMNS.join(',')}`, ...rows.map((r) => r.join(','))].join('\n') + '\n';
 }
@@ -75,7 +76,11 @@ describe('StatsPoller.poll', () => {
   it('when one node answers and another does not, then the first is stored with rates, the second logged once, NGINX skipped', async () => {
     const db = database.handle.db;
     let requests = 100;
-    replies.set('n1', () => ({ ok: true, text: showStat(requests, 3) }));
+    let refused = 4;
+    replies.set('n1', () => ({ ok: true, text: showStat(requests, 3, refused) }));
+    // The rebalancer is called once the poll's samples are stored, so it plans on them.
+    const storedWhenCalled: number[] = [];
+    poller.onPolled(() => void db.selectFrom('stat_samples').select('at').where('node_name', '=', 'n1').execute().then((r) => storedWhenCalled.push(r.length)));
     const first = await poller.poll();
     expect(first.skipped).toEqual(['n3']);
     expect(first.nodes).toEqual([
@@ -85,12 +90,14 @@ describe('StatsPoller.poll', () => {
     expect(sent.map((s) => `${s.node} ${s.line} ${s.timeoutMs}`)).toEqual(['n1 show stat -1 7 -1 750', 'n2 show stat -1 7 -1 750']);
 
     requests = 150;
+    refused = 24;
     clock = new Date(clock.getTime() + 10_000);
     await poller.poll();
+    await expect.poll(() => storedWhenCalled).toEqual([3, 6]);
     const fe = await db.selectFrom('stat_samples').selectAll().where('node_name', '=', 'n1').where('kind', '=', 'frontend').orderBy('at').execute();
     expect(fe.map((r) => r.request_rate)).toEqual([null, 5]);
     expect(fe.map((r) => r.rate_2xx)).toEqual([null, 5]);
-    expect(fe[1]).toMatchObject({ tenant_id: 't1', name: 'web', sessions: 3, session_limit: 1000, denied_rate: 0 });
+    expect(fe[1]).toMatchObject({ tenant_id: 't1', name: 'web', sessions: 3, session_limit: 1000, denied_rate: 0, refused_rate: 2 });
     const member = await db.selectFrom('stat_samples').selectAll().where('kind', '=', 'member').executeTakeFirstOrThrow();
     expect(member).toMatchObject({ name: 'm1', pool: 'web', status: 'UP', check_status: 'L7OK' });
     expect(usage.get('t1/connections')).toBe(3);
