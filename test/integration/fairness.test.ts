@@ -100,9 +100,12 @@ describe('fair shares under overload', () => {
     expect(run.fair, figures).not.toBeNull();
     expect(run.fair!.polls, figures).toBeLessThanOrEqual(2);
     for (const t of [X, Y]) {
+      // Half the node each: their 150 clients fit. The node is full, so a client reconnecting while
+      // its previous connection is still closing (still counted) may find the cap taken, now and then.
       expect(run.both[t]!.cap, figures).toBeGreaterThanOrEqual(CONNECTION_CLIENTS);
-      expect(run.both[t]!.refused, figures).toBe(0);
+      expect(run.both[t]!.refused, figures).toBeLessThanOrEqual(0.05 * (run.both[t]!.served + run.both[t]!.refused));
       expect(run.both[t]!.waiting, figures).toBe(0);
+      expect(run.both[t]!.served, figures).toBeGreaterThanOrEqual(0.8 * (CONNECTION_CLIENTS / 0.35));
     }
   }, 90_000);
 });
