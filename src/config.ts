@@ -115,6 +115,9 @@ const envSchema = z.object({
   SWITCHYARD_AUTO_APPROVE_MEMORY_MB: z.coerce.number().int().min(0).max(4_194_304).optional(),
 });
 
+/** Every environment variable the control plane reads (the README's configuration table lists each). */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(envSchema.shape));
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
