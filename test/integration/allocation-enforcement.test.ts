@@ -9,9 +9,9 @@ import { ProxyNode } from './proxy-node.js';
  * Caps enforced without a reload, against a real HAProxy 2.6 on loopback: the rebalancer job and
  * the reconciler run as in production (the test plays the agent: writes the files, reports them
  * applied). When a tenant's limit changes, the rebalancer recomputes its caps and stores them,
- * the commit wakes the reconciler, and the new frontend maxconn (`show stat` slim) and rate-limit
- * map value (`show map`) are live with the worker PID unchanged. Bounded waits; only the PIDs
- * this file started are stopped.
+ * the commit wakes the reconciler, and the tenant's connection and rate caps in the caps map
+ * (`show map`) and its frontend's maxconn ceiling (the limit: `show stat` slim) are live with the
+ * worker PID unchanged. Bounded waits; only the PIDs this file started are stopped.
  */
 
 const HOST = '127.0.0.1';
@@ -22,13 +22,24 @@ let pid = 0;
 
 const mapFile = () => join(edge.dir, 'maps/tenant-caps.map');
 
-/** What the proxy enforces now: the frontend's maxconn and the tenant's rate-limit threshold. */
-async function live(): Promise<{ maxconn: number | undefined; rate: number | undefined }> {
+interface Live {
+  readonly connections: number | undefined;
+  readonly rate: number | undefined;
+  readonly maxconn: number | undefined;
+}
+
+/** What the proxy enforces now: the tenant's caps in the caps map, and its frontend's maxconn ceiling. */
+async function live(): Promise<Live> {
   const fe = (await edge.stats()).find((r) => r.pxname === 'fe_t1_web' && r.svname === 'FRONTEND');
   const map = await runtimeCommand(edge.statsPort, `show map ${mapFile()}`, 1000);
-  const line = /^\S+ t1 (\d+)$/m.exec(map);
-  return { maxconn: fe?.slim ?? undefined, rate: line ? Number(line[1]) : undefined };
+  const value = (key: string) => {
+    const line = new RegExp(`^\\S+ ${key.replace('.', '\\.')} (\\d+)$`, 'm').exec(map);
+    return line ? Number(line[1]) : undefined;
+  };
+  return { connections: value('t1.conn'), rate: value('t1'), maxconn: fe?.slim ?? undefined };
 }
+
+const same = (a: Live, b: Live) => a.connections === b.connections && a.rate === b.rate && a.maxconn === b.maxconn;
 
 async function ok(method: string, path: string, body?: unknown) {
   const res = await app.admin(method, path, body);
@@ -60,10 +71,7 @@ beforeAll(async () => {
   await edge.install(app.admin);
   await edge.start();
   pid = await edge.workerPid();
-  await eventually('caps live', async () => {
-    const now = await live();
-    return now.maxconn === 5000 && now.rate === 10_000 ? true : undefined;
-  }, 10_000);
+  await eventually('caps live', async () => (same(await live(), { connections: 5000, rate: 10_000, maxconn: 5000 }) ? true : undefined), 10_000);
 }, 60_000);
 
 afterAll(async () => {
@@ -76,11 +84,12 @@ describe('allocation enforcement', () => {
   it("when a tenant's limit drops, then the rebalancer lowers its caps on the proxy through the Runtime API, with no reload", async () => {
     const before = await currentRevision(app);
     await ok('PATCH', '/v1/tenants/t1', { limit: { vcpu: 0.75, memoryMb: 384 } });
+    const lowered = { connections: 3750, rate: 7500, maxconn: 3750 };
     const now = await eventually('new caps live', async () => {
       const l = await live();
-      return l.maxconn === 3750 && l.rate === 7500 ? l : undefined;
+      return same(l, lowered) ? l : undefined;
     }, 10_000, 50);
-    expect(now).toEqual({ maxconn: 3750, rate: 7500 });
+    expect(now).toEqual(lowered);
     expect(await edge.workerPid()).toBe(pid);
     const { history } = await ok('GET', '/v1/tenants/t1/allocation');
     expect(history.slice(0, 2).map((h: any) => [h.dimension, h.from, h.to, h.reason]).sort()).toEqual([
@@ -93,15 +102,12 @@ describe('allocation enforcement', () => {
   it('when a rebalance is applied through the API after a raise, then the caps rise live and the files carry them too', async () => {
     await ok('PATCH', '/v1/tenants/t1', { limit: { vcpu: 1, memoryMb: 512 } });
     await ok('POST', '/v1/rebalance');
-    await eventually('raised caps live', async () => {
-      const l = await live();
-      return l.maxconn === 5000 && l.rate === 10_000 ? true : undefined;
-    }, 10_000, 50);
+    await eventually('raised caps live', async () => (same(await live(), { connections: 5000, rate: 10_000, maxconn: 5000 }) ? true : undefined), 10_000, 50);
     expect(await edge.workerPid()).toBe(pid);
     // The node's files carry the same caps, so a later reload keeps them; no reload is needed for them.
     const config = await ok('GET', '/v1/nodes/edge-1/config');
     expect(config.files['haproxy.cfg']).toMatch(/frontend fe_t1_web\n(?:.*\n)*?\s+maxconn 5000\n/);
-    expect(config.files['maps/tenant-caps.map']).toMatch(/^t1 10000$/m);
+    expect(config.files['maps/tenant-caps.map']).toMatch(/^t1 10000\nt1\.conn 5000$/m);
     const node = await ok('GET', '/v1/nodes/edge-1');
     expect(node.status.reloadCount).toBe(0);
   });
