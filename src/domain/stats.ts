@@ -57,7 +57,10 @@ export interface StatSample {
   /** The pool of a backend or member; null for a frontend. */
   readonly pool: string | null;
   readonly sessions: number;
-  /** The enforced cap: frontend or server maxconn (`slim`); null when none. */
+  /**
+   * The enforced cap: for a frontend, its tenant's connection cap on the node (see
+   * withConnectionCaps; else the frontend's maxconn); for a member, its maxconn; null when none.
+   */
   readonly sessionLimit: number | null;
   /** New sessions per second over the proxy's last second (`rate`). */
   readonly sessionRate: number;
@@ -117,6 +120,20 @@ function statusWord(status: string | null): string | null {
 /** HAProxy prefixes a check still in progress with `* `. */
 function checkVerdict(status: string | null): string | null {
   return status === null ? null : status.replace(/^\* /, '');
+}
+
+/**
+ * Frontend samples with `sessionLimit` set to their tenant's connection cap (`caps`: tenant →
+ * connections, read back from the proxy): the cap a tenant is held to on the node, for all its
+ * VIPs, rather than the frontend's `maxconn`, which is only the ceiling of its limit. Frontends of
+ * tenants without an entry keep theirs.
+ */
+export function withConnectionCaps(samples: readonly StatSample[], caps: ReadonlyMap<string, number>): StatSample[] {
+  if (caps.size === 0) return [...samples];
+  return samples.map((s) => {
+    const cap = s.kind === 'frontend' ? caps.get(s.tenant) : undefined;
+    return cap === undefined ? s : { ...s, sessionLimit: cap };
+  });
 }
 
 /** Identity of a sampled object within one node. */

@@ -1,15 +1,16 @@
 import type { Db } from '../db/connect.js';
 import { insertSamples, pruneStats, upsertRollups } from '../db/stat-repository.js';
 import type { ProxyNode } from '../domain/node.js';
-import { rollupIncrements, toSamples, type StatSample } from '../domain/stats.js';
+import { rollupIncrements, toSamples, withConnectionCaps, type StatSample } from '../domain/stats.js';
 import { mergeWorkerSamples, type WorkerCounters, type WorkerSamples } from '../domain/worker-samples.js';
-import { showInfo, showStatOfTypes } from '../fleet/commands.js';
+import { showInfo, showMap, showStatOfTypes } from '../fleet/commands.js';
 import { readOldWorkers, type OldWorkerReplies } from '../fleet/old-worker-stats.js';
 import { OneShotCli } from '../fleet/one-shot-cli.js';
-import { parseShowInfo, parseShowStat } from '../fleet/parse.js';
+import { parseShowInfo, parseShowMap, parseShowStat } from '../fleet/parse.js';
 import type { CommandResult, RuntimeExecutor } from '../fleet/runtime-executor.js';
 import type { Logger } from '../logger.js';
-import { proxyOwner } from '../render/haproxy-names.js';
+import { connectionCapOwner, proxyOwner } from '../render/haproxy-names.js';
+import { capsMapFile } from '../render/haproxy-runtime-view.js';
 import { allNodes } from '../services/plan-service.js';
 import { every, type Scheduled } from './schedule.js';
 
@@ -56,10 +57,31 @@ const INFO_COMMAND = showInfo();
 /** What one node's read gave: the current worker's replies and, with a master CLI, the old workers'. */
 interface NodeReplies {
   readonly stat: CommandResult | undefined;
+  /** `show map` of the caps map: each tenant's connection cap. */
+  readonly map: CommandResult | undefined;
   /** `show info` of the worker that answered `stat`; null without a master CLI. */
   readonly info: CommandResult | undefined | null;
   /** null without a master CLI. */
   readonly old: OldWorkerReplies | null;
+}
+
+/**
+ * Tenant → connection cap from the caps map's reply; empty when it could not be read (no tenant
+ * yet, or an older config): the frontends' samples then keep their maxconn.
+ */
+function connectionCaps(reply: CommandResult | undefined): Map<string, number> {
+  const caps = new Map<string, number>();
+  if (reply?.status !== 'ok') return caps;
+  try {
+    for (const { key, value } of parseShowMap(reply.output)) {
+      const tenant = connectionCapOwner(key);
+      const cap = Number(value);
+      if (tenant !== null && Number.isInteger(cap)) caps.set(tenant, cap);
+    }
+  } catch {
+    caps.clear();
+  }
+  return caps;
 }
 
 const defaultMasterCli = (endpoint: { readonly host: string; readonly port: number }, timeoutMs: number): RuntimeExecutor =>
@@ -164,14 +186,16 @@ export class StatsPoller {
   private async read(node: ProxyNode): Promise<{ node: ProxyNode; reply: NodeReplies; at: Date }> {
     const timeoutMs = this.options.nodeTimeoutMs;
     const worker = this.deps.clients.client(node.name, node.runtimeAddress!);
+    // The caps map too: a tenant's connection cap lives there, not in its frontends' maxconn.
+    const caps = showMap(capsMapFile(node.configDir));
     if (node.masterAddress === null) {
-      const [stat] = await worker.execute([STAT_COMMAND], { timeoutMs });
-      return { node, reply: { stat, info: null, old: null }, at: this.now() };
+      const [stat, map] = await worker.execute([STAT_COMMAND, caps], { timeoutMs });
+      return { node, reply: { stat, map, info: null, old: null }, at: this.now() };
     }
     const masterCli = (this.deps.masterCli ?? defaultMasterCli)(node.masterAddress, timeoutMs);
-    const current = worker.execute([INFO_COMMAND, STAT_COMMAND], { timeoutMs });
-    const [[info, stat], old] = await Promise.all([current, readOldWorkers(masterCli, STAT_COMMAND, timeoutMs, current.then(([i]) => workerPid(i)))]);
-    return { node, reply: { stat, info, old }, at: this.now() };
+    const current = worker.execute([INFO_COMMAND, STAT_COMMAND, caps], { timeoutMs });
+    const [[info, stat, map], old] = await Promise.all([current, readOldWorkers(masterCli, STAT_COMMAND, timeoutMs, current.then(([i]) => workerPid(i)))]);
+    return { node, reply: { stat, map, info, old }, at: this.now() };
   }
 
   private async store(node: ProxyNode, reply: NodeReplies, at: Date): Promise<{ result: NodePoll; samples: StatSample[] }> {
@@ -188,7 +212,7 @@ export class StatsPoller {
     const old = this.oldWorkers(node.name, reply.old);
     const before = this.previous.get(node.name);
     const merged = mergeWorkerSamples(current, old, before?.workers, before === undefined ? 0 : (at.getTime() - before.at) / 1000);
-    const samples = merged.samples;
+    const samples = withConnectionCaps(merged.samples, connectionCaps(reply.map));
     this.previous.set(node.name, { at: at.getTime(), workers: merged.workers });
     try {
       await this.deps.db.transaction().execute(async (trx) => {

@@ -24,6 +24,11 @@ export const capTableName = (tenant: string): string => `st_${tenant}`;
 export const rateCapKey = (tenant: string): string => tenant;
 export const connectionCapKey = (tenant: string): string => `${tenant}.conn`;
 
+/** The tenant whose connection cap a caps-map key holds, or null for any other key. */
+export function connectionCapOwner(key: string): string | null {
+  return key.endsWith('.conn') && key.length > 5 ? key.slice(0, -5) : null;
+}
+
 /**
  * `be_<tenant>_<pool>`; a pool that both HTTP and TCP VIPs use gets a second, TCP-mode backend
  * `be_<tenant>_<pool>_tcp` (an HTTP frontend cannot use a TCP backend, and a TCP frontend would

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  mergeIncrements, minuteOf, ratesBetween, rollupIncrements, sampleKey, seriesSource, toSamples, windowProblem, withRates,
+  mergeIncrements, minuteOf, ratesBetween, rollupIncrements, sampleKey, seriesSource, toSamples, windowProblem, withConnectionCaps, withRates,
   type Counters, type StatInput,
 } from '../../../src/domain/stats.js';
 import { backendName, frontendName, proxyOwner } from '../../../src/render/haproxy-names.js';
@@ -54,6 +54,13 @@ describe('toSamples', () => {
     expect(fe).toMatchObject({ sessions: 7, sessionLimit: 500, sessionRate: 3, pool: null, rates: null });
     expect(fe.counters).toEqual(counters(120, 100, 15, 5, 12, 4));
     expect(samples[1]).toMatchObject({ pool: 'web', sessionLimit: 50, checkStatus: 'L7OK', counters: counters(60) });
+  });
+
+  it("when the caps map holds a tenant's connection cap, then its frontends report that cap, not their maxconn ceiling", () => {
+    const samples = withConnectionCaps(toSamples(rows, proxyOwner), new Map([['t1', 40], ['other', 7]]));
+    expect(samples.filter((s) => s.kind === 'frontend').map((s) => s.sessionLimit)).toEqual([40]);
+    expect(samples.find((s) => s.kind === 'member' && s.name === 'm1')!.sessionLimit).toBe(50);
+    expect(withConnectionCaps(toSamples(rows, proxyOwner), new Map())[0]!.sessionLimit).toBe(500);
   });
 
   it('when a TCP object has no HTTP counters, then its sessions stand in for requests', () => {

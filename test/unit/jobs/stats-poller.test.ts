@@ -24,7 +24,7 @@ function showStat(requests: number, sessions: number, refused = 0): string {
 }
 
 let database: TestDatabase;
-const replies = new Map<string, () => { ok: boolean; text: string }>();
+const replies = new Map<string, (line: string) => { ok: boolean; text: string }>();
 const sent: { node: string; line: string; timeoutMs: number | undefined }[] = [];
 const logs: { level: string; msg: string; node?: string }[] = [];
 const usage = new Map<string, number>();
@@ -35,7 +35,7 @@ const clients = {
     execute: async (commands: readonly RuntimeCommand[], options?: { timeoutMs?: number }): Promise<CommandResult[]> =>
       commands.map((command) => {
         sent.push({ node, line: command.line, timeoutMs: options?.timeoutMs });
-        const reply = replies.get(node)?.() ?? { ok: false, text: 'connect ECONNREFUSED' };
+        const reply = replies.get(node)?.(command.line) ?? { ok: false, text: 'connect ECONNREFUSED' };
         return reply.ok ? { status: 'ok', command, output: reply.text } : { status: 'not-executed', command, message: reply.text };
       }),
   }),
@@ -77,7 +77,8 @@ describe('StatsPoller.poll', () => {
     const db = database.handle.db;
     let requests = 100;
     let refused = 4;
-    replies.set('n1', () => ({ ok: true, text: showStat(requests, 3, refused) }));
+    // The caps map holds t1's connection cap (40): what its frontend sample reports as its limit, not maxconn 1000.
+    replies.set('n1', (line) => ({ ok: true, text: line.startsWith('show map') ? '0x1 t1 50\n0x2 t1.conn 40\n' : showStat(requests, 3, refused) }));
     // The rebalancer is called once the poll's samples are stored, so it plans on them.
     const storedWhenCalled: number[] = [];
     poller.onPolled(() => void db.selectFrom('stat_samples').select('at').where('node_name', '=', 'n1').execute().then((r) => storedWhenCalled.push(r.length)));
@@ -87,7 +88,10 @@ describe('StatsPoller.poll', () => {
       { node: 'n1', ok: true, samples: 3 },
       { node: 'n2', ok: false, error: 'cannot read stats: connect ECONNREFUSED' },
     ]);
-    expect(sent.map((s) => `${s.node} ${s.line} ${s.timeoutMs}`)).toEqual(['n1 show stat -1 7 -1 750', 'n2 show stat -1 7 -1 750']);
+    expect(sent.map((s) => `${s.node} ${s.line} ${s.timeoutMs}`)).toEqual([
+      'n1 show stat -1 7 -1 750', 'n1 show map /etc/x/maps/tenant-caps.map 750',
+      'n2 show stat -1 7 -1 750', 'n2 show map /etc/x/maps/tenant-caps.map 750',
+    ]);
 
     requests = 150;
     refused = 24;
@@ -97,7 +101,7 @@ describe('StatsPoller.poll', () => {
     const fe = await db.selectFrom('stat_samples').selectAll().where('node_name', '=', 'n1').where('kind', '=', 'frontend').orderBy('at').execute();
     expect(fe.map((r) => r.request_rate)).toEqual([null, 5]);
     expect(fe.map((r) => r.rate_2xx)).toEqual([null, 5]);
-    expect(fe[1]).toMatchObject({ tenant_id: 't1', name: 'web', sessions: 3, session_limit: 1000, denied_rate: 0, refused_rate: 2 });
+    expect(fe[1]).toMatchObject({ tenant_id: 't1', name: 'web', sessions: 3, session_limit: 40, denied_rate: 0, refused_rate: 2 });
     const member = await db.selectFrom('stat_samples').selectAll().where('kind', '=', 'member').executeTakeFirstOrThrow();
     expect(member).toMatchObject({ name: 'm1', pool: 'web', status: 'UP', check_status: 'L7OK' });
     expect(usage.get('t1/connections')).toBe(3);
@@ -111,7 +115,7 @@ describe('StatsPoller.poll', () => {
   });
 
   it('when a failing node answers again, then its recovery is logged once', async () => {
-    replies.set('n2', () => ({ ok: true, text: showStat(10, 0) }));
+    replies.set('n2', (line) => (line.startsWith('show map') ? { ok: false, text: 'Unknown map identifier' } : { ok: true, text: showStat(10, 0) }));
     clock = new Date(clock.getTime() + 10_000);
     await poller.poll();
     clock = new Date(clock.getTime() + 10_000);
