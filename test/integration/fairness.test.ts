@@ -4,6 +4,7 @@ import {
   CONNECTION_CLIENTS,
   FAIRNESS_ENV,
   NODE_CAPACITY,
+  POLL_S,
   RESERVED,
   TENANT_X,
   TENANT_Y,
@@ -43,10 +44,21 @@ afterAll(async () => {
   await app?.stop();
 });
 
+/** Each scenario starts from idle tenants holding an even split of the node, whatever ran before. */
+async function evenSplit(): Promise<void> {
+  await expect
+    .poll(() => {
+      const caps = watch.latest()?.caps;
+      return caps !== undefined && caps[X]!.requestsPerSecond === caps[Y]!.requestsPerSecond && caps[X]!.connections === caps[Y]!.connections;
+    }, { timeout: 4 * POLL_S * 1000, interval: 100 })
+    .toBe(true);
+}
+
 const show = (w: RateWindow) => JSON.stringify({ phase: w.phase, from: w.from, afterPolls: w.afterPolls, ...w.tenants });
 
 describe('fair shares under overload', () => {
   it('when X and then both tenants offer 2.5x their reservation, then each is served its fair share of the node, Y its reservation from the first poll, and idle caps return to an even split', async () => {
+    await evenSplit();
     const run = await runRateScenario(app.cp.database.db, node, watch);
     const busy = run.windows.filter((w) => w.phase === 'x-busy' || w.phase === 'both-busy');
     expect(run.windows.filter((w) => w.phase === 'x-busy').length).toBeGreaterThanOrEqual(2);
@@ -85,6 +97,7 @@ describe('fair shares under overload', () => {
   }, 110_000);
 
   it("when Y wants 150 connections and X none, then Y's cap is lent past them within two polls and all are served; when X comes with as many, it holds its reservation at once and both get half the node within two polls", async () => {
+    await evenSplit();
     const run = await runConnectionScenario(app.cp.database.db, node, watch);
     const figures = JSON.stringify(run);
     expect(run.lent, figures).not.toBeNull();
