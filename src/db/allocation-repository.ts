@@ -7,6 +7,8 @@ export interface StoredAllocation {
   readonly tenantId: string;
   readonly node: string;
   readonly maxConnections: number;
+  /** Each of the tenant's frontends' maxconn on the node (see Allocation.ceiling); null: stored before it existed. */
+  readonly ceiling: number | null;
   readonly requestsPerSecond: number;
   readonly weight: number;
   /** What bounds each cap (the allocator's reason). */
@@ -48,6 +50,7 @@ export async function listAllocations(
     tenantId: r.tenant_id,
     node: r.node_name,
     maxConnections: r.max_connections,
+    ceiling: r.connection_ceiling,
     requestsPerSecond: r.requests_per_second,
     weight: r.weight,
     reason: r.reason,
@@ -65,6 +68,7 @@ export async function lockAllocations(db: Executor): Promise<StoredAllocation[]>
 export async function upsertAllocation(db: Executor, a: AllocationWrite, revision: number, at: Date): Promise<void> {
   const values = {
     max_connections: a.maxConnections,
+    connection_ceiling: a.ceiling,
     requests_per_second: a.requestsPerSecond,
     weight: a.weight,
     reason: JSON.stringify(a.reason),

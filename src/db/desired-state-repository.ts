@@ -30,6 +30,8 @@ export interface NodeAllocation {
   readonly node: string;
   readonly maxConnections: number;
   readonly requestsPerSecond: number;
+  /** The frontends' maxconn; null or absent: stored before ceilings existed (the limit stands in). */
+  readonly ceiling?: number | null;
 }
 
 export interface DesiredState {
@@ -61,7 +63,7 @@ interface StateRows {
   pools: Selectable<PoolTable>[];
   members: MemberRow[];
   certs: CertRow[];
-  allocations: { tenant_id: string; node: string; maxConnections: number; requestsPerSecond: number }[];
+  allocations: { tenant_id: string; node: string; maxConnections: number; requestsPerSecond: number; ceiling: number | null }[];
   placements: [string, string][];
 }
 
@@ -97,7 +99,7 @@ export async function loadDesiredState(db: Executor, opts: { tenantIds?: readonl
                   'key_ciphertext', c.key_ciphertext, 'sans', c.sans) order by c.name)
                 from certificates c where c.tenant_id in (${chosen})), '[]') as certs,
       coalesce((select json_agg(json_build_object('tenant_id', a.tenant_id, 'node', a.node_name, 'maxConnections', a.max_connections,
-                  'requestsPerSecond', a.requests_per_second) order by a.node_name)
+                  'requestsPerSecond', a.requests_per_second, 'ceiling', a.connection_ceiling) order by a.node_name)
                 from allocations a where a.tenant_id in (${chosen})), '[]') as allocations,
       coalesce((select json_agg(json_build_array(p.tenant_id, p.node_name) order by p.tenant_id, p.node_name)
                 from placements p where p.tenant_id in (${chosen})), '[]') as placements
@@ -121,7 +123,7 @@ function assemble(tenants: Tenant[], rows: StateRows): TenantState[] {
     const member: MemberSpec = { name, pool, address: canonicalIp(address) ?? address, port, weight, state, backup };
     return [`${tenant}/${pool}`, member] as const;
   }));
-  const allocations = byKey(rows.allocations.map((a) => [a.tenant_id, { node: a.node, maxConnections: a.maxConnections, requestsPerSecond: a.requestsPerSecond }] as const));
+  const allocations = byKey(rows.allocations.map((a) => [a.tenant_id, { node: a.node, maxConnections: a.maxConnections, requestsPerSecond: a.requestsPerSecond, ceiling: a.ceiling }] as const));
   const certs = byKey(rows.certs.map((c) => [c.tenant_id, { name: c.name, chainPem: c.chain_pem, keyCiphertext: c.key_ciphertext, sans: c.sans }] as const));
   return tenants.map((tenant) => ({
     tenant,

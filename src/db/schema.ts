@@ -241,6 +241,8 @@ export interface AllocationTable {
   node_name: string;
   max_connections: number;
   requests_per_second: number;
+  /** Migration 0012; null on rows stored before it. */
+  connection_ceiling: number | null;
   weight: number;
   reason: Json<{ connections: string; requestsPerSecond: string }>;
   computed_at: Timestamp;

@@ -128,8 +128,15 @@ export type AllocationReason =
 export interface Allocation {
   readonly tenantId: string;
   readonly node: string;
-  /** Frontend `maxconn` for the tenant on this node. */
+  /** The tenant's connection cap on this node (all its VIPs together). */
   readonly maxConnections: number;
+  /**
+   * The most connections the tenant could ever be given here: the node's capacity less the other
+   * tenants' reservations, never above its limit nor below its cap. Each of its frontends holds
+   * this as `maxconn`, so connections past it wait in the kernel's backlog (costing nothing)
+   * instead of being refused one by one, and it moves only when reservations or limits do.
+   */
+  readonly ceiling: number;
   /** Request-rate threshold (req/s) for the tenant on this node. */
   readonly requestsPerSecond: number;
   /**
@@ -619,6 +626,7 @@ function holds(cur: number, reserved: number, limit: number, target: number, rel
  */
 function toAllocations(tenants: readonly AllocationTenant[], results: readonly NodeResult[], options: Options): { allocations: Allocation[]; changes: AllocationChange[] } {
   const { start, node, position } = pairsByTenant(tenants.length, results);
+  const reserved = results.map((r) => r.bounds.reduce((sum, b) => sum + b.reserved.connections, 0));
   const allocations: Allocation[] = [];
   const changes: AllocationChange[] = [];
   for (let t = 0; t < tenants.length; t++) {
@@ -626,7 +634,7 @@ function toAllocations(tenants: readonly AllocationTenant[], results: readonly N
     for (let p = start[t]!; p < start[t + 1]!; p++) top = Math.max(top, results[node[p]!]!.connections.caps[position[p]!]!);
     for (let p = start[t]!; p < start[t + 1]!; p++) {
       const r = results[node[p]!]!;
-      const a = allocationAt(tenants[t]!.id, r, position[p]!, top);
+      const a = allocationAt(tenants[t]!.id, r, position[p]!, top, reserved[node[p]!]!);
       allocations.push(a);
       addChanges(changes, a, r.before[position[p]!]!, options);
     }
@@ -650,10 +658,12 @@ function pairsByTenant(tenantCount: number, results: readonly NodeResult[]): { s
   return { start, node, position };
 }
 
-function allocationAt(tenantId: string, r: NodeResult, k: number, top: number): Allocation {
+function allocationAt(tenantId: string, r: NodeResult, k: number, top: number, reservedConnections: number): Allocation {
   const connections = r.connections.caps[k]!;
+  const own = r.bounds[k]!;
+  const ceiling = Math.max(connections, Math.min(own.limit.connections, Math.floor(r.capacity.connections) - (reservedConnections - own.reserved.connections)));
   return {
-    tenantId, node: r.name, maxConnections: connections, requestsPerSecond: r.requestsPerSecond.caps[k]!,
+    tenantId, node: r.name, maxConnections: connections, ceiling, requestsPerSecond: r.requestsPerSecond.caps[k]!,
     weight: top === 0 ? 0 : Math.max(connections > 0 ? 1 : 0, Math.round((256 * connections) / top)),
     reserved: r.bounds[k]!.reserved, limit: r.bounds[k]!.limit, demand: r.signals[k]!, saturated: r.saturation[k]!,
     target: { connections: r.connections.targets[k]!, requestsPerSecond: r.requestsPerSecond.targets[k]! },

@@ -66,7 +66,7 @@ export interface RebalancePlan {
   readonly removals: readonly { readonly tenantId: string; readonly node: string }[];
   readonly nodes: readonly PlannedNode[];
   readonly warnings: readonly string[];
-  /** Applying would write something: a change that is not deferred, a removal, or a node weight that moved. */
+  /** Applying would write something: a change that is not deferred, a removal, or a node weight or connection ceiling that moved. */
   readonly pending: boolean;
 }
 
@@ -174,15 +174,15 @@ export class AllocationService {
       const before = new Map<string, Record<string, unknown>>();
       const after = new Map<string, Record<string, unknown>>();
       const note = (tenantId: string, node: string, was: StoredAllocation | undefined, next: unknown) => {
-        before.set(tenantId, { ...before.get(tenantId), [node]: was === undefined ? null : { maxConnections: was.maxConnections, requestsPerSecond: was.requestsPerSecond, weight: was.weight } });
+        before.set(tenantId, { ...before.get(tenantId), [node]: was === undefined ? null : { maxConnections: was.maxConnections, ceiling: was.ceiling, requestsPerSecond: was.requestsPerSecond, weight: was.weight } });
         after.set(tenantId, { ...after.get(tenantId), [node]: next });
       };
       for (const a of plan.allocations) {
         if (deferredNodes.has(a.node) || unhealthy.has(a.node)) continue;
         const s = byPair.get(pair(a.tenantId, a.node));
-        if (s !== undefined && s.maxConnections === a.maxConnections && s.requestsPerSecond === a.requestsPerSecond && s.weight === a.weight) continue;
-        await repo.upsertAllocation(tx.db, { tenantId: a.tenantId, node: a.node, maxConnections: a.maxConnections, requestsPerSecond: a.requestsPerSecond, weight: a.weight, reason: a.reasons }, tx.revision, at);
-        note(a.tenantId, a.node, s, { maxConnections: a.maxConnections, requestsPerSecond: a.requestsPerSecond, weight: a.weight });
+        if (s !== undefined && sameStored(s, a)) continue;
+        await repo.upsertAllocation(tx.db, { tenantId: a.tenantId, node: a.node, maxConnections: a.maxConnections, ceiling: a.ceiling, requestsPerSecond: a.requestsPerSecond, weight: a.weight, reason: a.reasons }, tx.revision, at);
+        note(a.tenantId, a.node, s, { maxConnections: a.maxConnections, ceiling: a.ceiling, requestsPerSecond: a.requestsPerSecond, weight: a.weight });
       }
       const history: Omit<AllocationHistoryEntry, 'at'>[] = applying.map((c) => ({ tenantId: c.tenantId, node: c.node, dimension: c.dimension, from: c.from, to: c.to, reason: c.reason, detail: c.detail, revision: tx.revision }));
       for (const r of plan.removals) {
@@ -350,7 +350,10 @@ export class AllocationService {
     // Caps of a tenant no longer served on a node (not active, or placed elsewhere) go.
     const gone = input.stored.filter((x) => !active.has(x.tenantId) || !input.placed.has(pair(x.tenantId, x.node)));
     const pending = changes.some((c) => c.deferred === null) || gone.length > 0
-      || result.allocations.some((a) => deferral.get(a.node) === null && storedByPair.get(pair(a.tenantId, a.node))?.weight !== a.weight);
+      || result.allocations.some((a) => {
+        const s = storedByPair.get(pair(a.tenantId, a.node));
+        return deferral.get(a.node) === null && (s?.weight !== a.weight || s.ceiling !== a.ceiling);
+      });
     const warnings = [...result.warnings];
     for (const n of nodes) if (!n.healthy) warnings.push(`node ${n.node} is unhealthy (${n.unhealthyReason}); its caps are not recomputed`);
     return {
@@ -385,6 +388,11 @@ export class AllocationService {
     if (urgent) return null;
     return `node ${node.name} reloads for every cap change (${node.kind === 'nginx' ? 'NGINX' : 'no Runtime API'}); changes are coalesced and go out at ${new Date(next).toISOString()} at the earliest`;
   }
+}
+
+/** A stored row already says what the plan's allocation says: nothing to write. */
+function sameStored(s: StoredAllocation, a: Allocation): boolean {
+  return s.maxConnections === a.maxConnections && s.requestsPerSecond === a.requestsPerSecond && s.weight === a.weight && s.ceiling === a.ceiling;
 }
 
 async function currentRevision(db: Executor): Promise<number> {

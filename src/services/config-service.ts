@@ -404,7 +404,9 @@ export class ConfigService {
     const converted = toResourceVector(t.tenant.reservation, factors);
     const maxConnections = Math.max(1, stored?.maxConnections ?? converted.connections);
     const requestsPerSecond = Math.max(1, stored?.requestsPerSecond ?? converted.requestsPerSecond);
-    return { maxConnections, requestsPerSecond, connectionLimit: Math.max(maxConnections, toResourceVector(t.tenant.limit, factors).connections) };
+    // The rebalancer's ceiling (capacity less the others' reservations); before its first pass, the limit.
+    const ceiling = stored?.ceiling ?? toResourceVector(t.tenant.limit, factors).connections;
+    return { maxConnections, requestsPerSecond, connectionLimit: Math.max(maxConnections, ceiling) };
   }
 
   private buildTenantSnapshot(t: TenantState, node: NodeSettings, allocation: TenantSnapshot['allocation']): TenantSnapshot {

@@ -92,8 +92,11 @@ describe('allocations', () => {
       ['c', 'lb-1', 20_000, 10_000, 256],
     ]);
     expect(items[0]).toMatchObject({ reason: { connections: 'idle-share', requestsPerSecond: 'idle-share' }, revision: before + 1 });
-    // The stored caps are what the node's config enforces: the caps map.
+    // The stored caps are what the node's config enforces: the caps map; A's frontend holds its
+    // ceiling, the node less B's and C's reservations (160,000 - 100,000), below its limit of 80,000.
     expect(await rendered('lb-1', 'a')).toEqual({ connections: 60_000, rate: 30_000 });
+    expect(await frontendMaxconn('lb-1', 'fe_a_web')).toBe(60_000);
+    expect(items.map((i: any) => i.ceiling)).toEqual([60_000, 80_000, 20_000]);
     const history = (await ok('GET', '/v1/tenants/a/allocation')).history;
     expect(history).toHaveLength(2);
     expect(history.map((h: any) => [h.dimension, h.from, h.to, h.reason])).toEqual(

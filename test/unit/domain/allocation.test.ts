@@ -256,6 +256,14 @@ describe('computeAllocations: demand seen through the caps', () => {
     expect(grown.allocations.map((a) => a.target.connections)).toEqual([120, 192]);
   });
 
+  it("gives each tenant a ceiling of the node less the others' reservations, which demand does not move", () => {
+    for (const d of [[demand('x', 0), demand('y', 0)], [full('x', 234), full('y', 78)]]) {
+      expect(plan(d, current(156, 156)).allocations.map((a) => a.ceiling)).toEqual([234, 234]);
+    }
+    const limited = computeAllocations({ factors: UNIT_MODEL, nodes, tenants: [tenant('x', 78, 100), tenant('y', 78, 312)], assignments: onN1('x', 'y') });
+    expect(limited.allocations.map((a) => [a.maxConnections, a.ceiling])).toEqual([[100, 100], [212, 234]]);
+  });
+
   it('when every tenant goes idle, then their caps return to an even split of the node', () => {
     expect(caps(plan([demand('x', 0), demand('y', 0)], current(234, 78)))).toEqual({ x: 156, y: 156 });
   });
