@@ -35,7 +35,8 @@ import {
  * proxy before its next cycle: "within two poll cycles" then states what the pipeline does, not
  * which of two 1-second timers fires first. A tenant's connection cap is its `<tenant>.conn` line
  * in the node's caps map (a connection beyond it is refused at accept); each frontend's `maxconn`
- * is only a static ceiling, the tenant's limit. So A's cap rises while A is full with `set map`,
+ * is the tenant's ceiling, the node less the other tenant's reservation (past it, connections wait
+ * in the backlog instead of being refused). So A's cap rises while A is full with `set map`,
  * without the reload a runtime `set maxconn frontend` on a full frontend needed (HAProxy 2.6.12
  * aborts on it). The test still plays the node's agent (fetch the config, reload when its
  * structural hash moved), to see that no reload is asked for.

@@ -1,3 +1,4 @@
+import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -269,17 +270,28 @@ export async function pollCycles(db: Db, node: string, n: number, pollS = POLL_S
 
 /**
  * Switchyard's caps off: the rebalancer and the reconciler stop (nothing puts a cap back), and
- * A's connection cap in the caps map is set to the process's whole maxconn (`set map`, at once;
- * A's frontend `maxconn`, its limit, is that already). A's refused clients retry and get in.
+ * A gets the process's whole maxconn both as its connection cap in the caps map and as its
+ * frontend's `maxconn` (its ceiling, the node less B's reservation, until now). HAProxy 2.6.12
+ * must not raise a full frontend at runtime, and A's member holds its sessions, so the files are
+ * edited and the node reloaded: the new worker starts with the caps lifted and slots of its own.
  */
 export async function liftCaps(cp: ControlPlane, node: NoisyNode): Promise<void> {
   await cp.rebalancer?.stop();
   await cp.reconciler?.stop();
-  const { maxconn, a } = await live(node.edge);
-  if (a.slim < maxconn) throw new Error(`A's frontend maxconn ${a.slim} is under the process's ${maxconn}: not a ceiling`);
-  const answer = await runtimeCommand(node.edge.statsPort, `set map ${join(node.edge.dir, CAPS_MAP)} ${TENANT_A.id}.conn ${maxconn}`, 1000);
-  if (answer.trim() !== '') throw new Error(`set map: ${answer.trim()}`);
-  await eventually("A's cap lifted", async () => ((await live(node.edge)).a.cap === maxconn ? true : undefined), 2000, 20);
+  const { maxconn } = await live(node.edge);
+  const config = join(node.edge.dir, 'haproxy.cfg');
+  const text = await readFile(config, 'utf8');
+  const block = text.indexOf(`frontend ${FRONTEND_A}\n`);
+  if (block < 0) throw new Error(`no frontend ${FRONTEND_A} in ${config}`);
+  const end = text.indexOf('\n\n', block);
+  await writeFile(config, text.slice(0, block) + text.slice(block, end).replace(/^(\s+maxconn) \d+$/m, `$1 ${maxconn}`) + text.slice(end));
+  const caps = join(node.edge.dir, CAPS_MAP);
+  await writeFile(caps, (await readFile(caps, 'utf8')).replace(new RegExp(`^${TENANT_A.id}\\.conn \\d+$`, 'm'), `${TENANT_A.id}.conn ${maxconn}`));
+  await node.edge.reload();
+  await eventually("A's cap lifted", async () => {
+    const { a } = await live(node.edge);
+    return a.cap === maxconn && a.slim === maxconn ? true : undefined;
+  }, 5000, 20);
 }
 
 /** The node, both tenants and their members, with the proxy running the config the control plane rendered. */
