@@ -410,11 +410,16 @@ export interface PhaseSpec {
   readonly polls: number;
 }
 
-/** The issue's phases: idle ~10 s, X at 2.5x its reservation ~20 s, both ~25 s, idle ~15 s. */
+/**
+ * The issue's phases (idle ~10 s, X at 2.5x its reservation ~20 s, both ~25 s, idle ~15 s), with
+ * X alone once more before the end, so that the tenants go idle from uneven caps (X lent the
+ * spare) and their return to an even split is measured, not given.
+ */
 export const RATE_PHASES: readonly PhaseSpec[] = [
   { name: 'idle', rates: { [TENANT_X.id]: 0, [TENANT_Y.id]: 0 }, polls: 2 },
   { name: 'x-busy', rates: { [TENANT_X.id]: 250, [TENANT_Y.id]: 0 }, polls: 4 },
   { name: 'both-busy', rates: { [TENANT_X.id]: 250, [TENANT_Y.id]: 250 }, polls: 5 },
+  { name: 'x-again', rates: { [TENANT_X.id]: 250, [TENANT_Y.id]: 0 }, polls: 3 },
   { name: 'idle-again', rates: { [TENANT_X.id]: 0, [TENANT_Y.id]: 0 }, polls: 3 },
 ];
 
@@ -506,8 +511,10 @@ export function rateWindows(
 
 // ------------------------------------------------------------------------ the connection scenario
 
-/** Concurrent clients of each tenant in the connection scenario: more than its reservation (78), under half the node (156). */
+/** X's concurrent clients in the connection scenario: more than its reservation (78), under half the node (156). */
 export const CONNECTION_CLIENTS = 150;
+/** Y's: more than half the node, so that its cap must be lent past the idle split to serve them all. */
+export const Y_CONNECTION_CLIENTS = 200;
 
 /** A condition's first value within `timeoutMs`, or undefined (a bench reports a miss instead of throwing). */
 async function until<T>(probe: () => T | undefined, timeoutMs: number): Promise<T | undefined> {
@@ -530,9 +537,9 @@ export interface ConnectionRun {
 }
 
 /**
- * Y alone with CONNECTION_CLIENTS slow clients until its cap is lent past them (at most 4 polls)
- * and one more poll; then X comes with as many, until both caps are within 10% of half the node
- * (at most 4 polls) and two more polls. Polls are counted from stored samples.
+ * Y alone with Y_CONNECTION_CLIENTS slow clients until its cap is lent past them (at most 6
+ * polls) and two more polls; then X comes with CONNECTION_CLIENTS, until both caps are within 10%
+ * of half the node (at most 6 polls) and two more polls. Polls are counted from stored samples.
  */
 export async function runConnectionScenario(
   db: Db,
@@ -549,10 +556,10 @@ export async function runConnectionScenario(
   });
   const lastInterval = () => [secondOf(Date.now()) - POLL_S, secondOf(Date.now())] as const;
   try {
-    log(`Y: ${CONNECTION_CLIENTS} clients, X idle`);
+    log(`Y: ${Y_CONNECTION_CLIENTS} clients, X idle`);
     const yStart = Date.now();
-    demand[y]!.setClients(CONNECTION_CLIENTS);
-    const lentReading = await until(() => firstReading(watch.readings, yStart, (r) => r.caps[y]!.connections > CONNECTION_CLIENTS), 6 * POLL_S * 1000);
+    demand[y]!.setClients(Y_CONNECTION_CLIENTS);
+    const lentReading = await until(() => firstReading(watch.readings, yStart, (r) => r.caps[y]!.connections >= Y_CONNECTION_CLIENTS), 6 * POLL_S * 1000);
     await pollCycles(db, node, 2, POLL_S);
     const [ya, yb] = lastInterval();
     const yAlone = perSecond(demand[y]!.tally(ya, yb), POLL_S, capDuring(watch.readings, y, 'connections', ya * 1000, yb * 1000) ?? Number.NaN);
