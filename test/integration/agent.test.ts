@@ -42,12 +42,15 @@ interface World {
   memberPorts: number[];
 }
 
+const RESERVATION = { vcpu: 0.01, memoryMb: 1 } as const;
+
 async function world(app: TestApp, kind: 'haproxy' | 'nginx', name: string, vip: string, members: string[]): Promise<World> {
   const configDir = join(root, name, 'etc');
   const vipPort = await freePort(vip);
   const backends = await Promise.all(members.map((address, i) => httpMember(`${name}-m${i + 1}`, address)));
   servers.push(...backends);
-  await expectOk(app, 'POST', '/v1/tenants', { id: 't1' });
+  // A reservation the test's requests stay well under (100 req/s, 10 connections): caps are not what this file tests.
+  await expectOk(app, 'POST', '/v1/tenants', { id: 't1', reservation: RESERVATION });
   await expectOk(app, 'POST', '/v1/tenants/t1/pools', { name: 'web', healthCheck: { ...FAST_CHECK, path: '/healthz' } });
   await expectOk(app, 'PUT', '/v1/tenants/t1/pools/web/members', { members: backends.map((b, i) => ({ name: `m${i + 1}`, address: members[i], port: b.port })) });
   await expectOk(app, 'POST', '/v1/tenants/t1/vips', { name: 'www', address: vip, port: vipPort, protocol: 'http', defaultPool: 'web' });
@@ -87,7 +90,7 @@ beforeAll(async () => {
   // Tenant t2 on the HAProxy node: HTTPS with its own certificate, for the held-tenant case.
   const cert = makeCert('shop.t2.test');
   const port = await freePort(H.tls);
-  await expectOk(hApp, 'POST', '/v1/tenants', { id: 't2' });
+  await expectOk(hApp, 'POST', '/v1/tenants', { id: 't2', reservation: RESERVATION });
   await expectOk(hApp, 'POST', '/v1/tenants/t2/certificates', { name: 'shop', ...cert });
   await expectOk(hApp, 'POST', '/v1/tenants/t2/pools', { name: 'shop' });
   await expectOk(hApp, 'PUT', '/v1/tenants/t2/pools/shop/members', { members: [{ name: 's1', address: H.members[0], port: h.memberPorts[0] }] });
