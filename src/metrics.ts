@@ -54,8 +54,15 @@ export class Metrics {
 
   readonly nodesConverged = new Gauge({
     name: 'switchyard_nodes',
-    help: 'Nodes by convergence: converged (running the latest config, nothing pending) or behind',
+    help: 'Nodes by convergence: converged (alive, running the latest config, nothing pending) or behind',
     labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+
+  readonly nodeConverged = new Gauge({
+    name: 'switchyard_node_converged',
+    help: 'Whether each node is converged (1) or not (0), with why not as reason (agent_silent, runtime_api_failing, no_config, apply_failed, not_applied, runtime_pending)',
+    labelNames: ['node', 'reason'] as const,
     registers: [this.registry],
   });
 
@@ -79,6 +86,19 @@ export class Metrics {
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
       this.registry.removeSingleMetric(`switchyard_${name}`);
     }
+  }
+
+  /** Sets the convergence gauges from every node's verdict (see domain/node-convergence.ts); called before each scrape. */
+  recordConvergence(nodes: readonly { readonly name: string; readonly status: { readonly converged: boolean; readonly cause: string | null } }[]): void {
+    this.nodeConverged.reset();
+    this.nodesConverged.reset();
+    let converged = 0;
+    for (const n of nodes) {
+      this.nodeConverged.set({ node: n.name, reason: n.status.cause ?? '' }, n.status.converged ? 1 : 0);
+      if (n.status.converged) converged++;
+    }
+    this.nodesConverged.set({ state: 'converged' }, converged);
+    this.nodesConverged.set({ state: 'behind' }, nodes.length - converged);
   }
 
   async text(): Promise<{ contentType: string; body: string }> {

@@ -312,7 +312,7 @@ function nodeRow(n, cap, nowMs) {
   const desired = st.desiredRevision;
   const applied = n.appliedRevision;
   const convergence =
-    desired === null ? badge('no config built', 'neutral') : st.converged ? badge('converged', 'ok') : badge(`behind${st.runtime.pending > 0 ? ` · ${st.runtime.pending} commands pending` : ''}`, 'warn');
+    desired === null ? badge('no config built', 'neutral') : st.converged ? badge('converged', 'ok') : badge(`behind · waiting for ${st.waitingFor}`, 'warn');
   const heartbeat = n.lastHeartbeatAt ? `heartbeat ${formatAgo(Date.parse(n.lastHeartbeatAt), nowMs)}` : 'no heartbeat yet';
   const healthCell =
     cap === undefined

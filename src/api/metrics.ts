@@ -1,11 +1,12 @@
 import type { Metrics } from '../metrics.js';
+import type { NodeService } from '../services/node-service.js';
 import { route, type RouteSpec } from './route.js';
 
 /**
  * Prometheus metrics. They name tenants, so a token with fleet:read is required (Prometheus sends
  * it with `authorization: { credentials_file: … }` in the scrape config).
  */
-export function metricsRoute(metrics: Metrics): RouteSpec {
+export function metricsRoute(metrics: Metrics, nodes: Pick<NodeService, 'all'>): RouteSpec {
   return route({
     method: 'get',
     path: '/metrics',
@@ -13,6 +14,8 @@ export function metricsRoute(metrics: Metrics): RouteSpec {
     tag: 'operations',
     permission: 'fleet:read',
     handler: async () => {
+      // Read at scrape time, so the verdict ages with the clock like every other view's.
+      metrics.recordConvergence(await nodes.all());
       const { contentType, body } = await metrics.text();
       return { text: { contentType, content: body } };
     },

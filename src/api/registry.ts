@@ -33,6 +33,6 @@ export function allRoutes(s: Services): RouteSpec[] {
     ...auditRoutes(s.audit),
     ...allocationRoutes(s.allocations, s.placement),
     ...statsRoutes(s.stats),
-    metricsRoute(s.metrics),
+    metricsRoute(s.metrics, s.nodes),
   ];
 }

@@ -62,6 +62,21 @@ export async function structureOfVersion(
   return row && { revision: Number(row.revision), structuralHash: row.structural_hash, structuralParts: row.structural_parts };
 }
 
+/**
+ * The highest revision a stored version of the node's config with these contents stands for, or
+ * undefined when none is stored (never built for the node, or pruned). A version's revision only
+ * grows (see `advanceConfigVersion`), so an agent that fetched it earlier reports a lower one.
+ */
+export async function newestRevisionOfVersion(db: Executor, nodeName: string, contentHash: string): Promise<number | undefined> {
+  const row = await db
+    .selectFrom('config_versions')
+    .select((eb) => eb.fn.max('revision').as('revision'))
+    .where('node_name', '=', nodeName)
+    .where('content_hash', '=', contentHash)
+    .executeTakeFirst();
+  return row?.revision === null || row?.revision === undefined ? undefined : Number(row.revision);
+}
+
 export async function insertConfigVersion(
   db: Executor,
   v: {
@@ -95,7 +110,11 @@ export async function advanceConfigVersion(db: Executor, id: number, revision: n
   await db.updateTable('config_versions').set({ revision }).where(sql<boolean>`id = ${id}`).execute();
 }
 
-/** Keeps the newest `keep` versions of a node (history for rollbacks and audits, bounded). */
+/**
+ * Keeps the newest `keep` versions of a node (history for rollbacks and audits, bounded), and
+ * always the newest one with the contents its agent last reported applying: that is what the node
+ * runs, so its reports, its reload reasons and the plan still know it however far it is behind.
+ */
 export async function pruneConfigVersions(db: Executor, nodeName: string, keep: number): Promise<void> {
   const cutoff = await db
     .selectFrom('config_versions')
@@ -105,7 +124,17 @@ export async function pruneConfigVersions(db: Executor, nodeName: string, keep: 
     .offset(keep)
     .limit(1)
     .executeTakeFirst();
-  if (cutoff) await db.deleteFrom('config_versions').where('node_name', '=', nodeName).where('id', '<=', cutoff.id).execute();
+  if (!cutoff) return;
+  const running = await db
+    .selectFrom('config_versions as cv')
+    .innerJoin('nodes', 'nodes.name', 'cv.node_name')
+    .select((eb) => eb.fn.max('cv.id').as('id'))
+    .where('cv.node_name', '=', nodeName)
+    .whereRef('cv.content_hash', '=', 'nodes.applied_hash')
+    .executeTakeFirst();
+  let prune = db.deleteFrom('config_versions').where('node_name', '=', nodeName).where('id', '<=', cutoff.id);
+  if (running?.id !== null && running?.id !== undefined) prune = prune.where(sql<boolean>`id <> ${running.id}`);
+  await prune.execute();
 }
 
 export interface RenderStateRow {

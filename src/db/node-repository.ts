@@ -44,7 +44,6 @@ export function toNode(row: NodeRow): ProxyNode {
     status: {
       desiredRevision: row.desired_revision === null || row.desired_revision === undefined ? null : Number(row.desired_revision),
       desiredHash,
-      converged: desiredHash !== null && row.applied_hash === desiredHash && row.runtime_pending === 0 && row.runtime_error === null,
       appliedHash: row.applied_hash,
       appliedAt: isoOrNull(row.applied_at),
       reloadCount: row.reload_count,

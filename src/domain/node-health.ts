@@ -19,6 +19,14 @@ export function nodeHealth(node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt'
   return silence(node, now, heartbeatIntervalMs, Number.NEGATIVE_INFINITY) ?? { healthy: true, reason: null };
 }
 
+/**
+ * Why the node's agent counts as silent (no sign of life for more than `MISSED_HEARTBEATS`
+ * intervals, its registration counting as one), or null while it is not. Pure.
+ */
+export function agentSilence(node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt'>, now: number, heartbeatIntervalMs: number): string | null {
+  return silence(node, now, heartbeatIntervalMs, Number.NEGATIVE_INFINITY)?.reason ?? null;
+}
+
 /** Unhealthy when no sign of life came for more than `MISSED_HEARTBEATS` intervals since `countFrom`; null otherwise. */
 function silence(node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt'>, now: number, heartbeatIntervalMs: number, countFrom: number): NodeHealth | null {
   const silentMs = now - Math.max(Date.parse(node.lastHeartbeatAt ?? node.createdAt), countFrom);

@@ -53,12 +53,11 @@ export interface ProxyNode {
   readonly updatedAt: string;
 }
 
+/** What the node reported and was pushed; whether that makes it converged is decided in node-convergence.ts. */
 export interface NodeStatus {
   /** Revision and content hash of the latest config built for the node (what it should run). */
   readonly desiredRevision: number | null;
   readonly desiredHash: string | null;
-  /** Runs the latest config and no runtime command is pending. */
-  readonly converged: boolean;
   /** Content hash of the config version the agent last applied. */
   readonly appliedHash: string | null;
   readonly appliedAt: string | null;

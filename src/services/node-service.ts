@@ -3,7 +3,9 @@ import { RELOADED_PREFIX } from './change-feed.js';
 import { CHANGES_CHANNEL } from './mutation.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { createNodeSchema, formatRuntimeAddress, type CreateNode, type NodeReport, type PatchNode, type ProxyNode, type RuntimeAddress } from '../domain/node.js';
+import { withConvergence, type NodeView } from '../domain/node-convergence.js';
 import type { Db } from '../db/connect.js';
+import { newestRevisionOfVersion } from '../db/config-repository.js';
 import type { Executor } from '../db/executor.js';
 import * as repo from '../db/node-repository.js';
 import * as tokens from '../db/token-repository.js';
@@ -14,10 +16,10 @@ import { fetchSize, toPage } from './page.js';
 import type { PlacementService } from './placement-service.js';
 
 /** A registered node and the secret of its agent token, which this answer alone ever shows. */
-export type RegisteredNode = ProxyNode & { readonly agentToken: string };
+export type RegisteredNode = NodeView & { readonly agentToken: string };
 
 export interface NodePage {
-  readonly items: ProxyNode[];
+  readonly items: NodeView[];
   readonly nextCursor: string | null;
 }
 
@@ -29,30 +31,51 @@ export class NodeService {
   constructor(
     private readonly db: Db,
     private readonly placement: Pick<PlacementService, 'replace'>,
+    /** The agents' heartbeat interval: a node silent for 3 of them is not converged. */
+    private readonly heartbeatIntervalMs: number,
   ) {}
 
-  async get(name: string): Promise<ProxyNode> {
+  async get(name: string): Promise<NodeView> {
     const node = await repo.findNode(this.db, name);
     if (!node) throw new NotFoundError('node', name);
-    return node;
+    return this.view(node);
   }
 
-  /** An agent's report on its node: heartbeat, applied config, or a failure with the proxy's own message. */
-  async report(name: string, report: NodeReport): Promise<ProxyNode> {
+  /** Every node with its convergence verdict, by name (what the metrics export). */
+  async all(): Promise<NodeView[]> {
+    const out: NodeView[] = [];
+    for (;;) {
+      const page = await repo.listNodes(this.db, { limit: 500, after: out.at(-1)?.name });
+      out.push(...page.map((n) => this.view(n)));
+      if (page.length < 500) return out;
+    }
+  }
+
+  /**
+   * An agent's report on its node: heartbeat, applied config, or a failure with the proxy's own
+   * message. An applied or failed report that names a version must name one built and still stored
+   * for this node (ConflictError otherwise, and nothing is recorded).
+   */
+  async report(name: string, report: NodeReport): Promise<NodeView> {
     const node = await repo.findNode(this.db, name);
     if (!node) throw new NotFoundError('node', name);
+    if (report.event !== 'heartbeat') await checkReportedVersion(this.db, name, report);
     await repo.recordReport(this.db, name, report, new Date());
     if (report.event === 'applied' && report.reloaded) {
       // A reload forgets runtime changes pushed after the files were written: ask the leader's
       // reconciler to look at this node now rather than at its next timer pass.
       await sql`select pg_notify(${CHANGES_CHANNEL}, ${RELOADED_PREFIX + name})`.execute(this.db);
     }
-    return (await repo.findNode(this.db, name))!;
+    return this.view((await repo.findNode(this.db, name))!);
   }
 
   async list(q: { limit: number; cursor?: string | undefined }): Promise<NodePage> {
     const items = await repo.listNodes(this.db, { limit: fetchSize(q.limit), after: q.cursor });
-    return toPage(items, q.limit, (x) => x.name);
+    return toPage(items.map((n) => this.view(n)), q.limit, (x) => x.name);
+  }
+
+  private view(node: ProxyNode): NodeView {
+    return withConvergence(node, Date.now(), this.heartbeatIntervalMs);
   }
 
   /** Registers the node and its agent token in one transaction: no node without a way to fetch its config. */
@@ -65,11 +88,11 @@ export class NodeService {
       const agentToken = await createAgentToken(tx, node.name);
       // Tenants short of replicas (or with none yet) get them on the new node.
       await this.placement.replace(tx);
-      return { ...node, agentToken };
+      return { ...this.view(node), agentToken };
     });
   }
 
-  async patch(ctx: WriteContext, name: string, patch: PatchNode): Promise<Written<ProxyNode>> {
+  async patch(ctx: WriteContext, name: string, patch: PatchNode): Promise<Written<NodeView>> {
     return mutate(this.db, ctx, async (tx) => {
       const before = await repo.findNode(tx.db, name);
       if (!before) throw new NotFoundError('node', name);
@@ -85,13 +108,13 @@ export class NodeService {
         capacity: patch.capacity ?? before.capacity,
         configDir: patch.configDir ?? before.configDir,
       });
-      if (sameSpec(before, next)) return before;
+      if (sameSpec(before, next)) return this.view(before);
       await checkRuntimeAddressFree(tx.db, next.runtimeAddress, name);
       const after = await repo.updateNode(tx.db, next, tx.revision);
       tx.audit({ action: 'update', resourceType: 'node', resourceId: name, tenantId: null, before, after });
       // Capacity, group or zone may no longer fit the tenants it serves (or may fit more).
       await this.placement.replace(tx);
-      return after;
+      return this.view(after);
     });
   }
 
@@ -107,6 +130,42 @@ export class NodeService {
       await this.placement.replace(tx);
       return null;
     });
+  }
+}
+
+/**
+ * A report may only name a config version that was built for this node and is still stored (the
+ * newest 20 and the one the node runs, see pruneConfigVersions): its content hash, at a revision
+ * no higher than the newest that version stands for (an agent that fetched it before an unrelated
+ * write advanced it reports the lower one). Anything else is made up, or about a version so old it
+ * was pruned: it is refused, and the agent's next poll fetches and reports the current version.
+ */
+async function checkReportedVersion(db: Executor, node: string, r: NodeReport): Promise<void> {
+  if (r.contentHash === undefined && r.revision === undefined) return;
+  if (r.contentHash !== undefined) {
+    const newest = await newestRevisionOfVersion(db, node, r.contentHash);
+    if (newest === undefined) {
+      throw new ConflictError(
+        `contentHash ${r.contentHash} is not a config version built for node '${node}' (or it is so old it was pruned); report what GET /v1/nodes/${node}/config served`,
+        { field: 'contentHash' },
+      );
+    }
+    if (r.revision !== undefined && r.revision > newest) {
+      throw new ConflictError(
+        `revision ${r.revision} is above ${newest}, the newest revision config version ${r.contentHash.slice(0, 12)} of node '${node}' was served at`,
+        { field: 'revision' },
+      );
+    }
+    return;
+  }
+  const latest = (await repo.findNode(db, node))?.status.desiredRevision ?? null;
+  if (latest === null || r.revision! > latest) {
+    throw new ConflictError(
+      latest === null
+        ? `revision ${r.revision}: no config version was built for node '${node}' yet`
+        : `revision ${r.revision} is above ${latest}, the newest revision of a config version built for node '${node}'`,
+      { field: 'revision' },
+    );
   }
 }
 

@@ -1,4 +1,5 @@
 import type { NodeKind, ProxyNode } from '../domain/node.js';
+import { decideConvergence, type Convergence } from '../domain/node-convergence.js';
 import { describeStructuralChanges } from '../domain/structural.js';
 import type { Db } from '../db/connect.js';
 import type { Executor } from '../db/executor.js';
@@ -17,7 +18,7 @@ export interface PlannedCommand {
   readonly description: string;
 }
 
-export interface NodePlan {
+export interface NodePlan extends Convergence {
   readonly node: string;
   readonly kind: NodeKind;
   /** The desired-state revision the plan reaches. */
@@ -70,6 +71,8 @@ export class PlanService {
     private readonly db: Db,
     private readonly configs: ConfigService,
     private readonly runtime: RuntimePlanner,
+    /** The agents' heartbeat interval: a node silent for 3 of them is not converged. */
+    private readonly heartbeatIntervalMs: number,
   ) {}
 
   async current(): Promise<FleetPlan> {
@@ -92,6 +95,9 @@ export class PlanService {
     const base = {
       node: node.name,
       kind: node.kind,
+      // What the node reported and was pushed, judged by the rule every view uses; the sections
+      // below are what it would be sent now, which a dry run plans against its would-be state.
+      ...decideConvergence(node, Date.now(), this.heartbeatIntervalMs),
       desiredRevision: state.revision,
       applied: { revision: node.appliedRevision, contentHash: node.status.appliedHash, structuralHash: applied?.structuralHash ?? null },
     };

@@ -39,7 +39,7 @@ export interface ServiceOptions {
   readonly runtimeClients: RuntimeExecutors;
   /** How long a removed member drains before it is forced into maintenance (ms). */
   readonly drainTimeoutMs: number;
-  /** The rebalancer's node-health rule and reload cadence (ms); defaults: 10 s heartbeats, 5 min. */
+  /** The agents' heartbeat interval (node health, convergence) and the rebalancer's reload cadence (ms); defaults: 10 s, 5 min. */
   readonly allocation?: { readonly heartbeatIntervalMs: number; readonly reloadCadenceMs: number };
   /** Nodes per tenant and proxy kind where the fleet allows (default 2). */
   readonly placementReplicas?: number;
@@ -72,7 +72,8 @@ export interface Services {
 export function createServices(db: Db, opts: ServiceOptions): Services {
   const configs = new ConfigService(db, opts.secretKey, RENDERERS, opts.logger.child({ component: 'config' }), opts.changes, opts.metrics);
   const runtime = new RuntimePlanner(opts.runtimeClients, { drainTimeoutMs: opts.drainTimeoutMs, observeTimeoutMs: 5_000 });
-  const placement = new PlacementService(db, { replicas: opts.placementReplicas, heartbeatIntervalMs: opts.allocation?.heartbeatIntervalMs ?? 10_000 });
+  const heartbeatIntervalMs = opts.allocation?.heartbeatIntervalMs ?? 10_000;
+  const placement = new PlacementService(db, { replicas: opts.placementReplicas, heartbeatIntervalMs });
   return {
     placement,
     tenants: new TenantService(db, opts.cache, placement, opts.approval),
@@ -83,13 +84,13 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     pools: new PoolService(db),
     members: new MemberService(db),
     certificates: new CertificateService(db, opts.secretKey),
-    nodes: new NodeService(db, placement),
+    nodes: new NodeService(db, placement, heartbeatIntervalMs),
     audit: new AuditService(db),
-    status: new StatusService(db),
+    status: new StatusService(db, heartbeatIntervalMs),
     metrics: opts.metrics,
     configs,
     runtime,
-    plans: new PlanService(db, configs, runtime),
+    plans: new PlanService(db, configs, runtime, heartbeatIntervalMs),
     allocations: new AllocationService(db, { heartbeatIntervalMs: 10_000, reloadCadenceMs: 300_000, ...opts.allocation, demand: new StatsDemandSource(), metrics: opts.metrics }),
     stats: new StatsService(db, { rawRetentionS: opts.statsRawRetentionS ?? 3600 }),
   };

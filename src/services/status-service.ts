@@ -2,6 +2,7 @@ import { listPlacements } from '../db/placement-repository.js';
 import { NotFoundError } from '../domain/errors.js';
 import type { MemberHealthStatus } from '../domain/member-health.js';
 import type { ProxyNode } from '../domain/node.js';
+import { decideConvergence, type NotConvergedCause } from '../domain/node-convergence.js';
 import type { Db } from '../db/connect.js';
 import { latestConfigVersion, type StoredConfigVersion } from '../db/config-repository.js';
 import { listTenantHealth } from '../db/member-health-repository.js';
@@ -12,13 +13,15 @@ import { listVips } from '../db/vip-repository.js';
 export interface NodeConvergence {
   readonly node: string;
   readonly kind: string;
-  /** The node runs the latest config for this tenant and no runtime change is pending. */
+  /** The node is converged (see domain/node-convergence.ts) and this tenant is not held on it. */
   readonly converged: boolean;
   readonly desiredRevision: number | null;
   readonly appliedRevision: number | null;
   readonly runtimePending: number;
   /** Why this node is not converged, in words, or null. */
   readonly waitingFor: string | null;
+  /** The same as a code: the node's (see NotConvergedCause), `held`, or null when converged. */
+  readonly cause: NotConvergedCause | 'held' | null;
   /** This tenant is held at an older state on the node because its current state failed validation. */
   readonly held: { readonly error: string; readonly servingRevision: number | null } | null;
   readonly lastHeartbeatAt: string | null;
@@ -42,14 +45,21 @@ export interface TenantStatus {
  * proxies report it. The nodes that count are the ones the tenant is placed on.
  */
 export class StatusService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** The agents' heartbeat interval: a node silent for 3 of them is not converged. */
+    private readonly heartbeatIntervalMs: number,
+  ) {}
 
   async tenant(tenantId: string): Promise<TenantStatus> {
     const tenant = await findTenant(this.db, tenantId);
     if (!tenant) throw new NotFoundError('tenant', tenantId);
     const placed = new Set((await listPlacements(this.db, { tenantId })).map((p) => p.node));
     const nodes = tenant.state === 'active' ? (await this.allNodes()).filter((n) => placed.has(n.name)) : [];
-    const convergence = await Promise.all(nodes.map(async (n) => nodeConvergence(n, await latestConfigVersion(this.db, n.name), tenantId)));
+    const now = Date.now();
+    const convergence = await Promise.all(
+      nodes.map(async (n) => nodeConvergence(n, await latestConfigVersion(this.db, n.name), tenantId, now, this.heartbeatIntervalMs)),
+    );
     const vips = await listVips(this.db, tenantId, { limit: 10_000 });
     const health = await listTenantHealth(this.db, tenantId);
     const members = new Map<string, TenantStatus['members'][number]>();
@@ -80,23 +90,31 @@ export class StatusService {
   }
 }
 
-/** Pure: whether a node runs what it should for this tenant, and if not, what it waits for. */
-export function nodeConvergence(node: ProxyNode, latest: StoredConfigVersion | undefined, tenantId: string): NodeConvergence {
+/**
+ * Pure: whether a node runs what it should for this tenant, and if not, what it waits for: the
+ * node-wide rule (decideConvergence), then whether this tenant is held at an older state on it.
+ * `latest` is the node's newest stored config version (the one its status names).
+ */
+export function nodeConvergence(
+  node: ProxyNode,
+  latest: StoredConfigVersion | undefined,
+  tenantId: string,
+  now: number,
+  heartbeatIntervalMs: number,
+): NodeConvergence {
   const held = latest?.heldTenants.find((h) => h.tenant === tenantId);
-  const runtime = node.status.runtime;
-  let waitingFor: string | null = null;
-  if (!latest) waitingFor = 'no configuration built yet';
-  else if (node.status.appliedHash !== latest.contentHash) waitingFor = node.status.lastError ? `agent failed to apply: ${node.status.lastError.split('\n')[0]}` : 'agent to apply the latest configuration';
-  else if (node.runtimeAddress !== null && runtime.pending > 0) waitingFor = `${runtime.pending} runtime command(s)${runtime.error ? `: ${runtime.error}` : ''}`;
-  else if (held) waitingFor = 'a valid state for this tenant (held at its last good state)';
+  // The version read here may be newer than the one the node row was read with: judge against it.
+  const verdict = decideConvergence({ ...node, status: { ...node.status, desiredHash: latest?.contentHash ?? null } }, now, heartbeatIntervalMs);
+  const heldWaiting = verdict.converged && held ? 'a valid state for this tenant (held at its last good state)' : null;
   return {
     node: node.name,
     kind: node.kind,
-    converged: waitingFor === null,
+    converged: verdict.converged && heldWaiting === null,
     desiredRevision: latest?.revision ?? null,
     appliedRevision: node.appliedRevision,
-    runtimePending: runtime.pending,
-    waitingFor,
+    runtimePending: node.status.runtime.pending,
+    waitingFor: verdict.waitingFor ?? heldWaiting,
+    cause: verdict.cause ?? (heldWaiting === null ? null : 'held'),
     held: held ? { error: held.error, servingRevision: held.servingRevision } : null,
     lastHeartbeatAt: node.lastHeartbeatAt,
   };

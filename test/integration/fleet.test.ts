@@ -198,6 +198,22 @@ describe('a fleet of two HAProxy nodes and one NGINX node', () => {
     expect(status.nodes.map((n: any) => n.node).sort()).toEqual(['edge-1', 'edge-2', 'edge-3']);
   });
 
+  it('a HAProxy node whose proxy dies is not converged in the tenant’s status, with the Runtime API error as the reason, until it is back', async () => {
+    const edge1 = node('edge-1');
+    await edge1.proxy!.stop();
+    edge1.proxy = undefined;
+    // Its agent still heartbeats and still reports the latest config applied: only the Runtime API tells.
+    const down = await eventually('edge-1 not converged', async () => {
+      const body = (await app.admin('GET', '/v1/tenants/t1/status')).body;
+      const entry = body.nodes.find((n: any) => n.node === 'edge-1');
+      return entry?.cause === 'runtime_api_failing' ? { body, entry } : undefined;
+    }, 15_000);
+    expect(down.body.converged).toBe(false);
+    expect(down.entry).toMatchObject({ converged: false, waitingFor: expect.stringContaining('Runtime API') });
+    startProxy(edge1);
+    await eventually('the tenant converged again', async () => ((await app.admin('GET', '/v1/tenants/t1/status')).body.converged ? true : undefined), 20_000);
+  });
+
   it('a config the proxy rejects on a node leaves it serving its previous config, with the validator’s message in its status', async () => {
     const edge1 = node('edge-1');
     await edge1.agent!.stop();
