@@ -54,7 +54,7 @@ export async function openAndMigrate(config: Config, logger: Logger): Promise<Da
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
-    onIdleError: (err) => logger.warn({ err }, 'an idle database connection failed; the pool replaces it'),
+    onConnectionError: (err, state) => logger.warn({ err, state }, 'a database connection failed; the pool replaces it'),
   });
   const result = await migrateToLatest(database.db);
   const applied = (result.results ?? []).map((r) => r.migrationName);

@@ -5,6 +5,7 @@ import {
   NotFoundError,
   PreconditionFailedError,
   UnauthorizedError,
+  UnavailableError,
   UpstreamError,
   ValidationError,
 } from '../domain/errors.js';
@@ -38,6 +39,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return sendError(res, 412, 'precondition_failed', err.message, { expected: err.expected, current: err.actual });
     }
     if (err instanceof UpstreamError) return sendError(res, 503, 'upstream_unavailable', err.message);
+    if (err instanceof UnavailableError) {
+      // Nothing was acknowledged: the client retries after the pause (with its Idempotency-Key, if any).
+      logger.warn({ err, requestId: String(req.id ?? ''), method: req.method, url: req.originalUrl }, 'database unavailable');
+      res.setHeader('Retry-After', String(err.retryAfterS));
+      return sendError(res, 503, 'unavailable', 'the database is unavailable; retry after the Retry-After seconds');
+    }
     const h = err as HttpishError;
     const status = h?.status ?? h?.statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {

@@ -26,6 +26,12 @@ const ERROR_STATUSES: Record<string, string> = {
   '404': 'Not found (also for objects of another tenant)',
   '409': 'Conflict with the current state',
   '412': 'If-Match names a version that is no longer current',
+  '503': '`unavailable`: the database could not be reached and nothing was acknowledged; retry after `Retry-After` seconds (`upstream_unavailable`: a proxy or validator failed)',
+};
+
+/** Response headers some error statuses carry. */
+const ERROR_HEADERS: Record<string, JsonSchema> = {
+  '503': { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer', minimum: 1 } } },
 };
 
 /** JSON Schema (2020-12, as OpenAPI 3.1 uses) of what a client sends: the input side of a zod schema. */
@@ -86,7 +92,11 @@ export function buildOpenApi(routes: readonly RouteSpec[], version: string): Jso
       [spec.method === 'post' ? '201' : '200']: { description: 'Success', content: { 'application/json': { schema: {} } } },
     };
     for (const [status, description] of Object.entries(ERROR_STATUSES)) {
-      responses[status] = { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+      responses[status] = {
+        description,
+        ...(ERROR_HEADERS[status] && { headers: ERROR_HEADERS[status] }),
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+      };
     }
     (paths[path] ??= {})[spec.method] = {
       operationId: n === 0 ? base : `${base}${n + 1}`,

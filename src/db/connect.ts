@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
+import { unavailableOnConnectionLoss } from './unavailable-pool.js';
 
 export type Db = Kysely<Database>;
 
@@ -21,13 +22,23 @@ export async function openDatabase(opts: {
   url?: string | undefined;
   dataDir: string;
   poolSize?: number;
-  /** An idle connection failed (server restart, admin kill): reported, never an unhandled 'error' event. */
-  onIdleError?: (err: Error) => void;
+  /**
+   * A pooled connection failed (server restart, admin kill), idle or checked out: reported, never
+   * an unhandled 'error' event. The pool drops it; a query it was running fails as UnavailableError.
+   */
+  onConnectionError?: (err: Error, state: 'idle' | 'in use') => void;
 }): Promise<DatabaseHandle> {
   if (opts.url) {
     const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 10 });
-    pool.on('error', (err) => opts.onIdleError?.(err));
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    pool.on('error', (err) => opts.onConnectionError?.(err, 'idle'));
+    // pg-pool listens for 'error' only while a client is idle; a client checked out when its
+    // connection dies would otherwise emit an unhandled 'error' and take the process down.
+    pool.on('connect', (client) => {
+      client.on('error', (err) => {
+        if (client.listenerCount('error') === 1) opts.onConnectionError?.(err, 'in use');
+      });
+    });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: unavailableOnConnectionLoss(pool) }) });
     return { db, kind: 'postgres', close: () => db.destroy() };
   }
   const dir = join(opts.dataDir, 'pg');

@@ -63,3 +63,19 @@ export class PreconditionFailedError extends Error {
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';
 }
+
+/**
+ * The database is unreachable (restarting, connection killed, refusing connections): the request
+ * was not acknowledged and may be retried after `retryAfterS` seconds (a write with its
+ * Idempotency-Key, in case its commit went through as the connection died).
+ */
+export class UnavailableError extends Error {
+  override readonly name = 'UnavailableError';
+  constructor(
+    message: string,
+    readonly retryAfterS: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

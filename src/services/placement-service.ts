@@ -336,13 +336,20 @@ function diff(fleet: Fleet, plans: readonly { kind: NodeKind; plan: PlacementPla
   return { removed, upserts, added, desired };
 }
 
-/** Active tenants, nodes (unless just read) and stored placements, read together. */
+/**
+ * Active tenants, nodes (unless just read) and stored placements: read together from the pool, one
+ * after the other inside a transaction (its one connection runs one query at a time; pg deprecates
+ * queueing several on it).
+ */
 async function readFleet(db: Executor, knownNodes?: readonly ProxyNode[]): Promise<Fleet> {
-  const [tenantRows, nodes, placements] = await Promise.all([
-    db.selectFrom('tenants').selectAll().where('state', '=', 'active').orderBy('id').execute(),
-    knownNodes ?? allNodes(db),
-    repo.listPlacements(db),
-  ]);
+  const reads = [
+    () => db.selectFrom('tenants').selectAll().where('state', '=', 'active').orderBy('id').execute(),
+    () => (knownNodes ? Promise.resolve([...knownNodes]) : allNodes(db)),
+    () => repo.listPlacements(db),
+  ] as const;
+  const [tenantRows, nodes, placements] = db.isTransaction
+    ? [await reads[0](), await reads[1](), await reads[2]()]
+    : await Promise.all([reads[0](), reads[1](), reads[2]()]);
   return { tenants: tenantRows.map(toTenant), nodes, placements };
 }
 
