@@ -164,6 +164,8 @@ describe('dashboard at /ui', () => {
     const db = app.database.handle.db;
     // What the reconciler would have built for the node (its build runs `haproxy -c`; not needed to show it).
     const desired = await currentRevision(app);
+    // An agent may only report a version built for its node: the older one it applied is stored too.
+    await insertConfigVersion(db, { nodeName: 'edge-1', revision: desired - 1, contentHash: 'a'.repeat(64), structuralHash: 's'.repeat(64), filesSealed: '', fileNames: [], heldTenants: [] });
     await insertConfigVersion(db, { nodeName: 'edge-1', revision: desired, contentHash: 'd'.repeat(64), structuralHash: 's'.repeat(64), filesSealed: '', fileNames: [], heldTenants: [] });
     // The agent applied an older version, then failed to apply the new one.
     agentToken = node.body.agentToken;
