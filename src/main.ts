@@ -172,6 +172,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   const retention = new RetentionJob({ db: database.db, logger: logger.child({ component: 'retention' }) }, config.retention);
   // Only the leader runs fleet jobs; the others take over within one retry interval if it dies.
   const leader = new LeaderElector(config.databaseUrl, logger.child({ component: 'leader' }), config.leaderRetryMs);
+  leader.on('elected', () => services.replica.setLeader(true));
+  leader.on('deposed', () => services.replica.setLeader(false));
   leader.on('elected', () => reconciler?.start());
   leader.on('deposed', () => void reconciler?.stop());
   leader.on('elected', () => statsPoller?.start());

@@ -66,6 +66,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly leader = new Gauge({
+    name: 'switchyard_leader',
+    help: 'Whether this control-plane replica holds the leader lock and runs the fleet jobs (1) or stands by (0)',
+    registers: [this.registry],
+  });
+
   readonly tenantAllocation = new Gauge({
     name: 'switchyard_tenant_allocation',
     help: "A tenant's enforced caps summed over its nodes, by resource (connections, requests_per_second)",

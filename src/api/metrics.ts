@@ -1,12 +1,13 @@
 import type { Metrics } from '../metrics.js';
 import type { NodeService } from '../services/node-service.js';
+import type { ReplicaStatus } from '../services/replica-status.js';
 import { route, type RouteSpec } from './route.js';
 
 /**
  * Prometheus metrics. They name tenants, so a token with fleet:read is required (Prometheus sends
  * it with `authorization: { credentials_file: … }` in the scrape config).
  */
-export function metricsRoute(metrics: Metrics, nodes: Pick<NodeService, 'all'>): RouteSpec {
+export function metricsRoute(metrics: Metrics, nodes: Pick<NodeService, 'all'>, replica: Pick<ReplicaStatus, 'leader'>): RouteSpec {
   return route({
     method: 'get',
     path: '/metrics',
@@ -16,6 +17,7 @@ export function metricsRoute(metrics: Metrics, nodes: Pick<NodeService, 'all'>):
     handler: async () => {
       // Read at scrape time, so the verdict ages with the clock like every other view's.
       metrics.recordConvergence(await nodes.all());
+      metrics.leader.set(replica.leader ? 1 : 0);
       const { contentType, body } = await metrics.text();
       return { text: { contentType, content: body } };
     },

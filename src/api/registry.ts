@@ -9,6 +9,7 @@ import { memberRoutes } from './members.js';
 import { nodeRoutes } from './nodes.js';
 import { planRoutes } from './plan.js';
 import { poolRoutes } from './pools.js';
+import { replicaRoute } from './replica.js';
 import type { RouteSpec } from './route.js';
 import { routeRoutes } from './routes.js';
 import { statsRoutes } from './stats.js';
@@ -33,6 +34,7 @@ export function allRoutes(s: Services): RouteSpec[] {
     ...auditRoutes(s.audit),
     ...allocationRoutes(s.allocations, s.placement),
     ...statsRoutes(s.stats),
-    metricsRoute(s.metrics, s.nodes),
+    replicaRoute(s.replica),
+    metricsRoute(s.metrics, s.nodes, s.replica),
   ];
 }

@@ -10,6 +10,7 @@ import { ConfigService, type ChangeSource } from './config-service.js';
 import { RENDERERS } from './kind-renderer.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { ReplicaStatus } from './replica-status.js';
 import type { ApprovalPolicy } from '../domain/approval.js';
 import { MemberService } from './member-service.js';
 import { NodeService } from './node-service.js';
@@ -62,6 +63,8 @@ export interface Services {
   readonly audit: AuditService;
   readonly status: StatusService;
   readonly metrics: Metrics;
+  /** This replica's id and leadership, for GET /v1/status and the switchyard_leader gauge. */
+  readonly replica: ReplicaStatus;
   readonly runtime: RuntimePlanner;
   readonly plans: PlanService;
   readonly allocations: AllocationService;
@@ -88,6 +91,7 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     audit: new AuditService(db),
     status: new StatusService(db, heartbeatIntervalMs),
     metrics: opts.metrics,
+    replica: new ReplicaStatus(),
     configs,
     runtime,
     plans: new PlanService(db, configs, runtime, heartbeatIntervalMs),
