@@ -11,7 +11,8 @@ import { CliInputError } from './render.js';
 export const AGENT_EXIT = { applied: 0, invalidInput: 1, rejected: 2, unreachable: 3 } as const;
 
 export interface AgentCliOptions {
-  readonly controlPlane: string;
+  /** Every control-plane replica, in the order given; the agent fails over between them. */
+  readonly controlPlanes: readonly string[];
   readonly node: string;
   readonly kind: NodeKind;
   readonly configDir: string;
@@ -28,7 +29,8 @@ export interface AgentCliOptions {
 
 /** The flags as commander hands them over (strings). */
 export interface AgentFlags {
-  controlPlane: string;
+  /** One URL, a comma-separated list, or (the flag repeated) several of either. */
+  controlPlane: string | readonly string[];
   node: string;
   kind: string;
   configDir: string;
@@ -47,7 +49,11 @@ export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
     .description("run beside a node's HAProxy or NGINX: fetch its config, validate, swap in atomically, reload, report")
-    .requiredOption('--control-plane <url>', 'control plane base URL, e.g. https://switchyard.internal:8080')
+    .requiredOption(
+      '--control-plane <url>',
+      'control plane base URL, e.g. https://switchyard.internal:8080; repeat it (or separate with commas) to list every replica, and the agent fails over between them',
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    )
     .requiredOption('--node <name>', 'the node this agent runs on, as registered (POST /v1/nodes)')
     .requiredOption('--kind <kind>', `proxy kind: ${NODE_KINDS.join(' or ')}`)
     .option('--config-dir <dir>', "the node's configDir: a symlink the agent manages, releases beside it in <dir>.releases", '/etc/switchyard')
@@ -76,7 +82,7 @@ export function registerAgentCommand(program: Command): void {
       };
       process.once('SIGINT', shutdown);
       process.once('SIGTERM', shutdown);
-      logger.info({ controlPlane: options.controlPlane, configDir: options.configDir, version: VERSION }, 'switchyard agent started');
+      logger.info({ controlPlanes: options.controlPlanes, configDir: options.configDir, version: VERSION }, 'switchyard agent started');
       await agent.run();
       // Stopped cleanly; an idle keep-alive socket must not hold the process open.
       setTimeout(() => process.exit(process.exitCode ?? 0), 2_000).unref();
@@ -85,13 +91,7 @@ export function registerAgentCommand(program: Command): void {
 
 /** Checks the flags; throws CliInputError (exit 1) with what to fix. */
 export function parseAgentOptions(raw: AgentFlags, env: NodeJS.ProcessEnv): AgentCliOptions {
-  let url: URL;
-  try {
-    url = new URL(raw.controlPlane);
-  } catch {
-    throw new CliInputError(`--control-plane must be an http(s) URL, got ${JSON.stringify(raw.controlPlane)}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliInputError('--control-plane must be an http:// or https:// URL');
+  const controlPlanes = controlPlaneUrls(raw.controlPlane);
   if (!slug.safeParse(raw.node).success) throw new CliInputError(`--node must be a node name (a slug), got ${JSON.stringify(raw.node)}`);
   if (!(NODE_KINDS as readonly string[]).includes(raw.kind)) throw new CliInputError(`--kind must be one of ${NODE_KINDS.join(', ')}`);
   const dir = configDirSchema.safeParse(raw.configDir);
@@ -100,7 +100,7 @@ export function parseAgentOptions(raw: AgentFlags, env: NodeJS.ProcessEnv): Agen
   if (!token) throw new CliInputError('give the agent token in SWITCHYARD_AGENT_TOKEN (or --token)');
   if (raw.kind === 'haproxy' && !isAbsolute(raw.masterSocket)) throw new CliInputError('--master-socket must be an absolute path');
   return {
-    controlPlane: url.toString().replace(/\/+$/, ''),
+    controlPlanes,
     node: raw.node,
     kind: raw.kind as NodeKind,
     configDir: dir.data,
@@ -129,6 +129,26 @@ export function onceExitCode(result: OnceResult): number {
     case 'unreachable':
       return AGENT_EXIT.unreachable;
   }
+}
+
+/** `--control-plane`, given once or repeated, each a URL or a comma-separated list of them. */
+function controlPlaneUrls(raw: string | readonly string[]): string[] {
+  const given = (typeof raw === 'string' ? [raw] : raw).flatMap((v) => v.split(',')).map((v) => v.trim());
+  if (given.length === 0) throw new CliInputError('--control-plane needs at least one URL');
+  const urls: string[] = [];
+  for (const value of given) {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new CliInputError(`--control-plane must be an http(s) URL (or several, comma-separated), got ${JSON.stringify(value)}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliInputError(`--control-plane must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
+    const normalized = url.toString().replace(/\/+$/, '');
+    if (urls.includes(normalized)) throw new CliInputError(`--control-plane lists ${normalized} twice`);
+    urls.push(normalized);
+  }
+  return urls;
 }
 
 function integer(flag: string, value: string, min: number, max: number): number {

@@ -24,7 +24,13 @@ export function buildAgent(options: AgentCliOptions, logger: Logger, tuning: Pic
       ...tuning,
     },
     {
-      client: new ControlPlaneClient({ url: options.controlPlane, node: options.node, token: options.token, agentVersion: VERSION }),
+      client: new ControlPlaneClient({
+        urls: options.controlPlanes,
+        node: options.node,
+        token: options.token,
+        agentVersion: VERSION,
+        onFailover: ({ from, to, error }) => logger.warn({ from, to, error: error.message }, 'control-plane replica failed; trying the next one'),
+      }),
       store: new AgentStore(options.configDir, logger),
       validator: createProxyValidator(options.kind, { haproxyBin: options.haproxyBin, nginxBin: options.nginxBin }),
       reloader:
