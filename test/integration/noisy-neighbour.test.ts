@@ -69,6 +69,8 @@ function broken(l: Live): string | null {
 interface Watch {
   readonly readings: number;
   readonly violations: readonly string[];
+  /** The highest connection cap A was read with. */
+  readonly aCapMax: number;
   stop(): Promise<void>;
 }
 
@@ -79,6 +81,7 @@ function watchCaps(): Watch {
   const watch = {
     readings: 0,
     violations: [] as string[],
+    aCapMax: 0,
     stop: async () => {
       running = false;
       await done;
@@ -89,6 +92,7 @@ function watchCaps(): Watch {
       const l = await live(node.edge).catch(() => null);
       if (l !== null) {
         watch.readings++;
+        watch.aCapMax = Math.max(watch.aCapMax, l.a.cap);
         const why = broken(l);
         if (why !== null && watch.violations.length < 10) watch.violations.push(why);
       }
@@ -162,7 +166,11 @@ describe('noisy neighbour', () => {
     await cycles(3);
     const refused = noisy.refused();
     const l = await live(node.edge);
-    expect(l.a.scur).toBe(l.a.cap);
+    // A uses what it may: its sessions fill its cap. A cap that came down does not cut the sessions
+    // A already holds, so they may stand above it, but never above the highest cap A was given
+    // (and one more: two connections admitted in the same instant both see room for one).
+    expect(l.a.scur).toBeGreaterThanOrEqual(l.a.cap);
+    expect(l.a.scur).toBeLessThanOrEqual(watch!.aCapMax + 1);
     // Still wanting more than it may have: its extra clients keep being refused at accept.
     await eventually("A's extra clients refused", async () => (noisy!.refused() > refused ? true : undefined), 5_000, 50);
     // B holds more than its reservation: its demand (156 sessions) is met, and its clients kept going.
