@@ -4,7 +4,7 @@ import type { Db } from '../../src/db/connect.js';
 import { HAPROXY_CAPACITY_FACTORS, toResourceVector, type ResourceVector } from '../../src/domain/capacity.js';
 import type { Caller } from '../support/app.js';
 import { eventually, freePort, httpMember, request, type Closable } from './haproxy-render-support.js';
-import { capsOnNode, pollCycles, slowMember, write, type TenantCaps } from './noisy-support.js';
+import { capsOnNode, controlPlaneEnv, pollCycles, slowMember, write, type TenantCaps } from './noisy-support.js';
 import { ProxyNode } from './proxy-node.js';
 
 /**
@@ -22,21 +22,8 @@ export const HOST = '127.0.0.1';
 /** Seconds between stats polls, as the issue measured. */
 export const POLL_S = 5;
 
-/**
- * The control plane's jobs as in production, polling every POLL_S; the rebalancer keeps its
- * default timer (it is meant to run right after each poll as well). No agent sends heartbeats:
- * the caller plays the agent.
- */
-export const FAIRNESS_ENV: Readonly<Record<string, string>> = Object.freeze({
-  SWITCHYARD_RECONCILE: 'true',
-  SWITCHYARD_RECONCILE_INTERVAL_MS: '2000',
-  SWITCHYARD_RECONCILE_RETRY_MAX_MS: '500',
-  SWITCHYARD_STATS: 'true',
-  SWITCHYARD_STATS_INTERVAL_S: String(POLL_S),
-  SWITCHYARD_STATS_NODE_TIMEOUT_MS: '1500',
-  SWITCHYARD_REBALANCE: 'true',
-  SWITCHYARD_HEARTBEAT_INTERVAL_S: '120',
-});
+/** The control plane's jobs as in production, polling every POLL_S, each poll followed by a rebalance. */
+export const FAIRNESS_ENV: Readonly<Record<string, string>> = controlPlaneEnv(POLL_S);
 
 /** 400 req/s and 312 connections (the process's global maxconn too). */
 export const FAIR_NODE = { vcpu: 0.04, memoryMb: 32 } as const;

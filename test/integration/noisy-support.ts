@@ -30,22 +30,26 @@ export const HOST = '127.0.0.1';
 export const POLL_S = 2;
 
 /**
- * The control plane's jobs as in production, on short intervals: the reconciler pushes caps,
- * the stats poller reads the node every POLL_S, the rebalancer runs every second. No agent sends
- * heartbeats here (the caller plays the agent): registration and 'applied' reports are the node's
- * signs of life.
+ * The control plane's jobs as in production, on short intervals: the reconciler pushes caps, the
+ * stats poller reads the node every `pollS` seconds and a rebalance follows each poll. No agent
+ * sends heartbeats here (the caller plays the agent): registration and 'applied' reports are the
+ * node's signs of life.
  */
-export const CONTROL_PLANE_ENV: Readonly<Record<string, string>> = Object.freeze({
-  SWITCHYARD_RECONCILE: 'true',
-  SWITCHYARD_RECONCILE_INTERVAL_MS: '2000',
-  SWITCHYARD_RECONCILE_RETRY_MAX_MS: '500',
-  SWITCHYARD_STATS: 'true',
-  SWITCHYARD_STATS_INTERVAL_S: String(POLL_S),
-  SWITCHYARD_STATS_NODE_TIMEOUT_MS: '1500',
-  SWITCHYARD_REBALANCE: 'true',
-  SWITCHYARD_REBALANCE_INTERVAL_S: '1',
-  SWITCHYARD_HEARTBEAT_INTERVAL_S: '120',
-});
+export function controlPlaneEnv(pollS: number): Readonly<Record<string, string>> {
+  return Object.freeze({
+    SWITCHYARD_RECONCILE: 'true',
+    SWITCHYARD_RECONCILE_INTERVAL_MS: '2000',
+    SWITCHYARD_RECONCILE_RETRY_MAX_MS: '500',
+    SWITCHYARD_STATS: 'true',
+    SWITCHYARD_STATS_INTERVAL_S: String(pollS),
+    SWITCHYARD_STATS_NODE_TIMEOUT_MS: '1500',
+    SWITCHYARD_REBALANCE: 'true',
+    SWITCHYARD_HEARTBEAT_INTERVAL_S: '120',
+  });
+}
+
+/** The noisy neighbour's: polls every POLL_S, and a rebalance at least every second besides. */
+export const CONTROL_PLANE_ENV: Readonly<Record<string, string>> = Object.freeze({ ...controlPlaneEnv(POLL_S), SWITCHYARD_REBALANCE_INTERVAL_S: '1' });
 
 /** 32 MB: 312 connections, which is also the node's global maxconn (above HAProxy's floor of 256). */
 export const NODE_CAPACITY = { vcpu: 1, memoryMb: 32 } as const;
