@@ -25,7 +25,7 @@ export function configRoutes(configs: ConfigService): RouteSpec[] {
         req.res?.once('close', () => aborted.abort());
         const config =
           known !== undefined && query.wait > 0
-            ? ((await configs.waitForChange(params.node, known, query.wait * 1000, aborted.signal)) ?? (await configs.forNode(params.node)))
+            ? ((await configs.waitForChange(params.node, known, query.wait * 1000, aborted.signal)) ?? (await configs.latestBuilt(params.node)))
             : await configs.forNode(params.node);
         const etag = `"${config.contentHash}"`;
         const headers = { ETag: etag, 'X-Switchyard-Revision': String(config.revision), 'Cache-Control': 'no-store' };

@@ -93,17 +93,36 @@ export class ConfigService {
   }
 
   /**
+   * The newest config already built for the node, without building; a build when none was ever
+   * stored. What a long poll that timed out answers: never a wait on builds still to come.
+   */
+  async latestBuilt(nodeName: string): Promise<NodeConfig> {
+    const latest = await configs.latestConfigVersion(this.db, nodeName);
+    return latest ? this.open(latest, await this.requireNode(nodeName)) : this.build(nodeName);
+  }
+
+  /**
    * Long poll: the node's config as soon as its content hash differs from `knownHash`, or null when
-   * `waitMs` passes (or `signal` aborts) first. Woken by committed writes, re-checked at most every
-   * second as a safety net.
+   * `waitMs` passes (or `signal` aborts) first. The newest config already built is answered at once
+   * when it differs, even while later writes are still being built: under a stream of writes an
+   * agent keeps applying what exists instead of waiting for builds that never catch up. When the
+   * built config is the agent's and writes are pending, a build is started and waited for, but
+   * never past the deadline. Woken by committed writes, re-checked at most every second.
    */
   async waitForChange(nodeName: string, knownHash: string, waitMs: number, signal?: AbortSignal): Promise<NodeConfig | null> {
     const deadline = Date.now() + waitMs;
+    const node = await this.requireNode(nodeName);
     for (;;) {
-      const config = await this.forNode(nodeName);
-      if (config.contentHash !== knownHash) return config;
+      const latest = await configs.latestConfigVersion(this.db, nodeName);
+      if (latest && latest.contentHash !== knownHash) return this.open(latest, node);
+      const stopped = () => Date.now() >= deadline || signal?.aborted === true || this.closing.signal.aborted;
+      if (stopped()) return null;
+      if (!latest || latest.revision < (await this.currentRevision())) {
+        const built = await this.withinDeadline(this.build(nodeName), deadline, signal);
+        if (built !== null && built.contentHash !== knownHash) return built;
+        if (stopped()) return null;
+      }
       const left = deadline - Date.now();
-      if (left <= 0 || signal?.aborted || this.closing.signal.aborted) return null;
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
@@ -118,6 +137,23 @@ export class ConfigService {
         this.closing.signal.addEventListener('abort', done);
       });
     }
+  }
+
+  /** `work`'s result, or null when the deadline passes, `signal` aborts or the work fails first (it goes on). */
+  private withinDeadline<T>(work: Promise<T>, deadline: number, signal?: AbortSignal): Promise<T | null> {
+    return new Promise<T | null>((resolve) => {
+      const done = (value: T | null) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', stop);
+        this.closing.signal.removeEventListener('abort', stop);
+        resolve(value);
+      };
+      const stop = () => done(null);
+      const timer = setTimeout(stop, Math.max(0, deadline - Date.now()));
+      signal?.addEventListener('abort', stop);
+      this.closing.signal.addEventListener('abort', stop);
+      work.then(done, () => done(null));
+    });
   }
 
   /** Ends every long poll now (they answer with what they have); called when the process stops. */

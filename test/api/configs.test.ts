@@ -6,6 +6,7 @@ import { validateHaproxy } from '../../src/render/validate-haproxy.js';
 import { validateNginx } from '../../src/render/validate-nginx.js';
 import { startTestApp, type Caller, type TestApp } from '../support/app.js';
 import { makeCert } from '../support/certs.js';
+import { currentRevision } from '../support/fixture.js';
 
 let app: TestApp;
 let agent: Caller;
@@ -155,6 +156,26 @@ describe('agent protocol', () => {
     expect(changed.status).toBe(200);
     expect(changed.body.files['haproxy.cfg']).toMatch(/server web-2 10\.0\.1\.12:8080 .*weight 9/);
     expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('under writes not built yet, answers the newest config already built at once, then the next one', async () => {
+    const old = (await agent('GET', '/v1/nodes/edge-1/config')).headers.get('etag')!;
+    await app.admin('PATCH', '/v1/tenants/a/pools/web/members/web-2', { weight: 21 });
+    const built = await agent('GET', '/v1/nodes/edge-1/config');
+    // A later write that nothing has built for the node yet (the reconciler is off here).
+    await app.admin('PATCH', '/v1/tenants/a/pools/web/members/web-2', { weight: 22 });
+    const behind = Number(built.headers.get('x-switchyard-revision'));
+    expect(await currentRevision(app)).toBeGreaterThan(behind);
+    // The agent, still on the old config, gets the built one without waiting for a build of the newest write.
+    const first = await agent('GET', '/v1/nodes/edge-1/config?wait=30', undefined, { 'if-none-match': old });
+    expect(first.status).toBe(200);
+    expect(first.headers.get('etag')).toBe(built.headers.get('etag'));
+    expect(Number(first.headers.get('x-switchyard-revision'))).toBe(behind);
+    // Holding that one, it gets the newest, built for it.
+    const next = await agent('GET', '/v1/nodes/edge-1/config?wait=30', undefined, { 'if-none-match': first.headers.get('etag')! });
+    expect(next.status).toBe(200);
+    expect(next.body.files['haproxy.cfg']).toMatch(/server web-2 10\.0\.1\.12:8080 .*weight 22/);
+    expect(Number(next.headers.get('x-switchyard-revision'))).toBe(await currentRevision(app));
   });
 
   it('changes only the content hash, not the structural hash, for a weight change; a new pool changes both', async () => {
