@@ -44,6 +44,16 @@ export interface Counters {
   readonly refused: number;
 }
 
+const COUNTER_KEYS = ['requests', 'responses2xx', 'responses4xx', 'responses5xx', 'denied', 'refused'] as const satisfies readonly (keyof Counters)[];
+
+/** Counters built key by key: the one place that lists them, so a new counter is added once. */
+export function countersOf(value: (key: keyof Counters) => number): Counters {
+  // A plain loop: the poller builds rates for every object of every node each cycle (50,000 in bench:alloc).
+  const out = {} as Record<keyof Counters, number>;
+  for (const k of COUNTER_KEYS) out[k] = value(k);
+  return out;
+}
+
 /** Per-second rates of the counters between two samples; null for the first one. */
 export type Rates = { readonly [K in keyof Counters]: number } | null;
 
@@ -146,18 +156,7 @@ export const sampleKey = (s: Pick<StatSample, 'kind' | 'proxy' | 'name'>): strin
  */
 export function ratesBetween(current: Counters, previous: Counters | undefined, elapsedS: number): Rates {
   if (previous === undefined || !(elapsedS > 0)) return null;
-  const rate = (k: keyof Counters) => {
-    const delta = current[k] >= previous[k] ? current[k] - previous[k] : current[k];
-    return delta / elapsedS;
-  };
-  return {
-    requests: rate('requests'),
-    responses2xx: rate('responses2xx'),
-    responses4xx: rate('responses4xx'),
-    responses5xx: rate('responses5xx'),
-    denied: rate('denied'),
-    refused: rate('refused'),
-  };
+  return countersOf((k) => (current[k] >= previous[k] ? current[k] - previous[k] : current[k]) / elapsedS);
 }
 
 /** One node's samples with rates against its previous read (`previous`: counters by sampleKey). */

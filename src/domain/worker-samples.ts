@@ -1,4 +1,4 @@
-import { ratesBetween, sampleKey, type Counters, type Rates, type StatSample } from './stats.js';
+import { countersOf, ratesBetween, sampleKey, type Counters, type Rates, type StatSample } from './stats.js';
 
 /**
  * One node's samples summed over its HAProxy workers, pure. After a master-worker reload the old
@@ -26,7 +26,7 @@ export interface MergedSamples {
   readonly workers: WorkerCounters[];
 }
 
-const ZERO: Counters = { requests: 0, responses2xx: 0, responses4xx: 0, responses5xx: 0, denied: 0, refused: 0 };
+const ZERO: Counters = countersOf(() => 0);
 
 /**
  * Merges the current worker's samples with the old workers' (`old`, as `show proc` lists them)
@@ -97,14 +97,7 @@ function baselineOf(worker: WorkerSamples & { current: boolean }, previous: read
 }
 
 function addCounters(a: Counters, b: Counters): Counters {
-  return {
-    requests: a.requests + b.requests,
-    responses2xx: a.responses2xx + b.responses2xx,
-    responses4xx: a.responses4xx + b.responses4xx,
-    responses5xx: a.responses5xx + b.responses5xx,
-    denied: a.denied + b.denied,
-    refused: a.refused + b.refused,
-  };
+  return countersOf((k) => a[k] + b[k]);
 }
 
 /** Sums the rates the workers have; null only when none has any. */
