@@ -1,9 +1,9 @@
-import http from 'node:http';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { freePort, listen, request } from './haproxy-render-support.js';
+import { request } from './haproxy-render-support.js';
 import { ProxyNode } from './proxy-node.js';
+import { STATS_ENV, holdingMember, oneVipTenant, type HoldingMember } from './stats-support.js';
 
 /**
  * The stats poller across a master-worker reload of a real HAProxy 2.6: the node declares its
@@ -19,8 +19,7 @@ const HELD = 4;
 let app: TestApp;
 let edge: ProxyNode;
 let vipPort = 0;
-let held: (() => void)[] = [];
-let member: http.Server;
+let member: HoldingMember;
 
 async function write(method: string, path: string, body?: unknown): Promise<void> {
   const res = await app.admin(method, path, body);
@@ -44,24 +43,9 @@ async function currentWorkerSessions(): Promise<number> {
 }
 
 beforeAll(async () => {
-  app = await startTestApp({
-    SWITCHYARD_RECONCILE: 'true',
-    SWITCHYARD_RECONCILE_RETRY_MAX_MS: '1000',
-    SWITCHYARD_STATS: 'true',
-    SWITCHYARD_STATS_INTERVAL_S: '1',
-    SWITCHYARD_STATS_NODE_TIMEOUT_MS: '800',
-    SWITCHYARD_STATS_RAW_RETENTION_S: '600',
-  });
-  member = http.createServer((req, res) => {
-    if (req.url === '/hold') return void held.push(() => res.writeHead(200, { connection: 'close' }).end('held'));
-    res.writeHead(200, { connection: 'close' }).end('ok');
-  });
-  const memberPort = await listen(member, HOST);
-  vipPort = await freePort(HOST);
-  await write('POST', '/v1/tenants', { id: 'wk', reservation: { vcpu: 1, memoryMb: 512 } });
-  await write('POST', '/v1/tenants/wk/pools', { name: 'web' });
-  await write('PUT', '/v1/tenants/wk/pools/web/members', { members: [{ name: 'm1', address: HOST, port: memberPort }] });
-  await write('POST', '/v1/tenants/wk/vips', { name: 'web', address: HOST, port: vipPort, protocol: 'http', defaultPool: 'web' });
+  app = await startTestApp({ ...STATS_ENV });
+  member = await holdingMember(HOST);
+  vipPort = await oneVipTenant(app.admin, 'wk', HOST, member.port);
   edge = await ProxyNode.create('wk-edge-1', { master: true });
   await write('POST', '/v1/nodes', edge.registration());
   await vi.waitFor(() => edge.install(app.admin), { timeout: 15_000, interval: 200 });
@@ -69,12 +53,10 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const answer of held) answer();
-  held = [];
+  member?.release();
   await edge?.remove();
   await app?.stop();
-  member?.closeAllConnections();
-  await new Promise<void>((resolve) => (member ? member.close(() => resolve()) : resolve()));
+  await member?.close();
 });
 
 describe('stats poller with a master CLI', () => {
@@ -85,7 +67,7 @@ describe('stats poller with a master CLI', () => {
 
   it('when sessions held through a VIP are left on the old worker by a reload, then the stored sample still counts them, and 0 once they end', async () => {
     const requests = Array.from({ length: HELD }, () => request({ host: HOST, port: vipPort, path: '/hold' }, 60_000).catch((e: Error) => e));
-    await vi.waitFor(() => expect(held).toHaveLength(HELD), { timeout: 5_000, interval: 20 });
+    await vi.waitFor(() => expect(member.held()).toBe(HELD), { timeout: 5_000, interval: 20 });
     const beforeReload = new Date();
     await expect.poll(async () => (await frontendSince(beforeReload)).at(-1)?.sessions, { timeout: 10_000, interval: 200 }).toBe(HELD);
 
@@ -100,8 +82,7 @@ describe('stats poller with a master CLI', () => {
     expect(afterReload).toEqual(afterReload.map(() => HELD));
     expect(await edge.oldWorkers()).toHaveLength(1);
 
-    for (const answer of held) answer();
-    held = [];
+    member.release();
     for (const answer of await Promise.all(requests)) expect(answer).toMatchObject({ status: 200 });
     await vi.waitFor(async () => expect(await edge.oldWorkers()).toEqual([]), { timeout: 10_000, interval: 50 });
     const ended = new Date();

@@ -1,9 +1,9 @@
-import http from 'node:http';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { eventually, freePort, listen, request } from './haproxy-render-support.js';
+import { eventually, request } from './haproxy-render-support.js';
 import { ProxyNode } from './proxy-node.js';
+import { STATS_ENV, holdingMember, oneVipTenant, type HoldingMember } from './stats-support.js';
 
 /**
  * The stats poller against a real HAProxy 2.6 on loopback, in front of a small HTTP member, with a
@@ -18,8 +18,7 @@ let app: TestApp;
 let edge: ProxyNode;
 let dead: ProxyNode;
 let vipPort = 0;
-let held: (() => void)[] = [];
-let member: http.Server;
+let member: HoldingMember;
 
 async function write(method: string, path: string, body?: unknown): Promise<void> {
   const res = await app.admin(method, path, body);
@@ -38,24 +37,9 @@ const samplesOf = async (node: string) => {
 };
 
 beforeAll(async () => {
-  app = await startTestApp({
-    SWITCHYARD_RECONCILE: 'true',
-    SWITCHYARD_RECONCILE_RETRY_MAX_MS: '1000',
-    SWITCHYARD_STATS: 'true',
-    SWITCHYARD_STATS_INTERVAL_S: '1',
-    SWITCHYARD_STATS_NODE_TIMEOUT_MS: '800',
-    SWITCHYARD_STATS_RAW_RETENTION_S: '600',
-  });
-  member = http.createServer((req, res) => {
-    if (req.url === '/hold') return void held.push(() => res.writeHead(200, { connection: 'close' }).end('held'));
-    res.writeHead(200, { connection: 'close' }).end('ok');
-  });
-  const memberPort = await listen(member, HOST);
-  vipPort = await freePort(HOST);
-  await write('POST', '/v1/tenants', { id: 's1', reservation: { vcpu: 1, memoryMb: 512 } });
-  await write('POST', '/v1/tenants/s1/pools', { name: 'web' });
-  await write('PUT', '/v1/tenants/s1/pools/web/members', { members: [{ name: 'm1', address: HOST, port: memberPort }] });
-  await write('POST', '/v1/tenants/s1/vips', { name: 'web', address: HOST, port: vipPort, protocol: 'http', defaultPool: 'web' });
+  app = await startTestApp({ ...STATS_ENV });
+  member = await holdingMember(HOST);
+  vipPort = await oneVipTenant(app.admin, 's1', HOST, member.port);
   edge = await ProxyNode.create('st-edge-1');
   dead = await ProxyNode.create('st-edge-2');
   for (const node of [edge, dead]) await write('POST', '/v1/nodes', node.registration());
@@ -65,13 +49,11 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const answer of held) answer();
-  held = [];
+  member?.release();
   await edge?.remove();
   await dead?.remove();
   await app?.stop();
-  member?.closeAllConnections();
-  await new Promise<void>((resolve) => (member ? member.close(() => resolve()) : resolve()));
+  await member?.close();
 });
 
 describe('stats poller', () => {
@@ -79,7 +61,7 @@ describe('stats poller', () => {
     // Rates need a previous read: the first read after the proxy starts only sets the baseline.
     await eventually('two reads of st-edge-1', async () => ((await samplesOf(edge.name)).n >= 6 ? true : undefined), 10_000, 100);
     for (let i = 0; i < 3; i++) void request({ host: HOST, port: vipPort, path: '/hold' }, 60_000).catch(() => undefined);
-    await eventually('three held requests at the member', async () => (held.length >= 3 ? true : undefined), 5_000, 20);
+    await eventually('three held requests at the member', async () => (member.held() >= 3 ? true : undefined), 5_000, 20);
     const started = Date.now();
     for (let i = 0; i < 40; i++) expect((await request({ host: HOST, port: vipPort, path: `/r${i}` })).status).toBe(200);
     const series = await eventually('requests and sessions in the stats', async () => {
@@ -99,8 +81,7 @@ describe('stats poller', () => {
     // A point is the average rate over the bucket's samples so far: rate × step is only an estimate of a count.
     expect(total).toBeGreaterThan(20);
     expect(Date.now() - started).toBeLessThan(30_000);
-    for (const answer of held) answer();
-    held = [];
+    member.release();
   }, 45_000);
 
   it('when the window is older than raw retention, then rollups answer it', async () => {
