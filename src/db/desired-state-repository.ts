@@ -57,6 +57,8 @@ type MemberRow = [tenant: string, pool: string, name: string, address: string, p
 /** The one row the desired-state statement answers: every table's rows as JSON arrays. */
 interface StateRows {
   revision: string;
+  changed: string[] | null;
+  global: boolean | null;
   tenants: Selectable<TenantTable>[];
   vips: Selectable<VipTable>[];
   routes: Selectable<RouteTable>[];
@@ -82,13 +84,52 @@ interface CertRow {
  * (a dry-run write), it reads inside it and so sees that write's uncommitted rows.
  */
 export async function loadDesiredState(db: Executor, opts: { tenantIds?: readonly string[]; states?: readonly string[] } = {}): Promise<DesiredState> {
-  const states = [...(opts.states ?? ['active'])];
-  const ids = opts.tenantIds === undefined ? null : [...opts.tenantIds];
+  const row = await selectState(db, opts.tenantIds === undefined ? null : [...opts.tenantIds], [...(opts.states ?? ['active'])], null);
+  return toDesiredState(row);
+}
+
+/** What changed since a revision: the tenants whose audit events are newer, read in the same snapshot as their rows. */
+export interface DesiredStateChanges {
+  /** The revision the rows reflect. */
+  readonly revision: number;
+  /**
+   * A change that names no tenant (a node registered, changed or deleted; an address pool) came
+   * in: it may touch any tenant's placement, so the caller reads the whole state instead.
+   */
+  readonly global: boolean;
+  /** Every tenant written since: each is in `state` when it is active, else it is gone. */
+  readonly changed: readonly string[];
+  /** The active tenants among `changed`, with their placements. */
+  readonly state: DesiredState;
+}
+
+/**
+ * The desired state of the active tenants written after revision `since`, in ONE statement (one
+ * snapshot, like `loadDesiredState`). Every write stamps its audit events with its revision and
+ * tenant, so they say which tenants a range of revisions touched: a one-tenant write costs a
+ * one-tenant read however many tenants there are (audit_events_revision_idx).
+ */
+export async function loadDesiredStateChanges(db: Executor, since: number): Promise<DesiredStateChanges> {
+  const row = await selectState(db, null, ['active'], since);
+  return { revision: Number(row.revision), global: row.global === true, changed: row.changed ?? [], state: toDesiredState(row) };
+}
+
+async function selectState(db: Executor, ids: string[] | null, states: string[], since: number | null): Promise<StateRows> {
   // The tenant filter every sub-select shares; the ids travel as one array parameter, whatever their number.
-  const chosen = sql`select id from tenants where state = any(${states}::text[]) and (${ids}::text[] is null or id = any(${ids}::text[]))`;
+  const touched = sql`select distinct tenant_id from audit_events where revision > ${since}::bigint and tenant_id is not null`;
+  const chosen =
+    since === null
+      ? sql`select id from tenants where state = any(${states}::text[]) and (${ids}::text[] is null or id = any(${ids}::text[]))`
+      : sql`select id from tenants where state = any(${states}::text[]) and id in (${touched})`;
+  const changes =
+    since === null
+      ? sql`null::text[] as changed, null::boolean as global`
+      : sql`array(${touched}) as changed,
+            exists (select 1 from audit_events where revision > ${since}::bigint and tenant_id is null) as global`;
   const { rows } = await sql<StateRows>`
     select
       (select revision from revision_counter where id = 1) as revision,
+      ${changes},
       coalesce((select json_agg(t order by t.id) from tenants t where t.id in (${chosen})), '[]') as tenants,
       coalesce((select json_agg(v order by v.tenant_id, v.name) from vips v where v.tenant_id in (${chosen})), '[]') as vips,
       coalesce((select json_agg(r order by r.priority, r.name) from routes r where r.tenant_id in (${chosen})), '[]') as routes,
@@ -104,7 +145,10 @@ export async function loadDesiredState(db: Executor, opts: { tenantIds?: readonl
       coalesce((select json_agg(json_build_array(p.tenant_id, p.node_name) order by p.tenant_id, p.node_name)
                 from placements p where p.tenant_id in (${chosen})), '[]') as placements
   `.execute(db);
-  const row = rows[0]!;
+  return rows[0]!;
+}
+
+function toDesiredState(row: StateRows): DesiredState {
   const placements = new Map<string, string[]>();
   for (const [tenant, node] of row.placements) {
     const nodes = placements.get(tenant);

@@ -69,3 +69,14 @@ export async function setNodeExcluded(db: Executor, node: string, reason: string
     .where('name', '=', node)
     .execute();
 }
+
+/** The reservations placed on each node, summed, leaving out one tenant's. */
+export async function bookedPerNode(db: Executor, opts: { except: string }): Promise<Map<string, Resources>> {
+  const rows = await db
+    .selectFrom('placements')
+    .select((eb) => ['node_name', eb.fn.sum<string>('reservation_vcpu').as('vcpu'), eb.fn.sum<string>('reservation_memory_mb').as('memory_mb')])
+    .where('tenant_id', '<>', opts.except)
+    .groupBy('node_name')
+    .execute();
+  return new Map(rows.map((r) => [r.node_name, { vcpu: Number(r.vcpu), memoryMb: Number(r.memory_mb) }]));
+}

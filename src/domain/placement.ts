@@ -66,6 +66,11 @@ export interface PlacementInput {
   readonly minReplicas?: number;
   /** Move a replica to restore zone spread once a node of an unused zone has room. Default true. */
   readonly restoreZoneSpread?: boolean;
+  /**
+   * Room each node already gives tenants left out of `tenants`: placing a few tenants around the
+   * rest, which stay where they are (admitting one new tenant without re-planning thousands).
+   */
+  readonly booked?: ReadonlyMap<string, Resources>;
 }
 
 export type MoveReason =
@@ -196,7 +201,7 @@ function sortedByKey<T>(items: readonly T[], key: (item: T) => string): T[] {
  */
 export function planPlacement(input: PlacementInput): PlacementPlan {
   const minReplicas = Math.max(1, Math.floor(input.minReplicas ?? DEFAULT_MIN_REPLICAS));
-  const fleet = buildFleet(input.nodes);
+  const fleet = buildFleet(input.nodes, input.booked);
   const tenants = buildTenants(input, fleet);
   keepCurrent(tenants, fleet, minReplicas);
   const order = fillOrder(tenants);
@@ -218,7 +223,7 @@ export function planPlacement(input: PlacementInput): PlacementPlan {
   };
 }
 
-function buildFleet(nodes: readonly PlacementNode[]): Fleet {
+function buildFleet(nodes: readonly PlacementNode[], booked?: ReadonlyMap<string, Resources>): Fleet {
   const sorted = sortedByKey(nodes, (n) => n.name);
   const map = new Map<string, NodeState>();
   const eligible = new Map<string, NodeState[]>();
@@ -226,7 +231,9 @@ function buildFleet(nodes: readonly PlacementNode[]): Fleet {
     if (map.has(node.name)) continue; // a duplicate name is a caller bug; the first given wins
     const cap = toNeed(node.capacity);
     // Zero capacity means the node can carry nothing: treat it as drained, not as a place for tenants.
-    const state: NodeState = { node, index: map.size, cap, eligible: node.healthy && cap.milli > 0 && cap.mb > 0, usedMilli: 0, usedMb: 0, count: 0 };
+    const held = booked?.get(node.name);
+    const used = held === undefined ? { milli: 0, mb: 0 } : toNeed(held);
+    const state: NodeState = { node, index: map.size, cap, eligible: node.healthy && cap.milli > 0 && cap.mb > 0, usedMilli: used.milli, usedMb: used.mb, count: 0 };
     map.set(node.name, state);
     if (!state.eligible) continue;
     const key = poolKey(node.kind, node.group);

@@ -91,12 +91,17 @@ export function cookiePersistentPools(t: Pick<TenantSnapshot, 'vips'>): Set<stri
  */
 export function structuralParts(snapshot: NodeSnapshot): Record<string, unknown> {
   const parts: Record<string, unknown> = { node: snapshot.node };
-  for (const t of snapshot.tenants) {
-    const s = structuralTenant(t);
-    s.vips.forEach((v) => (parts[`vip ${t.id}/${v.name}`] = v));
-    s.pools.forEach((p, i) => (parts[`pool ${t.id}/${t.pools[i]!.name}`] = p));
-    parts[`certificates ${t.id}`] = s.certificates;
-  }
+  for (const t of snapshot.tenants) Object.assign(parts, tenantStructuralParts(t));
+  return parts;
+}
+
+/** One tenant's labelled parts of `structuralParts`. */
+export function tenantStructuralParts(t: StructuralInput): Record<string, unknown> {
+  const parts: Record<string, unknown> = {};
+  const s = structuralTenant(t);
+  s.vips.forEach((v) => (parts[`vip ${t.id}/${v.name}`] = v));
+  s.pools.forEach((p, i) => (parts[`pool ${t.id}/${t.pools[i]!.name}`] = p));
+  parts[`certificates ${t.id}`] = s.certificates;
   return parts;
 }
 

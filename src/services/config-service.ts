@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { NotFoundError, UpstreamError } from '../domain/errors.js';
 import { DEFAULT_CAPACITY_MODEL, toResourceVector, type CapacityModel } from '../domain/capacity.js';
 import type { NodeKind, ProxyNode } from '../domain/node.js';
-import { RELOAD_PART, structuralFingerprint, structuralParts as structuralPartsOf } from '../domain/structural.js';
 import type { NodeSettings, NodeSnapshot, RenderedFiles, TenantSnapshot } from '../domain/snapshot.js';
 import type { Db } from '../db/connect.js';
 import * as configs from '../db/config-repository.js';
@@ -16,6 +15,9 @@ import type { KindRenderer, Verdict } from './kind-renderer.js';
 import { SecretBox } from './secret-box.js';
 import { canonicalJson } from '../domain/canonical-json.js';
 import { TenantMemo, ValidatedStates } from './tenant-states.js';
+import { DesiredStateCache } from './desired-state-cache.js';
+import { RenderStateCache } from './render-state-cache.js';
+import { structureHashes } from './structure-hashes.js';
 
 /** What a node is told to run. */
 export interface NodeConfig {
@@ -61,14 +63,20 @@ export class ConfigService {
   private readonly queued = new Map<string, Promise<ServedConfig>>();
   /** Aborted when the process stops: long polls answer at once instead of holding shutdown for their wait. */
   private readonly closing = new AbortController();
-  /** The latest load of the desired state; `atLeast` is a revision it is known to include. */
-  private stateCache: { atLeast: number; state: Promise<DesiredState> } | null = null;
   /** Hashes, structures and objects of unchanged tenants, carried from one load to the next. */
   private readonly memo = new TenantMemo();
+  /** The desired state, brought forward by reading only what changed. */
+  private readonly states: DesiredStateCache;
   /** Last validated states by hash, so a runtime pass reads them from the database only once per version. */
   private readonly validated = new ValidatedStates();
-  /** Render-state reads in flight per kind: the nodes a change wakes together share one. */
-  private readonly summaries = new Map<string, Promise<Map<string, configs.RenderStateSummary>>>();
+  /** Each tenant's render state per kind, kept current by this process's builds. */
+  private readonly renderStates: RenderStateCache;
+  /**
+   * Per node, the settings its whole config last validated with. Builds validate only the tenants
+   * that changed; the whole file is checked again only when what every tenant's part sits in
+   * (global and defaults sections: the node's settings) changed, or once after a start.
+   */
+  private readonly validatedSettings = new Map<string, string>();
   /** Snapshots per stored state, kind and caps, so a build's several renders reuse the renderers' fragment caches. */
   private readonly snapshots = new WeakMap<TenantState, Map<string, TenantSnapshot>>();
 
@@ -82,6 +90,8 @@ export class ConfigService {
     private readonly capacity: CapacityModel = DEFAULT_CAPACITY_MODEL,
   ) {
     this.box = new SecretBox(secretKey);
+    this.states = new DesiredStateCache(db, this.memo);
+    this.renderStates = new RenderStateCache(db);
   }
 
   /** The node's current config: the stored version when it is up to date, else a fresh build. */
@@ -232,7 +242,7 @@ export class ConfigService {
   async runtimeSnapshot(settings: NodeSettings, atLeast?: number): Promise<NodeSnapshot> {
     // Two reads side by side, one round trip: the state (shared by every node a change wakes) and
     // the kind's render states without their good states, which are rarely needed.
-    const [state, known] = await Promise.all([this.desiredState(atLeast), this.renderSummaries(settings.kind)]);
+    const [state, known] = await Promise.all([this.desiredState(atLeast), this.renderStates.summaries(settings.kind)]);
     const served = tenantsOn(state, settings.name);
     const goods = await this.goodStatesFor(settings.kind, served, known);
     const tenants: TenantSnapshot[] = [];
@@ -248,16 +258,6 @@ export class ConfigService {
       tenants.push(this.tenantSnapshot(runtimeOnly ? t : good, settings));
     }
     return { revision: state.revision, node: settings, tenants };
-  }
-
-  /** The kind's render states, one read for every caller that asks while it runs. */
-  private renderSummaries(kind: NodeKind): Promise<Map<string, configs.RenderStateSummary>> {
-    let pending = this.summaries.get(kind);
-    if (pending === undefined) {
-      pending = configs.renderStateSummaries(this.db, kind).finally(() => this.summaries.delete(kind));
-      this.summaries.set(kind, pending);
-    }
-    return pending;
   }
 
   /**
@@ -298,7 +298,7 @@ export class ConfigService {
     state ??= await this.desiredState();
     const served = opts.everyTenant === true ? state.tenants : tenantsOn(state, settings.name);
     const renderer = this.renderers[settings.kind];
-    const known = await configs.renderStates(this.db, settings.kind, served.map((t) => t.tenant.id));
+    const known = await this.renderStates.summaries(settings.kind);
     const current = served.map((t) => ({ state: t, hash: this.memo.hash(t) }));
     const plan = await this.planServedStates(renderer, settings, state.revision, current, known);
     const snapshot: NodeSnapshot = {
@@ -310,12 +310,9 @@ export class ConfigService {
     const runtime = settings.kind === 'haproxy' && settings.runtimeAddress !== null;
     const generation = opts.reloadGeneration ?? 0;
     if (runtime && generation > 0) files = withReloadGeneration(files, generation);
-    const fingerprint = structuralFingerprint(snapshot);
-    // Generation 0 hashes as before it existed: versions stored earlier keep their hash.
-    const structuralHash = runtime ? hashJson(generation === 0 ? fingerprint : { fingerprint, reloadGeneration: generation }) : hashFiles(files);
-    // Without a Runtime API every change is a reload; parts would only say what changed, not why it needs one.
-    const structuralParts = runtime ? Object.fromEntries(Object.entries(structuralPartsOf(snapshot)).map(([k, v]) => [k, hashJson(v)])) : {};
-    if (runtime && generation > 0) structuralParts[RELOAD_PART] = hashJson(generation);
+    // Without a Runtime API every change is a reload: the structure is the content, and parts would
+    // only say what changed, not why it needs one.
+    const { structuralHash, structuralParts } = runtime ? structureHashes(snapshot, generation) : { structuralHash: hashFiles(files), structuralParts: {} };
     return { files, revision: state.revision, plan, structuralHash, structuralParts, snapshot };
   }
 
@@ -347,6 +344,11 @@ export class ConfigService {
     });
     // Committed: runtime passes compare with these states from memory instead of reading them back.
     for (const t of plan.good) this.validated.remember(node.kind, t.state.tenant.id, t.hash, t.state);
+    await this.renderStates.recorded(
+      node.kind,
+      plan.good.map((t) => ({ tenant: t.state.tenant.id, hash: t.hash, revision })),
+      plan.held.map((h) => ({ tenant: h.tenant, error: h.error })),
+    );
     this.metrics?.renderDuration.observe({ kind: node.kind }, (Date.now() - started) / 1000);
     this.metrics?.heldTenants.set({ node: nodeName }, plan.held.length);
     this.logger.info(
@@ -358,31 +360,44 @@ export class ConfigService {
   }
 
   /**
-   * Decides which state of each tenant to serve. The fast path is one validation of everything;
-   * only when it fails is each changed tenant validated alone to find the culprits, which are held
-   * at their last good state. If the mix still fails (an interaction), every changed tenant is held.
+   * Decides which state of each tenant to serve. The fast path validates only the tenants whose
+   * state changed since it last validated for this kind (none: no binary runs at all), with the
+   * node's global sections; the whole node is rendered too, which catches what involves two
+   * tenants (a shared listener) at the cost of the changed tenants' fragments. The whole file is
+   * validated only when the node's settings changed (or once after a start). When the check
+   * fails, each changed tenant is validated alone to find the culprits, which are held at their
+   * last good state; if the mix still fails (an interaction), every changed tenant is held.
    */
   private async planServedStates(
     renderer: KindRenderer,
     settings: NodeSettings,
     revision: number,
     current: { state: TenantState; hash: string }[],
-    known: Map<string, configs.RenderStateRow>,
+    known: ReadonlyMap<string, configs.RenderStateSummary>,
   ): Promise<{ served: TenantState[]; good: { state: TenantState; hash: string }[]; held: HeldTenant[] }> {
-    const check = (states: TenantState[]) => this.judge(renderer, { revision, node: settings, tenants: states.map((s) => this.tenantSnapshot(s, settings)) });
-    const all = await check(current.map((c) => c.state));
-    if (all.ok) return { served: current.map((c) => c.state), good: current.filter((c) => known.get(c.state.tenant.id)?.goodHash !== c.hash), held: [] };
-
+    const snapshotOf = (states: TenantState[]): NodeSnapshot => ({ revision, node: settings, tenants: states.map((s) => this.tenantSnapshot(s, settings)) });
+    const check = (states: TenantState[]) => this.judge(renderer, snapshotOf(states));
     const changed = current.filter((c) => known.get(c.state.tenant.id)?.goodHash !== c.hash);
+    const settingsKey = canonicalJson(settings);
+    const whole = this.validatedSettings.get(settings.name) !== settingsKey;
+    const everyone = current.map((c) => c.state);
+    const rendered = renderedOrRefused(renderer, snapshotOf(everyone));
+    const first = !rendered.ok ? rendered : changed.length === 0 && !whole ? rendered : await check(whole ? everyone : changed.map((c) => c.state));
+    if (first.ok) {
+      if (whole) this.validatedSettings.set(settings.name, settingsKey);
+      return { served: everyone, good: changed, held: [] };
+    }
+
     const suspects = changed.length > 0 ? changed : current;
     const culprits = new Map<string, string>();
     for (const s of suspects) {
       const alone = await check([s.state]);
       if (!alone.ok) culprits.set(s.state.tenant.id, alone.message);
     }
-    if (culprits.size === 0) for (const s of suspects) culprits.set(s.state.tenant.id, all.message);
+    if (culprits.size === 0) for (const s of suspects) culprits.set(s.state.tenant.id, first.message);
 
-    const mix = (blame: Map<string, string>) => {
+    const mix = async (blame: Map<string, string>) => {
+      const goods = await this.goodStatesOf(settings.kind, [...blame.keys()], known);
       const served: TenantState[] = [];
       const held: HeldTenant[] = [];
       for (const c of current) {
@@ -392,22 +407,41 @@ export class ConfigService {
           served.push(c.state);
           continue;
         }
-        const k = known.get(id);
-        if (k?.goodState) served.push(k.goodState as TenantState);
-        held.push({ tenant: id, error: truncate(error), servingRevision: k?.goodRevision ?? null });
+        const good = goods.get(id);
+        if (good !== undefined) served.push(good);
+        held.push({ tenant: id, error: truncate(error), servingRevision: good === undefined ? null : (known.get(id)?.goodRevision ?? null) });
       }
       return { served, held };
     };
-    let result = mix(culprits);
+    let result = await mix(culprits);
     const verdict = await check(result.served);
     if (!verdict.ok) {
       for (const s of suspects) if (!culprits.has(s.state.tenant.id)) culprits.set(s.state.tenant.id, verdict.message);
-      result = mix(culprits);
+      result = await mix(culprits);
       const last = await check(result.served);
       if (!last.ok) throw new UpstreamError(`even the last good configuration does not validate: ${truncate(last.message)}`);
     }
+    this.validatedSettings.set(settings.name, settingsKey);
     for (const h of result.held) this.logger.warn({ tenant: h.tenant, error: h.error }, 'tenant held at its last good state');
-    return { ...result, good: current.filter((c) => !culprits.has(c.state.tenant.id) && known.get(c.state.tenant.id)?.goodHash !== c.hash) };
+    return { ...result, good: changed.filter((c) => !culprits.has(c.state.tenant.id)) };
+  }
+
+  /** The last validated states of these tenants for a kind (from memory when seen before), for holding them there. */
+  private async goodStatesOf(kind: NodeKind, tenants: readonly string[], known: ReadonlyMap<string, configs.RenderStateSummary>): Promise<Map<string, TenantState>> {
+    const out = new Map<string, TenantState>();
+    const missing: string[] = [];
+    for (const tenant of tenants) {
+      const hash = known.get(tenant)?.goodHash ?? null;
+      if (hash === null) continue;
+      const good = this.validated.get(kind, tenant, hash);
+      if (good === undefined) missing.push(tenant);
+      else out.set(tenant, good);
+    }
+    for (const [tenant, { hash, state }] of await configs.goodStates(this.db, kind, missing)) {
+      this.validated.remember(kind, tenant, hash, state as TenantState);
+      out.set(tenant, state as TenantState);
+    }
+    return out;
   }
 
   /** Render and validate; a render-time refusal counts as a failed validation with its message. */
@@ -477,24 +511,10 @@ export class ConfigService {
    * The desired state at the current revision, loaded once however many nodes ask for it at the
    * same time (a change wakes every node at once).
    */
-  private async desiredState(atLeast?: number): Promise<DesiredState> {
-    const cached = this.stateCache;
-    // A caller that names the revision it needs (announced by the change feed) saves a round trip.
-    if (cached && atLeast !== undefined && cached.atLeast >= atLeast) return cached.state;
-    const revision = atLeast ?? (await this.currentRevision());
-    const latest = this.stateCache;
-    if (latest && latest.atLeast >= revision) return latest.state;
-    const state = loadDesiredState(this.db).then((s) => this.memo.intern(s));
-    const entry = { atLeast: revision, state };
-    this.stateCache = entry;
-    state.then(
-      (s) => (entry.atLeast = Math.max(entry.atLeast, s.revision)),
-      () => {
-        if (this.stateCache === entry) this.stateCache = null;
-      },
-    );
-    return state;
+  private desiredState(atLeast?: number): Promise<DesiredState> {
+    return this.states.get(() => this.currentRevision(), atLeast);
   }
+
 
   private async requireNode(name: string): Promise<ProxyNode> {
     const node = await findNode(this.db, name);
@@ -538,6 +558,16 @@ const KEY_BLOCK_RE = /-----BEGIN ((?:[A-Z]+ )?PRIVATE KEY)-----[\s\S]*?-----END 
 /** Previews show everything but private keys. */
 export function withholdKeys(files: RenderedFiles): RenderedFiles {
   return Object.fromEntries(Object.entries(files).map(([name, content]) => [name, content.replace(KEY_BLOCK_RE, '# private key withheld\n')]));
+}
+
+/** Renders to see whether the renderer refuses the snapshot (a shared listener, a dangling name); the files are dropped. */
+function renderedOrRefused(renderer: KindRenderer, snapshot: NodeSnapshot): Verdict {
+  try {
+    renderer.render(snapshot);
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, message: (err as Error).message };
+  }
 }
 
 function truncate(message: string, max = 4000): string {

@@ -83,6 +83,8 @@ interface Fleet {
   readonly tenants: readonly Tenant[];
   readonly nodes: readonly ProxyNode[];
   readonly placements: readonly StoredPlacement[];
+  /** Room held on each node by tenants not in `tenants` (see `placeOne`). */
+  readonly booked?: ReadonlyMap<string, Resources>;
 }
 
 /** The rebalancer's identity for the writes of a health pass. */
@@ -172,10 +174,32 @@ export class PlacementService {
    * write is refused with 409 saying how much is missing, and the transaction rolls back.
    */
   async replace(tx: Tx, opts: { readonly admit?: string } = {}): Promise<void> {
+    if (opts.admit !== undefined && (await this.placeOne(tx, opts.admit))) return;
     const fleet = await readFleet(tx.db);
     const plans = this.plans(fleet);
     if (opts.admit !== undefined) this.admit(fleet, plans, opts.admit);
     await this.store(tx, fleet, plans);
+  }
+
+  /**
+   * Places a tenant that has no placement yet (just created or activated) around the room the
+   * others hold, which stay where they are: the cost of a write that registers one tenant then
+   * does not grow with the fleet (the whole plan reads and plans every tenant, inside the write
+   * lock). True when the tenant got all its replicas so; false leaves it to the whole plan, which
+   * also says what is missing. Tenants short of replicas elsewhere get them at the leader's next
+   * placement pass rather than in this write.
+   */
+  private async placeOne(tx: Tx, tenantId: string): Promise<boolean> {
+    const row = await tx.db.selectFrom('tenants').selectAll().where('id', '=', tenantId).executeTakeFirst();
+    if (row === undefined || row.state !== 'active') return false;
+    if ((await repo.listPlacements(tx.db, { tenantId })).length > 0) return false;
+    const nodes = await allNodes(tx.db);
+    const booked = await repo.bookedPerNode(tx.db, { except: tenantId });
+    const fleet: Fleet = { tenants: [toTenant(row)], nodes, placements: [], booked };
+    const plans = this.plans(fleet);
+    if (plans.some(({ plan }) => plan.unplaceable.length > 0 || plan.degraded.length > 0)) return false;
+    await this.store(tx, fleet, plans);
+    return true;
   }
 
   /**
@@ -250,6 +274,7 @@ export class PlacementService {
           .map((t) => ({ id: t.id, reservation: t.reservation, limit: t.limit, weight: t.weight, kind, group: groupOf(t) })),
         current: [...current].map(([tenantId, c]): TenantAssignment => ({ tenantId, nodes: c.nodes, reservation: c.reservation })),
         minReplicas: this.replicas,
+        ...(fleet.booked !== undefined && { booked: fleet.booked }),
       });
       return { kind, plan };
     });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { tenantStructure } from '../domain/structural.js';
-import type { DesiredState, TenantState } from '../db/desired-state-repository.js';
+import type { TenantState } from '../db/desired-state-repository.js';
 
 // A last good state comes back from a jsonb column, which reorders keys: compare canonical JSON.
 import { canonicalJson } from '../domain/canonical-json.js';
@@ -22,13 +22,13 @@ export function structureKey(t: TenantState): string {
  * Per-tenant work that outlives one load of the desired state. Every load yields new objects,
  * even for tenants nothing touched; `intern` swaps each unchanged tenant for the object loaded
  * before (same content hash, so the same state), and everything memoized on that object (its
- * hash and structure here, its decrypted snapshot and runtime view elsewhere) carries over. A
- * change to one tenant among thousands then costs that tenant's work, plus hashing the others.
+ * hash and structure here, its decrypted snapshot and runtime view elsewhere) carries over.
+ * Loads are incremental (DesiredStateCache), so a change to one tenant among thousands costs
+ * that tenant's work alone.
  */
 export class TenantMemo {
   private readonly hashes = new WeakMap<TenantState, string>();
   private readonly structures = new WeakMap<TenantState, string>();
-  private latest = new Map<string, TenantState>();
 
   hash(t: TenantState): string {
     let h = this.hashes.get(t);
@@ -48,17 +48,12 @@ export class TenantMemo {
     return s;
   }
 
-  /** `state` with every tenant whose content equals the last interned load's replaced by that load's object. */
-  intern(state: DesiredState): DesiredState {
-    const next = new Map<string, TenantState>();
-    const tenants = state.tenants.map((t) => {
-      const before = this.latest.get(t.tenant.id);
-      const kept = before !== undefined && this.hash(before) === this.hash(t) ? before : t;
-      next.set(t.tenant.id, kept);
-      return kept;
+  /** `tenants` with each one whose content equals its object in `previous` replaced by that object. */
+  intern(tenants: readonly TenantState[], previous: ReadonlyMap<string, TenantState>): TenantState[] {
+    return tenants.map((t) => {
+      const before = previous.get(t.tenant.id);
+      return before !== undefined && this.hash(before) === this.hash(t) ? before : t;
     });
-    this.latest = next;
-    return { ...state, tenants };
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DesiredState, TenantState } from '../../../src/db/desired-state-repository.js';
+import type { TenantState } from '../../../src/db/desired-state-repository.js';
 import type { Tenant } from '../../../src/domain/tenant.js';
 import { canonicalJson } from '../../../src/domain/canonical-json.js';
 import { stateHash, structureKey, TenantMemo, ValidatedStates } from '../../../src/services/tenant-states.js';
@@ -49,16 +49,17 @@ describe('a tenant structure key', () => {
 });
 
 describe('TenantMemo', () => {
+  const byId = (ts: readonly TenantState[]) => new Map(ts.map((t) => [t.tenant.id, t]));
+
   it('hands back the objects of the tenants a new load did not change, and the new object of the one it did', () => {
     const memo = new TenantMemo();
-    const first: DesiredState = memo.intern({ revision: 1, tenants: states(), placements: new Map() });
+    const first = memo.intern(states(), new Map());
     const fresh = states();
     const changed = fresh.map((t) => (t.tenant.id === 'b' ? withPool(t, (p) => ({ ...p, members: p.members.map((m) => ({ ...m, weight: 99 })) })) : t));
-    const second = memo.intern({ revision: 2, tenants: changed, placements: new Map() });
-    expect(second.revision).toBe(2);
-    expect(second.tenants.map((t, i) => t === first.tenants[i])).toEqual([true, false, true]);
-    expect(second.tenants[1]).toBe(changed[1]);
-    expect(memo.hash(second.tenants[1]!)).toBe(stateHash(changed[1]!));
+    const second = memo.intern(changed, byId(first));
+    expect(second.map((t, i) => t === first[i])).toEqual([true, false, true]);
+    expect(second[1]).toBe(changed[1]);
+    expect(memo.hash(second[1]!)).toBe(stateHash(changed[1]!));
   });
 
   it('memoizes hash and structure per object', () => {
@@ -69,12 +70,13 @@ describe('TenantMemo', () => {
     expect(memo.structure(t!)).toBe(memo.structure(t!));
   });
 
-  it('forgets tenants that left: one coming back is a new object', () => {
+  it('keeps nothing of a tenant the previous load did not have: one coming back is a new object', () => {
     const memo = new TenantMemo();
-    const first = memo.intern({ revision: 1, tenants: states(), placements: new Map() });
-    memo.intern({ revision: 2, tenants: states().filter((t) => t.tenant.id !== 'c'), placements: new Map() });
-    const third = memo.intern({ revision: 3, tenants: states(), placements: new Map() });
-    expect(third.tenants[2]).not.toBe(first.tenants[2]);
+    const first = memo.intern(states(), new Map());
+    const second = memo.intern(states().filter((t) => t.tenant.id !== 'c'), byId(first));
+    const third = memo.intern(states(), byId(second));
+    expect(third[2]).not.toBe(first[2]);
+    expect(third[0]).toBe(first[0]);
   });
 });
 

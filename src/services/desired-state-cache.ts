@@ -1,0 +1,101 @@
+import type { Executor } from '../db/executor.js';
+import { loadDesiredState, loadDesiredStateChanges, type DesiredState, type TenantState } from '../db/desired-state-repository.js';
+import type { TenantMemo } from './tenant-states.js';
+
+/** How long an incrementally kept state may go without a whole read (a safety net, not a need). */
+const FULL_READ_EVERY_MS = 10 * 60_000;
+
+interface Held {
+  readonly state: DesiredState;
+  readonly tenants: Map<string, TenantState>;
+  readonly placements: Map<string, readonly string[]>;
+  readonly fullAt: number;
+}
+
+/**
+ * The desired state at the newest revision, kept in memory and brought forward by reading only
+ * the tenants written since (their audit events say which). A write to one tenant among 10,000
+ * then costs one tenant's read, parse and hash instead of the whole state's. A change that names
+ * no tenant (a node or address pool written) is read whole, as is the state every ten minutes.
+ *
+ * Unchanged tenants keep their objects from one revision to the next (`TenantMemo.intern`), so
+ * everything memoized on them (hashes, structures, snapshots, rendered fragments) carries over.
+ * Callers asking at once share one read.
+ */
+export class DesiredStateCache {
+  private held: Held | null = null;
+  private pending: { atLeast: number; state: Promise<DesiredState> } | null = null;
+
+  constructor(
+    private readonly db: Executor,
+    private readonly memo: TenantMemo,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * The state at `atLeast` or newer (a revision the change feed announced), else at the current
+   * revision, which `currentRevision` reads.
+   */
+  async get(currentRevision: () => Promise<number>, atLeast?: number): Promise<DesiredState> {
+    const held = this.held;
+    if (held && atLeast !== undefined && held.state.revision >= atLeast) return held.state;
+    const pending = this.pending;
+    if (pending && atLeast !== undefined && pending.atLeast >= atLeast) return pending.state;
+    const revision = atLeast ?? (await currentRevision());
+    if (this.held && this.held.state.revision >= revision) return this.held.state;
+    if (this.pending && this.pending.atLeast >= revision) return this.pending.state;
+    const entry = { atLeast: revision, state: this.read() };
+    this.pending = entry;
+    entry.state.then(
+      (s) => {
+        entry.atLeast = Math.max(entry.atLeast, s.revision);
+        if (this.pending === entry) this.pending = null;
+      },
+      () => {
+        if (this.pending === entry) this.pending = null;
+      },
+    );
+    return entry.state;
+  }
+
+  /** Forgets the kept state: the next read is whole (the database may have been replaced under us). */
+  reset(): void {
+    this.held = null;
+  }
+
+  private async read(): Promise<DesiredState> {
+    const before = this.held;
+    if (before === null || this.now() - before.fullAt >= FULL_READ_EVERY_MS) return this.readWhole(before);
+    const changes = await loadDesiredStateChanges(this.db, before.state.revision);
+    if (changes.global) return this.readWhole(before);
+    if (changes.changed.length === 0) return this.keep({ ...before, state: { ...before.state, revision: changes.revision } });
+    const tenants = new Map(before.tenants);
+    const placements = new Map(before.placements);
+    for (const id of changes.changed) {
+      tenants.delete(id);
+      placements.delete(id);
+    }
+    for (const t of this.memo.intern(changes.state.tenants, before.tenants)) {
+      tenants.set(t.tenant.id, t);
+      const nodes = changes.state.placements.get(t.tenant.id);
+      if (nodes !== undefined) placements.set(t.tenant.id, nodes);
+    }
+    const ordered = [...tenants.values()].sort((a, b) => (a.tenant.id < b.tenant.id ? -1 : a.tenant.id > b.tenant.id ? 1 : 0));
+    return this.keep({ state: { revision: changes.revision, tenants: ordered, placements }, tenants, placements, fullAt: before.fullAt });
+  }
+
+  private async readWhole(before: Held | null): Promise<DesiredState> {
+    const fullAt = this.now();
+    const read = await loadDesiredState(this.db);
+    const tenants = this.memo.intern(read.tenants, before?.tenants ?? new Map());
+    const placements = new Map(read.placements);
+    return this.keep({ state: { ...read, tenants, placements }, tenants: new Map(tenants.map((t) => [t.tenant.id, t])), placements, fullAt });
+  }
+
+  private keep(next: Held): DesiredState {
+    // Reads may overlap (a caller needing a newer revision does not wait for an older read):
+    // never step back to an older revision.
+    if (this.held === null || this.held.state.revision <= next.state.revision) this.held = next;
+    return next.state;
+  }
+}

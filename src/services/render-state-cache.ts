@@ -1,0 +1,58 @@
+import type { Executor } from '../db/executor.js';
+import { renderStateSummaries, type RenderStateSummary } from '../db/config-repository.js';
+import type { NodeKind } from '../domain/node.js';
+
+/** A whole read now and then catches what another replica recorded (see the class comment). */
+const REREAD_EVERY_MS = 60_000;
+
+/**
+ * Each tenant's render state per node kind (its last validated hash and error), without the
+ * good states: read whole once, then kept current by the builds of this process, which record
+ * every change after they commit. Builds and runtime passes read it on every change, so reading
+ * 10,000 rows each time would make a one-tenant write cost the whole fleet's.
+ *
+ * Another replica's builds (an agent's long poll answered there) are seen at the next whole read.
+ * Until then this copy is behind, never wrong: a good hash says that exact state validated for
+ * the kind, which stays true, so a missing newer one only means validating that tenant again.
+ */
+export class RenderStateCache {
+  private readonly kinds = new Map<NodeKind, { readonly at: number; readonly rows: Promise<Map<string, RenderStateSummary>> }>();
+
+  constructor(
+    private readonly db: Executor,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  summaries(kind: NodeKind): Promise<Map<string, RenderStateSummary>> {
+    const held = this.kinds.get(kind);
+    if (held !== undefined && this.now() - held.at < REREAD_EVERY_MS) return held.rows;
+    const rows = renderStateSummaries(this.db, kind);
+    const entry = { at: this.now(), rows };
+    this.kinds.set(kind, entry);
+    rows.catch(() => {
+      if (this.kinds.get(kind) === entry) this.kinds.delete(kind);
+    });
+    return rows;
+  }
+
+  /** What a committed build recorded: tenants validated at a new state, and tenants held with an error. */
+  async recorded(
+    kind: NodeKind,
+    good: readonly { readonly tenant: string; readonly hash: string; readonly revision: number }[],
+    held: readonly { readonly tenant: string; readonly error: string }[],
+  ): Promise<void> {
+    if (good.length === 0 && held.length === 0) return;
+    const rows = await this.summaries(kind).catch(() => null);
+    if (rows === null) return;
+    for (const g of good) rows.set(g.tenant, { tenantId: g.tenant, goodHash: g.hash, goodRevision: g.revision, error: null });
+    for (const h of held) {
+      const before = rows.get(h.tenant);
+      rows.set(h.tenant, { tenantId: h.tenant, goodHash: before?.goodHash ?? null, goodRevision: before?.goodRevision ?? null, error: h.error });
+    }
+  }
+
+  /** Forgets everything: the next read is whole. */
+  reset(): void {
+    this.kinds.clear();
+  }
+}

@@ -1,0 +1,51 @@
+import { createHash } from 'node:crypto';
+import { RELOAD_PART, tenantStructuralParts } from '../domain/structural.js';
+import type { NodeSnapshot, TenantSnapshot } from '../domain/snapshot.js';
+
+interface TenantStructure {
+  /** SHA-256 over the tenant's labelled part hashes: what the node's structural hash is made of. */
+  readonly digest: string;
+  readonly parts: readonly (readonly [label: string, hash: string])[];
+}
+
+/**
+ * Per tenant snapshot, its structure's hashes. Snapshots are immutable and unchanged tenants keep
+ * their snapshot objects from one build to the next, so a build hashes only the changed tenants'
+ * structures: the node's hash is then a hash of hashes, not of the whole fleet's JSON.
+ */
+const memo = new WeakMap<TenantSnapshot, TenantStructure>();
+
+function tenantStructure(t: TenantSnapshot): TenantStructure {
+  let s = memo.get(t);
+  if (s === undefined) {
+    const parts = Object.entries(tenantStructuralParts(t)).map(([label, value]) => [label, sha256(JSON.stringify(value))] as const);
+    s = { digest: sha256(JSON.stringify(parts)), parts };
+    memo.set(t, s);
+  }
+  return s;
+}
+
+/**
+ * The structural hash of a HAProxy node with a Runtime API (equal for two snapshots exactly when
+ * the Runtime API turns one into the other: see domain/structural.ts) and its labelled parts, which
+ * say what a reload is for. A reload generation above 0 joins both, so each new one means a reload.
+ */
+export function structureHashes(snapshot: NodeSnapshot, reloadGeneration: number): { structuralHash: string; structuralParts: Record<string, string> } {
+  const h = createHash('sha256').update(JSON.stringify(snapshot.node));
+  const structuralParts: Record<string, string> = { node: sha256(JSON.stringify(snapshot.node)) };
+  const tenants = [...snapshot.tenants].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const t of tenants) {
+    const s = tenantStructure(t);
+    h.update('\0').update(t.id).update('\0').update(s.digest);
+    for (const [label, hash] of s.parts) structuralParts[label] = hash;
+  }
+  if (reloadGeneration > 0) {
+    h.update(`\0reload generation ${reloadGeneration}`);
+    structuralParts[RELOAD_PART] = sha256(JSON.stringify(reloadGeneration));
+  }
+  return { structuralHash: h.digest('hex'), structuralParts };
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
