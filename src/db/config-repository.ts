@@ -1,15 +1,20 @@
 import { sql } from 'kysely';
 import type { Executor } from './executor.js';
-import { iso } from './executor.js';
+import { asBuffer, iso } from './executor.js';
 
-/** A stored config version; `filesSealed` is opened by the service, never here. */
+/**
+ * A stored config version; its files are opened by the service (services/config-store.ts), never
+ * here. Exactly one of `manifest` (rows stored as segments) and `filesSealed` (rows stored before
+ * migration 0013: all files as one sealed JSON object) is set.
+ */
 export interface StoredConfigVersion {
   readonly id: number;
   readonly nodeName: string;
   readonly revision: number;
   readonly contentHash: string;
   readonly structuralHash: string;
-  readonly filesSealed: string;
+  readonly filesSealed: string | null;
+  readonly manifest: Buffer | null;
   readonly fileNames: readonly string[];
   readonly heldTenants: readonly HeldTenant[];
   readonly createdAt: string;
@@ -39,6 +44,7 @@ export async function latestConfigVersion(db: Executor, nodeName: string): Promi
     contentHash: row.content_hash,
     structuralHash: row.structural_hash,
     filesSealed: row.files_sealed,
+    manifest: asBuffer(row.manifest),
     fileNames: row.file_names,
     heldTenants: row.held_tenants as HeldTenant[],
     createdAt: iso(row.created_at),
@@ -77,6 +83,11 @@ export async function newestRevisionOfVersion(db: Executor, nodeName: string, co
   return row?.revision === null || row?.revision === undefined ? undefined : Number(row.revision);
 }
 
+/**
+ * Stores a version with either its sealed files (the format before migration 0013) or its
+ * manifest, whose segments the caller has stored in the same transaction (ConfigStore.insert).
+ * Answers the new row's id.
+ */
 export async function insertConfigVersion(
   db: Executor,
   v: {
@@ -85,12 +96,11 @@ export async function insertConfigVersion(
     contentHash: string;
     structuralHash: string;
     structuralParts?: Readonly<Record<string, string>>;
-    filesSealed: string;
-    fileNames: string[];
-    heldTenants: HeldTenant[];
-  },
-): Promise<void> {
-  await db
+    fileNames: readonly string[];
+    heldTenants: readonly HeldTenant[];
+  } & ({ filesSealed: string; manifest?: undefined } | { manifest: Buffer; filesSealed?: undefined }),
+): Promise<number> {
+  const row = await db
     .insertInto('config_versions')
     .values({
       node_name: v.nodeName,
@@ -98,11 +108,14 @@ export async function insertConfigVersion(
       content_hash: v.contentHash,
       structural_hash: v.structuralHash,
       structural_parts: JSON.stringify(v.structuralParts ?? {}),
-      files_sealed: v.filesSealed,
+      files_sealed: v.filesSealed ?? null,
+      manifest: v.manifest ?? null,
       file_names: JSON.stringify(v.fileNames),
       held_tenants: JSON.stringify(v.heldTenants),
     })
-    .execute();
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return Number(row.id);
 }
 
 /** Marks an unchanged version as reflecting a newer revision. */

@@ -22,6 +22,14 @@ export const iso = (d: Date | string): string => {
 };
 export const isoOrNull = (d: Date | string | null): string | null => (d === null ? null : iso(d));
 
+/** bytea as a Buffer: node-postgres answers one, the embedded PGlite driver may answer a plain Uint8Array. */
+export function asBuffer(value: Uint8Array): Buffer;
+export function asBuffer(value: Uint8Array | null): Buffer | null;
+export function asBuffer(value: Uint8Array | null): Buffer | null {
+  if (value === null || Buffer.isBuffer(value)) return value;
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
 /** Postgres error codes we turn into domain errors. */
 export const PG_UNIQUE_VIOLATION = '23505';
 export const PG_FOREIGN_KEY_VIOLATION = '23503';

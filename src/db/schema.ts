@@ -202,13 +202,26 @@ export interface ConfigVersionTable {
   node_name: string;
   revision: BigIntColumn;
   content_hash: string;
-  files_sealed: string;
+  /** The files as one sealed JSON object: rows stored before migration 0013; null on rows with a manifest. */
+  files_sealed: string | null;
+  /** File names and their segments' digests (services/config-manifest.ts); null on rows stored before 0013. */
+  manifest: ColumnType<Buffer | null, Buffer | null | undefined, Buffer | null>;
   structural_hash: ColumnType<string, string | undefined, string>;
   /** Hash per structural part (see domain/structural.ts structuralParts): says what a reload is for. */
   structural_parts: ColumnType<Record<string, string>, string | undefined, string>;
   file_names: Json<string[]>;
   held_tenants: Json<unknown>;
   created_at: Timestamp;
+}
+
+/** One piece of a node's files, stored once however many versions and nodes use it (migration 0013). */
+export interface ConfigSegmentTable {
+  /** HMAC-SHA256 of the content under a key derived from the secret key (32 bytes). */
+  digest: Buffer;
+  /** The text, or its SecretBox seal when `sealed` (segments holding a private key). */
+  content: string;
+  sealed: boolean;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 export interface TenantRenderStateTable {
@@ -337,6 +350,7 @@ export interface Database {
   audit_events: AuditEventTable;
   idempotency_keys: IdempotencyKeyTable;
   config_versions: ConfigVersionTable;
+  config_segments: ConfigSegmentTable;
   tenant_render_states: TenantRenderStateTable;
   member_health: MemberHealthTable;
   stat_samples: StatSampleTable;

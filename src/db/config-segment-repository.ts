@@ -1,0 +1,106 @@
+import { sql } from 'kysely';
+import { asBuffer, type Executor } from './executor.js';
+
+/** One stored segment: its digest, and its text or (when `sealed`) the text's SecretBox seal. */
+export interface SegmentRow {
+  readonly digest: Buffer;
+  readonly content: string;
+  readonly sealed: boolean;
+}
+
+// Any constant works; it only has to be the same in every replica (migrate.ts and jobs/leader.ts hold others).
+const SEGMENTS_LOCK_KEY = 0x5377_7367; // "Swsg"
+
+/** Text per insert statement: one tenant's change is one statement, a first build of 10 MB a few. */
+const INSERT_BATCH_CHARS = 4 * 1024 * 1024;
+const DELETE_BATCH = 10_000;
+
+/**
+ * Held until the transaction ends by every transaction that stores a version: the sweep, which
+ * takes it exclusively, never runs between an insert deciding which segments already exist and
+ * its commit. Must be the transaction's lock before it reads anything it relies on (READ COMMITTED).
+ */
+export async function lockSegmentsForInsert(trx: Executor): Promise<void> {
+  await sql`select pg_advisory_xact_lock_shared(${SEGMENTS_LOCK_KEY})`.execute(trx);
+}
+
+/** The sweep's side of `lockSegmentsForInsert`: waits for inserts in flight, holds off new ones until the transaction ends. */
+export async function lockSegmentsForSweep(trx: Executor): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${SEGMENTS_LOCK_KEY})`.execute(trx);
+}
+
+export async function configVersionExists(db: Executor, id: number): Promise<boolean> {
+  const row = await db.selectFrom('config_versions').select('id').where(sql<boolean>`id = ${id}`).executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Stores the segments that are not stored yet (a concurrent insert of the same digest is no conflict). */
+export async function insertSegments(db: Executor, rows: readonly SegmentRow[]): Promise<void> {
+  let start = 0;
+  while (start < rows.length) {
+    let end = start;
+    let chars = 0;
+    while (end < rows.length && (end === start || chars + rows[end]!.content.length <= INSERT_BATCH_CHARS)) chars += rows[end++]!.content.length;
+    const batch = rows.slice(start, end);
+    await sql`
+      insert into config_segments (digest, content, sealed)
+      select * from unnest(${batch.map((r) => r.digest)}::bytea[], ${batch.map((r) => r.content)}::text[], ${batch.map((r) => r.sealed)}::boolean[])
+      on conflict (digest) do nothing
+    `.execute(db);
+    start = end;
+  }
+}
+
+/** The stored segments among these digests (one query; missing ones are simply not answered). */
+export async function findSegments(db: Executor, digests: readonly Buffer[]): Promise<SegmentRow[]> {
+  if (digests.length === 0) return [];
+  const rows = await db
+    .selectFrom('config_segments')
+    .select(['digest', 'content', 'sealed'])
+    .where(sql<boolean>`digest = any(${[...digests]}::bytea[])`)
+    .execute();
+  return rows.map((r) => ({ digest: asBuffer(r.digest), content: r.content, sealed: r.sealed }));
+}
+
+/** Every stored segment's digest. */
+export async function segmentDigests(db: Executor): Promise<Buffer[]> {
+  const rows = await db.selectFrom('config_segments').select('digest').execute();
+  return rows.map((r) => asBuffer(r.digest));
+}
+
+/** Up to `limit` manifests of versions with an id above `afterId`, by id. */
+export async function manifestsAfter(db: Executor, afterId: number, limit: number): Promise<{ id: number; manifest: Buffer }[]> {
+  const rows = await db
+    .selectFrom('config_versions')
+    .select(['id', 'manifest'])
+    .where('manifest', 'is not', null)
+    .where(sql<boolean>`id > ${afterId}`)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({ id: Number(r.id), manifest: asBuffer(r.manifest!) }));
+}
+
+/** The manifests of every version except these. */
+export async function manifestsExcept(db: Executor, ids: readonly number[]): Promise<{ id: number; manifest: Buffer }[]> {
+  const rows = await db
+    .selectFrom('config_versions')
+    .select(['id', 'manifest'])
+    .where('manifest', 'is not', null)
+    .where(sql<boolean>`not (id = any(${ids.map(String)}::bigint[]))`)
+    .execute();
+  return rows.map((r) => ({ id: Number(r.id), manifest: asBuffer(r.manifest!) }));
+}
+
+/** Deletes these segments; answers how many were stored. */
+export async function deleteSegments(db: Executor, digests: readonly Buffer[]): Promise<number> {
+  let deleted = 0;
+  for (let i = 0; i < digests.length; i += DELETE_BATCH) {
+    const result = await db
+      .deleteFrom('config_segments')
+      .where(sql<boolean>`digest = any(${digests.slice(i, i + DELETE_BATCH)}::bytea[])`)
+      .executeTakeFirst();
+    deleted += Number(result.numDeletedRows);
+  }
+  return deleted;
+}

@@ -1,0 +1,227 @@
+import { createHash } from 'node:crypto';
+import type { Db } from '../db/connect.js';
+import type { Executor } from '../db/executor.js';
+import { insertConfigVersion, type HeldTenant, type StoredConfigVersion } from '../db/config-repository.js';
+import * as segments from '../db/config-segment-repository.js';
+import type { RenderedFiles } from '../domain/snapshot.js';
+import type { Logger } from '../logger.js';
+import { decodeManifest, encodeManifest, type Digest, type ManifestFile } from './config-manifest.js';
+import { SecretBox } from './secret-box.js';
+import { SegmentDigests } from './segment-digests.js';
+
+/** A file as the pieces that join into it (per-tenant parts, so unchanged parts are stored once). */
+export type SegmentedFiles = Readonly<Record<string, readonly string[]>>;
+
+/**
+ * Segments that hold a private key are sealed; every other segment is stored as plain text.
+ * Those are proxy configuration (addresses, hostnames, rules), which the desired-state tables
+ * already hold in plain text; private keys are the secrets at rest, sealed in `certificates` too.
+ * The format before segments sealed all files, which cost an AES pass over the whole config
+ * (10 MB at 10,000 tenants) on every build and every open. Matching any BEGIN line (without its
+ * END) seals more rather than less.
+ */
+const PRIVATE_KEY_RE = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
+/** Manifests read per query by the sweep. */
+const SWEEP_BATCH = 64;
+
+export interface ConfigStoreOptions {
+  /** Versions whose joined files are kept in memory for `open` (each is about a node's config: 10 MB at 10,000 tenants). */
+  maxCachedVersions?: number;
+  /** Characters of segments per generation of the digest memo (see SegmentDigests); default 64 Mi. */
+  maxMemoizedChars?: number;
+  logger?: Logger;
+}
+
+/**
+ * A node's config versions, stored as segments: each distinct segment once (config_segments,
+ * keyed by its HMAC digest) and per version a manifest of digests. Storing a version after a
+ * one-tenant change hashes and stores that tenant's segment only; unchanged segments are
+ * recognised by their string (memoized digests) and by the previous version's manifest.
+ */
+export class ConfigStore {
+  private readonly box: SecretBox;
+  private readonly digests: SegmentDigests;
+  private readonly maxCachedVersions: number;
+  private readonly logger: Logger | undefined;
+  /** Joined files per version id, least recently used first; a pending open is shared. */
+  private readonly opened = new Map<number, Promise<RenderedFiles>>();
+
+  constructor(
+    private readonly db: Db,
+    secretKey: Buffer,
+    opts: ConfigStoreOptions = {},
+  ) {
+    this.box = new SecretBox(secretKey);
+    this.digests = new SegmentDigests(secretKey, opts.maxMemoizedChars ?? 64 * 1024 * 1024);
+    this.maxCachedVersions = opts.maxCachedVersions ?? 8;
+    this.logger = opts.logger;
+  }
+
+  /**
+   * SHA-256 (64 hex) of the version's manifest: the sorted file names and their segments' digests.
+   * Equal exactly when the files have equal segments in the same order, so equal files split the
+   * same way hash the same; the same bytes split otherwise hash differently. Keyed by the secret
+   * key through the digests. An unchanged segment string is never hashed again.
+   */
+  contentHash(files: SegmentedFiles): string {
+    return createHash('sha256').update(encodeManifest(this.manifestFiles(files))).digest('hex');
+  }
+
+  /**
+   * Stores a version inside the caller's transaction (READ COMMITTED, PostgreSQL's default):
+   * the segments that `previous` (the node's latest stored version) does not reference, then the
+   * row with its manifest. Answers the new row's id. Holds the segments' shared lock until the
+   * transaction ends, so a sweep cannot delete a segment this version relies on.
+   */
+  async insert(
+    trx: Executor,
+    v: {
+      nodeName: string;
+      revision: number;
+      contentHash: string;
+      structuralHash: string;
+      structuralParts: Readonly<Record<string, string>>;
+      files: SegmentedFiles;
+      heldTenants: HeldTenant[];
+      previous?: StoredConfigVersion | undefined;
+    },
+  ): Promise<number> {
+    const files = this.manifestFiles(v.files);
+    await segments.lockSegmentsForInsert(trx);
+    // Its segments are stored as long as it is: checked under the lock, so no sweep comes between.
+    const previous = v.previous?.manifest ? v.previous : undefined;
+    const stored = previous && (await segments.configVersionExists(trx, previous.id)) ? digestSet(decodeManifest(previous.manifest!)) : new Set<Digest>();
+    const fresh = new Map<Digest, string>();
+    for (const f of files) {
+      const texts = v.files[f.name]!;
+      f.digests.forEach((d, i) => {
+        if (!stored.has(d) && !fresh.has(d)) fresh.set(d, texts[i]!);
+      });
+    }
+    await segments.insertSegments(trx, [...fresh].map(([digest, text]) => this.segmentRow(digest, text)));
+    return insertConfigVersion(trx, {
+      nodeName: v.nodeName,
+      revision: v.revision,
+      contentHash: v.contentHash,
+      structuralHash: v.structuralHash,
+      structuralParts: v.structuralParts,
+      manifest: encodeManifest(files),
+      fileNames: files.map((f) => f.name),
+      heldTenants: v.heldTenants,
+    });
+  }
+
+  /**
+   * The joined files of a stored version: sealed files (rows stored before segments), or the
+   * manifest's segments, from memory where remembered and otherwise in one query. Segments read
+   * back are checked against their digests. Throws when a segment is missing or altered.
+   */
+  open(v: StoredConfigVersion): Promise<RenderedFiles> {
+    const cached = this.opened.get(v.id);
+    if (cached !== undefined) {
+      this.opened.delete(v.id);
+      this.opened.set(v.id, cached);
+      return cached;
+    }
+    const opening = this.load(v);
+    this.opened.set(v.id, opening);
+    opening.catch(() => {
+      if (this.opened.get(v.id) === opening) this.opened.delete(v.id);
+    });
+    for (const id of this.opened.keys()) {
+      if (this.opened.size <= this.maxCachedVersions) break;
+      this.opened.delete(id);
+    }
+    return opening;
+  }
+
+  /**
+   * Deletes the segments no stored version references; answers how many. Most manifests are read
+   * before taking the lock, so builds are held off only while the versions stored meanwhile are
+   * read and the deletes run: an unreferenced segment is one stored before the sweep began that
+   * neither those manifests nor the ones stored since (read under the lock) name.
+   */
+  async sweep(): Promise<number> {
+    const started = Date.now();
+    const unreferenced = new Map<Digest, Buffer>();
+    for (const d of await segments.segmentDigests(this.db)) unreferenced.set(d.toString('latin1'), d);
+    const seen: number[] = [];
+    const mark = (manifest: Buffer) => {
+      for (const f of decodeManifest(manifest)) for (const d of f.digests) unreferenced.delete(d);
+    };
+    for (let after = 0; ; ) {
+      const batch = await segments.manifestsAfter(this.db, after, SWEEP_BATCH);
+      for (const { id, manifest } of batch) {
+        mark(manifest);
+        seen.push(id);
+      }
+      if (batch.length < SWEEP_BATCH) break;
+      after = batch[batch.length - 1]!.id;
+    }
+    if (unreferenced.size === 0) return 0;
+    const deleted = await this.db.transaction().execute(async (trx) => {
+      await segments.lockSegmentsForSweep(trx);
+      // Versions committed since the read above (including ones with lower ids that committed late).
+      for (const { manifest } of await segments.manifestsExcept(trx, seen)) mark(manifest);
+      return segments.deleteSegments(trx, [...unreferenced.values()]);
+    });
+    this.logger?.info({ deleted, versions: seen.length, ms: Date.now() - started }, 'swept config segments');
+    return deleted;
+  }
+
+  private manifestFiles(files: SegmentedFiles): ManifestFile[] {
+    return Object.keys(files)
+      .sort()
+      .map((name) => ({ name, digests: files[name]!.map((s) => this.digests.digestOf(s)) }));
+  }
+
+  private segmentRow(digest: Digest, text: string): segments.SegmentRow {
+    const bytes = Buffer.from(digest, 'latin1');
+    const sealed = PRIVATE_KEY_RE.test(text);
+    return { digest: bytes, content: sealed ? this.box.seal(text, segmentContext(bytes)) : text, sealed };
+  }
+
+  private async load(v: StoredConfigVersion): Promise<RenderedFiles> {
+    if (v.manifest === null) {
+      if (v.filesSealed === null) throw new Error(`config version ${v.id} of node ${v.nodeName} has neither a manifest nor sealed files`);
+      return JSON.parse(this.box.open(v.filesSealed, `config:${v.nodeName}`)) as RenderedFiles;
+    }
+    const files = decodeManifest(v.manifest);
+    const texts = new Map<Digest, string>();
+    const missing = new Map<Digest, Buffer>();
+    for (const f of files) {
+      for (const d of f.digests) {
+        if (texts.has(d) || missing.has(d)) continue;
+        const text = this.digests.contentOf(d);
+        if (text !== undefined) texts.set(d, text);
+        else missing.set(d, Buffer.from(d, 'latin1'));
+      }
+    }
+    const rows = await segments.findSegments(this.db, [...missing.values()]);
+    for (const row of rows) {
+      const d = row.digest.toString('latin1');
+      const text = row.sealed ? this.box.open(row.content, segmentContext(row.digest)) : row.content;
+      if (!this.digests.verify(text, d)) {
+        throw new Error(`config segment ${row.digest.toString('hex')} does not match its digest: it was altered, or stored under another secret key`);
+      }
+      this.digests.remember(text, d);
+      texts.set(d, text);
+    }
+    if (rows.length !== missing.size) {
+      throw new Error(`config version ${v.id} of node ${v.nodeName} references ${missing.size - rows.length} segments that are not stored`);
+    }
+    return Object.fromEntries(files.map((f) => [f.name, f.digests.map((d) => texts.get(d)!).join('')]));
+  }
+}
+
+/** The SecretBox context of a sealed segment: a seal copied to another digest's row fails to open. */
+function segmentContext(digest: Buffer): string {
+  return `segment:${digest.toString('hex')}`;
+}
+
+function digestSet(files: readonly ManifestFile[]): Set<Digest> {
+  const out = new Set<Digest>();
+  for (const f of files) for (const d of f.digests) out.add(d);
+  return out;
+}
