@@ -169,7 +169,10 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   const rebalancer = config.rebalance.enabled
     ? new Rebalancer({ allocations: services.allocations, placement: services.placement, changes: feed, logger: logger.child({ component: 'rebalancer' }) }, { intervalMs: config.rebalance.intervalS * 1000 })
     : null;
-  const retention = new RetentionJob({ db: database.db, logger: logger.child({ component: 'retention' }) }, config.retention);
+  const retention = new RetentionJob(
+    { db: database.db, logger: logger.child({ component: 'retention' }), sweepSegments: () => services.configs.sweepSegments() },
+    config.retention,
+  );
   // Only the leader runs fleet jobs; the others take over within one retry interval if it dies.
   const leader = new LeaderElector(config.databaseUrl, logger.child({ component: 'leader' }), config.leaderRetryMs);
   leader.on('elected', () => services.replica.setLeader(true));

@@ -69,3 +69,14 @@ export interface TenantAllocation {
 
 /** A rendered config: file name (relative to the node's configDir) → content. */
 export type RenderedFiles = Readonly<Record<string, string>>;
+
+/**
+ * Files as the pieces that join into them: per-tenant parts stay separate strings, so a build
+ * stores and hashes only the parts that changed (an unchanged tenant's part is the same string).
+ */
+export type SegmentedFiles = Readonly<Record<string, readonly string[]>>;
+
+/** The files a segmented render joins into. */
+export function joinSegments(files: SegmentedFiles): RenderedFiles {
+  return Object.fromEntries(Object.entries(files).map(([name, parts]) => [name, parts.join('')]));
+}

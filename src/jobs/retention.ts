@@ -17,8 +17,9 @@ const DAY_MS = 86_400_000;
 
 /**
  * Trims the append-only tables that would otherwise grow without end: the audit log and the
- * allocation history after their configured days, and idempotency keys once they can no longer
- * be replayed (24 h; a key is otherwise only cleared when its token reuses it). The leader runs
+ * allocation history after their configured days, idempotency keys once they can no longer
+ * be replayed (24 h; a key is otherwise only cleared when its token reuses it), and config
+ * segments no kept config version uses. The leader runs
  * it: once when it starts leading, then every interval, in small batches (retention-repository).
  * Stats samples and rollups have their own retention in the stats poller.
  */
@@ -27,7 +28,12 @@ export class RetentionJob {
   private first: Promise<unknown> | null = null;
 
   constructor(
-    private readonly deps: { readonly db: Db; readonly logger: Logger },
+    private readonly deps: {
+      readonly db: Db;
+      readonly logger: Logger;
+      /** Deletes the config segments no kept config version references (ConfigService.sweepSegments). */
+      readonly sweepSegments?: () => Promise<number>;
+    },
     private readonly options: RetentionOptions,
   ) {}
 
@@ -55,7 +61,9 @@ export class RetentionJob {
     };
     const deleted: Partial<Record<RetainedTable, number>> = {};
     for (const [table, cutoff] of Object.entries(cutoffs) as [RetainedTable, Date][]) deleted[table] = await deleteOlderThan(this.deps.db, table, cutoff);
-    if (Object.values(deleted).some((n) => n > 0)) this.deps.logger.info({ deleted, cutoffs }, 'retention: old rows deleted');
+    // Pruned config versions leave their segments behind; unreferenced ones go here, not per build.
+    const segments = (await this.deps.sweepSegments?.()) ?? 0;
+    if (Object.values(deleted).some((n) => n > 0) || segments > 0) this.deps.logger.info({ deleted, segments, cutoffs }, 'retention: old rows deleted');
     return deleted;
   }
 }

@@ -1,5 +1,5 @@
 import { ValidationError } from '../domain/errors.js';
-import type { NodeSnapshot, RenderedFiles, TenantSnapshot } from '../domain/snapshot.js';
+import { joinSegments, type NodeSnapshot, type RenderedFiles, type SegmentedFiles, type TenantSnapshot } from '../domain/snapshot.js';
 import { HAPROXY_FILES, formatEndpoint } from './haproxy-names.js';
 import {
   nodeSettings,
@@ -50,11 +50,16 @@ const CONFIG_DIRS_PER_TENANT = 2;
  * always before any content is returned.
  */
 export function renderHaproxy(snapshot: NodeSnapshot): RenderedFiles {
+  return joinSegments(renderHaproxySegments(snapshot));
+}
+
+/** `renderHaproxy` before the join: each tenant's part of each file a piece of its own. */
+export function renderHaproxySegments(snapshot: NodeSnapshot): SegmentedFiles {
   const { configDir } = nodeSettings(snapshot.node);
   const fragments = [...snapshot.tenants]
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .map((tenant) => renderHaproxyTenant(tenant, configDir));
-  return assembleHaproxy(snapshot, fragments);
+  return assembleHaproxySegments(snapshot, fragments);
 }
 
 /** One tenant's part alone: what a preview shows, and what a node holds back when it fails. */
@@ -75,14 +80,27 @@ export function renderHaproxyTenant(tenant: TenantSnapshot, configDir: string): 
  * at its last good fragment calls it directly with that fragment in the tenant's place.
  */
 export function assembleHaproxy(snapshot: NodeSnapshot, fragments: readonly HaproxyTenantFragment[]): RenderedFiles {
+  return joinSegments(assembleHaproxySegments(snapshot, fragments));
+}
+
+/** Marks where the tenants go in the main template's output, which is split there. */
+const TENANTS_MARK = '\u0000switchyard-tenants\u0000';
+
+export function assembleHaproxySegments(snapshot: NodeSnapshot, fragments: readonly HaproxyTenantFragment[]): SegmentedFiles {
   const view = toHaproxyNodeView(snapshot);
   checkTenantsUnique(fragments);
   checkListeners(snapshot, fragments);
-  const files: Record<string, string> = {
-    [HAPROXY_FILES.config]: mainTemplate({ ...view, tenants: fragments.map((f) => f.config).join('') }),
-    [HAPROXY_FILES.capsMap]: fragments.map((f) => f.caps).join(''),
+  // The guard refuses NUL in every rendered value, so the mark cannot come from a tenant.
+  const [head = '', tail = '', ...rest] = mainTemplate({ ...view, tenants: TENANTS_MARK }).split(TENANTS_MARK);
+  if (rest.length > 0) throw new Error('templates/haproxy/haproxy.hbs must place {{tenants}} exactly once');
+  const config = [head];
+  for (const f of fragments) if (f.config !== '') config.push(f.config);
+  if (tail !== '') config.push(tail);
+  const files: Record<string, readonly string[]> = {
+    [HAPROXY_FILES.config]: config,
+    [HAPROXY_FILES.capsMap]: fragments.map((f) => f.caps).filter((c) => c !== ''),
   };
-  for (const fragment of fragments) Object.assign(files, fragment.files);
+  for (const fragment of fragments) for (const [name, content] of Object.entries(fragment.files)) files[name] = [content];
   return sortKeys(files);
 }
 
@@ -126,7 +144,7 @@ function checkListeners(snapshot: NodeSnapshot, fragments: readonly HaproxyTenan
   if (issues.length > 0) throw new ValidationError(`listener conflict: ${issues.map((i) => i.message).join('; ')}`, issues);
 }
 
-function sortKeys(files: Record<string, string>): RenderedFiles {
+function sortKeys<T>(files: Record<string, T>): Readonly<Record<string, T>> {
   return Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { NotFoundError, UpstreamError } from '../domain/errors.js';
 import { DEFAULT_CAPACITY_MODEL, toResourceVector, type CapacityModel } from '../domain/capacity.js';
 import type { NodeKind, ProxyNode } from '../domain/node.js';
-import type { NodeSettings, NodeSnapshot, RenderedFiles, TenantSnapshot } from '../domain/snapshot.js';
+import { joinSegments, type NodeSettings, type NodeSnapshot, type RenderedFiles, type SegmentedFiles, type TenantSnapshot } from '../domain/snapshot.js';
 import type { Db } from '../db/connect.js';
 import * as configs from '../db/config-repository.js';
 import type { HeldTenant } from '../db/config-repository.js';
@@ -13,6 +12,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { KindRenderer, Verdict } from './kind-renderer.js';
 import { SecretBox } from './secret-box.js';
+import { ConfigStore } from './config-store.js';
 import { canonicalJson } from '../domain/canonical-json.js';
 import { TenantMemo, ValidatedStates } from './tenant-states.js';
 import { DesiredStateCache } from './desired-state-cache.js';
@@ -25,7 +25,7 @@ export interface NodeConfig {
   readonly kind: NodeKind;
   /** The desired-state revision these files reflect. */
   readonly revision: number;
-  /** SHA-256 over file names and contents: the ETag agents poll with. */
+  /** SHA-256 over file names and their segments' keyed digests (ConfigStore.contentHash): the ETag agents poll with. */
   readonly contentHash: string;
   /**
    * Changes only when the new files need a reload; otherwise the Runtime API has already made the
@@ -59,6 +59,8 @@ export interface ChangeSource {
  */
 export class ConfigService {
   private readonly box: SecretBox;
+  /** Stored versions, segment by segment: a one-tenant change stores and hashes one tenant's part. */
+  private readonly store: ConfigStore;
   private readonly building = new Map<string, Promise<ServedConfig>>();
   private readonly queued = new Map<string, Promise<ServedConfig>>();
   /** Aborted when the process stops: long polls answer at once instead of holding shutdown for their wait. */
@@ -90,6 +92,7 @@ export class ConfigService {
     private readonly capacity: CapacityModel = DEFAULT_CAPACITY_MODEL,
   ) {
     this.box = new SecretBox(secretKey);
+    this.store = new ConfigStore(db, secretKey, { logger });
     this.states = new DesiredStateCache(db, this.memo);
     this.renderStates = new RenderStateCache(db);
   }
@@ -164,6 +167,11 @@ export class ConfigService {
       this.closing.signal.addEventListener('abort', stop);
       work.then(done, () => done(null));
     });
+  }
+
+  /** Deletes stored config segments that no kept version references; answers how many (the retention job runs it). */
+  sweepSegments(): Promise<number> {
+    return this.store.sweep();
   }
 
   /** Ends every long poll now (they answer with what they have); called when the process stops. */
@@ -306,21 +314,35 @@ export class ConfigService {
       node: settings,
       tenants: plan.served.map((t) => this.tenantSnapshot(t, settings)),
     };
-    let files = renderer.render(snapshot);
     const runtime = settings.kind === 'haproxy' && settings.runtimeAddress !== null;
     const generation = opts.reloadGeneration ?? 0;
-    if (runtime && generation > 0) files = withReloadGeneration(files, generation);
+    let segments = renderer.renderSegments(snapshot);
+    if (runtime && generation > 0) segments = withReloadGeneration(segments, generation);
+    const contentHash = this.store.contentHash(segments);
     // Without a Runtime API every change is a reload: the structure is the content, and parts would
     // only say what changed, not why it needs one.
-    const { structuralHash, structuralParts } = runtime ? structureHashes(snapshot, generation) : { structuralHash: hashFiles(files), structuralParts: {} };
-    return { files, revision: state.revision, plan, structuralHash, structuralParts, snapshot };
+    const { structuralHash, structuralParts } = runtime ? structureHashes(snapshot, generation) : { structuralHash: contentHash, structuralParts: {} };
+    let joined: RenderedFiles | undefined;
+    return {
+      segments,
+      /** The joined files, joined when first asked for (a build stores the segments). */
+      get files(): RenderedFiles {
+        return (joined ??= joinSegments(segments));
+      },
+      contentHash,
+      revision: state.revision,
+      plan,
+      structuralHash,
+      structuralParts,
+      snapshot,
+    };
   }
 
   private async buildNow(nodeName: string): Promise<ServedConfig> {
     const started = Date.now();
     const node = await this.requireNode(nodeName);
-    const { files, revision, plan, structuralHash, structuralParts, snapshot } = await this.renderPlanned(nodeSettings(node), undefined, { reloadGeneration: node.reloadRequest.generation });
-    const contentHash = hashFiles(files);
+    const rendered = await this.renderPlanned(nodeSettings(node), undefined, { reloadGeneration: node.reloadRequest.generation });
+    const { revision, plan, contentHash, structuralHash, structuralParts, snapshot } = rendered;
     const latest = await configs.latestConfigVersion(this.db, nodeName);
     await this.db.transaction().execute(async (trx) => {
       for (const t of plan.good) await configs.recordGood(trx, node.kind, t.state.tenant.id, t.state, t.hash, revision);
@@ -329,16 +351,7 @@ export class ConfigService {
         // Same bytes: the stored version now also stands for this revision (no new version, no agent wake-up).
         if (latest.revision < revision) await configs.advanceConfigVersion(trx, latest.id, revision);
       } else {
-        await configs.insertConfigVersion(trx, {
-          nodeName,
-          revision,
-          contentHash,
-          structuralHash,
-          structuralParts,
-          filesSealed: this.box.seal(JSON.stringify(files), `config:${nodeName}`),
-          fileNames: Object.keys(files).sort(),
-          heldTenants: plan.held,
-        });
+        await this.store.insert(trx, { nodeName, revision, contentHash, structuralHash, structuralParts, files: rendered.segments, heldTenants: plan.held, previous: latest });
         await configs.pruneConfigVersions(trx, nodeName, VERSIONS_KEPT);
       }
     });
@@ -355,7 +368,14 @@ export class ConfigService {
       { node: nodeName, revision, tenants: plan.served.length, held: plan.held.length, ms: Date.now() - started },
       'built node config',
     );
-    const config = { node: nodeName, kind: node.kind, revision, contentHash, structuralHash, files, heldTenants: plan.held, createdAt: new Date().toISOString() };
+    const createdAt = new Date().toISOString();
+    const config: NodeConfig = {
+      node: nodeName, kind: node.kind, revision, contentHash, structuralHash, heldTenants: plan.held, createdAt,
+      // Joined only for a caller that reads them (an agent's fetch); the reconciler needs the snapshot alone.
+      get files() {
+        return rendered.files;
+      },
+    };
     return { config, snapshot };
   }
 
@@ -494,18 +514,19 @@ export class ConfigService {
     };
   }
 
-  private open(v: configs.StoredConfigVersion, node: ProxyNode): NodeConfig {
+  private async open(v: configs.StoredConfigVersion, node: ProxyNode): Promise<NodeConfig> {
     return {
       node: v.nodeName,
       kind: node.kind,
       revision: v.revision,
       contentHash: v.contentHash,
       structuralHash: v.structuralHash,
-      files: JSON.parse(this.box.open(v.filesSealed, `config:${v.nodeName}`)) as RenderedFiles,
+      files: await this.store.open(v),
       heldTenants: v.heldTenants,
       createdAt: v.createdAt,
     };
   }
+
 
   /**
    * The desired state at the current revision, loaded once however many nodes ask for it at the
@@ -533,24 +554,14 @@ export class ConfigService {
  * agent fetches a version whose bytes changed and reloads when its structural hash did, so a
  * requested reload needs both to move (the raised cap itself is already in the files).
  */
-function withReloadGeneration(files: RenderedFiles, generation: number): RenderedFiles {
-  const text = files['haproxy.cfg'];
-  if (text === undefined) return files;
-  return { ...files, 'haproxy.cfg': `# reload generation ${generation}: requested for a change the Runtime API cannot make safely\n${text}` };
+function withReloadGeneration(files: SegmentedFiles, generation: number): SegmentedFiles {
+  const parts = files['haproxy.cfg'];
+  if (parts === undefined) return files;
+  return { ...files, 'haproxy.cfg': [`# reload generation ${generation}: requested for a change the Runtime API cannot make safely\n`, ...parts] };
 }
 
 export function nodeSettings(node: ProxyNode): NodeSettings {
   return { name: node.name, kind: node.kind, runtimeAddress: node.runtimeAddress, capacity: node.capacity, configDir: node.configDir };
-}
-
-function hashJson(value: unknown): string {
-  return createHash('sha256').update(JSON.stringify(value)).digest('hex');
-}
-
-export function hashFiles(files: RenderedFiles): string {
-  const h = createHash('sha256');
-  for (const name of Object.keys(files).sort()) h.update(name).update('\0').update(files[name]!).update('\0');
-  return h.digest('hex');
 }
 
 const KEY_BLOCK_RE = /-----BEGIN ((?:[A-Z]+ )?PRIVATE KEY)-----[\s\S]*?-----END \1-----\n?/g;

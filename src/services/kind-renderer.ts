@@ -1,6 +1,6 @@
 import type { NodeKind } from '../domain/node.js';
-import type { NodeSnapshot, RenderedFiles } from '../domain/snapshot.js';
-import { renderHaproxy } from '../render/haproxy.js';
+import type { NodeSnapshot, RenderedFiles, SegmentedFiles } from '../domain/snapshot.js';
+import { renderHaproxy, renderHaproxySegments } from '../render/haproxy.js';
 import { renderNginx } from '../render/nginx.js';
 import { validateHaproxySnapshot } from '../render/validate-haproxy.js';
 import { validateNginx } from '../render/validate-nginx.js';
@@ -10,6 +10,8 @@ export type Verdict = { readonly ok: true } | { readonly ok: false; readonly mes
 /** What the config pipeline needs of a proxy kind: render a snapshot, and have the real binary judge it. */
 export interface KindRenderer {
   render(snapshot: NodeSnapshot): RenderedFiles;
+  /** `render` before its files are joined: what is stored, piece by piece (see SegmentedFiles). */
+  renderSegments(snapshot: NodeSnapshot): SegmentedFiles;
   /** Renders for a scratch directory and runs the real binary there. */
   validate(snapshot: NodeSnapshot): Promise<Verdict>;
 }
@@ -24,6 +26,7 @@ const VALIDATOR_NICENESS = 19;
 export const RENDERERS: Readonly<Record<NodeKind, KindRenderer>> = {
   haproxy: {
     render: renderHaproxy,
+    renderSegments: renderHaproxySegments,
     validate: async (snapshot) => {
       const v = await validateHaproxySnapshot(snapshot, { niceness: VALIDATOR_NICENESS });
       return v.ok ? { ok: true } : { ok: false, message: v.message };
@@ -31,6 +34,9 @@ export const RENDERERS: Readonly<Record<NodeKind, KindRenderer>> = {
   },
   nginx: {
     render: renderNginx,
+    // NGINX's main file interleaves every tenant's parts with maps built from all of them: it is
+    // stored whole (certificate files are pieces of their own).
+    renderSegments: (snapshot) => Object.fromEntries(Object.entries(renderNginx(snapshot)).map(([name, text]) => [name, [text]])),
     validate: async (snapshot) => {
       const v = await validateNginx(renderNginx(snapshot), snapshot.node.configDir);
       return v.ok ? { ok: true } : { ok: false, message: v.message };

@@ -8,7 +8,7 @@ import { loadDesiredState, type DesiredState } from '../db/desired-state-reposit
 import { listNodes } from '../db/node-repository.js';
 import type { RuntimeCommand } from '../fleet/runtime-command.js';
 import { formatRuntimeAddress } from '../domain/node.js';
-import { hashFiles, nodeSettings, type ConfigService } from './config-service.js';
+import { nodeSettings, type ConfigService } from './config-service.js';
 import type { RuntimePlanner } from './runtime-planner.js';
 import { Semaphore } from './semaphore.js';
 
@@ -107,7 +107,7 @@ export class PlanService {
     } catch (error) {
       return { ...base, latest: null, error: (error as Error).message, reload: { pending: false, reasons: [] }, runtime: null };
     }
-    const latest = { contentHash: hashFiles(rendered.files), structuralHash: rendered.structuralHash, structuralParts: rendered.structuralParts };
+    const latest = { contentHash: rendered.contentHash, structuralHash: rendered.structuralHash, structuralParts: rendered.structuralParts };
     const runtime =
       node.kind === 'haproxy' && node.runtimeAddress !== null ? await this.runtimeSection(node, node.runtimeAddress, rendered.snapshot) : null;
     return {
