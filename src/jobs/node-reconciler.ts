@@ -43,7 +43,12 @@ export interface NodeReconcilerOptions {
   readonly followUpMs: number;
   /** A push whose node has not answered its read within this long no longer holds back the node's config build (ms). */
   readonly buildAfterPushMs?: number;
+  /** The shortest time between the starts of two builds of the node (ms); writes in between share the next. */
+  readonly minBuildIntervalMs?: number;
 }
+
+/** At most five builds a second per node, whatever the write rate. */
+const MIN_BUILD_INTERVAL_MS = 200;
 
 /** A node's state reads in milliseconds (10,000 servers: ~20 ms): not read by then, it is not answering. */
 const BUILD_AFTER_PUSH_MS = 300;
@@ -79,6 +84,7 @@ export class NodeReconciler {
   /** The build lane: one build at a time, coalesced, never in the way of a push. */
   private building: Promise<void> | null = null;
   private buildDirty = false;
+  private lastBuildStart = -Infinity;
   private buildFailures = 0;
   private buildTimer: NodeJS.Timeout | undefined;
 
@@ -253,6 +259,16 @@ export class NodeReconciler {
 
   private async buildLoop(): Promise<void> {
     do {
+      // Under a stream of writes builds follow each other at most every minBuildIntervalMs, each
+      // taking every write committed before it starts: a bounded number of builds per second
+      // however many writes, and the runtime pushes (which make changes live) keep the CPU.
+      const due = this.lastBuildStart + (this.options.minBuildIntervalMs ?? MIN_BUILD_INTERVAL_MS);
+      // Timers round to whole milliseconds and may fire a little early: wait until it is really due.
+      for (let wait = due - performance.now(); wait > 0 && !this.stopped; wait = due - performance.now()) {
+        await new Promise((resolve) => setTimeout(resolve, Math.ceil(wait)).unref());
+      }
+      if (this.stopped) return;
+      this.lastBuildStart = performance.now();
       this.buildDirty = false;
       try {
         this.served = await this.deps.build(this.node.name);

@@ -72,19 +72,21 @@ function harness(current: { revision: number }) {
  * A node reconciler over the harness whose builds are counted and whose Runtime API behaves as
  * `runtime` overrides say; its retry is far in the future, so only wake-ups cause work.
  */
-function countingBuilds(runtime: (base: NodeReconcilerDeps['runtime']) => Partial<NodeReconcilerDeps['runtime']>, options: { buildAfterPushMs?: number } = {}) {
+function countingBuilds(runtime: (base: NodeReconcilerDeps['runtime']) => Partial<NodeReconcilerDeps['runtime']>, options: { buildAfterPushMs?: number; minBuildIntervalMs?: number } = {}) {
   let builds = 0;
+  const starts: number[] = [];
   const h = harness({ revision: 5 });
   const deps: NodeReconcilerDeps = {
     ...h.deps,
     build: async () => {
       builds += 1;
+      starts.push(performance.now());
       return { config: { revision: 0 }, snapshot: { revision: 0, node, tenants: [] } } as never;
     },
     runtime: { ...h.deps.runtime, ...runtime(h.deps.runtime) },
   };
   const reconciler = new NodeReconciler(node, deps, { backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1 }, followUpMs: 60_000, ...options });
-  return { reconciler, builds: () => builds };
+  return { reconciler, builds: () => builds, starts };
 }
 
 describe('NodeReconciler wake-ups', () => {
@@ -158,6 +160,34 @@ describe('NodeReconciler while its Runtime API is down', () => {
     reconciler.wake(7); // the same commit heard again through NOTIFY
     await reconciler.idle();
     expect(builds()).toBe(2);
+    await reconciler.stop();
+  });
+});
+
+describe('NodeReconciler config builds under a stream of writes', () => {
+  it('coalesces them: builds start at most once per interval, and the last starts after the last write', async () => {
+    const { reconciler, builds, starts } = countingBuilds(
+      () => ({ plan: async () => ({ desired: {} as never, observation: { ok: false, error: 'connect ECONNREFUSED 127.0.0.1:1' }, plan: null }) }),
+      { minBuildIntervalMs: 40 },
+    );
+    reconciler.wake();
+    await reconciler.idle();
+    const first = builds();
+    const began = performance.now();
+    let lastWrite = 0;
+    for (let revision = 7; revision < 57; revision++) {
+      reconciler.wake(revision); // 50 commits, 4 ms apart: about 200 ms of writes
+      lastWrite = performance.now();
+      await new Promise((r) => setTimeout(r, 4));
+    }
+    await reconciler.idle();
+    const elapsed = performance.now() - began;
+    const during = builds() - first;
+    expect(during).toBeGreaterThan(0);
+    expect(during).toBeLessThanOrEqual(Math.ceil(elapsed / 40) + 1);
+    const gaps = starts.slice(1).map((t, i) => t - starts[i]!);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(40);
+    expect(starts.at(-1)!).toBeGreaterThanOrEqual(lastWrite);
     await reconciler.stop();
   });
 });
