@@ -24,6 +24,8 @@ interface Held {
  */
 export class DesiredStateCache {
   private held: Held | null = null;
+  /** Reads made so far, whole and incremental (what the tests and the scale benchmark check). */
+  readonly reads = { whole: 0, changes: 0 };
   private pending: { atLeast: number; state: Promise<DesiredState> } | null = null;
 
   constructor(
@@ -66,6 +68,7 @@ export class DesiredStateCache {
   private async read(): Promise<DesiredState> {
     const before = this.held;
     if (before === null || this.now() - before.fullAt >= FULL_READ_EVERY_MS) return this.readWhole(before);
+    this.reads.changes += 1;
     const changes = await loadDesiredStateChanges(this.db, before.state.revision);
     if (changes.global) return this.readWhole(before);
     if (changes.changed.length === 0) return this.keep({ ...before, state: { ...before.state, revision: changes.revision } });
@@ -86,6 +89,7 @@ export class DesiredStateCache {
 
   private async readWhole(before: Held | null): Promise<DesiredState> {
     const fullAt = this.now();
+    this.reads.whole += 1;
     const read = await loadDesiredState(this.db);
     const tenants = this.memo.intern(read.tenants, before?.tenants ?? new Map());
     const placements = new Map(read.placements);
