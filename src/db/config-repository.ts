@@ -69,18 +69,20 @@ export async function structureOfVersion(
 }
 
 /**
- * The highest revision a stored version of the node's config with these contents stands for, or
- * undefined when none is stored (never built for the node, or pruned). A version's revision only
- * grows (see `advanceConfigVersion`), so an agent that fetched it earlier reports a lower one.
+ * The revisions a stored version of the node's config with these contents stands for, or
+ * undefined when none is stored (never built for the node, or pruned): from the one it was first
+ * built at (null for versions stored before that was kept) to the newest. A version's revision
+ * only grows (see `advanceConfigVersion`), so an agent that fetched it earlier reports a lower one.
  */
-export async function newestRevisionOfVersion(db: Executor, nodeName: string, contentHash: string): Promise<number | undefined> {
+export async function revisionsOfVersion(db: Executor, nodeName: string, contentHash: string): Promise<{ first: number | null; newest: number } | undefined> {
   const row = await db
     .selectFrom('config_versions')
-    .select((eb) => eb.fn.max('revision').as('revision'))
+    .select((eb) => [eb.fn.max('revision').as('newest'), eb.fn.min('built_revision').as('first')])
     .where('node_name', '=', nodeName)
     .where('content_hash', '=', contentHash)
     .executeTakeFirst();
-  return row?.revision === null || row?.revision === undefined ? undefined : Number(row.revision);
+  if (row?.newest === null || row?.newest === undefined) return undefined;
+  return { first: row.first === null ? null : Number(row.first), newest: Number(row.newest) };
 }
 
 /**
@@ -105,6 +107,7 @@ export async function insertConfigVersion(
     .values({
       node_name: v.nodeName,
       revision: v.revision,
+      built_revision: v.revision,
       content_hash: v.contentHash,
       structural_hash: v.structuralHash,
       structural_parts: JSON.stringify(v.structuralParts ?? {}),

@@ -207,6 +207,8 @@ export interface ConfigVersionTable {
   /** File names and their segments' digests (services/config-manifest.ts); null on rows stored before 0013. */
   manifest: ColumnType<Buffer | null, Buffer | null | undefined, Buffer | null>;
   structural_hash: ColumnType<string, string | undefined, string>;
+  /** The revision the version was first built at (`revision` grows as later writes leave it unchanged); null before 0015. */
+  built_revision: ColumnType<BigIntColumn | null, number | null | undefined, number | null>;
   /** Hash per structural part (see domain/structural.ts structuralParts): says what a reload is for. */
   structural_parts: ColumnType<Record<string, string>, string | undefined, string>;
   file_names: Json<string[]>;

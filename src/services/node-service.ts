@@ -5,7 +5,7 @@ import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { createNodeSchema, formatRuntimeAddress, type CreateNode, type NodeReport, type PatchNode, type ProxyNode, type RuntimeAddress } from '../domain/node.js';
 import { withConvergence, type NodeView } from '../domain/node-convergence.js';
 import type { Db } from '../db/connect.js';
-import { newestRevisionOfVersion } from '../db/config-repository.js';
+import { revisionsOfVersion } from '../db/config-repository.js';
 import type { Executor } from '../db/executor.js';
 import * as repo from '../db/node-repository.js';
 import * as tokens from '../db/token-repository.js';
@@ -136,23 +136,29 @@ export class NodeService {
 /**
  * A report may only name a config version that was built for this node and is still stored (the
  * newest 20 and the one the node runs, see pruneConfigVersions): its content hash, at a revision
- * no higher than the newest that version stands for (an agent that fetched it before an unrelated
- * write advanced it reports the lower one). Anything else is made up, or about a version so old it
+ * from the one it was first built at to the newest that version stands for (an agent that fetched
+ * it before an unrelated write advanced it reports the lower one). Anything else is made up, or about a version so old it
  * was pruned: it is refused, and the agent's next poll fetches and reports the current version.
  */
 async function checkReportedVersion(db: Executor, node: string, r: NodeReport): Promise<void> {
   if (r.contentHash === undefined && r.revision === undefined) return;
   if (r.contentHash !== undefined) {
-    const newest = await newestRevisionOfVersion(db, node, r.contentHash);
-    if (newest === undefined) {
+    const revisions = await revisionsOfVersion(db, node, r.contentHash);
+    if (revisions === undefined) {
       throw new ConflictError(
         `contentHash ${r.contentHash} is not a config version built for node '${node}' (or it is so old it was pruned); report what GET /v1/nodes/${node}/config served`,
         { field: 'contentHash' },
       );
     }
-    if (r.revision !== undefined && r.revision > newest) {
+    if (r.revision !== undefined && r.revision > revisions.newest) {
       throw new ConflictError(
-        `revision ${r.revision} is above ${newest}, the newest revision config version ${r.contentHash.slice(0, 12)} of node '${node}' was served at`,
+        `revision ${r.revision} is above ${revisions.newest}, the newest revision config version ${r.contentHash.slice(0, 12)} of node '${node}' was served at`,
+        { field: 'revision' },
+      );
+    }
+    if (r.revision !== undefined && revisions.first !== null && r.revision < revisions.first) {
+      throw new ConflictError(
+        `revision ${r.revision} is below ${revisions.first}, the revision config version ${r.contentHash.slice(0, 12)} of node '${node}' was first built at`,
         { field: 'revision' },
       );
     }

@@ -62,6 +62,21 @@ describe('an agent reports only config versions built for its node', () => {
     expect(plan.reload.reasons.join()).not.toContain('no longer stored');
   });
 
+  it('when an applied report names a revision below the one its version was first built at, then it is refused with 409 naming revision', async () => {
+    await app.admin('PATCH', '/v1/tenants/a/pools/web/members/m1', { weight: 7 });
+    const config = (await n1('GET', '/v1/nodes/n1/config')).body;
+    const before = await snapshot();
+    const res = await n1('POST', '/v1/nodes/n1/status', { event: 'applied', contentHash: config.contentHash, revision: config.revision - 1 });
+    expect(res.status).toBe(409);
+    expect(res.body.error.message).toContain(`revision ${config.revision - 1} is below ${config.revision}`);
+    expect(res.body.error.details).toEqual({ field: 'revision' });
+    const after = await snapshot();
+    expect(after.node.appliedRevision).toBe(before.node.appliedRevision);
+    expect(after.audit).toBe(before.audit);
+    const ok = await n1('POST', '/v1/nodes/n1/status', { event: 'applied', contentHash: config.contentHash, revision: config.revision });
+    expect(ok.status).toBe(200);
+  });
+
   it('when an applied report names a version built for another node, then it is refused with 409 naming contentHash', async () => {
     const other = (await n2('GET', '/v1/nodes/n2/config')).body;
     const own = (await n1('GET', '/v1/nodes/n1/config')).body;
