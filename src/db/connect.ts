@@ -18,6 +18,9 @@ export interface DatabaseHandle {
  * Opens the database: PostgreSQL when a URL is given, otherwise an embedded PGlite persisted
  * under `dataDir/pg`. PGlite is imported lazily so servers never pay for it.
  */
+/** How long a request waits for a database connection (a new one, or a free one from the pool). */
+const CONNECT_TIMEOUT_MS = 5_000;
+
 export async function openDatabase(opts: {
   url?: string | undefined;
   dataDir: string;
@@ -29,7 +32,15 @@ export async function openDatabase(opts: {
   onConnectionError?: (err: Error, state: 'idle' | 'in use') => void;
 }): Promise<DatabaseHandle> {
   if (opts.url) {
-    const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 10 });
+    const pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.poolSize ?? 10,
+      // A database that does not answer (a host gone, a full server) fails the request as 503 with
+      // Retry-After within 5 s, rather than holding it until the kernel gives up on the socket;
+      // keep-alive finds a dead peer on an idle connection.
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      keepAlive: true,
+    });
     pool.on('error', (err) => opts.onConnectionError?.(err, 'idle'));
     // pg-pool listens for 'error' only while a client is idle; a client checked out when its
     // connection dies would otherwise emit an unhandled 'error' and take the process down.
