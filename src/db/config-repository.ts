@@ -28,15 +28,46 @@ export interface HeldTenant {
   readonly servingRevision: number | null;
 }
 
-export async function latestConfigVersion(db: Executor, nodeName: string): Promise<StoredConfigVersion | undefined> {
-  const row = await db
-    .selectFrom('config_versions')
-    .selectAll()
+/**
+ * The node's newest stored version. Without `files` its manifest and sealed files are left out
+ * (null): what long polls and status checks compare, read on every change without the manifest
+ * (224 KB at 10,000 tenants); `configVersionById` reads the whole row when the files are needed.
+ */
+export async function latestConfigVersion(db: Executor, nodeName: string, opts: { files?: boolean } = {}): Promise<StoredConfigVersion | undefined> {
+  const row = await versionRows(db, opts.files ?? true)
     .where('node_name', '=', nodeName)
     .orderBy('id', 'desc')
     .limit(1)
     .executeTakeFirst();
-  if (!row) return undefined;
+  return row && toStoredVersion(row);
+}
+
+/** One stored version, whole. */
+export async function configVersionById(db: Executor, id: number): Promise<StoredConfigVersion | undefined> {
+  const row = await versionRows(db, true).where(sql<boolean>`id = ${id}`).executeTakeFirst();
+  return row && toStoredVersion(row);
+}
+
+function versionRows(db: Executor, files: boolean) {
+  return db
+    .selectFrom('config_versions')
+    .select(['id', 'node_name', 'revision', 'content_hash', 'structural_hash', 'file_names', 'held_tenants', 'created_at'])
+    .select(files ? sql<string | null>`files_sealed`.as('files_sealed') : sql<null>`null`.as('files_sealed'))
+    .select(files ? sql<Uint8Array | null>`manifest`.as('manifest') : sql<null>`null`.as('manifest'));
+}
+
+function toStoredVersion(row: {
+  id: unknown;
+  node_name: string;
+  revision: unknown;
+  content_hash: string;
+  structural_hash: string;
+  file_names: string[];
+  held_tenants: unknown;
+  created_at: Date;
+  files_sealed: string | null;
+  manifest: Uint8Array | null;
+}): StoredConfigVersion {
   return {
     id: Number(row.id),
     nodeName: row.node_name,

@@ -63,6 +63,8 @@ export class ConfigService {
   private readonly store: ConfigStore;
   private readonly building = new Map<string, Promise<ServedConfig>>();
   private readonly queued = new Map<string, Promise<ServedConfig>>();
+  /** Long polls waiting for a node's next stored build, woken when it is stored. */
+  private readonly storedListeners = new Map<string, Set<() => void>>();
   /** Aborted when the process stops: long polls answer at once instead of holding shutdown for their wait. */
   private readonly closing = new AbortController();
   /** Hashes, structures and objects of unchanged tenants, carried from one load to the next. */
@@ -99,7 +101,7 @@ export class ConfigService {
 
   /** The node's current config: the stored version when it is up to date, else a fresh build. */
   async forNode(nodeName: string): Promise<NodeConfig> {
-    const latest = await configs.latestConfigVersion(this.db, nodeName);
+    const latest = await configs.latestConfigVersion(this.db, nodeName, { files: false });
     const revision = await this.currentRevision();
     if (latest && latest.revision >= revision) return this.open(latest, await this.requireNode(nodeName));
     return this.build(nodeName);
@@ -110,7 +112,7 @@ export class ConfigService {
    * stored. What a long poll that timed out answers: never a wait on builds still to come.
    */
   async latestBuilt(nodeName: string): Promise<NodeConfig> {
-    const latest = await configs.latestConfigVersion(this.db, nodeName);
+    const latest = await configs.latestConfigVersion(this.db, nodeName, { files: false });
     return latest ? this.open(latest, await this.requireNode(nodeName)) : this.build(nodeName);
   }
 
@@ -119,32 +121,33 @@ export class ConfigService {
    * `waitMs` passes (or `signal` aborts) first. The newest config already built is answered at once
    * when it differs, even while later writes are still being built: under a stream of writes an
    * agent keeps applying what exists instead of waiting for builds that never catch up. When the
-   * built config is the agent's and writes are pending, a build is started and waited for, but
-   * never past the deadline. Woken by committed writes, re-checked at most every second.
+   * built config is the agent's and writes are pending, a build is set going (unless one is
+   * already) and the poll wakes when any build of the node is stored, never waiting on one build
+   * in particular (under a stream, the next build is always about to start). Also woken by
+   * committed writes, and re-checked at most every second (builds on another replica).
    */
   async waitForChange(nodeName: string, knownHash: string, waitMs: number, signal?: AbortSignal): Promise<NodeConfig | null> {
     const deadline = Date.now() + waitMs;
     const node = await this.requireNode(nodeName);
     for (;;) {
-      const latest = await configs.latestConfigVersion(this.db, nodeName);
+      const latest = await configs.latestConfigVersion(this.db, nodeName, { files: false });
       if (latest && latest.contentHash !== knownHash) return this.open(latest, node);
-      const stopped = () => Date.now() >= deadline || signal?.aborted === true || this.closing.signal.aborted;
-      if (stopped()) return null;
-      if (!latest || latest.revision < (await this.currentRevision())) {
-        const built = await this.withinDeadline(this.build(nodeName), deadline, signal);
-        if (built !== null && built.contentHash !== knownHash) return built;
-        if (stopped()) return null;
-      }
-      const left = deadline - Date.now();
+      if (Date.now() >= deadline || signal?.aborted === true || this.closing.signal.aborted) return null;
+      if (!latest || latest.revision < (await this.currentRevision())) this.ensureBuilding(nodeName);
       await new Promise<void>((resolve) => {
+        const listeners = this.storedListeners.get(nodeName) ?? new Set<() => void>();
+        this.storedListeners.set(nodeName, listeners);
         const done = () => {
           clearTimeout(timer);
           this.changes.off('change', done);
+          listeners.delete(done);
+          if (listeners.size === 0 && this.storedListeners.get(nodeName) === listeners) this.storedListeners.delete(nodeName);
           signal?.removeEventListener('abort', done);
           this.closing.signal.removeEventListener('abort', done);
           resolve();
         };
-        const timer = setTimeout(done, Math.min(left, 1000));
+        const timer = setTimeout(done, Math.max(0, Math.min(deadline - Date.now(), 1000)));
+        listeners.add(done);
         this.changes.on('change', done);
         signal?.addEventListener('abort', done);
         this.closing.signal.addEventListener('abort', done);
@@ -152,21 +155,10 @@ export class ConfigService {
     }
   }
 
-  /** `work`'s result, or null when the deadline passes, `signal` aborts or the work fails first (it goes on). */
-  private withinDeadline<T>(work: Promise<T>, deadline: number, signal?: AbortSignal): Promise<T | null> {
-    return new Promise<T | null>((resolve) => {
-      const done = (value: T | null) => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', stop);
-        this.closing.signal.removeEventListener('abort', stop);
-        resolve(value);
-      };
-      const stop = () => done(null);
-      const timer = setTimeout(stop, Math.max(0, deadline - Date.now()));
-      signal?.addEventListener('abort', stop);
-      this.closing.signal.addEventListener('abort', stop);
-      work.then(done, () => done(null));
-    });
+  /** Starts a build of the node unless one is running here; a failure is logged (the poll goes on with what is stored). */
+  private ensureBuilding(nodeName: string): void {
+    if (this.building.has(nodeName)) return;
+    this.buildServed(nodeName).catch((err: unknown) => this.logger.warn({ node: nodeName, err }, 'config build for a long poll failed'));
   }
 
   /** Deletes stored config segments that no kept version references; answers how many (the retention job runs it). */
@@ -273,7 +265,7 @@ export class ConfigService {
    * snapshot compares their structures, or serves the validated one): from memory when this
    * version was seen before, else read from the database in one more round trip.
    */
-  private async goodStatesFor(kind: NodeKind, served: readonly TenantState[], known: Map<string, configs.RenderStateSummary>): Promise<Map<string, TenantState>> {
+  private async goodStatesFor(kind: NodeKind, served: readonly TenantState[], known: ReadonlyMap<string, configs.RenderStateSummary>): Promise<Map<string, TenantState>> {
     this.validated.retain(kind, known);
     const out = new Map<string, TenantState>();
     const missing: string[] = [];
@@ -355,6 +347,7 @@ export class ConfigService {
         await configs.pruneConfigVersions(trx, nodeName, VERSIONS_KEPT);
       }
     });
+    for (const wake of [...(this.storedListeners.get(nodeName) ?? [])]) wake();
     // Committed: runtime passes compare with these states from memory instead of reading them back.
     for (const t of plan.good) this.validated.remember(node.kind, t.state.tenant.id, t.hash, t.state);
     await this.renderStates.recorded(
@@ -515,6 +508,10 @@ export class ConfigService {
   }
 
   private async open(v: configs.StoredConfigVersion, node: ProxyNode): Promise<NodeConfig> {
+    if (v.manifest === null && v.filesSealed === null && !this.store.holds(v.id)) {
+      // A header (latestConfigVersion without files) of a version not opened here yet: read it whole.
+      v = (await configs.configVersionById(this.db, v.id)) ?? v;
+    }
     return {
       node: v.nodeName,
       kind: node.kind,

@@ -112,6 +112,11 @@ export class ConfigStore {
     });
   }
 
+  /** True when the version's joined files are in memory: `open` needs no more than its id then. */
+  holds(id: number): boolean {
+    return this.opened.has(id);
+  }
+
   /**
    * The joined files of a stored version: sealed files (rows stored before segments), or the
    * manifest's segments, from memory where remembered and otherwise in one query. Segments read

@@ -15,23 +15,34 @@ const REREAD_EVERY_MS = 60_000;
  * Until then this copy is behind, never wrong: a good hash says that exact state validated for
  * the kind, which stays true, so a missing newer one only means validating that tenant again.
  */
+interface Entry {
+  readonly at: number;
+  readonly rows: Promise<ReadonlyMap<string, RenderStateSummary>>;
+  /** `rows` once read: what `recorded` copies. */
+  map?: ReadonlyMap<string, RenderStateSummary>;
+}
+
 export class RenderStateCache {
-  private readonly kinds = new Map<NodeKind, { readonly at: number; readonly rows: Promise<Map<string, RenderStateSummary>> }>();
+  private readonly kinds = new Map<NodeKind, Entry>();
 
   constructor(
     private readonly db: Executor,
     private readonly now: () => number = Date.now,
   ) {}
 
-  summaries(kind: NodeKind): Promise<Map<string, RenderStateSummary>> {
+  /** The kind's render states: a map that never changes once answered (a caller may read it across awaits). */
+  summaries(kind: NodeKind): Promise<ReadonlyMap<string, RenderStateSummary>> {
     const held = this.kinds.get(kind);
     if (held !== undefined && this.now() - held.at < REREAD_EVERY_MS) return held.rows;
     const rows = renderStateSummaries(this.db, kind);
-    const entry = { at: this.now(), rows };
+    const entry: Entry = { at: this.now(), rows };
     this.kinds.set(kind, entry);
-    rows.catch(() => {
-      if (this.kinds.get(kind) === entry) this.kinds.delete(kind);
-    });
+    rows.then(
+      (map) => (entry.map = map),
+      () => {
+        if (this.kinds.get(kind) === entry) this.kinds.delete(kind);
+      },
+    );
     return rows;
   }
 
@@ -42,13 +53,19 @@ export class RenderStateCache {
     held: readonly { readonly tenant: string; readonly error: string }[],
   ): Promise<void> {
     if (good.length === 0 && held.length === 0) return;
-    const rows = await this.summaries(kind).catch(() => null);
-    if (rows === null) return;
-    for (const g of good) rows.set(g.tenant, { tenantId: g.tenant, goodHash: g.hash, goodRevision: g.revision, error: null });
+    await this.summaries(kind).catch(() => null);
+    // From here on synchronous: copy the newest map, change the copy, publish it. Readers holding
+    // the old map keep a consistent one. A whole read still in flight may miss this build: the
+    // copy is then behind, which costs a validation, never a wrong answer (see the class comment).
+    const entry = this.kinds.get(kind);
+    if (entry?.map === undefined) return;
+    const next = new Map(entry.map);
+    for (const g of good) next.set(g.tenant, { tenantId: g.tenant, goodHash: g.hash, goodRevision: g.revision, error: null });
     for (const h of held) {
-      const before = rows.get(h.tenant);
-      rows.set(h.tenant, { tenantId: h.tenant, goodHash: before?.goodHash ?? null, goodRevision: before?.goodRevision ?? null, error: h.error });
+      const before = next.get(h.tenant);
+      next.set(h.tenant, { tenantId: h.tenant, goodHash: before?.goodHash ?? null, goodRevision: before?.goodRevision ?? null, error: h.error });
     }
+    this.kinds.set(kind, { at: entry.at, rows: Promise.resolve(next), map: next });
   }
 
   /** Forgets everything: the next read is whole. */

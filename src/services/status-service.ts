@@ -58,7 +58,7 @@ export class StatusService {
     const nodes = tenant.state === 'active' ? (await this.allNodes()).filter((n) => placed.has(n.name)) : [];
     const now = Date.now();
     const convergence = await Promise.all(
-      nodes.map(async (n) => nodeConvergence(n, await latestConfigVersion(this.db, n.name), tenantId, now, this.heartbeatIntervalMs)),
+      nodes.map(async (n) => nodeConvergence(n, await latestConfigVersion(this.db, n.name, { files: false }), tenantId, now, this.heartbeatIntervalMs)),
     );
     const vips = await listVips(this.db, tenantId, { limit: 10_000 });
     const health = await listTenantHealth(this.db, tenantId);

@@ -178,6 +178,32 @@ describe('agent protocol', () => {
     expect(Number(next.headers.get('x-switchyard-revision'))).toBe(await currentRevision(app));
   });
 
+  it('under a stream of writes built back to back by another builder, a poll holding the newest built config gets the next one without sitting out its wait', async () => {
+    const holding = (await agent('GET', '/v1/nodes/edge-1/config')).headers.get('etag')!;
+    // A reconciler's build lane: a build of the node always running or about to start.
+    let streaming = true;
+    const builder = (async () => {
+      while (streaming) await app.cp.services.configs.build('edge-1');
+    })();
+    const writer = (async () => {
+      for (let w = 30; streaming && w < 230; w++) {
+        await app.admin('PATCH', '/v1/tenants/a/pools/web/members/web-2', { weight: w });
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    try {
+      const started = Date.now();
+      const next = await agent('GET', '/v1/nodes/edge-1/config?wait=20', undefined, { 'if-none-match': holding });
+      expect(next.status).toBe(200);
+      expect(next.headers.get('etag')).not.toBe(holding);
+      // One build's time, not the 20 s wait (a poll that waited on one build in particular re-queued behind each next one).
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      streaming = false;
+      await Promise.all([builder, writer]);
+    }
+  });
+
   it('changes only the content hash, not the structural hash, for a weight change; a new pool changes both', async () => {
     const before = (await agent('GET', '/v1/nodes/edge-1/config')).body;
     await app.admin('PATCH', '/v1/tenants/a/pools/web/members/web-2', { weight: 10 });
