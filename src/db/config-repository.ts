@@ -89,11 +89,20 @@ export async function structureOfVersion(
   contentHash: string,
 ): Promise<{ revision: number; structuralHash: string; structuralParts: Record<string, string> } | undefined> {
   const row = await db
-    .selectFrom('config_versions')
-    .select(['revision', 'structural_hash', 'structural_parts'])
-    .where('node_name', '=', nodeName)
-    .where('content_hash', '=', contentHash)
-    .orderBy('id', 'desc')
+    .selectFrom('config_versions as v')
+    .select(['v.revision', 'v.structural_hash'])
+    .select(
+      // A version stored with the structure of the one before carries no parts of its own: the
+      // newest version of the node with the same structural hash that has them stands in.
+      sql<Record<string, string>>`coalesce(nullif(v.structural_parts, '{}'::jsonb),
+        (select w.structural_parts from config_versions w
+          where w.node_name = v.node_name and w.structural_hash = v.structural_hash and w.structural_parts <> '{}'::jsonb
+          order by w.id desc limit 1),
+        '{}'::jsonb)`.as('structural_parts'),
+    )
+    .where('v.node_name', '=', nodeName)
+    .where('v.content_hash', '=', contentHash)
+    .orderBy('v.id', 'desc')
     .limit(1)
     .executeTakeFirst();
   return row && { revision: Number(row.revision), structuralHash: row.structural_hash, structuralParts: row.structural_parts };

@@ -83,6 +83,8 @@ export class ConfigService {
   private readonly validatedSettings = new Map<string, string>();
   /** Snapshots per stored state, kind and caps, so a build's several renders reuse the renderers' fragment caches. */
   private readonly snapshots = new WeakMap<TenantState, Map<string, TenantSnapshot>>();
+  /** Per node, each state's snapshot there (the caps depend on the node and its settings). */
+  private readonly nodeSnapshots = new Map<string, { readonly settingsKey: string; readonly byState: WeakMap<TenantState, TenantSnapshot> }>();
 
   constructor(
     private readonly db: Db,
@@ -308,12 +310,12 @@ export class ConfigService {
     };
     const runtime = settings.kind === 'haproxy' && settings.runtimeAddress !== null;
     const generation = opts.reloadGeneration ?? 0;
-    let segments = renderer.renderSegments(snapshot);
+    let segments = plan.segments ?? renderer.renderSegments(snapshot);
     if (runtime && generation > 0) segments = withReloadGeneration(segments, generation);
     const contentHash = this.store.contentHash(segments);
     // Without a Runtime API every change is a reload: the structure is the content, and parts would
     // only say what changed, not why it needs one.
-    const { structuralHash, structuralParts } = runtime ? structureHashes(snapshot, generation) : { structuralHash: contentHash, structuralParts: {} };
+    const { structuralHash, structuralParts } = runtime ? structureHashes(snapshot, generation) : { structuralHash: contentHash, structuralParts: () => ({}) };
     let joined: RenderedFiles | undefined;
     return {
       segments,
@@ -343,7 +345,10 @@ export class ConfigService {
         // Same bytes: the stored version now also stands for this revision (no new version, no agent wake-up).
         if (latest.revision < revision) await configs.advanceConfigVersion(trx, latest.id, revision);
       } else {
-        await this.store.insert(trx, { nodeName, revision, contentHash, structuralHash, structuralParts, files: rendered.segments, heldTenants: plan.held, previous: latest });
+        // Parts say what a reload is for; a version with the structure of the one before needs no
+        // reload and stores none (`structureOfVersion` finds them on an older version).
+        const parts = latest?.structuralHash === structuralHash ? {} : structuralParts();
+        await this.store.insert(trx, { nodeName, revision, contentHash, structuralHash, structuralParts: parts, files: rendered.segments, heldTenants: plan.held, previous: latest });
         await configs.pruneConfigVersions(trx, nodeName, VERSIONS_KEPT);
       }
     });
@@ -387,18 +392,21 @@ export class ConfigService {
     revision: number,
     current: { state: TenantState; hash: string }[],
     known: ReadonlyMap<string, configs.RenderStateSummary>,
-  ): Promise<{ served: TenantState[]; good: { state: TenantState; hash: string }[]; held: HeldTenant[] }> {
+  ): Promise<{ served: TenantState[]; good: { state: TenantState; hash: string }[]; held: HeldTenant[]; segments?: SegmentedFiles | undefined }> {
     const snapshotOf = (states: TenantState[]): NodeSnapshot => ({ revision, node: settings, tenants: states.map((s) => this.tenantSnapshot(s, settings)) });
     const check = (states: TenantState[]) => this.judge(renderer, snapshotOf(states));
     const changed = current.filter((c) => known.get(c.state.tenant.id)?.goodHash !== c.hash);
     const settingsKey = canonicalJson(settings);
     const whole = this.validatedSettings.get(settings.name) !== settingsKey;
     const everyone = current.map((c) => c.state);
-    const rendered = renderedOrRefused(renderer, snapshotOf(everyone));
-    const first = !rendered.ok ? rendered : changed.length === 0 && !whole ? rendered : await check(whole ? everyone : changed.map((c) => c.state));
+    // The whole node rendered once: it catches what involves two tenants (a shared listener), and
+    // when nobody is held it is the build's output.
+    const rendered = segmentsOrRefusal(renderer, snapshotOf(everyone));
+    const toCheck = whole ? current : await this.needingTheBinary(settings.kind, changed, known);
+    const first = !rendered.ok ? rendered : toCheck.length === 0 ? rendered : await check(toCheck.map((c) => c.state));
     if (first.ok) {
       if (whole) this.validatedSettings.set(settings.name, settingsKey);
-      return { served: everyone, good: changed, held: [] };
+      return { served: everyone, good: changed, held: [], segments: rendered.ok ? rendered.segments : undefined };
     }
 
     const suspects = changed.length > 0 ? changed : current;
@@ -439,6 +447,22 @@ export class ConfigService {
     return { ...result, good: changed.filter((c) => !culprits.has(c.state.tenant.id)) };
   }
 
+  /**
+   * The changed tenants the binary must see. On HAProxy, a tenant whose structure equals its last
+   * validated state's changed only in what the Runtime API sets live (weights, member states and
+   * addresses, caps: values the API schemas and the render guard check): the reconciler has pushed
+   * it to the proxies without a check, and `haproxy -c` would prove nothing more. Anything
+   * structural, and every NGINX change, goes through the binary.
+   */
+  private async needingTheBinary(kind: NodeKind, changed: { state: TenantState; hash: string }[], known: ReadonlyMap<string, configs.RenderStateSummary>) {
+    if (kind !== 'haproxy' || changed.length === 0) return changed;
+    const goods = await this.goodStatesOf(kind, changed.map((c) => c.state.tenant.id), known);
+    return changed.filter((c) => {
+      const good = goods.get(c.state.tenant.id);
+      return good === undefined || this.memo.structure(good) !== this.memo.structure(c.state);
+    });
+  }
+
   /** The last validated states of these tenants for a kind (from memory when seen before), for holding them there. */
   private async goodStatesOf(kind: NodeKind, tenants: readonly string[], known: ReadonlyMap<string, configs.RenderStateSummary>): Promise<Map<string, TenantState>> {
     const out = new Map<string, TenantState>();
@@ -468,6 +492,18 @@ export class ConfigService {
   }
 
   private tenantSnapshot(t: TenantState, node: NodeSettings): TenantSnapshot {
+    // The same state on the same node is the same snapshot: one lookup, without working out its caps.
+    const settingsKey = `${node.kind}\0${node.capacity.vcpu}\0${node.capacity.memoryMb}`;
+    let perNode = this.nodeSnapshots.get(node.name);
+    if (perNode?.settingsKey !== settingsKey) this.nodeSnapshots.set(node.name, (perNode = { settingsKey, byState: new WeakMap() }));
+    const known = perNode.byState.get(t);
+    if (known !== undefined) return known;
+    const snapshot = this.sharedTenantSnapshot(t, node);
+    perNode.byState.set(t, snapshot);
+    return snapshot;
+  }
+
+  private sharedTenantSnapshot(t: TenantState, node: NodeSettings): TenantSnapshot {
     const byKind = this.snapshots.get(t) ?? new Map<string, TenantSnapshot>();
     this.snapshots.set(t, byKind);
     // Nodes of a kind whose caps agree share one snapshot (and so the renderers' fragment caches).
@@ -568,11 +604,10 @@ export function withholdKeys(files: RenderedFiles): RenderedFiles {
   return Object.fromEntries(Object.entries(files).map(([name, content]) => [name, content.replace(KEY_BLOCK_RE, '# private key withheld\n')]));
 }
 
-/** Renders to see whether the renderer refuses the snapshot (a shared listener, a dangling name); the files are dropped. */
-function renderedOrRefused(renderer: KindRenderer, snapshot: NodeSnapshot): Verdict {
+/** The snapshot's files, or why the renderer refuses it (a shared listener, a dangling name). */
+function segmentsOrRefusal(renderer: KindRenderer, snapshot: NodeSnapshot): { ok: true; segments: SegmentedFiles } | { ok: false; message: string } {
   try {
-    renderer.render(snapshot);
-    return { ok: true };
+    return { ok: true, segments: renderer.renderSegments(snapshot) };
   } catch (err) {
     return { ok: false, message: (err as Error).message };
   }

@@ -107,7 +107,7 @@ export class PlanService {
     } catch (error) {
       return { ...base, latest: null, error: (error as Error).message, reload: { pending: false, reasons: [] }, runtime: null };
     }
-    const latest = { contentHash: rendered.contentHash, structuralHash: rendered.structuralHash, structuralParts: rendered.structuralParts };
+    const latest = { contentHash: rendered.contentHash, structuralHash: rendered.structuralHash, structuralParts: rendered.structuralParts() };
     const runtime =
       node.kind === 'haproxy' && node.runtimeAddress !== null ? await this.runtimeSection(node, node.runtimeAddress, rendered.snapshot) : null;
     return {

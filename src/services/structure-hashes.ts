@@ -29,20 +29,22 @@ function tenantStructure(t: TenantSnapshot): TenantStructure {
  * The structural hash of a HAProxy node with a Runtime API (equal for two snapshots exactly when
  * the Runtime API turns one into the other: see domain/structural.ts) and its labelled parts, which
  * say what a reload is for. A reload generation above 0 joins both, so each new one means a reload.
+ * The parts (two or more per tenant) are assembled only when asked for: a build whose structure did
+ * not change stores none (see ConfigService.buildNow).
  */
-export function structureHashes(snapshot: NodeSnapshot, reloadGeneration: number): { structuralHash: string; structuralParts: Record<string, string> } {
-  const h = createHash('sha256').update(JSON.stringify(snapshot.node));
-  const structuralParts: Record<string, string> = { node: sha256(JSON.stringify(snapshot.node)) };
+export function structureHashes(snapshot: NodeSnapshot, reloadGeneration: number): { structuralHash: string; structuralParts: () => Record<string, string> } {
+  const node = JSON.stringify(snapshot.node);
+  const h = createHash('sha256').update(node);
   const tenants = [...snapshot.tenants].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  for (const t of tenants) {
-    const s = tenantStructure(t);
-    h.update('\0').update(t.id).update('\0').update(s.digest);
-    for (const [label, hash] of s.parts) structuralParts[label] = hash;
-  }
-  if (reloadGeneration > 0) {
-    h.update(`\0reload generation ${reloadGeneration}`);
-    structuralParts[RELOAD_PART] = sha256(JSON.stringify(reloadGeneration));
-  }
+  const structures = tenants.map(tenantStructure);
+  tenants.forEach((t, i) => h.update('\0').update(t.id).update('\0').update(structures[i]!.digest));
+  if (reloadGeneration > 0) h.update(`\0reload generation ${reloadGeneration}`);
+  const structuralParts = () => {
+    const parts: Record<string, string> = { node: sha256(node) };
+    for (const s of structures) for (const [label, hash] of s.parts) parts[label] = hash;
+    if (reloadGeneration > 0) parts[RELOAD_PART] = sha256(JSON.stringify(reloadGeneration));
+    return parts;
+  };
   return { structuralHash: h.digest('hex'), structuralParts };
 }
 
