@@ -130,6 +130,38 @@ function checkTenantsUnique(fragments: readonly HaproxyTenantFragment[]): void {
  * split the connections between two tenants; `haproxy -c` does not bind and cannot see it.
  */
 function checkListeners(snapshot: NodeSnapshot, fragments: readonly HaproxyTenantFragment[]): void {
+  const runtime = snapshot.node.runtimeAddress;
+  const key = `${snapshot.node.configDir}\0${runtime === null ? '' : formatEndpoint(runtime.host, runtime.port)}`;
+  const last = checkedListeners.get(key);
+  if (last !== undefined && sameListeners(last, fragments)) return;
+  checkListenersNow(snapshot, fragments);
+  checkedListeners.delete(key);
+  checkedListeners.set(key, fragments);
+  if (checkedListeners.size > CHECKED_LISTENER_SETS) checkedListeners.delete(checkedListeners.keys().next().value!);
+}
+
+/**
+ * The fragments whose listeners were last found free of conflicts, per config directory and
+ * Runtime API address (a few, the newest kept). A build that changed one tenant's weights has the
+ * same listeners: comparing fragment by fragment (by reference, then by content where the
+ * fragment is new) is much cheaper than building the map of 10,000 listeners again.
+ */
+const checkedListeners = new Map<string, readonly HaproxyTenantFragment[]>();
+const CHECKED_LISTENER_SETS = 8;
+
+function sameListeners(before: readonly HaproxyTenantFragment[], now: readonly HaproxyTenantFragment[]): boolean {
+  if (before.length !== now.length) return false;
+  for (let i = 0; i < now.length; i++) {
+    const a = before[i]!;
+    const b = now[i]!;
+    if (a === b || a.binds === b.binds) continue;
+    if (a.tenant !== b.tenant || a.binds.length !== b.binds.length) return false;
+    for (let j = 0; j < a.binds.length; j++) if (a.binds[j]![0] !== b.binds[j]![0] || a.binds[j]![1] !== b.binds[j]![1]) return false;
+  }
+  return true;
+}
+
+function checkListenersNow(snapshot: NodeSnapshot, fragments: readonly HaproxyTenantFragment[]): void {
   const owners = new Map<string, string>();
   const runtime = snapshot.node.runtimeAddress;
   if (runtime !== null) owners.set(formatEndpoint(runtime.host, runtime.port), 'the Runtime API');

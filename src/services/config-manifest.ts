@@ -36,10 +36,12 @@ export function encodeManifest(files: readonly ManifestFile[]): Buffer {
     at = out.writeUInt16BE(names[i]!.length, at);
     at += names[i]!.copy(out, at);
     at = out.writeUInt32BE(f.digests.length, at);
-    for (const d of f.digests) {
-      if (d.length !== DIGEST_BYTES) throw new Error(`a manifest digest must be ${DIGEST_BYTES} bytes as a latin1 string`);
-      at += out.write(d, at, DIGEST_BYTES, 'latin1');
+    // One write of all the digests (10,000 writes of 32 bytes cost a build milliseconds).
+    const digests = f.digests.join('');
+    if (digests.length !== f.digests.length * DIGEST_BYTES || f.digests.some((d) => d.length !== DIGEST_BYTES)) {
+      throw new Error(`a manifest digest must be ${DIGEST_BYTES} bytes as a latin1 string`);
     }
+    at += out.write(digests, at, digests.length, 'latin1');
   });
   return out;
 }

@@ -44,6 +44,10 @@ export class ConfigStore {
   private readonly digests: SegmentDigests;
   private readonly maxCachedVersions: number;
   private readonly logger: Logger | undefined;
+  /** Manifests of the files last hashed, by the files object (a build's hash and insert share one). */
+  private readonly manifests = new WeakMap<SegmentedFiles, ManifestFile[]>();
+  /** Per node, the digests of the version this process stored last: the next insert's `previous`, not decoded again. */
+  private readonly lastStored = new Map<string, { readonly id: number; readonly digests: ReadonlySet<Digest> }>();
   /** Joined files per version id, least recently used first; a pending open is shared. */
   private readonly opened = new Map<number, Promise<RenderedFiles>>();
 
@@ -91,7 +95,13 @@ export class ConfigStore {
     await segments.lockSegmentsForInsert(trx);
     // Its segments are stored as long as it is: checked under the lock, so no sweep comes between.
     const previous = v.previous?.manifest ? v.previous : undefined;
-    const stored = previous && (await segments.configVersionExists(trx, previous.id)) ? digestSet(decodeManifest(previous.manifest!)) : new Set<Digest>();
+    const remembered = this.lastStored.get(v.nodeName);
+    const stored =
+      previous && (await segments.configVersionExists(trx, previous.id))
+        ? remembered?.id === previous.id
+          ? remembered.digests
+          : digestSet(decodeManifest(previous.manifest!))
+        : new Set<Digest>();
     const fresh = new Map<Digest, string>();
     for (const f of files) {
       const texts = v.files[f.name]!;
@@ -100,7 +110,7 @@ export class ConfigStore {
       });
     }
     await segments.insertSegments(trx, [...fresh].map(([digest, text]) => this.segmentRow(digest, text)));
-    return insertConfigVersion(trx, {
+    const id = await insertConfigVersion(trx, {
       nodeName: v.nodeName,
       revision: v.revision,
       contentHash: v.contentHash,
@@ -110,6 +120,9 @@ export class ConfigStore {
       fileNames: files.map((f) => f.name),
       heldTenants: v.heldTenants,
     });
+    // Remembered before the commit: an id that never commits is never a later insert's `previous`.
+    this.lastStored.set(v.nodeName, { id, digests: digestSet(files) });
+    return id;
   }
 
   /** True when the version's joined files are in memory: `open` needs no more than its id then. */
@@ -176,9 +189,15 @@ export class ConfigStore {
   }
 
   private manifestFiles(files: SegmentedFiles): ManifestFile[] {
-    return Object.keys(files)
-      .sort()
-      .map((name) => ({ name, digests: files[name]!.map((s) => this.digests.digestOf(s)) }));
+    // A build hashes its files (contentHash), then stores them (insert): digested once.
+    let manifest = this.manifests.get(files);
+    if (manifest === undefined) {
+      manifest = Object.keys(files)
+        .sort()
+        .map((name) => ({ name, digests: files[name]!.map((s) => this.digests.digestOf(s)) }));
+      this.manifests.set(files, manifest);
+    }
+    return manifest;
   }
 
   private segmentRow(digest: Digest, text: string): segments.SegmentRow {

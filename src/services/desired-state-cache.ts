@@ -9,6 +9,8 @@ interface Held {
   readonly state: DesiredState;
   readonly tenants: Map<string, TenantState>;
   readonly placements: Map<string, readonly string[]>;
+  /** Each tenant's index in `state.tenants` (sorted by id). */
+  readonly position: ReadonlyMap<string, number>;
   readonly fullAt: number;
 }
 
@@ -72,19 +74,38 @@ export class DesiredStateCache {
     const changes = await loadDesiredStateChanges(this.db, before.state.revision);
     if (changes.global) return this.readWhole(before);
     if (changes.changed.length === 0) return this.keep({ ...before, state: { ...before.state, revision: changes.revision } });
+    const fresh = this.memo.intern(changes.state.tenants, before.tenants);
+    if (fresh.length === changes.changed.length && fresh.every((t) => before.tenants.has(t.tenant.id))) {
+      // The usual write: tenants that were there changed and are still there. The ordered list is
+      // copied with them in their places (no sort), the maps are shared unless placements moved.
+      const ordered = before.state.tenants.slice();
+      const tenants = new Map(before.tenants);
+      let placements = before.placements;
+      for (const t of fresh) {
+        ordered[before.position.get(t.tenant.id)!] = t;
+        tenants.set(t.tenant.id, t);
+        const nodes = changes.state.placements.get(t.tenant.id) ?? [];
+        if (!sameNodes(nodes, before.placements.get(t.tenant.id) ?? [])) {
+          if (placements === before.placements) placements = new Map(before.placements);
+          if (nodes.length === 0) placements.delete(t.tenant.id);
+          else placements.set(t.tenant.id, nodes);
+        }
+      }
+      return this.keep({ state: { revision: changes.revision, tenants: ordered, placements }, tenants, placements, position: before.position, fullAt: before.fullAt });
+    }
     const tenants = new Map(before.tenants);
     const placements = new Map(before.placements);
     for (const id of changes.changed) {
       tenants.delete(id);
       placements.delete(id);
     }
-    for (const t of this.memo.intern(changes.state.tenants, before.tenants)) {
+    for (const t of fresh) {
       tenants.set(t.tenant.id, t);
       const nodes = changes.state.placements.get(t.tenant.id);
       if (nodes !== undefined) placements.set(t.tenant.id, nodes);
     }
     const ordered = [...tenants.values()].sort((a, b) => (a.tenant.id < b.tenant.id ? -1 : a.tenant.id > b.tenant.id ? 1 : 0));
-    return this.keep({ state: { revision: changes.revision, tenants: ordered, placements }, tenants, placements, fullAt: before.fullAt });
+    return this.keep({ state: { revision: changes.revision, tenants: ordered, placements }, tenants, placements, position: positions(ordered), fullAt: before.fullAt });
   }
 
   private async readWhole(before: Held | null): Promise<DesiredState> {
@@ -93,7 +114,7 @@ export class DesiredStateCache {
     const read = await loadDesiredState(this.db);
     const tenants = this.memo.intern(read.tenants, before?.tenants ?? new Map());
     const placements = new Map(read.placements);
-    return this.keep({ state: { ...read, tenants, placements }, tenants: new Map(tenants.map((t) => [t.tenant.id, t])), placements, fullAt });
+    return this.keep({ state: { ...read, tenants, placements }, tenants: new Map(tenants.map((t) => [t.tenant.id, t])), placements, position: positions(tenants), fullAt });
   }
 
   private keep(next: Held): DesiredState {
@@ -102,4 +123,12 @@ export class DesiredStateCache {
     if (this.held === null || this.held.state.revision <= next.state.revision) this.held = next;
     return next.state;
   }
+}
+
+function positions(tenants: readonly TenantState[]): Map<string, number> {
+  return new Map(tenants.map((t, i) => [t.tenant.id, i]));
+}
+
+function sameNodes(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((n, i) => n === b[i]);
 }

@@ -34,10 +34,11 @@ function tenantStructure(t: TenantSnapshot): TenantStructure {
  */
 export function structureHashes(snapshot: NodeSnapshot, reloadGeneration: number): { structuralHash: string; structuralParts: () => Record<string, string> } {
   const node = JSON.stringify(snapshot.node);
-  const h = createHash('sha256').update(node);
-  const tenants = [...snapshot.tenants].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const tenants = inOrder(snapshot.tenants);
   const structures = tenants.map(tenantStructure);
-  tenants.forEach((t, i) => h.update('\0').update(t.id).update('\0').update(structures[i]!.digest));
+  // One string, one hash update: 10,000 tenants' small updates cost a build milliseconds.
+  const listed = tenants.map((t, i) => `${t.id}\0${structures[i]!.digest}`).join('\0');
+  const h = createHash('sha256').update(node).update('\0').update(listed);
   if (reloadGeneration > 0) h.update(`\0reload generation ${reloadGeneration}`);
   const structuralParts = () => {
     const parts: Record<string, string> = { node: sha256(node) };
@@ -46,6 +47,14 @@ export function structureHashes(snapshot: NodeSnapshot, reloadGeneration: number
     return parts;
   };
   return { structuralHash: h.digest('hex'), structuralParts };
+}
+
+/** The tenants by id; snapshots usually come sorted already, and are then not copied. */
+function inOrder(tenants: readonly TenantSnapshot[]): readonly TenantSnapshot[] {
+  for (let i = 1; i < tenants.length; i++) {
+    if (tenants[i - 1]!.id >= tenants[i]!.id) return [...tenants].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+  return tenants;
 }
 
 function sha256(text: string): string {
