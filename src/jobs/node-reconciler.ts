@@ -320,7 +320,10 @@ export class NodeReconciler {
     // not keep what it acknowledged, and hammering it would not help: the timer takes over then.
     const sent = plan.commands.map((c) => c.line).join('\n');
     const repeating = sent !== '' && sent === this.lastSent;
-    if (repeating) this.deps.logger.warn({ node: node.name, commands: plan.commands.length }, 'runtime state does not converge: the same commands were planned twice');
+    if (repeating) {
+      const first = plan.commands.slice(0, 5).map((c) => c.line);
+      this.deps.logger.warn({ node: node.name, commands: plan.commands.length, first }, 'runtime state does not converge: the same commands were planned twice');
+    }
     this.lastSent = sent;
     return { ok: true, followUp: plan.inProgress.length + waiting.length > 0 || (results.length > 0 && !repeating) };
   }
