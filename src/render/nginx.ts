@@ -1,5 +1,5 @@
 import { ValidationError } from '../domain/errors.js';
-import type { NodeSnapshot, RenderedFiles, TenantSnapshot } from '../domain/snapshot.js';
+import { joinSegments, type NodeSnapshot, type RenderedFiles, type SegmentedFiles, type TenantSnapshot } from '../domain/snapshot.js';
 import { NGINX_FILES } from './nginx-names.js';
 import {
   nginxMainView,
@@ -42,11 +42,16 @@ const fragmentCache = new WeakMap<TenantSnapshot, { configDir: string; fragment:
  * cannot be rendered (dangling reference, shared listener), always before any content is returned.
  */
 export function renderNginx(snapshot: NodeSnapshot, options: NginxRenderOptions = {}): RenderedFiles {
+  return joinSegments(renderNginxSegments(snapshot, options));
+}
+
+/** `renderNginx` before the join: each tenant's `http {}` and `stream {}` parts are pieces of their own. */
+export function renderNginxSegments(snapshot: NodeSnapshot, options: NginxRenderOptions = {}): SegmentedFiles {
   const { configDir } = nginxNodeSettings(snapshot.node);
   const fragments = [...snapshot.tenants]
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .map((tenant) => renderNginxTenant(tenant, configDir));
-  return assembleNginx(snapshot, fragments, options);
+  return assembleNginxSegments(snapshot, fragments, options);
 }
 
 /** One tenant's part alone: what a preview shows, and what a node holds back when it fails. */
@@ -81,14 +86,38 @@ export function assembleNginx(
   fragments: readonly NginxTenantFragment[],
   options: NginxRenderOptions = {},
 ): RenderedFiles {
+  return joinSegments(assembleNginxSegments(snapshot, fragments, options));
+}
+
+/** Where the tenants' parts go in the main template's output; the guard refuses NUL in every value. */
+const HTTP_MARK = '\u0000switchyard-http\u0000';
+const STREAM_MARK = '\u0000switchyard-stream\u0000';
+
+export function assembleNginxSegments(
+  snapshot: NodeSnapshot,
+  fragments: readonly NginxTenantFragment[],
+  options: NginxRenderOptions = {},
+): SegmentedFiles {
   const node = nginxNodeSettings(snapshot.node);
   checkListeners(fragments);
   const main = nginxMainView(node, fragments.map((f) => f.view), options);
   const revision = snapshot.revision;
-  const files: Record<string, string> = {
-    [NGINX_FILES.config]: mainTemplate({ node: { name: node.name, revision }, main, fragments }),
-  };
-  for (const fragment of fragments) Object.assign(files, fragment.files);
+  // The template rendered once around one stand-in tenant whose parts are marks, then cut there:
+  // what surrounds the tenants is one piece each, and each tenant's part (with the line end the
+  // template gives it) is a piece of its own, the same string from one build to the next.
+  const text = mainTemplate({ node: { name: node.name, revision }, main, fragments: [{ http: HTTP_MARK, stream: main.hasStream ? STREAM_MARK : '' }] });
+  const [head = '', afterHttp = ''] = text.split(`${HTTP_MARK}\n`);
+  const [middle = '', tail = ''] = main.hasStream ? afterHttp.split(`${STREAM_MARK}\n`) : [afterHttp, ''];
+  if (text.split(HTTP_MARK).length !== 2 || (main.hasStream && afterHttp.split(STREAM_MARK).length !== 2)) {
+    throw new Error('templates/nginx/nginx.hbs must place each tenant part on a line of its own, once per section');
+  }
+  const config: string[] = [head];
+  for (const f of fragments) if (f.http !== '') config.push(`${f.http}\n`);
+  config.push(middle);
+  if (main.hasStream) for (const f of fragments) if (f.stream !== '') config.push(`${f.stream}\n`);
+  if (tail !== '') config.push(tail);
+  const files: Record<string, readonly string[]> = { [NGINX_FILES.config]: config.filter((piece) => piece !== '') };
+  for (const fragment of fragments) for (const [name, content] of Object.entries(fragment.files)) files[name] = [content];
   return Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 

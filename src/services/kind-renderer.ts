@@ -1,7 +1,7 @@
 import type { NodeKind } from '../domain/node.js';
 import type { NodeSnapshot, RenderedFiles, SegmentedFiles } from '../domain/snapshot.js';
 import { renderHaproxy, renderHaproxySegments } from '../render/haproxy.js';
-import { renderNginx } from '../render/nginx.js';
+import { renderNginx, renderNginxSegments } from '../render/nginx.js';
 import { validateHaproxySnapshot } from '../render/validate-haproxy.js';
 import { validateNginx } from '../render/validate-nginx.js';
 
@@ -34,9 +34,7 @@ export const RENDERERS: Readonly<Record<NodeKind, KindRenderer>> = {
   },
   nginx: {
     render: renderNginx,
-    // NGINX's main file interleaves every tenant's parts with maps built from all of them: it is
-    // stored whole (certificate files are pieces of their own).
-    renderSegments: (snapshot) => Object.fromEntries(Object.entries(renderNginx(snapshot)).map(([name, text]) => [name, [text]])),
+    renderSegments: renderNginxSegments,
     validate: async (snapshot) => {
       const v = await validateNginx(renderNginx(snapshot), snapshot.node.configDir);
       return v.ok ? { ok: true } : { ok: false, message: v.message };
