@@ -28,6 +28,12 @@ export interface NginxTenantFragment {
   readonly view: NginxTenantView;
   readonly http: string;
   readonly stream: string;
+  /**
+   * `http` and `stream` as the main file holds them (with their line end), made once: a build's
+   * pieces are then the same strings as the last build's for every unchanged tenant, which is what
+   * lets the store recognise them without hashing them again.
+   */
+  readonly pieces: { readonly http: string; readonly stream: string };
   readonly files: Readonly<Record<string, string>>;
 }
 
@@ -64,12 +70,15 @@ export function renderNginxTenant(tenant: TenantSnapshot, configDir: string): Ng
     files[cert.crtFile] = cert.chain;
     files[cert.keyFile] = cert.key;
   }
+  // Without the final newline: nginx.hbs puts each part on lines of its own.
+  const http = view.http === null ? '' : httpTemplate(view).trimEnd();
+  const stream = view.stream === null ? '' : streamTemplate(view).trimEnd();
   const fragment: NginxTenantFragment = {
     tenant: view.id,
     view,
-    // Without the final newline: nginx.hbs puts each part on lines of its own.
-    http: view.http === null ? '' : httpTemplate(view).trimEnd(),
-    stream: view.stream === null ? '' : streamTemplate(view).trimEnd(),
+    http,
+    stream,
+    pieces: { http: http === '' ? '' : flat(`${http}\n`), stream: stream === '' ? '' : flat(`${stream}\n`) },
     files,
   };
   fragmentCache.set(tenant, { configDir, fragment });
@@ -112,9 +121,9 @@ export function assembleNginxSegments(
     throw new Error('templates/nginx/nginx.hbs must place each tenant part on a line of its own, once per section');
   }
   const config: string[] = [head];
-  for (const f of fragments) if (f.http !== '') config.push(`${f.http}\n`);
+  for (const f of fragments) if (f.pieces.http !== '') config.push(f.pieces.http);
   config.push(middle);
-  if (main.hasStream) for (const f of fragments) if (f.stream !== '') config.push(`${f.stream}\n`);
+  if (main.hasStream) for (const f of fragments) if (f.pieces.stream !== '') config.push(f.pieces.stream);
   if (tail !== '') config.push(tail);
   const files: Record<string, readonly string[]> = { [NGINX_FILES.config]: config.filter((piece) => piece !== '') };
   for (const fragment of fragments) for (const [name, content] of Object.entries(fragment.files)) files[name] = [content];
@@ -137,4 +146,10 @@ function checkListeners(fragments: readonly NginxTenantFragment[]): void {
     }
   }
   if (issues.length > 0) throw new ValidationError(`listener conflict: ${issues.map((i) => i.message).join('; ')}`, issues);
+}
+
+/** One flat string (see the note on `flat` in render/haproxy.ts): kept in the fragment cache, a rope would be copied by every GC. */
+function flat(text: string): string {
+  text.charCodeAt(0);
+  return text;
 }
