@@ -49,6 +49,8 @@ export interface NodeReconcilerOptions {
 
 /** At most five builds a second per node, whatever the write rate. */
 const MIN_BUILD_INTERVAL_MS = 200;
+/** Builds start at least this many times their own duration apart (a third of the time at most). */
+const BUILD_SHARE_INVERSE = 3;
 
 /** A node's state reads in milliseconds (10,000 servers: ~20 ms): not read by then, it is not answering. */
 const BUILD_AFTER_PUSH_MS = 300;
@@ -85,6 +87,7 @@ export class NodeReconciler {
   private building: Promise<void> | null = null;
   private buildDirty = false;
   private lastBuildStart = -Infinity;
+  private lastBuildMs = 0;
   private buildFailures = 0;
   private buildTimer: NodeJS.Timeout | undefined;
 
@@ -262,7 +265,11 @@ export class NodeReconciler {
       // Under a stream of writes builds follow each other at most every minBuildIntervalMs, each
       // taking every write committed before it starts: a bounded number of builds per second
       // however many writes, and the runtime pushes (which make changes live) keep the CPU.
-      const due = this.lastBuildStart + (this.options.minBuildIntervalMs ?? MIN_BUILD_INTERVAL_MS);
+      // A build also never takes more than a third of the node's time: on a large node under a
+      // stream of structural writes (each build then stores the node's structure anew) the
+      // spacing grows with the build, so writes keep the CPU and the database.
+      const spacing = Math.max(this.options.minBuildIntervalMs ?? MIN_BUILD_INTERVAL_MS, BUILD_SHARE_INVERSE * this.lastBuildMs);
+      const due = this.lastBuildStart + spacing;
       // Timers round to whole milliseconds and may fire a little early: wait until it is really due.
       for (let wait = due - performance.now(); wait > 0 && !this.stopped; wait = due - performance.now()) {
         await new Promise((resolve) => setTimeout(resolve, Math.ceil(wait)).unref());
@@ -272,6 +279,7 @@ export class NodeReconciler {
       this.buildDirty = false;
       try {
         this.served = await this.deps.build(this.node.name);
+        this.lastBuildMs = performance.now() - this.lastBuildStart;
         this.buildFailures = 0;
       } catch (error) {
         this.buildFailures += 1;

@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto';
 import { RELOAD_PART, tenantStructuralParts } from '../domain/structural.js';
 import type { NodeSnapshot, TenantSnapshot } from '../domain/snapshot.js';
 
+/** Hex characters kept of each part's SHA-256. */
+const PART_HASH_CHARS = 16;
+
 interface TenantStructure {
   /** SHA-256 over the tenant's labelled part hashes: what the node's structural hash is made of. */
   readonly digest: string;
@@ -18,7 +21,9 @@ const memo = new WeakMap<TenantSnapshot, TenantStructure>();
 function tenantStructure(t: TenantSnapshot): TenantStructure {
   let s = memo.get(t);
   if (s === undefined) {
-    const parts = Object.entries(tenantStructuralParts(t)).map(([label, value]) => [label, sha256(JSON.stringify(value))] as const);
+    // A part's hash only tells two versions of it apart (the node's structural hash is the full
+    // SHA-256): 64 bits do that, and keep the parts a version stores (20,000 at 10,000 tenants) small.
+    const parts = Object.entries(tenantStructuralParts(t)).map(([label, value]) => [label, sha256(JSON.stringify(value)).slice(0, PART_HASH_CHARS)] as const);
     s = { digest: sha256(JSON.stringify(parts)), parts };
     memo.set(t, s);
   }
