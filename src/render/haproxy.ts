@@ -36,11 +36,12 @@ export interface HaproxyTenantFragment {
 
 /**
  * Fragments are memoised per tenant object and configDir: snapshots are immutable values, so an
- * unchanged tenant (the same object in the next snapshot) is not rendered again. Two configDirs
- * are kept per tenant: the node's own and the scratch directory it was last validated in.
+ * unchanged tenant (the same object in the next snapshot) is not rendered again. Nodes whose caps
+ * for a tenant agree share its snapshot, so a few configDirs are kept per tenant (one per such
+ * node); validations render for scratch directories without the cache (`renderHaproxyOnce`).
  */
 const fragmentCache = new WeakMap<TenantSnapshot, Map<string, HaproxyTenantFragment>>();
-const CONFIG_DIRS_PER_TENANT = 2;
+const CONFIG_DIRS_PER_TENANT = 4;
 
 /**
  * Renders a node's whole HAProxy configuration: `haproxy.cfg`, `maps/tenant-caps.map`, and per
@@ -60,6 +61,19 @@ export function renderHaproxySegments(snapshot: NodeSnapshot): SegmentedFiles {
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .map((tenant) => renderHaproxyTenant(tenant, configDir));
   return assembleHaproxySegments(snapshot, fragments);
+}
+
+/**
+ * `renderHaproxy` for a scratch directory used once (a validation): nothing is kept in the
+ * fragment cache, which then holds only the directories of nodes (a scratch render would take a
+ * node's place, and hold memory for a directory that is deleted right after).
+ */
+export function renderHaproxyOnce(snapshot: NodeSnapshot): RenderedFiles {
+  const { configDir } = nodeSettings(snapshot.node);
+  const fragments = [...snapshot.tenants]
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map((tenant) => fragmentCache.get(tenant)?.get(configDir) ?? fragmentOf(toHaproxyTenantView(tenant, configDir)));
+  return joinSegments(assembleHaproxySegments(snapshot, fragments, { once: true }));
 }
 
 /** One tenant's part alone: what a preview shows, and what a node holds back when it fails. */
@@ -86,10 +100,12 @@ export function assembleHaproxy(snapshot: NodeSnapshot, fragments: readonly Hapr
 /** Marks where the tenants go in the main template's output, which is split there. */
 const TENANTS_MARK = '\u0000switchyard-tenants\u0000';
 
-export function assembleHaproxySegments(snapshot: NodeSnapshot, fragments: readonly HaproxyTenantFragment[]): SegmentedFiles {
+export function assembleHaproxySegments(snapshot: NodeSnapshot, fragments: readonly HaproxyTenantFragment[], opts: { once?: boolean } = {}): SegmentedFiles {
   const view = toHaproxyNodeView(snapshot);
   checkTenantsUnique(fragments);
-  checkListeners(snapshot, fragments);
+  // A directory rendered once is not remembered as checked: it would push out a node's.
+  if (opts.once === true) checkListenersNow(snapshot, fragments);
+  else checkListeners(snapshot, fragments);
   // The guard refuses NUL in every rendered value, so the mark cannot come from a tenant.
   const [head = '', tail = '', ...rest] = mainTemplate({ ...view, tenants: TENANTS_MARK }).split(TENANTS_MARK);
   if (rest.length > 0) throw new Error('templates/haproxy/haproxy.hbs must place {{tenants}} exactly once');

@@ -5,7 +5,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import type { NodeSnapshot, RenderedFiles } from '../domain/snapshot.js';
-import { renderHaproxy } from './haproxy.js';
+import { renderHaproxyOnce } from './haproxy.js';
 import { HAPROXY_FILES } from './haproxy-names.js';
 
 export type HaproxyCheck = { readonly ok: true; readonly output: string } | { readonly ok: false; readonly message: string };
@@ -48,7 +48,7 @@ export async function validateHaproxy(files: RenderedFiles, configDir: string, o
 /** Renders the snapshot for a scratch directory and validates it there. */
 export async function validateHaproxySnapshot(snapshot: NodeSnapshot, options: HaproxyCheckOptions = {}): Promise<HaproxyCheck> {
   const configDir = haproxyValidationDir();
-  const files = renderHaproxy({ ...snapshot, node: { ...snapshot.node, configDir } });
+  const files = renderHaproxyOnce({ ...snapshot, node: { ...snapshot.node, configDir } });
   return validateHaproxy(files, configDir, options);
 }
 
