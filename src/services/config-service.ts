@@ -338,7 +338,8 @@ export class ConfigService {
     const node = await this.requireNode(nodeName);
     const rendered = await this.renderPlanned(nodeSettings(node), undefined, { reloadGeneration: node.reloadRequest.generation });
     const { revision, plan, contentHash, structuralHash, structuralParts, snapshot } = rendered;
-    const latest = await configs.latestConfigVersion(this.db, nodeName);
+    // The header only: the store remembers the digests of the version it stored last (or reads them).
+    const latest = await configs.latestConfigVersion(this.db, nodeName, { files: false });
     await this.db.transaction().execute(async (trx) => {
       for (const t of plan.good) await configs.recordGood(trx, node.kind, t.state.tenant.id, t.state, t.hash, revision);
       for (const h of plan.held) await configs.recordError(trx, node.kind, h.tenant, h.error, revision);

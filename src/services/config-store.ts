@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../db/connect.js';
 import type { Executor } from '../db/executor.js';
-import { insertConfigVersion, type HeldTenant, type StoredConfigVersion } from '../db/config-repository.js';
+import { configVersionById, insertConfigVersion, type HeldTenant, type StoredConfigVersion } from '../db/config-repository.js';
 import * as segments from '../db/config-segment-repository.js';
 import type { RenderedFiles } from '../domain/snapshot.js';
 import type { Logger } from '../logger.js';
@@ -94,14 +94,7 @@ export class ConfigStore {
     const files = this.manifestFiles(v.files);
     await segments.lockSegmentsForInsert(trx);
     // Its segments are stored as long as it is: checked under the lock, so no sweep comes between.
-    const previous = v.previous?.manifest ? v.previous : undefined;
-    const remembered = this.lastStored.get(v.nodeName);
-    const stored =
-      previous && (await segments.configVersionExists(trx, previous.id))
-        ? remembered?.id === previous.id
-          ? remembered.digests
-          : digestSet(decodeManifest(previous.manifest!))
-        : new Set<Digest>();
+    const stored = v.previous === undefined ? new Set<Digest>() : await this.storedDigests(trx, v.nodeName, v.previous);
     const fresh = new Map<Digest, string>();
     for (const f of files) {
       const texts = v.files[f.name]!;
@@ -186,6 +179,20 @@ export class ConfigStore {
     });
     this.logger?.info({ deleted, versions: seen.length, ms: Date.now() - started }, 'swept config segments');
     return deleted;
+  }
+
+  /**
+   * The digests `previous` references, when it is still stored (checked under the lock): those of
+   * the version this process stored last from memory, else its manifest (read by id when the
+   * caller passed a version header without it). Old versions stored as sealed files have none.
+   */
+  private async storedDigests(trx: Executor, nodeName: string, previous: StoredConfigVersion): Promise<ReadonlySet<Digest>> {
+    const none = new Set<Digest>();
+    if (!(await segments.configVersionExists(trx, previous.id))) return none;
+    const remembered = this.lastStored.get(nodeName);
+    if (remembered?.id === previous.id) return remembered.digests;
+    const manifest = previous.manifest ?? (previous.filesSealed === null ? (await configVersionById(trx, previous.id))?.manifest : null);
+    return manifest ? digestSet(decodeManifest(manifest)) : none;
   }
 
   private manifestFiles(files: SegmentedFiles): ManifestFile[] {

@@ -7,12 +7,16 @@ const FULL_READ_EVERY_MS = 10 * 60_000;
 
 interface Held {
   readonly state: DesiredState;
-  readonly tenants: Map<string, TenantState>;
-  readonly placements: Map<string, readonly string[]>;
   /** Each tenant's index in `state.tenants` (sorted by id). */
   readonly position: ReadonlyMap<string, number>;
   readonly fullAt: number;
 }
+
+/** The tenant of `held` with this id, if it has one. */
+const tenantOf = (held: Held, id: string): TenantState | undefined => {
+  const at = held.position.get(id);
+  return at === undefined ? undefined : held.state.tenants[at];
+};
 
 /**
  * The desired state at the newest revision, kept in memory and brought forward by reading only
@@ -73,48 +77,39 @@ export class DesiredStateCache {
     this.reads.changes += 1;
     const changes = await loadDesiredStateChanges(this.db, before.state.revision);
     if (changes.global) return this.readWhole(before);
-    if (changes.changed.length === 0) return this.keep({ ...before, state: { ...before.state, revision: changes.revision } });
-    const fresh = this.memo.intern(changes.state.tenants, before.tenants);
-    if (fresh.length === changes.changed.length && fresh.every((t) => before.tenants.has(t.tenant.id))) {
-      // The usual write: tenants that were there changed and are still there. The ordered list is
-      // copied with them in their places (no sort), the maps are shared unless placements moved.
-      const ordered = before.state.tenants.slice();
-      const tenants = new Map(before.tenants);
-      let placements = before.placements;
-      for (const t of fresh) {
-        ordered[before.position.get(t.tenant.id)!] = t;
-        tenants.set(t.tenant.id, t);
-        const nodes = changes.state.placements.get(t.tenant.id) ?? [];
-        if (!sameNodes(nodes, before.placements.get(t.tenant.id) ?? [])) {
-          if (placements === before.placements) placements = new Map(before.placements);
-          if (nodes.length === 0) placements.delete(t.tenant.id);
-          else placements.set(t.tenant.id, nodes);
-        }
-      }
-      return this.keep({ state: { revision: changes.revision, tenants: ordered, placements }, tenants, placements, position: before.position, fullAt: before.fullAt });
-    }
-    const tenants = new Map(before.tenants);
-    const placements = new Map(before.placements);
-    for (const id of changes.changed) {
-      tenants.delete(id);
-      placements.delete(id);
-    }
+    const fresh = this.memo.intern(changes.state.tenants, { get: (id) => tenantOf(before, id) });
+    const kept = fresh.length === changes.changed.length && fresh.every((t) => before.position.has(t.tenant.id));
+    // The usual write: tenants that were there changed and are still there. They take their
+    // places in a copy of the list (no sort, same positions); the placements are copied only if
+    // theirs moved. Otherwise (tenants come or go) the list is rebuilt and sorted.
+    const written = new Set(changes.changed);
+    const tenants = kept ? before.state.tenants.slice() : before.state.tenants.filter((t) => !written.has(t.tenant.id));
+    let placements = before.state.placements;
+    const place = (id: string, nodes: readonly string[]) => {
+      if (sameNodes(nodes, placements.get(id) ?? [])) return;
+      if (placements === before.state.placements) placements = new Map(placements);
+      const writable = placements as Map<string, readonly string[]>;
+      if (nodes.length === 0) writable.delete(id);
+      else writable.set(id, nodes);
+    };
+    for (const t of fresh) written.delete(t.tenant.id);
+    for (const gone of written) place(gone, []);
     for (const t of fresh) {
-      tenants.set(t.tenant.id, t);
-      const nodes = changes.state.placements.get(t.tenant.id);
-      if (nodes !== undefined) placements.set(t.tenant.id, nodes);
+      if (kept) tenants[before.position.get(t.tenant.id)!] = t;
+      else tenants.push(t);
+      place(t.tenant.id, changes.state.placements.get(t.tenant.id) ?? []);
     }
-    const ordered = [...tenants.values()].sort((a, b) => (a.tenant.id < b.tenant.id ? -1 : a.tenant.id > b.tenant.id ? 1 : 0));
-    return this.keep({ state: { revision: changes.revision, tenants: ordered, placements }, tenants, placements, position: positions(ordered), fullAt: before.fullAt });
+    if (!kept) tenants.sort((a, b) => (a.tenant.id < b.tenant.id ? -1 : a.tenant.id > b.tenant.id ? 1 : 0));
+    const state = { revision: changes.revision, tenants, placements };
+    return this.keep({ state, position: kept ? before.position : positions(tenants), fullAt: before.fullAt });
   }
 
   private async readWhole(before: Held | null): Promise<DesiredState> {
     const fullAt = this.now();
     this.reads.whole += 1;
     const read = await loadDesiredState(this.db);
-    const tenants = this.memo.intern(read.tenants, before?.tenants ?? new Map());
-    const placements = new Map(read.placements);
-    return this.keep({ state: { ...read, tenants, placements }, tenants: new Map(tenants.map((t) => [t.tenant.id, t])), placements, position: positions(tenants), fullAt });
+    const tenants = this.memo.intern(read.tenants, { get: (id) => (before === null ? undefined : tenantOf(before, id)) });
+    return this.keep({ state: { ...read, tenants }, position: positions(tenants), fullAt });
   }
 
   private keep(next: Held): DesiredState {

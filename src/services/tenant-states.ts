@@ -49,7 +49,7 @@ export class TenantMemo {
   }
 
   /** `tenants` with each one whose content equals its object in `previous` replaced by that object. */
-  intern(tenants: readonly TenantState[], previous: ReadonlyMap<string, TenantState>): TenantState[] {
+  intern(tenants: readonly TenantState[], previous: Pick<ReadonlyMap<string, TenantState>, 'get'>): TenantState[] {
     return tenants.map((t) => {
       const before = previous.get(t.tenant.id);
       return before !== undefined && this.hash(before) === this.hash(t) ? before : t;

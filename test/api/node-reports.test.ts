@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type Caller, type TestApp } from '../support/app.js';
+import { seedOneVipTenant } from '../support/fixture.js';
 
 /** A loopback port nothing listens on: a Runtime API there refuses every connection. */
 async function closedPort(): Promise<number> {
@@ -17,10 +18,7 @@ describe('an agent reports only config versions built for its node', () => {
   let n2: Caller;
   beforeAll(async () => {
     app = await startTestApp();
-    await app.admin('POST', '/v1/tenants', { id: 'a' });
-    await app.admin('POST', '/v1/tenants/a/pools', { name: 'web', healthCheck: { type: 'http' } });
-    await app.admin('PUT', '/v1/tenants/a/pools/web/members', { members: [{ name: 'm1', address: '10.0.0.1', port: 80 }] });
-    await app.admin('POST', '/v1/tenants/a/vips', { name: 'www', address: '192.168.9.1', port: 80, protocol: 'http', defaultPool: 'web' });
+    await seedOneVipTenant(app);
     await app.admin('POST', '/v1/nodes', { name: 'n1', kind: 'nginx', capacity: { vcpu: 2, memoryMb: 2048 }, configDir: '/etc/sy-n1' });
     await app.admin('POST', '/v1/nodes', { name: 'n2', kind: 'nginx', capacity: { vcpu: 2, memoryMb: 2048 }, configDir: '/etc/sy-n2' });
     n1 = app.as(await app.token('agent', { node: 'n1' }));
@@ -138,10 +136,7 @@ describe('a node whose agent is silent or whose Runtime API fails is not converg
   beforeAll(async () => {
     // One-second heartbeats: an agent is silent after 3 s. The reconciler pushes to the Runtime API.
     app = await startTestApp({ SWITCHYARD_HEARTBEAT_INTERVAL_S: '1', SWITCHYARD_RECONCILE: 'true', SWITCHYARD_RECONCILE_INTERVAL_MS: '200' });
-    await app.admin('POST', '/v1/tenants', { id: 'a' });
-    await app.admin('POST', '/v1/tenants/a/pools', { name: 'web', healthCheck: { type: 'http' } });
-    await app.admin('PUT', '/v1/tenants/a/pools/web/members', { members: [{ name: 'm1', address: '10.0.0.1', port: 80 }] });
-    await app.admin('POST', '/v1/tenants/a/vips', { name: 'www', address: '192.168.9.1', port: 80, protocol: 'http', defaultPool: 'web' });
+    await seedOneVipTenant(app);
     const port = await closedPort();
     const registered = await app.admin('POST', '/v1/nodes', { name: 'edge', kind: 'haproxy', runtimeAddress: { host: '127.0.0.1', port }, capacity: { vcpu: 2, memoryMb: 2048 } });
     expect(registered.status).toBe(201);

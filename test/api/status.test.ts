@@ -1,14 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type Caller, type TestApp } from '../support/app.js';
+import { seedOneVipTenant } from '../support/fixture.js';
 
 let app: TestApp;
 let agent: Caller;
 beforeAll(async () => {
   app = await startTestApp();
-  await app.admin('POST', '/v1/tenants', { id: 'a' });
-  await app.admin('POST', '/v1/tenants/a/pools', { name: 'web', healthCheck: { type: 'http' } });
-  await app.admin('PUT', '/v1/tenants/a/pools/web/members', { members: [{ name: 'm1', address: '10.0.0.1', port: 80 }] });
-  await app.admin('POST', '/v1/tenants/a/vips', { name: 'www', address: '192.168.9.1', port: 80, protocol: 'http', defaultPool: 'web' });
+  await seedOneVipTenant(app);
   await app.admin('POST', '/v1/nodes', { name: 'n1', kind: 'nginx', capacity: { vcpu: 2, memoryMb: 2048 } });
   agent = app.as(await app.token('agent', { node: 'n1' }));
 });

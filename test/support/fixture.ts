@@ -26,6 +26,20 @@ export async function seedTenantA(app: TestApp): Promise<{ cert: TestCert }> {
   return { cert };
 }
 
+/** Tenant a with one HTTP VIP `www` (192.168.9.1:80) on pool `web` of one member: the least a node can serve. */
+export async function seedOneVipTenant(app: TestApp): Promise<void> {
+  const setup: [string, string, unknown][] = [
+    ['POST', '/v1/tenants', { id: 'a' }],
+    ['POST', '/v1/tenants/a/pools', { name: 'web', healthCheck: { type: 'http' } }],
+    ['PUT', '/v1/tenants/a/pools/web/members', { members: [{ name: 'm1', address: '10.0.0.1', port: 80 }] }],
+    ['POST', '/v1/tenants/a/vips', { name: 'www', address: '192.168.9.1', port: 80, protocol: 'http', defaultPool: 'web' }],
+  ];
+  for (const [method, path, body] of setup) {
+    const res = await app.admin(method, path, body);
+    expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).toBeLessThan(300);
+  }
+}
+
 export async function currentRevision(app: TestApp): Promise<number> {
   const row = await app.database.handle.db.selectFrom('revision_counter').select('revision').executeTakeFirstOrThrow();
   return Number(row.revision);
