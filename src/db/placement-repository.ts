@@ -70,13 +70,23 @@ export async function setNodeExcluded(db: Executor, node: string, reason: string
     .execute();
 }
 
-/** The reservations placed on each node, summed, leaving out one tenant's. */
+/**
+ * The reservations placed on each node, summed, leaving out one tenant's: the kept sums (one row
+ * per node) less that tenant's own placements, so the cost does not grow with the fleet.
+ */
 export async function bookedPerNode(db: Executor, opts: { except: string }): Promise<Map<string, Resources>> {
-  const rows = await db
+  // One after the other: a transaction is one connection.
+  const sums = await db.selectFrom('node_bookings').select(['node_name', 'vcpu', 'memory_mb']).execute();
+  const own = await db
     .selectFrom('placements')
-    .select((eb) => ['node_name', eb.fn.sum<string>('reservation_vcpu').as('vcpu'), eb.fn.sum<string>('reservation_memory_mb').as('memory_mb')])
-    .where('tenant_id', '<>', opts.except)
-    .groupBy('node_name')
+    .select(['node_name', 'reservation_vcpu', 'reservation_memory_mb'])
+    .where('tenant_id', '=', opts.except)
     .execute();
-  return new Map(rows.map((r) => [r.node_name, { vcpu: Number(r.vcpu), memoryMb: Number(r.memory_mb) }]));
+  const booked = new Map(sums.map((r) => [r.node_name, { vcpu: Number(r.vcpu), memoryMb: Number(r.memory_mb) }]));
+  for (const p of own) {
+    const b = booked.get(p.node_name);
+    // vCPUs are stored to the thousandth: round away the float noise of the subtraction.
+    if (b) booked.set(p.node_name, { vcpu: Math.round((b.vcpu - Number(p.reservation_vcpu)) * 1000) / 1000, memoryMb: b.memoryMb - p.reservation_memory_mb });
+  }
+  return booked;
 }

@@ -275,6 +275,13 @@ export interface PlacementTable {
   revision: BigIntColumn;
 }
 
+/** The reservations placed on a node, summed; kept by triggers on `placements` (migration 0022). */
+export interface NodeBookingTable {
+  node_name: string;
+  vcpu: Numeric;
+  memory_mb: BigIntColumn;
+}
+
 /** One cap change: from null for a tenant new on the node, to null when it left the node. */
 export interface AllocationHistoryTable {
   id: Generated<string>;
@@ -360,4 +367,5 @@ export interface Database {
   allocations: AllocationTable;
   allocation_history: AllocationHistoryTable;
   placements: PlacementTable;
+  node_bookings: NodeBookingTable;
 }

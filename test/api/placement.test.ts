@@ -173,4 +173,19 @@ describe('placement', () => {
     expect(await placedOn('a')).toHaveLength(2);
     expect((await app.cp.services.placement.healthPass(Date.now())).revision).toBeNull();
   });
+
+  it("after every kind of placement change above, the room booked on each node is the sum of its placements' reservations", async () => {
+    // The sums are kept by triggers (a new tenant is placed around them): insertions, upserted
+    // reservations, moves, a deleted node's cascade and the trims above all went through them.
+    await ok('PATCH', '/v1/tenants/a', { reservation: { vcpu: 1.5, memoryMb: 2048 } });
+    const db = app.cp.database.db;
+    const kept = await sql<{ node_name: string; vcpu: string; memory_mb: string }>`
+      select node_name, vcpu::text, memory_mb::text from node_bookings order by node_name`.execute(db);
+    const summed = await sql<{ node_name: string; vcpu: string; memory_mb: string }>`
+      select n.name as node_name, coalesce(sum(p.reservation_vcpu), 0)::numeric(14, 3)::text as vcpu,
+             coalesce(sum(p.reservation_memory_mb), 0)::text as memory_mb
+      from nodes n left join placements p on p.node_name = n.name group by n.name order by n.name`.execute(db);
+    expect(kept.rows).toEqual(summed.rows);
+    expect(summed.rows.some((r) => Number(r.vcpu) > 0)).toBe(true);
+  });
 });
