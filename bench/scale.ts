@@ -22,7 +22,8 @@
  * ms; build p99 ≤ 50 ms; RSS ≤ 300 MB. Missed targets are reported (exit 0, `met: false`);
  * something broken (a write refused, nothing converging within BENCH_CONVERGE_TIMEOUT_S) fails.
  * Knobs: BENCH_TENANTS, BENCH_STEP, BENCH_CLIENTS (8), BENCH_CHANGES (20), BENCH_AGENT_WAIT_S (the
- * agents' --wait, 10), BENCH_CONVERGE_TIMEOUT_S (900). BENCH_FLEET=none registers the same nodes
+ * agents' --wait, 10), BENCH_CONVERGE_TIMEOUT_S (900), BENCH_CP_NODE_ARGS (extra node flags for the
+ * control plane, e.g. `--cpu-prof --cpu-prof-dir=DIR`). BENCH_FLEET=none registers the same nodes
  * but runs no agent and no proxy: the control plane alone (writes, placement, builds, storage),
  * as the issue measured it "with no proxies running", to tell its cost from the proxies' reloads
  * on the same machine; lag, convergence and the VIP check are then left out (null), and a member
@@ -49,6 +50,8 @@ const CONVERGE_TIMEOUT_MS = Number(process.env.BENCH_CONVERGE_TIMEOUT_S ?? 900) 
 const AGENT_WAIT_S = Number(process.env.BENCH_AGENT_WAIT_S ?? 10);
 /** `none`: no agents and no proxies (see above). */
 const FLEET = process.env.BENCH_FLEET === 'none' ? 'none' : 'full';
+/** Extra node flags for the control plane, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where its time goes. */
+const CP_NODE_ARGS = (process.env.BENCH_CP_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const SAMPLE_MS = 500;
 const PROGRESS_EVERY = 250;
 /** Small, so caps are not 1 request/s: 100 req/s and 156 connections per tenant. */
@@ -380,7 +383,7 @@ try {
   baseUrl = `http://127.0.0.1:${cpPort}`;
   const cp = track(
     'control plane',
-    spawn(process.execPath, ['--max-semi-space-size=64', join(REPO, 'bin', 'switchyard.mjs'), 'serve'], {
+    spawn(process.execPath, ['--max-semi-space-size=64', ...CP_NODE_ARGS, join(REPO, 'bin', 'switchyard.mjs'), 'serve'], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {

@@ -82,30 +82,43 @@ function toStoredVersion(row: {
   };
 }
 
-/** The structure of the newest stored version of a node's config with these contents (what a node that applied them runs). */
+/**
+ * The structure of the newest stored version of a node's config with these contents (what a node
+ * that applied them runs): its parts as chunk digests (`structureChunks`, opened by the config
+ * store) or, on rows stored before migration 0023, as JSON (`structuralParts`).
+ */
 export async function structureOfVersion(
   db: Executor,
   nodeName: string,
   contentHash: string,
-): Promise<{ revision: number; structuralHash: string; structuralParts: Record<string, string> } | undefined> {
+): Promise<{ revision: number; structuralHash: string; structuralParts: Record<string, string>; structureChunks: Buffer | null } | undefined> {
   const row = await db
     .selectFrom('config_versions as v')
     .select(['v.revision', 'v.structural_hash'])
     .select(
       // A version stored with the structure of the one before carries no parts of its own: the
       // newest version of the node with the same structural hash that has them stands in.
-      sql<Record<string, string>>`coalesce(nullif(v.structural_parts, '{}'::jsonb),
-        (select w.structural_parts from config_versions w
-          where w.node_name = v.node_name and w.structural_hash = v.structural_hash and w.structural_parts <> '{}'::jsonb
-          order by w.id desc limit 1),
-        '{}'::jsonb)`.as('structural_parts'),
+      sql<{ parts: Record<string, string>; chunks: string | null }>`coalesce(
+        (select jsonb_build_object('parts', w.structural_parts, 'chunks', encode(w.structure_chunks, 'base64'))
+          from config_versions w
+          where w.node_name = v.node_name and w.structural_hash = v.structural_hash
+            and (w.structure_chunks is not null or w.structural_parts <> '{}'::jsonb)
+          order by (w.id = v.id) desc, w.id desc limit 1),
+        '{"parts": {}, "chunks": null}'::jsonb)`.as('structure'),
     )
     .where('v.node_name', '=', nodeName)
     .where('v.content_hash', '=', contentHash)
     .orderBy('v.id', 'desc')
     .limit(1)
     .executeTakeFirst();
-  return row && { revision: Number(row.revision), structuralHash: row.structural_hash, structuralParts: row.structural_parts };
+  if (row === undefined) return undefined;
+  const { parts, chunks } = row.structure;
+  return {
+    revision: Number(row.revision),
+    structuralHash: row.structural_hash,
+    structuralParts: parts,
+    structureChunks: chunks === null ? null : Buffer.from(chunks, 'base64'),
+  };
 }
 
 /**
@@ -138,6 +151,8 @@ export async function insertConfigVersion(
     contentHash: string;
     structuralHash: string;
     structuralParts?: Readonly<Record<string, string>>;
+    /** Digests of the chunks holding the structural parts (ConfigStore), instead of `structuralParts`. */
+    structureChunks?: Buffer | null;
     fileNames: readonly string[];
     heldTenants: readonly HeldTenant[];
   } & ({ filesSealed: string; manifest?: undefined } | { manifest: Buffer; filesSealed?: undefined }),
@@ -151,6 +166,7 @@ export async function insertConfigVersion(
       content_hash: v.contentHash,
       structural_hash: v.structuralHash,
       structural_parts: JSON.stringify(v.structuralParts ?? {}),
+      structure_chunks: v.structureChunks ?? null,
       files_sealed: v.filesSealed ?? null,
       manifest: v.manifest ?? null,
       file_names: JSON.stringify(v.fileNames),

@@ -68,28 +68,36 @@ export async function segmentDigests(db: Executor): Promise<Buffer[]> {
   return rows.map((r) => asBuffer(r.digest));
 }
 
-/** Up to `limit` manifests of versions with an id above `afterId`, by id. */
-export async function manifestsAfter(db: Executor, afterId: number, limit: number): Promise<{ id: number; manifest: Buffer }[]> {
-  const rows = await db
-    .selectFrom('config_versions')
-    .select(['id', 'manifest'])
-    .where('manifest', 'is not', null)
-    .where(sql<boolean>`id > ${afterId}`)
-    .orderBy('id')
-    .limit(limit)
-    .execute();
-  return rows.map((r) => ({ id: Number(r.id), manifest: asBuffer(r.manifest!) }));
+/** What a stored version references: its manifest, and the chunks of its structural parts. */
+export interface VersionReferences {
+  readonly id: number;
+  readonly manifest: Buffer | null;
+  readonly structureChunks: Buffer | null;
 }
 
-/** The manifests of every version except these. */
-export async function manifestsExcept(db: Executor, ids: readonly number[]): Promise<{ id: number; manifest: Buffer }[]> {
-  const rows = await db
+function referenceRows(db: Executor) {
+  return db
     .selectFrom('config_versions')
-    .select(['id', 'manifest'])
-    .where('manifest', 'is not', null)
-    .where(sql<boolean>`not (id = any(${ids.map(String)}::bigint[]))`)
-    .execute();
-  return rows.map((r) => ({ id: Number(r.id), manifest: asBuffer(r.manifest!) }));
+    .select(['id', 'manifest', 'structure_chunks'])
+    .where((eb) => eb.or([eb('manifest', 'is not', null), eb('structure_chunks', 'is not', null)]));
+}
+
+const toReferences = (r: { id: unknown; manifest: Uint8Array | null; structure_chunks: Uint8Array | null }): VersionReferences => ({
+  id: Number(r.id),
+  manifest: asBuffer(r.manifest),
+  structureChunks: asBuffer(r.structure_chunks),
+});
+
+/** Up to `limit` versions with an id above `afterId`, by id: what they reference. */
+export async function referencesAfter(db: Executor, afterId: number, limit: number): Promise<VersionReferences[]> {
+  const rows = await referenceRows(db).where(sql<boolean>`id > ${afterId}`).orderBy('id').limit(limit).execute();
+  return rows.map(toReferences);
+}
+
+/** What every version except these references. */
+export async function referencesExcept(db: Executor, ids: readonly number[]): Promise<VersionReferences[]> {
+  const rows = await referenceRows(db).where(sql<boolean>`not (id = any(${ids.map(String)}::bigint[]))`).execute();
+  return rows.map(toReferences);
 }
 
 /** Deletes these segments; answers how many were stored. */

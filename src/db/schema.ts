@@ -211,6 +211,8 @@ export interface ConfigVersionTable {
   built_revision: ColumnType<BigIntColumn | null, number | null | undefined, number | null>;
   /** Hash per structural part (see domain/structural.ts structuralParts): says what a reload is for. */
   structural_parts: ColumnType<Record<string, string>, string | undefined, string>;
+  /** The digests of the chunks (config segments) that hold the structural parts, 32 bytes each; null before 0023 and when stored with none. */
+  structure_chunks: ColumnType<Buffer | null, Buffer | null | undefined, Buffer | null>;
   file_names: Json<string[]>;
   held_tenants: Json<unknown>;
   created_at: Timestamp;

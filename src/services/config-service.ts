@@ -169,6 +169,17 @@ export class ConfigService {
     return this.store.sweep();
   }
 
+  /**
+   * The structure a node runs that applied these contents (its newest stored version with them):
+   * hash and labelled parts, which say what a reload is for. Undefined when no such version is stored.
+   */
+  async runningStructure(nodeName: string, contentHash: string): Promise<{ structuralHash: string; structuralParts: Record<string, string> } | undefined> {
+    const found = await configs.structureOfVersion(this.db, nodeName, contentHash);
+    if (found === undefined) return undefined;
+    const structuralParts = found.structureChunks === null ? found.structuralParts : await this.store.openStructure(found.structureChunks);
+    return { structuralHash: found.structuralHash, structuralParts };
+  }
+
   /** Ends every long poll now (they answer with what they have); called when the process stops. */
   close(): void {
     this.closing.abort();
@@ -348,7 +359,7 @@ export class ConfigService {
         if (latest.revision < revision) await configs.advanceConfigVersion(trx, latest.id, revision);
       } else {
         // Parts say what a reload is for; a version with the structure of the one before needs no
-        // reload and stores none (`structureOfVersion` finds them on an older version).
+        // reload and stores none (`runningStructure` finds them on an older version).
         const parts = latest?.structuralHash === structuralHash ? {} : structuralParts();
         await this.store.insert(trx, { nodeName, revision, contentHash, structuralHash, structuralParts: parts, files: rendered.segments, heldTenants: plan.held, previous: latest });
         await configs.pruneConfigVersions(trx, nodeName, VERSIONS_KEPT);

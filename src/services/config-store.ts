@@ -5,7 +5,22 @@ import { configVersionById, insertConfigVersion, type HeldTenant, type StoredCon
 import * as segments from '../db/config-segment-repository.js';
 import type { RenderedFiles } from '../domain/snapshot.js';
 import type { Logger } from '../logger.js';
-import { decodeManifest, encodeManifest, type Digest, type ManifestFile } from './config-manifest.js';
+import {
+  chunkDigests,
+  chunkParts,
+  chunkText,
+  cutChunks,
+  decodeManifest,
+  digestBits,
+  encodeChunkedManifest,
+  encodeManifest,
+  labelBits,
+  partsChunkText,
+  DIGEST_BYTES,
+  type ChunkedFile,
+  type Digest,
+  type ManifestFile,
+} from './config-manifest.js';
 import { SecretBox } from './secret-box.js';
 import { SegmentDigests } from './segment-digests.js';
 
@@ -35,9 +50,12 @@ export interface ConfigStoreOptions {
 
 /**
  * A node's config versions, stored as segments: each distinct segment once (config_segments,
- * keyed by its HMAC digest) and per version a manifest of digests. Storing a version after a
- * one-tenant change hashes and stores that tenant's segment only; unchanged segments are
- * recognised by their string (memoized digests) and by the previous version's manifest.
+ * keyed by its HMAC digest) and per version a manifest. The manifest names chunks of about 64
+ * segment digests, each chunk a segment too (content-defined, see `cutChunks`), and the version's
+ * structural parts are chunked the same way. Storing a version after a one-tenant change hashes
+ * and stores that tenant's segment, one chunk of digests and one of parts, and a manifest of
+ * about 5 KB at 10,000 tenants; unchanged segments are recognised by their string (memoized
+ * digests) and by the previous version's references.
  */
 export class ConfigStore {
   private readonly box: SecretBox;
@@ -92,6 +110,9 @@ export class ConfigStore {
     },
   ): Promise<number> {
     const files = this.manifestFiles(v.files);
+    const chunks = new Map<Digest, string>();
+    const chunked: ChunkedFile[] = files.map((f) => ({ name: f.name, segments: f.digests.length, chunks: this.chunk(f.digests, chunks) }));
+    const structure = this.structureChunks(v.structuralParts, chunks);
     await segments.lockSegmentsForInsert(trx);
     // Its segments are stored as long as it is: checked under the lock, so no sweep comes between.
     const stored = v.previous === undefined ? new Set<Digest>() : await this.storedDigests(trx, v.nodeName, v.previous);
@@ -102,20 +123,36 @@ export class ConfigStore {
         if (!stored.has(d) && !fresh.has(d)) fresh.set(d, texts[i]!);
       });
     }
+    for (const [d, text] of chunks) if (!stored.has(d)) fresh.set(d, text);
     await segments.insertSegments(trx, [...fresh].map(([digest, text]) => this.segmentRow(digest, text)));
     const id = await insertConfigVersion(trx, {
       nodeName: v.nodeName,
       revision: v.revision,
       contentHash: v.contentHash,
       structuralHash: v.structuralHash,
-      structuralParts: v.structuralParts,
-      manifest: encodeManifest(files),
+      structureChunks: structure.length === 0 ? null : Buffer.from(structure.join(''), 'latin1'),
+      manifest: encodeChunkedManifest(chunked),
       fileNames: files.map((f) => f.name),
       heldTenants: v.heldTenants,
     });
     // Remembered before the commit: an id that never commits is never a later insert's `previous`.
-    this.lastStored.set(v.nodeName, { id, digests: digestSet(files) });
+    const referenced = digestSet(files);
+    for (const d of chunks.keys()) referenced.add(d);
+    this.lastStored.set(v.nodeName, { id, digests: referenced });
     return id;
+  }
+
+  /**
+   * The structural parts a version stored as chunks (`structureOfVersion` answers their digests,
+   * 32 bytes each). Throws when a chunk is missing or altered.
+   */
+  async openStructure(chunkDigestBytes: Buffer): Promise<Record<string, string>> {
+    if (chunkDigestBytes.length % DIGEST_BYTES !== 0) throw new Error(`structure chunk digests of ${chunkDigestBytes.length} bytes are not whole digests`);
+    const digests = structureDigests(chunkDigestBytes);
+    const texts = await this.texts(this.db, digests, 'structure');
+    const parts: Record<string, string> = {};
+    for (const d of digests) for (const [label, hash] of chunkParts(texts.get(d)!)) parts[label] = hash;
+    return parts;
   }
 
   /** True when the version's joined files are in memory: `open` needs no more than its id then. */
@@ -158,14 +195,26 @@ export class ConfigStore {
     const unreferenced = new Map<Digest, Buffer>();
     for (const d of await segments.segmentDigests(this.db)) unreferenced.set(d.toString('latin1'), d);
     const seen: number[] = [];
-    const mark = (manifest: Buffer) => {
-      for (const f of decodeManifest(manifest)) for (const d of f.digests) unreferenced.delete(d);
+    // A chunk of digests is expanded once, however many versions name it.
+    const expanded = new Set<Digest>();
+    const mark = async (db: Executor, refs: segments.VersionReferences) => {
+      const { digests, chunks } = refs.manifest === null ? { digests: [], chunks: [] } : flatOrChunks(refs.manifest);
+      for (const d of digests) unreferenced.delete(d);
+      for (const d of structureDigests(refs.structureChunks)) unreferenced.delete(d);
+      const toExpand = chunks.filter((c) => !expanded.has(c));
+      if (toExpand.length === 0) return;
+      const texts = await this.texts(db, toExpand, `version ${refs.id}`);
+      for (const c of toExpand) {
+        unreferenced.delete(c);
+        expanded.add(c);
+        for (const d of chunkDigests(texts.get(c)!)) unreferenced.delete(d);
+      }
     };
     for (let after = 0; ; ) {
-      const batch = await segments.manifestsAfter(this.db, after, SWEEP_BATCH);
-      for (const { id, manifest } of batch) {
-        mark(manifest);
-        seen.push(id);
+      const batch = await segments.referencesAfter(this.db, after, SWEEP_BATCH);
+      for (const refs of batch) {
+        await mark(this.db, refs);
+        seen.push(refs.id);
       }
       if (batch.length < SWEEP_BATCH) break;
       after = batch[batch.length - 1]!.id;
@@ -174,7 +223,7 @@ export class ConfigStore {
     const deleted = await this.db.transaction().execute(async (trx) => {
       await segments.lockSegmentsForSweep(trx);
       // Versions committed since the read above (including ones with lower ids that committed late).
-      for (const { manifest } of await segments.manifestsExcept(trx, seen)) mark(manifest);
+      for (const refs of await segments.referencesExcept(trx, seen)) await mark(trx, refs);
       return segments.deleteSegments(trx, [...unreferenced.values()]);
     });
     this.logger?.info({ deleted, versions: seen.length, ms: Date.now() - started }, 'swept config segments');
@@ -192,7 +241,69 @@ export class ConfigStore {
     const remembered = this.lastStored.get(nodeName);
     if (remembered?.id === previous.id) return remembered.digests;
     const manifest = previous.manifest ?? (previous.filesSealed === null ? (await configVersionById(trx, previous.id))?.manifest : null);
-    return manifest ? digestSet(decodeManifest(manifest)) : none;
+    if (!manifest) return none;
+    const files = await this.resolve(trx, manifest, `config version ${previous.id} of node ${nodeName}`);
+    const out = digestSet(files);
+    const decoded = decodeManifest(manifest);
+    if (decoded.chunked) for (const f of decoded.files) for (const c of f.chunks) out.add(c);
+    return out;
+  }
+
+  /** A manifest's files with their segment digests, chunks read where a chunked manifest names them. */
+  private async resolve(db: Executor, manifest: Buffer, what: string): Promise<ManifestFile[]> {
+    const decoded = decodeManifest(manifest);
+    if (!decoded.chunked) return decoded.files;
+    const texts = await this.texts(db, decoded.files.flatMap((f) => f.chunks), what);
+    return decoded.files.map((f) => {
+      const digests = f.chunks.flatMap((c) => chunkDigests(texts.get(c)!));
+      if (digests.length !== f.segments) throw new Error(`${what}: file ${f.name} lists ${digests.length} segments in its chunks, not ${f.segments}`);
+      return { name: f.name, digests };
+    });
+  }
+
+  /** Segments' texts by digest: remembered ones, the rest in one query, each checked against its digest. */
+  private async texts(db: Executor, digests: readonly Digest[], what: string): Promise<Map<Digest, string>> {
+    const texts = new Map<Digest, string>();
+    const missing = new Map<Digest, Buffer>();
+    for (const d of digests) {
+      if (texts.has(d) || missing.has(d)) continue;
+      const text = this.digests.contentOf(d);
+      if (text !== undefined) texts.set(d, text);
+      else missing.set(d, Buffer.from(d, 'latin1'));
+    }
+    const rows = await segments.findSegments(db, [...missing.values()]);
+    for (const row of rows) {
+      const d = row.digest.toString('latin1');
+      const text = row.sealed ? this.box.open(row.content, segmentContext(row.digest)) : row.content;
+      if (!this.digests.verify(text, d)) {
+        throw new Error(`config segment ${row.digest.toString('hex')} does not match its digest: it was altered, or stored under another secret key`);
+      }
+      this.digests.remember(text, d);
+      texts.set(d, text);
+    }
+    if (rows.length !== missing.size) throw new Error(`${what} references ${missing.size - rows.length} segments that are not stored`);
+    return texts;
+  }
+
+  /** A file's segment digests as chunks: their digests, the chunks' texts added to `out`. */
+  private chunk(digests: readonly Digest[], out: Map<Digest, string>): Digest[] {
+    return cutChunks(digests, digestBits).map((c) => {
+      const text = chunkText(c);
+      const d = this.digests.digestOf(text);
+      out.set(d, text);
+      return d;
+    });
+  }
+
+  /** Structural parts, sorted by label, as chunks: their digests, the chunks' texts added to `out`. */
+  private structureChunks(parts: Readonly<Record<string, string>>, out: Map<Digest, string>): Digest[] {
+    const labels = Object.keys(parts).sort();
+    return cutChunks(labels, labelBits).map((c) => {
+      const text = partsChunkText(c.map((label) => [label, parts[label]!] as const));
+      const d = this.digests.digestOf(text);
+      out.set(d, text);
+      return d;
+    });
   }
 
   private manifestFiles(files: SegmentedFiles): ManifestFile[] {
@@ -218,30 +329,9 @@ export class ConfigStore {
       if (v.filesSealed === null) throw new Error(`config version ${v.id} of node ${v.nodeName} has neither a manifest nor sealed files`);
       return JSON.parse(this.box.open(v.filesSealed, `config:${v.nodeName}`)) as RenderedFiles;
     }
-    const files = decodeManifest(v.manifest);
-    const texts = new Map<Digest, string>();
-    const missing = new Map<Digest, Buffer>();
-    for (const f of files) {
-      for (const d of f.digests) {
-        if (texts.has(d) || missing.has(d)) continue;
-        const text = this.digests.contentOf(d);
-        if (text !== undefined) texts.set(d, text);
-        else missing.set(d, Buffer.from(d, 'latin1'));
-      }
-    }
-    const rows = await segments.findSegments(this.db, [...missing.values()]);
-    for (const row of rows) {
-      const d = row.digest.toString('latin1');
-      const text = row.sealed ? this.box.open(row.content, segmentContext(row.digest)) : row.content;
-      if (!this.digests.verify(text, d)) {
-        throw new Error(`config segment ${row.digest.toString('hex')} does not match its digest: it was altered, or stored under another secret key`);
-      }
-      this.digests.remember(text, d);
-      texts.set(d, text);
-    }
-    if (rows.length !== missing.size) {
-      throw new Error(`config version ${v.id} of node ${v.nodeName} references ${missing.size - rows.length} segments that are not stored`);
-    }
+    const what = `config version ${v.id} of node ${v.nodeName}`;
+    const files = await this.resolve(this.db, v.manifest, what);
+    const texts = await this.texts(this.db, files.flatMap((f) => f.digests), what);
     return Object.fromEntries(files.map((f) => [f.name, f.digests.map((d) => texts.get(d)!).join('')]));
   }
 }
@@ -254,5 +344,20 @@ function segmentContext(digest: Buffer): string {
 function digestSet(files: readonly ManifestFile[]): Set<Digest> {
   const out = new Set<Digest>();
   for (const f of files) for (const d of f.digests) out.add(d);
+  return out;
+}
+
+/** A manifest's segment digests (format 1) or chunk digests (format 2). */
+function flatOrChunks(manifest: Buffer): { digests: Digest[]; chunks: Digest[] } {
+  const decoded = decodeManifest(manifest);
+  return decoded.chunked
+    ? { digests: [], chunks: decoded.files.flatMap((f) => [...f.chunks]) }
+    : { digests: decoded.files.flatMap((f) => [...f.digests]), chunks: [] };
+}
+
+/** The chunk digests of a version's structural parts (32 bytes each). */
+function structureDigests(bytes: Buffer | null): Digest[] {
+  const out: Digest[] = [];
+  if (bytes !== null) for (let at = 0; at + DIGEST_BYTES <= bytes.length; at += DIGEST_BYTES) out.push(bytes.toString('latin1', at, at + DIGEST_BYTES));
   return out;
 }

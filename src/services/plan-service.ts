@@ -3,7 +3,7 @@ import { decideConvergence, type Convergence } from '../domain/node-convergence.
 import { describeStructuralChanges } from '../domain/structural.js';
 import type { Db } from '../db/connect.js';
 import type { Executor } from '../db/executor.js';
-import { structureOfVersion, type HeldTenant } from '../db/config-repository.js';
+import type { HeldTenant } from '../db/config-repository.js';
 import { loadDesiredState, type DesiredState } from '../db/desired-state-repository.js';
 import { listNodes } from '../db/node-repository.js';
 import type { RuntimeCommand } from '../fleet/runtime-command.js';
@@ -91,7 +91,7 @@ export class PlanService {
   }
 
   private async planNode(node: ProxyNode, state: DesiredState): Promise<NodePlan> {
-    const applied = node.status.appliedHash === null ? undefined : await structureOfVersion(this.db, node.name, node.status.appliedHash);
+    const applied = node.status.appliedHash === null ? undefined : await this.configs.runningStructure(node.name, node.status.appliedHash);
     const base = {
       node: node.name,
       kind: node.kind,

@@ -196,8 +196,9 @@ describe('agent protocol', () => {
       const next = await agent('GET', '/v1/nodes/edge-1/config?wait=20', undefined, { 'if-none-match': holding });
       expect(next.status).toBe(200);
       expect(next.headers.get('etag')).not.toBe(holding);
-      // One build's time, not the 20 s wait (a poll that waited on one build in particular re-queued behind each next one).
-      expect(Date.now() - started).toBeLessThan(5_000);
+      // A build's time, not the 20 s wait (a poll that waited on one build in particular re-queued
+      // behind each next one and sat out all of it). Half the wait leaves room for a loaded machine.
+      expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
       streaming = false;
       await Promise.all([builder, writer]);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { insertConfigVersion, latestConfigVersion, type StoredConfigVersion } from '../../../src/db/config-repository.js';
 import type { Db } from '../../../src/db/connect.js';
 import { insertNode } from '../../../src/db/node-repository.js';
+import { decodeManifest } from '../../../src/services/config-manifest.js';
 import { ConfigStore, type SegmentedFiles } from '../../../src/services/config-store.js';
 import { SecretBox } from '../../../src/services/secret-box.js';
 import { createTestDatabase, type TestDatabase } from '../../support/db.js';
@@ -29,6 +30,20 @@ const joined = (files: SegmentedFiles) => Object.fromEntries(Object.entries(file
 async function segmentCount(): Promise<number> {
   const row = await db.selectFrom('config_segments').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
   return Number(row.n);
+}
+
+/** Chunks of digests are base64, structural parts chunks JSON lists: no config part here looks like either. */
+async function chunkCount(): Promise<number> {
+  const { rows } = await sql<{ n: string }>`select count(*) as n from config_segments where content ~ '^[A-Za-z0-9+/]+=*$' or content like '[[%'`.execute(db);
+  return Number(rows[0]!.n);
+}
+const partCount = async () => (await segmentCount()) - (await chunkCount());
+
+/** The distinct chunks a stored version's manifest names. */
+function chunksOf(v: StoredConfigVersion): Set<string> {
+  const decoded = decodeManifest(v.manifest!);
+  if (!decoded.chunked) throw new Error('expected a chunked manifest');
+  return new Set(decoded.files.flatMap((f) => f.chunks));
 }
 
 async function store1(nodeName: string, files: SegmentedFiles, previous?: StoredConfigVersion, using = store): Promise<StoredConfigVersion> {
@@ -98,18 +113,27 @@ describe('ConfigStore.contentHash', () => {
 describe('ConfigStore.insert and open', () => {
   it('when one tenant changes, then the second version stores only that tenant\'s segment, and both open as their joined files', async () => {
     const node = await newNode();
-    const before = await segmentCount();
+    const before = await partCount();
+    const chunksBefore = await chunkCount();
     const first = config(200);
     const v1 = await store1(node, first);
-    // 201 parts of haproxy.cfg and 2 of the map.
-    expect((await segmentCount()) - before).toBe(203);
+    // 201 parts of haproxy.cfg and 2 of the map, and the chunks listing them (about 64 a chunk).
+    expect((await partCount()) - before).toBe(203);
+    expect((await chunkCount()) - chunksBefore).toBe(chunksOf(v1).size);
+    expect(chunksOf(v1).size).toBeGreaterThanOrEqual(2);
     expect(v1.manifest).not.toBeNull();
     expect(v1.filesSealed).toBeNull();
     expect(v1.contentHash).toBe(store.contentHash(first));
 
     const second = config(200, { tenant: 120, variant: 1 });
     const v2 = await store1(node, second, v1);
-    expect((await segmentCount()) - before).toBe(204);
+    expect((await partCount()) - before).toBe(204);
+    // Only the chunk holding the changed part is new (two when the change moved a boundary).
+    const newChunks = [...chunksOf(v2)].filter((c) => !chunksOf(v1).has(c));
+    expect(newChunks.length).toBeGreaterThanOrEqual(1);
+    expect(newChunks.length).toBeLessThanOrEqual(2);
+    expect((await chunkCount()) - chunksBefore).toBe(chunksOf(v1).size + newChunks.length);
+    expect(v2.contentHash).toBe(store.contentHash(second));
 
     expect(await store.open(v1)).toEqual(joined(first));
     expect(await store.open(v2)).toEqual(joined(second));
@@ -120,10 +144,10 @@ describe('ConfigStore.insert and open', () => {
 
   it('stores a segment that appears twice, or in two files, once', async () => {
     const node = await newNode();
-    const before = await segmentCount();
+    const before = await partCount();
     const files = { 'a.cfg': ['same\n', 'same\n', `only ${node}\n`], 'b.cfg': ['same\n'] };
     const v = await store1(node, files);
-    expect((await segmentCount()) - before).toBe(2);
+    expect((await partCount()) - before).toBe(2);
     expect(await new ConfigStore(db, KEY).open(v)).toEqual(joined(files));
   });
 
@@ -178,10 +202,10 @@ describe('ConfigStore.insert and open', () => {
     expect(await new ConfigStore(db, KEY).open(old)).toEqual(files);
 
     // The next version after an old one stores all its segments: the old row references none.
-    const before = await segmentCount();
+    const before = await partCount();
     const next = { 'haproxy.cfg': [`# ${node}\n`, `frontend fe_${node}\n`] };
     const v = await store1(node, next, old);
-    expect((await segmentCount()) - before).toBe(2);
+    expect((await partCount()) - before).toBe(2);
     expect(await new ConfigStore(db, KEY).open(v)).toEqual(joined(next));
   });
 
@@ -209,8 +233,9 @@ describe('ConfigStore.sweep', () => {
     const before = await segmentCount();
 
     await db.deleteFrom('config_versions').where(sql<boolean>`id = ${va.id}`).execute();
-    expect(await store.sweep()).toBe(1);
-    expect(await segmentCount()).toBe(before - 1);
+    // Its own part and its chunk of digests (vb's lists another digest).
+    expect(await store.sweep()).toBe(2);
+    expect(await segmentCount()).toBe(before - 2);
     const left = await db.selectFrom('config_segments').select('content').where('content', 'like', `%${node}%`).execute();
     expect(left.map((r) => r.content).sort()).toEqual([`only in b ${node}\n`, `shared ${node}\n`]);
     expect(await new ConfigStore(db, KEY).open(vb)).toEqual(joined(b));
@@ -224,7 +249,7 @@ describe('ConfigStore.sweep', () => {
     const v1 = await store1(node, files);
     await store.sweep(); // whatever earlier tests left unreferenced
     await db.deleteFrom('config_versions').where(sql<boolean>`id = ${v1.id}`).execute();
-    expect(await store.sweep()).toBe(20);
+    expect(await store.sweep()).toBe(20 + chunksOf(v1).size);
     const next = { 'haproxy.cfg': parts.map((p, t) => (t === 3 ? `${p}# changed\n` : p)) };
     const v2 = await store1(node, next, v1);
     expect(await new ConfigStore(db, KEY).open(v2)).toEqual(joined(next));
@@ -257,8 +282,41 @@ describe('ConfigStore.sweep', () => {
     });
     commit();
     await transaction;
-    expect(await sweeping).toBe(1);
     const v2 = (await latestConfigVersion(db, node))!;
+    // `dropped` and v1's chunk listing it.
+    expect(await sweeping).toBe(1 + [...chunksOf(v1)].filter((c) => !chunksOf(v2).has(c)).length);
     expect(await new ConfigStore(db, KEY).open(v2)).toEqual(joined(next));
+  });
+});
+
+describe('structural parts', () => {
+  const parts = (tenants: number, changed?: number) =>
+    Object.fromEntries(Array.from({ length: tenants }, (_, t) => [`vip t${t}/www`, (t === changed ? 'f' : '0').repeat(16)]));
+
+  it('are stored as chunks, open as they were, and a changed part adds one chunk (two when it moves a boundary)', async () => {
+    const node = await newNode();
+    const files = { 'haproxy.cfg': [`global ${node}\n`] };
+    const insert = (structuralParts: Record<string, string>, previous?: StoredConfigVersion) =>
+      db.transaction().execute((trx) =>
+        store.insert(trx, { nodeName: node, revision: 1, contentHash: 'c'.repeat(64), structuralHash: 's'.repeat(64), structuralParts, files, heldTenants: [], previous }),
+      );
+    await insert(parts(1_000));
+    const v1 = (await latestConfigVersion(db, node))!;
+    const row1 = await db.selectFrom('config_versions').select(['structure_chunks', 'structural_parts']).where(sql<boolean>`id = ${v1.id}`).executeTakeFirstOrThrow();
+    expect(row1.structural_parts).toEqual({});
+    expect(await new ConfigStore(db, KEY).openStructure(row1.structure_chunks!)).toEqual(parts(1_000));
+
+    const before = await chunkCount();
+    await insert(parts(1_000, 500), v1);
+    const v2 = (await latestConfigVersion(db, node))!;
+    const row2 = await db.selectFrom('config_versions').select('structure_chunks').where(sql<boolean>`id = ${v2.id}`).executeTakeFirstOrThrow();
+    expect(await new ConfigStore(db, KEY).openStructure(row2.structure_chunks!)).toEqual(parts(1_000, 500));
+    const added = (await chunkCount()) - before;
+    expect(added).toBeGreaterThanOrEqual(1);
+    expect(added).toBeLessThanOrEqual(2);
+
+    // The sweep keeps what a kept version's structure names.
+    await store.sweep();
+    expect(await new ConfigStore(db, KEY).openStructure(row2.structure_chunks!)).toEqual(parts(1_000, 500));
   });
 });
