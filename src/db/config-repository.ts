@@ -234,28 +234,56 @@ export async function renderStates(db: Executor, kind: string, tenantIds: readon
   );
 }
 
-export async function recordGood(db: Executor, kind: string, tenantId: string, state: unknown, hash: string, revision: number): Promise<void> {
-  await db
-    .insertInto('tenant_render_states')
-    .values({ kind, tenant_id: tenantId, good_state: JSON.stringify(state), good_hash: hash, good_revision: revision, error: null, error_revision: null })
-    .onConflict((oc) =>
-      oc.columns(['kind', 'tenant_id']).doUpdateSet({
-        good_state: JSON.stringify(state),
-        good_hash: hash,
-        good_revision: revision,
-        error: null,
-        error_revision: null,
-        updated_at: new Date(),
-      }),
-    )
-    .execute();
+/** Rows per statement: a first build of 10,000 tenants is a few statements, a change one. */
+const RECORD_BATCH = 1_000;
+
+/** Records the tenants' states as validated for the kind, in as few statements as the batch allows. */
+export async function recordGood(
+  db: Executor,
+  kind: string,
+  good: readonly { tenantId: string; state: unknown; hash: string }[],
+  revision: number,
+): Promise<void> {
+  for (let i = 0; i < good.length; i += RECORD_BATCH) {
+    const rows = good.slice(i, i + RECORD_BATCH).map((g) => ({
+      kind,
+      tenant_id: g.tenantId,
+      good_state: JSON.stringify(g.state),
+      good_hash: g.hash,
+      good_revision: revision,
+      error: null,
+      error_revision: null,
+    }));
+    await db
+      .insertInto('tenant_render_states')
+      .values(rows)
+      .onConflict((oc) =>
+        oc.columns(['kind', 'tenant_id']).doUpdateSet((eb) => ({
+          good_state: eb.ref('excluded.good_state'),
+          good_hash: eb.ref('excluded.good_hash'),
+          good_revision: eb.ref('excluded.good_revision'),
+          error: null,
+          error_revision: null,
+          updated_at: new Date(),
+        })),
+      )
+      .execute();
+  }
 }
 
-export async function recordError(db: Executor, kind: string, tenantId: string, error: string, revision: number): Promise<void> {
+/** Records the tenants' errors for the kind (their good states stay), in one statement. */
+export async function recordErrors(db: Executor, kind: string, held: readonly { tenant: string; error: string }[], revision: number): Promise<void> {
+  if (held.length === 0) return;
   await db
     .insertInto('tenant_render_states')
-    .values({ kind, tenant_id: tenantId, error, error_revision: revision })
-    .onConflict((oc) => oc.columns(['kind', 'tenant_id']).doUpdateSet({ error, error_revision: revision, updated_at: new Date() }))
+    .values(held.map((h) => ({ kind, tenant_id: h.tenant, error: h.error, error_revision: revision })))
+    .onConflict((oc) =>
+      oc.columns(['kind', 'tenant_id']).doUpdateSet((eb) => ({
+        error: eb.ref('excluded.error'),
+        error_revision: eb.ref('excluded.error_revision'),
+        updated_at: new Date(),
+      })),
+    )
     .execute();
 }
 

@@ -352,8 +352,8 @@ export class ConfigService {
     // The header only: the store remembers the digests of the version it stored last (or reads them).
     const latest = await configs.latestConfigVersion(this.db, nodeName, { files: false });
     await this.db.transaction().execute(async (trx) => {
-      for (const t of plan.good) await configs.recordGood(trx, node.kind, t.state.tenant.id, t.state, t.hash, revision);
-      for (const h of plan.held) await configs.recordError(trx, node.kind, h.tenant, h.error, revision);
+      await configs.recordGood(trx, node.kind, plan.good.map((t) => ({ tenantId: t.state.tenant.id, state: t.state, hash: t.hash })), revision);
+      await configs.recordErrors(trx, node.kind, plan.held, revision);
       if (latest && latest.contentHash === contentHash && latest.structuralHash === structuralHash && canonicalJson(latest.heldTenants) === canonicalJson(plan.held)) {
         // Same bytes: the stored version now also stands for this revision (no new version, no agent wake-up).
         if (latest.revision < revision) await configs.advanceConfigVersion(trx, latest.id, revision);
