@@ -107,6 +107,7 @@ export class NodeService {
         masterAddress: patch.masterAddress === undefined ? before.masterAddress : patch.masterAddress,
         capacity: patch.capacity ?? before.capacity,
         configDir: patch.configDir ?? before.configDir,
+        socketDir: patch.socketDir ?? before.socketDir,
       });
       if (sameSpec(before, next)) return this.view(before);
       await checkRuntimeAddressFree(tx.db, next.runtimeAddress, name);
@@ -206,6 +207,7 @@ function sameSpec(a: ProxyNode, b: CreateNode): boolean {
     a.capacity.vcpu === b.capacity.vcpu &&
     a.capacity.memoryMb === b.capacity.memoryMb &&
     a.configDir === b.configDir &&
+    a.socketDir === b.socketDir &&
     formatRuntimeAddress(a.runtimeAddress) === formatRuntimeAddress(b.runtimeAddress) &&
     formatRuntimeAddress(a.masterAddress) === formatRuntimeAddress(b.masterAddress)
   );
