@@ -160,6 +160,12 @@ export class FleetPki {
     return (await repo.issuingCa(this.db))?.cert_pem ?? null;
   }
 
+  /** Issues the control plane's client certificate when it has none or it is due (every replica at start; idempotent). */
+  async ensureClientCertificate(): Promise<void> {
+    const renewed = await this.renewClient(this.now());
+    if (renewed !== null) this.options.logger.info(renewed, 'issued a Runtime API certificate');
+  }
+
   private async renewClient(now: Date): Promise<{ subject: string; reason: string } | null> {
     return this.db.transaction().execute(async (trx) => {
       await repo.lockCa(trx);
