@@ -47,6 +47,10 @@ export interface ControlPlane {
   readonly leader: LeaderElector;
   /** Renews the Runtime API certificates while this replica leads. */
   readonly certificates: CertificateRenewalJob;
+  /** The Runtime API clients (mutual TLS) the reconciler, plans and the stats poller share. */
+  readonly runtimeClients: RuntimeClientPool;
+  /** Loads the newest client certificate now (a renewal on this replica does it itself). */
+  refreshRuntimeTls(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -232,6 +236,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     statsPoller,
     leader,
     certificates,
+    runtimeClients,
+    refreshRuntimeTls,
     stop: async () => {
       services.configs.close();
       await leader.stop();

@@ -109,10 +109,12 @@ export class FleetPki {
    * Renews what is due: every HAProxy node's certificate (missing, expiring, from an old CA, or
    * naming old addresses) in one write that bumps the revision, so each node's config is rebuilt
    * with it; then the control plane's client certificate, which moves to a new CA only once every
-   * node runs a config that trusts it (else they would refuse it).
+   * node runs a config that trusts it (else they would refuse it). `at` is when to judge what
+   * is due (default: now).
    */
-  async renewDue(): Promise<RenewalOutcome> {
-    const now = this.now();
+  async renewDue(at?: Date): Promise<RenewalOutcome> {
+    // `at` decides what is due (a test looks ahead); certificates are always issued from now.
+    const now = at ?? this.now();
     const ca = await this.requireIssuingCa(this.db);
     const stored = new Map((await repo.listCertificates(this.db)).map((c) => [c.subject, c]));
     // Issued before the write: openssl's time is not spent holding the revision lock.
