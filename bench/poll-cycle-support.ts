@@ -27,6 +27,9 @@ import { insertNode } from '../src/db/node-repository.js';
 import type { NodeSnapshot, TenantSnapshot } from '../src/domain/snapshot.js';
 import { showStatOfTypes } from '../src/fleet/commands.js';
 import { RuntimeClientPool } from '../src/fleet/runtime-client-pool.js';
+import { RuntimeClientTls } from '../src/fleet/runtime-client-tls.js';
+import { CONTROL_PLANE_SUBJECT, nodeSubject } from '../src/domain/runtime-tls.js';
+import { createCa, issue } from '../src/pki/openssl-ca.js';
 import type { RuntimeExecutor } from '../src/fleet/runtime-executor.js';
 import { StatsPoller } from '../src/jobs/stats-poller.js';
 import { Metrics } from '../src/metrics.js';
@@ -86,11 +89,11 @@ async function startMember(): Promise<{ child: ChildProcess; port: number }> {
   return { child, port };
 }
 
-async function waitForRuntimeApi(port: number, haproxy: RunningHaproxy, timeoutMs: number): Promise<void> {
+async function waitForRuntimeApi(adminSocket: string, haproxy: RunningHaproxy, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (/^Pid: \d+$/m.test(await runtimeCommand(port, 'show info', 1000).catch(() => ''))) return;
-    if (Date.now() > deadline) throw new Error(`haproxy on stats port ${port} did not start: ${haproxy.output().slice(-2000)}`);
+    if (/^Pid: \d+$/m.test(await runtimeCommand(adminSocket, 'show info', 1000).catch(() => ''))) return;
+    if (Date.now() > deadline) throw new Error(`haproxy with admin socket ${adminSocket} did not start: ${haproxy.output().slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -107,7 +110,14 @@ export async function pollCycle(options: PollCycleOptions): Promise<Figures> {
   const running: RunningHaproxy[] = [];
   let member: ChildProcess | undefined;
   let database: DatabaseHandle | undefined;
-  const pool = new RuntimeClientPool({ batchTimeoutMs: 10_000, backoff: { maxMs: 10_000 } });
+  // Read over mutual TLS, as the control plane reads nodes: one CA, one certificate for the loopback address.
+  const ca = await createCa('bench Runtime API CA', 1);
+  const nodeIdentity = await issue(ca, nodeSubject({ name: 'bench', runtimeAddress: { host: HOST }, masterAddress: null }), 1);
+  const client = await issue(ca, CONTROL_PLANE_SUBJECT, 1);
+  const runtimeTls = { certificatePem: nodeIdentity.certificatePem, keyPem: nodeIdentity.keyPem, caBundlePem: ca.certificatePem };
+  const tls = new RuntimeClientTls();
+  tls.update({ certificatePem: client.certificatePem, keyPem: client.keyPem, caBundlePem: ca.certificatePem, serial: 'bench' });
+  const pool = new RuntimeClientPool({ batchTimeoutMs: 10_000, backoff: { maxMs: 10_000 }, tls });
   // Interrupted (Ctrl-C): the finally below would not run, so the processes started here go first.
   const interrupted = () => {
     const pids = [...running.map((h) => h.pid), ...(member?.pid === undefined ? [] : [member.pid])];
@@ -133,7 +143,7 @@ export async function pollCycle(options: PollCycleOptions): Promise<Figures> {
     const half = tenantsPerNode / 2;
     let configBytes = 0;
     const startAt = performance.now();
-    const endpoints: { name: string; port: number; haproxy: RunningHaproxy }[] = [];
+    const endpoints: { name: string; port: number; haproxy: RunningHaproxy; adminSocket: string }[] = [];
     for (let i = 0; i < nodes; i++) {
       const name = `edge-${String(i).padStart(2, '0')}`;
       const dir = await mkdtemp(join(tmpdir(), `sy-bench-${name}-`));
@@ -143,7 +153,7 @@ export async function pollCycle(options: PollCycleOptions): Promise<Figures> {
       const ids = [...Array.from({ length: half }, (_, k) => i * half + k), ...Array.from({ length: half }, (_, k) => ((i + 1) % nodes) * half + k)];
       const snapshot: NodeSnapshot = {
         revision: 1,
-        node: { name, kind: 'haproxy', runtimeAddress: { host: HOST, port }, capacity: { vcpu: 32, memoryMb: 65_536 }, configDir: dir },
+        node: { name, kind: 'haproxy', runtimeAddress: { host: HOST, port }, capacity: { vcpu: 32, memoryMb: 65_536 }, configDir: dir, socketDir: dir, runtimeTls },
         tenants: ids.sort((a, b) => a - b).map((t, local) => tenant(t, i, local, vipPort, started.port)),
       };
       const files = renderHaproxy(snapshot);
@@ -152,13 +162,13 @@ export async function pollCycle(options: PollCycleOptions): Promise<Figures> {
         await mkdir(dirname(join(dir, file)), { recursive: true });
         await writeFile(join(dir, file), content);
       }
-      await insertNode(db, { name, kind: 'haproxy', group: 'default', zone: `zone-${i % 3}`, runtimeAddress: { host: HOST, port }, capacity: snapshot.node.capacity, configDir: dir }, 1);
+      await insertNode(db, { name, kind: 'haproxy', group: 'default', zone: `zone-${i % 3}`, runtimeAddress: { host: HOST, port }, capacity: snapshot.node.capacity, configDir: dir, socketDir: dir }, 1);
       const haproxy = startHaproxy(join(dir, 'haproxy.cfg'));
       running.push(haproxy);
-      endpoints.push({ name, port, haproxy });
+      endpoints.push({ name, port, haproxy, adminSocket: join(dir, 'admin.sock') });
     }
     for (const [i, e] of endpoints.entries()) {
-      await waitForRuntimeApi(e.port, e.haproxy, 60_000);
+      await waitForRuntimeApi(e.adminSocket, e.haproxy, 60_000);
       if ((i + 1) % 5 === 0) log(`${i + 1}/${nodes} HAProxy processes answer on their Runtime API`);
     }
     const startMs = performance.now() - startAt;

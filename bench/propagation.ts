@@ -171,7 +171,7 @@ try {
     const writeMs = performance.now() - started;
     // The read-back runs in a process of its own (bench/watch-weights.ts), so the control plane's
     // post-push work in this process (config build, health bookkeeping) cannot delay the observation.
-    const watcher = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./watch-weights.ts', import.meta.url)), String(bulkNode.statsPort), String(BULK_POOLS * BULK_MEMBERS), String(round)], {
+    const watcher = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./watch-weights.ts', import.meta.url)), bulkNode.adminSocket, String(BULK_POOLS * BULK_MEMBERS), String(round)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let liveAt = '';

@@ -1,9 +1,11 @@
 /**
  * `npm run bench:runtime`: bulk throughput of the Runtime API client against a real HAProxy 2.6
- * on loopback. One backend of 100 servers; 10,000 `set server weight` commands as one pipelined
- * batch over TCP and over the unix socket (median of RUNS after a warm-up), and a baseline of
- * 1,000 commands with a new connection each, in the same run. Prints ONE JSON line.
- * Target: at least 50,000 commands/s through the client.
+ * on loopback, reached the way the control plane reaches a node: through the mutual-TLS `listen`
+ * section in front of the local admin socket, with certificates from Switchyard's CA (openssl).
+ * One backend of 100 servers; 10,000 `set server weight` commands as one pipelined batch over
+ * mTLS and, for comparison, over the unix socket itself (median of RUNS after a warm-up), and a
+ * baseline of 1,000 commands with a new mTLS connection each, in the same run. A plain TCP client
+ * is checked to get no reply. Prints ONE JSON line. Target: at least 50,000 commands/s over mTLS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,7 +18,10 @@ import { parseServersState } from '../src/fleet/parse.js';
 import type { RuntimeCommand } from '../src/fleet/runtime-command.js';
 import { RuntimeClient } from '../src/fleet/runtime-client.js';
 import type { RuntimeExecutor } from '../src/fleet/runtime-executor.js';
-import { freePort } from '../test/integration/haproxy-render-support.js';
+import { RuntimeClientTls } from '../src/fleet/runtime-client-tls.js';
+import { CONTROL_PLANE_SUBJECT, nodeSubject } from '../src/domain/runtime-tls.js';
+import { createCa, issue } from '../src/pki/openssl-ca.js';
+import { freePort, tcpExchange } from '../test/integration/haproxy-render-support.js';
 
 const HOST = '127.0.0.1';
 const SERVERS = 100;
@@ -61,24 +66,38 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-bench-runtime-'));
   const port = await freePort(HOST);
   const sock = join(dir, 'admin.sock');
+  const ca = await createCa('bench Runtime API CA', 1);
+  const node = await issue(ca, nodeSubject({ name: 'bench', runtimeAddress: { host: HOST }, masterAddress: null }), 1);
+  const client = await issue(ca, CONTROL_PLANE_SUBJECT, 1);
+  await writeFile(join(dir, 'node.pem'), node.certificatePem + node.keyPem, { mode: 0o600 });
+  await writeFile(join(dir, 'ca.pem'), ca.certificatePem);
+  const tlsSource = new RuntimeClientTls();
+  tlsSource.update({ certificatePem: client.certificatePem, keyPem: client.keyPem, caBundlePem: ca.certificatePem, serial: 'bench' });
   const servers = Array.from({ length: SERVERS }, (_, i) => `  server s${i + 1} ${HOST}:${20_000 + i} weight 10`);
+  // The global and listen lines as templates/haproxy renders them for a node with a Runtime API.
   await writeFile(join(dir, 'haproxy.cfg'), [
     'global',
-    `  stats socket ipv4@${HOST}:${port} level admin`,
-    `  stats socket ${sock} mode 600 level admin`,
+    `  stats socket ${sock} level admin mode 600 expose-fd listeners`,
+    '  stats timeout 2m',
     '  maxconn 1000',
     'defaults',
     '  mode http',
     '  timeout connect 1s',
     '  timeout client 5s',
     '  timeout server 5s',
+    'listen sy_runtime_api',
+    '  mode tcp',
+    `  bind ${HOST}:${port} ssl crt ${join(dir, 'node.pem')} ca-file ${join(dir, 'ca.pem')} verify required`,
+    '  timeout client 2m',
+    '  timeout server 2m',
+    `  server admin unix@${sock}`,
     'backend be_bulk',
     '  balance roundrobin',
     ...servers,
     '',
   ].join('\n'));
   let haproxy: ChildProcess | null = null;
-  const tcp = new RuntimeClient({ host: HOST, port }, { batchTimeoutMs: 60_000 });
+  const tcp = new RuntimeClient({ host: HOST, port, tls: tlsSource }, { batchTimeoutMs: 60_000 });
   const unix = new RuntimeClient({ path: sock }, { batchTimeoutMs: 60_000 });
   try {
     haproxy = spawn('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });
@@ -88,7 +107,8 @@ async function main(): Promise<void> {
     const tcpVerified = await verify(tcp, RUNS);
     const overUnix = await pipelined(unix);
     const unixVerified = await verify(unix, RUNS);
-    const baseline = await timeBatch(new OneShotCli({ host: HOST, port }, { target: 'worker' }), weights(BASELINE, 0));
+    const baseline = await timeBatch(new OneShotCli({ host: HOST, port, tls: tlsSource }, { target: 'worker' }), weights(BASELINE, 0));
+    const plain = await tcpExchange({ host: HOST, port }, 'show info\n', 'Name:', 2000);
 
     console.log(JSON.stringify({
       bench: 'runtime-bulk',
@@ -96,13 +116,14 @@ async function main(): Promise<void> {
       servers: SERVERS,
       bulk_commands: BULK,
       runs: RUNS,
-      tcp_pipelined_cmds_per_s: overTcp.median,
+      mtls_pipelined_cmds_per_s: overTcp.median,
       unix_pipelined_cmds_per_s: overUnix.median,
-      tcp_connection_per_command_cmds_per_s: baseline,
+      mtls_connection_per_command_cmds_per_s: baseline,
       baseline_commands: BASELINE,
-      speedup_tcp_vs_connection_per_command: Math.round((overTcp.median / baseline) * 10) / 10,
-      tcp_runs: overTcp.runs,
+      speedup_mtls_vs_connection_per_command: Math.round((overTcp.median / baseline) * 10) / 10,
+      mtls_runs: overTcp.runs,
       unix_runs: overUnix.runs,
+      plain_tcp_refused: plain.received === '' && plain.closedByPeer,
       verified: tcpVerified && unixVerified,
       target_cmds_per_s: 50_000,
       target_met: overTcp.median >= 50_000 && overUnix.median >= 50_000,

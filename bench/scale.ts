@@ -311,6 +311,8 @@ interface FleetNode {
   readonly kind: 'haproxy' | 'nginx';
   readonly configDir: string;
   readonly socket: string;
+  /** The local admin socket in the node's socketDir (the control plane uses the mTLS listener). */
+  readonly adminSocket: string;
   readonly statsPort: number | null;
   token: string;
 }
@@ -329,7 +331,7 @@ function getOnce(host: string, port: number): Promise<{ status: number; server: 
 
 /** Sessions a HAProxy node's frontend has taken (`stot`), or null when it has no such frontend. */
 async function frontendSessions(n: FleetNode, frontend: string): Promise<number | null> {
-  const text = await runtimeCommand(n.statsPort!, `show stat ${frontend} 1 -1`, 5000);
+  const text = await runtimeCommand(n.adminSocket, `show stat ${frontend} 1 -1`, 5000);
   const [header, ...rows] = text.trim().split('\n');
   if (!header?.startsWith('# ')) return null;
   const columns = header.slice(2).split(',');
@@ -338,7 +340,7 @@ async function frontendSessions(n: FleetNode, frontend: string): Promise<number 
 }
 
 async function weightOn(n: FleetNode, backend: string, server: string): Promise<number | undefined> {
-  const text = await runtimeCommand(n.statsPort!, `get weight ${backend}/${server}`, 2000).catch(() => '');
+  const text = await runtimeCommand(n.adminSocket, `get weight ${backend}/${server}`, 2000).catch(() => '');
   const m = /^(\d+)/.exec(text.trim());
   return m ? Number(m[1]) : undefined;
 }
@@ -426,10 +428,10 @@ try {
     mkdirSync(join(root, name));
     const configDir = join(root, name, 'etc');
     const created = await api('POST', '/v1/nodes', {
-      name, kind, capacity, configDir,
+      name, kind, capacity, configDir, socketDir: join(root, name),
       ...(statsPort !== null && { runtimeAddress: { host: '127.0.0.1', port: statsPort } }),
     });
-    nodes.push({ name, kind, configDir, socket: join(root, name, 'master.sock'), statsPort, token: created.agentToken });
+    nodes.push({ name, kind, configDir, socket: join(root, name, 'master.sock'), adminSocket: join(root, name, 'admin.sock'), statsPort, token: created.agentToken });
   }
   const haproxyNodes = nodes.filter((n) => n.kind === 'haproxy');
   for (const n of FLEET === 'full' ? nodes : []) {
@@ -455,7 +457,7 @@ try {
     track(`proxy ${n.name}`, proc, (line) => /ALERT|emerg|\[alert\]|\[crit\]/i.test(line) && !BENIGN_PROXY_LINES.test(line));
   }
   for (const n of FLEET === 'full' ? haproxyNodes : []) {
-    await waitFor(`${n.name}'s Runtime API`, async () => ((await runtimeCommand(n.statsPort!, 'show info', 1000).catch(() => '')).includes('Pid:') ? true : undefined), 15_000, 100);
+    await waitFor(`${n.name}'s Runtime API`, async () => ((await runtimeCommand(n.adminSocket, 'show info', 1000).catch(() => '')).includes('Pid:') ? true : undefined), 15_000, 100);
   }
   if (FLEET === 'full') {
     await waitFor('nginx to start', async () => (existsSync(join(nodes[2]!.configDir, 'nginx.pid')) ? true : undefined), 15_000, 100);

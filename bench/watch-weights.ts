@@ -2,7 +2,8 @@
  * A separate process that watches one HAProxy node until every `be_t1_bulk*` server carries its
  * expected weight, then prints process.hrtime.bigint() (CLOCK_MONOTONIC, shared by every process
  * on the machine). Watching from outside keeps the control plane's own post-push work (config
- * build, health bookkeeping) from delaying the observation. Args: statsPort expectedCount round
+ * build, health bookkeeping) from delaying the observation; it reads the node's local admin socket,
+ * as an operator on the node would. Args: adminSocketPath expectedCount round
  * (member bN expects weight 2 + ((N + round) % 200), as bench/propagation.ts writes it).
  *
  * The watcher must not slow down what it times: HAProxy answers it on the same threads that apply
@@ -17,14 +18,16 @@
  */
 import net from 'node:net';
 
-const [port, count, round] = process.argv.slice(2).map(Number) as [number, number, number];
+const [path, countArg, roundArg] = process.argv.slice(2) as [string, string, string];
+const count = Number(countArg);
+const round = Number(roundArg);
 const deadline = Date.now() + 60_000;
 const expected = (server: string) => 2 + ((Number(server.slice(1)) + round) % 200);
 
 /** One non-interactive CLI session: `;`-separated commands, the whole output. */
 function cli(command: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
+    const socket = net.connect({ path });
     let out = '';
     socket.setEncoding('utf8');
     socket.on('connect', () => socket.end(`${command}\n`));

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /** Typed environment. Fails fast, naming the variable, before anything starts. */
@@ -26,6 +27,15 @@ export interface Config {
   readonly autoApproveUpTo: { vcpu: number; memoryMb: number } | null;
   /** How long the append-only tables keep their rows (see jobs/retention.ts). */
   readonly retention: RetentionConfig;
+  /** The Runtime API's mutual TLS: certificate lifetime and an optional supplied CA. */
+  readonly runtimeTls: RuntimeTlsConfig;
+}
+
+export interface RuntimeTlsConfig {
+  /** Lifetime of node and control-plane certificates (days); each is renewed in its last third. */
+  readonly certificateDays: number;
+  /** A CA (PEM certificate and its key) to issue from instead of a generated one. */
+  readonly suppliedCa: { readonly certificatePem: string; readonly keyPem: string } | undefined;
 }
 
 export interface RetentionConfig {
@@ -72,6 +82,24 @@ export interface RebalanceConfig {
   readonly placementReplicas: number;
 }
 
+/** A path to a PEM file holding a block of this kind, read at start (a missing file fails fast). */
+function pemFile(kind: string) {
+  return z.string().transform((path, ctx) => {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `cannot read ${path}: ${(err as Error).message}` });
+      return z.NEVER;
+    }
+    if (!new RegExp(`-----BEGIN [A-Z ]*${kind}-----`).test(text)) {
+      ctx.addIssue({ code: 'custom', message: `${path} holds no PEM ${kind}` });
+      return z.NEVER;
+    }
+    return text;
+  });
+}
+
 const flag = z.enum(['true', 'false', '1', '0', 'on', 'off']).transform((v) => v === 'true' || v === '1' || v === 'on');
 
 const envSchema = z.object({
@@ -113,6 +141,9 @@ const envSchema = z.object({
   SWITCHYARD_ALLOCATION_HISTORY_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
   SWITCHYARD_AUTO_APPROVE_VCPU: z.coerce.number().min(0).max(1024).optional(),
   SWITCHYARD_AUTO_APPROVE_MEMORY_MB: z.coerce.number().int().min(0).max(4_194_304).optional(),
+  SWITCHYARD_RUNTIME_CERT_DAYS: z.coerce.number().int().min(1).max(825).default(30),
+  SWITCHYARD_RUNTIME_CA_CERT: pemFile('CERTIFICATE').optional(),
+  SWITCHYARD_RUNTIME_CA_KEY: pemFile('PRIVATE KEY').optional(),
 });
 
 /** Every environment variable the control plane reads (the README's configuration table lists each). */
@@ -129,6 +160,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if ((e.SWITCHYARD_RUNTIME_CA_CERT === undefined) !== (e.SWITCHYARD_RUNTIME_CA_KEY === undefined)) {
+    throw new ConfigError('invalid environment:\n  SWITCHYARD_RUNTIME_CA_CERT and SWITCHYARD_RUNTIME_CA_KEY go together: give both (a supplied CA) or neither (a generated one)');
+  }
   return {
     databaseUrl: e.DATABASE_URL,
     dataDir: e.SWITCHYARD_DATA_DIR,
@@ -166,6 +200,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retention: {
       auditDays: e.SWITCHYARD_AUDIT_RETENTION_DAYS,
       allocationHistoryDays: e.SWITCHYARD_ALLOCATION_HISTORY_RETENTION_DAYS,
+    },
+    runtimeTls: {
+      certificateDays: e.SWITCHYARD_RUNTIME_CERT_DAYS,
+      suppliedCa:
+        e.SWITCHYARD_RUNTIME_CA_CERT === undefined || e.SWITCHYARD_RUNTIME_CA_KEY === undefined
+          ? undefined
+          : { certificatePem: e.SWITCHYARD_RUNTIME_CA_CERT, keyPem: e.SWITCHYARD_RUNTIME_CA_KEY },
     },
   };
 }

@@ -13,6 +13,8 @@ import { migrateToLatest, migrationsPending } from './db/migrate.js';
 import type { Logger } from './logger.js';
 import { VERSION } from './version.js';
 import { RuntimeClientPool } from './fleet/runtime-client-pool.js';
+import { RuntimeClientTls } from './fleet/runtime-client-tls.js';
+import { CertificateRenewalJob } from './jobs/certificate-renewal.js';
 import { Reconciler } from './jobs/reconciler.js';
 import { LeaderElector } from './jobs/leader.js';
 import { Rebalancer } from './jobs/rebalancer.js';
@@ -43,6 +45,12 @@ export interface ControlPlane {
   readonly retention: RetentionJob;
   /** Whether this replica holds the fleet-jobs leader lock. */
   readonly leader: LeaderElector;
+  /** Renews the Runtime API certificates while this replica leads. */
+  readonly certificates: CertificateRenewalJob;
+  /** The Runtime API clients (mutual TLS) the reconciler, plans and the stats poller share. */
+  readonly runtimeClients: RuntimeClientPool;
+  /** Loads the newest client certificate now (a renewal on this replica does it itself). */
+  refreshRuntimeTls(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -70,8 +78,15 @@ export interface Core {
   readonly metrics: Metrics;
   /** One Runtime API connection per HAProxy node, shared by plans and the reconciler. */
   readonly runtimeClients: RuntimeClientPool;
+  /** The control plane's client certificate for the nodes' mTLS listeners (reloaded when renewed). */
+  readonly runtimeTls: RuntimeClientTls;
+  /** Loads the newest client certificate from the database (after a renewal, and every minute). */
+  refreshRuntimeTls(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** How often a replica looks for a renewed client certificate: far within the third of its lifetime left at renewal. */
+const CLIENT_TLS_REFRESH_MS = 60_000;
 
 export async function openCore(config: Config, logger: Logger): Promise<Core> {
   const secretKey = config.secretKey ?? embeddedSecret(config);
@@ -84,7 +99,8 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
   await feed.start();
   const metrics = new Metrics();
   // A node that comes back is found within the reconciler's retry cap, not the client's default.
-  const runtimeClients = new RuntimeClientPool({ batchTimeoutMs: 10_000, backoff: { maxMs: config.reconcile.retryMaxMs } });
+  const runtimeTls = new RuntimeClientTls();
+  const runtimeClients = new RuntimeClientPool({ batchTimeoutMs: 10_000, backoff: { maxMs: config.reconcile.retryMaxMs }, tls: runtimeTls });
   const services = createServices(database.db, {
     tokenCacheMs: config.tokenCacheMs,
     secretKey,
@@ -98,15 +114,31 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
     allocation: { heartbeatIntervalMs: config.rebalance.heartbeatIntervalS * 1000, reloadCadenceMs: config.rebalance.reloadCadenceS * 1000 },
     statsRawRetentionS: config.stats.rawRetentionS,
     placementReplicas: config.rebalance.placementReplicas,
+    runtimeTls: config.runtimeTls,
   });
   feed.on('change', () => services.tokens.forgetCached());
+  // The CA and this control plane's client certificate exist before anything connects to a node.
+  await services.pki.ensureCa();
+  await services.pki.ensureClientCertificate();
+  const refreshRuntimeTls = async () => {
+    const credentials = await services.pki.clientCredentials();
+    if (credentials !== null && runtimeTls.update(credentials)) logger.info({ serial: credentials.serial }, 'Runtime API client certificate loaded');
+  };
+  await refreshRuntimeTls();
+  const refresher = setInterval(() => {
+    refreshRuntimeTls().catch((err: unknown) => logger.warn({ err }, 'cannot load the Runtime API client certificate; the current one stays in use'));
+  }, CLIENT_TLS_REFRESH_MS);
+  refresher.unref();
   return {
     database,
     feed,
     services,
     metrics,
     runtimeClients,
+    runtimeTls,
+    refreshRuntimeTls,
     close: async () => {
+      clearInterval(refresher);
       await runtimeClients.close();
       await feed.stop();
       await database.close();
@@ -115,7 +147,7 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
 }
 
 export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
-  const { database, feed, services, metrics, runtimeClients, close } = await openCore(config, logger);
+  const { database, feed, services, metrics, runtimeClients, runtimeTls, refreshRuntimeTls, close } = await openCore(config, logger);
   const admin = await services.tokens.ensureAdmin(config.adminToken);
   const generatedAdminToken = admin.secret;
   if (generatedAdminToken && !config.databaseUrl) {
@@ -164,7 +196,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       )
     : null;
   const statsPoller = config.stats.enabled
-    ? new StatsPoller({ db: database.db, clients: runtimeClients, logger: logger.child({ component: 'stats-poller' }), metrics }, config.stats)
+    ? new StatsPoller({ db: database.db, clients: runtimeClients, tls: runtimeTls, logger: logger.child({ component: 'stats-poller' }), metrics }, config.stats)
     : null;
   const rebalancer = config.rebalance.enabled
     ? new Rebalancer({ allocations: services.allocations, placement: services.placement, changes: feed, logger: logger.child({ component: 'rebalancer' }) }, { intervalMs: config.rebalance.intervalS * 1000 })
@@ -173,6 +205,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     { db: database.db, logger: logger.child({ component: 'retention' }), sweepSegments: () => services.configs.sweepSegments() },
     config.retention,
   );
+  const certificates = new CertificateRenewalJob({ pki: services.pki, logger: logger.child({ component: 'runtime-pki' }), renewed: refreshRuntimeTls });
   // Only the leader runs fleet jobs; the others take over within one retry interval if it dies.
   const leader = new LeaderElector(config.databaseUrl, logger.child({ component: 'leader' }), config.leaderRetryMs);
   leader.on('elected', () => services.replica.setLeader(true));
@@ -187,6 +220,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   leader.on('deposed', () => void rebalancer?.stop());
   leader.on('elected', () => retention.start());
   leader.on('deposed', () => void retention.stop());
+  leader.on('elected', () => certificates.start());
+  leader.on('deposed', () => void certificates.stop());
   leader.start();
   return {
     url,
@@ -200,6 +235,9 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     retention,
     statsPoller,
     leader,
+    certificates,
+    runtimeClients,
+    refreshRuntimeTls,
     stop: async () => {
       services.configs.close();
       await leader.stop();
@@ -207,6 +245,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       const reconciling = reconciler?.stop();
       await rebalancer?.stop();
       await retention.stop();
+      await certificates.stop();
       const polling = statsPoller?.stop();
       await runtimeClients.close();
       await reconciling;

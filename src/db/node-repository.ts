@@ -16,10 +16,19 @@ export interface NodeSpec {
   readonly masterAddress?: RuntimeAddress | null;
   readonly capacity: Resources;
   readonly configDir: string;
+  /** Absent: the column's default (/run/switchyard). */
+  readonly socketDir?: string;
 }
 
 /** A node row with its latest config version's revision and hash (null before the first build). */
-type NodeRow = Selectable<NodeTable> & { desired_revision?: string | number | null; desired_hash?: string | null };
+type NodeRow = Selectable<NodeTable> & {
+  desired_revision?: string | number | null;
+  desired_hash?: string | null;
+  cert_serial?: string | null;
+  cert_not_before?: Date | string | null;
+  cert_not_after?: Date | string | null;
+  cert_issued_at?: Date | string | null;
+};
 
 export function toNode(row: NodeRow): ProxyNode {
   const kind = row.kind as NodeKind;
@@ -33,6 +42,11 @@ export function toNode(row: NodeRow): ProxyNode {
     masterAddress: row.master_host !== null && row.master_port !== null ? { host: row.master_host, port: row.master_port } : null,
     capacity: { vcpu: Number(row.capacity_vcpu), memoryMb: row.capacity_memory_mb },
     configDir: row.config_dir,
+    socketDir: row.socket_dir,
+    runtimeCertificate:
+      row.cert_serial === null || row.cert_serial === undefined
+        ? null
+        : { serial: row.cert_serial, notBefore: iso(row.cert_not_before!), notAfter: iso(row.cert_not_after!), issuedAt: iso(row.cert_issued_at!) },
     capabilities: CAPABILITIES[kind],
     appliedRevision: row.applied_revision === null ? null : Number(row.applied_revision),
     lastHeartbeatAt: isoOrNull(row.last_heartbeat_at),
@@ -71,7 +85,9 @@ export function toNode(row: NodeRow): ProxyNode {
 function nodesWithDesired(db: Executor) {
   return db
     .selectFrom('nodes')
+    .leftJoin('fleet_certificates as fc', 'fc.node_name', 'nodes.name')
     .selectAll('nodes')
+    .select(['fc.serial as cert_serial', 'fc.not_before as cert_not_before', 'fc.not_after as cert_not_after', 'fc.issued_at as cert_issued_at'])
     .select((eb) => [
       eb.selectFrom('config_versions as cv').whereRef('cv.node_name', '=', 'nodes.name').orderBy('cv.id', 'desc').limit(1).select('cv.revision').as('desired_revision'),
       eb.selectFrom('config_versions as cv').whereRef('cv.node_name', '=', 'nodes.name').orderBy('cv.id', 'desc').limit(1).select('cv.content_hash').as('desired_hash'),
@@ -79,7 +95,7 @@ function nodesWithDesired(db: Executor) {
 }
 
 export async function findNode(db: Executor, name: string): Promise<ProxyNode | undefined> {
-  const row = await nodesWithDesired(db).where('name', '=', name).executeTakeFirst();
+  const row = await nodesWithDesired(db).where('nodes.name', '=', name).executeTakeFirst();
   return row && toNode(row);
 }
 
@@ -96,8 +112,8 @@ export async function findNodeByRuntimeAddress(db: Executor, a: RuntimeAddress):
 
 /** Nodes sorted by name, after `after` when given. */
 export async function listNodes(db: Executor, q: { limit: number; after?: string | undefined }): Promise<ProxyNode[]> {
-  let query = nodesWithDesired(db).orderBy('name').limit(q.limit);
-  if (q.after !== undefined) query = query.where('name', '>', q.after);
+  let query = nodesWithDesired(db).orderBy('nodes.name').limit(q.limit);
+  if (q.after !== undefined) query = query.where('nodes.name', '>', q.after);
   return (await query.execute()).map(toNode);
 }
 
@@ -132,6 +148,7 @@ function specColumns(n: NodeSpec) {
     capacity_vcpu: n.capacity.vcpu,
     capacity_memory_mb: n.capacity.memoryMb,
     config_dir: n.configDir,
+    ...(n.socketDir !== undefined && { socket_dir: n.socketDir }),
   };
 }
 

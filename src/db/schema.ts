@@ -130,6 +130,8 @@ export interface NodeTable {
   capacity_vcpu: Numeric;
   capacity_memory_mb: number;
   config_dir: ColumnType<string, string | undefined, string>;
+  /** Where the node's HAProxy keeps its admin and master sockets (unix, local only). */
+  socket_dir: ColumnType<string, string | undefined, string>;
   applied_revision: BigIntColumn | null;
   last_heartbeat_at: Timestamp | null;
   applied_hash: string | null;
@@ -370,4 +372,30 @@ export interface Database {
   allocation_history: AllocationHistoryTable;
   placements: PlacementTable;
   node_bookings: NodeBookingTable;
+  fleet_cas: FleetCaTable;
+  fleet_certificates: FleetCertificateTable;
+}
+
+/** Switchyard's CAs for the Runtime API's mutual TLS; the newest issues. */
+export interface FleetCaTable {
+  id: Generated<number>;
+  cert_pem: string;
+  key_sealed: string;
+  fingerprint: string;
+  source: 'generated' | 'supplied';
+  not_after: Timestamp;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+}
+
+/** Certificates the fleet CA issued: each node's (`node:<name>`) and the control plane's (`control-plane`). */
+export interface FleetCertificateTable {
+  subject: string;
+  node_name: string | null;
+  ca_id: number;
+  cert_pem: string;
+  key_sealed: string;
+  serial: string;
+  not_before: Timestamp;
+  not_after: Timestamp;
+  issued_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }

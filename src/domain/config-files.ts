@@ -10,6 +10,16 @@ export const HAPROXY_FILES = {
   capsMap: 'maps/tenant-caps.map',
   /** Written by the agent (`show servers state`) before a reload, never rendered. */
   serverState: 'state/server-state',
+  /** The node's Runtime API certificate and key (what its mTLS listeners present). */
+  runtimeCertificate: 'runtime-api/node.pem',
+  /** The CAs whose client certificates the mTLS listeners accept (Switchyard's). */
+  runtimeCa: 'runtime-api/ca.pem',
+} as const;
+
+/** The unix sockets in a HAProxy node's socketDir: the admin socket (rendered) and the master CLI (`haproxy -S`). */
+export const HAPROXY_SOCKETS = {
+  admin: 'admin.sock',
+  master: 'master.sock',
 } as const;
 
 /** An NGINX node's files. */

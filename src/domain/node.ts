@@ -23,13 +23,21 @@ export interface ProxyNode {
   readonly kind: NodeKind;
   readonly group: string;
   readonly zone: string;
-  /** The HAProxy Runtime API listener (`stats socket ipv4@host:port level admin`), or null. */
+  /**
+   * Where the control plane reaches the HAProxy Runtime API, or null: an mTLS listener that
+   * HAProxy itself terminates and forwards to the admin socket in `socketDir` (never plain text).
+   */
   readonly runtimeAddress: RuntimeAddress | null;
   /**
-   * The HAProxy master CLI on TCP (`haproxy -W -S ipv4@host:port`), or null: the stats poller
+   * Where the control plane reaches the HAProxy master CLI, or null: an mTLS listener forwarding
+   * to `<socketDir>/master.sock` (`haproxy -W -S <socketDir>/master.sock`). The stats poller
    * reads the old workers a reload left serving sessions through it.
    */
   readonly masterAddress: RuntimeAddress | null;
+  /** Local directory of the node's unix sockets: `admin.sock` (rendered) and `master.sock` (haproxy -S). */
+  readonly socketDir: string;
+  /** The certificate the node presents on its Runtime API (issued by Switchyard's CA), or null before one is issued. */
+  readonly runtimeCertificate: RuntimeCertificateInfo | null;
   readonly capacity: Resources;
   /** Where the agent keeps this node's files; rendered configs refer to maps and certificates there. */
   readonly configDir: string;
@@ -108,6 +116,15 @@ export type NodeReport = z.output<typeof nodeReportSchema>;
 
 export const runtimeAddress = z.strictObject({ host: ipAddress, port });
 
+/** What the API shows of a node's Runtime API certificate: never its key. */
+export interface RuntimeCertificateInfo {
+  /** Hex serial number, as `openssl x509 -serial` prints it. */
+  readonly serial: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+  readonly issuedAt: string;
+}
+
 /** An absolute directory on the node, in a character set that is safe in any config directive. */
 export const configDir = z
   .string()
@@ -116,6 +133,8 @@ export const configDir = z
   .refine((p) => !p.split('/').includes('..'), 'must not contain ..')
   .transform((p) => (p.length > 1 ? p.replace(/\/+$/, '') : p));
 export const DEFAULT_CONFIG_DIR = '/etc/switchyard';
+/** Where HAProxy's unix sockets live by default: systemd's `RuntimeDirectory=switchyard`. */
+export const DEFAULT_SOCKET_DIR = '/run/switchyard';
 export interface RuntimeAddress {
   readonly host: string;
   readonly port: number;
@@ -131,6 +150,7 @@ export const createNodeSchema = z
     masterAddress: runtimeAddress.nullable().default(null),
     capacity: resources,
     configDir: configDir.default(DEFAULT_CONFIG_DIR),
+    socketDir: configDir.default(DEFAULT_SOCKET_DIR),
   })
   .superRefine((n, ctx) => {
     if (n.kind === 'nginx' && n.runtimeAddress !== null) {
@@ -152,6 +172,7 @@ export const patchNodeSchema = z.strictObject({
   masterAddress: runtimeAddress.nullable().optional(),
   capacity: resources.optional(),
   configDir: configDir.optional(),
+  socketDir: configDir.optional(),
 });
 export type PatchNode = z.output<typeof patchNodeSchema>;
 

@@ -1,3 +1,4 @@
+import type { RuntimeTlsMaterial } from './runtime-tls.js';
 import type { MemberSpec } from './member.js';
 import type { NodeKind } from './node.js';
 import type { Pool } from './pool.js';
@@ -19,8 +20,17 @@ export interface NodeSnapshot {
 export interface NodeSettings {
   readonly name: string;
   readonly kind: NodeKind;
-  /** HAProxy Runtime API listener (`stats socket ipv4@host:port level admin`), or null for none. */
+  /** HAProxy Runtime API listener (mTLS, forwarded to the local admin socket), or null for none. */
   readonly runtimeAddress: { readonly host: string; readonly port: number } | null;
+  /** HAProxy master CLI listener (mTLS, forwarded to `<socketDir>/master.sock`), or null; absent: none. */
+  readonly masterAddress?: { readonly host: string; readonly port: number } | null;
+  /** Local directory of HAProxy's unix sockets (admin.sock, master.sock); absent: /run/switchyard. */
+  readonly socketDir?: string;
+  /**
+   * The node's Runtime API certificate, key and trusted CAs. Absent or null: no listener is
+   * rendered for the Runtime API or master CLI at all (never an unauthenticated one).
+   */
+  readonly runtimeTls?: RuntimeTlsMaterial | null;
   readonly capacity: Resources;
   /** Absolute directory on the node where the agent places the rendered files (maps, certs). */
   readonly configDir: string;

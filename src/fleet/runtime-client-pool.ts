@@ -2,6 +2,7 @@ import { describeEndpoint, type RuntimeEndpoint } from './connect-socket.js';
 import { LanedExecutor } from './laned-executor.js';
 import { RuntimeClient, type RuntimeClientOptions } from './runtime-client.js';
 import type { RuntimeExecutor } from './runtime-executor.js';
+import type { RuntimeTls } from './runtime-client-tls.js';
 
 export interface RuntimeClientPoolOptions extends RuntimeClientOptions {
   /**
@@ -10,6 +11,11 @@ export interface RuntimeClientPoolOptions extends RuntimeClientOptions {
    * it runs as many threads as the host has cores.
    */
   readonly lanes?: number;
+  /**
+   * TLS for every TCP endpoint: the control plane reaches nodes only through their mTLS
+   * listeners. Absent: plain TCP (tests of the client against fakes on loopback).
+   */
+  readonly tls?: RuntimeTls | undefined;
 }
 
 interface NodeClients {
@@ -27,15 +33,19 @@ export class RuntimeClientPool {
   private readonly nodes = new Map<string, NodeClients>();
   private readonly lanes: number;
   private readonly clientOptions: RuntimeClientOptions;
+  private readonly tls: RuntimeTls | undefined;
   private closed = false;
 
   constructor(options: RuntimeClientPoolOptions = {}) {
-    const { lanes = 2, ...clientOptions } = options;
+    const { lanes = 2, tls, ...clientOptions } = options;
     this.lanes = Math.max(1, Math.floor(lanes));
     this.clientOptions = clientOptions;
+    this.tls = tls;
   }
 
-  client(node: string, endpoint: RuntimeEndpoint): RuntimeExecutor {
+  client(node: string, target: RuntimeEndpoint): RuntimeExecutor {
+    // The TLS settings are read at each connect: a renewed client certificate needs no new client.
+    const endpoint: RuntimeEndpoint = 'path' in target || this.tls === undefined ? target : { host: target.host, port: target.port, tls: this.tls };
     const key = describeEndpoint(endpoint);
     const known = this.nodes.get(node);
     if (known !== undefined && known.endpoint === key) return known.executor;

@@ -6,6 +6,7 @@ import { mergeWorkerSamples, type WorkerCounters, type WorkerSamples } from '../
 import { showInfo, showMap, showStatOfTypes } from '../fleet/commands.js';
 import { readOldWorkers, type OldWorkerReplies } from '../fleet/old-worker-stats.js';
 import { OneShotCli } from '../fleet/one-shot-cli.js';
+import type { RuntimeTls } from '../fleet/runtime-client-tls.js';
 import { parseShowInfo, parseShowMap, parseShowStat } from '../fleet/parse.js';
 import type { CommandResult, RuntimeExecutor } from '../fleet/runtime-executor.js';
 import type { Logger } from '../logger.js';
@@ -29,6 +30,8 @@ export interface StatsPollerDeps {
    * plus one `@!<pid> show stat` per old worker, so a connection each costs little.
    */
   readonly masterCli?: (endpoint: { readonly host: string; readonly port: number }, timeoutMs: number) => RuntimeExecutor;
+  /** TLS for the default master CLI connections (the node's mTLS listener); absent: plain TCP. */
+  readonly tls?: RuntimeTls | undefined;
 }
 
 export interface StatsPollerOptions {
@@ -84,8 +87,8 @@ function connectionCaps(reply: CommandResult | undefined): Map<string, number> {
   return caps;
 }
 
-const defaultMasterCli = (endpoint: { readonly host: string; readonly port: number }, timeoutMs: number): RuntimeExecutor =>
-  new OneShotCli(endpoint, { target: 'master', connectTimeoutMs: timeoutMs, commandTimeoutMs: timeoutMs });
+const defaultMasterCli = (tls: RuntimeTls | undefined) => (endpoint: { readonly host: string; readonly port: number }, timeoutMs: number): RuntimeExecutor =>
+  new OneShotCli({ host: endpoint.host, port: endpoint.port, tls }, { target: 'master', connectTimeoutMs: timeoutMs, commandTimeoutMs: timeoutMs });
 
 /**
  * Reads `show stat` from every HAProxy node with a Runtime API, concurrently, each bounded by its
@@ -192,7 +195,7 @@ export class StatsPoller {
       const [stat, map] = await worker.execute([STAT_COMMAND, caps], { timeoutMs });
       return { node, reply: { stat, map, info: null, old: null }, at: this.now() };
     }
-    const masterCli = (this.deps.masterCli ?? defaultMasterCli)(node.masterAddress, timeoutMs);
+    const masterCli = (this.deps.masterCli ?? defaultMasterCli(this.deps.tls))(node.masterAddress, timeoutMs);
     const current = worker.execute([INFO_COMMAND, STAT_COMMAND, caps], { timeoutMs });
     const [[info, stat, map], old] = await Promise.all([current, readOldWorkers(masterCli, STAT_COMMAND, timeoutMs, current.then(([i]) => workerPid(i)))]);
     return { node, reply: { stat, map, info, old }, at: this.now() };

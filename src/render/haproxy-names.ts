@@ -53,6 +53,9 @@ export function proxyOwner(proxy: string): ProxyOwner | null {
 /** Where a VIP without a default pool sends what no route matched: a clean 503 or a closed connection. */
 export const UNROUTED_BACKENDS = { http: 'sy_unrouted_http', tcp: 'sy_unrouted_tcp' } as const;
 
+/** The mTLS listeners in front of the node's unix sockets (internal: `sy_`, never a tenant's name). */
+export const RUNTIME_LISTENERS = { runtimeApi: 'sy_runtime_api', masterCli: 'sy_master_cli' } as const;
+
 export function absolutePath(configDir: string, relative: string): string {
   return configDir.endsWith('/') ? `${configDir}${relative}` : `${configDir}/${relative}`;
 }

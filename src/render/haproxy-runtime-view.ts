@@ -6,7 +6,7 @@ import { cookiePersistentPools } from '../domain/structural.js';
 import { byName } from './haproxy-tenant-context.js';
 import { serverCheck, serverWeight } from './haproxy-backend-view.js';
 import { HAPROXY_FILES, absolutePath } from './haproxy-names.js';
-import { haproxyTenantRuntimeParts, nodeSettings } from './haproxy-view.js';
+import { haproxyTenantRuntimeParts, nodeSettings, runtimeTlsFiles } from './haproxy-view.js';
 
 const ADMIN: Record<MemberState, ServerAdmin> = { enabled: 'ready', drain: 'drain', disabled: 'maint' };
 
@@ -32,8 +32,20 @@ export function toHaproxyRuntime(snapshot: NodeSnapshot): DesiredRuntime {
       entries: parts.flatMap((p) => p.caps),
       referenced: parts.some((p) => p.frontends.length > 0),
     },
-    certificates: parts.flatMap((p) => p.certificates),
+    certificates: [...parts.flatMap((p) => p.certificates), ...nodeCertificate(snapshot)],
   };
+}
+
+/**
+ * The node's own Runtime API certificate, when it is rendered: a renewal is swapped in with `set
+ * ssl cert` like a tenant's, so the listener presents it to the next handshake without a reload.
+ */
+function nodeCertificate(snapshot: NodeSnapshot): DesiredRuntime['certificates'][number][] {
+  const files = runtimeTlsFiles(snapshot.node);
+  const pem = files[HAPROXY_FILES.runtimeCertificate];
+  if (pem === undefined) return [];
+  const { configDir } = nodeSettings(snapshot.node);
+  return [{ file: absolutePath(configDir, HAPROXY_FILES.runtimeCertificate), pem, fingerprint: leafSha1(snapshot.node.runtimeTls!.certificatePem) }];
 }
 
 /** One tenant's share of the runtime view: it depends on the tenant and the configDir only. */

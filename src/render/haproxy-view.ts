@@ -1,12 +1,14 @@
 import type { NodeSettings, NodeSnapshot, TenantSnapshot } from '../domain/snapshot.js';
 import { HAPROXY_CAPACITY_FACTORS, toResourceVector } from '../domain/capacity.js';
-import { NODE_KINDS } from '../domain/node.js';
+import { DEFAULT_SOCKET_DIR, NODE_KINDS } from '../domain/node.js';
+import { HAPROXY_SOCKETS } from '../domain/config-files.js';
 import { isSafe, safe, safeInt, safeOneOf, safePem } from './guard.js';
 import { planBackends, backendView, type BackendPlan, type HaproxyBackendView } from './haproxy-backend-view.js';
 import { frontendView, type HaproxyFrontendView } from './haproxy-frontend-view.js';
 import {
   HAPROXY_FILES,
   UNROUTED_BACKENDS,
+  RUNTIME_LISTENERS,
   absolutePath,
   certificateFile,
   crtListFile,
@@ -32,6 +34,8 @@ export interface HaproxyNodeView {
   readonly node: { readonly name: string; readonly revision: number };
   readonly global: HaproxyGlobalView;
   readonly defaults: HaproxyDefaultsView;
+  /** The mTLS listeners in front of the local admin socket and master CLI (none without a certificate). */
+  readonly runtimeListeners: readonly HaproxyRuntimeListenerView[];
   readonly unrouted: typeof UNROUTED_BACKENDS;
 }
 
@@ -41,8 +45,23 @@ export interface HaproxyGlobalView {
   readonly noStrictLimits: boolean;
   readonly hardStopAfter: string;
   readonly serverStateFile: string;
-  /** `ipv4@host:port` of the Runtime API, or null for none. */
+  /** The local admin socket (unix path, mode 0600), or null without a Runtime API. */
   readonly statsSocket: string | null;
+}
+
+/**
+ * A `listen` section that terminates mutual TLS and forwards to a local unix socket: the only way
+ * the Runtime API or master CLI is reached over the network. HAProxy 2.6 accepts `ssl crt` on a
+ * `stats socket` but still serves it in plain text, so the socket itself is never bound to an
+ * address (PROXIES.md).
+ */
+export interface HaproxyRuntimeListenerView {
+  readonly name: string;
+  readonly bind: string;
+  readonly certificate: string;
+  readonly ca: string;
+  readonly server: { readonly name: string; readonly path: string };
+  readonly timeout: string;
 }
 
 export interface HaproxyDefaultsView {
@@ -92,6 +111,7 @@ export function toHaproxyNodeView(snapshot: NodeSnapshot): HaproxyNodeView {
     node: { name: node.name, revision: safeInt('revision', snapshot.revision, 0, Number.MAX_SAFE_INTEGER) },
     global: globalView(snapshot.node, node.configDir),
     defaults: defaultsView(),
+    runtimeListeners: runtimeListenersView(snapshot.node, node.configDir),
     unrouted: UNROUTED_BACKENDS,
   };
 }
@@ -168,14 +188,53 @@ function globalView(node: NodeSettings, configDir: string): HaproxyGlobalView {
     noStrictLimits: maxconn > STRICT_LIMITS_CEILING,
     hardStopAfter: formatDuration(HARD_STOP_AFTER_MS),
     serverStateFile: safe('file', 'node.configDir', absolutePath(configDir, HAPROXY_FILES.serverState)),
-    statsSocket: node.runtimeAddress === null ? null : statsSocket(node.runtimeAddress),
+    statsSocket: node.runtimeAddress === null ? null : socketPath(node, HAPROXY_SOCKETS.admin),
   };
 }
 
-function statsSocket(address: { host: string; port: number }): string {
-  const host = safe('ip', 'node.runtimeAddress.host', address.host);
-  const port = safeInt('node.runtimeAddress.port', address.port, 1, 65535);
-  return `${host.includes(':') ? 'ipv6' : 'ipv4'}@${formatEndpoint(host, port)}`;
+/** How long an idle Runtime API session is kept through the listener: the CLI's own `stats timeout`. */
+const RUNTIME_SESSION_TIMEOUT_MS = 2 * 60_000;
+
+function runtimeListenersView(node: NodeSettings, configDir: string): HaproxyRuntimeListenerView[] {
+  if (node.runtimeTls === undefined || node.runtimeTls === null) return [];
+  const certificate = safe('file', 'node.configDir', absolutePath(configDir, HAPROXY_FILES.runtimeCertificate));
+  const ca = safe('file', 'node.configDir', absolutePath(configDir, HAPROXY_FILES.runtimeCa));
+  const timeout = formatDuration(RUNTIME_SESSION_TIMEOUT_MS);
+  const listeners: HaproxyRuntimeListenerView[] = [];
+  if (node.runtimeAddress !== null) {
+    const bind = endpoint('node.runtimeAddress', node.runtimeAddress);
+    listeners.push({ name: RUNTIME_LISTENERS.runtimeApi, bind, certificate, ca, timeout, server: { name: 'admin', path: socketPath(node, HAPROXY_SOCKETS.admin) } });
+  }
+  if (node.masterAddress !== undefined && node.masterAddress !== null) {
+    const bind = endpoint('node.masterAddress', node.masterAddress);
+    listeners.push({ name: RUNTIME_LISTENERS.masterCli, bind, certificate, ca, timeout, server: { name: 'master', path: socketPath(node, HAPROXY_SOCKETS.master) } });
+  }
+  return listeners;
+}
+
+/** The node's Runtime API certificate and CA files, rendered only with its TLS material. */
+export function runtimeTlsFiles(node: NodeSettings): Record<string, string> {
+  const tls = node.runtimeTls;
+  if (tls === undefined || tls === null || (node.runtimeAddress === null && (node.masterAddress ?? null) === null)) return {};
+  const leaf = safePem('node.runtimeTls.certificatePem', withNewline(tls.certificatePem));
+  const key = safePem('node.runtimeTls.keyPem', withNewline(tls.keyPem));
+  return {
+    [HAPROXY_FILES.runtimeCertificate]: leaf + key,
+    [HAPROXY_FILES.runtimeCa]: safePem('node.runtimeTls.caBundlePem', withNewline(tls.caBundlePem)),
+  };
+}
+
+function withNewline(pem: string): string {
+  return pem.endsWith('\n') ? pem : `${pem}\n`;
+}
+
+function endpoint(field: string, address: { host: string; port: number }): string {
+  return formatEndpoint(safe('ip', `${field}.host`, address.host), safeInt(`${field}.port`, address.port, 1, 65535));
+}
+
+function socketPath(node: NodeSettings, socket: string): string {
+  const dir = safe('dir', 'node.socketDir', node.socketDir ?? DEFAULT_SOCKET_DIR);
+  return absolutePath(dir, socket);
 }
 
 function defaultsView(): HaproxyDefaultsView {

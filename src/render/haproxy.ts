@@ -5,6 +5,7 @@ import {
   nodeSettings,
   toHaproxyTenantView,
   toHaproxyNodeView,
+  runtimeTlsFiles,
   type HaproxyTenantView,
 } from './haproxy-view.js';
 import { loadTemplates } from './templates.js';
@@ -116,6 +117,7 @@ export function assembleHaproxySegments(snapshot: NodeSnapshot, fragments: reado
     [HAPROXY_FILES.config]: config,
     [HAPROXY_FILES.capsMap]: fragments.map((f) => f.caps).filter((c) => c !== ''),
   };
+  for (const [name, content] of Object.entries(runtimeTlsFiles(snapshot.node))) files[name] = [content];
   for (const fragment of fragments) for (const [name, content] of Object.entries(fragment.files)) files[name] = [content];
   return sortKeys(files);
 }
@@ -146,8 +148,7 @@ function checkTenantsUnique(fragments: readonly HaproxyTenantFragment[]): void {
  * split the connections between two tenants; `haproxy -c` does not bind and cannot see it.
  */
 function checkListeners(snapshot: NodeSnapshot, fragments: readonly HaproxyTenantFragment[]): void {
-  const runtime = snapshot.node.runtimeAddress;
-  const key = `${snapshot.node.configDir}\0${runtime === null ? '' : formatEndpoint(runtime.host, runtime.port)}`;
+  const key = `${snapshot.node.configDir}\0${[...nodeListeners(snapshot)].map(([bind]) => bind).join('\0')}`;
   const last = checkedListeners.get(key);
   if (last !== undefined && sameListeners(last, fragments)) return;
   checkListenersNow(snapshot, fragments);
@@ -178,9 +179,7 @@ function sameListeners(before: readonly HaproxyTenantFragment[], now: readonly H
 }
 
 function checkListenersNow(snapshot: NodeSnapshot, fragments: readonly HaproxyTenantFragment[]): void {
-  const owners = new Map<string, string>();
-  const runtime = snapshot.node.runtimeAddress;
-  if (runtime !== null) owners.set(formatEndpoint(runtime.host, runtime.port), 'the Runtime API');
+  const owners = nodeListeners(snapshot);
   const issues: { path: string; message: string }[] = [];
   for (const fragment of fragments) {
     for (const [bind, frontend] of fragment.binds) {
@@ -190,6 +189,15 @@ function checkListenersNow(snapshot: NodeSnapshot, fragments: readonly HaproxyTe
     }
   }
   if (issues.length > 0) throw new ValidationError(`listener conflict: ${issues.map((i) => i.message).join('; ')}`, issues);
+}
+
+/** The node's own listeners (Runtime API, master CLI), which no tenant may share. */
+function nodeListeners(snapshot: NodeSnapshot): Map<string, string> {
+  const owners = new Map<string, string>();
+  const { runtimeAddress, masterAddress } = snapshot.node;
+  if (runtimeAddress !== null) owners.set(formatEndpoint(runtimeAddress.host, runtimeAddress.port), 'the Runtime API');
+  if (masterAddress !== undefined && masterAddress !== null) owners.set(formatEndpoint(masterAddress.host, masterAddress.port), 'the master CLI');
+  return owners;
 }
 
 function sortKeys<T>(files: Record<string, T>): Readonly<Record<string, T>> {

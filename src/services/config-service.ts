@@ -18,6 +18,7 @@ import { TenantMemo, ValidatedStates } from './tenant-states.js';
 import { DesiredStateCache } from './desired-state-cache.js';
 import { RenderStateCache } from './render-state-cache.js';
 import { structureHashes } from './structure-hashes.js';
+import type { RuntimeTlsMaterial } from '../domain/runtime-tls.js';
 
 /** What a node is told to run. */
 export interface NodeConfig {
@@ -45,6 +46,11 @@ export interface ServedConfig {
 }
 
 const VERSIONS_KEPT = 20;
+
+/** Where a node's Runtime API certificate, key and trusted CAs come from. */
+export interface RuntimeTlsSource {
+  nodeMaterial(node: string): Promise<RuntimeTlsMaterial | null>;
+}
 
 /** The part of the change feed a long poll needs: a callback per committed revision. */
 export interface ChangeSource {
@@ -94,6 +100,8 @@ export class ConfigService {
     private readonly changes: ChangeSource,
     private readonly metrics?: Metrics,
     private readonly capacity: CapacityModel = DEFAULT_CAPACITY_MODEL,
+    /** Each HAProxy node's Runtime API certificate (FleetPki); absent: nodes get no mTLS listener. */
+    private readonly runtimeTls?: RuntimeTlsSource,
   ) {
     this.box = new SecretBox(secretKey);
     // The newest version of each node is what agents fetch: a few joined versions in memory (10 MB each at 10,000 tenants).
@@ -256,7 +264,8 @@ export class ConfigService {
   async runtimeSnapshot(settings: NodeSettings, atLeast?: number): Promise<NodeSnapshot> {
     // Two reads side by side, one round trip: the state (shared by every node a change wakes) and
     // the kind's render states without their good states, which are rarely needed.
-    const [state, known] = await Promise.all([this.desiredState(atLeast), this.renderStates.summaries(settings.kind)]);
+    const [state, known, withTls] = await Promise.all([this.desiredState(atLeast), this.renderStates.summaries(settings.kind), this.withRuntimeTls(settings)]);
+    settings = withTls;
     const served = tenantsOn(state, settings.name);
     const goods = await this.goodStatesFor(settings.kind, served, known);
     const tenants: TenantSnapshot[] = [];
@@ -310,6 +319,7 @@ export class ConfigService {
    */
   async renderPlanned(settings: NodeSettings, state?: DesiredState, opts: { everyTenant?: boolean; reloadGeneration?: number } = {}) {
     state ??= await this.desiredState();
+    settings = await this.withRuntimeTls(settings);
     const served = opts.everyTenant === true ? state.tenants : tenantsOn(state, settings.name);
     const renderer = this.renderers[settings.kind];
     const known = await this.renderStates.summaries(settings.kind);
@@ -583,6 +593,18 @@ export class ConfigService {
   }
 
 
+  /**
+   * The settings with the node's Runtime API certificate, when it has a listener for one (a
+   * HAProxy node with a Runtime API or master CLI address). Settings that already say (a
+   * render for no node) are kept as they are.
+   */
+  private async withRuntimeTls(settings: NodeSettings): Promise<NodeSettings> {
+    if (settings.runtimeTls !== undefined) return settings;
+    const listens = settings.kind === 'haproxy' && (settings.runtimeAddress !== null || (settings.masterAddress ?? null) !== null);
+    const runtimeTls = listens && this.runtimeTls !== undefined ? await this.runtimeTls.nodeMaterial(settings.name) : null;
+    return { ...settings, runtimeTls };
+  }
+
   private async requireNode(name: string): Promise<ProxyNode> {
     const node = await findNode(this.db, name);
     if (!node) throw new NotFoundError('node', name);
@@ -607,7 +629,15 @@ function withReloadGeneration(files: SegmentedFiles, generation: number): Segmen
 }
 
 export function nodeSettings(node: ProxyNode): NodeSettings {
-  return { name: node.name, kind: node.kind, runtimeAddress: node.runtimeAddress, capacity: node.capacity, configDir: node.configDir };
+  return {
+    name: node.name,
+    kind: node.kind,
+    runtimeAddress: node.runtimeAddress,
+    masterAddress: node.masterAddress,
+    socketDir: node.socketDir,
+    capacity: node.capacity,
+    configDir: node.configDir,
+  };
 }
 
 const KEY_BLOCK_RE = /-----BEGIN ((?:[A-Z]+ )?PRIVATE KEY)-----[\s\S]*?-----END \1-----\n?/g;

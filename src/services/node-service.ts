@@ -14,6 +14,7 @@ import { hashSecret, newSecret } from './token-service.js';
 import { validate } from './validate.js';
 import { fetchSize, toPage } from './page.js';
 import type { PlacementService } from './placement-service.js';
+import type { FleetPki } from './fleet-pki.js';
 
 /** A registered node and the secret of its agent token, which this answer alone ever shows. */
 export type RegisteredNode = NodeView & { readonly agentToken: string };
@@ -33,6 +34,8 @@ export class NodeService {
     private readonly placement: Pick<PlacementService, 'replace'>,
     /** The agents' heartbeat interval: a node silent for 3 of them is not converged. */
     private readonly heartbeatIntervalMs: number,
+    /** Issues a HAProxy node its Runtime API certificate when it is registered or its addresses change. */
+    private readonly pki?: Pick<FleetPki, 'issueForNode'>,
   ) {}
 
   async get(name: string): Promise<NodeView> {
@@ -83,7 +86,9 @@ export class NodeService {
     return mutate(this.db, ctx, async (tx) => {
       if (await repo.findNode(tx.db, input.name)) throw new ConflictError(`node '${input.name}' already exists`);
       await checkRuntimeAddressFree(tx.db, input.runtimeAddress, input.name);
-      const node = await repo.insertNode(tx.db, input, tx.revision);
+      const inserted = await repo.insertNode(tx.db, input, tx.revision);
+      await this.pki?.issueForNode(tx.db, inserted);
+      const node = (await repo.findNode(tx.db, inserted.name))!;
       tx.audit({ action: 'create', resourceType: 'node', resourceId: node.name, tenantId: null, before: null, after: node });
       const agentToken = await createAgentToken(tx, node.name);
       // Tenants short of replicas (or with none yet) get them on the new node.
@@ -107,10 +112,14 @@ export class NodeService {
         masterAddress: patch.masterAddress === undefined ? before.masterAddress : patch.masterAddress,
         capacity: patch.capacity ?? before.capacity,
         configDir: patch.configDir ?? before.configDir,
+        socketDir: patch.socketDir ?? before.socketDir,
       });
       if (sameSpec(before, next)) return this.view(before);
       await checkRuntimeAddressFree(tx.db, next.runtimeAddress, name);
-      const after = await repo.updateNode(tx.db, next, tx.revision);
+      const updated = await repo.updateNode(tx.db, next, tx.revision);
+      // New addresses need a certificate that names them.
+      await this.pki?.issueForNode(tx.db, updated);
+      const after = (await repo.findNode(tx.db, name))!;
       tx.audit({ action: 'update', resourceType: 'node', resourceId: name, tenantId: null, before, after });
       // Capacity, group or zone may no longer fit the tenants it serves (or may fit more).
       await this.placement.replace(tx);
@@ -206,6 +215,7 @@ function sameSpec(a: ProxyNode, b: CreateNode): boolean {
     a.capacity.vcpu === b.capacity.vcpu &&
     a.capacity.memoryMb === b.capacity.memoryMb &&
     a.configDir === b.configDir &&
+    a.socketDir === b.socketDir &&
     formatRuntimeAddress(a.runtimeAddress) === formatRuntimeAddress(b.runtimeAddress) &&
     formatRuntimeAddress(a.masterAddress) === formatRuntimeAddress(b.masterAddress)
   );

@@ -23,6 +23,8 @@ import { RuntimePlanner, type RuntimeExecutors } from './runtime-planner.js';
 import { TenantService } from './tenant-service.js';
 import { TokenService } from './token-service.js';
 import { VipService } from './vip-service.js';
+import { FleetPki } from './fleet-pki.js';
+import type { RuntimeTlsConfig } from '../config.js';
 
 export interface ServiceOptions {
   readonly tokenCacheMs: number;
@@ -46,6 +48,8 @@ export interface ServiceOptions {
   readonly placementReplicas?: number;
   /** How long raw stat samples are kept (s): older windows are answered from rollups. */
   readonly statsRawRetentionS?: number;
+  /** The Runtime API's mutual TLS (certificate lifetime, supplied CA); defaults: 30 days, a generated CA. */
+  readonly runtimeTls?: RuntimeTlsConfig;
 }
 
 /** The use cases, built once by the composition root. */
@@ -70,10 +74,18 @@ export interface Services {
   readonly allocations: AllocationService;
   readonly placement: PlacementService;
   readonly stats: StatsService;
+  /** Switchyard's CA and the Runtime API certificates it issues. */
+  readonly pki: FleetPki;
 }
 
 export function createServices(db: Db, opts: ServiceOptions): Services {
-  const configs = new ConfigService(db, opts.secretKey, RENDERERS, opts.logger.child({ component: 'config' }), opts.changes, opts.metrics);
+  const pki = new FleetPki(db, opts.secretKey, {
+    certificateDays: opts.runtimeTls?.certificateDays ?? 30,
+    caDays: 3650,
+    supplied: opts.runtimeTls?.suppliedCa,
+    logger: opts.logger.child({ component: 'runtime-pki' }),
+  });
+  const configs = new ConfigService(db, opts.secretKey, RENDERERS, opts.logger.child({ component: 'config' }), opts.changes, opts.metrics, undefined, pki);
   const runtime = new RuntimePlanner(opts.runtimeClients, { drainTimeoutMs: opts.drainTimeoutMs, observeTimeoutMs: 5_000 });
   const heartbeatIntervalMs = opts.allocation?.heartbeatIntervalMs ?? 10_000;
   const placement = new PlacementService(db, { replicas: opts.placementReplicas, heartbeatIntervalMs });
@@ -87,7 +99,7 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     pools: new PoolService(db),
     members: new MemberService(db),
     certificates: new CertificateService(db, opts.secretKey),
-    nodes: new NodeService(db, placement, heartbeatIntervalMs),
+    nodes: new NodeService(db, placement, heartbeatIntervalMs, pki),
     audit: new AuditService(db),
     status: new StatusService(db, heartbeatIntervalMs),
     metrics: opts.metrics,
@@ -97,5 +109,6 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     plans: new PlanService(db, configs, runtime, heartbeatIntervalMs),
     allocations: new AllocationService(db, { heartbeatIntervalMs: 10_000, reloadCadenceMs: 300_000, ...opts.allocation, demand: new StatsDemandSource(), metrics: opts.metrics }),
     stats: new StatsService(db, { rawRetentionS: opts.statsRawRetentionS ?? 3600 }),
+    pki,
   };
 }

@@ -38,7 +38,7 @@ function tenantStructure(t: TenantSnapshot): TenantStructure {
  * not change stores none (see ConfigService.buildNow).
  */
 export function structureHashes(snapshot: NodeSnapshot, reloadGeneration: number): { structuralHash: string; structuralParts: () => Record<string, string> } {
-  const node = JSON.stringify(snapshot.node);
+  const node = JSON.stringify(nodeStructure(snapshot.node));
   const tenants = inOrder(snapshot.tenants);
   const structures = tenants.map(tenantStructure);
   // One string, one hash update: 10,000 tenants' small updates cost a build milliseconds.
@@ -52,6 +52,16 @@ export function structureHashes(snapshot: NodeSnapshot, reloadGeneration: number
     return parts;
   };
   return { structuralHash: h.digest('hex'), structuralParts };
+}
+
+/**
+ * The node's settings as far as a reload is concerned: its Runtime API certificate and key are
+ * swapped in live (`set ssl cert`, planned from the runtime view), so a renewal needs none; which
+ * CAs it trusts is read at start only, so a CA change does.
+ */
+function nodeStructure(node: NodeSnapshot['node']): unknown {
+  const tls = node.runtimeTls;
+  return tls === undefined || tls === null ? node : { ...node, runtimeTls: { caBundlePem: tls.caBundlePem } };
 }
 
 /** The tenants by id; snapshots usually come sorted already, and are then not copied. */

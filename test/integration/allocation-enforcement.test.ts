@@ -31,7 +31,7 @@ interface Live {
 /** What the proxy enforces now: the tenant's caps in the caps map, and its frontend's maxconn ceiling. */
 async function live(): Promise<Live> {
   const fe = (await edge.stats()).find((r) => r.pxname === 'fe_t1_web' && r.svname === 'FRONTEND');
-  const map = await runtimeCommand(edge.statsPort, `show map ${mapFile()}`, 1000);
+  const map = await runtimeCommand(edge.adminSocket, `show map ${mapFile()}`, 1000);
   const value = (key: string) => {
     const line = new RegExp(`^\\S+ ${key.replace('.', '\\.')} (\\d+)$`, 'm').exec(map);
     return line ? Number(line[1]) : undefined;

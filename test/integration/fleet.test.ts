@@ -26,6 +26,8 @@ interface FleetNode {
   readonly kind: 'haproxy' | 'nginx';
   readonly configDir: string;
   readonly socket: string;
+  /** The local admin socket in the node's socketDir (the control plane reaches it through the mTLS listener). */
+  readonly adminSocket: string;
   readonly statsPort: number | null;
   token: string;
   agent?: Agent;
@@ -79,12 +81,12 @@ function get(path = '/'): Promise<{ status: number; server: string | undefined; 
 }
 
 async function frontendSessions(n: FleetNode): Promise<number> {
-  const rows = parseShowStat(await runtimeCommand(n.statsPort!, 'show stat', 2000));
+  const rows = parseShowStat(await runtimeCommand(n.adminSocket, 'show stat', 2000));
   return rows.find((r) => r.pxname === 'fe_t1_www' && r.type === 'frontend')?.stot ?? 0;
 }
 
 async function weightOn(n: FleetNode, server: string): Promise<number | undefined> {
-  const text = await runtimeCommand(n.statsPort!, 'show servers state be_t1_web', 2000);
+  const text = await runtimeCommand(n.adminSocket, 'show servers state be_t1_web', 2000);
   const line = text.split('\n').find((l) => l.split(' ')[3] === server);
   return line === undefined ? undefined : Number(line.split(' ')[7]);
 }
@@ -107,10 +109,10 @@ beforeAll(async () => {
     const statsPort = kind === 'haproxy' ? await freePort('127.0.0.1') : null;
     const configDir = join(root, name, 'etc');
     const created = await expectOk(app, 'POST', '/v1/nodes', {
-      name, kind, capacity: { vcpu: 4, memoryMb: 8192 }, configDir,
+      name, kind, capacity: { vcpu: 4, memoryMb: 8192 }, configDir, socketDir: join(root, name),
       ...(statsPort !== null && { runtimeAddress: { host: '127.0.0.1', port: statsPort } }),
     });
-    nodes.push({ name, kind, configDir, socket: join(root, name, 'master.sock'), statsPort, token: created.agentToken });
+    nodes.push({ name, kind, configDir, socket: join(root, name, 'master.sock'), adminSocket: join(root, name, 'admin.sock'), statsPort, token: created.agentToken });
   }
   // Agents first (they write the files), then the proxies on those files: the launch order the README gives.
   for (const n of nodes) startAgent(n);

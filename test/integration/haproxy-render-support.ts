@@ -159,11 +159,15 @@ export function tcpExchange(
   });
 }
 
-/** One Runtime API command over TCP; HAProxy closes the connection after answering. */
-export function runtimeCommand(port: number, command: string, timeoutMs = 3000): Promise<string> {
+/**
+ * One Runtime API command, on the node's local admin socket (a unix path, as an operator on the
+ * node would) or a plain TCP port on loopback; HAProxy closes the connection after answering.
+ */
+export function runtimeCommand(target: number | string, command: string, timeoutMs = 3000): Promise<string> {
   return new Promise((resolve, reject) => {
     let out = '';
-    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.write(`${command}\n`));
+    const onConnect = () => socket.write(`${command}\n`);
+    const socket = typeof target === 'string' ? net.connect({ path: target }, onConnect) : net.connect({ host: '127.0.0.1', port: target }, onConnect);
     const timer = setTimeout(() => socket.destroy(new Error(`runtime command timed out: ${command}`)), timeoutMs);
     socket.on('data', (c) => (out += c.toString()));
     socket.on('close', () => {
@@ -175,8 +179,8 @@ export function runtimeCommand(port: number, command: string, timeoutMs = 3000):
 }
 
 /** `show stat` as rows keyed by column name. */
-export async function showStat(port: number): Promise<Record<string, string>[]> {
-  const text = await runtimeCommand(port, 'show stat');
+export async function showStat(target: number | string): Promise<Record<string, string>[]> {
+  const text = await runtimeCommand(target, 'show stat');
   const [header, ...lines] = text.trim().split('\n');
   const columns = header!.replace(/^# /, '').split(',');
   return lines.map((line) => Object.fromEntries(line.split(',').map((v, i) => [columns[i]!, v])));

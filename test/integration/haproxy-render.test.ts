@@ -114,13 +114,16 @@ async function buildSnapshot(): Promise<NodeSnapshot> {
   };
   return {
     ...seed,
-    node: { ...seed.node, runtimeAddress: { host: '127.0.0.1', port: ports.runtime } },
+    // The Runtime API on the local admin socket alone (mTLS listeners are tested in runtime-mtls.test.ts).
+    node: { ...seed.node, runtimeAddress: { host: '127.0.0.1', port: ports.runtime }, masterAddress: null, runtimeTls: null, socketDir: configDir },
     tenants: [tenantA, tenantB, tenantC],
   };
 }
 
+const adminSocket = () => join(configDir, 'admin.sock');
+
 async function serverStatus(backend: string): Promise<Record<string, string>> {
-  const rows = await showStat(ports.runtime);
+  const rows = await showStat(adminSocket());
   return Object.fromEntries(rows.filter((r) => r.pxname === backend && r.svname !== 'BACKEND').map((r) => [r.svname!, r.status!]));
 }
 
@@ -187,7 +190,7 @@ describe('the seed configuration served by a real HAProxy', () => {
   });
 
   it('when a client is outside the allowlist, then its connection is closed unanswered', async () => {
-    const denied = async () => Number((await showStat(ports.runtime)).find((r) => r.pxname === 'fe_c_ssh' && r.svname === 'FRONTEND')!.dcon);
+    const denied = async () => Number((await showStat(adminSocket())).find((r) => r.pxname === 'fe_c_ssh' && r.svname === 'FRONTEND')!.dcon);
     const before = await denied();
     const outsider = await tcpExchange({ host: C, port: ports.c, localAddress: '127.0.0.99' }, 'ping\n', 'hello');
     // HAProxy accepts and resets at once; a reset can even beat the client's own connect event.
@@ -197,7 +200,7 @@ describe('the seed configuration served by a real HAProxy', () => {
   });
 
   it('terminates TLS with the tenant certificate after an HTTPS health check passed', async () => {
-    const rows = (await showStat(ports.runtime)).filter((r) => r.pxname === 'be_b_api' && r.svname !== 'BACKEND');
+    const rows = (await showStat(adminSocket())).filter((r) => r.pxname === 'be_b_api' && r.svname !== 'BACKEND');
     expect(rows.map((r) => [r.status, r.check_status])).toEqual([['UP', 'L7OK'], ['UP', 'L7OK']]);
     const answer = await getB();
     expect(answer.status).toBe(200);
@@ -221,11 +224,11 @@ describe('the seed configuration served by a real HAProxy', () => {
 
   it('when the threshold is changed in the map at runtime, then the limit follows without a reload', async () => {
     const map = join(configDir, HAPROXY_FILES.capsMap);
-    expect(await runtimeCommand(ports.runtime, `set map ${map} a 1`)).toBe('\n');
+    expect(await runtimeCommand(adminSocket(), `set map ${map} a 1`)).toBe('\n');
     const statuses: number[] = [];
     for (let i = 0; i < 30 && !statuses.includes(429); i++) statuses.push((await getA()).status);
     expect(statuses).toContain(429);
-    await runtimeCommand(ports.runtime, `set map ${map} a 20000`);
+    await runtimeCommand(adminSocket(), `set map ${map} a 20000`);
     expect((await getA()).status).toBe(200);
   });
 

@@ -77,7 +77,7 @@ interface Watch {
 
 /** The connections A's table counts as let in (`conn_cur`): what its connection cap is compared with. */
 async function admittedToA(): Promise<number> {
-  const table = await runtimeCommand(node.edge.statsPort, `show table ${capTableName(TENANT_A.id)}`, 1000);
+  const table = await runtimeCommand(node.edge.adminSocket, `show table ${capTableName(TENANT_A.id)}`, 1000);
   const match = /conn_cur=(\d+)/.exec(table);
   if (match === null) throw new Error(`no conn_cur in A's table: ${table}`);
   return Number(match[1]);
@@ -185,7 +185,7 @@ describe('noisy neighbour', () => {
     // it, but never above the highest cap A was given. Counted in A's own table (conn_cur), not in
     // the frontend's sessions, which also hold connections being closed after their refusal; at the
     // instant the table is read, each HAProxy thread may hold one connection counted but not yet refused.
-    const threads = Number(/^Nbthread: (\d+)$/m.exec(await runtimeCommand(node.edge.statsPort, 'show info', 1000))?.[1]);
+    const threads = Number(/^Nbthread: (\d+)$/m.exec(await runtimeCommand(node.edge.adminSocket, 'show info', 1000))?.[1]);
     expect(threads).toBeGreaterThan(0);
     expect(await admittedToA()).toBeLessThanOrEqual(watch!.aCapMax + threads);
     // Still wanting more than it may have: its extra clients keep being refused at accept.

@@ -214,7 +214,7 @@ export async function live(edge: ProxyNode): Promise<Live> {
   const [caps, rows, info] = await Promise.all([
     capsOnNode(edge, [TENANT_A.id, TENANT_B.id]),
     edge.stats(),
-    runtimeCommand(edge.statsPort, 'show info', 1000),
+    runtimeCommand(edge.adminSocket, 'show info', 1000),
   ]);
   const tenant = (id: string, name: string): LiveTenant => {
     const row = rows.find((r) => r.pxname === name && r.svname === 'FRONTEND');
@@ -243,7 +243,7 @@ export interface TenantCaps {
 
 /** Every tenant's caps on `edge`, read back through the Runtime API (`show map`, `show stat`). */
 export async function capsOnNode(edge: ProxyNode, tenants: readonly string[]): Promise<Record<string, TenantCaps>> {
-  const [map, rows] = await Promise.all([runtimeCommand(edge.statsPort, `show map ${join(edge.dir, CAPS_MAP)}`, 1000), edge.stats()]);
+  const [map, rows] = await Promise.all([runtimeCommand(edge.adminSocket, `show map ${join(edge.dir, CAPS_MAP)}`, 1000), edge.stats()]);
   const entries = new Map(parseShowMap(map).map((e) => [e.key, Number(e.value)]));
   const out: Record<string, TenantCaps> = {};
   for (const tenant of tenants) {

@@ -8,11 +8,12 @@ import type { Caller } from '../support/app.js';
 import { freePort, runtimeCommand, startHaproxy, type RunningHaproxy } from './haproxy-render-support.js';
 
 /**
- * One HAProxy node on loopback, run the way the agent would run it (master-worker, the files the
- * control plane renders for the node) but driven by the test: it writes the files, starts and stops
- * the process it spawned (by PID), and reads the live state back through the stats socket. Created
- * with `{ master: true }`, it also serves its master CLI on TCP (`-S ipv4@127.0.0.1:<masterPort>`)
- * and registers it as the node's masterAddress.
+ * One HAProxy node on loopback, run the way the agent would run it (master-worker with its master
+ * CLI on `<socketDir>/master.sock`, the files the control plane renders for the node) but driven
+ * by the test: it writes the files, starts and stops the process it spawned (by PID), and reads the
+ * live state back through the local admin socket, as an operator on the node would. The control
+ * plane reaches it only through the mTLS listener on `statsPort` (its runtimeAddress); created with
+ * `{ master: true }`, it also registers a masterAddress, whose mTLS listener forwards to the master CLI.
  */
 export class ProxyNode {
   private process: RunningHaproxy | null = null;
@@ -26,7 +27,22 @@ export class ProxyNode {
 
   static async create(name: string, options: { master?: boolean } = {}): Promise<ProxyNode> {
     const dir = await mkdtemp(join(tmpdir(), `sy-${name}-`));
+    await mkdir(join(dir, 'sockets'), { mode: 0o700 });
     return new ProxyNode(name, dir, await freePort('127.0.0.1'), options.master ? await freePort('127.0.0.1') : null);
+  }
+
+  /** Where HAProxy keeps its unix sockets: the node's socketDir. */
+  get socketDir(): string {
+    return join(this.dir, 'sockets');
+  }
+
+  /** The local admin socket (`stats socket ... level admin mode 600`). */
+  get adminSocket(): string {
+    return join(this.socketDir, 'admin.sock');
+  }
+
+  get masterSocket(): string {
+    return join(this.socketDir, 'master.sock');
   }
 
   /** What to register: the node's Runtime API (and master CLI) and the directory its config refers to. */
@@ -38,6 +54,7 @@ export class ProxyNode {
       ...(this.masterPort !== null && { masterAddress: { host: '127.0.0.1', port: this.masterPort } }),
       capacity: { vcpu: 1, memoryMb: 512 },
       configDir: this.dir,
+      socketDir: this.socketDir,
     };
   }
 
@@ -55,7 +72,7 @@ export class ProxyNode {
   }
 
   async start(): Promise<void> {
-    this.process = startHaproxy(join(this.dir, 'haproxy.cfg'), this.masterPort === null ? [] : ['-S', `ipv4@127.0.0.1:${this.masterPort}`]);
+    this.process = startHaproxy(join(this.dir, 'haproxy.cfg'), ['-S', this.masterSocket]);
     const deadline = Date.now() + 5000;
     for (;;) {
       const pid = await this.workerPid().catch(() => null);
@@ -89,24 +106,23 @@ export class ProxyNode {
 
   /** The worker's PID (a reload would start a new worker). */
   async workerPid(): Promise<number> {
-    const m = /^Pid: (\d+)$/m.exec(await runtimeCommand(this.statsPort, 'show info', 1000));
+    const m = /^Pid: (\d+)$/m.exec(await runtimeCommand(this.adminSocket, 'show info', 1000));
     if (!m) throw new Error('no Pid in show info');
     return Number(m[1]);
   }
 
-  /** The PIDs of the workers still finishing their sessions after a reload (needs `{ master: true }`). */
+  /** The PIDs of the workers still finishing their sessions after a reload. */
   async oldWorkers(): Promise<number[]> {
-    if (this.masterPort === null) throw new Error(`${this.name} has no master CLI`);
-    const [reply] = await new OneShotCli({ host: '127.0.0.1', port: this.masterPort }, { target: 'master', commandTimeoutMs: 1000 }).execute([showProc()]);
+    const [reply] = await new OneShotCli({ path: this.masterSocket }, { target: 'master', commandTimeoutMs: 1000 }).execute([showProc()]);
     if (reply?.status !== 'ok') throw new Error(`show proc on ${this.name}: ${reply?.message ?? 'no reply'}`);
     return parseShowProc(reply.output).workers.filter((w) => !w.current).map((w) => w.pid);
   }
 
   async servers(backend: string): Promise<ServerStateRow[]> {
-    return parseServersState(await runtimeCommand(this.statsPort, `show servers state ${backend}`, 1000));
+    return parseServersState(await runtimeCommand(this.adminSocket, `show servers state ${backend}`, 1000));
   }
 
   async stats(): Promise<StatRow[]> {
-    return parseShowStat(await runtimeCommand(this.statsPort, 'show stat', 1000));
+    return parseShowStat(await runtimeCommand(this.adminSocket, 'show stat', 1000));
   }
 }

@@ -77,7 +77,7 @@ describe('toHaproxyView', () => {
     expect(toHaproxyView(seedSnapshot('haproxy', DIR)).global).toMatchObject({
       maxconn: 160_000,
       noStrictLimits: true,
-      statsSocket: 'ipv4@10.0.0.1:9999',
+      statsSocket: '/run/switchyard/admin.sock',
     });
   });
 
