@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import { CAPABILITIES, type NodeKind, type NodeReport, type ProxyNode, type RuntimeAddress } from '../domain/node.js';
 import type { Resources } from '../domain/tenant.js';
+import type { VrrpSettings } from '../domain/vrrp.js';
 import type { Executor } from './executor.js';
 import { iso, isoOrNull } from './executor.js';
 import type { NodeTable } from './schema.js';
@@ -16,6 +17,8 @@ export interface NodeSpec {
   readonly masterAddress?: RuntimeAddress | null;
   readonly capacity: Resources;
   readonly configDir: string;
+  /** Absent: none (null). */
+  readonly vrrp?: VrrpSettings | null;
 }
 
 /** A node row with its latest config version's revision and hash (null before the first build). */
@@ -33,6 +36,10 @@ export function toNode(row: NodeRow): ProxyNode {
     masterAddress: row.master_host !== null && row.master_port !== null ? { host: row.master_host, port: row.master_port } : null,
     capacity: { vcpu: Number(row.capacity_vcpu), memoryMb: row.capacity_memory_mb },
     configDir: row.config_dir,
+    vrrp:
+      row.vrrp_interface === null || row.vrrp_interface === undefined || row.vrrp_address === null || row.vrrp_address === undefined
+        ? null
+        : { interface: row.vrrp_interface, address: row.vrrp_address, trackPidFile: row.vrrp_track_pid_file ?? null },
     capabilities: CAPABILITIES[kind],
     appliedRevision: row.applied_revision === null ? null : Number(row.applied_revision),
     lastHeartbeatAt: isoOrNull(row.last_heartbeat_at),
@@ -132,6 +139,9 @@ function specColumns(n: NodeSpec) {
     capacity_vcpu: n.capacity.vcpu,
     capacity_memory_mb: n.capacity.memoryMb,
     config_dir: n.configDir,
+    vrrp_interface: n.vrrp?.interface ?? null,
+    vrrp_address: n.vrrp?.address ?? null,
+    vrrp_track_pid_file: n.vrrp?.trackPidFile ?? null,
   };
 }
 

@@ -107,6 +107,7 @@ export class NodeService {
         masterAddress: patch.masterAddress === undefined ? before.masterAddress : patch.masterAddress,
         capacity: patch.capacity ?? before.capacity,
         configDir: patch.configDir ?? before.configDir,
+        vrrp: patch.vrrp === undefined ? before.vrrp : patch.vrrp,
       });
       if (sameSpec(before, next)) return this.view(before);
       await checkRuntimeAddressFree(tx.db, next.runtimeAddress, name);
@@ -207,6 +208,7 @@ function sameSpec(a: ProxyNode, b: CreateNode): boolean {
     a.capacity.memoryMb === b.capacity.memoryMb &&
     a.configDir === b.configDir &&
     formatRuntimeAddress(a.runtimeAddress) === formatRuntimeAddress(b.runtimeAddress) &&
-    formatRuntimeAddress(a.masterAddress) === formatRuntimeAddress(b.masterAddress)
+    formatRuntimeAddress(a.masterAddress) === formatRuntimeAddress(b.masterAddress) &&
+    JSON.stringify(a.vrrp) === JSON.stringify(b.vrrp)
   );
 }
