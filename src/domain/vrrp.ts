@@ -79,8 +79,14 @@ export interface VrrpInstance {
   readonly name: string;
   readonly vrid: number;
   readonly priority: number;
-  /** The other nodes' unicast addresses, sorted. */
+  /**
+   * The other nodes' unicast addresses, sorted. A node alone on an address is its own peer:
+   * keepalived stays in unicast mode (no multicast adverts on the segment) and still holds the
+   * address only while the proxy lives.
+   */
   readonly peers: readonly string[];
+  /** No other VRRP node serves the address: nothing takes it over. */
+  readonly alone: boolean;
   readonly authPass: string;
   readonly address: string;
 }
@@ -94,11 +100,13 @@ export function planVrrpInstances(node: string, routers: readonly VrrpRouter[]):
   for (const r of [...routers].sort((a, b) => a.vrid - b.vrid)) {
     const rank = r.nodes.findIndex((n) => n.name === node);
     if (rank < 0) continue;
+    const others = r.nodes.filter((n) => n.name !== node).map((n) => n.address).sort();
     out.push({
       name: `vip_${r.vrid}`,
       vrid: r.vrid,
       priority: vrrpPriority(rank),
-      peers: r.nodes.filter((n) => n.name !== node).map((n) => n.address).sort(),
+      peers: others.length > 0 ? others : [r.nodes[rank]!.address],
+      alone: others.length === 0,
       authPass: r.authPass,
       address: r.address,
     });

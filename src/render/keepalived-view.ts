@@ -23,6 +23,7 @@ export interface KeepalivedView {
     readonly vrid: number;
     readonly priority: number;
     readonly peers: readonly string[];
+    readonly alone: boolean;
     readonly authPass: string;
     readonly address: string;
   }[];
@@ -53,6 +54,7 @@ export function toKeepalivedView(input: KeepalivedInput): KeepalivedView {
         vrid: safeInt('virtual_router_id', i.vrid, 1, 255),
         priority: safeInt('priority', i.priority, 1, 254),
         peers: i.peers.map((p) => safe('ip', 'vrrp peer', p)),
+        alone: i.alone,
         authPass: i.authPass,
         address: safe('ip', 'vip address', i.address),
       };
