@@ -101,6 +101,12 @@ export async function findNodeByRuntimeAddress(db: Executor, a: RuntimeAddress):
   return row && toNode(row);
 }
 
+/** The node whose VRRP unicast address this is, if any. */
+export async function findNodeByVrrpAddress(db: Executor, address: string): Promise<ProxyNode | undefined> {
+  const row = await db.selectFrom('nodes').selectAll().where('vrrp_address', '=', address).executeTakeFirst();
+  return row && toNode(row);
+}
+
 /** Nodes sorted by name, after `after` when given. */
 export async function listNodes(db: Executor, q: { limit: number; after?: string | undefined }): Promise<ProxyNode[]> {
   let query = nodesWithDesired(db).orderBy('name').limit(q.limit);

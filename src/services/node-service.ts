@@ -83,6 +83,7 @@ export class NodeService {
     return mutate(this.db, ctx, async (tx) => {
       if (await repo.findNode(tx.db, input.name)) throw new ConflictError(`node '${input.name}' already exists`);
       await checkRuntimeAddressFree(tx.db, input.runtimeAddress, input.name);
+      await checkVrrpAddressFree(tx.db, input.vrrp?.address ?? null, input.name);
       const node = await repo.insertNode(tx.db, input, tx.revision);
       tx.audit({ action: 'create', resourceType: 'node', resourceId: node.name, tenantId: null, before: null, after: node });
       const agentToken = await createAgentToken(tx, node.name);
@@ -111,6 +112,7 @@ export class NodeService {
       });
       if (sameSpec(before, next)) return this.view(before);
       await checkRuntimeAddressFree(tx.db, next.runtimeAddress, name);
+      await checkVrrpAddressFree(tx.db, next.vrrp?.address ?? null, name);
       const after = await repo.updateNode(tx.db, next, tx.revision);
       tx.audit({ action: 'update', resourceType: 'node', resourceId: name, tenantId: null, before, after });
       // Capacity, group or zone may no longer fit the tenants it serves (or may fit more).
@@ -184,6 +186,15 @@ async function checkRuntimeAddressFree(db: Executor, address: RuntimeAddress | n
     throw new ConflictError(`runtime address ${formatRuntimeAddress(address)} is already used by node '${holder.name}'`, {
       node: holder.name,
     });
+  }
+}
+
+/** Peers tell each other apart by their unicast addresses: two nodes on one would take each other's adverts for their own. */
+async function checkVrrpAddressFree(db: Executor, address: string | null, self: string): Promise<void> {
+  if (address === null) return;
+  const holder = await repo.findNodeByVrrpAddress(db, address);
+  if (holder && holder.name !== self) {
+    throw new ConflictError(`vrrp.address ${address} is already the VRRP address of node '${holder.name}'`, { field: 'vrrp.address', node: holder.name });
   }
 }
 
