@@ -134,6 +134,29 @@ describe('keepalived.conf from placement', () => {
   });
 });
 
+describe('VRIDs of a node group', () => {
+  it('when all 255 are held, a further address is left out of keepalived and the file says why; a deleted VIP frees its VRID for it', async () => {
+    const { db } = app.database.handle;
+    const held = (await db.selectFrom('vrrp_routers').select('vrid').where('node_group', '=', 'default').execute()).length;
+    const names: string[] = [];
+    for (let i = 1; i <= 255 - held; i++) {
+      names.push(`f${i}`);
+      await ok('POST', '/v1/tenants/a/vips', { name: `f${i}`, address: `198.18.1.${i}`, port: 80, protocol: 'http', defaultPool: 'web' });
+    }
+    await ok('POST', '/v1/tenants/a/vips', { name: 'late', address: '198.18.2.1', port: 80, protocol: 'http', defaultPool: 'web' });
+    const full = (await keepalivedOf('lb-2'))!;
+    expect(full.match(/^vrrp_instance /gm)).toHaveLength(255);
+    expect(full).toContain('# not covered by VRRP: 198.18.2.1 (no free virtual_router_id in node group default)');
+    expect(instanceFor(full, '198.18.2.1')).toBeUndefined();
+
+    await ok('DELETE', `/v1/tenants/a/vips/${names[0]}`);
+    const freed = (await keepalivedOf('lb-2'))!;
+    expect(freed).not.toContain('not covered');
+    expect(instanceFor(freed, '198.18.2.1')!.vrid).toBeGreaterThan(0);
+    for (const name of [...names.slice(1), 'late']) await ok('DELETE', `/v1/tenants/a/vips/${name}`);
+  }, 120_000);
+});
+
 describe('VRRP secrets', () => {
   it('are stored sealed, in the routers and in the stored config segments', async () => {
     const { db } = app.database.handle;

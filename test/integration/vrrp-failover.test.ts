@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,6 +158,8 @@ describe.skipIf(reason !== null)('VIP failover between two HAProxy nodes (keepal
 
   it('the agents write haproxy.cfg and keepalived.conf (proven with keepalived -t in each namespace); the primary takes the VIP and serves it', async () => {
     for (const agent of agents) expect((await agent.once()).status).toBe('applied');
+    // It holds the VRRP secrets: root alone reads it.
+    for (const rig of [rigs.a, rigs.b]) expect(statSync(join(rig.configDir, 'keepalived.conf')).mode & 0o777).toBe(0o600);
     for (const rig of [rigs.a, rigs.b]) {
       startHaproxy(rig);
       startKeepalived(rig);
