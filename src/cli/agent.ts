@@ -20,6 +20,10 @@ export interface AgentCliOptions {
   readonly masterSocket: string;
   readonly haproxyBin: string;
   readonly nginxBin: string;
+  readonly keepalivedBin: string;
+  readonly keepalivedPidFile: string;
+  /** The network namespace keepalived runs in (validation looks there), or null. */
+  readonly keepalivedNamespace: string | null;
   readonly waitSeconds: number;
   readonly heartbeatSeconds: number;
   readonly reloadTimeoutSeconds: number;
@@ -38,6 +42,9 @@ export interface AgentFlags {
   masterSocket: string;
   haproxyBin: string;
   nginxBin: string;
+  keepalivedBin?: string;
+  keepalivedPidFile?: string;
+  keepalivedNamespace?: string;
   wait: string;
   heartbeat: string;
   reloadTimeout: string;
@@ -61,6 +68,9 @@ export function registerAgentCommand(program: Command): void {
     .option('--master-socket <path>', 'HAProxy master CLI socket (haproxy -W -S <path> ...)', '/run/switchyard/master.sock')
     .option('--haproxy-bin <path>', 'haproxy binary, for haproxy -c and the version', 'haproxy')
     .option('--nginx-bin <path>', 'nginx binary, for nginx -t and the version', 'nginx')
+    .option('--keepalived-bin <path>', 'keepalived binary, for keepalived -t on nodes with VRRP settings', 'keepalived')
+    .option('--keepalived-pid-file <path>', "keepalived's pid file (its -p): the agent sends SIGHUP there when keepalived.conf changes", '/run/keepalived.pid')
+    .option('--keepalived-namespace <name>', 'the network namespace keepalived runs in (keepalived -s NAME): keepalived -t checks interfaces there')
     .option('--wait <seconds>', 'long-poll wait (1-120)', '30')
     .option('--heartbeat <seconds>', 'heartbeat interval', '10')
     .option('--reload-timeout <seconds>', 'how long a reload may take to show', '30')
@@ -99,6 +109,12 @@ export function parseAgentOptions(raw: AgentFlags, env: NodeJS.ProcessEnv): Agen
   const token = env.SWITCHYARD_AGENT_TOKEN || raw.token;
   if (!token) throw new CliInputError('give the agent token in SWITCHYARD_AGENT_TOKEN (or --token)');
   if (raw.kind === 'haproxy' && !isAbsolute(raw.masterSocket)) throw new CliInputError('--master-socket must be an absolute path');
+  const keepalivedPidFile = raw.keepalivedPidFile ?? '/run/keepalived.pid';
+  if (!isAbsolute(keepalivedPidFile)) throw new CliInputError('--keepalived-pid-file must be an absolute path');
+  const keepalivedNamespace = raw.keepalivedNamespace ?? null;
+  if (keepalivedNamespace !== null && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(keepalivedNamespace)) {
+    throw new CliInputError('--keepalived-namespace must be a network namespace name (letters, digits, _ . -), as `ip netns list` shows it');
+  }
   return {
     controlPlanes,
     node: raw.node,
@@ -108,6 +124,9 @@ export function parseAgentOptions(raw: AgentFlags, env: NodeJS.ProcessEnv): Agen
     masterSocket: raw.masterSocket,
     haproxyBin: raw.haproxyBin,
     nginxBin: raw.nginxBin,
+    keepalivedBin: raw.keepalivedBin ?? 'keepalived',
+    keepalivedPidFile,
+    keepalivedNamespace,
     waitSeconds: integer('--wait', raw.wait, 1, 120),
     heartbeatSeconds: integer('--heartbeat', raw.heartbeat, 1, 3600),
     reloadTimeoutSeconds: integer('--reload-timeout', raw.reloadTimeout, 1, 600),

@@ -2,6 +2,7 @@ import { Agent, type AgentOptions } from '../fleet/agent.js';
 import { AgentStore } from '../fleet/agent-store.js';
 import { ControlPlaneClient } from '../fleet/control-plane-client.js';
 import { HaproxyReloader } from '../fleet/haproxy-reloader.js';
+import { KeepalivedProcess } from '../fleet/keepalived-control.js';
 import { NginxReloader } from '../fleet/nginx-reloader.js';
 import { createProxyValidator } from './proxy-validators.js';
 import { proxyVersion } from '../fleet/proxy-version.js';
@@ -37,6 +38,7 @@ export function buildAgent(options: AgentCliOptions, logger: Logger, tuning: Pic
         options.kind === 'haproxy'
           ? new HaproxyReloader({ masterSocket: options.masterSocket, reloadTimeoutMs }, logger)
           : new NginxReloader({ configDir: options.configDir, reloadTimeoutMs }, logger),
+      keepalived: new KeepalivedProcess({ bin: options.keepalivedBin, pidFile: options.keepalivedPidFile, namespace: options.keepalivedNamespace }, logger),
       logger,
       agentVersion: VERSION,
       proxyVersion: () => proxyVersion(bin),

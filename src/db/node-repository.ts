@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import { CAPABILITIES, type NodeKind, type NodeReport, type ProxyNode, type RuntimeAddress } from '../domain/node.js';
 import type { Resources } from '../domain/tenant.js';
+import type { VrrpSettings } from '../domain/vrrp.js';
 import type { Executor } from './executor.js';
 import { iso, isoOrNull } from './executor.js';
 import type { NodeTable } from './schema.js';
@@ -18,6 +19,8 @@ export interface NodeSpec {
   readonly configDir: string;
   /** Absent: the column's default (/run/switchyard). */
   readonly socketDir?: string;
+  /** Absent: none (null). */
+  readonly vrrp?: VrrpSettings | null;
 }
 
 /** A node row with its latest config version's revision and hash (null before the first build). */
@@ -47,6 +50,10 @@ export function toNode(row: NodeRow): ProxyNode {
       row.cert_serial === null || row.cert_serial === undefined
         ? null
         : { serial: row.cert_serial, notBefore: iso(row.cert_not_before!), notAfter: iso(row.cert_not_after!), issuedAt: iso(row.cert_issued_at!) },
+    vrrp:
+      row.vrrp_interface === null || row.vrrp_interface === undefined || row.vrrp_address === null || row.vrrp_address === undefined
+        ? null
+        : { interface: row.vrrp_interface, address: row.vrrp_address, trackPidFile: row.vrrp_track_pid_file ?? null },
     capabilities: CAPABILITIES[kind],
     appliedRevision: row.applied_revision === null ? null : Number(row.applied_revision),
     lastHeartbeatAt: isoOrNull(row.last_heartbeat_at),
@@ -110,6 +117,12 @@ export async function findNodeByRuntimeAddress(db: Executor, a: RuntimeAddress):
   return row && toNode(row);
 }
 
+/** The node whose VRRP unicast address this is, if any. */
+export async function findNodeByVrrpAddress(db: Executor, address: string): Promise<ProxyNode | undefined> {
+  const row = await db.selectFrom('nodes').selectAll().where('vrrp_address', '=', address).executeTakeFirst();
+  return row && toNode(row);
+}
+
 /** Nodes sorted by name, after `after` when given. */
 export async function listNodes(db: Executor, q: { limit: number; after?: string | undefined }): Promise<ProxyNode[]> {
   let query = nodesWithDesired(db).orderBy('nodes.name').limit(q.limit);
@@ -149,6 +162,9 @@ function specColumns(n: NodeSpec) {
     capacity_memory_mb: n.capacity.memoryMb,
     config_dir: n.configDir,
     ...(n.socketDir !== undefined && { socket_dir: n.socketDir }),
+    vrrp_interface: n.vrrp?.interface ?? null,
+    vrrp_address: n.vrrp?.address ?? null,
+    vrrp_track_pid_file: n.vrrp?.trackPidFile ?? null,
   };
 }
 

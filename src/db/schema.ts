@@ -155,6 +155,10 @@ export interface NodeTable {
   /** Bumped to ask the node's agent for a reload the structure alone would not ask for. */
   reload_generation: ColumnType<number, number | undefined, number>;
   reload_reason: string | null;
+  /** VRRP (keepalived) settings; all null: the node renders no keepalived file (0018). */
+  vrrp_interface: ColumnType<string | null, string | null | undefined, string | null>;
+  vrrp_address: ColumnType<string | null, string | null | undefined, string | null>;
+  vrrp_track_pid_file: ColumnType<string | null, string | null | undefined, string | null>;
   revision: BigIntColumn;
   created_at: Timestamp;
   updated_at: Timestamp;
@@ -286,6 +290,15 @@ export interface NodeBookingTable {
   memory_mb: BigIntColumn;
 }
 
+/** A VIP address's VRRP router in a node group: its virtual_router_id and sealed authentication secret. */
+export interface VrrpRouterTable {
+  node_group: string;
+  address: string;
+  vrid: number;
+  auth_sealed: string;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+}
+
 /** One cap change: from null for a tenant new on the node, to null when it left the node. */
 export interface AllocationHistoryTable {
   id: Generated<string>;
@@ -374,6 +387,7 @@ export interface Database {
   node_bookings: NodeBookingTable;
   fleet_cas: FleetCaTable;
   fleet_certificates: FleetCertificateTable;
+  vrrp_routers: VrrpRouterTable;
 }
 
 /** Switchyard's CAs for the Runtime API's mutual TLS; the newest issues. */

@@ -28,3 +28,8 @@ export const NGINX_FILES = {
   pid: 'nginx.pid',
   errorLog: 'error.log',
 } as const;
+
+/** Beside either kind, on nodes with VRRP settings: keepalived reads it (`keepalived -f <configDir>/keepalived.conf`). */
+export const KEEPALIVED_FILES = {
+  config: 'keepalived.conf',
+} as const;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { port, resources, slug, ipAddress } from './fields.js';
 import type { Resources } from './tenant.js';
+import { vrrpSettingsSchema, type VrrpSettings } from './vrrp.js';
 
 export const NODE_KINDS = ['haproxy', 'nginx'] as const;
 export type NodeKind = (typeof NODE_KINDS)[number];
@@ -41,6 +42,8 @@ export interface ProxyNode {
   readonly capacity: Resources;
   /** Where the agent keeps this node's files; rendered configs refer to maps and certificates there. */
   readonly configDir: string;
+  /** VRRP settings: the node owns VIP addresses with keepalived; null renders no keepalived file. */
+  readonly vrrp: VrrpSettings | null;
   readonly capabilities: NodeCapabilities;
   readonly appliedRevision: number | null;
   readonly lastHeartbeatAt: string | null;
@@ -151,6 +154,7 @@ export const createNodeSchema = z
     capacity: resources,
     configDir: configDir.default(DEFAULT_CONFIG_DIR),
     socketDir: configDir.default(DEFAULT_SOCKET_DIR),
+    vrrp: vrrpSettingsSchema.nullable().default(null),
   })
   .superRefine((n, ctx) => {
     if (n.kind === 'nginx' && n.runtimeAddress !== null) {
@@ -173,6 +177,7 @@ export const patchNodeSchema = z.strictObject({
   capacity: resources.optional(),
   configDir: configDir.optional(),
   socketDir: configDir.optional(),
+  vrrp: vrrpSettingsSchema.nullable().optional(),
 });
 export type PatchNode = z.output<typeof patchNodeSchema>;
 

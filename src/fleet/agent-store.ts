@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readFile, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
+import { KEEPALIVED_FILES } from '../domain/config-files.js';
 import type { NodeKind } from '../domain/node.js';
 import type { RenderedFiles } from '../domain/snapshot.js';
 import type { Logger } from '../logger.js';
@@ -152,9 +153,9 @@ export class AgentStore {
   }
 }
 
-/** Private keys (HAProxy .pem bundles, NGINX .key) are readable by the proxy's master alone. */
+/** Private keys (HAProxy .pem bundles, NGINX .key) and keepalived.conf (its VRRP secrets) are readable by root alone. */
 function modeFor(file: string): number {
-  return /\.(?:pem|key)$/.test(file) ? 0o600 : 0o644;
+  return /\.(?:pem|key)$/.test(file) || file === KEEPALIVED_FILES.config ? 0o600 : 0o644;
 }
 
 /** Writes and fsyncs one file below `dir`; the name was checked (relative, no `..`) before it got here. */

@@ -1,4 +1,7 @@
 import axios from 'axios';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KEEPALIVED_FILES } from '../domain/config-files.js';
 import type { NodeKind } from '../domain/node.js';
 import type { Logger } from '../logger.js';
 import type { AgentStore, Release, ReleaseManifest } from './agent-store.js';
@@ -9,6 +12,7 @@ import { deliveryProblem, type DeliveredConfig } from './delivered-config.js';
 import { jitteredDelay } from './jittered-backoff.js';
 import type { ProxyReloader } from './proxy-reloader.js';
 import type { ProxyValidator } from './proxy-validator.js';
+import type { KeepalivedControl } from './keepalived-control.js';
 
 export interface AgentOptions {
   readonly node: string;
@@ -33,6 +37,8 @@ export interface AgentDeps {
   readonly store: AgentStore;
   readonly validator: ProxyValidator;
   readonly reloader: ProxyReloader;
+  /** Validates and reloads keepalived for nodes with VRRP settings; absent: such configs are refused. */
+  readonly keepalived?: KeepalivedControl;
   readonly logger: Logger;
   readonly agentVersion: string;
   readonly proxyVersion: () => Promise<string | null>;
@@ -148,6 +154,12 @@ export class Agent {
         log.error({ kept, error: verdict.message }, 'the proxy rejected the new files; nothing changed on the node. Fix the cause and change the config (the rejected copy is kept for inspection)');
         return { status: 'rejected', release: kept, message: verdict.message };
       }
+      const vrrp = await this.checkKeepalived(config, staged);
+      if (!vrrp.ok) {
+        const kept = await store.keepFailed(staged, name);
+        log.error({ kept, error: vrrp.message }, "keepalived rejected the new keepalived.conf; nothing changed on the node. Check the node's vrrp settings (interface, address) against the host");
+        return { status: 'rejected', release: kept, message: vrrp.message };
+      }
       const decision = decideApply(running(current), config, await reloader.running());
       await reloader.prepare({ stagedDir: staged, activeDir: current?.dir ?? null, reload: decision.action === 'reload' });
       release = await store.commit(staged, name);
@@ -168,6 +180,7 @@ export class Agent {
       } else {
         log.info({ reason: decision.reason }, 'applied without a reload');
       }
+      if (vrrp.changed) await this.reloadKeepalived(log);
       await this.prune(name, current);
       return { status: 'applied', release: name, reloaded: decision.action === 'reload' };
     } catch (error) {
@@ -176,6 +189,29 @@ export class Agent {
       log.error({ err: error, kept }, 'could not apply the new files; the previous release stays active');
       return { status: 'failed', release: kept, message: `the agent could not apply the config: ${(error as Error).message}` };
     }
+  }
+
+  /**
+   * Proves the staged keepalived.conf with `keepalived -t` (before anything is swapped in) and
+   * says whether it differs from the running release's. A config without one changes nothing.
+   */
+  private async checkKeepalived(config: DeliveredConfig, staged: string): Promise<{ ok: true; changed: boolean } | { ok: false; message: string }> {
+    const text = config.files[KEEPALIVED_FILES.config];
+    if (text === undefined) return { ok: true, changed: false };
+    const control = this.deps.keepalived;
+    if (control === undefined) return { ok: false, message: 'the config has a keepalived.conf but this agent was started without keepalived support' };
+    const verdict = await control.validate(join(staged, KEEPALIVED_FILES.config));
+    // Named as the operator knows it: where keepalived reads it once swapped in.
+    if (!verdict.ok) return { ok: false, message: verdict.message.replaceAll(staged, this.deps.store.configDir) };
+    const running = await readFile(join(this.deps.store.configDir, KEEPALIVED_FILES.config), 'utf8').catch(() => null);
+    return { ok: true, changed: running !== text };
+  }
+
+  /** keepalived reads the new file (the configDir symlink now points at it); one that does not run reads it when it starts. */
+  private async reloadKeepalived(log: Logger): Promise<void> {
+    const reload = await this.deps.keepalived!.reload();
+    if (reload.status === 'reloaded') log.info({ pid: reload.pid }, 'keepalived reloaded (SIGHUP) with the new keepalived.conf');
+    else log.warn({ pidFile: reload.pidFile }, `keepalived is not running (no keepalived process in ${reload.pidFile}), so no VIP moves: start it with keepalived -f ${join(this.options.configDir, KEEPALIVED_FILES.config)} -p ${reload.pidFile}`);
   }
 
   private async pollLoop(): Promise<void> {

@@ -11,7 +11,7 @@ export const TEMPLATE_ROOT = fileURLToPath(new URL('../../templates/', import.me
  * config files, not HTML: safety comes from the view model and render/guard.ts) and `strict`
  * (a missing field is an error, not an empty string).
  */
-export function loadTemplates(kind: 'haproxy' | 'nginx', root = TEMPLATE_ROOT): Map<string, HandlebarsTemplateDelegate> {
+export function loadTemplates(kind: 'haproxy' | 'nginx' | 'keepalived', root = TEMPLATE_ROOT): Map<string, HandlebarsTemplateDelegate> {
   const hb = Handlebars.create();
   const dir = join(root, kind);
   const compiled = new Map<string, HandlebarsTemplateDelegate>();

@@ -19,6 +19,8 @@ import { DesiredStateCache } from './desired-state-cache.js';
 import { RenderStateCache } from './render-state-cache.js';
 import { structureHashes } from './structure-hashes.js';
 import type { RuntimeTlsMaterial } from '../domain/runtime-tls.js';
+import { KeepalivedService } from './keepalived-service.js';
+import { KEEPALIVED_FILES } from '../domain/config-files.js';
 
 /** What a node is told to run. */
 export interface NodeConfig {
@@ -29,8 +31,9 @@ export interface NodeConfig {
   /** SHA-256 over file names and their segments' keyed digests (ConfigStore.contentHash): the ETag agents poll with. */
   readonly contentHash: string;
   /**
-   * Changes only when the new files need a reload; otherwise the Runtime API has already made the
-   * change live and the agent just writes the files. Equal to contentHash on NGINX nodes.
+   * Changes only when the new files need a proxy reload; otherwise the Runtime API has already made
+   * the change live and the agent just writes the files. On NGINX nodes, the hash of the proxy's
+   * files (keepalived.conf left out: a VRRP change reloads keepalived, not the proxy).
    */
   readonly structuralHash: string;
   readonly files: RenderedFiles;
@@ -91,6 +94,8 @@ export class ConfigService {
   private readonly snapshots = new WeakMap<TenantState, Map<string, TenantSnapshot>>();
   /** Per node, each state's snapshot there (the caps depend on the node and its settings). */
   private readonly nodeSnapshots = new Map<string, { readonly settingsKey: string; readonly byState: WeakMap<TenantState, TenantSnapshot> }>();
+  /** Each VRRP node's keepalived.conf, rendered beside its proxy files. */
+  private readonly keepalived: KeepalivedService;
 
   constructor(
     private readonly db: Db,
@@ -104,6 +109,7 @@ export class ConfigService {
     private readonly runtimeTls?: RuntimeTlsSource,
   ) {
     this.box = new SecretBox(secretKey);
+    this.keepalived = new KeepalivedService(db, this.box, logger);
     // The newest version of each node is what agents fetch: a few joined versions in memory (10 MB each at 10,000 tenants).
     this.store = new ConfigStore(db, secretKey, { logger, maxCachedVersions: 4 });
     this.states = new DesiredStateCache(db, this.memo);
@@ -315,9 +321,11 @@ export class ConfigService {
    * snapshot (after holding), its files and structure. From `state` when given (a dry run's
    * uncommitted state), else from the database. The node serves the tenants placed on it, or
    * every active tenant with `everyTenant`. A `reloadGeneration` above 0 (reloads the reconciler
-   * asked for) is part of the structural hash: each new one makes the node's agent reload.
+   * asked for) is part of the structural hash: each new one makes the node's agent reload. Given
+   * the registered `node`, its keepalived.conf joins the files when it has VRRP settings (rendered
+   * from committed placement, even for a dry run's state).
    */
-  async renderPlanned(settings: NodeSettings, state?: DesiredState, opts: { everyTenant?: boolean; reloadGeneration?: number } = {}) {
+  async renderPlanned(settings: NodeSettings, state?: DesiredState, opts: { everyTenant?: boolean; reloadGeneration?: number; node?: ProxyNode } = {}) {
     state ??= await this.desiredState();
     settings = await this.withRuntimeTls(settings);
     const served = opts.everyTenant === true ? state.tenants : tenantsOn(state, settings.name);
@@ -332,12 +340,16 @@ export class ConfigService {
     };
     const runtime = settings.kind === 'haproxy' && settings.runtimeAddress !== null;
     const generation = opts.reloadGeneration ?? 0;
-    let segments = plan.segments ?? renderer.renderSegments(snapshot);
-    if (runtime && generation > 0) segments = withReloadGeneration(segments, generation);
+    let proxySegments = plan.segments ?? renderer.renderSegments(snapshot);
+    if (runtime && generation > 0) proxySegments = withReloadGeneration(proxySegments, generation);
+    const keepalived = opts.node === undefined ? null : await this.keepalived.render(opts.node);
+    const segments = keepalived === null ? proxySegments : { ...proxySegments, [KEEPALIVED_FILES.config]: [keepalived] };
     const contentHash = this.store.contentHash(segments);
-    // Without a Runtime API every change is a reload: the structure is the content, and parts would
-    // only say what changed, not why it needs one.
-    const { structuralHash, structuralParts } = runtime ? structureHashes(snapshot, generation) : { structuralHash: contentHash, structuralParts: () => ({}) };
+    // Without a Runtime API every change to the proxy's files is a reload: the structure is their
+    // content, and parts would only say what changed, not why it needs one.
+    const { structuralHash, structuralParts } = runtime
+      ? structureHashes(snapshot, generation)
+      : { structuralHash: keepalived === null ? contentHash : this.store.contentHash(proxySegments), structuralParts: () => ({}) };
     let joined: RenderedFiles | undefined;
     return {
       segments,
@@ -357,7 +369,7 @@ export class ConfigService {
   private async buildNow(nodeName: string): Promise<ServedConfig> {
     const started = Date.now();
     const node = await this.requireNode(nodeName);
-    const rendered = await this.renderPlanned(nodeSettings(node), undefined, { reloadGeneration: node.reloadRequest.generation });
+    const rendered = await this.renderPlanned(nodeSettings(node), undefined, { reloadGeneration: node.reloadRequest.generation, node });
     const { revision, plan, contentHash, structuralHash, structuralParts, snapshot } = rendered;
     // The header only: the store remembers the digests of the version it stored last (or reads them).
     const latest = await configs.latestConfigVersion(this.db, nodeName, { files: false });

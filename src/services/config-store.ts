@@ -28,14 +28,14 @@ import { SegmentDigests } from './segment-digests.js';
 export type SegmentedFiles = Readonly<Record<string, readonly string[]>>;
 
 /**
- * Segments that hold a private key are sealed; every other segment is stored as plain text.
- * Those are proxy configuration (addresses, hostnames, rules), which the desired-state tables
- * already hold in plain text; private keys are the secrets at rest, sealed in `certificates` too.
+ * Segments that hold a secret are sealed: a private key, or keepalived's VRRP `auth_pass`
+ * (sealed in `vrrp_routers` too). Every other segment is stored as plain text: proxy
+ * configuration (addresses, hostnames, rules), which the desired-state tables already hold.
  * The format before segments sealed all files, which cost an AES pass over the whole config
  * (10 MB at 10,000 tenants) on every build and every open. Matching any BEGIN line (without its
  * END) seals more rather than less.
  */
-const PRIVATE_KEY_RE = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+const SECRET_RE = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|^\s*auth_pass\s/m;
 
 /** Manifests read per query by the sweep. */
 const SWEEP_BATCH = 64;
@@ -320,7 +320,7 @@ export class ConfigStore {
 
   private segmentRow(digest: Digest, text: string): segments.SegmentRow {
     const bytes = Buffer.from(digest, 'latin1');
-    const sealed = PRIVATE_KEY_RE.test(text);
+    const sealed = SECRET_RE.test(text);
     return { digest: bytes, content: sealed ? this.box.seal(text, segmentContext(bytes)) : text, sealed };
   }
 

@@ -86,6 +86,7 @@ export class NodeService {
     return mutate(this.db, ctx, async (tx) => {
       if (await repo.findNode(tx.db, input.name)) throw new ConflictError(`node '${input.name}' already exists`);
       await checkRuntimeAddressFree(tx.db, input.runtimeAddress, input.name);
+      await checkVrrpAddressFree(tx.db, input.vrrp?.address ?? null, input.name);
       const inserted = await repo.insertNode(tx.db, input, tx.revision);
       await this.pki?.issueForNode(tx.db, inserted);
       const node = (await repo.findNode(tx.db, inserted.name))!;
@@ -113,9 +114,11 @@ export class NodeService {
         capacity: patch.capacity ?? before.capacity,
         configDir: patch.configDir ?? before.configDir,
         socketDir: patch.socketDir ?? before.socketDir,
+        vrrp: patch.vrrp === undefined ? before.vrrp : patch.vrrp,
       });
       if (sameSpec(before, next)) return this.view(before);
       await checkRuntimeAddressFree(tx.db, next.runtimeAddress, name);
+      await checkVrrpAddressFree(tx.db, next.vrrp?.address ?? null, name);
       const updated = await repo.updateNode(tx.db, next, tx.revision);
       // New addresses need a certificate that names them.
       await this.pki?.issueForNode(tx.db, updated);
@@ -195,6 +198,15 @@ async function checkRuntimeAddressFree(db: Executor, address: RuntimeAddress | n
   }
 }
 
+/** Peers tell each other apart by their unicast addresses: two nodes on one would take each other's adverts for their own. */
+async function checkVrrpAddressFree(db: Executor, address: string | null, self: string): Promise<void> {
+  if (address === null) return;
+  const holder = await repo.findNodeByVrrpAddress(db, address);
+  if (holder && holder.name !== self) {
+    throw new ConflictError(`vrrp.address ${address} is already the VRRP address of node '${holder.name}'`, { field: 'vrrp.address', node: holder.name });
+  }
+}
+
 /** The agent's token, scoped to its node; the secret is returned once and stored only as a hash. */
 async function createAgentToken(tx: Tx, node: string): Promise<string> {
   const name = agentTokenName(node);
@@ -217,6 +229,7 @@ function sameSpec(a: ProxyNode, b: CreateNode): boolean {
     a.configDir === b.configDir &&
     a.socketDir === b.socketDir &&
     formatRuntimeAddress(a.runtimeAddress) === formatRuntimeAddress(b.runtimeAddress) &&
-    formatRuntimeAddress(a.masterAddress) === formatRuntimeAddress(b.masterAddress)
+    formatRuntimeAddress(a.masterAddress) === formatRuntimeAddress(b.masterAddress) &&
+    JSON.stringify(a.vrrp) === JSON.stringify(b.vrrp)
   );
 }

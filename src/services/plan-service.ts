@@ -103,7 +103,7 @@ export class PlanService {
     };
     let rendered: Awaited<ReturnType<ConfigService['renderPlanned']>>;
     try {
-      rendered = await this.configs.renderPlanned(nodeSettings(node), state, { reloadGeneration: node.reloadRequest.generation });
+      rendered = await this.configs.renderPlanned(nodeSettings(node), state, { reloadGeneration: node.reloadRequest.generation, node });
     } catch (error) {
       return { ...base, latest: null, error: (error as Error).message, reload: { pending: false, reasons: [] }, runtime: null };
     }
