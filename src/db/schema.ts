@@ -22,6 +22,8 @@ export interface TenantTable {
   limit_memory_mb: number;
   weight: number;
   labels: Json<Record<string, string>>;
+  /** Migration 0019: `haproxy`, `nginx`, or null for every kind the tenant's group has. */
+  proxy_kind: ColumnType<string | null, string | null | undefined, string | null>;
   pending_capacity: Json<unknown> | null;
   approval_decided_by: string | null;
   approval_decided_at: Timestamp | null;
@@ -122,6 +124,8 @@ export interface NodeTable {
   kind: string;
   node_group: string;
   zone: string;
+  /** Migration 0019: the machine the node runs on; null: the node's own name. */
+  host: ColumnType<string | null, string | null | undefined, string | null>;
   runtime_host: string | null;
   runtime_port: number | null;
   /** The HAProxy master CLI's TCP listener (`-S ipv4@host:port`); null: none. */

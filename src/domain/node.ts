@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { port, resources, slug, ipAddress } from './fields.js';
+import { hostname, port, resources, slug, ipAddress } from './fields.js';
 import type { Resources } from './tenant.js';
 
 export const NODE_KINDS = ['haproxy', 'nginx'] as const;
@@ -23,6 +23,12 @@ export interface ProxyNode {
   readonly kind: NodeKind;
   readonly group: string;
   readonly zone: string;
+  /**
+   * The machine the node's proxy runs on (default: the node's name, a machine of its own). Nodes
+   * that share a machine must say so: placement never puts one tenant on two nodes of one host,
+   * where both proxies would bind its VIP:port (NGINX with `reuseport`) and share its connections.
+   */
+  readonly host: string;
   /** The HAProxy Runtime API listener (`stats socket ipv4@host:port level admin`), or null. */
   readonly runtimeAddress: RuntimeAddress | null;
   /**
@@ -127,6 +133,7 @@ export const createNodeSchema = z
     kind: z.enum(NODE_KINDS),
     group: slug.default('default'),
     zone: slug.default('default'),
+    host: hostname.nullable().default(null),
     runtimeAddress: runtimeAddress.nullable().default(null),
     masterAddress: runtimeAddress.nullable().default(null),
     capacity: resources,
@@ -148,6 +155,8 @@ export type CreateNode = z.output<typeof createNodeSchema>;
 export const patchNodeSchema = z.strictObject({
   group: slug.optional(),
   zone: slug.optional(),
+  /** null: back to the node's own name. */
+  host: hostname.nullable().optional(),
   runtimeAddress: runtimeAddress.nullable().optional(),
   masterAddress: runtimeAddress.nullable().optional(),
   capacity: resources.optional(),

@@ -103,6 +103,7 @@ export class NodeService {
         kind: before.kind,
         group: patch.group ?? before.group,
         zone: patch.zone ?? before.zone,
+        host: patch.host === undefined ? before.host : patch.host,
         runtimeAddress: patch.runtimeAddress === undefined ? before.runtimeAddress : patch.runtimeAddress,
         masterAddress: patch.masterAddress === undefined ? before.masterAddress : patch.masterAddress,
         capacity: patch.capacity ?? before.capacity,
@@ -112,7 +113,7 @@ export class NodeService {
       await checkRuntimeAddressFree(tx.db, next.runtimeAddress, name);
       const after = await repo.updateNode(tx.db, next, tx.revision);
       tx.audit({ action: 'update', resourceType: 'node', resourceId: name, tenantId: null, before, after });
-      // Capacity, group or zone may no longer fit the tenants it serves (or may fit more).
+      // Capacity, group, zone or host may no longer fit the tenants it serves (or may fit more).
       await this.placement.replace(tx);
       return this.view(after);
     });
@@ -203,6 +204,7 @@ function sameSpec(a: ProxyNode, b: CreateNode): boolean {
   return (
     a.group === b.group &&
     a.zone === b.zone &&
+    a.host === (b.host ?? a.name) &&
     a.capacity.vcpu === b.capacity.vcpu &&
     a.capacity.memoryMb === b.capacity.memoryMb &&
     a.configDir === b.configDir &&
