@@ -364,4 +364,18 @@ export interface Database {
   allocations: AllocationTable;
   allocation_history: AllocationHistoryTable;
   placements: PlacementTable;
+  reload_holds: ReloadHoldTable;
+}
+
+/** A tenant held on one node because its new listeners could not be bound there (migration 0020). */
+export interface ReloadHoldTable {
+  node_name: string;
+  tenant_id: string;
+  listeners: Json<unknown>;
+  reason: string;
+  attempts: ColumnType<number, number | undefined, number>;
+  since: ColumnType<Date, Date | string | undefined, Date | string>;
+  retry_at: ColumnType<Date, Date | string, Date | string>;
+  good_known: ColumnType<boolean, boolean | undefined, boolean>;
+  good_state: Json<unknown> | null;
 }

@@ -92,9 +92,18 @@ const reportMessage = z.string().min(1).max(16_384).regex(/^[^\u0000]*$/, 'must 
 /** A version string: one printable line. */
 const reportVersion = z.string().trim().min(1).max(200).regex(/^[^\p{C}]+$/u, 'must be one printable line');
 
+/** A listener the agent found it cannot bind after a refused reload (see fleet/listener-probe.ts). */
+export const failedListenerSchema = z.strictObject({
+  address: ipAddress,
+  port,
+  reason: z.enum(['in-use', 'address-not-available']),
+});
+
 export const nodeReportSchema = z
   .strictObject({
     event: z.enum(['heartbeat', 'applied', 'failed']),
+    /** With a failed reload: the new listeners that could not be bound, so their tenants can be held on this node. */
+    failedListeners: z.array(failedListenerSchema).max(256).optional(),
     contentHash: z.string().regex(/^[0-9a-f]{64}$/, 'must be the contentHash of a config version').optional(),
     revision: z.number().int().min(0).optional(),
     reloaded: z.boolean().default(false),
@@ -105,6 +114,9 @@ export const nodeReportSchema = z
   .superRefine((r, ctx) => {
     if (r.event === 'applied' && (r.contentHash === undefined || r.revision === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['contentHash'], message: 'an applied report names the contentHash and revision it applied' });
+    }
+    if (r.failedListeners !== undefined && r.event !== 'failed') {
+      ctx.addIssue({ code: 'custom', path: ['failedListeners'], message: 'only a failed report names listeners that failed' });
     }
     if (r.event === 'failed' && r.error === undefined) {
       ctx.addIssue({ code: 'custom', path: ['error'], message: 'a failed report carries the error' });
