@@ -53,6 +53,11 @@ export interface ReconcileConfig {
   readonly retryMaxMs: number;
   /** How long a removed member drains before it goes to maintenance with sessions attached (ms). */
   readonly drainTimeoutMs: number;
+  /**
+   * First delay before a tenant held on a node (its new listener could not be bound there) is
+   * tried again; it doubles on each failed try, up to 30 times this and at most an hour (ms).
+   */
+  readonly reloadHoldRetryMs: number;
 }
 
 export interface StatsConfig {
@@ -127,6 +132,7 @@ const envSchema = z.object({
   SWITCHYARD_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   SWITCHYARD_RECONCILE_RETRY_MAX_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   SWITCHYARD_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
+  SWITCHYARD_RELOAD_HOLD_RETRY_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   SWITCHYARD_STATS: flag.default(true),
   SWITCHYARD_STATS_INTERVAL_S: z.coerce.number().int().min(1).max(3600).refine(cronPaced, 'must divide 60 seconds or 60 minutes (1, 2, 5, 10, 15, 30, 60, 120, ...)').default(10),
   SWITCHYARD_STATS_NODE_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
@@ -178,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       intervalMs: e.SWITCHYARD_RECONCILE_INTERVAL_MS,
       retryMaxMs: e.SWITCHYARD_RECONCILE_RETRY_MAX_MS,
       drainTimeoutMs: e.SWITCHYARD_DRAIN_TIMEOUT_MS,
+      reloadHoldRetryMs: e.SWITCHYARD_RELOAD_HOLD_RETRY_MS,
     },
     stats: {
       enabled: e.SWITCHYARD_STATS,

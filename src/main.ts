@@ -111,6 +111,7 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
     approval: { autoApproveUpTo: config.autoApproveUpTo },
     runtimeClients,
     drainTimeoutMs: config.reconcile.drainTimeoutMs,
+    reloadHoldRetryMs: config.reconcile.reloadHoldRetryMs,
     allocation: { heartbeatIntervalMs: config.rebalance.heartbeatIntervalS * 1000, reloadCadenceMs: config.rebalance.reloadCadenceS * 1000 },
     statsRawRetentionS: config.stats.rawRetentionS,
     placementReplicas: config.rebalance.placementReplicas,

@@ -20,12 +20,17 @@ export interface StoredConfigVersion {
   readonly createdAt: string;
 }
 
-/** A tenant whose current state did not validate, served at its last good state (or not at all). */
+/** A tenant served at its last good state (or not at all): its current state did not validate, or did not bind on the node. */
 export interface HeldTenant {
   readonly tenant: string;
   readonly error: string;
   /** The revision of the state still served, or null when the tenant is left out entirely. */
   readonly servingRevision: number | null;
+  /**
+   * `reload`: held on this node only, because the node could not bind its new listeners (a port in
+   * use, an address it lacks); absent: its state did not validate for the node's kind.
+   */
+  readonly cause?: 'reload';
 }
 
 /**

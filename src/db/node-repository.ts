@@ -12,6 +12,8 @@ export interface NodeSpec {
   readonly kind: NodeKind;
   readonly group: string;
   readonly zone: string;
+  /** The machine it runs on; null or absent: the node's own name. */
+  readonly host?: string | null;
   readonly runtimeAddress: RuntimeAddress | null;
   /** Absent: none (null). */
   readonly masterAddress?: RuntimeAddress | null;
@@ -41,6 +43,7 @@ export function toNode(row: NodeRow): ProxyNode {
     kind,
     group: row.node_group,
     zone: row.zone,
+    host: row.host ?? row.name,
     runtimeAddress: row.runtime_host !== null && row.runtime_port !== null ? { host: row.runtime_host, port: row.runtime_port } : null,
     masterAddress: row.master_host !== null && row.master_port !== null ? { host: row.master_host, port: row.master_port } : null,
     capacity: { vcpu: Number(row.capacity_vcpu), memoryMb: row.capacity_memory_mb },
@@ -154,6 +157,8 @@ function specColumns(n: NodeSpec) {
   return {
     node_group: n.group,
     zone: n.zone,
+    // Stored only when it names another machine than the node's own name.
+    host: n.host === undefined || n.host === null || n.host === n.name ? null : n.host,
     runtime_host: n.runtimeAddress?.host ?? null,
     runtime_port: n.runtimeAddress?.port ?? null,
     master_host: n.masterAddress?.host ?? null,

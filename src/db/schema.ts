@@ -22,6 +22,8 @@ export interface TenantTable {
   limit_memory_mb: number;
   weight: number;
   labels: Json<Record<string, string>>;
+  /** Migration 0019: `haproxy`, `nginx`, or null for every kind the tenant's group has. */
+  proxy_kind: ColumnType<string | null, string | null | undefined, string | null>;
   pending_capacity: Json<unknown> | null;
   approval_decided_by: string | null;
   approval_decided_at: Timestamp | null;
@@ -122,6 +124,8 @@ export interface NodeTable {
   kind: string;
   node_group: string;
   zone: string;
+  /** Migration 0019: the machine the node runs on; null: the node's own name. */
+  host: ColumnType<string | null, string | null | undefined, string | null>;
   runtime_host: string | null;
   runtime_port: number | null;
   /** The HAProxy master CLI's TCP listener (`-S ipv4@host:port`); null: none. */
@@ -388,6 +392,7 @@ export interface Database {
   fleet_cas: FleetCaTable;
   fleet_certificates: FleetCertificateTable;
   vrrp_routers: VrrpRouterTable;
+  reload_holds: ReloadHoldTable;
 }
 
 /** Switchyard's CAs for the Runtime API's mutual TLS; the newest issues. */
@@ -412,4 +417,17 @@ export interface FleetCertificateTable {
   not_before: Timestamp;
   not_after: Timestamp;
   issued_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** A tenant held on one node because its new listeners could not be bound there (migration 0020). */
+export interface ReloadHoldTable {
+  node_name: string;
+  tenant_id: string;
+  listeners: Json<unknown>;
+  reason: string;
+  attempts: ColumnType<number, number | undefined, number>;
+  since: ColumnType<Date, Date | string | undefined, Date | string>;
+  retry_at: ColumnType<Date, Date | string, Date | string>;
+  good_known: ColumnType<boolean, boolean | undefined, boolean>;
+  good_state: Json<unknown> | null;
 }

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { CreateTenant, Tenant, TenantState } from '../domain/tenant.js';
+import type { NodeKind } from '../domain/node.js';
 import type { Executor } from './executor.js';
 import { iso, isoOrNull } from './executor.js';
 import type { Approval, PendingCapacity } from '../domain/approval.js';
@@ -24,6 +25,7 @@ export function toTenant(row: Selectable<TenantTable>): Tenant {
     limit: { vcpu: Number(row.limit_vcpu), memoryMb: row.limit_memory_mb },
     weight: row.weight,
     labels: row.labels,
+    proxyKind: (row.proxy_kind as NodeKind | null) ?? null,
     approval: {
       pending: (row.pending_capacity as PendingCapacity | null) ?? null,
       decidedBy: row.approval_decided_by,
@@ -97,7 +99,7 @@ export async function countTenantVips(db: Executor, id: string): Promise<number>
   return Number(row.n);
 }
 
-type TenantFieldsIn = Pick<Tenant, 'displayName' | 'state' | 'reservation' | 'limit' | 'weight' | 'labels'> & { approval?: Approval | undefined };
+type TenantFieldsIn = Pick<Tenant, 'displayName' | 'state' | 'reservation' | 'limit' | 'weight' | 'labels' | 'proxyKind'> & { approval?: Approval | undefined };
 
 function tenantColumns(t: TenantFieldsIn) {
   return {
@@ -109,6 +111,7 @@ function tenantColumns(t: TenantFieldsIn) {
     limit_memory_mb: t.limit.memoryMb,
     weight: t.weight,
     labels: JSON.stringify(t.labels),
+    proxy_kind: t.proxyKind,
     ...approvalColumns(t.approval),
   };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { port, resources, slug, ipAddress } from './fields.js';
+import { hostname, port, resources, slug, ipAddress } from './fields.js';
 import type { Resources } from './tenant.js';
 import { vrrpSettingsSchema, type VrrpSettings } from './vrrp.js';
 
@@ -24,6 +24,12 @@ export interface ProxyNode {
   readonly kind: NodeKind;
   readonly group: string;
   readonly zone: string;
+  /**
+   * The machine the node's proxy runs on (default: the node's name, a machine of its own). Nodes
+   * that share a machine must say so: placement never puts one tenant on two nodes of one host,
+   * where both proxies would bind its VIP:port (NGINX with `reuseport`) and share its connections.
+   */
+  readonly host: string;
   /**
    * Where the control plane reaches the HAProxy Runtime API, or null: an mTLS listener that
    * HAProxy itself terminates and forwards to the admin socket in `socketDir` (never plain text).
@@ -97,9 +103,18 @@ const reportMessage = z.string().min(1).max(16_384).regex(/^[^\u0000]*$/, 'must 
 /** A version string: one printable line. */
 const reportVersion = z.string().trim().min(1).max(200).regex(/^[^\p{C}]+$/u, 'must be one printable line');
 
+/** A listener the agent found it cannot bind after a refused reload (see fleet/listener-probe.ts). */
+export const failedListenerSchema = z.strictObject({
+  address: ipAddress,
+  port,
+  reason: z.enum(['in-use', 'address-not-available']),
+});
+
 export const nodeReportSchema = z
   .strictObject({
     event: z.enum(['heartbeat', 'applied', 'failed']),
+    /** With a failed reload: the new listeners that could not be bound, so their tenants can be held on this node. */
+    failedListeners: z.array(failedListenerSchema).max(256).optional(),
     contentHash: z.string().regex(/^[0-9a-f]{64}$/, 'must be the contentHash of a config version').optional(),
     revision: z.number().int().min(0).optional(),
     reloaded: z.boolean().default(false),
@@ -110,6 +125,9 @@ export const nodeReportSchema = z
   .superRefine((r, ctx) => {
     if (r.event === 'applied' && (r.contentHash === undefined || r.revision === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['contentHash'], message: 'an applied report names the contentHash and revision it applied' });
+    }
+    if (r.failedListeners !== undefined && r.event !== 'failed') {
+      ctx.addIssue({ code: 'custom', path: ['failedListeners'], message: 'only a failed report names listeners that failed' });
     }
     if (r.event === 'failed' && r.error === undefined) {
       ctx.addIssue({ code: 'custom', path: ['error'], message: 'a failed report carries the error' });
@@ -149,6 +167,7 @@ export const createNodeSchema = z
     kind: z.enum(NODE_KINDS),
     group: slug.default('default'),
     zone: slug.default('default'),
+    host: hostname.nullable().default(null),
     runtimeAddress: runtimeAddress.nullable().default(null),
     masterAddress: runtimeAddress.nullable().default(null),
     capacity: resources,
@@ -172,6 +191,8 @@ export type CreateNode = z.output<typeof createNodeSchema>;
 export const patchNodeSchema = z.strictObject({
   group: slug.optional(),
   zone: slug.optional(),
+  /** null: back to the node's own name. */
+  host: hostname.nullable().optional(),
   runtimeAddress: runtimeAddress.nullable().optional(),
   masterAddress: runtimeAddress.nullable().optional(),
   capacity: resources.optional(),

@@ -10,9 +10,12 @@ import type { Resources } from './tenant.js';
  *   guarantee. A tenant reserving 2 vCPU on 2 nodes therefore holds 2 vCPU on each.
  * - **Node capacity is never overbooked:** the reservations placed on a node add up to at most its
  *   capacity, in vCPU and in memory.
- * - A tenant goes on `min(minReplicas, eligible nodes)` nodes, where eligible means healthy, of the
+ * - A tenant goes on `min(minReplicas, eligible hosts)` nodes, where eligible means healthy, of the
  *   tenant's kind and group, with non-zero capacity; replicas go to different zones when a node of
  *   an unused zone has room.
+ * - **One node per host:** a tenant never goes on two nodes of one host (nor on a host its other
+ *   proxy kinds already use, `avoidHosts`): both proxies would bind its VIP:port (HAProxy and NGINX
+ *   with `reuseport` both do) and the kernel would silently share its connections between them.
  * - **Few moves:** a tenant stays on a node while the node is healthy, eligible and has room. New
  *   replicas go to the least-utilised node that fits (spreading load leaves each node spare
  *   capacity for bursts). A node that comes back is used for new replicas only; tenants move onto
@@ -29,6 +32,8 @@ export interface PlacementNode {
   readonly kind: NodeKind;
   readonly group: string;
   readonly zone: string;
+  /** The machine the node runs on; absent: its name (a host of its own). */
+  readonly host?: string;
   readonly capacity: Resources;
   /** False when the node misses heartbeats or its Runtime API stops answering: it takes no tenants. */
   readonly healthy: boolean;
@@ -43,6 +48,8 @@ export interface PlacementTenant {
   readonly kind: NodeKind;
   /** The node group the tenant runs in; `'default'` when absent. */
   readonly group?: string;
+  /** Hosts where the tenant already runs on a node of another kind: none of their nodes may take it. */
+  readonly avoidHosts?: ReadonlySet<string>;
 }
 
 export interface TenantAssignment {
@@ -81,7 +88,8 @@ export type MoveReason =
   | 'node-ineligible'
   | 'no-room'
   | 'zone-spread'
-  | 'excess-replica';
+  | 'excess-replica'
+  | 'host-shared';
 
 /** One replica change: `from: null` adds a replica, `to: null` drops one, both set moves it. */
 export interface PlacementMove {
@@ -171,6 +179,8 @@ interface Pool {
   readonly nodes: readonly NodeState[];
   /** Distinct zones among them. */
   readonly zones: number;
+  /** Distinct hosts among them: the most replicas a tenant can have here (one per host). */
+  readonly hosts: number;
 }
 
 interface Fleet {
@@ -179,7 +189,12 @@ interface Fleet {
   readonly pools: ReadonlyMap<string, Pool>;
 }
 
-const EMPTY_POOL: Pool = { nodes: [], zones: 0 };
+const EMPTY_POOL: Pool = { nodes: [], zones: 0, hosts: 0 };
+const hostOf = (n: NodeState): string => n.node.host ?? n.node.name;
+
+function toPool(nodes: readonly NodeState[]): Pool {
+  return { nodes, zones: new Set(nodes.map((n) => n.node.zone)).size, hosts: new Set(nodes.map(hostOf)).size };
+}
 
 const toMilli = (vcpu: number): number => Math.round(vcpu * 1000);
 const toNeed = (r: Resources): Need => ({ milli: toMilli(r.vcpu), mb: r.memoryMb });
@@ -209,7 +224,9 @@ export function planPlacement(input: PlacementInput): PlacementPlan {
   const shortfalls: PlacementShortfall[] = [];
   for (const t of order) {
     const pool = t.pool.nodes;
-    const wanted = Math.min(minReplicas, pool.length);
+    const wanted = Math.min(minReplicas, t.pool.hosts);
+    // A tenant whose other proxy kind already uses every host here is served by that kind: no shortfall.
+    if (pool.length === 0 && (t.tenant.avoidHosts?.size ?? 0) > 0) continue;
     // With no eligible node at all the message still names the replicas the rule asks for.
     if (pool.length === 0) shortfalls.push(shortfall(t, pool, minReplicas));
     else if (t.kept.length < wanted) shortfalls.push(shortfall(t, pool, wanted));
@@ -242,7 +259,7 @@ function buildFleet(nodes: readonly PlacementNode[], booked?: ReadonlyMap<string
     eligible.set(key, list);
   }
   const pools = new Map<string, Pool>();
-  for (const [key, list] of eligible) pools.set(key, { nodes: list, zones: new Set(list.map((n) => n.node.zone)).size });
+  for (const [key, list] of eligible) pools.set(key, toPool(list));
   return { nodes: map, pools };
 }
 
@@ -261,8 +278,12 @@ function buildTenants(input: PlacementInput, fleet: Fleet): TenantState[] {
     const old = before?.reservation === undefined ? null : toNeed(before.reservation);
     const grew = old !== null && (need.milli > old.milli || need.mb > old.mb);
     const group = tenant.group ?? DEFAULT_GROUP;
+    const shared = fleet.pools.get(poolKey(tenant.kind, group)) ?? EMPTY_POOL;
+    const avoid = tenant.avoidHosts;
+    // Hosts the tenant's other kinds use are not in its pool at all: it wants fewer replicas here.
+    const pool = avoid === undefined || avoid.size === 0 ? shared : toPool(shared.nodes.filter((n) => !avoid.has(hostOf(n))));
     out.push({
-      tenant, index: out.length, group, pool: fleet.pools.get(poolKey(tenant.kind, group)) ?? EMPTY_POOL, need, grew,
+      tenant, index: out.length, group, pool, need, grew,
       size: relativeSize(need, total), current: before?.nodes ?? [], kept: [], removed: [], added: [],
     });
   }
@@ -289,7 +310,7 @@ function keepCurrent(tenants: TenantState[], fleet: Fleet, minReplicas: number):
   for (const t of tenants) {
     if (t.current.length === 0) continue;
     const valid = validCurrentNodes(t, fleet);
-    for (const n of trimExcess(t, valid, Math.min(minReplicas, t.pool.nodes.length))) {
+    for (const n of trimExcess(t, valid, Math.min(minReplicas, t.pool.hosts))) {
       pairs.push({ t, n, size: 0, grew: t.grew ? 1 : 0 });
       booked[2 * n.index]! += t.need.milli;
       booked[2 * n.index + 1]! += t.need.mb;
@@ -317,11 +338,22 @@ function validCurrentNodes(t: TenantState, fleet: Fleet): NodeState[] {
   const valid: NodeState[] = [];
   for (const name of [...new Set(t.current)].sort(byString)) {
     const n = fleet.nodes.get(name);
-    const reason = invalidReason(t, n, name);
+    const reason = invalidReason(t, n, name) ?? (n !== undefined ? sharedHostReason(t, n, valid) : null);
     if (reason === null && n !== undefined) valid.push(n);
     else if (reason !== null) t.removed.push(reason);
   }
   return valid;
+}
+
+/** A replica on a host the tenant already uses (another kind there, or an earlier node by name) must go. */
+function sharedHostReason(t: TenantState, n: NodeState, kept: readonly NodeState[]): TenantState['removed'][number] | null {
+  const host = hostOf(n);
+  if (t.tenant.avoidHosts?.has(host) === true) {
+    return { node: n.node.name, reason: 'host-shared', detail: `host ${host} of node ${n.node.name} already serves the tenant with another proxy kind` };
+  }
+  const other = kept.find((k) => hostOf(k) === host);
+  if (other !== undefined) return { node: n.node.name, reason: 'host-shared', detail: `node ${n.node.name} shares host ${host} with node ${other.node.name}, which serves the tenant` };
+  return null;
 }
 
 function invalidReason(t: TenantState, n: NodeState | undefined, name: string): TenantState['removed'][number] | null {
@@ -382,7 +414,7 @@ function fill(order: readonly TenantState[], minReplicas: number, restoreZoneSpr
   while (changed) {
     changed = false;
     for (const t of order) {
-      addReplicas(t, t.pool.nodes, Math.min(minReplicas, t.pool.nodes.length));
+      addReplicas(t, t.pool.nodes, Math.min(minReplicas, t.pool.hosts));
       // Only a zone-spread move frees room; additions alone cannot help a tenant handled earlier.
       if (restoreZoneSpread && spreadZones(t, t.pool) > 0) changed = true;
     }
@@ -442,7 +474,7 @@ function bestCandidate(t: TenantState, pool: readonly NodeState[], newZoneOnly: 
   let bestSeen = 0;
   let bestUtil = 0;
   for (const n of pool) {
-    if (!fits(n, t.need) || t.kept.includes(n)) continue;
+    if (!fits(n, t.need) || t.kept.includes(n) || hostUsed(t.kept, hostOf(n))) continue;
     const seen = zoneUsed(t.kept, n.node.zone) ? 1 : 0;
     if (newZoneOnly && seen === 1) continue;
     const util = utilisation(n, t.need);
@@ -493,6 +525,11 @@ function ratio(x: number, cap: number): number {
 // Replica lists hold a handful of nodes: a scan beats building a Set.
 function zoneUsed(nodes: readonly NodeState[], zone: string): boolean {
   for (const n of nodes) if (n.node.zone === zone) return true;
+  return false;
+}
+
+function hostUsed(nodes: readonly NodeState[], host: string): boolean {
+  for (const n of nodes) if (hostOf(n) === host) return true;
   return false;
 }
 
@@ -559,7 +596,7 @@ function shortfall(t: TenantState, pool: readonly NodeState[], wanted: number): 
     replicasWanted: wanted, replicasPlaced: t.kept.length,
   };
   if (best === null) {
-    const why = pool.length === 0 ? `there is no healthy node ${where}` : `every other node ${where} already serves it`;
+    const why = pool.length === 0 ? `there is no healthy node ${where}` : `every other node ${where} already serves it or shares a host with one that does`;
     const placed = t.kept.length > 0 ? `only ${t.kept.length} has room; ` : '';
     return { ...base, best: null, missing: null, message: `${head}; ${placed}${why}` };
   }
@@ -579,7 +616,7 @@ function closestNode(t: TenantState, pool: readonly NodeState[]): NodeState | nu
   let best: NodeState | null = null;
   let bestCover = -1;
   for (const n of pool) {
-    if (t.kept.includes(n)) continue;
+    if (t.kept.includes(n) || hostUsed(t.kept, hostOf(n))) continue;
     const cover = Math.min(coverage(n.cap.milli - n.usedMilli, t.need.milli), coverage(n.cap.mb - n.usedMb, t.need.mb));
     if (cover > bestCover) {
       best = n;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Approval } from './approval.js';
 import { displayText, labels, resources, slug } from './fields.js';
+import { NODE_KINDS, type NodeKind } from './node.js';
 
 export const TENANT_STATES = ['pending_approval', 'active', 'suspended', 'rejected'] as const;
 export type TenantState = (typeof TENANT_STATES)[number];
@@ -18,6 +19,11 @@ export interface Tenant {
   readonly limit: Resources;
   readonly weight: number;
   readonly labels: Readonly<Record<string, string>>;
+  /**
+   * The proxy kind that serves the tenant, or null for every kind its group has nodes of. Chosen
+   * per tenant, not per VIP: placement, reservations and caps are per tenant and node.
+   */
+  readonly proxyKind: NodeKind | null;
   /** Pending capacity change and the last approval decision. */
   readonly approval: Approval;
   readonly revision: number;
@@ -32,6 +38,7 @@ const tenantFields = {
   limit: resources,
   weight: z.number().int().min(1).max(1000),
   labels,
+  proxyKind: z.enum(NODE_KINDS).nullable(),
 };
 
 export const createTenantSchema = z
@@ -43,6 +50,7 @@ export const createTenantSchema = z
     limit: tenantFields.limit.optional(),
     weight: tenantFields.weight.default(100),
     labels: tenantFields.labels.default({}),
+    proxyKind: tenantFields.proxyKind.default(null),
   })
   .transform((t) => ({ ...t, displayName: t.displayName ?? t.id, limit: t.limit ?? t.reservation }))
   .superRefine(checkLimitCoversReservation);
@@ -55,11 +63,18 @@ export const patchTenantSchema = z.strictObject({
   limit: tenantFields.limit.optional(),
   weight: tenantFields.weight.optional(),
   labels: tenantFields.labels.optional(),
+  proxyKind: tenantFields.proxyKind.optional(),
 });
 export type PatchTenant = z.output<typeof patchTenantSchema>;
 
 /** Fields of a tenant only fleet operators may change: they decide how much of the fleet it holds. */
 export const TENANT_CAPACITY_FIELDS = ['state', 'reservation', 'limit', 'weight'] as const;
+
+/**
+ * Fields that move a tenant to other nodes without changing its reservation: only roles that may
+ * change capacity may set them (on create as on change), since they decide which nodes' room it takes.
+ */
+export const TENANT_PLACEMENT_FIELDS = ['proxyKind'] as const;
 
 export function checkLimitCoversReservation(
   t: { reservation: Resources; limit: Resources },

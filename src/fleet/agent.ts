@@ -1,7 +1,9 @@
-import axios from 'axios';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KEEPALIVED_FILES } from '../domain/config-files.js';
+import axios from 'axios';
+import { HAPROXY_FILES, KEEPALIVED_FILES, NGINX_FILES } from '../domain/config-files.js';
+import { describeBindFailure, listenersIn, newListeners, type FailedListener, type Listener } from './config-listeners.js';
+import { probeListeners } from './listener-probe.js';
 import type { NodeKind } from '../domain/node.js';
 import type { Logger } from '../logger.js';
 import type { AgentStore, Release, ReleaseManifest } from './agent-store.js';
@@ -43,6 +45,8 @@ export interface AgentDeps {
   readonly agentVersion: string;
   readonly proxyVersion: () => Promise<string | null>;
   readonly random?: () => number;
+  /** Which of these listeners cannot be bound on the node now (default: a real bind of each). */
+  readonly probe?: (listeners: readonly Listener[]) => Promise<FailedListener[]>;
 }
 
 export type ApplyOutcome =
@@ -50,8 +54,12 @@ export type ApplyOutcome =
   | { readonly status: 'applied'; readonly release: string; readonly reloaded: boolean }
   /** Refused before the swap (by the validator, or as meant for another node): nothing changed. */
   | { readonly status: 'rejected'; readonly release: string | null; readonly message: string }
-  /** Swapped in, but the proxy refused to reload: the previous release was restored. */
-  | { readonly status: 'failed'; readonly release: string | null; readonly message: string };
+  /**
+   * Swapped in, but the proxy refused to reload: the previous release was restored. A refusal
+   * caused by new listeners that cannot be bound names them, so the control plane can hold their
+   * tenants on this node and let the others' changes through.
+   */
+  | { readonly status: 'failed'; readonly release: string | null; readonly message: string; readonly failedListeners?: readonly FailedListener[] };
 
 /** How `--once` ended, for the exit code. */
 export type OnceResult = ApplyOutcome | { readonly status: 'unreachable' | 'refused'; readonly message: string };
@@ -171,9 +179,11 @@ export class Agent {
           await store.activate(current?.link ?? null);
           swapped = false;
           const kept = await store.keepFailed(release, name);
-          const message = `${reloaded.message}${verdict.output ? `\nThe validator accepted the files with:\n${verdict.output}` : ''}`;
-          log.error({ kept, error: message }, 'the proxy refused to reload; the previous release is active again and still serving');
-          return { status: 'failed', release: kept, message };
+          const failedListeners = await this.unbindable(config, current);
+          const blamed = failedListeners.length === 0 ? '' : `\nListeners that cannot be bound: ${failedListeners.map(describeBindFailure).join('; ')}`;
+          const message = `${reloaded.message}${blamed}${verdict.output ? `\nThe validator accepted the files with:\n${verdict.output}` : ''}`;
+          log.error({ kept, error: message, failedListeners }, 'the proxy refused to reload; the previous release is active again and still serving');
+          return { status: 'failed', release: kept, message, ...(failedListeners.length > 0 && { failedListeners }) };
         }
         this.versionCache = null;
         log.info({ reason: decision.reason, detail: reloaded.detail }, 'applied and reloaded');
@@ -212,6 +222,23 @@ export class Agent {
     const reload = await this.deps.keepalived!.reload();
     if (reload.status === 'reloaded') log.info({ pid: reload.pid }, 'keepalived reloaded (SIGHUP) with the new keepalived.conf');
     else log.warn({ pidFile: reload.pidFile }, `keepalived is not running (no keepalived process in ${reload.pidFile}), so no VIP moves: start it with keepalived -f ${join(this.options.configDir, KEEPALIVED_FILES.config)} -p ${reload.pidFile}`);
+  }
+
+  /**
+   * After a refused reload: the listeners the new files add (the running proxy holds the others)
+   * that cannot be bound here now, a port another process holds or an address the node lacks.
+   * The proxy's own words rarely say which (HAProxy 2.6 tells only its log), so the agent tries.
+   */
+  private async unbindable(config: DeliveredConfig, running: Release | null): Promise<FailedListener[]> {
+    const file = config.kind === 'haproxy' ? HAPROXY_FILES.config : NGINX_FILES.config;
+    const old = running === null ? '' : await readFile(join(running.dir, file), 'utf8').catch(() => '');
+    const fresh = newListeners(listenersIn(config.kind, config.files), listenersIn(config.kind, { [file]: old }));
+    try {
+      return await (this.deps.probe ?? probeListeners)(fresh);
+    } catch (error) {
+      this.log.warn({ err: error }, 'could not probe the new listeners; the failure is reported without them');
+      return [];
+    }
   }
 
   private async pollLoop(): Promise<void> {
@@ -262,7 +289,8 @@ export class Agent {
   private async reportFor(outcome: ApplyOutcome, config: DeliveredConfig): Promise<AgentReport> {
     const versions = await this.versions();
     if (outcome.status === 'rejected' || outcome.status === 'failed') {
-      return { event: 'failed', contentHash: config.contentHash, revision: config.revision, error: truncate(outcome.message), ...versions };
+      const listeners = outcome.status === 'failed' && outcome.failedListeners !== undefined ? { failedListeners: [...outcome.failedListeners] } : {};
+      return { event: 'failed', contentHash: config.contentHash, revision: config.revision, error: truncate(outcome.message), ...listeners, ...versions };
     }
     return { ...this.appliedReport(config, outcome.status === 'applied' && outcome.reloaded), ...versions };
   }

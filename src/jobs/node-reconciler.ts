@@ -90,6 +90,8 @@ export class NodeReconciler {
   private lastBuildMs = 0;
   private buildFailures = 0;
   private buildTimer: NodeJS.Timeout | undefined;
+  /** When a tenant held on the node is due to be tried again at its current state: a build then. */
+  private retryHeldTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private node: ProxyNode,
@@ -125,11 +127,20 @@ export class NodeReconciler {
     this.request();
   }
 
+  /**
+   * Builds the node's config again though the desired state did not move: the tenants held on it
+   * changed (its agent could not bind some tenant's new listener), so its files do.
+   */
+  rebuild(): void {
+    if (!this.stopped) this.requestBuild();
+  }
+
   /** Stops scheduling; resolves when a pass in flight has ended. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     clearTimeout(this.buildTimer);
+    clearTimeout(this.retryHeldTimer);
     await this.running;
     await this.building;
   }
@@ -280,6 +291,7 @@ export class NodeReconciler {
       try {
         this.served = await this.deps.build(this.node.name);
         this.lastBuildMs = performance.now() - this.lastBuildStart;
+        this.scheduleHeldRetry(this.served.retryHeldAt);
         this.buildFailures = 0;
       } catch (error) {
         this.buildFailures += 1;
@@ -292,6 +304,13 @@ export class NodeReconciler {
         return;
       }
     } while (this.buildDirty && !this.stopped);
+  }
+
+  private scheduleHeldRetry(at: number | null | undefined): void {
+    clearTimeout(this.retryHeldTimer);
+    if (at === null || at === undefined || this.stopped) return;
+    this.retryHeldTimer = setTimeout(() => this.requestBuild(), Math.max(0, at - Date.now()));
+    this.retryHeldTimer.unref();
   }
 
   /** Observes the node, plans from `snapshot`, sends the commands, records the outcome and the members' health. */

@@ -19,6 +19,9 @@ export interface ReconcilerDeps {
     /** An agent reloaded this node: its runtime state may be older than what was pushed. */
     on(event: 'reloaded', listener: (node: string) => void): unknown;
     off(event: 'reloaded', listener: (node: string) => void): unknown;
+    /** A node's agent could not bind some tenants' new listeners: they are held, its files change. */
+    on(event: 'rebuild', listener: (node: string) => void): unknown;
+    off(event: 'rebuild', listener: (node: string) => void): unknown;
   };
   /** Told which nodes still exist, so it can drop the Runtime API connections of the others. */
   readonly clients?: { retain(nodes: ReadonlySet<string>): void };
@@ -62,6 +65,7 @@ export class Reconciler {
   private stopping: Promise<void> | null = null;
   private readonly onChange = (change: { readonly revision: number }) => this.wake(change.revision);
   private readonly onReloaded = (node: string) => this.nodes.get(node)?.wake();
+  private readonly onRebuild = (node: string) => this.nodes.get(node)?.rebuild();
 
   constructor(
     private readonly deps: ReconcilerDeps,
@@ -80,6 +84,7 @@ export class Reconciler {
     this.started = true;
     this.deps.changes.on('change', this.onChange);
     this.deps.changes.on('reloaded', this.onReloaded);
+    this.deps.changes.on('rebuild', this.onRebuild);
     this.tick();
     void this.refresh(true);
   }
@@ -94,6 +99,7 @@ export class Reconciler {
   private async stopNow(): Promise<void> {
     this.deps.changes.off('change', this.onChange);
     this.deps.changes.off('reloaded', this.onReloaded);
+    this.deps.changes.off('rebuild', this.onRebuild);
     clearTimeout(this.ticker);
     await this.listing;
     await Promise.all([...this.nodes.values()].map((n) => n.stop()));

@@ -17,8 +17,10 @@ export interface ChangeEvent {
  */
 /** NOTIFY payload prefix: an agent reported a reload of this node (it forgot its runtime changes). */
 export const RELOADED_PREFIX = 'reloaded:';
+/** NOTIFY payload prefix: a node's agent could not reload with some tenants' new listeners; build it again without them. */
+export const REBUILD_PREFIX = 'rebuild:';
 
-export class ChangeFeed extends EventEmitter<{ change: [ChangeEvent]; connected: [boolean]; reloaded: [string] }> {
+export class ChangeFeed extends EventEmitter<{ change: [ChangeEvent]; connected: [boolean]; reloaded: [string]; rebuild: [string] }> {
   /** The connection (or connection attempt) in use; events from any other are stale. */
   private client: pg.Client | undefined;
   private stopped = false;
@@ -60,6 +62,7 @@ export class ChangeFeed extends EventEmitter<{ change: [ChangeEvent]; connected:
     client.on('notification', (msg) => {
       if (msg.channel !== CHANGES_CHANNEL || msg.payload === undefined) return;
       if (msg.payload.startsWith(RELOADED_PREFIX)) return void this.emit('reloaded', msg.payload.slice(RELOADED_PREFIX.length));
+      if (msg.payload.startsWith(REBUILD_PREFIX)) return void this.emit('rebuild', msg.payload.slice(REBUILD_PREFIX.length));
       const revision = Number(msg.payload);
       if (Number.isFinite(revision)) this.emit('change', { revision, local: false });
     });

@@ -21,6 +21,8 @@ import { structureHashes } from './structure-hashes.js';
 import type { RuntimeTlsMaterial } from '../domain/runtime-tls.js';
 import { KeepalivedService } from './keepalived-service.js';
 import { KEEPALIVED_FILES } from '../domain/config-files.js';
+import * as reloadHolds from '../db/reload-hold-repository.js';
+import type { ReloadHold } from '../db/reload-hold-repository.js';
 
 /** What a node is told to run. */
 export interface NodeConfig {
@@ -46,9 +48,37 @@ export interface NodeConfig {
 export interface ServedConfig {
   readonly config: NodeConfig;
   readonly snapshot: NodeSnapshot;
+  /** When the next tenant held on the node for a listener it could not bind is tried again (ms since the epoch), or null. */
+  readonly retryHeldAt?: number | null;
 }
 
 const VERSIONS_KEPT = 20;
+/** Served states remembered per node (besides the one it runs), for holding a tenant at what the node runs. */
+const SERVED_VERSIONS_KEPT = 8;
+
+/** The reload holds of a node and what it runs, read at the start of its build. */
+export interface NodeHolds {
+  readonly holds: readonly ReloadHold[];
+  readonly appliedHash: string | null;
+  readonly appliedRevision: number | null;
+  readonly now: number;
+}
+
+interface HoldOutcome {
+  readonly served: TenantState[];
+  readonly held: HeldTenant[];
+  /** Running states worked out by this build, to record with the hold. */
+  readonly learned: { tenant: string; state: TenantState | null }[];
+  readonly states: ReadonlyMap<string, TenantState | null>;
+  readonly changed: boolean;
+  /** The earliest retry of an active hold (ms since the epoch). */
+  readonly retryAt: number;
+}
+
+/** A tenant's state without some VIPs (and so their routes): a held tenant when what the node runs is unknown here. */
+function withoutVips(t: TenantState, vips: ReadonlySet<string>): TenantState {
+  return { ...t, vips: t.vips.filter((v) => !vips.has(v.name)) };
+}
 
 /** Where a node's Runtime API certificate, key and trusted CAs come from. */
 export interface RuntimeTlsSource {
@@ -92,6 +122,13 @@ export class ConfigService {
   private readonly validatedSettings = new Map<string, string>();
   /** Snapshots per stored state, kind and caps, so a build's several renders reuse the renderers' fragment caches. */
   private readonly snapshots = new WeakMap<TenantState, Map<string, TenantSnapshot>>();
+  /**
+   * Per node, the tenant states of its last stored versions by content hash (and the one it runs):
+   * what a node that applied a version runs, for holding a tenant there at that state.
+   */
+  private readonly servedHistory = new Map<string, { readonly hash: string; readonly states: readonly TenantState[] }[]>();
+  /** Per node, the tenants its last build held for listeners the node could not bind, and the state served (null: left out). */
+  private readonly reloadHeld = new Map<string, ReadonlyMap<string, TenantState | null>>();
   /** Per node, each state's snapshot there (the caps depend on the node and its settings). */
   private readonly nodeSnapshots = new Map<string, { readonly settingsKey: string; readonly byState: WeakMap<TenantState, TenantSnapshot> }>();
   /** Each VRRP node's keepalived.conf, rendered beside its proxy files. */
@@ -274,8 +311,15 @@ export class ConfigService {
     settings = withTls;
     const served = tenantsOn(state, settings.name);
     const goods = await this.goodStatesFor(settings.kind, served, known);
+    const heldHere = this.reloadHeld.get(settings.name);
     const tenants: TenantSnapshot[] = [];
     for (const t of served) {
+      if (heldHere?.has(t.tenant.id) === true) {
+        // Held for a listener the node cannot bind: the live process keeps the state it runs.
+        const ran = heldHere.get(t.tenant.id)!;
+        if (ran !== null) tenants.push(this.tenantSnapshot(ran, settings));
+        continue;
+      }
       const k = known.get(t.tenant.id);
       if (k === undefined || k.goodHash === null) continue;
       if (k.goodHash === this.memo.hash(t)) {
@@ -325,7 +369,11 @@ export class ConfigService {
    * the registered `node`, its keepalived.conf joins the files when it has VRRP settings (rendered
    * from committed placement, even for a dry run's state).
    */
-  async renderPlanned(settings: NodeSettings, state?: DesiredState, opts: { everyTenant?: boolean; reloadGeneration?: number; node?: ProxyNode } = {}) {
+  async renderPlanned(
+    settings: NodeSettings,
+    state?: DesiredState,
+    opts: { everyTenant?: boolean; reloadGeneration?: number; node?: ProxyNode; holds?: NodeHolds } = {},
+  ) {
     state ??= await this.desiredState();
     settings = await this.withRuntimeTls(settings);
     const served = opts.everyTenant === true ? state.tenants : tenantsOn(state, settings.name);
@@ -333,14 +381,17 @@ export class ConfigService {
     const known = await this.renderStates.summaries(settings.kind);
     const current = served.map((t) => ({ state: t, hash: this.memo.hash(t) }));
     const plan = await this.planServedStates(renderer, settings, state.revision, current, known);
+    const holding = opts.holds === undefined ? null : this.holdAtRunningState(settings.name, plan.served, opts.holds);
+    const servedStates = holding?.served ?? plan.served;
     const snapshot: NodeSnapshot = {
       revision: state.revision,
       node: settings,
-      tenants: plan.served.map((t) => this.tenantSnapshot(t, settings)),
+      tenants: servedStates.map((t) => this.tenantSnapshot(t, settings)),
     };
     const runtime = settings.kind === 'haproxy' && settings.runtimeAddress !== null;
     const generation = opts.reloadGeneration ?? 0;
-    let proxySegments = plan.segments ?? renderer.renderSegments(snapshot);
+    // Holding a tenant at another state than the validated one renders the node anew (from the renderers' fragment caches).
+    let proxySegments = (holding?.changed !== true && plan.segments) || renderer.renderSegments(snapshot);
     if (runtime && generation > 0) proxySegments = withReloadGeneration(proxySegments, generation);
     const keepalived = opts.node === undefined ? null : await this.keepalived.render(opts.node);
     const segments = keepalived === null ? proxySegments : { ...proxySegments, [KEEPALIVED_FILES.config]: [keepalived] };
@@ -360,6 +411,10 @@ export class ConfigService {
       contentHash,
       revision: state.revision,
       plan,
+      /** Validation holds (plan.held) and holds for listeners the node could not bind, as stored with the version. */
+      heldTenants: [...plan.held, ...(holding?.held ?? [])],
+      servedStates,
+      holding,
       structuralHash,
       structuralParts,
       snapshot,
@@ -369,24 +424,28 @@ export class ConfigService {
   private async buildNow(nodeName: string): Promise<ServedConfig> {
     const started = Date.now();
     const node = await this.requireNode(nodeName);
-    const rendered = await this.renderPlanned(nodeSettings(node), undefined, { reloadGeneration: node.reloadRequest.generation, node });
-    const { revision, plan, contentHash, structuralHash, structuralParts, snapshot } = rendered;
+    const holds: NodeHolds = { holds: await reloadHolds.holdsOn(this.db, nodeName), appliedHash: node.status.appliedHash, appliedRevision: node.appliedRevision, now: Date.now() };
+    const rendered = await this.renderPlanned(nodeSettings(node), undefined, { reloadGeneration: node.reloadRequest.generation, node, holds });
+    const { revision, plan, contentHash, structuralHash, structuralParts, snapshot, heldTenants, holding } = rendered;
     // The header only: the store remembers the digests of the version it stored last (or reads them).
     const latest = await configs.latestConfigVersion(this.db, nodeName, { files: false });
     await this.db.transaction().execute(async (trx) => {
       await configs.recordGood(trx, node.kind, plan.good.map((t) => ({ tenantId: t.state.tenant.id, state: t.state, hash: t.hash })), revision);
       await configs.recordErrors(trx, node.kind, plan.held, revision);
-      if (latest && latest.contentHash === contentHash && latest.structuralHash === structuralHash && canonicalJson(latest.heldTenants) === canonicalJson(plan.held)) {
+      for (const l of holding?.learned ?? []) await reloadHolds.recordHeldState(trx, nodeName, l.tenant, l.state);
+      if (latest && latest.contentHash === contentHash && latest.structuralHash === structuralHash && canonicalJson(latest.heldTenants) === canonicalJson(heldTenants)) {
         // Same bytes: the stored version now also stands for this revision (no new version, no agent wake-up).
         if (latest.revision < revision) await configs.advanceConfigVersion(trx, latest.id, revision);
       } else {
         // Parts say what a reload is for; a version with the structure of the one before needs no
         // reload and stores none (`runningStructure` finds them on an older version).
         const parts = latest?.structuralHash === structuralHash ? {} : structuralParts();
-        await this.store.insert(trx, { nodeName, revision, contentHash, structuralHash, structuralParts: parts, files: rendered.segments, heldTenants: plan.held, previous: latest });
+        await this.store.insert(trx, { nodeName, revision, contentHash, structuralHash, structuralParts: parts, files: rendered.segments, heldTenants, previous: latest });
         await configs.pruneConfigVersions(trx, nodeName, VERSIONS_KEPT);
       }
     });
+    this.rememberServed(nodeName, contentHash, rendered.servedStates, node.status.appliedHash);
+    this.reloadHeld.set(nodeName, holding?.states ?? new Map());
     for (const wake of [...(this.storedListeners.get(nodeName) ?? [])]) wake();
     // Committed: runtime passes compare with these states from memory instead of reading them back.
     for (const t of plan.good) this.validated.remember(node.kind, t.state.tenant.id, t.hash, t.state);
@@ -396,20 +455,68 @@ export class ConfigService {
       plan.held.map((h) => ({ tenant: h.tenant, error: h.error })),
     );
     this.metrics?.renderDuration.observe({ kind: node.kind }, (Date.now() - started) / 1000);
-    this.metrics?.heldTenants.set({ node: nodeName }, plan.held.length);
+    this.metrics?.heldTenants.set({ node: nodeName }, heldTenants.length);
     this.logger.info(
-      { node: nodeName, revision, tenants: plan.served.length, held: plan.held.length, ms: Date.now() - started },
+      { node: nodeName, revision, tenants: plan.served.length, held: heldTenants.length, ms: Date.now() - started },
       'built node config',
     );
     const createdAt = new Date().toISOString();
     const config: NodeConfig = {
-      node: nodeName, kind: node.kind, revision, contentHash, structuralHash, heldTenants: plan.held, createdAt,
+      node: nodeName, kind: node.kind, revision, contentHash, structuralHash, heldTenants, createdAt,
       // Joined only for a caller that reads them (an agent's fetch); the reconciler needs the snapshot alone.
       get files() {
         return rendered.files;
       },
     };
-    return { config, snapshot };
+    return { config, snapshot, retryHeldAt: holding?.retryAt ?? null };
+  }
+
+  /**
+   * Serves each tenant held on the node for a listener it could not bind at the state the node
+   * runs: the one recorded when the hold began, else its state in the version the node last
+   * applied (remembered from the builds that stored it; null when it was not there), else, when
+   * that version was built by another replica or before a restart, its current state without
+   * the VIPs whose listeners failed. A hold whose retry time has come is not applied: the build
+   * tries the tenant's current state again, and the agent's next report ends or renews the hold.
+   */
+  private holdAtRunningState(nodeName: string, served: readonly TenantState[], h: NodeHolds): HoldOutcome | null {
+    const active = new Map(h.holds.filter((x) => x.retryAt > h.now).map((x) => [x.tenant, x]));
+    if (active.size === 0) return null;
+    const ran = h.appliedHash === null ? undefined : this.servedHistory.get(nodeName)?.find((e) => e.hash === h.appliedHash);
+    const out: TenantState[] = [];
+    const held: HeldTenant[] = [];
+    const learned: { tenant: string; state: TenantState | null }[] = [];
+    const states = new Map<string, TenantState | null>();
+    for (const t of served) {
+      const hold = active.get(t.tenant.id);
+      if (hold === undefined) {
+        out.push(t);
+        continue;
+      }
+      let good: TenantState | null;
+      if (hold.good.known) good = hold.good.state as TenantState | null;
+      else if (ran !== undefined) {
+        good = ran.states.find((r) => r.tenant.id === t.tenant.id) ?? null;
+        learned.push({ tenant: t.tenant.id, state: good });
+      } else good = withoutVips(t, new Set(hold.listeners.map((l) => l.vip)));
+      if (good !== null) out.push(good);
+      states.set(t.tenant.id, good);
+      held.push({ tenant: t.tenant.id, error: hold.reason, servingRevision: good === null ? null : h.appliedRevision, cause: 'reload' });
+    }
+    if (held.length > 0) this.logger.warn({ node: nodeName, tenants: held.map((x) => x.tenant) }, 'tenants held on the node: their new listeners could not be bound there');
+    return { served: out, held, learned, states, changed: held.length > 0, retryAt: Math.min(...[...active.values()].map((x) => x.retryAt)) };
+  }
+
+  /** Keeps the served states of a node's newest stored versions, and of the one it runs, by content hash. */
+  private rememberServed(nodeName: string, hash: string, states: readonly TenantState[], appliedHash: string | null): void {
+    const history = (this.servedHistory.get(nodeName) ?? []).filter((e) => e.hash !== hash);
+    history.push({ hash, states });
+    // Only references to states the memo holds anyway: a few versions cost a few arrays of pointers.
+    while (history.length > SERVED_VERSIONS_KEPT) {
+      const drop = history.findIndex((e) => e.hash !== appliedHash);
+      history.splice(drop < 0 ? 0 : drop, 1);
+    }
+    this.servedHistory.set(nodeName, history);
   }
 
   /**

@@ -9,6 +9,10 @@ import { revisionsOfVersion } from '../db/config-repository.js';
 import type { Executor } from '../db/executor.js';
 import * as repo from '../db/node-repository.js';
 import * as tokens from '../db/token-repository.js';
+import * as holds from '../db/reload-hold-repository.js';
+import { backoffDelay, type BackoffPolicy } from '../fleet/backoff.js';
+import { describeBindFailure } from '../fleet/config-listeners.js';
+import { REBUILD_PREFIX } from './change-feed.js';
 import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from './mutation.js';
 import { hashSecret, newSecret } from './token-service.js';
 import { validate } from './validate.js';
@@ -34,6 +38,8 @@ export class NodeService {
     private readonly placement: Pick<PlacementService, 'replace'>,
     /** The agents' heartbeat interval: a node silent for 3 of them is not converged. */
     private readonly heartbeatIntervalMs: number,
+    /** When a tenant held on a node for a listener that could not be bound is tried again. */
+    private readonly holdRetry: BackoffPolicy = { initialMs: 10_000, factor: 2, maxMs: 300_000 },
     /** Issues a HAProxy node its Runtime API certificate when it is registered or its addresses change. */
     private readonly pki?: Pick<FleetPki, 'issueForNode'>,
   ) {}
@@ -64,12 +70,53 @@ export class NodeService {
     if (!node) throw new NotFoundError('node', name);
     if (report.event !== 'heartbeat') await checkReportedVersion(this.db, name, report);
     await repo.recordReport(this.db, name, report, new Date());
+    if (report.event === 'failed' && (report.failedListeners?.length ?? 0) > 0) await this.holdListeners(name, report);
+    if (report.event === 'applied') await this.releaseHolds(name, report.contentHash!);
     if (report.event === 'applied' && report.reloaded) {
       // A reload forgets runtime changes pushed after the files were written: ask the leader's
       // reconciler to look at this node now rather than at its next timer pass.
       await sql`select pg_notify(${CHANGES_CHANNEL}, ${RELOADED_PREFIX + name})`.execute(this.db);
     }
     return this.view((await repo.findNode(this.db, name))!);
+  }
+
+  /**
+   * A reload the proxy refused because new listeners could not be bound: each listener's tenant is
+   * held on this node at the state the node runs (the next build leaves its change out, so every
+   * other tenant's changes go through) and tried again with backoff. A listener that belongs to
+   * no VIP placed here blames nobody: the failure stays node-wide, in `status.lastError`.
+   */
+  private async holdListeners(node: string, report: NodeReport): Promise<void> {
+    const failed = report.failedListeners ?? [];
+    const owners = await holds.vipsBehind(this.db, node, failed);
+    const byTenant = new Map<string, holds.HeldListener[]>();
+    for (const f of failed) {
+      const owner = owners.find((o) => o.address === f.address && o.port === f.port);
+      if (owner === undefined) continue;
+      byTenant.set(owner.tenant, [...(byTenant.get(owner.tenant) ?? []), { vip: owner.vip, address: f.address, port: f.port, reason: f.reason }]);
+    }
+    const now = new Date();
+    for (const [tenant, listeners] of byTenant) {
+      const words = listeners.map((l) => `VIP ${l.vip}: ${describeBindFailure(l)}`).join('; ');
+      const reason = `held on node ${node}: ${words}; the node's reload failed, so the tenant stays at the state the node runs there and is tried again with backoff`;
+      await holds.upsertHold(this.db, { node, tenant, listeners, reason }, (attempts) => backoffDelay(this.holdRetry, attempts), now);
+    }
+    // The leader's reconciler builds the node again now, without the held changes.
+    if (byTenant.size > 0) await sql`select pg_notify(${CHANGES_CHANNEL}, ${REBUILD_PREFIX + node})`.execute(this.db);
+  }
+
+  /** An applied version serves its tenants at their current state except those it lists as held: their holds end. */
+  private async releaseHolds(node: string, contentHash: string): Promise<void> {
+    const row = await this.db
+      .selectFrom('config_versions')
+      .select('held_tenants')
+      .where('node_name', '=', node)
+      .where('content_hash', '=', contentHash)
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
+    if (row === undefined) return;
+    const stillHeld = (row.held_tenants as { tenant: string }[]).map((h) => h.tenant);
+    await holds.releaseHolds(this.db, node, stillHeld);
   }
 
   async list(q: { limit: number; cursor?: string | undefined }): Promise<NodePage> {
@@ -109,6 +156,7 @@ export class NodeService {
         kind: before.kind,
         group: patch.group ?? before.group,
         zone: patch.zone ?? before.zone,
+        host: patch.host === undefined ? before.host : patch.host,
         runtimeAddress: patch.runtimeAddress === undefined ? before.runtimeAddress : patch.runtimeAddress,
         masterAddress: patch.masterAddress === undefined ? before.masterAddress : patch.masterAddress,
         capacity: patch.capacity ?? before.capacity,
@@ -124,7 +172,7 @@ export class NodeService {
       await this.pki?.issueForNode(tx.db, updated);
       const after = (await repo.findNode(tx.db, name))!;
       tx.audit({ action: 'update', resourceType: 'node', resourceId: name, tenantId: null, before, after });
-      // Capacity, group or zone may no longer fit the tenants it serves (or may fit more).
+      // Capacity, group, zone or host may no longer fit the tenants it serves (or may fit more).
       await this.placement.replace(tx);
       return this.view(after);
     });
@@ -224,6 +272,7 @@ function sameSpec(a: ProxyNode, b: CreateNode): boolean {
   return (
     a.group === b.group &&
     a.zone === b.zone &&
+    a.host === (b.host ?? a.name) &&
     a.capacity.vcpu === b.capacity.vcpu &&
     a.capacity.memoryMb === b.capacity.memoryMb &&
     a.configDir === b.configDir &&

@@ -96,7 +96,8 @@ const groupOf = (t: Tenant): string => t.labels[GROUP_LABEL] ?? DEFAULT_GROUP;
 
 /**
  * Placement in force: which nodes serve which tenant. Computed by the pure `planPlacement` per
- * proxy kind (a tenant is served on every kind its group has nodes of: its VIPs render for both),
+ * proxy kind (a tenant is served on its chosen kind, or without one on every kind its group has
+ * nodes of, one node per host),
  * stored in `placements`, and kept current by every write that can change it (tenant activation,
  * reservation or group; node registration, capacity or removal) inside that write's transaction,
  * so the configs built from a revision always agree with its placement. A write that would leave a
@@ -196,6 +197,7 @@ export class PlacementService {
     const nodes = await allNodes(tx.db);
     const booked = await repo.bookedPerNode(tx.db, { except: tenantId });
     const fleet: Fleet = { tenants: [toTenant(row)], nodes, placements: [], booked };
+    checkKindServed(fleet, tenantId);
     const plans = this.plans(fleet);
     if (plans.some(({ plan }) => plan.unplaceable.length > 0 || plan.degraded.length > 0)) return false;
     await this.store(tx, fleet, plans);
@@ -253,10 +255,18 @@ export class PlacementService {
     return { excluded, included, keptForLackOfOthers: kept.sort(), moves, revision: written.revision };
   }
 
-  /** One plan per proxy kind the fleet has, over the active tenants whose group has nodes of it. */
+  /**
+   * One plan per proxy kind the fleet has, over the active tenants of that kind (or of no chosen
+   * kind) whose group has nodes of it. Kinds are planned in name order (haproxy, then nginx): a
+   * tenant without a chosen kind takes, in each later kind, only hosts its earlier kinds do not
+   * use, so two proxies on one host never both bind its VIPs.
+   */
   private plans(fleet: Fleet): { kind: NodeKind; plan: PlacementPlan }[] {
     const kinds = [...new Set(fleet.nodes.map((n) => n.kind))].sort();
     const kindOf = new Map(fleet.nodes.map((n) => [n.name, n.kind]));
+    const hostOf = new Map(fleet.nodes.map((n) => [n.name, n.host]));
+    /** Per tenant, the hosts the kinds planned so far gave it. */
+    const usedHosts = new Map<string, Set<string>>();
     return kinds.map((kind) => {
       const nodes = fleet.nodes.filter((n) => n.kind === kind);
       const groups = new Set(nodes.map((n) => n.group));
@@ -268,20 +278,29 @@ export class PlacementService {
         current.set(p.tenantId, entry);
       }
       const plan = planPlacement({
-        nodes: nodes.map((n) => ({ name: n.name, kind, group: n.group, zone: n.zone, capacity: n.capacity, healthy: n.placementExcluded === null })),
+        nodes: nodes.map((n) => ({ name: n.name, kind, group: n.group, zone: n.zone, host: n.host, capacity: n.capacity, healthy: n.placementExcluded === null })),
         tenants: fleet.tenants
-          .filter((t) => groups.has(groupOf(t)))
-          .map((t) => ({ id: t.id, reservation: t.reservation, limit: t.limit, weight: t.weight, kind, group: groupOf(t) })),
+          .filter((t) => groups.has(groupOf(t)) && (t.proxyKind === null || t.proxyKind === kind))
+          .map((t) => {
+            const avoid = usedHosts.get(t.id);
+            return { id: t.id, reservation: t.reservation, limit: t.limit, weight: t.weight, kind, group: groupOf(t), ...(avoid !== undefined && { avoidHosts: avoid }) };
+          }),
         current: [...current].map(([tenantId, c]): TenantAssignment => ({ tenantId, nodes: c.nodes, reservation: c.reservation })),
         minReplicas: this.replicas,
         ...(fleet.booked !== undefined && { booked: fleet.booked }),
       });
+      for (const a of plan.assignments) {
+        const hosts = usedHosts.get(a.tenantId) ?? new Set<string>();
+        for (const node of a.nodes) hosts.add(hostOf.get(node)!);
+        usedHosts.set(a.tenantId, hosts);
+      }
       return { kind, plan };
     });
   }
 
   /** Refuses (409) when the admitted tenant falls short, or fits only by pushing others off nodes they hold. */
   private admit(fleet: Fleet, plans: readonly { kind: NodeKind; plan: PlacementPlan }[], tenantId: string): void {
+    checkKindServed(fleet, tenantId);
     for (const { plan } of plans) {
       const own = [...plan.unplaceable, ...plan.degraded].find((s) => s.tenantId === tenantId);
       if (own !== undefined) throw new ConflictError(`reservation cannot be placed: ${own.message}`, { placement: own });
@@ -325,6 +344,24 @@ export class PlacementService {
     }
     return removed.length + added.length;
   }
+}
+
+/**
+ * A tenant that chose a proxy kind its group has no node of would be served nowhere (and, moved
+ * from another kind, would stop being served): refused, unless the group has no nodes at all yet
+ * (a tenant registered before its fleet is placed when nodes register).
+ */
+function checkKindServed(fleet: Fleet, tenantId: string): void {
+  const tenant = fleet.tenants.find((t) => t.id === tenantId);
+  if (tenant === undefined || tenant.proxyKind === null) return;
+  const group = groupOf(tenant);
+  const inGroup = fleet.nodes.filter((n) => n.group === group);
+  if (inGroup.length === 0 || inGroup.some((n) => n.kind === tenant.proxyKind)) return;
+  const kinds = [...new Set(inGroup.map((n) => n.kind))].sort().join(', ');
+  throw new ConflictError(
+    `tenant ${tenantId} asks for proxy kind ${tenant.proxyKind}, but group ${group} has only ${kinds} nodes: register a ${tenant.proxyKind} node in the group first, or choose ${kinds}`,
+    { field: 'proxyKind', group, kinds: kinds.split(', ') },
+  );
 }
 
 interface PlacementDiff {

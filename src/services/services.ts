@@ -1,3 +1,4 @@
+import type { BackoffPolicy } from '../fleet/backoff.js';
 import type { Db } from '../db/connect.js';
 import { AddressPoolService } from './address-pool-service.js';
 import { AllocationService } from './allocation-service.js';
@@ -42,6 +43,8 @@ export interface ServiceOptions {
   readonly runtimeClients: RuntimeExecutors;
   /** How long a removed member drains before it is forced into maintenance (ms). */
   readonly drainTimeoutMs: number;
+  /** See ReconcileConfig.reloadHoldRetryMs; default 10 s. */
+  readonly reloadHoldRetryMs?: number;
   /** The agents' heartbeat interval (node health, convergence) and the rebalancer's reload cadence (ms); defaults: 10 s, 5 min. */
   readonly allocation?: { readonly heartbeatIntervalMs: number; readonly reloadCadenceMs: number };
   /** Nodes per tenant and proxy kind where the fleet allows (default 2). */
@@ -78,6 +81,11 @@ export interface Services {
   readonly pki: FleetPki;
 }
 
+/** Tries of a held tenant: the first after `initialMs`, doubling, at most 30 times that (and an hour). */
+function reloadHoldBackoff(initialMs: number): BackoffPolicy {
+  return { initialMs, factor: 2, maxMs: Math.min(3_600_000, initialMs * 30) };
+}
+
 export function createServices(db: Db, opts: ServiceOptions): Services {
   const pki = new FleetPki(db, opts.secretKey, {
     certificateDays: opts.runtimeTls?.certificateDays ?? 30,
@@ -99,7 +107,7 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     pools: new PoolService(db),
     members: new MemberService(db),
     certificates: new CertificateService(db, opts.secretKey),
-    nodes: new NodeService(db, placement, heartbeatIntervalMs, pki),
+    nodes: new NodeService(db, placement, heartbeatIntervalMs, reloadHoldBackoff(opts.reloadHoldRetryMs ?? 10_000), pki),
     audit: new AuditService(db),
     status: new StatusService(db, heartbeatIntervalMs),
     metrics: opts.metrics,

@@ -22,8 +22,11 @@ export interface NodeConvergence {
   readonly waitingFor: string | null;
   /** The same as a code: the node's (see NotConvergedCause), `held`, or null when converged. */
   readonly cause: NotConvergedCause | 'held' | null;
-  /** This tenant is held at an older state on the node because its current state failed validation. */
-  readonly held: { readonly error: string; readonly servingRevision: number | null } | null;
+  /**
+   * This tenant is held at an older state on the node: its current state failed validation
+   * (`cause: validation`), or the node could not bind its new listeners (`cause: reload`).
+   */
+  readonly held: { readonly error: string; readonly servingRevision: number | null; readonly cause: 'validation' | 'reload' } | null;
   readonly lastHeartbeatAt: string | null;
 }
 
@@ -105,7 +108,11 @@ export function nodeConvergence(
   const held = latest?.heldTenants.find((h) => h.tenant === tenantId);
   // The version read here may be newer than the one the node row was read with: judge against it.
   const verdict = decideConvergence({ ...node, status: { ...node.status, desiredHash: latest?.contentHash ?? null } }, now, heartbeatIntervalMs);
-  const heldWaiting = verdict.converged && held ? 'a valid state for this tenant (held at its last good state)' : null;
+  const heldWaiting = !verdict.converged || !held
+    ? null
+    : held.cause === 'reload'
+      ? "the tenant's listeners to bind on the node (held at the state the node runs; see held.error)"
+      : 'a valid state for this tenant (held at its last good state)';
   return {
     node: node.name,
     kind: node.kind,
@@ -115,7 +122,7 @@ export function nodeConvergence(
     runtimePending: node.status.runtime.pending,
     waitingFor: verdict.waitingFor ?? heldWaiting,
     cause: verdict.cause ?? (heldWaiting === null ? null : 'held'),
-    held: held ? { error: held.error, servingRevision: held.servingRevision } : null,
+    held: held ? { error: held.error, servingRevision: held.servingRevision, cause: held.cause ?? 'validation' } : null,
     lastHeartbeatAt: node.lastHeartbeatAt,
   };
 }

@@ -2,6 +2,7 @@ import { ConflictError, ForbiddenError, NotFoundError } from '../domain/errors.j
 import { ROLE_PERMISSIONS, type Principal } from '../domain/token.js';
 import {
   TENANT_CAPACITY_FIELDS,
+  TENANT_PLACEMENT_FIELDS,
   createTenantSchema,
   type CreateTenant,
   type PatchTenant,
@@ -63,6 +64,7 @@ export class TenantService {
    */
   async create(ctx: WriteContext, input: CreateTenant): Promise<Written<Tenant>> {
     if (input.state !== undefined) requireCapacityRights(ctx.actor.principal, ['state']);
+    if (input.proxyKind !== null) requireCapacityRights(ctx.actor.principal, TENANT_PLACEMENT_FIELDS);
     const registrar = ctx.actor.principal.role === 'registrar';
     return mutate(this.db, ctx, async (tx) => {
       if (await repo.tenantExists(tx.db, input.id)) throw new ConflictError(`tenant '${input.id}' already exists`);
@@ -89,6 +91,7 @@ export class TenantService {
     const registrar = principal.role === 'registrar';
     const touched = TENANT_CAPACITY_FIELDS.filter((f) => patch[f] !== undefined && !(registrar && (f === 'reservation' || f === 'limit')));
     if (touched.length > 0) requireCapacityRights(principal, touched);
+    if (patch.proxyKind !== undefined) requireCapacityRights(principal, TENANT_PLACEMENT_FIELDS);
     return mutate(this.db, ctx, async (tx) => {
       const before = await repo.findTenant(tx.db, id);
       if (!before) throw new NotFoundError('tenant', id);
@@ -102,6 +105,7 @@ export class TenantService {
         limit: patch.limit ?? before.limit,
         weight: patch.weight ?? before.weight,
         labels: patch.labels ?? before.labels,
+        proxyKind: patch.proxyKind === undefined ? before.proxyKind : patch.proxyKind,
       });
       let next: TenantFields = { ...merged, state: merged.state ?? before.state, approval: before.approval };
       if (registrar && before.state === 'active' && capacityChangeNeedsApproval(this.policy, before.reservation, next.reservation)) {
@@ -156,15 +160,18 @@ export class TenantService {
   }
 
   /**
-   * A change of state, reservation or group can change where the tenant runs: re-place, and
-   * refuse (409, rolling the write back) an active tenant the fleet has no room for.
+   * A change of state, reservation, group or proxy kind can change where the tenant runs:
+   * re-place, and refuse (409, rolling the write back) an active tenant the fleet has no room for.
+   * A new proxy kind moves the tenant: the old kind's nodes drop it at their next reload, the new
+   * kind's nodes start serving it at theirs.
    */
   private async replaceIfMoved(tx: Tx, before: Tenant, after: Tenant): Promise<void> {
     const moved =
       before.state !== after.state ||
       before.reservation.vcpu !== after.reservation.vcpu ||
       before.reservation.memoryMb !== after.reservation.memoryMb ||
-      before.labels[GROUP_LABEL] !== after.labels[GROUP_LABEL];
+      before.labels[GROUP_LABEL] !== after.labels[GROUP_LABEL] ||
+      before.proxyKind !== after.proxyKind;
     if (moved) await this.placement.replace(tx, after.state === 'active' ? { admit: after.id } : {});
   }
 
@@ -212,6 +219,7 @@ function sameTenant(a: Tenant, b: TenantFields): boolean {
     a.limit.vcpu === b.limit.vcpu &&
     a.limit.memoryMb === b.limit.memoryMb &&
     JSON.stringify(sortKeys(a.labels)) === JSON.stringify(sortKeys(b.labels)) &&
+    a.proxyKind === b.proxyKind &&
     JSON.stringify(a.approval) === JSON.stringify(b.approval)
   );
 }

@@ -51,7 +51,7 @@ const meta = () => ({ revision: ++seq, createdAt: '2025-01-01T00:00:00.000Z', up
 function applied(d: DesiredTenant): TenantState {
   return {
     tenant: {
-      id: d.id, displayName: d.displayName, state: 'active', reservation: d.reservation, limit: d.limit, weight: d.weight ?? 100, labels: d.labels,
+      id: d.id, displayName: d.displayName, state: 'active', reservation: d.reservation, limit: d.limit, weight: d.weight ?? 100, labels: d.labels, proxyKind: null,
       approval: { pending: null, decidedBy: null, decidedAt: null, reason: null }, ...meta(),
     },
     certificates: d.certificates.map((c) => ({

@@ -28,6 +28,31 @@ function placed(plan: PlacementPlan): Record<string, readonly string[]> {
 }
 
 describe('planPlacement: behaviour', () => {
+  it('never puts one tenant on two nodes of one host, and wants only as many replicas as there are hosts', () => {
+    const plan = planPlacement({
+      nodes: [node('a1', 'a', BIG, { host: 'm1' }), node('a2', 'a', BIG, { host: 'm1' }), node('b1', 'b', BIG, { host: 'm2' })],
+      tenants: [tenant('x', 2, 4096)],
+      minReplicas: 3,
+    });
+    expect(nodesOf(plan, 'x')).toEqual(['a1', 'b1']);
+    expect(plan.degraded).toEqual([]);
+  });
+
+  it('keeps a tenant off the hosts its other proxy kind uses, drops a replica it has there, and is not short where every host is taken', () => {
+    const nodes = [node('a1', 'a', BIG, { host: 'm1' }), node('b1', 'b', BIG, { host: 'm2' }), node('c1', 'c', BIG, { host: 'm3' })];
+    const plan = planPlacement({
+      nodes,
+      tenants: [tenant('x', 2, 4096, { avoidHosts: new Set(['m1']) })],
+      current: [{ tenantId: 'x', nodes: ['a1', 'b1'] }],
+    });
+    expect(nodesOf(plan, 'x')).toEqual(['b1', 'c1']);
+    expect(plan.moves).toContainEqual(expect.objectContaining({ from: 'a1', to: 'c1', reason: 'host-shared' }));
+    const none = planPlacement({ nodes: nodes.slice(0, 1), tenants: [tenant('y', 1, 1024, { avoidHosts: new Set(['m1']) })] });
+    // Every host here already serves y with its other kind: that kind serves it, and nothing is short.
+    expect(nodesOf(none, 'y')).toEqual([]);
+    expect([...none.unplaceable, ...none.degraded]).toEqual([]);
+  });
+
   it('puts a new tenant on two nodes in different zones', () => {
     const plan = planPlacement({ nodes: [node('a1', 'a'), node('a2', 'a'), node('b1', 'b')], tenants: [tenant('x', 2, 4096)] });
     expect(nodesOf(plan, 'x')).toEqual(['a1', 'b1']);
