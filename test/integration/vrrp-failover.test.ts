@@ -233,7 +233,7 @@ describe.skipIf(reason !== null)('VIP failover between two HAProxy nodes (keepal
     await expectOk(app, 'POST', '/v1/tenants/t1/vips', { name: 'api', address: ADDR.vip2, port: 80, protocol: 'http', defaultPool: 'web' });
     const since = Date.now();
     // The new address has no holder yet: the primary (edge-a, up and healthy) takes it.
-    figures.newAddressElectionMs = await movedTo(ADDR.vip2, NS.a, NODES, since, 15_000).catch((error: Error) => {
+    figures.newAddressElectionMs = await movedTo(ADDR.vip2, NS.a, NODES, since, 30_000).catch((error: Error) => {
       throw new Error(`${error.message}\nholders: ${holders(ADDR.vip2, NODES)}\nedge-a keepalived:\n${rigs.a.keepalived!.output().slice(-3000)}\nedge-b keepalived:\n${rigs.b.keepalived!.output().slice(-3000)}`);
     });
     await servedAgain(since, `http://${ADDR.vip2}/`);
