@@ -156,7 +156,7 @@ describe.each([
     expect(await get(yAddress, yPort)).toBe(200);
     const failedTries = logs.lines().filter((l) => l.msg === 'the proxy refused to reload; the previous release is active again and still serving' && JSON.stringify(l.failedListeners ?? []).includes(`${xPort}`));
     expect(failedTries.length).toBeGreaterThan(0);
-  });
+  }, 120_000);
 
   it('when the port is freed, the held tenant goes live on its own within a bounded time', async () => {
     await new Promise<void>((resolve) => holder!.close(() => resolve()));
@@ -170,5 +170,5 @@ describe.each([
     }, 15_000);
     expect(await get(yAddress, yPort)).toBe(200);
     console.log(`${kind}: held tenant live ${healedMs} ms after its port was freed`);
-  });
+  }, 60_000);
 });
