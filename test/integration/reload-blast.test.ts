@@ -144,6 +144,14 @@ describe.each([
     // The node keeps x as it ran there: its pool, applied before the VIP was added.
     expect(held.held.servingRevision).toBeLessThan(xRevision);
 
+    // The node's config and the plan list it (between tries: a try serves x's current state once more).
+    await eventually(`${node}'s config and plan list ${x} as held`, async () => {
+      const config = (await app.admin('GET', `/v1/nodes/${node}/config`)).body;
+      const plan = (await app.admin('GET', '/v1/plan')).body.nodes.find((n: { node: string }) => n.node === node);
+      const listed = (held: { tenant: string; cause?: string }[] | undefined) => held?.some((h) => h.tenant === x && h.cause === 'reload') === true;
+      return listed(config.heldTenants) && listed(plan?.latest?.heldTenants) ? true : undefined;
+    }, 30_000, 50);
+
     // The node still serves y, and y's next structural change goes live there despite x.
     expect(await get(yAddress, yPort)).toBe(200);
     const y2Port = await freePort(y2Address);
