@@ -75,6 +75,11 @@ interface HoldOutcome {
   readonly retryAt: number;
 }
 
+/** Whether the tenant's current state still binds one of the listeners its hold is for. */
+function stillWanted(t: TenantState, hold: ReloadHold): boolean {
+  return hold.listeners.some((l) => t.vips.some((v) => v.name === l.vip && v.address === l.address && v.port === l.port));
+}
+
 /** A tenant's state without some VIPs (and so their routes): a held tenant when what the node runs is unknown here. */
 function withoutVips(t: TenantState, vips: ReadonlySet<string>): TenantState {
   return { ...t, vips: t.vips.filter((v) => !vips.has(v.name)) };
@@ -489,7 +494,8 @@ export class ConfigService {
     const states = new Map<string, TenantState | null>();
     for (const t of served) {
       const hold = active.get(t.tenant.id);
-      if (hold === undefined) {
+      // A hold whose listeners the tenant no longer asks for (the VIP deleted, its port moved) has no cause left.
+      if (hold === undefined || !stillWanted(t, hold)) {
         out.push(t);
         continue;
       }
@@ -504,7 +510,8 @@ export class ConfigService {
       held.push({ tenant: t.tenant.id, error: hold.reason, servingRevision: good === null ? null : h.appliedRevision, cause: 'reload' });
     }
     if (held.length > 0) this.logger.warn({ node: nodeName, tenants: held.map((x) => x.tenant) }, 'tenants held on the node: their new listeners could not be bound there');
-    return { served: out, held, learned, states, changed: held.length > 0, retryAt: Math.min(...[...active.values()].map((x) => x.retryAt)) };
+    if (held.length === 0) return null;
+    return { served: out, held, learned, states, changed: true, retryAt: Math.min(...[...active.values()].map((x) => x.retryAt)) };
   }
 
   /** Keeps the served states of a node's newest stored versions, and of the one it runs, by content hash. */

@@ -1,3 +1,4 @@
+import { holdsOn } from '../db/reload-hold-repository.js';
 import type { NodeKind, ProxyNode } from '../domain/node.js';
 import { decideConvergence, type Convergence } from '../domain/node-convergence.js';
 import { describeStructuralChanges } from '../domain/structural.js';
@@ -103,7 +104,9 @@ export class PlanService {
     };
     let rendered: Awaited<ReturnType<ConfigService['renderPlanned']>>;
     try {
-      rendered = await this.configs.renderPlanned(nodeSettings(node), state, { reloadGeneration: node.reloadRequest.generation, node });
+      // Tenants held on the node for listeners it could not bind are planned as the builds serve them.
+      const holds = { holds: await holdsOn(this.db, node.name), appliedHash: node.status.appliedHash, appliedRevision: node.appliedRevision, now: Date.now() };
+      rendered = await this.configs.renderPlanned(nodeSettings(node), state, { reloadGeneration: node.reloadRequest.generation, node, holds });
     } catch (error) {
       return { ...base, latest: null, error: (error as Error).message, reload: { pending: false, reasons: [] }, runtime: null };
     }
@@ -112,7 +115,7 @@ export class PlanService {
       node.kind === 'haproxy' && node.runtimeAddress !== null ? await this.runtimeSection(node, node.runtimeAddress, rendered.snapshot) : null;
     return {
       ...base,
-      latest: { contentHash: latest.contentHash, structuralHash: latest.structuralHash, heldTenants: rendered.plan.held },
+      latest: { contentHash: latest.contentHash, structuralHash: latest.structuralHash, heldTenants: rendered.heldTenants },
       error: null,
       reload: reloadStatus(node, applied, latest),
       runtime,

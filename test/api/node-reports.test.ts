@@ -100,6 +100,22 @@ describe('an agent reports only config versions built for its node', () => {
     expect((await n1('POST', '/v1/nodes/n1/status', { event: 'failed', error: 'no version named' })).status).toBe(200);
   });
 
+  it('when failed listeners are reported with another event or malformed, then it is a 400 naming the field; a listener of no VIP holds nobody', async () => {
+    const config = (await n1('GET', '/v1/nodes/n1/config')).body;
+    const applied = await n1('POST', '/v1/nodes/n1/status', { event: 'applied', contentHash: config.contentHash, revision: config.revision, failedListeners: [{ address: '192.0.2.1', port: 80, reason: 'in-use' }] });
+    expect(applied.status).toBe(400);
+    expect(JSON.stringify(applied.body.error.details)).toContain('body.failedListeners');
+    const bad = await n1('POST', '/v1/nodes/n1/status', { event: 'failed', error: 'x', failedListeners: [{ address: '192.0.2.1;rm', port: 80, reason: 'in-use' }] });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body.error.details)).toContain('body.failedListeners.0.address');
+    const reason = await n1('POST', '/v1/nodes/n1/status', { event: 'failed', error: 'x', failedListeners: [{ address: '192.0.2.1', port: 80, reason: 'busy' }] });
+    expect(reason.status).toBe(400);
+    // 198.51.100.1:9 is no VIP of a tenant placed on n1: the failure stays node-wide and nobody is held.
+    const stray = await n1('POST', '/v1/nodes/n1/status', { event: 'failed', contentHash: config.contentHash, revision: config.revision, error: 'bind failed', failedListeners: [{ address: '198.51.100.1', port: 9, reason: 'in-use' }] });
+    expect(stray.status).toBe(200);
+    expect((await n1('GET', '/v1/nodes/n1/config')).body.heldTenants).toEqual([]);
+  });
+
   it('when an agent reports the latest version, or an older one still stored (it is behind), then it is recorded', async () => {
     const older = (await n1('GET', '/v1/nodes/n1/config')).body;
     const write = await app.admin('PATCH', '/v1/tenants/a/vips/www', { timeouts: { clientMs: 12_345 } });

@@ -144,6 +144,14 @@ describe.each([
     // The node keeps x as it ran there: its pool, applied before the VIP was added.
     expect(held.held.servingRevision).toBeLessThan(xRevision);
 
+    // The node's config and the plan list it (between tries: a try serves x's current state once more).
+    await eventually(`${node}'s config and plan list ${x} as held`, async () => {
+      const config = (await app.admin('GET', `/v1/nodes/${node}/config`)).body;
+      const plan = (await app.admin('GET', '/v1/plan')).body.nodes.find((n: { node: string }) => n.node === node);
+      const listed = (held: { tenant: string; cause?: string }[] | undefined) => held?.some((h) => h.tenant === x && h.cause === 'reload') === true;
+      return listed(config.heldTenants) && listed(plan?.latest?.heldTenants) ? true : undefined;
+    }, 30_000, 50);
+
     // The node still serves y, and y's next structural change goes live there despite x.
     expect(await get(yAddress, yPort)).toBe(200);
     const y2Port = await freePort(y2Address);
@@ -156,7 +164,7 @@ describe.each([
     expect(await get(yAddress, yPort)).toBe(200);
     const failedTries = logs.lines().filter((l) => l.msg === 'the proxy refused to reload; the previous release is active again and still serving' && JSON.stringify(l.failedListeners ?? []).includes(`${xPort}`));
     expect(failedTries.length).toBeGreaterThan(0);
-  });
+  }, 120_000);
 
   it('when the port is freed, the held tenant goes live on its own within a bounded time', async () => {
     await new Promise<void>((resolve) => holder!.close(() => resolve()));
@@ -170,5 +178,5 @@ describe.each([
     }, 15_000);
     expect(await get(yAddress, yPort)).toBe(200);
     console.log(`${kind}: held tenant live ${healedMs} ms after its port was freed`);
-  });
+  }, 60_000);
 });
