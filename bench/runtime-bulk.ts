@@ -87,6 +87,7 @@ async function main(): Promise<void> {
     '  timeout server 5s',
     'listen sy_runtime_api',
     '  mode tcp',
+    '  maxconn 16',
     `  bind ${HOST}:${port} ssl crt ${join(dir, 'node.pem')} ca-file ${join(dir, 'ca.pem')} verify required`,
     '  timeout client 2m',
     '  timeout server 2m',

@@ -62,6 +62,8 @@ export interface HaproxyRuntimeListenerView {
   readonly ca: string;
   readonly server: { readonly name: string; readonly path: string };
   readonly timeout: string;
+  /** Its share of the connections reserved for it above what tenants can use (RUNTIME_API_CONNECTIONS). */
+  readonly maxconn: number;
 }
 
 export interface HaproxyDefaultsView {
@@ -87,6 +89,14 @@ export interface HaproxyTenantView {
 }
 
 const MAXCONN_FLOOR = 256;
+/**
+ * Connections the global maxconn holds above the tenants' capacity for the mTLS listeners. Unlike
+ * the stats socket they front (which HAProxy exempts from maxconn), a `listen` section stops
+ * accepting when the process is full: without this reserve, a tenant filling its node would lock
+ * out the control plane that is to cap it. Each listener may use all of it (a replica keeps about
+ * three connections per node: two lanes and the master CLI).
+ */
+export const RUNTIME_API_CONNECTIONS = 16;
 /** Above this, a 20000-descriptor hard limit cannot cover maxconn x 2 plus listeners. */
 const STRICT_LIMITS_CEILING = 9000;
 /** Long-lived TCP sessions (SSH) would keep an old worker forever after a reload otherwise. */
@@ -182,7 +192,8 @@ function globalView(node: NodeSettings, configDir: string): HaproxyGlobalView {
   const memoryMb = safeInt('node.capacity.memoryMb', node.capacity.memoryMb, 0, 4_194_304);
   // The same conversion the allocator uses, so tenant caps and the node's cap add up.
   const { connections } = toResourceVector({ vcpu: 0, memoryMb }, HAPROXY_CAPACITY_FACTORS);
-  const maxconn = Math.max(MAXCONN_FLOOR, connections);
+  const reserve = runtimeListenersView(node, configDir).length > 0 ? RUNTIME_API_CONNECTIONS : 0;
+  const maxconn = Math.max(MAXCONN_FLOOR, connections) + reserve;
   return {
     maxconn,
     noStrictLimits: maxconn > STRICT_LIMITS_CEILING,
@@ -200,14 +211,15 @@ function runtimeListenersView(node: NodeSettings, configDir: string): HaproxyRun
   const certificate = safe('file', 'node.configDir', absolutePath(configDir, HAPROXY_FILES.runtimeCertificate));
   const ca = safe('file', 'node.configDir', absolutePath(configDir, HAPROXY_FILES.runtimeCa));
   const timeout = formatDuration(RUNTIME_SESSION_TIMEOUT_MS);
+  const maxconn = RUNTIME_API_CONNECTIONS;
   const listeners: HaproxyRuntimeListenerView[] = [];
   if (node.runtimeAddress !== null) {
     const bind = endpoint('node.runtimeAddress', node.runtimeAddress);
-    listeners.push({ name: RUNTIME_LISTENERS.runtimeApi, bind, certificate, ca, timeout, server: { name: 'admin', path: socketPath(node, HAPROXY_SOCKETS.admin) } });
+    listeners.push({ name: RUNTIME_LISTENERS.runtimeApi, bind, certificate, ca, timeout, maxconn, server: { name: 'admin', path: socketPath(node, HAPROXY_SOCKETS.admin) } });
   }
   if (node.masterAddress !== undefined && node.masterAddress !== null) {
     const bind = endpoint('node.masterAddress', node.masterAddress);
-    listeners.push({ name: RUNTIME_LISTENERS.masterCli, bind, certificate, ca, timeout, server: { name: 'master', path: socketPath(node, HAPROXY_SOCKETS.master) } });
+    listeners.push({ name: RUNTIME_LISTENERS.masterCli, bind, certificate, ca, timeout, maxconn, server: { name: 'master', path: socketPath(node, HAPROXY_SOCKETS.master) } });
   }
   return listeners;
 }

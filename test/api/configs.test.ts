@@ -49,7 +49,8 @@ describe('node configuration', () => {
     const cfg: string = res.body.files['haproxy.cfg'];
     expect(cfg).toContain('fe_a_www');
     expect(cfg).toContain('bind 192.168.1.100:80');
-    expect(cfg).toContain('stats socket ipv4@127.0.0.1:19999 level admin');
+    expect(cfg).toContain('bind 127.0.0.1:19999 ssl crt ');
+    expect(cfg).not.toContain('stats socket ipv4@');
     expect(res.body.heldTenants).toEqual([]);
     const verdict = await validateHaproxy(res.body.files, haproxyDir);
     expect(verdict).toMatchObject({ ok: true });

@@ -40,7 +40,7 @@ beforeAll(async () => {
   });
   await expectOk(app, 'POST', '/v1/tenants/load/vips', { name: 'www', address: VIP, port: vipPort, protocol: 'http', defaultPool: 'web' });
   const node = await expectOk(app, 'POST', '/v1/nodes', {
-    name: 'edge-load', kind: 'haproxy', capacity: { vcpu: 4, memoryMb: 8192 }, configDir: join(root, 'etc'),
+    name: 'edge-load', kind: 'haproxy', capacity: { vcpu: 4, memoryMb: 8192 }, configDir: join(root, 'etc'), socketDir: root,
     runtimeAddress: { host: '127.0.0.1', port: statsPort },
   });
   agent = buildAgent(
@@ -104,7 +104,7 @@ describe('under load', () => {
     const expected: Record<string, number> = {};
     for (let i = 0; i < 100; i++) expected[`m${(i % 3) + 1}`] = 1 + ((i * 37) % 200);
     await eventually('the last weights live', async () => {
-      const state = await runtimeCommand(statsPort, 'show servers state be_load_web', 2000);
+      const state = await runtimeCommand(join(root, 'admin.sock'), 'show servers state be_load_web', 2000);
       const weights = Object.fromEntries(state.split('\n').filter((l) => / be_load_web /.test(l)).map((l) => [l.split(' ')[3], Number(l.split(' ')[7])]));
       return JSON.stringify(weights) === JSON.stringify(expected) ? true : undefined;
     }, 8_000, 100);

@@ -27,4 +27,17 @@ describe('configuration', () => {
     expect(() => loadConfig({ SWITCHYARD_STATS_INTERVAL_S: '7' })).toThrow(/SWITCHYARD_STATS_INTERVAL_S/);
     expect(loadConfig({ SWITCHYARD_STATS_INTERVAL_S: '5' }).stats.intervalS).toBe(5);
   });
+
+  it('reads a supplied Runtime API CA from two PEM files, and refuses half of one or a missing file, naming the variable', () => {
+    const cert = new URL('../fixtures/certs/runtime-ca.crt', import.meta.url).pathname;
+    const key = new URL('../fixtures/certs/runtime-edge-1.key', import.meta.url).pathname;
+    expect(loadConfig({}).runtimeTls).toEqual({ certificateDays: 30, suppliedCa: undefined });
+    const supplied = loadConfig({ SWITCHYARD_RUNTIME_CA_CERT: cert, SWITCHYARD_RUNTIME_CA_KEY: key }).runtimeTls.suppliedCa;
+    expect(supplied?.certificatePem).toContain('-----BEGIN CERTIFICATE-----');
+    expect(supplied?.keyPem).toContain('-----BEGIN PRIVATE KEY-----');
+    expect(() => loadConfig({ SWITCHYARD_RUNTIME_CA_CERT: cert })).toThrow(/SWITCHYARD_RUNTIME_CA_CERT and SWITCHYARD_RUNTIME_CA_KEY go together/);
+    expect(() => loadConfig({ SWITCHYARD_RUNTIME_CA_CERT: '/nonexistent/ca.pem', SWITCHYARD_RUNTIME_CA_KEY: key })).toThrow(/SWITCHYARD_RUNTIME_CA_CERT: cannot read \/nonexistent\/ca\.pem/);
+    expect(() => loadConfig({ SWITCHYARD_RUNTIME_CA_CERT: key, SWITCHYARD_RUNTIME_CA_KEY: key })).toThrow(/holds no PEM CERTIFICATE/);
+    expect(() => loadConfig({ SWITCHYARD_RUNTIME_CERT_DAYS: '0' })).toThrow(/SWITCHYARD_RUNTIME_CERT_DAYS/);
+  });
 });

@@ -13,7 +13,14 @@ export const SEED_DIR = '/etc/haproxy/switchyard';
 export const MAP_FILE = `${SEED_DIR}/maps/tenant-caps.map`;
 export const CERT_FILE = `${SEED_DIR}/certs/b/b-example.pem`;
 
-export const seed = (): NodeSnapshot => seedSnapshot('haproxy', SEED_DIR);
+/**
+ * The seed node as the captures saw it: its Runtime API on the local socket only (no node
+ * certificate to observe; the mTLS listener's certificate is covered by runtime-mtls.test.ts).
+ */
+export const seed = (): NodeSnapshot => {
+  const snapshot = seedSnapshot('haproxy', SEED_DIR);
+  return { ...snapshot, node: { ...snapshot.node, runtimeTls: null, masterAddress: null } };
+};
 
 /** A reply as the client hands it over: the prompt and trailing newlines already stripped. */
 export function capture(name: string): string {

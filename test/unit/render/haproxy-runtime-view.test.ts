@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { renderHaproxy } from '../../../src/render/haproxy.js';
 import { toHaproxyRuntime } from '../../../src/render/haproxy-runtime-view.js';
 import { featuresSnapshot } from '../../fixtures/features-snapshot.js';
+import { seedSnapshot } from '../../fixtures/seed-snapshot.js';
 
 /** The runtime projection names exactly what the rendered config has; checked against the config text itself. */
 const DIR = '/etc/haproxy/switchyard';
@@ -78,5 +79,14 @@ describe('the runtime view of a rendered HAProxy config', () => {
     expect(next.backends.filter((b) => b.tenant !== 'shop').every((b) => runtime.backends.includes(b))).toBe(true);
     expect(next.backends.filter((b) => b.tenant === 'shop').some((b) => runtime.backends.includes(b))).toBe(false);
     expect(toHaproxyRuntime({ ...snapshot, node: { ...snapshot.node, configDir: '/elsewhere' } }).capsMap.file).toBe('/elsewhere/maps/tenant-caps.map');
+  });
+
+  it('holds the node\'s own Runtime API certificate, so a renewal is swapped in with set ssl cert rather than a reload', () => {
+    const seed = seedSnapshot('haproxy', DIR);
+    const files = renderHaproxy(seed);
+    const node = toHaproxyRuntime(seed).certificates.find((c) => c.file === `${DIR}/runtime-api/node.pem`);
+    expect(node).toEqual({ file: `${DIR}/runtime-api/node.pem`, pem: files['runtime-api/node.pem'], fingerprint: expect.stringMatching(/^[0-9A-F]{40}$/) });
+    const without = toHaproxyRuntime({ ...seed, node: { ...seed.node, runtimeTls: null } });
+    expect(without.certificates.map((c) => c.file)).not.toContain(`${DIR}/runtime-api/node.pem`);
   });
 });

@@ -3,7 +3,7 @@ import { ValidationError } from '../../../src/domain/errors.js';
 import type { NodeSnapshot, TenantSnapshot } from '../../../src/domain/snapshot.js';
 import { UnsafeValueError } from '../../../src/render/guard.js';
 import { renderHaproxy } from '../../../src/render/haproxy.js';
-import { toHaproxyView, type HaproxyTenantView } from '../../../src/render/haproxy-view.js';
+import { RUNTIME_API_CONNECTIONS, toHaproxyView, type HaproxyTenantView } from '../../../src/render/haproxy-view.js';
 import { featuresSnapshot } from '../../fixtures/features-snapshot.js';
 import { pool, seedSnapshot, vip } from '../../fixtures/seed-snapshot.js';
 
@@ -74,11 +74,15 @@ describe('toHaproxyView', () => {
 
   it('sizes global maxconn from node memory and lifts strict limits only past what a stock host allows', () => {
     expect(toHaproxyView(featuresSnapshot('haproxy', DIR)).global).toMatchObject({ maxconn: 5000, noStrictLimits: false, statsSocket: null });
-    expect(toHaproxyView(seedSnapshot('haproxy', DIR)).global).toMatchObject({
-      maxconn: 160_000,
+    const seed = seedSnapshot('haproxy', DIR);
+    // 160,000 for tenants, and the mTLS listeners' reserve above it, which tenants' caps never reach.
+    expect(toHaproxyView(seed).global).toMatchObject({
+      maxconn: 160_000 + RUNTIME_API_CONNECTIONS,
       noStrictLimits: true,
       statsSocket: '/run/switchyard/admin.sock',
     });
+    expect(toHaproxyView(seed).runtimeListeners.map((l) => l.maxconn)).toEqual([RUNTIME_API_CONNECTIONS, RUNTIME_API_CONNECTIONS]);
+    expect(toHaproxyView({ ...seed, node: { ...seed.node, runtimeTls: null } }).global.maxconn).toBe(160_000);
   });
 
   it('when an allocation is zero, then the listener still answers (one connection, one request per second)', () => {
