@@ -110,12 +110,12 @@ function planPools(b: PlanBuilder, desired: DesiredTenant, current: TenantState,
     const membersPut: ApiRequest = { method: 'PUT', path: `${base}/pools/${pool.name}/members`, body: { members: members.set } };
     if (!have) {
       created.pools.add(pool.name);
-      const requests = [b.post(`${base}/pools`, { name: pool.name, algorithm: pool.algorithm, healthCheck: pool.healthCheck })];
+      const requests = [b.post(`${base}/pools`, { name: pool.name, algorithm: pool.algorithm, healthCheck: pool.healthCheck, tls: pool.tls })];
       if (pool.members.length > 0) requests.push(membersPut);
       b.add('create', 'pool', name, members.summary, requests, created.tenant);
       continue;
     }
-    const patch = changedFields(pool, have, ['algorithm', 'healthCheck']);
+    const patch = changedFields(pool, have, ['algorithm', 'healthCheck', 'tls']);
     const requests: ApiRequest[] = [];
     if (patch) requests.push({ method: 'PATCH', path: `${base}/pools/${pool.name}`, body: patch, ifMatch: have.revision });
     if (members.summary) requests.push(membersPut);

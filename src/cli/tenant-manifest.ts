@@ -25,6 +25,7 @@ export function manifestFromState(state: TenantState): Record<string, unknown> {
         name: p.name,
         algorithm: p.algorithm,
         ...(p.healthCheck ? { healthCheck: healthCheck(p.healthCheck) } : {}),
+        ...(p.tls ? { tls: p.tls } : {}),
         members: p.members.map((m) => ({ name: m.name, address: m.address, port: m.port, weight: m.weight, state: m.state, backup: m.backup })),
       })),
       vips: state.vips.map((v) =>

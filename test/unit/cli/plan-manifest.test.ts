@@ -58,7 +58,7 @@ function applied(d: DesiredTenant): TenantState {
       name: c.name, sans: [...c.sans], subject: 'CN=x', issuer: 'CN=x', notBefore: '', notAfter: '', fingerprintSha256: c.fingerprintSha256, ...meta(),
     })),
     pools: d.pools.map((p) => ({
-      name: p.name, algorithm: p.algorithm, healthCheck: p.healthCheck, ...meta(),
+      name: p.name, algorithm: p.algorithm, healthCheck: p.healthCheck, tls: p.tls, ...meta(),
       members: p.members.map((m) => ({ ...m, pool: p.name, ...meta() })),
     })),
     vips: d.vips.map(({ routes, address, addressPool, ...v }) => ({
