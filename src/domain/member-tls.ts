@@ -27,7 +27,7 @@ export interface MemberTls {
   readonly sni: MemberSni | null;
   /** One of the tenant's certificates, shown to members that ask for one (mTLS); or null. */
   readonly clientCertificate: string | null;
-  /** Protocols offered, in order of preference; empty: no ALPN (HTTP/1.1). */
+  /** Protocols offered, h2 first (preferred when offered); empty: no ALPN (HTTP/1.1). */
   readonly alpn: readonly AlpnProtocol[];
 }
 
@@ -42,7 +42,7 @@ export const memberTlsSchema = z
     caBundle: slug.nullable().default(null),
     sni: sniSchema.nullable().default(null),
     clientCertificate: slug.nullable().default(null),
-    alpn: z.array(z.enum(ALPN_PROTOCOLS)).max(ALPN_PROTOCOLS.length).default([]),
+    alpn: z.array(z.enum(ALPN_PROTOCOLS)).max(ALPN_PROTOCOLS.length).default([]).transform(inPreferenceOrder),
   })
   .superRefine((t, ctx) => {
     if (t.verify === 'none' && t.caBundle !== null) {
@@ -62,6 +62,11 @@ export const memberTlsSchema = z
       ctx.addIssue({ code: 'custom', path: ['alpn'], message: 'must offer http/1.1: NGINX speaks HTTP/1.1 to members' });
     }
   });
+
+/** ALPN offers are a set: h2 is preferred whenever it is offered, so one order is stored and rendered. */
+export function inPreferenceOrder(protocols: readonly AlpnProtocol[]): AlpnProtocol[] {
+  return [...protocols].sort((a, b) => ALPN_PROTOCOLS.indexOf(a) - ALPN_PROTOCOLS.indexOf(b));
+}
 
 /** The check types a pool may use with and without TLS members, as field issues (paths relative to the pool). */
 export function poolTlsIssues(pool: { readonly tls: MemberTls | null; readonly healthCheck: { readonly type: string } | null }): { path: string[]; message: string }[] {

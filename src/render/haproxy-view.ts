@@ -10,6 +10,8 @@ import {
   absolutePath,
   certificateFile,
   crtListFile,
+  memberCaFile,
+  memberClientCertFile,
   formatDuration,
   formatEndpoint,
   capTableName,
@@ -17,6 +19,7 @@ import {
   rateCapKey,
 } from './haproxy-names.js';
 import { byName, tenantContext, type TenantContext } from './haproxy-tenant-context.js';
+import { guardMemberTls } from './member-tls.js';
 
 /**
  * The view model of one node's HAProxy config: plain data in which every decision, default and
@@ -65,6 +68,8 @@ export interface HaproxyTenantView {
   readonly caps: readonly { readonly key: string; readonly value: number }[];
   readonly certificates: readonly { readonly file: string; readonly chain: string; readonly key: string }[];
   readonly crtLists: readonly { readonly file: string; readonly certificates: readonly string[] }[];
+  /** The CA bundles and client certificates (chain then key) the tenant's TLS pools load. */
+  readonly memberTlsFiles: readonly { readonly file: string; readonly content: string }[];
 }
 
 const MAXCONN_FLOOR = 256;
@@ -136,6 +141,7 @@ function tenantParts(tenant: TenantSnapshot, configDir: string): { ctx: TenantCo
       { key: connectionCapKey(ctx.id), value: ctx.maxConnections },
     ],
     ...certificateViews(ctx),
+    memberTlsFiles: memberTlsFiles(ctx),
   };
   return { ctx, plans, view };
 }
@@ -156,6 +162,29 @@ function certificateViews(ctx: TenantContext): Pick<HaproxyTenantView, 'certific
     certificates: [safe('file', `${ctx.field}.vips.${v.name}.certificate`, absolutePath(ctx.configDir, certificateFile(ctx.id, v.certificate!)))],
   }));
   return { certificates, crtLists };
+}
+
+/** Only material a pool uses reaches the node, each file once however many pools share it. */
+function memberTlsFiles(ctx: TenantContext): HaproxyTenantView['memberTlsFiles'] {
+  const files = new Map<string, string>();
+  for (const pool of [...ctx.pools.values()].sort(byName)) {
+    const tls = guardMemberTls(`${ctx.field}.pools.${pool.name}`, pool);
+    if (tls?.caBundle != null) {
+      const bundle = ctx.caBundles.get(tls.caBundle)!;
+      files.set(memberCaFile(ctx.id, bundle.name), safePem(`${ctx.field}.caBundles.${bundle.name}.pem`, withNewline(bundle.pem)));
+    }
+    if (tls?.clientCertificate != null) {
+      const cert = ctx.certificates.get(tls.clientCertificate)!;
+      const field = `${ctx.field}.certificates.${cert.name}`;
+      const content = safePem(`${field}.chainPem`, withNewline(cert.chainPem)) + safePem(`${field}.keyPem`, withNewline(cert.keyPem));
+      files.set(memberClientCertFile(ctx.id, cert.name), content);
+    }
+  }
+  return [...files].sort(([a], [b]) => (a < b ? -1 : 1)).map(([file, content]) => ({ file, content }));
+}
+
+function withNewline(pem: string): string {
+  return pem.endsWith('\n') ? pem : `${pem}\n`;
 }
 
 function globalView(node: NodeSettings, configDir: string): HaproxyGlobalView {
@@ -201,11 +230,11 @@ function assertPlainStrings(value: unknown, field: string): void {
   if (bad === null) return;
   const [path, text] = bad;
   const name = `${field}.${path.join('.')}`;
-  if (path.at(-1) === 'chainPem' || path.at(-1) === 'keyPem') safePem(name, text);
+  if (PEM_KEYS.has(String(path.at(-1)))) safePem(name, text);
   safe('text', name, text);
 }
 
-const PEM_KEYS = new Set(['chainPem', 'keyPem']);
+const PEM_KEYS = new Set(['chainPem', 'keyPem', 'pem']);
 
 function firstUnplainString(value: unknown): [(string | number)[], string] | null {
   if (typeof value === 'string') return isSafe('text', value) ? null : [[], value];
