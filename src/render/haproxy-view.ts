@@ -19,7 +19,7 @@ import {
   rateCapKey,
 } from './haproxy-names.js';
 import { byName, tenantContext, type TenantContext } from './haproxy-tenant-context.js';
-import { guardMemberTls } from './member-tls.js';
+import { usedMemberTlsMaterial } from './member-tls.js';
 
 /**
  * The view model of one node's HAProxy config: plain data in which every decision, default and
@@ -164,27 +164,13 @@ function certificateViews(ctx: TenantContext): Pick<HaproxyTenantView, 'certific
   return { certificates, crtLists };
 }
 
-/** Only material a pool uses reaches the node, each file once however many pools share it. */
+/** A TLS pool's files: each CA bundle, and each client certificate as chain then key (what `crt` loads). */
 function memberTlsFiles(ctx: TenantContext): HaproxyTenantView['memberTlsFiles'] {
-  const files = new Map<string, string>();
-  for (const pool of [...ctx.pools.values()].sort(byName)) {
-    const tls = guardMemberTls(`${ctx.field}.pools.${pool.name}`, pool);
-    if (tls?.caBundle != null) {
-      const bundle = ctx.caBundles.get(tls.caBundle)!;
-      files.set(memberCaFile(ctx.id, bundle.name), safePem(`${ctx.field}.caBundles.${bundle.name}.pem`, withNewline(bundle.pem)));
-    }
-    if (tls?.clientCertificate != null) {
-      const cert = ctx.certificates.get(tls.clientCertificate)!;
-      const field = `${ctx.field}.certificates.${cert.name}`;
-      const content = safePem(`${field}.chainPem`, withNewline(cert.chainPem)) + safePem(`${field}.keyPem`, withNewline(cert.keyPem));
-      files.set(memberClientCertFile(ctx.id, cert.name), content);
-    }
-  }
-  return [...files].sort(([a], [b]) => (a < b ? -1 : 1)).map(([file, content]) => ({ file, content }));
-}
-
-function withNewline(pem: string): string {
-  return pem.endsWith('\n') ? pem : `${pem}\n`;
+  const { bundles, clients } = usedMemberTlsMaterial(ctx);
+  return [
+    ...bundles.map((b) => ({ file: memberCaFile(ctx.id, b.name), content: b.pem })),
+    ...clients.map((c) => ({ file: memberClientCertFile(ctx.id, c.name), content: c.chainPem + c.keyPem })),
+  ];
 }
 
 function globalView(node: NodeSettings, configDir: string): HaproxyGlobalView {
