@@ -18,6 +18,11 @@ export interface NginxMemberTlsView {
   readonly protocols: string;
   /** Chains up to this depth verify, as HAProxy (OpenSSL's default) verifies them; NGINX's default is 1. */
   readonly verifyDepth: number;
+  /**
+   * False with the SNI from the Host: NGINX keeps one TLS session per peer whatever the name, so
+   * each request negotiates afresh (and its upstream keeps no idle connections: see nginx-upstream-view.ts).
+   */
+  readonly sessionReuse: boolean;
 }
 
 /**
@@ -43,5 +48,6 @@ export function memberTlsView(ctx: TenantContext, pool: PoolSnapshot): NginxMemb
       : { crt: file(memberClientCertFile(ctx.id, tls.clientCertificate)), key: file(memberClientKeyFile(ctx.id, tls.clientCertificate)) },
     protocols: PROTOCOLS,
     verifyDepth: VERIFY_DEPTH,
+    sessionReuse: tls.sni?.from !== 'host',
   };
 }
