@@ -65,7 +65,7 @@ function tenant(t: number, node: number, local: number, vipPort: number, memberP
       timeouts: { clientMs: 30_000, serverMs: 30_000, connectMs: 5000 }, allowlist: [], defaultPool: 'app', routes: [], ...STAMP,
     }],
     pools: [{
-      name: 'app', algorithm: 'roundrobin', ...STAMP,
+      name: 'app', algorithm: 'roundrobin', tls: null, ...STAMP,
       healthCheck: { type: 'http', path: '/healthz', expectedStatus: '200', host: null, port: null, intervalMs: CHECK_INTERVAL_MS, timeoutMs: 1000, rise: 2, fall: 3 },
       members: [1, 2, 3].map((m) => ({
         name: `m${m}`, pool: 'app', address: HOST, port: memberPort, weight: 100, state: 'enabled' as const, backup: false, ...STAMP,

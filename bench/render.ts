@@ -28,7 +28,7 @@ function tenant(i: number): TenantSnapshot {
       allowlist: [], defaultPool: 'app', routes: [], ...STAMP,
     }],
     pools: [{
-      name: 'app', algorithm: 'roundrobin', ...STAMP,
+      name: 'app', algorithm: 'roundrobin', tls: null, ...STAMP,
       healthCheck: { type: 'http', path: '/healthz', expectedStatus: '200', host: null, port: null, intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 },
       members: [1, 2, 3].map((m) => ({
         name: `m${m}`, pool: 'app', address: `10.${100 + m}.${octets}`, port: 8080, weight: 100, state: 'enabled' as const, backup: false, ...STAMP,

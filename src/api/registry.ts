@@ -3,6 +3,7 @@ import { addressPoolRoutes } from './address-pools.js';
 import { allocationRoutes } from './allocations.js';
 import { auditRoutes } from './audit.js';
 import { metricsRoute } from './metrics.js';
+import { caBundleRoutes } from './ca-bundles.js';
 import { certificateRoutes } from './certificates.js';
 import { configRoutes } from './configs.js';
 import { memberRoutes } from './members.js';
@@ -28,6 +29,7 @@ export function allRoutes(s: Services): RouteSpec[] {
     ...poolRoutes(s.pools),
     ...memberRoutes(s.members),
     ...certificateRoutes(s.certificates),
+    ...caBundleRoutes(s.caBundles),
     ...nodeRoutes(s.nodes),
     ...configRoutes(s.configs),
     ...planRoutes(s.plans),

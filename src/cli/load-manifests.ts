@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { createCaBundleSchema, parseCaBundle } from '../domain/ca-bundle.js';
 import { createCertificateSchema, CertificateError, parseCertificateBundle } from '../domain/certificate.js';
 import { parseManifests, type ManifestIssue, type TenantManifest } from './manifest.js';
 
@@ -14,8 +15,17 @@ export interface LoadedCertificate {
   readonly sans: readonly string[];
 }
 
-export interface DesiredTenant extends Omit<TenantManifest, 'certificates'> {
+/** A CA bundle read from its file and parsed as the server will parse it. */
+export interface LoadedCaBundle {
+  readonly name: string;
+  readonly certificates: string;
+  /** Of each certificate, in order, as the API reports them: equal means the server already holds these. */
+  readonly fingerprints: readonly string[];
+}
+
+export interface DesiredTenant extends Omit<TenantManifest, 'certificates' | 'caBundles'> {
   readonly certificates: readonly LoadedCertificate[];
+  readonly caBundles: readonly LoadedCaBundle[];
   /** SHA-256 of the file the tenant came from, part of its Idempotency-Keys. */
   readonly fileHash: string;
 }
@@ -59,7 +69,8 @@ export async function loadManifests(paths: readonly string[]): Promise<LoadedMan
       }
       seen.set(manifest.id, manifest);
       const certificates = await loadCertificates(manifest, issues);
-      if (certificates) tenants.push({ ...manifest, certificates, fileHash });
+      const caBundles = await loadCaBundles(manifest, issues);
+      if (certificates && caBundles) tenants.push({ ...manifest, certificates, caBundles, fileHash });
     }
   }
   if (files.length > 0 && tenants.length === 0 && issues.length === 0) {
@@ -109,6 +120,32 @@ async function loadCertificates(manifest: TenantManifest, issues: ManifestIssue[
     } catch (err) {
       if (!(err instanceof CertificateError)) throw err;
       report(err.field === 'privateKey' ? 'privateKeyFile' : 'certificateFile', `${display(err.field === 'privateKey' ? ref.privateKeyFile : ref.certificateFile)}: ${err.message}`);
+    }
+  }
+  return ok ? out : null;
+}
+
+async function loadCaBundles(manifest: TenantManifest, issues: ManifestIssue[]): Promise<LoadedCaBundle[] | null> {
+  const out: LoadedCaBundle[] = [];
+  let ok = true;
+  for (const [i, ref] of manifest.caBundles.entries()) {
+    const report = (message: string) => {
+      ok = false;
+      issues.push({ source: manifest.source, path: `spec.caBundles[${i}].certificatesFile`, message });
+    };
+    const certificates = await readPem(ref.certificatesFile, report);
+    if (certificates === null) continue;
+    const sized = createCaBundleSchema.safeParse({ name: ref.name, certificates });
+    if (!sized.success) {
+      for (const issue of sized.error.issues) report(issue.message);
+      continue;
+    }
+    try {
+      const parsed = parseCaBundle(certificates);
+      out.push({ name: ref.name, certificates, fingerprints: parsed.entries.map((e) => e.fingerprintSha256) });
+    } catch (err) {
+      if (!(err instanceof CertificateError)) throw err;
+      report(`${display(ref.certificatesFile)}: ${err.message}`);
     }
   }
   return ok ? out : null;

@@ -33,6 +33,12 @@ export interface CertificateRef {
   readonly privateKeyFile: string;
 }
 
+/** A CA bundle by reference: the PEM file of its certificates, resolved against the YAML file's directory. */
+export interface CaBundleRef {
+  readonly name: string;
+  readonly certificatesFile: string;
+}
+
 export type DesiredPool = CreatePool & { readonly members: CreateMember[] };
 export type DesiredVip = CreateVip & { readonly routes: CreateRoute[] };
 
@@ -51,6 +57,7 @@ export interface TenantManifest {
   readonly weight: number | null;
   readonly labels: Readonly<Record<string, string>>;
   readonly certificates: readonly CertificateRef[];
+  readonly caBundles: readonly CaBundleRef[];
   readonly pools: readonly DesiredPool[];
   readonly vips: readonly DesiredVip[];
 }
@@ -75,22 +82,28 @@ const documentSchema = z.object({
       limit: z.unknown().optional(),
       weight: z.unknown().optional(),
       certificates: z.array(z.unknown()).default([]),
+      caBundles: z.array(z.unknown()).default([]),
       pools: z.array(z.unknown()).default([]),
       vips: z.array(z.unknown()).default([]),
     })
-    .default({ certificates: [], pools: [], vips: [] }),
+    .default({ certificates: [], caBundles: [], pools: [], vips: [] }),
 });
 
 const KNOWN_KEYS: readonly [string, readonly string[]][] = [
   ['', ['apiVersion', 'kind', 'metadata', 'spec']],
   ['metadata', ['name', 'labels']],
-  ['spec', ['displayName', 'reservation', 'limit', 'weight', 'certificates', 'pools', 'vips']],
+  ['spec', ['displayName', 'reservation', 'limit', 'weight', 'certificates', 'caBundles', 'pools', 'vips']],
 ];
 
 const certificateRefSchema = z.strictObject({
   name: slug,
   certificateFile: z.string().min(1, 'must name the PEM file holding the certificate chain (leaf first)'),
   privateKeyFile: z.string().min(1, 'must name the PEM file holding the private key'),
+});
+
+const caBundleRefSchema = z.strictObject({
+  name: slug,
+  certificatesFile: z.string().min(1, 'must name the PEM file holding the CA certificates'),
 });
 
 /**
@@ -150,9 +163,14 @@ function checkDocument(value: unknown, report: Report, source: ManifestSource, b
     const ref = check(certificateRefSchema, raw, `spec.certificates[${i}]`, report);
     return ref ? [{ ...ref, certificateFile: resolve(baseDir, ref.certificateFile), privateKeyFile: resolve(baseDir, ref.privateKeyFile) }] : [];
   });
+  const caBundles = spec.caBundles.flatMap((raw, i) => {
+    const ref = check(caBundleRefSchema, raw, `spec.caBundles[${i}]`, report);
+    return ref ? [{ ...ref, certificatesFile: resolve(baseDir, ref.certificatesFile) }] : [];
+  });
   const pools = spec.pools.flatMap((raw, i) => checkPool(raw, `spec.pools[${i}]`, report));
   const vips = spec.vips.flatMap((raw, i) => checkVip(raw, `spec.vips[${i}]`, report));
   checkUnique(certificates, 'spec.certificates', 'certificate', report);
+  checkUnique(caBundles, 'spec.caBundles', 'CA bundle', report);
   checkUnique(pools, 'spec.pools', 'pool', report);
   checkUnique(vips, 'spec.vips', 'vip', report);
   vips.forEach((vip, i) => checkUnique(vip.routes, `spec.vips[${i}].routes`, 'route', report));
@@ -166,6 +184,7 @@ function checkDocument(value: unknown, report: Report, source: ManifestSource, b
     weight: spec.weight === undefined ? null : tenant.weight,
     labels: tenant.labels,
     certificates,
+    caBundles,
     pools,
     vips,
   };

@@ -7,7 +7,7 @@ import type { DesiredTenant } from './load-manifests.js';
 import type { DesiredPool, DesiredVip, ManifestSource } from './manifest.js';
 import type { CurrentPool, CurrentVip, TenantState } from './tenant-state.js';
 
-export type ObjectKind = 'tenant' | 'certificate' | 'pool' | 'vip' | 'route';
+export type ObjectKind = 'tenant' | 'certificate' | 'ca-bundle' | 'pool' | 'vip' | 'route';
 export type Operation = 'create' | 'update' | 'delete';
 
 /** One object to change, with the API requests that change it, in order. */
@@ -38,7 +38,7 @@ export interface PlanProblem {
 export interface TenantPlan {
   readonly tenant: string;
   readonly source: ManifestSource;
-  /** In the order they must run: tenant, certificates, pools, VIPs, routes; then deletes in reverse. */
+  /** In the order they must run: tenant, certificates and CA bundles, pools, VIPs, routes; then deletes in reverse. */
   readonly actions: readonly PlannedAction[];
   readonly problems: readonly PlanProblem[];
   /** Things worth knowing that need no action (pending approval, members kept without --prune). */
@@ -63,8 +63,9 @@ const MEMBER_FIELDS = ['address', 'port', 'weight', 'state', 'backup'] as const;
  */
 export function planManifest(desired: DesiredTenant, current: TenantState, options: PlanOptions): TenantPlan {
   const b = new PlanBuilder(desired, current);
-  const created: Created = { tenant: planTenant(b, desired, current), certificates: new Set(), pools: new Set(), vips: new Set() };
+  const created: Created = { tenant: planTenant(b, desired, current), certificates: new Set(), caBundles: new Set(), pools: new Set(), vips: new Set() };
   planCertificates(b, desired, current, created);
+  planCaBundles(b, desired, current, created);
   planPools(b, desired, current, options, created);
   planVips(b, desired, current, options, created);
   planRoutes(b, desired, current, created);
@@ -77,6 +78,7 @@ export function planManifest(desired: DesiredTenant, current: TenantState, optio
 interface Created {
   readonly tenant: boolean;
   readonly certificates: Set<string>;
+  readonly caBundles: Set<string>;
   readonly pools: Set<string>;
   readonly vips: Set<string>;
 }
@@ -100,6 +102,22 @@ function planCertificates(b: PlanBuilder, desired: DesiredTenant, current: Tenan
   }
 }
 
+/** Uploads new CA bundles; replaces one only when its certificates differ (by fingerprint, in order). */
+function planCaBundles(b: PlanBuilder, desired: DesiredTenant, current: TenantState, created: Created): void {
+  const base = tenantPath(desired);
+  for (const bundle of desired.caBundles) {
+    const have = current.caBundles.find((c) => c.name === bundle.name);
+    const name = `${desired.id}/${bundle.name}`;
+    if (!have) {
+      created.caBundles.add(bundle.name);
+      b.add('create', 'ca-bundle', name, null, [b.post(`${base}/ca-bundles`, { name: bundle.name, certificates: bundle.certificates })], created.tenant);
+    } else if (!sameValue(have.certificates.map((c) => c.fingerprintSha256), [...bundle.fingerprints])) {
+      const put: ApiRequest = { method: 'PUT', path: `${base}/ca-bundles/${bundle.name}`, body: { certificates: bundle.certificates }, ifMatch: have.revision };
+      b.add('update', 'ca-bundle', name, 'new certificates', [put], false);
+    } else b.same();
+  }
+}
+
 /** Creates or patches pools; their members go in one `PUT …/members` each. */
 function planPools(b: PlanBuilder, desired: DesiredTenant, current: TenantState, options: PlanOptions, created: Created): void {
   const base = tenantPath(desired);
@@ -108,19 +126,21 @@ function planPools(b: PlanBuilder, desired: DesiredTenant, current: TenantState,
     const name = `${desired.id}/${pool.name}`;
     const members = memberChanges(pool, have, options.prune);
     const membersPut: ApiRequest = { method: 'PUT', path: `${base}/pools/${pool.name}/members`, body: { members: members.set } };
+    // A pool naming a CA bundle or certificate this plan creates cannot be dry-run alone.
+    const needs = created.tenant || created.caBundles.has(pool.tls?.caBundle ?? '') || created.certificates.has(pool.tls?.clientCertificate ?? '');
     if (!have) {
       created.pools.add(pool.name);
-      const requests = [b.post(`${base}/pools`, { name: pool.name, algorithm: pool.algorithm, healthCheck: pool.healthCheck })];
+      const requests = [b.post(`${base}/pools`, { name: pool.name, algorithm: pool.algorithm, healthCheck: pool.healthCheck, tls: pool.tls })];
       if (pool.members.length > 0) requests.push(membersPut);
-      b.add('create', 'pool', name, members.summary, requests, created.tenant);
+      b.add('create', 'pool', name, members.summary, requests, needs);
       continue;
     }
-    const patch = changedFields(pool, have, ['algorithm', 'healthCheck']);
+    const patch = changedFields(pool, have, ['algorithm', 'healthCheck', 'tls']);
     const requests: ApiRequest[] = [];
     if (patch) requests.push({ method: 'PATCH', path: `${base}/pools/${pool.name}`, body: patch, ifMatch: have.revision });
     if (members.summary) requests.push(membersPut);
     const detail = [patch ? Object.keys(patch).join(', ') : null, members.summary].filter(Boolean).join('; ');
-    if (requests.length > 0) b.add('update', 'pool', name, detail, requests, false);
+    if (requests.length > 0) b.add('update', 'pool', name, detail, requests, needs);
     else b.same();
     if (members.kept > 0) b.note(`pool ${name}: ${members.kept} member(s) not in the file are kept (--prune removes them)`);
   }
@@ -197,13 +217,16 @@ function planDeletes(b: PlanBuilder, desired: DesiredTenant, current: TenantStat
   for (const cert of sortByName(current.certificates)) {
     if (!desired.certificates.some((c) => c.name === cert.name)) b.add('delete', 'certificate', `${t}/${cert.name}`, null, del(`${base}/certificates/${cert.name}`, cert.revision), false);
   }
+  for (const bundle of sortByName(current.caBundles)) {
+    if (!desired.caBundles.some((c) => c.name === bundle.name)) b.add('delete', 'ca-bundle', `${t}/${bundle.name}`, null, del(`${base}/ca-bundles/${bundle.name}`, bundle.revision), false);
+  }
 }
 
 /** Without --prune, says how much the server holds that the file does not name, so nobody is surprised later. */
 function noteKept(b: PlanBuilder, desired: DesiredTenant, current: TenantState): void {
   const missing = <T extends { name: string }>(have: readonly T[], want: readonly { name: string }[]) => have.filter((h) => !want.some((w) => w.name === h.name)).length;
   const routes = desired.vips.reduce((n, v) => n + missing(current.vips.find((x) => x.name === v.name)?.routes ?? [], v.routes), 0);
-  const extra = missing(current.vips, desired.vips) + missing(current.pools, desired.pools) + missing(current.certificates, desired.certificates) + routes;
+  const extra = missing(current.vips, desired.vips) + missing(current.pools, desired.pools) + missing(current.certificates, desired.certificates) + missing(current.caBundles, desired.caBundles) + routes;
   if (extra > 0) b.note(`tenant ${desired.id}: ${extra} object(s) on the server are not in the file and are kept (--prune deletes them)`);
 }
 
@@ -370,9 +393,9 @@ class PlanBuilder {
 }
 
 /** Creates and updates: parents first. */
-const PHASE: Record<ObjectKind, number> = { tenant: 0, certificate: 1, pool: 2, vip: 3, route: 4 };
+const PHASE: Record<ObjectKind, number> = { tenant: 0, certificate: 1, 'ca-bundle': 1, pool: 2, vip: 3, route: 4 };
 /** Deletes: children first (the tenant itself is never pruned). */
-const DELETE_PHASE: Record<ObjectKind, number> = { route: 0, vip: 1, pool: 2, certificate: 3, tenant: 3 };
+const DELETE_PHASE: Record<ObjectKind, number> = { route: 0, vip: 1, pool: 2, certificate: 3, 'ca-bundle': 3, tenant: 3 };
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');

@@ -25,6 +25,7 @@ export function manifestFromState(state: TenantState): Record<string, unknown> {
         name: p.name,
         algorithm: p.algorithm,
         ...(p.healthCheck ? { healthCheck: healthCheck(p.healthCheck) } : {}),
+        ...(p.tls ? { tls: p.tls } : {}),
         members: p.members.map((m) => ({ name: m.name, address: m.address, port: m.port, weight: m.weight, state: m.state, backup: m.backup })),
       })),
       vips: state.vips.map((v) =>
@@ -59,7 +60,7 @@ export function manifestYaml(state: TenantState, origin: string): string {
     ` Tenant ${t.id} as ${origin} serves it (tenant revision ${t.revision}).`,
     ` Re-apply with: switchyard apply -f <this file>`,
   ].join('\n');
-  if (state.certificates.length > 0) {
+  if (state.certificates.length > 0 || state.caBundles.length > 0) {
     const spec = doc.get('spec', true);
     const pools = isMap(spec) ? (spec.items as Pair[]).find((p) => isScalar(p.key) && p.key.value === 'pools') : undefined;
     if (pools && isScalar(pools.key)) pools.key.commentBefore = certificateComment(state);
@@ -69,7 +70,7 @@ export function manifestYaml(state: TenantState, origin: string): string {
 
 function certificateComment(state: TenantState): string {
   const lines = [
-    ' Certificates: private keys never leave the control plane, so the file paths below are',
+    ' Certificates and CA bundles: private keys never leave the control plane, so the file paths below are',
     ' placeholders. Point them at your PEM files (relative to this file) and uncomment before',
     ' applying with --prune; left commented, apply keeps these certificates as they are.',
     ' certificates:',
@@ -78,6 +79,12 @@ function certificateComment(state: TenantState): string {
     lines.push(`   - name: ${c.name}   # SANs ${c.sans.join(', ') || '(none)'}; expires ${c.notAfter}; SHA-256 ${c.fingerprintSha256}`);
     lines.push(`     certificateFile: ${c.name}.crt`);
     lines.push(`     privateKeyFile: ${c.name}.key`);
+  }
+  // The API answers a bundle's fingerprints, not its PEM: the file is the operator's to point at.
+  if (state.caBundles.length > 0) lines.push(' caBundles:');
+  for (const b of state.caBundles) {
+    lines.push(`   - name: ${b.name}   # ${b.certificates.length} certificate(s); earliest expiry ${b.notAfter}`);
+    lines.push(`     certificatesFile: ${b.name}.crt`);
   }
   return lines.join('\n');
 }

@@ -1,3 +1,4 @@
+import type { CaBundle } from '../domain/ca-bundle.js';
 import type { Certificate } from '../domain/certificate.js';
 import type { Member } from '../domain/member.js';
 import type { Pool } from '../domain/pool.js';
@@ -18,11 +19,12 @@ export interface CurrentVip extends Vip {
 export interface TenantState {
   readonly tenant: Tenant | null;
   readonly certificates: readonly Certificate[];
+  readonly caBundles: readonly CaBundle[];
   readonly pools: readonly CurrentPool[];
   readonly vips: readonly CurrentVip[];
 }
 
-export const ABSENT_TENANT: TenantState = { tenant: null, certificates: [], pools: [], vips: [] };
+export const ABSENT_TENANT: TenantState = { tenant: null, certificates: [], caBundles: [], pools: [], vips: [] };
 
 /** Reads a tenant's whole state through the API (a 404 for the tenant means it does not exist yet). */
 export async function fetchTenantState(client: ApiClient, id: string): Promise<TenantState> {
@@ -34,14 +36,16 @@ export async function fetchTenantState(client: ApiClient, id: string): Promise<T
     if (err instanceof ApiError && err.failure === 'not-found') return ABSENT_TENANT;
     throw err;
   }
-  const [certificates, pools, vips] = await Promise.all([
+  const [certificates, caBundles, pools, vips] = await Promise.all([
     client.list<Certificate>(`${base}/certificates`),
+    client.list<CaBundle>(`${base}/ca-bundles`),
     client.list<Pool>(`${base}/pools`),
     client.list<Vip>(`${base}/vips`),
   ]);
   return {
     tenant,
     certificates,
+    caBundles,
     pools: await Promise.all(
       pools.map(async (p) => ({ ...p, members: await client.list<Member>(`${base}/pools/${encodeURIComponent(p.name)}/members`) })),
     ),

@@ -5,6 +5,7 @@ import type { Route } from '../domain/route.js';
 import type { Tenant } from '../domain/tenant.js';
 import type { Vip } from '../domain/vip.js';
 import type { Pool } from '../domain/pool.js';
+import type { CaBundleMaterial } from '../domain/ca-bundle.js';
 import type { Executor } from './executor.js';
 import { toPool } from './pool-repository.js';
 import { toRoute } from './route-repository.js';
@@ -19,6 +20,8 @@ export interface TenantState {
   readonly vips: readonly (Vip & { routes: Route[] })[];
   readonly pools: readonly (Pool & { members: MemberSpec[] })[];
   readonly certificates: readonly SealedCertificate[];
+  /** Absent in last good states stored before CA bundles existed (0016). */
+  readonly caBundles?: readonly CaBundleMaterial[];
   /**
    * The tenant's stored caps per node (the rebalancer's); a node without one enforces the
    * reservation. Optional: last good states stored before allocations existed lack it.
@@ -65,6 +68,7 @@ interface StateRows {
   pools: Selectable<PoolTable>[];
   members: MemberRow[];
   certs: CertRow[];
+  cas: { tenant_id: string; name: string; pem: string }[];
   allocations: { tenant_id: string; node: string; maxConnections: number; requestsPerSecond: number; ceiling: number | null }[];
   placements: [string, string][];
 }
@@ -139,6 +143,8 @@ async function selectState(db: Executor, ids: string[] | null, states: string[],
       coalesce((select json_agg(json_build_object('tenant_id', c.tenant_id, 'name', c.name, 'chain_pem', c.chain_pem,
                   'key_ciphertext', c.key_ciphertext, 'sans', c.sans) order by c.name)
                 from certificates c where c.tenant_id in (${chosen})), '[]') as certs,
+      coalesce((select json_agg(json_build_object('tenant_id', b.tenant_id, 'name', b.name, 'pem', b.pem) order by b.name)
+                from ca_bundles b where b.tenant_id in (${chosen})), '[]') as cas,
       coalesce((select json_agg(json_build_object('tenant_id', a.tenant_id, 'node', a.node_name, 'maxConnections', a.max_connections,
                   'requestsPerSecond', a.requests_per_second, 'ceiling', a.connection_ceiling) order by a.node_name)
                 from allocations a where a.tenant_id in (${chosen})), '[]') as allocations,
@@ -169,11 +175,13 @@ function assemble(tenants: Tenant[], rows: StateRows): TenantState[] {
   }));
   const allocations = byKey(rows.allocations.map((a) => [a.tenant_id, { node: a.node, maxConnections: a.maxConnections, requestsPerSecond: a.requestsPerSecond, ceiling: a.ceiling }] as const));
   const certs = byKey(rows.certs.map((c) => [c.tenant_id, { name: c.name, chainPem: c.chain_pem, keyCiphertext: c.key_ciphertext, sans: c.sans }] as const));
+  const cas = byKey(rows.cas.map((b) => [b.tenant_id, { name: b.name, pem: b.pem }] as const));
   return tenants.map((tenant) => ({
     tenant,
     vips: (vips.get(tenant.id) ?? []).map((v) => ({ ...v, routes: routes.get(`${tenant.id}/${v.name}`) ?? [] })),
     pools: (pools.get(tenant.id) ?? []).map((p) => ({ ...p, members: members.get(`${tenant.id}/${p.name}`) ?? [] })),
     certificates: certs.get(tenant.id) ?? [],
+    caBundles: cas.get(tenant.id) ?? [],
     allocations: allocations.get(tenant.id) ?? [],
   }));
 }

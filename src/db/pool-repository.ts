@@ -1,4 +1,5 @@
 import type { ExpressionBuilder, Selectable } from 'kysely';
+import type { MemberTls } from '../domain/member-tls.js';
 import type { Algorithm, CheckType, CreatePool, HealthCheck, Pool } from '../domain/pool.js';
 import type { Executor } from './executor.js';
 import { iso } from './executor.js';
@@ -21,6 +22,7 @@ export function toPool(row: Selectable<PoolTable>): Pool {
     name: row.name,
     algorithm: row.algorithm as Algorithm,
     healthCheck: toHealthCheck(row.health_check),
+    tls: toMemberTls(row.tls),
     revision: Number(row.revision),
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
@@ -41,6 +43,19 @@ function toHealthCheck(value: unknown): HealthCheck | null {
     timeoutMs: c.timeoutMs,
     rise: c.rise,
     fall: c.fall,
+  };
+}
+
+/** As toHealthCheck: the schema's field order. Rows from before 0016 have no value (plain members). */
+function toMemberTls(value: unknown): MemberTls | null {
+  if (value === null || value === undefined) return null;
+  const t = value as MemberTls;
+  return {
+    verify: t.verify,
+    caBundle: t.caBundle,
+    sni: t.sni === null ? null : t.sni.from === 'fixed' ? { from: 'fixed', name: t.sni.name } : { from: 'host' },
+    clientCertificate: t.clientCertificate,
+    alpn: t.alpn,
   };
 }
 
@@ -94,6 +109,7 @@ export async function insertPool(db: Executor, tenantId: string, p: CreatePool, 
       name: p.name,
       algorithm: p.algorithm,
       health_check: p.healthCheck === null ? null : JSON.stringify(p.healthCheck),
+      tls: p.tls === null ? null : JSON.stringify(p.tls),
       revision,
     })
     .returningAll()
@@ -105,7 +121,7 @@ export async function insertPool(db: Executor, tenantId: string, p: CreatePool, 
 export async function updatePool(
   db: Executor,
   tenantId: string,
-  p: Pick<Pool, 'name' | 'algorithm' | 'healthCheck'>,
+  p: Pick<Pool, 'name' | 'algorithm' | 'healthCheck' | 'tls'>,
   revision: number,
 ): Promise<Pool> {
   const row = await db
@@ -113,6 +129,7 @@ export async function updatePool(
     .set({
       algorithm: p.algorithm,
       health_check: p.healthCheck === null ? null : JSON.stringify(p.healthCheck),
+      tls: p.tls === null ? null : JSON.stringify(p.tls),
       revision,
       updated_at: new Date(),
     })
@@ -145,4 +162,24 @@ export async function findPoolReferences(db: Executor, tenantId: string, name: s
     .orderBy('name')
     .execute();
   return { vips: vips.map((v) => v.name), routes: routes.map((r) => `${r.vip_name}/${r.name}`) };
+}
+
+/** Names of the tenant's pools whose TLS settings name this CA bundle or certificate, sorted. */
+export async function poolsUsingTlsMaterial(db: Executor, tenantId: string, ref: { caBundle: string } | { clientCertificate: string }): Promise<string[]> {
+  let query = db.selectFrom('pools').select('name').where('tenant_id', '=', tenantId);
+  query = 'caBundle' in ref ? query.where('tls_ca_bundle', '=', ref.caBundle) : query.where('tls_client_certificate', '=', ref.clientCertificate);
+  return (await query.orderBy('name').execute()).map((r) => r.name);
+}
+
+/** Names of the tenant's tcp VIPs sending traffic to this pool, sorted (tcp VIPs have no routes). */
+export async function tcpVipsUsingPool(db: Executor, tenantId: string, pool: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('vips')
+    .select('name')
+    .where('tenant_id', '=', tenantId)
+    .where('default_pool', '=', pool)
+    .where('protocol', '=', 'tcp')
+    .orderBy('name')
+    .execute();
+  return rows.map((r) => r.name);
 }

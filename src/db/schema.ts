@@ -64,11 +64,27 @@ export interface CertificateTable {
   updated_at: Timestamp;
 }
 
+export interface CaBundleTable {
+  tenant_id: string;
+  name: string;
+  pem: string;
+  certificates: Json<unknown>;
+  not_after: Timestamp;
+  revision: BigIntColumn;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface PoolTable {
   tenant_id: string;
   name: string;
   algorithm: string;
   health_check: Json<unknown> | null;
+  /** MemberTls, or null for plain members (0016). */
+  tls: Json<unknown> | null;
+  /** Generated from `tls`, for the foreign keys only: never written. */
+  tls_ca_bundle: Generated<string | null>;
+  tls_client_certificate: Generated<string | null>;
   revision: BigIntColumn;
   created_at: Timestamp;
   updated_at: Timestamp;
@@ -371,6 +387,7 @@ export interface Database {
   address_pools: AddressPoolTable;
   address_leases: AddressLeaseTable;
   certificates: CertificateTable;
+  ca_bundles: CaBundleTable;
   pools: PoolTable;
   members: MemberTable;
   vips: VipTable;

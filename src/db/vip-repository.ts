@@ -102,3 +102,15 @@ export async function certificateExists(db: Executor, tenantId: string, name: st
     .executeTakeFirst();
   return row !== undefined;
 }
+
+/** Whether the pool's members speak TLS (a tcp VIP cannot use it). */
+export async function poolHasTls(db: Executor, tenantId: string, name: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('pools')
+    .select('name')
+    .where('tenant_id', '=', tenantId)
+    .where('name', '=', name)
+    .where('tls', 'is not', null)
+    .executeTakeFirst();
+  return row !== undefined;
+}

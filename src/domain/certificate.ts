@@ -84,27 +84,35 @@ export function parseCertificateBundle(certificate: string, privateKey: string, 
 }
 
 function parseChain(text: string): X509Certificate[] {
+  return parsePemCertificates(text, 'certificate', MAX_CHAIN);
+}
+
+/**
+ * Every "BEGIN CERTIFICATE" block of `text`, decoded: at least one, at most `max`, each a valid
+ * X.509 certificate. Throws a CertificateError naming `field`.
+ */
+export function parsePemCertificates(text: string, field: CertificateField, max: number): X509Certificate[] {
   const blocks = [...text.matchAll(CERT_BLOCK_RE)];
   if (blocks.length === 0) {
-    throw new CertificateError('certificate', 'must hold at least one PEM "BEGIN CERTIFICATE" block');
+    throw new CertificateError(field, 'must hold at least one PEM "BEGIN CERTIFICATE" block');
   }
   // A block we could not delimit would otherwise vanish, and the proxy would serve an incomplete chain.
   if (text.split(BEGIN_MARKER).length - 1 !== blocks.length) {
-    throw new CertificateError('certificate', 'holds a "BEGIN CERTIFICATE" line without its matching "END CERTIFICATE" line');
+    throw new CertificateError(field, 'holds a "BEGIN CERTIFICATE" line without its matching "END CERTIFICATE" line');
   }
-  if (blocks.length > MAX_CHAIN) {
-    throw new CertificateError('certificate', `a chain may hold at most ${MAX_CHAIN} certificates`);
+  if (blocks.length > max) {
+    throw new CertificateError(field, `may hold at most ${max} certificates`);
   }
   return blocks.map((block, i) => {
     const body = block[1]!;
     if (!BASE64_BODY_RE.test(body)) {
-      throw new CertificateError('certificate', `PEM block ${i + 1} holds characters that are not base64`);
+      throw new CertificateError(field, `PEM block ${i + 1} holds characters that are not base64`);
     }
     try {
       // Decoding the DER ourselves tolerates CRLF and indentation, and re-encoding drops PEM headers.
       return new X509Certificate(Buffer.from(body.replace(/\s+/g, ''), 'base64'));
     } catch {
-      throw new CertificateError('certificate', `PEM block ${i + 1} is not a valid X.509 certificate`);
+      throw new CertificateError(field, `PEM block ${i + 1} is not a valid X.509 certificate`);
     }
   });
 }
@@ -187,10 +195,12 @@ function oneLine(name: string): string {
   return name.replace(/\n/g, ', ');
 }
 
+export type CertificateField = 'certificate' | 'privateKey' | 'certificates';
+
 export class CertificateError extends Error {
   override readonly name = 'CertificateError';
   constructor(
-    readonly field: 'certificate' | 'privateKey',
+    readonly field: CertificateField,
     message: string,
   ) {
     super(message);

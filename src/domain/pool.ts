@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { hostname, millis, port, slug, urlPath } from './fields.js';
+import { memberTlsSchema, poolTlsIssues, type MemberTls } from './member-tls.js';
 
 export const ALGORITHMS = ['roundrobin', 'leastconn', 'source'] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
@@ -27,6 +28,8 @@ export interface Pool {
   readonly algorithm: Algorithm;
   /** null: no active health check; members are assumed up. */
   readonly healthCheck: HealthCheck | null;
+  /** null: members speak plain HTTP or TCP. */
+  readonly tls: MemberTls | null;
   readonly revision: number;
   readonly createdAt: string;
   readonly updatedAt: string;
@@ -61,15 +64,21 @@ export const healthCheckSchema = z
     }
   });
 
-export const createPoolSchema = z.strictObject({
-  name: slug,
-  algorithm: z.enum(ALGORITHMS).default('roundrobin'),
-  healthCheck: healthCheckSchema.nullable().default(null),
-});
+export const createPoolSchema = z
+  .strictObject({
+    name: slug,
+    algorithm: z.enum(ALGORITHMS).default('roundrobin'),
+    healthCheck: healthCheckSchema.nullable().default(null),
+    tls: memberTlsSchema.nullable().default(null),
+  })
+  .superRefine((p, ctx) => {
+    for (const issue of poolTlsIssues(p)) ctx.addIssue({ code: 'custom', ...issue });
+  });
 export type CreatePool = z.output<typeof createPoolSchema>;
 
 export const patchPoolSchema = z.strictObject({
   algorithm: z.enum(ALGORITHMS).optional(),
   healthCheck: healthCheckSchema.nullable().optional(),
+  tls: memberTlsSchema.nullable().optional(),
 });
 export type PatchPool = z.output<typeof patchPoolSchema>;

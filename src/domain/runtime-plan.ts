@@ -1,6 +1,6 @@
 import { canonicalIp } from './ip.js';
 import type {
-  DesiredBackend, DesiredCertificate, DesiredRuntime, DesiredServer, ObservedRuntime, ObservedServer, ServerAdmin, ServerCheck,
+  DesiredBackend, DesiredCertificate, DesiredRuntime, DesiredServer, ObservedRuntime, ObservedServer, ServerAdmin, ServerCheck, ServerTls,
 } from './runtime-state.js';
 
 /**
@@ -12,7 +12,7 @@ export interface CommandBuilders<C> {
   setServerWeight(backend: string, server: string, weight: number): C;
   setServerAddr(backend: string, server: string, ip: string, port: number): C;
   setServerState(backend: string, server: string, state: ServerAdmin): C;
-  addServer(backend: string, server: string, ip: string, port: number, options: { weight?: number; backup?: boolean; check?: ServerCheck }): C;
+  addServer(backend: string, server: string, ip: string, port: number, options: { weight?: number; backup?: boolean; check?: ServerCheck; tls?: ServerTls }): C;
   enableServer(backend: string, server: string): C;
   enableHealth(backend: string, server: string): C;
   delServer(backend: string, server: string): C;
@@ -176,7 +176,9 @@ function planAdd<C>(plan: PlanBuilder<C>, be: DesiredBackend, srv: DesiredServer
   }
   plan.add(`add ${id}`, () => {
     const check = be.check ?? undefined;
-    const commands = [build.addServer(be.name, srv.name, srv.address, srv.port, { weight: srv.weight, ...(srv.backup && { backup: true }), ...(check && { check }) })];
+    const tls = be.tls ?? undefined;
+    const options = { weight: srv.weight, ...(srv.backup && { backup: true }), ...(tls && { tls }), ...(check && { check }) };
+    const commands = [build.addServer(be.name, srv.name, srv.address, srv.port, options)];
     // Added servers start in maintenance and run no checks until told to.
     if (check !== undefined) commands.push(build.enableHealth(be.name, srv.name));
     if (srv.admin === 'ready') commands.push(build.enableServer(be.name, srv.name));

@@ -31,6 +31,8 @@ export interface DesiredBackend {
   readonly dynamicMembers: boolean;
   /** The health check every server of the backend runs, or null for none. */
   readonly check: ServerCheck | null;
+  /** TLS to every server of the backend, or null for plain members. */
+  readonly tls: ServerTls | null;
   readonly servers: readonly DesiredServer[];
 }
 
@@ -40,8 +42,31 @@ export interface ServerCheck {
   readonly rise: number;
   readonly fall: number;
   readonly port?: number;
+  /** `check-ssl`: the check speaks TLS (always so for https and tcp checks of TLS members). */
   readonly ssl?: boolean;
+  /** `no-check-ssl`: a plain http check of TLS members (on a plain health port). */
+  readonly plain?: boolean;
+  /** `verify none` for the check alone: only a state stored before TLS members existed (0016) asks for it. */
+  readonly verifyNone?: boolean;
   readonly sni?: string;
+  /** `check-alpn`: checks speak HTTP/1.1 even where traffic may negotiate h2. */
+  readonly alpn?: string;
+}
+
+/** HAProxy's `sni` expression for the request's Host without its port (`field(1,:)`, as the host map does). */
+export const SNI_FROM_HOST = 'req.hdr(host),field(1,:)';
+
+/** TLS to a server in the shape `add server` takes it; the renderer prints the same on server lines. */
+export interface ServerTls {
+  readonly verify: 'required' | 'none';
+  /** `ca-file`: an absolute path, or `@system-ca`; absent with `verify none`. */
+  readonly caFile?: string;
+  /** `sni`: a host name as a literal (`str(name)`) or the expression of the request's Host. */
+  readonly sni?: string;
+  /** `alpn`: comma-separated protocols. */
+  readonly alpn?: string;
+  /** `crt`: absolute path of the client certificate (chain then key). */
+  readonly crt?: string;
 }
 
 export interface DesiredServer {

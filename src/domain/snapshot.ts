@@ -1,3 +1,4 @@
+import type { CaBundleMaterial } from './ca-bundle.js';
 import type { RuntimeTlsMaterial } from './runtime-tls.js';
 import type { MemberSpec } from './member.js';
 import type { NodeKind } from './node.js';
@@ -41,6 +42,11 @@ export interface TenantSnapshot {
   readonly vips: readonly VipSnapshot[];
   readonly pools: readonly PoolSnapshot[];
   readonly certificates: readonly CertificateMaterial[];
+  /**
+   * CA bundles that verify TLS members, sorted by name. Optional: a tenant's last good state
+   * stored before they existed has none, and its pools no TLS.
+   */
+  readonly caBundles?: readonly CaBundleMaterial[];
   readonly allocation: TenantAllocation;
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { NodeSnapshot, PoolSnapshot, TenantSnapshot } from './snapshot.js';
 
 /**
@@ -9,6 +10,8 @@ import type { NodeSnapshot, PoolSnapshot, TenantSnapshot } from './snapshot.js';
  *   cookie persistence keep their member names structural);
  * - frontend maxconn and the rate-limit map (the allocation);
  * - certificate contents (`set ssl cert` + `commit ssl cert`), but not which certificates exist.
+ * TLS to members is structural, material included: a pool's CA bundle and client certificate
+ * are loaded by its server lines, which the Runtime API does not update, so new contents reload.
  * Revisions and timestamps are bookkeeping, never structure. Everything else needs a reload.
  */
 export function structuralFingerprint(snapshot: NodeSnapshot): unknown {
@@ -29,8 +32,8 @@ interface StructuralTenant {
  * What the structure of one tenant is read from: a snapshot, or a stored tenant state (whose
  * sealed certificates carry the same names and SANs, so no key is opened to compare structures).
  */
-export type StructuralInput = Pick<TenantSnapshot, 'id' | 'vips' | 'pools'> & {
-  readonly certificates: readonly { readonly name: string; readonly sans: readonly string[] }[];
+export type StructuralInput = Pick<TenantSnapshot, 'id' | 'vips' | 'pools' | 'caBundles'> & {
+  readonly certificates: readonly { readonly name: string; readonly sans: readonly string[]; readonly chainPem: string }[];
 };
 
 /** One tenant's part of `structuralFingerprint`: equal for two states exactly when a runtime push turns one into the other. */
@@ -56,22 +59,36 @@ function structuralTenant(t: StructuralInput): StructuralTenant {
       defaultPool: v.defaultPool,
       routes: v.routes.map((r) => ({ name: r.name, priority: r.priority, match: r.match, pool: r.pool })),
     })),
-    pools: t.pools.map((p) => structuralPool(p, cookiePools.has(p.name))),
+    pools: t.pools.map((p) => structuralPool(p, cookiePools.has(p.name), t)),
     certificates: t.certificates.map((c) => ({ name: c.name, sans: c.sans })),
   };
 }
 
-function structuralPool(p: PoolSnapshot, cookiePersistent: boolean): unknown {
+function structuralPool(p: PoolSnapshot, cookiePersistent: boolean, t: StructuralInput): unknown {
+  const tls = p.tls ?? null;
   return {
     name: p.name,
     algorithm: p.algorithm,
     healthCheck: p.healthCheck,
+    // Left out when plain, so pools stored before TLS to members keep their structure.
+    ...(tls !== null && { tls, tlsMaterial: memberTlsMaterial(tls, t) }),
     // Backup is a server keyword `add server` accepts, but a member switching sides is not a
     // runtime change: it stays structural, as does every member of a cookie-persistent pool.
     members: cookiePersistent
       ? p.members.map((m) => ({ name: m.name, backup: m.backup }))
       : p.members.filter((m) => m.backup).map((m) => ({ name: m.name, backup: true })),
   };
+}
+
+/** Digests of the CA bundle and client chain a TLS pool loads (the chain fixes the key: it must match the leaf). */
+function memberTlsMaterial(tls: NonNullable<PoolSnapshot['tls']>, t: StructuralInput): { caBundle: string | null; clientCertificate: string | null } {
+  const bundle = tls.caBundle === null ? undefined : t.caBundles?.find((b) => b.name === tls.caBundle);
+  const client = tls.clientCertificate === null ? undefined : t.certificates.find((c) => c.name === tls.clientCertificate);
+  return { caBundle: bundle === undefined ? null : digest(bundle.pem), clientCertificate: client === undefined ? null : digest(client.chainPem) };
+}
+
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /** Pools reached through a VIP with cookie persistence (as default pool or through a route). */
@@ -118,7 +135,7 @@ const LABELS: Record<string, (name: string) => string> = {
 const WHAT_CHANGES: Record<string, string> = {
   node: 'runtime address, capacity (global maxconn) or config directory',
   vip: 'listener, protocol, hostnames, certificate, persistence, timeouts, allowlist or routes',
-  pool: 'algorithm, health check, backup members, or the member set behind cookie persistence',
+  pool: 'algorithm, health check, TLS to members (settings, CA bundle, client certificate), backup members, or the member set behind cookie persistence',
   certificates: 'which certificates exist or their names',
 };
 

@@ -1,5 +1,6 @@
 import * as arg from './command-arguments.js';
 import { UnsafeArgumentError, type CliTarget, type CommandKind, type RuntimeCommand } from './runtime-command.js';
+import { SNI_FROM_HOST } from '../domain/runtime-state.js';
 
 /**
  * Pure builders: each formats exactly one HAProxy 2.6 CLI command and refuses, by throwing
@@ -99,10 +100,25 @@ export interface ServerCheckOptions {
   readonly fall?: number;
   /** Check a port other than the server's. */
   readonly port?: number;
-  /** HTTPS checks: TLS without verification (a check proves reachability, not identity). */
+  /** `check-ssl`: the check speaks TLS, verified as the server's traffic is. */
   readonly ssl?: boolean;
-  /** SNI for HTTPS checks. */
+  /** `no-check-ssl`: a plain check of a TLS server. */
+  readonly plain?: boolean;
+  /** `verify none` (only states stored before TLS members existed). */
+  readonly verifyNone?: boolean;
+  /** SNI for TLS checks. */
   readonly sni?: string;
+  /** ALPN for TLS checks. */
+  readonly alpn?: string;
+}
+
+/** TLS to the server, as the renderer puts it on configured servers (see ServerTls). */
+export interface ServerTlsOptions {
+  readonly verify: 'required' | 'none';
+  readonly caFile?: string;
+  readonly sni?: string;
+  readonly alpn?: string;
+  readonly crt?: string;
 }
 
 /**
@@ -114,6 +130,8 @@ export interface AddServerOptions {
   readonly weight?: number;
   readonly maxconn?: number;
   readonly backup?: boolean;
+  /** TLS to the server (its ca-file and crt must be files the running config already loads). */
+  readonly tls?: ServerTlsOptions;
   /** Health checks, which run only after `enable health`. */
   readonly check?: ServerCheckOptions;
 }
@@ -130,6 +148,7 @@ export function addServer(backend: string, srv: string, ip: string, port: number
   if (options.weight !== undefined) words.push(`weight ${arg.int('weight', options.weight, 0, 256)}`);
   if (options.maxconn !== undefined) words.push(`maxconn ${arg.int('maxconn', options.maxconn, 0, MAX_CONN)}`);
   if (options.backup === true) words.push('backup');
+  if (options.tls !== undefined) words.push(...tlsWords(options.tls));
   if (options.check !== undefined) words.push(...checkWords(options.check));
   return command('add-server', words.join(' '), `add ${id} at ${endpoint}`);
 }
@@ -140,11 +159,30 @@ function checkWords(check: ServerCheckOptions): string[] {
   if (check.rise !== undefined) words.push(`rise ${arg.int('check.rise', check.rise, 1, 1000)}`);
   if (check.fall !== undefined) words.push(`fall ${arg.int('check.fall', check.fall, 1, 1000)}`);
   if (check.port !== undefined) words.push(`port ${arg.port('check.port', check.port)}`);
-  if (check.ssl === true) words.push('check-ssl', 'verify none');
+  if (check.ssl === true) words.push('check-ssl');
+  if (check.plain === true) words.push('no-check-ssl');
+  if (check.verifyNone === true) words.push('verify none');
   if (check.sni !== undefined) {
     if (check.ssl !== true) throw new UnsafeArgumentError('check.sni', check.sni, 'used with check.ssl');
     words.push(`check-sni ${arg.token('check.sni', check.sni)}`);
   }
+  if (check.alpn !== undefined) words.push(`check-alpn ${arg.oneOf('check.alpn', check.alpn, ['http/1.1'])}`);
+  return words;
+}
+
+/** The SNI a TLS server may send: a literal host name, or the request's Host without its port. */
+const SNI_LITERAL = /^str\([a-z0-9.-]{1,253}\)$/;
+const ALPN_LISTS = ['http/1.1', 'h2,http/1.1', 'http/1.1,h2'];
+
+function tlsWords(tls: ServerTlsOptions): string[] {
+  const words = ['ssl', `verify ${arg.oneOf('tls.verify', tls.verify, ['required', 'none'])}`];
+  if (tls.caFile !== undefined) words.push(`ca-file ${tls.caFile === '@system-ca' ? tls.caFile : arg.file('tls.caFile', tls.caFile)}`);
+  if (tls.sni !== undefined) {
+    if (tls.sni !== SNI_FROM_HOST && !SNI_LITERAL.test(tls.sni)) throw new UnsafeArgumentError('tls.sni', tls.sni, `str(<host name>) or ${SNI_FROM_HOST}`);
+    words.push(`sni ${tls.sni}`);
+  }
+  if (tls.alpn !== undefined) words.push(`alpn ${arg.oneOf('tls.alpn', tls.alpn, ALPN_LISTS)}`);
+  if (tls.crt !== undefined) words.push(`crt ${arg.file('tls.crt', tls.crt)}`);
   return words;
 }
 

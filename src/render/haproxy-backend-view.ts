@@ -1,10 +1,11 @@
 import { ALGORITHMS, type HealthCheck } from '../domain/pool.js';
 import { MEMBER_STATES, type MemberSpec } from '../domain/member.js';
-import type { ServerCheck } from '../domain/runtime-state.js';
+import { SNI_FROM_HOST, type ServerCheck, type ServerTls } from '../domain/runtime-state.js';
 import type { PoolSnapshot, VipSnapshot } from '../domain/snapshot.js';
 import { DEFAULT_TIMEOUTS, PERSISTENCE_TYPES } from '../domain/vip.js';
 import { safe, safeInt, safeOneOf, safeHealthCheck } from './guard.js';
-import { backendName, formatDuration, formatEndpoint } from './haproxy-names.js';
+import { absolutePath, backendName, formatDuration, formatEndpoint, memberCaFile, memberClientCertFile } from './haproxy-names.js';
+import { guardMemberTls, type GuardedMemberTls } from './member-tls.js';
 import { byName, type TenantContext } from './haproxy-tenant-context.js';
 
 export type ProxyMode = 'http' | 'tcp';
@@ -67,6 +68,8 @@ export function backendView(ctx: TenantContext, plan: BackendPlan): HaproxyBacke
   const algorithm = safeOneOf(`${field}.algorithm`, plan.pool.algorithm, ALGORITHMS);
   const check = plan.pool.healthCheck === null ? null : safeHealthCheck(`${field}.healthCheck`, plan.pool.healthCheck);
   const persistence = persistenceOf(ctx, plan);
+  const tls = guardMemberTls(field, plan.pool);
+  const server = { check, tls, serverTls: serverTls(ctx, plan.pool, plan.mode), cookie: persistence.cookie !== null };
   return {
     name: plan.name,
     mode: plan.mode,
@@ -78,7 +81,7 @@ export function backendView(ctx: TenantContext, plan: BackendPlan): HaproxyBacke
     httpCheck: check === null || check.type === 'tcp' ? null : httpCheck(check),
     servers: [...plan.pool.members]
       .sort(byName)
-      .map((m) => serverView(`${field}.members`, m, check, persistence.cookie !== null)),
+      .map((m) => serverView(`${field}.members`, m, server)),
   };
 }
 
@@ -128,13 +131,21 @@ function httpCheck(check: HealthCheck): { send: string; expect: string } {
  * Check settings are repeated on every server line, because servers added at runtime with
  * `add server` ignore `default-server` and must be formatted the same way.
  */
-function serverView(field: string, member: MemberSpec, check: HealthCheck | null, cookie: boolean): HaproxyBackendView['servers'][number] {
+interface ServerSettings {
+  readonly check: HealthCheck | null;
+  readonly tls: GuardedMemberTls | null;
+  readonly serverTls: ServerTls | null;
+  readonly cookie: boolean;
+}
+
+function serverView(field: string, member: MemberSpec, settings: ServerSettings): HaproxyBackendView['servers'][number] {
   const at = `${field}.${safe('slug', `${field}.name`, member.name)}`;
   const state = safeOneOf(`${at}.state`, member.state, MEMBER_STATES);
   const weight = safeInt(`${at}.weight`, member.weight, 0, 256);
   const options = [`weight ${serverWeight({ state, weight })}`];
-  if (cookie) options.push(`cookie ${member.name}`);
-  if (check !== null) options.push(...checkOptions(check));
+  if (settings.cookie) options.push(`cookie ${member.name}`);
+  if (settings.serverTls !== null) options.push(...tlsOptions(settings.serverTls));
+  if (settings.check !== null) options.push(...checkOptions(serverCheck(settings.check, settings.tls)));
   if (member.backup === true) options.push('backup');
   if (state === 'disabled') options.push('disabled');
   return {
@@ -151,24 +162,66 @@ export function serverWeight(member: Pick<MemberSpec, 'state' | 'weight'>): numb
 
 /**
  * A pool's check as each server runs it: printed on server lines here, and given to `add server`
- * by the runtime planner, which must match (added servers ignore `default-server`).
+ * by the runtime planner, which must match (added servers ignore `default-server`). Checks of TLS
+ * members are verified as traffic is (the server's `verify`, `ca-file`): https and tcp checks
+ * speak TLS even on another port, with the check's host (or the fixed SNI) as SNI and verified
+ * name, and HTTP/1.1 where traffic may negotiate h2; an http check of TLS members stays plain
+ * (a plain health port). `tls` is the guarded pool TLS, null for plain members.
  */
-export function serverCheck(check: HealthCheck): ServerCheck {
-  return {
+export function serverCheck(check: HealthCheck, tls: GuardedMemberTls | null): ServerCheck {
+  const base = {
     intervalMs: check.intervalMs,
     rise: check.rise,
     fall: check.fall,
     ...(check.port !== null && { port: check.port }),
-    ...(check.type === 'https' && { ssl: true }),
-    ...(check.type === 'https' && check.host !== null && { sni: check.host }),
+  };
+  if (tls === null) {
+    // Only a state stored before TLS members existed holds an https check of plain members.
+    return check.type === 'https' ? { ...base, ssl: true, verifyNone: true, ...(check.host !== null && { sni: check.host }) } : base;
+  }
+  if (check.type === 'http') return { ...base, plain: true };
+  const fixed = tls.sni?.from === 'fixed' ? tls.sni.name : null;
+  const sni = check.type === 'https' ? (check.host ?? fixed) : fixed;
+  return { ...base, ssl: true, ...(sni !== null && { sni }), ...(tls.alpn.length > 0 && { alpn: 'http/1.1' }) };
+}
+
+function checkOptions(c: ServerCheck): string[] {
+  const options = ['check', `inter ${formatDuration(c.intervalMs)}`, `rise ${c.rise}`, `fall ${c.fall}`];
+  if (c.port !== undefined) options.push(`port ${c.port}`);
+  if (c.ssl === true) options.push('check-ssl');
+  if (c.plain === true) options.push('no-check-ssl');
+  if (c.verifyNone === true) options.push('verify none');
+  if (c.sni !== undefined) options.push(`check-sni ${c.sni}`);
+  if (c.alpn !== undefined) options.push(`check-alpn ${c.alpn}`);
+  return options;
+}
+
+/**
+ * TLS to a pool's members as every server of a backend speaks it (given to `add server` too).
+ * `verify: required` without a bundle trusts the system store (`@system-ca`, HAProxy 2.6+). The
+ * SNI is also the name HAProxy checks the member's certificate against. A TCP-mode backend (a pool
+ * no VIP uses yet) has no request, so an SNI from the Host is left out there.
+ */
+export function serverTls(ctx: TenantContext, pool: PoolSnapshot, mode: ProxyMode): ServerTls | null {
+  const field = `${ctx.field}.pools.${pool.name}`;
+  const tls = guardMemberTls(field, pool);
+  if (tls === null) return null;
+  const file = (relative: string) => safe('file', `${field}.tls`, absolutePath(ctx.configDir, relative));
+  const sni = tls.sni === null ? null : tls.sni.from === 'fixed' ? `str(${tls.sni.name})` : mode === 'http' ? SNI_FROM_HOST : null;
+  return {
+    verify: tls.verify,
+    ...(tls.verify === 'required' && { caFile: tls.caBundle === null ? '@system-ca' : file(memberCaFile(ctx.id, tls.caBundle)) }),
+    ...(sni !== null && { sni }),
+    ...(tls.alpn.length > 0 && { alpn: tls.alpn.join(',') }),
+    ...(tls.clientCertificate !== null && { crt: file(memberClientCertFile(ctx.id, tls.clientCertificate)) }),
   };
 }
 
-function checkOptions(check: HealthCheck): string[] {
-  const c = serverCheck(check);
-  const options = ['check', `inter ${formatDuration(c.intervalMs)}`, `rise ${c.rise}`, `fall ${c.fall}`];
-  if (c.port !== undefined) options.push(`port ${c.port}`);
-  if (c.ssl === true) options.push('check-ssl', 'verify none');
-  if (c.sni !== undefined) options.push(`check-sni ${c.sni}`);
+function tlsOptions(t: ServerTls): string[] {
+  const options = ['ssl', `verify ${t.verify}`];
+  if (t.caFile !== undefined) options.push(`ca-file ${t.caFile}`);
+  if (t.sni !== undefined) options.push(`sni ${t.sni}`);
+  if (t.alpn !== undefined) options.push(`alpn ${t.alpn}`);
+  if (t.crt !== undefined) options.push(`crt ${t.crt}`);
   return options;
 }

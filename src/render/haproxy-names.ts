@@ -11,6 +11,9 @@ import type { ProxyOwner } from '../domain/stats.js';
 export { HAPROXY_FILES } from '../domain/config-files.js';
 
 export const certificateFile = (tenant: string, cert: string): string => `certs/${tenant}/${cert}.pem`;
+/** A pool's TLS material: the CA bundle it trusts, and the client certificate (chain then key) it shows. */
+export const memberCaFile = (tenant: string, bundle: string): string => `member-tls/${tenant}/ca/${bundle}.pem`;
+export const memberClientCertFile = (tenant: string, cert: string): string => `member-tls/${tenant}/client/${cert}.pem`;
 export const crtListFile = (tenant: string, vip: string): string => `crt-lists/${tenant}/${vip}.crt-list`;
 
 export const frontendName = (tenant: string, vip: string): string => `fe_${tenant}_${vip}`;

@@ -4,7 +4,8 @@ import type { DesiredBackend, DesiredRuntime, ServerAdmin } from '../domain/runt
 import type { NodeSnapshot, TenantSnapshot } from '../domain/snapshot.js';
 import { cookiePersistentPools } from '../domain/structural.js';
 import { byName } from './haproxy-tenant-context.js';
-import { serverCheck, serverWeight } from './haproxy-backend-view.js';
+import { serverCheck, serverTls, serverWeight } from './haproxy-backend-view.js';
+import { guardMemberTls } from './member-tls.js';
 import { HAPROXY_FILES, absolutePath } from './haproxy-names.js';
 import { haproxyTenantRuntimeParts, nodeSettings, runtimeTlsFiles } from './haproxy-view.js';
 
@@ -91,7 +92,8 @@ function buildTenantRuntime(tenant: TenantSnapshot, configDir: string): TenantRu
         tenant: ctx.id,
         pool: plan.pool.name,
         dynamicMembers: !cookiePools.has(plan.pool.name),
-        check: check === null ? null : serverCheck(check),
+        check: check === null ? null : serverCheck(check, guardMemberTls(`${ctx.field}.pools.${plan.pool.name}`, plan.pool)),
+        tls: serverTls(ctx, plan.pool, plan.mode),
         servers: [...plan.pool.members].sort(byName).map((m) => ({
           name: m.name,
           address: m.address,

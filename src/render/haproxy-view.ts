@@ -12,6 +12,8 @@ import {
   absolutePath,
   certificateFile,
   crtListFile,
+  memberCaFile,
+  memberClientCertFile,
   formatDuration,
   formatEndpoint,
   capTableName,
@@ -19,6 +21,7 @@ import {
   rateCapKey,
 } from './haproxy-names.js';
 import { byName, tenantContext, type TenantContext } from './haproxy-tenant-context.js';
+import { usedMemberTlsMaterial } from './member-tls.js';
 
 /**
  * The view model of one node's HAProxy config: plain data in which every decision, default and
@@ -86,6 +89,8 @@ export interface HaproxyTenantView {
   readonly caps: readonly { readonly key: string; readonly value: number }[];
   readonly certificates: readonly { readonly file: string; readonly chain: string; readonly key: string }[];
   readonly crtLists: readonly { readonly file: string; readonly certificates: readonly string[] }[];
+  /** The CA bundles and client certificates (chain then key) the tenant's TLS pools load. */
+  readonly memberTlsFiles: readonly { readonly file: string; readonly content: string }[];
 }
 
 const MAXCONN_FLOOR = 256;
@@ -166,6 +171,7 @@ function tenantParts(tenant: TenantSnapshot, configDir: string): { ctx: TenantCo
       { key: connectionCapKey(ctx.id), value: ctx.maxConnections },
     ],
     ...certificateViews(ctx),
+    memberTlsFiles: memberTlsFiles(ctx),
   };
   return { ctx, plans, view };
 }
@@ -186,6 +192,15 @@ function certificateViews(ctx: TenantContext): Pick<HaproxyTenantView, 'certific
     certificates: [safe('file', `${ctx.field}.vips.${v.name}.certificate`, absolutePath(ctx.configDir, certificateFile(ctx.id, v.certificate!)))],
   }));
   return { certificates, crtLists };
+}
+
+/** A TLS pool's files: each CA bundle, and each client certificate as chain then key (what `crt` loads). */
+function memberTlsFiles(ctx: TenantContext): HaproxyTenantView['memberTlsFiles'] {
+  const { bundles, clients } = usedMemberTlsMaterial(ctx);
+  return [
+    ...bundles.map((b) => ({ file: memberCaFile(ctx.id, b.name), content: b.pem })),
+    ...clients.map((c) => ({ file: memberClientCertFile(ctx.id, c.name), content: c.chainPem + c.keyPem })),
+  ];
 }
 
 function globalView(node: NodeSettings, configDir: string): HaproxyGlobalView {
@@ -272,11 +287,11 @@ function assertPlainStrings(value: unknown, field: string): void {
   if (bad === null) return;
   const [path, text] = bad;
   const name = `${field}.${path.join('.')}`;
-  if (path.at(-1) === 'chainPem' || path.at(-1) === 'keyPem') safePem(name, text);
+  if (PEM_KEYS.has(String(path.at(-1)))) safePem(name, text);
   safe('text', name, text);
 }
 
-const PEM_KEYS = new Set(['chainPem', 'keyPem']);
+const PEM_KEYS = new Set(['chainPem', 'keyPem', 'pem']);
 
 function firstUnplainString(value: unknown): [(string | number)[], string] | null {
   if (typeof value === 'string') return isSafe('text', value) ? null : [[], value];

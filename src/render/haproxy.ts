@@ -126,6 +126,7 @@ function fragmentOf(view: HaproxyTenantView): HaproxyTenantFragment {
   const files: Record<string, string> = {};
   for (const cert of view.certificates) files[cert.file] = certificateTemplate(cert);
   for (const list of view.crtLists) files[list.file] = crtListTemplate(list);
+  for (const { file, content } of view.memberTlsFiles) files[file] = content;
   return {
     tenant: view.id,
     config: flat(tenantTemplate(view)),

@@ -20,6 +20,7 @@ import {
   upstreamView,
   type NginxUpstreamView,
 } from './nginx-upstream-view.js';
+import { memberTlsView, type NginxMemberTlsView } from './nginx-member-tls.js';
 
 /** One tenant's `http {}` part. */
 export interface NginxHttpTenantView {
@@ -83,10 +84,18 @@ export interface NginxHttpServerView {
   readonly proxy: {
     /** A fixed upstream when the VIP has no routes. */
     readonly upstream: string | null;
+    /** TLS to the fixed upstream's members, or null for plain ones. */
+    readonly tls: NginxMemberTlsView | null;
     /** The route map's variable when it has routes. */
     readonly variable: string | null;
     /** Some route or the fallback leads nowhere: answer 503 for it. */
     readonly unroutedGuard: boolean;
+    /**
+     * When some routed pool has TLS members: one named location per upstream the routes reach,
+     * each with its own scheme and `proxy_ssl_*` settings (they cannot vary in one location), and
+     * `location /` jumps to `@<chosen upstream>`. Null: one `proxy_pass http://$variable`.
+     */
+    readonly dispatch: readonly { readonly upstream: string; readonly tls: NginxMemberTlsView | null }[] | null;
   };
 }
 
@@ -119,7 +128,7 @@ export function httpTenantView(ctx: TenantContext): NginxHttpTenantView | null {
     setCookies: cookieVips.map((vip) => setCookieView(ctx, vip)),
     routeMaps: [...routeMaps.values()],
     upstreams: upstreams.plans.map((plan) => upstreamView(ctx, plan)),
-    servers: vips.map((vip) => serverView(ctx, vip, routeMaps.get(vip.name) ?? null, upstreams.target(vip, vip.defaultPool ?? ''))),
+    servers: vips.map((vip) => serverView(ctx, vip, routeMaps.get(vip.name) ?? null, upstreams.target(vip, vip.defaultPool ?? ''), (pool) => upstreams.target(vip, pool))),
   };
 }
 
@@ -153,6 +162,7 @@ function serverView(
   vip: VipSnapshot,
   routeMap: NginxRouteMapView | null,
   defaultUpstream: string | null,
+  upstreamFor: (pool: string) => string | null,
 ): NginxHttpServerView {
   const field = `${ctx.field}.vips.${vip.name}`;
   const t = vip.timeouts;
@@ -179,13 +189,37 @@ function serverView(
     },
     setCookie: vip.persistence === 'cookie' ? variableName(ctx.id, vip.name, 'setck') : null,
     proxy: routeMap === null
-      ? { upstream: defaultUpstream, variable: null, unroutedGuard: false }
+      ? {
+          upstream: defaultUpstream,
+          tls: defaultUpstream === null ? null : poolTls(ctx, vip.defaultPool!),
+          variable: null,
+          unroutedGuard: false,
+          dispatch: null,
+        }
       : {
           upstream: null,
+          tls: null,
           variable: routeMap.variable,
           unroutedGuard: routeMap.fallback === '' || routeMap.routes.some((r) => r.upstream === ''),
+          dispatch: dispatchOf(ctx, vip, upstreamFor),
         },
   };
+}
+
+function poolTls(ctx: TenantContext, pool: string): NginxMemberTlsView | null {
+  return memberTlsView(ctx, ctx.pools.get(pool)!);
+}
+
+/** The named locations of a routed VIP whose pools differ in TLS; null when every pool is plain. */
+function dispatchOf(ctx: TenantContext, vip: VipSnapshot, upstreamFor: (pool: string) => string | null): NginxHttpServerView['proxy']['dispatch'] {
+  const pools = [...new Set([vip.defaultPool, ...vip.routes.map((r) => r.pool)].filter((p): p is string => p !== null))];
+  const targets = new Map<string, NginxMemberTlsView | null>();
+  for (const pool of pools) {
+    const upstream = upstreamFor(pool);
+    if (upstream !== null) targets.set(upstream, poolTls(ctx, pool));
+  }
+  if ([...targets.values()].every((tls) => tls === null)) return null;
+  return [...targets].sort(([a], [b]) => (a < b ? -1 : 1)).map(([upstream, tls]) => ({ upstream, tls }));
 }
 
 function certificatePaths(ctx: TenantContext, cert: string): { crt: string; key: string } {

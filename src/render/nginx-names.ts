@@ -19,6 +19,10 @@ export const NGINX_TEMP_DIRS = {
 } as const;
 
 export const certificateFile = (tenant: string, cert: string): string => `certs/${tenant}/${cert}.crt`;
+/** A pool's TLS material: the CA bundle it trusts, and the client certificate and key it shows. */
+export const memberCaFile = (tenant: string, bundle: string): string => `member-tls/${tenant}/ca/${bundle}.pem`;
+export const memberClientCertFile = (tenant: string, cert: string): string => `member-tls/${tenant}/client/${cert}.crt`;
+export const memberClientKeyFile = (tenant: string, cert: string): string => `member-tls/${tenant}/client/${cert}.key`;
 export const keyFile = (tenant: string, cert: string): string => `certs/${tenant}/${cert}.key`;
 
 export const upstreamName = (tenant: string, pool: string): string => `t_${tenant}_${pool}`;

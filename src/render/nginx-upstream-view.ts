@@ -3,6 +3,7 @@ import { ALGORITHMS, type HealthCheck } from '../domain/pool.js';
 import type { PoolSnapshot, VipSnapshot } from '../domain/snapshot.js';
 import { PERSISTENCE_TYPES } from '../domain/vip.js';
 import { safe, safeInt, safeOneOf, safeHealthCheck } from './guard.js';
+import { guardMemberTls } from './member-tls.js';
 import { nginxIp } from './nginx-address.js';
 import { byName, type TenantContext } from './haproxy-tenant-context.js';
 import {
@@ -141,9 +142,19 @@ export function upstreamView(ctx: TenantContext, plan: UpstreamPlan): NginxUpstr
     pool: plan.pool.name,
     leastConn: plan.leastConn,
     hashKey: plan.hashKey,
-    keepalive: plan.context === 'http' ? HTTP_KEEPALIVE : null,
+    keepalive: plan.context === 'http' && !sniFromHost(field, plan.pool) ? HTTP_KEEPALIVE : null,
     servers: serverViews(members, check, plan.hashKey !== null),
   };
+}
+
+/**
+ * NGINX keys idle upstream connections by peer only, not by `proxy_ssl_name`: with the SNI taken
+ * from each request's Host, a kept connection verified for one host would carry a request for
+ * another (measured: a Host the member's certificate does not name was answered 200). Such pools
+ * get a new, verified connection per request. HAProxy keys its idle connections by SNI too.
+ */
+function sniFromHost(field: string, pool: PoolSnapshot): boolean {
+  return guardMemberTls(field, pool)?.sni?.from === 'host';
 }
 
 /** A tenant-level variable: the hash key of a cookie (see NginxCookieView in nginx-http-view.ts). */

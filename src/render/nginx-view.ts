@@ -11,7 +11,11 @@ import {
   certificateFile,
   formatMillis,
   keyFile,
+  memberCaFile,
+  memberClientCertFile,
+  memberClientKeyFile,
 } from './nginx-names.js';
+import { usedMemberTlsMaterial } from './member-tls.js';
 import { streamTenantView, type NginxStreamTenantView } from './nginx-stream-view.js';
 
 /**
@@ -47,6 +51,8 @@ export interface NginxTenantView {
   readonly http: NginxHttpTenantView | null;
   readonly stream: NginxStreamTenantView | null;
   readonly certificates: readonly NginxCertificateView[];
+  /** The CA bundles and client certificates and keys the tenant's TLS pools load. */
+  readonly memberTlsFiles: readonly { readonly file: string; readonly content: string }[];
   /** `address:port` → `tenant/vip`, to refuse two VIPs on one listener. */
   readonly listeners: readonly { readonly endpoint: string; readonly vip: string }[];
   readonly usesTls: boolean;
@@ -139,6 +145,7 @@ export function toNginxTenantView(tenant: TenantSnapshot, configDir: string): Ng
     http,
     stream,
     certificates: certificateViews(ctx),
+    memberTlsFiles: memberTlsFiles(ctx),
     listeners: servers.map((s) => ({ endpoint: s.listen, vip: s.vip })),
     usesTls: http?.servers.some((s) => s.ssl) ?? false,
   };
@@ -197,6 +204,18 @@ function certificateViews(ctx: TenantContext): NginxCertificateView[] {
     });
 }
 
+/** A TLS pool's files: each CA bundle, and each client certificate's chain and key. */
+function memberTlsFiles(ctx: TenantContext): NginxTenantView['memberTlsFiles'] {
+  const { bundles, clients } = usedMemberTlsMaterial(ctx);
+  return [
+    ...bundles.map((b) => ({ file: memberCaFile(ctx.id, b.name), content: b.pem })),
+    ...clients.flatMap((c) => [
+      { file: memberClientCertFile(ctx.id, c.name), content: c.chainPem },
+      { file: memberClientKeyFile(ctx.id, c.name), content: c.keyPem },
+    ]),
+  ];
+}
+
 /**
  * Refuses any string, printed or not, holding a character outside the union of what the printed
  * fields allow (PEM fields get the PEM rule). A field printed later is then covered already, and
@@ -209,7 +228,7 @@ function assertPlainStrings(value: unknown, field: string): void {
     value.forEach((item, i) => assertPlainStrings(item, `${field}[${i}]`));
   } else if (value !== null && typeof value === 'object') {
     for (const [key, item] of Object.entries(value)) {
-      if (key === 'chainPem' || key === 'keyPem') safePem(`${field}.${key}`, String(item));
+      if (key === 'chainPem' || key === 'keyPem' || key === 'pem') safePem(`${field}.${key}`, String(item));
       else assertPlainStrings(item, `${field}.${key}`);
     }
   }

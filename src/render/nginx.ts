@@ -70,6 +70,7 @@ export function renderNginxTenant(tenant: TenantSnapshot, configDir: string): Ng
     files[cert.crtFile] = cert.chain;
     files[cert.keyFile] = cert.key;
   }
+  for (const { file, content } of view.memberTlsFiles) files[file] = content;
   // Without the final newline: nginx.hbs puts each part on lines of its own.
   const http = view.http === null ? '' : httpTemplate(view).trimEnd();
   const stream = view.stream === null ? '' : streamTemplate(view).trimEnd();

@@ -9,6 +9,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.
 import type { CertificateMaterial } from '../domain/snapshot.js';
 import type { Db } from '../db/connect.js';
 import * as repo from '../db/certificate-repository.js';
+import { poolsUsingTlsMaterial } from '../db/pool-repository.js';
 import type { Executor } from '../db/executor.js';
 import { PG_FOREIGN_KEY_VIOLATION, pgErrorCode } from '../db/executor.js';
 import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from './mutation.js';
@@ -79,7 +80,10 @@ export class CertificateService {
     });
   }
 
-  /** Refused with 409 while a VIP serves the certificate: the VIP would lose its TLS listener. */
+  /**
+   * Refused with 409 while a VIP serves the certificate (the VIP would lose its TLS listener) or
+   * a pool shows it to its members (they would refuse the proxy).
+   */
   async delete(ctx: WriteContext, tenantId: string, name: string): Promise<Written<null>> {
     return mutate(this.db, ctx, async (tx) => {
       const before = await repo.findCertificate(tx.db, tenantId, name);
@@ -87,6 +91,13 @@ export class CertificateService {
       checkIfMatch(tx, `certificate '${name}'`, before.revision);
       const vips = await repo.vipsUsingCertificate(tx.db, tenantId, name);
       if (vips.length > 0) throw inUse(name, vips);
+      const pools = await poolsUsingTlsMaterial(tx.db, tenantId, { clientCertificate: name });
+      if (pools.length > 0) {
+        throw new ConflictError(
+          `certificate '${name}' is the client certificate of pool(s) ${pools.map((p) => `'${p}'`).join(', ')}; point their tls.clientCertificate elsewhere first`,
+          { pools },
+        );
+      }
       await deleteOrConflict(tx, tenantId, name);
       tx.audit({ action: 'delete', resourceType: 'certificate', resourceId: resourceId(tenantId, name), tenantId, before, after: null });
       return null;
@@ -161,6 +172,6 @@ async function deleteOrConflict(tx: Tx, tenantId: string, name: string): Promise
     await repo.deleteCertificate(tx.db, tenantId, name);
   } catch (err) {
     if (pgErrorCode(err) !== PG_FOREIGN_KEY_VIOLATION) throw err;
-    throw new ConflictError(`certificate '${name}' is served by a VIP; point it at another certificate or delete it first`);
+    throw new ConflictError(`certificate '${name}' is used by a VIP or a pool; point them at another certificate first`);
   }
 }

@@ -688,6 +688,7 @@ export class ConfigService {
         keyPem: this.box.open(c.keyCiphertext, `certificate:${t.tenant.id}/${c.name}`),
         sans: c.sans,
       })),
+      caBundles: t.caBundles ?? [],
       allocation,
     };
   }

@@ -1,6 +1,10 @@
-import { ConflictError, NotFoundError } from '../domain/errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
+import { poolTlsIssues, type MemberTls } from '../domain/member-tls.js';
 import type { CreatePool, HealthCheck, PatchPool } from '../domain/pool.js';
+import { caBundleExists } from '../db/ca-bundle-repository.js';
 import type { Db } from '../db/connect.js';
+import type { Executor } from '../db/executor.js';
+import { certificateExists } from '../db/vip-repository.js';
 import { PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION, pgErrorCode } from '../db/executor.js';
 import * as members from '../db/member-repository.js';
 import * as repo from '../db/pool-repository.js';
@@ -35,6 +39,7 @@ export class PoolService {
   async create(ctx: WriteContext, tenantId: string, input: CreatePool): Promise<Written<PoolResource>> {
     return mutate(this.db, ctx, async (tx) => {
       if (await repo.poolExists(tx.db, tenantId, input.name)) throw duplicatePool(tenantId, input.name);
+      await checkTlsReferences(tx.db, tenantId, input.tls);
       const pool = await insertOrConflict(tx, tenantId, input);
       const after: PoolResource = { ...pool, memberCount: 0 };
       tx.audit({ action: 'create', resourceType: 'pool', resourceId: poolResourceId(tenantId, pool.name), tenantId, before: null, after });
@@ -52,8 +57,12 @@ export class PoolService {
         name,
         algorithm: patch.algorithm ?? before.algorithm,
         healthCheck: patch.healthCheck === undefined ? before.healthCheck : patch.healthCheck,
+        tls: patch.tls === undefined ? before.tls : patch.tls,
       };
-      if (next.algorithm === before.algorithm && sameHealthCheck(next.healthCheck, before.healthCheck)) return before;
+      checkMergedTls(next, patch);
+      if (next.algorithm === before.algorithm && sameHealthCheck(next.healthCheck, before.healthCheck) && sameTls(next.tls, before.tls)) return before;
+      await checkTlsReferences(tx.db, tenantId, next.tls);
+      if (next.tls !== null) await checkNoTcpVips(tx.db, tenantId, name);
       const pool = await repo.updatePool(tx.db, tenantId, next, tx.revision);
       const after: PoolResource = { ...pool, memberCount: before.memberCount };
       tx.audit({ action: 'update', resourceType: 'pool', resourceId: poolResourceId(tenantId, name), tenantId, before, after });
@@ -120,4 +129,43 @@ function poolInUse(name: string, refs: PoolReferences): ConflictError {
 function sameHealthCheck(a: HealthCheck | null, b: HealthCheck | null): boolean {
   if (a === null || b === null) return a === b;
   return (Object.keys(a) as (keyof HealthCheck)[]).every((k) => a[k] === b[k]) && Object.keys(a).length === Object.keys(b).length;
+}
+
+/** The merged pool must hold together: the field named is the one this patch changed. */
+function checkMergedTls(next: { tls: MemberTls | null; healthCheck: HealthCheck | null }, patch: PatchPool): void {
+  const [issue] = poolTlsIssues(next);
+  if (issue === undefined) return;
+  const path = patch.healthCheck !== undefined ? `body.${issue.path.join('.')}` : 'body.tls';
+  throw new ValidationError(`${path}: ${issue.message}`, [{ path, message: issue.message }]);
+}
+
+/** A pool's TLS settings may only name the tenant's own CA bundle and certificate. */
+async function checkTlsReferences(db: Executor, tenantId: string, tls: MemberTls | null): Promise<void> {
+  if (tls === null) return;
+  if (tls.caBundle !== null && !(await caBundleExists(db, tenantId, tls.caBundle))) {
+    throw fieldError('body.tls.caBundle', `CA bundle '${tls.caBundle}' does not exist in this tenant; upload it to /ca-bundles first`);
+  }
+  if (tls.clientCertificate !== null && !(await certificateExists(db, tenantId, tls.clientCertificate))) {
+    throw fieldError('body.tls.clientCertificate', `certificate '${tls.clientCertificate}' does not exist in this tenant; upload it to /certificates first`);
+  }
+}
+
+/**
+ * TCP VIPs pass bytes through: a member behind one that speaks TLS terminates the client's own
+ * TLS (passthrough). Re-encrypting there would wrap the client's bytes in a second TLS layer, so
+ * a pool with TLS members serves http and https VIPs only.
+ */
+async function checkNoTcpVips(db: Executor, tenantId: string, pool: string): Promise<void> {
+  const vips = await repo.tcpVipsUsingPool(db, tenantId, pool);
+  if (vips.length > 0) {
+    throw fieldError('body.tls', `tcp VIP(s) ${vips.map((v) => `'${v}'`).join(', ')} pass bytes through to this pool: TLS members serve http and https VIPs only`);
+  }
+}
+
+function fieldError(path: string, message: string): ValidationError {
+  return new ValidationError(`${path}: ${message}`, [{ path, message }]);
+}
+
+function sameTls(a: MemberTls | null, b: MemberTls | null): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }

@@ -6,6 +6,7 @@ import { StatsDemandSource } from './stats-demand.js';
 import { AuditService } from './audit-service.js';
 import { StatusService } from './status-service.js';
 import { StatsService } from './stats-service.js';
+import { CaBundleService } from './ca-bundle-service.js';
 import { CertificateService } from './certificate-service.js';
 import { ConfigService, type ChangeSource } from './config-service.js';
 import { RENDERERS } from './kind-renderer.js';
@@ -65,6 +66,7 @@ export interface Services {
   readonly pools: PoolService;
   readonly members: MemberService;
   readonly certificates: CertificateService;
+  readonly caBundles: CaBundleService;
   readonly nodes: NodeService;
   readonly configs: ConfigService;
   readonly audit: AuditService;
@@ -107,6 +109,7 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     pools: new PoolService(db),
     members: new MemberService(db),
     certificates: new CertificateService(db, opts.secretKey),
+    caBundles: new CaBundleService(db),
     nodes: new NodeService(db, placement, heartbeatIntervalMs, reloadHoldBackoff(opts.reloadHoldRetryMs ?? 10_000), pki),
     audit: new AuditService(db),
     status: new StatusService(db, heartbeatIntervalMs),

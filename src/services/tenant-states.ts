@@ -15,7 +15,7 @@ export function stateHash(t: TenantState): string {
  * turns one into the other. Read from the stored state, so no certificate key is opened for it.
  */
 export function structureKey(t: TenantState): string {
-  return canonicalJson(tenantStructure({ id: t.tenant.id, vips: t.vips, pools: t.pools, certificates: t.certificates }));
+  return canonicalJson(tenantStructure({ id: t.tenant.id, vips: t.vips, pools: t.pools, certificates: t.certificates, caBundles: t.caBundles ?? [] }));
 }
 
 /**

@@ -92,9 +92,13 @@ function audit(tx: Tx, tenantId: string, action: 'create' | 'update' | 'delete',
   tx.audit({ action, resourceType: 'vip', resourceId: `${tenantId}/vips/${name}`, tenantId, before, after });
 }
 
-async function checkReferences(db: Executor, tenantId: string, v: { defaultPool: string | null; certificate: string | null }): Promise<void> {
+async function checkReferences(db: Executor, tenantId: string, v: { protocol: string; defaultPool: string | null; certificate: string | null }): Promise<void> {
   if (v.defaultPool !== null && !(await repo.poolExists(db, tenantId, v.defaultPool))) {
     throw fieldError('body.defaultPool', `pool '${v.defaultPool}' does not exist in this tenant`);
+  }
+  // See PoolService: a tcp VIP passes bytes through, so its members terminate the client's TLS.
+  if (v.defaultPool !== null && v.protocol === 'tcp' && (await repo.poolHasTls(db, tenantId, v.defaultPool))) {
+    throw fieldError('body.defaultPool', `pool '${v.defaultPool}' has TLS members, which serve http and https VIPs only; a tcp VIP passes bytes through to plain members`);
   }
   if (v.certificate !== null && !(await repo.certificateExists(db, tenantId, v.certificate))) {
     throw fieldError('body.certificate', `certificate '${v.certificate}' does not exist in this tenant`);

@@ -23,7 +23,7 @@ beforeAll(async () => {
     ['POST', '/v1/tenants/a/vips', { name: 'www', address: '192.168.1.100', port: 80, protocol: 'http', persistence: 'cookie', defaultPool: 'web' }],
     ['POST', '/v1/tenants', { id: 'b', reservation: { vcpu: 4, memoryMb: 8192 } }],
     ['POST', '/v1/tenants/b/certificates', { name: 'shop', ...cert }],
-    ['POST', '/v1/tenants/b/pools', { name: 'shop', healthCheck: { type: 'https', path: '/health' } }],
+    ['POST', '/v1/tenants/b/pools', { name: 'shop', healthCheck: { type: 'https', path: '/health' }, tls: { verify: 'none' } }],
     ['PUT', '/v1/tenants/b/pools/shop/members', { members: [{ name: 'shop-1', address: '10.0.2.21', port: 8443 }] }],
     ['POST', '/v1/tenants/b/vips', { name: 'shop', address: '192.168.1.101', port: 443, protocol: 'https', certificate: 'shop', defaultPool: 'shop' }],
     ['POST', '/v1/nodes', { name: 'edge-1', kind: 'haproxy', runtimeAddress: { host: '127.0.0.1', port: 19999 }, capacity: { vcpu: 8, memoryMb: 16384 }, configDir: haproxyDir }],

@@ -16,6 +16,9 @@ const FREE_TEXT_FIELDS = new Set(['displayName', 'proxyVersion', 'agentVersion',
 const MESSAGE_FIELDS = new Set(['error']);
 const REFUSED_IN_MESSAGES: readonly string[] = ['a\u0000b', '', 'x'.repeat(1_000_000)];
 
+/** The two walks send every hostile value to every field of every body: they grow with the API. */
+const WALK_TIMEOUT_MS = 120_000;
+
 let app: TestApp;
 let cert: TestCert;
 let validBodies: Record<string, unknown>;
@@ -40,7 +43,8 @@ beforeAll(async () => {
     'PATCH /v1/tenants/:tenant/vips/:vip/routes/:route': { match: { pathPrefix: '/q', host: '*.example.com' } },
     'POST /v1/tenants/:tenant/pools': {
       name: 'p2', algorithm: 'leastconn',
-      healthCheck: { type: 'http', path: '/health', expectedStatus: '200-399', host: 'h.example.com', intervalMs: 2000, timeoutMs: 500, rise: 2, fall: 3 },
+      healthCheck: { type: 'https', path: '/health', expectedStatus: '200-399', host: 'h.example.com', intervalMs: 2000, timeoutMs: 500, rise: 2, fall: 3 },
+      tls: { verify: 'required', caBundle: 'members', sni: { from: 'fixed', name: 'api.internal' }, clientCertificate: 'shop', alpn: ['h2', 'http/1.1'] },
     },
     'PATCH /v1/tenants/:tenant/pools/:pool': { healthCheck: { type: 'http', path: '/h' } },
     'POST /v1/tenants/:tenant/pools/:pool/members': { name: 'm2', address: '10.0.0.2', port: 80, weight: 5, state: 'drain', backup: true },
@@ -48,6 +52,8 @@ beforeAll(async () => {
     'PATCH /v1/tenants/:tenant/pools/:pool/members/:member': { weight: 3, state: 'disabled' },
     'POST /v1/tenants/:tenant/certificates': { name: 'c2', ...cert },
     'PUT /v1/tenants/:tenant/certificates/:certificate': { ...cert },
+    'POST /v1/tenants/:tenant/ca-bundles': { name: 'b2', certificates: cert.certificate },
+    'PUT /v1/tenants/:tenant/ca-bundles/:bundle': { certificates: cert.certificate },
     'POST /v1/address-pools': { name: 'ap', cidr: '10.50.0.0/24' },
     'POST /v1/nodes': {
       name: 'n1', kind: 'haproxy', group: 'g', zone: 'z', runtimeAddress: { host: '127.0.0.1', port: 9999 },
@@ -112,7 +118,7 @@ describe('hostile input', () => {
     }
     expect(checked).toBeGreaterThan(500);
     expect(await currentRevision(app)).toBe(before);
-  });
+  }, WALK_TIMEOUT_MS);
 
   it('refuses wrong types, out-of-range numbers and unknown fields with 400 naming the field', async () => {
     const before = await currentRevision(app);
@@ -136,7 +142,7 @@ describe('hostile input', () => {
       expect(extra.body.error.details).toContainEqual({ path: 'body.bogus', message: 'unknown field' });
     }
     expect(await currentRevision(app)).toBe(before);
-  });
+  }, WALK_TIMEOUT_MS);
 
   it('refuses malformed JSON, non-object bodies and hostile path parameters without a 500', async () => {
     const raw = await fetch(`${app.url}/v1/tenants`, {

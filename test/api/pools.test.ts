@@ -46,6 +46,7 @@ describe('pools', () => {
       name: 'web',
       algorithm: 'leastconn',
       healthCheck: { type: 'http', path: '/healthz', expectedStatus: '200-399', host: null, port: null, intervalMs: 5000, timeoutMs: 2000, rise: 2, fall: 3 },
+      tls: null,
       memberCount: 0,
       revision: await committedRevision(),
       createdAt: expect.any(String),

@@ -53,6 +53,14 @@ describe('README seed scenario', () => {
       [['tenant-a', 'web'], ['tenant-b', 'shop'], ['tenant-c', 'ssh']].map(([t, p]) => app.admin('GET', `/v1/tenants/${t}/pools/${p}`)),
     );
     expect(checks.map((r) => r.body.healthCheck.type)).toEqual(['http', 'https', 'tcp']);
+    // Tenant B's members speak TLS, verified against its own CA bundle with a fixed SNI.
+    expect(checks.map((r) => r.body.tls)).toEqual([
+      null,
+      { verify: 'required', caBundle: 'members', sni: { from: 'fixed', name: 'shop.internal.tenant-b.example' }, clientCertificate: null, alpn: [] },
+      null,
+    ]);
+    const bundle = await app.admin('GET', '/v1/tenants/tenant-b/ca-bundles/members');
+    expect(bundle.body.certificates.map((c: any) => c.subject)).toEqual(['CN=Tenant B members CA']);
     const members = await app.admin('GET', '/v1/tenants/tenant-a/pools/web/members');
     expect(members.body.items.map((m: any) => `${m.address}:${m.port}`)).toEqual(['10.0.1.11:8080', '10.0.1.12:8080']);
   });

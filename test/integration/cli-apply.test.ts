@@ -63,6 +63,7 @@ async function seedState(target: TestApp): Promise<unknown> {
     out[t] = stable({
       tenant: await get(''),
       certificates: (await get('/certificates')).items,
+      caBundles: (await get('/ca-bundles')).items,
       pools: await Promise.all(pools.map(async (p: { name: string }) => ({ ...p, members: (await get(`/pools/${p.name}/members`)).items }))),
       vips: await Promise.all(vips.map(async (v: { name: string }) => ({ ...v, routes: (await get(`/vips/${v.name}/routes`)).items }))),
     });
@@ -85,6 +86,10 @@ beforeAll(async () => {
     'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '365', '-subj', '/CN=shop.tenant-b.example',
     '-addext', 'subjectAltName=DNS:shop.tenant-b.example', '-keyout', join(seed, 'shop.key'), '-out', join(seed, 'shop.crt'),
   ]);
+  await run('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=Tenant B members CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-keyout', join(seed, 'members-ca.key'), '-out', join(seed, 'members-ca.crt'),
+  ]);
 });
 afterAll(async () => {
   await app?.stop();
@@ -104,7 +109,8 @@ describe('switchyard apply', () => {
     const res = await cli(['apply', '-f', 'seed/']);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toContain('created certificate tenant-b/shop');
-    expect(res.stdout).toMatch(/applied 10 changes \(10 created, 0 updated, 0 deleted\) to 3 tenants; the control plane is at revision \d+/);
+    expect(res.stdout).toContain('created ca-bundle tenant-b/members');
+    expect(res.stdout).toMatch(/applied 11 changes \(11 created, 0 updated, 0 deleted\) to 3 tenants; the control plane is at revision \d+/);
 
     const reference = await startTestApp();
     const dir = mkdtempSync(join(tmpdir(), 'sy-apply-ref-'));

@@ -37,6 +37,8 @@ async function applySeed(): Promise<void> {
   const cert = makeCert('shop.tenant-b.example');
   writeFileSync(join(seed, 'shop.crt'), cert.certificate);
   writeFileSync(join(seed, 'shop.key'), cert.privateKey);
+  // …and the CA bundle that verifies its TLS members (any certificate parses as one).
+  writeFileSync(join(seed, 'members-ca.crt'), makeCert('members-ca.tenant-b.example').certificate);
   let output = '';
   const sink = new Writable({ write: (chunk, _enc, done) => ((output += String(chunk)), done()) });
   const code = await applyManifests({ files: [seed], dryRun: false, prune: false }, () => new ApiClient({ url: app.url, token: app.adminToken, attempts: 1 }), {

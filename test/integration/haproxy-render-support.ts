@@ -38,24 +38,33 @@ export async function freePort(host: string): Promise<number> {
   return port;
 }
 
-/** An HTTP member: `/healthz` answers 200; anything else names the member and echoes forwarding headers. */
-export async function httpMember(name: string, host: string, port = 0): Promise<Closable & { port: number }> {
-  const server = http.createServer((req, res) => {
+/** TLS for a member: its certificate, and optionally the CA whose client certificates it requires (mTLS). */
+export interface MemberTls {
+  readonly cert: string;
+  readonly key: string;
+  readonly clientCa?: string;
+}
+
+/**
+ * An HTTP member (or HTTPS, given `secure`): `/healthz` answers 200; anything else names the member
+ * and echoes forwarding headers, and over TLS the SNI it was asked for and the client
+ * certificate's subject CN (null without one).
+ */
+export async function httpMember(name: string, host: string, port = 0, secure?: MemberTls): Promise<Closable & { port: number }> {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (req.url === '/healthz') return void res.writeHead(200).end('ok');
     res.writeHead(200, {
       'content-type': 'application/json',
       'x-member': name,
     });
-    res.end(JSON.stringify({ member: name, xff: req.headers['x-forwarded-for'] ?? null, proto: req.headers['x-forwarded-proto'] ?? null }));
-  });
+    const socket = req.socket as tls.TLSSocket;
+    const over = secure === undefined ? {} : { servername: socket.servername || null, client: socket.getPeerCertificate().subject?.CN ?? null };
+    res.end(JSON.stringify({ member: name, xff: req.headers['x-forwarded-for'] ?? null, proto: req.headers['x-forwarded-proto'] ?? null, ...over }));
+  };
+  const server = secure === undefined
+    ? http.createServer(handler)
+    : https.createServer({ cert: secure.cert, key: secure.key, ...(secure.clientCa !== undefined && { ca: secure.clientCa, requestCert: true, rejectUnauthorized: true }) }, handler);
   server.keepAliveTimeout = 1000;
-  const bound = await listen(server, host, port);
-  return { port: bound, ...closer(server) };
-}
-
-/** A TLS health endpoint (what an `https` check talks to): 200 on `/healthz`. */
-export async function tlsHealthEndpoint(host: string, port: number, cert: string, key: string): Promise<Closable & { port: number }> {
-  const server = https.createServer({ cert, key }, (req, res) => void res.writeHead(req.url === '/healthz' ? 200 : 404).end());
   const bound = await listen(server, host, port);
   return { port: bound, ...closer(server) };
 }

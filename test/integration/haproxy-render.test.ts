@@ -6,7 +6,7 @@ import type { NodeSnapshot, PoolSnapshot, TenantSnapshot, VipSnapshot } from '..
 import { renderHaproxy } from '../../src/render/haproxy.js';
 import { HAPROXY_FILES } from '../../src/render/haproxy-names.js';
 import { validateHaproxySnapshot } from '../../src/render/validate-haproxy.js';
-import { pool, seedCertificate, seedSnapshot, vip } from '../fixtures/seed-snapshot.js';
+import { pool, seedCertificate, seedMemberCertificate, seedSnapshot, vip } from '../fixtures/seed-snapshot.js';
 import {
   eventually,
   freePort,
@@ -17,14 +17,14 @@ import {
   startHaproxy,
   tcpExchange,
   tcpMember,
-  tlsHealthEndpoint,
   type Closable,
   type RunningHaproxy,
 } from './haproxy-render-support.js';
 
 /**
  * The seed scenario rendered and served by a real HAProxy on loopback: 192.168.1.10x becomes
- * 127.0.0.10x on free high ports, each member a small node server on 127.0.x.y. Test-only
+ * 127.0.0.10x on free high ports, each member a small node server on 127.0.x.y (tenant b's speak
+ * TLS with the api.b.internal certificate its CA bundle verifies). Test-only
  * changes to the seed: faster health checks, tenant b's rate limit lowered to 2 requests/s,
  * tenant c's allowlist narrowed to 127.0.0.1, and tenant a given an extra pool, two routes
  * and a VIP without a default pool, to prove routing.
@@ -67,13 +67,10 @@ async function buildSnapshot(): Promise<NodeSnapshot> {
   servers.push(api);
 
   const bEndpoints: Record<string, { address: string; port: number }> = {};
-  let checkPort = 0;
   for (const [i, m] of b.pools[0]!.members.entries()) {
     const address = `127.0.2.${11 + i}`;
-    const member = await httpMember(m.name, address);
-    const health = await tlsHealthEndpoint(address, checkPort, CERT.chainPem, CERT.keyPem);
-    checkPort = health.port;
-    servers.push(member, health);
+    const member = await httpMember(m.name, address, 0, seedMemberCertificate());
+    servers.push(member);
     bEndpoints[m.name] = { address, port: member.port };
   }
 
@@ -104,7 +101,7 @@ async function buildSnapshot(): Promise<NodeSnapshot> {
   const tenantB: TenantSnapshot = {
     ...b,
     vips: [mapVip(b.vips[0]!, B, ports.b)],
-    pools: [mapMembers(b.pools[0]!, bEndpoints, { ...b.pools[0]!.healthCheck!, ...FAST_CHECK, port: checkPort })],
+    pools: [mapMembers(b.pools[0]!, bEndpoints, { ...b.pools[0]!.healthCheck!, ...FAST_CHECK })],
     allocation: { ...b.allocation, requestsPerSecond: 10 },
   };
   const tenantC: TenantSnapshot = {
@@ -199,13 +196,15 @@ describe('the seed configuration served by a real HAProxy', () => {
     expect(await denied()).toBe(before + 1);
   });
 
-  it('terminates TLS with the tenant certificate after an HTTPS health check passed', async () => {
+  it('terminates TLS with the tenant certificate and re-encrypts to its TLS members, verified by its CA, after an HTTPS check passed', async () => {
     const rows = (await showStat(adminSocket())).filter((r) => r.pxname === 'be_b_api' && r.svname !== 'BACKEND');
     expect(rows.map((r) => [r.status, r.check_status])).toEqual([['UP', 'L7OK'], ['UP', 'L7OK']]);
+    // One request: the next test measures tenant b's 10 req/s cap from an empty window.
     const answer = await getB();
     expect(answer.status).toBe(200);
     expect(answer.peerFingerprint).toBe(CERT.fingerprintSha256);
-    expect(JSON.parse(answer.body)).toMatchObject({ proto: 'https' });
+    // The member saw TLS with the pool's fixed SNI (both passed their TLS checks, verified, above).
+    expect(JSON.parse(answer.body)).toMatchObject({ proto: 'https', servername: 'api.b.internal', client: null });
   });
 
   it('answers 429 once a tenant passes its cap in the map file, and keeps serving the cap while refusing the rest', async () => {

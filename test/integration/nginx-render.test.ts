@@ -12,7 +12,7 @@ import { parseCertificateBundle, type ParsedCertificate } from '../../src/domain
 import type { NodeSnapshot, TenantSnapshot } from '../../src/domain/snapshot.js';
 import { renderNginx } from '../../src/render/nginx.js';
 import { validateNginx } from '../../src/render/validate-nginx.js';
-import { pool, vip } from '../fixtures/seed-snapshot.js';
+import { pool, seedMemberCaBundle, seedMemberCertificate, vip } from '../fixtures/seed-snapshot.js';
 import { freePort } from './haproxy-render-support.js';
 
 /**
@@ -56,6 +56,18 @@ async function httpBackend(name: string): Promise<Backend> {
   const server = http.createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ member: name, url: req.url, headers: req.headers }));
+  });
+  const backend = { name, server, port: await listen(server, '127.0.0.1') };
+  backends.set(name, backend);
+  return backend;
+}
+
+/** A member speaking TLS with tenant b's member certificate: says who it is, what it was sent, and the SNI it got. */
+async function httpsBackend(name: string): Promise<Backend> {
+  const { cert, key } = seedMemberCertificate();
+  const server = https.createServer({ cert, key }, (req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ member: name, url: req.url, headers: req.headers, servername: (req.socket as tls.TLSSocket).servername }));
   });
   const backend = { name, server, port: await listen(server, '127.0.0.1') };
   backends.set(name, backend);
@@ -111,8 +123,15 @@ function scenario(configDir: string): NodeSnapshot {
   const b: TenantSnapshot = {
     id: 'b',
     vips: [vip({ name: 'api', address: VIP.b, port: ports.b, protocol: 'https', hostnames: [HOST_B], certificate: 'b-cert', defaultPool: 'secure' })],
-    pools: [pool({ name: 'secure', algorithm: 'leastconn', healthCheck: { type: 'https', path: '/healthz' } }, [member('secure-1')])],
+    // TLS members, verified against the tenant's CA bundle with a fixed SNI, as in the seed scenario.
+    pools: [pool({
+      name: 'secure',
+      algorithm: 'leastconn',
+      healthCheck: { type: 'https', path: '/healthz' },
+      tls: { caBundle: 'b-members', sni: { from: 'fixed', name: 'api.b.internal' } },
+    }, [member('secure-1')])],
     certificates: [{ name: 'b-cert', chainPem: certificate.chainPem, keyPem: certificate.keyPem, sans: certificate.sans }],
+    caBundles: [seedMemberCaBundle()],
     allocation: { maxConnections: 8000, requestsPerSecond: 40_000 },
   };
   const c: TenantSnapshot = {
@@ -179,7 +198,8 @@ beforeAll(async () => {
   // nginx workers run as an unprivileged user and create their temp files in here.
   chmodSync(dir, 0o755);
   certificate = generateCertificate();
-  for (const name of ['web-1', 'web-2', 'api-1', 'beta-1', 'secure-1', 'small-1']) await httpBackend(name);
+  for (const name of ['web-1', 'web-2', 'api-1', 'beta-1', 'small-1']) await httpBackend(name);
+  await httpsBackend('secure-1');
   await echoBackend('echo-1');
   for (const key of Object.keys(VIP) as (keyof typeof VIP)[]) ports[key] = await freePort(VIP[key]);
 
@@ -247,7 +267,7 @@ describe('nginx serving the rendered seed configuration', () => {
     expect(stuck.size).toBe(1);
   });
 
-  it('terminates TLS with the tenant certificate and tells the member it did', async () => {
+  it('terminates TLS with the tenant certificate, re-encrypts to the TLS member it verified, and tells the member it did', async () => {
     const fingerprint = await new Promise<string>((resolve, reject) => {
       const socket = tls.connect({ host: VIP.b, port: ports.b, servername: HOST_B, ca: certificate.chainPem, timeout: 5000 }, () => {
         resolve(socket.getPeerCertificate().fingerprint256);
@@ -269,9 +289,10 @@ describe('nginx serving the rendered seed configuration', () => {
       req.end();
     });
     expect(reply.status).toBe(200);
-    const seen = JSON.parse(reply.body) as { member: string; headers: Record<string, string> };
+    const seen = JSON.parse(reply.body) as { member: string; headers: Record<string, string>; servername: string };
     expect(seen.member).toBe('secure-1');
     expect(seen.headers['x-forwarded-proto']).toBe('https');
+    expect(seen.servername).toBe('api.b.internal');
   });
 
   it('passes bytes both ways through the TCP VIP', async () => {

@@ -2,18 +2,19 @@ import { expect } from 'vitest';
 import type { TestApp } from './app.js';
 import { makeCert, type TestCert } from './certs.js';
 
-export const PARAMS: Record<string, string> = { tenant: 'a', vip: 'web', route: 'r1', pool: 'web', member: 'm1', certificate: 'shop', node: 'edge-1', token: 'x' };
+export const PARAMS: Record<string, string> = { tenant: 'a', vip: 'web', route: 'r1', pool: 'web', member: 'm1', certificate: 'shop', bundle: 'members', node: 'edge-1', token: 'x' };
 
 /** Fills `:name` path parameters with the objects `seedTenantA` creates. */
 export const fillPath = (path: string) => path.replace(/:(\w+)/g, (_, name: string) => PARAMS[name] ?? `missing-${name}`);
 
-/** Tenant a with one of everything: certificate, pool with a member, http VIP with a route; tenant b empty. */
+/** Tenant a with one of everything: certificate, CA bundle, pool with a member, http VIP with a route; tenant b empty. */
 export async function seedTenantA(app: TestApp): Promise<{ cert: TestCert }> {
   const cert = makeCert('shop.a.example.com');
   const setup: [string, string, unknown][] = [
     ['POST', '/v1/tenants', { id: 'a' }],
     ['POST', '/v1/tenants', { id: 'b' }],
     ['POST', '/v1/tenants/a/certificates', { name: 'shop', ...cert }],
+    ['POST', '/v1/tenants/a/ca-bundles', { name: 'members', certificates: cert.certificate }],
     ['POST', '/v1/tenants/a/pools', { name: 'web' }],
     ['POST', '/v1/tenants/a/pools/web/members', { name: 'm1', address: '10.0.0.1', port: 8080 }],
     ['POST', '/v1/tenants/a/vips', { name: 'web', address: '192.168.1.100', port: 80, protocol: 'http', defaultPool: 'web' }],

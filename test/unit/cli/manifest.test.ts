@@ -69,7 +69,7 @@ describe('parseManifests', () => {
       .replace('pathPrefix: /api', 'pathPrefix: api')
       .replace('name: tls,', 'name: TLS,');
     expect(messages('t.yaml', text)).toEqual([
-      't.yaml[0] spec.colour: unknown field (expected one of displayName, reservation, limit, weight, certificates, pools, vips)',
+      't.yaml[0] spec.colour: unknown field (expected one of displayName, reservation, limit, weight, certificates, caBundles, pools, vips)',
       't.yaml[0] spec.certificates[0].name: must be a slug: a lower-case letter, then lower-case letters, digits or "-", at most 63 characters',
       't.yaml[0] spec.pools[0].members[0].port: Too small: expected number to be >=1',
       expect.stringMatching(/^t\.yaml\[0\] spec\.vips\[0\]\.routes\[0\]\.match\.pathPrefix: must start with "\/"/),

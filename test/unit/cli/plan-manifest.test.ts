@@ -40,6 +40,7 @@ function desired(text = MANIFEST, fingerprint = 'AA:BB'): DesiredTenant {
   return {
     ...m,
     certificates: m.certificates.map((c) => ({ name: c.name, certificate: 'CERT', privateKey: 'KEY', fingerprintSha256: fingerprint, sans: ['www.t1.example'] })),
+    caBundles: m.caBundles.map((b) => ({ name: b.name, certificates: 'CA', fingerprints: [fingerprint] })),
     fileHash: 'f00d',
   };
 }
@@ -57,8 +58,11 @@ function applied(d: DesiredTenant): TenantState {
     certificates: d.certificates.map((c) => ({
       name: c.name, sans: [...c.sans], subject: 'CN=x', issuer: 'CN=x', notBefore: '', notAfter: '', fingerprintSha256: c.fingerprintSha256, ...meta(),
     })),
+    caBundles: d.caBundles.map((b) => ({
+      name: b.name, certificates: b.fingerprints.map((f) => ({ subject: 'CN=ca', notAfter: '', fingerprintSha256: f })), notAfter: '', ...meta(),
+    })),
     pools: d.pools.map((p) => ({
-      name: p.name, algorithm: p.algorithm, healthCheck: p.healthCheck, ...meta(),
+      name: p.name, algorithm: p.algorithm, healthCheck: p.healthCheck, tls: p.tls, ...meta(),
       members: p.members.map((m) => ({ ...m, pool: p.name, ...meta() })),
     })),
     vips: d.vips.map(({ routes, address, addressPool, ...v }) => ({
@@ -142,6 +146,28 @@ describe('planManifest', () => {
     const plan = planManifest(desired(MANIFEST, 'CC:DD'), before, { prune: false });
     expect(lines(plan)).toEqual(['update certificate t1/tls (rotate: new chain and key)']);
     expect(plan.actions[0]!.requests[0]).toMatchObject({ method: 'PUT', path: '/v1/tenants/t1/certificates/tls', ifMatch: before.certificates[0]!.revision });
+  });
+
+  describe('TLS members and CA bundles', () => {
+    const TLS_MANIFEST = MANIFEST
+      .replace('  pools:\n', '  caBundles:\n    - { name: members, certificatesFile: members-ca.crt }\n  pools:\n')
+      .replace('      healthCheck: { type: http, path: /healthz }', '      healthCheck: { type: https, path: /healthz }\n      tls: { caBundle: members, sni: { from: fixed, name: web.t1.internal } }');
+
+    it('uploads the CA bundle before the pool that trusts it, and the pool cannot be dry-run alone', () => {
+      const plan = planManifest(desired(TLS_MANIFEST), ABSENT_TENANT, { prune: false });
+      expect(lines(plan).slice(0, 4)).toEqual(['create tenant t1', 'create certificate t1/tls', 'create ca-bundle t1/members', 'create pool t1/web (members: +2)']);
+      expect(plan.actions[2]!.requests[0]).toMatchObject({ method: 'POST', path: '/v1/tenants/t1/ca-bundles', body: { name: 'members', certificates: 'CA' } });
+      expect(plan.actions[3]!.requests[0]!.body).toMatchObject({ tls: { verify: 'required', caBundle: 'members', sni: { from: 'fixed', name: 'web.t1.internal' } } });
+    });
+
+    it('replaces a bundle only when its certificates differ, and prunes one the file no longer names', () => {
+      const before = applied(desired(TLS_MANIFEST));
+      expect(planManifest(desired(TLS_MANIFEST), before, { prune: true }).actions).toEqual([]);
+      const plan = planManifest(desired(TLS_MANIFEST, 'CC:DD'), before, { prune: false });
+      expect(lines(plan)).toEqual(['update certificate t1/tls (rotate: new chain and key)', 'update ca-bundle t1/members (new certificates)']);
+      const withoutTls = planManifest(desired(), before, { prune: true });
+      expect(lines(withoutTls)).toEqual(['update pool t1/web (healthCheck, tls)', 'delete ca-bundle t1/members']);
+    });
   });
 
   describe('objects the file no longer names', () => {

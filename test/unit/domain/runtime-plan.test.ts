@@ -38,8 +38,8 @@ describe('reading a live HAProxy', () => {
       'be_a_web/web-1 10.0.1.11:8080 w100 ready',
       'be_a_web/web-2 10.0.1.12:8080 w100 ready',
       'be_a_web/web-3 10.0.1.13:8080 w100 ready',
-      'be_b_api/api-1 10.0.2.11:8080 w100 ready',
-      'be_b_api/api-2 10.0.2.12:8080 w100 ready',
+      'be_b_api/api-1 10.0.2.11:8443 w100 ready',
+      'be_b_api/api-2 10.0.2.12:8443 w100 ready',
       'be_c_ssh/ssh-1 10.0.3.11:22 w100 ready',
       'be_c_ssh/ssh-2 10.0.3.12:22 w100 ready',
     ]);
@@ -92,10 +92,10 @@ describe('member changes go out as runtime commands', () => {
     expect(planRuntime(desired, observed, cmd, OPTIONS).commands).toEqual([]);
   });
 
-  it('when a member is added to a pool with an HTTPS check, then it is added with the check the config prints, its checks enabled, then it is enabled', () => {
-    const p = plan(withMembers(seed(), 'b', 'api', (ms) => [...ms, member('api', { name: 'api-3', address: '10.0.2.13', port: 8080, weight: 30 })]));
+  it('when a member is added to a pool of TLS members, then it is added with the TLS and the check the config prints, its checks enabled, then it is enabled', () => {
+    const p = plan(withMembers(seed(), 'b', 'api', (ms) => [...ms, member('api', { name: 'api-3', address: '10.0.2.13', port: 8443, weight: 30 })]));
     expect(lines(p)).toEqual([
-      'add server be_b_api/api-3 10.0.2.13:8080 weight 30 check inter 2000 rise 2 fall 3 port 8443 check-ssl verify none check-sni b.example.com',
+      'add server be_b_api/api-3 10.0.2.13:8443 weight 30 ssl verify required ca-file /etc/haproxy/switchyard/member-tls/b/ca/b-members.pem sni str(api.b.internal) check inter 2000 rise 2 fall 3 check-ssl check-sni api.b.internal',
       'enable health be_b_api/api-3',
       'enable server be_b_api/api-3',
     ]);

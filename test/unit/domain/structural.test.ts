@@ -19,7 +19,7 @@ describe('structural reasons', () => {
   it('names the pool whose health check changed, and a VIP added or removed', () => {
     const checked = withTenant(seed(), 'c', (t) => ({ ...t, pools: t.pools.map((p) => ({ ...p, healthCheck: { ...p.healthCheck!, intervalMs: 9000 } })) }));
     expect(describeStructuralChanges(hashed(seed()), hashed(checked))).toEqual([
-      'pool c/ssh changed (algorithm, health check, backup members, or the member set behind cookie persistence)',
+      'pool c/ssh changed (algorithm, health check, TLS to members (settings, CA bundle, client certificate), backup members, or the member set behind cookie persistence)',
     ]);
     const withoutVip = withTenant(seed(), 'a', (t) => ({ ...t, vips: [] }));
     expect(describeStructuralChanges(hashed(seed()), hashed(withoutVip))).toEqual([expect.stringMatching(/^pool a\/web changed/), 'VIP a/web removed']);
@@ -28,6 +28,19 @@ describe('structural reasons', () => {
 
   it('names a member added behind cookie persistence as a change of its pool', () => {
     const next = withMembers(seed(), 'a', 'web', (ms) => [...ms, member('web', { name: 'web-4', address: '10.0.1.14', port: 8080 })]);
+    expect(describeStructuralChanges(hashed(seed()), hashed(next))).toEqual([expect.stringMatching(/^pool a\/web changed/)]);
+  });
+
+  it('when the CA bundle a TLS pool trusts gets new certificates, then its pool needs a reload; a bundle no pool uses does not', () => {
+    const other = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+    const rotated = withTenant(seed(), 'b', (t) => ({ ...t, caBundles: t.caBundles!.map((b) => ({ ...b, pem: other })) }));
+    expect(describeStructuralChanges(hashed(seed()), hashed(rotated))).toEqual([expect.stringMatching(/^pool b\/api changed/)]);
+    const unused = withTenant(seed(), 'b', (t) => ({ ...t, caBundles: [...t.caBundles!, { name: 'spare', pem: other }] }));
+    expect(describeStructuralChanges(hashed(seed()), hashed(unused))).toEqual([]);
+  });
+
+  it('when a pool switches its members to TLS, then that pool needs a reload', () => {
+    const next = withTenant(seed(), 'a', (t) => ({ ...t, pools: t.pools.map((p) => ({ ...p, healthCheck: null, tls: { verify: 'none' as const, caBundle: null, sni: null, clientCertificate: null, alpn: [] } })) }));
     expect(describeStructuralChanges(hashed(seed()), hashed(next))).toEqual([expect.stringMatching(/^pool a\/web changed/)]);
   });
 });

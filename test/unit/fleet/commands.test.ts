@@ -46,8 +46,25 @@ describe('command builders', () => {
       cmd.addServer('be', 'm9', '10.0.0.9', 8443, {
         weight: 50, maxconn: 100, backup: true, check: { intervalMs: 2000, rise: 2, fall: 3, port: 9000, ssl: true, sni: 'app.example.com' },
       }).line,
-    ).toBe('add server be/m9 10.0.0.9:8443 weight 50 maxconn 100 backup check inter 2000 rise 2 fall 3 port 9000 check-ssl verify none check-sni app.example.com');
+    ).toBe('add server be/m9 10.0.0.9:8443 weight 50 maxconn 100 backup check inter 2000 rise 2 fall 3 port 9000 check-ssl check-sni app.example.com');
     expect(cmd.addServer('be', 'm9', '::1', 80).line).toBe('add server be/m9 [::1]:80');
+  });
+
+  it('add a server of TLS members with its verification, SNI, ALPN and client certificate', () => {
+    const tls = { verify: 'required', caFile: '/etc/sy/member-tls/t/ca/b.pem', sni: 'req.hdr(host),field(1,:)', alpn: 'h2,http/1.1', crt: '/etc/sy/member-tls/t/client/c.pem' } as const;
+    expect(cmd.addServer('be', 'm9', '10.0.0.9', 8443, { tls, check: { intervalMs: 2000, ssl: true, sni: 'app.example.com', alpn: 'http/1.1' } }).line).toBe(
+      'add server be/m9 10.0.0.9:8443 ssl verify required ca-file /etc/sy/member-tls/t/ca/b.pem sni req.hdr(host),field(1,:) alpn h2,http/1.1 crt /etc/sy/member-tls/t/client/c.pem check inter 2000 check-ssl check-sni app.example.com check-alpn http/1.1',
+    );
+    expect(cmd.addServer('be', 'm9', '10.0.0.9', 8443, { tls: { verify: 'required', caFile: '@system-ca', sni: 'str(api.internal)' }, check: { plain: true } }).line).toBe(
+      'add server be/m9 10.0.0.9:8443 ssl verify required ca-file @system-ca sni str(api.internal) check no-check-ssl',
+    );
+  });
+
+  it('refuses TLS arguments that are not what the renderer prints', () => {
+    expect(() => cmd.addServer('be', 'm', '10.0.0.9', 1, { tls: { verify: 'required', sni: 'req.hdr(x-evil)' } })).toThrow(/tls.sni/);
+    expect(() => cmd.addServer('be', 'm', '10.0.0.9', 1, { tls: { verify: 'required', caFile: '@other' } })).toThrow(/tls.caFile/);
+    expect(() => cmd.addServer('be', 'm', '10.0.0.9', 1, { tls: { verify: 'required', alpn: 'h3' } })).toThrow(/tls.alpn/);
+    expect(() => cmd.addServer('be', 'm', '10.0.0.9', 1, { tls: { verify: 'maybe' as 'none' } })).toThrow(/tls.verify/);
   });
 
   it('format map commands, versioned ones for atomic replacement included', () => {

@@ -83,7 +83,7 @@ describe.each(Object.keys(SCENARIOS))('the %s scenario', (name) => {
 describe('renderNginx files', () => {
   it('refers to every file it renders, and everything nginx writes, by absolute path under configDir', () => {
     const files = renderNginx(seedSnapshot('nginx', '/srv/lb'));
-    expect(Object.keys(files)).toEqual(['certs/b/b-example.crt', 'certs/b/b-example.key', 'nginx.conf']);
+    expect(Object.keys(files)).toEqual(['certs/b/b-example.crt', 'certs/b/b-example.key', 'member-tls/b/ca/b-members.pem', 'nginx.conf']);
     const config = files['nginx.conf']!;
     expect(config).toContain('ssl_certificate /srv/lb/certs/b/b-example.crt;');
     expect(config).toContain('ssl_certificate_key /srv/lb/certs/b/b-example.key;');
