@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ForbiddenError } from '../domain/errors.js';
-import { paging, slug } from '../domain/fields.js';
+import { cursorOf, paging, slug } from '../domain/fields.js';
 import { ROLE_PERMISSIONS } from '../domain/token.js';
 import type { AllocationService } from '../services/allocation-service.js';
 import type { PlacementService } from '../services/placement-service.js';
@@ -44,7 +44,7 @@ export function allocationRoutes(allocations: AllocationService, placement: Plac
       permission: 'fleet:read',
       query: z.strictObject({
         limit: paging.limit,
-        cursor: z.string().regex(ALLOCATION_CURSOR_RE, 'must be a cursor from a previous page (tenant/node)').optional(),
+        cursor: cursorOf(ALLOCATION_CURSOR_RE, 'tenant/node').optional(),
       }),
       handler: async ({ query }) => ({ body: await allocations.list({ limit: query.limit, cursor: query.cursor }) }),
     }),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { slug } from '../domain/fields.js';
+import { cursorOf, slug } from '../domain/fields.js';
 import { NotFoundError } from '../domain/errors.js';
 import type { AuditService } from '../services/audit-service.js';
 import { route, type RouteSpec } from './route.js';
@@ -11,7 +11,7 @@ const auditQuery = z
     resourceType: z.string().regex(/^[a-z-]{1,40}$/, 'must be a resource type such as vip or member').optional(),
     since: z.iso.datetime({ offset: true }).optional(),
     until: z.iso.datetime({ offset: true }).optional(),
-    cursor: z.string().regex(/^\d{1,18}$/, 'must be a cursor from a previous page').optional(),
+    cursor: cursorOf(/^\d{1,18}$/, 'an event id').optional(),
     limit: z.coerce.number().int().min(1).max(500).default(100),
   })
   .refine((q) => q.since === undefined || q.until === undefined || Date.parse(q.since) < Date.parse(q.until), {
