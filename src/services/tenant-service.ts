@@ -1,6 +1,9 @@
 import { ConflictError, ForbiddenError, NotFoundError } from '../domain/errors.js';
 import { ROLE_PERMISSIONS, type Principal } from '../domain/token.js';
 import {
+  DEFAULT_TENANT_WEIGHT,
+  GROUP_LABEL,
+  PLACEMENT_LABELS,
   TENANT_CAPACITY_FIELDS,
   createTenantSchema,
   type CreateTenant,
@@ -21,7 +24,7 @@ import {
 } from '../domain/approval.js';
 import { validate } from './validate.js';
 import { fetchSize, toPage } from './page.js';
-import { GROUP_LABEL, type PlacementService } from './placement-service.js';
+import type { PlacementService } from './placement-service.js';
 
 export interface TenantPage {
   readonly items: Tenant[];
@@ -62,7 +65,11 @@ export class TenantService {
    * approves its reservation on its own; fleet operators' registrations take the state they ask for.
    */
   async create(ctx: WriteContext, input: CreateTenant): Promise<Written<Tenant>> {
-    if (input.state !== undefined) requireCapacityRights(ctx.actor.principal, ['state']);
+    const capacity = [
+      ...(['state', 'weight'] as const).filter((f) => input[f] !== undefined),
+      ...placementLabelsChanged({}, input.labels),
+    ];
+    if (capacity.length > 0) requireCapacityRights(ctx.actor.principal, capacity);
     const registrar = ctx.actor.principal.role === 'registrar';
     return mutate(this.db, ctx, async (tx) => {
       if (await repo.tenantExists(tx.db, input.id)) throw new ConflictError(`tenant '${input.id}' already exists`);
@@ -71,7 +78,8 @@ export class TenantService {
       const approval: Approval = auto
         ? { pending: null, decidedBy: 'policy', decidedAt: new Date().toISOString(), reason: `auto-approved: ${policyText(this.policy)}` }
         : NO_DECISION;
-      const tenant = await repo.insertTenant(tx.db, { ...input, state, approval }, tx.revision);
+      const weight = input.weight ?? DEFAULT_TENANT_WEIGHT;
+      const tenant = await repo.insertTenant(tx.db, { ...input, weight, state, approval }, tx.revision);
       tx.audit({ action: 'create', resourceType: 'tenant', resourceId: tenant.id, tenantId: tenant.id, before: null, after: tenant });
       // An active tenant needs room on the fleet now; a pending one holds none until approved.
       if (tenant.state === 'active') await this.placement.replace(tx, { admit: tenant.id });
@@ -93,6 +101,8 @@ export class TenantService {
       const before = await repo.findTenant(tx.db, id);
       if (!before) throw new NotFoundError('tenant', id);
       checkIfMatch(tx, `tenant '${id}'`, before.revision);
+      const moves = patch.labels === undefined ? [] : placementLabelsChanged(before.labels, patch.labels);
+      if (moves.length > 0) requireCapacityRights(principal, moves);
       // Re-check the cross-field rules on the merged tenant, so a patch of the limit alone cannot undercut the reservation.
       const merged = validate(createTenantSchema, 'body', {
         id,
@@ -103,7 +113,7 @@ export class TenantService {
         weight: patch.weight ?? before.weight,
         labels: patch.labels ?? before.labels,
       });
-      let next: TenantFields = { ...merged, state: merged.state ?? before.state, approval: before.approval };
+      let next: TenantFields = { ...merged, state: merged.state ?? before.state, weight: merged.weight ?? before.weight, approval: before.approval };
       if (registrar && before.state === 'active' && capacityChangeNeedsApproval(this.policy, before.reservation, next.reservation)) {
         const pending: PendingCapacity = {
           reservation: next.reservation,
@@ -185,6 +195,11 @@ export class TenantService {
       return null;
     });
   }
+}
+
+/** The placement labels (as `labels.<key>`) whose value differs between `before` and `after`. */
+function placementLabelsChanged(before: Readonly<Record<string, string>>, after: Readonly<Record<string, string>>): string[] {
+  return PLACEMENT_LABELS.filter((key) => before[key] !== after[key]).map((key) => `labels.${key}`);
 }
 
 function requireCapacityRights(principal: Principal, fields: readonly string[]): void {
