@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { cursorOf, slug } from '../domain/fields.js';
-import { NotFoundError } from '../domain/errors.js';
+import { ForbiddenError, NotFoundError } from '../domain/errors.js';
+import { ROLE_PERMISSIONS, forbiddenMessage } from '../domain/token.js';
 import type { AuditService } from '../services/audit-service.js';
 import { route, type RouteSpec } from './route.js';
 
@@ -37,8 +38,8 @@ export function auditRoutes(audit: AuditService): RouteSpec[] {
         if (principal.tenantId !== null) {
           if (tenant !== undefined && tenant !== principal.tenantId) throw new NotFoundError('tenant', tenant);
           tenant = principal.tenantId;
-        } else if (principal.role === 'agent') {
-          throw new NotFoundError('tenant', tenant ?? '');
+        } else if (!ROLE_PERMISSIONS[principal.role].has('audit:read')) {
+          throw new ForbiddenError(forbiddenMessage(principal.role, 'read the audit log', 'audit:read'));
         }
         return { body: await audit.list({ ...query, tenant }) };
       },

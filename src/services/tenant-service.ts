@@ -1,5 +1,5 @@
 import { ConflictError, ForbiddenError, NotFoundError } from '../domain/errors.js';
-import { ROLE_PERMISSIONS, type Principal } from '../domain/token.js';
+import { ROLE_PERMISSIONS, roleToken, type Principal } from '../domain/token.js';
 import {
   DEFAULT_TENANT_WEIGHT,
   GROUP_LABEL,
@@ -204,7 +204,7 @@ function placementLabelsChanged(before: Readonly<Record<string, string>>, after:
 
 function requireCapacityRights(principal: Principal, fields: readonly string[]): void {
   if (!ROLE_PERMISSIONS[principal.role].has('tenant:capacity')) {
-    throw new ForbiddenError(`a ${principal.role} token cannot change ${fields.join(', ')}; ask a fleet operator`);
+    throw new ForbiddenError(`${roleToken(principal.role)} cannot change ${fields.join(', ')}; ask a fleet operator`);
   }
 }
 
