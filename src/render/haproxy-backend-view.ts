@@ -4,7 +4,7 @@ import type { ServerCheck } from '../domain/runtime-state.js';
 import type { PoolSnapshot, VipSnapshot } from '../domain/snapshot.js';
 import { DEFAULT_TIMEOUTS, PERSISTENCE_TYPES } from '../domain/vip.js';
 import { safe, safeInt, safeOneOf, safeHealthCheck } from './guard.js';
-import { backendName, formatDuration, formatEndpoint } from './haproxy-names.js';
+import { backendName, formatDuration, formatEndpoint, memberCookieValue } from './haproxy-names.js';
 import { byName, type TenantContext } from './haproxy-tenant-context.js';
 
 export type ProxyMode = 'http' | 'tcp';
@@ -19,7 +19,7 @@ export interface HaproxyBackendView {
   readonly cookie: string | null;
   readonly stickOnSource: { readonly size: string; readonly expire: string } | null;
   readonly httpCheck: { readonly send: string; readonly expect: string } | null;
-  /** Each server's options, space-separated: `weight 100 cookie m1 check inter 2s ...`. */
+  /** Each server's options, space-separated: `weight 100 cookie 3f9a… check inter 2s ...`. */
   readonly servers: readonly { readonly name: string; readonly endpoint: string; readonly options: string }[];
 }
 
@@ -78,7 +78,7 @@ export function backendView(ctx: TenantContext, plan: BackendPlan): HaproxyBacke
     httpCheck: check === null || check.type === 'tcp' ? null : httpCheck(check),
     servers: [...plan.pool.members]
       .sort(byName)
-      .map((m) => serverView(`${field}.members`, m, check, persistence.cookie !== null)),
+      .map((m) => serverView(`${field}.members`, m, check, persistence.cookie === null ? null : memberCookieValue(ctx.id, plan.pool.name, m.name))),
   };
 }
 
@@ -128,12 +128,12 @@ function httpCheck(check: HealthCheck): { send: string; expect: string } {
  * Check settings are repeated on every server line, because servers added at runtime with
  * `add server` ignore `default-server` and must be formatted the same way.
  */
-function serverView(field: string, member: MemberSpec, check: HealthCheck | null, cookie: boolean): HaproxyBackendView['servers'][number] {
+function serverView(field: string, member: MemberSpec, check: HealthCheck | null, cookie: string | null): HaproxyBackendView['servers'][number] {
   const at = `${field}.${safe('slug', `${field}.name`, member.name)}`;
   const state = safeOneOf(`${at}.state`, member.state, MEMBER_STATES);
   const weight = safeInt(`${at}.weight`, member.weight, 0, 256);
   const options = [`weight ${serverWeight({ state, weight })}`];
-  if (cookie) options.push(`cookie ${member.name}`);
+  if (cookie !== null) options.push(`cookie ${cookie}`);
   if (check !== null) options.push(...checkOptions(check));
   if (member.backup === true) options.push('backup');
   if (state === 'disabled') options.push('disabled');
