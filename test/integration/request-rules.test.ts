@@ -1,4 +1,5 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -10,7 +11,7 @@ import { renderHaproxy } from '../../src/render/haproxy.js';
 import { renderNginx } from '../../src/render/nginx.js';
 import { validateHaproxySnapshot } from '../../src/render/validate-haproxy.js';
 import { validateNginx } from '../../src/render/validate-nginx.js';
-import { pool, vip } from '../fixtures/seed-snapshot.js';
+import { pool, seedCertificate, vip } from '../fixtures/seed-snapshot.js';
 import { startNginx, type Proxy } from './agent-support.js';
 import { eventually, freePort, httpMember, startHaproxy, type Closable, type RunningHaproxy } from './haproxy-render-support.js';
 
@@ -25,9 +26,13 @@ import { eventually, freePort, httpMember, startHaproxy, type Closable, type Run
 const ADDRESS: Record<NodeKind, string> = { haproxy: '127.0.0.121', nginx: '127.0.0.122' };
 const MEMBER_ADDRESS = '127.0.9.11';
 const HOST = 'www.m.example';
+/** An HTTPS VIP beside it, for HTTP/2, where the Host comes as `:authority`. */
+const CERT = seedCertificate('tls');
+const TLS_HOST = 'b.example.com';
 
 let root: string;
 const ports: Record<NodeKind, number> = { haproxy: 0, nginx: 0 };
+const tlsPorts: Record<NodeKind, number> = { haproxy: 0, nginx: 0 };
 const members = new Map<string, Closable & { port: number }>();
 let haproxy: RunningHaproxy | undefined;
 let nginx: Proxy | undefined;
@@ -47,13 +52,13 @@ function snapshot(kind: NodeKind, configDir: string): NodeSnapshot {
           { name: 'static', priority: 10, match: { pathPrefix: '/static/' }, pool: 'api' },
           { name: 'api-host', priority: 20, match: { host: 'api.m.example' }, pool: 'api' },
         ],
-      )],
+      ), vip({ name: 'tls', address: ADDRESS[kind], port: tlsPorts[kind], protocol: 'https', hostnames: [TLS_HOST], certificate: 'tls', defaultPool: 'web' })],
       pools: [
         pool({ name: 'web' }, ['web-1', 'web-2', 'web-3'].map(at)),
         pool({ name: 'api' }, [at('api-1')]),
         pool({ name: 'admin' }, [at('admin-1')]),
       ],
-      certificates: [],
+      certificates: [{ name: CERT.name, chainPem: CERT.chainPem, keyPem: CERT.keyPem, sans: CERT.sans }],
       allocation: { maxConnections: 2000, requestsPerSecond: 100_000, connectionLimit: 2000 },
     }],
   };
@@ -119,6 +124,8 @@ beforeAll(async () => {
   for (const name of ['web-1', 'web-2', 'web-3', 'api-1', 'admin-1']) members.set(name, await httpMember(name, MEMBER_ADDRESS));
   ports.haproxy = await freePort(ADDRESS.haproxy);
   ports.nginx = await freePort(ADDRESS.nginx);
+  tlsPorts.haproxy = await freePort(ADDRESS.haproxy);
+  tlsPorts.nginx = await freePort(ADDRESS.nginx);
 
   haproxy = await startHaproxyNode();
   const nginxDir = join(root, 'nginx');
@@ -200,6 +207,37 @@ describe('one request matrix through HAProxy and NGINX', () => {
       expect(refused).toMatchObject({ status: 400, member: null });
       const unknown = await get(kind, '/admin', 'www.other.example');
       expect(unknown).toMatchObject({ status: 421, member: null });
+    }
+  });
+});
+
+/** One HTTP/2 request over TLS (SNI b.example.com) whose `:authority` is `authority`. */
+function getH2(kind: NodeKind, authority: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`https://${ADDRESS[kind]}:${tlsPorts[kind]}`, { ca: CERT.chainPem, servername: TLS_HOST });
+    const timer = setTimeout(() => session.destroy(new Error(`${kind}: HTTP/2 request timed out`)), 3000);
+    session.on('error', reject);
+    const req = session.request({ ':path': '/', ':authority': authority });
+    req.on('response', (headers) => {
+      req.resume();
+      req.on('end', () => {
+        clearTimeout(timer);
+        session.close();
+        const member = headers['x-member'];
+        resolve({ status: Number(headers[':status']), member: typeof member === 'string' ? member : null, setCookie: null });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('hostnames over HTTP/2', () => {
+  it('a name the VIP answers is served and any other is 421 on both, with the Host taken from :authority', async () => {
+    for (const kind of ['haproxy', 'nginx'] as const) {
+      expect(outcome(await getH2(kind, TLS_HOST)), kind).toBe('web');
+      expect(outcome(await getH2(kind, `${TLS_HOST}:443`)), kind).toBe('web');
+      expect(outcome(await getH2(kind, 'www.other.example')), kind).toBe('421');
     }
   });
 });
