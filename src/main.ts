@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { sql } from 'kysely';
 import { createApp } from './api/app.js';
 import { HandlersRunning } from './api/mount.js';
@@ -33,8 +33,8 @@ export interface ControlPlane {
   readonly services: Services;
   readonly feed: ChangeFeed;
   readonly database: DatabaseHandle;
-  /** The generated admin token, when this start created one (printed once). */
-  readonly generatedAdminToken: string | undefined;
+  /** Where this start saved the admin token it generated (mode 0600), if it generated one. */
+  readonly adminTokenFile: string | undefined;
   /** The fleet reconciler, or null when SWITCHYARD_RECONCILE is off. */
   readonly reconciler: Reconciler | null;
   /** The stats poller, or null when SWITCHYARD_STATS is off; it runs while this replica leads. */
@@ -149,12 +149,17 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
 
 export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
   const { database, feed, services, metrics, runtimeClients, runtimeTls, refreshRuntimeTls, close } = await openCore(config, logger);
-  const admin = await services.tokens.ensureAdmin(config.adminToken);
-  const generatedAdminToken = admin.secret;
-  if (generatedAdminToken && !config.databaseUrl) {
-    const path = join(config.dataDir, 'admin-token');
-    writeFileSync(path, `${generatedAdminToken}\n`, { mode: 0o600 });
-  }
+  const adminTokenPath = resolve(config.dataDir, 'admin-token');
+  const admin = await services.tokens.ensureAdmin(config.adminToken, (secret) => {
+    try {
+      writeSecretFile(adminTokenPath, secret);
+    } catch (err) {
+      throw new ConfigError(
+        `cannot save the generated admin token in ${adminTokenPath} (${(err as Error).message}): make SWITCHYARD_DATA_DIR writable, or set SWITCHYARD_ADMIN_TOKEN`,
+      );
+    }
+  });
+  const adminTokenFile = admin.generated ? adminTokenPath : undefined;
 
   const handlers = new HandlersRunning();
   const app = createApp({
@@ -230,7 +235,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     services,
     feed,
     database,
-    generatedAdminToken,
+    adminTokenFile,
     reconciler,
     rebalancer,
     retention,
@@ -261,6 +266,17 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       await close();
     },
   };
+}
+
+/**
+ * Writes a secret readable by its owner only: into a fresh file (mode 0600, in a directory made
+ * 0700 if missing) renamed over `path`, so an older file's looser mode never applies to it.
+ */
+function writeSecretFile(path: string, secret: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const staging = `${path}.${process.pid}.new`;
+  writeFileSync(staging, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  renameSync(staging, path);
 }
 
 /**

@@ -94,13 +94,19 @@ export class Metrics {
     }
   }
 
-  /** Sets the convergence gauges from every node's verdict (see domain/node-convergence.ts); called before each scrape. */
-  recordConvergence(nodes: readonly { readonly name: string; readonly status: { readonly converged: boolean; readonly cause: string | null } }[]): void {
+  /**
+   * Sets the per-node gauges from every node's stored status: its convergence verdict (see
+   * domain/node-convergence.ts) and the reloads its agent reported. Called before each scrape, from
+   * the database, so every replica answers alike whichever one the agents report to.
+   */
+  recordNodes(nodes: readonly { readonly name: string; readonly status: { readonly converged: boolean; readonly cause: string | null; readonly reloadCount: number } }[]): void {
     this.nodeConverged.reset();
     this.nodesConverged.reset();
+    this.reloads.reset();
     let converged = 0;
     for (const n of nodes) {
       this.nodeConverged.set({ node: n.name, reason: n.status.cause ?? '' }, n.status.converged ? 1 : 0);
+      this.reloads.set({ node: n.name }, n.status.reloadCount);
       if (n.status.converged) converged++;
     }
     this.nodesConverged.set({ state: 'converged' }, converged);

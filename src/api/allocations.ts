@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ForbiddenError } from '../domain/errors.js';
-import { paging, slug } from '../domain/fields.js';
-import { ROLE_PERMISSIONS } from '../domain/token.js';
+import { cursorOf, paging, slug } from '../domain/fields.js';
+import { ROLE_PERMISSIONS, forbiddenMessage } from '../domain/token.js';
 import type { AllocationService } from '../services/allocation-service.js';
 import type { PlacementService } from '../services/placement-service.js';
 import { route, type RouteSpec } from './route.js';
@@ -44,7 +44,7 @@ export function allocationRoutes(allocations: AllocationService, placement: Plac
       permission: 'fleet:read',
       query: z.strictObject({
         limit: paging.limit,
-        cursor: z.string().regex(ALLOCATION_CURSOR_RE, 'must be a cursor from a previous page (tenant/node)').optional(),
+        cursor: cursorOf(ALLOCATION_CURSOR_RE, 'tenant/node').optional(),
       }),
       handler: async ({ query }) => ({ body: await allocations.list({ limit: query.limit, cursor: query.cursor }) }),
     }),
@@ -69,7 +69,7 @@ export function allocationRoutes(allocations: AllocationService, placement: Plac
       handler: async ({ query, principal, write }) => {
         const plan = await allocations.plan();
         if (query.dryRun === 'true') return { body: { dryRun: true, plan } };
-        if (!ROLE_PERMISSIONS[principal.role].has('fleet:write')) throw new ForbiddenError(`a ${principal.role} token may only dry-run a rebalance (?dryRun=true)`);
+        if (!ROLE_PERMISSIONS[principal.role].has('fleet:write')) throw new ForbiddenError(forbiddenMessage(principal.role, 'apply a rebalance (it may dry-run one with ?dryRun=true)', 'fleet:write'));
         const result = await allocations.apply(plan, write);
         return { body: { dryRun: false, revision: result.revision, changed: result.changed, items: result.items, plan } };
       },

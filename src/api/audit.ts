@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { slug } from '../domain/fields.js';
-import { NotFoundError } from '../domain/errors.js';
+import { cursorOf, slug } from '../domain/fields.js';
+import { ForbiddenError, NotFoundError } from '../domain/errors.js';
+import { ROLE_PERMISSIONS, forbiddenMessage } from '../domain/token.js';
 import type { AuditService } from '../services/audit-service.js';
 import { route, type RouteSpec } from './route.js';
 
@@ -11,7 +12,7 @@ const auditQuery = z
     resourceType: z.string().regex(/^[a-z-]{1,40}$/, 'must be a resource type such as vip or member').optional(),
     since: z.iso.datetime({ offset: true }).optional(),
     until: z.iso.datetime({ offset: true }).optional(),
-    cursor: z.string().regex(/^\d{1,18}$/, 'must be a cursor from a previous page').optional(),
+    cursor: cursorOf(/^\d{1,18}$/, 'an event id').optional(),
     limit: z.coerce.number().int().min(1).max(500).default(100),
   })
   .refine((q) => q.since === undefined || q.until === undefined || Date.parse(q.since) < Date.parse(q.until), {
@@ -37,8 +38,8 @@ export function auditRoutes(audit: AuditService): RouteSpec[] {
         if (principal.tenantId !== null) {
           if (tenant !== undefined && tenant !== principal.tenantId) throw new NotFoundError('tenant', tenant);
           tenant = principal.tenantId;
-        } else if (principal.role === 'agent') {
-          throw new NotFoundError('tenant', tenant ?? '');
+        } else if (!ROLE_PERMISSIONS[principal.role].has('audit:read')) {
+          throw new ForbiddenError(forbiddenMessage(principal.role, 'read the audit log', 'audit:read'));
         }
         return { body: await audit.list({ ...query, tenant }) };
       },

@@ -16,7 +16,7 @@ export function metricsRoute(metrics: Metrics, nodes: Pick<NodeService, 'all'>, 
     permission: 'fleet:read',
     handler: async () => {
       // Read at scrape time, so the verdict ages with the clock like every other view's.
-      metrics.recordConvergence(await nodes.all());
+      metrics.recordNodes(await nodes.all());
       metrics.leader.set(replica.leader ? 1 : 0);
       const { contentType, body } = await metrics.text();
       return { text: { contentType, content: body } };

@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response, Router } from 'express';
 import { z } from 'zod';
 import { ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from '../domain/errors.js';
 import { ETAG_RE } from '../domain/fields.js';
-import { ROLE_PERMISSIONS, type Principal } from '../domain/token.js';
+import { ROLE_PERMISSIONS, forbiddenMessage, type Principal } from '../domain/token.js';
 import { DryRunOutcome, fingerprint, type DryRun, type WriteContext } from '../services/mutation.js';
 import { validate } from '../services/validate.js';
 import { isTenantScoped, type Reply, type RouteSpec } from './route.js';
@@ -81,7 +81,7 @@ async function dispatch(spec: RouteSpec, req: Request, deps: MountDeps): Promise
     throw new NotFoundError('node', raw['node']);
   }
   if (spec.permission !== null && !ROLE_PERMISSIONS[principal.role].has(spec.permission)) {
-    throw new ForbiddenError(`a ${principal.role} token may not ${describe(spec)}`);
+    throw new ForbiddenError(forbiddenMessage(principal.role, `call ${describe(spec)}`, spec.permission));
   }
   const params = validate(spec.params ?? emptyObject.passthrough(), 'params', raw);
   if (isTenantScoped(spec) && spec.path !== '/v1/tenants/:tenant' && !(await deps.tenantExists(raw['tenant']!))) {
@@ -129,7 +129,8 @@ async function dryRunReply(spec: RouteSpec, run: () => Promise<Reply>, planner: 
 async function authenticate(req: Request, auth: Authenticator): Promise<Principal> {
   const header = req.headers.authorization;
   if (!header) throw new UnauthorizedError('missing Authorization: Bearer <token> header');
-  const match = /^Bearer ([A-Za-z0-9_.~+/=-]{16,512})$/.exec(header);
+  // The scheme is case-insensitive and may be followed by more than one space (RFC 7235 §2.1).
+  const match = /^bearer +([A-Za-z0-9_.~+/=-]{16,512})$/i.exec(header);
   if (!match) throw new UnauthorizedError('the Authorization header must be "Bearer <token>"');
   const principal = await auth.authenticate(match[1]!);
   if (!principal) throw new UnauthorizedError('the token is not valid (unknown, deleted or expired)');
@@ -179,8 +180,9 @@ function send(res: Response, reply: Reply): void {
   }
 }
 
+/** `GET /v1/tenants/{tenant}`: how messages name a route (its summary is a title, not a verb phrase). */
 function describe(spec: RouteSpec): string {
-  return `${spec.summary.charAt(0).toLowerCase()}${spec.summary.slice(1)}`;
+  return `${spec.method.toUpperCase()} ${spec.path.replace(/:(\w+)/g, '{$1}')}`;
 }
 
 function isEmpty(body: unknown): boolean {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ForbiddenError, NotFoundError } from '../domain/errors.js';
 import { paging, slug } from '../domain/fields.js';
 import { createNodeSchema, nodeReportSchema, patchNodeSchema } from '../domain/node.js';
-import { ROLE_PERMISSIONS, type Principal } from '../domain/token.js';
+import { ROLE_PERMISSIONS, forbiddenMessage, type Principal } from '../domain/token.js';
 import type { NodeService } from '../services/node-service.js';
 import { route, written, type RouteSpec } from './route.js';
 
@@ -85,6 +85,6 @@ function requireNodeRead(principal: Principal, node: string): void {
     return;
   }
   if (!ROLE_PERMISSIONS[principal.role].has('fleet:read')) {
-    throw new ForbiddenError(`a ${principal.role} token may not get a proxy node`);
+    throw new ForbiddenError(forbiddenMessage(principal.role, 'get a proxy node', 'fleet:read'));
   }
 }

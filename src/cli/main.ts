@@ -32,11 +32,12 @@ program
     const logger = createLogger(config.logLevel);
     const { startControlPlane } = await loadServer();
     const cp = await startControlPlane(config, logger);
-    if (cp.generatedAdminToken) {
-      const where = config.databaseUrl ? '' : ` (also saved in ${config.dataDir}/admin-token)`;
+    if (cp.adminTokenFile) {
+      // Only where it is: standard output and error end up in journald and CI logs.
+      logger.info({ file: cp.adminTokenFile }, 'generated an admin token');
       process.stderr.write(
-        `\nGenerated an admin token${where}. It is shown once:\n\n  ${cp.generatedAdminToken}\n\n` +
-          `Try: curl -H "Authorization: Bearer $TOKEN" ${cp.url}/v1/tenants\n\n`,
+        `\nGenerated an admin token and saved it in ${cp.adminTokenFile} (mode 0600, readable by this user only).\n` +
+          `Try: TOKEN=$(cat ${cp.adminTokenFile}); curl -H "Authorization: Bearer $TOKEN" ${cp.url}/v1/tenants\n\n`,
       );
     }
     const shutdown = (signal: string) => {

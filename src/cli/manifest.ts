@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { slug } from '../domain/fields.js';
+import { PROTO_KEY_MESSAGE, protoKeyPaths } from '../domain/proto-keys.js';
 import { replaceMembersSchema, type CreateMember } from '../domain/member.js';
 import { createPoolSchema, type CreatePool } from '../domain/pool.js';
 import { createRouteSchema, type CreateRoute } from '../domain/route.js';
@@ -181,7 +182,7 @@ function checkDocument(value: unknown, report: Report, source: ManifestSource, b
     displayName: tenant.displayName,
     reservation: tenant.reservation,
     limit: tenant.limit,
-    weight: spec.weight === undefined ? null : tenant.weight,
+    weight: tenant.weight ?? null,
     labels: tenant.labels,
     certificates,
     caBundles,
@@ -220,11 +221,13 @@ function checkVip(raw: unknown, at: string, report: Report): DesiredVip[] {
 /** Parses with a domain schema, reporting each issue at `at` + its path; null when invalid. */
 function check<S extends z.ZodType>(schema: S, value: unknown, at: string, report: Report): z.output<S> | null {
   const result = schema.safeParse(value);
-  if (result.success) return result.data;
+  const protoKeys = protoKeyPaths(value);
+  for (const path of protoKeys) report(joinPath(at, path), PROTO_KEY_MESSAGE);
+  if (result.success) return protoKeys.length === 0 ? result.data : null;
   for (const issue of result.error.issues) {
     const path = joinPath(at, issue.path);
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) report(joinPath(path, [key]), 'unknown field');
+      for (const key of issue.keys.filter((k) => k !== '__proto__')) report(joinPath(path, [key]), 'unknown field');
     } else {
       report(path, issue.message);
     }

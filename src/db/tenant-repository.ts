@@ -58,7 +58,7 @@ export async function listTenants(db: Executor, q: TenantListQuery): Promise<Ten
   return (await query.execute()).map(toTenant);
 }
 
-export async function insertTenant(db: Executor, t: CreateTenant & { state: TenantState; approval?: Approval }, revision: number): Promise<Tenant> {
+export async function insertTenant(db: Executor, t: CreateTenant & { weight: number; state: TenantState; approval?: Approval }, revision: number): Promise<Tenant> {
   const row = await db
     .insertInto('tenants')
     .values({

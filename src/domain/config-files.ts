@@ -8,6 +8,8 @@
 export const HAPROXY_FILES = {
   config: 'haproxy.cfg',
   capsMap: 'maps/tenant-caps.map',
+  /** The regex of request paths every HTTP frontend refuses (render/request-rules.ts), loaded once. */
+  ambiguousPath: 'maps/ambiguous-path.pat',
   /** Written by the agent (`show servers state`) before a reload, never rendered. */
   serverState: 'state/server-state',
   /** The node's Runtime API certificate and key (what its mTLS listeners present). */

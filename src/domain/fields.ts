@@ -113,10 +113,19 @@ export const resources = z.strictObject({ vcpu, memoryMb });
 export const millis = (min: number, max: number) =>
   z.number().int('must be a whole number of milliseconds').min(min).max(max);
 
-/** Paging shared by list endpoints: opaque cursor (the last id seen) and a page size. */
+/**
+ * A `?cursor=` as a list's `nextCursor` gave it: the last key of a page in the list's sort order.
+ * Checked against the key's own shape before it reaches a query, so a NUL byte or any other text
+ * no key can hold is a 400 naming `query.cursor`, never a database error. Every pattern bounds
+ * its own length.
+ */
+export const cursorOf = (pattern: RegExp, key: string) =>
+  z.string().regex(pattern, `must be the nextCursor of a previous page (${key})`);
+
+/** Paging shared by list endpoints keyed by a name or id (slugs): the last one seen, and a page size. */
 export const paging = {
   limit: z.coerce.number().int().min(1).max(500).default(100),
-  cursor: z.string().max(200).optional(),
+  cursor: cursorOf(SLUG_RE, 'a name').optional(),
 };
 
 /** An HTTP If-Match / ETag value as Switchyard issues them: `"<revision>"`. */

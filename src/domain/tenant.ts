@@ -31,6 +31,18 @@ export interface Tenant {
   readonly updatedAt: string;
 }
 
+/** Given when a registration names none. */
+export const DEFAULT_TENANT_WEIGHT = 100;
+
+/** The tenant label that picks the node group a tenant is placed in (absent: `default`). */
+export const GROUP_LABEL = 'group';
+
+/**
+ * Labels that decide where a tenant is placed, and so where it reserves capacity: they are
+ * capacity fields (fleet operators only), unlike every other label.
+ */
+export const PLACEMENT_LABELS: readonly string[] = [GROUP_LABEL];
+
 const tenantFields = {
   displayName: displayText,
   state: z.enum(TENANT_STATES),
@@ -48,8 +60,9 @@ export const createTenantSchema = z
     state: tenantFields.state.optional(),
     reservation: tenantFields.reservation.default({ vcpu: 0, memoryMb: 0 }),
     limit: tenantFields.limit.optional(),
-    weight: tenantFields.weight.default(100),
-    labels: tenantFields.labels.default({}),
+    // No default here: a registration that names a weight is a capacity decision (see DEFAULT_TENANT_WEIGHT).
+    weight: tenantFields.weight.optional().describe('1-1000, default 100. Capacity: fleet operators only (others get 403)'),
+    labels: tenantFields.labels.default({}).describe('The `group` label picks the node group the tenant is placed in: capacity, fleet operators only'),
     proxyKind: tenantFields.proxyKind.default(null),
   })
   .transform((t) => ({ ...t, displayName: t.displayName ?? t.id, limit: t.limit ?? t.reservation }))

@@ -35,6 +35,22 @@ export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   agent: new Set<Permission>(['node:agent']),
 };
 
+/** "an operator token", "a registrar token": how every message names a caller by its role. */
+export const roleToken = (role: Role): string => `${/^[aeiou]/.test(role) ? 'an' : 'a'} ${role} token`;
+
+/** The roles that hold `permission`, in the order of ROLES. */
+export const rolesWith = (permission: Permission): Role[] => ROLES.filter((role) => ROLE_PERMISSIONS[role].has(permission));
+
+/**
+ * The 403 message for a role that lacks `needs`: what it may not do (a verb phrase such as
+ * "call GET /v1/nodes"), and which tokens may, so the caller knows what to use instead.
+ */
+export function forbiddenMessage(role: Role, action: string, needs: Permission): string {
+  const holders = rolesWith(needs);
+  const list = holders.length === 1 ? holders[0]! : `${holders.slice(0, -1).join(', ')} or ${holders[holders.length - 1]!}`;
+  return `${roleToken(role)} may not ${action}: that needs the ${needs} permission, which ${list} tokens have`;
+}
+
 export const TENANT_SCOPED_ROLES: ReadonlySet<Role> = new Set(['tenant-admin', 'tenant-viewer']);
 
 /** Who is calling: resolved from the bearer token on every request. */
@@ -69,10 +85,10 @@ export const createTokenSchema = z
   })
   .superRefine((t, ctx) => {
     if (TENANT_SCOPED_ROLES.has(t.role) && t.tenant === null) {
-      ctx.addIssue({ code: 'custom', path: ['tenant'], message: `a ${t.role} token needs a tenant` });
+      ctx.addIssue({ code: 'custom', path: ['tenant'], message: `${roleToken(t.role)} needs a tenant` });
     }
     if (!TENANT_SCOPED_ROLES.has(t.role) && t.tenant !== null) {
-      ctx.addIssue({ code: 'custom', path: ['tenant'], message: `a ${t.role} token is not scoped to a tenant` });
+      ctx.addIssue({ code: 'custom', path: ['tenant'], message: `${roleToken(t.role)} is not scoped to a tenant` });
     }
     if (t.role === 'agent' && t.node === null) {
       ctx.addIssue({ code: 'custom', path: ['node'], message: 'an agent token needs a node' });

@@ -97,7 +97,12 @@ export class NodeReconciler {
     private node: ProxyNode,
     private readonly deps: NodeReconcilerDeps,
     private readonly options: NodeReconcilerOptions,
-  ) {}
+  ) {
+    // Every outcome has a series from the start, so a rate() over it works before the first push.
+    if (node.runtimeAddress !== null) {
+      for (const outcome of RUNTIME_OUTCOMES) deps.metrics?.runtimeCommands.inc({ node: node.name, outcome: outcome.replace('-', '_') }, 0);
+    }
+  }
 
   /** A new version of the node's row (settings changed): used from the next pass. */
   update(node: ProxyNode): void {
@@ -403,12 +408,14 @@ export class NodeReconciler {
 
   private count(node: string, results: readonly CommandResult[]): void {
     if (this.deps.metrics === undefined || results.length === 0) return;
-    for (const outcome of ['ok', 'error', 'not-executed'] as const) {
+    for (const outcome of RUNTIME_OUTCOMES) {
       const n = results.filter((r) => r.status === outcome).length;
       if (n > 0) this.deps.metrics.runtimeCommands.inc({ node, outcome: outcome.replace('-', '_') }, n);
     }
   }
 }
+
+const RUNTIME_OUTCOMES = ['ok', 'error', 'not-executed'] as const;
 
 /** Entries as stored, in one order: equal keys mean the stored rows need no write. */
 function healthKey(entries: readonly MemberHealth[]): string {

@@ -4,7 +4,7 @@ import { SNI_FROM_HOST, type ServerCheck, type ServerTls } from '../domain/runti
 import type { PoolSnapshot, VipSnapshot } from '../domain/snapshot.js';
 import { DEFAULT_TIMEOUTS, PERSISTENCE_TYPES } from '../domain/vip.js';
 import { safe, safeInt, safeOneOf, safeHealthCheck } from './guard.js';
-import { absolutePath, backendName, formatDuration, formatEndpoint, memberCaFile, memberClientCertFile } from './haproxy-names.js';
+import { absolutePath, backendName, formatDuration, formatEndpoint, memberCaFile, memberClientCertFile, memberCookieValue } from './haproxy-names.js';
 import { guardMemberTls, type GuardedMemberTls } from './member-tls.js';
 import { byName, type TenantContext } from './haproxy-tenant-context.js';
 
@@ -20,7 +20,7 @@ export interface HaproxyBackendView {
   readonly cookie: string | null;
   readonly stickOnSource: { readonly size: string; readonly expire: string } | null;
   readonly httpCheck: { readonly send: string; readonly expect: string } | null;
-  /** Each server's options, space-separated: `weight 100 cookie m1 check inter 2s ...`. */
+  /** Each server's options, space-separated: `weight 100 cookie 3f9a… check inter 2s ...`. */
   readonly servers: readonly { readonly name: string; readonly endpoint: string; readonly options: string }[];
 }
 
@@ -69,7 +69,7 @@ export function backendView(ctx: TenantContext, plan: BackendPlan): HaproxyBacke
   const check = plan.pool.healthCheck === null ? null : safeHealthCheck(`${field}.healthCheck`, plan.pool.healthCheck);
   const persistence = persistenceOf(ctx, plan);
   const tls = guardMemberTls(field, plan.pool);
-  const server = { check, tls, serverTls: serverTls(ctx, plan.pool, plan.mode), cookie: persistence.cookie !== null };
+  const server = { check, tls, serverTls: serverTls(ctx, plan.pool, plan.mode) };
   return {
     name: plan.name,
     mode: plan.mode,
@@ -81,7 +81,7 @@ export function backendView(ctx: TenantContext, plan: BackendPlan): HaproxyBacke
     httpCheck: check === null || check.type === 'tcp' ? null : httpCheck(check),
     servers: [...plan.pool.members]
       .sort(byName)
-      .map((m) => serverView(`${field}.members`, m, server)),
+      .map((m) => serverView(`${field}.members`, m, { ...server, cookie: persistence.cookie === null ? null : memberCookieValue(ctx.id, plan.pool.name, m.name) })),
   };
 }
 
@@ -135,7 +135,8 @@ interface ServerSettings {
   readonly check: HealthCheck | null;
   readonly tls: GuardedMemberTls | null;
   readonly serverTls: ServerTls | null;
-  readonly cookie: boolean;
+  /** The member's persistence cookie value (opaque), or null without cookie persistence. */
+  readonly cookie: string | null;
 }
 
 function serverView(field: string, member: MemberSpec, settings: ServerSettings): HaproxyBackendView['servers'][number] {
@@ -143,7 +144,7 @@ function serverView(field: string, member: MemberSpec, settings: ServerSettings)
   const state = safeOneOf(`${at}.state`, member.state, MEMBER_STATES);
   const weight = safeInt(`${at}.weight`, member.weight, 0, 256);
   const options = [`weight ${serverWeight({ state, weight })}`];
-  if (settings.cookie) options.push(`cookie ${member.name}`);
+  if (settings.cookie !== null) options.push(`cookie ${settings.cookie}`);
   if (settings.serverTls !== null) options.push(...tlsOptions(settings.serverTls));
   if (settings.check !== null) options.push(...checkOptions(serverCheck(settings.check, settings.tls)));
   if (member.backup === true) options.push('backup');

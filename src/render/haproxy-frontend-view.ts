@@ -17,6 +17,13 @@ import {
   rateCapKey,
 } from './haproxy-names.js';
 import type { TenantContext } from './haproxy-tenant-context.js';
+import {
+  AMBIGUOUS_PATH_STATUS,
+  UNKNOWN_HOST_STATUS,
+  knownHosts,
+  segmentPrefix,
+  wildcardHostRegex,
+} from './request-rules.js';
 
 export interface HaproxyFrontendView {
   readonly name: string;
@@ -31,6 +38,14 @@ export interface HaproxyFrontendView {
   /** Source ranges, a few per `acl` line; empty: every source is accepted. */
   readonly allowlist: readonly (readonly string[])[];
   readonly forwarded: { readonly proto: string; readonly port: number } | null;
+  /**
+   * HTTP: refuse a path the two proxies could read differently (see request-rules.ts). The regex is
+   * read from a pattern file, which HAProxy compiles once for every frontend that names it (inline,
+   * 10,000 frontends took 45 MB more and twice the CPU to load).
+   */
+  readonly pathGuard: { readonly status: number; readonly patternFile: string } | null;
+  /** HTTP with hostnames: the `sy_known_host` criteria; another Host is refused with `status`. */
+  readonly knownHosts: { readonly status: number; readonly criteria: readonly string[] } | null;
   readonly caps: HaproxyCapsView;
   readonly acls: readonly { readonly name: string; readonly criterion: string }[];
   readonly routes: readonly { readonly name: string; readonly backend: string; readonly condition: string }[];
@@ -58,6 +73,14 @@ export interface HaproxyCapsView {
 }
 
 const ALLOWLIST_PER_LINE = 8;
+const HOSTS_PER_LINE = 8;
+/**
+ * The Host a client sent, lower-cased and without its port. NGINX's `$host` also drops a trailing
+ * dot: names are listed with and without one (a `regsub` per frontend cost 1.8 s of `haproxy -c`
+ * and 40 MB at 10,000 frontends; a second string costs nothing).
+ */
+const BARE_HOST = 'req.hdr(host),lower,field(1,:)';
+const withTrailingDot = (names: readonly string[]): string[] => names.flatMap((n) => [n, `${n}.`]);
 /** HAProxy 2.6 serves HTTP/2 and HTTP/1.1 on TLS listeners alike. */
 const ALPN = 'h2,http/1.1';
 
@@ -77,6 +100,8 @@ export function frontendView(ctx: TenantContext, vip: VipSnapshot, plans: readon
     timeoutClient: formatDuration(safeInt(`${field}.timeouts.clientMs`, vip.timeouts.clientMs, 1, 3_600_000)),
     allowlist: chunk(allowlist(field, vip.allowlist), ALLOWLIST_PER_LINE),
     forwarded: mode === 'http' ? { proto: protocol, port } : null,
+    pathGuard: mode === 'http' ? { status: AMBIGUOUS_PATH_STATUS, patternFile: absolutePath(ctx.configDir, HAPROXY_FILES.ambiguousPath) } : null,
+    knownHosts: mode === 'http' ? knownHostsView(field, vip) : null,
     caps: capsView(ctx, mode === 'http'),
     acls: routes.flatMap((r) => r.acls),
     routes: routes.map(({ name, backend, condition }) => ({ name, backend, condition })),
@@ -118,7 +143,12 @@ function routeView(field: string, route: Route, plans: readonly BackendPlan[]): 
   const acls: { name: string; criterion: string }[] = [];
   const { host, pathPrefix, header } = route.match;
   if (host !== undefined) acls.push(...hostAcls(prefix, safe('host', `${at}.match.host`, host)));
-  if (pathPrefix !== undefined) acls.push({ name: `${prefix}_path`, criterion: `path -m beg -- ${safe('path', `${at}.match.pathPrefix`, pathPrefix)}` });
+  if (pathPrefix !== undefined) {
+    // Two lines under one ACL name are ORed: the prefix itself, or anything below it.
+    const { exact, under } = segmentPrefix(safe('path', `${at}.match.pathPrefix`, pathPrefix));
+    if (exact !== null) acls.push({ name: `${prefix}_path`, criterion: `path -m str -- ${exact}` });
+    acls.push({ name: `${prefix}_path`, criterion: `path -m beg -- ${under}` });
+  }
   if (header !== undefined) {
     const name = safe('headerName', `${at}.match.header.name`, header.name);
     acls.push({ name: `${prefix}_header`, criterion: `req.hdr(${name}) -m str -- ${safe('headerValue', `${at}.match.header.value`, header.value)}` });
@@ -127,7 +157,7 @@ function routeView(field: string, route: Route, plans: readonly BackendPlan[]): 
     const message = 'a route must match on at least one of host, pathPrefix, header';
     throw new ValidationError(`${at}: ${message}`, [{ path: at, message }]);
   }
-  return { name: route.name, backend: backendFor(plans, route.pool, 'http'), condition: acls.map((a) => a.name).join(' '), acls };
+  return { name: route.name, backend: backendFor(plans, route.pool, 'http'), condition: [...new Set(acls.map((a) => a.name))].join(' '), acls };
 }
 
 /**
@@ -136,12 +166,26 @@ function routeView(field: string, route: Route, plans: readonly BackendPlan[]): 
  * exactly one non-empty leading label: everything after the first dot must equal `example.com`.
  */
 function hostAcls(prefix: string, host: string): { name: string; criterion: string }[] {
-  const bareHost = 'req.hdr(host),lower,field(1,:)';
-  if (!host.startsWith('*.')) return [{ name: `${prefix}_host`, criterion: `${bareHost} -m str -- ${host}` }];
+  if (!host.startsWith('*.')) return [{ name: `${prefix}_host`, criterion: `${BARE_HOST} -m str -- ${withTrailingDot([host]).join(' ')}` }];
   return [
-    { name: `${prefix}_host`, criterion: `${bareHost},field(2,.,0) -m str -- ${host.slice(2)}` },
-    { name: `${prefix}_label`, criterion: `${bareHost},field(1,.) -m len gt 0` },
+    { name: `${prefix}_host`, criterion: `${BARE_HOST},field(2,.,0) -m str -- ${withTrailingDot([host.slice(2)]).join(' ')}` },
+    { name: `${prefix}_label`, criterion: `${BARE_HOST},field(1,.) -m len gt 0` },
   ];
+}
+
+/** The VIP's names as `sy_known_host` criteria, a few per line; null when it answers any Host. */
+function knownHostsView(field: string, vip: VipSnapshot): HaproxyFrontendView['knownHosts'] {
+  const hosts = knownHosts(vip);
+  if (hosts === null) return null;
+  const exact = withTrailingDot(hosts.exact.map((h) => safe('host', `${field}.hostnames`, h)));
+  const wildcards = hosts.wildcards.map((h) => wildcardHostRegex(safe('host', `${field}.hostnames`, h), { trailingDot: true }));
+  return {
+    status: UNKNOWN_HOST_STATUS,
+    criteria: [
+      ...chunk(exact, HOSTS_PER_LINE).map((names) => `${BARE_HOST} -m str -- ${names.join(' ')}`),
+      ...chunk(wildcards, HOSTS_PER_LINE).map((regexes) => `${BARE_HOST} -m reg -- ${regexes.join(' ')}`),
+    ],
+  };
 }
 
 function chunk<T>(items: readonly T[], size: number): T[][] {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ProxyOwner } from '../domain/stats.js';
 
 /**
@@ -15,6 +16,15 @@ export const certificateFile = (tenant: string, cert: string): string => `certs/
 export const memberCaFile = (tenant: string, bundle: string): string => `member-tls/${tenant}/ca/${bundle}.pem`;
 export const memberClientCertFile = (tenant: string, cert: string): string => `member-tls/${tenant}/client/${cert}.pem`;
 export const crtListFile = (tenant: string, vip: string): string => `crt-lists/${tenant}/${vip}.crt-list`;
+
+/**
+ * The persistence cookie's value for a member: opaque (a client never learns member names, as with
+ * NGINX's hashed cookie) and stable across renders and reloads, so sessions keep their member.
+ * 64 bits of SHA-256 over tenant, pool and member: unkeyed, so it hides names, not a guess of
+ * all three.
+ */
+export const memberCookieValue = (tenant: string, pool: string, member: string): string =>
+  createHash('sha256').update(`switchyard-cookie/${tenant}/${pool}/${member}`).digest('hex').slice(0, 16);
 
 export const frontendName = (tenant: string, vip: string): string => `fe_${tenant}_${vip}`;
 /** The tenant's stick table: its current connections and its admitted-request rate on this node. */

@@ -9,6 +9,7 @@ import {
   type HaproxyTenantView,
 } from './haproxy-view.js';
 import { loadTemplates } from './templates.js';
+import { AMBIGUOUS_PATH_REGEX } from './request-rules.js';
 
 const templates = loadTemplates('haproxy');
 
@@ -116,6 +117,7 @@ export function assembleHaproxySegments(snapshot: NodeSnapshot, fragments: reado
   const files: Record<string, readonly string[]> = {
     [HAPROXY_FILES.config]: config,
     [HAPROXY_FILES.capsMap]: fragments.map((f) => f.caps).filter((c) => c !== ''),
+    [HAPROXY_FILES.ambiguousPath]: [`${AMBIGUOUS_PATH_REGEX}\n`],
   };
   for (const [name, content] of Object.entries(runtimeTlsFiles(snapshot.node))) files[name] = [content];
   for (const fragment of fragments) for (const [name, content] of Object.entries(fragment.files)) files[name] = [content];

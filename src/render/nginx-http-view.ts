@@ -14,6 +14,7 @@ import {
   variableName,
 } from './nginx-names.js';
 import { routeMapView, type NginxRouteMapView } from './nginx-route-map.js';
+import { AMBIGUOUS_PATH_STATUS, UNKNOWN_HOST_STATUS, knownHosts, literalDots, wildcardHostRegex } from './request-rules.js';
 import {
   cookieKeyVariable,
   planUpstreams,
@@ -70,6 +71,15 @@ export interface NginxHttpServerView {
    * run after them), so it cannot spend the tenant's rate, as HAProxy refuses it at connect.
    */
   readonly allowlist: { readonly variable: string; readonly ranges: readonly string[] } | null;
+  /** Refuses a path the two proxies could read differently (request-rules.ts), before any limit counts it. */
+  readonly pathGuard: { readonly variable: string; readonly status: number };
+  /**
+   * With hostnames: a `map $host` to 1 for the names the VIP answers for; any other Host is
+   * answered `status` (server_name alone does not refuse: the only server on a listener is its default).
+   * Exact names are regexes too: a hashed `map` of 253-character names overflows map_hash_bucket_size,
+   * and nginx spent 40 s on `-t` trying hash sizes before it said so.
+   */
+  readonly knownHosts: { readonly variable: string; readonly status: number; readonly regexes: readonly string[] } | null;
   readonly connectionLimit: { readonly zone: string; readonly count: number };
   readonly requestLimit: { readonly zone: string; readonly burst: number };
   readonly timeouts: {
@@ -177,6 +187,8 @@ function serverView(
     serverNames: hostnames.length === 0 ? ['_'] : [...new Set(hostnames)].sort(),
     certificate: ssl ? certificatePaths(ctx, vip.certificate!) : null,
     allowlist: vip.allowlist.length === 0 ? null : { variable: variableName(ctx.id, vip.name, 'allow'), ranges: allowlist(field, vip.allowlist) },
+    pathGuard: { variable: NODE_NAMES.ambiguousPath, status: AMBIGUOUS_PATH_STATUS },
+    knownHosts: knownHostsView(ctx, field, vip),
     connectionLimit: { zone: NODE_NAMES.httpConnectionZone, count: Math.min(ctx.maxConnections, LIMIT_CONN_MAX) },
     requestLimit: { zone: requestZoneName(ctx.id), burst: ctx.requestsPerSecond * RATE_BURST_S },
     timeouts: {
@@ -220,6 +232,19 @@ function dispatchOf(ctx: TenantContext, vip: VipSnapshot, upstreamFor: (pool: st
   }
   if ([...targets.values()].every((tls) => tls === null)) return null;
   return [...targets].sort(([a], [b]) => (a < b ? -1 : 1)).map(([upstream, tls]) => ({ upstream, tls }));
+}
+
+function knownHostsView(ctx: TenantContext, field: string, vip: VipSnapshot): NginxHttpServerView['knownHosts'] {
+  const hosts = knownHosts(vip);
+  if (hosts === null) return null;
+  return {
+    variable: variableName(ctx.id, vip.name, 'host'),
+    status: UNKNOWN_HOST_STATUS,
+    regexes: [
+      ...hosts.exact.map((h) => `^${literalDots(safe('host', `${field}.hostnames`, h))}$`),
+      ...hosts.wildcards.map((h) => wildcardHostRegex(safe('host', `${field}.hostnames`, h))),
+    ],
+  };
 }
 
 function certificatePaths(ctx: TenantContext, cert: string): { crt: string; key: string } {

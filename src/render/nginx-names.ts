@@ -48,6 +48,10 @@ export const NODE_NAMES = {
   tlsSessionCache: 'sy_tls',
   connectionUpgrade: 'sy_connection_upgrade',
   forwardedHost: 'sy_forwarded_host',
+  /** The path as sent, without the query: what routes compare (see request-rules.ts). */
+  requestPath: 'sy_request_path',
+  /** 1 when the path is one the two proxies could read differently: refused. */
+  ambiguousPath: 'sy_ambiguous_path',
   httpConnectionZone: 'sy_vip_conn',
   streamConnectionZone: 'sy_tcp_conn',
 } as const;

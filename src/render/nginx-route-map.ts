@@ -2,7 +2,8 @@ import { ValidationError } from '../domain/errors.js';
 import type { Route } from '../domain/route.js';
 import type { VipSnapshot } from '../domain/snapshot.js';
 import { UnsafeValueError, safe, safeInt } from './guard.js';
-import { variableName } from './nginx-names.js';
+import { NODE_NAMES, variableName } from './nginx-names.js';
+import { literalDots as literal, segmentPrefix, wildcardHostRegex } from './request-rules.js';
 
 /**
  * Content routing for one VIP, in priority order. NGINX picks a `location` by the longest or first
@@ -23,7 +24,7 @@ export interface NginxRouteMapView {
 
 export interface NginxConditionView {
   readonly variable: string;
-  /** The request variable tested (without `$`): `host`, `uri` or `http_<header>`. */
+  /** The request variable tested (without `$`): `host`, the raw path (NODE_NAMES.requestPath) or `http_<header>`. */
   readonly source: string;
   /** A case-sensitive PCRE (printed after `~`). */
   readonly regex: string;
@@ -32,7 +33,7 @@ export interface NginxConditionView {
 }
 
 /** What every condition regex may consist of: built from guarded values, checked once more. */
-const CONDITION_REGEX = /^\^(?:\[\^\.\]\+)?[A-Za-z0-9_~%/:@,=\[\].+*-]*\$?$/;
+const CONDITION_REGEX = /^\^(?:\[\^\.\]\+)?[A-Za-z0-9_~%/:@,=\[\].+*-]*(?:\$|\(\/\|\$\))?$/;
 
 export function routeMapView(
   tenant: string,
@@ -77,8 +78,10 @@ function routeConditions(at: string, route: Route): Omit<NginxConditionView, 'va
   if (host !== undefined) out.push(hostCondition(safe('host', `${at}.match.host`, host)));
   if (pathPrefix !== undefined) {
     const path = safe('path', `${at}.match.pathPrefix`, pathPrefix);
-    // $uri is the normalised, decoded path: what nginx's own `location` prefixes compare with.
-    out.push({ source: 'uri', regex: checked(at, `^${literal(path)}`), label: `path prefix ${path}` });
+    // The raw path, as HAProxy's `path` (not $uri, which nginx decodes and merges), by whole segments.
+    const { exact, under } = segmentPrefix(path);
+    const regex = exact === null ? `^${literal(under)}` : `^${literal(exact)}(/|$)`;
+    out.push({ source: NODE_NAMES.requestPath, regex: checked(at, regex), label: `path prefix ${path}` });
   }
   if (header !== undefined) {
     const name = safe('headerName', `${at}.match.header.name`, header.name);
@@ -98,13 +101,8 @@ function routeConditions(at: string, route: Route): Omit<NginxConditionView, 'va
  * non-empty leading label, like the HAProxy renderer (nginx's own `*.` would match several).
  */
 function hostCondition(host: string): Omit<NginxConditionView, 'variable'> {
-  const regex = host.startsWith('*.') ? `^[^.]+${literal(host.slice(1))}$` : `^${literal(host)}$`;
+  const regex = host.startsWith('*.') ? wildcardHostRegex(host) : `^${literal(host)}$`;
   return { source: 'host', regex: checked('host', regex), label: `host ${host}` };
-}
-
-/** Guarded hosts, paths and header values hold only `.` and `+` of PCRE's metacharacters. */
-function literal(text: string): string {
-  return text.replace(/[.+]/g, (c) => `[${c}]`);
 }
 
 function checked(field: string, regex: string): string {

@@ -17,6 +17,7 @@ import {
 } from './nginx-names.js';
 import { usedMemberTlsMaterial } from './member-tls.js';
 import { streamTenantView, type NginxStreamTenantView } from './nginx-stream-view.js';
+import { AMBIGUOUS_REQUEST_URI_REGEX } from './request-rules.js';
 
 /**
  * The view model of one node's NGINX config (nginx 1.22 open source): plain data in which every
@@ -42,6 +43,9 @@ export interface NginxMainView {
   readonly tlsSessionCache: { readonly name: string; readonly size: string } | null;
   readonly connectionUpgrade: string;
   readonly forwardedHost: string;
+  /** The raw path variable routes compare, and the variable that flags an ambiguous path (request-rules.ts). */
+  readonly requestPath: string;
+  readonly ambiguousPath: { readonly variable: string; readonly regex: string };
   /** One `limit_conn_zone` per context, keyed by VIP, sized for every VIP of the node. */
   readonly connectionZones: { readonly http: NginxZoneView; readonly stream: NginxZoneView };
 }
@@ -176,6 +180,8 @@ export function nginxMainView(node: NginxNodeSettings, tenants: readonly NginxTe
     tlsSessionCache: tenants.some((t) => t.usesTls) ? { name: NODE_NAMES.tlsSessionCache, size: TLS_SESSION_CACHE } : null,
     connectionUpgrade: NODE_NAMES.connectionUpgrade,
     forwardedHost: NODE_NAMES.forwardedHost,
+    requestPath: NODE_NAMES.requestPath,
+    ambiguousPath: { variable: NODE_NAMES.ambiguousPath, regex: AMBIGUOUS_REQUEST_URI_REGEX },
     connectionZones: {
       http: connectionZone(NODE_NAMES.httpConnectionZone, tenants.reduce((n, t) => n + (t.http?.servers.length ?? 0), 0)),
       stream: connectionZone(NODE_NAMES.streamConnectionZone, tenants.reduce((n, t) => n + (t.stream?.servers.length ?? 0), 0)),

@@ -11,7 +11,7 @@ import {
   type PlacementShortfall,
   type TenantAssignment,
 } from '../domain/placement.js';
-import type { Resources, Tenant } from '../domain/tenant.js';
+import { GROUP_LABEL, type Resources, type Tenant } from '../domain/tenant.js';
 import type { Db } from '../db/connect.js';
 import type { Executor } from '../db/executor.js';
 import * as repo from '../db/placement-repository.js';
@@ -19,9 +19,6 @@ import type { StoredPlacement } from '../db/placement-repository.js';
 import { toTenant } from '../db/tenant-repository.js';
 import { mutate, type Tx, type WriteContext } from './mutation.js';
 import { allNodes } from './plan-service.js';
-
-/** The tenant label that picks the node group a tenant is placed in (absent: `default`). */
-export const GROUP_LABEL = 'group';
 
 export interface PlacementServiceOptions {
   /** Nodes per tenant and proxy kind, where the fleet allows. Default 2. */

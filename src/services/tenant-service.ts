@@ -1,6 +1,9 @@
 import { ConflictError, ForbiddenError, NotFoundError } from '../domain/errors.js';
-import { ROLE_PERMISSIONS, type Principal } from '../domain/token.js';
+import { ROLE_PERMISSIONS, roleToken, type Principal } from '../domain/token.js';
 import {
+  DEFAULT_TENANT_WEIGHT,
+  GROUP_LABEL,
+  PLACEMENT_LABELS,
   TENANT_CAPACITY_FIELDS,
   TENANT_PLACEMENT_FIELDS,
   createTenantSchema,
@@ -22,7 +25,7 @@ import {
 } from '../domain/approval.js';
 import { validate } from './validate.js';
 import { fetchSize, toPage } from './page.js';
-import { GROUP_LABEL, type PlacementService } from './placement-service.js';
+import type { PlacementService } from './placement-service.js';
 
 export interface TenantPage {
   readonly items: Tenant[];
@@ -63,7 +66,11 @@ export class TenantService {
    * approves its reservation on its own; fleet operators' registrations take the state they ask for.
    */
   async create(ctx: WriteContext, input: CreateTenant): Promise<Written<Tenant>> {
-    if (input.state !== undefined) requireCapacityRights(ctx.actor.principal, ['state']);
+    const capacity = [
+      ...(['state', 'weight'] as const).filter((f) => input[f] !== undefined),
+      ...placementLabelsChanged({}, input.labels),
+    ];
+    if (capacity.length > 0) requireCapacityRights(ctx.actor.principal, capacity);
     if (input.proxyKind !== null) requireCapacityRights(ctx.actor.principal, TENANT_PLACEMENT_FIELDS);
     const registrar = ctx.actor.principal.role === 'registrar';
     return mutate(this.db, ctx, async (tx) => {
@@ -73,7 +80,8 @@ export class TenantService {
       const approval: Approval = auto
         ? { pending: null, decidedBy: 'policy', decidedAt: new Date().toISOString(), reason: `auto-approved: ${policyText(this.policy)}` }
         : NO_DECISION;
-      const tenant = await repo.insertTenant(tx.db, { ...input, state, approval }, tx.revision);
+      const weight = input.weight ?? DEFAULT_TENANT_WEIGHT;
+      const tenant = await repo.insertTenant(tx.db, { ...input, weight, state, approval }, tx.revision);
       tx.audit({ action: 'create', resourceType: 'tenant', resourceId: tenant.id, tenantId: tenant.id, before: null, after: tenant });
       // An active tenant needs room on the fleet now; a pending one holds none until approved.
       if (tenant.state === 'active') await this.placement.replace(tx, { admit: tenant.id });
@@ -96,6 +104,8 @@ export class TenantService {
       const before = await repo.findTenant(tx.db, id);
       if (!before) throw new NotFoundError('tenant', id);
       checkIfMatch(tx, `tenant '${id}'`, before.revision);
+      const moves = patch.labels === undefined ? [] : placementLabelsChanged(before.labels, patch.labels);
+      if (moves.length > 0) requireCapacityRights(principal, moves);
       // Re-check the cross-field rules on the merged tenant, so a patch of the limit alone cannot undercut the reservation.
       const merged = validate(createTenantSchema, 'body', {
         id,
@@ -107,7 +117,7 @@ export class TenantService {
         labels: patch.labels ?? before.labels,
         proxyKind: patch.proxyKind === undefined ? before.proxyKind : patch.proxyKind,
       });
-      let next: TenantFields = { ...merged, state: merged.state ?? before.state, approval: before.approval };
+      let next: TenantFields = { ...merged, state: merged.state ?? before.state, weight: merged.weight ?? before.weight, approval: before.approval };
       if (registrar && before.state === 'active' && capacityChangeNeedsApproval(this.policy, before.reservation, next.reservation)) {
         const pending: PendingCapacity = {
           reservation: next.reservation,
@@ -194,9 +204,14 @@ export class TenantService {
   }
 }
 
+/** The placement labels (as `labels.<key>`) whose value differs between `before` and `after`. */
+function placementLabelsChanged(before: Readonly<Record<string, string>>, after: Readonly<Record<string, string>>): string[] {
+  return PLACEMENT_LABELS.filter((key) => before[key] !== after[key]).map((key) => `labels.${key}`);
+}
+
 function requireCapacityRights(principal: Principal, fields: readonly string[]): void {
   if (!ROLE_PERMISSIONS[principal.role].has('tenant:capacity')) {
-    throw new ForbiddenError(`a ${principal.role} token cannot change ${fields.join(', ')}; ask a fleet operator`);
+    throw new ForbiddenError(`${roleToken(principal.role)} cannot change ${fields.join(', ')}; ask a fleet operator`);
   }
 }
 

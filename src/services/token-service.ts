@@ -110,30 +110,33 @@ export class TokenService {
 
   /**
    * Makes sure an admin can get in. With `configured` (SWITCHYARD_ADMIN_TOKEN) that secret becomes
-   * the bootstrap admin's; otherwise, if no admin token exists, one is generated and returned once.
+   * the bootstrap admin's; otherwise, if no admin token exists, one is generated and handed to
+   * `save` inside the transaction that stores it: a token that cannot be saved is not committed, so
+   * a failed start never leaves an admin nobody holds. The secret is never returned or logged.
    */
-  async ensureAdmin(configured: string | undefined): Promise<{ created: boolean; secret?: string }> {
+  async ensureAdmin(configured: string | undefined, save: (secret: string) => void): Promise<{ created: boolean; generated: boolean }> {
     const system: WriteContext = {
       actor: { principal: { tokenId: '', name: 'system', role: 'admin', tenantId: null, nodeName: null }, requestId: 'bootstrap', sourceIp: null },
     };
     const existing = await tokens.findTokenByName(this.db, BOOTSTRAP_ADMIN);
     if (configured !== undefined) {
       const hash = hashSecret(configured);
-      if (existing?.secret_hash === hash) return { created: false };
+      if (existing?.secret_hash === hash) return { created: false, generated: false };
       await mutate(this.db, system, async (tx) => {
         if (existing) await tokens.setTokenSecret(tx.db, existing.id, hash);
         else await tokens.insertToken(tx.db, { name: BOOTSTRAP_ADMIN, role: 'admin', tenantId: null, nodeName: null, secretHash: hash, expiresAt: null });
         tx.audit({ action: existing ? 'update' : 'create', resourceType: 'token', resourceId: BOOTSTRAP_ADMIN, tenantId: null, before: null, after: { name: BOOTSTRAP_ADMIN, role: 'admin', source: 'SWITCHYARD_ADMIN_TOKEN' } });
       });
-      return { created: !existing };
+      return { created: !existing, generated: false };
     }
     const anyAdmin = await this.db.selectFrom('api_tokens').select('id').where('role', '=', 'admin').executeTakeFirst();
-    if (anyAdmin) return { created: false };
+    if (anyAdmin) return { created: false, generated: false };
     const secret = newSecret();
     await mutate(this.db, system, async (tx) => {
       await tokens.insertToken(tx.db, { name: BOOTSTRAP_ADMIN, role: 'admin', tenantId: null, nodeName: null, secretHash: hashSecret(secret), expiresAt: null });
       tx.audit({ action: 'create', resourceType: 'token', resourceId: BOOTSTRAP_ADMIN, tenantId: null, before: null, after: { name: BOOTSTRAP_ADMIN, role: 'admin', source: 'generated' } });
+      save(secret);
     });
-    return { created: true, secret };
+    return { created: true, generated: true };
   }
 }

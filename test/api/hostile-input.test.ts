@@ -84,6 +84,9 @@ function replaced(body: unknown, path: (string | number)[], value: unknown): unk
   return copy;
 }
 
+/** The `cursor` field of a route's query schema, if it pages. */
+const cursorField = (query: unknown): unknown => (query as { shape?: Record<string, unknown> } | undefined)?.shape?.['cursor'];
+
 const writeRoutes = () => allRoutes(app.cp.services).filter((r) => r.body !== undefined);
 const routeKey = (r: { method: string; path: string }) => `${r.method.toUpperCase()} ${r.path}`;
 
@@ -159,6 +162,31 @@ describe('hostile input', () => {
     for (const seg of ['a%0Ab', 'a%3Bb', '%7B', 'a%00', '%D0%B0pi', 'A', '..', 'x'.repeat(300)]) {
       const res = await app.admin('GET', `/v1/tenants/${seg}/vips`);
       expect([400, 404], seg).toContain(res.status);
+    }
+  });
+
+  it('refuses a cursor no page could have given, on every paged list, with 400 naming query.cursor', async () => {
+    const paged = allRoutes(app.cp.services).filter((r) => r.method === 'get' && cursorField(r.query) !== undefined);
+    // The eight name-keyed lists, the audit log (event ids) and the allocations (tenant/node).
+    expect(paged.map((r) => r.path).sort()).toEqual([
+      '/v1/address-pools', '/v1/allocations', '/v1/audit', '/v1/nodes', '/v1/tenants',
+      '/v1/tenants/:tenant/certificates', '/v1/tenants/:tenant/pools', '/v1/tenants/:tenant/pools/:pool/members',
+      '/v1/tenants/:tenant/vips', '/v1/tokens',
+    ]);
+    for (const r of paged) {
+      for (const bad of ['a\u0000b', '\u0000', 'web\u2028', "a' OR '1'='1", '../x', 'A', '-1', 'x'.repeat(201), 'a/b/c']) {
+        const res = await app.admin('GET', `${fillPath(r.path)}?cursor=${encodeURIComponent(bad)}`);
+        const where = `GET ${r.path}?cursor=${JSON.stringify(bad)}`;
+        expect(res.status, `${where} → ${JSON.stringify(res.body).slice(0, 300)}`).toBe(400);
+        expect(res.body.error.details.map((d: { path: string }) => d.path), where).toEqual(['query.cursor']);
+      }
+      // A cursor a page gave is still taken.
+      const page = await app.admin('GET', `${fillPath(r.path)}?limit=1`);
+      expect(page.status, r.path).toBe(200);
+      if (page.body.nextCursor !== null) {
+        const next = await app.admin('GET', `${fillPath(r.path)}?limit=1&cursor=${encodeURIComponent(page.body.nextCursor)}`);
+        expect(next.status, `${r.path} next page`).toBe(200);
+      }
     }
   });
 

@@ -88,6 +88,61 @@ describe('tenants', () => {
     expect(res.body.error.message).toMatch(/reservation/);
   });
 
+  it('refuses a registrar that names a weight when registering, as PATCH does, and creates nothing', async () => {
+    const registrar = app.as(await app.token('registrar'));
+    const res = await registrar('POST', '/v1/tenants', { id: 'heavy', weight: 1000 });
+    expect(res.status).toBe(403);
+    expect(res.body.error.message).toBe('a registrar token cannot change weight; ask a fleet operator');
+    expect((await app.admin('GET', '/v1/tenants/heavy')).status).toBe(404);
+    const plain = await registrar('POST', '/v1/tenants', { id: 'light' });
+    expect(plain.status).toBe(201);
+    expect(plain.body).toMatchObject({ state: 'pending_approval', weight: 100 });
+    const admin = await app.admin('POST', '/v1/tenants', { id: 'heavy', weight: 1000 });
+    expect(admin.status).toBe(201);
+    expect(admin.body.weight).toBe(1000);
+  });
+
+  it('treats the group label as capacity: a tenant-admin or registrar cannot move a tenant to another node group', async () => {
+    expect((await app.admin('POST', '/v1/tenants', { id: 'grouped', labels: { group: 'edge', env: 'dev' } })).status).toBe(201);
+    const before = await app.admin('GET', '/v1/tenants/grouped');
+    const tenantAdmin = app.as(await app.token('tenant-admin', { tenant: 'grouped' }));
+    const registrar = app.as(await app.token('registrar'));
+    for (const [caller, role] of [[tenantAdmin, 'tenant-admin'], [registrar, 'registrar']] as const) {
+      for (const labels of [{ group: 'gpu', env: 'dev' }, { env: 'dev' }]) {
+        const res = await caller('PATCH', '/v1/tenants/grouped', { labels });
+        expect(res.status, `${role} ${JSON.stringify(labels)}`).toBe(403);
+        expect(res.body.error.message).toBe(`a ${role} token cannot change labels.group; ask a fleet operator`);
+      }
+    }
+    expect((await app.admin('GET', '/v1/tenants/grouped')).body).toEqual(before.body);
+    // Other labels stay theirs, as long as the group is kept.
+    const relabel = await tenantAdmin('PATCH', '/v1/tenants/grouped', { labels: { group: 'edge', env: 'prod' } });
+    expect(relabel.status).toBe(200);
+    expect(relabel.body.labels).toEqual({ group: 'edge', env: 'prod' });
+    const registered = await registrar('POST', '/v1/tenants', { id: 'ingpu', labels: { group: 'gpu' } });
+    expect(registered.status).toBe(403);
+    expect(registered.body.error.message).toBe('a registrar token cannot change labels.group; ask a fleet operator');
+    expect((await app.admin('GET', '/v1/tenants/ingpu')).status).toBe(404);
+    const moved = await app.admin('PATCH', '/v1/tenants/grouped', { labels: { group: 'gpu' } });
+    expect(moved.status).toBe(200);
+    expect(moved.body.labels).toEqual({ group: 'gpu' });
+  });
+
+  it('refuses a __proto__ label key with 400 naming it, like any other bad key, and changes nothing', async () => {
+    const before = await app.admin('GET', '/v1/tenants/acme');
+    const patch = await app.admin('PATCH', '/v1/tenants/acme', '{"labels":{"__proto__":"x","env":"prod"}}');
+    expect(patch.status).toBe(400);
+    expect(patch.body.error.details).toEqual([{ path: 'body.labels.__proto__', message: '"__proto__" is not a valid key' }]);
+    const create = await app.admin('POST', '/v1/tenants', '{"id":"proto","labels":{"__proto__":{"group":"gpu"}}}');
+    expect(create.status).toBe(400);
+    expect(create.body.error.details).toEqual([{ path: 'body.labels.__proto__', message: '"__proto__" is not a valid key' }]);
+    const top = await app.admin('POST', '/v1/tenants', '{"id":"proto","__proto__":{"weight":5}}');
+    expect(top.status).toBe(400);
+    expect(top.body.error.details).toEqual([{ path: 'body.__proto__', message: '"__proto__" is not a valid key' }]);
+    expect((await app.admin('GET', '/v1/tenants/proto')).status).toBe(404);
+    expect((await app.admin('GET', '/v1/tenants/acme')).body).toEqual(before.body);
+  });
+
   it('shows a tenant-scoped token only its own tenant in the list', async () => {
     const token = await app.token('tenant-viewer', { tenant: 't2' });
     const res = await app.as(token)('GET', '/v1/tenants');

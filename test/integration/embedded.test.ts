@@ -55,10 +55,11 @@ afterAll(() => {
 });
 
 describe('embedded default (no DATABASE_URL)', () => {
-  it('starts on PGlite, prints the admin token once, keeps state across a restart', async () => {
+  it('starts on PGlite, saves the admin token to a 0600 file and prints only where, keeps state across a restart', async () => {
     const first = await serve();
     const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
-    expect(first.stderr()).toContain(token);
+    expect(first.stderr()).not.toContain(token);
+    expect(first.stderr()).toContain(`saved it in ${join(dataDir, 'admin-token')}`);
     expect(statSync(join(dataDir, 'admin-token')).mode & 0o777).toBe(0o600);
     expect(statSync(join(dataDir, 'secret.key')).mode & 0o777).toBe(0o600);
 

@@ -225,8 +225,8 @@ export async function live(edge: ProxyNode): Promise<Live> {
   return { a: tenant(TENANT_A.id, FRONTEND_A), b: tenant(TENANT_B.id, FRONTEND_B), maxconn: field('Maxconn'), currConns: field('CurrConns') };
 }
 
-/** The node's caps map (relative to its configDir): the one map file a HAProxy node is rendered. */
-const CAPS_MAP = Object.values(HAPROXY_FILES).find((f) => f.startsWith('maps/'))!;
+/** The node's caps map (relative to its configDir). */
+const CAPS_MAP = HAPROXY_FILES.capsMap;
 
 /** A tenant's caps as the proxy enforces them, and its current connections (all its frontends). */
 export interface TenantCaps {

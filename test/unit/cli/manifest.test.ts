@@ -85,6 +85,15 @@ describe('parseManifests', () => {
     expect(messages('t.yaml', TENANT.replace('team: web', 'Team: web'))).toEqual([expect.stringMatching(/^t\.yaml\[0\] metadata\.labels\.Team: /)]);
   });
 
+  it('refuses a __proto__ key where YAML gives one, instead of dropping it', () => {
+    expect(messages('t.yaml', TENANT.replace('team: web', 'team: web, __proto__: x'))).toEqual([
+      't.yaml[0] metadata.labels.__proto__: "__proto__" is not a valid key',
+    ]);
+    expect(messages('t.yaml', TENANT.replace('port: 8080 }', 'port: 8080, __proto__: { weight: 5 } }'))).toEqual([
+      't.yaml[0] spec.pools[0].members[0].__proto__: "__proto__" is not a valid key',
+    ]);
+  });
+
   it('refuses a YAML syntax error with its line, and documents of another kind', () => {
     expect(messages('t.yaml', 'apiVersion: switchyard/v1\nkind: [Tenant\n')[0]).toMatch(/^t\.yaml\[0\]: YAML: .*line \d+/);
     expect(messages('t.yaml', 'apiVersion: v2\nkind: Pod\nmetadata: { name: x }\n')).toEqual([

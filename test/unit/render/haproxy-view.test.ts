@@ -47,7 +47,38 @@ describe('toHaproxyView', () => {
     const www = frontend('fe_shop_www');
     expect(www.routes.map((r) => r.name)).toEqual(['canary', 'api-host', 'api-path', 'cdn', 'combo']);
     expect(www.routes.find((r) => r.name === 'cdn')!.condition).toBe('r_cdn_host r_cdn_label');
-    expect(www.acls.find((a) => a.name === 'r_cdn_host')!.criterion).toBe('req.hdr(host),lower,field(1,:),field(2,.,0) -m str -- cdn.shop.example');
+    expect(www.acls.find((a) => a.name === 'r_cdn_host')!.criterion).toBe('req.hdr(host),lower,field(1,:),field(2,.,0) -m str -- cdn.shop.example cdn.shop.example.');
+  });
+
+  it('matches a path prefix by whole segments: the prefix itself or below it, never a longer name', () => {
+    const www = frontend('fe_shop_www');
+    expect(www.acls.filter((a) => a.name === 'r_api-path_path').map((a) => a.criterion)).toEqual(['path -m str -- /api', 'path -m beg -- /api/']);
+    expect(www.routes.find((r) => r.name === 'api-path')!.condition).toBe('r_api-path_path');
+    expect(www.routes.find((r) => r.name === 'combo')!.condition).toBe('r_combo_host r_combo_path r_combo_header');
+  });
+
+  it('when a VIP has hostnames, then it answers its names and its routes’ hosts (with a trailing dot too), and refuses any other Host with 421', () => {
+    expect(frontend('fe_shop_www').knownHosts).toEqual({
+      status: 421,
+      criteria: [
+        'req.hdr(host),lower,field(1,:) -m str -- api.shop.example api.shop.example. shop.example shop.example.',
+        'req.hdr(host),lower,field(1,:) -m reg -- ^[^.]+[.]cdn[.]shop[.]example[.]?$',
+      ],
+    });
+    // No hostnames: any Host; a TCP VIP has no Host.
+    expect(frontend('fe_shop_edge').knownHosts).toBeNull();
+    expect(frontend('fe_shop_raw').knownHosts).toBeNull();
+    expect(frontend('fe_shop_edge').pathGuard).toEqual({ status: 400, patternFile: `${DIR}/maps/ambiguous-path.pat` });
+    expect(frontend('fe_shop_raw').pathGuard).toBeNull();
+  });
+
+  it('when persistence is by cookie, then each member’s cookie value is opaque, distinct and the same on every render', () => {
+    const servers = backend('be_shop_web').servers;
+    const values = servers.map((s) => /(?:^| )cookie (\S+)/.exec(s.options)![1]!);
+    expect(values.every((v) => /^[0-9a-f]{16}$/.test(v))).toBe(true);
+    expect(new Set(values).size).toBe(servers.length);
+    const again = tenantView(featuresSnapshot('haproxy', '/elsewhere'), 'shop').backends.find((b) => b.name === 'be_shop_web')!;
+    expect(again.servers.map((s) => /(?:^| )cookie (\S+)/.exec(s.options)![1]!)).toEqual(values);
   });
 
   it('when a VIP has no default pool, then unmatched requests get a 503 and unmatched connections are closed', () => {

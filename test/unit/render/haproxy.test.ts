@@ -76,8 +76,9 @@ describe.each(Object.keys(SCENARIOS))('the %s scenario', (name) => {
 describe('renderHaproxy', () => {
   it('refers to every file it renders by its absolute path under configDir', () => {
     const files = renderHaproxy(seedSnapshot('haproxy', '/srv/lb'));
-    expect(Object.keys(files)).toEqual(['certs/b/b-example.pem', 'crt-lists/b/api.crt-list', 'haproxy.cfg', 'maps/tenant-caps.map', 'member-tls/b/ca/b-members.pem', 'runtime-api/ca.pem', 'runtime-api/node.pem']);
+    expect(Object.keys(files)).toEqual(['certs/b/b-example.pem', 'crt-lists/b/api.crt-list', 'haproxy.cfg', 'maps/ambiguous-path.pat', 'maps/tenant-caps.map', 'member-tls/b/ca/b-members.pem', 'runtime-api/ca.pem', 'runtime-api/node.pem']);
     expect(files['haproxy.cfg']).toContain('ssl verify required ca-file /srv/lb/member-tls/b/ca/b-members.pem sni str(api.b.internal) ');
+    expect(files['haproxy.cfg']).toContain('if { path -m reg -f /srv/lb/maps/ambiguous-path.pat }');
     expect(files['haproxy.cfg']).toContain('ssl crt-list /srv/lb/crt-lists/b/api.crt-list ');
     expect(files['haproxy.cfg']).toContain('ssl crt /srv/lb/runtime-api/node.pem ca-file /srv/lb/runtime-api/ca.pem verify required');
     expect(files['haproxy.cfg']).toContain('map_str_int(/srv/lb/maps/tenant-caps.map,');

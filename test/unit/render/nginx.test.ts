@@ -143,7 +143,7 @@ describe('content routing', () => {
     ]);
     expect(config).toContain('map $http_x_beta $sy_a__www__c0 {\n        default 0;\n        ~^on$ 1; # header X-Beta is on');
     expect(config).toContain('map $host $sy_a__www__c1 {\n        default 0;\n        ~^a[.]example$ 1;');
-    expect(config).toContain('map $uri $sy_a__www__c2 {\n        default 0;\n        ~^/api 1;');
+    expect(config).toContain('map $sy_request_path $sy_a__www__c2 {\n        default 0;\n        ~^/api(/|$) 1;');
     expect(config).toContain('proxy_pass http://$sy_a__www__up;');
     expect(config).not.toContain('return 503;');
   });
@@ -155,7 +155,7 @@ describe('content routing', () => {
         { name: 'aa', priority: 1, match: { pathPrefix: '/a.b+c', host: '*.example.com' }, pool: 'beta' },
       ]),
     );
-    expect(config).toContain('~^/a[.]b[+]c 1;');
+    expect(config).toContain('~^/a[.]b[+]c(/|$) 1;');
     expect(config).toContain('~^[^.]+[.]example[.]com$ 1; # host *.example.com');
     expect(config.match(/# route \w+/g)).toEqual(['# route aa', '# route zz']);
     expect(config).toContain('~^11$ "t_a_beta"; # route aa');
