@@ -167,10 +167,10 @@ describe('hostile input', () => {
 
   it('refuses a cursor no page could have given, on every paged list, with 400 naming query.cursor', async () => {
     const paged = allRoutes(app.cp.services).filter((r) => r.method === 'get' && cursorField(r.query) !== undefined);
-    // The eight name-keyed lists, the audit log (event ids) and the allocations (tenant/node).
+    // The nine name-keyed lists, the audit log (event ids) and the allocations (tenant/node).
     expect(paged.map((r) => r.path).sort()).toEqual([
       '/v1/address-pools', '/v1/allocations', '/v1/audit', '/v1/nodes', '/v1/tenants',
-      '/v1/tenants/:tenant/certificates', '/v1/tenants/:tenant/pools', '/v1/tenants/:tenant/pools/:pool/members',
+      '/v1/tenants/:tenant/ca-bundles', '/v1/tenants/:tenant/certificates', '/v1/tenants/:tenant/pools', '/v1/tenants/:tenant/pools/:pool/members',
       '/v1/tenants/:tenant/vips', '/v1/tokens',
     ]);
     for (const r of paged) {

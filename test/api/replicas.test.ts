@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
@@ -16,7 +15,8 @@ beforeAll(async () => {
     DATABASE_URL: a.database.url,
     PORT: '0',
     SWITCHYARD_ADMIN_TOKEN: a.adminToken,
-    SWITCHYARD_SECRET_KEY: randomBytes(32).toString('base64'),
+    // Replicas share the secret key: the fleet CA's key and other secrets are sealed with it.
+    SWITCHYARD_SECRET_KEY: a.secretKey,
     LOG_LEVEL: 'silent',
     SWITCHYARD_TOKEN_CACHE_MS: '60000',
   });

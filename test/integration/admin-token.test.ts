@@ -15,6 +15,8 @@ const BIN = new URL('../../bin/switchyard.mjs', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'sy-admin-token-'));
 const running: ChildProcess[] = [];
 let database: TestDatabase;
+/** One key for every start: what the first start seals (the fleet CA's key) the next one opens. */
+const secretKey = randomBytes(32).toString('base64');
 
 interface Run {
   readonly child: ChildProcess;
@@ -26,7 +28,7 @@ function serve(dataDir: string): Run {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: database.url,
-    SWITCHYARD_SECRET_KEY: randomBytes(32).toString('base64'),
+    SWITCHYARD_SECRET_KEY: secretKey,
     SWITCHYARD_DATA_DIR: dataDir,
     PORT: '0',
     LOG_LEVEL: 'info',
