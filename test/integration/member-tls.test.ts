@@ -102,7 +102,7 @@ function snapshot(kind: NodeKind, configDir: string, address: string, ports: Rea
   };
   return {
     revision: 1,
-    node: { name: `edge-${kind}`, kind, runtimeAddress: kind === 'haproxy' ? { host: '127.0.0.1', port: ports.get('runtime')! } : null, capacity: { vcpu: 2, memoryMb: 1024 }, configDir },
+    node: { name: `edge-${kind}`, kind, runtimeAddress: kind === 'haproxy' ? { host: '127.0.0.1', port: ports.get('runtime')! } : null, masterAddress: null, runtimeTls: null, socketDir: configDir, capacity: { vcpu: 2, memoryMb: 1024 }, configDir },
     tenants: [tenant],
   };
 }
@@ -145,7 +145,7 @@ let viaHaproxy: Proxy;
 let viaNginx: Proxy;
 
 async function serverStatus(pool: string): Promise<{ status: string; check: string }> {
-  const row = (await showStat(viaHaproxy.ports.get('runtime')!)).find((r) => r.pxname === `be_t_${pool}` && r.svname !== 'BACKEND');
+  const row = (await showStat(join(haproxyDir, 'admin.sock'))).find((r) => r.pxname === `be_t_${pool}` && r.svname !== 'BACKEND');
   return { status: row?.status ?? 'missing', check: row?.check_status ?? '' };
 }
 

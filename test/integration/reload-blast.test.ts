@@ -83,7 +83,7 @@ beforeAll(async () => {
   for (const [name, kind] of [['hap', 'haproxy'], ['ngx', 'nginx']] as const) {
     const configDir = join(root, name, 'etc');
     const runtime = kind === 'haproxy' ? { runtimeAddress: { host: '127.0.0.1', port: await freePort('127.0.0.1') } } : {};
-    const created = await expectOk(app, 'POST', '/v1/nodes', { name, kind, capacity: { vcpu: 4, memoryMb: 8192 }, configDir, ...runtime });
+    const created = await expectOk(app, 'POST', '/v1/nodes', { name, kind, capacity: { vcpu: 4, memoryMb: 8192 }, configDir, socketDir: join(root, name), ...runtime });
     nodes.push({ name, kind, configDir, socket: join(root, name, 'master.sock'), token: created.agentToken });
   }
   for (const n of nodes) {
