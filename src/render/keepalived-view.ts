@@ -18,15 +18,7 @@ export interface KeepalivedView {
   readonly interface: string;
   readonly sourceAddress: string;
   readonly trackScript: string;
-  readonly instances: readonly {
-    readonly name: string;
-    readonly vrid: number;
-    readonly priority: number;
-    readonly peers: readonly string[];
-    readonly alone: boolean;
-    readonly authPass: string;
-    readonly address: string;
-  }[];
+  readonly instances: readonly VrrpInstance[];
   readonly notCovered: readonly string[];
 }
 

@@ -18,6 +18,7 @@ import {
   partsChunkText,
   DIGEST_BYTES,
   type ChunkedFile,
+  type DecodedManifest,
   type Digest,
   type ManifestFile,
 } from './config-manifest.js';
@@ -242,16 +243,14 @@ export class ConfigStore {
     if (remembered?.id === previous.id) return remembered.digests;
     const manifest = previous.manifest ?? (previous.filesSealed === null ? (await configVersionById(trx, previous.id))?.manifest : null);
     if (!manifest) return none;
-    const files = await this.resolve(trx, manifest, `config version ${previous.id} of node ${nodeName}`);
-    const out = digestSet(files);
     const decoded = decodeManifest(manifest);
+    const out = digestSet(await this.resolve(trx, decoded, `config version ${previous.id} of node ${nodeName}`));
     if (decoded.chunked) for (const f of decoded.files) for (const c of f.chunks) out.add(c);
     return out;
   }
 
   /** A manifest's files with their segment digests, chunks read where a chunked manifest names them. */
-  private async resolve(db: Executor, manifest: Buffer, what: string): Promise<ManifestFile[]> {
-    const decoded = decodeManifest(manifest);
+  private async resolve(db: Executor, decoded: DecodedManifest, what: string): Promise<ManifestFile[]> {
     if (!decoded.chunked) return decoded.files;
     const texts = await this.texts(db, decoded.files.flatMap((f) => f.chunks), what);
     return decoded.files.map((f) => {
@@ -330,7 +329,7 @@ export class ConfigStore {
       return JSON.parse(this.box.open(v.filesSealed, `config:${v.nodeName}`)) as RenderedFiles;
     }
     const what = `config version ${v.id} of node ${v.nodeName}`;
-    const files = await this.resolve(this.db, v.manifest, what);
+    const files = await this.resolve(this.db, decodeManifest(v.manifest), what);
     const texts = await this.texts(this.db, files.flatMap((f) => f.digests), what);
     return Object.fromEntries(files.map((f) => [f.name, f.digests.map((d) => texts.get(d)!).join('')]));
   }

@@ -9,6 +9,9 @@ import { OneShotCli } from '../../src/fleet/one-shot-cli.js';
 import type { ProcList } from '../../src/fleet/parse.js';
 import { createMasterApi } from '../../src/fleet/runtime-api.js';
 import { childProcesses } from '../../src/fleet/process-table.js';
+import { parseAgentOptions, type AgentFlags } from '../../src/cli/agent.js';
+import { buildAgent } from '../../src/cli/build-agent.js';
+import type { Agent } from '../../src/fleet/agent.js';
 import type { Caller, TestApp } from '../support/app.js';
 import { eventually } from './haproxy-render-support.js';
 
@@ -148,4 +151,29 @@ export function runCli(args: string[], env: Record<string, string>, timeoutMs = 
       resolve({ code, output: `${stdout}${stderr}` });
     });
   });
+}
+
+/** A fleet test's node as its agent sees it. */
+export interface AgentNode {
+  readonly name: string;
+  readonly kind: 'haproxy' | 'nginx';
+  readonly configDir: string;
+  /** The HAProxy master socket the agent reloads through. */
+  readonly socket: string;
+  readonly token: string;
+}
+
+/** Starts a node's agent in-process with short waits and retries (a fleet test's pace); answers it running. */
+export function startFastAgent(controlPlane: string, n: AgentNode, logger: Logger, extra: Partial<AgentFlags> = {}): Agent {
+  const flags: AgentFlags = {
+    controlPlane, node: n.name, kind: n.kind, configDir: n.configDir, masterSocket: n.socket,
+    haproxyBin: 'haproxy', nginxBin: 'nginx', wait: '2', heartbeat: '1', reloadTimeout: '10', keepReleases: '3', ...extra,
+  };
+  const agent = buildAgent(parseAgentOptions(flags, { SWITCHYARD_AGENT_TOKEN: n.token }), logger, {
+    retry: { initialMs: 100, maxMs: 500, factor: 2 },
+    slowRetryMs: 500,
+    retryRejectedMs: 500,
+  });
+  void agent.run();
+  return agent;
 }

@@ -2,11 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAgentOptions, type AgentFlags } from '../../src/cli/agent.js';
-import { buildAgent } from '../../src/cli/build-agent.js';
 import type { Agent } from '../../src/fleet/agent.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { converged, expectOk, masterCli, memoryLogger, startHaproxy, startNginx, type Proxy } from './agent-support.js';
+import { converged, expectOk, masterCli, memoryLogger, startFastAgent, startHaproxy, startNginx, type Proxy } from './agent-support.js';
 import { eventually, freePort, httpMember, request, type Closable } from './haproxy-render-support.js';
 
 /**
@@ -54,16 +52,7 @@ function samples(text: string, metric: string): Map<string, number> {
 }
 
 function startAgent(n: FleetNode): void {
-  const flags: AgentFlags = {
-    controlPlane: app.url, node: n.name, kind: n.kind, configDir: n.configDir, masterSocket: n.socket,
-    haproxyBin: 'haproxy', nginxBin: 'nginx', wait: '2', heartbeat: '1', reloadTimeout: '10', keepReleases: '3',
-  };
-  n.agent = buildAgent(parseAgentOptions(flags, { SWITCHYARD_AGENT_TOKEN: n.token }), logs.logger, {
-    retry: { initialMs: 100, maxMs: 500, factor: 2 },
-    slowRetryMs: 500,
-    retryRejectedMs: 500,
-  });
-  void n.agent.run();
+  n.agent = startFastAgent(app.url, n, logs.logger);
 }
 
 const allConverged = (atLeast: number) => Promise.all(nodes.map((n) => converged(app.admin, n.name, atLeast, 30_000)));

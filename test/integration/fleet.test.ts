@@ -3,12 +3,11 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAgentOptions, type AgentFlags } from '../../src/cli/agent.js';
-import { buildAgent } from '../../src/cli/build-agent.js';
+import type { AgentFlags } from '../../src/cli/agent.js';
 import type { Agent } from '../../src/fleet/agent.js';
 import { parseShowStat } from '../../src/fleet/parse.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { activeRelease, converged, expectOk, flakyHaproxy, masterCli, memoryLogger, nodeError, startHaproxy, startNginx, type Proxy } from './agent-support.js';
+import { activeRelease, converged, expectOk, flakyHaproxy, masterCli, memoryLogger, nodeError, startFastAgent, startHaproxy, startNginx, type Proxy } from './agent-support.js';
 import { eventually, freePort, httpMember, runtimeCommand, type Closable } from './haproxy-render-support.js';
 
 /**
@@ -45,16 +44,7 @@ const haproxyNodes = () => nodes.filter((n) => n.kind === 'haproxy');
 const node = (name: string) => nodes.find((n) => n.name === name)!;
 
 function startAgent(n: FleetNode, extra: Partial<AgentFlags> = {}): void {
-  const flags: AgentFlags = {
-    controlPlane: app.url, node: n.name, kind: n.kind, configDir: n.configDir, masterSocket: n.socket,
-    haproxyBin: 'haproxy', nginxBin: 'nginx', wait: '2', heartbeat: '1', reloadTimeout: '10', keepReleases: '3', ...extra,
-  };
-  n.agent = buildAgent(parseAgentOptions(flags, { SWITCHYARD_AGENT_TOKEN: n.token }), logs.logger, {
-    retry: { initialMs: 100, maxMs: 500, factor: 2 },
-    slowRetryMs: 500,
-    retryRejectedMs: 500,
-  });
-  void n.agent.run();
+  n.agent = startFastAgent(app.url, n, logs.logger, extra);
 }
 
 function startProxy(n: FleetNode): void {

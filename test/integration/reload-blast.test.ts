@@ -4,11 +4,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAgentOptions, type AgentFlags } from '../../src/cli/agent.js';
-import { buildAgent } from '../../src/cli/build-agent.js';
 import type { Agent } from '../../src/fleet/agent.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { converged, expectOk, masterCli, memoryLogger, startHaproxy, startNginx, type Proxy } from './agent-support.js';
+import { converged, expectOk, masterCli, memoryLogger, startFastAgent, startHaproxy, startNginx, type Proxy } from './agent-support.js';
 import { eventually, freePort, httpMember, type Closable } from './haproxy-render-support.js';
 
 /**
@@ -86,18 +84,7 @@ beforeAll(async () => {
     const created = await expectOk(app, 'POST', '/v1/nodes', { name, kind, capacity: { vcpu: 4, memoryMb: 8192 }, configDir, socketDir: join(root, name), ...runtime });
     nodes.push({ name, kind, configDir, socket: join(root, name, 'master.sock'), token: created.agentToken });
   }
-  for (const n of nodes) {
-    const flags: AgentFlags = {
-      controlPlane: app.url, node: n.name, kind: n.kind, configDir: n.configDir, masterSocket: n.socket,
-      haproxyBin: 'haproxy', nginxBin: 'nginx', wait: '2', heartbeat: '1', reloadTimeout: '10', keepReleases: '3',
-    };
-    n.agent = buildAgent(parseAgentOptions(flags, { SWITCHYARD_AGENT_TOKEN: n.token }), logs.logger, {
-      retry: { initialMs: 100, maxMs: 500, factor: 2 },
-      slowRetryMs: 500,
-      retryRejectedMs: 500,
-    });
-    void n.agent.run();
-  }
+  for (const n of nodes) n.agent = startFastAgent(app.url, n, logs.logger);
   for (const n of nodes) await converged(app.admin, n.name, 0, 30_000);
   for (const n of nodes) n.proxy = n.kind === 'haproxy' ? startHaproxy(n.configDir, n.socket) : startNginx(n.configDir);
   await eventually('haproxy up', async () => ((await masterCli(nodes[0]!.socket).showProc().catch(() => null)) ? true : undefined), 10_000);
