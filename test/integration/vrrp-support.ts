@@ -63,6 +63,22 @@ export async function movedTo(address: string, ns: string, all: readonly string[
   );
 }
 
+/**
+ * Waits (polling every 25 ms) until `address` is held by exactly one namespace, whichever; answers
+ * it and how long that took from `since`.
+ */
+export async function heldByOne(address: string, all: readonly string[], since: number, timeoutMs = 10_000): Promise<{ ns: string; ms: number }> {
+  return eventually(
+    `${address} to be up in exactly one namespace`,
+    async () => {
+      const now = holders(address, all);
+      return now.length === 1 ? { ns: now[0]!, ms: Date.now() - since } : undefined;
+    },
+    timeoutMs,
+    25,
+  );
+}
+
 /** A process the test started; stopped by its PID (or its process group, for a proxy and its workers). */
 export interface Started {
   readonly pid: number;
