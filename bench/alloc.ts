@@ -17,12 +17,9 @@
  * and PostgreSQL at 127.0.0.1:5432 (SWITCHYARD_TEST_PG overrides). Progress goes to stderr.
  */
 import { performance } from 'node:perf_hooks';
-import {
-  computeAllocations,
-  type AllocationInput,
-  type CurrentAllocation,
-  type TenantDemand,
-} from '../src/domain/allocation.js';
+import type { AllocationInput, CurrentAllocation } from '../src/domain/allocation/allocation-types.js';
+import { computeAllocations } from '../src/domain/allocation/compute-allocations.js';
+import type { TenantDemand } from '../src/domain/demand.js';
 import { planPlacement, type PlacementInput, type PlacementNode, type PlacementTenant } from '../src/domain/placement.js';
 import { mulberry32 } from '../test/fixtures/random-snapshot.js';
 import { pollCycle } from './poll-cycle-support.js';

@@ -1,5 +1,7 @@
 import { DEFAULT_CAPACITY_MODEL, toResourceVector, type CapacityModel, type ResourceVector } from '../domain/capacity.js';
-import { computeAllocations, type Allocation, type AllocationChange, type TenantDemand } from '../domain/allocation.js';
+import { computeAllocations } from '../domain/allocation/compute-allocations.js';
+import type { Allocation, AllocationChange } from '../domain/allocation/allocation-types.js';
+import type { TenantDemand } from '../domain/demand.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import type { NodeKind, ProxyNode } from '../domain/node.js';
 import { nodeHealth } from '../domain/node-health.js';

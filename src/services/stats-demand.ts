@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { estimateDemand, type StatsSample, type TenantDemand } from '../domain/allocation.js';
+import { estimateDemand, type StatsSample, type TenantDemand } from '../domain/demand.js';
 import type { Executor } from '../db/executor.js';
 import { pgErrorCode } from '../db/executor.js';
 import type { DemandSource } from './allocation-service.js';
