@@ -20,7 +20,8 @@ import { performance } from 'node:perf_hooks';
 import type { AllocationInput, CurrentAllocation } from '../src/domain/allocation/allocation-types.js';
 import { computeAllocations } from '../src/domain/allocation/compute-allocations.js';
 import type { TenantDemand } from '../src/domain/demand.js';
-import { planPlacement, type PlacementInput, type PlacementNode, type PlacementTenant } from '../src/domain/placement.js';
+import { planPlacement } from '../src/domain/placement/plan-placement.js';
+import type { PlacementInput, PlacementNode, PlacementTenant } from '../src/domain/placement/placement-types.js';
 import { mulberry32 } from '../test/fixtures/random-snapshot.js';
 import { pollCycle } from './poll-cycle-support.js';
 

@@ -1,16 +1,15 @@
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import type { NodeKind, ProxyNode } from '../domain/node.js';
 import { placementHealth } from '../domain/node-health.js';
+import { DEFAULT_MIN_REPLICAS, planPlacement } from '../domain/placement/plan-placement.js';
 import {
   DEFAULT_GROUP,
-  DEFAULT_MIN_REPLICAS,
-  planPlacement,
   type NodeUsage,
   type PlacementMove,
   type PlacementPlan,
   type PlacementShortfall,
   type TenantAssignment,
-} from '../domain/placement.js';
+} from '../domain/placement/placement-types.js';
 import { GROUP_LABEL, type Resources, type Tenant } from '../domain/tenant.js';
 import type { Db } from '../db/connect.js';
 import type { Executor } from '../db/executor.js';

@@ -4,7 +4,7 @@ import type { NodeKind } from '../node.js';
 import type { Resources } from '../tenant.js';
 import type { HysteresisOptions } from './hysteresis.js';
 
-/* What `computeAllocations` takes and what it gives; the model itself is described there. */
+// What `computeAllocations` takes and gives; the model is described in compute-allocations.ts.
 
 export interface AllocationNode {
   readonly name: string;
