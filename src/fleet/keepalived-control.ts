@@ -2,12 +2,12 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../logger.js';
 import { readProcessTitle } from './process-table.js';
-import type { ValidatorVerdict } from './proxy-validator.js';
+import type { Result } from '../util/result.js';
 
 /** What the agent does with keepalived: prove a file with the real binary, make the running daemon read it again. */
 export interface KeepalivedControl {
   /** `keepalived -t -f <file>`; never throws for a bad file. */
-  validate(file: string): Promise<ValidatorVerdict>;
+  validate(file: string): Promise<Result>;
   /** SIGHUP to the daemon in the pid file: it reads `-f` (the configDir symlink) again, keeping its instances' states. */
   reload(): Promise<KeepalivedReload>;
 }
@@ -35,7 +35,7 @@ export class KeepalivedProcess implements KeepalivedControl {
     private readonly logger: Logger,
   ) {}
 
-  validate(file: string): Promise<ValidatorVerdict> {
+  validate(file: string): Promise<Result> {
     const args = [...(this.options.namespace === null ? [] : ['-s', this.options.namespace]), '-t', '-f', file];
     return new Promise((resolve) => {
       execFile(this.options.bin, args, { timeout: this.options.timeoutMs ?? 30_000 }, (error, stdout, stderr) => {

@@ -1,3 +1,4 @@
+import type { Result } from '../util/result.js';
 import type { CommandKind } from './runtime-command.js';
 
 /** Pure parsers for HAProxy 2.6 CLI replies, and the judge of whether a reply means success. */
@@ -534,8 +535,6 @@ export function parseUptime(text: string): number {
 
 // ---------------------------------------------------------------- reply classification
 
-export type ReplyVerdict = { readonly ok: true; readonly output: string } | { readonly ok: false; readonly message: string };
-
 type Rule = (reply: string) => boolean;
 const empty: Rule = (r) => r === '';
 const matches = (re: RegExp): Rule => (r) => re.test(r);
@@ -581,7 +580,7 @@ const SUCCESS: Record<CommandKind, Rule> = {
 };
 
 /** Judges one reply (already stripped of its prompt) for a command of the given kind. */
-export function classifyReply(kind: CommandKind, reply: string): ReplyVerdict {
+export function classifyReply(kind: CommandKind, reply: string): Result {
   const text = reply.endsWith('\n') ? reply.replace(/\n+$/, '') : reply;
   const rule = Object.hasOwn(SUCCESS, kind) ? SUCCESS[kind] : undefined;
   if (rule === undefined) return { ok: false, message: `no success rule for command kind ${JSON.stringify(kind)}: ${text}` };

@@ -1,6 +1,5 @@
 import type { RenderedFiles } from '../domain/snapshot.js';
-
-export type ValidatorVerdict = { readonly ok: true; readonly output: string } | { readonly ok: false; readonly message: string };
+import type { Result } from '../util/result.js';
 
 /**
  * Checks a node's files with the real binary before they are swapped in. Never throws for a bad
@@ -9,5 +8,5 @@ export type ValidatorVerdict = { readonly ok: true; readonly output: string } | 
  */
 export interface ProxyValidator {
   /** `files` as rendered for `configDir`; `scratchDir` is a path that does not exist yet, on the same disk. */
-  validate(files: RenderedFiles, configDir: string, scratchDir: string): Promise<ValidatorVerdict>;
+  validate(files: RenderedFiles, configDir: string, scratchDir: string): Promise<Result>;
 }

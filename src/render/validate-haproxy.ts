@@ -5,10 +5,9 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import type { NodeSnapshot, RenderedFiles } from '../domain/snapshot.js';
+import type { Result } from '../util/result.js';
 import { renderHaproxyOnce } from './haproxy.js';
 import { HAPROXY_FILES } from './haproxy-names.js';
-
-export type HaproxyCheck = { readonly ok: true; readonly output: string } | { readonly ok: false; readonly message: string };
 
 export interface HaproxyCheckOptions {
   /** Defaults to `haproxy` on the PATH. */
@@ -34,7 +33,7 @@ export function haproxyValidationDir(): string {
  * not exist: it is created, filled, checked and removed. Warnings do not fail the check; they are
  * in `output`. On failure `message` is the binary's own output.
  */
-export async function validateHaproxy(files: RenderedFiles, configDir: string, options: HaproxyCheckOptions = {}): Promise<HaproxyCheck> {
+export async function validateHaproxy(files: RenderedFiles, configDir: string, options: HaproxyCheckOptions = {}): Promise<Result> {
   if (!isAbsolute(configDir)) throw new Error(`configDir must be absolute: ${configDir}`);
   await mkdir(configDir, { mode: 0o700 });
   try {
@@ -46,7 +45,7 @@ export async function validateHaproxy(files: RenderedFiles, configDir: string, o
 }
 
 /** Renders the snapshot for a scratch directory and validates it there. */
-export async function validateHaproxySnapshot(snapshot: NodeSnapshot, options: HaproxyCheckOptions = {}): Promise<HaproxyCheck> {
+export async function validateHaproxySnapshot(snapshot: NodeSnapshot, options: HaproxyCheckOptions = {}): Promise<Result> {
   const configDir = haproxyValidationDir();
   const files = renderHaproxyOnce({ ...snapshot, node: { ...snapshot.node, configDir } });
   return validateHaproxy(files, configDir, options);
@@ -66,7 +65,7 @@ async function writeFiles(configDir: string, files: RenderedFiles): Promise<void
   }
 }
 
-function runCheck(binary: string, config: string, timeoutMs: number, niceness: number): Promise<HaproxyCheck> {
+function runCheck(binary: string, config: string, timeoutMs: number, niceness: number): Promise<Result> {
   return new Promise((resolve) => {
     const child = execFile(binary, ['-c', '-f', config], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       const output = `${stdout}${stderr}`.trim();

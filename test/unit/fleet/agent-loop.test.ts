@@ -9,8 +9,9 @@ import { AgentStore } from '../../../src/fleet/agent-store.js';
 import { ControlPlaneError, type AgentReport, type ControlPlaneApi, type FetchedConfig } from '../../../src/fleet/control-plane-client.js';
 import type { DeliveredConfig } from '../../../src/fleet/delivered-config.js';
 import type { ProxyReloader, ReloadOutcome } from '../../../src/fleet/proxy-reloader.js';
-import type { ProxyValidator, ValidatorVerdict } from '../../../src/fleet/proxy-validator.js';
+import type { ProxyValidator } from '../../../src/fleet/proxy-validator.js';
 import { createLogger } from '../../../src/logger.js';
+import type { Result } from '../../../src/util/result.js';
 
 /** The agent's loop against a scripted control plane, validator and proxy; the files are real, in a temp dir. */
 
@@ -75,7 +76,7 @@ class FakeProxy implements ProxyReloader, ProxyValidator {
   reloads = 0;
   reject: string | null = null;
   refuseReload: string | null = null;
-  async validate(): Promise<ValidatorVerdict> {
+  async validate(): Promise<Result> {
     return this.reject === null ? { ok: true, output: '' } : { ok: false, message: this.reject };
   }
   async running(): Promise<boolean> {
