@@ -2,12 +2,13 @@ import { z } from 'zod';
 import { paging } from '../domain/fields.js';
 import { createTokenSchema } from '../domain/token.js';
 import type { TokenService } from '../services/token-service.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import { route, written, type RouteSpec } from './route.js';
 import { fetchSize, toPage } from '../services/page.js';
 
 const tokenParams = z.strictObject({ token: z.string().max(64) });
 
-export function tokenRoutes(tokens: TokenService): RouteSpec[] {
+export function tokenRoutes(tokens: TokenService, clock: Clock = systemClock): RouteSpec[] {
   return [
     route({
       method: 'get',
@@ -27,7 +28,7 @@ export function tokenRoutes(tokens: TokenService): RouteSpec[] {
       summary: 'Create an API token; the secret is shown once',
       tag: 'tokens',
       permission: 'tokens:manage',
-      body: createTokenSchema,
+      body: createTokenSchema(clock),
       handler: async ({ write, body }) => {
         const w = await tokens.create(write, body);
         return { status: 201, body: { ...w.value, revision: w.revision } };

@@ -115,7 +115,7 @@ async function loadCertificates(manifest: TenantManifest, issues: ManifestIssue[
     }
     try {
       // The server's own parser: the same fingerprint, SANs and checks (chain order, key match, expiry).
-      const parsed = parseCertificateBundle(certificate, privateKey);
+      const parsed = parseCertificateBundle(certificate, privateKey, new Date());
       out.push({ name: ref.name, certificate, privateKey, fingerprintSha256: parsed.fingerprintSha256, sans: parsed.sans });
     } catch (err) {
       if (!(err instanceof CertificateError)) throw err;
@@ -141,7 +141,7 @@ async function loadCaBundles(manifest: TenantManifest, issues: ManifestIssue[]):
       continue;
     }
     try {
-      const parsed = parseCaBundle(certificates);
+      const parsed = parseCaBundle(certificates, new Date());
       out.push({ name: ref.name, certificates, fingerprints: parsed.entries.map((e) => e.fingerprintSha256) });
     } catch (err) {
       if (!(err instanceof CertificateError)) throw err;

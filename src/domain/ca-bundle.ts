@@ -54,7 +54,7 @@ export interface ParsedCaBundle {
  * certificates may be pinned this way too: OpenSSL trusts a certificate found in the bundle.
  * Throws a CertificateError on the `certificates` field.
  */
-export function parseCaBundle(text: string, now: Date = new Date()): ParsedCaBundle {
+export function parseCaBundle(text: string, now: Date): ParsedCaBundle {
   const certs = parsePemCertificates(text, 'certificates', MAX_CERTIFICATES);
   const entries = certs.map((cert, i) => {
     const notAfter = new Date(cert.validTo);

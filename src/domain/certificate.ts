@@ -62,7 +62,7 @@ const MIN_RSA_BITS = 2048;
  * blocks (comments, shell fragments) can never reach a proxy's certificate file.
  * Throws a CertificateError naming the offending field.
  */
-export function parseCertificateBundle(certificate: string, privateKey: string, now: Date = new Date()): ParsedCertificate {
+export function parseCertificateBundle(certificate: string, privateKey: string, now: Date): ParsedCertificate {
   const certs = parseChain(certificate);
   checkChainOrder(certs);
   checkNotExpired(certs, now);

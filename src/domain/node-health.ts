@@ -55,7 +55,7 @@ export function placementHealth(
   if (silent !== null) return silent;
   const runtime = node.status.runtime;
   if (runtime.error !== null) {
-    const failingMs = now - Math.max(Date.parse(runtime.errorSince ?? new Date(now).toISOString()), countFrom);
+    const failingMs = now - Math.max(runtime.errorSince === null ? now : Date.parse(runtime.errorSince), countFrom);
     if (failingMs > MISSED_HEARTBEATS * heartbeatIntervalMs) {
       return { healthy: false, reason: `its Runtime API pushes have failed for ${Math.round(failingMs / 1000)} s (${window(heartbeatIntervalMs)}): ${runtime.error}` };
     }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Clock } from '../util/clock.js';
 import { slug } from './fields.js';
 
 export const ROLES = ['admin', 'operator', 'tenant-admin', 'tenant-viewer', 'registrar', 'agent'] as const;
@@ -75,29 +76,35 @@ export interface ApiToken {
   readonly lastUsedAt: string | null;
 }
 
-export const createTokenSchema = z
-  .strictObject({
-    name: slug,
-    role: z.enum(ROLES),
-    tenant: slug.nullable().default(null),
-    node: slug.nullable().default(null),
-    expiresAt: z.iso.datetime({ offset: true }).nullable().default(null),
-  })
-  .superRefine((t, ctx) => {
-    if (TENANT_SCOPED_ROLES.has(t.role) && t.tenant === null) {
-      ctx.addIssue({ code: 'custom', path: ['tenant'], message: `${roleToken(t.role)} needs a tenant` });
-    }
-    if (!TENANT_SCOPED_ROLES.has(t.role) && t.tenant !== null) {
-      ctx.addIssue({ code: 'custom', path: ['tenant'], message: `${roleToken(t.role)} is not scoped to a tenant` });
-    }
-    if (t.role === 'agent' && t.node === null) {
-      ctx.addIssue({ code: 'custom', path: ['node'], message: 'an agent token needs a node' });
-    }
-    if (t.role !== 'agent' && t.node !== null) {
-      ctx.addIssue({ code: 'custom', path: ['node'], message: 'only agent tokens name a node' });
-    }
-    if (t.expiresAt !== null && Date.parse(t.expiresAt) <= Date.now()) {
-      ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be in the future' });
-    }
-  });
-export type CreateToken = z.output<typeof createTokenSchema>;
+/**
+ * The body of POST /v1/tokens. `clock` says when "in the future" is for `expiresAt`: read as each
+ * body is parsed, not when the schema is built.
+ */
+export function createTokenSchema(clock: Clock) {
+  return z
+    .strictObject({
+      name: slug,
+      role: z.enum(ROLES),
+      tenant: slug.nullable().default(null),
+      node: slug.nullable().default(null),
+      expiresAt: z.iso.datetime({ offset: true }).nullable().default(null),
+    })
+    .superRefine((t, ctx) => {
+      if (TENANT_SCOPED_ROLES.has(t.role) && t.tenant === null) {
+        ctx.addIssue({ code: 'custom', path: ['tenant'], message: `${roleToken(t.role)} needs a tenant` });
+      }
+      if (!TENANT_SCOPED_ROLES.has(t.role) && t.tenant !== null) {
+        ctx.addIssue({ code: 'custom', path: ['tenant'], message: `${roleToken(t.role)} is not scoped to a tenant` });
+      }
+      if (t.role === 'agent' && t.node === null) {
+        ctx.addIssue({ code: 'custom', path: ['node'], message: 'an agent token needs a node' });
+      }
+      if (t.role !== 'agent' && t.node !== null) {
+        ctx.addIssue({ code: 'custom', path: ['node'], message: 'only agent tokens name a node' });
+      }
+      if (t.expiresAt !== null && Date.parse(t.expiresAt) <= clock.now()) {
+        ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be in the future' });
+      }
+    });
+}
+export type CreateToken = z.output<ReturnType<typeof createTokenSchema>>;

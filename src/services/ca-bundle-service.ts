@@ -7,6 +7,7 @@ import { PG_FOREIGN_KEY_VIOLATION, pgErrorCode } from '../db/executor.js';
 import { poolsUsingTlsMaterial } from '../db/pool-repository.js';
 import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from './mutation.js';
 import { fetchSize, toPage } from './page.js';
+import { systemClock, type Clock } from '../util/clock.js';
 
 export interface CaBundlePage {
   readonly items: CaBundle[];
@@ -18,7 +19,11 @@ export interface CaBundlePage {
  * `tls.caBundle`). Uploads are parsed and re-encoded before anything is stored.
  */
 export class CaBundleService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Judges uploaded bundles' expiry. */
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   async get(tenantId: string, name: string): Promise<CaBundle> {
     const bundle = await repo.findCaBundle(this.db, tenantId, name);
@@ -32,7 +37,7 @@ export class CaBundleService {
   }
 
   async create(ctx: WriteContext, tenantId: string, input: CreateCaBundle): Promise<Written<CaBundle>> {
-    const stored = toStored(parseUpload(input.certificates));
+    const stored = toStored(parseUpload(input.certificates, new Date(this.clock.now())));
     return mutate(this.db, ctx, async (tx) => {
       if (await repo.caBundleExists(tx.db, tenantId, input.name)) {
         throw new ConflictError(`CA bundle '${input.name}' already exists; replace it with PUT`);
@@ -45,7 +50,7 @@ export class CaBundleService {
 
   /** New certificates under the same name: the pools that trust it reload with them. */
   async replace(ctx: WriteContext, tenantId: string, name: string, input: { certificates: string }): Promise<Written<CaBundle>> {
-    const stored = toStored(parseUpload(input.certificates));
+    const stored = toStored(parseUpload(input.certificates, new Date(this.clock.now())));
     return mutate(this.db, ctx, async (tx) => {
       const before = await repo.findCaBundle(tx.db, tenantId, name);
       if (!before) throw new NotFoundError('CA bundle', name);
@@ -83,9 +88,9 @@ function toStored(parsed: ParsedCaBundle): repo.StoredCaBundle {
 }
 
 /** Turns the domain's CertificateError into a 400 that names the body field. */
-function parseUpload(text: string): ParsedCaBundle {
+function parseUpload(text: string, now: Date): ParsedCaBundle {
   try {
-    return parseCaBundle(text);
+    return parseCaBundle(text, now);
   } catch (err) {
     if (!(err instanceof CertificateError)) throw err;
     const path = `body.${err.field}`;

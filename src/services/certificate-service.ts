@@ -15,6 +15,7 @@ import { PG_FOREIGN_KEY_VIOLATION, pgErrorCode } from '../db/executor.js';
 import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from './mutation.js';
 import { SecretBox } from './secret-box.js';
 import { fetchSize, toPage } from './page.js';
+import { systemClock, type Clock } from '../util/clock.js';
 
 export interface CertificatePage {
   readonly items: Certificate[];
@@ -31,6 +32,8 @@ export class CertificateService {
   constructor(
     private readonly db: Db,
     secretKey: Buffer,
+    /** Judges uploaded certificates' expiry. */
+    private readonly clock: Clock = systemClock,
   ) {
     this.box = new SecretBox(secretKey);
   }
@@ -121,7 +124,7 @@ export class CertificateService {
   }
 
   private prepare(tenantId: string, name: string, certificate: string, privateKey: string): repo.StoredCertificate {
-    const parsed = parseUpload(certificate, privateKey);
+    const parsed = parseUpload(certificate, privateKey, new Date(this.clock.now()));
     return {
       chainPem: parsed.chainPem,
       keyCiphertext: this.box.seal(parsed.keyPem, sealContext(tenantId, name)),
@@ -140,9 +143,9 @@ export class CertificateService {
 }
 
 /** Turns the domain's CertificateError into a 400 that names the body field to fix. */
-function parseUpload(certificate: string, privateKey: string): ParsedCertificate {
+function parseUpload(certificate: string, privateKey: string, now: Date): ParsedCertificate {
   try {
-    return parseCertificateBundle(certificate, privateKey);
+    return parseCertificateBundle(certificate, privateKey, now);
   } catch (err) {
     if (!(err instanceof CertificateError)) throw err;
     const path = `body.${err.field}`;

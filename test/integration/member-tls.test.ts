@@ -86,7 +86,7 @@ async function startMembers(): Promise<void> {
 
 /** One node's snapshot: the tenant's pools and one HTTP VIP per pool on `address`, ports from `ports`. */
 function snapshot(kind: NodeKind, configDir: string, address: string, ports: ReadonlyMap<string, number>): NodeSnapshot {
-  const client = parseCertificateBundle(clientCert.cert, clientCert.key);
+  const client = parseCertificateBundle(clientCert.cert, clientCert.key, new Date());
   const pools: PoolSnapshot[] = CASES.map((c) => {
     const healthCheck = c.check === undefined ? null : { ...c.check, ...FAST_CHECK };
     return pool({ name: c.pool, healthCheck, tls: c.tls }, [{ name: `${c.member}-1`, ...memberEndpoints.get(c.member)! }]);
@@ -97,7 +97,7 @@ function snapshot(kind: NodeKind, configDir: string, address: string, ports: Rea
     vips,
     pools,
     certificates: [{ name: 'client', chainPem: client.chainPem, keyPem: client.keyPem, sans: client.sans }],
-    caBundles: [{ name: 'members', pem: parseCaBundle(membersCa.cert).pem }],
+    caBundles: [{ name: 'members', pem: parseCaBundle(membersCa.cert, new Date()).pem }],
     allocation: { maxConnections: 1000, requestsPerSecond: 10_000 },
   };
   return {

@@ -92,7 +92,7 @@ function generateCertificate(): ParsedCertificate {
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-keyout', keyFile, '-out', crtFile, '-days', '2', '-subj', `/CN=${HOST_B}`, '-addext', `subjectAltName=DNS:${HOST_B}`,
   ], { stdio: 'ignore', timeout: 20_000 });
-  const parsed = parseCertificateBundle(readFileSync(crtFile, 'utf8'), readFileSync(keyFile, 'utf8'));
+  const parsed = parseCertificateBundle(readFileSync(crtFile, 'utf8'), readFileSync(keyFile, 'utf8'), new Date());
   rmSync(keyFile);
   rmSync(crtFile);
   return parsed;

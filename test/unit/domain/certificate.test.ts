@@ -13,6 +13,8 @@ let rsaLeaf: Issued;
 /** EC leaf signed by the root. */
 let ecLeaf: Issued;
 let expired: Issued;
+/** The instant expiry is judged at: the test certificates are valid now (all but `expired`). */
+const NOW = new Date();
 
 beforeAll(async () => {
   pki = await TestPki.create();
@@ -44,7 +46,7 @@ function failure(fn: () => unknown): CertificateError {
 
 describe('parseCertificateBundle', () => {
   it('returns SANs, subject, issuer, validity and fingerprint of the leaf of a chain with an intermediate', () => {
-    const parsed = parseCertificateBundle(rsaLeaf.cert + intermediate.cert, rsaLeaf.key);
+    const parsed = parseCertificateBundle(rsaLeaf.cert + intermediate.cert, rsaLeaf.key, NOW);
     const leaf = new X509Certificate(rsaLeaf.cert);
     // DNS names lower-cased, IPv6 canonical, email SANs ignored, sorted.
     expect(parsed.sans).toEqual(['*.example.com', '10.0.0.1', '2001:db8::1', 'web.example.com']);
@@ -58,16 +60,17 @@ describe('parseCertificateBundle', () => {
   });
 
   it('accepts an EC key', () => {
-    const parsed = parseCertificateBundle(ecLeaf.cert, ecLeaf.key);
+    const parsed = parseCertificateBundle(ecLeaf.cert, ecLeaf.key, NOW);
     expect(parsed.sans).toEqual(['api.example.com']);
     expect(parsed.issuer).toBe('CN=Switchyard Test Root');
   });
 
   it('when stray shell text surrounds the PEM blocks, then none of it survives into the chain or key', () => {
-    const clean = parseCertificateBundle(rsaLeaf.cert + intermediate.cert, rsaLeaf.key);
+    const clean = parseCertificateBundle(rsaLeaf.cert + intermediate.cert, rsaLeaf.key, NOW);
     const noisy = parseCertificateBundle(
       `$ cat web.crt inter.crt; rm -rf /\n${rsaLeaf.cert}# intermediate below\n${intermediate.cert}\nhaproxy -c ok\n`,
       `export KEY=$(cat <<EOF\n${rsaLeaf.key}EOF\n)`,
+      NOW,
     );
     expect(noisy.chainPem).toBe(clean.chainPem);
     expect(noisy.keyPem).toBe(clean.keyPem);
@@ -80,74 +83,74 @@ describe('parseCertificateBundle', () => {
   });
 
   it('accepts CRLF line ends and trailing spaces, keeping every block and normalising them away', () => {
-    const clean = parseCertificateBundle(rsaLeaf.cert + intermediate.cert, rsaLeaf.key).chainPem;
-    const crlf = parseCertificateBundle((rsaLeaf.cert + intermediate.cert).replace(/\n/g, '\r\n'), rsaLeaf.key.replace(/\n/g, '\r\n'));
+    const clean = parseCertificateBundle(rsaLeaf.cert + intermediate.cert, rsaLeaf.key, NOW).chainPem;
+    const crlf = parseCertificateBundle((rsaLeaf.cert + intermediate.cert).replace(/\n/g, '\r\n'), rsaLeaf.key.replace(/\n/g, '\r\n'), NOW);
     expect(crlf.chainPem).toBe(clean);
-    const padded = parseCertificateBundle(rsaLeaf.cert + intermediate.cert.replace(/\n/g, '  \n'), rsaLeaf.key);
+    const padded = parseCertificateBundle(rsaLeaf.cert + intermediate.cert.replace(/\n/g, '  \n'), rsaLeaf.key, NOW);
     expect(padded.chainPem).toBe(clean);
   });
 
   it('refuses text without a certificate block, naming the certificate', () => {
-    const err = failure(() => parseCertificateBundle('hello', rsaLeaf.key));
+    const err = failure(() => parseCertificateBundle('hello', rsaLeaf.key, NOW));
     expect(err.field).toBe('certificate');
     expect(err.message).toMatch(/BEGIN CERTIFICATE/);
   });
 
   it('refuses a block that is not an X.509 certificate', () => {
-    const err = failure(() => parseCertificateBundle('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', rsaLeaf.key));
+    const err = failure(() => parseCertificateBundle('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', rsaLeaf.key, NOW));
     expect(err.field).toBe('certificate');
     expect(err.message).toMatch(/block 1 is not a valid X\.509 certificate/);
   });
 
   it('when a block holds a non-base64 character, then it is refused rather than silently dropped', () => {
     const tampered = intermediate.cert.replace(/\n([A-Za-z0-9+/]{10})/, '\n$1;');
-    const err = failure(() => parseCertificateBundle(rsaLeaf.cert + tampered, rsaLeaf.key));
+    const err = failure(() => parseCertificateBundle(rsaLeaf.cert + tampered, rsaLeaf.key, NOW));
     expect(err.field).toBe('certificate');
     expect(err.message).toMatch(/block 2 holds characters that are not base64/);
   });
 
   it('when the intermediate lacks its END line, then it is refused rather than silently dropped', () => {
     const truncated = intermediate.cert.replace('-----END CERTIFICATE-----', '');
-    const err = failure(() => parseCertificateBundle(rsaLeaf.cert + truncated, rsaLeaf.key));
+    const err = failure(() => parseCertificateBundle(rsaLeaf.cert + truncated, rsaLeaf.key, NOW));
     expect(err.field).toBe('certificate');
     expect(err.message).toMatch(/without its matching "END CERTIFICATE"/);
   });
 
   it('refuses a chain in the wrong order, saying how to order it', () => {
-    const err = failure(() => parseCertificateBundle(intermediate.cert + rsaLeaf.cert, rsaLeaf.key));
+    const err = failure(() => parseCertificateBundle(intermediate.cert + rsaLeaf.cert, rsaLeaf.key, NOW));
     expect(err.field).toBe('certificate');
     expect(err.message).toMatch(/did not issue certificate 1.*leaf first/);
   });
 
   it('refuses a chain holding an unrelated certificate', () => {
-    const err = failure(() => parseCertificateBundle(rsaLeaf.cert + ecLeaf.cert, rsaLeaf.key));
+    const err = failure(() => parseCertificateBundle(rsaLeaf.cert + ecLeaf.cert, rsaLeaf.key, NOW));
     expect(err.message).toMatch(/certificate 2 of the chain \(CN=api\.example\.com\) did not issue/);
   });
 
   it('refuses a key that does not match the leaf, naming the private key', () => {
-    const err = failure(() => parseCertificateBundle(ecLeaf.cert, rsaLeaf.key));
+    const err = failure(() => parseCertificateBundle(ecLeaf.cert, rsaLeaf.key, NOW));
     expect(err.field).toBe('privateKey');
     expect(err.message).toMatch(/does not match/);
   });
 
   it('refuses text that is not a private key, and an encrypted key', async () => {
-    expect(failure(() => parseCertificateBundle(ecLeaf.cert, 'not a key')).field).toBe('privateKey');
-    expect(failure(() => parseCertificateBundle(ecLeaf.cert, ecLeaf.cert)).field).toBe('privateKey');
+    expect(failure(() => parseCertificateBundle(ecLeaf.cert, 'not a key', NOW)).field).toBe('privateKey');
+    expect(failure(() => parseCertificateBundle(ecLeaf.cert, ecLeaf.cert, NOW)).field).toBe('privateKey');
     const { stdout: encrypted } = await promisify(execFile)('openssl', ['pkey', '-in', ecLeaf.keyPath, '-aes256', '-passout', 'pass:secret']);
-    const err = failure(() => parseCertificateBundle(ecLeaf.cert, encrypted));
+    const err = failure(() => parseCertificateBundle(ecLeaf.cert, encrypted, NOW));
     expect(err.field).toBe('privateKey');
     expect(err.message).toMatch(/unencrypted/);
   });
 
   it('refuses RSA keys under 2048 bits and key types proxies do not serve', () => {
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    expect(failure(() => parseCertificateBundle(ecLeaf.cert, small)).message).toMatch(/1024-bit RSA key/);
+    expect(failure(() => parseCertificateBundle(ecLeaf.cert, small, NOW)).message).toMatch(/1024-bit RSA key/);
     const x25519 = generateKeyPairSync('x25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    expect(failure(() => parseCertificateBundle(ecLeaf.cert, x25519)).message).toMatch(/is a x25519 key/);
+    expect(failure(() => parseCertificateBundle(ecLeaf.cert, x25519, NOW)).message).toMatch(/is a x25519 key/);
   });
 
   it('refuses an expired certificate, saying when it expired', () => {
-    const err = failure(() => parseCertificateBundle(expired.cert, expired.key));
+    const err = failure(() => parseCertificateBundle(expired.cert, expired.key, NOW));
     expect(err.field).toBe('certificate');
     expect(err.message).toBe('the certificate expired on 2020-02-01T00:00:00.000Z');
   });
@@ -164,7 +167,7 @@ describe('parseCertificateBundle', () => {
 
   it('refuses a SAN that is not a usable DNS name, since SANs reach the proxy configs', async () => {
     const odd = await pki.issue('odd.example.com', root, { sans: ['DNS:odd.example.com', 'DNS:bad_name.example.com'] });
-    const err = failure(() => parseCertificateBundle(odd.cert, odd.key));
+    const err = failure(() => parseCertificateBundle(odd.cert, odd.key, NOW));
     expect(err.field).toBe('certificate');
     expect(err.message).toBe('subject alternative name "bad_name.example.com" is not a valid DNS name');
   });
