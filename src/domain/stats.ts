@@ -114,7 +114,7 @@ export function toSamples(rows: readonly StatInput[], ownerOf: (proxy: string) =
     } else if (owner.kind === 'backend' && row.type === 'backend') {
       out.push({ ...base, kind: 'backend', name: owner.pool, pool: owner.pool, status: statusWord(row.status), checkStatus: null });
     } else if (owner.kind === 'backend' && row.type === 'server') {
-      out.push({ ...base, kind: 'member', name: row.svname, pool: owner.pool, status: statusWord(row.status), checkStatus: checkVerdict(row.check_status) });
+      out.push({ ...base, kind: 'member', name: row.svname, pool: owner.pool, status: statusWord(row.status), checkStatus: stripInProgressMark(row.check_status) });
     }
   }
   return out;
@@ -128,7 +128,7 @@ function statusWord(status: string | null): string | null {
 }
 
 /** HAProxy prefixes a check still in progress with `* `. */
-function checkVerdict(status: string | null): string | null {
+function stripInProgressMark(status: string | null): string | null {
   return status === null ? null : status.replace(/^\* /, '');
 }
 

@@ -7,7 +7,7 @@ import { byName } from './haproxy-tenant-context.js';
 import { serverCheck, serverTls, serverWeight } from './haproxy-backend-view.js';
 import { guardMemberTls } from './member-tls.js';
 import { HAPROXY_FILES, absolutePath } from './haproxy-names.js';
-import { haproxyTenantRuntimeParts, nodeSettings, runtimeTlsFiles } from './haproxy-view.js';
+import { haproxyNodeSettings, haproxyTenantRuntimeParts, runtimeTlsFiles } from './haproxy-view.js';
 
 const ADMIN: Record<MemberState, ServerAdmin> = { enabled: 'ready', drain: 'drain', disabled: 'maint' };
 
@@ -22,7 +22,7 @@ export function capsMapFile(configDir: string): string {
 }
 
 export function toHaproxyRuntime(snapshot: NodeSnapshot): DesiredRuntime {
-  const { configDir } = nodeSettings(snapshot.node);
+  const { configDir } = haproxyNodeSettings(snapshot.node);
   const tenants = [...snapshot.tenants].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const parts = tenants.map((t) => tenantRuntime(t, configDir));
   return {
@@ -45,7 +45,7 @@ function nodeCertificate(snapshot: NodeSnapshot): DesiredRuntime['certificates']
   const files = runtimeTlsFiles(snapshot.node);
   const pem = files[HAPROXY_FILES.runtimeCertificate];
   if (pem === undefined) return [];
-  const { configDir } = nodeSettings(snapshot.node);
+  const { configDir } = haproxyNodeSettings(snapshot.node);
   return [{ file: absolutePath(configDir, HAPROXY_FILES.runtimeCertificate), pem, fingerprint: leafSha1(snapshot.node.runtimeTls!.certificatePem) }];
 }
 

@@ -115,13 +115,13 @@ export const RATE_WINDOW_S = 1;
 const CAP_TABLE_EXPIRE_MS = 30_000;
 
 export function toHaproxyView(snapshot: NodeSnapshot): HaproxyView {
-  const { configDir } = nodeSettings(snapshot.node);
+  const { configDir } = haproxyNodeSettings(snapshot.node);
   const tenants = [...snapshot.tenants].sort(byId).map((t) => toHaproxyTenantView(t, configDir));
   return { ...toHaproxyNodeView(snapshot), tenants };
 }
 
 export function toHaproxyNodeView(snapshot: NodeSnapshot): HaproxyNodeView {
-  const node = nodeSettings(snapshot.node);
+  const node = haproxyNodeSettings(snapshot.node);
   return {
     node: { name: node.name, revision: safeInt('revision', snapshot.revision, 0, Number.MAX_SAFE_INTEGER) },
     global: globalView(snapshot.node, node.configDir),
@@ -132,7 +132,7 @@ export function toHaproxyNodeView(snapshot: NodeSnapshot): HaproxyNodeView {
 }
 
 /** The node-level settings every tenant part depends on, guarded. */
-export function nodeSettings(node: NodeSettings): { name: string; configDir: string } {
+export function haproxyNodeSettings(node: NodeSettings): { name: string; configDir: string } {
   safeOneOf('node.kind', node.kind, NODE_KINDS);
   return { name: safe('slug', 'node.name', node.name), configDir: safe('dir', 'node.configDir', node.configDir) };
 }

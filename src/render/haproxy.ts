@@ -2,7 +2,7 @@ import { ValidationError } from '../domain/errors.js';
 import { joinSegments, type NodeSnapshot, type RenderedFiles, type SegmentedFiles, type TenantSnapshot } from '../domain/snapshot.js';
 import { HAPROXY_FILES, formatEndpoint } from './haproxy-names.js';
 import {
-  nodeSettings,
+  haproxyNodeSettings,
   toHaproxyTenantView,
   toHaproxyNodeView,
   runtimeTlsFiles,
@@ -58,7 +58,7 @@ export function renderHaproxy(snapshot: NodeSnapshot): RenderedFiles {
 
 /** `renderHaproxy` before the join: each tenant's part of each file a piece of its own. */
 export function renderHaproxySegments(snapshot: NodeSnapshot): SegmentedFiles {
-  const { configDir } = nodeSettings(snapshot.node);
+  const { configDir } = haproxyNodeSettings(snapshot.node);
   const fragments = [...snapshot.tenants]
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .map((tenant) => renderHaproxyTenant(tenant, configDir));
@@ -71,7 +71,7 @@ export function renderHaproxySegments(snapshot: NodeSnapshot): SegmentedFiles {
  * node's place, and hold memory for a directory that is deleted right after).
  */
 export function renderHaproxyOnce(snapshot: NodeSnapshot): RenderedFiles {
-  const { configDir } = nodeSettings(snapshot.node);
+  const { configDir } = haproxyNodeSettings(snapshot.node);
   const fragments = [...snapshot.tenants]
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .map((tenant) => fragmentCache.get(tenant)?.get(configDir) ?? fragmentOf(toHaproxyTenantView(tenant, configDir)));
