@@ -70,7 +70,7 @@ export function computeAllocations(input: AllocationInput): AllocationPlan {
   return { allocations, changes, nodes: summaries, warnings: warnings.sort() };
 }
 
-// ---- weights across nodes, and changes ----
+// ---- the plan's rows: weights across nodes, ceilings, changes ----
 
 /**
  * Builds the output in tenant id order, each tenant's nodes in name order (the order nodes were
