@@ -1,4 +1,4 @@
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../util/backoff.js';
 import { describeEndpoint, type RuntimeEndpoint } from './connect-socket.js';
 import { classifyReply } from './parse.js';
 import { PromptConnection, type PendingReply } from './prompt-connection.js';

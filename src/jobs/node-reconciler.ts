@@ -6,7 +6,7 @@ import type { NodeSnapshot } from '../domain/snapshot.js';
 import type { Db } from '../db/connect.js';
 import { nodeHealth, replaceNodeHealth, storedHealth } from '../db/member-health-repository.js';
 import { recordRuntimePush, requestReload } from '../db/node-repository.js';
-import { backoffDelay, type BackoffPolicy } from '../fleet/backoff.js';
+import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
 import { executeSendable } from '../fleet/execute-sendable.js';
 import { observationTarget, type ObservationTarget } from '../fleet/observe-runtime.js';
 import type { RuntimeCommand } from '../fleet/runtime-command.js';

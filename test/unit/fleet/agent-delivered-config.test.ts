@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { deliveredConfigSchema, deliveryProblem, type DeliveredConfig } from '../../../src/fleet/delivered-config.js';
-import { jitteredDelay } from '../../../src/fleet/jittered-backoff.js';
 import { onWorker } from '../../../src/fleet/master-commands.js';
 import * as cmd from '../../../src/fleet/commands.js';
 import { parseProcStat, processTitle } from '../../../src/fleet/process-table.js';
@@ -24,16 +23,6 @@ describe('what the agent accepts from the control plane', () => {
     expect(deliveryProblem(config({ 'nginx.conf': 'pid /etc/sy/nginx.pid;\n' }, { kind: 'nginx' }), expected)).toMatch(/--kind haproxy/);
     expect(deliveryProblem(config({ 'haproxy.cfg': HAPROXY }), { ...expected, configDir: '/srv/lb' })).toMatch(/rendered for configDir \/etc\/sy but .* --config-dir \/srv\/lb/);
     expect(deliveryProblem(config({ 'nginx.conf': 'pid /srv/lb/nginx.pid;\n' }, { kind: 'nginx' }), { ...expected, kind: 'nginx' })).toMatch(/configDir \/srv\/lb/);
-  });
-});
-
-describe('retry delays', () => {
-  const policy = { initialMs: 1000, maxMs: 30_000, factor: 2 };
-  it('grow exponentially to the cap, with between half and all of the delay as jitter', () => {
-    expect(jitteredDelay(policy, 1, () => 0)).toBe(500);
-    expect(jitteredDelay(policy, 1, () => 0.999999)).toBe(1000);
-    expect(jitteredDelay(policy, 3, () => 0.5)).toBe(3000);
-    expect(jitteredDelay(policy, 20, () => 0.999999)).toBe(30_000);
   });
 });
 

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from '../../../src/fleet/backoff.js';
 import { createRuntimeApi, payloadChunks } from '../../../src/fleet/runtime-api.js';
 import { MAX_PAYLOAD_BYTES, type RuntimeCommand } from '../../../src/fleet/runtime-command.js';
 import type { CommandResult, RuntimeExecutor } from '../../../src/fleet/runtime-executor.js';
@@ -77,12 +76,5 @@ describe('payloadChunks', () => {
     const chunks = payloadChunks(entries);
     expect(chunks.flat()).toEqual(entries);
     for (const chunk of chunks) expect(chunk.reduce((n, [k, v]) => n + k.length + v.length + 2, 0)).toBeLessThan(MAX_PAYLOAD_BYTES - 1000);
-  });
-});
-
-describe('backoffDelay', () => {
-  it('doubles from the initial delay up to the cap', () => {
-    const policy = { initialMs: 100, maxMs: 1000, factor: 2 };
-    expect([0, 1, 2, 3, 4, 5, 10].map((n) => backoffDelay(policy, n))).toEqual([0, 100, 200, 400, 800, 1000, 1000]);
   });
 });
