@@ -12,13 +12,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import * as cmd from '../src/fleet/commands.js';
-import { OneShotCli } from '../src/fleet/one-shot-cli.js';
+import * as cmd from '../src/fleet/runtime-api/commands/server-commands.js';
+import { OneShotRuntimeClient } from '../src/fleet/runtime-api/one-shot-runtime-client.js';
 import { parseServersState } from '../src/fleet/parse.js';
-import type { RuntimeCommand } from '../src/fleet/runtime-command.js';
-import { RuntimeClient } from '../src/fleet/runtime-client.js';
-import type { RuntimeExecutor } from '../src/fleet/runtime-executor.js';
-import { RuntimeClientTls } from '../src/fleet/runtime-client-tls.js';
+import type { RuntimeCommand } from '../src/fleet/runtime-api/commands/runtime-command.js';
+import { RuntimeClient } from '../src/fleet/runtime-api/runtime-client.js';
+import type { RuntimeExecutor } from '../src/fleet/runtime-api/runtime-executor.js';
+import { RuntimeClientTls } from '../src/fleet/runtime-api/connection/runtime-client-tls.js';
 import { CONTROL_PLANE_SUBJECT, nodeSubject } from '../src/domain/runtime-tls.js';
 import { createCa, issue } from '../src/pki/openssl-ca.js';
 import { freePort, tcpExchange } from '../test/integration/haproxy-render-support.js';
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     const tcpVerified = await verify(tcp, RUNS);
     const overUnix = await pipelined(unix);
     const unixVerified = await verify(unix, RUNS);
-    const baseline = await timeBatch(new OneShotCli({ host: HOST, port, tls: tlsSource }, { target: 'worker' }), weights(BASELINE, 0));
+    const baseline = await timeBatch(new OneShotRuntimeClient({ host: HOST, port, tls: tlsSource }, { target: 'worker' }), weights(BASELINE, 0));
     const plain = await tcpExchange({ host: HOST, port }, 'show info\n', 'Name:', 2000);
 
     console.log(JSON.stringify({

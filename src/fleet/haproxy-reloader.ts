@@ -3,14 +3,14 @@ import { dirname, join } from 'node:path';
 import type { Logger } from '../logger.js';
 import { HAPROXY_FILES } from '../domain/config-files.js';
 import { writeFileIn } from './agent-store.js';
-import * as cmd from './commands.js';
-import { onWorker } from './master-commands.js';
-import { OneShotCli } from './one-shot-cli.js';
+import * as cmd from './runtime-api/commands/server-commands.js';
+import { onWorker } from './runtime-api/commands/master-commands.js';
+import { OneShotRuntimeClient } from './runtime-api/one-shot-runtime-client.js';
 import { parseServersState, type ProcList } from './parse.js';
 import type { ProxyReloader, ReloadOutcome, SwapContext } from './proxy-reloader.js';
 import { judgeHaproxyReload } from './reload-verdict.js';
-import { createMasterApi } from './runtime-api.js';
-import type { RuntimeMaster } from './runtime-ports.js';
+import { createMasterApi } from './runtime-api/runtime-api.js';
+import type { RuntimeMaster } from './runtime-api/runtime-api.js';
 
 export interface HaproxyReloaderOptions {
   /** The master CLI socket: haproxy runs as `haproxy -W -S <masterSocket> -f <configDir>/haproxy.cfg`. */
@@ -29,7 +29,7 @@ const EMPTY_STATE = '1\n';
  * so health and admin states survive the new worker's start.
  */
 export class HaproxyReloader implements ProxyReloader {
-  private readonly cli: OneShotCli;
+  private readonly cli: OneShotRuntimeClient;
   private readonly master: RuntimeMaster;
   private readonly reloadTimeoutMs: number;
   private readonly pollMs: number;
@@ -38,7 +38,7 @@ export class HaproxyReloader implements ProxyReloader {
     options: HaproxyReloaderOptions,
     private readonly logger: Logger,
   ) {
-    this.cli = new OneShotCli({ path: options.masterSocket }, { target: 'master', connectTimeoutMs: 2_000, commandTimeoutMs: 10_000 });
+    this.cli = new OneShotRuntimeClient({ path: options.masterSocket }, { target: 'master', connectTimeoutMs: 2_000, commandTimeoutMs: 10_000 });
     this.master = createMasterApi(this.cli);
     this.reloadTimeoutMs = options.reloadTimeoutMs ?? 30_000;
     this.pollMs = options.pollMs ?? 100;

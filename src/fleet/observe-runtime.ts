@@ -1,8 +1,8 @@
 import type { DesiredRuntime, ObservedRuntime, ObservedServer } from '../domain/runtime-state.js';
-import * as cmd from './commands.js';
+import * as cmd from './runtime-api/commands/server-commands.js';
 import { parseServerStateEntries, parseShowMap, parseShowSslCert, parseStatColumns, type ServerStateEntry } from './parse.js';
-import type { RuntimeCommand } from './runtime-command.js';
-import type { CommandResult } from './runtime-executor.js';
+import type { RuntimeCommand } from './runtime-api/commands/runtime-command.js';
+import type { CommandResult } from './runtime-api/runtime-executor.js';
 
 export interface ObserveOptions {
   /**

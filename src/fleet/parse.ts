@@ -1,4 +1,4 @@
-import type { CommandKind } from './runtime-command.js';
+import type { CommandKind } from './runtime-api/commands/runtime-command.js';
 
 /** Pure parsers for HAProxy 2.6 CLI replies, and the judge of whether a reply means success. */
 

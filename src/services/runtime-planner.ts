@@ -1,14 +1,14 @@
 import { planRuntime, type RuntimePlan } from '../domain/runtime-plan.js';
 import type { DesiredRuntime } from '../domain/runtime-state.js';
 import type { NodeSnapshot } from '../domain/snapshot.js';
-import * as cmd from '../fleet/commands.js';
+import * as cmd from '../fleet/runtime-api/commands/server-commands.js';
 import {
   certificateReads, observationTarget, observeCommands, readObservation, sessionReads, withCertificates, withSessions,
   type Observation, type ObservationTarget, type ObserveOptions,
 } from '../fleet/observe-runtime.js';
-import type { RuntimeCommand } from '../fleet/runtime-command.js';
-import { MIN_LANED_BATCH } from '../fleet/laned-executor.js';
-import type { RuntimeExecutor } from '../fleet/runtime-executor.js';
+import type { RuntimeCommand } from '../fleet/runtime-api/commands/runtime-command.js';
+import { MIN_LANED_BATCH } from '../fleet/runtime-api/laned-executor.js';
+import type { RuntimeExecutor } from '../fleet/runtime-api/runtime-executor.js';
 import { capsMapFile, toHaproxyRuntime } from '../render/haproxy-runtime-view.js';
 
 /** Where a node's Runtime API is reached: one long-lived executor per node (RuntimeClientPool). */

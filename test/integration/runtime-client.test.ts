@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as cmd from '../../src/fleet/commands.js';
-import { OneShotCli } from '../../src/fleet/one-shot-cli.js';
-import { createMasterApi, createRuntimeApi, type RuntimeApi } from '../../src/fleet/runtime-api.js';
-import { RuntimeClient } from '../../src/fleet/runtime-client.js';
-import { RuntimeCommandError } from '../../src/fleet/runtime-executor.js';
+import * as cmd from '../../src/fleet/runtime-api/commands/server-commands.js';
+import { OneShotRuntimeClient } from '../../src/fleet/runtime-api/one-shot-runtime-client.js';
+import { createMasterApi, createRuntimeApi, type RuntimeApi } from '../../src/fleet/runtime-api/runtime-api.js';
+import { RuntimeClient } from '../../src/fleet/runtime-api/runtime-client.js';
+import { RuntimeCommandError } from '../../src/fleet/runtime-api/runtime-executor.js';
 import { freePort } from './haproxy-render-support.js';
 
 /**
@@ -252,7 +252,7 @@ describe('Runtime API client against HAProxy 2.6', () => {
   it('reads show info and the master CLI show proc, and a reload forgets runtime changes', async () => {
     const info = await api.info.showInfo();
     expect(info.version).toMatch(/^2\.6\./);
-    const master = createMasterApi(new OneShotCli({ path: join(dir, 'master.sock') }));
+    const master = createMasterApi(new OneShotRuntimeClient({ path: join(dir, 'master.sock') }));
     const before = await master.showProc();
     expect(before.master).toMatchObject({ type: 'master', reloads: 0, failedReloads: 0 });
     expect(before.workers).toEqual([expect.objectContaining({ pid: info.pid, current: true })]);

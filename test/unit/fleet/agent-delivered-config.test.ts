@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { deliveredConfigSchema, deliveryProblem, type DeliveredConfig } from '../../../src/fleet/delivered-config.js';
-import { onWorker } from '../../../src/fleet/master-commands.js';
-import * as cmd from '../../../src/fleet/commands.js';
+import { onWorker } from '../../../src/fleet/runtime-api/commands/master-commands.js';
+import * as cmd from '../../../src/fleet/runtime-api/commands/server-commands.js';
 import { parseProcStat, processTitle } from '../../../src/fleet/process-table.js';
 
 const H = 'a'.repeat(64);

@@ -5,8 +5,8 @@ import {
   certificateReads, observationTarget, observeCommands, readObservation, sessionReads, withCertificates, withSessions,
 } from '../../../src/fleet/observe-runtime.js';
 import { parseServerStateEntries, parseShowStat } from '../../../src/fleet/parse.js';
-import type { RuntimeCommand } from '../../../src/fleet/runtime-command.js';
-import type { CommandResult } from '../../../src/fleet/runtime-executor.js';
+import type { RuntimeCommand } from '../../../src/fleet/runtime-api/commands/runtime-command.js';
+import type { CommandResult } from '../../../src/fleet/runtime-api/runtime-executor.js';
 import { toHaproxyRuntime } from '../../../src/render/haproxy-runtime-view.js';
 import { capture, CERT_FILE, seed } from '../domain/runtime-fixtures.js';
 

@@ -1,4 +1,4 @@
-import { assertSendable, type RuntimeCommand } from './runtime-command.js';
+import { assertSendable, type RuntimeCommand } from './commands/runtime-command.js';
 import type { CommandResult, ExecuteOptions, RuntimeExecutor } from './runtime-executor.js';
 
 /**

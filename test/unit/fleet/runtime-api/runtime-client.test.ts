@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import * as cmd from '../../../src/fleet/commands.js';
-import { createRuntimeApi } from '../../../src/fleet/runtime-api.js';
-import { RuntimeClient, type RuntimeClientOptions } from '../../../src/fleet/runtime-client.js';
-import { RuntimeCommandError } from '../../../src/fleet/runtime-executor.js';
+import * as cmd from '../../../../src/fleet/runtime-api/commands/server-commands.js';
+import { createRuntimeApi } from '../../../../src/fleet/runtime-api/runtime-api.js';
+import { RuntimeClient, type RuntimeClientOptions } from '../../../../src/fleet/runtime-api/runtime-client.js';
+import { RuntimeCommandError } from '../../../../src/fleet/runtime-api/runtime-executor.js';
 import { FakeRuntimeServer, type FakeHandler } from './fake-runtime-server.js';
 
 /** Answers like HAProxy: weights and state changes print nothing, unknown servers are refused. */

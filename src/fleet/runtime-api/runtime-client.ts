@@ -1,9 +1,9 @@
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../util/backoff.js';
-import { describeEndpoint, type RuntimeEndpoint } from './connect-socket.js';
-import { classifyReply } from './parse.js';
-import { PromptConnection, type PendingReply } from './prompt-connection.js';
-import { stripPayloadPrompts } from './prompt-framer.js';
-import { assertSendable, encodeCommand, type RuntimeCommand } from './runtime-command.js';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../../util/backoff.js';
+import { describeEndpoint, type RuntimeEndpoint } from './connection/runtime-endpoint.js';
+import { classifyReply } from '../parse.js';
+import { PromptConnection, type PendingReply } from './connection/prompt-connection.js';
+import { stripPayloadPrompts } from './connection/prompt-framer.js';
+import { assertSendable, encodeCommand, type RuntimeCommand } from './commands/runtime-command.js';
 import type { CommandResult, ExecuteOptions, RuntimeExecutor } from './runtime-executor.js';
 
 export interface RuntimeClientOptions {

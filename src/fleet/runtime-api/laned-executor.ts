@@ -1,4 +1,4 @@
-import type { CommandKind, RuntimeCommand } from './runtime-command.js';
+import type { CommandKind, RuntimeCommand } from './commands/runtime-command.js';
 import type { CommandResult, ExecuteOptions, RuntimeExecutor } from './runtime-executor.js';
 
 /** Batches smaller than this go down one connection: splitting them saves nothing worth the reorder. */

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PromptFramer, stripPayloadPrompts } from '../../../src/fleet/prompt-framer.js';
+import { PromptFramer, stripPayloadPrompts } from '../../../../../src/fleet/runtime-api/connection/prompt-framer.js';
 
 /** A real pipelined prompt-mode session with HAProxy 2.6 (prompt, 9 commands, one with a payload). */
-const session = readFileSync(new URL('../../fixtures/runtime/prompt-session.txt', import.meta.url), 'utf8');
+const session = readFileSync(new URL('../../../../fixtures/runtime/prompt-session.txt', import.meta.url), 'utf8');
 
 const EXPECTED = [
   '', // the reply to `prompt`

@@ -1,4 +1,4 @@
-import { canonicalIp } from '../domain/ip.js';
+import { canonicalIp } from '../../../domain/ip.js';
 import { UnsafeArgumentError } from './runtime-command.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import * as cmd from '../../../src/fleet/commands.js';
-import { assertSendable, encodeCommand, MAX_PAYLOAD_BYTES, UnsafeArgumentError } from '../../../src/fleet/runtime-command.js';
+import * as cmd from '../../../../../src/fleet/runtime-api/commands/server-commands.js';
+import { assertSendable, encodeCommand, MAX_PAYLOAD_BYTES, UnsafeArgumentError } from '../../../../../src/fleet/runtime-api/commands/runtime-command.js';
 
 const PEM = ['-----BEGIN CERTIFICATE-----', 'MIIBszCCAVmgAwIBAgIUe3', 'AbCd+/==', '-----END CERTIFICATE-----', '-----BEGIN PRIVATE KEY-----', 'MIGHAgEAMBMGByqGSM49', '-----END PRIVATE KEY-----'].join('\n');
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import * as cmd from '../../../src/fleet/commands.js';
-import { LanedExecutor, assignLanes } from '../../../src/fleet/laned-executor.js';
-import type { RuntimeCommand } from '../../../src/fleet/runtime-command.js';
-import type { CommandResult, RuntimeExecutor } from '../../../src/fleet/runtime-executor.js';
+import * as cmd from '../../../../src/fleet/runtime-api/commands/server-commands.js';
+import { LanedExecutor, assignLanes } from '../../../../src/fleet/runtime-api/laned-executor.js';
+import type { RuntimeCommand } from '../../../../src/fleet/runtime-api/commands/runtime-command.js';
+import type { CommandResult, RuntimeExecutor } from '../../../../src/fleet/runtime-api/runtime-executor.js';
 
 /** A lane that records what it was sent and answers each command with its own line. */
 function recordingLane(): RuntimeExecutor & { readonly batches: string[][] } {

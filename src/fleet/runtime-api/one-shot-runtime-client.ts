@@ -1,10 +1,10 @@
 import { StringDecoder } from 'node:string_decoder';
-import { connectSocket, describeEndpoint, type RuntimeEndpoint } from './connect-socket.js';
-import { classifyReply } from './parse.js';
-import { assertSendable, encodeCommand, type CliTarget, type RuntimeCommand } from './runtime-command.js';
+import { connectSocket, describeEndpoint, type RuntimeEndpoint } from './connection/runtime-endpoint.js';
+import { classifyReply } from '../parse.js';
+import { assertSendable, encodeCommand, type CliTarget, type RuntimeCommand } from './commands/runtime-command.js';
 import type { CommandResult, ExecuteOptions, RuntimeExecutor } from './runtime-executor.js';
 
-export interface OneShotCliOptions {
+export interface OneShotRuntimeClientOptions {
   /** Which CLI the endpoint is: the master socket (`-S`) or a worker's stats socket. */
   readonly target?: CliTarget;
   readonly connectTimeoutMs?: number;
@@ -17,14 +17,14 @@ export interface OneShotCliOptions {
  * HAProxy closes. Slow (~2k commands/s) but right for the master CLI, whose `reload` drops the
  * connection anyway, and as the baseline the pipelined client is measured against.
  */
-export class OneShotCli implements RuntimeExecutor {
+export class OneShotRuntimeClient implements RuntimeExecutor {
   private readonly target: CliTarget;
   private readonly connectTimeoutMs: number;
   private readonly commandTimeoutMs: number;
 
   constructor(
     readonly endpoint: RuntimeEndpoint,
-    options: OneShotCliOptions = {},
+    options: OneShotRuntimeClientOptions = {},
   ) {
     this.target = options.target ?? 'master';
     this.connectTimeoutMs = options.connectTimeoutMs ?? 2_000;

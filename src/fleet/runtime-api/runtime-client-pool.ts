@@ -1,8 +1,8 @@
-import { describeEndpoint, type RuntimeEndpoint } from './connect-socket.js';
+import { describeEndpoint, type RuntimeEndpoint } from './connection/runtime-endpoint.js';
 import { LanedExecutor } from './laned-executor.js';
 import { RuntimeClient, type RuntimeClientOptions } from './runtime-client.js';
 import type { RuntimeExecutor } from './runtime-executor.js';
-import type { RuntimeTls } from './runtime-client-tls.js';
+import type { RuntimeTls } from './connection/runtime-client-tls.js';
 
 export interface RuntimeClientPoolOptions extends RuntimeClientOptions {
   /**

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { showStatOfTypes } from '../../../src/fleet/commands.js';
-import { readOldWorkers } from '../../../src/fleet/old-worker-stats.js';
-import type { RuntimeCommand } from '../../../src/fleet/runtime-command.js';
-import type { CommandResult, RuntimeExecutor } from '../../../src/fleet/runtime-executor.js';
+import { showStatOfTypes } from '../../../../src/fleet/runtime-api/commands/server-commands.js';
+import { readOldWorkers } from '../../../../src/fleet/runtime-api/read-old-workers.js';
+import type { RuntimeCommand } from '../../../../src/fleet/runtime-api/commands/runtime-command.js';
+import type { CommandResult, RuntimeExecutor } from '../../../../src/fleet/runtime-api/runtime-executor.js';
 
 /** `show proc` with current worker 22363 and old worker 21215, as HAProxy 2.6.12 printed it. */
-const PROC = readFileSync(new URL('../../fixtures/runtime/show-proc-old-worker.txt', import.meta.url), 'utf8');
+const PROC = readFileSync(new URL('../../../fixtures/runtime/show-proc-old-worker.txt', import.meta.url), 'utf8');
 const STAT = showStatOfTypes(['frontend', 'backend', 'server']);
 
 /** A fake master CLI: `show proc` answers `proc`; `@!<pid> …` answers `workers[pid]`, or "not found". */

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import * as cmd from '../../../src/fleet/commands.js';
-import { OneShotCli } from '../../../src/fleet/one-shot-cli.js';
-import { createMasterApi } from '../../../src/fleet/runtime-api.js';
+import * as cmd from '../../../../src/fleet/runtime-api/commands/server-commands.js';
+import { OneShotRuntimeClient } from '../../../../src/fleet/runtime-api/one-shot-runtime-client.js';
+import { createMasterApi } from '../../../../src/fleet/runtime-api/runtime-api.js';
 import { FakeRuntimeServer } from './fake-runtime-server.js';
 
 const SHOW_PROC = [
@@ -13,7 +13,7 @@ const SHOW_PROC = [
   '',
 ].join('\n');
 
-describe('OneShotCli (a connection per command, for the master CLI)', () => {
+describe('OneShotRuntimeClient (a connection per command, for the master CLI)', () => {
   let fake: FakeRuntimeServer;
   beforeEach(async () => {
     fake = await FakeRuntimeServer.start((line) => (line === 'show proc' ? SHOW_PROC : line === 'reload' ? '' : 'Unknown command.'));
@@ -21,7 +21,7 @@ describe('OneShotCli (a connection per command, for the master CLI)', () => {
   afterEach(() => fake.stop());
 
   it('runs master commands one connection each and the master port parses show proc', async () => {
-    const master = createMasterApi(new OneShotCli({ host: '127.0.0.1', port: fake.port }));
+    const master = createMasterApi(new OneShotRuntimeClient({ host: '127.0.0.1', port: fake.port }));
     const procs = await master.showProc();
     expect(procs.master).toMatchObject({ pid: 100, reloads: 2, failedReloads: 1 });
     expect(procs.workers).toEqual([expect.objectContaining({ pid: 200, current: true })]);
@@ -30,7 +30,7 @@ describe('OneShotCli (a connection per command, for the master CLI)', () => {
   });
 
   it('refuses worker commands on the master socket without connecting', async () => {
-    const cli = new OneShotCli({ host: '127.0.0.1', port: fake.port });
+    const cli = new OneShotRuntimeClient({ host: '127.0.0.1', port: fake.port });
     const [result] = await cli.execute([cmd.showInfo()]);
     expect(result).toMatchObject({ status: 'error', message: expect.stringContaining('not a master CLI command') });
     expect(fake.connections).toBe(0);
@@ -39,7 +39,7 @@ describe('OneShotCli (a connection per command, for the master CLI)', () => {
   it('reports a command not executed when nothing listens, and the ones after it too', async () => {
     const port = fake.port;
     await fake.stop();
-    const cli = new OneShotCli({ host: '127.0.0.1', port });
+    const cli = new OneShotRuntimeClient({ host: '127.0.0.1', port });
     const results = await cli.execute([cmd.showProc(), cmd.reload()]);
     expect(results.map((r) => r.status)).toEqual(['not-executed', 'not-executed']);
     fake = await FakeRuntimeServer.start(() => '');
@@ -47,7 +47,7 @@ describe('OneShotCli (a connection per command, for the master CLI)', () => {
 
   it('works as a worker client too (the pipelining baseline)', async () => {
     fake.setHandler(() => '');
-    const cli = new OneShotCli({ host: '127.0.0.1', port: fake.port }, { target: 'worker' });
+    const cli = new OneShotRuntimeClient({ host: '127.0.0.1', port: fake.port }, { target: 'worker' });
     const results = await cli.execute([cmd.setServerWeight('be', 's1', 1), cmd.setServerWeight('be', 's2', 1)]);
     expect(results.map((r) => r.status)).toEqual(['ok', 'ok']);
   });

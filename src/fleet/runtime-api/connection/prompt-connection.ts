@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
-import { connectSocket, describeEndpoint, type RuntimeEndpoint } from './connect-socket.js';
+import { connectSocket, describeEndpoint, type RuntimeEndpoint } from './runtime-endpoint.js';
 import { PromptFramer } from './prompt-framer.js';
 
 /** One request waiting for its reply on a pipelined connection. */

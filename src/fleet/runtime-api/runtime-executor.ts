@@ -1,5 +1,5 @@
-import { UpstreamError } from '../domain/errors.js';
-import type { RuntimeCommand } from './runtime-command.js';
+import { UpstreamError } from '../../domain/errors.js';
+import type { RuntimeCommand } from './commands/runtime-command.js';
 
 /**
  * The outcome of one command. `not-executed` means no reply came back (the connection failed

@@ -1,6 +1,6 @@
-import * as arg from './command-arguments.js';
+import * as arg from './argument-guards.js';
 import { UnsafeArgumentError, type CliTarget, type CommandKind, type RuntimeCommand } from './runtime-command.js';
-import { SNI_FROM_HOST } from '../domain/runtime-state.js';
+import { SNI_FROM_HOST } from '../../../domain/runtime-state.js';
 
 /**
  * Pure builders: each formats exactly one HAProxy 2.6 CLI command and refuses, by throwing

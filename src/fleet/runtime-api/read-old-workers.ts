@@ -1,7 +1,7 @@
-import { showProc } from './commands.js';
-import { onWorker } from './master-commands.js';
-import { parseShowProc } from './parse.js';
-import type { RuntimeCommand } from './runtime-command.js';
+import { showProc } from './commands/server-commands.js';
+import { onWorker } from './commands/master-commands.js';
+import { parseShowProc } from '../parse.js';
+import type { RuntimeCommand } from './commands/runtime-command.js';
 import type { RuntimeExecutor } from './runtime-executor.js';
 
 /** Each old worker's raw reply to a worker read, or why the master could not give them. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createRuntimeApi, payloadChunks } from '../../../src/fleet/runtime-api.js';
-import { MAX_PAYLOAD_BYTES, type RuntimeCommand } from '../../../src/fleet/runtime-command.js';
-import type { CommandResult, RuntimeExecutor } from '../../../src/fleet/runtime-executor.js';
+import { createRuntimeApi, payloadChunks } from '../../../../src/fleet/runtime-api/runtime-api.js';
+import { MAX_PAYLOAD_BYTES, type RuntimeCommand } from '../../../../src/fleet/runtime-api/commands/runtime-command.js';
+import type { CommandResult, RuntimeExecutor } from '../../../../src/fleet/runtime-api/runtime-executor.js';
 
 /** A fake executor: the ports need nothing but `execute`, so no socket is involved. */
 function fakeExecutor(reply: (c: RuntimeCommand) => CommandResult['status'] | string): RuntimeExecutor & { sent: RuntimeCommand[][] } {
