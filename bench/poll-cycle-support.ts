@@ -25,7 +25,7 @@ import { openDatabase, type DatabaseHandle } from '../src/db/connect.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { insertNode } from '../src/db/node-repository.js';
 import type { NodeSnapshot, TenantSnapshot } from '../src/domain/snapshot.js';
-import { showStatOfTypes } from '../src/fleet/runtime-api/commands/server-commands.js';
+import { showStatOfTypes } from '../src/fleet/runtime-api/commands/stat-commands.js';
 import { RuntimeClientPool } from '../src/fleet/runtime-api/runtime-client-pool.js';
 import { RuntimeClientTls } from '../src/fleet/runtime-api/connection/runtime-client-tls.js';
 import { CONTROL_PLANE_SUBJECT, nodeSubject } from '../src/domain/runtime-tls.js';

@@ -3,8 +3,8 @@ import { dirname, join } from 'node:path';
 import type { Logger } from '../logger.js';
 import { HAPROXY_FILES } from '../domain/config-files.js';
 import { writeFileIn } from './agent-store.js';
-import * as cmd from './runtime-api/commands/server-commands.js';
-import { onWorker } from './runtime-api/commands/master-commands.js';
+import { onWorker, reload as reloadCommand } from './runtime-api/commands/master-commands.js';
+import { showServersState } from './runtime-api/commands/server-commands.js';
 import { OneShotRuntimeClient } from './runtime-api/one-shot-runtime-client.js';
 import { parseServersState, type ProcList } from './parse.js';
 import type { ProxyReloader, ReloadOutcome, SwapContext } from './proxy-reloader.js';
@@ -72,7 +72,7 @@ export class HaproxyReloader implements ProxyReloader {
     } catch (error) {
       return { ok: false, message: `cannot reach the haproxy master CLI to reload: ${(error as Error).message}` };
     }
-    const [sent] = await this.cli.execute([cmd.reload()]);
+    const [sent] = await this.cli.execute([reloadCommand()]);
     if (sent!.status === 'not-executed') return { ok: false, message: `could not send reload to the haproxy master: ${sent!.message}` };
     if (sent!.status === 'error' && !/may or may not have been applied/.test(sent!.message)) {
       return { ok: false, message: `haproxy master refused reload: ${sent!.message}` };
@@ -102,7 +102,7 @@ export class HaproxyReloader implements ProxyReloader {
     const procs = await this.master.showProc();
     const worker = procs.workers.find((w) => w.current);
     if (worker === undefined) throw new Error('show proc lists no current worker');
-    const [result] = await this.cli.execute([onWorker(worker.pid, cmd.showServersState())]);
+    const [result] = await this.cli.execute([onWorker(worker.pid, showServersState())]);
     if (result!.status !== 'ok') throw new Error(`show servers state: ${result!.message}`);
     parseServersState(result!.output);
     return `${result!.output}\n`;

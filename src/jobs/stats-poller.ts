@@ -3,7 +3,8 @@ import { insertSamples, pruneStats, upsertRollups } from '../db/stat-repository.
 import type { ProxyNode } from '../domain/node.js';
 import { rollupIncrements, toSamples, withConnectionCaps, type StatSample } from '../domain/stats.js';
 import { mergeWorkerSamples, type WorkerCounters, type WorkerSamples } from '../domain/worker-samples.js';
-import { showInfo, showMap, showStatOfTypes } from '../fleet/runtime-api/commands/server-commands.js';
+import { showMap } from '../fleet/runtime-api/commands/map-commands.js';
+import { showInfo, showStatOfTypes } from '../fleet/runtime-api/commands/stat-commands.js';
 import { readOldWorkers, type OldWorkerReplies } from '../fleet/runtime-api/read-old-workers.js';
 import { OneShotRuntimeClient } from '../fleet/runtime-api/one-shot-runtime-client.js';
 import type { RuntimeTls } from '../fleet/runtime-api/connection/runtime-client-tls.js';

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { showProc } from '../../src/fleet/runtime-api/commands/server-commands.js';
+import { showProc } from '../../src/fleet/runtime-api/commands/master-commands.js';
 import { OneShotRuntimeClient } from '../../src/fleet/runtime-api/one-shot-runtime-client.js';
 import { parseServersState, parseShowProc, parseShowStat, type ServerStateRow, type StatRow } from '../../src/fleet/parse.js';
 import type { Caller } from '../support/app.js';

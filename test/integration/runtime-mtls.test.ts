@@ -1,7 +1,9 @@
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getWeight, setServerWeight, showInfo, showProc } from '../../src/fleet/runtime-api/commands/server-commands.js';
+import { showProc } from '../../src/fleet/runtime-api/commands/master-commands.js';
+import { getWeight, setServerWeight } from '../../src/fleet/runtime-api/commands/server-commands.js';
+import { showInfo } from '../../src/fleet/runtime-api/commands/stat-commands.js';
 import { OneShotRuntimeClient } from '../../src/fleet/runtime-api/one-shot-runtime-client.js';
 import { RuntimeClient } from '../../src/fleet/runtime-api/runtime-client.js';
 import { RuntimeClientTls } from '../../src/fleet/runtime-api/connection/runtime-client-tls.js';

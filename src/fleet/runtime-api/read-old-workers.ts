@@ -1,4 +1,4 @@
-import { showProc } from './commands/server-commands.js';
+import { showProc } from './commands/master-commands.js';
 import { onWorker } from './commands/master-commands.js';
 import { parseShowProc } from '../parse.js';
 import type { RuntimeCommand } from './commands/runtime-command.js';

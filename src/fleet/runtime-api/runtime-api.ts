@@ -1,5 +1,12 @@
-import * as cmd from './commands/server-commands.js';
-import type { AddServerOptions, ServerAdminState, StatScope } from './commands/server-commands.js';
+import { setFrontendMaxconn } from './commands/frontend-commands.js';
+import { addMap, addMapEntries, clearMap, commitMap, delMap, prepareMap, setMap, showMap } from './commands/map-commands.js';
+import { reload, showProc } from './commands/master-commands.js';
+import {
+  addServer, delServer, enableHealth, enableServer, getWeight, setServerAddr, setServerMaxconn, setServerState, setServerWeight,
+  showServersState, type AddServerOptions, type ServerAdminState,
+} from './commands/server-commands.js';
+import { abortSslCert, commitSslCert, setSslCert } from './commands/ssl-cert-commands.js';
+import { showInfo, showStat, type StatScope } from './commands/stat-commands.js';
 import {
   parseGetWeight, parsePreparedVersion, parseServersState, parseShowInfo, parseShowMap, parseShowProc, parseShowStat,
   type MapEntry, type ProcessInfo, type ProcList, type ServerStateRow, type StatRow,
@@ -102,44 +109,44 @@ export function createRuntimeApi(executor: RuntimeExecutor): RuntimeApi {
   const exec = (...commands: RuntimeCommand[]): Promise<void> => run(executor, ...commands).then(() => undefined);
   return {
     batch: { execute: (commands, options) => executor.execute(commands, options) },
-    stats: { showStat: (scope) => one(executor, cmd.showStat(scope), parseShowStat) },
-    info: { showInfo: () => one(executor, cmd.showInfo(), parseShowInfo) },
+    stats: { showStat: (scope) => one(executor, showStat(scope), parseShowStat) },
+    info: { showInfo: () => one(executor, showInfo(), parseShowInfo) },
     servers: {
-      serversState: (backend) => one(executor, cmd.showServersState(backend), parseServersState),
-      getWeight: (backend, server) => one(executor, cmd.getWeight(backend, server), parseGetWeight),
-      setWeight: (backend, server, weight) => exec(cmd.setServerWeight(backend, server, weight)),
-      setState: (backend, server, state) => exec(cmd.setServerState(backend, server, state)),
-      setAddress: (backend, server, ip, port) => exec(cmd.setServerAddr(backend, server, ip, port)),
-      setMaxconn: (backend, server, maxconn) => exec(cmd.setServerMaxconn(backend, server, maxconn)),
+      serversState: (backend) => one(executor, showServersState(backend), parseServersState),
+      getWeight: (backend, server) => one(executor, getWeight(backend, server), parseGetWeight),
+      setWeight: (backend, server, weight) => exec(setServerWeight(backend, server, weight)),
+      setState: (backend, server, state) => exec(setServerState(backend, server, state)),
+      setAddress: (backend, server, ip, port) => exec(setServerAddr(backend, server, ip, port)),
+      setMaxconn: (backend, server, maxconn) => exec(setServerMaxconn(backend, server, maxconn)),
       add: async (backend, server, ip, port, options = {}) => {
         // Two round trips on purpose: a pipelined `enable server` would also run after a refused
         // `add server` and could bring up a same-named server someone put in maintenance.
-        await exec(cmd.addServer(backend, server, ip, port, options));
-        const enable = [cmd.enableServer(backend, server)];
-        await exec(...(options.check === undefined ? enable : [cmd.enableHealth(backend, server), ...enable]));
+        await exec(addServer(backend, server, ip, port, options));
+        const enable = [enableServer(backend, server)];
+        await exec(...(options.check === undefined ? enable : [enableHealth(backend, server), ...enable]));
       },
-      remove: (backend, server) => exec(cmd.setServerState(backend, server, 'maint'), cmd.delServer(backend, server)),
+      remove: (backend, server) => exec(setServerState(backend, server, 'maint'), delServer(backend, server)),
     },
-    frontends: { setMaxconn: (frontend, maxconn) => exec(cmd.setFrontendMaxconn(frontend, maxconn)) },
+    frontends: { setMaxconn: (frontend, maxconn) => exec(setFrontendMaxconn(frontend, maxconn)) },
     maps: {
-      show: (map) => one(executor, cmd.showMap(map), parseShowMap),
-      add: (map, key, value) => exec(cmd.addMap(map, key, value)),
-      set: (map, key, value) => exec(cmd.setMap(map, key, value)),
-      del: (map, key) => exec(cmd.delMap(map, key)),
-      clear: (map) => exec(cmd.clearMap(map)),
+      show: (map) => one(executor, showMap(map), parseShowMap),
+      add: (map, key, value) => exec(addMap(map, key, value)),
+      set: (map, key, value) => exec(setMap(map, key, value)),
+      del: (map, key) => exec(delMap(map, key)),
+      clear: (map) => exec(clearMap(map)),
       replace: async (map, entries) => {
-        const version = await one(executor, cmd.prepareMap(map), parsePreparedVersion);
-        const fills = payloadChunks(entries).map((chunk) => cmd.addMapEntries(map, chunk, version));
-        await exec(...fills, cmd.commitMap(map, version));
+        const version = await one(executor, prepareMap(map), parsePreparedVersion);
+        const fills = payloadChunks(entries).map((chunk) => addMapEntries(map, chunk, version));
+        await exec(...fills, commitMap(map, version));
       },
     },
     certificates: {
       update: async (certFile, pem) => {
-        const [staged, committed] = await executor.execute([cmd.setSslCert(certFile, pem), cmd.commitSslCert(certFile)]);
+        const [staged, committed] = await executor.execute([setSslCert(certFile, pem), commitSslCert(certFile)]);
         if (staged!.status !== 'ok') throw new RuntimeCommandError(staged!);
         if (committed!.status !== 'ok') {
           // Leave no half-done transaction behind for the next update to stumble on.
-          await executor.execute([cmd.abortSslCert(certFile)]);
+          await executor.execute([abortSslCert(certFile)]);
           throw new RuntimeCommandError(committed!);
         }
       },
@@ -150,8 +157,8 @@ export function createRuntimeApi(executor: RuntimeExecutor): RuntimeApi {
 /** The master CLI ports, over a OneShotRuntimeClient on the master socket. */
 export function createMasterApi(executor: RuntimeExecutor): RuntimeMaster {
   return {
-    showProc: () => one(executor, cmd.showProc(), parseShowProc),
-    reload: () => run(executor, cmd.reload()).then(() => undefined),
+    showProc: () => one(executor, showProc(), parseShowProc),
+    reload: () => run(executor, reload()).then(() => undefined),
   };
 }
 

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { deliveredConfigSchema, deliveryProblem, type DeliveredConfig } from '../../../src/fleet/delivered-config.js';
-import { onWorker } from '../../../src/fleet/runtime-api/commands/master-commands.js';
-import * as cmd from '../../../src/fleet/runtime-api/commands/server-commands.js';
 import { parseProcStat, processTitle } from '../../../src/fleet/process-table.js';
 
 const H = 'a'.repeat(64);
@@ -23,14 +21,6 @@ describe('what the agent accepts from the control plane', () => {
     expect(deliveryProblem(config({ 'nginx.conf': 'pid /etc/sy/nginx.pid;\n' }, { kind: 'nginx' }), expected)).toMatch(/--kind haproxy/);
     expect(deliveryProblem(config({ 'haproxy.cfg': HAPROXY }), { ...expected, configDir: '/srv/lb' })).toMatch(/rendered for configDir \/etc\/sy but .* --config-dir \/srv\/lb/);
     expect(deliveryProblem(config({ 'nginx.conf': 'pid /srv/lb/nginx.pid;\n' }, { kind: 'nginx' }), { ...expected, kind: 'nginx' })).toMatch(/configDir \/srv\/lb/);
-  });
-});
-
-describe('worker commands through the master CLI', () => {
-  it('name the worker by PID', () => {
-    expect(onWorker(2453, cmd.showServersState())).toMatchObject({ target: 'master', line: '@!2453 show servers state', kind: 'show-servers-state' });
-    expect(() => onWorker(0, cmd.showServersState())).toThrow(/pid/);
-    expect(() => onWorker(1, cmd.showProc())).toThrow(/worker command/);
   });
 });
 

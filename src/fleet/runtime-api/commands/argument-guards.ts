@@ -17,6 +17,9 @@ const MAP_ID = /^#\d{1,9}$/;
 const TOKEN = /^[\x21-\x7e]{1,1024}$/;
 const TOKEN_FORBIDDEN = /[;\\'"`]/;
 
+/** HAProxy's largest integer argument (maxconn, proxy and server ids, map versions): a signed 32-bit int. */
+export const MAX_INT = 2_147_483_647;
+
 export function name(argument: string, value: string): string {
   if (typeof value !== 'string' || !NAME.test(value)) throw new UnsafeArgumentError(argument, value, 'a proxy or server name ([A-Za-z0-9_.:-])');
   return value;

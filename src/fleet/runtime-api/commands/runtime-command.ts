@@ -46,6 +46,15 @@ export interface RuntimeCommand {
   readonly description: string;
 }
 
+/**
+ * A command as the builders make it: frozen. Each builder (`*-commands.ts` beside this file) formats
+ * exactly one HAProxy 2.6 CLI command and refuses, by throwing `UnsafeArgumentError`, any argument
+ * that could end it or start another.
+ */
+export function runtimeCommand(kind: CommandKind, line: string, description: string, payload: string | null = null, target: CliTarget = 'worker'): RuntimeCommand {
+  return Object.freeze({ kind, target, line, payload, description });
+}
+
 /** Thrown by the builders, before anything is sent, for an argument that could break the command. */
 export class UnsafeArgumentError extends Error {
   override readonly name = 'UnsafeArgumentError';

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import * as cmd from '../../../../src/fleet/runtime-api/commands/server-commands.js';
+import { setFrontendMaxconn } from '../../../../src/fleet/runtime-api/commands/frontend-commands.js';
+import { setMap } from '../../../../src/fleet/runtime-api/commands/map-commands.js';
+import { addServer, enableServer, getWeight, setServerAddr, setServerWeight, showServersState } from '../../../../src/fleet/runtime-api/commands/server-commands.js';
 import { LanedExecutor, assignLanes } from '../../../../src/fleet/runtime-api/laned-executor.js';
 import type { RuntimeCommand } from '../../../../src/fleet/runtime-api/commands/runtime-command.js';
 import type { CommandResult, RuntimeExecutor } from '../../../../src/fleet/runtime-api/runtime-executor.js';
@@ -17,7 +19,7 @@ function recordingLane(): RuntimeExecutor & { readonly batches: string[][] } {
 }
 
 const weights = (backends: number, servers: number) =>
-  Array.from({ length: backends * servers }, (_, i) => cmd.setServerWeight(`be_${i % backends}`, `s${Math.floor(i / backends)}`, 1 + (i % 200)));
+  Array.from({ length: backends * servers }, (_, i) => setServerWeight(`be_${i % backends}`, `s${Math.floor(i / backends)}`, 1 + (i % 200)));
 
 describe('LanedExecutor', () => {
   it('when a batch is small, then it goes down the first connection alone, in order', async () => {
@@ -31,11 +33,11 @@ describe('LanedExecutor', () => {
   it('when a batch is large, then it is split by backend, each backend in its order on one lane, and the results come back in the order given', async () => {
     const lanes = [recordingLane(), recordingLane()];
     const commands = [
-      cmd.addServer('be_0', 'new', '10.0.0.9', 80),
+      addServer('be_0', 'new', '10.0.0.9', 80),
       ...weights(10, 100),
-      cmd.enableServer('be_0', 'new'),
-      cmd.setMap('/etc/haproxy/maps/tenant-caps.map', 't1', '100'),
-      cmd.setFrontendMaxconn('fe_t1_web', 50),
+      enableServer('be_0', 'new'),
+      setMap('/etc/haproxy/maps/tenant-caps.map', 't1', '100'),
+      setFrontendMaxconn('fe_t1_web', 50),
     ];
     const results = await new LanedExecutor(lanes, 512).execute(commands);
     expect(results.map((r) => r.command.line)).toEqual(commands.map((c) => c.line));
@@ -71,7 +73,7 @@ describe('LanedExecutor', () => {
   });
 
   it('assigns lanes deterministically, largest backends first onto the least-loaded lane', () => {
-    const commands = [...weights(1, 6).map((c) => c), ...Array.from({ length: 3 }, (_, i) => cmd.setServerWeight('be_b', `s${i}`, 1)), ...Array.from({ length: 3 }, (_, i) => cmd.setServerWeight('be_c', `s${i}`, 1))];
+    const commands = [...weights(1, 6).map((c) => c), ...Array.from({ length: 3 }, (_, i) => setServerWeight('be_b', `s${i}`, 1)), ...Array.from({ length: 3 }, (_, i) => setServerWeight('be_c', `s${i}`, 1))];
     expect(assignLanes(commands, 2)).toEqual([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
     expect(assignLanes(commands, 2)).toEqual(assignLanes(commands, 2));
   });
@@ -79,10 +81,10 @@ describe('LanedExecutor', () => {
   it('keeps reads and address moves of a backend with its other commands, and reads of every server on the first lane', () => {
     const commands = [
       ...weights(1, 4),
-      cmd.setServerAddr('be_b', 's1', '10.0.0.1', 8080),
-      cmd.showServersState('be_b'),
-      cmd.getWeight('be_b', 's1'),
-      cmd.showServersState(),
+      setServerAddr('be_b', 's1', '10.0.0.1', 8080),
+      showServersState('be_b'),
+      getWeight('be_b', 's1'),
+      showServersState(),
     ];
     // The full read counts against the first lane, so the larger backend goes to the second.
     expect(assignLanes(commands, 2)).toEqual([1, 1, 1, 1, 0, 0, 0, 0]);

@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import * as cmd from '../../../../src/fleet/runtime-api/commands/server-commands.js';
+import { reload, showProc } from '../../../../src/fleet/runtime-api/commands/master-commands.js';
+import { setServerWeight } from '../../../../src/fleet/runtime-api/commands/server-commands.js';
+import { showInfo } from '../../../../src/fleet/runtime-api/commands/stat-commands.js';
 import { OneShotRuntimeClient } from '../../../../src/fleet/runtime-api/one-shot-runtime-client.js';
 import { createMasterApi } from '../../../../src/fleet/runtime-api/runtime-api.js';
 import { FakeRuntimeServer } from './fake-runtime-server.js';
@@ -31,7 +33,7 @@ describe('OneShotRuntimeClient (a connection per command, for the master CLI)', 
 
   it('refuses worker commands on the master socket without connecting', async () => {
     const cli = new OneShotRuntimeClient({ host: '127.0.0.1', port: fake.port });
-    const [result] = await cli.execute([cmd.showInfo()]);
+    const [result] = await cli.execute([showInfo()]);
     expect(result).toMatchObject({ status: 'error', message: expect.stringContaining('not a master CLI command') });
     expect(fake.connections).toBe(0);
   });
@@ -40,7 +42,7 @@ describe('OneShotRuntimeClient (a connection per command, for the master CLI)', 
     const port = fake.port;
     await fake.stop();
     const cli = new OneShotRuntimeClient({ host: '127.0.0.1', port });
-    const results = await cli.execute([cmd.showProc(), cmd.reload()]);
+    const results = await cli.execute([showProc(), reload()]);
     expect(results.map((r) => r.status)).toEqual(['not-executed', 'not-executed']);
     fake = await FakeRuntimeServer.start(() => '');
   });
@@ -48,7 +50,7 @@ describe('OneShotRuntimeClient (a connection per command, for the master CLI)', 
   it('works as a worker client too (the pipelining baseline)', async () => {
     fake.setHandler(() => '');
     const cli = new OneShotRuntimeClient({ host: '127.0.0.1', port: fake.port }, { target: 'worker' });
-    const results = await cli.execute([cmd.setServerWeight('be', 's1', 1), cmd.setServerWeight('be', 's2', 1)]);
+    const results = await cli.execute([setServerWeight('be', 's1', 1), setServerWeight('be', 's2', 1)]);
     expect(results.map((r) => r.status)).toEqual(['ok', 'ok']);
   });
 });

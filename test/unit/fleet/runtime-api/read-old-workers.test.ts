@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { showStatOfTypes } from '../../../../src/fleet/runtime-api/commands/server-commands.js';
+import { showStatOfTypes } from '../../../../src/fleet/runtime-api/commands/stat-commands.js';
 import { readOldWorkers } from '../../../../src/fleet/runtime-api/read-old-workers.js';
 import type { RuntimeCommand } from '../../../../src/fleet/runtime-api/commands/runtime-command.js';
 import type { CommandResult, RuntimeExecutor } from '../../../../src/fleet/runtime-api/runtime-executor.js';

@@ -1,5 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import * as cmd from '../../../../src/fleet/runtime-api/commands/server-commands.js';
+import { showProc } from '../../../../src/fleet/runtime-api/commands/master-commands.js';
+import { delServer, getWeight, setServerWeight } from '../../../../src/fleet/runtime-api/commands/server-commands.js';
+import { setSslCert } from '../../../../src/fleet/runtime-api/commands/ssl-cert-commands.js';
+import { showInfo } from '../../../../src/fleet/runtime-api/commands/stat-commands.js';
 import { createRuntimeApi } from '../../../../src/fleet/runtime-api/runtime-api.js';
 import { RuntimeClient, type RuntimeClientOptions } from '../../../../src/fleet/runtime-api/runtime-client.js';
 import { RuntimeCommandError } from '../../../../src/fleet/runtime-api/runtime-executor.js';
@@ -35,13 +38,13 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
 
   it('pipelines a batch over one connection and returns the results in order', async () => {
     connect();
-    const commands = Array.from({ length: 2000 }, (_, i) => cmd.setServerWeight('be', `s${i}`, i % 257));
+    const commands = Array.from({ length: 2000 }, (_, i) => setServerWeight('be', `s${i}`, i % 257));
     const results = await client.execute(commands);
     expect(results).toHaveLength(2000);
     expect(results.every((r, i) => r.status === 'ok' && r.command === commands[i])).toBe(true);
     // Each batch is led by a pipelined `show info` that checks the worker is not stopping.
     expect(fake.received.slice(0, 4)).toEqual(['show info', 'set server be/s0 weight 0', 'set server be/s1 weight 1', 'set server be/s2 weight 2']);
-    const again = await client.execute([cmd.showInfo()]);
+    const again = await client.execute([showInfo()]);
     expect(again[0]).toMatchObject({ status: 'ok', output: 'Name: HAProxy\nVersion: 2.6.12\nPid: 42\nStopping: 0' });
     expect(fake.connections).toBe(1);
   });
@@ -49,10 +52,10 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
   it('turns error replies into per-command errors without failing the rest', async () => {
     connect();
     const results = await client.execute([
-      cmd.setServerWeight('be', 's1', 5),
-      cmd.setServerWeight('other', 's1', 5),
-      cmd.getWeight('be', 's1'),
-      cmd.delServer('be', 's1'),
+      setServerWeight('be', 's1', 5),
+      setServerWeight('other', 's1', 5),
+      getWeight('be', 's1'),
+      delServer('be', 's1'),
     ]);
     expect(results.map((r) => r.status)).toEqual(['ok', 'error', 'ok', 'error']);
     expect(results[1]).toMatchObject({ message: 'No such server.' });
@@ -63,7 +66,7 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
   it('sends a << payload and strips the "+ " prompts from its reply', async () => {
     connect();
     const pem = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----';
-    const [set, info] = await client.execute([cmd.setSslCert('/etc/c.pem', pem), cmd.showInfo()]);
+    const [set, info] = await client.execute([setSslCert('/etc/c.pem', pem), showInfo()]);
     expect(set).toMatchObject({ status: 'ok', output: 'Transaction created for certificate /etc/c.pem!' });
     expect(info).toMatchObject({ status: 'ok' });
   });
@@ -71,7 +74,7 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
   it('when the connection drops mid-batch, the rest are not executed and the next call reconnects', async () => {
     connect();
     fake.setHandler((line) => (line === 'set server be/s3 weight 1' ? 'drop' : haproxyLike(line, null)));
-    const batch = [1, 2, 3, 4, 5].map((i) => cmd.setServerWeight('be', `s${i}`, 1));
+    const batch = [1, 2, 3, 4, 5].map((i) => setServerWeight('be', `s${i}`, 1));
     const results = await client.execute(batch);
     expect(results.map((r) => r.status)).toEqual(['ok', 'ok', 'not-executed', 'not-executed', 'not-executed']);
     expect(results[2]).toMatchObject({ message: expect.stringContaining('closed') });
@@ -84,19 +87,19 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
 
   it('when HAProxy closes an idle session (stats timeout), the next call opens a new one without failing', async () => {
     connect();
-    await client.execute([cmd.showInfo()]);
+    await client.execute([showInfo()]);
     fake.dropAll();
     await new Promise((r) => setTimeout(r, 20));
-    const [result] = await client.execute([cmd.showInfo()]);
+    const [result] = await client.execute([showInfo()]);
     expect(result).toMatchObject({ status: 'ok' });
     expect(fake.connections).toBe(2);
   });
 
   it('reopens rather than reuses a connection idle longer than idleTimeoutMs', async () => {
     connect({ idleTimeoutMs: 30 });
-    await client.execute([cmd.showInfo()]);
+    await client.execute([showInfo()]);
     await new Promise((r) => setTimeout(r, 60));
-    await client.execute([cmd.showInfo()]);
+    await client.execute([showInfo()]);
     expect(fake.connections).toBe(2);
   });
 
@@ -105,20 +108,20 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     client.warm();
     await until(() => fake.connections === 1);
     expect(fake.received).toEqual([]); // connected, nothing sent yet
-    await client.execute([cmd.setServerWeight('be', 's1', 3)]);
+    await client.execute([setServerWeight('be', 's1', 3)]);
     expect(fake.connections).toBe(1);
   });
 
   it('warm() leaves a fresh connection alone and replaces one past half its idle time', async () => {
     connect({ idleTimeoutMs: 80 });
-    await client.execute([cmd.showInfo()]);
+    await client.execute([showInfo()]);
     client.warm();
     await new Promise((r) => setTimeout(r, 10));
     expect(fake.connections).toBe(1);
     await new Promise((r) => setTimeout(r, 50)); // past 40 ms: a batch soon would find it nearly stale
     client.warm();
     await until(() => fake.connections === 2);
-    const [result] = await client.execute([cmd.showInfo()]);
+    const [result] = await client.execute([showInfo()]);
     expect(result).toMatchObject({ status: 'ok' });
     expect(fake.connections).toBe(2);
   });
@@ -127,19 +130,19 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     connect({ commandTimeoutMs: 80 });
     fake.setHandler((line) => (line === 'set server be/s2 weight 1' ? 'hang' : haproxyLike(line, null)));
     const started = Date.now();
-    const results = await client.execute([1, 2, 3].map((i) => cmd.setServerWeight('be', `s${i}`, 1)));
+    const results = await client.execute([1, 2, 3].map((i) => setServerWeight('be', `s${i}`, 1)));
     expect(Date.now() - started).toBeLessThan(2000);
     expect(results.map((r) => r.status)).toEqual(['ok', 'error', 'not-executed']);
     expect(results[1]).toMatchObject({ message: expect.stringMatching(/no reply .* within 80 ms; the command may or may not have been applied/) });
     fake.setHandler(haproxyLike);
-    expect((await client.execute([cmd.showInfo()]))[0]).toMatchObject({ status: 'ok' });
+    expect((await client.execute([showInfo()]))[0]).toMatchObject({ status: 'ok' });
   });
 
   it('a batch that outlives its timeout returns at the deadline', async () => {
     connect({ commandTimeoutMs: 1000 });
     fake.setHandler((line) => ({ delayMs: 40, reply: haproxyLike(line, null) as string }));
     const started = Date.now();
-    const results = await client.execute([1, 2, 3, 4, 5, 6].map((i) => cmd.setServerWeight('be', `s${i}`, 1)), { timeoutMs: 150 });
+    const results = await client.execute([1, 2, 3, 4, 5, 6].map((i) => setServerWeight('be', `s${i}`, 1)), { timeoutMs: 150 });
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(140);
     expect(elapsed).toBeLessThan(2000);
@@ -151,8 +154,8 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
 
   it('refuses unsafe or foreign commands before anything is sent', async () => {
     connect();
-    const smuggled = { ...cmd.setServerWeight('be', 's1', 1), line: 'set server be/s1 weight 1\nshutdown sessions server be/s1' };
-    const results = await client.execute([cmd.showInfo(), smuggled, cmd.showProc()]);
+    const smuggled = { ...setServerWeight('be', 's1', 1), line: 'set server be/s1 weight 1\nshutdown sessions server be/s1' };
+    const results = await client.execute([showInfo(), smuggled, showProc()]);
     expect(results.map((r) => r.status)).toEqual(['not-executed', 'error', 'error']);
     expect(results[1]).toMatchObject({ message: expect.stringContaining('unsafe') });
     expect(results[2]).toMatchObject({ message: expect.stringContaining('master CLI') });
@@ -163,8 +166,8 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
   it('serves concurrent batches on the same connection, each with its own results', async () => {
     connect();
     const [a, b] = await Promise.all([
-      client.execute([cmd.setServerWeight('be', 's1', 1), cmd.setServerWeight('x', 'y', 1)]),
-      client.execute([cmd.getWeight('be', 's2'), cmd.showInfo()]),
+      client.execute([setServerWeight('be', 's1', 1), setServerWeight('x', 'y', 1)]),
+      client.execute([getWeight('be', 's2'), showInfo()]),
     ]);
     expect(a.map((r) => r.status)).toEqual(['ok', 'error']);
     expect(b.map((r) => r.status)).toEqual(['ok', 'ok']);
@@ -174,33 +177,33 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
   it('close() reports waiting commands not executed and later calls fail fast', async () => {
     connect();
     fake.setHandler(() => 'hang');
-    const pending = client.execute([cmd.showInfo(), cmd.showInfo()]);
+    const pending = client.execute([showInfo(), showInfo()]);
     await new Promise((r) => setTimeout(r, 30));
     await client.close();
     expect((await pending).map((r) => r.status)).toEqual(['not-executed', 'not-executed']);
-    expect((await client.execute([cmd.showInfo()]))[0]).toMatchObject({ status: 'not-executed', message: 'runtime client is closed' });
+    expect((await client.execute([showInfo()]))[0]).toMatchObject({ status: 'not-executed', message: 'runtime client is closed' });
   });
 
   it('an unexpected extra reply desynchronises nothing: the connection is dropped and reopened', async () => {
     connect();
     fake.setHandler((line) => (line === 'get weight be/s9' ? '7 (initial 10)\n\n> surprise' : haproxyLike(line, null)));
-    await client.execute([cmd.getWeight('be', 's9')]);
+    await client.execute([getWeight('be', 's9')]);
     await new Promise((r) => setTimeout(r, 20));
     fake.setHandler(haproxyLike);
-    const [result] = await client.execute([cmd.getWeight('be', 's1')]);
+    const [result] = await client.execute([getWeight('be', 's1')]);
     expect(result).toMatchObject({ status: 'ok', output: '7 (initial 10)' });
     expect(fake.connections).toBe(2);
   });
 
   it('a session left with a worker that is stopping after a reload is dropped and the batch re-sent', async () => {
     connect();
-    await client.execute([cmd.showInfo()]);
+    await client.execute([showInfo()]);
     // A reload: the old session now reaches a stopping worker; new sessions reach the new one.
     const firstSession = fake.connections;
     fake.setHandler((line) =>
       line === 'show info' && fake.connections === firstSession ? 'Name: HAProxy\nPid: 42\nStopping: 1' : haproxyLike(line, null),
     );
-    const results = await client.execute([cmd.setServerWeight('be', 's1', 9)]);
+    const results = await client.execute([setServerWeight('be', 's1', 9)]);
     expect(results[0]).toMatchObject({ status: 'ok' });
     expect(fake.connections).toBe(2);
     expect(fake.received.filter((l) => l === 'set server be/s1 weight 9')).toHaveLength(2);
@@ -209,7 +212,7 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
   it('when every session reaches a stopping worker, the batch is reported not executed', async () => {
     connect();
     fake.setHandler((line) => (line === 'show info' ? 'Name: HAProxy\nStopping: 1' : haproxyLike(line, null)));
-    const [result] = await client.execute([cmd.setServerWeight('be', 's1', 9)]);
+    const [result] = await client.execute([setServerWeight('be', 's1', 9)]);
     expect(result).toMatchObject({ status: 'not-executed', message: expect.stringContaining('stopping after a reload') });
     expect(fake.connections).toBe(3);
   });
@@ -233,7 +236,7 @@ describe('RuntimeClient when the node is down', () => {
     await fake.stop(); // nothing listens there any more
     const client = new RuntimeClient({ host: '127.0.0.1', port }, { connectAttempts: 3, backoff: { initialMs: 40, maxMs: 60, factor: 2 } });
     const started = Date.now();
-    const results = await client.execute([cmd.showInfo(), cmd.getWeight('be', 's1')]);
+    const results = await client.execute([showInfo(), getWeight('be', 's1')]);
     const elapsed = Date.now() - started;
     expect(results.map((r) => r.status)).toEqual(['not-executed', 'not-executed']);
     expect(results[0]).toMatchObject({ message: expect.stringMatching(/cannot connect to 127\.0\.0\.1:\d+: .*ECONNREFUSED/) });
@@ -241,7 +244,7 @@ describe('RuntimeClient when the node is down', () => {
     expect(elapsed).toBeLessThan(3000);
 
     // Inside the backoff window a call with a short budget fails fast instead of hammering the node.
-    const quick = await client.execute([cmd.showInfo()], { timeoutMs: 10 });
+    const quick = await client.execute([showInfo()], { timeoutMs: 10 });
     expect(quick[0]).toMatchObject({ status: 'not-executed', message: expect.stringContaining('next attempt in') });
     await client.close();
   });
@@ -251,10 +254,10 @@ describe('RuntimeClient when the node is down', () => {
     const port = fake.port;
     await fake.stop();
     const client = new RuntimeClient({ host: '127.0.0.1', port }, { connectAttempts: 1, backoff: { initialMs: 20, maxMs: 20 } });
-    expect((await client.execute([cmd.showInfo()]))[0]!.status).toBe('not-executed');
+    expect((await client.execute([showInfo()]))[0]!.status).toBe('not-executed');
     const back = await FakeRuntimeServer.startOn(port, haproxyLike);
     try {
-      expect((await client.execute([cmd.showInfo()]))[0]).toMatchObject({ status: 'ok' });
+      expect((await client.execute([showInfo()]))[0]).toMatchObject({ status: 'ok' });
     } finally {
       await client.close();
       await back.stop();
