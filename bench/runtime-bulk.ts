@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { setServerWeight, showServersState } from '../src/fleet/runtime-api/commands/server-commands.js';
 import { showInfo } from '../src/fleet/runtime-api/commands/stat-commands.js';
 import { OneShotRuntimeClient } from '../src/fleet/runtime-api/one-shot-runtime-client.js';
-import { parseServersState } from '../src/fleet/parse.js';
+import { parseServersState } from '../src/fleet/replies/show-servers-state.js';
 import type { RuntimeCommand } from '../src/fleet/runtime-api/commands/runtime-command.js';
 import { RuntimeClient } from '../src/fleet/runtime-api/runtime-client.js';
 import type { RuntimeExecutor } from '../src/fleet/runtime-api/runtime-executor.js';

@@ -3,7 +3,10 @@ import { showMap } from './runtime-api/commands/map-commands.js';
 import { showServersState } from './runtime-api/commands/server-commands.js';
 import { showSslCert } from './runtime-api/commands/ssl-cert-commands.js';
 import { showStat, showStatOfTypes } from './runtime-api/commands/stat-commands.js';
-import { parseServerStateEntries, parseShowMap, parseShowSslCert, parseStatColumns, type ServerStateEntry } from './parse.js';
+import { parseShowMap } from './replies/show-map.js';
+import { parseServerStateEntries, type ServerStateEntry } from './replies/show-servers-state.js';
+import { parseShowSslCert } from './replies/show-ssl-cert.js';
+import { parseStatColumns } from './replies/show-stat.js';
 import type { RuntimeCommand } from './runtime-api/commands/runtime-command.js';
 import type { CommandResult } from './runtime-api/runtime-executor.js';
 

@@ -8,7 +8,9 @@ import { showInfo, showStatOfTypes } from '../fleet/runtime-api/commands/stat-co
 import { readOldWorkers, type OldWorkerReplies } from '../fleet/runtime-api/read-old-workers.js';
 import { OneShotRuntimeClient } from '../fleet/runtime-api/one-shot-runtime-client.js';
 import type { RuntimeTls } from '../fleet/runtime-api/connection/runtime-client-tls.js';
-import { parseShowInfo, parseShowMap, parseShowStat } from '../fleet/parse.js';
+import { parseShowInfo } from '../fleet/replies/show-info.js';
+import { parseShowMap } from '../fleet/replies/show-map.js';
+import { parseShowStat } from '../fleet/replies/show-stat.js';
 import type { CommandResult, RuntimeExecutor } from '../fleet/runtime-api/runtime-executor.js';
 import type { Logger } from '../logger.js';
 import { connectionCapOwner, proxyOwner } from '../render/haproxy-names.js';

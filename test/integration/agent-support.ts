@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { expect } from 'vitest';
 import { OneShotRuntimeClient } from '../../src/fleet/runtime-api/one-shot-runtime-client.js';
-import type { ProcList } from '../../src/fleet/parse.js';
+import type { ProcList } from '../../src/fleet/replies/show-proc.js';
 import { createMasterApi } from '../../src/fleet/runtime-api/runtime-api.js';
 import { childProcesses } from '../../src/fleet/process-table.js';
 import { parseAgentOptions, type AgentFlags } from '../../src/cli/agent.js';

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { showProc } from '../../src/fleet/runtime-api/commands/master-commands.js';
 import { OneShotRuntimeClient } from '../../src/fleet/runtime-api/one-shot-runtime-client.js';
-import { parseServersState, parseShowProc, parseShowStat, type ServerStateRow, type StatRow } from '../../src/fleet/parse.js';
+import { parseShowProc } from '../../src/fleet/replies/show-proc.js';
+import { parseServersState, type ServerStateRow } from '../../src/fleet/replies/show-servers-state.js';
+import { parseShowStat, type StatRow } from '../../src/fleet/replies/show-stat.js';
 import type { Caller } from '../support/app.js';
 import { freePort, runtimeCommand, startHaproxy, type RunningHaproxy } from './haproxy-render-support.js';
 

@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { connectSocket, describeEndpoint, type RuntimeEndpoint } from './connection/runtime-endpoint.js';
-import { classifyReply } from '../parse.js';
+import { classifyReply } from './reply-verdict.js';
 import { assertSendable, encodeCommand, type CliTarget, type RuntimeCommand } from './commands/runtime-command.js';
 import type { CommandResult, ExecuteOptions, RuntimeExecutor } from './runtime-executor.js';
 

@@ -1,6 +1,6 @@
 import { showProc } from './commands/master-commands.js';
 import { onWorker } from './commands/master-commands.js';
-import { parseShowProc } from '../parse.js';
+import { parseShowProc } from '../replies/show-proc.js';
 import type { RuntimeCommand } from './commands/runtime-command.js';
 import type { RuntimeExecutor } from './runtime-executor.js';
 

@@ -1,6 +1,6 @@
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../../util/backoff.js';
 import { describeEndpoint, type RuntimeEndpoint } from './connection/runtime-endpoint.js';
-import { classifyReply } from '../parse.js';
+import { classifyReply } from './reply-verdict.js';
 import { PromptConnection, type PendingReply } from './connection/prompt-connection.js';
 import { stripPayloadPrompts } from './connection/prompt-framer.js';
 import { assertSendable, encodeCommand, type RuntimeCommand } from './commands/runtime-command.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseShowProc } from '../../../src/fleet/parse.js';
+import { parseShowProc } from '../../../src/fleet/replies/show-proc.js';
 import { judgeHaproxyReload, judgeNginxReload } from '../../../src/fleet/reload-verdict.js';
 
 /** `show proc` as HAProxy 2.6.12 prints it (measured: a good reload, then one refused for a busy port). */

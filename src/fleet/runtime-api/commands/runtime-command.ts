@@ -1,6 +1,7 @@
 /**
- * One HAProxy CLI command as a frozen value: built (and checked) by `commands.ts`, framed and
- * sent by a client, its reply judged by `classifyReply` in `parse.ts` according to its kind.
+ * One HAProxy CLI command as a frozen value: built (and checked) by the `*-commands.ts` builders
+ * beside this file, framed and sent by a client, its reply judged by `classifyReply`
+ * (`../reply-verdict.ts`) according to its kind and parsed by `../../replies/`.
  */
 export type CommandKind =
   | 'show-stat'
