@@ -2,7 +2,7 @@ import { isAbsolute } from 'node:path';
 import type { Command } from 'commander';
 import { configDir as configDirSchema, NODE_KINDS, type NodeKind } from '../domain/node.js';
 import { slug } from '../domain/fields.js';
-import type { OnceResult } from '../fleet/agent.js';
+import type { OnceResult } from '../fleet/agent/agent.js';
 import { createLogger } from '../logger.js';
 import { VERSION } from '../version.js';
 import { CliInputError } from './render.js';

@@ -8,10 +8,10 @@ import { expect } from 'vitest';
 import { OneShotRuntimeClient } from '../../src/fleet/runtime-api/one-shot-runtime-client.js';
 import type { ProcList } from '../../src/fleet/replies/show-proc.js';
 import { createMasterApi } from '../../src/fleet/runtime-api/runtime-api.js';
-import { childProcesses } from '../../src/fleet/process-table.js';
+import { childProcesses } from '../../src/fleet/agent/process-table.js';
 import { parseAgentOptions, type AgentFlags } from '../../src/cli/agent.js';
 import { buildAgent } from '../../src/cli/build-agent.js';
-import type { Agent } from '../../src/fleet/agent.js';
+import type { Agent } from '../../src/fleet/agent/agent.js';
 import type { Caller, TestApp } from '../support/app.js';
 import { eventually } from './haproxy-render-support.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentFlags } from '../../src/cli/agent.js';
-import type { Agent } from '../../src/fleet/agent.js';
+import type { Agent } from '../../src/fleet/agent/agent.js';
 import { parseShowStat } from '../../src/fleet/replies/show-stat.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { activeRelease, converged, expectOk, flakyHaproxy, masterCli, memoryLogger, nodeError, startFastAgent, startHaproxy, startNginx, type Proxy } from './agent-support.js';

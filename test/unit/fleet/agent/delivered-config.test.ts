@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deliveredConfigSchema, deliveryProblem, type DeliveredConfig } from '../../../src/fleet/delivered-config.js';
-import { parseProcStat, processTitle } from '../../../src/fleet/process-table.js';
+import { deliveredConfigSchema, deliveryProblem, type DeliveredConfig } from '../../../../src/fleet/agent/delivered-config.js';
 
 const H = 'a'.repeat(64);
 const config = (files: Record<string, string>, over: Partial<DeliveredConfig> = {}): DeliveredConfig =>
@@ -21,17 +20,5 @@ describe('what the agent accepts from the control plane', () => {
     expect(deliveryProblem(config({ 'nginx.conf': 'pid /etc/sy/nginx.pid;\n' }, { kind: 'nginx' }), expected)).toMatch(/--kind haproxy/);
     expect(deliveryProblem(config({ 'haproxy.cfg': HAPROXY }), { ...expected, configDir: '/srv/lb' })).toMatch(/rendered for configDir \/etc\/sy but .* --config-dir \/srv\/lb/);
     expect(deliveryProblem(config({ 'nginx.conf': 'pid /srv/lb/nginx.pid;\n' }, { kind: 'nginx' }), { ...expected, kind: 'nginx' })).toMatch(/configDir \/srv\/lb/);
-  });
-});
-
-describe('the process table', () => {
-  it('reads pid and parent from /proc/<pid>/stat even when the name holds spaces and parentheses', () => {
-    expect(parseProcStat('4242 (nginx: a) b) S 4200 4242 4242 0 -1')).toEqual({ pid: 4242, ppid: 4200 });
-    expect(parseProcStat('garbage')).toBeNull();
-  });
-
-  it('turns an overwritten argv into the title ps shows', () => {
-    expect(processTitle('nginx: worker process\0\0\0\0')).toBe('nginx: worker process');
-    expect(processTitle('nginx: master process nginx -c /etc/sy/nginx.conf\0')).toBe('nginx: master process nginx -c /etc/sy/nginx.conf');
   });
 });

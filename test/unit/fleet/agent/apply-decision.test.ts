@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideApply } from '../../../src/fleet/apply-decision.js';
+import { decideApply } from '../../../../src/fleet/agent/apply-decision.js';
 
 const a = { contentHash: 'c1', structuralHash: 's1' };
 

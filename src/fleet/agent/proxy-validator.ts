@@ -1,4 +1,4 @@
-import type { RenderedFiles } from '../domain/snapshot.js';
+import type { RenderedFiles } from '../../domain/snapshot.js';
 
 export type ValidatorVerdict = { readonly ok: true; readonly output: string } | { readonly ok: false; readonly message: string };
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { NODE_KINDS, type NodeKind } from '../domain/node.js';
-import { HAPROXY_FILES, NGINX_FILES } from '../domain/config-files.js';
+import { NODE_KINDS, type NodeKind } from '../../domain/node.js';
+import { HAPROXY_FILES, NGINX_FILES } from '../../domain/config-files.js';
 
 const hash = z.string().regex(/^[0-9a-f]{64}$/);
 /** Relative names of slugs and dots: nothing the agent writes may leave the release directory. */

@@ -1,4 +1,4 @@
-import type { ProcList } from './replies/show-proc.js';
+import type { ProcList } from '../../replies/show-proc.js';
 
 export type ReloadVerdict =
   | { readonly state: 'pending' }

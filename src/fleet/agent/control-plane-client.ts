@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
-import type { nodeReportSchema } from '../domain/node.js';
+import type { nodeReportSchema } from '../../domain/node.js';
 import { deliveredConfigSchema, type DeliveredConfig } from './delivered-config.js';
 
 export type AgentReport = z.input<typeof nodeReportSchema>;

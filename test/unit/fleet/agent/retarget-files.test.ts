@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { retargetFiles, retargetText } from '../../../src/fleet/retarget-files.js';
+import { retargetFiles, retargetText } from '../../../../src/fleet/agent/retarget-files.js';
 
 describe('retargeting a node’s files to a scratch directory', () => {
   it('rewrites every path under configDir, wherever it stands in a line', () => {

@@ -1,8 +1,8 @@
 import { copyFile, open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../logger.js';
-import { NGINX_FILES } from '../domain/config-files.js';
-import { childProcesses, readProcessTitle } from './process-table.js';
+import type { Logger } from '../../../logger.js';
+import { NGINX_FILES } from '../../../domain/config-files.js';
+import { childProcesses, readProcessTitle } from '../process-table.js';
 import type { ProxyReloader, ReloadOutcome, SwapContext } from './proxy-reloader.js';
 import { judgeNginxReload } from './reload-verdict.js';
 

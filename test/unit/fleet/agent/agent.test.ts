@@ -4,13 +4,13 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Agent } from '../../../src/fleet/agent.js';
-import { AgentStore } from '../../../src/fleet/agent-store.js';
-import { ControlPlaneError, type AgentReport, type ControlPlaneApi, type FetchedConfig } from '../../../src/fleet/control-plane-client.js';
-import type { DeliveredConfig } from '../../../src/fleet/delivered-config.js';
-import type { ProxyReloader, ReloadOutcome } from '../../../src/fleet/proxy-reloader.js';
-import type { ProxyValidator, ValidatorVerdict } from '../../../src/fleet/proxy-validator.js';
-import { createLogger } from '../../../src/logger.js';
+import { Agent } from '../../../../src/fleet/agent/agent.js';
+import { AgentStore } from '../../../../src/fleet/agent/agent-store.js';
+import { ControlPlaneError, type AgentReport, type ControlPlaneApi, type FetchedConfig } from '../../../../src/fleet/agent/control-plane-client.js';
+import type { DeliveredConfig } from '../../../../src/fleet/agent/delivered-config.js';
+import type { ProxyReloader, ReloadOutcome } from '../../../../src/fleet/agent/reload/proxy-reloader.js';
+import type { ProxyValidator, ValidatorVerdict } from '../../../../src/fleet/agent/proxy-validator.js';
+import { createLogger } from '../../../../src/logger.js';
 
 /** The agent's loop against a scripted control plane, validator and proxy; the files are real, in a temp dir. */
 

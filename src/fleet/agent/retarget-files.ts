@@ -1,4 +1,4 @@
-import type { RenderedFiles } from '../domain/snapshot.js';
+import type { RenderedFiles } from '../../domain/snapshot.js';
 
 /** The characters a configDir (and every path the renderers print) is made of; see `configDir` in domain/node.ts. */
 const PATH_CHAR = 'A-Za-z0-9._/-';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseShowProc } from '../../../src/fleet/replies/show-proc.js';
-import { judgeHaproxyReload, judgeNginxReload } from '../../../src/fleet/reload-verdict.js';
+import { parseShowProc } from '../../../../../src/fleet/replies/show-proc.js';
+import { judgeHaproxyReload, judgeNginxReload } from '../../../../../src/fleet/agent/reload/reload-verdict.js';
 
 /** `show proc` as HAProxy 2.6.12 prints it (measured: a good reload, then one refused for a busy port). */
 function showProc(master: string, workers: string[], old: string[] = []): ReturnType<typeof parseShowProc> {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../logger.js';
 import { readProcessTitle } from './process-table.js';
 import type { ValidatorVerdict } from './proxy-validator.js';
 

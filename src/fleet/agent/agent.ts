@@ -1,17 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import axios from 'axios';
-import { HAPROXY_FILES, KEEPALIVED_FILES, NGINX_FILES } from '../domain/config-files.js';
-import { describeBindFailure, listenersIn, newListeners, type FailedListener, type Listener } from './config-listeners.js';
+import { HAPROXY_FILES, KEEPALIVED_FILES, NGINX_FILES } from '../../domain/config-files.js';
+import { describeBindFailure, listenersIn, newListeners, type FailedListener, type Listener } from '../config-listeners.js';
 import { probeListeners } from './listener-probe.js';
-import type { NodeKind } from '../domain/node.js';
-import type { Logger } from '../logger.js';
+import type { NodeKind } from '../../domain/node.js';
+import type { Logger } from '../../logger.js';
 import type { AgentStore, Release, ReleaseManifest } from './agent-store.js';
 import { decideApply } from './apply-decision.js';
-import { jitteredDelay, type BackoffPolicy } from '../util/backoff.js';
+import { jitteredDelay, type BackoffPolicy } from '../../util/backoff.js';
 import { ControlPlaneError, type AgentReport, type ControlPlaneApi } from './control-plane-client.js';
 import { deliveryProblem, type DeliveredConfig } from './delivered-config.js';
-import type { ProxyReloader } from './proxy-reloader.js';
+import type { ProxyReloader } from './reload/proxy-reloader.js';
 import type { ProxyValidator } from './proxy-validator.js';
 import type { KeepalivedControl } from './keepalived-control.js';
 

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readFile, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { KEEPALIVED_FILES } from '../domain/config-files.js';
-import type { NodeKind } from '../domain/node.js';
-import type { RenderedFiles } from '../domain/snapshot.js';
-import type { Logger } from '../logger.js';
+import { KEEPALIVED_FILES } from '../../domain/config-files.js';
+import type { NodeKind } from '../../domain/node.js';
+import type { RenderedFiles } from '../../domain/snapshot.js';
+import type { Logger } from '../../logger.js';
 import {
   adoptedReleaseName, failedReleaseName, releaseName, releasesDirOf, releasesToPrune, type PrunePolicy,
 } from './release-names.js';

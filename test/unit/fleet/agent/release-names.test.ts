@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   adoptedReleaseName, failedReleaseName, isFailedReleaseName, isReleaseName, releaseName, releasesDirOf, releasesToPrune,
-} from '../../../src/fleet/release-names.js';
+} from '../../../../src/fleet/agent/release-names.js';
 
 const HASH = 'ab'.repeat(32);
 const at = (ms: number) => new Date(Date.UTC(2026, 10, 26, 15, 48, 1) + ms);

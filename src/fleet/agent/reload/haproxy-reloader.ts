@@ -1,17 +1,17 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Logger } from '../logger.js';
-import { HAPROXY_FILES } from '../domain/config-files.js';
-import { writeFileIn } from './agent-store.js';
-import { onWorker, reload as reloadCommand } from './runtime-api/commands/master-commands.js';
-import { showServersState } from './runtime-api/commands/server-commands.js';
-import { OneShotRuntimeClient } from './runtime-api/one-shot-runtime-client.js';
-import type { ProcList } from './replies/show-proc.js';
-import { parseServersState } from './replies/show-servers-state.js';
+import type { Logger } from '../../../logger.js';
+import { HAPROXY_FILES } from '../../../domain/config-files.js';
+import { writeFileIn } from '../agent-store.js';
+import { onWorker, reload as reloadCommand } from '../../runtime-api/commands/master-commands.js';
+import { showServersState } from '../../runtime-api/commands/server-commands.js';
+import { OneShotRuntimeClient } from '../../runtime-api/one-shot-runtime-client.js';
+import type { ProcList } from '../../replies/show-proc.js';
+import { parseServersState } from '../../replies/show-servers-state.js';
 import type { ProxyReloader, ReloadOutcome, SwapContext } from './proxy-reloader.js';
 import { judgeHaproxyReload } from './reload-verdict.js';
-import { createMasterApi } from './runtime-api/runtime-api.js';
-import type { RuntimeMaster } from './runtime-api/runtime-api.js';
+import { createMasterApi } from '../../runtime-api/runtime-api.js';
+import type { RuntimeMaster } from '../../runtime-api/runtime-api.js';
 
 export interface HaproxyReloaderOptions {
   /** The master CLI socket: haproxy runs as `haproxy -W -S <masterSocket> -f <configDir>/haproxy.cfg`. */
