@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseAgentOptions, type AgentFlags } from '../../../src/cli/agent.js';
-import { CliInputError } from '../../../src/cli/render.js';
+import { UsageError } from '../../../src/cli/usage-error.js';
 
 describe('switchyard agent --control-plane', () => {
   const flags = (controlPlane: AgentFlags['controlPlane']): AgentFlags => ({
@@ -18,7 +18,7 @@ describe('switchyard agent --control-plane', () => {
   });
 
   it('names the flag and the bad value when one is not an http(s) URL, or is listed twice', () => {
-    expect(() => parseAgentOptions(flags('http://a:8080,cp.internal'), env)).toThrow(CliInputError);
+    expect(() => parseAgentOptions(flags('http://a:8080,cp.internal'), env)).toThrow(UsageError);
     expect(() => parseAgentOptions(flags('http://a:8080,cp.internal'), env)).toThrow(/--control-plane .*"cp\.internal"/);
     expect(() => parseAgentOptions(flags(['http://a:8080', 'ftp://b']), env)).toThrow(/--control-plane must be an http:\/\/ or https:\/\/ URL, got "ftp:\/\/b"/);
     expect(() => parseAgentOptions(flags('http://a:8080,'), env)).toThrow(/--control-plane .*""/);
