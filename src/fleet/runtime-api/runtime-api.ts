@@ -5,16 +5,16 @@ import {
   addServer, delServer, enableHealth, enableServer, getWeight, setServerAddr, setServerMaxconn, setServerState, setServerWeight,
   showServersState, type AddServerOptions, type ServerAdminState,
 } from './commands/server-commands.js';
+import { MAX_PAYLOAD_BYTES, type RuntimeCommand } from './commands/runtime-command.js';
 import { abortSslCert, commitSslCert, setSslCert } from './commands/ssl-cert-commands.js';
 import { showInfo, showStat, type StatScope } from './commands/stat-commands.js';
 import { parseGetWeight } from '../replies/get-weight.js';
 import { parsePreparedVersion } from '../replies/prepare-map.js';
 import { parseShowInfo, type ProcessInfo } from '../replies/show-info.js';
-import { type MapEntry, parseShowMap } from '../replies/show-map.js';
+import { parseShowMap, type MapEntry } from '../replies/show-map.js';
 import { parseShowProc, type ProcList } from '../replies/show-proc.js';
 import { parseServersState, type ServerStateRow } from '../replies/show-servers-state.js';
 import { parseShowStat, type StatRow } from '../replies/show-stat.js';
-import { MAX_PAYLOAD_BYTES, type RuntimeCommand } from './commands/runtime-command.js';
 import { RuntimeCommandError, type CommandResult, type ExecuteOptions, type RuntimeExecutor } from './runtime-executor.js';
 
 /**
