@@ -12,13 +12,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import * as cmd from '../src/fleet/commands.js';
-import { OneShotCli } from '../src/fleet/one-shot-cli.js';
-import { parseServersState } from '../src/fleet/parse.js';
-import type { RuntimeCommand } from '../src/fleet/runtime-command.js';
-import { RuntimeClient } from '../src/fleet/runtime-client.js';
-import type { RuntimeExecutor } from '../src/fleet/runtime-executor.js';
-import { RuntimeClientTls } from '../src/fleet/runtime-client-tls.js';
+import { setServerWeight, showServersState } from '../src/fleet/runtime-api/commands/server-commands.js';
+import { showInfo } from '../src/fleet/runtime-api/commands/stat-commands.js';
+import { OneShotRuntimeClient } from '../src/fleet/runtime-api/one-shot-runtime-client.js';
+import { parseServersState } from '../src/fleet/replies/show-servers-state.js';
+import type { RuntimeCommand } from '../src/fleet/runtime-api/commands/runtime-command.js';
+import { RuntimeClient } from '../src/fleet/runtime-api/runtime-client.js';
+import type { RuntimeExecutor } from '../src/fleet/runtime-api/runtime-executor.js';
+import { RuntimeClientTls } from '../src/fleet/runtime-api/connection/runtime-client-tls.js';
 import { CONTROL_PLANE_SUBJECT, nodeSubject } from '../src/domain/runtime-tls.js';
 import { createCa, issue } from '../src/pki/openssl-ca.js';
 import { freePort, tcpExchange } from '../test/integration/haproxy-render-support.js';
@@ -31,7 +32,7 @@ const RUNS = 5;
 
 /** 10,000 weight changes spread over the servers; `round` shifts the values so each run changes something. */
 function weights(count: number, round: number): RuntimeCommand[] {
-  return Array.from({ length: count }, (_, i) => cmd.setServerWeight('be_bulk', `s${(i % SERVERS) + 1}`, (i + round) % 257));
+  return Array.from({ length: count }, (_, i) => setServerWeight('be_bulk', `s${(i % SERVERS) + 1}`, (i + round) % 257));
 }
 
 /** Commands per second for one execute() of the whole batch; fails loudly on any non-ok result. */
@@ -55,7 +56,7 @@ async function pipelined(executor: RuntimeClient): Promise<{ median: number; run
 
 /** Reads back the servers' weights to prove the last batch really landed. */
 async function verify(executor: RuntimeExecutor, round: number): Promise<boolean> {
-  const [state] = await executor.execute([cmd.showServersState('be_bulk')]);
+  const [state] = await executor.execute([showServersState('be_bulk')]);
   if (state?.status !== 'ok') return false;
   const rows = parseServersState(state.output);
   // The last command for server k (1-based) is index BULK - SERVERS + k - 1.
@@ -102,13 +103,13 @@ async function main(): Promise<void> {
   const unix = new RuntimeClient({ path: sock }, { batchTimeoutMs: 60_000 });
   try {
     haproxy = spawn('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });
-    for (let i = 0; i < 50 && (await tcp.execute([cmd.showInfo()]))[0]?.status !== 'ok'; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && (await tcp.execute([showInfo()]))[0]?.status !== 'ok'; i++) await new Promise((r) => setTimeout(r, 100));
 
     const overTcp = await pipelined(tcp);
     const tcpVerified = await verify(tcp, RUNS);
     const overUnix = await pipelined(unix);
     const unixVerified = await verify(unix, RUNS);
-    const baseline = await timeBatch(new OneShotCli({ host: HOST, port, tls: tlsSource }, { target: 'worker' }), weights(BASELINE, 0));
+    const baseline = await timeBatch(new OneShotRuntimeClient({ host: HOST, port, tls: tlsSource }, { target: 'worker' }), weights(BASELINE, 0));
     const plain = await tcpExchange({ host: HOST, port }, 'show info\n', 'Name:', 2000);
 
     console.log(JSON.stringify({

@@ -2,13 +2,11 @@ import { isAbsolute } from 'node:path';
 import type { Command } from 'commander';
 import { configDir as configDirSchema, NODE_KINDS, type NodeKind } from '../domain/node.js';
 import { slug } from '../domain/fields.js';
-import type { OnceResult } from '../fleet/agent.js';
+import type { OnceResult } from '../fleet/agent/agent.js';
 import { createLogger } from '../logger.js';
 import { VERSION } from '../version.js';
-import { CliInputError } from './render.js';
-
-/** `switchyard agent --once` exit codes. */
-export const AGENT_EXIT = { applied: 0, invalidInput: 1, rejected: 2, unreachable: 3 } as const;
+import { EXIT, type ExitCode } from './exit-codes.js';
+import { UsageError } from './usage-error.js';
 
 export interface AgentCliOptions {
   /** Every control-plane replica, in the order given; the agent fails over between them. */
@@ -99,21 +97,21 @@ export function registerAgentCommand(program: Command): void {
     });
 }
 
-/** Checks the flags; throws CliInputError (exit 1) with what to fix. */
+/** Checks the flags; throws UsageError (exit 1) with what to fix. */
 export function parseAgentOptions(raw: AgentFlags, env: NodeJS.ProcessEnv): AgentCliOptions {
   const controlPlanes = controlPlaneUrls(raw.controlPlane);
-  if (!slug.safeParse(raw.node).success) throw new CliInputError(`--node must be a node name (a slug), got ${JSON.stringify(raw.node)}`);
-  if (!(NODE_KINDS as readonly string[]).includes(raw.kind)) throw new CliInputError(`--kind must be one of ${NODE_KINDS.join(', ')}`);
+  if (!slug.safeParse(raw.node).success) throw new UsageError(`--node must be a node name (a slug), got ${JSON.stringify(raw.node)}`);
+  if (!(NODE_KINDS as readonly string[]).includes(raw.kind)) throw new UsageError(`--kind must be one of ${NODE_KINDS.join(', ')}`);
   const dir = configDirSchema.safeParse(raw.configDir);
-  if (!dir.success || dir.data === '/') throw new CliInputError('--config-dir must be an absolute directory of letters, digits and . _ / - (not /)');
+  if (!dir.success || dir.data === '/') throw new UsageError('--config-dir must be an absolute directory of letters, digits and . _ / - (not /)');
   const token = env.SWITCHYARD_AGENT_TOKEN || raw.token;
-  if (!token) throw new CliInputError('give the agent token in SWITCHYARD_AGENT_TOKEN (or --token)');
-  if (raw.kind === 'haproxy' && !isAbsolute(raw.masterSocket)) throw new CliInputError('--master-socket must be an absolute path');
+  if (!token) throw new UsageError('give the agent token in SWITCHYARD_AGENT_TOKEN (or --token)');
+  if (raw.kind === 'haproxy' && !isAbsolute(raw.masterSocket)) throw new UsageError('--master-socket must be an absolute path');
   const keepalivedPidFile = raw.keepalivedPidFile ?? '/run/keepalived.pid';
-  if (!isAbsolute(keepalivedPidFile)) throw new CliInputError('--keepalived-pid-file must be an absolute path');
+  if (!isAbsolute(keepalivedPidFile)) throw new UsageError('--keepalived-pid-file must be an absolute path');
   const keepalivedNamespace = raw.keepalivedNamespace ?? null;
   if (keepalivedNamespace !== null && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(keepalivedNamespace)) {
-    throw new CliInputError('--keepalived-namespace must be a network namespace name (letters, digits, _ . -), as `ip netns list` shows it');
+    throw new UsageError('--keepalived-namespace must be a network namespace name (letters, digits, _ . -), as `ip netns list` shows it');
   }
   return {
     controlPlanes,
@@ -135,36 +133,37 @@ export function parseAgentOptions(raw: AgentFlags, env: NodeJS.ProcessEnv): Agen
   };
 }
 
-export function onceExitCode(result: OnceResult): number {
+/** `switchyard agent --once`: 0 applied, 1 invalid input, 2 rejected by the proxy, 3 control plane unreachable. */
+export function onceExitCode(result: OnceResult): ExitCode {
   switch (result.status) {
     case 'applied':
     case 'unchanged':
-      return AGENT_EXIT.applied;
+      return EXIT.ok;
     case 'rejected':
     case 'failed':
-      return AGENT_EXIT.rejected;
+      return EXIT.conflict;
     case 'refused':
-      return AGENT_EXIT.invalidInput;
+      return EXIT.invalidInput;
     case 'unreachable':
-      return AGENT_EXIT.unreachable;
+      return EXIT.serverError;
   }
 }
 
 /** `--control-plane`, given once or repeated, each a URL or a comma-separated list of them. */
 function controlPlaneUrls(raw: string | readonly string[]): string[] {
   const given = (typeof raw === 'string' ? [raw] : raw).flatMap((v) => v.split(',')).map((v) => v.trim());
-  if (given.length === 0) throw new CliInputError('--control-plane needs at least one URL');
+  if (given.length === 0) throw new UsageError('--control-plane needs at least one URL');
   const urls: string[] = [];
   for (const value of given) {
     let url: URL;
     try {
       url = new URL(value);
     } catch {
-      throw new CliInputError(`--control-plane must be an http(s) URL (or several, comma-separated), got ${JSON.stringify(value)}`);
+      throw new UsageError(`--control-plane must be an http(s) URL (or several, comma-separated), got ${JSON.stringify(value)}`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliInputError(`--control-plane must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--control-plane must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
     const normalized = url.toString().replace(/\/+$/, '');
-    if (urls.includes(normalized)) throw new CliInputError(`--control-plane lists ${normalized} twice`);
+    if (urls.includes(normalized)) throw new UsageError(`--control-plane lists ${normalized} twice`);
     urls.push(normalized);
   }
   return urls;
@@ -172,6 +171,6 @@ function controlPlaneUrls(raw: string | readonly string[]): string[] {
 
 function integer(flag: string, value: string, min: number, max: number): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new CliInputError(`${flag} must be an integer from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag} must be an integer from ${min} to ${max}`);
   return n;
 }

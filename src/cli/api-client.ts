@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import { jitteredDelay } from '../util/backoff.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -156,10 +157,9 @@ export class ApiClient {
     return out;
   }
 
-  /** Equal jitter: half the delay is fixed, half random, so CI jobs that failed together do not retry together. */
+  /** Equal jitter, so CI jobs that failed together do not retry together. */
   private delay(attempt: number): number {
-    const full = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2 ** (attempt - 1));
-    return full / 2 + Math.random() * (full / 2);
+    return jitteredDelay({ initialMs: this.backoffMs, maxMs: MAX_BACKOFF_MS, factor: 2 }, attempt);
   }
 }
 

@@ -1,11 +1,11 @@
-import { Agent, type AgentOptions } from '../fleet/agent.js';
-import { AgentStore } from '../fleet/agent-store.js';
-import { ControlPlaneClient } from '../fleet/control-plane-client.js';
-import { HaproxyReloader } from '../fleet/haproxy-reloader.js';
-import { KeepalivedProcess } from '../fleet/keepalived-control.js';
-import { NginxReloader } from '../fleet/nginx-reloader.js';
+import { Agent, type AgentOptions } from '../fleet/agent/agent.js';
+import { AgentStore } from '../fleet/agent/agent-store.js';
+import { ControlPlaneClient } from '../fleet/agent/control-plane-client.js';
+import { HaproxyReloader } from '../fleet/agent/reload/haproxy-reloader.js';
+import { KeepalivedProcess } from '../fleet/agent/keepalived-control.js';
+import { NginxReloader } from '../fleet/agent/reload/nginx-reloader.js';
 import { createProxyValidator } from './proxy-validators.js';
-import { proxyVersion } from '../fleet/proxy-version.js';
+import { proxyVersion } from '../fleet/agent/proxy-version.js';
 import type { Logger } from '../logger.js';
 import { VERSION } from '../version.js';
 import type { AgentCliOptions } from './agent.js';

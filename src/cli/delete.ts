@@ -4,7 +4,8 @@ import { ApiError, clientFromEnv, type ApiClient } from './api-client.js';
 import type { Output } from './apply-reporter.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 import { resolveKind, type ResourceKind } from './get.js';
-import { runCommand, UsageError } from './run-command.js';
+import { runCommand } from './run-command.js';
+import { UsageError } from './usage-error.js';
 
 export interface DeleteOptions {
   readonly tenant?: string;

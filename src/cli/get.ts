@@ -10,7 +10,8 @@ import { ApiError, clientFromEnv, type ApiClient } from './api-client.js';
 import type { Output } from './apply-reporter.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 import { formatTable } from './format-table.js';
-import { runCommand, UsageError } from './run-command.js';
+import { runCommand } from './run-command.js';
+import { UsageError } from './usage-error.js';
 import { manifestFromState, manifestYaml } from './tenant-manifest.js';
 import { fetchTenantState } from './tenant-state.js';
 

@@ -1,14 +1,15 @@
 import { Command } from 'commander';
-import { loadConfig, ConfigError } from '../config.js';
+import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
-import { NotFoundError, ValidationError } from '../domain/errors.js';
 import { NODE_KINDS, type NodeKind } from '../domain/node.js';
 import { registerAgentCommand } from './agent.js';
 import { registerApplyCommand } from './apply.js';
 import { registerDeleteCommand } from './delete.js';
 import { EXIT } from './exit-codes.js';
 import { registerGetCommand } from './get.js';
-import { CliInputError, renderCommand } from './render.js';
+import { renderCommand } from './render.js';
+import { exitCodeFor } from './run-command.js';
+import { UsageError } from './usage-error.js';
 
 /** Exit codes CI can rely on. */
 export { EXIT };
@@ -74,7 +75,7 @@ program
   .requiredOption('--out <dir>', 'where to write the files')
   .action(async (opts: { kind?: string; node?: string; out: string; configDir: string }) => {
     if (opts.kind !== undefined && !(NODE_KINDS as readonly string[]).includes(opts.kind)) {
-      throw new CliInputError(`--kind must be one of ${NODE_KINDS.join(', ')}`);
+      throw new UsageError(`--kind must be one of ${NODE_KINDS.join(', ')}`);
     }
     const config = loadConfig();
     const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
@@ -98,10 +99,6 @@ registerGetCommand(program);
 registerDeleteCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof CliInputError || err instanceof NotFoundError || err instanceof ValidationError) {
-    process.stderr.write(`switchyard: ${err.message}\n`);
-    process.exit(EXIT.invalidInput);
-  }
   process.stderr.write(`switchyard: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(EXIT.serverError);
+  process.exit(exitCodeFor(err));
 });

@@ -1,6 +1,6 @@
 import type { NodeKind } from '../domain/node.js';
-import type { ProxyValidator } from '../fleet/proxy-validator.js';
-import { retargetFiles, retargetText } from '../fleet/retarget-files.js';
+import type { ProxyValidator } from '../fleet/agent/proxy-validator.js';
+import { retargetFiles, retargetText } from '../fleet/agent/retarget-files.js';
 import { validateHaproxy } from '../render/validate-haproxy.js';
 import { validateNginx } from '../render/validate-nginx.js';
 

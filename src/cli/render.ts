@@ -5,6 +5,7 @@ import { DEFAULT_CONFIG_DIR } from '../domain/node.js';
 import type { RenderedFiles } from '../domain/snapshot.js';
 import type { HeldTenant } from '../db/config-repository.js';
 import type { Services } from '../services/services.js';
+import { UsageError } from './usage-error.js';
 
 export interface RenderOptions {
   readonly kind?: NodeKind;
@@ -24,10 +25,10 @@ export async function renderCommand(services: Services, opts: RenderOptions): Pr
   let revision: number;
   if (opts.node) {
     const config = await services.configs.build(opts.node);
-    if (opts.kind && opts.kind !== config.kind) throw new CliInputError(`node ${opts.node} is ${config.kind}, not ${opts.kind}`);
+    if (opts.kind && opts.kind !== config.kind) throw new UsageError(`node ${opts.node} is ${config.kind}, not ${opts.kind}`);
     ({ files, heldTenants: held, revision } = config);
   } else {
-    if (!opts.kind) throw new CliInputError('give --kind haproxy|nginx (or --node NAME)');
+    if (!opts.kind) throw new UsageError('give --kind haproxy|nginx (or --node NAME)');
     const settings = {
       name: 'render',
       kind: opts.kind,
@@ -46,8 +47,4 @@ export async function renderCommand(services: Services, opts: RenderOptions): Pr
     written.push(path);
   }
   return { written, held, revision };
-}
-
-export class CliInputError extends Error {
-  override readonly name = 'CliInputError';
 }

@@ -1,11 +1,9 @@
+import { ConfigError } from '../config.js';
+import { NotFoundError, ValidationError } from '../domain/errors.js';
 import { ApiError, ClientConfigError } from './api-client.js';
 import type { Output } from './apply-reporter.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
-
-/** A mistake in how the command was called (arguments, flags): exit 1. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+import { UsageError } from './usage-error.js';
 
 /**
  * Runs a client command and turns what it throws into the documented exit code and one line on
@@ -16,8 +14,18 @@ export async function runCommand(out: Output, command: () => Promise<ExitCode>):
     return await command();
   } catch (err) {
     out.stderr.write(`switchyard: ${(err as Error).message ?? String(err)}\n`);
-    if (err instanceof ApiError) return err.exitCode;
-    if (err instanceof ClientConfigError || err instanceof UsageError) return EXIT.invalidInput;
-    return EXIT.serverError;
+    return exitCodeFor(err);
   }
+}
+
+/**
+ * The exit code for an error a command threw, for every command: the API's answer decides for
+ * API errors; input the caller can fix (flags, environment, configuration, a name that does not
+ * exist, a value the domain refuses) is 1; anything else is a failure of ours or the server's (3).
+ */
+export function exitCodeFor(err: unknown): ExitCode {
+  if (err instanceof ApiError) return err.exitCode;
+  if (err instanceof UsageError || err instanceof ClientConfigError || err instanceof ConfigError) return EXIT.invalidInput;
+  if (err instanceof NotFoundError || err instanceof ValidationError) return EXIT.invalidInput;
+  return EXIT.serverError;
 }

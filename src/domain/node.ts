@@ -103,7 +103,7 @@ const reportMessage = z.string().min(1).max(16_384).regex(/^[^\u0000]*$/, 'must 
 /** A version string: one printable line. */
 const reportVersion = z.string().trim().min(1).max(200).regex(/^[^\p{C}]+$/u, 'must be one printable line');
 
-/** A listener the agent found it cannot bind after a refused reload (see fleet/listener-probe.ts). */
+/** A listener the agent found it cannot bind after a refused reload (see fleet/agent/listener-probe.ts). */
 export const failedListenerSchema = z.strictObject({
   address: ipAddress,
   port,

@@ -4,9 +4,10 @@ import type {
 } from './runtime-state.js';
 
 /**
- * The command builders the planner formats with, named by what it uses: fleet/commands.ts
- * satisfies it (so every argument goes through the same guards) while this module imports
- * nothing outside the domain. A builder may throw for an argument it refuses.
+ * The command builders the planner formats with, named by what it uses: the fleet's
+ * `commandBuilders` (fleet/runtime-api/commands/command-builders.ts) satisfies it, so every
+ * argument goes through the same guards, while this module imports nothing outside the domain.
+ * A builder may throw for an argument it refuses.
  */
 export interface CommandBuilders<C> {
   setServerWeight(backend: string, server: string, weight: number): C;

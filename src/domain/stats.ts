@@ -11,7 +11,7 @@ export type ProxyOwner =
   | { readonly kind: 'frontend'; readonly tenant: string; readonly vip: string }
   | { readonly kind: 'backend'; readonly tenant: string; readonly pool: string };
 
-/** The columns of one `show stat` row a sample needs (fleet/parse.ts's StatRow has them all). */
+/** The columns of one `show stat` row a sample needs (fleet/replies/show-stat.ts's StatRow has them all). */
 export interface StatInput {
   readonly pxname: string;
   readonly svname: string;

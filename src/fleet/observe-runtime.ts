@@ -1,8 +1,14 @@
 import type { DesiredRuntime, ObservedRuntime, ObservedServer } from '../domain/runtime-state.js';
-import * as cmd from './commands.js';
-import { parseServerStateEntries, parseShowMap, parseShowSslCert, parseStatColumns, type ServerStateEntry } from './parse.js';
-import type { RuntimeCommand } from './runtime-command.js';
-import type { CommandResult } from './runtime-executor.js';
+import { showMap } from './runtime-api/commands/map-commands.js';
+import { showServersState } from './runtime-api/commands/server-commands.js';
+import { showSslCert } from './runtime-api/commands/ssl-cert-commands.js';
+import { showStat, showStatOfTypes } from './runtime-api/commands/stat-commands.js';
+import { parseShowMap } from './replies/show-map.js';
+import { parseServerStateEntries, type ServerStateEntry } from './replies/show-servers-state.js';
+import { parseShowSslCert } from './replies/show-ssl-cert.js';
+import { parseStatColumns } from './replies/show-stat.js';
+import type { RuntimeCommand } from './runtime-api/commands/runtime-command.js';
+import type { CommandResult } from './runtime-api/runtime-executor.js';
 
 export interface ObserveOptions {
   /**
@@ -39,10 +45,10 @@ const targetOf = (x: DesiredRuntime | ObservationTarget): ObservationTarget => (
 export function observeCommands(what: DesiredRuntime | ObservationTarget, options: ObserveOptions = {}): RuntimeCommand[] {
   const target = targetOf(what);
   return [
-    cmd.showServersState(),
-    cmd.showStatOfTypes(options.serverStats === true ? ['frontend', 'backend', 'server'] : ['frontend', 'backend']),
-    cmd.showMap(target.mapFile),
-    ...target.certificateFiles.map((file) => cmd.showSslCert(file)),
+    showServersState(),
+    showStatOfTypes(options.serverStats === true ? ['frontend', 'backend', 'server'] : ['frontend', 'backend']),
+    showMap(target.mapFile),
+    ...target.certificateFiles.map((file) => showSslCert(file)),
   ];
 }
 
@@ -145,7 +151,7 @@ export function sessionReads(desired: DesiredRuntime, observation: Extract<Obser
     if (names === undefined || names.has(s.name) || s.sessions !== null) continue;
     const [proxy, server] = observation.idsOf(s.backend, s.name) ?? [];
     if (proxy === undefined || server === undefined) continue;
-    reads.push({ backend: s.backend, server: s.name, command: cmd.showStat({ proxy, types: ['server'], serverId: server }) });
+    reads.push({ backend: s.backend, server: s.name, command: showStat({ proxy, types: ['server'], serverId: server }) });
   }
   return reads;
 }

@@ -1,6 +1,6 @@
 import type { ProxyNode } from '../domain/node.js';
 import type { Db } from '../db/connect.js';
-import type { BackoffPolicy } from '../fleet/backoff.js';
+import type { BackoffPolicy } from '../util/backoff.js';
 import type { Logger } from '../logger.js';
 import { nodeSettings, type ConfigService } from '../services/config-service.js';
 import { allNodes } from '../services/plan-service.js';

@@ -3,12 +3,15 @@ import { insertSamples, pruneStats, upsertRollups } from '../db/stat-repository.
 import type { ProxyNode } from '../domain/node.js';
 import { rollupIncrements, toSamples, withConnectionCaps, type StatSample } from '../domain/stats.js';
 import { mergeWorkerSamples, type WorkerCounters, type WorkerSamples } from '../domain/worker-samples.js';
-import { showInfo, showMap, showStatOfTypes } from '../fleet/commands.js';
-import { readOldWorkers, type OldWorkerReplies } from '../fleet/old-worker-stats.js';
-import { OneShotCli } from '../fleet/one-shot-cli.js';
-import type { RuntimeTls } from '../fleet/runtime-client-tls.js';
-import { parseShowInfo, parseShowMap, parseShowStat } from '../fleet/parse.js';
-import type { CommandResult, RuntimeExecutor } from '../fleet/runtime-executor.js';
+import { showMap } from '../fleet/runtime-api/commands/map-commands.js';
+import { showInfo, showStatOfTypes } from '../fleet/runtime-api/commands/stat-commands.js';
+import { readOldWorkers, type OldWorkerReplies } from '../fleet/runtime-api/read-old-workers.js';
+import { OneShotRuntimeClient } from '../fleet/runtime-api/one-shot-runtime-client.js';
+import type { RuntimeTls } from '../fleet/runtime-api/connection/runtime-client-tls.js';
+import { parseShowInfo } from '../fleet/replies/show-info.js';
+import { parseShowMap } from '../fleet/replies/show-map.js';
+import { parseShowStat } from '../fleet/replies/show-stat.js';
+import type { CommandResult, RuntimeExecutor } from '../fleet/runtime-api/runtime-executor.js';
 import type { Logger } from '../logger.js';
 import { connectionCapOwner, proxyOwner } from '../render/haproxy-names.js';
 import { capsMapFile } from '../render/haproxy-runtime-view.js';
@@ -24,7 +27,7 @@ export interface StatsPollerDeps {
   readonly now?: () => Date;
   /**
    * The CLI of a node's HAProxy master (`-S`), asked per poll; tests pass fakes. By default a
-   * connection per command (OneShotCli), not the shared pool: the pool's clients speak the worker
+   * connection per command (OneShotRuntimeClient), not the shared pool: the pool's clients speak the worker
    * CLI's `prompt` mode, whose replies end in "\n> " and which they probe with `show info`, and the
    * master prompts "master> " and knows no `show info`. A poll sends the master one `show proc`
    * plus one `@!<pid> show stat` per old worker, so a connection each costs little.
@@ -88,7 +91,7 @@ function connectionCaps(reply: CommandResult | undefined): Map<string, number> {
 }
 
 const defaultMasterCli = (tls: RuntimeTls | undefined) => (endpoint: { readonly host: string; readonly port: number }, timeoutMs: number): RuntimeExecutor =>
-  new OneShotCli({ host: endpoint.host, port: endpoint.port, tls }, { target: 'master', connectTimeoutMs: timeoutMs, commandTimeoutMs: timeoutMs });
+  new OneShotRuntimeClient({ host: endpoint.host, port: endpoint.port, tls }, { target: 'master', connectTimeoutMs: timeoutMs, commandTimeoutMs: timeoutMs });
 
 /**
  * Reads `show stat` from every HAProxy node with a Runtime API, concurrently, each bounded by its

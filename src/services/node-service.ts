@@ -10,7 +10,7 @@ import type { Executor } from '../db/executor.js';
 import * as repo from '../db/node-repository.js';
 import * as tokens from '../db/token-repository.js';
 import * as holds from '../db/reload-hold-repository.js';
-import { backoffDelay, type BackoffPolicy } from '../fleet/backoff.js';
+import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
 import { describeBindFailure } from '../fleet/config-listeners.js';
 import { REBUILD_PREFIX } from './change-feed.js';
 import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from './mutation.js';

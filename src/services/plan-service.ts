@@ -7,7 +7,7 @@ import type { Executor } from '../db/executor.js';
 import type { HeldTenant } from '../db/config-repository.js';
 import { loadDesiredState, type DesiredState } from '../db/desired-state-repository.js';
 import { listNodes } from '../db/node-repository.js';
-import type { RuntimeCommand } from '../fleet/runtime-command.js';
+import type { RuntimeCommand } from '../fleet/runtime-api/commands/runtime-command.js';
 import { formatRuntimeAddress } from '../domain/node.js';
 import { nodeSettings, type ConfigService } from './config-service.js';
 import type { RuntimePlanner } from './runtime-planner.js';

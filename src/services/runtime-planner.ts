@@ -1,14 +1,15 @@
 import { planRuntime, type RuntimePlan } from '../domain/runtime-plan.js';
 import type { DesiredRuntime } from '../domain/runtime-state.js';
 import type { NodeSnapshot } from '../domain/snapshot.js';
-import * as cmd from '../fleet/commands.js';
+import { commandBuilders } from '../fleet/runtime-api/commands/command-builders.js';
+import { showSslCert } from '../fleet/runtime-api/commands/ssl-cert-commands.js';
 import {
   certificateReads, observationTarget, observeCommands, readObservation, sessionReads, withCertificates, withSessions,
   type Observation, type ObservationTarget, type ObserveOptions,
 } from '../fleet/observe-runtime.js';
-import type { RuntimeCommand } from '../fleet/runtime-command.js';
-import { MIN_LANED_BATCH } from '../fleet/laned-executor.js';
-import type { RuntimeExecutor } from '../fleet/runtime-executor.js';
+import type { RuntimeCommand } from '../fleet/runtime-api/commands/runtime-command.js';
+import { MIN_LANED_BATCH } from '../fleet/runtime-api/laned-executor.js';
+import type { RuntimeExecutor } from '../fleet/runtime-api/runtime-executor.js';
 import { capsMapFile, toHaproxyRuntime } from '../render/haproxy-runtime-view.js';
 
 /** Where a node's Runtime API is reached: one long-lived executor per node (RuntimeClientPool). */
@@ -96,7 +97,7 @@ export class RuntimePlanner {
     const first = early ?? this.startObservation(node, endpoint, target, options);
     const observation = await this.complete(this.executor(node, endpoint), desired, await first.observation);
     if (!observation.ok) return { desired, observation, plan: null };
-    return { desired, observation, plan: planRuntime(desired, observation.observed, cmd, { drainTimeoutMs: this.options.drainTimeoutMs }) };
+    return { desired, observation, plan: planRuntime(desired, observation.observed, commandBuilders, { drainTimeoutMs: this.options.drainTimeoutMs }) };
   }
 
   /**
@@ -108,7 +109,7 @@ export class RuntimePlanner {
     const sessions = sessionReads(desired, observation);
     const certificates = certificateReads(desired, observation);
     if (sessions.length === 0 && certificates.length === 0) return observation;
-    const commands = [...sessions.map((r) => r.command), ...certificates.map((file) => cmd.showSslCert(file))];
+    const commands = [...sessions.map((r) => r.command), ...certificates.map((file) => showSslCert(file))];
     const results = await executor.execute(commands, { timeoutMs: this.options.observeTimeoutMs });
     const withSessionsRead = withSessions(observation, sessions, results.slice(0, sessions.length));
     return withSessionsRead.ok ? withCertificates(withSessionsRead, certificates, results.slice(sessions.length)) : withSessionsRead;

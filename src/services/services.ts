@@ -1,4 +1,4 @@
-import type { BackoffPolicy } from '../fleet/backoff.js';
+import type { BackoffPolicy } from '../util/backoff.js';
 import type { Db } from '../db/connect.js';
 import { AddressPoolService } from './address-pool-service.js';
 import { AllocationService } from './allocation-service.js';

@@ -5,13 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { expect } from 'vitest';
-import { OneShotCli } from '../../src/fleet/one-shot-cli.js';
-import type { ProcList } from '../../src/fleet/parse.js';
-import { createMasterApi } from '../../src/fleet/runtime-api.js';
-import { childProcesses } from '../../src/fleet/process-table.js';
+import { OneShotRuntimeClient } from '../../src/fleet/runtime-api/one-shot-runtime-client.js';
+import type { ProcList } from '../../src/fleet/replies/show-proc.js';
+import { createMasterApi } from '../../src/fleet/runtime-api/runtime-api.js';
+import { childProcesses } from '../../src/fleet/agent/process-table.js';
 import { parseAgentOptions, type AgentFlags } from '../../src/cli/agent.js';
 import { buildAgent } from '../../src/cli/build-agent.js';
-import type { Agent } from '../../src/fleet/agent.js';
+import type { Agent } from '../../src/fleet/agent/agent.js';
 import type { Caller, TestApp } from '../support/app.js';
 import { eventually } from './haproxy-render-support.js';
 
@@ -69,7 +69,7 @@ export function startNginx(configDir: string): Proxy {
 }
 
 export function masterCli(socket: string): { showProc(): Promise<ProcList> } {
-  return createMasterApi(new OneShotCli({ path: socket }, { target: 'master' }));
+  return createMasterApi(new OneShotRuntimeClient({ path: socket }, { target: 'master' }));
 }
 
 /** The nginx master's workers that take new connections. */

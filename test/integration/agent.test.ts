@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onceExitCode, parseAgentOptions, type AgentFlags } from '../../src/cli/agent.js';
 import { buildAgent } from '../../src/cli/build-agent.js';
 import { loadConfig } from '../../src/config.js';
-import type { Agent } from '../../src/fleet/agent.js';
+import type { Agent } from '../../src/fleet/agent/agent.js';
 import { createLogger } from '../../src/logger.js';
 import { startControlPlane, type ControlPlane } from '../../src/main.js';
 import { startTestApp, type TestApp } from '../support/app.js';

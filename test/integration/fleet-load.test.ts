@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wrk } from '../../bench/support.js';
 import { parseAgentOptions } from '../../src/cli/agent.js';
 import { buildAgent } from '../../src/cli/build-agent.js';
-import type { Agent } from '../../src/fleet/agent.js';
+import type { Agent } from '../../src/fleet/agent/agent.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { converged, expectOk, masterCli, memoryLogger, startHaproxy, type Proxy } from './agent-support.js';
 import { eventually, freePort, httpMember, request, runtimeCommand, type Closable } from './haproxy-render-support.js';

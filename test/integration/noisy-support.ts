@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import type { Db } from '../../src/db/connect.js';
 import { HAPROXY_CAPACITY_FACTORS, toResourceVector } from '../../src/domain/capacity.js';
 import { HAPROXY_FILES } from '../../src/domain/config-files.js';
-import { parseShowMap } from '../../src/fleet/parse.js';
+import { parseShowMap } from '../../src/fleet/replies/show-map.js';
 import type { ControlPlane } from '../../src/main.js';
 import { frontendName } from '../../src/render/haproxy-names.js';
 import type { Caller } from '../support/app.js';

@@ -1,9 +1,11 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { showProc } from '../../src/fleet/commands.js';
-import { OneShotCli } from '../../src/fleet/one-shot-cli.js';
-import { parseServersState, parseShowProc, parseShowStat, type ServerStateRow, type StatRow } from '../../src/fleet/parse.js';
+import { showProc } from '../../src/fleet/runtime-api/commands/master-commands.js';
+import { OneShotRuntimeClient } from '../../src/fleet/runtime-api/one-shot-runtime-client.js';
+import { parseShowProc } from '../../src/fleet/replies/show-proc.js';
+import { parseServersState, type ServerStateRow } from '../../src/fleet/replies/show-servers-state.js';
+import { parseShowStat, type StatRow } from '../../src/fleet/replies/show-stat.js';
 import type { Caller } from '../support/app.js';
 import { freePort, runtimeCommand, startHaproxy, type RunningHaproxy } from './haproxy-render-support.js';
 
@@ -113,7 +115,7 @@ export class ProxyNode {
 
   /** The PIDs of the workers still finishing their sessions after a reload. */
   async oldWorkers(): Promise<number[]> {
-    const [reply] = await new OneShotCli({ path: this.masterSocket }, { target: 'master', commandTimeoutMs: 1000 }).execute([showProc()]);
+    const [reply] = await new OneShotRuntimeClient({ path: this.masterSocket }, { target: 'master', commandTimeoutMs: 1000 }).execute([showProc()]);
     if (reply?.status !== 'ok') throw new Error(`show proc on ${this.name}: ${reply?.message ?? 'no reply'}`);
     return parseShowProc(reply.output).workers.filter((w) => !w.current).map((w) => w.pid);
   }

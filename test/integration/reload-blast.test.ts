@@ -4,7 +4,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Agent } from '../../src/fleet/agent.js';
+import type { Agent } from '../../src/fleet/agent/agent.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { converged, expectOk, masterCli, memoryLogger, startFastAgent, startHaproxy, startNginx, type Proxy } from './agent-support.js';
 import { eventually, freePort, httpMember, type Closable } from './haproxy-render-support.js';

@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as cmd from '../../src/fleet/commands.js';
-import { OneShotCli } from '../../src/fleet/one-shot-cli.js';
-import { createMasterApi, createRuntimeApi, type RuntimeApi } from '../../src/fleet/runtime-api.js';
-import { RuntimeClient } from '../../src/fleet/runtime-client.js';
-import { RuntimeCommandError } from '../../src/fleet/runtime-executor.js';
+import { delServer, getWeight, setServerAddr, setServerMaxconn, setServerWeight } from '../../src/fleet/runtime-api/commands/server-commands.js';
+import { showInfo } from '../../src/fleet/runtime-api/commands/stat-commands.js';
+import { OneShotRuntimeClient } from '../../src/fleet/runtime-api/one-shot-runtime-client.js';
+import { createMasterApi, createRuntimeApi, type RuntimeApi } from '../../src/fleet/runtime-api/runtime-api.js';
+import { RuntimeClient } from '../../src/fleet/runtime-api/runtime-client.js';
+import { RuntimeCommandError } from '../../src/fleet/runtime-api/runtime-executor.js';
 import { freePort } from './haproxy-render-support.js';
 
 /**
@@ -136,7 +137,7 @@ beforeAll(async () => {
   tcp = new RuntimeClient({ host: HOST, port: ports.stats }, { connectAttempts: 1, backoff: { initialMs: 50, maxMs: 200 } });
   unix = new RuntimeClient({ path: join(dir, 'admin.sock') });
   api = createRuntimeApi(tcp);
-  const up = await eventually(async () => (await tcp.execute([cmd.showInfo()]))[0]!.status === 'ok', 5000, 100);
+  const up = await eventually(async () => (await tcp.execute([showInfo()]))[0]!.status === 'ok', 5000, 100);
   if (!up) throw new Error(`haproxy did not start:\n${haproxyLog}`);
 });
 
@@ -165,11 +166,11 @@ describe('Runtime API client against HAProxy 2.6', () => {
 
   it('applies a pipelined batch over the unix socket with a result per command, errors included', async () => {
     const results = await unix.execute([
-      cmd.setServerWeight('be_app', 'm2', 7),
-      cmd.setServerWeight('be_app', 'nope', 7),
-      cmd.setServerMaxconn('be_app', 'm2', 50),
-      cmd.getWeight('be_app', 'm2'),
-      cmd.setServerAddr('be_app', 'm3', HOST, members[2]!.port),
+      setServerWeight('be_app', 'm2', 7),
+      setServerWeight('be_app', 'nope', 7),
+      setServerMaxconn('be_app', 'm2', 50),
+      getWeight('be_app', 'm2'),
+      setServerAddr('be_app', 'm3', HOST, members[2]!.port),
     ]);
     expect(results.map((r) => r.status)).toEqual(['ok', 'error', 'ok', 'ok', 'ok']);
     expect(results[1]).toMatchObject({ message: 'No such server.' });
@@ -204,7 +205,7 @@ describe('Runtime API client against HAProxy 2.6', () => {
     expect((await api.stats.showStat({ proxy: 'be_app' })).find((r) => r.svname === 'm4')?.check_status).toMatch(/^L7OK|INI$/);
 
     await expect(api.servers.add('be_app', 'm4', HOST, extra.port)).rejects.toThrow(/Already exists a server with the same name/);
-    await expect(tcp.execute([cmd.delServer('be_app', 'm4')])).resolves.toEqual([
+    await expect(tcp.execute([delServer('be_app', 'm4')])).resolves.toEqual([
       expect.objectContaining({ status: 'error', message: 'Only servers in maintenance mode can be deleted.' }),
     ]);
     await api.servers.remove('be_app', 'm4');
@@ -252,7 +253,7 @@ describe('Runtime API client against HAProxy 2.6', () => {
   it('reads show info and the master CLI show proc, and a reload forgets runtime changes', async () => {
     const info = await api.info.showInfo();
     expect(info.version).toMatch(/^2\.6\./);
-    const master = createMasterApi(new OneShotCli({ path: join(dir, 'master.sock') }));
+    const master = createMasterApi(new OneShotRuntimeClient({ path: join(dir, 'master.sock') }));
     const before = await master.showProc();
     expect(before.master).toMatchObject({ type: 'master', reloads: 0, failedReloads: 0 });
     expect(before.workers).toEqual([expect.objectContaining({ pid: info.pid, current: true })]);
@@ -265,7 +266,7 @@ describe('Runtime API client against HAProxy 2.6', () => {
     });
     expect(reloaded).toBe(true);
     // The new worker starts from the configuration: the weight set at runtime is gone.
-    expect(await eventually(async () => (await tcp.execute([cmd.getWeight('be_app', 'm1')]))[0]?.status === 'ok')).toBe(true);
+    expect(await eventually(async () => (await tcp.execute([getWeight('be_app', 'm1')]))[0]?.status === 'ok')).toBe(true);
     expect(await api.servers.getWeight('be_app', 'm1')).toEqual({ current: 10, initial: 10 });
     // The client's session from before the reload was left with the old, stopping worker; it
     // noticed and moved to the new one.

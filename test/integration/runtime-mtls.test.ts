@@ -1,10 +1,12 @@
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getWeight, setServerWeight, showInfo, showProc } from '../../src/fleet/commands.js';
-import { OneShotCli } from '../../src/fleet/one-shot-cli.js';
-import { RuntimeClient } from '../../src/fleet/runtime-client.js';
-import { RuntimeClientTls } from '../../src/fleet/runtime-client-tls.js';
+import { showProc } from '../../src/fleet/runtime-api/commands/master-commands.js';
+import { getWeight, setServerWeight } from '../../src/fleet/runtime-api/commands/server-commands.js';
+import { showInfo } from '../../src/fleet/runtime-api/commands/stat-commands.js';
+import { OneShotRuntimeClient } from '../../src/fleet/runtime-api/one-shot-runtime-client.js';
+import { RuntimeClient } from '../../src/fleet/runtime-api/runtime-client.js';
+import { RuntimeClientTls } from '../../src/fleet/runtime-api/connection/runtime-client-tls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { TestPki, type Issued } from '../support/openssl.js';
 import { eventually, freePort, httpMember, listen, tcpExchange, type Closable } from './haproxy-render-support.js';
@@ -114,7 +116,7 @@ describe('the Runtime API of a registered HAProxy node', () => {
     const [info] = await worker.execute([showInfo()]);
     await worker.close();
     expect(info).toMatchObject({ status: 'ok', output: expect.stringMatching(/^Name: HAProxy$/m) });
-    const [proc] = await new OneShotCli({ host: HOST, port: edge.masterPort!, tls: tlsSource }, { target: 'master' }).execute([showProc()]);
+    const [proc] = await new OneShotRuntimeClient({ host: HOST, port: edge.masterPort!, tls: tlsSource }, { target: 'master' }).execute([showProc()]);
     expect(proc).toMatchObject({ status: 'ok', output: expect.stringMatching(/^\d+\s+worker\s/m) });
   });
 

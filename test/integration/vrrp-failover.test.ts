@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAgentOptions } from '../../src/cli/agent.js';
 import { buildAgent } from '../../src/cli/build-agent.js';
-import type { Agent } from '../../src/fleet/agent.js';
+import type { Agent } from '../../src/fleet/agent/agent.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { expectOk, memoryLogger, nodeError } from './agent-support.js';
 import { eventually } from './haproxy-render-support.js';

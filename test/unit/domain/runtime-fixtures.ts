@@ -4,8 +4,8 @@ import { createMemberSchema, type Member, type MemberSpec } from '../../../src/d
 import type { DesiredRuntime, ObservedRuntime, ObservedServer, ServerAdmin } from '../../../src/domain/runtime-state.js';
 import type { NodeSnapshot, PoolSnapshot, TenantSnapshot } from '../../../src/domain/snapshot.js';
 import { observeCommands, readObservation } from '../../../src/fleet/observe-runtime.js';
-import type { RuntimeCommand } from '../../../src/fleet/runtime-command.js';
-import type { CommandResult } from '../../../src/fleet/runtime-executor.js';
+import type { RuntimeCommand } from '../../../src/fleet/runtime-api/commands/runtime-command.js';
+import type { CommandResult } from '../../../src/fleet/runtime-api/runtime-executor.js';
 import { seedSnapshot } from '../../fixtures/seed-snapshot.js';
 
 /** The configDir the seed captures were rewritten to (test/fixtures/runtime/README.md). */

@@ -3,8 +3,8 @@ import { memberHealth } from '../../../src/domain/member-health.js';
 import { planRuntime, type RuntimePlan } from '../../../src/domain/runtime-plan.js';
 import type { DesiredRuntime, ObservedRuntime } from '../../../src/domain/runtime-state.js';
 import type { NodeSnapshot, TenantSnapshot } from '../../../src/domain/snapshot.js';
-import * as cmd from '../../../src/fleet/commands.js';
-import type { RuntimeCommand } from '../../../src/fleet/runtime-command.js';
+import { commandBuilders } from '../../../src/fleet/runtime-api/commands/command-builders.js';
+import type { RuntimeCommand } from '../../../src/fleet/runtime-api/commands/runtime-command.js';
 import { toHaproxyRuntime } from '../../../src/render/haproxy-runtime-view.js';
 import { makeCert } from '../../support/certs.js';
 import { forAll } from './property.js';
@@ -21,7 +21,7 @@ const baseline = toHaproxyRuntime(seed());
 const observedSeed = seedObserved(baseline);
 
 function plan(snapshot: NodeSnapshot, observed: ObservedRuntime = observedSeed): RuntimePlan<RuntimeCommand> {
-  return planRuntime(toHaproxyRuntime(snapshot), observed, cmd, OPTIONS);
+  return planRuntime(toHaproxyRuntime(snapshot), observed, commandBuilders, OPTIONS);
 }
 
 const lines = (p: RuntimePlan<RuntimeCommand>): string[] => p.commands.map((c) => c.line);
@@ -89,7 +89,7 @@ describe('member changes go out as runtime commands', () => {
   it('compares IPv6 addresses in canonical form, so an equal address written differently plans nothing', () => {
     const desired: DesiredRuntime = { ...baseline, backends: baseline.backends.map((b) => (b.name === 'be_c_ssh' ? { ...b, servers: b.servers.map((s) => ({ ...s, address: '2001:DB8:0:0::1' })) } : b)) };
     const observed = { ...observedSeed, servers: observedSeed.servers.map((s) => (s.backend === 'be_c_ssh' ? { ...s, address: '2001:db8::1' } : s)) };
-    expect(planRuntime(desired, observed, cmd, OPTIONS).commands).toEqual([]);
+    expect(planRuntime(desired, observed, commandBuilders, OPTIONS).commands).toEqual([]);
   });
 
   it('when a member is added to a pool of TLS members, then it is added with the TLS and the check the config prints, its checks enabled, then it is enabled', () => {
@@ -294,7 +294,7 @@ describe('robustness', () => {
         b.name !== 'be_c_ssh' ? b : { ...b, servers: b.servers.map((s) => (s.name === 'ssh-1' ? { ...s, address: 'not-an-ip' } : { ...s, weight: 7 })) },
       ),
     };
-    const p = planRuntime(desired, observedSeed, cmd, OPTIONS);
+    const p = planRuntime(desired, observedSeed, commandBuilders, OPTIONS);
     expect(lines(p)).toEqual(['set server be_c_ssh/ssh-2 weight 7']);
     expect(p.notes).toEqual([expect.stringMatching(/^cannot move be_c_ssh\/ssh-1: unsafe runtime API argument ip/)]);
   });
@@ -327,9 +327,9 @@ describe('robustness', () => {
       return snapshot;
     }, (snapshot) => {
       const desired = toHaproxyRuntime(snapshot);
-      const first = planRuntime(desired, observedSeed, cmd, OPTIONS);
+      const first = planRuntime(desired, observedSeed, commandBuilders, OPTIONS);
       const after = applyCommands(observedSeed, first.commands);
-      const again = planRuntime(desired, after, cmd, OPTIONS);
+      const again = planRuntime(desired, after, commandBuilders, OPTIONS);
       expect(lines(again)).toEqual([]);
     });
   });

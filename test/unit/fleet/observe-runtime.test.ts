@@ -4,9 +4,10 @@ import type { DesiredRuntime } from '../../../src/domain/runtime-state.js';
 import {
   certificateReads, observationTarget, observeCommands, readObservation, sessionReads, withCertificates, withSessions,
 } from '../../../src/fleet/observe-runtime.js';
-import { parseServerStateEntries, parseShowStat } from '../../../src/fleet/parse.js';
-import type { RuntimeCommand } from '../../../src/fleet/runtime-command.js';
-import type { CommandResult } from '../../../src/fleet/runtime-executor.js';
+import { parseServerStateEntries } from '../../../src/fleet/replies/show-servers-state.js';
+import { parseShowStat } from '../../../src/fleet/replies/show-stat.js';
+import type { RuntimeCommand } from '../../../src/fleet/runtime-api/commands/runtime-command.js';
+import type { CommandResult } from '../../../src/fleet/runtime-api/runtime-executor.js';
 import { toHaproxyRuntime } from '../../../src/render/haproxy-runtime-view.js';
 import { capture, CERT_FILE, seed } from '../domain/runtime-fixtures.js';
 

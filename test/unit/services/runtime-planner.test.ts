@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { MIN_LANED_BATCH } from '../../../src/fleet/laned-executor.js';
-import type { RuntimeCommand } from '../../../src/fleet/runtime-command.js';
-import type { CommandResult, RuntimeExecutor } from '../../../src/fleet/runtime-executor.js';
+import { MIN_LANED_BATCH } from '../../../src/fleet/runtime-api/laned-executor.js';
+import type { RuntimeCommand } from '../../../src/fleet/runtime-api/commands/runtime-command.js';
+import type { CommandResult, RuntimeExecutor } from '../../../src/fleet/runtime-api/runtime-executor.js';
 import { RuntimePlanner } from '../../../src/services/runtime-planner.js';
 
 const STATE_HEADER = '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port';

@@ -1,0 +1,261 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Agent } from '../../../../src/fleet/agent/agent.js';
+import { AgentStore } from '../../../../src/fleet/agent/agent-store.js';
+import { ControlPlaneError, type AgentReport, type ControlPlaneApi, type FetchedConfig } from '../../../../src/fleet/agent/control-plane-client.js';
+import type { DeliveredConfig } from '../../../../src/fleet/agent/delivered-config.js';
+import type { ProxyReloader, ReloadOutcome } from '../../../../src/fleet/agent/reload/proxy-reloader.js';
+import type { ProxyValidator } from '../../../../src/fleet/agent/proxy-validator.js';
+import { createLogger } from '../../../../src/logger.js';
+import type { Result } from '../../../../src/util/result.js';
+
+/** The agent's loop against a scripted control plane, validator and proxy; the files are real, in a temp dir. */
+
+const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+
+class FakeControlPlane implements ControlPlaneApi {
+  readonly reports: AgentReport[] = [];
+  readonly etags: (string | null)[] = [];
+  failure: ControlPlaneError | null = null;
+  failReports = 0;
+  private readonly changes = new EventEmitter();
+
+  constructor(public config: DeliveredConfig) {}
+
+  /** Like a control plane going away: open long polls end with an error. */
+  goDown(): void {
+    this.failure = new ControlPlaneError('unreachable', 'ECONNREFUSED');
+    this.changes.emit('change');
+  }
+
+  publish(config: DeliveredConfig): void {
+    this.config = config;
+    this.changes.emit('change');
+  }
+
+  async fetchConfig({ etag, waitSeconds, signal }: { etag: string | null; waitSeconds: number; signal?: AbortSignal }): Promise<FetchedConfig> {
+    this.etags.push(etag);
+    if (this.failure) throw this.failure;
+    if (etag !== null && etag === this.config.contentHash && waitSeconds > 0) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.changes.off('change', done);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, waitSeconds * 1000);
+        this.changes.on('change', done);
+        signal?.addEventListener('abort', done);
+      });
+    }
+    if (this.failure) throw this.failure;
+    return etag === this.config.contentHash ? { changed: false } : { changed: true, config: this.config };
+  }
+
+  async report(report: AgentReport): Promise<void> {
+    if (this.failure && report.event !== 'heartbeat') throw this.failure;
+    if (report.event !== 'heartbeat' && this.failReports > 0) {
+      this.failReports -= 1;
+      throw new ControlPlaneError('unreachable', 'ECONNRESET');
+    }
+    this.reports.push(report);
+  }
+
+  outcomes(): AgentReport[] {
+    return this.reports.filter((r) => r.event !== 'heartbeat');
+  }
+}
+
+class FakeProxy implements ProxyReloader, ProxyValidator {
+  up = false;
+  reloads = 0;
+  reject: string | null = null;
+  refuseReload: string | null = null;
+  async validate(): Promise<Result> {
+    return this.reject === null ? { ok: true, output: '' } : { ok: false, message: this.reject };
+  }
+  async running(): Promise<boolean> {
+    return this.up;
+  }
+  async prepare(): Promise<void> {}
+  async reload(): Promise<ReloadOutcome> {
+    this.reloads += 1;
+    return this.refuseReload === null ? { ok: true, detail: 'new worker 2' } : { ok: false, message: this.refuseReload };
+  }
+}
+
+let root: string;
+let configDir: string;
+let cp: FakeControlPlane;
+let proxy: FakeProxy;
+let agent: Agent;
+let revision = 0;
+
+function version(weight: number, check = '/healthz'): DeliveredConfig {
+  revision += 1;
+  const cfg = `global\n    server-state-file ${configDir}/state/server-state\nbackend be\n    option httpchk GET ${check}\n    server s1 10.0.0.1:80 weight ${weight}\n`;
+  return { node: 'edge-1', kind: 'haproxy', revision, contentHash: sha(cfg), structuralHash: sha(check), files: { 'haproxy.cfg': cfg, 'maps/tenant-caps.map': `a ${weight}\n` }, heldTenants: [], createdAt: 'now' };
+}
+
+function startAgent(over: Partial<ConstructorParameters<typeof Agent>[0]> = {}): Promise<void> {
+  agent = new Agent(
+    { node: 'edge-1', kind: 'haproxy', configDir, waitSeconds: 1, heartbeatSeconds: 60, retry: { initialMs: 10, maxMs: 40, factor: 2 }, slowRetryMs: 30, ...over },
+    { client: cp, store: new AgentStore(configDir, createLogger('silent')), validator: proxy, reloader: proxy, logger: createLogger('silent'), agentVersion: '0.1.0', proxyVersion: async () => 'HAProxy version 2.6.12', random: () => 0.5 },
+  );
+  return agent.run();
+}
+
+async function until(what: string, check: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const onDisk = (file: string) => readFileSync(join(configDir, file), 'utf8');
+const releases = () => readdirSync(`${configDir}.releases`).filter((n) => !n.startsWith('.'));
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'sy-agent-loop-'));
+  configDir = join(root, 'etc');
+  proxy = new FakeProxy();
+  cp = new FakeControlPlane(version(1));
+});
+afterEach(async () => {
+  await agent?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('the agent loop', () => {
+  it('when no proxy runs yet, then it writes the files behind a symlink and reports applied without a reload', async () => {
+    void startAgent();
+    await until('applied', () => cp.outcomes().length === 1);
+    expect(cp.outcomes()[0]).toMatchObject({ event: 'applied', contentHash: cp.config.contentHash, revision: cp.config.revision, reloaded: false, agentVersion: '0.1.0', proxyVersion: 'HAProxy version 2.6.12' });
+    expect(readlinkSync(configDir)).toMatch(/^etc\.releases\/\d{8}T\d{9}Z-[0-9a-f]{16}$/);
+    expect(onDisk('maps/tenant-caps.map')).toBe('a 1\n');
+    expect(proxy.reloads).toBe(0);
+  });
+
+  it('reloads for a structural change only; a weight change just replaces the files', async () => {
+    proxy.up = true;
+    void startAgent();
+    await until('first apply', () => cp.outcomes().length === 1);
+    expect(proxy.reloads).toBe(1); // unknown running files beside a running proxy
+    cp.publish(version(5));
+    await until('weight applied', () => cp.outcomes().length === 2);
+    expect(cp.outcomes()[1]).toMatchObject({ event: 'applied', reloaded: false });
+    expect(onDisk('maps/tenant-caps.map')).toBe('a 5\n');
+    cp.publish(version(5, '/ready'));
+    await until('check applied', () => cp.outcomes().length === 3);
+    expect(cp.outcomes()[2]).toMatchObject({ event: 'applied', reloaded: true });
+    expect(proxy.reloads).toBe(2);
+  });
+
+  it('when the validator refuses, then nothing changes, a .failed copy is kept, and it waits for a different config', async () => {
+    void startAgent();
+    await until('first apply', () => cp.outcomes().length === 1);
+    const active = readlinkSync(configDir);
+    proxy.reject = "[ALERT] config : parsing [haproxy.cfg:3] : unknown keyword 'bogus'";
+    const bad = version(7);
+    cp.publish(bad);
+    await until('failure reported', () => cp.outcomes().length === 2);
+    expect(cp.outcomes()[1]).toMatchObject({ event: 'failed', contentHash: bad.contentHash, error: proxy.reject });
+    expect(readlinkSync(configDir)).toBe(active);
+    expect(releases().filter((n) => n.endsWith('.failed'))).toHaveLength(1);
+    await until('a poll with the rejected hash', () => cp.etags.at(-1) === bad.contentHash);
+    proxy.reject = null;
+    cp.publish(version(8));
+    await until('next config applied', () => cp.outcomes().length === 3);
+    expect(onDisk('maps/tenant-caps.map')).toBe('a 8\n');
+  });
+
+  it('when the proxy refuses to reload, then the previous release is active again and the failure is reported', async () => {
+    proxy.up = true;
+    void startAgent();
+    await until('first apply', () => cp.outcomes().length === 1);
+    const active = readlinkSync(configDir);
+    proxy.refuseReload = 'haproxy refused the new configuration at reload';
+    cp.publish(version(1, '/broken'));
+    await until('failure reported', () => cp.outcomes().length === 2);
+    expect(cp.outcomes()[1]!.error).toBe('haproxy refused the new configuration at reload');
+    expect(readlinkSync(configDir)).toBe(active);
+    expect(existsSync(join(`${configDir}.releases`, `${releases().find((n) => n.endsWith('.failed'))}`, 'haproxy.cfg'))).toBe(true);
+  });
+
+  it('while the control plane is unreachable it keeps the files, backs off, and converges when it returns', async () => {
+    void startAgent();
+    await until('first apply', () => cp.outcomes().length === 1);
+    const active = readlinkSync(configDir);
+    cp.goDown();
+    const polls = cp.etags.length;
+    await new Promise((r) => setTimeout(r, 300));
+    // Backoff: 10, 20, 40, 40 ... ms with jitter, not a tight loop.
+    expect(cp.etags.length - polls).toBeGreaterThan(2);
+    expect(cp.etags.length - polls).toBeLessThan(30);
+    expect(readlinkSync(configDir)).toBe(active);
+    cp.failure = null;
+    cp.failReports = 1; // the first report after the outage is lost too: it is sent again
+    cp.publish(version(9));
+    await until('converged', () => cp.outcomes().length === 2);
+    expect(cp.outcomes()[1]).toMatchObject({ event: 'applied', contentHash: cp.config.contentHash });
+  });
+
+  it('after a restart it tells the control plane what already runs, without touching the files', async () => {
+    void startAgent();
+    await until('first apply', () => cp.outcomes().length === 1);
+    await agent.stop();
+    const active = readlinkSync(configDir);
+    void startAgent();
+    await until('announced', () => cp.outcomes().length === 2);
+    expect(cp.outcomes()[1]).toMatchObject({ event: 'applied', contentHash: cp.config.contentHash, reloaded: false });
+    expect(readlinkSync(configDir)).toBe(active);
+  });
+
+  it('stops promptly in the middle of a long poll', async () => {
+    const running = startAgent({ waitSeconds: 30 });
+    await until('first apply', () => cp.outcomes().length === 1);
+    await until('long poll', () => cp.etags.length >= 2);
+    const started = Date.now();
+    await agent.stop();
+    await running;
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('when the token is refused (401) it says what to fix and retries slowly, without touching the files', async () => {
+    const { Writable } = await import('node:stream');
+    const { pino } = await import('pino');
+    const lines: { level: number; msg: string }[] = [];
+    const sink = new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(JSON.parse(chunk.toString())), done()) });
+    cp.failure = new ControlPlaneError('unauthorized', 'HTTP 401: unknown token', 401);
+    agent = new Agent(
+      { node: 'edge-1', kind: 'haproxy', configDir, waitSeconds: 1, heartbeatSeconds: 60, retry: { initialMs: 1, maxMs: 1, factor: 1 }, slowRetryMs: 200 },
+      { client: cp, store: new AgentStore(configDir, pino({ level: 'silent' })), validator: proxy, reloader: proxy, logger: pino(sink), agentVersion: '0.1.0', proxyVersion: async () => null, random: () => 0.5 },
+    );
+    const started = Date.now();
+    void agent.run();
+    // Retries keep coming, slowly: the rate is what matters, measured over however long two take on a busy machine.
+    await until('a second attempt', () => cp.etags.length >= 2);
+    await new Promise((r) => setTimeout(r, 400));
+    const elapsed = Date.now() - started;
+    expect(cp.etags.length).toBeGreaterThanOrEqual(2);
+    expect(cp.etags.length).toBeLessThanOrEqual(Math.ceil(elapsed / 150) + 1); // every 150-200 ms, not every millisecond
+    expect(lines.find((l) => l.level === 50)?.msg).toMatch(/refused the agent token \(401\): set SWITCHYARD_AGENT_TOKEN/);
+    expect(existsSync(configDir)).toBe(false);
+  });
+
+  it('adopts a directory that was there before the agent', async () => {
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    mkdirSync(configDir);
+    writeFileSync(join(configDir, 'haproxy.cfg'), 'hand-made\n');
+    void startAgent();
+    await until('first apply', () => cp.outcomes().length === 1);
+    expect(releases().some((n) => n.endsWith('-adopted'))).toBe(true);
+    expect(onDisk('maps/tenant-caps.map')).toBe('a 1\n');
+  });
+});
