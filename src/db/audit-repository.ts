@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import type { Executor } from './executor.js';
-import { iso } from './executor.js';
+import type { Db } from './connect.js';
+import { iso } from './column-values.js';
 
 export interface AuditEvent {
   readonly id: number;
@@ -30,7 +30,7 @@ export interface AuditQuery {
 }
 
 /** Newest first; every filter is optional and they combine with AND. */
-export async function listAuditEvents(db: Executor, q: AuditQuery): Promise<AuditEvent[]> {
+export async function listAuditEvents(db: Db, q: AuditQuery): Promise<AuditEvent[]> {
   let query = db.selectFrom('audit_events').selectAll().orderBy('id', 'desc').limit(q.limit);
   if (q.tenant !== undefined) query = query.where('tenant_id', '=', q.tenant);
   if (q.actor !== undefined) query = query.where('actor', '=', q.actor);

@@ -5,6 +5,10 @@ import pg from 'pg';
 import type { Database } from './schema.js';
 import { unavailableOnConnectionLoss } from './unavailable-pool.js';
 
+/**
+ * Anything that runs queries: the database or a transaction (a Transaction is a Kysely too).
+ * Repositories take it first, so the caller owns the transaction.
+ */
 export type Db = Kysely<Database>;
 
 export interface DatabaseHandle {

@@ -1,13 +1,13 @@
 import { sql } from 'kysely';
 import type { RollupIncrement, StatSample } from '../domain/stats.js';
-import type { Executor } from './executor.js';
+import type { Db } from './connect.js';
 
 // Rows go in as one array parameter per column through `unnest`: one statement per node whatever
 // its size, ~20 parameters instead of ~20 per row, constant columns sent once. Building and binding
 // a VALUES list cost the poller ~11 µs of CPU per row; the arrays cost ~3 µs.
 
 /** Stores one node's samples taken `at`. The caller owns the transaction. */
-export async function insertSamples(db: Executor, node: string, at: Date, samples: readonly StatSample[]): Promise<void> {
+export async function insertSamples(db: Db, node: string, at: Date, samples: readonly StatSample[]): Promise<void> {
   if (samples.length === 0) return;
   const c = <V>(pick: (s: StatSample) => V): V[] => samples.map(pick);
   await db
@@ -35,7 +35,7 @@ export async function insertSamples(db: Executor, node: string, at: Date, sample
 }
 
 /** Adds one node's increments to their minute's rollup rows (created when missing). */
-export async function upsertRollups(db: Executor, node: string, increments: readonly RollupIncrement[]): Promise<void> {
+export async function upsertRollups(db: Db, node: string, increments: readonly RollupIncrement[]): Promise<void> {
   if (increments.length === 0) return;
   const c = <V>(pick: (r: RollupIncrement) => V): V[] => increments.map(pick);
   await db
@@ -74,7 +74,7 @@ export async function upsertRollups(db: Executor, node: string, increments: read
 }
 
 /** Deletes raw samples older than `rawBefore` and rollups of minutes before `rollupsBefore`. */
-export async function pruneStats(db: Executor, rawBefore: Date, rollupsBefore: Date): Promise<{ raw: number; rollups: number }> {
+export async function pruneStats(db: Db, rawBefore: Date, rollupsBefore: Date): Promise<{ raw: number; rollups: number }> {
   const raw = await db.deleteFrom('stat_samples').where('at', '<', rawBefore).executeTakeFirst();
   const rollups = await db.deleteFrom('stat_rollups').where('minute', '<', rollupsBefore).executeTakeFirst();
   return { raw: Number(raw.numDeletedRows), rollups: Number(rollups.numDeletedRows) };
@@ -98,7 +98,7 @@ export interface SeriesRow {
  * then summed over nodes. `source` picks raw samples or one-minute rollups.
  */
 export async function frontendSeries(
-  db: Executor,
+  db: Db,
   tenantId: string,
   window: { from: Date; to: Date; stepS: number },
   source: 'raw' | 'rollup',

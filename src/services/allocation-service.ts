@@ -5,7 +5,6 @@ import type { NodeKind, ProxyNode } from '../domain/node.js';
 import { nodeHealth } from '../domain/node-health.js';
 import type { Tenant } from '../domain/tenant.js';
 import type { Db } from '../db/connect.js';
-import type { Executor } from '../db/executor.js';
 import * as repo from '../db/allocation-repository.js';
 import type { AllocationHistoryEntry, StoredAllocation } from '../db/allocation-repository.js';
 import { toTenant } from '../db/tenant-repository.js';
@@ -17,7 +16,7 @@ import { listPlacements } from '../db/placement-repository.js';
 
 /** Smoothed demand per tenant and node (the stats poller's); null: no signal, every tenant wants its reservation. */
 export interface DemandSource {
-  demand(db: Executor): Promise<TenantDemand[] | null>;
+  demand(db: Db): Promise<TenantDemand[] | null>;
 }
 
 export interface AllocationServiceOptions {
@@ -139,7 +138,7 @@ export class AllocationService {
   }
 
   /** The plan with reasons; changes nothing. */
-  async plan(db: Executor = this.db): Promise<RebalancePlan> {
+  async plan(db: Db = this.db): Promise<RebalancePlan> {
     const [revision, tenants, nodes, stored, lastChange, demand, placed] = await Promise.all([
       currentRevision(db),
       activeTenants(db),
@@ -395,16 +394,16 @@ function sameStored(s: StoredAllocation, a: Allocation): boolean {
   return s.maxConnections === a.maxConnections && s.requestsPerSecond === a.requestsPerSecond && s.weight === a.weight && s.ceiling === a.ceiling;
 }
 
-async function currentRevision(db: Executor): Promise<number> {
+async function currentRevision(db: Db): Promise<number> {
   const row = await db.selectFrom('revision_counter').select('revision').where('id', '=', 1).executeTakeFirstOrThrow();
   return Number(row.revision);
 }
 
-async function placementPairs(db: Executor): Promise<Set<string>> {
+async function placementPairs(db: Db): Promise<Set<string>> {
   return new Set((await listPlacements(db)).map((p) => pair(p.tenantId, p.node)));
 }
 
-async function activeTenants(db: Executor): Promise<Tenant[]> {
+async function activeTenants(db: Db): Promise<Tenant[]> {
   const rows = await db.selectFrom('tenants').selectAll().where('state', '=', 'active').orderBy('id').execute();
   return rows.map(toTenant);
 }

@@ -6,7 +6,6 @@ import { createNodeSchema, formatRuntimeAddress, type CreateNode, type NodeRepor
 import { withConvergence, type NodeView } from '../domain/node-convergence.js';
 import type { Db } from '../db/connect.js';
 import { revisionsOfVersion } from '../db/config-repository.js';
-import type { Executor } from '../db/executor.js';
 import * as repo from '../db/node-repository.js';
 import * as tokens from '../db/token-repository.js';
 import * as holds from '../db/reload-hold-repository.js';
@@ -200,7 +199,7 @@ export class NodeService {
  * it before an unrelated write advanced it reports the lower one). Anything else is made up, or about a version so old it
  * was pruned: it is refused, and the agent's next poll fetches and reports the current version.
  */
-async function checkReportedVersion(db: Executor, node: string, r: NodeReport): Promise<void> {
+async function checkReportedVersion(db: Db, node: string, r: NodeReport): Promise<void> {
   if (r.contentHash === undefined && r.revision === undefined) return;
   if (r.contentHash !== undefined) {
     const revisions = await revisionsOfVersion(db, node, r.contentHash);
@@ -236,7 +235,7 @@ async function checkReportedVersion(db: Executor, node: string, r: NodeReport): 
 }
 
 /** Two nodes on one Runtime API address would have one node's commands land on the other. */
-async function checkRuntimeAddressFree(db: Executor, address: RuntimeAddress | null, self: string): Promise<void> {
+async function checkRuntimeAddressFree(db: Db, address: RuntimeAddress | null, self: string): Promise<void> {
   if (address === null) return;
   const holder = await repo.findNodeByRuntimeAddress(db, address);
   if (holder && holder.name !== self) {
@@ -247,7 +246,7 @@ async function checkRuntimeAddressFree(db: Executor, address: RuntimeAddress | n
 }
 
 /** Peers tell each other apart by their unicast addresses: two nodes on one would take each other's adverts for their own. */
-async function checkVrrpAddressFree(db: Executor, address: string | null, self: string): Promise<void> {
+async function checkVrrpAddressFree(db: Db, address: string | null, self: string): Promise<void> {
   if (address === null) return;
   const holder = await repo.findNodeByVrrpAddress(db, address);
   if (holder && holder.name !== self) {

@@ -13,7 +13,6 @@ import {
 } from '../domain/placement.js';
 import { GROUP_LABEL, type Resources, type Tenant } from '../domain/tenant.js';
 import type { Db } from '../db/connect.js';
-import type { Executor } from '../db/executor.js';
 import * as repo from '../db/placement-repository.js';
 import type { StoredPlacement } from '../db/placement-repository.js';
 import { toTenant } from '../db/tenant-repository.js';
@@ -113,7 +112,7 @@ export class PlacementService {
   }
 
   /** The placement in force, with its shortfalls and per-node usage. */
-  async view(db: Executor = this.db): Promise<PlacementView> {
+  async view(db: Db = this.db): Promise<PlacementView> {
     const fleet = await readFleet(db);
     const plans = this.plans(fleet);
     const byNode = new Map(fleet.nodes.map((n) => [n.name, n]));
@@ -400,7 +399,7 @@ function diff(fleet: Fleet, plans: readonly { kind: NodeKind; plan: PlacementPla
  * after the other inside a transaction (its one connection runs one query at a time; pg deprecates
  * queueing several on it).
  */
-async function readFleet(db: Executor, knownNodes?: readonly ProxyNode[]): Promise<Fleet> {
+async function readFleet(db: Db, knownNodes?: readonly ProxyNode[]): Promise<Fleet> {
   const reads = [
     () => db.selectFrom('tenants').selectAll().where('state', '=', 'active').orderBy('id').execute(),
     () => (knownNodes ? Promise.resolve([...knownNodes]) : allNodes(db)),

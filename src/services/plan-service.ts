@@ -3,7 +3,6 @@ import type { NodeKind, ProxyNode } from '../domain/node.js';
 import { decideConvergence, type Convergence } from '../domain/node-convergence.js';
 import { describeStructuralChanges } from '../domain/structural.js';
 import type { Db } from '../db/connect.js';
-import type { Executor } from '../db/executor.js';
 import type { HeldTenant } from '../db/config-repository.js';
 import { loadDesiredState, type DesiredState } from '../db/desired-state-repository.js';
 import { listNodes } from '../db/node-repository.js';
@@ -82,7 +81,7 @@ export class PlanService {
   }
 
   /** Reads, inside a write's transaction, what planning that write needs. */
-  async capture(trx: Executor): Promise<CapturedState> {
+  async capture(trx: Db): Promise<CapturedState> {
     return { state: await loadDesiredState(trx), nodes: await allNodes(trx) };
   }
 
@@ -164,7 +163,7 @@ function reloadStatus(
 }
 
 /** Every node, by name (the fleet is small enough to plan in one answer; paged reads keep each query bounded). */
-export async function allNodes(db: Executor): Promise<ProxyNode[]> {
+export async function allNodes(db: Db): Promise<ProxyNode[]> {
   const out: ProxyNode[] = [];
   for (;;) {
     const page = await listNodes(db, { limit: 500, after: out.at(-1)?.name });

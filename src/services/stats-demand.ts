@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { estimateDemand, type StatsSample, type TenantDemand } from '../domain/allocation.js';
-import type { Executor } from '../db/executor.js';
-import { pgErrorCode } from '../db/executor.js';
+import type { Db } from '../db/connect.js';
+import { pgErrorCode } from '../db/pg-error-codes.js';
 import type { DemandSource } from './allocation-service.js';
 
 const PG_UNDEFINED_TABLE = '42P01';
@@ -22,7 +22,7 @@ export class StatsDemandSource implements DemandSource {
 
   constructor(private readonly maxAgeMs = 60_000) {}
 
-  async demand(db: Executor): Promise<TenantDemand[] | null> {
+  async demand(db: Db): Promise<TenantDemand[] | null> {
     let rows: { node_name: string; tenant_id: string; sessions: number; request_rate: number; denied_rate: number; refused_rate: number; at: Date }[];
     try {
       ({ rows } = await sql<(typeof rows)[number]>`
