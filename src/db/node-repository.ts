@@ -1,29 +1,16 @@
 import { sql, type Selectable } from 'kysely';
 import { CAPABILITIES, type NodeKind, type NodeReport, type ProxyNode, type RuntimeAddress } from '../domain/node.js';
-import type { Resources } from '../domain/tenant.js';
-import type { VrrpSettings } from '../domain/vrrp.js';
 import type { Db } from './connect.js';
 import { iso, isoOrNull } from './column-values.js';
 import type { NodeTable } from './schema.js';
 
-/** What an admin decides about a node; the rest (applied revision, heartbeat) the fleet reports. */
-export interface NodeSpec {
-  readonly name: string;
-  readonly kind: NodeKind;
-  readonly group: string;
-  readonly zone: string;
-  /** The machine it runs on; null or absent: the node's own name. */
-  readonly host?: string | null;
-  readonly runtimeAddress: RuntimeAddress | null;
-  /** Absent: none (null). */
-  readonly masterAddress?: RuntimeAddress | null;
-  readonly capacity: Resources;
-  readonly configDir: string;
-  /** Absent: the column's default (/run/switchyard). */
-  readonly socketDir?: string;
-  /** Absent: none (null). */
-  readonly vrrp?: VrrpSettings | null;
-}
+/**
+ * The fields of a ProxyNode an admin decides (the rest, applied revision and heartbeat, the fleet
+ * reports). Absent host, masterAddress and vrrp are null; an absent socketDir takes the column's
+ * default (/run/switchyard); a null host is the node's own name.
+ */
+export type NodeSpec = Pick<ProxyNode, 'name' | 'kind' | 'group' | 'zone' | 'runtimeAddress' | 'capacity' | 'configDir'> &
+  Partial<Pick<ProxyNode, 'masterAddress' | 'socketDir' | 'vrrp'>> & { readonly host?: string | null };
 
 /** A node row with its latest config version's revision and hash (null before the first build). */
 type NodeRow = Selectable<NodeTable> & {
