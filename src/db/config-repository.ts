@@ -143,6 +143,18 @@ export async function revisionsOfVersion(db: Db, nodeName: string, contentHash: 
   return { first: row.first === null ? null : Number(row.first), newest: Number(row.newest) };
 }
 
+/** The tenants held in the newest stored version of the node's config with these contents, or undefined when none is stored. */
+export async function heldTenantsOfVersion(db: Db, nodeName: string, contentHash: string): Promise<string[] | undefined> {
+  const row = await db
+    .selectFrom('config_versions')
+    .select('held_tenants')
+    .where('node_name', '=', nodeName)
+    .where('content_hash', '=', contentHash)
+    .orderBy('id', 'desc')
+    .executeTakeFirst();
+  return row === undefined ? undefined : (row.held_tenants as { tenant: string }[]).map((h) => h.tenant);
+}
+
 /**
  * Stores a version with either its sealed files (the format before migration 0013) or its
  * manifest, whose segments the caller has stored in the same transaction (ConfigStore.insert).

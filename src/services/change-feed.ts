@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
-import { CHANGES_CHANNEL } from './mutation.js';
+import { CHANGES_CHANNEL } from '../db/change-channel.js';
 
 export interface ChangeEvent {
   readonly revision: number;
