@@ -1,4 +1,4 @@
-import { sql, type Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
 import type { MemberHealth, MemberHealthStatus } from '../domain/member-health.js';
 import type { Db } from './connect.js';
 import { iso } from './column-values.js';

@@ -120,6 +120,21 @@ export async function listNodes(db: Db, q: { limit: number; after?: string | und
   return (await query.execute()).map(toNode);
 }
 
+/** Every node, by name: read a page at a time, so each query stays bounded however large the fleet. */
+export async function allNodes(db: Db): Promise<ProxyNode[]> {
+  const out: ProxyNode[] = [];
+  for (;;) {
+    const page = await listNodes(db, { limit: 500, after: out.at(-1)?.name });
+    out.push(...page);
+    if (page.length < 500) return out;
+  }
+}
+
+export async function nodeExists(db: Db, name: string): Promise<boolean> {
+  const row = await db.selectFrom('nodes').select('name').where('name', '=', name).executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function insertNode(db: Db, n: NodeSpec, revision: number): Promise<ProxyNode> {
   const row = await db
     .insertInto('nodes')

@@ -48,6 +48,12 @@ export async function tenantExists(db: Db, id: string): Promise<boolean> {
   return row !== undefined;
 }
 
+/** Every active tenant (the ones placed and served), by id. */
+export async function listActiveTenants(db: Db): Promise<Tenant[]> {
+  const rows = await db.selectFrom('tenants').selectAll().where('state', '=', 'active').orderBy('id').execute();
+  return rows.map(toTenant);
+}
+
 export async function listTenants(db: Db, q: TenantListQuery): Promise<Tenant[]> {
   let query = db.selectFrom('tenants').selectAll().orderBy('id').limit(q.limit);
   if (q.after !== undefined) query = query.where('id', '>', q.after);

@@ -31,6 +31,12 @@ export async function findTokenByName(db: Db, name: string): Promise<TokenRow | 
   return db.selectFrom('api_tokens').selectAll().where('name', '=', name).executeTakeFirst();
 }
 
+/** Whether any admin token exists (the bootstrap creates one only when none does). */
+export async function adminTokenExists(db: Db): Promise<boolean> {
+  const row = await db.selectFrom('api_tokens').select('id').where('role', '=', 'admin').executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function listTokens(db: Db, q: { limit: number; after?: string | undefined }): Promise<TokenRow[]> {
   let query = db.selectFrom('api_tokens').selectAll().orderBy('name').limit(q.limit);
   if (q.after !== undefined) query = query.where('name', '>', q.after);

@@ -5,7 +5,7 @@ import { describeStructuralChanges } from '../domain/structural.js';
 import type { Db } from '../db/connect.js';
 import type { HeldTenant } from '../db/config-repository.js';
 import { loadDesiredState, type DesiredState } from '../db/desired-state-repository.js';
-import { listNodes } from '../db/node-repository.js';
+import { allNodes } from '../db/node-repository.js';
 import type { RuntimeCommand } from '../fleet/runtime-command.js';
 import { formatRuntimeAddress } from '../domain/node.js';
 import { nodeSettings, type ConfigService } from './config-service.js';
@@ -160,14 +160,4 @@ function reloadStatus(
   if (node.kind === 'nginx') return { pending: true, reasons: ['NGINX has no runtime API: it applies every change with a reload'] };
   if (node.runtimeAddress === null) return { pending: true, reasons: ['the node has no Runtime API address: every change needs a reload'] };
   return { pending: true, reasons: ['the structure of the configuration changed'] };
-}
-
-/** Every node, by name (the fleet is small enough to plan in one answer; paged reads keep each query bounded). */
-export async function allNodes(db: Db): Promise<ProxyNode[]> {
-  const out: ProxyNode[] = [];
-  for (;;) {
-    const page = await listNodes(db, { limit: 500, after: out.at(-1)?.name });
-    out.push(...page);
-    if (page.length < 500) return out;
-  }
 }
