@@ -2,13 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
-import { sql } from 'kysely';
 import { createApp } from './api/app.js';
 import { HandlersRunning } from './api/mount.js';
 import { RetentionJob } from './jobs/retention.js';
 import { allRoutes } from './api/registry.js';
 import { ConfigError, type Config } from './config.js';
-import { openDatabase, type DatabaseHandle } from './db/connect.js';
+import { openDatabase, ping, type DatabaseHandle } from './db/connect.js';
 import { migrateToLatest, migrationsPending } from './db/migrate.js';
 import type { Logger } from './logger.js';
 import { VERSION } from './version.js';
@@ -175,7 +174,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       plan: (captured) => (captured === null ? services.plans.current() : services.plans.planFor(captured as CapturedState)),
     },
     ready: async () => {
-      await sql`select 1`.execute(database.db);
+      await ping(database.db);
       const pending = await migrationsPending(database.db);
       if (pending.length > 0) throw new Error(`migrations pending: ${pending.join(', ')}`);
     },

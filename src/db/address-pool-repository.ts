@@ -1,8 +1,8 @@
 import { sql, type Selectable } from 'kysely';
 import type { AddressPool } from '../domain/address-pool.js';
 import { parseCidr, usableCount } from '../domain/ip.js';
-import type { Executor } from './executor.js';
-import { iso } from './executor.js';
+import type { Db } from './connect.js';
+import { iso } from './column-values.js';
 import type { AddressPoolTable } from './schema.js';
 
 function toAddressPool(row: Selectable<AddressPoolTable> & { leased: string | number }): AddressPool {
@@ -17,7 +17,7 @@ function toAddressPool(row: Selectable<AddressPoolTable> & { leased: string | nu
   };
 }
 
-function withLeaseCount(db: Executor) {
+function withLeaseCount(db: Db) {
   return db
     .selectFrom('address_pools as p')
     .selectAll('p')
@@ -26,19 +26,19 @@ function withLeaseCount(db: Executor) {
     );
 }
 
-export async function findAddressPool(db: Executor, name: string): Promise<AddressPool | undefined> {
+export async function findAddressPool(db: Db, name: string): Promise<AddressPool | undefined> {
   const row = await withLeaseCount(db).where('p.name', '=', name).executeTakeFirst();
   return row && toAddressPool({ ...row, leased: row.leased ?? 0 });
 }
 
-export async function listAddressPools(db: Executor, q: { limit: number; after?: string | undefined }): Promise<AddressPool[]> {
+export async function listAddressPools(db: Db, q: { limit: number; after?: string | undefined }): Promise<AddressPool[]> {
   let query = withLeaseCount(db).orderBy('p.name').limit(q.limit);
   if (q.after !== undefined) query = query.where('p.name', '>', q.after);
   return (await query.execute()).map((row) => toAddressPool({ ...row, leased: row.leased ?? 0 }));
 }
 
 /** Names of pools whose block overlaps `cidr` (PostgreSQL's `&&` on cidr). */
-export async function overlappingPools(db: Executor, cidr: string): Promise<string[]> {
+export async function overlappingPools(db: Db, cidr: string): Promise<string[]> {
   const rows = await db
     .selectFrom('address_pools')
     .select(['name', 'cidr'])
@@ -47,16 +47,16 @@ export async function overlappingPools(db: Executor, cidr: string): Promise<stri
   return rows.map((r) => `${r.name} (${r.cidr})`);
 }
 
-export async function insertAddressPool(db: Executor, p: { name: string; cidr: string }, revision: number): Promise<void> {
+export async function insertAddressPool(db: Db, p: { name: string; cidr: string }, revision: number): Promise<void> {
   await db.insertInto('address_pools').values({ name: p.name, cidr: p.cidr, revision }).execute();
 }
 
-export async function deleteAddressPool(db: Executor, name: string): Promise<void> {
+export async function deleteAddressPool(db: Db, name: string): Promise<void> {
   await db.deleteFrom('address_pools').where('name', '=', name).execute();
 }
 
 /** Addresses inside `cidr` that are taken: leased, or used by any VIP explicitly. */
-export async function takenAddresses(db: Executor, poolName: string, cidr: string): Promise<Set<string>> {
+export async function takenAddresses(db: Db, poolName: string, cidr: string): Promise<Set<string>> {
   const leased = await db.selectFrom('address_leases').select('address').where('pool_name', '=', poolName).execute();
   const explicit = await db
     .selectFrom('vips')
@@ -67,7 +67,7 @@ export async function takenAddresses(db: Executor, poolName: string, cidr: strin
 }
 
 export async function insertLease(
-  db: Executor,
+  db: Db,
   lease: { address: string; poolName: string; tenantId: string; vipName: string },
 ): Promise<void> {
   await db
@@ -77,7 +77,7 @@ export async function insertLease(
 }
 
 /** The tenant holding a lease on `address`, if any. */
-export async function leaseHolder(db: Executor, address: string): Promise<string | undefined> {
+export async function leaseHolder(db: Db, address: string): Promise<string | undefined> {
   const row = await db.selectFrom('address_leases').select('tenant_id').where('address', '=', address).executeTakeFirst();
   return row?.tenant_id;
 }

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import type { Executor } from './executor.js';
-import { iso } from './executor.js';
+import type { Db } from './connect.js';
+import { iso } from './column-values.js';
 
 /** A tenant's caps on a node as stored: what the proxies are told to enforce. */
 export interface StoredAllocation {
@@ -38,7 +38,7 @@ export type AllocationWrite = Omit<StoredAllocation, 'computedAt' | 'revision'>;
  * at most that many, starting after the (tenant, node) key `after` (keyset paging).
  */
 export async function listAllocations(
-  db: Executor,
+  db: Db,
   opts: { tenantId?: string; after?: { tenantId: string; node: string }; limit?: number } = {},
 ): Promise<StoredAllocation[]> {
   let q = db.selectFrom('allocations').selectAll();
@@ -60,12 +60,12 @@ export async function listAllocations(
 }
 
 /** Locks the allocation rows (the caller's transaction) so a concurrent apply waits. */
-export async function lockAllocations(db: Executor): Promise<StoredAllocation[]> {
+export async function lockAllocations(db: Db): Promise<StoredAllocation[]> {
   const rows = await db.selectFrom('allocations').select(['tenant_id', 'node_name']).forUpdate().execute();
   return rows.length === 0 ? [] : listAllocations(db);
 }
 
-export async function upsertAllocation(db: Executor, a: AllocationWrite, revision: number, at: Date): Promise<void> {
+export async function upsertAllocation(db: Db, a: AllocationWrite, revision: number, at: Date): Promise<void> {
   const values = {
     max_connections: a.maxConnections,
     connection_ceiling: a.ceiling,
@@ -82,11 +82,11 @@ export async function upsertAllocation(db: Executor, a: AllocationWrite, revisio
     .execute();
 }
 
-export async function deleteAllocation(db: Executor, tenantId: string, node: string): Promise<void> {
+export async function deleteAllocation(db: Db, tenantId: string, node: string): Promise<void> {
   await db.deleteFrom('allocations').where('tenant_id', '=', tenantId).where('node_name', '=', node).execute();
 }
 
-export async function insertHistory(db: Executor, entries: readonly Omit<AllocationHistoryEntry, 'at'>[], at: Date): Promise<void> {
+export async function insertHistory(db: Db, entries: readonly Omit<AllocationHistoryEntry, 'at'>[], at: Date): Promise<void> {
   if (entries.length === 0) return;
   await db
     .insertInto('allocation_history')
@@ -98,7 +98,7 @@ export async function insertHistory(db: Executor, entries: readonly Omit<Allocat
 }
 
 /** A tenant's cap changes, newest first. */
-export async function tenantHistory(db: Executor, tenantId: string, limit: number): Promise<AllocationHistoryEntry[]> {
+export async function tenantHistory(db: Db, tenantId: string, limit: number): Promise<AllocationHistoryEntry[]> {
   const rows = await db.selectFrom('allocation_history').selectAll().where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(limit).execute();
   return rows.map((r) => ({
     tenantId: r.tenant_id,
@@ -114,7 +114,7 @@ export async function tenantHistory(db: Executor, tenantId: string, limit: numbe
 }
 
 /** When each node's caps last changed (the NGINX cadence counts from it). */
-export async function lastChangePerNode(db: Executor): Promise<Map<string, Date>> {
+export async function lastChangePerNode(db: Db): Promise<Map<string, Date>> {
   const rows = await db.selectFrom('allocation_history').select(['node_name']).select((eb) => eb.fn.max('at').as('at')).groupBy('node_name').execute();
   return new Map(rows.map((r) => [r.node_name, new Date(r.at as unknown as string | Date)]));
 }

@@ -1,6 +1,6 @@
 import type { CaBundle, CaBundleEntry, CaBundleMaterial } from '../domain/ca-bundle.js';
-import type { Executor } from './executor.js';
-import { iso } from './executor.js';
+import type { Db } from './connect.js';
+import { iso } from './column-values.js';
 
 /** What the service stores for a bundle: the re-encoded PEM and what the API shows of it. */
 export interface StoredCaBundle {
@@ -34,29 +34,29 @@ function toCaBundle(row: PublicRow): CaBundle {
   };
 }
 
-export async function findCaBundle(db: Executor, tenantId: string, name: string): Promise<CaBundle | undefined> {
+export async function findCaBundle(db: Db, tenantId: string, name: string): Promise<CaBundle | undefined> {
   const row = await db.selectFrom('ca_bundles').select(PUBLIC_COLUMNS).where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
   return row && toCaBundle(row);
 }
 
 /** Bundles sorted by name, after `after` when given. */
-export async function listCaBundles(db: Executor, tenantId: string, q: { limit: number; after?: string | undefined }): Promise<CaBundle[]> {
+export async function listCaBundles(db: Db, tenantId: string, q: { limit: number; after?: string | undefined }): Promise<CaBundle[]> {
   let query = db.selectFrom('ca_bundles').select(PUBLIC_COLUMNS).where('tenant_id', '=', tenantId).orderBy('name').limit(q.limit);
   if (q.after !== undefined) query = query.where('name', '>', q.after);
   return (await query.execute()).map(toCaBundle);
 }
 
 /** The stored PEM, to tell a real replacement from a repeated upload. */
-export async function findCaBundlePem(db: Executor, tenantId: string, name: string): Promise<string | undefined> {
+export async function findCaBundlePem(db: Db, tenantId: string, name: string): Promise<string | undefined> {
   const row = await db.selectFrom('ca_bundles').select('pem').where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
   return row?.pem;
 }
 
-export async function listCaBundleMaterial(db: Executor, tenantId: string): Promise<CaBundleMaterial[]> {
+export async function listCaBundleMaterial(db: Db, tenantId: string): Promise<CaBundleMaterial[]> {
   return db.selectFrom('ca_bundles').select(['name', 'pem']).where('tenant_id', '=', tenantId).orderBy('name').execute();
 }
 
-export async function insertCaBundle(db: Executor, tenantId: string, name: string, b: StoredCaBundle, revision: number): Promise<CaBundle> {
+export async function insertCaBundle(db: Db, tenantId: string, name: string, b: StoredCaBundle, revision: number): Promise<CaBundle> {
   const row = await db
     .insertInto('ca_bundles')
     .values({ tenant_id: tenantId, name, ...columns(b), revision })
@@ -65,7 +65,7 @@ export async function insertCaBundle(db: Executor, tenantId: string, name: strin
   return toCaBundle(row);
 }
 
-export async function updateCaBundle(db: Executor, tenantId: string, name: string, b: StoredCaBundle, revision: number): Promise<CaBundle> {
+export async function updateCaBundle(db: Db, tenantId: string, name: string, b: StoredCaBundle, revision: number): Promise<CaBundle> {
   const row = await db
     .updateTable('ca_bundles')
     .set({ ...columns(b), revision, updated_at: new Date() })
@@ -76,11 +76,11 @@ export async function updateCaBundle(db: Executor, tenantId: string, name: strin
   return toCaBundle(row);
 }
 
-export async function deleteCaBundle(db: Executor, tenantId: string, name: string): Promise<void> {
+export async function deleteCaBundle(db: Db, tenantId: string, name: string): Promise<void> {
   await db.deleteFrom('ca_bundles').where('tenant_id', '=', tenantId).where('name', '=', name).execute();
 }
 
-export async function caBundleExists(db: Executor, tenantId: string, name: string): Promise<boolean> {
+export async function caBundleExists(db: Db, tenantId: string, name: string): Promise<boolean> {
   const row = await db.selectFrom('ca_bundles').select('name').where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
   return row !== undefined;
 }

@@ -1,6 +1,6 @@
 import type { Certificate } from '../domain/certificate.js';
-import type { Executor } from './executor.js';
-import { iso } from './executor.js';
+import type { Db } from './connect.js';
+import { iso } from './column-values.js';
 
 /** What the service stores for a certificate: the parsed chain and its metadata, the key sealed. */
 export interface StoredCertificate {
@@ -64,7 +64,7 @@ export function toCertificate(row: PublicRow): Certificate {
   };
 }
 
-export async function findCertificate(db: Executor, tenantId: string, name: string): Promise<Certificate | undefined> {
+export async function findCertificate(db: Db, tenantId: string, name: string): Promise<Certificate | undefined> {
   const row = await db
     .selectFrom('certificates')
     .select(PUBLIC_COLUMNS)
@@ -76,7 +76,7 @@ export async function findCertificate(db: Executor, tenantId: string, name: stri
 
 /** Certificates sorted by name, after `after` when given. */
 export async function listCertificates(
-  db: Executor,
+  db: Db,
   tenantId: string,
   q: { limit: number; after?: string | undefined },
 ): Promise<Certificate[]> {
@@ -85,16 +85,16 @@ export async function listCertificates(
   return (await query.execute()).map(toCertificate);
 }
 
-export async function findSealedCertificate(db: Executor, tenantId: string, name: string): Promise<SealedCertificate | undefined> {
+export async function findSealedCertificate(db: Db, tenantId: string, name: string): Promise<SealedCertificate | undefined> {
   const rows = await sealedQuery(db, tenantId).where('name', '=', name).execute();
   return rows[0];
 }
 
-export async function listSealedCertificates(db: Executor, tenantId: string): Promise<SealedCertificate[]> {
+export async function listSealedCertificates(db: Db, tenantId: string): Promise<SealedCertificate[]> {
   return sealedQuery(db, tenantId).orderBy('name').execute();
 }
 
-function sealedQuery(db: Executor, tenantId: string) {
+function sealedQuery(db: Db, tenantId: string) {
   return db
     .selectFrom('certificates')
     .select(['name', 'chain_pem as chainPem', 'key_ciphertext as keyCiphertext', 'sans'])
@@ -102,7 +102,7 @@ function sealedQuery(db: Executor, tenantId: string) {
 }
 
 export async function insertCertificate(
-  db: Executor,
+  db: Db,
   tenantId: string,
   name: string,
   c: StoredCertificate,
@@ -118,7 +118,7 @@ export async function insertCertificate(
 
 /** Replaces the chain and key of an existing certificate (a rotation). */
 export async function updateCertificate(
-  db: Executor,
+  db: Db,
   tenantId: string,
   name: string,
   c: StoredCertificate,
@@ -148,7 +148,7 @@ function columns(c: StoredCertificate) {
 }
 
 /** The chain currently stored, to tell a real rotation from a repeated upload. */
-export async function findChainPem(db: Executor, tenantId: string, name: string): Promise<string | undefined> {
+export async function findChainPem(db: Db, tenantId: string, name: string): Promise<string | undefined> {
   const row = await db
     .selectFrom('certificates')
     .select('chain_pem')
@@ -158,12 +158,12 @@ export async function findChainPem(db: Executor, tenantId: string, name: string)
   return row?.chain_pem;
 }
 
-export async function deleteCertificate(db: Executor, tenantId: string, name: string): Promise<void> {
+export async function deleteCertificate(db: Db, tenantId: string, name: string): Promise<void> {
   await db.deleteFrom('certificates').where('tenant_id', '=', tenantId).where('name', '=', name).execute();
 }
 
 /** Names of the tenant's VIPs that serve this certificate, sorted. */
-export async function vipsUsingCertificate(db: Executor, tenantId: string, name: string): Promise<string[]> {
+export async function vipsUsingCertificate(db: Db, tenantId: string, name: string): Promise<string[]> {
   const rows = await db
     .selectFrom('vips')
     .select('name')

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import type { Executor } from './executor.js';
-import { asBuffer, iso } from './executor.js';
+import type { Db } from './connect.js';
+import { asBuffer, iso } from './column-values.js';
 
 /**
  * A stored config version; its files are opened by the service (services/config-store.ts), never
@@ -38,7 +38,7 @@ export interface HeldTenant {
  * (null): what long polls and status checks compare, read on every change without the manifest
  * (224 KB at 10,000 tenants); `configVersionById` reads the whole row when the files are needed.
  */
-export async function latestConfigVersion(db: Executor, nodeName: string, opts: { files?: boolean } = {}): Promise<StoredConfigVersion | undefined> {
+export async function latestConfigVersion(db: Db, nodeName: string, opts: { files?: boolean } = {}): Promise<StoredConfigVersion | undefined> {
   const row = await versionRows(db, opts.files ?? true)
     .where('node_name', '=', nodeName)
     .orderBy('id', 'desc')
@@ -48,12 +48,12 @@ export async function latestConfigVersion(db: Executor, nodeName: string, opts: 
 }
 
 /** One stored version, whole. */
-export async function configVersionById(db: Executor, id: number): Promise<StoredConfigVersion | undefined> {
+export async function configVersionById(db: Db, id: number): Promise<StoredConfigVersion | undefined> {
   const row = await versionRows(db, true).where(sql<boolean>`id = ${id}`).executeTakeFirst();
   return row && toStoredVersion(row);
 }
 
-function versionRows(db: Executor, files: boolean) {
+function versionRows(db: Db, files: boolean) {
   return db
     .selectFrom('config_versions')
     .select(['id', 'node_name', 'revision', 'content_hash', 'structural_hash', 'file_names', 'held_tenants', 'created_at'])
@@ -93,7 +93,7 @@ function toStoredVersion(row: {
  * store) or, on rows stored before migration 0023, as JSON (`structuralParts`).
  */
 export async function structureOfVersion(
-  db: Executor,
+  db: Db,
   nodeName: string,
   contentHash: string,
 ): Promise<{ revision: number; structuralHash: string; structuralParts: Record<string, string>; structureChunks: Buffer | null } | undefined> {
@@ -132,7 +132,7 @@ export async function structureOfVersion(
  * built at (null for versions stored before that was kept) to the newest. A version's revision
  * only grows (see `advanceConfigVersion`), so an agent that fetched it earlier reports a lower one.
  */
-export async function revisionsOfVersion(db: Executor, nodeName: string, contentHash: string): Promise<{ first: number | null; newest: number } | undefined> {
+export async function revisionsOfVersion(db: Db, nodeName: string, contentHash: string): Promise<{ first: number | null; newest: number } | undefined> {
   const row = await db
     .selectFrom('config_versions')
     .select((eb) => [eb.fn.max('revision').as('newest'), eb.fn.min('built_revision').as('first')])
@@ -143,13 +143,25 @@ export async function revisionsOfVersion(db: Executor, nodeName: string, content
   return { first: row.first === null ? null : Number(row.first), newest: Number(row.newest) };
 }
 
+/** The tenants held in the newest stored version of the node's config with these contents, or undefined when none is stored. */
+export async function heldTenantsOfVersion(db: Db, nodeName: string, contentHash: string): Promise<string[] | undefined> {
+  const row = await db
+    .selectFrom('config_versions')
+    .select('held_tenants')
+    .where('node_name', '=', nodeName)
+    .where('content_hash', '=', contentHash)
+    .orderBy('id', 'desc')
+    .executeTakeFirst();
+  return row === undefined ? undefined : (row.held_tenants as { tenant: string }[]).map((h) => h.tenant);
+}
+
 /**
  * Stores a version with either its sealed files (the format before migration 0013) or its
  * manifest, whose segments the caller has stored in the same transaction (ConfigStore.insert).
  * Answers the new row's id.
  */
 export async function insertConfigVersion(
-  db: Executor,
+  db: Db,
   v: {
     nodeName: string;
     revision: number;
@@ -183,7 +195,7 @@ export async function insertConfigVersion(
 }
 
 /** Marks an unchanged version as reflecting a newer revision. */
-export async function advanceConfigVersion(db: Executor, id: number, revision: number): Promise<void> {
+export async function advanceConfigVersion(db: Db, id: number, revision: number): Promise<void> {
   await db.updateTable('config_versions').set({ revision }).where(sql<boolean>`id = ${id}`).execute();
 }
 
@@ -192,7 +204,7 @@ export async function advanceConfigVersion(db: Executor, id: number, revision: n
  * always the newest one with the contents its agent last reported applying: that is what the node
  * runs, so its reports, its reload reasons and the plan still know it however far it is behind.
  */
-export async function pruneConfigVersions(db: Executor, nodeName: string, keep: number): Promise<void> {
+export async function pruneConfigVersions(db: Db, nodeName: string, keep: number): Promise<void> {
   const cutoff = await db
     .selectFrom('config_versions')
     .select('id')
@@ -222,7 +234,7 @@ export interface RenderStateRow {
   readonly error: string | null;
 }
 
-export async function renderStates(db: Executor, kind: string, tenantIds: readonly string[]): Promise<Map<string, RenderStateRow>> {
+export async function renderStates(db: Db, kind: string, tenantIds: readonly string[]): Promise<Map<string, RenderStateRow>> {
   if (tenantIds.length === 0) return new Map();
   const rows = await db.selectFrom('tenant_render_states').selectAll().where('kind', '=', kind).where('tenant_id', 'in', [...tenantIds]).execute();
   return new Map(
@@ -244,7 +256,7 @@ const RECORD_BATCH = 1_000;
 
 /** Records the tenants' states as validated for the kind, in as few statements as the batch allows. */
 export async function recordGood(
-  db: Executor,
+  db: Db,
   kind: string,
   good: readonly { tenantId: string; state: unknown; hash: string }[],
   revision: number,
@@ -277,7 +289,7 @@ export async function recordGood(
 }
 
 /** Records the tenants' errors for the kind (their good states stay), in one statement. */
-export async function recordErrors(db: Executor, kind: string, held: readonly { tenant: string; error: string }[], revision: number): Promise<void> {
+export async function recordErrors(db: Db, kind: string, held: readonly { tenant: string; error: string }[], revision: number): Promise<void> {
   if (held.length === 0) return;
   await db
     .insertInto('tenant_render_states')
@@ -300,7 +312,7 @@ export type RenderStateSummary = Omit<RenderStateRow, 'goodState'>;
  * so it stays small however large the tenants are (their good states are read by `goodStates`,
  * only for tenants that need them and only once per validated version).
  */
-export async function renderStateSummaries(db: Executor, kind: string): Promise<Map<string, RenderStateSummary>> {
+export async function renderStateSummaries(db: Db, kind: string): Promise<Map<string, RenderStateSummary>> {
   const rows = await db
     .selectFrom('tenant_render_states')
     .select(['tenant_id', 'good_revision', 'good_hash', 'error'])
@@ -315,7 +327,7 @@ export async function renderStateSummaries(db: Executor, kind: string): Promise<
 }
 
 /** The good states (and the hash each was recorded with) of these tenants for a kind. */
-export async function goodStates(db: Executor, kind: string, tenantIds: readonly string[]): Promise<Map<string, { hash: string; state: unknown }>> {
+export async function goodStates(db: Db, kind: string, tenantIds: readonly string[]): Promise<Map<string, { hash: string; state: unknown }>> {
   if (tenantIds.length === 0) return new Map();
   const rows = await db
     .selectFrom('tenant_render_states')

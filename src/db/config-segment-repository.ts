@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { asBuffer, type Executor } from './executor.js';
+import type { Db } from './connect.js';
+import { asBuffer } from './column-values.js';
 
 /** One stored segment: its digest, and its text or (when `sealed`) the text's SecretBox seal. */
 export interface SegmentRow {
@@ -20,22 +21,22 @@ const DELETE_BATCH = 10_000;
  * takes it exclusively, never runs between an insert deciding which segments already exist and
  * its commit. Must be the transaction's lock before it reads anything it relies on (READ COMMITTED).
  */
-export async function lockSegmentsForInsert(trx: Executor): Promise<void> {
+export async function lockSegmentsForInsert(trx: Db): Promise<void> {
   await sql`select pg_advisory_xact_lock_shared(${SEGMENTS_LOCK_KEY})`.execute(trx);
 }
 
 /** The sweep's side of `lockSegmentsForInsert`: waits for inserts in flight, holds off new ones until the transaction ends. */
-export async function lockSegmentsForSweep(trx: Executor): Promise<void> {
+export async function lockSegmentsForSweep(trx: Db): Promise<void> {
   await sql`select pg_advisory_xact_lock(${SEGMENTS_LOCK_KEY})`.execute(trx);
 }
 
-export async function configVersionExists(db: Executor, id: number): Promise<boolean> {
+export async function configVersionExists(db: Db, id: number): Promise<boolean> {
   const row = await db.selectFrom('config_versions').select('id').where(sql<boolean>`id = ${id}`).executeTakeFirst();
   return row !== undefined;
 }
 
 /** Stores the segments that are not stored yet (a concurrent insert of the same digest is no conflict). */
-export async function insertSegments(db: Executor, rows: readonly SegmentRow[]): Promise<void> {
+export async function insertSegments(db: Db, rows: readonly SegmentRow[]): Promise<void> {
   let start = 0;
   while (start < rows.length) {
     let end = start;
@@ -52,7 +53,7 @@ export async function insertSegments(db: Executor, rows: readonly SegmentRow[]):
 }
 
 /** The stored segments among these digests (one query; missing ones are simply not answered). */
-export async function findSegments(db: Executor, digests: readonly Buffer[]): Promise<SegmentRow[]> {
+export async function findSegments(db: Db, digests: readonly Buffer[]): Promise<SegmentRow[]> {
   if (digests.length === 0) return [];
   const rows = await db
     .selectFrom('config_segments')
@@ -63,7 +64,7 @@ export async function findSegments(db: Executor, digests: readonly Buffer[]): Pr
 }
 
 /** Every stored segment's digest. */
-export async function segmentDigests(db: Executor): Promise<Buffer[]> {
+export async function segmentDigests(db: Db): Promise<Buffer[]> {
   const rows = await db.selectFrom('config_segments').select('digest').execute();
   return rows.map((r) => asBuffer(r.digest));
 }
@@ -75,7 +76,7 @@ export interface VersionReferences {
   readonly structureChunks: Buffer | null;
 }
 
-function referenceRows(db: Executor) {
+function referenceRows(db: Db) {
   return db
     .selectFrom('config_versions')
     .select(['id', 'manifest', 'structure_chunks'])
@@ -89,19 +90,19 @@ const toReferences = (r: { id: unknown; manifest: Uint8Array | null; structure_c
 });
 
 /** Up to `limit` versions with an id above `afterId`, by id: what they reference. */
-export async function referencesAfter(db: Executor, afterId: number, limit: number): Promise<VersionReferences[]> {
+export async function referencesAfter(db: Db, afterId: number, limit: number): Promise<VersionReferences[]> {
   const rows = await referenceRows(db).where(sql<boolean>`id > ${afterId}`).orderBy('id').limit(limit).execute();
   return rows.map(toReferences);
 }
 
 /** What every version except these references. */
-export async function referencesExcept(db: Executor, ids: readonly number[]): Promise<VersionReferences[]> {
+export async function referencesExcept(db: Db, ids: readonly number[]): Promise<VersionReferences[]> {
   const rows = await referenceRows(db).where(sql<boolean>`not (id = any(${ids.map(String)}::bigint[]))`).execute();
   return rows.map(toReferences);
 }
 
 /** Deletes these segments; answers how many were stored. */
-export async function deleteSegments(db: Executor, digests: readonly Buffer[]): Promise<number> {
+export async function deleteSegments(db: Db, digests: readonly Buffer[]): Promise<number> {
   let deleted = 0;
   for (let i = 0; i < digests.length; i += DELETE_BATCH) {
     const result = await db

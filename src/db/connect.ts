@@ -1,11 +1,20 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { unavailableOnConnectionLoss } from './unavailable-pool.js';
 
+/**
+ * Anything that runs queries: the database or a transaction (a Transaction is a Kysely too).
+ * Repositories take it first, so the caller owns the transaction.
+ */
 export type Db = Kysely<Database>;
+
+/** Resolves when the database answers a trivial query (readiness); fails as any query would when it cannot. */
+export async function ping(db: Db): Promise<void> {
+  await sql`select 1`.execute(db);
+}
 
 export interface DatabaseHandle {
   readonly db: Db;

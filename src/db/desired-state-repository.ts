@@ -6,7 +6,7 @@ import type { Tenant } from '../domain/tenant.js';
 import type { Vip } from '../domain/vip.js';
 import type { Pool } from '../domain/pool.js';
 import type { CaBundleMaterial } from '../domain/ca-bundle.js';
-import type { Executor } from './executor.js';
+import type { Db } from './connect.js';
 import { toPool } from './pool-repository.js';
 import { toRoute } from './route-repository.js';
 import { toTenant } from './tenant-repository.js';
@@ -87,7 +87,7 @@ interface CertRow {
  * however many tenants there are (the reconciler reads it on every change). Given a transaction
  * (a dry-run write), it reads inside it and so sees that write's uncommitted rows.
  */
-export async function loadDesiredState(db: Executor, opts: { tenantIds?: readonly string[]; states?: readonly string[] } = {}): Promise<DesiredState> {
+export async function loadDesiredState(db: Db, opts: { tenantIds?: readonly string[]; states?: readonly string[] } = {}): Promise<DesiredState> {
   const row = await selectState(db, opts.tenantIds === undefined ? null : [...opts.tenantIds], [...(opts.states ?? ['active'])], null);
   return toDesiredState(row);
 }
@@ -113,12 +113,12 @@ export interface DesiredStateChanges {
  * tenant, so they say which tenants a range of revisions touched: a one-tenant write costs a
  * one-tenant read however many tenants there are (audit_events_revision_idx).
  */
-export async function loadDesiredStateChanges(db: Executor, since: number): Promise<DesiredStateChanges> {
+export async function loadDesiredStateChanges(db: Db, since: number): Promise<DesiredStateChanges> {
   const row = await selectState(db, null, ['active'], since);
   return { revision: Number(row.revision), global: row.global === true, changed: row.changed ?? [], state: toDesiredState(row) };
 }
 
-async function selectState(db: Executor, ids: string[] | null, states: string[], since: number | null): Promise<StateRows> {
+async function selectState(db: Db, ids: string[] | null, states: string[], since: number | null): Promise<StateRows> {
   // The tenant filter every sub-select shares; the ids travel as one array parameter, whatever their number.
   const touched = sql`select distinct tenant_id from audit_events where revision > ${since}::bigint and tenant_id is not null`;
   const chosen =

@@ -1,5 +1,5 @@
 import { sql, type Selectable } from 'kysely';
-import type { Executor } from './executor.js';
+import type { Db } from './connect.js';
 import type { FleetCaTable, FleetCertificateTable } from './schema.js';
 
 /** The subject under which the control plane's own client certificate is stored. */
@@ -13,26 +13,26 @@ export type StoredCertificate = Selectable<FleetCertificateTable>;
 const CA_LOCK_KEY = 0x5379_4341; // "SyCA"
 
 /** Serialises CA creation across replicas until the caller's transaction ends. */
-export async function lockCa(db: Executor): Promise<void> {
+export async function lockCa(db: Db): Promise<void> {
   await sql`select pg_advisory_xact_lock(${CA_LOCK_KEY})`.execute(db);
 }
 
 /** The issuing CA: the newest one. */
-export async function issuingCa(db: Executor): Promise<StoredCa | undefined> {
+export async function issuingCa(db: Db): Promise<StoredCa | undefined> {
   return db.selectFrom('fleet_cas').selectAll().orderBy('id', 'desc').limit(1).executeTakeFirst();
 }
 
 /** The CAs nodes trust client certificates of: every one not expired, the issuing one first. */
-export async function trustedCas(db: Executor, now: Date): Promise<StoredCa[]> {
+export async function trustedCas(db: Db, now: Date): Promise<StoredCa[]> {
   const rows = await db.selectFrom('fleet_cas').selectAll().where('not_after', '>', now).orderBy('id', 'desc').execute();
   return rows;
 }
 
-export async function findCaByFingerprint(db: Executor, fingerprint: string): Promise<StoredCa | undefined> {
+export async function findCaByFingerprint(db: Db, fingerprint: string): Promise<StoredCa | undefined> {
   return db.selectFrom('fleet_cas').selectAll().where('fingerprint', '=', fingerprint).executeTakeFirst();
 }
 
-export async function insertCa(db: Executor, ca: { certPem: string; keySealed: string; fingerprint: string; source: 'generated' | 'supplied'; notAfter: Date }): Promise<StoredCa> {
+export async function insertCa(db: Db, ca: { certPem: string; keySealed: string; fingerprint: string; source: 'generated' | 'supplied'; notAfter: Date }): Promise<StoredCa> {
   return db
     .insertInto('fleet_cas')
     .values({ cert_pem: ca.certPem, key_sealed: ca.keySealed, fingerprint: ca.fingerprint, source: ca.source, not_after: ca.notAfter })
@@ -40,11 +40,11 @@ export async function insertCa(db: Executor, ca: { certPem: string; keySealed: s
     .executeTakeFirstOrThrow();
 }
 
-export async function findCertificate(db: Executor, subject: string): Promise<StoredCertificate | undefined> {
+export async function findCertificate(db: Db, subject: string): Promise<StoredCertificate | undefined> {
   return db.selectFrom('fleet_certificates').selectAll().where('subject', '=', subject).executeTakeFirst();
 }
 
-export async function listCertificates(db: Executor): Promise<StoredCertificate[]> {
+export async function listCertificates(db: Db): Promise<StoredCertificate[]> {
   return db.selectFrom('fleet_certificates').selectAll().orderBy('subject').execute();
 }
 
@@ -61,7 +61,7 @@ export interface CertificateRow {
 }
 
 /** Stores a certificate, replacing the subject's previous one. */
-export async function saveCertificate(db: Executor, c: CertificateRow): Promise<void> {
+export async function saveCertificate(db: Db, c: CertificateRow): Promise<void> {
   const values = {
     ca_id: c.caId,
     cert_pem: c.certPem,
@@ -83,7 +83,7 @@ export async function saveCertificate(db: Executor, c: CertificateRow): Promise<
  * certificate from `caId` was issued: then each trusts that CA (the bundle is in the same files),
  * and the control plane may present a client certificate from it.
  */
-export async function everyNodeTrusts(db: Executor, caId: number): Promise<boolean> {
+export async function everyNodeTrusts(db: Db, caId: number): Promise<boolean> {
   const row = await db
     .selectFrom('nodes as n')
     .leftJoin('fleet_certificates as c', 'c.node_name', 'n.name')

@@ -1,7 +1,7 @@
-import { sql, type Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
 import type { MemberHealth, MemberHealthStatus } from '../domain/member-health.js';
-import type { Executor } from './executor.js';
-import { iso } from './executor.js';
+import type { Db } from './connect.js';
+import { iso } from './column-values.js';
 import type { MemberHealthTable } from './schema.js';
 
 export interface StoredMemberHealth extends MemberHealth {
@@ -13,7 +13,7 @@ export interface StoredMemberHealth extends MemberHealth {
  * Makes the node's stored health exactly `entries`: upserts what changed, deletes what the proxy
  * no longer has. The caller passes only a node it just observed; one transaction is the caller's.
  */
-export async function replaceNodeHealth(db: Executor, node: string, entries: readonly MemberHealth[], at: Date): Promise<void> {
+export async function replaceNodeHealth(db: Db, node: string, entries: readonly MemberHealth[], at: Date): Promise<void> {
   // PostgreSQL takes at most 65,535 parameters per statement: a large node is written in chunks.
   for (let i = 0; i < entries.length; i += HEALTH_CHUNK) {
     await db
@@ -38,7 +38,7 @@ export async function replaceNodeHealth(db: Executor, node: string, entries: rea
 const HEALTH_CHUNK = 1000;
 
 /** A tenant's members as every node reports them, by pool, member, node. */
-export async function listTenantHealth(db: Executor, tenantId: string): Promise<StoredMemberHealth[]> {
+export async function listTenantHealth(db: Db, tenantId: string): Promise<StoredMemberHealth[]> {
   const rows = await db
     .selectFrom('member_health')
     .selectAll()
@@ -52,7 +52,7 @@ export async function listTenantHealth(db: Executor, tenantId: string): Promise<
 }
 
 /** The node's stored entries as `replaceNodeHealth` wrote them, in no particular order. */
-export async function nodeHealth(db: Executor, node: string): Promise<MemberHealth[]> {
+export async function nodeHealth(db: Db, node: string): Promise<MemberHealth[]> {
   const rows = await db
     .selectFrom('member_health')
     .select(['backend', 'member', 'tenant_id', 'pool', 'status', 'check_status', 'check_description'])

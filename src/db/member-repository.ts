@@ -1,8 +1,8 @@
 import type { Selectable } from 'kysely';
 import { canonicalIp } from '../domain/ip.js';
 import type { CreateMember, Member, MemberState } from '../domain/member.js';
-import type { Executor } from './executor.js';
-import { iso } from './executor.js';
+import type { Db } from './connect.js';
+import { iso } from './column-values.js';
 import type { MemberTable } from './schema.js';
 
 /** A member's own settings: what a write sets, and what decides whether a write changed anything. */
@@ -24,7 +24,7 @@ export function toMember(row: Selectable<MemberTable>): Member {
   };
 }
 
-export async function findMember(db: Executor, tenantId: string, pool: string, name: string): Promise<Member | undefined> {
+export async function findMember(db: Db, tenantId: string, pool: string, name: string): Promise<Member | undefined> {
   const row = await db
     .selectFrom('members')
     .selectAll()
@@ -37,7 +37,7 @@ export async function findMember(db: Executor, tenantId: string, pool: string, n
 
 /** The member of the pool that already listens on address:port, other than `except`. */
 export async function findMemberByEndpoint(
-  db: Executor,
+  db: Db,
   tenantId: string,
   pool: string,
   endpoint: { address: string; port: number },
@@ -58,7 +58,7 @@ export async function findMemberByEndpoint(
 
 /** Members of a pool by name; without `limit`, all of them. */
 export async function listMembers(
-  db: Executor,
+  db: Db,
   tenantId: string,
   pool: string,
   q: { limit?: number; after?: string | undefined } = {},
@@ -74,7 +74,7 @@ export async function listMembers(
  * the replace-set path rewrites it.
  */
 export async function insertMembers(
-  db: Executor,
+  db: Db,
   tenantId: string,
   pool: string,
   members: readonly (CreateMember & { createdAt?: string })[],
@@ -103,7 +103,7 @@ export async function insertMembers(
 }
 
 export async function updateMember(
-  db: Executor,
+  db: Db,
   tenantId: string,
   pool: string,
   name: string,
@@ -121,7 +121,7 @@ export async function updateMember(
   return toMember(row);
 }
 
-export async function deleteMembers(db: Executor, tenantId: string, pool: string, names: readonly string[]): Promise<void> {
+export async function deleteMembers(db: Db, tenantId: string, pool: string, names: readonly string[]): Promise<void> {
   if (names.length === 0) return;
   await db
     .deleteFrom('members')

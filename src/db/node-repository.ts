@@ -1,29 +1,16 @@
 import { sql, type Selectable } from 'kysely';
 import { CAPABILITIES, type NodeKind, type NodeReport, type ProxyNode, type RuntimeAddress } from '../domain/node.js';
-import type { Resources } from '../domain/tenant.js';
-import type { VrrpSettings } from '../domain/vrrp.js';
-import type { Executor } from './executor.js';
-import { iso, isoOrNull } from './executor.js';
+import type { Db } from './connect.js';
+import { iso, isoOrNull } from './column-values.js';
 import type { NodeTable } from './schema.js';
 
-/** What an admin decides about a node; the rest (applied revision, heartbeat) the fleet reports. */
-export interface NodeSpec {
-  readonly name: string;
-  readonly kind: NodeKind;
-  readonly group: string;
-  readonly zone: string;
-  /** The machine it runs on; null or absent: the node's own name. */
-  readonly host?: string | null;
-  readonly runtimeAddress: RuntimeAddress | null;
-  /** Absent: none (null). */
-  readonly masterAddress?: RuntimeAddress | null;
-  readonly capacity: Resources;
-  readonly configDir: string;
-  /** Absent: the column's default (/run/switchyard). */
-  readonly socketDir?: string;
-  /** Absent: none (null). */
-  readonly vrrp?: VrrpSettings | null;
-}
+/**
+ * The fields of a ProxyNode an admin decides (the rest, applied revision and heartbeat, the fleet
+ * reports). Absent host, masterAddress and vrrp are null; an absent socketDir takes the column's
+ * default (/run/switchyard); a null host is the node's own name.
+ */
+export type NodeSpec = Pick<ProxyNode, 'name' | 'kind' | 'group' | 'zone' | 'runtimeAddress' | 'capacity' | 'configDir'> &
+  Partial<Pick<ProxyNode, 'masterAddress' | 'socketDir' | 'vrrp'>> & { readonly host?: string | null };
 
 /** A node row with its latest config version's revision and hash (null before the first build). */
 type NodeRow = Selectable<NodeTable> & {
@@ -92,7 +79,7 @@ export function toNode(row: NodeRow): ProxyNode {
 }
 
 /** Nodes with their latest config version, in one query. */
-function nodesWithDesired(db: Executor) {
+function nodesWithDesired(db: Db) {
   return db
     .selectFrom('nodes')
     .leftJoin('fleet_certificates as fc', 'fc.node_name', 'nodes.name')
@@ -104,13 +91,13 @@ function nodesWithDesired(db: Executor) {
     ]);
 }
 
-export async function findNode(db: Executor, name: string): Promise<ProxyNode | undefined> {
+export async function findNode(db: Db, name: string): Promise<ProxyNode | undefined> {
   const row = await nodesWithDesired(db).where('nodes.name', '=', name).executeTakeFirst();
   return row && toNode(row);
 }
 
 /** The node that listens on this Runtime API address, if any. */
-export async function findNodeByRuntimeAddress(db: Executor, a: RuntimeAddress): Promise<ProxyNode | undefined> {
+export async function findNodeByRuntimeAddress(db: Db, a: RuntimeAddress): Promise<ProxyNode | undefined> {
   const row = await db
     .selectFrom('nodes')
     .selectAll()
@@ -121,19 +108,34 @@ export async function findNodeByRuntimeAddress(db: Executor, a: RuntimeAddress):
 }
 
 /** The node whose VRRP unicast address this is, if any. */
-export async function findNodeByVrrpAddress(db: Executor, address: string): Promise<ProxyNode | undefined> {
+export async function findNodeByVrrpAddress(db: Db, address: string): Promise<ProxyNode | undefined> {
   const row = await db.selectFrom('nodes').selectAll().where('vrrp_address', '=', address).executeTakeFirst();
   return row && toNode(row);
 }
 
 /** Nodes sorted by name, after `after` when given. */
-export async function listNodes(db: Executor, q: { limit: number; after?: string | undefined }): Promise<ProxyNode[]> {
+export async function listNodes(db: Db, q: { limit: number; after?: string | undefined }): Promise<ProxyNode[]> {
   let query = nodesWithDesired(db).orderBy('nodes.name').limit(q.limit);
   if (q.after !== undefined) query = query.where('nodes.name', '>', q.after);
   return (await query.execute()).map(toNode);
 }
 
-export async function insertNode(db: Executor, n: NodeSpec, revision: number): Promise<ProxyNode> {
+/** Every node, by name: read a page at a time, so each query stays bounded however large the fleet. */
+export async function allNodes(db: Db): Promise<ProxyNode[]> {
+  const out: ProxyNode[] = [];
+  for (;;) {
+    const page = await listNodes(db, { limit: 500, after: out.at(-1)?.name });
+    out.push(...page);
+    if (page.length < 500) return out;
+  }
+}
+
+export async function nodeExists(db: Db, name: string): Promise<boolean> {
+  const row = await db.selectFrom('nodes').select('name').where('name', '=', name).executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function insertNode(db: Db, n: NodeSpec, revision: number): Promise<ProxyNode> {
   const row = await db
     .insertInto('nodes')
     .values({ name: n.name, kind: n.kind, ...specColumns(n), revision })
@@ -143,7 +145,7 @@ export async function insertNode(db: Executor, n: NodeSpec, revision: number): P
 }
 
 /** Writes the admin-owned fields (the service has merged the patch); the kind is fixed for a node's life. */
-export async function updateNode(db: Executor, n: NodeSpec, revision: number): Promise<ProxyNode> {
+export async function updateNode(db: Db, n: NodeSpec, revision: number): Promise<ProxyNode> {
   const row = await db
     .updateTable('nodes')
     .set({ ...specColumns(n), revision, updated_at: new Date() })
@@ -174,12 +176,12 @@ function specColumns(n: NodeSpec) {
 }
 
 /** Deletes the node; its agent tokens go with it (ON DELETE CASCADE). */
-export async function deleteNode(db: Executor, name: string): Promise<void> {
+export async function deleteNode(db: Db, name: string): Promise<void> {
   await db.deleteFrom('nodes').where('name', '=', name).execute();
 }
 
 /** Records an agent's report: observed state, so no revision and no audit event. */
-export async function recordReport(db: Executor, name: string, r: NodeReport, at: Date): Promise<void> {
+export async function recordReport(db: Db, name: string, r: NodeReport, at: Date): Promise<void> {
   const versions = { ...(r.proxyVersion !== undefined && { proxy_version: r.proxyVersion }), ...(r.agentVersion !== undefined && { agent_version: r.agentVersion }) };
   if (r.event === 'heartbeat') {
     await db.updateTable('nodes').set({ last_heartbeat_at: at, ...versions }).where('name', '=', name).execute();
@@ -205,7 +207,7 @@ export async function recordReport(db: Executor, name: string, r: NodeReport, at
 
 /** Records the outcome of a Runtime API push to the node. */
 export async function recordRuntimePush(
-  db: Executor,
+  db: Db,
   name: string,
   p: { revision: number | null; pending: number; error: string | null; sent: number; failed: number; at: Date },
 ): Promise<void> {
@@ -225,7 +227,7 @@ export async function recordRuntimePush(
 }
 
 /** Asks for one more reload of the node (see ProxyNode.reloadRequest); returns the new generation. */
-export async function requestReload(db: Executor, name: string, reason: string): Promise<number> {
+export async function requestReload(db: Db, name: string, reason: string): Promise<number> {
   const row = await db
     .updateTable('nodes')
     .set((eb) => ({ reload_generation: eb('reload_generation', '+', 1), reload_reason: reason }))

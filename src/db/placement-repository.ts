@@ -1,6 +1,6 @@
 import type { Resources } from '../domain/tenant.js';
-import type { Executor } from './executor.js';
-import { iso } from './executor.js';
+import type { Db } from './connect.js';
+import { iso } from './column-values.js';
 
 /** One tenant on one node, with the reservation it was placed with and why it went there. */
 export interface StoredPlacement {
@@ -13,7 +13,7 @@ export interface StoredPlacement {
 }
 
 /** Every placement (optionally one tenant's), sorted by tenant, then node. */
-export async function listPlacements(db: Executor, opts: { tenantId?: string } = {}): Promise<StoredPlacement[]> {
+export async function listPlacements(db: Db, opts: { tenantId?: string } = {}): Promise<StoredPlacement[]> {
   let q = db.selectFrom('placements').selectAll();
   if (opts.tenantId !== undefined) q = q.where('tenant_id', '=', opts.tenantId);
   const rows = await q.orderBy('tenant_id').orderBy('node_name').execute();
@@ -35,7 +35,7 @@ export interface PlacementWrite {
 }
 
 /** Adds placements, or refreshes the reservation of ones that exist (the reason and time stay). */
-export async function upsertPlacements(db: Executor, rows: readonly PlacementWrite[], revision: number): Promise<void> {
+export async function upsertPlacements(db: Db, rows: readonly PlacementWrite[], revision: number): Promise<void> {
   if (rows.length === 0) return;
   await db
     .insertInto('placements')
@@ -55,14 +55,14 @@ export async function upsertPlacements(db: Executor, rows: readonly PlacementWri
     .execute();
 }
 
-export async function deletePlacements(db: Executor, rows: readonly { tenantId: string; node: string }[]): Promise<void> {
+export async function deletePlacements(db: Db, rows: readonly { tenantId: string; node: string }[]): Promise<void> {
   for (const r of rows) {
     await db.deleteFrom('placements').where('tenant_id', '=', r.tenantId).where('node_name', '=', r.node).execute();
   }
 }
 
 /** Takes a node out of placement with the reason, or (reason null) brings it back. */
-export async function setNodeExcluded(db: Executor, node: string, reason: string | null, at: Date): Promise<void> {
+export async function setNodeExcluded(db: Db, node: string, reason: string | null, at: Date): Promise<void> {
   await db
     .updateTable('nodes')
     .set({ placement_excluded_reason: reason, placement_excluded_at: reason === null ? null : at })
@@ -74,7 +74,7 @@ export async function setNodeExcluded(db: Executor, node: string, reason: string
  * The reservations placed on each node, summed, leaving out one tenant's: the kept sums (one row
  * per node) less that tenant's own placements, so the cost does not grow with the fleet.
  */
-export async function bookedPerNode(db: Executor, opts: { except: string }): Promise<Map<string, Resources>> {
+export async function bookedPerNode(db: Db, opts: { except: string }): Promise<Map<string, Resources>> {
   // One after the other: a transaction is one connection.
   const sums = await db.selectFrom('node_bookings').select(['node_name', 'vcpu', 'memory_mb']).execute();
   const own = await db

@@ -1,8 +1,8 @@
 import type { ExpressionBuilder, Selectable } from 'kysely';
 import type { MemberTls } from '../domain/member-tls.js';
 import type { Algorithm, CheckType, CreatePool, HealthCheck, Pool } from '../domain/pool.js';
-import type { Executor } from './executor.js';
-import { iso } from './executor.js';
+import type { Db } from './connect.js';
+import { iso } from './column-values.js';
 import type { Database, PoolTable } from './schema.js';
 
 /** A pool as the API shows it: its own fields and how many members it has (the members are a sub-resource). */
@@ -72,7 +72,7 @@ function toPoolResource(row: Selectable<PoolTable> & { member_count: string | nu
   return { ...toPool(row), memberCount: Number(row.member_count ?? 0) };
 }
 
-export async function findPool(db: Executor, tenantId: string, name: string): Promise<PoolResource | undefined> {
+export async function findPool(db: Db, tenantId: string, name: string): Promise<PoolResource | undefined> {
   const row = await db
     .selectFrom('pools')
     .selectAll('pools')
@@ -83,13 +83,13 @@ export async function findPool(db: Executor, tenantId: string, name: string): Pr
   return row && toPoolResource(row);
 }
 
-export async function poolExists(db: Executor, tenantId: string, name: string): Promise<boolean> {
+export async function poolExists(db: Db, tenantId: string, name: string): Promise<boolean> {
   const row = await db.selectFrom('pools').select('name').where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
   return row !== undefined;
 }
 
 /** One page of a tenant's pools, by name; `after` is the last name of the previous page. */
-export async function listPools(db: Executor, tenantId: string, q: { limit: number; after?: string | undefined }): Promise<PoolResource[]> {
+export async function listPools(db: Db, tenantId: string, q: { limit: number; after?: string | undefined }): Promise<PoolResource[]> {
   let query = db
     .selectFrom('pools')
     .selectAll('pools')
@@ -101,7 +101,7 @@ export async function listPools(db: Executor, tenantId: string, q: { limit: numb
   return (await query.execute()).map(toPoolResource);
 }
 
-export async function insertPool(db: Executor, tenantId: string, p: CreatePool, revision: number): Promise<Pool> {
+export async function insertPool(db: Db, tenantId: string, p: CreatePool, revision: number): Promise<Pool> {
   const row = await db
     .insertInto('pools')
     .values({
@@ -119,7 +119,7 @@ export async function insertPool(db: Executor, tenantId: string, p: CreatePool, 
 
 /** Writes the pool's own fields (the service has merged the patch). */
 export async function updatePool(
-  db: Executor,
+  db: Db,
   tenantId: string,
   p: Pick<Pool, 'name' | 'algorithm' | 'healthCheck' | 'tls'>,
   revision: number,
@@ -141,11 +141,11 @@ export async function updatePool(
 }
 
 /** Deletes the pool; its members go with it (ON DELETE CASCADE). */
-export async function deletePool(db: Executor, tenantId: string, name: string): Promise<void> {
+export async function deletePool(db: Db, tenantId: string, name: string): Promise<void> {
   await db.deleteFrom('pools').where('tenant_id', '=', tenantId).where('name', '=', name).execute();
 }
 
-export async function findPoolReferences(db: Executor, tenantId: string, name: string): Promise<PoolReferences> {
+export async function findPoolReferences(db: Db, tenantId: string, name: string): Promise<PoolReferences> {
   const vips = await db
     .selectFrom('vips')
     .select('name')
@@ -165,14 +165,14 @@ export async function findPoolReferences(db: Executor, tenantId: string, name: s
 }
 
 /** Names of the tenant's pools whose TLS settings name this CA bundle or certificate, sorted. */
-export async function poolsUsingTlsMaterial(db: Executor, tenantId: string, ref: { caBundle: string } | { clientCertificate: string }): Promise<string[]> {
+export async function poolsUsingTlsMaterial(db: Db, tenantId: string, ref: { caBundle: string } | { clientCertificate: string }): Promise<string[]> {
   let query = db.selectFrom('pools').select('name').where('tenant_id', '=', tenantId);
   query = 'caBundle' in ref ? query.where('tls_ca_bundle', '=', ref.caBundle) : query.where('tls_client_certificate', '=', ref.clientCertificate);
   return (await query.orderBy('name').execute()).map((r) => r.name);
 }
 
 /** Names of the tenant's tcp VIPs sending traffic to this pool, sorted (tcp VIPs have no routes). */
-export async function tcpVipsUsingPool(db: Executor, tenantId: string, pool: string): Promise<string[]> {
+export async function tcpVipsUsingPool(db: Db, tenantId: string, pool: string): Promise<string[]> {
   const rows = await db
     .selectFrom('vips')
     .select('name')

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import type { Executor } from './executor.js';
-import { iso } from './executor.js';
+import type { Db } from './connect.js';
+import { iso } from './column-values.js';
 
 /** A failed listener and the VIP of the tenant that owns it. */
 export interface HeldListener {
@@ -30,7 +30,7 @@ export interface ReloadHold {
 
 /** The VIPs behind these listeners among the tenants placed on the node (VIP address:port is unique). */
 export async function vipsBehind(
-  db: Executor,
+  db: Db,
   node: string,
   listeners: readonly { address: string; port: number }[],
 ): Promise<{ tenant: string; vip: string; address: string; port: number }[]> {
@@ -50,7 +50,7 @@ export async function vipsBehind(
  * is kept across its retries.
  */
 export async function upsertHold(
-  db: Executor,
+  db: Db,
   h: { node: string; tenant: string; listeners: readonly HeldListener[]; reason: string },
   retryInMs: (attempts: number) => number,
   now: Date,
@@ -70,7 +70,7 @@ export async function upsertHold(
     .execute();
 }
 
-export async function holdsOn(db: Executor, node: string): Promise<ReloadHold[]> {
+export async function holdsOn(db: Db, node: string): Promise<ReloadHold[]> {
   const rows = await db.selectFrom('reload_holds').selectAll().where('node_name', '=', node).orderBy('tenant_id').execute();
   return rows.map((r) => ({
     node: r.node_name,
@@ -85,7 +85,7 @@ export async function holdsOn(db: Executor, node: string): Promise<ReloadHold[]>
 }
 
 /** Records the state the node ran for a held tenant (null: it was not on the node). */
-export async function recordHeldState(db: Executor, node: string, tenant: string, state: unknown): Promise<void> {
+export async function recordHeldState(db: Db, node: string, tenant: string, state: unknown): Promise<void> {
   await db
     .updateTable('reload_holds')
     .set({ good_known: true, good_state: state === null ? null : JSON.stringify(state) })
@@ -96,7 +96,7 @@ export async function recordHeldState(db: Executor, node: string, tenant: string
 }
 
 /** Ends the holds of a node whose tenants the node now runs at their current state. */
-export async function releaseHolds(db: Executor, node: string, except: readonly string[]): Promise<number> {
+export async function releaseHolds(db: Db, node: string, except: readonly string[]): Promise<number> {
   let query = db.deleteFrom('reload_holds').where('node_name', '=', node);
   if (except.length > 0) query = query.where('tenant_id', 'not in', [...except]);
   const result = await query.executeTakeFirst();
@@ -104,7 +104,7 @@ export async function releaseHolds(db: Executor, node: string, except: readonly 
 }
 
 /** Tenants held on each node, for views that list them. */
-export async function heldCount(db: Executor): Promise<Map<string, number>> {
+export async function heldCount(db: Db): Promise<Map<string, number>> {
   const rows = await db.selectFrom('reload_holds').select(['node_name', sql<string>`count(*)`.as('n')]).groupBy('node_name').execute();
   return new Map(rows.map((r) => [r.node_name, Number(r.n)]));
 }

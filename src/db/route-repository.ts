@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { Route, RouteMatch } from '../domain/route.js';
-import type { Executor } from './executor.js';
-import { iso } from './executor.js';
+import type { Db } from './connect.js';
+import { iso } from './column-values.js';
 import type { RouteTable } from './schema.js';
 
 export function toRoute(row: Selectable<RouteTable>): Route {
@@ -19,7 +19,7 @@ export function toRoute(row: Selectable<RouteTable>): Route {
 
 export type RouteFields = Pick<Route, 'name' | 'priority' | 'match' | 'pool'>;
 
-export async function findRoute(db: Executor, tenantId: string, vip: string, name: string): Promise<Route | undefined> {
+export async function findRoute(db: Db, tenantId: string, vip: string, name: string): Promise<Route | undefined> {
   const row = await db
     .selectFrom('routes')
     .selectAll()
@@ -31,7 +31,7 @@ export async function findRoute(db: Executor, tenantId: string, vip: string, nam
 }
 
 /** A VIP's routes in evaluation order: priority, then name. */
-export async function listRoutes(db: Executor, tenantId: string, vip: string): Promise<Route[]> {
+export async function listRoutes(db: Db, tenantId: string, vip: string): Promise<Route[]> {
   const rows = await db
     .selectFrom('routes')
     .selectAll()
@@ -43,7 +43,7 @@ export async function listRoutes(db: Executor, tenantId: string, vip: string): P
   return rows.map(toRoute);
 }
 
-export async function insertRoute(db: Executor, tenantId: string, vip: string, r: RouteFields, revision: number): Promise<Route> {
+export async function insertRoute(db: Db, tenantId: string, vip: string, r: RouteFields, revision: number): Promise<Route> {
   const row = await db
     .insertInto('routes')
     .values({
@@ -60,7 +60,7 @@ export async function insertRoute(db: Executor, tenantId: string, vip: string, r
   return toRoute(row);
 }
 
-export async function updateRoute(db: Executor, tenantId: string, vip: string, r: RouteFields, revision: number): Promise<Route> {
+export async function updateRoute(db: Db, tenantId: string, vip: string, r: RouteFields, revision: number): Promise<Route> {
   const row = await db
     .updateTable('routes')
     .set({ priority: r.priority, match: JSON.stringify(r.match), pool_name: r.pool, revision, updated_at: new Date() })
@@ -72,6 +72,6 @@ export async function updateRoute(db: Executor, tenantId: string, vip: string, r
   return toRoute(row);
 }
 
-export async function deleteRoute(db: Executor, tenantId: string, vip: string, name: string): Promise<void> {
+export async function deleteRoute(db: Db, tenantId: string, vip: string, name: string): Promise<void> {
   await db.deleteFrom('routes').where('tenant_id', '=', tenantId).where('vip_name', '=', vip).where('name', '=', name).execute();
 }

@@ -1,13 +1,14 @@
 import { sql } from 'kysely';
 import type { RollupIncrement, StatSample } from '../domain/stats.js';
-import type { Executor } from './executor.js';
+import type { Db } from './connect.js';
+import { PG_UNDEFINED_TABLE, pgErrorCode } from './pg-error-codes.js';
 
 // Rows go in as one array parameter per column through `unnest`: one statement per node whatever
 // its size, ~20 parameters instead of ~20 per row, constant columns sent once. Building and binding
 // a VALUES list cost the poller ~11 µs of CPU per row; the arrays cost ~3 µs.
 
 /** Stores one node's samples taken `at`. The caller owns the transaction. */
-export async function insertSamples(db: Executor, node: string, at: Date, samples: readonly StatSample[]): Promise<void> {
+export async function insertSamples(db: Db, node: string, at: Date, samples: readonly StatSample[]): Promise<void> {
   if (samples.length === 0) return;
   const c = <V>(pick: (s: StatSample) => V): V[] => samples.map(pick);
   await db
@@ -35,7 +36,7 @@ export async function insertSamples(db: Executor, node: string, at: Date, sample
 }
 
 /** Adds one node's increments to their minute's rollup rows (created when missing). */
-export async function upsertRollups(db: Executor, node: string, increments: readonly RollupIncrement[]): Promise<void> {
+export async function upsertRollups(db: Db, node: string, increments: readonly RollupIncrement[]): Promise<void> {
   if (increments.length === 0) return;
   const c = <V>(pick: (r: RollupIncrement) => V): V[] => increments.map(pick);
   await db
@@ -74,10 +75,51 @@ export async function upsertRollups(db: Executor, node: string, increments: read
 }
 
 /** Deletes raw samples older than `rawBefore` and rollups of minutes before `rollupsBefore`. */
-export async function pruneStats(db: Executor, rawBefore: Date, rollupsBefore: Date): Promise<{ raw: number; rollups: number }> {
+export async function pruneStats(db: Db, rawBefore: Date, rollupsBefore: Date): Promise<{ raw: number; rollups: number }> {
   const raw = await db.deleteFrom('stat_samples').where('at', '<', rawBefore).executeTakeFirst();
   const rollups = await db.deleteFrom('stat_rollups').where('minute', '<', rollupsBefore).executeTakeFirst();
   return { raw: Number(raw.numDeletedRows), rollups: Number(rollups.numDeletedRows) };
+}
+
+/** One frontend's row of a node's latest poll; rates per second (0 where the proxy gave none). */
+export interface LatestFrontendSample {
+  readonly node: string;
+  readonly tenantId: string;
+  readonly sessions: number;
+  readonly requestRate: number;
+  readonly deniedRate: number;
+  readonly refusedRate: number;
+  readonly at: Date;
+}
+
+/**
+ * The frontend rows of each node's latest poll, for nodes polled within `maxAgeMs`; null when
+ * there is no stats table (migrations/0006-stats.ts not applied).
+ */
+export async function latestFrontendSamples(db: Db, maxAgeMs: number): Promise<LatestFrontendSample[] | null> {
+  try {
+    const { rows } = await sql<{ node_name: string; tenant_id: string; sessions: number; request_rate: number; denied_rate: number; refused_rate: number; at: Date }>`
+      select s.node_name, s.tenant_id, s.sessions, coalesce(s.request_rate, 0)::float8 as request_rate,
+             coalesce(s.denied_rate, 0)::float8 as denied_rate, coalesce(s.refused_rate, 0)::float8 as refused_rate, s.at
+      from stat_samples s
+      join (select node_name, max(at) as at from stat_samples
+            where kind = 'frontend' and at > now() - make_interval(secs => ${maxAgeMs / 1000})
+            group by node_name) latest on latest.node_name = s.node_name and latest.at = s.at
+      where s.kind = 'frontend'
+    `.execute(db);
+    return rows.map((r) => ({
+      node: r.node_name,
+      tenantId: r.tenant_id,
+      sessions: r.sessions,
+      requestRate: r.request_rate,
+      deniedRate: r.denied_rate,
+      refusedRate: r.refused_rate,
+      at: r.at,
+    }));
+  } catch (err) {
+    if (pgErrorCode(err) === PG_UNDEFINED_TABLE) return null;
+    throw err;
+  }
 }
 
 export interface SeriesRow {
@@ -98,7 +140,7 @@ export interface SeriesRow {
  * then summed over nodes. `source` picks raw samples or one-minute rollups.
  */
 export async function frontendSeries(
-  db: Executor,
+  db: Db,
   tenantId: string,
   window: { from: Date; to: Date; stepS: number },
   source: 'raw' | 'rollup',

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import type { CreateTenant, Tenant, TenantState } from '../domain/tenant.js';
 import type { NodeKind } from '../domain/node.js';
-import type { Executor } from './executor.js';
-import { iso, isoOrNull } from './executor.js';
+import type { Db } from './connect.js';
+import { iso, isoOrNull } from './column-values.js';
 import type { Approval, PendingCapacity } from '../domain/approval.js';
 import type { TenantTable } from './schema.js';
 import type { Selectable } from 'kysely';
@@ -38,17 +38,23 @@ export function toTenant(row: Selectable<TenantTable>): Tenant {
   };
 }
 
-export async function findTenant(db: Executor, id: string): Promise<Tenant | undefined> {
+export async function findTenant(db: Db, id: string): Promise<Tenant | undefined> {
   const row = await db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
   return row && toTenant(row);
 }
 
-export async function tenantExists(db: Executor, id: string): Promise<boolean> {
+export async function tenantExists(db: Db, id: string): Promise<boolean> {
   const row = await db.selectFrom('tenants').select('id').where('id', '=', id).executeTakeFirst();
   return row !== undefined;
 }
 
-export async function listTenants(db: Executor, q: TenantListQuery): Promise<Tenant[]> {
+/** Every active tenant (the ones placed and served), by id. */
+export async function listActiveTenants(db: Db): Promise<Tenant[]> {
+  const rows = await db.selectFrom('tenants').selectAll().where('state', '=', 'active').orderBy('id').execute();
+  return rows.map(toTenant);
+}
+
+export async function listTenants(db: Db, q: TenantListQuery): Promise<Tenant[]> {
   let query = db.selectFrom('tenants').selectAll().orderBy('id').limit(q.limit);
   if (q.after !== undefined) query = query.where('id', '>', q.after);
   if (q.onlyId) query = query.where('id', '=', q.onlyId);
@@ -58,7 +64,7 @@ export async function listTenants(db: Executor, q: TenantListQuery): Promise<Ten
   return (await query.execute()).map(toTenant);
 }
 
-export async function insertTenant(db: Executor, t: CreateTenant & { weight: number; state: TenantState; approval?: Approval }, revision: number): Promise<Tenant> {
+export async function insertTenant(db: Db, t: CreateTenant & { weight: number; state: TenantState; approval?: Approval }, revision: number): Promise<Tenant> {
   const row = await db
     .insertInto('tenants')
     .values({
@@ -72,7 +78,7 @@ export async function insertTenant(db: Executor, t: CreateTenant & { weight: num
 }
 
 /** Writes the whole tenant (the service has merged the patch and checked invariants). */
-export async function updateTenant(db: Executor, t: Omit<Tenant, 'createdAt' | 'updatedAt' | 'revision'>, revision: number): Promise<Tenant> {
+export async function updateTenant(db: Db, t: Omit<Tenant, 'createdAt' | 'updatedAt' | 'revision'>, revision: number): Promise<Tenant> {
   const row = await db
     .updateTable('tenants')
     .set({
@@ -86,11 +92,11 @@ export async function updateTenant(db: Executor, t: Omit<Tenant, 'createdAt' | '
   return toTenant(row);
 }
 
-export async function deleteTenant(db: Executor, id: string): Promise<void> {
+export async function deleteTenant(db: Db, id: string): Promise<void> {
   await db.deleteFrom('tenants').where('id', '=', id).execute();
 }
 
-export async function countTenantVips(db: Executor, id: string): Promise<number> {
+export async function countTenantVips(db: Db, id: string): Promise<number> {
   const row = await db
     .selectFrom('vips')
     .select((eb) => eb.fn.countAll<string>().as('n'))

@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { ApiToken, Role } from '../domain/token.js';
-import type { Executor } from './executor.js';
-import { iso, isoOrNull } from './executor.js';
+import type { Db } from './connect.js';
+import { iso, isoOrNull } from './column-values.js';
 import type { ApiTokenTable } from './schema.js';
 
 export type TokenRow = Selectable<ApiTokenTable>;
@@ -19,26 +19,32 @@ export function toApiToken(row: TokenRow): ApiToken {
   };
 }
 
-export async function findTokenByHash(db: Executor, secretHash: string): Promise<TokenRow | undefined> {
+export async function findTokenByHash(db: Db, secretHash: string): Promise<TokenRow | undefined> {
   return db.selectFrom('api_tokens').selectAll().where('secret_hash', '=', secretHash).executeTakeFirst();
 }
 
-export async function findToken(db: Executor, id: string): Promise<TokenRow | undefined> {
+export async function findToken(db: Db, id: string): Promise<TokenRow | undefined> {
   return db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function findTokenByName(db: Executor, name: string): Promise<TokenRow | undefined> {
+export async function findTokenByName(db: Db, name: string): Promise<TokenRow | undefined> {
   return db.selectFrom('api_tokens').selectAll().where('name', '=', name).executeTakeFirst();
 }
 
-export async function listTokens(db: Executor, q: { limit: number; after?: string | undefined }): Promise<TokenRow[]> {
+/** Whether any admin token exists (the bootstrap creates one only when none does). */
+export async function adminTokenExists(db: Db): Promise<boolean> {
+  const row = await db.selectFrom('api_tokens').select('id').where('role', '=', 'admin').executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function listTokens(db: Db, q: { limit: number; after?: string | undefined }): Promise<TokenRow[]> {
   let query = db.selectFrom('api_tokens').selectAll().orderBy('name').limit(q.limit);
   if (q.after !== undefined) query = query.where('name', '>', q.after);
   return query.execute();
 }
 
 export async function insertToken(
-  db: Executor,
+  db: Db,
   t: { name: string; role: Role; tenantId: string | null; nodeName: string | null; secretHash: string; expiresAt: string | null },
 ): Promise<TokenRow> {
   return db
@@ -55,14 +61,14 @@ export async function insertToken(
     .executeTakeFirstOrThrow();
 }
 
-export async function setTokenSecret(db: Executor, id: string, secretHash: string): Promise<void> {
+export async function setTokenSecret(db: Db, id: string, secretHash: string): Promise<void> {
   await db.updateTable('api_tokens').set({ secret_hash: secretHash }).where('id', '=', id).execute();
 }
 
-export async function deleteToken(db: Executor, id: string): Promise<void> {
+export async function deleteToken(db: Db, id: string): Promise<void> {
   await db.deleteFrom('api_tokens').where('id', '=', id).execute();
 }
 
-export async function touchToken(db: Executor, id: string, at: Date): Promise<void> {
+export async function touchToken(db: Db, id: string, at: Date): Promise<void> {
   await db.updateTable('api_tokens').set({ last_used_at: at }).where('id', '=', id).execute();
 }

@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { Persistence, Vip, VipProtocol, VipTimeouts } from '../domain/vip.js';
-import type { Executor } from './executor.js';
-import { iso } from './executor.js';
+import type { Db } from './connect.js';
+import { iso } from './column-values.js';
 import type { VipTable } from './schema.js';
 
 export function toVip(row: Selectable<VipTable>): Vip {
@@ -26,19 +26,19 @@ export function toVip(row: Selectable<VipTable>): Vip {
 
 export type VipFields = Omit<Vip, 'revision' | 'createdAt' | 'updatedAt'>;
 
-export async function findVip(db: Executor, tenantId: string, name: string): Promise<Vip | undefined> {
+export async function findVip(db: Db, tenantId: string, name: string): Promise<Vip | undefined> {
   const row = await db.selectFrom('vips').selectAll().where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
   return row && toVip(row);
 }
 
-export async function listVips(db: Executor, tenantId: string, q: { limit: number; after?: string | undefined }): Promise<Vip[]> {
+export async function listVips(db: Db, tenantId: string, q: { limit: number; after?: string | undefined }): Promise<Vip[]> {
   let query = db.selectFrom('vips').selectAll().where('tenant_id', '=', tenantId).orderBy('name').limit(q.limit);
   if (q.after !== undefined) query = query.where('name', '>', q.after);
   return (await query.execute()).map(toVip);
 }
 
 /** The VIP holding `address:port`, of any tenant (only for conflict checks: never shown across tenants). */
-export async function findVipByEndpoint(db: Executor, address: string, port: number): Promise<{ tenantId: string; name: string } | undefined> {
+export async function findVipByEndpoint(db: Db, address: string, port: number): Promise<{ tenantId: string; name: string } | undefined> {
   const row = await db
     .selectFrom('vips')
     .select(['tenant_id', 'name'])
@@ -64,7 +64,7 @@ function columns(v: VipFields) {
   };
 }
 
-export async function insertVip(db: Executor, tenantId: string, v: VipFields, revision: number): Promise<Vip> {
+export async function insertVip(db: Db, tenantId: string, v: VipFields, revision: number): Promise<Vip> {
   const row = await db
     .insertInto('vips')
     .values({ tenant_id: tenantId, name: v.name, ...columns(v), revision })
@@ -73,7 +73,7 @@ export async function insertVip(db: Executor, tenantId: string, v: VipFields, re
   return toVip(row);
 }
 
-export async function updateVip(db: Executor, tenantId: string, v: VipFields, revision: number): Promise<Vip> {
+export async function updateVip(db: Db, tenantId: string, v: VipFields, revision: number): Promise<Vip> {
   const row = await db
     .updateTable('vips')
     .set({ ...columns(v), revision, updated_at: new Date() })
@@ -84,16 +84,16 @@ export async function updateVip(db: Executor, tenantId: string, v: VipFields, re
   return toVip(row);
 }
 
-export async function deleteVip(db: Executor, tenantId: string, name: string): Promise<void> {
+export async function deleteVip(db: Db, tenantId: string, name: string): Promise<void> {
   await db.deleteFrom('vips').where('tenant_id', '=', tenantId).where('name', '=', name).execute();
 }
 
-export async function poolExists(db: Executor, tenantId: string, name: string): Promise<boolean> {
+export async function poolExists(db: Db, tenantId: string, name: string): Promise<boolean> {
   const row = await db.selectFrom('pools').select('name').where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
   return row !== undefined;
 }
 
-export async function certificateExists(db: Executor, tenantId: string, name: string): Promise<boolean> {
+export async function certificateExists(db: Db, tenantId: string, name: string): Promise<boolean> {
   const row = await db
     .selectFrom('certificates')
     .select('name')
@@ -104,7 +104,7 @@ export async function certificateExists(db: Executor, tenantId: string, name: st
 }
 
 /** Whether the pool's members speak TLS (a tcp VIP cannot use it). */
-export async function poolHasTls(db: Executor, tenantId: string, name: string): Promise<boolean> {
+export async function poolHasTls(db: Db, tenantId: string, name: string): Promise<boolean> {
   const row = await db
     .selectFrom('pools')
     .select('name')

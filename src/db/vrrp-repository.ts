@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Executor } from './executor.js';
+import type { Db } from './connect.js';
 
 /** A VIP address a node serves, with every VRRP node serving it, oldest placement first. */
 export interface VrrpAddress {
@@ -22,7 +22,7 @@ const ROUTERS_LOCK_KEY = 0x5376_7272;
  * settings and serve it, in placement order (the tenant's oldest placement first, then by name).
  * An address two tenants share (different ports) lists the nodes of both.
  */
-export async function vrrpAddressesOf(db: Executor, node: string): Promise<VrrpAddress[]> {
+export async function vrrpAddressesOf(db: Db, node: string): Promise<VrrpAddress[]> {
   const { rows } = await sql<{ address: string; node_name: string; vrrp_address: string }>`
     select host(v.address) as address, p.node_name, n.vrrp_address, min(p.placed_at) as placed_at
     from vips v
@@ -43,17 +43,17 @@ export async function vrrpAddressesOf(db: Executor, node: string): Promise<VrrpA
 }
 
 /** Serialises allocations until the transaction ends: two nodes' builds must not take one VRID twice. */
-export async function lockRouters(trx: Executor): Promise<void> {
+export async function lockRouters(trx: Db): Promise<void> {
   await sql`select pg_advisory_xact_lock(${ROUTERS_LOCK_KEY})`.execute(trx);
 }
 
 /** Every router of the group. */
-export async function routersOf(db: Executor, group: string): Promise<StoredVrrpRouter[]> {
+export async function routersOf(db: Db, group: string): Promise<StoredVrrpRouter[]> {
   const rows = await db.selectFrom('vrrp_routers').select(['address', 'vrid', 'auth_sealed']).where('node_group', '=', group).execute();
   return rows.map((r) => ({ address: r.address, vrid: Number(r.vrid), authSealed: r.auth_sealed }));
 }
 
-export async function insertRouter(trx: Executor, group: string, r: StoredVrrpRouter): Promise<void> {
+export async function insertRouter(trx: Db, group: string, r: StoredVrrpRouter): Promise<void> {
   await trx.insertInto('vrrp_routers').values({ node_group: group, address: r.address, vrid: r.vrid, auth_sealed: r.authSealed }).execute();
 }
 
@@ -61,7 +61,7 @@ export async function insertRouter(trx: Executor, group: string, r: StoredVrrpRo
  * Frees the routers of addresses no VIP holds any more (any tenant, any state: a suspended
  * tenant's address keeps its VRID for when it returns). Answers how many were freed.
  */
-export async function releaseUnusedRouters(trx: Executor, group: string): Promise<number> {
+export async function releaseUnusedRouters(trx: Db, group: string): Promise<number> {
   const result = await sql`
     delete from vrrp_routers r
     where r.node_group = ${group} and not exists (select 1 from vips v where host(v.address) = r.address)

@@ -1,9 +1,7 @@
 import { EventEmitter } from 'node:events';
-import pg from 'pg';
+import { DedicatedClient } from '../db/dedicated-client.js';
+import { tryLeaderLock } from '../db/leader-lock.js';
 import type { Logger } from '../logger.js';
-
-/** Same constant in every replica; it only has to differ from the migration lock's. */
-const LEADER_LOCK_KEY = 0x5377_6c64; // "Swld"
 
 /**
  * One leader among the control-plane replicas, through a PostgreSQL session-level advisory lock
@@ -12,7 +10,7 @@ const LEADER_LOCK_KEY = 0x5377_6c64; // "Swld"
  * (within `retryMs`). The embedded database serves one process, which is always the leader.
  */
 export class LeaderElector extends EventEmitter<{ elected: []; deposed: [] }> {
-  private client: pg.Client | undefined;
+  private connection: DedicatedClient | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private leading: boolean;
@@ -35,52 +33,44 @@ export class LeaderElector extends EventEmitter<{ elected: []; deposed: [] }> {
       this.setLeading(true);
       return;
     }
-    void this.attempt();
+    // A lost connection is made again after one interval, as a lock held elsewhere is tried again.
+    const connection = new DedicatedClient({ url: this.url, applicationName: 'switchyard-leader', retryDelay: () => this.retryMs });
+    connection.on('up', () => void this.attempt());
+    connection.on('down', (err) => {
+      clearTimeout(this.timer);
+      if (this.leading) this.logger.warn({ err }, 'lost the leader lock connection; stepping down');
+      this.setLeading(false);
+    });
+    this.connection = connection;
+    void connection.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    const client = this.client;
-    this.client = undefined;
+    const connection = this.connection;
+    this.connection = undefined;
     this.setLeading(false);
-    await client?.end().catch(() => undefined);
+    await connection?.stop();
   }
 
   private async attempt(): Promise<void> {
-    if (this.stopped) return;
+    const connection = this.connection;
+    const client = connection?.client;
+    if (this.stopped || connection === undefined || client === undefined) return;
+    let locked: boolean;
     try {
-      if (!this.client) {
-        const client = new pg.Client({ connectionString: this.url, application_name: 'switchyard-leader' });
-        client.on('error', (err) => this.lost(client, err));
-        client.on('end', () => this.lost(client, new Error('connection ended')));
-        this.client = client;
-        await client.connect();
-      }
-      const { rows } = await this.client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [LEADER_LOCK_KEY]);
-      if (rows[0]?.locked) {
-        this.setLeading(true);
-        return; // held until the connection ends
-      }
+      locked = await tryLeaderLock(client);
     } catch (err) {
-      if (this.client) this.lost(this.client, err as Error);
+      connection.drop(client, err as Error);
       return;
     }
-    this.schedule();
-  }
-
-  private lost(client: pg.Client, err: Error): void {
-    if (this.client !== client) return;
-    this.client = undefined;
-    client.removeAllListeners('end');
-    client.end().catch(() => undefined);
-    if (this.stopped) return;
-    if (this.leading) this.logger.warn({ err }, 'lost the leader lock connection; stepping down');
-    this.setLeading(false);
-    this.schedule();
-  }
-
-  private schedule(): void {
+    // An answer from a connection that has since been dropped holds nothing.
+    if (this.stopped || connection.client !== client) return;
+    if (locked) {
+      this.setLeading(true);
+      return; // held until the connection ends
+    }
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.attempt(), this.retryMs);
   }

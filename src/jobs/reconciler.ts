@@ -1,9 +1,10 @@
 import type { ProxyNode } from '../domain/node.js';
 import type { Db } from '../db/connect.js';
+import { allNodes } from '../db/node-repository.js';
+import { currentRevision } from '../db/revision-repository.js';
 import type { BackoffPolicy } from '../util/backoff.js';
 import type { Logger } from '../logger.js';
 import { nodeSettings, type ConfigService } from '../services/config-service.js';
-import { allNodes } from '../services/plan-service.js';
 import type { RuntimePlanner } from '../services/runtime-planner.js';
 import { Semaphore } from '../services/semaphore.js';
 import { NodeReconciler, type ReconcilerMetrics } from './node-reconciler.js';
@@ -201,10 +202,7 @@ export class Reconciler {
       db: this.deps.db,
       build: (node: string) => this.builds.run(() => this.deps.configs.buildServed(node)),
       runtimeSnapshot: (node: ProxyNode, atLeast?: number) => this.deps.configs.runtimeSnapshot(nodeSettings(node), atLeast),
-      currentRevision: async () => {
-        const row = await this.deps.db.selectFrom('revision_counter').select('revision').where('id', '=', 1).executeTakeFirstOrThrow();
-        return Number(row.revision);
-      },
+      currentRevision: () => currentRevision(this.deps.db),
       runtime: this.deps.runtime,
       logger: this.deps.logger,
       metrics: this.deps.metrics,

@@ -1,4 +1,5 @@
 import type { Db } from '../db/connect.js';
+import { allNodes } from '../db/node-repository.js';
 import { insertSamples, pruneStats, upsertRollups } from '../db/stat-repository.js';
 import type { ProxyNode } from '../domain/node.js';
 import { rollupIncrements, toSamples, withConnectionCaps, type StatSample } from '../domain/stats.js';
@@ -15,7 +16,6 @@ import type { CommandResult, RuntimeExecutor } from '../fleet/runtime-api/runtim
 import type { Logger } from '../logger.js';
 import { connectionCapOwner, proxyOwner } from '../render/haproxy-names.js';
 import { capsMapFile } from '../render/haproxy-runtime-view.js';
-import { allNodes } from '../services/plan-service.js';
 import { every, type Scheduled } from './schedule.js';
 
 export interface StatsPollerDeps {

@@ -7,19 +7,19 @@ import type { NodeKind, ProxyNode } from '../domain/node.js';
 import { nodeHealth } from '../domain/node-health.js';
 import type { Tenant } from '../domain/tenant.js';
 import type { Db } from '../db/connect.js';
-import type { Executor } from '../db/executor.js';
 import * as repo from '../db/allocation-repository.js';
 import type { AllocationHistoryEntry, StoredAllocation } from '../db/allocation-repository.js';
-import { toTenant } from '../db/tenant-repository.js';
+import { findTenant, listActiveTenants } from '../db/tenant-repository.js';
+import { allNodes } from '../db/node-repository.js';
+import { currentRevision } from '../db/revision-repository.js';
 import type { Metrics } from '../metrics.js';
 import { mutate, type AuditEntry, type WriteContext } from './mutation.js';
 import { fetchSize, toPage, type Page } from './page.js';
-import { allNodes } from './plan-service.js';
 import { listPlacements } from '../db/placement-repository.js';
 
 /** Smoothed demand per tenant and node (the stats poller's); null: no signal, every tenant wants its reservation. */
 export interface DemandSource {
-  demand(db: Executor): Promise<TenantDemand[] | null>;
+  demand(db: Db): Promise<TenantDemand[] | null>;
 }
 
 export interface AllocationServiceOptions {
@@ -141,10 +141,10 @@ export class AllocationService {
   }
 
   /** The plan with reasons; changes nothing. */
-  async plan(db: Executor = this.db): Promise<RebalancePlan> {
+  async plan(db: Db = this.db): Promise<RebalancePlan> {
     const [revision, tenants, nodes, stored, lastChange, demand, placed] = await Promise.all([
       currentRevision(db),
-      activeTenants(db),
+      listActiveTenants(db),
       allNodes(db),
       repo.listAllocations(db),
       repo.lastChangePerNode(db),
@@ -222,9 +222,8 @@ export class AllocationService {
 
   /** A tenant's caps per node (stored, or its reservation where none is) and its recent changes, newest first. */
   async tenant(tenantId: string, historyLimit: number): Promise<{ tenant: string; current: unknown[]; history: AllocationHistoryEntry[] }> {
-    const row = await this.db.selectFrom('tenants').selectAll().where('id', '=', tenantId).executeTakeFirst();
-    if (!row) throw new NotFoundError('tenant', tenantId);
-    const tenant = toTenant(row);
+    const tenant = await findTenant(this.db, tenantId);
+    if (!tenant) throw new NotFoundError('tenant', tenantId);
     const [stored, nodes, history, placements] = await Promise.all([
       repo.listAllocations(this.db, { tenantId }),
       allNodes(this.db),
@@ -246,7 +245,7 @@ export class AllocationService {
   async capacity(): Promise<CapacityView> {
     const [revision, allTenants, nodes, stored, demand, placed] = await Promise.all([
       currentRevision(this.db),
-      activeTenants(this.db),
+      listActiveTenants(this.db),
       allNodes(this.db),
       repo.listAllocations(this.db),
       this.options.demand ? this.options.demand.demand(this.db) : Promise.resolve(null),
@@ -397,16 +396,6 @@ function sameStored(s: StoredAllocation, a: Allocation): boolean {
   return s.maxConnections === a.maxConnections && s.requestsPerSecond === a.requestsPerSecond && s.weight === a.weight && s.ceiling === a.ceiling;
 }
 
-async function currentRevision(db: Executor): Promise<number> {
-  const row = await db.selectFrom('revision_counter').select('revision').where('id', '=', 1).executeTakeFirstOrThrow();
-  return Number(row.revision);
-}
-
-async function placementPairs(db: Executor): Promise<Set<string>> {
+async function placementPairs(db: Db): Promise<Set<string>> {
   return new Set((await listPlacements(db)).map((p) => pair(p.tenantId, p.node)));
-}
-
-async function activeTenants(db: Executor): Promise<Tenant[]> {
-  const rows = await db.selectFrom('tenants').selectAll().where('state', '=', 'active').orderBy('id').execute();
-  return rows.map(toTenant);
 }

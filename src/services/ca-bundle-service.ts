@@ -3,7 +3,7 @@ import { CertificateError } from '../domain/certificate.js';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
 import type { Db } from '../db/connect.js';
 import * as repo from '../db/ca-bundle-repository.js';
-import { PG_FOREIGN_KEY_VIOLATION, pgErrorCode } from '../db/executor.js';
+import { PG_FOREIGN_KEY_VIOLATION, pgErrorCode } from '../db/pg-error-codes.js';
 import { poolsUsingTlsMaterial } from '../db/pool-repository.js';
 import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from './mutation.js';
 import { fetchSize, toPage } from './page.js';

@@ -10,8 +10,7 @@ import type { CertificateMaterial } from '../domain/snapshot.js';
 import type { Db } from '../db/connect.js';
 import * as repo from '../db/certificate-repository.js';
 import { poolsUsingTlsMaterial } from '../db/pool-repository.js';
-import type { Executor } from '../db/executor.js';
-import { PG_FOREIGN_KEY_VIOLATION, pgErrorCode } from '../db/executor.js';
+import { PG_FOREIGN_KEY_VIOLATION, pgErrorCode } from '../db/pg-error-codes.js';
 import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from './mutation.js';
 import { SecretBox } from './secret-box.js';
 import { fetchSize, toPage } from './page.js';
@@ -112,14 +111,14 @@ export class CertificateService {
    * own transaction. Throws NotFoundError, or SecretBoxError when the secret key is not the one it
    * was sealed with.
    */
-  async loadMaterial(db: Executor, tenantId: string, name: string): Promise<CertificateMaterial> {
+  async loadMaterial(db: Db, tenantId: string, name: string): Promise<CertificateMaterial> {
     const sealed = await repo.findSealedCertificate(db, tenantId, name);
     if (!sealed) throw new NotFoundError('certificate', name);
     return this.open(tenantId, sealed);
   }
 
   /** Every certificate of the tenant with its decrypted key, sorted by name. */
-  async listMaterial(tenantId: string, db: Executor = this.db): Promise<CertificateMaterial[]> {
+  async listMaterial(tenantId: string, db: Db = this.db): Promise<CertificateMaterial[]> {
     return (await repo.listSealedCertificates(db, tenantId)).map((s) => this.open(tenantId, s));
   }
 

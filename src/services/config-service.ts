@@ -7,6 +7,7 @@ import * as configs from '../db/config-repository.js';
 import type { HeldTenant } from '../db/config-repository.js';
 import { loadDesiredState, tenantsOn, type DesiredState, type TenantState } from '../db/desired-state-repository.js';
 import { findNode } from '../db/node-repository.js';
+import { currentRevision } from '../db/revision-repository.js';
 import type { SealedCertificate } from '../db/certificate-repository.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -738,9 +739,8 @@ export class ConfigService {
     return node;
   }
 
-  private async currentRevision(): Promise<number> {
-    const row = await this.db.selectFrom('revision_counter').select('revision').where('id', '=', 1).executeTakeFirstOrThrow();
-    return Number(row.revision);
+  private currentRevision(): Promise<number> {
+    return currentRevision(this.db);
   }
 }
 

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../db/connect.js';
-import type { Executor } from '../db/executor.js';
 import { configVersionById, insertConfigVersion, type HeldTenant, type StoredConfigVersion } from '../db/config-repository.js';
 import * as segments from '../db/config-segment-repository.js';
 import type { RenderedFiles } from '../domain/snapshot.js';
@@ -98,7 +97,7 @@ export class ConfigStore {
    * transaction ends, so a sweep cannot delete a segment this version relies on.
    */
   async insert(
-    trx: Executor,
+    trx: Db,
     v: {
       nodeName: string;
       revision: number;
@@ -198,7 +197,7 @@ export class ConfigStore {
     const seen: number[] = [];
     // A chunk of digests is expanded once, however many versions name it.
     const expanded = new Set<Digest>();
-    const mark = async (db: Executor, refs: segments.VersionReferences) => {
+    const mark = async (db: Db, refs: segments.VersionReferences) => {
       const { digests, chunks } = refs.manifest === null ? { digests: [], chunks: [] } : flatOrChunks(refs.manifest);
       for (const d of digests) unreferenced.delete(d);
       for (const d of structureDigests(refs.structureChunks)) unreferenced.delete(d);
@@ -236,7 +235,7 @@ export class ConfigStore {
    * the version this process stored last from memory, else its manifest (read by id when the
    * caller passed a version header without it). Old versions stored as sealed files have none.
    */
-  private async storedDigests(trx: Executor, nodeName: string, previous: StoredConfigVersion): Promise<ReadonlySet<Digest>> {
+  private async storedDigests(trx: Db, nodeName: string, previous: StoredConfigVersion): Promise<ReadonlySet<Digest>> {
     const none = new Set<Digest>();
     if (!(await segments.configVersionExists(trx, previous.id))) return none;
     const remembered = this.lastStored.get(nodeName);
@@ -250,7 +249,7 @@ export class ConfigStore {
   }
 
   /** A manifest's files with their segment digests, chunks read where a chunked manifest names them. */
-  private async resolve(db: Executor, decoded: DecodedManifest, what: string): Promise<ManifestFile[]> {
+  private async resolve(db: Db, decoded: DecodedManifest, what: string): Promise<ManifestFile[]> {
     if (!decoded.chunked) return decoded.files;
     const texts = await this.texts(db, decoded.files.flatMap((f) => f.chunks), what);
     return decoded.files.map((f) => {
@@ -261,7 +260,7 @@ export class ConfigStore {
   }
 
   /** Segments' texts by digest: remembered ones, the rest in one query, each checked against its digest. */
-  private async texts(db: Executor, digests: readonly Digest[], what: string): Promise<Map<Digest, string>> {
+  private async texts(db: Db, digests: readonly Digest[], what: string): Promise<Map<Digest, string>> {
     const texts = new Map<Digest, string>();
     const missing = new Map<Digest, Buffer>();
     for (const d of digests) {

@@ -1,4 +1,4 @@
-import type { Executor } from '../db/executor.js';
+import type { Db } from '../db/connect.js';
 import { loadDesiredState, loadDesiredStateChanges, type DesiredState, type TenantState } from '../db/desired-state-repository.js';
 import type { TenantMemo } from './tenant-states.js';
 
@@ -35,7 +35,7 @@ export class DesiredStateCache {
   private pending: { atLeast: number; state: Promise<DesiredState> } | null = null;
 
   constructor(
-    private readonly db: Executor,
+    private readonly db: Db,
     private readonly memo: TenantMemo,
     private readonly now: () => number = Date.now,
   ) {}

@@ -2,7 +2,6 @@ import { X509Certificate } from 'node:crypto';
 import type { ProxyNode } from '../domain/node.js';
 import { CONTROL_PLANE_SUBJECT, nodeSubject, renewalReason, type CertificateSubject, type RuntimeTlsMaterial } from '../domain/runtime-tls.js';
 import type { Db } from '../db/connect.js';
-import type { Executor } from '../db/executor.js';
 import * as repo from '../db/fleet-pki-repository.js';
 import * as nodes from '../db/node-repository.js';
 import { checkCaMaterial, createCa, issue, OpensslError, type CaMaterial } from '../pki/openssl-ca.js';
@@ -95,7 +94,7 @@ export class FleetPki {
    * address change), unless the one it has still fits. Nodes without a Runtime API and master
    * CLI (NGINX, or HAProxy without listeners) get none.
    */
-  async issueForNode(trx: Executor, node: ProxyNode): Promise<void> {
+  async issueForNode(trx: Db, node: ProxyNode): Promise<void> {
     const subject = nodeSubject(node);
     if (node.kind !== 'haproxy' || subject.ips.length === 0) return;
     const ca = await this.requireIssuingCa(trx);
@@ -184,7 +183,7 @@ export class FleetPki {
     });
   }
 
-  private async issueTo(db: Executor, ca: repo.StoredCa, key: string, nodeName: string | null, subject: CertificateSubject): Promise<string> {
+  private async issueTo(db: Db, ca: repo.StoredCa, key: string, nodeName: string | null, subject: CertificateSubject): Promise<string> {
     const row = await this.issueRow(ca, key, nodeName, subject);
     await repo.saveCertificate(db, row);
     return row.serial;
@@ -207,7 +206,7 @@ export class FleetPki {
     };
   }
 
-  private async storeCa(db: Executor, ca: CaMaterial, source: 'generated' | 'supplied'): Promise<void> {
+  private async storeCa(db: Db, ca: CaMaterial, source: 'generated' | 'supplied'): Promise<void> {
     const fingerprint = fingerprintOf(ca.certificatePem);
     await repo.insertCa(db, {
       certPem: ca.certificatePem,
@@ -218,7 +217,7 @@ export class FleetPki {
     });
   }
 
-  private async requireIssuingCa(db: Executor): Promise<repo.StoredCa> {
+  private async requireIssuingCa(db: Db): Promise<repo.StoredCa> {
     const ca = await repo.issuingCa(db);
     if (ca === undefined) throw new Error('no Runtime API CA is stored yet: the control plane creates one at start (FleetPki.ensureCa)');
     return ca;
@@ -247,7 +246,7 @@ function checkSupplied(ca: CaMaterial): void {
   }
 }
 
-async function allHaproxyNodes(db: Executor): Promise<ProxyNode[]> {
+async function allHaproxyNodes(db: Db): Promise<ProxyNode[]> {
   const out: ProxyNode[] = [];
   for (;;) {
     const page = await nodes.listNodes(db, { limit: 500, after: out.at(-1)?.name });

@@ -1,7 +1,7 @@
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import type { CreateMember, Member, PatchMember, ReplaceMembers } from '../domain/member.js';
 import type { Db } from '../db/connect.js';
-import { PG_UNIQUE_VIOLATION, pgErrorCode, type Executor } from '../db/executor.js';
+import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../db/pg-error-codes.js';
 import * as repo from '../db/member-repository.js';
 import type { MemberSettings } from '../db/member-repository.js';
 import { poolExists } from '../db/pool-repository.js';
@@ -139,12 +139,12 @@ async function applyReplace(tx: Tx, tenantId: string, pool: string, plan: Replac
   for (const m of plan.create) audit('create', m.name, null);
 }
 
-async function requirePool(db: Executor, tenantId: string, pool: string): Promise<void> {
+async function requirePool(db: Db, tenantId: string, pool: string): Promise<void> {
   if (!(await poolExists(db, tenantId, pool))) throw new NotFoundError('pool', pool);
 }
 
 /** Two members of one pool on the same address:port would be one server twice to the proxy. */
-async function refuseTakenEndpoint(db: Executor, tenantId: string, pool: string, m: { name: string; address: string; port: number }): Promise<void> {
+async function refuseTakenEndpoint(db: Db, tenantId: string, pool: string, m: { name: string; address: string; port: number }): Promise<void> {
   const other = await repo.findMemberByEndpoint(db, tenantId, pool, m, m.name);
   if (other) {
     throw new ConflictError(`${endpoint(m)} is already used by member '${other.name}' in pool '${pool}'`, { member: other.name });

@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import { ConflictError, PreconditionFailedError, UnauthorizedError } from '../domain/errors.js';
 import type { Principal } from '../domain/token.js';
 import type { Database } from '../db/schema.js';
 import type { Db } from '../db/connect.js';
+import { insertAuditEventsAndNotify, type NewAuditEvent } from '../db/audit-repository.js';
+import * as idempotencyKeys from '../db/idempotency-repository.js';
+import { takeNextRevision } from '../db/revision-repository.js';
 
 /** Who is writing and from where: recorded with every audit event. */
 export interface Actor {
@@ -75,8 +78,6 @@ export interface Written<T> {
   readonly replayed: boolean;
 }
 
-export const CHANGES_CHANNEL = 'switchyard_changes';
-
 type CommitListener = (revision: number) => void;
 const commitListeners = new WeakMap<Db, CommitListener[]>();
 
@@ -106,13 +107,7 @@ export async function mutate<T>(db: Db, ctx: WriteContext, work: (tx: Tx) => Pro
       }
       // One round trip takes the lock and the next revision; a write that turns out to change
       // nothing is rolled back below, so the counter never moves for it.
-      const counter = await trx
-        .updateTable('revision_counter')
-        .set({ revision: sql`revision + 1` })
-        .where('id', '=', 1)
-        .returning('revision')
-        .executeTakeFirstOrThrow();
-      const revision = Number(counter.revision);
+      const revision = await takeNextRevision(trx);
       const entries: AuditEntry[] = [];
       const tx: Tx = { db: trx, revision, ctx, audit: (e) => void entries.push(e) };
       const value = await work(tx);
@@ -122,18 +117,8 @@ export async function mutate<T>(db: Db, ctx: WriteContext, work: (tx: Tx) => Pro
       }
       if (entries.length === 0) throw new NothingChanged(value, revision - 1);
       // The audit rows and the wake-up call for reconcilers travel in one statement.
-      await trx
-        .with('audited', (q) => q.insertInto('audit_events').values(entries.map((e) => auditRow(ctx, e, revision))).returning('id'))
-        .selectNoFrom(sql<string>`pg_notify(${CHANGES_CHANNEL}, ${String(revision)})`.as('notified'))
-        .execute();
-      if (idem) {
-        await trx
-          .updateTable('idempotency_keys')
-          .set({ status: 200, response: JSON.stringify({ value: withoutSecrets(value), revision }) })
-          .where('token_id', '=', ctx.actor.principal.tokenId)
-          .where('key', '=', idem.key)
-          .execute();
-      }
+      await insertAuditEventsAndNotify(trx, entries.map((e) => auditEvent(ctx, e, revision)), String(revision));
+      if (idem) await idempotencyKeys.storeResponse(trx, ctx.actor.principal.tokenId, idem.key, { value: withoutSecrets(value), revision });
       return { value, revision, replayed: false };
     });
     if (!written.replayed) for (const listener of commitListeners.get(db) ?? []) listener(written.revision);
@@ -152,19 +137,19 @@ class NothingChanged {
   ) {}
 }
 
-function auditRow(ctx: WriteContext, e: AuditEntry, revision: number) {
+function auditEvent(ctx: WriteContext, e: AuditEntry, revision: number): NewAuditEvent {
   return {
     revision,
     actor: ctx.actor.principal.name,
-    token_id: ctx.actor.principal.tokenId || null,
-    request_id: ctx.actor.requestId,
-    source_ip: ctx.actor.sourceIp,
-    tenant_id: e.tenantId,
+    tokenId: ctx.actor.principal.tokenId || null,
+    requestId: ctx.actor.requestId,
+    sourceIp: ctx.actor.sourceIp,
+    tenant: e.tenantId,
     action: e.action,
-    resource_type: e.resourceType,
-    resource_id: e.resourceId,
-    before: e.before === null || e.before === undefined ? null : JSON.stringify(e.before),
-    after: e.after === null || e.after === undefined ? null : JSON.stringify(e.after),
+    resourceType: e.resourceType,
+    resourceId: e.resourceId,
+    before: e.before,
+    after: e.after,
   };
 }
 
@@ -177,33 +162,12 @@ async function claimIdempotencyKey(
   idem: IdempotencyRequest,
 ): Promise<{ value: unknown; revision: number } | null> {
   if (!principal.tokenId) throw new UnauthorizedError('Idempotency-Key needs an authenticated token');
-  await trx
-    .deleteFrom('idempotency_keys')
-    .where('token_id', '=', principal.tokenId)
-    .where('key', '=', idem.key)
-    .where('created_at', '<', new Date(Date.now() - IDEMPOTENCY_TTL_MS))
-    .execute();
+  await idempotencyKeys.deleteExpiredKey(trx, principal.tokenId, idem.key, new Date(Date.now() - IDEMPOTENCY_TTL_MS));
   // A concurrent request with the same key blocks here until the first one commits or rolls back.
-  const inserted = await trx
-    .insertInto('idempotency_keys')
-    .values({
-      token_id: principal.tokenId,
-      key: idem.key,
-      method: idem.method,
-      path: idem.path,
-      request_hash: idem.fingerprint,
-    })
-    .onConflict((oc) => oc.doNothing())
-    .returning('key')
-    .executeTakeFirst();
-  if (inserted) return null;
-  const stored = await trx
-    .selectFrom('idempotency_keys')
-    .selectAll()
-    .where('token_id', '=', principal.tokenId)
-    .where('key', '=', idem.key)
-    .executeTakeFirstOrThrow();
-  if (stored.method !== idem.method || stored.path !== idem.path || stored.request_hash !== idem.fingerprint) {
+  const claim = { tokenId: principal.tokenId, key: idem.key, method: idem.method, path: idem.path, requestHash: idem.fingerprint };
+  if (await idempotencyKeys.insertKey(trx, claim)) return null;
+  const stored = await idempotencyKeys.findKey(trx, principal.tokenId, idem.key);
+  if (stored.method !== idem.method || stored.path !== idem.path || stored.requestHash !== idem.fingerprint) {
     throw new ConflictError(
       `Idempotency-Key '${idem.key}' was already used for a different request (${stored.method} ${stored.path}); use a new key`,
     );

@@ -1,12 +1,10 @@
-import { sql } from 'kysely';
 import { RELOADED_PREFIX } from './change-feed.js';
-import { CHANGES_CHANNEL } from './mutation.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { createNodeSchema, formatRuntimeAddress, type CreateNode, type NodeReport, type PatchNode, type ProxyNode, type RuntimeAddress } from '../domain/node.js';
 import { withConvergence, type NodeView } from '../domain/node-convergence.js';
 import type { Db } from '../db/connect.js';
-import { revisionsOfVersion } from '../db/config-repository.js';
-import type { Executor } from '../db/executor.js';
+import { notifyChanges } from '../db/change-channel.js';
+import { heldTenantsOfVersion, revisionsOfVersion } from '../db/config-repository.js';
 import * as repo from '../db/node-repository.js';
 import * as tokens from '../db/token-repository.js';
 import * as holds from '../db/reload-hold-repository.js';
@@ -75,7 +73,7 @@ export class NodeService {
     if (report.event === 'applied' && report.reloaded) {
       // A reload forgets runtime changes pushed after the files were written: ask the leader's
       // reconciler to look at this node now rather than at its next timer pass.
-      await sql`select pg_notify(${CHANGES_CHANNEL}, ${RELOADED_PREFIX + name})`.execute(this.db);
+      await notifyChanges(this.db, RELOADED_PREFIX + name);
     }
     return this.view((await repo.findNode(this.db, name))!);
   }
@@ -102,20 +100,13 @@ export class NodeService {
       await holds.upsertHold(this.db, { node, tenant, listeners, reason }, (attempts) => backoffDelay(this.holdRetry, attempts), now);
     }
     // The leader's reconciler builds the node again now, without the held changes.
-    if (byTenant.size > 0) await sql`select pg_notify(${CHANGES_CHANNEL}, ${REBUILD_PREFIX + node})`.execute(this.db);
+    if (byTenant.size > 0) await notifyChanges(this.db, REBUILD_PREFIX + node);
   }
 
   /** An applied version serves its tenants at their current state except those it lists as held: their holds end. */
   private async releaseHolds(node: string, contentHash: string): Promise<void> {
-    const row = await this.db
-      .selectFrom('config_versions')
-      .select('held_tenants')
-      .where('node_name', '=', node)
-      .where('content_hash', '=', contentHash)
-      .orderBy('id', 'desc')
-      .executeTakeFirst();
-    if (row === undefined) return;
-    const stillHeld = (row.held_tenants as { tenant: string }[]).map((h) => h.tenant);
+    const stillHeld = await heldTenantsOfVersion(this.db, node, contentHash);
+    if (stillHeld === undefined) return;
     await holds.releaseHolds(this.db, node, stillHeld);
   }
 
@@ -200,7 +191,7 @@ export class NodeService {
  * it before an unrelated write advanced it reports the lower one). Anything else is made up, or about a version so old it
  * was pruned: it is refused, and the agent's next poll fetches and reports the current version.
  */
-async function checkReportedVersion(db: Executor, node: string, r: NodeReport): Promise<void> {
+async function checkReportedVersion(db: Db, node: string, r: NodeReport): Promise<void> {
   if (r.contentHash === undefined && r.revision === undefined) return;
   if (r.contentHash !== undefined) {
     const revisions = await revisionsOfVersion(db, node, r.contentHash);
@@ -236,7 +227,7 @@ async function checkReportedVersion(db: Executor, node: string, r: NodeReport): 
 }
 
 /** Two nodes on one Runtime API address would have one node's commands land on the other. */
-async function checkRuntimeAddressFree(db: Executor, address: RuntimeAddress | null, self: string): Promise<void> {
+async function checkRuntimeAddressFree(db: Db, address: RuntimeAddress | null, self: string): Promise<void> {
   if (address === null) return;
   const holder = await repo.findNodeByRuntimeAddress(db, address);
   if (holder && holder.name !== self) {
@@ -247,7 +238,7 @@ async function checkRuntimeAddressFree(db: Executor, address: RuntimeAddress | n
 }
 
 /** Peers tell each other apart by their unicast addresses: two nodes on one would take each other's adverts for their own. */
-async function checkVrrpAddressFree(db: Executor, address: string | null, self: string): Promise<void> {
+async function checkVrrpAddressFree(db: Db, address: string | null, self: string): Promise<void> {
   if (address === null) return;
   const holder = await repo.findNodeByVrrpAddress(db, address);
   if (holder && holder.name !== self) {

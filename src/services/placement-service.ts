@@ -12,12 +12,11 @@ import {
 } from '../domain/placement/placement-types.js';
 import { GROUP_LABEL, type Resources, type Tenant } from '../domain/tenant.js';
 import type { Db } from '../db/connect.js';
-import type { Executor } from '../db/executor.js';
 import * as repo from '../db/placement-repository.js';
 import type { StoredPlacement } from '../db/placement-repository.js';
-import { toTenant } from '../db/tenant-repository.js';
+import { allNodes } from '../db/node-repository.js';
+import { findTenant, listActiveTenants } from '../db/tenant-repository.js';
 import { mutate, type Tx, type WriteContext } from './mutation.js';
-import { allNodes } from './plan-service.js';
 
 export interface PlacementServiceOptions {
   /** Nodes per tenant and proxy kind, where the fleet allows. Default 2. */
@@ -112,7 +111,7 @@ export class PlacementService {
   }
 
   /** The placement in force, with its shortfalls and per-node usage. */
-  async view(db: Executor = this.db): Promise<PlacementView> {
+  async view(db: Db = this.db): Promise<PlacementView> {
     const fleet = await readFleet(db);
     const plans = this.plans(fleet);
     const byNode = new Map(fleet.nodes.map((n) => [n.name, n]));
@@ -143,16 +142,16 @@ export class PlacementService {
 
   /** Where one tenant runs, why it went there, and what it lacks if it is short of replicas. */
   async tenant(tenantId: string): Promise<TenantPlacement> {
-    const row = await this.db.selectFrom('tenants').select(['id', 'state']).where('id', '=', tenantId).executeTakeFirst();
-    if (!row) throw new NotFoundError('tenant', tenantId);
+    const tenant = await findTenant(this.db, tenantId);
+    if (!tenant) throw new NotFoundError('tenant', tenantId);
     const fleet = await readFleet(this.db);
     const byNode = new Map(fleet.nodes.map((n) => [n.name, n]));
-    const shortfalls = row.state === 'active'
+    const shortfalls = tenant.state === 'active'
       ? this.plans(fleet).flatMap(({ plan }) => [...plan.unplaceable, ...plan.degraded]).filter((s) => s.tenantId === tenantId)
       : [];
     return {
       tenant: tenantId,
-      state: row.state,
+      state: tenant.state,
       replicas: this.replicas,
       nodes: fleet.placements
         .filter((p) => p.tenantId === tenantId)
@@ -187,12 +186,12 @@ export class PlacementService {
    * placement pass rather than in this write.
    */
   private async placeOne(tx: Tx, tenantId: string): Promise<boolean> {
-    const row = await tx.db.selectFrom('tenants').selectAll().where('id', '=', tenantId).executeTakeFirst();
-    if (row === undefined || row.state !== 'active') return false;
+    const tenant = await findTenant(tx.db, tenantId);
+    if (tenant === undefined || tenant.state !== 'active') return false;
     if ((await repo.listPlacements(tx.db, { tenantId })).length > 0) return false;
     const nodes = await allNodes(tx.db);
     const booked = await repo.bookedPerNode(tx.db, { except: tenantId });
-    const fleet: Fleet = { tenants: [toTenant(row)], nodes, placements: [], booked };
+    const fleet: Fleet = { tenants: [tenant], nodes, placements: [], booked };
     checkKindServed(fleet, tenantId);
     const plans = this.plans(fleet);
     if (plans.some(({ plan }) => plan.unplaceable.length > 0 || plan.degraded.length > 0)) return false;
@@ -399,16 +398,16 @@ function diff(fleet: Fleet, plans: readonly { kind: NodeKind; plan: PlacementPla
  * after the other inside a transaction (its one connection runs one query at a time; pg deprecates
  * queueing several on it).
  */
-async function readFleet(db: Executor, knownNodes?: readonly ProxyNode[]): Promise<Fleet> {
+async function readFleet(db: Db, knownNodes?: readonly ProxyNode[]): Promise<Fleet> {
   const reads = [
-    () => db.selectFrom('tenants').selectAll().where('state', '=', 'active').orderBy('id').execute(),
+    () => listActiveTenants(db),
     () => (knownNodes ? Promise.resolve([...knownNodes]) : allNodes(db)),
     () => repo.listPlacements(db),
   ] as const;
-  const [tenantRows, nodes, placements] = db.isTransaction
+  const [tenants, nodes, placements] = db.isTransaction
     ? [await reads[0](), await reads[1](), await reads[2]()]
     : await Promise.all([reads[0](), reads[1](), reads[2]()]);
-  return { tenants: tenantRows.map(toTenant), nodes, placements };
+  return { tenants, nodes, placements };
 }
 
 function groupStored(fleet: Fleet): Map<string, string[]> {

@@ -3,10 +3,9 @@ import type { NodeKind, ProxyNode } from '../domain/node.js';
 import { decideConvergence, type Convergence } from '../domain/node-convergence.js';
 import { describeStructuralChanges } from '../domain/structural.js';
 import type { Db } from '../db/connect.js';
-import type { Executor } from '../db/executor.js';
 import type { HeldTenant } from '../db/config-repository.js';
 import { loadDesiredState, type DesiredState } from '../db/desired-state-repository.js';
-import { listNodes } from '../db/node-repository.js';
+import { allNodes } from '../db/node-repository.js';
 import type { RuntimeCommand } from '../fleet/runtime-api/commands/runtime-command.js';
 import { formatRuntimeAddress } from '../domain/node.js';
 import { nodeSettings, type ConfigService } from './config-service.js';
@@ -82,7 +81,7 @@ export class PlanService {
   }
 
   /** Reads, inside a write's transaction, what planning that write needs. */
-  async capture(trx: Executor): Promise<CapturedState> {
+  async capture(trx: Db): Promise<CapturedState> {
     return { state: await loadDesiredState(trx), nodes: await allNodes(trx) };
   }
 
@@ -161,14 +160,4 @@ function reloadStatus(
   if (node.kind === 'nginx') return { pending: true, reasons: ['NGINX has no runtime API: it applies every change with a reload'] };
   if (node.runtimeAddress === null) return { pending: true, reasons: ['the node has no Runtime API address: every change needs a reload'] };
   return { pending: true, reasons: ['the structure of the configuration changed'] };
-}
-
-/** Every node, by name (the fleet is small enough to plan in one answer; paged reads keep each query bounded). */
-export async function allNodes(db: Executor): Promise<ProxyNode[]> {
-  const out: ProxyNode[] = [];
-  for (;;) {
-    const page = await listNodes(db, { limit: 500, after: out.at(-1)?.name });
-    out.push(...page);
-    if (page.length < 500) return out;
-  }
 }

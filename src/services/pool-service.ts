@@ -3,9 +3,8 @@ import { poolTlsIssues, type MemberTls } from '../domain/member-tls.js';
 import type { CreatePool, HealthCheck, PatchPool } from '../domain/pool.js';
 import { caBundleExists } from '../db/ca-bundle-repository.js';
 import type { Db } from '../db/connect.js';
-import type { Executor } from '../db/executor.js';
 import { certificateExists } from '../db/vip-repository.js';
-import { PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION, pgErrorCode } from '../db/executor.js';
+import { PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION, pgErrorCode } from '../db/pg-error-codes.js';
 import * as members from '../db/member-repository.js';
 import * as repo from '../db/pool-repository.js';
 import type { PoolReferences, PoolResource } from '../db/pool-repository.js';
@@ -140,7 +139,7 @@ function checkMergedTls(next: { tls: MemberTls | null; healthCheck: HealthCheck 
 }
 
 /** A pool's TLS settings may only name the tenant's own CA bundle and certificate. */
-async function checkTlsReferences(db: Executor, tenantId: string, tls: MemberTls | null): Promise<void> {
+async function checkTlsReferences(db: Db, tenantId: string, tls: MemberTls | null): Promise<void> {
   if (tls === null) return;
   if (tls.caBundle !== null && !(await caBundleExists(db, tenantId, tls.caBundle))) {
     throw fieldError('body.tls.caBundle', `CA bundle '${tls.caBundle}' does not exist in this tenant; upload it to /ca-bundles first`);
@@ -155,7 +154,7 @@ async function checkTlsReferences(db: Executor, tenantId: string, tls: MemberTls
  * TLS (passthrough). Re-encrypting there would wrap the client's bytes in a second TLS layer, so
  * a pool with TLS members serves http and https VIPs only.
  */
-async function checkNoTcpVips(db: Executor, tenantId: string, pool: string): Promise<void> {
+async function checkNoTcpVips(db: Db, tenantId: string, pool: string): Promise<void> {
   const vips = await repo.tcpVipsUsingPool(db, tenantId, pool);
   if (vips.length > 0) {
     throw fieldError('body.tls', `tcp VIP(s) ${vips.map((v) => `'${v}'`).join(', ')} pass bytes through to this pool: TLS members serve http and https VIPs only`);

@@ -1,4 +1,4 @@
-import type { Executor } from '../db/executor.js';
+import type { Db } from '../db/connect.js';
 import { renderStateSummaries, type RenderStateSummary } from '../db/config-repository.js';
 import type { NodeKind } from '../domain/node.js';
 
@@ -26,7 +26,7 @@ export class RenderStateCache {
   private readonly kinds = new Map<NodeKind, Entry>();
 
   constructor(
-    private readonly db: Executor,
+    private readonly db: Db,
     private readonly now: () => number = Date.now,
   ) {}
 

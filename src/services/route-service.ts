@@ -1,7 +1,6 @@
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
 import type { CreateRoute, PatchRoute, Route } from '../domain/route.js';
 import type { Db } from '../db/connect.js';
-import type { Executor } from '../db/executor.js';
 import * as repo from '../db/route-repository.js';
 import { findVip, poolExists } from '../db/vip-repository.js';
 import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from './mutation.js';
@@ -66,13 +65,13 @@ function audit(tx: Tx, tenantId: string, action: 'create' | 'update' | 'delete',
   tx.audit({ action, resourceType: 'route', resourceId: `${tenantId}/vips/${r.vip}/routes/${r.name}`, tenantId, before, after });
 }
 
-async function requireVip(db: Executor, tenantId: string, vip: string) {
+async function requireVip(db: Db, tenantId: string, vip: string) {
   const found = await findVip(db, tenantId, vip);
   if (!found) throw new NotFoundError('vip', vip);
   return found;
 }
 
-async function requireHttpVip(db: Executor, tenantId: string, vip: string): Promise<void> {
+async function requireHttpVip(db: Db, tenantId: string, vip: string): Promise<void> {
   const found = await requireVip(db, tenantId, vip);
   if (found.protocol === 'tcp') {
     throw new ValidationError(`params.vip: vip '${vip}' is tcp; content routes need an http or https VIP`, [
@@ -81,7 +80,7 @@ async function requireHttpVip(db: Executor, tenantId: string, vip: string): Prom
   }
 }
 
-async function requirePool(db: Executor, tenantId: string, pool: string): Promise<void> {
+async function requirePool(db: Db, tenantId: string, pool: string): Promise<void> {
   if (!(await poolExists(db, tenantId, pool))) {
     throw new ValidationError(`body.pool: pool '${pool}' does not exist in this tenant`, [
       { path: 'body.pool', message: `pool '${pool}' does not exist in this tenant` },

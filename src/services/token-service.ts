@@ -4,6 +4,7 @@ import type { ApiToken, CreateToken, Principal, Role } from '../domain/token.js'
 import type { Db } from '../db/connect.js';
 import * as tokens from '../db/token-repository.js';
 import { tenantExists } from '../db/tenant-repository.js';
+import { nodeExists } from '../db/node-repository.js';
 import { mutate, type WriteContext, type Written } from './mutation.js';
 
 export const BOOTSTRAP_ADMIN = 'bootstrap-admin';
@@ -77,8 +78,7 @@ export class TokenService {
     return mutate(this.db, ctx, async (tx) => {
       if (input.tenant !== null && !(await tenantExists(tx.db, input.tenant))) throw new NotFoundError('tenant', input.tenant);
       if (input.node !== null) {
-        const node = await tx.db.selectFrom('nodes').select('name').where('name', '=', input.node).executeTakeFirst();
-        if (!node) throw new NotFoundError('node', input.node);
+        if (!(await nodeExists(tx.db, input.node))) throw new NotFoundError('node', input.node);
       }
       if (await tokens.findTokenByName(tx.db, input.name)) throw new ConflictError(`a token named '${input.name}' already exists`);
       const secret = newSecret();
@@ -129,8 +129,7 @@ export class TokenService {
       });
       return { created: !existing, generated: false };
     }
-    const anyAdmin = await this.db.selectFrom('api_tokens').select('id').where('role', '=', 'admin').executeTakeFirst();
-    if (anyAdmin) return { created: false, generated: false };
+    if (await tokens.adminTokenExists(this.db)) return { created: false, generated: false };
     const secret = newSecret();
     await mutate(this.db, system, async (tx) => {
       await tokens.insertToken(tx.db, { name: BOOTSTRAP_ADMIN, role: 'admin', tenantId: null, nodeName: null, secretHash: hashSecret(secret), expiresAt: null });

@@ -2,7 +2,6 @@ import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.
 import { formatIp, parseCidr, usableAddresses } from '../domain/ip.js';
 import { createVipSchema, type CreateVip, type PatchVip, type Vip } from '../domain/vip.js';
 import type { Db } from '../db/connect.js';
-import type { Executor } from '../db/executor.js';
 import * as pools from '../db/address-pool-repository.js';
 import * as repo from '../db/vip-repository.js';
 import { checkIfMatch, mutate, type Tx, type WriteContext, type Written } from './mutation.js';
@@ -92,7 +91,7 @@ function audit(tx: Tx, tenantId: string, action: 'create' | 'update' | 'delete',
   tx.audit({ action, resourceType: 'vip', resourceId: `${tenantId}/vips/${name}`, tenantId, before, after });
 }
 
-async function checkReferences(db: Executor, tenantId: string, v: { protocol: string; defaultPool: string | null; certificate: string | null }): Promise<void> {
+async function checkReferences(db: Db, tenantId: string, v: { protocol: string; defaultPool: string | null; certificate: string | null }): Promise<void> {
   if (v.defaultPool !== null && !(await repo.poolExists(db, tenantId, v.defaultPool))) {
     throw fieldError('body.defaultPool', `pool '${v.defaultPool}' does not exist in this tenant`);
   }
@@ -106,19 +105,19 @@ async function checkReferences(db: Executor, tenantId: string, v: { protocol: st
 }
 
 /** An explicit address may not be one another tenant holds a lease on. */
-async function checkExplicitAddress(db: Executor, tenantId: string, address: string): Promise<void> {
+async function checkExplicitAddress(db: Db, tenantId: string, address: string): Promise<void> {
   const holder = await pools.leaseHolder(db, address);
   if (holder !== undefined && holder !== tenantId) throw new ConflictError(`${address} is leased to another tenant`);
 }
 
 /** One VIP per address:port across the fleet; the message never names another tenant's VIP. */
-async function checkEndpointFree(db: Executor, address: string, port: number): Promise<void> {
+async function checkEndpointFree(db: Db, address: string, port: number): Promise<void> {
   if (await repo.findVipByEndpoint(db, address, port)) {
     throw new ConflictError(`${address.includes(':') ? `[${address}]` : address}:${port} is already in use by a VIP`);
   }
 }
 
-async function nextFreeAddress(db: Executor, poolName: string): Promise<string> {
+async function nextFreeAddress(db: Db, poolName: string): Promise<string> {
   const pool = await pools.findAddressPool(db, poolName);
   if (!pool) throw fieldError('body.addressPool', `address pool '${poolName}' does not exist`);
   const taken = await pools.takenAddresses(db, poolName, pool.cidr);

@@ -1,9 +1,3 @@
-import type { Kysely } from 'kysely';
-import type { Database } from './schema.js';
-
-/** Anything that runs queries: the database or a transaction. Repositories take it first. */
-export type Executor = Kysely<Database>;
-
 /**
  * PostgreSQL's JSON text for a timestamptz in a UTC session (`2026-01-02T03:04:05.123456+00:00`)
  * is already ISO 8601: cutting it to milliseconds gives what Date would print, without parsing a
@@ -28,12 +22,4 @@ export function asBuffer(value: Uint8Array | null): Buffer | null;
 export function asBuffer(value: Uint8Array | null): Buffer | null {
   if (value === null || Buffer.isBuffer(value)) return value;
   return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-}
-
-/** Postgres error codes we turn into domain errors. */
-export const PG_UNIQUE_VIOLATION = '23505';
-export const PG_FOREIGN_KEY_VIOLATION = '23503';
-
-export function pgErrorCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }

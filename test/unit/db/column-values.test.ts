@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { iso } from '../../../src/db/executor.js';
+import { iso } from '../../../src/db/column-values.js';
 
 describe('iso', () => {
   it('cuts PostgreSQL UTC timestamps to what Date prints, without parsing them', () => {
