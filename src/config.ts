@@ -107,7 +107,8 @@ function pemFile(kind: string) {
 
 const flag = z.enum(['true', 'false', '1', '0', 'on', 'off']).transform((v) => v === 'true' || v === '1' || v === 'on');
 
-const envSchema = z.object({
+/** The environment the control plane reads, parsed and checked (docs/configuration.md is generated from it). */
+export const envSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
   SWITCHYARD_DATA_DIR: z.string().min(1).default('./data'),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -152,7 +153,10 @@ const envSchema = z.object({
   SWITCHYARD_RUNTIME_CA_KEY: pemFile('PRIVATE KEY').optional(),
 });
 
-/** Every environment variable the control plane reads (the README's configuration table lists each). */
+/** One environment variable the control plane reads. */
+export type ConfigVariable = keyof typeof envSchema.shape;
+
+/** Every environment variable the control plane reads (docs/configuration.md lists each). */
 export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(envSchema.shape));
 
 export class ConfigError extends Error {

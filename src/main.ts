@@ -58,12 +58,20 @@ export async function openAndMigrate(config: Config, logger: Logger): Promise<Da
   if (!config.databaseUrl) {
     logger.info({ dataDir: resolve(config.dataDir) }, 'DATABASE_URL is not set: using the embedded PGlite database');
   }
+  let creating: number | undefined;
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
     onConnectionError: (err, state) => logger.warn({ err, state }, 'a database connection failed; the pool replaces it'),
+    onCreateEmbedded: (dir) => {
+      creating = Date.now();
+      logger.info({ dir }, 'creating the embedded database (first start only; see docs/configuration.md for how long it takes)');
+    },
   });
-  const result = await migrateToLatest(database.db);
+  if (creating !== undefined) logger.info({ ms: Date.now() - creating }, 'embedded database created');
+  const result = await migrateToLatest(database.db, undefined, ({ migration, n, total }) =>
+    logger.info({ migration, n, total }, `applying migrations ${n}/${total}`),
+  );
   const applied = (result.results ?? []).map((r) => r.migrationName);
   logger.info({ applied, ms: Date.now() - started, database: database.kind }, 'database ready');
   return database;

@@ -192,7 +192,7 @@ function networkError(baseUrl: string, req: ApiRequest, err: unknown, attempts: 
 const NEXT_STEP: Record<ApiFailure, string> = {
   invalid: 'fix the input and re-run',
   unauthorized: 'check SWITCHYARD_TOKEN (unset, mistyped, expired or revoked)',
-  forbidden: "this token's role may not do this: use a token with the right role (see README, Roles)",
+  forbidden: "this token's role may not do this: use a token with the right role (see docs/api.md, Roles)",
   'not-found': 'check the names (a tenant-scoped token sees only its own tenant)',
   conflict: 'resolve the conflict, then re-run',
   precondition: 'it was changed by someone else meanwhile: re-run to plan against the current state',

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
@@ -39,6 +39,8 @@ export async function openDatabase(opts: {
    * an unhandled 'error' event. The pool drops it; a query it was running fails as UnavailableError.
    */
   onConnectionError?: (err: Error, state: 'idle' | 'in use') => void;
+  /** Called before an embedded database is created in `dir` (PGlite's initdb: most of a first start). */
+  onCreateEmbedded?: (dir: string) => void;
 }): Promise<DatabaseHandle> {
   if (opts.url) {
     const pool = new pg.Pool({
@@ -63,6 +65,7 @@ export async function openDatabase(opts: {
   }
   const dir = join(opts.dataDir, 'pg');
   mkdirSync(dir, { recursive: true });
+  if (!existsSync(join(dir, 'PG_VERSION'))) opts.onCreateEmbedded?.(dir);
   const { PGlite } = await import('@electric-sql/pglite');
   const { createPgConfig } = await import('@electric-sql/pglite/node-postgres');
   const client = await PGlite.create(dir);

@@ -78,7 +78,7 @@ export class KeepalivedService {
         if (vrid === null) {
           this.logger.error(
             { group, address, max: VRID_MAX },
-            `no free VRRP virtual_router_id in node group ${group}: all ${VRID_MAX} are held by VIP addresses, so keepalived does not move ${address}. Delete unused VIPs, split the tenants over more node groups, or announce VIPs with BGP instead (README: VIP ownership and failover)`,
+            `no free VRRP virtual_router_id in node group ${group}: all ${VRID_MAX} are held by VIP addresses, so keepalived does not move ${address}. Delete unused VIPs, split the tenants over more node groups, or announce VIPs with BGP instead (docs/operating-nodes.md: VIP ownership and failover)`,
           );
           continue;
         }

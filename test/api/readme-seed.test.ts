@@ -65,9 +65,9 @@ describe('README seed scenario', () => {
     expect(members.body.items.map((m: any) => `${m.address}:${m.port}`)).toEqual(['10.0.1.11:8080', '10.0.1.12:8080']);
   });
 
-  it("on two 8 vCPU / 16 GB nodes, a fourth tenant is refused with the README's 409 message", async () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const section = readme.slice(readme.indexOf('### Placement'));
+  it("on two 8 vCPU / 16 GB nodes, a fourth tenant is refused with the 409 message docs/capacity.md prints", async () => {
+    const doc = readFileSync(new URL('../../docs/capacity.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('## Placement'));
     const printed = /"message":"([^"]*)"/.exec(section.replace(/\n#\s+/g, ' '))![1];
     for (const name of ['edge-1', 'edge-2']) {
       const res = await app.admin('POST', '/v1/nodes', { name, kind: 'haproxy', capacity: { vcpu: 8, memoryMb: 16384 } });

@@ -59,7 +59,7 @@ async function world(app: TestApp, kind: 'haproxy' | 'nginx', name: string, vip:
     kind,
     capacity: { vcpu: 8, memoryMb: 16384 },
     configDir,
-    // Where HAProxy's admin socket and the agent's master socket live (the README's /run/switchyard).
+    // Where HAProxy's admin socket and the agent's master socket live (docs/operating-nodes.md's /run/switchyard).
     socketDir: join(root, name),
     ...(kind === 'haproxy' && { runtimeAddress: { host: '127.0.0.1', port: await freePort('127.0.0.1') } }),
   });

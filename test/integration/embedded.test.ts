@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MIGRATIONS_DIR } from '../../src/db/migrate.js';
 
 /**
  * The quick start as a newcomer runs it: `switchyard serve` with no DATABASE_URL, on the embedded
@@ -16,6 +17,8 @@ interface Served {
   readonly child: ChildProcess;
   readonly url: string;
   readonly stderr: () => string;
+  /** The JSON log lines so far. */
+  readonly stdout: () => string;
 }
 
 async function serve(): Promise<Served> {
@@ -40,7 +43,7 @@ async function serve(): Promise<Served> {
     });
     child.once('exit', (code) => fail(new Error(`exited with ${code}: ${err}`)));
   });
-  return { child, url, stderr: () => err };
+  return { child, url, stderr: () => err, stdout: () => out };
 }
 
 async function stop(s: Served): Promise<void> {
@@ -63,6 +66,12 @@ describe('embedded default (no DATABASE_URL)', () => {
     expect(statSync(join(dataDir, 'admin-token')).mode & 0o777).toBe(0o600);
     expect(statSync(join(dataDir, 'secret.key')).mode & 0o777).toBe(0o600);
 
+    // A first start says what it is doing while it creates the database and migrates it.
+    const migrations = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{4}-.*\.ts$/.test(f)).length;
+    expect(first.stdout()).toContain('"msg":"creating the embedded database');
+    expect(first.stdout()).toContain('"msg":"embedded database created"');
+    for (const n of [1, migrations]) expect(first.stdout()).toContain(`"msg":"applying migrations ${n}/${migrations}"`);
+
     const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
     const created = await fetch(`${first.url}/v1/tenants`, {
@@ -75,6 +84,8 @@ describe('embedded default (no DATABASE_URL)', () => {
 
     const second = await serve();
     expect(second.stderr()).not.toContain('Generated an admin token');
+    expect(second.stdout()).not.toContain('creating the embedded database');
+    expect(second.stdout()).not.toContain('applying migrations');
     const got = await fetch(`${second.url}/v1/tenants/a`, { headers: auth });
     expect(got.status).toBe(200);
     expect(await got.json()).toMatchObject({ id: 'a', reservation: { vcpu: 2, memoryMb: 4096 } });

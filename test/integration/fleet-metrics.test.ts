@@ -8,10 +8,10 @@ import { converged, expectOk, masterCli, memoryLogger, startFastAgent, startHapr
 import { eventually, freePort, httpMember, request, type Closable } from './haproxy-render-support.js';
 
 /**
- * Every metric the README lists has samples once a fleet has run: a control plane as in production
+ * Every metric docs/api.md lists has samples once a fleet has run: a control plane as in production
  * (reconciler, stats poller, rebalancer) with one HAProxy and one NGINX node, each with its agent,
- * serving a tenant through a runtime change and a reload. The metric names are read from the
- * README, so a metric documented but never set fails here. Only 127.0.0.0/8; bounded waits.
+ * serving a tenant through a runtime change and a reload. The metric names are read from
+ * docs/api.md, so a metric documented but never set fails here. Only 127.0.0.0/8; bounded waits.
  */
 const VIP = '127.0.0.85';
 const MEMBERS = ['127.0.8.11', '127.0.8.12'];
@@ -34,10 +34,11 @@ const backends: (Closable & { port: number })[] = [];
 const nodes: FleetNode[] = [];
 const logs = memoryLogger();
 
-/** The metric names in the README's metrics table (section "Audit, metrics and API documentation"). */
+/** The metric names in docs/api.md's metrics table (section "Audit, metrics and API documentation"). */
 function documentedMetrics(): string[] {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const section = readme.slice(readme.indexOf('### Audit, metrics and API documentation'), readme.indexOf('## The seed scenario'));
+  const doc = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
+  const start = doc.indexOf('## Audit, metrics and API documentation');
+  const section = doc.slice(start, doc.indexOf('\n## ', start + 1));
   return [...section.matchAll(/^\s*\| `(switchyard_[a-z_]+)` \|/gm)].map((m) => m[1]!);
 }
 
@@ -94,7 +95,7 @@ afterAll(async () => {
 });
 
 describe('metrics after a fleet run', () => {
-  it('every metric the README lists has samples, and the node metrics say what the nodes reported', async () => {
+  it('every metric docs/api.md lists has samples, and the node metrics say what the nodes reported', async () => {
     await expectOk(app, 'POST', '/v1/tenants', { id: 't1', reservation: { vcpu: 1, memoryMb: 1024 } });
     await expectOk(app, 'POST', '/v1/tenants/t1/pools', { name: 'web', healthCheck: CHECK });
     await expectOk(app, 'PUT', '/v1/tenants/t1/pools/web/members', {

@@ -104,7 +104,7 @@ beforeAll(async () => {
     });
     nodes.push({ name, kind, configDir, socket: join(root, name, 'master.sock'), adminSocket: join(root, name, 'admin.sock'), statsPort, token: created.agentToken });
   }
-  // Agents first (they write the files), then the proxies on those files: the launch order the README gives.
+  // Agents first (they write the files), then the proxies on those files: the launch order docs/operating-nodes.md gives.
   for (const n of nodes) startAgent(n);
   await allConverged(0);
   for (const n of nodes) startProxy(n);

@@ -18,7 +18,7 @@ import { eventually, freePort, httpMember, startHaproxy, type Closable, type Run
 /**
  * One request matrix sent through a real HAProxy and a real NGINX rendered from the same tenant:
  * for every path and Host, the same pool answers on both (or both refuse, with the same status),
- * and it is the one README's "Rendered configuration" documents. Requests go out byte for byte on a
+ * and it is the one docs/rendering.md documents. Requests go out byte for byte on a
  * raw socket, so no client normalises the path first. Then HAProxy's persistence cookie: opaque,
  * and still valid after the configuration is rendered again and HAProxy restarted.
  * Only 127.0.0.0/8; every wait is bounded; only the processes started here are stopped, by PID.
@@ -144,7 +144,7 @@ afterAll(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-/** Path → what answers on both proxies (Host www.m.example). README, "Rendered configuration", says why. */
+/** Path → what answers on both proxies (Host www.m.example). docs/rendering.md says why. */
 const PATHS: readonly (readonly [string, string])[] = [
   ['/api', 'api'],
   ['/api/', 'api'],

@@ -1,25 +1,52 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { configTable, TABLE_END, TABLE_START, withConfigTable } from '../../scripts/config-table.js';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../../src/config.js';
 
-/** The variables named in the first column of the README's configuration table. */
-function documentedVariables(): Set<string> {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1));
+const DOC = new URL('../../docs/configuration.md', import.meta.url);
+const SRC = new URL('../../src/', import.meta.url).pathname;
+
+/** The rows of docs/configuration.md's environment table: variable → who reads it. */
+function documentedVariables(): Map<string, string> {
+  const doc = readFileSync(DOC, 'utf8');
+  const table = doc.slice(doc.indexOf(TABLE_START), doc.indexOf(TABLE_END));
+  const rows = new Map<string, string>();
+  for (const line of table.split('\n')) {
+    const m = /^\| `([A-Z][A-Z0-9_]+)` \| ([^|]+) \|/.exec(line);
+    if (m) rows.set(m[1]!, m[2]!.trim());
+  }
+  return rows;
+}
+
+/** Every SWITCHYARD_* name in the source: what src/ reads from its environment or tells a user to set. */
+function switchyardVariablesInSource(): Set<string> {
   const names = new Set<string>();
-  for (const line of section.split('\n')) {
-    if (!line.startsWith('| `')) continue;
-    const cell = line.split('|')[1]!;
-    for (const m of cell.matchAll(/`([A-Z][A-Z0-9_]+)`/g)) names.add(m[1]!);
+  for (const file of readdirSync(SRC, { recursive: true, encoding: 'utf8' })) {
+    if (!file.endsWith('.ts')) continue;
+    for (const m of readFileSync(join(SRC, file), 'utf8').matchAll(/\bSWITCHYARD_[A-Z0-9_]+\b/g)) names.add(m[0]);
   }
   return names;
 }
 
 describe('configuration', () => {
-  it('the README documents every variable the control plane reads, and no other', () => {
+  it('docs/configuration.md documents every variable the control plane reads, and no other', () => {
+    const controlPlane = [...documentedVariables()].filter(([, readBy]) => readBy.startsWith('control plane')).map(([name]) => name);
+    expect(controlPlane).toEqual([...CONFIG_VARIABLES]);
+  });
+
+  it('every SWITCHYARD_* variable src/ names has a row, and every row of the agent or the CLI is one src/ names', () => {
     const documented = documentedVariables();
-    expect(CONFIG_VARIABLES.filter((v) => !documented.has(v))).toEqual([]);
-    expect([...documented].filter((v) => !CONFIG_VARIABLES.includes(v))).toEqual([]);
+    const inSource = switchyardVariablesInSource();
+    expect([...inSource].filter((v) => !documented.has(v))).toEqual([]);
+    const others = [...documented].filter(([, readBy]) => !readBy.startsWith('control plane')).map(([name]) => name);
+    expect(others.length).toBeGreaterThan(0);
+    expect(others.filter((v) => !inSource.has(v))).toEqual([]);
+  });
+
+  it('the table is what `npm run docs:config` generates from src/config.ts', () => {
+    const doc = readFileSync(DOC, 'utf8');
+    expect(withConfigTable(doc, configTable()), 'docs/configuration.md is out of date: run npm run docs:config').toBe(doc);
   });
 
   it('refuses a stats interval cron cannot keep an even pace for, naming the variable', () => {
