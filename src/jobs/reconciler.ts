@@ -2,7 +2,7 @@ import type { ProxyNode } from '../domain/node.js';
 import type { Db } from '../db/connect.js';
 import type { BackoffPolicy } from '../fleet/backoff.js';
 import type { Logger } from '../logger.js';
-import { nodeSettings, type ConfigService } from '../services/config-service.js';
+import { nodeSettings, type ConfigService } from '../services/config/config-service.js';
 import { allNodes } from '../services/plan-service.js';
 import type { RuntimePlanner } from '../services/runtime-planner.js';
 import { Semaphore } from '../services/semaphore.js';

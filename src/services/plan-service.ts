@@ -9,7 +9,7 @@ import { loadDesiredState, type DesiredState } from '../db/desired-state-reposit
 import { listNodes } from '../db/node-repository.js';
 import type { RuntimeCommand } from '../fleet/runtime-command.js';
 import { formatRuntimeAddress } from '../domain/node.js';
-import { nodeSettings, type ConfigService } from './config-service.js';
+import { nodeSettings, type ConfigService } from './config/config-service.js';
 import type { RuntimePlanner } from './runtime-planner.js';
 import { Semaphore } from './semaphore.js';
 

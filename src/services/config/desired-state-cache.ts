@@ -1,5 +1,5 @@
-import type { Executor } from '../db/executor.js';
-import { loadDesiredState, loadDesiredStateChanges, type DesiredState, type TenantState } from '../db/desired-state-repository.js';
+import type { Executor } from '../../db/executor.js';
+import { loadDesiredState, loadDesiredStateChanges, type DesiredState, type TenantState } from '../../db/desired-state-repository.js';
 import type { TenantMemo } from './tenant-states.js';
 
 /** How long an incrementally kept state may go without a whole read (a safety net, not a need). */

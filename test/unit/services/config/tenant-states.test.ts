@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { TenantState } from '../../../src/db/desired-state-repository.js';
-import type { Tenant } from '../../../src/domain/tenant.js';
-import { canonicalJson } from '../../../src/domain/canonical-json.js';
-import { stateHash, structureKey, TenantMemo, ValidatedStates } from '../../../src/services/tenant-states.js';
-import { seedSnapshot } from '../../fixtures/seed-snapshot.js';
+import type { TenantState } from '../../../../src/db/desired-state-repository.js';
+import type { Tenant } from '../../../../src/domain/tenant.js';
+import { canonicalJson } from '../../../../src/domain/canonical-json.js';
+import { stateHash, structureKey, TenantMemo, ValidatedStates } from '../../../../src/services/config/tenant-states.js';
+import { seedSnapshot } from '../../../fixtures/seed-snapshot.js';
 
 /** The seed's tenants as stored states (certificate keys sealed: structure never opens them). */
 function states(): TenantState[] {

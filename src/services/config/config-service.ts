@@ -1,28 +1,28 @@
-import { NotFoundError, UpstreamError } from '../domain/errors.js';
-import { DEFAULT_CAPACITY_MODEL, toResourceVector, type CapacityModel } from '../domain/capacity.js';
-import type { NodeKind, ProxyNode } from '../domain/node.js';
-import { joinSegments, type NodeSettings, type NodeSnapshot, type RenderedFiles, type SegmentedFiles, type TenantSnapshot } from '../domain/snapshot.js';
-import type { Db } from '../db/connect.js';
-import * as configs from '../db/config-repository.js';
-import type { HeldTenant } from '../db/config-repository.js';
-import { loadDesiredState, tenantsOn, type DesiredState, type TenantState } from '../db/desired-state-repository.js';
-import { findNode } from '../db/node-repository.js';
-import type { SealedCertificate } from '../db/certificate-repository.js';
-import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import { NotFoundError, UpstreamError } from '../../domain/errors.js';
+import { DEFAULT_CAPACITY_MODEL, toResourceVector, type CapacityModel } from '../../domain/capacity.js';
+import type { NodeKind, ProxyNode } from '../../domain/node.js';
+import { joinSegments, type NodeSettings, type NodeSnapshot, type RenderedFiles, type SegmentedFiles, type TenantSnapshot } from '../../domain/snapshot.js';
+import type { Db } from '../../db/connect.js';
+import * as configs from '../../db/config-repository.js';
+import type { HeldTenant } from '../../db/config-repository.js';
+import { loadDesiredState, tenantsOn, type DesiredState, type TenantState } from '../../db/desired-state-repository.js';
+import { findNode } from '../../db/node-repository.js';
+import type { SealedCertificate } from '../../db/certificate-repository.js';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../metrics.js';
 import type { KindRenderer, Verdict } from './kind-renderer.js';
-import { SecretBox } from './secret-box.js';
+import { SecretBox } from '../secret-box.js';
 import { ConfigStore } from './config-store.js';
-import { canonicalJson } from '../domain/canonical-json.js';
+import { canonicalJson } from '../../domain/canonical-json.js';
 import { TenantMemo, ValidatedStates } from './tenant-states.js';
 import { DesiredStateCache } from './desired-state-cache.js';
 import { RenderStateCache } from './render-state-cache.js';
 import { structureHashes } from './structure-hashes.js';
-import type { RuntimeTlsMaterial } from '../domain/runtime-tls.js';
-import { KeepalivedService } from './keepalived-service.js';
-import { KEEPALIVED_FILES } from '../domain/config-files.js';
-import * as reloadHolds from '../db/reload-hold-repository.js';
-import type { ReloadHold } from '../db/reload-hold-repository.js';
+import type { RuntimeTlsMaterial } from '../../domain/runtime-tls.js';
+import { KeepalivedService } from '../keepalived-service.js';
+import { KEEPALIVED_FILES } from '../../domain/config-files.js';
+import * as reloadHolds from '../../db/reload-hold-repository.js';
+import type { ReloadHold } from '../../db/reload-hold-repository.js';
 
 /** What a node is told to run. */
 export interface NodeConfig {

@@ -1,9 +1,9 @@
-import type { NodeKind } from '../domain/node.js';
-import type { NodeSnapshot, RenderedFiles, SegmentedFiles } from '../domain/snapshot.js';
-import { renderHaproxy, renderHaproxySegments } from '../render/haproxy.js';
-import { renderNginx, renderNginxSegments } from '../render/nginx.js';
-import { validateHaproxySnapshot } from '../render/validate-haproxy.js';
-import { validateNginx } from '../render/validate-nginx.js';
+import type { NodeKind } from '../../domain/node.js';
+import type { NodeSnapshot, RenderedFiles, SegmentedFiles } from '../../domain/snapshot.js';
+import { renderHaproxy, renderHaproxySegments } from '../../render/haproxy.js';
+import { renderNginx, renderNginxSegments } from '../../render/nginx.js';
+import { validateHaproxySnapshot } from '../../render/validate-haproxy.js';
+import { validateNginx } from '../../render/validate-nginx.js';
 
 export type Verdict = { readonly ok: true } | { readonly ok: false; readonly message: string };
 

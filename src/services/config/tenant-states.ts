@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { tenantStructure } from '../domain/structural.js';
-import type { TenantState } from '../db/desired-state-repository.js';
+import { tenantStructure } from '../../domain/structural.js';
+import type { TenantState } from '../../db/desired-state-repository.js';
 
 // A last good state comes back from a jsonb column, which reorders keys: compare canonical JSON.
-import { canonicalJson } from '../domain/canonical-json.js';
+import { canonicalJson } from '../../domain/canonical-json.js';
 
 /** SHA-256 of a tenant's stored state as loaded: what render states record as `good_hash`. */
 export function stateHash(t: TenantState): string {
