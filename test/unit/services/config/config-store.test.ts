@@ -5,7 +5,8 @@ import { insertConfigVersion, latestConfigVersion, type StoredConfigVersion } fr
 import type { Db } from '../../../../src/db/connect.js';
 import { insertNode } from '../../../../src/db/node-repository.js';
 import { decodeManifest } from '../../../../src/services/config/config-manifest.js';
-import { ConfigStore, type SegmentedFiles } from '../../../../src/services/config/config-store.js';
+import type { SegmentedFiles } from '../../../../src/domain/snapshot.js';
+import { ConfigStore } from '../../../../src/services/config/config-store.js';
 import { SecretBox } from '../../../../src/services/secret-box.js';
 import { createTestDatabase, type TestDatabase } from '../../../support/db.js';
 
