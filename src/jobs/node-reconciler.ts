@@ -12,7 +12,7 @@ import { observationTarget, type ObservationTarget } from '../fleet/observe-runt
 import type { RuntimeCommand } from '../fleet/runtime-command.js';
 import type { CommandResult } from '../fleet/runtime-executor.js';
 import type { Logger } from '../logger.js';
-import type { ServedConfig } from '../services/config/config-service.js';
+import type { ServedConfig } from '../services/config/node-config.js';
 import type { EarlyObservation, RuntimePlanner } from '../services/runtime-planner.js';
 
 /** What one node's passes need; the Reconciler hands the same to every node. */

@@ -2,7 +2,8 @@ import type { ProxyNode } from '../domain/node.js';
 import type { Db } from '../db/connect.js';
 import type { BackoffPolicy } from '../fleet/backoff.js';
 import type { Logger } from '../logger.js';
-import { nodeSettings, type ConfigService } from '../services/config/config-service.js';
+import type { ConfigService } from '../services/config/config-service.js';
+import { nodeSettingsOf } from '../services/config/node-settings.js';
 import { allNodes } from '../services/plan-service.js';
 import type { RuntimePlanner } from '../services/runtime-planner.js';
 import { Semaphore } from '../services/semaphore.js';
@@ -178,7 +179,7 @@ export class Reconciler {
     this.deps.clients?.retain(new Set(nodes.filter((n) => n.runtimeAddress !== null).map((n) => n.name)));
     for (const node of nodes) {
       // What a pass uses of the row; status columns move on every push and are no reason to wake.
-      const settings = JSON.stringify(nodeSettings(node));
+      const settings = JSON.stringify(nodeSettingsOf(node));
       let reconciler = this.nodes.get(node.name);
       const moved = this.settings.get(node.name) !== settings;
       this.settings.set(node.name, settings);
@@ -200,7 +201,7 @@ export class Reconciler {
     return {
       db: this.deps.db,
       build: (node: string) => this.builds.run(() => this.deps.configs.buildServed(node)),
-      runtimeSnapshot: (node: ProxyNode, atLeast?: number) => this.deps.configs.runtimeSnapshot(nodeSettings(node), atLeast),
+      runtimeSnapshot: (node: ProxyNode, atLeast?: number) => this.deps.configs.runtimeSnapshot(nodeSettingsOf(node), atLeast),
       currentRevision: async () => {
         const row = await this.deps.db.selectFrom('revision_counter').select('revision').where('id', '=', 1).executeTakeFirstOrThrow();
         return Number(row.revision);
