@@ -6,7 +6,7 @@ import type { ConfigService } from '../services/config/config-service.js';
 import { nodeSettingsOf } from '../services/config/node-settings.js';
 import { allNodes } from '../services/plan-service.js';
 import type { RuntimePlanner } from '../services/runtime-planner.js';
-import { Semaphore } from '../services/semaphore.js';
+import { Semaphore } from '../util/semaphore.js';
 import { NodeReconciler, type ReconcilerMetrics } from './node-reconciler.js';
 
 export interface ReconcilerDeps {

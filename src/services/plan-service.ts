@@ -13,7 +13,7 @@ import type { ConfigService } from './config/config-service.js';
 import type { PlannedConfig } from './config/node-config-planner.js';
 import { nodeSettingsOf } from './config/node-settings.js';
 import type { RuntimePlanner } from './runtime-planner.js';
-import { Semaphore } from './semaphore.js';
+import { Semaphore } from '../util/semaphore.js';
 
 /** A runtime command as the plan shows it: its line (a `<<` payload, which may hold a private key, is never shown). */
 export interface PlannedCommand {
