@@ -27,6 +27,8 @@ const VERSIONS_KEPT = 20;
  * Turns the desired state into each node's files, proven by the real binary before they are
  * stored. One tenant's part that the proxy refuses holds only that tenant at its last good state
  * (or leaves it out when it never had one) and is flagged; everyone else's changes go out.
+ * This class builds, stores and serves (long polls included); what a node would be served is
+ * worked out by its NodeConfigPlanner.
  */
 export class ConfigService {
   /** Stored versions, segment by segment: a one-tenant change stores and hashes one tenant's part. */
@@ -199,7 +201,6 @@ export class ConfigService {
     };
     return { config, snapshot, retryHeldAt: holding?.retryAt ?? null };
   }
-
 
   private async open(v: configs.StoredConfigVersion, node: ProxyNode): Promise<NodeConfig> {
     if (v.manifest === null && v.filesSealed === null && !this.store.holds(v.id)) {
