@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { isSchedulable } from './util/cron-every.js';
 
 /** Typed environment. Fails fast, naming the variable, before anything starts. */
 export interface Config {
@@ -72,9 +73,6 @@ export interface StatsConfig {
   readonly rollupRetentionS: number;
 }
 
-/** Intervals cron can fire at an even pace (see jobs/schedule.ts). */
-const cronPaced = (s: number) => (s < 60 ? 60 % s === 0 : s % 60 === 0 && 60 % (s / 60) === 0);
-
 export interface RebalanceConfig {
   readonly enabled: boolean;
   /** Seconds between passes (each also follows committed writes, debounced). */
@@ -135,7 +133,7 @@ export const envSchema = z.object({
   SWITCHYARD_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
   SWITCHYARD_RELOAD_HOLD_RETRY_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   SWITCHYARD_STATS: flag.default(true),
-  SWITCHYARD_STATS_INTERVAL_S: z.coerce.number().int().min(1).max(3600).refine(cronPaced, 'must divide 60 seconds or 60 minutes (1, 2, 5, 10, 15, 30, 60, 120, ...)').default(10),
+  SWITCHYARD_STATS_INTERVAL_S: z.coerce.number().int().min(1).max(3600).refine(isSchedulable, 'must divide 60 seconds or 60 minutes (1, 2, 5, 10, 15, 30, 60, 120, ...)').default(10),
   SWITCHYARD_STATS_NODE_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
   SWITCHYARD_STATS_RAW_RETENTION_S: z.coerce.number().int().min(1).max(30 * 86_400).default(3_600),
   SWITCHYARD_STATS_ROLLUP_RETENTION_S: z.coerce.number().int().min(60).max(400 * 86_400).default(7 * 86_400),

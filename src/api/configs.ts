@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { slug } from '../domain/fields.js';
 import { NODE_KINDS } from '../domain/node.js';
-import type { ConfigService } from '../services/config-service.js';
+import type { ConfigService } from '../services/config/config-service.js';
 import { route, type RouteSpec } from './route.js';
 
 /** Rendered configuration: what a node runs (agents and admins only: it holds private keys) and tenant previews. */

@@ -3,7 +3,7 @@ import type { Db } from './connect.js';
 import { asBuffer, iso } from './column-values.js';
 
 /**
- * A stored config version; its files are opened by the service (services/config-store.ts), never
+ * A stored config version; its files are opened by the service (services/config/config-store.ts), never
  * here. Exactly one of `manifest` (rows stored as segments) and `filesSealed` (rows stored before
  * migration 0013: all files as one sealed JSON object) is set.
  */

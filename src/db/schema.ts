@@ -230,7 +230,7 @@ export interface ConfigVersionTable {
   content_hash: string;
   /** The files as one sealed JSON object: rows stored before migration 0013; null on rows with a manifest. */
   files_sealed: string | null;
-  /** File names and their segments' digests (services/config-manifest.ts); null on rows stored before 0013. */
+  /** File names and their segments' digests (services/config/config-manifest.ts); null on rows stored before 0013. */
   manifest: ColumnType<Buffer | null, Buffer | null | undefined, Buffer | null>;
   structural_hash: ColumnType<string, string | undefined, string>;
   /** The revision the version was first built at (`revision` grows as later writes leave it unchanged); null before 0015. */

@@ -12,8 +12,9 @@ import { observationTarget, type ObservationTarget } from '../fleet/observe-runt
 import type { RuntimeCommand } from '../fleet/runtime-api/commands/runtime-command.js';
 import type { CommandResult } from '../fleet/runtime-api/runtime-executor.js';
 import type { Logger } from '../logger.js';
-import type { ServedConfig } from '../services/config-service.js';
+import type { ServedConfig } from '../services/config/node-config.js';
 import type { EarlyObservation, RuntimePlanner } from '../services/runtime-planner.js';
+import { SerialLane, type LaneOutcome } from '../util/serial-lane.js';
 
 /** What one node's passes need; the Reconciler hands the same to every node. */
 export interface NodeReconcilerDeps {
@@ -64,11 +65,10 @@ type PassOutcome = { readonly ok: true; readonly followUp: boolean } | { readonl
  * A failed pass retries with capped exponential backoff on its own timer; other nodes never wait.
  */
 export class NodeReconciler {
-  private running: Promise<void> | null = null;
-  private dirty = false;
-  private failures = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
+  /** Runtime passes, one at a time; a pass that left work under way is followed by another. */
+  private readonly passes: SerialLane;
+  /** The build lane: one build at a time, coalesced, spaced, never in the way of a push. */
+  private readonly builds: SerialLane;
   private served: ServedConfig | null = null;
   private recorded: { revision: number | null; pending: number; error: string | null } | null = null;
   private healthKey: string | null = null;
@@ -83,13 +83,6 @@ export class NodeReconciler {
   private forced = false;
   /** The files the last pass read: the next starts reading them while its snapshot loads. */
   private target: ObservationTarget | null = null;
-  /** The build lane: one build at a time, coalesced, never in the way of a push. */
-  private building: Promise<void> | null = null;
-  private buildDirty = false;
-  private lastBuildStart = -Infinity;
-  private lastBuildMs = 0;
-  private buildFailures = 0;
-  private buildTimer: NodeJS.Timeout | undefined;
   /** When a tenant held on the node is due to be tried again at its current state: a build then. */
   private retryHeldTimer: NodeJS.Timeout | undefined;
 
@@ -98,6 +91,29 @@ export class NodeReconciler {
     private readonly deps: NodeReconcilerDeps,
     private readonly options: NodeReconcilerOptions,
   ) {
+    this.passes = new SerialLane({
+      run: () => this.timedPass(),
+      // A pass that reflects every announcement already has nothing to do.
+      skip: () => this.reflectsAnnouncements(),
+      retryDelay: (failures) => backoffDelay(options.backoff, failures),
+      onFailure: (error, retryMs) => deps.logger.warn({ node: this.node.name, error: message(error), retryMs }, 'reconcile pass failed; retrying'),
+      // Retries and follow-ups check the database themselves.
+      onTimer: () => {
+        this.forced = true;
+      },
+    });
+    this.builds = new SerialLane({
+      run: () => this.build(),
+      retryDelay: (failures) => backoffDelay(options.backoff, failures),
+      onFailure: (error, retryMs) => deps.logger.warn({ node: this.node.name, error: message(error), retryMs }, 'config build failed; retrying'),
+      // Under a stream of writes builds follow each other at most every minBuildIntervalMs, each
+      // taking every write committed before it starts: a bounded number of builds per second
+      // however many writes, and the runtime pushes (which make changes live) keep the CPU.
+      // A build also never takes more than a third of the node's time: on a large node under a
+      // stream of structural writes (each build then stores the node's structure anew) the
+      // spacing grows with the build, so writes keep the CPU and the database.
+      spacing: (lastBuildMs) => Math.max(options.minBuildIntervalMs ?? MIN_BUILD_INTERVAL_MS, BUILD_SHARE_INVERSE * lastBuildMs),
+    });
     // Every outcome has a series from the start, so a rate() over it works before the first push.
     if (node.runtimeAddress !== null) {
       for (const outcome of RUNTIME_OUTCOMES) deps.metrics?.runtimeCommands.inc({ node: node.name, outcome: outcome.replace('-', '_') }, 0);
@@ -119,17 +135,17 @@ export class NodeReconciler {
    */
   wake(revision?: number): void {
     if (this.stopped) return;
-    if (this.failures > 0) {
+    if (this.passes.failing) {
       if (revision !== undefined && revision > Math.max(this.covered, this.announced)) {
         this.announced = revision;
-        this.requestBuild();
+        this.builds.request();
       }
       return;
     }
     if (revision === undefined) this.forced = true;
     else if (revision <= Math.max(this.covered, this.announced)) return;
     else this.announced = revision;
-    this.request();
+    this.passes.request();
   }
 
   /**
@@ -137,56 +153,38 @@ export class NodeReconciler {
    * changed (its agent could not bind some tenant's new listener), so its files do.
    */
   rebuild(): void {
-    if (!this.stopped) this.requestBuild();
+    if (!this.stopped) this.builds.request();
   }
 
-  /** Stops scheduling; resolves when a pass in flight has ended. */
+  /** Stops scheduling; resolves when a pass and a build in flight have ended. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.buildTimer);
+    const passes = this.passes.stop();
+    const builds = this.builds.stop();
     clearTimeout(this.retryHeldTimer);
-    await this.running;
-    await this.building;
+    await passes;
+    await builds;
   }
 
-  /** Resolves when no pass is running or queued (for tests and shutdown). */
+  /** Resolves when no pass or build is running or queued (for tests and shutdown). */
   async idle(): Promise<void> {
-    while (this.running !== null || this.building !== null) {
-      await this.running;
-      await this.building;
+    while (this.passes.busy || this.builds.busy) {
+      await this.passes.settled();
+      await this.builds.settled();
     }
   }
 
-  private request(): void {
-    if (this.running !== null) {
-      this.dirty = true;
-      return;
-    }
-    clearTimeout(this.timer);
-    this.running = this.loop().finally(() => (this.running = null));
+  /** Stopped: wakes, builds and timers ask for nothing more. */
+  private get stopped(): boolean {
+    return this.passes.isStopped;
   }
 
-  private async loop(): Promise<void> {
-    let followUp = false;
-    do {
-      this.dirty = false;
-      if (this.reflectsAnnouncements()) break;
-      const started = Date.now();
-      const outcome = await this.pass().catch((error: unknown): PassOutcome => ({ ok: false, error: message(error) }));
-      this.deps.metrics?.reconcileDuration.observe({ node: this.node.name }, (Date.now() - started) / 1000);
-      if (this.stopped) return;
-      if (!outcome.ok) {
-        this.failures += 1;
-        const delay = backoffDelay(this.options.backoff, this.failures);
-        this.deps.logger.warn({ node: this.node.name, error: outcome.error, retryMs: delay }, 'reconcile pass failed; retrying');
-        this.schedule(delay);
-        return;
-      }
-      this.failures = 0;
-      followUp = outcome.followUp;
-    } while (this.dirty && !this.stopped);
-    if (followUp && !this.stopped) this.schedule(this.options.followUpMs);
+  /** One pass, timed; how it ended, as the pass lane takes it. */
+  private async timedPass(): Promise<LaneOutcome> {
+    const started = Date.now();
+    const outcome = await this.pass().catch((error: unknown): PassOutcome => ({ ok: false, error: message(error) }));
+    this.deps.metrics?.reconcileDuration.observe({ node: this.node.name }, (Date.now() - started) / 1000);
+    if (!outcome.ok) return outcome;
+    return { ok: true, followUpMs: outcome.followUp ? this.options.followUpMs : undefined };
   }
 
   /**
@@ -195,15 +193,6 @@ export class NodeReconciler {
    */
   private reflectsAnnouncements(): boolean {
     return !this.forced && this.covered > 0 && this.announced <= this.covered;
-  }
-
-  private schedule(ms: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.forced = true;
-      this.request();
-    }, ms);
-    this.timer.unref();
   }
 
   /**
@@ -219,7 +208,7 @@ export class NodeReconciler {
     const stale = this.served === null || this.served.config.revision < target;
     // NGINX nodes, and HAProxy nodes without a Runtime API, change by reload only: the build is all.
     if (node.kind !== 'haproxy' || node.runtimeAddress === null) {
-      if (stale) this.requestBuild();
+      if (stale) this.builds.request();
       this.covered = Math.max(this.covered, target);
       return { ok: true, followUp: false };
     }
@@ -231,7 +220,7 @@ export class NodeReconciler {
     const buildAnyway = stale
       ? setTimeout(() => {
           buildStarted = true;
-          this.requestBuild();
+          this.builds.request();
         }, this.options.buildAfterPushMs ?? BUILD_AFTER_PUSH_MS)
       : undefined;
     buildAnyway?.unref();
@@ -248,7 +237,7 @@ export class NodeReconciler {
     } finally {
       // After the push, not alongside it: the validator would compete with it for the CPU.
       clearTimeout(buildAnyway);
-      if (stale && !buildStarted) this.requestBuild();
+      if (stale && !buildStarted) this.builds.request();
     }
   }
 
@@ -266,55 +255,17 @@ export class NodeReconciler {
     return this.announced;
   }
 
-  private requestBuild(): void {
-    if (this.stopped) return;
-    if (this.building !== null) {
-      this.buildDirty = true;
-      return;
-    }
-    clearTimeout(this.buildTimer);
-    this.building = this.buildLoop().finally(() => (this.building = null));
-  }
-
-  private async buildLoop(): Promise<void> {
-    do {
-      // Under a stream of writes builds follow each other at most every minBuildIntervalMs, each
-      // taking every write committed before it starts: a bounded number of builds per second
-      // however many writes, and the runtime pushes (which make changes live) keep the CPU.
-      // A build also never takes more than a third of the node's time: on a large node under a
-      // stream of structural writes (each build then stores the node's structure anew) the
-      // spacing grows with the build, so writes keep the CPU and the database.
-      const spacing = Math.max(this.options.minBuildIntervalMs ?? MIN_BUILD_INTERVAL_MS, BUILD_SHARE_INVERSE * this.lastBuildMs);
-      const due = this.lastBuildStart + spacing;
-      // Timers round to whole milliseconds and may fire a little early: wait until it is really due.
-      for (let wait = due - performance.now(); wait > 0 && !this.stopped; wait = due - performance.now()) {
-        await new Promise((resolve) => setTimeout(resolve, Math.ceil(wait)).unref());
-      }
-      if (this.stopped) return;
-      this.lastBuildStart = performance.now();
-      this.buildDirty = false;
-      try {
-        this.served = await this.deps.build(this.node.name);
-        this.lastBuildMs = performance.now() - this.lastBuildStart;
-        this.scheduleHeldRetry(this.served.retryHeldAt);
-        this.buildFailures = 0;
-      } catch (error) {
-        this.buildFailures += 1;
-        const delay = backoffDelay(this.options.backoff, this.buildFailures);
-        this.deps.logger.warn({ node: this.node.name, error: message(error), retryMs: delay }, 'config build failed; retrying');
-        if (!this.stopped) {
-          this.buildTimer = setTimeout(() => this.requestBuild(), delay);
-          this.buildTimer.unref();
-        }
-        return;
-      }
-    } while (this.buildDirty && !this.stopped);
+  /** One build of the node's config (rendered, validated, stored): what the agent fetches and passes plan from. */
+  private async build(): Promise<LaneOutcome> {
+    this.served = await this.deps.build(this.node.name);
+    this.scheduleHeldRetry(this.served.retryHeldAt);
+    return { ok: true };
   }
 
   private scheduleHeldRetry(at: number | null | undefined): void {
     clearTimeout(this.retryHeldTimer);
     if (at === null || at === undefined || this.stopped) return;
-    this.retryHeldTimer = setTimeout(() => this.requestBuild(), Math.max(0, at - Date.now()));
+    this.retryHeldTimer = setTimeout(() => this.builds.request(), Math.max(0, at - Date.now()));
     this.retryHeldTimer.unref();
   }
 
@@ -376,7 +327,7 @@ export class NodeReconciler {
     const generation = await requestReload(this.deps.db, node, reason);
     this.reloadRequestedFor = key;
     this.deps.logger.info({ node, generation, reason }, 'reload requested');
-    this.requestBuild();
+    this.builds.request();
   }
 
   /** Records the push on the node's row, skipping passes that changed nothing worth a write. */

@@ -4,9 +4,10 @@ import { allNodes } from '../db/node-repository.js';
 import { currentRevision } from '../db/revision-repository.js';
 import type { BackoffPolicy } from '../util/backoff.js';
 import type { Logger } from '../logger.js';
-import { nodeSettings, type ConfigService } from '../services/config-service.js';
+import type { ConfigService } from '../services/config/config-service.js';
+import { nodeSettingsOf } from '../services/config/node-settings.js';
 import type { RuntimePlanner } from '../services/runtime-planner.js';
-import { Semaphore } from '../services/semaphore.js';
+import { Semaphore } from '../util/semaphore.js';
 import { NodeReconciler, type ReconcilerMetrics } from './node-reconciler.js';
 
 export interface ReconcilerDeps {
@@ -179,7 +180,7 @@ export class Reconciler {
     this.deps.clients?.retain(new Set(nodes.filter((n) => n.runtimeAddress !== null).map((n) => n.name)));
     for (const node of nodes) {
       // What a pass uses of the row; status columns move on every push and are no reason to wake.
-      const settings = JSON.stringify(nodeSettings(node));
+      const settings = JSON.stringify(nodeSettingsOf(node));
       let reconciler = this.nodes.get(node.name);
       const moved = this.settings.get(node.name) !== settings;
       this.settings.set(node.name, settings);
@@ -201,7 +202,7 @@ export class Reconciler {
     return {
       db: this.deps.db,
       build: (node: string) => this.builds.run(() => this.deps.configs.buildServed(node)),
-      runtimeSnapshot: (node: ProxyNode, atLeast?: number) => this.deps.configs.runtimeSnapshot(nodeSettings(node), atLeast),
+      runtimeSnapshot: (node: ProxyNode, atLeast?: number) => this.deps.configs.runtimeSnapshot(nodeSettingsOf(node), atLeast),
       currentRevision: () => currentRevision(this.deps.db),
       runtime: this.deps.runtime,
       logger: this.deps.logger,

@@ -8,9 +8,11 @@ import { loadDesiredState, type DesiredState } from '../db/desired-state-reposit
 import { allNodes } from '../db/node-repository.js';
 import type { RuntimeCommand } from '../fleet/runtime-api/commands/runtime-command.js';
 import { formatRuntimeAddress } from '../domain/node.js';
-import { nodeSettings, type ConfigService } from './config-service.js';
+import type { ConfigService } from './config/config-service.js';
+import type { PlannedConfig } from './config/node-config-planner.js';
+import { nodeSettingsOf } from './config/node-settings.js';
 import type { RuntimePlanner } from './runtime-planner.js';
-import { Semaphore } from './semaphore.js';
+import { Semaphore } from '../util/semaphore.js';
 
 /** A runtime command as the plan shows it: its line (a `<<` payload, which may hold a private key, is never shown). */
 export interface PlannedCommand {
@@ -101,11 +103,11 @@ export class PlanService {
       desiredRevision: state.revision,
       applied: { revision: node.appliedRevision, contentHash: node.status.appliedHash, structuralHash: applied?.structuralHash ?? null },
     };
-    let rendered: Awaited<ReturnType<ConfigService['renderPlanned']>>;
+    let rendered: PlannedConfig;
     try {
       // Tenants held on the node for listeners it could not bind are planned as the builds serve them.
       const holds = { holds: await holdsOn(this.db, node.name), appliedHash: node.status.appliedHash, appliedRevision: node.appliedRevision, now: Date.now() };
-      rendered = await this.configs.renderPlanned(nodeSettings(node), state, { reloadGeneration: node.reloadRequest.generation, node, holds });
+      rendered = await this.configs.renderPlanned(nodeSettingsOf(node), state, { reloadGeneration: node.reloadRequest.generation, node, holds });
     } catch (error) {
       return { ...base, latest: null, error: (error as Error).message, reload: { pending: false, reasons: [] }, runtime: null };
     }

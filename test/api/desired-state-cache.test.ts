@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDesiredState, type DesiredState } from '../../src/db/desired-state-repository.js';
-import { DesiredStateCache } from '../../src/services/desired-state-cache.js';
-import { TenantMemo } from '../../src/services/tenant-states.js';
+import { DesiredStateCache } from '../../src/services/config/desired-state-cache.js';
+import { TenantMemo } from '../../src/services/config/tenant-memo.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 
 /**

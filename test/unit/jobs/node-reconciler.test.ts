@@ -1,5 +1,5 @@
 import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from 'kysely';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Database } from '../../../src/db/schema.js';
 import type { ProxyNode } from '../../../src/domain/node.js';
 import type { NodeSnapshot } from '../../../src/domain/snapshot.js';
@@ -165,6 +165,13 @@ describe('NodeReconciler while its Runtime API is down', () => {
 });
 
 describe('NodeReconciler config builds under a stream of writes', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('coalesces them: builds start at most once per interval, and the last starts after the last write', async () => {
     const { reconciler, builds, starts } = countingBuilds(
       () => ({ plan: async () => ({ desired: {} as never, observation: { ok: false, error: 'connect ECONNREFUSED 127.0.0.1:1' }, plan: null }) }),
@@ -178,8 +185,9 @@ describe('NodeReconciler config builds under a stream of writes', () => {
     for (let revision = 7; revision < 57; revision++) {
       reconciler.wake(revision); // 50 commits, 4 ms apart: about 200 ms of writes
       lastWrite = performance.now();
-      await new Promise((r) => setTimeout(r, 4));
+      await vi.advanceTimersByTimeAsync(4);
     }
+    await vi.advanceTimersByTimeAsync(40); // the last build waits out its spacing
     await reconciler.idle();
     const elapsed = performance.now() - began;
     const during = builds() - first;
@@ -193,6 +201,13 @@ describe('NodeReconciler config builds under a stream of writes', () => {
 });
 
 describe('NodeReconciler config builds behind a slow push', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   /** A node whose read (when `answers`) or whose push takes until `release()`; counts builds. */
   function slowNode(answers: boolean) {
     let release: () => void = () => undefined;
@@ -216,7 +231,7 @@ describe('NodeReconciler config builds behind a slow push', () => {
   it('builds without waiting for a push to a node that does not answer its read, and once per pass', async () => {
     const n = slowNode(false); // a proxy that is down: connect backoff, timeouts
     n.reconciler.wake();
-    await new Promise((r) => setTimeout(r, 100));
+    await vi.advanceTimersByTimeAsync(100);
     expect(n.builds()).toBe(1); // built while the push still waits
     n.release();
     await n.reconciler.idle();
@@ -227,7 +242,7 @@ describe('NodeReconciler config builds behind a slow push', () => {
   it('keeps the build behind a long push to a node that answered (a large batch), so haproxy -c does not slow it', async () => {
     const n = slowNode(true);
     n.reconciler.wake();
-    await new Promise((r) => setTimeout(r, 100));
+    await vi.advanceTimersByTimeAsync(100);
     expect(n.builds()).toBe(0);
     n.release();
     await n.reconciler.idle();

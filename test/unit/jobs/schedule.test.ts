@@ -1,19 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cronEvery, every, isSchedulable } from '../../../src/jobs/schedule.js';
-
-describe('cronEvery', () => {
-  it('when the interval divides a minute or an hour, then cron fires at an even pace', () => {
-    expect(cronEvery(1)).toBe('*/1 * * * * *');
-    expect(cronEvery(10)).toBe('*/10 * * * * *');
-    expect(cronEvery(60)).toBe('0 */1 * * * *');
-    expect(cronEvery(300)).toBe('0 */5 * * * *');
-  });
-
-  it('when it does not, then it is refused at setup', () => {
-    for (const s of [0, 7, 45, 90, 7200, 1.5]) expect(isSchedulable(s), String(s)).toBe(false);
-    expect(() => cronEvery(7)).toThrow(/divisor of 60/);
-  });
-});
+import { every } from '../../../src/jobs/schedule.js';
 
 describe('every', () => {
   it('when a run outlasts the interval, then ticks are skipped rather than overlapping, and stop waits for the run', async () => {

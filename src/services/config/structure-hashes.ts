@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { RELOAD_PART, tenantStructuralParts } from '../domain/structural.js';
-import type { NodeSnapshot, TenantSnapshot } from '../domain/snapshot.js';
+import { RELOAD_PART, tenantStructuralParts } from '../../domain/structural.js';
+import type { NodeSnapshot, TenantSnapshot } from '../../domain/snapshot.js';
 
 /** Hex characters kept of each part's SHA-256. */
 const PART_HASH_CHARS = 16;

@@ -1,11 +1,14 @@
-import type { NodeKind } from '../domain/node.js';
-import type { NodeSnapshot, RenderedFiles, SegmentedFiles } from '../domain/snapshot.js';
-import { renderHaproxy, renderHaproxySegments } from '../render/haproxy.js';
-import { renderNginx, renderNginxSegments } from '../render/nginx.js';
-import { validateHaproxySnapshot } from '../render/validate-haproxy.js';
-import { validateNginx } from '../render/validate-nginx.js';
+import type { NodeKind } from '../../domain/node.js';
+import type { NodeSnapshot, RenderedFiles, SegmentedFiles } from '../../domain/snapshot.js';
+import { renderHaproxy, renderHaproxySegments } from '../../render/haproxy.js';
+import { renderNginx, renderNginxSegments } from '../../render/nginx.js';
+import { validateHaproxySnapshot } from '../../render/validate-haproxy.js';
+import { validateNginx } from '../../render/validate-nginx.js';
 
 export type Verdict = { readonly ok: true } | { readonly ok: false; readonly message: string };
+
+/** A snapshot's files, or why the renderer refuses it (a shared listener, a dangling name). */
+export type RenderAttempt = { readonly ok: true; readonly segments: SegmentedFiles } | { readonly ok: false; readonly message: string };
 
 /** What the config pipeline needs of a proxy kind: render a snapshot, and have the real binary judge it. */
 export interface KindRenderer {
@@ -41,3 +44,22 @@ export const RENDERERS: Readonly<Record<NodeKind, KindRenderer>> = {
     },
   },
 };
+
+/** The snapshot's files, or why the renderer refuses it. */
+export function renderSegmentsOrRefusal(renderer: KindRenderer, snapshot: NodeSnapshot): RenderAttempt {
+  try {
+    return { ok: true, segments: renderer.renderSegments(snapshot) };
+  } catch (err) {
+    return { ok: false, message: (err as Error).message };
+  }
+}
+
+/** Render and validate; a render-time refusal counts as a failed validation with its message. */
+export async function renderAndValidate(renderer: KindRenderer, snapshot: NodeSnapshot): Promise<Verdict> {
+  try {
+    renderer.render(snapshot);
+  } catch (err) {
+    return { ok: false, message: (err as Error).message };
+  }
+  return renderer.validate(snapshot);
+}

@@ -1,6 +1,6 @@
-import type { Db } from '../db/connect.js';
-import { renderStateSummaries, type RenderStateSummary } from '../db/config-repository.js';
-import type { NodeKind } from '../domain/node.js';
+import type { Db } from '../../db/connect.js';
+import { renderStateSummaries, type RenderStateSummary } from '../../db/config-repository.js';
+import type { NodeKind } from '../../domain/node.js';
 
 /** A whole read now and then catches what another replica recorded (see the class comment). */
 const REREAD_EVERY_MS = 60_000;

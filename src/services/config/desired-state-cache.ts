@@ -1,6 +1,6 @@
-import type { Db } from '../db/connect.js';
-import { loadDesiredState, loadDesiredStateChanges, type DesiredState, type TenantState } from '../db/desired-state-repository.js';
-import type { TenantMemo } from './tenant-states.js';
+import type { Db } from '../../db/connect.js';
+import { loadDesiredState, loadDesiredStateChanges, type DesiredState, type TenantState } from '../../db/desired-state-repository.js';
+import type { TenantMemo } from './tenant-memo.js';
 
 /** How long an incrementally kept state may go without a whole read (a safety net, not a need). */
 const FULL_READ_EVERY_MS = 10 * 60_000;

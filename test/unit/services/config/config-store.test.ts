@@ -1,13 +1,14 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { insertConfigVersion, latestConfigVersion, type StoredConfigVersion } from '../../../src/db/config-repository.js';
-import type { Db } from '../../../src/db/connect.js';
-import { insertNode } from '../../../src/db/node-repository.js';
-import { decodeManifest } from '../../../src/services/config-manifest.js';
-import { ConfigStore, type SegmentedFiles } from '../../../src/services/config-store.js';
-import { SecretBox } from '../../../src/services/secret-box.js';
-import { createTestDatabase, type TestDatabase } from '../../support/db.js';
+import { insertConfigVersion, latestConfigVersion, type StoredConfigVersion } from '../../../../src/db/config-repository.js';
+import type { Db } from '../../../../src/db/connect.js';
+import { insertNode } from '../../../../src/db/node-repository.js';
+import { decodeManifest } from '../../../../src/services/config/config-manifest.js';
+import type { SegmentedFiles } from '../../../../src/domain/snapshot.js';
+import { ConfigStore } from '../../../../src/services/config/config-store.js';
+import { SecretBox } from '../../../../src/services/secret-box.js';
+import { createTestDatabase, type TestDatabase } from '../../../support/db.js';
 
 /** The segment store over a real database: what it stores, what it skips, what it opens and sweeps. */
 

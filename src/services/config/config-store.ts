@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Db } from '../db/connect.js';
-import { configVersionById, insertConfigVersion, type HeldTenant, type StoredConfigVersion } from '../db/config-repository.js';
-import * as segments from '../db/config-segment-repository.js';
-import type { RenderedFiles } from '../domain/snapshot.js';
-import type { Logger } from '../logger.js';
+import type { Db } from '../../db/connect.js';
+import { configVersionById, insertConfigVersion, type HeldTenant, type StoredConfigVersion } from '../../db/config-repository.js';
+import * as segments from '../../db/config-segment-repository.js';
+import type { RenderedFiles, SegmentedFiles } from '../../domain/snapshot.js';
+import type { Logger } from '../../logger.js';
 import {
   chunkDigests,
   chunkParts,
@@ -21,11 +21,8 @@ import {
   type Digest,
   type ManifestFile,
 } from './config-manifest.js';
-import { SecretBox } from './secret-box.js';
+import { SecretBox } from '../secret-box.js';
 import { SegmentDigests } from './segment-digests.js';
-
-/** A file as the pieces that join into it (per-tenant parts, so unchanged parts are stored once). */
-export type SegmentedFiles = Readonly<Record<string, readonly string[]>>;
 
 /**
  * Segments that hold a secret are sealed: a private key, or keepalived's VRRP `auth_pass`

@@ -11,7 +11,7 @@ import {
   encodeManifest,
   labelBits,
   partsChunkText,
-} from '../../../src/services/config-manifest.js';
+} from '../../../../src/services/config/config-manifest.js';
 
 const digest = () => randomBytes(32).toString('latin1');
 

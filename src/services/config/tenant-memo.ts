@@ -1,0 +1,42 @@
+import type { TenantState } from '../../db/desired-state-repository.js';
+import { tenantStateHash } from './tenant-state-hash.js';
+import { tenantStructureKey } from './tenant-structure-key.js';
+
+/**
+ * Per-tenant work that outlives one load of the desired state. Every load yields new objects,
+ * even for tenants nothing touched; `intern` swaps each unchanged tenant for the object loaded
+ * before (same content hash, so the same state), and everything memoized on that object (its
+ * hash and structure here, its decrypted snapshot and runtime view elsewhere) carries over.
+ * Loads are incremental (DesiredStateCache), so a change to one tenant among thousands costs
+ * that tenant's work alone.
+ */
+export class TenantMemo {
+  private readonly hashes = new WeakMap<TenantState, string>();
+  private readonly structures = new WeakMap<TenantState, string>();
+
+  hash(t: TenantState): string {
+    let h = this.hashes.get(t);
+    if (h === undefined) {
+      h = tenantStateHash(t);
+      this.hashes.set(t, h);
+    }
+    return h;
+  }
+
+  structure(t: TenantState): string {
+    let s = this.structures.get(t);
+    if (s === undefined) {
+      s = tenantStructureKey(t);
+      this.structures.set(t, s);
+    }
+    return s;
+  }
+
+  /** `tenants` with each one whose content equals its object in `previous` replaced by that object. */
+  intern(tenants: readonly TenantState[], previous: Pick<ReadonlyMap<string, TenantState>, 'get'>): TenantState[] {
+    return tenants.map((t) => {
+      const before = previous.get(t.tenant.id);
+      return before !== undefined && this.hash(before) === this.hash(t) ? before : t;
+    });
+  }
+}

@@ -1,0 +1,66 @@
+import type { CapacityModel } from '../../domain/capacity.js';
+import type { NodeSettings, TenantSnapshot } from '../../domain/snapshot.js';
+import type { SealedCertificate } from '../../db/certificate-repository.js';
+import type { TenantState } from '../../db/desired-state-repository.js';
+import type { SecretBox } from '../secret-box.js';
+import { tenantAllocation } from './tenant-allocation.js';
+
+/**
+ * Each tenant state as a node renders it: certificate keys opened, caps worked out for the node.
+ * Snapshots are kept per stored state (a WeakMap: they go with the state), so a build's several
+ * renders, and the next build while the tenant is unchanged, reuse them and the renderers'
+ * fragment caches keyed by them.
+ */
+export class TenantSnapshots {
+  /** Per state, its snapshot per kind and caps: nodes whose caps agree share one. */
+  private readonly shared = new WeakMap<TenantState, Map<string, TenantSnapshot>>();
+  /** Per node, each state's snapshot there (the caps depend on the node and its settings). */
+  private readonly perNode = new Map<string, { readonly settingsKey: string; readonly byState: WeakMap<TenantState, TenantSnapshot> }>();
+
+  constructor(
+    private readonly box: SecretBox,
+    private readonly capacity: CapacityModel,
+  ) {}
+
+  /** The tenant's snapshot on a node with these settings. */
+  of(t: TenantState, node: NodeSettings): TenantSnapshot {
+    // The same state on the same node is the same snapshot: one lookup, without working out its caps.
+    const settingsKey = `${node.kind}\0${node.capacity.vcpu}\0${node.capacity.memoryMb}`;
+    let perNode = this.perNode.get(node.name);
+    if (perNode?.settingsKey !== settingsKey) this.perNode.set(node.name, (perNode = { settingsKey, byState: new WeakMap() }));
+    const known = perNode.byState.get(t);
+    if (known !== undefined) return known;
+    const snapshot = this.sharedSnapshot(t, node);
+    perNode.byState.set(t, snapshot);
+    return snapshot;
+  }
+
+  private sharedSnapshot(t: TenantState, node: NodeSettings): TenantSnapshot {
+    const byKind = this.shared.get(t) ?? new Map<string, TenantSnapshot>();
+    this.shared.set(t, byKind);
+    // Nodes of a kind whose caps agree share one snapshot (and so the renderers' fragment caches).
+    const allocation = tenantAllocation(t, node, this.capacity);
+    const key = `${node.kind}:${allocation.maxConnections}:${allocation.requestsPerSecond}:${allocation.connectionLimit}`;
+    const cached = byKind.get(key);
+    if (cached) return cached;
+    const snapshot = this.build(t, allocation);
+    byKind.set(key, snapshot);
+    return snapshot;
+  }
+
+  private build(t: TenantState, allocation: TenantSnapshot['allocation']): TenantSnapshot {
+    return {
+      id: t.tenant.id,
+      vips: t.vips,
+      pools: t.pools,
+      certificates: t.certificates.map((c: SealedCertificate) => ({
+        name: c.name,
+        chainPem: c.chainPem,
+        keyPem: this.box.open(c.keyCiphertext, `certificate:${t.tenant.id}/${c.name}`),
+        sans: c.sans,
+      })),
+      caBundles: t.caBundles ?? [],
+      allocation,
+    };
+  }
+}
