@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { slug } from '../domain/fields.js';
 import { NODE_KINDS } from '../domain/node.js';
 import type { ConfigService } from '../services/config-service.js';
-import { route, type RouteSpec } from './route.js';
+import { empty, json, route, type RouteSpec } from './route.js';
+import { nodeConfigSchema, tenantRenderSchema } from './responses/config-responses.js';
 
 /** Rendered configuration: what a node runs (agents and admins only: it holds private keys) and tenant previews. */
 export function configRoutes(configs: ConfigService): RouteSpec[] {
@@ -18,6 +19,10 @@ export function configRoutes(configs: ConfigService): RouteSpec[] {
         /** Long poll: with If-None-Match, wait up to this many seconds for a different config. */
         wait: z.coerce.number().int().min(0).max(120).default(0),
       }),
+      responses: {
+        200: json(nodeConfigSchema, "The node's files; `ETag` is their content hash"),
+        304: empty('If-None-Match names the current files (after the wait, when long-polling)'),
+      },
       handler: async ({ params, query, req }) => {
         const known = /^"([0-9a-f]{64})"$/.exec(String(req.headers['if-none-match'] ?? ''))?.[1];
         const aborted = new AbortController();
@@ -41,6 +46,7 @@ export function configRoutes(configs: ConfigService): RouteSpec[] {
       permission: 'tenant:read',
       params: z.strictObject({ tenant: slug }),
       query: z.strictObject({ kind: z.enum(NODE_KINDS).default('haproxy') }),
+      responses: { 200: json(tenantRenderSchema, "The tenant's files (private keys withheld) and the validator's verdict") },
       handler: async ({ params, query }) => ({ body: { tenant: params.tenant, kind: query.kind, ...(await configs.preview(params.tenant, query.kind)) } }),
     }),
   ];

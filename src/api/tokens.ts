@@ -2,8 +2,10 @@ import { z } from 'zod';
 import { paging } from '../domain/fields.js';
 import { createTokenSchema } from '../domain/token.js';
 import type { TokenService } from '../services/token-service.js';
-import { route, written, type RouteSpec } from './route.js';
+import { json, route, written, type RouteSpec } from './route.js';
 import { fetchSize, toPage } from '../services/page.js';
+import { deletedSchema } from './responses/response-fields.js';
+import { apiTokenPageSchema, apiTokenSchema, createdApiTokenSchema } from './responses/token-responses.js';
 
 const tokenParams = z.strictObject({ token: z.string().max(64) });
 
@@ -16,6 +18,7 @@ export function tokenRoutes(tokens: TokenService): RouteSpec[] {
       tag: 'tokens',
       permission: 'tokens:manage',
       query: z.strictObject(paging),
+      responses: { 200: json(apiTokenPageSchema, 'A page of tokens') },
       handler: async ({ query }) => {
         const items = await tokens.list({ limit: fetchSize(query.limit), after: query.cursor });
         return { body: toPage(items, query.limit, (x) => x.name) };
@@ -28,6 +31,8 @@ export function tokenRoutes(tokens: TokenService): RouteSpec[] {
       tag: 'tokens',
       permission: 'tokens:manage',
       body: createTokenSchema,
+      notFound: true,
+      responses: { 201: json(createdApiTokenSchema, 'The token created, with its secret') },
       handler: async ({ write, body }) => {
         const w = await tokens.create(write, body);
         return { status: 201, body: { ...w.value, revision: w.revision } };
@@ -40,6 +45,7 @@ export function tokenRoutes(tokens: TokenService): RouteSpec[] {
       tag: 'tokens',
       permission: 'tokens:manage',
       params: tokenParams,
+      responses: { 200: json(apiTokenSchema, 'The token') },
       handler: async ({ params }) => ({ body: await tokens.get(params.token) }),
     }),
     route({
@@ -49,6 +55,8 @@ export function tokenRoutes(tokens: TokenService): RouteSpec[] {
       tag: 'tokens',
       permission: 'tokens:manage',
       params: tokenParams,
+      ifMatch: false,
+      responses: { 200: json(deletedSchema, 'Revoked') },
       handler: async ({ write, params }) => written(await tokens.delete(write, params.token)),
     }),
   ];
