@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { createAddressPoolSchema } from '../domain/address-pool.js';
 import { paging, slug } from '../domain/fields.js';
 import type { AddressPoolService } from '../services/address-pool-service.js';
-import { json, route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
 import { addressPoolPageSchema, addressPoolSchema } from './responses/address-pool-responses.js';
 import { deletedSchema } from './responses/response-fields.js';
 
@@ -27,7 +27,7 @@ export function addressPoolRoutes(pools: AddressPoolService): RouteSpec[] {
       tag: 'address-pools',
       permission: 'fleet:write',
       body: createAddressPoolSchema,
-      responses: { 201: json(addressPoolSchema, 'The address pool created') },
+      responses: { 201: json(addressPoolSchema, 'The address pool created', ETAG) },
       handler: async ({ write, body }) => written(await pools.create(write, body), 201),
     }),
     route({
@@ -37,7 +37,7 @@ export function addressPoolRoutes(pools: AddressPoolService): RouteSpec[] {
       tag: 'address-pools',
       permission: 'fleet:read',
       params,
-      responses: { 200: json(addressPoolSchema, 'The address pool') },
+      responses: { 200: json(addressPoolSchema, 'The address pool', ETAG) },
       handler: async ({ params: p }) => {
         const pool = await pools.get(p.pool);
         return { body: pool, etag: pool.revision };

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { createCaBundleSchema, replaceCaBundleSchema } from '../domain/ca-bundle.js';
 import { paging, slug } from '../domain/fields.js';
 import type { CaBundleService } from '../services/ca-bundle-service.js';
-import { json, route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
 import { caBundlePageSchema, caBundleSchema } from './responses/ca-bundle-responses.js';
 import { deletedSchema } from './responses/response-fields.js';
 
@@ -31,7 +31,7 @@ export function caBundleRoutes(bundles: CaBundleService): RouteSpec[] {
       permission: 'tenant:write',
       params: tenantParams,
       body: createCaBundleSchema,
-      responses: { 201: json(caBundleSchema, 'The CA bundle stored') },
+      responses: { 201: json(caBundleSchema, 'The CA bundle stored', ETAG) },
       handler: async ({ write, params, body }) => written(await bundles.create(write, params.tenant, body), 201),
     }),
     route({
@@ -41,7 +41,7 @@ export function caBundleRoutes(bundles: CaBundleService): RouteSpec[] {
       tag: 'ca-bundles',
       permission: 'tenant:read',
       params: bundleParams,
-      responses: { 200: json(caBundleSchema, 'The CA bundle') },
+      responses: { 200: json(caBundleSchema, 'The CA bundle', ETAG) },
       handler: async ({ params }) => {
         const bundle = await bundles.get(params.tenant, params.bundle);
         return { body: bundle, etag: bundle.revision };
@@ -55,7 +55,7 @@ export function caBundleRoutes(bundles: CaBundleService): RouteSpec[] {
       permission: 'tenant:write',
       params: bundleParams,
       body: replaceCaBundleSchema,
-      responses: { 200: json(caBundleSchema, 'The CA bundle replaced') },
+      responses: { 200: json(caBundleSchema, 'The CA bundle replaced', ETAG) },
       handler: async ({ write, params, body }) => written(await bundles.replace(write, params.tenant, params.bundle, body)),
     }),
     route({

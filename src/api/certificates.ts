@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { createCertificateSchema, replaceCertificateSchema } from '../domain/certificate.js';
 import { paging, slug } from '../domain/fields.js';
 import type { CertificateService } from '../services/certificate-service.js';
-import { json, route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
 import { certificatePageSchema, certificateSchema } from './responses/certificate-responses.js';
 import { deletedSchema } from './responses/response-fields.js';
 
@@ -31,7 +31,7 @@ export function certificateRoutes(certificates: CertificateService): RouteSpec[]
       permission: 'tenant:write',
       params: tenantParams,
       body: createCertificateSchema,
-      responses: { 201: json(certificateSchema, 'The certificate stored (its metadata)') },
+      responses: { 201: json(certificateSchema, 'The certificate stored (its metadata)', ETAG) },
       handler: async ({ write, params, body }) => written(await certificates.create(write, params.tenant, body), 201),
     }),
     route({
@@ -41,7 +41,7 @@ export function certificateRoutes(certificates: CertificateService): RouteSpec[]
       tag: 'certificates',
       permission: 'tenant:read',
       params: certificateParams,
-      responses: { 200: json(certificateSchema, 'The certificate (its metadata)') },
+      responses: { 200: json(certificateSchema, 'The certificate (its metadata)', ETAG) },
       handler: async ({ params }) => {
         const cert = await certificates.get(params.tenant, params.certificate);
         return { body: cert, etag: cert.revision };
@@ -55,7 +55,7 @@ export function certificateRoutes(certificates: CertificateService): RouteSpec[]
       permission: 'tenant:write',
       params: certificateParams,
       body: replaceCertificateSchema,
-      responses: { 200: json(certificateSchema, 'The certificate rotated (its metadata)') },
+      responses: { 200: json(certificateSchema, 'The certificate rotated (its metadata)', ETAG) },
       handler: async ({ write, params, body }) => written(await certificates.replace(write, params.tenant, params.certificate, body)),
     }),
     route({

@@ -5,6 +5,11 @@ import type { ConfigService } from '../services/config-service.js';
 import { empty, json, route, type RouteSpec } from './route.js';
 import { nodeConfigSchema, tenantRenderSchema } from './responses/config-responses.js';
 
+const CONFIG_HEADERS = {
+  ETag: 'The content hash of the files, quoted: send it back as If-None-Match',
+  'X-Switchyard-Revision': 'The desired-state revision the files reflect',
+};
+
 /** Rendered configuration: what a node runs (agents and admins only: it holds private keys) and tenant previews. */
 export function configRoutes(configs: ConfigService): RouteSpec[] {
   return [
@@ -19,9 +24,10 @@ export function configRoutes(configs: ConfigService): RouteSpec[] {
         /** Long poll: with If-None-Match, wait up to this many seconds for a different config. */
         wait: z.coerce.number().int().min(0).max(120).default(0),
       }),
+      headers: { 'If-None-Match': 'The ETag of the files the agent has: 304 while they are current (with `wait`, after the wait)' },
       responses: {
-        200: json(nodeConfigSchema, "The node's files; `ETag` is their content hash"),
-        304: empty('If-None-Match names the current files (after the wait, when long-polling)'),
+        200: json(nodeConfigSchema, "The node's files", CONFIG_HEADERS),
+        304: empty('The files named by If-None-Match are current', CONFIG_HEADERS),
       },
       handler: async ({ params, query, req }) => {
         const known = /^"([0-9a-f]{64})"$/.exec(String(req.headers['if-none-match'] ?? ''))?.[1];

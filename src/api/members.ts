@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { paging, slug } from '../domain/fields.js';
 import { createMemberSchema, patchMemberSchema, replaceMembersSchema } from '../domain/member.js';
 import type { MemberService } from '../services/member-service.js';
-import { json, route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
 import { memberPageSchema, memberSchema, memberSetSchema } from './responses/member-responses.js';
 import { deletedSchema } from './responses/response-fields.js';
 
@@ -30,7 +30,7 @@ export function memberRoutes(members: MemberService): RouteSpec[] {
       permission: 'tenant:write',
       params: poolParams,
       body: createMemberSchema,
-      responses: { 201: json(memberSchema, 'The member added') },
+      responses: { 201: json(memberSchema, 'The member added', ETAG) },
       handler: async ({ write, params, body }) => written(await members.create(write, params.tenant, params.pool, body), 201),
     }),
     route({
@@ -53,7 +53,7 @@ export function memberRoutes(members: MemberService): RouteSpec[] {
       tag: 'members',
       permission: 'tenant:read',
       params: memberParams,
-      responses: { 200: json(memberSchema, 'The member') },
+      responses: { 200: json(memberSchema, 'The member', ETAG) },
       handler: async ({ params }) => {
         const member = await members.get(params.tenant, params.pool, params.member);
         return { body: member, etag: member.revision };
@@ -67,7 +67,7 @@ export function memberRoutes(members: MemberService): RouteSpec[] {
       permission: 'tenant:write',
       params: memberParams,
       body: patchMemberSchema,
-      responses: { 200: json(memberSchema, 'The member changed') },
+      responses: { 200: json(memberSchema, 'The member changed', ETAG) },
       handler: async ({ write, params, body }) => written(await members.patch(write, params.tenant, params.pool, params.member, body)),
     }),
     route({

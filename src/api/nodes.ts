@@ -4,7 +4,7 @@ import { paging, slug } from '../domain/fields.js';
 import { createNodeSchema, nodeReportSchema, patchNodeSchema } from '../domain/node.js';
 import { ROLE_PERMISSIONS, forbiddenMessage, type Principal } from '../domain/token.js';
 import type { NodeService } from '../services/node-service.js';
-import { json, route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
 import { proxyNodePageSchema, proxyNodeSchema, registeredNodeSchema } from './responses/node-responses.js';
 import { deletedSchema } from './responses/response-fields.js';
 
@@ -29,7 +29,7 @@ export function nodeRoutes(nodes: NodeService): RouteSpec[] {
       tag: 'nodes',
       permission: 'fleet:write',
       body: createNodeSchema,
-      responses: { 201: json(registeredNodeSchema, 'The node registered, with its agent token') },
+      responses: { 201: json(registeredNodeSchema, 'The node registered, with its agent token', ETAG) },
       handler: async ({ write, body }) => written(await nodes.create(write, body), 201),
     }),
     route({
@@ -40,7 +40,7 @@ export function nodeRoutes(nodes: NodeService): RouteSpec[] {
       // Checked in the handler: fleet readers, or the node's own agent.
       permission: null,
       params: nodeParams,
-      responses: { 200: json(proxyNodeSchema, 'The node') },
+      responses: { 200: json(proxyNodeSchema, 'The node', ETAG) },
       handler: async ({ principal, params }) => {
         requireNodeRead(principal, params.node);
         const node = await nodes.get(params.node);
@@ -67,7 +67,7 @@ export function nodeRoutes(nodes: NodeService): RouteSpec[] {
       permission: 'fleet:write',
       params: nodeParams,
       body: patchNodeSchema,
-      responses: { 200: json(proxyNodeSchema, 'The node changed') },
+      responses: { 200: json(proxyNodeSchema, 'The node changed', ETAG) },
       handler: async ({ write, params, body }) => written(await nodes.patch(write, params.node, body)),
     }),
     route({

@@ -7,6 +7,7 @@ import { TAGS, type Tag } from './tags.js';
 type JsonSchema = Record<string, unknown>;
 
 const SCHEMAS = '#/components/schemas/';
+const HEADER_SCHEMA = { type: 'string' };
 
 /** The errors the framework answers, each documented once under components.responses. */
 const ERRORS = {
@@ -113,6 +114,9 @@ function parameters(spec: RouteSpec): JsonSchema[] {
       });
     }
   }
+  for (const [name, description] of Object.entries(spec.headers ?? {})) {
+    out.push({ name, in: 'header', required: false, schema: HEADER_SCHEMA, description });
+  }
   if (dryRunnable(spec)) {
     out.push({ name: 'dryRun', in: 'query', required: false, schema: { type: 'boolean' }, description: 'Answer with the plan and change nothing' });
   }
@@ -132,12 +136,16 @@ function parameters(spec: RouteSpec): JsonSchema[] {
  */
 const dryRunnable = (spec: RouteSpec): boolean => spec.method !== 'get' && spec.dryRun === undefined;
 
-const HEADER_SCHEMA = { type: 'string' };
+
+/** `required`: always sent with the answer (a route's own headers), or only with some (an error's). */
+const headerObjects = (headers: Readonly<Record<string, string>>, required: boolean): Record<string, JsonSchema> =>
+  Object.fromEntries(Object.entries(headers).map(([name, description]) => [name, { description, required, schema: HEADER_SCHEMA }]));
 
 function answer(a: Answer, named: Record<string, JsonSchema>): JsonSchema {
-  if (a.kind === 'empty') return { description: a.description };
-  if (a.kind === 'text') return { description: a.description, content: { [a.contentType]: { schema: { type: 'string' } } } };
-  return { description: a.description, content: { 'application/json': { schema: outputSchema(a.schema, named) } } };
+  const head = { description: a.description, ...(a.headers && { headers: headerObjects(a.headers, true) }) };
+  if (a.kind === 'empty') return head;
+  if (a.kind === 'text') return { ...head, content: { [a.contentType]: { schema: { type: 'string' } } } };
+  return { ...head, content: { 'application/json': { schema: outputSchema(a.schema, named) } } };
 }
 
 function responses(declared: Responses, errors: readonly ErrorStatus[], dryRun: boolean, named: Record<string, JsonSchema>): Record<string, JsonSchema> {
@@ -162,7 +170,7 @@ function responses(declared: Responses, errors: readonly ErrorStatus[], dryRun: 
 function errorResponses(): Record<string, JsonSchema> {
   const out: Record<string, JsonSchema> = {};
   for (const e of Object.values(ERRORS) as (typeof ERRORS)[ErrorStatus][]) {
-    const headers = 'headers' in e ? Object.fromEntries(Object.entries(e.headers).map(([name, description]) => [name, { description, schema: HEADER_SCHEMA }])) : undefined;
+    const headers = 'headers' in e ? headerObjects(e.headers, false) : undefined;
     out[e.name] = {
       description: e.description,
       ...(headers && { headers }),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { paging, slug } from '../domain/fields.js';
 import { createPoolSchema, patchPoolSchema } from '../domain/pool.js';
 import type { PoolService } from '../services/pool-service.js';
-import { json, route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
 import { deletedSchema } from './responses/response-fields.js';
 import { poolPageSchema, poolSchema } from './responses/pool-responses.js';
 
@@ -30,7 +30,7 @@ export function poolRoutes(pools: PoolService): RouteSpec[] {
       permission: 'tenant:write',
       params: tenantParams,
       body: createPoolSchema,
-      responses: { 201: json(poolSchema, 'The pool created') },
+      responses: { 201: json(poolSchema, 'The pool created', ETAG) },
       handler: async ({ write, params, body }) => written(await pools.create(write, params.tenant, body), 201),
     }),
     route({
@@ -40,7 +40,7 @@ export function poolRoutes(pools: PoolService): RouteSpec[] {
       tag: 'pools',
       permission: 'tenant:read',
       params: poolParams,
-      responses: { 200: json(poolSchema, 'The pool') },
+      responses: { 200: json(poolSchema, 'The pool', ETAG) },
       handler: async ({ params }) => {
         const pool = await pools.get(params.tenant, params.pool);
         return { body: pool, etag: pool.revision };
@@ -54,7 +54,7 @@ export function poolRoutes(pools: PoolService): RouteSpec[] {
       permission: 'tenant:write',
       params: poolParams,
       body: patchPoolSchema,
-      responses: { 200: json(poolSchema, 'The pool changed') },
+      responses: { 200: json(poolSchema, 'The pool changed', ETAG) },
       handler: async ({ write, params, body }) => written(await pools.patch(write, params.tenant, params.pool, body)),
     }),
     route({

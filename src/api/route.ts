@@ -30,11 +30,15 @@ export interface Reply {
 /** The success statuses a route may answer with. */
 export type SuccessStatus = 200 | 201 | 202 | 204 | 304;
 
+/** Response headers worth documenting: name → what it holds. */
+export type HeaderDocs = Readonly<Record<string, string>>;
+
 /** A JSON answer: the zod schema the body satisfies, which the OpenAPI document describes. */
 export interface JsonAnswer<S extends z.ZodType = z.ZodType> {
   readonly kind: 'json';
   readonly schema: S;
   readonly description: string;
+  readonly headers?: HeaderDocs;
 }
 
 /** A text answer (Prometheus metrics): its exact content type. */
@@ -42,19 +46,24 @@ export interface TextAnswer {
   readonly kind: 'text';
   readonly contentType: string;
   readonly description: string;
+  readonly headers?: HeaderDocs;
 }
 
 /** An answer without a body (304). */
 export interface EmptyAnswer {
   readonly kind: 'empty';
   readonly description: string;
+  readonly headers?: HeaderDocs;
 }
 
 export type Answer = JsonAnswer | TextAnswer | EmptyAnswer;
 
-export const json = <S extends z.ZodType>(schema: S, description: string): JsonAnswer<S> => ({ kind: 'json', schema, description });
-export const text = (contentType: string, description: string): TextAnswer => ({ kind: 'text', contentType, description });
-export const empty = (description: string): EmptyAnswer => ({ kind: 'empty', description });
+/** What answers carrying one resource send besides it: its revision, for `If-Match`. */
+export const ETAG: HeaderDocs = { ETag: 'The revision of the resource, quoted (`"42"`): send it back as If-Match' };
+
+export const json = <S extends z.ZodType>(schema: S, description: string, headers?: HeaderDocs): JsonAnswer<S> => ({ kind: 'json', schema, description, ...(headers && { headers }) });
+export const text = (contentType: string, description: string, headers?: HeaderDocs): TextAnswer => ({ kind: 'text', contentType, description, ...(headers && { headers }) });
+export const empty = (description: string, headers?: HeaderDocs): EmptyAnswer => ({ kind: 'empty', description, ...(headers && { headers }) });
 
 /** A route's success answers by status. Errors are the framework's and documented by openapi.ts. */
 export type Responses = { readonly [S in SuccessStatus]?: Answer };
@@ -109,6 +118,8 @@ export interface RouteSpec<
   readonly ifMatch?: boolean;
   /** 404 where the path names nothing (a query or body does): the document lists it for paths with parameters. */
   readonly notFound?: boolean;
+  /** Request headers the handler reads itself (name → what it does), for the document. */
+  readonly headers?: HeaderDocs;
 }
 
 /** Identity function that gives handlers typed inputs and checks their replies against `responses`. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { slug } from '../domain/fields.js';
 import { createRouteSchema, patchRouteSchema } from '../domain/route.js';
 import type { RouteService } from '../services/route-service.js';
-import { json, route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
 import { deletedSchema } from './responses/response-fields.js';
 import { contentRoutePageSchema, contentRouteSchema } from './responses/route-responses.js';
 
@@ -30,7 +30,7 @@ export function routeRoutes(routes: RouteService): RouteSpec[] {
       permission: 'tenant:write',
       params: vipParams,
       body: createRouteSchema,
-      responses: { 201: json(contentRouteSchema, 'The route created') },
+      responses: { 201: json(contentRouteSchema, 'The route created', ETAG) },
       handler: async ({ write, params, body }) => written(await routes.create(write, params.tenant, params.vip, body), 201),
     }),
     route({
@@ -40,7 +40,7 @@ export function routeRoutes(routes: RouteService): RouteSpec[] {
       tag: 'routes',
       permission: 'tenant:read',
       params: routeParams,
-      responses: { 200: json(contentRouteSchema, 'The route') },
+      responses: { 200: json(contentRouteSchema, 'The route', ETAG) },
       handler: async ({ params }) => {
         const r = await routes.get(params.tenant, params.vip, params.route);
         return { body: r, etag: r.revision };
@@ -54,7 +54,7 @@ export function routeRoutes(routes: RouteService): RouteSpec[] {
       permission: 'tenant:write',
       params: routeParams,
       body: patchRouteSchema,
-      responses: { 200: json(contentRouteSchema, 'The route changed') },
+      responses: { 200: json(contentRouteSchema, 'The route changed', ETAG) },
       handler: async ({ write, params, body }) => written(await routes.patch(write, params.tenant, params.vip, params.route, body)),
     }),
     route({

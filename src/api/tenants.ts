@@ -3,7 +3,7 @@ import { paging, slug } from '../domain/fields.js';
 import { approvalDecisionSchema, createTenantSchema, labelSelector, patchTenantSchema, rejectionSchema } from '../domain/tenant.js';
 import type { TenantService } from '../services/tenant-service.js';
 import type { StatusService } from '../services/status-service.js';
-import { json, route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
 import { deletedSchema } from './responses/response-fields.js';
 import { tenantPageSchema, tenantSchema, tenantStatusSchema } from './responses/tenant-responses.js';
 
@@ -30,7 +30,7 @@ export function tenantRoutes(tenants: TenantService, status: StatusService): Rou
       tag: 'tenants',
       permission: 'tenants:create',
       body: createTenantSchema,
-      responses: { 201: json(tenantSchema, 'The tenant created') },
+      responses: { 201: json(tenantSchema, 'The tenant created', ETAG) },
       handler: async ({ write, body }) => written(await tenants.create(write, body), 201),
     }),
     route({
@@ -40,7 +40,7 @@ export function tenantRoutes(tenants: TenantService, status: StatusService): Rou
       tag: 'tenants',
       permission: 'tenant:read',
       params: tenantParams,
-      responses: { 200: json(tenantSchema, 'The tenant') },
+      responses: { 200: json(tenantSchema, 'The tenant', ETAG) },
       handler: async ({ params }) => {
         const tenant = await tenants.get(params.tenant);
         return { body: tenant, etag: tenant.revision };
@@ -54,7 +54,7 @@ export function tenantRoutes(tenants: TenantService, status: StatusService): Rou
       permission: 'tenant:write',
       params: tenantParams,
       body: patchTenantSchema,
-      responses: { 200: json(tenantSchema, 'The tenant changed') },
+      responses: { 200: json(tenantSchema, 'The tenant changed', ETAG) },
       handler: async ({ write, params, body }) => written(await tenants.patch(write, params.tenant, body)),
     }),
     route({
@@ -76,7 +76,7 @@ export function tenantRoutes(tenants: TenantService, status: StatusService): Rou
       params: tenantParams,
       body: approvalDecisionSchema,
       ifMatch: true,
-      responses: { 200: json(tenantSchema, 'The tenant, active or with its raise applied') },
+      responses: { 200: json(tenantSchema, 'The tenant, active or with its raise applied', ETAG) },
       handler: async ({ write, params, body }) => written(await tenants.approve(write, params.tenant, body.reason)),
     }),
     route({
@@ -88,7 +88,7 @@ export function tenantRoutes(tenants: TenantService, status: StatusService): Rou
       params: tenantParams,
       body: rejectionSchema,
       ifMatch: true,
-      responses: { 200: json(tenantSchema, 'The tenant, rejected or with its raise dropped') },
+      responses: { 200: json(tenantSchema, 'The tenant, rejected or with its raise dropped', ETAG) },
       handler: async ({ write, params, body }) => written(await tenants.reject(write, params.tenant, body.reason)),
     }),
     route({

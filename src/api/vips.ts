@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { paging, slug } from '../domain/fields.js';
 import { createVipSchema, patchVipSchema } from '../domain/vip.js';
 import type { VipService } from '../services/vip-service.js';
-import { json, route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
 import { deletedSchema } from './responses/response-fields.js';
 import { vipPageSchema, vipSchema } from './responses/vip-responses.js';
 
@@ -30,7 +30,7 @@ export function vipRoutes(vips: VipService): RouteSpec[] {
       permission: 'tenant:write',
       params: tenantParams,
       body: createVipSchema,
-      responses: { 201: json(vipSchema, 'The VIP created') },
+      responses: { 201: json(vipSchema, 'The VIP created', ETAG) },
       handler: async ({ write, params, body }) => written(await vips.create(write, params.tenant, body), 201),
     }),
     route({
@@ -40,7 +40,7 @@ export function vipRoutes(vips: VipService): RouteSpec[] {
       tag: 'vips',
       permission: 'tenant:read',
       params: vipParams,
-      responses: { 200: json(vipSchema, 'The VIP') },
+      responses: { 200: json(vipSchema, 'The VIP', ETAG) },
       handler: async ({ params }) => {
         const vip = await vips.get(params.tenant, params.vip);
         return { body: vip, etag: vip.revision };
@@ -54,7 +54,7 @@ export function vipRoutes(vips: VipService): RouteSpec[] {
       permission: 'tenant:write',
       params: vipParams,
       body: patchVipSchema,
-      responses: { 200: json(vipSchema, 'The VIP changed') },
+      responses: { 200: json(vipSchema, 'The VIP changed', ETAG) },
       handler: async ({ write, params, body }) => written(await vips.patch(write, params.tenant, params.vip, body)),
     }),
     route({

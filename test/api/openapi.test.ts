@@ -183,6 +183,22 @@ describe('OpenAPI document', () => {
     expect(metrics.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
   });
 
+  it('is what the test harness checks every answer against, and the check refuses what the document does not say', async () => {
+    const conformance = new OpenApiConformance(doc);
+    expect((await app.admin('POST', '/v1/tenants', { id: 'checked' })).status).toBe(201);
+    const tenant = (await app.admin('GET', '/v1/tenants/checked')).body;
+    const headers = new Headers({ etag: `"${tenant.revision}"` });
+    const answer = { method: 'GET', path: '/v1/tenants/checked', status: 200, contentType: 'application/json; charset=utf-8', body: tenant, headers };
+    expect(conformance.problem(answer)).toBeNull();
+    expect(conformance.problem({ ...answer, status: 201 })).toMatch(/status 201 is not documented/);
+    expect(conformance.problem({ ...answer, body: { ...tenant, secret: 'x' } })).toMatch(/must NOT have additional properties \(secret\)/);
+    expect(conformance.problem({ ...answer, body: { ...tenant, state: 'gone' } })).toMatch(/\/state must be equal to one of the allowed values/);
+    expect(conformance.problem({ ...answer, contentType: 'text/html' })).toMatch(/content type text\/html is not one of application\/json/);
+    expect(conformance.problem({ ...answer, headers: new Headers() })).toMatch(/header ETag is missing/);
+    expect(conformance.problem({ ...answer, status: 409 })).toMatch(/status 409 is not documented/);
+    expect(conformance.problem({ ...answer, status: 404, body: { error: { code: 'not_found', message: 'no' } } })).toMatch(/must have required property 'details'/);
+  });
+
   it('serves Swagger UI at /docs', async () => {
     const res = await fetch(`${app.url}/docs/`);
     expect(res.status).toBe(200);

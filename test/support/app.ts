@@ -84,6 +84,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
         status: res.status,
         contentType: res.headers.get('content-type'),
         body: parsed,
+        headers: res.headers,
       });
       if (problem !== null) throw new Error(`the answer does not match the OpenAPI document: ${problem}`);
       return { status: res.status, body: parsed as any, headers: res.headers };

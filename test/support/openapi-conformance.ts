@@ -11,6 +11,7 @@ export interface Answer {
   readonly contentType: string | null;
   /** The body, parsed when it is JSON; '' or null when there is none. */
   readonly body: unknown;
+  readonly headers?: { get(name: string): string | null };
 }
 
 const DOCUMENT_ID = 'openapi.json';
@@ -57,6 +58,9 @@ export class OpenApiConformance {
       ? ['components', 'responses', declared.$ref.split('/').pop()!]
       : ['paths', template, method, 'responses', String(answer.status)];
     const response = (typeof declared.$ref === 'string' ? this.doc.components.responses[base[2]!] : declared) as Json;
+    for (const [name, header] of Object.entries((response.headers ?? {}) as Record<string, Json>)) {
+      if (header.required === true && answer.headers !== undefined && answer.headers.get(name) === null) return `${where}: the documented header ${name} is missing`;
+    }
     const content = response.content as Record<string, { schema: Json }> | undefined;
     const hasBody = answer.body !== null && answer.body !== '' && answer.body !== undefined;
     if (content === undefined) return hasBody ? `${where}: documented without a body, answered ${JSON.stringify(answer.body).slice(0, 200)}` : null;
