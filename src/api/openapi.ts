@@ -66,13 +66,19 @@ function inputSchema(schema: z.ZodType): JsonSchema {
  * (`.meta({ id })`) are referred to in components.schemas, where `components()` puts them.
  */
 function outputSchema(schema: z.ZodType, named: Record<string, JsonSchema>): JsonSchema {
-  const id = z.globalRegistry.get(schema)?.id;
-  if (id !== undefined) return { $ref: `${SCHEMAS}${id}` };
+  if (z.globalRegistry.get(schema)?.id !== undefined) return refTo(schema);
   const { $schema: _drop, $defs, ...rest } = z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) as JsonSchema;
   for (const name of Object.keys(($defs ?? {}) as JsonSchema)) {
     if (!(name in named)) throw new Error(`response schema ${name} is not in components.schemas`);
   }
   return tidy(JSON.parse(JSON.stringify(rest).replaceAll('"#/$defs/', `"${SCHEMAS}`)) as JsonSchema);
+}
+
+/** A reference to a named schema in components.schemas. */
+function refTo(schema: z.ZodType): JsonSchema {
+  const id = z.globalRegistry.get(schema)?.id;
+  if (id === undefined) throw new Error('only a schema named with .meta({ id }) is in components.schemas');
+  return { $ref: `${SCHEMAS}${id}` };
 }
 
 /** Drops the bounds zod gives every integer (±2^53 - 1): they say nothing a client needs. */
@@ -136,7 +142,6 @@ function parameters(spec: RouteSpec): JsonSchema[] {
  */
 const dryRunnable = (spec: RouteSpec): boolean => spec.method !== 'get' && spec.dryRun === undefined;
 
-
 /** `required`: always sent with the answer (a route's own headers), or only with some (an error's). */
 const headerObjects = (headers: Readonly<Record<string, string>>, required: boolean): Record<string, JsonSchema> =>
   Object.fromEntries(Object.entries(headers).map(([name, description]) => [name, { description, required, schema: HEADER_SCHEMA }]));
@@ -152,7 +157,7 @@ function responses(declared: Responses, errors: readonly ErrorStatus[], dryRun: 
   const out: Record<string, JsonSchema> = {};
   for (const [status, a] of Object.entries(declared) as [string, Answer][]) out[status] = answer(a, named);
   if (dryRun) {
-    const plan = { $ref: `${SCHEMAS}${z.globalRegistry.get(dryRunOutcomeSchema)!.id}` };
+    const plan = refTo(dryRunOutcomeSchema);
     const ok = out['200'];
     const json = (ok?.content as Record<string, { schema: JsonSchema }> | undefined)?.['application/json'];
     if (ok === undefined) {
@@ -174,7 +179,7 @@ function errorResponses(): Record<string, JsonSchema> {
     out[e.name] = {
       description: e.description,
       ...(headers && { headers }),
-      ...(!('body' in e) && { content: { 'application/json': { schema: { $ref: `${SCHEMAS}${z.globalRegistry.get(errorSchema)!.id}` } } } }),
+      ...(!('body' in e) && { content: { 'application/json': { schema: refTo(errorSchema) } } }),
     };
   }
   return out;
