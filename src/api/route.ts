@@ -41,7 +41,7 @@ export interface JsonAnswer<S extends z.ZodType = z.ZodType> {
   readonly headers?: HeaderDocs;
 }
 
-/** A text answer (Prometheus metrics): its exact content type. */
+/** A text answer (Prometheus metrics, the dashboard's page): its exact content type. */
 export interface TextAnswer {
   readonly kind: 'text';
   readonly contentType: string;
@@ -61,8 +61,20 @@ export type Answer = JsonAnswer | TextAnswer | EmptyAnswer;
 /** What answers carrying one resource send besides it: its revision, for `If-Match`. */
 export const ETAG: HeaderDocs = { ETag: 'The revision of the resource, quoted (`"42"`): send it back as If-Match' };
 
-export const json = <S extends z.ZodType>(schema: S, description: string, headers?: HeaderDocs): JsonAnswer<S> => ({ kind: 'json', schema, description, ...(headers && { headers }) });
-export const text = (contentType: string, description: string, headers?: HeaderDocs): TextAnswer => ({ kind: 'text', contentType, description, ...(headers && { headers }) });
+export const json = <S extends z.ZodType>(schema: S, description: string, headers?: HeaderDocs): JsonAnswer<S> => ({
+  kind: 'json',
+  schema,
+  description,
+  ...(headers && { headers }),
+});
+
+export const text = (contentType: string, description: string, headers?: HeaderDocs): TextAnswer => ({
+  kind: 'text',
+  contentType,
+  description,
+  ...(headers && { headers }),
+});
+
 export const empty = (description: string, headers?: HeaderDocs): EmptyAnswer => ({ kind: 'empty', description, ...(headers && { headers }) });
 
 /** A route's success answers by status. Errors are the framework's and documented by openapi.ts. */
@@ -71,12 +83,20 @@ export type Responses = { readonly [S in SuccessStatus]?: Answer };
 /** What a handler may return for one declared answer: 200 is the default status, any other is named. */
 type ReplyTo<S extends SuccessStatus, A> = (S extends 200 ? { readonly status?: 200 } : { readonly status: S }) &
   Pick<Reply, 'etag' | 'headers'> &
-  (A extends JsonAnswer<infer Z> ? { readonly body: Answered<Z> } : A extends TextAnswer ? { readonly text: NonNullable<Reply['text']> } : { readonly body?: never });
+  (A extends JsonAnswer<infer Z>
+    ? { readonly body: Answered<Z> }
+    : A extends TextAnswer
+      ? { readonly text: NonNullable<Reply['text']> }
+      : { readonly body?: never });
 
 /** What a handler may answer for a response schema: its output type, read-only as the services' types are. */
 export type Answered<S extends z.ZodType> = DeepReadonly<z.output<S>>;
 
-type DeepReadonly<T> = T extends (infer E)[] ? readonly DeepReadonly<E>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+type DeepReadonly<T> = T extends (infer E)[]
+  ? readonly DeepReadonly<E>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
 
 /** The replies a handler may return: one of its route's declared answers, body checked against its schema. */
 export type ReplyFor<R extends Responses> = { [S in keyof R & SuccessStatus]: ReplyTo<S, R[S]> }[keyof R & SuccessStatus];
