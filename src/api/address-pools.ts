@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { createAddressPoolSchema } from '../domain/address-pool.js';
 import { paging, slug } from '../domain/fields.js';
 import type { AddressPoolService } from '../services/address-pool-service.js';
-import { route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
+import { addressPoolPageSchema, addressPoolSchema } from './responses/address-pool-responses.js';
+import { deletedSchema } from './responses/response-fields.js';
 
 const params = z.strictObject({ pool: slug });
 
@@ -15,6 +17,7 @@ export function addressPoolRoutes(pools: AddressPoolService): RouteSpec[] {
       tag: 'address-pools',
       permission: 'fleet:read',
       query: z.strictObject(paging),
+      responses: { 200: json(addressPoolPageSchema, 'A page of address pools') },
       handler: async ({ query }) => ({ body: await pools.list(query) }),
     }),
     route({
@@ -24,6 +27,7 @@ export function addressPoolRoutes(pools: AddressPoolService): RouteSpec[] {
       tag: 'address-pools',
       permission: 'fleet:write',
       body: createAddressPoolSchema,
+      responses: { 201: json(addressPoolSchema, 'The address pool created', ETAG) },
       handler: async ({ write, body }) => written(await pools.create(write, body), 201),
     }),
     route({
@@ -33,6 +37,7 @@ export function addressPoolRoutes(pools: AddressPoolService): RouteSpec[] {
       tag: 'address-pools',
       permission: 'fleet:read',
       params,
+      responses: { 200: json(addressPoolSchema, 'The address pool', ETAG) },
       handler: async ({ params: p }) => {
         const pool = await pools.get(p.pool);
         return { body: pool, etag: pool.revision };
@@ -45,6 +50,7 @@ export function addressPoolRoutes(pools: AddressPoolService): RouteSpec[] {
       tag: 'address-pools',
       permission: 'fleet:write',
       params,
+      responses: { 200: json(deletedSchema, 'Deleted') },
       handler: async ({ write, params: p }) => written(await pools.delete(write, p.pool)),
     }),
   ];

@@ -4,7 +4,15 @@ import { cursorOf, paging, slug } from '../domain/fields.js';
 import { ROLE_PERMISSIONS, forbiddenMessage } from '../domain/token.js';
 import type { AllocationService } from '../services/allocation-service.js';
 import type { PlacementService } from '../services/placement-service.js';
-import { route, type RouteSpec } from './route.js';
+import { json, route, type RouteSpec } from './route.js';
+import {
+  allocationPageSchema,
+  capacityViewSchema,
+  placementViewSchema,
+  rebalanceResultSchema,
+  tenantAllocationSchema,
+  tenantPlacementSchema,
+} from './responses/allocation-responses.js';
 
 /**
  * Allocations: each tenant's caps per node, their history with reasons, a rebalance on demand,
@@ -24,6 +32,7 @@ export function allocationRoutes(allocations: AllocationService, placement: Plac
       tag: 'allocations',
       permission: 'fleet:read',
       query: z.strictObject({}),
+      responses: { 200: json(placementViewSchema, 'The placement in force, its shortfalls and per-node usage') },
       handler: async () => ({ body: await placement.view() }),
     }),
     route({
@@ -34,6 +43,7 @@ export function allocationRoutes(allocations: AllocationService, placement: Plac
       permission: 'tenant:read',
       params: z.strictObject({ tenant: slug }),
       query: z.strictObject({}),
+      responses: { 200: json(tenantPlacementSchema, "The tenant's nodes and shortfalls") },
       handler: async ({ params }) => ({ body: await placement.tenant(params.tenant) }),
     }),
     route({
@@ -46,6 +56,7 @@ export function allocationRoutes(allocations: AllocationService, placement: Plac
         limit: paging.limit,
         cursor: cursorOf(ALLOCATION_CURSOR_RE, 'tenant/node').optional(),
       }),
+      responses: { 200: json(allocationPageSchema, 'A page of stored caps') },
       handler: async ({ query }) => ({ body: await allocations.list({ limit: query.limit, cursor: query.cursor }) }),
     }),
     route({
@@ -56,6 +67,7 @@ export function allocationRoutes(allocations: AllocationService, placement: Plac
       permission: 'tenant:read',
       params: z.strictObject({ tenant: slug }),
       query: z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+      responses: { 200: json(tenantAllocationSchema, "The tenant's caps per node and their history") },
       handler: async ({ params, query }) => ({ body: await allocations.tenant(params.tenant, query.limit) }),
     }),
     route({
@@ -66,12 +78,13 @@ export function allocationRoutes(allocations: AllocationService, placement: Plac
       permission: 'fleet:read',
       dryRun: 'own',
       query: z.strictObject({ dryRun: z.enum(['true', 'false']).default('false').describe('Answer with the plan and change nothing') }),
+      responses: { 200: json(rebalanceResultSchema, 'The plan (`dryRun: true`), or the plan and what was applied') },
       handler: async ({ query, principal, write }) => {
         const plan = await allocations.plan();
-        if (query.dryRun === 'true') return { body: { dryRun: true, plan } };
+        if (query.dryRun === 'true') return { body: { dryRun: true as const, plan } };
         if (!ROLE_PERMISSIONS[principal.role].has('fleet:write')) throw new ForbiddenError(forbiddenMessage(principal.role, 'apply a rebalance (it may dry-run one with ?dryRun=true)', 'fleet:write'));
         const result = await allocations.apply(plan, write);
-        return { body: { dryRun: false, revision: result.revision, changed: result.changed, items: result.items, plan } };
+        return { body: { dryRun: false as const, revision: result.revision, changed: result.changed, items: result.items, plan } };
       },
     }),
     route({
@@ -81,6 +94,7 @@ export function allocationRoutes(allocations: AllocationService, placement: Plac
       tag: 'allocations',
       permission: 'fleet:read',
       query: z.strictObject({}),
+      responses: { 200: json(capacityViewSchema, 'Capacity per node and group') },
       handler: async () => ({ body: await allocations.capacity() }),
     }),
   ];

@@ -1,12 +1,14 @@
 import express, { type Express } from 'express';
 import swaggerUi from 'swagger-ui-express';
+import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import { errorHandler, sendError } from './error-handler.js';
 import { mountRoutes, type MountDeps } from './mount.js';
-import { buildOpenApi } from './openapi.js';
+import { buildOpenApi, type PublicEndpoint } from './openapi.js';
+import { healthySchema, readySchema } from './responses/probe-responses.js';
 import { requestLog } from './request-log.js';
 import type { Metrics } from '../metrics.js';
-import type { RouteSpec } from './route.js';
+import { empty, json, text, type Answered, type RouteSpec } from './route.js';
 import { uiRouter } from './ui.js';
 
 export interface AppDeps extends MountDeps {
@@ -18,6 +20,42 @@ export interface AppDeps extends MountDeps {
   readonly metrics: Metrics;
 }
 
+/** What the app answers besides the REST routes, without a token: documented with them. */
+export const PUBLIC_ENDPOINTS: readonly PublicEndpoint[] = [
+  {
+    path: '/healthz',
+    summary: 'Liveness: the process is up',
+    tag: 'operations',
+    responses: { 200: json(healthySchema, 'Up') },
+    errors: [431],
+  },
+  {
+    path: '/readyz',
+    summary: 'Readiness: the database is reachable and migrations are applied',
+    tag: 'operations',
+    responses: { 200: json(readySchema, 'Ready') },
+    errors: [431, 503],
+  },
+  {
+    path: '/openapi.json',
+    summary: 'This document',
+    tag: 'operations',
+    responses: { 200: json(z.record(z.string(), z.unknown()), 'The OpenAPI 3.1 document') },
+    errors: [431],
+  },
+  {
+    // The page itself, by its file name: `/ui/` serves the same (and `/ui` redirects there).
+    path: '/ui/index.html',
+    summary: "The operators' dashboard, also at /ui/ (it asks for a token and calls this API with it)",
+    tag: 'operations',
+    responses: {
+      200: text('text/html; charset=utf-8', 'The dashboard page'),
+      304: empty('Unchanged since the ETag or Last-Modified the browser holds'),
+    },
+    errors: [431],
+  },
+];
+
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -27,18 +65,18 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: '1mb', strict: true }));
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+    res.json({ status: 'ok' } satisfies Answered<typeof healthySchema>);
   });
   app.get('/readyz', async (_req, res) => {
     try {
       await deps.ready();
-      res.json({ status: 'ready' });
+      res.json({ status: 'ready' } satisfies Answered<typeof readySchema>);
     } catch (err) {
       sendError(res, 503, 'not_ready', err instanceof Error ? err.message : String(err));
     }
   });
 
-  const openapi = buildOpenApi(deps.routes, deps.version);
+  const openapi = buildOpenApi(deps.routes, deps.version, PUBLIC_ENDPOINTS);
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });

@@ -3,7 +3,8 @@ import { cursorOf, slug } from '../domain/fields.js';
 import { ForbiddenError, NotFoundError } from '../domain/errors.js';
 import { ROLE_PERMISSIONS, forbiddenMessage } from '../domain/token.js';
 import type { AuditService } from '../services/audit-service.js';
-import { route, type RouteSpec } from './route.js';
+import { json, route, type RouteSpec } from './route.js';
+import { auditPageSchema } from './responses/audit-responses.js';
 
 const auditQuery = z
   .strictObject({
@@ -33,6 +34,8 @@ export function auditRoutes(audit: AuditService): RouteSpec[] {
       tag: 'audit',
       permission: null,
       query: auditQuery,
+      notFound: true,
+      responses: { 200: json(auditPageSchema, 'A page of events, newest first') },
       handler: async ({ principal, query }) => {
         let tenant = query.tenant;
         if (principal.tenantId !== null) {

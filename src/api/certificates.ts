@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { createCertificateSchema, replaceCertificateSchema } from '../domain/certificate.js';
 import { paging, slug } from '../domain/fields.js';
 import type { CertificateService } from '../services/certificate-service.js';
-import { route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
+import { certificatePageSchema, certificateSchema } from './responses/certificate-responses.js';
+import { deletedSchema } from './responses/response-fields.js';
 
 const tenantParams = z.strictObject({ tenant: slug });
 const certificateParams = z.strictObject({ tenant: slug, certificate: slug });
@@ -18,6 +20,7 @@ export function certificateRoutes(certificates: CertificateService): RouteSpec[]
       permission: 'tenant:read',
       params: tenantParams,
       query: z.strictObject(paging),
+      responses: { 200: json(certificatePageSchema, 'A page of certificates') },
       handler: async ({ params, query }) => ({ body: await certificates.list(params.tenant, query) }),
     }),
     route({
@@ -28,6 +31,7 @@ export function certificateRoutes(certificates: CertificateService): RouteSpec[]
       permission: 'tenant:write',
       params: tenantParams,
       body: createCertificateSchema,
+      responses: { 201: json(certificateSchema, 'The certificate stored (its metadata)', ETAG) },
       handler: async ({ write, params, body }) => written(await certificates.create(write, params.tenant, body), 201),
     }),
     route({
@@ -37,6 +41,7 @@ export function certificateRoutes(certificates: CertificateService): RouteSpec[]
       tag: 'certificates',
       permission: 'tenant:read',
       params: certificateParams,
+      responses: { 200: json(certificateSchema, 'The certificate (its metadata)', ETAG) },
       handler: async ({ params }) => {
         const cert = await certificates.get(params.tenant, params.certificate);
         return { body: cert, etag: cert.revision };
@@ -50,6 +55,7 @@ export function certificateRoutes(certificates: CertificateService): RouteSpec[]
       permission: 'tenant:write',
       params: certificateParams,
       body: replaceCertificateSchema,
+      responses: { 200: json(certificateSchema, 'The certificate rotated (its metadata)', ETAG) },
       handler: async ({ write, params, body }) => written(await certificates.replace(write, params.tenant, params.certificate, body)),
     }),
     route({
@@ -59,6 +65,7 @@ export function certificateRoutes(certificates: CertificateService): RouteSpec[]
       tag: 'certificates',
       permission: 'tenant:write',
       params: certificateParams,
+      responses: { 200: json(deletedSchema, 'Deleted') },
       handler: async ({ write, params }) => written(await certificates.delete(write, params.tenant, params.certificate)),
     }),
   ];

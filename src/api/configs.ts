@@ -2,7 +2,13 @@ import { z } from 'zod';
 import { slug } from '../domain/fields.js';
 import { NODE_KINDS } from '../domain/node.js';
 import type { ConfigService } from '../services/config/config-service.js';
-import { route, type RouteSpec } from './route.js';
+import { empty, json, route, type RouteSpec } from './route.js';
+import { nodeConfigSchema, tenantRenderSchema } from './responses/config-responses.js';
+
+const CONFIG_HEADERS = {
+  ETag: 'The content hash of the files, quoted: send it back as If-None-Match',
+  'X-Switchyard-Revision': 'The desired-state revision the files reflect',
+};
 
 /** Rendered configuration: what a node runs (agents and admins only: it holds private keys) and tenant previews. */
 export function configRoutes(configs: ConfigService): RouteSpec[] {
@@ -18,6 +24,11 @@ export function configRoutes(configs: ConfigService): RouteSpec[] {
         /** Long poll: with If-None-Match, wait up to this many seconds for a different config. */
         wait: z.coerce.number().int().min(0).max(120).default(0),
       }),
+      headers: { 'If-None-Match': 'The ETag of the files the agent has: 304 while they are current (with `wait`, after the wait)' },
+      responses: {
+        200: json(nodeConfigSchema, "The node's files", CONFIG_HEADERS),
+        304: empty('The files named by If-None-Match are current', CONFIG_HEADERS),
+      },
       handler: async ({ params, query, req }) => {
         const known = /^"([0-9a-f]{64})"$/.exec(String(req.headers['if-none-match'] ?? ''))?.[1];
         const aborted = new AbortController();
@@ -41,6 +52,7 @@ export function configRoutes(configs: ConfigService): RouteSpec[] {
       permission: 'tenant:read',
       params: z.strictObject({ tenant: slug }),
       query: z.strictObject({ kind: z.enum(NODE_KINDS).default('haproxy') }),
+      responses: { 200: json(tenantRenderSchema, "The tenant's files (private keys withheld) and the validator's verdict") },
       handler: async ({ params, query }) => ({ body: { tenant: params.tenant, kind: query.kind, ...(await configs.preview(params.tenant, query.kind)) } }),
     }),
   ];

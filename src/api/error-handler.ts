@@ -10,9 +10,12 @@ import {
   ValidationError,
 } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
+import type { errorSchema } from './responses/error-response.js';
+import type { Answered } from './route.js';
 
 export function sendError(res: Response, status: number, code: string, message: string, details?: unknown): void {
-  res.status(status).json({ error: { code, message, details: details ?? null } });
+  const body: Answered<typeof errorSchema> = { error: { code, message, details: details ?? null } };
+  res.status(status).json(body);
 }
 
 interface HttpishError {

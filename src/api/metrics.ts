@@ -1,7 +1,8 @@
+import { prometheusContentType } from 'prom-client';
 import type { Metrics } from '../metrics.js';
 import type { NodeService } from '../services/node-service.js';
 import type { ReplicaStatus } from '../services/replica-status.js';
-import { route, type RouteSpec } from './route.js';
+import { route, text, type RouteSpec } from './route.js';
 
 /**
  * Prometheus metrics. They name tenants, so a token with fleet:read is required (Prometheus sends
@@ -14,6 +15,7 @@ export function metricsRoute(metrics: Metrics, nodes: Pick<NodeService, 'all'>, 
     summary: 'Prometheus metrics (text exposition format)',
     tag: 'operations',
     permission: 'fleet:read',
+    responses: { 200: text(prometheusContentType, 'The metrics, in the Prometheus text exposition format') },
     handler: async () => {
       // Read at scrape time, so the verdict ages with the clock like every other view's.
       metrics.recordNodes(await nodes.all());

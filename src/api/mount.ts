@@ -5,7 +5,8 @@ import { ETAG_RE } from '../domain/fields.js';
 import { ROLE_PERMISSIONS, forbiddenMessage, type Principal } from '../domain/token.js';
 import { DryRunOutcome, fingerprint, type DryRun, type WriteContext } from '../services/mutation.js';
 import { validate } from '../services/validate.js';
-import { isTenantScoped, type Reply, type RouteSpec } from './route.js';
+import type { dryRunOutcomeSchema, fleetPlanSchema } from './responses/plan-responses.js';
+import { isTenantScoped, type Answered, type Reply, type RouteSpec } from './route.js';
 
 export interface Authenticator {
   authenticate(secret: string): Promise<Principal | null>;
@@ -45,7 +46,7 @@ export class HandlersRunning {
 /** Reads a dry-run write's state inside its transaction, then, after the rollback, plans it. */
 export interface DryRunPlanner extends DryRun {
   /** `captured` is what `capture` returned, or null when the write changed nothing. */
-  plan(captured: unknown): Promise<unknown>;
+  plan(captured: unknown): Promise<Answered<typeof fleetPlanSchema>>;
 }
 
 const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -120,7 +121,8 @@ async function dryRunReply(spec: RouteSpec, run: () => Promise<Reply>, planner: 
     await run();
   } catch (err) {
     if (!(err instanceof DryRunOutcome)) throw err;
-    return { body: { dryRun: true, revision: err.revision, changed: err.changed, plan: await planner.plan(err.captured) } };
+    const body: Answered<typeof dryRunOutcomeSchema> = { dryRun: true, revision: err.revision, changed: err.changed, plan: await planner.plan(err.captured) };
+    return { body };
   }
   // The handler wrote without mutate(): the route must be marked `dryRun: false`.
   throw new Error(`${spec.method.toUpperCase()} ${spec.path} finished a dry run without going through mutate()`);

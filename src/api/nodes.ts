@@ -4,7 +4,9 @@ import { paging, slug } from '../domain/fields.js';
 import { createNodeSchema, nodeReportSchema, patchNodeSchema } from '../domain/node.js';
 import { ROLE_PERMISSIONS, forbiddenMessage, type Principal } from '../domain/token.js';
 import type { NodeService } from '../services/node-service.js';
-import { route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
+import { proxyNodePageSchema, proxyNodeSchema, registeredNodeSchema } from './responses/node-responses.js';
+import { deletedSchema } from './responses/response-fields.js';
 
 const nodeParams = z.strictObject({ node: slug });
 
@@ -17,6 +19,7 @@ export function nodeRoutes(nodes: NodeService): RouteSpec[] {
       tag: 'nodes',
       permission: 'fleet:read',
       query: z.strictObject(paging),
+      responses: { 200: json(proxyNodePageSchema, 'A page of nodes') },
       handler: async ({ query }) => ({ body: await nodes.list(query) }),
     }),
     route({
@@ -26,6 +29,7 @@ export function nodeRoutes(nodes: NodeService): RouteSpec[] {
       tag: 'nodes',
       permission: 'fleet:write',
       body: createNodeSchema,
+      responses: { 201: json(registeredNodeSchema, 'The node registered, with its agent token', ETAG) },
       handler: async ({ write, body }) => written(await nodes.create(write, body), 201),
     }),
     route({
@@ -36,6 +40,7 @@ export function nodeRoutes(nodes: NodeService): RouteSpec[] {
       // Checked in the handler: fleet readers, or the node's own agent.
       permission: null,
       params: nodeParams,
+      responses: { 200: json(proxyNodeSchema, 'The node', ETAG) },
       handler: async ({ principal, params }) => {
         requireNodeRead(principal, params.node);
         const node = await nodes.get(params.node);
@@ -51,6 +56,7 @@ export function nodeRoutes(nodes: NodeService): RouteSpec[] {
       params: nodeParams,
       body: nodeReportSchema,
       dryRun: false,
+      responses: { 200: json(proxyNodeSchema, 'The node, with the report recorded') },
       handler: async ({ params, body }) => ({ body: await nodes.report(params.node, body) }),
     }),
     route({
@@ -61,6 +67,7 @@ export function nodeRoutes(nodes: NodeService): RouteSpec[] {
       permission: 'fleet:write',
       params: nodeParams,
       body: patchNodeSchema,
+      responses: { 200: json(proxyNodeSchema, 'The node changed', ETAG) },
       handler: async ({ write, params, body }) => written(await nodes.patch(write, params.node, body)),
     }),
     route({
@@ -70,6 +77,7 @@ export function nodeRoutes(nodes: NodeService): RouteSpec[] {
       tag: 'nodes',
       permission: 'fleet:write',
       params: nodeParams,
+      responses: { 200: json(deletedSchema, 'Deleted, with its agent token') },
       handler: async ({ write, params }) => written(await nodes.delete(write, params.node)),
     }),
   ];

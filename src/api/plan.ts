@@ -1,5 +1,6 @@
 import type { PlanService } from '../services/plan-service.js';
-import { route, type RouteSpec } from './route.js';
+import { json, route, type RouteSpec } from './route.js';
+import { fleetPlanSchema } from './responses/plan-responses.js';
 
 /**
  * Pending work across the fleet: per node, the runtime commands it would be sent now and whether
@@ -13,6 +14,7 @@ export function planRoutes(plans: PlanService): RouteSpec[] {
       summary: 'Show what each node still needs: runtime commands and pending reloads',
       tag: 'fleet',
       permission: 'fleet:read',
+      responses: { 200: json(fleetPlanSchema, 'The plan per node') },
       handler: async () => ({ body: await plans.current(), headers: { 'Cache-Control': 'no-store' } }),
     }),
   ];

@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { paging, slug } from '../domain/fields.js';
 import { createPoolSchema, patchPoolSchema } from '../domain/pool.js';
 import type { PoolService } from '../services/pool-service.js';
-import { route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
+import { deletedSchema } from './responses/response-fields.js';
+import { poolPageSchema, poolSchema } from './responses/pool-responses.js';
 
 const tenantParams = z.strictObject({ tenant: slug });
 const poolParams = z.strictObject({ tenant: slug, pool: slug });
@@ -17,6 +19,7 @@ export function poolRoutes(pools: PoolService): RouteSpec[] {
       permission: 'tenant:read',
       params: tenantParams,
       query: z.strictObject({ ...paging }),
+      responses: { 200: json(poolPageSchema, 'A page of pools') },
       handler: async ({ params, query }) => ({ body: await pools.list(params.tenant, query) }),
     }),
     route({
@@ -27,6 +30,7 @@ export function poolRoutes(pools: PoolService): RouteSpec[] {
       permission: 'tenant:write',
       params: tenantParams,
       body: createPoolSchema,
+      responses: { 201: json(poolSchema, 'The pool created', ETAG) },
       handler: async ({ write, params, body }) => written(await pools.create(write, params.tenant, body), 201),
     }),
     route({
@@ -36,6 +40,7 @@ export function poolRoutes(pools: PoolService): RouteSpec[] {
       tag: 'pools',
       permission: 'tenant:read',
       params: poolParams,
+      responses: { 200: json(poolSchema, 'The pool', ETAG) },
       handler: async ({ params }) => {
         const pool = await pools.get(params.tenant, params.pool);
         return { body: pool, etag: pool.revision };
@@ -49,6 +54,7 @@ export function poolRoutes(pools: PoolService): RouteSpec[] {
       permission: 'tenant:write',
       params: poolParams,
       body: patchPoolSchema,
+      responses: { 200: json(poolSchema, 'The pool changed', ETAG) },
       handler: async ({ write, params, body }) => written(await pools.patch(write, params.tenant, params.pool, body)),
     }),
     route({
@@ -58,6 +64,7 @@ export function poolRoutes(pools: PoolService): RouteSpec[] {
       tag: 'pools',
       permission: 'tenant:write',
       params: poolParams,
+      responses: { 200: json(deletedSchema, 'Deleted, with its members') },
       handler: async ({ write, params }) => written(await pools.delete(write, params.tenant, params.pool)),
     }),
   ];

@@ -1,5 +1,6 @@
 import type { ReplicaStatus } from '../services/replica-status.js';
-import { route, type RouteSpec } from './route.js';
+import { json, route, type RouteSpec } from './route.js';
+import { replicaStatusSchema } from './responses/replica-responses.js';
 
 /**
  * Which replica answered and whether it leads (runs the reconciler, stats poller, rebalancer and
@@ -13,6 +14,7 @@ export function replicaRoute(replica: ReplicaStatus): RouteSpec {
     summary: 'This control-plane replica: its id, whether it leads the fleet jobs and since when, its version',
     tag: 'operations',
     permission: 'fleet:read',
+    responses: { 200: json(replicaStatusSchema, 'This replica') },
     handler: async () => ({ body: replica.view() }),
   });
 }

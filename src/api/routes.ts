@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { slug } from '../domain/fields.js';
 import { createRouteSchema, patchRouteSchema } from '../domain/route.js';
 import type { RouteService } from '../services/route-service.js';
-import { route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
+import { deletedSchema } from './responses/response-fields.js';
+import { contentRoutePageSchema, contentRouteSchema } from './responses/route-responses.js';
 
 const vipParams = z.strictObject({ tenant: slug, vip: slug });
 const routeParams = z.strictObject({ tenant: slug, vip: slug, route: slug });
@@ -17,6 +19,7 @@ export function routeRoutes(routes: RouteService): RouteSpec[] {
       tag: 'routes',
       permission: 'tenant:read',
       params: vipParams,
+      responses: { 200: json(contentRoutePageSchema, 'The routes, in evaluation order (one page)') },
       handler: async ({ params }) => ({ body: await routes.list(params.tenant, params.vip) }),
     }),
     route({
@@ -27,6 +30,7 @@ export function routeRoutes(routes: RouteService): RouteSpec[] {
       permission: 'tenant:write',
       params: vipParams,
       body: createRouteSchema,
+      responses: { 201: json(contentRouteSchema, 'The route created', ETAG) },
       handler: async ({ write, params, body }) => written(await routes.create(write, params.tenant, params.vip, body), 201),
     }),
     route({
@@ -36,6 +40,7 @@ export function routeRoutes(routes: RouteService): RouteSpec[] {
       tag: 'routes',
       permission: 'tenant:read',
       params: routeParams,
+      responses: { 200: json(contentRouteSchema, 'The route', ETAG) },
       handler: async ({ params }) => {
         const r = await routes.get(params.tenant, params.vip, params.route);
         return { body: r, etag: r.revision };
@@ -49,6 +54,7 @@ export function routeRoutes(routes: RouteService): RouteSpec[] {
       permission: 'tenant:write',
       params: routeParams,
       body: patchRouteSchema,
+      responses: { 200: json(contentRouteSchema, 'The route changed', ETAG) },
       handler: async ({ write, params, body }) => written(await routes.patch(write, params.tenant, params.vip, params.route, body)),
     }),
     route({
@@ -58,6 +64,7 @@ export function routeRoutes(routes: RouteService): RouteSpec[] {
       tag: 'routes',
       permission: 'tenant:write',
       params: routeParams,
+      responses: { 200: json(deletedSchema, 'Deleted') },
       handler: async ({ write, params }) => written(await routes.delete(write, params.tenant, params.vip, params.route)),
     }),
   ];

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { slug } from '../domain/fields.js';
 import { MIN_STEP_S } from '../domain/stats.js';
 import type { StatsService } from '../services/stats-service.js';
-import { route, type RouteSpec } from './route.js';
+import { json, route, type RouteSpec } from './route.js';
+import { statsSeriesSchema } from './responses/stats-responses.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -23,6 +24,7 @@ export function statsRoutes(stats: StatsService): RouteSpec[] {
         /** Seconds per point. */
         step: z.coerce.number().int('must be a whole number of seconds').min(MIN_STEP_S).max(31 * 86_400).default(60),
       }),
+      responses: { 200: json(statsSeriesSchema, 'One series per VIP') },
       handler: async ({ params, query }) => {
         // One reading of the clock: the default window and the choice of raw samples or rollups
         // must agree, or a millisecond between two readings makes the default hour "too old".

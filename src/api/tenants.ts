@@ -3,7 +3,9 @@ import { paging, slug } from '../domain/fields.js';
 import { approvalDecisionSchema, createTenantSchema, labelSelector, patchTenantSchema, rejectionSchema } from '../domain/tenant.js';
 import type { TenantService } from '../services/tenant-service.js';
 import type { StatusService } from '../services/status-service.js';
-import { route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
+import { deletedSchema } from './responses/response-fields.js';
+import { tenantPageSchema, tenantSchema, tenantStatusSchema } from './responses/tenant-responses.js';
 
 const tenantParams = z.strictObject({ tenant: slug });
 
@@ -16,6 +18,7 @@ export function tenantRoutes(tenants: TenantService, status: StatusService): Rou
       tag: 'tenants',
       permission: 'tenant:read',
       query: z.strictObject({ ...paging, label: labelSelector }),
+      responses: { 200: json(tenantPageSchema, 'A page of tenants') },
       handler: async ({ principal, query }) => ({
         body: await tenants.list(principal, { limit: query.limit, cursor: query.cursor, labels: query.label }),
       }),
@@ -27,6 +30,7 @@ export function tenantRoutes(tenants: TenantService, status: StatusService): Rou
       tag: 'tenants',
       permission: 'tenants:create',
       body: createTenantSchema,
+      responses: { 201: json(tenantSchema, 'The tenant created', ETAG) },
       handler: async ({ write, body }) => written(await tenants.create(write, body), 201),
     }),
     route({
@@ -36,6 +40,7 @@ export function tenantRoutes(tenants: TenantService, status: StatusService): Rou
       tag: 'tenants',
       permission: 'tenant:read',
       params: tenantParams,
+      responses: { 200: json(tenantSchema, 'The tenant', ETAG) },
       handler: async ({ params }) => {
         const tenant = await tenants.get(params.tenant);
         return { body: tenant, etag: tenant.revision };
@@ -49,6 +54,7 @@ export function tenantRoutes(tenants: TenantService, status: StatusService): Rou
       permission: 'tenant:write',
       params: tenantParams,
       body: patchTenantSchema,
+      responses: { 200: json(tenantSchema, 'The tenant changed', ETAG) },
       handler: async ({ write, params, body }) => written(await tenants.patch(write, params.tenant, body)),
     }),
     route({
@@ -58,6 +64,7 @@ export function tenantRoutes(tenants: TenantService, status: StatusService): Rou
       tag: 'tenants',
       permission: 'tenant:read',
       params: tenantParams,
+      responses: { 200: json(tenantStatusSchema, "The tenant's convergence and its members' health") },
       handler: async ({ params }) => ({ body: await status.tenant(params.tenant) }),
     }),
     route({
@@ -68,6 +75,8 @@ export function tenantRoutes(tenants: TenantService, status: StatusService): Rou
       permission: 'tenants:approve',
       params: tenantParams,
       body: approvalDecisionSchema,
+      ifMatch: true,
+      responses: { 200: json(tenantSchema, 'The tenant, active or with its raise applied', ETAG) },
       handler: async ({ write, params, body }) => written(await tenants.approve(write, params.tenant, body.reason)),
     }),
     route({
@@ -78,6 +87,8 @@ export function tenantRoutes(tenants: TenantService, status: StatusService): Rou
       permission: 'tenants:approve',
       params: tenantParams,
       body: rejectionSchema,
+      ifMatch: true,
+      responses: { 200: json(tenantSchema, 'The tenant, rejected or with its raise dropped', ETAG) },
       handler: async ({ write, params, body }) => written(await tenants.reject(write, params.tenant, body.reason)),
     }),
     route({
@@ -87,6 +98,7 @@ export function tenantRoutes(tenants: TenantService, status: StatusService): Rou
       tag: 'tenants',
       permission: 'tenants:delete',
       params: tenantParams,
+      responses: { 200: json(deletedSchema, 'Deleted') },
       handler: async ({ write, params }) => written(await tenants.delete(write, params.tenant)),
     }),
   ];

@@ -3,8 +3,10 @@ import { paging } from '../domain/fields.js';
 import { createTokenSchema } from '../domain/token.js';
 import type { TokenService } from '../services/token-service.js';
 import { systemClock, type Clock } from '../util/clock.js';
-import { route, written, type RouteSpec } from './route.js';
+import { json, route, written, type RouteSpec } from './route.js';
 import { fetchSize, toPage } from '../services/page.js';
+import { deletedSchema } from './responses/response-fields.js';
+import { apiTokenPageSchema, apiTokenSchema, createdApiTokenSchema } from './responses/token-responses.js';
 
 const tokenParams = z.strictObject({ token: z.string().max(64) });
 
@@ -17,6 +19,7 @@ export function tokenRoutes(tokens: TokenService, clock: Clock = systemClock): R
       tag: 'tokens',
       permission: 'tokens:manage',
       query: z.strictObject(paging),
+      responses: { 200: json(apiTokenPageSchema, 'A page of tokens') },
       handler: async ({ query }) => {
         const items = await tokens.list({ limit: fetchSize(query.limit), after: query.cursor });
         return { body: toPage(items, query.limit, (x) => x.name) };
@@ -29,6 +32,8 @@ export function tokenRoutes(tokens: TokenService, clock: Clock = systemClock): R
       tag: 'tokens',
       permission: 'tokens:manage',
       body: createTokenSchema(clock),
+      notFound: true,
+      responses: { 201: json(createdApiTokenSchema, 'The token created, with its secret') },
       handler: async ({ write, body }) => {
         const w = await tokens.create(write, body);
         return { status: 201, body: { ...w.value, revision: w.revision } };
@@ -41,6 +46,7 @@ export function tokenRoutes(tokens: TokenService, clock: Clock = systemClock): R
       tag: 'tokens',
       permission: 'tokens:manage',
       params: tokenParams,
+      responses: { 200: json(apiTokenSchema, 'The token') },
       handler: async ({ params }) => ({ body: await tokens.get(params.token) }),
     }),
     route({
@@ -50,6 +56,8 @@ export function tokenRoutes(tokens: TokenService, clock: Clock = systemClock): R
       tag: 'tokens',
       permission: 'tokens:manage',
       params: tokenParams,
+      ifMatch: false,
+      responses: { 200: json(deletedSchema, 'Revoked') },
       handler: async ({ write, params }) => written(await tokens.delete(write, params.token)),
     }),
   ];

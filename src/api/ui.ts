@@ -33,8 +33,8 @@ const HEADERS: Readonly<Record<string, string>> = {
 /**
  * The operators' dashboard (mounted at `/ui`). It is a client of the REST API like any other: it
  * holds no data and no token; the page asks for a token and sends it as `Authorization: Bearer`,
- * so every read is authorised and tenant-scoped by the API itself. Not part of the REST API
- * (not in the OpenAPI document), like `/docs`.
+ * so every read is authorised and tenant-scoped by the API itself. Not part of the REST API:
+ * the OpenAPI document lists only its page (app.ts, PUBLIC_ENDPOINTS), not its scripts and styles.
  */
 export function uiRouter(root: string = UI_ROOT): Router {
   const router = express.Router({ strict: true });

@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { paging, slug } from '../domain/fields.js';
 import { createVipSchema, patchVipSchema } from '../domain/vip.js';
 import type { VipService } from '../services/vip-service.js';
-import { route, written, type RouteSpec } from './route.js';
+import { ETAG, json, route, written, type RouteSpec } from './route.js';
+import { deletedSchema } from './responses/response-fields.js';
+import { vipPageSchema, vipSchema } from './responses/vip-responses.js';
 
 const tenantParams = z.strictObject({ tenant: slug });
 const vipParams = z.strictObject({ tenant: slug, vip: slug });
@@ -17,6 +19,7 @@ export function vipRoutes(vips: VipService): RouteSpec[] {
       permission: 'tenant:read',
       params: tenantParams,
       query: z.strictObject(paging),
+      responses: { 200: json(vipPageSchema, 'A page of VIPs') },
       handler: async ({ params, query }) => ({ body: await vips.list(params.tenant, query) }),
     }),
     route({
@@ -27,6 +30,7 @@ export function vipRoutes(vips: VipService): RouteSpec[] {
       permission: 'tenant:write',
       params: tenantParams,
       body: createVipSchema,
+      responses: { 201: json(vipSchema, 'The VIP created', ETAG) },
       handler: async ({ write, params, body }) => written(await vips.create(write, params.tenant, body), 201),
     }),
     route({
@@ -36,6 +40,7 @@ export function vipRoutes(vips: VipService): RouteSpec[] {
       tag: 'vips',
       permission: 'tenant:read',
       params: vipParams,
+      responses: { 200: json(vipSchema, 'The VIP', ETAG) },
       handler: async ({ params }) => {
         const vip = await vips.get(params.tenant, params.vip);
         return { body: vip, etag: vip.revision };
@@ -49,6 +54,7 @@ export function vipRoutes(vips: VipService): RouteSpec[] {
       permission: 'tenant:write',
       params: vipParams,
       body: patchVipSchema,
+      responses: { 200: json(vipSchema, 'The VIP changed', ETAG) },
       handler: async ({ write, params, body }) => written(await vips.patch(write, params.tenant, params.vip, body)),
     }),
     route({
@@ -58,6 +64,7 @@ export function vipRoutes(vips: VipService): RouteSpec[] {
       tag: 'vips',
       permission: 'tenant:write',
       params: vipParams,
+      responses: { 200: json(deletedSchema, 'Deleted') },
       handler: async ({ write, params }) => written(await vips.delete(write, params.tenant, params.vip)),
     }),
   ];

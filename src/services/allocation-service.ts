@@ -82,6 +82,19 @@ export interface ApplyResult {
   readonly items: readonly (PlannedChange & { readonly status: ItemStatus })[];
 }
 
+/**
+ * A tenant's caps on a node as GET …/allocation shows them: stored by the rebalancer, or, where
+ * none is stored yet, its reservation (stored ones alone, without `source`, for a tenant not active).
+ */
+export type CurrentAllocation =
+  | (StoredAllocation & { readonly source?: 'rebalancer' })
+  | (Omit<StoredAllocation, 'ceiling' | 'weight' | 'computedAt' | 'revision'> & {
+      readonly weight: null;
+      readonly computedAt: null;
+      readonly revision: null;
+      readonly source: 'reservation';
+    });
+
 export interface CapacityView {
   readonly revision: number;
   readonly nodes: readonly NodeCapacity[];
@@ -221,7 +234,7 @@ export class AllocationService {
   }
 
   /** A tenant's caps per node (stored, or its reservation where none is) and its recent changes, newest first. */
-  async tenant(tenantId: string, historyLimit: number): Promise<{ tenant: string; current: unknown[]; history: AllocationHistoryEntry[] }> {
+  async tenant(tenantId: string, historyLimit: number): Promise<{ tenant: string; current: CurrentAllocation[]; history: AllocationHistoryEntry[] }> {
     const tenant = await findTenant(this.db, tenantId);
     if (!tenant) throw new NotFoundError('tenant', tenantId);
     const [stored, nodes, history, placements] = await Promise.all([
@@ -232,7 +245,7 @@ export class AllocationService {
     ]);
     const byNode = new Map(stored.map((s) => [s.node, s]));
     const placed = new Set(placements.map((p) => p.node));
-    const current = tenant.state !== 'active' ? stored : nodes.filter((n) => placed.has(n.name)).map((n) => {
+    const current: CurrentAllocation[] = tenant.state !== 'active' ? stored : nodes.filter((n) => placed.has(n.name)).map((n) => {
       const s = byNode.get(n.name);
       if (s !== undefined) return { ...s, source: 'rebalancer' };
       const r = this.reservedOn(tenant, n.kind);

@@ -3,6 +3,7 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startControlPlane, type ControlPlane } from '../../src/main.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
+import { OpenApiConformance } from './openapi-conformance.js';
 
 export interface ApiResponse<T = any> {
   readonly status: number;
@@ -55,6 +56,9 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     ...env,
   });
   const cp = await startControlPlane(config, createLogger(config.logLevel));
+  // Every answer is checked against the OpenAPI document this server publishes.
+  let conformance: Promise<OpenApiConformance> | undefined;
+  const document = () => (conformance ??= fetch(`${cp.url}/openapi.json`).then(async (res) => new OpenApiConformance((await res.json()) as Record<string, any>)));
   const as =
     (token: string | null): Caller =>
     async (method, path, body, headers = {}) => {
@@ -74,6 +78,15 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
       } catch {
         /* not JSON: keep the text */
       }
+      const problem = (await document()).problem({
+        method,
+        path: new URL(path, cp.url).pathname,
+        status: res.status,
+        contentType: res.headers.get('content-type'),
+        body: parsed,
+        headers: res.headers,
+      });
+      if (problem !== null) throw new Error(`the answer does not match the OpenAPI document: ${problem}`);
       return { status: res.status, body: parsed as any, headers: res.headers };
     };
   let seq = 0;
