@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { memberHealth } from '../../../src/domain/member-health.js';
 import { planRuntime, type RuntimePlan } from '../../../src/domain/runtime-plan.js';
@@ -7,7 +8,7 @@ import * as cmd from '../../../src/fleet/commands.js';
 import type { RuntimeCommand } from '../../../src/fleet/runtime-command.js';
 import { toHaproxyRuntime } from '../../../src/render/haproxy-runtime-view.js';
 import { makeCert } from '../../support/certs.js';
-import { forAll } from './property.js';
+import { assertProperty, scenario } from '../../support/property.js';
 import { CERT_FILE, MAP_FILE, applyCommands, member, seed, seedObserved, withMembers, withServer, withTenant } from './runtime-fixtures.js';
 
 /**
@@ -307,7 +308,7 @@ describe('robustness', () => {
   });
 
   it('is idempotent: planned again from the state its commands produce, it plans nothing', () => {
-    forAll(71, 200, (rng) => {
+    assertProperty(fc.property(scenario((rng) => {
       let snapshot = seed();
       for (const [tenant, pool] of [['b', 'api'], ['c', 'ssh'], ['a', 'web']] as const) {
         snapshot = withMembers(snapshot, tenant, pool, (ms) => {
@@ -325,13 +326,13 @@ describe('robustness', () => {
         snapshot = withTenant(snapshot, tenant, (t) => ({ ...t, allocation: { maxConnections: rng.int(0, 50_000), requestsPerSecond: rng.int(0, 9_000) } }));
       }
       return snapshot;
-    }, (snapshot) => {
+    }), (snapshot) => {
       const desired = toHaproxyRuntime(snapshot);
       const first = planRuntime(desired, observedSeed, cmd, OPTIONS);
       const after = applyCommands(observedSeed, first.commands);
       const again = planRuntime(desired, after, cmd, OPTIONS);
       expect(lines(again)).toEqual([]);
-    });
+    }), 200);
   });
 });
 
