@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { memberHealth } from '../../../src/domain/member-health.js';
@@ -7,7 +8,6 @@ import type { NodeSnapshot, TenantSnapshot } from '../../../src/domain/snapshot.
 import * as cmd from '../../../src/fleet/commands.js';
 import type { RuntimeCommand } from '../../../src/fleet/runtime-command.js';
 import { toHaproxyRuntime } from '../../../src/render/haproxy-runtime-view.js';
-import { makeCert } from '../../support/certs.js';
 import { assertProperty, scenario } from '../../support/property.js';
 import { CERT_FILE, MAP_FILE, applyCommands, member, seed, seedObserved, withMembers, withServer, withTenant } from './runtime-fixtures.js';
 
@@ -253,7 +253,8 @@ describe('allocation and certificates', () => {
   });
 
   it('when a certificate is rotated, then the new chain and key are staged and committed', () => {
-    const cert = makeCert('b.example.com');
+    const rotated = (ext: string) => readFileSync(new URL(`../../fixtures/certs/bundle/b.example.com.rotated.${ext}`, import.meta.url), 'utf8');
+    const cert = { certificate: rotated('crt'), privateKey: rotated('key') };
     const p = plan(withTenant(seed(), 'b', (t) => ({ ...t, certificates: t.certificates.map((c) => ({ ...c, chainPem: cert.certificate, keyPem: cert.privateKey })) })));
     expect(lines(p)).toEqual([`set ssl cert ${CERT_FILE} <<`, `commit ssl cert ${CERT_FILE}`]);
     expect(p.commands[0]!.payload).toBe(`${cert.certificate.trimEnd()}\n${cert.privateKey.trimEnd()}`);
