@@ -109,13 +109,8 @@ function startAgent(over: Partial<ConstructorParameters<typeof Agent>[0]> = {}):
   return agent.run();
 }
 
-async function until(what: string, check: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** The agent acts within milliseconds; the bound is generous for a loaded machine. */
+const WAIT = { timeout: 3000, interval: 5 };
 
 const onDisk = (file: string) => readFileSync(join(configDir, file), 'utf8');
 const releases = () => readdirSync(`${configDir}.releases`).filter((n) => !n.startsWith('.'));
@@ -134,7 +129,7 @@ afterEach(async () => {
 describe('the agent loop', () => {
   it('when no proxy runs yet, then it writes the files behind a symlink and reports applied without a reload', async () => {
     void startAgent();
-    await until('applied', () => cp.outcomes().length === 1);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'applied' }).toBe(1);
     expect(cp.outcomes()[0]).toMatchObject({ event: 'applied', contentHash: cp.config.contentHash, revision: cp.config.revision, reloaded: false, agentVersion: '0.1.0', proxyVersion: 'HAProxy version 2.6.12' });
     expect(readlinkSync(configDir)).toMatch(/^etc\.releases\/\d{8}T\d{9}Z-[0-9a-f]{16}$/);
     expect(onDisk('maps/tenant-caps.map')).toBe('a 1\n');
@@ -144,44 +139,44 @@ describe('the agent loop', () => {
   it('reloads for a structural change only; a weight change just replaces the files', async () => {
     proxy.up = true;
     void startAgent();
-    await until('first apply', () => cp.outcomes().length === 1);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
     expect(proxy.reloads).toBe(1); // unknown running files beside a running proxy
     cp.publish(version(5));
-    await until('weight applied', () => cp.outcomes().length === 2);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'weight applied' }).toBe(2);
     expect(cp.outcomes()[1]).toMatchObject({ event: 'applied', reloaded: false });
     expect(onDisk('maps/tenant-caps.map')).toBe('a 5\n');
     cp.publish(version(5, '/ready'));
-    await until('check applied', () => cp.outcomes().length === 3);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'check applied' }).toBe(3);
     expect(cp.outcomes()[2]).toMatchObject({ event: 'applied', reloaded: true });
     expect(proxy.reloads).toBe(2);
   });
 
   it('when the validator refuses, then nothing changes, a .failed copy is kept, and it waits for a different config', async () => {
     void startAgent();
-    await until('first apply', () => cp.outcomes().length === 1);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
     const active = readlinkSync(configDir);
     proxy.reject = "[ALERT] config : parsing [haproxy.cfg:3] : unknown keyword 'bogus'";
     const bad = version(7);
     cp.publish(bad);
-    await until('failure reported', () => cp.outcomes().length === 2);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'failure reported' }).toBe(2);
     expect(cp.outcomes()[1]).toMatchObject({ event: 'failed', contentHash: bad.contentHash, error: proxy.reject });
     expect(readlinkSync(configDir)).toBe(active);
     expect(releases().filter((n) => n.endsWith('.failed'))).toHaveLength(1);
-    await until('a poll with the rejected hash', () => cp.etags.at(-1) === bad.contentHash);
+    await expect.poll(() => cp.etags.at(-1), { ...WAIT, message: 'a poll with the rejected hash' }).toBe(bad.contentHash);
     proxy.reject = null;
     cp.publish(version(8));
-    await until('next config applied', () => cp.outcomes().length === 3);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'next config applied' }).toBe(3);
     expect(onDisk('maps/tenant-caps.map')).toBe('a 8\n');
   });
 
   it('when the proxy refuses to reload, then the previous release is active again and the failure is reported', async () => {
     proxy.up = true;
     void startAgent();
-    await until('first apply', () => cp.outcomes().length === 1);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
     const active = readlinkSync(configDir);
     proxy.refuseReload = 'haproxy refused the new configuration at reload';
     cp.publish(version(1, '/broken'));
-    await until('failure reported', () => cp.outcomes().length === 2);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'failure reported' }).toBe(2);
     expect(cp.outcomes()[1]!.error).toBe('haproxy refused the new configuration at reload');
     expect(readlinkSync(configDir)).toBe(active);
     expect(existsSync(join(`${configDir}.releases`, `${releases().find((n) => n.endsWith('.failed'))}`, 'haproxy.cfg'))).toBe(true);
@@ -189,7 +184,7 @@ describe('the agent loop', () => {
 
   it('while the control plane is unreachable it keeps the files, backs off, and converges when it returns', async () => {
     void startAgent();
-    await until('first apply', () => cp.outcomes().length === 1);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
     const active = readlinkSync(configDir);
     cp.goDown();
     const polls = cp.etags.length;
@@ -201,25 +196,25 @@ describe('the agent loop', () => {
     cp.failure = null;
     cp.failReports = 1; // the first report after the outage is lost too: it is sent again
     cp.publish(version(9));
-    await until('converged', () => cp.outcomes().length === 2);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'converged' }).toBe(2);
     expect(cp.outcomes()[1]).toMatchObject({ event: 'applied', contentHash: cp.config.contentHash });
   });
 
   it('after a restart it tells the control plane what already runs, without touching the files', async () => {
     void startAgent();
-    await until('first apply', () => cp.outcomes().length === 1);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
     await agent.stop();
     const active = readlinkSync(configDir);
     void startAgent();
-    await until('announced', () => cp.outcomes().length === 2);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'announced' }).toBe(2);
     expect(cp.outcomes()[1]).toMatchObject({ event: 'applied', contentHash: cp.config.contentHash, reloaded: false });
     expect(readlinkSync(configDir)).toBe(active);
   });
 
   it('stops promptly in the middle of a long poll', async () => {
     const running = startAgent({ waitSeconds: 30 });
-    await until('first apply', () => cp.outcomes().length === 1);
-    await until('long poll', () => cp.etags.length >= 2);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
+    await expect.poll(() => cp.etags.length, { ...WAIT, message: 'long poll' }).toBeGreaterThanOrEqual(2);
     const started = Date.now();
     await agent.stop();
     await running;
@@ -239,7 +234,7 @@ describe('the agent loop', () => {
     const started = Date.now();
     void agent.run();
     // Retries keep coming, slowly: the rate is what matters, measured over however long two take on a busy machine.
-    await until('a second attempt', () => cp.etags.length >= 2);
+    await expect.poll(() => cp.etags.length, { ...WAIT, message: 'a second attempt' }).toBeGreaterThanOrEqual(2);
     await new Promise((r) => setTimeout(r, 400));
     const elapsed = Date.now() - started;
     expect(cp.etags.length).toBeGreaterThanOrEqual(2);
@@ -253,7 +248,7 @@ describe('the agent loop', () => {
     mkdirSync(configDir);
     writeFileSync(join(configDir, 'haproxy.cfg'), 'hand-made\n');
     void startAgent();
-    await until('first apply', () => cp.outcomes().length === 1);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
     expect(releases().some((n) => n.endsWith('-adopted'))).toBe(true);
     expect(onDisk('maps/tenant-caps.map')).toBe('a 1\n');
   });

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import * as cmd from '../../../src/fleet/commands.js';
 import { createRuntimeApi } from '../../../src/fleet/runtime-api.js';
 import { RuntimeClient, type RuntimeClientOptions } from '../../../src/fleet/runtime-client.js';
@@ -15,10 +15,8 @@ const haproxyLike: FakeHandler = (line) => {
   return 'Unknown command, but maybe one of the following ones is a better match:';
 };
 
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(check()).toBe(true);
-}
+/** Loopback sockets answer within milliseconds; the bound is generous for a loaded machine. */
+const WAIT = { timeout: 1000, interval: 5 };
 
 describe('RuntimeClient against a fake Runtime API socket', () => {
   let fake: FakeRuntimeServer;
@@ -29,6 +27,7 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     fake = await FakeRuntimeServer.start(haproxyLike);
   });
   afterEach(async () => {
+    vi.useRealTimers();
     await client?.close();
     await fake.stop();
   });
@@ -93,31 +92,39 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
   });
 
   it('reopens rather than reuses a connection idle longer than idleTimeoutMs', async () => {
+    // Idle time is read from Date: faked alone, so the sockets and their timers stay real.
+    vi.useFakeTimers({ toFake: ['Date'] });
     connect({ idleTimeoutMs: 30 });
     await client.execute([cmd.showInfo()]);
-    await new Promise((r) => setTimeout(r, 60));
+    vi.advanceTimersByTime(29);
     await client.execute([cmd.showInfo()]);
-    expect(fake.connections).toBe(2);
+    expect(fake.connections, 'idle 29 ms: reused').toBe(1);
+    vi.advanceTimersByTime(30);
+    await client.execute([cmd.showInfo()]);
+    expect(fake.connections, 'idle 30 ms: reopened').toBe(2);
   });
 
   it('warm() connects ahead of a batch, which then finds the connection open', async () => {
     connect();
     client.warm();
-    await until(() => fake.connections === 1);
+    await expect.poll(() => fake.connections, WAIT).toBe(1);
     expect(fake.received).toEqual([]); // connected, nothing sent yet
     await client.execute([cmd.setServerWeight('be', 's1', 3)]);
     expect(fake.connections).toBe(1);
   });
 
   it('warm() leaves a fresh connection alone and replaces one past half its idle time', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
     connect({ idleTimeoutMs: 80 });
     await client.execute([cmd.showInfo()]);
+    vi.advanceTimersByTime(39);
     client.warm();
+    // A negative: a connection warm() started would reach the loopback fake within this bounded wait.
     await new Promise((r) => setTimeout(r, 10));
     expect(fake.connections).toBe(1);
-    await new Promise((r) => setTimeout(r, 50)); // past 40 ms: a batch soon would find it nearly stale
+    vi.advanceTimersByTime(1); // 40 ms, half the idle time: a batch soon would find it nearly stale
     client.warm();
-    await until(() => fake.connections === 2);
+    await expect.poll(() => fake.connections, WAIT).toBe(2);
     const [result] = await client.execute([cmd.showInfo()]);
     expect(result).toMatchObject({ status: 'ok' });
     expect(fake.connections).toBe(2);
