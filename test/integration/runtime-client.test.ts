@@ -126,12 +126,10 @@ beforeAll(async () => {
   tcp = new RuntimeClient({ host: HOST, port: ports.stats }, { connectAttempts: 1, backoff: { initialMs: 50, maxMs: 200 } });
   unix = new RuntimeClient({ path: join(dir, 'admin.sock') });
   api = createRuntimeApi(tcp);
-  await expect
-    .poll(async () => (await tcp.execute([cmd.showInfo()]))[0]!.status, { timeout: 5000, interval: 100 })
-    .toBe('ok')
-    .catch((err: unknown) => {
-      throw new Error(`haproxy did not start:\n${haproxyLog}`, { cause: err });
-    });
+  // vi.waitFor, not expect.poll: this is a hook, not a test.
+  await vi.waitFor(async () => expect((await tcp.execute([cmd.showInfo()]))[0]!.status).toBe('ok'), { timeout: 5000, interval: 100 }).catch((err: unknown) => {
+    throw new Error(`haproxy did not start:\n${haproxyLog}`, { cause: err });
+  });
 });
 
 afterAll(async () => {
