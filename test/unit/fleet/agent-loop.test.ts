@@ -3,6 +3,8 @@ import { EventEmitter } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../../src/fleet/agent.js';
 import { AgentStore } from '../../../src/fleet/agent-store.js';
@@ -101,10 +103,15 @@ function version(weight: number, check = '/healthz'): DeliveredConfig {
   return { node: 'edge-1', kind: 'haproxy', revision, contentHash: sha(cfg), structuralHash: sha(check), files: { 'haproxy.cfg': cfg, 'maps/tenant-caps.map': `a ${weight}\n` }, heldTenants: [], createdAt: 'now' };
 }
 
+/** What the agent logged at warn and above: each failure's line says how long it waits before the next try. */
+let logged: { level: number; msg: string; retryInMs?: number }[] = [];
+const capturingLogger = () => pino({ level: 'warn' }, new Writable({ write: (chunk: Buffer, _e, done) => (logged.push(JSON.parse(chunk.toString())), done()) }));
+const retryDelays = (level: number) => logged.filter((l) => l.level === level && l.retryInMs !== undefined).map((l) => l.retryInMs);
+
 function startAgent(over: Partial<ConstructorParameters<typeof Agent>[0]> = {}): Promise<void> {
   agent = new Agent(
     { node: 'edge-1', kind: 'haproxy', configDir, waitSeconds: 1, heartbeatSeconds: 60, retry: { initialMs: 10, maxMs: 40, factor: 2 }, slowRetryMs: 30, ...over },
-    { client: cp, store: new AgentStore(configDir, createLogger('silent')), validator: proxy, reloader: proxy, logger: createLogger('silent'), agentVersion: '0.1.0', proxyVersion: async () => 'HAProxy version 2.6.12', random: () => 0.5 },
+    { client: cp, store: new AgentStore(configDir, createLogger('silent')), validator: proxy, reloader: proxy, logger: capturingLogger(), agentVersion: '0.1.0', proxyVersion: async () => 'HAProxy version 2.6.12', random: () => 0.5 },
   );
   return agent.run();
 }
@@ -116,6 +123,7 @@ const onDisk = (file: string) => readFileSync(join(configDir, file), 'utf8');
 const releases = () => readdirSync(`${configDir}.releases`).filter((n) => !n.startsWith('.'));
 
 beforeEach(() => {
+  logged = [];
   root = mkdtempSync(join(tmpdir(), 'sy-agent-loop-'));
   configDir = join(root, 'etc');
   proxy = new FakeProxy();
@@ -188,10 +196,10 @@ describe('the agent loop', () => {
     const active = readlinkSync(configDir);
     cp.goDown();
     const polls = cp.etags.length;
-    await new Promise((r) => setTimeout(r, 300));
-    // Backoff: 10, 20, 40, 40 ... ms with jitter, not a tight loop.
-    expect(cp.etags.length - polls).toBeGreaterThan(2);
-    expect(cp.etags.length - polls).toBeLessThan(30);
+    // Backoff: 10, 20, 40, 40 … ms (capped), each jittered to 3/4 of it by random() = 0.5: not a tight loop.
+    await expect.poll(() => retryDelays(40).length, WAIT).toBeGreaterThanOrEqual(5);
+    expect(retryDelays(40).slice(0, 5)).toEqual([8, 15, 30, 30, 30]);
+    expect(cp.etags.length - polls, 'a new poll after each wait (the first failure ended the open one)').toBeGreaterThanOrEqual(4);
     expect(readlinkSync(configDir)).toBe(active);
     cp.failure = null;
     cp.failReports = 1; // the first report after the outage is lost too: it is sent again
@@ -231,15 +239,13 @@ describe('the agent loop', () => {
       { node: 'edge-1', kind: 'haproxy', configDir, waitSeconds: 1, heartbeatSeconds: 60, retry: { initialMs: 1, maxMs: 1, factor: 1 }, slowRetryMs: 200 },
       { client: cp, store: new AgentStore(configDir, pino({ level: 'silent' })), validator: proxy, reloader: proxy, logger: pino(sink), agentVersion: '0.1.0', proxyVersion: async () => null, random: () => 0.5 },
     );
-    const started = Date.now();
     void agent.run();
-    // Retries keep coming, slowly: the rate is what matters, measured over however long two take on a busy machine.
+    // Retries keep coming, slowly: each waits the slow retry (200 ms, jittered to 150 by random() = 0.5), never the fast backoff (1 ms).
     await expect.poll(() => cp.etags.length, { ...WAIT, message: 'a second attempt' }).toBeGreaterThanOrEqual(2);
-    await new Promise((r) => setTimeout(r, 400));
-    const elapsed = Date.now() - started;
-    expect(cp.etags.length).toBeGreaterThanOrEqual(2);
-    expect(cp.etags.length).toBeLessThanOrEqual(Math.ceil(elapsed / 150) + 1); // every 150-200 ms, not every millisecond
-    expect(lines.find((l) => l.level === 50)?.msg).toMatch(/refused the agent token \(401\): set SWITCHYARD_AGENT_TOKEN/);
+    const errors = lines.filter((l) => l.level === 50) as { msg: string; retryInMs?: number }[];
+    expect(errors.length).toBeGreaterThanOrEqual(2);
+    expect(errors.map((l) => l.retryInMs)).toEqual(errors.map(() => 150));
+    expect(errors[0]?.msg).toMatch(/refused the agent token \(401\): set SWITCHYARD_AGENT_TOKEN/);
     expect(existsSync(configDir)).toBe(false);
   });
 
