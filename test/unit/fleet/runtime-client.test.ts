@@ -85,6 +85,7 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     connect();
     await client.execute([cmd.showInfo()]);
     fake.dropAll();
+    // Bounded: the client hears the close on loopback within this, and nothing it exposes says so.
     await new Promise((r) => setTimeout(r, 20));
     const [result] = await client.execute([cmd.showInfo()]);
     expect(result).toMatchObject({ status: 'ok' });
@@ -182,7 +183,8 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     connect();
     fake.setHandler(() => 'hang');
     const pending = client.execute([cmd.showInfo(), cmd.showInfo()]);
-    await new Promise((r) => setTimeout(r, 30));
+    // The batch has reached the proxy, which does not answer: its commands are waiting.
+    await expect.poll(() => fake.received.length, WAIT).toBeGreaterThan(0);
     await client.close();
     expect((await pending).map((r) => r.status)).toEqual(['not-executed', 'not-executed']);
     expect((await client.execute([cmd.showInfo()]))[0]).toMatchObject({ status: 'not-executed', message: 'runtime client is closed' });
@@ -192,7 +194,8 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     connect();
     fake.setHandler((line) => (line === 'get weight be/s9' ? '7 (initial 10)\n\n> surprise' : haproxyLike(line, null)));
     await client.execute([cmd.getWeight('be', 's9')]);
-    await new Promise((r) => setTimeout(r, 20));
+    // The client hung up on the session that said too much.
+    await expect.poll(() => fake.open, WAIT).toBe(0);
     fake.setHandler(haproxyLike);
     const [result] = await client.execute([cmd.getWeight('be', 's1')]);
     expect(result).toMatchObject({ status: 'ok', output: '7 (initial 10)' });
