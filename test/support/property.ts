@@ -119,8 +119,9 @@ function parameters<T>(runs: number, extra: fc.Parameters<T>): { params: fc.Para
 function report<T>(details: fc.RunDetails<T>, testName: string): void {
   if (!details.failed) return;
   const file = relative(process.cwd(), expect.getState().testPath ?? '');
-  const name = testName.split(' > ').at(-1) ?? testName;
-  const replay = `replay: PROPERTY_SEED=${details.seed} PROPERTY_PATH=${details.counterexamplePath ?? ''} npx vitest run ${file} -t '${name.replace(/'/g, "'\\''")}'`;
+  // -t takes a regular expression, and the shell a single-quoted word.
+  const pattern = (testName.split(' > ').at(-1) ?? testName).replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/'/g, "'\\''");
+  const replay = `replay: PROPERTY_SEED=${details.seed} PROPERTY_PATH=${details.counterexamplePath ?? ''} npx vitest run ${file} -t '${pattern}'`;
   throw new Error(`${fc.defaultReportMessage(details) ?? 'property failed'}\n${replay}`, { cause: details.errorInstance });
 }
 
