@@ -4,13 +4,15 @@ import { openDatabase } from '../src/db/connect.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 
 /**
- * One migrated template database per test run; each test file clones it (CREATE DATABASE …
+ * One migrated template database per test run of each project that needs PostgreSQL (api,
+ * integration; the unit project has no global setup); each test file clones it (CREATE DATABASE …
  * TEMPLATE, a few hundred ms) so files never see each other's rows. Everything is dropped at the end.
  */
 export const ADMIN_URL = process.env.SWITCHYARD_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const prefix = `sy_test_${process.pid}`;
+  // The project's name keeps two projects' templates apart: each runs this setup once.
+  const prefix = `sy_test_${process.pid}_${project.name.replace(/[^a-z0-9]/gi, '_').toLowerCase()}`;
   const template = `${prefix}_tpl`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   try {

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LeaderElector } from '../../src/jobs/leader.js';
 import { createLogger } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
@@ -16,13 +16,22 @@ afterAll(async () => {
   await database?.drop();
 });
 
-async function eventually(check: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
+/** Leader sessions whose last statement, a try for the lock, has finished (pg_stat_activity). */
+async function finishedTries(): Promise<number> {
+  const admin = new pg.Client({ connectionString: database.url });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity where application_name = 'switchyard-leader' and datname = current_database()
+         and state = 'idle' and query like 'select pg_try_advisory_lock%'`,
+    );
+    return rows[0]!.n;
+  } finally {
+    await admin.end();
   }
 }
+
+const WAIT = { timeout: 5000, interval: 20 };
 
 describe('leader election', () => {
   it('elects exactly one of two replicas, and the other takes over within one interval when the leader dies', async () => {
@@ -30,9 +39,10 @@ describe('leader election', () => {
     const b = new LeaderElector(database.url, logger, 200);
     electors.push(a, b);
     a.start();
-    await eventually(() => a.isLeader, 5000);
+    await vi.waitFor(() => expect(a.isLeader).toBe(true), WAIT);
     b.start();
-    await new Promise((r) => setTimeout(r, 600)); // b has tried several times by now
+    // Both sessions have asked for the lock: b has tried while a held it.
+    await expect.poll(finishedTries, WAIT).toBe(2);
     expect([a.isLeader, b.isLeader]).toEqual([true, false]);
 
     // Kill the leader's connection as a crash or a network partition would.
@@ -45,9 +55,9 @@ describe('leader election', () => {
                      where l.locktype = 'advisory' and l.granted and d.datname = current_database())`,
     );
     await admin.end();
-    await eventually(() => b.isLeader, 5000);
+    await vi.waitFor(() => expect(b.isLeader).toBe(true), WAIT);
     expect(Date.now() - killedAt).toBeLessThan(2000);
-    await eventually(() => !a.isLeader, 5000);
+    await vi.waitFor(() => expect(a.isLeader).toBe(false), WAIT);
   });
 
   it('stepping down releases the lock at once', async () => {
@@ -56,7 +66,7 @@ describe('leader election', () => {
     c.start();
     const current = electors.find((e) => e.isLeader)!;
     await current.stop();
-    await eventually(() => c.isLeader || electors.some((e) => e !== current && e.isLeader), 3000);
+    await vi.waitFor(() => expect(electors.filter((e) => e !== current && e.isLeader)).toHaveLength(1), { ...WAIT, timeout: 3000 });
     expect(electors.filter((e) => e.isLeader)).toHaveLength(1);
   });
 
@@ -85,12 +95,12 @@ describe('fleet jobs follow the leader', () => {
     const one = await startControlPlane(loadConfig(env), logger);
     const two = await startControlPlane(loadConfig(env), logger);
     try {
-      await eventually(() => [one, two].filter((cp) => cp.reconciler?.running).length === 1, 5000);
+      await vi.waitFor(() => expect([one, two].filter((cp) => cp.reconciler?.running)).toHaveLength(1), WAIT);
       const leader = one.reconciler?.running ? one : two;
       const standby = leader === one ? two : one;
       expect(standby.leader.isLeader).toBe(false);
       await leader.stop();
-      await eventually(() => standby.reconciler?.running === true, 5000);
+      await vi.waitFor(() => expect(standby.reconciler?.running).toBe(true), WAIT);
     } finally {
       for (const cp of [one, two]) await cp.stop().catch(() => undefined);
     }

@@ -33,14 +33,8 @@ async function getOnB(path: string, token = a.adminToken): Promise<{ status: num
   return { status: res.status, body: await res.json() };
 }
 
-/** Polls until `check` passes; the bound is generous, the observed delay is a few milliseconds. */
-async function eventually(check: () => Promise<boolean>, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Notifications arrive within milliseconds; the bound is generous for a loaded machine. */
+const WAIT = { timeout: 3000, interval: 10 };
 
 describe('replicas', () => {
   it('a write on one replica is visible on the other once its notification arrives', async () => {
@@ -48,7 +42,7 @@ describe('replicas', () => {
     expect((await getOnB('/v1/tenants/shared')).body.weight).toBe(1);
     const patched = await a.admin('PATCH', '/v1/tenants/shared', { weight: 2 });
     expect(patched.status).toBe(200);
-    await eventually(async () => (await getOnB('/v1/tenants/shared')).body.weight === 2);
+    await expect.poll(async () => (await getOnB('/v1/tenants/shared')).body.weight, WAIT).toBe(2);
   });
 
   it('a token revoked on one replica stops working on the other despite a long token cache', async () => {
@@ -56,7 +50,7 @@ describe('replicas', () => {
     expect((await getOnB('/v1/tenants/shared', token)).status).toBe(200);
     const id = (await a.admin('GET', '/v1/tokens')).body.items.find((t: any) => t.role === 'operator').id;
     expect((await a.admin('DELETE', `/v1/tokens/${id}`)).status).toBe(200);
-    await eventually(async () => (await getOnB('/v1/tenants/shared', token)).status === 401);
+    await expect.poll(async () => (await getOnB('/v1/tenants/shared', token)).status, WAIT).toBe(401);
   });
 
   it('notices when its notification stream drops, reconnects, and hears writes again', async () => {
@@ -70,9 +64,9 @@ describe('replicas', () => {
     await admin.end();
     expect(killed.rowCount).toBe(2); // one LISTEN connection per replica
     // While down the cache is bypassed (read-cache.test.ts); here: the stream comes back on its own.
-    await eventually(async () => events.join(',') === 'false,true', 15_000);
+    await expect.poll(() => events.join(','), { ...WAIT, timeout: 15_000 }).toBe('false,true');
     expect((await getOnB('/v1/tenants/shared')).body.weight).toBe(2);
     await a.admin('PATCH', '/v1/tenants/shared', { weight: 3 });
-    await eventually(async () => (await getOnB('/v1/tenants/shared')).body.weight === 3);
+    await expect.poll(async () => (await getOnB('/v1/tenants/shared')).body.weight, WAIT).toBe(3);
   });
 });

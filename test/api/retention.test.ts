@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { RetentionJob } from '../../src/jobs/retention.js';
 import { createLogger } from '../../src/logger.js';
@@ -13,8 +13,7 @@ describe('retention of the append-only tables', () => {
   beforeEach(async () => {
     app = await startTestApp();
     // The leader's own passes (a year / 30 days by default) are stopped once it leads: each test runs its own.
-    for (let i = 0; i < 200 && !app.cp.leader.isLeader; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(app.cp.leader.isLeader).toBe(true);
+    await vi.waitFor(() => expect(app.cp.leader.isLeader).toBe(true), { timeout: 2000, interval: 10 });
     await app.cp.retention.stop();
     sqlClient = new pg.Client({ connectionString: app.database.url });
     await sqlClient.connect();

@@ -1,6 +1,23 @@
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { startTestApp } from '../support/app.js';
+
+/**
+ * Sessions of the database waiting for a lock (the writes queued behind a transaction that holds
+ * it), read on a client of its own: inside a transaction, pg_stat_activity stays as first read.
+ */
+async function lockWaiters(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: number }>(
+      "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
+    );
+    return rows[0]!.n;
+  } finally {
+    await client.end();
+  }
+}
 
 describe('stopping the control plane', () => {
   it('answers waiting long polls at once instead of holding shutdown for their wait', async () => {
@@ -8,8 +25,10 @@ describe('stopping the control plane', () => {
     await app.admin('POST', '/v1/nodes', { name: 'n1', kind: 'nginx', capacity: { vcpu: 1, memoryMb: 512 } });
     const agent = app.as(await app.token('agent', { node: 'n1' }));
     const first = await agent('GET', '/v1/nodes/n1/config');
+    const listening = app.cp.feed.listenerCount('change');
     const polling = agent('GET', '/v1/nodes/n1/config?wait=60', undefined, { 'if-none-match': first.headers.get('etag')! });
-    await new Promise((r) => setTimeout(r, 300));
+    // The stop must find the poll waiting (listening for commits), or it would answer at once anyway.
+    await vi.waitFor(() => expect(app.cp.feed.listenerCount('change')).toBeGreaterThan(listening), { timeout: 10_000, interval: 5 });
     const started = Date.now();
     await app.stop();
     expect(Date.now() - started).toBeLessThan(5000);
@@ -35,11 +54,13 @@ describe('stopping the control plane', () => {
         signal: abort.signal,
       }).catch(() => 'hung up'),
     );
-    await new Promise((r) => setTimeout(r, 300));
+    // Every pool connection is waiting on the lock (the other writes wait for a connection).
+    await expect.poll(() => lockWaiters(app.database.url), { timeout: 10_000, interval: 20 }).toBe(10);
     for (const abort of aborts) abort.abort();
     expect(await Promise.all(writes)).toEqual(aborts.map(() => 'hung up'));
     const stopping = app.cp.stop();
-    await new Promise((r) => setTimeout(r, 300));
+    // The server has stopped listening: the stop is waiting for the hung-up writes, not ahead of them.
+    await vi.waitFor(() => expect(app.cp.server.listening).toBe(false), { timeout: 10_000, interval: 5 });
     await holder.query('rollback');
     await stopping;
     const { rows } = await holder.query("select name from members where tenant_id = 't1' order by name");

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 /**
@@ -48,13 +48,16 @@ function serve(dataDir: string): Run {
 
 /** Waits (bounded) for the `listening` log line and returns the URL it names. */
 async function listening(run: Run): Promise<string> {
-  for (let i = 0; i < 600; i++) {
+  const url = (): string => {
     const m = /"url":"(http:\/\/[^"]+)"/.exec(run.output());
     if (m) return m[1]!;
-    if (run.child.exitCode !== null) throw new Error(`exited with ${run.child.exitCode}: ${run.output()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no "listening" line within 60 s: ${run.output()}`);
+    throw new Error(run.child.exitCode === null ? 'no "listening" line yet' : `exited with ${run.child.exitCode}`);
+  };
+  // A process that exited ends the wait at once rather than at the timeout.
+  const exited = run.exited.then(() => url());
+  return Promise.race([vi.waitFor(url, { timeout: 60_000, interval: 100 }), exited]).catch((err: unknown) => {
+    throw new Error(`no "listening" line within 60 s (${String(err)}): ${run.output()}`, { cause: err });
+  });
 }
 
 async function stop(run: Run): Promise<void> {

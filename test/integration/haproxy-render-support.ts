@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
+import { vi } from 'vitest';
 
 /** Small loopback servers and clients for the HAProxy integration test. Everything is bounded in time. */
 
@@ -195,20 +196,24 @@ export async function showStat(target: number | string): Promise<Record<string, 
   return lines.map((line) => Object.fromEntries(line.split(',').map((v, i) => [columns[i]!, v])));
 }
 
-/** Polls `probe` until it returns a value, for at most `timeoutMs`. */
+/**
+ * Waits (vi.waitFor) for `probe` to answer a value, for at most `timeoutMs`: undefined or a throw
+ * means not yet. The value is what the caller goes on with (a node's status, a pid), which is
+ * why this adapter stays rather than an expect.poll at each of its call sites.
+ */
 export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
+  try {
+    return await vi.waitFor(
+      async () => {
+        const value = await probe();
+        if (value === undefined) throw new Error('no value yet');
+        return value;
+      },
+      { timeout: timeoutMs, interval: everyMs },
+    );
+  } catch (error) {
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${String(error)}`, { cause: error });
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
 export interface RunningHaproxy {

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import tls from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseCertificateBundle, type ParsedCertificate } from '../../src/domain/certificate.js';
 import type { NodeSnapshot, TenantSnapshot } from '../../src/domain/snapshot.js';
 import { renderNginx } from '../../src/render/nginx.js';
@@ -177,20 +177,28 @@ function get(
 
 const memberOf = (reply: Reply): string => (JSON.parse(reply.body) as { member: string }).member;
 
-async function waitUntilListening(host: string, port: number): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const connected = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host, port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
+function connects(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port }, () => {
+      socket.destroy();
+      resolve();
     });
-    if (connected) return;
-    if (nginx?.exitCode !== null) throw new Error(`nginx exited early: ${readFileSync(join(dir, 'error.log'), 'utf8').slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${host}:${port} after 5 s`);
+    socket.on('error', reject);
+  });
+}
+
+async function waitUntilListening(host: string, port: number): Promise<void> {
+  const listening = async () => {
+    try {
+      await connects(host, port);
+    } catch (err) {
+      if (nginx?.exitCode !== null) throw new Error(`nginx exited early: ${readFileSync(join(dir, 'error.log'), 'utf8').slice(-2000)}`);
+      throw err;
+    }
+  };
+  await vi.waitFor(listening, { timeout: 5000, interval: 50 }).catch((err: unknown) => {
+    throw new Error(`nothing listens on ${host}:${port} after 5 s: ${String(err)}`, { cause: err });
+  });
 }
 
 beforeAll(async () => {

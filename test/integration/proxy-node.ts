@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { expect, vi } from 'vitest';
 import { showProc } from '../../src/fleet/runtime-api/commands/master-commands.js';
 import { OneShotRuntimeClient } from '../../src/fleet/runtime-api/one-shot-runtime-client.js';
 import { parseShowProc } from '../../src/fleet/replies/show-proc.js';
@@ -74,26 +75,24 @@ export class ProxyNode {
   }
 
   async start(): Promise<void> {
-    this.process = startHaproxy(join(this.dir, 'haproxy.cfg'), ['-S', this.masterSocket]);
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const pid = await this.workerPid().catch(() => null);
-      if (pid !== null) return;
-      if (Date.now() > deadline) throw new Error(`${this.name} did not start: ${this.process.output()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const running = startHaproxy(join(this.dir, 'haproxy.cfg'), ['-S', this.masterSocket]);
+    this.process = running;
+    // Up once its worker answers on the admin socket.
+    await vi.waitFor(() => this.workerPid(), { timeout: 5000, interval: 50 }).catch((err: unknown) => {
+      throw new Error(`${this.name} did not start: ${running.output()}`, { cause: err });
+    });
   }
 
   /** Master-worker reload (SIGUSR2 to the master, which the process was started as): new worker, new files. */
   async reload(): Promise<void> {
     if (!this.process) throw new Error(`${this.name} is not running`);
+    const running = this.process;
     const before = await this.workerPid();
-    process.kill(this.process.pid, 'SIGUSR2');
-    const deadline = Date.now() + 10_000;
-    while ((await this.workerPid().catch(() => before)) === before) {
-      if (Date.now() > deadline) throw new Error(`${this.name} did not reload: ${this.process.output().slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 2));
-    }
+    process.kill(running.pid, 'SIGUSR2');
+    // Reloaded once another worker answers on the admin socket.
+    await vi.waitFor(async () => expect(await this.workerPid()).not.toBe(before), { timeout: 10_000, interval: 2 }).catch((err: unknown) => {
+      throw new Error(`${this.name} did not reload: ${running.output().slice(-2000)}`, { cause: err });
+    });
   }
 
   async stop(): Promise<void> {

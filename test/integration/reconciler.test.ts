@@ -239,6 +239,7 @@ describe('dry runs', () => {
     expect((await app.admin('GET', '/v1/tenants/t1/pools/web/members/m2')).body.weight).toBe(77);
     const auditAfter = await app.database.handle.db.selectFrom('audit_events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
     expect(auditAfter.n).toBe(auditBefore.n);
+    // A negative: nothing may reach the proxies later either (a bounded look, long enough for a pass).
     await new Promise((r) => setTimeout(r, 500));
     expect(await weightOf(edge1, 'be_t1_web', 'm2')).toBe(77);
     expect(await weightOf(edge2, 'be_t1_web', 'm2')).toBe(77);

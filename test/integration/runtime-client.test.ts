@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { delServer, getWeight, setServerAddr, setServerMaxconn, setServerWeight } from '../../src/fleet/runtime-api/commands/server-commands.js';
 import { showInfo } from '../../src/fleet/runtime-api/commands/stat-commands.js';
 import { OneShotRuntimeClient } from '../../src/fleet/runtime-api/one-shot-runtime-client.js';
@@ -68,16 +68,6 @@ function request(host: string): Promise<{ status: number; member: string }> {
   });
 }
 
-/** Polls `check` until it returns true or `ms` passes; a check that throws counts as false. */
-async function eventually(check: () => Promise<boolean>, ms = 5000, every = 50): Promise<boolean> {
-  const attempt = (): Promise<boolean> => check().catch(() => false);
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await attempt()) return true;
-    await new Promise((r) => setTimeout(r, every));
-  }
-  return attempt();
-}
 
 function servedCertificate(): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -137,8 +127,10 @@ beforeAll(async () => {
   tcp = new RuntimeClient({ host: HOST, port: ports.stats }, { connectAttempts: 1, backoff: { initialMs: 50, maxMs: 200 } });
   unix = new RuntimeClient({ path: join(dir, 'admin.sock') });
   api = createRuntimeApi(tcp);
-  const up = await eventually(async () => (await tcp.execute([showInfo()]))[0]!.status === 'ok', 5000, 100);
-  if (!up) throw new Error(`haproxy did not start:\n${haproxyLog}`);
+  // vi.waitFor, not expect.poll: this is a hook, not a test.
+  await vi.waitFor(async () => expect((await tcp.execute([showInfo()]))[0]!.status).toBe('ok'), { timeout: 5000, interval: 100 }).catch((err: unknown) => {
+    throw new Error(`haproxy did not start:\n${haproxyLog}`, { cause: err });
+  });
 });
 
 afterAll(async () => {
@@ -200,8 +192,7 @@ describe('Runtime API client against HAProxy 2.6', () => {
     await api.servers.add('be_app', 'm4', HOST, extra.port, { weight: 10, check: { intervalMs: 200, rise: 1, fall: 2 } });
     const row = (await api.servers.serversState('be_app')).find((r) => r.srv_name === 'm4');
     expect(row).toMatchObject({ admin: 'ready', srv_port: extra.port });
-    const reached = await eventually(async () => (await request('app.test')).member === 'm4', 5000, 10);
-    expect(reached).toBe(true);
+    await expect.poll(async () => (await request('app.test').catch(() => null))?.member, { timeout: 5000, interval: 10 }).toBe('m4');
     expect((await api.stats.showStat({ proxy: 'be_app' })).find((r) => r.svname === 'm4')?.check_status).toMatch(/^L7OK|INI$/);
 
     await expect(api.servers.add('be_app', 'm4', HOST, extra.port)).rejects.toThrow(/Already exists a server with the same name/);
@@ -260,13 +251,13 @@ describe('Runtime API client against HAProxy 2.6', () => {
 
     await master.reload();
     // The master re-executes itself: its socket refuses connections for a moment.
-    const reloaded = await eventually(async () => {
+    await vi.waitFor(async () => {
       const procs = await master.showProc();
-      return procs.master.reloads === 1 && procs.workers.some((w) => w.current && w.pid !== info.pid);
-    });
-    expect(reloaded).toBe(true);
+      expect(procs.master.reloads).toBe(1);
+      expect(procs.workers.some((w) => w.current && w.pid !== info.pid), 'a new current worker').toBe(true);
+    }, { timeout: 5000, interval: 50 });
     // The new worker starts from the configuration: the weight set at runtime is gone.
-    expect(await eventually(async () => (await tcp.execute([getWeight('be_app', 'm1')]))[0]?.status === 'ok')).toBe(true);
+    await expect.poll(async () => (await tcp.execute([getWeight('be_app', 'm1')]))[0]?.status, { timeout: 5000, interval: 50 }).toBe('ok');
     expect(await api.servers.getWeight('be_app', 'm1')).toEqual({ current: 10, initial: 10 });
     // The client's session from before the reload was left with the old, stopping worker; it
     // noticed and moved to the new one.

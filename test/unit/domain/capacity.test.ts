@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_CAPACITY_MODEL,
@@ -5,7 +6,7 @@ import {
   assertCapacityFactors,
   toResourceVector,
 } from '../../../src/domain/capacity.js';
-import { forAll } from './property.js';
+import { assertProperty, scenario } from '../../support/property.js';
 
 describe('capacity conversion', () => {
   it("converts the seed's tenant A (2 vCPU / 4 GB) into 40,000 connections and 20,000 req/s on HAProxy", () => {
@@ -45,7 +46,7 @@ describe('capacity conversion', () => {
   });
 
   it('property: reservations that fit a node in vCPU and MB still fit once converted, and more resources never convert to less', () => {
-    forAll(1, 2000, (rng) => {
+    assertProperty(fc.property(scenario((rng) => {
       const reservations = Array.from({ length: rng.int(1, 8) }, () => ({
         vcpu: rng.int(0, 4000) / 1000,
         memoryMb: rng.int(0, 8192),
@@ -54,7 +55,7 @@ describe('capacity conversion', () => {
         ? HAPROXY_CAPACITY_FACTORS
         : { connectionsPerGb: rng.int(1, 50_000), requestsPerSecondPerVcpu: rng.int(1, 50_000) };
       return { reservations, factors };
-    }, ({ reservations, factors }) => {
+    }), ({ reservations, factors }) => {
       const milli = reservations.reduce((s, r) => s + Math.round(r.vcpu * 1000), 0);
       const node = { vcpu: milli / 1000, memoryMb: reservations.reduce((s, r) => s + r.memoryMb, 0) };
       const capacity = toResourceVector(node, factors);
@@ -66,6 +67,6 @@ describe('capacity conversion', () => {
         expect(more.connections).toBeGreaterThanOrEqual(converted[i]!.connections);
         expect(more.requestsPerSecond).toBeGreaterThanOrEqual(converted[i]!.requestsPerSecond);
       }
-    });
+    }), 2000);
   });
 });

@@ -1,37 +1,25 @@
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { CertificateError, parseCertificateBundle } from '../../../src/domain/certificate.js';
-import { TestPki, type Issued } from '../../support/openssl.js';
 
-let pki: TestPki;
-let root: Issued;
-let intermediate: Issued;
+/** Certificates made once by test/fixtures/certs/make-bundle-certs.ts: the unit suite runs no openssl. */
+interface Issued {
+  readonly cert: string;
+  readonly key: string;
+}
+
+const read = (file: string) => readFileSync(new URL(`../../fixtures/certs/bundle/${file}`, import.meta.url), 'utf8');
+const issued = (name: string): Issued => ({ cert: read(`${name}.crt`), key: read(`${name}.key`) });
+
+const intermediate = { cert: read('intermediate.crt') };
 /** RSA leaf signed by the intermediate, with DNS, wildcard and IP SANs. */
-let rsaLeaf: Issued;
+const rsaLeaf = issued('rsa-leaf');
 /** EC leaf signed by the root. */
-let ecLeaf: Issued;
-let expired: Issued;
-/** The instant expiry is judged at: the test certificates are valid now (all but `expired`). */
+const ecLeaf = issued('ec-leaf');
+const expired = issued('expired');
+/** The instant expiry is judged at: the fixture certificates are valid now (all but `expired`), until 2036. */
 const NOW = new Date();
-
-beforeAll(async () => {
-  pki = await TestPki.create();
-  root = await pki.root();
-  intermediate = await pki.issue('Switchyard Test Intermediate', root, { ca: true });
-  [rsaLeaf, ecLeaf, expired] = await Promise.all([
-    pki.issue('web.example.com', intermediate, {
-      kind: 'rsa',
-      sans: ['DNS:web.example.com', 'DNS:*.Example.COM', 'IP:10.0.0.1', 'IP:2001:db8::1', 'email:ops@example.com'],
-    }),
-    pki.issue('api.example.com', root, { sans: ['DNS:api.example.com'] }),
-    pki.issue('old.example.com', root, { sans: ['DNS:old.example.com'], startDate: '20200101000000Z', endDate: '20200201000000Z' }),
-  ]);
-});
-afterAll(async () => {
-  await pki?.dispose();
-});
 
 /** Runs `fn`, expecting a CertificateError, and returns it. */
 function failure(fn: () => unknown): CertificateError {
@@ -74,8 +62,8 @@ describe('parseCertificateBundle', () => {
     );
     expect(noisy.chainPem).toBe(clean.chainPem);
     expect(noisy.keyPem).toBe(clean.keyPem);
-    // Compared line by line, never as substrings: the base64 of certificates made afresh each run
-    // can contain "cat" or "EOF" by chance.
+    // Compared line by line, never as substrings: base64 can contain "cat" or "EOF" by chance (it
+    // did, with certificates made afresh each run).
     const lines = (pem: string) => new Set(pem.split('\n'));
     for (const stray of ['$ cat web.crt inter.crt; rm -rf /', '# intermediate below', 'haproxy -c ok']) expect(lines(noisy.chainPem).has(stray)).toBe(false);
     for (const stray of ['export KEY=$(cat <<EOF', 'EOF', ')']) expect(lines(noisy.keyPem).has(stray)).toBe(false);
@@ -133,11 +121,10 @@ describe('parseCertificateBundle', () => {
     expect(err.message).toMatch(/does not match/);
   });
 
-  it('refuses text that is not a private key, and an encrypted key', async () => {
+  it('refuses text that is not a private key, and an encrypted key', () => {
     expect(failure(() => parseCertificateBundle(ecLeaf.cert, 'not a key', NOW)).field).toBe('privateKey');
     expect(failure(() => parseCertificateBundle(ecLeaf.cert, ecLeaf.cert, NOW)).field).toBe('privateKey');
-    const { stdout: encrypted } = await promisify(execFile)('openssl', ['pkey', '-in', ecLeaf.keyPath, '-aes256', '-passout', 'pass:secret']);
-    const err = failure(() => parseCertificateBundle(ecLeaf.cert, encrypted, NOW));
+    const err = failure(() => parseCertificateBundle(ecLeaf.cert, read('ec-leaf.encrypted.key'), NOW));
     expect(err.field).toBe('privateKey');
     expect(err.message).toMatch(/unencrypted/);
   });
@@ -165,8 +152,8 @@ describe('parseCertificateBundle', () => {
     expect(() => parseCertificateBundle(rsaLeaf.cert + intermediate.cert, rsaLeaf.key, justBefore)).not.toThrow();
   });
 
-  it('refuses a SAN that is not a usable DNS name, since SANs reach the proxy configs', async () => {
-    const odd = await pki.issue('odd.example.com', root, { sans: ['DNS:odd.example.com', 'DNS:bad_name.example.com'] });
+  it('refuses a SAN that is not a usable DNS name, since SANs reach the proxy configs', () => {
+    const odd = issued('odd-san');
     const err = failure(() => parseCertificateBundle(odd.cert, odd.key, NOW));
     expect(err.field).toBe('certificate');
     expect(err.message).toBe('subject alternative name "bad_name.example.com" is not a valid DNS name');

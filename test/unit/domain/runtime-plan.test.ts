@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { memberHealth } from '../../../src/domain/member-health.js';
 import { planRuntime, type RuntimePlan } from '../../../src/domain/runtime-plan.js';
@@ -6,8 +8,7 @@ import type { NodeSnapshot, TenantSnapshot } from '../../../src/domain/snapshot.
 import { commandBuilders } from '../../../src/fleet/runtime-api/commands/command-builders.js';
 import type { RuntimeCommand } from '../../../src/fleet/runtime-api/commands/runtime-command.js';
 import { toHaproxyRuntime } from '../../../src/render/haproxy-runtime-view.js';
-import { makeCert } from '../../support/certs.js';
-import { forAll } from './property.js';
+import { assertProperty, scenario } from '../../support/property.js';
 import { CERT_FILE, MAP_FILE, applyCommands, member, seed, seedObserved, withMembers, withServer, withTenant } from './runtime-fixtures.js';
 
 /**
@@ -252,7 +253,8 @@ describe('allocation and certificates', () => {
   });
 
   it('when a certificate is rotated, then the new chain and key are staged and committed', () => {
-    const cert = makeCert('b.example.com');
+    const rotated = (ext: string) => readFileSync(new URL(`../../fixtures/certs/bundle/b.example.com.rotated.${ext}`, import.meta.url), 'utf8');
+    const cert = { certificate: rotated('crt'), privateKey: rotated('key') };
     const p = plan(withTenant(seed(), 'b', (t) => ({ ...t, certificates: t.certificates.map((c) => ({ ...c, chainPem: cert.certificate, keyPem: cert.privateKey })) })));
     expect(lines(p)).toEqual([`set ssl cert ${CERT_FILE} <<`, `commit ssl cert ${CERT_FILE}`]);
     expect(p.commands[0]!.payload).toBe(`${cert.certificate.trimEnd()}\n${cert.privateKey.trimEnd()}`);
@@ -307,7 +309,7 @@ describe('robustness', () => {
   });
 
   it('is idempotent: planned again from the state its commands produce, it plans nothing', () => {
-    forAll(71, 200, (rng) => {
+    assertProperty(fc.property(scenario((rng) => {
       let snapshot = seed();
       for (const [tenant, pool] of [['b', 'api'], ['c', 'ssh'], ['a', 'web']] as const) {
         snapshot = withMembers(snapshot, tenant, pool, (ms) => {
@@ -325,13 +327,13 @@ describe('robustness', () => {
         snapshot = withTenant(snapshot, tenant, (t) => ({ ...t, allocation: { maxConnections: rng.int(0, 50_000), requestsPerSecond: rng.int(0, 9_000) } }));
       }
       return snapshot;
-    }, (snapshot) => {
+    }), (snapshot) => {
       const desired = toHaproxyRuntime(snapshot);
       const first = planRuntime(desired, observedSeed, commandBuilders, OPTIONS);
       const after = applyCommands(observedSeed, first.commands);
       const again = planRuntime(desired, after, commandBuilders, OPTIONS);
       expect(lines(again)).toEqual([]);
-    });
+    }), 200);
   });
 });
 

@@ -97,17 +97,26 @@ describe('Rebalancer', () => {
   });
 
   it('when a write commits, then a pass follows (debounced), but not after its own commit', async () => {
-    const { job, calls, changes } = setup({ pending: true });
-    job.start();
-    await new Promise((r) => setTimeout(r, 30)); // the first pass, at start
-    const after = calls.plan;
-    changes.emit('change', { revision: 8 }); // its own commit
-    await new Promise((r) => setTimeout(r, 30));
-    expect(calls.plan).toBe(after);
-    changes.emit('change', { revision: 9 });
-    changes.emit('change', { revision: 10 });
-    await new Promise((r) => setTimeout(r, 30));
-    expect(calls.plan).toBe(after + 1);
-    await job.stop();
+    vi.useFakeTimers();
+    try {
+      const { job, calls, changes } = setup({ pending: true });
+      job.start();
+      await vi.advanceTimersByTimeAsync(0); // the first pass, at start
+      expect(calls).toEqual({ plan: 1, apply: 1 });
+      changes.emit('change', { revision: 8 }); // its own commit
+      await vi.advanceTimersByTimeAsync(30);
+      expect(calls.plan).toBe(1);
+      changes.emit('change', { revision: 9 });
+      changes.emit('change', { revision: 10 });
+      await vi.advanceTimersByTimeAsync(4);
+      expect(calls.plan, 'not before the debounce').toBe(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(calls.plan, 'one pass for both commits').toBe(2);
+      await vi.advanceTimersByTimeAsync(30);
+      expect(calls.plan).toBe(2);
+      await job.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

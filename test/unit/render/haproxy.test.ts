@@ -1,44 +1,20 @@
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { NodeSnapshot, RenderedFiles } from '../../../src/domain/snapshot.js';
 import { ValidationError } from '../../../src/domain/errors.js';
 import { assembleHaproxy, renderHaproxy, renderHaproxyTenant } from '../../../src/render/haproxy.js';
-import { haproxyValidationDir, validateHaproxy } from '../../../src/render/validate-haproxy.js';
 import { featuresSnapshot } from '../../fixtures/features-snapshot.js';
-import { mulberry32, shuffleDeep } from '../../fixtures/random-snapshot.js';
+import { mulberry32, randomSnapshot, shuffleDeep } from '../../fixtures/random-snapshot.js';
+import { GOLDEN_CONFIG_DIR, readGolden, writeGolden } from '../../fixtures/golden.js';
 import { seedSnapshot } from '../../fixtures/seed-snapshot.js';
+import { assertProperty, choices, scenario } from '../../support/property.js';
 
-/** Golden files are rendered for this configDir; `UPDATE_GOLDEN=1` rewrites them. */
-const GOLDEN_CONFIG_DIR = '/etc/haproxy/switchyard';
-const GOLDEN_ROOT = fileURLToPath(new URL('../../fixtures/render/haproxy/', import.meta.url));
+const GOLDEN_DIR = GOLDEN_CONFIG_DIR.haproxy;
 
 const SCENARIOS: Record<string, (configDir: string) => NodeSnapshot> = {
   seed: (dir) => seedSnapshot('haproxy', dir),
   features: (dir) => featuresSnapshot('haproxy', dir),
 };
-
-function listFiles(root: string, dir = root): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    return entry.isDirectory() ? listFiles(root, path) : [relative(root, path)];
-  });
-}
-
-function readGolden(name: string): RenderedFiles {
-  const root = join(GOLDEN_ROOT, name);
-  return Object.fromEntries(listFiles(root).sort().map((file) => [file, readFileSync(join(root, file), 'utf8')]));
-}
-
-function writeGolden(name: string, files: RenderedFiles): void {
-  const root = join(GOLDEN_ROOT, name);
-  rmSync(root, { recursive: true, force: true });
-  for (const [file, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, file)), { recursive: true });
-    writeFileSync(join(root, file), content);
-  }
-}
 
 /** The same files as if rendered for another configDir: only to compare, never to deploy. */
 function relocated(files: RenderedFiles, from: string, to: string): RenderedFiles {
@@ -49,26 +25,24 @@ describe.each(Object.keys(SCENARIOS))('the %s scenario', (name) => {
   const build = SCENARIOS[name]!;
 
   it('renders its golden files byte for byte', () => {
-    const files = renderHaproxy(build(GOLDEN_CONFIG_DIR));
-    if (process.env.UPDATE_GOLDEN) writeGolden(name, files);
-    const golden = readGolden(name);
+    const files = renderHaproxy(build(GOLDEN_DIR));
+    if (process.env.UPDATE_GOLDEN) writeGolden('haproxy', name, files);
+    const golden = readGolden('haproxy', name);
     expect(Object.keys(files)).toEqual(Object.keys(golden));
     for (const [file, content] of Object.entries(files)) expect(content, file).toBe(golden[file]);
   });
 
-  it('passes the real haproxy -c, without a warning, as the golden files with only configDir changed', async () => {
-    const configDir = haproxyValidationDir();
-    const files = renderHaproxy(build(configDir));
-    expect(relocated(files, configDir, GOLDEN_CONFIG_DIR)).toEqual(readGolden(name));
-    const result = await validateHaproxy(files, configDir);
-    expect(result).toEqual({ ok: true, output: 'Configuration file is valid' });
+  // The real haproxy -c checks these files where they point: test/integration/validate-haproxy.test.ts.
+  it('renders for another configDir the golden files with only configDir changed', () => {
+    const configDir = '/srv/lb-elsewhere';
+    expect(relocated(renderHaproxy(build(configDir)), configDir, GOLDEN_DIR)).toEqual(readGolden('haproxy', name));
   });
 
   it('gives the same bytes for the same state, however its arrays are ordered', () => {
-    const expected = renderHaproxy(build(GOLDEN_CONFIG_DIR));
-    expect(renderHaproxy(build(GOLDEN_CONFIG_DIR))).toEqual(expected);
+    const expected = renderHaproxy(build(GOLDEN_DIR));
+    expect(renderHaproxy(build(GOLDEN_DIR))).toEqual(expected);
     for (const seed of [1, 2, 3, 4, 5]) {
-      expect(renderHaproxy(shuffleDeep(build(GOLDEN_CONFIG_DIR), mulberry32(seed)))).toEqual(expected);
+      expect(renderHaproxy(shuffleDeep(build(GOLDEN_DIR), mulberry32(seed)))).toEqual(expected);
     }
   });
 });
@@ -116,19 +90,19 @@ describe('renderHaproxy', () => {
   });
 
   it('when only one tenant changes, then the other tenants are not rendered again', () => {
-    const before = seedSnapshot('haproxy', GOLDEN_CONFIG_DIR);
+    const before = seedSnapshot('haproxy', GOLDEN_DIR);
     renderHaproxy(before);
     const [a, b, c] = before.tenants;
     const changedB = { ...b!, allocation: { ...b!.allocation, maxConnections: 7 } };
     const after = { ...before, tenants: [a!, changedB, c!] };
-    expect(renderHaproxyTenant(a!, GOLDEN_CONFIG_DIR)).toBe(renderHaproxyTenant(a!, GOLDEN_CONFIG_DIR));
+    expect(renderHaproxyTenant(a!, GOLDEN_DIR)).toBe(renderHaproxyTenant(a!, GOLDEN_DIR));
     const files = renderHaproxy(after);
     expect(files['maps/tenant-caps.map']).toContain('b.conn 7\n');
     expect(files).toEqual(renderHaproxy(structuredClone(after)));
   });
 
-  it('when one tenant cannot be rendered, then the node is assembled with its last good part and passes haproxy -c', async () => {
-    const configDir = haproxyValidationDir();
+  it('when one tenant cannot be rendered, then the node is assembled with its last good part (the files haproxy -c passed before)', () => {
+    const configDir = '/srv/lb';
     const good = seedSnapshot('haproxy', configDir);
     const lastGoodB = renderHaproxyTenant(good.tenants[1]!, configDir);
     const brokenB = { ...good.tenants[1]!, vips: good.tenants[1]!.vips.map((v) => ({ ...v, defaultPool: 'gone' })) };
@@ -139,8 +113,8 @@ describe('renderHaproxy', () => {
       lastGoodB,
       renderHaproxyTenant(next.tenants[2]!, configDir),
     ]);
+    // The same bytes as the good node's, which the real haproxy -c passes: test/integration/validate-haproxy.test.ts.
     expect(files).toEqual(renderHaproxy(good));
-    expect(await validateHaproxy(files, configDir)).toMatchObject({ ok: true });
   });
 
   it('renders a tenant again when the node configDir changes', () => {
@@ -148,5 +122,15 @@ describe('renderHaproxy', () => {
     const tenant = snapshot.tenants[1]!;
     expect(renderHaproxyTenant(tenant, '/one').config).toContain('/one/crt-lists/');
     expect(renderHaproxyTenant(tenant, '/two').config).toContain('/two/crt-lists/');
+  });
+});
+
+describe('renderHaproxy: properties over random valid snapshots', () => {
+  // The real haproxy -c checks thousands of these: test/integration/haproxy-property.test.ts.
+  it('renders every random valid snapshot, and the same bytes however its arrays are ordered', () => {
+    const snapshots = scenario((rng) => randomSnapshot(rng.next, 'haproxy', '/srv/lb', rng.int(1, 3)));
+    assertProperty(fc.property(snapshots, choices(), (snapshot, rng) => {
+      expect(renderHaproxy(shuffleDeep(snapshot, rng.next))).toEqual(renderHaproxy(snapshot));
+    }), 50);
   });
 });

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type {
   AllocationInput,
@@ -11,7 +12,7 @@ import { DEFAULT_HYSTERESIS } from '../../../../src/domain/allocation/hysteresis
 import type { CapacityModel } from '../../../../src/domain/capacity.js';
 import type { TenantDemand } from '../../../../src/domain/demand.js';
 import type { NodeKind } from '../../../../src/domain/node.js';
-import { check, forAll, type Rng } from '../property.js';
+import { assertProperty, check, choices, scenario, type Rng } from '../../../support/property.js';
 
 // Round factors for readable numbers: 1 MB is one connection and 0.001 vCPU one req/s, so a
 // tenant or node of "N units" has N connections and N req/s.
@@ -390,17 +391,17 @@ function shuffled(input: AllocationInput, rng: Rng): AllocationInput {
 describe('computeAllocations: properties over random scenarios', () => {
   it('hysteresis off: bounds hold, nothing idles while a tenant wants more, spare is max-min fair, same output for shuffled input', () => {
     for (const shareIdle of [true, false]) {
-      forAll(shareIdle ? 10 : 11, 1000, (rng) => generateScenario(rng, { hysteresis: false, shareIdle }), ({ input }, rng) => {
+      assertProperty(fc.property(scenario((rng) => generateScenario(rng, { hysteresis: false, shareIdle })), choices(), ({ input }, rng) => {
         const plan = computeAllocations(input);
         checkBounds(plan);
         checkFairness(plan, shareIdle, new Map(input.tenants.map((t) => [t.id, t.weight])));
         expect(computeAllocations(shuffled(input, rng))).toEqual(plan);
-      });
+      }), 1000);
     }
   });
 
   it('hysteresis on: bounds still hold, each cap is its target or a held value within the band, idle capacity is bounded by held-back steps, and a plan fed back is stable', () => {
-    forAll(12, 1000, (rng) => generateScenario(rng, { hysteresis: true, shareIdle: rng.chance(0.5) }), ({ input }, rng) => {
+    assertProperty(fc.property(scenario((rng) => generateScenario(rng, { hysteresis: true, shareIdle: rng.chance(0.5) })), choices(), ({ input }, rng) => {
       const plan = computeAllocations(input);
       checkBounds(plan);
       const strict = computeAllocations({ ...input, hysteresis: null });
@@ -433,6 +434,6 @@ describe('computeAllocations: properties over random scenarios', () => {
       const again = computeAllocations({ ...input, current: asCurrent(plan) });
       expect(again.changes, 'no flapping: the same input with the plan applied changes nothing').toEqual([]);
       expect(computeAllocations(shuffled(input, rng))).toEqual(plan);
-    });
+    }), 1000);
   });
 });

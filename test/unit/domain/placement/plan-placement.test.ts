@@ -1,7 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { planPlacement } from '../../../../src/domain/placement/plan-placement.js';
 import type { PlacementInput, PlacementNode, PlacementPlan, PlacementTenant } from '../../../../src/domain/placement/placement-types.js';
-import { check, forAll, type Rng } from '../property.js';
+import { assertProperty, check, choices, scenario, type Rng } from '../../../support/property.js';
 
 const BIG = { vcpu: 8, memoryMb: 16_384 };
 
@@ -301,24 +302,24 @@ function losers(plan: PlacementPlan, except: string | null): string[] {
 
 describe('planPlacement: properties over random scenarios', () => {
   it('capacity is respected, every tenant gets min(minReplicas, eligible) nodes or a reason, zones are spread when possible, and the plan is the same for shuffled input', () => {
-    forAll(20, 1000, generateInput, (input, rng) => {
+    assertProperty(fc.property(scenario(generateInput), choices(), (input, rng) => {
       const plan = planPlacement(input);
       checkPlan(input, plan);
       expect(planPlacement(shuffledInput(input, rng))).toEqual(plan);
-    });
+    }), 1000);
   });
 
   it('a plan fed back is stable: no moves, same assignments', () => {
-    forAll(21, 1000, generateInput, (input) => {
+    assertProperty(fc.property(scenario(generateInput), (input) => {
       const plan = planPlacement(input);
       const again = planPlacement({ ...input, current: plan.assignments });
       expect(again.moves).toEqual([]);
       expect(again.assignments).toEqual(plan.assignments);
-    });
+    }), 1000);
   });
 
   it('when a node leaves or fails, only the tenants on it lose a replica; others at most gain', () => {
-    forAll(22, 1000, generateInput, (input, rng) => {
+    assertProperty(fc.property(scenario(generateInput), choices(), (input, rng) => {
       const stable = planPlacement(input);
       const victim = rng.pick(input.nodes).name;
       const nodes = rng.chance(0.5) ? input.nodes.filter((n) => n.name !== victim) : input.nodes.map((n) => (n.name === victim ? { ...n, healthy: false } : n));
@@ -331,11 +332,11 @@ describe('planPlacement: properties over random scenarios', () => {
         if (!onVictim.has(m.tenantId)) expect(m.from === null || m.reason === 'zone-spread', `${m.tenantId} was not on ${victim}: only gains`).toBe(true);
       }
       if (input.restoreZoneSpread === false) expect(plan.moves.every((m) => onVictim.has(m.tenantId) || m.from === null)).toBe(true);
-    });
+    }), 1000);
   });
 
   it('when a node joins or comes back, no tenant loses a replica except to restore zone spread', () => {
-    forAll(23, 1000, generateInput, (input, rng) => {
+    assertProperty(fc.property(scenario(generateInput), choices(), (input, rng) => {
       const joining = rng.chance(0.5) && input.nodes.some((n) => !n.healthy);
       const before: PlacementInput = joining ? input : { ...input, nodes: input.nodes.slice(0, -1) };
       const stable = planPlacement(before);
@@ -347,6 +348,6 @@ describe('planPlacement: properties over random scenarios', () => {
       // Gains only: replicas for tenants that were short (or now have more eligible nodes), and zone spread.
       for (const m of plan.moves) expect(m.from === null || m.reason === 'zone-spread', `${m.tenantId} ${m.reason}`).toBe(true);
       if (input.restoreZoneSpread === false) expect(plan.moves.every((m) => m.from === null)).toBe(true);
-    });
+    }), 1000);
   });
 });

@@ -3,6 +3,8 @@ import { EventEmitter } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../../../src/fleet/agent/agent.js';
 import { AgentStore } from '../../../../src/fleet/agent/agent-store.js';
@@ -102,26 +104,27 @@ function version(weight: number, check = '/healthz'): DeliveredConfig {
   return { node: 'edge-1', kind: 'haproxy', revision, contentHash: sha(cfg), structuralHash: sha(check), files: { 'haproxy.cfg': cfg, 'maps/tenant-caps.map': `a ${weight}\n` }, heldTenants: [], createdAt: 'now' };
 }
 
+/** What the agent logged at warn and above: each failure's line says how long it waits before the next try. */
+let logged: { level: number; msg: string; retryInMs?: number }[] = [];
+const capturingLogger = () => pino({ level: 'warn' }, new Writable({ write: (chunk: Buffer, _e, done) => (logged.push(JSON.parse(chunk.toString())), done()) }));
+const retryDelays = (level: number) => logged.filter((l) => l.level === level && l.retryInMs !== undefined).map((l) => l.retryInMs);
+
 function startAgent(over: Partial<ConstructorParameters<typeof Agent>[0]> = {}): Promise<void> {
   agent = new Agent(
     { node: 'edge-1', kind: 'haproxy', configDir, waitSeconds: 1, heartbeatSeconds: 60, retry: { initialMs: 10, maxMs: 40, factor: 2 }, slowRetryMs: 30, ...over },
-    { client: cp, store: new AgentStore(configDir, createLogger('silent')), validator: proxy, reloader: proxy, logger: createLogger('silent'), agentVersion: '0.1.0', proxyVersion: async () => 'HAProxy version 2.6.12', random: () => 0.5 },
+    { client: cp, store: new AgentStore(configDir, createLogger('silent')), validator: proxy, reloader: proxy, logger: capturingLogger(), agentVersion: '0.1.0', proxyVersion: async () => 'HAProxy version 2.6.12', random: () => 0.5 },
   );
   return agent.run();
 }
 
-async function until(what: string, check: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** The agent acts within milliseconds; the bound is generous for a loaded machine. */
+const WAIT = { timeout: 3000, interval: 5 };
 
 const onDisk = (file: string) => readFileSync(join(configDir, file), 'utf8');
 const releases = () => readdirSync(`${configDir}.releases`).filter((n) => !n.startsWith('.'));
 
 beforeEach(() => {
+  logged = [];
   root = mkdtempSync(join(tmpdir(), 'sy-agent-loop-'));
   configDir = join(root, 'etc');
   proxy = new FakeProxy();
@@ -135,7 +138,7 @@ afterEach(async () => {
 describe('the agent loop', () => {
   it('when no proxy runs yet, then it writes the files behind a symlink and reports applied without a reload', async () => {
     void startAgent();
-    await until('applied', () => cp.outcomes().length === 1);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'applied' }).toBe(1);
     expect(cp.outcomes()[0]).toMatchObject({ event: 'applied', contentHash: cp.config.contentHash, revision: cp.config.revision, reloaded: false, agentVersion: '0.1.0', proxyVersion: 'HAProxy version 2.6.12' });
     expect(readlinkSync(configDir)).toMatch(/^etc\.releases\/\d{8}T\d{9}Z-[0-9a-f]{16}$/);
     expect(onDisk('maps/tenant-caps.map')).toBe('a 1\n');
@@ -145,44 +148,44 @@ describe('the agent loop', () => {
   it('reloads for a structural change only; a weight change just replaces the files', async () => {
     proxy.up = true;
     void startAgent();
-    await until('first apply', () => cp.outcomes().length === 1);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
     expect(proxy.reloads).toBe(1); // unknown running files beside a running proxy
     cp.publish(version(5));
-    await until('weight applied', () => cp.outcomes().length === 2);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'weight applied' }).toBe(2);
     expect(cp.outcomes()[1]).toMatchObject({ event: 'applied', reloaded: false });
     expect(onDisk('maps/tenant-caps.map')).toBe('a 5\n');
     cp.publish(version(5, '/ready'));
-    await until('check applied', () => cp.outcomes().length === 3);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'check applied' }).toBe(3);
     expect(cp.outcomes()[2]).toMatchObject({ event: 'applied', reloaded: true });
     expect(proxy.reloads).toBe(2);
   });
 
   it('when the validator refuses, then nothing changes, a .failed copy is kept, and it waits for a different config', async () => {
     void startAgent();
-    await until('first apply', () => cp.outcomes().length === 1);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
     const active = readlinkSync(configDir);
     proxy.reject = "[ALERT] config : parsing [haproxy.cfg:3] : unknown keyword 'bogus'";
     const bad = version(7);
     cp.publish(bad);
-    await until('failure reported', () => cp.outcomes().length === 2);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'failure reported' }).toBe(2);
     expect(cp.outcomes()[1]).toMatchObject({ event: 'failed', contentHash: bad.contentHash, error: proxy.reject });
     expect(readlinkSync(configDir)).toBe(active);
     expect(releases().filter((n) => n.endsWith('.failed'))).toHaveLength(1);
-    await until('a poll with the rejected hash', () => cp.etags.at(-1) === bad.contentHash);
+    await expect.poll(() => cp.etags.at(-1), { ...WAIT, message: 'a poll with the rejected hash' }).toBe(bad.contentHash);
     proxy.reject = null;
     cp.publish(version(8));
-    await until('next config applied', () => cp.outcomes().length === 3);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'next config applied' }).toBe(3);
     expect(onDisk('maps/tenant-caps.map')).toBe('a 8\n');
   });
 
   it('when the proxy refuses to reload, then the previous release is active again and the failure is reported', async () => {
     proxy.up = true;
     void startAgent();
-    await until('first apply', () => cp.outcomes().length === 1);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
     const active = readlinkSync(configDir);
     proxy.refuseReload = 'haproxy refused the new configuration at reload';
     cp.publish(version(1, '/broken'));
-    await until('failure reported', () => cp.outcomes().length === 2);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'failure reported' }).toBe(2);
     expect(cp.outcomes()[1]!.error).toBe('haproxy refused the new configuration at reload');
     expect(readlinkSync(configDir)).toBe(active);
     expect(existsSync(join(`${configDir}.releases`, `${releases().find((n) => n.endsWith('.failed'))}`, 'haproxy.cfg'))).toBe(true);
@@ -190,37 +193,37 @@ describe('the agent loop', () => {
 
   it('while the control plane is unreachable it keeps the files, backs off, and converges when it returns', async () => {
     void startAgent();
-    await until('first apply', () => cp.outcomes().length === 1);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
     const active = readlinkSync(configDir);
     cp.goDown();
     const polls = cp.etags.length;
-    await new Promise((r) => setTimeout(r, 300));
-    // Backoff: 10, 20, 40, 40 ... ms with jitter, not a tight loop.
-    expect(cp.etags.length - polls).toBeGreaterThan(2);
-    expect(cp.etags.length - polls).toBeLessThan(30);
+    // Backoff: 10, 20, 40, 40 … ms (capped), each jittered to 3/4 of it by random() = 0.5: not a tight loop.
+    await expect.poll(() => retryDelays(40).length, WAIT).toBeGreaterThanOrEqual(5);
+    expect(retryDelays(40).slice(0, 5)).toEqual([8, 15, 30, 30, 30]);
+    expect(cp.etags.length - polls, 'a new poll after each wait (the first failure ended the open one)').toBeGreaterThanOrEqual(4);
     expect(readlinkSync(configDir)).toBe(active);
     cp.failure = null;
     cp.failReports = 1; // the first report after the outage is lost too: it is sent again
     cp.publish(version(9));
-    await until('converged', () => cp.outcomes().length === 2);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'converged' }).toBe(2);
     expect(cp.outcomes()[1]).toMatchObject({ event: 'applied', contentHash: cp.config.contentHash });
   });
 
   it('after a restart it tells the control plane what already runs, without touching the files', async () => {
     void startAgent();
-    await until('first apply', () => cp.outcomes().length === 1);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
     await agent.stop();
     const active = readlinkSync(configDir);
     void startAgent();
-    await until('announced', () => cp.outcomes().length === 2);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'announced' }).toBe(2);
     expect(cp.outcomes()[1]).toMatchObject({ event: 'applied', contentHash: cp.config.contentHash, reloaded: false });
     expect(readlinkSync(configDir)).toBe(active);
   });
 
   it('stops promptly in the middle of a long poll', async () => {
     const running = startAgent({ waitSeconds: 30 });
-    await until('first apply', () => cp.outcomes().length === 1);
-    await until('long poll', () => cp.etags.length >= 2);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
+    await expect.poll(() => cp.etags.length, { ...WAIT, message: 'long poll' }).toBeGreaterThanOrEqual(2);
     const started = Date.now();
     await agent.stop();
     await running;
@@ -237,15 +240,13 @@ describe('the agent loop', () => {
       { node: 'edge-1', kind: 'haproxy', configDir, waitSeconds: 1, heartbeatSeconds: 60, retry: { initialMs: 1, maxMs: 1, factor: 1 }, slowRetryMs: 200 },
       { client: cp, store: new AgentStore(configDir, pino({ level: 'silent' })), validator: proxy, reloader: proxy, logger: pino(sink), agentVersion: '0.1.0', proxyVersion: async () => null, random: () => 0.5 },
     );
-    const started = Date.now();
     void agent.run();
-    // Retries keep coming, slowly: the rate is what matters, measured over however long two take on a busy machine.
-    await until('a second attempt', () => cp.etags.length >= 2);
-    await new Promise((r) => setTimeout(r, 400));
-    const elapsed = Date.now() - started;
-    expect(cp.etags.length).toBeGreaterThanOrEqual(2);
-    expect(cp.etags.length).toBeLessThanOrEqual(Math.ceil(elapsed / 150) + 1); // every 150-200 ms, not every millisecond
-    expect(lines.find((l) => l.level === 50)?.msg).toMatch(/refused the agent token \(401\): set SWITCHYARD_AGENT_TOKEN/);
+    // Retries keep coming, slowly: each waits the slow retry (200 ms, jittered to 150 by random() = 0.5), never the fast backoff (1 ms).
+    await expect.poll(() => cp.etags.length, { ...WAIT, message: 'a second attempt' }).toBeGreaterThanOrEqual(2);
+    const errors = lines.filter((l) => l.level === 50) as { msg: string; retryInMs?: number }[];
+    expect(errors.length).toBeGreaterThanOrEqual(2);
+    expect(errors.map((l) => l.retryInMs)).toEqual(errors.map(() => 150));
+    expect(errors[0]?.msg).toMatch(/refused the agent token \(401\): set SWITCHYARD_AGENT_TOKEN/);
     expect(existsSync(configDir)).toBe(false);
   });
 
@@ -254,7 +255,7 @@ describe('the agent loop', () => {
     mkdirSync(configDir);
     writeFileSync(join(configDir, 'haproxy.cfg'), 'hand-made\n');
     void startAgent();
-    await until('first apply', () => cp.outcomes().length === 1);
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
     expect(releases().some((n) => n.endsWith('-adopted'))).toBe(true);
     expect(onDisk('maps/tenant-caps.map')).toBe('a 1\n');
   });

@@ -34,6 +34,11 @@ export class FakeRuntimeServer {
     return fake;
   }
 
+  /** Sessions still open: one the client closed is gone from here once its FIN arrives. */
+  get open(): number {
+    return this.sockets.size;
+  }
+
   get port(): number {
     return (this.server.address() as net.AddressInfo).port;
   }

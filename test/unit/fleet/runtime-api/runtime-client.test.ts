@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { showProc } from '../../../../src/fleet/runtime-api/commands/master-commands.js';
 import { delServer, getWeight, setServerWeight } from '../../../../src/fleet/runtime-api/commands/server-commands.js';
 import { setSslCert } from '../../../../src/fleet/runtime-api/commands/ssl-cert-commands.js';
@@ -18,10 +18,8 @@ const haproxyLike: FakeHandler = (line) => {
   return 'Unknown command, but maybe one of the following ones is a better match:';
 };
 
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(check()).toBe(true);
-}
+/** Loopback sockets answer within milliseconds; the bound is generous for a loaded machine. */
+const WAIT = { timeout: 1000, interval: 5 };
 
 describe('RuntimeClient against a fake Runtime API socket', () => {
   let fake: FakeRuntimeServer;
@@ -32,6 +30,7 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     fake = await FakeRuntimeServer.start(haproxyLike);
   });
   afterEach(async () => {
+    vi.useRealTimers();
     await client?.close();
     await fake.stop();
   });
@@ -89,6 +88,7 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     connect();
     await client.execute([showInfo()]);
     fake.dropAll();
+    // Bounded: the client hears the close on loopback within this, and nothing it exposes says so.
     await new Promise((r) => setTimeout(r, 20));
     const [result] = await client.execute([showInfo()]);
     expect(result).toMatchObject({ status: 'ok' });
@@ -96,31 +96,39 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
   });
 
   it('reopens rather than reuses a connection idle longer than idleTimeoutMs', async () => {
+    // Idle time is read from Date: faked alone, so the sockets and their timers stay real.
+    vi.useFakeTimers({ toFake: ['Date'] });
     connect({ idleTimeoutMs: 30 });
     await client.execute([showInfo()]);
-    await new Promise((r) => setTimeout(r, 60));
+    vi.advanceTimersByTime(29);
     await client.execute([showInfo()]);
-    expect(fake.connections).toBe(2);
+    expect(fake.connections, 'idle 29 ms: reused').toBe(1);
+    vi.advanceTimersByTime(30);
+    await client.execute([showInfo()]);
+    expect(fake.connections, 'idle 30 ms: reopened').toBe(2);
   });
 
   it('warm() connects ahead of a batch, which then finds the connection open', async () => {
     connect();
     client.warm();
-    await until(() => fake.connections === 1);
+    await expect.poll(() => fake.connections, WAIT).toBe(1);
     expect(fake.received).toEqual([]); // connected, nothing sent yet
     await client.execute([setServerWeight('be', 's1', 3)]);
     expect(fake.connections).toBe(1);
   });
 
   it('warm() leaves a fresh connection alone and replaces one past half its idle time', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
     connect({ idleTimeoutMs: 80 });
     await client.execute([showInfo()]);
+    vi.advanceTimersByTime(39);
     client.warm();
+    // A negative: a connection warm() started would reach the loopback fake within this bounded wait.
     await new Promise((r) => setTimeout(r, 10));
     expect(fake.connections).toBe(1);
-    await new Promise((r) => setTimeout(r, 50)); // past 40 ms: a batch soon would find it nearly stale
+    vi.advanceTimersByTime(1); // 40 ms, half the idle time: a batch soon would find it nearly stale
     client.warm();
-    await until(() => fake.connections === 2);
+    await expect.poll(() => fake.connections, WAIT).toBe(2);
     const [result] = await client.execute([showInfo()]);
     expect(result).toMatchObject({ status: 'ok' });
     expect(fake.connections).toBe(2);
@@ -178,7 +186,8 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     connect();
     fake.setHandler(() => 'hang');
     const pending = client.execute([showInfo(), showInfo()]);
-    await new Promise((r) => setTimeout(r, 30));
+    // The batch has reached the proxy, which does not answer: its commands are waiting.
+    await expect.poll(() => fake.received.length, WAIT).toBeGreaterThan(0);
     await client.close();
     expect((await pending).map((r) => r.status)).toEqual(['not-executed', 'not-executed']);
     expect((await client.execute([showInfo()]))[0]).toMatchObject({ status: 'not-executed', message: 'runtime client is closed' });
@@ -188,7 +197,8 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     connect();
     fake.setHandler((line) => (line === 'get weight be/s9' ? '7 (initial 10)\n\n> surprise' : haproxyLike(line, null)));
     await client.execute([getWeight('be', 's9')]);
-    await new Promise((r) => setTimeout(r, 20));
+    // The client hung up on the session that said too much.
+    await expect.poll(() => fake.open, WAIT).toBe(0);
     fake.setHandler(haproxyLike);
     const [result] = await client.execute([getWeight('be', 's1')]);
     expect(result).toMatchObject({ status: 'ok', output: '7 (initial 10)' });

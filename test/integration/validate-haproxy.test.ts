@@ -2,12 +2,37 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { renderHaproxy } from '../../../src/render/haproxy.js';
-import { haproxyValidationDir, validateHaproxy, validateHaproxySnapshot } from '../../../src/render/validate-haproxy.js';
-import { seedSnapshot } from '../../fixtures/seed-snapshot.js';
+import type { NodeSnapshot, RenderedFiles } from '../../src/domain/snapshot.js';
+import { renderHaproxy } from '../../src/render/haproxy.js';
+import { haproxyValidationDir, validateHaproxy, validateHaproxySnapshot } from '../../src/render/validate-haproxy.js';
+import { featuresSnapshot } from '../fixtures/features-snapshot.js';
+import { GOLDEN_CONFIG_DIR, readGolden } from '../fixtures/golden.js';
+import { seedSnapshot } from '../fixtures/seed-snapshot.js';
+
+/** The real `haproxy -c` on rendered configs: the golden scenarios, and the validator itself. */
 
 const scratch = mkdtempSync(join(tmpdir(), 'validate-haproxy-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const SCENARIOS: Record<string, (configDir: string) => NodeSnapshot> = {
+  seed: (dir) => seedSnapshot('haproxy', dir),
+  features: (dir) => featuresSnapshot('haproxy', dir),
+};
+
+/** The same files as if rendered for another configDir: only to compare, never to deploy. */
+function relocated(files: RenderedFiles, from: string, to: string): RenderedFiles {
+  return Object.fromEntries(Object.entries(files).map(([file, content]) => [file, content.split(from).join(to)]));
+}
+
+describe.each(Object.keys(SCENARIOS))('the golden %s scenario', (name) => {
+  it('passes the real haproxy -c, without a warning, as the golden files with only configDir changed', async () => {
+    const configDir = haproxyValidationDir();
+    const files = renderHaproxy(SCENARIOS[name]!(configDir));
+    expect(relocated(files, configDir, GOLDEN_CONFIG_DIR.haproxy)).toEqual(readGolden('haproxy', name));
+    const result = await validateHaproxy(files, configDir);
+    expect(result).toEqual({ ok: true, output: 'Configuration file is valid' });
+  });
+});
 
 describe('validateHaproxy', () => {
   it('accepts the seed and removes its directory afterwards', async () => {

@@ -3,10 +3,13 @@ import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UpstreamError } from '../../../src/domain/errors.js';
-import { renderNginx } from '../../../src/render/nginx.js';
-import { validateNginx } from '../../../src/render/validate-nginx.js';
-import { seedSnapshot } from '../../fixtures/seed-snapshot.js';
+import { UpstreamError } from '../../src/domain/errors.js';
+import { renderNginx } from '../../src/render/nginx.js';
+import { validateNginx } from '../../src/render/validate-nginx.js';
+import { GOLDEN_CONFIG_DIR, readGolden } from '../fixtures/golden.js';
+import { seedSnapshot } from '../fixtures/seed-snapshot.js';
+
+/** The real `nginx -t` on rendered configs: the golden scenarios, and the validator itself. */
 
 const CONFIG_DIR = '/etc/nginx/switchyard';
 const seedFiles = () => renderNginx(seedSnapshot('nginx', CONFIG_DIR));
@@ -17,6 +20,12 @@ function scratchCopiesOf(marker: string): string[] {
     .filter((d) => d.startsWith('switchyard-nginx-'))
     .filter((d) => existsSync(join(tmpdir(), d, marker)));
 }
+
+describe.each(['seed', 'features'])('the golden %s scenario', (name) => {
+  it('passes the real nginx -t without a warning', async () => {
+    expect(await validateNginx(readGolden('nginx', name), GOLDEN_CONFIG_DIR.nginx)).toEqual({ ok: true, warnings: [] });
+  });
+});
 
 describe('validateNginx', () => {
   it('passes the files a node will run, rendered for its own configDir, and leaves nothing behind', async () => {

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertNode, type NodeSpec } from '../../../src/db/node-repository.js';
-import type { RuntimeCommand } from '../../../src/fleet/runtime-api/commands/runtime-command.js';
-import type { CommandResult } from '../../../src/fleet/runtime-api/runtime-executor.js';
-import { StatsPoller } from '../../../src/jobs/stats-poller.js';
-import type { Logger } from '../../../src/logger.js';
-import { createTestDatabase, type TestDatabase } from '../../support/db.js';
+import { insertNode, type NodeSpec } from '../../src/db/node-repository.js';
+import type { RuntimeCommand } from '../../src/fleet/runtime-api/commands/runtime-command.js';
+import type { CommandResult } from '../../src/fleet/runtime-api/runtime-executor.js';
+import { StatsPoller } from '../../src/jobs/stats-poller.js';
+import type { Logger } from '../../src/logger.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 /**
  * The poller on nodes with a master CLI, over a real database with fake CLIs: the old workers a

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertNode } from '../../../src/db/node-repository.js';
-import type { NodeSpec } from '../../../src/db/node-repository.js';
-import type { RuntimeCommand } from '../../../src/fleet/runtime-api/commands/runtime-command.js';
-import type { CommandResult } from '../../../src/fleet/runtime-api/runtime-executor.js';
-import { StatsPoller } from '../../../src/jobs/stats-poller.js';
-import type { Logger } from '../../../src/logger.js';
-import { createTestDatabase, type TestDatabase } from '../../support/db.js';
+import { insertNode } from '../../src/db/node-repository.js';
+import type { NodeSpec } from '../../src/db/node-repository.js';
+import type { RuntimeCommand } from '../../src/fleet/runtime-api/commands/runtime-command.js';
+import type { CommandResult } from '../../src/fleet/runtime-api/runtime-executor.js';
+import { StatsPoller } from '../../src/jobs/stats-poller.js';
+import type { Logger } from '../../src/logger.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 /** The poller over a real database with fake Runtime API clients: what it stores, logs and skips. */
 
