@@ -70,17 +70,26 @@ const prng = mulberry32;
 
 function fleet(tenantCount: number, nodeCount: number): { nodes: PlacementNode[]; tenants: PlacementTenant[] } {
   const random = prng(5);
-  const nodes = Array.from({ length: nodeCount }, (_, i): PlacementNode => ({
-    name: `node-${String(i).padStart(3, '0')}`, kind: 'haproxy', group: 'default', zone: `zone-${i % 3}`,
-    capacity: { vcpu: 32, memoryMb: 65_536 }, healthy: true,
-  }));
+  const nodes = Array.from(
+    { length: nodeCount },
+    (_, i): PlacementNode => ({
+      name: `node-${String(i).padStart(3, '0')}`,
+      kind: 'haproxy',
+      group: 'default',
+      zone: `zone-${i % 3}`,
+      capacity: { vcpu: 32, memoryMb: 65_536 },
+      healthy: true,
+    }),
+  );
   // About 60% of the fleet reserved once each tenant holds its reservation on 2 nodes.
   const tenants = Array.from({ length: tenantCount }, (_, i): PlacementTenant => {
     const vcpu = Math.round(random() * 190) / 1000; // 0–0.19 vCPU
     const memoryMb = Math.round(random() * 384);
     return {
-      id: `tenant-${String(i).padStart(5, '0')}`, kind: 'haproxy',
-      reservation: { vcpu, memoryMb }, limit: { vcpu: vcpu * 4 + 0.1, memoryMb: memoryMb * 4 + 128 },
+      id: `tenant-${String(i).padStart(5, '0')}`,
+      kind: 'haproxy',
+      reservation: { vcpu, memoryMb },
+      limit: { vcpu: vcpu * 4 + 0.1, memoryMb: memoryMb * 4 + 128 },
       weight: 1 + Math.floor(random() * 200),
     };
   });
@@ -91,11 +100,19 @@ function fleet(tenantCount: number, nodeCount: number): { nodes: PlacementNode[]
  * Two consecutive rebalancer cycles: the caps in force come from the previous cycle's demand; the
  * new demand drifts by up to ±10%, and 2% of pairs swing hard (a tenant starts or stops flooding).
  */
-function demandSeries(assignments: readonly { tenantId: string; nodes: readonly string[] }[]): { previous: TenantDemand[]; next: TenantDemand[] } {
+function demandSeries(assignments: readonly { tenantId: string; nodes: readonly string[] }[]): {
+  previous: TenantDemand[];
+  next: TenantDemand[];
+} {
   const random = prng(7);
-  const previous = assignments.flatMap((a) => a.nodes.map((node) => ({
-    tenantId: a.tenantId, node, connections: random() * 6000, requestsPerSecond: random() * 3000,
-  })));
+  const previous = assignments.flatMap((a) =>
+    a.nodes.map((node) => ({
+      tenantId: a.tenantId,
+      node,
+      connections: random() * 6000,
+      requestsPerSecond: random() * 3000,
+    })),
+  );
   const next = previous.map((d) => {
     const factor = random() < 0.02 ? random() * 5 : 0.9 + random() * 0.2;
     return { ...d, connections: d.connections * factor, requestsPerSecond: d.requestsPerSecond * factor };
@@ -111,7 +128,10 @@ function placementAndAllocation(): Figures {
   const { previous, next } = demandSeries(assignments);
   const first: AllocationInput = { nodes, tenants, assignments, demand: previous };
   const current: CurrentAllocation[] = computeAllocations(first).allocations.map((a) => ({
-    tenantId: a.tenantId, node: a.node, maxConnections: a.maxConnections, requestsPerSecond: a.requestsPerSecond,
+    tenantId: a.tenantId,
+    node: a.node,
+    maxConnections: a.maxConnections,
+    requestsPerSecond: a.requestsPerSecond,
   }));
   const cycle: AllocationInput = { ...first, demand: next, current };
 

@@ -20,7 +20,8 @@ const bare = express();
 let bareServer: Server | undefined;
 try {
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-  const post = (path: string, body: unknown) => fetch(cp.url + path, { method: 'POST', headers, body: JSON.stringify(body) });
+  const post = (path: string, body: unknown) =>
+    fetch(cp.url + path, { method: 'POST', headers, body: JSON.stringify(body) });
   await post('/v1/tenants', { id: 'bench', reservation: { vcpu: 2, memoryMb: 4096 }, labels: { env: 'bench' } });
   await post('/v1/tenants/bench/pools', { name: 'web' });
   const tenantJson = (await (await fetch(`${cp.url}/v1/tenants/bench`, { headers })).json()) as { revision: number };
@@ -60,8 +61,16 @@ end
   await wrk(`${bareUrl}/v1/tenants/bench`, { seconds: 1, connections: 8 });
   await wrk(`${cp.url}/v1/tenants/bench`, { seconds: 1, connections: 8, script: getScript });
   const bareGet = await wrk(`${bareUrl}/v1/tenants/bench`, { seconds: SECONDS, connections: CONNECTIONS });
-  const ourGet = await wrk(`${cp.url}/v1/tenants/bench`, { seconds: SECONDS, connections: CONNECTIONS, script: getScript });
-  const ourPost = await wrk(`${cp.url}/v1/tenants/bench/pools/web/members`, { seconds: SECONDS, connections: CONNECTIONS, script: postScript });
+  const ourGet = await wrk(`${cp.url}/v1/tenants/bench`, {
+    seconds: SECONDS,
+    connections: CONNECTIONS,
+    script: getScript,
+  });
+  const ourPost = await wrk(`${cp.url}/v1/tenants/bench/pools/web/members`, {
+    seconds: SECONDS,
+    connections: CONNECTIONS,
+    script: postScript,
+  });
 
   const ratio = ourGet.requestsPerSec / bareGet.requestsPerSec;
   const line = {
@@ -70,7 +79,12 @@ end
     connections: CONNECTIONS,
     bareGet: { rps: round(bareGet.requestsPerSec), p50Ms: bareGet.p50Ms, p99Ms: bareGet.p99Ms, non2xx: bareGet.non2xx },
     get: { rps: round(ourGet.requestsPerSec), p50Ms: ourGet.p50Ms, p99Ms: ourGet.p99Ms, non2xx: ourGet.non2xx },
-    postMember: { rps: round(ourPost.requestsPerSec), p50Ms: ourPost.p50Ms, p99Ms: ourPost.p99Ms, non2xx: ourPost.non2xx },
+    postMember: {
+      rps: round(ourPost.requestsPerSec),
+      p50Ms: ourPost.p50Ms,
+      p99Ms: ourPost.p99Ms,
+      non2xx: ourPost.non2xx,
+    },
     getToBareRatio: round(ratio, 3),
     target: 'getToBareRatio >= 0.5',
     met: ratio >= 0.5 && ourGet.non2xx === 0 && ourPost.non2xx === 0,

@@ -10,8 +10,18 @@
  * ≥ 0.9, utilisation ≥ 0.9). Needs `haproxy` on the PATH and PostgreSQL at 127.0.0.1:5432.
  */
 import {
-  FAIRNESS_ENV, FAIR_NODE, NODE_CAPACITY, RESERVED, TENANTS, runConnectionScenario, runRateScenario, startFairnessNode, watchCaps,
-  type CapsWatch, type FairnessNode, type RateWindow,
+  FAIRNESS_ENV,
+  FAIR_NODE,
+  NODE_CAPACITY,
+  RESERVED,
+  TENANTS,
+  runConnectionScenario,
+  runRateScenario,
+  startFairnessNode,
+  watchCaps,
+  type CapsWatch,
+  type FairnessNode,
+  type RateWindow,
 } from '../test/integration/fairness-support.js';
 import { startScratchControlPlane, type ScratchControlPlane } from './scratch-control-plane.js';
 import { round } from './support.js';
@@ -23,7 +33,9 @@ function servedVsEntitled(windows: readonly RateWindow[], tenant: string) {
   const busy = windows.filter((w) => w.tenants[tenant]!.offered > 0);
   if (busy.length === 0) return null;
   const mean = (f: (w: RateWindow) => number) => round(busy.reduce((n, w) => n + f(w), 0) / busy.length, 1);
-  const ratios = busy.map((w) => w.tenants[tenant]!.served / Math.min(w.tenants[tenant]!.offered, w.tenants[tenant]!.entitled));
+  const ratios = busy.map(
+    (w) => w.tenants[tenant]!.served / Math.min(w.tenants[tenant]!.offered, w.tenants[tenant]!.entitled),
+  );
   return {
     windows: busy.length,
     offered: mean((w) => w.tenants[tenant]!.offered),
@@ -50,11 +62,30 @@ try {
   const conn = await runConnectionScenario(db, node, watch, log);
 
   const phases = ['x-busy', 'both-busy'] as const;
-  const served = Object.fromEntries(phases.map((p) => [p, Object.fromEntries(TENANTS.map((t) => [t, servedVsEntitled(rate.windows.filter((w) => w.phase === p), t)]))]));
+  const served = Object.fromEntries(
+    phases.map((p) => [
+      p,
+      Object.fromEntries(
+        TENANTS.map((t) => [
+          t,
+          servedVsEntitled(
+            rate.windows.filter((w) => w.phase === p),
+            t,
+          ),
+        ]),
+      ),
+    ]),
+  );
   const over = rate.windows.filter((w) => w.phase === 'both-busy');
-  const utilisation = over.map((w) => TENANTS.reduce((n, t) => n + w.tenants[t]!.served, 0) / NODE_CAPACITY.requestsPerSecond);
-  const ratios = Object.values(served).flatMap((byTenant) => Object.values(byTenant).flatMap((s) => (s === null ? [] : [s.ratioMin])));
-  const yFirstPoll = rate.early.filter((w) => w.phase === 'both-busy').map((w) => round(w.tenants[TENANTS[1]]!.served, 1));
+  const utilisation = over.map(
+    (w) => TENANTS.reduce((n, t) => n + w.tenants[t]!.served, 0) / NODE_CAPACITY.requestsPerSecond,
+  );
+  const ratios = Object.values(served).flatMap((byTenant) =>
+    Object.values(byTenant).flatMap((s) => (s === null ? [] : [s.ratioMin])),
+  );
+  const yFirstPoll = rate.early
+    .filter((w) => w.phase === 'both-busy')
+    .map((w) => round(w.tenants[TENANTS[1]]!.served, 1));
 
   const lend = { rate: rate.lend?.polls ?? null, connections: conn.lent?.polls ?? null };
   const reclaim = { rate: rate.reclaim?.polls ?? null, connections: conn.xReserved?.polls ?? null };
@@ -73,11 +104,21 @@ try {
     pollsToEvenWhenIdle: rate.even?.polls ?? null,
     servedVsEntitled: served,
     yServedFromFirstPoll: yFirstPoll,
-    utilisationOverSubscribed: { min: round(Math.min(...utilisation), 3), mean: round(utilisation.reduce((a, b) => a + b, 0) / utilisation.length, 3) },
+    utilisationOverSubscribed: {
+      min: round(Math.min(...utilisation), 3),
+      mean: round(utilisation.reduce((a, b) => a + b, 0) / utilisation.length, 3),
+    },
     connections: { yAlone: conn.yAlone, both: conn.both },
     target: 'lend <= 2 polls, reclaim <= 1 poll, served/entitled >= 0.9, utilisation >= 0.9',
-    met: atMost(lend.rate, 2) && atMost(lend.connections, 2) && atMost(reclaim.rate, 1) && atMost(reclaim.connections, 1)
-      && ratios.length > 0 && ratios.every((r) => r >= 0.9) && utilisation.length > 0 && Math.min(...utilisation) >= 0.9,
+    met:
+      atMost(lend.rate, 2) &&
+      atMost(lend.connections, 2) &&
+      atMost(reclaim.rate, 1) &&
+      atMost(reclaim.connections, 1) &&
+      ratios.length > 0 &&
+      ratios.every((r) => r >= 0.9) &&
+      utilisation.length > 0 &&
+      Math.min(...utilisation) >= 0.9,
   };
   process.stdout.write(JSON.stringify(line) + '\n');
 } finally {

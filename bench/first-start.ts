@@ -37,7 +37,10 @@ async function start(dataDir: string): Promise<Start> {
   delete env.SWITCHYARD_ADMIN_TOKEN;
   delete env.SWITCHYARD_SECRET_KEY;
   const began = Date.now();
-  const child = spawn(process.execPath, ['--max-semi-space-size=64', BIN, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--max-semi-space-size=64', BIN, 'serve'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const marks: Record<string, number> = {};
   let url: string | undefined;
   let buffered = '';
@@ -55,7 +58,14 @@ async function start(dataDir: string): Promise<Start> {
   try {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}`);
-      if (url && (await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) === 200) break;
+      if (
+        url &&
+        (await fetch(`${url}/readyz`).then(
+          (r) => r.status,
+          () => 0,
+        )) === 200
+      )
+        break;
       await new Promise((ok) => setTimeout(ok, 20));
     }
     return { readyMs: Date.now() - began, cpuMs: cpuMs(child.pid!), marks };
@@ -73,7 +83,9 @@ function phases(s: Start): Record<string, number> {
   const created = m['embedded database created'];
   return {
     code: loaded,
-    ...(created === undefined ? { openDatabase: dbReady - loaded } : { createDatabase: created - loaded, migrations: dbReady - created }),
+    ...(created === undefined
+      ? { openDatabase: dbReady - loaded }
+      : { createDatabase: created - loaded, migrations: dbReady - created }),
     rest: s.readyMs - dbReady,
   };
 }

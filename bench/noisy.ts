@@ -17,7 +17,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from '../test/integration/haproxy-render-support.js';
 import {
-  CONTROL_PLANE_ENV, HOST, NODE_CAPACITY, TENANT_A, TENANT_B, connectionsOf, liftCaps, live, pollCycles, startNoisyNode, type NoisyNode,
+  CONTROL_PLANE_ENV,
+  HOST,
+  NODE_CAPACITY,
+  TENANT_A,
+  TENANT_B,
+  connectionsOf,
+  liftCaps,
+  live,
+  pollCycles,
+  startNoisyNode,
+  type NoisyNode,
 } from '../test/integration/noisy-support.js';
 import { startScratchControlPlane, type ScratchControlPlane } from './scratch-control-plane.js';
 import { round, wrk, type WrkResult } from './support.js';
@@ -48,7 +58,18 @@ interface Phase {
  * sessions and cap, and its 2xx rate against what its cap allows (cap connections, each answered
  * after HOLD_MS on average).
  */
-function sampleA(node: NoisyNode): { stop(): Promise<{ seconds: number; meanCap: number; meanSessions: number; sessionsVsCap: number; servedPerS: number; allowedPerS: number; servedVsCap: number; refusedPerS: number }> } {
+function sampleA(node: NoisyNode): {
+  stop(): Promise<{
+    seconds: number;
+    meanCap: number;
+    meanSessions: number;
+    sessionsVsCap: number;
+    servedPerS: number;
+    allowedPerS: number;
+    servedVsCap: number;
+    refusedPerS: number;
+  }>;
+} {
   const readings: { at: number; cap: number; scur: number; ok: number; refused: number }[] = [];
   let running = true;
   const done = (async () => {
@@ -65,20 +86,32 @@ function sampleA(node: NoisyNode): { stop(): Promise<{ seconds: number; meanCap:
       const first = readings[0]!;
       const last = readings.at(-1)!;
       const seconds = (last.at - first.at) / 1000;
-      const mean = (f: (r: (typeof readings)[number]) => number) => readings.reduce((n, r) => n + f(r), 0) / readings.length;
+      const mean = (f: (r: (typeof readings)[number]) => number) =>
+        readings.reduce((n, r) => n + f(r), 0) / readings.length;
       const servedPerS = (last.ok - first.ok) / seconds;
       const allowedPerS = (mean((r) => r.cap) * 1000) / HOLD_MS;
       return {
-        seconds: round(seconds, 1), meanCap: round(mean((r) => r.cap), 1), meanSessions: round(mean((r) => r.scur), 1),
+        seconds: round(seconds, 1),
+        meanCap: round(
+          mean((r) => r.cap),
+          1,
+        ),
+        meanSessions: round(
+          mean((r) => r.scur),
+          1,
+        ),
         sessionsVsCap: round(mean((r) => r.scur) / mean((r) => r.cap), 3),
-        servedPerS: round(servedPerS, 1), allowedPerS: round(allowedPerS, 1), servedVsCap: round(servedPerS / allowedPerS, 3),
+        servedPerS: round(servedPerS, 1),
+        allowedPerS: round(allowedPerS, 1),
+        servedVsCap: round(servedPerS / allowedPerS, 3),
         refusedPerS: round((last.refused - first.refused) / seconds, 1),
       };
     },
   };
 }
 
-const median = (xs: readonly number[]): number => round([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN);
+const median = (xs: readonly number[]): number =>
+  round([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN);
 
 const scripts = mkdtempSync(join(tmpdir(), 'sy-bench-noisy-'));
 let plane: ScratchControlPlane | undefined;
@@ -97,11 +130,16 @@ try {
   writeFileSync(floodScript, `wrk.headers["Connection"] = "close"\n`);
   const measureB = async (): Promise<Phase> => {
     const runs: WrkResult[] = [];
-    for (let i = 0; i < ROUNDS; i++) runs.push(await wrk(url, { seconds: SECONDS, connections: B_CONNECTIONS, script }));
+    for (let i = 0; i < ROUNDS; i++)
+      runs.push(await wrk(url, { seconds: SECONDS, connections: B_CONNECTIONS, script }));
     const sum = (f: (r: WrkResult) => number) => runs.reduce((n, r) => n + f(r), 0);
     return {
-      p50Ms: median(runs.map((r) => r.p50Ms)), p99Ms: median(runs.map((r) => r.p99Ms)), p99sMs: runs.map((r) => round(r.p99Ms)),
-      requests: sum((r) => r.requests), non2xx: sum((r) => r.non2xx), socketErrors: sum((r) => r.socketErrors),
+      p50Ms: median(runs.map((r) => r.p50Ms)),
+      p99Ms: median(runs.map((r) => r.p99Ms)),
+      p99sMs: runs.map((r) => round(r.p99Ms)),
+      requests: sum((r) => r.requests),
+      non2xx: sum((r) => r.non2xx),
+      socketErrors: sum((r) => r.socketErrors),
     };
   };
   const cycles = (n: number) => pollCycles(control.database.db, started.edge.name, n);
@@ -113,12 +151,21 @@ try {
   log(`phase 2: A floods with ${A_CLIENTS} connections under Switchyard's caps`);
   // A's clients run in a wrk process of their own, so the flood does not share this event loop
   // (B's member answers from it); stopped by its PID at the end.
-  noisy = spawn('wrk', ['-t', '1', '-c', String(A_CLIENTS), '-d', '600s', '-s', floodScript, `http://${HOST}:${started.portA}/hold`], { stdio: 'ignore' });
+  noisy = spawn(
+    'wrk',
+    ['-t', '1', '-c', String(A_CLIENTS), '-d', '600s', '-s', floodScript, `http://${HOST}:${started.portA}/hold`],
+    { stdio: 'ignore' },
+  );
   noisy.once('error', (err) => log(`cannot run wrk for A's flood: ${err.message}`));
-  await eventually('A at its cap', async () => {
-    const l = await live(started.edge);
-    return l.a.scur === l.a.cap ? true : undefined;
-  }, 30_000, 50);
+  await eventually(
+    'A at its cap',
+    async () => {
+      const l = await live(started.edge);
+      return l.a.scur === l.a.cap ? true : undefined;
+    },
+    30_000,
+    50,
+  );
   // A's cap grows with its demand (25% a cycle, then hysteresis holds it): B is measured once it has
   // settled, so the figure is about the flood, not about config builds following each change.
   for (let same = 0, last = -1, n = 0; same < 3 && n < 15; n++) {
@@ -135,7 +182,12 @@ try {
 
   log('phase 3: the same flood, caps lifted');
   await liftCaps(control, started);
-  await eventually('A holding every connection of the process', async () => ((await live(started.edge)).a.scur >= cappedAt.maxconn ? true : undefined), 30_000, 50);
+  await eventually(
+    'A holding every connection of the process',
+    async () => ((await live(started.edge)).a.scur >= cappedAt.maxconn ? true : undefined),
+    30_000,
+    50,
+  );
   const uncapped = await measureB();
   const uncappedAt = await live(started.edge);
 
@@ -147,13 +199,23 @@ try {
     flood: { clients: A_CLIENTS, holdMs: HOLD_MS },
     b: { connections: B_CONNECTIONS, paceMs: B_PACE_MS, rounds: ROUNDS, seconds: SECONDS },
     solo,
-    capped: { ...capped, aCap: cappedAt.a.cap, aCapAfter: cappedAfter.a.cap, aSessions: cappedAt.a.scur, bCap: cappedAt.b.cap },
+    capped: {
+      ...capped,
+      aCap: cappedAt.a.cap,
+      aCapAfter: cappedAfter.a.cap,
+      aSessions: cappedAt.a.scur,
+      bCap: cappedAt.b.cap,
+    },
     uncapped: { ...uncapped, aCap: uncappedAt.a.cap, aSessions: uncappedAt.a.scur },
     aServed,
     cappedP99VsSolo: ratio(capped),
     uncappedP99VsSolo: ratio(uncapped),
     target: "B's p99 under A's capped flood <= 1.5x its p99 alone; A's served rate >= 0.9x what its cap allows",
-    met: capped.p99Ms <= 1.5 * solo.p99Ms && capped.non2xx === 0 && capped.socketErrors === 0 && aServed.servedVsCap >= 0.9,
+    met:
+      capped.p99Ms <= 1.5 * solo.p99Ms &&
+      capped.non2xx === 0 &&
+      capped.socketErrors === 0 &&
+      aServed.servedVsCap >= 0.9,
   };
   process.stdout.write(JSON.stringify(line) + '\n');
 } finally {

@@ -34,7 +34,12 @@ import type { RuntimeExecutor } from '../src/fleet/runtime-api/runtime-executor.
 import { StatsPoller } from '../src/jobs/stats-poller.js';
 import { Metrics } from '../src/metrics.js';
 import { renderHaproxy } from '../src/render/haproxy.js';
-import { freePort, runtimeCommand, startHaproxy, type RunningHaproxy } from '../test/integration/haproxy-render-support.js';
+import {
+  freePort,
+  runtimeCommand,
+  startHaproxy,
+  type RunningHaproxy,
+} from '../test/integration/haproxy-render-support.js';
 import { scratchDatabase } from './support.js';
 
 export interface PollCycleOptions {
@@ -59,18 +64,53 @@ function tenant(t: number, node: number, local: number, vipPort: number, memberP
   const id = `tenant-${String(t).padStart(5, '0')}`;
   return {
     id,
-    vips: [{
-      name: 'web', address: `127.${node + 1}.${local >> 8}.${local & 0xff}`, addressPool: null, port: vipPort, protocol: 'http',
-      hostnames: [`${id}.example.com`], certificate: null, persistence: 'none', cookieName: 'SRVID',
-      timeouts: { clientMs: 30_000, serverMs: 30_000, connectMs: 5000 }, allowlist: [], defaultPool: 'app', routes: [], ...STAMP,
-    }],
-    pools: [{
-      name: 'app', algorithm: 'roundrobin', tls: null, ...STAMP,
-      healthCheck: { type: 'http', path: '/healthz', expectedStatus: '200', host: null, port: null, intervalMs: CHECK_INTERVAL_MS, timeoutMs: 1000, rise: 2, fall: 3 },
-      members: [1, 2, 3].map((m) => ({
-        name: `m${m}`, pool: 'app', address: HOST, port: memberPort, weight: 100, state: 'enabled' as const, backup: false, ...STAMP,
-      })),
-    }],
+    vips: [
+      {
+        name: 'web',
+        address: `127.${node + 1}.${local >> 8}.${local & 0xff}`,
+        addressPool: null,
+        port: vipPort,
+        protocol: 'http',
+        hostnames: [`${id}.example.com`],
+        certificate: null,
+        persistence: 'none',
+        cookieName: 'SRVID',
+        timeouts: { clientMs: 30_000, serverMs: 30_000, connectMs: 5000 },
+        allowlist: [],
+        defaultPool: 'app',
+        routes: [],
+        ...STAMP,
+      },
+    ],
+    pools: [
+      {
+        name: 'app',
+        algorithm: 'roundrobin',
+        tls: null,
+        ...STAMP,
+        healthCheck: {
+          type: 'http',
+          path: '/healthz',
+          expectedStatus: '200',
+          host: null,
+          port: null,
+          intervalMs: CHECK_INTERVAL_MS,
+          timeoutMs: 1000,
+          rise: 2,
+          fall: 3,
+        },
+        members: [1, 2, 3].map((m) => ({
+          name: `m${m}`,
+          pool: 'app',
+          address: HOST,
+          port: memberPort,
+          weight: 100,
+          state: 'enabled' as const,
+          backup: false,
+          ...STAMP,
+        })),
+      },
+    ],
     certificates: [],
     allocation: { maxConnections: 200, requestsPerSecond: 100 },
   };
@@ -93,17 +133,20 @@ async function waitForRuntimeApi(adminSocket: string, haproxy: RunningHaproxy, t
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (/^Pid: \d+$/m.test(await runtimeCommand(adminSocket, 'show info', 1000).catch(() => ''))) return;
-    if (Date.now() > deadline) throw new Error(`haproxy with admin socket ${adminSocket} did not start: ${haproxy.output().slice(-2000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`haproxy with admin socket ${adminSocket} did not start: ${haproxy.output().slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+const median = (xs: readonly number[]): number =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 const round = (ms: number): number => Math.round(ms * 100) / 100;
 
 export async function pollCycle(options: PollCycleOptions): Promise<Figures> {
   const { nodes, tenantsPerNode, cycles, log } = options;
-  if (nodes < 2 || tenantsPerNode % 2 !== 0) throw new Error('needs 2+ nodes and an even tenant count per node: every tenant is on 2 nodes');
+  if (nodes < 2 || tenantsPerNode % 2 !== 0)
+    throw new Error('needs 2+ nodes and an even tenant count per node: every tenant is on 2 nodes');
   const stats = loadConfig({}).stats; // the production defaults: per-node timeout, retention
   const scratch = await scratchDatabase(`sy_bench_alloc_${process.pid}`);
   const dirs: string[] = [];
@@ -112,11 +155,24 @@ export async function pollCycle(options: PollCycleOptions): Promise<Figures> {
   let database: DatabaseHandle | undefined;
   // Read over mutual TLS, as the control plane reads nodes: one CA, one certificate for the loopback address.
   const ca = await createCa('bench Runtime API CA', 1);
-  const nodeIdentity = await issue(ca, nodeSubject({ name: 'bench', runtimeAddress: { host: HOST }, masterAddress: null }), 1);
+  const nodeIdentity = await issue(
+    ca,
+    nodeSubject({ name: 'bench', runtimeAddress: { host: HOST }, masterAddress: null }),
+    1,
+  );
   const client = await issue(ca, CONTROL_PLANE_SUBJECT, 1);
-  const runtimeTls = { certificatePem: nodeIdentity.certificatePem, keyPem: nodeIdentity.keyPem, caBundlePem: ca.certificatePem };
+  const runtimeTls = {
+    certificatePem: nodeIdentity.certificatePem,
+    keyPem: nodeIdentity.keyPem,
+    caBundlePem: ca.certificatePem,
+  };
   const tls = new RuntimeClientTls();
-  tls.update({ certificatePem: client.certificatePem, keyPem: client.keyPem, caBundlePem: ca.certificatePem, serial: 'bench' });
+  tls.update({
+    certificatePem: client.certificatePem,
+    keyPem: client.keyPem,
+    caBundlePem: ca.certificatePem,
+    serial: 'bench',
+  });
   const pool = new RuntimeClientPool({ batchTimeoutMs: 10_000, backoff: { maxMs: 10_000 }, tls });
   // Interrupted (Ctrl-C): the finally below would not run, so the processes started here go first.
   const interrupted = () => {
@@ -150,10 +206,21 @@ export async function pollCycle(options: PollCycleOptions): Promise<Figures> {
       dirs.push(dir);
       const port = await freePort(HOST);
       // Node i serves tenant blocks i and i+1: each tenant on 2 nodes, as placement puts it.
-      const ids = [...Array.from({ length: half }, (_, k) => i * half + k), ...Array.from({ length: half }, (_, k) => ((i + 1) % nodes) * half + k)];
+      const ids = [
+        ...Array.from({ length: half }, (_, k) => i * half + k),
+        ...Array.from({ length: half }, (_, k) => ((i + 1) % nodes) * half + k),
+      ];
       const snapshot: NodeSnapshot = {
         revision: 1,
-        node: { name, kind: 'haproxy', runtimeAddress: { host: HOST, port }, capacity: { vcpu: 32, memoryMb: 65_536 }, configDir: dir, socketDir: dir, runtimeTls },
+        node: {
+          name,
+          kind: 'haproxy',
+          runtimeAddress: { host: HOST, port },
+          capacity: { vcpu: 32, memoryMb: 65_536 },
+          configDir: dir,
+          socketDir: dir,
+          runtimeTls,
+        },
         tenants: ids.sort((a, b) => a - b).map((t, local) => tenant(t, i, local, vipPort, started.port)),
       };
       const files = renderHaproxy(snapshot);
@@ -162,7 +229,20 @@ export async function pollCycle(options: PollCycleOptions): Promise<Figures> {
         await mkdir(dirname(join(dir, file)), { recursive: true });
         await writeFile(join(dir, file), content);
       }
-      await insertNode(db, { name, kind: 'haproxy', group: 'default', zone: `zone-${i % 3}`, runtimeAddress: { host: HOST, port }, capacity: snapshot.node.capacity, configDir: dir, socketDir: dir }, 1);
+      await insertNode(
+        db,
+        {
+          name,
+          kind: 'haproxy',
+          group: 'default',
+          zone: `zone-${i % 3}`,
+          runtimeAddress: { host: HOST, port },
+          capacity: snapshot.node.capacity,
+          configDir: dir,
+          socketDir: dir,
+        },
+        1,
+      );
       const haproxy = startHaproxy(join(dir, 'haproxy.cfg'));
       running.push(haproxy);
       endpoints.push({ name, port, haproxy, adminSocket: join(dir, 'admin.sock') });
@@ -203,9 +283,17 @@ export async function pollCycle(options: PollCycleOptions): Promise<Figures> {
       const wallMs = performance.now() - t0;
       const cpu = process.cpuUsage(cpuStart);
       const ok = result.nodes.filter((n) => n.ok).length;
-      if (ok !== nodes) log(`cycle: ${nodes - ok} node(s) failed: ${JSON.stringify(result.nodes.filter((n) => !n.ok))}`);
+      if (ok !== nodes)
+        log(`cycle: ${nodes - ok} node(s) failed: ${JSON.stringify(result.nodes.filter((n) => !n.ok))}`);
       const samples = result.nodes.reduce((s, n) => s + (n.ok ? n.samples : 0), 0);
-      return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, readsDoneMs: readsEnd - t0, ok, samples, reads: [...reads] };
+      return {
+        wallMs,
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        readsDoneMs: readsEnd - t0,
+        ok,
+        samples,
+        reads: [...reads],
+      };
     };
 
     log('cold poll cycle');
@@ -215,7 +303,8 @@ export async function pollCycle(options: PollCycleOptions): Promise<Figures> {
     for (let i = 0; i < cycles; i++) measured.push(await cycle());
 
     // Each node read on its own, nothing else in flight: what a read costs without the fleet's contention.
-    const read = (e: (typeof endpoints)[number]) => pool.client(e.name, { host: HOST, port: e.port }).execute([STAT_COMMAND], { timeoutMs: stats.nodeTimeoutMs });
+    const read = (e: (typeof endpoints)[number]) =>
+      pool.client(e.name, { host: HOST, port: e.port }).execute([STAT_COMMAND], { timeoutMs: stats.nodeTimeoutMs });
     const alone: number[] = [];
     const bytes: number[] = [];
     for (const e of endpoints) {

@@ -77,7 +77,13 @@ try {
   await api('PUT', '/v1/tenants/t1/pools/web/members', {
     members: [1, 2, 3].map((i) => ({ name: `m${i}`, address: `127.0.0.${i}`, port: member!.port, weight: 10 + i })),
   });
-  await api('POST', '/v1/tenants/t1/vips', { name: 'www', address: '127.0.0.77', port: 18080 + (process.pid % 1000), protocol: 'http', defaultPool: 'web' });
+  await api('POST', '/v1/tenants/t1/vips', {
+    name: 'www',
+    address: '127.0.0.77',
+    port: 18080 + (process.pid % 1000),
+    protocol: 'http',
+    defaultPool: 'web',
+  });
 
   log('starting 3 HAProxy nodes');
   for (const name of ['edge-a', 'edge-b', 'edge-c']) {
@@ -85,7 +91,11 @@ try {
     await api('POST', '/v1/nodes', node.registration());
     nodes.push(node);
   }
-  const admin = async (method: string, path: string, body?: unknown) => ({ status: 200, body: await api(method, path, body), headers: new Headers() });
+  const admin = async (method: string, path: string, body?: unknown) => ({
+    status: 200,
+    body: await api(method, path, body),
+    headers: new Headers(),
+  });
   for (const node of nodes) {
     await node.install(admin as never);
     await node.start();
@@ -96,7 +106,12 @@ try {
   // Warm-up: nodes registered before their proxies started have been backing off; wait until a
   // change reaches all of them before measuring anything.
   await api('PATCH', '/v1/tenants/t1/pools/web/members/m1', { weight: 19 });
-  await waitFor('the fleet to converge', async () => (await Promise.all(nodes.map((n) => weightOn(n, 'be_t1_web', 'm1')))).every((w) => w === 19), 30_000, 50);
+  await waitFor(
+    'the fleet to converge',
+    async () => (await Promise.all(nodes.map((n) => weightOn(n, 'be_t1_web', 'm1')))).every((w) => w === 19),
+    30_000,
+    50,
+  );
 
   // Runtime path.
   log(`runtime path: ${CHANGES} weight changes`);
@@ -105,10 +120,14 @@ try {
     const weight = 20 + (i % 200);
     await api('PATCH', '/v1/tenants/t1/pools/web/members/m1', { weight });
     const returned = performance.now();
-    await waitFor(`weight ${weight} on every node`, async () => {
-      const live = await Promise.all(nodes.map((n) => weightOn(n, 'be_t1_web', 'm1')));
-      return live.every((w) => w === weight);
-    }, 5000);
+    await waitFor(
+      `weight ${weight} on every node`,
+      async () => {
+        const live = await Promise.all(nodes.map((n) => weightOn(n, 'be_t1_web', 'm1')));
+        return live.every((w) => w === weight);
+      },
+      5000,
+    );
     runtime.push(performance.now() - returned);
   }
 
@@ -130,10 +149,15 @@ try {
         await node.reload();
       }),
     );
-    await waitFor(`reloaded weight ${weight}`, async () => {
-      const live = await Promise.all(nodes.map((n) => weightOn(n, 'be_t1_web', 'm2').catch(() => undefined)));
-      return live.every((w) => w === weight);
-    }, 15_000, 2);
+    await waitFor(
+      `reloaded weight ${weight}`,
+      async () => {
+        const live = await Promise.all(nodes.map((n) => weightOn(n, 'be_t1_web', 'm2').catch(() => undefined)));
+        return live.every((w) => w === weight);
+      },
+      15_000,
+      2,
+    );
     reload.push(performance.now() - returned);
   }
 
@@ -148,14 +172,29 @@ try {
   for (const [p, name] of pools.entries()) {
     await api('POST', '/v1/tenants/t1/pools', { name });
     await api('PUT', `/v1/tenants/t1/pools/${name}/members`, {
-      members: Array.from({ length: BULK_MEMBERS }, (_, m) => ({ name: `b${m}`, address: `10.${p}.${m >> 8}.${m & 255}`, port: 9, weight: 1 })),
+      members: Array.from({ length: BULK_MEMBERS }, (_, m) => ({
+        name: `b${m}`,
+        address: `10.${p}.${m >> 8}.${m & 255}`,
+        port: 9,
+        weight: 1,
+      })),
     });
     // A pool reaches the config through a route on the VIP.
-    await api('POST', '/v1/tenants/t1/vips/www/routes', { name: `r${p}`, priority: p, match: { pathPrefix: `/bulk${p}/` }, pool: name });
+    await api('POST', '/v1/tenants/t1/vips/www/routes', {
+      name: `r${p}`,
+      priority: p,
+      match: { pathPrefix: `/bulk${p}/` },
+      pool: name,
+    });
   }
   await bulkNode.install(admin as never);
   await bulkNode.reload();
-  await waitFor('bulk pools loaded', async () => (await bulkNode.servers(`be_t1_${pools[BULK_POOLS - 1]}`).catch(() => [])).length === BULK_MEMBERS, 30_000, 50);
+  await waitFor(
+    'bulk pools loaded',
+    async () => (await bulkNode.servers(`be_t1_${pools[BULK_POOLS - 1]}`).catch(() => [])).length === BULK_MEMBERS,
+    30_000,
+    50,
+  );
   // Each round changes all 10,000 weights in the desired state first; then one reconciler pass
   // pushes them. The median round is reported (the machine is noisy), every round beside it.
   const bulkRounds: { writeMs: number; liveMs: number }[] = [];
@@ -165,51 +204,87 @@ try {
     const started = performance.now();
     for (const [p, name] of pools.entries()) {
       await api('PUT', `/v1/tenants/t1/pools/${name}/members`, {
-        members: Array.from({ length: BULK_MEMBERS }, (_, m) => ({ name: `b${m}`, address: `10.${p}.${m >> 8}.${m & 255}`, port: 9, weight: bulkWeight(m, round) })),
+        members: Array.from({ length: BULK_MEMBERS }, (_, m) => ({
+          name: `b${m}`,
+          address: `10.${p}.${m >> 8}.${m & 255}`,
+          port: 9,
+          weight: bulkWeight(m, round),
+        })),
       });
     }
     const writeMs = performance.now() - started;
     // The read-back runs in a process of its own (bench/watch-weights.ts), so the control plane's
     // post-push work in this process (config build, health bookkeeping) cannot delay the observation.
-    const watcher = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./watch-weights.ts', import.meta.url)), bulkNode.adminSocket, String(BULK_POOLS * BULK_MEMBERS), String(round)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const watcher = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('./watch-weights.ts', import.meta.url)),
+        bulkNode.adminSocket,
+        String(BULK_POOLS * BULK_MEMBERS),
+        String(round),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let liveAt = '';
     watcher.stdout!.on('data', (d: Buffer) => (liveAt += d.toString()));
     const watched = new Promise<number | null>((r) => watcher.once('exit', r));
     await sleep(1500); // the watcher is up and polling before the push starts
-    const writtenAt = process.hrtime.bigint(); if (process.env.PROF_SNAP) console.error('START', String(writtenAt));
+    const writtenAt = process.hrtime.bigint();
+    if (process.env.PROF_SNAP) console.error('START', String(writtenAt));
     cp.reconciler?.start();
     if ((await watched) !== 0) throw new Error('the weight watcher failed');
-    const liveMs = Number(BigInt(liveAt.trim()) - writtenAt) / 1e6; if (process.env.PROF_SNAP) console.error('LIVE', liveAt.trim(), liveMs);
+    const liveMs = Number(BigInt(liveAt.trim()) - writtenAt) / 1e6;
+    if (process.env.PROF_SNAP) console.error('LIVE', liveAt.trim(), liveMs);
     if (round === 0) warmupMs = liveMs;
     else bulkRounds.push({ writeMs, liveMs });
-    log(`bulk ${round === 0 ? 'warm-up' : `round ${round}`}: ${Math.round((BULK_POOLS * BULK_MEMBERS) / (liveMs / 1000))} commands/s`);
+    log(
+      `bulk ${round === 0 ? 'warm-up' : `round ${round}`}: ${Math.round((BULK_POOLS * BULK_MEMBERS) / (liveMs / 1000))} commands/s`,
+    );
     // The push's follow-up pass and the config build (haproxy -c of 10,000 servers) finish before the next round.
     await cp.reconciler?.settled();
     await sleep(500);
   }
-  const bulkMs = pct(bulkRounds.map((r) => r.liveMs), 50);
+  const bulkMs = pct(
+    bulkRounds.map((r) => r.liveMs),
+    50,
+  );
   const runtimeP99 = pct(runtime, 99);
   const reloadP50 = pct(reload, 50);
   const line = {
     bench: 'propagation',
     nodes: 3,
-    runtime: { changes: CHANGES, p50Ms: round(pct(runtime, 50)), p99Ms: round(runtimeP99), maxMs: round(Math.max(...runtime)) },
+    runtime: {
+      changes: CHANGES,
+      p50Ms: round(pct(runtime, 50)),
+      p99Ms: round(runtimeP99),
+      maxMs: round(Math.max(...runtime)),
+    },
     reload: { changes: RELOAD_CHANGES, p50Ms: round(reloadP50), p99Ms: round(pct(reload, 99)) },
     runtimeSpeedupP50: round(reloadP50 / pct(runtime, 50), 1),
     runtimeSpeedupP99: round(pct(reload, 99) / runtimeP99, 1),
     bulk: {
       commands: BULK_POOLS * BULK_MEMBERS,
       rounds: bulkRounds.length,
-      writeMs: round(pct(bulkRounds.map((r) => r.writeMs), 50)),
+      writeMs: round(
+        pct(
+          bulkRounds.map((r) => r.writeMs),
+          50,
+        ),
+      ),
       liveAfterWriteMs: round(bulkMs),
       commandsPerSec: Math.round((BULK_POOLS * BULK_MEMBERS) / (bulkMs / 1000)),
       commandsPerSecByRound: bulkRounds.map((r) => Math.round((BULK_POOLS * BULK_MEMBERS) / (r.liveMs / 1000))),
       warmupCommandsPerSec: Math.round((BULK_POOLS * BULK_MEMBERS) / (warmupMs / 1000)),
     },
     targets: 'runtime p99 <= 100 ms and >= 20x faster than reload; bulk >= 50000 commands/s',
-    met: runtimeP99 <= 100 && pct(reload, 50) / pct(runtime, 50) >= 20 && (BULK_POOLS * BULK_MEMBERS) / (bulkMs / 1000) >= 50_000,
+    met:
+      runtimeP99 <= 100 &&
+      pct(reload, 50) / pct(runtime, 50) >= 20 &&
+      (BULK_POOLS * BULK_MEMBERS) / (bulkMs / 1000) >= 50_000,
   };
   process.stdout.write(JSON.stringify(line) + '\n');
 } finally {

@@ -22,18 +22,53 @@ function tenant(i: number): TenantSnapshot {
   const octets = `${(i >> 8) & 0xff}.${i & 0xff}`;
   return {
     id,
-    vips: [{
-      name: 'web', address: `10.100.${octets}`, addressPool: null, port: 80, protocol: 'http', hostnames: [`${id}.example.com`],
-      certificate: null, persistence: 'none', cookieName: 'SRVID', timeouts: { clientMs: 30_000, serverMs: 30_000, connectMs: 5000 },
-      allowlist: [], defaultPool: 'app', routes: [], ...STAMP,
-    }],
-    pools: [{
-      name: 'app', algorithm: 'roundrobin', tls: null, ...STAMP,
-      healthCheck: { type: 'http', path: '/healthz', expectedStatus: '200', host: null, port: null, intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 },
-      members: [1, 2, 3].map((m) => ({
-        name: `m${m}`, pool: 'app', address: `10.${100 + m}.${octets}`, port: 8080, weight: 100, state: 'enabled' as const, backup: false, ...STAMP,
-      })),
-    }],
+    vips: [
+      {
+        name: 'web',
+        address: `10.100.${octets}`,
+        addressPool: null,
+        port: 80,
+        protocol: 'http',
+        hostnames: [`${id}.example.com`],
+        certificate: null,
+        persistence: 'none',
+        cookieName: 'SRVID',
+        timeouts: { clientMs: 30_000, serverMs: 30_000, connectMs: 5000 },
+        allowlist: [],
+        defaultPool: 'app',
+        routes: [],
+        ...STAMP,
+      },
+    ],
+    pools: [
+      {
+        name: 'app',
+        algorithm: 'roundrobin',
+        tls: null,
+        ...STAMP,
+        healthCheck: {
+          type: 'http',
+          path: '/healthz',
+          expectedStatus: '200',
+          host: null,
+          port: null,
+          intervalMs: 2000,
+          timeoutMs: 1000,
+          rise: 2,
+          fall: 3,
+        },
+        members: [1, 2, 3].map((m) => ({
+          name: `m${m}`,
+          pool: 'app',
+          address: `10.${100 + m}.${octets}`,
+          port: 8080,
+          weight: 100,
+          state: 'enabled' as const,
+          backup: false,
+          ...STAMP,
+        })),
+      },
+    ],
     certificates: [],
     allocation: { maxConnections: 1000, requestsPerSecond: 500 },
   };
@@ -42,7 +77,13 @@ function tenant(i: number): TenantSnapshot {
 function snapshot(configDir: string): NodeSnapshot {
   return {
     revision: 1,
-    node: { name: 'bench', kind: 'haproxy', runtimeAddress: { host: '127.0.0.1', port: 9999 }, capacity: { vcpu: 64, memoryMb: 262_144 }, configDir },
+    node: {
+      name: 'bench',
+      kind: 'haproxy',
+      runtimeAddress: { host: '127.0.0.1', port: 9999 },
+      capacity: { vcpu: 64, memoryMb: 262_144 },
+      configDir,
+    },
     tenants: Array.from({ length: TENANTS }, (_, i) => tenant(i)),
   };
 }
@@ -87,22 +128,26 @@ async function main(): Promise<void> {
       await writeFile(join(configDir, name), content);
     }
     const start = process.hrtime.bigint();
-    const { stdout, stderr } = await promisify(execFile)('haproxy', ['-c', '-f', join(configDir, 'haproxy.cfg')], { maxBuffer: 64 << 20 });
+    const { stdout, stderr } = await promisify(execFile)('haproxy', ['-c', '-f', join(configDir, 'haproxy.cfg')], {
+      maxBuffer: 64 << 20,
+    });
     const checkMs = Number(process.hrtime.bigint() - start) / 1e6;
     const fullRenderMs = median(cold);
-    console.log(JSON.stringify({
-      bench: 'render',
-      tenants: TENANTS,
-      configBytes: files['haproxy.cfg']!.length,
-      fullRenderMs: round(fullRenderMs),
-      fullRenderRunsMs: cold.map(round),
-      tenantRerenderMs: round(median(fragmentMs)),
-      tenantRerenderP99Ms: round([...fragmentMs].sort((a, b) => a - b)[Math.floor(TENANT_RUNS * 0.99)]!),
-      nodeRerenderOneTenantChangedMs: round(median(nodeMs)),
-      haproxyCheckMs: round(checkMs),
-      renderToCheckRatio: round(fullRenderMs / checkMs),
-      checkOutput: `${stdout}${stderr}`.trim().split('\n').at(-1),
-    }));
+    console.log(
+      JSON.stringify({
+        bench: 'render',
+        tenants: TENANTS,
+        configBytes: files['haproxy.cfg']!.length,
+        fullRenderMs: round(fullRenderMs),
+        fullRenderRunsMs: cold.map(round),
+        tenantRerenderMs: round(median(fragmentMs)),
+        tenantRerenderP99Ms: round([...fragmentMs].sort((a, b) => a - b)[Math.floor(TENANT_RUNS * 0.99)]!),
+        nodeRerenderOneTenantChangedMs: round(median(nodeMs)),
+        haproxyCheckMs: round(checkMs),
+        renderToCheckRatio: round(fullRenderMs / checkMs),
+        checkOutput: `${stdout}${stderr}`.trim().split('\n').at(-1),
+      }),
+    );
   } finally {
     await rm(configDir, { recursive: true, force: true });
   }

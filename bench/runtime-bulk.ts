@@ -32,7 +32,9 @@ const RUNS = 5;
 
 /** 10,000 weight changes spread over the servers; `round` shifts the values so each run changes something. */
 function weights(count: number, round: number): RuntimeCommand[] {
-  return Array.from({ length: count }, (_, i) => setServerWeight('be_bulk', `s${(i % SERVERS) + 1}`, (i + round) % 257));
+  return Array.from({ length: count }, (_, i) =>
+    setServerWeight('be_bulk', `s${(i % SERVERS) + 1}`, (i + round) % 257),
+  );
 }
 
 /** Commands per second for one execute() of the whole batch; fails loudly on any non-ok result. */
@@ -60,7 +62,9 @@ async function verify(executor: RuntimeExecutor, round: number): Promise<boolean
   if (state?.status !== 'ok') return false;
   const rows = parseServersState(state.output);
   // The last command for server k (1-based) is index BULK - SERVERS + k - 1.
-  return rows.length === SERVERS && rows.every((row) => row.srv_uweight === (BULK - SERVERS + row.srv_id - 1 + round) % 257);
+  return (
+    rows.length === SERVERS && rows.every((row) => row.srv_uweight === (BULK - SERVERS + row.srv_id - 1 + round) % 257)
+  );
 }
 
 async function main(): Promise<void> {
@@ -73,63 +77,77 @@ async function main(): Promise<void> {
   await writeFile(join(dir, 'node.pem'), node.certificatePem + node.keyPem, { mode: 0o600 });
   await writeFile(join(dir, 'ca.pem'), ca.certificatePem);
   const tlsSource = new RuntimeClientTls();
-  tlsSource.update({ certificatePem: client.certificatePem, keyPem: client.keyPem, caBundlePem: ca.certificatePem, serial: 'bench' });
+  tlsSource.update({
+    certificatePem: client.certificatePem,
+    keyPem: client.keyPem,
+    caBundlePem: ca.certificatePem,
+    serial: 'bench',
+  });
   const servers = Array.from({ length: SERVERS }, (_, i) => `  server s${i + 1} ${HOST}:${20_000 + i} weight 10`);
   // The global and listen lines as templates/haproxy renders them for a node with a Runtime API.
-  await writeFile(join(dir, 'haproxy.cfg'), [
-    'global',
-    `  stats socket ${sock} level admin mode 600 expose-fd listeners`,
-    '  stats timeout 2m',
-    '  maxconn 1000',
-    'defaults',
-    '  mode http',
-    '  timeout connect 1s',
-    '  timeout client 5s',
-    '  timeout server 5s',
-    'listen sy_runtime_api',
-    '  mode tcp',
-    '  maxconn 16',
-    `  bind ${HOST}:${port} ssl crt ${join(dir, 'node.pem')} ca-file ${join(dir, 'ca.pem')} verify required`,
-    '  timeout client 2m',
-    '  timeout server 2m',
-    `  server admin unix@${sock}`,
-    'backend be_bulk',
-    '  balance roundrobin',
-    ...servers,
-    '',
-  ].join('\n'));
+  await writeFile(
+    join(dir, 'haproxy.cfg'),
+    [
+      'global',
+      `  stats socket ${sock} level admin mode 600 expose-fd listeners`,
+      '  stats timeout 2m',
+      '  maxconn 1000',
+      'defaults',
+      '  mode http',
+      '  timeout connect 1s',
+      '  timeout client 5s',
+      '  timeout server 5s',
+      'listen sy_runtime_api',
+      '  mode tcp',
+      '  maxconn 16',
+      `  bind ${HOST}:${port} ssl crt ${join(dir, 'node.pem')} ca-file ${join(dir, 'ca.pem')} verify required`,
+      '  timeout client 2m',
+      '  timeout server 2m',
+      `  server admin unix@${sock}`,
+      'backend be_bulk',
+      '  balance roundrobin',
+      ...servers,
+      '',
+    ].join('\n'),
+  );
   let haproxy: ChildProcess | null = null;
   const tcp = new RuntimeClient({ host: HOST, port, tls: tlsSource }, { batchTimeoutMs: 60_000 });
   const unix = new RuntimeClient({ path: sock }, { batchTimeoutMs: 60_000 });
   try {
     haproxy = spawn('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });
-    for (let i = 0; i < 50 && (await tcp.execute([showInfo()]))[0]?.status !== 'ok'; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && (await tcp.execute([showInfo()]))[0]?.status !== 'ok'; i++)
+      await new Promise((r) => setTimeout(r, 100));
 
     const overTcp = await pipelined(tcp);
     const tcpVerified = await verify(tcp, RUNS);
     const overUnix = await pipelined(unix);
     const unixVerified = await verify(unix, RUNS);
-    const baseline = await timeBatch(new OneShotRuntimeClient({ host: HOST, port, tls: tlsSource }, { target: 'worker' }), weights(BASELINE, 0));
+    const baseline = await timeBatch(
+      new OneShotRuntimeClient({ host: HOST, port, tls: tlsSource }, { target: 'worker' }),
+      weights(BASELINE, 0),
+    );
     const plain = await tcpExchange({ host: HOST, port }, 'show info\n', 'Name:', 2000);
 
-    console.log(JSON.stringify({
-      bench: 'runtime-bulk',
-      haproxy: '2.6',
-      servers: SERVERS,
-      bulk_commands: BULK,
-      runs: RUNS,
-      mtls_pipelined_cmds_per_s: overTcp.median,
-      unix_pipelined_cmds_per_s: overUnix.median,
-      mtls_connection_per_command_cmds_per_s: baseline,
-      baseline_commands: BASELINE,
-      speedup_mtls_vs_connection_per_command: Math.round((overTcp.median / baseline) * 10) / 10,
-      mtls_runs: overTcp.runs,
-      unix_runs: overUnix.runs,
-      plain_tcp_refused: plain.received === '' && plain.closedByPeer,
-      verified: tcpVerified && unixVerified,
-      target_cmds_per_s: 50_000,
-      target_met: overTcp.median >= 50_000 && overUnix.median >= 50_000,
-    }));
+    console.log(
+      JSON.stringify({
+        bench: 'runtime-bulk',
+        haproxy: '2.6',
+        servers: SERVERS,
+        bulk_commands: BULK,
+        runs: RUNS,
+        mtls_pipelined_cmds_per_s: overTcp.median,
+        unix_pipelined_cmds_per_s: overUnix.median,
+        mtls_connection_per_command_cmds_per_s: baseline,
+        baseline_commands: BASELINE,
+        speedup_mtls_vs_connection_per_command: Math.round((overTcp.median / baseline) * 10) / 10,
+        mtls_runs: overTcp.runs,
+        unix_runs: overUnix.runs,
+        plain_tcp_refused: plain.received === '' && plain.closedByPeer,
+        verified: tcpVerified && unixVerified,
+        target_cmds_per_s: 50_000,
+        target_met: overTcp.median >= 50_000 && overUnix.median >= 50_000,
+      }),
+    );
   } finally {
     await tcp.close();
     await unix.close();

@@ -60,7 +60,9 @@ const MEMBER_HOSTS = ['127.0.7.1', '127.0.7.2', '127.0.7.3', '127.0.7.4'];
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 
 if (!Number.isInteger(TENANTS) || TENANTS < 1 || !Number.isInteger(STEP) || STEP < 1 || STEP > TENANTS) {
-  throw new Error(`BENCH_TENANTS (${TENANTS}) and BENCH_STEP (${STEP}) must be whole numbers with 1 <= STEP <= TENANTS`);
+  throw new Error(
+    `BENCH_TENANTS (${TENANTS}) and BENCH_STEP (${STEP}) must be whole numbers with 1 <= STEP <= TENANTS`,
+  );
 }
 if (TENANTS > 250 * 250 * 60) throw new Error('BENCH_TENANTS is above what the 127.64.0.0/10 VIP addresses hold');
 
@@ -75,7 +77,8 @@ const mean = (xs: readonly number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b
 const num = (n: number, digits = 2) => (Number.isFinite(n) ? round(n, digits) : null);
 const tenantId = (i: number) => `t${i}`;
 /** A loopback address of its own per tenant, never .0 or .255 in any octet. */
-const vipAddress = (i: number) => `127.${64 + Math.floor(i / 62_500)}.${1 + (Math.floor(i / 250) % 250)}.${1 + (i % 250)}`;
+const vipAddress = (i: number) =>
+  `127.${64 + Math.floor(i / 62_500)}.${1 + (Math.floor(i / 250) % 250)}.${1 + (i % 250)}`;
 
 // ---------------------------------------------------------------------------------------------
 // Child processes: started here, stopped here, by PID only.
@@ -139,7 +142,9 @@ function checkAlive(): void {
   if (stopping) throw new Error('interrupted');
   const dead = children.find((c) => c.exited);
   if (dead) {
-    throw new Error(`${dead.name} (pid ${dead.pid}) exited (code ${dead.exitCode}, signal ${dead.exitSignal}); its last lines:\n${dead.tail.join('\n')}`);
+    throw new Error(
+      `${dead.name} (pid ${dead.pid}) exited (code ${dead.exitCode}, signal ${dead.exitSignal}); its last lines:\n${dead.tail.join('\n')}`,
+    );
   }
 }
 
@@ -192,7 +197,10 @@ class ApiError extends Error {}
 async function api(method: string, path: string, body?: unknown, timeoutMs = 120_000): Promise<any> {
   const res = await fetch(baseUrl + path, {
     method,
-    headers: { authorization: `Bearer ${adminToken}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${adminToken}`,
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(timeoutMs),
   });
@@ -202,13 +210,22 @@ async function api(method: string, path: string, body?: unknown, timeoutMs = 120
 }
 
 /** Polls `probe` until it returns a value; throws with `what` and the last state after `timeoutMs`. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs: number, state?: () => string): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs: number,
+  state?: () => string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     checkAlive();
     const value = await probe();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${state ? `: ${state()}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${state ? `: ${state()}` : ''}`,
+      );
     await sleep(everyMs);
   }
 }
@@ -245,7 +262,14 @@ interface NodeView {
   name: string;
   kind: 'haproxy' | 'nginx';
   appliedRevision: number | null;
-  status: { desiredRevision: number | null; desiredHash: string | null; appliedHash: string | null; converged: boolean; waitingFor: string | null; runtime: { revision: number | null } };
+  status: {
+    desiredRevision: number | null;
+    desiredHash: string | null;
+    appliedHash: string | null;
+    converged: boolean;
+    waitingFor: string | null;
+    runtime: { revision: number | null };
+  };
 }
 
 /**
@@ -254,7 +278,8 @@ interface NodeView {
  * those), else the one it last reported applying.
  */
 function effectiveApplied(n: NodeView): number {
-  if (n.status.appliedHash !== null && n.status.appliedHash === n.status.desiredHash) return n.status.desiredRevision ?? -1;
+  if (n.status.appliedHash !== null && n.status.appliedHash === n.status.desiredHash)
+    return n.status.desiredRevision ?? -1;
   return n.appliedRevision ?? -1;
 }
 
@@ -263,7 +288,12 @@ async function fleetNodes(): Promise<NodeView[]> {
 }
 
 const describeNodes = (nodes: readonly NodeView[]) =>
-  nodes.map((n) => `${n.name} applied ${effectiveApplied(n)}, built ${n.status.desiredRevision}, ${n.status.converged ? 'converged' : `waiting for ${n.status.waitingFor}`}`).join('; ');
+  nodes
+    .map(
+      (n) =>
+        `${n.name} applied ${effectiveApplied(n)}, built ${n.status.desiredRevision}, ${n.status.converged ? 'converged' : `waiting for ${n.status.waitingFor}`}`,
+    )
+    .join('; ');
 
 /** Every node converged with a config built at `atLeast` or later. */
 async function allConverged(atLeast: number, timeoutMs: number, everyMs = 100): Promise<NodeView[]> {
@@ -282,10 +312,15 @@ async function allConverged(atLeast: number, timeoutMs: number, everyMs = 100): 
 
 /** Sum and count of the control plane's config-build histogram, by node kind. */
 async function buildMetrics(): Promise<Map<string, { sum: number; count: number }>> {
-  const res = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${adminToken}` }, signal: AbortSignal.timeout(60_000) });
+  const res = await fetch(`${baseUrl}/metrics`, {
+    headers: { authorization: `Bearer ${adminToken}` },
+    signal: AbortSignal.timeout(60_000),
+  });
   if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
   const out = new Map<string, { sum: number; count: number }>();
-  for (const m of (await res.text()).matchAll(/^switchyard_config_build_duration_seconds_(sum|count)\{kind="([a-z]+)"\} (\S+)$/gm)) {
+  for (const m of (await res.text()).matchAll(
+    /^switchyard_config_build_duration_seconds_(sum|count)\{kind="([a-z]+)"\} (\S+)$/gm,
+  )) {
     const entry = out.get(m[2]!) ?? { sum: 0, count: 0 };
     entry[m[1] as 'sum' | 'count'] = Number(m[3]);
     out.set(m[2]!, entry);
@@ -294,7 +329,10 @@ async function buildMetrics(): Promise<Map<string, { sum: number; count: number 
 }
 
 /** Mean build time (ms) per kind between two snapshots of the histogram. */
-function buildDelta(before: Map<string, { sum: number; count: number }>, after: Map<string, { sum: number; count: number }>): Record<string, { builds: number; meanMs: number | null }> {
+function buildDelta(
+  before: Map<string, { sum: number; count: number }>,
+  after: Map<string, { sum: number; count: number }>,
+): Record<string, { builds: number; meanMs: number | null }> {
   const out: Record<string, { builds: number; meanMs: number | null }> = {};
   for (const [kind, a] of after) {
     const b = before.get(kind) ?? { sum: 0, count: 0 };
@@ -320,10 +358,13 @@ interface FleetNode {
 /** One GET on a fresh connection, so the kernel picks a node (SO_REUSEPORT) for each. */
 function getOnce(host: string, port: number): Promise<{ status: number; server: string | undefined }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host, port, path: '/', agent: false, headers: { connection: 'close' }, timeout: 3000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode!, server: res.headers.server as string | undefined }));
-    });
+    const req = http.get(
+      { host, port, path: '/', agent: false, headers: { connection: 'close' }, timeout: 3000 },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode!, server: res.headers.server as string | undefined }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
   });
@@ -357,11 +398,15 @@ function cleanup(): Promise<void> {
     stopping = true;
     // Agents first (so none reloads a proxy being stopped), then the proxies, then the control plane.
     for (const group of ['agent', 'proxy', 'control plane']) {
-      await Promise.all(children.filter((c) => c.name.startsWith(group)).map((c) => stopChild(c).catch(() => undefined)));
+      await Promise.all(
+        children.filter((c) => c.name.startsWith(group)).map((c) => stopChild(c).catch(() => undefined)),
+      );
     }
     await Promise.all(children.map((c) => stopChild(c).catch(() => undefined)));
     for (const m of members) await m.close().catch(() => undefined);
-    await dropDatabase?.().catch((err: unknown) => log(`could not drop the scratch database: ${(err as Error).message}`));
+    await dropDatabase?.().catch((err: unknown) =>
+      log(`could not drop the scratch database: ${(err as Error).message}`),
+    );
     if (root) rmSync(root, { recursive: true, force: true });
   })();
   return cleaned;
@@ -385,32 +430,41 @@ try {
   baseUrl = `http://127.0.0.1:${cpPort}`;
   const cp = track(
     'control plane',
-    spawn(process.execPath, ['--max-semi-space-size=64', ...CP_NODE_ARGS, join(REPO, 'bin', 'switchyard.mjs'), 'serve'], {
-      cwd: REPO,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        DATABASE_URL: db.url,
-        HOST: '127.0.0.1',
-        PORT: String(cpPort),
-        SWITCHYARD_ADMIN_TOKEN: adminToken,
-        SWITCHYARD_SECRET_KEY: randomBytes(32).toString('base64'),
-        LOG_LEVEL: 'warn',
-        SWITCHYARD_RECONCILE: 'true',
-        // The poller's and rebalancer's periodic passes would land at random points of the stream.
-        SWITCHYARD_STATS: 'false',
-        SWITCHYARD_REBALANCE: 'false',
-        // The HAProxy nodes are registered before their proxies run: retry their Runtime API soon once they do.
-        SWITCHYARD_RECONCILE_RETRY_MAX_MS: '1000',
+    spawn(
+      process.execPath,
+      ['--max-semi-space-size=64', ...CP_NODE_ARGS, join(REPO, 'bin', 'switchyard.mjs'), 'serve'],
+      {
+        cwd: REPO,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          DATABASE_URL: db.url,
+          HOST: '127.0.0.1',
+          PORT: String(cpPort),
+          SWITCHYARD_ADMIN_TOKEN: adminToken,
+          SWITCHYARD_SECRET_KEY: randomBytes(32).toString('base64'),
+          LOG_LEVEL: 'warn',
+          SWITCHYARD_RECONCILE: 'true',
+          // The poller's and rebalancer's periodic passes would land at random points of the stream.
+          SWITCHYARD_STATS: 'false',
+          SWITCHYARD_REBALANCE: 'false',
+          // The HAProxy nodes are registered before their proxies run: retry their Runtime API soon once they do.
+          SWITCHYARD_RECONCILE_RETRY_MAX_MS: '1000',
+        },
       },
-    }),
+    ),
     // Its warnings from before the proxies run (Runtime API refused) are expected; kept in its tail only.
     (line) => fleetUp && isWarning(line),
   );
-  await waitFor('the control plane to be ready', async () => {
-    const res = await fetch(`${baseUrl}/readyz`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
-    return res?.status === 200 ? true : undefined;
-  }, 60_000, 200);
+  await waitFor(
+    'the control plane to be ready',
+    async () => {
+      const res = await fetch(`${baseUrl}/readyz`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
+      return res?.status === 200 ? true : undefined;
+    },
+    60_000,
+    200,
+  );
   log(`control plane pid ${cp.pid} ready at ${baseUrl}`);
 
   // --- Members: a few HTTP servers on loopback, shared by every tenant.
@@ -423,53 +477,129 @@ try {
     memoryMb: Math.max(8192, Math.ceil(TENANTS * RESERVATION.memoryMb * 1.1)),
   };
   const nodes: FleetNode[] = [];
-  for (const [name, kind] of [['edge-1', 'haproxy'], ['edge-2', 'haproxy'], ['edge-3', 'nginx']] as const) {
+  for (const [name, kind] of [
+    ['edge-1', 'haproxy'],
+    ['edge-2', 'haproxy'],
+    ['edge-3', 'nginx'],
+  ] as const) {
     const statsPort = kind === 'haproxy' ? await freePort('127.0.0.1') : null;
     mkdirSync(join(root, name));
     const configDir = join(root, name, 'etc');
     const created = await api('POST', '/v1/nodes', {
-      name, kind, capacity, configDir, socketDir: join(root, name),
+      name,
+      kind,
+      capacity,
+      configDir,
+      socketDir: join(root, name),
       ...(statsPort !== null && { runtimeAddress: { host: '127.0.0.1', port: statsPort } }),
     });
-    nodes.push({ name, kind, configDir, socket: join(root, name, 'master.sock'), adminSocket: join(root, name, 'admin.sock'), statsPort, token: created.agentToken });
+    nodes.push({
+      name,
+      kind,
+      configDir,
+      socket: join(root, name, 'master.sock'),
+      adminSocket: join(root, name, 'admin.sock'),
+      statsPort,
+      token: created.agentToken,
+    });
   }
   const haproxyNodes = nodes.filter((n) => n.kind === 'haproxy');
   for (const n of FLEET === 'full' ? nodes : []) {
     track(
       `agent ${n.name}`,
-      spawn(process.execPath, [
-        join(REPO, 'bin', 'switchyard.mjs'), 'agent',
-        '--control-plane', baseUrl, '--node', n.name, '--kind', n.kind, '--config-dir', n.configDir, '--master-socket', n.socket,
-        '--wait', String(AGENT_WAIT_S), '--heartbeat', '2', '--reload-timeout', '60',
-      ], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWITCHYARD_AGENT_TOKEN: n.token, LOG_LEVEL: 'warn' } }),
+      spawn(
+        process.execPath,
+        [
+          join(REPO, 'bin', 'switchyard.mjs'),
+          'agent',
+          '--control-plane',
+          baseUrl,
+          '--node',
+          n.name,
+          '--kind',
+          n.kind,
+          '--config-dir',
+          n.configDir,
+          '--master-socket',
+          n.socket,
+          '--wait',
+          String(AGENT_WAIT_S),
+          '--heartbeat',
+          '2',
+          '--reload-timeout',
+          '60',
+        ],
+        {
+          cwd: REPO,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, SWITCHYARD_AGENT_TOKEN: n.token, LOG_LEVEL: 'warn' },
+        },
+      ),
       isWarning,
     );
   }
   let seen: NodeView[] = [];
-  if (FLEET === 'full') await waitFor('every agent to apply its first config', async () => {
-    seen = await fleetNodes();
-    return seen.every((n) => n.status.desiredHash !== null && n.status.appliedHash === n.status.desiredHash) ? true : undefined;
-  }, 60_000, 200, () => describeNodes(seen));
+  if (FLEET === 'full')
+    await waitFor(
+      'every agent to apply its first config',
+      async () => {
+        seen = await fleetNodes();
+        return seen.every((n) => n.status.desiredHash !== null && n.status.appliedHash === n.status.desiredHash)
+          ? true
+          : undefined;
+      },
+      60_000,
+      200,
+      () => describeNodes(seen),
+    );
   for (const n of FLEET === 'full' ? nodes : []) {
-    const proc = n.kind === 'haproxy'
-      ? spawn('haproxy', ['-W', '-db', '-S', n.socket, '-f', join(n.configDir, 'haproxy.cfg')], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('nginx', ['-c', join(n.configDir, 'nginx.conf'), '-p', `${n.configDir}/`, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    track(`proxy ${n.name}`, proc, (line) => /ALERT|emerg|\[alert\]|\[crit\]/i.test(line) && !BENIGN_PROXY_LINES.test(line));
+    const proc =
+      n.kind === 'haproxy'
+        ? spawn('haproxy', ['-W', '-db', '-S', n.socket, '-f', join(n.configDir, 'haproxy.cfg')], {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          })
+        : spawn('nginx', ['-c', join(n.configDir, 'nginx.conf'), '-p', `${n.configDir}/`, '-g', 'daemon off;'], {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
+    track(
+      `proxy ${n.name}`,
+      proc,
+      (line) => /ALERT|emerg|\[alert\]|\[crit\]/i.test(line) && !BENIGN_PROXY_LINES.test(line),
+    );
   }
   for (const n of FLEET === 'full' ? haproxyNodes : []) {
-    await waitFor(`${n.name}'s Runtime API`, async () => ((await runtimeCommand(n.adminSocket, 'show info', 1000).catch(() => '')).includes('Pid:') ? true : undefined), 15_000, 100);
+    await waitFor(
+      `${n.name}'s Runtime API`,
+      async () =>
+        (await runtimeCommand(n.adminSocket, 'show info', 1000).catch(() => '')).includes('Pid:') ? true : undefined,
+      15_000,
+      100,
+    );
   }
   if (FLEET === 'full') {
-    await waitFor('nginx to start', async () => (existsSync(join(nodes[2]!.configDir, 'nginx.pid')) ? true : undefined), 15_000, 100);
+    await waitFor(
+      'nginx to start',
+      async () => (existsSync(join(nodes[2]!.configDir, 'nginx.pid')) ? true : undefined),
+      15_000,
+      100,
+    );
     await allConverged(0, 60_000, 200);
   }
   fleetUp = true;
-  log(`fleet up: ${nodes.map((n) => `${n.name} (${n.kind})`).join(', ')}; ${TENANTS} tenants by ${CLIENTS} clients, VIPs on port ${vipPort}`);
+  log(
+    `fleet up: ${nodes.map((n) => `${n.name} (${n.kind})`).join(', ')}; ${TENANTS} tenants by ${CLIENTS} clients, VIPs on port ${vipPort}`,
+  );
 
   // --- The stream of writes.
   const windowCount = Math.ceil(TENANTS / STEP);
   const windowLatencies: number[][] = Array.from({ length: windowCount }, () => []);
-  const boundaries: { upTo: number; at: number; writes: number; rssMb: number; build: Promise<Map<string, { sum: number; count: number }> | null> }[] = [];
+  const boundaries: {
+    upTo: number;
+    at: number;
+    writes: number;
+    rssMb: number;
+    build: Promise<Map<string, { sum: number; count: number }> | null>;
+  }[] = [];
   const lags = new Map<string, number[]>(nodes.map((n) => [n.name, []]));
   let latestSample: NodeView[] = [];
   let tenantsDone = 0;
@@ -504,15 +634,28 @@ try {
         { name: 'm2', address: MEMBER_HOSTS[(i + 1) % members.length], port: b.port },
       ],
     });
-    await write('POST', `/v1/tenants/${id}/vips`, { name: 'www', address: vipAddress(i), port: vipPort, protocol: 'http', defaultPool: 'web' });
+    await write('POST', `/v1/tenants/${id}/vips`, {
+      name: 'www',
+      address: vipAddress(i),
+      port: vipPort,
+      protocol: 'http',
+      defaultPool: 'web',
+    });
   };
 
   const progress = () => {
     const now = performance.now();
     const rate = (writes - progressMark.writes) / ((now - progressMark.at) / 1000);
     progressMark = { tenants: tenantsDone, writes, at: now };
-    const agents = latestSample.map((n) => `${n.name} ${effectiveApplied(n)}/${desired} (${lagSeconds(effectiveApplied(n), now).toFixed(1)} s behind)`).join(', ');
-    log(`${tenantsDone}/${TENANTS} tenants, ${writes} writes, ${rate.toFixed(0)} writes/s, ${((now - streamStart) / 1000).toFixed(1)} s, control plane RSS ${memoryOf(cp.pid).rssMb.toFixed(0)} MB; applied/desired: ${agents}`);
+    const agents = latestSample
+      .map(
+        (n) =>
+          `${n.name} ${effectiveApplied(n)}/${desired} (${lagSeconds(effectiveApplied(n), now).toFixed(1)} s behind)`,
+      )
+      .join(', ');
+    log(
+      `${tenantsDone}/${TENANTS} tenants, ${writes} writes, ${rate.toFixed(0)} writes/s, ${((now - streamStart) / 1000).toFixed(1)} s, control plane RSS ${memoryOf(cp.pid).rssMb.toFixed(0)} MB; applied/desired: ${agents}`,
+    );
   };
 
   const client = async () => {
@@ -569,7 +712,9 @@ try {
   if (failure !== undefined) throw failure;
   const streamEnd = lastWriteAt;
   const lastRevision = desired;
-  log(`stream done: ${writes} writes in ${((streamEnd - streamStart) / 1000).toFixed(1)} s; waiting for the fleet to converge at revision ${lastRevision}`);
+  log(
+    `stream done: ${writes} writes in ${((streamEnd - streamStart) / 1000).toFixed(1)} s; waiting for the fleet to converge at revision ${lastRevision}`,
+  );
 
   // --- After the last write: convergence, then the last tenant's VIP through every node.
   const fleetCheck = FLEET === 'full' ? await checkServed(lastRevision) : await builtFor(lastRevision);
@@ -577,59 +722,78 @@ try {
 
   async function builtFor(revision: number) {
     let last: NodeView[] = [];
-    await waitFor(`a build at revision ${revision} for every node`, async () => {
-      last = await fleetNodes();
-      return last.every((n) => (n.status.desiredRevision ?? -1) >= revision) ? true : undefined;
-    }, CONVERGE_TIMEOUT_MS, 50, () => describeNodes(last));
-    log(`every node built at revision ${revision} ${((performance.now() - streamEnd) / 1000).toFixed(2)} s after the last write (no agents: nothing applies it)`);
+    await waitFor(
+      `a build at revision ${revision} for every node`,
+      async () => {
+        last = await fleetNodes();
+        return last.every((n) => (n.status.desiredRevision ?? -1) >= revision) ? true : undefined;
+      },
+      CONVERGE_TIMEOUT_MS,
+      50,
+      () => describeNodes(last),
+    );
+    log(
+      `every node built at revision ${revision} ${((performance.now() - streamEnd) / 1000).toFixed(2)} s after the last write (no agents: nothing applies it)`,
+    );
     return { convergedAfterLastWriteS: null, lastVip: null, lastVipServes: null };
   }
 
   async function checkServed(revision: number) {
-  const convergedNodes = await allConverged(revision, CONVERGE_TIMEOUT_MS, 50);
-  const convergedAfterLastWriteS = (performance.now() - streamEnd) / 1000;
-  log(`converged ${convergedAfterLastWriteS.toFixed(2)} s after the last write: ${describeNodes(convergedNodes)}`);
+    const convergedNodes = await allConverged(revision, CONVERGE_TIMEOUT_MS, 50);
+    const convergedAfterLastWriteS = (performance.now() - streamEnd) / 1000;
+    log(`converged ${convergedAfterLastWriteS.toFixed(2)} s after the last write: ${describeNodes(convergedNodes)}`);
 
-  const lastId = tenantId(lastTenant);
-  const lastAddress = vipAddress(lastTenant);
-  const placement = await api('GET', `/v1/tenants/${lastId}/placement`);
-  const placedOn: string[] = Array.isArray(placement?.nodes)
-    ? placement.nodes.map((p: any) => (typeof p === 'string' ? p : p.node ?? p.name)).filter((x: unknown) => typeof x === 'string')
-    : [];
-  const frontend = `fe_${lastId}_www`;
-  const placedHaproxy = haproxyNodes.filter((n) => placedOn.includes(n.name));
-  const before = await Promise.all(placedHaproxy.map((n) => frontendSessions(n, frontend)));
-  let requests = 0;
-  let ok = 0;
-  let fromNginx = 0;
-  const failures: string[] = [];
-  let after: (number | null)[] = before;
-  const served = () => {
-    const byNode: Record<string, number> = {};
-    placedHaproxy.forEach((n, k) => (byNode[n.name] = after[k] !== null && before[k] !== null ? after[k]! - before[k]! : 0));
-    for (const n of nodes.filter((x) => x.kind === 'nginx' && placedOn.includes(x.name))) byNode[n.name] = fromNginx;
-    return byNode;
-  };
-  // Up to 4 rounds of 30 fresh connections, until every node the tenant is placed on has served one.
-  for (let roundNo = 0; roundNo < 4; roundNo++) {
-    for (let k = 0; k < 30; k++) {
-      requests++;
-      try {
-        const answer = await getOnce(lastAddress, vipPort);
-        if (answer.status === 200) ok++;
-        else failures.push(`status ${answer.status}`);
-        if (answer.server?.startsWith('nginx')) fromNginx++;
-      } catch (err) {
-        failures.push((err as Error).message);
+    const lastId = tenantId(lastTenant);
+    const lastAddress = vipAddress(lastTenant);
+    const placement = await api('GET', `/v1/tenants/${lastId}/placement`);
+    const placedOn: string[] = Array.isArray(placement?.nodes)
+      ? placement.nodes
+          .map((p: any) => (typeof p === 'string' ? p : (p.node ?? p.name)))
+          .filter((x: unknown) => typeof x === 'string')
+      : [];
+    const frontend = `fe_${lastId}_www`;
+    const placedHaproxy = haproxyNodes.filter((n) => placedOn.includes(n.name));
+    const before = await Promise.all(placedHaproxy.map((n) => frontendSessions(n, frontend)));
+    let requests = 0;
+    let ok = 0;
+    let fromNginx = 0;
+    const failures: string[] = [];
+    let after: (number | null)[] = before;
+    const served = () => {
+      const byNode: Record<string, number> = {};
+      placedHaproxy.forEach(
+        (n, k) => (byNode[n.name] = after[k] !== null && before[k] !== null ? after[k]! - before[k]! : 0),
+      );
+      for (const n of nodes.filter((x) => x.kind === 'nginx' && placedOn.includes(x.name))) byNode[n.name] = fromNginx;
+      return byNode;
+    };
+    // Up to 4 rounds of 30 fresh connections, until every node the tenant is placed on has served one.
+    for (let roundNo = 0; roundNo < 4; roundNo++) {
+      for (let k = 0; k < 30; k++) {
+        requests++;
+        try {
+          const answer = await getOnce(lastAddress, vipPort);
+          if (answer.status === 200) ok++;
+          else failures.push(`status ${answer.status}`);
+          if (answer.server?.startsWith('nginx')) fromNginx++;
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
       }
+      after = await Promise.all(placedHaproxy.map((n) => frontendSessions(n, frontend)));
+      if (Object.values(served()).every((c) => c > 0)) break;
     }
-    after = await Promise.all(placedHaproxy.map((n) => frontendSessions(n, frontend)));
-    if (Object.values(served()).every((c) => c > 0)) break;
-  }
-  const servedBy = served();
-  const lastVipServes = requests > 0 && ok === requests && placedOn.length > 0 && Object.values(servedBy).every((c) => c > 0);
-  log(`last VIP ${lastAddress}:${vipPort} (${lastId}, placed on ${placedOn.join(', ')}): ${ok}/${requests} answered 200; served by ${JSON.stringify(servedBy)}${failures.length ? `; failures: ${[...new Set(failures)].slice(0, 3).join(', ')}` : ''}`);
-  return { convergedAfterLastWriteS, lastVip: { tenant: lastId, address: `${lastAddress}:${vipPort}`, placedOn, requests, ok200: ok, servedBy }, lastVipServes };
+    const servedBy = served();
+    const lastVipServes =
+      requests > 0 && ok === requests && placedOn.length > 0 && Object.values(servedBy).every((c) => c > 0);
+    log(
+      `last VIP ${lastAddress}:${vipPort} (${lastId}, placed on ${placedOn.join(', ')}): ${ok}/${requests} answered 200; served by ${JSON.stringify(servedBy)}${failures.length ? `; failures: ${[...new Set(failures)].slice(0, 3).join(', ')}` : ''}`,
+    );
+    return {
+      convergedAfterLastWriteS,
+      lastVip: { tenant: lastId, address: `${lastAddress}:${vipPort}`, placedOn, requests, ok200: ok, servedBy },
+      lastVipServes,
+    };
   }
 
   // --- One-member changes at full scale.
@@ -642,9 +806,14 @@ try {
     const i = Math.min(TENANTS - 1, Math.floor(((k + 0.5) * TENANTS) / CHANGES));
     const id = tenantId(i);
     const tenantPlacement = await api('GET', `/v1/tenants/${id}/placement`);
-    const on: string[] = (tenantPlacement?.nodes ?? []).map((p: any) => (typeof p === 'string' ? p : p.node ?? p.name));
+    const on: string[] = (tenantPlacement?.nodes ?? []).map((p: any) =>
+      typeof p === 'string' ? p : (p.node ?? p.name),
+    );
     const targets = haproxyNodes.filter((n) => on.includes(n.name));
-    if (targets.length === 0) throw new Error(`tenant ${id} is placed on no HAProxy node (placement: ${JSON.stringify(tenantPlacement).slice(0, 500)})`);
+    if (targets.length === 0)
+      throw new Error(
+        `tenant ${id} is placed on no HAProxy node (placement: ${JSON.stringify(tenantPlacement).slice(0, 500)})`,
+      );
     const weight = 10 + (k % 200);
     const answer = await api('PATCH', `/v1/tenants/${id}/pools/web/members/m1`, { weight });
     const returned = performance.now();
@@ -655,11 +824,16 @@ try {
       // No proxy to read the weight from: the change is done when every HAProxy node's build has it.
       const built = await fleetNodes();
       const now = performance.now();
-      if (targets.every((n) => (built.find((b) => b.name === n.name)?.status.desiredRevision ?? -1) >= answer.revision)) {
+      if (
+        targets.every((n) => (built.find((b) => b.name === n.name)?.status.desiredRevision ?? -1) >= answer.revision)
+      ) {
         for (const n of targets) liveAt.set(n.name, now);
         break;
       }
-      if (now > deadline) throw new Error(`no build at revision ${answer.revision} for ${targets.map((n) => n.name).join(', ')} 60 s after the write`);
+      if (now > deadline)
+        throw new Error(
+          `no build at revision ${answer.revision} for ${targets.map((n) => n.name).join(', ')} 60 s after the write`,
+        );
       await sleep(2);
     }
     while (liveAt.size < targets.length) {
@@ -670,7 +844,10 @@ try {
         if (live[j] === weight) liveAt.set(n.name, now);
       });
       if (liveAt.size === targets.length) break;
-      if (now > deadline) throw new Error(`weight ${weight} of ${id}/web/m1 not live on ${pending.map((n) => n.name).join(', ')} 60 s after the write (live: ${JSON.stringify(live)})`);
+      if (now > deadline)
+        throw new Error(
+          `weight ${weight} of ${id}/web/m1 not live on ${pending.map((n) => n.name).join(', ')} 60 s after the write (live: ${JSON.stringify(live)})`,
+        );
       checkAlive();
       await sleep(1);
     }
@@ -685,7 +862,8 @@ try {
     metricsBefore = metricsAfter;
   }
   const totalBuilds = buildDelta(metricsAtStart, metricsBefore);
-  const buildMs: Record<string, { builds: number; meanMs: number | null; p50Ms: number | null; p99Ms: number | null }> = {};
+  const buildMs: Record<string, { builds: number; meanMs: number | null; p50Ms: number | null; p99Ms: number | null }> =
+    {};
   for (const [kind, d] of Object.entries(totalBuilds)) {
     const xs = changeBuilds[kind] ?? [];
     buildMs[kind] = { builds: d.builds, meanMs: d.meanMs, p50Ms: num(pct(xs, 50)), p99Ms: num(pct(xs, 99)) };
@@ -716,7 +894,13 @@ try {
   const last = windows.at(-1)!;
   const throughputRatio = (last.writesPerS ?? NaN) / (first.writesPerS ?? NaN);
   const lag: Record<string, { samples: number; p50S: number | null; p99S: number | null; maxS: number | null }> = {};
-  for (const [name, xs] of lags) lag[name] = { samples: xs.length, p50S: num(pct(xs, 50)), p99S: num(pct(xs, 99)), maxS: num(xs.length ? Math.max(...xs) : NaN) };
+  for (const [name, xs] of lags)
+    lag[name] = {
+      samples: xs.length,
+      p50S: num(pct(xs, 50)),
+      p99S: num(pct(xs, 99)),
+      maxS: num(xs.length ? Math.max(...xs) : NaN),
+    };
   const memberP99 = pct(changeMs, 99);
   // The target is the HAProxy node's build (the Runtime API made the change live; NGINX nodes render whole and reload).
   const haproxyBuildP99 = buildMs.haproxy?.p99Ms ?? Infinity;
@@ -748,13 +932,23 @@ try {
     convergedAfterLastWriteS: convergedAfterLastWriteS === null ? null : num(convergedAfterLastWriteS),
     lastVip,
     lastVipServes,
-    memberChange: { until: FLEET === 'full' ? 'live on every HAProxy node it is placed on' : 'built for every HAProxy node it is placed on', changes: changeMs.length, p50Ms: num(pct(changeMs, 50)), p99Ms: num(memberP99), maxMs: num(Math.max(...changeMs)) },
+    memberChange: {
+      until:
+        FLEET === 'full'
+          ? 'live on every HAProxy node it is placed on'
+          : 'built for every HAProxy node it is placed on',
+      changes: changeMs.length,
+      p50Ms: num(pct(changeMs, 50)),
+      p99Ms: num(memberP99),
+      maxMs: num(Math.max(...changeMs)),
+    },
     buildMs,
     rssAtStartMb: num(rssAtStartMb, 0),
     rssMb: num(memory.rssMb, 0),
     peakRssMb: num(memory.peakMb, 0),
     totalS: num((performance.now() - started) / 1000, 1),
-    targets: 'throughput last/first window >= 0.8; agent lag p99 <= 5 s; converged <= 5 s after the last write; last VIP served by every node; member change p99 <= 100 ms; HAProxy build p99 <= 50 ms; RSS <= 300 MB',
+    targets:
+      'throughput last/first window >= 0.8; agent lag p99 <= 5 s; converged <= 5 s after the last write; last VIP served by every node; member change p99 <= 100 ms; HAProxy build p99 <= 50 ms; RSS <= 300 MB',
     targetsMet,
     met: Object.values(targetsMet).every(Boolean),
   };

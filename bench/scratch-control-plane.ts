@@ -19,7 +19,10 @@ export interface ScratchControlPlane {
  * A control plane of a benchmark's own: a scratch PostgreSQL database, an admin token, `env` on
  * top. Logs errors only unless `env` sets LOG_LEVEL, so that stdout stays the benchmark's one JSON line.
  */
-export async function startScratchControlPlane(name: string, env: Record<string, string>): Promise<ScratchControlPlane> {
+export async function startScratchControlPlane(
+  name: string,
+  env: Record<string, string>,
+): Promise<ScratchControlPlane> {
   const db = await scratchDatabase(`sy_bench_${name}_${process.pid}`);
   const token = `sy_bench_${randomBytes(16).toString('hex')}`;
   let cp: ControlPlane;

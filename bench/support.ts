@@ -36,7 +36,10 @@ export interface WrkResult {
 }
 
 /** Runs wrk (a separate process, so load generation does not share our event loop) and parses its report. */
-export async function wrk(url: string, opts: { seconds: number; connections: number; threads?: number; script?: string }): Promise<WrkResult> {
+export async function wrk(
+  url: string,
+  opts: { seconds: number; connections: number; threads?: number; script?: string },
+): Promise<WrkResult> {
   const args = ['-t', String(opts.threads ?? 1), '-c', String(opts.connections), '-d', `${opts.seconds}s`, '--latency'];
   if (opts.script) args.push('-s', opts.script);
   const { stdout } = await run('wrk', [...args, url], { timeout: (opts.seconds + 30) * 1000 });

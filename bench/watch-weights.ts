@@ -81,7 +81,8 @@ for (;;) {
   const reply = await cli(pending.map((b) => `get weight ${b}/${state.get(b)!.last}`).join(';')).catch(() => '');
   const weights = [...reply.matchAll(/^(\d+) \(initial \d+\)$/gm)].map((m) => Number(m[1]));
   const before = pending.length;
-  if (weights.length === pending.length) pending = pending.filter((b, i) => weights[i] !== expected(state.get(b)!.last));
+  if (weights.length === pending.length)
+    pending = pending.filter((b, i) => weights[i] !== expected(state.get(b)!.last));
   if (pending.length === 0) {
     const seenAt = process.hrtime.bigint();
     const full = backends(await cli('show servers state'));

@@ -107,7 +107,10 @@ const flag = z.enum(['true', 'false', '1', '0', 'on', 'off']).transform((v) => v
 
 /** The environment the control plane reads, parsed and checked (docs/configuration.md is generated from it). */
 export const envSchema = z.object({
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
   SWITCHYARD_DATA_DIR: z.string().min(1).default('./data'),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -133,10 +136,26 @@ export const envSchema = z.object({
   SWITCHYARD_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
   SWITCHYARD_RELOAD_HOLD_RETRY_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   SWITCHYARD_STATS: flag.default(true),
-  SWITCHYARD_STATS_INTERVAL_S: z.coerce.number().int().min(1).max(3600).refine(isSchedulable, 'must divide 60 seconds or 60 minutes (1, 2, 5, 10, 15, 30, 60, 120, ...)').default(10),
+  SWITCHYARD_STATS_INTERVAL_S: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(3600)
+    .refine(isSchedulable, 'must divide 60 seconds or 60 minutes (1, 2, 5, 10, 15, 30, 60, 120, ...)')
+    .default(10),
   SWITCHYARD_STATS_NODE_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
-  SWITCHYARD_STATS_RAW_RETENTION_S: z.coerce.number().int().min(1).max(30 * 86_400).default(3_600),
-  SWITCHYARD_STATS_ROLLUP_RETENTION_S: z.coerce.number().int().min(60).max(400 * 86_400).default(7 * 86_400),
+  SWITCHYARD_STATS_RAW_RETENTION_S: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86_400)
+    .default(3_600),
+  SWITCHYARD_STATS_ROLLUP_RETENTION_S: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(400 * 86_400)
+    .default(7 * 86_400),
   SWITCHYARD_REBALANCE: flag.default(true),
   SWITCHYARD_REBALANCE_INTERVAL_S: z.coerce.number().int().min(1).max(3600).default(10),
   SWITCHYARD_HEARTBEAT_INTERVAL_S: z.coerce.number().int().min(1).max(3600).default(10),
@@ -169,7 +188,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   if ((e.SWITCHYARD_RUNTIME_CA_CERT === undefined) !== (e.SWITCHYARD_RUNTIME_CA_KEY === undefined)) {
-    throw new ConfigError('invalid environment:\n  SWITCHYARD_RUNTIME_CA_CERT and SWITCHYARD_RUNTIME_CA_KEY go together: give both (a supplied CA) or neither (a generated one)');
+    throw new ConfigError(
+      'invalid environment:\n  SWITCHYARD_RUNTIME_CA_CERT and SWITCHYARD_RUNTIME_CA_KEY go together: give both (a supplied CA) or neither (a generated one)',
+    );
   }
   return {
     databaseUrl: e.DATABASE_URL,

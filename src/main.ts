@@ -62,10 +62,14 @@ export async function openAndMigrate(config: Config, logger: Logger): Promise<Da
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
-    onConnectionError: (err, state) => logger.warn({ err, state }, 'a database connection failed; the pool replaces it'),
+    onConnectionError: (err, state) =>
+      logger.warn({ err, state }, 'a database connection failed; the pool replaces it'),
     onCreateEmbedded: (dir) => {
       creating = Date.now();
-      logger.info({ dir }, 'creating the embedded database (first start only; see docs/configuration.md for how long it takes)');
+      logger.info(
+        { dir },
+        'creating the embedded database (first start only; see docs/configuration.md for how long it takes)',
+      );
     },
   });
   if (creating !== undefined) logger.info({ ms: Date.now() - creating }, 'embedded database created');
@@ -107,7 +111,11 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
   const metrics = new Metrics();
   // A node that comes back is found within the reconciler's retry cap, not the client's default.
   const runtimeTls = new RuntimeClientTls();
-  const runtimeClients = new RuntimeClientPool({ batchTimeoutMs: 10_000, backoff: { maxMs: config.reconcile.retryMaxMs }, tls: runtimeTls });
+  const runtimeClients = new RuntimeClientPool({
+    batchTimeoutMs: 10_000,
+    backoff: { maxMs: config.reconcile.retryMaxMs },
+    tls: runtimeTls,
+  });
   const services = createServices(database.db, {
     tokenCacheMs: config.tokenCacheMs,
     secretKey,
@@ -119,7 +127,10 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
     runtimeClients,
     drainTimeoutMs: config.reconcile.drainTimeoutMs,
     reloadHoldRetryMs: config.reconcile.reloadHoldRetryMs,
-    allocation: { heartbeatIntervalMs: config.rebalance.heartbeatIntervalS * 1000, reloadCadenceMs: config.rebalance.reloadCadenceS * 1000 },
+    allocation: {
+      heartbeatIntervalMs: config.rebalance.heartbeatIntervalS * 1000,
+      reloadCadenceMs: config.rebalance.reloadCadenceS * 1000,
+    },
     statsRawRetentionS: config.stats.rawRetentionS,
     placementReplicas: config.rebalance.placementReplicas,
     runtimeTls: config.runtimeTls,
@@ -130,11 +141,14 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
   await services.pki.ensureClientCertificate();
   const refreshRuntimeTls = async () => {
     const credentials = await services.pki.clientCredentials();
-    if (credentials !== null && runtimeTls.update(credentials)) logger.info({ serial: credentials.serial }, 'Runtime API client certificate loaded');
+    if (credentials !== null && runtimeTls.update(credentials))
+      logger.info({ serial: credentials.serial }, 'Runtime API client certificate loaded');
   };
   await refreshRuntimeTls();
   const refresher = setInterval(() => {
-    refreshRuntimeTls().catch((err: unknown) => logger.warn({ err }, 'cannot load the Runtime API client certificate; the current one stays in use'));
+    refreshRuntimeTls().catch((err: unknown) =>
+      logger.warn({ err }, 'cannot load the Runtime API client certificate; the current one stays in use'),
+    );
   }, CLIENT_TLS_REFRESH_MS);
   refresher.unref();
   return {
@@ -155,7 +169,10 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
 }
 
 export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
-  const { database, feed, services, metrics, runtimeClients, runtimeTls, refreshRuntimeTls, close } = await openCore(config, logger);
+  const { database, feed, services, metrics, runtimeClients, runtimeTls, refreshRuntimeTls, close } = await openCore(
+    config,
+    logger,
+  );
   const adminTokenPath = resolve(config.dataDir, 'admin-token');
   const admin = await services.tokens.ensureAdmin(config.adminToken, (secret) => {
     try {
@@ -179,7 +196,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     tenantExists: (id) => services.tenants.exists(id),
     dryRun: {
       capture: (trx) => services.plans.capture(trx),
-      plan: (captured) => (captured === null ? services.plans.current() : services.plans.planFor(captured as CapturedState)),
+      plan: (captured) =>
+        captured === null ? services.plans.current() : services.plans.planFor(captured as CapturedState),
     },
     ready: async () => {
       await ping(database.db);
@@ -204,21 +222,57 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   logger.info({ url }, 'switchyard control plane listening');
   const reconciler = config.reconcile.enabled
     ? new Reconciler(
-        { db: database.db, configs: services.configs, runtime: services.runtime, changes: feed, clients: runtimeClients, logger: logger.child({ component: 'reconciler' }), metrics },
-        { intervalMs: config.reconcile.intervalMs, backoff: { initialMs: 200, maxMs: config.reconcile.retryMaxMs, factor: 2 } },
+        {
+          db: database.db,
+          configs: services.configs,
+          runtime: services.runtime,
+          changes: feed,
+          clients: runtimeClients,
+          logger: logger.child({ component: 'reconciler' }),
+          metrics,
+        },
+        {
+          intervalMs: config.reconcile.intervalMs,
+          backoff: { initialMs: 200, maxMs: config.reconcile.retryMaxMs, factor: 2 },
+        },
       )
     : null;
   const statsPoller = config.stats.enabled
-    ? new StatsPoller({ db: database.db, clients: runtimeClients, tls: runtimeTls, logger: logger.child({ component: 'stats-poller' }), metrics }, config.stats)
+    ? new StatsPoller(
+        {
+          db: database.db,
+          clients: runtimeClients,
+          tls: runtimeTls,
+          logger: logger.child({ component: 'stats-poller' }),
+          metrics,
+        },
+        config.stats,
+      )
     : null;
   const rebalancer = config.rebalance.enabled
-    ? new Rebalancer({ allocations: services.allocations, placement: services.placement, changes: feed, logger: logger.child({ component: 'rebalancer' }) }, { intervalMs: config.rebalance.intervalS * 1000 })
+    ? new Rebalancer(
+        {
+          allocations: services.allocations,
+          placement: services.placement,
+          changes: feed,
+          logger: logger.child({ component: 'rebalancer' }),
+        },
+        { intervalMs: config.rebalance.intervalS * 1000 },
+      )
     : null;
   const retention = new RetentionJob(
-    { db: database.db, logger: logger.child({ component: 'retention' }), sweepSegments: () => services.configs.sweepSegments() },
+    {
+      db: database.db,
+      logger: logger.child({ component: 'retention' }),
+      sweepSegments: () => services.configs.sweepSegments(),
+    },
     config.retention,
   );
-  const certificates = new CertificateRenewalJob({ pki: services.pki, logger: logger.child({ component: 'runtime-pki' }), renewed: refreshRuntimeTls });
+  const certificates = new CertificateRenewalJob({
+    pki: services.pki,
+    logger: logger.child({ component: 'runtime-pki' }),
+    renewed: refreshRuntimeTls,
+  });
   // Only the leader runs fleet jobs; the others take over within one retry interval if it dies.
   const leader = new LeaderElector(config.databaseUrl, logger.child({ component: 'leader' }), config.leaderRetryMs);
   leader.on('elected', () => services.replica.setLeader(true));

@@ -89,7 +89,11 @@ export class Metrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_' });
     // prom-client names three gauges with a counter's `_total` suffix, which promtool rejects.
-    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    for (const name of [
+      'nodejs_active_handles_total',
+      'nodejs_active_requests_total',
+      'nodejs_active_resources_total',
+    ]) {
       this.registry.removeSingleMetric(`switchyard_${name}`);
     }
   }
@@ -99,7 +103,12 @@ export class Metrics {
    * domain/node-convergence.ts) and the reloads its agent reported. Called before each scrape, from
    * the database, so every replica answers alike whichever one the agents report to.
    */
-  recordNodes(nodes: readonly { readonly name: string; readonly status: { readonly converged: boolean; readonly cause: string | null; readonly reloadCount: number } }[]): void {
+  recordNodes(
+    nodes: readonly {
+      readonly name: string;
+      readonly status: { readonly converged: boolean; readonly cause: string | null; readonly reloadCount: number };
+    }[],
+  ): void {
     this.nodeConverged.reset();
     this.nodesConverged.reset();
     this.reloads.reset();

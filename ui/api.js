@@ -37,7 +37,12 @@ export function createApi(token) {
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
     } catch (err) {
-      throw new ApiError(0, 'network', `the control plane did not answer (${err instanceof Error ? err.message : String(err)})`, path);
+      throw new ApiError(
+        0,
+        'network',
+        `the control plane did not answer (${err instanceof Error ? err.message : String(err)})`,
+        path,
+      );
     }
     let body = null;
     try {

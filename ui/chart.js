@@ -46,14 +46,23 @@ export function lineChart({ title, fromMs, toMs, lines, empty }) {
   }
   for (const line of drawn) {
     const d = pathData(line, x, y);
-    if (d) svg.append(s('path', { class: `line line-${line.kind}`, d, 'data-points': line.points.filter((p) => p.v !== null).length }));
+    if (d)
+      svg.append(
+        s('path', {
+          class: `line line-${line.kind}`,
+          d,
+          'data-points': line.points.filter((p) => p.v !== null).length,
+        }),
+      );
   }
   figure.append(svg);
 
   const legend = h('ul', { class: 'legend' });
   for (const line of lines) {
     const has = drawn.includes(line);
-    legend.append(h('li', { class: `key key-${line.kind}` }, has ? line.label : `${line.label}: ${line.none ?? 'no data'}`));
+    legend.append(
+      h('li', { class: `key key-${line.kind}` }, has ? line.label : `${line.label}: ${line.none ?? 'no data'}`),
+    );
   }
   figure.append(legend);
   return figure;

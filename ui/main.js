@@ -24,7 +24,7 @@ const DETAIL_CONCURRENCY = 6;
 const STORAGE_KEY = 'switchyard.dashboard.token';
 const TOKEN_HELP =
   'An admin or operator token shows every tenant and node; a tenant-admin or tenant-viewer token shows its own tenant. ' +
-  "On a control plane started with the quick start, the admin token is in data/admin-token.";
+  'On a control plane started with the quick start, the admin token is in data/admin-token.';
 
 const $ = (id) => document.getElementById(id);
 const els = {
@@ -98,7 +98,10 @@ els.form.addEventListener('submit', (event) => {
   event.preventDefault();
   const value = els.input.value.trim();
   if (!TOKEN_RE.test(value)) {
-    showMessage(els.authError, `That is not a Switchyard API token (16–512 letters, digits and _ . ~ + / = -). ${TOKEN_HELP}`);
+    showMessage(
+      els.authError,
+      `That is not a Switchyard API token (16–512 letters, digits and _ . ~ + / = -). ${TOKEN_HELP}`,
+    );
     return;
   }
   signIn(value);
@@ -155,7 +158,10 @@ function failed(err) {
   } else {
     // Keep what is on screen and keep trying: the control plane may be restarting.
     const message = err instanceof Error ? err.message : String(err);
-    showMessage(els.loadError, `Refresh failed at ${formatClock(Date.now())}: ${message}. Retrying every ${REFRESH_MS / 1000} s.`);
+    showMessage(
+      els.loadError,
+      `Refresh failed at ${formatClock(Date.now())}: ${message}. Retrying every ${REFRESH_MS / 1000} s.`,
+    );
   }
 }
 
@@ -189,7 +195,10 @@ async function load(api, filter) {
 async function tenantDetail(api, id) {
   const base = `/v1/tenants/${encodeURIComponent(id)}`;
   // The server's clock sets the window (default: the last hour), so a skewed browser clock does not shift it.
-  const [stats, allocation] = await Promise.all([api.get(`${base}/stats?step=${STEP_S}`), api.get(`${base}/allocation?limit=500`)]);
+  const [stats, allocation] = await Promise.all([
+    api.get(`${base}/stats?step=${STEP_S}`),
+    api.get(`${base}/allocation?limit=500`),
+  ]);
   return { stats, allocation };
 }
 
@@ -215,22 +224,29 @@ function renderFleet(snap) {
     els.fleetSummary.replaceChildren();
     return;
   }
-  showMessage(els.fleetNote, capacity.nodes.length === 0 ? 'No nodes are registered yet: register them with POST /v1/nodes.' : '');
-  const sum = (key, dim) => capacity.groups.reduce((acc, g) => (g[key] === null ? acc : (acc ?? 0) + g[key][dim]), null);
+  showMessage(
+    els.fleetNote,
+    capacity.nodes.length === 0 ? 'No nodes are registered yet: register them with POST /v1/nodes.' : '',
+  );
+  const sum = (key, dim) =>
+    capacity.groups.reduce((acc, g) => (g[key] === null ? acc : (acc ?? 0) + g[key][dim]), null);
   const healthy = capacity.nodes.filter((n) => n.healthy).length;
-  const row = (label, dim) =>
-    [
-      h('dt', {}, label),
-      h(
-        'dd',
-        { 'data-dim': dim },
-        `capacity ${formatNumber(sum('capacity', dim))} · reserved ${formatNumber(sum('reserved', dim))} · ` +
-          `allocated ${formatNumber(sum('allocated', dim))} · used ${formatNumber(sum('used', dim))}`,
-      ),
-    ];
+  const row = (label, dim) => [
+    h('dt', {}, label),
+    h(
+      'dd',
+      { 'data-dim': dim },
+      `capacity ${formatNumber(sum('capacity', dim))} · reserved ${formatNumber(sum('reserved', dim))} · ` +
+        `allocated ${formatNumber(sum('allocated', dim))} · used ${formatNumber(sum('used', dim))}`,
+    ),
+  ];
   els.fleetSummary.replaceChildren(
     h('dt', {}, 'Nodes'),
-    h('dd', {}, `${capacity.nodes.length} (${healthy} healthy) · ${snap.tenants.length} tenants · revision ${capacity.revision}`),
+    h(
+      'dd',
+      {},
+      `${capacity.nodes.length} (${healthy} healthy) · ${snap.tenants.length} tenants · revision ${capacity.revision}`,
+    ),
     ...row('Connections', 'connections'),
     ...row('Requests/s', 'requestsPerSecond'),
   );
@@ -239,10 +255,14 @@ function renderFleet(snap) {
 function renderTenants(snap) {
   const notes = [];
   if (snap.tenantsTruncated) notes.push(`Showing the first ${snap.tenants.length} tenants.`);
-  if (snap.shown.length > MAX_DETAIL) notes.push(`Allocation, usage and charts are loaded for the first ${MAX_DETAIL} tenants shown; filter to see others.`);
+  if (snap.shown.length > MAX_DETAIL)
+    notes.push(
+      `Allocation, usage and charts are loaded for the first ${MAX_DETAIL} tenants shown; filter to see others.`,
+    );
   showMessage(els.tenantsNote, notes.join(' '));
   if (snap.shown.length === 0) {
-    const text = snap.tenants.length === 0 ? 'No tenants yet (or none this token may see).' : 'No tenant matches the filter.';
+    const text =
+      snap.tenants.length === 0 ? 'No tenants yet (or none this token may see).' : 'No tenant matches the filter.';
     els.tenantsBody.replaceChildren(h('tr', {}, h('td', { colspan: 5, class: 'empty' }, text)));
     return;
   }
@@ -251,15 +271,36 @@ function renderTenants(snap) {
 
 function tenantRow(t, detail) {
   const cells = [
-    h('th', { scope: 'row', 'data-col': 'tenant' }, h('span', { class: 'id' }, t.id), t.displayName && t.displayName !== t.id ? h('span', { class: 'sub' }, t.displayName) : null),
-    h('td', { 'data-col': 'state' }, badge(t.state, stateClass(t.state)), t.approval?.pending ? h('span', { class: 'sub' }, 'raise pending approval') : null),
-    h('td', { 'data-col': 'reservation' }, formatResources(t.reservation), h('span', { class: 'sub' }, `limit ${formatResources(t.limit)} · weight ${t.weight}`)),
+    h(
+      'th',
+      { scope: 'row', 'data-col': 'tenant' },
+      h('span', { class: 'id' }, t.id),
+      t.displayName && t.displayName !== t.id ? h('span', { class: 'sub' }, t.displayName) : null,
+    ),
+    h(
+      'td',
+      { 'data-col': 'state' },
+      badge(t.state, stateClass(t.state)),
+      t.approval?.pending ? h('span', { class: 'sub' }, 'raise pending approval') : null,
+    ),
+    h(
+      'td',
+      { 'data-col': 'reservation' },
+      formatResources(t.reservation),
+      h('span', { class: 'sub' }, `limit ${formatResources(t.limit)} · weight ${t.weight}`),
+    ),
   ];
   if (!detail) {
-    cells.push(h('td', { 'data-col': 'allocation', class: 'muted' }, '—'), h('td', { 'data-col': 'usage', class: 'muted' }, '—'));
+    cells.push(
+      h('td', { 'data-col': 'allocation', class: 'muted' }, '—'),
+      h('td', { 'data-col': 'usage', class: 'muted' }, '—'),
+    );
   } else if (detail.error) {
     const text = `unavailable: ${detail.error.message}`;
-    cells.push(h('td', { 'data-col': 'allocation', class: 'muted' }, text), h('td', { 'data-col': 'usage', class: 'muted' }, text));
+    cells.push(
+      h('td', { 'data-col': 'allocation', class: 'muted' }, text),
+      h('td', { 'data-col': 'usage', class: 'muted' }, text),
+    );
   } else {
     const alloc = allocationTotals(detail.value.allocation.current);
     cells.push(
@@ -267,10 +308,18 @@ function tenantRow(t, detail) {
         'td',
         { 'data-col': 'allocation' },
         alloc === null
-          ? h('span', { class: 'muted' }, t.state === 'active' ? 'none (no node serves it)' : `none (${t.state.replace('_', ' ')})`)
+          ? h(
+              'span',
+              { class: 'muted' },
+              t.state === 'active' ? 'none (no node serves it)' : `none (${t.state.replace('_', ' ')})`,
+            )
           : [
               `${formatNumber(alloc.connections)} conn · ${formatNumber(alloc.requestsPerSecond)} req/s`,
-              h('span', { class: 'sub' }, `${alloc.nodes} node${alloc.nodes === 1 ? '' : 's'} · from ${alloc.sources.join(', ')}`),
+              h(
+                'span',
+                { class: 'sub' },
+                `${alloc.nodes} node${alloc.nodes === 1 ? '' : 's'} · from ${alloc.sources.join(', ')}`,
+              ),
             ],
       ),
     );
@@ -283,7 +332,13 @@ function tenantRow(t, detail) {
           ? h('span', { class: 'muted' }, 'no samples in the last hour')
           : [
               `${formatNumber(latest.requestRate)} req/s · ${formatNumber(latest.sessions)} sessions`,
-              alloc && alloc.requestsPerSecond > 0 ? h('span', { class: 'sub' }, `${formatNumber((100 * latest.requestRate) / alloc.requestsPerSecond)}% of req/s cap · at ${formatClock(latest.t)}`) : null,
+              alloc && alloc.requestsPerSecond > 0
+                ? h(
+                    'span',
+                    { class: 'sub' },
+                    `${formatNumber((100 * latest.requestRate) / alloc.requestsPerSecond)}% of req/s cap · at ${formatClock(latest.t)}`,
+                  )
+                : null,
             ],
       ),
     );
@@ -294,8 +349,13 @@ function tenantRow(t, detail) {
 function renderNodes(snap) {
   const { nodes, capacity, forbidden } = snap.fleet;
   if (forbidden) {
-    showMessage(els.nodesNote, `Nodes are visible to admin and operator tokens only; this token may not list them (403: ${forbidden.message}).`);
-    els.nodesBody.replaceChildren(h('tr', {}, h('td', { colspan: 6, class: 'empty' }, 'Not available with this token.')));
+    showMessage(
+      els.nodesNote,
+      `Nodes are visible to admin and operator tokens only; this token may not list them (403: ${forbidden.message}).`,
+    );
+    els.nodesBody.replaceChildren(
+      h('tr', {}, h('td', { colspan: 6, class: 'empty' }, 'Not available with this token.')),
+    );
     return;
   }
   showMessage(els.nodesNote, nodes.truncated ? `Showing the first ${nodes.items.length} nodes.` : '');
@@ -312,21 +372,39 @@ function nodeRow(n, cap, nowMs) {
   const desired = st.desiredRevision;
   const applied = n.appliedRevision;
   const convergence =
-    desired === null ? badge('no config built', 'neutral') : st.converged ? badge('converged', 'ok') : badge(`behind · waiting for ${st.waitingFor}`, 'warn');
-  const heartbeat = n.lastHeartbeatAt ? `heartbeat ${formatAgo(Date.parse(n.lastHeartbeatAt), nowMs)}` : 'no heartbeat yet';
+    desired === null
+      ? badge('no config built', 'neutral')
+      : st.converged
+        ? badge('converged', 'ok')
+        : badge(`behind · waiting for ${st.waitingFor}`, 'warn');
+  const heartbeat = n.lastHeartbeatAt
+    ? `heartbeat ${formatAgo(Date.parse(n.lastHeartbeatAt), nowMs)}`
+    : 'no heartbeat yet';
   const healthCell =
     cap === undefined
       ? [badge('unknown', 'neutral')]
       : cap.healthy
         ? [badge('healthy', 'ok'), h('span', { class: 'sub' }, heartbeat)]
         : [badge('unhealthy', 'bad'), h('span', { class: 'sub' }, cap.unhealthyReason ?? heartbeat)];
-  if (n.placementExcluded) healthCell.push(h('span', { class: 'sub' }, `out of placement since ${formatClock(Date.parse(n.placementExcluded.since))}: ${n.placementExcluded.reason}`));
+  if (n.placementExcluded)
+    healthCell.push(
+      h(
+        'span',
+        { class: 'sub' },
+        `out of placement since ${formatClock(Date.parse(n.placementExcluded.since))}: ${n.placementExcluded.reason}`,
+      ),
+    );
   const error = st.lastError ?? st.runtime.error;
   const errorAt = st.lastError ? st.lastErrorAt : null;
   return h(
     'tr',
     { 'data-node': n.name },
-    h('th', { scope: 'row', 'data-col': 'node' }, h('span', { class: 'id' }, n.name), h('span', { class: 'sub' }, `group ${n.group} · ${formatResources(n.capacity)}`)),
+    h(
+      'th',
+      { scope: 'row', 'data-col': 'node' },
+      h('span', { class: 'id' }, n.name),
+      h('span', { class: 'sub' }, `group ${n.group} · ${formatResources(n.capacity)}`),
+    ),
     h('td', { 'data-col': 'kind' }, n.kind, st.proxyVersion ? h('span', { class: 'sub' }, st.proxyVersion) : null),
     h('td', { 'data-col': 'zone' }, n.zone),
     h(
@@ -340,7 +418,12 @@ function nodeRow(n, cap, nowMs) {
     h(
       'td',
       { 'data-col': 'last-error', class: error ? 'error-text' : 'muted' },
-      error ? [h('span', { class: 'error-message', title: error }, truncate(error, 400)), errorAt ? h('span', { class: 'sub' }, formatClock(Date.parse(errorAt))) : null] : '—',
+      error
+        ? [
+            h('span', { class: 'error-message', title: error }, truncate(error, 400)),
+            errorAt ? h('span', { class: 'sub' }, formatClock(Date.parse(errorAt))) : null,
+          ]
+        : '—',
     ),
   );
 }
@@ -351,7 +434,11 @@ function renderCharts(snap) {
 }
 
 function chartCard(t, detail, nowMs) {
-  const card = h('article', { class: 'card', 'data-chart-tenant': t.id }, h('h3', {}, t.id, ' ', badge(t.state, stateClass(t.state))));
+  const card = h(
+    'article',
+    { class: 'card', 'data-chart-tenant': t.id },
+    h('h3', {}, t.id, ' ', badge(t.state, stateClass(t.state))),
+  );
   if (!detail || detail.error) {
     card.append(h('p', { class: 'empty' }, `Charts unavailable: ${detail?.error?.message ?? 'not loaded'}`));
     return card;
@@ -371,8 +458,20 @@ function chartCard(t, detail, nowMs) {
       toMs,
       empty,
       lines: [
-        { label: 'observed req/s', kind: 'observed', points: traffic.map((p) => ({ t: p.t, v: p.requestRate })), gapMs, none: noTraffic },
-        { label: 'allocated req/s', kind: 'cap', step: true, points: allocationSeries(allocation, 'requestsPerSecond', fromMs, toMs), none: noCap },
+        {
+          label: 'observed req/s',
+          kind: 'observed',
+          points: traffic.map((p) => ({ t: p.t, v: p.requestRate })),
+          gapMs,
+          none: noTraffic,
+        },
+        {
+          label: 'allocated req/s',
+          kind: 'cap',
+          step: true,
+          points: allocationSeries(allocation, 'requestsPerSecond', fromMs, toMs),
+          none: noCap,
+        },
       ],
     }),
     lineChart({
@@ -381,8 +480,20 @@ function chartCard(t, detail, nowMs) {
       toMs,
       empty,
       lines: [
-        { label: 'sessions', kind: 'observed', points: traffic.map((p) => ({ t: p.t, v: p.sessions })), gapMs, none: noTraffic },
-        { label: 'allocated connections', kind: 'cap', step: true, points: allocationSeries(allocation, 'connections', fromMs, toMs), none: noCap },
+        {
+          label: 'sessions',
+          kind: 'observed',
+          points: traffic.map((p) => ({ t: p.t, v: p.sessions })),
+          gapMs,
+          none: noTraffic,
+        },
+        {
+          label: 'allocated connections',
+          kind: 'cap',
+          step: true,
+          points: allocationSeries(allocation, 'connections', fromMs, toMs),
+          none: noCap,
+        },
       ],
     }),
   );

@@ -28,7 +28,8 @@ export function allocationRoutes(allocations: AllocationService, placement: Plac
     route({
       method: 'get',
       path: '/v1/placements',
-      summary: 'Which nodes serve which tenant, tenants short of room or replicas (with how much is missing), and per-node reservations',
+      summary:
+        'Which nodes serve which tenant, tenants short of room or replicas (with how much is missing), and per-node reservations',
       tag: 'allocations',
       permission: 'fleet:read',
       query: z.strictObject({}),
@@ -62,7 +63,8 @@ export function allocationRoutes(allocations: AllocationService, placement: Plac
     route({
       method: 'get',
       path: '/v1/tenants/:tenant/allocation',
-      summary: "The tenant's caps per node (stored, else its reservation) and their history, newest first, with the reason for each change",
+      summary:
+        "The tenant's caps per node (stored, else its reservation) and their history, newest first, with the reason for each change",
       tag: 'allocations',
       permission: 'tenant:read',
       params: z.strictObject({ tenant: slug }),
@@ -73,18 +75,31 @@ export function allocationRoutes(allocations: AllocationService, placement: Plac
     route({
       method: 'post',
       path: '/v1/rebalance',
-      summary: 'Recompute every tenant\'s caps now: with dryRun=true the plan with reasons, else applied (admins)',
+      summary: "Recompute every tenant's caps now: with dryRun=true the plan with reasons, else applied (admins)",
       tag: 'allocations',
       permission: 'fleet:read',
       dryRun: 'own',
-      query: z.strictObject({ dryRun: z.enum(['true', 'false']).default('false').describe('Answer with the plan and change nothing') }),
+      query: z.strictObject({
+        dryRun: z.enum(['true', 'false']).default('false').describe('Answer with the plan and change nothing'),
+      }),
       responses: { 200: json(rebalanceResultSchema, 'The plan (`dryRun: true`), or the plan and what was applied') },
       handler: async ({ query, principal, write }) => {
         const plan = await allocations.plan();
         if (query.dryRun === 'true') return { body: { dryRun: true as const, plan } };
-        if (!ROLE_PERMISSIONS[principal.role].has('fleet:write')) throw new ForbiddenError(forbiddenMessage(principal.role, 'apply a rebalance (it may dry-run one with ?dryRun=true)', 'fleet:write'));
+        if (!ROLE_PERMISSIONS[principal.role].has('fleet:write'))
+          throw new ForbiddenError(
+            forbiddenMessage(principal.role, 'apply a rebalance (it may dry-run one with ?dryRun=true)', 'fleet:write'),
+          );
         const result = await allocations.apply(plan, write);
-        return { body: { dryRun: false as const, revision: result.revision, changed: result.changed, items: result.items, plan } };
+        return {
+          body: {
+            dryRun: false as const,
+            revision: result.revision,
+            changed: result.changed,
+            items: result.items,
+            plan,
+          },
+        };
       },
     }),
     route({

@@ -9,8 +9,14 @@ import { auditPageSchema } from './responses/audit-responses.js';
 const auditQuery = z
   .strictObject({
     tenant: slug.optional(),
-    actor: z.string().regex(/^[A-Za-z0-9._-]{1,80}$/, 'must be a token name').optional(),
-    resourceType: z.string().regex(/^[a-z-]{1,40}$/, 'must be a resource type such as vip or member').optional(),
+    actor: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,80}$/, 'must be a token name')
+      .optional(),
+    resourceType: z
+      .string()
+      .regex(/^[a-z-]{1,40}$/, 'must be a resource type such as vip or member')
+      .optional(),
     since: z.iso.datetime({ offset: true }).optional(),
     until: z.iso.datetime({ offset: true }).optional(),
     cursor: cursorOf(/^\d{1,18}$/, 'an event id').optional(),

@@ -56,7 +56,8 @@ export function caBundleRoutes(bundles: CaBundleService): RouteSpec[] {
       params: bundleParams,
       body: replaceCaBundleSchema,
       responses: { 200: json(caBundleSchema, 'The CA bundle replaced', ETAG) },
-      handler: async ({ write, params, body }) => written(await bundles.replace(write, params.tenant, params.bundle, body)),
+      handler: async ({ write, params, body }) =>
+        written(await bundles.replace(write, params.tenant, params.bundle, body)),
     }),
     route({
       method: 'delete',

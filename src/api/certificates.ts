@@ -56,7 +56,8 @@ export function certificateRoutes(certificates: CertificateService): RouteSpec[]
       params: certificateParams,
       body: replaceCertificateSchema,
       responses: { 200: json(certificateSchema, 'The certificate rotated (its metadata)', ETAG) },
-      handler: async ({ write, params, body }) => written(await certificates.replace(write, params.tenant, params.certificate, body)),
+      handler: async ({ write, params, body }) =>
+        written(await certificates.replace(write, params.tenant, params.certificate, body)),
     }),
     route({
       method: 'delete',
@@ -66,7 +67,8 @@ export function certificateRoutes(certificates: CertificateService): RouteSpec[]
       permission: 'tenant:write',
       params: certificateParams,
       responses: { 200: json(deletedSchema, 'Deleted') },
-      handler: async ({ write, params }) => written(await certificates.delete(write, params.tenant, params.certificate)),
+      handler: async ({ write, params }) =>
+        written(await certificates.delete(write, params.tenant, params.certificate)),
     }),
   ];
 }

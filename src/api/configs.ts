@@ -24,7 +24,10 @@ export function configRoutes(configs: ConfigService): RouteSpec[] {
         /** Long poll: with If-None-Match, wait up to this many seconds for a different config. */
         wait: z.coerce.number().int().min(0).max(120).default(0),
       }),
-      headers: { 'If-None-Match': 'The ETag of the files the agent has: 304 while they are current (with `wait`, after the wait)' },
+      headers: {
+        'If-None-Match':
+          'The ETag of the files the agent has: 304 while they are current (with `wait`, after the wait)',
+      },
       responses: {
         200: json(nodeConfigSchema, "The node's files", CONFIG_HEADERS),
         304: empty('The files named by If-None-Match are current', CONFIG_HEADERS),
@@ -36,7 +39,8 @@ export function configRoutes(configs: ConfigService): RouteSpec[] {
         req.res?.once('close', () => aborted.abort());
         const config =
           known !== undefined && query.wait > 0
-            ? ((await configs.waitForChange(params.node, known, query.wait * 1000, aborted.signal)) ?? (await configs.latestBuilt(params.node)))
+            ? ((await configs.waitForChange(params.node, known, query.wait * 1000, aborted.signal)) ??
+              (await configs.latestBuilt(params.node)))
             : await configs.forNode(params.node);
         const etag = `"${config.contentHash}"`;
         const headers = { ETag: etag, 'X-Switchyard-Revision': String(config.revision), 'Cache-Control': 'no-store' };
@@ -52,8 +56,12 @@ export function configRoutes(configs: ConfigService): RouteSpec[] {
       permission: 'tenant:read',
       params: z.strictObject({ tenant: slug }),
       query: z.strictObject({ kind: z.enum(NODE_KINDS).default('haproxy') }),
-      responses: { 200: json(tenantRenderSchema, "The tenant's files (private keys withheld) and the validator's verdict") },
-      handler: async ({ params, query }) => ({ body: { tenant: params.tenant, kind: query.kind, ...(await configs.preview(params.tenant, query.kind)) } }),
+      responses: {
+        200: json(tenantRenderSchema, "The tenant's files (private keys withheld) and the validator's verdict"),
+      },
+      handler: async ({ params, query }) => ({
+        body: { tenant: params.tenant, kind: query.kind, ...(await configs.preview(params.tenant, query.kind)) },
+      }),
     }),
   ];
 }

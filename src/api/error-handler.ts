@@ -36,7 +36,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return sendError(res, 401, 'unauthorized', err.message);
     }
     if (err instanceof ForbiddenError) return sendError(res, 403, 'forbidden', err.message);
-    if (err instanceof NotFoundError) return sendError(res, 404, 'not_found', err.message, { resource: err.resource, id: err.id });
+    if (err instanceof NotFoundError)
+      return sendError(res, 404, 'not_found', err.message, { resource: err.resource, id: err.id });
     if (err instanceof ConflictError) return sendError(res, 409, 'conflict', err.message, err.details);
     if (err instanceof PreconditionFailedError) {
       return sendError(res, 412, 'precondition_failed', err.message, { expected: err.expected, current: err.actual });
@@ -44,7 +45,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (err instanceof UpstreamError) return sendError(res, 503, 'upstream_unavailable', err.message);
     if (err instanceof UnavailableError) {
       // Nothing was acknowledged: the client retries after the pause (with its Idempotency-Key, if any).
-      logger.warn({ err, requestId: String(req.id ?? ''), method: req.method, url: req.originalUrl }, 'database unavailable');
+      logger.warn(
+        { err, requestId: String(req.id ?? ''), method: req.method, url: req.originalUrl },
+        'database unavailable',
+      );
       res.setHeader('Retry-After', String(err.retryAfterS));
       return sendError(res, 503, 'unavailable', 'the database is unavailable; retry after the Retry-After seconds');
     }
@@ -52,9 +56,18 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const status = h?.status ?? h?.statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {
       // body-parser and express's own errors: malformed JSON, too large, wrong charset.
-      const code = h.type === 'entity.parse.failed' ? 'invalid_json' : h.type === 'entity.too.large' ? 'payload_too_large' : 'bad_request';
+      const code =
+        h.type === 'entity.parse.failed'
+          ? 'invalid_json'
+          : h.type === 'entity.too.large'
+            ? 'payload_too_large'
+            : 'bad_request';
       const message =
-        code === 'invalid_json' ? 'the request body is not valid JSON' : code === 'payload_too_large' ? 'the request body is larger than 1 MB' : (h.expose && h.message) || 'bad request';
+        code === 'invalid_json'
+          ? 'the request body is not valid JSON'
+          : code === 'payload_too_large'
+            ? 'the request body is larger than 1 MB'
+            : (h.expose && h.message) || 'bad request';
       return sendError(res, status, code, message);
     }
     const requestId = String(req.id ?? '');

@@ -31,7 +31,8 @@ export function memberRoutes(members: MemberService): RouteSpec[] {
       params: poolParams,
       body: createMemberSchema,
       responses: { 201: json(memberSchema, 'The member added', ETAG) },
-      handler: async ({ write, params, body }) => written(await members.create(write, params.tenant, params.pool, body), 201),
+      handler: async ({ write, params, body }) =>
+        written(await members.create(write, params.tenant, params.pool, body), 201),
     }),
     route({
       method: 'put',
@@ -44,7 +45,9 @@ export function memberRoutes(members: MemberService): RouteSpec[] {
       ifMatch: false,
       responses: { 200: json(memberSetSchema, 'The whole set after the write, and the revision') },
       // The set has no version of its own: the answer carries the revision but no ETag.
-      handler: async ({ write, params, body }) => ({ body: await members.replace(write, params.tenant, params.pool, body) }),
+      handler: async ({ write, params, body }) => ({
+        body: await members.replace(write, params.tenant, params.pool, body),
+      }),
     }),
     route({
       method: 'get',
@@ -68,7 +71,8 @@ export function memberRoutes(members: MemberService): RouteSpec[] {
       params: memberParams,
       body: patchMemberSchema,
       responses: { 200: json(memberSchema, 'The member changed', ETAG) },
-      handler: async ({ write, params, body }) => written(await members.patch(write, params.tenant, params.pool, params.member, body)),
+      handler: async ({ write, params, body }) =>
+        written(await members.patch(write, params.tenant, params.pool, params.member, body)),
     }),
     route({
       method: 'delete',
@@ -78,7 +82,8 @@ export function memberRoutes(members: MemberService): RouteSpec[] {
       permission: 'tenant:write',
       params: memberParams,
       responses: { 200: json(deletedSchema, 'Removed') },
-      handler: async ({ write, params }) => written(await members.delete(write, params.tenant, params.pool, params.member)),
+      handler: async ({ write, params }) =>
+        written(await members.delete(write, params.tenant, params.pool, params.member)),
     }),
   ];
 }

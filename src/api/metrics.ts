@@ -8,7 +8,11 @@ import { route, text, type RouteSpec } from './route.js';
  * Prometheus metrics. They name tenants, so a token with fleet:read is required (Prometheus sends
  * it with `authorization: { credentials_file: … }` in the scrape config).
  */
-export function metricsRoute(metrics: Metrics, nodes: Pick<NodeService, 'all'>, replica: Pick<ReplicaStatus, 'leader'>): RouteSpec {
+export function metricsRoute(
+  metrics: Metrics,
+  nodes: Pick<NodeService, 'all'>,
+  replica: Pick<ReplicaStatus, 'leader'>,
+): RouteSpec {
   return route({
     method: 'get',
     path: '/metrics',

@@ -91,7 +91,11 @@ async function dispatch(spec: RouteSpec, req: Request, deps: MountDeps): Promise
   const { dryRun, rest } = takeDryRun(spec, req.query as Record<string, unknown>, deps);
   const query = validate(spec.query ?? emptyObject, 'query', rest);
   const hasBody = spec.method === 'post' || spec.method === 'put' || spec.method === 'patch';
-  const body = spec.body ? validate(spec.body, 'body', req.body) : hasBody && req.body !== undefined && !isEmpty(req.body) ? rejectBody() : undefined;
+  const body = spec.body
+    ? validate(spec.body, 'body', req.body)
+    : hasBody && req.body !== undefined && !isEmpty(req.body)
+      ? rejectBody()
+      : undefined;
   const write = { ...writeContext(spec, req, principal), dryRun };
   const run = () => spec.handler({ params, query, body, principal, write, req });
   return dryRun === undefined ? run() : dryRunReply(spec, run, dryRun);
@@ -101,11 +105,18 @@ async function dispatch(spec: RouteSpec, req: Request, deps: MountDeps): Promise
  * `dryRun` is a parameter of every write, handled here rather than in each route's (strict) query
  * schema: it is taken out of the query before the route sees it. Reads keep it, and refuse it.
  */
-function takeDryRun(spec: RouteSpec, query: Record<string, unknown>, deps: MountDeps): { dryRun: DryRunPlanner | undefined; rest: Record<string, unknown> } {
+function takeDryRun(
+  spec: RouteSpec,
+  query: Record<string, unknown>,
+  deps: MountDeps,
+): { dryRun: DryRunPlanner | undefined; rest: Record<string, unknown> } {
   const { dryRun: flag, ...rest } = query;
-  if (spec.method === 'get' || flag === undefined || spec.dryRun === 'own') return { dryRun: undefined, rest: { ...query } };
+  if (spec.method === 'get' || flag === undefined || spec.dryRun === 'own')
+    return { dryRun: undefined, rest: { ...query } };
   if (flag !== 'true' && flag !== 'false') {
-    throw new ValidationError('query.dryRun: must be true or false', [{ path: 'query.dryRun', message: 'must be true or false' }]);
+    throw new ValidationError('query.dryRun: must be true or false', [
+      { path: 'query.dryRun', message: 'must be true or false' },
+    ]);
   }
   if (flag === 'false') return { dryRun: undefined, rest };
   if (spec.dryRun === false || deps.dryRun === undefined) {
@@ -121,7 +132,12 @@ async function dryRunReply(spec: RouteSpec, run: () => Promise<Reply>, planner: 
     await run();
   } catch (err) {
     if (!(err instanceof DryRunOutcome)) throw err;
-    const body: Answered<typeof dryRunOutcomeSchema> = { dryRun: true, revision: err.revision, changed: err.changed, plan: await planner.plan(err.captured) };
+    const body: Answered<typeof dryRunOutcomeSchema> = {
+      dryRun: true,
+      revision: err.revision,
+      changed: err.changed,
+      plan: await planner.plan(err.captured),
+    };
     return { body };
   }
   // The handler wrote without mutate(): the route must be marked `dryRun: false`.
@@ -192,5 +208,7 @@ function isEmpty(body: unknown): boolean {
 }
 
 function rejectBody(): never {
-  throw new ValidationError('body: this endpoint takes no body', [{ path: 'body', message: 'this endpoint takes no body' }]);
+  throw new ValidationError('body: this endpoint takes no body', [
+    { path: 'body', message: 'this endpoint takes no body' },
+  ]);
 }

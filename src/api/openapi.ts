@@ -13,24 +13,51 @@ const HEADER_SCHEMA = { type: 'string' };
 const ERRORS = {
   400: {
     name: 'BadRequest',
-    description: 'Invalid input (`validation_failed`: `details` lists every field as `body.x.y` with what is wrong), or a body that is not JSON (`invalid_json`)',
+    description:
+      'Invalid input (`validation_failed`: `details` lists every field as `body.x.y` with what is wrong), or a body that is not JSON (`invalid_json`)',
   },
-  401: { name: 'Unauthorized', description: 'Missing or invalid bearer token', headers: { 'WWW-Authenticate': 'Bearer realm="switchyard"' } },
-  403: { name: 'Forbidden', description: 'The token may not do this: the message names its role, the permission it lacks and who holds it' },
+  401: {
+    name: 'Unauthorized',
+    description: 'Missing or invalid bearer token',
+    headers: { 'WWW-Authenticate': 'Bearer realm="switchyard"' },
+  },
+  403: {
+    name: 'Forbidden',
+    description: 'The token may not do this: the message names its role, the permission it lacks and who holds it',
+  },
   404: { name: 'NotFound', description: 'Not found (also for objects of another tenant)' },
-  409: { name: 'Conflict', description: 'Conflict with the current state, or an Idempotency-Key used for another request or still in progress' },
-  412: { name: 'PreconditionFailed', description: 'If-Match names a version that is no longer current; nothing was written' },
+  409: {
+    name: 'Conflict',
+    description: 'Conflict with the current state, or an Idempotency-Key used for another request or still in progress',
+  },
+  412: {
+    name: 'PreconditionFailed',
+    description: 'If-Match names a version that is no longer current; nothing was written',
+  },
   413: { name: 'PayloadTooLarge', description: 'The request body is larger than 1 MB (`payload_too_large`)' },
-  415: { name: 'UnsupportedMediaType', description: 'The request body has a charset or content encoding the server does not read' },
-  431: { name: 'RequestHeaderFieldsTooLarge', description: "The request's headers are too large (answered by the HTTP server itself, without a body)", body: false },
-  500: { name: 'InternalError', description: '`internal`: an unexpected error, logged with the request id that the message quotes' },
+  415: {
+    name: 'UnsupportedMediaType',
+    description: 'The request body has a charset or content encoding the server does not read',
+  },
+  431: {
+    name: 'RequestHeaderFieldsTooLarge',
+    description: "The request's headers are too large (answered by the HTTP server itself, without a body)",
+    body: false,
+  },
+  500: {
+    name: 'InternalError',
+    description: '`internal`: an unexpected error, logged with the request id that the message quotes',
+  },
   503: {
     name: 'Unavailable',
     description:
       '`unavailable`: the database could not be reached and nothing was acknowledged; retry after `Retry-After` seconds (`upstream_unavailable`: a proxy or validator failed; `not_ready` from /readyz)',
     headers: { 'Retry-After': 'Seconds to wait before retrying (`unavailable`)' },
   },
-} as const satisfies Record<number, { name: string; description: string; headers?: Record<string, string>; body?: false }>;
+} as const satisfies Record<
+  number,
+  { name: string; description: string; headers?: Record<string, string>; body?: false }
+>;
 
 export type ErrorStatus = keyof typeof ERRORS;
 
@@ -67,7 +94,11 @@ function inputSchema(schema: z.ZodType): JsonSchema {
  */
 function outputSchema(schema: z.ZodType, named: Record<string, JsonSchema>): JsonSchema {
   if (z.globalRegistry.get(schema)?.id !== undefined) return refTo(schema);
-  const { $schema: _drop, $defs, ...rest } = z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) as JsonSchema;
+  const {
+    $schema: _drop,
+    $defs,
+    ...rest
+  } = z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) as JsonSchema;
   for (const name of Object.keys(($defs ?? {}) as JsonSchema)) {
     if (!(name in named)) throw new Error(`response schema ${name} is not in components.schemas`);
   }
@@ -84,13 +115,19 @@ function refTo(schema: z.ZodType): JsonSchema {
 /** Drops the bounds zod gives every integer (±2^53 - 1): they say nothing a client needs. */
 function tidy(schema: JsonSchema): JsonSchema {
   return JSON.parse(JSON.stringify(schema), (key, value: unknown) =>
-    (key === 'minimum' && value === Number.MIN_SAFE_INTEGER) || (key === 'maximum' && value === Number.MAX_SAFE_INTEGER) ? undefined : value,
+    (key === 'minimum' && value === Number.MIN_SAFE_INTEGER) || (key === 'maximum' && value === Number.MAX_SAFE_INTEGER)
+      ? undefined
+      : value,
   ) as JsonSchema;
 }
 
 /** Every named zod schema, as components.schemas: generated clients name their types after them. */
 function components(): Record<string, JsonSchema> {
-  const all = z.toJSONSchema(z.globalRegistry, { io: 'output', unrepresentable: 'any', uri: (id) => `${SCHEMAS}${id}` }).schemas;
+  const all = z.toJSONSchema(z.globalRegistry, {
+    io: 'output',
+    unrepresentable: 'any',
+    uri: (id) => `${SCHEMAS}${id}`,
+  }).schemas;
   const out: Record<string, JsonSchema> = {};
   for (const [id, schema] of Object.entries(all).sort(([a], [b]) => (a < b ? -1 : 1))) {
     const { $schema: _s, $id: _i, ...rest } = schema as JsonSchema;
@@ -104,7 +141,10 @@ export const openApiPath = (path: string): string => path.replace(/:(\w+)/g, '{$
 
 function parameters(spec: RouteSpec): JsonSchema[] {
   const out: JsonSchema[] = [];
-  for (const [where, schema] of [['path', spec.params], ['query', spec.query]] as const) {
+  for (const [where, schema] of [
+    ['path', spec.params],
+    ['query', spec.query],
+  ] as const) {
     if (!schema) continue;
     const json = inputSchema(schema);
     const props = (json.properties ?? {}) as Record<string, JsonSchema>;
@@ -124,14 +164,32 @@ function parameters(spec: RouteSpec): JsonSchema[] {
     out.push({ name, in: 'header', required: false, schema: HEADER_SCHEMA, description });
   }
   if (dryRunnable(spec)) {
-    out.push({ name: 'dryRun', in: 'query', required: false, schema: { type: 'boolean' }, description: 'Answer with the plan and change nothing' });
+    out.push({
+      name: 'dryRun',
+      in: 'query',
+      required: false,
+      schema: { type: 'boolean' },
+      description: 'Answer with the plan and change nothing',
+    });
   }
   if (checksIfMatch(spec)) {
-    out.push({ name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'ETag from a read; 412 when stale' });
+    out.push({
+      name: 'If-Match',
+      in: 'header',
+      required: false,
+      schema: { type: 'string' },
+      description: 'ETag from a read; 412 when stale',
+    });
   }
   // Writes that record observed state (agent reports) bypass mutate(), where keys are kept.
   if (spec.method === 'post' && spec.dryRun !== false) {
-    out.push({ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' }, description: 'A replay returns the first answer and creates nothing' });
+    out.push({
+      name: 'Idempotency-Key',
+      in: 'header',
+      required: false,
+      schema: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' },
+      description: 'A replay returns the first answer and creates nothing',
+    });
   }
   return out;
 }
@@ -144,7 +202,9 @@ const dryRunnable = (spec: RouteSpec): boolean => spec.method !== 'get' && spec.
 
 /** `required`: always sent with the answer (a route's own headers), or only with some (an error's). */
 const headerObjects = (headers: Readonly<Record<string, string>>, required: boolean): Record<string, JsonSchema> =>
-  Object.fromEntries(Object.entries(headers).map(([name, description]) => [name, { description, required, schema: HEADER_SCHEMA }]));
+  Object.fromEntries(
+    Object.entries(headers).map(([name, description]) => [name, { description, required, schema: HEADER_SCHEMA }]),
+  );
 
 function answer(a: Answer, named: Record<string, JsonSchema>): JsonSchema {
   const head = { description: a.description, ...(a.headers && { headers: headerObjects(a.headers, true) }) };
@@ -153,7 +213,12 @@ function answer(a: Answer, named: Record<string, JsonSchema>): JsonSchema {
   return { ...head, content: { 'application/json': { schema: outputSchema(a.schema, named) } } };
 }
 
-function responses(declared: Responses, errors: readonly ErrorStatus[], dryRun: boolean, named: Record<string, JsonSchema>): Record<string, JsonSchema> {
+function responses(
+  declared: Responses,
+  errors: readonly ErrorStatus[],
+  dryRun: boolean,
+  named: Record<string, JsonSchema>,
+): Record<string, JsonSchema> {
   const out: Record<string, JsonSchema> = {};
   for (const [status, a] of Object.entries(declared) as [string, Answer][]) out[status] = answer(a, named);
   if (dryRun) {
@@ -161,9 +226,15 @@ function responses(declared: Responses, errors: readonly ErrorStatus[], dryRun: 
     const ok = out['200'];
     const json = (ok?.content as Record<string, { schema: JsonSchema }> | undefined)?.['application/json'];
     if (ok === undefined) {
-      out['200'] = { description: 'Dry run (`?dryRun=true`): what the write would commit, and the plan for it', content: { 'application/json': { schema: plan } } };
+      out['200'] = {
+        description: 'Dry run (`?dryRun=true`): what the write would commit, and the plan for it',
+        content: { 'application/json': { schema: plan } },
+      };
     } else if (json !== undefined) {
-      out['200'] = { description: `${ok.description as string}; with \`?dryRun=true\`, the plan instead`, content: { 'application/json': { schema: { anyOf: [json.schema, plan] } } } };
+      out['200'] = {
+        description: `${ok.description as string}; with \`?dryRun=true\`, the plan instead`,
+        content: { 'application/json': { schema: { anyOf: [json.schema, plan] } } },
+      };
     } else {
       throw new Error('a dry-runnable write must answer 200 with JSON, or not at all');
     }
@@ -194,7 +265,11 @@ const operationId = (method: string, path: string): string =>
  * drift from what the server accepts and answers: paths, parameters, request bodies and answers
  * come from the zod schemas the handlers are checked against; errors from what each route can meet.
  */
-export function buildOpenApi(routes: readonly RouteSpec[], version: string, publicEndpoints: readonly PublicEndpoint[] = []): JsonSchema {
+export function buildOpenApi(
+  routes: readonly RouteSpec[],
+  version: string,
+  publicEndpoints: readonly PublicEndpoint[] = [],
+): JsonSchema {
   const named = components();
   const paths: Record<string, Record<string, JsonSchema>> = {};
   const seenOperationIds = new Map<string, number>();
@@ -208,7 +283,9 @@ export function buildOpenApi(routes: readonly RouteSpec[], version: string, publ
       summary: spec.summary,
       tags: [spec.tag],
       parameters: parameters(spec),
-      ...(spec.body && { requestBody: { required: true, content: { 'application/json': { schema: inputSchema(spec.body) } } } }),
+      ...(spec.body && {
+        requestBody: { required: true, content: { 'application/json': { schema: inputSchema(spec.body) } } },
+      }),
       responses: responses(spec.responses, errorStatuses(spec), dryRunnable(spec), named),
       ...(spec.permission !== null && { 'x-permission': spec.permission }),
     };

@@ -27,7 +27,10 @@ export function requestLog(logger: Logger, metrics?: Metrics) {
       const status = res.statusCode;
       // The route template, never the raw path: one time series per endpoint, not per object.
       const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
-      metrics?.httpDuration.observe({ method: req.method, route, status: String(status) }, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics?.httpDuration.observe(
+        { method: req.method, route, status: String(status) },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
       const read = req.method === 'GET' || req.method === 'HEAD';
       if (status < 400 && read && !debugEnabled()) return;
       const entry = {

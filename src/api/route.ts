@@ -75,7 +75,11 @@ export const text = (contentType: string, description: string, headers?: HeaderD
   ...(headers && { headers }),
 });
 
-export const empty = (description: string, headers?: HeaderDocs): EmptyAnswer => ({ kind: 'empty', description, ...(headers && { headers }) });
+export const empty = (description: string, headers?: HeaderDocs): EmptyAnswer => ({
+  kind: 'empty',
+  description,
+  ...(headers && { headers }),
+});
 
 /** A route's success answers by status. Errors are the framework's and documented by openapi.ts. */
 export type Responses = { readonly [S in SuccessStatus]?: Answer };
@@ -99,7 +103,8 @@ type DeepReadonly<T> = T extends (infer E)[]
     : T;
 
 /** The replies a handler may return: one of its route's declared answers, body checked against its schema. */
-export type ReplyFor<R extends Responses> = { [S in keyof R & SuccessStatus]: ReplyTo<S, R[S]> }[keyof R & SuccessStatus];
+export type ReplyFor<R extends Responses> = { [S in keyof R & SuccessStatus]: ReplyTo<S, R[S]> }[keyof R &
+  SuccessStatus];
 
 /**
  * One REST endpoint, declared as data: the framework (api/mount.ts) authenticates, scopes to the
@@ -143,7 +148,9 @@ export interface RouteSpec<
 }
 
 /** Identity function that gives handlers typed inputs and checks their replies against `responses`. */
-export function route<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R extends Responses>(spec: RouteSpec<P, Q, B, R>): RouteSpec {
+export function route<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R extends Responses>(
+  spec: RouteSpec<P, Q, B, R>,
+): RouteSpec {
   return spec as unknown as RouteSpec;
 }
 
@@ -158,9 +165,18 @@ export const checksIfMatch = (spec: Pick<RouteSpec, 'method' | 'ifMatch'>): bool
 export type WrittenBody<T> = T extends null ? { revision: number } : T & { revision: number };
 
 /** The answer shape for writes: the resource (or null after a delete) and the revision committed; 201 for a creation. */
-export function written<T extends { revision?: number } | null>(w: { value: T; revision: number }): WrittenReply<T, 200>;
-export function written<T extends { revision?: number } | null>(w: { value: T; revision: number }, status: 201): WrittenReply<T, 201>;
-export function written<T extends { revision?: number } | null>(w: { value: T; revision: number }, status: 200 | 201 = 200): WrittenReply<T, 200 | 201> {
+export function written<T extends { revision?: number } | null>(w: {
+  value: T;
+  revision: number;
+}): WrittenReply<T, 200>;
+export function written<T extends { revision?: number } | null>(
+  w: { value: T; revision: number },
+  status: 201,
+): WrittenReply<T, 201>;
+export function written<T extends { revision?: number } | null>(
+  w: { value: T; revision: number },
+  status: 200 | 201 = 200,
+): WrittenReply<T, 200 | 201> {
   if (w.value === null) return { status, body: { revision: w.revision } as WrittenBody<T> };
   const revision = w.value.revision ?? w.revision;
   return { status, body: { ...w.value, revision } as WrittenBody<T>, etag: revision };

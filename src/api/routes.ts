@@ -31,7 +31,8 @@ export function routeRoutes(routes: RouteService): RouteSpec[] {
       params: vipParams,
       body: createRouteSchema,
       responses: { 201: json(contentRouteSchema, 'The route created', ETAG) },
-      handler: async ({ write, params, body }) => written(await routes.create(write, params.tenant, params.vip, body), 201),
+      handler: async ({ write, params, body }) =>
+        written(await routes.create(write, params.tenant, params.vip, body), 201),
     }),
     route({
       method: 'get',
@@ -55,7 +56,8 @@ export function routeRoutes(routes: RouteService): RouteSpec[] {
       params: routeParams,
       body: patchRouteSchema,
       responses: { 200: json(contentRouteSchema, 'The route changed', ETAG) },
-      handler: async ({ write, params, body }) => written(await routes.patch(write, params.tenant, params.vip, params.route, body)),
+      handler: async ({ write, params, body }) =>
+        written(await routes.patch(write, params.tenant, params.vip, params.route, body)),
     }),
     route({
       method: 'delete',
@@ -65,7 +67,8 @@ export function routeRoutes(routes: RouteService): RouteSpec[] {
       permission: 'tenant:write',
       params: routeParams,
       responses: { 200: json(deletedSchema, 'Deleted') },
-      handler: async ({ write, params }) => written(await routes.delete(write, params.tenant, params.vip, params.route)),
+      handler: async ({ write, params }) =>
+        written(await routes.delete(write, params.tenant, params.vip, params.route)),
     }),
   ];
 }

@@ -12,7 +12,8 @@ export function statsRoutes(stats: StatsService): RouteSpec[] {
     route({
       method: 'get',
       path: '/v1/tenants/:tenant/stats',
-      summary: "A tenant's traffic per VIP over time (request rate, sessions, 2xx/4xx/5xx/429 rates, cap), summed over nodes",
+      summary:
+        "A tenant's traffic per VIP over time (request rate, sessions, 2xx/4xx/5xx/429 rates, cap), summed over nodes",
       tag: 'stats',
       permission: 'tenant:read',
       params: z.strictObject({ tenant: slug }),
@@ -22,7 +23,12 @@ export function statsRoutes(stats: StatsService): RouteSpec[] {
         /** Default: now. */
         to: z.iso.datetime({ offset: true }).optional(),
         /** Seconds per point. */
-        step: z.coerce.number().int('must be a whole number of seconds').min(MIN_STEP_S).max(31 * 86_400).default(60),
+        step: z.coerce
+          .number()
+          .int('must be a whole number of seconds')
+          .min(MIN_STEP_S)
+          .max(31 * 86_400)
+          .default(60),
       }),
       responses: { 200: json(statsSeriesSchema, 'One series per VIP') },
       handler: async ({ params, query }) => {

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { paging, slug } from '../domain/fields.js';
-import { approvalDecisionSchema, createTenantSchema, labelSelector, patchTenantSchema, rejectionSchema } from '../domain/tenant.js';
+import {
+  approvalDecisionSchema,
+  createTenantSchema,
+  labelSelector,
+  patchTenantSchema,
+  rejectionSchema,
+} from '../domain/tenant.js';
 import type { TenantService } from '../services/tenant-service.js';
 import type { StatusService } from '../services/status-service.js';
 import { ETAG, json, route, written, type RouteSpec } from './route.js';

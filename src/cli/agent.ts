@@ -61,24 +61,49 @@ export function registerAgentCommand(program: Command): void {
     )
     .requiredOption('--node <name>', 'the node this agent runs on, as registered (POST /v1/nodes)')
     .requiredOption('--kind <kind>', `proxy kind: ${NODE_KINDS.join(' or ')}`)
-    .option('--config-dir <dir>', "the node's configDir: a symlink the agent manages, releases beside it in <dir>.releases", '/etc/switchyard')
-    .option('--token <token>', "the node's agent token; prefer the SWITCHYARD_AGENT_TOKEN environment variable (not visible in ps)")
-    .option('--master-socket <path>', 'HAProxy master CLI socket (haproxy -W -S <path> ...)', '/run/switchyard/master.sock')
+    .option(
+      '--config-dir <dir>',
+      "the node's configDir: a symlink the agent manages, releases beside it in <dir>.releases",
+      '/etc/switchyard',
+    )
+    .option(
+      '--token <token>',
+      "the node's agent token; prefer the SWITCHYARD_AGENT_TOKEN environment variable (not visible in ps)",
+    )
+    .option(
+      '--master-socket <path>',
+      'HAProxy master CLI socket (haproxy -W -S <path> ...)',
+      '/run/switchyard/master.sock',
+    )
     .option('--haproxy-bin <path>', 'haproxy binary, for haproxy -c and the version', 'haproxy')
     .option('--nginx-bin <path>', 'nginx binary, for nginx -t and the version', 'nginx')
     .option('--keepalived-bin <path>', 'keepalived binary, for keepalived -t on nodes with VRRP settings', 'keepalived')
-    .option('--keepalived-pid-file <path>', "keepalived's pid file (its -p): the agent sends SIGHUP there when keepalived.conf changes", '/run/keepalived.pid')
-    .option('--keepalived-namespace <name>', 'the network namespace keepalived runs in (keepalived -s NAME): keepalived -t checks interfaces there')
+    .option(
+      '--keepalived-pid-file <path>',
+      "keepalived's pid file (its -p): the agent sends SIGHUP there when keepalived.conf changes",
+      '/run/keepalived.pid',
+    )
+    .option(
+      '--keepalived-namespace <name>',
+      'the network namespace keepalived runs in (keepalived -s NAME): keepalived -t checks interfaces there',
+    )
     .option('--wait <seconds>', 'long-poll wait (1-120)', '30')
     .option('--heartbeat <seconds>', 'heartbeat interval', '10')
     .option('--reload-timeout <seconds>', 'how long a reload may take to show', '30')
     .option('--keep-releases <n>', 'old good releases kept for manual rollback', '5')
-    .option('--once', 'apply the current config once and exit: 0 applied, 1 invalid arguments (or token, node, configDir), 2 rejected by the proxy, 3 control plane unreachable')
+    .option(
+      '--once',
+      'apply the current config once and exit: 0 applied, 1 invalid arguments (or token, node, configDir), 2 rejected by the proxy, 3 control plane unreachable',
+    )
     .action(async (raw: AgentFlags) => {
       const options = parseAgentOptions(raw, process.env);
       // Loaded here, so the other commands do not pay for the validators and renderers at start-up.
       const { buildAgent } = await import('./build-agent.js');
-      const logger = createLogger(process.env.LOG_LEVEL || 'info').child({ component: 'agent', node: options.node, kind: options.kind });
+      const logger = createLogger(process.env.LOG_LEVEL || 'info').child({
+        component: 'agent',
+        node: options.node,
+        kind: options.kind,
+      });
       const agent = buildAgent(options, logger);
       if (options.once) {
         process.exitCode = onceExitCode(await agent.once());
@@ -90,7 +115,10 @@ export function registerAgentCommand(program: Command): void {
       };
       process.once('SIGINT', shutdown);
       process.once('SIGTERM', shutdown);
-      logger.info({ controlPlanes: options.controlPlanes, configDir: options.configDir, version: VERSION }, 'switchyard agent started');
+      logger.info(
+        { controlPlanes: options.controlPlanes, configDir: options.configDir, version: VERSION },
+        'switchyard agent started',
+      );
       await agent.run();
       // Stopped cleanly; an idle keep-alive socket must not hold the process open.
       setTimeout(() => process.exit(process.exitCode ?? 0), 2_000).unref();
@@ -100,18 +128,24 @@ export function registerAgentCommand(program: Command): void {
 /** Checks the flags; throws UsageError (exit 1) with what to fix. */
 export function parseAgentOptions(raw: AgentFlags, env: NodeJS.ProcessEnv): AgentCliOptions {
   const controlPlanes = controlPlaneUrls(raw.controlPlane);
-  if (!slug.safeParse(raw.node).success) throw new UsageError(`--node must be a node name (a slug), got ${JSON.stringify(raw.node)}`);
-  if (!(NODE_KINDS as readonly string[]).includes(raw.kind)) throw new UsageError(`--kind must be one of ${NODE_KINDS.join(', ')}`);
+  if (!slug.safeParse(raw.node).success)
+    throw new UsageError(`--node must be a node name (a slug), got ${JSON.stringify(raw.node)}`);
+  if (!(NODE_KINDS as readonly string[]).includes(raw.kind))
+    throw new UsageError(`--kind must be one of ${NODE_KINDS.join(', ')}`);
   const dir = configDirSchema.safeParse(raw.configDir);
-  if (!dir.success || dir.data === '/') throw new UsageError('--config-dir must be an absolute directory of letters, digits and . _ / - (not /)');
+  if (!dir.success || dir.data === '/')
+    throw new UsageError('--config-dir must be an absolute directory of letters, digits and . _ / - (not /)');
   const token = env.SWITCHYARD_AGENT_TOKEN || raw.token;
   if (!token) throw new UsageError('give the agent token in SWITCHYARD_AGENT_TOKEN (or --token)');
-  if (raw.kind === 'haproxy' && !isAbsolute(raw.masterSocket)) throw new UsageError('--master-socket must be an absolute path');
+  if (raw.kind === 'haproxy' && !isAbsolute(raw.masterSocket))
+    throw new UsageError('--master-socket must be an absolute path');
   const keepalivedPidFile = raw.keepalivedPidFile ?? '/run/keepalived.pid';
   if (!isAbsolute(keepalivedPidFile)) throw new UsageError('--keepalived-pid-file must be an absolute path');
   const keepalivedNamespace = raw.keepalivedNamespace ?? null;
   if (keepalivedNamespace !== null && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(keepalivedNamespace)) {
-    throw new UsageError('--keepalived-namespace must be a network namespace name (letters, digits, _ . -), as `ip netns list` shows it');
+    throw new UsageError(
+      '--keepalived-namespace must be a network namespace name (letters, digits, _ . -), as `ip netns list` shows it',
+    );
   }
   return {
     controlPlanes,
@@ -159,9 +193,12 @@ function controlPlaneUrls(raw: string | readonly string[]): string[] {
     try {
       url = new URL(value);
     } catch {
-      throw new UsageError(`--control-plane must be an http(s) URL (or several, comma-separated), got ${JSON.stringify(value)}`);
+      throw new UsageError(
+        `--control-plane must be an http(s) URL (or several, comma-separated), got ${JSON.stringify(value)}`,
+      );
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--control-plane must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new UsageError(`--control-plane must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
     const normalized = url.toString().replace(/\/+$/, '');
     if (urls.includes(normalized)) throw new UsageError(`--control-plane lists ${normalized} twice`);
     urls.push(normalized);
@@ -171,6 +208,7 @@ function controlPlaneUrls(raw: string | readonly string[]): string[] {
 
 function integer(flag: string, value: string, min: number, max: number): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag} must be an integer from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`${flag} must be an integer from ${min} to ${max}`);
   return n;
 }

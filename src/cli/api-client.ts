@@ -29,7 +29,15 @@ export interface ApiAnswer<T = unknown> {
  * `unauthorized`, `forbidden`, `not-found`, `conflict` and `precondition` are refusals a person must
  * resolve; `server` and `network` may go away on their own (and were retried).
  */
-export type ApiFailure = 'invalid' | 'unauthorized' | 'forbidden' | 'not-found' | 'conflict' | 'precondition' | 'server' | 'network';
+export type ApiFailure =
+  | 'invalid'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not-found'
+  | 'conflict'
+  | 'precondition'
+  | 'server'
+  | 'network';
 
 export class ApiError extends Error {
   override readonly name = 'ApiError';
@@ -175,7 +183,8 @@ function retryAfterMs(res: AxiosResponse): number | null {
 
 function networkError(baseUrl: string, req: ApiRequest, err: unknown, attempts: number): ApiError {
   const e = err as { code?: string; message?: string };
-  const why = e.code === 'ECONNABORTED' || e.code === 'ETIMEDOUT' ? 'timed out' : (e.code ?? e.message ?? 'network error');
+  const why =
+    e.code === 'ECONNABORTED' || e.code === 'ETIMEDOUT' ? 'timed out' : (e.code ?? e.message ?? 'network error');
   return new ApiError(
     'network',
     `cannot reach the control plane at ${baseUrl} (${why}) after ${attempts} attempt${attempts === 1 ? '' : 's'}: ` +
@@ -235,11 +244,15 @@ export function clientFromEnv(env: NodeJS.ProcessEnv = process.env): ApiClient {
   try {
     new URL(url);
   } catch {
-    throw new ClientConfigError(`SWITCHYARD_URL is not a URL: ${JSON.stringify(url)} (e.g. https://switchyard.internal:8080)`);
+    throw new ClientConfigError(
+      `SWITCHYARD_URL is not a URL: ${JSON.stringify(url)} (e.g. https://switchyard.internal:8080)`,
+    );
   }
   const retries = env['SWITCHYARD_RETRIES'];
   if (retries !== undefined && retries !== '' && !/^\d{1,2}$/.test(retries)) {
-    throw new ClientConfigError(`SWITCHYARD_RETRIES must be a whole number of retries (0-99), not ${JSON.stringify(retries)}`);
+    throw new ClientConfigError(
+      `SWITCHYARD_RETRIES must be a whole number of retries (0-99), not ${JSON.stringify(retries)}`,
+    );
   }
   return new ApiClient({ url, token, ...(retries ? { attempts: Number(retries) + 1 } : {}) });
 }
@@ -247,7 +260,9 @@ export function clientFromEnv(env: NodeJS.ProcessEnv = process.env): ApiClient {
 /** The environment does not say how to reach the control plane: invalid input (exit 1). */
 export class ClientConfigError extends Error {
   override readonly name = 'ClientConfigError';
-  constructor(message = 'set SWITCHYARD_TOKEN to an API token (and SWITCHYARD_URL to the control plane, default http://127.0.0.1:8080)') {
+  constructor(
+    message = 'set SWITCHYARD_TOKEN to an API token (and SWITCHYARD_URL to the control plane, default http://127.0.0.1:8080)',
+  ) {
     super(message);
   }
 }

@@ -31,14 +31,20 @@ Exit codes: 0 applied or nothing to do, 1 invalid input (file, schema, 400), 2 c
 export function registerApplyCommand(program: Command, out: Output = process): void {
   program
     .command('apply')
-    .description('make tenants match YAML manifests: create and update their objects (and with --prune delete the rest)')
+    .description(
+      'make tenants match YAML manifests: create and update their objects (and with --prune delete the rest)',
+    )
     .requiredOption('-f, --file <path...>', 'a YAML file or a directory of *.yaml/*.yml files (repeatable)')
     .option('--dry-run', 'print the plan per object and change nothing')
     .option('--prune', 'also delete the objects of these tenants that the files no longer name (never other tenants)')
     .addHelpText('after', APPLY_HELP)
     .action(async (opts: { file: string[]; dryRun?: boolean; prune?: boolean }) => {
       process.exitCode = await runCommand(out, () =>
-        applyManifests({ files: opts.file, dryRun: opts.dryRun === true, prune: opts.prune === true }, () => clientFromEnv(), out),
+        applyManifests(
+          { files: opts.file, dryRun: opts.dryRun === true, prune: opts.prune === true },
+          () => clientFromEnv(),
+          out,
+        ),
       );
     });
 }
@@ -53,7 +59,9 @@ export async function applyManifests(options: ApplyOptions, connect: () => ApiCl
   const loaded = await loadManifests(options.files);
   if (loaded.issues.length > 0) {
     for (const issue of loaded.issues) out.stderr.write(`switchyard: ${formatIssue(issue)}\n`);
-    out.stderr.write(`switchyard: nothing was applied: fix the ${count(loaded.issues.length, 'problem')} above and re-run\n`);
+    out.stderr.write(
+      `switchyard: nothing was applied: fix the ${count(loaded.issues.length, 'problem')} above and re-run\n`,
+    );
     return EXIT.invalidInput;
   }
   const client = connect();
@@ -64,8 +72,11 @@ export async function applyManifests(options: ApplyOptions, connect: () => ApiCl
   }
   const problems = planned.flatMap(({ plan }) => plan.problems.map((p) => ({ plan, ...p })));
   if (problems.length > 0) {
-    for (const p of problems) out.stderr.write(`switchyard: ${p.plan.source.file}[${p.plan.source.index}] ${p.path}: ${p.message}\n`);
-    out.stderr.write(`switchyard: nothing was applied: fix the ${count(problems.length, 'problem')} above and re-run\n`);
+    for (const p of problems)
+      out.stderr.write(`switchyard: ${p.plan.source.file}[${p.plan.source.index}] ${p.path}: ${p.message}\n`);
+    out.stderr.write(
+      `switchyard: nothing was applied: fix the ${count(problems.length, 'problem')} above and re-run\n`,
+    );
     return EXIT.conflict;
   }
   return options.dryRun ? printPlan(planned, client, out) : execute(planned, client, out);
@@ -75,7 +86,8 @@ async function printPlan(planned: readonly Planned[], client: ApiClient, out: Ou
   const server = await ServerDryRun.detect(client);
   const codes: ExitCode[] = [];
   const total = tally(planned.flatMap((p) => p.plan.actions));
-  if (!server && total.all > 0) out.stdout.write('note: this control plane does not take ?dryRun=true, so runtime vs reload is not predicted\n');
+  if (!server && total.all > 0)
+    out.stdout.write('note: this control plane does not take ?dryRun=true, so runtime vs reload is not predicted\n');
   for (const { plan, state } of planned) {
     out.stdout.write(plan.actions.length === 0 ? `${describeSource(plan)}: unchanged\n` : `${describeSource(plan)}\n`);
     for (const note of plan.notes) out.stdout.write(`  note: ${note}\n`);
@@ -115,7 +127,9 @@ async function execute(planned: readonly Planned[], client: ApiClient, out: Outp
         done.push(action);
         reporter.done(action, rev);
         if (action.kind === 'tenant' && (answer as { state?: string } | null)?.state === 'pending_approval') {
-          reporter.note(`tenant ${plan.tenant} is pending approval: it renders nothing until an admin approves it (POST /v1/tenants/${plan.tenant}/approve)`);
+          reporter.note(
+            `tenant ${plan.tenant} is pending approval: it renders nothing until an admin approves it (POST /v1/tenants/${plan.tenant}/approve)`,
+          );
         }
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
@@ -135,7 +149,10 @@ async function execute(planned: readonly Planned[], client: ApiClient, out: Outp
   const changedTenants = planned.filter((p) => p.plan.actions.length > 0).length;
   let summary: string;
   if (codes.length > 0) {
-    const notRun = stoppedAt !== null && stoppedAt < planned.length ? `; ${count(planned.length - stoppedAt, 'tenant')} not tried` : '';
+    const notRun =
+      stoppedAt !== null && stoppedAt < planned.length
+        ? `; ${count(planned.length - stoppedAt, 'tenant')} not tried`
+        : '';
     summary = `stopped with errors: ${count(applied.all, 'change')} applied (${applied.create} created, ${applied.update} updated, ${applied.delete} deleted), ${count(codes.length, 'tenant')} failed${notRun}; see the errors above`;
   } else if (actions.length === 0) {
     summary = `unchanged: ${count(planned.length, 'tenant')} already ${planned.length === 1 ? 'matches' : 'match'}; nothing to do`;

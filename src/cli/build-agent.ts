@@ -11,7 +11,11 @@ import { VERSION } from '../version.js';
 import type { AgentCliOptions } from './agent.js';
 
 /** The composition of one agent; tests pass `tuning` to retry faster than a fleet should. */
-export function buildAgent(options: AgentCliOptions, logger: Logger, tuning: Pick<AgentOptions, 'retry' | 'slowRetryMs' | 'retryRejectedMs'> = {}): Agent {
+export function buildAgent(
+  options: AgentCliOptions,
+  logger: Logger,
+  tuning: Pick<AgentOptions, 'retry' | 'slowRetryMs' | 'retryRejectedMs'> = {},
+): Agent {
   const bin = options.kind === 'haproxy' ? options.haproxyBin : options.nginxBin;
   const reloadTimeoutMs = options.reloadTimeoutSeconds * 1000;
   return new Agent(
@@ -30,7 +34,8 @@ export function buildAgent(options: AgentCliOptions, logger: Logger, tuning: Pic
         node: options.node,
         token: options.token,
         agentVersion: VERSION,
-        onFailover: ({ from, to, error }) => logger.warn({ from, to, error: error.message }, 'control-plane replica failed; trying the next one'),
+        onFailover: ({ from, to, error }) =>
+          logger.warn({ from, to, error: error.message }, 'control-plane replica failed; trying the next one'),
       }),
       store: new AgentStore(options.configDir, logger),
       validator: createProxyValidator(options.kind, { haproxyBin: options.haproxyBin, nginxBin: options.nginxBin }),
@@ -38,7 +43,10 @@ export function buildAgent(options: AgentCliOptions, logger: Logger, tuning: Pic
         options.kind === 'haproxy'
           ? new HaproxyReloader({ masterSocket: options.masterSocket, reloadTimeoutMs }, logger)
           : new NginxReloader({ configDir: options.configDir, reloadTimeoutMs }, logger),
-      keepalived: new KeepalivedProcess({ bin: options.keepalivedBin, pidFile: options.keepalivedPidFile, namespace: options.keepalivedNamespace }, logger),
+      keepalived: new KeepalivedProcess(
+        { bin: options.keepalivedBin, pidFile: options.keepalivedPidFile, namespace: options.keepalivedNamespace },
+        logger,
+      ),
       logger,
       agentVersion: VERSION,
       proxyVersion: () => proxyVersion(bin),

@@ -31,7 +31,11 @@ export function classifyChange(baseline: FleetPlanView | null, after: FleetPlanV
   if (after.nodes.length === 0) return { change: 'no-nodes', nodes: [] };
   const broken = after.nodes.filter((n) => n.latest === null);
   if (broken.length > 0) {
-    return { change: 'unrenderable', nodes: broken.map((n) => n.node), error: broken[0]!.error ?? 'the configuration cannot be rendered' };
+    return {
+      change: 'unrenderable',
+      nodes: broken.map((n) => n.node),
+      error: broken[0]!.error ?? 'the configuration cannot be rendered',
+    };
   }
   const reloading = after.nodes.filter((n) => {
     const before = baseline?.nodes.find((b) => b.node === n.node);

@@ -24,18 +24,37 @@ export function registerDeleteCommand(program: Command, out: Output = process): 
     .option('-t, --tenant <tenant>', 'the tenant the object belongs to (all but tenant)')
     .option('--vip <vip>', 'route: the VIP it belongs to')
     .option('--pool <pool>', 'member: the pool it belongs to')
-    .option('--cascade', 'tenant: delete its VIPs (and so their routes) first; its pools, members and certificates go with it')
-    .addHelpText('after', '\nExit codes: 0 deleted, 1 invalid arguments, 2 not found, refused or in use (409), 3 server or network error.')
-    .action(async (kind: string, name: string, opts: { tenant?: string; vip?: string; pool?: string; cascade?: boolean }) => {
-      process.exitCode = await runCommand(out, () => deleteResource(clientFromEnv(), resolveKind(kind), name, { ...opts, cascade: opts.cascade === true }, out));
-    });
+    .option(
+      '--cascade',
+      'tenant: delete its VIPs (and so their routes) first; its pools, members and certificates go with it',
+    )
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 deleted, 1 invalid arguments, 2 not found, refused or in use (409), 3 server or network error.',
+    )
+    .action(
+      async (kind: string, name: string, opts: { tenant?: string; vip?: string; pool?: string; cascade?: boolean }) => {
+        process.exitCode = await runCommand(out, () =>
+          deleteResource(clientFromEnv(), resolveKind(kind), name, { ...opts, cascade: opts.cascade === true }, out),
+        );
+      },
+    );
 }
 
 /** `switchyard delete`: one object, or a tenant with --cascade (VIPs first, then the tenant). */
-export async function deleteResource(client: ApiClient, kind: ResourceKind, name: string, opts: DeleteOptions, out: Output): Promise<ExitCode> {
+export async function deleteResource(
+  client: ApiClient,
+  kind: ResourceKind,
+  name: string,
+  opts: DeleteOptions,
+  out: Output,
+): Promise<ExitCode> {
   if (kind === 'tenants') return deleteTenant(client, name, opts.cascade, out);
   if (opts.cascade) throw new UsageError('--cascade applies to tenants only');
-  if (!opts.tenant) throw new UsageError(`give the tenant with -t TENANT (switchyard delete ${kind.replace(/s$/, '')} ${name} -t TENANT)`);
+  if (!opts.tenant)
+    throw new UsageError(
+      `give the tenant with -t TENANT (switchyard delete ${kind.replace(/s$/, '')} ${name} -t TENANT)`,
+    );
   const base = `/v1/tenants/${encodeURIComponent(opts.tenant)}`;
   let path: string;
   if (kind === 'routes') {
@@ -57,7 +76,11 @@ async function deleteTenant(client: ApiClient, name: string, cascade: boolean, o
   if (cascade) {
     for (const vip of await client.list<Vip>(`${base}/vips`)) {
       // If-Match: a VIP changed since it was listed is someone's live work; stop rather than drop it.
-      const res = await client.send<{ revision: number }>({ method: 'DELETE', path: `${base}/vips/${encodeURIComponent(vip.name)}`, ifMatch: vip.revision });
+      const res = await client.send<{ revision: number }>({
+        method: 'DELETE',
+        path: `${base}/vips/${encodeURIComponent(vip.name)}`,
+        ifMatch: vip.revision,
+      });
       out.stdout.write(`deleted vip ${name}/${vip.name} at revision ${res.body.revision}\n`);
     }
   }
@@ -67,7 +90,14 @@ async function deleteTenant(client: ApiClient, name: string, cascade: boolean, o
     return EXIT.ok;
   } catch (err) {
     if (err instanceof ApiError && err.failure === 'conflict' && !cascade) {
-      throw new ApiError('conflict', `${err.message}; or run: switchyard delete tenant ${name} --cascade`, err.request, err.status, err.code, err.details);
+      throw new ApiError(
+        'conflict',
+        `${err.message}; or run: switchyard delete tenant ${name} --cascade`,
+        err.request,
+        err.status,
+        err.code,
+        err.details,
+      );
     }
     throw err;
   }

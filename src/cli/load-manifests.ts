@@ -64,7 +64,11 @@ export async function loadManifests(paths: readonly string[]): Promise<LoadedMan
       const first = seen.get(manifest.id);
       if (first) {
         const where = `${first.source.file}[${first.source.index}]`;
-        issues.push({ source: manifest.source, path: 'metadata.name', message: `tenant "${manifest.id}" is also declared in ${where}; declare each tenant once` });
+        issues.push({
+          source: manifest.source,
+          path: 'metadata.name',
+          message: `tenant "${manifest.id}" is also declared in ${where}; declare each tenant once`,
+        });
         continue;
       }
       seen.set(manifest.id, manifest);
@@ -74,7 +78,11 @@ export async function loadManifests(paths: readonly string[]): Promise<LoadedMan
     }
   }
   if (files.length > 0 && tenants.length === 0 && issues.length === 0) {
-    issues.push({ source: { file: paths.join(', '), index: null }, path: '', message: `no tenant documents found (apiVersion: switchyard/v1, kind: Tenant)` });
+    issues.push({
+      source: { file: paths.join(', '), index: null },
+      path: '',
+      message: `no tenant documents found (apiVersion: switchyard/v1, kind: Tenant)`,
+    });
   }
   return { files, tenants, issues };
 }
@@ -92,11 +100,19 @@ async function expand(path: string, issues: ManifestIssue[]): Promise<string[]> 
     .filter((e) => e.isFile() && YAML_FILE.test(e.name))
     .map((e) => e.name)
     .sort();
-  if (names.length === 0) issues.push({ source: { file: path, index: null }, path: '', message: 'the directory holds no *.yaml or *.yml files' });
+  if (names.length === 0)
+    issues.push({
+      source: { file: path, index: null },
+      path: '',
+      message: 'the directory holds no *.yaml or *.yml files',
+    });
   return names.map((name) => join(path, name));
 }
 
-async function loadCertificates(manifest: TenantManifest, issues: ManifestIssue[]): Promise<LoadedCertificate[] | null> {
+async function loadCertificates(
+  manifest: TenantManifest,
+  issues: ManifestIssue[],
+): Promise<LoadedCertificate[] | null> {
   const out: LoadedCertificate[] = [];
   let ok = true;
   for (const [i, ref] of manifest.certificates.entries()) {
@@ -110,16 +126,26 @@ async function loadCertificates(manifest: TenantManifest, issues: ManifestIssue[
     if (certificate === null || privateKey === null) continue;
     const sized = createCertificateSchema.safeParse({ name: ref.name, certificate, privateKey });
     if (!sized.success) {
-      for (const issue of sized.error.issues) report(issue.path[0] === 'privateKey' ? 'privateKeyFile' : 'certificateFile', issue.message);
+      for (const issue of sized.error.issues)
+        report(issue.path[0] === 'privateKey' ? 'privateKeyFile' : 'certificateFile', issue.message);
       continue;
     }
     try {
       // The server's own parser: the same fingerprint, SANs and checks (chain order, key match, expiry).
       const parsed = parseCertificateBundle(certificate, privateKey, new Date());
-      out.push({ name: ref.name, certificate, privateKey, fingerprintSha256: parsed.fingerprintSha256, sans: parsed.sans });
+      out.push({
+        name: ref.name,
+        certificate,
+        privateKey,
+        fingerprintSha256: parsed.fingerprintSha256,
+        sans: parsed.sans,
+      });
     } catch (err) {
       if (!(err instanceof CertificateError)) throw err;
-      report(err.field === 'privateKey' ? 'privateKeyFile' : 'certificateFile', `${display(err.field === 'privateKey' ? ref.privateKeyFile : ref.certificateFile)}: ${err.message}`);
+      report(
+        err.field === 'privateKey' ? 'privateKeyFile' : 'certificateFile',
+        `${display(err.field === 'privateKey' ? ref.privateKeyFile : ref.certificateFile)}: ${err.message}`,
+      );
     }
   }
   return ok ? out : null;

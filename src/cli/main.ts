@@ -68,7 +68,9 @@ program
 
 program
   .command('render')
-  .description("write rendered proxy configuration from the database: a node's files (--node) or every active tenant for a --kind")
+  .description(
+    "write rendered proxy configuration from the database: a node's files (--node) or every active tenant for a --kind",
+  )
   .option('--kind <kind>', `proxy kind: ${NODE_KINDS.join(' or ')}`)
   .option('--node <name>', 'render exactly what this node runs (and store the version)')
   .option('--config-dir <dir>', 'without --node: the directory the files will live in on the node', '/etc/switchyard')
@@ -85,7 +87,9 @@ program
       const result = await renderCommand(core.services, { ...opts, kind: opts.kind as NodeKind | undefined });
       process.stdout.write(`wrote ${result.written.length} files for revision ${result.revision} to ${opts.out}\n`);
       for (const h of result.held) {
-        process.stderr.write(`held tenant ${h.tenant} (${h.servingRevision === null ? 'left out' : `serving revision ${h.servingRevision}`}): ${h.error}\n`);
+        process.stderr.write(
+          `held tenant ${h.tenant} (${h.servingRevision === null ? 'left out' : `serving revision ${h.servingRevision}`}): ${h.error}\n`,
+        );
       }
       process.exitCode = result.held.length > 0 ? EXIT.conflict : EXIT.ok;
     } finally {

@@ -124,7 +124,12 @@ export function parseManifests(file: string, text: string): ParsedManifests {
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) return;
     const found: ManifestIssue[] = [];
-    const tenant = checkDocument(value, (path, message) => found.push({ source, path, message }), source, dirname(file));
+    const tenant = checkDocument(
+      value,
+      (path, message) => found.push({ source, path, message }),
+      source,
+      dirname(file),
+    );
     issues.push(...found);
     if (tenant && found.length === 0) tenants.push(tenant);
   });
@@ -146,7 +151,8 @@ function checkDocument(value: unknown, report: Report, source: ManifestSource, b
   for (const [at, keys] of KNOWN_KEYS) {
     const obj = at === '' ? value : (value as Record<string, unknown>)[at];
     if (!isRecord(obj)) continue;
-    for (const key of Object.keys(obj)) if (!keys.includes(key)) report(joinPath(at, [key]), `unknown field (expected one of ${keys.join(', ')})`);
+    for (const key of Object.keys(obj))
+      if (!keys.includes(key)) report(joinPath(at, [key]), `unknown field (expected one of ${keys.join(', ')})`);
   }
   const envelope = check(documentSchema, value, '', report);
   if (!envelope) return null;
@@ -162,7 +168,15 @@ function checkDocument(value: unknown, report: Report, source: ManifestSource, b
   const tenant = check(createTenantSchema, tenantInput, '', (path, message) => report(tenantPath(path), message));
   const certificates = spec.certificates.flatMap((raw, i) => {
     const ref = check(certificateRefSchema, raw, `spec.certificates[${i}]`, report);
-    return ref ? [{ ...ref, certificateFile: resolve(baseDir, ref.certificateFile), privateKeyFile: resolve(baseDir, ref.privateKeyFile) }] : [];
+    return ref
+      ? [
+          {
+            ...ref,
+            certificateFile: resolve(baseDir, ref.certificateFile),
+            privateKeyFile: resolve(baseDir, ref.privateKeyFile),
+          },
+        ]
+      : [];
   });
   const caBundles = spec.caBundles.flatMap((raw, i) => {
     const ref = check(caBundleRefSchema, raw, `spec.caBundles[${i}]`, report);

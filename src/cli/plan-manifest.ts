@@ -52,7 +52,17 @@ export interface PlanOptions {
   readonly prune: boolean;
 }
 
-const VIP_FIELDS = ['port', 'protocol', 'hostnames', 'certificate', 'persistence', 'cookieName', 'timeouts', 'allowlist', 'defaultPool'] as const;
+const VIP_FIELDS = [
+  'port',
+  'protocol',
+  'hostnames',
+  'certificate',
+  'persistence',
+  'cookieName',
+  'timeouts',
+  'allowlist',
+  'defaultPool',
+] as const;
 const MEMBER_FIELDS = ['address', 'port', 'weight', 'state', 'backup'] as const;
 
 /**
@@ -63,7 +73,13 @@ const MEMBER_FIELDS = ['address', 'port', 'weight', 'state', 'backup'] as const;
  */
 export function planManifest(desired: DesiredTenant, current: TenantState, options: PlanOptions): TenantPlan {
   const b = new PlanBuilder(desired, current);
-  const created: Created = { tenant: planTenant(b, desired, current), certificates: new Set(), caBundles: new Set(), pools: new Set(), vips: new Set() };
+  const created: Created = {
+    tenant: planTenant(b, desired, current),
+    certificates: new Set(),
+    caBundles: new Set(),
+    pools: new Set(),
+    vips: new Set(),
+  };
   planCertificates(b, desired, current, created);
   planCaBundles(b, desired, current, created);
   planPools(b, desired, current, options, created);
@@ -94,9 +110,24 @@ function planCertificates(b: PlanBuilder, desired: DesiredTenant, current: Tenan
     const body = { certificate: cert.certificate, privateKey: cert.privateKey };
     if (!have) {
       created.certificates.add(cert.name);
-      b.add('create', 'certificate', name, null, [b.post(`${base}/certificates`, { name: cert.name, ...body })], created.tenant);
-    } else if (have.fingerprintSha256 !== cert.fingerprintSha256 || !sameValue([...have.sans].sort(), [...cert.sans].sort())) {
-      const put: ApiRequest = { method: 'PUT', path: `${base}/certificates/${cert.name}`, body, ifMatch: have.revision };
+      b.add(
+        'create',
+        'certificate',
+        name,
+        null,
+        [b.post(`${base}/certificates`, { name: cert.name, ...body })],
+        created.tenant,
+      );
+    } else if (
+      have.fingerprintSha256 !== cert.fingerprintSha256 ||
+      !sameValue([...have.sans].sort(), [...cert.sans].sort())
+    ) {
+      const put: ApiRequest = {
+        method: 'PUT',
+        path: `${base}/certificates/${cert.name}`,
+        body,
+        ifMatch: have.revision,
+      };
       b.add('update', 'certificate', name, 'rotate: new chain and key', [put], false);
     } else b.same();
   }
@@ -110,44 +141,89 @@ function planCaBundles(b: PlanBuilder, desired: DesiredTenant, current: TenantSt
     const name = `${desired.id}/${bundle.name}`;
     if (!have) {
       created.caBundles.add(bundle.name);
-      b.add('create', 'ca-bundle', name, null, [b.post(`${base}/ca-bundles`, { name: bundle.name, certificates: bundle.certificates })], created.tenant);
-    } else if (!sameValue(have.certificates.map((c) => c.fingerprintSha256), [...bundle.fingerprints])) {
-      const put: ApiRequest = { method: 'PUT', path: `${base}/ca-bundles/${bundle.name}`, body: { certificates: bundle.certificates }, ifMatch: have.revision };
+      b.add(
+        'create',
+        'ca-bundle',
+        name,
+        null,
+        [b.post(`${base}/ca-bundles`, { name: bundle.name, certificates: bundle.certificates })],
+        created.tenant,
+      );
+    } else if (
+      !sameValue(
+        have.certificates.map((c) => c.fingerprintSha256),
+        [...bundle.fingerprints],
+      )
+    ) {
+      const put: ApiRequest = {
+        method: 'PUT',
+        path: `${base}/ca-bundles/${bundle.name}`,
+        body: { certificates: bundle.certificates },
+        ifMatch: have.revision,
+      };
       b.add('update', 'ca-bundle', name, 'new certificates', [put], false);
     } else b.same();
   }
 }
 
 /** Creates or patches pools; their members go in one `PUT …/members` each. */
-function planPools(b: PlanBuilder, desired: DesiredTenant, current: TenantState, options: PlanOptions, created: Created): void {
+function planPools(
+  b: PlanBuilder,
+  desired: DesiredTenant,
+  current: TenantState,
+  options: PlanOptions,
+  created: Created,
+): void {
   const base = tenantPath(desired);
   for (const pool of desired.pools) {
     const have = current.pools.find((p) => p.name === pool.name);
     const name = `${desired.id}/${pool.name}`;
     const members = memberChanges(pool, have, options.prune);
-    const membersPut: ApiRequest = { method: 'PUT', path: `${base}/pools/${pool.name}/members`, body: { members: members.set } };
+    const membersPut: ApiRequest = {
+      method: 'PUT',
+      path: `${base}/pools/${pool.name}/members`,
+      body: { members: members.set },
+    };
     // A pool naming a CA bundle or certificate this plan creates cannot be dry-run alone.
-    const needs = created.tenant || created.caBundles.has(pool.tls?.caBundle ?? '') || created.certificates.has(pool.tls?.clientCertificate ?? '');
+    const needs =
+      created.tenant ||
+      created.caBundles.has(pool.tls?.caBundle ?? '') ||
+      created.certificates.has(pool.tls?.clientCertificate ?? '');
     if (!have) {
       created.pools.add(pool.name);
-      const requests = [b.post(`${base}/pools`, { name: pool.name, algorithm: pool.algorithm, healthCheck: pool.healthCheck, tls: pool.tls })];
+      const requests = [
+        b.post(`${base}/pools`, {
+          name: pool.name,
+          algorithm: pool.algorithm,
+          healthCheck: pool.healthCheck,
+          tls: pool.tls,
+        }),
+      ];
       if (pool.members.length > 0) requests.push(membersPut);
       b.add('create', 'pool', name, members.summary, requests, needs);
       continue;
     }
     const patch = changedFields(pool, have, ['algorithm', 'healthCheck', 'tls']);
     const requests: ApiRequest[] = [];
-    if (patch) requests.push({ method: 'PATCH', path: `${base}/pools/${pool.name}`, body: patch, ifMatch: have.revision });
+    if (patch)
+      requests.push({ method: 'PATCH', path: `${base}/pools/${pool.name}`, body: patch, ifMatch: have.revision });
     if (members.summary) requests.push(membersPut);
     const detail = [patch ? Object.keys(patch).join(', ') : null, members.summary].filter(Boolean).join('; ');
     if (requests.length > 0) b.add('update', 'pool', name, detail, requests, needs);
     else b.same();
-    if (members.kept > 0) b.note(`pool ${name}: ${members.kept} member(s) not in the file are kept (--prune removes them)`);
+    if (members.kept > 0)
+      b.note(`pool ${name}: ${members.kept} member(s) not in the file are kept (--prune removes them)`);
   }
 }
 
 /** Checks every reference, then creates or patches VIPs (their address cannot move). */
-function planVips(b: PlanBuilder, desired: DesiredTenant, current: TenantState, options: PlanOptions, created: Created): void {
+function planVips(
+  b: PlanBuilder,
+  desired: DesiredTenant,
+  current: TenantState,
+  options: PlanOptions,
+  created: Created,
+): void {
   const base = tenantPath(desired);
   const pools = known(desired.pools, current.pools, options.prune);
   const certificates = known(desired.certificates, current.certificates, options.prune);
@@ -158,7 +234,8 @@ function planVips(b: PlanBuilder, desired: DesiredTenant, current: TenantState, 
     vip.routes.forEach((r, j) => b.checkReference(`${at}.routes[${j}].pool`, 'pool', r.pool, pools, options.prune));
     const have = current.vips.find((v) => v.name === vip.name);
     const name = `${desired.id}/${vip.name}`;
-    const needs = created.tenant || created.pools.has(vip.defaultPool ?? '') || created.certificates.has(vip.certificate ?? '');
+    const needs =
+      created.tenant || created.pools.has(vip.defaultPool ?? '') || created.certificates.has(vip.certificate ?? '');
     if (!have) {
       created.vips.add(vip.name);
       const { routes: _routes, ...body } = vip;
@@ -168,7 +245,12 @@ function planVips(b: PlanBuilder, desired: DesiredTenant, current: TenantState, 
     if (!b.checkAddress(at, desired.id, vip, have)) return;
     const patch = changedFields(vip, have, VIP_FIELDS);
     if (patch) {
-      const request: ApiRequest = { method: 'PATCH', path: `${base}/vips/${vip.name}`, body: patch, ifMatch: have.revision };
+      const request: ApiRequest = {
+        method: 'PATCH',
+        path: `${base}/vips/${vip.name}`,
+        body: patch,
+        ifMatch: have.revision,
+      };
       b.add('update', 'vip', name, Object.keys(patch).join(', '), [request], needs);
     } else b.same();
   });
@@ -187,7 +269,15 @@ function planRoutes(b: PlanBuilder, desired: DesiredTenant, current: TenantState
         continue;
       }
       const patch = changedFields(r, have, ['priority', 'match', 'pool']);
-      if (patch) b.add('update', 'route', name, Object.keys(patch).join(', '), [{ method: 'PATCH', path: `${path}/${r.name}`, body: patch, ifMatch: have.revision }], needs);
+      if (patch)
+        b.add(
+          'update',
+          'route',
+          name,
+          Object.keys(patch).join(', '),
+          [{ method: 'PATCH', path: `${path}/${r.name}`, body: patch, ifMatch: have.revision }],
+          needs,
+        );
       else b.same();
     }
   }
@@ -206,7 +296,15 @@ function planDeletes(b: PlanBuilder, desired: DesiredTenant, current: TenantStat
       continue;
     }
     for (const r of sortByName(vip.routes)) {
-      if (!kept.routes.some((x) => x.name === r.name)) b.add('delete', 'route', `${t}/${vip.name}/${r.name}`, null, del(`${base}/vips/${vip.name}/routes/${r.name}`, r.revision), false);
+      if (!kept.routes.some((x) => x.name === r.name))
+        b.add(
+          'delete',
+          'route',
+          `${t}/${vip.name}/${r.name}`,
+          null,
+          del(`${base}/vips/${vip.name}/routes/${r.name}`, r.revision),
+          false,
+        );
     }
   }
   for (const pool of sortByName(current.pools)) {
@@ -215,19 +313,47 @@ function planDeletes(b: PlanBuilder, desired: DesiredTenant, current: TenantStat
     b.add('delete', 'pool', `${t}/${pool.name}`, detail, del(`${base}/pools/${pool.name}`, pool.revision), false);
   }
   for (const cert of sortByName(current.certificates)) {
-    if (!desired.certificates.some((c) => c.name === cert.name)) b.add('delete', 'certificate', `${t}/${cert.name}`, null, del(`${base}/certificates/${cert.name}`, cert.revision), false);
+    if (!desired.certificates.some((c) => c.name === cert.name))
+      b.add(
+        'delete',
+        'certificate',
+        `${t}/${cert.name}`,
+        null,
+        del(`${base}/certificates/${cert.name}`, cert.revision),
+        false,
+      );
   }
   for (const bundle of sortByName(current.caBundles)) {
-    if (!desired.caBundles.some((c) => c.name === bundle.name)) b.add('delete', 'ca-bundle', `${t}/${bundle.name}`, null, del(`${base}/ca-bundles/${bundle.name}`, bundle.revision), false);
+    if (!desired.caBundles.some((c) => c.name === bundle.name))
+      b.add(
+        'delete',
+        'ca-bundle',
+        `${t}/${bundle.name}`,
+        null,
+        del(`${base}/ca-bundles/${bundle.name}`, bundle.revision),
+        false,
+      );
   }
 }
 
 /** Without --prune, says how much the server holds that the file does not name, so nobody is surprised later. */
 function noteKept(b: PlanBuilder, desired: DesiredTenant, current: TenantState): void {
-  const missing = <T extends { name: string }>(have: readonly T[], want: readonly { name: string }[]) => have.filter((h) => !want.some((w) => w.name === h.name)).length;
-  const routes = desired.vips.reduce((n, v) => n + missing(current.vips.find((x) => x.name === v.name)?.routes ?? [], v.routes), 0);
-  const extra = missing(current.vips, desired.vips) + missing(current.pools, desired.pools) + missing(current.certificates, desired.certificates) + missing(current.caBundles, desired.caBundles) + routes;
-  if (extra > 0) b.note(`tenant ${desired.id}: ${extra} object(s) on the server are not in the file and are kept (--prune deletes them)`);
+  const missing = <T extends { name: string }>(have: readonly T[], want: readonly { name: string }[]) =>
+    have.filter((h) => !want.some((w) => w.name === h.name)).length;
+  const routes = desired.vips.reduce(
+    (n, v) => n + missing(current.vips.find((x) => x.name === v.name)?.routes ?? [], v.routes),
+    0,
+  );
+  const extra =
+    missing(current.vips, desired.vips) +
+    missing(current.pools, desired.pools) +
+    missing(current.certificates, desired.certificates) +
+    missing(current.caBundles, desired.caBundles) +
+    routes;
+  if (extra > 0)
+    b.note(
+      `tenant ${desired.id}: ${extra} object(s) on the server are not in the file and are kept (--prune deletes them)`,
+    );
 }
 
 /** Creates or patches the tenant itself; returns whether it is created by this plan. */
@@ -254,12 +380,27 @@ function planTenant(b: PlanBuilder, desired: DesiredTenant, current: TenantState
   const capacity = { reservation: desired.reservation, limit: desired.limit };
   const waiting = pending !== null && sameValue({ reservation: pending.reservation, limit: pending.limit }, capacity);
   // Reservation and limit travel together: the server re-checks limit ≥ reservation on the merged pair.
-  if (!waiting && !sameValue({ reservation: have.reservation, limit: have.limit }, capacity)) Object.assign(patch, capacity);
-  if (waiting) b.note(`tenant ${t}: the capacity change to ${describeResources(desired.reservation)} waits for an admin's approval`);
-  if (have.state === 'pending_approval') b.note(`tenant ${t} is pending approval: it renders nothing until an admin approves it (POST /v1/tenants/${t}/approve)`);
-  if (have.state === 'rejected' || have.state === 'suspended') b.note(`tenant ${t} is ${have.state}: its objects are stored but not served`);
+  if (!waiting && !sameValue({ reservation: have.reservation, limit: have.limit }, capacity))
+    Object.assign(patch, capacity);
+  if (waiting)
+    b.note(
+      `tenant ${t}: the capacity change to ${describeResources(desired.reservation)} waits for an admin's approval`,
+    );
+  if (have.state === 'pending_approval')
+    b.note(
+      `tenant ${t} is pending approval: it renders nothing until an admin approves it (POST /v1/tenants/${t}/approve)`,
+    );
+  if (have.state === 'rejected' || have.state === 'suspended')
+    b.note(`tenant ${t} is ${have.state}: its objects are stored but not served`);
   if (Object.keys(patch).length > 0) {
-    b.add('update', 'tenant', t, Object.keys(patch).join(', '), [{ method: 'PATCH', path: `/v1/tenants/${t}`, body: patch, ifMatch: have.revision }], false);
+    b.add(
+      'update',
+      'tenant',
+      t,
+      Object.keys(patch).join(', '),
+      [{ method: 'PATCH', path: `/v1/tenants/${t}`, body: patch, ifMatch: have.revision }],
+      false,
+    );
   } else b.same();
   return false;
 }
@@ -287,8 +428,16 @@ function memberChanges(pool: DesiredPool, have: CurrentPool | undefined, prune: 
     return c !== undefined && MEMBER_FIELDS.some((f) => c[f] !== m[f]);
   }).length;
   const removed = prune ? current.filter((m) => !named.has(m.name)).length : 0;
-  const parts = [added > 0 ? `+${added}` : '', removed > 0 ? `-${removed}` : '', changed > 0 ? `~${changed}` : ''].filter(Boolean);
-  return { set: [...pool.members, ...extras], summary: parts.length > 0 ? `members: ${parts.join(' ')}` : null, kept: extras.length };
+  const parts = [
+    added > 0 ? `+${added}` : '',
+    removed > 0 ? `-${removed}` : '',
+    changed > 0 ? `~${changed}` : '',
+  ].filter(Boolean);
+  return {
+    set: [...pool.members, ...extras],
+    summary: parts.length > 0 ? `members: ${parts.join(' ')}` : null,
+    kept: extras.length,
+  };
 }
 
 function memberSettings(m: Member): CreateMember {
@@ -296,14 +445,22 @@ function memberSettings(m: Member): CreateMember {
 }
 
 /** The fields of `desired` that differ from `have`, as a PATCH body; null when none do. */
-function changedFields<K extends string>(desired: { readonly [k in K]?: unknown }, have: { readonly [k in K]?: unknown }, fields: readonly K[]): Record<string, unknown> | null {
+function changedFields<K extends string>(
+  desired: { readonly [k in K]?: unknown },
+  have: { readonly [k in K]?: unknown },
+  fields: readonly K[],
+): Record<string, unknown> | null {
   const patch: Record<string, unknown> = {};
   for (const f of fields) if (!sameValue(desired[f] ?? null, have[f] ?? null)) patch[f] = desired[f] ?? null;
   return Object.keys(patch).length > 0 ? patch : null;
 }
 
 /** Names a reference may use: the file's objects, and the server's too unless --prune deletes them. */
-function known(fromFile: readonly { name: string }[], onServer: readonly { name: string }[], prune: boolean): { file: Set<string>; server: Set<string> } {
+function known(
+  fromFile: readonly { name: string }[],
+  onServer: readonly { name: string }[],
+  prune: boolean,
+): { file: Set<string>; server: Set<string> } {
   return { file: new Set(fromFile.map((o) => o.name)), server: new Set(prune ? [] : onServer.map((o) => o.name)) };
 }
 
@@ -331,8 +488,22 @@ class PlanBuilder {
     this.stateHash = sha256(canonicalJson(current));
   }
 
-  add(op: Operation, kind: ObjectKind, name: string, detail: string | null, requests: ApiRequest[], needsEarlierCreate: boolean): void {
-    const action: PlannedAction = { op, kind, name, detail: detail === '' ? null : detail, requests, needsEarlierCreate };
+  add(
+    op: Operation,
+    kind: ObjectKind,
+    name: string,
+    detail: string | null,
+    requests: ApiRequest[],
+    needsEarlierCreate: boolean,
+  ): void {
+    const action: PlannedAction = {
+      op,
+      kind,
+      name,
+      detail: detail === '' ? null : detail,
+      requests,
+      needsEarlierCreate,
+    };
     const phase = PHASE[kind];
     (op === 'delete' ? this.deletes[DELETE_PHASE[kind]]! : this.creates[phase]!).push(action);
   }
@@ -356,7 +527,13 @@ class PlanBuilder {
     return { method: 'POST', path, body, idempotencyKey: `sy-apply-${key}` };
   }
 
-  checkReference(path: string, what: string, name: string | null, names: { file: Set<string>; server: Set<string> }, prune: boolean): void {
+  checkReference(
+    path: string,
+    what: string,
+    name: string | null,
+    names: { file: Set<string>; server: Set<string> },
+    prune: boolean,
+  ): void {
     if (name === null || names.file.has(name) || names.server.has(name)) return;
     const why = prune
       ? 'is not in this file (with --prune, objects the file does not name are deleted): add it to the file'
@@ -368,13 +545,27 @@ class PlanBuilder {
   checkAddress(at: string, tenant: string, vip: DesiredVip, have: CurrentVip): boolean {
     const fix = `a VIP's address is fixed for its life: keep it in the file, or delete the VIP (switchyard delete vip ${vip.name} -t ${tenant}) and apply again`;
     if (vip.address !== undefined && (have.addressPool !== null || have.address !== vip.address)) {
-      const now = have.addressPool !== null ? `leased from address pool ${have.addressPool} (${have.address})` : `on ${have.address}`;
-      this.problems.push({ path: `${at}.address`, message: `vip ${tenant}/${vip.name} is ${now}; ${fix}`, kind: 'conflict' });
+      const now =
+        have.addressPool !== null
+          ? `leased from address pool ${have.addressPool} (${have.address})`
+          : `on ${have.address}`;
+      this.problems.push({
+        path: `${at}.address`,
+        message: `vip ${tenant}/${vip.name} is ${now}; ${fix}`,
+        kind: 'conflict',
+      });
       return false;
     }
     if (vip.addressPool !== undefined && have.addressPool !== vip.addressPool) {
-      const now = have.addressPool === null ? `on the explicit address ${have.address}` : `leased from address pool ${have.addressPool}`;
-      this.problems.push({ path: `${at}.addressPool`, message: `vip ${tenant}/${vip.name} is ${now}; ${fix}`, kind: 'conflict' });
+      const now =
+        have.addressPool === null
+          ? `on the explicit address ${have.address}`
+          : `leased from address pool ${have.addressPool}`;
+      this.problems.push({
+        path: `${at}.addressPool`,
+        message: `vip ${tenant}/${vip.name} is ${now}; ${fix}`,
+        kind: 'conflict',
+      });
       return false;
     }
     return true;
@@ -395,7 +586,14 @@ class PlanBuilder {
 /** Creates and updates: parents first. */
 const PHASE: Record<ObjectKind, number> = { tenant: 0, certificate: 1, 'ca-bundle': 1, pool: 2, vip: 3, route: 4 };
 /** Deletes: children first (the tenant itself is never pruned). */
-const DELETE_PHASE: Record<ObjectKind, number> = { route: 0, vip: 1, pool: 2, certificate: 3, 'ca-bundle': 3, tenant: 3 };
+const DELETE_PHASE: Record<ObjectKind, number> = {
+  route: 0,
+  vip: 1,
+  pool: 2,
+  certificate: 3,
+  'ca-bundle': 3,
+  tenant: 3,
+};
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');

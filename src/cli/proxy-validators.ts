@@ -38,7 +38,10 @@ function nginxValidator(options: ValidatorOptions): ProxyValidator {
   return {
     async validate(files, configDir) {
       try {
-        const verdict = await validateNginx(files, configDir, { nginxBin: options.nginxBin ?? 'nginx', timeoutMs: options.timeoutMs ?? 60_000 });
+        const verdict = await validateNginx(files, configDir, {
+          nginxBin: options.nginxBin ?? 'nginx',
+          timeoutMs: options.timeoutMs ?? 60_000,
+        });
         return verdict.ok ? { ok: true, output: verdict.warnings.join('\n') } : { ok: false, message: verdict.message };
       } catch (error) {
         // The validator itself could not run: nothing unproven is swapped in.

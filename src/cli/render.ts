@@ -19,13 +19,17 @@ export interface RenderOptions {
  * version is stored) or, without --node, every active tenant rendered for a node of --kind.
  * Returns the tenants that were held back so the caller can pick the exit code.
  */
-export async function renderCommand(services: Services, opts: RenderOptions): Promise<{ written: string[]; held: readonly HeldTenant[]; revision: number }> {
+export async function renderCommand(
+  services: Services,
+  opts: RenderOptions,
+): Promise<{ written: string[]; held: readonly HeldTenant[]; revision: number }> {
   let files: RenderedFiles;
   let held: readonly HeldTenant[];
   let revision: number;
   if (opts.node) {
     const config = await services.configs.build(opts.node);
-    if (opts.kind && opts.kind !== config.kind) throw new UsageError(`node ${opts.node} is ${config.kind}, not ${opts.kind}`);
+    if (opts.kind && opts.kind !== config.kind)
+      throw new UsageError(`node ${opts.node} is ${config.kind}, not ${opts.kind}`);
     ({ files, heldTenants: held, revision } = config);
   } else {
     if (!opts.kind) throw new UsageError('give --kind haproxy|nginx (or --node NAME)');

@@ -25,7 +25,8 @@ export async function runCommand(out: Output, command: () => Promise<ExitCode>):
  */
 export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof ApiError) return err.exitCode;
-  if (err instanceof UsageError || err instanceof ClientConfigError || err instanceof ConfigError) return EXIT.invalidInput;
+  if (err instanceof UsageError || err instanceof ClientConfigError || err instanceof ConfigError)
+    return EXIT.invalidInput;
   if (err instanceof NotFoundError || err instanceof ValidationError) return EXIT.invalidInput;
   return EXIT.serverError;
 }

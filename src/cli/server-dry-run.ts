@@ -30,9 +30,16 @@ export class ServerDryRun {
 
   static async detect(client: ApiClient): Promise<ServerDryRun | null> {
     try {
-      const doc = await client.get<{ paths?: Record<string, Record<string, { parameters?: { name?: string }[] }>> }>('/openapi.json');
-      const writes = Object.values(doc.body.paths ?? {}).flatMap((ops) => Object.entries(ops).filter(([m]) => m !== 'get').map(([, op]) => op));
-      const supported = writes.length > 0 && writes.some((op) => (op.parameters ?? []).some((p) => p.name === 'dryRun'));
+      const doc = await client.get<{ paths?: Record<string, Record<string, { parameters?: { name?: string }[] }>> }>(
+        '/openapi.json',
+      );
+      const writes = Object.values(doc.body.paths ?? {}).flatMap((ops) =>
+        Object.entries(ops)
+          .filter(([m]) => m !== 'get')
+          .map(([, op]) => op),
+      );
+      const supported =
+        writes.length > 0 && writes.some((op) => (op.parameters ?? []).some((p) => p.name === 'dryRun'));
       return supported ? new ServerDryRun(client) : null;
     } catch {
       return null;
@@ -58,7 +65,11 @@ export class ServerDryRun {
       fleetSize = answer.plan.nodes.length;
       found.push(classifyChange(baseline, answer.plan, answer.changed));
     }
-    const worst = found.find((c) => c.change === 'unrenderable') ?? found.find((c) => c.change === 'reload') ?? found.find((c) => c.change === 'runtime') ?? found[0];
+    const worst =
+      found.find((c) => c.change === 'unrenderable') ??
+      found.find((c) => c.change === 'reload') ??
+      found.find((c) => c.change === 'runtime') ??
+      found[0];
     return { label: worst ? describeClassification(worst, fleetSize) : null, failure: null };
   }
 
@@ -75,11 +86,19 @@ export class ServerDryRun {
    */
   private async baseline(tenant: string, tenantExists: boolean): Promise<FleetPlanView | null> {
     if (this.fleetPlan === undefined) {
-      this.fleetPlan = await this.client.get<FleetPlanView>('/v1/plan').then((a) => a.body, () => null);
+      this.fleetPlan = await this.client.get<FleetPlanView>('/v1/plan').then(
+        (a) => a.body,
+        () => null,
+      );
     }
     if (this.fleetPlan !== null) return this.fleetPlan;
     if (!this.baselines.has(tenant)) {
-      const own = tenantExists ? await this.send({ method: 'PATCH', path: `/v1/tenants/${tenant}`, body: {} }).then((a) => a.plan, () => null) : null;
+      const own = tenantExists
+        ? await this.send({ method: 'PATCH', path: `/v1/tenants/${tenant}`, body: {} }).then(
+            (a) => a.plan,
+            () => null,
+          )
+        : null;
       this.baselines.set(tenant, own);
     }
     return this.baselines.get(tenant)!;

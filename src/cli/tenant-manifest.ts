@@ -26,7 +26,14 @@ export function manifestFromState(state: TenantState): Record<string, unknown> {
         algorithm: p.algorithm,
         ...(p.healthCheck ? { healthCheck: healthCheck(p.healthCheck) } : {}),
         ...(p.tls ? { tls: p.tls } : {}),
-        members: p.members.map((m) => ({ name: m.name, address: m.address, port: m.port, weight: m.weight, state: m.state, backup: m.backup })),
+        members: p.members.map((m) => ({
+          name: m.name,
+          address: m.address,
+          port: m.port,
+          weight: m.weight,
+          state: m.state,
+          backup: m.backup,
+        })),
       })),
       vips: state.vips.map((v) =>
         compact({
@@ -41,7 +48,12 @@ export function manifestFromState(state: TenantState): Record<string, unknown> {
           timeouts: v.timeouts,
           allowlist: v.allowlist,
           defaultPool: v.defaultPool,
-          routes: v.routes.map((r) => ({ name: r.name, priority: r.priority, match: compact({ ...r.match }), pool: r.pool })),
+          routes: v.routes.map((r) => ({
+            name: r.name,
+            priority: r.priority,
+            match: compact({ ...r.match }),
+            pool: r.pool,
+          })),
         }),
       ),
     },
@@ -62,7 +74,9 @@ export function manifestYaml(state: TenantState, origin: string): string {
   ].join('\n');
   if (state.certificates.length > 0 || state.caBundles.length > 0) {
     const spec = doc.get('spec', true);
-    const pools = isMap(spec) ? (spec.items as Pair[]).find((p) => isScalar(p.key) && p.key.value === 'pools') : undefined;
+    const pools = isMap(spec)
+      ? (spec.items as Pair[]).find((p) => isScalar(p.key) && p.key.value === 'pools')
+      : undefined;
     if (pools && isScalar(pools.key)) pools.key.commentBefore = certificateComment(state);
   }
   return doc.toString({ lineWidth: 0 });
@@ -76,7 +90,9 @@ function certificateComment(state: TenantState): string {
     ' certificates:',
   ];
   for (const c of state.certificates) {
-    lines.push(`   - name: ${c.name}   # SANs ${c.sans.join(', ') || '(none)'}; expires ${c.notAfter}; SHA-256 ${c.fingerprintSha256}`);
+    lines.push(
+      `   - name: ${c.name}   # SANs ${c.sans.join(', ') || '(none)'}; expires ${c.notAfter}; SHA-256 ${c.fingerprintSha256}`,
+    );
     lines.push(`     certificateFile: ${c.name}.crt`);
     lines.push(`     privateKeyFile: ${c.name}.key`);
   }
@@ -96,5 +112,7 @@ function healthCheck(c: HealthCheck): Record<string, unknown> {
 
 /** Drops null and empty-list members: absent means exactly that to the schemas. */
 function compact(o: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined && !(Array.isArray(v) && v.length === 0)));
+  return Object.fromEntries(
+    Object.entries(o).filter(([, v]) => v !== null && v !== undefined && !(Array.isArray(v) && v.length === 0)),
+  );
 }

@@ -47,8 +47,16 @@ export async function fetchTenantState(client: ApiClient, id: string): Promise<T
     certificates,
     caBundles,
     pools: await Promise.all(
-      pools.map(async (p) => ({ ...p, members: await client.list<Member>(`${base}/pools/${encodeURIComponent(p.name)}/members`) })),
+      pools.map(async (p) => ({
+        ...p,
+        members: await client.list<Member>(`${base}/pools/${encodeURIComponent(p.name)}/members`),
+      })),
     ),
-    vips: await Promise.all(vips.map(async (v) => ({ ...v, routes: await client.list<Route>(`${base}/vips/${encodeURIComponent(v.name)}/routes`) }))),
+    vips: await Promise.all(
+      vips.map(async (v) => ({
+        ...v,
+        routes: await client.list<Route>(`${base}/vips/${encodeURIComponent(v.name)}/routes`),
+      })),
+    ),
   };
 }

@@ -22,7 +22,11 @@ function withLeaseCount(db: Db) {
     .selectFrom('address_pools as p')
     .selectAll('p')
     .select((eb) =>
-      eb.selectFrom('address_leases as l').whereRef('l.pool_name', '=', 'p.name').select(eb.fn.countAll<string>().as('n')).as('leased'),
+      eb
+        .selectFrom('address_leases as l')
+        .whereRef('l.pool_name', '=', 'p.name')
+        .select(eb.fn.countAll<string>().as('n'))
+        .as('leased'),
     );
 }
 
@@ -31,7 +35,10 @@ export async function findAddressPool(db: Db, name: string): Promise<AddressPool
   return row && toAddressPool({ ...row, leased: row.leased ?? 0 });
 }
 
-export async function listAddressPools(db: Db, q: { limit: number; after?: string | undefined }): Promise<AddressPool[]> {
+export async function listAddressPools(
+  db: Db,
+  q: { limit: number; after?: string | undefined },
+): Promise<AddressPool[]> {
   let query = withLeaseCount(db).orderBy('p.name').limit(q.limit);
   if (q.after !== undefined) query = query.where('p.name', '>', q.after);
   return (await query.execute()).map((row) => toAddressPool({ ...row, leased: row.leased ?? 0 }));
@@ -78,6 +85,10 @@ export async function insertLease(
 
 /** The tenant holding a lease on `address`, if any. */
 export async function leaseHolder(db: Db, address: string): Promise<string | undefined> {
-  const row = await db.selectFrom('address_leases').select('tenant_id').where('address', '=', address).executeTakeFirst();
+  const row = await db
+    .selectFrom('address_leases')
+    .select('tenant_id')
+    .where('address', '=', address)
+    .executeTakeFirst();
   return row?.tenant_id;
 }

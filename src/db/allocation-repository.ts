@@ -43,7 +43,8 @@ export async function listAllocations(
 ): Promise<StoredAllocation[]> {
   let q = db.selectFrom('allocations').selectAll();
   if (opts.tenantId !== undefined) q = q.where('tenant_id', '=', opts.tenantId);
-  if (opts.after !== undefined) q = q.where(sql<boolean>`(tenant_id, node_name) > (${opts.after.tenantId}, ${opts.after.node})`);
+  if (opts.after !== undefined)
+    q = q.where(sql<boolean>`(tenant_id, node_name) > (${opts.after.tenantId}, ${opts.after.node})`);
   if (opts.limit !== undefined) q = q.limit(opts.limit);
   const rows = await q.orderBy('tenant_id').orderBy('node_name').execute();
   return rows.map((r) => ({
@@ -86,20 +87,39 @@ export async function deleteAllocation(db: Db, tenantId: string, node: string): 
   await db.deleteFrom('allocations').where('tenant_id', '=', tenantId).where('node_name', '=', node).execute();
 }
 
-export async function insertHistory(db: Db, entries: readonly Omit<AllocationHistoryEntry, 'at'>[], at: Date): Promise<void> {
+export async function insertHistory(
+  db: Db,
+  entries: readonly Omit<AllocationHistoryEntry, 'at'>[],
+  at: Date,
+): Promise<void> {
   if (entries.length === 0) return;
   await db
     .insertInto('allocation_history')
-    .values(entries.map((e) => ({
-      tenant_id: e.tenantId, node_name: e.node, dimension: e.dimension, from_value: e.from, to_value: e.to,
-      reason: e.reason, detail: e.detail, revision: e.revision, at,
-    })))
+    .values(
+      entries.map((e) => ({
+        tenant_id: e.tenantId,
+        node_name: e.node,
+        dimension: e.dimension,
+        from_value: e.from,
+        to_value: e.to,
+        reason: e.reason,
+        detail: e.detail,
+        revision: e.revision,
+        at,
+      })),
+    )
     .execute();
 }
 
 /** A tenant's cap changes, newest first. */
 export async function tenantHistory(db: Db, tenantId: string, limit: number): Promise<AllocationHistoryEntry[]> {
-  const rows = await db.selectFrom('allocation_history').selectAll().where('tenant_id', '=', tenantId).orderBy('id', 'desc').limit(limit).execute();
+  const rows = await db
+    .selectFrom('allocation_history')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
   return rows.map((r) => ({
     tenantId: r.tenant_id,
     node: r.node_name,
@@ -115,6 +135,11 @@ export async function tenantHistory(db: Db, tenantId: string, limit: number): Pr
 
 /** When each node's caps last changed (the NGINX cadence counts from it). */
 export async function lastChangePerNode(db: Db): Promise<Map<string, Date>> {
-  const rows = await db.selectFrom('allocation_history').select(['node_name']).select((eb) => eb.fn.max('at').as('at')).groupBy('node_name').execute();
+  const rows = await db
+    .selectFrom('allocation_history')
+    .select(['node_name'])
+    .select((eb) => eb.fn.max('at').as('at'))
+    .groupBy('node_name')
+    .execute();
   return new Map(rows.map((r) => [r.node_name, new Date(r.at as unknown as string | Date)]));
 }

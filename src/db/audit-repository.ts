@@ -26,7 +26,11 @@ export type NewAuditEvent = Omit<AuditEvent, 'id' | 'at'>;
  * Writes a write's audit events and sends `notification` on the changes channel in one statement
  * (one round trip per write), inside the caller's transaction: both happen only if it commits.
  */
-export async function insertAuditEventsAndNotify(trx: Db, events: readonly NewAuditEvent[], notification: string): Promise<void> {
+export async function insertAuditEventsAndNotify(
+  trx: Db,
+  events: readonly NewAuditEvent[],
+  notification: string,
+): Promise<void> {
   await trx
     .with('audited', (q) => q.insertInto('audit_events').values(events.map(auditColumns)).returning('id'))
     .selectNoFrom(sql<string>`pg_notify(${CHANGES_CHANNEL}, ${notification})`.as('notified'))

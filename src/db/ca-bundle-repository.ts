@@ -26,7 +26,11 @@ function toCaBundle(row: PublicRow): CaBundle {
   return {
     name: row.name,
     // jsonb reorders keys: rebuild each entry in a stable order.
-    certificates: entries.map((e) => ({ subject: e.subject, notAfter: e.notAfter, fingerprintSha256: e.fingerprintSha256 })),
+    certificates: entries.map((e) => ({
+      subject: e.subject,
+      notAfter: e.notAfter,
+      fingerprintSha256: e.fingerprintSha256,
+    })),
     notAfter: iso(row.not_after),
     revision: Number(row.revision),
     createdAt: iso(row.created_at),
@@ -35,28 +39,58 @@ function toCaBundle(row: PublicRow): CaBundle {
 }
 
 export async function findCaBundle(db: Db, tenantId: string, name: string): Promise<CaBundle | undefined> {
-  const row = await db.selectFrom('ca_bundles').select(PUBLIC_COLUMNS).where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
+  const row = await db
+    .selectFrom('ca_bundles')
+    .select(PUBLIC_COLUMNS)
+    .where('tenant_id', '=', tenantId)
+    .where('name', '=', name)
+    .executeTakeFirst();
   return row && toCaBundle(row);
 }
 
 /** Bundles sorted by name, after `after` when given. */
-export async function listCaBundles(db: Db, tenantId: string, q: { limit: number; after?: string | undefined }): Promise<CaBundle[]> {
-  let query = db.selectFrom('ca_bundles').select(PUBLIC_COLUMNS).where('tenant_id', '=', tenantId).orderBy('name').limit(q.limit);
+export async function listCaBundles(
+  db: Db,
+  tenantId: string,
+  q: { limit: number; after?: string | undefined },
+): Promise<CaBundle[]> {
+  let query = db
+    .selectFrom('ca_bundles')
+    .select(PUBLIC_COLUMNS)
+    .where('tenant_id', '=', tenantId)
+    .orderBy('name')
+    .limit(q.limit);
   if (q.after !== undefined) query = query.where('name', '>', q.after);
   return (await query.execute()).map(toCaBundle);
 }
 
 /** The stored PEM, to tell a real replacement from a repeated upload. */
 export async function findCaBundlePem(db: Db, tenantId: string, name: string): Promise<string | undefined> {
-  const row = await db.selectFrom('ca_bundles').select('pem').where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
+  const row = await db
+    .selectFrom('ca_bundles')
+    .select('pem')
+    .where('tenant_id', '=', tenantId)
+    .where('name', '=', name)
+    .executeTakeFirst();
   return row?.pem;
 }
 
 export async function listCaBundleMaterial(db: Db, tenantId: string): Promise<CaBundleMaterial[]> {
-  return db.selectFrom('ca_bundles').select(['name', 'pem']).where('tenant_id', '=', tenantId).orderBy('name').execute();
+  return db
+    .selectFrom('ca_bundles')
+    .select(['name', 'pem'])
+    .where('tenant_id', '=', tenantId)
+    .orderBy('name')
+    .execute();
 }
 
-export async function insertCaBundle(db: Db, tenantId: string, name: string, b: StoredCaBundle, revision: number): Promise<CaBundle> {
+export async function insertCaBundle(
+  db: Db,
+  tenantId: string,
+  name: string,
+  b: StoredCaBundle,
+  revision: number,
+): Promise<CaBundle> {
   const row = await db
     .insertInto('ca_bundles')
     .values({ tenant_id: tenantId, name, ...columns(b), revision })
@@ -65,7 +99,13 @@ export async function insertCaBundle(db: Db, tenantId: string, name: string, b: 
   return toCaBundle(row);
 }
 
-export async function updateCaBundle(db: Db, tenantId: string, name: string, b: StoredCaBundle, revision: number): Promise<CaBundle> {
+export async function updateCaBundle(
+  db: Db,
+  tenantId: string,
+  name: string,
+  b: StoredCaBundle,
+  revision: number,
+): Promise<CaBundle> {
   const row = await db
     .updateTable('ca_bundles')
     .set({ ...columns(b), revision, updated_at: new Date() })
@@ -81,7 +121,12 @@ export async function deleteCaBundle(db: Db, tenantId: string, name: string): Pr
 }
 
 export async function caBundleExists(db: Db, tenantId: string, name: string): Promise<boolean> {
-  const row = await db.selectFrom('ca_bundles').select('name').where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
+  const row = await db
+    .selectFrom('ca_bundles')
+    .select('name')
+    .where('tenant_id', '=', tenantId)
+    .where('name', '=', name)
+    .executeTakeFirst();
   return row !== undefined;
 }
 

@@ -80,12 +80,21 @@ export async function listCertificates(
   tenantId: string,
   q: { limit: number; after?: string | undefined },
 ): Promise<Certificate[]> {
-  let query = db.selectFrom('certificates').select(PUBLIC_COLUMNS).where('tenant_id', '=', tenantId).orderBy('name').limit(q.limit);
+  let query = db
+    .selectFrom('certificates')
+    .select(PUBLIC_COLUMNS)
+    .where('tenant_id', '=', tenantId)
+    .orderBy('name')
+    .limit(q.limit);
   if (q.after !== undefined) query = query.where('name', '>', q.after);
   return (await query.execute()).map(toCertificate);
 }
 
-export async function findSealedCertificate(db: Db, tenantId: string, name: string): Promise<SealedCertificate | undefined> {
+export async function findSealedCertificate(
+  db: Db,
+  tenantId: string,
+  name: string,
+): Promise<SealedCertificate | undefined> {
   const rows = await sealedQuery(db, tenantId).where('name', '=', name).execute();
   return rows[0];
 }

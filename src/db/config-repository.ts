@@ -38,7 +38,11 @@ export interface HeldTenant {
  * (null): what long polls and status checks compare, read on every change without the manifest
  * (224 KB at 10,000 tenants); `configVersionById` reads the whole row when the files are needed.
  */
-export async function latestConfigVersion(db: Db, nodeName: string, opts: { files?: boolean } = {}): Promise<StoredConfigVersion | undefined> {
+export async function latestConfigVersion(
+  db: Db,
+  nodeName: string,
+  opts: { files?: boolean } = {},
+): Promise<StoredConfigVersion | undefined> {
   const row = await versionRows(db, opts.files ?? true)
     .where('node_name', '=', nodeName)
     .orderBy('id', 'desc')
@@ -56,7 +60,16 @@ export async function configVersionById(db: Db, id: number): Promise<StoredConfi
 function versionRows(db: Db, files: boolean) {
   return db
     .selectFrom('config_versions')
-    .select(['id', 'node_name', 'revision', 'content_hash', 'structural_hash', 'file_names', 'held_tenants', 'created_at'])
+    .select([
+      'id',
+      'node_name',
+      'revision',
+      'content_hash',
+      'structural_hash',
+      'file_names',
+      'held_tenants',
+      'created_at',
+    ])
     .select(files ? sql<string | null>`files_sealed`.as('files_sealed') : sql<null>`null`.as('files_sealed'))
     .select(files ? sql<Uint8Array | null>`manifest`.as('manifest') : sql<null>`null`.as('manifest'));
 }
@@ -96,7 +109,15 @@ export async function structureOfVersion(
   db: Db,
   nodeName: string,
   contentHash: string,
-): Promise<{ revision: number; structuralHash: string; structuralParts: Record<string, string>; structureChunks: Buffer | null } | undefined> {
+): Promise<
+  | {
+      revision: number;
+      structuralHash: string;
+      structuralParts: Record<string, string>;
+      structureChunks: Buffer | null;
+    }
+  | undefined
+> {
   const row = await db
     .selectFrom('config_versions as v')
     .select(['v.revision', 'v.structural_hash'])
@@ -132,7 +153,11 @@ export async function structureOfVersion(
  * built at (null for versions stored before that was kept) to the newest. A version's revision
  * only grows (see `advanceConfigVersion`), so an agent that fetched it earlier reports a lower one.
  */
-export async function revisionsOfVersion(db: Db, nodeName: string, contentHash: string): Promise<{ first: number | null; newest: number } | undefined> {
+export async function revisionsOfVersion(
+  db: Db,
+  nodeName: string,
+  contentHash: string,
+): Promise<{ first: number | null; newest: number } | undefined> {
   const row = await db
     .selectFrom('config_versions')
     .select((eb) => [eb.fn.max('revision').as('newest'), eb.fn.min('built_revision').as('first')])
@@ -144,7 +169,11 @@ export async function revisionsOfVersion(db: Db, nodeName: string, contentHash: 
 }
 
 /** The tenants held in the newest stored version of the node's config with these contents, or undefined when none is stored. */
-export async function heldTenantsOfVersion(db: Db, nodeName: string, contentHash: string): Promise<string[] | undefined> {
+export async function heldTenantsOfVersion(
+  db: Db,
+  nodeName: string,
+  contentHash: string,
+): Promise<string[] | undefined> {
   const row = await db
     .selectFrom('config_versions')
     .select('held_tenants')
@@ -234,9 +263,18 @@ export interface RenderStateRow {
   readonly error: string | null;
 }
 
-export async function renderStates(db: Db, kind: string, tenantIds: readonly string[]): Promise<Map<string, RenderStateRow>> {
+export async function renderStates(
+  db: Db,
+  kind: string,
+  tenantIds: readonly string[],
+): Promise<Map<string, RenderStateRow>> {
   if (tenantIds.length === 0) return new Map();
-  const rows = await db.selectFrom('tenant_render_states').selectAll().where('kind', '=', kind).where('tenant_id', 'in', [...tenantIds]).execute();
+  const rows = await db
+    .selectFrom('tenant_render_states')
+    .selectAll()
+    .where('kind', '=', kind)
+    .where('tenant_id', 'in', [...tenantIds])
+    .execute();
   return new Map(
     rows.map((r) => [
       r.tenant_id,
@@ -289,7 +327,12 @@ export async function recordGood(
 }
 
 /** Records the tenants' errors for the kind (their good states stay), in one statement. */
-export async function recordErrors(db: Db, kind: string, held: readonly { tenant: string; error: string }[], revision: number): Promise<void> {
+export async function recordErrors(
+  db: Db,
+  kind: string,
+  held: readonly { tenant: string; error: string }[],
+  revision: number,
+): Promise<void> {
   if (held.length === 0) return;
   await db
     .insertInto('tenant_render_states')
@@ -321,13 +364,22 @@ export async function renderStateSummaries(db: Db, kind: string): Promise<Map<st
   return new Map(
     rows.map((r) => [
       r.tenant_id,
-      { tenantId: r.tenant_id, goodRevision: r.good_revision === null ? null : Number(r.good_revision), goodHash: r.good_hash, error: r.error },
+      {
+        tenantId: r.tenant_id,
+        goodRevision: r.good_revision === null ? null : Number(r.good_revision),
+        goodHash: r.good_hash,
+        error: r.error,
+      },
     ]),
   );
 }
 
 /** The good states (and the hash each was recorded with) of these tenants for a kind. */
-export async function goodStates(db: Db, kind: string, tenantIds: readonly string[]): Promise<Map<string, { hash: string; state: unknown }>> {
+export async function goodStates(
+  db: Db,
+  kind: string,
+  tenantIds: readonly string[],
+): Promise<Map<string, { hash: string; state: unknown }>> {
   if (tenantIds.length === 0) return new Map();
   const rows = await db
     .selectFrom('tenant_render_states')

@@ -41,7 +41,8 @@ export async function insertSegments(db: Db, rows: readonly SegmentRow[]): Promi
   while (start < rows.length) {
     let end = start;
     let chars = 0;
-    while (end < rows.length && (end === start || chars + rows[end]!.content.length <= INSERT_BATCH_CHARS)) chars += rows[end++]!.content.length;
+    while (end < rows.length && (end === start || chars + rows[end]!.content.length <= INSERT_BATCH_CHARS))
+      chars += rows[end++]!.content.length;
     const batch = rows.slice(start, end);
     await sql`
       insert into config_segments (digest, content, sealed)
@@ -83,7 +84,11 @@ function referenceRows(db: Db) {
     .where((eb) => eb.or([eb('manifest', 'is not', null), eb('structure_chunks', 'is not', null)]));
 }
 
-const toReferences = (r: { id: unknown; manifest: Uint8Array | null; structure_chunks: Uint8Array | null }): VersionReferences => ({
+const toReferences = (r: {
+  id: unknown;
+  manifest: Uint8Array | null;
+  structure_chunks: Uint8Array | null;
+}): VersionReferences => ({
   id: Number(r.id),
   manifest: asBuffer(r.manifest),
   structureChunks: asBuffer(r.structure_chunks),
@@ -97,7 +102,9 @@ export async function referencesAfter(db: Db, afterId: number, limit: number): P
 
 /** What every version except these references. */
 export async function referencesExcept(db: Db, ids: readonly number[]): Promise<VersionReferences[]> {
-  const rows = await referenceRows(db).where(sql<boolean>`not (id = any(${ids.map(String)}::bigint[]))`).execute();
+  const rows = await referenceRows(db)
+    .where(sql<boolean>`not (id = any(${ids.map(String)}::bigint[]))`)
+    .execute();
   return rows.map(toReferences);
 }
 

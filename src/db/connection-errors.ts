@@ -5,7 +5,16 @@ export const RETRY_AFTER_S = 2;
 
 /** SQLSTATEs that mean the server went away or will not take connections (not that the query was wrong). */
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03']);
-const UNAVAILABLE_SYSCALL_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const UNAVAILABLE_SYSCALL_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 /** pg's own messages for a connection that died or was never usable; they carry no code. */
 const UNAVAILABLE_MESSAGES = [
   'Connection terminated',
@@ -34,5 +43,7 @@ export function isConnectionError(err: unknown): boolean {
 export function asUnavailable(err: unknown): unknown {
   if (err instanceof UnavailableError || !isConnectionError(err)) return err;
   const reason = err instanceof Error ? err.message : String(err);
-  return new UnavailableError(`the database is unavailable (${reason}); retry in ${RETRY_AFTER_S} s`, RETRY_AFTER_S, { cause: err });
+  return new UnavailableError(`the database is unavailable (${reason}); retry in ${RETRY_AFTER_S} s`, RETRY_AFTER_S, {
+    cause: err,
+  });
 }

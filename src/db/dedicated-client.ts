@@ -62,7 +62,10 @@ export class DedicatedClient extends EventEmitter<{ up: [client: pg.Client]; dow
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.options.url, application_name: this.options.applicationName });
+    const client = new pg.Client({
+      connectionString: this.options.url,
+      application_name: this.options.applicationName,
+    });
     this.current = client;
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client, new Error('connection ended')));

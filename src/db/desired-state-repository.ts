@@ -55,7 +55,16 @@ export function tenantsOn(state: DesiredState, node: string): TenantState[] {
 }
 
 /** A member as the load sends it: an array, not an object, so 10,000 of them are half the JSON. */
-type MemberRow = [tenant: string, pool: string, name: string, address: string, port: number, weight: number, state: MemberState, backup: boolean];
+type MemberRow = [
+  tenant: string,
+  pool: string,
+  name: string,
+  address: string,
+  port: number,
+  weight: number,
+  state: MemberState,
+  backup: boolean,
+];
 
 /** The one row the desired-state statement answers: every table's rows as JSON arrays. */
 interface StateRows {
@@ -69,7 +78,13 @@ interface StateRows {
   members: MemberRow[];
   certs: CertRow[];
   cas: { tenant_id: string; name: string; pem: string }[];
-  allocations: { tenant_id: string; node: string; maxConnections: number; requestsPerSecond: number; ceiling: number | null }[];
+  allocations: {
+    tenant_id: string;
+    node: string;
+    maxConnections: number;
+    requestsPerSecond: number;
+    ceiling: number | null;
+  }[];
   placements: [string, string][];
 }
 
@@ -87,8 +102,16 @@ interface CertRow {
  * however many tenants there are (the reconciler reads it on every change). Given a transaction
  * (a dry-run write), it reads inside it and so sees that write's uncommitted rows.
  */
-export async function loadDesiredState(db: Db, opts: { tenantIds?: readonly string[]; states?: readonly string[] } = {}): Promise<DesiredState> {
-  const row = await selectState(db, opts.tenantIds === undefined ? null : [...opts.tenantIds], [...(opts.states ?? ['active'])], null);
+export async function loadDesiredState(
+  db: Db,
+  opts: { tenantIds?: readonly string[]; states?: readonly string[] } = {},
+): Promise<DesiredState> {
+  const row = await selectState(
+    db,
+    opts.tenantIds === undefined ? null : [...opts.tenantIds],
+    [...(opts.states ?? ['active'])],
+    null,
+  );
   return toDesiredState(row);
 }
 
@@ -115,7 +138,12 @@ export interface DesiredStateChanges {
  */
 export async function loadDesiredStateChanges(db: Db, since: number): Promise<DesiredStateChanges> {
   const row = await selectState(db, null, ['active'], since);
-  return { revision: Number(row.revision), global: row.global === true, changed: row.changed ?? [], state: toDesiredState(row) };
+  return {
+    revision: Number(row.revision),
+    global: row.global === true,
+    changed: row.changed ?? [],
+    state: toDesiredState(row),
+  };
 }
 
 async function selectState(db: Db, ids: string[] | null, states: string[], since: number | null): Promise<StateRows> {
@@ -168,13 +196,33 @@ function assemble(tenants: Tenant[], rows: StateRows): TenantState[] {
   const vips = byKey(rows.vips.map((r) => [r.tenant_id, toVip(r)] as const));
   const routes = byKey(rows.routes.map((r) => [`${r.tenant_id}/${r.vip_name}`, toRoute(r)] as const));
   const pools = byKey(rows.pools.map((r) => [r.tenant_id, toPool(r)] as const));
-  const members = byKey(rows.members.map(([tenant, pool, name, address, port, weight, state, backup]) => {
-    // PostgreSQL prints some IPv6 forms (IPv4-mapped) differently from our canonical text; serve ours.
-    const member: MemberSpec = { name, pool, address: canonicalIp(address) ?? address, port, weight, state, backup };
-    return [`${tenant}/${pool}`, member] as const;
-  }));
-  const allocations = byKey(rows.allocations.map((a) => [a.tenant_id, { node: a.node, maxConnections: a.maxConnections, requestsPerSecond: a.requestsPerSecond, ceiling: a.ceiling }] as const));
-  const certs = byKey(rows.certs.map((c) => [c.tenant_id, { name: c.name, chainPem: c.chain_pem, keyCiphertext: c.key_ciphertext, sans: c.sans }] as const));
+  const members = byKey(
+    rows.members.map(([tenant, pool, name, address, port, weight, state, backup]) => {
+      // PostgreSQL prints some IPv6 forms (IPv4-mapped) differently from our canonical text; serve ours.
+      const member: MemberSpec = { name, pool, address: canonicalIp(address) ?? address, port, weight, state, backup };
+      return [`${tenant}/${pool}`, member] as const;
+    }),
+  );
+  const allocations = byKey(
+    rows.allocations.map(
+      (a) =>
+        [
+          a.tenant_id,
+          {
+            node: a.node,
+            maxConnections: a.maxConnections,
+            requestsPerSecond: a.requestsPerSecond,
+            ceiling: a.ceiling,
+          },
+        ] as const,
+    ),
+  );
+  const certs = byKey(
+    rows.certs.map(
+      (c) =>
+        [c.tenant_id, { name: c.name, chainPem: c.chain_pem, keyCiphertext: c.key_ciphertext, sans: c.sans }] as const,
+    ),
+  );
   const cas = byKey(rows.cas.map((b) => [b.tenant_id, { name: b.name, pem: b.pem }] as const));
   return tenants.map((tenant) => ({
     tenant,

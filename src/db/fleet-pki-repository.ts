@@ -24,7 +24,12 @@ export async function issuingCa(db: Db): Promise<StoredCa | undefined> {
 
 /** The CAs nodes trust client certificates of: every one not expired, the issuing one first. */
 export async function trustedCas(db: Db, now: Date): Promise<StoredCa[]> {
-  const rows = await db.selectFrom('fleet_cas').selectAll().where('not_after', '>', now).orderBy('id', 'desc').execute();
+  const rows = await db
+    .selectFrom('fleet_cas')
+    .selectAll()
+    .where('not_after', '>', now)
+    .orderBy('id', 'desc')
+    .execute();
   return rows;
 }
 
@@ -32,10 +37,19 @@ export async function findCaByFingerprint(db: Db, fingerprint: string): Promise<
   return db.selectFrom('fleet_cas').selectAll().where('fingerprint', '=', fingerprint).executeTakeFirst();
 }
 
-export async function insertCa(db: Db, ca: { certPem: string; keySealed: string; fingerprint: string; source: 'generated' | 'supplied'; notAfter: Date }): Promise<StoredCa> {
+export async function insertCa(
+  db: Db,
+  ca: { certPem: string; keySealed: string; fingerprint: string; source: 'generated' | 'supplied'; notAfter: Date },
+): Promise<StoredCa> {
   return db
     .insertInto('fleet_cas')
-    .values({ cert_pem: ca.certPem, key_sealed: ca.keySealed, fingerprint: ca.fingerprint, source: ca.source, not_after: ca.notAfter })
+    .values({
+      cert_pem: ca.certPem,
+      key_sealed: ca.keySealed,
+      fingerprint: ca.fingerprint,
+      source: ca.source,
+      not_after: ca.notAfter,
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
 }

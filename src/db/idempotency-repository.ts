@@ -19,7 +19,12 @@ export interface IdempotencyKeyClaim {
 
 /** Forgets the token's key if it was stored before `createdBefore`, so it may be used for a new request. */
 export async function deleteExpiredKey(db: Db, tokenId: string, key: string, createdBefore: Date): Promise<void> {
-  await db.deleteFrom('idempotency_keys').where('token_id', '=', tokenId).where('key', '=', key).where('created_at', '<', createdBefore).execute();
+  await db
+    .deleteFrom('idempotency_keys')
+    .where('token_id', '=', tokenId)
+    .where('key', '=', key)
+    .where('created_at', '<', createdBefore)
+    .execute();
 }
 
 /**
@@ -29,7 +34,13 @@ export async function deleteExpiredKey(db: Db, tokenId: string, key: string, cre
 export async function insertKey(db: Db, claim: IdempotencyKeyClaim): Promise<boolean> {
   const inserted = await db
     .insertInto('idempotency_keys')
-    .values({ token_id: claim.tokenId, key: claim.key, method: claim.method, path: claim.path, request_hash: claim.requestHash })
+    .values({
+      token_id: claim.tokenId,
+      key: claim.key,
+      method: claim.method,
+      path: claim.path,
+      request_hash: claim.requestHash,
+    })
     .onConflict((oc) => oc.doNothing())
     .returning('key')
     .executeTakeFirst();
@@ -38,7 +49,12 @@ export async function insertKey(db: Db, claim: IdempotencyKeyClaim): Promise<boo
 
 /** The token's stored key; throws when it has none (call it after insertKey found one). */
 export async function findKey(db: Db, tokenId: string, key: string): Promise<StoredIdempotencyKey> {
-  const row = await db.selectFrom('idempotency_keys').selectAll().where('token_id', '=', tokenId).where('key', '=', key).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('idempotency_keys')
+    .selectAll()
+    .where('token_id', '=', tokenId)
+    .where('key', '=', key)
+    .executeTakeFirstOrThrow();
   return { method: row.method, path: row.path, requestHash: row.request_hash, response: row.response };
 }
 

@@ -8,6 +8,8 @@ const LEADER_LOCK_KEY = 0x5377_6c64; // "Swld"
  * advisory lock, held until that connection ends (so it dies with the leader's process or network).
  */
 export async function tryLeaderLock(client: pg.Client): Promise<boolean> {
-  const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [LEADER_LOCK_KEY]);
+  const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [
+    LEADER_LOCK_KEY,
+  ]);
   return rows[0]?.locked === true;
 }

@@ -13,7 +13,12 @@ export interface StoredMemberHealth extends MemberHealth {
  * Makes the node's stored health exactly `entries`: upserts what changed, deletes what the proxy
  * no longer has. The caller passes only a node it just observed; one transaction is the caller's.
  */
-export async function replaceNodeHealth(db: Db, node: string, entries: readonly MemberHealth[], at: Date): Promise<void> {
+export async function replaceNodeHealth(
+  db: Db,
+  node: string,
+  entries: readonly MemberHealth[],
+  at: Date,
+): Promise<void> {
   // PostgreSQL takes at most 65,535 parameters per statement: a large node is written in chunks.
   for (let i = 0; i < entries.length; i += HEALTH_CHUNK) {
     await db
@@ -61,7 +66,10 @@ export async function nodeHealth(db: Db, node: string): Promise<MemberHealth[]> 
   return rows.map(toHealth);
 }
 
-type HealthRow = Pick<Selectable<MemberHealthTable>, 'backend' | 'member' | 'tenant_id' | 'pool' | 'status' | 'check_status' | 'check_description'>;
+type HealthRow = Pick<
+  Selectable<MemberHealthTable>,
+  'backend' | 'member' | 'tenant_id' | 'pool' | 'status' | 'check_status' | 'check_description'
+>;
 
 function toHealth(r: HealthRow): MemberHealth {
   return {
@@ -78,7 +86,15 @@ function toHealth(r: HealthRow): MemberHealth {
 /** An entry as `replaceNodeHealth` stores it: what comparing with `nodeHealth` must start from. */
 export function storedHealth(e: MemberHealth): MemberHealth {
   const c = columns(e);
-  return { tenant: c.tenant_id, pool: c.pool, member: c.member, backend: c.backend, status: e.status, checkStatus: c.check_status, checkDescription: c.check_description };
+  return {
+    tenant: c.tenant_id,
+    pool: c.pool,
+    member: c.member,
+    backend: c.backend,
+    status: e.status,
+    checkStatus: c.check_status,
+    checkDescription: c.check_description,
+  };
 }
 
 function columns(e: MemberHealth) {

@@ -63,7 +63,12 @@ export async function listMembers(
   pool: string,
   q: { limit?: number; after?: string | undefined } = {},
 ): Promise<Member[]> {
-  let query = db.selectFrom('members').selectAll().where('tenant_id', '=', tenantId).where('pool_name', '=', pool).orderBy('name');
+  let query = db
+    .selectFrom('members')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('pool_name', '=', pool)
+    .orderBy('name');
   if (q.limit !== undefined) query = query.limit(q.limit);
   if (q.after !== undefined) query = query.where('name', '>', q.after);
   return (await query.execute()).map(toMember);
@@ -112,7 +117,15 @@ export async function updateMember(
 ): Promise<Member> {
   const row = await db
     .updateTable('members')
-    .set({ address: m.address, port: m.port, weight: m.weight, state: m.state, backup: m.backup, revision, updated_at: new Date() })
+    .set({
+      address: m.address,
+      port: m.port,
+      weight: m.weight,
+      state: m.state,
+      backup: m.backup,
+      revision,
+      updated_at: new Date(),
+    })
     .where('tenant_id', '=', tenantId)
     .where('pool_name', '=', pool)
     .where('name', '=', name)

@@ -59,7 +59,8 @@ export async function migrateToLatest(
       const migrator = new Migrator({ db: conn, provider });
       if (onProgress) {
         const pending = (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
-        provider.beforeUp = (name) => onProgress({ migration: name, n: pending.indexOf(name) + 1, total: pending.length });
+        provider.beforeUp = (name) =>
+          onProgress({ migration: name, n: pending.indexOf(name) + 1, total: pending.length });
       }
       const result = await migrator.migrateToLatest();
       if (result.error) {

@@ -9,7 +9,10 @@ import type { NodeTable } from './schema.js';
  * reports). Absent host, masterAddress and vrrp are null; an absent socketDir takes the column's
  * default (/run/switchyard); a null host is the node's own name.
  */
-export type NodeSpec = Pick<ProxyNode, 'name' | 'kind' | 'group' | 'zone' | 'runtimeAddress' | 'capacity' | 'configDir'> &
+export type NodeSpec = Pick<
+  ProxyNode,
+  'name' | 'kind' | 'group' | 'zone' | 'runtimeAddress' | 'capacity' | 'configDir'
+> &
   Partial<Pick<ProxyNode, 'masterAddress' | 'socketDir' | 'vrrp'>> & { readonly host?: string | null };
 
 /** A node row with its latest config version's revision and hash (null before the first build). */
@@ -31,17 +34,29 @@ export function toNode(row: NodeRow): ProxyNode {
     group: row.node_group,
     zone: row.zone,
     host: row.host ?? row.name,
-    runtimeAddress: row.runtime_host !== null && row.runtime_port !== null ? { host: row.runtime_host, port: row.runtime_port } : null,
-    masterAddress: row.master_host !== null && row.master_port !== null ? { host: row.master_host, port: row.master_port } : null,
+    runtimeAddress:
+      row.runtime_host !== null && row.runtime_port !== null
+        ? { host: row.runtime_host, port: row.runtime_port }
+        : null,
+    masterAddress:
+      row.master_host !== null && row.master_port !== null ? { host: row.master_host, port: row.master_port } : null,
     capacity: { vcpu: Number(row.capacity_vcpu), memoryMb: row.capacity_memory_mb },
     configDir: row.config_dir,
     socketDir: row.socket_dir,
     runtimeCertificate:
       row.cert_serial === null || row.cert_serial === undefined
         ? null
-        : { serial: row.cert_serial, notBefore: iso(row.cert_not_before!), notAfter: iso(row.cert_not_after!), issuedAt: iso(row.cert_issued_at!) },
+        : {
+            serial: row.cert_serial,
+            notBefore: iso(row.cert_not_before!),
+            notAfter: iso(row.cert_not_after!),
+            issuedAt: iso(row.cert_issued_at!),
+          },
     vrrp:
-      row.vrrp_interface === null || row.vrrp_interface === undefined || row.vrrp_address === null || row.vrrp_address === undefined
+      row.vrrp_interface === null ||
+      row.vrrp_interface === undefined ||
+      row.vrrp_address === null ||
+      row.vrrp_address === undefined
         ? null
         : { interface: row.vrrp_interface, address: row.vrrp_address, trackPidFile: row.vrrp_track_pid_file ?? null },
     capabilities: CAPABILITIES[kind],
@@ -53,7 +68,8 @@ export function toNode(row: NodeRow): ProxyNode {
         ? null
         : { reason: row.placement_excluded_reason, since: iso(row.placement_excluded_at ?? new Date(0)) },
     status: {
-      desiredRevision: row.desired_revision === null || row.desired_revision === undefined ? null : Number(row.desired_revision),
+      desiredRevision:
+        row.desired_revision === null || row.desired_revision === undefined ? null : Number(row.desired_revision),
       desiredHash,
       appliedHash: row.applied_hash,
       appliedAt: isoOrNull(row.applied_at),
@@ -84,10 +100,27 @@ function nodesWithDesired(db: Db) {
     .selectFrom('nodes')
     .leftJoin('fleet_certificates as fc', 'fc.node_name', 'nodes.name')
     .selectAll('nodes')
-    .select(['fc.serial as cert_serial', 'fc.not_before as cert_not_before', 'fc.not_after as cert_not_after', 'fc.issued_at as cert_issued_at'])
+    .select([
+      'fc.serial as cert_serial',
+      'fc.not_before as cert_not_before',
+      'fc.not_after as cert_not_after',
+      'fc.issued_at as cert_issued_at',
+    ])
     .select((eb) => [
-      eb.selectFrom('config_versions as cv').whereRef('cv.node_name', '=', 'nodes.name').orderBy('cv.id', 'desc').limit(1).select('cv.revision').as('desired_revision'),
-      eb.selectFrom('config_versions as cv').whereRef('cv.node_name', '=', 'nodes.name').orderBy('cv.id', 'desc').limit(1).select('cv.content_hash').as('desired_hash'),
+      eb
+        .selectFrom('config_versions as cv')
+        .whereRef('cv.node_name', '=', 'nodes.name')
+        .orderBy('cv.id', 'desc')
+        .limit(1)
+        .select('cv.revision')
+        .as('desired_revision'),
+      eb
+        .selectFrom('config_versions as cv')
+        .whereRef('cv.node_name', '=', 'nodes.name')
+        .orderBy('cv.id', 'desc')
+        .limit(1)
+        .select('cv.content_hash')
+        .as('desired_hash'),
     ]);
 }
 
@@ -182,9 +215,16 @@ export async function deleteNode(db: Db, name: string): Promise<void> {
 
 /** Records an agent's report: observed state, so no revision and no audit event. */
 export async function recordReport(db: Db, name: string, r: NodeReport, at: Date): Promise<void> {
-  const versions = { ...(r.proxyVersion !== undefined && { proxy_version: r.proxyVersion }), ...(r.agentVersion !== undefined && { agent_version: r.agentVersion }) };
+  const versions = {
+    ...(r.proxyVersion !== undefined && { proxy_version: r.proxyVersion }),
+    ...(r.agentVersion !== undefined && { agent_version: r.agentVersion }),
+  };
   if (r.event === 'heartbeat') {
-    await db.updateTable('nodes').set({ last_heartbeat_at: at, ...versions }).where('name', '=', name).execute();
+    await db
+      .updateTable('nodes')
+      .set({ last_heartbeat_at: at, ...versions })
+      .where('name', '=', name)
+      .execute();
   } else if (r.event === 'applied') {
     await db
       .updateTable('nodes')
@@ -201,7 +241,11 @@ export async function recordReport(db: Db, name: string, r: NodeReport, at: Date
       .where('name', '=', name)
       .execute();
   } else {
-    await db.updateTable('nodes').set({ last_heartbeat_at: at, last_error: r.error!, last_error_at: at, ...versions }).where('name', '=', name).execute();
+    await db
+      .updateTable('nodes')
+      .set({ last_heartbeat_at: at, last_error: r.error!, last_error_at: at, ...versions })
+      .where('name', '=', name)
+      .execute();
   }
 }
 

@@ -39,19 +39,23 @@ export async function upsertPlacements(db: Db, rows: readonly PlacementWrite[], 
   if (rows.length === 0) return;
   await db
     .insertInto('placements')
-    .values(rows.map((r) => ({
-      tenant_id: r.tenantId,
-      node_name: r.node,
-      reservation_vcpu: r.reservation.vcpu,
-      reservation_memory_mb: r.reservation.memoryMb,
-      reason: r.reason,
-      revision,
-    })))
-    .onConflict((oc) => oc.columns(['tenant_id', 'node_name']).doUpdateSet((eb) => ({
-      reservation_vcpu: eb.ref('excluded.reservation_vcpu'),
-      reservation_memory_mb: eb.ref('excluded.reservation_memory_mb'),
-      revision: eb.ref('excluded.revision'),
-    })))
+    .values(
+      rows.map((r) => ({
+        tenant_id: r.tenantId,
+        node_name: r.node,
+        reservation_vcpu: r.reservation.vcpu,
+        reservation_memory_mb: r.reservation.memoryMb,
+        reason: r.reason,
+        revision,
+      })),
+    )
+    .onConflict((oc) =>
+      oc.columns(['tenant_id', 'node_name']).doUpdateSet((eb) => ({
+        reservation_vcpu: eb.ref('excluded.reservation_vcpu'),
+        reservation_memory_mb: eb.ref('excluded.reservation_memory_mb'),
+        revision: eb.ref('excluded.revision'),
+      })),
+    )
     .execute();
 }
 
@@ -86,7 +90,11 @@ export async function bookedPerNode(db: Db, opts: { except: string }): Promise<M
   for (const p of own) {
     const b = booked.get(p.node_name);
     // vCPUs are stored to the thousandth: round away the float noise of the subtraction.
-    if (b) booked.set(p.node_name, { vcpu: Math.round((b.vcpu - Number(p.reservation_vcpu)) * 1000) / 1000, memoryMb: b.memoryMb - p.reservation_memory_mb });
+    if (b)
+      booked.set(p.node_name, {
+        vcpu: Math.round((b.vcpu - Number(p.reservation_vcpu)) * 1000) / 1000,
+        memoryMb: b.memoryMb - p.reservation_memory_mb,
+      });
   }
   return booked;
 }

@@ -84,12 +84,21 @@ export async function findPool(db: Db, tenantId: string, name: string): Promise<
 }
 
 export async function poolExists(db: Db, tenantId: string, name: string): Promise<boolean> {
-  const row = await db.selectFrom('pools').select('name').where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
+  const row = await db
+    .selectFrom('pools')
+    .select('name')
+    .where('tenant_id', '=', tenantId)
+    .where('name', '=', name)
+    .executeTakeFirst();
   return row !== undefined;
 }
 
 /** One page of a tenant's pools, by name; `after` is the last name of the previous page. */
-export async function listPools(db: Db, tenantId: string, q: { limit: number; after?: string | undefined }): Promise<PoolResource[]> {
+export async function listPools(
+  db: Db,
+  tenantId: string,
+  q: { limit: number; after?: string | undefined },
+): Promise<PoolResource[]> {
   let query = db
     .selectFrom('pools')
     .selectAll('pools')
@@ -165,9 +174,16 @@ export async function findPoolReferences(db: Db, tenantId: string, name: string)
 }
 
 /** Names of the tenant's pools whose TLS settings name this CA bundle or certificate, sorted. */
-export async function poolsUsingTlsMaterial(db: Db, tenantId: string, ref: { caBundle: string } | { clientCertificate: string }): Promise<string[]> {
+export async function poolsUsingTlsMaterial(
+  db: Db,
+  tenantId: string,
+  ref: { caBundle: string } | { clientCertificate: string },
+): Promise<string[]> {
   let query = db.selectFrom('pools').select('name').where('tenant_id', '=', tenantId);
-  query = 'caBundle' in ref ? query.where('tls_ca_bundle', '=', ref.caBundle) : query.where('tls_client_certificate', '=', ref.clientCertificate);
+  query =
+    'caBundle' in ref
+      ? query.where('tls_ca_bundle', '=', ref.caBundle)
+      : query.where('tls_client_certificate', '=', ref.clientCertificate);
   return (await query.orderBy('name').execute()).map((r) => r.name);
 }
 

@@ -37,9 +37,13 @@ export async function vipsBehind(
   if (listeners.length === 0) return [];
   const rows = await db
     .selectFrom('vips')
-    .innerJoin('placements', (j) => j.onRef('placements.tenant_id', '=', 'vips.tenant_id').on('placements.node_name', '=', node))
+    .innerJoin('placements', (j) =>
+      j.onRef('placements.tenant_id', '=', 'vips.tenant_id').on('placements.node_name', '=', node),
+    )
     .select(['vips.tenant_id', 'vips.name', 'vips.address', 'vips.port'])
-    .where((eb) => eb.or(listeners.map((l) => eb.and([eb('vips.address', '=', l.address), eb('vips.port', '=', l.port)]))))
+    .where((eb) =>
+      eb.or(listeners.map((l) => eb.and([eb('vips.address', '=', l.address), eb('vips.port', '=', l.port)]))),
+    )
     .execute();
   return rows.map((r) => ({ tenant: r.tenant_id, vip: r.name, address: r.address, port: r.port }));
 }
@@ -65,13 +69,30 @@ export async function upsertHold(
   const retryAt = new Date(now.getTime() + retryInMs(attempts));
   await db
     .insertInto('reload_holds')
-    .values({ node_name: h.node, tenant_id: h.tenant, listeners: JSON.stringify(h.listeners), reason: h.reason, attempts, since: now, retry_at: retryAt })
-    .onConflict((oc) => oc.columns(['node_name', 'tenant_id']).doUpdateSet({ listeners: JSON.stringify(h.listeners), reason: h.reason, attempts, retry_at: retryAt }))
+    .values({
+      node_name: h.node,
+      tenant_id: h.tenant,
+      listeners: JSON.stringify(h.listeners),
+      reason: h.reason,
+      attempts,
+      since: now,
+      retry_at: retryAt,
+    })
+    .onConflict((oc) =>
+      oc
+        .columns(['node_name', 'tenant_id'])
+        .doUpdateSet({ listeners: JSON.stringify(h.listeners), reason: h.reason, attempts, retry_at: retryAt }),
+    )
     .execute();
 }
 
 export async function holdsOn(db: Db, node: string): Promise<ReloadHold[]> {
-  const rows = await db.selectFrom('reload_holds').selectAll().where('node_name', '=', node).orderBy('tenant_id').execute();
+  const rows = await db
+    .selectFrom('reload_holds')
+    .selectAll()
+    .where('node_name', '=', node)
+    .orderBy('tenant_id')
+    .execute();
   return rows.map((r) => ({
     node: r.node_name,
     tenant: r.tenant_id,
@@ -105,6 +126,10 @@ export async function releaseHolds(db: Db, node: string, except: readonly string
 
 /** Tenants held on each node, for views that list them. */
 export async function heldCount(db: Db): Promise<Map<string, number>> {
-  const rows = await db.selectFrom('reload_holds').select(['node_name', sql<string>`count(*)`.as('n')]).groupBy('node_name').execute();
+  const rows = await db
+    .selectFrom('reload_holds')
+    .select(['node_name', sql<string>`count(*)`.as('n')])
+    .groupBy('node_name')
+    .execute();
   return new Map(rows.map((r) => [r.node_name, Number(r.n)]));
 }

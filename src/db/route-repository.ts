@@ -43,7 +43,13 @@ export async function listRoutes(db: Db, tenantId: string, vip: string): Promise
   return rows.map(toRoute);
 }
 
-export async function insertRoute(db: Db, tenantId: string, vip: string, r: RouteFields, revision: number): Promise<Route> {
+export async function insertRoute(
+  db: Db,
+  tenantId: string,
+  vip: string,
+  r: RouteFields,
+  revision: number,
+): Promise<Route> {
   const row = await db
     .insertInto('routes')
     .values({
@@ -60,7 +66,13 @@ export async function insertRoute(db: Db, tenantId: string, vip: string, r: Rout
   return toRoute(row);
 }
 
-export async function updateRoute(db: Db, tenantId: string, vip: string, r: RouteFields, revision: number): Promise<Route> {
+export async function updateRoute(
+  db: Db,
+  tenantId: string,
+  vip: string,
+  r: RouteFields,
+  revision: number,
+): Promise<Route> {
   const row = await db
     .updateTable('routes')
     .set({ priority: r.priority, match: JSON.stringify(r.match), pool_name: r.pool, revision, updated_at: new Date() })
@@ -73,5 +85,10 @@ export async function updateRoute(db: Db, tenantId: string, vip: string, r: Rout
 }
 
 export async function deleteRoute(db: Db, tenantId: string, vip: string, name: string): Promise<void> {
-  await db.deleteFrom('routes').where('tenant_id', '=', tenantId).where('vip_name', '=', vip).where('name', '=', name).execute();
+  await db
+    .deleteFrom('routes')
+    .where('tenant_id', '=', tenantId)
+    .where('vip_name', '=', vip)
+    .where('name', '=', name)
+    .execute();
 }

@@ -14,9 +14,29 @@ export async function insertSamples(db: Db, node: string, at: Date, samples: rea
   await db
     .insertInto('stat_samples')
     .columns([
-      'node_name', 'kind', 'tenant_id', 'proxy', 'name', 'pool', 'at', 'sessions', 'session_limit', 'session_rate', 'requests',
-      'responses_2xx', 'responses_4xx', 'responses_5xx', 'denied', 'request_rate', 'rate_2xx', 'rate_4xx', 'rate_5xx', 'denied_rate', 'refused_rate',
-      'status', 'check_status',
+      'node_name',
+      'kind',
+      'tenant_id',
+      'proxy',
+      'name',
+      'pool',
+      'at',
+      'sessions',
+      'session_limit',
+      'session_rate',
+      'requests',
+      'responses_2xx',
+      'responses_4xx',
+      'responses_5xx',
+      'denied',
+      'request_rate',
+      'rate_2xx',
+      'rate_4xx',
+      'rate_5xx',
+      'denied_rate',
+      'refused_rate',
+      'status',
+      'check_status',
     ])
     .expression(sql`
       select ${node}::text, kind, tenant_id, proxy, name, pool, ${at}::timestamptz, sessions, session_limit, session_rate, requests,
@@ -42,8 +62,22 @@ export async function upsertRollups(db: Db, node: string, increments: readonly R
   await db
     .insertInto('stat_rollups')
     .columns([
-      'node_name', 'kind', 'tenant_id', 'proxy', 'name', 'minute', 'samples', 'sessions_sum', 'sessions_max', 'rated', 'request_rate_sum',
-      'rate_2xx_sum', 'rate_4xx_sum', 'rate_5xx_sum', 'denied_rate_sum', 'session_limit',
+      'node_name',
+      'kind',
+      'tenant_id',
+      'proxy',
+      'name',
+      'minute',
+      'samples',
+      'sessions_sum',
+      'sessions_max',
+      'rated',
+      'request_rate_sum',
+      'rate_2xx_sum',
+      'rate_4xx_sum',
+      'rate_5xx_sum',
+      'denied_rate_sum',
+      'session_limit',
     ])
     .expression(sql`
       select ${node}::text, kind, tenant_id, proxy, name, minute, samples, sessions_sum, sessions_max, rated, request_rate_sum,
@@ -75,7 +109,11 @@ export async function upsertRollups(db: Db, node: string, increments: readonly R
 }
 
 /** Deletes raw samples older than `rawBefore` and rollups of minutes before `rollupsBefore`. */
-export async function pruneStats(db: Db, rawBefore: Date, rollupsBefore: Date): Promise<{ raw: number; rollups: number }> {
+export async function pruneStats(
+  db: Db,
+  rawBefore: Date,
+  rollupsBefore: Date,
+): Promise<{ raw: number; rollups: number }> {
   const raw = await db.deleteFrom('stat_samples').where('at', '<', rawBefore).executeTakeFirst();
   const rollups = await db.deleteFrom('stat_rollups').where('minute', '<', rollupsBefore).executeTakeFirst();
   return { raw: Number(raw.numDeletedRows), rollups: Number(rollups.numDeletedRows) };
@@ -98,7 +136,15 @@ export interface LatestFrontendSample {
  */
 export async function latestFrontendSamples(db: Db, maxAgeMs: number): Promise<LatestFrontendSample[] | null> {
   try {
-    const { rows } = await sql<{ node_name: string; tenant_id: string; sessions: number; request_rate: number; denied_rate: number; refused_rate: number; at: Date }>`
+    const { rows } = await sql<{
+      node_name: string;
+      tenant_id: string;
+      sessions: number;
+      request_rate: number;
+      denied_rate: number;
+      refused_rate: number;
+      at: Date;
+    }>`
       select s.node_name, s.tenant_id, s.sessions, coalesce(s.request_rate, 0)::float8 as request_rate,
              coalesce(s.denied_rate, 0)::float8 as denied_rate, coalesce(s.refused_rate, 0)::float8 as refused_rate, s.at
       from stat_samples s
@@ -165,7 +211,15 @@ export async function frontendSeries(
         where tenant_id = ${tenantId} and kind = 'frontend' and minute >= ${new Date(Math.floor(window.from.getTime() / 60_000) * 60_000)} and minute < ${window.to}
         group by node_name, name, bucket`;
   const { rows } = await sql<{
-    name: string; bucket: number; req: number | null; ses: number; r2: number | null; r4: number | null; r5: number | null; dn: number | null; lim: number | null;
+    name: string;
+    bucket: number;
+    req: number | null;
+    ses: number;
+    r2: number | null;
+    r4: number | null;
+    r5: number | null;
+    dn: number | null;
+    lim: number | null;
   }>`
     select name, bucket::float8 as bucket, sum(req)::float8 as req, sum(ses)::float8 as ses, sum(r2)::float8 as r2,
       sum(r4)::float8 as r4, sum(r5)::float8 as r5, sum(dn)::float8 as dn, sum(lim)::float8 as lim

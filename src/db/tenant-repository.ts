@@ -64,7 +64,11 @@ export async function listTenants(db: Db, q: TenantListQuery): Promise<Tenant[]>
   return (await query.execute()).map(toTenant);
 }
 
-export async function insertTenant(db: Db, t: CreateTenant & { weight: number; state: TenantState; approval?: Approval }, revision: number): Promise<Tenant> {
+export async function insertTenant(
+  db: Db,
+  t: CreateTenant & { weight: number; state: TenantState; approval?: Approval },
+  revision: number,
+): Promise<Tenant> {
   const row = await db
     .insertInto('tenants')
     .values({
@@ -78,7 +82,11 @@ export async function insertTenant(db: Db, t: CreateTenant & { weight: number; s
 }
 
 /** Writes the whole tenant (the service has merged the patch and checked invariants). */
-export async function updateTenant(db: Db, t: Omit<Tenant, 'createdAt' | 'updatedAt' | 'revision'>, revision: number): Promise<Tenant> {
+export async function updateTenant(
+  db: Db,
+  t: Omit<Tenant, 'createdAt' | 'updatedAt' | 'revision'>,
+  revision: number,
+): Promise<Tenant> {
   const row = await db
     .updateTable('tenants')
     .set({
@@ -105,7 +113,10 @@ export async function countTenantVips(db: Db, id: string): Promise<number> {
   return Number(row.n);
 }
 
-type TenantFieldsIn = Pick<Tenant, 'displayName' | 'state' | 'reservation' | 'limit' | 'weight' | 'labels' | 'proxyKind'> & { approval?: Approval | undefined };
+type TenantFieldsIn = Pick<
+  Tenant,
+  'displayName' | 'state' | 'reservation' | 'limit' | 'weight' | 'labels' | 'proxyKind'
+> & { approval?: Approval | undefined };
 
 function tenantColumns(t: TenantFieldsIn) {
   return {

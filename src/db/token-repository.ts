@@ -45,7 +45,14 @@ export async function listTokens(db: Db, q: { limit: number; after?: string | un
 
 export async function insertToken(
   db: Db,
-  t: { name: string; role: Role; tenantId: string | null; nodeName: string | null; secretHash: string; expiresAt: string | null },
+  t: {
+    name: string;
+    role: Role;
+    tenantId: string | null;
+    nodeName: string | null;
+    secretHash: string;
+    expiresAt: string | null;
+  },
 ): Promise<TokenRow> {
   return db
     .insertInto('api_tokens')

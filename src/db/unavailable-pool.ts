@@ -15,7 +15,9 @@ export function unavailableOnConnectionLoss(pool: PostgresPool): PostgresPool {
       wrapper = {
         query: ((sqlOrCursor: unknown, parameters?: ReadonlyArray<unknown>) => {
           if (typeof sqlOrCursor !== 'string') return (client.query as (c: unknown) => unknown)(sqlOrCursor);
-          return client.query(sqlOrCursor, parameters ?? []).catch((err: unknown) => Promise.reject(asUnavailable(err)));
+          return client
+            .query(sqlOrCursor, parameters ?? [])
+            .catch((err: unknown) => Promise.reject(asUnavailable(err)));
         }) as PostgresPoolClient['query'],
         release: (destroy) => client.release(destroy),
       };

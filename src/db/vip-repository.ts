@@ -27,18 +27,31 @@ export function toVip(row: Selectable<VipTable>): Vip {
 export type VipFields = Omit<Vip, 'revision' | 'createdAt' | 'updatedAt'>;
 
 export async function findVip(db: Db, tenantId: string, name: string): Promise<Vip | undefined> {
-  const row = await db.selectFrom('vips').selectAll().where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
+  const row = await db
+    .selectFrom('vips')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('name', '=', name)
+    .executeTakeFirst();
   return row && toVip(row);
 }
 
-export async function listVips(db: Db, tenantId: string, q: { limit: number; after?: string | undefined }): Promise<Vip[]> {
+export async function listVips(
+  db: Db,
+  tenantId: string,
+  q: { limit: number; after?: string | undefined },
+): Promise<Vip[]> {
   let query = db.selectFrom('vips').selectAll().where('tenant_id', '=', tenantId).orderBy('name').limit(q.limit);
   if (q.after !== undefined) query = query.where('name', '>', q.after);
   return (await query.execute()).map(toVip);
 }
 
 /** The VIP holding `address:port`, of any tenant (only for conflict checks: never shown across tenants). */
-export async function findVipByEndpoint(db: Db, address: string, port: number): Promise<{ tenantId: string; name: string } | undefined> {
+export async function findVipByEndpoint(
+  db: Db,
+  address: string,
+  port: number,
+): Promise<{ tenantId: string; name: string } | undefined> {
   const row = await db
     .selectFrom('vips')
     .select(['tenant_id', 'name'])
@@ -89,7 +102,12 @@ export async function deleteVip(db: Db, tenantId: string, name: string): Promise
 }
 
 export async function poolExists(db: Db, tenantId: string, name: string): Promise<boolean> {
-  const row = await db.selectFrom('pools').select('name').where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
+  const row = await db
+    .selectFrom('pools')
+    .select('name')
+    .where('tenant_id', '=', tenantId)
+    .where('name', '=', name)
+    .executeTakeFirst();
   return row !== undefined;
 }
 

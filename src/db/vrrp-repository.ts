@@ -49,12 +49,19 @@ export async function lockRouters(trx: Db): Promise<void> {
 
 /** Every router of the group. */
 export async function routersOf(db: Db, group: string): Promise<StoredVrrpRouter[]> {
-  const rows = await db.selectFrom('vrrp_routers').select(['address', 'vrid', 'auth_sealed']).where('node_group', '=', group).execute();
+  const rows = await db
+    .selectFrom('vrrp_routers')
+    .select(['address', 'vrid', 'auth_sealed'])
+    .where('node_group', '=', group)
+    .execute();
   return rows.map((r) => ({ address: r.address, vrid: Number(r.vrid), authSealed: r.auth_sealed }));
 }
 
 export async function insertRouter(trx: Db, group: string, r: StoredVrrpRouter): Promise<void> {
-  await trx.insertInto('vrrp_routers').values({ node_group: group, address: r.address, vrid: r.vrid, auth_sealed: r.authSealed }).execute();
+  await trx
+    .insertInto('vrrp_routers')
+    .values({ node_group: group, address: r.address, vrid: r.vrid, auth_sealed: r.authSealed })
+    .execute();
 }
 
 /**
@@ -68,4 +75,3 @@ export async function releaseUnusedRouters(trx: Db, group: string): Promise<numb
   `.execute(trx);
   return Number(result.numAffectedRows ?? 0);
 }
-

@@ -59,12 +59,20 @@ export function parseCaBundle(text: string, now: Date): ParsedCaBundle {
   const entries = certs.map((cert, i) => {
     const notAfter = new Date(cert.validTo);
     if (notAfter.getTime() <= now.getTime()) {
-      throw new CertificateError('certificates', `certificate ${i + 1} (${cert.subject.replace(/\n/g, ', ')}) expired on ${notAfter.toISOString()}`);
+      throw new CertificateError(
+        'certificates',
+        `certificate ${i + 1} (${cert.subject.replace(/\n/g, ', ')}) expired on ${notAfter.toISOString()}`,
+      );
     }
-    return { subject: cert.subject.replace(/\n/g, ', '), notAfter: notAfter.toISOString(), fingerprintSha256: cert.fingerprint256 };
+    return {
+      subject: cert.subject.replace(/\n/g, ', '),
+      notAfter: notAfter.toISOString(),
+      fingerprintSha256: cert.fingerprint256,
+    };
   });
   const fingerprints = new Set(entries.map((e) => e.fingerprintSha256));
-  if (fingerprints.size !== entries.length) throw new CertificateError('certificates', 'holds the same certificate twice');
+  if (fingerprints.size !== entries.length)
+    throw new CertificateError('certificates', 'holds the same certificate twice');
   return {
     pem: certs.map((c) => c.toString().trim()).join('\n') + '\n',
     entries,

@@ -154,7 +154,10 @@ function parsePrivateKey(text: string): KeyObject {
   }
   const bits = key.asymmetricKeyDetails?.modulusLength;
   if (key.asymmetricKeyType === 'rsa' && bits !== undefined && bits < MIN_RSA_BITS) {
-    throw new CertificateError('privateKey', `is a ${bits}-bit RSA key; proxies refuse RSA keys under ${MIN_RSA_BITS} bits`);
+    throw new CertificateError(
+      'privateKey',
+      `is a ${bits}-bit RSA key; proxies refuse RSA keys under ${MIN_RSA_BITS} bits`,
+    );
   }
   return key;
 }
@@ -177,7 +180,10 @@ function parseSans(text: string | undefined): string[] {
 function checkDnsSan(name: string): string {
   const parsed = hostPattern.safeParse(name);
   if (!parsed.success) {
-    throw new CertificateError('certificate', `subject alternative name ${JSON.stringify(name.slice(0, 80))} is not a valid DNS name`);
+    throw new CertificateError(
+      'certificate',
+      `subject alternative name ${JSON.stringify(name.slice(0, 80))} is not a valid DNS name`,
+    );
   }
   return parsed.data;
 }
@@ -186,7 +192,10 @@ function checkIpSan(text: string): string {
   // node prints IPv6 SANs upper case and uncompressed; the canonical form is what the renderers expect.
   const ip = canonicalIp(text);
   if (ip === null) {
-    throw new CertificateError('certificate', `subject alternative name ${JSON.stringify(text.slice(0, 80))} is not an IP address`);
+    throw new CertificateError(
+      'certificate',
+      `subject alternative name ${JSON.stringify(text.slice(0, 80))} is not an IP address`,
+    );
   }
   return ip;
 }

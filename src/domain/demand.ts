@@ -77,7 +77,8 @@ export function estimateDemand(
 ): TenantDemand[] {
   const observed = observe(samples);
   const prev = new Map<string, TenantDemand>();
-  for (const d of [...previous].sort(compareDemand)) if (!prev.has(pairKey(d.tenantId, d.node))) prev.set(pairKey(d.tenantId, d.node), d);
+  for (const d of [...previous].sort(compareDemand))
+    if (!prev.has(pairKey(d.tenantId, d.node))) prev.set(pairKey(d.tenantId, d.node), d);
   const out = new Map<string, TenantDemand>(prev);
   for (const [key, o] of observed) {
     const p = prev.get(key);
@@ -86,7 +87,8 @@ export function estimateDemand(
       node: o.node,
       connections: smooth(p?.connections, o.connections, smoothing),
       requestsPerSecond: smooth(p?.requestsPerSecond, o.requestsPerSecond, smoothing),
-      ...(o.saturated !== undefined && (o.saturated.connections || o.saturated.requestsPerSecond) && { saturated: o.saturated }),
+      ...(o.saturated !== undefined &&
+        (o.saturated.connections || o.saturated.requestsPerSecond) && { saturated: o.saturated }),
     });
   }
   return [...out.values()].sort(compareDemand);
@@ -94,8 +96,14 @@ export function estimateDemand(
 
 function observe(samples: readonly StatsSample[]): Map<string, TenantDemand> {
   const sorted = [...samples].sort(
-    (a, b) => byString(a.tenantId, b.tenantId) || byString(a.node, b.node) || a.sessions - b.sessions || a.queued - b.queued
-      || a.requestRate - b.requestRate || a.rejected - b.rejected || a.intervalSeconds - b.intervalSeconds,
+    (a, b) =>
+      byString(a.tenantId, b.tenantId) ||
+      byString(a.node, b.node) ||
+      a.sessions - b.sessions ||
+      a.queued - b.queued ||
+      a.requestRate - b.requestRate ||
+      a.rejected - b.rejected ||
+      a.intervalSeconds - b.intervalSeconds,
   );
   const out = new Map<string, TenantDemand>();
   for (const s of sorted) {
@@ -108,7 +116,10 @@ function observe(samples: readonly StatsSample[]): Map<string, TenantDemand> {
       tenantId: s.tenantId,
       node: s.node,
       connections: (prev?.connections ?? 0) + nonNegative(s.sessions) + nonNegative(s.queued),
-      requestsPerSecond: (prev?.requestsPerSecond ?? 0) + nonNegative(s.requestRate) + (s.rejectedInRate === true ? 0 : rejected / interval),
+      requestsPerSecond:
+        (prev?.requestsPerSecond ?? 0) +
+        nonNegative(s.requestRate) +
+        (s.rejectedInRate === true ? 0 : rejected / interval),
       saturated: {
         connections: (prev?.saturated?.connections ?? false) || refused > 0,
         requestsPerSecond: (prev?.saturated?.requestsPerSecond ?? false) || rejected > 0,
@@ -127,5 +138,10 @@ function smooth(previous: number | undefined, observed: number, s: DemandSmoothi
 }
 
 function compareDemand(a: TenantDemand, b: TenantDemand): number {
-  return byString(a.tenantId, b.tenantId) || byString(a.node, b.node) || a.connections - b.connections || a.requestsPerSecond - b.requestsPerSecond;
+  return (
+    byString(a.tenantId, b.tenantId) ||
+    byString(a.node, b.node) ||
+    a.connections - b.connections ||
+    a.requestsPerSecond - b.requestsPerSecond
+  );
 }

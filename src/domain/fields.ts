@@ -12,36 +12,45 @@ export const slug = z
   .regex(SLUG_RE, 'must be a slug: a lower-case letter, then lower-case letters, digits or "-", at most 63 characters');
 
 /** An IP literal (IPv4 or IPv6), normalised to its canonical text. */
-export const ipAddress = z.string().max(64).transform((text, ctx) => {
-  const canonical = canonicalIp(text);
-  if (canonical === null) {
-    ctx.addIssue({ code: 'custom', message: 'must be an IPv4 or IPv6 address literal' });
-    return z.NEVER;
-  }
-  return canonical;
-});
+export const ipAddress = z
+  .string()
+  .max(64)
+  .transform((text, ctx) => {
+    const canonical = canonicalIp(text);
+    if (canonical === null) {
+      ctx.addIssue({ code: 'custom', message: 'must be an IPv4 or IPv6 address literal' });
+      return z.NEVER;
+    }
+    return canonical;
+  });
 
 /** A CIDR block such as 10.0.0.0/24 or fd00::/64, normalised; host bits must be zero. */
-export const cidr = z.string().max(64).transform((text, ctx) => {
-  const parsed = parseCidr(text);
-  if (parsed === null) {
-    ctx.addIssue({ code: 'custom', message: 'must be a CIDR block like 10.0.0.0/24 with no host bits set' });
-    return z.NEVER;
-  }
-  return formatCidr(parsed);
-});
+export const cidr = z
+  .string()
+  .max(64)
+  .transform((text, ctx) => {
+    const parsed = parseCidr(text);
+    if (parsed === null) {
+      ctx.addIssue({ code: 'custom', message: 'must be a CIDR block like 10.0.0.0/24 with no host bits set' });
+      return z.NEVER;
+    }
+    return formatCidr(parsed);
+  });
 
 /** A CIDR block, or a bare IP literal which means the single host (/32 or /128). */
-export const sourceRange = z.string().max(64).transform((text, ctx) => {
-  const single = canonicalIp(text);
-  if (single !== null) return single.includes(':') ? `${single}/128` : `${single}/32`;
-  const parsed = parseCidr(text);
-  if (parsed === null) {
-    ctx.addIssue({ code: 'custom', message: 'must be an IP address or a CIDR block with no host bits set' });
-    return z.NEVER;
-  }
-  return formatCidr(parsed);
-});
+export const sourceRange = z
+  .string()
+  .max(64)
+  .transform((text, ctx) => {
+    const single = canonicalIp(text);
+    if (single !== null) return single.includes(':') ? `${single}/128` : `${single}/32`;
+    const parsed = parseCidr(text);
+    if (parsed === null) {
+      ctx.addIssue({ code: 'custom', message: 'must be an IP address or a CIDR block with no host bits set' });
+      return z.NEVER;
+    }
+    return formatCidr(parsed);
+  });
 
 export const port = z.number().int('must be a whole number').min(1).max(65535);
 

@@ -34,7 +34,12 @@ export function canonicalIp(text: string): string | null {
 /** True when a part of a dotted quad starts with 0 and has more digits ("10.01.0.1"). Scans in place: the desired-state load checks every member. */
 function hasLeadingZero(quad: string): boolean {
   for (let i = 0; i < quad.length - 1; i++) {
-    if (quad.charCodeAt(i) === 48 /* 0 */ && (i === 0 || quad.charCodeAt(i - 1) === 46) /* . */ && quad.charCodeAt(i + 1) !== 46) return true;
+    if (
+      quad.charCodeAt(i) === 48 /* 0 */ &&
+      (i === 0 || quad.charCodeAt(i - 1) === 46) /* . */ &&
+      quad.charCodeAt(i + 1) !== 46
+    )
+      return true;
   }
   return false;
 }

@@ -27,7 +27,8 @@ export function memberHealth(desired: DesiredRuntime, observed: ObservedRuntime)
     for (const srv of be.servers) {
       const seen = live.get(`${be.name}/${srv.name}`);
       if (seen === undefined) continue;
-      const status: MemberHealthStatus = seen.admin === 'maint' ? 'MAINT' : seen.admin === 'drain' ? 'DRAIN' : seen.running ? 'UP' : 'DOWN';
+      const status: MemberHealthStatus =
+        seen.admin === 'maint' ? 'MAINT' : seen.admin === 'drain' ? 'DRAIN' : seen.running ? 'UP' : 'DOWN';
       out.push({
         tenant: be.tenant,
         pool: be.pool,
@@ -39,5 +40,7 @@ export function memberHealth(desired: DesiredRuntime, observed: ObservedRuntime)
       });
     }
   }
-  return out.sort((a, b) => (a.backend < b.backend ? -1 : a.backend > b.backend ? 1 : a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
+  return out.sort((a, b) =>
+    a.backend < b.backend ? -1 : a.backend > b.backend ? 1 : a.member < b.member ? -1 : a.member > b.member ? 1 : 0,
+  );
 }

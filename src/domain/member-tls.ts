@@ -54,12 +54,18 @@ export const memberTlsSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['sni'],
-        message: 'verify: required checks the member certificate against the SNI name: give sni {"from":"fixed","name":…} or {"from":"host"}, or choose verify: none',
+        message:
+          'verify: required checks the member certificate against the SNI name: give sni {"from":"fixed","name":…} or {"from":"host"}, or choose verify: none',
       });
     }
-    if (new Set(t.alpn).size !== t.alpn.length) ctx.addIssue({ code: 'custom', path: ['alpn'], message: 'protocols must be unique' });
+    if (new Set(t.alpn).size !== t.alpn.length)
+      ctx.addIssue({ code: 'custom', path: ['alpn'], message: 'protocols must be unique' });
     if (t.alpn.length > 0 && !t.alpn.includes('http/1.1')) {
-      ctx.addIssue({ code: 'custom', path: ['alpn'], message: 'must offer http/1.1: NGINX speaks HTTP/1.1 to members' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['alpn'],
+        message: 'must offer http/1.1: NGINX speaks HTTP/1.1 to members',
+      });
     }
   });
 
@@ -69,9 +75,17 @@ export function inPreferenceOrder(protocols: readonly AlpnProtocol[]): AlpnProto
 }
 
 /** The check types a pool may use with and without TLS members, as field issues (paths relative to the pool). */
-export function poolTlsIssues(pool: { readonly tls: MemberTls | null; readonly healthCheck: { readonly type: string } | null }): { path: string[]; message: string }[] {
+export function poolTlsIssues(pool: {
+  readonly tls: MemberTls | null;
+  readonly healthCheck: { readonly type: string } | null;
+}): { path: string[]; message: string }[] {
   if (pool.tls === null && pool.healthCheck?.type === 'https') {
-    return [{ path: ['healthCheck', 'type'], message: 'an https check needs TLS members: set tls on the pool, or use an http or tcp check' }];
+    return [
+      {
+        path: ['healthCheck', 'type'],
+        message: 'an https check needs TLS members: set tls on the pool, or use an http or tcp check',
+      },
+    ];
   }
   return [];
 }

@@ -53,10 +53,15 @@ export const replaceMembersSchema = z
     const names = new Set<string>();
     const endpoints = new Set<string>();
     body.members.forEach((m, i) => {
-      if (names.has(m.name)) ctx.addIssue({ code: 'custom', path: ['members', i, 'name'], message: `duplicate member name ${m.name}` });
+      if (names.has(m.name))
+        ctx.addIssue({ code: 'custom', path: ['members', i, 'name'], message: `duplicate member name ${m.name}` });
       const endpoint = `${m.address}|${m.port}`;
       if (endpoints.has(endpoint)) {
-        ctx.addIssue({ code: 'custom', path: ['members', i, 'address'], message: `duplicate member endpoint ${m.address}:${m.port}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['members', i, 'address'],
+          message: `duplicate member endpoint ${m.address}:${m.port}`,
+        });
       }
       names.add(m.name);
       endpoints.add(endpoint);

@@ -2,7 +2,13 @@ import { agentSilence } from './node-health.js';
 import type { NodeStatus, ProxyNode } from './node.js';
 
 /** Why a node is not converged, as a stable code (a metrics label); the words are in `waitingFor`. */
-export type NotConvergedCause = 'agent_silent' | 'runtime_api_failing' | 'no_config' | 'apply_failed' | 'not_applied' | 'runtime_pending';
+export type NotConvergedCause =
+  | 'agent_silent'
+  | 'runtime_api_failing'
+  | 'no_config'
+  | 'apply_failed'
+  | 'not_applied'
+  | 'runtime_pending';
 
 export interface Convergence {
   /** The node runs the latest config built for it, nothing is pending, and it is alive. */
@@ -16,7 +22,9 @@ export interface Convergence {
 export type NodeView = Omit<ProxyNode, 'status'> & { readonly status: NodeStatus & Convergence };
 
 export type ConvergenceInput = Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt' | 'runtimeAddress'> & {
-  readonly status: Pick<NodeStatus, 'desiredHash' | 'appliedHash' | 'lastError'> & { readonly runtime: Pick<NodeStatus['runtime'], 'pending' | 'error'> };
+  readonly status: Pick<NodeStatus, 'desiredHash' | 'appliedHash' | 'lastError'> & {
+    readonly runtime: Pick<NodeStatus['runtime'], 'pending' | 'error'>;
+  };
 };
 
 const CONVERGED: Convergence = { converged: true, waitingFor: null, cause: null };
@@ -33,14 +41,16 @@ export function decideConvergence(node: ConvergenceInput, now: number, heartbeat
   const silent = agentSilence(node, now, heartbeatIntervalMs);
   if (silent !== null) return not('agent_silent', `its agent to report again: ${silent}`);
   const runtime = node.status.runtime;
-  if (runtime.error !== null) return not('runtime_api_failing', `its Runtime API, whose last push failed: ${runtime.error}`);
+  if (runtime.error !== null)
+    return not('runtime_api_failing', `its Runtime API, whose last push failed: ${runtime.error}`);
   if (node.status.desiredHash === null) return not('no_config', 'no configuration built yet');
   if (node.status.appliedHash !== node.status.desiredHash) {
     return node.status.lastError
       ? not('apply_failed', `agent failed to apply: ${node.status.lastError.split('\n')[0]}`)
       : not('not_applied', 'agent to apply the latest configuration');
   }
-  if (node.runtimeAddress !== null && runtime.pending > 0) return not('runtime_pending', `${runtime.pending} runtime command(s)`);
+  if (node.runtimeAddress !== null && runtime.pending > 0)
+    return not('runtime_pending', `${runtime.pending} runtime command(s)`);
   return CONVERGED;
 }
 

@@ -14,8 +14,13 @@ export interface NodeHealth {
  * or its registration when none came yet) within `MISSED_HEARTBEATS` × the heartbeat interval,
  * and its last Runtime API push did not fail. Pure: `now` is passed in.
  */
-export function nodeHealth(node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt' | 'status'>, now: number, heartbeatIntervalMs: number): NodeHealth {
-  if (node.status.runtime.error !== null) return { healthy: false, reason: `its Runtime API push failed: ${node.status.runtime.error}` };
+export function nodeHealth(
+  node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt' | 'status'>,
+  now: number,
+  heartbeatIntervalMs: number,
+): NodeHealth {
+  if (node.status.runtime.error !== null)
+    return { healthy: false, reason: `its Runtime API push failed: ${node.status.runtime.error}` };
   return silence(node, now, heartbeatIntervalMs, Number.NEGATIVE_INFINITY) ?? { healthy: true, reason: null };
 }
 
@@ -23,19 +28,29 @@ export function nodeHealth(node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt'
  * Why the node's agent counts as silent (no sign of life for more than `MISSED_HEARTBEATS`
  * intervals, its registration counting as one), or null while it is not. Pure.
  */
-export function agentSilence(node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt'>, now: number, heartbeatIntervalMs: number): string | null {
+export function agentSilence(
+  node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt'>,
+  now: number,
+  heartbeatIntervalMs: number,
+): string | null {
   return silence(node, now, heartbeatIntervalMs, Number.NEGATIVE_INFINITY)?.reason ?? null;
 }
 
 /** Unhealthy when no sign of life came for more than `MISSED_HEARTBEATS` intervals since `countFrom`; null otherwise. */
-function silence(node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt'>, now: number, heartbeatIntervalMs: number, countFrom: number): NodeHealth | null {
+function silence(
+  node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt'>,
+  now: number,
+  heartbeatIntervalMs: number,
+  countFrom: number,
+): NodeHealth | null {
   const silentMs = now - Math.max(Date.parse(node.lastHeartbeatAt ?? node.createdAt), countFrom);
   if (silentMs <= MISSED_HEARTBEATS * heartbeatIntervalMs) return null;
   const what = node.lastHeartbeatAt === null ? 'no heartbeat since it was registered' : 'no heartbeat';
   return { healthy: false, reason: `${what} for ${Math.round(silentMs / 1000)} s (${window(heartbeatIntervalMs)})` };
 }
 
-const window = (heartbeatIntervalMs: number): string => `more than ${MISSED_HEARTBEATS} × ${heartbeatIntervalMs / 1000} s`;
+const window = (heartbeatIntervalMs: number): string =>
+  `more than ${MISSED_HEARTBEATS} × ${heartbeatIntervalMs / 1000} s`;
 
 /**
  * Whether placement keeps using the node. Stricter about time than `nodeHealth`, because moving
@@ -46,7 +61,9 @@ const window = (heartbeatIntervalMs: number): string => `more than ${MISSED_HEAR
  * heartbeats, nor seen pushes that succeeded. Pure: `now` is passed in.
  */
 export function placementHealth(
-  node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt'> & { readonly status: { readonly runtime: Pick<ProxyNode['status']['runtime'], 'error' | 'errorSince'> } },
+  node: Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt'> & {
+    readonly status: { readonly runtime: Pick<ProxyNode['status']['runtime'], 'error' | 'errorSince'> };
+  },
   now: number,
   heartbeatIntervalMs: number,
   countFrom: number,
@@ -57,7 +74,10 @@ export function placementHealth(
   if (runtime.error !== null) {
     const failingMs = now - Math.max(runtime.errorSince === null ? now : Date.parse(runtime.errorSince), countFrom);
     if (failingMs > MISSED_HEARTBEATS * heartbeatIntervalMs) {
-      return { healthy: false, reason: `its Runtime API pushes have failed for ${Math.round(failingMs / 1000)} s (${window(heartbeatIntervalMs)}): ${runtime.error}` };
+      return {
+        healthy: false,
+        reason: `its Runtime API pushes have failed for ${Math.round(failingMs / 1000)} s (${window(heartbeatIntervalMs)}): ${runtime.error}`,
+      };
     }
   }
   return { healthy: true, reason: null };

@@ -99,9 +99,18 @@ export interface NodeStatus {
 }
 
 /** A proxy's own error output: may span lines; stored and shown, never rendered. */
-const reportMessage = z.string().min(1).max(16_384).regex(/^[^\u0000]*$/, 'must not contain NUL');
+const reportMessage = z
+  .string()
+  .min(1)
+  .max(16_384)
+  .regex(/^[^\u0000]*$/, 'must not contain NUL');
 /** A version string: one printable line. */
-const reportVersion = z.string().trim().min(1).max(200).regex(/^[^\p{C}]+$/u, 'must be one printable line');
+const reportVersion = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .regex(/^[^\p{C}]+$/u, 'must be one printable line');
 
 /** A listener the agent found it cannot bind after a refused reload (see fleet/agent/listener-probe.ts). */
 export const failedListenerSchema = z.strictObject({
@@ -115,7 +124,10 @@ export const nodeReportSchema = z
     event: z.enum(['heartbeat', 'applied', 'failed']),
     /** With a failed reload: the new listeners that could not be bound, so their tenants can be held on this node. */
     failedListeners: z.array(failedListenerSchema).max(256).optional(),
-    contentHash: z.string().regex(/^[0-9a-f]{64}$/, 'must be the contentHash of a config version').optional(),
+    contentHash: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'must be the contentHash of a config version')
+      .optional(),
     revision: z.number().int().min(0).optional(),
     reloaded: z.boolean().default(false),
     error: reportMessage.optional(),
@@ -124,10 +136,18 @@ export const nodeReportSchema = z
   })
   .superRefine((r, ctx) => {
     if (r.event === 'applied' && (r.contentHash === undefined || r.revision === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['contentHash'], message: 'an applied report names the contentHash and revision it applied' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['contentHash'],
+        message: 'an applied report names the contentHash and revision it applied',
+      });
     }
     if (r.failedListeners !== undefined && r.event !== 'failed') {
-      ctx.addIssue({ code: 'custom', path: ['failedListeners'], message: 'only a failed report names listeners that failed' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['failedListeners'],
+        message: 'only a failed report names listeners that failed',
+      });
     }
     if (r.event === 'failed' && r.error === undefined) {
       ctx.addIssue({ code: 'custom', path: ['error'], message: 'a failed report carries the error' });
@@ -183,7 +203,11 @@ export const createNodeSchema = z
       ctx.addIssue({ code: 'custom', path: ['masterAddress'], message: 'nginx nodes have no master CLI' });
     }
     if (n.masterAddress !== null && formatRuntimeAddress(n.masterAddress) === formatRuntimeAddress(n.runtimeAddress)) {
-      ctx.addIssue({ code: 'custom', path: ['masterAddress'], message: 'the master CLI listens on its own address, not on the Runtime API\'s' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['masterAddress'],
+        message: "the master CLI listens on its own address, not on the Runtime API's",
+      });
     }
   });
 export type CreateNode = z.output<typeof createNodeSchema>;

@@ -42,7 +42,11 @@ const expectedStatus = z
   .transform((v) => String(v))
   .refine((s) => STATUS_LIST_RE.test(s), 'must be an HTTP status (200) or a list of statuses and ranges (200-399,404)')
   .refine(
-    (s) => s.split(',').every((part) => { const [a, b] = part.split('-').map(Number); return b === undefined || a! <= b; }),
+    (s) =>
+      s.split(',').every((part) => {
+        const [a, b] = part.split('-').map(Number);
+        return b === undefined || a! <= b;
+      }),
     'status ranges must go from low to high',
   );
 

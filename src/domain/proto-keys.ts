@@ -3,7 +3,11 @@
  * depth. Zod skips such keys rather than refusing them, because copying one would replace the
  * output's prototype: without this check `labels: {"__proto__": "x"}` would be dropped in silence.
  */
-export function protoKeyPaths(value: unknown, at: readonly (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
+export function protoKeyPaths(
+  value: unknown,
+  at: readonly (string | number)[] = [],
+  out: (string | number)[][] = [],
+): (string | number)[][] {
   if (Array.isArray(value)) {
     value.forEach((item, i) => protoKeyPaths(item, [...at, i], out));
   } else if (typeof value === 'object' && value !== null) {

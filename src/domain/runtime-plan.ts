@@ -1,6 +1,14 @@
 import { canonicalIp } from './ip.js';
 import type {
-  DesiredBackend, DesiredCertificate, DesiredRuntime, DesiredServer, ObservedRuntime, ObservedServer, ServerAdmin, ServerCheck, ServerTls,
+  DesiredBackend,
+  DesiredCertificate,
+  DesiredRuntime,
+  DesiredServer,
+  ObservedRuntime,
+  ObservedServer,
+  ServerAdmin,
+  ServerCheck,
+  ServerTls,
 } from './runtime-state.js';
 
 /**
@@ -13,7 +21,13 @@ export interface CommandBuilders<C> {
   setServerWeight(backend: string, server: string, weight: number): C;
   setServerAddr(backend: string, server: string, ip: string, port: number): C;
   setServerState(backend: string, server: string, state: ServerAdmin): C;
-  addServer(backend: string, server: string, ip: string, port: number, options: { weight?: number; backup?: boolean; check?: ServerCheck; tls?: ServerTls }): C;
+  addServer(
+    backend: string,
+    server: string,
+    ip: string,
+    port: number,
+    options: { weight?: number; backup?: boolean; check?: ServerCheck; tls?: ServerTls },
+  ): C;
   enableServer(backend: string, server: string): C;
   enableHealth(backend: string, server: string): C;
   delServer(backend: string, server: string): C;
@@ -51,7 +65,12 @@ export interface PlanOptions {
  * state those commands produce, it plans nothing. A member removal is a sequence (drain, then
  * maintenance, then delete once no session is attached), so only its next safe step is planned.
  */
-export function planRuntime<C>(desired: DesiredRuntime, observed: ObservedRuntime, build: CommandBuilders<C>, options: PlanOptions): RuntimePlan<C> {
+export function planRuntime<C>(
+  desired: DesiredRuntime,
+  observed: ObservedRuntime,
+  build: CommandBuilders<C>,
+  options: PlanOptions,
+): RuntimePlan<C> {
   const plan = new PlanBuilder<C>();
   planFrontends(plan, desired, observed, build);
   planBackends(plan, desired, observed, build, options);
@@ -101,7 +120,12 @@ class PlanBuilder<C> {
  * node's agent for that reload (a hitless one: the old worker finishes its sessions). Lowering
  * never resumes a waiting listener (a full frontend stays full), so it always goes out at once.
  */
-function planFrontends<C>(plan: PlanBuilder<C>, desired: DesiredRuntime, observed: ObservedRuntime, build: CommandBuilders<C>): void {
+function planFrontends<C>(
+  plan: PlanBuilder<C>,
+  desired: DesiredRuntime,
+  observed: ObservedRuntime,
+  build: CommandBuilders<C>,
+): void {
   const running = new Map(observed.frontends.map((f) => [f.name, f]));
   const raises: { readonly name: string; readonly maxconn: number }[] = [];
   for (const fe of [...desired.frontends].sort(byKey((f) => f.name))) {
@@ -110,16 +134,20 @@ function planFrontends<C>(plan: PlanBuilder<C>, desired: DesiredRuntime, observe
       plan.pendingReload.push(`frontend ${fe.name} is not running yet (a new VIP starts with the next reload)`);
     } else if (live.maxconn !== 0 && fe.maxconn > live.maxconn) {
       // A live maxconn of 0 is no limit: nothing waits for a slot, and any cap lowers it.
-      if (live.sessions !== null && live.sessions < live.maxconn - Math.max(RAISE_MARGIN, Math.ceil(live.maxconn / 20))) raises.push(fe);
+      if (live.sessions !== null && live.sessions < live.maxconn - Math.max(RAISE_MARGIN, Math.ceil(live.maxconn / 20)))
+        raises.push(fe);
       else {
         plan.deferredCaps.push({ frontend: fe.name, maxconn: fe.maxconn });
-        plan.pendingReload.push(`frontend ${fe.name} is at its cap (${live.sessions ?? 'unknown'} of ${live.maxconn} sessions): its raise to ${fe.maxconn} goes out with a reload (HAProxy 2.6 aborts on a runtime raise of a full frontend)`);
+        plan.pendingReload.push(
+          `frontend ${fe.name} is at its cap (${live.sessions ?? 'unknown'} of ${live.maxconn} sessions): its raise to ${fe.maxconn} goes out with a reload (HAProxy 2.6 aborts on a runtime raise of a full frontend)`,
+        );
       }
     } else if (live.maxconn !== fe.maxconn) {
       plan.add(`cap frontend ${fe.name}`, () => [build.setFrontendMaxconn(fe.name, fe.maxconn)]);
     }
   }
-  for (const fe of raises) plan.add(`raise the cap of frontend ${fe.name}`, () => [build.setFrontendMaxconn(fe.name, fe.maxconn)]);
+  for (const fe of raises)
+    plan.add(`raise the cap of frontend ${fe.name}`, () => [build.setFrontendMaxconn(fe.name, fe.maxconn)]);
   const wanted = new Set(desired.frontends.map((f) => f.name));
   for (const fe of [...observed.frontends].sort(byKey((f) => f.name))) {
     if (!wanted.has(fe.name)) plan.pendingReload.push(`frontend ${fe.name} is removed with the next reload`);
@@ -129,7 +157,13 @@ function planFrontends<C>(plan: PlanBuilder<C>, desired: DesiredRuntime, observe
 /** Free slots a frontend needs (at least; 5% of its cap above 160) to have its cap raised at runtime. */
 const RAISE_MARGIN = 8;
 
-function planBackends<C>(plan: PlanBuilder<C>, desired: DesiredRuntime, observed: ObservedRuntime, build: CommandBuilders<C>, options: PlanOptions): void {
+function planBackends<C>(
+  plan: PlanBuilder<C>,
+  desired: DesiredRuntime,
+  observed: ObservedRuntime,
+  build: CommandBuilders<C>,
+  options: PlanOptions,
+): void {
   const running = new Set(observed.backends);
   const serversByBackend = groupBy(observed.servers, (s) => s.backend);
   for (const be of [...desired.backends].sort(byKey((b) => b.name))) {
@@ -141,11 +175,18 @@ function planBackends<C>(plan: PlanBuilder<C>, desired: DesiredRuntime, observed
   }
   const wanted = new Set(desired.backends.map((b) => b.name));
   for (const [name, servers] of [...serversByBackend].sort(byKey(([n]) => n))) {
-    if (!wanted.has(name)) plan.pendingReload.push(`backend ${name} (${servers.length} servers) is removed with the next reload`);
+    if (!wanted.has(name))
+      plan.pendingReload.push(`backend ${name} (${servers.length} servers) is removed with the next reload`);
   }
 }
 
-function planServers<C>(plan: PlanBuilder<C>, be: DesiredBackend, live: readonly ObservedServer[], build: CommandBuilders<C>, options: PlanOptions): void {
+function planServers<C>(
+  plan: PlanBuilder<C>,
+  be: DesiredBackend,
+  live: readonly ObservedServer[],
+  build: CommandBuilders<C>,
+  options: PlanOptions,
+): void {
   const byName = new Map(live.map((s) => [s.name, s]));
   let kept = 0;
   for (const srv of [...be.servers].sort(byKey((s) => s.name))) {
@@ -172,13 +213,20 @@ function planServers<C>(plan: PlanBuilder<C>, be: DesiredBackend, live: readonly
 function planAdd<C>(plan: PlanBuilder<C>, be: DesiredBackend, srv: DesiredServer, build: CommandBuilders<C>): void {
   const id = `${be.name}/${srv.name}`;
   if (!be.dynamicMembers) {
-    plan.pendingReload.push(`${id} joins with the next reload (cookie persistence: HAProxy cannot add a server with a cookie at runtime)`);
+    plan.pendingReload.push(
+      `${id} joins with the next reload (cookie persistence: HAProxy cannot add a server with a cookie at runtime)`,
+    );
     return;
   }
   plan.add(`add ${id}`, () => {
     const check = be.check ?? undefined;
     const tls = be.tls ?? undefined;
-    const options = { weight: srv.weight, ...(srv.backup && { backup: true }), ...(tls && { tls }), ...(check && { check }) };
+    const options = {
+      weight: srv.weight,
+      ...(srv.backup && { backup: true }),
+      ...(tls && { tls }),
+      ...(check && { check }),
+    };
     const commands = [build.addServer(be.name, srv.name, srv.address, srv.port, options)];
     // Added servers start in maintenance and run no checks until told to.
     if (check !== undefined) commands.push(build.enableHealth(be.name, srv.name));
@@ -188,14 +236,25 @@ function planAdd<C>(plan: PlanBuilder<C>, be: DesiredBackend, srv: DesiredServer
   });
 }
 
-function planChange<C>(plan: PlanBuilder<C>, backend: string, srv: DesiredServer, current: ObservedServer, build: CommandBuilders<C>): void {
+function planChange<C>(
+  plan: PlanBuilder<C>,
+  backend: string,
+  srv: DesiredServer,
+  current: ObservedServer,
+  build: CommandBuilders<C>,
+): void {
   // Names are joined only where something changes: most servers of most passes have nothing to do.
-  if (current.backup !== null && srv.backup !== current.backup) plan.pendingReload.push(`${backend}/${srv.name} becomes ${srv.backup ? 'a backup' : 'an active'} server with the next reload`);
+  if (current.backup !== null && srv.backup !== current.backup)
+    plan.pendingReload.push(
+      `${backend}/${srv.name} becomes ${srv.backup ? 'a backup' : 'an active'} server with the next reload`,
+    );
   if (!sameAddress(srv.address, current.address) || srv.port !== current.port) {
     plan.add(`move ${backend}/${srv.name}`, () => [build.setServerAddr(backend, srv.name, srv.address, srv.port)]);
   }
-  if (srv.weight !== current.weight) plan.add(`weigh ${backend}/${srv.name}`, () => [build.setServerWeight(backend, srv.name, srv.weight)]);
-  if (srv.admin !== current.admin) plan.add(`set the state of ${backend}/${srv.name}`, () => [build.setServerState(backend, srv.name, srv.admin)]);
+  if (srv.weight !== current.weight)
+    plan.add(`weigh ${backend}/${srv.name}`, () => [build.setServerWeight(backend, srv.name, srv.weight)]);
+  if (srv.admin !== current.admin)
+    plan.add(`set the state of ${backend}/${srv.name}`, () => [build.setServerState(backend, srv.name, srv.admin)]);
 }
 
 /**
@@ -203,9 +262,16 @@ function planChange<C>(plan: PlanBuilder<C>, backend: string, srv: DesiredServer
  * `del server` is only sent where HAProxy accepts it (maintenance, nothing attached). Behind
  * cookie persistence the server can only be drained; the reload removes it.
  */
-function planRemoval<C>(plan: PlanBuilder<C>, be: DesiredBackend, srv: ObservedServer, build: CommandBuilders<C>, options: PlanOptions): void {
+function planRemoval<C>(
+  plan: PlanBuilder<C>,
+  be: DesiredBackend,
+  srv: ObservedServer,
+  build: CommandBuilders<C>,
+  options: PlanOptions,
+): void {
   const id = `${be.name}/${srv.name}`;
-  const sessions = srv.sessions === null ? 'sessions not read' : `${srv.sessions} session${srv.sessions === 1 ? '' : 's'}`;
+  const sessions =
+    srv.sessions === null ? 'sessions not read' : `${srv.sessions} session${srv.sessions === 1 ? '' : 's'}`;
   if (!be.dynamicMembers) {
     plan.pendingReload.push(`${id} leaves with the next reload (cookie persistence keeps the member set structural)`);
     if (srv.admin === 'ready') plan.add(`drain ${id}`, () => [build.setServerState(be.name, srv.name, 'drain')]);
@@ -213,16 +279,23 @@ function planRemoval<C>(plan: PlanBuilder<C>, be: DesiredBackend, srv: ObservedS
   }
   // Sessions not read count as attached: nothing is deleted on a guess (the next pass reads them).
   if (srv.sessions === 0) {
-    const commands = () => (srv.admin === 'maint' ? [] : [build.setServerState(be.name, srv.name, 'maint')]).concat(build.delServer(be.name, srv.name));
+    const commands = () =>
+      (srv.admin === 'maint' ? [] : [build.setServerState(be.name, srv.name, 'maint')]).concat(
+        build.delServer(be.name, srv.name),
+      );
     plan.add(`remove ${id}`, commands);
   } else if (srv.admin === 'ready') {
     plan.add(`drain ${id}`, () => [build.setServerState(be.name, srv.name, 'drain')]);
     plan.inProgress.push(`${id} is draining (${sessions}) before it is deleted`);
   } else if (srv.admin === 'drain' && srv.secondsInState * 1000 >= options.drainTimeoutMs) {
     plan.add(`stop ${id}`, () => [build.setServerState(be.name, srv.name, 'maint')]);
-    plan.inProgress.push(`${id} drained for ${srv.secondsInState} s (the limit) and goes to maintenance; it is deleted once its ${sessions} end`);
+    plan.inProgress.push(
+      `${id} drained for ${srv.secondsInState} s (the limit) and goes to maintenance; it is deleted once its ${sessions} end`,
+    );
   } else {
-    plan.inProgress.push(`${id} is ${srv.admin === 'drain' ? 'draining' : 'in maintenance'} with ${sessions}; deleted once they end`);
+    plan.inProgress.push(
+      `${id} is ${srv.admin === 'drain' ? 'draining' : 'in maintenance'} with ${sessions}; deleted once they end`,
+    );
   }
 }
 
@@ -231,7 +304,12 @@ function planRemoval<C>(plan: PlanBuilder<C>, be: DesiredBackend, srv: ObservedS
  * that come down are set before caps that go up, so that between two commands the caps on the
  * node never add up to more than the allocator gave out.
  */
-function planCapsMap<C>(plan: PlanBuilder<C>, desired: DesiredRuntime, observed: ObservedRuntime, build: CommandBuilders<C>): void {
+function planCapsMap<C>(
+  plan: PlanBuilder<C>,
+  desired: DesiredRuntime,
+  observed: ObservedRuntime,
+  build: CommandBuilders<C>,
+): void {
   const map = desired.capsMap;
   if (observed.capsMap === null) {
     if (map.referenced) plan.pendingReload.push(`map ${map.file} is not loaded yet; it is read with the next reload`);
@@ -255,13 +333,21 @@ function planCapsMap<C>(plan: PlanBuilder<C>, desired: DesiredRuntime, observed:
   }
 }
 
-function planCertificate<C>(plan: PlanBuilder<C>, cert: DesiredCertificate, observed: ObservedRuntime, build: CommandBuilders<C>): void {
+function planCertificate<C>(
+  plan: PlanBuilder<C>,
+  cert: DesiredCertificate,
+  observed: ObservedRuntime,
+  build: CommandBuilders<C>,
+): void {
   if (!observed.certificates.has(cert.file)) return;
   const live = observed.certificates.get(cert.file);
   if (live === null) {
     plan.pendingReload.push(`certificate ${cert.file} is loaded with the next reload`);
   } else if (live !== cert.fingerprint) {
-    plan.add(`replace certificate ${cert.file}`, () => [build.setSslCert(cert.file, cert.pem), build.commitSslCert(cert.file)]);
+    plan.add(`replace certificate ${cert.file}`, () => [
+      build.setSslCert(cert.file, cert.pem),
+      build.commitSslCert(cert.file),
+    ]);
   }
 }
 

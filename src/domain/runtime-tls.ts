@@ -28,15 +28,26 @@ export interface CertificateSubject {
 }
 
 /** The control plane's own client certificate: one per fleet, whichever replica connects. */
-export const CONTROL_PLANE_SUBJECT: CertificateSubject = { commonName: 'switchyard-control-plane', ips: [], dns: ['switchyard-control-plane'], usage: 'client' };
+export const CONTROL_PLANE_SUBJECT: CertificateSubject = {
+  commonName: 'switchyard-control-plane',
+  ips: [],
+  dns: ['switchyard-control-plane'],
+  usage: 'client',
+};
 
 /**
  * What a node's certificate names: its name, and the hosts of its Runtime API and master CLI, so
  * the control plane can check it reached the node it meant (the address it dialled is in the
  * certificate) and not merely some node of the fleet.
  */
-export function nodeSubject(node: { readonly name: string; readonly runtimeAddress: { readonly host: string } | null; readonly masterAddress: { readonly host: string } | null }): CertificateSubject {
-  const ips = [...new Set([node.runtimeAddress?.host, node.masterAddress?.host].filter((h): h is string => h !== undefined))].sort();
+export function nodeSubject(node: {
+  readonly name: string;
+  readonly runtimeAddress: { readonly host: string } | null;
+  readonly masterAddress: { readonly host: string } | null;
+}): CertificateSubject {
+  const ips = [
+    ...new Set([node.runtimeAddress?.host, node.masterAddress?.host].filter((h): h is string => h !== undefined)),
+  ].sort();
   return { commonName: node.name, ips, dns: [node.name], usage: 'server' };
 }
 
@@ -55,20 +66,32 @@ export interface IssuedCertificate {
  * third of its lifetime (renewed long before it expires, so a control plane down for a while
  * does not let the fleet's certificates lapse).
  */
-export function renewalReason(current: IssuedCertificate | null, want: CertificateSubject, issuingCaId: number, now: Date): string | null {
+export function renewalReason(
+  current: IssuedCertificate | null,
+  want: CertificateSubject,
+  issuingCaId: number,
+  now: Date,
+): string | null {
   if (current === null) return 'no certificate yet';
   if (current.caId !== issuingCaId) return 'issued by a CA that no longer issues';
-  if (!namesExactly(current.certificatePem, want)) return 'its names differ from the node\'s addresses';
+  if (!namesExactly(current.certificatePem, want)) return "its names differ from the node's addresses";
   const lifetime = current.notAfter.getTime() - current.notBefore.getTime();
   const renewAt = current.notAfter.getTime() - lifetime / 3;
-  if (now.getTime() >= renewAt) return `expires ${current.notAfter.toISOString()}: renewed in the last third of its lifetime`;
+  if (now.getTime() >= renewAt)
+    return `expires ${current.notAfter.toISOString()}: renewed in the last third of its lifetime`;
   return null;
 }
 
 /** Whether the certificate's subjectAltNames are exactly the subject's IPs and DNS names. */
 function namesExactly(pem: string, want: CertificateSubject): boolean {
-  const names = (new X509Certificate(pem).subjectAltName ?? '').split(', ').filter((n) => n !== '').map(canonicalName).sort();
-  const expected = [...want.dns.map((d) => `DNS:${d}`), ...want.ips.map((ip) => `IP Address:${ip}`)].map(canonicalName).sort();
+  const names = (new X509Certificate(pem).subjectAltName ?? '')
+    .split(', ')
+    .filter((n) => n !== '')
+    .map(canonicalName)
+    .sort();
+  const expected = [...want.dns.map((d) => `DNS:${d}`), ...want.ips.map((ip) => `IP Address:${ip}`)]
+    .map(canonicalName)
+    .sort();
   return names.length === expected.length && names.every((n, i) => n === expected[i]);
 }
 

@@ -44,7 +44,14 @@ export interface Counters {
   readonly refused: number;
 }
 
-const COUNTER_KEYS = ['requests', 'responses2xx', 'responses4xx', 'responses5xx', 'denied', 'refused'] as const satisfies readonly (keyof Counters)[];
+const COUNTER_KEYS = [
+  'requests',
+  'responses2xx',
+  'responses4xx',
+  'responses5xx',
+  'denied',
+  'refused',
+] as const satisfies readonly (keyof Counters)[];
 
 /** Counters built key by key: the one place that lists them, so a new counter is added once. */
 export function countersOf(value: (key: keyof Counters) => number): Counters {
@@ -112,9 +119,23 @@ export function toSamples(rows: readonly StatInput[], ownerOf: (proxy: string) =
     if (owner.kind === 'frontend' && row.type === 'frontend') {
       out.push({ ...base, kind: 'frontend', name: owner.vip, pool: null, status: null, checkStatus: null });
     } else if (owner.kind === 'backend' && row.type === 'backend') {
-      out.push({ ...base, kind: 'backend', name: owner.pool, pool: owner.pool, status: statusWord(row.status), checkStatus: null });
+      out.push({
+        ...base,
+        kind: 'backend',
+        name: owner.pool,
+        pool: owner.pool,
+        status: statusWord(row.status),
+        checkStatus: null,
+      });
     } else if (owner.kind === 'backend' && row.type === 'server') {
-      out.push({ ...base, kind: 'member', name: row.svname, pool: owner.pool, status: statusWord(row.status), checkStatus: stripInProgressMark(row.check_status) });
+      out.push({
+        ...base,
+        kind: 'member',
+        name: row.svname,
+        pool: owner.pool,
+        status: statusWord(row.status),
+        checkStatus: stripInProgressMark(row.check_status),
+      });
     }
   }
   return out;
@@ -147,7 +168,8 @@ export function withConnectionCaps(samples: readonly StatSample[], caps: Readonl
 }
 
 /** Identity of a sampled object within one node. */
-export const sampleKey = (s: Pick<StatSample, 'kind' | 'proxy' | 'name'>): string => `${s.kind}\u0000${s.proxy}\u0000${s.name}`;
+export const sampleKey = (s: Pick<StatSample, 'kind' | 'proxy' | 'name'>): string =>
+  `${s.kind}\u0000${s.proxy}\u0000${s.name}`;
 
 /**
  * Per-second rates of each counter since `previous` (the same object's last sample), `elapsedS`
@@ -160,7 +182,11 @@ export function ratesBetween(current: Counters, previous: Counters | undefined, 
 }
 
 /** One node's samples with rates against its previous read (`previous`: counters by sampleKey). */
-export function withRates(samples: readonly StatSample[], previous: ReadonlyMap<string, Counters>, elapsedS: number): StatSample[] {
+export function withRates(
+  samples: readonly StatSample[],
+  previous: ReadonlyMap<string, Counters>,
+  elapsedS: number,
+): StatSample[] {
   return samples.map((s) => ({ ...s, rates: ratesBetween(s.counters, previous.get(sampleKey(s)), elapsedS) }));
 }
 
@@ -255,7 +281,10 @@ export function windowProblem(w: SeriesWindow): { readonly field: 'from' | 'step
   if (!(w.from.getTime() < w.to.getTime())) return { field: 'from', message: 'must be before to' };
   const points = Math.ceil((w.to.getTime() - w.from.getTime()) / 1000 / w.stepS);
   if (points > MAX_SERIES_POINTS) {
-    return { field: 'step', message: `gives ${points} points; at most ${MAX_SERIES_POINTS}: use a step of at least ${Math.ceil((w.to.getTime() - w.from.getTime()) / 1000 / MAX_SERIES_POINTS)} s` };
+    return {
+      field: 'step',
+      message: `gives ${points} points; at most ${MAX_SERIES_POINTS}: use a step of at least ${Math.ceil((w.to.getTime() - w.from.getTime()) / 1000 / MAX_SERIES_POINTS)} s`,
+    };
   }
   return null;
 }

@@ -33,7 +33,11 @@ interface StructuralTenant {
  * sealed certificates carry the same names and SANs, so no key is opened to compare structures).
  */
 export type StructuralInput = Pick<TenantSnapshot, 'id' | 'vips' | 'pools' | 'caBundles'> & {
-  readonly certificates: readonly { readonly name: string; readonly sans: readonly string[]; readonly chainPem: string }[];
+  readonly certificates: readonly {
+    readonly name: string;
+    readonly sans: readonly string[];
+    readonly chainPem: string;
+  }[];
 };
 
 /** One tenant's part of `structuralFingerprint`: equal for two states exactly when a runtime push turns one into the other. */
@@ -81,10 +85,17 @@ function structuralPool(p: PoolSnapshot, cookiePersistent: boolean, t: Structura
 }
 
 /** Digests of the CA bundle and client chain a TLS pool loads (the chain fixes the key: it must match the leaf). */
-function memberTlsMaterial(tls: NonNullable<PoolSnapshot['tls']>, t: StructuralInput): { caBundle: string | null; clientCertificate: string | null } {
+function memberTlsMaterial(
+  tls: NonNullable<PoolSnapshot['tls']>,
+  t: StructuralInput,
+): { caBundle: string | null; clientCertificate: string | null } {
   const bundle = tls.caBundle === null ? undefined : t.caBundles?.find((b) => b.name === tls.caBundle);
-  const client = tls.clientCertificate === null ? undefined : t.certificates.find((c) => c.name === tls.clientCertificate);
-  return { caBundle: bundle === undefined ? null : digest(bundle.pem), clientCertificate: client === undefined ? null : digest(client.chainPem) };
+  const client =
+    tls.clientCertificate === null ? undefined : t.certificates.find((c) => c.name === tls.clientCertificate);
+  return {
+    caBundle: bundle === undefined ? null : digest(bundle.pem),
+    clientCertificate: client === undefined ? null : digest(client.chainPem),
+  };
 }
 
 function digest(text: string): string {
@@ -143,12 +154,18 @@ const WHAT_CHANGES: Record<string, string> = {
  * Human reasons for a reload, from the per-part hashes of the version a node runs and of the
  * latest one (`structuralParts`, each part hashed by the caller). Sorted by part.
  */
-export function describeStructuralChanges(running: Readonly<Record<string, string>>, latest: Readonly<Record<string, string>>): string[] {
+export function describeStructuralChanges(
+  running: Readonly<Record<string, string>>,
+  latest: Readonly<Record<string, string>>,
+): string[] {
   const reasons: string[] = [];
   for (const part of [...new Set([...Object.keys(running), ...Object.keys(latest)])].sort()) {
     const [kind = '', name = ''] = part.split(' ');
     if (kind === RELOAD_PART) {
-      if (running[part] !== latest[part]) reasons.push('a reload was requested: a cap raise on a full frontend, which HAProxy 2.6 cannot make at runtime');
+      if (running[part] !== latest[part])
+        reasons.push(
+          'a reload was requested: a cap raise on a full frontend, which HAProxy 2.6 cannot make at runtime',
+        );
       continue;
     }
     const label = LABELS[kind]?.(name) ?? part;

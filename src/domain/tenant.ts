@@ -61,8 +61,12 @@ export const createTenantSchema = z
     reservation: tenantFields.reservation.default({ vcpu: 0, memoryMb: 0 }),
     limit: tenantFields.limit.optional(),
     // No default here: a registration that names a weight is a capacity decision (see DEFAULT_TENANT_WEIGHT).
-    weight: tenantFields.weight.optional().describe('1-1000, default 100. Capacity: fleet operators only (others get 403)'),
-    labels: tenantFields.labels.default({}).describe('The `group` label picks the node group the tenant is placed in: capacity, fleet operators only'),
+    weight: tenantFields.weight
+      .optional()
+      .describe('1-1000, default 100. Capacity: fleet operators only (others get 403)'),
+    labels: tenantFields.labels
+      .default({})
+      .describe('The `group` label picks the node group the tenant is placed in: capacity, fleet operators only'),
     proxyKind: tenantFields.proxyKind.default(null),
   })
   .transform((t) => ({ ...t, displayName: t.displayName ?? t.id, limit: t.limit ?? t.reservation }))

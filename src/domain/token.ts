@@ -24,11 +24,25 @@ export type Permission =
 
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set<Permission>([
-    'tenants:create', 'tenants:delete', 'tenants:approve', 'tenant:read', 'tenant:write', 'tenant:capacity',
-    'fleet:read', 'fleet:write', 'tokens:manage', 'audit:read', 'node:agent',
+    'tenants:create',
+    'tenants:delete',
+    'tenants:approve',
+    'tenant:read',
+    'tenant:write',
+    'tenant:capacity',
+    'fleet:read',
+    'fleet:write',
+    'tokens:manage',
+    'audit:read',
+    'node:agent',
   ]),
   operator: new Set<Permission>([
-    'tenants:create', 'tenant:read', 'tenant:write', 'tenant:capacity', 'fleet:read', 'audit:read',
+    'tenants:create',
+    'tenant:read',
+    'tenant:write',
+    'tenant:capacity',
+    'fleet:read',
+    'audit:read',
   ]),
   'tenant-admin': new Set<Permission>(['tenant:read', 'tenant:write']),
   'tenant-viewer': new Set<Permission>(['tenant:read']),
@@ -40,7 +54,8 @@ export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
 export const roleToken = (role: Role): string => `${/^[aeiou]/.test(role) ? 'an' : 'a'} ${role} token`;
 
 /** The roles that hold `permission`, in the order of ROLES. */
-export const rolesWith = (permission: Permission): Role[] => ROLES.filter((role) => ROLE_PERMISSIONS[role].has(permission));
+export const rolesWith = (permission: Permission): Role[] =>
+  ROLES.filter((role) => ROLE_PERMISSIONS[role].has(permission));
 
 /**
  * The 403 message for a role that lacks `needs`: what it may not do (a verb phrase such as
@@ -48,7 +63,8 @@ export const rolesWith = (permission: Permission): Role[] => ROLES.filter((role)
  */
 export function forbiddenMessage(role: Role, action: string, needs: Permission): string {
   const holders = rolesWith(needs);
-  const list = holders.length === 1 ? holders[0]! : `${holders.slice(0, -1).join(', ')} or ${holders[holders.length - 1]!}`;
+  const list =
+    holders.length === 1 ? holders[0]! : `${holders.slice(0, -1).join(', ')} or ${holders[holders.length - 1]!}`;
   return `${roleToken(role)} may not ${action}: that needs the ${needs} permission, which ${list} tokens have`;
 }
 

@@ -11,17 +11,23 @@ import type { NodeKind } from './node.js';
 /** A Linux interface name (at most 15 characters, IFNAMSIZ - 1), in a set that stays one keepalived word. */
 export const interfaceName = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, 'must be an interface name: 1 to 15 letters, digits, _ . or -, not starting with a symbol');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/,
+    'must be an interface name: 1 to 15 letters, digits, _ . or -, not starting with a symbol',
+  );
 
 /** The unicast source: VRRP adverts to peers go from it, and only peers' addresses are heard. */
-const ipv4 = z.string().max(64).transform((text, ctx) => {
-  const canonical = canonicalIp(text);
-  if (canonical === null || canonical.includes(':')) {
-    ctx.addIssue({ code: 'custom', message: 'must be an IPv4 address literal (VRRP version 2 carries IPv4 only)' });
-    return z.NEVER;
-  }
-  return canonical;
-});
+const ipv4 = z
+  .string()
+  .max(64)
+  .transform((text, ctx) => {
+    const canonical = canonicalIp(text);
+    if (canonical === null || canonical.includes(':')) {
+      ctx.addIssue({ code: 'custom', message: 'must be an IPv4 address literal (VRRP version 2 carries IPv4 only)' });
+      return z.NEVER;
+    }
+    return canonical;
+  });
 
 /** An absolute file on the node, printed into a shell command of the track script: a strict character set. */
 const pidFile = z
@@ -100,7 +106,10 @@ export function planVrrpInstances(node: string, routers: readonly VrrpRouter[]):
   for (const r of [...routers].sort((a, b) => a.vrid - b.vrid)) {
     const rank = r.nodes.findIndex((n) => n.name === node);
     if (rank < 0) continue;
-    const others = r.nodes.filter((n) => n.name !== node).map((n) => n.address).sort();
+    const others = r.nodes
+      .filter((n) => n.name !== node)
+      .map((n) => n.address)
+      .sort();
     out.push({
       name: `vip_${r.vrid}`,
       vrid: r.vrid,

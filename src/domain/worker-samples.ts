@@ -56,7 +56,10 @@ export function mergeWorkerSamples(
     const baseline = previous === undefined ? undefined : baselineOf(worker, previous);
     for (const s of worker.samples) {
       const key = sampleKey(s);
-      const rates = baseline === undefined ? null : ratesBetween(s.counters, baseline === 'zero' ? ZERO : baseline.get(key), elapsedS);
+      const rates =
+        baseline === undefined
+          ? null
+          : ratesBetween(s.counters, baseline === 'zero' ? ZERO : baseline.get(key), elapsedS);
       const into = merged.get(key);
       if (into === undefined) {
         merged.set(key, {
@@ -67,14 +70,22 @@ export function mergeWorkerSamples(
         });
         continue;
       }
-      into.sample = { ...into.sample, sessions: into.sample.sessions + s.sessions, sessionRate: into.sample.sessionRate + s.sessionRate };
+      into.sample = {
+        ...into.sample,
+        sessions: into.sample.sessions + s.sessions,
+        sessionRate: into.sample.sessionRate + s.sessionRate,
+      };
       into.counters = addCounters(into.counters, s.counters);
       into.rates = addRates(into.rates, rates);
     }
   }
   return {
     samples: [...merged.values()].map((m) => ({ ...m.sample, counters: m.counters, rates: m.rates })),
-    workers: workers.map((w) => ({ pid: w.pid, current: w.current, counters: new Map(w.samples.map((s) => [sampleKey(s), s.counters])) })),
+    workers: workers.map((w) => ({
+      pid: w.pid,
+      current: w.current,
+      counters: new Map(w.samples.map((s) => [sampleKey(s), s.counters])),
+    })),
   };
 }
 
@@ -85,7 +96,10 @@ export function mergeWorkerSamples(
  * worker's counters (pid unknown: a counter that went down reads as a reset, as it always did);
  * undefined for an old worker seen for the first time (no rates of its own this read).
  */
-function baselineOf(worker: WorkerSamples & { current: boolean }, previous: readonly WorkerCounters[]): ReadonlyMap<string, Counters> | 'zero' | undefined {
+function baselineOf(
+  worker: WorkerSamples & { current: boolean },
+  previous: readonly WorkerCounters[],
+): ReadonlyMap<string, Counters> | 'zero' | undefined {
   if (worker.pid !== null) {
     const same = previous.find((p) => p.pid === worker.pid);
     if (same !== undefined) return same.counters;

@@ -35,14 +35,18 @@ export function observationTarget(desired: DesiredRuntime): ObservationTarget {
   return { mapFile: desired.capsMap.file, certificateFiles: desired.certificates.map((c) => c.file) };
 }
 
-const targetOf = (x: DesiredRuntime | ObservationTarget): ObservationTarget => ('capsMap' in x ? observationTarget(x) : x);
+const targetOf = (x: DesiredRuntime | ObservationTarget): ObservationTarget =>
+  'capsMap' in x ? observationTarget(x) : x;
 
 /**
  * Reading what a HAProxy process holds, in one pipelined batch: `show servers state` (addresses,
  * weights, admin and operational states, check verdicts), the frontend and backend rows of
  * `show stat` (frontend caps, which backends run), the rate-limit map and each certificate file.
  */
-export function observeCommands(what: DesiredRuntime | ObservationTarget, options: ObserveOptions = {}): RuntimeCommand[] {
+export function observeCommands(
+  what: DesiredRuntime | ObservationTarget,
+  options: ObserveOptions = {},
+): RuntimeCommand[] {
   const target = targetOf(what);
   return [
     showServersState(),
@@ -73,7 +77,10 @@ const SERVER = '2';
  * came, or a state or stat read that failed, makes the whole observation unusable. Backup flags
  * and sessions are filled from server rows when the stat reply has them, and left null otherwise.
  */
-export function readObservation(what: DesiredRuntime | ObservationTarget, results: readonly CommandResult[]): Observation {
+export function readObservation(
+  what: DesiredRuntime | ObservationTarget,
+  results: readonly CommandResult[],
+): Observation {
   const target = targetOf(what);
   const lost = results.find((r) => r.status === 'not-executed');
   if (lost !== undefined) return { ok: false, error: lost.message };
@@ -84,16 +91,22 @@ export function readObservation(what: DesiredRuntime | ObservationTarget, result
   }
   try {
     const rows = parseStatColumns(ok(stat), STAT_COLUMNS);
-    const serverRows = rows.some((r) => r.type === SERVER) ? new Map(rows.filter((r) => r.type === SERVER).map((r) => [`${r.pxname}/${r.svname}`, r])) : null;
+    const serverRows = rows.some((r) => r.type === SERVER)
+      ? new Map(rows.filter((r) => r.type === SERVER).map((r) => [`${r.pxname}/${r.svname}`, r]))
+      : null;
     const entries = parseServerStateEntries(ok(state));
-    const servers = entries.map((entry): ObservedServer => observedServer(entry, serverRows?.get(`${entry.backend}/${entry.name}`)));
+    const servers = entries.map(
+      (entry): ObservedServer => observedServer(entry, serverRows?.get(`${entry.backend}/${entry.name}`)),
+    );
     const certificates = readCertificates(target.certificateFiles, certs);
     return {
       ok: true,
       idsOf: idLookup(entries),
       observed: {
         backends: rows.filter((r) => r.type === BACKEND).map((r) => r.pxname),
-        frontends: rows.filter((r) => r.type === FRONTEND).map((r) => ({ name: r.pxname, maxconn: count(r.slim) ?? 0, sessions: count(r.scur) })),
+        frontends: rows
+          .filter((r) => r.type === FRONTEND)
+          .map((r) => ({ name: r.pxname, maxconn: count(r.slim) ?? 0, sessions: count(r.scur) })),
         servers,
         capsMap: map?.status === 'ok' ? parseShowMap(map.output).map(({ key, value }) => ({ key, value })) : null,
         certificates,
@@ -105,7 +118,9 @@ export function readObservation(what: DesiredRuntime | ObservationTarget, result
 }
 
 /** Ids by server, indexed on first use: most passes ask for none (see sessionReads). */
-function idLookup(entries: readonly ServerStateEntry[]): (backend: string, server: string) => readonly [number, number] | undefined {
+function idLookup(
+  entries: readonly ServerStateEntry[],
+): (backend: string, server: string) => readonly [number, number] | undefined {
   let index: Map<string, readonly [number, number]> | undefined;
   return (backend, server) => {
     index ??= new Map(entries.map((e) => [`${e.backend}/${e.name}`, [e.proxyId, e.serverId] as const]));
@@ -113,7 +128,10 @@ function idLookup(entries: readonly ServerStateEntry[]): (backend: string, serve
   };
 }
 
-function observedServer(entry: ServerStateEntry, stat: { readonly scur: string; readonly bck: string } | undefined): ObservedServer {
+function observedServer(
+  entry: ServerStateEntry,
+  stat: { readonly scur: string; readonly bck: string } | undefined,
+): ObservedServer {
   return {
     backend: entry.backend,
     name: entry.name,
@@ -144,14 +162,22 @@ export interface SessionRead {
  */
 export function sessionReads(desired: DesiredRuntime, observation: Extract<Observation, { ok: true }>): SessionRead[] {
   const running = new Set(observation.observed.backends);
-  const wanted = new Map(desired.backends.filter((b) => b.dynamicMembers && running.has(b.name)).map((b) => [b.name, new Set(b.servers.map((s) => s.name))]));
+  const wanted = new Map(
+    desired.backends
+      .filter((b) => b.dynamicMembers && running.has(b.name))
+      .map((b) => [b.name, new Set(b.servers.map((s) => s.name))]),
+  );
   const reads: SessionRead[] = [];
   for (const s of observation.observed.servers) {
     const names = wanted.get(s.backend);
     if (names === undefined || names.has(s.name) || s.sessions !== null) continue;
     const [proxy, server] = observation.idsOf(s.backend, s.name) ?? [];
     if (proxy === undefined || server === undefined) continue;
-    reads.push({ backend: s.backend, server: s.name, command: showStat({ proxy, types: ['server'], serverId: server }) });
+    reads.push({
+      backend: s.backend,
+      server: s.name,
+      command: showStat({ proxy, types: ['server'], serverId: server }),
+    });
   }
   return reads;
 }
@@ -161,7 +187,11 @@ export function sessionReads(desired: DesiredRuntime, observation: Extract<Obser
  * names another server (ids are reused once a server is deleted), leaves the sessions unknown,
  * which the planner treats as attached: the next pass reads them again.
  */
-export function withSessions(observation: Extract<Observation, { ok: true }>, reads: readonly SessionRead[], results: readonly CommandResult[]): Observation {
+export function withSessions(
+  observation: Extract<Observation, { ok: true }>,
+  reads: readonly SessionRead[],
+  results: readonly CommandResult[],
+): Observation {
   if (reads.length === 0) return observation;
   const lost = results.find((r) => r.status === 'not-executed');
   if (lost !== undefined) return { ok: false, error: lost.message };
@@ -170,7 +200,9 @@ export function withSessions(observation: Extract<Observation, { ok: true }>, re
     reads.forEach((read, i) => {
       const r = results[i];
       if (r?.status !== 'ok') return;
-      const row = parseStatColumns(r.output, STAT_COLUMNS).find((x) => x.type === SERVER && x.pxname === read.backend && x.svname === read.server);
+      const row = parseStatColumns(r.output, STAT_COLUMNS).find(
+        (x) => x.type === SERVER && x.pxname === read.backend && x.svname === read.server,
+      );
       if (row !== undefined) sessions.set(`${read.backend}/${read.server}`, count(row.scur) ?? 0);
     });
   } catch (error) {
@@ -184,7 +216,10 @@ export function withSessions(observation: Extract<Observation, { ok: true }>, re
 }
 
 /** Leaf SHA-1 per file; a refused `show ssl cert` means the process does not hold the file (null). */
-function readCertificates(files: readonly string[], results: readonly (CommandResult | undefined)[]): Map<string, string | null> {
+function readCertificates(
+  files: readonly string[],
+  results: readonly (CommandResult | undefined)[],
+): Map<string, string | null> {
   const certificates = new Map<string, string | null>();
   files.forEach((file, i) => {
     const r = results[i];
@@ -199,13 +234,20 @@ export function certificateReads(desired: DesiredRuntime, observation: Extract<O
 }
 
 /** The observation with the certificates of `files` read from their `show ssl cert` replies. */
-export function withCertificates(observation: Extract<Observation, { ok: true }>, files: readonly string[], results: readonly CommandResult[]): Observation {
+export function withCertificates(
+  observation: Extract<Observation, { ok: true }>,
+  files: readonly string[],
+  results: readonly CommandResult[],
+): Observation {
   if (files.length === 0) return observation;
   const lost = results.find((r) => r.status === 'not-executed');
   if (lost !== undefined) return { ok: false, error: lost.message };
   try {
     const read = readCertificates(files, results);
-    return { ...observation, observed: { ...observation.observed, certificates: new Map([...observation.observed.certificates, ...read]) } };
+    return {
+      ...observation,
+      observed: { ...observation.observed, certificates: new Map([...observation.observed.certificates, ...read]) },
+    };
   } catch (error) {
     return { ok: false, error: error instanceof Error ? error.message : String(error) };
   }

@@ -25,7 +25,11 @@ export class CertificateRenewalJob {
 
   start(): void {
     if (this.schedule !== null) return;
-    const failed = (err: unknown) => this.deps.logger.warn({ err }, 'Runtime API certificate renewal failed; the next pass retries (certificates are renewed with a third of their lifetime left)');
+    const failed = (err: unknown) =>
+      this.deps.logger.warn(
+        { err },
+        'Runtime API certificate renewal failed; the next pass retries (certificates are renewed with a third of their lifetime left)',
+      );
     const run = () => this.pass().then(() => undefined);
     this.schedule = every(this.intervalS, run, failed);
     this.first = run().catch(failed);

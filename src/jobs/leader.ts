@@ -34,7 +34,11 @@ export class LeaderElector extends EventEmitter<{ elected: []; deposed: [] }> {
       return;
     }
     // A lost connection is made again after one interval, as a lock held elsewhere is tried again.
-    const connection = new DedicatedClient({ url: this.url, applicationName: 'switchyard-leader', retryDelay: () => this.retryMs });
+    const connection = new DedicatedClient({
+      url: this.url,
+      applicationName: 'switchyard-leader',
+      retryDelay: () => this.retryMs,
+    });
     connection.on('up', () => void this.attempt());
     connection.on('down', (err) => {
       clearTimeout(this.timer);
@@ -78,7 +82,10 @@ export class LeaderElector extends EventEmitter<{ elected: []; deposed: [] }> {
   private setLeading(value: boolean): void {
     if (this.leading === value) return;
     this.leading = value;
-    this.logger.info({ leader: value }, value ? 'this replica is the leader: running fleet jobs' : 'this replica is no longer the leader');
+    this.logger.info(
+      { leader: value },
+      value ? 'this replica is the leader: running fleet jobs' : 'this replica is no longer the leader',
+    );
     this.emit(value ? 'elected' : 'deposed');
   }
 }

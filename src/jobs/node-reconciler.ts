@@ -96,7 +96,8 @@ export class NodeReconciler {
       // A pass that reflects every announcement already has nothing to do.
       skip: () => this.reflectsAnnouncements(),
       retryDelay: (failures) => backoffDelay(options.backoff, failures),
-      onFailure: (error, retryMs) => deps.logger.warn({ node: this.node.name, error: message(error), retryMs }, 'reconcile pass failed; retrying'),
+      onFailure: (error, retryMs) =>
+        deps.logger.warn({ node: this.node.name, error: message(error), retryMs }, 'reconcile pass failed; retrying'),
       // Retries and follow-ups check the database themselves.
       onTimer: () => {
         this.forced = true;
@@ -105,18 +106,21 @@ export class NodeReconciler {
     this.builds = new SerialLane({
       run: () => this.build(),
       retryDelay: (failures) => backoffDelay(options.backoff, failures),
-      onFailure: (error, retryMs) => deps.logger.warn({ node: this.node.name, error: message(error), retryMs }, 'config build failed; retrying'),
+      onFailure: (error, retryMs) =>
+        deps.logger.warn({ node: this.node.name, error: message(error), retryMs }, 'config build failed; retrying'),
       // Under a stream of writes builds follow each other at most every minBuildIntervalMs, each
       // taking every write committed before it starts: a bounded number of builds per second
       // however many writes, and the runtime pushes (which make changes live) keep the CPU.
       // A build also never takes more than a third of the node's time: on a large node under a
       // stream of structural writes (each build then stores the node's structure anew) the
       // spacing grows with the build, so writes keep the CPU and the database.
-      spacing: (lastBuildMs) => Math.max(options.minBuildIntervalMs ?? MIN_BUILD_INTERVAL_MS, BUILD_SHARE_INVERSE * lastBuildMs),
+      spacing: (lastBuildMs) =>
+        Math.max(options.minBuildIntervalMs ?? MIN_BUILD_INTERVAL_MS, BUILD_SHARE_INVERSE * lastBuildMs),
     });
     // Every outcome has a series from the start, so a rate() over it works before the first push.
     if (node.runtimeAddress !== null) {
-      for (const outcome of RUNTIME_OUTCOMES) deps.metrics?.runtimeCommands.inc({ node: node.name, outcome: outcome.replace('-', '_') }, 0);
+      for (const outcome of RUNTIME_OUTCOMES)
+        deps.metrics?.runtimeCommands.inc({ node: node.name, outcome: outcome.replace('-', '_') }, 0);
     }
   }
 
@@ -227,9 +231,16 @@ export class NodeReconciler {
     try {
       // The node is read while the snapshot loads: two round trips in the time of one.
       const started = performance.now();
-      const early = this.deps.runtime.startObservation(node.name, node.runtimeAddress, this.target ?? this.deps.runtime.firstTarget(node.configDir));
+      const early = this.deps.runtime.startObservation(
+        node.name,
+        node.runtimeAddress,
+        this.target ?? this.deps.runtime.firstTarget(node.configDir),
+      );
       // A node that answers gets its push at full speed, and the build after it (a 10,000-command push can outlast the timer).
-      void early.observation.then((o) => o.ok && clearTimeout(buildAnyway), () => undefined);
+      void early.observation.then(
+        (o) => o.ok && clearTimeout(buildAnyway),
+        () => undefined,
+      );
       const snapshot = stale ? await this.deps.runtimeSnapshot(node, target) : this.served!.snapshot;
       const pushed = await this.push(node, node.runtimeAddress, snapshot, early, started);
       if (pushed.ok) this.covered = Math.max(this.covered, snapshot.revision);
@@ -270,7 +281,13 @@ export class NodeReconciler {
   }
 
   /** Observes the node, plans from `snapshot`, sends the commands, records the outcome and the members' health. */
-  private async push(node: ProxyNode, address: { host: string; port: number }, snapshot: NodeSnapshot, early?: EarlyObservation, started = performance.now()): Promise<PassOutcome> {
+  private async push(
+    node: ProxyNode,
+    address: { host: string; port: number },
+    snapshot: NodeSnapshot,
+    early?: EarlyObservation,
+    started = performance.now(),
+  ): Promise<PassOutcome> {
     const loaded = performance.now();
     const { desired, observation, plan } = await this.deps.runtime.plan(node.name, address, snapshot, { early });
     const planned = performance.now();
@@ -281,11 +298,24 @@ export class NodeReconciler {
       return { ok: false, error };
     }
     await this.requestReloadFor(node.name, plan.deferredCaps);
-    const results = plan.commands.length === 0 ? [] : await executeSendable(this.deps.runtime.executor(node.name, address), plan.commands);
+    const results =
+      plan.commands.length === 0
+        ? []
+        : await executeSendable(this.deps.runtime.executor(node.name, address), plan.commands);
     if (results.length > 0) {
       const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
       const sent = performance.now();
-      this.deps.logger.debug({ node: node.name, revision: snapshot.revision, commands: results.length, snapshotMs: ms(started, loaded), planMs: ms(loaded, planned), sendMs: ms(planned, sent) }, 'runtime commands pushed');
+      this.deps.logger.debug(
+        {
+          node: node.name,
+          revision: snapshot.revision,
+          commands: results.length,
+          snapshotMs: ms(started, loaded),
+          planMs: ms(loaded, planned),
+          sendMs: ms(planned, sent),
+        },
+        'runtime commands pushed',
+      );
     }
     // Health is bookkeeping: stored after the commands went out, never in the way of a change.
     await this.saveHealth(node.name, memberHealth(desired, observation.observed));
@@ -297,7 +327,13 @@ export class NodeReconciler {
     this.count(node.name, results);
     const pending = failed.length + waiting.length + plan.inProgress.length;
     const error = failed.length === 0 ? null : describeFailures(failed);
-    await this.record(node, { revision: pending === 0 ? snapshot.revision : null, pending, error, sent: results.length, failed: failed.length });
+    await this.record(node, {
+      revision: pending === 0 ? snapshot.revision : null,
+      pending,
+      error,
+      sent: results.length,
+      failed: failed.length,
+    });
     if (error !== null) return { ok: false, error };
     // Commands that succeeded are checked by one more pass; the same ones again means the proxy does
     // not keep what it acknowledged, and hammering it would not help: the timer takes over then.
@@ -305,7 +341,10 @@ export class NodeReconciler {
     const repeating = sent !== '' && sent === this.lastSent;
     if (repeating) {
       const first = plan.commands.slice(0, 5).map((c) => c.line);
-      this.deps.logger.warn({ node: node.name, commands: plan.commands.length, first }, 'runtime state does not converge: the same commands were planned twice');
+      this.deps.logger.warn(
+        { node: node.name, commands: plan.commands.length, first },
+        'runtime state does not converge: the same commands were planned twice',
+      );
     }
     this.lastSent = sent;
     return { ok: true, followUp: plan.inProgress.length + waiting.length > 0 || (results.length > 0 && !repeating) };
@@ -331,9 +370,17 @@ export class NodeReconciler {
   }
 
   /** Records the push on the node's row, skipping passes that changed nothing worth a write. */
-  private async record(node: ProxyNode, p: { revision: number | null; pending: number; error: string | null; sent: number; failed: number }): Promise<void> {
+  private async record(
+    node: ProxyNode,
+    p: { revision: number | null; pending: number; error: string | null; sent: number; failed: number },
+  ): Promise<void> {
     const last = this.recorded;
-    const same = last !== null && p.sent === 0 && p.error === last.error && p.pending === last.pending && (p.revision === null || p.revision === last.revision);
+    const same =
+      last !== null &&
+      p.sent === 0 &&
+      p.error === last.error &&
+      p.pending === last.pending &&
+      (p.revision === null || p.revision === last.revision);
     if (same) return;
     await recordRuntimePush(this.deps.db, node.name, { ...p, at: new Date() });
     this.recorded = { revision: p.revision ?? last?.revision ?? null, pending: p.pending, error: p.error };
@@ -370,12 +417,20 @@ const RUNTIME_OUTCOMES = ['ok', 'error', 'not-executed'] as const;
 
 /** Entries as stored, in one order: equal keys mean the stored rows need no write. */
 function healthKey(entries: readonly MemberHealth[]): string {
-  const sorted = entries.map(storedHealth).sort((a, b) => (a.backend < b.backend ? -1 : a.backend > b.backend ? 1 : a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
+  const sorted = entries
+    .map(storedHealth)
+    .sort((a, b) =>
+      a.backend < b.backend ? -1 : a.backend > b.backend ? 1 : a.member < b.member ? -1 : a.member > b.member ? 1 : 0,
+    );
   return JSON.stringify(sorted);
 }
 
 function stillAttached(result: CommandResult): boolean {
-  return result.status === 'error' && result.command.kind === 'del-server' && /still has connections attached/i.test(result.message);
+  return (
+    result.status === 'error' &&
+    result.command.kind === 'del-server' &&
+    /still has connections attached/i.test(result.message)
+  );
 }
 
 function describeFailures(failed: readonly CommandResult[]): string {
@@ -388,4 +443,3 @@ function describeFailures(failed: readonly CommandResult[]): string {
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
-

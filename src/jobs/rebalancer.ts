@@ -26,8 +26,19 @@ export interface RebalancerOptions {
 
 /** What one pass did: a job reports, it does not throw. */
 export type RebalanceOutcome =
-  | { readonly status: 'unchanged'; readonly revision: number; readonly deferred: number; readonly placementMoves: number }
-  | { readonly status: 'applied'; readonly revision: number; readonly applied: number; readonly deferred: number; readonly placementMoves: number }
+  | {
+      readonly status: 'unchanged';
+      readonly revision: number;
+      readonly deferred: number;
+      readonly placementMoves: number;
+    }
+  | {
+      readonly status: 'applied';
+      readonly revision: number;
+      readonly applied: number;
+      readonly deferred: number;
+      readonly placementMoves: number;
+    }
   | { readonly status: 'failed'; readonly error: string };
 
 /**
@@ -69,7 +80,9 @@ export class Rebalancer {
     this.since = Date.now();
     this.deps.changes.on('change', this.onChange);
     // The allocation gauge shows the stored caps from the start, not only after the first change.
-    this.deps.allocations.refreshMetrics?.().catch((err: unknown) => this.deps.logger.warn({ err }, 'cannot read allocations for metrics'));
+    this.deps.allocations
+      .refreshMetrics?.()
+      .catch((err: unknown) => this.deps.logger.warn({ err }, 'cannot read allocations for metrics'));
     this.schedule(0);
   }
 
@@ -131,8 +144,15 @@ export class Rebalancer {
       if (!result.changed) return { status: 'unchanged', revision: result.revision, deferred, placementMoves };
       this.own = result.revision;
       const applied = result.items.filter((i) => i.status === 'applied');
-      this.deps.logger.info({ revision: result.revision, applied: applied.length, deferred }, 'rebalanced: caps changed');
-      for (const c of applied) this.deps.logger.debug({ tenant: c.tenantId, node: c.node, dimension: c.dimension, from: c.from, to: c.to }, c.detail);
+      this.deps.logger.info(
+        { revision: result.revision, applied: applied.length, deferred },
+        'rebalanced: caps changed',
+      );
+      for (const c of applied)
+        this.deps.logger.debug(
+          { tenant: c.tenantId, node: c.node, dimension: c.dimension, from: c.from, to: c.to },
+          c.detail,
+        );
       return { status: 'applied', revision: result.revision, applied: applied.length, deferred, placementMoves };
     } catch (err) {
       // A conflict (someone applied first) or a database error: the next pass plans again.
@@ -145,11 +165,19 @@ export class Rebalancer {
   private async checkNodeHealth(): Promise<number> {
     if (!this.deps.placement) return 0;
     const r = await this.deps.placement.healthPass(this.since);
-    for (const e of r.excluded) this.deps.logger.warn({ node: e.node, reason: e.reason }, 'node taken out of placement; its tenants are re-placed');
+    for (const e of r.excluded)
+      this.deps.logger.warn(
+        { node: e.node, reason: e.reason },
+        'node taken out of placement; its tenants are re-placed',
+      );
     for (const node of r.included) this.deps.logger.info({ node }, 'node healthy again; back in placement');
     // Said once when it starts, not on every pass while it lasts.
     const kept = r.keptForLackOfOthers.join(',');
-    if (kept !== '' && kept !== this.keptLogged) this.deps.logger.warn({ nodes: r.keptForLackOfOthers }, 'nodes unhealthy, but so is every other node of their kind and group: kept in placement');
+    if (kept !== '' && kept !== this.keptLogged)
+      this.deps.logger.warn(
+        { nodes: r.keptForLackOfOthers },
+        'nodes unhealthy, but so is every other node of their kind and group: kept in placement',
+      );
     this.keptLogged = kept;
     if (r.revision !== null) this.own = r.revision;
     return r.moves;

@@ -202,7 +202,8 @@ export class Reconciler {
     return {
       db: this.deps.db,
       build: (node: string) => this.builds.run(() => this.deps.configs.buildServed(node)),
-      runtimeSnapshot: (node: ProxyNode, atLeast?: number) => this.deps.configs.runtimeSnapshot(nodeSettingsOf(node), atLeast),
+      runtimeSnapshot: (node: ProxyNode, atLeast?: number) =>
+        this.deps.configs.runtimeSnapshot(nodeSettingsOf(node), atLeast),
       currentRevision: () => currentRevision(this.deps.db),
       runtime: this.deps.runtime,
       logger: this.deps.logger,

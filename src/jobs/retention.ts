@@ -56,14 +56,18 @@ export class RetentionJob {
   async pass(now = new Date()): Promise<Partial<Record<RetainedTable, number>>> {
     const cutoffs: Partial<Record<RetainedTable, Date>> = {
       ...(this.options.auditDays > 0 && { audit_events: new Date(now.getTime() - this.options.auditDays * DAY_MS) }),
-      ...(this.options.allocationHistoryDays > 0 && { allocation_history: new Date(now.getTime() - this.options.allocationHistoryDays * DAY_MS) }),
+      ...(this.options.allocationHistoryDays > 0 && {
+        allocation_history: new Date(now.getTime() - this.options.allocationHistoryDays * DAY_MS),
+      }),
       idempotency_keys: new Date(now.getTime() - IDEMPOTENCY_TTL_MS),
     };
     const deleted: Partial<Record<RetainedTable, number>> = {};
-    for (const [table, cutoff] of Object.entries(cutoffs) as [RetainedTable, Date][]) deleted[table] = await deleteOlderThan(this.deps.db, table, cutoff);
+    for (const [table, cutoff] of Object.entries(cutoffs) as [RetainedTable, Date][])
+      deleted[table] = await deleteOlderThan(this.deps.db, table, cutoff);
     // Pruned config versions leave their segments behind; unreferenced ones go here, not per build.
     const segments = (await this.deps.sweepSegments?.()) ?? 0;
-    if (Object.values(deleted).some((n) => n > 0) || segments > 0) this.deps.logger.info({ deleted, segments, cutoffs }, 'retention: old rows deleted');
+    if (Object.values(deleted).some((n) => n > 0) || segments > 0)
+      this.deps.logger.info({ deleted, segments, cutoffs }, 'retention: old rows deleted');
     return deleted;
   }
 }

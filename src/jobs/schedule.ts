@@ -11,7 +11,11 @@ export interface Scheduled {
  * in flight is skipped, not queued. `fn` is expected to handle its own errors; one that escapes
  * goes to `onError` and the schedule carries on.
  */
-export function every(seconds: number, fn: () => Promise<void>, onError: (err: unknown) => void = () => undefined): Scheduled {
+export function every(
+  seconds: number,
+  fn: () => Promise<void>,
+  onError: (err: unknown) => void = () => undefined,
+): Scheduled {
   let running: Promise<void> | null = null;
   let stopped = false;
   const task = cron.createTask(

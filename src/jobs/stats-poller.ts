@@ -21,9 +21,15 @@ import { every, type Scheduled } from './schedule.js';
 export interface StatsPollerDeps {
   readonly db: Db;
   /** The shared pool: one Runtime API connection per node, the reconciler's too. */
-  readonly clients: { client(node: string, endpoint: { readonly host: string; readonly port: number }): RuntimeExecutor };
+  readonly clients: {
+    client(node: string, endpoint: { readonly host: string; readonly port: number }): RuntimeExecutor;
+  };
   readonly logger: Logger;
-  readonly metrics?: { readonly tenantUsage: { reset(): void; set(labels: { tenant: string; resource: string }, value: number): void } } | undefined;
+  readonly metrics?:
+    | {
+        readonly tenantUsage: { reset(): void; set(labels: { tenant: string; resource: string }, value: number): void };
+      }
+    | undefined;
   readonly now?: () => Date;
   /**
    * The CLI of a node's HAProxy master (`-S`), asked per poll; tests pass fakes. By default a
@@ -32,7 +38,10 @@ export interface StatsPollerDeps {
    * master prompts "master> " and knows no `show info`. A poll sends the master one `show proc`
    * plus one `@!<pid> show stat` per old worker, so a connection each costs little.
    */
-  readonly masterCli?: (endpoint: { readonly host: string; readonly port: number }, timeoutMs: number) => RuntimeExecutor;
+  readonly masterCli?: (
+    endpoint: { readonly host: string; readonly port: number },
+    timeoutMs: number,
+  ) => RuntimeExecutor;
   /** TLS for the default master CLI connections (the node's mTLS listener); absent: plain TCP. */
   readonly tls?: RuntimeTls | undefined;
 }
@@ -90,8 +99,13 @@ function connectionCaps(reply: CommandResult | undefined): Map<string, number> {
   return caps;
 }
 
-const defaultMasterCli = (tls: RuntimeTls | undefined) => (endpoint: { readonly host: string; readonly port: number }, timeoutMs: number): RuntimeExecutor =>
-  new OneShotRuntimeClient({ host: endpoint.host, port: endpoint.port, tls }, { target: 'master', connectTimeoutMs: timeoutMs, commandTimeoutMs: timeoutMs });
+const defaultMasterCli =
+  (tls: RuntimeTls | undefined) =>
+  (endpoint: { readonly host: string; readonly port: number }, timeoutMs: number): RuntimeExecutor =>
+    new OneShotRuntimeClient(
+      { host: endpoint.host, port: endpoint.port, tls },
+      { target: 'master', connectTimeoutMs: timeoutMs, commandTimeoutMs: timeoutMs },
+    );
 
 /**
  * Reads `show stat` from every HAProxy node with a Runtime API, concurrently, each bounded by its
@@ -128,8 +142,10 @@ export class StatsPoller {
 
   start(): void {
     if (this.schedule !== null) return;
-    this.schedule = every(this.options.intervalS, async () => void (await this.poll()), (err) =>
-      this.deps.logger.warn({ err }, 'stats poll failed; the next tick retries'),
+    this.schedule = every(
+      this.options.intervalS,
+      async () => void (await this.poll()),
+      (err) => this.deps.logger.warn({ err }, 'stats poll failed; the next tick retries'),
     );
   }
 
@@ -200,11 +216,23 @@ export class StatsPoller {
     }
     const masterCli = (this.deps.masterCli ?? defaultMasterCli(this.deps.tls))(node.masterAddress, timeoutMs);
     const current = worker.execute([INFO_COMMAND, STAT_COMMAND, caps], { timeoutMs });
-    const [[info, stat, map], old] = await Promise.all([current, readOldWorkers(masterCli, STAT_COMMAND, timeoutMs, current.then(([i]) => workerPid(i)))]);
+    const [[info, stat, map], old] = await Promise.all([
+      current,
+      readOldWorkers(
+        masterCli,
+        STAT_COMMAND,
+        timeoutMs,
+        current.then(([i]) => workerPid(i)),
+      ),
+    ]);
     return { node, reply: { stat, map, info, old }, at: this.now() };
   }
 
-  private async store(node: ProxyNode, reply: NodeReplies, at: Date): Promise<{ result: NodePoll; samples: StatSample[] }> {
+  private async store(
+    node: ProxyNode,
+    reply: NodeReplies,
+    at: Date,
+  ): Promise<{ result: NodePoll; samples: StatSample[] }> {
     let current: WorkerSamples;
     try {
       const { stat } = reply;
@@ -217,7 +245,12 @@ export class StatsPoller {
     }
     const old = this.oldWorkers(node.name, reply.old);
     const before = this.previous.get(node.name);
-    const merged = mergeWorkerSamples(current, old, before?.workers, before === undefined ? 0 : (at.getTime() - before.at) / 1000);
+    const merged = mergeWorkerSamples(
+      current,
+      old,
+      before?.workers,
+      before === undefined ? 0 : (at.getTime() - before.at) / 1000,
+    );
     const samples = withConnectionCaps(merged.samples, connectionCaps(reply.map));
     this.previous.set(node.name, { at: at.getTime(), workers: merged.workers });
     try {
@@ -252,7 +285,10 @@ export class StatsPoller {
     const last = this.masterFailing.get(node);
     this.masterFailing.set(node, error);
     if (error !== null && error !== last) {
-      this.deps.logger.warn({ node, error }, "stats poll cannot read a node's old workers through its master CLI; its samples count the current worker alone");
+      this.deps.logger.warn(
+        { node, error },
+        "stats poll cannot read a node's old workers through its master CLI; its samples count the current worker alone",
+      );
     } else if (error === null && last !== undefined && last !== null) {
       this.deps.logger.info({ node }, "stats poll reads a node's old workers through its master CLI again");
     }
@@ -263,8 +299,10 @@ export class StatsPoller {
   private outcome(node: string, error: string | null): void {
     const last = this.failing.get(node);
     this.failing.set(node, error);
-    if (error !== null && error !== last) this.deps.logger.warn({ node, error }, 'stats poll of a node failed; its samples are missing until it answers');
-    else if (error === null && last !== undefined && last !== null) this.deps.logger.info({ node }, 'stats poll of a node works again');
+    if (error !== null && error !== last)
+      this.deps.logger.warn({ node, error }, 'stats poll of a node failed; its samples are missing until it answers');
+    else if (error === null && last !== undefined && last !== null)
+      this.deps.logger.info({ node }, 'stats poll of a node works again');
   }
 
   /** Each tenant's sessions and request rate summed over the nodes just read. */

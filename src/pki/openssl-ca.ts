@@ -38,9 +38,31 @@ export async function createCa(commonName: string, days: number, now = new Date(
   return withScratch(async (dir) => {
     const keyPath = await put(dir, 'ca.key', keyPem);
     const csr = await csrFor(dir, keyPath, commonName);
-    const config = await caConfig(dir, ['basicConstraints = critical,CA:TRUE,pathlen:0', 'keyUsage = critical,keyCertSign,cRLSign', 'subjectKeyIdentifier = hash']);
+    const config = await caConfig(dir, [
+      'basicConstraints = critical,CA:TRUE,pathlen:0',
+      'keyUsage = critical,keyCertSign,cRLSign',
+      'subjectKeyIdentifier = hash',
+    ]);
     const out = join(dir, 'ca.pem');
-    await openssl(['ca', '-batch', '-notext', '-selfsign', '-config', config, '-extensions', 'ext', '-keyfile', keyPath, '-in', csr, '-out', out, '-subj', subjectArg(commonName), ...dates(now, days)]);
+    await openssl([
+      'ca',
+      '-batch',
+      '-notext',
+      '-selfsign',
+      '-config',
+      config,
+      '-extensions',
+      'ext',
+      '-keyfile',
+      keyPath,
+      '-in',
+      csr,
+      '-out',
+      out,
+      '-subj',
+      subjectArg(commonName),
+      ...dates(now, days),
+    ]);
     return { certificatePem: await pemOnly(out), keyPem };
   });
 }
@@ -49,7 +71,12 @@ export async function createCa(commonName: string, days: number, now = new Date(
  * A certificate for `subject` with a fresh key, signed by `ca`. The extensions come from the
  * subject alone (server or client use, its names), never from a request.
  */
-export async function issue(ca: CaMaterial, subject: CertificateSubject, days: number, now = new Date()): Promise<IssuedPair> {
+export async function issue(
+  ca: CaMaterial,
+  subject: CertificateSubject,
+  days: number,
+  now = new Date(),
+): Promise<IssuedPair> {
   const keyPem = newKey();
   return withScratch(async (dir) => {
     const csr = await csrFor(dir, await put(dir, 'leaf.key', keyPem), subject.commonName);
@@ -75,8 +102,14 @@ export function checkCaMaterial(ca: CaMaterial): void {
   if (!matches) throw new OpensslError('the CA key does not belong to the CA certificate');
 }
 
-
-async function signCsr(dir: string, ca: CaMaterial, csr: string, subject: CertificateSubject, days: number, now: Date): Promise<string> {
+async function signCsr(
+  dir: string,
+  ca: CaMaterial,
+  csr: string,
+  subject: CertificateSubject,
+  days: number,
+  now: Date,
+): Promise<string> {
   const caCert = await put(dir, 'issuer.pem', ca.certificatePem);
   const caKey = await put(dir, 'issuer.key', ca.keyPem);
   const names = [...subject.dns.map((d) => `DNS:${d}`), ...subject.ips.map((ip) => `IP:${ip}`)];
@@ -88,12 +121,35 @@ async function signCsr(dir: string, ca: CaMaterial, csr: string, subject: Certif
     ...(names.length > 0 ? [`subjectAltName = ${names.join(',')}`] : []),
   ];
   const out = join(dir, 'leaf.pem');
-  await openssl(['ca', '-batch', '-notext', '-config', await caConfig(dir, ext), '-extensions', 'ext', '-cert', caCert, '-keyfile', caKey, '-in', csr, '-out', out, '-subj', subjectArg(subject.commonName), ...dates(now, days)]);
+  await openssl([
+    'ca',
+    '-batch',
+    '-notext',
+    '-config',
+    await caConfig(dir, ext),
+    '-extensions',
+    'ext',
+    '-cert',
+    caCert,
+    '-keyfile',
+    caKey,
+    '-in',
+    csr,
+    '-out',
+    out,
+    '-subj',
+    subjectArg(subject.commonName),
+    ...dates(now, days),
+  ]);
   return pemOnly(out);
 }
 
 function newKey(): string {
-  return generateKeyPairSync('ec', { namedCurve: 'prime256v1', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey;
+  return generateKeyPairSync('ec', {
+    namedCurve: 'prime256v1',
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  }).privateKey;
 }
 
 async function csrFor(dir: string, keyPath: string, commonName: string): Promise<string> {
@@ -107,11 +163,20 @@ async function caConfig(dir: string, ext: readonly string[]): Promise<string> {
   const database = await put(dir, 'index.txt', '');
   const serial = await put(dir, 'serial', `01${randomBytes(15).toString('hex')}\n`);
   const lines = [
-    '[ca]', 'default_ca = issuer',
-    '[issuer]', `database = ${database}`, `new_certs_dir = ${dir}`, `serial = ${serial}`,
-    'default_md = sha256', 'policy = any', 'unique_subject = no', 'copy_extensions = none',
-    '[any]', 'commonName = supplied',
-    '[ext]', ...ext,
+    '[ca]',
+    'default_ca = issuer',
+    '[issuer]',
+    `database = ${database}`,
+    `new_certs_dir = ${dir}`,
+    `serial = ${serial}`,
+    'default_md = sha256',
+    'policy = any',
+    'unique_subject = no',
+    'copy_extensions = none',
+    '[any]',
+    'commonName = supplied',
+    '[ext]',
+    ...ext,
   ];
   return put(dir, 'ca.cnf', `${lines.join('\n')}\n`);
 }
@@ -122,13 +187,17 @@ function dates(now: Date, days: number): string[] {
 
 /** The common name is a slug or a fixed name: nothing that `-subj` would read as another attribute. */
 function subjectArg(commonName: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/.test(commonName)) throw new OpensslError(`refusing an unusual common name: ${JSON.stringify(commonName)}`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/.test(commonName))
+    throw new OpensslError(`refusing an unusual common name: ${JSON.stringify(commonName)}`);
   return `/CN=${commonName}`;
 }
 
 /** `openssl ca` date format (UTC, `YYYYMMDDHHMMSSZ`). */
 function stamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d{3}/, '');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:T]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 async function pemOnly(path: string): Promise<string> {
@@ -158,7 +227,12 @@ function openssl(args: readonly string[]): Promise<void> {
     execFile('openssl', args, { timeout: OPENSSL_TIMEOUT_MS }, (error, _stdout, stderr) => {
       if (error === null) return resolve();
       const cause = error as NodeJS.ErrnoException;
-      if (cause.code === 'ENOENT') return reject(new OpensslError('openssl not found: the control plane issues Runtime API certificates with it; install it (Debian: apt-get install openssl)'));
+      if (cause.code === 'ENOENT')
+        return reject(
+          new OpensslError(
+            'openssl not found: the control plane issues Runtime API certificates with it; install it (Debian: apt-get install openssl)',
+          ),
+        );
       reject(new OpensslError(`openssl ${args[0]} failed: ${stderr.trim() || cause.message}`));
     });
   });

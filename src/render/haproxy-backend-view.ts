@@ -4,7 +4,15 @@ import { SNI_FROM_HOST, type ServerCheck, type ServerTls } from '../domain/runti
 import type { PoolSnapshot, VipSnapshot } from '../domain/snapshot.js';
 import { DEFAULT_TIMEOUTS, PERSISTENCE_TYPES } from '../domain/vip.js';
 import { safe, safeInt, safeOneOf, safeHealthCheck } from './guard.js';
-import { absolutePath, backendName, formatDuration, formatEndpoint, memberCaFile, memberClientCertFile, memberCookieValue } from './haproxy-names.js';
+import {
+  absolutePath,
+  backendName,
+  formatDuration,
+  formatEndpoint,
+  memberCaFile,
+  memberClientCertFile,
+  memberCookieValue,
+} from './haproxy-names.js';
 import { guardMemberTls, type GuardedMemberTls } from './member-tls.js';
 import { byName, type TenantContext } from './haproxy-tenant-context.js';
 
@@ -81,7 +89,12 @@ export function backendView(ctx: TenantContext, plan: BackendPlan): HaproxyBacke
     httpCheck: check === null || check.type === 'tcp' ? null : httpCheck(check),
     servers: [...plan.pool.members]
       .sort(byName)
-      .map((m) => serverView(`${field}.members`, m, { ...server, cookie: persistence.cookie === null ? null : memberCookieValue(ctx.id, plan.pool.name, m.name) })),
+      .map((m) =>
+        serverView(`${field}.members`, m, {
+          ...server,
+          cookie: persistence.cookie === null ? null : memberCookieValue(ctx.id, plan.pool.name, m.name),
+        }),
+      ),
   };
 }
 
@@ -96,7 +109,8 @@ function persistenceOf(ctx: TenantContext, plan: BackendPlan): { cookie: string 
   for (const vip of plan.vips) {
     const field = `${ctx.field}.vips.${vip.name}`;
     const persistence = safeOneOf(`${field}.persistence`, vip.persistence, PERSISTENCE_TYPES);
-    if (persistence === 'cookie' && plan.mode === 'http') cookie ??= safe('cookie', `${field}.cookieName`, vip.cookieName);
+    if (persistence === 'cookie' && plan.mode === 'http')
+      cookie ??= safe('cookie', `${field}.cookieName`, vip.cookieName);
     if (persistence === 'source') source = true;
   }
   return { cookie, source };
@@ -114,12 +128,12 @@ function backendTimeouts(ctx: TenantContext, vips: readonly VipSnapshot[]): { co
   return { connect: formatDuration(connect), server: formatDuration(server) };
 }
 
-
 /** HTTP/1.1 needs a Host header; without one the check speaks HTTP/1.0. */
 function httpCheck(check: HealthCheck): { send: string; expect: string } {
-  const send = check.host === null
-    ? `meth GET uri ${check.path}`
-    : `meth GET uri ${check.path} ver HTTP/1.1 hdr host ${check.host}`;
+  const send =
+    check.host === null
+      ? `meth GET uri ${check.path}`
+      : `meth GET uri ${check.path} ver HTTP/1.1 hdr host ${check.host}`;
   return { send, expect: `status ${check.expectedStatus}` };
 }
 
@@ -139,7 +153,11 @@ interface ServerSettings {
   readonly cookie: string | null;
 }
 
-function serverView(field: string, member: MemberSpec, settings: ServerSettings): HaproxyBackendView['servers'][number] {
+function serverView(
+  field: string,
+  member: MemberSpec,
+  settings: ServerSettings,
+): HaproxyBackendView['servers'][number] {
   const at = `${field}.${safe('slug', `${field}.name`, member.name)}`;
   const state = safeOneOf(`${at}.state`, member.state, MEMBER_STATES);
   const weight = safeInt(`${at}.weight`, member.weight, 0, 256);
@@ -178,7 +196,9 @@ export function serverCheck(check: HealthCheck, tls: GuardedMemberTls | null): S
   };
   if (tls === null) {
     // Only a state stored before TLS members existed holds an https check of plain members.
-    return check.type === 'https' ? { ...base, ssl: true, verifyNone: true, ...(check.host !== null && { sni: check.host }) } : base;
+    return check.type === 'https'
+      ? { ...base, ssl: true, verifyNone: true, ...(check.host !== null && { sni: check.host }) }
+      : base;
   }
   if (check.type === 'http') return { ...base, plain: true };
   const fixed = tls.sni?.from === 'fixed' ? tls.sni.name : null;
@@ -208,10 +228,19 @@ export function serverTls(ctx: TenantContext, pool: PoolSnapshot, mode: ProxyMod
   const tls = guardMemberTls(field, pool);
   if (tls === null) return null;
   const file = (relative: string) => safe('file', `${field}.tls`, absolutePath(ctx.configDir, relative));
-  const sni = tls.sni === null ? null : tls.sni.from === 'fixed' ? `str(${tls.sni.name})` : mode === 'http' ? SNI_FROM_HOST : null;
+  const sni =
+    tls.sni === null
+      ? null
+      : tls.sni.from === 'fixed'
+        ? `str(${tls.sni.name})`
+        : mode === 'http'
+          ? SNI_FROM_HOST
+          : null;
   return {
     verify: tls.verify,
-    ...(tls.verify === 'required' && { caFile: tls.caBundle === null ? '@system-ca' : file(memberCaFile(ctx.id, tls.caBundle)) }),
+    ...(tls.verify === 'required' && {
+      caFile: tls.caBundle === null ? '@system-ca' : file(memberCaFile(ctx.id, tls.caBundle)),
+    }),
     ...(sni !== null && { sni }),
     ...(tls.alpn.length > 0 && { alpn: tls.alpn.join(',') }),
     ...(tls.clientCertificate !== null && { crt: file(memberClientCertFile(ctx.id, tls.clientCertificate)) }),

@@ -93,14 +93,23 @@ export function frontendView(ctx: TenantContext, vip: VipSnapshot, plans: readon
   return {
     name: frontendName(ctx.id, vip.name),
     bind: formatEndpoint(safe('ip', `${field}.address`, vip.address), port),
-    ssl: protocol === 'https' ? { crtList: safe('file', `${field}.certificate`, absolutePath(ctx.configDir, crtListFile(ctx.id, vip.name))), alpn: ALPN } : null,
+    ssl:
+      protocol === 'https'
+        ? {
+            crtList: safe('file', `${field}.certificate`, absolutePath(ctx.configDir, crtListFile(ctx.id, vip.name))),
+            alpn: ALPN,
+          }
+        : null,
     mode,
     http: mode === 'http',
     maxconn: ctx.connectionLimit,
     timeoutClient: formatDuration(safeInt(`${field}.timeouts.clientMs`, vip.timeouts.clientMs, 1, 3_600_000)),
     allowlist: chunk(allowlist(field, vip.allowlist), ALLOWLIST_PER_LINE),
     forwarded: mode === 'http' ? { proto: protocol, port } : null,
-    pathGuard: mode === 'http' ? { status: AMBIGUOUS_PATH_STATUS, patternFile: absolutePath(ctx.configDir, HAPROXY_FILES.ambiguousPath) } : null,
+    pathGuard:
+      mode === 'http'
+        ? { status: AMBIGUOUS_PATH_STATUS, patternFile: absolutePath(ctx.configDir, HAPROXY_FILES.ambiguousPath) }
+        : null,
     knownHosts: mode === 'http' ? knownHostsView(field, vip) : null,
     caps: capsView(ctx, mode === 'http'),
     acls: routes.flatMap((r) => r.acls),
@@ -151,13 +160,21 @@ function routeView(field: string, route: Route, plans: readonly BackendPlan[]): 
   }
   if (header !== undefined) {
     const name = safe('headerName', `${at}.match.header.name`, header.name);
-    acls.push({ name: `${prefix}_header`, criterion: `req.hdr(${name}) -m str -- ${safe('headerValue', `${at}.match.header.value`, header.value)}` });
+    acls.push({
+      name: `${prefix}_header`,
+      criterion: `req.hdr(${name}) -m str -- ${safe('headerValue', `${at}.match.header.value`, header.value)}`,
+    });
   }
   if (acls.length === 0) {
     const message = 'a route must match on at least one of host, pathPrefix, header';
     throw new ValidationError(`${at}: ${message}`, [{ path: at, message }]);
   }
-  return { name: route.name, backend: backendFor(plans, route.pool, 'http'), condition: [...new Set(acls.map((a) => a.name))].join(' '), acls };
+  return {
+    name: route.name,
+    backend: backendFor(plans, route.pool, 'http'),
+    condition: [...new Set(acls.map((a) => a.name))].join(' '),
+    acls,
+  };
 }
 
 /**
@@ -166,9 +183,13 @@ function routeView(field: string, route: Route, plans: readonly BackendPlan[]): 
  * exactly one non-empty leading label: everything after the first dot must equal `example.com`.
  */
 function hostAcls(prefix: string, host: string): { name: string; criterion: string }[] {
-  if (!host.startsWith('*.')) return [{ name: `${prefix}_host`, criterion: `${BARE_HOST} -m str -- ${withTrailingDot([host]).join(' ')}` }];
+  if (!host.startsWith('*.'))
+    return [{ name: `${prefix}_host`, criterion: `${BARE_HOST} -m str -- ${withTrailingDot([host]).join(' ')}` }];
   return [
-    { name: `${prefix}_host`, criterion: `${BARE_HOST},field(2,.,0) -m str -- ${withTrailingDot([host.slice(2)]).join(' ')}` },
+    {
+      name: `${prefix}_host`,
+      criterion: `${BARE_HOST},field(2,.,0) -m str -- ${withTrailingDot([host.slice(2)]).join(' ')}`,
+    },
     { name: `${prefix}_label`, criterion: `${BARE_HOST},field(1,.) -m len gt 0` },
   ];
 }
@@ -178,7 +199,9 @@ function knownHostsView(field: string, vip: VipSnapshot): HaproxyFrontendView['k
   const hosts = knownHosts(vip);
   if (hosts === null) return null;
   const exact = withTrailingDot(hosts.exact.map((h) => safe('host', `${field}.hostnames`, h)));
-  const wildcards = hosts.wildcards.map((h) => wildcardHostRegex(safe('host', `${field}.hostnames`, h), { trailingDot: true }));
+  const wildcards = hosts.wildcards.map((h) =>
+    wildcardHostRegex(safe('host', `${field}.hostnames`, h), { trailingDot: true }),
+  );
   return {
     status: UNKNOWN_HOST_STATUS,
     criteria: [

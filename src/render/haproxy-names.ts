@@ -56,7 +56,8 @@ export const backendName = (tenant: string, pool: string, tcpTwin = false): stri
  */
 export function proxyOwner(proxy: string): ProxyOwner | null {
   const parts = proxy.split('_');
-  if (parts[0] === 'fe' && parts.length === 3 && parts[1] && parts[2]) return { kind: 'frontend', tenant: parts[1], vip: parts[2] };
+  if (parts[0] === 'fe' && parts.length === 3 && parts[1] && parts[2])
+    return { kind: 'frontend', tenant: parts[1], vip: parts[2] };
   if (parts[0] === 'be' && (parts.length === 3 || (parts.length === 4 && parts[3] === 'tcp')) && parts[1] && parts[2]) {
     return { kind: 'backend', tenant: parts[1], pool: parts[2] };
   }

@@ -46,7 +46,13 @@ function nodeCertificate(snapshot: NodeSnapshot): DesiredRuntime['certificates']
   const pem = files[HAPROXY_FILES.runtimeCertificate];
   if (pem === undefined) return [];
   const { configDir } = haproxyNodeSettings(snapshot.node);
-  return [{ file: absolutePath(configDir, HAPROXY_FILES.runtimeCertificate), pem, fingerprint: leafSha1(snapshot.node.runtimeTls!.certificatePem) }];
+  return [
+    {
+      file: absolutePath(configDir, HAPROXY_FILES.runtimeCertificate),
+      pem,
+      fingerprint: leafSha1(snapshot.node.runtimeTls!.certificatePem),
+    },
+  ];
 }
 
 /** One tenant's share of the runtime view: it depends on the tenant and the configDir only. */
@@ -84,7 +90,11 @@ function buildTenantRuntime(tenant: TenantSnapshot, configDir: string): TenantRu
   return {
     frontends: view.frontends.map((fe) => ({ name: fe.name, maxconn: fe.maxconn })),
     caps: view.caps.map((c) => [c.key, String(c.value)] as const),
-    certificates: view.certificates.map((cert) => ({ file: absolutePath(configDir, cert.file), pem: cert.chain + cert.key, fingerprint: leafSha1(cert.chain) })),
+    certificates: view.certificates.map((cert) => ({
+      file: absolutePath(configDir, cert.file),
+      pem: cert.chain + cert.key,
+      fingerprint: leafSha1(cert.chain),
+    })),
     backends: plans.map((plan): DesiredBackend => {
       const check = plan.pool.healthCheck;
       return {
@@ -92,7 +102,8 @@ function buildTenantRuntime(tenant: TenantSnapshot, configDir: string): TenantRu
         tenant: ctx.id,
         pool: plan.pool.name,
         dynamicMembers: !cookiePools.has(plan.pool.name),
-        check: check === null ? null : serverCheck(check, guardMemberTls(`${ctx.field}.pools.${plan.pool.name}`, plan.pool)),
+        check:
+          check === null ? null : serverCheck(check, guardMemberTls(`${ctx.field}.pools.${plan.pool.name}`, plan.pool)),
         tls: serverTls(ctx, plan.pool, plan.mode),
         servers: [...plan.pool.members].sort(byName).map((m) => ({
           name: m.name,

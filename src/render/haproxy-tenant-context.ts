@@ -38,7 +38,10 @@ export function tenantContext(tenant: TenantSnapshot, configDir: string): Tenant
   const allocation = tenant.allocation;
   checkReferences(field, vips, pools, certificates);
   checkMemberTlsReferences(field, vips, pools, certificates, caBundles);
-  const maxConnections = Math.max(ALLOCATION_FLOOR, safeInt(`${field}.allocation.maxConnections`, allocation.maxConnections, 0, 10_000_000));
+  const maxConnections = Math.max(
+    ALLOCATION_FLOOR,
+    safeInt(`${field}.allocation.maxConnections`, allocation.maxConnections, 0, 10_000_000),
+  );
   return {
     id,
     field,
@@ -48,8 +51,14 @@ export function tenantContext(tenant: TenantSnapshot, configDir: string): Tenant
     certificates,
     caBundles,
     maxConnections,
-    requestsPerSecond: Math.max(ALLOCATION_FLOOR, safeInt(`${field}.allocation.requestsPerSecond`, allocation.requestsPerSecond, 0, 10_000_000)),
-    connectionLimit: Math.max(maxConnections, safeInt(`${field}.allocation.connectionLimit`, allocation.connectionLimit ?? maxConnections, 0, 10_000_000)),
+    requestsPerSecond: Math.max(
+      ALLOCATION_FLOOR,
+      safeInt(`${field}.allocation.requestsPerSecond`, allocation.requestsPerSecond, 0, 10_000_000),
+    ),
+    connectionLimit: Math.max(
+      maxConnections,
+      safeInt(`${field}.allocation.connectionLimit`, allocation.connectionLimit ?? maxConnections, 0, 10_000_000),
+    ),
   };
 }
 
@@ -59,7 +68,10 @@ export function uniqueByName<T extends { name: string }>(items: T[], field: stri
   const nameField = `${field}.name`;
   for (const item of items) {
     const name = safe('slug', nameField, item.name);
-    if (seen.has(name)) throw new ValidationError(`${field}: duplicate name ${name}`, [{ path: field, message: `duplicate name ${name}` }]);
+    if (seen.has(name))
+      throw new ValidationError(`${field}: duplicate name ${name}`, [
+        { path: field, message: `duplicate name ${name}` },
+      ]);
     seen.add(name);
   }
   return items;
@@ -77,16 +89,27 @@ function checkReferences(
     const at = `${field}.vips.${vip.name}`;
     const poolRefs = [vip.defaultPool, ...vip.routes.map((r) => r.pool)].filter((p): p is string => p !== null);
     for (const pool of poolRefs) {
-      if (!pools.has(safe('slug', `${at}.pool`, pool))) issues.push({ path: at, message: `pool ${pool} does not exist` });
+      if (!pools.has(safe('slug', `${at}.pool`, pool)))
+        issues.push({ path: at, message: `pool ${pool} does not exist` });
     }
-    if (vip.protocol === 'https' && (vip.certificate === null || !certificates.has(safe('slug', `${at}.certificate`, vip.certificate)))) {
-      issues.push({ path: `${at}.certificate`, message: `an https VIP needs one of the tenant's certificates (got ${vip.certificate})` });
+    if (
+      vip.protocol === 'https' &&
+      (vip.certificate === null || !certificates.has(safe('slug', `${at}.certificate`, vip.certificate)))
+    ) {
+      issues.push({
+        path: `${at}.certificate`,
+        message: `an https VIP needs one of the tenant's certificates (got ${vip.certificate})`,
+      });
     }
     if (vip.protocol === 'tcp' && vip.routes.length > 0) {
       issues.push({ path: `${at}.routes`, message: 'routes match HTTP requests: a tcp VIP cannot have them' });
     }
   }
-  if (issues.length > 0) throw new ValidationError(`${field} cannot be rendered: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+  if (issues.length > 0)
+    throw new ValidationError(
+      `${field} cannot be rendered: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      issues,
+    );
 }
 
 /**
@@ -108,16 +131,26 @@ function checkMemberTlsReferences(
     if (tls.caBundle !== null && !caBundles.has(safe('slug', `${at}.caBundle`, tls.caBundle))) {
       issues.push({ path: `${at}.caBundle`, message: `CA bundle ${tls.caBundle} does not exist` });
     }
-    if (tls.clientCertificate !== null && !certificates.has(safe('slug', `${at}.clientCertificate`, tls.clientCertificate))) {
+    if (
+      tls.clientCertificate !== null &&
+      !certificates.has(safe('slug', `${at}.clientCertificate`, tls.clientCertificate))
+    ) {
       issues.push({ path: `${at}.clientCertificate`, message: `certificate ${tls.clientCertificate} does not exist` });
     }
   }
   for (const vip of vips) {
     if (vip.protocol === 'tcp' && vip.defaultPool !== null && (pools.get(vip.defaultPool)?.tls ?? null) !== null) {
-      issues.push({ path: `${field}.vips.${vip.name}.defaultPool`, message: `pool ${vip.defaultPool} has TLS members; a tcp VIP cannot use it` });
+      issues.push({
+        path: `${field}.vips.${vip.name}.defaultPool`,
+        message: `pool ${vip.defaultPool} has TLS members; a tcp VIP cannot use it`,
+      });
     }
   }
-  if (issues.length > 0) throw new ValidationError(`${field} cannot be rendered: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+  if (issues.length > 0)
+    throw new ValidationError(
+      `${field} cannot be rendered: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      issues,
+    );
 }
 
 export function byName(a: { name: string }, b: { name: string }): number {

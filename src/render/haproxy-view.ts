@@ -153,13 +153,19 @@ export function toHaproxyTenantView(tenant: TenantSnapshot, configDir: string): 
  * certificates), guarded as the files are, without the backends' full views: on a tenant of
  * 10,000 members those are most of the work, and the runtime view builds its servers itself.
  */
-export function haproxyTenantRuntimeParts(tenant: TenantSnapshot, configDir: string): { ctx: TenantContext; plans: BackendPlan[]; view: Omit<HaproxyTenantView, 'backends'> } {
+export function haproxyTenantRuntimeParts(
+  tenant: TenantSnapshot,
+  configDir: string,
+): { ctx: TenantContext; plans: BackendPlan[]; view: Omit<HaproxyTenantView, 'backends'> } {
   const parts = tenantParts(tenant, configDir);
   assertPlainStrings(tenant, `tenant ${parts.ctx.id}`);
   return parts;
 }
 
-function tenantParts(tenant: TenantSnapshot, configDir: string): { ctx: TenantContext; plans: BackendPlan[]; view: Omit<HaproxyTenantView, 'backends'> } {
+function tenantParts(
+  tenant: TenantSnapshot,
+  configDir: string,
+): { ctx: TenantContext; plans: BackendPlan[]; view: Omit<HaproxyTenantView, 'backends'> } {
   const ctx = tenantContext(tenant, safe('dir', 'node.configDir', configDir));
   const plans = planBackends(ctx);
   const view = {
@@ -189,7 +195,13 @@ function certificateViews(ctx: TenantContext): Pick<HaproxyTenantView, 'certific
     });
   const crtLists = https.map((v) => ({
     file: crtListFile(ctx.id, v.name),
-    certificates: [safe('file', `${ctx.field}.vips.${v.name}.certificate`, absolutePath(ctx.configDir, certificateFile(ctx.id, v.certificate!)))],
+    certificates: [
+      safe(
+        'file',
+        `${ctx.field}.vips.${v.name}.certificate`,
+        absolutePath(ctx.configDir, certificateFile(ctx.id, v.certificate!)),
+      ),
+    ],
   }));
   return { certificates, crtLists };
 }
@@ -230,11 +242,27 @@ function runtimeListenersView(node: NodeSettings, configDir: string): HaproxyRun
   const listeners: HaproxyRuntimeListenerView[] = [];
   if (node.runtimeAddress !== null) {
     const bind = endpoint('node.runtimeAddress', node.runtimeAddress);
-    listeners.push({ name: RUNTIME_LISTENERS.runtimeApi, bind, certificate, ca, timeout, maxconn, server: { name: 'admin', path: socketPath(node, HAPROXY_SOCKETS.admin) } });
+    listeners.push({
+      name: RUNTIME_LISTENERS.runtimeApi,
+      bind,
+      certificate,
+      ca,
+      timeout,
+      maxconn,
+      server: { name: 'admin', path: socketPath(node, HAPROXY_SOCKETS.admin) },
+    });
   }
   if (node.masterAddress !== undefined && node.masterAddress !== null) {
     const bind = endpoint('node.masterAddress', node.masterAddress);
-    listeners.push({ name: RUNTIME_LISTENERS.masterCli, bind, certificate, ca, timeout, maxconn, server: { name: 'master', path: socketPath(node, HAPROXY_SOCKETS.master) } });
+    listeners.push({
+      name: RUNTIME_LISTENERS.masterCli,
+      bind,
+      certificate,
+      ca,
+      timeout,
+      maxconn,
+      server: { name: 'master', path: socketPath(node, HAPROXY_SOCKETS.master) },
+    });
   }
   return listeners;
 }
@@ -242,7 +270,8 @@ function runtimeListenersView(node: NodeSettings, configDir: string): HaproxyRun
 /** The node's Runtime API certificate and CA files, rendered only with its TLS material. */
 export function runtimeTlsFiles(node: NodeSettings): Record<string, string> {
   const tls = node.runtimeTls;
-  if (tls === undefined || tls === null || (node.runtimeAddress === null && (node.masterAddress ?? null) === null)) return {};
+  if (tls === undefined || tls === null || (node.runtimeAddress === null && (node.masterAddress ?? null) === null))
+    return {};
   const leaf = safePem('node.runtimeTls.certificatePem', withNewline(tls.certificatePem));
   const key = safePem('node.runtimeTls.keyPem', withNewline(tls.keyPem));
   return {

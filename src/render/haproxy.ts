@@ -1,5 +1,11 @@
 import { ValidationError } from '../domain/errors.js';
-import { joinSegments, type NodeSnapshot, type RenderedFiles, type SegmentedFiles, type TenantSnapshot } from '../domain/snapshot.js';
+import {
+  joinSegments,
+  type NodeSnapshot,
+  type RenderedFiles,
+  type SegmentedFiles,
+  type TenantSnapshot,
+} from '../domain/snapshot.js';
 import { HAPROXY_FILES, formatEndpoint } from './haproxy-names.js';
 import {
   haproxyNodeSettings,
@@ -102,7 +108,11 @@ export function assembleHaproxy(snapshot: NodeSnapshot, fragments: readonly Hapr
 /** Marks where the tenants go in the main template's output, which is split there. */
 const TENANTS_MARK = '\u0000switchyard-tenants\u0000';
 
-export function assembleHaproxySegments(snapshot: NodeSnapshot, fragments: readonly HaproxyTenantFragment[], opts: { once?: boolean } = {}): SegmentedFiles {
+export function assembleHaproxySegments(
+  snapshot: NodeSnapshot,
+  fragments: readonly HaproxyTenantFragment[],
+  opts: { once?: boolean } = {},
+): SegmentedFiles {
   const view = toHaproxyNodeView(snapshot);
   checkTenantsUnique(fragments);
   // A directory rendered once is not remembered as checked: it would push out a node's.
@@ -120,7 +130,8 @@ export function assembleHaproxySegments(snapshot: NodeSnapshot, fragments: reado
     [HAPROXY_FILES.ambiguousPath]: [`${AMBIGUOUS_PATH_REGEX}\n`],
   };
   for (const [name, content] of Object.entries(runtimeTlsFiles(snapshot.node))) files[name] = [content];
-  for (const fragment of fragments) for (const [name, content] of Object.entries(fragment.files)) files[name] = [content];
+  for (const fragment of fragments)
+    for (const [name, content] of Object.entries(fragment.files)) files[name] = [content];
   return sortKeys(files);
 }
 
@@ -141,7 +152,10 @@ function fragmentOf(view: HaproxyTenantView): HaproxyTenantFragment {
 function checkTenantsUnique(fragments: readonly HaproxyTenantFragment[]): void {
   const seen = new Set<string>();
   for (const { tenant } of fragments) {
-    if (seen.has(tenant)) throw new ValidationError(`tenant ${tenant} appears twice`, [{ path: `tenant ${tenant}`, message: 'appears twice' }]);
+    if (seen.has(tenant))
+      throw new ValidationError(`tenant ${tenant} appears twice`, [
+        { path: `tenant ${tenant}`, message: 'appears twice' },
+      ]);
     seen.add(tenant);
   }
 }
@@ -176,7 +190,8 @@ function sameListeners(before: readonly HaproxyTenantFragment[], now: readonly H
     const b = now[i]!;
     if (a === b || a.binds === b.binds) continue;
     if (a.tenant !== b.tenant || a.binds.length !== b.binds.length) return false;
-    for (let j = 0; j < a.binds.length; j++) if (a.binds[j]![0] !== b.binds[j]![0] || a.binds[j]![1] !== b.binds[j]![1]) return false;
+    for (let j = 0; j < a.binds.length; j++)
+      if (a.binds[j]![0] !== b.binds[j]![0] || a.binds[j]![1] !== b.binds[j]![1]) return false;
   }
   return true;
 }
@@ -187,11 +202,16 @@ function checkListenersNow(snapshot: NodeSnapshot, fragments: readonly HaproxyTe
   for (const fragment of fragments) {
     for (const [bind, frontend] of fragment.binds) {
       const owner = owners.get(bind);
-      if (owner !== undefined) issues.push({ path: `tenant ${fragment.tenant}`, message: `${frontend} listens on ${bind}, already used by ${owner}` });
+      if (owner !== undefined)
+        issues.push({
+          path: `tenant ${fragment.tenant}`,
+          message: `${frontend} listens on ${bind}, already used by ${owner}`,
+        });
       else owners.set(bind, frontend);
     }
   }
-  if (issues.length > 0) throw new ValidationError(`listener conflict: ${issues.map((i) => i.message).join('; ')}`, issues);
+  if (issues.length > 0)
+    throw new ValidationError(`listener conflict: ${issues.map((i) => i.message).join('; ')}`, issues);
 }
 
 /** The node's own listeners (Runtime API, master CLI), which no tenant may share. */
@@ -199,7 +219,8 @@ function nodeListeners(snapshot: NodeSnapshot): Map<string, string> {
   const owners = new Map<string, string>();
   const { runtimeAddress, masterAddress } = snapshot.node;
   if (runtimeAddress !== null) owners.set(formatEndpoint(runtimeAddress.host, runtimeAddress.port), 'the Runtime API');
-  if (masterAddress !== undefined && masterAddress !== null) owners.set(formatEndpoint(masterAddress.host, masterAddress.port), 'the master CLI');
+  if (masterAddress !== undefined && masterAddress !== null)
+    owners.set(formatEndpoint(masterAddress.host, masterAddress.port), 'the master CLI');
   return owners;
 }
 

@@ -1,4 +1,11 @@
-import { ALPN_PROTOCOLS, TLS_VERIFY_MODES, inPreferenceOrder, type AlpnProtocol, type MemberSni, type TlsVerify } from '../domain/member-tls.js';
+import {
+  ALPN_PROTOCOLS,
+  TLS_VERIFY_MODES,
+  inPreferenceOrder,
+  type AlpnProtocol,
+  type MemberSni,
+  type TlsVerify,
+} from '../domain/member-tls.js';
 import type { CaBundleMaterial } from '../domain/ca-bundle.js';
 import type { CertificateMaterial, PoolSnapshot } from '../domain/snapshot.js';
 import { safe, safeOneOf, safePem } from './guard.js';
@@ -27,7 +34,8 @@ export function guardMemberTls(field: string, pool: PoolSnapshot): GuardedMember
     verify: safeOneOf(`${at}.verify`, tls.verify, TLS_VERIFY_MODES),
     caBundle: tls.caBundle === null ? null : safe('slug', `${at}.caBundle`, tls.caBundle),
     sni,
-    clientCertificate: tls.clientCertificate === null ? null : safe('slug', `${at}.clientCertificate`, tls.clientCertificate),
+    clientCertificate:
+      tls.clientCertificate === null ? null : safe('slug', `${at}.clientCertificate`, tls.clientCertificate),
     alpn: inPreferenceOrder(tls.alpn.map((p, i) => safeOneOf(`${at}.alpn[${i}]`, p, ALPN_PROTOCOLS))),
   };
 }
@@ -41,7 +49,10 @@ function guardSni(at: string, sni: MemberSni): MemberSni {
  * The CA bundles and client certificates the tenant's TLS pools use, PEM guarded, each once and
  * sorted: only material a pool uses reaches a node (an unused key is a secret with no purpose there).
  */
-export function usedMemberTlsMaterial(ctx: TenantContext): { bundles: CaBundleMaterial[]; clients: CertificateMaterial[] } {
+export function usedMemberTlsMaterial(ctx: TenantContext): {
+  bundles: CaBundleMaterial[];
+  clients: CertificateMaterial[];
+} {
   const bundles = new Map<string, CaBundleMaterial>();
   const clients = new Map<string, CertificateMaterial>();
   for (const pool of ctx.pools.values()) {
@@ -53,7 +64,11 @@ export function usedMemberTlsMaterial(ctx: TenantContext): { bundles: CaBundleMa
     if (tls?.clientCertificate != null && !clients.has(tls.clientCertificate)) {
       const c = ctx.certificates.get(tls.clientCertificate)!;
       const field = `${ctx.field}.certificates.${c.name}`;
-      clients.set(c.name, { ...c, chainPem: safePem(`${field}.chainPem`, withNewline(c.chainPem)), keyPem: safePem(`${field}.keyPem`, withNewline(c.keyPem)) });
+      clients.set(c.name, {
+        ...c,
+        chainPem: safePem(`${field}.chainPem`, withNewline(c.chainPem)),
+        keyPem: safePem(`${field}.keyPem`, withNewline(c.keyPem)),
+      });
     }
   }
   return { bundles: [...bundles.values()].sort(byName), clients: [...clients.values()].sort(byName) };

@@ -14,7 +14,8 @@ const MAPPED_PREFIX = 0xffffn << 32n;
 export function nginxIp(field: string, ip: string): string {
   const parsed = parseIp(safe('ip', field, ip));
   if (parsed === null) return ip;
-  if (parsed.family === 6 && parsed.value >> 32n === 0xffffn) return formatIp({ family: 4, value: parsed.value & 0xffffffffn });
+  if (parsed.family === 6 && parsed.value >> 32n === 0xffffn)
+    return formatIp({ family: 4, value: parsed.value & 0xffffffffn });
   return ip;
 }
 

@@ -14,13 +14,14 @@ import {
   variableName,
 } from './nginx-names.js';
 import { routeMapView, type NginxRouteMapView } from './nginx-route-map.js';
-import { AMBIGUOUS_PATH_STATUS, UNKNOWN_HOST_STATUS, knownHosts, literalDots, wildcardHostRegex } from './request-rules.js';
 import {
-  cookieKeyVariable,
-  planUpstreams,
-  upstreamView,
-  type NginxUpstreamView,
-} from './nginx-upstream-view.js';
+  AMBIGUOUS_PATH_STATUS,
+  UNKNOWN_HOST_STATUS,
+  knownHosts,
+  literalDots,
+  wildcardHostRegex,
+} from './request-rules.js';
+import { cookieKeyVariable, planUpstreams, upstreamView, type NginxUpstreamView } from './nginx-upstream-view.js';
 import { memberTlsView, type NginxMemberTlsView } from './nginx-member-tls.js';
 
 /** One tenant's `http {}` part. */
@@ -79,7 +80,11 @@ export interface NginxHttpServerView {
    * Exact names are regexes too: a hashed `map` of 253-character names overflows map_hash_bucket_size,
    * and nginx spent 40 s on `-t` trying hash sizes before it said so.
    */
-  readonly knownHosts: { readonly variable: string; readonly status: number; readonly regexes: readonly string[] } | null;
+  readonly knownHosts: {
+    readonly variable: string;
+    readonly status: number;
+    readonly regexes: readonly string[];
+  } | null;
   readonly connectionLimit: { readonly zone: string; readonly count: number };
   readonly requestLimit: { readonly zone: string; readonly burst: number };
   readonly timeouts: {
@@ -122,23 +127,37 @@ const LIMIT_CONN_MAX = 65_535;
 const REQUEST_ZONE = '32k';
 
 export function httpTenantView(ctx: TenantContext): NginxHttpTenantView | null {
-  const vips = ctx.vips.filter((v) => safeOneOf(`${ctx.field}.vips.${v.name}.protocol`, v.protocol, VIP_PROTOCOLS) !== 'tcp');
+  const vips = ctx.vips.filter(
+    (v) => safeOneOf(`${ctx.field}.vips.${v.name}.protocol`, v.protocol, VIP_PROTOCOLS) !== 'tcp',
+  );
   const upstreams = planUpstreams(ctx, 'http');
   if (vips.length === 0 && upstreams.plans.length === 0) return null;
   const routeMaps = new Map<string, NginxRouteMapView>();
   for (const vip of vips) {
     if (vip.routes.length > 0) {
-      routeMaps.set(vip.name, routeMapView(ctx.id, `${ctx.field}.vips.${vip.name}`, vip, (pool) => upstreams.target(vip, pool)));
+      routeMaps.set(
+        vip.name,
+        routeMapView(ctx.id, `${ctx.field}.vips.${vip.name}`, vip, (pool) => upstreams.target(vip, pool)),
+      );
     }
   }
-  const cookieVips = vips.filter((v) => safeOneOf(`${ctx.field}.vips.${v.name}.persistence`, v.persistence, PERSISTENCE_TYPES) === 'cookie');
+  const cookieVips = vips.filter(
+    (v) => safeOneOf(`${ctx.field}.vips.${v.name}.persistence`, v.persistence, PERSISTENCE_TYPES) === 'cookie',
+  );
   return {
-    requestZone: vips.length === 0 ? null : { name: requestZoneName(ctx.id), size: REQUEST_ZONE, key: ctx.id, rate: ctx.requestsPerSecond },
+    requestZone:
+      vips.length === 0
+        ? null
+        : { name: requestZoneName(ctx.id), size: REQUEST_ZONE, key: ctx.id, rate: ctx.requestsPerSecond },
     cookies: cookieViews(ctx, cookieVips),
     setCookies: cookieVips.map((vip) => setCookieView(ctx, vip)),
     routeMaps: [...routeMaps.values()],
     upstreams: upstreams.plans.map((plan) => upstreamView(ctx, plan)),
-    servers: vips.map((vip) => serverView(ctx, vip, routeMaps.get(vip.name) ?? null, upstreams.target(vip, vip.defaultPool ?? ''), (pool) => upstreams.target(vip, pool))),
+    servers: vips.map((vip) =>
+      serverView(ctx, vip, routeMaps.get(vip.name) ?? null, upstreams.target(vip, vip.defaultPool ?? ''), (pool) =>
+        upstreams.target(vip, pool),
+      ),
+    ),
   };
 }
 
@@ -182,11 +201,17 @@ function serverView(
   const ssl = vip.protocol === 'https';
   return {
     vip: `${ctx.id}/${vip.name}`,
-    listen: formatEndpoint(nginxListenIp(`${field}.address`, vip.address), safeInt(`${field}.port`, vip.port, 1, 65535)),
+    listen: formatEndpoint(
+      nginxListenIp(`${field}.address`, vip.address),
+      safeInt(`${field}.port`, vip.port, 1, 65535),
+    ),
     ssl,
     serverNames: hostnames.length === 0 ? ['_'] : [...new Set(hostnames)].sort(),
     certificate: ssl ? certificatePaths(ctx, vip.certificate!) : null,
-    allowlist: vip.allowlist.length === 0 ? null : { variable: variableName(ctx.id, vip.name, 'allow'), ranges: allowlist(field, vip.allowlist) },
+    allowlist:
+      vip.allowlist.length === 0
+        ? null
+        : { variable: variableName(ctx.id, vip.name, 'allow'), ranges: allowlist(field, vip.allowlist) },
     pathGuard: { variable: NODE_NAMES.ambiguousPath, status: AMBIGUOUS_PATH_STATUS },
     knownHosts: knownHostsView(ctx, field, vip),
     connectionLimit: { zone: NODE_NAMES.httpConnectionZone, count: Math.min(ctx.maxConnections, LIMIT_CONN_MAX) },
@@ -200,21 +225,22 @@ function serverView(
       keepalive: formatMillis(Math.min(clientMs, HEADER_AND_KEEPALIVE_MS)),
     },
     setCookie: vip.persistence === 'cookie' ? variableName(ctx.id, vip.name, 'setck') : null,
-    proxy: routeMap === null
-      ? {
-          upstream: defaultUpstream,
-          tls: defaultUpstream === null ? null : poolTls(ctx, vip.defaultPool!),
-          variable: null,
-          unroutedGuard: false,
-          dispatch: null,
-        }
-      : {
-          upstream: null,
-          tls: null,
-          variable: routeMap.variable,
-          unroutedGuard: routeMap.fallback === '' || routeMap.routes.some((r) => r.upstream === ''),
-          dispatch: dispatchOf(ctx, vip, upstreamFor),
-        },
+    proxy:
+      routeMap === null
+        ? {
+            upstream: defaultUpstream,
+            tls: defaultUpstream === null ? null : poolTls(ctx, vip.defaultPool!),
+            variable: null,
+            unroutedGuard: false,
+            dispatch: null,
+          }
+        : {
+            upstream: null,
+            tls: null,
+            variable: routeMap.variable,
+            unroutedGuard: routeMap.fallback === '' || routeMap.routes.some((r) => r.upstream === ''),
+            dispatch: dispatchOf(ctx, vip, upstreamFor),
+          },
   };
 }
 
@@ -223,8 +249,14 @@ function poolTls(ctx: TenantContext, pool: string): NginxMemberTlsView | null {
 }
 
 /** The named locations of a routed VIP whose pools differ in TLS; null when every pool is plain. */
-function dispatchOf(ctx: TenantContext, vip: VipSnapshot, upstreamFor: (pool: string) => string | null): NginxHttpServerView['proxy']['dispatch'] {
-  const pools = [...new Set([vip.defaultPool, ...vip.routes.map((r) => r.pool)].filter((p): p is string => p !== null))];
+function dispatchOf(
+  ctx: TenantContext,
+  vip: VipSnapshot,
+  upstreamFor: (pool: string) => string | null,
+): NginxHttpServerView['proxy']['dispatch'] {
+  const pools = [
+    ...new Set([vip.defaultPool, ...vip.routes.map((r) => r.pool)].filter((p): p is string => p !== null)),
+  ];
   const targets = new Map<string, NginxMemberTlsView | null>();
   for (const pool of pools) {
     const upstream = upstreamFor(pool);

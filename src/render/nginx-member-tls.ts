@@ -43,9 +43,13 @@ export function memberTlsView(ctx: TenantContext, pool: PoolSnapshot): NginxMemb
     verify,
     trusted: !verify ? null : tls.caBundle === null ? SYSTEM_CA_FILE : file(memberCaFile(ctx.id, tls.caBundle)),
     serverName: tls.sni === null ? null : tls.sni.from === 'host' ? '$host' : tls.sni.name,
-    certificate: tls.clientCertificate === null
-      ? null
-      : { crt: file(memberClientCertFile(ctx.id, tls.clientCertificate)), key: file(memberClientKeyFile(ctx.id, tls.clientCertificate)) },
+    certificate:
+      tls.clientCertificate === null
+        ? null
+        : {
+            crt: file(memberClientCertFile(ctx.id, tls.clientCertificate)),
+            key: file(memberClientKeyFile(ctx.id, tls.clientCertificate)),
+          },
     protocols: PROTOCOLS,
     verifyDepth: VERIFY_DEPTH,
     sessionReuse: tls.sni?.from !== 'host',

@@ -17,7 +17,12 @@ export interface NginxRouteMapView {
   /** The variable (without `$`) holding the chosen upstream name, empty when nothing routes. */
   readonly variable: string;
   readonly conditions: readonly NginxConditionView[];
-  readonly routes: readonly { readonly name: string; readonly priority: number; readonly bits: string; readonly upstream: string }[];
+  readonly routes: readonly {
+    readonly name: string;
+    readonly priority: number;
+    readonly bits: string;
+    readonly upstream: string;
+  }[];
   /** The default pool's upstream, or empty. */
   readonly fallback: string;
 }
@@ -33,7 +38,7 @@ export interface NginxConditionView {
 }
 
 /** What every condition regex may consist of: built from guarded values, checked once more. */
-const CONDITION_REGEX = /^\^(?:\[\^\.\]\+)?[A-Za-z0-9_~%/:@,=\[\].+*-]*(?:\$|\(\/\|\$\))?$/;
+const CONDITION_REGEX = /^\^(?:\[\^\.\]\+)?[A-Za-z0-9_~%/:@,=[\].+*-]*(?:\$|\(\/\|\$\))?$/;
 
 export function routeMapView(
   tenant: string,

@@ -38,7 +38,10 @@ export function streamTenantView(ctx: TenantContext): NginxStreamTenantView | nu
       const serverMs = safeInt(`${field}.timeouts.serverMs`, t.serverMs, 1, 3_600_000);
       return {
         vip: `${ctx.id}/${vip.name}`,
-        listen: formatEndpoint(nginxListenIp(`${field}.address`, vip.address), safeInt(`${field}.port`, vip.port, 1, 65535)),
+        listen: formatEndpoint(
+          nginxListenIp(`${field}.address`, vip.address),
+          safeInt(`${field}.port`, vip.port, 1, 65535),
+        ),
         allow: allowlist(field, vip.allowlist),
         connectionLimit: { zone: NODE_NAMES.streamConnectionZone, count: Math.min(ctx.maxConnections, LIMIT_CONN_MAX) },
         connectTimeout: formatMillis(safeInt(`${field}.timeouts.connectMs`, t.connectMs, 1, 600_000)),

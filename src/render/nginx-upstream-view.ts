@@ -6,13 +6,7 @@ import { safe, safeInt, safeOneOf, safeHealthCheck } from './guard.js';
 import { guardMemberTls } from './member-tls.js';
 import { nginxIp } from './nginx-address.js';
 import { byName, type TenantContext } from './haproxy-tenant-context.js';
-import {
-  formatEndpoint,
-  formatSeconds,
-  persistentUpstreamName,
-  upstreamName,
-  variableName,
-} from './nginx-names.js';
+import { formatEndpoint, formatSeconds, persistentUpstreamName, upstreamName, variableName } from './nginx-names.js';
 
 export type NginxContext = 'http' | 'stream';
 
@@ -87,7 +81,8 @@ export function planUpstreams(ctx: TenantContext, context: NginxContext): Upstre
   if (context === 'http') {
     const used = new Set([...ctx.vips].flatMap((v) => [v.defaultPool, ...v.routes.map((r) => r.pool)]));
     for (const pool of ctx.pools.values()) {
-      if (!used.has(pool.name) && pool.members.length > 0) plans.set(upstreamName(ctx.id, pool.name), basePlan(ctx, pool, context));
+      if (!used.has(pool.name) && pool.members.length > 0)
+        plans.set(upstreamName(ctx.id, pool.name), basePlan(ctx, pool, context));
     }
   }
   return {
@@ -96,19 +91,19 @@ export function planUpstreams(ctx: TenantContext, context: NginxContext): Upstre
   };
 }
 
-function planFor(
-  ctx: TenantContext,
-  vip: VipSnapshot,
-  pool: PoolSnapshot,
-  context: NginxContext,
-): UpstreamPlan | null {
+function planFor(ctx: TenantContext, vip: VipSnapshot, pool: PoolSnapshot, context: NginxContext): UpstreamPlan | null {
   if (pool.members.length === 0) return null;
   const base = basePlan(ctx, pool, context);
   const field = `${ctx.field}.vips.${vip.name}`;
   const persistence = safeOneOf(`${field}.persistence`, vip.persistence, PERSISTENCE_TYPES);
   if (persistence === 'cookie' && context === 'http') {
     const cookie = safe('cookie', `${field}.cookieName`, vip.cookieName);
-    return { ...base, name: persistentUpstreamName(base.name, { cookie }), hashKey: cookieKeyVariable(ctx.id, cookie), leastConn: false };
+    return {
+      ...base,
+      name: persistentUpstreamName(base.name, { cookie }),
+      hashKey: cookieKeyVariable(ctx.id, cookie),
+      leastConn: false,
+    };
   }
   if (persistence === 'source' && base.hashKey === null) {
     return { ...base, name: persistentUpstreamName(base.name, 'source'), hashKey: 'remote_addr', leastConn: false };
@@ -233,4 +228,3 @@ function hashWeights(weights: readonly number[]): number[] {
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
-

@@ -155,7 +155,11 @@ export function toNginxTenantView(tenant: TenantSnapshot, configDir: string): Ng
   };
 }
 
-export function nginxMainView(node: NginxNodeSettings, tenants: readonly NginxTenantView[], options: NginxRenderOptions): NginxMainView {
+export function nginxMainView(
+  node: NginxNodeSettings,
+  tenants: readonly NginxTenantView[],
+  options: NginxRenderOptions,
+): NginxMainView {
   const dir = node.configDir;
   const connections = Math.floor((node.memoryMb * CONNECTIONS_PER_GB) / 1024);
   const listeners = tenants.reduce((n, t) => n + t.listeners.length, 0);
@@ -166,7 +170,10 @@ export function nginxMainView(node: NginxNodeSettings, tenants: readonly NginxTe
   const hasStream = tenants.some((t) => t.stream !== null);
   const module = options.streamModule === undefined ? DEFAULT_STREAM_MODULE : options.streamModule;
   const tempPaths = Object.fromEntries(
-    Object.entries(NGINX_TEMP_DIRS).map(([key, name]) => [key, safe('file', 'node.configDir', absolutePath(dir, name))]),
+    Object.entries(NGINX_TEMP_DIRS).map(([key, name]) => [
+      key,
+      safe('file', 'node.configDir', absolutePath(dir, name)),
+    ]),
   ) as Record<keyof typeof NGINX_TEMP_DIRS, string>;
   return {
     streamModule: hasStream && module !== null ? safe('file', 'options.streamModule', module) : null,
@@ -177,20 +184,31 @@ export function nginxMainView(node: NginxNodeSettings, tenants: readonly NginxTe
     workerRlimitNofile: Math.min(DESCRIPTORS_CEILING, workerConnections + listeners + SPARE_DESCRIPTORS),
     workerShutdownTimeout: formatMillis(WORKER_SHUTDOWN_MS),
     tempPaths,
-    tlsSessionCache: tenants.some((t) => t.usesTls) ? { name: NODE_NAMES.tlsSessionCache, size: TLS_SESSION_CACHE } : null,
+    tlsSessionCache: tenants.some((t) => t.usesTls)
+      ? { name: NODE_NAMES.tlsSessionCache, size: TLS_SESSION_CACHE }
+      : null,
     connectionUpgrade: NODE_NAMES.connectionUpgrade,
     forwardedHost: NODE_NAMES.forwardedHost,
     requestPath: NODE_NAMES.requestPath,
     ambiguousPath: { variable: NODE_NAMES.ambiguousPath, regex: AMBIGUOUS_REQUEST_URI_REGEX },
     connectionZones: {
-      http: connectionZone(NODE_NAMES.httpConnectionZone, tenants.reduce((n, t) => n + (t.http?.servers.length ?? 0), 0)),
-      stream: connectionZone(NODE_NAMES.streamConnectionZone, tenants.reduce((n, t) => n + (t.stream?.servers.length ?? 0), 0)),
+      http: connectionZone(
+        NODE_NAMES.httpConnectionZone,
+        tenants.reduce((n, t) => n + (t.http?.servers.length ?? 0), 0),
+      ),
+      stream: connectionZone(
+        NODE_NAMES.streamConnectionZone,
+        tenants.reduce((n, t) => n + (t.stream?.servers.length ?? 0), 0),
+      ),
     },
   };
 }
 
 function connectionZone(name: string, vips: number): NginxZoneView {
-  return { name, size: `${Math.max(CONNECTION_ZONE_MIN_KB, Math.ceil((vips * CONNECTION_ZONE_BYTES_PER_VIP) / 1024))}k` };
+  return {
+    name,
+    size: `${Math.max(CONNECTION_ZONE_MIN_KB, Math.ceil((vips * CONNECTION_ZONE_BYTES_PER_VIP) / 1024))}k`,
+  };
 }
 
 /** Only certificates an https VIP uses reach the node: an unused key is a secret with no purpose there. */

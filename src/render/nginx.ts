@@ -1,5 +1,11 @@
 import { ValidationError } from '../domain/errors.js';
-import { joinSegments, type NodeSnapshot, type RenderedFiles, type SegmentedFiles, type TenantSnapshot } from '../domain/snapshot.js';
+import {
+  joinSegments,
+  type NodeSnapshot,
+  type RenderedFiles,
+  type SegmentedFiles,
+  type TenantSnapshot,
+} from '../domain/snapshot.js';
 import { NGINX_FILES } from './nginx-names.js';
 import {
   nginxMainView,
@@ -110,12 +116,20 @@ export function assembleNginxSegments(
 ): SegmentedFiles {
   const node = nginxNodeSettings(snapshot.node);
   checkListeners(fragments);
-  const main = nginxMainView(node, fragments.map((f) => f.view), options);
+  const main = nginxMainView(
+    node,
+    fragments.map((f) => f.view),
+    options,
+  );
   const revision = snapshot.revision;
   // The template rendered once around one stand-in tenant whose parts are marks, then cut there:
   // what surrounds the tenants is one piece each, and each tenant's part (with the line end the
   // template gives it) is a piece of its own, the same string from one build to the next.
-  const text = mainTemplate({ node: { name: node.name, revision }, main, fragments: [{ http: HTTP_MARK, stream: main.hasStream ? STREAM_MARK : '' }] });
+  const text = mainTemplate({
+    node: { name: node.name, revision },
+    main,
+    fragments: [{ http: HTTP_MARK, stream: main.hasStream ? STREAM_MARK : '' }],
+  });
   const [head = '', afterHttp = ''] = text.split(`${HTTP_MARK}\n`);
   const [middle = '', tail = ''] = main.hasStream ? afterHttp.split(`${STREAM_MARK}\n`) : [afterHttp, ''];
   if (text.split(HTTP_MARK).length !== 2 || (main.hasStream && afterHttp.split(STREAM_MARK).length !== 2)) {
@@ -127,7 +141,8 @@ export function assembleNginxSegments(
   if (main.hasStream) for (const f of fragments) if (f.pieces.stream !== '') config.push(f.pieces.stream);
   if (tail !== '') config.push(tail);
   const files: Record<string, readonly string[]> = { [NGINX_FILES.config]: config.filter((piece) => piece !== '') };
-  for (const fragment of fragments) for (const [name, content] of Object.entries(fragment.files)) files[name] = [content];
+  for (const fragment of fragments)
+    for (const [name, content] of Object.entries(fragment.files)) files[name] = [content];
   return Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
@@ -142,11 +157,16 @@ function checkListeners(fragments: readonly NginxTenantFragment[]): void {
   for (const fragment of fragments) {
     for (const { endpoint, vip } of fragment.view.listeners) {
       const owner = owners.get(endpoint);
-      if (owner !== undefined) issues.push({ path: `tenant ${fragment.tenant}`, message: `vip ${vip} listens on ${endpoint}, already used by vip ${owner}` });
+      if (owner !== undefined)
+        issues.push({
+          path: `tenant ${fragment.tenant}`,
+          message: `vip ${vip} listens on ${endpoint}, already used by vip ${owner}`,
+        });
       else owners.set(endpoint, vip);
     }
   }
-  if (issues.length > 0) throw new ValidationError(`listener conflict: ${issues.map((i) => i.message).join('; ')}`, issues);
+  if (issues.length > 0)
+    throw new ValidationError(`listener conflict: ${issues.map((i) => i.message).join('; ')}`, issues);
 }
 
 /** One flat string (see the note on `flat` in render/haproxy.ts): kept in the fragment cache, a rope would be copied by every GC. */

@@ -23,7 +23,8 @@ export const AMBIGUOUS_PATH_STATUS = 400;
 export const UNKNOWN_HOST_STATUS = 421;
 
 /** Percent-encodings no client needs: unreserved characters (RFC 3986 §2.3), NUL, or a broken `%`. */
-const NEEDLESS_ENCODING = '%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF]|7[eE]|00)|%([^0-9a-fA-F]|[0-9a-fA-F]([^0-9a-fA-F]|$)|$)';
+const NEEDLESS_ENCODING =
+  '%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF]|7[eE]|00)|%([^0-9a-fA-F]|[0-9a-fA-F]([^0-9a-fA-F]|$)|$)';
 
 /** For a path alone (HAProxy's `path`, from the pattern file HAPROXY_FILES.ambiguousPath): unanchored, a match means refuse. */
 export const AMBIGUOUS_PATH_REGEX = `/[.][.]?(/|$)|${NEEDLESS_ENCODING}`;
@@ -43,9 +44,13 @@ export function segmentPrefix(prefix: string): { readonly exact: string | null; 
  * The Host names a VIP answers for, or null when it answers any (no `hostnames`): its hostnames
  * and the hosts its routes match, sorted, exact names apart from `*.` patterns.
  */
-export function knownHosts(vip: Pick<VipSnapshot, 'hostnames' | 'routes'>): { readonly exact: string[]; readonly wildcards: string[] } | null {
+export function knownHosts(
+  vip: Pick<VipSnapshot, 'hostnames' | 'routes'>,
+): { readonly exact: string[]; readonly wildcards: string[] } | null {
   if (vip.hostnames.length === 0) return null;
-  const all = [...new Set([...vip.hostnames, ...vip.routes.flatMap((r) => (r.match.host === undefined ? [] : [r.match.host]))])].sort();
+  const all = [
+    ...new Set([...vip.hostnames, ...vip.routes.flatMap((r) => (r.match.host === undefined ? [] : [r.match.host]))]),
+  ].sort();
   return { exact: all.filter((h) => !h.startsWith('*.')), wildcards: all.filter((h) => h.startsWith('*.')) };
 }
 

@@ -11,11 +11,16 @@ export const TEMPLATE_ROOT = fileURLToPath(new URL('../../templates/', import.me
  * config files, not HTML: safety comes from the view model and render/guard.ts) and `strict`
  * (a missing field is an error, not an empty string).
  */
-export function loadTemplates(kind: 'haproxy' | 'nginx' | 'keepalived', root = TEMPLATE_ROOT): Map<string, HandlebarsTemplateDelegate> {
+export function loadTemplates(
+  kind: 'haproxy' | 'nginx' | 'keepalived',
+  root = TEMPLATE_ROOT,
+): Map<string, HandlebarsTemplateDelegate> {
   const hb = Handlebars.create();
   const dir = join(root, kind);
   const compiled = new Map<string, HandlebarsTemplateDelegate>();
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.hbs')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.hbs'))
+    .sort()) {
     const name = basename(file, '.hbs');
     const source = readFileSync(join(dir, file), 'utf8');
     hb.registerPartial(name, source);

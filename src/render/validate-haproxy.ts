@@ -33,19 +33,31 @@ export function haproxyValidationDir(): string {
  * not exist: it is created, filled, checked and removed. Warnings do not fail the check; they are
  * in `output`. On failure `message` is the binary's own output.
  */
-export async function validateHaproxy(files: RenderedFiles, configDir: string, options: HaproxyCheckOptions = {}): Promise<Result> {
+export async function validateHaproxy(
+  files: RenderedFiles,
+  configDir: string,
+  options: HaproxyCheckOptions = {},
+): Promise<Result> {
   if (!isAbsolute(configDir)) throw new Error(`configDir must be absolute: ${configDir}`);
   await mkdir(configDir, { mode: 0o700 });
   try {
     await writeFiles(configDir, files);
-    return await runCheck(options.binary ?? 'haproxy', join(configDir, HAPROXY_FILES.config), options.timeoutMs ?? 60_000, options.niceness ?? 0);
+    return await runCheck(
+      options.binary ?? 'haproxy',
+      join(configDir, HAPROXY_FILES.config),
+      options.timeoutMs ?? 60_000,
+      options.niceness ?? 0,
+    );
   } finally {
     await rm(configDir, { recursive: true, force: true });
   }
 }
 
 /** Renders the snapshot for a scratch directory and validates it there. */
-export async function validateHaproxySnapshot(snapshot: NodeSnapshot, options: HaproxyCheckOptions = {}): Promise<Result> {
+export async function validateHaproxySnapshot(
+  snapshot: NodeSnapshot,
+  options: HaproxyCheckOptions = {},
+): Promise<Result> {
   const configDir = haproxyValidationDir();
   const files = renderHaproxyOnce({ ...snapshot, node: { ...snapshot.node, configDir } });
   return validateHaproxy(files, configDir, options);
@@ -67,14 +79,23 @@ async function writeFiles(configDir: string, files: RenderedFiles): Promise<void
 
 function runCheck(binary: string, config: string, timeoutMs: number, niceness: number): Promise<Result> {
   return new Promise((resolve) => {
-    const child = execFile(binary, ['-c', '-f', config], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const output = `${stdout}${stderr}`.trim();
-      if (error === null) return resolve({ ok: true, output });
-      const cause = error as NodeJS.ErrnoException & { killed?: boolean };
-      if (cause.killed) return resolve({ ok: false, message: `${binary} -c did not finish within ${timeoutMs} ms\n${output}`.trim() });
-      if (cause.code === 'ENOENT') return resolve({ ok: false, message: `${binary} not found: ${cause.message}` });
-      resolve({ ok: false, message: output || cause.message });
-    });
+    const child = execFile(
+      binary,
+      ['-c', '-f', config],
+      { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const output = `${stdout}${stderr}`.trim();
+        if (error === null) return resolve({ ok: true, output });
+        const cause = error as NodeJS.ErrnoException & { killed?: boolean };
+        if (cause.killed)
+          return resolve({
+            ok: false,
+            message: `${binary} -c did not finish within ${timeoutMs} ms\n${output}`.trim(),
+          });
+        if (cause.code === 'ENOENT') return resolve({ ok: false, message: `${binary} not found: ${cause.message}` });
+        resolve({ ok: false, message: output || cause.message });
+      },
+    );
     lowerPriority(child.pid, niceness);
   });
 }

@@ -47,7 +47,11 @@ process.exit(r.status ?? 125);
  * Returns nginx's own message when it refuses the config; throws `UpstreamError` when the
  * validator itself cannot run (no binary, no namespace, timeout).
  */
-export async function validateNginx(files: RenderedFiles, configDir?: string, options: ValidateNginxOptions = {}): Promise<NginxValidation> {
+export async function validateNginx(
+  files: RenderedFiles,
+  configDir?: string,
+  options: ValidateNginxOptions = {},
+): Promise<NginxValidation> {
   const config = files[NGINX_FILES.config];
   if (config === undefined) throw new UpstreamError(`nothing to validate: ${NGINX_FILES.config} is missing`);
   const renderedFor = configDir ?? renderedConfigDir(config);
@@ -76,7 +80,8 @@ function retarget(config: string, from: string, to: string): string {
 async function writeFiles(dir: string, files: RenderedFiles): Promise<void> {
   for (const [name, content] of Object.entries(files)) {
     const target = normalize(join(dir, name));
-    if (name.startsWith('/') || !target.startsWith(`${dir}/`)) throw new UpstreamError(`refusing to write ${JSON.stringify(name)} outside the validation directory`);
+    if (name.startsWith('/') || !target.startsWith(`${dir}/`))
+      throw new UpstreamError(`refusing to write ${JSON.stringify(name)} outside the validation directory`);
     await mkdir(dirname(target), { recursive: true });
     await writeFile(target, content, { mode: name.endsWith('.key') ? 0o600 : 0o644 });
   }
@@ -91,15 +96,31 @@ async function runNginxTest(dir: string, options: ValidateNginxOptions): Promise
   const root = process.getuid?.() === 0;
   // Without root, a user namespace maps us to root: nginx then chowns its temp directories to
   // its default worker user, which the namespace cannot map; `user root` there is us again.
-  const [file, argv] = options.isolateNetwork === false
-    ? [bin, args]
-    : ['unshare', ['--net', ...(root ? [] : ['--map-root-user']), '--', process.execPath, '-e', NETNS_HELPER, String(timeoutMs), bin, ...args, ...(root ? [] : ['-g', 'user root;'])]];
+  const [file, argv] =
+    options.isolateNetwork === false
+      ? [bin, args]
+      : [
+          'unshare',
+          [
+            '--net',
+            ...(root ? [] : ['--map-root-user']),
+            '--',
+            process.execPath,
+            '-e',
+            NETNS_HELPER,
+            String(timeoutMs),
+            bin,
+            ...args,
+            ...(root ? [] : ['-g', 'user root;']),
+          ],
+        ];
   const env = { ...process.env };
   delete env.NODE_OPTIONS; // the helper is plain JavaScript: no loaders of the calling process
   const result = await run(file, argv, timeoutMs + 5_000, env);
   const output = result.output.trim();
   if (result.spawnError !== null) throw new UpstreamError(`cannot run ${file}: ${result.spawnError}`);
-  if (/^unshare: /m.test(output) || result.code === 125) throw new UpstreamError(`cannot run nginx -t in a network namespace: ${output}`);
+  if (/^unshare: /m.test(output) || result.code === 125)
+    throw new UpstreamError(`cannot run nginx -t in a network namespace: ${output}`);
   if (result.code !== 0) return { ok: false, message: output || `nginx -t exited with ${result.code}` };
   return { ok: true, warnings: output.split('\n').filter((line) => line.includes('[warn]')) };
 }
@@ -112,13 +133,18 @@ interface RunResult {
 
 function run(file: string, args: readonly string[], timeout: number, env: NodeJS.ProcessEnv): Promise<RunResult> {
   return new Promise((resolve) => {
-    execFile(file, args, { timeout, killSignal: 'SIGKILL', env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const output = `${stderr}${stdout}`;
-      if (error === null) return resolve({ code: 0, output, spawnError: null });
-      const code = typeof error.code === 'number' ? error.code : null;
-      if (error.killed) return resolve({ code: null, output, spawnError: `timed out after ${timeout} ms` });
-      if (code === null) return resolve({ code: null, output, spawnError: error.message });
-      resolve({ code, output, spawnError: null });
-    });
+    execFile(
+      file,
+      args,
+      { timeout, killSignal: 'SIGKILL', env, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const output = `${stderr}${stdout}`;
+        if (error === null) return resolve({ code: 0, output, spawnError: null });
+        const code = typeof error.code === 'number' ? error.code : null;
+        if (error.killed) return resolve({ code: null, output, spawnError: `timed out after ${timeout} ms` });
+        if (code === null) return resolve({ code: null, output, spawnError: error.message });
+        resolve({ code, output, spawnError: null });
+      },
+    );
   });
 }

@@ -9,7 +9,10 @@ import { fetchSize, toPage } from './page.js';
 export class AddressPoolService {
   constructor(private readonly db: Db) {}
 
-  async list(q: { limit: number; cursor?: string | undefined }): Promise<{ items: AddressPool[]; nextCursor: string | null }> {
+  async list(q: {
+    limit: number;
+    cursor?: string | undefined;
+  }): Promise<{ items: AddressPool[]; nextCursor: string | null }> {
     const items = await repo.listAddressPools(this.db, { limit: fetchSize(q.limit), after: q.cursor });
     return toPage(items, q.limit, (x) => x.name);
   }
@@ -22,14 +25,24 @@ export class AddressPoolService {
 
   async create(ctx: WriteContext, input: CreateAddressPool): Promise<Written<AddressPool>> {
     return mutate(this.db, ctx, async (tx) => {
-      if (await repo.findAddressPool(tx.db, input.name)) throw new ConflictError(`address pool '${input.name}' already exists`);
+      if (await repo.findAddressPool(tx.db, input.name))
+        throw new ConflictError(`address pool '${input.name}' already exists`);
       const overlaps = await repo.overlappingPools(tx.db, input.cidr);
       if (overlaps.length > 0) {
-        throw new ConflictError(`${input.cidr} overlaps address pool ${overlaps.join(', ')}; an address may belong to one pool only`);
+        throw new ConflictError(
+          `${input.cidr} overlaps address pool ${overlaps.join(', ')}; an address may belong to one pool only`,
+        );
       }
       await repo.insertAddressPool(tx.db, input, tx.revision);
       const pool = (await repo.findAddressPool(tx.db, input.name))!;
-      tx.audit({ action: 'create', resourceType: 'address-pool', resourceId: pool.name, tenantId: null, before: null, after: pool });
+      tx.audit({
+        action: 'create',
+        resourceType: 'address-pool',
+        resourceId: pool.name,
+        tenantId: null,
+        before: null,
+        after: pool,
+      });
       return pool;
     });
   }
@@ -40,9 +53,19 @@ export class AddressPoolService {
       const pool = await repo.findAddressPool(tx.db, name);
       if (!pool) throw new NotFoundError('address pool', name);
       checkIfMatch(tx, `address pool '${name}'`, pool.revision);
-      if (pool.leased > 0) throw new ConflictError(`address pool '${name}' still has ${pool.leased} leased address(es); delete those VIPs first`);
+      if (pool.leased > 0)
+        throw new ConflictError(
+          `address pool '${name}' still has ${pool.leased} leased address(es); delete those VIPs first`,
+        );
       await repo.deleteAddressPool(tx.db, name);
-      tx.audit({ action: 'delete', resourceType: 'address-pool', resourceId: name, tenantId: null, before: pool, after: null });
+      tx.audit({
+        action: 'delete',
+        resourceType: 'address-pool',
+        resourceId: name,
+        tenantId: null,
+        before: pool,
+        after: null,
+      });
       return null;
     });
   }

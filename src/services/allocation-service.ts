@@ -1,4 +1,9 @@
-import { DEFAULT_CAPACITY_MODEL, toResourceVector, type CapacityModel, type ResourceVector } from '../domain/capacity.js';
+import {
+  DEFAULT_CAPACITY_MODEL,
+  toResourceVector,
+  type CapacityModel,
+  type ResourceVector,
+} from '../domain/capacity.js';
 import { computeAllocations } from '../domain/allocation/compute-allocations.js';
 import type { Allocation, AllocationChange } from '../domain/allocation/allocation-types.js';
 import type { TenantDemand } from '../domain/demand.js';
@@ -128,12 +133,19 @@ export interface GroupCapacity extends Totals {
 }
 
 const ZERO: ResourceVector = Object.freeze({ connections: 0, requestsPerSecond: 0 });
-const add = (a: ResourceVector, b: ResourceVector): ResourceVector => ({ connections: a.connections + b.connections, requestsPerSecond: a.requestsPerSecond + b.requestsPerSecond });
+const add = (a: ResourceVector, b: ResourceVector): ResourceVector => ({
+  connections: a.connections + b.connections,
+  requestsPerSecond: a.requestsPerSecond + b.requestsPerSecond,
+});
 const pair = (tenantId: string, node: string) => `${tenantId}\u0000${node}`;
 
 /** What the rebalancer writes as: the system, not a token. */
 export const REBALANCER_ACTOR: WriteContext = {
-  actor: { principal: { tokenId: '', name: 'rebalancer', role: 'admin', tenantId: null, nodeName: null }, requestId: 'rebalancer', sourceIp: null },
+  actor: {
+    principal: { tokenId: '', name: 'rebalancer', role: 'admin', tenantId: null, nodeName: null },
+    requestId: 'rebalancer',
+    sourceIp: null,
+  },
 };
 
 /**
@@ -183,35 +195,95 @@ export class AllocationService {
       for (const c of applying) {
         const s = byPair.get(pair(c.tenantId, c.node));
         const now = s === undefined ? null : c.dimension === 'connections' ? s.maxConnections : s.requestsPerSecond;
-        if (now !== c.from) throw new ConflictError(`the caps of tenant ${c.tenantId} on node ${c.node} changed since the plan; plan again`);
+        if (now !== c.from)
+          throw new ConflictError(
+            `the caps of tenant ${c.tenantId} on node ${c.node} changed since the plan; plan again`,
+          );
       }
       const at = new Date(this.now());
       const before = new Map<string, Record<string, unknown>>();
       const after = new Map<string, Record<string, unknown>>();
       const note = (tenantId: string, node: string, was: StoredAllocation | undefined, next: unknown) => {
-        before.set(tenantId, { ...before.get(tenantId), [node]: was === undefined ? null : { maxConnections: was.maxConnections, ceiling: was.ceiling, requestsPerSecond: was.requestsPerSecond, weight: was.weight } });
+        before.set(tenantId, {
+          ...before.get(tenantId),
+          [node]:
+            was === undefined
+              ? null
+              : {
+                  maxConnections: was.maxConnections,
+                  ceiling: was.ceiling,
+                  requestsPerSecond: was.requestsPerSecond,
+                  weight: was.weight,
+                },
+        });
         after.set(tenantId, { ...after.get(tenantId), [node]: next });
       };
       for (const a of plan.allocations) {
         if (deferredNodes.has(a.node) || unhealthy.has(a.node)) continue;
         const s = byPair.get(pair(a.tenantId, a.node));
         if (s !== undefined && sameStored(s, a)) continue;
-        await repo.upsertAllocation(tx.db, { tenantId: a.tenantId, node: a.node, maxConnections: a.maxConnections, ceiling: a.ceiling, requestsPerSecond: a.requestsPerSecond, weight: a.weight, reason: a.reasons }, tx.revision, at);
-        note(a.tenantId, a.node, s, { maxConnections: a.maxConnections, ceiling: a.ceiling, requestsPerSecond: a.requestsPerSecond, weight: a.weight });
+        await repo.upsertAllocation(
+          tx.db,
+          {
+            tenantId: a.tenantId,
+            node: a.node,
+            maxConnections: a.maxConnections,
+            ceiling: a.ceiling,
+            requestsPerSecond: a.requestsPerSecond,
+            weight: a.weight,
+            reason: a.reasons,
+          },
+          tx.revision,
+          at,
+        );
+        note(a.tenantId, a.node, s, {
+          maxConnections: a.maxConnections,
+          ceiling: a.ceiling,
+          requestsPerSecond: a.requestsPerSecond,
+          weight: a.weight,
+        });
       }
-      const history: Omit<AllocationHistoryEntry, 'at'>[] = applying.map((c) => ({ tenantId: c.tenantId, node: c.node, dimension: c.dimension, from: c.from, to: c.to, reason: c.reason, detail: c.detail, revision: tx.revision }));
+      const history: Omit<AllocationHistoryEntry, 'at'>[] = applying.map((c) => ({
+        tenantId: c.tenantId,
+        node: c.node,
+        dimension: c.dimension,
+        from: c.from,
+        to: c.to,
+        reason: c.reason,
+        detail: c.detail,
+        revision: tx.revision,
+      }));
       for (const r of plan.removals) {
         const s = byPair.get(pair(r.tenantId, r.node));
         if (s === undefined) continue;
         await repo.deleteAllocation(tx.db, r.tenantId, r.node);
         note(r.tenantId, r.node, s, null);
-        for (const [dimension, from] of [['connections', s.maxConnections], ['requestsPerSecond', s.requestsPerSecond]] as const) {
-          history.push({ tenantId: r.tenantId, node: r.node, dimension, from, to: null, reason: 'removed', detail: `${dimension} ${from} → none: the tenant is no longer served here (not active, or placed on other nodes)`, revision: tx.revision });
+        for (const [dimension, from] of [
+          ['connections', s.maxConnections],
+          ['requestsPerSecond', s.requestsPerSecond],
+        ] as const) {
+          history.push({
+            tenantId: r.tenantId,
+            node: r.node,
+            dimension,
+            from,
+            to: null,
+            reason: 'removed',
+            detail: `${dimension} ${from} → none: the tenant is no longer served here (not active, or placed on other nodes)`,
+            revision: tx.revision,
+          });
         }
       }
       await repo.insertHistory(tx.db, history, at);
       for (const [tenantId, next] of after) {
-        const entry: AuditEntry = { action: 'rebalance', resourceType: 'allocation', resourceId: `${tenantId}/allocation`, tenantId, before: before.get(tenantId), after: next };
+        const entry: AuditEntry = {
+          action: 'rebalance',
+          resourceType: 'allocation',
+          resourceId: `${tenantId}/allocation`,
+          tenantId,
+          before: before.get(tenantId),
+          after: next,
+        };
         tx.audit(entry);
       }
       return after.size > 0;
@@ -234,7 +306,10 @@ export class AllocationService {
   }
 
   /** A tenant's caps per node (stored, or its reservation where none is) and its recent changes, newest first. */
-  async tenant(tenantId: string, historyLimit: number): Promise<{ tenant: string; current: CurrentAllocation[]; history: AllocationHistoryEntry[] }> {
+  async tenant(
+    tenantId: string,
+    historyLimit: number,
+  ): Promise<{ tenant: string; current: CurrentAllocation[]; history: AllocationHistoryEntry[] }> {
     const tenant = await findTenant(this.db, tenantId);
     if (!tenant) throw new NotFoundError('tenant', tenantId);
     const [stored, nodes, history, placements] = await Promise.all([
@@ -245,12 +320,27 @@ export class AllocationService {
     ]);
     const byNode = new Map(stored.map((s) => [s.node, s]));
     const placed = new Set(placements.map((p) => p.node));
-    const current: CurrentAllocation[] = tenant.state !== 'active' ? stored : nodes.filter((n) => placed.has(n.name)).map((n) => {
-      const s = byNode.get(n.name);
-      if (s !== undefined) return { ...s, source: 'rebalancer' };
-      const r = this.reservedOn(tenant, n.kind);
-      return { tenantId, node: n.name, maxConnections: Math.max(1, r.connections), requestsPerSecond: Math.max(1, r.requestsPerSecond), weight: null, reason: { connections: 'reservation', requestsPerSecond: 'reservation' }, computedAt: null, revision: null, source: 'reservation' };
-    });
+    const current: CurrentAllocation[] =
+      tenant.state !== 'active'
+        ? stored
+        : nodes
+            .filter((n) => placed.has(n.name))
+            .map((n) => {
+              const s = byNode.get(n.name);
+              if (s !== undefined) return { ...s, source: 'rebalancer' };
+              const r = this.reservedOn(tenant, n.kind);
+              return {
+                tenantId,
+                node: n.name,
+                maxConnections: Math.max(1, r.connections),
+                requestsPerSecond: Math.max(1, r.requestsPerSecond),
+                weight: null,
+                reason: { connections: 'reservation', requestsPerSecond: 'reservation' },
+                computedAt: null,
+                revision: null,
+                source: 'reservation',
+              };
+            });
     return { tenant: tenantId, current, history };
   }
 
@@ -275,13 +365,36 @@ export class AllocationService {
         const r = this.reservedOn(t, n.kind);
         reserved = add(reserved, r);
         const s = byPair.get(pair(t.id, n.name));
-        allocated = add(allocated, s ? { connections: s.maxConnections, requestsPerSecond: s.requestsPerSecond } : { connections: Math.max(1, r.connections), requestsPerSecond: Math.max(1, r.requestsPerSecond) });
+        allocated = add(
+          allocated,
+          s
+            ? { connections: s.maxConnections, requestsPerSecond: s.requestsPerSecond }
+            : { connections: Math.max(1, r.connections), requestsPerSecond: Math.max(1, r.requestsPerSecond) },
+        );
       }
-      const used = demand === null ? null : demand.filter((d) => d.node === n.name).reduce((acc, d) => add(acc, { connections: d.connections, requestsPerSecond: d.requestsPerSecond }), ZERO);
+      const used =
+        demand === null
+          ? null
+          : demand
+              .filter((d) => d.node === n.name)
+              .reduce(
+                (acc, d) => add(acc, { connections: d.connections, requestsPerSecond: d.requestsPerSecond }),
+                ZERO,
+              );
       return {
-        node: n.name, kind: n.kind, group: n.group, zone: n.zone, healthy: health.healthy, unhealthyReason: health.reason,
-        vcpu: n.capacity.vcpu, memoryMb: n.capacity.memoryMb, tenants: tenants.length,
-        capacity: toResourceVector(n.capacity, this.capacityModel[n.kind]), reserved, allocated, used,
+        node: n.name,
+        kind: n.kind,
+        group: n.group,
+        zone: n.zone,
+        healthy: health.healthy,
+        unhealthyReason: health.reason,
+        vcpu: n.capacity.vcpu,
+        memoryMb: n.capacity.memoryMb,
+        tenants: tenants.length,
+        capacity: toResourceVector(n.capacity, this.capacityModel[n.kind]),
+        reserved,
+        allocated,
+        used,
       };
     });
     const groups = new Map<string, GroupCapacity>();
@@ -304,7 +417,11 @@ export class AllocationService {
     const gauge = this.options.metrics?.tenantAllocation;
     if (!gauge) return;
     const totals = new Map<string, ResourceVector>();
-    for (const s of await repo.listAllocations(this.db)) totals.set(s.tenantId, add(totals.get(s.tenantId) ?? ZERO, { connections: s.maxConnections, requestsPerSecond: s.requestsPerSecond }));
+    for (const s of await repo.listAllocations(this.db))
+      totals.set(
+        s.tenantId,
+        add(totals.get(s.tenantId) ?? ZERO, { connections: s.maxConnections, requestsPerSecond: s.requestsPerSecond }),
+      );
     gauge.reset();
     for (const [tenant, v] of totals) {
       gauge.set({ tenant, resource: 'connections' }, v.connections);
@@ -336,26 +453,64 @@ export class AllocationService {
       nodes: healthy.map((n) => ({ name: n.name, kind: n.kind, capacity: n.capacity })),
       tenants: input.tenants.map((t) => ({ id: t.id, reservation: t.reservation, limit: t.limit, weight: t.weight })),
       // Where placement put each tenant, on the nodes healthy now.
-      assignments: input.tenants.map((t) => ({ tenantId: t.id, nodes: healthy.filter((n) => input.placed.has(pair(t.id, n.name))).map((n) => n.name) })),
+      assignments: input.tenants.map((t) => ({
+        tenantId: t.id,
+        nodes: healthy.filter((n) => input.placed.has(pair(t.id, n.name))).map((n) => n.name),
+      })),
       demand: (input.demand ?? []).filter((d) => served.has(d.node) && active.has(d.tenantId)),
-      current: input.stored.filter((s) => served.has(s.node)).map((s) => ({ tenantId: s.tenantId, node: s.node, maxConnections: s.maxConnections, requestsPerSecond: s.requestsPerSecond })),
+      current: input.stored
+        .filter((s) => served.has(s.node))
+        .map((s) => ({
+          tenantId: s.tenantId,
+          node: s.node,
+          maxConnections: s.maxConnections,
+          requestsPerSecond: s.requestsPerSecond,
+        })),
       factors: this.capacityModel,
     });
     const byName = new Map(input.nodes.map((n) => [n.name, n]));
     const allocByPair = new Map(result.allocations.map((a) => [pair(a.tenantId, a.node), a]));
     const deferral = new Map<string, string | null>();
-    for (const n of healthy) deferral.set(n.name, this.deferral(n, result.changes.filter((c) => c.node === n.name), allocByPair, input.lastChange.get(n.name), now));
-    const changes: PlannedChange[] = result.changes.map((c) => ({ ...c, kind: byName.get(c.node)!.kind, deferred: deferral.get(c.node) ?? null }));
+    for (const n of healthy)
+      deferral.set(
+        n.name,
+        this.deferral(
+          n,
+          result.changes.filter((c) => c.node === n.name),
+          allocByPair,
+          input.lastChange.get(n.name),
+          now,
+        ),
+      );
+    const changes: PlannedChange[] = result.changes.map((c) => ({
+      ...c,
+      kind: byName.get(c.node)!.kind,
+      deferred: deferral.get(c.node) ?? null,
+    }));
     const summaries = new Map(result.nodes.map((s) => [s.node, s]));
     const nodes: PlannedNode[] = input.nodes.map((n) => {
       const h = health.get(n.name)!;
       const s = summaries.get(n.name);
       const storedHere = input.stored.filter((x) => x.node === n.name);
       return {
-        node: n.name, kind: n.kind, group: n.group, zone: n.zone, healthy: h.healthy, unhealthyReason: h.reason,
+        node: n.name,
+        kind: n.kind,
+        group: n.group,
+        zone: n.zone,
+        healthy: h.healthy,
+        unhealthyReason: h.reason,
         capacity: s?.capacity ?? toResourceVector(n.capacity, this.capacityModel[n.kind]),
-        reserved: s?.reserved ?? input.tenants.filter((t) => input.placed.has(pair(t.id, n.name))).reduce((acc, t) => add(acc, this.reservedOn(t, n.kind)), ZERO),
-        allocated: s?.allocated ?? storedHere.reduce((acc, x) => add(acc, { connections: x.maxConnections, requestsPerSecond: x.requestsPerSecond }), ZERO),
+        reserved:
+          s?.reserved ??
+          input.tenants
+            .filter((t) => input.placed.has(pair(t.id, n.name)))
+            .reduce((acc, t) => add(acc, this.reservedOn(t, n.kind)), ZERO),
+        allocated:
+          s?.allocated ??
+          storedHere.reduce(
+            (acc, x) => add(acc, { connections: x.maxConnections, requestsPerSecond: x.requestsPerSecond }),
+            ZERO,
+          ),
         tenants: s?.tenants ?? storedHere.length,
         overcommitted: s?.overcommitted ?? false,
       };
@@ -363,13 +518,16 @@ export class AllocationService {
     const storedByPair = new Map(input.stored.map((x) => [pair(x.tenantId, x.node), x]));
     // Caps of a tenant no longer served on a node (not active, or placed elsewhere) go.
     const gone = input.stored.filter((x) => !active.has(x.tenantId) || !input.placed.has(pair(x.tenantId, x.node)));
-    const pending = changes.some((c) => c.deferred === null) || gone.length > 0
-      || result.allocations.some((a) => {
+    const pending =
+      changes.some((c) => c.deferred === null) ||
+      gone.length > 0 ||
+      result.allocations.some((a) => {
         const s = storedByPair.get(pair(a.tenantId, a.node));
         return deferral.get(a.node) === null && (s?.weight !== a.weight || s.ceiling !== a.ceiling);
       });
     const warnings = [...result.warnings];
-    for (const n of nodes) if (!n.healthy) warnings.push(`node ${n.node} is unhealthy (${n.unhealthyReason}); its caps are not recomputed`);
+    for (const n of nodes)
+      if (!n.healthy) warnings.push(`node ${n.node} is unhealthy (${n.unhealthyReason}); its caps are not recomputed`);
     return {
       revision: input.revision,
       computedAt: new Date(now).toISOString(),
@@ -389,7 +547,13 @@ export class AllocationService {
    * (a tenant new on the node, a cap below the reservation being restored, a cap over the limit or
    * the node's capacity coming down).
    */
-  private deferral(node: ProxyNode, changes: readonly AllocationChange[], allocs: Map<string, Allocation>, last: Date | undefined, now: number): string | null {
+  private deferral(
+    node: ProxyNode,
+    changes: readonly AllocationChange[],
+    allocs: Map<string, Allocation>,
+    last: Date | undefined,
+    now: number,
+  ): string | null {
     if (changes.length === 0) return null;
     const reloads = node.kind === 'nginx' || node.runtimeAddress === null;
     if (!reloads || last === undefined) return null;
@@ -397,7 +561,11 @@ export class AllocationService {
     if (now >= next) return null;
     const urgent = changes.some((c) => {
       const reserved = allocs.get(pair(c.tenantId, c.node))?.reserved[c.dimension] ?? 0;
-      return c.from === null || c.from < reserved || ((c.reason === 'limit' || c.reason === 'overcommitted') && c.to < c.from);
+      return (
+        c.from === null ||
+        c.from < reserved ||
+        ((c.reason === 'limit' || c.reason === 'overcommitted') && c.to < c.from)
+      );
     });
     if (urgent) return null;
     return `node ${node.name} reloads for every cap change (${node.kind === 'nginx' ? 'NGINX' : 'no Runtime API'}); changes are coalesced and go out at ${new Date(next).toISOString()} at the earliest`;
@@ -406,7 +574,12 @@ export class AllocationService {
 
 /** A stored row already says what the plan's allocation says: nothing to write. */
 function sameStored(s: StoredAllocation, a: Allocation): boolean {
-  return s.maxConnections === a.maxConnections && s.requestsPerSecond === a.requestsPerSecond && s.weight === a.weight && s.ceiling === a.ceiling;
+  return (
+    s.maxConnections === a.maxConnections &&
+    s.requestsPerSecond === a.requestsPerSecond &&
+    s.weight === a.weight &&
+    s.ceiling === a.ceiling
+  );
 }
 
 async function placementPairs(db: Db): Promise<Set<string>> {

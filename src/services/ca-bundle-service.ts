@@ -49,7 +49,12 @@ export class CaBundleService {
   }
 
   /** New certificates under the same name: the pools that trust it reload with them. */
-  async replace(ctx: WriteContext, tenantId: string, name: string, input: { certificates: string }): Promise<Written<CaBundle>> {
+  async replace(
+    ctx: WriteContext,
+    tenantId: string,
+    name: string,
+    input: { certificates: string },
+  ): Promise<Written<CaBundle>> {
     const stored = toStored(parseUpload(input.certificates, new Date(this.clock.now())));
     return mutate(this.db, ctx, async (tx) => {
       const before = await repo.findCaBundle(tx.db, tenantId, name);
@@ -98,12 +103,28 @@ function parseUpload(text: string, now: Date): ParsedCaBundle {
   }
 }
 
-function audit(tx: Tx, tenantId: string, action: 'create' | 'update' | 'delete', before: CaBundle | null, after: CaBundle | null): void {
+function audit(
+  tx: Tx,
+  tenantId: string,
+  action: 'create' | 'update' | 'delete',
+  before: CaBundle | null,
+  after: CaBundle | null,
+): void {
   const name = (after ?? before)!.name;
-  tx.audit({ action, resourceType: 'ca-bundle', resourceId: `${tenantId}/ca-bundles/${name}`, tenantId, before, after });
+  tx.audit({
+    action,
+    resourceType: 'ca-bundle',
+    resourceId: `${tenantId}/ca-bundles/${name}`,
+    tenantId,
+    before,
+    after,
+  });
 }
 
 function inUse(name: string, pools: readonly string[]): ConflictError {
   const which = pools.length === 0 ? 'a pool' : `pool(s) ${pools.map((p) => `'${p}'`).join(', ')}`;
-  return new ConflictError(`CA bundle '${name}' is trusted by ${which} for TLS to members; point their tls.caBundle elsewhere first`, { pools });
+  return new ConflictError(
+    `CA bundle '${name}' is trusted by ${which} for TLS to members; point their tls.caBundle elsewhere first`,
+    { pools },
+  );
 }

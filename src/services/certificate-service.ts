@@ -57,7 +57,14 @@ export class CertificateService {
       }
       // No unique-violation race to catch: mutate() serialises writes on the revision lock.
       const cert = await repo.insertCertificate(tx.db, tenantId, input.name, stored, tx.revision);
-      tx.audit({ action: 'create', resourceType: 'certificate', resourceId: resourceId(tenantId, cert.name), tenantId, before: null, after: cert });
+      tx.audit({
+        action: 'create',
+        resourceType: 'certificate',
+        resourceId: resourceId(tenantId, cert.name),
+        tenantId,
+        before: null,
+        after: cert,
+      });
       return cert;
     });
   }
@@ -77,7 +84,14 @@ export class CertificateService {
       // The same chain implies the same key (it must match the leaf): nothing changes, no revision.
       if ((await repo.findChainPem(tx.db, tenantId, name)) === stored.chainPem) return before;
       const after = await repo.updateCertificate(tx.db, tenantId, name, stored, tx.revision);
-      tx.audit({ action: 'update', resourceType: 'certificate', resourceId: resourceId(tenantId, name), tenantId, before, after });
+      tx.audit({
+        action: 'update',
+        resourceType: 'certificate',
+        resourceId: resourceId(tenantId, name),
+        tenantId,
+        before,
+        after,
+      });
       return after;
     });
   }
@@ -101,7 +115,14 @@ export class CertificateService {
         );
       }
       await deleteOrConflict(tx, tenantId, name);
-      tx.audit({ action: 'delete', resourceType: 'certificate', resourceId: resourceId(tenantId, name), tenantId, before, after: null });
+      tx.audit({
+        action: 'delete',
+        resourceType: 'certificate',
+        resourceId: resourceId(tenantId, name),
+        tenantId,
+        before,
+        after: null,
+      });
       return null;
     });
   }
@@ -137,7 +158,12 @@ export class CertificateService {
   }
 
   private open(tenantId: string, s: repo.SealedCertificate): CertificateMaterial {
-    return { name: s.name, chainPem: s.chainPem, keyPem: this.box.open(s.keyCiphertext, sealContext(tenantId, s.name)), sans: s.sans };
+    return {
+      name: s.name,
+      chainPem: s.chainPem,
+      keyPem: this.box.open(s.keyCiphertext, sealContext(tenantId, s.name)),
+      sans: s.sans,
+    };
   }
 }
 
@@ -174,6 +200,8 @@ async function deleteOrConflict(tx: Tx, tenantId: string, name: string): Promise
     await repo.deleteCertificate(tx.db, tenantId, name);
   } catch (err) {
     if (pgErrorCode(err) !== PG_FOREIGN_KEY_VIOLATION) throw err;
-    throw new ConflictError(`certificate '${name}' is used by a VIP or a pool; point them at another certificate first`);
+    throw new ConflictError(
+      `certificate '${name}' is used by a VIP or a pool; point them at another certificate first`,
+    );
   }
 }

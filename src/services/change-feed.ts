@@ -24,7 +24,12 @@ const RECONNECT: BackoffPolicy = { initialMs: 100, maxMs: 10_000, factor: 2 };
  * dedicated connection that reconnects with backoff. `connected` says whether remote commits are
  * being heard; consumers that cache must not trust their cache while it is false.
  */
-export class ChangeFeed extends EventEmitter<{ change: [ChangeEvent]; connected: [boolean]; reloaded: [string]; rebuild: [string] }> {
+export class ChangeFeed extends EventEmitter<{
+  change: [ChangeEvent];
+  connected: [boolean];
+  reloaded: [string];
+  rebuild: [string];
+}> {
   private connection: DedicatedClient | undefined;
   private _connected: boolean;
 

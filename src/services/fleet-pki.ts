@@ -1,6 +1,12 @@
 import { X509Certificate } from 'node:crypto';
 import type { ProxyNode } from '../domain/node.js';
-import { CONTROL_PLANE_SUBJECT, nodeSubject, renewalReason, type CertificateSubject, type RuntimeTlsMaterial } from '../domain/runtime-tls.js';
+import {
+  CONTROL_PLANE_SUBJECT,
+  nodeSubject,
+  renewalReason,
+  type CertificateSubject,
+  type RuntimeTlsMaterial,
+} from '../domain/runtime-tls.js';
 import type { Db } from '../db/connect.js';
 import * as repo from '../db/fleet-pki-repository.js';
 import * as nodes from '../db/node-repository.js';
@@ -36,7 +42,11 @@ export interface RenewalOutcome {
 
 /** What the renewal job writes as: the system, not a token. */
 export const PKI_ACTOR: WriteContext = {
-  actor: { principal: { tokenId: '', name: 'runtime-pki', role: 'admin', tenantId: null, nodeName: null }, requestId: 'runtime-pki', sourceIp: null },
+  actor: {
+    principal: { tokenId: '', name: 'runtime-pki', role: 'admin', tenantId: null, nodeName: null },
+    requestId: 'runtime-pki',
+    sourceIp: null,
+  },
 };
 
 type IssuedRow = repo.CertificateRow;
@@ -85,7 +95,10 @@ export class FleetPki {
       if ((await repo.issuingCa(trx)) !== undefined) return;
       const generated = await createCa('Switchyard Runtime API CA', this.options.caDays, this.now());
       await this.storeCa(trx, generated, 'generated');
-      this.options.logger.info({ fingerprint: fingerprintOf(generated.certificatePem) }, 'generated the Runtime API CA');
+      this.options.logger.info(
+        { fingerprint: fingerprintOf(generated.certificatePem) },
+        'generated the Runtime API CA',
+      );
     });
   }
 
@@ -124,7 +137,14 @@ export class FleetPki {
       const key = repo.nodeSubjectKey(node.name);
       const current = stored.get(key);
       const reason = renewalReason(current === undefined ? null : issuedOf(current), subject, ca.id, now);
-      if (reason !== null) due.push({ node: node.name, key, reason, before: current?.serial ?? null, issued: await this.issueRow(ca, key, node.name, subject) });
+      if (reason !== null)
+        due.push({
+          node: node.name,
+          key,
+          reason,
+          before: current?.serial ?? null,
+          issued: await this.issueRow(ca, key, node.name, subject),
+        });
     }
     const renewed: { subject: string; reason: string }[] = [];
     if (due.length > 0) {
@@ -132,7 +152,14 @@ export class FleetPki {
         for (const d of due) {
           await repo.saveCertificate(tx.db, d.issued);
           renewed.push({ subject: d.key, reason: d.reason });
-          tx.audit({ action: 'update', resourceType: 'node-certificate', resourceId: d.node, tenantId: null, before: d.before === null ? null : { serial: d.before }, after: { serial: d.issued.serial, reason: d.reason } });
+          tx.audit({
+            action: 'update',
+            resourceType: 'node-certificate',
+            resourceId: d.node,
+            tenantId: null,
+            before: d.before === null ? null : { serial: d.before },
+            after: { serial: d.issued.serial, reason: d.reason },
+          });
         }
       });
     }
@@ -144,16 +171,31 @@ export class FleetPki {
 
   /** The node's certificate, key and trusted CAs, or null when it has none (no listener is then rendered). */
   async nodeMaterial(nodeName: string): Promise<RuntimeTlsMaterial | null> {
-    const [cert, cas] = await Promise.all([repo.findCertificate(this.db, repo.nodeSubjectKey(nodeName)), repo.trustedCas(this.db, this.now())]);
+    const [cert, cas] = await Promise.all([
+      repo.findCertificate(this.db, repo.nodeSubjectKey(nodeName)),
+      repo.trustedCas(this.db, this.now()),
+    ]);
     if (cert === undefined || cas.length === 0) return null;
-    return { certificatePem: cert.cert_pem, keyPem: this.box.open(cert.key_sealed, sealContext(cert.subject)), caBundlePem: bundle(cas) };
+    return {
+      certificatePem: cert.cert_pem,
+      keyPem: this.box.open(cert.key_sealed, sealContext(cert.subject)),
+      caBundlePem: bundle(cas),
+    };
   }
 
   /** The control plane's client credentials, or null before the first is issued. */
   async clientCredentials(): Promise<ClientCredentials | null> {
-    const [cert, cas] = await Promise.all([repo.findCertificate(this.db, repo.CONTROL_PLANE), repo.trustedCas(this.db, this.now())]);
+    const [cert, cas] = await Promise.all([
+      repo.findCertificate(this.db, repo.CONTROL_PLANE),
+      repo.trustedCas(this.db, this.now()),
+    ]);
     if (cert === undefined || cas.length === 0) return null;
-    return { certificatePem: cert.cert_pem, keyPem: this.box.open(cert.key_sealed, sealContext(cert.subject)), caBundlePem: bundle(cas), serial: cert.serial };
+    return {
+      certificatePem: cert.cert_pem,
+      keyPem: this.box.open(cert.key_sealed, sealContext(cert.subject)),
+      caBundlePem: bundle(cas),
+      serial: cert.serial,
+    };
   }
 
   /** The issuing CA's certificate (public), for operators checking a node by hand. */
@@ -177,20 +219,35 @@ export class FleetPki {
       const expired = current !== undefined && current.not_after.getTime() <= now.getTime();
       // A certificate from a new CA is refused by nodes that do not trust it yet: keep the old
       // one (still valid) until they all do, unless it has run out anyway.
-      if (current !== undefined && current.ca_id !== ca.id && !expired && !(await repo.everyNodeTrusts(trx, ca.id))) return null;
+      if (current !== undefined && current.ca_id !== ca.id && !expired && !(await repo.everyNodeTrusts(trx, ca.id)))
+        return null;
       await this.issueTo(trx, ca, repo.CONTROL_PLANE, null, CONTROL_PLANE_SUBJECT);
       return { subject: repo.CONTROL_PLANE, reason };
     });
   }
 
-  private async issueTo(db: Db, ca: repo.StoredCa, key: string, nodeName: string | null, subject: CertificateSubject): Promise<string> {
+  private async issueTo(
+    db: Db,
+    ca: repo.StoredCa,
+    key: string,
+    nodeName: string | null,
+    subject: CertificateSubject,
+  ): Promise<string> {
     const row = await this.issueRow(ca, key, nodeName, subject);
     await repo.saveCertificate(db, row);
     return row.serial;
   }
 
-  private async issueRow(ca: repo.StoredCa, key: string, nodeName: string | null, subject: CertificateSubject): Promise<IssuedRow> {
-    const material = { certificatePem: ca.cert_pem, keyPem: this.box.open(ca.key_sealed, caSealContext(ca.fingerprint)) };
+  private async issueRow(
+    ca: repo.StoredCa,
+    key: string,
+    nodeName: string | null,
+    subject: CertificateSubject,
+  ): Promise<IssuedRow> {
+    const material = {
+      certificatePem: ca.cert_pem,
+      keyPem: this.box.open(ca.key_sealed, caSealContext(ca.fingerprint)),
+    };
     const issued = await issue(material, subject, this.options.certificateDays, this.now());
     const cert = new X509Certificate(issued.certificatePem);
     return {
@@ -219,7 +276,8 @@ export class FleetPki {
 
   private async requireIssuingCa(db: Db): Promise<repo.StoredCa> {
     const ca = await repo.issuingCa(db);
-    if (ca === undefined) throw new Error('no Runtime API CA is stored yet: the control plane creates one at start (FleetPki.ensureCa)');
+    if (ca === undefined)
+      throw new Error('no Runtime API CA is stored yet: the control plane creates one at start (FleetPki.ensureCa)');
     return ca;
   }
 }
@@ -241,7 +299,11 @@ function checkSupplied(ca: CaMaterial): void {
   try {
     checkCaMaterial(ca);
   } catch (err) {
-    if (err instanceof OpensslError) throw new Error(`SWITCHYARD_RUNTIME_CA_CERT / SWITCHYARD_RUNTIME_CA_KEY: ${err.message}; supply the CA's certificate and its own key as PEM files`, { cause: err });
+    if (err instanceof OpensslError)
+      throw new Error(
+        `SWITCHYARD_RUNTIME_CA_CERT / SWITCHYARD_RUNTIME_CA_KEY: ${err.message}; supply the CA's certificate and its own key as PEM files`,
+        { cause: err },
+      );
     throw err;
   }
 }

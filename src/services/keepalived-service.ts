@@ -32,14 +32,25 @@ export class KeepalivedService {
     if (node.vrrp === null) return null;
     const served = await repo.vrrpAddressesOf(this.db, node.name);
     const v4 = served.filter((a) => !a.address.includes(':'));
-    const stored = await this.routersFor(node.group, v4.map((a) => a.address));
+    const stored = await this.routersFor(
+      node.group,
+      v4.map((a) => a.address),
+    );
     const routers: VrrpRouter[] = [];
     const notCovered: { address: string; reason: string }[] = [];
     for (const a of served) {
       const r = stored.get(a.address);
-      if (a.address.includes(':')) notCovered.push({ address: a.address, reason: 'IPv6: VRRP version 2 carries IPv4 only' });
-      else if (r === undefined) notCovered.push({ address: a.address, reason: `no free virtual_router_id in node group ${node.group}` });
-      else routers.push({ address: a.address, vrid: r.vrid, authPass: this.box.open(r.authSealed, authContext(node.group, a.address)), nodes: a.nodes });
+      if (a.address.includes(':'))
+        notCovered.push({ address: a.address, reason: 'IPv6: VRRP version 2 carries IPv4 only' });
+      else if (r === undefined)
+        notCovered.push({ address: a.address, reason: `no free virtual_router_id in node group ${node.group}` });
+      else
+        routers.push({
+          address: a.address,
+          vrid: r.vrid,
+          authPass: this.box.open(r.authSealed, authContext(node.group, a.address)),
+          nodes: a.nodes,
+        });
     }
     return renderKeepalived({
       node: node.name,

@@ -51,7 +51,13 @@ export class MemberService {
   }
 
   /** A patch that changes nothing commits no revision and answers the member as it is. */
-  async patch(ctx: WriteContext, tenantId: string, pool: string, name: string, patch: PatchMember): Promise<Written<Member>> {
+  async patch(
+    ctx: WriteContext,
+    tenantId: string,
+    pool: string,
+    name: string,
+    patch: PatchMember,
+  ): Promise<Written<Member>> {
     return mutate(this.db, ctx, async (tx) => {
       await requirePool(tx.db, tenantId, pool);
       const before = await repo.findMember(tx.db, tenantId, pool, name);
@@ -67,7 +73,14 @@ export class MemberService {
       if (sameSettings(before, next)) return before;
       await refuseTakenEndpoint(tx.db, tenantId, pool, { ...next, name });
       const after = await updateOrConflict(tx, tenantId, pool, name, next);
-      tx.audit({ action: 'update', resourceType: 'member', resourceId: memberResourceId(tenantId, pool, name), tenantId, before, after });
+      tx.audit({
+        action: 'update',
+        resourceType: 'member',
+        resourceId: memberResourceId(tenantId, pool, name),
+        tenantId,
+        before,
+        after,
+      });
       return after;
     });
   }
@@ -79,7 +92,14 @@ export class MemberService {
       if (!before) throw new NotFoundError('member', name);
       checkIfMatch(tx, `member '${name}'`, before.revision);
       await repo.deleteMembers(tx.db, tenantId, pool, [name]);
-      tx.audit({ action: 'delete', resourceType: 'member', resourceId: memberResourceId(tenantId, pool, name), tenantId, before, after: null });
+      tx.audit({
+        action: 'delete',
+        resourceType: 'member',
+        resourceId: memberResourceId(tenantId, pool, name),
+        tenantId,
+        before,
+        after: null,
+      });
       return null;
     });
   }
@@ -126,7 +146,12 @@ function planReplace(current: readonly Member[], desired: readonly CreateMember[
  * endpoints with UPDATEs would trip it half way although the final set is valid.
  */
 async function applyReplace(tx: Tx, tenantId: string, pool: string, plan: ReplacePlan): Promise<void> {
-  await repo.deleteMembers(tx.db, tenantId, pool, [...plan.remove, ...plan.update.map((u) => u.before)].map((m) => m.name));
+  await repo.deleteMembers(
+    tx.db,
+    tenantId,
+    pool,
+    [...plan.remove, ...plan.update.map((u) => u.before)].map((m) => m.name),
+  );
   const rewritten = plan.update.map((u) => ({ ...u.next, createdAt: u.before.createdAt }));
   const written = await insertOrConflict(tx, tenantId, pool, [...rewritten, ...plan.create]);
   const after = new Map(written.map((m) => [m.name, m]));
@@ -144,34 +169,60 @@ async function requirePool(db: Db, tenantId: string, pool: string): Promise<void
 }
 
 /** Two members of one pool on the same address:port would be one server twice to the proxy. */
-async function refuseTakenEndpoint(db: Db, tenantId: string, pool: string, m: { name: string; address: string; port: number }): Promise<void> {
+async function refuseTakenEndpoint(
+  db: Db,
+  tenantId: string,
+  pool: string,
+  m: { name: string; address: string; port: number },
+): Promise<void> {
   const other = await repo.findMemberByEndpoint(db, tenantId, pool, m, m.name);
   if (other) {
-    throw new ConflictError(`${endpoint(m)} is already used by member '${other.name}' in pool '${pool}'`, { member: other.name });
+    throw new ConflictError(`${endpoint(m)} is already used by member '${other.name}' in pool '${pool}'`, {
+      member: other.name,
+    });
   }
 }
 
 /** The explicit checks give the clear message; the unique keys are the backstop for a row written outside this path. */
-async function insertOrConflict(tx: Tx, tenantId: string, pool: string, ms: readonly (CreateMember & { createdAt?: string })[]): Promise<Member[]> {
+async function insertOrConflict(
+  tx: Tx,
+  tenantId: string,
+  pool: string,
+  ms: readonly (CreateMember & { createdAt?: string })[],
+): Promise<Member[]> {
   try {
     return await repo.insertMembers(tx.db, tenantId, pool, ms, tx.revision);
   } catch (err) {
-    if (pgErrorCode(err) === PG_UNIQUE_VIOLATION) throw new ConflictError(`a member name or address:port is already used in pool '${pool}'`);
+    if (pgErrorCode(err) === PG_UNIQUE_VIOLATION)
+      throw new ConflictError(`a member name or address:port is already used in pool '${pool}'`);
     throw err;
   }
 }
 
-async function updateOrConflict(tx: Tx, tenantId: string, pool: string, name: string, next: MemberSettings): Promise<Member> {
+async function updateOrConflict(
+  tx: Tx,
+  tenantId: string,
+  pool: string,
+  name: string,
+  next: MemberSettings,
+): Promise<Member> {
   try {
     return await repo.updateMember(tx.db, tenantId, pool, name, next, tx.revision);
   } catch (err) {
-    if (pgErrorCode(err) === PG_UNIQUE_VIOLATION) throw new ConflictError(`${endpoint(next)} is already used in pool '${pool}'`);
+    if (pgErrorCode(err) === PG_UNIQUE_VIOLATION)
+      throw new ConflictError(`${endpoint(next)} is already used in pool '${pool}'`);
     throw err;
   }
 }
 
 function sameSettings(a: MemberSettings, b: MemberSettings): boolean {
-  return a.address === b.address && a.port === b.port && a.weight === b.weight && a.state === b.state && a.backup === b.backup;
+  return (
+    a.address === b.address &&
+    a.port === b.port &&
+    a.weight === b.weight &&
+    a.state === b.state &&
+    a.backup === b.backup
+  );
 }
 
 /** IPv6 in brackets, so the port cannot be read as part of the address. */

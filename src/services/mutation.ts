@@ -51,7 +51,16 @@ export class DryRunOutcome {
 }
 
 export interface AuditEntry {
-  readonly action: 'create' | 'update' | 'delete' | 'approve' | 'reject' | 'rebalance' | 'place' | 'exclude' | 'include';
+  readonly action:
+    | 'create'
+    | 'update'
+    | 'delete'
+    | 'approve'
+    | 'reject'
+    | 'rebalance'
+    | 'place'
+    | 'exclude'
+    | 'include';
   readonly resourceType: string;
   /** Path-like id, e.g. `a/vips/web`. */
   readonly resourceId: string;
@@ -113,12 +122,24 @@ export async function mutate<T>(db: Db, ctx: WriteContext, work: (tx: Tx) => Pro
       const value = await work(tx);
       if (ctx.dryRun) {
         const changed = entries.length > 0;
-        throw new DryRunOutcome(changed ? revision : revision - 1, changed, changed ? await ctx.dryRun.capture(trx) : null);
+        throw new DryRunOutcome(
+          changed ? revision : revision - 1,
+          changed,
+          changed ? await ctx.dryRun.capture(trx) : null,
+        );
       }
       if (entries.length === 0) throw new NothingChanged(value, revision - 1);
       // The audit rows and the wake-up call for reconcilers travel in one statement.
-      await insertAuditEventsAndNotify(trx, entries.map((e) => auditEvent(ctx, e, revision)), String(revision));
-      if (idem) await idempotencyKeys.storeResponse(trx, ctx.actor.principal.tokenId, idem.key, { value: withoutSecrets(value), revision });
+      await insertAuditEventsAndNotify(
+        trx,
+        entries.map((e) => auditEvent(ctx, e, revision)),
+        String(revision),
+      );
+      if (idem)
+        await idempotencyKeys.storeResponse(trx, ctx.actor.principal.tokenId, idem.key, {
+          value: withoutSecrets(value),
+          revision,
+        });
       return { value, revision, replayed: false };
     });
     if (!written.replayed) for (const listener of commitListeners.get(db) ?? []) listener(written.revision);
@@ -164,7 +185,13 @@ async function claimIdempotencyKey(
   if (!principal.tokenId) throw new UnauthorizedError('Idempotency-Key needs an authenticated token');
   await idempotencyKeys.deleteExpiredKey(trx, principal.tokenId, idem.key, new Date(Date.now() - IDEMPOTENCY_TTL_MS));
   // A concurrent request with the same key blocks here until the first one commits or rolls back.
-  const claim = { tokenId: principal.tokenId, key: idem.key, method: idem.method, path: idem.path, requestHash: idem.fingerprint };
+  const claim = {
+    tokenId: principal.tokenId,
+    key: idem.key,
+    method: idem.method,
+    path: idem.path,
+    requestHash: idem.fingerprint,
+  };
   if (await idempotencyKeys.insertKey(trx, claim)) return null;
   const stored = await idempotencyKeys.findKey(trx, principal.tokenId, idem.key);
   if (stored.method !== idem.method || stored.path !== idem.path || stored.requestHash !== idem.fingerprint) {
@@ -178,7 +205,9 @@ async function claimIdempotencyKey(
 }
 
 export function fingerprint(body: unknown): string {
-  return createHash('sha256').update(JSON.stringify(body ?? null)).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(body ?? null))
+    .digest('hex');
 }
 
 /** Refuses a write whose If-Match names another version of the resource. */

@@ -1,6 +1,14 @@
 import { RELOADED_PREFIX } from './change-feed.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
-import { createNodeSchema, formatRuntimeAddress, type CreateNode, type NodeReport, type PatchNode, type ProxyNode, type RuntimeAddress } from '../domain/node.js';
+import {
+  createNodeSchema,
+  formatRuntimeAddress,
+  type CreateNode,
+  type NodeReport,
+  type PatchNode,
+  type ProxyNode,
+  type RuntimeAddress,
+} from '../domain/node.js';
 import { withConvergence, type NodeView } from '../domain/node-convergence.js';
 import type { Db } from '../db/connect.js';
 import { notifyChanges } from '../db/change-channel.js';
@@ -91,13 +99,21 @@ export class NodeService {
     for (const f of failed) {
       const owner = owners.find((o) => o.address === f.address && o.port === f.port);
       if (owner === undefined) continue;
-      byTenant.set(owner.tenant, [...(byTenant.get(owner.tenant) ?? []), { vip: owner.vip, address: f.address, port: f.port, reason: f.reason }]);
+      byTenant.set(owner.tenant, [
+        ...(byTenant.get(owner.tenant) ?? []),
+        { vip: owner.vip, address: f.address, port: f.port, reason: f.reason },
+      ]);
     }
     const now = new Date();
     for (const [tenant, listeners] of byTenant) {
       const words = listeners.map((l) => `VIP ${l.vip}: ${describeBindFailure(l)}`).join('; ');
       const reason = `held on node ${node}: ${words}; the node's reload failed, so the tenant stays at the state the node runs there and is tried again with backoff`;
-      await holds.upsertHold(this.db, { node, tenant, listeners, reason }, (attempts) => backoffDelay(this.holdRetry, attempts), now);
+      await holds.upsertHold(
+        this.db,
+        { node, tenant, listeners, reason },
+        (attempts) => backoffDelay(this.holdRetry, attempts),
+        now,
+      );
     }
     // The leader's reconciler builds the node again now, without the held changes.
     if (byTenant.size > 0) await notifyChanges(this.db, REBUILD_PREFIX + node);
@@ -112,7 +128,11 @@ export class NodeService {
 
   async list(q: { limit: number; cursor?: string | undefined }): Promise<NodePage> {
     const items = await repo.listNodes(this.db, { limit: fetchSize(q.limit), after: q.cursor });
-    return toPage(items.map((n) => this.view(n)), q.limit, (x) => x.name);
+    return toPage(
+      items.map((n) => this.view(n)),
+      q.limit,
+      (x) => x.name,
+    );
   }
 
   private view(node: ProxyNode): NodeView {
@@ -128,7 +148,14 @@ export class NodeService {
       const inserted = await repo.insertNode(tx.db, input, tx.revision);
       await this.pki?.issueForNode(tx.db, inserted);
       const node = (await repo.findNode(tx.db, inserted.name))!;
-      tx.audit({ action: 'create', resourceType: 'node', resourceId: node.name, tenantId: null, before: null, after: node });
+      tx.audit({
+        action: 'create',
+        resourceType: 'node',
+        resourceId: node.name,
+        tenantId: null,
+        before: null,
+        after: node,
+      });
       const agentToken = await createAgentToken(tx, node.name);
       // Tenants short of replicas (or with none yet) get them on the new node.
       await this.placement.replace(tx);
@@ -231,9 +258,12 @@ async function checkRuntimeAddressFree(db: Db, address: RuntimeAddress | null, s
   if (address === null) return;
   const holder = await repo.findNodeByRuntimeAddress(db, address);
   if (holder && holder.name !== self) {
-    throw new ConflictError(`runtime address ${formatRuntimeAddress(address)} is already used by node '${holder.name}'`, {
-      node: holder.name,
-    });
+    throw new ConflictError(
+      `runtime address ${formatRuntimeAddress(address)} is already used by node '${holder.name}'`,
+      {
+        node: holder.name,
+      },
+    );
   }
 }
 
@@ -242,7 +272,10 @@ async function checkVrrpAddressFree(db: Db, address: string | null, self: string
   if (address === null) return;
   const holder = await repo.findNodeByVrrpAddress(db, address);
   if (holder && holder.name !== self) {
-    throw new ConflictError(`vrrp.address ${address} is already the VRRP address of node '${holder.name}'`, { field: 'vrrp.address', node: holder.name });
+    throw new ConflictError(`vrrp.address ${address} is already the VRRP address of node '${holder.name}'`, {
+      field: 'vrrp.address',
+      node: holder.name,
+    });
   }
 }
 
@@ -253,9 +286,23 @@ async function createAgentToken(tx: Tx, node: string): Promise<string> {
     throw new ConflictError(`a token named '${name}' already exists; revoke it before registering node '${node}'`);
   }
   const secret = newSecret();
-  const row = await tokens.insertToken(tx.db, { name, role: 'agent', tenantId: null, nodeName: node, secretHash: hashSecret(secret), expiresAt: null });
+  const row = await tokens.insertToken(tx.db, {
+    name,
+    role: 'agent',
+    tenantId: null,
+    nodeName: node,
+    secretHash: hashSecret(secret),
+    expiresAt: null,
+  });
   const token = tokens.toApiToken(row);
-  tx.audit({ action: 'create', resourceType: 'token', resourceId: token.id, tenantId: null, before: null, after: token });
+  tx.audit({
+    action: 'create',
+    resourceType: 'token',
+    resourceId: token.id,
+    tenantId: null,
+    before: null,
+    after: token,
+  });
   return secret;
 }
 

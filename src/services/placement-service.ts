@@ -40,7 +40,12 @@ export interface PlacementView {
   readonly unplaceable: readonly PlacementShortfall[];
   /** Placed, but on fewer nodes than wanted. */
   readonly degraded: readonly PlacementShortfall[];
-  readonly nodes: readonly (NodeUsage & { readonly kind: NodeKind; readonly group: string; readonly zone: string; readonly excluded: ProxyNode['placementExcluded'] })[];
+  readonly nodes: readonly (NodeUsage & {
+    readonly kind: NodeKind;
+    readonly group: string;
+    readonly zone: string;
+    readonly excluded: ProxyNode['placementExcluded'];
+  })[];
 }
 
 export interface TenantPlacement {
@@ -84,7 +89,11 @@ interface Fleet {
 
 /** The rebalancer's identity for the writes of a health pass. */
 const PLACEMENT_ACTOR: WriteContext = {
-  actor: { principal: { tokenId: '', name: 'placement', role: 'admin', tenantId: null, nodeName: null }, requestId: 'placement', sourceIp: null },
+  actor: {
+    principal: { tokenId: '', name: 'placement', role: 'admin', tenantId: null, nodeName: null },
+    requestId: 'placement',
+    sourceIp: null,
+  },
 };
 
 const groupOf = (t: Tenant): string => t.labels[GROUP_LABEL] ?? DEFAULT_GROUP;
@@ -123,7 +132,8 @@ export class PlacementService {
         const kind = byNode.get(name)!.kind;
         kinds.set(kind, [...(kinds.get(kind) ?? []), name]);
       }
-      for (const [kind, names] of [...kinds].sort(([a], [b]) => (a < b ? -1 : 1))) assignments.push({ tenantId, kind, nodes: names });
+      for (const [kind, names] of [...kinds].sort(([a], [b]) => (a < b ? -1 : 1)))
+        assignments.push({ tenantId, kind, nodes: names });
     }
     return {
       replicas: this.replicas,
@@ -146,9 +156,12 @@ export class PlacementService {
     if (!tenant) throw new NotFoundError('tenant', tenantId);
     const fleet = await readFleet(this.db);
     const byNode = new Map(fleet.nodes.map((n) => [n.name, n]));
-    const shortfalls = tenant.state === 'active'
-      ? this.plans(fleet).flatMap(({ plan }) => [...plan.unplaceable, ...plan.degraded]).filter((s) => s.tenantId === tenantId)
-      : [];
+    const shortfalls =
+      tenant.state === 'active'
+        ? this.plans(fleet)
+            .flatMap(({ plan }) => [...plan.unplaceable, ...plan.degraded])
+            .filter((s) => s.tenantId === tenantId)
+        : [];
     return {
       tenant: tenantId,
       state: tenant.state,
@@ -157,7 +170,15 @@ export class PlacementService {
         .filter((p) => p.tenantId === tenantId)
         .map((p) => {
           const n = byNode.get(p.node)!;
-          return { node: p.node, kind: n.kind, group: n.group, zone: n.zone, reservation: p.reservation, reason: p.reason, placedAt: p.placedAt };
+          return {
+            node: p.node,
+            kind: n.kind,
+            group: n.group,
+            zone: n.zone,
+            reservation: p.reservation,
+            reason: p.reason,
+            placedAt: p.placedAt,
+          };
         }),
       shortfalls,
     };
@@ -209,7 +230,9 @@ export class PlacementService {
   async healthPass(leaderSince: number): Promise<HealthPassResult> {
     const now = this.now();
     const nodes = await allNodes(this.db);
-    const verdicts = new Map(nodes.map((n) => [n.name, placementHealth(n, now, this.options.heartbeatIntervalMs, leaderSince)]));
+    const verdicts = new Map(
+      nodes.map((n) => [n.name, placementHealth(n, now, this.options.heartbeatIntervalMs, leaderSince)]),
+    );
     const pools = new Map<string, ProxyNode[]>();
     for (const n of nodes) pools.set(`${n.kind}/${n.group}`, [...(pools.get(`${n.kind}/${n.group}`) ?? []), n]);
     const excluded: { node: string; reason: string }[] = [];
@@ -231,18 +254,33 @@ export class PlacementService {
       // serving every tenant everywhere): converge it, taking the write lock only when it moves.
       const fleet = await readFleet(this.db, nodes);
       const d = diff(fleet, this.plans(fleet));
-      if (d.removed.length === 0 && d.added.length === 0) return { excluded, included, keptForLackOfOthers: kept.sort(), moves: 0, revision: null };
+      if (d.removed.length === 0 && d.added.length === 0)
+        return { excluded, included, keptForLackOfOthers: kept.sort(), moves: 0, revision: null };
     }
     let moves = 0;
     const written = await mutate(this.db, PLACEMENT_ACTOR, async (tx) => {
       const at = new Date(now);
       for (const e of excluded) {
         await repo.setNodeExcluded(tx.db, e.node, e.reason, at);
-        tx.audit({ action: 'exclude', resourceType: 'node', resourceId: e.node, tenantId: null, before: { placementExcluded: null }, after: { placementExcluded: e.reason } });
+        tx.audit({
+          action: 'exclude',
+          resourceType: 'node',
+          resourceId: e.node,
+          tenantId: null,
+          before: { placementExcluded: null },
+          after: { placementExcluded: e.reason },
+        });
       }
       for (const name of included) {
         await repo.setNodeExcluded(tx.db, name, null, at);
-        tx.audit({ action: 'include', resourceType: 'node', resourceId: name, tenantId: null, before: { placementExcluded: nodes.find((n) => n.name === name)!.placementExcluded?.reason ?? null }, after: { placementExcluded: null } });
+        tx.audit({
+          action: 'include',
+          resourceType: 'node',
+          resourceId: name,
+          tenantId: null,
+          before: { placementExcluded: nodes.find((n) => n.name === name)!.placementExcluded?.reason ?? null },
+          after: { placementExcluded: null },
+        });
       }
       const fleet = await readFleet(tx.db);
       moves = await this.store(tx, fleet, this.plans(fleet));
@@ -273,14 +311,32 @@ export class PlacementService {
         current.set(p.tenantId, entry);
       }
       const plan = planPlacement({
-        nodes: nodes.map((n) => ({ name: n.name, kind, group: n.group, zone: n.zone, host: n.host, capacity: n.capacity, healthy: n.placementExcluded === null })),
+        nodes: nodes.map((n) => ({
+          name: n.name,
+          kind,
+          group: n.group,
+          zone: n.zone,
+          host: n.host,
+          capacity: n.capacity,
+          healthy: n.placementExcluded === null,
+        })),
         tenants: fleet.tenants
           .filter((t) => groups.has(groupOf(t)) && (t.proxyKind === null || t.proxyKind === kind))
           .map((t) => {
             const avoid = usedHosts.get(t.id);
-            return { id: t.id, reservation: t.reservation, limit: t.limit, weight: t.weight, kind, group: groupOf(t), ...(avoid !== undefined && { avoidHosts: avoid }) };
+            return {
+              id: t.id,
+              reservation: t.reservation,
+              limit: t.limit,
+              weight: t.weight,
+              kind,
+              group: groupOf(t),
+              ...(avoid !== undefined && { avoidHosts: avoid }),
+            };
           }),
-        current: [...current].map(([tenantId, c]): TenantAssignment => ({ tenantId, nodes: c.nodes, reservation: c.reservation })),
+        current: [...current].map(
+          ([tenantId, c]): TenantAssignment => ({ tenantId, nodes: c.nodes, reservation: c.reservation }),
+        ),
         minReplicas: this.replicas,
         ...(fleet.booked !== undefined && { booked: fleet.booked }),
       });
@@ -298,13 +354,17 @@ export class PlacementService {
     checkKindServed(fleet, tenantId);
     for (const { plan } of plans) {
       const own = [...plan.unplaceable, ...plan.degraded].find((s) => s.tenantId === tenantId);
-      if (own !== undefined) throw new ConflictError(`reservation cannot be placed: ${own.message}`, { placement: own });
+      if (own !== undefined)
+        throw new ConflictError(`reservation cannot be placed: ${own.message}`, { placement: own });
     }
     // What would happen without this write: the tenant at the reservation it is placed with, or absent.
     const placedWith = fleet.placements.find((p) => p.tenantId === tenantId)?.reservation;
     const baseline = this.plans({
       ...fleet,
-      tenants: placedWith === undefined ? fleet.tenants.filter((t) => t.id !== tenantId) : fleet.tenants.map((t) => (t.id === tenantId ? { ...t, reservation: placedWith } : t)),
+      tenants:
+        placedWith === undefined
+          ? fleet.tenants.filter((t) => t.id !== tenantId)
+          : fleet.tenants.map((t) => (t.id === tenantId ? { ...t, reservation: placedWith } : t)),
     });
     const displaced = new Set<string>();
     for (const [i, { plan }] of plans.entries()) {
@@ -315,12 +375,19 @@ export class PlacementService {
     }
     if (displaced.size > 0) {
       const names = [...displaced].sort();
-      throw new ConflictError(`reservation cannot be placed: tenant ${tenantId} fits only by taking the room tenant(s) ${names.join(', ')} hold; add node capacity or lower the reservation`, { displaced: names });
+      throw new ConflictError(
+        `reservation cannot be placed: tenant ${tenantId} fits only by taking the room tenant(s) ${names.join(', ')} hold; add node capacity or lower the reservation`,
+        { displaced: names },
+      );
     }
   }
 
   /** Writes the plans' assignments over the stored ones; returns how many replicas moved. */
-  private async store(tx: Tx, fleet: Fleet, plans: readonly { kind: NodeKind; plan: PlacementPlan }[]): Promise<number> {
+  private async store(
+    tx: Tx,
+    fleet: Fleet,
+    plans: readonly { kind: NodeKind; plan: PlacementPlan }[],
+  ): Promise<number> {
     const { removed, upserts, added, desired } = diff(fleet, plans);
     await repo.deletePlacements(tx.db, removed);
     await repo.upsertPlacements(tx.db, upserts, tx.revision);
@@ -329,10 +396,14 @@ export class PlacementService {
     const after = new Map<string, string[]>();
     for (const d of desired.values()) after.set(d.tenantId, [...(after.get(d.tenantId) ?? []), d.node]);
     const moves = new Map<string, PlacementMove[]>();
-    for (const { plan } of plans) for (const m of plan.moves) moves.set(m.tenantId, [...(moves.get(m.tenantId) ?? []), m]);
+    for (const { plan } of plans)
+      for (const m of plan.moves) moves.set(m.tenantId, [...(moves.get(m.tenantId) ?? []), m]);
     for (const tenantId of [...touched].sort()) {
       tx.audit({
-        action: 'place', resourceType: 'placement', resourceId: `${tenantId}/placement`, tenantId,
+        action: 'place',
+        resourceType: 'placement',
+        resourceId: `${tenantId}/placement`,
+        tenantId,
         before: { nodes: before.get(tenantId) ?? [] },
         after: { nodes: (after.get(tenantId) ?? []).sort(), moves: moves.get(tenantId) ?? [] },
       });
@@ -387,7 +458,8 @@ function diff(fleet: Fleet, plans: readonly { kind: NodeKind; plan: PlacementPla
   for (const [k, d] of desired) {
     const was = current.get(k);
     if (was === undefined) upserts.push({ ...d, reason: reasons.get(k)?.detail ?? 'placed' });
-    else if (was.reservation.vcpu !== d.reservation.vcpu || was.reservation.memoryMb !== d.reservation.memoryMb) upserts.push({ ...d, reason: was.reason });
+    else if (was.reservation.vcpu !== d.reservation.vcpu || was.reservation.memoryMb !== d.reservation.memoryMb)
+      upserts.push({ ...d, reason: was.reason });
   }
   const added = upserts.filter((u) => !current.has(`${u.tenantId}\0${u.node}`));
   return { removed, upserts, added, desired };

@@ -26,9 +26,17 @@ export interface NodePlan extends Convergence {
   /** The desired-state revision the plan reaches. */
   readonly desiredRevision: number;
   /** What the node's agent last reported applying. */
-  readonly applied: { readonly revision: number | null; readonly contentHash: string | null; readonly structuralHash: string | null };
+  readonly applied: {
+    readonly revision: number | null;
+    readonly contentHash: string | null;
+    readonly structuralHash: string | null;
+  };
   /** The config the node would be given now; null when it cannot be rendered (see error). */
-  readonly latest: { readonly contentHash: string; readonly structuralHash: string; readonly heldTenants: readonly HeldTenant[] } | null;
+  readonly latest: {
+    readonly contentHash: string;
+    readonly structuralHash: string;
+    readonly heldTenants: readonly HeldTenant[];
+  } | null;
   readonly error: string | null;
   /** Whether the node must reload to converge (its applied structure differs from the latest), and why. */
   readonly reload: { readonly pending: boolean; readonly reasons: readonly string[] };
@@ -88,12 +96,17 @@ export class PlanService {
   }
 
   async planFor(captured: CapturedState): Promise<FleetPlan> {
-    const nodes = await Promise.all(captured.nodes.map((node) => this.slots.run(() => this.planNode(node, captured.state))));
+    const nodes = await Promise.all(
+      captured.nodes.map((node) => this.slots.run(() => this.planNode(node, captured.state))),
+    );
     return { revision: captured.state.revision, nodes };
   }
 
   private async planNode(node: ProxyNode, state: DesiredState): Promise<NodePlan> {
-    const applied = node.status.appliedHash === null ? undefined : await this.configs.runningStructure(node.name, node.status.appliedHash);
+    const applied =
+      node.status.appliedHash === null
+        ? undefined
+        : await this.configs.runningStructure(node.name, node.status.appliedHash);
     const base = {
       node: node.name,
       kind: node.kind,
@@ -101,29 +114,62 @@ export class PlanService {
       // below are what it would be sent now, which a dry run plans against its would-be state.
       ...decideConvergence(node, Date.now(), this.heartbeatIntervalMs),
       desiredRevision: state.revision,
-      applied: { revision: node.appliedRevision, contentHash: node.status.appliedHash, structuralHash: applied?.structuralHash ?? null },
+      applied: {
+        revision: node.appliedRevision,
+        contentHash: node.status.appliedHash,
+        structuralHash: applied?.structuralHash ?? null,
+      },
     };
     let rendered: PlannedConfig;
     try {
       // Tenants held on the node for listeners it could not bind are planned as the builds serve them.
-      const holds = { holds: await holdsOn(this.db, node.name), appliedHash: node.status.appliedHash, appliedRevision: node.appliedRevision, now: Date.now() };
-      rendered = await this.configs.renderPlanned(nodeSettingsOf(node), state, { reloadGeneration: node.reloadRequest.generation, node, holds });
+      const holds = {
+        holds: await holdsOn(this.db, node.name),
+        appliedHash: node.status.appliedHash,
+        appliedRevision: node.appliedRevision,
+        now: Date.now(),
+      };
+      rendered = await this.configs.renderPlanned(nodeSettingsOf(node), state, {
+        reloadGeneration: node.reloadRequest.generation,
+        node,
+        holds,
+      });
     } catch (error) {
-      return { ...base, latest: null, error: (error as Error).message, reload: { pending: false, reasons: [] }, runtime: null };
+      return {
+        ...base,
+        latest: null,
+        error: (error as Error).message,
+        reload: { pending: false, reasons: [] },
+        runtime: null,
+      };
     }
-    const latest = { contentHash: rendered.contentHash, structuralHash: rendered.structuralHash, structuralParts: rendered.structuralParts() };
+    const latest = {
+      contentHash: rendered.contentHash,
+      structuralHash: rendered.structuralHash,
+      structuralParts: rendered.structuralParts(),
+    };
     const runtime =
-      node.kind === 'haproxy' && node.runtimeAddress !== null ? await this.runtimeSection(node, node.runtimeAddress, rendered.snapshot) : null;
+      node.kind === 'haproxy' && node.runtimeAddress !== null
+        ? await this.runtimeSection(node, node.runtimeAddress, rendered.snapshot)
+        : null;
     return {
       ...base,
-      latest: { contentHash: latest.contentHash, structuralHash: latest.structuralHash, heldTenants: rendered.heldTenants },
+      latest: {
+        contentHash: latest.contentHash,
+        structuralHash: latest.structuralHash,
+        heldTenants: rendered.heldTenants,
+      },
       error: null,
       reload: reloadStatus(node, applied, latest),
       runtime,
     };
   }
 
-  private async runtimeSection(node: ProxyNode, address: { host: string; port: number }, snapshot: Parameters<RuntimePlanner['plan']>[2]): Promise<RuntimeSection> {
+  private async runtimeSection(
+    node: ProxyNode,
+    address: { host: string; port: number },
+    snapshot: Parameters<RuntimePlanner['plan']>[2],
+  ): Promise<RuntimeSection> {
     // A preview shows everything the node differs in, backup flags included (a reload reason).
     const { observation, plan } = await this.runtime.plan(node.name, address, snapshot, { serverStats: true });
     return {
@@ -151,15 +197,22 @@ function reloadStatus(
   applied: { structuralHash: string; structuralParts: Record<string, string> } | undefined,
   latest: { contentHash: string; structuralHash: string; structuralParts: Record<string, string> },
 ): NodePlan['reload'] {
-  if (node.status.appliedHash === null) return { pending: true, reasons: ['the node has not applied a configuration yet'] };
+  if (node.status.appliedHash === null)
+    return { pending: true, reasons: ['the node has not applied a configuration yet'] };
   if (node.status.appliedHash === latest.contentHash) return { pending: false, reasons: [] };
-  if (applied === undefined) return { pending: true, reasons: ['the configuration the node runs is no longer stored, so it is replaced with a reload'] };
+  if (applied === undefined)
+    return {
+      pending: true,
+      reasons: ['the configuration the node runs is no longer stored, so it is replaced with a reload'],
+    };
   if (applied.structuralHash === latest.structuralHash) return { pending: false, reasons: [] };
   // Versions stored before parts were recorded have none: the parts could only say "everything added".
   const comparable = Object.keys(applied.structuralParts).length > 0;
   const reasons = comparable ? describeStructuralChanges(applied.structuralParts, latest.structuralParts) : [];
   if (reasons.length > 0) return { pending: true, reasons };
-  if (node.kind === 'nginx') return { pending: true, reasons: ['NGINX has no runtime API: it applies every change with a reload'] };
-  if (node.runtimeAddress === null) return { pending: true, reasons: ['the node has no Runtime API address: every change needs a reload'] };
+  if (node.kind === 'nginx')
+    return { pending: true, reasons: ['NGINX has no runtime API: it applies every change with a reload'] };
+  if (node.runtimeAddress === null)
+    return { pending: true, reasons: ['the node has no Runtime API address: every change needs a reload'] };
   return { pending: true, reasons: ['the structure of the configuration changed'] };
 }

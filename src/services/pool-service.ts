@@ -41,7 +41,14 @@ export class PoolService {
       await checkTlsReferences(tx.db, tenantId, input.tls);
       const pool = await insertOrConflict(tx, tenantId, input);
       const after: PoolResource = { ...pool, memberCount: 0 };
-      tx.audit({ action: 'create', resourceType: 'pool', resourceId: poolResourceId(tenantId, pool.name), tenantId, before: null, after });
+      tx.audit({
+        action: 'create',
+        resourceType: 'pool',
+        resourceId: poolResourceId(tenantId, pool.name),
+        tenantId,
+        before: null,
+        after,
+      });
       return after;
     });
   }
@@ -59,12 +66,24 @@ export class PoolService {
         tls: patch.tls === undefined ? before.tls : patch.tls,
       };
       checkMergedTls(next, patch);
-      if (next.algorithm === before.algorithm && sameHealthCheck(next.healthCheck, before.healthCheck) && sameTls(next.tls, before.tls)) return before;
+      if (
+        next.algorithm === before.algorithm &&
+        sameHealthCheck(next.healthCheck, before.healthCheck) &&
+        sameTls(next.tls, before.tls)
+      )
+        return before;
       await checkTlsReferences(tx.db, tenantId, next.tls);
       if (next.tls !== null) await checkNoTcpVips(tx.db, tenantId, name);
       const pool = await repo.updatePool(tx.db, tenantId, next, tx.revision);
       const after: PoolResource = { ...pool, memberCount: before.memberCount };
-      tx.audit({ action: 'update', resourceType: 'pool', resourceId: poolResourceId(tenantId, name), tenantId, before, after });
+      tx.audit({
+        action: 'update',
+        resourceType: 'pool',
+        resourceId: poolResourceId(tenantId, name),
+        tenantId,
+        before,
+        after,
+      });
       return after;
     });
   }
@@ -86,7 +105,14 @@ export class PoolService {
         const resourceId = memberResourceId(tenantId, name, m.name);
         tx.audit({ action: 'delete', resourceType: 'member', resourceId, tenantId, before: m, after: null });
       }
-      tx.audit({ action: 'delete', resourceType: 'pool', resourceId: poolResourceId(tenantId, name), tenantId, before, after: null });
+      tx.audit({
+        action: 'delete',
+        resourceType: 'pool',
+        resourceId: poolResourceId(tenantId, name),
+        tenantId,
+        before,
+        after: null,
+      });
       return null;
     });
   }
@@ -122,12 +148,18 @@ function duplicatePool(tenantId: string, name: string): ConflictError {
 
 function poolInUse(name: string, refs: PoolReferences): ConflictError {
   const users = [...refs.vips.map((v) => `VIP '${v}'`), ...refs.routes.map((r) => `route '${r}'`)];
-  return new ConflictError(`pool '${name}' is used by ${users.join(', ')}; point them at another pool or delete them first`, refs);
+  return new ConflictError(
+    `pool '${name}' is used by ${users.join(', ')}; point them at another pool or delete them first`,
+    refs,
+  );
 }
 
 function sameHealthCheck(a: HealthCheck | null, b: HealthCheck | null): boolean {
   if (a === null || b === null) return a === b;
-  return (Object.keys(a) as (keyof HealthCheck)[]).every((k) => a[k] === b[k]) && Object.keys(a).length === Object.keys(b).length;
+  return (
+    (Object.keys(a) as (keyof HealthCheck)[]).every((k) => a[k] === b[k]) &&
+    Object.keys(a).length === Object.keys(b).length
+  );
 }
 
 /** The merged pool must hold together: the field named is the one this patch changed. */
@@ -142,10 +174,16 @@ function checkMergedTls(next: { tls: MemberTls | null; healthCheck: HealthCheck 
 async function checkTlsReferences(db: Db, tenantId: string, tls: MemberTls | null): Promise<void> {
   if (tls === null) return;
   if (tls.caBundle !== null && !(await caBundleExists(db, tenantId, tls.caBundle))) {
-    throw fieldError('body.tls.caBundle', `CA bundle '${tls.caBundle}' does not exist in this tenant; upload it to /ca-bundles first`);
+    throw fieldError(
+      'body.tls.caBundle',
+      `CA bundle '${tls.caBundle}' does not exist in this tenant; upload it to /ca-bundles first`,
+    );
   }
   if (tls.clientCertificate !== null && !(await certificateExists(db, tenantId, tls.clientCertificate))) {
-    throw fieldError('body.tls.clientCertificate', `certificate '${tls.clientCertificate}' does not exist in this tenant; upload it to /certificates first`);
+    throw fieldError(
+      'body.tls.clientCertificate',
+      `certificate '${tls.clientCertificate}' does not exist in this tenant; upload it to /certificates first`,
+    );
   }
 }
 
@@ -157,7 +195,10 @@ async function checkTlsReferences(db: Db, tenantId: string, tls: MemberTls | nul
 async function checkNoTcpVips(db: Db, tenantId: string, pool: string): Promise<void> {
   const vips = await repo.tcpVipsUsingPool(db, tenantId, pool);
   if (vips.length > 0) {
-    throw fieldError('body.tls', `tcp VIP(s) ${vips.map((v) => `'${v}'`).join(', ')} pass bytes through to this pool: TLS members serve http and https VIPs only`);
+    throw fieldError(
+      'body.tls',
+      `tcp VIP(s) ${vips.map((v) => `'${v}'`).join(', ')} pass bytes through to this pool: TLS members serve http and https VIPs only`,
+    );
   }
 }
 

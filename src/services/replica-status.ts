@@ -34,6 +34,11 @@ export class ReplicaStatus {
   }
 
   view(): ReplicaView {
-    return { replica: this.id, leader: this.leader, leaderSince: this.since?.toISOString() ?? null, version: this.version };
+    return {
+      replica: this.id,
+      leader: this.leader,
+      leaderSince: this.since?.toISOString() ?? null,
+      version: this.version,
+    };
   }
 }

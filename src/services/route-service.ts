@@ -24,7 +24,8 @@ export class RouteService {
   async create(ctx: WriteContext, tenantId: string, vip: string, input: CreateRoute): Promise<Written<Route>> {
     return mutate(this.db, ctx, async (tx) => {
       await requireHttpVip(tx.db, tenantId, vip);
-      if (await repo.findRoute(tx.db, tenantId, vip, input.name)) throw new ConflictError(`route '${input.name}' already exists on vip '${vip}'`);
+      if (await repo.findRoute(tx.db, tenantId, vip, input.name))
+        throw new ConflictError(`route '${input.name}' already exists on vip '${vip}'`);
       await requirePool(tx.db, tenantId, input.pool);
       const route = await repo.insertRoute(tx.db, tenantId, vip, input, tx.revision);
       audit(tx, tenantId, 'create', null, route);
@@ -32,15 +33,30 @@ export class RouteService {
     });
   }
 
-  async patch(ctx: WriteContext, tenantId: string, vip: string, name: string, patch: PatchRoute): Promise<Written<Route>> {
+  async patch(
+    ctx: WriteContext,
+    tenantId: string,
+    vip: string,
+    name: string,
+    patch: PatchRoute,
+  ): Promise<Written<Route>> {
     return mutate(this.db, ctx, async (tx) => {
       await requireVip(tx.db, tenantId, vip);
       const before = await repo.findRoute(tx.db, tenantId, vip, name);
       if (!before) throw new NotFoundError('route', name);
       checkIfMatch(tx, `route '${name}'`, before.revision);
-      const next = { name, priority: patch.priority ?? before.priority, match: patch.match ?? before.match, pool: patch.pool ?? before.pool };
+      const next = {
+        name,
+        priority: patch.priority ?? before.priority,
+        match: patch.match ?? before.match,
+        pool: patch.pool ?? before.pool,
+      };
       if (next.pool !== before.pool) await requirePool(tx.db, tenantId, next.pool);
-      if (JSON.stringify([next.priority, next.match, next.pool]) === JSON.stringify([before.priority, before.match, before.pool])) return before;
+      if (
+        JSON.stringify([next.priority, next.match, next.pool]) ===
+        JSON.stringify([before.priority, before.match, before.pool])
+      )
+        return before;
       const after = await repo.updateRoute(tx.db, tenantId, vip, next, tx.revision);
       audit(tx, tenantId, 'update', before, after);
       return after;
@@ -60,9 +76,22 @@ export class RouteService {
   }
 }
 
-function audit(tx: Tx, tenantId: string, action: 'create' | 'update' | 'delete', before: Route | null, after: Route | null): void {
+function audit(
+  tx: Tx,
+  tenantId: string,
+  action: 'create' | 'update' | 'delete',
+  before: Route | null,
+  after: Route | null,
+): void {
   const r = (after ?? before)!;
-  tx.audit({ action, resourceType: 'route', resourceId: `${tenantId}/vips/${r.vip}/routes/${r.name}`, tenantId, before, after });
+  tx.audit({
+    action,
+    resourceType: 'route',
+    resourceId: `${tenantId}/vips/${r.vip}/routes/${r.name}`,
+    tenantId,
+    before,
+    after,
+  });
 }
 
 async function requireVip(db: Db, tenantId: string, vip: string) {

@@ -4,8 +4,16 @@ import type { NodeSnapshot } from '../domain/snapshot.js';
 import { commandBuilders } from '../fleet/runtime-api/commands/command-builders.js';
 import { showSslCert } from '../fleet/runtime-api/commands/ssl-cert-commands.js';
 import {
-  certificateReads, observationTarget, observeCommands, readObservation, sessionReads, withCertificates, withSessions,
-  type Observation, type ObservationTarget, type ObserveOptions,
+  certificateReads,
+  observationTarget,
+  observeCommands,
+  readObservation,
+  sessionReads,
+  withCertificates,
+  withSessions,
+  type Observation,
+  type ObservationTarget,
+  type ObserveOptions,
 } from '../fleet/observe-runtime.js';
 import type { RuntimeCommand } from '../fleet/runtime-api/commands/runtime-command.js';
 import { MIN_LANED_BATCH } from '../fleet/runtime-api/laned-executor.js';
@@ -62,7 +70,12 @@ export class RuntimePlanner {
    * take the time of one round trip instead of two. `target` guesses the files to read (the last
    * pass's); `plan` reads what the guess missed, and reads again if it guessed another map.
    */
-  startObservation(node: string, endpoint: { readonly host: string; readonly port: number }, target: ObservationTarget, options: ObserveOptions = {}): EarlyObservation {
+  startObservation(
+    node: string,
+    endpoint: { readonly host: string; readonly port: number },
+    target: ObservationTarget,
+    options: ObserveOptions = {},
+  ): EarlyObservation {
     const executor = this.executor(node, endpoint);
     // A node with enough servers for a batch to be spread over lanes gets them connected now,
     // while the snapshot loads, instead of when the batch is ready.
@@ -97,14 +110,24 @@ export class RuntimePlanner {
     const first = early ?? this.startObservation(node, endpoint, target, options);
     const observation = await this.complete(this.executor(node, endpoint), desired, await first.observation);
     if (!observation.ok) return { desired, observation, plan: null };
-    return { desired, observation, plan: planRuntime(desired, observation.observed, commandBuilders, { drainTimeoutMs: this.options.drainTimeoutMs }) };
+    return {
+      desired,
+      observation,
+      plan: planRuntime(desired, observation.observed, commandBuilders, {
+        drainTimeoutMs: this.options.drainTimeoutMs,
+      }),
+    };
   }
 
   /**
    * A second, small batch when the first left something out: the sessions of servers being taken
    * out (they decide the next step), and certificates an early read did not know to ask about.
    */
-  private async complete(executor: RuntimeExecutor, desired: DesiredRuntime, observation: Observation): Promise<Observation> {
+  private async complete(
+    executor: RuntimeExecutor,
+    desired: DesiredRuntime,
+    observation: Observation,
+  ): Promise<Observation> {
     if (!observation.ok) return observation;
     const sessions = sessionReads(desired, observation);
     const certificates = certificateReads(desired, observation);
@@ -112,6 +135,8 @@ export class RuntimePlanner {
     const commands = [...sessions.map((r) => r.command), ...certificates.map((file) => showSslCert(file))];
     const results = await executor.execute(commands, { timeoutMs: this.options.observeTimeoutMs });
     const withSessionsRead = withSessions(observation, sessions, results.slice(0, sessions.length));
-    return withSessionsRead.ok ? withCertificates(withSessionsRead, certificates, results.slice(sessions.length)) : withSessionsRead;
+    return withSessionsRead.ok
+      ? withCertificates(withSessionsRead, certificates, results.slice(sessions.length))
+      : withSessionsRead;
   }
 }

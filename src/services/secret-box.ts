@@ -23,7 +23,9 @@ export class SecretBox {
 
   constructor(key: Buffer) {
     if (key.length !== KEY_BYTES) {
-      throw new Error(`the secret key must be ${KEY_BYTES} bytes (got ${key.length}); create one with: openssl rand -base64 32`);
+      throw new Error(
+        `the secret key must be ${KEY_BYTES} bytes (got ${key.length}); create one with: openssl rand -base64 32`,
+      );
     }
     this.key = Buffer.from(key);
   }
@@ -57,7 +59,9 @@ export class SecretBox {
 function unpack(sealed: string): { iv: Buffer; tag: Buffer; ciphertext: Buffer } {
   const parts = sealed.split(':');
   if (parts[0] !== VERSION) {
-    throw new SecretBoxError(`cannot decrypt a stored secret: unknown format ${JSON.stringify(parts[0]?.slice(0, 8))} (expected ${VERSION})`);
+    throw new SecretBoxError(
+      `cannot decrypt a stored secret: unknown format ${JSON.stringify(parts[0]?.slice(0, 8))} (expected ${VERSION})`,
+    );
   }
   if (parts.length !== 4 || !parts.slice(1).every((p) => B64_RE.test(p))) {
     throw new SecretBoxError(`cannot decrypt a stored secret: it is not ${VERSION}:<iv>:<tag>:<ciphertext> in base64`);

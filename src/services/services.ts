@@ -96,8 +96,20 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     supplied: opts.runtimeTls?.suppliedCa,
     logger: opts.logger.child({ component: 'runtime-pki' }),
   });
-  const configs = new ConfigService(db, opts.secretKey, RENDERERS, opts.logger.child({ component: 'config' }), opts.changes, opts.metrics, undefined, pki);
-  const runtime = new RuntimePlanner(opts.runtimeClients, { drainTimeoutMs: opts.drainTimeoutMs, observeTimeoutMs: 5_000 });
+  const configs = new ConfigService(
+    db,
+    opts.secretKey,
+    RENDERERS,
+    opts.logger.child({ component: 'config' }),
+    opts.changes,
+    opts.metrics,
+    undefined,
+    pki,
+  );
+  const runtime = new RuntimePlanner(opts.runtimeClients, {
+    drainTimeoutMs: opts.drainTimeoutMs,
+    observeTimeoutMs: 5_000,
+  });
   const heartbeatIntervalMs = opts.allocation?.heartbeatIntervalMs ?? 10_000;
   const placement = new PlacementService(db, { replicas: opts.placementReplicas, heartbeatIntervalMs });
   return {
@@ -111,7 +123,13 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     members: new MemberService(db),
     certificates: new CertificateService(db, opts.secretKey),
     caBundles: new CaBundleService(db),
-    nodes: new NodeService(db, placement, heartbeatIntervalMs, reloadHoldBackoff(opts.reloadHoldRetryMs ?? 10_000), pki),
+    nodes: new NodeService(
+      db,
+      placement,
+      heartbeatIntervalMs,
+      reloadHoldBackoff(opts.reloadHoldRetryMs ?? 10_000),
+      pki,
+    ),
     audit: new AuditService(db),
     status: new StatusService(db, heartbeatIntervalMs),
     metrics: opts.metrics,
@@ -119,7 +137,13 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     configs,
     runtime,
     plans: new PlanService(db, configs, runtime, heartbeatIntervalMs),
-    allocations: new AllocationService(db, { heartbeatIntervalMs: 10_000, reloadCadenceMs: 300_000, ...opts.allocation, demand: new StatsDemandSource(), metrics: opts.metrics }),
+    allocations: new AllocationService(db, {
+      heartbeatIntervalMs: 10_000,
+      reloadCadenceMs: 300_000,
+      ...opts.allocation,
+      demand: new StatsDemandSource(),
+      metrics: opts.metrics,
+    }),
     stats: new StatsService(db, { rawRetentionS: opts.statsRawRetentionS ?? 3600 }),
     pki,
   };

@@ -39,7 +39,10 @@ export class StatsDemandSource implements DemandSource {
     }));
     // A node polled recently keeps its estimates through a failed poll; one silent past maxAge has none.
     const fresh = new Set(rows.map((r) => r.node));
-    this.previous = estimateDemand(samples, this.previous.filter((d) => fresh.has(d.node)));
+    this.previous = estimateDemand(
+      samples,
+      this.previous.filter((d) => fresh.has(d.node)),
+    );
     this.newest = newest;
     return this.previous;
   }

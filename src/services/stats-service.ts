@@ -27,7 +27,9 @@ export class StatsService {
   async series(tenant: string, window: SeriesWindow, now: Date = new Date()): Promise<StatsSeries> {
     const problem = windowProblem(window);
     if (problem !== null) {
-      throw new ValidationError(`query.${problem.field}: ${problem.message}`, [{ path: `query.${problem.field}`, message: problem.message }]);
+      throw new ValidationError(`query.${problem.field}: ${problem.message}`, [
+        { path: `query.${problem.field}`, message: problem.message },
+      ]);
     }
     const source = seriesSource(window.from, now, this.options.rawRetentionS);
     const rows = await frontendSeries(this.db, tenant, window, source);

@@ -26,7 +26,11 @@ export interface NodeConvergence {
    * This tenant is held at an older state on the node: its current state failed validation
    * (`cause: validation`), or the node could not bind its new listeners (`cause: reload`).
    */
-  readonly held: { readonly error: string; readonly servingRevision: number | null; readonly cause: 'validation' | 'reload' } | null;
+  readonly held: {
+    readonly error: string;
+    readonly servingRevision: number | null;
+    readonly cause: 'validation' | 'reload';
+  } | null;
   readonly lastHeartbeatAt: string | null;
 }
 
@@ -35,11 +39,21 @@ export interface TenantStatus {
   readonly state: string;
   readonly converged: boolean;
   readonly nodes: readonly NodeConvergence[];
-  readonly vips: readonly { readonly name: string; readonly address: string; readonly port: number; readonly converged: boolean }[];
+  readonly vips: readonly {
+    readonly name: string;
+    readonly address: string;
+    readonly port: number;
+    readonly converged: boolean;
+  }[];
   readonly members: readonly {
     readonly pool: string;
     readonly member: string;
-    readonly health: readonly { node: string; status: MemberHealthStatus; checkStatus: string | null; updatedAt: string }[];
+    readonly health: readonly {
+      node: string;
+      status: MemberHealthStatus;
+      checkStatus: string | null;
+      updatedAt: string;
+    }[];
   }[];
 }
 
@@ -61,7 +75,15 @@ export class StatusService {
     const nodes = tenant.state === 'active' ? (await this.allNodes()).filter((n) => placed.has(n.name)) : [];
     const now = Date.now();
     const convergence = await Promise.all(
-      nodes.map(async (n) => nodeConvergence(n, await latestConfigVersion(this.db, n.name, { files: false }), tenantId, now, this.heartbeatIntervalMs)),
+      nodes.map(async (n) =>
+        nodeConvergence(
+          n,
+          await latestConfigVersion(this.db, n.name, { files: false }),
+          tenantId,
+          now,
+          this.heartbeatIntervalMs,
+        ),
+      ),
     );
     const vips = await listVips(this.db, tenantId, { limit: 10_000 });
     const health = await listTenantHealth(this.db, tenantId);
@@ -107,12 +129,17 @@ export function nodeConvergence(
 ): NodeConvergence {
   const held = latest?.heldTenants.find((h) => h.tenant === tenantId);
   // The version read here may be newer than the one the node row was read with: judge against it.
-  const verdict = decideConvergence({ ...node, status: { ...node.status, desiredHash: latest?.contentHash ?? null } }, now, heartbeatIntervalMs);
-  const heldWaiting = !verdict.converged || !held
-    ? null
-    : held.cause === 'reload'
-      ? "the tenant's listeners to bind on the node (held at the state the node runs; see held.error)"
-      : 'a valid state for this tenant (held at its last good state)';
+  const verdict = decideConvergence(
+    { ...node, status: { ...node.status, desiredHash: latest?.contentHash ?? null } },
+    now,
+    heartbeatIntervalMs,
+  );
+  const heldWaiting =
+    !verdict.converged || !held
+      ? null
+      : held.cause === 'reload'
+        ? "the tenant's listeners to bind on the node (held at the state the node runs; see held.error)"
+        : 'a valid state for this tenant (held at its last good state)';
   return {
     node: node.name,
     kind: node.kind,

@@ -51,7 +51,10 @@ export class TenantService {
   }
 
   /** A tenant-scoped caller only ever sees its own tenant. */
-  async list(principal: Principal, q: { limit: number; cursor?: string | undefined; labels: Record<string, string> }): Promise<TenantPage> {
+  async list(
+    principal: Principal,
+    q: { limit: number; cursor?: string | undefined; labels: Record<string, string> },
+  ): Promise<TenantPage> {
     const items = await repo.listTenants(this.db, {
       limit: fetchSize(q.limit),
       after: q.cursor,
@@ -78,11 +81,23 @@ export class TenantService {
       const auto = registrar && autoApproves(this.policy, input.reservation);
       const state = registrar ? (auto ? 'active' : 'pending_approval') : (input.state ?? 'active');
       const approval: Approval = auto
-        ? { pending: null, decidedBy: 'policy', decidedAt: new Date().toISOString(), reason: `auto-approved: ${policyText(this.policy)}` }
+        ? {
+            pending: null,
+            decidedBy: 'policy',
+            decidedAt: new Date().toISOString(),
+            reason: `auto-approved: ${policyText(this.policy)}`,
+          }
         : NO_DECISION;
       const weight = input.weight ?? DEFAULT_TENANT_WEIGHT;
       const tenant = await repo.insertTenant(tx.db, { ...input, weight, state, approval }, tx.revision);
-      tx.audit({ action: 'create', resourceType: 'tenant', resourceId: tenant.id, tenantId: tenant.id, before: null, after: tenant });
+      tx.audit({
+        action: 'create',
+        resourceType: 'tenant',
+        resourceId: tenant.id,
+        tenantId: tenant.id,
+        before: null,
+        after: tenant,
+      });
       // An active tenant needs room on the fleet now; a pending one holds none until approved.
       if (tenant.state === 'active') await this.placement.replace(tx, { admit: tenant.id });
       return tenant;
@@ -97,7 +112,9 @@ export class TenantService {
   async patch(ctx: WriteContext, id: string, patch: PatchTenant): Promise<Written<Tenant>> {
     const principal = ctx.actor.principal;
     const registrar = principal.role === 'registrar';
-    const touched = TENANT_CAPACITY_FIELDS.filter((f) => patch[f] !== undefined && !(registrar && (f === 'reservation' || f === 'limit')));
+    const touched = TENANT_CAPACITY_FIELDS.filter(
+      (f) => patch[f] !== undefined && !(registrar && (f === 'reservation' || f === 'limit')),
+    );
     if (touched.length > 0) requireCapacityRights(principal, touched);
     if (patch.proxyKind !== undefined) requireCapacityRights(principal, TENANT_PLACEMENT_FIELDS);
     return mutate(this.db, ctx, async (tx) => {
@@ -117,15 +134,29 @@ export class TenantService {
         labels: patch.labels ?? before.labels,
         proxyKind: patch.proxyKind === undefined ? before.proxyKind : patch.proxyKind,
       });
-      let next: TenantFields = { ...merged, state: merged.state ?? before.state, weight: merged.weight ?? before.weight, approval: before.approval };
-      if (registrar && before.state === 'active' && capacityChangeNeedsApproval(this.policy, before.reservation, next.reservation)) {
+      let next: TenantFields = {
+        ...merged,
+        state: merged.state ?? before.state,
+        weight: merged.weight ?? before.weight,
+        approval: before.approval,
+      };
+      if (
+        registrar &&
+        before.state === 'active' &&
+        capacityChangeNeedsApproval(this.policy, before.reservation, next.reservation)
+      ) {
         const pending: PendingCapacity = {
           reservation: next.reservation,
           limit: next.limit,
           requestedBy: principal.name,
           requestedAt: new Date().toISOString(),
         };
-        next = { ...next, reservation: before.reservation, limit: before.limit, approval: { ...before.approval, pending } };
+        next = {
+          ...next,
+          reservation: before.reservation,
+          limit: before.limit,
+          approval: { ...before.approval, pending },
+        };
       }
       if (sameTenant(before, next)) return before;
       const after = await repo.updateTenant(tx.db, next, tx.revision);
@@ -145,7 +176,12 @@ export class TenantService {
     return this.decide(ctx, id, 'reject', reason);
   }
 
-  private async decide(ctx: WriteContext, id: string, action: 'approve' | 'reject', reason: string | null): Promise<Written<Tenant>> {
+  private async decide(
+    ctx: WriteContext,
+    id: string,
+    action: 'approve' | 'reject',
+    reason: string | null,
+  ): Promise<Written<Tenant>> {
     return mutate(this.db, ctx, async (tx) => {
       const before = await repo.findTenant(tx.db, id);
       if (!before) throw new NotFoundError('tenant', id);
@@ -153,7 +189,12 @@ export class TenantService {
       const pendingRegistration = before.state === 'pending_approval';
       const pending = before.approval.pending;
       if (!pendingRegistration && !pending) throw new ConflictError(`tenant '${id}' has nothing waiting for approval`);
-      const decision: Approval = { pending: null, decidedBy: ctx.actor.principal.name, decidedAt: new Date().toISOString(), reason };
+      const decision: Approval = {
+        pending: null,
+        decidedBy: ctx.actor.principal.name,
+        decidedAt: new Date().toISOString(),
+        reason,
+      };
       const approved = action === 'approve';
       const next: TenantFields = {
         ...before,
@@ -205,7 +246,10 @@ export class TenantService {
 }
 
 /** The placement labels (as `labels.<key>`) whose value differs between `before` and `after`. */
-function placementLabelsChanged(before: Readonly<Record<string, string>>, after: Readonly<Record<string, string>>): string[] {
+function placementLabelsChanged(
+  before: Readonly<Record<string, string>>,
+  after: Readonly<Record<string, string>>,
+): string[] {
   return PLACEMENT_LABELS.filter((key) => before[key] !== after[key]).map((key) => `labels.${key}`);
 }
 

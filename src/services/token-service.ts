@@ -76,11 +76,13 @@ export class TokenService {
   /** Creates a token; the secret is in the answer and nowhere else, ever. */
   async create(ctx: WriteContext, input: CreateToken): Promise<Written<ApiToken & { secret: string }>> {
     return mutate(this.db, ctx, async (tx) => {
-      if (input.tenant !== null && !(await tenantExists(tx.db, input.tenant))) throw new NotFoundError('tenant', input.tenant);
+      if (input.tenant !== null && !(await tenantExists(tx.db, input.tenant)))
+        throw new NotFoundError('tenant', input.tenant);
       if (input.node !== null) {
         if (!(await nodeExists(tx.db, input.node))) throw new NotFoundError('node', input.node);
       }
-      if (await tokens.findTokenByName(tx.db, input.name)) throw new ConflictError(`a token named '${input.name}' already exists`);
+      if (await tokens.findTokenByName(tx.db, input.name))
+        throw new ConflictError(`a token named '${input.name}' already exists`);
       const secret = newSecret();
       const row = await tokens.insertToken(tx.db, {
         name: input.name,
@@ -91,7 +93,14 @@ export class TokenService {
         expiresAt: input.expiresAt,
       });
       const token = tokens.toApiToken(row);
-      tx.audit({ action: 'create', resourceType: 'token', resourceId: token.id, tenantId: token.tenant, before: null, after: token });
+      tx.audit({
+        action: 'create',
+        resourceType: 'token',
+        resourceId: token.id,
+        tenantId: token.tenant,
+        before: null,
+        after: token,
+      });
       return { ...token, secret };
     });
   }
@@ -101,7 +110,14 @@ export class TokenService {
       const row = /^[0-9a-f-]{36}$/.test(id) ? await tokens.findToken(tx.db, id) : undefined;
       if (!row) throw new NotFoundError('token', id);
       await tokens.deleteToken(tx.db, id);
-      tx.audit({ action: 'delete', resourceType: 'token', resourceId: id, tenantId: row.tenant_id, before: tokens.toApiToken(row), after: null });
+      tx.audit({
+        action: 'delete',
+        resourceType: 'token',
+        resourceId: id,
+        tenantId: row.tenant_id,
+        before: tokens.toApiToken(row),
+        after: null,
+      });
       return row.secret_hash;
     });
     for (const [hash] of this.cache) if (hash === result.value) this.cache.delete(hash);
@@ -114,9 +130,16 @@ export class TokenService {
    * `save` inside the transaction that stores it: a token that cannot be saved is not committed, so
    * a failed start never leaves an admin nobody holds. The secret is never returned or logged.
    */
-  async ensureAdmin(configured: string | undefined, save: (secret: string) => void): Promise<{ created: boolean; generated: boolean }> {
+  async ensureAdmin(
+    configured: string | undefined,
+    save: (secret: string) => void,
+  ): Promise<{ created: boolean; generated: boolean }> {
     const system: WriteContext = {
-      actor: { principal: { tokenId: '', name: 'system', role: 'admin', tenantId: null, nodeName: null }, requestId: 'bootstrap', sourceIp: null },
+      actor: {
+        principal: { tokenId: '', name: 'system', role: 'admin', tenantId: null, nodeName: null },
+        requestId: 'bootstrap',
+        sourceIp: null,
+      },
     };
     const existing = await tokens.findTokenByName(this.db, BOOTSTRAP_ADMIN);
     if (configured !== undefined) {
@@ -124,16 +147,45 @@ export class TokenService {
       if (existing?.secret_hash === hash) return { created: false, generated: false };
       await mutate(this.db, system, async (tx) => {
         if (existing) await tokens.setTokenSecret(tx.db, existing.id, hash);
-        else await tokens.insertToken(tx.db, { name: BOOTSTRAP_ADMIN, role: 'admin', tenantId: null, nodeName: null, secretHash: hash, expiresAt: null });
-        tx.audit({ action: existing ? 'update' : 'create', resourceType: 'token', resourceId: BOOTSTRAP_ADMIN, tenantId: null, before: null, after: { name: BOOTSTRAP_ADMIN, role: 'admin', source: 'SWITCHYARD_ADMIN_TOKEN' } });
+        else
+          await tokens.insertToken(tx.db, {
+            name: BOOTSTRAP_ADMIN,
+            role: 'admin',
+            tenantId: null,
+            nodeName: null,
+            secretHash: hash,
+            expiresAt: null,
+          });
+        tx.audit({
+          action: existing ? 'update' : 'create',
+          resourceType: 'token',
+          resourceId: BOOTSTRAP_ADMIN,
+          tenantId: null,
+          before: null,
+          after: { name: BOOTSTRAP_ADMIN, role: 'admin', source: 'SWITCHYARD_ADMIN_TOKEN' },
+        });
       });
       return { created: !existing, generated: false };
     }
     if (await tokens.adminTokenExists(this.db)) return { created: false, generated: false };
     const secret = newSecret();
     await mutate(this.db, system, async (tx) => {
-      await tokens.insertToken(tx.db, { name: BOOTSTRAP_ADMIN, role: 'admin', tenantId: null, nodeName: null, secretHash: hashSecret(secret), expiresAt: null });
-      tx.audit({ action: 'create', resourceType: 'token', resourceId: BOOTSTRAP_ADMIN, tenantId: null, before: null, after: { name: BOOTSTRAP_ADMIN, role: 'admin', source: 'generated' } });
+      await tokens.insertToken(tx.db, {
+        name: BOOTSTRAP_ADMIN,
+        role: 'admin',
+        tenantId: null,
+        nodeName: null,
+        secretHash: hashSecret(secret),
+        expiresAt: null,
+      });
+      tx.audit({
+        action: 'create',
+        resourceType: 'token',
+        resourceId: BOOTSTRAP_ADMIN,
+        tenantId: null,
+        before: null,
+        after: { name: BOOTSTRAP_ADMIN, role: 'admin', source: 'generated' },
+      });
       save(secret);
     });
     return { created: true, generated: true };

@@ -15,7 +15,9 @@ export function validate<S extends z.ZodType>(schema: S, where: string, value: u
     const base = at(issue.path);
     if (issue.code === 'unrecognized_keys') {
       // A strict object reports an undeclared __proto__ itself: name it once.
-      return issue.keys.filter((key) => key !== '__proto__').map((key) => ({ path: `${base}.${key}`, message: 'unknown field' }));
+      return issue.keys
+        .filter((key) => key !== '__proto__')
+        .map((key) => ({ path: `${base}.${key}`, message: 'unknown field' }));
     }
     return [{ path: base, message: issue.message }];
   });

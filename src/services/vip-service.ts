@@ -11,7 +11,10 @@ import { fetchSize, toPage } from './page.js';
 export class VipService {
   constructor(private readonly db: Db) {}
 
-  async list(tenantId: string, q: { limit: number; cursor?: string | undefined }): Promise<{ items: Vip[]; nextCursor: string | null }> {
+  async list(
+    tenantId: string,
+    q: { limit: number; cursor?: string | undefined },
+  ): Promise<{ items: Vip[]; nextCursor: string | null }> {
     const items = await repo.listVips(this.db, tenantId, { limit: fetchSize(q.limit), after: q.cursor });
     return toPage(items, q.limit, (x) => x.name);
   }
@@ -29,13 +32,20 @@ export class VipService {
    */
   async create(ctx: WriteContext, tenantId: string, input: CreateVip): Promise<Written<Vip>> {
     return mutate(this.db, ctx, async (tx) => {
-      if (await repo.findVip(tx.db, tenantId, input.name)) throw new ConflictError(`vip '${input.name}' already exists`);
+      if (await repo.findVip(tx.db, tenantId, input.name))
+        throw new ConflictError(`vip '${input.name}' already exists`);
       await checkReferences(tx.db, tenantId, input);
-      const address = input.addressPool !== undefined ? await nextFreeAddress(tx.db, input.addressPool) : input.address!;
+      const address =
+        input.addressPool !== undefined ? await nextFreeAddress(tx.db, input.addressPool) : input.address!;
       if (input.addressPool === undefined) await checkExplicitAddress(tx.db, tenantId, address);
       await checkEndpointFree(tx.db, address, input.port);
       const { addressPool, ...rest } = input;
-      const vip = await repo.insertVip(tx.db, tenantId, { ...rest, address, addressPool: addressPool ?? null }, tx.revision);
+      const vip = await repo.insertVip(
+        tx.db,
+        tenantId,
+        { ...rest, address, addressPool: addressPool ?? null },
+        tx.revision,
+      );
       if (addressPool !== undefined) {
         await pools.insertLease(tx.db, { address, poolName: addressPool, tenantId, vipName: vip.name });
       }
@@ -86,18 +96,31 @@ export class VipService {
   }
 }
 
-function audit(tx: Tx, tenantId: string, action: 'create' | 'update' | 'delete', before: Vip | null, after: Vip | null): void {
+function audit(
+  tx: Tx,
+  tenantId: string,
+  action: 'create' | 'update' | 'delete',
+  before: Vip | null,
+  after: Vip | null,
+): void {
   const name = (after ?? before)!.name;
   tx.audit({ action, resourceType: 'vip', resourceId: `${tenantId}/vips/${name}`, tenantId, before, after });
 }
 
-async function checkReferences(db: Db, tenantId: string, v: { protocol: string; defaultPool: string | null; certificate: string | null }): Promise<void> {
+async function checkReferences(
+  db: Db,
+  tenantId: string,
+  v: { protocol: string; defaultPool: string | null; certificate: string | null },
+): Promise<void> {
   if (v.defaultPool !== null && !(await repo.poolExists(db, tenantId, v.defaultPool))) {
     throw fieldError('body.defaultPool', `pool '${v.defaultPool}' does not exist in this tenant`);
   }
   // See PoolService: a tcp VIP passes bytes through, so its members terminate the client's TLS.
   if (v.defaultPool !== null && v.protocol === 'tcp' && (await repo.poolHasTls(db, tenantId, v.defaultPool))) {
-    throw fieldError('body.defaultPool', `pool '${v.defaultPool}' has TLS members, which serve http and https VIPs only; a tcp VIP passes bytes through to plain members`);
+    throw fieldError(
+      'body.defaultPool',
+      `pool '${v.defaultPool}' has TLS members, which serve http and https VIPs only; a tcp VIP passes bytes through to plain members`,
+    );
   }
   if (v.certificate !== null && !(await repo.certificateExists(db, tenantId, v.certificate))) {
     throw fieldError('body.certificate', `certificate '${v.certificate}' does not exist in this tenant`);
@@ -142,8 +165,17 @@ function fieldError(path: string, message: string): ValidationError {
 function sameVip(a: Vip, b: Omit<Vip, 'revision' | 'createdAt' | 'updatedAt'>): boolean {
   const key = (v: Omit<Vip, 'revision' | 'createdAt' | 'updatedAt'>) =>
     JSON.stringify([
-      v.port, v.protocol, v.hostnames, v.certificate, v.persistence, v.cookieName,
-      v.timeouts.clientMs, v.timeouts.serverMs, v.timeouts.connectMs, v.allowlist, v.defaultPool,
+      v.port,
+      v.protocol,
+      v.hostnames,
+      v.certificate,
+      v.persistence,
+      v.cookieName,
+      v.timeouts.clientMs,
+      v.timeouts.serverMs,
+      v.timeouts.connectMs,
+      v.allowlist,
+      v.defaultPool,
     ]);
   return key(a) === key(b);
 }

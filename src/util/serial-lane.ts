@@ -2,7 +2,9 @@
  * How one run ended. A run that succeeded may ask to be followed by another after `followUpMs`
  * (work still under way that one more run checks); a failed one is retried with backoff.
  */
-export type LaneOutcome = { readonly ok: true; readonly followUpMs?: number | undefined } | { readonly ok: false; readonly error: unknown };
+export type LaneOutcome =
+  | { readonly ok: true; readonly followUpMs?: number | undefined }
+  | { readonly ok: false; readonly error: unknown };
 
 export interface SerialLaneOptions {
   /** One run; a throw counts as a failed run. */

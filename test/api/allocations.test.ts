@@ -11,7 +11,12 @@ import { currentRevision } from '../support/fixture.js';
 
 let app: TestApp;
 
-const lb1 = { name: 'lb-1', kind: 'haproxy', runtimeAddress: { host: '127.0.0.1', port: 9 }, capacity: { vcpu: 8, memoryMb: 16384 } };
+const lb1 = {
+  name: 'lb-1',
+  kind: 'haproxy',
+  runtimeAddress: { host: '127.0.0.1', port: 9 },
+  capacity: { vcpu: 8, memoryMb: 16384 },
+};
 
 async function ok(method: string, path: string, body?: unknown) {
   const res = await app.admin(method, path, body);
@@ -37,12 +42,22 @@ async function frontendMaxconn(node: string, frontend: string) {
 beforeAll(async () => {
   app = await startTestApp();
   // The seed's reservations; A may grow to twice its reservation, B and C are capped at theirs.
-  await ok('POST', '/v1/tenants', { id: 'a', reservation: { vcpu: 2, memoryMb: 4096 }, limit: { vcpu: 4, memoryMb: 8192 } });
+  await ok('POST', '/v1/tenants', {
+    id: 'a',
+    reservation: { vcpu: 2, memoryMb: 4096 },
+    limit: { vcpu: 4, memoryMb: 8192 },
+  });
   await ok('POST', '/v1/tenants', { id: 'b', reservation: { vcpu: 4, memoryMb: 8192 } });
   await ok('POST', '/v1/tenants', { id: 'c', reservation: { vcpu: 1, memoryMb: 2048 } });
   await ok('POST', '/v1/tenants/a/pools', { name: 'web' });
   await ok('POST', '/v1/tenants/a/pools/web/members', { name: 'm1', address: '10.0.0.1', port: 8080 });
-  await ok('POST', '/v1/tenants/a/vips', { name: 'web', address: '192.168.1.100', port: 80, protocol: 'http', defaultPool: 'web' });
+  await ok('POST', '/v1/tenants/a/vips', {
+    name: 'web',
+    address: '192.168.1.100',
+    port: 80,
+    protocol: 'http',
+    defaultPool: 'web',
+  });
   await ok('POST', '/v1/nodes', lb1);
 }, 60_000);
 afterAll(async () => {
@@ -54,7 +69,14 @@ describe('allocations', () => {
     expect(await rendered('lb-1', 'a')).toEqual({ connections: 40_000, rate: 20_000 });
     expect(await frontendMaxconn('lb-1', 'fe_a_web')).toBe(80_000);
     const res = await ok('GET', '/v1/tenants/a/allocation');
-    expect(res.current).toEqual([expect.objectContaining({ node: 'lb-1', maxConnections: 40_000, requestsPerSecond: 20_000, source: 'reservation' })]);
+    expect(res.current).toEqual([
+      expect.objectContaining({
+        node: 'lb-1',
+        maxConnections: 40_000,
+        requestsPerSecond: 20_000,
+        source: 'reservation',
+      }),
+    ]);
     expect(res.history).toEqual([]);
   });
 
@@ -68,13 +90,37 @@ describe('allocations', () => {
     // A is the only tenant under its limit: the idle 20,000 connections and 10,000 req/s go to it.
     const a = plan.changes.filter((c: any) => c.tenantId === 'a');
     expect(a).toEqual([
-      expect.objectContaining({ node: 'lb-1', dimension: 'connections', from: null, to: 60_000, reason: 'idle-share', deferred: null }),
-      expect.objectContaining({ node: 'lb-1', dimension: 'requestsPerSecond', from: null, to: 30_000, reason: 'idle-share', deferred: null }),
+      expect.objectContaining({
+        node: 'lb-1',
+        dimension: 'connections',
+        from: null,
+        to: 60_000,
+        reason: 'idle-share',
+        deferred: null,
+      }),
+      expect.objectContaining({
+        node: 'lb-1',
+        dimension: 'requestsPerSecond',
+        from: null,
+        to: 30_000,
+        reason: 'idle-share',
+        deferred: null,
+      }),
     ]);
     expect(a[0].detail).toMatch(/idle capacity shared by weight/);
     // B's limit is its reservation: it keeps exactly that.
-    expect(plan.changes.find((c: any) => c.tenantId === 'b' && c.dimension === 'connections')).toMatchObject({ to: 80_000, reason: 'reservation' });
-    expect(plan.nodes).toEqual([expect.objectContaining({ node: 'lb-1', healthy: true, capacity: { connections: 160_000, requestsPerSecond: 80_000 }, reserved: { connections: 140_000, requestsPerSecond: 70_000 } })]);
+    expect(plan.changes.find((c: any) => c.tenantId === 'b' && c.dimension === 'connections')).toMatchObject({
+      to: 80_000,
+      reason: 'reservation',
+    });
+    expect(plan.nodes).toEqual([
+      expect.objectContaining({
+        node: 'lb-1',
+        healthy: true,
+        capacity: { connections: 160_000, requestsPerSecond: 80_000 },
+        reserved: { connections: 140_000, requestsPerSecond: 70_000 },
+      }),
+    ]);
     expect(await currentRevision(app)).toBe(before);
     expect((await ok('GET', '/v1/allocations')).items).toEqual([]);
     expect(await rendered('lb-1', 'a')).toEqual({ connections: 40_000, rate: 20_000 });
@@ -91,7 +137,10 @@ describe('allocations', () => {
       ['b', 'lb-1', 80_000, 40_000, 256],
       ['c', 'lb-1', 20_000, 10_000, 256],
     ]);
-    expect(items[0]).toMatchObject({ reason: { connections: 'idle-share', requestsPerSecond: 'idle-share' }, revision: before + 1 });
+    expect(items[0]).toMatchObject({
+      reason: { connections: 'idle-share', requestsPerSecond: 'idle-share' },
+      revision: before + 1,
+    });
     // The stored caps are what the node's config enforces: the caps map; A's frontend holds its
     // ceiling, the node less B's and C's reservations (160,000 - 100,000), below its limit of 80,000.
     expect(await rendered('lb-1', 'a')).toEqual({ connections: 60_000, rate: 30_000 });
@@ -100,11 +149,21 @@ describe('allocations', () => {
     const history = (await ok('GET', '/v1/tenants/a/allocation')).history;
     expect(history).toHaveLength(2);
     expect(history.map((h: any) => [h.dimension, h.from, h.to, h.reason])).toEqual(
-      expect.arrayContaining([['connections', null, 60_000, 'idle-share'], ['requestsPerSecond', null, 30_000, 'idle-share']]),
+      expect.arrayContaining([
+        ['connections', null, 60_000, 'idle-share'],
+        ['requestsPerSecond', null, 30_000, 'idle-share'],
+      ]),
     );
     expect(history[0].detail).toMatch(/→ /);
-    const audit = await app.database.handle.db.selectFrom('audit_events').select(['action', 'resource_type', 'tenant_id']).where('revision', '=', String(before + 1)).orderBy('tenant_id').execute();
-    expect(audit).toEqual(['a', 'b', 'c'].map((t) => ({ action: 'rebalance', resource_type: 'allocation', tenant_id: t })));
+    const audit = await app.database.handle.db
+      .selectFrom('audit_events')
+      .select(['action', 'resource_type', 'tenant_id'])
+      .where('revision', '=', String(before + 1))
+      .orderBy('tenant_id')
+      .execute();
+    expect(audit).toEqual(
+      ['a', 'b', 'c'].map((t) => ({ action: 'rebalance', resource_type: 'allocation', tenant_id: t })),
+    );
   });
 
   it('pages the stored caps by tenant then node, and refuses a cursor it did not give', async () => {
@@ -112,7 +171,10 @@ describe('allocations', () => {
     expect(first.items.map((i: any) => `${i.tenantId}/${i.node}`)).toEqual(['a/lb-1', 'b/lb-1']);
     expect(first.nextCursor).toBe('b/lb-1');
     const second = await ok('GET', `/v1/allocations?limit=2&cursor=${encodeURIComponent(first.nextCursor)}`);
-    expect(second).toMatchObject({ items: [expect.objectContaining({ tenantId: 'c', node: 'lb-1' })], nextCursor: null });
+    expect(second).toMatchObject({
+      items: [expect.objectContaining({ tenantId: 'c', node: 'lb-1' })],
+      nextCursor: null,
+    });
     for (const query of ['cursor=b', 'cursor=B%2Flb-1', 'limit=0', 'limit=501']) {
       const res = await app.admin('GET', `/v1/allocations?${query}`);
       expect(res.status).toBe(400);
@@ -132,7 +194,13 @@ describe('allocations', () => {
     await ok('POST', '/v1/rebalance');
     expect(await rendered('lb-1', 'a')).toEqual({ connections: 50_000, rate: 25_000 });
     const [latest] = (await ok('GET', '/v1/tenants/a/allocation?limit=1')).history;
-    expect(latest).toMatchObject({ node: 'lb-1', from: 30_000, to: 25_000, reason: 'limit', dimension: 'requestsPerSecond' });
+    expect(latest).toMatchObject({
+      node: 'lb-1',
+      from: 30_000,
+      to: 25_000,
+      reason: 'limit',
+      dimension: 'requestsPerSecond',
+    });
     expect(latest.detail).toMatch(/capped at the limit of 25000 req\/s/);
   });
 
@@ -140,13 +208,24 @@ describe('allocations', () => {
     const res = await ok('GET', '/v1/capacity');
     expect(res.nodes).toEqual([
       expect.objectContaining({
-        node: 'lb-1', group: 'default', healthy: true, vcpu: 8, memoryMb: 16384, tenants: 3,
+        node: 'lb-1',
+        group: 'default',
+        healthy: true,
+        vcpu: 8,
+        memoryMb: 16384,
+        tenants: 3,
         capacity: { connections: 160_000, requestsPerSecond: 80_000 },
         reserved: { connections: 140_000, requestsPerSecond: 70_000 },
         allocated: { connections: 150_000, requestsPerSecond: 75_000 },
       }),
     ]);
-    expect(res.groups).toEqual([expect.objectContaining({ group: 'default', nodes: 1, capacity: { connections: 160_000, requestsPerSecond: 80_000 } })]);
+    expect(res.groups).toEqual([
+      expect.objectContaining({
+        group: 'default',
+        nodes: 1,
+        capacity: { connections: 160_000, requestsPerSecond: 80_000 },
+      }),
+    ]);
   });
 
   it('lets operators dry-run but not apply; a tenant reads only its own allocation', async () => {
@@ -155,18 +234,27 @@ describe('allocations', () => {
     expect((await operator('POST', '/v1/rebalance')).status).toBe(403);
     expect((await operator('GET', '/v1/allocations')).status).toBe(200);
     const viewer = app.as(await app.token('tenant-viewer', { tenant: 'c' }));
-    expect((await viewer('GET', '/v1/tenants/c/allocation')).body.current).toEqual([expect.objectContaining({ node: 'lb-1', maxConnections: 20_000 })]);
+    expect((await viewer('GET', '/v1/tenants/c/allocation')).body.current).toEqual([
+      expect.objectContaining({ node: 'lb-1', maxConnections: 20_000 }),
+    ]);
     expect((await viewer('GET', '/v1/tenants/a/allocation')).status).toBe(404);
     expect((await viewer('GET', '/v1/allocations')).status).toBe(403);
     expect((await viewer('POST', '/v1/rebalance?dryRun=true')).status).toBe(403);
   });
 
   it('an unhealthy node keeps its caps and takes no recomputed ones', async () => {
-    await app.database.handle.db.updateTable('nodes').set({ runtime_error: 'connect ECONNREFUSED' }).where('name', '=', 'lb-1').execute();
+    await app.database.handle.db
+      .updateTable('nodes')
+      .set({ runtime_error: 'connect ECONNREFUSED' })
+      .where('name', '=', 'lb-1')
+      .execute();
     await ok('PATCH', '/v1/tenants/a', { limit: { vcpu: 4, memoryMb: 8192 } });
     const plan = (await ok('POST', '/v1/rebalance?dryRun=true')).plan;
     expect(plan.changes).toEqual([]);
-    expect(plan.nodes[0]).toMatchObject({ healthy: false, unhealthyReason: expect.stringMatching(/Runtime API push failed/) });
+    expect(plan.nodes[0]).toMatchObject({
+      healthy: false,
+      unhealthyReason: expect.stringMatching(/Runtime API push failed/),
+    });
     expect(plan.warnings).toEqual([expect.stringMatching(/node lb-1 is unhealthy/)]);
     expect((await ok('POST', '/v1/rebalance')).changed).toBe(false);
     expect(await rendered('lb-1', 'a')).toEqual({ connections: 50_000, rate: 25_000 });
@@ -178,7 +266,9 @@ describe('allocations', () => {
   it('an NGINX node takes new tenants at once but coalesces later cap changes into one reload per cadence', async () => {
     await ok('POST', '/v1/nodes', { name: 'ngx-1', kind: 'nginx', capacity: { vcpu: 8, memoryMb: 16384 } });
     const first = await ok('POST', '/v1/rebalance');
-    expect(first.items.filter((i: any) => i.node === 'ngx-1').every((i: any) => i.status === 'applied' && i.from === null)).toBe(true);
+    expect(
+      first.items.filter((i: any) => i.node === 'ngx-1').every((i: any) => i.status === 'applied' && i.from === null),
+    ).toBe(true);
     // B may now grow too: the idle capacity is split between A and B by weight (equal), A's share shrinks.
     await ok('PATCH', '/v1/tenants/b', { limit: { vcpu: 6, memoryMb: 12288 } });
     const res = await ok('POST', '/v1/rebalance');
@@ -204,11 +294,21 @@ describe('allocations', () => {
     expect(plan.demand).toBe('stats');
     const a = plan.allocations.find((x: any) => x.tenantId === 'a' && x.node === 'lb-1');
     // A wants 70,000 + 25% headroom (up to its 80,000 limit); the spare 20,000 beyond the reservations go to it.
-    expect(a).toMatchObject({ demand: { connections: 70_000, requestsPerSecond: 1000 }, maxConnections: 60_000, reasons: { connections: 'fair-share' } });
-    const change = plan.changes.find((c: any) => c.tenantId === 'a' && c.node === 'lb-1' && c.dimension === 'connections');
+    expect(a).toMatchObject({
+      demand: { connections: 70_000, requestsPerSecond: 1000 },
+      maxConnections: 60_000,
+      reasons: { connections: 'fair-share' },
+    });
+    const change = plan.changes.find(
+      (c: any) => c.tenantId === 'a' && c.node === 'lb-1' && c.dimension === 'connections',
+    );
     expect(change).toMatchObject({ from: 50_000, to: 60_000, reason: 'fair-share' });
-    expect(change.detail).toMatch(/demand 70000 connections plus 25% headroom; the node's spare capacity is shared by weight/);
-    expect(plan.changes.find((c: any) => c.tenantId === 'b' && c.node === 'lb-1' && c.dimension === 'connections')).toMatchObject({ to: 80_000, reason: 'reservation' });
+    expect(change.detail).toMatch(
+      /demand 70000 connections plus 25% headroom; the node's spare capacity is shared by weight/,
+    );
+    expect(
+      plan.changes.find((c: any) => c.tenantId === 'b' && c.node === 'lb-1' && c.dimension === 'connections'),
+    ).toMatchObject({ to: 80_000, reason: 'reservation' });
     const lb = (await ok('GET', '/v1/capacity')).nodes.find((n: any) => n.node === 'lb-1');
     expect(lb.used).toEqual({ connections: 70_000, requestsPerSecond: 1000 });
   });

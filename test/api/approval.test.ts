@@ -21,21 +21,36 @@ describe('approval workflow', () => {
     const res = await registrar('POST', '/v1/tenants', { id: 'small', reservation: small });
     expect(res.status).toBe(201);
     expect(res.body.state).toBe('active');
-    expect(res.body.approval).toMatchObject({ pending: null, decidedBy: 'policy', reason: expect.stringContaining('2 vCPU / 4096 MB') });
+    expect(res.body.approval).toMatchObject({
+      pending: null,
+      decidedBy: 'policy',
+      reason: expect.stringContaining('2 vCPU / 4096 MB'),
+    });
   });
 
   it('holds a registration above the policy as pending_approval: it renders nothing until approved', async () => {
     const res = await registrar('POST', '/v1/tenants', { id: 'big', reservation: big });
     expect(res.body.state).toBe('pending_approval');
     await registrar('POST', '/v1/tenants/big/pools', { name: 'web' });
-    await registrar('POST', '/v1/tenants/big/vips', { name: 'www', address: '192.168.7.7', port: 80, protocol: 'http', defaultPool: 'web' });
+    await registrar('POST', '/v1/tenants/big/vips', {
+      name: 'www',
+      address: '192.168.7.7',
+      port: 80,
+      protocol: 'http',
+      defaultPool: 'web',
+    });
     const config = await app.admin('GET', '/v1/nodes/edge-1/config');
     expect(config.body.files['haproxy.cfg']).not.toContain('fe_big_www');
 
     expect((await registrar('POST', '/v1/tenants/big/approve', {})).status).toBe(403);
-    const approved = await app.admin('POST', '/v1/tenants/big/approve', { reason: 'capacity planned in ticket OPS-42' });
+    const approved = await app.admin('POST', '/v1/tenants/big/approve', {
+      reason: 'capacity planned in ticket OPS-42',
+    });
     expect(approved.status).toBe(200);
-    expect(approved.body).toMatchObject({ state: 'active', approval: { decidedBy: 'bootstrap-admin', reason: 'capacity planned in ticket OPS-42' } });
+    expect(approved.body).toMatchObject({
+      state: 'active',
+      approval: { decidedBy: 'bootstrap-admin', reason: 'capacity planned in ticket OPS-42' },
+    });
     const after = await app.admin('GET', '/v1/nodes/edge-1/config');
     expect(after.body.files['haproxy.cfg']).toContain('fe_big_www');
   });
@@ -54,7 +69,11 @@ describe('approval workflow', () => {
     const res = await registrar('PATCH', '/v1/tenants/small', { reservation: big, limit: big });
     expect(res.status).toBe(200);
     expect(res.body.reservation).toEqual(small);
-    expect(res.body.approval.pending).toMatchObject({ reservation: big, limit: big, requestedBy: expect.stringContaining('registrar') });
+    expect(res.body.approval.pending).toMatchObject({
+      reservation: big,
+      limit: big,
+      requestedBy: expect.stringContaining('registrar'),
+    });
     const approved = await app.admin('POST', '/v1/tenants/small/approve', {});
     expect(approved.body.reservation).toEqual(big);
     expect(approved.body.approval.pending).toBeNull();
@@ -70,7 +89,9 @@ describe('approval workflow', () => {
 
   it('records every decision in the audit log', async () => {
     const res = await app.admin('GET', '/v1/audit?resourceType=tenant');
-    const decisions = res.body.items.filter((e: any) => e.action === 'approve' || e.action === 'reject').map((e: any) => `${e.action} ${e.resourceId}`);
+    const decisions = res.body.items
+      .filter((e: any) => e.action === 'approve' || e.action === 'reject')
+      .map((e: any) => `${e.action} ${e.resourceId}`);
     expect(decisions.sort()).toEqual(['approve big', 'approve small', 'reject huge']);
   });
 });

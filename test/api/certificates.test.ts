@@ -21,7 +21,11 @@ beforeAll(async () => {
     pki.issue('web.acme.example', intermediate, { kind: 'rsa', sans: ['DNS:web.acme.example', 'DNS:*.acme.example'] }),
     pki.issue('web.acme.example', intermediate, { sans: ['DNS:web.acme.example', 'DNS:www.acme.example'] }),
     pki.issue('api.acme.example', root, { sans: ['DNS:api.acme.example', 'IP:192.0.2.10'] }),
-    pki.issue('old.acme.example', root, { sans: ['DNS:old.acme.example'], startDate: '20200101000000Z', endDate: '20200201000000Z' }),
+    pki.issue('old.acme.example', root, {
+      sans: ['DNS:old.acme.example'],
+      startDate: '20200101000000Z',
+      endDate: '20200201000000Z',
+    }),
   ]);
   for (const id of ['acme', 'globex']) expect((await app.admin('POST', '/v1/tenants', { id })).status).toBe(201);
 });
@@ -30,7 +34,11 @@ afterAll(async () => {
 });
 
 const base = '/v1/tenants/acme/certificates';
-const upload = (name: string, issued: Issued, chain = '') => ({ name, certificate: issued.cert + chain, privateKey: issued.key });
+const upload = (name: string, issued: Issued, chain = '') => ({
+  name,
+  certificate: issued.cert + chain,
+  privateKey: issued.key,
+});
 
 /** No answer may ever carry key material, in plaintext or sealed. */
 function expectNoKeyMaterial(res: ApiResponse): void {
@@ -62,9 +70,18 @@ describe('certificates', () => {
     });
     expect(Date.parse(res.body.notAfter)).toBeGreaterThan(Date.now());
     expect(Date.parse(res.body.notBefore)).toBeLessThan(Date.now());
-    expect(Object.keys(res.body).sort()).toEqual(
-      ['createdAt', 'fingerprintSha256', 'issuer', 'name', 'notAfter', 'notBefore', 'revision', 'sans', 'subject', 'updatedAt'],
-    );
+    expect(Object.keys(res.body).sort()).toEqual([
+      'createdAt',
+      'fingerprintSha256',
+      'issuer',
+      'name',
+      'notAfter',
+      'notBefore',
+      'revision',
+      'sans',
+      'subject',
+      'updatedAt',
+    ]);
     expect(res.headers.get('etag')).toBe(`"${res.body.revision}"`);
     expectNoKeyMaterial(res);
     const got = await app.admin('GET', `${base}/web`);
@@ -93,7 +110,8 @@ describe('certificates', () => {
     expect(row.chain_pem).toMatch(/^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n$/);
     // Line by line, never as substrings: fresh certificates' base64 can contain "cat" by chance.
     const lines = new Set(row.chain_pem.split('\n'));
-    for (const stray of ['$ cat api.crt; echo "pwned" > /etc/haproxy/haproxy.cfg', '# end of chain']) expect(lines.has(stray)).toBe(false);
+    for (const stray of ['$ cat api.crt; echo "pwned" > /etc/haproxy/haproxy.cfg', '# end of chain'])
+      expect(lines.has(stray)).toBe(false);
   });
 
   it('lists the tenant certificates by name, with paging', async () => {
@@ -114,7 +132,12 @@ describe('certificates', () => {
   });
 
   it.each([
-    ['a certificate that is not PEM', { certificate: 'hello', privateKey: 'x' }, 'body.certificate', /BEGIN CERTIFICATE/],
+    [
+      'a certificate that is not PEM',
+      { certificate: 'hello', privateKey: 'x' },
+      'body.certificate',
+      /BEGIN CERTIFICATE/,
+    ],
     ['a private key that is not PEM', { privateKey: 'not a key' }, 'body.privateKey', /unencrypted PEM private key/],
     ['a key that does not match the leaf', { privateKey: 'API_KEY' }, 'body.privateKey', /does not match/],
     ['a chain in the wrong order', { certificate: 'INTERMEDIATE_FIRST' }, 'body.certificate', /did not issue/],
@@ -132,7 +155,9 @@ describe('certificates', () => {
   it('refuses an expired certificate with 400 naming body.certificate and when it expired', async () => {
     const res = await app.admin('POST', base, upload('old', expired));
     expect(res.status).toBe(400);
-    expect(res.body.error.details).toEqual([{ path: 'body.certificate', message: 'the certificate expired on 2020-02-01T00:00:00.000Z' }]);
+    expect(res.body.error.details).toEqual([
+      { path: 'body.certificate', message: 'the certificate expired on 2020-02-01T00:00:00.000Z' },
+    ]);
   });
 
   it('validates the name and refuses unknown fields', async () => {
@@ -154,14 +179,22 @@ describe('certificates', () => {
     expect(res.body.revision).toBeGreaterThan(before.body.revision);
     expect(res.body.createdAt).toBe(before.body.createdAt);
     expectNoKeyMaterial(res);
-    const stale = await app.admin('PUT', `${base}/web`, { certificate: web.cert, privateKey: web.key }, { 'if-match': etag });
+    const stale = await app.admin(
+      'PUT',
+      `${base}/web`,
+      { certificate: web.cert, privateKey: web.key },
+      { 'if-match': etag },
+    );
     expect(stale.status).toBe(412);
     expect((await app.admin('GET', `${base}/web`)).body.fingerprintSha256).toBe(res.body.fingerprintSha256);
   });
 
   it('does not bump the revision when the same chain is uploaded again', async () => {
     const before = await app.admin('GET', `${base}/web`);
-    const res = await app.admin('PUT', `${base}/web`, { certificate: webRenewed.cert + intermediate.cert, privateKey: webRenewed.key });
+    const res = await app.admin('PUT', `${base}/web`, {
+      certificate: webRenewed.cert + intermediate.cert,
+      privateKey: webRenewed.key,
+    });
     expect(res.status).toBe(200);
     expect(res.body.revision).toBe(before.body.revision);
   });
@@ -203,7 +236,9 @@ describe('certificates', () => {
     expect(all.map((m) => m.name)).toEqual(['api', 'web']);
     expect(all[0]!.keyPem).toBe(createPrivateKey(api.key).export({ type: 'pkcs8', format: 'pem' }).toString());
     expect(await service.listMaterial('globex')).toEqual([]);
-    await expect(service.loadMaterial(app.database.handle.db, 'globex', 'web')).rejects.toThrow(/certificate 'web' not found/);
+    await expect(service.loadMaterial(app.database.handle.db, 'globex', 'web')).rejects.toThrow(
+      /certificate 'web' not found/,
+    );
   });
 
   it('when the secret key is wrong, then loading material fails loudly', async () => {
@@ -218,7 +253,11 @@ describe('certificates', () => {
     expect((await viewer('POST', base, upload('v', api))).status).toBe(403);
     expect((await viewer('DELETE', `${base}/api`)).status).toBe(403);
     const other = app.as(await app.token('tenant-admin', { tenant: 'globex' }));
-    for (const [method, path] of [['GET', base], ['GET', `${base}/web`], ['DELETE', `${base}/web`]] as const) {
+    for (const [method, path] of [
+      ['GET', base],
+      ['GET', `${base}/web`],
+      ['DELETE', `${base}/web`],
+    ] as const) {
       const res = await other(method, path);
       expect(res.status).toBe(404);
       expect(res.body.error.message).toBe("tenant 'acme' not found");

@@ -19,15 +19,57 @@ beforeAll(async () => {
   const steps: [string, string, unknown][] = [
     ['POST', '/v1/tenants', { id: 'a', reservation: { vcpu: 2, memoryMb: 4096 } }],
     ['POST', '/v1/tenants/a/pools', { name: 'web', healthCheck: { type: 'http', path: '/healthz' } }],
-    ['PUT', '/v1/tenants/a/pools/web/members', { members: [{ name: 'web-1', address: '10.0.1.11', port: 8080 }, { name: 'web-2', address: '10.0.1.12', port: 8080 }] }],
-    ['POST', '/v1/tenants/a/vips', { name: 'www', address: '192.168.1.100', port: 80, protocol: 'http', persistence: 'cookie', defaultPool: 'web' }],
+    [
+      'PUT',
+      '/v1/tenants/a/pools/web/members',
+      {
+        members: [
+          { name: 'web-1', address: '10.0.1.11', port: 8080 },
+          { name: 'web-2', address: '10.0.1.12', port: 8080 },
+        ],
+      },
+    ],
+    [
+      'POST',
+      '/v1/tenants/a/vips',
+      { name: 'www', address: '192.168.1.100', port: 80, protocol: 'http', persistence: 'cookie', defaultPool: 'web' },
+    ],
     ['POST', '/v1/tenants', { id: 'b', reservation: { vcpu: 4, memoryMb: 8192 } }],
     ['POST', '/v1/tenants/b/certificates', { name: 'shop', ...cert }],
-    ['POST', '/v1/tenants/b/pools', { name: 'shop', healthCheck: { type: 'https', path: '/health' }, tls: { verify: 'none' } }],
+    [
+      'POST',
+      '/v1/tenants/b/pools',
+      { name: 'shop', healthCheck: { type: 'https', path: '/health' }, tls: { verify: 'none' } },
+    ],
     ['PUT', '/v1/tenants/b/pools/shop/members', { members: [{ name: 'shop-1', address: '10.0.2.21', port: 8443 }] }],
-    ['POST', '/v1/tenants/b/vips', { name: 'shop', address: '192.168.1.101', port: 443, protocol: 'https', certificate: 'shop', defaultPool: 'shop' }],
-    ['POST', '/v1/nodes', { name: 'edge-1', kind: 'haproxy', runtimeAddress: { host: '127.0.0.1', port: 19999 }, capacity: { vcpu: 8, memoryMb: 16384 }, configDir: haproxyDir }],
-    ['POST', '/v1/nodes', { name: 'edge-2', kind: 'nginx', capacity: { vcpu: 8, memoryMb: 16384 }, configDir: nginxDir }],
+    [
+      'POST',
+      '/v1/tenants/b/vips',
+      {
+        name: 'shop',
+        address: '192.168.1.101',
+        port: 443,
+        protocol: 'https',
+        certificate: 'shop',
+        defaultPool: 'shop',
+      },
+    ],
+    [
+      'POST',
+      '/v1/nodes',
+      {
+        name: 'edge-1',
+        kind: 'haproxy',
+        runtimeAddress: { host: '127.0.0.1', port: 19999 },
+        capacity: { vcpu: 8, memoryMb: 16384 },
+        configDir: haproxyDir,
+      },
+    ],
+    [
+      'POST',
+      '/v1/nodes',
+      { name: 'edge-2', kind: 'nginx', capacity: { vcpu: 8, memoryMb: 16384 }, configDir: nginxDir },
+    ],
   ];
   for (const [method, path, body] of steps) {
     const res = await app.admin(method, path, body);
@@ -77,13 +119,20 @@ describe('node configuration', () => {
   });
 
   it('keeps private keys away from everyone but the node’s agent and admins', async () => {
-    expect((await app.as(await app.token('agent', { node: 'edge-2' }))('GET', '/v1/nodes/edge-1/config')).status).toBe(404);
+    expect((await app.as(await app.token('agent', { node: 'edge-2' }))('GET', '/v1/nodes/edge-1/config')).status).toBe(
+      404,
+    );
     expect((await app.as(await app.token('operator'))('GET', '/v1/nodes/edge-1/config')).status).toBe(403);
-    expect((await app.as(await app.token('tenant-admin', { tenant: 'a' }))('GET', '/v1/nodes/edge-1/config')).status).toBe(403);
+    expect(
+      (await app.as(await app.token('tenant-admin', { tenant: 'a' }))('GET', '/v1/nodes/edge-1/config')).status,
+    ).toBe(403);
   });
 
   it('previews a tenant’s part, validated, with its private key withheld', async () => {
-    const res = await app.as(await app.token('tenant-viewer', { tenant: 'b' }))('GET', '/v1/tenants/b/render?kind=haproxy');
+    const res = await app.as(await app.token('tenant-viewer', { tenant: 'b' }))(
+      'GET',
+      '/v1/tenants/b/render?kind=haproxy',
+    );
     expect(res.status).toBe(200);
     expect(res.body.validation).toEqual({ ok: true });
     const files = Object.values(res.body.files as Record<string, string>).join('\n');
@@ -120,7 +169,11 @@ describe('per-tenant blast radius', () => {
     expect(after.body.heldTenants[0]).toMatchObject({ tenant: 'b', servingRevision: expect.any(Number) });
     expect(after.body.heldTenants[0].error).toMatch(/certificate|PEM|SSL/i);
     // b still serves exactly its last good part.
-    const bPart = (text: string) => text.split('\n').filter((l) => l.includes('fe_b_shop') || l.includes('be_b_shop')).join('\n');
+    const bPart = (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.includes('fe_b_shop') || l.includes('be_b_shop'))
+        .join('\n');
     expect(bPart(cfg)).toBe(bPart(goodCfg));
     expect(await validateHaproxy(after.body.files, haproxyDir)).toMatchObject({ ok: true });
   });
@@ -134,7 +187,13 @@ describe('per-tenant blast radius', () => {
       .set({ chain_pem: '-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n' })
       .where('tenant_id', '=', 'c')
       .execute();
-    await app.admin('POST', '/v1/tenants/c/vips', { name: 'tls', address: '192.168.1.103', port: 443, protocol: 'https', certificate: 'tls' });
+    await app.admin('POST', '/v1/tenants/c/vips', {
+      name: 'tls',
+      address: '192.168.1.103',
+      port: 443,
+      protocol: 'https',
+      certificate: 'tls',
+    });
     const res = await agent('GET', '/v1/nodes/edge-1/config');
     expect(res.body.files['haproxy.cfg']).not.toContain('fe_c_tls');
     expect(res.body.heldTenants.find((h: any) => h.tenant === 'c')).toMatchObject({ servingRevision: null });
@@ -153,7 +212,10 @@ describe('agent protocol', () => {
     const listening = app.cp.feed.listenerCount('change');
     const waiting = agent('GET', '/v1/nodes/edge-1/config?wait=30', undefined, { 'if-none-match': etag });
     // The write must find the poll waiting (listening for commits), or the test would pass without waking one.
-    await vi.waitFor(() => expect(app.cp.feed.listenerCount('change')).toBeGreaterThan(listening), { timeout: 10_000, interval: 5 });
+    await vi.waitFor(() => expect(app.cp.feed.listenerCount('change')).toBeGreaterThan(listening), {
+      timeout: 10_000,
+      interval: 5,
+    });
     await app.admin('PATCH', '/v1/tenants/a/pools/web/members/web-2', { weight: 9 });
     const changed = await waiting;
     expect(changed.status).toBe(200);
@@ -175,7 +237,9 @@ describe('agent protocol', () => {
     expect(first.headers.get('etag')).toBe(built.headers.get('etag'));
     expect(Number(first.headers.get('x-switchyard-revision'))).toBe(behind);
     // Holding that one, it gets the newest, built for it.
-    const next = await agent('GET', '/v1/nodes/edge-1/config?wait=30', undefined, { 'if-none-match': first.headers.get('etag')! });
+    const next = await agent('GET', '/v1/nodes/edge-1/config?wait=30', undefined, {
+      'if-none-match': first.headers.get('etag')!,
+    });
     expect(next.status).toBe(200);
     expect(next.body.files['haproxy.cfg']).toMatch(/server web-2 10\.0\.1\.12:8080 .*weight 22/);
     expect(Number(next.headers.get('x-switchyard-revision'))).toBe(await currentRevision(app));
@@ -221,17 +285,38 @@ describe('agent protocol', () => {
 
   it('records heartbeats, applied versions and failures with the proxy’s own message', async () => {
     const config = (await agent('GET', '/v1/nodes/edge-1/config')).body;
-    const hb = await agent('POST', '/v1/nodes/edge-1/status', { event: 'heartbeat', proxyVersion: 'HAProxy 2.6.12', agentVersion: '0.1.0' });
+    const hb = await agent('POST', '/v1/nodes/edge-1/status', {
+      event: 'heartbeat',
+      proxyVersion: 'HAProxy 2.6.12',
+      agentVersion: '0.1.0',
+    });
     expect(hb.status).toBe(200);
     expect(hb.body.status).toMatchObject({ proxyVersion: 'HAProxy 2.6.12', agentVersion: '0.1.0' });
     expect(hb.body.lastHeartbeatAt).not.toBeNull();
-    const failed = await agent('POST', '/v1/nodes/edge-1/status', { event: 'failed', error: "[ALERT] config : parsing [haproxy.cfg:12] : unknown keyword 'bogus'" });
+    const failed = await agent('POST', '/v1/nodes/edge-1/status', {
+      event: 'failed',
+      error: "[ALERT] config : parsing [haproxy.cfg:12] : unknown keyword 'bogus'",
+    });
     expect(failed.body.status.lastError).toContain("unknown keyword 'bogus'");
-    const applied = await agent('POST', '/v1/nodes/edge-1/status', { event: 'applied', contentHash: config.contentHash, revision: config.revision, reloaded: true });
-    expect(applied.body).toMatchObject({ appliedRevision: config.revision, status: { appliedHash: config.contentHash, reloadCount: 1, lastError: null } });
+    const applied = await agent('POST', '/v1/nodes/edge-1/status', {
+      event: 'applied',
+      contentHash: config.contentHash,
+      revision: config.revision,
+      reloaded: true,
+    });
+    expect(applied.body).toMatchObject({
+      appliedRevision: config.revision,
+      status: { appliedHash: config.contentHash, reloadCount: 1, lastError: null },
+    });
     const bad = await agent('POST', '/v1/nodes/edge-1/status', { event: 'applied' });
     expect(bad.status).toBe(400);
     expect(bad.body.error.details[0].path).toBe('body.contentHash');
-    expect((await app.as(await app.token('agent', { node: 'edge-2' }))('POST', '/v1/nodes/edge-1/status', { event: 'heartbeat' })).status).toBe(404);
+    expect(
+      (
+        await app.as(await app.token('agent', { node: 'edge-2' }))('POST', '/v1/nodes/edge-1/status', {
+          event: 'heartbeat',
+        })
+      ).status,
+    ).toBe(404);
   });
 });

@@ -18,7 +18,10 @@ const ok = async (method: string, path: string, body?: unknown) => {
   return res.body;
 };
 
-const revisionNow = async () => Number((await app.database.handle.db.selectFrom('revision_counter').select('revision').executeTakeFirstOrThrow()).revision);
+const revisionNow = async () =>
+  Number(
+    (await app.database.handle.db.selectFrom('revision_counter').select('revision').executeTakeFirstOrThrow()).revision,
+  );
 
 /** Comparable form: tenants in order, placements sorted. */
 const plain = (s: DesiredState) => ({
@@ -37,14 +40,35 @@ async function expectCurrent(): Promise<DesiredState> {
 async function tenant(id: string, vip: string): Promise<void> {
   await ok('POST', '/v1/tenants', { id, reservation: { vcpu: 0.1, memoryMb: 64 } });
   await ok('POST', `/v1/tenants/${id}/pools`, { name: 'web' });
-  await ok('PUT', `/v1/tenants/${id}/pools/web/members`, { members: [{ name: 'm1', address: '10.0.0.1', port: 80 }, { name: 'm2', address: '10.0.0.2', port: 80 }] });
-  await ok('POST', `/v1/tenants/${id}/vips`, { name: 'www', address: vip, port: 80, protocol: 'http', defaultPool: 'web' });
+  await ok('PUT', `/v1/tenants/${id}/pools/web/members`, {
+    members: [
+      { name: 'm1', address: '10.0.0.1', port: 80 },
+      { name: 'm2', address: '10.0.0.2', port: 80 },
+    ],
+  });
+  await ok('POST', `/v1/tenants/${id}/vips`, {
+    name: 'www',
+    address: vip,
+    port: 80,
+    protocol: 'http',
+    defaultPool: 'web',
+  });
 }
 
 beforeAll(async () => {
   app = await startTestApp({ SWITCHYARD_RECONCILE: 'false' });
-  await ok('POST', '/v1/nodes', { name: 'edge-1', kind: 'haproxy', capacity: { vcpu: 8, memoryMb: 16384 }, configDir: '/etc/sy1' });
-  await ok('POST', '/v1/nodes', { name: 'edge-2', kind: 'haproxy', capacity: { vcpu: 8, memoryMb: 16384 }, configDir: '/etc/sy2' });
+  await ok('POST', '/v1/nodes', {
+    name: 'edge-1',
+    kind: 'haproxy',
+    capacity: { vcpu: 8, memoryMb: 16384 },
+    configDir: '/etc/sy1',
+  });
+  await ok('POST', '/v1/nodes', {
+    name: 'edge-2',
+    kind: 'haproxy',
+    capacity: { vcpu: 8, memoryMb: 16384 },
+    configDir: '/etc/sy2',
+  });
   for (const [i, id] of ['a', 'b', 'c'].entries()) await tenant(id, `192.0.2.${i + 1}`);
   cache = new DesiredStateCache(app.database.handle.db, new TenantMemo());
 });

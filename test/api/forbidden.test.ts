@@ -19,7 +19,10 @@ beforeAll(async () => {
   app = await startTestApp();
   routes = allRoutes(app.cp.services);
   await seedTenantA(app);
-  expect((await app.admin('POST', '/v1/nodes', { name: 'edge-1', kind: 'haproxy', capacity: { vcpu: 4, memoryMb: 8192 } })).status).toBe(201);
+  expect(
+    (await app.admin('POST', '/v1/nodes', { name: 'edge-1', kind: 'haproxy', capacity: { vcpu: 4, memoryMb: 8192 } }))
+      .status,
+  ).toBe(201);
   callers = {
     admin: app.admin,
     operator: app.as(await app.token('operator')),
@@ -38,7 +41,8 @@ const article = (role: string) => (/^[aeiou]/.test(role) ? 'an' : 'a');
 /** Writes run as dry runs (rolled back), so a role that may write changes nothing either. */
 const asDryRun = (r: RouteSpec) => (r.method === 'get' ? fillPath(r.path) : `${fillPath(r.path)}?dryRun=true`);
 
-const SENTENCE = /^(an?) ([a-z-]+) token may not (.+): that needs the ([a-z:]+) permission, which ([a-z-]+(?:, [a-z-]+)*(?: or [a-z-]+)?) tokens have$/;
+const SENTENCE =
+  /^(an?) ([a-z-]+) token may not (.+): that needs the ([a-z:]+) permission, which ([a-z-]+(?:, [a-z-]+)*(?: or [a-z-]+)?) tokens have$/;
 
 describe('403 messages', () => {
   it('on every route a role may not call, name the role, the route, the permission and who holds it', async () => {
@@ -46,7 +50,11 @@ describe('403 messages', () => {
     let checked = 0;
     for (const r of routes.filter((r) => r.permission !== null)) {
       for (const role of ROLES.filter((role) => !ROLE_PERMISSIONS[role].has(r.permission!))) {
-        const res = await callers[role](r.method.toUpperCase(), asDryRun(r), r.method === 'get' || r.method === 'delete' ? undefined : {});
+        const res = await callers[role](
+          r.method.toUpperCase(),
+          asDryRun(r),
+          r.method === 'get' || r.method === 'delete' ? undefined : {},
+        );
         const where = `${role} → ${key(r)}`;
         // An agent is scoped out of tenant routes before its permission is looked at: no existence leak.
         if (role === 'agent' && isTenantScoped(r)) {
@@ -62,7 +70,8 @@ describe('403 messages', () => {
         expect(permission, where).toBe(r.permission);
         const listed = holders!.split(/, | or /);
         expect(listed.length, where).toBeGreaterThan(0);
-        for (const holder of listed) expect(ROLE_PERMISSIONS[holder as Role]?.has(r.permission!), `${where}: ${holder}`).toBe(true);
+        for (const holder of listed)
+          expect(ROLE_PERMISSIONS[holder as Role]?.has(r.permission!), `${where}: ${holder}`).toBe(true);
         checked++;
       }
     }
@@ -97,7 +106,10 @@ describe('403 messages', () => {
   it('names a token role with its article when a token body is refused', async () => {
     const res = await app.admin('POST', '/v1/tokens', { name: 'x', role: 'admin', tenant: 'a' });
     expect(res.status).toBe(400);
-    expect(res.body.error.details).toContainEqual({ path: 'body.tenant', message: 'an admin token is not scoped to a tenant' });
+    expect(res.body.error.details).toContainEqual({
+      path: 'body.tenant',
+      message: 'an admin token is not scoped to a tenant',
+    });
   });
 });
 

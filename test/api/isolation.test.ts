@@ -101,7 +101,11 @@ describe('tenant isolation', () => {
       for (const caller of [other, otherViewer]) {
         const res = await caller(r.method.toUpperCase(), fill(r.path), TENANT_ROUTES[key(r)]!.body);
         expect(res.status, `${key(r)} → ${JSON.stringify(res.body)}`).toBe(404);
-        expect(res.body.error).toEqual({ code: 'not_found', message: "tenant 'a' not found", details: { resource: 'tenant', id: 'a' } });
+        expect(res.body.error).toEqual({
+          code: 'not_found',
+          message: "tenant 'a' not found",
+          details: { resource: 'tenant', id: 'a' },
+        });
       }
     }
     expect(await revision()).toBe(before);
@@ -121,7 +125,11 @@ describe('tenant isolation', () => {
 
   it('refuses tenant tokens on every fleet-wide route except the scoped lists (tenants, audit)', async () => {
     for (const r of routes.filter((r) => !isTenantScoped(r))) {
-      const res = await other(r.method.toUpperCase(), r.path.replace(/:(\w+)/g, 'x'), r.method === 'get' || r.method === 'delete' ? undefined : {});
+      const res = await other(
+        r.method.toUpperCase(),
+        r.path.replace(/:(\w+)/g, 'x'),
+        r.method === 'get' || r.method === 'delete' ? undefined : {},
+      );
       // These two answer 200 but filter to the token's own tenant (tested in tenants/audit tests).
       if (key(r) === 'GET /v1/tenants' || key(r) === 'GET /v1/audit') expect(res.status).toBe(200);
       else expect([403, 404], `${key(r)} → ${res.status}`).toContain(res.status);
@@ -133,7 +141,10 @@ describe('tenant isolation', () => {
     for (const r of routes) {
       const none = await app.as(null)(r.method.toUpperCase(), fill(r.path).replace(/:(\w+)/g, 'x'));
       expect(none.status, key(r)).toBe(401);
-      const wrong = await app.as('sy_not-a-real-token-0123456789')(r.method.toUpperCase(), fill(r.path).replace(/:(\w+)/g, 'x'));
+      const wrong = await app.as('sy_not-a-real-token-0123456789')(
+        r.method.toUpperCase(),
+        fill(r.path).replace(/:(\w+)/g, 'x'),
+      );
       expect(wrong.status, key(r)).toBe(401);
       expect(wrong.headers.get('www-authenticate')).toMatch(/^Bearer/);
     }

@@ -36,7 +36,11 @@ afterAll(async () => {
   await database?.drop();
 });
 
-async function get(cp: ControlPlane, path: string, token = adminToken): Promise<{ status: number; body: any; text: string }> {
+async function get(
+  cp: ControlPlane,
+  path: string,
+  token = adminToken,
+): Promise<{ status: number; body: any; text: string }> {
   const res = await fetch(cp.url + path, { headers: { authorization: `Bearer ${token}` } });
   const text = await res.text();
   let body: unknown = null;
@@ -55,14 +59,22 @@ const gauge = (text: string): number | undefined => {
 
 describe('which replica leads', () => {
   it('exactly one of two replicas says it leads, with when, in GET /v1/status and in the switchyard_leader gauge', async () => {
-    await vi.waitFor(async () => {
-      const statuses = await Promise.all(planes.map((cp) => get(cp, '/v1/status')));
-      expect(statuses.map((s) => s.body.leader).sort()).toEqual([false, true]);
-    }, { timeout: 5000, interval: 20 });
+    await vi.waitFor(
+      async () => {
+        const statuses = await Promise.all(planes.map((cp) => get(cp, '/v1/status')));
+        expect(statuses.map((s) => s.body.leader).sort()).toEqual([false, true]);
+      },
+      { timeout: 5000, interval: 20 },
+    );
     const [one, two] = await Promise.all(planes.map(async (cp) => (await get(cp, '/v1/status')).body));
     expect(one.replica).not.toBe(two.replica);
     for (const s of [one, two]) {
-      expect(s).toEqual({ replica: expect.any(String), leader: expect.any(Boolean), leaderSince: s.leader ? expect.any(String) : null, version: VERSION });
+      expect(s).toEqual({
+        replica: expect.any(String),
+        leader: expect.any(Boolean),
+        leaderSince: s.leader ? expect.any(String) : null,
+        version: VERSION,
+      });
       if (s.leader) expect(Date.parse(s.leaderSince)).toBeLessThanOrEqual(Date.now());
     }
     const gauges = await Promise.all(planes.map(async (cp) => gauge((await get(cp, '/metrics')).text)));
@@ -77,7 +89,10 @@ describe('which replica leads', () => {
     await leader.stop();
     stopped.add(leader);
     // Stopping closes the lock's connection, so the standby's next try (within RETRY_MS) wins it.
-    await vi.waitFor(async () => expect((await get(standby, '/v1/status')).body.leader).toBe(true), { timeout: 5000, interval: 10 });
+    await vi.waitFor(async () => expect((await get(standby, '/v1/status')).body.leader).toBe(true), {
+      timeout: 5000,
+      interval: 10,
+    });
     expect(Date.now() - stoppedAt).toBeLessThan(RETRY_MS + 1000);
     const now = (await get(standby, '/v1/status')).body;
     expect(Date.parse(now.leaderSince)).toBeGreaterThanOrEqual(stoppedAt - 5);

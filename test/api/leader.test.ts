@@ -66,7 +66,10 @@ describe('leader election', () => {
     c.start();
     const current = electors.find((e) => e.isLeader)!;
     await current.stop();
-    await vi.waitFor(() => expect(electors.filter((e) => e !== current && e.isLeader)).toHaveLength(1), { ...WAIT, timeout: 3000 });
+    await vi.waitFor(() => expect(electors.filter((e) => e !== current && e.isLeader)).toHaveLength(1), {
+      ...WAIT,
+      timeout: 3000,
+    });
     expect(electors.filter((e) => e.isLeader)).toHaveLength(1);
   });
 

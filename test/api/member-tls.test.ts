@@ -15,9 +15,13 @@ beforeAll(async () => {
   pki = await TestPki.create();
   ca = await pki.root('Tenant A member CA');
   for (const id of ['a', 'b']) expect((await app.admin('POST', '/v1/tenants', { id })).status).toBe(201);
-  expect((await app.admin('POST', '/v1/tenants/a/ca-bundles', { name: 'members', certificates: ca.cert })).status).toBe(201);
+  expect((await app.admin('POST', '/v1/tenants/a/ca-bundles', { name: 'members', certificates: ca.cert })).status).toBe(
+    201,
+  );
   expect((await app.admin('POST', '/v1/tenants/a/certificates', { name: 'client', ...client })).status).toBe(201);
-  expect((await app.admin('POST', '/v1/tenants/b/ca-bundles', { name: 'b-only', certificates: ca.cert })).status).toBe(201);
+  expect((await app.admin('POST', '/v1/tenants/b/ca-bundles', { name: 'b-only', certificates: ca.cert })).status).toBe(
+    201,
+  );
 });
 afterAll(async () => {
   await app?.stop();
@@ -39,12 +43,18 @@ async function refused(method: string, path: string, body: unknown, field: strin
 const TLS = { caBundle: 'members', sni: { from: 'fixed', name: 'api.a.internal' } };
 
 describe('CA bundles', () => {
-  it('answers a bundle with each certificate\'s subject, expiry and fingerprint, never the PEM', async () => {
+  it("answers a bundle with each certificate's subject, expiry and fingerprint, never the PEM", async () => {
     const res = await app.admin('GET', '/v1/tenants/a/ca-bundles/members');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       name: 'members',
-      certificates: [{ subject: 'CN=Tenant A member CA', notAfter: expect.any(String), fingerprintSha256: expect.stringMatching(/^[0-9A-F:]{95}$/) }],
+      certificates: [
+        {
+          subject: 'CN=Tenant A member CA',
+          notAfter: expect.any(String),
+          fingerprintSha256: expect.stringMatching(/^[0-9A-F:]{95}$/),
+        },
+      ],
       notAfter: res.body.certificates[0].notAfter,
       revision: expect.any(Number),
       createdAt: expect.any(String),
@@ -55,20 +65,43 @@ describe('CA bundles', () => {
 
   it('refuses text that is not PEM certificates, and an expired CA, naming body.certificates', async () => {
     await refused('POST', '/v1/tenants/a/ca-bundles', { name: 'junk', certificates: 'hello' }, 'body.certificates');
-    await refused('POST', '/v1/tenants/a/ca-bundles', { name: 'junk', certificates: client.privateKey }, 'body.certificates');
-    const expired = await pki.issue('Old CA', ca, { ca: true, startDate: '20200101000000Z', endDate: '20210101000000Z' });
-    const message = await refused('POST', '/v1/tenants/a/ca-bundles', { name: 'old', certificates: expired.cert }, 'body.certificates');
+    await refused(
+      'POST',
+      '/v1/tenants/a/ca-bundles',
+      { name: 'junk', certificates: client.privateKey },
+      'body.certificates',
+    );
+    const expired = await pki.issue('Old CA', ca, {
+      ca: true,
+      startDate: '20200101000000Z',
+      endDate: '20210101000000Z',
+    });
+    const message = await refused(
+      'POST',
+      '/v1/tenants/a/ca-bundles',
+      { name: 'old', certificates: expired.cert },
+      'body.certificates',
+    );
     expect(message).toContain('expired');
   });
 
   it('replaces the certificates under the same name, and a repeated upload commits nothing', async () => {
     const other = await pki.root('Rotated CA');
-    expect((await app.admin('POST', '/v1/tenants/a/ca-bundles', { name: 'rotating', certificates: ca.cert })).status).toBe(201);
-    const put = await app.admin('PUT', '/v1/tenants/a/ca-bundles/rotating', { certificates: `${ca.cert}${other.cert}` });
+    expect(
+      (await app.admin('POST', '/v1/tenants/a/ca-bundles', { name: 'rotating', certificates: ca.cert })).status,
+    ).toBe(201);
+    const put = await app.admin('PUT', '/v1/tenants/a/ca-bundles/rotating', {
+      certificates: `${ca.cert}${other.cert}`,
+    });
     expect(put.status).toBe(200);
-    expect(put.body.certificates.map((c: { subject: string }) => c.subject)).toEqual(['CN=Tenant A member CA', 'CN=Rotated CA']);
+    expect(put.body.certificates.map((c: { subject: string }) => c.subject)).toEqual([
+      'CN=Tenant A member CA',
+      'CN=Rotated CA',
+    ]);
     const before = await revision();
-    const again = await app.admin('PUT', '/v1/tenants/a/ca-bundles/rotating', { certificates: `${ca.cert}${other.cert}` });
+    const again = await app.admin('PUT', '/v1/tenants/a/ca-bundles/rotating', {
+      certificates: `${ca.cert}${other.cert}`,
+    });
     expect(again.status).toBe(200);
     expect(await revision()).toBe(before);
   });
@@ -76,9 +109,18 @@ describe('CA bundles', () => {
 
 describe('pool tls', () => {
   it('defaults to verify required and shows every setting, and verify none only when chosen', async () => {
-    const res = await app.admin('POST', '/v1/tenants/a/pools', { name: 'secure', tls: { ...TLS, clientCertificate: 'client', alpn: ['http/1.1', 'h2'] } });
+    const res = await app.admin('POST', '/v1/tenants/a/pools', {
+      name: 'secure',
+      tls: { ...TLS, clientCertificate: 'client', alpn: ['http/1.1', 'h2'] },
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
-    expect(res.body.tls).toEqual({ verify: 'required', caBundle: 'members', sni: { from: 'fixed', name: 'api.a.internal' }, clientCertificate: 'client', alpn: ['h2', 'http/1.1'] });
+    expect(res.body.tls).toEqual({
+      verify: 'required',
+      caBundle: 'members',
+      sni: { from: 'fixed', name: 'api.a.internal' },
+      clientCertificate: 'client',
+      alpn: ['h2', 'http/1.1'],
+    });
     const insecure = await app.admin('POST', '/v1/tenants/a/pools', { name: 'insecure', tls: { verify: 'none' } });
     expect(insecure.body.tls).toEqual({ verify: 'none', caBundle: null, sni: null, clientCertificate: null, alpn: [] });
     const plain = await app.admin('POST', '/v1/tenants/a/pools', { name: 'plain' });
@@ -100,17 +142,41 @@ describe('pool tls', () => {
     await refused(...post({ ...TLS, ciphers: 'ALL' }), 'body.tls.ciphers');
   });
 
-  it('names only the tenant\'s own CA bundle and certificate: another tenant\'s is as absent as a missing one', async () => {
-    const theirs = await refused('POST', '/v1/tenants/a/pools', { name: 'x', tls: { ...TLS, caBundle: 'b-only' } }, 'body.tls.caBundle');
-    const missing = await refused('POST', '/v1/tenants/a/pools', { name: 'x', tls: { ...TLS, caBundle: 'nope' } }, 'body.tls.caBundle');
+  it("names only the tenant's own CA bundle and certificate: another tenant's is as absent as a missing one", async () => {
+    const theirs = await refused(
+      'POST',
+      '/v1/tenants/a/pools',
+      { name: 'x', tls: { ...TLS, caBundle: 'b-only' } },
+      'body.tls.caBundle',
+    );
+    const missing = await refused(
+      'POST',
+      '/v1/tenants/a/pools',
+      { name: 'x', tls: { ...TLS, caBundle: 'nope' } },
+      'body.tls.caBundle',
+    );
     expect(theirs.replace('b-only', 'X')).toBe(missing.replace('nope', 'X'));
-    await refused('POST', '/v1/tenants/b/pools', { name: 'x', tls: { ...TLS, caBundle: 'b-only', clientCertificate: 'client' } }, 'body.tls.clientCertificate');
+    await refused(
+      'POST',
+      '/v1/tenants/b/pools',
+      { name: 'x', tls: { ...TLS, caBundle: 'b-only', clientCertificate: 'client' } },
+      'body.tls.clientCertificate',
+    );
   });
 
   it('refuses an https check on plain members (create and patch), naming the field that made it so', async () => {
-    await refused('POST', '/v1/tenants/a/pools', { name: 'x', healthCheck: { type: 'https' } }, 'body.healthCheck.type');
+    await refused(
+      'POST',
+      '/v1/tenants/a/pools',
+      { name: 'x', healthCheck: { type: 'https' } },
+      'body.healthCheck.type',
+    );
     await refused('PATCH', '/v1/tenants/a/pools/plain', { healthCheck: { type: 'https' } }, 'body.healthCheck.type');
-    const ok = await app.admin('POST', '/v1/tenants/a/pools', { name: 'checked', healthCheck: { type: 'https', path: '/healthz' }, tls: TLS });
+    const ok = await app.admin('POST', '/v1/tenants/a/pools', {
+      name: 'checked',
+      healthCheck: { type: 'https', path: '/healthz' },
+      tls: TLS,
+    });
     expect(ok.status, JSON.stringify(ok.body)).toBe(201);
     await refused('PATCH', '/v1/tenants/a/pools/checked', { tls: null }, 'body.tls');
     const both = await app.admin('PATCH', '/v1/tenants/a/pools/checked', { tls: null, healthCheck: { type: 'http' } });
@@ -119,10 +185,31 @@ describe('pool tls', () => {
   });
 
   it('keeps TLS members away from tcp VIPs, which pass bytes through', async () => {
-    await refused('POST', '/v1/tenants/a/vips', { name: 'raw', address: '192.168.5.1', port: 5000, protocol: 'tcp', defaultPool: 'secure' }, 'body.defaultPool');
-    expect((await app.admin('POST', '/v1/tenants/a/vips', { name: 'raw', address: '192.168.5.1', port: 5000, protocol: 'tcp', defaultPool: 'plain' })).status).toBe(201);
+    await refused(
+      'POST',
+      '/v1/tenants/a/vips',
+      { name: 'raw', address: '192.168.5.1', port: 5000, protocol: 'tcp', defaultPool: 'secure' },
+      'body.defaultPool',
+    );
+    expect(
+      (
+        await app.admin('POST', '/v1/tenants/a/vips', {
+          name: 'raw',
+          address: '192.168.5.1',
+          port: 5000,
+          protocol: 'tcp',
+          defaultPool: 'plain',
+        })
+      ).status,
+    ).toBe(201);
     await refused('PATCH', '/v1/tenants/a/pools/plain', { tls: { verify: 'none' } }, 'body.tls');
-    const http = await app.admin('POST', '/v1/tenants/a/vips', { name: 'www', address: '192.168.5.1', port: 80, protocol: 'http', defaultPool: 'secure' });
+    const http = await app.admin('POST', '/v1/tenants/a/vips', {
+      name: 'www',
+      address: '192.168.5.1',
+      port: 80,
+      protocol: 'http',
+      defaultPool: 'secure',
+    });
     expect(http.status).toBe(201);
   });
 
@@ -137,7 +224,13 @@ describe('pool tls', () => {
   });
 
   it('puts the settings into the rendered HAProxy and NGINX parts the tenant previews', async () => {
-    expect((await app.admin('PUT', '/v1/tenants/a/pools/secure/members', { members: [{ name: 'm1', address: '10.0.0.1', port: 8443 }] })).status).toBe(200);
+    expect(
+      (
+        await app.admin('PUT', '/v1/tenants/a/pools/secure/members', {
+          members: [{ name: 'm1', address: '10.0.0.1', port: 8443 }],
+        })
+      ).status,
+    ).toBe(200);
     const haproxy = await app.admin('GET', '/v1/tenants/a/render?kind=haproxy');
     expect(haproxy.status, JSON.stringify(haproxy.body)).toBe(200);
     const cfg = JSON.stringify(haproxy.body);

@@ -5,7 +5,8 @@ let app: TestApp;
 beforeAll(async () => {
   app = await startTestApp();
   for (const id of ['a', 'b']) expect((await app.admin('POST', '/v1/tenants', { id })).status).toBe(201);
-  for (const name of ['web', 'set', 'other']) expect((await app.admin('POST', '/v1/tenants/a/pools', { name })).status).toBe(201);
+  for (const name of ['web', 'set', 'other'])
+    expect((await app.admin('POST', '/v1/tenants/a/pools', { name })).status).toBe(201);
 });
 afterAll(async () => {
   await app?.stop();
@@ -20,7 +21,12 @@ async function committedRevision(): Promise<number> {
 }
 
 async function auditFor(requestId: string) {
-  return app.database.handle.db.selectFrom('audit_events').selectAll().where('request_id', '=', requestId).orderBy('id').execute();
+  return app.database.handle.db
+    .selectFrom('audit_events')
+    .selectAll()
+    .where('request_id', '=', requestId)
+    .orderBy('id')
+    .execute();
 }
 
 const byName = (items: any[]) => Object.fromEntries(items.map((m) => [m.name, m]));
@@ -49,13 +55,20 @@ describe('members', () => {
   });
 
   it('stores IPv6 members in canonical form', async () => {
-    const res = await app.admin('POST', WEB, { name: 'm6', address: '2001:DB8:0::1', port: 8080, weight: 0, state: 'drain', backup: true });
+    const res = await app.admin('POST', WEB, {
+      name: 'm6',
+      address: '2001:DB8:0::1',
+      port: 8080,
+      weight: 0,
+      state: 'drain',
+      backup: true,
+    });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ address: '2001:db8::1', weight: 0, state: 'drain', backup: true });
     expect((await app.admin('GET', `${WEB}/m6`)).body.address).toBe('2001:db8::1');
   });
 
-  it('lists a pool\'s members by name, a page at a time', async () => {
+  it("lists a pool's members by name, a page at a time", async () => {
     await app.admin('POST', WEB, { name: 'm2', address: '10.0.0.2', port: 8080 });
     const page1 = await app.admin('GET', `${WEB}?limit=2`);
     expect(page1.status).toBe(200);
@@ -83,7 +96,10 @@ describe('members', () => {
   });
 
   it('allows the same address:port in another pool', async () => {
-    expect((await app.admin('POST', '/v1/tenants/a/pools/other/members', { name: 'm1', address: '10.0.0.1', port: 8080 })).status).toBe(201);
+    expect(
+      (await app.admin('POST', '/v1/tenants/a/pools/other/members', { name: 'm1', address: '10.0.0.1', port: 8080 }))
+        .status,
+    ).toBe(201);
   });
 
   it.each([
@@ -106,7 +122,11 @@ describe('members', () => {
     const noPool = await app.admin('GET', '/v1/tenants/a/pools/nope/members/m1');
     expect(noPool.status).toBe(404);
     expect(noPool.body.error.details).toEqual({ resource: 'pool', id: 'nope' });
-    for (const [method, body] of [['GET', undefined], ['POST', { name: 'm1', address: '10.0.0.1', port: 80 }], ['PUT', { members: [] }]] as const) {
+    for (const [method, body] of [
+      ['GET', undefined],
+      ['POST', { name: 'm1', address: '10.0.0.1', port: 80 }],
+      ['PUT', { members: [] }],
+    ] as const) {
       const res = await app.admin(method, '/v1/tenants/a/pools/nope/members', body);
       expect(res.status, method).toBe(404);
       expect(res.body.error.details).toEqual({ resource: 'pool', id: 'nope' });
@@ -141,7 +161,7 @@ describe('members', () => {
     expect(await committedRevision()).toBe(revision);
   });
 
-  it('refuses to move a member onto another member\'s address:port', async () => {
+  it("refuses to move a member onto another member's address:port", async () => {
     const res = await app.admin('PATCH', `${WEB}/m2`, { address: '10.0.0.1' });
     expect(res.status).toBe(409);
     expect(res.body.error.message).toContain("member 'm1'");
@@ -163,13 +183,22 @@ describe('members', () => {
     const current = await app.admin('GET', `${WEB}/m6`);
     const stale = await app.admin('DELETE', `${WEB}/m6`, undefined, { 'if-match': `"${current.body.revision - 1}"` });
     expect(stale.status).toBe(412);
-    const res = await app.admin('DELETE', `${WEB}/m6`, undefined, { 'if-match': `"${current.body.revision}"`, 'x-request-id': 'req-member-delete' });
+    const res = await app.admin('DELETE', `${WEB}/m6`, undefined, {
+      'if-match': `"${current.body.revision}"`,
+      'x-request-id': 'req-member-delete',
+    });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ revision: await committedRevision() });
     expect((await app.admin('GET', `${WEB}/m6`)).status).toBe(404);
     const rows = await auditFor('req-member-delete');
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ action: 'delete', resource_type: 'member', resource_id: 'a/pools/web/members/m6', tenant_id: 'a', after: null });
+    expect(rows[0]).toMatchObject({
+      action: 'delete',
+      resource_type: 'member',
+      resource_id: 'a/pools/web/members/m6',
+      tenant_id: 'a',
+      after: null,
+    });
     expect((rows[0]!.before as any).address).toBe('2001:db8::1');
   });
 
@@ -193,7 +222,13 @@ describe('members', () => {
     expect(replay.status).toBe(201);
     expect(replay.body).toEqual(first.body);
     expect(await committedRevision()).toBe(revision);
-    const rows = await app.database.handle.db.selectFrom('members').select('name').where('tenant_id', '=', 'a').where('pool_name', '=', 'web').where('name', '=', 'm3').execute();
+    const rows = await app.database.handle.db
+      .selectFrom('members')
+      .select('name')
+      .where('tenant_id', '=', 'a')
+      .where('pool_name', '=', 'web')
+      .where('name', '=', 'm3')
+      .execute();
     expect(rows).toHaveLength(1);
   });
 });
@@ -210,7 +245,11 @@ describe('replacing the member set', () => {
     });
     expect(res.status).toBe(200);
     expect(res.body.revision).toBe(before + 1);
-    expect(res.body.items.map((m: any) => [m.name, m.revision])).toEqual([['s1', before + 1], ['s2', before + 1], ['s3', before + 1]]);
+    expect(res.body.items.map((m: any) => [m.name, m.revision])).toEqual([
+      ['s1', before + 1],
+      ['s2', before + 1],
+      ['s3', before + 1],
+    ]);
     expect((await app.admin('GET', '/v1/tenants/a/pools/set')).body.memberCount).toBe(3);
   });
 
@@ -247,7 +286,7 @@ describe('replacing the member set', () => {
     expect((audit[1]!.after as any).weight).toBe(50);
   });
 
-  it('swaps two members\' endpoints in one call', async () => {
+  it("swaps two members' endpoints in one call", async () => {
     const res = await app.admin('PUT', SET, {
       members: [
         { name: 's1', address: '10.1.0.2', port: 80 },
@@ -256,7 +295,11 @@ describe('replacing the member set', () => {
       ],
     });
     expect(res.status).toBe(200);
-    expect(res.body.items.map((m: any) => [m.name, m.address])).toEqual([['s1', '10.1.0.2'], ['s2', '10.1.0.1'], ['s4', '10.1.0.4']]);
+    expect(res.body.items.map((m: any) => [m.name, m.address])).toEqual([
+      ['s1', '10.1.0.2'],
+      ['s2', '10.1.0.1'],
+      ['s4', '10.1.0.4'],
+    ]);
   });
 
   it('commits nothing when the set is already as asked', async () => {
@@ -265,7 +308,16 @@ describe('replacing the member set', () => {
     const res = await app.admin(
       'PUT',
       SET,
-      { members: current.body.items.map(({ name, address, port, weight, state, backup }: any) => ({ name, address, port, weight, state, backup })) },
+      {
+        members: current.body.items.map(({ name, address, port, weight, state, backup }: any) => ({
+          name,
+          address,
+          port,
+          weight,
+          state,
+          backup,
+        })),
+      },
       { 'x-request-id': 'req-noop-replace' },
     );
     expect(res.status).toBe(200);
@@ -275,9 +327,27 @@ describe('replacing the member set', () => {
   });
 
   it.each([
-    [[{ name: 's1', address: '10.1.0.1', port: 80 }, { name: 's1', address: '10.1.0.9', port: 80 }], 'body.members.1.name'],
-    [[{ name: 's1', address: '10.1.0.1', port: 80 }, { name: 's5', address: '10.1.0.1', port: 80 }], 'body.members.1.address'],
-    [[{ name: 's1', address: '10.1.0.1', port: 80 }, { name: 's5', address: '10.1.0.5', port: 70000 }], 'body.members.1.port'],
+    [
+      [
+        { name: 's1', address: '10.1.0.1', port: 80 },
+        { name: 's1', address: '10.1.0.9', port: 80 },
+      ],
+      'body.members.1.name',
+    ],
+    [
+      [
+        { name: 's1', address: '10.1.0.1', port: 80 },
+        { name: 's5', address: '10.1.0.1', port: 80 },
+      ],
+      'body.members.1.address',
+    ],
+    [
+      [
+        { name: 's1', address: '10.1.0.1', port: 80 },
+        { name: 's5', address: '10.1.0.5', port: 70000 },
+      ],
+      'body.members.1.port',
+    ],
     [[{ name: 's1', address: '10.1.0.1', port: 80, weight: 257 }], 'body.members.0.weight'],
   ])('refuses an invalid set naming the field and changes nothing (%#)', async (members, field) => {
     const current = await app.admin('GET', SET);

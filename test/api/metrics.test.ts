@@ -19,8 +19,12 @@ describe('/metrics', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = res.body as string;
-    expect(text).toMatch(/switchyard_http_request_duration_seconds_count\{method="GET",route="\/v1\/tenants\/:tenant",status="200"\} 3/);
-    expect(text).toMatch(/switchyard_http_request_duration_seconds_count\{method="GET",route="\/v1\/tenants\/:tenant",status="404"\} 1/);
+    expect(text).toMatch(
+      /switchyard_http_request_duration_seconds_count\{method="GET",route="\/v1\/tenants\/:tenant",status="200"\} 3/,
+    );
+    expect(text).toMatch(
+      /switchyard_http_request_duration_seconds_count\{method="GET",route="\/v1\/tenants\/:tenant",status="404"\} 1/,
+    );
     expect(text).not.toContain('route="/v1/tenants/m"');
     expect(text).toContain('switchyard_process_cpu_seconds_total');
   });

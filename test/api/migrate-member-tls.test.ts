@@ -24,10 +24,21 @@ describe('migration 0016 (TLS to members)', () => {
     // Migrations up to 0015 only: copied beside the real ones, so their imports resolve.
     const before = mkdtempSync(join(MIGRATIONS_DIR, '..', 'test', '.migrations-'));
     try {
-      for (const f of readdirSync(MIGRATIONS_DIR).filter((f) => /^00(0\d|1[0-5])-.*\.ts$/.test(f))) copyFileSync(join(MIGRATIONS_DIR, f), join(before, f));
+      for (const f of readdirSync(MIGRATIONS_DIR).filter((f) => /^00(0\d|1[0-5])-.*\.ts$/.test(f)))
+        copyFileSync(join(MIGRATIONS_DIR, f), join(before, f));
       await migrateToLatest(handle.db, before);
       const check = (type: string, port: number | null) =>
-        JSON.stringify({ type, path: '/health', expectedStatus: '200', host: null, port, intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 });
+        JSON.stringify({
+          type,
+          path: '/health',
+          expectedStatus: '200',
+          host: null,
+          port,
+          intervalMs: 2000,
+          timeoutMs: 1000,
+          rise: 2,
+          fall: 3,
+        });
       await sql`insert into tenants (id, display_name, state, reservation_vcpu, reservation_memory_mb, limit_vcpu, limit_memory_mb, weight, labels, revision)
                 values ('t', 'T', 'active', 1, 1024, 1, 1024, 100, '{}', 1)`.execute(handle.db);
       await sql`insert into pools (tenant_id, name, algorithm, health_check, revision) values
@@ -35,8 +46,19 @@ describe('migration 0016 (TLS to members)', () => {
                 ('t', 'other-port', 'roundrobin', ${check('https', 8443)}::jsonb, 1),
                 ('t', 'plain', 'roundrobin', ${check('http', null)}::jsonb, 1)`.execute(handle.db);
       await migrateToLatest(handle.db);
-      const rows = await handle.db.selectFrom('pools').select(['name', 'health_check', 'tls']).orderBy('name').execute();
-      expect(rows.map((r) => [r.name, (r.health_check as { type: string; port: number | null }).type, (r.health_check as { port: number | null }).port, r.tls])).toEqual([
+      const rows = await handle.db
+        .selectFrom('pools')
+        .select(['name', 'health_check', 'tls'])
+        .orderBy('name')
+        .execute();
+      expect(
+        rows.map((r) => [
+          r.name,
+          (r.health_check as { type: string; port: number | null }).type,
+          (r.health_check as { port: number | null }).port,
+          r.tls,
+        ]),
+      ).toEqual([
         ['other-port', 'tcp', 8443, null],
         ['plain', 'http', null, null],
         ['same-port', 'https', null, { verify: 'none', caBundle: null, sni: null, clientCertificate: null, alpn: [] }],

@@ -13,7 +13,9 @@ describe('migrations', () => {
     const admin = new pg.Client({ connectionString: adminUrl });
     await admin.connect();
     await admin.query(`create database ${name}`);
-    const [a, b] = await Promise.all([1, 2].map(() => openDatabase({ url: withDatabase(adminUrl, name), dataDir: '/nonexistent' })));
+    const [a, b] = await Promise.all(
+      [1, 2].map(() => openDatabase({ url: withDatabase(adminUrl, name), dataDir: '/nonexistent' })),
+    );
     try {
       const reported: MigrationProgress[] = [];
       const results = await Promise.all([a!, b!].map((h) => migrateToLatest(h.db, undefined, (p) => reported.push(p))));

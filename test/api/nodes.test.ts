@@ -41,7 +41,11 @@ describe('nodes', () => {
     expect(got.status).toBe(200);
     const { agentToken: _secret, ...node } = res.body;
     expect(got.body).toEqual(node);
-    const token = await app.database.handle.db.selectFrom('api_tokens').selectAll().where('name', '=', 'agent-lb-1').executeTakeFirstOrThrow();
+    const token = await app.database.handle.db
+      .selectFrom('api_tokens')
+      .selectAll()
+      .where('name', '=', 'agent-lb-1')
+      .executeTakeFirstOrThrow();
     expect(token).toMatchObject({ role: 'agent', node_name: 'lb-1', tenant_id: null });
     expect(token.secret_hash).not.toContain(res.body.agentToken);
     const audit = await app.database.handle.db
@@ -57,7 +61,12 @@ describe('nodes', () => {
   it('applies defaults and the capabilities of the kind', async () => {
     const res = await app.admin('POST', '/v1/nodes', ngx1);
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ group: 'default', zone: 'default', runtimeAddress: null, capabilities: CAPABILITIES.nginx });
+    expect(res.body).toMatchObject({
+      group: 'default',
+      zone: 'default',
+      runtimeAddress: null,
+      capabilities: CAPABILITIES.nginx,
+    });
     expect(res.body.capacity).toEqual({ vcpu: 2.5, memoryMb: 4096 });
     agents.set('ngx-1', res.body.agentToken);
   });
@@ -86,15 +95,35 @@ describe('nodes', () => {
     ['a negative vCPU capacity', { capacity: { vcpu: -1, memoryMb: 1 } }, 'body.capacity.vcpu'],
     ['a fractional memory size', { capacity: { vcpu: 1, memoryMb: 1.5 } }, 'body.capacity.memoryMb'],
     ['a runtime port out of range', { runtimeAddress: { host: '10.0.0.12', port: 70000 } }, 'body.runtimeAddress.port'],
-    ['a runtime host that is not an IP', { runtimeAddress: { host: 'lb.example.com', port: 9999 } }, 'body.runtimeAddress.host'],
+    [
+      'a runtime host that is not an IP',
+      { runtimeAddress: { host: 'lb.example.com', port: 9999 } },
+      'body.runtimeAddress.host',
+    ],
     ['an unknown kind', { kind: 'envoy' }, 'body.kind'],
     ['a name that is not a slug', { name: 'LB 3' }, 'body.name'],
     ['an unknown field', { weight: 3 }, 'body.weight'],
-    ['a runtime API on an nginx node', { kind: 'nginx', runtimeAddress: { host: '10.0.0.13', port: 9999 } }, 'body.runtimeAddress'],
+    [
+      'a runtime API on an nginx node',
+      { kind: 'nginx', runtimeAddress: { host: '10.0.0.13', port: 9999 } },
+      'body.runtimeAddress',
+    ],
     ['a master CLI port out of range', { masterAddress: { host: '10.0.0.12', port: 0 } }, 'body.masterAddress.port'],
-    ['a master CLI host that is not an IP', { masterAddress: { host: 'lb.example.com', port: 9998 } }, 'body.masterAddress.host'],
-    ['a master CLI with an unknown field', { masterAddress: { host: '10.0.0.12', port: 9998, tls: true } }, 'body.masterAddress.tls'],
-    ['a master CLI on an nginx node', { kind: 'nginx', masterAddress: { host: '10.0.0.13', port: 9998 } }, 'body.masterAddress'],
+    [
+      'a master CLI host that is not an IP',
+      { masterAddress: { host: 'lb.example.com', port: 9998 } },
+      'body.masterAddress.host',
+    ],
+    [
+      'a master CLI with an unknown field',
+      { masterAddress: { host: '10.0.0.12', port: 9998, tls: true } },
+      'body.masterAddress.tls',
+    ],
+    [
+      'a master CLI on an nginx node',
+      { kind: 'nginx', masterAddress: { host: '10.0.0.13', port: 9998 } },
+      'body.masterAddress',
+    ],
     [
       'a master CLI on the Runtime API address',
       { runtimeAddress: { host: '10.0.0.12', port: 9999 }, masterAddress: { host: '10.0.0.12', port: 9999 } },
@@ -124,7 +153,10 @@ describe('nodes', () => {
 
   it('does not bump the revision for a patch that changes nothing', async () => {
     const before = await app.admin('GET', '/v1/nodes/lb-1');
-    const res = await app.admin('PATCH', '/v1/nodes/lb-1', { group: 'edge', runtimeAddress: before.body.runtimeAddress });
+    const res = await app.admin('PATCH', '/v1/nodes/lb-1', {
+      group: 'edge',
+      runtimeAddress: before.body.runtimeAddress,
+    });
     expect(res.status).toBe(200);
     expect(res.body.revision).toBe(before.body.revision);
   });
@@ -132,23 +164,34 @@ describe('nodes', () => {
   it('checks a patch against the node kind and the other nodes', async () => {
     const nginx = await app.admin('PATCH', '/v1/nodes/ngx-1', { runtimeAddress: { host: '10.0.0.30', port: 9999 } });
     expect(nginx.status).toBe(400);
-    expect(nginx.body.error.details).toEqual([{ path: 'body.runtimeAddress', message: 'nginx nodes have no runtime API' }]);
-    const lb2 = await app.admin('POST', '/v1/nodes', { ...lb1, name: 'lb-2', runtimeAddress: { host: '10.0.0.22', port: 9999 } });
+    expect(nginx.body.error.details).toEqual([
+      { path: 'body.runtimeAddress', message: 'nginx nodes have no runtime API' },
+    ]);
+    const lb2 = await app.admin('POST', '/v1/nodes', {
+      ...lb1,
+      name: 'lb-2',
+      runtimeAddress: { host: '10.0.0.22', port: 9999 },
+    });
     expect(lb2.status).toBe(201);
     const clash = await app.admin('PATCH', '/v1/nodes/lb-2', { runtimeAddress: { host: '10.0.0.21', port: 9999 } });
     expect(clash.status).toBe(409);
     expect(clash.body.error.message).toMatch(/already used by node 'lb-1'/);
     const badPort = await app.admin('PATCH', '/v1/nodes/lb-2', { runtimeAddress: { host: '10.0.0.22', port: 0 } });
     expect(badPort.body.error.details[0].path).toBe('body.runtimeAddress.port');
-    expect((await app.admin('PATCH', '/v1/nodes/lb-2', { kind: 'nginx' })).body.error.details[0].path).toBe('body.kind');
+    expect((await app.admin('PATCH', '/v1/nodes/lb-2', { kind: 'nginx' })).body.error.details[0].path).toBe(
+      'body.kind',
+    );
     expect((await app.admin('PATCH', '/v1/nodes/nope', { zone: 'z' })).status).toBe(404);
   });
 
-  it('keeps a HAProxy node\'s master CLI address, null unless given, and changes or clears it with PATCH', async () => {
+  it("keeps a HAProxy node's master CLI address, null unless given, and changes or clears it with PATCH", async () => {
     expect((await app.admin('GET', '/v1/nodes/lb-2')).body.masterAddress).toBeNull();
     const set = await app.admin('PATCH', '/v1/nodes/lb-2', { masterAddress: { host: '10.0.0.22', port: 9998 } });
     expect(set.status).toBe(200);
-    expect(set.body).toMatchObject({ masterAddress: { host: '10.0.0.22', port: 9998 }, runtimeAddress: { host: '10.0.0.22', port: 9999 } });
+    expect(set.body).toMatchObject({
+      masterAddress: { host: '10.0.0.22', port: 9998 },
+      runtimeAddress: { host: '10.0.0.22', port: 9999 },
+    });
     expect((await app.admin('GET', '/v1/nodes/lb-2')).body.masterAddress).toEqual({ host: '10.0.0.22', port: 9998 });
     const same = await app.admin('PATCH', '/v1/nodes/lb-2', { masterAddress: { host: '10.0.0.22', port: 9998 } });
     expect(same.body.revision).toBe(set.body.revision);
@@ -157,7 +200,9 @@ describe('nodes', () => {
     expect(onRuntime.body.error.details.map((d: { path: string }) => d.path)).toEqual(['body.masterAddress']);
     const nginx = await app.admin('PATCH', '/v1/nodes/ngx-1', { masterAddress: { host: '10.0.0.30', port: 9998 } });
     expect(nginx.status).toBe(400);
-    expect(nginx.body.error.details).toEqual([{ path: 'body.masterAddress', message: 'nginx nodes have no master CLI' }]);
+    expect(nginx.body.error.details).toEqual([
+      { path: 'body.masterAddress', message: 'nginx nodes have no master CLI' },
+    ]);
     const cleared = await app.admin('PATCH', '/v1/nodes/lb-2', { masterAddress: null });
     expect(cleared.status).toBe(200);
     expect(cleared.body.masterAddress).toBeNull();

@@ -49,7 +49,9 @@ function mountedRoutes(): string[] {
 
 /** Every operation of the document: method, path and the operation object. */
 const operations = (): [string, string, any][] =>
-  Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([path, ops]) => Object.entries(ops).map(([m, op]): [string, string, any] => [m, path, op]));
+  Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([path, ops]) =>
+    Object.entries(ops).map(([m, op]): [string, string, any] => [m, path, op]),
+  );
 
 const publicPaths = new Set(PUBLIC_ENDPOINTS.map((e) => e.path));
 
@@ -84,7 +86,15 @@ describe('OpenAPI document', () => {
       expect(res.status, path).toBe(200);
       const text = await res.text();
       const body = res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : text;
-      expect(conformance.problem({ method: 'GET', path, status: res.status, contentType: res.headers.get('content-type'), body })).toBeNull();
+      expect(
+        conformance.problem({
+          method: 'GET',
+          path,
+          status: res.status,
+          contentType: res.headers.get('content-type'),
+          body,
+        }),
+      ).toBeNull();
     }
   });
 
@@ -109,24 +119,47 @@ describe('OpenAPI document', () => {
         }
       }
     }
-    const json = (method: string, path: string, status: string) => doc.paths[path][method].responses[status].content['application/json'].schema;
+    const json = (method: string, path: string, status: string) =>
+      doc.paths[path][method].responses[status].content['application/json'].schema;
     expect(json('get', '/v1/tenants/{tenant}', '200')).toEqual({ $ref: '#/components/schemas/Tenant' });
     expect(json('post', '/v1/tenants', '201')).toEqual({ $ref: '#/components/schemas/Tenant' });
     expect(json('get', '/v1/tenants/{tenant}/pools/{pool}', '200')).toEqual({ $ref: '#/components/schemas/Pool' });
     expect(json('get', '/v1/tenants/{tenant}/status', '200')).toEqual({ $ref: '#/components/schemas/TenantStatus' });
-    expect(doc.components.schemas.Tenant.required).toEqual(expect.arrayContaining(['id', 'state', 'reservation', 'revision']));
-    expect(doc.components.schemas.Tenant.properties.state.enum).toEqual(['pending_approval', 'active', 'suspended', 'rejected']);
+    expect(doc.components.schemas.Tenant.required).toEqual(
+      expect.arrayContaining(['id', 'state', 'reservation', 'revision']),
+    );
+    expect(doc.components.schemas.Tenant.properties.state.enum).toEqual([
+      'pending_approval',
+      'active',
+      'suspended',
+      'rejected',
+    ]);
     expect(doc.components.schemas.CreatedApiToken.properties.secret.type).toEqual(['string', 'null']);
   });
 
   it('documents the statuses the server sends: 201 only for creations, 200 for the other writes and every dry run, 304 where a GET is conditional', () => {
-    const statuses = (method: string, path: string) => Object.keys(doc.paths[path][method].responses).filter((s) => /^[23]/.test(s));
-    for (const [method, path] of [['post', '/v1/tenants/{tenant}/approve'], ['post', '/v1/tenants/{tenant}/reject'], ['post', '/v1/rebalance'], ['post', '/v1/nodes/{node}/status']]) {
+    const statuses = (method: string, path: string) =>
+      Object.keys(doc.paths[path][method].responses).filter((s) => /^[23]/.test(s));
+    for (const [method, path] of [
+      ['post', '/v1/tenants/{tenant}/approve'],
+      ['post', '/v1/tenants/{tenant}/reject'],
+      ['post', '/v1/rebalance'],
+      ['post', '/v1/nodes/{node}/status'],
+    ]) {
       expect(statuses(method!, path!), `${method} ${path}`).toEqual(['200']);
     }
-    for (const path of ['/v1/tenants', '/v1/tokens', '/v1/nodes', '/v1/address-pools', '/v1/tenants/{tenant}/vips', '/v1/tenants/{tenant}/pools/{pool}/members']) {
+    for (const path of [
+      '/v1/tenants',
+      '/v1/tokens',
+      '/v1/nodes',
+      '/v1/address-pools',
+      '/v1/tenants/{tenant}/vips',
+      '/v1/tenants/{tenant}/pools/{pool}/members',
+    ]) {
       expect(statuses('post', path), path).toEqual(['200', '201']);
-      expect(doc.paths[path].post.responses['200'].content['application/json'].schema, path).toEqual({ $ref: '#/components/schemas/DryRun' });
+      expect(doc.paths[path].post.responses['200'].content['application/json'].schema, path).toEqual({
+        $ref: '#/components/schemas/DryRun',
+      });
     }
     // A change answers the resource, or with ?dryRun=true the plan.
     expect(doc.paths['/v1/tenants/{tenant}'].patch.responses['200'].content['application/json'].schema.anyOf).toEqual([
@@ -138,7 +171,9 @@ describe('OpenAPI document', () => {
   });
 
   it('documents content types as sent: Prometheus text for /metrics, HTML for the dashboard', () => {
-    expect(Object.keys(doc.paths['/metrics'].get.responses['200'].content)).toEqual(['text/plain; version=0.0.4; charset=utf-8']);
+    expect(Object.keys(doc.paths['/metrics'].get.responses['200'].content)).toEqual([
+      'text/plain; version=0.0.4; charset=utf-8',
+    ]);
     expect(Object.keys(doc.paths['/ui/index.html'].get.responses['200'].content)).toEqual(['text/html; charset=utf-8']);
   });
 
@@ -170,15 +205,25 @@ describe('OpenAPI document', () => {
   it('answers as documented: 201 for a creation, 200 for a dry run of it, 200 for an approval, 304 for an unchanged config', async () => {
     // app.admin checks every answer against the document; these pin the statuses too.
     expect((await app.admin('POST', '/v1/tenants?dryRun=true', { id: 'dry' })).status).toBe(200);
-    expect((await app.admin('POST', '/v1/tenants', { id: 'wet', reservation: { vcpu: 0, memoryMb: 0 } })).status).toBe(201);
-    expect((await app.admin('POST', '/v1/nodes', { name: 'edge-1', kind: 'nginx', capacity: { vcpu: 4, memoryMb: 8192 } })).status).toBe(201);
+    expect((await app.admin('POST', '/v1/tenants', { id: 'wet', reservation: { vcpu: 0, memoryMb: 0 } })).status).toBe(
+      201,
+    );
+    expect(
+      (await app.admin('POST', '/v1/nodes', { name: 'edge-1', kind: 'nginx', capacity: { vcpu: 4, memoryMb: 8192 } }))
+        .status,
+    ).toBe(201);
     const registrar = app.as(await app.token('registrar'));
-    expect((await registrar('POST', '/v1/tenants', { id: 'pending', reservation: { vcpu: 1, memoryMb: 512 } })).status).toBe(201);
+    expect(
+      (await registrar('POST', '/v1/tenants', { id: 'pending', reservation: { vcpu: 1, memoryMb: 512 } })).status,
+    ).toBe(201);
     expect((await app.admin('POST', '/v1/tenants/pending/approve', { reason: 'planned' })).status).toBe(200);
     const agent = app.as(await app.token('agent', { node: 'edge-1' }));
     const config = await agent('GET', '/v1/nodes/edge-1/config');
     expect(config.status).toBe(200);
-    expect((await agent('GET', '/v1/nodes/edge-1/config', undefined, { 'if-none-match': config.headers.get('etag')! })).status).toBe(304);
+    expect(
+      (await agent('GET', '/v1/nodes/edge-1/config', undefined, { 'if-none-match': config.headers.get('etag')! }))
+        .status,
+    ).toBe(304);
     const metrics = await app.admin('GET', '/metrics');
     expect(metrics.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
   });
@@ -188,15 +233,30 @@ describe('OpenAPI document', () => {
     expect((await app.admin('POST', '/v1/tenants', { id: 'checked' })).status).toBe(201);
     const tenant = (await app.admin('GET', '/v1/tenants/checked')).body;
     const headers = new Headers({ etag: `"${tenant.revision}"` });
-    const answer = { method: 'GET', path: '/v1/tenants/checked', status: 200, contentType: 'application/json; charset=utf-8', body: tenant, headers };
+    const answer = {
+      method: 'GET',
+      path: '/v1/tenants/checked',
+      status: 200,
+      contentType: 'application/json; charset=utf-8',
+      body: tenant,
+      headers,
+    };
     expect(conformance.problem(answer)).toBeNull();
     expect(conformance.problem({ ...answer, status: 201 })).toMatch(/status 201 is not documented/);
-    expect(conformance.problem({ ...answer, body: { ...tenant, secret: 'x' } })).toMatch(/must NOT have additional properties \(secret\)/);
-    expect(conformance.problem({ ...answer, body: { ...tenant, state: 'gone' } })).toMatch(/\/state must be equal to one of the allowed values/);
-    expect(conformance.problem({ ...answer, contentType: 'text/html' })).toMatch(/content type text\/html is not one of application\/json/);
+    expect(conformance.problem({ ...answer, body: { ...tenant, secret: 'x' } })).toMatch(
+      /must NOT have additional properties \(secret\)/,
+    );
+    expect(conformance.problem({ ...answer, body: { ...tenant, state: 'gone' } })).toMatch(
+      /\/state must be equal to one of the allowed values/,
+    );
+    expect(conformance.problem({ ...answer, contentType: 'text/html' })).toMatch(
+      /content type text\/html is not one of application\/json/,
+    );
     expect(conformance.problem({ ...answer, headers: new Headers() })).toMatch(/header ETag is missing/);
     expect(conformance.problem({ ...answer, status: 409 })).toMatch(/status 409 is not documented/);
-    expect(conformance.problem({ ...answer, status: 404, body: { error: { code: 'not_found', message: 'no' } } })).toMatch(/must have required property 'details'/);
+    expect(
+      conformance.problem({ ...answer, status: 404, body: { error: { code: 'not_found', message: 'no' } } }),
+    ).toMatch(/must have required property 'details'/);
   });
 
   it('serves Swagger UI at /docs', async () => {
@@ -273,16 +333,28 @@ describe('a client generated from the document', () => {
     await writeFile(
       join(work, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noUncheckedIndexedAccess: true, types: ['node'], skipLibCheck: true },
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noUncheckedIndexedAccess: true,
+          types: ['node'],
+          skipLibCheck: true,
+        },
         files: ['program.ts'],
       }),
     );
-    const compiled = await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', work]).catch((err: { stdout: string }) => {
-      throw new Error(`the client does not compile:\n${err.stdout}`);
-    });
+    const compiled = await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', work]).catch(
+      (err: { stdout: string }) => {
+        throw new Error(`the client does not compile:\n${err.stdout}`);
+      },
+    );
     expect(compiled.stdout).toBe('');
     const token = await app.token('admin');
-    const { stdout } = await run(process.execPath, [join(work, 'program.js')], { env: { ...process.env, SWITCHYARD_URL: app.url, SWITCHYARD_TOKEN: token } });
+    const { stdout } = await run(process.execPath, [join(work, 'program.js')], {
+      env: { ...process.env, SWITCHYARD_URL: app.url, SWITCHYARD_TOKEN: token },
+    });
     const status = (await app.admin('GET', '/v1/tenants/typed/status')).body;
     expect(JSON.parse(stdout)).toEqual({
       tenant: { id: 'typed', displayName: 'Typed client', state: 'active', memoryMb: 0, pending: null },
@@ -298,11 +370,26 @@ describe('Redocly lint', () => {
   it('passes with the recommended rules (redocly.yaml), without a warning', async () => {
     const file = join(work, 'openapi.json');
     await writeFile(file, JSON.stringify(doc, null, 2));
-    const { stdout } = await run(process.execPath, [join(ROOT, 'node_modules/@redocly/cli/bin/cli.js'), 'lint', file, '--config', join(ROOT, 'redocly.yaml'), '--format', 'json'], {
-      env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
-      maxBuffer: 16 * 1024 * 1024,
-    }).catch((err: { stdout: string }) => ({ stdout: err.stdout }));
-    const report = JSON.parse(stdout) as { totals: { errors: number; warnings: number }; problems: { ruleId: string; message: string; location: { pointer: string }[] }[] };
+    const { stdout } = await run(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules/@redocly/cli/bin/cli.js'),
+        'lint',
+        file,
+        '--config',
+        join(ROOT, 'redocly.yaml'),
+        '--format',
+        'json',
+      ],
+      {
+        env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    ).catch((err: { stdout: string }) => ({ stdout: err.stdout }));
+    const report = JSON.parse(stdout) as {
+      totals: { errors: number; warnings: number };
+      problems: { ruleId: string; message: string; location: { pointer: string }[] }[];
+    };
     expect(report.problems.map((p) => `${p.ruleId} at ${p.location[0]?.pointer}: ${p.message}`)).toEqual([]);
     expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });
   }, 60_000);

@@ -14,7 +14,11 @@ let app: TestApp;
 const agents = new Map<string, string>();
 
 const node = (name: string, zone: string, port: number) => ({
-  name, kind: 'haproxy', zone, runtimeAddress: { host: '127.0.0.1', port }, capacity: { vcpu: 8, memoryMb: 16384 },
+  name,
+  kind: 'haproxy',
+  zone,
+  runtimeAddress: { host: '127.0.0.1', port },
+  capacity: { vcpu: 8, memoryMb: 16384 },
 });
 
 async function ok(method: string, path: string, body?: unknown) {
@@ -23,7 +27,8 @@ async function ok(method: string, path: string, body?: unknown) {
   return res.body;
 }
 
-const placedOn = async (tenant: string): Promise<string[]> => (await ok('GET', `/v1/tenants/${tenant}/placement`)).nodes.map((n: { node: string }) => n.node);
+const placedOn = async (tenant: string): Promise<string[]> =>
+  (await ok('GET', `/v1/tenants/${tenant}/placement`)).nodes.map((n: { node: string }) => n.node);
 
 async function heartbeat(name: string) {
   const res = await app.as(agents.get(name)!)('POST', `/v1/nodes/${name}/status`, { event: 'heartbeat' });
@@ -32,7 +37,11 @@ async function heartbeat(name: string) {
 
 beforeAll(async () => {
   app = await startTestApp({ SWITCHYARD_HEARTBEAT_INTERVAL_S: '1' });
-  for (const [name, zone, port] of [['lb-1', 'z1', 9101], ['lb-2', 'z1', 9102], ['lb-3', 'z2', 9103]] as const) {
+  for (const [name, zone, port] of [
+    ['lb-1', 'z1', 9101],
+    ['lb-2', 'z1', 9102],
+    ['lb-3', 'z2', 9103],
+  ] as const) {
     agents.set(name, (await ok('POST', '/v1/nodes', node(name, zone, port))).agentToken);
   }
 }, 60_000);
@@ -44,13 +53,22 @@ describe('placement', () => {
   it('when a tenant is created, then it is placed on two nodes in different zones, and only they render it', async () => {
     await ok('POST', '/v1/tenants', { id: 'a', reservation: { vcpu: 2, memoryMb: 4096 } });
     await ok('POST', '/v1/tenants/a/pools', { name: 'web' });
-    await ok('POST', '/v1/tenants/a/vips', { name: 'web', address: '192.168.1.100', port: 80, protocol: 'http', defaultPool: 'web' });
+    await ok('POST', '/v1/tenants/a/vips', {
+      name: 'web',
+      address: '192.168.1.100',
+      port: 80,
+      protocol: 'http',
+      defaultPool: 'web',
+    });
     const nodes = await placedOn('a');
     expect(nodes).toHaveLength(2);
-    const zones = (await ok('GET', '/v1/placements')).nodes.filter((n: { node: string }) => nodes.includes(n.node)).map((n: { zone: string }) => n.zone);
+    const zones = (await ok('GET', '/v1/placements')).nodes
+      .filter((n: { node: string }) => nodes.includes(n.node))
+      .map((n: { zone: string }) => n.zone);
     expect(new Set(zones)).toEqual(new Set(['z1', 'z2']));
     const other = ['lb-1', 'lb-2', 'lb-3'].find((n) => !nodes.includes(n))!;
-    for (const n of nodes) expect((await ok('GET', `/v1/nodes/${n}/config`)).files['haproxy.cfg']).toContain('frontend fe_a_web');
+    for (const n of nodes)
+      expect((await ok('GET', `/v1/nodes/${n}/config`)).files['haproxy.cfg']).toContain('frontend fe_a_web');
     expect((await ok('GET', `/v1/nodes/${other}/config`)).files['haproxy.cfg']).not.toContain('fe_a_web');
     const status = await ok('GET', '/v1/tenants/a/status');
     expect(status.nodes.map((n: { node: string }) => n.node).sort()).toEqual(nodes);
@@ -60,7 +78,9 @@ describe('placement', () => {
     const before = await currentRevision(app);
     const res = await app.admin('POST', '/v1/tenants', { id: 'huge', reservation: { vcpu: 10, memoryMb: 4096 } });
     expect(res.status).toBe(409);
-    expect(res.body.error.message).toMatch(/tenant huge needs 10 vCPU \/ 4096 MB on 2 nodes of kind haproxy in group default; the best \(lb-\d\) has [\d.]+ vCPU \/ \d+ MB free, [\d.]+ vCPU short/);
+    expect(res.body.error.message).toMatch(
+      /tenant huge needs 10 vCPU \/ 4096 MB on 2 nodes of kind haproxy in group default; the best \(lb-\d\) has [\d.]+ vCPU \/ \d+ MB free, [\d.]+ vCPU short/,
+    );
     expect((await app.admin('GET', '/v1/tenants/huge')).status).toBe(404);
     expect(await currentRevision(app)).toBe(before);
   });
@@ -68,7 +88,10 @@ describe('placement', () => {
   it('when a raise no longer fits, then the patch is refused with 409 and the tenant keeps its reservation and nodes', async () => {
     const nodes = await placedOn('a');
     const before = await currentRevision(app);
-    const res = await app.admin('PATCH', '/v1/tenants/a', { reservation: { vcpu: 7, memoryMb: 20000 }, limit: { vcpu: 8, memoryMb: 20000 } });
+    const res = await app.admin('PATCH', '/v1/tenants/a', {
+      reservation: { vcpu: 7, memoryMb: 20000 },
+      limit: { vcpu: 8, memoryMb: 20000 },
+    });
     expect(res.status).toBe(409);
     expect(res.body.error.message).toMatch(/MB short/);
     expect((await ok('GET', '/v1/tenants/a')).reservation).toEqual({ vcpu: 2, memoryMb: 4096 });
@@ -81,7 +104,9 @@ describe('placement', () => {
     await ok('POST', '/v1/tenants', { id: 'b', reservation: { vcpu: 5, memoryMb: 1024 } });
     const res = await app.admin('POST', '/v1/tenants', { id: 'c', reservation: { vcpu: 5, memoryMb: 1024 } });
     expect(res.status).toBe(409);
-    expect(res.body.error.message).toMatch(/tenant c needs 5 vCPU \/ 1024 MB on 2 nodes.*only 1 has room; the best of the others \(lb-\d\) has 3 vCPU \/ \d+ MB free, 2 vCPU short/);
+    expect(res.body.error.message).toMatch(
+      /tenant c needs 5 vCPU \/ 1024 MB on 2 nodes.*only 1 has room; the best of the others \(lb-\d\) has 3 vCPU \/ \d+ MB free, 2 vCPU short/,
+    );
     await ok('DELETE', '/v1/tenants/b');
   });
 
@@ -110,17 +135,24 @@ describe('placement', () => {
 
   it('when a node misses heartbeats, then the health pass takes it out and re-places its tenants; it comes back when healthy', async () => {
     const [silent, kept] = await placedOn('a');
-    const live = (await ok('GET', '/v1/placements')).nodes.map((n: { node: string }) => n.node).filter((n: string) => n !== silent);
+    const live = (await ok('GET', '/v1/placements')).nodes
+      .map((n: { node: string }) => n.node)
+      .filter((n: string) => n !== silent);
     for (const n of live) await heartbeat(n);
     // The silent node last spoke a minute ago: 20 heartbeat intervals of 1 s.
-    await sql`update nodes set last_heartbeat_at = now() - interval '60 seconds' where name = ${silent!}`.execute(app.cp.database.db);
+    await sql`update nodes set last_heartbeat_at = now() - interval '60 seconds' where name = ${silent!}`.execute(
+      app.cp.database.db,
+    );
     const pass = await app.cp.services.placement.healthPass(0);
     expect(pass.excluded).toEqual([{ node: silent, reason: expect.stringMatching(/^no heartbeat for \d+ s/) }]);
     expect(pass.moves).toBe(2);
     const nodes = await placedOn('a');
     expect(nodes).toContain(kept);
     expect(nodes).not.toContain(silent);
-    expect((await ok('GET', `/v1/nodes/${silent}`)).placementExcluded).toEqual({ reason: expect.stringMatching(/^no heartbeat/), since: expect.any(String) });
+    expect((await ok('GET', `/v1/nodes/${silent}`)).placementExcluded).toEqual({
+      reason: expect.stringMatching(/^no heartbeat/),
+      since: expect.any(String),
+    });
 
     // A second pass with nothing new changes nothing.
     const again = await app.cp.services.placement.healthPass(0);
@@ -131,7 +163,9 @@ describe('placement', () => {
     expect(back.included).toEqual([silent]);
     expect((await ok('GET', `/v1/nodes/${silent}`)).placementExcluded).toBeNull();
     // Back in placement, it takes replicas again: here the tenant returns to restore its zone spread.
-    const zoneOf = new Map((await ok('GET', '/v1/placements')).nodes.map((n: { node: string; zone: string }) => [n.node, n.zone]));
+    const zoneOf = new Map(
+      (await ok('GET', '/v1/placements')).nodes.map((n: { node: string; zone: string }) => [n.node, n.zone]),
+    );
     expect(new Set((await placedOn('a')).map((n) => zoneOf.get(n))).size).toBe(2);
   });
 
@@ -139,11 +173,20 @@ describe('placement', () => {
     const [failing] = await placedOn('a');
     for (const n of (await ok('GET', '/v1/placements')).nodes) await heartbeat(n.node);
     const db = app.cp.database.db;
-    await sql`update nodes set runtime_error = 'connect ECONNREFUSED', runtime_error_since = now() where name = ${failing!}`.execute(db);
+    await sql`update nodes set runtime_error = 'connect ECONNREFUSED', runtime_error_since = now() where name = ${failing!}`.execute(
+      db,
+    );
     expect((await app.cp.services.placement.healthPass(0)).excluded).toEqual([]);
-    await sql`update nodes set runtime_error_since = now() - interval '60 seconds' where name = ${failing!}`.execute(db);
+    await sql`update nodes set runtime_error_since = now() - interval '60 seconds' where name = ${failing!}`.execute(
+      db,
+    );
     const pass = await app.cp.services.placement.healthPass(0);
-    expect(pass.excluded).toEqual([{ node: failing, reason: expect.stringMatching(/^its Runtime API pushes have failed for 60 s .*: connect ECONNREFUSED$/) }]);
+    expect(pass.excluded).toEqual([
+      {
+        node: failing,
+        reason: expect.stringMatching(/^its Runtime API pushes have failed for 60 s .*: connect ECONNREFUSED$/),
+      },
+    ]);
     expect(await placedOn('a')).not.toContain(failing);
     await sql`update nodes set runtime_error = null, runtime_error_since = null where name = ${failing!}`.execute(db);
     expect((await app.cp.services.placement.healthPass(0)).included).toEqual([failing]);

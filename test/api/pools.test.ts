@@ -40,12 +40,26 @@ async function insertVip(tenant: string, name: string, port: number, defaultPool
 
 describe('pools', () => {
   it('creates a pool with check defaults filled in and answers it with its revision and ETag', async () => {
-    const res = await app.admin('POST', '/v1/tenants/a/pools', { name: 'web', algorithm: 'leastconn', healthCheck: httpCheck });
+    const res = await app.admin('POST', '/v1/tenants/a/pools', {
+      name: 'web',
+      algorithm: 'leastconn',
+      healthCheck: httpCheck,
+    });
     expect(res.status).toBe(201);
     expect(res.body).toEqual({
       name: 'web',
       algorithm: 'leastconn',
-      healthCheck: { type: 'http', path: '/healthz', expectedStatus: '200-399', host: null, port: null, intervalMs: 5000, timeoutMs: 2000, rise: 2, fall: 3 },
+      healthCheck: {
+        type: 'http',
+        path: '/healthz',
+        expectedStatus: '200-399',
+        host: null,
+        port: null,
+        intervalMs: 5000,
+        timeoutMs: 2000,
+        rise: 2,
+        fall: 3,
+      },
       tls: null,
       memberCount: 0,
       revision: await committedRevision(),
@@ -83,7 +97,7 @@ describe('pools', () => {
     expect((await app.admin('POST', '/v1/tenants/b/pools', { name: 'web' })).status).toBe(201);
   });
 
-  it('lists a tenant\'s pools by name, a page at a time', async () => {
+  it("lists a tenant's pools by name, a page at a time", async () => {
     for (const name of ['p1', 'p2']) await app.admin('POST', '/v1/tenants/a/pools', { name });
     const page1 = await app.admin('GET', '/v1/tenants/a/pools?limit=2');
     expect(page1.status).toBe(200);
@@ -130,13 +144,23 @@ describe('pools', () => {
   it('patches the algorithm and health check under If-Match, and answers 412 to a stale ETag', async () => {
     const current = await app.admin('GET', '/v1/tenants/a/pools/web');
     const etag = current.headers.get('etag')!;
-    const ok = await app.admin('PATCH', '/v1/tenants/a/pools/web', { algorithm: 'source', healthCheck: { type: 'tcp' } }, { 'if-match': etag });
+    const ok = await app.admin(
+      'PATCH',
+      '/v1/tenants/a/pools/web',
+      { algorithm: 'source', healthCheck: { type: 'tcp' } },
+      { 'if-match': etag },
+    );
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ algorithm: 'source', healthCheck: { type: 'tcp', intervalMs: 2000 } });
     expect(ok.body.revision).toBe(await committedRevision());
     expect(ok.body.revision).toBeGreaterThan(current.body.revision);
     expect(ok.body.createdAt).toBe(current.body.createdAt);
-    const stale = await app.admin('PATCH', '/v1/tenants/a/pools/web', { algorithm: 'roundrobin' }, { 'if-match': etag });
+    const stale = await app.admin(
+      'PATCH',
+      '/v1/tenants/a/pools/web',
+      { algorithm: 'roundrobin' },
+      { 'if-match': etag },
+    );
     expect(stale.status).toBe(412);
     expect(stale.body.error.code).toBe('precondition_failed');
     expect((await app.admin('GET', '/v1/tenants/a/pools/web')).body.algorithm).toBe('source');
@@ -153,7 +177,10 @@ describe('pools', () => {
   it('commits no revision for a patch that changes nothing', async () => {
     const before = await app.admin('GET', '/v1/tenants/a/pools/web');
     const revision = await committedRevision();
-    const res = await app.admin('PATCH', '/v1/tenants/a/pools/web', { algorithm: before.body.algorithm, healthCheck: { type: 'tcp' } });
+    const res = await app.admin('PATCH', '/v1/tenants/a/pools/web', {
+      algorithm: before.body.algorithm,
+      healthCheck: { type: 'tcp' },
+    });
     expect(res.status).toBe(200);
     expect(res.body).toEqual(before.body);
     expect(await committedRevision()).toBe(revision);
@@ -166,23 +193,48 @@ describe('pools', () => {
   });
 
   it('audits each pool write with before, after and the revision', async () => {
-    const res = await app.admin('PATCH', '/v1/tenants/a/pools/p2', { algorithm: 'leastconn' }, { 'x-request-id': 'req-pool-audit' });
-    const rows = await app.database.handle.db.selectFrom('audit_events').selectAll().where('request_id', '=', 'req-pool-audit').execute();
+    const res = await app.admin(
+      'PATCH',
+      '/v1/tenants/a/pools/p2',
+      { algorithm: 'leastconn' },
+      { 'x-request-id': 'req-pool-audit' },
+    );
+    const rows = await app.database.handle.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('request_id', '=', 'req-pool-audit')
+      .execute();
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ action: 'update', resource_type: 'pool', resource_id: 'a/pools/p2', tenant_id: 'a' });
+    expect(rows[0]).toMatchObject({
+      action: 'update',
+      resource_type: 'pool',
+      resource_id: 'a/pools/p2',
+      tenant_id: 'a',
+    });
     expect((rows[0]!.before as any).algorithm).toBe('roundrobin');
     expect((rows[0]!.after as any).algorithm).toBe('leastconn');
     expect(Number(rows[0]!.revision)).toBe(res.body.revision);
   });
 
   it('deletes a pool together with its members', async () => {
-    const res = await app.admin('DELETE', '/v1/tenants/a/pools/plain', undefined, { 'x-request-id': 'req-pool-delete' });
+    const res = await app.admin('DELETE', '/v1/tenants/a/pools/plain', undefined, {
+      'x-request-id': 'req-pool-delete',
+    });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ revision: await committedRevision() });
     expect((await app.admin('GET', '/v1/tenants/a/pools/plain')).status).toBe(404);
-    const left = await app.database.handle.db.selectFrom('members').select('name').where('pool_name', '=', 'plain').execute();
+    const left = await app.database.handle.db
+      .selectFrom('members')
+      .select('name')
+      .where('pool_name', '=', 'plain')
+      .execute();
     expect(left).toEqual([]);
-    const audit = await app.database.handle.db.selectFrom('audit_events').select(['resource_type', 'resource_id']).where('request_id', '=', 'req-pool-delete').orderBy('id').execute();
+    const audit = await app.database.handle.db
+      .selectFrom('audit_events')
+      .select(['resource_type', 'resource_id'])
+      .where('request_id', '=', 'req-pool-delete')
+      .orderBy('id')
+      .execute();
     expect(audit).toEqual([
       { resource_type: 'member', resource_id: 'a/pools/plain/members/m1' },
       { resource_type: 'member', resource_id: 'a/pools/plain/members/m2' },
@@ -192,7 +244,9 @@ describe('pools', () => {
 
   it('honours If-Match on delete', async () => {
     const current = await app.admin('GET', '/v1/tenants/a/pools/p2');
-    const res = await app.admin('DELETE', '/v1/tenants/a/pools/p2', undefined, { 'if-match': `"${current.body.revision - 1}"` });
+    const res = await app.admin('DELETE', '/v1/tenants/a/pools/p2', undefined, {
+      'if-match': `"${current.body.revision - 1}"`,
+    });
     expect(res.status).toBe(412);
     expect((await app.admin('GET', '/v1/tenants/a/pools/p2')).status).toBe(200);
   });
@@ -213,7 +267,15 @@ describe('pools', () => {
     await app.admin('POST', '/v1/tenants/a/pools', { name: 'routed' });
     await app.database.handle.db
       .insertInto('routes')
-      .values({ tenant_id: 'a', vip_name: 'front', name: 'api', priority: 10, match: JSON.stringify({ pathPrefix: '/api' }), pool_name: 'routed', revision: 1 })
+      .values({
+        tenant_id: 'a',
+        vip_name: 'front',
+        name: 'api',
+        priority: 10,
+        match: JSON.stringify({ pathPrefix: '/api' }),
+        pool_name: 'routed',
+        revision: 1,
+      })
       .execute();
     const res = await app.admin('DELETE', '/v1/tenants/a/pools/routed');
     expect(res.status).toBe(409);
@@ -236,7 +298,11 @@ describe('pools', () => {
     expect(replay.status).toBe(201);
     expect(replay.body).toEqual(first.body);
     expect(await committedRevision()).toBe(revision);
-    const audits = await app.database.handle.db.selectFrom('audit_events').select('id').where('resource_id', '=', 'a/pools/idem').execute();
+    const audits = await app.database.handle.db
+      .selectFrom('audit_events')
+      .select('id')
+      .where('resource_id', '=', 'a/pools/idem')
+      .execute();
     expect(audits).toHaveLength(1);
     const reused = await app.admin('POST', '/v1/tenants/a/pools', { name: 'other' }, headers);
     expect(reused.status).toBe(409);

@@ -53,7 +53,12 @@ afterAll(async () => {
 
 describe('proxy kind and hosts', () => {
   it('when a node declares no host, then it is a host of its own (its name)', async () => {
-    await ok('POST', '/v1/nodes', { name: 'spare', kind: 'haproxy', group: 'spare', capacity: { vcpu: 1, memoryMb: 1024 } });
+    await ok('POST', '/v1/nodes', {
+      name: 'spare',
+      kind: 'haproxy',
+      group: 'spare',
+      capacity: { vcpu: 1, memoryMb: 1024 },
+    });
     expect((await ok('GET', '/v1/nodes/spare')).host).toBe('spare');
     expect((await ok('GET', '/v1/nodes/hap-1')).host).toBe('m1');
   });
@@ -83,7 +88,9 @@ describe('proxy kind and hosts', () => {
     // A tenant of one kind only is not affected by sharing: web still has both nginx nodes.
     expect(await placedOn('web')).toEqual(['ngx-1', 'ngx-2']);
     const audit = await ok('GET', '/v1/audit?tenant=any&resourceType=placement');
-    const moves = audit.items.flatMap((e: { after: { moves?: { from: string | null; reason: string }[] } }) => e.after.moves ?? []);
+    const moves = audit.items.flatMap(
+      (e: { after: { moves?: { from: string | null; reason: string }[] } }) => e.after.moves ?? [],
+    );
     expect(moves).toContainEqual(expect.objectContaining({ from: 'ngx-2', reason: 'host-shared' }));
     await ok('PATCH', '/v1/nodes/ngx-2', { host: null });
     expect((await ok('GET', '/v1/nodes/ngx-2')).host).toBe('ngx-2');
@@ -109,7 +116,9 @@ describe('proxy kind and hosts', () => {
     expect(await placedOn('web')).toEqual(['ngx-1', 'ngx-2']);
     expect(await currentRevision(app)).toBe(before);
     // A group with no nodes at all yet accepts it: it is placed when its nodes register.
-    expect((await app.admin('POST', '/v1/tenants', { id: 'early', proxyKind: 'nginx', labels: { group: 'future' } })).status).toBe(201);
+    expect(
+      (await app.admin('POST', '/v1/tenants', { id: 'early', proxyKind: 'nginx', labels: { group: 'future' } })).status,
+    ).toBe(201);
     expect(await placedOn('early')).toEqual([]);
   });
 

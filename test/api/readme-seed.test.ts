@@ -42,7 +42,13 @@ describe('README seed scenario', () => {
       ['tenant-c', { vcpu: 1, memoryMb: 2048 }],
     ]);
     const a = await app.admin('GET', '/v1/tenants/tenant-a/vips/www');
-    expect(a.body).toMatchObject({ address: '192.168.1.100', port: 80, protocol: 'http', persistence: 'cookie', defaultPool: 'web' });
+    expect(a.body).toMatchObject({
+      address: '192.168.1.100',
+      port: 80,
+      protocol: 'http',
+      persistence: 'cookie',
+      defaultPool: 'web',
+    });
     const b = await app.admin('GET', '/v1/tenants/tenant-b/vips/shop');
     expect(b.body).toMatchObject({ address: '192.168.1.101', port: 443, protocol: 'https', certificate: 'shop' });
     const bCert = await app.admin('GET', '/v1/tenants/tenant-b/certificates/shop');
@@ -50,13 +56,23 @@ describe('README seed scenario', () => {
     const c = await app.admin('GET', '/v1/tenants/tenant-c/vips/ssh');
     expect(c.body).toMatchObject({ address: '192.168.1.102', port: 22, protocol: 'tcp' });
     const checks = await Promise.all(
-      [['tenant-a', 'web'], ['tenant-b', 'shop'], ['tenant-c', 'ssh']].map(([t, p]) => app.admin('GET', `/v1/tenants/${t}/pools/${p}`)),
+      [
+        ['tenant-a', 'web'],
+        ['tenant-b', 'shop'],
+        ['tenant-c', 'ssh'],
+      ].map(([t, p]) => app.admin('GET', `/v1/tenants/${t}/pools/${p}`)),
     );
     expect(checks.map((r) => r.body.healthCheck.type)).toEqual(['http', 'https', 'tcp']);
     // Tenant B's members speak TLS, verified against its own CA bundle with a fixed SNI.
     expect(checks.map((r) => r.body.tls)).toEqual([
       null,
-      { verify: 'required', caBundle: 'members', sni: { from: 'fixed', name: 'shop.internal.tenant-b.example' }, clientCertificate: null, alpn: [] },
+      {
+        verify: 'required',
+        caBundle: 'members',
+        sni: { from: 'fixed', name: 'shop.internal.tenant-b.example' },
+        clientCertificate: null,
+        alpn: [],
+      },
       null,
     ]);
     const bundle = await app.admin('GET', '/v1/tenants/tenant-b/ca-bundles/members');
@@ -65,12 +81,16 @@ describe('README seed scenario', () => {
     expect(members.body.items.map((m: any) => `${m.address}:${m.port}`)).toEqual(['10.0.1.11:8080', '10.0.1.12:8080']);
   });
 
-  it("on two 8 vCPU / 16 GB nodes, a fourth tenant is refused with the 409 message docs/capacity.md prints", async () => {
+  it('on two 8 vCPU / 16 GB nodes, a fourth tenant is refused with the 409 message docs/capacity.md prints', async () => {
     const doc = readFileSync(new URL('../../docs/capacity.md', import.meta.url), 'utf8');
     const section = doc.slice(doc.indexOf('## Placement'));
     const printed = /"message":"([^"]*)"/.exec(section.replace(/\n#\s+/g, ' '))![1];
     for (const name of ['edge-1', 'edge-2']) {
-      const res = await app.admin('POST', '/v1/nodes', { name, kind: 'haproxy', capacity: { vcpu: 8, memoryMb: 16384 } });
+      const res = await app.admin('POST', '/v1/nodes', {
+        name,
+        kind: 'haproxy',
+        capacity: { vcpu: 8, memoryMb: 16384 },
+      });
       expect(res.status).toBe(201);
     }
     const res = await app.admin('POST', '/v1/tenants', { id: 'd', reservation: { vcpu: 2, memoryMb: 1024 } });

@@ -41,7 +41,10 @@ describe('retention of the append-only tables', () => {
   });
 
   it('deletes what is older than each table keeps, in batches, and nothing newer', async () => {
-    const job = new RetentionJob({ db: app.cp.database.db, logger: createLogger('silent') }, { auditDays: 30, allocationHistoryDays: 7 });
+    const job = new RetentionJob(
+      { db: app.cp.database.db, logger: createLogger('silent') },
+      { auditDays: 30, allocationHistoryDays: 7 },
+    );
     expect(await job.pass()).toEqual({ audit_events: 12000, allocation_history: 3, idempotency_keys: 2 });
     expect(await count(`select count(*) n from audit_events where at < now() - interval '30 days'`)).toBe(0);
     expect(await count(`select count(*) n from allocation_history`)).toBe(2); // 1 and 2 days old
@@ -49,13 +52,18 @@ describe('retention of the append-only tables', () => {
     // The recent audit log is intact and served as before.
     const audit = await app.admin('GET', '/v1/audit?limit=100');
     expect(audit.status).toBe(200);
-    expect(audit.body.items.map((e: { resourceId: string }) => e.resourceId)).toEqual(expect.arrayContaining(['t1', 'n1']));
+    expect(audit.body.items.map((e: { resourceId: string }) => e.resourceId)).toEqual(
+      expect.arrayContaining(['t1', 'n1']),
+    );
     // A second pass finds nothing left to do.
     expect(await job.pass()).toEqual({ audit_events: 0, allocation_history: 0, idempotency_keys: 0 });
   });
 
   it('keeps a table forever when its days are 0; expired idempotency keys still go', async () => {
-    const job = new RetentionJob({ db: app.cp.database.db, logger: createLogger('silent') }, { auditDays: 0, allocationHistoryDays: 0 });
+    const job = new RetentionJob(
+      { db: app.cp.database.db, logger: createLogger('silent') },
+      { auditDays: 0, allocationHistoryDays: 0 },
+    );
     expect(await job.pass()).toEqual({ idempotency_keys: 2 });
     expect(await count(`select count(*) n from audit_events`)).toBeGreaterThanOrEqual(12002);
     expect(await count(`select count(*) n from allocation_history`)).toBe(5);
@@ -65,11 +73,16 @@ describe('retention of the append-only tables', () => {
 describe('retention settings', () => {
   it('default to a year of audit log and 30 days of allocation history', () => {
     expect(loadConfig({}).retention).toEqual({ auditDays: 365, allocationHistoryDays: 30 });
-    expect(loadConfig({ SWITCHYARD_AUDIT_RETENTION_DAYS: '0', SWITCHYARD_ALLOCATION_HISTORY_RETENTION_DAYS: '90' }).retention).toEqual({ auditDays: 0, allocationHistoryDays: 90 });
+    expect(
+      loadConfig({ SWITCHYARD_AUDIT_RETENTION_DAYS: '0', SWITCHYARD_ALLOCATION_HISTORY_RETENTION_DAYS: '90' })
+        .retention,
+    ).toEqual({ auditDays: 0, allocationHistoryDays: 90 });
   });
 
   it('refuses a bad value, naming the variable', () => {
     expect(() => loadConfig({ SWITCHYARD_AUDIT_RETENTION_DAYS: '-1' })).toThrow(ConfigError);
-    expect(() => loadConfig({ SWITCHYARD_ALLOCATION_HISTORY_RETENTION_DAYS: 'soon' })).toThrow(/SWITCHYARD_ALLOCATION_HISTORY_RETENTION_DAYS/);
+    expect(() => loadConfig({ SWITCHYARD_ALLOCATION_HISTORY_RETENTION_DAYS: 'soon' })).toThrow(
+      /SWITCHYARD_ALLOCATION_HISTORY_RETENTION_DAYS/,
+    );
   });
 });

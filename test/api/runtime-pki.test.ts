@@ -14,12 +14,25 @@ import { startTestApp, type TestApp } from '../support/app.js';
 
 let app: TestApp;
 const DAY = 86_400_000;
-const node = { name: 'edge-1', kind: 'haproxy', runtimeAddress: { host: '10.0.0.5', port: 9999 }, masterAddress: { host: '10.0.0.5', port: 9998 }, capacity: { vcpu: 2, memoryMb: 2048 }, configDir: '/etc/sy-edge-1' };
+const node = {
+  name: 'edge-1',
+  kind: 'haproxy',
+  runtimeAddress: { host: '10.0.0.5', port: 9999 },
+  masterAddress: { host: '10.0.0.5', port: 9998 },
+  capacity: { vcpu: 2, memoryMb: 2048 },
+  configDir: '/etc/sy-edge-1',
+};
 
 const certOf = (pem: string) => new X509Certificate(pem);
-const caCerts = (bundle: string) => bundle.split(/(?<=-----END CERTIFICATE-----\n)/).filter((p) => p.includes('BEGIN')).map(certOf);
+const caCerts = (bundle: string) =>
+  bundle
+    .split(/(?<=-----END CERTIFICATE-----\n)/)
+    .filter((p) => p.includes('BEGIN'))
+    .map(certOf);
 
-async function config(name: string): Promise<{ contentHash: string; structuralHash: string; revision: number; files: Record<string, string> }> {
+async function config(
+  name: string,
+): Promise<{ contentHash: string; structuralHash: string; revision: number; files: Record<string, string> }> {
   return app.cp.services.configs.build(name);
 }
 
@@ -33,7 +46,7 @@ afterAll(async () => {
 });
 
 describe('Runtime API certificates', () => {
-  it('a registered HAProxy node gets a server certificate naming it and its listeners\' address, delivered with its config', async () => {
+  it("a registered HAProxy node gets a server certificate naming it and its listeners' address, delivered with its config", async () => {
     const built = await config('edge-1');
     const leaf = certOf(built.files['runtime-api/node.pem']!);
     const [ca] = caCerts(built.files['runtime-api/ca.pem']!);
@@ -41,15 +54,23 @@ describe('Runtime API certificates', () => {
     expect(leaf.subject).toBe('CN=edge-1');
     expect(leaf.subjectAltName).toBe('DNS:edge-1, IP Address:10.0.0.5');
     expect(built.files['runtime-api/node.pem']).toContain('-----BEGIN PRIVATE KEY-----');
-    expect(built.files['haproxy.cfg']).toContain('bind 10.0.0.5:9999 ssl crt /etc/sy-edge-1/runtime-api/node.pem ca-file /etc/sy-edge-1/runtime-api/ca.pem verify required');
+    expect(built.files['haproxy.cfg']).toContain(
+      'bind 10.0.0.5:9999 ssl crt /etc/sy-edge-1/runtime-api/node.pem ca-file /etc/sy-edge-1/runtime-api/ca.pem verify required',
+    );
     expect(built.files['haproxy.cfg']).toContain('server master unix@/run/switchyard/master.sock');
     const shown = (await app.admin('GET', '/v1/nodes/edge-1')).body.runtimeCertificate;
     expect(shown.serial).toBe(leaf.serialNumber);
   });
 
   it('an NGINX node, or a HAProxy node without listeners, gets none', async () => {
-    expect((await app.admin('POST', '/v1/nodes', { name: 'ngx-1', kind: 'nginx', capacity: { vcpu: 1, memoryMb: 512 } })).body.runtimeCertificate).toBeNull();
-    expect((await app.admin('POST', '/v1/nodes', { name: 'bare-1', kind: 'haproxy', capacity: { vcpu: 1, memoryMb: 512 } })).body.runtimeCertificate).toBeNull();
+    expect(
+      (await app.admin('POST', '/v1/nodes', { name: 'ngx-1', kind: 'nginx', capacity: { vcpu: 1, memoryMb: 512 } }))
+        .body.runtimeCertificate,
+    ).toBeNull();
+    expect(
+      (await app.admin('POST', '/v1/nodes', { name: 'bare-1', kind: 'haproxy', capacity: { vcpu: 1, memoryMb: 512 } }))
+        .body.runtimeCertificate,
+    ).toBeNull();
     const built = await config('bare-1');
     expect(Object.keys(built.files).filter((f) => f.startsWith('runtime-api/'))).toEqual([]);
     expect(built.files['haproxy.cfg']).not.toContain('listen sy_');
@@ -57,7 +78,10 @@ describe('Runtime API certificates', () => {
 
   it('a node whose Runtime API moves is issued a certificate naming the new address', async () => {
     const before = (await app.admin('GET', '/v1/nodes/edge-1')).body;
-    const res = await app.admin('PATCH', '/v1/nodes/edge-1', { runtimeAddress: { host: '10.0.0.6', port: 9999 }, masterAddress: null });
+    const res = await app.admin('PATCH', '/v1/nodes/edge-1', {
+      runtimeAddress: { host: '10.0.0.6', port: 9999 },
+      masterAddress: null,
+    });
     expect(res.status).toBe(200);
     expect(res.body.runtimeCertificate.serial).not.toBe(before.runtimeCertificate.serial);
     const built = await config('edge-1');
@@ -72,7 +96,7 @@ describe('Runtime API certificates', () => {
     expect((await app.admin('GET', '/v1/nodes/edge-1')).body.socketDir).toBe('/run/switchyard');
   });
 
-  it('nothing is due right after issuance; a renewal changes the node\'s files but not their structure (no reload)', async () => {
+  it("nothing is due right after issuance; a renewal changes the node's files but not their structure (no reload)", async () => {
     expect((await app.cp.services.pki.renewDue()).renewed).toEqual([]);
     const before = await config('edge-1');
     const outcome = await app.cp.services.pki.renewDue(new Date(Date.now() + 21 * DAY));
@@ -82,7 +106,11 @@ describe('Runtime API certificates', () => {
     expect(after.contentHash).not.toBe(before.contentHash);
     expect(after.structuralHash).toBe(before.structuralHash);
     expect(after.files['runtime-api/ca.pem']).toBe(before.files['runtime-api/ca.pem']);
-    const audit = await app.database.handle.db.selectFrom('audit_events').select(['action', 'actor', 'resource_id']).where('resource_type', '=', 'node-certificate').execute();
+    const audit = await app.database.handle.db
+      .selectFrom('audit_events')
+      .select(['action', 'actor', 'resource_id'])
+      .where('resource_type', '=', 'node-certificate')
+      .execute();
     expect(audit).toEqual([{ action: 'update', actor: 'runtime-pki', resource_id: 'edge-1' }]);
   });
 
@@ -90,12 +118,26 @@ describe('Runtime API certificates', () => {
     const supplied = await createCa('Operator CA', 365);
     const db = app.database.handle.db;
     const secretKey = Buffer.from(app.secretKey, 'base64');
-    const pki = new FleetPki(db, secretKey, { certificateDays: 30, caDays: 3650, supplied, logger: createLogger('silent') });
+    const pki = new FleetPki(db, secretKey, {
+      certificateDays: 30,
+      caDays: 3650,
+      supplied,
+      logger: createLogger('silent'),
+    });
     const before = await config('edge-1');
     const clientBefore = (await pki.clientCredentials())!;
     await pki.ensureCa();
     await pki.ensureCa(); // stored once
-    expect(Number((await db.selectFrom('fleet_cas').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n)).toBe(2);
+    expect(
+      Number(
+        (
+          await db
+            .selectFrom('fleet_cas')
+            .select((eb) => eb.fn.countAll<string>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      ),
+    ).toBe(2);
 
     const outcome = await pki.renewDue();
     expect(outcome.renewed).toEqual([{ subject: 'node:edge-1', reason: 'issued by a CA that no longer issues' }]);
@@ -109,7 +151,12 @@ describe('Runtime API certificates', () => {
 
     // The node's agent applies the new config; the bare HAProxy node (no listeners) does not count.
     const agent = await app.token('agent', { node: 'edge-1' });
-    const report = await app.as(agent)('POST', '/v1/nodes/edge-1/status', { event: 'applied', contentHash: after.contentHash, revision: after.revision, reloaded: true });
+    const report = await app.as(agent)('POST', '/v1/nodes/edge-1/status', {
+      event: 'applied',
+      contentHash: after.contentHash,
+      revision: after.revision,
+      reloaded: true,
+    });
     expect(report.status).toBe(200);
     await pki.renewDue();
     const client = (await pki.clientCredentials())!;

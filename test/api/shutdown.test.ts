@@ -26,9 +26,14 @@ describe('stopping the control plane', () => {
     const agent = app.as(await app.token('agent', { node: 'n1' }));
     const first = await agent('GET', '/v1/nodes/n1/config');
     const listening = app.cp.feed.listenerCount('change');
-    const polling = agent('GET', '/v1/nodes/n1/config?wait=60', undefined, { 'if-none-match': first.headers.get('etag')! });
+    const polling = agent('GET', '/v1/nodes/n1/config?wait=60', undefined, {
+      'if-none-match': first.headers.get('etag')!,
+    });
     // The stop must find the poll waiting (listening for commits), or it would answer at once anyway.
-    await vi.waitFor(() => expect(app.cp.feed.listenerCount('change')).toBeGreaterThan(listening), { timeout: 10_000, interval: 5 });
+    await vi.waitFor(() => expect(app.cp.feed.listenerCount('change')).toBeGreaterThan(listening), {
+      timeout: 10_000,
+      interval: 5,
+    });
     const started = Date.now();
     await app.stop();
     expect(Date.now() - started).toBeLessThan(5000);

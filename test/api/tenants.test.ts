@@ -9,7 +9,12 @@ afterAll(async () => {
   await app?.stop();
 });
 
-const tenantA = { id: 'acme', displayName: 'Acme Corp', reservation: { vcpu: 2, memoryMb: 4096 }, labels: { env: 'prod' } };
+const tenantA = {
+  id: 'acme',
+  displayName: 'Acme Corp',
+  reservation: { vcpu: 2, memoryMb: 4096 },
+  labels: { env: 'prod' },
+};
 
 describe('tenants', () => {
   it('creates a tenant and returns it with its revision and an ETag', async () => {
@@ -69,7 +74,10 @@ describe('tenants', () => {
   it('keeps the limit at or above the reservation, naming the field', async () => {
     const res = await app.admin('PATCH', '/v1/tenants/acme', { limit: { vcpu: 1, memoryMb: 4096 } });
     expect(res.status).toBe(400);
-    expect(res.body.error.details).toContainEqual({ path: 'body.limit.vcpu', message: expect.stringContaining('at least the reservation') });
+    expect(res.body.error.details).toContainEqual({
+      path: 'body.limit.vcpu',
+      message: expect.stringContaining('at least the reservation'),
+    });
   });
 
   it('does not bump the revision for a patch that changes nothing', async () => {
@@ -103,11 +111,16 @@ describe('tenants', () => {
   });
 
   it('treats the group label as capacity: a tenant-admin or registrar cannot move a tenant to another node group', async () => {
-    expect((await app.admin('POST', '/v1/tenants', { id: 'grouped', labels: { group: 'edge', env: 'dev' } })).status).toBe(201);
+    expect(
+      (await app.admin('POST', '/v1/tenants', { id: 'grouped', labels: { group: 'edge', env: 'dev' } })).status,
+    ).toBe(201);
     const before = await app.admin('GET', '/v1/tenants/grouped');
     const tenantAdmin = app.as(await app.token('tenant-admin', { tenant: 'grouped' }));
     const registrar = app.as(await app.token('registrar'));
-    for (const [caller, role] of [[tenantAdmin, 'tenant-admin'], [registrar, 'registrar']] as const) {
+    for (const [caller, role] of [
+      [tenantAdmin, 'tenant-admin'],
+      [registrar, 'registrar'],
+    ] as const) {
       for (const labels of [{ group: 'gpu', env: 'dev' }, { env: 'dev' }]) {
         const res = await caller('PATCH', '/v1/tenants/grouped', { labels });
         expect(res.status, `${role} ${JSON.stringify(labels)}`).toBe(403);
@@ -132,10 +145,14 @@ describe('tenants', () => {
     const before = await app.admin('GET', '/v1/tenants/acme');
     const patch = await app.admin('PATCH', '/v1/tenants/acme', '{"labels":{"__proto__":"x","env":"prod"}}');
     expect(patch.status).toBe(400);
-    expect(patch.body.error.details).toEqual([{ path: 'body.labels.__proto__', message: '"__proto__" is not a valid key' }]);
+    expect(patch.body.error.details).toEqual([
+      { path: 'body.labels.__proto__', message: '"__proto__" is not a valid key' },
+    ]);
     const create = await app.admin('POST', '/v1/tenants', '{"id":"proto","labels":{"__proto__":{"group":"gpu"}}}');
     expect(create.status).toBe(400);
-    expect(create.body.error.details).toEqual([{ path: 'body.labels.__proto__', message: '"__proto__" is not a valid key' }]);
+    expect(create.body.error.details).toEqual([
+      { path: 'body.labels.__proto__', message: '"__proto__" is not a valid key' },
+    ]);
     const top = await app.admin('POST', '/v1/tenants', '{"id":"proto","__proto__":{"weight":5}}');
     expect(top.status).toBe(400);
     expect(top.body.error.details).toEqual([{ path: 'body.__proto__', message: '"__proto__" is not a valid key' }]);
@@ -158,7 +175,13 @@ describe('tenants', () => {
       .where('request_id', '=', 'req-audit-1')
       .execute();
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ actor: 'bootstrap-admin', action: 'update', resource_type: 'tenant', resource_id: 't3', tenant_id: 't3' });
+    expect(rows[0]).toMatchObject({
+      actor: 'bootstrap-admin',
+      action: 'update',
+      resource_type: 'tenant',
+      resource_id: 't3',
+      tenant_id: 't3',
+    });
     expect((rows[0]!.before as any).weight).toBe(100);
     expect((rows[0]!.after as any).weight).toBe(7);
     expect(Number(rows[0]!.revision)).toBe(res.body.revision);

@@ -18,7 +18,14 @@ afterAll(async () => {
   await app?.stop();
 });
 
-const httpVip = { name: 'web', address: '192.168.1.100', port: 80, protocol: 'http', persistence: 'cookie', defaultPool: 'web' };
+const httpVip = {
+  name: 'web',
+  address: '192.168.1.100',
+  port: 80,
+  protocol: 'http',
+  persistence: 'cookie',
+  defaultPool: 'web',
+};
 
 describe('address pools', () => {
   it('creates a pool and reports its usable size', async () => {
@@ -86,11 +93,24 @@ describe('vips', () => {
   });
 
   it('checks cross-field rules: https needs a certificate, tcp takes no host names or cookies', async () => {
-    const https = await app.admin('POST', '/v1/tenants/a/vips', { name: 's', address: '192.168.1.101', port: 443, protocol: 'https' });
+    const https = await app.admin('POST', '/v1/tenants/a/vips', {
+      name: 's',
+      address: '192.168.1.101',
+      port: 443,
+      protocol: 'https',
+    });
     expect(https.status).toBe(400);
-    expect(https.body.error.details).toContainEqual({ path: 'body.certificate', message: 'an https VIP needs a certificate' });
+    expect(https.body.error.details).toContainEqual({
+      path: 'body.certificate',
+      message: 'an https VIP needs a certificate',
+    });
     const tcp = await app.admin('POST', '/v1/tenants/a/vips', {
-      name: 't', address: '192.168.1.102', port: 22, protocol: 'tcp', hostnames: ['a.example.com'], persistence: 'cookie',
+      name: 't',
+      address: '192.168.1.102',
+      port: 22,
+      protocol: 'tcp',
+      hostnames: ['a.example.com'],
+      persistence: 'cookie',
     });
     expect(tcp.status).toBe(400);
     expect(tcp.body.error.details.map((d: any) => d.path).sort()).toEqual(['body.hostnames', 'body.persistence']);
@@ -103,26 +123,51 @@ describe('vips', () => {
   });
 
   it('gives each address:port to one VIP only, without naming another tenant’s VIP', async () => {
-    const res = await app.admin('POST', '/v1/tenants/b/vips', { name: 'steal', address: '192.168.1.100', port: 80, protocol: 'http' });
+    const res = await app.admin('POST', '/v1/tenants/b/vips', {
+      name: 'steal',
+      address: '192.168.1.100',
+      port: 80,
+      protocol: 'http',
+    });
     expect(res.status).toBe(409);
     expect(res.body.error.message).toBe('192.168.1.100:80 is already in use by a VIP');
     expect(JSON.stringify(res.body)).not.toContain('web');
   });
 
   it('leases the next free address of a pool and releases it on delete', async () => {
-    const first = await app.admin('POST', '/v1/tenants/a/vips', { name: 'l1', addressPool: 'lan', port: 80, protocol: 'http' });
+    const first = await app.admin('POST', '/v1/tenants/a/vips', {
+      name: 'l1',
+      addressPool: 'lan',
+      port: 80,
+      protocol: 'http',
+    });
     expect(first.status).toBe(201);
     expect(first.body).toMatchObject({ address: '10.20.0.1', addressPool: 'lan' });
-    const second = await app.admin('POST', '/v1/tenants/a/vips', { name: 'l2', addressPool: 'lan', port: 80, protocol: 'http' });
+    const second = await app.admin('POST', '/v1/tenants/a/vips', {
+      name: 'l2',
+      addressPool: 'lan',
+      port: 80,
+      protocol: 'http',
+    });
     expect(second.body.address).toBe('10.20.0.2');
     expect((await app.admin('GET', '/v1/address-pools/lan')).body.leased).toBe(2);
     expect((await app.admin('DELETE', '/v1/tenants/a/vips/l1')).status).toBe(200);
-    const third = await app.admin('POST', '/v1/tenants/a/vips', { name: 'l3', addressPool: 'lan', port: 80, protocol: 'http' });
+    const third = await app.admin('POST', '/v1/tenants/a/vips', {
+      name: 'l3',
+      addressPool: 'lan',
+      port: 80,
+      protocol: 'http',
+    });
     expect(third.body.address).toBe('10.20.0.1');
   });
 
   it('refuses an explicit address that another tenant leased', async () => {
-    const res = await app.admin('POST', '/v1/tenants/b/vips', { name: 'x', address: '10.20.0.2', port: 8080, protocol: 'http' });
+    const res = await app.admin('POST', '/v1/tenants/b/vips', {
+      name: 'x',
+      address: '10.20.0.2',
+      port: 8080,
+      protocol: 'http',
+    });
     expect(res.status).toBe(409);
     expect(res.body.error.message).toBe('10.20.0.2 is leased to another tenant');
   });
@@ -134,7 +179,10 @@ describe('vips', () => {
   });
 
   it('patches a VIP, re-checking the whole; the address is fixed', async () => {
-    const ok = await app.admin('PATCH', '/v1/tenants/a/vips/web', { hostnames: ['Shop.Example.com', '*.shop.example.com'], timeouts: { clientMs: 5000 } });
+    const ok = await app.admin('PATCH', '/v1/tenants/a/vips/web', {
+      hostnames: ['Shop.Example.com', '*.shop.example.com'],
+      timeouts: { clientMs: 5000 },
+    });
     expect(ok.status).toBe(200);
     expect(ok.body.hostnames).toEqual(['shop.example.com', '*.shop.example.com']);
     expect(ok.body.timeouts).toEqual({ clientMs: 5000, serverMs: 30000, connectMs: 5000 });
@@ -164,7 +212,12 @@ describe('vips', () => {
     expect((await app.admin('POST', '/v1/address-pools', { name: 'burst', cidr: '10.99.0.0/26' })).status).toBe(201);
     const results = await Promise.all(
       Array.from({ length: 100 }, (_, i) =>
-        app.admin('POST', '/v1/tenants/b/vips', { name: `burst-${i}`, addressPool: 'burst', port: 443, protocol: 'tcp' }),
+        app.admin('POST', '/v1/tenants/b/vips', {
+          name: `burst-${i}`,
+          addressPool: 'burst',
+          port: 443,
+          protocol: 'tcp',
+        }),
       ),
     );
     const created = results.filter((r) => r.status === 201);
@@ -192,13 +245,21 @@ describe('routes', () => {
     const empty = await app.admin('POST', '/v1/tenants/a/vips/web/routes', { name: 'e', match: {}, pool: 'api' });
     expect(empty.status).toBe(400);
     expect(empty.body.error.details[0].path).toBe('body.match');
-    const pool = await app.admin('POST', '/v1/tenants/a/vips/web/routes', { name: 'p', match: { pathPrefix: '/x' }, pool: 'nope' });
+    const pool = await app.admin('POST', '/v1/tenants/a/vips/web/routes', {
+      name: 'p',
+      match: { pathPrefix: '/x' },
+      pool: 'nope',
+    });
     expect(pool.status).toBe(400);
     expect(pool.body.error.details[0].path).toBe('body.pool');
   });
 
   it('refuses content routes on a tcp VIP', async () => {
-    const res = await app.admin('POST', '/v1/tenants/a/vips/v6/routes', { name: 'r', match: { pathPrefix: '/' }, pool: 'api' });
+    const res = await app.admin('POST', '/v1/tenants/a/vips/v6/routes', {
+      name: 'r',
+      match: { pathPrefix: '/' },
+      pool: 'api',
+    });
     expect(res.status).toBe(400);
     expect(res.body.error.details[0].path).toBe('params.vip');
   });
@@ -212,7 +273,12 @@ describe('routes', () => {
   });
 
   it('goes with its VIP when the VIP is deleted', async () => {
-    await app.admin('POST', '/v1/tenants/a/vips', { name: 'tmp', address: '192.168.1.150', port: 80, protocol: 'http' });
+    await app.admin('POST', '/v1/tenants/a/vips', {
+      name: 'tmp',
+      address: '192.168.1.150',
+      port: 80,
+      protocol: 'http',
+    });
     await app.admin('POST', '/v1/tenants/a/vips/tmp/routes', { name: 'r', match: { pathPrefix: '/' }, pool: 'api' });
     expect((await app.admin('DELETE', '/v1/tenants/a/vips/tmp')).status).toBe(200);
     const rows = await app.database.handle.db.selectFrom('routes').selectAll().where('vip_name', '=', 'tmp').execute();

@@ -13,7 +13,12 @@ let app: TestApp;
 
 const VIP = '198.18.0.100';
 const vrrp = (address: string) => ({ interface: 'eth1', address });
-const haproxy = (name: string, extra: Record<string, unknown> = {}) => ({ name, kind: 'haproxy', capacity: { vcpu: 8, memoryMb: 16384 }, ...extra });
+const haproxy = (name: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  kind: 'haproxy',
+  capacity: { vcpu: 8, memoryMb: 16384 },
+  ...extra,
+});
 
 async function ok(method: string, path: string, body?: unknown) {
   const res = await app.admin(method, path, body);
@@ -22,7 +27,8 @@ async function ok(method: string, path: string, body?: unknown) {
 }
 
 const configOf = async (node: string) => ok('GET', `/v1/nodes/${node}/config`);
-const keepalivedOf = async (node: string): Promise<string | undefined> => (await configOf(node)).files['keepalived.conf'];
+const keepalivedOf = async (node: string): Promise<string | undefined> =>
+  (await configOf(node)).files['keepalived.conf'];
 
 /** The instance block that carries `address`, parsed into the fields the peers must agree on. */
 function instanceFor(conf: string, address: string) {
@@ -54,7 +60,11 @@ afterAll(async () => {
 
 describe('VRRP settings of a node', () => {
   it('are shown on the node, and a bad one is refused with 400 naming the field, creating nothing', async () => {
-    expect((await ok('GET', '/v1/nodes/lb-1')).vrrp).toEqual({ interface: 'eth1', address: '198.18.0.1', trackPidFile: null });
+    expect((await ok('GET', '/v1/nodes/lb-1')).vrrp).toEqual({
+      interface: 'eth1',
+      address: '198.18.0.1',
+      trackPidFile: null,
+    });
     expect((await ok('GET', '/v1/nodes/ngx-1')).vrrp).toBeNull();
     for (const [bad, field] of [
       [{ interface: 'eth1;x', address: '198.18.0.9' }, 'body.vrrp.interface'],
@@ -78,13 +88,21 @@ describe('VRRP settings of a node', () => {
 
 describe('keepalived.conf from placement', () => {
   it('gives each VRRP node serving the VIP one instance for its address: same VRID and secret, the first placed node primary, the other its peer', async () => {
-    const [one, two] = [instanceFor((await keepalivedOf('lb-1'))!, VIP)!, instanceFor((await keepalivedOf('lb-2'))!, VIP)!];
+    const [one, two] = [
+      instanceFor((await keepalivedOf('lb-1'))!, VIP)!,
+      instanceFor((await keepalivedOf('lb-2'))!, VIP)!,
+    ];
     expect(one.vrid).toBe(two.vrid);
     expect(one.authPass).toMatch(/^[A-Za-z0-9]{8}$/);
     expect(one.authPass).toBe(two.authPass);
     // Both were placed by the same write: the tie goes by name.
     expect([one.priority, two.priority]).toEqual([250, 200]);
-    expect([one.source, one.peers, two.source, two.peers]).toEqual(['198.18.0.1', ['198.18.0.2'], '198.18.0.2', ['198.18.0.1']]);
+    expect([one.source, one.peers, two.source, two.peers]).toEqual([
+      '198.18.0.1',
+      ['198.18.0.2'],
+      '198.18.0.2',
+      ['198.18.0.1'],
+    ]);
     // Two VIPs on one address are one VRRP instance.
     expect((await keepalivedOf('lb-1'))!.match(/^vrrp_instance /gm)).toHaveLength(1);
   });
@@ -94,7 +112,10 @@ describe('keepalived.conf from placement', () => {
     expect(instanceFor((await keepalivedOf('lb-0'))!, VIP)).toBeUndefined();
     const vrid = instanceFor((await keepalivedOf('lb-2'))!, VIP)!.vrid;
     await ok('DELETE', '/v1/nodes/lb-1');
-    const [zero, two] = [instanceFor((await keepalivedOf('lb-0'))!, VIP)!, instanceFor((await keepalivedOf('lb-2'))!, VIP)!];
+    const [zero, two] = [
+      instanceFor((await keepalivedOf('lb-0'))!, VIP)!,
+      instanceFor((await keepalivedOf('lb-2'))!, VIP)!,
+    ];
     expect([two.priority, zero.priority]).toEqual([250, 200]);
     // The address keeps its VRID: the instance lb-2 runs is the same one, with a new peer.
     expect([two.vrid, zero.vrid, two.peers]).toEqual([vrid, vrid, ['198.18.0.10']]);
@@ -113,11 +134,22 @@ describe('keepalived.conf from placement', () => {
     expect(alone).toContain('the node is its own peer');
     expect(instanceFor(alone!, VIP)!.peers).toEqual(['198.18.0.10']);
     await ok('PATCH', '/v1/nodes/lb-2', { vrrp: vrrp('198.18.0.2') });
-    expect(instanceFor((await keepalivedOf('lb-2'))!, VIP)).toEqual({ ...before, priority: 250, source: '198.18.0.2', peers: ['198.18.0.10'] });
+    expect(instanceFor((await keepalivedOf('lb-2'))!, VIP)).toEqual({
+      ...before,
+      priority: 250,
+      source: '198.18.0.2',
+      peers: ['198.18.0.10'],
+    });
   });
 
   it('an address of a new VIP gets the next VRID; each address one', async () => {
-    await ok('POST', '/v1/tenants/a/vips', { name: 'api', address: '198.18.0.101', port: 80, protocol: 'http', defaultPool: 'web' });
+    await ok('POST', '/v1/tenants/a/vips', {
+      name: 'api',
+      address: '198.18.0.101',
+      port: 80,
+      protocol: 'http',
+      defaultPool: 'web',
+    });
     const conf = (await keepalivedOf('lb-2'))!;
     const [a, b] = [instanceFor(conf, VIP)!, instanceFor(conf, '198.18.0.101')!];
     expect(b.vrid).not.toBe(a.vrid);
@@ -137,13 +169,26 @@ describe('keepalived.conf from placement', () => {
 describe('VRIDs of a node group', () => {
   it('when all 255 are held, a further address is left out of keepalived and the file says why; a deleted VIP frees its VRID for it', async () => {
     const { db } = app.database.handle;
-    const held = (await db.selectFrom('vrrp_routers').select('vrid').where('node_group', '=', 'default').execute()).length;
+    const held = (await db.selectFrom('vrrp_routers').select('vrid').where('node_group', '=', 'default').execute())
+      .length;
     const names: string[] = [];
     for (let i = 1; i <= 255 - held; i++) {
       names.push(`f${i}`);
-      await ok('POST', '/v1/tenants/a/vips', { name: `f${i}`, address: `198.18.1.${i}`, port: 80, protocol: 'http', defaultPool: 'web' });
+      await ok('POST', '/v1/tenants/a/vips', {
+        name: `f${i}`,
+        address: `198.18.1.${i}`,
+        port: 80,
+        protocol: 'http',
+        defaultPool: 'web',
+      });
     }
-    await ok('POST', '/v1/tenants/a/vips', { name: 'late', address: '198.18.2.1', port: 80, protocol: 'http', defaultPool: 'web' });
+    await ok('POST', '/v1/tenants/a/vips', {
+      name: 'late',
+      address: '198.18.2.1',
+      port: 80,
+      protocol: 'http',
+      defaultPool: 'web',
+    });
     const full = (await keepalivedOf('lb-2'))!;
     expect(full.match(/^vrrp_instance /gm)).toHaveLength(255);
     expect(full).toContain('# not covered by VRRP: 198.18.2.1 (no free virtual_router_id in node group default)');
@@ -163,7 +208,8 @@ describe('VRRP secrets', () => {
     const routers = await db.selectFrom('vrrp_routers').selectAll().execute();
     expect(routers.length).toBeGreaterThan(0);
     const passes = new Set<string>();
-    for (const node of ['lb-0', 'lb-2']) for (const m of (await keepalivedOf(node))!.matchAll(/auth_pass (\S+)/g)) passes.add(m[1]!);
+    for (const node of ['lb-0', 'lb-2'])
+      for (const m of (await keepalivedOf(node))!.matchAll(/auth_pass (\S+)/g)) passes.add(m[1]!);
     for (const r of routers) expect(r.auth_sealed.startsWith('v1:')).toBe(true);
     const segments = await db.selectFrom('config_segments').select(['content', 'sealed']).execute();
     for (const pass of passes) {

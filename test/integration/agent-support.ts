@@ -24,12 +24,20 @@ export function memoryLogger(): { logger: Logger; lines: () => Record<string, un
   const kept: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      kept.push(...chunk.toString().split('\n').filter((l) => l !== ''));
+      kept.push(
+        ...chunk
+          .toString()
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       if (process.env.AGENT_TEST_LOGS) process.stderr.write(chunk);
       done();
     },
   });
-  return { logger: pino({ level: 'debug' }, sink), lines: () => kept.map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    logger: pino({ level: 'debug' }, sink),
+    lines: () => kept.map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 export interface Proxy {
@@ -60,12 +68,22 @@ function track(child: ChildProcess, what: string): Proxy {
 
 /** The launch line the agent expects, in the foreground: `haproxy -W -db -S <sock> -f <dir>/haproxy.cfg`. */
 export function startHaproxy(configDir: string, masterSocket: string): Proxy {
-  return track(spawn('haproxy', ['-W', '-db', '-S', masterSocket, '-f', join(configDir, 'haproxy.cfg')], { stdio: ['ignore', 'pipe', 'pipe'] }), 'haproxy');
+  return track(
+    spawn('haproxy', ['-W', '-db', '-S', masterSocket, '-f', join(configDir, 'haproxy.cfg')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+    'haproxy',
+  );
 }
 
 /** `nginx -c <dir>/nginx.conf -p <dir>/` with `daemon off`, so the master is our child. */
 export function startNginx(configDir: string): Proxy {
-  return track(spawn('nginx', ['-c', join(configDir, 'nginx.conf'), '-p', `${configDir}/`, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] }), 'nginx');
+  return track(
+    spawn('nginx', ['-c', join(configDir, 'nginx.conf'), '-p', `${configDir}/`, '-g', 'daemon off;'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+    'nginx',
+  );
 }
 
 export function masterCli(socket: string): { showProc(): Promise<ProcList> } {
@@ -74,7 +92,10 @@ export function masterCli(socket: string): { showProc(): Promise<ProcList> } {
 
 /** The nginx master's workers that take new connections. */
 export async function nginxWorkers(master: number): Promise<number[]> {
-  return (await childProcesses(master)).filter((p) => p.title === 'nginx: worker process').map((p) => p.pid).sort();
+  return (await childProcesses(master))
+    .filter((p) => p.title === 'nginx: worker process')
+    .map((p) => p.pid)
+    .sort();
 }
 
 /** A stand-in haproxy for the validator: refuses every config while `flag` exists, else runs the real one. */
@@ -106,7 +127,12 @@ export function adminAt(url: string, token: string): Caller {
  * `atLeast` (the revision a write answered) or later: right after a write the control plane may
  * still answer from a build that started before it. Returns both.
  */
-export async function converged(admin: Caller, node: string, atLeast = 0, timeoutMs = 15_000): Promise<{ config: any; node: any }> {
+export async function converged(
+  admin: Caller,
+  node: string,
+  atLeast = 0,
+  timeoutMs = 15_000,
+): Promise<{ config: any; node: any }> {
   return eventually(
     `${node} to apply its config of revision ${atLeast} or later`,
     async () => {
@@ -140,16 +166,26 @@ export async function expectOk(app: TestApp, method: string, path: string, body?
 }
 
 export const activeRelease = (configDir: string): string => readlinkSync(configDir);
-export const failedReleases = (configDir: string): string[] => readdirSync(`${configDir}.releases`).filter((n) => n.endsWith('.failed'));
+export const failedReleases = (configDir: string): string[] =>
+  readdirSync(`${configDir}.releases`).filter((n) => n.endsWith('.failed'));
 export const onDisk = (configDir: string, file: string): string => readFileSync(join(configDir, file), 'utf8');
 
 /** Runs the real CLI (`node bin/switchyard.mjs ...`), bounded in time. */
-export function runCli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(REPO, 'bin', 'switchyard.mjs'), ...args], { env: { ...process.env, ...env }, timeout: timeoutMs, cwd: REPO }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-      resolve({ code, output: `${stdout}${stderr}` });
-    });
+    execFile(
+      process.execPath,
+      [join(REPO, 'bin', 'switchyard.mjs'), ...args],
+      { env: { ...process.env, ...env }, timeout: timeoutMs, cwd: REPO },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+        resolve({ code, output: `${stdout}${stderr}` });
+      },
+    );
   });
 }
 
@@ -164,10 +200,25 @@ export interface AgentNode {
 }
 
 /** Starts a node's agent in-process with short waits and retries (a fleet test's pace); answers it running. */
-export function startFastAgent(controlPlane: string, n: AgentNode, logger: Logger, extra: Partial<AgentFlags> = {}): Agent {
+export function startFastAgent(
+  controlPlane: string,
+  n: AgentNode,
+  logger: Logger,
+  extra: Partial<AgentFlags> = {},
+): Agent {
   const flags: AgentFlags = {
-    controlPlane, node: n.name, kind: n.kind, configDir: n.configDir, masterSocket: n.socket,
-    haproxyBin: 'haproxy', nginxBin: 'nginx', wait: '2', heartbeat: '1', reloadTimeout: '10', keepReleases: '3', ...extra,
+    controlPlane,
+    node: n.name,
+    kind: n.kind,
+    configDir: n.configDir,
+    masterSocket: n.socket,
+    haproxyBin: 'haproxy',
+    nginxBin: 'nginx',
+    wait: '2',
+    heartbeat: '1',
+    reloadTimeout: '10',
+    keepReleases: '3',
+    ...extra,
   };
   const agent = buildAgent(parseAgentOptions(flags, { SWITCHYARD_AGENT_TOKEN: n.token }), logger, {
     retry: { initialMs: 100, maxMs: 500, factor: 2 },

@@ -12,8 +12,21 @@ import { startControlPlane, type ControlPlane } from '../../src/main.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { makeCert, type TestCert } from '../support/certs.js';
 import {
-  activeRelease, adminAt, converged, expectOk, failedReleases, flakyHaproxy, masterCli, memoryLogger, nginxWorkers, nodeError, onDisk,
-  runCli, startHaproxy, startNginx, type Proxy,
+  activeRelease,
+  adminAt,
+  converged,
+  expectOk,
+  failedReleases,
+  flakyHaproxy,
+  masterCli,
+  memoryLogger,
+  nginxWorkers,
+  nodeError,
+  onDisk,
+  runCli,
+  startHaproxy,
+  startNginx,
+  type Proxy,
 } from './agent-support.js';
 import { eventually, freePort, httpMember, listen, request, type Closable } from './haproxy-render-support.js';
 
@@ -44,16 +57,33 @@ interface World {
 
 const RESERVATION = { vcpu: 0.01, memoryMb: 1 } as const;
 
-async function world(app: TestApp, kind: 'haproxy' | 'nginx', name: string, vip: string, members: string[]): Promise<World> {
+async function world(
+  app: TestApp,
+  kind: 'haproxy' | 'nginx',
+  name: string,
+  vip: string,
+  members: string[],
+): Promise<World> {
   const configDir = join(root, name, 'etc');
   const vipPort = await freePort(vip);
   const backends = await Promise.all(members.map((address, i) => httpMember(`${name}-m${i + 1}`, address)));
   servers.push(...backends);
   // A reservation the test's requests stay well under (100 req/s, 10 connections): caps are not what this file tests.
   await expectOk(app, 'POST', '/v1/tenants', { id: 't1', reservation: RESERVATION });
-  await expectOk(app, 'POST', '/v1/tenants/t1/pools', { name: 'web', healthCheck: { ...FAST_CHECK, path: '/healthz' } });
-  await expectOk(app, 'PUT', '/v1/tenants/t1/pools/web/members', { members: backends.map((b, i) => ({ name: `m${i + 1}`, address: members[i], port: b.port })) });
-  await expectOk(app, 'POST', '/v1/tenants/t1/vips', { name: 'www', address: vip, port: vipPort, protocol: 'http', defaultPool: 'web' });
+  await expectOk(app, 'POST', '/v1/tenants/t1/pools', {
+    name: 'web',
+    healthCheck: { ...FAST_CHECK, path: '/healthz' },
+  });
+  await expectOk(app, 'PUT', '/v1/tenants/t1/pools/web/members', {
+    members: backends.map((b, i) => ({ name: `m${i + 1}`, address: members[i], port: b.port })),
+  });
+  await expectOk(app, 'POST', '/v1/tenants/t1/vips', {
+    name: 'www',
+    address: vip,
+    port: vipPort,
+    protocol: 'http',
+    defaultPool: 'web',
+  });
   const node = await expectOk(app, 'POST', '/v1/nodes', {
     name,
     kind,
@@ -68,8 +98,18 @@ async function world(app: TestApp, kind: 'haproxy' | 'nginx', name: string, vip:
 
 function flags(w: World, name: string, kind: string, extra: Partial<AgentFlags> = {}): AgentFlags {
   return {
-    controlPlane: w.app.url, node: name, kind, configDir: w.configDir, masterSocket: join(root, name, 'master.sock'),
-    haproxyBin: 'haproxy', nginxBin: 'nginx', wait: '2', heartbeat: '1', reloadTimeout: '10', keepReleases: '3', ...extra,
+    controlPlane: w.app.url,
+    node: name,
+    kind,
+    configDir: w.configDir,
+    masterSocket: join(root, name, 'master.sock'),
+    haproxyBin: 'haproxy',
+    nginxBin: 'nginx',
+    wait: '2',
+    heartbeat: '1',
+    reloadTimeout: '10',
+    keepReleases: '3',
+    ...extra,
   };
 }
 
@@ -88,20 +128,35 @@ let tls: { cert: TestCert; port: number; fingerprint: string };
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'sy-agent-'));
   const [hApp, nApp] = await Promise.all([startTestApp(), startTestApp()]);
-  [h, n] = await Promise.all([world(hApp, 'haproxy', 'edge-h', H.vip, H.members), world(nApp, 'nginx', 'edge-n', N.vip, N.members)]);
+  [h, n] = await Promise.all([
+    world(hApp, 'haproxy', 'edge-h', H.vip, H.members),
+    world(nApp, 'nginx', 'edge-n', N.vip, N.members),
+  ]);
   // Tenant t2 on the HAProxy node: HTTPS with its own certificate, for the held-tenant case.
   const cert = makeCert('shop.t2.test');
   const port = await freePort(H.tls);
   await expectOk(hApp, 'POST', '/v1/tenants', { id: 't2', reservation: RESERVATION });
   await expectOk(hApp, 'POST', '/v1/tenants/t2/certificates', { name: 'shop', ...cert });
   await expectOk(hApp, 'POST', '/v1/tenants/t2/pools', { name: 'shop' });
-  await expectOk(hApp, 'PUT', '/v1/tenants/t2/pools/shop/members', { members: [{ name: 's1', address: H.members[0], port: h.memberPorts[0] }] });
-  await expectOk(hApp, 'POST', '/v1/tenants/t2/vips', { name: 'shop', address: H.tls, port, protocol: 'https', certificate: 'shop', defaultPool: 'shop' });
+  await expectOk(hApp, 'PUT', '/v1/tenants/t2/pools/shop/members', {
+    members: [{ name: 's1', address: H.members[0], port: h.memberPorts[0] }],
+  });
+  await expectOk(hApp, 'POST', '/v1/tenants/t2/vips', {
+    name: 'shop',
+    address: H.tls,
+    port,
+    protocol: 'https',
+    certificate: 'shop',
+    defaultPool: 'shop',
+  });
   tls = { cert, port, fingerprint: '' };
 }, 60_000);
 
 /** How each control plane is stopped at the end (the HAProxy one is replaced mid-test). */
-const stoppers: (() => Promise<void>)[] = [() => h?.app.stop() ?? Promise.resolve(), () => n?.app.stop() ?? Promise.resolve()];
+const stoppers: (() => Promise<void>)[] = [
+  () => h?.app.stop() ?? Promise.resolve(),
+  () => n?.app.stop() ?? Promise.resolve(),
+];
 
 afterAll(async () => {
   await Promise.all(agents.map((a) => a.stop()));
@@ -120,7 +175,18 @@ describe('HAProxy node', () => {
 
   it('switchyard agent --once writes the files before haproxy runs (exit 0), and its exit codes say what went wrong', async () => {
     const env = { SWITCHYARD_AGENT_TOKEN: h.token, LOG_LEVEL: 'warn' };
-    const base = ['agent', '--once', '--node', name, '--kind', 'haproxy', '--config-dir', h.configDir, '--master-socket', socket()];
+    const base = [
+      'agent',
+      '--once',
+      '--node',
+      name,
+      '--kind',
+      'haproxy',
+      '--config-dir',
+      h.configDir,
+      '--master-socket',
+      socket(),
+    ];
     const closed = await freePort('127.0.0.1');
     const [ok, noToken, unreachable] = await Promise.all([
       runCli([...base, '--control-plane', h.app.url], env),
@@ -139,8 +205,18 @@ describe('HAProxy node', () => {
   it('serves a tenant’s VIP through haproxy once it starts on those files, and the agent heartbeats', async () => {
     haproxy = startHaproxy(h.configDir, socket());
     proxies.push(haproxy);
-    await eventually('traffic through haproxy', async () => ((await served(H.vip, h.vipPort)).startsWith('edge-h-m') ? true : undefined), 10_000);
-    const agent = buildAgent(parseAgentOptions(flags(h, name, 'haproxy', { haproxyBin: flakyHaproxy(join(root, name), flag()) }), { SWITCHYARD_AGENT_TOKEN: h.token }), logs.logger, FAST_RETRY);
+    await eventually(
+      'traffic through haproxy',
+      async () => ((await served(H.vip, h.vipPort)).startsWith('edge-h-m') ? true : undefined),
+      10_000,
+    );
+    const agent = buildAgent(
+      parseAgentOptions(flags(h, name, 'haproxy', { haproxyBin: flakyHaproxy(join(root, name), flag()) }), {
+        SWITCHYARD_AGENT_TOKEN: h.token,
+      }),
+      logs.logger,
+      FAST_RETRY,
+    );
     agents.push(agent);
     void agent.run();
     const node = await eventually('a heartbeat with versions', async () => {
@@ -148,7 +224,11 @@ describe('HAProxy node', () => {
       return body.status.proxyVersion && body.status.agentVersion ? body : undefined;
     });
     expect(node.status.proxyVersion).toMatch(/^HAProxy version 2\./);
-    const res = await request({ host: H.tls, port: tls.port, tls: { ca: tls.cert.certificate, servername: 'shop.t2.test' } });
+    const res = await request({
+      host: H.tls,
+      port: tls.port,
+      tls: { ca: tls.cert.certificate, servername: 'shop.t2.test' },
+    });
     expect(res.status).toBe(200);
     tls.fingerprint = res.peerFingerprint!;
   });
@@ -156,11 +236,15 @@ describe('HAProxy node', () => {
   it('a structural change (health-check path) causes exactly one reload, with the server states carried over', async () => {
     const before = await masterCli(socket()).showProc();
     const release = activeRelease(h.configDir);
-    const write = await expectOk(h.app, 'PATCH', '/v1/tenants/t1/pools/web', { healthCheck: { ...FAST_CHECK, path: '/ready' } });
+    const write = await expectOk(h.app, 'PATCH', '/v1/tenants/t1/pools/web', {
+      healthCheck: { ...FAST_CHECK, path: '/ready' },
+    });
     const { node } = await converged(h.app.admin, name, write.revision);
     const after = await masterCli(socket()).showProc();
     expect(after.master.reloads).toBe(before.master.reloads + 1);
-    expect(after.workers.filter((w) => w.current).map((w) => w.pid)).not.toContain(before.workers.find((w) => w.current)!.pid);
+    expect(after.workers.filter((w) => w.current).map((w) => w.pid)).not.toContain(
+      before.workers.find((w) => w.current)!.pid,
+    );
     expect(node.status).toMatchObject({ reloadCount: 1, lastError: null });
     expect(activeRelease(h.configDir)).not.toBe(release);
     expect(onDisk(h.configDir, 'haproxy.cfg')).toContain('/ready');
@@ -191,12 +275,18 @@ describe('HAProxy node', () => {
     const workers = (await masterCli(socket()).showProc()).workers.map((w) => w.pid);
     const write = await expectOk(h.app, 'PATCH', '/v1/tenants/t2/vips/shop', { timeouts: { clientMs: 12345 } });
     const { config, node } = await converged(h.app.admin, name, write.revision);
-    expect(config.heldTenants).toEqual([expect.objectContaining({ tenant: 't2', error: expect.stringMatching(/certificate|PEM|SSL/i) })]);
+    expect(config.heldTenants).toEqual([
+      expect.objectContaining({ tenant: 't2', error: expect.stringMatching(/certificate|PEM|SSL/i) }),
+    ]);
     // The directive, not the bare number: the file's server cookies are random hex, which can hold "12345".
     expect(onDisk(h.configDir, 'haproxy.cfg')).not.toContain('timeout client 12345ms');
     expect(node.status).toMatchObject({ reloadCount: 1, lastError: null });
     expect((await masterCli(socket()).showProc()).workers.map((w) => w.pid)).toEqual(workers);
-    const res = await request({ host: H.tls, port: tls.port, tls: { ca: tls.cert.certificate, servername: 'shop.t2.test' } });
+    const res = await request({
+      host: H.tls,
+      port: tls.port,
+      tls: { ca: tls.cert.certificate, servername: 'shop.t2.test' },
+    });
     expect(res.peerFingerprint).toBe(tls.fingerprint);
   });
 
@@ -222,7 +312,13 @@ describe('HAProxy node', () => {
     servers.push({ close: () => new Promise((r) => squatter.close(() => r())) });
     const release = activeRelease(h.configDir);
     const before = await masterCli(socket()).showProc();
-    await expectOk(h.app, 'POST', '/v1/tenants/t1/vips', { name: 'busy', address: H.busy, port, protocol: 'http', defaultPool: 'web' });
+    await expectOk(h.app, 'POST', '/v1/tenants/t1/vips', {
+      name: 'busy',
+      address: H.busy,
+      port,
+      protocol: 'http',
+      defaultPool: 'web',
+    });
     const node = await nodeError(h.app.admin, name, /haproxy refused the new configuration at reload/);
     expect(node.status.lastError).toMatch(/worker \d+ keeps serving the previous configuration/);
     expect(activeRelease(h.configDir)).toBe(release);
@@ -254,8 +350,13 @@ describe('HAProxy node', () => {
     );
 
     const config = loadConfig({
-      DATABASE_URL: h.app.database.url, PORT: url.port, HOST: '127.0.0.1', SWITCHYARD_ADMIN_TOKEN: h.app.adminToken,
-      SWITCHYARD_SECRET_KEY: h.app.secretKey, LOG_LEVEL: 'silent', SWITCHYARD_TOKEN_CACHE_MS: '0',
+      DATABASE_URL: h.app.database.url,
+      PORT: url.port,
+      HOST: '127.0.0.1',
+      SWITCHYARD_ADMIN_TOKEN: h.app.adminToken,
+      SWITCHYARD_SECRET_KEY: h.app.secretKey,
+      LOG_LEVEL: 'silent',
+      SWITCHYARD_TOKEN_CACHE_MS: '0',
     });
     const back: ControlPlane = await startControlPlane(config, createLogger('silent'));
     stoppers[0] = async () => {
@@ -278,12 +379,23 @@ describe('NGINX node', () => {
   let nginx: Proxy;
 
   it('applies once before nginx runs, then serves the VIP through nginx', async () => {
-    const once = buildAgent(parseAgentOptions({ ...flags(n, name, 'nginx'), once: true }, { SWITCHYARD_AGENT_TOKEN: n.token }), createLogger('silent'));
+    const once = buildAgent(
+      parseAgentOptions({ ...flags(n, name, 'nginx'), once: true }, { SWITCHYARD_AGENT_TOKEN: n.token }),
+      createLogger('silent'),
+    );
     expect(onceExitCode(await once.once())).toBe(0);
     nginx = startNginx(n.configDir);
     proxies.push(nginx);
-    await eventually('traffic through nginx', async () => ((await served(N.vip, n.vipPort)).startsWith('edge-n-m') ? true : undefined), 10_000);
-    const agent = buildAgent(parseAgentOptions(flags(n, name, 'nginx'), { SWITCHYARD_AGENT_TOKEN: n.token }), createLogger(process.env.AGENT_TEST_LOGS ? 'debug' : 'silent'), FAST_RETRY);
+    await eventually(
+      'traffic through nginx',
+      async () => ((await served(N.vip, n.vipPort)).startsWith('edge-n-m') ? true : undefined),
+      10_000,
+    );
+    const agent = buildAgent(
+      parseAgentOptions(flags(n, name, 'nginx'), { SWITCHYARD_AGENT_TOKEN: n.token }),
+      createLogger(process.env.AGENT_TEST_LOGS ? 'debug' : 'silent'),
+      FAST_RETRY,
+    );
     agents.push(agent);
     void agent.run();
     const { node } = await converged(n.app.admin, name);
@@ -308,9 +420,17 @@ describe('NGINX node', () => {
     servers.push({ close: () => new Promise((r) => squatter.close(() => r())) });
     const release = activeRelease(n.configDir);
     const workers = await nginxWorkers(nginx.pid);
-    await expectOk(n.app, 'POST', '/v1/tenants/t1/vips', { name: 'busy', address: N.busy, port, protocol: 'http', defaultPool: 'web' });
+    await expectOk(n.app, 'POST', '/v1/tenants/t1/vips', {
+      name: 'busy',
+      address: N.busy,
+      port,
+      protocol: 'http',
+      defaultPool: 'web',
+    });
     const node = await nodeError(n.app.admin, name, /nginx refused the new configuration at reload/);
-    expect(node.status.lastError).toMatch(new RegExp(`\\[emerg\\].*bind\\(\\) to ${N.busy.replace(/\./g, '\\.')}:${port} failed`));
+    expect(node.status.lastError).toMatch(
+      new RegExp(`\\[emerg\\].*bind\\(\\) to ${N.busy.replace(/\./g, '\\.')}:${port} failed`),
+    );
     expect(node.status.reloadCount).toBe(1);
     expect(activeRelease(n.configDir)).toBe(release);
     expect(failedReleases(n.configDir)).toHaveLength(1);

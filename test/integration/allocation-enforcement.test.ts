@@ -61,17 +61,29 @@ beforeAll(async () => {
   const port = await freePort(HOST);
   edge = await ProxyNode.create('edge-1');
   // The node (512 MB, 1 vCPU) holds 5,000 connections and 10,000 req/s; t1 reserves half, may use all.
-  await ok('POST', '/v1/tenants', { id: 't1', reservation: { vcpu: 0.5, memoryMb: 256 }, limit: { vcpu: 1, memoryMb: 512 } });
+  await ok('POST', '/v1/tenants', {
+    id: 't1',
+    reservation: { vcpu: 0.5, memoryMb: 256 },
+    limit: { vcpu: 1, memoryMb: 512 },
+  });
   await ok('POST', '/v1/tenants/t1/pools', { name: 'web' });
   await ok('PUT', '/v1/tenants/t1/pools/web/members', { members: [{ name: 'm1', address: HOST, port: member.port }] });
   await ok('POST', '/v1/tenants/t1/vips', { name: 'web', address: HOST, port, protocol: 'http', defaultPool: 'web' });
   await ok('POST', '/v1/nodes', edge.registration());
   // The rebalancer gives t1 the whole idle node; install what the node is served once that is stored.
-  await eventually('first allocation stored', async () => ((await ok('GET', '/v1/allocations')).items.length === 1 ? true : undefined), 10_000);
+  await eventually(
+    'first allocation stored',
+    async () => ((await ok('GET', '/v1/allocations')).items.length === 1 ? true : undefined),
+    10_000,
+  );
   await edge.install(app.admin);
   await edge.start();
   pid = await edge.workerPid();
-  await eventually('caps live', async () => (same(await live(), { connections: 5000, rate: 10_000, maxconn: 5000 }) ? true : undefined), 10_000);
+  await eventually(
+    'caps live',
+    async () => (same(await live(), { connections: 5000, rate: 10_000, maxconn: 5000 }) ? true : undefined),
+    10_000,
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -85,14 +97,24 @@ describe('allocation enforcement', () => {
     const before = await currentRevision(app);
     await ok('PATCH', '/v1/tenants/t1', { limit: { vcpu: 0.75, memoryMb: 384 } });
     const lowered = { connections: 3750, rate: 7500, maxconn: 3750 };
-    const now = await eventually('new caps live', async () => {
-      const l = await live();
-      return same(l, lowered) ? l : undefined;
-    }, 10_000, 50);
+    const now = await eventually(
+      'new caps live',
+      async () => {
+        const l = await live();
+        return same(l, lowered) ? l : undefined;
+      },
+      10_000,
+      50,
+    );
     expect(now).toEqual(lowered);
     expect(await edge.workerPid()).toBe(pid);
     const { history } = await ok('GET', '/v1/tenants/t1/allocation');
-    expect(history.slice(0, 2).map((h: any) => [h.dimension, h.from, h.to, h.reason]).sort()).toEqual([
+    expect(
+      history
+        .slice(0, 2)
+        .map((h: any) => [h.dimension, h.from, h.to, h.reason])
+        .sort(),
+    ).toEqual([
       ['connections', 5000, 3750, 'limit'],
       ['requestsPerSecond', 10_000, 7500, 'limit'],
     ]);
@@ -102,7 +124,12 @@ describe('allocation enforcement', () => {
   it('when a rebalance is applied through the API after a raise, then the caps rise live and the files carry them too', async () => {
     await ok('PATCH', '/v1/tenants/t1', { limit: { vcpu: 1, memoryMb: 512 } });
     await ok('POST', '/v1/rebalance');
-    await eventually('raised caps live', async () => (same(await live(), { connections: 5000, rate: 10_000, maxconn: 5000 }) ? true : undefined), 10_000, 50);
+    await eventually(
+      'raised caps live',
+      async () => (same(await live(), { connections: 5000, rate: 10_000, maxconn: 5000 }) ? true : undefined),
+      10_000,
+      50,
+    );
     expect(await edge.workerPid()).toBe(pid);
     // The node's files carry the same caps, so a later reload keeps them; no reload is needed for them.
     const config = await ok('GET', '/v1/nodes/edge-1/config');

@@ -27,7 +27,13 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<Cl
   try {
     const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
       cwd: work,
-      env: { ...process.env, SWITCHYARD_URL: app.url, SWITCHYARD_TOKEN: app.adminToken, SWITCHYARD_RETRIES: '1', ...env },
+      env: {
+        ...process.env,
+        SWITCHYARD_URL: app.url,
+        SWITCHYARD_TOKEN: app.adminToken,
+        SWITCHYARD_RETRIES: '1',
+        ...env,
+      },
       timeout: 30_000,
     });
     return { code: 0, stdout, stderr };
@@ -50,7 +56,11 @@ const stable = (value: unknown): unknown =>
   Array.isArray(value)
     ? value.map(stable)
     : value !== null && typeof value === 'object'
-      ? Object.fromEntries(Object.entries(value).filter(([k]) => !VOLATILE.has(k)).map(([k, v]) => [k, stable(v)]))
+      ? Object.fromEntries(
+          Object.entries(value)
+            .filter(([k]) => !VOLATILE.has(k))
+            .map(([k, v]) => [k, stable(v)]),
+        )
       : value;
 
 /** Everything the API says about the seed tenants, minus what differs between two runs (revisions, times, key material). */
@@ -64,15 +74,22 @@ async function seedState(target: TestApp): Promise<unknown> {
       tenant: await get(''),
       certificates: (await get('/certificates')).items,
       caBundles: (await get('/ca-bundles')).items,
-      pools: await Promise.all(pools.map(async (p: { name: string }) => ({ ...p, members: (await get(`/pools/${p.name}/members`)).items }))),
-      vips: await Promise.all(vips.map(async (v: { name: string }) => ({ ...v, routes: (await get(`/vips/${v.name}/routes`)).items }))),
+      pools: await Promise.all(
+        pools.map(async (p: { name: string }) => ({ ...p, members: (await get(`/pools/${p.name}/members`)).items })),
+      ),
+      vips: await Promise.all(
+        vips.map(async (v: { name: string }) => ({ ...v, routes: (await get(`/vips/${v.name}/routes`)).items })),
+      ),
     });
   }
   return out;
 }
 
 const withApiVip = (yaml: string) =>
-  yaml.replace('{ name: web-2, address: 10.0.1.12, port: 8080 }', '{ name: web-2, address: 10.0.1.12, port: 8080, weight: 50 }') +
+  yaml.replace(
+    '{ name: web-2, address: 10.0.1.12, port: 8080 }',
+    '{ name: web-2, address: 10.0.1.12, port: 8080, weight: 50 }',
+  ) +
   '    - name: api\n      address: 192.168.1.110\n      port: 80\n      protocol: http\n      defaultPool: web\n' +
   '      routes:\n        - { name: v1, match: { pathPrefix: /v1 }, pool: web }\n';
 
@@ -83,12 +100,38 @@ beforeAll(async () => {
   cpSync(SEED, seed, { recursive: true });
   // The README's openssl line, into the copy: the repository holds no key.
   await run('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '365', '-subj', '/CN=shop.tenant-b.example',
-    '-addext', 'subjectAltName=DNS:shop.tenant-b.example', '-keyout', join(seed, 'shop.key'), '-out', join(seed, 'shop.crt'),
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '365',
+    '-subj',
+    '/CN=shop.tenant-b.example',
+    '-addext',
+    'subjectAltName=DNS:shop.tenant-b.example',
+    '-keyout',
+    join(seed, 'shop.key'),
+    '-out',
+    join(seed, 'shop.crt'),
   ]);
   await run('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=Tenant B members CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-keyout', join(seed, 'members-ca.key'), '-out', join(seed, 'members-ca.crt'),
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '3650',
+    '-subj',
+    '/CN=Tenant B members CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-keyout',
+    join(seed, 'members-ca.key'),
+    '-out',
+    join(seed, 'members-ca.crt'),
   ]);
 });
 afterAll(async () => {
@@ -100,7 +143,9 @@ describe('switchyard apply', () => {
   it('docs/cli-and-ci.md shows the example files exactly as committed', () => {
     const doc = readFileSync(new URL('../../docs/cli-and-ci.md', import.meta.url), 'utf8');
     for (const name of ['tenant-a.yaml', 'tenant-b.yaml', 'tenant-c.yaml']) {
-      const block = new RegExp('```yaml\\n# examples/seed/' + name.replace('.', '\\.') + '\\n([\\s\\S]*?)```').exec(doc);
+      const block = new RegExp('```yaml\\n# examples/seed/' + name.replace('.', '\\.') + '\\n([\\s\\S]*?)```').exec(
+        doc,
+      );
       expect(block?.[1], `docs/cli-and-ci.md block for ${name}`).toBe(readFileSync(join(SEED, name), 'utf8'));
     }
   });
@@ -110,12 +155,18 @@ describe('switchyard apply', () => {
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toContain('created certificate tenant-b/shop');
     expect(res.stdout).toContain('created ca-bundle tenant-b/members');
-    expect(res.stdout).toMatch(/applied 11 changes \(11 created, 0 updated, 0 deleted\) to 3 tenants; the control plane is at revision \d+/);
+    expect(res.stdout).toMatch(
+      /applied 11 changes \(11 created, 0 updated, 0 deleted\) to 3 tenants; the control plane is at revision \d+/,
+    );
 
     const reference = await startTestApp();
     const dir = mkdtempSync(join(tmpdir(), 'sy-apply-ref-'));
     try {
-      await run('bash', ['-euo', 'pipefail', '-c', readmeSeedScript()], { cwd: dir, env: { ...process.env, SY: reference.url, TOKEN: reference.adminToken }, timeout: 30_000 });
+      await run('bash', ['-euo', 'pipefail', '-c', readmeSeedScript()], {
+        cwd: dir,
+        env: { ...process.env, SY: reference.url, TOKEN: reference.adminToken },
+        timeout: 30_000,
+      });
       expect(await seedState(app)).toEqual(await seedState(reference));
     } finally {
       await reference.stop();
@@ -133,7 +184,12 @@ describe('switchyard apply', () => {
   });
 
   it('--dry-run prints the plan per object, with runtime or reload when the server predicts it, and changes nothing', async () => {
-    const node = await app.admin('POST', '/v1/nodes', { name: 'edge-plan', kind: 'haproxy', capacity: { vcpu: 8, memoryMb: 16384 }, configDir: join(work, 'edge') });
+    const node = await app.admin('POST', '/v1/nodes', {
+      name: 'edge-plan',
+      kind: 'haproxy',
+      capacity: { vcpu: 8, memoryMb: 16384 },
+      configDir: join(work, 'edge'),
+    });
     expect(node.status, JSON.stringify(node.body)).toBe(201);
     try {
       writeFileSync(join(work, 'a-more.yaml'), withApiVip(readFileSync(join(seed, 'tenant-a.yaml'), 'utf8')));
@@ -178,7 +234,12 @@ describe('switchyard apply', () => {
 
   it('with a registrar token (a CI pipeline), then a new tenant is registered and waits for approval', async () => {
     const registrar = await app.token('registrar');
-    writeFileSync(join(work, 'tenant-r.yaml'), readFileSync(join(seed, 'tenant-c.yaml'), 'utf8').replace('name: tenant-c', 'name: tenant-r').replaceAll('192.168.1.102', '192.168.1.122'));
+    writeFileSync(
+      join(work, 'tenant-r.yaml'),
+      readFileSync(join(seed, 'tenant-c.yaml'), 'utf8')
+        .replace('name: tenant-c', 'name: tenant-r')
+        .replaceAll('192.168.1.102', '192.168.1.122'),
+    );
     const res = await cli(['apply', '-f', 'tenant-r.yaml'], { SWITCHYARD_TOKEN: registrar });
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toContain('note: tenant tenant-r is pending approval');
@@ -190,7 +251,10 @@ describe('switchyard apply', () => {
   it('when a file is invalid, then it exits 1 naming the file, document and field, and changes nothing', async () => {
     const bad = join(work, 'bad');
     mkdirSync(bad);
-    writeFileSync(join(bad, 'a.yaml'), readFileSync(join(seed, 'tenant-a.yaml'), 'utf8').replace('port: 80\n', 'port: 70000\n'));
+    writeFileSync(
+      join(bad, 'a.yaml'),
+      readFileSync(join(seed, 'tenant-a.yaml'), 'utf8').replace('port: 80\n', 'port: 70000\n'),
+    );
     writeFileSync(join(bad, 'b.yml'), 'apiVersion: switchyard/v1\nkind: [Tenant\n');
     const before = await currentRevision(app);
     const res = await cli(['apply', '-f', 'bad']);
@@ -209,14 +273,18 @@ describe('switchyard apply', () => {
     );
     const res = await cli(['apply', '-f', 'tenant-d.yaml']);
     expect(res.code).toBe(2);
-    expect(res.stderr).toContain('create vip tenant-d/www failed: POST /v1/tenants/tenant-d/vips: 409 192.168.1.100:80 is already in use by a VIP; resolve the conflict, then re-run');
+    expect(res.stderr).toContain(
+      'create vip tenant-d/www failed: POST /v1/tenants/tenant-d/vips: 409 192.168.1.100:80 is already in use by a VIP; resolve the conflict, then re-run',
+    );
   });
 
   it('when the control plane is down, then it exits 3', async () => {
     const port = await freePort('127.0.0.1');
     const res = await cli(['apply', '-f', 'seed/'], { SWITCHYARD_URL: `http://127.0.0.1:${port}` });
     expect(res.code).toBe(3);
-    expect(res.stderr).toContain(`cannot reach the control plane at http://127.0.0.1:${port} (ECONNREFUSED) after 2 attempts`);
+    expect(res.stderr).toContain(
+      `cannot reach the control plane at http://127.0.0.1:${port} (ECONNREFUSED) after 2 attempts`,
+    );
   });
 });
 
@@ -260,4 +328,3 @@ describe('switchyard get and delete', () => {
     expect((await app.admin('GET', '/v1/tenants/tenant-c')).status).toBe(404);
   });
 });
-

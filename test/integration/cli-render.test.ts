@@ -55,7 +55,12 @@ describe('switchyard render', () => {
 
   it('writes exactly what a node gets with --node', async () => {
     const nodeDir = tmp();
-    await app.admin('POST', '/v1/nodes', { name: 'edge-9', kind: 'nginx', capacity: { vcpu: 2, memoryMb: 2048 }, configDir: nodeDir });
+    await app.admin('POST', '/v1/nodes', {
+      name: 'edge-9',
+      kind: 'nginx',
+      capacity: { vcpu: 2, memoryMb: 2048 },
+      configDir: nodeDir,
+    });
     const out = tmp();
     const res = await cli(['render', '--node', 'edge-9', '--out', out]);
     expect(res.code, res.stderr).toBe(0);

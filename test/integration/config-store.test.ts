@@ -26,19 +26,28 @@ const tenantPart = (tenant: number, variant = 0) =>
 
 function config(tenants: number, changed?: { tenant: number; variant: number }): Record<string, string[]> {
   const parts = Array.from({ length: tenants }, (_, t) => tenantPart(t, changed?.tenant === t ? changed.variant : 0));
-  return { 'haproxy.cfg': ['global\n  maxconn 1000\n', ...parts], 'maps/hosts.map': ['a.example 1\n', 'b.example 2\n'] };
+  return {
+    'haproxy.cfg': ['global\n  maxconn 1000\n', ...parts],
+    'maps/hosts.map': ['a.example 1\n', 'b.example 2\n'],
+  };
 }
 
-const joined = (files: SegmentedFiles) => Object.fromEntries(Object.entries(files).map(([name, parts]) => [name, parts.join('')]));
+const joined = (files: SegmentedFiles) =>
+  Object.fromEntries(Object.entries(files).map(([name, parts]) => [name, parts.join('')]));
 
 async function segmentCount(): Promise<number> {
-  const row = await db.selectFrom('config_segments').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('config_segments')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
 /** Chunks of digests are base64, structural parts chunks JSON lists: no config part here looks like either. */
 async function chunkCount(): Promise<number> {
-  const { rows } = await sql<{ n: string }>`select count(*) as n from config_segments where content ~ '^[A-Za-z0-9+/]+=*$' or content like '[[%'`.execute(db);
+  const { rows } = await sql<{
+    n: string;
+  }>`select count(*) as n from config_segments where content ~ '^[A-Za-z0-9+/]+=*$' or content like '[[%'`.execute(db);
   return Number(rows[0]!.n);
 }
 const partCount = async () => (await segmentCount()) - (await chunkCount());
@@ -50,7 +59,12 @@ function chunksOf(v: StoredConfigVersion): Set<string> {
   return new Set(decoded.files.flatMap((f) => f.chunks));
 }
 
-async function store1(nodeName: string, files: SegmentedFiles, previous?: StoredConfigVersion, using = store): Promise<StoredConfigVersion> {
+async function store1(
+  nodeName: string,
+  files: SegmentedFiles,
+  previous?: StoredConfigVersion,
+  using = store,
+): Promise<StoredConfigVersion> {
   await db.transaction().execute((trx) =>
     using.insert(trx, {
       nodeName,
@@ -69,7 +83,19 @@ async function store1(nodeName: string, files: SegmentedFiles, previous?: Stored
 let nodeCount = 0;
 async function newNode(): Promise<string> {
   const name = `edge-${++nodeCount}`;
-  await insertNode(db, { name, kind: 'haproxy', group: 'default', zone: 'z1', runtimeAddress: null, capacity: { vcpu: 1, memoryMb: 512 }, configDir: '/etc/x' }, 1);
+  await insertNode(
+    db,
+    {
+      name,
+      kind: 'haproxy',
+      group: 'default',
+      zone: 'z1',
+      runtimeAddress: null,
+      capacity: { vcpu: 1, memoryMb: 512 },
+      configDir: '/etc/x',
+    },
+    1,
+  );
   return name;
 }
 
@@ -83,7 +109,7 @@ afterAll(async () => {
 });
 
 describe('ConfigStore.insert and open', () => {
-  it('when one tenant changes, then the second version stores only that tenant\'s segment, and both open as their joined files', async () => {
+  it("when one tenant changes, then the second version stores only that tenant's segment, and both open as their joined files", async () => {
     const node = await newNode();
     const before = await partCount();
     const chunksBefore = await chunkCount();
@@ -128,7 +154,10 @@ describe('ConfigStore.insert and open', () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const body = pem.split('\n')[1]!;
-    const files = { 'certs/t1-web.pem': [`-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n${pem}`], 'haproxy.cfg': [tenantPart(1)] };
+    const files = {
+      'certs/t1-web.pem': [`-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n${pem}`],
+      'haproxy.cfg': [tenantPart(1)],
+    };
     const v = await store1(node, files);
 
     const rows = await db.selectFrom('config_segments').select(['content', 'sealed']).execute();
@@ -145,7 +174,11 @@ describe('ConfigStore.insert and open', () => {
     const node = await newNode();
     const files = { 'haproxy.cfg': [`backend be_${node}\n  server m1 10.9.9.9:80\n`] };
     const v = await store1(node, files);
-    await db.updateTable('config_segments').set({ content: `backend be_${node}\n  server m1 10.6.6.6:80\n` }).where('content', '=', files['haproxy.cfg'][0]!).execute();
+    await db
+      .updateTable('config_segments')
+      .set({ content: `backend be_${node}\n  server m1 10.6.6.6:80\n` })
+      .where('content', '=', files['haproxy.cfg'][0]!)
+      .execute();
     await expect(new ConfigStore(db, KEY).open(v)).rejects.toThrow(/does not match its digest/);
   });
 
@@ -208,7 +241,11 @@ describe('ConfigStore.sweep', () => {
     // Its own part and its chunk of digests (vb's lists another digest).
     expect(await store.sweep()).toBe(2);
     expect(await segmentCount()).toBe(before - 2);
-    const left = await db.selectFrom('config_segments').select('content').where('content', 'like', `%${node}%`).execute();
+    const left = await db
+      .selectFrom('config_segments')
+      .select('content')
+      .where('content', 'like', `%${node}%`)
+      .execute();
     expect(left.map((r) => r.content).sort()).toEqual([`only in b ${node}\n`, `shared ${node}\n`]);
     expect(await new ConfigStore(db, KEY).open(vb)).toEqual(joined(b));
     expect(await store.sweep()).toBe(0);
@@ -241,7 +278,15 @@ describe('ConfigStore.sweep', () => {
     const insertDone = new Promise<void>((resolve) => (inserted = resolve));
     const next = { 'haproxy.cfg': [`kept ${node}\n`, `new ${node}\n`] };
     const transaction = db.transaction().execute(async (trx) => {
-      await store.insert(trx, { nodeName: node, revision: 2, contentHash: store.contentHash(next), structuralHash: 's'.repeat(64), structuralParts: {}, files: next, heldTenants: [] });
+      await store.insert(trx, {
+        nodeName: node,
+        revision: 2,
+        contentHash: store.contentHash(next),
+        structuralHash: 's'.repeat(64),
+        structuralParts: {},
+        files: next,
+        heldTenants: [],
+      });
       inserted();
       await committed;
     });
@@ -249,7 +294,9 @@ describe('ConfigStore.sweep', () => {
     const sweeping = store.sweep();
     await vi.waitFor(async () => {
       const { rows } = await sql<{ n: string }>`select count(*) as n from pg_locks
-        where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`.execute(db);
+        where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`.execute(
+        db,
+      );
       expect(Number(rows[0]!.n)).toBe(1);
     });
     commit();
@@ -263,25 +310,46 @@ describe('ConfigStore.sweep', () => {
 
 describe('structural parts', () => {
   const parts = (tenants: number, changed?: number) =>
-    Object.fromEntries(Array.from({ length: tenants }, (_, t) => [`vip t${t}/www`, (t === changed ? 'f' : '0').repeat(16)]));
+    Object.fromEntries(
+      Array.from({ length: tenants }, (_, t) => [`vip t${t}/www`, (t === changed ? 'f' : '0').repeat(16)]),
+    );
 
   it('are stored as chunks, open as they were, and a changed part adds one chunk (two when it moves a boundary)', async () => {
     const node = await newNode();
     const files = { 'haproxy.cfg': [`global ${node}\n`] };
     const insert = (structuralParts: Record<string, string>, previous?: StoredConfigVersion) =>
-      db.transaction().execute((trx) =>
-        store.insert(trx, { nodeName: node, revision: 1, contentHash: 'c'.repeat(64), structuralHash: 's'.repeat(64), structuralParts, files, heldTenants: [], previous }),
-      );
+      db
+        .transaction()
+        .execute((trx) =>
+          store.insert(trx, {
+            nodeName: node,
+            revision: 1,
+            contentHash: 'c'.repeat(64),
+            structuralHash: 's'.repeat(64),
+            structuralParts,
+            files,
+            heldTenants: [],
+            previous,
+          }),
+        );
     await insert(parts(1_000));
     const v1 = (await latestConfigVersion(db, node))!;
-    const row1 = await db.selectFrom('config_versions').select(['structure_chunks', 'structural_parts']).where(sql<boolean>`id = ${v1.id}`).executeTakeFirstOrThrow();
+    const row1 = await db
+      .selectFrom('config_versions')
+      .select(['structure_chunks', 'structural_parts'])
+      .where(sql<boolean>`id = ${v1.id}`)
+      .executeTakeFirstOrThrow();
     expect(row1.structural_parts).toEqual({});
     expect(await new ConfigStore(db, KEY).openStructure(row1.structure_chunks!)).toEqual(parts(1_000));
 
     const before = await chunkCount();
     await insert(parts(1_000, 500), v1);
     const v2 = (await latestConfigVersion(db, node))!;
-    const row2 = await db.selectFrom('config_versions').select('structure_chunks').where(sql<boolean>`id = ${v2.id}`).executeTakeFirstOrThrow();
+    const row2 = await db
+      .selectFrom('config_versions')
+      .select('structure_chunks')
+      .where(sql<boolean>`id = ${v2.id}`)
+      .executeTakeFirstOrThrow();
     expect(await new ConfigStore(db, KEY).openStructure(row2.structure_chunks!)).toEqual(parts(1_000, 500));
     const added = (await chunkCount()) - before;
     expect(added).toBeGreaterThanOrEqual(1);

@@ -41,10 +41,14 @@ async function applySeed(): Promise<void> {
   writeFileSync(join(seed, 'members-ca.crt'), makeCert('members-ca.tenant-b.example').certificate);
   let output = '';
   const sink = new Writable({ write: (chunk, _enc, done) => ((output += String(chunk)), done()) });
-  const code = await applyManifests({ files: [seed], dryRun: false, prune: false }, () => new ApiClient({ url: app.url, token: app.adminToken, attempts: 1 }), {
-    stdout: sink,
-    stderr: sink,
-  });
+  const code = await applyManifests(
+    { files: [seed], dryRun: false, prune: false },
+    () => new ApiClient({ url: app.url, token: app.adminToken, attempts: 1 }),
+    {
+      stdout: sink,
+      stderr: sink,
+    },
+  );
   expect(code, output).toBe(0);
 }
 
@@ -60,7 +64,14 @@ function sample(requestRate: number, sessions: number): StatSample {
     sessionLimit: 40_000,
     sessionRate: requestRate / 4,
     counters: { requests: 0, responses2xx: 0, responses4xx: 0, responses5xx: 0, denied: 0, refused: 0 },
-    rates: { requests: requestRate, responses2xx: requestRate * 0.95, responses4xx: requestRate * 0.05, responses5xx: 0, denied: 0, refused: 0 },
+    rates: {
+      requests: requestRate,
+      responses2xx: requestRate * 0.95,
+      responses4xx: requestRate * 0.05,
+      responses5xx: 0,
+      denied: 0,
+      refused: 0,
+    },
     status: null,
     checkStatus: null,
   };
@@ -74,7 +85,10 @@ async function signIn(token: string): Promise<void> {
 const cell = (row: string, col: string) => page.locator(`${row} [data-col="${col}"]`);
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; bash .ci/run does)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; bash .ci/run does)`,
+    );
   work = mkdtempSync(join(tmpdir(), 'sy-dashboard-'));
   app = await startTestApp();
   await applySeed();
@@ -82,7 +96,15 @@ beforeAll(async () => {
   context = await chromium.launchPersistentContext(join(work, 'profile'), {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
     viewport: { width: 1280, height: 900 },
     timeout: 30_000,
   });
@@ -118,7 +140,11 @@ describe('dashboard at /ui', () => {
   });
 
   it('serves its own files with their types and the same headers, and nothing else under /ui', async () => {
-    for (const [file, type] of [['main.js', /javascript/], ['dashboard.css', /text\/css/], ['favicon.svg', /image\/svg\+xml/]] as const) {
+    for (const [file, type] of [
+      ['main.js', /javascript/],
+      ['dashboard.css', /text\/css/],
+      ['favicon.svg', /image\/svg\+xml/],
+    ] as const) {
       const res = await fetch(`${app.url}/ui/${file}`);
       expect(res.status, file).toBe(200);
       expect(res.headers.get('content-type'), file).toMatch(type);
@@ -137,17 +163,31 @@ describe('dashboard at /ui', () => {
     await signIn('sy_not_a_valid_token_0123456789');
     const error = page.locator('#auth-error');
     await error.waitFor({ state: 'visible' });
-    expect(await error.textContent()).toMatch(/The API refused this token \(401 unauthorized\).*An admin or operator token shows every tenant and node/);
+    expect(await error.textContent()).toMatch(
+      /The API refused this token \(401 unauthorized\).*An admin or operator token shows every tenant and node/,
+    );
     expect(await page.locator('#dashboard').isHidden()).toBe(true);
-    expect(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { length: number } }).sessionStorage.length)).toBe(0);
+    expect(
+      await page.evaluate(
+        () => (globalThis as unknown as { sessionStorage: { length: number } }).sessionStorage.length,
+      ),
+    ).toBe(0);
   });
 
   it('with the admin token, then it lists the seed tenants with their state and reservation, and says what is empty', async () => {
     await signIn(app.adminToken);
     await page.locator('#tenants-table tr[data-tenant="tenant-c"]').waitFor();
     expect(await page.locator('#auth-error').isHidden()).toBe(true);
-    expect(await page.locator('#tenants-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-tenant')))).toEqual(['tenant-a', 'tenant-b', 'tenant-c']);
-    for (const [id, reservation] of [['tenant-a', '2 vCPU / 4 GB'], ['tenant-b', '4 vCPU / 8 GB'], ['tenant-c', '1 vCPU / 2 GB']] as const) {
+    expect(
+      await page
+        .locator('#tenants-table tbody tr')
+        .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-tenant'))),
+    ).toEqual(['tenant-a', 'tenant-b', 'tenant-c']);
+    for (const [id, reservation] of [
+      ['tenant-a', '2 vCPU / 4 GB'],
+      ['tenant-b', '4 vCPU / 8 GB'],
+      ['tenant-c', '1 vCPU / 2 GB'],
+    ] as const) {
       const row = `#tenants-table tr[data-tenant="${id}"]`;
       expect(await cell(row, 'tenant').textContent()).toContain(id);
       expect(await cell(row, 'state').textContent()).toContain('active');
@@ -156,27 +196,64 @@ describe('dashboard at /ui', () => {
     }
     // No node yet: nothing is allocated, nothing sampled, and the page says so rather than drawing nothing.
     expect(await page.locator('#nodes-table tbody').textContent()).toContain('No nodes registered.');
-    expect(await cell('#tenants-table tr[data-tenant="tenant-a"]', 'allocation').textContent()).toContain('none (no node serves it)');
-    expect(await page.locator('[data-chart-tenant="tenant-a"] .empty').first().textContent()).toMatch(/No traffic samples and no allocation in the last hour/);
+    expect(await cell('#tenants-table tr[data-tenant="tenant-a"]', 'allocation').textContent()).toContain(
+      'none (no node serves it)',
+    );
+    expect(await page.locator('[data-chart-tenant="tenant-a"] .empty').first().textContent()).toMatch(
+      /No traffic samples and no allocation in the last hour/,
+    );
   });
 
   it('after a node registers and traffic is sampled, then it shows the node and draws the tenant charts', async () => {
-    const node = await app.admin('POST', '/v1/nodes', { name: 'edge-1', kind: 'haproxy', zone: 'zone-a', capacity: { vcpu: 8, memoryMb: 16384 } });
+    const node = await app.admin('POST', '/v1/nodes', {
+      name: 'edge-1',
+      kind: 'haproxy',
+      zone: 'zone-a',
+      capacity: { vcpu: 8, memoryMb: 16384 },
+    });
     expect(node.status, JSON.stringify(node.body)).toBe(201);
     const db = app.database.handle.db;
     // What the reconciler would have built for the node (its build runs `haproxy -c`; not needed to show it).
     const desired = await currentRevision(app);
     // An agent may only report a version built for its node: the older one it applied is stored too.
-    await insertConfigVersion(db, { nodeName: 'edge-1', revision: desired - 1, contentHash: 'a'.repeat(64), structuralHash: 's'.repeat(64), filesSealed: '', fileNames: [], heldTenants: [] });
-    await insertConfigVersion(db, { nodeName: 'edge-1', revision: desired, contentHash: 'd'.repeat(64), structuralHash: 's'.repeat(64), filesSealed: '', fileNames: [], heldTenants: [] });
+    await insertConfigVersion(db, {
+      nodeName: 'edge-1',
+      revision: desired - 1,
+      contentHash: 'a'.repeat(64),
+      structuralHash: 's'.repeat(64),
+      filesSealed: '',
+      fileNames: [],
+      heldTenants: [],
+    });
+    await insertConfigVersion(db, {
+      nodeName: 'edge-1',
+      revision: desired,
+      contentHash: 'd'.repeat(64),
+      structuralHash: 's'.repeat(64),
+      filesSealed: '',
+      fileNames: [],
+      heldTenants: [],
+    });
     // The agent applied an older version, then failed to apply the new one.
     agentToken = node.body.agentToken;
     const agent = app.as(agentToken);
-    expect((await agent('POST', '/v1/nodes/edge-1/status', { event: 'applied', contentHash: 'a'.repeat(64), revision: desired - 1, proxyVersion: 'HAProxy 2.6.12' })).status).toBe(200);
-    expect((await agent('POST', '/v1/nodes/edge-1/status', { event: 'failed', error: HOSTILE_ERROR })).status).toBe(200);
+    expect(
+      (
+        await agent('POST', '/v1/nodes/edge-1/status', {
+          event: 'applied',
+          contentHash: 'a'.repeat(64),
+          revision: desired - 1,
+          proxyVersion: 'HAProxy 2.6.12',
+        })
+      ).status,
+    ).toBe(200);
+    expect((await agent('POST', '/v1/nodes/edge-1/status', { event: 'failed', error: HOSTILE_ERROR })).status).toBe(
+      200,
+    );
     // Thirty minutes of tenant-a traffic, one sample a minute, climbing from 100 to 390 req/s.
     const now = Date.now();
-    for (let i = 0; i < 30; i++) await insertSamples(db, 'edge-1', new Date(now - (30 - i) * 60_000), [sample(100 + i * 10, 500 + i * 20)]);
+    for (let i = 0; i < 30; i++)
+      await insertSamples(db, 'edge-1', new Date(now - (30 - i) * 60_000), [sample(100 + i * 10, 500 + i * 20)]);
 
     // The token is kept in sessionStorage: a reload signs in again on its own.
     await page.reload();
@@ -245,8 +322,17 @@ describe('dashboard at /ui', () => {
       none: await seriesOf({ current: [], history: [] }, 'connections'),
     };
     // n1 had no stored cap before 16:20 (only n2's counts), 50,000 until 16:40, 60,000 since.
-    expect(series.connections).toEqual([[0, 40_000], [20, 90_000], [40, 100_000], [60, 100_000]]);
-    expect(series.requestsPerSecond).toEqual([[0, 45_000], [40, 50_000], [60, 50_000]]);
+    expect(series.connections).toEqual([
+      [0, 40_000],
+      [20, 90_000],
+      [40, 100_000],
+      [60, 100_000],
+    ]);
+    expect(series.requestsPerSecond).toEqual([
+      [0, 45_000],
+      [40, 50_000],
+      [60, 50_000],
+    ]);
     expect(series.none).toEqual([]);
   });
 
@@ -255,10 +341,18 @@ describe('dashboard at /ui', () => {
     await page.click('#sign-out');
     await signIn(viewer);
     await page.locator('#nodes-note').waitFor({ state: 'visible' });
-    expect(await page.locator('#tenants-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-tenant')))).toEqual(['tenant-b']);
+    expect(
+      await page
+        .locator('#tenants-table tbody tr')
+        .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-tenant'))),
+    ).toEqual(['tenant-b']);
     expect(await page.locator('#nodes-note').textContent()).toMatch(/admin and operator tokens only.*403/);
     expect(await page.locator('#nodes-table tr[data-node]').count()).toBe(0);
-    expect(await page.locator('[data-chart-tenant]').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-chart-tenant')))).toEqual(['tenant-b']);
+    expect(
+      await page
+        .locator('[data-chart-tenant]')
+        .evaluateAll((cards) => cards.map((c) => c.getAttribute('data-chart-tenant'))),
+    ).toEqual(['tenant-b']);
   });
 
   it("with a node's agent token, then it says the token may not list tenants and which token to use", async () => {
@@ -266,7 +360,9 @@ describe('dashboard at /ui', () => {
     await signIn(agentToken);
     const error = page.locator('#auth-error');
     await error.waitFor({ state: 'visible' });
-    expect(await error.textContent()).toMatch(/This token may not list tenants \(403 forbidden\).*An admin or operator token/);
+    expect(await error.textContent()).toMatch(
+      /This token may not list tenants \(403 forbidden\).*An admin or operator token/,
+    );
     expect(await page.locator('#dashboard').isHidden()).toBe(true);
   });
 

@@ -33,7 +33,8 @@ export const TENANT_X = { id: 'tenant-x', reservation: RESERVATION, limit: FAIR_
 export const TENANT_Y = { id: 'tenant-y', reservation: RESERVATION, limit: FAIR_NODE } as const;
 export const TENANTS = [TENANT_X.id, TENANT_Y.id] as const;
 
-export const vectorOf = (resources: { vcpu: number; memoryMb: number }): ResourceVector => toResourceVector(resources, HAPROXY_CAPACITY_FACTORS);
+export const vectorOf = (resources: { vcpu: number; memoryMb: number }): ResourceVector =>
+  toResourceVector(resources, HAPROXY_CAPACITY_FACTORS);
 export const NODE_CAPACITY = vectorOf(FAIR_NODE);
 export const RESERVED = vectorOf(RESERVATION);
 
@@ -100,11 +101,20 @@ export interface PacedLoad {
  * busy, and at most `sockets` × 4 wait (beyond, the request counts as an error). Answers are
  * counted by the second the request was sent: 2xx, 429, other statuses, errors and timeouts.
  */
-export function pacedLoad(port: number, options: { sockets?: number; timeoutMs?: number; path?: string } = {}): PacedLoad {
+export function pacedLoad(
+  port: number,
+  options: { sockets?: number; timeoutMs?: number; path?: string } = {},
+): PacedLoad {
   const sockets = options.sockets ?? 32;
   const timeoutMs = options.timeoutMs ?? 2000;
   // Idle sockets are closed well before HAProxy's 10-s keep-alive timeout would close them under a request.
-  const agent = new http.Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets, timeout: 4000, scheduling: 'fifo' });
+  const agent = new http.Agent({
+    keepAlive: true,
+    maxSockets: sockets,
+    maxFreeSockets: sockets,
+    timeout: 4000,
+    scheduling: 'fifo',
+  });
   const seconds = new Map<number, Tally>();
   const bucket = (s: number) => {
     let t = seconds.get(s);
@@ -294,20 +304,50 @@ export async function startFairnessNode(admin: Caller): Promise<FairnessNode> {
       members.push(fast, slow);
       ports[tenant.id] = { http: await freePort(HOST), tcp: await freePort(HOST) };
       await write(admin, 'POST', '/v1/tenants', tenant);
-      for (const [pool, member] of [['web', fast], ['hold', slow]] as const) {
+      for (const [pool, member] of [
+        ['web', fast],
+        ['hold', slow],
+      ] as const) {
         await write(admin, 'POST', `/v1/tenants/${tenant.id}/pools`, { name: pool });
-        await write(admin, 'PUT', `/v1/tenants/${tenant.id}/pools/${pool}/members`, { members: [{ name: 'm1', address: HOST, port: member.port }] });
+        await write(admin, 'PUT', `/v1/tenants/${tenant.id}/pools/${pool}/members`, {
+          members: [{ name: 'm1', address: HOST, port: member.port }],
+        });
       }
-      await write(admin, 'POST', `/v1/tenants/${tenant.id}/vips`, { name: 'web', address: HOST, port: ports[tenant.id]!.http, protocol: 'http', defaultPool: 'web' });
-      await write(admin, 'POST', `/v1/tenants/${tenant.id}/vips`, { name: 'conn', address: HOST, port: ports[tenant.id]!.tcp, protocol: 'tcp', defaultPool: 'hold' });
+      await write(admin, 'POST', `/v1/tenants/${tenant.id}/vips`, {
+        name: 'web',
+        address: HOST,
+        port: ports[tenant.id]!.http,
+        protocol: 'http',
+        defaultPool: 'web',
+      });
+      await write(admin, 'POST', `/v1/tenants/${tenant.id}/vips`, {
+        name: 'conn',
+        address: HOST,
+        port: ports[tenant.id]!.tcp,
+        protocol: 'tcp',
+        defaultPool: 'hold',
+      });
     }
     await edge.install(admin);
     await edge.start();
-    await eventually('both tenants\' caps stored and live on the proxy', async () => {
-      const { items } = (await admin('GET', '/v1/allocations')).body as { items: { tenantId: string; maxConnections: number; requestsPerSecond: number }[] };
-      const caps = await capsOnNode(edge, TENANTS);
-      return items.length === 2 && items.every((i) => caps[i.tenantId]?.requestsPerSecond === i.requestsPerSecond && caps[i.tenantId]?.connections === i.maxConnections) ? true : undefined;
-    }, 20_000);
+    await eventually(
+      "both tenants' caps stored and live on the proxy",
+      async () => {
+        const { items } = (await admin('GET', '/v1/allocations')).body as {
+          items: { tenantId: string; maxConnections: number; requestsPerSecond: number }[];
+        };
+        const caps = await capsOnNode(edge, TENANTS);
+        return items.length === 2 &&
+          items.every(
+            (i) =>
+              caps[i.tenantId]?.requestsPerSecond === i.requestsPerSecond &&
+              caps[i.tenantId]?.connections === i.maxConnections,
+          )
+          ? true
+          : undefined;
+      },
+      20_000,
+    );
   } catch (err) {
     await Promise.all([edge.remove(), ...members.map((m) => m.close())]);
     throw err;
@@ -359,7 +399,13 @@ export function watchCaps(edge: ProxyNode, everyMs = 200): CapsWatch {
 type CapDimension = 'requestsPerSecond' | 'connections';
 
 /** The cap a tenant held over [fromMs, toMs), time-weighted from the readings (each holds until the next; the last one before the window holds at its start). */
-export function capDuring(readings: readonly CapsReading[], tenant: string, dim: CapDimension, fromMs: number, toMs: number): number | null {
+export function capDuring(
+  readings: readonly CapsReading[],
+  tenant: string,
+  dim: CapDimension,
+  fromMs: number,
+  toMs: number,
+): number | null {
   let weighted = 0;
   let covered = 0;
   for (let i = 0; i < readings.length; i++) {
@@ -373,19 +419,26 @@ export function capDuring(readings: readonly CapsReading[], tenant: string, dim:
 }
 
 /** The first reading at or after `fromMs` for which `holds` is true. */
-export function firstReading(readings: readonly CapsReading[], fromMs: number, holds: (r: CapsReading) => boolean): CapsReading | undefined {
+export function firstReading(
+  readings: readonly CapsReading[],
+  fromMs: number,
+  holds: (r: CapsReading) => boolean,
+): CapsReading | undefined {
   return readings.find((r) => r.at >= fromMs && holds(r));
 }
 
 /** When the stats poller stored each poll of `node` after `since` (ms, ascending): a clock counted in polls. */
 export async function pollTimes(db: Db, node: string, since: Date): Promise<number[]> {
   const { rows } = await sql<{ at: Date }>`
-    select distinct at from stat_samples where node_name = ${node} and kind = 'frontend' and at > ${since} order by at`.execute(db);
+    select distinct at from stat_samples where node_name = ${node} and kind = 'frontend' and at > ${since} order by at`.execute(
+    db,
+  );
   return rows.map((r) => new Date(r.at).getTime());
 }
 
 /** Polls stored in (fromMs, toMs]. */
-export const pollsBetween = (polls: readonly number[], fromMs: number, toMs: number): number => polls.filter((p) => p > fromMs && p <= toMs).length;
+export const pollsBetween = (polls: readonly number[], fromMs: number, toMs: number): number =>
+  polls.filter((p) => p > fromMs && p <= toMs).length;
 
 // ------------------------------------------------------------------------------ the rate scenario
 
@@ -486,11 +539,18 @@ export function rateWindows(
           limited: t.limited / lengthS,
           other: t.other / lengthS,
           errors: t.errors / lengthS,
-          entitled: capDuring(readings, tenant, 'requestsPerSecond', from * 1000, (from + lengthS) * 1000) ?? Number.NaN,
+          entitled:
+            capDuring(readings, tenant, 'requestsPerSecond', from * 1000, (from + lengthS) * 1000) ?? Number.NaN,
           p99Ms: percentile(t.latencies, 99),
         };
       }
-      out.push({ phase: run.spec.name, from, to: from + lengthS, afterPolls: pollsBetween(polls, run.start, from * 1000), tenants });
+      out.push({
+        phase: run.spec.name,
+        from,
+        to: from + lengthS,
+        afterPolls: pollsBetween(polls, run.start, from * 1000),
+        tenants,
+      });
     }
   }
   return out;
@@ -513,14 +573,35 @@ export interface ConnectionRun {
   readonly yStart: number;
   readonly lent: { readonly at: number; readonly polls: number; readonly cap: number } | null;
   /** Y's clients over the last poll interval before X came, served and refused per second. */
-  readonly yAlone: { readonly served: number; readonly refused: number; readonly other: number; readonly waiting: number; readonly cap: number };
+  readonly yAlone: {
+    readonly served: number;
+    readonly refused: number;
+    readonly other: number;
+    readonly waiting: number;
+    readonly cap: number;
+  };
   readonly xStart: number;
   /** When X first held its reserved connections (sessions on its frontends). */
   readonly xReserved: { readonly at: number; readonly ms: number; readonly polls: number } | null;
   /** When both caps were first read within 10% of half the node. */
-  readonly fair: { readonly at: number; readonly polls: number; readonly caps: Readonly<Record<string, number>> } | null;
+  readonly fair: {
+    readonly at: number;
+    readonly polls: number;
+    readonly caps: Readonly<Record<string, number>>;
+  } | null;
   /** Each tenant over the last poll interval of the run. */
-  readonly both: Readonly<Record<string, { readonly served: number; readonly refused: number; readonly other: number; readonly waiting: number; readonly cap: number }>>;
+  readonly both: Readonly<
+    Record<
+      string,
+      {
+        readonly served: number;
+        readonly refused: number;
+        readonly other: number;
+        readonly waiting: number;
+        readonly cap: number;
+      }
+    >
+  >;
 }
 
 /**
@@ -536,47 +617,91 @@ export async function runConnectionScenario(
 ): Promise<ConnectionRun> {
   const node = fair.edge.name;
   const since = new Date();
-  const demand = Object.fromEntries(TENANTS.map((t) => [t, connectionDemand(fair.ports[t]!.tcp)])) as Record<string, ConnectionDemand>;
+  const demand = Object.fromEntries(TENANTS.map((t) => [t, connectionDemand(fair.ports[t]!.tcp)])) as Record<
+    string,
+    ConnectionDemand
+  >;
   const [x, y] = TENANTS;
   const perSecond = (t: ConnectionTally, seconds: number, cap: number) => ({
-    served: t.served / seconds, refused: t.refused / seconds, other: t.other / seconds, waiting: t.waiting, cap,
+    served: t.served / seconds,
+    refused: t.refused / seconds,
+    other: t.other / seconds,
+    waiting: t.waiting,
+    cap,
   });
   const lastInterval = () => [secondOf(Date.now()) - POLL_S, secondOf(Date.now())] as const;
   try {
     log(`Y: ${Y_CONNECTION_CLIENTS} clients, X idle`);
     const yStart = Date.now();
     demand[y]!.setClients(Y_CONNECTION_CLIENTS);
-    const lentReading = await until(() => firstReading(watch.readings, yStart, (r) => r.caps[y]!.connections >= Y_CONNECTION_CLIENTS), 6 * POLL_S * 1000);
+    const lentReading = await until(
+      () => firstReading(watch.readings, yStart, (r) => r.caps[y]!.connections >= Y_CONNECTION_CLIENTS),
+      6 * POLL_S * 1000,
+    );
     await pollCycles(db, node, 2, POLL_S);
     const [ya, yb] = lastInterval();
-    const yAlone = perSecond(demand[y]!.tally(ya, yb), POLL_S, capDuring(watch.readings, y, 'connections', ya * 1000, yb * 1000) ?? Number.NaN);
+    const yAlone = perSecond(
+      demand[y]!.tally(ya, yb),
+      POLL_S,
+      capDuring(watch.readings, y, 'connections', ya * 1000, yb * 1000) ?? Number.NaN,
+    );
 
     log(`X: ${CONNECTION_CLIENTS} clients too`);
     const xStart = Date.now();
     demand[x]!.setClients(CONNECTION_CLIENTS);
-    const reservedReading = await until(() => firstReading(watch.readings, xStart, (r) => r.caps[x]!.sessions >= RESERVED.connections), 3 * POLL_S * 1000);
+    const reservedReading = await until(
+      () => firstReading(watch.readings, xStart, (r) => r.caps[x]!.sessions >= RESERVED.connections),
+      3 * POLL_S * 1000,
+    );
     const half = NODE_CAPACITY.connections / 2;
     const within = (v: number) => Math.abs(v - half) <= 0.1 * half;
     const fairReading = await until(
-      () => firstReading(watch.readings, xStart, (r) => within(r.caps[x]!.connections) && within(r.caps[y]!.connections)),
+      () =>
+        firstReading(watch.readings, xStart, (r) => within(r.caps[x]!.connections) && within(r.caps[y]!.connections)),
       6 * POLL_S * 1000,
     );
     await pollCycles(db, node, 2, POLL_S);
     const [ba, bb] = lastInterval();
-    const both = Object.fromEntries(TENANTS.map((t) => [t, perSecond(demand[t]!.tally(ba, bb), POLL_S, capDuring(watch.readings, t, 'connections', ba * 1000, bb * 1000) ?? Number.NaN)]));
+    const both = Object.fromEntries(
+      TENANTS.map((t) => [
+        t,
+        perSecond(
+          demand[t]!.tally(ba, bb),
+          POLL_S,
+          capDuring(watch.readings, t, 'connections', ba * 1000, bb * 1000) ?? Number.NaN,
+        ),
+      ]),
+    );
 
     const polls = await pollTimes(db, node, since);
     return {
       yStart,
-      lent: lentReading === undefined ? null : { at: lentReading.at, polls: pollsBetween(polls, yStart, lentReading.at), cap: lentReading.caps[y]!.connections },
+      lent:
+        lentReading === undefined
+          ? null
+          : {
+              at: lentReading.at,
+              polls: pollsBetween(polls, yStart, lentReading.at),
+              cap: lentReading.caps[y]!.connections,
+            },
       yAlone,
       xStart,
-      xReserved: reservedReading === undefined ? null : { at: reservedReading.at, ms: reservedReading.at - xStart, polls: pollsBetween(polls, xStart, reservedReading.at) },
-      fair: fairReading === undefined ? null : {
-        at: fairReading.at,
-        polls: pollsBetween(polls, xStart, fairReading.at),
-        caps: Object.fromEntries(TENANTS.map((t) => [t, fairReading.caps[t]!.connections])),
-      },
+      xReserved:
+        reservedReading === undefined
+          ? null
+          : {
+              at: reservedReading.at,
+              ms: reservedReading.at - xStart,
+              polls: pollsBetween(polls, xStart, reservedReading.at),
+            },
+      fair:
+        fairReading === undefined
+          ? null
+          : {
+              at: fairReading.at,
+              polls: pollsBetween(polls, xStart, fairReading.at),
+              caps: Object.fromEntries(TENANTS.map((t) => [t, fairReading.caps[t]!.connections])),
+            },
       both,
     };
   } finally {
@@ -604,15 +729,29 @@ export interface RateRun {
 }
 
 /** The issue's phases against both HTTP VIPs, with the figures the test asserts and the bench prints. */
-export async function runRateScenario(db: Db, fair: FairnessNode, watch: CapsWatch, log: (msg: string) => void = () => undefined): Promise<RateRun> {
+export async function runRateScenario(
+  db: Db,
+  fair: FairnessNode,
+  watch: CapsWatch,
+  log: (msg: string) => void = () => undefined,
+): Promise<RateRun> {
   const node = fair.edge.name;
   const since = new Date();
-  const loads = Object.fromEntries(TENANTS.map((t) => [t, pacedLoad(fair.ports[t]!.http)])) as Record<string, PacedLoad>;
+  const loads = Object.fromEntries(TENANTS.map((t) => [t, pacedLoad(fair.ports[t]!.http)])) as Record<
+    string,
+    PacedLoad
+  >;
   const [x, y] = TENANTS;
   try {
-    const runs = await runPhases(db, node, RATE_PHASES, (spec) => {
-      for (const t of TENANTS) loads[t]!.setRate(spec.rates[t] ?? 0);
-    }, log);
+    const runs = await runPhases(
+      db,
+      node,
+      RATE_PHASES,
+      (spec) => {
+        for (const t of TENANTS) loads[t]!.setRate(spec.rates[t] ?? 0);
+      },
+      log,
+    );
     for (const t of TENANTS) loads[t]!.setRate(0);
     const polls = await pollTimes(db, node, since);
     const phase = (name: string) => runs.find((r) => r.spec.name === name)!;
@@ -620,7 +759,11 @@ export async function runRateScenario(db: Db, fair: FairnessNode, watch: CapsWat
     const xBusy = phase('x-busy');
     const both = phase('both-busy');
     const idle = phase('idle-again');
-    const lent = firstReading(readings, xBusy.start, (r) => r.at <= xBusy.end && r.caps[x]!.requestsPerSecond >= xBusy.spec.rates[x]!);
+    const lent = firstReading(
+      readings,
+      xBusy.start,
+      (r) => r.at <= xBusy.end && r.caps[x]!.requestsPerSecond >= xBusy.spec.rates[x]!,
+    );
     let reclaim: RateRun['reclaim'] = null;
     for (let s = secondOf(both.start) + 1; s < secondOf(both.end); s++) {
       const served = loads[y]!.tally(s, s + 1).ok;
@@ -631,18 +774,39 @@ export async function runRateScenario(db: Db, fair: FairnessNode, watch: CapsWat
     }
     const half = NODE_CAPACITY.requestsPerSecond / 2;
     const within = (v: number) => Math.abs(v - half) <= 0.1 * half;
-    const fairReading = firstReading(readings, both.start, (r) => r.at <= both.end && within(r.caps[x]!.requestsPerSecond) && within(r.caps[y]!.requestsPerSecond));
-    const evenReading = firstReading(readings, idle.start, (r) =>
-      Math.abs(r.caps[x]!.requestsPerSecond - r.caps[y]!.requestsPerSecond) <= 1 && Math.abs(r.caps[x]!.connections - r.caps[y]!.connections) <= 1);
+    const fairReading = firstReading(
+      readings,
+      both.start,
+      (r) => r.at <= both.end && within(r.caps[x]!.requestsPerSecond) && within(r.caps[y]!.requestsPerSecond),
+    );
+    const evenReading = firstReading(
+      readings,
+      idle.start,
+      (r) =>
+        Math.abs(r.caps[x]!.requestsPerSecond - r.caps[y]!.requestsPerSecond) <= 1 &&
+        Math.abs(r.caps[x]!.connections - r.caps[y]!.connections) <= 1,
+    );
     return {
       runs,
       polls,
       windows: rateWindows(runs, polls, loads, readings, () => 2),
       early: rateWindows(runs, polls, loads, readings, () => 1),
-      lend: lent === undefined ? null : { polls: pollsBetween(polls, xBusy.start, lent.at), cap: lent.caps[x]!.requestsPerSecond },
+      lend:
+        lent === undefined
+          ? null
+          : { polls: pollsBetween(polls, xBusy.start, lent.at), cap: lent.caps[x]!.requestsPerSecond },
       reclaim,
-      fair: fairReading === undefined ? null : { polls: pollsBetween(polls, both.start, fairReading.at), caps: Object.fromEntries(TENANTS.map((t) => [t, fairReading.caps[t]!.requestsPerSecond])) },
-      even: evenReading === undefined ? null : { polls: pollsBetween(polls, idle.start, evenReading.at), caps: evenReading.caps },
+      fair:
+        fairReading === undefined
+          ? null
+          : {
+              polls: pollsBetween(polls, both.start, fairReading.at),
+              caps: Object.fromEntries(TENANTS.map((t) => [t, fairReading.caps[t]!.requestsPerSecond])),
+            },
+      even:
+        evenReading === undefined
+          ? null
+          : { polls: pollsBetween(polls, idle.start, evenReading.at), caps: evenReading.caps },
     };
   } finally {
     await Promise.all(Object.values(loads).map((l) => l.stop()));

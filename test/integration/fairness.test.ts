@@ -49,14 +49,22 @@ afterAll(async () => {
 /** Each scenario starts from idle tenants holding an even split of the node, whatever ran before. */
 async function evenSplit(): Promise<void> {
   await expect
-    .poll(() => {
-      const caps = watch.latest()?.caps;
-      return caps !== undefined && caps[X]!.requestsPerSecond === caps[Y]!.requestsPerSecond && caps[X]!.connections === caps[Y]!.connections;
-    }, { timeout: 4 * POLL_S * 1000, interval: 100 })
+    .poll(
+      () => {
+        const caps = watch.latest()?.caps;
+        return (
+          caps !== undefined &&
+          caps[X]!.requestsPerSecond === caps[Y]!.requestsPerSecond &&
+          caps[X]!.connections === caps[Y]!.connections
+        );
+      },
+      { timeout: 4 * POLL_S * 1000, interval: 100 },
+    )
     .toBe(true);
 }
 
-const show = (w: RateWindow) => JSON.stringify({ phase: w.phase, from: w.from, afterPolls: w.afterPolls, ...w.tenants });
+const show = (w: RateWindow) =>
+  JSON.stringify({ phase: w.phase, from: w.from, afterPolls: w.afterPolls, ...w.tenants });
 
 describe('fair shares under overload', () => {
   it('when X and then both tenants offer 2.5x their reservation, then each is served its fair share of the node, Y its reservation from the first poll, and idle caps return to an even split', async () => {
@@ -72,7 +80,9 @@ describe('fair shares under overload', () => {
       for (const [tenant, t] of Object.entries(w.tenants)) {
         if (t.offered === 0) continue;
         // What the proxy entitled it to, served: the cap is a rate it admits, not one it refuses past.
-        expect(t.served, `${tenant} served vs its cap: ${show(w)}`).toBeGreaterThanOrEqual(0.9 * Math.min(t.offered, t.entitled));
+        expect(t.served, `${tenant} served vs its cap: ${show(w)}`).toBeGreaterThanOrEqual(
+          0.9 * Math.min(t.offered, t.entitled),
+        );
       }
     }
     for (const w of busy.filter(alone)) {
@@ -81,14 +91,23 @@ describe('fair shares under overload', () => {
     }
     for (const w of busy.filter((w) => w.phase === 'both-busy')) {
       // Both over-subscribed: half the node each, and the node is used.
-      expect(w.tenants[X]!.served, `X with Y: ${show(w)}`).toBeGreaterThanOrEqual(0.9 * (NODE_CAPACITY.requestsPerSecond / 2));
-      expect(w.tenants[Y]!.served, `Y with X: ${show(w)}`).toBeGreaterThanOrEqual(0.9 * (NODE_CAPACITY.requestsPerSecond / 2));
-      expect(w.tenants[X]!.served + w.tenants[Y]!.served, `node: ${show(w)}`).toBeGreaterThanOrEqual(0.9 * NODE_CAPACITY.requestsPerSecond);
+      expect(w.tenants[X]!.served, `X with Y: ${show(w)}`).toBeGreaterThanOrEqual(
+        0.9 * (NODE_CAPACITY.requestsPerSecond / 2),
+      );
+      expect(w.tenants[Y]!.served, `Y with X: ${show(w)}`).toBeGreaterThanOrEqual(
+        0.9 * (NODE_CAPACITY.requestsPerSecond / 2),
+      );
+      expect(w.tenants[X]!.served + w.tenants[Y]!.served, `node: ${show(w)}`).toBeGreaterThanOrEqual(
+        0.9 * NODE_CAPACITY.requestsPerSecond,
+      );
     }
     // Y's reservation is usable at once: from the first poll after it became busy.
     const yEarly = run.early.filter((w) => w.phase === 'both-busy');
     expect(yEarly.length).toBeGreaterThanOrEqual(3);
-    for (const w of yEarly) expect(w.tenants[Y]!.served, `Y's reservation: ${show(w)}`).toBeGreaterThanOrEqual(0.95 * RESERVED.requestsPerSecond);
+    for (const w of yEarly)
+      expect(w.tenants[Y]!.served, `Y's reservation: ${show(w)}`).toBeGreaterThanOrEqual(
+        0.95 * RESERVED.requestsPerSecond,
+      );
 
     expect(run.lend, 'X lent the spare').not.toBeNull();
     expect(run.lend!.polls).toBeLessThanOrEqual(2);
@@ -97,7 +116,9 @@ describe('fair shares under overload', () => {
     // Idle again, from X holding the spare Y lent it: the split is even again within two polls.
     const before = run.runs.find((r) => r.spec.name === 'idle-again')!.start;
     const lastBusy = watch.readings.filter((r) => r.at < before).at(-1)!;
-    expect(lastBusy.caps[X]!.requestsPerSecond, 'X held more than half before going idle').toBeGreaterThan(NODE_CAPACITY.requestsPerSecond / 2);
+    expect(lastBusy.caps[X]!.requestsPerSecond, 'X held more than half before going idle').toBeGreaterThan(
+      NODE_CAPACITY.requestsPerSecond / 2,
+    );
     expect(run.even, 'caps even again').not.toBeNull();
     expect(run.even!.polls).toBeLessThanOrEqual(2);
     expect(run.even!.caps[X]!.requestsPerSecond).toBeGreaterThanOrEqual(RESERVED.requestsPerSecond);
@@ -125,7 +146,9 @@ describe('fair shares under overload', () => {
       // Under their ceilings, nothing queues; a client or two slowed by a loaded machine (the suite
       // runs two files at once on two cores) is not the caps' doing.
       expect(run.both[t]!.waiting, figures).toBeLessThanOrEqual(0.02 * CONNECTION_CLIENTS);
-      expect(run.both[t]!.served, figures).toBeGreaterThanOrEqual(0.8 * (Math.min(run.both[t]!.cap, t === X ? CONNECTION_CLIENTS : Y_CONNECTION_CLIENTS) / (HOLD_MS / 1000)));
+      expect(run.both[t]!.served, figures).toBeGreaterThanOrEqual(
+        0.8 * (Math.min(run.both[t]!.cap, t === X ? CONNECTION_CLIENTS : Y_CONNECTION_CLIENTS) / (HOLD_MS / 1000)),
+      );
     }
     // X fits under its cap. The node is full, so a client reconnecting while its previous connection
     // is still closing (still counted) may find the cap taken, now and then: 0.1% alone, up to 6%

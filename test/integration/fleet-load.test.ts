@@ -29,23 +29,52 @@ const socket = () => join(root, 'master.sock');
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'sy-load-'));
-  app = await startTestApp({ SWITCHYARD_RECONCILE: 'true', SWITCHYARD_LEADER_RETRY_MS: '100', SWITCHYARD_RECONCILE_RETRY_MAX_MS: '500' });
+  app = await startTestApp({
+    SWITCHYARD_RECONCILE: 'true',
+    SWITCHYARD_LEADER_RETRY_MS: '100',
+    SWITCHYARD_RECONCILE_RETRY_MAX_MS: '500',
+  });
   vipPort = await freePort(VIP);
   statsPort = await freePort('127.0.0.1');
   for (const [i, address] of MEMBERS.entries()) backends.push(await httpMember(`m${i + 1}`, address));
   await expectOk(app, 'POST', '/v1/tenants', { id: 'load', reservation: { vcpu: 4, memoryMb: 8192 } });
-  await expectOk(app, 'POST', '/v1/tenants/load/pools', { name: 'web', healthCheck: { type: 'http', path: '/healthz', intervalMs: 500, timeoutMs: 300 } });
+  await expectOk(app, 'POST', '/v1/tenants/load/pools', {
+    name: 'web',
+    healthCheck: { type: 'http', path: '/healthz', intervalMs: 500, timeoutMs: 300 },
+  });
   await expectOk(app, 'PUT', '/v1/tenants/load/pools/web/members', {
     members: backends.map((b, i) => ({ name: `m${i + 1}`, address: MEMBERS[i], port: b.port })),
   });
-  await expectOk(app, 'POST', '/v1/tenants/load/vips', { name: 'www', address: VIP, port: vipPort, protocol: 'http', defaultPool: 'web' });
+  await expectOk(app, 'POST', '/v1/tenants/load/vips', {
+    name: 'www',
+    address: VIP,
+    port: vipPort,
+    protocol: 'http',
+    defaultPool: 'web',
+  });
   const node = await expectOk(app, 'POST', '/v1/nodes', {
-    name: 'edge-load', kind: 'haproxy', capacity: { vcpu: 4, memoryMb: 8192 }, configDir: join(root, 'etc'), socketDir: root,
+    name: 'edge-load',
+    kind: 'haproxy',
+    capacity: { vcpu: 4, memoryMb: 8192 },
+    configDir: join(root, 'etc'),
+    socketDir: root,
     runtimeAddress: { host: '127.0.0.1', port: statsPort },
   });
   agent = buildAgent(
     parseAgentOptions(
-      { controlPlane: app.url, node: 'edge-load', kind: 'haproxy', configDir: join(root, 'etc'), masterSocket: socket(), haproxyBin: 'haproxy', nginxBin: 'nginx', wait: '2', heartbeat: '1', reloadTimeout: '10', keepReleases: '3' },
+      {
+        controlPlane: app.url,
+        node: 'edge-load',
+        kind: 'haproxy',
+        configDir: join(root, 'etc'),
+        masterSocket: socket(),
+        haproxyBin: 'haproxy',
+        nginxBin: 'nginx',
+        wait: '2',
+        heartbeat: '1',
+        reloadTimeout: '10',
+        keepReleases: '3',
+      },
       { SWITCHYARD_AGENT_TOKEN: node.agentToken },
     ),
     memoryLogger().logger,
@@ -54,13 +83,27 @@ beforeAll(async () => {
   void agent.run();
   await converged(app.admin, 'edge-load', 0, 30_000);
   haproxy = startHaproxy(join(root, 'etc'), socket());
-  await eventually('the VIP answers 200', async () => ((await request({ host: VIP, port: vipPort, path: '/' }).catch(() => null))?.status === 200 ? true : undefined), 15_000);
+  await eventually(
+    'the VIP answers 200',
+    async () =>
+      (await request({ host: VIP, port: vipPort, path: '/' }).catch(() => null))?.status === 200 ? true : undefined,
+    15_000,
+  );
   // The node may still be catching up (a config built while HAProxy was not yet running is
   // applied with a reload, during which the master socket refuses connections): the test counts
   // reloads from a settled node.
   const current = (await app.admin('GET', '/v1/plan')).body.revision as number;
   await converged(app.admin, 'edge-load', current, 30_000);
-  await eventually('the master CLI answers', async () => ((await masterCli(socket()).showProc().catch(() => null)) ? true : undefined), 15_000);
+  await eventually(
+    'the master CLI answers',
+    async () =>
+      (await masterCli(socket())
+        .showProc()
+        .catch(() => null))
+        ? true
+        : undefined,
+    15_000,
+  );
 }, 90_000);
 
 afterAll(async () => {
@@ -79,7 +122,9 @@ describe('under load', () => {
       await new Promise((r) => setTimeout(r, 500));
       for (let i = 0; i < 100; i++) {
         // Weights move between the members; at least one always carries traffic.
-        await expectOk(app, 'PATCH', `/v1/tenants/load/pools/web/members/m${(i % 3) + 1}`, { weight: 1 + ((i * 37) % 200) });
+        await expectOk(app, 'PATCH', `/v1/tenants/load/pools/web/members/m${(i % 3) + 1}`, {
+          weight: 1 + ((i * 37) % 200),
+        });
         if (i % 20 === 10) {
           await expectOk(app, 'PATCH', '/v1/tenants/load/pools/web', {
             healthCheck: { type: 'http', path: '/healthz', intervalMs: 500 + (i + 1) * 10, timeoutMs: 300 },
@@ -103,10 +148,20 @@ describe('under load', () => {
     // report of it wakes the reconciler, which pushes them again: the node ends on the last weights.
     const expected: Record<string, number> = {};
     for (let i = 0; i < 100; i++) expected[`m${(i % 3) + 1}`] = 1 + ((i * 37) % 200);
-    await eventually('the last weights live', async () => {
-      const state = await runtimeCommand(join(root, 'admin.sock'), 'show servers state be_load_web', 2000);
-      const weights = Object.fromEntries(state.split('\n').filter((l) => / be_load_web /.test(l)).map((l) => [l.split(' ')[3], Number(l.split(' ')[7])]));
-      return JSON.stringify(weights) === JSON.stringify(expected) ? true : undefined;
-    }, 8_000, 100);
+    await eventually(
+      'the last weights live',
+      async () => {
+        const state = await runtimeCommand(join(root, 'admin.sock'), 'show servers state be_load_web', 2000);
+        const weights = Object.fromEntries(
+          state
+            .split('\n')
+            .filter((l) => / be_load_web /.test(l))
+            .map((l) => [l.split(' ')[3], Number(l.split(' ')[7])]),
+        );
+        return JSON.stringify(weights) === JSON.stringify(expected) ? true : undefined;
+      },
+      8_000,
+      100,
+    );
   }, 60_000);
 });

@@ -4,7 +4,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/fleet/agent/agent.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { converged, expectOk, masterCli, memoryLogger, startFastAgent, startHaproxy, startNginx, type Proxy } from './agent-support.js';
+import {
+  converged,
+  expectOk,
+  masterCli,
+  memoryLogger,
+  startFastAgent,
+  startHaproxy,
+  startNginx,
+  type Proxy,
+} from './agent-support.js';
 import { eventually, freePort, httpMember, request, type Closable } from './haproxy-render-support.js';
 
 /**
@@ -72,16 +81,36 @@ beforeAll(async () => {
   });
   vipPort = await freePort(VIP);
   for (const [i, address] of MEMBERS.entries()) backends.push(await httpMember(`m${i + 1}`, address));
-  for (const [name, kind] of [['edge-1', 'haproxy'], ['edge-2', 'nginx']] as const) {
+  for (const [name, kind] of [
+    ['edge-1', 'haproxy'],
+    ['edge-2', 'nginx'],
+  ] as const) {
     const configDir = join(root, name, 'etc');
-    const runtime = kind === 'haproxy' ? { runtimeAddress: { host: '127.0.0.1', port: await freePort('127.0.0.1') } } : {};
-    const created = await expectOk(app, 'POST', '/v1/nodes', { name, kind, capacity: { vcpu: 4, memoryMb: 8192 }, configDir, socketDir: join(root, name), ...runtime });
+    const runtime =
+      kind === 'haproxy' ? { runtimeAddress: { host: '127.0.0.1', port: await freePort('127.0.0.1') } } : {};
+    const created = await expectOk(app, 'POST', '/v1/nodes', {
+      name,
+      kind,
+      capacity: { vcpu: 4, memoryMb: 8192 },
+      configDir,
+      socketDir: join(root, name),
+      ...runtime,
+    });
     nodes.push({ name, kind, configDir, socket: join(root, name, 'master.sock'), token: created.agentToken });
   }
   for (const n of nodes) startAgent(n);
   await allConverged(0);
   for (const n of nodes) n.proxy = n.kind === 'haproxy' ? startHaproxy(n.configDir, n.socket) : startNginx(n.configDir);
-  await eventually('edge-1 up', async () => ((await masterCli(nodes[0]!.socket).showProc().catch(() => null)) ? true : undefined), 10_000);
+  await eventually(
+    'edge-1 up',
+    async () =>
+      (await masterCli(nodes[0]!.socket)
+        .showProc()
+        .catch(() => null))
+        ? true
+        : undefined,
+    10_000,
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -101,23 +130,40 @@ describe('metrics after a fleet run', () => {
     await expectOk(app, 'PUT', '/v1/tenants/t1/pools/web/members', {
       members: backends.map((b, i) => ({ name: `m${i + 1}`, address: MEMBERS[i], port: b.port })),
     });
-    const vip = await expectOk(app, 'POST', '/v1/tenants/t1/vips', { name: 'www', address: VIP, port: vipPort, protocol: 'http', defaultPool: 'web' });
+    const vip = await expectOk(app, 'POST', '/v1/tenants/t1/vips', {
+      name: 'www',
+      address: VIP,
+      port: vipPort,
+      protocol: 'http',
+      defaultPool: 'web',
+    });
     await allConverged(vip.revision);
-    await eventually('the VIP answers', async () => ((await request({ host: VIP, port: vipPort }).catch(() => null))?.status === 200 ? true : undefined), 15_000);
+    await eventually(
+      'the VIP answers',
+      async () => ((await request({ host: VIP, port: vipPort }).catch(() => null))?.status === 200 ? true : undefined),
+      15_000,
+    );
     for (let i = 0; i < 20; i++) expect((await request({ host: VIP, port: vipPort })).status).toBe(200);
     // A runtime change (Runtime API on HAProxy), then a structural one (a reload on both).
     await expectOk(app, 'PATCH', '/v1/tenants/t1/pools/web/members/m1', { weight: 42 });
-    const reload = await expectOk(app, 'PATCH', '/v1/tenants/t1/pools/web', { healthCheck: { ...CHECK, path: '/ready' } });
+    const reload = await expectOk(app, 'PATCH', '/v1/tenants/t1/pools/web', {
+      healthCheck: { ...CHECK, path: '/ready' },
+    });
     await allConverged(reload.revision);
 
     const documented = documentedMetrics();
     expect(documented.length).toBeGreaterThanOrEqual(11);
     const scrape = async () => (await app.admin('GET', '/metrics')).body as string;
     // Usage and allocation follow the stats poll and rebalance after the traffic: wait for them, bounded.
-    const text = await eventually('every documented metric has samples', async () => {
-      const body = await scrape();
-      return documented.every((m) => samples(body, m).size > 0) ? body : undefined;
-    }, 20_000, 250).catch(async () => {
+    const text = await eventually(
+      'every documented metric has samples',
+      async () => {
+        const body = await scrape();
+        return documented.every((m) => samples(body, m).size > 0) ? body : undefined;
+      },
+      20_000,
+      250,
+    ).catch(async () => {
       const body = await scrape();
       throw new Error(`metrics without samples: ${documented.filter((m) => samples(body, m).size === 0).join(', ')}`);
     });
@@ -133,7 +179,9 @@ describe('metrics after a fleet run', () => {
     const commands = samples(text, 'switchyard_runtime_commands_total');
     expect(commands.get('{node="edge-1",outcome="ok"}')).toBeGreaterThanOrEqual(1);
     expect(commands.has('{node="edge-1",outcome="error"}')).toBe(true);
-    expect(samples(text, 'switchyard_tenant_allocation').get('{tenant="t1",resource="connections"}')).toBeGreaterThan(0);
+    expect(samples(text, 'switchyard_tenant_allocation').get('{tenant="t1",resource="connections"}')).toBeGreaterThan(
+      0,
+    );
     expect(samples(text, 'switchyard_leader').get('')).toBe(1);
   }, 120_000);
 });

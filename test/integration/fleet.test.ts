@@ -7,7 +7,19 @@ import type { AgentFlags } from '../../src/cli/agent.js';
 import type { Agent } from '../../src/fleet/agent/agent.js';
 import { parseShowStat } from '../../src/fleet/replies/show-stat.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { activeRelease, converged, expectOk, flakyHaproxy, masterCli, memoryLogger, nodeError, startFastAgent, startHaproxy, startNginx, type Proxy } from './agent-support.js';
+import {
+  activeRelease,
+  converged,
+  expectOk,
+  flakyHaproxy,
+  masterCli,
+  memoryLogger,
+  nodeError,
+  startFastAgent,
+  startHaproxy,
+  startNginx,
+  type Proxy,
+} from './agent-support.js';
 import { eventually, freePort, httpMember, runtimeCommand, type Closable } from './haproxy-render-support.js';
 
 /**
@@ -61,10 +73,19 @@ async function stopNode(n: FleetNode): Promise<void> {
 /** One request on a fresh connection, so the kernel picks a node for it. */
 function get(path = '/'): Promise<{ status: number; server: string | undefined; member: string | undefined }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: VIP, port: vipPort, path, agent: false, headers: { connection: 'close' }, timeout: 3000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode!, server: res.headers.server as string | undefined, member: res.headers['x-member'] as string | undefined }));
-    });
+    const req = http.get(
+      { host: VIP, port: vipPort, path, agent: false, headers: { connection: 'close' }, timeout: 3000 },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode!,
+            server: res.headers.server as string | undefined,
+            member: res.headers['x-member'] as string | undefined,
+          }),
+        );
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
   });
@@ -95,20 +116,46 @@ beforeAll(async () => {
   });
   vipPort = await freePort(VIP);
   for (const [i, address] of MEMBERS.entries()) backends.push(await httpMember(`m${i + 1}`, address));
-  for (const [name, kind] of [['edge-1', 'haproxy'], ['edge-2', 'haproxy'], ['edge-3', 'nginx']] as const) {
+  for (const [name, kind] of [
+    ['edge-1', 'haproxy'],
+    ['edge-2', 'haproxy'],
+    ['edge-3', 'nginx'],
+  ] as const) {
     const statsPort = kind === 'haproxy' ? await freePort('127.0.0.1') : null;
     const configDir = join(root, name, 'etc');
     const created = await expectOk(app, 'POST', '/v1/nodes', {
-      name, kind, capacity: { vcpu: 4, memoryMb: 8192 }, configDir, socketDir: join(root, name),
+      name,
+      kind,
+      capacity: { vcpu: 4, memoryMb: 8192 },
+      configDir,
+      socketDir: join(root, name),
       ...(statsPort !== null && { runtimeAddress: { host: '127.0.0.1', port: statsPort } }),
     });
-    nodes.push({ name, kind, configDir, socket: join(root, name, 'master.sock'), adminSocket: join(root, name, 'admin.sock'), statsPort, token: created.agentToken });
+    nodes.push({
+      name,
+      kind,
+      configDir,
+      socket: join(root, name, 'master.sock'),
+      adminSocket: join(root, name, 'admin.sock'),
+      statsPort,
+      token: created.agentToken,
+    });
   }
   // Agents first (they write the files), then the proxies on those files: the launch order docs/operating-nodes.md gives.
   for (const n of nodes) startAgent(n);
   await allConverged(0);
   for (const n of nodes) startProxy(n);
-  for (const n of haproxyNodes()) await eventually(`${n.name} up`, async () => ((await masterCli(n.socket).showProc().catch(() => null)) ? true : undefined), 10_000);
+  for (const n of haproxyNodes())
+    await eventually(
+      `${n.name} up`,
+      async () =>
+        (await masterCli(n.socket)
+          .showProc()
+          .catch(() => null))
+          ? true
+          : undefined,
+      10_000,
+    );
 }, 120_000);
 
 afterAll(async () => {
@@ -126,9 +173,19 @@ describe('a fleet of two HAProxy nodes and one NGINX node', () => {
     await expectOk(app, 'PUT', '/v1/tenants/t1/pools/web/members', {
       members: backends.slice(0, 2).map((b, i) => ({ name: `m${i + 1}`, address: MEMBERS[i], port: b.port })),
     });
-    const vip = await expectOk(app, 'POST', '/v1/tenants/t1/vips', { name: 'www', address: VIP, port: vipPort, protocol: 'http', defaultPool: 'web' });
+    const vip = await expectOk(app, 'POST', '/v1/tenants/t1/vips', {
+      name: 'www',
+      address: VIP,
+      port: vipPort,
+      protocol: 'http',
+      defaultPool: 'web',
+    });
     await allConverged(vip.revision);
-    await eventually('the VIP answers', async () => ((await get().catch(() => null))?.status === 200 ? true : undefined), 15_000);
+    await eventually(
+      'the VIP answers',
+      async () => ((await get().catch(() => null))?.status === 200 ? true : undefined),
+      15_000,
+    );
 
     const answers = [];
     for (let i = 0; i < 90; i++) answers.push(await get());
@@ -141,10 +198,19 @@ describe('a fleet of two HAProxy nodes and one NGINX node', () => {
   it('a weight change and a member add go live through the Runtime API, with no reload', async () => {
     const before = await Promise.all(haproxyNodes().map((n) => masterCli(n.socket).showProc()));
     await expectOk(app, 'PATCH', '/v1/tenants/t1/pools/web/members/m1', { weight: 42 });
-    await expectOk(app, 'POST', '/v1/tenants/t1/pools/web/members', { name: 'm3', address: MEMBERS[2], port: backends[2]!.port, weight: 7 });
+    await expectOk(app, 'POST', '/v1/tenants/t1/pools/web/members', {
+      name: 'm3',
+      address: MEMBERS[2],
+      port: backends[2]!.port,
+      weight: 7,
+    });
     for (const n of haproxyNodes()) {
-      await eventually(`${n.name}: weight and new member live`, async () =>
-        (await weightOn(n, 'm1')) === 42 && (await weightOn(n, 'm3')) === 7 ? true : undefined, 10_000, 50);
+      await eventually(
+        `${n.name}: weight and new member live`,
+        async () => ((await weightOn(n, 'm1')) === 42 && (await weightOn(n, 'm3')) === 7 ? true : undefined),
+        10_000,
+        50,
+      );
     }
     const after = await Promise.all(haproxyNodes().map((n) => masterCli(n.socket).showProc()));
     haproxyNodes().forEach((n, i) => {
@@ -154,20 +220,28 @@ describe('a fleet of two HAProxy nodes and one NGINX node', () => {
       expect(now.uptimeSec, n.name).toBeGreaterThanOrEqual(was.uptimeSec);
       expect(after[i]!.master.reloads, n.name).toBe(before[i]!.master.reloads);
     });
-    await eventually('m3 serves traffic', async () => {
-      for (let i = 0; i < 30; i++) if ((await get()).member === 'm3') return true;
-      return undefined;
-    }, 15_000);
+    await eventually(
+      'm3 serves traffic',
+      async () => {
+        for (let i = 0; i < 30; i++) if ((await get()).member === 'm3') return true;
+        return undefined;
+      },
+      15_000,
+    );
   });
 
   it('a health-check path change causes exactly one reload per HAProxy node', async () => {
     const before = await Promise.all(haproxyNodes().map((n) => masterCli(n.socket).showProc()));
-    const write = await expectOk(app, 'PATCH', '/v1/tenants/t1/pools/web', { healthCheck: { ...CHECK, path: '/ready' } });
+    const write = await expectOk(app, 'PATCH', '/v1/tenants/t1/pools/web', {
+      healthCheck: { ...CHECK, path: '/ready' },
+    });
     await allConverged(write.revision);
     await new Promise((r) => setTimeout(r, 1500)); // time for any stray second reload to show
     const after = await Promise.all(haproxyNodes().map((n) => masterCli(n.socket).showProc()));
     haproxyNodes().forEach((n, i) => expect(after[i]!.master.reloads, n.name).toBe(before[i]!.master.reloads + 1));
-    const statuses = await Promise.all(haproxyNodes().map(async (n) => (await app.admin('GET', `/v1/nodes/${n.name}`)).body.status.reloadCount));
+    const statuses = await Promise.all(
+      haproxyNodes().map(async (n) => (await app.admin('GET', `/v1/nodes/${n.name}`)).body.status.reloadCount),
+    );
     expect(statuses.every((c) => c >= 1)).toBe(true);
   });
 
@@ -181,12 +255,30 @@ describe('a fleet of two HAProxy nodes and one NGINX node', () => {
     startAgent(edge2);
     await converged(app.admin, 'edge-2', write.revision, 30_000);
     startProxy(edge2);
-    await eventually('edge-2 serving again', async () => ((await masterCli(edge2.socket).showProc().catch(() => null)) ? true : undefined), 10_000);
-    await eventually('edge-2 runtime state current', async () => ((await weightOn(edge2, 'm1').catch(() => undefined)) === 42 ? true : undefined), 15_000, 100);
-    const status = await eventually('the tenant converged everywhere', async () => {
-      const body = (await app.admin('GET', '/v1/tenants/t1/status')).body;
-      return body.converged ? body : undefined;
-    }, 15_000);
+    await eventually(
+      'edge-2 serving again',
+      async () =>
+        (await masterCli(edge2.socket)
+          .showProc()
+          .catch(() => null))
+          ? true
+          : undefined,
+      10_000,
+    );
+    await eventually(
+      'edge-2 runtime state current',
+      async () => ((await weightOn(edge2, 'm1').catch(() => undefined)) === 42 ? true : undefined),
+      15_000,
+      100,
+    );
+    const status = await eventually(
+      'the tenant converged everywhere',
+      async () => {
+        const body = (await app.admin('GET', '/v1/tenants/t1/status')).body;
+        return body.converged ? body : undefined;
+      },
+      15_000,
+    );
     expect(status.nodes.map((n: any) => n.node).sort()).toEqual(['edge-1', 'edge-2', 'edge-3']);
   });
 
@@ -195,15 +287,23 @@ describe('a fleet of two HAProxy nodes and one NGINX node', () => {
     await edge1.proxy!.stop();
     edge1.proxy = undefined;
     // Its agent still heartbeats and still reports the latest config applied: only the Runtime API tells.
-    const down = await eventually('edge-1 not converged', async () => {
-      const body = (await app.admin('GET', '/v1/tenants/t1/status')).body;
-      const entry = body.nodes.find((n: any) => n.node === 'edge-1');
-      return entry?.cause === 'runtime_api_failing' ? { body, entry } : undefined;
-    }, 15_000);
+    const down = await eventually(
+      'edge-1 not converged',
+      async () => {
+        const body = (await app.admin('GET', '/v1/tenants/t1/status')).body;
+        const entry = body.nodes.find((n: any) => n.node === 'edge-1');
+        return entry?.cause === 'runtime_api_failing' ? { body, entry } : undefined;
+      },
+      15_000,
+    );
     expect(down.body.converged).toBe(false);
     expect(down.entry).toMatchObject({ converged: false, waitingFor: expect.stringContaining('Runtime API') });
     startProxy(edge1);
-    await eventually('the tenant converged again', async () => ((await app.admin('GET', '/v1/tenants/t1/status')).body.converged ? true : undefined), 20_000);
+    await eventually(
+      'the tenant converged again',
+      async () => ((await app.admin('GET', '/v1/tenants/t1/status')).body.converged ? true : undefined),
+      20_000,
+    );
   });
 
   it('a config the proxy rejects on a node leaves it serving its previous config, with the validator’s message in its status', async () => {

@@ -44,14 +44,20 @@ const batches = halving<readonly Case[]>(
     const { tenants } = c.snapshot;
     if (tenants.length < 2) return [];
     const half = Math.ceil(tenants.length / 2);
-    return [tenants.slice(0, half), tenants.slice(half)].map((part) => [{ ...c, snapshot: { ...c.snapshot, tenants: part } }]);
+    return [tenants.slice(0, half), tenants.slice(half)].map((part) => [
+      { ...c, snapshot: { ...c.snapshot, tenants: part } },
+    ]);
   },
   (cases) => cases.map(describeCase).join('\n'),
 );
 
 async function check({ seed, configDir, snapshot }: Case): Promise<void> {
   const files = renderHaproxy(snapshot);
-  if (seed % SHUFFLE_EVERY === 0) expect(renderHaproxy(shuffleDeep(snapshot, mulberry32(seed))), `seed ${seed}: shuffled input renders the same bytes`).toEqual(files);
+  if (seed % SHUFFLE_EVERY === 0)
+    expect(
+      renderHaproxy(shuffleDeep(snapshot, mulberry32(seed))),
+      `seed ${seed}: shuffled input renders the same bytes`,
+    ).toEqual(files);
   const result = await validateHaproxy(files, configDir);
   expect(result.ok, result.ok ? '' : `seed ${seed}: haproxy -c failed:\n${result.message.slice(0, 4000)}`).toBe(true);
   if (result.ok) expect(result.output, `seed ${seed}: haproxy -c warned`).not.toMatch(/\[(WARNING|ALERT)\]/);
@@ -62,7 +68,8 @@ describe('random valid snapshots', () => {
     await assertAsyncProperty(
       fc.asyncProperty(batches, async (cases) => {
         // Every check ends before the verdict: a shrink step may validate the same case (and directory) again.
-        for (const result of await Promise.allSettled(cases.map(check))) if (result.status === 'rejected') throw result.reason;
+        for (const result of await Promise.allSettled(cases.map(check)))
+          if (result.status === 'rejected') throw result.reason;
       }),
       SNAPSHOTS / PARALLEL,
     );

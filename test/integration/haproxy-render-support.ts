@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { vi } from 'vitest';
 
 /** Small loopback servers and clients for the HAProxy integration test. Everything is bounded in time. */
@@ -51,7 +51,12 @@ export interface MemberTls {
  * and echoes forwarding headers, and over TLS the SNI it was asked for and the client
  * certificate's subject CN (null without one).
  */
-export async function httpMember(name: string, host: string, port = 0, secure?: MemberTls): Promise<Closable & { port: number }> {
+export async function httpMember(
+  name: string,
+  host: string,
+  port = 0,
+  secure?: MemberTls,
+): Promise<Closable & { port: number }> {
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (req.url === '/healthz') return void res.writeHead(200).end('ok');
     res.writeHead(200, {
@@ -59,12 +64,30 @@ export async function httpMember(name: string, host: string, port = 0, secure?: 
       'x-member': name,
     });
     const socket = req.socket as tls.TLSSocket;
-    const over = secure === undefined ? {} : { servername: socket.servername || null, client: socket.getPeerCertificate().subject?.CN ?? null };
-    res.end(JSON.stringify({ member: name, xff: req.headers['x-forwarded-for'] ?? null, proto: req.headers['x-forwarded-proto'] ?? null, ...over }));
+    const over =
+      secure === undefined
+        ? {}
+        : { servername: socket.servername || null, client: socket.getPeerCertificate().subject?.CN ?? null };
+    res.end(
+      JSON.stringify({
+        member: name,
+        xff: req.headers['x-forwarded-for'] ?? null,
+        proto: req.headers['x-forwarded-proto'] ?? null,
+        ...over,
+      }),
+    );
   };
-  const server = secure === undefined
-    ? http.createServer(handler)
-    : https.createServer({ cert: secure.cert, key: secure.key, ...(secure.clientCa !== undefined && { ca: secure.clientCa, requestCert: true, rejectUnauthorized: true }) }, handler);
+  const server =
+    secure === undefined
+      ? http.createServer(handler)
+      : https.createServer(
+          {
+            cert: secure.cert,
+            key: secure.key,
+            ...(secure.clientCa !== undefined && { ca: secure.clientCa, requestCert: true, rejectUnauthorized: true }),
+          },
+          handler,
+        );
   server.keepAliveTimeout = 1000;
   const bound = await listen(server, host, port);
   return { port: bound, ...closer(server) };
@@ -124,7 +147,14 @@ export function request(options: RequestOptions, timeoutMs = 3000): Promise<Http
       const socket = res.socket as tls.TLSSocket;
       const peerFingerprint = options.tls ? socket.getPeerCertificate().fingerprint256 : undefined;
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString(), peerFingerprint }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString(),
+          peerFingerprint,
+        }),
+      );
     };
     const req = options.tls
       ? https.request({ ...common, ca: options.tls.ca, servername: options.tls.servername }, onResponse)
@@ -177,7 +207,10 @@ export function runtimeCommand(target: number | string, command: string, timeout
   return new Promise((resolve, reject) => {
     let out = '';
     const onConnect = () => socket.write(`${command}\n`);
-    const socket = typeof target === 'string' ? net.connect({ path: target }, onConnect) : net.connect({ host: '127.0.0.1', port: target }, onConnect);
+    const socket =
+      typeof target === 'string'
+        ? net.connect({ path: target }, onConnect)
+        : net.connect({ host: '127.0.0.1', port: target }, onConnect);
     const timer = setTimeout(() => socket.destroy(new Error(`runtime command timed out: ${command}`)), timeoutMs);
     socket.on('data', (c) => (out += c.toString()));
     socket.on('close', () => {
@@ -201,7 +234,12 @@ export async function showStat(target: number | string): Promise<Record<string, 
  * means not yet. The value is what the caller goes on with (a node's status, a pid), which is
  * why this adapter stays rather than an expect.poll at each of its call sites.
  */
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000, everyMs = 100): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+  everyMs = 100,
+): Promise<T> {
   try {
     return await vi.waitFor(
       async () => {
@@ -225,7 +263,9 @@ export interface RunningHaproxy {
 
 /** `haproxy -W -db [args] -f cfg`: master-worker in the foreground, stopped by its own PID. */
 export function startHaproxy(config: string, args: readonly string[] = []): RunningHaproxy {
-  const child: ChildProcess = spawn('haproxy', ['-W', '-db', ...args, '-f', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn('haproxy', ['-W', '-db', ...args, '-f', config], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout!.on('data', (c) => (output += c.toString()));
   child.stderr!.on('data', (c) => (output += c.toString()));

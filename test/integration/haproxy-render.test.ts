@@ -46,14 +46,19 @@ function mapVip(v: VipSnapshot, address: string, port: number, changes: Partial<
   return { ...v, address, port, ...changes };
 }
 
-function mapMembers(p: PoolSnapshot, endpoints: Record<string, { address: string; port: number }>, check = p.healthCheck): PoolSnapshot {
+function mapMembers(
+  p: PoolSnapshot,
+  endpoints: Record<string, { address: string; port: number }>,
+  check = p.healthCheck,
+): PoolSnapshot {
   return { ...p, healthCheck: check, members: p.members.map((m) => ({ ...m, ...endpoints[m.name]! })) };
 }
 
 async function buildSnapshot(): Promise<NodeSnapshot> {
   const seed = seedSnapshot('haproxy', configDir);
   const [a, b, c] = seed.tenants as [TenantSnapshot, TenantSnapshot, TenantSnapshot];
-  for (const key of ['a', 'aNoRoute', 'b', 'c'] as const) ports[key] = await freePort(key === 'b' ? B : key === 'c' ? C : A);
+  for (const key of ['a', 'aNoRoute', 'b', 'c'] as const)
+    ports[key] = await freePort(key === 'b' ? B : key === 'c' ? C : A);
   ports.runtime = await freePort('127.0.0.1');
 
   const aEndpoints: Record<string, { address: string; port: number }> = {};
@@ -112,7 +117,13 @@ async function buildSnapshot(): Promise<NodeSnapshot> {
   return {
     ...seed,
     // The Runtime API on the local admin socket alone (mTLS listeners are tested in runtime-mtls.test.ts).
-    node: { ...seed.node, runtimeAddress: { host: '127.0.0.1', port: ports.runtime }, masterAddress: null, runtimeTls: null, socketDir: configDir },
+    node: {
+      ...seed.node,
+      runtimeAddress: { host: '127.0.0.1', port: ports.runtime },
+      masterAddress: null,
+      runtimeTls: null,
+      socketDir: configDir,
+    },
     tenants: [tenantA, tenantB, tenantC],
   };
 }
@@ -121,11 +132,20 @@ const adminSocket = () => join(configDir, 'admin.sock');
 
 async function serverStatus(backend: string): Promise<Record<string, string>> {
   const rows = await showStat(adminSocket());
-  return Object.fromEntries(rows.filter((r) => r.pxname === backend && r.svname !== 'BACKEND').map((r) => [r.svname!, r.status!]));
+  return Object.fromEntries(
+    rows.filter((r) => r.pxname === backend && r.svname !== 'BACKEND').map((r) => [r.svname!, r.status!]),
+  );
 }
 
-const getA = (headers: Record<string, string> = {}, port = ports.a) => request({ host: A, port, headers: { host: 'a.example.com', ...headers } });
-const getB = () => request({ host: B, port: ports.b, headers: { host: 'b.example.com' }, tls: { ca: CERT.chainPem, servername: 'b.example.com' } });
+const getA = (headers: Record<string, string> = {}, port = ports.a) =>
+  request({ host: A, port, headers: { host: 'a.example.com', ...headers } });
+const getB = () =>
+  request({
+    host: B,
+    port: ports.b,
+    headers: { host: 'b.example.com' },
+    tls: { ca: CERT.chainPem, servername: 'b.example.com' },
+  });
 
 beforeAll(async () => {
   configDir = mkdtempSync(join(tmpdir(), 'switchyard-haproxy-it-'));
@@ -139,11 +159,19 @@ beforeAll(async () => {
   }
   haproxy = startHaproxy(join(configDir, HAPROXY_FILES.config));
   const running = haproxy;
-  await eventually('haproxy to serve every VIP', async () => {
-    const a = await getA();
-    const states = { ...(await serverStatus('be_a_web')), ...(await serverStatus('be_b_api')), ...(await serverStatus('be_c_ssh')) };
-    return a.status === 200 && Object.values(states).every((s) => s === 'UP') ? true : undefined;
-  }, 15_000).catch((error: Error) => {
+  await eventually(
+    'haproxy to serve every VIP',
+    async () => {
+      const a = await getA();
+      const states = {
+        ...(await serverStatus('be_a_web')),
+        ...(await serverStatus('be_b_api')),
+        ...(await serverStatus('be_c_ssh')),
+      };
+      return a.status === 200 && Object.values(states).every((s) => s === 'UP') ? true : undefined;
+    },
+    15_000,
+  ).catch((error: Error) => {
     throw new Error(`${error.message}\nhaproxy said:\n${running.output()}`);
   });
 });
@@ -190,7 +218,8 @@ describe('the seed configuration served by a real HAProxy', () => {
   });
 
   it('when a client is outside the allowlist, then its connection is closed unanswered', async () => {
-    const denied = async () => Number((await showStat(adminSocket())).find((r) => r.pxname === 'fe_c_ssh' && r.svname === 'FRONTEND')!.dcon);
+    const denied = async () =>
+      Number((await showStat(adminSocket())).find((r) => r.pxname === 'fe_c_ssh' && r.svname === 'FRONTEND')!.dcon);
     const before = await denied();
     const outsider = await tcpExchange({ host: C, port: ports.c, localAddress: '127.0.0.99' }, 'ping\n', 'hello');
     // HAProxy accepts and resets at once; a reset can even beat the client's own connect event.
@@ -202,7 +231,10 @@ describe('the seed configuration served by a real HAProxy', () => {
   it('terminates TLS with the tenant certificate and re-encrypts to its TLS members, verified by its CA, after an HTTPS check passed', async () => {
     const rows = (await showStat(adminSocket())).filter((r) => r.pxname === 'be_b_api' && r.svname !== 'BACKEND');
     // A leading "* " marks a check running right now.
-    expect(rows.map((r) => [r.status, r.check_status?.replace(/^\* /, '')])).toEqual([['UP', 'L7OK'], ['UP', 'L7OK']]);
+    expect(rows.map((r) => [r.status, r.check_status?.replace(/^\* /, '')])).toEqual([
+      ['UP', 'L7OK'],
+      ['UP', 'L7OK'],
+    ]);
     // One request: the next test measures tenant b's 10 req/s cap from an empty window.
     const answer = await getB();
     expect(answer.status).toBe(200);
@@ -237,7 +269,11 @@ describe('the seed configuration served by a real HAProxy', () => {
 
   it('when a member stops, then the health check takes it out and traffic goes to the others', async () => {
     await members.get('web-2')!.close();
-    await eventually('web-2 to be marked DOWN', async () => ((await serverStatus('be_a_web'))['web-2'] === 'DOWN' ? true : undefined), 10_000);
+    await eventually(
+      'web-2 to be marked DOWN',
+      async () => ((await serverStatus('be_a_web'))['web-2'] === 'DOWN' ? true : undefined),
+      10_000,
+    );
     const answers = await Promise.all(Array.from({ length: 12 }, () => getA()));
     expect(answers.map((r) => r.status)).toEqual(Array(12).fill(200));
     expect(new Set(answers.map((r) => r.headers['x-member']))).toEqual(new Set(['web-1', 'web-3']));

@@ -45,15 +45,38 @@ interface Case {
 
 /** Each case is a pool of one member behind its own VIP. */
 const CASES: Case[] = [
-  { pool: 'verified', tls: { caBundle: 'members', sni: { from: 'fixed', name: MEMBER_HOST } }, member: 'good', check: { type: 'https', path: '/healthz' } },
+  {
+    pool: 'verified',
+    tls: { caBundle: 'members', sni: { from: 'fixed', name: MEMBER_HOST } },
+    member: 'good',
+    check: { type: 'https', path: '/healthz' },
+  },
   { pool: 'rogue', tls: { caBundle: 'members', sni: { from: 'fixed', name: MEMBER_HOST } }, member: 'rogue' },
-  { pool: 'rogue-checked', tls: { caBundle: 'members', sni: { from: 'fixed', name: MEMBER_HOST } }, member: 'rogue', check: { type: 'https', path: '/healthz' } },
-  { pool: 'wrong-name', tls: { caBundle: 'members', sni: { from: 'fixed', name: 'other.t.internal' } }, member: 'good' },
+  {
+    pool: 'rogue-checked',
+    tls: { caBundle: 'members', sni: { from: 'fixed', name: MEMBER_HOST } },
+    member: 'rogue',
+    check: { type: 'https', path: '/healthz' },
+  },
+  {
+    pool: 'wrong-name',
+    tls: { caBundle: 'members', sni: { from: 'fixed', name: 'other.t.internal' } },
+    member: 'good',
+  },
   { pool: 'from-host', tls: { caBundle: 'members', sni: { from: 'host' } }, member: 'multi' },
-  { pool: 'mtls', tls: { caBundle: 'members', sni: { from: 'fixed', name: MEMBER_HOST }, clientCertificate: 'client' }, member: 'strict' },
+  {
+    pool: 'mtls',
+    tls: { caBundle: 'members', sni: { from: 'fixed', name: MEMBER_HOST }, clientCertificate: 'client' },
+    member: 'strict',
+  },
   { pool: 'no-client-cert', tls: { caBundle: 'members', sni: { from: 'fixed', name: MEMBER_HOST } }, member: 'strict' },
   { pool: 'unverified', tls: { verify: 'none' }, member: 'rogue' },
-  { pool: 'plain-member', tls: { caBundle: 'members', sni: { from: 'fixed', name: MEMBER_HOST } }, member: 'plain', check: { type: 'https', path: '/healthz' } },
+  {
+    pool: 'plain-member',
+    tls: { caBundle: 'members', sni: { from: 'fixed', name: MEMBER_HOST } },
+    member: 'plain',
+    check: { type: 'https', path: '/healthz' },
+  },
 ];
 
 let pki: TestPki;
@@ -85,13 +108,22 @@ async function startMembers(): Promise<void> {
 }
 
 /** One node's snapshot: the tenant's pools and one HTTP VIP per pool on `address`, ports from `ports`. */
-function snapshot(kind: NodeKind, configDir: string, address: string, ports: ReadonlyMap<string, number>): NodeSnapshot {
+function snapshot(
+  kind: NodeKind,
+  configDir: string,
+  address: string,
+  ports: ReadonlyMap<string, number>,
+): NodeSnapshot {
   const client = parseCertificateBundle(clientCert.cert, clientCert.key, new Date());
   const pools: PoolSnapshot[] = CASES.map((c) => {
     const healthCheck = c.check === undefined ? null : { ...c.check, ...FAST_CHECK };
-    return pool({ name: c.pool, healthCheck, tls: c.tls }, [{ name: `${c.member}-1`, ...memberEndpoints.get(c.member)! }]);
+    return pool({ name: c.pool, healthCheck, tls: c.tls }, [
+      { name: `${c.member}-1`, ...memberEndpoints.get(c.member)! },
+    ]);
   });
-  const vips: VipSnapshot[] = CASES.map((c) => vip({ name: c.pool, address, port: ports.get(c.pool)!, protocol: 'http', defaultPool: c.pool }));
+  const vips: VipSnapshot[] = CASES.map((c) =>
+    vip({ name: c.pool, address, port: ports.get(c.pool)!, protocol: 'http', defaultPool: c.pool }),
+  );
   const tenant: TenantSnapshot = {
     id: 't',
     vips,
@@ -102,7 +134,16 @@ function snapshot(kind: NodeKind, configDir: string, address: string, ports: Rea
   };
   return {
     revision: 1,
-    node: { name: `edge-${kind}`, kind, runtimeAddress: kind === 'haproxy' ? { host: '127.0.0.1', port: ports.get('runtime')! } : null, masterAddress: null, runtimeTls: null, socketDir: configDir, capacity: { vcpu: 2, memoryMb: 1024 }, configDir },
+    node: {
+      name: `edge-${kind}`,
+      kind,
+      runtimeAddress: kind === 'haproxy' ? { host: '127.0.0.1', port: ports.get('runtime')! } : null,
+      masterAddress: null,
+      runtimeTls: null,
+      socketDir: configDir,
+      capacity: { vcpu: 2, memoryMb: 1024 },
+      configDir,
+    },
     tenants: [tenant],
   };
 }
@@ -117,7 +158,9 @@ async function freePorts(address: string): Promise<Map<string, number>> {
 function writeFiles(dir: string, files: Readonly<Record<string, string>>): void {
   for (const [name, content] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, name)), { recursive: true });
-    writeFileSync(join(dir, name), content, { mode: name.endsWith('.key') || name.includes('/client/') ? 0o600 : 0o644 });
+    writeFileSync(join(dir, name), content, {
+      mode: name.endsWith('.key') || name.includes('/client/') ? 0o600 : 0o644,
+    });
   }
 }
 
@@ -131,7 +174,8 @@ function proxyAt(address: string, ports: Map<string, number>): Proxy {
   return {
     address,
     ports,
-    get: (pool, host = 'client.t.example') => request({ host: address, port: ports.get(pool)!, path: '/who', headers: { host } }, 5000),
+    get: (pool, host = 'client.t.example') =>
+      request({ host: address, port: ports.get(pool)!, path: '/who', headers: { host } }, 5000),
   };
 }
 
@@ -145,7 +189,9 @@ let viaHaproxy: Proxy;
 let viaNginx: Proxy;
 
 async function serverStatus(pool: string): Promise<{ status: string; check: string }> {
-  const row = (await showStat(join(haproxyDir, 'admin.sock'))).find((r) => r.pxname === `be_t_${pool}` && r.svname !== 'BACKEND');
+  const row = (await showStat(join(haproxyDir, 'admin.sock'))).find(
+    (r) => r.pxname === `be_t_${pool}` && r.svname !== 'BACKEND',
+  );
   // `show stat` marks a check that is running right now with a leading "* " (e.g. "* L6RSP").
   return { status: row?.status ?? 'missing', check: (row?.check_status ?? '').replace(/^\* /, '') };
 }
@@ -168,14 +214,22 @@ beforeAll(async () => {
   const nFiles = renderNginx(snapshot('nginx', nginxDir, viaNginx.address, viaNginx.ports));
   expect(await validateNginx(nFiles, nginxDir)).toEqual({ ok: true, warnings: [] });
   writeFiles(nginxDir, nFiles);
-  nginx = spawn('nginx', ['-c', join(nginxDir, 'nginx.conf'), '-p', `${nginxDir}/`, '-g', 'daemon off;'], { stdio: 'ignore' });
+  nginx = spawn('nginx', ['-c', join(nginxDir, 'nginx.conf'), '-p', `${nginxDir}/`, '-g', 'daemon off;'], {
+    stdio: 'ignore',
+  });
 
   const running = haproxy;
-  await eventually('both proxies to serve the verified pool', async () => {
-    const [h, n] = await Promise.all([viaHaproxy.get('verified'), viaNginx.get('verified')]);
-    return h.status === 200 && n.status === 200 ? true : undefined;
-  }, 15_000).catch((error: Error) => {
-    throw new Error(`${error.message}\nhaproxy said:\n${running.output()}\nnginx said:\n${safeRead(join(nginxDir, 'error.log'))}`);
+  await eventually(
+    'both proxies to serve the verified pool',
+    async () => {
+      const [h, n] = await Promise.all([viaHaproxy.get('verified'), viaNginx.get('verified')]);
+      return h.status === 200 && n.status === 200 ? true : undefined;
+    },
+    15_000,
+  ).catch((error: Error) => {
+    throw new Error(
+      `${error.message}\nhaproxy said:\n${running.output()}\nnginx said:\n${safeRead(join(nginxDir, 'error.log'))}`,
+    );
   });
 }, 60_000);
 
@@ -209,7 +263,7 @@ describe.each([
   ['HAProxy', () => viaHaproxy],
   ['NGINX', () => viaNginx],
 ])('TLS to members through %s', (_name, proxy) => {
-  it('reaches a member whose certificate the tenant\'s CA signed, with the pool\'s SNI', async () => {
+  it("reaches a member whose certificate the tenant's CA signed, with the pool's SNI", async () => {
     const answer = await proxy().get('verified');
     expect(answer.status).toBe(200);
     expect(body(answer)).toMatchObject({ member: 'good', servername: MEMBER_HOST, client: null });
@@ -220,7 +274,7 @@ describe.each([
     expect(FAILED).toContain((await proxy().get('wrong-name')).status);
   });
 
-  it('sends the request\'s Host (without its port) as SNI and verifies the member against it', async () => {
+  it("sends the request's Host (without its port) as SNI and verifies the member against it", async () => {
     for (const host of HOST_NAMES) {
       const answer = await proxy().get('from-host', `${host}:8080`);
       expect(answer.status, host).toBe(200);
@@ -229,7 +283,7 @@ describe.each([
     expect(FAILED).toContain((await proxy().get('from-host', 'evil.t.example')).status);
   });
 
-  it('shows the tenant\'s client certificate to a member that requires one (mTLS), and fails without it', async () => {
+  it("shows the tenant's client certificate to a member that requires one (mTLS), and fails without it", async () => {
     const answer = await proxy().get('mtls');
     expect(answer.status).toBe(200);
     expect(body(answer)).toMatchObject({ member: 'strict', client: 'proxy.t.internal' });
@@ -245,17 +299,25 @@ describe.each([
 
 describe('HTTPS health checks of TLS members on HAProxy', () => {
   it('marks UP a member that verifies, and DOWN one that does not: the check verifies as traffic does', async () => {
-    await eventually('the checks to settle', async () => {
-      const [good, rogue] = await Promise.all([serverStatus('verified'), serverStatus('rogue-checked')]);
-      return good.status === 'UP' && rogue.status === 'DOWN' ? true : undefined;
-    }, 10_000);
+    await eventually(
+      'the checks to settle',
+      async () => {
+        const [good, rogue] = await Promise.all([serverStatus('verified'), serverStatus('rogue-checked')]);
+        return good.status === 'UP' && rogue.status === 'DOWN' ? true : undefined;
+      },
+      10_000,
+    );
     expect((await serverStatus('verified')).check).toBe('L7OK');
     expect((await serverStatus('rogue-checked')).check).toMatch(/^L6/);
     expect((await viaHaproxy.get('rogue-checked')).status).toBe(503);
   });
 
   it('marks DOWN a member that answers plain HTTP where TLS was declared, rather than UP while requests fail', async () => {
-    await eventually('the plain member to be DOWN', async () => ((await serverStatus('plain-member')).status === 'DOWN' ? true : undefined), 10_000);
+    await eventually(
+      'the plain member to be DOWN',
+      async () => ((await serverStatus('plain-member')).status === 'DOWN' ? true : undefined),
+      10_000,
+    );
     expect((await viaHaproxy.get('plain-member')).status).toBe(503);
   });
 });

@@ -41,8 +41,12 @@ function generate(seed: number, index: number): Case {
 
 const batches = halving<readonly Case[]>(
   (seed) => Array.from({ length: PER_BATCH }, (_, i) => generate(seed + i, i)),
-  (batch) => (batch.length < 2 ? [] : [batch.slice(0, Math.ceil(batch.length / 2)), batch.slice(Math.ceil(batch.length / 2))]),
-  (batch) => (batch.length <= 3 ? JSON.stringify(batch) : `${batch.length} snapshots, seeds ${batch[0]!.seed}..${batch.at(-1)!.seed}`),
+  (batch) =>
+    batch.length < 2 ? [] : [batch.slice(0, Math.ceil(batch.length / 2)), batch.slice(Math.ceil(batch.length / 2))],
+  (batch) =>
+    batch.length <= 3
+      ? JSON.stringify(batch)
+      : `${batch.length} snapshots, seeds ${batch[0]!.seed}..${batch.at(-1)!.seed}`,
 );
 
 /** The batch reuses the tenant objects just rendered, so their fragments come from the cache. */
@@ -64,31 +68,38 @@ function renderOrSkip(c: Case): RenderedFiles | null {
 }
 
 describe('random valid snapshots', () => {
-  it(`${SNAPSHOTS} random snapshots render deterministically and pass nginx -t without a warning`, async () => {
-    let tenants = 0;
-    let unbindable = 0;
-    await assertAsyncProperty(
-      fc.asyncProperty(batches, async (batch) => {
-        const renderable: Case[] = [];
-        for (const c of batch) {
-          const files = renderOrSkip(c);
-          if (files === null) {
-            unbindable++;
-            continue;
+  it(
+    `${SNAPSHOTS} random snapshots render deterministically and pass nginx -t without a warning`,
+    async () => {
+      let tenants = 0;
+      let unbindable = 0;
+      await assertAsyncProperty(
+        fc.asyncProperty(batches, async (batch) => {
+          const renderable: Case[] = [];
+          for (const c of batch) {
+            const files = renderOrSkip(c);
+            if (files === null) {
+              unbindable++;
+              continue;
+            }
+            expect(
+              renderNginx(shuffleDeep(c.snapshot, mulberry32(c.seed))),
+              `seed ${c.seed}: shuffled input renders the same bytes`,
+            ).toEqual(files);
+            renderable.push(c);
+            tenants += c.snapshot.tenants.length;
           }
-          expect(renderNginx(shuffleDeep(c.snapshot, mulberry32(c.seed))), `seed ${c.seed}: shuffled input renders the same bytes`).toEqual(files);
-          renderable.push(c);
-          tenants += c.snapshot.tenants.length;
-        }
-        if (renderable.length === 0) return;
-        const result = await validateNginx(renderNginx(merge(renderable)), CONFIG_DIR);
-        expect(result.ok, result.ok ? '' : `nginx -t failed:\n${result.message.slice(0, 2000)}`).toBe(true);
-        if (result.ok) expect(result.warnings.slice(0, 5), 'nginx -t warned').toEqual([]);
-      }),
-      BATCHES,
-    );
-    // Only when every batch passed (no halving ran): the generator covers what it should.
-    expect(tenants).toBeGreaterThan(SNAPSHOTS);
-    expect(unbindable).toBeLessThan(SNAPSHOTS / 20);
-  }, PROPERTY_TIMEOUT_MS);
+          if (renderable.length === 0) return;
+          const result = await validateNginx(renderNginx(merge(renderable)), CONFIG_DIR);
+          expect(result.ok, result.ok ? '' : `nginx -t failed:\n${result.message.slice(0, 2000)}`).toBe(true);
+          if (result.ok) expect(result.warnings.slice(0, 5), 'nginx -t warned').toEqual([]);
+        }),
+        BATCHES,
+      );
+      // Only when every batch passed (no halving ran): the generator covers what it should.
+      expect(tenants).toBeGreaterThan(SNAPSHOTS);
+      expect(unbindable).toBeLessThan(SNAPSHOTS / 20);
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 });

@@ -67,7 +67,14 @@ async function httpsBackend(name: string): Promise<Backend> {
   const { cert, key } = seedMemberCertificate();
   const server = https.createServer({ cert, key }, (req, res) => {
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ member: name, url: req.url, headers: req.headers, servername: (req.socket as tls.TLSSocket).servername }));
+    res.end(
+      JSON.stringify({
+        member: name,
+        url: req.url,
+        headers: req.headers,
+        servername: (req.socket as tls.TLSSocket).servername,
+      }),
+    );
   });
   const backend = { name, server, port: await listen(server, '127.0.0.1') };
   backends.set(name, backend);
@@ -88,10 +95,29 @@ function member(name: string): Record<string, unknown> {
 function generateCertificate(): ParsedCertificate {
   const keyFile = join(dir, 'gen.key');
   const crtFile = join(dir, 'gen.crt');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', keyFile, '-out', crtFile, '-days', '2', '-subj', `/CN=${HOST_B}`, '-addext', `subjectAltName=DNS:${HOST_B}`,
-  ], { stdio: 'ignore', timeout: 20_000 });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      crtFile,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${HOST_B}`,
+      '-addext',
+      `subjectAltName=DNS:${HOST_B}`,
+    ],
+    { stdio: 'ignore', timeout: 20_000 },
+  );
   const parsed = parseCertificateBundle(readFileSync(crtFile, 'utf8'), readFileSync(keyFile, 'utf8'), new Date());
   rmSync(keyFile);
   rmSync(crtFile);
@@ -101,14 +127,26 @@ function generateCertificate(): ParsedCertificate {
 function scenario(configDir: string): NodeSnapshot {
   const web = pool(
     // fall 1: the first failed connection takes a member out for 5 s (passive check).
-    { name: 'web', algorithm: 'roundrobin', healthCheck: { type: 'http', path: '/healthz', intervalMs: 5000, timeoutMs: 1000, fall: 1 } },
+    {
+      name: 'web',
+      algorithm: 'roundrobin',
+      healthCheck: { type: 'http', path: '/healthz', intervalMs: 5000, timeoutMs: 1000, fall: 1 },
+    },
     [member('web-1'), member('web-2')],
   );
   const a: TenantSnapshot = {
     id: 'a',
     vips: [
       vip(
-        { name: 'web', address: VIP.a, port: ports.a, protocol: 'http', hostnames: ['www.example.test'], persistence: 'cookie', defaultPool: 'web' },
+        {
+          name: 'web',
+          address: VIP.a,
+          port: ports.a,
+          protocol: 'http',
+          hostnames: ['www.example.test'],
+          persistence: 'cookie',
+          defaultPool: 'web',
+        },
         [
           { name: 'beta-header', priority: 5, match: { header: { name: 'X-Beta', value: 'yes' } }, pool: 'beta' },
           { name: 'api-host', priority: 10, match: { host: 'api.example.test' }, pool: 'api' },
@@ -122,28 +160,63 @@ function scenario(configDir: string): NodeSnapshot {
   };
   const b: TenantSnapshot = {
     id: 'b',
-    vips: [vip({ name: 'api', address: VIP.b, port: ports.b, protocol: 'https', hostnames: [HOST_B], certificate: 'b-cert', defaultPool: 'secure' })],
+    vips: [
+      vip({
+        name: 'api',
+        address: VIP.b,
+        port: ports.b,
+        protocol: 'https',
+        hostnames: [HOST_B],
+        certificate: 'b-cert',
+        defaultPool: 'secure',
+      }),
+    ],
     // TLS members, verified against the tenant's CA bundle with a fixed SNI, as in the seed scenario.
-    pools: [pool({
-      name: 'secure',
-      algorithm: 'leastconn',
-      healthCheck: { type: 'https', path: '/healthz' },
-      tls: { caBundle: 'b-members', sni: { from: 'fixed', name: 'api.b.internal' } },
-    }, [member('secure-1')])],
-    certificates: [{ name: 'b-cert', chainPem: certificate.chainPem, keyPem: certificate.keyPem, sans: certificate.sans }],
+    pools: [
+      pool(
+        {
+          name: 'secure',
+          algorithm: 'leastconn',
+          healthCheck: { type: 'https', path: '/healthz' },
+          tls: { caBundle: 'b-members', sni: { from: 'fixed', name: 'api.b.internal' } },
+        },
+        [member('secure-1')],
+      ),
+    ],
+    certificates: [
+      { name: 'b-cert', chainPem: certificate.chainPem, keyPem: certificate.keyPem, sans: certificate.sans },
+    ],
     caBundles: [seedMemberCaBundle()],
     allocation: { maxConnections: 8000, requestsPerSecond: 40_000 },
   };
   const c: TenantSnapshot = {
     id: 'c',
-    vips: [vip({ name: 'echo', address: VIP.c, port: ports.c, protocol: 'tcp', allowlist: ['127.0.0.0/8'], defaultPool: 'echo' })],
+    vips: [
+      vip({
+        name: 'echo',
+        address: VIP.c,
+        port: ports.c,
+        protocol: 'tcp',
+        allowlist: ['127.0.0.0/8'],
+        defaultPool: 'echo',
+      }),
+    ],
     pools: [pool({ name: 'echo', algorithm: 'source', healthCheck: { type: 'tcp' } }, [member('echo-1')])],
     certificates: [],
     allocation: { maxConnections: 2000, requestsPerSecond: 10_000 },
   };
   const d: TenantSnapshot = {
     id: 'd',
-    vips: [vip({ name: 'small', address: VIP.d, port: ports.d, protocol: 'http', allowlist: ['127.0.0.1'], defaultPool: 'small' })],
+    vips: [
+      vip({
+        name: 'small',
+        address: VIP.d,
+        port: ports.d,
+        protocol: 'http',
+        allowlist: ['127.0.0.1'],
+        defaultPool: 'small',
+      }),
+    ],
     pools: [pool({ name: 'small' }, [member('small-1')])],
     certificates: [],
     allocation: { maxConnections: 50, requestsPerSecond: 2 },
@@ -192,7 +265,8 @@ async function waitUntilListening(host: string, port: number): Promise<void> {
     try {
       await connects(host, port);
     } catch (err) {
-      if (nginx?.exitCode !== null) throw new Error(`nginx exited early: ${readFileSync(join(dir, 'error.log'), 'utf8').slice(-2000)}`);
+      if (nginx?.exitCode !== null)
+        throw new Error(`nginx exited early: ${readFileSync(join(dir, 'error.log'), 'utf8').slice(-2000)}`);
       throw err;
     }
   };
@@ -253,7 +327,8 @@ describe('nginx serving the rendered seed configuration', () => {
   });
 
   it('routes by header, host and path in priority order, and sends the rest to the default pool', async () => {
-    const routeOf = async (path: string, headers: Record<string, string>) => memberOf(await get(VIP.a, ports.a, path, headers));
+    const routeOf = async (path: string, headers: Record<string, string>) =>
+      memberOf(await get(VIP.a, ports.a, path, headers));
     expect(await routeOf('/api/users', { host: 'www.example.test' })).toBe('api-1');
     expect(await routeOf('/', { host: 'api.example.test' })).toBe('api-1');
     expect(await routeOf('/api/users', { host: 'api.example.test', 'x-beta': 'yes' })).toBe('beta-1');
@@ -277,16 +352,28 @@ describe('nginx serving the rendered seed configuration', () => {
 
   it('terminates TLS with the tenant certificate, re-encrypts to the TLS member it verified, and tells the member it did', async () => {
     const fingerprint = await new Promise<string>((resolve, reject) => {
-      const socket = tls.connect({ host: VIP.b, port: ports.b, servername: HOST_B, ca: certificate.chainPem, timeout: 5000 }, () => {
-        resolve(socket.getPeerCertificate().fingerprint256);
-        socket.end();
-      });
+      const socket = tls.connect(
+        { host: VIP.b, port: ports.b, servername: HOST_B, ca: certificate.chainPem, timeout: 5000 },
+        () => {
+          resolve(socket.getPeerCertificate().fingerprint256);
+          socket.end();
+        },
+      );
       socket.on('error', reject);
     });
     expect(fingerprint).toBe(certificate.fingerprintSha256);
     const reply = await new Promise<Reply>((resolve, reject) => {
       const req = https.request(
-        { host: VIP.b, port: ports.b, path: '/secure', servername: HOST_B, headers: { host: HOST_B }, ca: certificate.chainPem, agent: false, timeout: 5000 },
+        {
+          host: VIP.b,
+          port: ports.b,
+          path: '/secure',
+          servername: HOST_B,
+          headers: { host: HOST_B },
+          ca: certificate.chainPem,
+          agent: false,
+          timeout: 5000,
+        },
         (res) => {
           let body = '';
           res.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
@@ -335,7 +422,8 @@ describe('nginx serving the rendered seed configuration', () => {
     // 2 requests/s with one second's burst (2): back-to-back requests for two seconds run into the limit.
     const started = Date.now();
     const statuses: number[] = [];
-    while (Date.now() - started < 2000 && statuses.length < 2000) statuses.push((await get(VIP.d, ports.d, '/', {}, { localAddress: '127.0.0.1' })).status);
+    while (Date.now() - started < 2000 && statuses.length < 2000)
+      statuses.push((await get(VIP.d, ports.d, '/', {}, { localAddress: '127.0.0.1' })).status);
     const elapsedS = (Date.now() - started) / 1000;
     expect(statuses.slice(0, 2)).toEqual([200, 200]);
     expect(statuses.every((s) => s === 200 || s === 429)).toBe(true);

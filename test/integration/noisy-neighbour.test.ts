@@ -112,15 +112,26 @@ function watchCaps(): Watch {
 }
 
 /** Waits until `probe` holds, but for at most `polls` poll cycles after `since`: a bound counted in cycles, not seconds. */
-async function withinPolls<T>(what: string, since: Date, polls: number, probe: () => Promise<T | undefined>): Promise<{ value: T; polls: number }> {
-  return eventually(`${what} within ${polls} poll cycles`, async () => {
-    const value = await probe();
-    // Counted after the reading: the cycles completed by the time it held, or more.
-    const completed = await pollsSince(since);
-    if (value !== undefined) return { value, polls: completed };
-    if (completed > polls) throw new Error(`not after ${completed} poll cycles: ${JSON.stringify(await live(node.edge))}`);
-    return undefined;
-  }, (polls + 3) * POLL_S * 1000, 50);
+async function withinPolls<T>(
+  what: string,
+  since: Date,
+  polls: number,
+  probe: () => Promise<T | undefined>,
+): Promise<{ value: T; polls: number }> {
+  return eventually(
+    `${what} within ${polls} poll cycles`,
+    async () => {
+      const value = await probe();
+      // Counted after the reading: the cycles completed by the time it held, or more.
+      const completed = await pollsSince(since);
+      if (value !== undefined) return { value, polls: completed };
+      if (completed > polls)
+        throw new Error(`not after ${completed} poll cycles: ${JSON.stringify(await live(node.edge))}`);
+      return undefined;
+    },
+    (polls + 3) * POLL_S * 1000,
+    50,
+  );
 }
 
 /** What the node's agent does on each long-poll answer: write the files, reload on a structural change. */
@@ -137,7 +148,9 @@ async function agentStep(): Promise<boolean> {
 /** A tenant's connection cap on the node as the rebalancer stored it. */
 async function storedCap(tenant: string): Promise<number> {
   const { body } = await app.admin('GET', '/v1/allocations');
-  const item = (body.items as { tenantId: string; node: string; maxConnections: number }[]).find((i) => i.tenantId === tenant && i.node === node.edge.name);
+  const item = (body.items as { tenantId: string; node: string; maxConnections: number }[]).find(
+    (i) => i.tenantId === tenant && i.node === node.edge.name,
+  );
   if (item === undefined) throw new Error(`no allocation of ${tenant} on ${node.edge.name}: ${JSON.stringify(body)}`);
   return item.maxConnections;
 }
@@ -161,35 +174,57 @@ afterAll(async () => {
 describe('noisy neighbour', () => {
   it("when A floods the node while B sends steady traffic, then A is held at its cap and every one of B's requests succeeds", async () => {
     b = steady(node.portB, B_CLIENTS, B_TIMEOUT_MS);
-    await eventually("B's clients connected", async () => ((await live(node.edge)).b.scur >= B_CLIENTS - 10 ? true : undefined), 15_000, 50);
+    await eventually(
+      "B's clients connected",
+      async () => ((await live(node.edge)).b.scur >= B_CLIENTS - 10 ? true : undefined),
+      15_000,
+      50,
+    );
     // B's demand is known before A's flood starts (smoothed over two polls, it is past B's reservation).
     await cycles(2);
     const answeredBefore = b.ok;
     noisy = flood(node.portA, A_CLIENTS);
     // A is saturated: every connection its cap allows is taken and the rest of its clients are refused.
-    await eventually('A at its cap with connections refused', async () => {
-      const l = await live(node.edge);
-      return l.a.scur === l.a.cap && noisy!.refused() > 0 ? true : undefined;
-    }, 15_000, 50);
+    await eventually(
+      'A at its cap with connections refused',
+      async () => {
+        const l = await live(node.edge);
+        return l.a.scur === l.a.cap && noisy!.refused() > 0 ? true : undefined;
+      },
+      15_000,
+      50,
+    );
     // Long enough for the rebalancer to have seen both tenants' demand more than once.
     await cycles(3);
     const refused = noisy.refused();
     // A uses what it may: its sessions fill its cap (a cap just raised fills as its refused clients
     // retry, within moments).
-    await eventually("A's sessions at its cap", async () => {
-      const now = await live(node.edge);
-      return now.a.scur >= now.a.cap ? true : undefined;
-    }, 5_000, 20);
+    await eventually(
+      "A's sessions at its cap",
+      async () => {
+        const now = await live(node.edge);
+        return now.a.scur >= now.a.cap ? true : undefined;
+      },
+      5_000,
+      20,
+    );
     const l = await live(node.edge);
     // A cap that came down does not cut the connections A already holds, so they may stand above
     // it, but never above the highest cap A was given. Counted in A's own table (conn_cur), not in
     // the frontend's sessions, which also hold connections being closed after their refusal; at the
     // instant the table is read, each HAProxy thread may hold one connection counted but not yet refused.
-    const threads = Number(/^Nbthread: (\d+)$/m.exec(await runtimeCommand(node.edge.adminSocket, 'show info', 1000))?.[1]);
+    const threads = Number(
+      /^Nbthread: (\d+)$/m.exec(await runtimeCommand(node.edge.adminSocket, 'show info', 1000))?.[1],
+    );
     expect(threads).toBeGreaterThan(0);
     expect(await admittedToA()).toBeLessThanOrEqual(watch!.aCapMax + threads);
     // Still wanting more than it may have: its extra clients keep being refused at accept.
-    await eventually("A's extra clients refused", async () => (noisy!.refused() > refused ? true : undefined), 5_000, 50);
+    await eventually(
+      "A's extra clients refused",
+      async () => (noisy!.refused() > refused ? true : undefined),
+      5_000,
+      50,
+    );
     // B holds more than its reservation: its demand (156 sessions) is met, and its clients kept going.
     expect(l.b.cap).toBeGreaterThanOrEqual(B_CLIENTS);
     expect(b.failures).toEqual([]);
@@ -220,7 +255,12 @@ describe('noisy neighbour', () => {
     expect(await node.edge.workerPid()).toBe(pid);
     // A's refused clients, retrying, take the room the raise gave.
     const cap = rise.value.a.cap;
-    await eventually("A's sessions up to its raised cap", async () => ((await live(node.edge)).a.scur >= cap ? true : undefined), 5_000, 50);
+    await eventually(
+      "A's sessions up to its raised cap",
+      async () => ((await live(node.edge)).a.scur >= cap ? true : undefined),
+      5_000,
+      50,
+    );
     expect(watch!.violations).toEqual([]);
   }, 60_000);
 
@@ -253,8 +293,15 @@ describe('noisy neighbour', () => {
     noisy = flood(node.portA, A_CLIENTS);
     const { maxconn, a } = await live(node.edge);
     expect(a.cap).toBe(maxconn);
-    await eventually("A holding every connection of the process", async () => ((await live(node.edge)).a.scur >= maxconn ? true : undefined), 15_000, 50);
-    const answers = await Promise.allSettled(Array.from({ length: 5 }, () => request({ host: HOST, port: node.portB, path: '/starved' }, 1500)));
+    await eventually(
+      'A holding every connection of the process',
+      async () => ((await live(node.edge)).a.scur >= maxconn ? true : undefined),
+      15_000,
+      50,
+    );
+    const answers = await Promise.allSettled(
+      Array.from({ length: 5 }, () => request({ host: HOST, port: node.portB, path: '/starved' }, 1500)),
+    );
     expect(answers.filter((a) => a.status === 'fulfilled')).toEqual([]);
   }, 60_000);
 });

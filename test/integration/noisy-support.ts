@@ -49,7 +49,10 @@ export function controlPlaneEnv(pollS: number): Readonly<Record<string, string>>
 }
 
 /** The noisy neighbour's: polls every POLL_S, and a rebalance at least every second besides. */
-export const CONTROL_PLANE_ENV: Readonly<Record<string, string>> = Object.freeze({ ...controlPlaneEnv(POLL_S), SWITCHYARD_REBALANCE_INTERVAL_S: '1' });
+export const CONTROL_PLANE_ENV: Readonly<Record<string, string>> = Object.freeze({
+  ...controlPlaneEnv(POLL_S),
+  SWITCHYARD_REBALANCE_INTERVAL_S: '1',
+});
 
 /** 32 MB: 312 connections, which is also the node's global maxconn (above HAProxy's floor of 256). */
 export const NODE_CAPACITY = { vcpu: 1, memoryMb: 32 } as const;
@@ -60,8 +63,16 @@ export const NODE_CAPACITY = { vcpu: 1, memoryMb: 32 } as const;
  * spare, 25% demand headroom, hysteresis of 32 connections) so that B's steady 156 clients always
  * fit its cap: above its reservation while A floods, at it again when B comes back.
  */
-export const TENANT_A = { id: 'tenant-a', reservation: { vcpu: 0.1, memoryMb: 1 }, limit: { vcpu: 1, memoryMb: 32 } } as const;
-export const TENANT_B = { id: 'tenant-b', reservation: { vcpu: 0.25, memoryMb: 14 }, limit: { vcpu: 1, memoryMb: 32 } } as const;
+export const TENANT_A = {
+  id: 'tenant-a',
+  reservation: { vcpu: 0.1, memoryMb: 1 },
+  limit: { vcpu: 1, memoryMb: 32 },
+} as const;
+export const TENANT_B = {
+  id: 'tenant-b',
+  reservation: { vcpu: 0.25, memoryMb: 14 },
+  limit: { vcpu: 1, memoryMb: 32 },
+} as const;
 
 export const connectionsOf = (resources: { vcpu: number; memoryMb: number }): number =>
   toResourceVector(resources, HAPROXY_CAPACITY_FACTORS).connections;
@@ -219,10 +230,21 @@ export async function live(edge: ProxyNode): Promise<Live> {
   const tenant = (id: string, name: string): LiveTenant => {
     const row = rows.find((r) => r.pxname === name && r.svname === 'FRONTEND');
     if (row === undefined) throw new Error(`no frontend ${name} on ${edge.name}`);
-    return { cap: caps[id]!.connections, slim: row.slim ?? 0, scur: row.scur ?? 0, ok: row.hrsp_2xx ?? 0, refused: (row.dcon ?? 0) + (row.dses ?? 0) };
+    return {
+      cap: caps[id]!.connections,
+      slim: row.slim ?? 0,
+      scur: row.scur ?? 0,
+      ok: row.hrsp_2xx ?? 0,
+      refused: (row.dcon ?? 0) + (row.dses ?? 0),
+    };
   };
   const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(info)?.[1] ?? Number.NaN);
-  return { a: tenant(TENANT_A.id, FRONTEND_A), b: tenant(TENANT_B.id, FRONTEND_B), maxconn: field('Maxconn'), currConns: field('CurrConns') };
+  return {
+    a: tenant(TENANT_A.id, FRONTEND_A),
+    b: tenant(TENANT_B.id, FRONTEND_B),
+    maxconn: field('Maxconn'),
+    currConns: field('CurrConns'),
+  };
 }
 
 /** The node's caps map (relative to its configDir). */
@@ -243,13 +265,17 @@ export interface TenantCaps {
 
 /** Every tenant's caps on `edge`, read back through the Runtime API (`show map`, `show stat`). */
 export async function capsOnNode(edge: ProxyNode, tenants: readonly string[]): Promise<Record<string, TenantCaps>> {
-  const [map, rows] = await Promise.all([runtimeCommand(edge.adminSocket, `show map ${join(edge.dir, CAPS_MAP)}`, 1000), edge.stats()]);
+  const [map, rows] = await Promise.all([
+    runtimeCommand(edge.adminSocket, `show map ${join(edge.dir, CAPS_MAP)}`, 1000),
+    edge.stats(),
+  ]);
   const entries = new Map(parseShowMap(map).map((e) => [e.key, Number(e.value)]));
   const out: Record<string, TenantCaps> = {};
   for (const tenant of tenants) {
     const frontends = rows.filter((r) => r.type === 'frontend' && r.pxname.startsWith(frontendName(tenant, '')));
     const rate = entries.get(tenant);
-    if (rate === undefined || frontends.length === 0) throw new Error(`no caps of ${tenant} on ${edge.name}: ${map.slice(0, 200)}`);
+    if (rate === undefined || frontends.length === 0)
+      throw new Error(`no caps of ${tenant} on ${edge.name}: ${map.slice(0, 200)}`);
     out[tenant] = {
       requestsPerSecond: rate,
       connections: entries.get(`${tenant}.conn`) ?? Math.min(...frontends.map((r) => r.slim ?? 0)),
@@ -262,14 +288,21 @@ export async function capsOnNode(edge: ProxyNode, tenants: readonly string[]): P
 /** Poll cycles the stats poller has completed (stored) for `node` since `since`: a clock counted in cycles. */
 export async function pollsSince(db: Db, node: string, since: Date): Promise<number> {
   const { rows } = await sql<{ n: number }>`
-    select count(distinct at)::int as n from stat_samples where node_name = ${node} and kind = 'frontend' and at > ${since}`.execute(db);
+    select count(distinct at)::int as n from stat_samples where node_name = ${node} and kind = 'frontend' and at > ${since}`.execute(
+    db,
+  );
   return rows[0]!.n;
 }
 
 /** Waits, bounded, until the stats poller (polling every `pollS`) has completed `n` more cycles for `node`. */
 export async function pollCycles(db: Db, node: string, n: number, pollS = POLL_S): Promise<void> {
   const since = new Date();
-  await eventually(`${n} poll cycles of ${node}`, async () => ((await pollsSince(db, node, since)) >= n ? true : undefined), (n + 3) * pollS * 1000, 100);
+  await eventually(
+    `${n} poll cycles of ${node}`,
+    async () => ((await pollsSince(db, node, since)) >= n ? true : undefined),
+    (n + 3) * pollS * 1000,
+    100,
+  );
 }
 
 /**
@@ -288,14 +321,28 @@ export async function liftCaps(cp: ControlPlane, node: NoisyNode): Promise<void>
   const block = text.indexOf(`frontend ${FRONTEND_A}\n`);
   if (block < 0) throw new Error(`no frontend ${FRONTEND_A} in ${config}`);
   const end = text.indexOf('\n\n', block);
-  await writeFile(config, text.slice(0, block) + text.slice(block, end).replace(/^(\s+maxconn) \d+$/m, `$1 ${maxconn}`) + text.slice(end));
+  await writeFile(
+    config,
+    text.slice(0, block) + text.slice(block, end).replace(/^(\s+maxconn) \d+$/m, `$1 ${maxconn}`) + text.slice(end),
+  );
   const caps = join(node.edge.dir, CAPS_MAP);
-  await writeFile(caps, (await readFile(caps, 'utf8')).replace(new RegExp(`^${TENANT_A.id}\\.conn \\d+$`, 'm'), `${TENANT_A.id}.conn ${maxconn}`));
+  await writeFile(
+    caps,
+    (await readFile(caps, 'utf8')).replace(
+      new RegExp(`^${TENANT_A.id}\\.conn \\d+$`, 'm'),
+      `${TENANT_A.id}.conn ${maxconn}`,
+    ),
+  );
   await node.edge.reload();
-  await eventually("A's cap lifted", async () => {
-    const { a } = await live(node.edge);
-    return a.cap === maxconn && a.slim === maxconn ? true : undefined;
-  }, 5000, 20);
+  await eventually(
+    "A's cap lifted",
+    async () => {
+      const { a } = await live(node.edge);
+      return a.cap === maxconn && a.slim === maxconn ? true : undefined;
+    },
+    5000,
+    20,
+  );
 }
 
 /** The node, both tenants and their members, with the proxy running the config the control plane rendered. */
@@ -318,31 +365,52 @@ export async function write(admin: Caller, method: string, path: string, body: u
  * tenants, each with a pool of one member and an HTTP VIP on a loopback port; installs the node's
  * config as its agent would, starts HAProxy and waits until the rebalancer's caps are live on it.
  */
-export async function startNoisyNode(admin: Caller, options: { holdMs: number; holdJitter?: number; delayMs: number }): Promise<NoisyNode> {
+export async function startNoisyNode(
+  admin: Caller,
+  options: { holdMs: number; holdJitter?: number; delayMs: number },
+): Promise<NoisyNode> {
   const edge = await ProxyNode.create('noisy-edge');
   const memberA = await slowMember(options.holdMs, options.holdJitter);
   const memberB = await slowMember(options.delayMs);
   const ports = { a: await freePort(HOST), b: await freePort(HOST) };
   try {
     await write(admin, 'POST', '/v1/nodes', { ...edge.registration(), capacity: NODE_CAPACITY });
-    for (const [tenant, member, port] of [[TENANT_A, memberA, ports.a], [TENANT_B, memberB, ports.b]] as const) {
+    for (const [tenant, member, port] of [
+      [TENANT_A, memberA, ports.a],
+      [TENANT_B, memberB, ports.b],
+    ] as const) {
       await write(admin, 'POST', '/v1/tenants', tenant);
       await write(admin, 'POST', `/v1/tenants/${tenant.id}/pools`, { name: VIP });
-      await write(admin, 'PUT', `/v1/tenants/${tenant.id}/pools/${VIP}/members`, { members: [{ name: 'm1', address: HOST, port: member.port }] });
+      await write(admin, 'PUT', `/v1/tenants/${tenant.id}/pools/${VIP}/members`, {
+        members: [{ name: 'm1', address: HOST, port: member.port }],
+      });
       // A's held requests must outlive the run, not be cut by the default 30 s timeouts.
       const timeouts = { clientMs: 600_000, serverMs: 600_000, connectMs: 5_000 };
-      await write(admin, 'POST', `/v1/tenants/${tenant.id}/vips`, { name: VIP, address: HOST, port, protocol: 'http', defaultPool: VIP, timeouts });
+      await write(admin, 'POST', `/v1/tenants/${tenant.id}/vips`, {
+        name: VIP,
+        address: HOST,
+        port,
+        protocol: 'http',
+        defaultPool: VIP,
+        timeouts,
+      });
     }
     // A node whose push failed (its proxy was not running yet) keeps its caps until it is
     // reachable: install what it is served now, start it, then wait for the rebalancer's caps.
     await edge.install(admin);
     await edge.start();
-    await eventually('both tenants\' caps stored and live on the proxy', async () => {
-      const { items } = (await admin('GET', '/v1/allocations')).body as { items: { tenantId: string; maxConnections: number }[] };
-      const caps = new Map(items.map((i) => [i.tenantId, i.maxConnections]));
-      const now = await live(edge);
-      return caps.get(TENANT_A.id) === now.a.cap && caps.get(TENANT_B.id) === now.b.cap ? true : undefined;
-    }, 20_000);
+    await eventually(
+      "both tenants' caps stored and live on the proxy",
+      async () => {
+        const { items } = (await admin('GET', '/v1/allocations')).body as {
+          items: { tenantId: string; maxConnections: number }[];
+        };
+        const caps = new Map(items.map((i) => [i.tenantId, i.maxConnections]));
+        const now = await live(edge);
+        return caps.get(TENANT_A.id) === now.a.cap && caps.get(TENANT_B.id) === now.b.cap ? true : undefined;
+      },
+      20_000,
+    );
   } catch (err) {
     await Promise.all([edge.remove(), memberA.close(), memberB.close()]);
     throw err;

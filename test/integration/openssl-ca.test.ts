@@ -4,10 +4,14 @@ import { checkCaMaterial, createCa, issue } from '../../src/pki/openssl-ca.js';
 import { CONTROL_PLANE_SUBJECT, nodeSubject } from '../../src/domain/runtime-tls.js';
 
 describe('the Runtime API CA (openssl)', () => {
-  it('issues a node certificate that chains to the CA, names the node\'s addresses and is for servers only', async () => {
+  it("issues a node certificate that chains to the CA, names the node's addresses and is for servers only", async () => {
     const ca = await createCa('Switchyard test CA', 10);
     checkCaMaterial(ca);
-    const subject = nodeSubject({ name: 'edge-1', runtimeAddress: { host: '10.0.0.5' }, masterAddress: { host: '::1' } });
+    const subject = nodeSubject({
+      name: 'edge-1',
+      runtimeAddress: { host: '10.0.0.5' },
+      masterAddress: { host: '::1' },
+    });
     const leaf = await issue(ca, subject, 3);
     const cert = new X509Certificate(leaf.certificatePem);
     const root = new X509Certificate(ca.certificatePem);
@@ -34,7 +38,9 @@ describe('the Runtime API CA (openssl)', () => {
   it('refuses a supplied CA whose key is not its own, or that is no CA', async () => {
     const one = await createCa('one', 10);
     const two = await createCa('two', 10);
-    expect(() => checkCaMaterial({ certificatePem: one.certificatePem, keyPem: two.keyPem })).toThrow(/does not belong/);
+    expect(() => checkCaMaterial({ certificatePem: one.certificatePem, keyPem: two.keyPem })).toThrow(
+      /does not belong/,
+    );
     const leaf = await issue(one, CONTROL_PLANE_SUBJECT, 1);
     expect(() => checkCaMaterial(leaf)).toThrow(/not a CA/);
     expect(() => checkCaMaterial({ certificatePem: 'nonsense', keyPem: one.keyPem })).toThrow(/not a PEM/);

@@ -62,7 +62,11 @@ afterAll(async () => {
   }
 });
 
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }> {
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: any; headers: Headers }> {
   const res = await fetch(cp!.url + path, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
@@ -82,8 +86,17 @@ function startWriters(outcomes: Outcome[]): { stop(): Promise<void> } {
       const asPool = seq % 2 === 1;
       const tenant = asPool ? home : `w${w}-t${seq}`;
       const name = asPool ? `p${seq}` : tenant;
-      const res = asPool ? await call('POST', `/v1/tenants/${home}/pools`, { name }) : await call('POST', '/v1/tenants', { id: tenant });
-      outcomes.push({ kind: asPool ? 'pool' : 'tenant', tenant, name, status: res.status, code: res.body?.error?.code ?? null, retryAfter: res.headers.get('retry-after') });
+      const res = asPool
+        ? await call('POST', `/v1/tenants/${home}/pools`, { name })
+        : await call('POST', '/v1/tenants', { id: tenant });
+      outcomes.push({
+        kind: asPool ? 'pool' : 'tenant',
+        tenant,
+        name,
+        status: res.status,
+        code: res.body?.error?.code ?? null,
+        retryAfter: res.headers.get('retry-after'),
+      });
       // A writer that was refused backs off a little, as a client honouring Retry-After would (scaled down).
       if (res.status >= 500) await new Promise((r) => setTimeout(r, 20));
     }
@@ -101,7 +114,10 @@ function startWriters(outcomes: Outcome[]): { stop(): Promise<void> } {
 async function expectResumedWithin(label: string): Promise<void> {
   let n = 0;
   await expect
-    .poll(async () => (await call('POST', '/v1/tenants', { id: `probe-${label}-${++n}` })).status, { timeout: RESUME_MS, interval: 50 })
+    .poll(async () => (await call('POST', '/v1/tenants', { id: `probe-${label}-${++n}` })).status, {
+      timeout: RESUME_MS,
+      interval: 50,
+    })
     .toBe(201);
 }
 
@@ -156,7 +172,12 @@ describe('when PostgreSQL restarts under write load', () => {
     // Never a 500: every refusal is a 503 `unavailable` with a Retry-After of a few seconds.
     const refused = outcomes.filter((o) => o.status !== 201);
     expect(refused.length).toBeGreaterThan(0);
-    expect(refused.filter((o) => o.status !== 503 || o.code !== 'unavailable' || !(Number(o.retryAfter) >= 1 && Number(o.retryAfter) <= 10))).toEqual([]);
+    expect(
+      refused.filter(
+        (o) =>
+          o.status !== 503 || o.code !== 'unavailable' || !(Number(o.retryAfter) >= 1 && Number(o.retryAfter) <= 10),
+      ),
+    ).toEqual([]);
 
     // Every acknowledged write is stored, and nothing refused is.
     const { rows: tenants } = await readRows(`select id from tenants`);

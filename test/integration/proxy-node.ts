@@ -69,7 +69,12 @@ export class ProxyNode {
       await mkdir(dirname(join(this.dir, file)), { recursive: true });
       await writeFile(join(this.dir, file), content);
     }
-    const report = await admin('POST', `/v1/nodes/${this.name}/status`, { event: 'applied', contentHash: res.body.contentHash, revision: res.body.revision, reloaded: false });
+    const report = await admin('POST', `/v1/nodes/${this.name}/status`, {
+      event: 'applied',
+      contentHash: res.body.contentHash,
+      revision: res.body.revision,
+      reloaded: false,
+    });
     if (report.status !== 200) throw new Error(`report of ${this.name}: ${report.status}`);
     return { revision: res.body.revision, contentHash: res.body.contentHash };
   }
@@ -78,9 +83,11 @@ export class ProxyNode {
     const running = startHaproxy(join(this.dir, 'haproxy.cfg'), ['-S', this.masterSocket]);
     this.process = running;
     // Up once its worker answers on the admin socket.
-    await vi.waitFor(() => this.workerPid(), { timeout: 5000, interval: 50 }).catch((err: unknown) => {
-      throw new Error(`${this.name} did not start: ${running.output()}`, { cause: err });
-    });
+    await vi
+      .waitFor(() => this.workerPid(), { timeout: 5000, interval: 50 })
+      .catch((err: unknown) => {
+        throw new Error(`${this.name} did not start: ${running.output()}`, { cause: err });
+      });
   }
 
   /** Master-worker reload (SIGUSR2 to the master, which the process was started as): new worker, new files. */
@@ -90,9 +97,11 @@ export class ProxyNode {
     const before = await this.workerPid();
     process.kill(running.pid, 'SIGUSR2');
     // Reloaded once another worker answers on the admin socket.
-    await vi.waitFor(async () => expect(await this.workerPid()).not.toBe(before), { timeout: 10_000, interval: 2 }).catch((err: unknown) => {
-      throw new Error(`${this.name} did not reload: ${running.output().slice(-2000)}`, { cause: err });
-    });
+    await vi
+      .waitFor(async () => expect(await this.workerPid()).not.toBe(before), { timeout: 10_000, interval: 2 })
+      .catch((err: unknown) => {
+        throw new Error(`${this.name} did not reload: ${running.output().slice(-2000)}`, { cause: err });
+      });
   }
 
   async stop(): Promise<void> {
@@ -114,9 +123,14 @@ export class ProxyNode {
 
   /** The PIDs of the workers still finishing their sessions after a reload. */
   async oldWorkers(): Promise<number[]> {
-    const [reply] = await new OneShotRuntimeClient({ path: this.masterSocket }, { target: 'master', commandTimeoutMs: 1000 }).execute([showProc()]);
+    const [reply] = await new OneShotRuntimeClient(
+      { path: this.masterSocket },
+      { target: 'master', commandTimeoutMs: 1000 },
+    ).execute([showProc()]);
     if (reply?.status !== 'ok') throw new Error(`show proc on ${this.name}: ${reply?.message ?? 'no reply'}`);
-    return parseShowProc(reply.output).workers.filter((w) => !w.current).map((w) => w.pid);
+    return parseShowProc(reply.output)
+      .workers.filter((w) => !w.current)
+      .map((w) => w.pid);
   }
 
   async servers(backend: string): Promise<ServerStateRow[]> {

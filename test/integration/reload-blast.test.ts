@@ -6,7 +6,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/fleet/agent/agent.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { converged, expectOk, masterCli, memoryLogger, startFastAgent, startHaproxy, startNginx, type Proxy } from './agent-support.js';
+import {
+  converged,
+  expectOk,
+  masterCli,
+  memoryLogger,
+  startFastAgent,
+  startHaproxy,
+  startNginx,
+  type Proxy,
+} from './agent-support.js';
 import { eventually, freePort, httpMember, type Closable } from './haproxy-render-support.js';
 
 /**
@@ -36,10 +45,13 @@ const logs = memoryLogger();
 
 function get(address: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: address, port, path: '/', agent: false, headers: { connection: 'close' }, timeout: 2000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode!));
-    });
+    const req = http.get(
+      { host: address, port, path: '/', agent: false, headers: { connection: 'close' }, timeout: 2000 },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
   });
@@ -55,13 +67,20 @@ async function holdPort(address: string, port: number): Promise<net.Server> {
   return server;
 }
 
-async function tenantWithVip(id: string, kind: 'haproxy' | 'nginx', vip: { name: string; address: string; port: number }): Promise<number> {
+async function tenantWithVip(
+  id: string,
+  kind: 'haproxy' | 'nginx',
+  vip: { name: string; address: string; port: number },
+): Promise<number> {
   const member = await httpMember(`${id}-m1`, '127.0.7.1');
   closables.push(member);
   await expectOk(app, 'POST', '/v1/tenants', { id, proxyKind: kind, reservation: { vcpu: 0.5, memoryMb: 512 } });
   await expectOk(app, 'POST', `/v1/tenants/${id}/pools`, { name: 'web' });
-  await expectOk(app, 'PUT', `/v1/tenants/${id}/pools/web/members`, { members: [{ name: 'm1', address: '127.0.7.1', port: member.port }] });
-  return (await expectOk(app, 'POST', `/v1/tenants/${id}/vips`, { ...vip, protocol: 'http', defaultPool: 'web' })).revision;
+  await expectOk(app, 'PUT', `/v1/tenants/${id}/pools/web/members`, {
+    members: [{ name: 'm1', address: '127.0.7.1', port: member.port }],
+  });
+  return (await expectOk(app, 'POST', `/v1/tenants/${id}/vips`, { ...vip, protocol: 'http', defaultPool: 'web' }))
+    .revision;
 }
 
 async function heldOn(tenant: string, node: string): Promise<any> {
@@ -78,16 +97,36 @@ beforeAll(async () => {
     SWITCHYARD_RECONCILE_RETRY_MAX_MS: '500',
     SWITCHYARD_RELOAD_HOLD_RETRY_MS: '500',
   });
-  for (const [name, kind] of [['hap', 'haproxy'], ['ngx', 'nginx']] as const) {
+  for (const [name, kind] of [
+    ['hap', 'haproxy'],
+    ['ngx', 'nginx'],
+  ] as const) {
     const configDir = join(root, name, 'etc');
-    const runtime = kind === 'haproxy' ? { runtimeAddress: { host: '127.0.0.1', port: await freePort('127.0.0.1') } } : {};
-    const created = await expectOk(app, 'POST', '/v1/nodes', { name, kind, capacity: { vcpu: 4, memoryMb: 8192 }, configDir, socketDir: join(root, name), ...runtime });
+    const runtime =
+      kind === 'haproxy' ? { runtimeAddress: { host: '127.0.0.1', port: await freePort('127.0.0.1') } } : {};
+    const created = await expectOk(app, 'POST', '/v1/nodes', {
+      name,
+      kind,
+      capacity: { vcpu: 4, memoryMb: 8192 },
+      configDir,
+      socketDir: join(root, name),
+      ...runtime,
+    });
     nodes.push({ name, kind, configDir, socket: join(root, name, 'master.sock'), token: created.agentToken });
   }
   for (const n of nodes) n.agent = startFastAgent(app.url, n, logs.logger);
   for (const n of nodes) await converged(app.admin, n.name, 0, 30_000);
   for (const n of nodes) n.proxy = n.kind === 'haproxy' ? startHaproxy(n.configDir, n.socket) : startNginx(n.configDir);
-  await eventually('haproxy up', async () => ((await masterCli(nodes[0]!.socket).showProc().catch(() => null)) ? true : undefined), 10_000);
+  await eventually(
+    'haproxy up',
+    async () =>
+      (await masterCli(nodes[0]!.socket)
+        .showProc()
+        .catch(() => null))
+        ? true
+        : undefined,
+    10_000,
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -115,15 +154,23 @@ describe.each([
     yPort = await freePort(yAddress);
     const yRevision = await tenantWithVip(y, kind, { name: 'www', address: yAddress, port: yPort });
     await converged(app.admin, node, yRevision, 30_000);
-    await eventually(`${y} answers`, async () => ((await get(yAddress, yPort).catch(() => 0)) === 200 ? true : undefined), 15_000);
+    await eventually(
+      `${y} answers`,
+      async () => ((await get(yAddress, yPort).catch(() => 0)) === 200 ? true : undefined),
+      15_000,
+    );
 
     xPort = await freePort(xAddress);
     holder = await holdPort(xAddress, xPort);
     const xRevision = await tenantWithVip(x, kind, { name: 'www', address: xAddress, port: xPort });
-    const held = await eventually(`${x} held on ${node}`, async () => {
-      const n = await heldOn(x, node);
-      return n?.held?.cause === 'reload' ? n : undefined;
-    }, 30_000);
+    const held = await eventually(
+      `${x} held on ${node}`,
+      async () => {
+        const n = await heldOn(x, node);
+        return n?.held?.cause === 'reload' ? n : undefined;
+      },
+      30_000,
+    );
     expect(held.held.error).toContain(`port ${xAddress}:${xPort} is in use on the node`);
     expect(held.held.error).toContain(`held on node ${node}`);
     expect(held.cause).toBe('held');
@@ -132,24 +179,46 @@ describe.each([
     expect(held.held.servingRevision).toBeLessThan(xRevision);
 
     // The node's config and the plan list it (between tries: a try serves x's current state once more).
-    await eventually(`${node}'s config and plan list ${x} as held`, async () => {
-      const config = (await app.admin('GET', `/v1/nodes/${node}/config`)).body;
-      const plan = (await app.admin('GET', '/v1/plan')).body.nodes.find((n: { node: string }) => n.node === node);
-      const listed = (held: { tenant: string; cause?: string }[] | undefined) => held?.some((h) => h.tenant === x && h.cause === 'reload') === true;
-      return listed(config.heldTenants) && listed(plan?.latest?.heldTenants) ? true : undefined;
-    }, 30_000, 50);
+    await eventually(
+      `${node}'s config and plan list ${x} as held`,
+      async () => {
+        const config = (await app.admin('GET', `/v1/nodes/${node}/config`)).body;
+        const plan = (await app.admin('GET', '/v1/plan')).body.nodes.find((n: { node: string }) => n.node === node);
+        const listed = (held: { tenant: string; cause?: string }[] | undefined) =>
+          held?.some((h) => h.tenant === x && h.cause === 'reload') === true;
+        return listed(config.heldTenants) && listed(plan?.latest?.heldTenants) ? true : undefined;
+      },
+      30_000,
+      50,
+    );
 
     // The node still serves y, and y's next structural change goes live there despite x.
     expect(await get(yAddress, yPort)).toBe(200);
     const y2Port = await freePort(y2Address);
-    const write = await expectOk(app, 'POST', `/v1/tenants/${y}/vips`, { name: 'second', address: y2Address, port: y2Port, protocol: 'http', defaultPool: 'web' });
-    await eventually(`${y}'s new VIP answers on ${node}`, async () => ((await get(y2Address, y2Port).catch(() => 0)) === 200 ? true : undefined), 30_000);
+    const write = await expectOk(app, 'POST', `/v1/tenants/${y}/vips`, {
+      name: 'second',
+      address: y2Address,
+      port: y2Port,
+      protocol: 'http',
+      defaultPool: 'web',
+    });
+    await eventually(
+      `${y}'s new VIP answers on ${node}`,
+      async () => ((await get(y2Address, y2Port).catch(() => 0)) === 200 ? true : undefined),
+      30_000,
+    );
     const yStatus = await heldOn(y, node);
     expect(yStatus.held).toBeNull();
     // Every version with x's listener fails while the port is held: y's VIP came with one that left x out.
     expect(write.revision).toBeGreaterThan(0);
     expect(await get(yAddress, yPort)).toBe(200);
-    const failedTries = logs.lines().filter((l) => l.msg === 'the proxy refused to reload; the previous release is active again and still serving' && JSON.stringify(l.failedListeners ?? []).includes(`${xPort}`));
+    const failedTries = logs
+      .lines()
+      .filter(
+        (l) =>
+          l.msg === 'the proxy refused to reload; the previous release is active again and still serving' &&
+          JSON.stringify(l.failedListeners ?? []).includes(`${xPort}`),
+      );
     expect(failedTries.length).toBeGreaterThan(0);
   }, 120_000);
 
@@ -157,12 +226,21 @@ describe.each([
     await new Promise<void>((resolve) => holder!.close(() => resolve()));
     holder = null;
     const started = Date.now();
-    await eventually(`${x} answers on ${node}`, async () => ((await get(xAddress, xPort).catch(() => 0)) === 200 ? true : undefined), 30_000, 200);
+    await eventually(
+      `${x} answers on ${node}`,
+      async () => ((await get(xAddress, xPort).catch(() => 0)) === 200 ? true : undefined),
+      30_000,
+      200,
+    );
     const healedMs = Date.now() - started;
-    await eventually(`${x} no longer held`, async () => {
-      const n = await heldOn(x, node);
-      return n?.held === null && n.converged ? true : undefined;
-    }, 15_000);
+    await eventually(
+      `${x} no longer held`,
+      async () => {
+        const n = await heldOn(x, node);
+        return n?.held === null && n.converged ? true : undefined;
+      },
+      15_000,
+    );
     expect(await get(yAddress, yPort)).toBe(200);
     console.log(`${kind}: held tenant live ${healedMs} ms after its port was freed`);
   }, 60_000);

@@ -13,7 +13,14 @@ import { validateHaproxySnapshot } from '../../src/render/validate-haproxy.js';
 import { validateNginx } from '../../src/render/validate-nginx.js';
 import { pool, seedCertificate, vip } from '../fixtures/seed-snapshot.js';
 import { startNginx, type Proxy } from './agent-support.js';
-import { eventually, freePort, httpMember, startHaproxy, type Closable, type RunningHaproxy } from './haproxy-render-support.js';
+import {
+  eventually,
+  freePort,
+  httpMember,
+  startHaproxy,
+  type Closable,
+  type RunningHaproxy,
+} from './haproxy-render-support.js';
 
 /**
  * One request matrix sent through a real HAProxy and a real NGINX rendered from the same tenant:
@@ -42,25 +49,46 @@ function snapshot(kind: NodeKind, configDir: string): NodeSnapshot {
   return {
     revision: 1,
     node: { name: `rules-${kind}`, kind, runtimeAddress: null, capacity: { vcpu: 4, memoryMb: 8192 }, configDir },
-    tenants: [{
-      id: 'm',
-      vips: [vip(
-        { name: 'www', address: ADDRESS[kind], port: ports[kind], protocol: 'http', hostnames: [HOST, '*.cdn.m.example'], persistence: 'cookie', defaultPool: 'web' },
-        [
-          { name: 'api', priority: 10, match: { pathPrefix: '/api' }, pool: 'api' },
-          { name: 'admin', priority: 10, match: { pathPrefix: '/admin' }, pool: 'admin' },
-          { name: 'static', priority: 10, match: { pathPrefix: '/static/' }, pool: 'api' },
-          { name: 'api-host', priority: 20, match: { host: 'api.m.example' }, pool: 'api' },
+    tenants: [
+      {
+        id: 'm',
+        vips: [
+          vip(
+            {
+              name: 'www',
+              address: ADDRESS[kind],
+              port: ports[kind],
+              protocol: 'http',
+              hostnames: [HOST, '*.cdn.m.example'],
+              persistence: 'cookie',
+              defaultPool: 'web',
+            },
+            [
+              { name: 'api', priority: 10, match: { pathPrefix: '/api' }, pool: 'api' },
+              { name: 'admin', priority: 10, match: { pathPrefix: '/admin' }, pool: 'admin' },
+              { name: 'static', priority: 10, match: { pathPrefix: '/static/' }, pool: 'api' },
+              { name: 'api-host', priority: 20, match: { host: 'api.m.example' }, pool: 'api' },
+            ],
+          ),
+          vip({
+            name: 'tls',
+            address: ADDRESS[kind],
+            port: tlsPorts[kind],
+            protocol: 'https',
+            hostnames: [TLS_HOST],
+            certificate: 'tls',
+            defaultPool: 'web',
+          }),
         ],
-      ), vip({ name: 'tls', address: ADDRESS[kind], port: tlsPorts[kind], protocol: 'https', hostnames: [TLS_HOST], certificate: 'tls', defaultPool: 'web' })],
-      pools: [
-        pool({ name: 'web' }, ['web-1', 'web-2', 'web-3'].map(at)),
-        pool({ name: 'api' }, [at('api-1')]),
-        pool({ name: 'admin' }, [at('admin-1')]),
-      ],
-      certificates: [{ name: CERT.name, chainPem: CERT.chainPem, keyPem: CERT.keyPem, sans: CERT.sans }],
-      allocation: { maxConnections: 2000, requestsPerSecond: 100_000, connectionLimit: 2000 },
-    }],
+        pools: [
+          pool({ name: 'web' }, ['web-1', 'web-2', 'web-3'].map(at)),
+          pool({ name: 'api' }, [at('api-1')]),
+          pool({ name: 'admin' }, [at('admin-1')]),
+        ],
+        certificates: [{ name: CERT.name, chainPem: CERT.chainPem, keyPem: CERT.keyPem, sans: CERT.sans }],
+        allocation: { maxConnections: 2000, requestsPerSecond: 100_000, connectionLimit: 2000 },
+      },
+    ],
   };
 }
 
@@ -84,7 +112,11 @@ function send(kind: NodeKind, requestLine: string, headers: readonly string[]): 
     socket.on('close', () => {
       const head = raw.split('\r\n\r\n')[0]!.split('\r\n');
       const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head[0] ?? '')?.[1] ?? 0);
-      const header = (name: string) => head.find((l) => l.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim() ?? null;
+      const header = (name: string) =>
+        head
+          .find((l) => l.toLowerCase().startsWith(`${name}:`))
+          ?.slice(name.length + 1)
+          .trim() ?? null;
       resolve({ status, member: header('x-member'), setCookie: header('set-cookie') });
     });
   });
@@ -112,8 +144,13 @@ async function startHaproxyNode(): Promise<RunningHaproxy> {
   expect(await validateHaproxySnapshot(node)).toMatchObject({ ok: true });
   await writeFiles(dir, { ...renderHaproxy(node), [HAPROXY_FILES.serverState]: '1\n' });
   const running = startHaproxy(join(dir, HAPROXY_FILES.config));
-  await eventually('haproxy serving', async () => ((await get('haproxy', '/').catch(() => null))?.status === 200 ? true : undefined), 10_000)
-    .catch((err: Error) => { throw new Error(`${err.message}\n${running.output()}`); });
+  await eventually(
+    'haproxy serving',
+    async () => ((await get('haproxy', '/').catch(() => null))?.status === 200 ? true : undefined),
+    10_000,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${running.output()}`);
+  });
   return running;
 }
 
@@ -121,7 +158,8 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'sy-request-rules-'));
   // nginx workers run as an unprivileged user and create their temp files in here.
   chmodSync(root, 0o755);
-  for (const name of ['web-1', 'web-2', 'web-3', 'api-1', 'admin-1']) members.set(name, await httpMember(name, MEMBER_ADDRESS));
+  for (const name of ['web-1', 'web-2', 'web-3', 'api-1', 'admin-1'])
+    members.set(name, await httpMember(name, MEMBER_ADDRESS));
   ports.haproxy = await freePort(ADDRESS.haproxy);
   ports.nginx = await freePort(ADDRESS.nginx);
   tlsPorts.haproxy = await freePort(ADDRESS.haproxy);
@@ -134,7 +172,11 @@ beforeAll(async () => {
   expect(await validateNginx(files, nginxDir)).toEqual({ ok: true, warnings: [] });
   await writeFiles(nginxDir, files);
   nginx = startNginx(nginxDir);
-  await eventually('nginx serving', async () => ((await get('nginx', '/').catch(() => null))?.status === 200 ? true : undefined), 10_000);
+  await eventually(
+    'nginx serving',
+    async () => ((await get('nginx', '/').catch(() => null))?.status === 200 ? true : undefined),
+    10_000,
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -214,7 +256,10 @@ describe('one request matrix through HAProxy and NGINX', () => {
 /** One HTTP/2 request over TLS (SNI b.example.com) whose `:authority` is `authority`. */
 function getH2(kind: NodeKind, authority: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(`https://${ADDRESS[kind]}:${tlsPorts[kind]}`, { ca: CERT.chainPem, servername: TLS_HOST });
+    const session = http2.connect(`https://${ADDRESS[kind]}:${tlsPorts[kind]}`, {
+      ca: CERT.chainPem,
+      servername: TLS_HOST,
+    });
     const timer = setTimeout(() => session.destroy(new Error(`${kind}: HTTP/2 request timed out`)), 3000);
     session.on('error', reject);
     const req = session.request({ ':path': '/', ':authority': authority });
@@ -224,7 +269,11 @@ function getH2(kind: NodeKind, authority: string): Promise<Answer> {
         clearTimeout(timer);
         session.close();
         const member = headers['x-member'];
-        resolve({ status: Number(headers[':status']), member: typeof member === 'string' ? member : null, setCookie: null });
+        resolve({
+          status: Number(headers[':status']),
+          member: typeof member === 'string' ? member : null,
+          setCookie: null,
+        });
       });
     });
     req.on('error', reject);

@@ -1,13 +1,19 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { delServer, getWeight, setServerAddr, setServerMaxconn, setServerWeight } from '../../src/fleet/runtime-api/commands/server-commands.js';
+import {
+  delServer,
+  getWeight,
+  setServerAddr,
+  setServerMaxconn,
+  setServerWeight,
+} from '../../src/fleet/runtime-api/commands/server-commands.js';
 import { showInfo } from '../../src/fleet/runtime-api/commands/stat-commands.js';
 import { OneShotRuntimeClient } from '../../src/fleet/runtime-api/one-shot-runtime-client.js';
 import { createMasterApi, createRuntimeApi, type RuntimeApi } from '../../src/fleet/runtime-api/runtime-api.js';
@@ -40,7 +46,9 @@ let unix: RuntimeClient;
 let api: RuntimeApi;
 
 async function member(name: string): Promise<Member> {
-  const server = http.createServer((req, res) => void res.writeHead(200, { 'x-member': name, connection: 'close' }).end(name));
+  const server = http.createServer(
+    (req, res) => void res.writeHead(200, { 'x-member': name, connection: 'close' }).end(name),
+  );
   await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
   const m = { name, port: (server.address() as net.AddressInfo).port, server };
   members.push(m);
@@ -51,31 +59,52 @@ async function member(name: string): Promise<Member> {
 async function selfSigned(cn: string): Promise<string> {
   const key = join(dir, `${cn}.key`);
   const crt = join(dir, `${cn}.crt`);
-  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', `/CN=${cn}`]);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    crt,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${cn}`,
+  ]);
   return `${await readFile(crt, 'utf8')}${await readFile(key, 'utf8')}`;
 }
 
 /** One plain HTTP request through the HAProxy frontend; answers the member that served it. */
 function request(host: string): Promise<{ status: number; member: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: HOST, port: ports.http, path: '/', headers: { host }, agent: false, timeout: 2000 }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, member: body }));
-    });
+    const req = http.get(
+      { host: HOST, port: ports.http, path: '/', headers: { host }, agent: false, timeout: 2000 },
+      (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, member: body }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('request timed out')));
     req.on('error', reject);
   });
 }
 
-
 function servedCertificate(): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: HOST, port: ports.https, rejectUnauthorized: false, servername: 'app.test', timeout: 2000 }, () => {
-      const cn = socket.getPeerCertificate().subject?.CN;
-      socket.destroy();
-      resolve(String(cn));
-    });
+    const socket = tls.connect(
+      { host: HOST, port: ports.https, rejectUnauthorized: false, servername: 'app.test', timeout: 2000 },
+      () => {
+        const cn = socket.getPeerCertificate().subject?.CN;
+        socket.destroy();
+        resolve(String(cn));
+      },
+    );
     socket.on('timeout', () => socket.destroy(new Error('TLS handshake timed out')));
     socket.on('error', reject);
   });
@@ -90,47 +119,60 @@ beforeAll(async () => {
   await writeFile(join(dir, 'site.pem'), await selfSigned('old.test'));
   await writeFile(join(dir, 'hosts.map'), 'alt.test be_alt\n');
   await writeFile(join(dir, 'rl.map'), 't1 100\n');
-  await writeFile(join(dir, 'haproxy.cfg'), [
-    'global',
-    `  stats socket ipv4@${HOST}:${ports.stats} level admin`,
-    `  stats socket ${dir}/admin.sock mode 600 level admin`,
-    '  stats timeout 30s',
-    '  maxconn 1000',
-    'defaults',
-    '  mode http',
-    '  timeout connect 1s',
-    '  timeout client 5s',
-    '  timeout server 5s',
-    'frontend fe_main',
-    `  bind ${HOST}:${ports.http}`,
-    '  maxconn 200',
-    `  http-request set-var(txn.limit) str(t1),map(${dir}/rl.map,1000000)`,
-    `  use_backend %[req.hdr(host),lower,field(1,:),map(${dir}/hosts.map,be_app)]`,
-    'frontend fe_tls',
-    `  bind ${HOST}:${ports.https} ssl crt ${dir}/site.pem`,
-    '  default_backend be_app',
-    'backend be_app',
-    '  balance roundrobin',
-    '  option httpchk GET /',
-    `  server m1 ${HOST}:${m1!.port} weight 10 check inter 200`,
-    `  server m2 ${HOST}:${m2!.port} weight 10 check inter 200`,
-    `  server m3 ${HOST}:${m3!.port} weight 10`,
-    'backend be_alt',
-    '  balance roundrobin',
-    `  server a1 ${HOST}:${alt!.port}`,
-    '',
-  ].join('\n'));
-  haproxy = spawn('haproxy', ['-W', '-db', '-S', `${dir}/master.sock`, '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  await writeFile(
+    join(dir, 'haproxy.cfg'),
+    [
+      'global',
+      `  stats socket ipv4@${HOST}:${ports.stats} level admin`,
+      `  stats socket ${dir}/admin.sock mode 600 level admin`,
+      '  stats timeout 30s',
+      '  maxconn 1000',
+      'defaults',
+      '  mode http',
+      '  timeout connect 1s',
+      '  timeout client 5s',
+      '  timeout server 5s',
+      'frontend fe_main',
+      `  bind ${HOST}:${ports.http}`,
+      '  maxconn 200',
+      `  http-request set-var(txn.limit) str(t1),map(${dir}/rl.map,1000000)`,
+      `  use_backend %[req.hdr(host),lower,field(1,:),map(${dir}/hosts.map,be_app)]`,
+      'frontend fe_tls',
+      `  bind ${HOST}:${ports.https} ssl crt ${dir}/site.pem`,
+      '  default_backend be_app',
+      'backend be_app',
+      '  balance roundrobin',
+      '  option httpchk GET /',
+      `  server m1 ${HOST}:${m1!.port} weight 10 check inter 200`,
+      `  server m2 ${HOST}:${m2!.port} weight 10 check inter 200`,
+      `  server m3 ${HOST}:${m3!.port} weight 10`,
+      'backend be_alt',
+      '  balance roundrobin',
+      `  server a1 ${HOST}:${alt!.port}`,
+      '',
+    ].join('\n'),
+  );
+  haproxy = spawn('haproxy', ['-W', '-db', '-S', `${dir}/master.sock`, '-f', join(dir, 'haproxy.cfg')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   haproxy.stdout!.on('data', (c) => (haproxyLog += c));
   haproxy.stderr!.on('data', (c) => (haproxyLog += c));
 
-  tcp = new RuntimeClient({ host: HOST, port: ports.stats }, { connectAttempts: 1, backoff: { initialMs: 50, maxMs: 200 } });
+  tcp = new RuntimeClient(
+    { host: HOST, port: ports.stats },
+    { connectAttempts: 1, backoff: { initialMs: 50, maxMs: 200 } },
+  );
   unix = new RuntimeClient({ path: join(dir, 'admin.sock') });
   api = createRuntimeApi(tcp);
   // vi.waitFor, not expect.poll: this is a hook, not a test.
-  await vi.waitFor(async () => expect((await tcp.execute([showInfo()]))[0]!.status).toBe('ok'), { timeout: 5000, interval: 100 }).catch((err: unknown) => {
-    throw new Error(`haproxy did not start:\n${haproxyLog}`, { cause: err });
-  });
+  await vi
+    .waitFor(async () => expect((await tcp.execute([showInfo()]))[0]!.status).toBe('ok'), {
+      timeout: 5000,
+      interval: 100,
+    })
+    .catch((err: unknown) => {
+      throw new Error(`haproxy did not start:\n${haproxyLog}`, { cause: err });
+    });
 });
 
 afterAll(async () => {
@@ -144,7 +186,15 @@ afterAll(async () => {
     await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
     if (running()) haproxy.kill('SIGKILL');
   }
-  await Promise.all(members.map((m) => new Promise((resolve) => { m.server.closeAllConnections(); m.server.close(resolve); })));
+  await Promise.all(
+    members.map(
+      (m) =>
+        new Promise((resolve) => {
+          m.server.closeAllConnections();
+          m.server.close(resolve);
+        }),
+    ),
+  );
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -189,13 +239,22 @@ describe('Runtime API client against HAProxy 2.6', () => {
 
   it('adds a server with health checks, enables it, and traffic reaches it; then deletes it after maintenance', async () => {
     const extra = await member('m4');
-    await api.servers.add('be_app', 'm4', HOST, extra.port, { weight: 10, check: { intervalMs: 200, rise: 1, fall: 2 } });
+    await api.servers.add('be_app', 'm4', HOST, extra.port, {
+      weight: 10,
+      check: { intervalMs: 200, rise: 1, fall: 2 },
+    });
     const row = (await api.servers.serversState('be_app')).find((r) => r.srv_name === 'm4');
     expect(row).toMatchObject({ admin: 'ready', srv_port: extra.port });
-    await expect.poll(async () => (await request('app.test').catch(() => null))?.member, { timeout: 5000, interval: 10 }).toBe('m4');
-    expect((await api.stats.showStat({ proxy: 'be_app' })).find((r) => r.svname === 'm4')?.check_status).toMatch(/^L7OK|INI$/);
+    await expect
+      .poll(async () => (await request('app.test').catch(() => null))?.member, { timeout: 5000, interval: 10 })
+      .toBe('m4');
+    expect((await api.stats.showStat({ proxy: 'be_app' })).find((r) => r.svname === 'm4')?.check_status).toMatch(
+      /^L7OK|INI$/,
+    );
 
-    await expect(api.servers.add('be_app', 'm4', HOST, extra.port)).rejects.toThrow(/Already exists a server with the same name/);
+    await expect(api.servers.add('be_app', 'm4', HOST, extra.port)).rejects.toThrow(
+      /Already exists a server with the same name/,
+    );
     await expect(tcp.execute([delServer('be_app', 'm4')])).resolves.toEqual([
       expect.objectContaining({ status: 'error', message: 'Only servers in maintenance mode can be deleted.' }),
     ]);
@@ -238,7 +297,9 @@ describe('Runtime API client against HAProxy 2.6', () => {
     expect(await servedCertificate()).toBe('old.test');
     await api.certificates.update(join(dir, 'site.pem'), await selfSigned('new.test'));
     expect(await servedCertificate()).toBe('new.test');
-    await expect(api.certificates.update(join(dir, 'absent.pem'), await selfSigned('other.test'))).rejects.toThrow(/not referenced by the configuration/);
+    await expect(api.certificates.update(join(dir, 'absent.pem'), await selfSigned('other.test'))).rejects.toThrow(
+      /not referenced by the configuration/,
+    );
   });
 
   it('reads show info and the master CLI show proc, and a reload forgets runtime changes', async () => {
@@ -251,13 +312,21 @@ describe('Runtime API client against HAProxy 2.6', () => {
 
     await master.reload();
     // The master re-executes itself: its socket refuses connections for a moment.
-    await vi.waitFor(async () => {
-      const procs = await master.showProc();
-      expect(procs.master.reloads).toBe(1);
-      expect(procs.workers.some((w) => w.current && w.pid !== info.pid), 'a new current worker').toBe(true);
-    }, { timeout: 5000, interval: 50 });
+    await vi.waitFor(
+      async () => {
+        const procs = await master.showProc();
+        expect(procs.master.reloads).toBe(1);
+        expect(
+          procs.workers.some((w) => w.current && w.pid !== info.pid),
+          'a new current worker',
+        ).toBe(true);
+      },
+      { timeout: 5000, interval: 50 },
+    );
     // The new worker starts from the configuration: the weight set at runtime is gone.
-    await expect.poll(async () => (await tcp.execute([getWeight('be_app', 'm1')]))[0]?.status, { timeout: 5000, interval: 50 }).toBe('ok');
+    await expect
+      .poll(async () => (await tcp.execute([getWeight('be_app', 'm1')]))[0]?.status, { timeout: 5000, interval: 50 })
+      .toBe('ok');
     expect(await api.servers.getWeight('be_app', 'm1')).toEqual({ current: 10, initial: 10 });
     // The client's session from before the reload was left with the old, stopping worker; it
     // noticed and moved to the new one.

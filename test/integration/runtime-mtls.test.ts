@@ -27,7 +27,12 @@ let member: Closable & { port: number };
 const HOST = '127.0.0.1';
 
 /** One TLS exchange: what came back, or the error that ended it. */
-function tlsExchange(port: number, options: tls.ConnectionOptions, payload: string, timeoutMs = 3000): Promise<{ received: string; error: string | null; peerSerial: string | null }> {
+function tlsExchange(
+  port: number,
+  options: tls.ConnectionOptions,
+  payload: string,
+  timeoutMs = 3000,
+): Promise<{ received: string; error: string | null; peerSerial: string | null }> {
   return new Promise((resolve) => {
     let received = '';
     let error: string | null = null;
@@ -53,7 +58,12 @@ async function switchyardClient(): Promise<{ ca: string; cert: string; key: stri
 }
 
 beforeAll(async () => {
-  app = await startTestApp({ SWITCHYARD_RECONCILE: 'true', SWITCHYARD_LEADER_RETRY_MS: '100', SWITCHYARD_RECONCILE_INTERVAL_MS: '500', SWITCHYARD_RECONCILE_RETRY_MAX_MS: '500' });
+  app = await startTestApp({
+    SWITCHYARD_RECONCILE: 'true',
+    SWITCHYARD_LEADER_RETRY_MS: '100',
+    SWITCHYARD_RECONCILE_INTERVAL_MS: '500',
+    SWITCHYARD_RECONCILE_RETRY_MAX_MS: '500',
+  });
   pki = await TestPki.create();
   stranger = await pki.root('Not Switchyard');
   strangerClient = await pki.issue('switchyard-control-plane', stranger);
@@ -63,8 +73,16 @@ beforeAll(async () => {
   expect(created.status).toBe(201);
   await app.admin('POST', '/v1/tenants', { id: 't1', reservation: { vcpu: 1, memoryMb: 512 } });
   await app.admin('POST', '/v1/tenants/t1/pools', { name: 'web' });
-  await app.admin('PUT', '/v1/tenants/t1/pools/web/members', { members: [{ name: 'm1', address: '127.0.7.11', port: member.port }] });
-  await app.admin('POST', '/v1/tenants/t1/vips', { name: 'www', address: '127.0.7.1', port: await freePort('127.0.7.1'), protocol: 'http', defaultPool: 'web' });
+  await app.admin('PUT', '/v1/tenants/t1/pools/web/members', {
+    members: [{ name: 'm1', address: '127.0.7.11', port: member.port }],
+  });
+  await app.admin('POST', '/v1/tenants/t1/vips', {
+    name: 'www',
+    address: '127.0.7.1',
+    port: await freePort('127.0.7.1'),
+    protocol: 'http',
+    defaultPool: 'web',
+  });
   await edge.install(app.admin);
   await edge.start();
 }, 60_000);
@@ -109,21 +127,26 @@ describe('the Runtime API of a registered HAProxy node', () => {
     }
   });
 
-  it('answers the control plane\'s own client certificate, on the Runtime API and on the master CLI', async () => {
+  it("answers the control plane's own client certificate, on the Runtime API and on the master CLI", async () => {
     const tlsSource = new RuntimeClientTls();
     tlsSource.update((await app.cp.services.pki.clientCredentials())!);
     const worker = new RuntimeClient({ host: HOST, port: edge.statsPort, tls: tlsSource });
     const [info] = await worker.execute([showInfo()]);
     await worker.close();
     expect(info).toMatchObject({ status: 'ok', output: expect.stringMatching(/^Name: HAProxy$/m) });
-    const [proc] = await new OneShotRuntimeClient({ host: HOST, port: edge.masterPort!, tls: tlsSource }, { target: 'master' }).execute([showProc()]);
+    const [proc] = await new OneShotRuntimeClient(
+      { host: HOST, port: edge.masterPort!, tls: tlsSource },
+      { target: 'master' },
+    ).execute([showProc()]);
     expect(proc).toMatchObject({ status: 'ok', output: expect.stringMatching(/^\d+\s+worker\s/m) });
   });
 
   it('the control plane refuses a listener whose certificate is not from its CA (nothing is sent)', async () => {
     const impostorCert = await pki.issue('edge-tls', stranger, { sans: ['IP:127.0.0.1'] });
     let received = '';
-    const server = tls.createServer({ cert: impostorCert.cert, key: impostorCert.key }, (s) => s.on('data', (d: Buffer) => (received += d.toString())));
+    const server = tls.createServer({ cert: impostorCert.cert, key: impostorCert.key }, (s) =>
+      s.on('data', (d: Buffer) => (received += d.toString())),
+    );
     const port = await listen(server, HOST);
     try {
       const tlsSource = new RuntimeClientTls();
@@ -140,11 +163,19 @@ describe('the Runtime API of a registered HAProxy node', () => {
 
   it('the control plane refuses a node of its own fleet answering on an address its certificate does not name', async () => {
     // Another registered node's genuine certificate (it names 127.0.0.2), served on 127.0.0.1.
-    const other = await app.admin('POST', '/v1/nodes', { name: 'edge-other', kind: 'haproxy', runtimeAddress: { host: '127.0.0.2', port: 9999 }, capacity: { vcpu: 1, memoryMb: 512 }, configDir: '/etc/sy-other' });
+    const other = await app.admin('POST', '/v1/nodes', {
+      name: 'edge-other',
+      kind: 'haproxy',
+      runtimeAddress: { host: '127.0.0.2', port: 9999 },
+      capacity: { vcpu: 1, memoryMb: 512 },
+      configDir: '/etc/sy-other',
+    });
     expect(other.status).toBe(201);
     const material = (await app.cp.services.pki.nodeMaterial('edge-other'))!;
     let received = '';
-    const server = tls.createServer({ cert: material.certificatePem, key: material.keyPem }, (s) => s.on('data', (d: Buffer) => (received += d.toString())));
+    const server = tls.createServer({ cert: material.certificatePem, key: material.keyPem }, (s) =>
+      s.on('data', (d: Buffer) => (received += d.toString())),
+    );
     const port = await listen(server, HOST);
     try {
       const tlsSource = new RuntimeClientTls();
@@ -152,7 +183,10 @@ describe('the Runtime API of a registered HAProxy node', () => {
       const client = new RuntimeClient({ host: HOST, port, tls: tlsSource }, { connectAttempts: 1 });
       const [result] = await client.execute([setServerWeight('be_t1_web', 'm1', 7)]);
       await client.close();
-      expect(result).toMatchObject({ status: 'not-executed', message: expect.stringMatching(/IP: 127\.0\.0\.1 is not in the cert's list/) });
+      expect(result).toMatchObject({
+        status: 'not-executed',
+        message: expect.stringMatching(/IP: 127\.0\.0\.1 is not in the cert's list/),
+      });
       expect(received).toBe('');
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
@@ -162,7 +196,9 @@ describe('the Runtime API of a registered HAProxy node', () => {
 
   it('when the certificates are renewed, pushes on open connections go on, new ones use the new client certificate, and the node presents its new certificate without a reload', async () => {
     const before = await switchyardClient();
-    const nodeBefore = (await tlsExchange(edge.statsPort, { ca: before.ca, cert: before.cert, key: before.key }, 'show info\n')).peerSerial;
+    const nodeBefore = (
+      await tlsExchange(edge.statsPort, { ca: before.ca, cert: before.cert, key: before.key }, 'show info\n')
+    ).peerSerial;
     const pidBefore = await edge.workerPid();
     // A connection opened before the renewal, pushing all along.
     const tlsSource = new RuntimeClientTls();
@@ -188,15 +224,29 @@ describe('the Runtime API of a registered HAProxy node', () => {
       expect(after.serial).not.toBe(before.serial);
       // The reconciler swaps the node's certificate in through the Runtime API (set ssl cert).
       const newNodeSerial = (await app.admin('GET', `/v1/nodes/${edge.name}`)).body.runtimeCertificate.serial as string;
-      await eventually('the node presents its renewed certificate', async () => {
-        const out = await tlsExchange(edge.statsPort, { ca: after.ca, cert: after.cert, key: after.key }, 'show info\n');
-        return out.peerSerial === newNodeSerial && out.received.includes('Name: HAProxy') ? true : undefined;
-      }, 15_000);
+      await eventually(
+        'the node presents its renewed certificate',
+        async () => {
+          const out = await tlsExchange(
+            edge.statsPort,
+            { ca: after.ca, cert: after.cert, key: after.key },
+            'show info\n',
+          );
+          return out.peerSerial === newNodeSerial && out.received.includes('Name: HAProxy') ? true : undefined;
+        },
+        15_000,
+      );
       expect(newNodeSerial).not.toBe(nodeBefore);
       // The control plane's own pool reaches the node with the new certificate.
-      const [weight] = await app.cp.runtimeClients.client(edge.name, { host: HOST, port: edge.statsPort }).execute([getWeight('be_t1_web', 'm1')]);
+      const [weight] = await app.cp.runtimeClients
+        .client(edge.name, { host: HOST, port: edge.statsPort })
+        .execute([getWeight('be_t1_web', 'm1')]);
       expect(weight).toMatchObject({ status: 'ok' });
-      expect(new X509Certificate(after.cert).checkIssued(new X509Certificate(after.ca.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!))).toBe(true);
+      expect(
+        new X509Certificate(after.cert).checkIssued(
+          new X509Certificate(after.ca.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!),
+        ),
+      ).toBe(true);
     } finally {
       stop = true;
       await pushing;

@@ -12,7 +12,22 @@ import { createTestDatabase, type TestDatabase } from '../support/db.js';
  * leaves the current worker's samples, logged once.
  */
 
-const COLUMNS = ['pxname', 'svname', 'scur', 'slim', 'stot', 'dreq', 'status', 'type', 'rate', 'check_status', 'hrsp_2xx', 'hrsp_4xx', 'hrsp_5xx', 'req_tot'];
+const COLUMNS = [
+  'pxname',
+  'svname',
+  'scur',
+  'slim',
+  'stot',
+  'dreq',
+  'status',
+  'type',
+  'rate',
+  'check_status',
+  'hrsp_2xx',
+  'hrsp_4xx',
+  'hrsp_5xx',
+  'req_tot',
+];
 
 function showStat(requests: number, sessions: number, slim: number): string {
   const rows = [
@@ -53,7 +68,11 @@ const ok = (command: RuntimeCommand, output: string): CommandResult => ({ status
 const clients = {
   client: () => ({
     execute: async (commands: readonly RuntimeCommand[]): Promise<CommandResult[]> =>
-      commands.map((c) => (c.line === 'show info' ? ok(c, showInfo(state.current.pid)) : ok(c, showStat(state.current.requests, state.current.sessions, 500)))),
+      commands.map((c) =>
+        c.line === 'show info'
+          ? ok(c, showInfo(state.current.pid))
+          : ok(c, showStat(state.current.requests, state.current.sessions, 500)),
+      ),
   }),
 };
 
@@ -62,26 +81,41 @@ const masterCli = () => ({
     commands.map((c): CommandResult => {
       masterLines.push(c.line);
       if (!state.masterUp) return { status: 'not-executed', command: c, message: 'connect ECONNREFUSED' };
-      if (c.line === 'show proc') return ok(c, showProc(state.current.pid, state.listed ?? state.old.map((w) => w.pid)));
+      if (c.line === 'show proc')
+        return ok(c, showProc(state.current.pid, state.listed ?? state.old.map((w) => w.pid)));
       const pid = Number(/^@!(\d+) /.exec(c.line)?.[1]);
       const worker = state.old.find((w) => w.pid === pid);
-      if (worker === undefined) return { status: 'error', command: c, message: `Can't find the target PID matching the prefix '@!${pid}'` };
+      if (worker === undefined)
+        return { status: 'error', command: c, message: `Can't find the target PID matching the prefix '@!${pid}'` };
       return ok(c, showStat(worker.requests, worker.sessions, 400));
     }),
 });
 
 const logger = {
-  warn: (o: { node?: string; error?: string }, msg: string) => logs.push({ level: 'warn', msg, node: o.node, error: o.error }),
+  warn: (o: { node?: string; error?: string }, msg: string) =>
+    logs.push({ level: 'warn', msg, node: o.node, error: o.error }),
   info: (o: { node?: string }, msg: string) => logs.push({ level: 'info', msg, node: o.node }),
 } as unknown as Logger;
 
 const spec: NodeSpec = {
-  name: 'w1', kind: 'haproxy', group: 'default', zone: 'z1', runtimeAddress: { host: '127.0.0.1', port: 1 },
-  masterAddress: { host: '127.0.0.1', port: 2 }, capacity: { vcpu: 1, memoryMb: 512 }, configDir: '/etc/x',
+  name: 'w1',
+  kind: 'haproxy',
+  group: 'default',
+  zone: 'z1',
+  runtimeAddress: { host: '127.0.0.1', port: 1 },
+  masterAddress: { host: '127.0.0.1', port: 2 },
+  capacity: { vcpu: 1, memoryMb: 512 },
+  configDir: '/etc/x',
 };
 
 const frontend = async () =>
-  database.handle.db.selectFrom('stat_samples').selectAll().where('node_name', '=', 'w1').where('kind', '=', 'frontend').orderBy('at', 'desc').executeTakeFirstOrThrow();
+  database.handle.db
+    .selectFrom('stat_samples')
+    .selectAll()
+    .where('node_name', '=', 'w1')
+    .where('kind', '=', 'frontend')
+    .orderBy('at', 'desc')
+    .executeTakeFirstOrThrow();
 
 async function pollAfter(seconds: number) {
   clock = new Date(clock.getTime() + seconds * 1000);

@@ -66,10 +66,14 @@ describe('stats poller with a master CLI', () => {
   });
 
   it('when sessions held through a VIP are left on the old worker by a reload, then the stored sample still counts them, and 0 once they end', async () => {
-    const requests = Array.from({ length: HELD }, () => request({ host: HOST, port: vipPort, path: '/hold' }, 60_000).catch((e: Error) => e));
+    const requests = Array.from({ length: HELD }, () =>
+      request({ host: HOST, port: vipPort, path: '/hold' }, 60_000).catch((e: Error) => e),
+    );
     await vi.waitFor(() => expect(member.held()).toBe(HELD), { timeout: 5_000, interval: 20 });
     const beforeReload = new Date();
-    await expect.poll(async () => (await frontendSince(beforeReload)).at(-1)?.sessions, { timeout: 10_000, interval: 200 }).toBe(HELD);
+    await expect
+      .poll(async () => (await frontendSince(beforeReload)).at(-1)?.sessions, { timeout: 10_000, interval: 200 })
+      .toBe(HELD);
 
     await edge.reload();
     // The Runtime API now reaches only the new worker, which holds none of them.
@@ -77,7 +81,9 @@ describe('stats poller with a master CLI', () => {
     expect(await currentWorkerSessions()).toBe(0);
     const reloaded = new Date();
     // Several polls after the reload, each one counting the old worker's sessions.
-    await expect.poll(async () => (await frontendSince(reloaded)).length, { timeout: 15_000, interval: 200 }).toBeGreaterThanOrEqual(3);
+    await expect
+      .poll(async () => (await frontendSince(reloaded)).length, { timeout: 15_000, interval: 200 })
+      .toBeGreaterThanOrEqual(3);
     const afterReload = (await frontendSince(reloaded)).map((s) => s.sessions);
     expect(afterReload).toEqual(afterReload.map(() => HELD));
     expect(await edge.oldWorkers()).toHaveLength(1);
@@ -86,6 +92,8 @@ describe('stats poller with a master CLI', () => {
     for (const answer of await Promise.all(requests)) expect(answer).toMatchObject({ status: 200 });
     await vi.waitFor(async () => expect(await edge.oldWorkers()).toEqual([]), { timeout: 10_000, interval: 50 });
     const ended = new Date();
-    await expect.poll(async () => (await frontendSince(ended)).at(-1)?.sessions, { timeout: 10_000, interval: 200 }).toBe(0);
+    await expect
+      .poll(async () => (await frontendSince(ended)).at(-1)?.sessions, { timeout: 10_000, interval: 200 })
+      .toBe(0);
   }, 60_000);
 });

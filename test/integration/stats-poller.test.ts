@@ -32,7 +32,9 @@ const window = (seconds: number, step = 10) => {
 
 const samplesOf = async (node: string) => {
   const { rows } = await sql<{ n: number; latest: Date | null }>`
-    select count(*)::int as n, max(at) as latest from stat_samples where node_name = ${node}`.execute(app.cp.database.db);
+    select count(*)::int as n, max(at) as latest from stat_samples where node_name = ${node}`.execute(
+    app.cp.database.db,
+  );
   return rows[0]!;
 };
 
@@ -43,7 +45,12 @@ beforeAll(async () => {
   edge = await ProxyNode.create('st-edge-1');
   dead = await ProxyNode.create('st-edge-2');
   for (const node of [edge, dead]) await write('POST', '/v1/nodes', node.registration());
-  await write('POST', '/v1/nodes', { name: 'st-ngx', kind: 'nginx', capacity: { vcpu: 1, memoryMb: 512 }, configDir: edge.dir });
+  await write('POST', '/v1/nodes', {
+    name: 'st-ngx',
+    kind: 'nginx',
+    capacity: { vcpu: 1, memoryMb: 512 },
+    configDir: edge.dir,
+  });
   await eventually('the config of st-edge-1', async () => (await edge.install(app.admin)).revision, 15_000, 200);
   await edge.start();
 }, 60_000);
@@ -59,19 +66,36 @@ afterAll(async () => {
 describe('stats poller', () => {
   it('when requests go through a VIP and sessions are held open, then GET stats shows the requests, the sessions and the cap', async () => {
     // Rates need a previous read: the first read after the proxy starts only sets the baseline.
-    await eventually('two reads of st-edge-1', async () => ((await samplesOf(edge.name)).n >= 6 ? true : undefined), 10_000, 100);
-    for (let i = 0; i < 3; i++) void request({ host: HOST, port: vipPort, path: '/hold' }, 60_000).catch(() => undefined);
-    await eventually('three held requests at the member', async () => (member.held() >= 3 ? true : undefined), 5_000, 20);
+    await eventually(
+      'two reads of st-edge-1',
+      async () => ((await samplesOf(edge.name)).n >= 6 ? true : undefined),
+      10_000,
+      100,
+    );
+    for (let i = 0; i < 3; i++)
+      void request({ host: HOST, port: vipPort, path: '/hold' }, 60_000).catch(() => undefined);
+    await eventually(
+      'three held requests at the member',
+      async () => (member.held() >= 3 ? true : undefined),
+      5_000,
+      20,
+    );
     const started = Date.now();
-    for (let i = 0; i < 40; i++) expect((await request({ host: HOST, port: vipPort, path: `/r${i}` })).status).toBe(200);
-    const series = await eventually('requests and sessions in the stats', async () => {
-      const res = await app.admin('GET', `/v1/tenants/s1/stats?${window(120)}`);
-      expect(res.status, JSON.stringify(res.body)).toBe(200);
-      const points = res.body.vips.find((v: { vip: string }) => v.vip === 'web')?.points ?? [];
-      const requests = points.reduce((sum: number, p: { requestRate: number }) => sum + p.requestRate * 10, 0);
-      const sessions = Math.max(0, ...points.map((p: { sessions: number }) => p.sessions));
-      return requests >= 20 && sessions >= 2.5 ? res.body : undefined;
-    }, 30_000, 500);
+    for (let i = 0; i < 40; i++)
+      expect((await request({ host: HOST, port: vipPort, path: `/r${i}` })).status).toBe(200);
+    const series = await eventually(
+      'requests and sessions in the stats',
+      async () => {
+        const res = await app.admin('GET', `/v1/tenants/s1/stats?${window(120)}`);
+        expect(res.status, JSON.stringify(res.body)).toBe(200);
+        const points = res.body.vips.find((v: { vip: string }) => v.vip === 'web')?.points ?? [];
+        const requests = points.reduce((sum: number, p: { requestRate: number }) => sum + p.requestRate * 10, 0);
+        const sessions = Math.max(0, ...points.map((p: { sessions: number }) => p.sessions));
+        return requests >= 20 && sessions >= 2.5 ? res.body : undefined;
+      },
+      30_000,
+      500,
+    );
     expect(series.source).toBe('raw');
     expect(series.step).toBe(10);
     const last = series.vips[0].points.at(-1);
@@ -95,40 +119,100 @@ describe('stats poller', () => {
 
   it('when a node is down and another is NGINX, then the running node keeps its samples coming and the others record nothing', async () => {
     const before = await samplesOf(edge.name);
-    await eventually('newer samples of st-edge-1', async () => {
-      const now = await samplesOf(edge.name);
-      return now.n > before.n + 3 ? true : undefined;
-    }, 10_000, 200);
+    await eventually(
+      'newer samples of st-edge-1',
+      async () => {
+        const now = await samplesOf(edge.name);
+        return now.n > before.n + 3 ? true : undefined;
+      },
+      10_000,
+      200,
+    );
     expect((await samplesOf(dead.name)).n).toBe(0);
     expect((await samplesOf('st-ngx')).n).toBe(0);
     const { rows } = await sql<{ kind: string; name: string; status: string | null }>`
-      select distinct kind, name, status from stat_samples where node_name = ${edge.name} and at > now() - interval '3 seconds'`.execute(app.cp.database.db);
-    expect(rows).toEqual(expect.arrayContaining([
-      { kind: 'frontend', name: 'web', status: null },
-      { kind: 'backend', name: 'web', status: 'UP' },
-      { kind: 'member', name: 'm1', status: 'UP' },
-    ]));
+      select distinct kind, name, status from stat_samples where node_name = ${edge.name} and at > now() - interval '3 seconds'`.execute(
+      app.cp.database.db,
+    );
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        { kind: 'frontend', name: 'web', status: null },
+        { kind: 'backend', name: 'web', status: 'UP' },
+        { kind: 'member', name: 'm1', status: 'UP' },
+      ]),
+    );
   });
 
   it('when raw samples and rollups are past retention, then the next polls delete them', async () => {
     const db = app.cp.database.db;
     const old = new Date(Date.now() - 3_600_000);
     const ancient = new Date(Date.now() - 8 * 86_400_000);
-    await db.insertInto('stat_samples').values({
-      node_name: edge.name, kind: 'frontend', tenant_id: 's1', proxy: 'fe_s1_web', name: 'web', pool: null, at: old, sessions: 1,
-      session_limit: null, session_rate: 0, requests: 0, responses_2xx: 0, responses_4xx: 0, responses_5xx: 0, denied: 0,
-      request_rate: null, rate_2xx: null, rate_4xx: null, rate_5xx: null, denied_rate: null, status: null, check_status: null,
-    }).execute();
-    await db.insertInto('stat_rollups').values({
-      node_name: edge.name, kind: 'frontend', tenant_id: 's1', proxy: 'fe_s1_web', name: 'web', minute: ancient, samples: 1,
-      sessions_sum: 1, sessions_max: 1, rated: 0, request_rate_sum: 0, rate_2xx_sum: 0, rate_4xx_sum: 0, rate_5xx_sum: 0,
-      denied_rate_sum: 0, session_limit: null,
-    }).execute();
-    await eventually('old rows pruned', async () => {
-      const raw = await db.selectFrom('stat_samples').select(db.fn.countAll<number>().as('n')).where('at', '<=', old).executeTakeFirstOrThrow();
-      const rollups = await db.selectFrom('stat_rollups').select(db.fn.countAll<number>().as('n')).where('minute', '<=', ancient).executeTakeFirstOrThrow();
-      return Number(raw.n) === 0 && Number(rollups.n) === 0 ? true : undefined;
-    }, 5_000, 100);
+    await db
+      .insertInto('stat_samples')
+      .values({
+        node_name: edge.name,
+        kind: 'frontend',
+        tenant_id: 's1',
+        proxy: 'fe_s1_web',
+        name: 'web',
+        pool: null,
+        at: old,
+        sessions: 1,
+        session_limit: null,
+        session_rate: 0,
+        requests: 0,
+        responses_2xx: 0,
+        responses_4xx: 0,
+        responses_5xx: 0,
+        denied: 0,
+        request_rate: null,
+        rate_2xx: null,
+        rate_4xx: null,
+        rate_5xx: null,
+        denied_rate: null,
+        status: null,
+        check_status: null,
+      })
+      .execute();
+    await db
+      .insertInto('stat_rollups')
+      .values({
+        node_name: edge.name,
+        kind: 'frontend',
+        tenant_id: 's1',
+        proxy: 'fe_s1_web',
+        name: 'web',
+        minute: ancient,
+        samples: 1,
+        sessions_sum: 1,
+        sessions_max: 1,
+        rated: 0,
+        request_rate_sum: 0,
+        rate_2xx_sum: 0,
+        rate_4xx_sum: 0,
+        rate_5xx_sum: 0,
+        denied_rate_sum: 0,
+        session_limit: null,
+      })
+      .execute();
+    await eventually(
+      'old rows pruned',
+      async () => {
+        const raw = await db
+          .selectFrom('stat_samples')
+          .select(db.fn.countAll<number>().as('n'))
+          .where('at', '<=', old)
+          .executeTakeFirstOrThrow();
+        const rollups = await db
+          .selectFrom('stat_rollups')
+          .select(db.fn.countAll<number>().as('n'))
+          .where('minute', '<=', ancient)
+          .executeTakeFirstOrThrow();
+        return Number(raw.n) === 0 && Number(rollups.n) === 0 ? true : undefined;
+      },
+      5_000,
+      100,
+    );
     // Recent samples stay.
     expect((await samplesOf(edge.name)).n).toBeGreaterThan(0);
   });

@@ -57,7 +57,15 @@ export async function oneVipTenant(admin: Caller, tenant: string, host: string, 
   const vipPort = await freePort(host);
   await write('POST', '/v1/tenants', { id: tenant, reservation: { vcpu: 1, memoryMb: 512 } });
   await write('POST', `/v1/tenants/${tenant}/pools`, { name: 'web' });
-  await write('PUT', `/v1/tenants/${tenant}/pools/web/members`, { members: [{ name: 'm1', address: host, port: memberPort }] });
-  await write('POST', `/v1/tenants/${tenant}/vips`, { name: 'web', address: host, port: vipPort, protocol: 'http', defaultPool: 'web' });
+  await write('PUT', `/v1/tenants/${tenant}/pools/web/members`, {
+    members: [{ name: 'm1', address: host, port: memberPort }],
+  });
+  await write('POST', `/v1/tenants/${tenant}/vips`, {
+    name: 'web',
+    address: host,
+    port: vipPort,
+    protocol: 'http',
+    defaultPool: 'web',
+  });
   return vipPort;
 }

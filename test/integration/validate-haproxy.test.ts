@@ -45,7 +45,10 @@ describe('validateHaproxy', () => {
   it('when the config is broken, then it returns the binary’s own message', async () => {
     const dir = haproxyValidationDir();
     const files = renderHaproxy(seedSnapshot('haproxy', dir));
-    const broken = { ...files, 'haproxy.cfg': files['haproxy.cfg']!.replace('    option redispatch\n', '    option no-such-option\n') };
+    const broken = {
+      ...files,
+      'haproxy.cfg': files['haproxy.cfg']!.replace('    option redispatch\n', '    option no-such-option\n'),
+    };
     const result = await validateHaproxy(broken, dir);
     expect(result.ok).toBe(false);
     expect(!result.ok && result.message).toMatch(/\[ALERT\].*unknown option 'no-such-option'/);
@@ -55,20 +58,25 @@ describe('validateHaproxy', () => {
   it('when a certificate passes the guard but not OpenSSL, then haproxy names the file', async () => {
     const dir = haproxyValidationDir();
     const files = renderHaproxy(seedSnapshot('haproxy', dir));
-    const pem = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n';
+    const pem =
+      '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n';
     const result = await validateHaproxy({ ...files, 'certs/b/b-example.pem': pem }, dir);
     expect(result.ok).toBe(false);
     expect(!result.ok && result.message).toContain(`${dir}/certs/b/b-example.pem`);
   });
 
   it('never writes outside configDir nor over an existing directory', async () => {
-    await expect(validateHaproxy({ '../escape.cfg': 'x' }, haproxyValidationDir())).rejects.toThrow(/escapes configDir/);
+    await expect(validateHaproxy({ '../escape.cfg': 'x' }, haproxyValidationDir())).rejects.toThrow(
+      /escapes configDir/,
+    );
     await expect(validateHaproxy({ 'haproxy.cfg': 'x' }, scratch)).rejects.toThrow(/EEXIST/);
     await expect(validateHaproxy({ 'haproxy.cfg': 'x' }, 'relative')).rejects.toThrow(/absolute/);
   });
 
   it('reports a missing binary and a check that hangs instead of throwing', async () => {
-    const missing = await validateHaproxySnapshot(seedSnapshot('haproxy', '/x'), { binary: join(scratch, 'no-haproxy') });
+    const missing = await validateHaproxySnapshot(seedSnapshot('haproxy', '/x'), {
+      binary: join(scratch, 'no-haproxy'),
+    });
     expect(missing).toMatchObject({ ok: false, message: expect.stringContaining('not found') });
     const hanging = join(scratch, 'hanging-haproxy');
     writeFileSync(hanging, '#!/bin/sh\nexec sleep 10\n');

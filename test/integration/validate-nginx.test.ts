@@ -40,19 +40,24 @@ describe('validateNginx', () => {
     expect(await validateNginx(renderNginx(seedSnapshot('nginx', '/srv/lb-7')))).toEqual({ ok: true, warnings: [] });
   });
 
-  it('when nginx refuses the config, then it returns nginx\'s own message', async () => {
+  it("when nginx refuses the config, then it returns nginx's own message", async () => {
     const files = seedFiles();
     const broken = { ...files, 'nginx.conf': files['nginx.conf']!.replace('least_conn;', 'least_conn always;') };
     const result = await validateNginx(broken, CONFIG_DIR);
     expect(result.ok).toBe(false);
     if (!result.ok) {
-      expect(result.message).toMatch(/\[emerg\] .*invalid number of arguments in "least_conn" directive in \/tmp\/switchyard-nginx-\w+\/nginx\.conf:\d+/);
+      expect(result.message).toMatch(
+        /\[emerg\] .*invalid number of arguments in "least_conn" directive in \/tmp\/switchyard-nginx-\w+\/nginx\.conf:\d+/,
+      );
       expect(result.message).toMatch(/test failed$/);
     }
   });
 
   it('when a referenced certificate does not parse, then nginx says so', async () => {
-    const result = await validateNginx({ ...seedFiles(), 'certs/b/b-example.crt': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' }, CONFIG_DIR);
+    const result = await validateNginx(
+      { ...seedFiles(), 'certs/b/b-example.crt': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' },
+      CONFIG_DIR,
+    );
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.message).toContain('cannot load certificate');
   });
@@ -62,7 +67,10 @@ describe('validateNginx', () => {
     expect(isolated.ok).toBe(true);
     // What isolation avoids: nginx -t binds every listener, and 192.168.1.100 is not on this host.
     const direct = await validateNginx(seedFiles(), CONFIG_DIR, { isolateNetwork: false });
-    expect(direct).toEqual({ ok: false, message: expect.stringContaining('bind() to 192.168.1.100:80 failed (99: Cannot assign requested address)') });
+    expect(direct).toEqual({
+      ok: false,
+      message: expect.stringContaining('bind() to 192.168.1.100:80 failed (99: Cannot assign requested address)'),
+    });
   });
 
   it('refuses to write a file outside its scratch directory', async () => {
@@ -71,7 +79,11 @@ describe('validateNginx', () => {
   });
 
   it('when the validator cannot run, then it throws instead of blaming the config', async () => {
-    await expect(validateNginx(seedFiles(), CONFIG_DIR, { nginxBin: '/nonexistent/nginx' })).rejects.toThrow(UpstreamError);
-    await expect(validateNginx(seedFiles(), CONFIG_DIR, { nginxBin: '/nonexistent/nginx', isolateNetwork: false })).rejects.toThrow(UpstreamError);
+    await expect(validateNginx(seedFiles(), CONFIG_DIR, { nginxBin: '/nonexistent/nginx' })).rejects.toThrow(
+      UpstreamError,
+    );
+    await expect(
+      validateNginx(seedFiles(), CONFIG_DIR, { nginxBin: '/nonexistent/nginx', isolateNetwork: false }),
+    ).rejects.toThrow(UpstreamError);
   });
 });

@@ -13,7 +13,8 @@ export const KEEPALIVED_BIN = ['/usr/sbin/keepalived', '/usr/bin/keepalived'].fi
 /** Why the namespace test cannot run here, or null: only root may create namespaces, and keepalived must exist. */
 export function skipReason(): string | null {
   if (process.getuid?.() !== 0) return 'VIP failover test skipped: it needs root to create network namespaces';
-  if (KEEPALIVED_BIN === null) return 'VIP failover test skipped: keepalived is not installed (apt-get install keepalived)';
+  if (KEEPALIVED_BIN === null)
+    return 'VIP failover test skipped: keepalived is not installed (apt-get install keepalived)';
   return null;
 }
 
@@ -22,7 +23,11 @@ export function ip(...args: string[]): string {
 }
 
 /** Runs a command inside a namespace, bounded in time; answers its exit code and output. */
-export function inNamespace(ns: string, args: string[], timeoutMs = 5_000): Promise<{ code: number | null; output: string }> {
+export function inNamespace(
+  ns: string,
+  args: string[],
+  timeoutMs = 5_000,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     execFile('ip', ['netns', 'exec', ns, ...args], { timeout: timeoutMs }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
@@ -43,7 +48,11 @@ export function holders(address: string, namespaces: readonly string[]): string[
 
 /** The HTTP status a request from `ns` to `url` gets (0: no answer within a second). */
 export async function statusFrom(ns: string, url: string): Promise<number> {
-  const { output } = await inNamespace(ns, ['curl', '-s', '-m', '1', '-o', '/dev/null', '-w', '%{http_code}', url], 3_000);
+  const { output } = await inNamespace(
+    ns,
+    ['curl', '-s', '-m', '1', '-o', '/dev/null', '-w', '%{http_code}', url],
+    3_000,
+  );
   return Number(output.trim()) || 0;
 }
 
@@ -51,7 +60,13 @@ export async function statusFrom(ns: string, url: string): Promise<number> {
  * Waits (polling every 25 ms) until `address` is held by `ns` and by no other namespace; answers
  * how long that took from `since`.
  */
-export async function movedTo(address: string, ns: string, all: readonly string[], since: number, timeoutMs = 10_000): Promise<number> {
+export async function movedTo(
+  address: string,
+  ns: string,
+  all: readonly string[],
+  since: number,
+  timeoutMs = 10_000,
+): Promise<number> {
   return eventually(
     `${address} to be up in ${ns} only`,
     async () => {
@@ -67,7 +82,12 @@ export async function movedTo(address: string, ns: string, all: readonly string[
  * Waits (polling every 25 ms) until `address` is held by exactly one namespace, whichever; answers
  * it and how long that took from `since`.
  */
-export async function heldByOne(address: string, all: readonly string[], since: number, timeoutMs = 10_000): Promise<{ ns: string; ms: number }> {
+export async function heldByOne(
+  address: string,
+  all: readonly string[],
+  since: number,
+  timeoutMs = 10_000,
+): Promise<{ ns: string; ms: number }> {
   return eventually(
     `${address} to be up in exactly one namespace`,
     async () => {
@@ -148,4 +168,5 @@ export function parseWrk(text: string): WrkSummary {
 }
 
 /** How many times keepalived said an instance entered `state` (its console log, `-l`). */
-export const entered = (log: string, state: 'BACKUP' | 'MASTER' | 'FAULT'): number => log.split(`Entering ${state} STATE`).length - 1;
+export const entered = (log: string, state: 'BACKUP' | 'MASTER' | 'FAULT'): number =>
+  log.split(`Entering ${state} STATE`).length - 1;

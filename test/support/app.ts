@@ -58,7 +58,10 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   const cp = await startControlPlane(config, createLogger(config.logLevel));
   // Every answer is checked against the OpenAPI document this server publishes.
   let conformance: Promise<OpenApiConformance> | undefined;
-  const document = () => (conformance ??= fetch(`${cp.url}/openapi.json`).then(async (res) => new OpenApiConformance((await res.json()) as Record<string, any>)));
+  const document = () =>
+    (conformance ??= fetch(`${cp.url}/openapi.json`).then(
+      async (res) => new OpenApiConformance((await res.json()) as Record<string, any>),
+    ));
   const as =
     (token: string | null): Caller =>
     async (method, path, body, headers = {}) => {

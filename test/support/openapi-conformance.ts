@@ -19,7 +19,8 @@ const pointer = (...parts: string[]) => parts.map((p) => p.replaceAll('~', '~0')
 const normal = (contentType: string) => contentType.toLowerCase().replace(/\s+/g, '');
 /** `application/json` is answered as `application/json; charset=utf-8`; a type documented with parameters must match them all. */
 const sameType = (documented: string, answered: string) =>
-  normal(documented) === normal(answered) || (!documented.includes(';') && normal(answered).split(';')[0] === normal(documented));
+  normal(documented) === normal(answered) ||
+  (!documented.includes(';') && normal(answered).split(';')[0] === normal(documented));
 
 /**
  * Checks an answer against the OpenAPI document the server publishes: the status is documented
@@ -52,20 +53,27 @@ export class OpenApiConformance {
     if (template === undefined) return null;
     const where = `${answer.method} ${answer.path} → ${answer.status}`;
     const declared = this.doc.paths[template][method].responses[String(answer.status)] as Json | undefined;
-    if (declared === undefined) return `${where}: status ${answer.status} is not documented for ${method.toUpperCase()} ${template}`;
+    if (declared === undefined)
+      return `${where}: status ${answer.status} is not documented for ${method.toUpperCase()} ${template}`;
     // Errors are documented once, under components.responses, and referred to.
-    const base = typeof declared.$ref === 'string'
-      ? ['components', 'responses', declared.$ref.split('/').pop()!]
-      : ['paths', template, method, 'responses', String(answer.status)];
+    const base =
+      typeof declared.$ref === 'string'
+        ? ['components', 'responses', declared.$ref.split('/').pop()!]
+        : ['paths', template, method, 'responses', String(answer.status)];
     const response = (typeof declared.$ref === 'string' ? this.doc.components.responses[base[2]!] : declared) as Json;
     for (const [name, header] of Object.entries((response.headers ?? {}) as Record<string, Json>)) {
-      if (header.required === true && answer.headers !== undefined && answer.headers.get(name) === null) return `${where}: the documented header ${name} is missing`;
+      if (header.required === true && answer.headers !== undefined && answer.headers.get(name) === null)
+        return `${where}: the documented header ${name} is missing`;
     }
     const content = response.content as Record<string, { schema: Json }> | undefined;
     const hasBody = answer.body !== null && answer.body !== '' && answer.body !== undefined;
-    if (content === undefined) return hasBody ? `${where}: documented without a body, answered ${JSON.stringify(answer.body).slice(0, 200)}` : null;
+    if (content === undefined)
+      return hasBody
+        ? `${where}: documented without a body, answered ${JSON.stringify(answer.body).slice(0, 200)}`
+        : null;
     const mediaType = Object.keys(content).find((m) => answer.contentType !== null && sameType(m, answer.contentType));
-    if (mediaType === undefined) return `${where}: content type ${answer.contentType} is not one of ${Object.keys(content).join(', ')}`;
+    if (mediaType === undefined)
+      return `${where}: content type ${answer.contentType} is not one of ${Object.keys(content).join(', ')}`;
     if (!mediaType.startsWith('application/json')) return null;
     const schemaRef = `${DOCUMENT_ID}#/${pointer(...base, 'content', mediaType, 'schema')}`;
     let validate = this.validators.get(schemaRef);
@@ -74,7 +82,12 @@ export class OpenApiConformance {
       this.validators.set(schemaRef, validate);
     }
     if (validate(answer.body)) return null;
-    const errors = (validate.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
+    const errors = (validate.errors ?? [])
+      .slice(0, 5)
+      .map(
+        (e) =>
+          `${e.instancePath || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`,
+      );
     return `${where}: the body does not match the documented schema: ${errors.join('; ')}`;
   }
 }

@@ -48,7 +48,10 @@ export class TestPki {
 
   async key(kind: KeyKind = 'ec'): Promise<{ key: string; keyPath: string }> {
     const keyPath = this.path('key.pem');
-    const args = kind === 'rsa' ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'] : ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+    const args =
+      kind === 'rsa'
+        ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']
+        : ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'];
     await run('openssl', ['genpkey', ...args, '-out', keyPath]);
     return { key: await readFile(keyPath, 'utf8'), keyPath };
   }
@@ -58,8 +61,21 @@ export class TestPki {
     const { key, keyPath } = await this.key(kind);
     const certPath = this.path('root.pem');
     await run('openssl', [
-      'req', '-x509', '-new', '-key', keyPath, '-out', certPath, '-subj', `/CN=${name}`, '-days', '3650',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      keyPath,
+      '-out',
+      certPath,
+      '-subj',
+      `/CN=${name}`,
+      '-days',
+      '3650',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
     ]);
     return { name, cert: await readFile(certPath, 'utf8'), key, certPath, keyPath };
   }
@@ -71,10 +87,25 @@ export class TestPki {
     await run('openssl', ['req', '-new', '-key', keyPath, '-out', csrPath, '-subj', `/CN=${name}`]);
     const certPath = this.path('cert.pem');
     await run('openssl', [
-      'ca', '-batch', '-notext', '-config', await this.caConfig(opts), '-extensions', 'ext',
-      '-cert', issuer.certPath, '-keyfile', issuer.keyPath, '-in', csrPath, '-out', certPath,
-      '-startdate', opts.startDate ?? stamp(Date.now() - 3600_000),
-      '-enddate', opts.endDate ?? stamp(Date.now() + 30 * 86400_000),
+      'ca',
+      '-batch',
+      '-notext',
+      '-config',
+      await this.caConfig(opts),
+      '-extensions',
+      'ext',
+      '-cert',
+      issuer.certPath,
+      '-keyfile',
+      issuer.keyPath,
+      '-in',
+      csrPath,
+      '-out',
+      certPath,
+      '-startdate',
+      opts.startDate ?? stamp(Date.now() - 3600_000),
+      '-enddate',
+      opts.endDate ?? stamp(Date.now() + 30 * 86400_000),
     ]);
     return { name, cert: await readFile(certPath, 'utf8'), key, certPath, keyPath };
   }
@@ -90,11 +121,19 @@ export class TestPki {
       : ['basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature,keyEncipherment'];
     if (opts.sans && opts.sans.length > 0) ext.push(`subjectAltName = ${opts.sans.join(',')}`);
     const config = [
-      '[ca]', 'default_ca = issuer',
-      '[issuer]', `database = ${database}`, `new_certs_dir = ${this.dir}`, `serial = ${serial}`,
-      'default_md = sha256', 'policy = any', 'unique_subject = no',
-      '[any]', 'commonName = supplied',
-      '[ext]', ...ext,
+      '[ca]',
+      'default_ca = issuer',
+      '[issuer]',
+      `database = ${database}`,
+      `new_certs_dir = ${this.dir}`,
+      `serial = ${serial}`,
+      'default_md = sha256',
+      'policy = any',
+      'unique_subject = no',
+      '[any]',
+      'commonName = supplied',
+      '[ext]',
+      ...ext,
     ].join('\n');
     const path = this.path('ca.cnf');
     await writeFile(path, config + '\n');
@@ -108,5 +147,8 @@ export class TestPki {
 
 /** `openssl ca` date format. */
 function stamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d{3}/, '');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:T]/g, '')
+    .replace(/\.\d{3}/, '');
 }

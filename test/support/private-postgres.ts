@@ -28,7 +28,8 @@ function binDir(): string {
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))) : [];
   const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
-  if (newest === undefined) throw new Error(`no PostgreSQL server binaries under ${root} (install the postgresql package)`);
+  if (newest === undefined)
+    throw new Error(`no PostgreSQL server binaries under ${root} (install the postgresql package)`);
   return join(root, newest, 'bin');
 }
 
@@ -50,9 +51,21 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const { uid, gid } = await postgresUser();
   chownSync(dir, uid, gid);
   const port = await freePort();
-  const asPostgres = (cmd: string, args: string[]) => run('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args], { timeout: 60_000 });
+  const asPostgres = (cmd: string, args: string[]) =>
+    run('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args], { timeout: 60_000 });
   const ctl = (...args: string[]) =>
-    asPostgres('pg_ctl', ['-D', dir, '-l', join(dir, 'server.log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`, '-w', '-t', '30', ...args]);
+    asPostgres('pg_ctl', [
+      '-D',
+      dir,
+      '-l',
+      join(dir, 'server.log'),
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`,
+      '-w',
+      '-t',
+      '30',
+      ...args,
+    ]);
   let running = false;
   const destroy = async () => {
     if (running) await ctl('stop', '-m', 'immediate').catch(() => undefined);

@@ -113,16 +113,23 @@ function parameters<T>(runs: number, extra: fc.Parameters<T>): { params: fc.Para
   const testName = expect.getState().currentTestName ?? 'property';
   const path = process.env.PROPERTY_PATH;
   const numRuns = process.env.PROPERTY_RUNS === undefined ? runs : Number(process.env.PROPERTY_RUNS);
-  return { testName, params: { ...extra, seed: fixedSeed(testName), numRuns, ...(path === undefined ? {} : { path }) } };
+  return {
+    testName,
+    params: { ...extra, seed: fixedSeed(testName), numRuns, ...(path === undefined ? {} : { path }) },
+  };
 }
 
 function report<T>(details: fc.RunDetails<T>, testName: string): void {
   if (!details.failed) return;
   const file = relative(process.cwd(), expect.getState().testPath ?? '');
   // -t takes a regular expression, and the shell a single-quoted word.
-  const pattern = (testName.split(' > ').at(-1) ?? testName).replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/'/g, "'\\''");
+  const pattern = (testName.split(' > ').at(-1) ?? testName)
+    .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    .replace(/'/g, "'\\''");
   const replay = `replay: PROPERTY_SEED=${details.seed} PROPERTY_PATH=${details.counterexamplePath ?? ''} npx vitest run ${file} -t '${pattern}'`;
-  throw new Error(`${fc.defaultReportMessage(details) ?? 'property failed'}\n${replay}`, { cause: details.errorInstance });
+  throw new Error(`${fc.defaultReportMessage(details) ?? 'property failed'}\n${replay}`, {
+    cause: details.errorInstance,
+  });
 }
 
 /** Checks a synchronous property under the seed policy above; throws the shrunk failure. */
@@ -132,7 +139,11 @@ export function assertProperty<T>(property: fc.IProperty<T>, runs: number, extra
 }
 
 /** Checks an asynchronous property (one that runs a real binary) under the same policy. */
-export async function assertAsyncProperty<T>(property: fc.IAsyncProperty<T>, runs: number, extra: fc.Parameters<T> = {}): Promise<void> {
+export async function assertAsyncProperty<T>(
+  property: fc.IAsyncProperty<T>,
+  runs: number,
+  extra: fc.Parameters<T> = {},
+): Promise<void> {
   const { params, testName } = parameters(runs, extra);
   report(await fc.check(property, params), testName);
 }

@@ -31,7 +31,9 @@ function switchyardVariablesInSource(): Set<string> {
 
 describe('configuration', () => {
   it('docs/configuration.md documents every variable the control plane reads, and no other', () => {
-    const controlPlane = [...documentedVariables()].filter(([, readBy]) => readBy.startsWith('control plane')).map(([name]) => name);
+    const controlPlane = [...documentedVariables()]
+      .filter(([, readBy]) => readBy.startsWith('control plane'))
+      .map(([name]) => name);
     expect(controlPlane).toEqual([...CONFIG_VARIABLES]);
   });
 
@@ -46,7 +48,9 @@ describe('configuration', () => {
 
   it('the table is what `npm run docs:config` generates from src/config.ts', () => {
     const doc = readFileSync(DOC, 'utf8');
-    expect(withConfigTable(doc, configTable()), 'docs/configuration.md is out of date: run npm run docs:config').toBe(doc);
+    expect(withConfigTable(doc, configTable()), 'docs/configuration.md is out of date: run npm run docs:config').toBe(
+      doc,
+    );
   });
 
   it('refuses a stats interval cron cannot keep an even pace for, naming the variable', () => {
@@ -59,12 +63,19 @@ describe('configuration', () => {
     const cert = new URL('../fixtures/certs/runtime-ca.crt', import.meta.url).pathname;
     const key = new URL('../fixtures/certs/runtime-edge-1.key', import.meta.url).pathname;
     expect(loadConfig({}).runtimeTls).toEqual({ certificateDays: 30, suppliedCa: undefined });
-    const supplied = loadConfig({ SWITCHYARD_RUNTIME_CA_CERT: cert, SWITCHYARD_RUNTIME_CA_KEY: key }).runtimeTls.suppliedCa;
+    const supplied = loadConfig({ SWITCHYARD_RUNTIME_CA_CERT: cert, SWITCHYARD_RUNTIME_CA_KEY: key }).runtimeTls
+      .suppliedCa;
     expect(supplied?.certificatePem).toContain('-----BEGIN CERTIFICATE-----');
     expect(supplied?.keyPem).toContain('-----BEGIN PRIVATE KEY-----');
-    expect(() => loadConfig({ SWITCHYARD_RUNTIME_CA_CERT: cert })).toThrow(/SWITCHYARD_RUNTIME_CA_CERT and SWITCHYARD_RUNTIME_CA_KEY go together/);
-    expect(() => loadConfig({ SWITCHYARD_RUNTIME_CA_CERT: '/nonexistent/ca.pem', SWITCHYARD_RUNTIME_CA_KEY: key })).toThrow(/SWITCHYARD_RUNTIME_CA_CERT: cannot read \/nonexistent\/ca\.pem/);
-    expect(() => loadConfig({ SWITCHYARD_RUNTIME_CA_CERT: key, SWITCHYARD_RUNTIME_CA_KEY: key })).toThrow(/holds no PEM CERTIFICATE/);
+    expect(() => loadConfig({ SWITCHYARD_RUNTIME_CA_CERT: cert })).toThrow(
+      /SWITCHYARD_RUNTIME_CA_CERT and SWITCHYARD_RUNTIME_CA_KEY go together/,
+    );
+    expect(() =>
+      loadConfig({ SWITCHYARD_RUNTIME_CA_CERT: '/nonexistent/ca.pem', SWITCHYARD_RUNTIME_CA_KEY: key }),
+    ).toThrow(/SWITCHYARD_RUNTIME_CA_CERT: cannot read \/nonexistent\/ca\.pem/);
+    expect(() => loadConfig({ SWITCHYARD_RUNTIME_CA_CERT: key, SWITCHYARD_RUNTIME_CA_KEY: key })).toThrow(
+      /holds no PEM CERTIFICATE/,
+    );
     expect(() => loadConfig({ SWITCHYARD_RUNTIME_CERT_DAYS: '0' })).toThrow(/SWITCHYARD_RUNTIME_CERT_DAYS/);
   });
 });

@@ -7,7 +7,12 @@ import { describe, expect, it } from 'vitest';
  * resolves, every file path they name exists, and every example shown is the committed file.
  */
 const ROOT = resolve(new URL('../../', import.meta.url).pathname);
-const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const DOCS = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
 /** The text outside fenced code blocks. */
@@ -37,7 +42,8 @@ function exampleBlocks(markdown: string): [string, string][] {
   return [...markdown.matchAll(/^```[a-z]*\n# (examples\/\S+)\n([\s\S]*?)^```/gm)].map((m) => [m[1]!, m[2]!]);
 }
 
-const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`);
+const glob = (pattern: string) =>
+  new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`);
 
 /** Whether a repository path (possibly with `*` in its last part) names something that exists. */
 function pathExists(path: string): boolean {
@@ -57,7 +63,8 @@ describe('docs', () => {
         const [path, anchor] = target.split('#') as [string, string | undefined];
         const file = path === '' ? doc : relative(ROOT, resolve(ROOT, dirname(doc), path));
         if (!existsSync(join(ROOT, file))) broken.push(`${doc}: ${target} (no ${file})`);
-        else if (anchor !== undefined && !anchors(read(file)).has(anchor)) broken.push(`${doc}: ${target} (no heading #${anchor} in ${file})`);
+        else if (anchor !== undefined && !anchors(read(file)).has(anchor))
+          broken.push(`${doc}: ${target} (no heading #${anchor} in ${file})`);
       }
     }
     expect(broken).toEqual([]);
@@ -66,7 +73,9 @@ describe('docs', () => {
   it('every repository path the docs name in backquotes exists', () => {
     const missing: string[] = [];
     for (const doc of DOCS) {
-      for (const m of prose(read(doc)).matchAll(/`((?:src|test|bench|templates|migrations|examples|scripts|ui|docs)\/[A-Za-z0-9_./*-]*)`/g)) {
+      for (const m of prose(read(doc)).matchAll(
+        /`((?:src|test|bench|templates|migrations|examples|scripts|ui|docs)\/[A-Za-z0-9_./*-]*)`/g,
+      )) {
         if (!pathExists(m[1]!)) missing.push(`${doc}: ${m[1]}`);
       }
     }

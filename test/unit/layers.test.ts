@@ -20,7 +20,9 @@ describe('layers', () => {
     expect(await violations('src')).toEqual([]);
   });
 
-  it('every rule fires on the probe tree that breaks it, and a type-only cycle is allowed', { timeout: 60_000 }, async () => {
+  it('every rule fires on the probe tree that breaks it, and a type-only cycle is allowed', {
+    timeout: 60_000,
+  }, async () => {
     const found = await violations('test/fixtures/layers/src');
     const p = 'test/fixtures/layers/src';
     expect(found).toEqual(

@@ -66,7 +66,9 @@ export const tenantPlacementSchema = z
         placedAt: timestamp,
       }),
     ),
-    shortfalls: z.array(shortfall).describe('Per proxy kind where the tenant has fewer nodes than wanted, with what is missing'),
+    shortfalls: z
+      .array(shortfall)
+      .describe('Per proxy kind where the tenant has fewer nodes than wanted, with what is missing'),
   })
   .meta({ id: 'TenantPlacement' });
 
@@ -75,7 +77,11 @@ const storedAllocation = z
     tenantId: z.string(),
     node: z.string(),
     maxConnections: z.number().int(),
-    ceiling: z.number().int().nullable().describe("Each of the tenant's frontends' maxconn on the node; null: stored before it existed"),
+    ceiling: z
+      .number()
+      .int()
+      .nullable()
+      .describe("Each of the tenant's frontends' maxconn on the node; null: stored before it existed"),
     requestsPerSecond: z.number().int(),
     weight: z.number().int(),
     reason: perDimension(z.string()).describe('What bounds each cap'),
@@ -115,7 +121,9 @@ export const tenantAllocationSchema = z
         source: z
           .enum(['rebalancer', 'reservation'])
           .optional()
-          .describe('Stored by the rebalancer, or the reservation where no cap is stored yet (absent for a tenant that is not active)'),
+          .describe(
+            'Stored by the rebalancer, or the reservation where no cap is stored yet (absent for a tenant that is not active)',
+          ),
       }),
     ),
     history: z.array(historyEntry).describe('Newest first'),
@@ -131,7 +139,10 @@ const plannedChange = z.object({
   reason: allocationReason,
   detail: z.string(),
   kind: z.enum(NODE_KINDS),
-  deferred: z.string().nullable().describe('Why the change waits (a node that reloads for it, inside its cadence); null: it goes out with the plan'),
+  deferred: z
+    .string()
+    .nullable()
+    .describe('Why the change waits (a node that reloads for it, inside its cadence); null: it goes out with the plan'),
 });
 
 const rebalancePlan = z
@@ -156,7 +167,9 @@ const rebalancePlan = z
       }),
     ),
     changes: z.array(plannedChange),
-    removals: z.array(z.object({ tenantId: z.string(), node: z.string() })).describe('Stored caps of tenants no longer served: removed on apply'),
+    removals: z
+      .array(z.object({ tenantId: z.string(), node: z.string() }))
+      .describe('Stored caps of tenants no longer served: removed on apply'),
     nodes: z.array(
       z.object({
         node: z.string(),

@@ -5,7 +5,9 @@ export const caBundleSchema = z
   .object({
     name: z.string(),
     certificates: z.array(z.object({ subject: z.string(), notAfter: timestamp, fingerprintSha256: z.string() })),
-    notAfter: timestamp.describe('The earliest expiry among them: when verification starts failing for chains through it'),
+    notAfter: timestamp.describe(
+      'The earliest expiry among them: when verification starts failing for chains through it',
+    ),
     revision: z.number().int(),
     createdAt: timestamp,
     updatedAt: timestamp,

@@ -9,11 +9,17 @@ export const heldTenantSchema = z
   .object({
     tenant: z.string(),
     error: z.string(),
-    servingRevision: z.number().int().nullable().describe('The revision of the state still served, or null when the tenant is left out entirely'),
+    servingRevision: z
+      .number()
+      .int()
+      .nullable()
+      .describe('The revision of the state still served, or null when the tenant is left out entirely'),
     cause: z
       .literal('reload')
       .optional()
-      .describe('`reload`: the node could not bind its new listeners; absent: its state did not validate for the node’s kind'),
+      .describe(
+        '`reload`: the node could not bind its new listeners; absent: its state did not validate for the node’s kind',
+      ),
   })
   .meta({ id: 'HeldTenant' });
 
@@ -25,7 +31,9 @@ export const nodeConfigSchema = z
     contentHash: z.string().describe('The ETag agents poll with'),
     structuralHash: z.string().describe('Changes only when the new files need a proxy reload'),
     files,
-    heldTenants: z.array(heldTenantSchema).describe('Tenants served at an older state (or left out) because their current state failed validation'),
+    heldTenants: z
+      .array(heldTenantSchema)
+      .describe('Tenants served at an older state (or left out) because their current state failed validation'),
     createdAt: timestamp,
   })
   .meta({ id: 'NodeConfig' });
@@ -35,7 +43,10 @@ export const tenantRenderSchema = z
     tenant: z.string(),
     kind: z.enum(NODE_KINDS),
     files: files.describe('Private keys are withheld'),
-    validation: z.discriminatedUnion('ok', [z.object({ ok: z.literal(true) }), z.object({ ok: z.literal(false), message: z.string() })]),
+    validation: z.discriminatedUnion('ok', [
+      z.object({ ok: z.literal(true) }),
+      z.object({ ok: z.literal(false), message: z.string() }),
+    ]),
     revision: z.number().int(),
   })
   .meta({ id: 'TenantRender' });

@@ -6,7 +6,11 @@ export const errorSchema = z
     error: z.object({
       code: z.string().meta({ examples: ['validation_failed'] }),
       message: z.string(),
-      details: z.unknown().describe('400: every offending field as `{path, message}`; 404: the resource and id; 409, 412: what conflicts; else null'),
+      details: z
+        .unknown()
+        .describe(
+          '400: every offending field as `{path, message}`; 404: the resource and id; 409, 412: what conflicts; else null',
+        ),
     }),
   })
   .meta({ id: 'Error' });

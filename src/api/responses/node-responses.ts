@@ -10,8 +10,12 @@ const nodeFields = {
   group: z.string(),
   zone: z.string(),
   host: z.string().describe("The machine the node's proxy runs on"),
-  runtimeAddress: runtimeAddress.nullable().describe("Where the control plane reaches the HAProxy Runtime API's mutual-TLS listener, or null"),
-  masterAddress: runtimeAddress.nullable().describe("Where the control plane reaches the HAProxy master CLI's mutual-TLS listener, or null"),
+  runtimeAddress: runtimeAddress
+    .nullable()
+    .describe("Where the control plane reaches the HAProxy Runtime API's mutual-TLS listener, or null"),
+  masterAddress: runtimeAddress
+    .nullable()
+    .describe("Where the control plane reaches the HAProxy master CLI's mutual-TLS listener, or null"),
   socketDir: z.string(),
   runtimeCertificate: z
     .object({ serial: z.string(), notBefore: timestamp, notAfter: timestamp, issuedAt: timestamp })
@@ -45,7 +49,10 @@ const nodeFields = {
       reloadCount: z.number().int(),
       proxyVersion: z.string().nullable(),
       agentVersion: z.string().nullable(),
-      lastError: z.string().nullable().describe("The validator's or the proxy's own message from the last failed apply, until an apply succeeds"),
+      lastError: z
+        .string()
+        .nullable()
+        .describe("The validator's or the proxy's own message from the last failed apply, until an apply succeeds"),
       lastErrorAt: timestamp.nullable(),
       runtime: z.object({
         revision: z.number().int().nullable(),
@@ -58,7 +65,9 @@ const nodeFields = {
       }),
       converged: z.boolean(),
       waitingFor: z.string().nullable(),
-      cause: z.enum(['agent_silent', 'runtime_api_failing', 'no_config', 'apply_failed', 'not_applied', 'runtime_pending']).nullable(),
+      cause: z
+        .enum(['agent_silent', 'runtime_api_failing', 'no_config', 'apply_failed', 'not_applied', 'runtime_pending'])
+        .nullable(),
     })
     .describe('What the node reported and was pushed, and whether that makes it converged'),
   revision: z.number().int(),
@@ -73,6 +82,9 @@ export const proxyNodePageSchema = pageOf(proxyNodeSchema, 'NodePage');
 export const registeredNodeSchema = z
   .object({
     ...nodeFields,
-    agentToken: z.string().nullable().describe("The secret of the node's agent token, shown in this answer only (null in an Idempotency-Key replay)"),
+    agentToken: z
+      .string()
+      .nullable()
+      .describe("The secret of the node's agent token, shown in this answer only (null in an Idempotency-Key replay)"),
   })
   .meta({ id: 'RegisteredNode' });

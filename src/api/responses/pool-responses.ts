@@ -17,9 +17,20 @@ const healthCheck = z.object({
 
 const memberTls = z.object({
   verify: z.enum(TLS_VERIFY_MODES),
-  caBundle: z.string().nullable().describe("The tenant's CA bundle that signs the members' certificates; null: the system store"),
-  sni: z.discriminatedUnion('from', [z.object({ from: z.literal('fixed'), name: z.string() }), z.object({ from: z.literal('host') })]).nullable(),
-  clientCertificate: z.string().nullable().describe("One of the tenant's certificates, shown to members that ask for one (mTLS)"),
+  caBundle: z
+    .string()
+    .nullable()
+    .describe("The tenant's CA bundle that signs the members' certificates; null: the system store"),
+  sni: z
+    .discriminatedUnion('from', [
+      z.object({ from: z.literal('fixed'), name: z.string() }),
+      z.object({ from: z.literal('host') }),
+    ])
+    .nullable(),
+  clientCertificate: z
+    .string()
+    .nullable()
+    .describe("One of the tenant's certificates, shown to members that ask for one (mTLS)"),
   alpn: z.array(z.enum(ALPN_PROTOCOLS)),
 });
 

@@ -10,7 +10,9 @@ export const timestamp = z.string().meta({ format: 'date-time' });
 
 /** The revision of a write that leaves no resource to show (a delete). */
 export const deletedSchema = z
-  .object({ revision: z.number().int().describe('The revision committed (the current one when the write changed nothing)') })
+  .object({
+    revision: z.number().int().describe('The revision committed (the current one when the write changed nothing)'),
+  })
   .meta({ id: 'Deleted' });
 
 /** One page of a keyset-paged list: `nextCursor` is the last key on the page, or null at the end. */
@@ -27,4 +29,6 @@ export const resources = z
   .meta({ id: 'Resources' });
 
 /** Enforceable capacity: concurrent connections and requests per second. */
-export const resourceVector = z.object({ connections: z.number(), requestsPerSecond: z.number() }).meta({ id: 'ResourceVector' });
+export const resourceVector = z
+  .object({ connections: z.number(), requestsPerSecond: z.number() })
+  .meta({ id: 'ResourceVector' });

@@ -9,7 +9,10 @@ const point = z.object({
   rate4xx: z.number(),
   rate5xx: z.number(),
   rate429: z.number().describe('Requests answered 429 by the rate limiter, per second'),
-  sessionLimit: z.number().nullable().describe('The frontend caps (maxconn) summed over nodes; null when no node reported one'),
+  sessionLimit: z
+    .number()
+    .nullable()
+    .describe('The frontend caps (maxconn) summed over nodes; null when no node reported one'),
 });
 
 export const statsSeriesSchema = z
@@ -18,7 +21,11 @@ export const statsSeriesSchema = z
     from: timestamp,
     to: timestamp,
     step: z.number().int().describe('Seconds per point'),
-    source: z.enum(['raw', 'rollup']).describe('Raw samples, or one-minute rollups for a window older than raw retention'),
-    vips: z.array(z.object({ vip: z.string(), points: z.array(point) })).describe('One series per VIP frontend, points only where samples exist, summed over nodes'),
+    source: z
+      .enum(['raw', 'rollup'])
+      .describe('Raw samples, or one-minute rollups for a window older than raw retention'),
+    vips: z
+      .array(z.object({ vip: z.string(), points: z.array(point) }))
+      .describe('One series per VIP frontend, points only where samples exist, summed over nodes'),
   })
   .meta({ id: 'StatsSeries' });

@@ -12,7 +12,9 @@ const pendingCapacity = z.object({
 });
 
 const approval = z.object({
-  pending: pendingCapacity.nullable().describe('A capacity change waiting for approval (the tenant keeps its current capacity until then)'),
+  pending: pendingCapacity
+    .nullable()
+    .describe('A capacity change waiting for approval (the tenant keeps its current capacity until then)'),
   decidedBy: z.string().nullable().describe('Who made the last decision (`policy` for an auto-approval)'),
   decidedAt: timestamp.nullable(),
   reason: z.string().nullable(),
@@ -27,7 +29,10 @@ export const tenantSchema = z
     limit: resources,
     weight: z.number().int(),
     labels: z.record(z.string(), z.string()),
-    proxyKind: z.enum(NODE_KINDS).nullable().describe('The proxy kind that serves the tenant, or null for every kind its group has nodes of'),
+    proxyKind: z
+      .enum(NODE_KINDS)
+      .nullable()
+      .describe('The proxy kind that serves the tenant, or null for every kind its group has nodes of'),
     approval,
     revision: z.number().int(),
     createdAt: timestamp,
@@ -46,13 +51,27 @@ const nodeConvergence = z.object({
   runtimePending: z.number().int(),
   waitingFor: z.string().nullable().describe('Why this node is not converged, in words, or null'),
   cause: z
-    .enum(['agent_silent', 'runtime_api_failing', 'no_config', 'apply_failed', 'not_applied', 'runtime_pending', 'held'])
+    .enum([
+      'agent_silent',
+      'runtime_api_failing',
+      'no_config',
+      'apply_failed',
+      'not_applied',
+      'runtime_pending',
+      'held',
+    ])
     .nullable()
     .describe('The same as a code, or null when converged'),
   held: z
-    .object({ error: z.string(), servingRevision: z.number().int().nullable(), cause: z.enum(['validation', 'reload']) })
+    .object({
+      error: z.string(),
+      servingRevision: z.number().int().nullable(),
+      cause: z.enum(['validation', 'reload']),
+    })
     .nullable()
-    .describe('This tenant is held at an older state on the node: its state failed validation, or the node could not bind its listeners'),
+    .describe(
+      'This tenant is held at an older state on the node: its state failed validation, or the node could not bind its listeners',
+    ),
   lastHeartbeatAt: timestamp.nullable(),
 });
 
@@ -67,7 +86,14 @@ export const tenantStatusSchema = z
       z.object({
         pool: z.string(),
         member: z.string(),
-        health: z.array(z.object({ node: z.string(), status: z.enum(MEMBER_HEALTH_STATUSES), checkStatus: z.string().nullable(), updatedAt: timestamp })),
+        health: z.array(
+          z.object({
+            node: z.string(),
+            status: z.enum(MEMBER_HEALTH_STATUSES),
+            checkStatus: z.string().nullable(),
+            updatedAt: timestamp,
+          }),
+        ),
       }),
     ),
   })

@@ -7,7 +7,7 @@ const tokenFields = {
   name: z.string(),
   role: z.enum(ROLES),
   tenant: z.string().nullable().describe('The one tenant a tenant-scoped token sees'),
-  node: z.string().nullable().describe("The one node an agent token reads"),
+  node: z.string().nullable().describe('The one node an agent token reads'),
   createdAt: timestamp,
   expiresAt: timestamp.nullable(),
   lastUsedAt: timestamp.nullable(),
@@ -21,7 +21,10 @@ export const apiTokenPageSchema = pageOf(apiTokenSchema, 'ApiTokenPage');
 export const createdApiTokenSchema = z
   .object({
     ...tokenFields,
-    secret: z.string().nullable().describe('The bearer secret, shown in this answer only (null in an Idempotency-Key replay)'),
+    secret: z
+      .string()
+      .nullable()
+      .describe('The bearer secret, shown in this answer only (null in an Idempotency-Key replay)'),
     revision: z.number().int(),
   })
   .meta({ id: 'CreatedApiToken' });

@@ -6,7 +6,10 @@ export const vipSchema = z
   .object({
     name: z.string(),
     address: z.string(),
-    addressPool: z.string().nullable().describe('The address pool the address was leased from, or null when it was given explicitly'),
+    addressPool: z
+      .string()
+      .nullable()
+      .describe('The address pool the address was leased from, or null when it was given explicitly'),
     port: z.number().int(),
     protocol: z.enum(VIP_PROTOCOLS),
     hostnames: z.array(z.string()),

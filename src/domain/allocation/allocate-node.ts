@@ -62,7 +62,10 @@ export interface NodeResult {
   readonly requestsPerSecond: ColumnResult;
 }
 
-export const UNSATURATED: Readonly<Record<ResourceDimension, boolean>> = Object.freeze({ connections: false, requestsPerSecond: false });
+export const UNSATURATED: Readonly<Record<ResourceDimension, boolean>> = Object.freeze({
+  connections: false,
+  requestsPerSecond: false,
+});
 
 /** The caps on one node of the tenants `ids` (indexes into `tenants`, in id order), in both dimensions. */
 export function allocateNode(
@@ -95,9 +98,25 @@ export function allocateNode(
     current: before.map((c) => (c === null ? null : c[dim])),
   });
   return {
-    name: node.name, capacity, ids, bounds, signals, saturation, before,
-    connections: allocateDimension(column('connections'), capacity.connections, options, options.hysteresis?.absolute.connections),
-    requestsPerSecond: allocateDimension(column('requestsPerSecond'), capacity.requestsPerSecond, options, options.hysteresis?.absolute.requestsPerSecond),
+    name: node.name,
+    capacity,
+    ids,
+    bounds,
+    signals,
+    saturation,
+    before,
+    connections: allocateDimension(
+      column('connections'),
+      capacity.connections,
+      options,
+      options.hysteresis?.absolute.connections,
+    ),
+    requestsPerSecond: allocateDimension(
+      column('requestsPerSecond'),
+      capacity.requestsPerSecond,
+      options,
+      options.hysteresis?.absolute.requestsPerSecond,
+    ),
   };
 }
 
@@ -111,27 +130,43 @@ export function summariseNode(r: NodeResult): NodeAllocationSummary {
     demandRate += s?.requestsPerSecond ?? 0;
   }
   return {
-    node: r.name, capacity: r.capacity, tenants: r.ids.length,
+    node: r.name,
+    capacity: r.capacity,
+    tenants: r.ids.length,
     overcommitted: r.connections.overcommitted || r.requestsPerSecond.overcommitted,
-    reserved: { connections: sum(r.bounds.map((b) => b.reserved.connections)), requestsPerSecond: sum(r.bounds.map((b) => b.reserved.requestsPerSecond)) },
+    reserved: {
+      connections: sum(r.bounds.map((b) => b.reserved.connections)),
+      requestsPerSecond: sum(r.bounds.map((b) => b.reserved.requestsPerSecond)),
+    },
     allocated: { connections: sum(r.connections.caps), requestsPerSecond: sum(r.requestsPerSecond.caps) },
     demand: { connections: demandConnections, requestsPerSecond: demandRate },
   };
 }
 
-
 /** Divides one node's capacity in one dimension: reservations, fair share of the spare, hysteresis. */
-function allocateDimension(col: Column, capacity: number, options: AllocationOptions, absolute: number | undefined): ColumnResult {
+function allocateDimension(
+  col: Column,
+  capacity: number,
+  options: AllocationOptions,
+  absolute: number | undefined,
+): ColumnResult {
   const cap = Math.max(0, Math.floor(capacity));
   const reserved = col.reserved.reduce((a, b) => a + b, 0);
   if (reserved > cap) {
     const scaled = scaleDown(col.reserved, cap);
     return { caps: scaled, targets: scaled, reasons: scaled.map(() => 'overcommitted'), overcommitted: true };
   }
-  const wants = col.reserved.map((r, i) => wantOf(r, col.limit[i]!, col.demand[i]!, options.headroom, col.saturated[i]! ? (col.current[i] ?? r) : null));
+  const wants = col.reserved.map((r, i) =>
+    wantOf(r, col.limit[i]!, col.demand[i]!, options.headroom, col.saturated[i]! ? (col.current[i] ?? r) : null),
+  );
   const targets = fairTargets(col, wants, cap - reserved, options.shareIdle);
-  const caps = options.hysteresis === null ? targets : applyHysteresis(col, targets, cap, options.hysteresis.relative, absolute ?? 0);
-  const reasons = caps.map((c, i) => (c !== targets[i] ? 'held' : reasonFor(col.reserved[i]!, col.limit[i]!, wants[i]!, c)));
+  const caps =
+    options.hysteresis === null
+      ? targets
+      : applyHysteresis(col, targets, cap, options.hysteresis.relative, absolute ?? 0);
+  const reasons = caps.map((c, i) =>
+    c !== targets[i] ? 'held' : reasonFor(col.reserved[i]!, col.limit[i]!, wants[i]!, c),
+  );
   return { caps, targets, reasons, overcommitted: false };
 }
 
@@ -140,7 +175,13 @@ function allocateDimension(col: Column, capacity: number, options: AllocationOpt
  * `saturatedAt`: the cap at which the tenant was refused, or null; such a tenant asks for at
  * least SATURATED_GROWTH times it (what it was refused is demand its cap hid).
  */
-function wantOf(reserved: number, limit: number, demand: number | null, headroom: number, saturatedAt: number | null): number {
+function wantOf(
+  reserved: number,
+  limit: number,
+  demand: number | null,
+  headroom: number,
+  saturatedAt: number | null,
+): number {
   const observed = demand === null ? reserved : Math.ceil(demand * (1 + headroom) - 1e-9);
   const wanted = saturatedAt === null ? observed : Math.max(observed, SATURATED_GROWTH * Math.max(1, saturatedAt));
   return Math.min(limit, Math.max(reserved, wanted));
@@ -148,11 +189,19 @@ function wantOf(reserved: number, limit: number, demand: number | null, headroom
 
 /** Reservations, then the spare by weighted max-min fairness up to wants, then (optionally) the idle rest up to limits. */
 function fairTargets(col: Column, wants: readonly number[], spare: number, shareIdle: boolean): number[] {
-  const toWant = waterFill(wants.map((w, i) => w - col.reserved[i]!), col.weight, spare);
+  const toWant = waterFill(
+    wants.map((w, i) => w - col.reserved[i]!),
+    col.weight,
+    spare,
+  );
   const afterWant = toWant.map((x, i) => col.reserved[i]! + x);
   if (!shareIdle) return afterWant;
   const left = spare - toWant.reduce((a, b) => a + b, 0);
-  const idle = waterFill(afterWant.map((v, i) => col.limit[i]! - v), col.weight, left);
+  const idle = waterFill(
+    afterWant.map((v, i) => col.limit[i]! - v),
+    col.weight,
+    left,
+  );
   return afterWant.map((v, i) => v + idle[i]!);
 }
 

@@ -1,7 +1,14 @@
 import { DEFAULT_CAPACITY_MODEL } from '../capacity.js';
 import { allocateNode, summariseNode, type AllocationOptions, type NodeResult } from './allocate-node.js';
 import { addChanges } from './allocation-changes.js';
-import type { Allocation, AllocationChange, AllocationInput, AllocationPlan, AllocationTenant, NodeAllocationSummary } from './allocation-types.js';
+import type {
+  Allocation,
+  AllocationChange,
+  AllocationInput,
+  AllocationPlan,
+  AllocationTenant,
+  NodeAllocationSummary,
+} from './allocation-types.js';
 import { DEFAULT_HYSTERESIS } from './hysteresis.js';
 import { normaliseInput } from './normalise-input.js';
 
@@ -57,13 +64,25 @@ export function computeAllocations(input: AllocationInput): AllocationPlan {
   for (const node of nodes) {
     const ids = members.get(node.name) ?? [];
     members.delete(node.name);
-    const result = allocateNode(node, ids, tenants, bounds.get(node.kind) ?? [], model, demand.get(node.name), saturation.get(node.name), current.get(node.name), options);
+    const result = allocateNode(
+      node,
+      ids,
+      tenants,
+      bounds.get(node.kind) ?? [],
+      model,
+      demand.get(node.name),
+      saturation.get(node.name),
+      current.get(node.name),
+      options,
+    );
     const summary = summariseNode(result);
     results.push(result);
     summaries.push(summary);
-    if (summary.overcommitted) warnings.push(`node ${node.name}: reservations exceed capacity; scaled down proportionally`);
+    if (summary.overcommitted)
+      warnings.push(`node ${node.name}: reservations exceed capacity; scaled down proportionally`);
   }
-  for (const [name, ids] of members) warnings.push(`node ${name} is assigned ${ids.length} tenant(s) but is not in the input; skipped`);
+  for (const [name, ids] of members)
+    warnings.push(`node ${name} is assigned ${ids.length} tenant(s) but is not in the input; skipped`);
 
   const { allocations, changes } = toAllocations(tenants, results, options.headroom);
   // Warnings are collected in input order; sorted, the plan does not depend on it.
@@ -77,14 +96,19 @@ export function computeAllocations(input: AllocationInput): AllocationPlan {
  * visited), with each node's weight (its connection cap scaled to 0–256 against the tenant's
  * largest), and the caps that differ from those in force.
  */
-function toAllocations(tenants: readonly AllocationTenant[], results: readonly NodeResult[], headroom: number): { allocations: Allocation[]; changes: AllocationChange[] } {
+function toAllocations(
+  tenants: readonly AllocationTenant[],
+  results: readonly NodeResult[],
+  headroom: number,
+): { allocations: Allocation[]; changes: AllocationChange[] } {
   const { start, node, position } = pairsByTenant(tenants.length, results);
   const reserved = results.map((r) => r.bounds.reduce((sum, b) => sum + b.reserved.connections, 0));
   const allocations: Allocation[] = [];
   const changes: AllocationChange[] = [];
   for (let t = 0; t < tenants.length; t++) {
     let top = 0;
-    for (let p = start[t]!; p < start[t + 1]!; p++) top = Math.max(top, results[node[p]!]!.connections.caps[position[p]!]!);
+    for (let p = start[t]!; p < start[t + 1]!; p++)
+      top = Math.max(top, results[node[p]!]!.connections.caps[position[p]!]!);
     for (let p = start[t]!; p < start[t + 1]!; p++) {
       const r = results[node[p]!]!;
       const a = allocationAt(tenants[t]!.id, r, position[p]!, top, reserved[node[p]!]!);
@@ -96,29 +120,53 @@ function toAllocations(tenants: readonly AllocationTenant[], results: readonly N
 }
 
 /** Which (node result, position) pairs each tenant has, as flat arrays indexed from `start[t]` (no array per tenant). */
-function pairsByTenant(tenantCount: number, results: readonly NodeResult[]): { start: Int32Array; node: Int32Array; position: Int32Array } {
+function pairsByTenant(
+  tenantCount: number,
+  results: readonly NodeResult[],
+): { start: Int32Array; node: Int32Array; position: Int32Array } {
   const start = new Int32Array(tenantCount + 1);
   for (const r of results) for (const t of r.ids) start[t + 1]! += 1;
   for (let t = 0; t < tenantCount; t++) start[t + 1]! += start[t]!;
   const fill = start.slice(0, tenantCount);
   const node = new Int32Array(start[tenantCount]!);
   const position = new Int32Array(start[tenantCount]!);
-  results.forEach((r, n) => r.ids.forEach((t, k) => {
-    const at = fill[t]!++;
-    node[at] = n;
-    position[at] = k;
-  }));
+  results.forEach((r, n) =>
+    r.ids.forEach((t, k) => {
+      const at = fill[t]!++;
+      node[at] = n;
+      position[at] = k;
+    }),
+  );
   return { start, node, position };
 }
 
-function allocationAt(tenantId: string, r: NodeResult, k: number, top: number, reservedConnections: number): Allocation {
+function allocationAt(
+  tenantId: string,
+  r: NodeResult,
+  k: number,
+  top: number,
+  reservedConnections: number,
+): Allocation {
   const connections = r.connections.caps[k]!;
   const own = r.bounds[k]!;
-  const ceiling = Math.max(connections, Math.min(own.limit.connections, Math.floor(r.capacity.connections) - (reservedConnections - own.reserved.connections)));
+  const ceiling = Math.max(
+    connections,
+    Math.min(
+      own.limit.connections,
+      Math.floor(r.capacity.connections) - (reservedConnections - own.reserved.connections),
+    ),
+  );
   return {
-    tenantId, node: r.name, maxConnections: connections, ceiling, requestsPerSecond: r.requestsPerSecond.caps[k]!,
+    tenantId,
+    node: r.name,
+    maxConnections: connections,
+    ceiling,
+    requestsPerSecond: r.requestsPerSecond.caps[k]!,
     weight: top === 0 ? 0 : Math.max(connections > 0 ? 1 : 0, Math.round((256 * connections) / top)),
-    reserved: r.bounds[k]!.reserved, limit: r.bounds[k]!.limit, demand: r.signals[k]!, saturated: r.saturation[k]!,
+    reserved: r.bounds[k]!.reserved,
+    limit: r.bounds[k]!.limit,
+    demand: r.signals[k]!,
+    saturated: r.saturation[k]!,
     target: { connections: r.connections.targets[k]!, requestsPerSecond: r.requestsPerSecond.targets[k]! },
     reasons: { connections: r.connections.reasons[k]!, requestsPerSecond: r.requestsPerSecond.reasons[k]! },
   };

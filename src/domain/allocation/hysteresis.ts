@@ -29,14 +29,26 @@ export interface HysteresisColumn {
  * at its cap is never frozen there), or anything that would take the node past its capacity
  * (held caps above their target are released, largest excess first, until the node fits).
  */
-export function applyHysteresis(col: HysteresisColumn, targets: readonly number[], capacity: number, relative: number, absolute: number): number[] {
+export function applyHysteresis(
+  col: HysteresisColumn,
+  targets: readonly number[],
+  capacity: number,
+  relative: number,
+  absolute: number,
+): number[] {
   const caps = targets.map((t, i) => {
     const cur = col.current[i]!;
-    return cur !== null && !(col.saturated[i]! && t > cur) && holds(cur, col.reserved[i]!, col.limit[i]!, t, relative, absolute) ? cur : t;
+    return cur !== null &&
+      !(col.saturated[i]! && t > cur) &&
+      holds(cur, col.reserved[i]!, col.limit[i]!, t, relative, absolute)
+      ? cur
+      : t;
   });
   let total = caps.reduce((a, b) => a + b, 0);
   if (total <= capacity) return caps;
-  const excess = [...caps.keys()].filter((i) => caps[i]! > targets[i]!).sort((a, b) => caps[b]! - targets[b]! - (caps[a]! - targets[a]!) || a - b);
+  const excess = [...caps.keys()]
+    .filter((i) => caps[i]! > targets[i]!)
+    .sort((a, b) => caps[b]! - targets[b]! - (caps[a]! - targets[a]!) || a - b);
   for (const i of excess) {
     if (total <= capacity) break;
     total -= caps[i]! - targets[i]!;
@@ -45,7 +57,14 @@ export function applyHysteresis(col: HysteresisColumn, targets: readonly number[
   return caps;
 }
 
-function holds(cur: number, reserved: number, limit: number, target: number, relative: number, absolute: number): boolean {
+function holds(
+  cur: number,
+  reserved: number,
+  limit: number,
+  target: number,
+  relative: number,
+  absolute: number,
+): boolean {
   if (cur === target || cur < reserved || cur > limit) return false;
   if (target === limit && cur < target) return false;
   return Math.abs(target - cur) <= Math.max(relative * cur, absolute);

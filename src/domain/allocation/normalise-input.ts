@@ -4,7 +4,13 @@ import { toResourceVector, type CapacityModel, type ResourceDimension, type Reso
 import type { TenantDemand } from '../demand.js';
 import type { NodeKind } from '../node.js';
 import { UNSATURATED, type TenantBounds } from './allocate-node.js';
-import type { AllocationAssignment, AllocationInput, AllocationNode, AllocationTenant, CurrentAllocation } from './allocation-types.js';
+import type {
+  AllocationAssignment,
+  AllocationInput,
+  AllocationNode,
+  AllocationTenant,
+  CurrentAllocation,
+} from './allocation-types.js';
 
 /** node name → tenant id → value: two lookups instead of building a key string per pair. */
 export type PairMap<T> = Map<string, Map<string, T>>;
@@ -58,7 +64,11 @@ function uniqueNodes(nodes: readonly AllocationNode[]): AllocationNode[] {
 }
 
 /** Node name → indexes (in id order) of the tenants assigned to it. */
-function membersByNode(assignments: readonly AllocationAssignment[], index: ReadonlyMap<string, number>, warnings: string[]): Map<string, number[]> {
+function membersByNode(
+  assignments: readonly AllocationAssignment[],
+  index: ReadonlyMap<string, number>,
+  warnings: string[],
+): Map<string, number[]> {
   const out = new Map<string, number[]>();
   for (const a of assignments) {
     const i = index.get(a.tenantId);
@@ -96,14 +106,21 @@ function indexDemand(demand: readonly TenantDemand[]): PairMap<ResourceVector> {
       duplicated ??= new Map();
       pairSet(duplicated, d.node, d.tenantId, []);
     } else {
-      pairSet(out, d.node, d.tenantId, { connections: nonNegative(d.connections), requestsPerSecond: nonNegative(d.requestsPerSecond) });
+      pairSet(out, d.node, d.tenantId, {
+        connections: nonNegative(d.connections),
+        requestsPerSecond: nonNegative(d.requestsPerSecond),
+      });
     }
   }
   if (duplicated === null) return out;
   for (const d of demand) duplicated.get(d.node)?.get(d.tenantId)?.push(d);
   for (const [node, byTenant] of duplicated) {
     for (const [tenantId, list] of byTenant) {
-      list.sort((a, b) => nonNegative(a.connections) - nonNegative(b.connections) || nonNegative(a.requestsPerSecond) - nonNegative(b.requestsPerSecond));
+      list.sort(
+        (a, b) =>
+          nonNegative(a.connections) - nonNegative(b.connections) ||
+          nonNegative(a.requestsPerSecond) - nonNegative(b.requestsPerSecond),
+      );
       let connections = 0;
       let requestsPerSecond = 0;
       for (const d of list) {
@@ -136,26 +153,46 @@ function indexCurrent(current: readonly CurrentAllocation[]): PairMap<ResourceVe
   for (const c of current) {
     const prev = out.get(c.node)?.get(c.tenantId);
     const next = { connections: nonNegative(c.maxConnections), requestsPerSecond: nonNegative(c.requestsPerSecond) };
-    pairSet(out, c.node, c.tenantId, prev === undefined ? next : {
-      connections: Math.min(prev.connections, next.connections),
-      requestsPerSecond: Math.min(prev.requestsPerSecond, next.requestsPerSecond),
-    });
+    pairSet(
+      out,
+      c.node,
+      c.tenantId,
+      prev === undefined
+        ? next
+        : {
+            connections: Math.min(prev.connections, next.connections),
+            requestsPerSecond: Math.min(prev.requestsPerSecond, next.requestsPerSecond),
+          },
+    );
   }
   return out;
 }
 
 /** Each tenant's bounds converted once per node kind present, not once per node. */
-function boundsByKind(tenants: readonly AllocationTenant[], nodes: readonly AllocationNode[], model: CapacityModel): Map<NodeKind, TenantBounds[]> {
+function boundsByKind(
+  tenants: readonly AllocationTenant[],
+  nodes: readonly AllocationNode[],
+  model: CapacityModel,
+): Map<NodeKind, TenantBounds[]> {
   const out = new Map<NodeKind, TenantBounds[]>();
   for (const node of nodes) {
     if (out.has(node.kind)) continue;
     const factors = model[node.kind];
-    out.set(node.kind, tenants.map((t) => {
-      const reserved = toResourceVector(t.reservation, factors);
-      const limit = toResourceVector(t.limit, factors);
-      // A limit below the reservation is invalid input; the reservation is the stronger promise.
-      return { reserved, limit: { connections: Math.max(limit.connections, reserved.connections), requestsPerSecond: Math.max(limit.requestsPerSecond, reserved.requestsPerSecond) } };
-    }));
+    out.set(
+      node.kind,
+      tenants.map((t) => {
+        const reserved = toResourceVector(t.reservation, factors);
+        const limit = toResourceVector(t.limit, factors);
+        // A limit below the reservation is invalid input; the reservation is the stronger promise.
+        return {
+          reserved,
+          limit: {
+            connections: Math.max(limit.connections, reserved.connections),
+            requestsPerSecond: Math.max(limit.requestsPerSecond, reserved.requestsPerSecond),
+          },
+        };
+      }),
+    );
   }
   return out;
 }

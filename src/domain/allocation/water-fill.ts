@@ -8,7 +8,9 @@ export function waterFill(wants: readonly number[], weights: readonly number[], 
   const out = new Array<number>(n).fill(0);
   let remaining = Math.max(0, Math.floor(amount));
   if (n === 0 || remaining === 0) return out;
-  const order = [...wants.keys()].filter((i) => wants[i]! > 0).sort((a, b) => wants[a]! / weights[a]! - wants[b]! / weights[b]! || a - b);
+  const order = [...wants.keys()]
+    .filter((i) => wants[i]! > 0)
+    .sort((a, b) => wants[a]! / weights[a]! - wants[b]! / weights[b]! || a - b);
   let weightLeft = order.reduce((s, i) => s + weights[i]!, 0);
   let k = 0;
   // Satisfy, smallest level first, every item whose whole want fits under the current water level.
@@ -25,7 +27,14 @@ export function waterFill(wants: readonly number[], weights: readonly number[], 
 }
 
 /** Everyone left is capped by the level λ = remaining / weightLeft; round down, then hand out the rest. */
-function distributeLevel(items: number[], wants: readonly number[], weights: readonly number[], remaining: number, weightLeft: number, out: number[]): void {
+function distributeLevel(
+  items: number[],
+  wants: readonly number[],
+  weights: readonly number[],
+  remaining: number,
+  weightLeft: number,
+  out: number[],
+): void {
   const fraction = new Array<number>(items.length);
   let given = 0;
   for (let k = 0; k < items.length; k++) {
@@ -37,7 +46,9 @@ function distributeLevel(items: number[], wants: readonly number[], weights: rea
   }
   let left = remaining - given;
   if (left === 0) return;
-  const byRemainder = [...items.keys()].sort((a, b) => fraction[b]! - fraction[a]! || items[a]! - items[b]!).map((k) => items[k]!);
+  const byRemainder = [...items.keys()]
+    .sort((a, b) => fraction[b]! - fraction[a]! || items[a]! - items[b]!)
+    .map((k) => items[k]!);
   // One pass suffices in exact arithmetic; the loop only guards against float rounding.
   while (left > 0) {
     let progressed = false;

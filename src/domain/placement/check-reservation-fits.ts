@@ -21,8 +21,13 @@ export type ReservationCheck =
  * Fits when the tenant gets its full replica count and no other tenant ends up with fewer replicas
  * than it would without the change. Throws when `tenantId` is not in `input.tenants` (a caller bug).
  */
-export function checkReservationFits(input: PlacementInput, tenantId: string, newReservation: Resources): ReservationCheck {
-  if (!input.tenants.some((t) => t.id === tenantId)) throw new Error(`tenant ${tenantId} is not in the placement input`);
+export function checkReservationFits(
+  input: PlacementInput,
+  tenantId: string,
+  newReservation: Resources,
+): ReservationCheck {
+  if (!input.tenants.some((t) => t.id === tenantId))
+    throw new Error(`tenant ${tenantId} is not in the placement input`);
   const changed: PlacementInput = {
     ...input,
     tenants: input.tenants.map((t) => (t.id === tenantId ? { ...t, reservation: newReservation } : t)),
@@ -43,5 +48,8 @@ function displacedTenants(before: PlacementPlan, after: PlacementPlan, except: s
   const count = (p: PlacementPlan) => new Map(p.assignments.map((a) => [a.tenantId, a.nodes.length]));
   const was = count(before);
   const now = count(after);
-  return [...was].filter(([id, n]) => id !== except && (now.get(id) ?? 0) < n).map(([id]) => id).sort(byString);
+  return [...was]
+    .filter(([id, n]) => id !== except && (now.get(id) ?? 0) < n)
+    .map(([id]) => id)
+    .sort(byString);
 }

@@ -1,6 +1,18 @@
 import { byString } from '../../util/sort.js';
 import { ZERO_NEED, formatNeed } from './need.js';
-import { distinctZones, fits, hostOf, hostUsed, occupy, release, utilisation, zoneUsed, type NodeState, type Pool, type TenantState } from './placement-state.js';
+import {
+  distinctZones,
+  fits,
+  hostOf,
+  hostUsed,
+  occupy,
+  release,
+  utilisation,
+  zoneUsed,
+  type NodeState,
+  type Pool,
+  type TenantState,
+} from './placement-state.js';
 
 /** Largest reservations first (first-fit decreasing packs best), then by id for determinism. */
 export function fillOrder(tenants: readonly TenantState[]): TenantState[] {
@@ -82,7 +94,11 @@ function bestCandidate(t: TenantState, pool: readonly NodeState[], newZoneOnly: 
     if (newZoneOnly && seen === 1) continue;
     const util = utilisation(n, t.need);
     // Equal on every key: the earlier node by name wins, as pools are sorted by name.
-    if (best === null || seen < bestSeen || (seen === bestSeen && (util < bestUtil || (util === bestUtil && n.count < best.count)))) {
+    if (
+      best === null ||
+      seen < bestSeen ||
+      (seen === bestSeen && (util < bestUtil || (util === bestUtil && n.count < best.count)))
+    ) {
       best = n;
       bestSeen = seen;
       bestUtil = util;

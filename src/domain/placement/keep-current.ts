@@ -1,6 +1,14 @@
 import { byString } from '../../util/sort.js';
 import { formatNeed, relativeSize } from './need.js';
-import { fits, hostOf, occupy, type Fleet, type NodeState, type ReplicaChange, type TenantState } from './placement-state.js';
+import {
+  fits,
+  hostOf,
+  occupy,
+  type Fleet,
+  type NodeState,
+  type ReplicaChange,
+  type TenantState,
+} from './placement-state.js';
 
 interface Candidate {
   readonly t: TenantState;
@@ -35,7 +43,12 @@ export function keepCurrent(tenants: TenantState[], fleet: Fleet, minReplicas: n
   contested.sort((a, b) => a.grew - b.grew || a.size - b.size || a.t.index - b.t.index || a.n.index - b.n.index);
   for (const { t, n } of contested) {
     if (fits(n, t.need)) keep(t, n);
-    else t.removed.push({ node: n.node.name, reason: 'no-room', detail: `node ${n.node.name} no longer has room for ${formatNeed(t.need)}` });
+    else
+      t.removed.push({
+        node: n.node.name,
+        reason: 'no-room',
+        detail: `node ${n.node.name} no longer has room for ${formatNeed(t.need)}`,
+      });
   }
 }
 
@@ -59,10 +72,19 @@ function validCurrentNodes(t: TenantState, fleet: Fleet): NodeState[] {
 function sharedHostReason(t: TenantState, n: NodeState, kept: readonly NodeState[]): ReplicaChange | null {
   const host = hostOf(n);
   if (t.tenant.avoidHosts?.has(host) === true) {
-    return { node: n.node.name, reason: 'host-shared', detail: `host ${host} of node ${n.node.name} already serves the tenant with another proxy kind` };
+    return {
+      node: n.node.name,
+      reason: 'host-shared',
+      detail: `host ${host} of node ${n.node.name} already serves the tenant with another proxy kind`,
+    };
   }
   const other = kept.find((k) => hostOf(k) === host);
-  if (other !== undefined) return { node: n.node.name, reason: 'host-shared', detail: `node ${n.node.name} shares host ${host} with node ${other.node.name}, which serves the tenant` };
+  if (other !== undefined)
+    return {
+      node: n.node.name,
+      reason: 'host-shared',
+      detail: `node ${n.node.name} shares host ${host} with node ${other.node.name}, which serves the tenant`,
+    };
   return null;
 }
 
@@ -70,7 +92,11 @@ function invalidReason(t: TenantState, n: NodeState | undefined, name: string): 
   if (n === undefined) return { node: name, reason: 'node-gone', detail: `node ${name} no longer exists` };
   if (!n.node.healthy) return { node: name, reason: 'node-unhealthy', detail: `node ${name} is unhealthy` };
   if (n.node.kind !== t.tenant.kind || n.node.group !== t.group) {
-    return { node: name, reason: 'node-ineligible', detail: `node ${name} is not of kind ${t.tenant.kind} in group ${t.group}` };
+    return {
+      node: name,
+      reason: 'node-ineligible',
+      detail: `node ${name} is not of kind ${t.tenant.kind} in group ${t.group}`,
+    };
   }
   if (!n.eligible) return { node: name, reason: 'node-ineligible', detail: `node ${name} has no capacity` };
   return null;
@@ -90,7 +116,11 @@ function trimExcess(t: TenantState, valid: NodeState[], wanted: number): NodeSta
   for (const n of valid) if (keep.length < wanted && !keep.includes(n)) keep.push(n);
   for (const n of valid) {
     if (!keep.includes(n)) {
-      t.removed.push({ node: n.node.name, reason: 'excess-replica', detail: `more replicas than the ${wanted} wanted` });
+      t.removed.push({
+        node: n.node.name,
+        reason: 'excess-replica',
+        detail: `more replicas than the ${wanted} wanted`,
+      });
     }
   }
   return keep;

@@ -11,11 +11,18 @@ export function describeShortfall(t: TenantState, pool: readonly NodeState[], wa
   const head = `tenant ${t.tenant.id} needs ${formatNeed(t.need)} on ${plural(wanted, 'node')} ${where}`;
   const best = closestNode(t, pool);
   const base = {
-    tenantId: t.tenant.id, kind: t.tenant.kind, group: t.group, needed: t.tenant.reservation,
-    replicasWanted: wanted, replicasPlaced: t.kept.length,
+    tenantId: t.tenant.id,
+    kind: t.tenant.kind,
+    group: t.group,
+    needed: t.tenant.reservation,
+    replicasWanted: wanted,
+    replicasPlaced: t.kept.length,
   };
   if (best === null) {
-    const why = pool.length === 0 ? `there is no healthy node ${where}` : `every other node ${where} already serves it or shares a host with one that does`;
+    const why =
+      pool.length === 0
+        ? `there is no healthy node ${where}`
+        : `every other node ${where} already serves it or shares a host with one that does`;
     const placed = t.kept.length > 0 ? `only ${t.kept.length} has room; ` : '';
     return { ...base, best: null, missing: null, message: `${head}; ${placed}${why}` };
   }

@@ -2,7 +2,14 @@ import { sortedByKey } from '../../util/sort.js';
 import type { NodeKind } from '../node.js';
 import type { Resources } from '../tenant.js';
 import { ratio, relativeSize, toNeed, type Need } from './need.js';
-import { DEFAULT_GROUP, type MoveReason, type PlacementInput, type PlacementNode, type PlacementTenant, type TenantAssignment } from './placement-types.js';
+import {
+  DEFAULT_GROUP,
+  type MoveReason,
+  type PlacementInput,
+  type PlacementNode,
+  type PlacementTenant,
+  type TenantAssignment,
+} from './placement-types.js';
 
 // The planner's working state: each node with the room used so far, each tenant with the replicas
 // kept, removed and added so far. Built once per plan, then changed in place by the steps.
@@ -76,7 +83,15 @@ export function buildFleet(nodes: readonly PlacementNode[], booked?: ReadonlyMap
     // Zero capacity means the node can carry nothing: treat it as drained, not as a place for tenants.
     const held = booked?.get(node.name);
     const used = held === undefined ? { milli: 0, mb: 0 } : toNeed(held);
-    const state: NodeState = { node, index: map.size, cap, eligible: node.healthy && cap.milli > 0 && cap.mb > 0, usedMilli: used.milli, usedMb: used.mb, count: 0 };
+    const state: NodeState = {
+      node,
+      index: map.size,
+      cap,
+      eligible: node.healthy && cap.milli > 0 && cap.mb > 0,
+      usedMilli: used.milli,
+      usedMb: used.mb,
+      count: 0,
+    };
     map.set(node.name, state);
     if (!state.eligible) continue;
     const key = poolKey(node.kind, node.group);
@@ -107,10 +122,20 @@ export function buildTenants(input: PlacementInput, fleet: Fleet): TenantState[]
     const shared = fleet.pools.get(poolKey(tenant.kind, group)) ?? EMPTY_POOL;
     const avoid = tenant.avoidHosts;
     // Hosts the tenant's other kinds use are not in its pool at all: it wants fewer replicas here.
-    const pool = avoid === undefined || avoid.size === 0 ? shared : toPool(shared.nodes.filter((n) => !avoid.has(hostOf(n))));
+    const pool =
+      avoid === undefined || avoid.size === 0 ? shared : toPool(shared.nodes.filter((n) => !avoid.has(hostOf(n))));
     out.push({
-      tenant, index: out.length, group, pool, need, grew,
-      size: relativeSize(need, total), current: before?.nodes ?? [], kept: [], removed: [], added: [],
+      tenant,
+      index: out.length,
+      group,
+      pool,
+      need,
+      grew,
+      size: relativeSize(need, total),
+      current: before?.nodes ?? [],
+      kept: [],
+      removed: [],
+      added: [],
     });
   }
   return out;

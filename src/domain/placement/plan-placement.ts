@@ -4,7 +4,14 @@ import { fillOrder, fillReplicas } from './fill-replicas.js';
 import { keepCurrent } from './keep-current.js';
 import { buildFleet, buildTenants, type NodeState, type TenantState } from './placement-state.js';
 import { describeShortfall } from './placement-shortfall.js';
-import type { NodeUsage, PlacementInput, PlacementMove, PlacementPlan, PlacementShortfall, TenantAssignment } from './placement-types.js';
+import type {
+  NodeUsage,
+  PlacementInput,
+  PlacementMove,
+  PlacementPlan,
+  PlacementShortfall,
+  TenantAssignment,
+} from './placement-types.js';
 
 /**
  * Placement: which proxy nodes serve which tenant.
@@ -65,7 +72,11 @@ export function planPlacement(input: PlacementInput): PlacementPlan {
 // ---- output ----
 
 function toAssignment(t: TenantState): TenantAssignment {
-  return { tenantId: t.tenant.id, nodes: t.kept.map((n) => n.node.name).sort(byString), reservation: t.tenant.reservation };
+  return {
+    tenantId: t.tenant.id,
+    nodes: t.kept.map((n) => n.node.name).sort(byString),
+    reservation: t.tenant.reservation,
+  };
 }
 
 /** Pairs each dropped replica with an added one, so a move reads "from X to Y because X ...". */
@@ -82,7 +93,14 @@ function toMoves(t: TenantState): PlacementMove[] {
     const r = removed[i];
     const a = added[i];
     const reason = r?.reason ?? a?.reason ?? 'replica-added';
-    const detail = r === undefined ? (a?.detail ?? '') : a === undefined ? r.detail : r.reason === 'zone-spread' ? r.detail : `${r.detail}; ${a.detail}`;
+    const detail =
+      r === undefined
+        ? (a?.detail ?? '')
+        : a === undefined
+          ? r.detail
+          : r.reason === 'zone-spread'
+            ? r.detail
+            : `${r.detail}; ${a.detail}`;
     moves.push({ tenantId: t.tenant.id, from: r?.node ?? null, to: a?.node ?? null, reason, detail });
   }
   return moves;

@@ -7,7 +7,12 @@ import type { NodeKind } from '../../domain/node.js';
 import type { RenderedFiles } from '../../domain/snapshot.js';
 import type { Logger } from '../../logger.js';
 import {
-  adoptedReleaseName, failedReleaseName, releaseName, releasesDirOf, releasesToPrune, type PrunePolicy,
+  adoptedReleaseName,
+  failedReleaseName,
+  releaseName,
+  releasesDirOf,
+  releasesToPrune,
+  type PrunePolicy,
 } from './release-names.js';
 
 /** Written into every release: what it holds, so a restarted agent knows what runs. */
@@ -59,7 +64,8 @@ export class AgentStore {
     // 0755: nginx workers run unprivileged and must reach their temp directories through here.
     await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
     for (const entry of await readdir(this.releasesDir)) {
-      if (entry.startsWith(STAGING_PREFIX) || entry.startsWith(SCRATCH_PREFIX)) await rm(join(this.releasesDir, entry), { recursive: true, force: true });
+      if (entry.startsWith(STAGING_PREFIX) || entry.startsWith(SCRATCH_PREFIX))
+        await rm(join(this.releasesDir, entry), { recursive: true, force: true });
     }
     const stat = await lstat(this.configDir).catch(notFound);
     if (stat === null || stat.isSymbolicLink()) return;
@@ -67,7 +73,10 @@ export class AgentStore {
     const name = adoptedReleaseName(new Date());
     await rename(this.configDir, join(this.releasesDir, name));
     await this.activate(this.linkTo(name));
-    this.logger.warn({ configDir: this.configDir, release: name }, 'adopted the existing directory as a release; configDir is now a symlink the agent manages');
+    this.logger.warn(
+      { configDir: this.configDir, release: name },
+      'adopted the existing directory as a release; configDir is now a symlink the agent manages',
+    );
   }
 
   /** The active release, or null before the first apply. */
@@ -87,7 +96,10 @@ export class AgentStore {
   async newName(contentHash: string, now = new Date()): Promise<string> {
     for (let attempt = 0; ; attempt++) {
       const name = releaseName(contentHash, now, attempt);
-      const taken = await lstat(join(this.releasesDir, name)).then(() => true, () => false);
+      const taken = await lstat(join(this.releasesDir, name)).then(
+        () => true,
+        () => false,
+      );
       if (!taken) return name;
     }
   }
@@ -163,7 +175,11 @@ export async function writeFileIn(dir: string, file: string, content: string): P
   const path = join(dir, file);
   if (!path.startsWith(`${dir}/`)) throw new Error(`refusing to write ${JSON.stringify(file)} outside ${dir}`);
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, modeFor(file));
+  const handle = await open(
+    path,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+    modeFor(file),
+  );
   try {
     await handle.writeFile(content);
     await handle.sync();

@@ -2,7 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import axios from 'axios';
 import { HAPROXY_FILES, KEEPALIVED_FILES, NGINX_FILES } from '../../domain/config-files.js';
-import { describeBindFailure, listenersIn, newListeners, type FailedListener, type Listener } from '../config-listeners.js';
+import {
+  describeBindFailure,
+  listenersIn,
+  newListeners,
+  type FailedListener,
+  type Listener,
+} from '../config-listeners.js';
 import { probeListeners } from './listener-probe.js';
 import type { NodeKind } from '../../domain/node.js';
 import type { Logger } from '../../logger.js';
@@ -58,7 +64,12 @@ export type ApplyOutcome =
    * caused by new listeners that cannot be bound names them, so the control plane can hold their
    * tenants on this node and let the others' changes through.
    */
-  | { readonly status: 'failed'; readonly release: string | null; readonly message: string; readonly failedListeners?: readonly FailedListener[] };
+  | {
+      readonly status: 'failed';
+      readonly release: string | null;
+      readonly message: string;
+      readonly failedListeners?: readonly FailedListener[];
+    };
 
 /** How `--once` ended, for the exit code. */
 export type OnceResult = ApplyOutcome | { readonly status: 'unreachable' | 'refused'; readonly message: string };
@@ -115,23 +126,35 @@ export class Agent {
     try {
       await this.deps.store.init();
     } catch (error) {
-      this.log.fatal({ err: error, configDir: this.options.configDir }, 'cannot prepare configDir and its releases directory: check that the agent may write to its parent');
+      this.log.fatal(
+        { err: error, configDir: this.options.configDir },
+        'cannot prepare configDir and its releases directory: check that the agent may write to its parent',
+      );
       return { status: 'refused', message: (error as Error).message };
     }
     let config: DeliveredConfig;
     try {
       const answer = await this.deps.client.fetchConfig({ etag: null, waitSeconds: 0, signal: this.abort.signal });
-      if (!answer.changed) throw new ControlPlaneError('invalid', 'the control plane answered 304 without If-None-Match');
+      if (!answer.changed)
+        throw new ControlPlaneError('invalid', 'the control plane answered 304 without If-None-Match');
       config = answer.config;
     } catch (error) {
       const failure = error instanceof ControlPlaneError ? error.failure : 'unreachable';
       this.logFailure(error, 0);
-      return { status: failure === 'unreachable' || failure === 'server' ? 'unreachable' : 'refused', message: (error as Error).message };
+      return {
+        status: failure === 'unreachable' || failure === 'server' ? 'unreachable' : 'refused',
+        message: (error as Error).message,
+      };
     }
     const outcome = await this.apply(config);
-    await this.deps.client.report(await this.reportFor(outcome, config), this.abort.signal).catch((error: unknown) =>
-      this.log.warn({ error: (error as Error).message }, 'could not report the outcome; the running agent reports what runs when it starts'),
-    );
+    await this.deps.client
+      .report(await this.reportFor(outcome, config), this.abort.signal)
+      .catch((error: unknown) =>
+        this.log.warn(
+          { error: (error as Error).message },
+          'could not report the outcome; the running agent reports what runs when it starts',
+        ),
+      );
     return outcome;
   }
 
@@ -145,7 +168,10 @@ export class Agent {
     if (current?.manifest?.contentHash === config.contentHash) return { status: 'unchanged' };
     const problem = deliveryProblem(config, this.options);
     if (problem !== null) {
-      this.log.error({ revision: config.revision, error: problem }, 'refused a config not meant for this agent; nothing changed on the node');
+      this.log.error(
+        { revision: config.revision, error: problem },
+        'refused a config not meant for this agent; nothing changed on the node',
+      );
       return { status: 'rejected', release: null, message: problem };
     }
     const name = await store.newName(config.contentHash);
@@ -158,17 +184,27 @@ export class Agent {
       const verdict = await validator.validate(config.files, store.configDir, store.scratchDir());
       if (!verdict.ok) {
         const kept = await store.keepFailed(staged, name);
-        log.error({ kept, error: verdict.message }, 'the proxy rejected the new files; nothing changed on the node. Fix the cause and change the config (the rejected copy is kept for inspection)');
+        log.error(
+          { kept, error: verdict.message },
+          'the proxy rejected the new files; nothing changed on the node. Fix the cause and change the config (the rejected copy is kept for inspection)',
+        );
         return { status: 'rejected', release: kept, message: verdict.message };
       }
       const vrrp = await this.checkKeepalived(config, staged);
       if (!vrrp.ok) {
         const kept = await store.keepFailed(staged, name);
-        log.error({ kept, error: vrrp.message }, "keepalived rejected the new keepalived.conf; nothing changed on the node. Check the node's vrrp settings (interface, address) against the host");
+        log.error(
+          { kept, error: vrrp.message },
+          "keepalived rejected the new keepalived.conf; nothing changed on the node. Check the node's vrrp settings (interface, address) against the host",
+        );
         return { status: 'rejected', release: kept, message: vrrp.message };
       }
       const decision = decideApply(running(current), config, await reloader.running());
-      await reloader.prepare({ stagedDir: staged, activeDir: current?.dir ?? null, reload: decision.action === 'reload' });
+      await reloader.prepare({
+        stagedDir: staged,
+        activeDir: current?.dir ?? null,
+        reload: decision.action === 'reload',
+      });
       release = await store.commit(staged, name);
       await store.activate(store.linkTo(name));
       swapped = true;
@@ -179,9 +215,15 @@ export class Agent {
           swapped = false;
           const kept = await store.keepFailed(release, name);
           const failedListeners = await this.unbindable(config, current);
-          const blamed = failedListeners.length === 0 ? '' : `\nListeners that cannot be bound: ${failedListeners.map(describeBindFailure).join('; ')}`;
+          const blamed =
+            failedListeners.length === 0
+              ? ''
+              : `\nListeners that cannot be bound: ${failedListeners.map(describeBindFailure).join('; ')}`;
           const message = `${reloaded.message}${blamed}${verdict.output ? `\nThe validator accepted the files with:\n${verdict.output}` : ''}`;
-          log.error({ kept, error: message, failedListeners }, 'the proxy refused to reload; the previous release is active again and still serving');
+          log.error(
+            { kept, error: message, failedListeners },
+            'the proxy refused to reload; the previous release is active again and still serving',
+          );
           return { status: 'failed', release: kept, message, ...(failedListeners.length > 0 && { failedListeners }) };
         }
         this.versionCache = null;
@@ -193,10 +235,19 @@ export class Agent {
       await this.prune(name, current);
       return { status: 'applied', release: name, reloaded: decision.action === 'reload' };
     } catch (error) {
-      if (swapped) await store.activate(current?.link ?? null).catch((err: unknown) => log.fatal({ err }, 'could not restore the previous release: check configDir by hand'));
+      if (swapped)
+        await store
+          .activate(current?.link ?? null)
+          .catch((err: unknown) =>
+            log.fatal({ err }, 'could not restore the previous release: check configDir by hand'),
+          );
       const kept = release === null ? null : await store.keepFailed(release, name).catch(() => release);
       log.error({ err: error, kept }, 'could not apply the new files; the previous release stays active');
-      return { status: 'failed', release: kept, message: `the agent could not apply the config: ${(error as Error).message}` };
+      return {
+        status: 'failed',
+        release: kept,
+        message: `the agent could not apply the config: ${(error as Error).message}`,
+      };
     }
   }
 
@@ -204,11 +255,18 @@ export class Agent {
    * Proves the staged keepalived.conf with `keepalived -t` (before anything is swapped in) and
    * says whether it differs from the running release's. A config without one changes nothing.
    */
-  private async checkKeepalived(config: DeliveredConfig, staged: string): Promise<{ ok: true; changed: boolean } | { ok: false; message: string }> {
+  private async checkKeepalived(
+    config: DeliveredConfig,
+    staged: string,
+  ): Promise<{ ok: true; changed: boolean } | { ok: false; message: string }> {
     const text = config.files[KEEPALIVED_FILES.config];
     if (text === undefined) return { ok: true, changed: false };
     const control = this.deps.keepalived;
-    if (control === undefined) return { ok: false, message: 'the config has a keepalived.conf but this agent was started without keepalived support' };
+    if (control === undefined)
+      return {
+        ok: false,
+        message: 'the config has a keepalived.conf but this agent was started without keepalived support',
+      };
     const verdict = await control.validate(join(staged, KEEPALIVED_FILES.config));
     // Named as the operator knows it: where keepalived reads it once swapped in.
     if (!verdict.ok) return { ok: false, message: verdict.message.replaceAll(staged, this.deps.store.configDir) };
@@ -219,8 +277,13 @@ export class Agent {
   /** keepalived reads the new file (the configDir symlink now points at it); one that does not run reads it when it starts. */
   private async reloadKeepalived(log: Logger): Promise<void> {
     const reload = await this.deps.keepalived!.reload();
-    if (reload.status === 'reloaded') log.info({ pid: reload.pid }, 'keepalived reloaded (SIGHUP) with the new keepalived.conf');
-    else log.warn({ pidFile: reload.pidFile }, `keepalived is not running (no keepalived process in ${reload.pidFile}), so no VIP moves: start it with keepalived -f ${join(this.options.configDir, KEEPALIVED_FILES.config)} -p ${reload.pidFile}`);
+    if (reload.status === 'reloaded')
+      log.info({ pid: reload.pid }, 'keepalived reloaded (SIGHUP) with the new keepalived.conf');
+    else
+      log.warn(
+        { pidFile: reload.pidFile },
+        `keepalived is not running (no keepalived process in ${reload.pidFile}), so no VIP moves: start it with keepalived -f ${join(this.options.configDir, KEEPALIVED_FILES.config)} -p ${reload.pidFile}`,
+      );
   }
 
   /**
@@ -244,7 +307,10 @@ export class Agent {
     try {
       await this.deps.store.init();
     } catch (error) {
-      this.log.fatal({ err: error, configDir: this.options.configDir }, 'cannot prepare configDir and its releases directory: check that the agent may write to its parent');
+      this.log.fatal(
+        { err: error, configDir: this.options.configDir },
+        'cannot prepare configDir and its releases directory: check that the agent may write to its parent',
+      );
       throw error;
     }
     while (!this.stopped) {
@@ -269,18 +335,25 @@ export class Agent {
     const wait = !this.announced
       ? 0
       : holdRejected
-        ? Math.max(1, Math.min(this.options.waitSeconds, Math.ceil((this.rejected!.at + retryRejectedMs - Date.now()) / 1000)))
+        ? Math.max(
+            1,
+            Math.min(this.options.waitSeconds, Math.ceil((this.rejected!.at + retryRejectedMs - Date.now()) / 1000)),
+          )
         : this.options.waitSeconds;
     const answer = await this.deps.client.fetchConfig({ etag, waitSeconds: wait, signal: this.abort.signal });
     this.reachable();
     if (!answer.changed) {
-      if (!this.announced && etag === running && current?.manifest) await this.send(this.appliedReport(current.manifest, false));
+      if (!this.announced && etag === running && current?.manifest)
+        await this.send(this.appliedReport(current.manifest, false));
       this.announced = true;
       return;
     }
     const config = answer.config;
     const outcome = await this.apply(config);
-    this.rejected = outcome.status === 'rejected' || outcome.status === 'failed' ? { contentHash: config.contentHash, at: Date.now() } : null;
+    this.rejected =
+      outcome.status === 'rejected' || outcome.status === 'failed'
+        ? { contentHash: config.contentHash, at: Date.now() }
+        : null;
     this.announced = true;
     await this.send(await this.reportFor(outcome, config));
   }
@@ -288,8 +361,18 @@ export class Agent {
   private async reportFor(outcome: ApplyOutcome, config: DeliveredConfig): Promise<AgentReport> {
     const versions = await this.versions();
     if (outcome.status === 'rejected' || outcome.status === 'failed') {
-      const listeners = outcome.status === 'failed' && outcome.failedListeners !== undefined ? { failedListeners: [...outcome.failedListeners] } : {};
-      return { event: 'failed', contentHash: config.contentHash, revision: config.revision, error: truncate(outcome.message), ...listeners, ...versions };
+      const listeners =
+        outcome.status === 'failed' && outcome.failedListeners !== undefined
+          ? { failedListeners: [...outcome.failedListeners] }
+          : {};
+      return {
+        event: 'failed',
+        contentHash: config.contentHash,
+        revision: config.revision,
+        error: truncate(outcome.message),
+        ...listeners,
+        ...versions,
+      };
     }
     return { ...this.appliedReport(config, outcome.status === 'applied' && outcome.reloaded), ...versions };
   }
@@ -358,19 +441,38 @@ export class Agent {
     const node = this.options.node;
     const failure = error instanceof ControlPlaneError ? error.failure : null;
     // An expected failure is one line (no stack, no cause chain); anything else keeps its stack.
-    const fields = { ...(error instanceof ControlPlaneError ? { error: error.message, status: error.status } : { err: error }), retryInMs, failures: this.failures };
+    const fields = {
+      ...(error instanceof ControlPlaneError ? { error: error.message, status: error.status } : { err: error }),
+      retryInMs,
+      failures: this.failures,
+    };
     switch (failure) {
       case 'unreachable':
       case 'server':
-        return this.log.warn(fields, 'control plane unreachable or failing; the proxy keeps serving its current files. Check the --control-plane URL, the network and that `switchyard serve` is up');
+        return this.log.warn(
+          fields,
+          'control plane unreachable or failing; the proxy keeps serving its current files. Check the --control-plane URL, the network and that `switchyard serve` is up',
+        );
       case 'unauthorized':
-        return this.log.error(fields, `the control plane refused the agent token (401): set SWITCHYARD_AGENT_TOKEN to the agent token issued for node ${node} (POST /v1/nodes shows it once; POST /v1/tokens with role agent and node ${node} issues another)`);
+        return this.log.error(
+          fields,
+          `the control plane refused the agent token (401): set SWITCHYARD_AGENT_TOKEN to the agent token issued for node ${node} (POST /v1/nodes shows it once; POST /v1/tokens with role agent and node ${node} issues another)`,
+        );
       case 'forbidden':
-        return this.log.error(fields, `the token is not an agent token for node ${node} (403): issue one with role agent and node ${node}`);
+        return this.log.error(
+          fields,
+          `the token is not an agent token for node ${node} (403): issue one with role agent and node ${node}`,
+        );
       case 'not-found':
-        return this.log.error(fields, `node ${node} is unknown to the control plane, or the token belongs to another node (404): check --node and the token`);
+        return this.log.error(
+          fields,
+          `node ${node} is unknown to the control plane, or the token belongs to another node (404): check --node and the token`,
+        );
       case 'invalid':
-        return this.log.error(fields, 'the control plane sent an answer the agent cannot use: are agent and control plane the same version?');
+        return this.log.error(
+          fields,
+          'the control plane sent an answer the agent cannot use: are agent and control plane the same version?',
+        );
       default:
         return this.log.error(fields, 'agent loop failed unexpectedly; retrying');
     }
@@ -401,7 +503,11 @@ export class Agent {
 
   private async prune(active: string, previous: Release | null): Promise<void> {
     const removed = await this.deps.store
-      .prune({ keep: this.options.keepReleases ?? 5, keepFailed: this.options.keepFailed ?? 3, protect: [active, previous?.name ?? null] })
+      .prune({
+        keep: this.options.keepReleases ?? 5,
+        keepFailed: this.options.keepFailed ?? 3,
+        protect: [active, previous?.name ?? null],
+      })
       .catch((error: unknown) => {
         this.log.warn({ err: error }, 'could not prune old releases');
         return [];

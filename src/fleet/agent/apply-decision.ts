@@ -22,7 +22,8 @@ export interface ApplyDecision {
  */
 export function decideApply(running: ConfigHashes | null, next: ConfigHashes, proxyRunning: boolean): ApplyDecision {
   if (!proxyRunning) return { action: 'files', reason: 'no proxy is running; it loads these files when it starts' };
-  if (running === null) return { action: 'reload', reason: 'the running files are not from a release this agent knows' };
+  if (running === null)
+    return { action: 'reload', reason: 'the running files are not from a release this agent knows' };
   if (running.structuralHash !== next.structuralHash) return { action: 'reload', reason: 'structural change' };
   return { action: 'files', reason: 'runtime-only change, already applied through the Runtime API' };
 }

@@ -79,7 +79,15 @@ export class ControlPlaneClient implements ControlPlaneApi {
     });
   }
 
-  async fetchConfig({ etag, waitSeconds, signal }: { etag: string | null; waitSeconds: number; signal?: AbortSignal }): Promise<FetchedConfig> {
+  async fetchConfig({
+    etag,
+    waitSeconds,
+    signal,
+  }: {
+    etag: string | null;
+    waitSeconds: number;
+    signal?: AbortSignal;
+  }): Promise<FetchedConfig> {
     const wait = etag === null ? 0 : waitSeconds;
     const res = await this.call((baseURL) =>
       this.http.get(`${this.nodePath}/config`, {
@@ -93,12 +101,19 @@ export class ControlPlaneClient implements ControlPlaneApi {
     if (res.status === 304) return { changed: false };
     if (res.status !== 200) throw failureFor(res);
     const parsed = deliveredConfigSchema.safeParse(res.data);
-    if (!parsed.success) throw new ControlPlaneError('invalid', `the control plane sent a config the agent cannot use: ${z.prettifyError(parsed.error)}`, 200);
+    if (!parsed.success)
+      throw new ControlPlaneError(
+        'invalid',
+        `the control plane sent a config the agent cannot use: ${z.prettifyError(parsed.error)}`,
+        200,
+      );
     return { changed: true, config: parsed.data };
   }
 
   async report(report: AgentReport, signal?: AbortSignal): Promise<void> {
-    const res = await this.call((baseURL) => this.http.post(`${this.nodePath}/status`, report, { baseURL, timeout: this.timeoutMs, signal }));
+    const res = await this.call((baseURL) =>
+      this.http.post(`${this.nodePath}/status`, report, { baseURL, timeout: this.timeoutMs, signal }),
+    );
     if (res.status !== 200) throw failureFor(res);
   }
 
@@ -117,7 +132,12 @@ export class ControlPlaneClient implements ControlPlaneApi {
     for (let i = 0; i < this.urls.length; i++) {
       const index = (first + i) % this.urls.length;
       const url = this.urls[index]!;
-      if (failed !== undefined) this.options.onFailover?.({ from: this.urls[(index + this.urls.length - 1) % this.urls.length]!, to: url, error: failed });
+      if (failed !== undefined)
+        this.options.onFailover?.({
+          from: this.urls[(index + this.urls.length - 1) % this.urls.length]!,
+          to: url,
+          error: failed,
+        });
       let res: AxiosResponse;
       try {
         res = await send(url);
@@ -149,7 +169,12 @@ export class ControlPlaneClient implements ControlPlaneApi {
 function unreachable(error: unknown): ControlPlaneError {
   const code = (error as { code?: string }).code;
   const message = (error as Error).message;
-  return new ControlPlaneError('unreachable', code === undefined || message.includes(code) ? message : `${code}: ${message}`, null, { cause: error });
+  return new ControlPlaneError(
+    'unreachable',
+    code === undefined || message.includes(code) ? message : `${code}: ${message}`,
+    null,
+    { cause: error },
+  );
 }
 
 function failureFor(res: AxiosResponse): ControlPlaneError {
@@ -159,6 +184,7 @@ function failureFor(res: AxiosResponse): ControlPlaneError {
   if (res.status === 401) return new ControlPlaneError('unauthorized', message, res.status);
   if (res.status === 403) return new ControlPlaneError('forbidden', message, res.status);
   if (res.status === 404) return new ControlPlaneError('not-found', message, res.status);
-  if (res.status >= 500 || res.status === 429 || res.status === 408) return new ControlPlaneError('server', message, res.status);
+  if (res.status >= 500 || res.status === 429 || res.status === 408)
+    return new ControlPlaneError('server', message, res.status);
   return new ControlPlaneError('invalid', message, res.status);
 }

@@ -54,7 +54,8 @@ export class KeepalivedProcess implements KeepalivedControl {
       process.kill(pid, 'SIGHUP');
     } catch (error) {
       // Gone between the look and the signal: it reads the files when it starts again.
-      if ((error as NodeJS.ErrnoException).code === 'ESRCH') return { status: 'not-running', pidFile: this.options.pidFile };
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH')
+        return { status: 'not-running', pidFile: this.options.pidFile };
       throw error;
     }
     this.logger.debug({ pid }, 'keepalived told to reload (SIGHUP)');

@@ -2,7 +2,10 @@ import { createServer } from 'node:net';
 import type { BindFailure, FailedListener, Listener } from '../config-listeners.js';
 
 /** What an errno says about a listener, when it says something a tenant's VIP can be blamed for. */
-const FAILURES: Readonly<Record<string, BindFailure>> = { EADDRINUSE: 'in-use', EADDRNOTAVAIL: 'address-not-available' };
+const FAILURES: Readonly<Record<string, BindFailure>> = {
+  EADDRINUSE: 'in-use',
+  EADDRNOTAVAIL: 'address-not-available',
+};
 
 /**
  * Finds which of these listeners cannot be bound on this node now, by binding each for a moment

@@ -7,7 +7,10 @@ import { execFile } from 'node:child_process';
 export function proxyVersion(bin: string, timeoutMs = 5_000): Promise<string | null> {
   return new Promise((resolve) => {
     execFile(bin, ['-v'], { timeout: timeoutMs }, (_error, stdout, stderr) => {
-      const line = `${stdout}\n${stderr}`.split('\n').map((l) => l.replace(/\p{C}/gu, '').trim()).find((l) => l !== '');
+      const line = `${stdout}\n${stderr}`
+        .split('\n')
+        .map((l) => l.replace(/\p{C}/gu, '').trim())
+        .find((l) => l !== '');
       resolve(line === undefined ? null : line.slice(0, 200));
     });
   });

@@ -61,9 +61,6 @@ export function releasesToPrune(entries: readonly string[], policy: PrunePolicy)
   const newestFirst = (a: string, b: string) => (a < b ? 1 : a > b ? -1 : 0);
   const good = entries.filter(isReleaseName).sort(newestFirst);
   const failed = entries.filter(isFailedReleaseName).sort(newestFirst);
-  const doomed = [
-    ...good.slice(policy.keep).filter((name) => !protect.has(name)),
-    ...failed.slice(policy.keepFailed),
-  ];
+  const doomed = [...good.slice(policy.keep).filter((name) => !protect.has(name)), ...failed.slice(policy.keepFailed)];
   return doomed.sort();
 }

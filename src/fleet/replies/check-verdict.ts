@@ -36,7 +36,10 @@ const CHK_ST_PAUSED = 0x08;
  * The verdict `show stat` would print for a server's check: it prints one only while the check is
  * enabled and not paused (a server in maintenance pauses it; `disable health` turns it off).
  */
-export function checkVerdict(checkState: number, checkStatus: number): { readonly status: string; readonly description: string } | null {
+export function checkVerdict(
+  checkState: number,
+  checkStatus: number,
+): { readonly status: string; readonly description: string } | null {
   if ((checkState & (CHK_ST_ENABLED | CHK_ST_PAUSED)) !== CHK_ST_ENABLED) return null;
   return VERDICTS[checkStatus] ?? VERDICTS[0]!;
 }

@@ -24,10 +24,19 @@ export function parseShowProc(text: string): ProcList {
   const programs: ProcEntry[] = [];
   for (const line of text.split('\n')) {
     if (line.startsWith('#<PID>') || line.trim() === '') continue;
-    if (line.startsWith('#')) { section = line.slice(1).trim(); continue; }
+    if (line.startsWith('#')) {
+      section = line.slice(1).trim();
+      continue;
+    }
     const m = /^(\d+)\s+(\S+)\s+(\d+)(?:\s+\[failed: (\d+)\])?\s+(\S+)\s*(\S*)/.exec(line);
     if (!m) throw new RuntimeParseError('show proc', `unexpected line ${JSON.stringify(line.slice(0, 80))}`);
-    const entry = { pid: Number(m[1]), type: m[2]!, reloads: Number(m[3]), uptimeSec: parseUptime(m[5]!), version: m[6] ?? '' };
+    const entry = {
+      pid: Number(m[1]),
+      type: m[2]!,
+      reloads: Number(m[3]),
+      uptimeSec: parseUptime(m[5]!),
+      version: m[6] ?? '',
+    };
     if (entry.type === 'master') master = { ...entry, failedReloads: m[4] === undefined ? null : Number(m[4]) };
     else if (section === 'programs') programs.push(entry);
     else workers.push({ ...entry, current: section === 'workers' });

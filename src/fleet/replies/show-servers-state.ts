@@ -47,9 +47,21 @@ export interface ServerStateRow {
 }
 
 const STATE_NUMBERS = [
-  'be_id', 'srv_id', 'srv_op_state', 'srv_admin_state', 'srv_uweight', 'srv_iweight', 'srv_time_since_last_change',
-  'srv_check_status', 'srv_check_result', 'srv_check_health', 'srv_check_state', 'srv_agent_state', 'srv_port',
-  'srv_use_ssl', 'srv_check_port',
+  'be_id',
+  'srv_id',
+  'srv_op_state',
+  'srv_admin_state',
+  'srv_uweight',
+  'srv_iweight',
+  'srv_time_since_last_change',
+  'srv_check_status',
+  'srv_check_result',
+  'srv_check_health',
+  'srv_check_state',
+  'srv_agent_state',
+  'srv_port',
+  'srv_use_ssl',
+  'srv_check_port',
 ] as const;
 
 /** Parses `show servers state`: a format-version line (`1`), a `# be_id ...` header, space-separated rows. */
@@ -81,9 +93,11 @@ type StateLayout = {
 function serversStateTable(text: string): { columns: string[]; lines: string[] } {
   const lines = text.split('\n').filter((l) => l !== '');
   const version = lines.shift();
-  if (version !== '1') throw new RuntimeParseError('show servers state', `unsupported format version ${JSON.stringify(version)}`);
+  if (version !== '1')
+    throw new RuntimeParseError('show servers state', `unsupported format version ${JSON.stringify(version)}`);
   const header = lines.shift();
-  if (header === undefined || !header.startsWith('# be_id ')) throw new RuntimeParseError('show servers state', 'missing the "# be_id" header');
+  if (header === undefined || !header.startsWith('# be_id '))
+    throw new RuntimeParseError('show servers state', 'missing the "# be_id" header');
   return { columns: header.slice(2).split(' '), lines };
 }
 
@@ -133,8 +147,18 @@ export interface ServerStateEntry {
 }
 
 const ENTRY_COLUMNS = [
-  'be_id', 'be_name', 'srv_id', 'srv_name', 'srv_addr', 'srv_op_state', 'srv_admin_state', 'srv_uweight',
-  'srv_time_since_last_change', 'srv_check_status', 'srv_check_state', 'srv_port',
+  'be_id',
+  'be_name',
+  'srv_id',
+  'srv_name',
+  'srv_addr',
+  'srv_op_state',
+  'srv_admin_state',
+  'srv_uweight',
+  'srv_time_since_last_change',
+  'srv_check_status',
+  'srv_check_state',
+  'srv_port',
 ] as const;
 
 /**
@@ -146,7 +170,8 @@ const ENTRY_COLUMNS = [
 export function parseServerStateEntries(text: string): ServerStateEntry[] {
   const versionEnd = text.indexOf('\n');
   const version = text.slice(0, versionEnd < 0 ? text.length : versionEnd);
-  if (version !== '1') throw new RuntimeParseError('show servers state', `unsupported format version ${JSON.stringify(version)}`);
+  if (version !== '1')
+    throw new RuntimeParseError('show servers state', `unsupported format version ${JSON.stringify(version)}`);
   const headerEnd = text.indexOf('\n', versionEnd + 1);
   const header = text.slice(versionEnd + 1, headerEnd < 0 ? text.length : headerEnd);
   if (!header.startsWith('# be_id ')) throw new RuntimeParseError('show servers state', 'missing the "# be_id" header');
@@ -156,7 +181,20 @@ export function parseServerStateEntries(text: string): ServerStateEntry[] {
     if (i < 0) throw new RuntimeParseError('show servers state', `no ${c} column`);
     return i;
   });
-  const [beId, beName, srvId, srvName, addr, op, admin, weight, since, checkStatus, checkState, port] = at as [number, number, number, number, number, number, number, number, number, number, number, number];
+  const [beId, beName, srvId, srvName, addr, op, admin, weight, since, checkStatus, checkState, port] = at as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const last = Math.max(...at);
   // Cell boundaries of the current line, by column index, up to the last column used.
   const starts = new Int32Array(last + 1);
@@ -180,7 +218,8 @@ export function parseServerStateEntries(text: string): ServerStateEntry[] {
       // A short line (a truncated reply) leaves the missing cells empty, as the row reader does.
       for (let c = cell + 1; c <= last; c++) starts[c] = ends[c] = end;
       // Servers come grouped by backend: one string per backend, not one per line.
-      const b0 = starts[beName]!, b1 = ends[beName]!;
+      const b0 = starts[beName]!,
+        b1 = ends[beName]!;
       if (b1 - b0 !== backend.length || !text.startsWith(backend, b0)) backend = text.slice(b0, b1);
       out.push({
         proxyId: num(beId),

@@ -7,12 +7,64 @@ export type StatType = 'frontend' | 'backend' | 'server' | 'listener';
 const STAT_TYPES: readonly StatType[] = ['frontend', 'backend', 'server', 'listener'];
 
 const STAT_NUMBERS = [
-  'qcur', 'qmax', 'scur', 'smax', 'slim', 'stot', 'bin', 'bout', 'dreq', 'dresp', 'dcon', 'dses', 'ereq', 'econ', 'eresp',
-  'wretr', 'wredis', 'weight', 'act', 'bck', 'chkfail', 'chkdown', 'lastchg', 'downtime', 'qlimit', 'pid',
-  'iid', 'sid', 'throttle', 'lbtot', 'rate', 'rate_lim', 'rate_max', 'check_code', 'check_duration',
-  'hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other', 'req_rate', 'req_rate_max',
-  'req_tot', 'cli_abrt', 'srv_abrt', 'lastsess', 'qtime', 'ctime', 'rtime', 'ttime', 'conn_rate',
-  'conn_rate_max', 'conn_tot', 'uweight', 'check_rise', 'check_fall', 'check_health',
+  'qcur',
+  'qmax',
+  'scur',
+  'smax',
+  'slim',
+  'stot',
+  'bin',
+  'bout',
+  'dreq',
+  'dresp',
+  'dcon',
+  'dses',
+  'ereq',
+  'econ',
+  'eresp',
+  'wretr',
+  'wredis',
+  'weight',
+  'act',
+  'bck',
+  'chkfail',
+  'chkdown',
+  'lastchg',
+  'downtime',
+  'qlimit',
+  'pid',
+  'iid',
+  'sid',
+  'throttle',
+  'lbtot',
+  'rate',
+  'rate_lim',
+  'rate_max',
+  'check_code',
+  'check_duration',
+  'hrsp_1xx',
+  'hrsp_2xx',
+  'hrsp_3xx',
+  'hrsp_4xx',
+  'hrsp_5xx',
+  'hrsp_other',
+  'req_rate',
+  'req_rate_max',
+  'req_tot',
+  'cli_abrt',
+  'srv_abrt',
+  'lastsess',
+  'qtime',
+  'ctime',
+  'rtime',
+  'ttime',
+  'conn_rate',
+  'conn_rate_max',
+  'conn_tot',
+  'uweight',
+  'check_rise',
+  'check_fall',
+  'check_health',
 ] as const;
 const STAT_STRINGS = ['status', 'check_status', 'check_desc', 'last_chk', 'addr', 'cookie', 'mode', 'algo'] as const;
 
@@ -28,7 +80,8 @@ export type StatRow = { readonly pxname: string; readonly svname: string; readon
 export function parseShowStat(text: string): StatRow[] {
   const lines = text.split('\n').filter((l) => l !== '');
   const header = lines.shift();
-  if (header === undefined || !header.startsWith('# pxname,')) throw new RuntimeParseError('show stat', 'missing the "# pxname," header');
+  if (header === undefined || !header.startsWith('# pxname,'))
+    throw new RuntimeParseError('show stat', 'missing the "# pxname," header');
   const columns = splitCsv(header.slice(2));
   // Column positions are looked up once per reply, not per row: a node with 10,000 servers answers
   // 10,000 rows of ~100 cells, and the reconciler reads them on every pass.
@@ -88,9 +141,16 @@ function splitCsv(line: string): string[] {
       let cell = '';
       i += 1;
       while (i < line.length) {
-        if (line[i] === '"' && line[i + 1] === '"') { cell += '"'; i += 2; }
-        else if (line[i] === '"') { i += 1; break; }
-        else { cell += line[i]; i += 1; }
+        if (line[i] === '"' && line[i + 1] === '"') {
+          cell += '"';
+          i += 2;
+        } else if (line[i] === '"') {
+          i += 1;
+          break;
+        } else {
+          cell += line[i];
+          i += 1;
+        }
       }
       cells.push(cell);
       i += 1; // the comma
@@ -107,7 +167,8 @@ function splitCsv(line: string): string[] {
 export function parseStatColumns<const K extends string>(text: string, wanted: readonly K[]): Record<K, string>[] {
   const lines = text.split('\n').filter((l) => l !== '');
   const header = lines.shift();
-  if (header === undefined || !header.startsWith('# pxname,')) throw new RuntimeParseError('show stat', 'missing the "# pxname," header');
+  if (header === undefined || !header.startsWith('# pxname,'))
+    throw new RuntimeParseError('show stat', 'missing the "# pxname," header');
   const columns = splitCsv(header.slice(2));
   const positions = wanted.map((k) => [k, columns.indexOf(k)] as const);
   const last = Math.max(-1, ...positions.map(([, i]) => i));

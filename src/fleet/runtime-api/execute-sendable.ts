@@ -6,7 +6,11 @@ import type { CommandResult, ExecuteOptions, RuntimeExecutor } from './runtime-e
  * unsendable command (say, a certificate payload over the CLI buffer), and a reconciler must not
  * let one tenant's oversized certificate hold back everyone's weights. The refused ones fail alone.
  */
-export async function executeSendable(executor: RuntimeExecutor, commands: readonly RuntimeCommand[], options?: ExecuteOptions): Promise<CommandResult[]> {
+export async function executeSendable(
+  executor: RuntimeExecutor,
+  commands: readonly RuntimeCommand[],
+  options?: ExecuteOptions,
+): Promise<CommandResult[]> {
   const refused = new Map<number, string>();
   commands.forEach((command, i) => {
     try {
@@ -16,7 +20,10 @@ export async function executeSendable(executor: RuntimeExecutor, commands: reado
     }
   });
   if (refused.size === 0) return executor.execute(commands, options);
-  const sent = await executor.execute(commands.filter((_, i) => !refused.has(i)), options);
+  const sent = await executor.execute(
+    commands.filter((_, i) => !refused.has(i)),
+    options,
+  );
   let next = 0;
   return commands.map((command, i): CommandResult => {
     const message = refused.get(i);

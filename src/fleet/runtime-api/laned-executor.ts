@@ -6,8 +6,17 @@ export const MIN_LANED_BATCH = 512;
 
 /** Commands that name one server as `backend/server`: their order only matters within the backend. */
 const SERVER_KINDS: ReadonlySet<CommandKind> = new Set<CommandKind>([
-  'set-server-weight', 'set-server-addr', 'set-server-state', 'set-server-maxconn', 'add-server', 'del-server',
-  'enable-server', 'disable-server', 'enable-health', 'disable-health', 'get-weight',
+  'set-server-weight',
+  'set-server-addr',
+  'set-server-state',
+  'set-server-maxconn',
+  'add-server',
+  'del-server',
+  'enable-server',
+  'disable-server',
+  'enable-health',
+  'disable-health',
+  'get-weight',
 ]);
 
 /** The backend a command acts on, or undefined for commands that act on none (maps, frontends, certificates). */
@@ -54,7 +63,14 @@ export class LanedExecutor implements RuntimeExecutor {
     const perLane = this.lanes.map(() => [] as number[]);
     assignment.forEach((lane, i) => perLane[lane]!.push(i));
     const replies = await Promise.all(
-      perLane.map((indexes, lane) => (indexes.length === 0 ? Promise.resolve([]) : this.lanes[lane]!.execute(indexes.map((i) => commands[i]!), options))),
+      perLane.map((indexes, lane) =>
+        indexes.length === 0
+          ? Promise.resolve([])
+          : this.lanes[lane]!.execute(
+              indexes.map((i) => commands[i]!),
+              options,
+            ),
+      ),
     );
     const results = new Array<CommandResult>(commands.length);
     perLane.forEach((indexes, lane) => indexes.forEach((i, k) => (results[i] = replies[lane]![k]!)));

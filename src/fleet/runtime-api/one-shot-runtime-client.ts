@@ -62,7 +62,9 @@ export class OneShotRuntimeClient implements RuntimeExecutor {
         : { status: 'not-executed', command, message };
     }
     const verdict = classifyReply(command.kind, reply.replace(/^(?:\+ )+/, ''));
-    return verdict.ok ? { status: 'ok', command, output: verdict.output } : { status: 'error', command, message: verdict.message };
+    return verdict.ok
+      ? { status: 'ok', command, output: verdict.output }
+      : { status: 'error', command, message: verdict.message };
   }
 
   /** Sends the text and collects everything until the server closes; errors say whether it was sent. */
@@ -73,7 +75,12 @@ export class OneShotRuntimeClient implements RuntimeExecutor {
       let reply = '';
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(Object.assign(new Error(`no complete reply from ${describeEndpoint(this.endpoint)} within ${this.commandTimeoutMs} ms`), { sent: true }));
+        reject(
+          Object.assign(
+            new Error(`no complete reply from ${describeEndpoint(this.endpoint)} within ${this.commandTimeoutMs} ms`),
+            { sent: true },
+          ),
+        );
       }, this.commandTimeoutMs);
       socket.on('data', (chunk: Buffer) => (reply += decoder.write(chunk)));
       socket.on('error', (error) => {

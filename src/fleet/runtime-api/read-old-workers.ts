@@ -29,7 +29,10 @@ export async function readOldWorkers(
 ): Promise<OldWorkerReplies> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<OldWorkerReplies>((resolve) => {
-    timer = setTimeout(() => resolve({ ok: false, error: `no answer from the master CLI within ${timeoutMs} ms` }), timeoutMs);
+    timer = setTimeout(
+      () => resolve({ ok: false, error: `no answer from the master CLI within ${timeoutMs} ms` }),
+      timeoutMs,
+    );
   });
   try {
     return await Promise.race([read(master, command, timeoutMs, reached), late]);
@@ -38,7 +41,12 @@ export async function readOldWorkers(
   }
 }
 
-async function read(master: RuntimeExecutor, command: RuntimeCommand, timeoutMs: number, reached: Promise<number | null>): Promise<OldWorkerReplies> {
+async function read(
+  master: RuntimeExecutor,
+  command: RuntimeCommand,
+  timeoutMs: number,
+  reached: Promise<number | null>,
+): Promise<OldWorkerReplies> {
   const [proc] = await master.execute([showProc()], { timeoutMs });
   if (proc === undefined) return { ok: false, error: 'show proc: no reply' };
   if (proc.status !== 'ok') return { ok: false, error: `show proc: ${proc.message}` };
@@ -49,7 +57,10 @@ async function read(master: RuntimeExecutor, command: RuntimeCommand, timeoutMs:
     return { ok: false, error: (err as Error).message };
   }
   // One call per worker: the master CLI client sends a call's commands one after another.
-  const ask = async (pid: number) => ({ pid, result: (await master.execute([onWorker(pid, command)], { timeoutMs }))[0] });
+  const ask = async (pid: number) => ({
+    pid,
+    result: (await master.execute([onWorker(pid, command)], { timeoutMs }))[0],
+  });
   const olds = Promise.all(listed.filter((w) => !w.current).map((w) => ask(w.pid)));
   const pid = await reached;
   const passed = Promise.all(listed.filter((w) => w.current && pid !== null && w.pid !== pid).map((w) => ask(w.pid)));

@@ -1,10 +1,12 @@
 import type { Result } from '../../util/result.js';
 import type { CommandKind } from './commands/runtime-command.js';
 
-
 type Rule = (reply: string) => boolean;
 const empty: Rule = (r) => r === '';
-const matches = (re: RegExp): Rule => (r) => re.test(r);
+const matches =
+  (re: RegExp): Rule =>
+  (r) =>
+    re.test(r);
 
 /** `set server addr` reports what it did: "IP changed from 'a' to 'b', no need to change the port by '...'". */
 const ADDR_PART = String.raw`(?:IP changed from '[^']*' to '[^']*'|no need to change the addr|port changed from '[^']*' to '[^']*'|no need to change the port|nothing changed)`;
@@ -31,7 +33,8 @@ const SUCCESS: Record<CommandKind, Rule> = {
   'enable-health': empty,
   'disable-health': empty,
   'del-server': matches(/^Server deleted\.$/),
-  'show-map': (r) => r === '' || r.split('\n').every((l) => /^0x[0-9a-f]+ \S/.test(l) || /^# id \(file\)|^\d+ \(/.test(l)),
+  'show-map': (r) =>
+    r === '' || r.split('\n').every((l) => /^0x[0-9a-f]+ \S/.test(l) || /^# id \(file\)|^\d+ \(/.test(l)),
   'add-map': empty,
   'set-map': empty,
   'del-map': empty,
@@ -50,7 +53,8 @@ const SUCCESS: Record<CommandKind, Rule> = {
 export function classifyReply(kind: CommandKind, reply: string): Result {
   const text = reply.endsWith('\n') ? reply.replace(/\n+$/, '') : reply;
   const rule = Object.hasOwn(SUCCESS, kind) ? SUCCESS[kind] : undefined;
-  if (rule === undefined) return { ok: false, message: `no success rule for command kind ${JSON.stringify(kind)}: ${text}` };
+  if (rule === undefined)
+    return { ok: false, message: `no success rule for command kind ${JSON.stringify(kind)}: ${text}` };
   if (rule(text)) return { ok: true, output: text };
   return { ok: false, message: text === '' ? `empty reply where ${kind} prints a result` : text };
 }

@@ -1,9 +1,28 @@
 import { setFrontendMaxconn } from './commands/frontend-commands.js';
-import { addMap, addMapEntries, clearMap, commitMap, delMap, prepareMap, setMap, showMap } from './commands/map-commands.js';
+import {
+  addMap,
+  addMapEntries,
+  clearMap,
+  commitMap,
+  delMap,
+  prepareMap,
+  setMap,
+  showMap,
+} from './commands/map-commands.js';
 import { reload, showProc } from './commands/master-commands.js';
 import {
-  addServer, delServer, enableHealth, enableServer, getWeight, setServerAddr, setServerMaxconn, setServerState, setServerWeight,
-  showServersState, type AddServerOptions, type ServerAdminState,
+  addServer,
+  delServer,
+  enableHealth,
+  enableServer,
+  getWeight,
+  setServerAddr,
+  setServerMaxconn,
+  setServerState,
+  setServerWeight,
+  showServersState,
+  type AddServerOptions,
+  type ServerAdminState,
 } from './commands/server-commands.js';
 import { MAX_PAYLOAD_BYTES, type RuntimeCommand } from './commands/runtime-command.js';
 import { abortSslCert, commitSslCert, setSslCert } from './commands/ssl-cert-commands.js';
@@ -15,7 +34,12 @@ import { parseShowMap, type MapEntry } from '../replies/show-map.js';
 import { parseShowProc, type ProcList } from '../replies/show-proc.js';
 import { parseServersState, type ServerStateRow } from '../replies/show-servers-state.js';
 import { parseShowStat, type StatRow } from '../replies/show-stat.js';
-import { RuntimeCommandError, type CommandResult, type ExecuteOptions, type RuntimeExecutor } from './runtime-executor.js';
+import {
+  RuntimeCommandError,
+  type CommandResult,
+  type ExecuteOptions,
+  type RuntimeExecutor,
+} from './runtime-executor.js';
 
 /**
  * Narrow ports over the Runtime API, each naming only what one kind of caller uses; services

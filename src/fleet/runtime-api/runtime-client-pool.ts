@@ -45,7 +45,8 @@ export class RuntimeClientPool {
 
   client(node: string, target: RuntimeEndpoint): RuntimeExecutor {
     // The TLS settings are read at each connect: a renewed client certificate needs no new client.
-    const endpoint: RuntimeEndpoint = 'path' in target || this.tls === undefined ? target : { host: target.host, port: target.port, tls: this.tls };
+    const endpoint: RuntimeEndpoint =
+      'path' in target || this.tls === undefined ? target : { host: target.host, port: target.port, tls: this.tls };
     const key = describeEndpoint(endpoint);
     const known = this.nodes.get(node);
     if (known !== undefined && known.endpoint === key) return known.executor;

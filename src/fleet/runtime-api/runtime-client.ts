@@ -82,14 +82,19 @@ export class RuntimeClient implements RuntimeExecutor {
     const deadline = Date.now() + (options.timeoutMs ?? this.options.batchTimeoutMs);
     for (let tries = 1; ; tries++) {
       const connection = await this.acquire(deadline);
-      if (typeof connection === 'string') return commands.map((command) => ({ status: 'not-executed', command, message: connection }));
+      if (typeof connection === 'string')
+        return commands.map((command) => ({ status: 'not-executed', command, message: connection }));
       const { results, stopping } = await this.run(connection, commands, deadline);
       if (!stopping) return results;
       // A session opened before a reload stays with the old worker, which accepts every command
       // and forgets it when it exits. What it did there is moot: send the batch to the new worker.
       connection.close('the worker is stopping after a reload');
       if (tries >= MAX_STOPPING_RETRIES || Date.now() >= deadline) {
-        return commands.map((command) => ({ status: 'not-executed', command, message: 'only reached a worker that is stopping after a reload' }));
+        return commands.map((command) => ({
+          status: 'not-executed',
+          command,
+          message: 'only reached a worker that is stopping after a reload',
+        }));
       }
     }
   }
@@ -113,14 +118,22 @@ export class RuntimeClient implements RuntimeExecutor {
     const opening = this.opening;
     this.connection?.close('client closed');
     this.connection = null;
-    if (opening !== null) await opening.then((c) => c.close('client closed'), () => undefined);
+    if (opening !== null)
+      await opening.then(
+        (c) => c.close('client closed'),
+        () => undefined,
+      );
   }
 
   /**
    * Sends `show info` then the batch, pipelined: the probe costs no round trip and tells whether
    * the session still talks to a live worker or to one that is stopping after a reload.
    */
-  private run(connection: PromptConnection, commands: readonly RuntimeCommand[], deadline: number): Promise<{ results: CommandResult[]; stopping: boolean }> {
+  private run(
+    connection: PromptConnection,
+    commands: readonly RuntimeCommand[],
+    deadline: number,
+  ): Promise<{ results: CommandResult[]; stopping: boolean }> {
     return new Promise((resolve) => {
       const batch: Batch = {
         results: new Array(commands.length),
@@ -132,13 +145,21 @@ export class RuntimeClient implements RuntimeExecutor {
         },
       };
       const budget = Math.max(0, deadline - Date.now());
-      const timer = setTimeout(() => connection.fail(`batch did not finish within its timeout (${budget} ms left when sent)`, true), budget);
-      const probe: PendingReply = { text: 'show info\n', onReply: (reply) => (batch.stopping = /^Stopping: 1$/m.test(reply)), onFail: () => undefined };
+      const timer = setTimeout(
+        () => connection.fail(`batch did not finish within its timeout (${budget} ms left when sent)`, true),
+        budget,
+      );
+      const probe: PendingReply = {
+        text: 'show info\n',
+        onReply: (reply) => (batch.stopping = /^Stopping: 1$/m.test(reply)),
+        onFail: () => undefined,
+      };
       connection.send([probe]);
       // Written a slice at a time: HAProxy starts on the first commands while the rest are framed.
       for (let from = 0; from < commands.length; from += WRITE_SLICE) {
         const slice: PendingReply[] = [];
-        for (let i = from; i < Math.min(commands.length, from + WRITE_SLICE); i++) slice.push(new CommandReply(batch, i, commands[i]!));
+        for (let i = from; i < Math.min(commands.length, from + WRITE_SLICE); i++)
+          slice.push(new CommandReply(batch, i, commands[i]!));
         connection.send(slice);
       }
     });
@@ -156,7 +177,8 @@ export class RuntimeClient implements RuntimeExecutor {
       }
       const wait = this.retryAt - Date.now();
       if (wait > 0) {
-        if (Date.now() + wait >= deadline) return `${describeEndpoint(this.endpoint)} unreachable (${this.lastError}); next attempt in ${wait} ms`;
+        if (Date.now() + wait >= deadline)
+          return `${describeEndpoint(this.endpoint)} unreachable (${this.lastError}); next attempt in ${wait} ms`;
         await this.sleep(wait);
         continue;
       }
@@ -239,12 +261,20 @@ class CommandReply implements PendingReply {
     const { command } = this;
     const payloadLines = command.payload === null ? 0 : command.payload.split('\n').length;
     const verdict = classifyReply(command.kind, payloadLines > 0 ? stripPayloadPrompts(reply, payloadLines) : reply);
-    this.settle(verdict.ok ? { status: 'ok', command, output: verdict.output } : { status: 'error', command, message: verdict.message });
+    this.settle(
+      verdict.ok
+        ? { status: 'ok', command, output: verdict.output }
+        : { status: 'error', command, message: verdict.message },
+    );
   }
 
   onFail(reason: string, atHead: boolean): void {
     const { command } = this;
-    this.settle(atHead ? { status: 'error', command, message: `${reason}; the command may or may not have been applied` } : { status: 'not-executed', command, message: reason });
+    this.settle(
+      atHead
+        ? { status: 'error', command, message: `${reason}; the command may or may not have been applied` }
+        : { status: 'not-executed', command, message: reason },
+    );
   }
 
   private settle(result: CommandResult): void {

@@ -33,6 +33,9 @@ export class RuntimeCommandError extends UpstreamError {
     readonly result: Exclude<CommandResult, { status: 'ok' }>,
     options?: { cause?: unknown },
   ) {
-    super(`${result.command.description} (${result.command.line}): ${result.status === 'error' ? '' : 'not executed: '}${result.message}`, options);
+    super(
+      `${result.command.description} (${result.command.line}): ${result.status === 'error' ? '' : 'not executed: '}${result.message}`,
+      options,
+    );
   }
 }

@@ -86,7 +86,8 @@ export function decodeManifest(bytes: Uint8Array): DecodedManifest {
   };
   need(0, 5);
   const format = buf.readUInt8(0);
-  if (format !== FORMAT && format !== CHUNKED_FORMAT) throw new Error(`unknown config manifest format ${format} (expected ${FORMAT} or ${CHUNKED_FORMAT})`);
+  if (format !== FORMAT && format !== CHUNKED_FORMAT)
+    throw new Error(`unknown config manifest format ${format} (expected ${FORMAT} or ${CHUNKED_FORMAT})`);
   const count = buf.readUInt32BE(1);
   let at = 5;
   const readDigests = (n: number): Digest[] => {
@@ -122,8 +123,10 @@ export function decodeManifest(bytes: Uint8Array): DecodedManifest {
 function sortedByName<T extends { readonly name: string }>(files: readonly T[]): T[] {
   const sorted = [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   sorted.forEach((f, i) => {
-    if (i > 0 && f.name === sorted[i - 1]!.name) throw new Error(`the manifest names file ${JSON.stringify(f.name)} twice`);
-    if (Buffer.byteLength(f.name, 'utf8') > MAX_NAME_BYTES) throw new Error(`file name too long for a manifest: ${f.name.slice(0, 80)}…`);
+    if (i > 0 && f.name === sorted[i - 1]!.name)
+      throw new Error(`the manifest names file ${JSON.stringify(f.name)} twice`);
+    if (Buffer.byteLength(f.name, 'utf8') > MAX_NAME_BYTES)
+      throw new Error(`file name too long for a manifest: ${f.name.slice(0, 80)}…`);
   });
   return sorted;
 }
@@ -172,7 +175,8 @@ export function chunkText(digests: readonly Digest[]): string {
 /** The digests a chunk's text lists. Throws on text that is not a chunk. */
 export function chunkDigests(text: string): Digest[] {
   const bytes = Buffer.from(text, 'base64');
-  if (bytes.length % DIGEST_BYTES !== 0 || bytes.length === 0) throw new Error(`a config manifest chunk holds ${bytes.length} bytes, not whole digests`);
+  if (bytes.length % DIGEST_BYTES !== 0 || bytes.length === 0)
+    throw new Error(`a config manifest chunk holds ${bytes.length} bytes, not whole digests`);
   const out: Digest[] = [];
   for (let at = 0; at < bytes.length; at += DIGEST_BYTES) out.push(bytes.toString('latin1', at, at + DIGEST_BYTES));
   return out;
@@ -193,7 +197,10 @@ export function partsChunkText(parts: readonly (readonly [string, string])[]): s
 /** The [label, hash] pairs a chunk of structural parts holds. Throws on text that is not one. */
 export function chunkParts(text: string): [string, string][] {
   const parsed: unknown = JSON.parse(text);
-  if (!Array.isArray(parsed) || !parsed.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string')) {
+  if (
+    !Array.isArray(parsed) ||
+    !parsed.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string')
+  ) {
     throw new Error('a structural parts chunk is not a list of [label, hash] pairs');
   }
   return parsed as [string, string][];

@@ -57,7 +57,17 @@ export class ConfigService {
     // The newest version of each node is what agents fetch: a few joined versions in memory (10 MB each at 10,000 tenants).
     this.store = new ConfigStore(db, secretKey, { logger, maxCachedVersions: 4 });
     const currentRevision = () => this.currentRevision();
-    this.planner = new NodeConfigPlanner({ db, box, store: this.store, keepalived, renderers, logger, capacity, runtimeTls, currentRevision });
+    this.planner = new NodeConfigPlanner({
+      db,
+      box,
+      store: this.store,
+      keepalived,
+      renderers,
+      logger,
+      capacity,
+      runtimeTls,
+      currentRevision,
+    });
     this.builds = new BuildCoalescer((node) => this.buildNow(node));
     this.wakeups = new LongPollWakeups(changes);
   }
@@ -89,7 +99,12 @@ export class ConfigService {
    * in particular (under a stream, the next build is always about to start). Also woken by
    * committed writes, and re-checked at most every second (builds on another replica).
    */
-  async waitForChange(nodeName: string, knownHash: string, waitMs: number, signal?: AbortSignal): Promise<NodeConfig | null> {
+  async waitForChange(
+    nodeName: string,
+    knownHash: string,
+    waitMs: number,
+    signal?: AbortSignal,
+  ): Promise<NodeConfig | null> {
     const deadline = Date.now() + waitMs;
     const node = await this.requireNode(nodeName);
     for (;;) {
@@ -104,7 +119,9 @@ export class ConfigService {
   /** Starts a build of the node unless one is running here; a failure is logged (the poll goes on with what is stored). */
   private ensureBuilding(nodeName: string): void {
     if (this.builds.isBuilding(nodeName)) return;
-    this.buildServed(nodeName).catch((err: unknown) => this.logger.warn({ node: nodeName, err }, 'config build for a long poll failed'));
+    this.buildServed(nodeName).catch((err: unknown) =>
+      this.logger.warn({ node: nodeName, err }, 'config build for a long poll failed'),
+    );
   }
 
   /** Deletes stored config segments that no kept version references; answers how many (the retention job runs it). */
@@ -116,10 +133,14 @@ export class ConfigService {
    * The structure a node runs that applied these contents (its newest stored version with them):
    * hash and labelled parts, which say what a reload is for. Undefined when no such version is stored.
    */
-  async runningStructure(nodeName: string, contentHash: string): Promise<{ structuralHash: string; structuralParts: Record<string, string> } | undefined> {
+  async runningStructure(
+    nodeName: string,
+    contentHash: string,
+  ): Promise<{ structuralHash: string; structuralParts: Record<string, string> } | undefined> {
     const found = await configs.structureOfVersion(this.db, nodeName, contentHash);
     if (found === undefined) return undefined;
-    const structuralParts = found.structureChunks === null ? found.structuralParts : await this.store.openStructure(found.structureChunks);
+    const structuralParts =
+      found.structureChunks === null ? found.structuralParts : await this.store.openStructure(found.structureChunks);
     return { structuralHash: found.structuralHash, structuralParts };
   }
 
@@ -164,23 +185,51 @@ export class ConfigService {
   private async buildNow(nodeName: string): Promise<ServedConfig> {
     const started = Date.now();
     const node = await this.requireNode(nodeName);
-    const holds: NodeHolds = { holds: await reloadHolds.holdsOn(this.db, nodeName), appliedHash: node.status.appliedHash, appliedRevision: node.appliedRevision, now: Date.now() };
-    const rendered = await this.planner.renderPlanned(nodeSettingsOf(node), undefined, { reloadGeneration: node.reloadRequest.generation, node, holds });
+    const holds: NodeHolds = {
+      holds: await reloadHolds.holdsOn(this.db, nodeName),
+      appliedHash: node.status.appliedHash,
+      appliedRevision: node.appliedRevision,
+      now: Date.now(),
+    };
+    const rendered = await this.planner.renderPlanned(nodeSettingsOf(node), undefined, {
+      reloadGeneration: node.reloadRequest.generation,
+      node,
+      holds,
+    });
     const { revision, plan, contentHash, structuralHash, structuralParts, snapshot, heldTenants, holding } = rendered;
     // The header only: the store remembers the digests of the version it stored last (or reads them).
     const latest = await configs.latestConfigVersion(this.db, nodeName, { files: false });
     await this.db.transaction().execute(async (trx) => {
-      await configs.recordGood(trx, node.kind, plan.good.map((t) => ({ tenantId: t.state.tenant.id, state: t.state, hash: t.hash })), revision);
+      await configs.recordGood(
+        trx,
+        node.kind,
+        plan.good.map((t) => ({ tenantId: t.state.tenant.id, state: t.state, hash: t.hash })),
+        revision,
+      );
       await configs.recordErrors(trx, node.kind, plan.held, revision);
       for (const l of holding?.learned ?? []) await reloadHolds.recordHeldState(trx, nodeName, l.tenant, l.state);
-      if (latest && latest.contentHash === contentHash && latest.structuralHash === structuralHash && canonicalJson(latest.heldTenants) === canonicalJson(heldTenants)) {
+      if (
+        latest &&
+        latest.contentHash === contentHash &&
+        latest.structuralHash === structuralHash &&
+        canonicalJson(latest.heldTenants) === canonicalJson(heldTenants)
+      ) {
         // Same bytes: the stored version now also stands for this revision (no new version, no agent wake-up).
         if (latest.revision < revision) await configs.advanceConfigVersion(trx, latest.id, revision);
       } else {
         // Parts say what a reload is for; a version with the structure of the one before needs no
         // reload and stores none (`runningStructure` finds them on an older version).
         const parts = latest?.structuralHash === structuralHash ? {} : structuralParts();
-        await this.store.insert(trx, { nodeName, revision, contentHash, structuralHash, structuralParts: parts, files: rendered.segments, heldTenants, previous: latest });
+        await this.store.insert(trx, {
+          nodeName,
+          revision,
+          contentHash,
+          structuralHash,
+          structuralParts: parts,
+          files: rendered.segments,
+          heldTenants,
+          previous: latest,
+        });
         await configs.pruneConfigVersions(trx, nodeName, VERSIONS_KEPT);
       }
     });
@@ -194,7 +243,13 @@ export class ConfigService {
     );
     const createdAt = new Date().toISOString();
     const config: NodeConfig = {
-      node: nodeName, kind: node.kind, revision, contentHash, structuralHash, heldTenants, createdAt,
+      node: nodeName,
+      kind: node.kind,
+      revision,
+      contentHash,
+      structuralHash,
+      heldTenants,
+      createdAt,
       // Joined only for a caller that reads them (an agent's fetch); the reconciler needs the snapshot alone.
       get files() {
         return rendered.files;

@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../../db/connect.js';
-import { configVersionById, insertConfigVersion, type HeldTenant, type StoredConfigVersion } from '../../db/config-repository.js';
+import {
+  configVersionById,
+  insertConfigVersion,
+  type HeldTenant,
+  type StoredConfigVersion,
+} from '../../db/config-repository.js';
 import * as segments from '../../db/config-segment-repository.js';
 import type { RenderedFiles, SegmentedFiles } from '../../domain/snapshot.js';
 import type { Logger } from '../../logger.js';
@@ -84,7 +89,9 @@ export class ConfigStore {
    * key through the digests. An unchanged segment string is never hashed again.
    */
   contentHash(files: SegmentedFiles): string {
-    return createHash('sha256').update(encodeManifest(this.manifestFiles(files))).digest('hex');
+    return createHash('sha256')
+      .update(encodeManifest(this.manifestFiles(files)))
+      .digest('hex');
   }
 
   /**
@@ -108,7 +115,11 @@ export class ConfigStore {
   ): Promise<number> {
     const files = this.manifestFiles(v.files);
     const chunks = new Map<Digest, string>();
-    const chunked: ChunkedFile[] = files.map((f) => ({ name: f.name, segments: f.digests.length, chunks: this.chunk(f.digests, chunks) }));
+    const chunked: ChunkedFile[] = files.map((f) => ({
+      name: f.name,
+      segments: f.digests.length,
+      chunks: this.chunk(f.digests, chunks),
+    }));
     const structure = this.structureChunks(v.structuralParts, chunks);
     await segments.lockSegmentsForInsert(trx);
     // Its segments are stored as long as it is: checked under the lock, so no sweep comes between.
@@ -121,7 +132,10 @@ export class ConfigStore {
       });
     }
     for (const [d, text] of chunks) if (!stored.has(d)) fresh.set(d, text);
-    await segments.insertSegments(trx, [...fresh].map(([digest, text]) => this.segmentRow(digest, text)));
+    await segments.insertSegments(
+      trx,
+      [...fresh].map(([digest, text]) => this.segmentRow(digest, text)),
+    );
     const id = await insertConfigVersion(trx, {
       nodeName: v.nodeName,
       revision: v.revision,
@@ -144,7 +158,8 @@ export class ConfigStore {
    * 32 bytes each). Throws when a chunk is missing or altered.
    */
   async openStructure(chunkDigestBytes: Buffer): Promise<Record<string, string>> {
-    if (chunkDigestBytes.length % DIGEST_BYTES !== 0) throw new Error(`structure chunk digests of ${chunkDigestBytes.length} bytes are not whole digests`);
+    if (chunkDigestBytes.length % DIGEST_BYTES !== 0)
+      throw new Error(`structure chunk digests of ${chunkDigestBytes.length} bytes are not whole digests`);
     const digests = structureDigests(chunkDigestBytes);
     const texts = await this.texts(this.db, digests, 'structure');
     const parts: Record<string, string> = {};
@@ -237,7 +252,9 @@ export class ConfigStore {
     if (!(await segments.configVersionExists(trx, previous.id))) return none;
     const remembered = this.lastStored.get(nodeName);
     if (remembered?.id === previous.id) return remembered.digests;
-    const manifest = previous.manifest ?? (previous.filesSealed === null ? (await configVersionById(trx, previous.id))?.manifest : null);
+    const manifest =
+      previous.manifest ??
+      (previous.filesSealed === null ? (await configVersionById(trx, previous.id))?.manifest : null);
     if (!manifest) return none;
     const decoded = decodeManifest(manifest);
     const out = digestSet(await this.resolve(trx, decoded, `config version ${previous.id} of node ${nodeName}`));
@@ -248,10 +265,15 @@ export class ConfigStore {
   /** A manifest's files with their segment digests, chunks read where a chunked manifest names them. */
   private async resolve(db: Db, decoded: DecodedManifest, what: string): Promise<ManifestFile[]> {
     if (!decoded.chunked) return decoded.files;
-    const texts = await this.texts(db, decoded.files.flatMap((f) => f.chunks), what);
+    const texts = await this.texts(
+      db,
+      decoded.files.flatMap((f) => f.chunks),
+      what,
+    );
     return decoded.files.map((f) => {
       const digests = f.chunks.flatMap((c) => chunkDigests(texts.get(c)!));
-      if (digests.length !== f.segments) throw new Error(`${what}: file ${f.name} lists ${digests.length} segments in its chunks, not ${f.segments}`);
+      if (digests.length !== f.segments)
+        throw new Error(`${what}: file ${f.name} lists ${digests.length} segments in its chunks, not ${f.segments}`);
       return { name: f.name, digests };
     });
   }
@@ -271,12 +293,15 @@ export class ConfigStore {
       const d = row.digest.toString('latin1');
       const text = row.sealed ? this.box.open(row.content, segmentContext(row.digest)) : row.content;
       if (!this.digests.verify(text, d)) {
-        throw new Error(`config segment ${row.digest.toString('hex')} does not match its digest: it was altered, or stored under another secret key`);
+        throw new Error(
+          `config segment ${row.digest.toString('hex')} does not match its digest: it was altered, or stored under another secret key`,
+        );
       }
       this.digests.remember(text, d);
       texts.set(d, text);
     }
-    if (rows.length !== missing.size) throw new Error(`${what} references ${missing.size - rows.length} segments that are not stored`);
+    if (rows.length !== missing.size)
+      throw new Error(`${what} references ${missing.size - rows.length} segments that are not stored`);
     return texts;
   }
 
@@ -321,12 +346,17 @@ export class ConfigStore {
 
   private async load(v: StoredConfigVersion): Promise<RenderedFiles> {
     if (v.manifest === null) {
-      if (v.filesSealed === null) throw new Error(`config version ${v.id} of node ${v.nodeName} has neither a manifest nor sealed files`);
+      if (v.filesSealed === null)
+        throw new Error(`config version ${v.id} of node ${v.nodeName} has neither a manifest nor sealed files`);
       return JSON.parse(this.box.open(v.filesSealed, `config:${v.nodeName}`)) as RenderedFiles;
     }
     const what = `config version ${v.id} of node ${v.nodeName}`;
     const files = await this.resolve(this.db, decodeManifest(v.manifest), what);
-    const texts = await this.texts(this.db, files.flatMap((f) => f.digests), what);
+    const texts = await this.texts(
+      this.db,
+      files.flatMap((f) => f.digests),
+      what,
+    );
     return Object.fromEntries(files.map((f) => [f.name, f.digests.map((d) => texts.get(d)!).join('')]));
   }
 }
@@ -353,6 +383,8 @@ function flatOrChunks(manifest: Buffer): { digests: Digest[]; chunks: Digest[] }
 /** The chunk digests of a version's structural parts (32 bytes each). */
 function structureDigests(bytes: Buffer | null): Digest[] {
   const out: Digest[] = [];
-  if (bytes !== null) for (let at = 0; at + DIGEST_BYTES <= bytes.length; at += DIGEST_BYTES) out.push(bytes.toString('latin1', at, at + DIGEST_BYTES));
+  if (bytes !== null)
+    for (let at = 0; at + DIGEST_BYTES <= bytes.length; at += DIGEST_BYTES)
+      out.push(bytes.toString('latin1', at, at + DIGEST_BYTES));
   return out;
 }

@@ -1,5 +1,10 @@
 import type { Db } from '../../db/connect.js';
-import { loadDesiredState, loadDesiredStateChanges, type DesiredState, type TenantState } from '../../db/desired-state-repository.js';
+import {
+  loadDesiredState,
+  loadDesiredStateChanges,
+  type DesiredState,
+  type TenantState,
+} from '../../db/desired-state-repository.js';
 import type { TenantMemo } from './tenant-memo.js';
 
 /** How long an incrementally kept state may go without a whole read (a safety net, not a need). */
@@ -108,7 +113,9 @@ export class DesiredStateCache {
     const fullAt = this.now();
     this.reads.whole += 1;
     const read = await loadDesiredState(this.db);
-    const tenants = this.memo.intern(read.tenants, { get: (id) => (before === null ? undefined : tenantOf(before, id)) });
+    const tenants = this.memo.intern(read.tenants, {
+      get: (id) => (before === null ? undefined : tenantOf(before, id)),
+    });
     return this.keep({ state: { ...read, tenants }, position: positions(tenants), fullAt });
   }
 

@@ -57,15 +57,29 @@ export function holdAtRunningState(
     } else good = withoutVips(t, new Set(hold.listeners.map((l) => l.vip)));
     if (good !== null) out.push(good);
     states.set(t.tenant.id, good);
-    held.push({ tenant: t.tenant.id, error: hold.reason, servingRevision: good === null ? null : h.appliedRevision, cause: 'reload' });
+    held.push({
+      tenant: t.tenant.id,
+      error: hold.reason,
+      servingRevision: good === null ? null : h.appliedRevision,
+      cause: 'reload',
+    });
   }
   if (held.length === 0) return null;
-  return { served: out, held, learned, states, changed: true, retryAt: Math.min(...[...active.values()].map((x) => x.retryAt)) };
+  return {
+    served: out,
+    held,
+    learned,
+    states,
+    changed: true,
+    retryAt: Math.min(...[...active.values()].map((x) => x.retryAt)),
+  };
 }
 
 /** Whether the tenant's current state still binds one of the listeners its hold is for. */
 function stillWanted(t: TenantState, hold: ReloadHold): boolean {
-  return hold.listeners.some((l) => t.vips.some((v) => v.name === l.vip && v.address === l.address && v.port === l.port));
+  return hold.listeners.some((l) =>
+    t.vips.some((v) => v.name === l.vip && v.address === l.address && v.port === l.port),
+  );
 }
 
 /** A tenant's state without some VIPs (and so their routes): a held tenant when what the node runs is unknown here. */

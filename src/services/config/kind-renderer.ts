@@ -8,7 +8,9 @@ import { validateNginx } from '../../render/validate-nginx.js';
 export type Verdict = { readonly ok: true } | { readonly ok: false; readonly message: string };
 
 /** A snapshot's files, or why the renderer refuses it (a shared listener, a dangling name). */
-export type RenderAttempt = { readonly ok: true; readonly segments: SegmentedFiles } | { readonly ok: false; readonly message: string };
+export type RenderAttempt =
+  | { readonly ok: true; readonly segments: SegmentedFiles }
+  | { readonly ok: false; readonly message: string };
 
 /** What the config pipeline needs of a proxy kind: render a snapshot, and have the real binary judge it. */
 export interface KindRenderer {

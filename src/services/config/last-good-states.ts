@@ -19,7 +19,11 @@ export class LastGoodStates {
   ) {}
 
   /** Those of these tenants that have a last validated state for the kind. */
-  async of(kind: NodeKind, tenants: readonly string[], known: ReadonlyMap<string, configs.RenderStateSummary>): Promise<Map<string, TenantState>> {
+  async of(
+    kind: NodeKind,
+    tenants: readonly string[],
+    known: ReadonlyMap<string, configs.RenderStateSummary>,
+  ): Promise<Map<string, TenantState>> {
     const out = new Map<string, TenantState>();
     const missing: string[] = [];
     for (const tenant of tenants) {
@@ -41,7 +45,11 @@ export class LastGoodStates {
    * runtime snapshot compares their structures, or serves the validated one). Forgets what the
    * database no longer names. Throws when one was recorded again between the two reads.
    */
-  async differingFrom(kind: NodeKind, served: readonly TenantState[], known: ReadonlyMap<string, configs.RenderStateSummary>): Promise<Map<string, TenantState>> {
+  async differingFrom(
+    kind: NodeKind,
+    served: readonly TenantState[],
+    known: ReadonlyMap<string, configs.RenderStateSummary>,
+  ): Promise<Map<string, TenantState>> {
     this.validated.retain(kind, known);
     const out = new Map<string, TenantState>();
     const missing: string[] = [];
@@ -58,7 +66,8 @@ export class LastGoodStates {
     }
     for (const tenant of missing) {
       // Recorded again between the two reads: the next pass, woken by that build's effects or the timer, sees it.
-      if (!out.has(tenant)) throw new Error(`the validated state of tenant ${tenant} changed while it was read; retrying`);
+      if (!out.has(tenant))
+        throw new Error(`the validated state of tenant ${tenant} changed while it was read; retrying`);
     }
     return out;
   }

@@ -4,8 +4,14 @@ import { canonicalJson } from '../../domain/canonical-json.js';
 import { KEEPALIVED_FILES } from '../../domain/config-files.js';
 import type { NodeKind, ProxyNode } from '../../domain/node.js';
 import type { RuntimeTlsMaterial } from '../../domain/runtime-tls.js';
-import { joinSegments, type NodeSettings, type NodeSnapshot, type RenderedFiles, type TenantSnapshot } from '../../domain/snapshot.js';
-import * as configs from '../../db/config-repository.js';
+import {
+  joinSegments,
+  type NodeSettings,
+  type NodeSnapshot,
+  type RenderedFiles,
+  type TenantSnapshot,
+} from '../../domain/snapshot.js';
+import type * as configs from '../../db/config-repository.js';
 import type { HeldTenant } from '../../db/config-repository.js';
 import type { Db } from '../../db/connect.js';
 import { loadDesiredState, tenantsOn, type DesiredState, type TenantState } from '../../db/desired-state-repository.js';
@@ -88,8 +94,14 @@ export class NodeConfigPlanner {
    * A tenant's part alone, as a node of `kind` would get it, validated by the real binary.
    * Private keys are withheld from the answer (the validation used them).
    */
-  async preview(tenantId: string, kind: NodeKind): Promise<{ files: RenderedFiles; validation: Verdict; revision: number }> {
-    const state = await loadDesiredState(this.deps.db, { tenantIds: [tenantId], states: ['active', 'pending_approval', 'suspended'] });
+  async preview(
+    tenantId: string,
+    kind: NodeKind,
+  ): Promise<{ files: RenderedFiles; validation: Verdict; revision: number }> {
+    const state = await loadDesiredState(this.deps.db, {
+      tenantIds: [tenantId],
+      states: ['active', 'pending_approval', 'suspended'],
+    });
     const tenant = state.tenants[0];
     if (!tenant) throw new NotFoundError('tenant', tenantId);
     const node: NodeSettings = {
@@ -115,7 +127,9 @@ export class NodeConfigPlanner {
    * same per-tenant holding as a node build, without storing anything (the `switchyard render`
    * command without --node, which names no node and so has no placement).
    */
-  async renderFor(settings: NodeSettings): Promise<{ files: RenderedFiles; revision: number; heldTenants: HeldTenant[] }> {
+  async renderFor(
+    settings: NodeSettings,
+  ): Promise<{ files: RenderedFiles; revision: number; heldTenants: HeldTenant[] }> {
     const { files, revision, plan } = await this.renderPlanned(settings, undefined, { everyTenant: true });
     return { files, revision, heldTenants: plan.held };
   }
@@ -130,7 +144,11 @@ export class NodeConfigPlanner {
   async runtimeSnapshot(settings: NodeSettings, atLeast?: number): Promise<NodeSnapshot> {
     // Two reads side by side, one round trip: the state (shared by every node a change wakes) and
     // the kind's render states without their good states, which are rarely needed.
-    const [state, known, withTls] = await Promise.all([this.desiredState(atLeast), this.renderStates.summaries(settings.kind), this.withRuntimeTls(settings)]);
+    const [state, known, withTls] = await Promise.all([
+      this.desiredState(atLeast),
+      this.renderStates.summaries(settings.kind),
+      this.withRuntimeTls(settings),
+    ]);
     settings = withTls;
     const served = tenantsOn(state, settings.name);
     const goods = await this.goods.differingFrom(settings.kind, served, known);
@@ -178,8 +196,15 @@ export class NodeConfigPlanner {
     const current = served.map((t) => ({ state: t, hash: this.memo.hash(t) }));
     const plan = await this.planServed(renderer, settings, state.revision, current, known);
     const nodeName = settings.name;
-    const holding = opts.holds === undefined ? null : holdAtRunningState(plan.served, opts.holds, (hash) => this.servedHistory.servedAt(nodeName, hash));
-    if (holding !== null) this.deps.logger.warn({ node: nodeName, tenants: holding.held.map((x) => x.tenant) }, 'tenants held on the node: their new listeners could not be bound there');
+    const holding =
+      opts.holds === undefined
+        ? null
+        : holdAtRunningState(plan.served, opts.holds, (hash) => this.servedHistory.servedAt(nodeName, hash));
+    if (holding !== null)
+      this.deps.logger.warn(
+        { node: nodeName, tenants: holding.held.map((x) => x.tenant) },
+        'tenants held on the node: their new listeners could not be bound there',
+      );
     const servedStates = holding?.served ?? plan.served;
     const snapshot: NodeSnapshot = {
       revision: state.revision,
@@ -192,13 +217,17 @@ export class NodeConfigPlanner {
     let proxySegments = (holding?.changed !== true && plan.segments) || renderer.renderSegments(snapshot);
     if (runtime && generation > 0) proxySegments = withReloadGeneration(proxySegments, generation);
     const keepalived = opts.node === undefined ? null : await this.deps.keepalived.render(opts.node);
-    const segments = keepalived === null ? proxySegments : { ...proxySegments, [KEEPALIVED_FILES.config]: [keepalived] };
+    const segments =
+      keepalived === null ? proxySegments : { ...proxySegments, [KEEPALIVED_FILES.config]: [keepalived] };
     const contentHash = this.deps.store.contentHash(segments);
     // Without a Runtime API every change to the proxy's files is a reload: the structure is their
     // content, and parts would only say what changed, not why it needs one.
     const { structuralHash, structuralParts } = runtime
       ? structureHashes(snapshot, generation)
-      : { structuralHash: keepalived === null ? contentHash : this.deps.store.contentHash(proxySegments), structuralParts: () => ({}) };
+      : {
+          structuralHash: keepalived === null ? contentHash : this.deps.store.contentHash(proxySegments),
+          structuralParts: () => ({}),
+        };
     let joined: RenderedFiles | undefined;
     return {
       segments,
@@ -248,10 +277,19 @@ export class NodeConfigPlanner {
     current: HashedState[],
     known: ReadonlyMap<string, configs.RenderStateSummary>,
   ): Promise<ServedStatesPlan> {
-    const snapshotOf = (states: TenantState[]): NodeSnapshot => ({ revision, node: settings, tenants: states.map((s) => this.snapshots.of(s, settings)) });
+    const snapshotOf = (states: TenantState[]): NodeSnapshot => ({
+      revision,
+      node: settings,
+      tenants: states.map((s) => this.snapshots.of(s, settings)),
+    });
     const settingsKey = canonicalJson(settings);
     const plan = await planServedStates(
-      { current, known, whole: this.validatedSettings.get(settings.name) !== settingsKey, runtimeChangesNeedNoBinary: settings.kind === 'haproxy' },
+      {
+        current,
+        known,
+        whole: this.validatedSettings.get(settings.name) !== settingsKey,
+        runtimeChangesNeedNoBinary: settings.kind === 'haproxy',
+      },
       {
         render: (states) => renderSegmentsOrRefusal(renderer, snapshotOf(states)),
         validate: (states) => renderAndValidate(renderer, snapshotOf(states)),
@@ -260,7 +298,8 @@ export class NodeConfigPlanner {
       },
     );
     if (plan.settingsValidated) this.validatedSettings.set(settings.name, settingsKey);
-    for (const h of plan.held) this.deps.logger.warn({ tenant: h.tenant, error: h.error }, 'tenant held at its last good state');
+    for (const h of plan.held)
+      this.deps.logger.warn({ tenant: h.tenant, error: h.error }, 'tenant held at its last good state');
     return plan;
   }
 
@@ -279,8 +318,10 @@ export class NodeConfigPlanner {
    */
   private async withRuntimeTls(settings: NodeSettings): Promise<NodeSettings> {
     if (settings.runtimeTls !== undefined) return settings;
-    const listens = settings.kind === 'haproxy' && (settings.runtimeAddress !== null || (settings.masterAddress ?? null) !== null);
-    const runtimeTls = listens && this.deps.runtimeTls !== undefined ? await this.deps.runtimeTls.nodeMaterial(settings.name) : null;
+    const listens =
+      settings.kind === 'haproxy' && (settings.runtimeAddress !== null || (settings.masterAddress ?? null) !== null);
+    const runtimeTls =
+      listens && this.deps.runtimeTls !== undefined ? await this.deps.runtimeTls.nodeMaterial(settings.name) : null;
     return { ...settings, runtimeTls };
   }
 }

@@ -68,8 +68,19 @@ export async function planServedStates(input: ServedStatesInput, ports: ServedSt
   // when nobody is held it is the build's output.
   const rendered = ports.render(everyone);
   const toCheck = whole ? current : await needingTheBinary(input, changed, ports);
-  const first = !rendered.ok ? rendered : toCheck.length === 0 ? rendered : await ports.validate(toCheck.map((c) => c.state));
-  if (first.ok) return { served: everyone, good: changed, held: [], segments: rendered.ok ? rendered.segments : undefined, settingsValidated: whole };
+  const first = !rendered.ok
+    ? rendered
+    : toCheck.length === 0
+      ? rendered
+      : await ports.validate(toCheck.map((c) => c.state));
+  if (first.ok)
+    return {
+      served: everyone,
+      good: changed,
+      held: [],
+      segments: rendered.ok ? rendered.segments : undefined,
+      settingsValidated: whole,
+    };
 
   const suspects = changed.length > 0 ? changed : current;
   const culprits = new Map<string, string>();
@@ -92,7 +103,11 @@ export async function planServedStates(input: ServedStatesInput, ports: ServedSt
       }
       const good = goods.get(id);
       if (good !== undefined) served.push(good);
-      held.push({ tenant: id, error: truncate(error), servingRevision: good === undefined ? null : (known.get(id)?.goodRevision ?? null) });
+      held.push({
+        tenant: id,
+        error: truncate(error),
+        servingRevision: good === undefined ? null : (known.get(id)?.goodRevision ?? null),
+      });
     }
     return { served, held };
   };
@@ -102,7 +117,8 @@ export async function planServedStates(input: ServedStatesInput, ports: ServedSt
     for (const s of suspects) if (!culprits.has(s.state.tenant.id)) culprits.set(s.state.tenant.id, verdict.message);
     result = await mix(culprits);
     const last = await ports.validate(result.served);
-    if (!last.ok) throw new UpstreamError(`even the last good configuration does not validate: ${truncate(last.message)}`);
+    if (!last.ok)
+      throw new UpstreamError(`even the last good configuration does not validate: ${truncate(last.message)}`);
   }
   return { ...result, good: changed.filter((c) => !culprits.has(c.state.tenant.id)), settingsValidated: true };
 }
@@ -114,7 +130,11 @@ export async function planServedStates(input: ServedStatesInput, ports: ServedSt
  * it to the proxies without a check, and `haproxy -c` would prove nothing more. Anything
  * structural, and every NGINX change, goes through the binary.
  */
-async function needingTheBinary(input: ServedStatesInput, changed: HashedState[], ports: ServedStatesPorts): Promise<HashedState[]> {
+async function needingTheBinary(
+  input: ServedStatesInput,
+  changed: HashedState[],
+  ports: ServedStatesPorts,
+): Promise<HashedState[]> {
   if (!input.runtimeChangesNeedNoBinary || changed.length === 0) return changed;
   const goods = await ports.goodStates(changed.map((c) => c.state.tenant.id));
   return changed.filter((c) => {

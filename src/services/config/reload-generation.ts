@@ -8,5 +8,11 @@ import type { SegmentedFiles } from '../../domain/snapshot.js';
 export function withReloadGeneration(files: SegmentedFiles, generation: number): SegmentedFiles {
   const parts = files['haproxy.cfg'];
   if (parts === undefined) return files;
-  return { ...files, 'haproxy.cfg': [`# reload generation ${generation}: requested for a change the Runtime API cannot make safely\n`, ...parts] };
+  return {
+    ...files,
+    'haproxy.cfg': [
+      `# reload generation ${generation}: requested for a change the Runtime API cannot make safely\n`,
+      ...parts,
+    ],
+  };
 }

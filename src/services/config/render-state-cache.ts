@@ -60,10 +60,16 @@ export class RenderStateCache {
     const entry = this.kinds.get(kind);
     if (entry?.map === undefined) return;
     const next = new Map(entry.map);
-    for (const g of good) next.set(g.tenant, { tenantId: g.tenant, goodHash: g.hash, goodRevision: g.revision, error: null });
+    for (const g of good)
+      next.set(g.tenant, { tenantId: g.tenant, goodHash: g.hash, goodRevision: g.revision, error: null });
     for (const h of held) {
       const before = next.get(h.tenant);
-      next.set(h.tenant, { tenantId: h.tenant, goodHash: before?.goodHash ?? null, goodRevision: before?.goodRevision ?? null, error: h.error });
+      next.set(h.tenant, {
+        tenantId: h.tenant,
+        goodHash: before?.goodHash ?? null,
+        goodRevision: before?.goodRevision ?? null,
+        error: h.error,
+      });
     }
     this.kinds.set(kind, { at: entry.at, rows: Promise.resolve(next), map: next });
   }

@@ -35,7 +35,10 @@ export class SegmentDigests {
   private young = generation();
   private old = generation();
 
-  constructor(secretKey: Buffer, private readonly maxChars: number) {
+  constructor(
+    secretKey: Buffer,
+    private readonly maxChars: number,
+  ) {
     this.key = createHmac('sha256', secretKey).update(DIGEST_KEY_LABEL).digest();
   }
 

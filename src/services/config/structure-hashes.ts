@@ -23,7 +23,9 @@ function tenantStructure(t: TenantSnapshot): TenantStructure {
   if (s === undefined) {
     // A part's hash only tells two versions of it apart (the node's structural hash is the full
     // SHA-256): 64 bits do that, and keep the parts a version stores (20,000 at 10,000 tenants) small.
-    const parts = Object.entries(tenantStructuralParts(t)).map(([label, value]) => [label, sha256(JSON.stringify(value)).slice(0, PART_HASH_CHARS)] as const);
+    const parts = Object.entries(tenantStructuralParts(t)).map(
+      ([label, value]) => [label, sha256(JSON.stringify(value)).slice(0, PART_HASH_CHARS)] as const,
+    );
     s = { digest: sha256(JSON.stringify(parts)), parts };
     memo.set(t, s);
   }
@@ -37,7 +39,10 @@ function tenantStructure(t: TenantSnapshot): TenantStructure {
  * The parts (two or more per tenant) are assembled only when asked for: a build whose structure did
  * not change stores none (see ConfigService.buildNow).
  */
-export function structureHashes(snapshot: NodeSnapshot, reloadGeneration: number): { structuralHash: string; structuralParts: () => Record<string, string> } {
+export function structureHashes(
+  snapshot: NodeSnapshot,
+  reloadGeneration: number,
+): { structuralHash: string; structuralParts: () => Record<string, string> } {
   const node = JSON.stringify(nodeStructure(snapshot.node));
   const tenants = inOrder(snapshot.tenants);
   const structures = tenants.map(tenantStructure);
@@ -67,7 +72,8 @@ function nodeStructure(node: NodeSnapshot['node']): unknown {
 /** The tenants by id; snapshots usually come sorted already, and are then not copied. */
 function inOrder(tenants: readonly TenantSnapshot[]): readonly TenantSnapshot[] {
   for (let i = 1; i < tenants.length; i++) {
-    if (tenants[i - 1]!.id >= tenants[i]!.id) return [...tenants].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    if (tenants[i - 1]!.id >= tenants[i]!.id)
+      return [...tenants].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
   return tenants;
 }

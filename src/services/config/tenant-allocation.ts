@@ -3,7 +3,11 @@ import type { NodeSettings, TenantSnapshot } from '../../domain/snapshot.js';
 import type { TenantState } from '../../db/desired-state-repository.js';
 
 /** The tenant's caps on this node: its stored caps there (the rebalancer's), else what it reserved. */
-export function tenantAllocation(t: TenantState, node: Pick<NodeSettings, 'name' | 'kind'>, capacity: CapacityModel): TenantSnapshot['allocation'] {
+export function tenantAllocation(
+  t: TenantState,
+  node: Pick<NodeSettings, 'name' | 'kind'>,
+  capacity: CapacityModel,
+): TenantSnapshot['allocation'] {
   const factors = capacity[node.kind];
   const stored = t.allocations?.find((a) => a.node === node.name);
   const converted = toResourceVector(t.tenant.reservation, factors);

@@ -15,7 +15,10 @@ export class TenantSnapshots {
   /** Per state, its snapshot per kind and caps: nodes whose caps agree share one. */
   private readonly shared = new WeakMap<TenantState, Map<string, TenantSnapshot>>();
   /** Per node, each state's snapshot there (the caps depend on the node and its settings). */
-  private readonly perNode = new Map<string, { readonly settingsKey: string; readonly byState: WeakMap<TenantState, TenantSnapshot> }>();
+  private readonly perNode = new Map<
+    string,
+    { readonly settingsKey: string; readonly byState: WeakMap<TenantState, TenantSnapshot> }
+  >();
 
   constructor(
     private readonly box: SecretBox,
@@ -27,7 +30,8 @@ export class TenantSnapshots {
     // The same state on the same node is the same snapshot: one lookup, without working out its caps.
     const settingsKey = `${node.kind}\0${node.capacity.vcpu}\0${node.capacity.memoryMb}`;
     let perNode = this.perNode.get(node.name);
-    if (perNode?.settingsKey !== settingsKey) this.perNode.set(node.name, (perNode = { settingsKey, byState: new WeakMap() }));
+    if (perNode?.settingsKey !== settingsKey)
+      this.perNode.set(node.name, (perNode = { settingsKey, byState: new WeakMap() }));
     const known = perNode.byState.get(t);
     if (known !== undefined) return known;
     const snapshot = this.sharedSnapshot(t, node);

@@ -8,5 +8,13 @@ import { canonicalJson } from '../../domain/canonical-json.js';
  * turns one into the other. Read from the stored state, so no certificate key is opened for it.
  */
 export function tenantStructureKey(t: TenantState): string {
-  return canonicalJson(tenantStructure({ id: t.tenant.id, vips: t.vips, pools: t.pools, certificates: t.certificates, caBundles: t.caBundles ?? [] }));
+  return canonicalJson(
+    tenantStructure({
+      id: t.tenant.id,
+      vips: t.vips,
+      pools: t.pools,
+      certificates: t.certificates,
+      caBundles: t.caBundles ?? [],
+    }),
+  );
 }

@@ -45,22 +45,52 @@ describe('parseManifests', () => {
 
   it('normalises every object as the API does: defaults filled, host names lower case, addresses canonical', () => {
     const [t] = parseManifests('tenants/shop.yaml', TENANT).tenants;
-    expect(t).toMatchObject({ id: 'shop', displayName: 'shop', limit: { vcpu: 1, memoryMb: 1024 }, labels: { team: 'web' }, weight: null });
-    expect(t!.pools[0]!.healthCheck).toMatchObject({ path: '/', expectedStatus: '200', intervalMs: 2000, rise: 2, fall: 3 });
-    expect(t!.pools[0]!.members[0]).toEqual({ name: 'a1', address: '2001:db8::1', port: 8080, weight: 100, state: 'enabled', backup: false });
+    expect(t).toMatchObject({
+      id: 'shop',
+      displayName: 'shop',
+      limit: { vcpu: 1, memoryMb: 1024 },
+      labels: { team: 'web' },
+      weight: null,
+    });
+    expect(t!.pools[0]!.healthCheck).toMatchObject({
+      path: '/',
+      expectedStatus: '200',
+      intervalMs: 2000,
+      rise: 2,
+      fall: 3,
+    });
+    expect(t!.pools[0]!.members[0]).toEqual({
+      name: 'a1',
+      address: '2001:db8::1',
+      port: 8080,
+      weight: 100,
+      state: 'enabled',
+      backup: false,
+    });
     const vip = t!.vips[0]!;
-    expect(vip).toMatchObject({ hostnames: ['www.shop.example'], allowlist: ['10.1.2.3/32'], persistence: 'none', cookieName: 'SRVID' });
+    expect(vip).toMatchObject({
+      hostnames: ['www.shop.example'],
+      allowlist: ['10.1.2.3/32'],
+      persistence: 'none',
+      cookieName: 'SRVID',
+    });
     expect(vip.routes[0]).toEqual({ name: 'api', priority: 100, match: { pathPrefix: '/api' }, pool: 'app' });
   });
 
   it('resolves certificate files against the directory of the YAML file', () => {
     const [t] = parseManifests('tenants/shop.yaml', TENANT).tenants;
-    expect(t!.certificates[0]).toEqual({ name: 'tls', certificateFile: resolve('tenants/certs/tls.crt'), privateKeyFile: resolve('tenants/certs/tls.key') });
+    expect(t!.certificates[0]).toEqual({
+      name: 'tls',
+      certificateFile: resolve('tenants/certs/tls.crt'),
+      privateKeyFile: resolve('tenants/certs/tls.key'),
+    });
   });
 
   it('when a field is invalid, then the issue names the file, the document index and the field', () => {
     const text = `${TENANT}---\n${TENANT.replace('port: 443', 'port: 70000').replace('name: shop,', 'name: shop2,')}`;
-    expect(messages('tenants/a.yaml', text)).toEqual(['tenants/a.yaml[1] spec.vips[0].port: Too big: expected number to be <=65535']);
+    expect(messages('tenants/a.yaml', text)).toEqual([
+      'tenants/a.yaml[1] spec.vips[0].port: Too big: expected number to be <=65535',
+    ]);
   });
 
   it('reports every problem of a document, an unknown field included, not just the first', () => {
@@ -80,9 +110,16 @@ describe('parseManifests', () => {
     expect(messages('t.yaml', TENANT.replace('name: shop,', 'name: Shop,'))).toEqual([
       expect.stringMatching(/^t\.yaml\[0\] metadata\.name: must be a slug/),
     ]);
-    const undercut = TENANT.replace('reservation: { vcpu: 1, memoryMb: 1024 }', 'reservation: { vcpu: 2, memoryMb: 1024 }\n  limit: { vcpu: 1, memoryMb: 1024 }');
-    expect(messages('t.yaml', undercut)).toEqual(['t.yaml[0] spec.limit.vcpu: limit (1) must be at least the reservation (2)']);
-    expect(messages('t.yaml', TENANT.replace('team: web', 'Team: web'))).toEqual([expect.stringMatching(/^t\.yaml\[0\] metadata\.labels\.Team: /)]);
+    const undercut = TENANT.replace(
+      'reservation: { vcpu: 1, memoryMb: 1024 }',
+      'reservation: { vcpu: 2, memoryMb: 1024 }\n  limit: { vcpu: 1, memoryMb: 1024 }',
+    );
+    expect(messages('t.yaml', undercut)).toEqual([
+      't.yaml[0] spec.limit.vcpu: limit (1) must be at least the reservation (2)',
+    ]);
+    expect(messages('t.yaml', TENANT.replace('team: web', 'Team: web'))).toEqual([
+      expect.stringMatching(/^t\.yaml\[0\] metadata\.labels\.Team: /),
+    ]);
   });
 
   it('refuses a __proto__ key where YAML gives one, instead of dropping it', () => {
@@ -95,23 +132,38 @@ describe('parseManifests', () => {
   });
 
   it('refuses a YAML syntax error with its line, and documents of another kind', () => {
-    expect(messages('t.yaml', 'apiVersion: switchyard/v1\nkind: [Tenant\n')[0]).toMatch(/^t\.yaml\[0\]: YAML: .*line \d+/);
+    expect(messages('t.yaml', 'apiVersion: switchyard/v1\nkind: [Tenant\n')[0]).toMatch(
+      /^t\.yaml\[0\]: YAML: .*line \d+/,
+    );
     expect(messages('t.yaml', 'apiVersion: v2\nkind: Pod\nmetadata: { name: x }\n')).toEqual([
       't.yaml[0] apiVersion: Invalid input: expected "switchyard/v1"',
       't.yaml[0] kind: Invalid input: expected "Tenant"',
     ]);
-    expect(messages('t.yaml', '- a\n- b\n')).toEqual(['t.yaml[0]: a document must be a mapping with apiVersion: switchyard/v1, kind: Tenant, metadata and spec']);
+    expect(messages('t.yaml', '- a\n- b\n')).toEqual([
+      't.yaml[0]: a document must be a mapping with apiVersion: switchyard/v1, kind: Tenant, metadata and spec',
+    ]);
   });
 
   it('refuses duplicate names within a tenant', () => {
-    const text = TENANT.replace("        - { name: a1, address: \"2001:DB8:0:0::1\", port: 8080 }", '        - { name: a1, address: 10.0.0.1, port: 1 }\n        - { name: a1, address: 10.0.0.2, port: 1 }');
+    const text = TENANT.replace(
+      '        - { name: a1, address: "2001:DB8:0:0::1", port: 8080 }',
+      '        - { name: a1, address: 10.0.0.1, port: 1 }\n        - { name: a1, address: 10.0.0.2, port: 1 }',
+    );
     expect(messages('t.yaml', text)).toEqual(['t.yaml[0] spec.pools[0].members[1].name: duplicate member name a1']);
-    const twoVips = TENANT.replace('  vips:\n', '  vips:\n    - { name: www, address: 192.168.10.2, port: 80, protocol: tcp }\n');
-    expect(messages('t.yaml', twoVips)).toEqual(['t.yaml[0] spec.vips[1].name: duplicate vip name "www" (also spec.vips[0])']);
+    const twoVips = TENANT.replace(
+      '  vips:\n',
+      '  vips:\n    - { name: www, address: 192.168.10.2, port: 80, protocol: tcp }\n',
+    );
+    expect(messages('t.yaml', twoVips)).toEqual([
+      't.yaml[0] spec.vips[1].name: duplicate vip name "www" (also spec.vips[0])',
+    ]);
   });
 
   it('skips empty documents and keeps a weight only when the file gives one', () => {
-    const parsed = parseManifests('t.yaml', `---\n# nothing here\n---\n${TENANT.replace('  reservation:', '  weight: 300\n  reservation:')}---\n`);
+    const parsed = parseManifests(
+      't.yaml',
+      `---\n# nothing here\n---\n${TENANT.replace('  reservation:', '  weight: 300\n  reservation:')}---\n`,
+    );
     expect(parsed.issues).toEqual([]);
     expect(parsed.tenants.map((t) => [t.source.index, t.weight])).toEqual([[1, 300]]);
   });

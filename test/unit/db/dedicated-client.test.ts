@@ -14,7 +14,11 @@ describe('DedicatedClient', () => {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
-    const client = new DedicatedClient({ url: `postgres://switchyard@127.0.0.1:${port}/switchyard`, applicationName: 'test', retryDelay: (failures) => failures * 5 });
+    const client = new DedicatedClient({
+      url: `postgres://switchyard@127.0.0.1:${port}/switchyard`,
+      applicationName: 'test',
+      retryDelay: (failures) => failures * 5,
+    });
     const downs: number[] = [];
     client.on('down', (_err, retryMs) => void downs.push(retryMs));
     client.on('up', () => expect.fail('no connection can come up'));

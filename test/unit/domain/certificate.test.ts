@@ -65,14 +65,21 @@ describe('parseCertificateBundle', () => {
     // Compared line by line, never as substrings: base64 can contain "cat" or "EOF" by chance (it
     // did, with certificates made afresh each run).
     const lines = (pem: string) => new Set(pem.split('\n'));
-    for (const stray of ['$ cat web.crt inter.crt; rm -rf /', '# intermediate below', 'haproxy -c ok']) expect(lines(noisy.chainPem).has(stray)).toBe(false);
+    for (const stray of ['$ cat web.crt inter.crt; rm -rf /', '# intermediate below', 'haproxy -c ok'])
+      expect(lines(noisy.chainPem).has(stray)).toBe(false);
     for (const stray of ['export KEY=$(cat <<EOF', 'EOF', ')']) expect(lines(noisy.keyPem).has(stray)).toBe(false);
-    expect(noisy.chainPem).toMatch(/^(-----BEGIN CERTIFICATE-----\n([A-Za-z0-9+/=]{1,64}\n)+-----END CERTIFICATE-----\n)+$/);
+    expect(noisy.chainPem).toMatch(
+      /^(-----BEGIN CERTIFICATE-----\n([A-Za-z0-9+/=]{1,64}\n)+-----END CERTIFICATE-----\n)+$/,
+    );
   });
 
   it('accepts CRLF line ends and trailing spaces, keeping every block and normalising them away', () => {
     const clean = parseCertificateBundle(rsaLeaf.cert + intermediate.cert, rsaLeaf.key, NOW).chainPem;
-    const crlf = parseCertificateBundle((rsaLeaf.cert + intermediate.cert).replace(/\n/g, '\r\n'), rsaLeaf.key.replace(/\n/g, '\r\n'), NOW);
+    const crlf = parseCertificateBundle(
+      (rsaLeaf.cert + intermediate.cert).replace(/\n/g, '\r\n'),
+      rsaLeaf.key.replace(/\n/g, '\r\n'),
+      NOW,
+    );
     expect(crlf.chainPem).toBe(clean);
     const padded = parseCertificateBundle(rsaLeaf.cert + intermediate.cert.replace(/\n/g, '  \n'), rsaLeaf.key, NOW);
     expect(padded.chainPem).toBe(clean);
@@ -85,7 +92,9 @@ describe('parseCertificateBundle', () => {
   });
 
   it('refuses a block that is not an X.509 certificate', () => {
-    const err = failure(() => parseCertificateBundle('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', rsaLeaf.key, NOW));
+    const err = failure(() =>
+      parseCertificateBundle('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', rsaLeaf.key, NOW),
+    );
     expect(err.field).toBe('certificate');
     expect(err.message).toMatch(/block 1 is not a valid X\.509 certificate/);
   });
@@ -130,7 +139,9 @@ describe('parseCertificateBundle', () => {
   });
 
   it('refuses RSA keys under 2048 bits and key types proxies do not serve', () => {
-    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
     expect(failure(() => parseCertificateBundle(ecLeaf.cert, small, NOW)).message).toMatch(/1024-bit RSA key/);
     const x25519 = generateKeyPairSync('x25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     expect(failure(() => parseCertificateBundle(ecLeaf.cert, x25519, NOW)).message).toMatch(/is a x25519 key/);
@@ -145,7 +156,9 @@ describe('parseCertificateBundle', () => {
   it('judges expiry against the given clock, for the leaf and for every issuer', () => {
     const notAfter = new Date(new X509Certificate(rsaLeaf.cert).validTo);
     const later = new Date(notAfter.getTime() + 1000);
-    expect(failure(() => parseCertificateBundle(rsaLeaf.cert, rsaLeaf.key, later)).message).toMatch(/^the certificate expired on/);
+    expect(failure(() => parseCertificateBundle(rsaLeaf.cert, rsaLeaf.key, later)).message).toMatch(
+      /^the certificate expired on/,
+    );
     // The intermediate expires at the same moment as the leaf here; check it on its own too.
     const interAfter = new Date(new X509Certificate(intermediate.cert).validTo);
     const justBefore = new Date(Math.min(notAfter.getTime(), interAfter.getTime()) - 1000);

@@ -1,15 +1,26 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalIp, cidrContains, formatCidr, formatIp, parseCidr, parseIp, usableAddresses, usableCount } from '../../../src/domain/ip.js';
+import {
+  canonicalIp,
+  cidrContains,
+  formatCidr,
+  formatIp,
+  parseCidr,
+  parseIp,
+  usableAddresses,
+  usableCount,
+} from '../../../src/domain/ip.js';
 import { assertProperty } from '../../support/property.js';
 
 describe('canonicalIp', () => {
   it('keeps plain dotted quads, zeros included', () => {
-    for (const ip of ['0.0.0.0', '10.0.0.1', '10.100.0.250', '255.255.255.255', '1.0.10.0']) expect(canonicalIp(ip)).toBe(ip);
+    for (const ip of ['0.0.0.0', '10.0.0.1', '10.100.0.250', '255.255.255.255', '1.0.10.0'])
+      expect(canonicalIp(ip)).toBe(ip);
   });
 
   it('refuses a leading zero in any part (octal to some tools)', () => {
-    for (const ip of ['010.0.0.1', '10.01.0.1', '10.0.00.1', '10.0.0.01', '00.0.0.0']) expect(canonicalIp(ip)).toBeNull();
+    for (const ip of ['010.0.0.1', '10.01.0.1', '10.0.00.1', '10.0.0.01', '00.0.0.0'])
+      expect(canonicalIp(ip)).toBeNull();
   });
 
   it('writes IPv6 in its one canonical form and refuses zone ids and non-addresses', () => {
@@ -35,7 +46,18 @@ describe('parseIp and formatIp', () => {
   });
 
   it('refuses what canonicalIp refuses', () => {
-    for (const text of ['', '10.0.0', '10.0.0.256', '10.01.0.1', '1.2.3.4.5', 'fe80::1%eth0', '[::1]', '2001:db8::1::2', 'example.com', ' 10.0.0.1']) {
+    for (const text of [
+      '',
+      '10.0.0',
+      '10.0.0.256',
+      '10.01.0.1',
+      '1.2.3.4.5',
+      'fe80::1%eth0',
+      '[::1]',
+      '2001:db8::1::2',
+      'example.com',
+      ' 10.0.0.1',
+    ]) {
       expect(parseIp(text), text).toBeNull();
     }
   });
@@ -52,11 +74,14 @@ describe('parseIp and formatIp', () => {
       fc.bigInt({ min: 0n, max: (1n << 32n) - 1n }).map((value) => ({ family: 4 as const, value })),
       fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }).map((value) => ({ family: 6 as const, value })),
     );
-    assertProperty(fc.property(addresses, (ip) => {
-      const text = formatIp(ip);
-      expect(canonicalIp(text)).toBe(text);
-      expect(parseIp(text)).toEqual(ip);
-    }), 2000);
+    assertProperty(
+      fc.property(addresses, (ip) => {
+        const text = formatIp(ip);
+        expect(canonicalIp(text)).toBe(text);
+        expect(parseIp(text)).toEqual(ip);
+      }),
+      2000,
+    );
   });
 });
 
@@ -67,21 +92,45 @@ describe('parseCidr and formatCidr', () => {
     expect(parseCidr('0.0.0.0/0')).toEqual({ family: 4, network: 0n, prefix: 0 });
     expect(parseCidr('10.0.0.1/32')).toEqual({ family: 4, network: 0x0a000001n, prefix: 32 });
     expect(parseCidr('2001:db8::/32')).toEqual({ family: 6, network: 0x20010db8n << 96n, prefix: 32 });
-    expect(parseCidr('2001:DB8:0:1::/64')).toEqual({ family: 6, network: 0x20010db8000000010000000000000000n, prefix: 64 });
+    expect(parseCidr('2001:DB8:0:1::/64')).toEqual({
+      family: 6,
+      network: 0x20010db8000000010000000000000000n,
+      prefix: 64,
+    });
     expect(parseCidr('::/0')).toEqual({ family: 6, network: 0n, prefix: 0 });
     expect(parseCidr('::1/128')).toEqual({ family: 6, network: 1n, prefix: 128 });
   });
 
   it('refuses an address with host bits set: the network address is what a pool names', () => {
-    for (const text of ['10.0.0.1/24', '10.0.0.1/31', '192.168.1.64/25', '11.0.0.0/7', '2001:db8::1/64', '2001:db9::/31', '::1/127']) {
+    for (const text of [
+      '10.0.0.1/24',
+      '10.0.0.1/31',
+      '192.168.1.64/25',
+      '11.0.0.0/7',
+      '2001:db8::1/64',
+      '2001:db9::/31',
+      '::1/127',
+    ]) {
       expect(parseCidr(text), text).toBeNull();
     }
   });
 
   it('refuses a prefix longer than the family has bits, a missing or malformed prefix, and a bad address', () => {
     for (const text of [
-      '10.0.0.0/33', '::/129', '10.0.0.0/1000', '10.0.0.0', '10.0.0.0/', '10.0.0.0/-1', '10.0.0.0/8.0', '10.0.0.0/ 8', '10.0.0.0/8/8',
-      '10.0.0/8', '10.00.0.0/16', 'fe80::%eth0/64', 'example.com/24', '/24',
+      '10.0.0.0/33',
+      '::/129',
+      '10.0.0.0/1000',
+      '10.0.0.0',
+      '10.0.0.0/',
+      '10.0.0.0/-1',
+      '10.0.0.0/8.0',
+      '10.0.0.0/ 8',
+      '10.0.0.0/8/8',
+      '10.0.0/8',
+      '10.00.0.0/16',
+      'fe80::%eth0/64',
+      'example.com/24',
+      '/24',
     ]) {
       expect(parseCidr(text), text).toBeNull();
     }
@@ -103,7 +152,11 @@ describe('cidrContains', () => {
     expect(cidrContains(parseCidr('::/0')!, parseIp('10.0.0.1')!), 'IPv4 is not inside ::/0').toBe(false);
     expect(cidrContains(parseCidr('0.0.0.0/0')!, parseIp('::ffff:10.0.0.1')!), 'nor IPv6 inside 0.0.0.0/0').toBe(false);
     const v6 = parseCidr('2001:db8::/126')!;
-    expect(['2001:db8::', '2001:db8::3', '2001:db8::4'].map((t) => cidrContains(v6, parseIp(t)!))).toEqual([true, true, false]);
+    expect(['2001:db8::', '2001:db8::3', '2001:db8::4'].map((t) => cidrContains(v6, parseIp(t)!))).toEqual([
+      true,
+      true,
+      false,
+    ]);
   });
 });
 
@@ -116,7 +169,11 @@ describe('usableAddresses and usableCount', () => {
     expect(usable('10.0.0.0/30')).toEqual(['10.0.0.1', '10.0.0.2']);
     expect(usable('10.0.0.0/31')).toEqual(['10.0.0.0', '10.0.0.1']);
     expect(usable('10.0.0.7/32')).toEqual(['10.0.0.7']);
-    expect([usableCount(parseCidr('10.0.0.0/24')!), usableCount(parseCidr('10.0.0.0/31')!), usableCount(parseCidr('0.0.0.0/0')!)]).toEqual([254n, 2n, 2n ** 32n - 2n]);
+    expect([
+      usableCount(parseCidr('10.0.0.0/24')!),
+      usableCount(parseCidr('10.0.0.0/31')!),
+      usableCount(parseCidr('0.0.0.0/0')!),
+    ]).toEqual([254n, 2n, 2n ** 32n - 2n]);
   });
 
   it('IPv6: skips only the subnet-router anycast address (the first), except in /127 and /128', () => {
@@ -130,22 +187,35 @@ describe('usableAddresses and usableCount', () => {
   });
 
   it('property: the addresses listed are as many as usableCount says, in order, inside the block', () => {
-    const blocks = fc.oneof(
-      fc.record({ family: fc.constant(4 as const), prefix: fc.integer({ min: 22, max: 32 }), bits: fc.bigInt({ min: 0n, max: (1n << 32n) - 1n }) }),
-      fc.record({ family: fc.constant(6 as const), prefix: fc.integer({ min: 118, max: 128 }), bits: fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }) }),
-    ).map(({ family, prefix, bits }) => {
-      const width = family === 4 ? 32 : 128;
-      const host = BigInt(width - prefix);
-      return parseCidr(`${formatIp({ family, value: (bits >> host) << host })}/${prefix}`)!;
-    });
-    assertProperty(fc.property(blocks, (cidr) => {
-      const listed = [...usableAddresses(cidr)];
-      expect(BigInt(listed.length)).toBe(usableCount(cidr));
-      for (const [i, ip] of listed.entries()) {
-        expect(cidrContains(cidr, ip)).toBe(true);
-        if (i > 0) expect(ip.value).toBe(listed[i - 1]!.value + 1n);
-      }
-      expect(formatCidr(cidr)).toBe(formatCidr(parseCidr(formatCidr(cidr))!));
-    }), 300);
+    const blocks = fc
+      .oneof(
+        fc.record({
+          family: fc.constant(4 as const),
+          prefix: fc.integer({ min: 22, max: 32 }),
+          bits: fc.bigInt({ min: 0n, max: (1n << 32n) - 1n }),
+        }),
+        fc.record({
+          family: fc.constant(6 as const),
+          prefix: fc.integer({ min: 118, max: 128 }),
+          bits: fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }),
+        }),
+      )
+      .map(({ family, prefix, bits }) => {
+        const width = family === 4 ? 32 : 128;
+        const host = BigInt(width - prefix);
+        return parseCidr(`${formatIp({ family, value: (bits >> host) << host })}/${prefix}`)!;
+      });
+    assertProperty(
+      fc.property(blocks, (cidr) => {
+        const listed = [...usableAddresses(cidr)];
+        expect(BigInt(listed.length)).toBe(usableCount(cidr));
+        for (const [i, ip] of listed.entries()) {
+          expect(cidrContains(cidr, ip)).toBe(true);
+          if (i > 0) expect(ip.value).toBe(listed[i - 1]!.value + 1n);
+        }
+        expect(formatCidr(cidr)).toBe(formatCidr(parseCidr(formatCidr(cidr))!));
+      }),
+      300,
+    );
   });
 });

@@ -2,7 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { decideConvergence, type ConvergenceInput } from '../../../src/domain/node-convergence.js';
 
 const t0 = Date.parse('2026-01-01T00:00:00.000Z');
-const node = (over: { heartbeat?: string | null; applied?: string | null; desired?: string | null; lastError?: string | null; pending?: number; error?: string | null; runtime?: boolean } = {}): ConvergenceInput => ({
+const node = (
+  over: {
+    heartbeat?: string | null;
+    applied?: string | null;
+    desired?: string | null;
+    lastError?: string | null;
+    pending?: number;
+    error?: string | null;
+    runtime?: boolean;
+  } = {},
+): ConvergenceInput => ({
   lastHeartbeatAt: over.heartbeat === undefined ? '2026-01-01T00:00:00.000Z' : over.heartbeat,
   createdAt: '2026-01-01T00:00:00.000Z',
   runtimeAddress: over.runtime === false ? null : { host: '127.0.0.1', port: 9999 },
@@ -20,21 +30,38 @@ describe('decideConvergence', () => {
   });
 
   it('when its agent misses three heartbeats, then it is not converged whatever hashes it reported', () => {
-    expect(decideConvergence(node(), t0 + 31_000, 10_000)).toMatchObject({ converged: false, cause: 'agent_silent', waitingFor: expect.stringContaining('no heartbeat for 31 s') });
+    expect(decideConvergence(node(), t0 + 31_000, 10_000)).toMatchObject({
+      converged: false,
+      cause: 'agent_silent',
+      waitingFor: expect.stringContaining('no heartbeat for 31 s'),
+    });
   });
 
   it('when its last Runtime API push failed, then it is not converged and says the error', () => {
-    expect(decideConvergence(node({ error: 'connect ECONNREFUSED' }), t0, 10_000)).toMatchObject({ converged: false, cause: 'runtime_api_failing', waitingFor: expect.stringContaining('connect ECONNREFUSED') });
+    expect(decideConvergence(node({ error: 'connect ECONNREFUSED' }), t0, 10_000)).toMatchObject({
+      converged: false,
+      cause: 'runtime_api_failing',
+      waitingFor: expect.stringContaining('connect ECONNREFUSED'),
+    });
   });
 
   it('when it has not applied the latest config, then it waits for its agent, or says why the agent failed', () => {
     expect(decideConvergence(node({ desired: null }), t0, 10_000).cause).toBe('no_config');
-    expect(decideConvergence(node({ applied: 'h0' }), t0, 10_000)).toMatchObject({ cause: 'not_applied', waitingFor: 'agent to apply the latest configuration' });
-    expect(decideConvergence(node({ applied: 'h0', lastError: 'bad\nmore' }), t0, 10_000)).toMatchObject({ cause: 'apply_failed', waitingFor: 'agent failed to apply: bad' });
+    expect(decideConvergence(node({ applied: 'h0' }), t0, 10_000)).toMatchObject({
+      cause: 'not_applied',
+      waitingFor: 'agent to apply the latest configuration',
+    });
+    expect(decideConvergence(node({ applied: 'h0', lastError: 'bad\nmore' }), t0, 10_000)).toMatchObject({
+      cause: 'apply_failed',
+      waitingFor: 'agent failed to apply: bad',
+    });
   });
 
   it('when runtime commands are pending on a node with a Runtime API, then it is not converged', () => {
-    expect(decideConvergence(node({ pending: 2 }), t0, 10_000)).toMatchObject({ cause: 'runtime_pending', waitingFor: '2 runtime command(s)' });
+    expect(decideConvergence(node({ pending: 2 }), t0, 10_000)).toMatchObject({
+      cause: 'runtime_pending',
+      waitingFor: '2 runtime command(s)',
+    });
     expect(decideConvergence(node({ pending: 2, runtime: false }), t0, 10_000).converged).toBe(true);
   });
 });

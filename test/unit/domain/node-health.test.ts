@@ -10,7 +10,10 @@ const t0 = Date.parse('2026-01-01T00:00:00.000Z');
 
 describe('nodeHealth', () => {
   it('when a node heartbeats within three intervals, then it is healthy', () => {
-    expect(nodeHealth(node({ lastHeartbeatAt: '2026-01-01T00:00:00.000Z' }), t0 + 30_000, 10_000)).toEqual({ healthy: true, reason: null });
+    expect(nodeHealth(node({ lastHeartbeatAt: '2026-01-01T00:00:00.000Z' }), t0 + 30_000, 10_000)).toEqual({
+      healthy: true,
+      reason: null,
+    });
   });
 
   it('when a node misses three heartbeats, then it is unhealthy and says for how long', () => {
@@ -24,16 +27,26 @@ describe('nodeHealth', () => {
   });
 
   it('when its Runtime API push failed, then it is unhealthy whatever its heartbeats', () => {
-    const h = nodeHealth(node({ lastHeartbeatAt: '2026-01-01T00:00:00.000Z', error: 'connect ECONNREFUSED' }), t0, 10_000);
+    const h = nodeHealth(
+      node({ lastHeartbeatAt: '2026-01-01T00:00:00.000Z', error: 'connect ECONNREFUSED' }),
+      t0,
+      10_000,
+    );
     expect(h).toEqual({ healthy: false, reason: 'its Runtime API push failed: connect ECONNREFUSED' });
   });
 });
 
 describe('placementHealth', () => {
-  const failing = (since: string) => ({ ...node({ lastHeartbeatAt: '2026-01-01T00:01:00.000Z' }), status: { runtime: { error: 'connect ECONNREFUSED', errorSince: since } } });
+  const failing = (since: string) => ({
+    ...node({ lastHeartbeatAt: '2026-01-01T00:01:00.000Z' }),
+    status: { runtime: { error: 'connect ECONNREFUSED', errorSince: since } },
+  });
 
   it('when one push has just failed, then the node stays in placement', () => {
-    expect(placementHealth(failing('2026-01-01T00:01:00.000Z'), t0 + 65_000, 10_000, 0)).toEqual({ healthy: true, reason: null });
+    expect(placementHealth(failing('2026-01-01T00:01:00.000Z'), t0 + 65_000, 10_000, 0)).toEqual({
+      healthy: true,
+      reason: null,
+    });
   });
 
   it('when pushes have failed for more than three intervals, then it leaves placement and says why', () => {
@@ -49,10 +62,19 @@ describe('placementHealth', () => {
     expect(placementHealth(silent, t0 + 600_000, 10_000, t0 + 590_000).healthy).toBe(true);
     expect(placementHealth(failing('2026-01-01T00:00:00.000Z'), t0 + 600_000, 10_000, t0 + 590_000).healthy).toBe(true);
     // Still failing 40 s into the leadership: now it counts.
-    expect(placementHealth({ ...failing('2026-01-01T00:00:00.000Z'), lastHeartbeatAt: '2026-01-01T00:10:35.000Z' }, t0 + 640_000, 10_000, t0 + 590_000).reason).toMatch(/^its Runtime API pushes have failed for 50 s/);
+    expect(
+      placementHealth(
+        { ...failing('2026-01-01T00:00:00.000Z'), lastHeartbeatAt: '2026-01-01T00:10:35.000Z' },
+        t0 + 640_000,
+        10_000,
+        t0 + 590_000,
+      ).reason,
+    ).toMatch(/^its Runtime API pushes have failed for 50 s/);
   });
 
   it('when a node misses heartbeats, then it leaves placement like the caps rule says', () => {
-    expect(placementHealth(node({ lastHeartbeatAt: '2026-01-01T00:00:00.000Z' }), t0 + 31_000, 10_000, 0).reason).toBe('no heartbeat for 31 s (more than 3 × 10 s)');
+    expect(placementHealth(node({ lastHeartbeatAt: '2026-01-01T00:00:00.000Z' }), t0 + 31_000, 10_000, 0).reason).toBe(
+      'no heartbeat for 31 s (more than 3 × 10 s)',
+    );
   });
 });

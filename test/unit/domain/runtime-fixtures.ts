@@ -1,7 +1,12 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createMemberSchema, type Member, type MemberSpec } from '../../../src/domain/member.js';
-import type { DesiredRuntime, ObservedRuntime, ObservedServer, ServerAdmin } from '../../../src/domain/runtime-state.js';
+import type {
+  DesiredRuntime,
+  ObservedRuntime,
+  ObservedServer,
+  ServerAdmin,
+} from '../../../src/domain/runtime-state.js';
 import type { NodeSnapshot, PoolSnapshot, TenantSnapshot } from '../../../src/domain/snapshot.js';
 import { observeCommands, readObservation } from '../../../src/fleet/observe-runtime.js';
 import type { RuntimeCommand } from '../../../src/fleet/runtime-api/commands/runtime-command.js';
@@ -29,8 +34,15 @@ export function capture(name: string): string {
 
 /** What HAProxy running the seed config answered to the observation batch, read as the reconciler reads it. */
 export function seedObserved(desired: DesiredRuntime): ObservedRuntime {
-  const replies = [capture('show-servers-state.txt'), capture('show-stat.csv'), capture('show-map.txt'), capture('show-ssl-cert.txt')];
-  const results = observeCommands(desired).map((command, i): CommandResult => ({ status: 'ok', command, output: replies[i] ?? '' }));
+  const replies = [
+    capture('show-servers-state.txt'),
+    capture('show-stat.csv'),
+    capture('show-map.txt'),
+    capture('show-ssl-cert.txt'),
+  ];
+  const results = observeCommands(desired).map(
+    (command, i): CommandResult => ({ status: 'ok', command, output: replies[i] ?? '' }),
+  );
   const observation = readObservation(desired, results);
   if (!observation.ok) throw new Error(observation.error);
   return observation.observed;
@@ -43,12 +55,21 @@ export function member(pool: string, input: Record<string, unknown>): Member {
 }
 
 /** The snapshot with one tenant changed. */
-export function withTenant(snapshot: NodeSnapshot, id: string, change: (t: TenantSnapshot) => TenantSnapshot): NodeSnapshot {
+export function withTenant(
+  snapshot: NodeSnapshot,
+  id: string,
+  change: (t: TenantSnapshot) => TenantSnapshot,
+): NodeSnapshot {
   return { ...snapshot, tenants: snapshot.tenants.map((t) => (t.id === id ? change(t) : t)) };
 }
 
 /** The snapshot with one pool's members changed. */
-export function withMembers(snapshot: NodeSnapshot, tenant: string, pool: string, change: (ms: readonly MemberSpec[]) => MemberSpec[]): NodeSnapshot {
+export function withMembers(
+  snapshot: NodeSnapshot,
+  tenant: string,
+  pool: string,
+  change: (ms: readonly MemberSpec[]) => MemberSpec[],
+): NodeSnapshot {
   return withTenant(snapshot, tenant, (t) => ({
     ...t,
     pools: t.pools.map((p): PoolSnapshot => (p.name === pool ? { ...p, members: change(p.members) } : p)),
@@ -57,7 +78,10 @@ export function withMembers(snapshot: NodeSnapshot, tenant: string, pool: string
 
 /** An observation with one server changed (sessions, admin state, ...). */
 export function withServer(observed: ObservedRuntime, id: string, change: Partial<ObservedServer>): ObservedRuntime {
-  return { ...observed, servers: observed.servers.map((s) => (`${s.backend}/${s.name}` === id ? { ...s, ...change } : s)) };
+  return {
+    ...observed,
+    servers: observed.servers.map((s) => (`${s.backend}/${s.name}` === id ? { ...s, ...change } : s)),
+  };
 }
 
 /**
@@ -79,23 +103,37 @@ export function applyCommands(observed: ObservedRuntime, commands: readonly Runt
   for (const { line, payload } of commands) {
     let m: RegExpExecArray | null;
     if ((m = /^set server (\S+) weight (\d+)$/.exec(line))) Object.assign(find(m[1]!), { weight: Number(m[2]) });
-    else if ((m = /^set server (\S+) addr (\S+) port (\d+)$/.exec(line))) Object.assign(find(m[1]!), { address: m[2], port: Number(m[3]) });
-    else if ((m = /^set server (\S+) state (ready|drain|maint)$/.exec(line))) Object.assign(find(m[1]!), { admin: m[2] });
+    else if ((m = /^set server (\S+) addr (\S+) port (\d+)$/.exec(line)))
+      Object.assign(find(m[1]!), { address: m[2], port: Number(m[3]) });
+    else if ((m = /^set server (\S+) state (ready|drain|maint)$/.exec(line)))
+      Object.assign(find(m[1]!), { admin: m[2] });
     else if ((m = /^enable server (\S+)$/.exec(line))) Object.assign(find(m[1]!), { admin: 'ready' });
     else if ((m = /^enable health (\S+)$/.exec(line))) find(m[1]!);
     else if ((m = /^add server ([^/\s]+)\/(\S+) (\S+):(\d+)(.*)$/.exec(line))) {
-      if (servers.some((s) => s.backend === m![1] && s.name === m![2])) throw new Error('Already exists a server with the same name in backend.');
+      if (servers.some((s) => s.backend === m![1] && s.name === m![2]))
+        throw new Error('Already exists a server with the same name in backend.');
       const weight = /weight (\d+)/.exec(m[5]!);
       servers.push({
-        backend: m[1]!, name: m[2]!, address: m[3]!, port: Number(m[4]), weight: weight ? Number(weight[1]) : 1, admin: 'maint',
-        backup: / backup/.test(m[5]!), running: false, sessions: 0, secondsInState: 0, checkStatus: null, checkDescription: null,
+        backend: m[1]!,
+        name: m[2]!,
+        address: m[3]!,
+        port: Number(m[4]),
+        weight: weight ? Number(weight[1]) : 1,
+        admin: 'maint',
+        backup: / backup/.test(m[5]!),
+        running: false,
+        sessions: 0,
+        secondsInState: 0,
+        checkStatus: null,
+        checkDescription: null,
       });
     } else if ((m = /^del server (\S+)$/.exec(line))) {
       const s = find(m[1]!);
       if (s.admin !== 'maint') throw new Error('Only servers in maintenance mode can be deleted.');
       if (s.sessions !== 0) throw new Error('Server still has connections attached to it, cannot remove it.');
       servers.splice(servers.indexOf(s), 1);
-    } else if ((m = /^set maxconn frontend (\S+) (\d+)$/.exec(line))) Object.assign(frontends.find((f) => f.name === m![1])!, { maxconn: Number(m[2]) });
+    } else if ((m = /^set maxconn frontend (\S+) (\d+)$/.exec(line)))
+      Object.assign(frontends.find((f) => f.name === m![1])!, { maxconn: Number(m[2]) });
     else if ((m = /^set map (\S+) (\S+) (\S+)$/.exec(line))) {
       if (!map?.some((e) => e.key === m![2])) throw new Error('entry not found.');
       map = map.map((e) => (e.key === m![2] ? { ...e, value: m![3]! } : e));

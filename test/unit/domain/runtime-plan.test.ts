@@ -9,7 +9,17 @@ import { commandBuilders } from '../../../src/fleet/runtime-api/commands/command
 import type { RuntimeCommand } from '../../../src/fleet/runtime-api/commands/runtime-command.js';
 import { toHaproxyRuntime } from '../../../src/render/haproxy-runtime-view.js';
 import { assertProperty, scenario } from '../../support/property.js';
-import { CERT_FILE, MAP_FILE, applyCommands, member, seed, seedObserved, withMembers, withServer, withTenant } from './runtime-fixtures.js';
+import {
+  CERT_FILE,
+  MAP_FILE,
+  applyCommands,
+  member,
+  seed,
+  seedObserved,
+  withMembers,
+  withServer,
+  withTenant,
+} from './runtime-fixtures.js';
 
 /**
  * Change planning against what HAProxy 2.6 really reported while running the seed's config
@@ -34,8 +44,12 @@ describe('reading a live HAProxy', () => {
       { name: 'fe_b_api', maxconn: 80000, sessions: 0 },
       { name: 'fe_c_ssh', maxconn: 20000, sessions: 0 },
     ]);
-    expect(observedSeed.backends).toEqual(expect.arrayContaining(['be_a_web', 'be_b_api', 'be_c_ssh', 'sy_unrouted_http', 'st_a']));
-    expect(observedSeed.servers.map((s) => `${s.backend}/${s.name} ${s.address}:${s.port} w${s.weight} ${s.admin}`)).toEqual([
+    expect(observedSeed.backends).toEqual(
+      expect.arrayContaining(['be_a_web', 'be_b_api', 'be_c_ssh', 'sy_unrouted_http', 'st_a']),
+    );
+    expect(
+      observedSeed.servers.map((s) => `${s.backend}/${s.name} ${s.address}:${s.port} w${s.weight} ${s.admin}`),
+    ).toEqual([
       'be_a_web/web-1 10.0.1.11:8080 w100 ready',
       'be_a_web/web-2 10.0.1.12:8080 w100 ready',
       'be_a_web/web-3 10.0.1.13:8080 w100 ready',
@@ -66,35 +80,60 @@ describe('reading a live HAProxy', () => {
 
 describe('member changes go out as runtime commands', () => {
   it('when a weight changes, then only that server is re-weighted', () => {
-    const p = plan(withMembers(seed(), 'c', 'ssh', (ms) => ms.map((m) => (m.name === 'ssh-1' ? { ...m, weight: 40 } : m))));
+    const p = plan(
+      withMembers(seed(), 'c', 'ssh', (ms) => ms.map((m) => (m.name === 'ssh-1' ? { ...m, weight: 40 } : m))),
+    );
     expect(lines(p)).toEqual(['set server be_c_ssh/ssh-1 weight 40']);
     expect(p.pendingReload).toEqual([]);
   });
 
   it('when a member is drained, then it gets the weight the file gives it (0) and the drain state', () => {
-    const p = plan(withMembers(seed(), 'a', 'web', (ms) => ms.map((m) => (m.name === 'web-2' ? { ...m, state: 'drain' } : m))));
+    const p = plan(
+      withMembers(seed(), 'a', 'web', (ms) => ms.map((m) => (m.name === 'web-2' ? { ...m, state: 'drain' } : m))),
+    );
     expect(lines(p)).toEqual(['set server be_a_web/web-2 weight 0', 'set server be_a_web/web-2 state drain']);
   });
 
   it('when a member is disabled, then it goes to maintenance; when enabled again, back to ready', () => {
-    const disabled = withMembers(seed(), 'b', 'api', (ms) => ms.map((m) => (m.name === 'api-2' ? { ...m, state: 'disabled' } : m)));
+    const disabled = withMembers(seed(), 'b', 'api', (ms) =>
+      ms.map((m) => (m.name === 'api-2' ? { ...m, state: 'disabled' } : m)),
+    );
     expect(lines(plan(disabled))).toEqual(['set server be_b_api/api-2 state maint']);
-    expect(lines(plan(seed(), withServer(observedSeed, 'be_b_api/api-2', { admin: 'maint' })))).toEqual(['set server be_b_api/api-2 state ready']);
+    expect(lines(plan(seed(), withServer(observedSeed, 'be_b_api/api-2', { admin: 'maint' })))).toEqual([
+      'set server be_b_api/api-2 state ready',
+    ]);
   });
 
   it('when a member moves, then its address and port are set in place', () => {
-    const p = plan(withMembers(seed(), 'b', 'api', (ms) => ms.map((m) => (m.name === 'api-1' ? { ...m, address: '10.0.2.99', port: 9090 } : m))));
+    const p = plan(
+      withMembers(seed(), 'b', 'api', (ms) =>
+        ms.map((m) => (m.name === 'api-1' ? { ...m, address: '10.0.2.99', port: 9090 } : m)),
+      ),
+    );
     expect(lines(p)).toEqual(['set server be_b_api/api-1 addr 10.0.2.99 port 9090']);
   });
 
   it('compares IPv6 addresses in canonical form, so an equal address written differently plans nothing', () => {
-    const desired: DesiredRuntime = { ...baseline, backends: baseline.backends.map((b) => (b.name === 'be_c_ssh' ? { ...b, servers: b.servers.map((s) => ({ ...s, address: '2001:DB8:0:0::1' })) } : b)) };
-    const observed = { ...observedSeed, servers: observedSeed.servers.map((s) => (s.backend === 'be_c_ssh' ? { ...s, address: '2001:db8::1' } : s)) };
+    const desired: DesiredRuntime = {
+      ...baseline,
+      backends: baseline.backends.map((b) =>
+        b.name === 'be_c_ssh' ? { ...b, servers: b.servers.map((s) => ({ ...s, address: '2001:DB8:0:0::1' })) } : b,
+      ),
+    };
+    const observed = {
+      ...observedSeed,
+      servers: observedSeed.servers.map((s) => (s.backend === 'be_c_ssh' ? { ...s, address: '2001:db8::1' } : s)),
+    };
     expect(planRuntime(desired, observed, commandBuilders, OPTIONS).commands).toEqual([]);
   });
 
   it('when a member is added to a pool of TLS members, then it is added with the TLS and the check the config prints, its checks enabled, then it is enabled', () => {
-    const p = plan(withMembers(seed(), 'b', 'api', (ms) => [...ms, member('api', { name: 'api-3', address: '10.0.2.13', port: 8443, weight: 30 })]));
+    const p = plan(
+      withMembers(seed(), 'b', 'api', (ms) => [
+        ...ms,
+        member('api', { name: 'api-3', address: '10.0.2.13', port: 8443, weight: 30 }),
+      ]),
+    );
     expect(lines(p)).toEqual([
       'add server be_b_api/api-3 10.0.2.13:8443 weight 30 ssl verify required ca-file /etc/haproxy/switchyard/member-tls/b/ca/b-members.pem sni str(api.b.internal) check inter 2000 rise 2 fall 3 check-ssl check-sni api.b.internal',
       'enable health be_b_api/api-3',
@@ -103,7 +142,12 @@ describe('member changes go out as runtime commands', () => {
   });
 
   it('when a backup member is added to a TCP pool, then it is added as a backup', () => {
-    const p = plan(withMembers(seed(), 'c', 'ssh', (ms) => [...ms, member('ssh', { name: 'ssh-3', address: '10.0.3.13', port: 22, backup: true })]));
+    const p = plan(
+      withMembers(seed(), 'c', 'ssh', (ms) => [
+        ...ms,
+        member('ssh', { name: 'ssh-3', address: '10.0.3.13', port: 22, backup: true }),
+      ]),
+    );
     expect(lines(p)).toEqual([
       'add server be_c_ssh/ssh-3 10.0.3.13:22 weight 100 backup check inter 5000 rise 2 fall 3',
       'enable health be_c_ssh/ssh-3',
@@ -129,24 +173,46 @@ describe('member changes go out as runtime commands', () => {
   });
 
   it('when a pool has no health check, then an added member gets no check and no enable health', () => {
-    const snapshot = withTenant(seed(), 'c', (t) => ({ ...t, pools: t.pools.map((p) => ({ ...p, healthCheck: null })) }));
-    const p = plan(withMembers(snapshot, 'c', 'ssh', (ms) => [...ms, member('ssh', { name: 'ssh-3', address: '10.0.3.13', port: 22 })]));
+    const snapshot = withTenant(seed(), 'c', (t) => ({
+      ...t,
+      pools: t.pools.map((p) => ({ ...p, healthCheck: null })),
+    }));
+    const p = plan(
+      withMembers(snapshot, 'c', 'ssh', (ms) => [
+        ...ms,
+        member('ssh', { name: 'ssh-3', address: '10.0.3.13', port: 22 }),
+      ]),
+    );
     expect(lines(p)).toEqual(['add server be_c_ssh/ssh-3 10.0.3.13:22 weight 100', 'enable server be_c_ssh/ssh-3']);
   });
 
   it('when a member is added behind cookie persistence, then nothing is sent and the reload is named as what adds it', () => {
-    const p = plan(withMembers(seed(), 'a', 'web', (ms) => [...ms, member('web', { name: 'web-4', address: '10.0.1.14', port: 8080 })]));
+    const p = plan(
+      withMembers(seed(), 'a', 'web', (ms) => [
+        ...ms,
+        member('web', { name: 'web-4', address: '10.0.1.14', port: 8080 }),
+      ]),
+    );
     expect(p.commands).toEqual([]);
-    expect(p.pendingReload).toEqual([expect.stringMatching(/^be_a_web\/web-4 joins with the next reload \(cookie persistence/)]);
+    expect(p.pendingReload).toEqual([
+      expect.stringMatching(/^be_a_web\/web-4 joins with the next reload \(cookie persistence/),
+    ]);
   });
 
   it('when a member turns into a backup, then no command can do it: it waits for the reload', () => {
-    const p = plan(withMembers(seed(), 'c', 'ssh', (ms) => ms.map((m) => (m.name === 'ssh-2' ? { ...m, backup: true } : m))));
+    const p = plan(
+      withMembers(seed(), 'c', 'ssh', (ms) => ms.map((m) => (m.name === 'ssh-2' ? { ...m, backup: true } : m))),
+    );
     expect(p.commands).toEqual([]);
     expect(p.pendingReload).toEqual(['be_c_ssh/ssh-2 becomes a backup server with the next reload']);
     // A pass that did not read backup flags (only previews do) has no opinion about them.
     const unread = { ...observedSeed, servers: observedSeed.servers.map((s) => ({ ...s, backup: null })) };
-    expect(plan(withMembers(seed(), 'c', 'ssh', (ms) => ms.map((m) => (m.name === 'ssh-2' ? { ...m, backup: true } : m))), unread).pendingReload).toEqual([]);
+    expect(
+      plan(
+        withMembers(seed(), 'c', 'ssh', (ms) => ms.map((m) => (m.name === 'ssh-2' ? { ...m, backup: true } : m))),
+        unread,
+      ).pendingReload,
+    ).toEqual([]);
   });
 });
 
@@ -166,31 +232,42 @@ describe('member removal, one safe step per pass', () => {
   });
 
   it('while it drains within the timeout, then nothing is sent and the removal stays in progress', () => {
-    const p = plan(removed, withServer(observedSeed, 'be_c_ssh/ssh-2', { sessions: 1, admin: 'drain', secondsInState: 29 }));
+    const p = plan(
+      removed,
+      withServer(observedSeed, 'be_c_ssh/ssh-2', { sessions: 1, admin: 'drain', secondsInState: 29 }),
+    );
     expect(p.commands).toEqual([]);
     expect(p.inProgress).toEqual(['be_c_ssh/ssh-2 is draining with 1 session; deleted once they end']);
   });
 
   it('when the drain timeout passed with sessions left, then it goes to maintenance but is not deleted yet', () => {
-    const p = plan(removed, withServer(observedSeed, 'be_c_ssh/ssh-2', { sessions: 2, admin: 'drain', secondsInState: 30 }));
+    const p = plan(
+      removed,
+      withServer(observedSeed, 'be_c_ssh/ssh-2', { sessions: 2, admin: 'drain', secondsInState: 30 }),
+    );
     expect(lines(p)).toEqual(['set server be_c_ssh/ssh-2 state maint']);
     expect(p.inProgress).toHaveLength(1);
   });
 
   it('when its last session ended, then a drained or maintained member is deleted', () => {
-    expect(lines(plan(removed, withServer(observedSeed, 'be_c_ssh/ssh-2', { admin: 'drain', secondsInState: 5 })))).toEqual([
-      'set server be_c_ssh/ssh-2 state maint',
+    expect(
+      lines(plan(removed, withServer(observedSeed, 'be_c_ssh/ssh-2', { admin: 'drain', secondsInState: 5 }))),
+    ).toEqual(['set server be_c_ssh/ssh-2 state maint', 'del server be_c_ssh/ssh-2']);
+    expect(lines(plan(removed, withServer(observedSeed, 'be_c_ssh/ssh-2', { admin: 'maint' })))).toEqual([
       'del server be_c_ssh/ssh-2',
     ]);
-    expect(lines(plan(removed, withServer(observedSeed, 'be_c_ssh/ssh-2', { admin: 'maint' })))).toEqual(['del server be_c_ssh/ssh-2']);
-    expect(plan(removed, withServer(observedSeed, 'be_c_ssh/ssh-2', { admin: 'maint', sessions: 1 })).commands).toEqual([]);
+    expect(plan(removed, withServer(observedSeed, 'be_c_ssh/ssh-2', { admin: 'maint', sessions: 1 })).commands).toEqual(
+      [],
+    );
   });
 
   it('when its sessions were not read, then it counts as attached: drained, never deleted on a guess', () => {
     const p = plan(removed, withServer(observedSeed, 'be_c_ssh/ssh-2', { sessions: null }));
     expect(lines(p)).toEqual(['set server be_c_ssh/ssh-2 state drain']);
     expect(p.inProgress).toEqual(['be_c_ssh/ssh-2 is draining (sessions not read) before it is deleted']);
-    expect(plan(removed, withServer(observedSeed, 'be_c_ssh/ssh-2', { sessions: null, admin: 'maint' })).commands).toEqual([]);
+    expect(
+      plan(removed, withServer(observedSeed, 'be_c_ssh/ssh-2', { sessions: null, admin: 'maint' })).commands,
+    ).toEqual([]);
   });
 
   it('when a member leaves a cookie-persistent pool, then it is drained now and removed by the reload', () => {
@@ -204,25 +281,51 @@ describe('allocation and certificates', () => {
   it('when a tenant’s connection cap changes, then its map entry is set: no frontend is touched, full or not', () => {
     const p = plan(withTenant(seed(), 'a', (t) => ({ ...t, allocation: { ...t.allocation, maxConnections: 1234 } })));
     expect(lines(p)).toEqual([`set map ${MAP_FILE} a.conn 1234`]);
-    const full = { ...observedSeed, frontends: observedSeed.frontends.map((f) => (f.name === 'fe_a_web' ? { ...f, sessions: f.maxconn } : f)) };
-    const raised = plan(withTenant(seed(), 'a', (t) => ({ ...t, allocation: { ...t.allocation, maxConnections: 39_000, connectionLimit: 40_000 } })), full);
+    const full = {
+      ...observedSeed,
+      frontends: observedSeed.frontends.map((f) => (f.name === 'fe_a_web' ? { ...f, sessions: f.maxconn } : f)),
+    };
+    const raised = plan(
+      withTenant(seed(), 'a', (t) => ({
+        ...t,
+        allocation: { ...t.allocation, maxConnections: 39_000, connectionLimit: 40_000 },
+      })),
+      full,
+    );
     expect(lines(raised)).toEqual([`set map ${MAP_FILE} a.conn 39000`]);
     expect(raised.deferredCaps).toEqual([]);
   });
 
   it('when a connection limit goes up and another comes down, then the lower ceiling goes first and a frontend with room is raised in place', () => {
-    const p = plan(withTenant(withTenant(seed(), 'a', (t) => ({ ...t, allocation: { ...t.allocation, connectionLimit: 50_000 } })), 'b', (t) => ({ ...t, allocation: { ...t.allocation, maxConnections: 70_000, connectionLimit: 70_000 } })));
-    expect(lines(p)).toEqual(['set maxconn frontend fe_b_api 70000', 'set maxconn frontend fe_a_web 50000', `set map ${MAP_FILE} b.conn 70000`]);
+    const p = plan(
+      withTenant(
+        withTenant(seed(), 'a', (t) => ({ ...t, allocation: { ...t.allocation, connectionLimit: 50_000 } })),
+        'b',
+        (t) => ({ ...t, allocation: { ...t.allocation, maxConnections: 70_000, connectionLimit: 70_000 } }),
+      ),
+    );
+    expect(lines(p)).toEqual([
+      'set maxconn frontend fe_b_api 70000',
+      'set maxconn frontend fe_a_web 50000',
+      `set map ${MAP_FILE} b.conn 70000`,
+    ]);
     expect(applyCommands(observedSeed, p.commands).frontends.map((f) => f.maxconn)).toEqual([50_000, 70_000, 20_000]);
   });
 
   it('when a full frontend (or one within 5% of its cap, or whose sessions were not read) would be raised, then the raise goes out with a reload: HAProxy 2.6.12 aborts on a runtime one', () => {
     const raised = withTenant(seed(), 'a', (t) => ({ ...t, allocation: { ...t.allocation, connectionLimit: 50_000 } }));
-    const observedWith = (sessions: number | null) => ({ ...observedSeed, frontends: observedSeed.frontends.map((f) => (f.name === 'fe_a_web' ? { ...f, sessions } : f)) });
+    const observedWith = (sessions: number | null) => ({
+      ...observedSeed,
+      frontends: observedSeed.frontends.map((f) => (f.name === 'fe_a_web' ? { ...f, sessions } : f)),
+    });
     for (const sessions of [40_000, 38_001, null]) {
       const p = plan(raised, observedWith(sessions));
       expect(p.commands).toEqual([]);
-      expect(p.pendingReload).toEqual([expect.stringMatching(/^frontend fe_a_web is at its cap \(.+ of 40000 sessions\): its raise to 50000 goes out with a reload/)]);
+      expect(p.pendingReload).toEqual([
+        expect.stringMatching(
+          /^frontend fe_a_web is at its cap \(.+ of 40000 sessions\): its raise to 50000 goes out with a reload/,
+        ),
+      ]);
       expect(p.deferredCaps).toEqual([{ frontend: 'fe_a_web', maxconn: 50_000 }]);
     }
     const roomy = plan(raised, observedWith(37_999));
@@ -231,9 +334,21 @@ describe('allocation and certificates', () => {
   });
 
   it('when one tenant’s caps come down and another’s go up, then the lowering is set first', () => {
-    const capped = (cap: Partial<TenantSnapshot['allocation']>) => (t: TenantSnapshot) => ({ ...t, allocation: { ...t.allocation, ...cap } });
-    const moved = withTenant(withTenant(seed(), 'a', capped({ maxConnections: 39_000, requestsPerSecond: 25_000 })), 'b', capped({ maxConnections: 60_000, requestsPerSecond: 30_000 }));
-    expect(lines(plan(moved))).toEqual([`set map ${MAP_FILE} a.conn 39000`, `set map ${MAP_FILE} b 30000`, `set map ${MAP_FILE} b.conn 60000`, `set map ${MAP_FILE} a 25000`]);
+    const capped = (cap: Partial<TenantSnapshot['allocation']>) => (t: TenantSnapshot) => ({
+      ...t,
+      allocation: { ...t.allocation, ...cap },
+    });
+    const moved = withTenant(
+      withTenant(seed(), 'a', capped({ maxConnections: 39_000, requestsPerSecond: 25_000 })),
+      'b',
+      capped({ maxConnections: 60_000, requestsPerSecond: 30_000 }),
+    );
+    expect(lines(plan(moved))).toEqual([
+      `set map ${MAP_FILE} a.conn 39000`,
+      `set map ${MAP_FILE} b 30000`,
+      `set map ${MAP_FILE} b.conn 60000`,
+      `set map ${MAP_FILE} a 25000`,
+    ]);
   });
 
   it('when a tenant’s request rate changes, then its map entry is set (requests per second, as the file holds it)', () => {
@@ -242,8 +357,15 @@ describe('allocation and certificates', () => {
   });
 
   it('when the live map lacks a tenant, then it is added; when it holds one no longer served, then it is deleted', () => {
-    const observed = { ...observedSeed, capsMap: observedSeed.capsMap!.filter((e) => !e.key.startsWith('b')).concat({ key: 'gone', value: '5' }) };
-    expect(lines(plan(seed(), observed))).toEqual([`add map ${MAP_FILE} b 40000`, `add map ${MAP_FILE} b.conn 80000`, `del map ${MAP_FILE} gone`]);
+    const observed = {
+      ...observedSeed,
+      capsMap: observedSeed.capsMap!.filter((e) => !e.key.startsWith('b')).concat({ key: 'gone', value: '5' }),
+    };
+    expect(lines(plan(seed(), observed))).toEqual([
+      `add map ${MAP_FILE} b 40000`,
+      `add map ${MAP_FILE} b.conn 80000`,
+      `del map ${MAP_FILE} gone`,
+    ]);
   });
 
   it('when the caps map is not loaded, then nothing is sent for it and the reload is named', () => {
@@ -253,9 +375,15 @@ describe('allocation and certificates', () => {
   });
 
   it('when a certificate is rotated, then the new chain and key are staged and committed', () => {
-    const rotated = (ext: string) => readFileSync(new URL(`../../fixtures/certs/bundle/b.example.com.rotated.${ext}`, import.meta.url), 'utf8');
+    const rotated = (ext: string) =>
+      readFileSync(new URL(`../../fixtures/certs/bundle/b.example.com.rotated.${ext}`, import.meta.url), 'utf8');
     const cert = { certificate: rotated('crt'), privateKey: rotated('key') };
-    const p = plan(withTenant(seed(), 'b', (t) => ({ ...t, certificates: t.certificates.map((c) => ({ ...c, chainPem: cert.certificate, keyPem: cert.privateKey })) })));
+    const p = plan(
+      withTenant(seed(), 'b', (t) => ({
+        ...t,
+        certificates: t.certificates.map((c) => ({ ...c, chainPem: cert.certificate, keyPem: cert.privateKey })),
+      })),
+    );
     expect(lines(p)).toEqual([`set ssl cert ${CERT_FILE} <<`, `commit ssl cert ${CERT_FILE}`]);
     expect(p.commands[0]!.payload).toBe(`${cert.certificate.trimEnd()}\n${cert.privateKey.trimEnd()}`);
   });
@@ -266,7 +394,10 @@ describe('structural differences wait for a reload', () => {
     const snapshot = withTenant(seed(), 'c', (t) => ({
       ...t,
       vips: [...t.vips, { ...t.vips[0]!, name: 'sftp', port: 2222, defaultPool: 'sftp' }],
-      pools: [...t.pools, { ...t.pools[0]!, name: 'sftp', members: [member('sftp', { name: 's1', address: '10.0.4.1', port: 22 })] }],
+      pools: [
+        ...t.pools,
+        { ...t.pools[0]!, name: 'sftp', members: [member('sftp', { name: 's1', address: '10.0.4.1', port: 22 })] },
+      ],
     }));
     const p = plan(snapshot);
     expect(p.commands).toEqual([]);
@@ -279,11 +410,17 @@ describe('structural differences wait for a reload', () => {
   it('when a tenant is gone, then its frontend and backend are named as leaving with the reload, and its map entry is deleted', () => {
     const p = plan({ ...seed(), tenants: seed().tenants.filter((t) => t.id !== 'c') });
     expect(lines(p)).toEqual([`del map ${MAP_FILE} c`, `del map ${MAP_FILE} c.conn`]);
-    expect(p.pendingReload).toEqual(['frontend fe_c_ssh is removed with the next reload', 'backend be_c_ssh (2 servers) is removed with the next reload']);
+    expect(p.pendingReload).toEqual([
+      'frontend fe_c_ssh is removed with the next reload',
+      'backend be_c_ssh (2 servers) is removed with the next reload',
+    ]);
   });
 
   it('when only a health check changes, then nothing is planned at runtime', () => {
-    const snapshot = withTenant(seed(), 'c', (t) => ({ ...t, pools: t.pools.map((p) => ({ ...p, healthCheck: { ...p.healthCheck!, intervalMs: 9000 } })) }));
+    const snapshot = withTenant(seed(), 'c', (t) => ({
+      ...t,
+      pools: t.pools.map((p) => ({ ...p, healthCheck: { ...p.healthCheck!, intervalMs: 9000 } })),
+    }));
     expect(plan(snapshot).commands).toEqual([]);
   });
 });
@@ -293,7 +430,14 @@ describe('robustness', () => {
     const desired: DesiredRuntime = {
       ...baseline,
       backends: baseline.backends.map((b) =>
-        b.name !== 'be_c_ssh' ? b : { ...b, servers: b.servers.map((s) => (s.name === 'ssh-1' ? { ...s, address: 'not-an-ip' } : { ...s, weight: 7 })) },
+        b.name !== 'be_c_ssh'
+          ? b
+          : {
+              ...b,
+              servers: b.servers.map((s) =>
+                s.name === 'ssh-1' ? { ...s, address: 'not-an-ip' } : { ...s, weight: 7 },
+              ),
+            },
       ),
     };
     const p = planRuntime(desired, observedSeed, commandBuilders, OPTIONS);
@@ -302,38 +446,74 @@ describe('robustness', () => {
   });
 
   it('is deterministic: the same state in another order plans the same commands', () => {
-    const changed = withMembers(seed(), 'c', 'ssh', (ms) => [...ms.map((m) => ({ ...m, weight: 3 })), member('ssh', { name: 'ssh-0', address: '10.0.3.10', port: 22 })]);
-    const shuffled: NodeSnapshot = { ...changed, tenants: [...changed.tenants].reverse().map((t) => ({ ...t, pools: t.pools.map((p) => ({ ...p, members: [...p.members].reverse() })) })) };
-    const reversedObserved = { ...observedSeed, servers: [...observedSeed.servers].reverse(), frontends: [...observedSeed.frontends].reverse() };
+    const changed = withMembers(seed(), 'c', 'ssh', (ms) => [
+      ...ms.map((m) => ({ ...m, weight: 3 })),
+      member('ssh', { name: 'ssh-0', address: '10.0.3.10', port: 22 }),
+    ]);
+    const shuffled: NodeSnapshot = {
+      ...changed,
+      tenants: [...changed.tenants]
+        .reverse()
+        .map((t) => ({ ...t, pools: t.pools.map((p) => ({ ...p, members: [...p.members].reverse() })) })),
+    };
+    const reversedObserved = {
+      ...observedSeed,
+      servers: [...observedSeed.servers].reverse(),
+      frontends: [...observedSeed.frontends].reverse(),
+    };
     expect(lines(plan(shuffled, reversedObserved))).toEqual(lines(plan(changed)));
   });
 
   it('is idempotent: planned again from the state its commands produce, it plans nothing', () => {
-    assertProperty(fc.property(scenario((rng) => {
-      let snapshot = seed();
-      for (const [tenant, pool] of [['b', 'api'], ['c', 'ssh'], ['a', 'web']] as const) {
-        snapshot = withMembers(snapshot, tenant, pool, (ms) => {
-          const kept = ms
-            .filter(() => tenant === 'a' || !rng.chance(0.3))
-            .map((m) => ({
-              ...m,
-              weight: rng.chance(0.5) ? rng.int(0, 256) : m.weight,
-              state: rng.pick(['enabled', 'enabled', 'drain', 'disabled'] as const),
-              port: rng.chance(0.2) ? rng.int(1, 65535) : m.port,
+    assertProperty(
+      fc.property(
+        scenario((rng) => {
+          let snapshot = seed();
+          for (const [tenant, pool] of [
+            ['b', 'api'],
+            ['c', 'ssh'],
+            ['a', 'web'],
+          ] as const) {
+            snapshot = withMembers(snapshot, tenant, pool, (ms) => {
+              const kept = ms
+                .filter(() => tenant === 'a' || !rng.chance(0.3))
+                .map((m) => ({
+                  ...m,
+                  weight: rng.chance(0.5) ? rng.int(0, 256) : m.weight,
+                  state: rng.pick(['enabled', 'enabled', 'drain', 'disabled'] as const),
+                  port: rng.chance(0.2) ? rng.int(1, 65535) : m.port,
+                }));
+              const added =
+                tenant === 'a'
+                  ? []
+                  : Array.from({ length: rng.int(0, 2) }, (_, i) =>
+                      member(pool, {
+                        name: `new-${i}`,
+                        address: `10.9.${rng.int(0, 255)}.${i + 1}`,
+                        port: 80,
+                        weight: rng.int(0, 256),
+                        backup: rng.chance(0.2),
+                      }),
+                    );
+              return [...kept, ...added];
+            });
+            snapshot = withTenant(snapshot, tenant, (t) => ({
+              ...t,
+              allocation: { maxConnections: rng.int(0, 50_000), requestsPerSecond: rng.int(0, 9_000) },
             }));
-          const added = tenant === 'a' ? [] : Array.from({ length: rng.int(0, 2) }, (_, i) => member(pool, { name: `new-${i}`, address: `10.9.${rng.int(0, 255)}.${i + 1}`, port: 80, weight: rng.int(0, 256), backup: rng.chance(0.2) }));
-          return [...kept, ...added];
-        });
-        snapshot = withTenant(snapshot, tenant, (t) => ({ ...t, allocation: { maxConnections: rng.int(0, 50_000), requestsPerSecond: rng.int(0, 9_000) } }));
-      }
-      return snapshot;
-    }), (snapshot) => {
-      const desired = toHaproxyRuntime(snapshot);
-      const first = planRuntime(desired, observedSeed, commandBuilders, OPTIONS);
-      const after = applyCommands(observedSeed, first.commands);
-      const again = planRuntime(desired, after, commandBuilders, OPTIONS);
-      expect(lines(again)).toEqual([]);
-    }), 200);
+          }
+          return snapshot;
+        }),
+        (snapshot) => {
+          const desired = toHaproxyRuntime(snapshot);
+          const first = planRuntime(desired, observedSeed, commandBuilders, OPTIONS);
+          const after = applyCommands(observedSeed, first.commands);
+          const again = planRuntime(desired, after, commandBuilders, OPTIONS);
+          expect(lines(again)).toEqual([]);
+        },
+      ),
+      200,
+    );
   });
 });
 
@@ -352,7 +532,9 @@ describe('member health', () => {
   });
 
   it('reports the administrative state over the checks: a drained or maintained member is DRAIN or MAINT', () => {
-    const observed = withServer(withServer(observedSeed, 'be_c_ssh/ssh-1', { admin: 'drain' }), 'be_a_web/web-1', { admin: 'maint' });
+    const observed = withServer(withServer(observedSeed, 'be_c_ssh/ssh-1', { admin: 'drain' }), 'be_a_web/web-1', {
+      admin: 'maint',
+    });
     const health = memberHealth(baseline, observed);
     expect(health.find((h) => h.member === 'ssh-1')!.status).toBe('DRAIN');
     expect(health.find((h) => h.member === 'web-1')!.status).toBe('MAINT');

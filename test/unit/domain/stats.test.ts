@@ -1,19 +1,48 @@
 import { describe, expect, it } from 'vitest';
 import {
-  mergeIncrements, minuteOf, ratesBetween, rollupIncrements, sampleKey, seriesSource, toSamples, windowProblem, withConnectionCaps, withRates,
-  type Counters, type StatInput,
+  mergeIncrements,
+  minuteOf,
+  ratesBetween,
+  rollupIncrements,
+  sampleKey,
+  seriesSource,
+  toSamples,
+  windowProblem,
+  withConnectionCaps,
+  withRates,
+  type Counters,
+  type StatInput,
 } from '../../../src/domain/stats.js';
 import { backendName, frontendName, proxyOwner } from '../../../src/render/haproxy-names.js';
 
 function row(pxname: string, svname: string, type: StatInput['type'], over: Partial<StatInput> = {}): StatInput {
   return {
-    pxname, svname, type, scur: 0, slim: null, rate: 0, stot: 0, req_tot: null, hrsp_2xx: null, hrsp_4xx: null, hrsp_5xx: null,
-    dreq: null, dses: null, status: null, check_status: null, ...over,
+    pxname,
+    svname,
+    type,
+    scur: 0,
+    slim: null,
+    rate: 0,
+    stot: 0,
+    req_tot: null,
+    hrsp_2xx: null,
+    hrsp_4xx: null,
+    hrsp_5xx: null,
+    dreq: null,
+    dses: null,
+    status: null,
+    check_status: null,
+    ...over,
   };
 }
 
 const counters = (requests: number, ok = 0, c4 = 0, c5 = 0, denied = 0, refused = 0): Counters => ({
-  requests, responses2xx: ok, responses4xx: c4, responses5xx: c5, denied, refused,
+  requests,
+  responses2xx: ok,
+  responses4xx: c4,
+  responses5xx: c5,
+  denied,
+  refused,
 });
 
 describe('proxyOwner', () => {
@@ -24,13 +53,25 @@ describe('proxyOwner', () => {
   });
 
   it('when the proxy is internal or foreign, then it has no owner', () => {
-    for (const name of ['sy_unrouted_http', 'stats', 'fe_main', 'be_t1_web_x', 'fe__web', 'be_t1_web_tcp_tcp']) expect(proxyOwner(name)).toBeNull();
+    for (const name of ['sy_unrouted_http', 'stats', 'fe_main', 'be_t1_web_x', 'fe__web', 'be_t1_web_tcp_tcp'])
+      expect(proxyOwner(name)).toBeNull();
   });
 });
 
 describe('toSamples', () => {
   const rows = [
-    row('fe_t1_web', 'FRONTEND', 'frontend', { scur: 7, slim: 500, rate: 3, stot: 90, req_tot: 120, hrsp_2xx: 100, hrsp_4xx: 15, hrsp_5xx: 5, dreq: 12, dses: 4 }),
+    row('fe_t1_web', 'FRONTEND', 'frontend', {
+      scur: 7,
+      slim: 500,
+      rate: 3,
+      stot: 90,
+      req_tot: 120,
+      hrsp_2xx: 100,
+      hrsp_4xx: 15,
+      hrsp_5xx: 5,
+      dreq: 12,
+      dses: 4,
+    }),
     row('fe_t1_web', 'sock-1', 'listener', { scur: 7 }),
     row('be_t1_web', 'm1', 'server', { scur: 2, slim: 50, stot: 60, status: 'UP 1/2', check_status: '* L7OK' }),
     row('be_t1_web', 'm2', 'server', { status: 'MAINT' }),
@@ -57,7 +98,13 @@ describe('toSamples', () => {
   });
 
   it("when the caps map holds a tenant's connection cap, then its frontends report that cap, not their maxconn ceiling", () => {
-    const samples = withConnectionCaps(toSamples(rows, proxyOwner), new Map([['t1', 40], ['other', 7]]));
+    const samples = withConnectionCaps(
+      toSamples(rows, proxyOwner),
+      new Map([
+        ['t1', 40],
+        ['other', 7],
+      ]),
+    );
     expect(samples.filter((s) => s.kind === 'frontend').map((s) => s.sessionLimit)).toEqual([40]);
     expect(samples.find((s) => s.kind === 'member' && s.name === 'm1')!.sessionLimit).toBe(50);
     expect(withConnectionCaps(toSamples(rows, proxyOwner), new Map())[0]!.sessionLimit).toBe(500);
@@ -72,7 +119,12 @@ describe('toSamples', () => {
 describe('rates', () => {
   it('when counters grew, then rates are the increase per second', () => {
     expect(ratesBetween(counters(150, 130, 15, 5, 2, 30), counters(100, 90, 5, 5, 0, 10), 10)).toEqual({
-      requests: 5, responses2xx: 4, responses4xx: 1, responses5xx: 0, denied: 0.2, refused: 2,
+      requests: 5,
+      responses2xx: 4,
+      responses4xx: 1,
+      responses5xx: 0,
+      denied: 0.2,
+      refused: 2,
     });
   });
 
@@ -104,10 +156,35 @@ describe('rollups', () => {
   it('when samples fold into a minute, then sums, counts and max add up to exact averages', () => {
     expect(minuteOf(at).toISOString()).toBe('2026-01-01T10:03:00.000Z');
     const first = rollupIncrements([fe!], at)[0]!;
-    expect(first).toMatchObject({ samples: 1, rated: 0, sessionsSum: 4, sessionsMax: 4, requestRateSum: 0, sessionLimit: 100 });
-    const second = rollupIncrements([{ ...fe!, sessions: 10, sessionLimit: 80, rates: { requests: 6, responses2xx: 5, responses4xx: 1, responses5xx: 0, denied: 1, refused: 0 } }], at)[0]!;
+    expect(first).toMatchObject({
+      samples: 1,
+      rated: 0,
+      sessionsSum: 4,
+      sessionsMax: 4,
+      requestRateSum: 0,
+      sessionLimit: 100,
+    });
+    const second = rollupIncrements(
+      [
+        {
+          ...fe!,
+          sessions: 10,
+          sessionLimit: 80,
+          rates: { requests: 6, responses2xx: 5, responses4xx: 1, responses5xx: 0, denied: 1, refused: 0 },
+        },
+      ],
+      at,
+    )[0]!;
     const merged = mergeIncrements(first, second);
-    expect(merged).toMatchObject({ samples: 2, rated: 1, sessionsSum: 14, sessionsMax: 10, requestRateSum: 6, deniedRateSum: 1, sessionLimit: 80 });
+    expect(merged).toMatchObject({
+      samples: 2,
+      rated: 1,
+      sessionsSum: 14,
+      sessionsMax: 10,
+      requestRateSum: 6,
+      deniedRateSum: 1,
+      sessionLimit: 80,
+    });
     expect(merged.sessionsSum / merged.samples).toBe(7);
   });
 });
@@ -116,7 +193,9 @@ describe('series windows', () => {
   const from = new Date('2026-01-01T00:00:00Z');
   it('when the window is reversed or has too many points, then the field at fault is named', () => {
     expect(windowProblem({ from, to: from, stepS: 60 })?.field).toBe('from');
-    expect(windowProblem({ from, to: new Date(from.getTime() + 86_400_000), stepS: 10 })).toMatchObject({ field: 'step' });
+    expect(windowProblem({ from, to: new Date(from.getTime() + 86_400_000), stepS: 10 })).toMatchObject({
+      field: 'step',
+    });
     expect(windowProblem({ from, to: new Date(from.getTime() + 86_400_000), stepS: 60 })).toBeNull();
   });
 

@@ -14,7 +14,9 @@ describe('createTokenSchema', () => {
   it('when expiresAt is not after the clock, then it must be in the future', () => {
     const result = schema.safeParse(body('2030-01-01T00:00:00Z'));
     expect(result.success).toBe(false);
-    expect(result.error?.issues).toEqual([expect.objectContaining({ path: ['expiresAt'], message: 'must be in the future' })]);
+    expect(result.error?.issues).toEqual([
+      expect.objectContaining({ path: ['expiresAt'], message: 'must be in the future' }),
+    ]);
   });
 
   it('reads the clock when a body is parsed, not when the schema is built', () => {

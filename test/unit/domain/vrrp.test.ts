@@ -1,17 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import { createNodeSchema } from '../../../src/domain/node.js';
-import { defaultTrackPidFile, freeVrid, planVrrpInstances, vrrpPriority, vrrpSettingsSchema, type VrrpRouter } from '../../../src/domain/vrrp.js';
+import {
+  defaultTrackPidFile,
+  freeVrid,
+  planVrrpInstances,
+  vrrpPriority,
+  vrrpSettingsSchema,
+  type VrrpRouter,
+} from '../../../src/domain/vrrp.js';
 
 const NODES = [
   { name: 'edge-2', address: '198.18.0.2' },
   { name: 'edge-1', address: '198.18.0.1' },
   { name: 'edge-3', address: '198.18.0.3' },
 ];
-const router = (address: string, vrid: number, nodes = NODES): VrrpRouter => ({ address, vrid, authPass: 'Abcdefg1', nodes });
+const router = (address: string, vrid: number, nodes = NODES): VrrpRouter => ({
+  address,
+  vrid,
+  authPass: 'Abcdefg1',
+  nodes,
+});
 
 describe('VRRP priorities and peers', () => {
   it('when a tenant is placed on three nodes, then the first placed is the primary and the others back it up in order', () => {
-    const byNode = Object.fromEntries(NODES.map((n) => [n.name, planVrrpInstances(n.name, [router('198.18.0.100', 7)])[0]!]));
+    const byNode = Object.fromEntries(
+      NODES.map((n) => [n.name, planVrrpInstances(n.name, [router('198.18.0.100', 7)])[0]!]),
+    );
     expect(byNode['edge-2']!.priority).toBe(250);
     expect(byNode['edge-1']!.priority).toBe(200);
     expect(byNode['edge-3']!.priority).toBe(190);
@@ -27,12 +41,18 @@ describe('VRRP priorities and peers', () => {
   });
 
   it('when no other VRRP node serves an address, then the node is its own peer and the instance says it is alone', () => {
-    const [alone] = planVrrpInstances('edge-1', [router('198.18.0.101', 3, [{ name: 'edge-1', address: '198.18.0.1' }])]);
+    const [alone] = planVrrpInstances('edge-1', [
+      router('198.18.0.101', 3, [{ name: 'edge-1', address: '198.18.0.1' }]),
+    ]);
     expect(alone).toMatchObject({ peers: ['198.18.0.1'], alone: true, priority: 250 });
   });
 
   it('a node renders instances only for the addresses it serves, sorted by VRID', () => {
-    const planned = planVrrpInstances('edge-3', [router('198.18.0.9', 9), router('198.18.0.8', 2, NODES.slice(0, 2)), router('198.18.0.1', 4)]);
+    const planned = planVrrpInstances('edge-3', [
+      router('198.18.0.9', 9),
+      router('198.18.0.8', 2, NODES.slice(0, 2)),
+      router('198.18.0.1', 4),
+    ]);
     expect(planned.map((i) => i.name)).toEqual(['vip_4', 'vip_9']);
   });
 
@@ -52,7 +72,9 @@ describe('VRRP settings', () => {
 
   it('accepts an interface, an IPv4 unicast address and an optional pid file', () => {
     expect(vrrpSettingsSchema.parse(ok)).toEqual({ ...ok, trackPidFile: null });
-    expect(vrrpSettingsSchema.parse({ ...ok, trackPidFile: '/run/haproxy-edge.pid' }).trackPidFile).toBe('/run/haproxy-edge.pid');
+    expect(vrrpSettingsSchema.parse({ ...ok, trackPidFile: '/run/haproxy-edge.pid' }).trackPidFile).toBe(
+      '/run/haproxy-edge.pid',
+    );
   });
 
   it.each([
@@ -66,7 +88,12 @@ describe('VRRP settings', () => {
     ['trackPidFile', { ...ok, trackPidFile: 'run/haproxy.pid' }],
     ['trackPidFile', { ...ok, trackPidFile: '/run/../etc/shadow' }],
   ])('refuses a bad %s, naming it', (field, input) => {
-    const result = createNodeSchema.safeParse({ name: 'edge-1', kind: 'haproxy', capacity: { vcpu: 1, memoryMb: 1 }, vrrp: input });
+    const result = createNodeSchema.safeParse({
+      name: 'edge-1',
+      kind: 'haproxy',
+      capacity: { vcpu: 1, memoryMb: 1 },
+      vrrp: input,
+    });
     expect(result.success).toBe(false);
     expect(result.error!.issues.map((i) => i.path.join('.'))).toEqual([`vrrp.${field}`]);
   });

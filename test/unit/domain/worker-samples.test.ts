@@ -2,39 +2,81 @@ import { describe, expect, it } from 'vitest';
 import { sampleKey, withRates, type Counters, type StatSample } from '../../../src/domain/stats.js';
 import { mergeWorkerSamples, type WorkerCounters } from '../../../src/domain/worker-samples.js';
 
-const counters = (requests: number, ok = requests, denied = 0): Counters => ({ requests, responses2xx: ok, responses4xx: 0, responses5xx: 0, denied, refused: 0 });
+const counters = (requests: number, ok = requests, denied = 0): Counters => ({
+  requests,
+  responses2xx: ok,
+  responses4xx: 0,
+  responses5xx: 0,
+  denied,
+  refused: 0,
+});
 
 function fe(sessions: number, requests: number, over: Partial<StatSample> = {}): StatSample {
   return {
-    kind: 'frontend', tenant: 't1', proxy: 'fe_t1_web', name: 'web', pool: null, sessions, sessionLimit: 100, sessionRate: 1,
-    counters: counters(requests), rates: null, status: null, checkStatus: null, ...over,
+    kind: 'frontend',
+    tenant: 't1',
+    proxy: 'fe_t1_web',
+    name: 'web',
+    pool: null,
+    sessions,
+    sessionLimit: 100,
+    sessionRate: 1,
+    counters: counters(requests),
+    rates: null,
+    status: null,
+    checkStatus: null,
+    ...over,
   };
 }
 
 function member(name: string, sessions: number, requests: number, status = 'UP'): StatSample {
   return {
-    kind: 'member', tenant: 't1', proxy: 'be_t1_web', name, pool: 'web', sessions, sessionLimit: 10, sessionRate: 0,
-    counters: counters(requests), rates: null, status, checkStatus: 'L7OK',
+    kind: 'member',
+    tenant: 't1',
+    proxy: 'be_t1_web',
+    name,
+    pool: 'web',
+    sessions,
+    sessionLimit: 10,
+    sessionRate: 0,
+    counters: counters(requests),
+    rates: null,
+    status,
+    checkStatus: 'L7OK',
   };
 }
 
 /** A previous read: each worker's counters of the frontend. */
 const before = (...workers: { pid: number | null; current: boolean; requests: number }[]): WorkerCounters[] =>
-  workers.map((w) => ({ pid: w.pid, current: w.current, counters: new Map([[sampleKey(fe(0, 0)), counters(w.requests)]]) }));
+  workers.map((w) => ({
+    pid: w.pid,
+    current: w.current,
+    counters: new Map([[sampleKey(fe(0, 0)), counters(w.requests)]]),
+  }));
 
 describe('mergeWorkerSamples', () => {
   it('when only the current worker is read, then the samples and rates are what withRates gives', () => {
     const samples = [fe(3, 150), member('m1', 3, 90)];
-    const previous = new Map([[sampleKey(fe(0, 0)), counters(100)], [sampleKey(member('m1', 0, 0)), counters(95)]]);
-    const merged = mergeWorkerSamples({ pid: null, samples }, [], [{ pid: null, current: true, counters: previous }], 10);
+    const previous = new Map([
+      [sampleKey(fe(0, 0)), counters(100)],
+      [sampleKey(member('m1', 0, 0)), counters(95)],
+    ]);
+    const merged = mergeWorkerSamples(
+      { pid: null, samples },
+      [],
+      [{ pid: null, current: true, counters: previous }],
+      10,
+    );
     expect(merged.samples).toEqual(withRates(samples, previous, 10));
     expect(merged.samples[0]!.rates!.requests).toBe(5);
     // m1's counter went down: a reset, counted from 0 since.
     expect(merged.samples[1]!.rates!.requests).toBe(9);
-    expect(merged.workers).toEqual([{ pid: null, current: true, counters: new Map(samples.map((s) => [sampleKey(s), s.counters])) }]);
+    expect(merged.workers).toEqual([
+      { pid: null, current: true, counters: new Map(samples.map((s) => [sampleKey(s), s.counters])) },
+    ]);
   });
 
-  it('when an old worker still holds sessions after a reload, then sessions add up and the cap is the current worker\'s', () => {
+  it("when an old worker still holds sessions after a reload, then sessions add up and the cap is the current worker's", () => {
     const merged = mergeWorkerSamples(
       { pid: 20, samples: [fe(1, 5, { sessionLimit: 200 }), member('m1', 1, 5)] },
       [{ pid: 10, samples: [fe(4, 80, { sessionLimit: 100, sessionRate: 0 }), member('m1', 4, 80, 'UP')] }],
@@ -42,12 +84,28 @@ describe('mergeWorkerSamples', () => {
       0,
     );
     expect(merged.samples).toHaveLength(2);
-    expect(merged.samples[0]).toMatchObject({ kind: 'frontend', sessions: 5, sessionLimit: 200, sessionRate: 1, counters: counters(85), rates: null });
-    expect(merged.samples[1]).toMatchObject({ kind: 'member', name: 'm1', sessions: 5, sessionLimit: 10, status: 'UP' });
-    expect(merged.workers.map((w) => [w.pid, w.current])).toEqual([[20, true], [10, false]]);
+    expect(merged.samples[0]).toMatchObject({
+      kind: 'frontend',
+      sessions: 5,
+      sessionLimit: 200,
+      sessionRate: 1,
+      counters: counters(85),
+      rates: null,
+    });
+    expect(merged.samples[1]).toMatchObject({
+      kind: 'member',
+      name: 'm1',
+      sessions: 5,
+      sessionLimit: 10,
+      status: 'UP',
+    });
+    expect(merged.workers.map((w) => [w.pid, w.current])).toEqual([
+      [20, true],
+      [10, false],
+    ]);
   });
 
-  it('when each worker was read before, then the rate is the sum of each worker\'s own delta', () => {
+  it("when each worker was read before, then the rate is the sum of each worker's own delta", () => {
     const merged = mergeWorkerSamples(
       { pid: 20, samples: [fe(1, 60)] },
       [{ pid: 10, samples: [fe(4, 130)] }],
@@ -95,7 +153,12 @@ describe('mergeWorkerSamples', () => {
   });
 
   it('when no worker has a baseline, then the rates are null', () => {
-    const merged = mergeWorkerSamples({ pid: 20, samples: [fe(1, 40)] }, [{ pid: 10, samples: [fe(2, 500)] }], before({ pid: 9, current: false, requests: 1 }), 10);
+    const merged = mergeWorkerSamples(
+      { pid: 20, samples: [fe(1, 40)] },
+      [{ pid: 10, samples: [fe(2, 500)] }],
+      before({ pid: 9, current: false, requests: 1 }),
+      10,
+    );
     expect(merged.samples[0]!.rates).toBeNull();
   });
 
@@ -123,7 +186,11 @@ describe('mergeWorkerSamples', () => {
   it('when the master lists the current worker as old (a reload between the two reads) or a pid twice, then it is counted once', () => {
     const merged = mergeWorkerSamples(
       { pid: 20, samples: [fe(3, 10)] },
-      [{ pid: 20, samples: [fe(3, 10)] }, { pid: 10, samples: [fe(1, 5)] }, { pid: 10, samples: [fe(1, 5)] }],
+      [
+        { pid: 20, samples: [fe(3, 10)] },
+        { pid: 10, samples: [fe(1, 5)] },
+        { pid: 10, samples: [fe(1, 5)] },
+      ],
       undefined,
       0,
     );
@@ -131,8 +198,13 @@ describe('mergeWorkerSamples', () => {
     expect(merged.workers.map((w) => w.pid)).toEqual([20, 10]);
   });
 
-  it('when the current worker\'s pid is not known, then it keeps the previous current worker\'s baseline', () => {
-    const merged = mergeWorkerSamples({ pid: null, samples: [fe(1, 60)] }, [], before({ pid: 20, current: true, requests: 20 }, { pid: 10, current: false, requests: 5 }), 10);
+  it("when the current worker's pid is not known, then it keeps the previous current worker's baseline", () => {
+    const merged = mergeWorkerSamples(
+      { pid: null, samples: [fe(1, 60)] },
+      [],
+      before({ pid: 20, current: true, requests: 20 }, { pid: 10, current: false, requests: 5 }),
+      10,
+    );
     expect(merged.samples[0]!.rates!.requests).toBe(4);
   });
 });

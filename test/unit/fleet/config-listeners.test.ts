@@ -25,7 +25,18 @@ describe('listenersIn', () => {
   });
 
   it('finds the addresses NGINX listens on, in http and stream servers', () => {
-    const conf = ['http {', '    server {', '        listen 192.0.2.11:80 reuseport;', '    }', '}', 'stream {', '    server {', '        listen [::1]:22 reuseport;', '    }', '}'].join('\n');
+    const conf = [
+      'http {',
+      '    server {',
+      '        listen 192.0.2.11:80 reuseport;',
+      '    }',
+      '}',
+      'stream {',
+      '    server {',
+      '        listen [::1]:22 reuseport;',
+      '    }',
+      '}',
+    ].join('\n');
     expect(listenersIn('nginx', { 'nginx.conf': conf })).toEqual([
       { address: '192.0.2.11', port: 80 },
       { address: '::1', port: 22 },
@@ -33,12 +44,17 @@ describe('listenersIn', () => {
   });
 
   it('when the running config already binds a listener, then only the new ones are probed', () => {
-    const next = [{ address: '192.0.2.1', port: 80 }, { address: '192.0.2.2', port: 80 }];
+    const next = [
+      { address: '192.0.2.1', port: 80 },
+      { address: '192.0.2.2', port: 80 },
+    ];
     expect(newListeners(next, [{ address: '192.0.2.1', port: 80 }])).toEqual([{ address: '192.0.2.2', port: 80 }]);
   });
 
   it('says what is wrong in words an operator acts on', () => {
-    expect(describeBindFailure({ address: '192.0.2.2', port: 80, reason: 'in-use' })).toBe('port 192.0.2.2:80 is in use on the node by another process');
+    expect(describeBindFailure({ address: '192.0.2.2', port: 80, reason: 'in-use' })).toBe(
+      'port 192.0.2.2:80 is in use on the node by another process',
+    );
     expect(describeBindFailure({ address: '2001:db8::2', port: 443, reason: 'address-not-available' })).toBe(
       'address 2001:db8::2 is not configured on the node (cannot bind [2001:db8::2]:443)',
     );

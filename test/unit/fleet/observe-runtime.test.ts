@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { DesiredRuntime } from '../../../src/domain/runtime-state.js';
 import {
-  certificateReads, observationTarget, observeCommands, readObservation, sessionReads, withCertificates, withSessions,
+  certificateReads,
+  observationTarget,
+  observeCommands,
+  readObservation,
+  sessionReads,
+  withCertificates,
+  withSessions,
 } from '../../../src/fleet/observe-runtime.js';
 import { parseServerStateEntries } from '../../../src/fleet/replies/show-servers-state.js';
 import { parseShowStat } from '../../../src/fleet/replies/show-stat.js';
@@ -12,33 +18,60 @@ import { toHaproxyRuntime } from '../../../src/render/haproxy-runtime-view.js';
 import { capture, CERT_FILE, seed } from '../domain/runtime-fixtures.js';
 
 /** Replies captured from HAProxy 2.6.12 (test/fixtures/runtime). */
-const fixture = (name: string): string => readFileSync(new URL(`../../fixtures/runtime/${name}`, import.meta.url), 'utf8').replace(/\n+$/, '');
+const fixture = (name: string): string =>
+  readFileSync(new URL(`../../fixtures/runtime/${name}`, import.meta.url), 'utf8').replace(/\n+$/, '');
 const answered = (commands: readonly RuntimeCommand[], replies: readonly string[]): CommandResult[] =>
   commands.map((command, i) => ({ status: 'ok', command, output: replies[i] ?? '' }));
 /** The frontend and backend rows of a full `show stat` capture: what `show stat -1 3 -1` answers. */
-const withoutServers = (csv: string): string => csv.split('\n').filter((line, i) => i === 0 || !/^[^,]*,[^,]*,/.test(line) || /,(FRONTEND|BACKEND),/.test(line)).join('\n');
+const withoutServers = (csv: string): string =>
+  csv
+    .split('\n')
+    .filter((line, i) => i === 0 || !/^[^,]*,[^,]*,/.test(line) || /,(FRONTEND|BACKEND),/.test(line))
+    .join('\n');
 
 const desired: DesiredRuntime = toHaproxyRuntime(seed());
 /** The desired runtime with some servers of one backend removed. */
 const without = (d: DesiredRuntime, backend: string, servers: readonly string[]): DesiredRuntime => ({
   ...d,
-  backends: d.backends.map((b) => (b.name === backend ? { ...b, servers: b.servers.filter((s) => !servers.includes(s.name)) } : b)),
+  backends: d.backends.map((b) =>
+    b.name === backend ? { ...b, servers: b.servers.filter((s) => !servers.includes(s.name)) } : b,
+  ),
 });
 const lean = (): ReturnType<typeof readObservation> => {
   const commands = observeCommands(desired);
-  return readObservation(desired, answered(commands, [capture('show-servers-state.txt'), withoutServers(capture('show-stat.csv')), capture('show-map.txt'), capture('show-ssl-cert.txt')]));
+  return readObservation(
+    desired,
+    answered(commands, [
+      capture('show-servers-state.txt'),
+      withoutServers(capture('show-stat.csv')),
+      capture('show-map.txt'),
+      capture('show-ssl-cert.txt'),
+    ]),
+  );
 };
 
 describe('observing a node for a reconcile pass', () => {
   it('reads frontends and backends only from show stat, never every server row', () => {
-    expect(observeCommands(desired).map((c) => c.line).slice(0, 3)).toEqual(['show servers state', 'show stat -1 3 -1', `show map ${desired.capsMap.file}`]);
+    expect(
+      observeCommands(desired)
+        .map((c) => c.line)
+        .slice(0, 3),
+    ).toEqual(['show servers state', 'show stat -1 3 -1', `show map ${desired.capsMap.file}`]);
     expect(observeCommands(desired, { serverStats: true })[1]!.line).toBe('show stat -1 7 -1');
   });
 
   it('without server rows, leaves backup flags and sessions unknown and takes everything else from show servers state', () => {
     const observation = lean();
     if (!observation.ok) throw new Error(observation.error);
-    const full = readObservation(desired, answered(observeCommands(desired), [capture('show-servers-state.txt'), capture('show-stat.csv'), capture('show-map.txt'), capture('show-ssl-cert.txt')]));
+    const full = readObservation(
+      desired,
+      answered(observeCommands(desired), [
+        capture('show-servers-state.txt'),
+        capture('show-stat.csv'),
+        capture('show-map.txt'),
+        capture('show-ssl-cert.txt'),
+      ]),
+    );
     if (!full.ok) throw new Error(full.error);
     expect(observation.observed.servers.every((s) => s.backup === null && s.sessions === null)).toBe(true);
     expect(full.observed.servers.every((s) => s.backup !== null && s.sessions !== null)).toBe(true);
@@ -53,7 +86,10 @@ describe('observing a node for a reconcile pass', () => {
       const stat = parseShowStat(fixture(`${dir}show-stat.csv`));
       for (const entry of parseServerStateEntries(fixture(`${dir}show-servers-state.txt`))) {
         const row = stat.find((r) => r.pxname === entry.backend && r.svname === entry.name)!;
-        expect({ status: entry.check?.status ?? null, description: entry.check?.description ?? null }, `${dir}${entry.backend}/${entry.name}`).toEqual({
+        expect(
+          { status: entry.check?.status ?? null, description: entry.check?.description ?? null },
+          `${dir}${entry.backend}/${entry.name}`,
+        ).toEqual({
           status: row.check_status?.replace(/^\* /, '') ?? null,
           description: row.check_desc,
         });
@@ -75,8 +111,15 @@ describe('observing a node for a reconcile pass', () => {
   it('fills sessions from the scoped replies, and leaves them unknown when a reply names another server or failed', () => {
     const observation = lean();
     if (!observation.ok) throw new Error(observation.error);
-    const reads = sessionReads(without(without(desired, 'be_c_ssh', ['ssh-1', 'ssh-2']), 'be_b_api', ['api-1']), observation);
-    expect(reads.map((r) => `${r.backend}/${r.server}`)).toEqual(['be_b_api/api-1', 'be_c_ssh/ssh-1', 'be_c_ssh/ssh-2']);
+    const reads = sessionReads(
+      without(without(desired, 'be_c_ssh', ['ssh-1', 'ssh-2']), 'be_b_api', ['api-1']),
+      observation,
+    );
+    expect(reads.map((r) => `${r.backend}/${r.server}`)).toEqual([
+      'be_b_api/api-1',
+      'be_c_ssh/ssh-1',
+      'be_c_ssh/ssh-2',
+    ]);
     const header = '# pxname,svname,qcur,qmax,scur,smax,slim,type';
     const results: CommandResult[] = [
       { status: 'ok', command: reads[0]!.command, output: `${header}\nbe_b_api,api-1,0,0,4,4,,2` },
@@ -86,17 +129,33 @@ describe('observing a node for a reconcile pass', () => {
     const filled = withSessions(observation, reads, results);
     if (!filled.ok) throw new Error(filled.error);
     const sessions = Object.fromEntries(filled.observed.servers.map((s) => [`${s.backend}/${s.name}`, s.sessions]));
-    expect(sessions).toMatchObject({ 'be_b_api/api-1': 4, 'be_b_api/api-2': null, 'be_c_ssh/ssh-1': null, 'be_c_ssh/ssh-2': null });
+    expect(sessions).toMatchObject({
+      'be_b_api/api-1': 4,
+      'be_b_api/api-2': null,
+      'be_c_ssh/ssh-1': null,
+      'be_c_ssh/ssh-2': null,
+    });
   });
 
   it('reads, in a second batch, the certificates an early read did not know about', () => {
     const guess = { ...observationTarget(desired), certificateFiles: [] };
     const commands = observeCommands(guess);
     expect(commands.some((c) => c.kind === 'show-ssl-cert')).toBe(false);
-    const early = readObservation(guess, answered(commands, [capture('show-servers-state.txt'), withoutServers(capture('show-stat.csv')), capture('show-map.txt')]));
+    const early = readObservation(
+      guess,
+      answered(commands, [
+        capture('show-servers-state.txt'),
+        withoutServers(capture('show-stat.csv')),
+        capture('show-map.txt'),
+      ]),
+    );
     if (!early.ok) throw new Error(early.error);
     expect(certificateReads(desired, early)).toEqual([CERT_FILE]);
-    const done = withCertificates(early, [CERT_FILE], [{ status: 'ok', command: observeCommands(desired).at(-1)!, output: capture('show-ssl-cert.txt') }]);
+    const done = withCertificates(
+      early,
+      [CERT_FILE],
+      [{ status: 'ok', command: observeCommands(desired).at(-1)!, output: capture('show-ssl-cert.txt') }],
+    );
     if (!done.ok) throw new Error(done.error);
     const complete = lean();
     if (!complete.ok) throw new Error(complete.error);
@@ -106,7 +165,11 @@ describe('observing a node for a reconcile pass', () => {
 
   it('makes an observation unusable when a reply never came', () => {
     const commands = observeCommands(desired);
-    const results: CommandResult[] = commands.map((command) => ({ status: 'not-executed', command, message: 'connection closed' }));
+    const results: CommandResult[] = commands.map((command) => ({
+      status: 'not-executed',
+      command,
+      message: 'connection closed',
+    }));
     expect(readObservation(desired, results)).toEqual({ ok: false, error: 'connection closed' });
   });
 });

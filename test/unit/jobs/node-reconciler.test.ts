@@ -16,9 +16,19 @@ const db = new Kysely<Database>({
   },
 });
 
-const node = { name: 'edge-1', kind: 'haproxy', runtimeAddress: { host: '127.0.0.1', port: 1 }, configDir: '/etc/x', capacity: { vcpu: 1, memoryMb: 512 } } as unknown as ProxyNode;
+const node = {
+  name: 'edge-1',
+  kind: 'haproxy',
+  runtimeAddress: { host: '127.0.0.1', port: 1 },
+  configDir: '/etc/x',
+  capacity: { vcpu: 1, memoryMb: 512 },
+} as unknown as ProxyNode;
 
-const observation = { ok: true, idsOf: () => undefined, observed: { backends: [], frontends: [], servers: [], capsMap: [], certificates: new Map() } } as const;
+const observation = {
+  ok: true,
+  idsOf: () => undefined,
+  observed: { backends: [], frontends: [], servers: [], capsMap: [], certificates: new Map() },
+} as const;
 
 /** A fleet of one fake node: counts passes and revision queries; every pass finds nothing to do. */
 function harness(current: { revision: number }) {
@@ -47,14 +57,22 @@ function harness(current: { revision: number }) {
       plan: async () => {
         calls.plans += 1;
         return {
-          desired: { frontends: [], backends: [], capsMap: { file: '/etc/x/maps/tenant-caps.map', entries: [], referenced: false }, certificates: [] },
+          desired: {
+            frontends: [],
+            backends: [],
+            capsMap: { file: '/etc/x/maps/tenant-caps.map', entries: [], referenced: false },
+            certificates: [],
+          },
           observation,
           plan: { commands: [], pendingReload: [], inProgress: [], notes: [], deferredCaps: [] },
         };
       },
     },
   };
-  const reconciler = new NodeReconciler(node, deps, { backoff: { initialMs: 10, maxMs: 10, factor: 1 }, followUpMs: 60_000 });
+  const reconciler = new NodeReconciler(node, deps, {
+    backoff: { initialMs: 10, maxMs: 10, factor: 1 },
+    followUpMs: 60_000,
+  });
   return {
     reconciler,
     deps,
@@ -72,7 +90,10 @@ function harness(current: { revision: number }) {
  * A node reconciler over the harness whose builds are counted and whose Runtime API behaves as
  * `runtime` overrides say; its retry is far in the future, so only wake-ups cause work.
  */
-function countingBuilds(runtime: (base: NodeReconcilerDeps['runtime']) => Partial<NodeReconcilerDeps['runtime']>, options: { buildAfterPushMs?: number; minBuildIntervalMs?: number } = {}) {
+function countingBuilds(
+  runtime: (base: NodeReconcilerDeps['runtime']) => Partial<NodeReconcilerDeps['runtime']>,
+  options: { buildAfterPushMs?: number; minBuildIntervalMs?: number } = {},
+) {
   let builds = 0;
   const starts: number[] = [];
   const h = harness({ revision: 5 });
@@ -85,7 +106,11 @@ function countingBuilds(runtime: (base: NodeReconcilerDeps['runtime']) => Partia
     },
     runtime: { ...h.deps.runtime, ...runtime(h.deps.runtime) },
   };
-  const reconciler = new NodeReconciler(node, deps, { backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1 }, followUpMs: 60_000, ...options });
+  const reconciler = new NodeReconciler(node, deps, {
+    backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1 },
+    followUpMs: 60_000,
+    ...options,
+  });
   return { reconciler, builds: () => builds, starts };
 }
 
@@ -149,7 +174,11 @@ describe('NodeReconciler wake-ups', () => {
 describe('NodeReconciler while its Runtime API is down', () => {
   it('keeps building the config for each new revision (the agent still fetches it) while the push backs off', async () => {
     const { reconciler, builds } = countingBuilds(() => ({
-      plan: async () => ({ desired: {} as never, observation: { ok: false, error: 'connect ECONNREFUSED 127.0.0.1:1' }, plan: null }),
+      plan: async () => ({
+        desired: {} as never,
+        observation: { ok: false, error: 'connect ECONNREFUSED 127.0.0.1:1' },
+        plan: null,
+      }),
     }));
     reconciler.wake();
     await reconciler.idle();
@@ -174,7 +203,13 @@ describe('NodeReconciler config builds under a stream of writes', () => {
 
   it('coalesces them: builds start at most once per interval, and the last starts after the last write', async () => {
     const { reconciler, builds, starts } = countingBuilds(
-      () => ({ plan: async () => ({ desired: {} as never, observation: { ok: false, error: 'connect ECONNREFUSED 127.0.0.1:1' }, plan: null }) }),
+      () => ({
+        plan: async () => ({
+          desired: {} as never,
+          observation: { ok: false, error: 'connect ECONNREFUSED 127.0.0.1:1' },
+          plan: null,
+        }),
+      }),
       { minBuildIntervalMs: 40 },
     );
     reconciler.wake();

@@ -5,8 +5,29 @@ import { createLogger } from '../../../src/logger.js';
 import type { RebalancePlan } from '../../../src/services/allocation-service.js';
 
 const plan = (pending: boolean): RebalancePlan => ({
-  revision: 7, computedAt: '', demand: 'none', allocations: [], removals: [], nodes: [], warnings: [], pending,
-  changes: pending ? [{ tenantId: 'a', node: 'n', dimension: 'connections', from: 1, to: 2, reason: 'demand', detail: 'd', kind: 'haproxy', deferred: null }] : [],
+  revision: 7,
+  computedAt: '',
+  demand: 'none',
+  allocations: [],
+  removals: [],
+  nodes: [],
+  warnings: [],
+  pending,
+  changes: pending
+    ? [
+        {
+          tenantId: 'a',
+          node: 'n',
+          dimension: 'connections',
+          from: 1,
+          to: 2,
+          reason: 'demand',
+          detail: 'd',
+          kind: 'haproxy',
+          deferred: null,
+        },
+      ]
+    : [],
 });
 
 function setup(opts: { pending: boolean; fail?: boolean }) {
@@ -23,7 +44,10 @@ function setup(opts: { pending: boolean; fail?: boolean }) {
       return { revision: 8, changed: true, items: p.changes.map((c) => ({ ...c, status: 'applied' as const })) };
     },
   };
-  const job = new Rebalancer({ allocations, changes, logger: createLogger('silent') }, { intervalMs: 60_000, debounceMs: 5 });
+  const job = new Rebalancer(
+    { allocations, changes, logger: createLogger('silent') },
+    { intervalMs: 60_000, debounceMs: 5 },
+  );
   return { job, calls, changes };
 }
 
@@ -43,18 +67,32 @@ describe('Rebalancer', () => {
   it('when a node is unhealthy, then the pass re-places first and plans caps after, counting from when it started leading', async () => {
     const order: string[] = [];
     const sinces: number[] = [];
-    const withPlacement = new Rebalancer({
-      allocations: { plan: async () => (order.push('plan'), plan(false)), apply: async () => { throw new Error('not called'); } },
-      placement: {
-        healthPass: async (since: number) => {
-          order.push('health');
-          sinces.push(since);
-          return { excluded: [{ node: 'n2', reason: 'no heartbeat for 40 s' }], included: [], keptForLackOfOthers: [], moves: 3, revision: 9 };
+    const withPlacement = new Rebalancer(
+      {
+        allocations: {
+          plan: async () => (order.push('plan'), plan(false)),
+          apply: async () => {
+            throw new Error('not called');
+          },
         },
+        placement: {
+          healthPass: async (since: number) => {
+            order.push('health');
+            sinces.push(since);
+            return {
+              excluded: [{ node: 'n2', reason: 'no heartbeat for 40 s' }],
+              included: [],
+              keptForLackOfOthers: [],
+              moves: 3,
+              revision: 9,
+            };
+          },
+        },
+        changes: new EventEmitter(),
+        logger: createLogger('silent'),
       },
-      changes: new EventEmitter(),
-      logger: createLogger('silent'),
-    }, { intervalMs: 60_000 });
+      { intervalMs: 60_000 },
+    );
     const before = Date.now();
     withPlacement.start();
     await withPlacement.stop();

@@ -44,10 +44,14 @@ describe('every', () => {
   it('when a run throws, then the error is reported and the schedule carries on', async () => {
     const errors: unknown[] = [];
     let runs = 0;
-    const job = every(1, async () => {
-      runs++;
-      throw new Error('boom');
-    }, (err) => errors.push(err));
+    const job = every(
+      1,
+      async () => {
+        runs++;
+        throw new Error('boom');
+      },
+      (err) => errors.push(err),
+    );
     await vi.advanceTimersByTimeAsync(2000);
     await job.stop();
     expect(runs).toBe(2);

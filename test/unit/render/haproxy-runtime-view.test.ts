@@ -42,7 +42,9 @@ describe('the runtime view of a rendered HAProxy config', () => {
 
   it('carries each server’s weight, state and backup flag as the server line renders them', () => {
     const web = runtime.backends.find((b) => b.name === 'be_shop_web')!;
-    expect(web.servers.map((s) => `${s.name} ${s.address}:${s.port} w${s.weight} ${s.admin}${s.backup ? ' backup' : ''}`)).toEqual([
+    expect(
+      web.servers.map((s) => `${s.name} ${s.address}:${s.port} w${s.weight} ${s.admin}${s.backup ? ' backup' : ''}`),
+    ).toEqual([
       'w1 10.1.0.1:8080 w100 ready',
       'w2 10.1.0.2:8080 w0 drain',
       'w3 10.1.0.3:8080 w100 maint',
@@ -54,14 +56,34 @@ describe('the runtime view of a rendered HAProxy config', () => {
   });
 
   it('gives the check the config prints on server lines in the shape add server takes', () => {
-    expect(runtime.backends.find((b) => b.name === 'be_shop_spare')!.check).toEqual({ intervalMs: 2000, rise: 2, fall: 3, ssl: true, sni: 'spare.shop.example' });
-    expect(runtime.backends.find((b) => b.name === 'be_shop_legacy_tcp')!.check).toEqual({ intervalMs: 10_000, rise: 1, fall: 5, port: 7001 });
+    expect(runtime.backends.find((b) => b.name === 'be_shop_spare')!.check).toEqual({
+      intervalMs: 2000,
+      rise: 2,
+      fall: 3,
+      ssl: true,
+      sni: 'spare.shop.example',
+    });
+    expect(runtime.backends.find((b) => b.name === 'be_shop_legacy_tcp')!.check).toEqual({
+      intervalMs: 10_000,
+      rise: 1,
+      fall: 5,
+      port: 7001,
+    });
     expect(runtime.backends.find((b) => b.name === 'be_quiet_batch')!.check).toBeNull();
   });
 
   it('lists the caps map (rate and connection cap per tenant) with the file’s lines and only the certificates the config loads', () => {
     const files = renderHaproxy(snapshot);
-    expect(runtime.capsMap).toEqual({ file: `${DIR}/maps/tenant-caps.map`, entries: [['quiet', '1'], ['quiet.conn', '1'], ['shop', '120'], ['shop.conn', '750']], referenced: true });
+    expect(runtime.capsMap).toEqual({
+      file: `${DIR}/maps/tenant-caps.map`,
+      entries: [
+        ['quiet', '1'],
+        ['quiet.conn', '1'],
+        ['shop', '120'],
+        ['shop.conn', '750'],
+      ],
+      referenced: true,
+    });
     expect(runtime.capsMap.entries.map(([k, v]) => `${k} ${v}\n`).join('')).toBe(files['maps/tenant-caps.map']);
     expect(runtime.certificates.map((c) => c.file)).toEqual([`${DIR}/certs/shop/shop-cert.pem`]);
     expect(runtime.certificates[0]!.pem).toBe(files['certs/shop/shop-cert.pem']);
@@ -73,19 +95,35 @@ describe('the runtime view of a rendered HAProxy config', () => {
     expect(again).toEqual(runtime);
     expect(again.backends.every((b, i) => b === runtime.backends[i])).toBe(true);
     const shop = snapshot.tenants.find((t) => t.id === 'shop')!;
-    const changed = { ...snapshot, tenants: snapshot.tenants.map((t) => (t === shop ? { ...t, allocation: { ...t.allocation, requestsPerSecond: 7 } } : t)) };
+    const changed = {
+      ...snapshot,
+      tenants: snapshot.tenants.map((t) =>
+        t === shop ? { ...t, allocation: { ...t.allocation, requestsPerSecond: 7 } } : t,
+      ),
+    };
     const next = toHaproxyRuntime(changed);
-    expect(next.capsMap.entries).toEqual([['quiet', '1'], ['quiet.conn', '1'], ['shop', '7'], ['shop.conn', '750']]);
+    expect(next.capsMap.entries).toEqual([
+      ['quiet', '1'],
+      ['quiet.conn', '1'],
+      ['shop', '7'],
+      ['shop.conn', '750'],
+    ]);
     expect(next.backends.filter((b) => b.tenant !== 'shop').every((b) => runtime.backends.includes(b))).toBe(true);
     expect(next.backends.filter((b) => b.tenant === 'shop').some((b) => runtime.backends.includes(b))).toBe(false);
-    expect(toHaproxyRuntime({ ...snapshot, node: { ...snapshot.node, configDir: '/elsewhere' } }).capsMap.file).toBe('/elsewhere/maps/tenant-caps.map');
+    expect(toHaproxyRuntime({ ...snapshot, node: { ...snapshot.node, configDir: '/elsewhere' } }).capsMap.file).toBe(
+      '/elsewhere/maps/tenant-caps.map',
+    );
   });
 
-  it('holds the node\'s own Runtime API certificate, so a renewal is swapped in with set ssl cert rather than a reload', () => {
+  it("holds the node's own Runtime API certificate, so a renewal is swapped in with set ssl cert rather than a reload", () => {
     const seed = seedSnapshot('haproxy', DIR);
     const files = renderHaproxy(seed);
     const node = toHaproxyRuntime(seed).certificates.find((c) => c.file === `${DIR}/runtime-api/node.pem`);
-    expect(node).toEqual({ file: `${DIR}/runtime-api/node.pem`, pem: files['runtime-api/node.pem'], fingerprint: expect.stringMatching(/^[0-9A-F]{40}$/) });
+    expect(node).toEqual({
+      file: `${DIR}/runtime-api/node.pem`,
+      pem: files['runtime-api/node.pem'],
+      fingerprint: expect.stringMatching(/^[0-9A-F]{40}$/),
+    });
     const without = toHaproxyRuntime({ ...seed, node: { ...seed.node, runtimeTls: null } });
     expect(without.certificates.map((c) => c.file)).not.toContain(`${DIR}/runtime-api/node.pem`);
   });

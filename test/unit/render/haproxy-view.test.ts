@@ -47,12 +47,17 @@ describe('toHaproxyView', () => {
     const www = frontend('fe_shop_www');
     expect(www.routes.map((r) => r.name)).toEqual(['canary', 'api-host', 'api-path', 'cdn', 'combo']);
     expect(www.routes.find((r) => r.name === 'cdn')!.condition).toBe('r_cdn_host r_cdn_label');
-    expect(www.acls.find((a) => a.name === 'r_cdn_host')!.criterion).toBe('req.hdr(host),lower,field(1,:),field(2,.,0) -m str -- cdn.shop.example cdn.shop.example.');
+    expect(www.acls.find((a) => a.name === 'r_cdn_host')!.criterion).toBe(
+      'req.hdr(host),lower,field(1,:),field(2,.,0) -m str -- cdn.shop.example cdn.shop.example.',
+    );
   });
 
   it('matches a path prefix by whole segments: the prefix itself or below it, never a longer name', () => {
     const www = frontend('fe_shop_www');
-    expect(www.acls.filter((a) => a.name === 'r_api-path_path').map((a) => a.criterion)).toEqual(['path -m str -- /api', 'path -m beg -- /api/']);
+    expect(www.acls.filter((a) => a.name === 'r_api-path_path').map((a) => a.criterion)).toEqual([
+      'path -m str -- /api',
+      'path -m beg -- /api/',
+    ]);
     expect(www.routes.find((r) => r.name === 'api-path')!.condition).toBe('r_api-path_path');
     expect(www.routes.find((r) => r.name === 'combo')!.condition).toBe('r_combo_host r_combo_path r_combo_header');
   });
@@ -77,7 +82,9 @@ describe('toHaproxyView', () => {
     const values = servers.map((s) => /(?:^| )cookie (\S+)/.exec(s.options)![1]!);
     expect(values.every((v) => /^[0-9a-f]{16}$/.test(v))).toBe(true);
     expect(new Set(values).size).toBe(servers.length);
-    const again = tenantView(featuresSnapshot('haproxy', '/elsewhere'), 'shop').backends.find((b) => b.name === 'be_shop_web')!;
+    const again = tenantView(featuresSnapshot('haproxy', '/elsewhere'), 'shop').backends.find(
+      (b) => b.name === 'be_shop_web',
+    )!;
     expect(again.servers.map((s) => /(?:^| )cookie (\S+)/.exec(s.options)![1]!)).toEqual(values);
   });
 
@@ -104,7 +111,11 @@ describe('toHaproxyView', () => {
   });
 
   it('sizes global maxconn from node memory and lifts strict limits only past what a stock host allows', () => {
-    expect(toHaproxyView(featuresSnapshot('haproxy', DIR)).global).toMatchObject({ maxconn: 5000, noStrictLimits: false, statsSocket: null });
+    expect(toHaproxyView(featuresSnapshot('haproxy', DIR)).global).toMatchObject({
+      maxconn: 5000,
+      noStrictLimits: false,
+      statsSocket: null,
+    });
     const seed = seedSnapshot('haproxy', DIR);
     // 160,000 for tenants, and the mTLS listeners' reserve above it, which tenants' caps never reach.
     expect(toHaproxyView(seed).global).toMatchObject({
@@ -112,25 +123,40 @@ describe('toHaproxyView', () => {
       noStrictLimits: true,
       statsSocket: '/run/switchyard/admin.sock',
     });
-    expect(toHaproxyView(seed).runtimeListeners.map((l) => l.maxconn)).toEqual([RUNTIME_API_CONNECTIONS, RUNTIME_API_CONNECTIONS]);
+    expect(toHaproxyView(seed).runtimeListeners.map((l) => l.maxconn)).toEqual([
+      RUNTIME_API_CONNECTIONS,
+      RUNTIME_API_CONNECTIONS,
+    ]);
     expect(toHaproxyView({ ...seed, node: { ...seed.node, runtimeTls: null } }).global.maxconn).toBe(160_000);
   });
 
   it('when an allocation is zero, then the listener still answers (one connection, one request per second)', () => {
     const view = tenantView(
-      withTenant(seedSnapshot('haproxy', DIR), 'a', (t) => ({ ...t, allocation: { maxConnections: 0, requestsPerSecond: 0 } })),
+      withTenant(seedSnapshot('haproxy', DIR), 'a', (t) => ({
+        ...t,
+        allocation: { maxConnections: 0, requestsPerSecond: 0 },
+      })),
       'a',
     );
     expect(view.frontends[0]!.maxconn).toBe(1);
-    expect(view.caps).toEqual([{ key: 'a', value: 1 }, { key: 'a.conn', value: 1 }]);
+    expect(view.caps).toEqual([
+      { key: 'a', value: 1 },
+      { key: 'a.conn', value: 1 },
+    ]);
   });
 
   it('puts the moving caps in the map and the connection limit, a ceiling, on each frontend', () => {
     const view = tenantView(
-      withTenant(seedSnapshot('haproxy', DIR), 'a', (t) => ({ ...t, allocation: { maxConnections: 40, requestsPerSecond: 90, connectionLimit: 500 } })),
+      withTenant(seedSnapshot('haproxy', DIR), 'a', (t) => ({
+        ...t,
+        allocation: { maxConnections: 40, requestsPerSecond: 90, connectionLimit: 500 },
+      })),
       'a',
     );
-    expect(view.caps).toEqual([{ key: 'a', value: 90 }, { key: 'a.conn', value: 40 }]);
+    expect(view.caps).toEqual([
+      { key: 'a', value: 90 },
+      { key: 'a.conn', value: 40 },
+    ]);
     expect(view.frontends.map((f) => f.maxconn)).toEqual(view.frontends.map(() => 500));
     expect(view.capTable).toEqual({ name: 'st_a', period: '1s', expire: '30s' });
   });
@@ -169,10 +195,42 @@ describe('a snapshot that cannot be rendered', () => {
   const seed = seedSnapshot('haproxy', DIR);
 
   it.each([
-    ['a VIP names a pool the tenant lacks', (t: TenantSnapshot) => ({ ...t, vips: t.vips.map((v) => ({ ...v, defaultPool: 'nope' })) })],
-    ['a route names a pool the tenant lacks', (t: TenantSnapshot) => ({ ...t, vips: [vip({ name: 'web', address: '192.168.1.100', port: 80, protocol: 'http' }, [{ name: 'r', match: { pathPrefix: '/' }, pool: 'nope' }])] })],
-    ['an https VIP names a certificate the tenant lacks', (t: TenantSnapshot) => ({ ...t, vips: [vip({ name: 'tls', address: '192.168.1.100', port: 443, protocol: 'https', certificate: 'nope' })] })],
-    ['a tcp VIP has routes', (t: TenantSnapshot) => ({ ...t, vips: [{ ...vip({ name: 'raw', address: '192.168.1.100', port: 1, protocol: 'tcp' }), routes: vip({ name: 'x', address: '192.168.1.100', port: 1, protocol: 'http' }, [{ name: 'r', match: { pathPrefix: '/' }, pool: 'web' }]).routes }] })],
+    [
+      'a VIP names a pool the tenant lacks',
+      (t: TenantSnapshot) => ({ ...t, vips: t.vips.map((v) => ({ ...v, defaultPool: 'nope' })) }),
+    ],
+    [
+      'a route names a pool the tenant lacks',
+      (t: TenantSnapshot) => ({
+        ...t,
+        vips: [
+          vip({ name: 'web', address: '192.168.1.100', port: 80, protocol: 'http' }, [
+            { name: 'r', match: { pathPrefix: '/' }, pool: 'nope' },
+          ]),
+        ],
+      }),
+    ],
+    [
+      'an https VIP names a certificate the tenant lacks',
+      (t: TenantSnapshot) => ({
+        ...t,
+        vips: [vip({ name: 'tls', address: '192.168.1.100', port: 443, protocol: 'https', certificate: 'nope' })],
+      }),
+    ],
+    [
+      'a tcp VIP has routes',
+      (t: TenantSnapshot) => ({
+        ...t,
+        vips: [
+          {
+            ...vip({ name: 'raw', address: '192.168.1.100', port: 1, protocol: 'tcp' }),
+            routes: vip({ name: 'x', address: '192.168.1.100', port: 1, protocol: 'http' }, [
+              { name: 'r', match: { pathPrefix: '/' }, pool: 'web' },
+            ]).routes,
+          },
+        ],
+      }),
+    ],
     ['two pools share a name', (t: TenantSnapshot) => ({ ...t, pools: [...t.pools, pool({ name: 'web' }, [])] })],
   ])('when %s, then it is a ValidationError naming the tenant', (_, change) => {
     const error = thrown(() => renderHaproxy(withTenant(seed, 'a', change)));
@@ -181,16 +239,24 @@ describe('a snapshot that cannot be rendered', () => {
   });
 
   it('when two tenants listen on one address and port, then neither is rendered (SO_REUSEPORT would mix their traffic)', () => {
-    const clash = withTenant(seed, 'c', (t) => ({ ...t, vips: t.vips.map((v) => ({ ...v, address: '192.168.1.100', port: 80 })) }));
+    const clash = withTenant(seed, 'c', (t) => ({
+      ...t,
+      vips: t.vips.map((v) => ({ ...v, address: '192.168.1.100', port: 80 })),
+    }));
     expect(() => renderHaproxy(clash)).toThrow(/fe_c_ssh listens on 192.168.1.100:80, already used by fe_a_web/);
   });
 
   it('when two tenants share an id, then it is refused', () => {
-    expect(() => renderHaproxy({ ...seed, tenants: [...seed.tenants, structuredClone(seed.tenants[0]!)] })).toThrow(/tenant a appears twice/);
+    expect(() => renderHaproxy({ ...seed, tenants: [...seed.tenants, structuredClone(seed.tenants[0]!)] })).toThrow(
+      /tenant a appears twice/,
+    );
   });
 
   it('when a VIP listens on the Runtime API address, then it is refused', () => {
-    const clash = withTenant(seed, 'c', (t) => ({ ...t, vips: t.vips.map((v) => ({ ...v, address: '10.0.0.1', port: 9999 })) }));
+    const clash = withTenant(seed, 'c', (t) => ({
+      ...t,
+      vips: t.vips.map((v) => ({ ...v, address: '10.0.0.1', port: 9999 })),
+    }));
     expect(() => renderHaproxy(clash)).toThrow(/already used by the Runtime API/);
   });
 });

@@ -81,7 +81,9 @@ describe('the HAProxy renderer', () => {
     const modules = readdirSync(dir).filter((f) => f.startsWith('haproxy') && f.endsWith('.ts'));
     expect(modules).toContain('haproxy-view.ts');
     for (const file of modules) {
-      expect(readFileSync(`${dir}${file}`, 'utf8'), file).not.toMatch(/from 'node:(fs|child_process|net|http|https|dgram)/);
+      expect(readFileSync(`${dir}${file}`, 'utf8'), file).not.toMatch(
+        /from 'node:(fs|child_process|net|http|https|dgram)/,
+      );
     }
   });
 });

@@ -50,11 +50,24 @@ describe.each(Object.keys(SCENARIOS))('the %s scenario', (name) => {
 describe('renderHaproxy', () => {
   it('refers to every file it renders by its absolute path under configDir', () => {
     const files = renderHaproxy(seedSnapshot('haproxy', '/srv/lb'));
-    expect(Object.keys(files)).toEqual(['certs/b/b-example.pem', 'crt-lists/b/api.crt-list', 'haproxy.cfg', 'maps/ambiguous-path.pat', 'maps/tenant-caps.map', 'member-tls/b/ca/b-members.pem', 'runtime-api/ca.pem', 'runtime-api/node.pem']);
-    expect(files['haproxy.cfg']).toContain('ssl verify required ca-file /srv/lb/member-tls/b/ca/b-members.pem sni str(api.b.internal) ');
+    expect(Object.keys(files)).toEqual([
+      'certs/b/b-example.pem',
+      'crt-lists/b/api.crt-list',
+      'haproxy.cfg',
+      'maps/ambiguous-path.pat',
+      'maps/tenant-caps.map',
+      'member-tls/b/ca/b-members.pem',
+      'runtime-api/ca.pem',
+      'runtime-api/node.pem',
+    ]);
+    expect(files['haproxy.cfg']).toContain(
+      'ssl verify required ca-file /srv/lb/member-tls/b/ca/b-members.pem sni str(api.b.internal) ',
+    );
     expect(files['haproxy.cfg']).toContain('if { path -m reg -f /srv/lb/maps/ambiguous-path.pat }');
     expect(files['haproxy.cfg']).toContain('ssl crt-list /srv/lb/crt-lists/b/api.crt-list ');
-    expect(files['haproxy.cfg']).toContain('ssl crt /srv/lb/runtime-api/node.pem ca-file /srv/lb/runtime-api/ca.pem verify required');
+    expect(files['haproxy.cfg']).toContain(
+      'ssl crt /srv/lb/runtime-api/node.pem ca-file /srv/lb/runtime-api/ca.pem verify required',
+    );
     expect(files['haproxy.cfg']).toContain('map_str_int(/srv/lb/maps/tenant-caps.map,');
     expect(files['crt-lists/b/api.crt-list']).toBe('/srv/lb/certs/b/b-example.pem\n');
   });
@@ -62,12 +75,27 @@ describe('renderHaproxy', () => {
   it('never binds the admin socket or the master CLI to an address: only mTLS listeners forward to them', () => {
     const files = renderHaproxy(seedSnapshot('haproxy', '/srv/lb'));
     const cfg = files['haproxy.cfg']!;
-    expect(cfg).toMatch(/^    stats socket \/run\/switchyard\/admin\.sock level admin mode 600 expose-fd listeners$/m);
+    expect(cfg).toMatch(/^ {4}stats socket \/run\/switchyard\/admin\.sock level admin mode 600 expose-fd listeners$/m);
     expect(cfg).not.toMatch(/stats socket (?:ipv4|ipv6)@/);
-    const listeners = [...cfg.matchAll(/^listen (\S+)\n((?: {4}.*\n)+)/gm)].map((m) => [m[1], m[2]!.split('\n').filter((l) => l.startsWith('    bind') || l.startsWith('    server'))]);
+    const listeners = [...cfg.matchAll(/^listen (\S+)\n((?: {4}.*\n)+)/gm)].map((m) => [
+      m[1],
+      m[2]!.split('\n').filter((l) => l.startsWith('    bind') || l.startsWith('    server')),
+    ]);
     expect(listeners).toEqual([
-      ['sy_runtime_api', ['    bind 10.0.0.1:9999 ssl crt /srv/lb/runtime-api/node.pem ca-file /srv/lb/runtime-api/ca.pem verify required', '    server admin unix@/run/switchyard/admin.sock']],
-      ['sy_master_cli', ['    bind 10.0.0.1:9998 ssl crt /srv/lb/runtime-api/node.pem ca-file /srv/lb/runtime-api/ca.pem verify required', '    server master unix@/run/switchyard/master.sock']],
+      [
+        'sy_runtime_api',
+        [
+          '    bind 10.0.0.1:9999 ssl crt /srv/lb/runtime-api/node.pem ca-file /srv/lb/runtime-api/ca.pem verify required',
+          '    server admin unix@/run/switchyard/admin.sock',
+        ],
+      ],
+      [
+        'sy_master_cli',
+        [
+          '    bind 10.0.0.1:9998 ssl crt /srv/lb/runtime-api/node.pem ca-file /srv/lb/runtime-api/ca.pem verify required',
+          '    server master unix@/run/switchyard/master.sock',
+        ],
+      ],
     ]);
     // The node's certificate file holds the leaf and its key; the CA file the trusted CAs only.
     expect(files['runtime-api/node.pem']).toMatch(/^-----BEGIN CERTIFICATE-----[\s\S]+-----BEGIN PRIVATE KEY-----/);
@@ -76,14 +104,17 @@ describe('renderHaproxy', () => {
 
   it('without its certificate, a node renders no network listener for the Runtime API (the local socket only)', () => {
     const snapshot = seedSnapshot('haproxy', '/srv/lb');
-    const files = renderHaproxy({ ...snapshot, node: { ...snapshot.node, runtimeTls: null, socketDir: '/var/run/sy-edge' } });
+    const files = renderHaproxy({
+      ...snapshot,
+      node: { ...snapshot.node, runtimeTls: null, socketDir: '/var/run/sy-edge' },
+    });
     expect(files['haproxy.cfg']).toContain('stats socket /var/run/sy-edge/admin.sock level admin mode 600');
     expect(files['haproxy.cfg']).not.toContain('listen sy_');
     expect(files['haproxy.cfg']).not.toContain('10.0.0.1:99');
     expect(Object.keys(files).filter((f) => f.startsWith('runtime-api/'))).toEqual([]);
   });
 
-  it('refuses a tenant listener on the master CLI\'s address', () => {
+  it("refuses a tenant listener on the master CLI's address", () => {
     const snapshot = seedSnapshot('haproxy', '/srv/lb');
     const node = { ...snapshot.node, masterAddress: { host: '192.168.1.100', port: 80 } };
     expect(() => renderHaproxy({ ...snapshot, node })).toThrow(/already used by the master CLI/);
@@ -129,8 +160,11 @@ describe('renderHaproxy: properties over random valid snapshots', () => {
   // The real haproxy -c checks thousands of these: test/integration/haproxy-property.test.ts.
   it('renders every random valid snapshot, and the same bytes however its arrays are ordered', () => {
     const snapshots = scenario((rng) => randomSnapshot(rng.next, 'haproxy', '/srv/lb', rng.int(1, 3)));
-    assertProperty(fc.property(snapshots, choices(), (snapshot, rng) => {
-      expect(renderHaproxy(shuffleDeep(snapshot, rng.next))).toEqual(renderHaproxy(snapshot));
-    }), 50);
+    assertProperty(
+      fc.property(snapshots, choices(), (snapshot, rng) => {
+        expect(renderHaproxy(shuffleDeep(snapshot, rng.next))).toEqual(renderHaproxy(snapshot));
+      }),
+      50,
+    );
   });
 });

@@ -36,7 +36,8 @@ type Path = readonly (string | number)[];
 function stringPaths(value: unknown, path: Path = []): Path[] {
   if (typeof value === 'string') return [path];
   if (Array.isArray(value)) return value.flatMap((item, i) => stringPaths(item, [...path, i]));
-  if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => stringPaths(v, [...path, k]));
+  if (value !== null && typeof value === 'object')
+    return Object.entries(value).flatMap(([k, v]) => stringPaths(v, [...path, k]));
   return [];
 }
 
@@ -45,10 +46,12 @@ function nullableStringPaths(snapshot: NodeSnapshot): Path[] {
   const out: Path[] = [];
   snapshot.tenants.forEach((t, ti) => {
     t.vips.forEach((v, vi) => {
-      for (const key of ['certificate', 'defaultPool', 'addressPool'] as const) if (v[key] === null) out.push(['tenants', ti, 'vips', vi, key]);
+      for (const key of ['certificate', 'defaultPool', 'addressPool'] as const)
+        if (v[key] === null) out.push(['tenants', ti, 'vips', vi, key]);
     });
     t.pools.forEach((p, pi) => {
-      if (p.healthCheck !== null && p.healthCheck.host === null) out.push(['tenants', ti, 'pools', pi, 'healthCheck', 'host']);
+      if (p.healthCheck !== null && p.healthCheck.host === null)
+        out.push(['tenants', ti, 'pools', pi, 'healthCheck', 'host']);
     });
   });
   return out;

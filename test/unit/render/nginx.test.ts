@@ -23,13 +23,26 @@ const conf = (snapshot: NodeSnapshot): string => renderNginx(snapshot)['nginx.co
 function node(...tenants: TenantSnapshot[]): NodeSnapshot {
   return {
     revision: 7,
-    node: { name: 'edge-9', kind: 'nginx', runtimeAddress: null, capacity: { vcpu: 2, memoryMb: 2048 }, configDir: '/srv/lb' },
+    node: {
+      name: 'edge-9',
+      kind: 'nginx',
+      runtimeAddress: null,
+      capacity: { vcpu: 2, memoryMb: 2048 },
+      configDir: '/srv/lb',
+    },
     tenants,
   };
 }
 
 function tenant(id: string, parts: Partial<TenantSnapshot>): TenantSnapshot {
-  return { id, vips: [], pools: [], certificates: [], allocation: { maxConnections: 100, requestsPerSecond: 50 }, ...parts };
+  return {
+    id,
+    vips: [],
+    pools: [],
+    certificates: [],
+    allocation: { maxConnections: 100, requestsPerSecond: 50 },
+    ...parts,
+  };
 }
 
 describe.each(Object.keys(SCENARIOS))('the %s scenario', (name) => {
@@ -55,7 +68,12 @@ describe.each(Object.keys(SCENARIOS))('the %s scenario', (name) => {
 describe('renderNginx files', () => {
   it('refers to every file it renders, and everything nginx writes, by absolute path under configDir', () => {
     const files = renderNginx(seedSnapshot('nginx', '/srv/lb'));
-    expect(Object.keys(files)).toEqual(['certs/b/b-example.crt', 'certs/b/b-example.key', 'member-tls/b/ca/b-members.pem', 'nginx.conf']);
+    expect(Object.keys(files)).toEqual([
+      'certs/b/b-example.crt',
+      'certs/b/b-example.key',
+      'member-tls/b/ca/b-members.pem',
+      'nginx.conf',
+    ]);
     const config = files['nginx.conf']!;
     expect(config).toContain('ssl_certificate /srv/lb/certs/b/b-example.crt;');
     expect(config).toContain('ssl_certificate_key /srv/lb/certs/b/b-example.key;');
@@ -85,17 +103,32 @@ describe('renderNginx files', () => {
 
   it('refuses two VIPs on one address and port, whichever tenants hold them', () => {
     const web = pool({ name: 'web' }, [{ name: 'm1', address: '10.0.0.1', port: 80 }]);
-    const one = tenant('one', { vips: [vip({ name: 'a', address: '192.0.2.1', port: 80, protocol: 'http', defaultPool: 'web' })], pools: [web] });
-    const two = tenant('two', { vips: [vip({ name: 'b', address: '192.0.2.1', port: 80, protocol: 'tcp', defaultPool: 'web' })], pools: [web] });
+    const one = tenant('one', {
+      vips: [vip({ name: 'a', address: '192.0.2.1', port: 80, protocol: 'http', defaultPool: 'web' })],
+      pools: [web],
+    });
+    const two = tenant('two', {
+      vips: [vip({ name: 'b', address: '192.0.2.1', port: 80, protocol: 'tcp', defaultPool: 'web' })],
+      pools: [web],
+    });
     expect(() => renderNginx(node(one, two))).toThrow(ValidationError);
-    expect(() => renderNginx(node(one, two))).toThrow(/vip two\/b listens on 192\.0\.2\.1:80, already used by vip one\/a/);
+    expect(() => renderNginx(node(one, two))).toThrow(
+      /vip two\/b listens on 192\.0\.2\.1:80, already used by vip one\/a/,
+    );
   });
 });
 
 describe('content routing', () => {
-  const pools = ['web', 'api', 'beta'].map((name, i) => pool({ name }, [{ name: 'm1', address: `10.0.${i}.1`, port: 80 }]));
+  const pools = ['web', 'api', 'beta'].map((name, i) =>
+    pool({ name }, [{ name: 'm1', address: `10.0.${i}.1`, port: 80 }]),
+  );
   const routed = (routes: Record<string, unknown>[], defaultPool: string | null = 'web') =>
-    node(tenant('a', { vips: [vip({ name: 'www', address: '192.0.2.1', port: 80, protocol: 'http', defaultPool }, routes)], pools }));
+    node(
+      tenant('a', {
+        vips: [vip({ name: 'www', address: '192.0.2.1', port: 80, protocol: 'http', defaultPool }, routes)],
+        pools,
+      }),
+    );
 
   it('when routes overlap, then the one with the lowest priority number wins, whatever the match kind', () => {
     const config = conf(
@@ -113,7 +146,9 @@ describe('content routing', () => {
       '~^.11$ "t_a_beta"; # route both, priority 10',
       '~^..1$ "t_a_api"; # route by-path, priority 20',
     ]);
-    expect(config).toContain('map $http_x_beta $sy_a__www__c0 {\n        default 0;\n        ~^on$ 1; # header X-Beta is on');
+    expect(config).toContain(
+      'map $http_x_beta $sy_a__www__c0 {\n        default 0;\n        ~^on$ 1; # header X-Beta is on',
+    );
     expect(config).toContain('map $host $sy_a__www__c1 {\n        default 0;\n        ~^a[.]example$ 1;');
     expect(config).toContain('map $sy_request_path $sy_a__www__c2 {\n        default 0;\n        ~^/api(/|$) 1;');
     expect(config).toContain('proxy_pass http://$sy_a__www__up;');
@@ -172,7 +207,11 @@ describe('upstreams', () => {
         }),
       ),
     );
-  const serverLines = (config: string) => config.split('\n').filter((l) => l.trim().startsWith('server ') && !l.includes('{')).map((l) => l.trim());
+  const serverLines = (config: string) =>
+    config
+      .split('\n')
+      .filter((l) => l.trim().startsWith('server ') && !l.includes('{'))
+      .map((l) => l.trim());
 
   it('renders weights, backups and member states, with passive checks from fall and interval', () => {
     const config = withPool({ algorithm: 'leastconn', healthCheck: check });
@@ -208,7 +247,9 @@ describe('upstreams', () => {
 
   it('when persistence is by cookie, then it hashes the cookie and gives a client without one its request id', () => {
     const config = withPool({}, { persistence: 'cookie', cookieName: 'SRVID' });
-    expect(config).toContain('map $cookie_srvid $sy_a__ck__srvid__key {\n        default $cookie_srvid;\n        "" $request_id;\n    }');
+    expect(config).toContain(
+      'map $cookie_srvid $sy_a__ck__srvid__key {\n        default $cookie_srvid;\n        "" $request_id;\n    }',
+    );
     expect(config).toContain('"" "SRVID=$request_id; Path=/; HttpOnly";');
     expect(config).toContain('hash $sy_a__ck__srvid__key consistent;');
     expect(config).toContain('add_header Set-Cookie $sy_a__www__setck always;');
@@ -216,8 +257,13 @@ describe('upstreams', () => {
   });
 
   it('reads a cookie whose name nginx variables cannot hold from the Cookie header', () => {
-    const config = withPool({}, { persistence: 'cookie', cookieName: 'lb-Sticky', protocol: 'https', certificate: 'c', port: 443 });
-    expect(config).toContain('map $http_cookie $sy_a__ck__lb_sticky__val {\n        default "";\n        "~*(?:^|;)[ ]*lb-sticky=([^;]*)" $1;\n    }');
+    const config = withPool(
+      {},
+      { persistence: 'cookie', cookieName: 'lb-Sticky', protocol: 'https', certificate: 'c', port: 443 },
+    );
+    expect(config).toContain(
+      'map $http_cookie $sy_a__ck__lb_sticky__val {\n        default "";\n        "~*(?:^|;)[ ]*lb-sticky=([^;]*)" $1;\n    }',
+    );
     expect(config).toContain('"" "lb-Sticky=$request_id; Path=/; HttpOnly; Secure";');
   });
 
@@ -231,8 +277,12 @@ describe('upstreams', () => {
           }),
         ),
       );
-    expect(onlyBackups('roundrobin')).toContain('server 10.0.0.9:80 weight=100 max_fails=0; # b1: backup serving as an ordinary member: no primary can serve');
-    expect(onlyBackups('source')).toContain('server 10.0.0.9:80 weight=1 max_fails=0; # b1: backup serving as an ordinary member: no primary can serve');
+    expect(onlyBackups('roundrobin')).toContain(
+      'server 10.0.0.9:80 weight=100 max_fails=0; # b1: backup serving as an ordinary member: no primary can serve',
+    );
+    expect(onlyBackups('source')).toContain(
+      'server 10.0.0.9:80 weight=1 max_fails=0; # b1: backup serving as an ordinary member: no primary can serve',
+    );
   });
 
   it('when a pool has no members, then its VIPs answer 503 or close, and nginx gets no empty upstream', () => {
@@ -261,8 +311,23 @@ describe('limits and listeners', () => {
       node(
         tenant('a', {
           vips: [
-            vip({ name: 'www', address: '192.0.2.1', port: 443, protocol: 'https', certificate: 'c', hostnames: ['b.example', 'a.example'], allowlist: ['10.0.0.0/8', '192.0.2.7'] }),
-            vip({ name: 'raw', address: '2001:db8::1', port: 22, protocol: 'tcp', allowlist: ['2001:db8::/32'], timeouts: { clientMs: 1500, serverMs: 60_000, connectMs: 250 } }),
+            vip({
+              name: 'www',
+              address: '192.0.2.1',
+              port: 443,
+              protocol: 'https',
+              certificate: 'c',
+              hostnames: ['b.example', 'a.example'],
+              allowlist: ['10.0.0.0/8', '192.0.2.7'],
+            }),
+            vip({
+              name: 'raw',
+              address: '2001:db8::1',
+              port: 22,
+              protocol: 'tcp',
+              allowlist: ['2001:db8::/32'],
+              timeouts: { clientMs: 1500, serverMs: 60_000, connectMs: 250 },
+            }),
           ],
           certificates: [cert],
           allocation: { maxConnections: 1_000_000, requestsPerSecond: 25 },
@@ -277,8 +342,12 @@ describe('limits and listeners', () => {
     expect(config).toContain('limit_conn_zone $server_addr:$server_port zone=sy_vip_conn:64k;');
     expect(config).toContain('limit_conn_zone $server_addr:$server_port zone=sy_tcp_conn:64k;');
     expect(config).toContain('listen 192.0.2.1:443 ssl http2 reuseport;\n        server_name a.example b.example;');
-    expect(config).toContain('geo $sy_a__www__allow {\n        default 0;\n        10.0.0.0/8 1;\n        192.0.2.7/32 1;\n    }');
-    expect(config).toContain('server_name a.example b.example;\n        ssl_certificate /srv/lb/certs/a/c.crt;\n        ssl_certificate_key /srv/lb/certs/a/c.key;\n        if ($sy_a__www__allow = 0) {\n            return 403;\n        }');
+    expect(config).toContain(
+      'geo $sy_a__www__allow {\n        default 0;\n        10.0.0.0/8 1;\n        192.0.2.7/32 1;\n    }',
+    );
+    expect(config).toContain(
+      'server_name a.example b.example;\n        ssl_certificate /srv/lb/certs/a/c.crt;\n        ssl_certificate_key /srv/lb/certs/a/c.key;\n        if ($sy_a__www__allow = 0) {\n            return 403;\n        }',
+    );
     expect(config).toContain('listen [2001:db8::1]:22 reuseport;\n        allow 2001:db8::/32;\n        deny all;');
     expect(config).toContain('proxy_connect_timeout 250ms;\n        proxy_timeout 60s;');
   });
@@ -287,7 +356,14 @@ describe('limits and listeners', () => {
 describe('addresses', () => {
   const web = pool({ name: 'web' }, [{ name: 'm1', address: '::ffff:10.0.0.1', port: 80 }]);
   const at = (address: string, allowlist: string[] = []) =>
-    conf(node(tenant('a', { vips: [vip({ name: 'www', address, port: 80, protocol: 'http', defaultPool: 'web', allowlist })], pools: [web] })));
+    conf(
+      node(
+        tenant('a', {
+          vips: [vip({ name: 'www', address, port: 80, protocol: 'http', defaultPool: 'web', allowlist })],
+          pools: [web],
+        }),
+      ),
+    );
 
   it('treats IPv4-mapped IPv6 addresses as the IPv4 ones they carry, as HAProxy does', () => {
     const config = at('::ffff:192.0.2.1', ['::ffff:10.1.0.0/112', '::ffff:10.2.0.1']);
@@ -296,7 +372,7 @@ describe('addresses', () => {
     expect(config).toContain('        10.1.0.0/16 1;\n        10.2.0.1/32 1;\n');
   });
 
-  it('lets an IPv6 range wider than every mapped address admit IPv4 clients too, without repeating geo\'s default', () => {
+  it("lets an IPv6 range wider than every mapped address admit IPv4 clients too, without repeating geo's default", () => {
     const config = at('2001:db8::1', ['::/0']);
     expect(config).toContain('        0.0.0.0/1 1;\n        128.0.0.0/1 1;\n        8000::/1 1;\n        ::/1 1;\n');
   });
@@ -311,16 +387,19 @@ describe('renderNginx: properties over random valid snapshots', () => {
   // The real nginx -t checks thousands of these: test/integration/nginx-property.test.ts.
   it('renders every random valid snapshot it can listen on, and the same bytes however its arrays are ordered', () => {
     const snapshots = scenario((rng) => randomSnapshot(rng.next, 'nginx', '/srv/lb', rng.int(1, 3)));
-    assertProperty(fc.property(snapshots, choices(), (snapshot, rng) => {
-      let files: RenderedFiles;
-      try {
-        files = renderNginx(snapshot);
-      } catch (err) {
-        // Nothing can listen on an IPv6 link-local or multicast VIP: the renderer refuses it by name.
-        if (err instanceof ValidationError && err.message.includes('no proxy can listen on it')) return;
-        throw err;
-      }
-      expect(renderNginx(shuffleDeep(snapshot, rng.next))).toEqual(files);
-    }), 50);
+    assertProperty(
+      fc.property(snapshots, choices(), (snapshot, rng) => {
+        let files: RenderedFiles;
+        try {
+          files = renderNginx(snapshot);
+        } catch (err) {
+          // Nothing can listen on an IPv6 link-local or multicast VIP: the renderer refuses it by name.
+          if (err instanceof ValidationError && err.message.includes('no proxy can listen on it')) return;
+          throw err;
+        }
+        expect(renderNginx(shuffleDeep(snapshot, rng.next))).toEqual(files);
+      }),
+      50,
+    );
   });
 });

@@ -26,7 +26,13 @@ describe.each(kinds)('$kind files as segments', ({ kind, file, render, segments 
   it('keep an unchanged tenant’s piece as the same string when another tenant changes', () => {
     const before = segments(snapshot)[file]!;
     const [first, ...others] = snapshot.tenants;
-    const changed = { ...first!, pools: first!.pools.map((p) => ({ ...p, members: p.members.map((m, i) => (i === 0 ? { ...m, weight: m.weight + 50 } : m)) })) };
+    const changed = {
+      ...first!,
+      pools: first!.pools.map((p) => ({
+        ...p,
+        members: p.members.map((m, i) => (i === 0 ? { ...m, weight: m.weight + 50 } : m)),
+      })),
+    };
     const next: NodeSnapshot = { ...snapshot, tenants: [changed, ...others] };
     const after = segments(next)[file]!;
     const kept = after.filter((piece) => before.includes(piece));

@@ -18,6 +18,8 @@ describe('cronEvery', () => {
 describe('isSchedulable', () => {
   it('accepts exactly the whole seconds from 1 to an hour that divide a minute or whose minutes divide an hour', () => {
     const accepted = Array.from({ length: 3600 }, (_, i) => i + 1).filter(isSchedulable);
-    expect(accepted).toEqual([1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, 120, 180, 240, 300, 360, 600, 720, 900, 1200, 1800, 3600]);
+    expect(accepted).toEqual([
+      1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, 120, 180, 240, 300, 360, 600, 720, 900, 1200, 1800, 3600,
+    ]);
   });
 });

@@ -24,7 +24,14 @@ function controlledLane(options: Partial<SerialLaneOptions> = {}) {
     pending.shift()!(outcome);
     await vi.advanceTimersByTimeAsync(0);
   };
-  return { lane, starts, failures, running: () => pending.length, finish: (followUpMs?: number) => end({ ok: true, followUpMs }), fail: (error: unknown) => end({ ok: false, error }) };
+  return {
+    lane,
+    starts,
+    failures,
+    running: () => pending.length,
+    finish: (followUpMs?: number) => end({ ok: true, followUpMs }),
+    fail: (error: unknown) => end({ ok: false, error }),
+  };
 }
 
 describe('SerialLane', () => {
@@ -70,7 +77,11 @@ describe('SerialLane', () => {
 
   it('when a run throws, then that counts as a failure with what it threw', async () => {
     const failures: unknown[] = [];
-    const lane = new SerialLane({ run: () => Promise.reject(new Error('boom')), retryDelay: () => 1000, onFailure: (error) => failures.push(error) });
+    const lane = new SerialLane({
+      run: () => Promise.reject(new Error('boom')),
+      retryDelay: () => 1000,
+      onFailure: (error) => failures.push(error),
+    });
     lane.request();
     await vi.advanceTimersByTimeAsync(0);
     expect(failures).toEqual([new Error('boom')]);

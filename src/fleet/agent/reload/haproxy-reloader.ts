@@ -39,14 +39,20 @@ export class HaproxyReloader implements ProxyReloader {
     options: HaproxyReloaderOptions,
     private readonly logger: Logger,
   ) {
-    this.cli = new OneShotRuntimeClient({ path: options.masterSocket }, { target: 'master', connectTimeoutMs: 2_000, commandTimeoutMs: 10_000 });
+    this.cli = new OneShotRuntimeClient(
+      { path: options.masterSocket },
+      { target: 'master', connectTimeoutMs: 2_000, commandTimeoutMs: 10_000 },
+    );
     this.master = createMasterApi(this.cli);
     this.reloadTimeoutMs = options.reloadTimeoutMs ?? 30_000;
     this.pollMs = options.pollMs ?? 100;
   }
 
   async running(): Promise<boolean> {
-    return this.master.showProc().then(() => true, () => false);
+    return this.master.showProc().then(
+      () => true,
+      () => false,
+    );
   }
 
   async prepare({ stagedDir, activeDir, reload }: SwapContext): Promise<void> {
@@ -56,13 +62,22 @@ export class HaproxyReloader implements ProxyReloader {
         return;
       } catch (error) {
         // Not fatal: the new worker starts with every server in its configured state and checks decide.
-        this.logger.warn({ err: error }, 'could not save show servers state before the reload; servers start from their configured state');
+        this.logger.warn(
+          { err: error },
+          'could not save show servers state before the reload; servers start from their configured state',
+        );
       }
     }
     // No reload now, but a restart later reads this file: carry the last one over.
     const target = join(stagedDir, HAPROXY_FILES.serverState);
     await mkdir(dirname(target), { recursive: true, mode: 0o755 });
-    const carried = activeDir === null ? false : await copyFile(join(activeDir, HAPROXY_FILES.serverState), target).then(() => true, () => false);
+    const carried =
+      activeDir === null
+        ? false
+        : await copyFile(join(activeDir, HAPROXY_FILES.serverState), target).then(
+            () => true,
+            () => false,
+          );
     if (!carried) await writeFileIn(stagedDir, HAPROXY_FILES.serverState, EMPTY_STATE);
   }
 
@@ -74,7 +89,8 @@ export class HaproxyReloader implements ProxyReloader {
       return { ok: false, message: `cannot reach the haproxy master CLI to reload: ${(error as Error).message}` };
     }
     const [sent] = await this.cli.execute([reloadCommand()]);
-    if (sent!.status === 'not-executed') return { ok: false, message: `could not send reload to the haproxy master: ${sent!.message}` };
+    if (sent!.status === 'not-executed')
+      return { ok: false, message: `could not send reload to the haproxy master: ${sent!.message}` };
     if (sent!.status === 'error' && !/may or may not have been applied/.test(sent!.message)) {
       return { ok: false, message: `haproxy master refused reload: ${sent!.message}` };
     }
@@ -95,7 +111,10 @@ export class HaproxyReloader implements ProxyReloader {
       if (verdict.state === 'failed') return { ok: false, message: verdict.message };
       last = `master reloads ${after.master.reloads}, workers ${after.workers.map((w) => w.pid).join(', ')}`;
     }
-    return { ok: false, message: `haproxy did not show a new worker within ${this.reloadTimeoutMs} ms after reload (${last})` };
+    return {
+      ok: false,
+      message: `haproxy did not show a new worker within ${this.reloadTimeoutMs} ms after reload (${last})`,
+    };
   }
 
   /** `show servers state` of the current worker, through the master CLI, checked before it is saved. */

@@ -40,18 +40,33 @@ export class NginxReloader implements ProxyReloader {
    */
   async prepare({ stagedDir, activeDir }: SwapContext): Promise<void> {
     if (activeDir === null) return;
-    await copyFile(join(activeDir, NGINX_FILES.pid), join(stagedDir, NGINX_FILES.pid)).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error;
-    });
+    await copyFile(join(activeDir, NGINX_FILES.pid), join(stagedDir, NGINX_FILES.pid)).catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      },
+    );
   }
 
   async reload(previousDir: string | null): Promise<ReloadOutcome> {
     const pid = await this.masterPid(this.options.configDir);
-    if (pid === null) return { ok: false, message: `no nginx master found through ${join(this.options.configDir, NGINX_FILES.pid)}` };
+    if (pid === null)
+      return { ok: false, message: `no nginx master found through ${join(this.options.configDir, NGINX_FILES.pid)}` };
     // A refused reload is logged to the new release's error log (nginx opens it before it binds),
     // or to the one the master opened from the release it runs: watch both.
-    const logs = [...new Set([join(this.options.configDir, NGINX_FILES.errorLog), join(previousDir ?? this.options.configDir, NGINX_FILES.errorLog)])];
-    const offsets = await Promise.all(logs.map((log) => stat(log).then((s) => s.size, () => 0)));
+    const logs = [
+      ...new Set([
+        join(this.options.configDir, NGINX_FILES.errorLog),
+        join(previousDir ?? this.options.configDir, NGINX_FILES.errorLog),
+      ]),
+    ];
+    const offsets = await Promise.all(
+      logs.map((log) =>
+        stat(log).then(
+          (s) => s.size,
+          () => 0,
+        ),
+      ),
+    );
     const workersBefore = await this.workers(pid);
     try {
       process.kill(pid, 'SIGHUP');
@@ -67,7 +82,10 @@ export class NginxReloader implements ProxyReloader {
       if (verdict.state === 'failed') return { ok: false, message: verdict.message };
     }
     this.logger.warn({ pid, logs }, 'nginx showed neither new workers nor an error after SIGHUP');
-    return { ok: false, message: `nginx master ${pid} started no new workers within ${this.reloadTimeoutMs} ms of SIGHUP; see ${logs.join(' and ')}` };
+    return {
+      ok: false,
+      message: `nginx master ${pid} started no new workers within ${this.reloadTimeoutMs} ms of SIGHUP; see ${logs.join(' and ')}`,
+    };
   }
 
   /** The master's pid from the pid file under `dir`, when that process is an nginx master. */

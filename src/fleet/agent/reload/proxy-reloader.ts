@@ -1,4 +1,6 @@
-export type ReloadOutcome = { readonly ok: true; readonly detail: string } | { readonly ok: false; readonly message: string };
+export type ReloadOutcome =
+  | { readonly ok: true; readonly detail: string }
+  | { readonly ok: false; readonly message: string };
 
 /** Where a release is in the swap, for the reloader's own preparations. */
 export interface SwapContext {

@@ -67,6 +67,7 @@ export function judgeNginxReload(o: NginxObservation): ReloadVerdict {
     return { state: 'failed', message: `nginx refused the new configuration at reload:\n${problems.join('\n')}` };
   }
   const old = new Set(o.workersBefore);
-  if (o.workersNow.length > 0 && o.workersNow.every((pid) => !old.has(pid))) return { state: 'reloaded', workers: [...o.workersNow] };
+  if (o.workersNow.length > 0 && o.workersNow.every((pid) => !old.has(pid)))
+    return { state: 'reloaded', workers: [...o.workersNow] };
   return PENDING;
 }

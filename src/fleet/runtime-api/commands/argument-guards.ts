@@ -21,7 +21,8 @@ const TOKEN_FORBIDDEN = /[;\\'"`]/;
 export const MAX_INT = 2_147_483_647;
 
 export function name(argument: string, value: string): string {
-  if (typeof value !== 'string' || !NAME.test(value)) throw new UnsafeArgumentError(argument, value, 'a proxy or server name ([A-Za-z0-9_.:-])');
+  if (typeof value !== 'string' || !NAME.test(value))
+    throw new UnsafeArgumentError(argument, value, 'a proxy or server name ([A-Za-z0-9_.:-])');
   return value;
 }
 
@@ -76,6 +77,7 @@ const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]{1,40})-----\n(?:[A-Za-z0-9+/=]{1,76}\n)
 export function pem(argument: string, value: string): string {
   const text = typeof value === 'string' ? value.replace(/\n+$/, '') : '';
   const rest = text.replace(PEM_BLOCK, '').replace(/\n/g, '');
-  if (text === '' || rest !== '' || text.includes('\n\n')) throw new UnsafeArgumentError(argument, '(PEM)', 'PEM blocks separated by single newlines');
+  if (text === '' || rest !== '' || text.includes('\n\n'))
+    throw new UnsafeArgumentError(argument, '(PEM)', 'PEM blocks separated by single newlines');
   return text;
 }

@@ -3,7 +3,8 @@ import { runtimeCommand, UnsafeArgumentError, type RuntimeCommand } from './runt
 
 /** Commands on the maps a configuration loads (`map(<file>)`), including atomic replacement by version. */
 
-const versioned = (version: number | undefined): string => (version === undefined ? '' : `@${arg.int('version', version, 0, arg.MAX_INT)} `);
+const versioned = (version: number | undefined): string =>
+  version === undefined ? '' : `@${arg.int('version', version, 0, arg.MAX_INT)} `;
 
 /** `show map <file>` (or a prepared version `@<v>`); without a file, the list of maps. */
 export function showMap(map?: string, version?: number): RuntimeCommand {
@@ -15,21 +16,40 @@ export function showMap(map?: string, version?: number): RuntimeCommand {
 /** `add map`: appends, even when the key exists (HAProxy keeps duplicates); use setMap to change. */
 export function addMap(map: string, key: string, value: string, version?: number): RuntimeCommand {
   const ref = arg.mapRef('map', map);
-  return runtimeCommand('add-map', `add map ${versioned(version)}${ref} ${arg.token('key', key)} ${arg.token('value', value)}`, `add ${key} to map ${ref}`);
+  return runtimeCommand(
+    'add-map',
+    `add map ${versioned(version)}${ref} ${arg.token('key', key)} ${arg.token('value', value)}`,
+    `add ${key} to map ${ref}`,
+  );
 }
 
 /** Many entries in one `add map <file> <<` command; the caller keeps each batch under MAX_PAYLOAD_BYTES. */
-export function addMapEntries(map: string, entries: readonly (readonly [string, string])[], version?: number): RuntimeCommand {
+export function addMapEntries(
+  map: string,
+  entries: readonly (readonly [string, string])[],
+  version?: number,
+): RuntimeCommand {
   const ref = arg.mapRef('map', map);
   if (entries.length === 0) throw new UnsafeArgumentError('entries', '[]', 'at least one entry');
-  const payload = entries.map(([k, v], i) => `${arg.token(`entries.${i}.key`, k)} ${arg.token(`entries.${i}.value`, v)}`).join('\n');
-  return runtimeCommand('add-map', `add map ${versioned(version)}${ref} <<`, `add ${entries.length} entries to map ${ref}`, payload);
+  const payload = entries
+    .map(([k, v], i) => `${arg.token(`entries.${i}.key`, k)} ${arg.token(`entries.${i}.value`, v)}`)
+    .join('\n');
+  return runtimeCommand(
+    'add-map',
+    `add map ${versioned(version)}${ref} <<`,
+    `add ${entries.length} entries to map ${ref}`,
+    payload,
+  );
 }
 
 /** `set map`: changes every entry with that key; fails ("entry not found.") when there is none. */
 export function setMap(map: string, key: string, value: string): RuntimeCommand {
   const ref = arg.mapRef('map', map);
-  return runtimeCommand('set-map', `set map ${ref} ${arg.token('key', key)} ${arg.token('value', value)}`, `set ${key} in map ${ref}`);
+  return runtimeCommand(
+    'set-map',
+    `set map ${ref} ${arg.token('key', key)} ${arg.token('value', value)}`,
+    `set ${key} in map ${ref}`,
+  );
 }
 
 /** `del map`: removes every entry with that key; fails ("Key not found.") when there is none. */
@@ -52,5 +72,9 @@ export function prepareMap(map: string): RuntimeCommand {
 /** Atomically replaces the map's entries with those of the prepared version. */
 export function commitMap(map: string, version: number): RuntimeCommand {
   const ref = arg.mapRef('map', map);
-  return runtimeCommand('commit-map', `commit map @${arg.int('version', version, 0, arg.MAX_INT)} ${ref}`, `commit version ${version} of map ${ref}`);
+  return runtimeCommand(
+    'commit-map',
+    `commit map @${arg.int('version', version, 0, arg.MAX_INT)} ${ref}`,
+    `commit version ${version} of map ${ref}`,
+  );
 }

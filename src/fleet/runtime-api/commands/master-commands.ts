@@ -11,7 +11,12 @@ export function onWorker(pid: number, command: RuntimeCommand): RuntimeCommand {
   if (!Number.isInteger(pid) || pid < 1 || pid > 4_194_304) throw new UnsafeArgumentError('pid', pid, 'a process id');
   if (command.target !== 'worker') throw new UnsafeArgumentError('command', command.line, 'a worker command');
   if (command.payload !== null) throw new UnsafeArgumentError('command', command.line, 'a command without payload');
-  return Object.freeze({ ...command, target: 'master', line: `@!${pid} ${command.line}`, description: `${command.description} (worker ${pid})` });
+  return Object.freeze({
+    ...command,
+    target: 'master',
+    line: `@!${pid} ${command.line}`,
+    description: `${command.description} (worker ${pid})`,
+  });
 }
 
 export function showProc(): RuntimeCommand {

@@ -52,7 +52,13 @@ export interface RuntimeCommand {
  * exactly one HAProxy 2.6 CLI command and refuses, by throwing `UnsafeArgumentError`, any argument
  * that could end it or start another.
  */
-export function runtimeCommand(kind: CommandKind, line: string, description: string, payload: string | null = null, target: CliTarget = 'worker'): RuntimeCommand {
+export function runtimeCommand(
+  kind: CommandKind,
+  line: string,
+  description: string,
+  payload: string | null = null,
+  target: CliTarget = 'worker',
+): RuntimeCommand {
   return Object.freeze({ kind, target, line, payload, description });
 }
 
@@ -90,7 +96,11 @@ export function assertSendable(command: RuntimeCommand): void {
     throw new UnsafeArgumentError('payload', command.payload, 'non-empty lines without CR or NUL');
   }
   if (Buffer.byteLength(command.line) + Buffer.byteLength(command.payload) > MAX_PAYLOAD_BYTES) {
-    throw new UnsafeArgumentError('payload', `${Buffer.byteLength(command.payload)} bytes`, `at most ${MAX_PAYLOAD_BYTES} bytes`);
+    throw new UnsafeArgumentError(
+      'payload',
+      `${Buffer.byteLength(command.payload)} bytes`,
+      `at most ${MAX_PAYLOAD_BYTES} bytes`,
+    );
   }
 }
 

@@ -7,8 +7,13 @@ import { SNI_FROM_HOST } from '../../../domain/runtime-state.js';
 const server = (backend: string, srv: string): string => `${arg.name('backend', backend)}/${arg.name('server', srv)}`;
 
 export function showServersState(backend?: string): RuntimeCommand {
-  if (backend === undefined) return runtimeCommand('show-servers-state', 'show servers state', 'read the state of every server');
-  return runtimeCommand('show-servers-state', `show servers state ${arg.name('backend', backend)}`, `read the state of the servers of ${backend}`);
+  if (backend === undefined)
+    return runtimeCommand('show-servers-state', 'show servers state', 'read the state of every server');
+  return runtimeCommand(
+    'show-servers-state',
+    `show servers state ${arg.name('backend', backend)}`,
+    `read the state of the servers of ${backend}`,
+  );
 }
 
 export function getWeight(backend: string, srv: string): RuntimeCommand {
@@ -18,25 +23,41 @@ export function getWeight(backend: string, srv: string): RuntimeCommand {
 
 export function setServerWeight(backend: string, srv: string, weight: number): RuntimeCommand {
   const id = server(backend, srv);
-  return runtimeCommand('set-server-weight', `set server ${id} weight ${arg.int('weight', weight, 0, 256)}`, `set the weight of ${id} to ${weight}`);
+  return runtimeCommand(
+    'set-server-weight',
+    `set server ${id} weight ${arg.int('weight', weight, 0, 256)}`,
+    `set the weight of ${id} to ${weight}`,
+  );
 }
 
 export function setServerAddr(backend: string, srv: string, ip: string, port: number): RuntimeCommand {
   const id = server(backend, srv);
   const address = arg.ip('ip', ip);
-  return runtimeCommand('set-server-addr', `set server ${id} addr ${address} port ${arg.port('port', port)}`, `move ${id} to ${address} port ${port}`);
+  return runtimeCommand(
+    'set-server-addr',
+    `set server ${id} addr ${address} port ${arg.port('port', port)}`,
+    `move ${id} to ${address} port ${port}`,
+  );
 }
 
 export type ServerAdminState = 'ready' | 'drain' | 'maint';
 
 export function setServerState(backend: string, srv: string, state: ServerAdminState): RuntimeCommand {
   const id = server(backend, srv);
-  return runtimeCommand('set-server-state', `set server ${id} state ${arg.oneOf('state', state, ['ready', 'drain', 'maint'])}`, `put ${id} in ${state}`);
+  return runtimeCommand(
+    'set-server-state',
+    `set server ${id} state ${arg.oneOf('state', state, ['ready', 'drain', 'maint'])}`,
+    `put ${id} in ${state}`,
+  );
 }
 
 export function setServerMaxconn(backend: string, srv: string, maxconn: number): RuntimeCommand {
   const id = server(backend, srv);
-  return runtimeCommand('set-server-maxconn', `set maxconn server ${id} ${arg.int('maxconn', maxconn, 0, arg.MAX_INT)}`, `cap ${id} at ${maxconn} connections`);
+  return runtimeCommand(
+    'set-server-maxconn',
+    `set maxconn server ${id} ${arg.int('maxconn', maxconn, 0, arg.MAX_INT)}`,
+    `cap ${id} at ${maxconn} connections`,
+  );
 }
 
 /** Health-check settings for `add server`, the same ones the renderer puts on configured servers. */
@@ -86,10 +107,18 @@ export interface AddServerOptions {
  * `add server`: needs a dynamic balance algorithm; the new server starts in maintenance, ignores
  * `default-server`, and needs `enable server` (and `enable health` when it has checks).
  */
-export function addServer(backend: string, srv: string, ip: string, port: number, options: AddServerOptions = {}): RuntimeCommand {
+export function addServer(
+  backend: string,
+  srv: string,
+  ip: string,
+  port: number,
+  options: AddServerOptions = {},
+): RuntimeCommand {
   const id = server(backend, srv);
   const address = arg.ip('ip', ip);
-  const endpoint = address.includes(':') ? `[${address}]:${arg.port('port', port)}` : `${address}:${arg.port('port', port)}`;
+  const endpoint = address.includes(':')
+    ? `[${address}]:${arg.port('port', port)}`
+    : `${address}:${arg.port('port', port)}`;
   const words = [`add server ${id} ${endpoint}`];
   if (options.weight !== undefined) words.push(`weight ${arg.int('weight', options.weight, 0, 256)}`);
   if (options.maxconn !== undefined) words.push(`maxconn ${arg.int('maxconn', options.maxconn, 0, arg.MAX_INT)}`);
@@ -101,7 +130,8 @@ export function addServer(backend: string, srv: string, ip: string, port: number
 
 function checkWords(check: ServerCheckOptions): string[] {
   const words = ['check'];
-  if (check.intervalMs !== undefined) words.push(`inter ${arg.int('check.intervalMs', check.intervalMs, 1, 86_400_000)}`);
+  if (check.intervalMs !== undefined)
+    words.push(`inter ${arg.int('check.intervalMs', check.intervalMs, 1, 86_400_000)}`);
   if (check.rise !== undefined) words.push(`rise ${arg.int('check.rise', check.rise, 1, 1000)}`);
   if (check.fall !== undefined) words.push(`fall ${arg.int('check.fall', check.fall, 1, 1000)}`);
   if (check.port !== undefined) words.push(`port ${arg.port('check.port', check.port)}`);
@@ -122,9 +152,11 @@ const ALPN_LISTS = ['http/1.1', 'h2,http/1.1', 'http/1.1,h2'];
 
 function tlsWords(tls: ServerTlsOptions): string[] {
   const words = ['ssl', `verify ${arg.oneOf('tls.verify', tls.verify, ['required', 'none'])}`];
-  if (tls.caFile !== undefined) words.push(`ca-file ${tls.caFile === '@system-ca' ? tls.caFile : arg.file('tls.caFile', tls.caFile)}`);
+  if (tls.caFile !== undefined)
+    words.push(`ca-file ${tls.caFile === '@system-ca' ? tls.caFile : arg.file('tls.caFile', tls.caFile)}`);
   if (tls.sni !== undefined) {
-    if (tls.sni !== SNI_FROM_HOST && !SNI_LITERAL.test(tls.sni)) throw new UnsafeArgumentError('tls.sni', tls.sni, `str(<host name>) or ${SNI_FROM_HOST}`);
+    if (tls.sni !== SNI_FROM_HOST && !SNI_LITERAL.test(tls.sni))
+      throw new UnsafeArgumentError('tls.sni', tls.sni, `str(<host name>) or ${SNI_FROM_HOST}`);
     words.push(`sni ${tls.sni}`);
   }
   if (tls.alpn !== undefined) words.push(`alpn ${arg.oneOf('tls.alpn', tls.alpn, ALPN_LISTS)}`);

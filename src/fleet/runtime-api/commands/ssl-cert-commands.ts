@@ -12,7 +12,12 @@ export function showSslCert(certFile: string): RuntimeCommand {
 /** Opens (or updates) a transaction replacing a certificate used by a `crt` line; commitSslCert applies it. */
 export function setSslCert(certFile: string, pemText: string): RuntimeCommand {
   const path = arg.file('certFile', certFile);
-  return runtimeCommand('set-ssl-cert', `set ssl cert ${path} <<`, `stage a new certificate for ${path}`, arg.pem('pem', pemText));
+  return runtimeCommand(
+    'set-ssl-cert',
+    `set ssl cert ${path} <<`,
+    `stage a new certificate for ${path}`,
+    arg.pem('pem', pemText),
+  );
 }
 
 export function commitSslCert(certFile: string): RuntimeCommand {

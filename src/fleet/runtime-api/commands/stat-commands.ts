@@ -18,9 +18,15 @@ export interface StatScope {
 /** `show stat [<iid|proxy> <type> <sid>]`: CSV of every proxy, or of one proxy when scoped. */
 export function showStat(scope?: StatScope): RuntimeCommand {
   if (scope === undefined) return runtimeCommand('show-stat', 'show stat', 'read all statistics');
-  const proxy = typeof scope.proxy === 'number' ? String(arg.int('proxy', scope.proxy, 1, arg.MAX_INT)) : arg.name('proxy', scope.proxy);
+  const proxy =
+    typeof scope.proxy === 'number'
+      ? String(arg.int('proxy', scope.proxy, 1, arg.MAX_INT))
+      : arg.name('proxy', scope.proxy);
   const types = scope.types ?? [];
-  const mask = types.length === 0 ? -1 : types.reduce((bits, t) => bits | STAT_TYPE_BITS[arg.oneOf('type', t, ['frontend', 'backend', 'server'])], 0);
+  const mask =
+    types.length === 0
+      ? -1
+      : types.reduce((bits, t) => bits | STAT_TYPE_BITS[arg.oneOf('type', t, ['frontend', 'backend', 'server'])], 0);
   const sid = scope.serverId === undefined ? -1 : arg.int('serverId', scope.serverId, 1, arg.MAX_INT);
   return runtimeCommand('show-stat', `show stat ${proxy} ${mask} ${sid}`, `read statistics of ${proxy}`);
 }
@@ -30,8 +36,12 @@ export function showStat(scope?: StatScope): RuntimeCommand {
  * listener rows (one per bind line) is what is cheap to leave out without naming each proxy.
  */
 export function showStatOfTypes(types: readonly StatObjectType[]): RuntimeCommand {
-  if (types.length === 0) throw new UnsafeArgumentError('types', types, 'name at least one of frontend, backend, server');
-  const mask = types.reduce((bits, t) => bits | STAT_TYPE_BITS[arg.oneOf('type', t, ['frontend', 'backend', 'server'])], 0);
+  if (types.length === 0)
+    throw new UnsafeArgumentError('types', types, 'name at least one of frontend, backend, server');
+  const mask = types.reduce(
+    (bits, t) => bits | STAT_TYPE_BITS[arg.oneOf('type', t, ['frontend', 'backend', 'server'])],
+    0,
+  );
   return runtimeCommand('show-stat', `show stat -1 ${mask} -1`, `read ${types.join(', ')} statistics of every proxy`);
 }
 

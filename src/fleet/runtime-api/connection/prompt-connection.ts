@@ -41,14 +41,27 @@ export class PromptConnection {
   static async open(endpoint: RuntimeEndpoint, timeoutMs: number, replyTimeoutMs: number): Promise<PromptConnection> {
     const started = Date.now();
     const socket = await connectSocket(endpoint, timeoutMs);
-    const connection = new PromptConnection(socket, Math.max(1, Math.min(replyTimeoutMs, timeoutMs - (Date.now() - started))), describeEndpoint(endpoint));
+    const connection = new PromptConnection(
+      socket,
+      Math.max(1, Math.min(replyTimeoutMs, timeoutMs - (Date.now() - started))),
+      describeEndpoint(endpoint),
+    );
     await new Promise<void>((resolve, reject) => {
-      connection.send([{
-        text: 'prompt\n',
-        // The first prompt follows an empty reply; a master socket would answer "master> " instead.
-        onReply: (reply) => (reply === '' ? resolve() : reject(new Error(`${connection.name} is not a worker CLI in prompt mode: ${JSON.stringify(reply.slice(0, 80))}`))),
-        onFail: (reason) => reject(new Error(reason)),
-      }]);
+      connection.send([
+        {
+          text: 'prompt\n',
+          // The first prompt follows an empty reply; a master socket would answer "master> " instead.
+          onReply: (reply) =>
+            reply === ''
+              ? resolve()
+              : reject(
+                  new Error(
+                    `${connection.name} is not a worker CLI in prompt mode: ${JSON.stringify(reply.slice(0, 80))}`,
+                  ),
+                ),
+          onFail: (reason) => reject(new Error(reason)),
+        },
+      ]);
     }).catch((error: unknown) => {
       connection.close();
       throw error;
@@ -126,7 +139,10 @@ export class PromptConnection {
       return;
     }
     if (this.timer === null) {
-      this.timer = setTimeout(() => this.fail(`no reply from ${this.name} within ${this.replyTimeoutMs} ms`, true), this.replyTimeoutMs);
+      this.timer = setTimeout(
+        () => this.fail(`no reply from ${this.name} within ${this.replyTimeoutMs} ms`, true),
+        this.replyTimeoutMs,
+      );
     } else if (restart) {
       this.timer.refresh();
     }

@@ -32,7 +32,12 @@ export class RuntimeClientTls implements RuntimeTls {
   /** Loads new credentials; returns whether they differed from the current ones. */
   update(credentials: ClientTlsCredentials): boolean {
     if (credentials.serial === this.serial) return false;
-    this.context = tls.createSecureContext({ cert: credentials.certificatePem, key: credentials.keyPem, ca: credentials.caBundlePem, minVersion: 'TLSv1.2' });
+    this.context = tls.createSecureContext({
+      cert: credentials.certificatePem,
+      key: credentials.keyPem,
+      ca: credentials.caBundlePem,
+      minVersion: 'TLSv1.2',
+    });
     this.serial = credentials.serial;
     return true;
   }

@@ -7,11 +7,15 @@ import type { RuntimeTls } from './runtime-client-tls.js';
  * socket or master CLI, which is how the control plane reaches every node) or a unix socket path
  * (the agent, on the node itself).
  */
-export type RuntimeEndpoint = { readonly host: string; readonly port: number; readonly tls?: RuntimeTls | undefined } | { readonly path: string };
+export type RuntimeEndpoint =
+  | { readonly host: string; readonly port: number; readonly tls?: RuntimeTls | undefined }
+  | { readonly path: string };
 
 export function describeEndpoint(endpoint: RuntimeEndpoint): string {
   if ('path' in endpoint) return `unix:${endpoint.path}`;
-  const address = endpoint.host.includes(':') ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`;
+  const address = endpoint.host.includes(':')
+    ? `[${endpoint.host}]:${endpoint.port}`
+    : `${endpoint.host}:${endpoint.port}`;
   return endpoint.tls === undefined ? address : `tls:${address}`;
 }
 
@@ -30,7 +34,11 @@ export function connectSocket(endpoint: RuntimeEndpoint, timeoutMs: number): Pro
     } else if (endpoint.tls !== undefined) {
       const secureContext = endpoint.tls.secureContext();
       if (secureContext === null) {
-        reject(new Error(`no client certificate for ${describeEndpoint(endpoint)} yet: the control plane issues one at start (check its log for the Runtime API CA)`));
+        reject(
+          new Error(
+            `no client certificate for ${describeEndpoint(endpoint)} yet: the control plane issues one at start (check its log for the Runtime API CA)`,
+          ),
+        );
         return;
       }
       socket = tls.connect({ host: endpoint.host, port: endpoint.port, secureContext, rejectUnauthorized: true });
@@ -39,7 +47,10 @@ export function connectSocket(endpoint: RuntimeEndpoint, timeoutMs: number): Pro
       socket = net.connect({ host: endpoint.host, port: endpoint.port });
       ready = 'connect';
     }
-    const timer = setTimeout(() => fail(new Error(`connect to ${describeEndpoint(endpoint)} timed out after ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => fail(new Error(`connect to ${describeEndpoint(endpoint)} timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const fail = (error: Error): void => {
       clearTimeout(timer);
       socket.destroy();

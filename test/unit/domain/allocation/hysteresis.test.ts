@@ -13,7 +13,8 @@ function column(current: (number | null)[], over: Partial<HysteresisColumn> = {}
 }
 
 // The default band: 10% of the current cap, at least 2 units.
-const hold = (col: HysteresisColumn, targets: number[], capacity = 10_000) => applyHysteresis(col, targets, capacity, 0.1, 2);
+const hold = (col: HysteresisColumn, targets: number[], capacity = 10_000) =>
+  applyHysteresis(col, targets, capacity, 0.1, 2);
 
 describe('applyHysteresis', () => {
   it('when the target is within the band of the current cap, then the current cap is kept', () => {

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { checkReservationFits } from '../../../../src/domain/placement/check-reservation-fits.js';
 import { planPlacement } from '../../../../src/domain/placement/plan-placement.js';
-import type { PlacementInput, PlacementNode, PlacementTenant } from '../../../../src/domain/placement/placement-types.js';
+import type {
+  PlacementInput,
+  PlacementNode,
+  PlacementTenant,
+} from '../../../../src/domain/placement/placement-types.js';
 
 const BIG = { vcpu: 8, memoryMb: 16_384 };
 
@@ -10,7 +14,13 @@ function node(name: string, zone: string, capacity = BIG): PlacementNode {
 }
 
 function tenant(id: string, vcpu: number, memoryMb: number): PlacementTenant {
-  return { id, reservation: { vcpu, memoryMb }, limit: { vcpu: vcpu * 2, memoryMb: memoryMb * 2 }, weight: 100, kind: 'haproxy' };
+  return {
+    id,
+    reservation: { vcpu, memoryMb },
+    limit: { vcpu: vcpu * 2, memoryMb: memoryMb * 2 },
+    weight: 100,
+    kind: 'haproxy',
+  };
 }
 
 describe('checkReservationFits', () => {
@@ -35,13 +45,19 @@ describe('checkReservationFits', () => {
   it('refuses a reservation that fits only by pushing another tenant out', () => {
     const two = [node('a1', 'a', { vcpu: 4, memoryMb: 4096 }), node('b1', 'b', { vcpu: 4, memoryMb: 4096 })];
     const ts = [tenant('x', 1, 1024), tenant('y', 3, 1024)];
-    const cur = planPlacement({ nodes: two, tenants: ts }).assignments.map(({ tenantId, nodes: n }) => ({ tenantId, nodes: n }));
+    const cur = planPlacement({ nodes: two, tenants: ts }).assignments.map(({ tenantId, nodes: n }) => ({
+      tenantId,
+      nodes: n,
+    }));
     const check = checkReservationFits({ nodes: two, tenants: ts, current: cur }, 'x', { vcpu: 2, memoryMb: 1024 });
     expect(check).toMatchObject({ fits: false, displaced: ['y'], shortfall: null });
   });
 
   it('admits a new tenant added to the input', () => {
-    const check = checkReservationFits({ ...input, tenants: [...tenants, tenant('n', 1, 1024)] }, 'n', { vcpu: 1, memoryMb: 1024 });
+    const check = checkReservationFits({ ...input, tenants: [...tenants, tenant('n', 1, 1024)] }, 'n', {
+      vcpu: 1,
+      memoryMb: 1024,
+    });
     expect(check).toMatchObject({ fits: true });
   });
 

@@ -8,7 +8,12 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../../../src/fleet/agent/agent.js';
 import { AgentStore } from '../../../../src/fleet/agent/agent-store.js';
-import { ControlPlaneError, type AgentReport, type ControlPlaneApi, type FetchedConfig } from '../../../../src/fleet/agent/control-plane-client.js';
+import {
+  ControlPlaneError,
+  type AgentReport,
+  type ControlPlaneApi,
+  type FetchedConfig,
+} from '../../../../src/fleet/agent/control-plane-client.js';
 import type { DeliveredConfig } from '../../../../src/fleet/agent/delivered-config.js';
 import type { ProxyReloader, ReloadOutcome } from '../../../../src/fleet/agent/reload/proxy-reloader.js';
 import type { ProxyValidator } from '../../../../src/fleet/agent/proxy-validator.js';
@@ -39,7 +44,15 @@ class FakeControlPlane implements ControlPlaneApi {
     this.changes.emit('change');
   }
 
-  async fetchConfig({ etag, waitSeconds, signal }: { etag: string | null; waitSeconds: number; signal?: AbortSignal }): Promise<FetchedConfig> {
+  async fetchConfig({
+    etag,
+    waitSeconds,
+    signal,
+  }: {
+    etag: string | null;
+    waitSeconds: number;
+    signal?: AbortSignal;
+  }): Promise<FetchedConfig> {
     this.etags.push(etag);
     if (this.failure) throw this.failure;
     if (etag !== null && etag === this.config.contentHash && waitSeconds > 0) {
@@ -87,7 +100,9 @@ class FakeProxy implements ProxyReloader, ProxyValidator {
   async prepare(): Promise<void> {}
   async reload(): Promise<ReloadOutcome> {
     this.reloads += 1;
-    return this.refuseReload === null ? { ok: true, detail: 'new worker 2' } : { ok: false, message: this.refuseReload };
+    return this.refuseReload === null
+      ? { ok: true, detail: 'new worker 2' }
+      : { ok: false, message: this.refuseReload };
   }
 }
 
@@ -101,18 +116,50 @@ let revision = 0;
 function version(weight: number, check = '/healthz'): DeliveredConfig {
   revision += 1;
   const cfg = `global\n    server-state-file ${configDir}/state/server-state\nbackend be\n    option httpchk GET ${check}\n    server s1 10.0.0.1:80 weight ${weight}\n`;
-  return { node: 'edge-1', kind: 'haproxy', revision, contentHash: sha(cfg), structuralHash: sha(check), files: { 'haproxy.cfg': cfg, 'maps/tenant-caps.map': `a ${weight}\n` }, heldTenants: [], createdAt: 'now' };
+  return {
+    node: 'edge-1',
+    kind: 'haproxy',
+    revision,
+    contentHash: sha(cfg),
+    structuralHash: sha(check),
+    files: { 'haproxy.cfg': cfg, 'maps/tenant-caps.map': `a ${weight}\n` },
+    heldTenants: [],
+    createdAt: 'now',
+  };
 }
 
 /** What the agent logged at warn and above: each failure's line says how long it waits before the next try. */
 let logged: { level: number; msg: string; retryInMs?: number }[] = [];
-const capturingLogger = () => pino({ level: 'warn' }, new Writable({ write: (chunk: Buffer, _e, done) => (logged.push(JSON.parse(chunk.toString())), done()) }));
-const retryDelays = (level: number) => logged.filter((l) => l.level === level && l.retryInMs !== undefined).map((l) => l.retryInMs);
+const capturingLogger = () =>
+  pino(
+    { level: 'warn' },
+    new Writable({ write: (chunk: Buffer, _e, done) => (logged.push(JSON.parse(chunk.toString())), done()) }),
+  );
+const retryDelays = (level: number) =>
+  logged.filter((l) => l.level === level && l.retryInMs !== undefined).map((l) => l.retryInMs);
 
 function startAgent(over: Partial<ConstructorParameters<typeof Agent>[0]> = {}): Promise<void> {
   agent = new Agent(
-    { node: 'edge-1', kind: 'haproxy', configDir, waitSeconds: 1, heartbeatSeconds: 60, retry: { initialMs: 10, maxMs: 40, factor: 2 }, slowRetryMs: 30, ...over },
-    { client: cp, store: new AgentStore(configDir, createLogger('silent')), validator: proxy, reloader: proxy, logger: capturingLogger(), agentVersion: '0.1.0', proxyVersion: async () => 'HAProxy version 2.6.12', random: () => 0.5 },
+    {
+      node: 'edge-1',
+      kind: 'haproxy',
+      configDir,
+      waitSeconds: 1,
+      heartbeatSeconds: 60,
+      retry: { initialMs: 10, maxMs: 40, factor: 2 },
+      slowRetryMs: 30,
+      ...over,
+    },
+    {
+      client: cp,
+      store: new AgentStore(configDir, createLogger('silent')),
+      validator: proxy,
+      reloader: proxy,
+      logger: capturingLogger(),
+      agentVersion: '0.1.0',
+      proxyVersion: async () => 'HAProxy version 2.6.12',
+      random: () => 0.5,
+    },
   );
   return agent.run();
 }
@@ -139,7 +186,14 @@ describe('the agent loop', () => {
   it('when no proxy runs yet, then it writes the files behind a symlink and reports applied without a reload', async () => {
     void startAgent();
     await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'applied' }).toBe(1);
-    expect(cp.outcomes()[0]).toMatchObject({ event: 'applied', contentHash: cp.config.contentHash, revision: cp.config.revision, reloaded: false, agentVersion: '0.1.0', proxyVersion: 'HAProxy version 2.6.12' });
+    expect(cp.outcomes()[0]).toMatchObject({
+      event: 'applied',
+      contentHash: cp.config.contentHash,
+      revision: cp.config.revision,
+      reloaded: false,
+      agentVersion: '0.1.0',
+      proxyVersion: 'HAProxy version 2.6.12',
+    });
     expect(readlinkSync(configDir)).toMatch(/^etc\.releases\/\d{8}T\d{9}Z-[0-9a-f]{16}$/);
     expect(onDisk('maps/tenant-caps.map')).toBe('a 1\n');
     expect(proxy.reloads).toBe(0);
@@ -171,7 +225,9 @@ describe('the agent loop', () => {
     expect(cp.outcomes()[1]).toMatchObject({ event: 'failed', contentHash: bad.contentHash, error: proxy.reject });
     expect(readlinkSync(configDir)).toBe(active);
     expect(releases().filter((n) => n.endsWith('.failed'))).toHaveLength(1);
-    await expect.poll(() => cp.etags.at(-1), { ...WAIT, message: 'a poll with the rejected hash' }).toBe(bad.contentHash);
+    await expect
+      .poll(() => cp.etags.at(-1), { ...WAIT, message: 'a poll with the rejected hash' })
+      .toBe(bad.contentHash);
     proxy.reject = null;
     cp.publish(version(8));
     await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'next config applied' }).toBe(3);
@@ -188,7 +244,9 @@ describe('the agent loop', () => {
     await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'failure reported' }).toBe(2);
     expect(cp.outcomes()[1]!.error).toBe('haproxy refused the new configuration at reload');
     expect(readlinkSync(configDir)).toBe(active);
-    expect(existsSync(join(`${configDir}.releases`, `${releases().find((n) => n.endsWith('.failed'))}`, 'haproxy.cfg'))).toBe(true);
+    expect(
+      existsSync(join(`${configDir}.releases`, `${releases().find((n) => n.endsWith('.failed'))}`, 'haproxy.cfg')),
+    ).toBe(true);
   });
 
   it('while the control plane is unreachable it keeps the files, backs off, and converges when it returns', async () => {
@@ -200,7 +258,10 @@ describe('the agent loop', () => {
     // Backoff: 10, 20, 40, 40 … ms (capped), each jittered to 3/4 of it by random() = 0.5: not a tight loop.
     await expect.poll(() => retryDelays(40).length, WAIT).toBeGreaterThanOrEqual(5);
     expect(retryDelays(40).slice(0, 5)).toEqual([8, 15, 30, 30, 30]);
-    expect(cp.etags.length - polls, 'a new poll after each wait (the first failure ended the open one)').toBeGreaterThanOrEqual(4);
+    expect(
+      cp.etags.length - polls,
+      'a new poll after each wait (the first failure ended the open one)',
+    ).toBeGreaterThanOrEqual(4);
     expect(readlinkSync(configDir)).toBe(active);
     cp.failure = null;
     cp.failReports = 1; // the first report after the outage is lost too: it is sent again
@@ -234,11 +295,30 @@ describe('the agent loop', () => {
     const { Writable } = await import('node:stream');
     const { pino } = await import('pino');
     const lines: { level: number; msg: string }[] = [];
-    const sink = new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(JSON.parse(chunk.toString())), done()) });
+    const sink = new Writable({
+      write: (chunk: Buffer, _e, done) => (lines.push(JSON.parse(chunk.toString())), done()),
+    });
     cp.failure = new ControlPlaneError('unauthorized', 'HTTP 401: unknown token', 401);
     agent = new Agent(
-      { node: 'edge-1', kind: 'haproxy', configDir, waitSeconds: 1, heartbeatSeconds: 60, retry: { initialMs: 1, maxMs: 1, factor: 1 }, slowRetryMs: 200 },
-      { client: cp, store: new AgentStore(configDir, pino({ level: 'silent' })), validator: proxy, reloader: proxy, logger: pino(sink), agentVersion: '0.1.0', proxyVersion: async () => null, random: () => 0.5 },
+      {
+        node: 'edge-1',
+        kind: 'haproxy',
+        configDir,
+        waitSeconds: 1,
+        heartbeatSeconds: 60,
+        retry: { initialMs: 1, maxMs: 1, factor: 1 },
+        slowRetryMs: 200,
+      },
+      {
+        client: cp,
+        store: new AgentStore(configDir, pino({ level: 'silent' })),
+        validator: proxy,
+        reloader: proxy,
+        logger: pino(sink),
+        agentVersion: '0.1.0',
+        proxyVersion: async () => null,
+        random: () => 0.5,
+      },
     );
     void agent.run();
     // Retries keep coming, slowly: each waits the slow retry (200 ms, jittered to 150 by random() = 0.5), never the fast backoff (1 ms).

@@ -9,7 +9,10 @@ describe('reload or files only', () => {
   });
 
   it('when the structure changes, then the proxy reloads', () => {
-    expect(decideApply(a, { contentHash: 'c2', structuralHash: 's2' }, true)).toMatchObject({ action: 'reload', reason: 'structural change' });
+    expect(decideApply(a, { contentHash: 'c2', structuralHash: 's2' }, true)).toMatchObject({
+      action: 'reload',
+      reason: 'structural change',
+    });
   });
 
   it('when no proxy runs, then files are written only: it reads them when it starts', () => {

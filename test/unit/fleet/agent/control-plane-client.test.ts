@@ -68,7 +68,14 @@ async function deadUrl(): Promise<string> {
 }
 
 function client(urls: string[], onFailover?: (e: { from: string; to: string }) => void): ControlPlaneClient {
-  return new ControlPlaneClient({ urls, node: 'edge-1', token: 'sy_test', agentVersion: 'test', timeoutMs: 5_000, onFailover });
+  return new ControlPlaneClient({
+    urls,
+    node: 'edge-1',
+    token: 'sy_test',
+    agentVersion: 'test',
+    timeoutMs: 5_000,
+    onFailover,
+  });
 }
 
 const poll = (c: ControlPlaneClient) => c.fetchConfig({ etag: 'abc', waitSeconds: 1 });
@@ -83,7 +90,11 @@ describe('control-plane failover', () => {
     await c.report({ event: 'heartbeat', agentVersion: 'test' });
     expect(await poll(c)).toEqual({ changed: false });
     expect(c.replica).toBe(b.url);
-    expect(b.hits).toEqual(['GET /v1/nodes/edge-1/config', 'POST /v1/nodes/edge-1/status', 'GET /v1/nodes/edge-1/config']);
+    expect(b.hits).toEqual([
+      'GET /v1/nodes/edge-1/config',
+      'POST /v1/nodes/edge-1/status',
+      'GET /v1/nodes/edge-1/config',
+    ]);
     expect(failovers).toEqual([{ from: dead, to: b.url, error: expect.any(ControlPlaneError) }]); // once: it sticks
   });
 
@@ -133,12 +144,18 @@ describe('control-plane failover', () => {
   it('does not fail over on answers every replica would give (401, 404)', async () => {
     const a = await replica('ok');
     const b = await replica('ok');
-    const server401 = http.createServer((_req, res) => res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":{"message":"bad token"}}'));
+    const server401 = http.createServer((_req, res) =>
+      res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":{"message":"bad token"}}'),
+    );
     await new Promise<void>((ok) => server401.listen(0, '127.0.0.1', ok));
     try {
       const url = `http://127.0.0.1:${(server401.address() as AddressInfo).port}`;
       const c = client([url, a.url, b.url]);
-      await expect(poll(c)).rejects.toMatchObject({ failure: 'unauthorized', status: 401, message: 'HTTP 401: bad token' });
+      await expect(poll(c)).rejects.toMatchObject({
+        failure: 'unauthorized',
+        status: 401,
+        message: 'HTTP 401: bad token',
+      });
       expect(a.hits).toEqual([]);
       expect(c.replica).toBe(url);
     } finally {
@@ -149,6 +166,10 @@ describe('control-plane failover', () => {
 
   it('keeps the single-replica error message as it was', async () => {
     const a = await replica('503');
-    await expect(poll(client([a.url]))).rejects.toMatchObject({ failure: 'server', status: 503, message: 'HTTP 503: the database is unavailable' });
+    await expect(poll(client([a.url]))).rejects.toMatchObject({
+      failure: 'server',
+      status: 503,
+      message: 'HTTP 503: the database is unavailable',
+    });
   });
 });

@@ -9,6 +9,8 @@ describe('the process table', () => {
 
   it('turns an overwritten argv into the title ps shows', () => {
     expect(processTitle('nginx: worker process\0\0\0\0')).toBe('nginx: worker process');
-    expect(processTitle('nginx: master process nginx -c /etc/sy/nginx.conf\0')).toBe('nginx: master process nginx -c /etc/sy/nginx.conf');
+    expect(processTitle('nginx: master process nginx -c /etc/sy/nginx.conf\0')).toBe(
+      'nginx: master process nginx -c /etc/sy/nginx.conf',
+    );
   });
 });

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  adoptedReleaseName, failedReleaseName, isFailedReleaseName, isReleaseName, releaseName, releasesDirOf, releasesToPrune,
+  adoptedReleaseName,
+  failedReleaseName,
+  isFailedReleaseName,
+  isReleaseName,
+  releaseName,
+  releasesDirOf,
+  releasesToPrune,
 } from '../../../../src/fleet/agent/release-names.js';
 
 const HASH = 'ab'.repeat(32);
@@ -11,7 +17,11 @@ describe('release names', () => {
     expect(releaseName(HASH, at(123))).toBe('20261126T154801123Z-abababababababab');
     expect(releaseName(HASH, at(123), 2)).toBe('20261126T154801123Z-abababababababab-2');
     const names = [releaseName(HASH, at(2000)), releaseName(HASH, at(5)), adoptedReleaseName(at(0))];
-    expect([...names].sort()).toEqual([adoptedReleaseName(at(0)), releaseName(HASH, at(5)), releaseName(HASH, at(2000))]);
+    expect([...names].sort()).toEqual([
+      adoptedReleaseName(at(0)),
+      releaseName(HASH, at(5)),
+      releaseName(HASH, at(2000)),
+    ]);
   });
 
   it('refuse anything but a content hash', () => {
@@ -33,11 +43,17 @@ describe('pruning releases', () => {
   const failed = good.slice(0, 5).map(failedReleaseName);
 
   it('keeps the newest good and failed ones, and never the protected ones', () => {
-    const doomed = releasesToPrune([...good, ...failed, 'README', '.staging-x'], { keep: 3, keepFailed: 2, protect: [good[0]!, null] });
+    const doomed = releasesToPrune([...good, ...failed, 'README', '.staging-x'], {
+      keep: 3,
+      keepFailed: 2,
+      protect: [good[0]!, null],
+    });
     expect(doomed).toEqual([...good.slice(1, 5), ...failed.slice(0, 3)].sort());
   });
 
   it('leaves files it does not know alone, even when they look close', () => {
-    expect(releasesToPrune(['notes.txt', 'x.failed', '.validate-1'], { keep: 0, keepFailed: 0, protect: [] })).toEqual([]);
+    expect(releasesToPrune(['notes.txt', 'x.failed', '.validate-1'], { keep: 0, keepFailed: 0, protect: [] })).toEqual(
+      [],
+    );
   });
 });

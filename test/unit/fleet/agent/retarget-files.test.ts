@@ -23,12 +23,16 @@ describe('retargeting a node’s files to a scratch directory', () => {
 
   it('when a path only starts like configDir (a sibling, the releases directory), then it is left alone', () => {
     const text = '/etc/sy2/x /etc/sy.releases/r1/x /opt/etc/sy/x x/etc/sy/y /etc/sy';
-    expect(retargetText(text, '/etc/sy', '/tmp/v')).toBe('/etc/sy2/x /etc/sy.releases/r1/x /opt/etc/sy/x x/etc/sy/y /tmp/v');
+    expect(retargetText(text, '/etc/sy', '/tmp/v')).toBe(
+      '/etc/sy2/x /etc/sy.releases/r1/x /opt/etc/sy/x x/etc/sy/y /tmp/v',
+    );
   });
 
   it('maps a validator’s message back to the paths the operator knows, trailing slashes or not', () => {
     const message = "[ALERT] parsing [/tmp/v/haproxy.cfg:12] : unable to load '/tmp/v/certs/a/c.pem'";
-    expect(retargetText(message, '/tmp/v/', '/etc/sy')).toBe("[ALERT] parsing [/etc/sy/haproxy.cfg:12] : unable to load '/etc/sy/certs/a/c.pem'");
+    expect(retargetText(message, '/tmp/v/', '/etc/sy')).toBe(
+      "[ALERT] parsing [/etc/sy/haproxy.cfg:12] : unable to load '/etc/sy/certs/a/c.pem'",
+    );
   });
 
   it('treats configDir as text, never as a pattern', () => {

@@ -5,7 +5,8 @@ import { RuntimeParseError } from '../../../../src/fleet/replies/runtime-parse-e
 import { parseServersState, parseServerStateEntries } from '../../../../src/fleet/replies/show-servers-state.js';
 
 /** Replies captured from HAProxy 2.6.12 on this machine (see test/fixtures/runtime). */
-const fixture = (name: string): string => readFileSync(new URL(`../../../fixtures/runtime/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string): string =>
+  readFileSync(new URL(`../../../fixtures/runtime/${name}`, import.meta.url), 'utf8');
 
 describe('show servers state', () => {
   const rows = parseServersState(fixture('show-servers-state.txt'));
@@ -13,14 +14,28 @@ describe('show servers state', () => {
   it('skips the version line and the header, and types the columns', () => {
     expect(rows).toHaveLength(5);
     expect(rows[0]).toMatchObject({
-      be_id: 3, be_name: 'be_app', srv_id: 1, srv_name: 's1', srv_addr: '127.0.0.1', srv_op_state: 2, srv_admin_state: 8,
-      srv_uweight: 10, srv_iweight: 10, srv_port: 19311, srv_fqdn: null, srv_check_addr: null,
+      be_id: 3,
+      be_name: 'be_app',
+      srv_id: 1,
+      srv_name: 's1',
+      srv_addr: '127.0.0.1',
+      srv_op_state: 2,
+      srv_admin_state: 8,
+      srv_uweight: 10,
+      srv_iweight: 10,
+      srv_port: 19311,
+      srv_fqdn: null,
+      srv_check_addr: null,
     });
   });
 
   it('derives the operational and administrative state', () => {
     expect(rows.map((r) => `${r.srv_name}:${r.opState}:${r.admin}`)).toEqual([
-      's1:running:drain', 's2:running:ready', 's3:stopped:ready', 's4:stopped:maint', 'o1:running:ready',
+      's1:running:drain',
+      's2:running:ready',
+      's3:stopped:ready',
+      's4:stopped:maint',
+      'o1:running:ready',
     ]);
   });
 
@@ -41,10 +56,21 @@ describe('show servers state, read lean for the reconciler', () => {
 
   it('gives what planning and health use, with the ids a scoped show stat takes', () => {
     expect(entries[0]).toEqual({
-      proxyId: 3, serverId: 1, backend: 'be_app', name: 's1', address: '127.0.0.1', port: 19311, weight: 10,
-      opState: 'running', admin: 'drain', secondsInState: expect.any(Number), check: { status: 'L7OK', description: 'Layer7 check passed' },
+      proxyId: 3,
+      serverId: 1,
+      backend: 'be_app',
+      name: 's1',
+      address: '127.0.0.1',
+      port: 19311,
+      weight: 10,
+      opState: 'running',
+      admin: 'drain',
+      secondsInState: expect.any(Number),
+      check: { status: 'L7OK', description: 'Layer7 check passed' },
     });
-    expect(entries.map((e) => `${e.name}:${e.opState}:${e.admin}`)).toEqual(parseServersState(fixture('show-servers-state.txt')).map((r) => `${r.srv_name}:${r.opState}:${r.admin}`));
+    expect(entries.map((e) => `${e.name}:${e.opState}:${e.admin}`)).toEqual(
+      parseServersState(fixture('show-servers-state.txt')).map((r) => `${r.srv_name}:${r.opState}:${r.admin}`),
+    );
   });
 
   it('reads every server of a large reply as the full row reader does, backend by backend', () => {
@@ -59,13 +85,37 @@ describe('show servers state, read lean for the reconciler', () => {
     expect(entries).toHaveLength(600);
     entries.forEach((e, i) => {
       const r = rows[i]!;
-      expect([e.proxyId, e.serverId, e.backend, e.name, e.address, e.port, e.weight, e.secondsInState, e.opState, e.admin]).toEqual([
-        r.be_id, r.srv_id, r.be_name, r.srv_name, r.srv_addr, r.srv_port, r.srv_uweight, r.srv_time_since_last_change, r.opState, r.admin,
+      expect([
+        e.proxyId,
+        e.serverId,
+        e.backend,
+        e.name,
+        e.address,
+        e.port,
+        e.weight,
+        e.secondsInState,
+        e.opState,
+        e.admin,
+      ]).toEqual([
+        r.be_id,
+        r.srv_id,
+        r.be_name,
+        r.srv_name,
+        r.srv_addr,
+        r.srv_port,
+        r.srv_uweight,
+        r.srv_time_since_last_change,
+        r.opState,
+        r.admin,
       ]);
       expect(e.check).toEqual(checkVerdict(r.srv_check_state, r.srv_check_status));
     });
     // A reply cut short mid-line reads its missing cells as absent rather than as another column.
-    expect(parseServerStateEntries(`${header}\n3 be_a 1 s1 127.0.0.1 2 0\n`)[0]).toMatchObject({ backend: 'be_a', weight: NaN, port: NaN });
+    expect(parseServerStateEntries(`${header}\n3 be_a 1 s1 127.0.0.1 2 0\n`)[0]).toMatchObject({
+      backend: 'be_a',
+      weight: NaN,
+      port: NaN,
+    });
   });
 
   it('leaves parseServersState its raw columns, built when read', () => {
@@ -76,6 +126,8 @@ describe('show servers state, read lean for the reconciler', () => {
 
   it('refuses what parseServersState refuses, and a reply without a column it needs', () => {
     expect(() => parseServerStateEntries("Can't find backend.")).toThrow(RuntimeParseError);
-    expect(() => parseServerStateEntries('1\n# be_id be_name srv_id srv_name\n3 be 1 s1\n')).toThrow(/no srv_addr column/);
+    expect(() => parseServerStateEntries('1\n# be_id be_name srv_id srv_name\n3 be 1 s1\n')).toThrow(
+      /no srv_addr column/,
+    );
   });
 });

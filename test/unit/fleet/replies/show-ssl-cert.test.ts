@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { parseShowSslCert } from '../../../../src/fleet/replies/show-ssl-cert.js';
 
 /** Replies captured from HAProxy 2.6.12 on this machine (see test/fixtures/runtime). */
-const fixture = (name: string): string => readFileSync(new URL(`../../../fixtures/runtime/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string): string =>
+  readFileSync(new URL(`../../../fixtures/runtime/${name}`, import.meta.url), 'utf8');
 
 describe('show ssl cert', () => {
   it('reads the file name, serial and SHA-1 fingerprint', () => {

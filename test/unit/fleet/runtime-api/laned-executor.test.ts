@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { setFrontendMaxconn } from '../../../../src/fleet/runtime-api/commands/frontend-commands.js';
 import { setMap } from '../../../../src/fleet/runtime-api/commands/map-commands.js';
-import { addServer, enableServer, getWeight, setServerAddr, setServerWeight, showServersState } from '../../../../src/fleet/runtime-api/commands/server-commands.js';
+import {
+  addServer,
+  enableServer,
+  getWeight,
+  setServerAddr,
+  setServerWeight,
+  showServersState,
+} from '../../../../src/fleet/runtime-api/commands/server-commands.js';
 import { LanedExecutor, assignLanes } from '../../../../src/fleet/runtime-api/laned-executor.js';
 import type { RuntimeCommand } from '../../../../src/fleet/runtime-api/commands/runtime-command.js';
 import type { CommandResult, RuntimeExecutor } from '../../../../src/fleet/runtime-api/runtime-executor.js';
@@ -19,7 +26,9 @@ function recordingLane(): RuntimeExecutor & { readonly batches: string[][] } {
 }
 
 const weights = (backends: number, servers: number) =>
-  Array.from({ length: backends * servers }, (_, i) => setServerWeight(`be_${i % backends}`, `s${Math.floor(i / backends)}`, 1 + (i % 200)));
+  Array.from({ length: backends * servers }, (_, i) =>
+    setServerWeight(`be_${i % backends}`, `s${Math.floor(i / backends)}`, 1 + (i % 200)),
+  );
 
 describe('LanedExecutor', () => {
   it('when a batch is small, then it goes down the first connection alone, in order', async () => {
@@ -51,13 +60,18 @@ describe('LanedExecutor', () => {
       expect(sent[1 - lane]!.some((l) => l.includes(`be_${b}/`))).toBe(false);
     }
     // Maps and frontends stay on the first lane, in their order.
-    expect(sent[0]!.filter((l) => !l.includes('/s') && !l.includes('/new'))).toEqual(['set map /etc/haproxy/maps/tenant-caps.map t1 100', 'set maxconn frontend fe_t1_web 50']);
+    expect(sent[0]!.filter((l) => !l.includes('/s') && !l.includes('/new'))).toEqual([
+      'set map /etc/haproxy/maps/tenant-caps.map t1 100',
+      'set maxconn frontend fe_t1_web 50',
+    ]);
   });
 
   it('when a lane fails, then only its commands report the failure', async () => {
     const failing: RuntimeExecutor = {
       async execute(commands) {
-        return commands.map((command) => ({ status: 'not-executed', command, message: 'connection refused' }) as CommandResult);
+        return commands.map(
+          (command) => ({ status: 'not-executed', command, message: 'connection refused' }) as CommandResult,
+        );
       },
     };
     const results = await new LanedExecutor([recordingLane(), failing], 2).execute(weights(2, 2));
@@ -73,7 +87,11 @@ describe('LanedExecutor', () => {
   });
 
   it('assigns lanes deterministically, largest backends first onto the least-loaded lane', () => {
-    const commands = [...weights(1, 6).map((c) => c), ...Array.from({ length: 3 }, (_, i) => setServerWeight('be_b', `s${i}`, 1)), ...Array.from({ length: 3 }, (_, i) => setServerWeight('be_c', `s${i}`, 1))];
+    const commands = [
+      ...weights(1, 6).map((c) => c),
+      ...Array.from({ length: 3 }, (_, i) => setServerWeight('be_b', `s${i}`, 1)),
+      ...Array.from({ length: 3 }, (_, i) => setServerWeight('be_c', `s${i}`, 1)),
+    ];
     expect(assignLanes(commands, 2)).toEqual([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
     expect(assignLanes(commands, 2)).toEqual(assignLanes(commands, 2));
   });

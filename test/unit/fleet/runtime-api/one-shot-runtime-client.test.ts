@@ -18,7 +18,9 @@ const SHOW_PROC = [
 describe('OneShotRuntimeClient (a connection per command, for the master CLI)', () => {
   let fake: FakeRuntimeServer;
   beforeEach(async () => {
-    fake = await FakeRuntimeServer.start((line) => (line === 'show proc' ? SHOW_PROC : line === 'reload' ? '' : 'Unknown command.'));
+    fake = await FakeRuntimeServer.start((line) =>
+      line === 'show proc' ? SHOW_PROC : line === 'reload' ? '' : 'Unknown command.',
+    );
   });
   afterEach(() => fake.stop());
 

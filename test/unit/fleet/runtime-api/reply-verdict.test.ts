@@ -3,11 +3,20 @@ import { describe, expect, it } from 'vitest';
 import { classifyReply } from '../../../../src/fleet/runtime-api/reply-verdict.js';
 
 /** Replies captured from HAProxy 2.6.12 on this machine (see test/fixtures/runtime). */
-const fixture = (name: string): string => readFileSync(new URL(`../../../fixtures/runtime/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string): string =>
+  readFileSync(new URL(`../../../fixtures/runtime/${name}`, import.meta.url), 'utf8');
 
 describe('classifyReply', () => {
   it('an empty reply is success for commands that print nothing', () => {
-    for (const kind of ['set-server-weight', 'set-server-state', 'set-frontend-maxconn', 'enable-server', 'add-map', 'commit-map', 'reload'] as const) {
+    for (const kind of [
+      'set-server-weight',
+      'set-server-state',
+      'set-frontend-maxconn',
+      'enable-server',
+      'add-map',
+      'commit-map',
+      'reload',
+    ] as const) {
       expect(classifyReply(kind, '')).toEqual({ ok: true, output: '' });
       expect(classifyReply(kind, '\n')).toEqual({ ok: true, output: '' });
     }
@@ -36,7 +45,7 @@ describe('classifyReply', () => {
     ['show-info', 'Unknown command, but maybe one of the following ones is a better match:\n  help'],
     ['get-weight', 'No such server.'],
     ['prepare-map', 'Unknown map identifier. Please use #<id> or <file>.'],
-  ] as const)('%s: %j is an error with HAProxy\'s message', (kind, reply) => {
+  ] as const)("%s: %j is an error with HAProxy's message", (kind, reply) => {
     expect(classifyReply(kind, `${reply}\n`)).toEqual({ ok: false, message: reply });
   });
 
@@ -46,21 +55,36 @@ describe('classifyReply', () => {
       "IP changed from '127.0.0.1' to '::1', port changed from '19121' to '19999' by 'stats socket command'",
       "no need to change the addr, no need to change the port by 'stats socket command'",
       'nothing changed',
-    ]) expect(classifyReply('set-server-addr', reply)).toEqual({ ok: true, output: reply });
-    expect(classifyReply('set-server-addr', '')).toEqual({ ok: false, message: 'empty reply where set-server-addr prints a result' });
+    ])
+      expect(classifyReply('set-server-addr', reply)).toEqual({ ok: true, output: reply });
+    expect(classifyReply('set-server-addr', '')).toEqual({
+      ok: false,
+      message: 'empty reply where set-server-addr prints a result',
+    });
   });
 
   it('knows the fixed success messages of add/del server, maps and certificates', () => {
     expect(classifyReply('add-server', 'New server registered.\n')).toMatchObject({ ok: true });
     expect(classifyReply('del-server', 'Server deleted.')).toMatchObject({ ok: true });
-    expect(classifyReply('prepare-map', 'New version created: 1\n')).toMatchObject({ ok: true, output: 'New version created: 1' });
-    expect(classifyReply('set-ssl-cert', 'Transaction created for certificate /tmp/hx/site.pem!')).toMatchObject({ ok: true });
-    expect(classifyReply('set-ssl-cert', 'Transaction updated for certificate /tmp/hx/site.pem!')).toMatchObject({ ok: true });
+    expect(classifyReply('prepare-map', 'New version created: 1\n')).toMatchObject({
+      ok: true,
+      output: 'New version created: 1',
+    });
+    expect(classifyReply('set-ssl-cert', 'Transaction created for certificate /tmp/hx/site.pem!')).toMatchObject({
+      ok: true,
+    });
+    expect(classifyReply('set-ssl-cert', 'Transaction updated for certificate /tmp/hx/site.pem!')).toMatchObject({
+      ok: true,
+    });
     expect(classifyReply('commit-ssl-cert', 'Committing /tmp/hx/site.pem.\nSuccess!\n')).toMatchObject({ ok: true });
     expect(classifyReply('commit-ssl-cert', 'Committing /tmp/hx/site.pem...\nSuccess!')).toMatchObject({ ok: true });
-    expect(classifyReply('abort-ssl-cert', "Transaction aborted for certificate '/tmp/hx/site.pem'!")).toMatchObject({ ok: true });
+    expect(classifyReply('abort-ssl-cert', "Transaction aborted for certificate '/tmp/hx/site.pem'!")).toMatchObject({
+      ok: true,
+    });
     expect(classifyReply('abort-ssl-cert', 'No ongoing transaction!')).toMatchObject({ ok: false });
-    expect(classifyReply('show-ssl-cert', "Can't display the certificate: Not found or the certificate is a bundle!")).toMatchObject({ ok: false });
+    expect(
+      classifyReply('show-ssl-cert', "Can't display the certificate: Not found or the certificate is a bundle!"),
+    ).toMatchObject({ ok: false });
   });
 
   it('accepts real read outputs and refuses error text in their place', () => {
@@ -70,7 +94,9 @@ describe('classifyReply', () => {
     expect(classifyReply('show-proc', fixture('show-proc.txt'))).toMatchObject({ ok: true });
     expect(classifyReply('show-map', fixture('show-map.txt'))).toMatchObject({ ok: true });
     expect(classifyReply('show-map', '')).toMatchObject({ ok: true });
-    expect(classifyReply('show-map', 'Unknown map identifier. Please use #<id> or <file>.')).toMatchObject({ ok: false });
+    expect(classifyReply('show-map', 'Unknown map identifier. Please use #<id> or <file>.')).toMatchObject({
+      ok: false,
+    });
     expect(classifyReply('get-weight', '10 (initial 10)\n')).toEqual({ ok: true, output: '10 (initial 10)' });
   });
 });

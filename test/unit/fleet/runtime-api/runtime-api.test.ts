@@ -4,7 +4,9 @@ import { MAX_PAYLOAD_BYTES, type RuntimeCommand } from '../../../../src/fleet/ru
 import type { CommandResult, RuntimeExecutor } from '../../../../src/fleet/runtime-api/runtime-executor.js';
 
 /** A fake executor: the ports need nothing but `execute`, so no socket is involved. */
-function fakeExecutor(reply: (c: RuntimeCommand) => CommandResult['status'] | string): RuntimeExecutor & { sent: RuntimeCommand[][] } {
+function fakeExecutor(
+  reply: (c: RuntimeCommand) => CommandResult['status'] | string,
+): RuntimeExecutor & { sent: RuntimeCommand[][] } {
   const sent: RuntimeCommand[][] = [];
   return {
     sent,
@@ -31,7 +33,9 @@ describe('createRuntimeApi', () => {
     ]);
 
     const refused = fakeExecutor((c) => (c.kind === 'add-server' ? 'error' : 'ok'));
-    await expect(createRuntimeApi(refused).servers.add('be', 'm1', '10.0.0.1', 80)).rejects.toMatchObject({ name: 'UpstreamError' });
+    await expect(createRuntimeApi(refused).servers.add('be', 'm1', '10.0.0.1', 80)).rejects.toMatchObject({
+      name: 'UpstreamError',
+    });
     expect(refused.sent).toHaveLength(1);
   });
 
@@ -75,6 +79,7 @@ describe('payloadChunks', () => {
     const entries = Array.from({ length: 3000 }, (_, i) => [`k${i}`.padEnd(40, 'x'), `v${i}`] as const);
     const chunks = payloadChunks(entries);
     expect(chunks.flat()).toEqual(entries);
-    for (const chunk of chunks) expect(chunk.reduce((n, [k, v]) => n + k.length + v.length + 2, 0)).toBeLessThan(MAX_PAYLOAD_BYTES - 1000);
+    for (const chunk of chunks)
+      expect(chunk.reduce((n, [k, v]) => n + k.length + v.length + 2, 0)).toBeLessThan(MAX_PAYLOAD_BYTES - 1000);
   });
 });

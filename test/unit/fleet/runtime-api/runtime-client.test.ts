@@ -24,7 +24,8 @@ const WAIT = { timeout: 1000, interval: 5 };
 describe('RuntimeClient against a fake Runtime API socket', () => {
   let fake: FakeRuntimeServer;
   let client: RuntimeClient;
-  const connect = (options: RuntimeClientOptions = {}): RuntimeClient => (client = new RuntimeClient({ host: '127.0.0.1', port: fake.port }, options));
+  const connect = (options: RuntimeClientOptions = {}): RuntimeClient =>
+    (client = new RuntimeClient({ host: '127.0.0.1', port: fake.port }, options));
 
   beforeEach(async () => {
     fake = await FakeRuntimeServer.start(haproxyLike);
@@ -42,7 +43,12 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     expect(results).toHaveLength(2000);
     expect(results.every((r, i) => r.status === 'ok' && r.command === commands[i])).toBe(true);
     // Each batch is led by a pipelined `show info` that checks the worker is not stopping.
-    expect(fake.received.slice(0, 4)).toEqual(['show info', 'set server be/s0 weight 0', 'set server be/s1 weight 1', 'set server be/s2 weight 2']);
+    expect(fake.received.slice(0, 4)).toEqual([
+      'show info',
+      'set server be/s0 weight 0',
+      'set server be/s1 weight 1',
+      'set server be/s2 weight 2',
+    ]);
     const again = await client.execute([showInfo()]);
     expect(again[0]).toMatchObject({ status: 'ok', output: 'Name: HAProxy\nVersion: 2.6.12\nPid: 42\nStopping: 0' });
     expect(fake.connections).toBe(1);
@@ -141,7 +147,9 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     const results = await client.execute([1, 2, 3].map((i) => setServerWeight('be', `s${i}`, 1)));
     expect(Date.now() - started).toBeLessThan(2000);
     expect(results.map((r) => r.status)).toEqual(['ok', 'error', 'not-executed']);
-    expect(results[1]).toMatchObject({ message: expect.stringMatching(/no reply .* within 80 ms; the command may or may not have been applied/) });
+    expect(results[1]).toMatchObject({
+      message: expect.stringMatching(/no reply .* within 80 ms; the command may or may not have been applied/),
+    });
     fake.setHandler(haproxyLike);
     expect((await client.execute([showInfo()]))[0]).toMatchObject({ status: 'ok' });
   });
@@ -150,7 +158,10 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     connect({ commandTimeoutMs: 1000 });
     fake.setHandler((line) => ({ delayMs: 40, reply: haproxyLike(line, null) as string }));
     const started = Date.now();
-    const results = await client.execute([1, 2, 3, 4, 5, 6].map((i) => setServerWeight('be', `s${i}`, 1)), { timeoutMs: 150 });
+    const results = await client.execute(
+      [1, 2, 3, 4, 5, 6].map((i) => setServerWeight('be', `s${i}`, 1)),
+      { timeoutMs: 150 },
+    );
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(140);
     expect(elapsed).toBeLessThan(2000);
@@ -162,7 +173,10 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
 
   it('refuses unsafe or foreign commands before anything is sent', async () => {
     connect();
-    const smuggled = { ...setServerWeight('be', 's1', 1), line: 'set server be/s1 weight 1\nshutdown sessions server be/s1' };
+    const smuggled = {
+      ...setServerWeight('be', 's1', 1),
+      line: 'set server be/s1 weight 1\nshutdown sessions server be/s1',
+    };
     const results = await client.execute([showInfo(), smuggled, showProc()]);
     expect(results.map((r) => r.status)).toEqual(['not-executed', 'error', 'error']);
     expect(results[1]).toMatchObject({ message: expect.stringContaining('unsafe') });
@@ -190,7 +204,10 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     await expect.poll(() => fake.received.length, WAIT).toBeGreaterThan(0);
     await client.close();
     expect((await pending).map((r) => r.status)).toEqual(['not-executed', 'not-executed']);
-    expect((await client.execute([showInfo()]))[0]).toMatchObject({ status: 'not-executed', message: 'runtime client is closed' });
+    expect((await client.execute([showInfo()]))[0]).toMatchObject({
+      status: 'not-executed',
+      message: 'runtime client is closed',
+    });
   });
 
   it('an unexpected extra reply desynchronises nothing: the connection is dropped and reopened', async () => {
@@ -211,7 +228,9 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     // A reload: the old session now reaches a stopping worker; new sessions reach the new one.
     const firstSession = fake.connections;
     fake.setHandler((line) =>
-      line === 'show info' && fake.connections === firstSession ? 'Name: HAProxy\nPid: 42\nStopping: 1' : haproxyLike(line, null),
+      line === 'show info' && fake.connections === firstSession
+        ? 'Name: HAProxy\nPid: 42\nStopping: 1'
+        : haproxyLike(line, null),
     );
     const results = await client.execute([setServerWeight('be', 's1', 9)]);
     expect(results[0]).toMatchObject({ status: 'ok' });
@@ -223,7 +242,10 @@ describe('RuntimeClient against a fake Runtime API socket', () => {
     connect();
     fake.setHandler((line) => (line === 'show info' ? 'Name: HAProxy\nStopping: 1' : haproxyLike(line, null)));
     const [result] = await client.execute([setServerWeight('be', 's1', 9)]);
-    expect(result).toMatchObject({ status: 'not-executed', message: expect.stringContaining('stopping after a reload') });
+    expect(result).toMatchObject({
+      status: 'not-executed',
+      message: expect.stringContaining('stopping after a reload'),
+    });
     expect(fake.connections).toBe(3);
   });
 
@@ -244,12 +266,17 @@ describe('RuntimeClient when the node is down', () => {
     const fake = await FakeRuntimeServer.start(haproxyLike);
     const port = fake.port;
     await fake.stop(); // nothing listens there any more
-    const client = new RuntimeClient({ host: '127.0.0.1', port }, { connectAttempts: 3, backoff: { initialMs: 40, maxMs: 60, factor: 2 } });
+    const client = new RuntimeClient(
+      { host: '127.0.0.1', port },
+      { connectAttempts: 3, backoff: { initialMs: 40, maxMs: 60, factor: 2 } },
+    );
     const started = Date.now();
     const results = await client.execute([showInfo(), getWeight('be', 's1')]);
     const elapsed = Date.now() - started;
     expect(results.map((r) => r.status)).toEqual(['not-executed', 'not-executed']);
-    expect(results[0]).toMatchObject({ message: expect.stringMatching(/cannot connect to 127\.0\.0\.1:\d+: .*ECONNREFUSED/) });
+    expect(results[0]).toMatchObject({
+      message: expect.stringMatching(/cannot connect to 127\.0\.0\.1:\d+: .*ECONNREFUSED/),
+    });
     expect(elapsed).toBeGreaterThanOrEqual(40 + 60 - 5); // 40 ms, then 80 capped at 60
     expect(elapsed).toBeLessThan(3000);
 
@@ -263,7 +290,10 @@ describe('RuntimeClient when the node is down', () => {
     const fake = await FakeRuntimeServer.start(haproxyLike);
     const port = fake.port;
     await fake.stop();
-    const client = new RuntimeClient({ host: '127.0.0.1', port }, { connectAttempts: 1, backoff: { initialMs: 20, maxMs: 20 } });
+    const client = new RuntimeClient(
+      { host: '127.0.0.1', port },
+      { connectAttempts: 1, backoff: { initialMs: 20, maxMs: 20 } },
+    );
     expect((await client.execute([showInfo()]))[0]!.status).toBe('not-executed');
     const back = await FakeRuntimeServer.startOn(port, haproxyLike);
     try {

@@ -24,13 +24,23 @@ describe('config manifest', () => {
       { name: 'certs/tenant-ü.pem', digests: [digest()] },
     ];
     const bytes = encodeManifest(files);
-    expect(decodeManifest(bytes)).toEqual({ chunked: false, files: [...files].sort((a, b) => (a.name < b.name ? -1 : 1)) });
-    expect(bytes.length).toBe(1 + 4 + files.reduce((n, f) => n + 2 + Buffer.byteLength(f.name) + 4 + 32 * f.digests.length, 0));
+    expect(decodeManifest(bytes)).toEqual({
+      chunked: false,
+      files: [...files].sort((a, b) => (a.name < b.name ? -1 : 1)),
+    });
+    expect(bytes.length).toBe(
+      1 + 4 + files.reduce((n, f) => n + 2 + Buffer.byteLength(f.name) + 4 + 32 * f.digests.length, 0),
+    );
     expect(encodeManifest([...files].reverse())).toEqual(bytes);
   });
 
   it('refuses a name given twice and digests that are not 32 bytes', () => {
-    expect(() => encodeManifest([{ name: 'a', digests: [] }, { name: 'a', digests: [] }])).toThrow(/twice/);
+    expect(() =>
+      encodeManifest([
+        { name: 'a', digests: [] },
+        { name: 'a', digests: [] },
+      ]),
+    ).toThrow(/twice/);
     expect(() => encodeManifest([{ name: 'a', digests: ['short'] }])).toThrow(/32 bytes/);
   });
 
@@ -38,7 +48,9 @@ describe('config manifest', () => {
     const bytes = encodeManifest([{ name: 'haproxy.cfg', digests: [digest(), digest()] }]);
     expect(() => decodeManifest(bytes.subarray(0, bytes.length - 1))).toThrow(/ends early/);
     expect(() => decodeManifest(Buffer.concat([bytes, Buffer.from([0])]))).toThrow(/past its last file/);
-    expect(() => decodeManifest(Buffer.concat([Buffer.from([9]), bytes.subarray(1)]))).toThrow(/unknown config manifest format/);
+    expect(() => decodeManifest(Buffer.concat([Buffer.from([9]), bytes.subarray(1)]))).toThrow(
+      /unknown config manifest format/,
+    );
     expect(decodeManifest(new Uint8Array(bytes))).toEqual(decodeManifest(bytes));
   });
 
@@ -81,7 +93,8 @@ describe('content-defined chunks', () => {
 
   it('structural parts chunk on their labels, so a changed hash changes one chunk and its text reads back', () => {
     const parts = Array.from({ length: 3_000 }, (_, i) => [`vip t${i}/www`, randomBytes(8).toString('hex')] as const);
-    const texts = (ps: readonly (readonly [string, string])[]) => cutChunks(ps, ([label]) => labelBits(label)).map(partsChunkText);
+    const texts = (ps: readonly (readonly [string, string])[]) =>
+      cutChunks(ps, ([label]) => labelBits(label)).map(partsChunkText);
     const before = new Set(texts(parts));
     const changed = parts.map((p, i) => (i === 1_234 ? ([p[0], 'ffffffffffffffff'] as const) : p));
     expect(texts(changed).filter((t) => !before.has(t))).toHaveLength(1);

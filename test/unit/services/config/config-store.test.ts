@@ -19,15 +19,21 @@ const tenantPart = (tenant: number, variant = 0) =>
 
 function config(tenants: number, changed?: { tenant: number; variant: number }): Record<string, string[]> {
   const parts = Array.from({ length: tenants }, (_, t) => tenantPart(t, changed?.tenant === t ? changed.variant : 0));
-  return { 'haproxy.cfg': ['global\n  maxconn 1000\n', ...parts], 'maps/hosts.map': ['a.example 1\n', 'b.example 2\n'] };
+  return {
+    'haproxy.cfg': ['global\n  maxconn 1000\n', ...parts],
+    'maps/hosts.map': ['a.example 1\n', 'b.example 2\n'],
+  };
 }
 
-const joined = (files: SegmentedFiles) => Object.fromEntries(Object.entries(files).map(([name, parts]) => [name, parts.join('')]));
+const joined = (files: SegmentedFiles) =>
+  Object.fromEntries(Object.entries(files).map(([name, parts]) => [name, parts.join('')]));
 
 describe('ConfigStore.contentHash', () => {
   it('is equal for equal segments (also from another store with the same key, and for equal strings built afresh)', () => {
     const files = config(50);
-    const copy = Object.fromEntries(Object.entries(files).map(([name, parts]) => [name, parts.map((p) => Buffer.from(p).toString())]));
+    const copy = Object.fromEntries(
+      Object.entries(files).map(([name, parts]) => [name, parts.map((p) => Buffer.from(p).toString())]),
+    );
     const hash = store.contentHash(files);
     expect(hash).toMatch(/^[0-9a-f]{64}$/);
     expect(store.contentHash(copy)).toBe(hash);
@@ -41,7 +47,9 @@ describe('ConfigStore.contentHash', () => {
     const swapped = [...files['haproxy.cfg']!];
     [swapped[3], swapped[4]] = [swapped[4]!, swapped[3]!];
     expect(store.contentHash({ ...files, 'haproxy.cfg': swapped })).not.toBe(hash);
-    expect(store.contentHash({ 'haproxy.cfg': files['haproxy.cfg']!, 'maps/other.map': files['maps/hosts.map']! })).not.toBe(hash);
+    expect(
+      store.contentHash({ 'haproxy.cfg': files['haproxy.cfg']!, 'maps/other.map': files['maps/hosts.map']! }),
+    ).not.toBe(hash);
   });
 
   it('is defined over segments: the same bytes split differently hash differently', () => {

@@ -7,7 +7,13 @@ const NOW = 1_000_000;
 
 /** A tenant with VIPs `name` on 10.0.0.<n>:<port>; `version` tells states of one tenant apart. */
 const state = (id: string, version: string, vips: [name: string, port: number][]): TenantState =>
-  ({ tenant: { id }, version, vips: vips.map(([name, port]) => ({ name, address: '10.0.0.1', port, routes: [] })), pools: [], certificates: [] }) as unknown as TenantState;
+  ({
+    tenant: { id },
+    version,
+    vips: vips.map(([name, port]) => ({ name, address: '10.0.0.1', port, routes: [] })),
+    pools: [],
+    certificates: [],
+  }) as unknown as TenantState;
 
 const hold = (tenant: string, vip: string, port: number, more: Partial<ReloadHold> = {}): ReloadHold => ({
   node: 'edge-1',
@@ -21,7 +27,10 @@ const hold = (tenant: string, vip: string, port: number, more: Partial<ReloadHol
   ...more,
 });
 
-const holds = (list: ReloadHold[], applied: { hash: string | null; revision: number | null } = { hash: 'v1', revision: 7 }): NodeHolds => ({
+const holds = (
+  list: ReloadHold[],
+  applied: { hash: string | null; revision: number | null } = { hash: 'v1', revision: 7 },
+): NodeHolds => ({
   holds: list,
   appliedHash: applied.hash,
   appliedRevision: applied.revision,
@@ -30,7 +39,10 @@ const holds = (list: ReloadHold[], applied: { hash: string | null; revision: num
 
 const a = state('a', 'current', [['web', 80]]);
 const bBefore = state('b', 'before', [['web', 80]]);
-const b = state('b', 'current', [['web', 80], ['api', 8443]]);
+const b = state('b', 'current', [
+  ['web', 80],
+  ['api', 8443],
+]);
 const nothingRemembered = () => undefined;
 
 describe('holdAtRunningState', () => {
@@ -40,16 +52,26 @@ describe('holdAtRunningState', () => {
   });
 
   it('when the state the node ran was recorded with the hold, then the tenant is served at it, flagged as a reload hold', () => {
-    const outcome = holdAtRunningState([a, b], holds([hold('b', 'api', 8443, { good: { known: true, state: bBefore } })]), nothingRemembered);
+    const outcome = holdAtRunningState(
+      [a, b],
+      holds([hold('b', 'api', 8443, { good: { known: true, state: bBefore } })]),
+      nothingRemembered,
+    );
     expect(outcome!.served).toEqual([a, bBefore]);
-    expect(outcome!.held).toEqual([{ tenant: 'b', error: '10.0.0.1:8443 is in use', servingRevision: 7, cause: 'reload' }]);
+    expect(outcome!.held).toEqual([
+      { tenant: 'b', error: '10.0.0.1:8443 is in use', servingRevision: 7, cause: 'reload' },
+    ]);
     expect(outcome!.learned).toEqual([]);
     expect(outcome!.states.get('b')).toBe(bBefore);
     expect(outcome!.retryAt).toBe(NOW + 10_000);
   });
 
   it('when the node did not run the tenant, then it is left out, with no serving revision', () => {
-    const outcome = holdAtRunningState([a, b], holds([hold('b', 'api', 8443, { good: { known: true, state: null } })]), nothingRemembered);
+    const outcome = holdAtRunningState(
+      [a, b],
+      holds([hold('b', 'api', 8443, { good: { known: true, state: null } })]),
+      nothingRemembered,
+    );
     expect(outcome!.served).toEqual([a]);
     expect(outcome!.held[0]!.servingRevision).toBeNull();
     expect(outcome!.states.get('b')).toBeNull();
@@ -66,19 +88,30 @@ describe('holdAtRunningState', () => {
   });
 
   it('when what the node runs is unknown here, then the tenant is served without the VIPs whose listeners failed', () => {
-    const outcome = holdAtRunningState([a, b], holds([hold('b', 'api', 8443)], { hash: null, revision: null }), nothingRemembered);
+    const outcome = holdAtRunningState(
+      [a, b],
+      holds([hold('b', 'api', 8443)], { hash: null, revision: null }),
+      nothingRemembered,
+    );
     expect(outcome!.served[1]!.vips.map((v) => v.name)).toEqual(['web']);
     expect(outcome!.learned).toEqual([]);
   });
 
   it('when the tenant no longer asks for the held listener (its port moved), then the hold has no cause left', () => {
-    const moved = state('b', 'moved', [['web', 80], ['api', 9443]]);
+    const moved = state('b', 'moved', [
+      ['web', 80],
+      ['api', 9443],
+    ]);
     expect(holdAtRunningState([a, moved], holds([hold('b', 'api', 8443)]), nothingRemembered)).toBeNull();
   });
 
   it('answers the earliest retry among the active holds', () => {
     const c = state('c', 'current', [['web', 81]]);
-    const outcome = holdAtRunningState([a, b, c], holds([hold('b', 'api', 8443), hold('c', 'web', 81, { retryAt: NOW + 5_000 })]), nothingRemembered);
+    const outcome = holdAtRunningState(
+      [a, b, c],
+      holds([hold('b', 'api', 8443), hold('c', 'web', 81, { retryAt: NOW + 5_000 })]),
+      nothingRemembered,
+    );
     expect(outcome!.held.map((h) => h.tenant)).toEqual(['b', 'c']);
     expect(outcome!.retryAt).toBe(NOW + 5_000);
   });

@@ -5,7 +5,11 @@ describe('withReloadGeneration', () => {
   it('when the files hold a HAProxy config, then its first segment says the generation and the rest are kept', () => {
     const files = { 'haproxy.cfg': ['global\n', 'backend be_a\n'], 'maps/hosts.map': ['a 1\n'] };
     const out = withReloadGeneration(files, 3);
-    expect(out['haproxy.cfg']).toEqual(['# reload generation 3: requested for a change the Runtime API cannot make safely\n', 'global\n', 'backend be_a\n']);
+    expect(out['haproxy.cfg']).toEqual([
+      '# reload generation 3: requested for a change the Runtime API cannot make safely\n',
+      'global\n',
+      'backend be_a\n',
+    ]);
     expect(out['maps/hosts.map']).toBe(files['maps/hosts.map']);
     expect(files['haproxy.cfg']).toHaveLength(2);
   });

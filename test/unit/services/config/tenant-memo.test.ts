@@ -12,7 +12,9 @@ describe('TenantMemo', () => {
     const memo = new TenantMemo();
     const first = memo.intern(seedTenantStates(), new Map());
     const fresh = seedTenantStates();
-    const changed = fresh.map((t) => (t.tenant.id === 'b' ? withPool(t, (p) => ({ ...p, members: p.members.map((m) => ({ ...m, weight: 99 })) })) : t));
+    const changed = fresh.map((t) =>
+      t.tenant.id === 'b' ? withPool(t, (p) => ({ ...p, members: p.members.map((m) => ({ ...m, weight: 99 })) })) : t,
+    );
     const second = memo.intern(changed, byId(first));
     expect(second.map((t, i) => t === first[i])).toEqual([true, false, true]);
     expect(second[1]).toBe(changed[1]);
@@ -30,7 +32,10 @@ describe('TenantMemo', () => {
   it('keeps nothing of a tenant the previous load did not have: one coming back is a new object', () => {
     const memo = new TenantMemo();
     const first = memo.intern(seedTenantStates(), new Map());
-    const second = memo.intern(seedTenantStates().filter((t) => t.tenant.id !== 'c'), byId(first));
+    const second = memo.intern(
+      seedTenantStates().filter((t) => t.tenant.id !== 'c'),
+      byId(first),
+    );
     const third = memo.intern(seedTenantStates(), byId(second));
     expect(third[2]).not.toBe(first[2]);
     expect(third[0]).toBe(first[0]);

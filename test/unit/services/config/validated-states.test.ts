@@ -11,7 +11,13 @@ describe('ValidatedStates', () => {
     cache.remember('nginx', 'a', 'h1', a!);
     expect(cache.get('haproxy', 'a', 'h1')).toBe(a);
     expect(cache.get('haproxy', 'a', 'other')).toBeUndefined();
-    cache.retain('haproxy', new Map([['a', { goodHash: 'h1' }], ['b', { goodHash: 'h3' }]]));
+    cache.retain(
+      'haproxy',
+      new Map([
+        ['a', { goodHash: 'h1' }],
+        ['b', { goodHash: 'h3' }],
+      ]),
+    );
     expect(cache.get('haproxy', 'a', 'h1')).toBe(a);
     expect(cache.get('haproxy', 'b', 'h2')).toBeUndefined();
     expect(cache.get('nginx', 'a', 'h1')).toBe(a);

@@ -1,10 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { addMap, addMapEntries, clearMap, commitMap, delMap, prepareMap, setMap, showMap } from '../../../../../src/fleet/runtime-api/commands/map-commands.js';
+import {
+  addMap,
+  addMapEntries,
+  clearMap,
+  commitMap,
+  delMap,
+  prepareMap,
+  setMap,
+  showMap,
+} from '../../../../../src/fleet/runtime-api/commands/map-commands.js';
 import { UnsafeArgumentError } from '../../../../../src/fleet/runtime-api/commands/runtime-command.js';
 
 describe('map command builders', () => {
   it('format map commands, versioned ones for atomic replacement included', () => {
-    expect(addMap('/etc/haproxy/hosts.map', 'app.example.com', 'be_t1').line).toBe('add map /etc/haproxy/hosts.map app.example.com be_t1');
+    expect(addMap('/etc/haproxy/hosts.map', 'app.example.com', 'be_t1').line).toBe(
+      'add map /etc/haproxy/hosts.map app.example.com be_t1',
+    );
     expect(setMap('/etc/haproxy/rl.map', 't1', '20').line).toBe('set map /etc/haproxy/rl.map t1 20');
     expect(delMap('/etc/haproxy/rl.map', 't1').line).toBe('del map /etc/haproxy/rl.map t1');
     expect(clearMap('/m.map').line).toBe('clear map /m.map');
@@ -14,7 +25,14 @@ describe('map command builders', () => {
     expect(prepareMap('/m.map').line).toBe('prepare map /m.map');
     expect(addMap('/m.map', 'k', 'v', 4).line).toBe('add map @4 /m.map k v');
     expect(commitMap('/m.map', 4).line).toBe('commit map @4 /m.map');
-    const bulk = addMapEntries('/m.map', [['a', '1'], ['b', '2']], 4);
+    const bulk = addMapEntries(
+      '/m.map',
+      [
+        ['a', '1'],
+        ['b', '2'],
+      ],
+      4,
+    );
     expect(bulk.line).toBe('add map @4 /m.map <<');
     expect(bulk.payload).toBe('a 1\nb 2');
   });

@@ -9,7 +9,11 @@ describe('master CLI command builders', () => {
   });
 
   it('pass a worker command to a worker named by PID', () => {
-    expect(onWorker(2453, showServersState())).toMatchObject({ target: 'master', line: '@!2453 show servers state', kind: 'show-servers-state' });
+    expect(onWorker(2453, showServersState())).toMatchObject({
+      target: 'master',
+      line: '@!2453 show servers state',
+      kind: 'show-servers-state',
+    });
     expect(() => onWorker(0, showServersState())).toThrow(/pid/);
     expect(() => onWorker(1, showProc())).toThrow(/worker command/);
   });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { assertSendable, encodeCommand, MAX_PAYLOAD_BYTES, UnsafeArgumentError } from '../../../../../src/fleet/runtime-api/commands/runtime-command.js';
+import {
+  assertSendable,
+  encodeCommand,
+  MAX_PAYLOAD_BYTES,
+  UnsafeArgumentError,
+} from '../../../../../src/fleet/runtime-api/commands/runtime-command.js';
 import { showInfo } from '../../../../../src/fleet/runtime-api/commands/stat-commands.js';
 
 describe('runtimeCommand', () => {
@@ -23,7 +28,9 @@ describe('assertSendable', () => {
   it('refuses hand-made commands that would break the framing', () => {
     expect(() => assertSendable({ ...base, line: 'show info\nshow stat' })).toThrow(UnsafeArgumentError);
     expect(() => assertSendable({ ...base, line: '  ' })).toThrow(UnsafeArgumentError);
-    expect(() => assertSendable({ ...base, line: 'add map /m <<', payload: 'a 1\n\nb 2' })).toThrow(UnsafeArgumentError);
+    expect(() => assertSendable({ ...base, line: 'add map /m <<', payload: 'a 1\n\nb 2' })).toThrow(
+      UnsafeArgumentError,
+    );
     expect(() => assertSendable({ ...base, line: 'add map /m', payload: 'a 1' })).toThrow(UnsafeArgumentError);
     expect(() => assertSendable(base)).not.toThrow();
   });

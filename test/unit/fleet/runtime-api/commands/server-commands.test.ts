@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import {
-  addServer, delServer, disableHealth, disableServer, enableHealth, enableServer, getWeight, setServerAddr, setServerMaxconn,
-  setServerState, setServerWeight, showServersState,
+  addServer,
+  delServer,
+  disableHealth,
+  disableServer,
+  enableHealth,
+  enableServer,
+  getWeight,
+  setServerAddr,
+  setServerMaxconn,
+  setServerState,
+  setServerWeight,
+  showServersState,
 } from '../../../../../src/fleet/runtime-api/commands/server-commands.js';
 import { UnsafeArgumentError } from '../../../../../src/fleet/runtime-api/commands/runtime-command.js';
 
@@ -30,25 +40,50 @@ describe('server command builders', () => {
     expect(addServer('be', 'm9', '10.0.0.9', 8080).line).toBe('add server be/m9 10.0.0.9:8080');
     expect(
       addServer('be', 'm9', '10.0.0.9', 8443, {
-        weight: 50, maxconn: 100, backup: true, check: { intervalMs: 2000, rise: 2, fall: 3, port: 9000, ssl: true, sni: 'app.example.com' },
+        weight: 50,
+        maxconn: 100,
+        backup: true,
+        check: { intervalMs: 2000, rise: 2, fall: 3, port: 9000, ssl: true, sni: 'app.example.com' },
       }).line,
-    ).toBe('add server be/m9 10.0.0.9:8443 weight 50 maxconn 100 backup check inter 2000 rise 2 fall 3 port 9000 check-ssl check-sni app.example.com');
+    ).toBe(
+      'add server be/m9 10.0.0.9:8443 weight 50 maxconn 100 backup check inter 2000 rise 2 fall 3 port 9000 check-ssl check-sni app.example.com',
+    );
     expect(addServer('be', 'm9', '::1', 80).line).toBe('add server be/m9 [::1]:80');
   });
 
   it('add a server of TLS members with its verification, SNI, ALPN and client certificate', () => {
-    const tls = { verify: 'required', caFile: '/etc/sy/member-tls/t/ca/b.pem', sni: 'req.hdr(host),field(1,:)', alpn: 'h2,http/1.1', crt: '/etc/sy/member-tls/t/client/c.pem' } as const;
-    expect(addServer('be', 'm9', '10.0.0.9', 8443, { tls, check: { intervalMs: 2000, ssl: true, sni: 'app.example.com', alpn: 'http/1.1' } }).line).toBe(
+    const tls = {
+      verify: 'required',
+      caFile: '/etc/sy/member-tls/t/ca/b.pem',
+      sni: 'req.hdr(host),field(1,:)',
+      alpn: 'h2,http/1.1',
+      crt: '/etc/sy/member-tls/t/client/c.pem',
+    } as const;
+    expect(
+      addServer('be', 'm9', '10.0.0.9', 8443, {
+        tls,
+        check: { intervalMs: 2000, ssl: true, sni: 'app.example.com', alpn: 'http/1.1' },
+      }).line,
+    ).toBe(
       'add server be/m9 10.0.0.9:8443 ssl verify required ca-file /etc/sy/member-tls/t/ca/b.pem sni req.hdr(host),field(1,:) alpn h2,http/1.1 crt /etc/sy/member-tls/t/client/c.pem check inter 2000 check-ssl check-sni app.example.com check-alpn http/1.1',
     );
-    expect(addServer('be', 'm9', '10.0.0.9', 8443, { tls: { verify: 'required', caFile: '@system-ca', sni: 'str(api.internal)' }, check: { plain: true } }).line).toBe(
+    expect(
+      addServer('be', 'm9', '10.0.0.9', 8443, {
+        tls: { verify: 'required', caFile: '@system-ca', sni: 'str(api.internal)' },
+        check: { plain: true },
+      }).line,
+    ).toBe(
       'add server be/m9 10.0.0.9:8443 ssl verify required ca-file @system-ca sni str(api.internal) check no-check-ssl',
     );
   });
 
   it('refuses TLS arguments that are not what the renderer prints', () => {
-    expect(() => addServer('be', 'm', '10.0.0.9', 1, { tls: { verify: 'required', sni: 'req.hdr(x-evil)' } })).toThrow(/tls.sni/);
-    expect(() => addServer('be', 'm', '10.0.0.9', 1, { tls: { verify: 'required', caFile: '@other' } })).toThrow(/tls.caFile/);
+    expect(() => addServer('be', 'm', '10.0.0.9', 1, { tls: { verify: 'required', sni: 'req.hdr(x-evil)' } })).toThrow(
+      /tls.sni/,
+    );
+    expect(() => addServer('be', 'm', '10.0.0.9', 1, { tls: { verify: 'required', caFile: '@other' } })).toThrow(
+      /tls.caFile/,
+    );
     expect(() => addServer('be', 'm', '10.0.0.9', 1, { tls: { verify: 'required', alpn: 'h3' } })).toThrow(/tls.alpn/);
     expect(() => addServer('be', 'm', '10.0.0.9', 1, { tls: { verify: 'maybe' as 'none' } })).toThrow(/tls.verify/);
   });
@@ -96,7 +131,11 @@ describe('unsafe server arguments are refused before any command exists', () => 
       setServerWeight('be', 's;1', 1);
       expect.unreachable();
     } catch (error) {
-      expect(error).toMatchObject({ name: 'UnsafeArgumentError', argument: 'server', rule: expect.stringContaining('name') });
+      expect(error).toMatchObject({
+        name: 'UnsafeArgumentError',
+        argument: 'server',
+        rule: expect.stringContaining('name'),
+      });
     }
   });
 });

@@ -1,8 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { encodeCommand, UnsafeArgumentError } from '../../../../../src/fleet/runtime-api/commands/runtime-command.js';
-import { abortSslCert, commitSslCert, setSslCert } from '../../../../../src/fleet/runtime-api/commands/ssl-cert-commands.js';
+import {
+  abortSslCert,
+  commitSslCert,
+  setSslCert,
+} from '../../../../../src/fleet/runtime-api/commands/ssl-cert-commands.js';
 
-const PEM = ['-----BEGIN CERTIFICATE-----', 'MIIBszCCAVmgAwIBAgIUe3', 'AbCd+/==', '-----END CERTIFICATE-----', '-----BEGIN PRIVATE KEY-----', 'MIGHAgEAMBMGByqGSM49', '-----END PRIVATE KEY-----'].join('\n');
+const PEM = [
+  '-----BEGIN CERTIFICATE-----',
+  'MIIBszCCAVmgAwIBAgIUe3',
+  'AbCd+/==',
+  '-----END CERTIFICATE-----',
+  '-----BEGIN PRIVATE KEY-----',
+  'MIGHAgEAMBMGByqGSM49',
+  '-----END PRIVATE KEY-----',
+].join('\n');
 
 describe('certificate command builders', () => {
   it('send a certificate as a << payload ended by an empty line', () => {

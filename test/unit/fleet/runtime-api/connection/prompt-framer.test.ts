@@ -41,7 +41,9 @@ describe('PromptFramer', () => {
   });
 
   it('strips the "+ " HAProxy prints for each payload line, and only those', () => {
-    expect(stripPayloadPrompts('+ + + Transaction created for certificate /c.pem!\n', 2)).toBe('Transaction created for certificate /c.pem!\n');
+    expect(stripPayloadPrompts('+ + + Transaction created for certificate /c.pem!\n', 2)).toBe(
+      'Transaction created for certificate /c.pem!\n',
+    );
     expect(stripPayloadPrompts('+ + + ', 2)).toBe('');
     expect(stripPayloadPrompts('+ + oops', 5)).toBe('oops');
   });
