@@ -89,7 +89,7 @@ end
     target: 'getToBareRatio >= 0.5',
     met: ratio >= 0.5 && ourGet.non2xx === 0 && ourPost.non2xx === 0,
   };
-  process.stdout.write(JSON.stringify(line) + '\n');
+  process.stdout.write(`${JSON.stringify(line)}\n`);
 } finally {
   bareServer?.close();
   await scratch.stop();

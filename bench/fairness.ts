@@ -120,7 +120,7 @@ try {
       utilisation.length > 0 &&
       Math.min(...utilisation) >= 0.9,
   };
-  process.stdout.write(JSON.stringify(line) + '\n');
+  process.stdout.write(`${JSON.stringify(line)}\n`);
 } finally {
   await watch?.stop();
   await node?.close();

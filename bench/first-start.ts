@@ -115,11 +115,11 @@ function summary(starts: Start[]) {
   };
 }
 process.stdout.write(
-  JSON.stringify({
+  `${JSON.stringify({
     bench: 'first-start',
     rounds: ROUNDS,
     loadAverage: round(loadavg()[0]!, 1),
     firstStart: summary(firsts),
     restart: summary(restarts),
-  }) + '\n',
+  })}\n`,
 );

@@ -217,7 +217,7 @@ try {
       capped.socketErrors === 0 &&
       aServed.servedVsCap >= 0.9,
   };
-  process.stdout.write(JSON.stringify(line) + '\n');
+  process.stdout.write(`${JSON.stringify(line)}\n`);
 } finally {
   if (noisy?.pid !== undefined && noisy.exitCode === null) process.kill(noisy.pid, 'SIGTERM');
   await node?.close();

@@ -286,7 +286,7 @@ try {
       pct(reload, 50) / pct(runtime, 50) >= 20 &&
       (BULK_POOLS * BULK_MEMBERS) / (bulkMs / 1000) >= 50_000,
   };
-  process.stdout.write(JSON.stringify(line) + '\n');
+  process.stdout.write(`${JSON.stringify(line)}\n`);
 } finally {
   for (const n of nodes) await n.remove().catch(() => undefined);
   await member?.close();

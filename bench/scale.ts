@@ -73,7 +73,6 @@ const pct = (xs: readonly number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 };
-const mean = (xs: readonly number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
 const num = (n: number, digits = 2) => (Number.isFinite(n) ? round(n, digits) : null);
 const tenantId = (i: number) => `t${i}`;
 /** A loopback address of its own per tenant, never .0 or .255 in any octet. */
@@ -761,9 +760,9 @@ try {
     let after: (number | null)[] = before;
     const served = () => {
       const byNode: Record<string, number> = {};
-      placedHaproxy.forEach(
-        (n, k) => (byNode[n.name] = after[k] !== null && before[k] !== null ? after[k]! - before[k]! : 0),
-      );
+      placedHaproxy.forEach((n, k) => {
+        byNode[n.name] = after[k] !== null && before[k] !== null ? after[k]! - before[k]! : 0;
+      });
       for (const n of nodes.filter((x) => x.kind === 'nginx' && placedOn.includes(x.name))) byNode[n.name] = fromNginx;
       return byNode;
     };
@@ -952,7 +951,7 @@ try {
     targetsMet,
     met: Object.values(targetsMet).every(Boolean),
   };
-  process.stdout.write(JSON.stringify(line) + '\n');
+  process.stdout.write(`${JSON.stringify(line)}\n`);
 } catch (err) {
   log(`FAILED: ${(err as Error).stack ?? String(err)}`);
   process.exitCode = 1;

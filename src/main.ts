@@ -353,7 +353,7 @@ function embeddedSecret(config: Config): Buffer {
   }
   mkdirSync(config.dataDir, { recursive: true });
   const path = join(config.dataDir, 'secret.key');
-  if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+  if (!existsSync(path)) writeFileSync(path, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
   const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64');
   if (key.length !== 32) throw new ConfigError(`${path} does not hold a 32-byte base64 key; restore it from backup`);
   return key;

@@ -74,19 +74,19 @@ async function dispatch(spec: RouteSpec, req: Request, deps: MountDeps): Promise
   const raw = req.params as Record<string, string>;
   // Scope before anything else, and answer exactly as for a tenant that does not exist: no existence leak.
   if (isTenantScoped(spec)) {
-    const tenant = raw['tenant'] ?? '';
+    const tenant = raw.tenant ?? '';
     if (principal.tenantId !== null && principal.tenantId !== tenant) throw new NotFoundError('tenant', tenant);
     if (principal.role === 'agent') throw new NotFoundError('tenant', tenant);
   }
-  if (principal.role === 'agent' && raw['node'] !== undefined && principal.nodeName !== raw['node']) {
-    throw new NotFoundError('node', raw['node']);
+  if (principal.role === 'agent' && raw.node !== undefined && principal.nodeName !== raw.node) {
+    throw new NotFoundError('node', raw.node);
   }
   if (spec.permission !== null && !ROLE_PERMISSIONS[principal.role].has(spec.permission)) {
     throw new ForbiddenError(forbiddenMessage(principal.role, `call ${describe(spec)}`, spec.permission));
   }
   const params = validate(spec.params ?? emptyObject.passthrough(), 'params', raw);
-  if (isTenantScoped(spec) && spec.path !== '/v1/tenants/:tenant' && !(await deps.tenantExists(raw['tenant']!))) {
-    throw new NotFoundError('tenant', raw['tenant']!);
+  if (isTenantScoped(spec) && spec.path !== '/v1/tenants/:tenant' && !(await deps.tenantExists(raw.tenant!))) {
+    throw new NotFoundError('tenant', raw.tenant!);
   }
   const { dryRun, rest } = takeDryRun(spec, req.query as Record<string, unknown>, deps);
   const query = validate(spec.query ?? emptyObject, 'query', rest);

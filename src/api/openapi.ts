@@ -291,7 +291,7 @@ export function buildOpenApi(
     };
   }
   for (const endpoint of publicEndpoints) {
-    (paths[endpoint.path] ??= {})['get'] = {
+    (paths[endpoint.path] ??= {}).get = {
       operationId: operationId('get', endpoint.path),
       summary: endpoint.summary,
       tags: [endpoint.tag],

@@ -157,7 +157,7 @@ export class ApiClient {
     do {
       const query: Record<string, string> = cursor === null ? {} : { cursor };
       // Only paged endpoints take a limit; the routes list is not paged and refuses unknown query keys.
-      if (!path.endsWith('/routes')) query['limit'] = '500';
+      if (!path.endsWith('/routes')) query.limit = '500';
       const page: ApiAnswer<{ items: T[]; nextCursor: string | null }> = await this.get(path, query);
       out.push(...page.body.items);
       cursor = page.body.nextCursor ?? null;
@@ -172,7 +172,7 @@ export class ApiClient {
 }
 
 function etagOf(res: AxiosResponse): number | null {
-  const m = /^(?:W\/)?"(\d+)"$/.exec(String(res.headers['etag'] ?? ''));
+  const m = /^(?:W\/)?"(\d+)"$/.exec(String(res.headers.etag ?? ''));
   return m ? Number(m[1]) : null;
 }
 
@@ -238,8 +238,8 @@ function failureFor(status: number): ApiFailure {
 
 /** The client `SWITCHYARD_URL` and `SWITCHYARD_TOKEN` describe; throws a ClientConfigError when the environment does not say how. */
 export function clientFromEnv(env: NodeJS.ProcessEnv = process.env): ApiClient {
-  const url = env['SWITCHYARD_URL'] ?? 'http://127.0.0.1:8080';
-  const token = env['SWITCHYARD_TOKEN'];
+  const url = env.SWITCHYARD_URL ?? 'http://127.0.0.1:8080';
+  const token = env.SWITCHYARD_TOKEN;
   if (!token) throw new ClientConfigError();
   try {
     new URL(url);
@@ -248,7 +248,7 @@ export function clientFromEnv(env: NodeJS.ProcessEnv = process.env): ApiClient {
       `SWITCHYARD_URL is not a URL: ${JSON.stringify(url)} (e.g. https://switchyard.internal:8080)`,
     );
   }
-  const retries = env['SWITCHYARD_RETRIES'];
+  const retries = env.SWITCHYARD_RETRIES;
   if (retries !== undefined && retries !== '' && !/^\d{1,2}$/.test(retries)) {
     throw new ClientConfigError(
       `SWITCHYARD_RETRIES must be a whole number of retries (0-99), not ${JSON.stringify(retries)}`,

@@ -88,7 +88,7 @@ export async function loadManifests(paths: readonly string[]): Promise<LoadedMan
 }
 
 async function expand(path: string, issues: ManifestIssue[]): Promise<string[]> {
-  let info;
+  let info: Awaited<ReturnType<typeof stat>>;
   try {
     info = await stat(path);
   } catch (err) {

@@ -188,7 +188,9 @@ function checkDocument(value: unknown, report: Report, source: ManifestSource, b
   checkUnique(caBundles, 'spec.caBundles', 'CA bundle', report);
   checkUnique(pools, 'spec.pools', 'pool', report);
   checkUnique(vips, 'spec.vips', 'vip', report);
-  vips.forEach((vip, i) => checkUnique(vip.routes, `spec.vips[${i}].routes`, 'route', report));
+  vips.forEach((vip, i) => {
+    checkUnique(vip.routes, `spec.vips[${i}].routes`, 'route', report);
+  });
   if (!tenant) return null;
   return {
     source,

@@ -231,7 +231,9 @@ function planVips(
     const at = `spec.vips[${i}]`;
     b.checkReference(`${at}.defaultPool`, 'pool', vip.defaultPool, pools, options.prune);
     b.checkReference(`${at}.certificate`, 'certificate', vip.certificate, certificates, options.prune);
-    vip.routes.forEach((r, j) => b.checkReference(`${at}.routes[${j}].pool`, 'pool', r.pool, pools, options.prune));
+    vip.routes.forEach((r, j) => {
+      b.checkReference(`${at}.routes[${j}].pool`, 'pool', r.pool, pools, options.prune);
+    });
     const have = current.vips.find((v) => v.name === vip.name);
     const name = `${desired.id}/${vip.name}`;
     const needs =
@@ -373,9 +375,9 @@ function planTenant(b: PlanBuilder, desired: DesiredTenant, current: TenantState
     return true;
   }
   const patch: Record<string, unknown> = {};
-  if (have.displayName !== desired.displayName) patch['displayName'] = desired.displayName;
-  if (!sameValue(have.labels, desired.labels)) patch['labels'] = desired.labels;
-  if (desired.weight !== null && have.weight !== desired.weight) patch['weight'] = desired.weight;
+  if (have.displayName !== desired.displayName) patch.displayName = desired.displayName;
+  if (!sameValue(have.labels, desired.labels)) patch.labels = desired.labels;
+  if (desired.weight !== null && have.weight !== desired.weight) patch.weight = desired.weight;
   const pending = have.approval?.pending ?? null;
   const capacity = { reservation: desired.reservation, limit: desired.limit };
   const waiting = pending !== null && sameValue({ reservation: pending.reservation, limit: pending.limit }, capacity);

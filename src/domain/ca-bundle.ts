@@ -74,7 +74,7 @@ export function parseCaBundle(text: string, now: Date): ParsedCaBundle {
   if (fingerprints.size !== entries.length)
     throw new CertificateError('certificates', 'holds the same certificate twice');
   return {
-    pem: certs.map((c) => c.toString().trim()).join('\n') + '\n',
+    pem: `${certs.map((c) => c.toString().trim()).join('\n')}\n`,
     entries,
     notAfter: new Date(Math.min(...entries.map((e) => Date.parse(e.notAfter)))),
   };

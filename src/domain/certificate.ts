@@ -72,7 +72,7 @@ export function parseCertificateBundle(certificate: string, privateKey: string, 
     throw new CertificateError('privateKey', 'does not match the first (leaf) certificate of the chain');
   }
   return {
-    chainPem: certs.map((c) => c.toString().trim()).join('\n') + '\n',
+    chainPem: `${certs.map((c) => c.toString().trim()).join('\n')}\n`,
     keyPem: key.export({ format: 'pem', type: 'pkcs8' }).toString(),
     sans: parseSans(leaf.subjectAltName),
     subject: leaf.subject.replace(/\n/g, ', '),

@@ -103,6 +103,7 @@ const reportMessage = z
   .string()
   .min(1)
   .max(16_384)
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to refuse NUL, which ends a C string in the proxy.
   .regex(/^[^\u0000]*$/, 'must not contain NUL');
 /** A version string: one printable line. */
 const reportVersion = z

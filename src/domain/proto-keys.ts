@@ -9,7 +9,9 @@ export function protoKeyPaths(
   out: (string | number)[][] = [],
 ): (string | number)[][] {
   if (Array.isArray(value)) {
-    value.forEach((item, i) => protoKeyPaths(item, [...at, i], out));
+    value.forEach((item, i) => {
+      protoKeyPaths(item, [...at, i], out);
+    });
   } else if (typeof value === 'object' && value !== null) {
     for (const key of Object.keys(value)) {
       if (key === '__proto__') out.push([...at, key]);

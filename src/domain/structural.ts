@@ -127,8 +127,12 @@ export function structuralParts(snapshot: NodeSnapshot): Record<string, unknown>
 export function tenantStructuralParts(t: StructuralInput): Record<string, unknown> {
   const parts: Record<string, unknown> = {};
   const s = structuralTenant(t);
-  s.vips.forEach((v) => (parts[`vip ${t.id}/${v.name}`] = v));
-  s.pools.forEach((p, i) => (parts[`pool ${t.id}/${t.pools[i]!.name}`] = p));
+  s.vips.forEach((v) => {
+    parts[`vip ${t.id}/${v.name}`] = v;
+  });
+  s.pools.forEach((p, i) => {
+    parts[`pool ${t.id}/${t.pools[i]!.name}`] = p;
+  });
   parts[`certificates ${t.id}`] = s.certificates;
   return parts;
 }

@@ -87,14 +87,12 @@ export function backendView(ctx: TenantContext, plan: BackendPlan): HaproxyBacke
     cookie: persistence.cookie,
     stickOnSource: persistence.source ? SOURCE_STICK : null,
     httpCheck: check === null || check.type === 'tcp' ? null : httpCheck(check),
-    servers: [...plan.pool.members]
-      .sort(byName)
-      .map((m) =>
-        serverView(`${field}.members`, m, {
-          ...server,
-          cookie: persistence.cookie === null ? null : memberCookieValue(ctx.id, plan.pool.name, m.name),
-        }),
-      ),
+    servers: [...plan.pool.members].sort(byName).map((m) =>
+      serverView(`${field}.members`, m, {
+        ...server,
+        cookie: persistence.cookie === null ? null : memberCookieValue(ctx.id, plan.pool.name, m.name),
+      }),
+    ),
   };
 }
 

@@ -249,7 +249,9 @@ function assertPlainStrings(value: unknown, field: string): void {
   if (typeof value === 'string') {
     safe('text', field, value);
   } else if (Array.isArray(value)) {
-    value.forEach((item, i) => assertPlainStrings(item, `${field}[${i}]`));
+    value.forEach((item, i) => {
+      assertPlainStrings(item, `${field}[${i}]`);
+    });
   } else if (value !== null && typeof value === 'object') {
     for (const [key, item] of Object.entries(value)) {
       if (key === 'chainPem' || key === 'keyPem' || key === 'pem') safePem(`${field}.${key}`, String(item));

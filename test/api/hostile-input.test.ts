@@ -16,6 +16,7 @@ const HOSTILE: readonly string[] = [
   "'",
   '\\',
   '$x',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell variable, sent as text on purpose.
   '${HOME}',
   'a b',
   'a\tb',
@@ -173,7 +174,7 @@ function replaced(body: unknown, path: (string | number)[], value: unknown): unk
 
 /** The `cursor` field of a route's query schema, if it pages. */
 const cursorField = (query: unknown): unknown =>
-  (query as { shape?: Record<string, unknown> } | undefined)?.shape?.['cursor'];
+  (query as { shape?: Record<string, unknown> } | undefined)?.shape?.cursor;
 
 const writeRoutes = () => allRoutes(app.cp.services).filter((r) => r.body !== undefined);
 const routeKey = (r: { method: string; path: string }) => `${r.method.toUpperCase()} ${r.path}`;

@@ -40,13 +40,13 @@ export function memoryLogger(): { logger: Logger; lines: () => Record<string, un
   };
 }
 
-export interface Proxy {
+export interface ProxyProcess {
   readonly pid: number;
   output(): string;
   stop(): Promise<void>;
 }
 
-function track(child: ChildProcess, what: string): Proxy {
+function track(child: ChildProcess, what: string): ProxyProcess {
   if (child.pid === undefined) throw new Error(`${what} did not start`);
   const pid = child.pid;
   let output = '';
@@ -67,7 +67,7 @@ function track(child: ChildProcess, what: string): Proxy {
 }
 
 /** The launch line the agent expects, in the foreground: `haproxy -W -db -S <sock> -f <dir>/haproxy.cfg`. */
-export function startHaproxy(configDir: string, masterSocket: string): Proxy {
+export function startHaproxy(configDir: string, masterSocket: string): ProxyProcess {
   return track(
     spawn('haproxy', ['-W', '-db', '-S', masterSocket, '-f', join(configDir, 'haproxy.cfg')], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -77,7 +77,7 @@ export function startHaproxy(configDir: string, masterSocket: string): Proxy {
 }
 
 /** `nginx -c <dir>/nginx.conf -p <dir>/` with `daemon off`, so the master is our child. */
-export function startNginx(configDir: string): Proxy {
+export function startNginx(configDir: string): ProxyProcess {
   return track(
     spawn('nginx', ['-c', join(configDir, 'nginx.conf'), '-p', `${configDir}/`, '-g', 'daemon off;'], {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -26,7 +26,7 @@ import {
   runCli,
   startHaproxy,
   startNginx,
-  type Proxy,
+  type ProxyProcess,
 } from './agent-support.js';
 import { eventually, freePort, httpMember, listen, request, type Closable } from './haproxy-render-support.js';
 
@@ -44,7 +44,7 @@ const N = { vip: '127.0.0.72', busy: '127.0.0.74', members: ['127.0.4.21', '127.
 
 let root: string;
 const servers: Closable[] = [];
-const proxies: Proxy[] = [];
+const proxies: ProxyProcess[] = [];
 const agents: Agent[] = [];
 
 interface World {
@@ -170,7 +170,7 @@ describe('HAProxy node', () => {
   const name = 'edge-h';
   const socket = () => join(root, name, 'master.sock');
   const flag = () => join(root, name, 'refuse-every-config');
-  let haproxy: Proxy;
+  let haproxy: ProxyProcess;
   const logs = memoryLogger();
 
   it('switchyard agent --once writes the files before haproxy runs (exit 0), and its exit codes say what went wrong', async () => {
@@ -376,7 +376,7 @@ describe('HAProxy node', () => {
 
 describe('NGINX node', () => {
   const name = 'edge-n';
-  let nginx: Proxy;
+  let nginx: ProxyProcess;
 
   it('applies once before nginx runs, then serves the VIP through nginx', async () => {
     const once = buildAgent(

@@ -143,7 +143,7 @@ describe('switchyard apply', () => {
   it('docs/cli-and-ci.md shows the example files exactly as committed', () => {
     const doc = readFileSync(new URL('../../docs/cli-and-ci.md', import.meta.url), 'utf8');
     for (const name of ['tenant-a.yaml', 'tenant-b.yaml', 'tenant-c.yaml']) {
-      const block = new RegExp('```yaml\\n# examples/seed/' + name.replace('.', '\\.') + '\\n([\\s\\S]*?)```').exec(
+      const block = new RegExp(`\`\`\`yaml\\n# examples/seed/${name.replace('.', '\\.')}\\n([\\s\\S]*?)\`\`\``).exec(
         doc,
       );
       expect(block?.[1], `docs/cli-and-ci.md block for ${name}`).toBe(readFileSync(join(SEED, name), 'utf8'));

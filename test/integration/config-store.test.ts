@@ -318,20 +318,18 @@ describe('structural parts', () => {
     const node = await newNode();
     const files = { 'haproxy.cfg': [`global ${node}\n`] };
     const insert = (structuralParts: Record<string, string>, previous?: StoredConfigVersion) =>
-      db
-        .transaction()
-        .execute((trx) =>
-          store.insert(trx, {
-            nodeName: node,
-            revision: 1,
-            contentHash: 'c'.repeat(64),
-            structuralHash: 's'.repeat(64),
-            structuralParts,
-            files,
-            heldTenants: [],
-            previous,
-          }),
-        );
+      db.transaction().execute((trx) =>
+        store.insert(trx, {
+          nodeName: node,
+          revision: 1,
+          contentHash: 'c'.repeat(64),
+          structuralHash: 's'.repeat(64),
+          structuralParts,
+          files,
+          heldTenants: [],
+          previous,
+        }),
+      );
     await insert(parts(1_000));
     const v1 = (await latestConfigVersion(db, node))!;
     const row1 = await db

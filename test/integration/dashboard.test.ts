@@ -40,7 +40,12 @@ async function applySeed(): Promise<void> {
   // …and the CA bundle that verifies its TLS members (any certificate parses as one).
   writeFileSync(join(seed, 'members-ca.crt'), makeCert('members-ca.tenant-b.example').certificate);
   let output = '';
-  const sink = new Writable({ write: (chunk, _enc, done) => ((output += String(chunk)), done()) });
+  const sink = new Writable({
+    write: (chunk, _enc, done) => {
+      output += String(chunk);
+      done();
+    },
+  });
   const code = await applyManifests(
     { files: [seed], dryRun: false, prune: false },
     () => new ApiClient({ url: app.url, token: app.adminToken, attempts: 1 }),

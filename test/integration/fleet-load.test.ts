@@ -7,7 +7,7 @@ import { parseAgentOptions } from '../../src/cli/agent.js';
 import { buildAgent } from '../../src/cli/build-agent.js';
 import type { Agent } from '../../src/fleet/agent/agent.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { converged, expectOk, masterCli, memoryLogger, startHaproxy, type Proxy } from './agent-support.js';
+import { converged, expectOk, masterCli, memoryLogger, startHaproxy, type ProxyProcess } from './agent-support.js';
 import { eventually, freePort, httpMember, request, runtimeCommand, type Closable } from './haproxy-render-support.js';
 
 /**
@@ -23,7 +23,7 @@ let root: string;
 let vipPort: number;
 let statsPort: number;
 let agent: Agent | undefined;
-let haproxy: Proxy | undefined;
+let haproxy: ProxyProcess | undefined;
 const backends: (Closable & { port: number })[] = [];
 const socket = () => join(root, 'master.sock');
 

@@ -12,7 +12,7 @@ import {
   startFastAgent,
   startHaproxy,
   startNginx,
-  type Proxy,
+  type ProxyProcess,
 } from './agent-support.js';
 import { eventually, freePort, httpMember, request, type Closable } from './haproxy-render-support.js';
 
@@ -33,7 +33,7 @@ interface FleetNode {
   readonly socket: string;
   readonly token: string;
   agent?: Agent;
-  proxy?: Proxy;
+  proxy?: ProxyProcess;
 }
 
 let app: TestApp;

@@ -18,7 +18,7 @@ import {
   startFastAgent,
   startHaproxy,
   startNginx,
-  type Proxy,
+  type ProxyProcess,
 } from './agent-support.js';
 import { eventually, freePort, httpMember, runtimeCommand, type Closable } from './haproxy-render-support.js';
 
@@ -42,7 +42,7 @@ interface FleetNode {
   readonly statsPort: number | null;
   token: string;
   agent?: Agent;
-  proxy?: Proxy;
+  proxy?: ProxyProcess;
 }
 
 let app: TestApp;
@@ -238,7 +238,9 @@ describe('a fleet of two HAProxy nodes and one NGINX node', () => {
     await allConverged(write.revision);
     await new Promise((r) => setTimeout(r, 1500)); // time for any stray second reload to show
     const after = await Promise.all(haproxyNodes().map((n) => masterCli(n.socket).showProc()));
-    haproxyNodes().forEach((n, i) => expect(after[i]!.master.reloads, n.name).toBe(before[i]!.master.reloads + 1));
+    haproxyNodes().forEach((n, i) => {
+      expect(after[i]!.master.reloads, n.name).toBe(before[i]!.master.reloads + 1);
+    });
     const statuses = await Promise.all(
       haproxyNodes().map(async (n) => (await app.admin('GET', `/v1/nodes/${n.name}`)).body.status.reloadCount),
     );

@@ -145,16 +145,6 @@ async function agentStep(): Promise<boolean> {
   return true;
 }
 
-/** A tenant's connection cap on the node as the rebalancer stored it. */
-async function storedCap(tenant: string): Promise<number> {
-  const { body } = await app.admin('GET', '/v1/allocations');
-  const item = (body.items as { tenantId: string; node: string; maxConnections: number }[]).find(
-    (i) => i.tenantId === tenant && i.node === node.edge.name,
-  );
-  if (item === undefined) throw new Error(`no allocation of ${tenant} on ${node.edge.name}: ${JSON.stringify(body)}`);
-  return item.maxConnections;
-}
-
 beforeAll(async () => {
   app = await startTestApp({ ...CONTROL_PLANE_ENV });
   node = await startNoisyNode(app.admin, { holdMs: 600_000, delayMs: 1000 });

@@ -14,7 +14,7 @@ import {
   startFastAgent,
   startHaproxy,
   startNginx,
-  type Proxy,
+  type ProxyProcess,
 } from './agent-support.js';
 import { eventually, freePort, httpMember, type Closable } from './haproxy-render-support.js';
 
@@ -34,7 +34,7 @@ interface Node {
   readonly socket: string;
   token: string;
   agent?: Agent;
-  proxy?: Proxy;
+  proxy?: ProxyProcess;
 }
 
 let app: TestApp;

@@ -12,7 +12,7 @@ import { renderNginx } from '../../src/render/nginx.js';
 import { validateHaproxySnapshot } from '../../src/render/validate-haproxy.js';
 import { validateNginx } from '../../src/render/validate-nginx.js';
 import { pool, seedCertificate, vip } from '../fixtures/seed-snapshot.js';
-import { startNginx, type Proxy } from './agent-support.js';
+import { startNginx, type ProxyProcess } from './agent-support.js';
 import {
   eventually,
   freePort,
@@ -42,7 +42,7 @@ const ports: Record<NodeKind, number> = { haproxy: 0, nginx: 0 };
 const tlsPorts: Record<NodeKind, number> = { haproxy: 0, nginx: 0 };
 const members = new Map<string, Closable & { port: number }>();
 let haproxy: RunningHaproxy | undefined;
-let nginx: Proxy | undefined;
+let nginx: ProxyProcess | undefined;
 
 function snapshot(kind: NodeKind, configDir: string): NodeSnapshot {
   const at = (name: string) => ({ name, address: MEMBER_ADDRESS, port: members.get(name)!.port });

@@ -47,7 +47,7 @@ let api: RuntimeApi;
 
 async function member(name: string): Promise<Member> {
   const server = http.createServer(
-    (req, res) => void res.writeHead(200, { 'x-member': name, connection: 'close' }).end(name),
+    (_req, res) => void res.writeHead(200, { 'x-member': name, connection: 'close' }).end(name),
   );
   await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
   const m = { name, port: (server.address() as net.AddressInfo).port, server };

@@ -52,7 +52,7 @@ function showStat(requests: number, sessions: number, refused = 0): string {
     ['be_t1_web', 'BACKEND', sessions, '', requests, 0, 'UP', TYPE.backend, 1, '', requests - 2, 0, 0, requests, ''],
     ['sy_unrouted_http', 'BACKEND', 0, '', 0, 0, 'UP', TYPE.backend, 0, '', 0, 0, 0, 0, ''],
   ];
-  return [`# ${COLUMNS.join(',')}`, ...rows.map((r) => r.join(','))].join('\n') + '\n';
+  return `${[`# ${COLUMNS.join(',')}`, ...rows.map((r) => r.join(','))].join('\n')}\n`;
 }
 
 let database: TestDatabase;

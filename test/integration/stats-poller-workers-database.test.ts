@@ -34,7 +34,7 @@ function showStat(requests: number, sessions: number, slim: number): string {
     ['fe_t1_web', 'FRONTEND', sessions, slim, requests, 0, 'OPEN', 0, 0, '', requests, 0, 0, requests],
     ['be_t1_web', 'm1', sessions, '', requests, '', 'UP', 2, 0, 'L7OK', requests, 0, 0, ''],
   ];
-  return [`# ${COLUMNS.join(',')}`, ...rows.map((r) => r.join(','))].join('\n') + '\n';
+  return `${[`# ${COLUMNS.join(',')}`, ...rows.map((r) => r.join(','))].join('\n')}\n`;
 }
 
 const showInfo = (pid: number) => `Name: HAProxy\nVersion: 2.6.12\nPid: ${pid}\n`;

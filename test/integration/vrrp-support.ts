@@ -118,7 +118,12 @@ export function start(command: string, args: string[]): Started {
   child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
   let done = false;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => ((done = true), resolve())));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      done = true;
+      resolve();
+    }),
+  );
   return {
     pid,
     output: () => output,

@@ -136,7 +136,7 @@ export class TestPki {
       ...ext,
     ].join('\n');
     const path = this.path('ca.cnf');
-    await writeFile(path, config + '\n');
+    await writeFile(path, `${config}\n`);
     return path;
   }
 

@@ -130,13 +130,13 @@ function pairsByTenant(
   const fill = start.slice(0, tenantCount);
   const node = new Int32Array(start[tenantCount]!);
   const position = new Int32Array(start[tenantCount]!);
-  results.forEach((r, n) =>
+  results.forEach((r, n) => {
     r.ids.forEach((t, k) => {
       const at = fill[t]!++;
       node[at] = n;
       position[at] = k;
-    }),
-  );
+    });
+  });
   return { start, node, position };
 }
 

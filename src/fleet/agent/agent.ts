@@ -449,32 +449,38 @@ export class Agent {
     switch (failure) {
       case 'unreachable':
       case 'server':
-        return this.log.warn(
+        this.log.warn(
           fields,
           'control plane unreachable or failing; the proxy keeps serving its current files. Check the --control-plane URL, the network and that `switchyard serve` is up',
         );
+        return;
       case 'unauthorized':
-        return this.log.error(
+        this.log.error(
           fields,
           `the control plane refused the agent token (401): set SWITCHYARD_AGENT_TOKEN to the agent token issued for node ${node} (POST /v1/nodes shows it once; POST /v1/tokens with role agent and node ${node} issues another)`,
         );
+        return;
       case 'forbidden':
-        return this.log.error(
+        this.log.error(
           fields,
           `the token is not an agent token for node ${node} (403): issue one with role agent and node ${node}`,
         );
+        return;
       case 'not-found':
-        return this.log.error(
+        this.log.error(
           fields,
           `node ${node} is unknown to the control plane, or the token belongs to another node (404): check --node and the token`,
         );
+        return;
       case 'invalid':
-        return this.log.error(
+        this.log.error(
           fields,
           'the control plane sent an answer the agent cannot use: are agent and control plane the same version?',
         );
+        return;
       default:
-        return this.log.error(fields, 'agent loop failed unexpectedly; retrying');
+        this.log.error(fields, 'agent loop failed unexpectedly; retrying');
+        return;
     }
   }
 

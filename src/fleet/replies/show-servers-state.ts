@@ -119,7 +119,9 @@ function serverStateRow(columns: readonly string[], layout: StateLayout, cells: 
     enumerable: false,
     get() {
       const raw: Record<string, string> = {};
-      columns.forEach((c, i) => (raw[c] = cells[i] ?? ''));
+      columns.forEach((c, i) => {
+        raw[c] = cells[i] ?? '';
+      });
       return raw;
     },
   });

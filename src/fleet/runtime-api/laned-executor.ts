@@ -61,7 +61,9 @@ export class LanedExecutor implements RuntimeExecutor {
     if (this.lanes.length === 1 || commands.length < this.minBatch) return this.lanes[0]!.execute(commands, options);
     const assignment = assignLanes(commands, this.lanes.length);
     const perLane = this.lanes.map(() => [] as number[]);
-    assignment.forEach((lane, i) => perLane[lane]!.push(i));
+    assignment.forEach((lane, i) => {
+      perLane[lane]!.push(i);
+    });
     const replies = await Promise.all(
       perLane.map((indexes, lane) =>
         indexes.length === 0
@@ -73,7 +75,11 @@ export class LanedExecutor implements RuntimeExecutor {
       ),
     );
     const results = new Array<CommandResult>(commands.length);
-    perLane.forEach((indexes, lane) => indexes.forEach((i, k) => (results[i] = replies[lane]![k]!)));
+    perLane.forEach((indexes, lane) => {
+      indexes.forEach((i, k) => {
+        results[i] = replies[lane]![k]!;
+      });
+    });
     return results;
   }
 }

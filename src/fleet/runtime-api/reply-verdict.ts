@@ -9,7 +9,8 @@ const matches =
     re.test(r);
 
 /** `set server addr` reports what it did: "IP changed from 'a' to 'b', no need to change the port by '...'". */
-const ADDR_PART = String.raw`(?:IP changed from '[^']*' to '[^']*'|no need to change the addr|port changed from '[^']*' to '[^']*'|no need to change the port|nothing changed)`;
+const ADDR_PART =
+  "(?:IP changed from '[^']*' to '[^']*'|no need to change the addr|port changed from '[^']*' to '[^']*'|no need to change the port|nothing changed)";
 const SET_ADDR = new RegExp(`^${ADDR_PART}(?:, ${ADDR_PART})*(?: by '[^']*')?$`);
 
 /**

@@ -41,7 +41,9 @@ export function encodeManifest(files: readonly ManifestFile[]): Buffer {
   const sorted = sortedByName(files);
   const names = sorted.map((f) => Buffer.from(f.name, 'utf8'));
   let size = 1 + 4;
-  sorted.forEach((f, i) => (size += 2 + names[i]!.length + 4 + f.digests.length * DIGEST_BYTES));
+  sorted.forEach((f, i) => {
+    size += 2 + names[i]!.length + 4 + f.digests.length * DIGEST_BYTES;
+  });
   const out = Buffer.allocUnsafe(size);
   let at = out.writeUInt8(FORMAT, 0);
   at = out.writeUInt32BE(sorted.length, at);
@@ -64,7 +66,9 @@ export function encodeChunkedManifest(files: readonly ChunkedFile[]): Buffer {
   const sorted = sortedByName(files);
   const names = sorted.map((f) => Buffer.from(f.name, 'utf8'));
   let size = 1 + 4;
-  sorted.forEach((f, i) => (size += 2 + names[i]!.length + 4 + 4 + f.chunks.length * DIGEST_BYTES));
+  sorted.forEach((f, i) => {
+    size += 2 + names[i]!.length + 4 + 4 + f.chunks.length * DIGEST_BYTES;
+  });
   const out = Buffer.allocUnsafe(size);
   let at = out.writeUInt8(CHUNKED_FORMAT, 0);
   at = out.writeUInt32BE(sorted.length, at);

@@ -22,7 +22,7 @@ export class ServedHistory {
     // Only references to states the memo holds anyway: a few versions cost a few arrays of pointers.
     while (history.length > SERVED_VERSIONS_KEPT) {
       const drop = history.findIndex((e) => e.hash !== appliedHash);
-      history.splice(drop < 0 ? 0 : drop, 1);
+      history.splice(Math.max(0, drop), 1);
     }
     this.byNode.set(node, history);
   }

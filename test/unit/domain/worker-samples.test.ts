@@ -47,7 +47,7 @@ function member(name: string, sessions: number, requests: number, status = 'UP')
 }
 
 /** A previous read: each worker's counters of the frontend. */
-const before = (...workers: { pid: number | null; current: boolean; requests: number }[]): WorkerCounters[] =>
+const earlier = (...workers: { pid: number | null; current: boolean; requests: number }[]): WorkerCounters[] =>
   workers.map((w) => ({
     pid: w.pid,
     current: w.current,
@@ -109,7 +109,7 @@ describe('mergeWorkerSamples', () => {
     const merged = mergeWorkerSamples(
       { pid: 20, samples: [fe(1, 60)] },
       [{ pid: 10, samples: [fe(4, 130)] }],
-      before({ pid: 20, current: true, requests: 20 }, { pid: 10, current: false, requests: 100 }),
+      earlier({ pid: 20, current: true, requests: 20 }, { pid: 10, current: false, requests: 100 }),
       10,
     );
     // (60 - 20) / 10 + (130 - 100) / 10: summing counters first would give (190 - 120) / 10 too, but
@@ -121,7 +121,7 @@ describe('mergeWorkerSamples', () => {
     const merged = mergeWorkerSamples(
       { pid: 20, samples: [fe(1, 60)] },
       [],
-      before({ pid: 20, current: true, requests: 20 }, { pid: 10, current: false, requests: 100 }),
+      earlier({ pid: 20, current: true, requests: 20 }, { pid: 10, current: false, requests: 100 }),
       10,
     );
     expect(merged.samples[0]).toMatchObject({ sessions: 1, counters: counters(60) });
@@ -133,7 +133,7 @@ describe('mergeWorkerSamples', () => {
     const merged = mergeWorkerSamples(
       { pid: 30, samples: [fe(1, 12)] },
       [{ pid: 20, samples: [fe(2, 70)] }],
-      before({ pid: 20, current: true, requests: 50 }),
+      earlier({ pid: 20, current: true, requests: 50 }),
       4,
     );
     // (70 - 50) / 4 from the worker that was current, 12 / 4 from the new one.
@@ -145,7 +145,7 @@ describe('mergeWorkerSamples', () => {
     const merged = mergeWorkerSamples(
       { pid: 20, samples: [fe(1, 40)] },
       [{ pid: 10, samples: [fe(2, 500)] }],
-      before({ pid: 20, current: true, requests: 20 }),
+      earlier({ pid: 20, current: true, requests: 20 }),
       10,
     );
     expect(merged.samples[0]!.rates!.requests).toBe(2);
@@ -156,7 +156,7 @@ describe('mergeWorkerSamples', () => {
     const merged = mergeWorkerSamples(
       { pid: 20, samples: [fe(1, 40)] },
       [{ pid: 10, samples: [fe(2, 500)] }],
-      before({ pid: 9, current: false, requests: 1 }),
+      earlier({ pid: 9, current: false, requests: 1 }),
       10,
     );
     expect(merged.samples[0]!.rates).toBeNull();
@@ -166,7 +166,7 @@ describe('mergeWorkerSamples', () => {
     const merged = mergeWorkerSamples(
       { pid: 20, samples: [fe(0, 20)] },
       [{ pid: 10, samples: [fe(1, 30)] }],
-      before({ pid: 20, current: true, requests: 20 }, { pid: 10, current: false, requests: 100 }),
+      earlier({ pid: 20, current: true, requests: 20 }, { pid: 10, current: false, requests: 100 }),
       10,
     );
     expect(merged.samples[0]!.rates!.requests).toBe(3);
@@ -202,7 +202,7 @@ describe('mergeWorkerSamples', () => {
     const merged = mergeWorkerSamples(
       { pid: null, samples: [fe(1, 60)] },
       [],
-      before({ pid: 20, current: true, requests: 20 }, { pid: 10, current: false, requests: 5 }),
+      earlier({ pid: 20, current: true, requests: 20 }, { pid: 10, current: false, requests: 5 }),
       10,
     );
     expect(merged.samples[0]!.rates!.requests).toBe(4);

@@ -70,7 +70,10 @@ describe('Rebalancer', () => {
     const withPlacement = new Rebalancer(
       {
         allocations: {
-          plan: async () => (order.push('plan'), plan(false)),
+          plan: async () => {
+            order.push('plan');
+            return plan(false);
+          },
           apply: async () => {
             throw new Error('not called');
           },

@@ -105,7 +105,9 @@ export class PromptConnection {
     this.queue = [];
     this.head = 0;
     this.socket.destroy();
-    waiting.forEach((r, i) => r.onFail(reason, headTimedOut && i === 0));
+    waiting.forEach((r, i) => {
+      r.onFail(reason, headTimedOut && i === 0);
+    });
   }
 
   private receive(chunk: Buffer): void {

@@ -24,7 +24,9 @@ describe('waterFill', () => {
     for (let amount = 0; amount <= 60; amount++) {
       const out = waterFill(wants, weights, amount);
       expect(out.reduce((a, b) => a + b, 0)).toBe(Math.min(amount, 50));
-      out.forEach((x, i) => expect(x).toBeLessThanOrEqual(wants[i]!));
+      out.forEach((x, i) => {
+        expect(x).toBeLessThanOrEqual(wants[i]!);
+      });
     }
   });
 });

@@ -386,7 +386,7 @@ function checkPlan(input: PlacementInput, plan: PlacementPlan): void {
     for (const name of nodes) {
       const n = byName.get(name);
       check(
-        n !== undefined && n.healthy && n.kind === t.kind && n.group === (t.group ?? 'default') && n.capacity.vcpu > 0,
+        n?.healthy === true && n.kind === t.kind && n.group === (t.group ?? 'default') && n.capacity.vcpu > 0,
         () => `${t.id} on ineligible ${name}`,
       );
       const u = used.get(name) ?? { milli: 0, mb: 0 };

@@ -133,7 +133,12 @@ let logged: { level: number; msg: string; retryInMs?: number }[] = [];
 const capturingLogger = () =>
   pino(
     { level: 'warn' },
-    new Writable({ write: (chunk: Buffer, _e, done) => (logged.push(JSON.parse(chunk.toString())), done()) }),
+    new Writable({
+      write: (chunk: Buffer, _e, done) => {
+        logged.push(JSON.parse(chunk.toString()));
+        done();
+      },
+    }),
   );
 const retryDelays = (level: number) =>
   logged.filter((l) => l.level === level && l.retryInMs !== undefined).map((l) => l.retryInMs);
@@ -296,7 +301,10 @@ describe('the agent loop', () => {
     const { pino } = await import('pino');
     const lines: { level: number; msg: string }[] = [];
     const sink = new Writable({
-      write: (chunk: Buffer, _e, done) => (lines.push(JSON.parse(chunk.toString())), done()),
+      write: (chunk: Buffer, _e, done) => {
+        lines.push(JSON.parse(chunk.toString()));
+        done();
+      },
     });
     cp.failure = new ControlPlaneError('unauthorized', 'HTTP 401: unknown token', 401);
     agent = new Agent(

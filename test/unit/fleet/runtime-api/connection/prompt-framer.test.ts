@@ -11,10 +11,10 @@ const EXPECTED = [
   '',
   'No such server.\n',
   '+ + + ',
-  expect.stringMatching(/^0x[0-9a-f]+ example\.test be_app\n[^]*k2 v2\n$/),
+  expect.stringMatching(/^0x[0-9a-f]+ example\.test be_app\n[\s\S]*k2 v2\n$/),
   "no need to change the addr, no need to change the port by 'stats socket command'\n",
   'Only servers in maintenance mode can be deleted.',
-  expect.stringMatching(/^1\n# be_id [^]*\n4 be_other 1 o1 [^]*\n$/),
+  expect.stringMatching(/^1\n# be_id [\s\S]*\n4 be_other 1 o1 [\s\S]*\n$/),
   '',
 ];
 
