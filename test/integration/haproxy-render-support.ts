@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type tls from 'node:tls';
-import { vi } from 'vitest';
+import { poll } from '../support/poll.js';
 
 /** Small loopback servers and clients for the HAProxy integration test. Everything is bounded in time. */
 
@@ -230,9 +230,10 @@ export async function showStat(target: number | string): Promise<Record<string, 
 }
 
 /**
- * Waits (vi.waitFor) for `probe` to answer a value, for at most `timeoutMs`: undefined or a throw
- * means not yet. The value is what the caller goes on with (a node's status, a pid), which is
- * why this adapter stays rather than an expect.poll at each of its call sites.
+ * Waits for `probe` to answer a value, for at most `timeoutMs`: undefined or a throw means not yet.
+ * The value is what the caller goes on with (a node's status, a pid), which is why this adapter
+ * stays rather than an expect.poll at each of its call sites; it is `poll`, not `vi.waitFor`,
+ * because the benchmarks share this file and run outside vitest.
  */
 export async function eventually<T>(
   what: string,
@@ -241,14 +242,7 @@ export async function eventually<T>(
   everyMs = 100,
 ): Promise<T> {
   try {
-    return await vi.waitFor(
-      async () => {
-        const value = await probe();
-        if (value === undefined) throw new Error('no value yet');
-        return value;
-      },
-      { timeout: timeoutMs, interval: everyMs },
-    );
+    return await poll(probe, { timeout: timeoutMs, interval: everyMs });
   } catch (error) {
     throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${String(error)}`, { cause: error });
   }

@@ -1,13 +1,13 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { expect, vi } from 'vitest';
 import { showProc } from '../../src/fleet/runtime-api/commands/master-commands.js';
 import { OneShotRuntimeClient } from '../../src/fleet/runtime-api/one-shot-runtime-client.js';
 import { parseShowProc } from '../../src/fleet/replies/show-proc.js';
 import { parseServersState, type ServerStateRow } from '../../src/fleet/replies/show-servers-state.js';
 import { parseShowStat, type StatRow } from '../../src/fleet/replies/show-stat.js';
 import type { Caller } from '../support/app.js';
+import { poll } from '../support/poll.js';
 import { freePort, runtimeCommand, startHaproxy, type RunningHaproxy } from './haproxy-render-support.js';
 
 /**
@@ -83,11 +83,9 @@ export class ProxyNode {
     const running = startHaproxy(join(this.dir, 'haproxy.cfg'), ['-S', this.masterSocket]);
     this.process = running;
     // Up once its worker answers on the admin socket.
-    await vi
-      .waitFor(() => this.workerPid(), { timeout: 5000, interval: 50 })
-      .catch((err: unknown) => {
-        throw new Error(`${this.name} did not start: ${running.output()}`, { cause: err });
-      });
+    await poll(() => this.workerPid(), { timeout: 5000, interval: 50 }).catch((err: unknown) => {
+      throw new Error(`${this.name} did not start: ${running.output()}`, { cause: err });
+    });
   }
 
   /** Master-worker reload (SIGUSR2 to the master, which the process was started as): new worker, new files. */
@@ -97,11 +95,12 @@ export class ProxyNode {
     const before = await this.workerPid();
     process.kill(running.pid, 'SIGUSR2');
     // Reloaded once another worker answers on the admin socket.
-    await vi
-      .waitFor(async () => expect(await this.workerPid()).not.toBe(before), { timeout: 10_000, interval: 2 })
-      .catch((err: unknown) => {
-        throw new Error(`${this.name} did not reload: ${running.output().slice(-2000)}`, { cause: err });
-      });
+    await poll(async () => ((await this.workerPid()) !== before ? true : undefined), {
+      timeout: 10_000,
+      interval: 2,
+    }).catch((err: unknown) => {
+      throw new Error(`${this.name} did not reload: ${running.output().slice(-2000)}`, { cause: err });
+    });
   }
 
   async stop(): Promise<void> {
