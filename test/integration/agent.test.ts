@@ -188,8 +188,10 @@ describe('HAProxy node', () => {
       socket(),
     ];
     const closed = await freePort('127.0.0.1');
-    const [ok, noToken, unreachable] = await Promise.all([
-      runCli([...base, '--control-plane', h.app.url], env),
+    // The run that applies goes alone: an agent starting on the same directory clears stale
+    // staging directories, which would include the one the applying run is writing (a CI failure).
+    const ok = await runCli([...base, '--control-plane', h.app.url], env);
+    const [noToken, unreachable] = await Promise.all([
       runCli([...base, '--control-plane', h.app.url], { SWITCHYARD_AGENT_TOKEN: '', LOG_LEVEL: 'warn' }),
       runCli([...base, '--control-plane', `http://127.0.0.1:${closed}`], env),
     ]);
