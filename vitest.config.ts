@@ -6,6 +6,7 @@ import { defineConfig } from 'vitest/config';
  * global setup that makes a migrated template database on the real PostgreSQL.
  */
 const withPostgres = ['test/global-setup.ts'];
+const LOAD_JUDGED = ['test/integration/fairness.test.ts', 'test/integration/noisy-neighbour.test.ts'];
 
 export default defineConfig({
   test: {
@@ -19,7 +20,25 @@ export default defineConfig({
       { extends: true, test: { name: 'api', include: ['test/api/**/*.test.ts'], globalSetup: withPostgres } },
       {
         extends: true,
-        test: { name: 'integration', include: ['test/integration/**/*.test.ts'], globalSetup: withPostgres },
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          exclude: LOAD_JUDGED,
+          globalSetup: withPostgres,
+        },
+      },
+      {
+        // Tests that judge latency and queueing under load they generate themselves run last and
+        // alone: beside a CPU-heavy file (the render properties run haproxy -c and nginx -t
+        // thousands of times) a 2-core machine queues their clients, which is not the caps' doing.
+        extends: true,
+        test: {
+          name: 'load',
+          include: LOAD_JUDGED,
+          globalSetup: withPostgres,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
       },
     ],
   },
