@@ -1,4 +1,4 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -13,6 +13,7 @@ import type { NodeSnapshot, TenantSnapshot } from '../../src/domain/snapshot.js'
 import { renderNginx } from '../../src/render/nginx.js';
 import { validateNginx } from '../../src/render/validate-nginx.js';
 import { pool, seedMemberCaBundle, seedMemberCertificate, vip } from '../fixtures/seed-snapshot.js';
+import { makeCert } from '../support/certs.js';
 import { freePort } from './haproxy-render-support.js';
 
 /**
@@ -92,36 +93,10 @@ function member(name: string): Record<string, unknown> {
   return { name, address: '127.0.0.1', port: backends.get(name)!.port };
 }
 
+/** A fresh two-day certificate for HOST_B, as the control plane would have parsed it. */
 function generateCertificate(): ParsedCertificate {
-  const keyFile = join(dir, 'gen.key');
-  const crtFile = join(dir, 'gen.crt');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      crtFile,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${HOST_B}`,
-      '-addext',
-      `subjectAltName=DNS:${HOST_B}`,
-    ],
-    { stdio: 'ignore', timeout: 20_000 },
-  );
-  const parsed = parseCertificateBundle(readFileSync(crtFile, 'utf8'), readFileSync(keyFile, 'utf8'), new Date());
-  rmSync(keyFile);
-  rmSync(crtFile);
-  return parsed;
+  const { certificate, privateKey } = makeCert(HOST_B, 2);
+  return parseCertificateBundle(certificate, privateKey, new Date());
 }
 
 function scenario(configDir: string): NodeSnapshot {
