@@ -231,4 +231,19 @@ describe('placement', () => {
     expect(kept.rows).toEqual(summed.rows);
     expect(summed.rows.some((r) => Number(r.vcpu) > 0)).toBe(true);
   });
+  it("when a tenant is short of replicas, then its own placement names the same shortfall as the fleet's view", async () => {
+    // Every node but one of a's is too small for it, and a lost its replica on the other: one of two.
+    const db = app.cp.database.db;
+    const [kept, lost] = await placedOn('a');
+    await sql`update nodes set capacity_vcpu = 1 where name <> ${kept!}`.execute(db);
+    await sql`delete from placements where tenant_id = 'a' and node_name = ${lost!}`.execute(db);
+    const own = await ok('GET', '/v1/tenants/a/placement');
+    const fleet = await ok('GET', '/v1/placements');
+    const fleetShortfalls = [...fleet.unplaceable, ...fleet.degraded].filter(
+      (s: { tenantId: string }) => s.tenantId === 'a',
+    );
+    expect(own.nodes.map((n: { node: string }) => n.node)).toEqual([kept]);
+    expect(fleetShortfalls).toHaveLength(1);
+    expect(own.shortfalls).toEqual(fleetShortfalls);
+  });
 });
