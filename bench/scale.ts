@@ -23,7 +23,9 @@
  * something broken (a write refused, nothing converging within BENCH_CONVERGE_TIMEOUT_S) fails.
  * Knobs: BENCH_TENANTS, BENCH_STEP, BENCH_CLIENTS (8), BENCH_CHANGES (20), BENCH_AGENT_WAIT_S (the
  * agents' --wait, 10), BENCH_CONVERGE_TIMEOUT_S (900), BENCH_CP_NODE_ARGS (extra node flags for the
- * control plane, e.g. `--cpu-prof --cpu-prof-dir=DIR`). BENCH_FLEET=none registers the same nodes
+ * control plane, e.g. `--cpu-prof --cpu-prof-dir=DIR`), BENCH_KEEP_DB=1 (keep the scratch database and
+ * print, on stderr, the environment that starts a control plane on it: to profile one at scale
+ * without creating the tenants again). BENCH_FLEET=none registers the same nodes
  * but runs no agent and no proxy: the control plane alone (writes, placement, builds, storage),
  * as the issue measured it "with no proxies running", to tell its cost from the proxies' reloads
  * on the same machine; lag, convergence and the VIP check are then left out (null), and a member
@@ -51,6 +53,9 @@ const AGENT_WAIT_S = Number(process.env.BENCH_AGENT_WAIT_S ?? 10);
 /** `none`: no agents and no proxies (see above). */
 const FLEET = process.env.BENCH_FLEET === 'none' ? 'none' : 'full';
 /** Extra node flags for the control plane, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where its time goes. */
+const KEEP_DB = process.env.BENCH_KEEP_DB === '1';
+/** With BENCH_KEEP_DB: the control plane's environment on the kept database, printed at the end. */
+let keptEnvironment = '';
 const CP_NODE_ARGS = (process.env.BENCH_CP_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const SAMPLE_MS = 500;
 const PROGRESS_EVERY = 250;
@@ -403,9 +408,11 @@ function cleanup(): Promise<void> {
     }
     await Promise.all(children.map((c) => stopChild(c).catch(() => undefined)));
     for (const m of members) await m.close().catch(() => undefined);
-    await dropDatabase?.().catch((err: unknown) =>
-      log(`could not drop the scratch database: ${(err as Error).message}`),
-    );
+    if (KEEP_DB) log(`kept the database: ${keptEnvironment}`);
+    else
+      await dropDatabase?.().catch((err: unknown) =>
+        log(`could not drop the scratch database: ${(err as Error).message}`),
+      );
     if (root) rmSync(root, { recursive: true, force: true });
   })();
   return cleaned;
@@ -425,6 +432,8 @@ try {
   dropDatabase = db.drop;
   root = mkdtempSync(join(tmpdir(), 'sy-scale-'));
   adminToken = `sy_bench_${randomBytes(16).toString('hex')}`;
+  const secretKey = randomBytes(32).toString('base64');
+  keptEnvironment = `DATABASE_URL=${db.url} SWITCHYARD_ADMIN_TOKEN=${adminToken} SWITCHYARD_SECRET_KEY=${secretKey}`;
   const cpPort = await freePort('127.0.0.1');
   baseUrl = `http://127.0.0.1:${cpPort}`;
   const cp = track(
@@ -441,7 +450,7 @@ try {
           HOST: '127.0.0.1',
           PORT: String(cpPort),
           SWITCHYARD_ADMIN_TOKEN: adminToken,
-          SWITCHYARD_SECRET_KEY: randomBytes(32).toString('base64'),
+          SWITCHYARD_SECRET_KEY: secretKey,
           LOG_LEVEL: 'warn',
           SWITCHYARD_RECONCILE: 'true',
           // The poller's and rebalancer's periodic passes would land at random points of the stream.

@@ -19,6 +19,15 @@ export async function replaceNodeHealth(
   entries: readonly MemberHealth[],
   at: Date,
 ): Promise<void> {
+  await upsertHealth(db, node, entries, at);
+  // Every current entry was just stamped `at`: anything older is gone from the proxy.
+  await db.deleteFrom('member_health').where('node_name', '=', node).where('updated_at', '<', at).execute();
+}
+
+const HEALTH_CHUNK = 1000;
+
+/** Inserts or updates `entries`, stamped `at`. */
+async function upsertHealth(db: Db, node: string, entries: readonly MemberHealth[], at: Date): Promise<void> {
   // PostgreSQL takes at most 65,535 parameters per statement: a large node is written in chunks.
   for (let i = 0; i < entries.length; i += HEALTH_CHUNK) {
     await db
@@ -36,11 +45,28 @@ export async function replaceNodeHealth(
       )
       .execute();
   }
-  // Every current entry was just stamped `at`: anything older is gone from the proxy.
-  await db.deleteFrom('member_health').where('node_name', '=', node).where('updated_at', '<', at).execute();
 }
 
-const HEALTH_CHUNK = 1000;
+/**
+ * `replaceNodeHealth` for some of the node's backends only (a pass that looked at a few tenants):
+ * their stored entries become exactly those of `entries`; the node's other rows are left alone.
+ */
+export async function replaceBackendsHealth(
+  db: Db,
+  node: string,
+  backends: readonly string[],
+  entries: readonly MemberHealth[],
+  at: Date,
+): Promise<void> {
+  if (backends.length === 0) return;
+  await upsertHealth(db, node, entries, at);
+  await db
+    .deleteFrom('member_health')
+    .where('node_name', '=', node)
+    .where('backend', 'in', [...backends])
+    .where('updated_at', '<', at)
+    .execute();
+}
 
 /** A tenant's members as every node reports them, by pool, member, node. */
 export async function listTenantHealth(db: Db, tenantId: string): Promise<StoredMemberHealth[]> {

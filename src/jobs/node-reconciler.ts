@@ -4,7 +4,7 @@ import type { ProxyNode } from '../domain/node.js';
 import type { RuntimePlan } from '../domain/runtime-plan.js';
 import type { NodeSnapshot } from '../domain/snapshot.js';
 import type { Db } from '../db/connect.js';
-import { nodeHealth, replaceNodeHealth, storedHealth } from '../db/member-health-repository.js';
+import { nodeHealth, replaceBackendsHealth, replaceNodeHealth, storedHealth } from '../db/member-health-repository.js';
 import { recordRuntimePush, requestReload } from '../db/node-repository.js';
 import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
 import { executeSendable } from '../fleet/runtime-api/execute-sendable.js';
@@ -13,7 +13,8 @@ import type { RuntimeCommand } from '../fleet/runtime-api/commands/runtime-comma
 import type { CommandResult } from '../fleet/runtime-api/runtime-executor.js';
 import type { Logger } from '../logger.js';
 import type { ServedConfig } from '../services/config/node-config.js';
-import type { EarlyObservation, RuntimePlanner } from '../services/runtime-planner.js';
+import type { EarlyObservation, PassScope, RuntimePlanner } from '../services/runtime-planner.js';
+import { changedTenants } from './pass-scope.js';
 import { SerialLane, type LaneOutcome } from '../util/serial-lane.js';
 
 /** What one node's passes need; the Reconciler hands the same to every node. */
@@ -72,6 +73,8 @@ export class NodeReconciler {
   private served: ServedConfig | null = null;
   private recorded: { revision: number | null; pending: number; error: string | null } | null = null;
   private healthKey: string | null = null;
+  /** What scoped passes last stored, by their backends: a follow-up that read the same writes nothing. */
+  private readonly scopedHealth = new Map<string, string>();
   private lastSent = '';
   /** The deferred cap raises a reload was last requested for (see requestReloadFor). */
   private reloadRequestedFor: string | null = null;
@@ -83,6 +86,15 @@ export class NodeReconciler {
   private forced = false;
   /** The files the last pass read: the next starts reading them while its snapshot loads. */
   private target: ObservationTarget | null = null;
+  /**
+   * What the last successful pass planned from: the next pass reads and compares only the tenants
+   * that changed since (see pass-scope.ts), unless `wholeNext` asks for the whole node.
+   */
+  private planned: NodeSnapshot | null = null;
+  /** The next pass reads the whole node: the first one, after a failure, a reload, a timer or new settings. */
+  private wholeNext = true;
+  /** The tenants a scoped pass pushed to, which its follow-up checks again. */
+  private followUp: ReadonlySet<string> | null = null;
   /** When a tenant held on the node is due to be tried again at its current state: a build then. */
   private retryHeldTimer: NodeJS.Timeout | undefined;
 
@@ -146,8 +158,11 @@ export class NodeReconciler {
       }
       return;
     }
-    if (revision === undefined) this.forced = true;
-    else if (revision <= Math.max(this.covered, this.announced)) return;
+    if (revision === undefined) {
+      // A timer, a reload or new settings: what the node holds may have moved by itself.
+      this.forced = true;
+      this.wholeNext = true;
+    } else if (revision <= Math.max(this.covered, this.announced)) return;
     else this.announced = revision;
     this.passes.request();
   }
@@ -187,7 +202,12 @@ export class NodeReconciler {
     const started = Date.now();
     const outcome = await this.pass().catch((error: unknown): PassOutcome => ({ ok: false, error: message(error) }));
     this.deps.metrics?.reconcileDuration.observe({ node: this.node.name }, (Date.now() - started) / 1000);
-    if (!outcome.ok) return outcome;
+    if (!outcome.ok) {
+      // What the failed pass sent may have half-landed: its retry reads everything.
+      this.wholeNext = true;
+      this.followUp = null;
+      return outcome;
+    }
     return { ok: true, followUpMs: outcome.followUp ? this.options.followUpMs : undefined };
   }
 
@@ -229,27 +249,45 @@ export class NodeReconciler {
       : undefined;
     buildAnyway?.unref();
     try {
-      // The node is read while the snapshot loads: two round trips in the time of one.
       const started = performance.now();
-      const early = this.deps.runtime.startObservation(
-        node.name,
-        node.runtimeAddress,
-        this.target ?? this.deps.runtime.firstTarget(node.configDir),
-      );
+      const scoped = !this.wholeNext && this.planned !== null;
+      // A whole read starts now, while the snapshot loads (two round trips in the time of one); a
+      // pass for a few tenants reads them once the snapshot says which (one small batch).
+      const early = scoped ? undefined : this.startWholeRead(node, node.runtimeAddress);
+      const answered = () => clearTimeout(buildAnyway);
       // A node that answers gets its push at full speed, and the build after it (a 10,000-command push can outlast the timer).
-      void early.observation.then(
-        (o) => o.ok && clearTimeout(buildAnyway),
+      void early?.observation.then(
+        (o) => o.ok && answered(),
         () => undefined,
       );
       const snapshot = stale ? await this.deps.runtimeSnapshot(node, target) : this.served!.snapshot;
-      const pushed = await this.push(node, node.runtimeAddress, snapshot, early, started);
-      if (pushed.ok) this.covered = Math.max(this.covered, snapshot.revision);
-      return pushed.ok && stale ? { ok: true, followUp: true } : pushed;
+      const change = scoped ? changedTenants(this.planned!, snapshot, this.followUp) : 'whole';
+      const scope = change === 'whole' ? undefined : change;
+      const pushed =
+        scope?.tenants.size === 0
+          ? { ok: true as const, followUp: false }
+          : await this.push(node, node.runtimeAddress, snapshot, { early, scope, answered }, started);
+      if (!pushed.ok) return pushed;
+      this.covered = Math.max(this.covered, snapshot.revision);
+      this.planned = snapshot;
+      // A whole pass that left work under way is checked by another whole one; a scoped one by its scope.
+      this.wholeNext = scope === undefined && pushed.followUp;
+      this.followUp = scope !== undefined && pushed.followUp ? scope.tenants : null;
+      return stale ? { ok: true, followUp: true } : pushed;
     } finally {
       // After the push, not alongside it: the validator would compete with it for the CPU.
       clearTimeout(buildAnyway);
       if (stale && !buildStarted) this.builds.request();
     }
+  }
+
+  /** Starts reading the whole node (the files the last whole pass read, or a first guess). */
+  private startWholeRead(node: ProxyNode, address: { host: string; port: number }): EarlyObservation {
+    return this.deps.runtime.startObservation(
+      node.name,
+      address,
+      this.target ?? this.deps.runtime.firstTarget(node.configDir),
+    );
   }
 
   /**
@@ -280,23 +318,36 @@ export class NodeReconciler {
     this.retryHeldTimer.unref();
   }
 
-  /** Observes the node, plans from `snapshot`, sends the commands, records the outcome and the members' health. */
+  /**
+   * Observes the node (whole, or the tenants of `scope`), plans from `snapshot`, sends the
+   * commands, records the outcome and the members' health.
+   */
   private async push(
     node: ProxyNode,
     address: { host: string; port: number },
     snapshot: NodeSnapshot,
-    early?: EarlyObservation,
+    read: { early?: EarlyObservation | undefined; scope?: PassScope | undefined; answered?: () => void } = {},
     started = performance.now(),
   ): Promise<PassOutcome> {
+    const { early, scope } = read;
     const loaded = performance.now();
-    const { desired, observation, plan } = await this.deps.runtime.plan(node.name, address, snapshot, { early });
+    const {
+      desired,
+      observation,
+      plan,
+      read: scopeRead,
+    } = await this.deps.runtime.plan(node.name, address, snapshot, {
+      early,
+      scope,
+    });
     const planned = performance.now();
-    this.target = observationTarget(desired);
+    if (scope === undefined) this.target = observationTarget(desired);
     if (!observation.ok || plan === null) {
       const error = `cannot read the node's state: ${observation.ok ? 'no plan' : observation.error}`;
       await this.record(node, { revision: null, pending: this.recorded?.pending ?? 0, error, sent: 0, failed: 0 });
       return { ok: false, error };
     }
+    read.answered?.();
     await this.requestReloadFor(node.name, plan.deferredCaps);
     const results =
       plan.commands.length === 0
@@ -310,6 +361,7 @@ export class NodeReconciler {
           node: node.name,
           revision: snapshot.revision,
           commands: results.length,
+          scope: scope === undefined ? 'whole' : scope.tenants.size,
           snapshotMs: ms(started, loaded),
           planMs: ms(loaded, planned),
           sendMs: ms(planned, sent),
@@ -318,7 +370,9 @@ export class NodeReconciler {
       );
     }
     // Health is bookkeeping: stored after the commands went out, never in the way of a change.
-    await this.saveHealth(node.name, memberHealth(desired, observation.observed));
+    const health = memberHealth(desired, observation.observed);
+    if (scopeRead === undefined) await this.saveHealth(node.name, health);
+    else await this.saveScopedHealth(node.name, scopeRead.backends, health);
     const unfinished = results.filter((r) => r.status !== 'ok');
     // HAProxy 2.6 refuses `del server` while idle keep-alive connections linger (purged within
     // seconds): the removal is still under way, not failing, and the follow-up pass retries it.
@@ -404,6 +458,27 @@ export class NodeReconciler {
     }
   }
 
+  /**
+   * The health of a scoped pass's backends (those its tenants have, or had): their stored rows
+   * become exactly what was read, the node's other rows stay. The next whole pass compares the
+   * node's rows with the database again (a scoped write makes the remembered key stale).
+   */
+  private async saveScopedHealth(node: string, backends: readonly string[], entries: MemberHealth[]): Promise<void> {
+    const key = healthKey(entries);
+    const scopeKey = backends.join(',');
+    if (this.scopedHealth.get(scopeKey) === key) return;
+    try {
+      await this.deps.db
+        .transaction()
+        .execute((trx) => replaceBackendsHealth(trx, node, [...backends], entries, new Date()));
+      this.scopedHealth.set(scopeKey, key);
+      if (this.scopedHealth.size > SCOPED_HEALTH_KEPT) this.scopedHealth.clear();
+      this.healthKey = null;
+    } catch (error) {
+      this.deps.logger.warn({ node, err: error }, 'could not store member health');
+    }
+  }
+
   private count(node: string, results: readonly CommandResult[]): void {
     if (this.deps.metrics === undefined || results.length === 0) return;
     for (const outcome of RUNTIME_OUTCOMES) {
@@ -414,6 +489,9 @@ export class NodeReconciler {
 }
 
 const RUNTIME_OUTCOMES = ['ok', 'error', 'not-executed'] as const;
+
+/** Scoped health keys remembered (one per distinct scope, most often a single tenant's backends). */
+const SCOPED_HEALTH_KEPT = 1024;
 
 /** Entries as stored, in one order: equal keys mean the stored rows need no write. */
 function healthKey(entries: readonly MemberHealth[]): string {

@@ -21,9 +21,10 @@ export function capsMapFile(configDir: string): string {
   return absolutePath(configDir, HAPROXY_FILES.capsMap);
 }
 
-export function toHaproxyRuntime(snapshot: NodeSnapshot): DesiredRuntime {
+export function toHaproxyRuntime(snapshot: NodeSnapshot, scope?: ReadonlySet<string>): DesiredRuntime {
   const { configDir } = haproxyNodeSettings(snapshot.node);
-  const tenants = [...snapshot.tenants].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const all = [...snapshot.tenants].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const tenants = scope === undefined ? all : all.filter((t) => scope.has(t.id));
   const parts = tenants.map((t) => tenantRuntime(t, configDir));
   return {
     frontends: parts.flatMap((p) => p.frontends),
@@ -31,9 +32,32 @@ export function toHaproxyRuntime(snapshot: NodeSnapshot): DesiredRuntime {
     capsMap: {
       file: capsMapFile(configDir),
       entries: parts.flatMap((p) => p.caps),
-      referenced: parts.some((p) => p.frontends.length > 0),
+      // Whether the running process has the map loaded depends on the whole node, scoped or not.
+      referenced:
+        scope === undefined
+          ? parts.some((p) => p.frontends.length > 0)
+          : all.some((t) => tenantRuntime(t, configDir).frontends.length > 0),
     },
     certificates: [...parts.flatMap((p) => p.certificates), ...nodeCertificate(snapshot)],
+  };
+}
+
+/** What a tenant's runtime part names on a node: what a pass scoped to the tenant reads. */
+export interface TenantRuntimeNames {
+  readonly frontends: readonly string[];
+  readonly backends: readonly string[];
+  readonly mapKeys: readonly string[];
+  readonly certificateFiles: readonly string[];
+}
+
+/** The names of `tenant`'s frontends, backends, caps-map keys and certificate files on a node of `configDir`. */
+export function tenantRuntimeNames(tenant: TenantSnapshot, configDir: string): TenantRuntimeNames {
+  const part = tenantRuntime(tenant, configDir);
+  return {
+    frontends: part.frontends.map((f) => f.name),
+    backends: part.backends.map((b) => b.name),
+    mapKeys: part.caps.map(([key]) => key),
+    certificateFiles: part.certificates.map((c) => c.file),
   };
 }
 
@@ -50,7 +74,7 @@ function nodeCertificate(snapshot: NodeSnapshot): DesiredRuntime['certificates']
     {
       file: absolutePath(configDir, HAPROXY_FILES.runtimeCertificate),
       pem,
-      fingerprint: leafSha1(snapshot.node.runtimeTls!.certificatePem),
+      fingerprint: nodeLeafSha1(snapshot.node.runtimeTls!.certificatePem),
     },
   ];
 }
@@ -116,6 +140,23 @@ function buildTenantRuntime(tenant: TenantSnapshot, configDir: string): TenantRu
       };
     }),
   };
+}
+
+/**
+ * The node's certificate is the same PEM pass after pass (until renewed): its fingerprint is
+ * parsed once per PEM, not on every pass (an X.509 parse per pass per node otherwise).
+ */
+const nodeFingerprints = new Map<string, string>();
+/** More nodes than this, or renewals piling up: the memo starts over. */
+const NODE_FINGERPRINTS_KEPT = 256;
+function nodeLeafSha1(pem: string): string {
+  let sha1 = nodeFingerprints.get(pem);
+  if (sha1 === undefined) {
+    if (nodeFingerprints.size >= NODE_FINGERPRINTS_KEPT) nodeFingerprints.clear();
+    sha1 = leafSha1(pem);
+    nodeFingerprints.set(pem, sha1);
+  }
+  return sha1;
 }
 
 /** `show ssl cert` prints the leaf's SHA-1 as upper-case hex without separators. */

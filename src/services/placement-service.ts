@@ -177,19 +177,18 @@ export class PlacementService {
       tenant: tenantId,
       state: tenant.state,
       replicas: this.replicas,
-      nodes: fleet.placements
-        .map((p) => {
-          const n = byNode.get(p.node)!;
-          return {
-            node: p.node,
-            kind: n.kind,
-            group: n.group,
-            zone: n.zone,
-            reservation: p.reservation,
-            reason: p.reason,
-            placedAt: p.placedAt,
-          };
-        }),
+      nodes: fleet.placements.map((p) => {
+        const n = byNode.get(p.node)!;
+        return {
+          node: p.node,
+          kind: n.kind,
+          group: n.group,
+          zone: n.zone,
+          reservation: p.reservation,
+          reason: p.reason,
+          placedAt: p.placedAt,
+        };
+      }),
       shortfalls,
     };
   }

@@ -1,6 +1,6 @@
 import { planRuntime, type RuntimePlan } from '../domain/runtime-plan.js';
 import type { DesiredRuntime } from '../domain/runtime-state.js';
-import type { NodeSnapshot } from '../domain/snapshot.js';
+import type { NodeSnapshot, TenantSnapshot } from '../domain/snapshot.js';
 import { commandBuilders } from '../fleet/runtime-api/commands/command-builders.js';
 import { showSslCert } from '../fleet/runtime-api/commands/ssl-cert-commands.js';
 import {
@@ -8,17 +8,21 @@ import {
   observationTarget,
   observeCommands,
   readObservation,
+  readScopedObservation,
+  scopedObserveCommands,
   sessionReads,
   withCertificates,
   withSessions,
   type Observation,
   type ObservationTarget,
   type ObserveOptions,
+  type RuntimeScope,
 } from '../fleet/observe-runtime.js';
 import type { RuntimeCommand } from '../fleet/runtime-api/commands/runtime-command.js';
 import { MIN_LANED_BATCH } from '../fleet/runtime-api/laned-executor.js';
 import type { RuntimeExecutor } from '../fleet/runtime-api/runtime-executor.js';
-import { capsMapFile, toHaproxyRuntime } from '../render/haproxy-runtime-view.js';
+import { capsMapFile, tenantRuntimeNames, toHaproxyRuntime } from '../render/haproxy-runtime-view.js';
+import { haproxyNodeSettings } from '../render/haproxy-view.js';
 
 /** Where a node's Runtime API is reached: one long-lived executor per node (RuntimeClientPool). */
 export interface RuntimeExecutors {
@@ -39,12 +43,27 @@ export interface EarlyObservation {
   readonly observation: Promise<Observation>;
 }
 
+/**
+ * A pass that looks at a few tenants only: those whose snapshots changed since the pass before
+ * (`previous`, what that pass planned from), added or removed ones included. Their objects are
+ * read and compared, nothing else of the node.
+ */
+export interface PassScope {
+  readonly tenants: ReadonlySet<string>;
+  /** The scope's tenants as the pass before saw them (absent: added since). */
+  readonly previous: readonly TenantSnapshot[];
+  /** The scope's tenants now (absent: removed since). */
+  readonly current: readonly TenantSnapshot[];
+}
+
 /** One node's runtime picture: what it should hold, what it holds (or why that is unknown), and the commands between. */
 export interface NodeRuntime {
   readonly desired: DesiredRuntime;
   readonly observation: Observation;
   /** Null when the node could not be observed. */
   readonly plan: RuntimePlan<RuntimeCommand> | null;
+  /** What a scoped pass read (its tenants' objects, now and before); absent for a whole read. */
+  readonly read?: RuntimeScope;
 }
 
 /**
@@ -96,21 +115,36 @@ export class RuntimePlanner {
     return { mapFile: capsMapFile(configDir), certificateFiles: [] };
   }
 
-  /** Observes the node (or takes the read `early` began) and plans from `snapshot`. */
+  /**
+   * Observes the node (or takes the read `early` began) and plans from `snapshot`. With `scope`,
+   * only the scope's tenants are read and compared (a pass for a few changed tenants); their
+   * desired runtime is all `desired` then holds.
+   */
   async plan(
     node: string,
     endpoint: { readonly host: string; readonly port: number },
     snapshot: NodeSnapshot,
-    options: ObserveOptions & { readonly early?: EarlyObservation } = {},
+    options: ObserveOptions & { readonly early?: EarlyObservation; readonly scope?: PassScope } = {},
   ): Promise<NodeRuntime> {
-    const desired = toHaproxyRuntime(snapshot);
-    const target = observationTarget(desired);
-    // A read begun on a guess of another map (the node's configDir moved) observed the wrong file.
-    const early = options.early?.target.mapFile === target.mapFile ? options.early : undefined;
-    const first = early ?? this.startObservation(node, endpoint, target, options);
-    const observation = await this.complete(this.executor(node, endpoint), desired, await first.observation);
-    if (!observation.ok) return { desired, observation, plan: null };
+    const { scope } = options;
+    const desired = toHaproxyRuntime(snapshot, scope?.tenants);
+    const names = scope === undefined ? undefined : scopeNames(snapshot, scope);
+    let first: Observation;
+    if (names !== undefined) {
+      const results = await this.executor(node, endpoint).execute(scopedObserveCommands(desired.capsMap.file, names), {
+        timeoutMs: this.options.observeTimeoutMs,
+      });
+      first = readScopedObservation(desired.capsMap.file, names, results);
+    } else {
+      const target = observationTarget(desired);
+      // A read begun on a guess of another map (the node's configDir moved) observed the wrong file.
+      const early = options.early?.target.mapFile === target.mapFile ? options.early : undefined;
+      first = await (early ?? this.startObservation(node, endpoint, target, options)).observation;
+    }
+    const observation = await this.complete(this.executor(node, endpoint), desired, first);
+    if (!observation.ok) return { desired, observation, plan: null, ...(names && { read: names }) };
     return {
+      ...(names && { read: names }),
       desired,
       observation,
       plan: planRuntime(desired, observation.observed, commandBuilders, {
@@ -139,4 +173,27 @@ export class RuntimePlanner {
       ? withCertificates(withSessionsRead, certificates, results.slice(sessions.length))
       : withSessionsRead;
   }
+}
+
+/** What a scoped pass reads: the objects the scope's tenants have now, and those they had (removed ones included). */
+function scopeNames(snapshot: NodeSnapshot, scope: PassScope): RuntimeScope {
+  const { configDir } = haproxyNodeSettings(snapshot.node);
+  const frontends = new Set<string>();
+  const backends = new Set<string>();
+  const mapKeys = new Set<string>();
+  const certificateFiles = new Set<string>();
+  for (const t of [...scope.previous, ...scope.current]) {
+    const names = tenantRuntimeNames(t, configDir);
+    for (const n of names.frontends) frontends.add(n);
+    for (const n of names.backends) backends.add(n);
+    for (const n of names.mapKeys) mapKeys.add(n);
+    for (const n of names.certificateFiles) certificateFiles.add(n);
+  }
+  const sorted = (xs: Set<string>) => [...xs].sort();
+  return {
+    frontends: sorted(frontends),
+    backends: sorted(backends),
+    mapKeys: sorted(mapKeys),
+    certificateFiles: sorted(certificateFiles),
+  };
 }

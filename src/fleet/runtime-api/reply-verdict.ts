@@ -36,6 +36,8 @@ const SUCCESS: Record<CommandKind, Rule> = {
   'del-server': matches(/^Server deleted\.$/),
   'show-map': (r) =>
     r === '' || r.split('\n').every((l) => /^0x[0-9a-f]+ \S/.test(l) || /^# id \(file\)|^\d+ \(/.test(l)),
+  // A lookup answers found=yes with the entry, or found=no; an unknown map is an error.
+  'get-map': matches(/^type=\S+, case=\S+, found=(?:yes|no)\b/),
   'add-map': empty,
   'set-map': empty,
   'del-map': empty,

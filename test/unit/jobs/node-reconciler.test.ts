@@ -37,7 +37,7 @@ function harness(current: { revision: number }) {
   let gate: Promise<void> | null = null;
   const deps: NodeReconcilerDeps = {
     db,
-    logger: createLogger('silent'),
+    logger: createLogger(process.env.DEBUG_TEST ? 'debug' : 'silent'),
     // Builds stand for a revision older than any pass's: every pass stays a runtime push.
     build: async () => ({ config: { revision: 0 }, snapshot: { revision: 0, node, tenants: [] } }) as never,
     currentRevision: async () => {
@@ -127,7 +127,9 @@ describe('NodeReconciler wake-ups', () => {
     h.reconciler.wake(6); // the same commit through NOTIFY
     h.reconciler.wake(4); // an older one, late
     await h.reconciler.idle();
-    expect(h.calls).toMatchObject({ revisionQueries: 1, plans: 2 });
+    // One pass for 6 (it loaded 6; no tenant changed, so it planned nothing) and none for the repeats.
+    expect(h.calls).toMatchObject({ revisionQueries: 1, plans: 1 });
+    expect(h.calls.snapshots).toHaveLength(2);
     expect(h.calls.snapshots.at(-1)).toBe(6);
     await h.reconciler.stop();
   });
@@ -144,7 +146,7 @@ describe('NodeReconciler wake-ups', () => {
     h.open();
     await h.reconciler.idle();
     // The pass for 11 loaded revision 14: the burst needed no second pass.
-    expect(h.calls.plans).toBe(2);
+    expect(h.calls.snapshots).toHaveLength(2);
     h.hold();
     current.revision = 15;
     h.reconciler.wake(15);
@@ -153,7 +155,7 @@ describe('NodeReconciler wake-ups', () => {
     h.reconciler.wake(16);
     h.open();
     await h.reconciler.idle();
-    expect(h.calls.plans).toBe(4);
+    expect(h.calls.snapshots).toHaveLength(4);
     expect(h.calls.snapshots.at(-1)).toBe(16);
     expect(h.calls.revisionQueries).toBe(1);
     await h.reconciler.stop();
@@ -166,6 +168,7 @@ describe('NodeReconciler wake-ups', () => {
     await h.reconciler.idle();
     h.reconciler.wake();
     await h.reconciler.idle();
+    // The wake without a revision asks the database, and reads the whole node (it may have moved by itself).
     expect(h.calls).toMatchObject({ revisionQueries: 1, plans: 2 });
     await h.reconciler.stop();
   });
@@ -283,5 +286,94 @@ describe('NodeReconciler config builds behind a slow push', () => {
     await n.reconciler.idle();
     expect(n.builds()).toBe(1);
     await n.reconciler.stop();
+  });
+});
+
+describe('NodeReconciler scoped passes (a change reads only the tenants it touched)', () => {
+  const tenant = (id: string, weight = 1) => ({ id, vips: [], pools: [], certificates: [], allocation: { weight } });
+
+  /** A node whose snapshot holds `tenants` (replace an entry to change that tenant); records each plan's scope. */
+  function scopedHarness() {
+    const state = { revision: 1, tenants: [tenant('a'), tenant('b'), tenant('c')], failNext: false, commands: 0 };
+    const scopes: (string[] | 'whole')[] = [];
+    const h = harness({ revision: 1 });
+    const deps: NodeReconcilerDeps = {
+      ...h.deps,
+      currentRevision: async () => state.revision,
+      runtimeSnapshot: async () => ({ revision: state.revision, node, tenants: [...state.tenants] }) as never,
+      runtime: {
+        ...h.deps.runtime,
+        // Every command is acknowledged.
+        executor: () => ({
+          execute: async (commands) => commands.map((command) => ({ status: 'ok' as const, command, output: '' })),
+        }),
+        plan: async (_n, _e, _s, options) => {
+          scopes.push(options?.scope === undefined ? 'whole' : [...options.scope.tenants].sort());
+          if (state.failNext) {
+            state.failNext = false;
+            return { desired: {} as never, observation: { ok: false, error: 'connection reset' }, plan: null };
+          }
+          const line = 'set server be/m weight 2';
+          const command = { kind: 'set-server-weight', target: 'worker', line, payload: null, description: line };
+          const commands = Array.from({ length: state.commands }, () => command);
+          return {
+            desired: {
+              frontends: [],
+              backends: [],
+              capsMap: { file: '/m', entries: [], referenced: false },
+              certificates: [],
+            },
+            observation,
+            plan: { commands, pendingReload: [], inProgress: [], notes: [], deferredCaps: [] },
+          } as never;
+        },
+      },
+    };
+    const reconciler = new NodeReconciler(node, deps, {
+      backoff: { initialMs: 1, maxMs: 1, factor: 1 },
+      followUpMs: 1,
+    });
+    const change = (id: string) => {
+      state.revision += 1;
+      state.tenants = state.tenants.map((t) => (t.id === id ? tenant(id, 2) : t));
+      reconciler.wake(state.revision);
+    };
+    return { reconciler, state, scopes, change };
+  }
+
+  it('reads the whole node first, then only the tenant a commit changed; a timer or reload wake reads it whole again', async () => {
+    const s = scopedHarness();
+    s.reconciler.wake();
+    await s.reconciler.idle();
+    s.change('b');
+    await s.reconciler.idle();
+    s.reconciler.wake(); // the safety-net timer, or an agent's reload
+    await s.reconciler.idle();
+    expect(s.scopes).toEqual(['whole', ['b'], 'whole']);
+    await s.reconciler.stop();
+  });
+
+  it('after a failed pass, the retry reads the whole node (what the failed one sent may have half-landed)', async () => {
+    const s = scopedHarness();
+    s.reconciler.wake();
+    await s.reconciler.idle();
+    s.state.failNext = true;
+    s.change('a');
+    await vi.waitFor(() => expect(s.scopes).toHaveLength(3));
+    await s.reconciler.stop();
+    expect(s.scopes).toEqual(['whole', ['a'], 'whole']);
+  });
+
+  it('a scoped pass that sent commands is checked by a follow-up over the same tenants, not the whole node', async () => {
+    const s = scopedHarness();
+    s.reconciler.wake();
+    await s.reconciler.idle();
+    s.state.commands = 1;
+    s.change('c');
+    // The follow-up plans the same commands again (the fake node keeps nothing): the reconciler
+    // stops repeating them after one check, so the passes end.
+    await vi.waitFor(() => expect(s.scopes.length).toBeGreaterThanOrEqual(3));
+    await s.reconciler.stop();
+    expect(s.scopes.slice(0, 3)).toEqual(['whole', ['c'], ['c']]);
   });
 });

@@ -42,6 +42,16 @@ export function addMapEntries(
   );
 }
 
+/**
+ * `get map <file> <key>`: the entry a lookup of `key` finds (the first, where `add map` left
+ * duplicates), or `found=no`. What a pass reads of the map for the few tenants it looks at, instead
+ * of the whole map (10,000 entries on a large node).
+ */
+export function getMap(map: string, key: string): RuntimeCommand {
+  const ref = arg.mapRef('map', map);
+  return runtimeCommand('get-map', `get map ${ref} ${arg.token('key', key)}`, `look up ${key} in map ${ref}`);
+}
+
 /** `set map`: changes every entry with that key; fails ("entry not found.") when there is none. */
 export function setMap(map: string, key: string, value: string): RuntimeCommand {
   const ref = arg.mapRef('map', map);

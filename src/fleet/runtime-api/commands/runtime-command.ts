@@ -20,6 +20,7 @@ export type CommandKind =
   | 'disable-health'
   | 'del-server'
   | 'show-map'
+  | 'get-map'
   | 'add-map'
   | 'set-map'
   | 'del-map'
