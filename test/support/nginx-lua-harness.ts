@@ -251,7 +251,7 @@ export interface ChannelClientTls {
 
 export interface ChannelAnswer {
   readonly status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: JSON as the node sent it; tests look inside.
+  /** The reply's JSON as the node sent it (null when it was not JSON). */
   readonly body: any;
   readonly text: string;
 }
