@@ -10,16 +10,18 @@ import {
   type StatePush,
   versioned,
 } from '../../src/domain/nginx-runtime.js';
+import { channelRequest, LUA_DIR } from '../support/nginx-lua-harness.js';
+import { type Closable, freePort, httpMember, listen } from './haproxy-render-support.js';
 import {
-  type ChannelClientTls,
-  channelRequest,
-  LUA_DIR,
-  LuaNginx,
-  tenantServer,
-  upstreamBlock,
-} from '../support/nginx-lua-harness.js';
-import { type Issued, TestPki } from '../support/openssl.js';
-import { type Closable, freePort, httpMember, listen, request } from './haproxy-render-support.js';
+  type ChannelPki,
+  channelPki,
+  expectShares,
+  HOST,
+  LuaNode,
+  memberOf,
+  peerOf,
+  upstreamOf,
+} from './nginx-lua-support.js';
 
 /**
  * The Switchyard Lua module on real nginx (Debian's Lua module), on loopback: real members (small
@@ -29,7 +31,6 @@ import { type Closable, freePort, httpMember, listen, request } from './haproxy-
  * processes started here are stopped.
  */
 
-const HOST = '127.0.0.1';
 const TENANT = 'acme';
 const LOCATIONS = {
   '/rr': 't_acme_rr',
@@ -40,13 +41,8 @@ const LOCATIONS = {
   '/none': 't_acme_none',
 } as const;
 
-let pki: TestPki;
-let ca: Issued;
-let controlPlane: ChannelClientTls;
-let stranger: ChannelClientTls;
-let nginx: LuaNginx;
-let vipPort: number;
-let channelPort: number;
+let certs: ChannelPki;
+let node: LuaNode;
 /** A channel server written without `ssl_verify_client on`: what admin.lua refuses on its own. */
 let looseChannelPort: number;
 const members = new Map<string, Closable & { port: number }>();
@@ -56,7 +52,7 @@ let revision = 1;
 function peer(name: string, overrides: Partial<NginxPeer> = {}): NginxPeer {
   const port = members.get(name)?.port ?? holders.get(name)?.port;
   if (port === undefined) throw new Error(`no member ${name}`);
-  return { name, address: HOST, port, weight: 1, admin: 'ready', backup: false, cookie: `ck-${name}`, ...overrides };
+  return peerOf(name, port, overrides);
 }
 
 function upstream(
@@ -65,7 +61,7 @@ function upstream(
   peers: NginxPeer[],
   cookie: string | null = null,
 ): NginxUpstream {
-  return { tenant: TENANT, pool, algorithm, cookie, healthCheck: null, peers };
+  return upstreamOf(TENANT, pool, algorithm, peers, cookie);
 }
 
 function initialState() {
@@ -82,57 +78,17 @@ function initialState() {
   };
 }
 
-const channel = { host: HOST, port: 0 };
-
-function post(body: unknown, tls: ChannelClientTls = controlPlane) {
-  return channelRequest(channel, tls, 'POST', '/switchyard/v1/state', body);
-}
-
-async function held() {
-  const answer = await channelRequest(channel, controlPlane, 'GET', '/switchyard/v1/state');
-  expect(answer.status).toBe(200);
-  return answer.body;
-}
+const post = (body: unknown, tls = certs.controlPlane) => node.post(body, tls);
+const held = () => node.held();
+const get = (path: string, options: { headers?: Record<string, string>; localAddress?: string } = {}) =>
+  node.get(path, options);
+const tally = (path: string, n: number) => node.tally(path, n);
 
 /** Pushes one upstream at the next revision; the node must apply it. */
 async function set(name: string, value: NginxUpstream): Promise<void> {
   const answer = await post({ complete: false, upstreams: { [name]: versioned(value, ++revision) }, caps: {} });
   expect(answer.status, answer.text).toBe(200);
   expect(answer.body).toEqual({ applied: 1, stale: [], failed: [] });
-}
-
-function get(path: string, options: { headers?: Record<string, string>; localAddress?: string } = {}) {
-  return request({ host: HOST, port: vipPort, path, ...options });
-}
-
-/** Which member answered, by the header every test member sets. */
-function memberOf(answer: { status: number; headers: http.IncomingHttpHeaders }): string {
-  expect(answer.status).toBe(200);
-  return String(answer.headers['x-member']);
-}
-
-/**
- * Expects exactly these members, each within `slack` requests of its share. Round robin is exact
- * per worker; two workers split the requests unevenly, each starting where its cycle stood.
- */
-function expectShares(counts: Record<string, number>, expected: Record<string, number>, slack = 2): void {
-  expect(Object.keys(counts).sort()).toEqual(Object.keys(expected).sort());
-  for (const [member, n] of Object.entries(expected)) {
-    expect(
-      Math.abs(counts[member]! - n),
-      `${member}: ${counts[member]} of ${JSON.stringify(counts)}`,
-    ).toBeLessThanOrEqual(slack);
-  }
-}
-
-/** Sends `n` requests, each on its own connection, and counts the members that answered. */
-async function tally(path: string, n: number): Promise<Record<string, number>> {
-  const counts: Record<string, number> = {};
-  for (let i = 0; i < n; i++) {
-    const who = memberOf(await get(path));
-    counts[who] = (counts[who] ?? 0) + 1;
-  }
-  return counts;
 }
 
 /** A member that holds requests whose path holds `hold` until released, and answers others at once. */
@@ -166,48 +122,30 @@ async function holdingMember(name: string): Promise<HoldingMember> {
 }
 
 beforeAll(async () => {
-  pki = await TestPki.create();
-  ca = await pki.root('Switchyard Control Plane CA');
-  const node = await pki.issue('edge-1', ca, { sans: ['IP:127.0.0.1'] });
-  const client = await pki.issue('switchyard-control-plane', ca);
-  const otherCa = await pki.root('Some Other CA');
-  const impostor = await pki.issue('switchyard-control-plane', otherCa);
-  controlPlane = { ca: ca.cert, cert: client.cert, key: client.key };
-  stranger = { ca: ca.cert, cert: impostor.cert, key: impostor.key };
+  certs = await channelPki();
   for (const name of ['a', 'b', 'c', 'd']) members.set(name, await httpMember(name, HOST));
   for (const name of ['h1', 'h2']) holders.set(name, await holdingMember(name));
-  vipPort = await freePort(HOST);
-  channelPort = await freePort(HOST);
   looseChannelPort = await freePort(HOST);
-  channel.port = channelPort;
   const loose = [
     'server {',
     `  listen ${HOST}:${looseChannelPort} ssl;`,
-    `  ssl_certificate ${node.certPath}; ssl_certificate_key ${node.keyPath};`,
-    `  ssl_client_certificate ${ca.certPath}; ssl_verify_client optional_no_ca;`,
+    `  ssl_certificate ${certs.node.certPath}; ssl_certificate_key ${certs.node.keyPath};`,
+    `  ssl_client_certificate ${certs.ca.certPath}; ssl_verify_client optional_no_ca;`,
     '  location /switchyard/v1/ { content_by_lua_block { require("switchyard.admin").handle() } }',
     '}',
   ].join('\n');
-  nginx = await LuaNginx.start({
-    http: [
-      ...Object.values(LOCATIONS).map((name) => upstreamBlock(name)),
-      tenantServer(`${HOST}:${vipPort}`, LOCATIONS),
-      loose,
-    ].join('\n'),
+  node = await LuaNode.start(certs, {
+    locations: LOCATIONS,
+    extraHttp: loose,
     stateFile: completePush(initialState()),
-    channel: {
-      host: HOST,
-      port: channelPort,
-      tls: { certPath: node.certPath, keyPath: node.keyPath, clientCaPath: ca.certPath },
-    },
     init: { maxBodyBytes: 1_000_000 },
   });
 });
 
 afterAll(async () => {
-  await nginx?.remove();
+  await node?.nginx.remove();
   for (const m of [...members.values(), ...holders.values()]) await m.close();
-  await pki?.dispose();
+  await certs?.pki.dispose();
 });
 
 describe('the runtime state file', () => {
@@ -308,8 +246,8 @@ describe('balancing', () => {
 
 describe('runtime changes through POST /switchyard/v1/state', () => {
   it('add, remove, weight, drain, maintenance and backup take effect at once, with no reload', async () => {
-    const master = nginx.pid;
-    const workers = nginx.workerPids();
+    const master = node.nginx.pid;
+    const workers = node.nginx.workerPids();
     await set('t_acme_ops', upstream('ops', 'roundrobin', [peer('a'), peer('b')]));
     expectShares(await tally('/ops', 20), { a: 10, b: 10 });
 
@@ -337,8 +275,8 @@ describe('runtime changes through POST /switchyard/v1/state', () => {
     await set('t_acme_ops', upstream('ops', 'roundrobin', [peer('a', { backup: true }), peer('c')]));
     expect(await tally('/ops', 20)).toEqual({ c: 20 });
 
-    expect(nginx.pid).toBe(master);
-    expect(nginx.workerPids()).toEqual(workers);
+    expect(node.nginx.pid).toBe(master);
+    expect(node.nginx.workerPids()).toEqual(workers);
   });
 
   it('refuses a push older than what the node holds, and changes nothing', async () => {
@@ -529,7 +467,7 @@ describe('runtime changes through POST /switchyard/v1/state', () => {
 describe('the runtime channel', () => {
   it('refuses a client without a certificate: nginx answers 400 and the module never sees the request', async () => {
     const before = await held();
-    const answer = await post(completePush({ revision: 999, upstreams: {}, caps: {} }), { ca: ca.cert });
+    const answer = await post(completePush({ revision: 999, upstreams: {}, caps: {} }), { ca: certs.ca.cert });
     expect(answer.status).toBe(400);
     expect(answer.text).toContain('No required SSL certificate was sent');
     expect(await held()).toEqual(before);
@@ -537,7 +475,7 @@ describe('the runtime channel', () => {
 
   it('refuses a certificate from another CA the same way', async () => {
     const before = await held();
-    const answer = await post(completePush({ revision: 999, upstreams: {}, caps: {} }), stranger);
+    const answer = await post(completePush({ revision: 999, upstreams: {}, caps: {} }), certs.stranger);
     expect(answer.status).toBe(400);
     expect(answer.text).toContain('The SSL certificate error');
     expect(await held()).toEqual(before);
@@ -546,7 +484,7 @@ describe('the runtime channel', () => {
   it('refuses on its own (403) where the server block forgot to require the certificate', async () => {
     const loose = { host: HOST, port: looseChannelPort };
     const before = await held();
-    for (const tls of [{ ca: ca.cert }, stranger]) {
+    for (const tls of [{ ca: certs.ca.cert }, certs.stranger]) {
       const answer = await channelRequest(
         loose,
         tls,
@@ -561,16 +499,16 @@ describe('the runtime channel', () => {
   });
 
   it('answers 404 for an unknown path and 405 for a method its path does not take', async () => {
-    const missing = await channelRequest(channel, controlPlane, 'GET', '/switchyard/v1/nothing');
+    const missing = await channelRequest(node.channel, certs.controlPlane, 'GET', '/switchyard/v1/nothing');
     expect(missing.status).toBe(404);
     expect(missing.body.error.message).toContain('/switchyard/v1/nothing');
-    const wrong = await channelRequest(channel, controlPlane, 'DELETE', '/switchyard/v1/state');
+    const wrong = await channelRequest(node.channel, certs.controlPlane, 'DELETE', '/switchyard/v1/state');
     expect(wrong.status).toBe(405);
     expect(wrong.body.error.field).toBe('method');
   });
 
   it('GET /stats answers what switchyard.stats reports, or 501 on a module without it', async () => {
-    const answer = await channelRequest(channel, controlPlane, 'GET', '/switchyard/v1/stats');
+    const answer = await channelRequest(node.channel, certs.controlPlane, 'GET', '/switchyard/v1/stats');
     if (existsSync(join(LUA_DIR, 'switchyard', 'stats.lua'))) {
       expect(answer.status).toBe(200);
       expect(answer.body.now).toEqual(expect.any(Number));

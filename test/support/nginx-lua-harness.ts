@@ -55,6 +55,8 @@ export interface LuaNginxOptions {
   readonly channel?: { readonly host: string; readonly port: number; readonly tls: ChannelTls };
   /** Sizes of the shared dictionaries, such as `{ sy_state: '1m' }`. */
   readonly dicts?: Readonly<Record<string, string>>;
+  /** A directory searched for Lua modules before the templates' (a test's stand-in for a module not built yet). */
+  readonly luaPathFirst?: string;
   /** Passed to switchyard.init.init() besides stateFile. */
   readonly init?: Readonly<Record<string, number>>;
 }
@@ -75,7 +77,7 @@ export function luaNginxConfig(dir: string, options: LuaNginxOptions): string {
     'http {',
     '  access_log off;',
     ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir, `temp-${t}`)};`),
-    `  lua_package_path "${LUA_DIR}?.lua;;";`,
+    `  lua_package_path "${options.luaPathFirst === undefined ? '' : `${options.luaPathFirst}/?.lua;`}${LUA_DIR}?.lua;;";`,
     ...Object.entries(dicts).map(([name, size]) => `  lua_shared_dict ${name} ${size};`),
     `  init_by_lua_block { require("switchyard.init").init(${luaTable(init)}) }`,
     '  init_worker_by_lua_block { require("switchyard.init").init_worker() }',

@@ -143,6 +143,11 @@ local function store(d, entry, reply)
   if raw ~= value then
     local ok, err = d:safe_set(key, value)
     if not ok then
+      -- A set of another size frees the old value before it allocates the new one: put it back
+      -- (its space was just freed, and no other writer runs while the lock is held).
+      if raw ~= nil and not d:safe_set(key, raw) then
+        ngx.log(ngx.ERR, "switchyard: ", entry.label, " could not be stored nor kept: it is gone")
+      end
       reply.failed[#reply.failed + 1] = { key = entry.label, error = full_error(err) }
       return
     end
