@@ -11,7 +11,7 @@ import {
   versioned,
 } from '../../src/domain/nginx-runtime.js';
 import { channelRequest, LUA_DIR } from '../support/nginx-lua-harness.js';
-import { type Closable, freePort, httpMember, listen } from './haproxy-render-support.js';
+import { type Closable, freePort, httpMember, listen, request } from './haproxy-render-support.js';
 import {
   type ChannelPki,
   channelPki,
@@ -45,6 +45,8 @@ let certs: ChannelPki;
 let node: LuaNode;
 /** A channel server written without `ssl_verify_client on`: what admin.lua refuses on its own. */
 let looseChannelPort: number;
+/** A server whose location proxies to `http://$pool`, to an upstream whose block names itself. */
+let namedPort: number;
 const members = new Map<string, Closable & { port: number }>();
 const holders = new Map<string, HoldingMember>();
 let revision = 1;
@@ -74,6 +76,7 @@ function initialState() {
       t_acme_src: upstream('src', 'source', [peer('a'), peer('b', { weight: 3 })]),
       t_acme_ck: upstream('ck', 'roundrobin', [peer('a'), peer('b')], 'SRV'),
       t_acme_ops: upstream('ops', 'roundrobin', [peer('a'), peer('b')]),
+      t_acme_named: upstream('named', 'roundrobin', [peer('c'), peer('d')]),
     },
   };
 }
@@ -134,9 +137,17 @@ beforeAll(async () => {
     '  location /switchyard/v1/ { content_by_lua_block { require("switchyard.admin").handle() } }',
     '}',
   ].join('\n');
+  namedPort = await freePort(HOST);
+  const named = [
+    'upstream t_acme_named { server 0.0.0.1;',
+    '  balancer_by_lua_block { require("switchyard.balancer").balance("t_acme_named") } keepalive 16; }',
+    `server { listen ${HOST}:${namedPort};`,
+    '  header_filter_by_lua_block { require("switchyard.balancer").header_filter() }',
+    '  location / { set $pool t_acme_named; proxy_pass http://$pool; } }',
+  ].join('\n');
   node = await LuaNode.start(certs, {
     locations: LOCATIONS,
-    extraHttp: loose,
+    extraHttp: `${loose}\n${named}`,
     stateFile: completePush(initialState()),
     init: { maxBodyBytes: 1_000_000 },
   });
@@ -229,6 +240,15 @@ describe('balancing', () => {
     const moved = await get('/ck', sticky);
     expect(memberOf(moved)).toBe('b');
     expect(moved.headers['set-cookie']).toEqual(['SRV=ck-b; path=/']);
+  });
+
+  it('an upstream block that names itself needs nothing from the location, even behind proxy_pass http://$variable', async () => {
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 10; i++) {
+      const who = memberOf(await request({ host: HOST, port: namedPort, path: '/' }));
+      counts[who] = (counts[who] ?? 0) + 1;
+    }
+    expectShares(counts, { c: 5, d: 5 });
   });
 
   it('a failed attempt is retried on another peer', async () => {
