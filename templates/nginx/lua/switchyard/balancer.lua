@@ -214,7 +214,7 @@ end
 --- it from $sy_upstream.
 function M.balance(name)
   local ctx = ngx.ctx
-  name = ctx.sy_upstream or name or ngx.var.sy_upstream
+  name = name or ctx.sy_upstream or ngx.var.sy_upstream
   if name == nil then
     return unavailable(ctx, "switchyard: no upstream name (balance(name) or $sy_upstream)")
   end
