@@ -99,6 +99,13 @@ export interface StatePush {
   readonly complete: boolean;
   readonly upstreams: Readonly<Record<string, Versioned<NginxUpstream>>>;
   readonly caps: Readonly<Record<string, Versioned<NginxCaps>>>;
+  /**
+   * The configuration revision a complete push stands for (runtime-state.json carries it): what
+   * `HeldState.fileRevision` reports, and the revision at which a complete push removes the held
+   * entries it does not name (a held entry of a higher revision is kept, and reported stale).
+   * Without it, the newest entry's revision.
+   */
+  readonly revision?: number;
   /** Partial pushes: entries to remove (each removal at `removedAt` revision, stale-checked like a change). */
   readonly removed?: {
     readonly upstreams: readonly string[];
@@ -196,5 +203,5 @@ export function completePush(state: NginxRuntimeState): StatePush {
   for (const [name, u] of Object.entries(state.upstreams)) upstreams[name] = versioned(u, state.revision);
   const caps: Record<string, Versioned<NginxCaps>> = {};
   for (const [tenant, c] of Object.entries(state.caps)) caps[tenant] = versioned(c, state.revision);
-  return { complete: true, upstreams, caps };
+  return { complete: true, revision: state.revision, upstreams, caps };
 }
