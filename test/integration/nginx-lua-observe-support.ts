@@ -229,7 +229,7 @@ export class LuaNginx {
     if (res.status !== 200) throw new Error(`state refused: ${res.status} ${res.body}`);
   }
 
-  async stats(): Promise<NginxStats & { overflow: Record<string, number> }> {
+  async stats(): Promise<NginxStats & Required<Pick<NginxStats, 'overflow'>>> {
     const res = await this.call('GET', '/stats');
     if (res.status !== 200) throw new Error(`stats: ${res.status} ${res.body}`);
     return JSON.parse(res.body);
