@@ -28,6 +28,7 @@ local FOLLOW_EVERY = 0.25 -- s between a non-checker's attempts to take the leas
 local REFRESH_EVERY = 1 -- s between rebuilds of the target list from the state
 local MAX_SLEEP = 0.25 -- s: the checker renews its lease and looks for due checks at least this often
 local MIN_SLEEP = 0.01
+local BUSY_SLEEP = 0.05
 local MAX_RUNNING = 64
 local DOWN = 68 -- "D"
 
@@ -312,11 +313,13 @@ local function step()
       heap_push(t)
     end
   end
-  local sleep = MAX_SLEEP
-  if heap[1] and running < MAX_RUNNING then
-    sleep = math.min(MAX_SLEEP, math.max(MIN_SLEEP, heap[1].due - now))
+  if running >= MAX_RUNNING then
+    return BUSY_SLEEP -- checks are due but MAX_RUNNING are still running
   end
-  return sleep
+  if heap[1] then
+    return math.min(MAX_SLEEP, math.max(MIN_SLEEP, heap[1].due - now))
+  end
+  return MAX_SLEEP
 end
 
 local function tick(premature)

@@ -155,6 +155,7 @@ end
 
 --- GET /switchyard/v1/stats: an NginxStats table (cjson-encodable).
 function _M.report()
+  ngx.update_time()
   local vips, upstreams, peers, tenants = {}, {}, {}, {}
   for i = 1, stats:get("!vips") or 0 do
     local name = stats:get("!vip|" .. i)
