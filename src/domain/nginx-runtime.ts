@@ -178,6 +178,13 @@ export interface NginxStats {
   >;
   /** Per tenant: requests in flight against its caps. */
   readonly tenants: Readonly<Record<string, { readonly active: number; readonly requestsPerSecond: number }>>;
+  /**
+   * Writes each dictionary had no room for, since it was made (`sy_stats`: counters never created,
+   * so those objects under-count; `sy_live`: in-flight or rate counts not kept, so caps fail open;
+   * `sy_health`: verdicts not stored). Nothing held is evicted to make room. Optional: added by the
+   * Lua module after the contract was first written.
+   */
+  readonly overflow?: Readonly<Record<'sy_stats' | 'sy_live' | 'sy_health', number>>;
 }
 
 /** What the control plane needs of a node's channel; fleet/nginx-runtime implements it over mTLS. */

@@ -1,0 +1,179 @@
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  get,
+  LuaNginx,
+  peer,
+  startBackend,
+  upstream,
+  type Backend,
+  type TestState,
+} from './nginx-lua-observe-support.js';
+
+/**
+ * switchyard.caps on real nginx with two workers: the connection cap (503 over maxConnections
+ * requests in flight), the sliding-second rate cap (429, counting admitted requests only), caps
+ * changed in the dictionary applying to the next request with no reload, no caps meaning no limit,
+ * and in-flight counts returning to zero however a request ends.
+ */
+
+const ACME = 'acme/web';
+const GLOBEX = 'globex/shop';
+
+let node: LuaNginx;
+let backend: Backend;
+/** Requests to /hold wait here until released. */
+const held: http.ServerResponse[] = [];
+
+function release(): void {
+  for (const res of held.splice(0)) res.writeHead(200).end('released');
+}
+
+function state(caps: TestState['caps']): TestState {
+  return {
+    upstreams: {
+      t_acme_web: upstream('acme', 'web', [peer('m1', backend.port)]),
+      t_globex_shop: upstream('globex', 'shop', [peer('m1', backend.port)]),
+    },
+    caps,
+  };
+}
+
+/** Starts a GET that the backend holds; resolves with its status once released. */
+function holding(port: number): { done: Promise<number>; abort(): void } {
+  let request: http.ClientRequest | undefined;
+  const done = new Promise<number>((resolve, reject) => {
+    request = http.get({ host: '127.0.0.1', port, path: '/hold', agent: false, timeout: 20_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    request.on('error', reject);
+  });
+  return { done, abort: () => request?.destroy() };
+}
+
+beforeAll(async () => {
+  backend = await startBackend((req, res) => {
+    if (req.url === '/hold') held.push(res);
+    else res.writeHead(200).end('ok');
+  });
+  node = await LuaNginx.start({
+    workers: 2,
+    servers: [
+      { tenant: 'acme', vip: 'web', upstream: 't_acme_web' },
+      { tenant: 'globex', vip: 'shop', upstream: 't_globex_shop' },
+    ],
+  });
+});
+
+afterAll(async () => {
+  release();
+  await node?.stop();
+  await backend?.close();
+});
+
+describe('runtime caps on nginx', () => {
+  it('does not limit a tenant without a caps entry', async () => {
+    await node.setState(state({ acme: { maxConnections: 1, requestsPerSecond: 1 } }));
+    const statuses: number[] = [];
+    for (let batch = 0; batch < 5; batch++) {
+      const replies = await Promise.all(Array.from({ length: 40 }, () => get(node.port(GLOBEX))));
+      statuses.push(...replies.map((r) => r.status));
+    }
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+  });
+
+  it('refuses requests over maxConnections with 503, and applies a changed cap to the next request without a reload', async () => {
+    await node.setState(state({ acme: { maxConnections: 3, requestsPerSecond: 1000 } }));
+    const workers = node.workers();
+    const slow = [holding(node.port(ACME)), holding(node.port(ACME)), holding(node.port(ACME))];
+    await expect.poll(() => held.length, { timeout: 5000 }).toBe(3);
+    expect((await get(node.port(ACME))).status).toBe(503);
+    expect((await node.stats()).tenants.acme).toMatchObject({ active: 3 });
+    // Another tenant's cap is its own.
+    expect((await get(node.port(GLOBEX))).status).toBe(200);
+
+    await node.setState(state({ acme: { maxConnections: 4, requestsPerSecond: 1000 } }));
+    expect((await get(node.port(ACME))).status).toBe(200);
+    await node.setState(state({ acme: { maxConnections: 2, requestsPerSecond: 1000 } }));
+    expect((await get(node.port(ACME))).status).toBe(503);
+
+    release();
+    expect(await Promise.all(slow.map((s) => s.done))).toEqual([200, 200, 200]);
+    await expect.poll(async () => (await node.stats()).tenants.acme?.active, { timeout: 5000 }).toBe(0);
+    expect((await get(node.port(ACME))).status).toBe(200);
+    expect(node.workers()).toEqual(workers); // no reload
+  });
+
+  it('gives a tenant sending three times its request rate about its cap every second, and 429 for the rest', async () => {
+    const CAP = 40;
+    const SECONDS = 5;
+    await node.setState(state({ acme: { maxConnections: 1000, requestsPerSecond: CAP } }));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+    const sent: { at: number; status: Promise<number> }[] = [];
+    const send = () =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.get({ host: '127.0.0.1', port: node.port(ACME), path: '/', agent, timeout: 5000 }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+      });
+    const start = performance.now();
+    let rate = -1;
+    // Paced by the clock rather than by a timer per request: about 3 × CAP requests every second.
+    for (let i = 0; i < 3 * CAP * SECONDS; i++) {
+      const due = start + (i * 1000) / (3 * CAP);
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      sent.push({ at: performance.now() - start, status: send() });
+      if (i === 3 * CAP * 3) rate = (await node.stats()).tenants.acme!.requestsPerSecond;
+    }
+    const statuses = await Promise.all(sent.map((s) => s.status));
+    agent.destroy();
+    expect(new Set(statuses)).toEqual(new Set([200, 429]));
+
+    const perSecond = Array.from({ length: SECONDS }, () => 0);
+    sent.forEach((s, i) => {
+      const second = Math.floor(s.at / 1000);
+      if (statuses[i] === 200 && second < SECONDS) perSecond[second]! += 1;
+    });
+    // The first second also gets the burst an empty window admits; from then on, about the cap.
+    for (const admitted of perSecond.slice(1)) {
+      expect(admitted, `admitted per second: ${perSecond.join(', ')}`).toBeGreaterThanOrEqual(CAP * 0.9);
+      expect(admitted, `admitted per second: ${perSecond.join(', ')}`).toBeLessThanOrEqual(CAP * 1.1);
+    }
+    expect(rate).toBeGreaterThanOrEqual(CAP * 0.8);
+    expect(rate).toBeLessThanOrEqual(CAP * 1.1);
+  });
+
+  it('returns the in-flight counts to zero however requests end: served, refused, denied or abandoned by the client', async () => {
+    await node.setState(state({ acme: { maxConnections: 2, requestsPerSecond: 1000 } }));
+    const first = holding(node.port(ACME));
+    const abandoned = holding(node.port(ACME));
+    await expect.poll(() => held.length, { timeout: 5000 }).toBe(2);
+    const over = await Promise.all(Array.from({ length: 10 }, () => get(node.port(ACME))));
+    expect(new Set(over.map((r) => r.status))).toEqual(new Set([503]));
+    abandoned.abort();
+    await abandoned.done.catch(() => undefined);
+    // nginx notices the client left when the backend answers; until then the request is in flight.
+    release();
+    expect(await first.done).toBe(200);
+    await expect.poll(async () => (await node.stats()).tenants.acme?.active, { timeout: 5000 }).toBe(0);
+    // The sliding second still holds the last test's admissions; 429s are wanted from this test's own.
+    await expect.poll(async () => (await node.stats()).tenants.acme?.requestsPerSecond, { timeout: 5000 }).toBe(0);
+    await node.setState(state({ acme: { maxConnections: 2, requestsPerSecond: 5 } }));
+    const statuses = new Set<number>();
+    for (let i = 0; i < 12; i++) statuses.add((await get(node.port(ACME))).status);
+    expect(statuses).toEqual(new Set([200, 429]));
+    const stats = await node.stats();
+    expect(stats.tenants.acme?.active).toBe(0);
+    expect(stats.vips[ACME]?.active).toBe(0);
+    expect(stats.upstreams.t_acme_web?.active).toBe(0);
+    expect(stats.peers['t_acme_web/m1']?.active).toBe(0);
+  });
+
+  it('logs no errors', () => {
+    expect(node.errors().join('\n')).toBe('');
+  });
+});
