@@ -128,7 +128,9 @@ export function describeNginxChange(
     return {
       command,
       description:
-        change.entry === 'upstream' ? 'an upstream the node no longer serves' : 'caps of a tenant no longer on the node',
+        change.entry === 'upstream'
+          ? 'an upstream the node no longer serves'
+          : 'caps of a tenant no longer on the node',
     };
   const what = change.action === 'add' ? 'new' : 'changed';
   if (change.entry === 'caps') {
@@ -139,13 +141,16 @@ export function describeNginxChange(
     };
   }
   const u = desired.upstreams[change.name]!;
-  const peers = u.peers.map((p) => `${p.name} ${p.admin === 'ready' ? `weight ${p.weight}` : p.admin}${p.backup ? ' backup' : ''}`);
+  const peers = u.peers.map(
+    (p) => `${p.name} ${p.admin === 'ready' ? `weight ${p.weight}` : p.admin}${p.backup ? ' backup' : ''}`,
+  );
   return {
     command,
-    description: `${what} upstream of pool ${u.pool} of tenant ${u.tenant}: ${u.algorithm}${u.healthCheck === null ? '' : `, ${u.healthCheck.type} check`}; ${peers.length === 0 ? 'no peers' : peers.join(', ')}`.slice(
-      0,
-      500,
-    ),
+    description:
+      `${what} upstream of pool ${u.pool} of tenant ${u.tenant}: ${u.algorithm}${u.healthCheck === null ? '' : `, ${u.healthCheck.type} check`}; ${peers.length === 0 ? 'no peers' : peers.join(', ')}`.slice(
+        0,
+        500,
+      ),
   };
 }
 

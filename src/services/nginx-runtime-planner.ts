@@ -7,7 +7,9 @@ import { toNginxRuntime } from '../render/nginx-runtime-view.js';
 type Address = { readonly host: string; readonly port: number };
 
 /** What an NGINX node's channel said it holds, or why that is unknown (the error says what to do). */
-export type NginxObservation = { readonly ok: true; readonly held: HeldState } | { readonly ok: false; readonly error: string };
+export type NginxObservation =
+  | { readonly ok: true; readonly held: HeldState }
+  | { readonly ok: false; readonly error: string };
 
 /** One NGINX node's runtime picture: what it should hold, what it holds, and the push between. */
 export interface NginxNodeRuntime {

@@ -164,7 +164,9 @@ describe('nodes', () => {
   it('checks a patch against the node kind and the other nodes', async () => {
     const nginx = await app.admin('PATCH', '/v1/nodes/ngx-1', { masterAddress: { host: '10.0.0.30', port: 9999 } });
     expect(nginx.status).toBe(400);
-    expect(nginx.body.error.details).toEqual([{ path: 'body.masterAddress', message: 'nginx nodes have no master CLI' }]);
+    expect(nginx.body.error.details).toEqual([
+      { path: 'body.masterAddress', message: 'nginx nodes have no master CLI' },
+    ]);
     const lb2 = await app.admin('POST', '/v1/nodes', {
       ...lb1,
       name: 'lb-2',

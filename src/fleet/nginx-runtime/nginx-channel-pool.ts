@@ -50,7 +50,8 @@ export class NginxChannelPool implements NginxChannels {
   }
 }
 
-const closedError = () => new NginxRuntimeError('unavailable', 'the runtime channels are closed (the control plane is stopping)');
+const closedError = () =>
+  new NginxRuntimeError('unavailable', 'the runtime channels are closed (the control plane is stopping)');
 
 /** What a closed pool hands out: every call fails at once rather than throwing at the caller. */
 const CLOSED: NginxRuntimeChannel = {

@@ -144,7 +144,9 @@ export class NginxRuntimeClient implements NginxRuntimeChannel {
   /** One request and its whole reply; rejects with the transport's error, or a NginxRuntimeError of its own. */
   private exchange(method: string, path: string, body: string | undefined, deadline: number): Promise<Exchange> {
     if (this.closed)
-      return Promise.reject(new NginxRuntimeError('unavailable', `the runtime channel client of ${this.name} is closed`));
+      return Promise.reject(
+        new NginxRuntimeError('unavailable', `the runtime channel client of ${this.name} is closed`),
+      );
     const secureContext: tls.SecureContext | null = this.tls.secureContext();
     if (secureContext === null)
       return Promise.reject(
@@ -226,7 +228,9 @@ export class NginxRuntimeClient implements NginxRuntimeChannel {
         // A reply cut short (the node closed the connection mid-body) ends in 'close' without 'end'.
         res.on('close', () => {
           if (!res.complete)
-            finish({ error: Object.assign(new Error('the connection closed before the whole reply'), { code: 'ECONNRESET' }) });
+            finish({
+              error: Object.assign(new Error('the connection closed before the whole reply'), { code: 'ECONNRESET' }),
+            });
         });
         res.on('end', () =>
           finish({ exchange: { status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') } }),

@@ -91,7 +91,10 @@ export function describeStatus(name: string, what: string, status: number, text:
       'full',
       `a shared dictionary on ${name} is full (507${said}): nothing of the entry changed; raise the dictionary's size (lua_shared_dict), which takes a reload`,
     );
-  return new NginxRuntimeError('protocol', `${name} answered ${what} with HTTP ${status}${said || `: ${firstLine(text)}`}`);
+  return new NginxRuntimeError(
+    'protocol',
+    `${name} answered ${what} with HTTP ${status}${said || `: ${firstLine(text)}`}`,
+  );
 }
 
 /** `field: message` from the channel's JSON error body, or null when the body is not one. */
