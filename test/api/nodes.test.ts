@@ -103,11 +103,6 @@ describe('nodes', () => {
     ['an unknown kind', { kind: 'envoy' }, 'body.kind'],
     ['a name that is not a slug', { name: 'LB 3' }, 'body.name'],
     ['an unknown field', { weight: 3 }, 'body.weight'],
-    [
-      'a runtime API on an nginx node',
-      { kind: 'nginx', runtimeAddress: { host: '10.0.0.13', port: 9999 } },
-      'body.runtimeAddress',
-    ],
     ['a master CLI port out of range', { masterAddress: { host: '10.0.0.12', port: 0 } }, 'body.masterAddress.port'],
     [
       'a master CLI host that is not an IP',
