@@ -28,17 +28,36 @@ export interface NginxRuntimePlan {
    * newer state, settles them.
    */
   readonly ahead: readonly string[];
+  /** Entries to remove once the node runs a configuration without them (see PlanOptions.deferRemovals). */
+  readonly deferred: readonly string[];
+}
+
+export interface NginxPlanOptions {
+  /**
+   * The node still runs a configuration older than the desired state: its `upstream` blocks and
+   * tenant servers may still use the entries the desired state dropped (a VIP removed with its
+   * persistence upstream, a tenant moved off the node), and removing them now would answer 503
+   * until the reload. They are left in place; the reload's complete state file removes them, as
+   * does the first pass after the node has applied a newer configuration.
+   */
+  readonly deferRemovals?: boolean;
 }
 
 /**
  * Pure: what to push so that a node holding `held` holds `desired`. Entries are compared by hash
  * (the node reports hashes, not contents), so an unchanged entry costs nothing whatever its
  * revision; changed and new entries go at the desired revision, entries the desired state no
- * longer has are removed at it. Nothing is pushed over an entry the node holds at a newer revision.
+ * longer has are removed at it (or later: see NginxPlanOptions). Nothing is pushed over an entry
+ * the node holds at a newer revision.
  */
-export function planNginxRuntime(desired: NginxRuntimeState, held: HeldState): NginxRuntimePlan {
+export function planNginxRuntime(
+  desired: NginxRuntimeState,
+  held: HeldState,
+  options: NginxPlanOptions = {},
+): NginxRuntimePlan {
   const changes: NginxRuntimeChange[] = [];
   const ahead: string[] = [];
+  const deferred: string[] = [];
   const revision = desired.revision;
   const diff = <T extends object>(
     entry: NginxRuntimeChange['entry'],
@@ -65,6 +84,10 @@ export function planNginxRuntime(desired: NginxRuntimeState, held: HeldState): N
         ahead.push(`${entry} ${name}`);
         continue;
       }
+      if (options.deferRemovals === true) {
+        deferred.push(`${entry} ${name}`);
+        continue;
+      }
       removed.push(name);
       changes.push({ entry, name, action: 'remove' });
     }
@@ -72,7 +95,7 @@ export function planNginxRuntime(desired: NginxRuntimeState, held: HeldState): N
   };
   const upstreams = diff<NginxUpstream>('upstream', desired.upstreams, held.upstreams);
   const caps = diff<NginxCaps>('caps', desired.caps, held.caps);
-  if (changes.length === 0) return { push: null, changes, ahead };
+  if (changes.length === 0) return { push: null, changes, ahead, deferred };
   const removals = upstreams.removed.length + caps.removed.length > 0;
   return {
     push: {
@@ -83,6 +106,7 @@ export function planNginxRuntime(desired: NginxRuntimeState, held: HeldState): N
     },
     changes,
     ahead,
+    deferred,
   };
 }
 

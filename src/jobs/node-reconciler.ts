@@ -477,7 +477,10 @@ export class NodeReconciler {
     early: Promise<NginxObservation>,
   ): Promise<PassOutcome> {
     const nginx = this.deps.nginx!;
-    const { desired, observation, plan } = await nginx.plan(node.name, address, snapshot, { early });
+    const { desired, observation, plan } = await nginx.plan(node.name, address, snapshot, {
+      early,
+      appliedRevision: node.appliedRevision,
+    });
     if (!observation.ok || plan === null) {
       const error = `cannot read the node's runtime channel: ${observation.ok ? 'no plan' : observation.error}`;
       await this.record(node, { revision: null, pending: this.recorded?.pending ?? 0, error, sent: 0, failed: 0 });

@@ -1,5 +1,5 @@
 import type { HeldState, NginxRuntimeChannel, NginxRuntimeState } from '../domain/nginx-runtime.js';
-import { planNginxRuntime, type NginxRuntimePlan } from '../domain/nginx-runtime-plan.js';
+import { planNginxRuntime, type NginxPlanOptions, type NginxRuntimePlan } from '../domain/nginx-runtime-plan.js';
 import type { NodeSnapshot } from '../domain/snapshot.js';
 import type { NginxChannels } from '../fleet/nginx-runtime/nginx-channel-pool.js';
 import { toNginxRuntime } from '../render/nginx-runtime-view.js';
@@ -44,16 +44,27 @@ export class NginxRuntimePlanner {
       );
   }
 
-  /** Reads the node (or takes the read `early` began) and plans from `snapshot`. */
+  /**
+   * Reads the node (or takes the read `early` began) and plans from `snapshot`. `appliedRevision`
+   * is the revision of the configuration the node's agent last applied: until it reaches the
+   * snapshot's, entries the snapshot dropped stay (its running config may still use them).
+   */
   async plan(
     node: string,
     address: Address,
     snapshot: NodeSnapshot,
-    options: { readonly early?: Promise<NginxObservation> } = {},
+    options: { readonly early?: Promise<NginxObservation>; readonly appliedRevision: number | null },
   ): Promise<NginxNodeRuntime> {
     const observing = options.early ?? this.startObservation(node, address);
     const desired = toNginxRuntime(snapshot);
     const observation = await observing;
-    return { desired, observation, plan: observation.ok ? planNginxRuntime(desired, observation.held) : null };
+    const planOptions: NginxPlanOptions = {
+      deferRemovals: options.appliedRevision === null || options.appliedRevision < snapshot.revision,
+    };
+    return {
+      desired,
+      observation,
+      plan: observation.ok ? planNginxRuntime(desired, observation.held, planOptions) : null,
+    };
   }
 }

@@ -198,7 +198,9 @@ export class PlanService {
     address: { host: string; port: number },
     snapshot: NodeSnapshot,
   ): Promise<RuntimeSection> {
-    const { desired, observation, plan } = await this.nginxRuntime.plan(node.name, address, snapshot);
+    const { desired, observation, plan } = await this.nginxRuntime.plan(node.name, address, snapshot, {
+      appliedRevision: node.appliedRevision,
+    });
     const changes = plan?.changes ?? [];
     const notes: string[] = [];
     if (changes.length > 0)
@@ -207,12 +209,14 @@ export class PlanService {
       notes.push(
         `the node holds a newer revision of ${plan.ahead.slice(0, 5).join(', ')}${plan.ahead.length > 5 ? ` (and ${plan.ahead.length - 5} more)` : ''} than this state: left as it is`,
       );
+    const deferred = plan?.deferred ?? [];
     return {
       address: formatRuntimeAddress(address)!,
       reachable: observation.ok,
       error: observation.ok ? null : observation.error,
       commands: changes.map((c) => describeNginxChange(c, desired)),
-      pendingReload: [],
+      // Removed once the node runs a configuration without them (its reload's state file drops them).
+      pendingReload: deferred.map((d) => `remove ${d}: the configuration the node runs may still use it`),
       inProgress: [],
       notes,
     };

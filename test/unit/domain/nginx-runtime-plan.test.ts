@@ -108,7 +108,7 @@ describe('planning a push to an NGINX node', () => {
   it('when the node holds the desired entries, then nothing is pushed, however old their revisions', () => {
     const node = ModelNode.loaded(state(3));
     const plan = planNginxRuntime(state(9), node.held());
-    expect(plan).toEqual({ push: null, changes: [], ahead: [] });
+    expect(plan).toEqual({ push: null, changes: [], ahead: [], deferred: [] });
   });
 
   it("when a member's weight changes, then only its upstream is pushed, at the new revision, hashed as the state file hashes it", () => {
@@ -177,6 +177,25 @@ describe('planning a push to an NGINX node', () => {
     });
     node.push(plan.push!);
     expect(planNginxRuntime(desired, node.held()).push).toBeNull();
+  });
+
+  it('while the node runs an older configuration, then what is gone stays until it applies a newer one, and the rest goes now', () => {
+    const node = ModelNode.loaded(state(3));
+    const desired = state(6, {
+      upstreams: { t_a_web: upstream('a', 'web', [peer('m1', { weight: 5 })]) },
+      caps: { a: state(6).caps.a! },
+    });
+    const plan = planNginxRuntime(desired, node.held(), { deferRemovals: true });
+    expect(plan.changes).toEqual([{ entry: 'upstream', name: 't_a_web', action: 'change' }]);
+    expect(plan.push!.removed).toBeUndefined();
+    expect(plan.deferred).toEqual(['upstream t_b_api', 'caps b']);
+    node.push(plan.push!);
+    expect(planNginxRuntime(desired, node.held(), { deferRemovals: true }).push).toBeNull();
+    expect(planNginxRuntime(desired, node.held()).push!.removed).toEqual({
+      upstreams: ['t_b_api'],
+      caps: ['b'],
+      revision: 6,
+    });
   });
 
   it('when the node holds an entry at a newer revision than this state, then it is left alone, changed or removed', () => {

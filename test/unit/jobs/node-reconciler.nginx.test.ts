@@ -50,6 +50,7 @@ const node = {
   runtimeAddress: { host: '127.0.0.1', port: 1 },
   configDir: '/etc/x',
   capacity: { vcpu: 1, memoryMb: 512 },
+  appliedRevision: null,
 } as unknown as ProxyNode;
 
 const member = (name: string, weight = 100) => ({
@@ -220,13 +221,18 @@ describe('the reconcile pass of an NGINX node with a runtime channel', () => {
     expect(fake.statsReads).toBeGreaterThan(0);
   });
 
-  it('removes the entries of a tenant that left the node', async () => {
+  it('removes the entries of a tenant that left the node once the node has applied a configuration without it', async () => {
     const fake = new FakeNode();
     const state = { snapshot: snapshot(3, { m1: 100 }, ['a', 'b']) };
     const h = harness(fake, state);
     await h.pass();
     state.snapshot = snapshot(5, { m1: 100 }, ['a']);
     await h.pass(5);
+    // Its running config still serves b until the agent applies revision 5: b's entries stay.
+    expect(fake.pushes).toHaveLength(1);
+    expect([...fake.entries.keys()].sort()).toEqual(['caps a', 'caps b', 't_a_web', 't_b_web']);
+    h.reconciler.update({ ...node, appliedRevision: 5 });
+    await h.pass();
     expect(fake.pushes.at(-1)!.removed).toEqual({ upstreams: ['t_b_web'], caps: ['b'], revision: 5 });
     expect([...fake.entries.keys()].sort()).toEqual(['caps a', 't_a_web']);
   });
