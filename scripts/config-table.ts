@@ -107,7 +107,7 @@ const CONTROL_PLANE: { readonly [K in ConfigVariable]: Entry } = {
   },
   SWITCHYARD_RELOAD_CAP_INTERVAL_S: {
     meaning:
-      'On nodes where every cap change is a reload (NGINX, HAProxy without a Runtime API), cap changes are batched into at most one reload per this many seconds; a new tenant or a cap that must come down goes out at once.',
+      'On nodes where every cap change is a reload (no runtimeAddress: NGINX without a runtime channel, HAProxy without a Runtime API), cap changes are batched into at most one reload per this many seconds; a new tenant or a cap that must come down goes out at once.',
   },
   SWITCHYARD_PLACEMENT_REPLICAS: {
     meaning: 'Nodes each tenant is placed on, per proxy kind, where the fleet has them (see [Placement](capacity.md#placement-which-nodes-serve-a-tenant)).',

@@ -13,6 +13,7 @@ import type { Logger } from './logger.js';
 import { VERSION } from './version.js';
 import { RuntimeClientPool } from './fleet/runtime-api/runtime-client-pool.js';
 import { RuntimeClientTls } from './fleet/runtime-api/connection/runtime-client-tls.js';
+import { NginxChannelPool } from './fleet/nginx-runtime/nginx-channel-pool.js';
 import { CertificateRenewalJob } from './jobs/certificate-renewal.js';
 import { Reconciler } from './jobs/reconciler.js';
 import { LeaderElector } from './jobs/leader.js';
@@ -48,6 +49,8 @@ export interface ControlPlane {
   readonly certificates: CertificateRenewalJob;
   /** The Runtime API clients (mutual TLS) the reconciler, plans and the stats poller share. */
   readonly runtimeClients: RuntimeClientPool;
+  /** The NGINX runtime channel clients (mutual TLS, the same certificates), shared the same way. */
+  readonly nginxChannels: NginxChannelPool;
   /** Loads the newest client certificate now (a renewal on this replica does it itself). */
   refreshRuntimeTls(): Promise<void>;
   stop(): Promise<void>;
@@ -89,6 +92,8 @@ export interface Core {
   readonly metrics: Metrics;
   /** One Runtime API connection per HAProxy node, shared by plans and the reconciler. */
   readonly runtimeClients: RuntimeClientPool;
+  /** One runtime channel client per NGINX node, shared by plans and the reconciler. */
+  readonly nginxChannels: NginxChannelPool;
   /** The control plane's client certificate for the nodes' mTLS listeners (reloaded when renewed). */
   readonly runtimeTls: RuntimeClientTls;
   /** Loads the newest client certificate from the database (after a renewal, and every minute). */
@@ -116,6 +121,8 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
     backoff: { maxMs: config.reconcile.retryMaxMs },
     tls: runtimeTls,
   });
+  // NGINX nodes' runtime channels: the same client certificate and CA, read at each new connection.
+  const nginxChannels = new NginxChannelPool(runtimeTls);
   const services = createServices(database.db, {
     tokenCacheMs: config.tokenCacheMs,
     secretKey,
@@ -125,6 +132,7 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
     metrics,
     approval: { autoApproveUpTo: config.autoApproveUpTo },
     runtimeClients,
+    nginxChannels,
     drainTimeoutMs: config.reconcile.drainTimeoutMs,
     reloadHoldRetryMs: config.reconcile.reloadHoldRetryMs,
     allocation: {
@@ -157,10 +165,12 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
     services,
     metrics,
     runtimeClients,
+    nginxChannels,
     runtimeTls,
     refreshRuntimeTls,
     close: async () => {
       clearInterval(refresher);
+      nginxChannels.close();
       await runtimeClients.close();
       await feed.stop();
       await database.close();
@@ -169,10 +179,8 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
 }
 
 export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
-  const { database, feed, services, metrics, runtimeClients, runtimeTls, refreshRuntimeTls, close } = await openCore(
-    config,
-    logger,
-  );
+  const { database, feed, services, metrics, runtimeClients, nginxChannels, runtimeTls, refreshRuntimeTls, close } =
+    await openCore(config, logger);
   const adminTokenPath = resolve(config.dataDir, 'admin-token');
   const admin = await services.tokens.ensureAdmin(config.adminToken, (secret) => {
     try {
@@ -226,8 +234,14 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
           db: database.db,
           configs: services.configs,
           runtime: services.runtime,
+          nginx: services.nginxRuntime,
           changes: feed,
-          clients: runtimeClients,
+          clients: {
+            retain: (nodes) => {
+              runtimeClients.retain(nodes);
+              nginxChannels.retain(nodes);
+            },
+          },
           logger: logger.child({ component: 'reconciler' }),
           metrics,
         },
@@ -304,6 +318,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     leader,
     certificates,
     runtimeClients,
+    nginxChannels,
     refreshRuntimeTls,
     stop: async () => {
       services.configs.close();
@@ -314,6 +329,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       await retention.stop();
       await certificates.stop();
       const polling = statsPoller?.stop();
+      nginxChannels.close();
       await runtimeClients.close();
       await reconciling;
       await polling;

@@ -40,7 +40,7 @@ export class Metrics {
 
   readonly runtimeCommands = new Counter({
     name: 'switchyard_runtime_commands_total',
-    help: 'HAProxy Runtime API commands sent, by node and outcome (ok, error, not_executed)',
+    help: 'HAProxy Runtime API commands sent and NGINX runtime channel entries pushed, by node and outcome (ok, error, not_executed)',
     labelNames: ['node', 'outcome'] as const,
     registers: [this.registry],
   });

@@ -93,7 +93,7 @@ export async function saveCertificate(db: Db, c: CertificateRow): Promise<void> 
 }
 
 /**
- * Whether every HAProxy node with a Runtime API runs (has applied) a config built after its
+ * Whether every node with a Runtime API or runtime channel runs (has applied) a config built after its
  * certificate from `caId` was issued: then each trusts that CA (the bundle is in the same files),
  * and the control plane may present a client certificate from it.
  */
@@ -101,7 +101,6 @@ export async function everyNodeTrusts(db: Db, caId: number): Promise<boolean> {
   const row = await db
     .selectFrom('nodes as n')
     .leftJoin('fleet_certificates as c', 'c.node_name', 'n.name')
-    .where('n.kind', '=', 'haproxy')
     .where('n.runtime_host', 'is not', null)
     .where((eb) =>
       eb.or([

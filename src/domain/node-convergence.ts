@@ -22,6 +22,8 @@ export interface Convergence {
 export type NodeView = Omit<ProxyNode, 'status'> & { readonly status: NodeStatus & Convergence };
 
 export type ConvergenceInput = Pick<ProxyNode, 'lastHeartbeatAt' | 'createdAt' | 'runtimeAddress'> & {
+  /** Names what failed in words: HAProxy's Runtime API or NGINX's runtime channel (absent: HAProxy). */
+  readonly kind?: ProxyNode['kind'];
   readonly status: Pick<NodeStatus, 'desiredHash' | 'appliedHash' | 'lastError'> & {
     readonly runtime: Pick<NodeStatus['runtime'], 'pending' | 'error'>;
   };
@@ -33,7 +35,7 @@ const not = (cause: NotConvergedCause, waitingFor: string): Convergence => ({ co
 /**
  * The one rule for whether a node is converged, used by every view (node, tenant status, plan,
  * metrics). A node whose agent is silent past `MISSED_HEARTBEATS` intervals, or whose last Runtime
- * API push failed, is not converged whatever hashes it last reported: the proxy may be dead.
+ * API or runtime channel push failed, is not converged whatever hashes it last reported: the proxy may be dead.
  * Otherwise it must have applied the latest stored config with no runtime command pending.
  * Pure: `now` (ms) is passed in.
  */
@@ -41,8 +43,10 @@ export function decideConvergence(node: ConvergenceInput, now: number, heartbeat
   const silent = agentSilence(node, now, heartbeatIntervalMs);
   if (silent !== null) return not('agent_silent', `its agent to report again: ${silent}`);
   const runtime = node.status.runtime;
-  if (runtime.error !== null)
-    return not('runtime_api_failing', `its Runtime API, whose last push failed: ${runtime.error}`);
+  if (runtime.error !== null) {
+    const channel = node.kind === 'nginx' ? 'runtime channel' : 'Runtime API';
+    return not('runtime_api_failing', `its ${channel}, whose last push failed: ${runtime.error}`);
+  }
   if (node.status.desiredHash === null) return not('no_config', 'no configuration built yet');
   if (node.status.appliedHash !== node.status.desiredHash) {
     return node.status.lastError
@@ -50,7 +54,10 @@ export function decideConvergence(node: ConvergenceInput, now: number, heartbeat
       : not('not_applied', 'agent to apply the latest configuration');
   }
   if (node.runtimeAddress !== null && runtime.pending > 0)
-    return not('runtime_pending', `${runtime.pending} runtime command(s)`);
+    return not(
+      'runtime_pending',
+      node.kind === 'nginx' ? `${runtime.pending} runtime entries` : `${runtime.pending} runtime command(s)`,
+    );
   return CONVERGED;
 }
 

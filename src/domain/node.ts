@@ -31,8 +31,9 @@ export interface ProxyNode {
    */
   readonly host: string;
   /**
-   * Where the control plane reaches the HAProxy Runtime API, or null: an mTLS listener that
-   * HAProxy itself terminates and forwards to the admin socket in `socketDir` (never plain text).
+   * Where the control plane reaches the node's runtime state, or null: on HAProxy an mTLS listener
+   * that HAProxy itself terminates and forwards to the admin socket in `socketDir`; on NGINX the
+   * Lua runtime channel's HTTPS listener, client certificate required (never plain text).
    */
   readonly runtimeAddress: RuntimeAddress | null;
   /**
@@ -197,9 +198,6 @@ export const createNodeSchema = z
     vrrp: vrrpSettingsSchema.nullable().default(null),
   })
   .superRefine((n, ctx) => {
-    if (n.kind === 'nginx' && n.runtimeAddress !== null) {
-      ctx.addIssue({ code: 'custom', path: ['runtimeAddress'], message: 'nginx nodes have no runtime API' });
-    }
     if (n.kind === 'nginx' && n.masterAddress !== null) {
       ctx.addIssue({ code: 'custom', path: ['masterAddress'], message: 'nginx nodes have no master CLI' });
     }

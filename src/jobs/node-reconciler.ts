@@ -1,5 +1,8 @@
 import type { MemberHealth } from '../domain/member-health.js';
 import { memberHealth } from '../domain/member-health.js';
+import { nginxMemberHealth } from '../domain/nginx-member-health.js';
+import type { NginxRuntimeState, StatePush } from '../domain/nginx-runtime.js';
+import { describePushFailures, judgePush, type NginxPushOutcome } from '../domain/nginx-runtime-plan.js';
 import type { ProxyNode } from '../domain/node.js';
 import type { RuntimePlan } from '../domain/runtime-plan.js';
 import type { NodeSnapshot } from '../domain/snapshot.js';
@@ -14,6 +17,7 @@ import type { CommandResult } from '../fleet/runtime-api/runtime-executor.js';
 import type { Logger } from '../logger.js';
 import type { ServedConfig } from '../services/config/node-config.js';
 import type { EarlyObservation, PassScope, RuntimePlanner } from '../services/runtime-planner.js';
+import type { NginxObservation, NginxRuntimePlanner } from '../services/nginx-runtime-planner.js';
 import { changedTenants } from './pass-scope.js';
 import { SerialLane, type LaneOutcome } from '../util/serial-lane.js';
 
@@ -29,6 +33,8 @@ export interface NodeReconcilerDeps {
   runtimeSnapshot(node: ProxyNode, atLeast?: number): Promise<NodeSnapshot>;
   currentRevision(): Promise<number>;
   readonly runtime: Pick<RuntimePlanner, 'plan' | 'executor' | 'startObservation' | 'firstTarget'>;
+  /** NGINX nodes' runtime channels; absent, an NGINX node changes by reload only, runtime address or not. */
+  readonly nginx?: Pick<NginxRuntimePlanner, 'plan' | 'channel' | 'startObservation'> | undefined;
   readonly logger: Logger;
   readonly metrics?: ReconcilerMetrics | undefined;
 }
@@ -47,6 +53,8 @@ export interface NodeReconcilerOptions {
   readonly buildAfterPushMs?: number;
   /** The shortest time between the starts of two builds of the node (ms); writes in between share the next. */
   readonly minBuildIntervalMs?: number;
+  /** An NGINX node's member health is read (its channel's stats) at most this often (ms); default 1 s. */
+  readonly nginxHealthIntervalMs?: number;
 }
 
 /** At most five builds a second per node, whatever the write rate. */
@@ -59,6 +67,18 @@ const BUILD_AFTER_PUSH_MS = 300;
 
 /** How a pass ended: `followUp` asks for another soon (a drain in progress, or commands to verify). */
 type PassOutcome = { readonly ok: true; readonly followUp: boolean } | { readonly ok: false; readonly error: string };
+
+/**
+ * A pass's runtime half for one proxy kind: the node's read, begun before the snapshot it will be
+ * compared with has loaded (`observed`: whether the node answered), and the push from that snapshot.
+ */
+interface RuntimeStep {
+  readonly observed: Promise<boolean>;
+  push(snapshot: NodeSnapshot): Promise<PassOutcome>;
+}
+
+/** Stats of a large NGINX node are megabytes to build and read: member health is not read on every pass of a write stream. */
+const NGINX_HEALTH_INTERVAL_MS = 1_000;
 
 /**
  * One node's reconcile loop. Passes never overlap (a wake during a pass runs one more after it)
@@ -76,6 +96,9 @@ export class NodeReconciler {
   /** What scoped passes last stored, by their backends: a follow-up that read the same writes nothing. */
   private readonly scopedHealth = new Map<string, string>();
   private lastSent = '';
+  /** When an NGINX node's member health was last read, and the last error reading it (logged once). */
+  private nginxHealthAt = 0;
+  private nginxHealthError: string | null = null;
   /** The deferred cap raises a reload was last requested for (see requestReloadFor). */
   private reloadRequestedFor: string | null = null;
   /** The highest committed revision announced to this node (change events carry it). */
@@ -130,7 +153,7 @@ export class NodeReconciler {
         Math.max(options.minBuildIntervalMs ?? MIN_BUILD_INTERVAL_MS, BUILD_SHARE_INVERSE * lastBuildMs),
     });
     // Every outcome has a series from the start, so a rate() over it works before the first push.
-    if (node.runtimeAddress !== null) {
+    if (this.hasRuntime(node)) {
       for (const outcome of RUNTIME_OUTCOMES)
         deps.metrics?.runtimeCommands.inc({ node: node.name, outcome: outcome.replace('-', '_') }, 0);
     }
@@ -230,8 +253,9 @@ export class NodeReconciler {
     const node = this.node;
     const target = await this.targetRevision();
     const stale = this.served === null || this.served.config.revision < target;
-    // NGINX nodes, and HAProxy nodes without a Runtime API, change by reload only: the build is all.
-    if (node.kind !== 'haproxy' || node.runtimeAddress === null) {
+    // Nodes without a Runtime API or runtime channel change by reload only: the build is all.
+    const address = node.runtimeAddress;
+    if (address === null || !this.hasRuntime(node)) {
       if (stale) this.builds.request();
       this.covered = Math.max(this.covered, target);
       return { ok: true, followUp: false };
@@ -249,12 +273,24 @@ export class NodeReconciler {
       : undefined;
     buildAnyway?.unref();
     try {
+      const answered = () => clearTimeout(buildAnyway);
+      if (node.kind === 'nginx') {
+        // The node is read while the snapshot loads: two round trips in the time of one.
+        const step = this.nginxStep(node, address);
+        void step.observed.then(
+          (ok) => ok && answered(),
+          () => undefined,
+        );
+        const snapshot = stale ? await this.deps.runtimeSnapshot(node, target) : this.served!.snapshot;
+        const pushed = await step.push(snapshot);
+        if (pushed.ok) this.covered = Math.max(this.covered, snapshot.revision);
+        return pushed.ok && stale ? { ok: true, followUp: true } : pushed;
+      }
       const started = performance.now();
       const scoped = !this.wholeNext && this.planned !== null;
       // A whole read starts now, while the snapshot loads (two round trips in the time of one); a
       // pass for a few tenants reads them once the snapshot says which (one small batch).
-      const early = scoped ? undefined : this.startWholeRead(node, node.runtimeAddress);
-      const answered = () => clearTimeout(buildAnyway);
+      const early = scoped ? undefined : this.startWholeRead(node, address);
       // A node that answers gets its push at full speed, and the build after it (a 10,000-command push can outlast the timer).
       void early?.observation.then(
         (o) => o.ok && answered(),
@@ -266,7 +302,7 @@ export class NodeReconciler {
       const pushed =
         scope?.tenants.size === 0
           ? { ok: true as const, followUp: false }
-          : await this.push(node, node.runtimeAddress, snapshot, { early, scope, answered }, started);
+          : await this.push(node, address, snapshot, { early, scope, answered }, started);
       if (!pushed.ok) return pushed;
       this.covered = Math.max(this.covered, snapshot.revision);
       this.planned = snapshot;
@@ -281,6 +317,11 @@ export class NodeReconciler {
     }
   }
 
+  /** Whether the node's runtime state is pushed (HAProxy's Runtime API, NGINX's runtime channel) rather than reloaded. */
+  private hasRuntime(node: ProxyNode): boolean {
+    return node.runtimeAddress !== null && (node.kind === 'haproxy' || this.deps.nginx !== undefined);
+  }
+
   /** Starts reading the whole node (the files the last whole pass read, or a first guess). */
   private startWholeRead(node: ProxyNode, address: { host: string; port: number }): EarlyObservation {
     return this.deps.runtime.startObservation(
@@ -288,6 +329,14 @@ export class NodeReconciler {
       address,
       this.target ?? this.deps.runtime.firstTarget(node.configDir),
     );
+  }
+
+  private nginxStep(node: ProxyNode, address: { host: string; port: number }): RuntimeStep {
+    const early = this.deps.nginx!.startObservation(node.name, address);
+    return {
+      observed: early.then((o) => o.ok),
+      push: (snapshot) => this.pushNginx(node, address, snapshot, early),
+    };
   }
 
   /**
@@ -480,11 +529,117 @@ export class NodeReconciler {
   }
 
   private count(node: string, results: readonly CommandResult[]): void {
-    if (this.deps.metrics === undefined || results.length === 0) return;
+    const counts = { ok: 0, error: 0, 'not-executed': 0 };
+    for (const r of results) counts[r.status] += 1;
+    this.countOutcomes(node, counts);
+  }
+
+  private countOutcomes(node: string, counts: Record<(typeof RUNTIME_OUTCOMES)[number], number>): void {
+    if (this.deps.metrics === undefined) return;
     for (const outcome of RUNTIME_OUTCOMES) {
-      const n = results.filter((r) => r.status === outcome).length;
+      const n = counts[outcome];
       if (n > 0) this.deps.metrics.runtimeCommands.inc({ node, outcome: outcome.replace('-', '_') }, n);
     }
+  }
+
+  /**
+   * An NGINX node's pass: reads what its runtime channel holds (hashes per entry), pushes the
+   * changed and removed entries in one partial push, counts each entry as HAProxy's commands are
+   * counted (ok; error: the node could not store it; not executed: refused as stale, or the push
+   * never got an answer), records the outcome on the node and, at most once a second, its members'
+   * health. Entries that failed are pushed again by the retry: each pass plans from what the node holds.
+   */
+  private async pushNginx(
+    node: ProxyNode,
+    address: { host: string; port: number },
+    snapshot: NodeSnapshot,
+    early: Promise<NginxObservation>,
+  ): Promise<PassOutcome> {
+    const nginx = this.deps.nginx!;
+    const { desired, observation, plan } = await nginx.plan(node.name, address, snapshot, {
+      early,
+      appliedRevision: node.appliedRevision,
+    });
+    if (!observation.ok || plan === null) {
+      const error = `cannot read the node's runtime channel: ${observation.ok ? 'no plan' : observation.error}`;
+      await this.record(node, { revision: null, pending: this.recorded?.pending ?? 0, error, sent: 0, failed: 0 });
+      return { ok: false, error };
+    }
+    let outcome: NginxPushOutcome = { sent: 0, ok: 0, stale: [], failed: [] };
+    let unanswered = 0;
+    let error: string | null = null;
+    if (plan.push !== null) {
+      const started = performance.now();
+      try {
+        outcome = judgePush(plan, await nginx.channel(node.name, address).push(plan.push));
+        error = describePushFailures(outcome.failed);
+      } catch (e) {
+        unanswered = plan.changes.length;
+        outcome = { sent: unanswered, ok: 0, stale: [], failed: [] };
+        error = `push of ${unanswered} runtime entries failed: ${message(e)}`;
+      }
+      this.deps.logger.debug(
+        {
+          node: node.name,
+          revision: snapshot.revision,
+          entries: outcome.sent,
+          stale: outcome.stale.length,
+          failed: outcome.failed.length,
+          sendMs: Math.round((performance.now() - started) * 10) / 10,
+        },
+        'runtime entries pushed',
+      );
+    }
+    this.countOutcomes(node.name, {
+      ok: outcome.ok,
+      error: outcome.failed.length,
+      'not-executed': outcome.stale.length + unanswered,
+    });
+    const pending = outcome.failed.length + unanswered;
+    await this.record(node, {
+      revision: pending === 0 ? snapshot.revision : null,
+      pending,
+      error,
+      sent: outcome.sent,
+      failed: outcome.failed.length + unanswered,
+    });
+    // Health is bookkeeping: read after the push, never in the way of a change.
+    if (unanswered === 0) await this.saveNginxHealth(node.name, address, desired);
+    if (error !== null) return { ok: false, error };
+    // A push is checked by one more pass; the same push again means the node does not keep what
+    // it acknowledged, and hammering it would not help: the timer takes over then.
+    const sent = plan.push === null ? '' : pushKey(plan.push);
+    const repeating = sent !== '' && sent === this.lastSent;
+    if (repeating)
+      this.deps.logger.warn(
+        { node: node.name, entries: plan.changes.length, first: plan.changes.slice(0, 5) },
+        'runtime state does not converge: the same entries were planned twice',
+      );
+    this.lastSent = sent;
+    return { ok: true, followUp: (outcome.sent > 0 && !repeating) || outcome.stale.length > 0 };
+  }
+
+  /** Reads the node's peers' health from its channel's stats, at most once per interval, and stores it as HAProxy's is. */
+  private async saveNginxHealth(
+    node: string,
+    address: { host: string; port: number },
+    desired: NginxRuntimeState,
+  ): Promise<void> {
+    const now = Date.now();
+    if (now - this.nginxHealthAt < (this.options.nginxHealthIntervalMs ?? NGINX_HEALTH_INTERVAL_MS)) return;
+    this.nginxHealthAt = now;
+    let entries: MemberHealth[];
+    try {
+      entries = nginxMemberHealth(desired, await this.deps.nginx!.channel(node, address).stats());
+      this.nginxHealthError = null;
+    } catch (error) {
+      // The push went through; health waits for the next read. Said once, not on every pass.
+      if (message(error) !== this.nginxHealthError)
+        this.deps.logger.warn({ node, error: message(error) }, 'cannot read member health from the runtime channel');
+      this.nginxHealthError = message(error);
+      return;
+    }
+    await this.saveHealth(node, entries);
   }
 }
 
@@ -501,6 +656,21 @@ function healthKey(entries: readonly MemberHealth[]): string {
       a.backend < b.backend ? -1 : a.backend > b.backend ? 1 : a.member < b.member ? -1 : a.member > b.member ? 1 : 0,
     );
   return JSON.stringify(sorted);
+}
+
+/** The entries of a push and their hashes: the same key twice means the node did not keep the first. */
+function pushKey(push: StatePush): string {
+  const set = (entries: Readonly<Record<string, { hash: string }>>) =>
+    Object.entries(entries).map(([name, e]) => `${name}=${e.hash}`);
+  return [
+    ...set(push.upstreams),
+    '|',
+    ...set(push.caps),
+    '|',
+    ...(push.removed?.upstreams ?? []),
+    '|',
+    ...(push.removed?.caps ?? []),
+  ].join(',');
 }
 
 function stillAttached(result: CommandResult): boolean {

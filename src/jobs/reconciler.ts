@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import type { ConfigService } from '../services/config/config-service.js';
 import { nodeSettingsOf } from '../services/config/node-settings.js';
 import type { RuntimePlanner } from '../services/runtime-planner.js';
+import type { NginxRuntimePlanner } from '../services/nginx-runtime-planner.js';
 import { Semaphore } from '../util/semaphore.js';
 import { NodeReconciler, type ReconcilerMetrics } from './node-reconciler.js';
 
@@ -14,6 +15,8 @@ export interface ReconcilerDeps {
   readonly db: Db;
   readonly configs: Pick<ConfigService, 'buildServed' | 'runtimeSnapshot'>;
   readonly runtime: Pick<RuntimePlanner, 'plan' | 'executor' | 'startObservation' | 'firstTarget'>;
+  /** NGINX nodes' runtime channels; absent, NGINX nodes change by reload only. */
+  readonly nginx?: Pick<NginxRuntimePlanner, 'plan' | 'channel' | 'startObservation'> | undefined;
   /** Committed revisions; each wakes every node. */
   readonly changes: {
     on(event: 'change', listener: (change: { readonly revision: number }) => void): unknown;
@@ -25,7 +28,7 @@ export interface ReconcilerDeps {
     on(event: 'rebuild', listener: (node: string) => void): unknown;
     off(event: 'rebuild', listener: (node: string) => void): unknown;
   };
-  /** Told which nodes still exist, so it can drop the Runtime API connections of the others. */
+  /** Told which nodes still exist, so it can drop the Runtime API and runtime channel connections of the others. */
   readonly clients?: { retain(nodes: ReadonlySet<string>): void };
   readonly logger: Logger;
   readonly metrics?: ReconcilerMetrics | undefined;
@@ -46,7 +49,8 @@ export interface ReconcilerOptions {
  * Makes the fleet follow the desired state. Woken by committed writes (debounced, so a burst
  * gives one pass per node) and by a timer; every node is reconciled independently and
  * concurrently: its config is built and stored (agents fetch it), and a HAProxy node with a
- * Runtime API is observed, planned and pushed to, without a reload. Start and stop it with the
+ * Runtime API, or an NGINX node with a runtime channel, is observed, planned and pushed to,
+ * without a reload. Start and stop it with the
  * process (or, later, with leadership).
  */
 export class Reconciler {
@@ -206,6 +210,7 @@ export class Reconciler {
         this.deps.configs.runtimeSnapshot(nodeSettingsOf(node), atLeast),
       currentRevision: () => currentRevision(this.deps.db),
       runtime: this.deps.runtime,
+      nginx: this.deps.nginx,
       logger: this.deps.logger,
       metrics: this.deps.metrics,
     };

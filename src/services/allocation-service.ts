@@ -542,7 +542,7 @@ export class AllocationService {
   }
 
   /**
-   * Every cap change on a node without a Runtime API path (NGINX, or HAProxy without one) is a
+   * Every cap change on a node without a Runtime API or runtime channel (no runtimeAddress) is a
    * reload: such a node's changes go out together, at most once per cadence, unless one is urgent
    * (a tenant new on the node, a cap below the reservation being restored, a cap over the limit or
    * the node's capacity coming down).
@@ -555,7 +555,7 @@ export class AllocationService {
     now: number,
   ): string | null {
     if (changes.length === 0) return null;
-    const reloads = node.kind === 'nginx' || node.runtimeAddress === null;
+    const reloads = node.runtimeAddress === null;
     if (!reloads || last === undefined) return null;
     const next = last.getTime() + this.options.reloadCadenceMs;
     if (now >= next) return null;

@@ -104,12 +104,12 @@ export class FleetPki {
 
   /**
    * Issues the node its certificate inside the caller's transaction (a registration or an
-   * address change), unless the one it has still fits. Nodes without a Runtime API and master
-   * CLI (NGINX, or HAProxy without listeners) get none.
+   * address change), unless the one it has still fits. Nodes without a listener (a HAProxy Runtime
+   * API or master CLI, an NGINX runtime channel) get none.
    */
   async issueForNode(trx: Db, node: ProxyNode): Promise<void> {
     const subject = nodeSubject(node);
-    if (node.kind !== 'haproxy' || subject.ips.length === 0) return;
+    if (subject.ips.length === 0) return;
     const ca = await this.requireIssuingCa(trx);
     const key = repo.nodeSubjectKey(node.name);
     const current = await repo.findCertificate(trx, key);
@@ -118,7 +118,7 @@ export class FleetPki {
   }
 
   /**
-   * Renews what is due: every HAProxy node's certificate (missing, expiring, from an old CA, or
+   * Renews what is due: every listening node's certificate (missing, expiring, from an old CA, or
    * naming old addresses) in one write that bumps the revision, so each node's config is rebuilt
    * with it; then the control plane's client certificate, which moves to a new CA only once every
    * node runs a config that trusts it (else they would refuse it). `at` is when to judge what
@@ -131,7 +131,7 @@ export class FleetPki {
     const stored = new Map((await repo.listCertificates(this.db)).map((c) => [c.subject, c]));
     // Issued before the write: openssl's time is not spent holding the revision lock.
     const due: { node: string; key: string; reason: string; before: string | null; issued: IssuedRow }[] = [];
-    for (const node of await allHaproxyNodes(this.db)) {
+    for (const node of await allNodes(this.db)) {
       const subject = nodeSubject(node);
       if (subject.ips.length === 0) continue;
       const key = repo.nodeSubjectKey(node.name);
@@ -308,11 +308,11 @@ function checkSupplied(ca: CaMaterial): void {
   }
 }
 
-async function allHaproxyNodes(db: Db): Promise<ProxyNode[]> {
+async function allNodes(db: Db): Promise<ProxyNode[]> {
   const out: ProxyNode[] = [];
   for (;;) {
     const page = await nodes.listNodes(db, { limit: 500, after: out.at(-1)?.name });
     out.push(...page);
-    if (page.length < 500) return out.filter((n) => n.kind === 'haproxy');
+    if (page.length < 500) return out;
   }
 }

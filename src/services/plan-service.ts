@@ -12,6 +12,9 @@ import type { ConfigService } from './config/config-service.js';
 import type { PlannedConfig } from './config/node-config-planner.js';
 import { nodeSettingsOf } from './config/node-settings.js';
 import type { RuntimePlanner } from './runtime-planner.js';
+import type { NginxRuntimePlanner } from './nginx-runtime-planner.js';
+import { describeNginxChange } from '../domain/nginx-runtime-plan.js';
+import type { NodeSnapshot } from '../domain/snapshot.js';
 import { Semaphore } from '../util/semaphore.js';
 
 /** A runtime command as the plan shows it: its line (a `<<` payload, which may hold a private key, is never shown). */
@@ -40,7 +43,7 @@ export interface NodePlan extends Convergence {
   readonly error: string | null;
   /** Whether the node must reload to converge (its applied structure differs from the latest), and why. */
   readonly reload: { readonly pending: boolean; readonly reasons: readonly string[] };
-  /** HAProxy nodes with a Runtime API: what would be sent now. */
+  /** HAProxy nodes with a Runtime API, NGINX nodes with a runtime channel: what would be sent now. */
   readonly runtime: RuntimeSection | null;
 }
 
@@ -70,8 +73,8 @@ export interface CapturedState {
 const CONCURRENT_NODES = 4;
 
 /**
- * Pending work per node: runtime commands it would be sent now (observed live through its Runtime
- * API) and whether it needs a reload and why. Reads only: it stores no config version and sends
+ * Pending work per node: runtime commands or entries it would be sent now (observed live through
+ * its Runtime API or NGINX runtime channel) and whether it needs a reload and why. Reads only: it stores no config version and sends
  * no command. Also plans a dry-run write's state, captured inside its transaction.
  */
 export class PlanService {
@@ -81,6 +84,7 @@ export class PlanService {
     private readonly db: Db,
     private readonly configs: ConfigService,
     private readonly runtime: RuntimePlanner,
+    private readonly nginxRuntime: Pick<NginxRuntimePlanner, 'plan'>,
     /** The agents' heartbeat interval: a node silent for 3 of them is not converged. */
     private readonly heartbeatIntervalMs: number,
   ) {}
@@ -149,9 +153,11 @@ export class PlanService {
       structuralParts: rendered.structuralParts(),
     };
     const runtime =
-      node.kind === 'haproxy' && node.runtimeAddress !== null
-        ? await this.runtimeSection(node, node.runtimeAddress, rendered.snapshot)
-        : null;
+      node.runtimeAddress === null
+        ? null
+        : node.kind === 'nginx'
+          ? await this.nginxSection(node, node.runtimeAddress, rendered.snapshot)
+          : await this.runtimeSection(node, node.runtimeAddress, rendered.snapshot);
     return {
       ...base,
       latest: {
@@ -182,6 +188,39 @@ export class PlanService {
       notes: plan?.notes ?? [],
     };
   }
+
+  /**
+   * An NGINX node's channel: the entries a pass would push now, each live through the channel
+   * without a reload (members, weights, states, backup, health checks, algorithm, caps).
+   */
+  private async nginxSection(
+    node: ProxyNode,
+    address: { host: string; port: number },
+    snapshot: NodeSnapshot,
+  ): Promise<RuntimeSection> {
+    const { desired, observation, plan } = await this.nginxRuntime.plan(node.name, address, snapshot, {
+      appliedRevision: node.appliedRevision,
+    });
+    const changes = plan?.changes ?? [];
+    const notes: string[] = [];
+    if (changes.length > 0)
+      notes.push(`${changes.length} runtime change(s) go live through the runtime channel, no reload`);
+    if (plan !== null && plan.ahead.length > 0)
+      notes.push(
+        `the node holds a newer revision of ${plan.ahead.slice(0, 5).join(', ')}${plan.ahead.length > 5 ? ` (and ${plan.ahead.length - 5} more)` : ''} than this state: left as it is`,
+      );
+    const deferred = plan?.deferred ?? [];
+    return {
+      address: formatRuntimeAddress(address)!,
+      reachable: observation.ok,
+      error: observation.ok ? null : observation.error,
+      commands: changes.map((c) => describeNginxChange(c, desired)),
+      // Removed once the node runs a configuration without them (its reload's state file drops them).
+      pendingReload: deferred.map((d) => `remove ${d}: the configuration the node runs may still use it`),
+      inProgress: [],
+      notes,
+    };
+  }
 }
 
 function shown(command: RuntimeCommand): PlannedCommand {
@@ -210,8 +249,11 @@ function reloadStatus(
   const comparable = Object.keys(applied.structuralParts).length > 0;
   const reasons = comparable ? describeStructuralChanges(applied.structuralParts, latest.structuralParts) : [];
   if (reasons.length > 0) return { pending: true, reasons };
-  if (node.kind === 'nginx')
-    return { pending: true, reasons: ['NGINX has no runtime API: it applies every change with a reload'] };
+  if (node.kind === 'nginx' && node.runtimeAddress === null)
+    return {
+      pending: true,
+      reasons: ['the node has no runtime channel (no runtimeAddress): NGINX applies every change with a reload'],
+    };
   if (node.runtimeAddress === null)
     return { pending: true, reasons: ['the node has no Runtime API address: every change needs a reload'] };
   return { pending: true, reasons: ['the structure of the configuration changed'] };

@@ -23,6 +23,8 @@ import { PlacementService } from './placement-service.js';
 import { PoolService } from './pool-service.js';
 import { RouteService } from './route-service.js';
 import { RuntimePlanner, type RuntimeExecutors } from './runtime-planner.js';
+import { NginxRuntimePlanner } from './nginx-runtime-planner.js';
+import type { NginxChannels } from '../fleet/nginx-runtime/nginx-channel-pool.js';
 import { TenantService } from './tenant-service.js';
 import { TokenService } from './token-service.js';
 import { VipService } from './vip-service.js';
@@ -43,6 +45,8 @@ export interface ServiceOptions {
   readonly approval: ApprovalPolicy;
   /** One long-lived Runtime API client per HAProxy node, shared by plans and the reconciler. */
   readonly runtimeClients: RuntimeExecutors;
+  /** One long-lived runtime channel client per NGINX node, shared by plans and the reconciler. */
+  readonly nginxChannels: NginxChannels;
   /** How long a removed member drains before it is forced into maintenance (ms). */
   readonly drainTimeoutMs: number;
   /** See ReconcileConfig.reloadHoldRetryMs; default 10 s. */
@@ -76,6 +80,8 @@ export interface Services {
   /** This replica's id and leadership, for GET /v1/status and the switchyard_leader gauge. */
   readonly replica: ReplicaStatus;
   readonly runtime: RuntimePlanner;
+  /** NGINX nodes' runtime channels: what they hold and the push that brings them to a snapshot. */
+  readonly nginxRuntime: NginxRuntimePlanner;
   readonly plans: PlanService;
   readonly allocations: AllocationService;
   readonly placement: PlacementService;
@@ -110,6 +116,7 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     drainTimeoutMs: opts.drainTimeoutMs,
     observeTimeoutMs: 5_000,
   });
+  const nginxRuntime = new NginxRuntimePlanner(opts.nginxChannels);
   const heartbeatIntervalMs = opts.allocation?.heartbeatIntervalMs ?? 10_000;
   const placement = new PlacementService(db, { replicas: opts.placementReplicas, heartbeatIntervalMs });
   return {
@@ -136,7 +143,8 @@ export function createServices(db: Db, opts: ServiceOptions): Services {
     replica: new ReplicaStatus(),
     configs,
     runtime,
-    plans: new PlanService(db, configs, runtime, heartbeatIntervalMs),
+    nginxRuntime,
+    plans: new PlanService(db, configs, runtime, nginxRuntime, heartbeatIntervalMs),
     allocations: new AllocationService(db, {
       heartbeatIntervalMs: 10_000,
       reloadCadenceMs: 300_000,

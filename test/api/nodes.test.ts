@@ -103,11 +103,6 @@ describe('nodes', () => {
     ['an unknown kind', { kind: 'envoy' }, 'body.kind'],
     ['a name that is not a slug', { name: 'LB 3' }, 'body.name'],
     ['an unknown field', { weight: 3 }, 'body.weight'],
-    [
-      'a runtime API on an nginx node',
-      { kind: 'nginx', runtimeAddress: { host: '10.0.0.13', port: 9999 } },
-      'body.runtimeAddress',
-    ],
     ['a master CLI port out of range', { masterAddress: { host: '10.0.0.12', port: 0 } }, 'body.masterAddress.port'],
     [
       'a master CLI host that is not an IP',
@@ -162,10 +157,10 @@ describe('nodes', () => {
   });
 
   it('checks a patch against the node kind and the other nodes', async () => {
-    const nginx = await app.admin('PATCH', '/v1/nodes/ngx-1', { runtimeAddress: { host: '10.0.0.30', port: 9999 } });
+    const nginx = await app.admin('PATCH', '/v1/nodes/ngx-1', { masterAddress: { host: '10.0.0.30', port: 9999 } });
     expect(nginx.status).toBe(400);
     expect(nginx.body.error.details).toEqual([
-      { path: 'body.runtimeAddress', message: 'nginx nodes have no runtime API' },
+      { path: 'body.masterAddress', message: 'nginx nodes have no master CLI' },
     ]);
     const lb2 = await app.admin('POST', '/v1/nodes', {
       ...lb1,

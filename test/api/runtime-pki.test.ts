@@ -62,7 +62,24 @@ describe('Runtime API certificates', () => {
     expect(shown.serial).toBe(leaf.serialNumber);
   });
 
-  it('an NGINX node, or a HAProxy node without listeners, gets none', async () => {
+  it("an NGINX node with a runtime channel gets a server certificate naming it and the channel's address", async () => {
+    const res = await app.admin('POST', '/v1/nodes', {
+      name: 'ngx-rt',
+      kind: 'nginx',
+      runtimeAddress: { host: '10.0.0.7', port: 9443 },
+      capacity: { vcpu: 1, memoryMb: 512 },
+    });
+    expect(res.status).toBe(201);
+    const material = (await app.cp.services.pki.nodeMaterial('ngx-rt'))!;
+    const leaf = certOf(material.certificatePem);
+    expect(leaf.subject).toBe('CN=ngx-rt');
+    expect(leaf.subjectAltName).toBe('DNS:ngx-rt, IP Address:10.0.0.7');
+    expect(leaf.checkIssued(caCerts(material.caBundlePem)[0]!)).toBe(true);
+    expect(res.body.runtimeCertificate.serial).toBe(leaf.serialNumber);
+    expect((await app.admin('DELETE', '/v1/nodes/ngx-rt')).status).toBe(200);
+  });
+
+  it('an NGINX node without a runtime channel, or a HAProxy node without listeners, gets none', async () => {
     expect(
       (await app.admin('POST', '/v1/nodes', { name: 'ngx-1', kind: 'nginx', capacity: { vcpu: 1, memoryMb: 512 } }))
         .body.runtimeCertificate,

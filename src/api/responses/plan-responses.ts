@@ -38,7 +38,9 @@ const nodePlan = z.object({
   reload: z
     .object({ pending: z.boolean(), reasons: z.array(z.string()) })
     .describe('Whether the node must reload to converge, and why'),
-  runtime: runtimeSection.nullable().describe('HAProxy nodes with a Runtime API: what would be sent now'),
+  runtime: runtimeSection
+    .nullable()
+    .describe('HAProxy nodes with a Runtime API, NGINX nodes with a runtime channel: what would be sent now'),
 });
 
 export const fleetPlanSchema = z

@@ -64,4 +64,17 @@ describe('decideConvergence', () => {
     });
     expect(decideConvergence(node({ pending: 2, runtime: false }), t0, 10_000).converged).toBe(true);
   });
+
+  it("when an NGINX node's runtime channel fails or has entries pending, then it is not converged, and says so in its words", () => {
+    const nginx = (over: Parameters<typeof node>[0]) => ({ ...node(over), kind: 'nginx' as const });
+    expect(decideConvergence(nginx({ error: 'nothing listens on tls:127.0.0.1:9999' }), t0, 10_000)).toEqual({
+      converged: false,
+      cause: 'runtime_api_failing',
+      waitingFor: 'its runtime channel, whose last push failed: nothing listens on tls:127.0.0.1:9999',
+    });
+    expect(decideConvergence(nginx({ pending: 3 }), t0, 10_000)).toMatchObject({
+      cause: 'runtime_pending',
+      waitingFor: '3 runtime entries',
+    });
+  });
 });
