@@ -169,6 +169,8 @@ export function nginxSamples(
       rates,
       status: null,
       checkStatus: null,
+      // The mean over the requests since the previous read; none without requests (or a baseline).
+      latencyMs: f.growth !== null && f.growth.requests > 0 ? f.growth.latencyMsSum / f.growth.requests : null,
     });
   }
   return { samples, reading: { now: stats.now, counters } };

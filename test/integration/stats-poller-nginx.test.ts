@@ -51,6 +51,8 @@ const COLUMNS = [
   'hrsp_5xx',
   'req_tot',
   'dses',
+  'bin',
+  'bout',
 ];
 
 function showStat(): string {
@@ -60,10 +62,13 @@ function showStat(): string {
     ['hidle', { requests: 0, sessions: 0, denied: 0, refused: 0 }],
   ] as const) {
     const ok = t.requests - t.denied - t.refused;
+    const [fe, be] = [`fe_${tenant}_web`, `be_${tenant}_web`];
+    // Bytes as the NGINX node counts them: 100 in and 1,000 out per request.
+    const bytes = (requests: number) => [requests * 100, requests * 1000];
     rows.push(
       // No maxconn (slim) and no caps map: sessionLimit null, as NGINX reports none.
       [
-        `fe_${tenant}_web`,
+        fe,
         'FRONTEND',
         t.sessions,
         '',
@@ -78,9 +83,10 @@ function showStat(): string {
         t.refused,
         t.requests,
         t.refused,
+        ...bytes(t.requests),
       ],
-      [`be_${tenant}_web`, 'm1', t.sessions, '', ok, '', 'UP', 2, 0, 'L7OK', ok, 0, 0, '', ''],
-      [`be_${tenant}_web`, 'BACKEND', t.sessions, '', ok, 0, 'UP', 1, 0, '', ok, 0, 0, ok, ''],
+      [be, 'm1', t.sessions, '', ok, '', 'UP', 2, 0, 'L7OK', ok, 0, 0, '', '', ...bytes(ok)],
+      [be, 'BACKEND', t.sessions, '', ok, 0, 'UP', 1, 0, '', ok, 0, 0, ok, '', ...bytes(ok)],
     );
   }
   return `${[`# ${COLUMNS.join(',')}`, ...rows.map((r) => r.join(','))].join('\n')}\n`;
@@ -273,11 +279,27 @@ describe('the stats poller on an NGINX node', () => {
     ).toEqual(['backend web', 'frontend web', 'member m1']);
   });
 
-  it('when a tenant on NGINX is read, then GET stats answers its series as it does for a HAProxy tenant', async () => {
+  it('when a tenant on NGINX is read, then GET stats answers its series as it does for a HAProxy tenant, with its latency too', async () => {
     const [nginx, haproxy] = [await series('nbusy'), await series('hbusy')];
-    expect(nginx.vips).toEqual(haproxy.vips);
+    // HAProxy reports no time per frontend; NGINX does, per VIP.
+    const withoutLatency = (vips: { points: { latencyMs: unknown }[] }[]) =>
+      vips.map((v) => ({ ...v, points: v.points.map(({ latencyMs: _, ...p }) => p) }));
+    expect(withoutLatency(nginx.vips)).toEqual(withoutLatency(haproxy.vips));
     const last = nginx.vips.find((v: { vip: string }) => v.vip === 'web').points.at(-1);
-    expect(last).toMatchObject({ requestRate: 20, sessions: 7000, rate2xx: 20, rate429: 0, sessionLimit: null });
+    expect(last).toEqual({
+      at: expect.any(String),
+      requestRate: 20,
+      sessions: 7000,
+      rate2xx: 20,
+      rate4xx: 0,
+      rate5xx: 0,
+      rate429: 0,
+      bytesInRate: 2000,
+      bytesOutRate: 20_000,
+      latencyMs: 2,
+      sessionLimit: null,
+    });
+    expect(haproxy.vips[0].points.at(-1).latencyMs).toBeNull();
   });
 
   it('when /metrics is scraped, then NGINX tenants have the same usage as HAProxy tenants and promtool passes it', async () => {

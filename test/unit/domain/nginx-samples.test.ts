@@ -135,6 +135,8 @@ describe('nginxSamples', () => {
       responses5xx: 0,
       denied: 0,
       refused: 0,
+      bytesIn: 0,
+      bytesOut: 0,
     });
     expect(web.sessionRate).toBe(20);
     expect(find(b.samples, 'backend', 't1', 'web').rates?.requests).toBe(20);
@@ -176,6 +178,34 @@ describe('nginxSamples', () => {
       upstreamName,
     );
     expect(find(c.samples, 'backend', 't1', 'web').rates?.requests).toBe((10 + 50) / 10);
+  });
+
+  it('when requests took time and moved bytes, then a sample has their per-second rates and the mean request time since the last read', () => {
+    const at = (requests: number, latencyMsSum: number): NginxStats => ({
+      now: T0 + requests * 10,
+      vips: {
+        't1/web': {
+          ...counters(requests, { bytesIn: requests * 200, bytesOut: requests * 5000, latencyMsSum }),
+          tenant: 't1',
+          vip: 'web',
+          active: 0,
+        },
+      },
+      upstreams: {},
+      peers: {},
+      tenants: {},
+    });
+    const a = nginxSamples(at(100, 1000), undefined, 0, upstreamName);
+    expect(a.samples[0]!.latencyMs).toBeNull();
+    // 100 more requests in 1 s, 3,000 ms between them: 30 ms each, whatever the 10 ms of the first 100.
+    const b = nginxSamples(at(200, 4000), a.reading, 0, upstreamName);
+    expect(b.samples[0]).toMatchObject({
+      latencyMs: 30,
+      counters: { bytesIn: 40_000, bytesOut: 1_000_000 },
+      rates: { requests: 100, bytesIn: 20_000, bytesOut: 500_000 },
+    });
+    // No request since: no latency to report (not 0 ms).
+    expect(nginxSamples(at(200, 4000), b.reading, 1, upstreamName).samples[0]!.latencyMs).toBeNull();
   });
 
   it("when the node's clock did not move forward, then the control plane's elapsed time rates the read", () => {
