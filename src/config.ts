@@ -20,7 +20,7 @@ export interface Config {
   readonly leaderRetryMs: number;
   /** The fleet reconciler (config builds, Runtime API pushes, member health). */
   readonly reconcile: ReconcileConfig;
-  /** The stats poller (HAProxy `show stat` into stat_samples and stat_rollups). */
+  /** The stats poller (HAProxy `show stat`, NGINX runtime-channel stats, into stat_samples and stat_rollups). */
   readonly stats: StatsConfig;
   /** The rebalancer (allocation of caps) and the node-health rule it uses. */
   readonly rebalance: RebalanceConfig;

@@ -448,7 +448,8 @@ function chartCard(t, detail, nowMs) {
   const toMs = Date.parse(stats.to) || nowMs;
   const traffic = trafficSeries(stats);
   const gapMs = 2.5 * stats.step * 1000;
-  const noTraffic = 'no samples (the stats poller reads HAProxy nodes with a Runtime API)';
+  const noTraffic =
+    'no samples (the stats poller reads nodes with a runtime address: HAProxy Runtime API, NGINX runtime channel)';
   const noCap = t.state === 'active' ? 'no caps (no node serves it)' : `no caps while ${t.state.replace('_', ' ')}`;
   const empty = `No traffic samples and no allocation in the last hour for ${t.id}.`;
   card.append(

@@ -13,7 +13,7 @@ export function statsRoutes(stats: StatsService): RouteSpec[] {
       method: 'get',
       path: '/v1/tenants/:tenant/stats',
       summary:
-        "A tenant's traffic per VIP over time (request rate, sessions, 2xx/4xx/5xx/429 rates, cap), summed over nodes",
+        "A tenant's traffic per VIP over time (request rate, sessions, 2xx/4xx/5xx/429 rates, bytes, latency, cap), summed over nodes",
       tag: 'stats',
       permission: 'tenant:read',
       params: z.strictObject({ tenant: slug }),

@@ -359,6 +359,10 @@ export interface StatSampleTable {
   refused_rate: number | null;
   status: string | null;
   check_status: string | null;
+  /** Bytes from and to clients per second, and the mean request time in ms (migration 0024); null before it, without a previous read, or where the proxy gives none. */
+  bytes_in_rate: ColumnType<number | null, number | null | undefined, number | null>;
+  bytes_out_rate: ColumnType<number | null, number | null | undefined, number | null>;
+  latency_ms: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** One-minute rollups of stat_samples: sums and counts, upserted every poll. */
@@ -379,6 +383,11 @@ export interface StatRollupTable {
   rate_5xx_sum: number;
   denied_rate_sum: number;
   session_limit: number | null;
+  /** Migration 0024: sums of the samples' byte rates and latencies, and how many had a latency. */
+  bytes_in_rate_sum: ColumnType<number, number | undefined, number>;
+  bytes_out_rate_sum: ColumnType<number, number | undefined, number>;
+  latency_ms_sum: ColumnType<number, number | undefined, number>;
+  latency_samples: ColumnType<number, number | undefined, number>;
 }
 
 export interface Database {

@@ -37,10 +37,14 @@ export async function insertSamples(db: Db, node: string, at: Date, samples: rea
       'refused_rate',
       'status',
       'check_status',
+      'bytes_in_rate',
+      'bytes_out_rate',
+      'latency_ms',
     ])
     .expression(sql`
       select ${node}::text, kind, tenant_id, proxy, name, pool, ${at}::timestamptz, sessions, session_limit, session_rate, requests,
-        responses_2xx, responses_4xx, responses_5xx, denied, request_rate, rate_2xx, rate_4xx, rate_5xx, denied_rate, refused_rate, status, check_status
+        responses_2xx, responses_4xx, responses_5xx, denied, request_rate, rate_2xx, rate_4xx, rate_5xx, denied_rate, refused_rate, status, check_status,
+        bytes_in_rate, bytes_out_rate, latency_ms
       from unnest(
         ${c((s) => s.kind)}::text[], ${c((s) => s.tenant)}::text[], ${c((s) => s.proxy)}::text[], ${c((s) => s.name)}::text[],
         ${c((s) => s.pool)}::text[], ${c((s) => s.sessions)}::integer[], ${c((s) => s.sessionLimit)}::integer[],
@@ -48,9 +52,11 @@ export async function insertSamples(db: Db, node: string, at: Date, samples: rea
         ${c((s) => s.counters.responses4xx)}::bigint[], ${c((s) => s.counters.responses5xx)}::bigint[], ${c((s) => s.counters.denied)}::bigint[],
         ${c((s) => s.rates?.requests ?? null)}::float8[], ${c((s) => s.rates?.responses2xx ?? null)}::float8[],
         ${c((s) => s.rates?.responses4xx ?? null)}::float8[], ${c((s) => s.rates?.responses5xx ?? null)}::float8[],
-        ${c((s) => s.rates?.denied ?? null)}::float8[], ${c((s) => s.rates?.refused ?? null)}::float8[], ${c((s) => s.status)}::text[], ${c((s) => s.checkStatus)}::text[]
+        ${c((s) => s.rates?.denied ?? null)}::float8[], ${c((s) => s.rates?.refused ?? null)}::float8[], ${c((s) => s.status)}::text[], ${c((s) => s.checkStatus)}::text[],
+        ${c((s) => s.rates?.bytesIn ?? null)}::float8[], ${c((s) => s.rates?.bytesOut ?? null)}::float8[], ${c((s) => s.latencyMs ?? null)}::float8[]
       ) as r(kind, tenant_id, proxy, name, pool, sessions, session_limit, session_rate, requests, responses_2xx, responses_4xx,
-        responses_5xx, denied, request_rate, rate_2xx, rate_4xx, rate_5xx, denied_rate, refused_rate, status, check_status)`)
+        responses_5xx, denied, request_rate, rate_2xx, rate_4xx, rate_5xx, denied_rate, refused_rate, status, check_status,
+        bytes_in_rate, bytes_out_rate, latency_ms)`)
     .onConflict((oc) => oc.doNothing())
     .execute();
 }
@@ -78,18 +84,26 @@ export async function upsertRollups(db: Db, node: string, increments: readonly R
       'rate_5xx_sum',
       'denied_rate_sum',
       'session_limit',
+      'bytes_in_rate_sum',
+      'bytes_out_rate_sum',
+      'latency_ms_sum',
+      'latency_samples',
     ])
     .expression(sql`
       select ${node}::text, kind, tenant_id, proxy, name, minute, samples, sessions_sum, sessions_max, rated, request_rate_sum,
-        rate_2xx_sum, rate_4xx_sum, rate_5xx_sum, denied_rate_sum, session_limit
+        rate_2xx_sum, rate_4xx_sum, rate_5xx_sum, denied_rate_sum, session_limit, bytes_in_rate_sum, bytes_out_rate_sum,
+        latency_ms_sum, latency_samples
       from unnest(
         ${c((r) => r.kind)}::text[], ${c((r) => r.tenant)}::text[], ${c((r) => r.proxy)}::text[], ${c((r) => r.name)}::text[],
         ${c((r) => r.minute)}::timestamptz[], ${c((r) => r.samples)}::integer[], ${c((r) => r.sessionsSum)}::float8[],
         ${c((r) => r.sessionsMax)}::integer[], ${c((r) => r.rated)}::integer[], ${c((r) => r.requestRateSum)}::float8[],
         ${c((r) => r.rate2xxSum)}::float8[], ${c((r) => r.rate4xxSum)}::float8[], ${c((r) => r.rate5xxSum)}::float8[],
-        ${c((r) => r.deniedRateSum)}::float8[], ${c((r) => r.sessionLimit)}::integer[]
+        ${c((r) => r.deniedRateSum)}::float8[], ${c((r) => r.sessionLimit)}::integer[],
+        ${c((r) => r.bytesInRateSum)}::float8[], ${c((r) => r.bytesOutRateSum)}::float8[], ${c((r) => r.latencyMsSum)}::float8[],
+        ${c((r) => r.latencySamples)}::integer[]
       ) as r(kind, tenant_id, proxy, name, minute, samples, sessions_sum, sessions_max, rated, request_rate_sum, rate_2xx_sum,
-        rate_4xx_sum, rate_5xx_sum, denied_rate_sum, session_limit)`)
+        rate_4xx_sum, rate_5xx_sum, denied_rate_sum, session_limit, bytes_in_rate_sum, bytes_out_rate_sum, latency_ms_sum,
+        latency_samples)`)
     .onConflict((oc) =>
       oc.columns(['node_name', 'kind', 'proxy', 'name', 'minute']).doUpdateSet({
         tenant_id: sql.ref('excluded.tenant_id'),
@@ -103,6 +117,10 @@ export async function upsertRollups(db: Db, node: string, increments: readonly R
         rate_5xx_sum: sql`stat_rollups.rate_5xx_sum + excluded.rate_5xx_sum`,
         denied_rate_sum: sql`stat_rollups.denied_rate_sum + excluded.denied_rate_sum`,
         session_limit: sql`coalesce(excluded.session_limit, stat_rollups.session_limit)`,
+        bytes_in_rate_sum: sql`stat_rollups.bytes_in_rate_sum + excluded.bytes_in_rate_sum`,
+        bytes_out_rate_sum: sql`stat_rollups.bytes_out_rate_sum + excluded.bytes_out_rate_sum`,
+        latency_ms_sum: sql`stat_rollups.latency_ms_sum + excluded.latency_ms_sum`,
+        latency_samples: sql`stat_rollups.latency_samples + excluded.latency_samples`,
       }),
     )
     .execute();
@@ -178,12 +196,16 @@ export interface SeriesRow {
   readonly rate4xx: number | null;
   readonly rate5xx: number | null;
   readonly deniedRate: number | null;
+  readonly bytesInRate: number | null;
+  readonly bytesOutRate: number | null;
+  readonly latencyMs: number | null;
   readonly sessionLimit: number | null;
 }
 
 /**
  * A tenant's frontends bucketed by `stepS` over [from, to): each node's average in the bucket,
- * then summed over nodes. `source` picks raw samples or one-minute rollups.
+ * then summed over nodes (latency: averaged over nodes weighted by their request rates). `source`
+ * picks raw samples or one-minute rollups.
  */
 export async function frontendSeries(
   db: Db,
@@ -197,7 +219,8 @@ export async function frontendSeries(
       ? sql`
         select node_name, name, floor(extract(epoch from at) / ${step}) * ${step} as bucket,
           avg(request_rate) as req, avg(sessions) as ses, avg(rate_2xx) as r2, avg(rate_4xx) as r4,
-          avg(rate_5xx) as r5, avg(denied_rate) as dn, max(session_limit) as lim
+          avg(rate_5xx) as r5, avg(denied_rate) as dn, max(session_limit) as lim,
+          avg(bytes_in_rate) as bi, avg(bytes_out_rate) as bo, avg(latency_ms) as lat
         from stat_samples
         where tenant_id = ${tenantId} and kind = 'frontend' and at >= ${window.from} and at < ${window.to}
         group by node_name, name, bucket`
@@ -206,7 +229,9 @@ export async function frontendSeries(
           sum(request_rate_sum) / nullif(sum(rated), 0) as req, sum(sessions_sum) / sum(samples) as ses,
           sum(rate_2xx_sum) / nullif(sum(rated), 0) as r2, sum(rate_4xx_sum) / nullif(sum(rated), 0) as r4,
           sum(rate_5xx_sum) / nullif(sum(rated), 0) as r5, sum(denied_rate_sum) / nullif(sum(rated), 0) as dn,
-          max(session_limit) as lim
+          max(session_limit) as lim, sum(bytes_in_rate_sum) / nullif(sum(rated), 0) as bi,
+          sum(bytes_out_rate_sum) / nullif(sum(rated), 0) as bo,
+          sum(latency_ms_sum) / nullif(sum(latency_samples), 0) as lat
         from stat_rollups
         where tenant_id = ${tenantId} and kind = 'frontend' and minute >= ${new Date(Math.floor(window.from.getTime() / 60_000) * 60_000)} and minute < ${window.to}
         group by node_name, name, bucket`;
@@ -220,9 +245,14 @@ export async function frontendSeries(
     r5: number | null;
     dn: number | null;
     lim: number | null;
+    bi: number | null;
+    bo: number | null;
+    lat: number | null;
   }>`
     select name, bucket::float8 as bucket, sum(req)::float8 as req, sum(ses)::float8 as ses, sum(r2)::float8 as r2,
-      sum(r4)::float8 as r4, sum(r5)::float8 as r5, sum(dn)::float8 as dn, sum(lim)::float8 as lim
+      sum(r4)::float8 as r4, sum(r5)::float8 as r5, sum(dn)::float8 as dn, sum(lim)::float8 as lim,
+      sum(bi)::float8 as bi, sum(bo)::float8 as bo,
+      coalesce(sum(lat * req) / nullif(sum(req) filter (where lat is not null), 0), avg(lat))::float8 as lat
     from (${perNode}) per_node
     group by name, bucket
     order by name, bucket`.execute(db);
@@ -235,6 +265,9 @@ export async function frontendSeries(
     rate4xx: r.r4,
     rate5xx: r.r5,
     deniedRate: r.dn,
+    bytesInRate: r.bi,
+    bytesOutRate: r.bo,
+    latencyMs: r.lat,
     sessionLimit: r.lim,
   }));
 }

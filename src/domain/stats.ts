@@ -29,9 +29,17 @@ export interface StatInput {
   readonly dses: number | null;
   readonly status: string | null;
   readonly check_status: string | null;
+  /** Bytes in (from clients, on a frontend) and out; absent: none. */
+  readonly bin?: number | null;
+  readonly bout?: number | null;
+  /** Mean total time (ms) of the last 1024 requests: backends and servers only. */
+  readonly ttime?: number | null;
 }
 
-/** Monotonic counters since the proxy process started; they restart at 0 on a reload. */
+/**
+ * Monotonic counters since the proxy started counting: HAProxy's restart at 0 on a reload, NGINX's
+ * survive reloads (shared dictionaries) and restart only when those are made anew.
+ */
 export interface Counters {
   /** HTTP requests (`req_tot`), or sessions (`stot`) where there are none (TCP, servers). */
   readonly requests: number;
@@ -42,6 +50,9 @@ export interface Counters {
   readonly denied: number;
   /** Connections refused at the tenant's connection cap (`dses`; the allowlist's refusals are `dcon`, not counted). */
   readonly refused: number;
+  /** Bytes received from the clients' side (`bin`) and sent to it (`bout`). */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
 }
 
 const COUNTER_KEYS = [
@@ -51,6 +62,8 @@ const COUNTER_KEYS = [
   'responses5xx',
   'denied',
   'refused',
+  'bytesIn',
+  'bytesOut',
 ] as const satisfies readonly (keyof Counters)[];
 
 /** Counters built key by key: the one place that lists them, so a new counter is added once. */
@@ -86,6 +99,11 @@ export interface StatSample {
   /** UP, DOWN, MAINT, DRAIN, ... (first word of HAProxy's status); null for a frontend. */
   readonly status: string | null;
   readonly checkStatus: string | null;
+  /**
+   * Mean time to answer a request, in ms: NGINX's over the requests since the previous read,
+   * HAProxy's `ttime` (its last 1024 requests; backends and members only). Null or absent: none.
+   */
+  readonly latencyMs?: number | null;
 }
 
 const n = (v: number | null): number => v ?? 0;
@@ -113,11 +131,21 @@ export function toSamples(rows: readonly StatInput[], ownerOf: (proxy: string) =
         responses5xx: n(row.hrsp_5xx),
         denied: n(row.dreq),
         refused: n(row.dses),
+        bytesIn: n(row.bin ?? null),
+        bytesOut: n(row.bout ?? null),
       },
       rates: null,
     };
     if (owner.kind === 'frontend' && row.type === 'frontend') {
-      out.push({ ...base, kind: 'frontend', name: owner.vip, pool: null, status: null, checkStatus: null });
+      out.push({
+        ...base,
+        kind: 'frontend',
+        name: owner.vip,
+        pool: null,
+        status: null,
+        checkStatus: null,
+        latencyMs: null,
+      });
     } else if (owner.kind === 'backend' && row.type === 'backend') {
       out.push({
         ...base,
@@ -126,6 +154,7 @@ export function toSamples(rows: readonly StatInput[], ownerOf: (proxy: string) =
         pool: owner.pool,
         status: statusWord(row.status),
         checkStatus: null,
+        latencyMs: row.ttime ?? null,
       });
     } else if (owner.kind === 'backend' && row.type === 'server') {
       out.push({
@@ -135,6 +164,7 @@ export function toSamples(rows: readonly StatInput[], ownerOf: (proxy: string) =
         pool: owner.pool,
         status: statusWord(row.status),
         checkStatus: stripInProgressMark(row.check_status),
+        latencyMs: row.ttime ?? null,
       });
     }
   }
@@ -207,6 +237,11 @@ export interface RollupIncrement {
   readonly rate4xxSum: number;
   readonly rate5xxSum: number;
   readonly deniedRateSum: number;
+  readonly bytesInRateSum: number;
+  readonly bytesOutRateSum: number;
+  readonly latencyMsSum: number;
+  /** Samples with a latency. */
+  readonly latencySamples: number;
   /** The last cap seen in the minute. */
   readonly sessionLimit: number | null;
 }
@@ -231,6 +266,10 @@ export function rollupIncrements(samples: readonly StatSample[], at: Date): Roll
     rate4xxSum: s.rates?.responses4xx ?? 0,
     rate5xxSum: s.rates?.responses5xx ?? 0,
     deniedRateSum: s.rates?.denied ?? 0,
+    bytesInRateSum: s.rates?.bytesIn ?? 0,
+    bytesOutRateSum: s.rates?.bytesOut ?? 0,
+    latencyMsSum: s.latencyMs ?? 0,
+    latencySamples: s.latencyMs === null || s.latencyMs === undefined ? 0 : 1,
     sessionLimit: s.sessionLimit,
   }));
 }
@@ -248,6 +287,10 @@ export function mergeIncrements(a: RollupIncrement, b: RollupIncrement): RollupI
     rate4xxSum: a.rate4xxSum + b.rate4xxSum,
     rate5xxSum: a.rate5xxSum + b.rate5xxSum,
     deniedRateSum: a.deniedRateSum + b.deniedRateSum,
+    bytesInRateSum: a.bytesInRateSum + b.bytesInRateSum,
+    bytesOutRateSum: a.bytesOutRateSum + b.bytesOutRateSum,
+    latencyMsSum: a.latencyMsSum + b.latencyMsSum,
+    latencySamples: a.latencySamples + b.latencySamples,
     sessionLimit: b.sessionLimit ?? a.sessionLimit,
   };
 }
@@ -262,6 +305,11 @@ export interface StatPoint {
   readonly rate5xx: number;
   /** Requests answered 429 by the rate limiter, per second. */
   readonly rate429: number;
+  /** Bytes per second received from clients and sent to them. */
+  readonly bytesInRate: number;
+  readonly bytesOutRate: number;
+  /** Mean time to answer a request (ms), weighted by each node's request rate; null when no node reported one. */
+  readonly latencyMs: number | null;
   /** The frontend caps (maxconn) summed over nodes; null when no node reported one. */
   readonly sessionLimit: number | null;
 }

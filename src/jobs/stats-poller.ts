@@ -2,6 +2,8 @@ import type { Db } from '../db/connect.js';
 import { allNodes } from '../db/node-repository.js';
 import { insertSamples, pruneStats, upsertRollups } from '../db/stat-repository.js';
 import type { ProxyNode } from '../domain/node.js';
+import { nginxSamples, type NginxReading } from '../domain/nginx-samples.js';
+import type { NginxRuntimeChannel, NginxStats } from '../domain/nginx-runtime.js';
 import { rollupIncrements, toSamples, withConnectionCaps, type StatSample } from '../domain/stats.js';
 import { mergeWorkerSamples, type WorkerCounters, type WorkerSamples } from '../domain/worker-samples.js';
 import { showMap } from '../fleet/runtime-api/commands/map-commands.js';
@@ -16,6 +18,7 @@ import type { CommandResult, RuntimeExecutor } from '../fleet/runtime-api/runtim
 import type { Logger } from '../logger.js';
 import { connectionCapOwner, proxyOwner } from '../render/haproxy-names.js';
 import { capsMapFile } from '../render/haproxy-runtime-view.js';
+import { upstreamName } from '../render/nginx-names.js';
 import { every, type Scheduled } from './schedule.js';
 
 export interface StatsPollerDeps {
@@ -24,6 +27,16 @@ export interface StatsPollerDeps {
   readonly clients: {
     client(node: string, endpoint: { readonly host: string; readonly port: number }): RuntimeExecutor;
   };
+  /**
+   * The NGINX nodes' runtime channels (mTLS to the Lua module on their runtimeAddress), shared with
+   * the reconciler: the poller asks for one per node and poll and never closes it. Absent: NGINX
+   * nodes are skipped, as before they had a channel.
+   */
+  readonly nginxChannels?:
+    | {
+        channel(node: string, endpoint: { readonly host: string; readonly port: number }): NginxRuntimeChannel;
+      }
+    | undefined;
   readonly logger: Logger;
   readonly metrics?:
     | {
@@ -59,7 +72,7 @@ export type NodePoll =
 
 export interface PollResult {
   readonly nodes: readonly NodePoll[];
-  /** Nodes not polled: NGINX (no stats endpoint in its rendered config) or no Runtime API. */
+  /** Nodes not polled: no runtime address (HAProxy Runtime API, NGINX runtime channel), or NGINX without a channel factory. */
   readonly skipped: readonly string[];
   readonly pruned: { readonly raw: number; readonly rollups: number } | null;
 }
@@ -69,7 +82,7 @@ const STAT_COMMAND = showStatOfTypes(['frontend', 'backend', 'server']);
 /** Sent before STAT_COMMAND on nodes with a master CLI: the same session's worker PID. */
 const INFO_COMMAND = showInfo();
 
-/** What one node's read gave: the current worker's replies and, with a master CLI, the old workers'. */
+/** What one HAProxy node's read gave: the current worker's replies and, with a master CLI, the old workers'. */
 interface NodeReplies {
   readonly stat: CommandResult | undefined;
   /** `show map` of the caps map: each tenant's connection cap. */
@@ -79,6 +92,18 @@ interface NodeReplies {
   /** null without a master CLI. */
   readonly old: OldWorkerReplies | null;
 }
+
+/** What one node's read gave: HAProxy's Runtime API replies, or NGINX's stats (or why there are none). */
+type NodeRead =
+  | { readonly kind: 'haproxy'; readonly node: ProxyNode; readonly reply: NodeReplies; readonly at: Date }
+  | {
+      readonly kind: 'nginx';
+      readonly node: ProxyNode;
+      readonly reply:
+        | { readonly ok: true; readonly stats: NginxStats }
+        | { readonly ok: false; readonly error: string };
+      readonly at: Date;
+    };
 
 /**
  * Tenant → connection cap from the caps map's reply; empty when it could not be read (no tenant
@@ -117,6 +142,10 @@ const defaultMasterCli =
  * that cannot be read is logged when it starts and stops failing, and fails no other node's read
  * (the others' samples are stored once it answers or times out). Member health (UP, DOWN, MAINT) stays the
  * reconciler's to store; the samples carry each member's status too.
+ * NGINX nodes with a runtime channel are read in the same poll, within the same timeout, through
+ * their channel's `stats()`, and become the same samples (see domain/nginx-samples.ts): a frontend
+ * per VIP, a backend per pool, a member per peer, with rates against the node's previous read.
+ * Their member health is the reconciler's too (its NGINX pass); their samples carry no status.
  * Runs on the leader only: start on election, stop when deposed.
  */
 export class StatsPoller {
@@ -124,6 +153,8 @@ export class StatsPoller {
   private stopping: Promise<void> | null = null;
   /** Each node's last read: when, and each worker's counters by sample key. */
   private readonly previous = new Map<string, { readonly at: number; readonly workers: readonly WorkerCounters[] }>();
+  /** Each NGINX node's last read: when (control plane's clock) and its objects' counters (see NginxReading). */
+  private readonly nginxPrevious = new Map<string, { readonly at: number; readonly reading: NginxReading }>();
   /** Each node's last master CLI outcome (null: fine), logged like `failing`. */
   private readonly masterFailing = new Map<string, string | null>();
   /** Each node's last outcome (null: fine), so failures are logged once per change. */
@@ -164,6 +195,7 @@ export class StatsPoller {
       this.stopping = null;
       // A new leadership starts from fresh counters: the gap would blur the first rates.
       this.previous.clear();
+      this.nginxPrevious.clear();
     });
     return this.stopping;
   }
@@ -177,18 +209,30 @@ export class StatsPoller {
       this.deps.logger.warn({ err }, 'stats poller cannot list nodes; the next tick retries');
       return { nodes: [], skipped: [], pruned: null };
     }
-    const readable = nodes.filter((n) => n.kind === 'haproxy' && n.runtimeAddress !== null);
+    const readable = nodes.filter(
+      (n) => n.runtimeAddress !== null && (n.kind === 'haproxy' || this.deps.nginxChannels !== undefined),
+    );
     const skipped = nodes.filter((n) => !readable.includes(n)).map((n) => n.name);
     const known = new Set(nodes.map((n) => n.name));
-    for (const name of this.previous.keys()) if (!known.has(name)) this.previous.delete(name);
+    // A name registered again as the other kind starts from no baseline.
+    const haproxy = new Set(nodes.filter((n) => n.kind === 'haproxy').map((n) => n.name));
+    const nginx = new Set(nodes.filter((n) => n.kind === 'nginx').map((n) => n.name));
+    for (const name of this.previous.keys()) if (!haproxy.has(name)) this.previous.delete(name);
+    for (const name of this.nginxPrevious.keys()) if (!nginx.has(name)) this.nginxPrevious.delete(name);
     for (const name of this.failing.keys()) if (!known.has(name)) this.failing.delete(name);
     for (const name of this.masterFailing.keys()) if (!known.has(name)) this.masterFailing.delete(name);
 
     // Every node is read before any reply is parsed: parsing blocks the event loop (tens of ms per
     // thousand objects), and a reply that arrived meanwhile had it counted against its own node's
     // timeout (bench:alloc, 20 nodes of 2,500 objects: reads of ~0.3 s took up to 5 s, one timed out).
-    const replies = await Promise.all(readable.map((node) => this.read(node)));
-    const polled = await Promise.all(replies.map((r) => this.store(r.node, r.reply, r.at)));
+    const replies = await Promise.all(
+      readable.map((node) => (node.kind === 'nginx' ? this.readNginx(node) : this.read(node))),
+    );
+    const polled = await Promise.all(
+      replies.map((r) =>
+        r.kind === 'nginx' ? this.storeNginx(r.node, r.reply, r.at) : this.store(r.node, r.reply, r.at),
+      ),
+    );
     this.publishUsage(polled.flatMap((p) => p.samples));
     for (const listener of this.polledListeners) listener();
     const now = this.now();
@@ -205,14 +249,42 @@ export class StatsPoller {
     return { nodes: polled.map((p) => p.result), skipped, pruned };
   }
 
-  private async read(node: ProxyNode): Promise<{ node: ProxyNode; reply: NodeReplies; at: Date }> {
+  /**
+   * One NGINX node's `stats()` through its channel, bounded by the node timeout (a reply that comes
+   * later is dropped; the channel's own timeouts end the request).
+   */
+  private async readNginx(node: ProxyNode): Promise<NodeRead & { kind: 'nginx' }> {
+    const timeoutMs = this.options.nodeTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const channel = this.deps.nginxChannels!.channel(node.name, node.runtimeAddress!);
+      const stats = await Promise.race([
+        channel.stats(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no reply within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+      return { kind: 'nginx', node, reply: { ok: true, stats }, at: this.now() };
+    } catch (err) {
+      return {
+        kind: 'nginx',
+        node,
+        reply: { ok: false, error: err instanceof Error ? err.message : String(err) },
+        at: this.now(),
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async read(node: ProxyNode): Promise<NodeRead & { kind: 'haproxy' }> {
     const timeoutMs = this.options.nodeTimeoutMs;
     const worker = this.deps.clients.client(node.name, node.runtimeAddress!);
     // The caps map too: a tenant's connection cap lives there, not in its frontends' maxconn.
     const caps = showMap(capsMapFile(node.configDir));
     if (node.masterAddress === null) {
       const [stat, map] = await worker.execute([STAT_COMMAND, caps], { timeoutMs });
-      return { node, reply: { stat, map, info: null, old: null }, at: this.now() };
+      return { kind: 'haproxy', node, reply: { stat, map, info: null, old: null }, at: this.now() };
     }
     const masterCli = (this.deps.masterCli ?? defaultMasterCli(this.deps.tls))(node.masterAddress, timeoutMs);
     const current = worker.execute([INFO_COMMAND, STAT_COMMAND, caps], { timeoutMs });
@@ -225,7 +297,7 @@ export class StatsPoller {
         current.then(([i]) => workerPid(i)),
       ),
     ]);
-    return { node, reply: { stat, map, info, old }, at: this.now() };
+    return { kind: 'haproxy', node, reply: { stat, map, info, old }, at: this.now() };
   }
 
   private async store(
@@ -253,6 +325,41 @@ export class StatsPoller {
     );
     const samples = withConnectionCaps(merged.samples, connectionCaps(reply.map));
     this.previous.set(node.name, { at: at.getTime(), workers: merged.workers });
+    return this.save(node, at, samples);
+  }
+
+  /** One NGINX node's reply as samples (rates against its previous read), stored like HAProxy's. */
+  private async storeNginx(
+    node: ProxyNode,
+    reply: (NodeRead & { kind: 'nginx' })['reply'],
+    at: Date,
+  ): Promise<{ result: NodePoll; samples: StatSample[] }> {
+    let samples: StatSample[];
+    try {
+      if (!reply.ok) throw new Error(reply.error);
+      const before = this.nginxPrevious.get(node.name);
+      const read = nginxSamples(
+        reply.stats,
+        before?.reading,
+        before === undefined ? 0 : (at.getTime() - before.at) / 1000,
+        upstreamName,
+      );
+      samples = read.samples;
+      this.nginxPrevious.set(node.name, { at: at.getTime(), reading: read.reading });
+    } catch (err) {
+      const error = `cannot read stats: ${err instanceof Error ? err.message : String(err)}`;
+      this.outcome(node.name, error);
+      return { result: { node: node.name, ok: false, error }, samples: [] };
+    }
+    return this.save(node, at, samples);
+  }
+
+  /** Stores one node's samples and their rollups in one transaction. */
+  private async save(
+    node: ProxyNode,
+    at: Date,
+    samples: StatSample[],
+  ): Promise<{ result: NodePoll; samples: StatSample[] }> {
     try {
       await this.deps.db.transaction().execute(async (trx) => {
         await insertSamples(trx, node.name, at, samples);

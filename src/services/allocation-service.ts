@@ -30,7 +30,7 @@ export interface DemandSource {
 export interface AllocationServiceOptions {
   /** The agents' heartbeat interval: a node silent for 3 of them is unhealthy. */
   readonly heartbeatIntervalMs: number;
-  /** A node whose every cap change is a reload (NGINX, HAProxy without a Runtime API) changes caps at most this often. */
+  /** A node whose every cap change is a reload (no runtime address: NGINX without a runtime channel, HAProxy without a Runtime API) changes caps at most this often. */
   readonly reloadCadenceMs: number;
   readonly capacity?: CapacityModel;
   readonly demand?: DemandSource;
@@ -542,8 +542,10 @@ export class AllocationService {
   }
 
   /**
-   * Every cap change on a node without a Runtime API or runtime channel (no runtimeAddress) is a
-   * reload: such a node's changes go out together, at most once per cadence, unless one is urgent
+   * Every cap change on a node without a runtime path (no runtimeAddress: NGINX without its Lua
+   * runtime channel, HAProxy without a Runtime API) is a reload; with one, NGINX takes caps at run
+   * time like HAProxy and its changes go out with the plan. A reloading node's changes go out
+   * together, at most once per cadence, unless one is urgent
    * (a tenant new on the node, a cap below the reservation being restored, a cap over the limit or
    * the node's capacity coming down).
    */

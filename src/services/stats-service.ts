@@ -45,6 +45,9 @@ export class StatsService {
         rate4xx: round(r.rate4xx),
         rate5xx: round(r.rate5xx),
         rate429: round(r.deniedRate),
+        bytesInRate: round(r.bytesInRate),
+        bytesOutRate: round(r.bytesOutRate),
+        latencyMs: r.latencyMs === null ? null : round(r.latencyMs),
         sessionLimit: r.sessionLimit,
       });
     }

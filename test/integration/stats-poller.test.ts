@@ -101,6 +101,9 @@ describe('stats poller', () => {
     const last = series.vips[0].points.at(-1);
     expect(last.sessionLimit).toBeGreaterThan(0);
     expect(last.rate5xx).toBe(0);
+    // Bytes come from HAProxy's bin/bout; a frontend reports no time of its own.
+    expect(series.vips[0].points.some((p: { bytesOutRate: number }) => p.bytesOutRate > 0)).toBe(true);
+    expect(last.latencyMs).toBeNull();
     const total = series.vips[0].points.reduce((s: number, p: { rate2xx: number }) => s + p.rate2xx * 10, 0);
     // A point is the average rate over the bucket's samples so far: rate × step is only an estimate of a count.
     expect(total).toBeGreaterThan(20);

@@ -9,6 +9,14 @@ const point = z.object({
   rate4xx: z.number(),
   rate5xx: z.number(),
   rate429: z.number().describe('Requests answered 429 by the rate limiter, per second'),
+  bytesInRate: z.number().describe('Bytes per second received from clients'),
+  bytesOutRate: z.number().describe('Bytes per second sent to clients'),
+  latencyMs: z
+    .number()
+    .nullable()
+    .describe(
+      "Mean time to answer a request (ms), weighted by each node's request rate; null when no node reported one (HAProxy reports none per VIP)",
+    ),
   sessionLimit: z
     .number()
     .nullable()

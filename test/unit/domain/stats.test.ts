@@ -43,6 +43,8 @@ const counters = (requests: number, ok = 0, c4 = 0, c5 = 0, denied = 0, refused 
   responses5xx: c5,
   denied,
   refused,
+  bytesIn: 0,
+  bytesOut: 0,
 });
 
 describe('proxyOwner', () => {
@@ -110,6 +112,29 @@ describe('toSamples', () => {
     expect(withConnectionCaps(toSamples(rows, proxyOwner), new Map())[0]!.sessionLimit).toBe(500);
   });
 
+  it('when rows carry bytes and times, then samples count the bytes and backends and members report their mean time; frontends none', () => {
+    const samples = toSamples(
+      [
+        row('fe_t1_web', 'FRONTEND', 'frontend', { bin: 1000, bout: 9000 }),
+        row('be_t1_web', 'm1', 'server', { bin: 700, bout: 6000, ttime: 12 }),
+        row('be_t1_web', 'BACKEND', 'backend', { bin: 800, bout: 7000, ttime: 11 }),
+      ],
+      proxyOwner,
+    );
+    expect(samples.map((s) => [s.kind, s.counters.bytesIn, s.counters.bytesOut, s.latencyMs])).toEqual([
+      ['frontend', 1000, 9000, null],
+      ['member', 700, 6000, 12],
+      ['backend', 800, 7000, 11],
+    ]);
+    const [fe, m1] = rollupIncrements(
+      withRates(samples, new Map([[sampleKey(samples[0]!), counters(0)]]), 10),
+      new Date('2026-03-01T12:00:30Z'),
+    );
+    expect(fe).toMatchObject({ bytesInRateSum: 100, bytesOutRateSum: 900, latencySamples: 0, latencyMsSum: 0 });
+    expect(m1).toMatchObject({ latencySamples: 1, latencyMsSum: 12 });
+    expect(mergeIncrements(m1!, m1!)).toMatchObject({ latencySamples: 2, latencyMsSum: 24 });
+  });
+
   it('when a TCP object has no HTTP counters, then its sessions stand in for requests', () => {
     const db = toSamples(rows, proxyOwner).find((s) => s.proxy === 'be_t1_db_tcp')!;
     expect(db.counters).toEqual(counters(4));
@@ -125,6 +150,8 @@ describe('rates', () => {
       responses5xx: 0,
       denied: 0.2,
       refused: 2,
+      bytesIn: 0,
+      bytesOut: 0,
     });
   });
 
@@ -170,7 +197,16 @@ describe('rollups', () => {
           ...fe!,
           sessions: 10,
           sessionLimit: 80,
-          rates: { requests: 6, responses2xx: 5, responses4xx: 1, responses5xx: 0, denied: 1, refused: 0 },
+          rates: {
+            requests: 6,
+            responses2xx: 5,
+            responses4xx: 1,
+            responses5xx: 0,
+            denied: 1,
+            refused: 0,
+            bytesIn: 0,
+            bytesOut: 0,
+          },
         },
       ],
       at,

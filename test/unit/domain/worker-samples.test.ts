@@ -9,6 +9,8 @@ const counters = (requests: number, ok = requests, denied = 0): Counters => ({
   responses5xx: 0,
   denied,
   refused: 0,
+  bytesIn: 0,
+  bytesOut: 0,
 });
 
 function fe(sessions: number, requests: number, over: Partial<StatSample> = {}): StatSample {
