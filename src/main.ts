@@ -256,6 +256,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
         {
           db: database.db,
           clients: runtimeClients,
+          nginxChannels,
           tls: runtimeTls,
           logger: logger.child({ component: 'stats-poller' }),
           metrics,
