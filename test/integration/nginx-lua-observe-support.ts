@@ -14,12 +14,13 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type {
-  NginxCaps,
-  NginxHealthCheck,
-  NginxPeer,
-  NginxStats,
-  NginxUpstream,
+import {
+  completePush,
+  type NginxCaps,
+  type NginxHealthCheck,
+  type NginxPeer,
+  type NginxStats,
+  type NginxUpstream,
 } from '../../src/domain/nginx-runtime.js';
 import { poll } from '../support/poll.js';
 import { freePort, listen } from './haproxy-render-support.js';
@@ -30,15 +31,13 @@ import { freePort, listen } from './haproxy-render-support.js';
  * writes: the module under `<dir>/lua/`, the dictionaries, init_worker/log at the http level, one
  * `upstream` with balancer_by_lua per tenant upstream, one server per VIP with `$sy_tenant`,
  * `$sy_vip` and caps.access(), and `$sy_upstream` per location (on Debian's nginx 1.22,
- * `$proxy_host` is not set yet in balancer_by_lua). Two things stand in for lua-balancer's modules, from
- * test/fixtures/nginx-lua/ ahead on lua_package_path: a state module over whole JSON documents and a
- * round-robin balancer. The runtime channel is replaced by a plain loopback control server that sets
- * the state and answers stats.report() as JSON. Only the processes started here are stopped, by PID.
+ * `$proxy_host` is not set yet in balancer_by_lua). The whole module runs, switchyard.state and
+ * the balancer included; the runtime channel is replaced by a plain loopback control server that
+ * applies complete pushes to the state and answers stats.report() as JSON. Only the processes started here are stopped, by PID.
  */
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const MODULE_DIR = join(ROOT, 'templates/nginx/lua/switchyard');
-const FIXTURE_DIR = join(ROOT, 'test/fixtures/nginx-lua/switchyard');
 
 export interface VipServer {
   readonly tenant: string;
@@ -102,11 +101,11 @@ http {
   fastcgi_temp_path ${dir}/tmp/fastcgi;
   uwsgi_temp_path ${dir}/tmp/uwsgi;
   scgi_temp_path ${dir}/tmp/scgi;
-  lua_package_path "${dir}/fixtures/?.lua;${dir}/lua/?.lua;;";
+  lua_package_path "${dir}/lua/?.lua;;";
   lua_socket_log_errors off;
 ${dicts}
-  init_by_lua_block { require "resty.core" }
-  init_worker_by_lua_block { require("switchyard.health").start() }
+  init_by_lua_block { require("switchyard.init").init({}) }
+  init_worker_by_lua_block { require("switchyard.init").init_worker() }
   log_by_lua_block { require("switchyard.stats").log() }
 ${upstreams}
 ${servers}
@@ -118,9 +117,9 @@ ${servers}
     location = /state {
       content_by_lua_block {
         ngx.req.read_body()
-        local ok, err = require("switchyard.state").put(ngx.req.get_body_data())
-        if not ok then ngx.status = 400 end
-        ngx.say(ok and "ok" or err)
+        local reply, bad = require("switchyard.state").apply(require("cjson.safe").decode(ngx.req.get_body_data()), ngx.sleep)
+        if reply == nil then ngx.status = 400 end
+        ngx.say(reply and "ok" or require("cjson.safe").encode(bad))
       }
     }
     location = /stats {
@@ -150,6 +149,9 @@ function connects(port: number): Promise<boolean> {
 }
 
 export class LuaNginx {
+  /** The revision of the last state set: each setState is a complete push at the next one. */
+  private revision = 0;
+
   private constructor(
     readonly dir: string,
     private readonly child: ChildProcess,
@@ -162,7 +164,6 @@ export class LuaNginx {
     const dir = mkdtempSync(join(tmpdir(), 'sy-lua-observe-'));
     chmodSync(dir, 0o755); // the workers run as nobody and read the modules from here
     copyLua(MODULE_DIR, join(dir, 'lua/switchyard'));
-    copyLua(FIXTURE_DIR, join(dir, 'fixtures/switchyard'));
     mkdirSync(join(dir, 'tmp'));
     const control = await freePort('127.0.0.1');
     const list: number[] = [];
@@ -224,8 +225,11 @@ export class LuaNginx {
       .filter((n) => n > 0);
   }
 
+  /** Replaces the whole runtime state, as a complete push at the next revision (the real switchyard.state applies it). */
   async setState(state: TestState): Promise<void> {
-    const res = await this.call('POST', '/state', JSON.stringify(state));
+    this.revision += 1;
+    const push = completePush({ revision: this.revision, upstreams: state.upstreams, caps: state.caps });
+    const res = await this.call('POST', '/state', JSON.stringify(push));
     if (res.status !== 200) throw new Error(`state refused: ${res.status} ${res.body}`);
   }
 

@@ -198,8 +198,9 @@ describe('peers the health checks call down', () => {
   };
 
   beforeAll(async () => {
-    // switchyard.health is another helper's module; until it ships, this stand-in answers
-    // is_down() from flags the test sets. The balancer only ever calls is_down(tenant, pool, peer).
+    // The balancer's rules for down peers, without waiting for checks to fail: this stand-in for
+    // switchyard.health answers is_down() (all the balancer calls) from flags the test sets. The
+    // real checker taking peers down, and traffic avoiding them, is nginx-lua-health.test.ts's.
     stubDir = mkdtempSync(join(tmpdir(), 'sy-health-stub-'));
     chmodSync(stubDir, 0o755);
     mkdirSync(join(stubDir, 'switchyard'));

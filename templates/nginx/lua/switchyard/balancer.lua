@@ -40,6 +40,18 @@ do
   end
 end
 
+-- switchyard.stats counts each attempt's peer in flight (active per upstream and peer, for the
+-- stats report); absent (a test without it), nothing is counted.
+local stats
+do
+  local ok, mod = pcall(require, "switchyard.stats")
+  if ok then
+    stats = mod
+  elseif not tostring(mod):find("module 'switchyard.stats' not found", 1, true) then
+    ngx.log(ngx.ERR, "switchyard.stats failed to load, peers are not counted: ", mod)
+  end
+end
+
 local function is_down(u, peer)
   return health ~= nil and health.is_down(u.tenant, u.pool, peer.name) == true
 end
@@ -242,6 +254,9 @@ function M.balance(name)
   end
   if ctx.sy_peer == nil and count > 1 then
     ngx_balancer.set_more_tries(count - 1)
+  end
+  if stats ~= nil then
+    stats.picked(name, peer.name)
   end
   ctx.sy_peer = peer.name
   ctx.sy_cookie_name = u.cookie

@@ -3,8 +3,8 @@
 -- init runs in the master at every start and reload: it checks the dictionaries the module needs,
 -- asks for a privileged agent (one process per node, where the health checks run once rather than
 -- once per worker), and reads runtime-state.json. Debian's nginx lacks OpenResty's patch that the
--- privileged agent needs; there the checks run in worker 0 instead (still one per node: the
--- master restarts a dead worker 0 with the same id, and a reload starts a new one). Reading it there, as the master's user, means
+-- privileged agent needs; there the workers elect one checker (still one per node; see
+-- switchyard.health). Reading runtime-state.json in the master, as the master's user, means
 -- the workers' user needs no access to the config directory; applying it waits for the workers,
 -- so a reload that fails after init leaves the running workers' state as it was.
 --
@@ -58,7 +58,7 @@ function M.init(opts)
   local ok, err = require("ngx.process").enable_privileged_agent()
   has_agent = ok == true
   if not has_agent then
-    ngx.log(ngx.NOTICE, "switchyard: no privileged agent (", err, "): health checks run in worker 0")
+    ngx.log(ngx.NOTICE, "switchyard: no privileged agent (", err, "): the workers elect one health checker")
   end
   state.configure(opts)
   require("switchyard.admin").configure(opts)
@@ -122,15 +122,18 @@ local function start_health()
   end
 end
 
---- init_worker_by_lua: workers load the state file; the privileged agent, or without one worker 0,
---- runs the health checks.
+--- init_worker_by_lua: workers load the state file; the privileged agent, or without one every
+--- worker (they elect one checker), runs the health checks.
 function M.init_worker()
   if require("ngx.process").type() == "privileged agent" then
     state_text = nil
     return start_health()
   end
   load_state()
-  if not has_agent and ngx.worker.id() == 0 then
+  -- Every worker starts health: they elect one checker through a lease in sy_locks (see
+  -- switchyard.health), so checks run once per node and a new checker takes over within a
+  -- quarter second when the old one exits (a reload) or within the lease when it dies.
+  if not has_agent then
     start_health()
   end
 end

@@ -119,6 +119,11 @@ function _M.log()
   end
   local ctx = ngx.ctx
   caps.leave()
+  -- The balancer's leastconn count of this request's peer (loaded by then whenever it balanced).
+  local balancer = package.loaded["switchyard.balancer"]
+  if balancer and balancer.release then
+    balancer.release()
+  end
   if ctx.sy_live_upstream then
     live:incr(ctx.sy_live_upstream, -1)
   end
