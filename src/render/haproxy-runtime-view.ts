@@ -23,8 +23,9 @@ export function capsMapFile(configDir: string): string {
 
 export function toHaproxyRuntime(snapshot: NodeSnapshot, scope?: ReadonlySet<string>): DesiredRuntime {
   const { configDir } = haproxyNodeSettings(snapshot.node);
-  const all = [...snapshot.tenants].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const tenants = scope === undefined ? all : all.filter((t) => scope.has(t.id));
+  // Scoped, the few tenants are picked before sorting: sorting 10,000 ids costs a scoped pass more than its reads.
+  const chosen = scope === undefined ? snapshot.tenants : snapshot.tenants.filter((t) => scope.has(t.id));
+  const tenants = [...chosen].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const parts = tenants.map((t) => tenantRuntime(t, configDir));
   return {
     frontends: parts.flatMap((p) => p.frontends),
@@ -36,7 +37,7 @@ export function toHaproxyRuntime(snapshot: NodeSnapshot, scope?: ReadonlySet<str
       referenced:
         scope === undefined
           ? parts.some((p) => p.frontends.length > 0)
-          : all.some((t) => tenantRuntime(t, configDir).frontends.length > 0),
+          : snapshot.tenants.some((t) => tenantRuntime(t, configDir).frontends.length > 0),
     },
     certificates: [...parts.flatMap((p) => p.certificates), ...nodeCertificate(snapshot)],
   };
