@@ -6,6 +6,8 @@ import {
   observationTarget,
   observeCommands,
   readObservation,
+  readScopedObservation,
+  scopedObserveCommands,
   sessionReads,
   withCertificates,
   withSessions,
@@ -14,8 +16,8 @@ import { parseServerStateEntries } from '../../../src/fleet/replies/show-servers
 import { parseShowStat } from '../../../src/fleet/replies/show-stat.js';
 import type { RuntimeCommand } from '../../../src/fleet/runtime-api/commands/runtime-command.js';
 import type { CommandResult } from '../../../src/fleet/runtime-api/runtime-executor.js';
-import { toHaproxyRuntime } from '../../../src/render/haproxy-runtime-view.js';
-import { capture, CERT_FILE, seed } from '../domain/runtime-fixtures.js';
+import { tenantRuntimeNames, toHaproxyRuntime } from '../../../src/render/haproxy-runtime-view.js';
+import { CERT_FILE, capture, MAP_FILE, seed } from '../domain/runtime-fixtures.js';
 
 /** Replies captured from HAProxy 2.6.12 (test/fixtures/runtime). */
 const fixture = (name: string): string =>
@@ -173,3 +175,115 @@ describe('observing a node for a reconcile pass', () => {
     expect(readObservation(desired, results)).toEqual({ ok: false, error: 'connection closed' });
   });
 });
+
+describe('observing only a few tenants (a scoped pass)', () => {
+  const snapshot = seed();
+  const whole = readObservation(
+    desired,
+    answered(observeCommands(desired), [
+      capture('show-servers-state.txt'),
+      withoutServers(capture('show-stat.csv')),
+      capture('show-map.txt'),
+      capture('show-ssl-cert.txt'),
+    ]),
+  );
+  if (!whole.ok) throw new Error(whole.error);
+  const [servers, stat, map] = [
+    capture('show-servers-state.txt'),
+    capture('show-stat.csv'),
+    parseShowMapLines(capture('show-map.txt')),
+  ];
+  /** What HAProxy answers to each scoped command, cut from the whole captures. */
+  const reply = (c: RuntimeCommand): CommandResult => {
+    const words = c.line.split(' ');
+    if (c.kind === 'show-servers-state') {
+      const target = words[3];
+      const lines = servers.split('\n');
+      const rows = lines.slice(2).filter((l) => l.split(' ')[1] === target);
+      return rows.length === 0
+        ? { status: 'error', command: c, message: "Can't find backend." }
+        : { status: 'ok', command: c, output: [...lines.slice(0, 2), ...rows].join('\n') };
+    }
+    if (c.kind === 'show-stat') {
+      const target = words[2];
+      const lines = stat.split('\n');
+      return {
+        status: 'ok',
+        command: c,
+        output: [lines[0], ...lines.filter((l) => l.startsWith(`${target},FRONTEND,`))].join('\n'),
+      };
+    }
+    if (c.kind === 'get-map') {
+      const key = c.line.split(' ')[3]!;
+      const value = map.get(key);
+      return {
+        status: 'ok',
+        command: c,
+        output:
+          value === undefined
+            ? 'type=str, case=sensitive, found=no'
+            : `type=str, case=sensitive, found=yes, idx=tree, key="${key}", value="${value}", type="str"`,
+      };
+    }
+    return { status: 'ok', command: c, output: capture('show-ssl-cert.txt') };
+  };
+
+  for (const t of snapshot.tenants) {
+    it(`reads tenant ${t.id}'s objects as a whole read sees them, and nothing of the others`, () => {
+      const names = tenantRuntimeNames(t, snapshot.node.configDir);
+      const scoped = readScopedObservation(
+        desired.capsMap.file,
+        names,
+        scopedObserveCommands(desired.capsMap.file, names).map(reply),
+      );
+      if (!scoped.ok) throw new Error(scoped.error);
+      const mine = new Set(names.backends);
+      const strip = (s: { backup: boolean | null; sessions: number | null }) => ({
+        ...s,
+        backup: null,
+        sessions: null,
+      });
+      expect(scoped.observed.servers).toEqual(whole.observed.servers.filter((s) => mine.has(s.backend)).map(strip));
+      expect(scoped.observed.frontends.map((f) => f.name)).toEqual(
+        names.frontends.filter((f) => whole.observed.frontends.some((w) => w.name === f)),
+      );
+      expect(scoped.observed.capsMap).toEqual(whole.observed.capsMap!.filter((e) => names.mapKeys.includes(e.key)));
+    });
+  }
+
+  it('leaves out a backend the process does not run, and knows no map when the process has none loaded', () => {
+    const names = { frontends: [], backends: ['be_gone'], mapKeys: ['t1'], certificateFiles: [] };
+    const commands = scopedObserveCommands(MAP_FILE, names);
+    expect(commands.map((c) => c.line)).toEqual(['show servers state be_gone', `get map ${MAP_FILE} t1`]);
+    const scoped = readScopedObservation(MAP_FILE, names, [
+      { status: 'error', command: commands[0]!, message: "Can't find backend." },
+      { status: 'error', command: commands[1]!, message: 'Unknown map identifier. Please use #<id> or <file>.' },
+    ]);
+    expect(scoped).toMatchObject({ ok: true, observed: { backends: [], servers: [], capsMap: null } });
+  });
+
+  it('is unusable when a reply never came', () => {
+    const names = { frontends: [], backends: ['be_app'], mapKeys: [], certificateFiles: [] };
+    const [command] = scopedObserveCommands(MAP_FILE, names);
+    expect(
+      readScopedObservation(MAP_FILE, names, [
+        { status: 'not-executed', command: command!, message: 'connection lost' },
+      ]),
+    ).toEqual({
+      ok: false,
+      error: 'connection lost',
+    });
+  });
+});
+
+function parseShowMapLines(text: string): Map<string, string> {
+  return new Map(
+    text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => {
+        const [, key, value] = l.split(' ');
+        return [key!, value ?? ''] as const;
+      }),
+  );
+}
