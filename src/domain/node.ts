@@ -16,7 +16,9 @@ export interface NodeCapabilities {
 
 export const CAPABILITIES: Record<NodeKind, NodeCapabilities> = {
   haproxy: { runtimeApi: true, activeHealthChecks: true, cookiePersistence: 'insert', hitlessMemberChanges: true },
-  nginx: { runtimeApi: false, activeHealthChecks: false, cookiePersistence: 'hash', hitlessMemberChanges: false },
+  // The Lua runtime (templates/nginx/lua): a runtime channel, active checks once per node, HAProxy's
+  // cookie values, members changed without a reload. TCP VIPs are the exception (docs/nginx.md).
+  nginx: { runtimeApi: true, activeHealthChecks: true, cookiePersistence: 'insert', hitlessMemberChanges: true },
 };
 
 export interface ProxyNode {

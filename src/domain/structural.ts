@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { NodeKind } from './node.js';
 import type { NodeSnapshot, PoolSnapshot, TenantSnapshot } from './snapshot.js';
 
 /**
@@ -13,19 +14,29 @@ import type { NodeSnapshot, PoolSnapshot, TenantSnapshot } from './snapshot.js';
  * TLS to members is structural, material included: a pool's CA bundle and client certificate
  * are loaded by its server lines, which the Runtime API does not update, so new contents reload.
  * Revisions and timestamps are bookkeeping, never structure. Everything else needs a reload.
+ *
+ * On an NGINX node with the Lua runtime (kind `nginx`) more is runtime and less is: every HTTP
+ * pool's members (set, backup flag, weight, state, address), algorithm and health check live in
+ * the runtime state the balancer reads, and so do the tenant's caps; but NGINX loads certificate
+ * files only when it starts, so their contents are structural, and TCP VIPs (the stream module has
+ * no Lua) keep their pools' members and the tenant's connection cap in nginx.conf.
  */
 export function structuralFingerprint(snapshot: NodeSnapshot): unknown {
   return {
     node: snapshot.node,
-    tenants: [...snapshot.tenants].sort((a, b) => (a.id < b.id ? -1 : 1)).map(structuralTenant),
+    tenants: [...snapshot.tenants]
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .map((t) => structuralTenant(t, snapshot.node.kind)),
   };
 }
 
 interface StructuralTenant {
   readonly id: string;
-  readonly vips: readonly { readonly name: string }[];
+  readonly vips: readonly ({ readonly name: string } & Record<string, unknown>)[];
   readonly pools: readonly unknown[];
   readonly certificates: unknown;
+  /** NGINX: the connection cap rendered into the tenant's TCP servers. */
+  readonly tcpMaxConnections?: number;
 }
 
 /**
@@ -38,33 +49,63 @@ export type StructuralInput = Pick<TenantSnapshot, 'id' | 'vips' | 'pools' | 'ca
     readonly sans: readonly string[];
     readonly chainPem: string;
   }[];
+  /** The tenant's connection cap on the node: structural on NGINX for tenants with TCP VIPs. */
+  readonly allocation?: { readonly maxConnections: number };
 };
 
 /** One tenant's part of `structuralFingerprint`: equal for two states exactly when a runtime push turns one into the other. */
-export function tenantStructure(t: StructuralInput): unknown {
-  return structuralTenant(t);
+export function tenantStructure(t: StructuralInput, kind: NodeKind = 'haproxy'): unknown {
+  return structuralTenant(t, kind);
 }
 
-function structuralTenant(t: StructuralInput): StructuralTenant {
+function structuralTenant(t: StructuralInput, kind: NodeKind): StructuralTenant {
+  if (kind === 'nginx') return nginxStructuralTenant(t);
   const cookiePools = cookiePersistentPools(t);
   return {
     id: t.id,
-    vips: t.vips.map((v) => ({
-      name: v.name,
-      address: v.address,
-      port: v.port,
-      protocol: v.protocol,
-      hostnames: v.hostnames,
-      certificate: v.certificate,
-      persistence: v.persistence,
-      cookieName: v.cookieName,
-      timeouts: v.timeouts,
-      allowlist: v.allowlist,
-      defaultPool: v.defaultPool,
-      routes: v.routes.map((r) => ({ name: r.name, priority: r.priority, match: r.match, pool: r.pool })),
-    })),
+    vips: t.vips.map(structuralVip),
     pools: t.pools.map((p) => structuralPool(p, cookiePools.has(p.name), t)),
     certificates: t.certificates.map((c) => ({ name: c.name, sans: c.sans })),
+  };
+}
+
+function structuralVip(v: StructuralInput['vips'][number]): StructuralTenant['vips'][number] {
+  return {
+    name: v.name,
+    address: v.address,
+    port: v.port,
+    protocol: v.protocol,
+    hostnames: v.hostnames,
+    certificate: v.certificate,
+    persistence: v.persistence,
+    cookieName: v.cookieName,
+    timeouts: v.timeouts,
+    allowlist: v.allowlist,
+    defaultPool: v.defaultPool,
+    routes: v.routes.map((r) => ({ name: r.name, priority: r.priority, match: r.match, pool: r.pool })),
+  };
+}
+
+/** See structuralFingerprint: what an NGINX node with the Lua runtime must reload for. */
+function nginxStructuralTenant(t: StructuralInput): StructuralTenant {
+  const tcpPools = new Set<string>();
+  for (const v of t.vips) {
+    if (v.protocol !== 'tcp') continue;
+    if (v.defaultPool) tcpPools.add(v.defaultPool);
+    for (const r of v.routes) tcpPools.add(r.pool);
+  }
+  const tls = (p: PoolSnapshot) => p.tls ?? null;
+  return {
+    id: t.id,
+    vips: t.vips.map(structuralVip),
+    pools: t.pools.map((p) => ({
+      name: p.name,
+      ...(tls(p) !== null && { tls: tls(p), tlsMaterial: memberTlsMaterial(tls(p)!, t) }),
+      // In nginx.conf: the stream module balances these itself, from its server lines.
+      ...(tcpPools.has(p.name) && { algorithm: p.algorithm, healthCheck: p.healthCheck, members: p.members }),
+    })),
+    certificates: t.certificates.map((c) => ({ name: c.name, sans: c.sans, chain: digest(c.chainPem) })),
+    ...(tcpPools.size > 0 && t.allocation !== undefined && { tcpMaxConnections: t.allocation.maxConnections }),
   };
 }
 
@@ -119,14 +160,14 @@ export function cookiePersistentPools(t: Pick<TenantSnapshot, 'vips'>): Set<stri
  */
 export function structuralParts(snapshot: NodeSnapshot): Record<string, unknown> {
   const parts: Record<string, unknown> = { node: snapshot.node };
-  for (const t of snapshot.tenants) Object.assign(parts, tenantStructuralParts(t));
+  for (const t of snapshot.tenants) Object.assign(parts, tenantStructuralParts(t, snapshot.node.kind));
   return parts;
 }
 
 /** One tenant's labelled parts of `structuralParts`. */
-export function tenantStructuralParts(t: StructuralInput): Record<string, unknown> {
+export function tenantStructuralParts(t: StructuralInput, kind: NodeKind = 'haproxy'): Record<string, unknown> {
   const parts: Record<string, unknown> = {};
-  const s = structuralTenant(t);
+  const s = structuralTenant(t, kind);
   s.vips.forEach((v) => {
     parts[`vip ${t.id}/${v.name}`] = v;
   });
@@ -134,6 +175,7 @@ export function tenantStructuralParts(t: StructuralInput): Record<string, unknow
     parts[`pool ${t.id}/${t.pools[i]!.name}`] = p;
   });
   parts[`certificates ${t.id}`] = s.certificates;
+  if (s.tcpMaxConnections !== undefined) parts[`caps ${t.id}`] = s.tcpMaxConnections;
   return parts;
 }
 
@@ -145,13 +187,15 @@ const LABELS: Record<string, (name: string) => string> = {
   vip: (name) => `VIP ${name}`,
   pool: (name) => `pool ${name}`,
   certificates: (tenant) => `certificates of tenant ${tenant}`,
+  caps: (tenant) => `connection cap of tenant ${tenant}`,
 };
 
 const WHAT_CHANGES: Record<string, string> = {
   node: 'runtime address, capacity (global maxconn) or config directory',
   vip: 'listener, protocol, hostnames, certificate, persistence, timeouts, allowlist or routes',
-  pool: 'algorithm, health check, TLS to members (settings, CA bundle, client certificate), backup members, or the member set behind cookie persistence',
-  certificates: 'which certificates exist or their names',
+  pool: 'HAProxy: algorithm, health check, TLS to members (settings, CA bundle, client certificate), backup members, or the member set behind cookie persistence; NGINX: TLS to members, or anything of a pool behind a TCP VIP',
+  certificates: 'which certificates exist or their names (NGINX: their contents too)',
+  caps: 'the connection cap of TCP VIPs on NGINX, which the stream module reads at start',
 };
 
 /**

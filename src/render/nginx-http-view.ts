@@ -21,15 +21,11 @@ import {
   literalDots,
   wildcardHostRegex,
 } from './request-rules.js';
-import { cookieKeyVariable, planUpstreams, upstreamView, type NginxUpstreamView } from './nginx-upstream-view.js';
+import { planUpstreams, upstreamView, type NginxUpstreamView } from './nginx-upstream-view.js';
 import { memberTlsView, type NginxMemberTlsView } from './nginx-member-tls.js';
 
 /** One tenant's `http {}` part. */
 export interface NginxHttpTenantView {
-  /** The tenant's own zone: every request to any of its HTTP VIPs counts against one rate. */
-  readonly requestZone: (NginxZoneView & { readonly key: string; readonly rate: number }) | null;
-  readonly cookies: readonly NginxCookieView[];
-  readonly setCookies: readonly NginxSetCookieView[];
   readonly routeMaps: readonly NginxRouteMapView[];
   readonly upstreams: readonly NginxUpstreamView[];
   readonly servers: readonly NginxHttpServerView[];
@@ -40,28 +36,13 @@ export interface NginxZoneView {
   readonly size: string;
 }
 
-/**
- * The hash key of cookie persistence: the cookie's value, or when the client has none yet this
- * request's `$request_id`, which the server then sets as the cookie (see NginxSetCookieView).
- * `$cookie_<name>` cannot name a cookie with `-`, so such a value is read from `Cookie` by regex.
- */
-export interface NginxCookieView {
-  readonly keyVariable: string;
-  readonly valueVariable: string;
-  /** Lower-cased cookie name to extract from `$http_cookie`, or null when `$cookie_` works. */
-  readonly extract: string | null;
-}
-
-/** `Set-Cookie` for a client that came without the cookie; empty (so not sent) otherwise. */
-export interface NginxSetCookieView {
-  readonly variable: string;
-  readonly valueVariable: string;
-  readonly cookie: string;
-  readonly secure: boolean;
-}
-
 export interface NginxHttpServerView {
   readonly vip: string;
+  /**
+   * What the Lua module keys this server's requests by (`$sy_tenant`, `$sy_vip`): the caps it
+   * admits them against and the counters it adds them to.
+   */
+  readonly lua: { readonly tenant: string; readonly vip: string };
   readonly listen: string;
   readonly ssl: boolean;
   readonly serverNames: readonly string[];
@@ -85,8 +66,6 @@ export interface NginxHttpServerView {
     readonly status: number;
     readonly regexes: readonly string[];
   } | null;
-  readonly connectionLimit: { readonly zone: string; readonly count: number };
-  readonly requestLimit: { readonly zone: string; readonly burst: number };
   readonly timeouts: {
     readonly connect: string;
     readonly read: string;
@@ -95,7 +74,6 @@ export interface NginxHttpServerView {
     readonly clientBody: string;
     readonly keepalive: string;
   };
-  readonly setCookie: string | null;
   readonly proxy: {
     /** A fixed upstream when the VIP has no routes. */
     readonly upstream: string | null;
@@ -116,16 +94,6 @@ export interface NginxHttpServerView {
 
 /** Like HAProxy's `timeout http-request` / `http-keep-alive` defaults, never above the client timeout. */
 const HEADER_AND_KEEPALIVE_MS = 10_000;
-/**
- * HAProxy admits a tenant's cap over a 1-s window (see RATE_WINDOW_S in haproxy-view.ts), so up to
- * one second's worth may arrive at once: nginx's leaky bucket gets the same burst.
- */
-const RATE_BURST_S = 1;
-/** nginx refuses `limit_conn` above this. */
-const LIMIT_CONN_MAX = 65_535;
-/** The smallest zone nginx accepts (8 pages); it holds the tenant's single key. */
-const REQUEST_ZONE = '32k';
-
 export function httpTenantView(ctx: TenantContext): NginxHttpTenantView | null {
   const vips = ctx.vips.filter(
     (v) => safeOneOf(`${ctx.field}.vips.${v.name}.protocol`, v.protocol, VIP_PROTOCOLS) !== 'tcp',
@@ -141,16 +109,8 @@ export function httpTenantView(ctx: TenantContext): NginxHttpTenantView | null {
       );
     }
   }
-  const cookieVips = vips.filter(
-    (v) => safeOneOf(`${ctx.field}.vips.${v.name}.persistence`, v.persistence, PERSISTENCE_TYPES) === 'cookie',
-  );
+  for (const v of vips) safeOneOf(`${ctx.field}.vips.${v.name}.persistence`, v.persistence, PERSISTENCE_TYPES);
   return {
-    requestZone:
-      vips.length === 0
-        ? null
-        : { name: requestZoneName(ctx.id), size: REQUEST_ZONE, key: ctx.id, rate: ctx.requestsPerSecond },
-    cookies: cookieViews(ctx, cookieVips),
-    setCookies: cookieVips.map((vip) => setCookieView(ctx, vip)),
     routeMaps: [...routeMaps.values()],
     upstreams: upstreams.plans.map((plan) => upstreamView(ctx, plan)),
     servers: vips.map((vip) =>
@@ -158,31 +118,6 @@ export function httpTenantView(ctx: TenantContext): NginxHttpTenantView | null {
         upstreams.target(vip, pool),
       ),
     ),
-  };
-}
-
-function cookieViews(ctx: TenantContext, vips: readonly VipSnapshot[]): NginxCookieView[] {
-  const guarded = vips.map((v) => safe('cookie', `${ctx.field}.vips.${v.name}.cookieName`, v.cookieName));
-  const names = [...new Set(guarded.map((c) => c.toLowerCase()))].sort();
-  return names.map((cookie) => ({
-    keyVariable: cookieKeyVariable(ctx.id, cookie),
-    valueVariable: cookieValueVariable(ctx.id, cookie),
-    extract: /^[a-z0-9_]+$/.test(cookie) ? null : cookie,
-  }));
-}
-
-function cookieValueVariable(tenant: string, cookie: string): string {
-  const lower = cookie.toLowerCase();
-  return /^[a-z0-9_]+$/.test(lower) ? `cookie_${lower}` : variableName(tenant, 'ck', lower, 'val');
-}
-
-function setCookieView(ctx: TenantContext, vip: VipSnapshot): NginxSetCookieView {
-  const cookie = safe('cookie', `${ctx.field}.vips.${vip.name}.cookieName`, vip.cookieName);
-  return {
-    variable: variableName(ctx.id, vip.name, 'setck'),
-    valueVariable: cookieValueVariable(ctx.id, cookie),
-    cookie,
-    secure: vip.protocol === 'https',
   };
 }
 
@@ -201,6 +136,7 @@ function serverView(
   const ssl = vip.protocol === 'https';
   return {
     vip: `${ctx.id}/${vip.name}`,
+    lua: { tenant: ctx.id, vip: safe('slug', `${field}.name`, vip.name) },
     listen: formatEndpoint(
       nginxListenIp(`${field}.address`, vip.address),
       safeInt(`${field}.port`, vip.port, 1, 65535),
@@ -214,8 +150,6 @@ function serverView(
         : { variable: variableName(ctx.id, vip.name, 'allow'), ranges: allowlist(field, vip.allowlist) },
     pathGuard: { variable: NODE_NAMES.ambiguousPath, status: AMBIGUOUS_PATH_STATUS },
     knownHosts: knownHostsView(ctx, field, vip),
-    connectionLimit: { zone: NODE_NAMES.httpConnectionZone, count: Math.min(ctx.maxConnections, LIMIT_CONN_MAX) },
-    requestLimit: { zone: requestZoneName(ctx.id), burst: ctx.requestsPerSecond * RATE_BURST_S },
     timeouts: {
       connect: formatMillis(safeInt(`${field}.timeouts.connectMs`, t.connectMs, 1, 600_000)),
       read: formatMillis(serverMs),
@@ -224,7 +158,6 @@ function serverView(
       clientBody: formatMillis(clientMs),
       keepalive: formatMillis(Math.min(clientMs, HEADER_AND_KEEPALIVE_MS)),
     },
-    setCookie: vip.persistence === 'cookie' ? variableName(ctx.id, vip.name, 'setck') : null,
     proxy:
       routeMap === null
         ? {

@@ -1,55 +1,90 @@
-import type { MemberState } from '../domain/member.js';
-import type { NginxHealthCheck, NginxPeerAdmin, NginxRuntimeState, NginxUpstream } from '../domain/nginx-runtime.js';
-import type { HealthCheck } from '../domain/pool.js';
-import type { NodeSnapshot, PoolSnapshot } from '../domain/snapshot.js';
-import { upstreamName } from './nginx-names.js';
+import { MEMBER_STATES, type MemberState } from '../domain/member.js';
+import {
+  entryHash,
+  type NginxCaps,
+  type NginxHealthCheck,
+  type NginxPeerAdmin,
+  type NginxRuntimeState,
+  type NginxUpstream,
+} from '../domain/nginx-runtime.js';
+import { ALGORITHMS, type HealthCheck } from '../domain/pool.js';
+import type { NodeSnapshot, TenantSnapshot } from '../domain/snapshot.js';
+import { safe, safeHealthCheck, safeInt, safeOneOf } from './guard.js';
+import { byName, tenantContext } from './haproxy-tenant-context.js';
+import { memberCookieValue } from './haproxy-names.js';
+import { nginxIp } from './nginx-address.js';
+import { planUpstreams } from './nginx-upstream-view.js';
 
-/*
- * Minimal stand-in written on the nginx-channel branch so the reconciler's NGINX pass compiles and
- * is tested; nginx-render owns this file and its version (persistence variants of a pool's
- * upstream, HTTP-only upstreams, cookie values, exactly the rendered config's names) replaces it.
+/**
+ * The runtime half of an NGINX node's config: for every HTTP upstream the rendered nginx.conf
+ * declares (one per pool, and one per persistence variant a VIP asks for: `_src`, `_ck_<cookie>`),
+ * what the Lua balancer reads per request; and each tenant's caps. The renderer writes it as
+ * `runtime-state.jsonl` (loaded at start and after every reload) and the reconciler pushes the
+ * same entries over the runtime channel, so a member, weight, state, algorithm, health check or
+ * cap change needs no reload. Every value passes the guard, as for the config itself.
  */
 
 const ADMIN: Record<MemberState, NginxPeerAdmin> = { enabled: 'ready', drain: 'drain', disabled: 'maint' };
 
-/** The runtime half of an NGINX node's config: one upstream per pool with members, caps per tenant. */
-export function toNginxRuntime(snapshot: NodeSnapshot): NginxRuntimeState {
-  const upstreams: Record<string, NginxUpstream> = {};
-  const caps: Record<string, NginxRuntimeState['caps'][string]> = {};
-  for (const tenant of snapshot.tenants) {
-    caps[tenant.id] = {
-      maxConnections: tenant.allocation.maxConnections,
-      requestsPerSecond: tenant.allocation.requestsPerSecond,
-    };
-    for (const pool of tenant.pools) {
-      if (pool.members.length === 0) continue;
-      upstreams[upstreamName(tenant.id, pool.name)] = upstream(tenant.id, pool);
-    }
+/** Validation does not read configDir: one stands in, so the view is cached per tenant alone. */
+const ANY_DIR = '/';
+
+export interface TenantRuntime {
+  /** The tenant's HTTP upstreams by name, sorted. */
+  readonly upstreams: readonly (readonly [name: string, upstream: NginxUpstream])[];
+  readonly caps: NginxCaps;
+  /** The tenant's lines of runtime-state.jsonl (each ending in a newline), made once per snapshot. */
+  readonly lines: string;
+}
+
+/** Snapshots are immutable: an unchanged tenant's entries are not built, hashed or printed again. */
+const cache = new WeakMap<TenantSnapshot, TenantRuntime>();
+
+export function tenantNginxRuntime(tenant: TenantSnapshot): TenantRuntime {
+  let found = cache.get(tenant);
+  if (found === undefined) {
+    found = build(tenant);
+    cache.set(tenant, found);
   }
-  return { revision: snapshot.revision, upstreams, caps };
+  return found;
 }
 
-function upstream(tenant: string, pool: PoolSnapshot): NginxUpstream {
-  return {
-    tenant,
-    pool: pool.name,
-    algorithm: pool.algorithm,
-    cookie: null,
-    healthCheck: pool.healthCheck === null ? null : healthCheck(pool.healthCheck),
-    peers: [...pool.members]
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      .map((m) => ({
-        name: m.name,
-        address: m.address,
-        port: m.port,
-        weight: m.weight,
-        admin: ADMIN[m.state],
-        backup: m.backup,
-        cookie: null,
-      })),
-  };
+function build(tenant: TenantSnapshot): TenantRuntime {
+  const ctx = tenantContext(tenant, ANY_DIR);
+  const upstreams = planUpstreams(ctx, 'http').plans.map((plan) => {
+    const field = `${ctx.field}.pools.${plan.pool.name}`;
+    const algorithm = safeOneOf(`${field}.algorithm`, plan.pool.algorithm, ALGORITHMS);
+    const cookie = plan.cookie;
+    const upstream: NginxUpstream = {
+      tenant: ctx.id,
+      pool: safe('slug', `${field}.name`, plan.pool.name),
+      algorithm: plan.source ? 'source' : algorithm,
+      cookie,
+      healthCheck: plan.pool.healthCheck === null ? null : healthCheck(safeHealthCheck(`${field}.healthCheck`, plan.pool.healthCheck)),
+      peers: [...plan.pool.members].sort(byName).map((m) => {
+        const at = `${field}.members.${safe('slug', `${field}.members`, m.name)}`;
+        return {
+          name: m.name,
+          address: nginxIp(`${at}.address`, m.address),
+          port: safeInt(`${at}.port`, m.port, 1, 65535),
+          weight: safeInt(`${at}.weight`, m.weight, 0, 256),
+          admin: ADMIN[safeOneOf(`${at}.state`, m.state, MEMBER_STATES)],
+          backup: m.backup === true,
+          cookie: cookie === null ? null : memberCookieValue(ctx.id, plan.pool.name, m.name),
+        };
+      }),
+    };
+    return [plan.name, upstream] as const;
+  });
+  const caps: NginxCaps = { maxConnections: ctx.maxConnections, requestsPerSecond: ctx.requestsPerSecond };
+  const lines = [
+    ...upstreams.map(([name, u]) => JSON.stringify({ upstream: name, hash: entryHash(u), value: u })),
+    JSON.stringify({ caps: ctx.id, hash: entryHash(caps), value: caps }),
+  ];
+  return { upstreams, caps, lines: flat(`${lines.join('\n')}\n`) };
 }
 
+/** Expected statuses as inclusive ranges: `200-399,404` → [[200, 399], [404, 404]]. */
 function healthCheck(c: HealthCheck): NginxHealthCheck {
   return {
     type: c.type,
@@ -65,4 +100,23 @@ function healthCheck(c: HealthCheck): NginxHealthCheck {
     rise: c.rise,
     fall: c.fall,
   };
+}
+
+/** The node's whole runtime state (or, with `tenants`, those tenants' part of it). */
+export function toNginxRuntime(snapshot: NodeSnapshot, tenants?: ReadonlySet<string>): NginxRuntimeState {
+  const upstreams: Record<string, NginxUpstream> = {};
+  const caps: Record<string, NginxCaps> = {};
+  for (const tenant of snapshot.tenants) {
+    if (tenants !== undefined && !tenants.has(tenant.id)) continue;
+    const runtime = tenantNginxRuntime(tenant);
+    for (const [name, u] of runtime.upstreams) upstreams[name] = u;
+    caps[tenant.id] = runtime.caps;
+  }
+  return { revision: snapshot.revision, upstreams, caps };
+}
+
+/** One flat string (see `flat` in render/haproxy.ts): a rope kept in a cache is copied by every GC. */
+function flat(text: string): string {
+  text.charCodeAt(0);
+  return text;
 }

@@ -6,7 +6,7 @@ import { safe, safeInt, safeOneOf, safeHealthCheck } from './guard.js';
 import { guardMemberTls } from './member-tls.js';
 import { nginxIp } from './nginx-address.js';
 import { byName, type TenantContext } from './haproxy-tenant-context.js';
-import { formatEndpoint, formatSeconds, persistentUpstreamName, upstreamName, variableName } from './nginx-names.js';
+import { formatEndpoint, formatSeconds, persistentUpstreamName, upstreamName } from './nginx-names.js';
 
 export type NginxContext = 'http' | 'stream';
 
@@ -26,6 +26,12 @@ export interface NginxServerView {
 export interface NginxUpstreamView {
   readonly name: string;
   readonly pool: string;
+  /**
+   * HTTP: the Lua balancer picks each request's member from the runtime state (see
+   * nginx-runtime-view.ts), so the block holds no member and changes only when the upstream does.
+   * TCP (the stream module has no Lua): nginx balances over the server lines below.
+   */
+  readonly balancer: boolean;
   readonly leastConn: boolean;
   /** Variable (without `$`) hashed with `hash ... consistent`, or null. */
   readonly hashKey: string | null;
@@ -41,6 +47,10 @@ interface UpstreamPlan {
   readonly context: NginxContext;
   readonly hashKey: string | null;
   readonly leastConn: boolean;
+  /** HTTP: the cookie a VIP persists sessions with, or null. */
+  readonly cookie: string | null;
+  /** Balanced by the client's address (the pool's algorithm or the VIP's persistence). */
+  readonly source: boolean;
 }
 
 /** The upstreams of one tenant in one context, and how each VIP reaches each pool. */
@@ -98,15 +108,17 @@ function planFor(ctx: TenantContext, vip: VipSnapshot, pool: PoolSnapshot, conte
   const persistence = safeOneOf(`${field}.persistence`, vip.persistence, PERSISTENCE_TYPES);
   if (persistence === 'cookie' && context === 'http') {
     const cookie = safe('cookie', `${field}.cookieName`, vip.cookieName);
-    return {
-      ...base,
-      name: persistentUpstreamName(base.name, { cookie }),
-      hashKey: cookieKeyVariable(ctx.id, cookie),
-      leastConn: false,
-    };
+    // The Lua balancer keeps the pool's own algorithm for clients without the cookie, as HAProxy does.
+    return { ...base, name: persistentUpstreamName(base.name, { cookie }), cookie };
   }
   if (persistence === 'source' && base.hashKey === null) {
-    return { ...base, name: persistentUpstreamName(base.name, 'source'), hashKey: 'remote_addr', leastConn: false };
+    return {
+      ...base,
+      name: persistentUpstreamName(base.name, 'source'),
+      hashKey: 'remote_addr',
+      leastConn: false,
+      source: true,
+    };
   }
   return base;
 }
@@ -120,6 +132,8 @@ function basePlan(ctx: TenantContext, pool: PoolSnapshot, context: NginxContext)
     context,
     hashKey: algorithm === 'source' ? 'remote_addr' : null,
     leastConn: algorithm === 'leastconn',
+    cookie: null,
+    source: algorithm === 'source',
   };
 }
 
@@ -130,14 +144,25 @@ function basePlan(ctx: TenantContext, pool: PoolSnapshot, context: NginxContext)
  */
 export function upstreamView(ctx: TenantContext, plan: UpstreamPlan): NginxUpstreamView {
   const field = `${ctx.field}.pools.${plan.pool.name}`;
+  if (plan.context === 'http')
+    return {
+      name: plan.name,
+      pool: plan.pool.name,
+      balancer: true,
+      leastConn: false,
+      hashKey: null,
+      keepalive: sniFromHost(field, plan.pool) ? null : HTTP_KEEPALIVE,
+      servers: [],
+    };
   const check = plan.pool.healthCheck === null ? null : safeHealthCheck(`${field}.healthCheck`, plan.pool.healthCheck);
   const members = [...plan.pool.members].sort(byName).map((m) => guardMember(`${field}.members`, m));
   return {
     name: plan.name,
     pool: plan.pool.name,
+    balancer: false,
     leastConn: plan.leastConn,
     hashKey: plan.hashKey,
-    keepalive: plan.context === 'http' && !sniFromHost(field, plan.pool) ? HTTP_KEEPALIVE : null,
+    keepalive: null,
     servers: serverViews(members, check, plan.hashKey !== null),
   };
 }
@@ -151,10 +176,6 @@ export function upstreamView(ctx: TenantContext, plan: UpstreamPlan): NginxUpstr
 function sniFromHost(field: string, pool: PoolSnapshot): boolean {
   return guardMemberTls(field, pool)?.sni?.from === 'host';
 }
-
-/** A tenant-level variable: the hash key of a cookie (see NginxCookieView in nginx-http-view.ts). */
-export const cookieKeyVariable = (tenant: string, cookie: string): string =>
-  variableName(tenant, 'ck', cookie.toLowerCase(), 'key');
 
 interface GuardedMember {
   readonly name: string;

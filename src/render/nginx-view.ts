@@ -9,6 +9,7 @@ import {
   NODE_NAMES,
   absolutePath,
   certificateFile,
+  formatEndpoint,
   formatMillis,
   keyFile,
   memberCaFile,
@@ -17,6 +18,8 @@ import {
 } from './nginx-names.js';
 import { usedMemberTlsMaterial } from './member-tls.js';
 import { streamTenantView, type NginxStreamTenantView } from './nginx-stream-view.js';
+import { LUA_DIR } from './nginx-lua-files.js';
+import { nginxListenIp } from './nginx-address.js';
 import { AMBIGUOUS_REQUEST_URI_REGEX } from './request-rules.js';
 
 /**
@@ -46,8 +49,31 @@ export interface NginxMainView {
   /** The raw path variable routes compare, and the variable that flags an ambiguous path (request-rules.ts). */
   readonly requestPath: string;
   readonly ambiguousPath: { readonly variable: string; readonly regex: string };
-  /** One `limit_conn_zone` per context, keyed by VIP, sized for every VIP of the node. */
-  readonly connectionZones: { readonly http: NginxZoneView; readonly stream: NginxZoneView };
+  /** TCP VIPs' `limit_conn_zone`, keyed by VIP, sized for every TCP VIP of the node (HTTP caps are Lua's). */
+  readonly connectionZones: { readonly stream: NginxZoneView };
+  /** `load_module` paths of NDK and ngx_http_lua, or empty when the binary has them built in (OpenResty). */
+  readonly luaModules: readonly string[];
+  readonly lua: NginxLuaView;
+  /** The runtime channel's server, or null without a runtime address and its certificate. */
+  readonly runtimeChannel: NginxRuntimeChannelView | null;
+}
+
+/** How the Lua module is set up on the node (see templates/nginx/lua/switchyard/init.lua). */
+export interface NginxLuaView {
+  readonly packagePath: string;
+  readonly stateFile: string;
+  readonly dicts: readonly NginxZoneView[];
+  /** The largest push the channel takes (a complete state at this node's size, with room). */
+  readonly maxBodyBytes: number;
+}
+
+export interface NginxRuntimeChannelView {
+  readonly listen: string;
+  /** The node's certificate and key in one PEM (ssl_certificate and ssl_certificate_key read the same file). */
+  readonly certificate: string;
+  /** The CAs a client certificate must come from: Switchyard's. */
+  readonly clientCa: string;
+  readonly maxBody: string;
 }
 
 export interface NginxTenantView {
@@ -75,7 +101,14 @@ export interface NginxRenderOptions {
    * null when the nginx binary has it built in (nginx.org packages).
    */
   readonly streamModule?: string | null;
+  /** NDK and ngx_http_lua (Debian: libnginx-mod-http-ndk, libnginx-mod-http-lua); null when built in. */
+  readonly luaModules?: readonly string[] | null;
 }
+
+export const DEFAULT_LUA_MODULES = [
+  '/usr/lib/nginx/modules/ndk_http_module.so',
+  '/usr/lib/nginx/modules/ngx_http_lua_module.so',
+] as const;
 
 export const DEFAULT_STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
 
@@ -116,20 +149,27 @@ export interface NginxNodeSettings {
   readonly name: string;
   readonly configDir: string;
   readonly memoryMb: number;
+  /** `address:port` of the runtime channel, rendered only with the node's certificate. */
+  readonly runtimeChannel: string | null;
 }
 
 /** The node-level settings every tenant part depends on, guarded. */
 export function nginxNodeSettings(node: NodeSettings): NginxNodeSettings {
-  assertPlainStrings(node, 'node');
+  // The PEMs are checked as PEM where they are written (runtimeTlsFiles).
+  const { runtimeTls, ...plain } = node;
+  assertPlainStrings(plain, 'node');
   safeOneOf('node.kind', node.kind, NODE_KINDS);
+  let runtimeChannel: string | null = null;
   if (node.runtimeAddress !== null) {
-    safe('ip', 'node.runtimeAddress.host', node.runtimeAddress.host);
-    safeInt('node.runtimeAddress.port', node.runtimeAddress.port, 1, 65535);
+    const host = nginxListenIp('node.runtimeAddress.host', node.runtimeAddress.host);
+    const port = safeInt('node.runtimeAddress.port', node.runtimeAddress.port, 1, 65535);
+    if (runtimeTls !== undefined && runtimeTls !== null) runtimeChannel = formatEndpoint(host, port);
   }
   return {
     name: safe('slug', 'node.name', node.name),
     configDir: safe('dir', 'node.configDir', node.configDir),
     memoryMb: safeInt('node.capacity.memoryMb', node.capacity.memoryMb, 0, 4_194_304),
+    runtimeChannel,
   };
 }
 
@@ -168,6 +208,7 @@ export function nginxMainView(
     Math.max(WORKER_CONNECTIONS_FLOOR, connections * SOCKETS_PER_CONNECTION + listeners),
   );
   const hasStream = tenants.some((t) => t.stream !== null);
+  const lua = luaView(dir, tenants);
   const module = options.streamModule === undefined ? DEFAULT_STREAM_MODULE : options.streamModule;
   const tempPaths = Object.fromEntries(
     Object.entries(NGINX_TEMP_DIRS).map(([key, name]) => [
@@ -191,16 +232,77 @@ export function nginxMainView(
     forwardedHost: NODE_NAMES.forwardedHost,
     requestPath: NODE_NAMES.requestPath,
     ambiguousPath: { variable: NODE_NAMES.ambiguousPath, regex: AMBIGUOUS_REQUEST_URI_REGEX },
+    luaModules: options.luaModules === null ? [] : (options.luaModules ?? DEFAULT_LUA_MODULES).map((m, i) => safe('file', `options.luaModules[${i}]`, m)),
+    lua,
+    runtimeChannel:
+      node.runtimeChannel === null
+        ? null
+        : {
+            listen: node.runtimeChannel,
+            certificate: safe('file', 'node.configDir', absolutePath(dir, NGINX_FILES.runtimeCertificate)),
+            clientCa: safe('file', 'node.configDir', absolutePath(dir, NGINX_FILES.runtimeCa)),
+            maxBody: `${Math.ceil(lua.maxBodyBytes / MB)}m`,
+          },
     connectionZones: {
-      http: connectionZone(
-        NODE_NAMES.httpConnectionZone,
-        tenants.reduce((n, t) => n + (t.http?.servers.length ?? 0), 0),
-      ),
       stream: connectionZone(
         NODE_NAMES.streamConnectionZone,
         tenants.reduce((n, t) => n + (t.stream?.servers.length ?? 0), 0),
       ),
     },
+  };
+}
+
+const MB = 1024 * 1024;
+
+/**
+ * Shared dictionaries, sized from what is structural (upstreams, VIPs, tenants) so that a member
+ * added at run time never changes nginx.conf; each has room for upstreams of PEERS_PER_UPSTREAM
+ * members on average, is at least its floor, and grows in 16 MB steps (so a tenant more is
+ * rarely a new size). A full dictionary never evicts: the write that did not fit is refused
+ * (a push answers 507 naming the entry, stats count `overflow`), see docs/nginx.md.
+ */
+const PEERS_PER_UPSTREAM = 8;
+const DICT_STEP_MB = 16;
+const DICTS: readonly { readonly name: string; readonly floorMb: number; readonly bytes: (n: Counts) => number }[] = [
+  // An entry is its JSON (about 120 bytes a peer, 400 for the rest) plus slab overhead.
+  { name: 'sy_state', floorMb: 16, bytes: (n) => n.upstreams * (512 + PEERS_PER_UPSTREAM * 192) + n.tenants * 256 },
+  // Ten counters per VIP, upstream and peer, each a key of about 100 bytes.
+  {
+    name: 'sy_stats',
+    floorMb: 16,
+    bytes: (n) => (n.vips + n.upstreams * (1 + PEERS_PER_UPSTREAM)) * 10 * 160,
+  },
+  // In flight per tenant, VIP, upstream and peer, and two rate windows per tenant.
+  { name: 'sy_live', floorMb: 16, bytes: (n) => (n.tenants * 3 + n.vips + n.upstreams * (1 + PEERS_PER_UPSTREAM)) * 160 },
+  // A verdict and its streak per checked peer.
+  { name: 'sy_health', floorMb: 16, bytes: (n) => n.upstreams * PEERS_PER_UPSTREAM * 320 },
+  // Locks and leases only.
+  { name: 'sy_locks', floorMb: 1, bytes: () => 0 },
+];
+
+interface Counts {
+  readonly tenants: number;
+  readonly vips: number;
+  readonly upstreams: number;
+}
+
+function luaView(dir: string, tenants: readonly NginxTenantView[]): NginxLuaView {
+  const counts: Counts = {
+    tenants: tenants.length,
+    vips: tenants.reduce((n, t) => n + (t.http?.servers.length ?? 0), 0),
+    upstreams: tenants.reduce((n, t) => n + (t.http?.upstreams.length ?? 0), 0),
+  };
+  const state = DICTS[0]!.bytes(counts);
+  return {
+    // The directory is guarded; `?.lua` is Lua's own pattern for a module's file.
+    packagePath: `${safe('file', 'node.configDir', absolutePath(dir, LUA_DIR))}/?.lua`,
+    stateFile: safe('file', 'node.configDir', absolutePath(dir, NGINX_FILES.runtimeState)),
+    dicts: DICTS.map((d) => {
+      const mb = Math.max(d.floorMb, Math.ceil(d.bytes(counts) / MB / DICT_STEP_MB) * DICT_STEP_MB);
+      return { name: d.name, size: `${mb}m` };
+    }),
+    // A complete push is about the state's size in JSON: twice it, at least 16 MB.
+    maxBodyBytes: Math.max(16 * MB, Math.ceil((state * 2) / MB) * MB),
   };
 }
 

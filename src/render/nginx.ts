@@ -6,7 +6,10 @@ import {
   type SegmentedFiles,
   type TenantSnapshot,
 } from '../domain/snapshot.js';
+import { runtimeTlsFiles } from './haproxy-view.js';
+import { LUA_MODULE_FILES } from './nginx-lua-files.js';
 import { NGINX_FILES } from './nginx-names.js';
+import { tenantNginxRuntime, type TenantRuntime } from './nginx-runtime-view.js';
 import {
   nginxMainView,
   nginxNodeSettings,
@@ -41,6 +44,8 @@ export interface NginxTenantFragment {
    */
   readonly pieces: { readonly http: string; readonly stream: string };
   readonly files: Readonly<Record<string, string>>;
+  /** The tenant's runtime entries (upstreams, caps): its lines of runtime-state.jsonl. */
+  readonly runtime: TenantRuntime;
 }
 
 /** Snapshots are immutable values: an unchanged tenant object is not rendered again. */
@@ -87,6 +92,7 @@ export function renderNginxTenant(tenant: TenantSnapshot, configDir: string): Ng
     stream,
     pieces: { http: http === '' ? '' : flat(`${http}\n`), stream: stream === '' ? '' : flat(`${stream}\n`) },
     files,
+    runtime: tenantNginxRuntime(tenant),
   };
   fragmentCache.set(tenant, { configDir, fragment });
   return fragment;
@@ -140,7 +146,18 @@ export function assembleNginxSegments(
   config.push(middle);
   if (main.hasStream) for (const f of fragments) if (f.pieces.stream !== '') config.push(f.pieces.stream);
   if (tail !== '') config.push(tail);
-  const files: Record<string, readonly string[]> = { [NGINX_FILES.config]: config.filter((piece) => piece !== '') };
+  const files: Record<string, readonly string[]> = {
+    [NGINX_FILES.config]: config.filter((piece) => piece !== ''),
+    // Each tenant's lines are a piece of their own. Revision 0: the file seeds what the node
+    // does not hold (a start, a new upstream); what the channel pushed since is newer and stays.
+    [NGINX_FILES.runtimeState]: [
+      `${JSON.stringify({ complete: true, revision: 0 })}\n`,
+      ...fragments.map((f) => f.runtime.lines),
+    ],
+  };
+  for (const [name, content] of Object.entries(LUA_MODULE_FILES)) files[name] = [content];
+  if (main.runtimeChannel !== null)
+    for (const [name, content] of Object.entries(runtimeTlsFiles(snapshot.node))) files[name] = [content];
   for (const fragment of fragments)
     for (const [name, content] of Object.entries(fragment.files)) files[name] = [content];
   return Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));

@@ -70,11 +70,11 @@ function renderedConfigDir(config: string): string {
   return match[1]!;
 }
 
-/** Every path the renderer prints stands after a space and starts with configDir and `/`. */
+/** Every path the renderer prints stands after a space or a quote and starts with configDir and `/`. */
 function retarget(config: string, from: string, to: string): string {
   const prefix = from.endsWith('/') ? from : `${from}/`;
   const escaped = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return config.replace(new RegExp(`(?<= )${escaped}`, 'g'), `${to}/`);
+  return config.replace(new RegExp(`(?<=[ "])${escaped}`, 'g'), `${to}/`);
 }
 
 async function writeFiles(dir: string, files: RenderedFiles): Promise<void> {

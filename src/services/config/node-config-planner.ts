@@ -168,7 +168,8 @@ export class NodeConfigPlanner {
         continue;
       }
       const good = goods.get(t.tenant.id)!;
-      const runtimeOnly = k.error === null && this.memo.structure(t) === this.memo.structure(good);
+      const runtimeOnly =
+        k.error === null && this.memo.structure(t, settings.kind) === this.memo.structure(good, settings.kind);
       tenants.push(this.snapshots.of(runtimeOnly ? t : good, settings));
     }
     return { revision: state.revision, node: settings, tenants };
@@ -211,7 +212,7 @@ export class NodeConfigPlanner {
       node: settings,
       tenants: servedStates.map((t) => this.snapshots.of(t, settings)),
     };
-    const runtime = settings.kind === 'haproxy' && settings.runtimeAddress !== null;
+    const runtime = settings.runtimeAddress !== null;
     const generation = opts.reloadGeneration ?? 0;
     // Holding a tenant at another state than the validated one renders the node anew (from the renderers' fragment caches).
     let proxySegments = (holding?.changed !== true && plan.segments) || renderer.renderSegments(snapshot);
@@ -288,13 +289,15 @@ export class NodeConfigPlanner {
         current,
         known,
         whole: this.validatedSettings.get(settings.name) !== settingsKey,
-        runtimeChangesNeedNoBinary: settings.kind === 'haproxy',
+        // Both kinds: what their structure leaves out is in no file the binary reads (HAProxy's
+        // Runtime API state, NGINX's runtime-state.jsonl), so `-c`/`-t` has nothing new to check.
+        runtimeChangesNeedNoBinary: true,
       },
       {
         render: (states) => renderSegmentsOrRefusal(renderer, snapshotOf(states)),
         validate: (states) => renderAndValidate(renderer, snapshotOf(states)),
         goodStates: (tenants) => this.goods.of(settings.kind, tenants, known),
-        structure: (state) => this.memo.structure(state),
+        structure: (state) => this.memo.structure(state, settings.kind),
       },
     );
     if (plan.settingsValidated) this.validatedSettings.set(settings.name, settingsKey);
@@ -318,8 +321,7 @@ export class NodeConfigPlanner {
    */
   private async withRuntimeTls(settings: NodeSettings): Promise<NodeSettings> {
     if (settings.runtimeTls !== undefined) return settings;
-    const listens =
-      settings.kind === 'haproxy' && (settings.runtimeAddress !== null || (settings.masterAddress ?? null) !== null);
+    const listens = settings.runtimeAddress !== null || (settings.masterAddress ?? null) !== null;
     const runtimeTls =
       listens && this.deps.runtimeTls !== undefined ? await this.deps.runtimeTls.nodeMaterial(settings.name) : null;
     return { ...settings, runtimeTls };

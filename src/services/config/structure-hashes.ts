@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { RELOAD_PART, tenantStructuralParts } from '../../domain/structural.js';
+import { LUA_MODULE_DIGEST } from '../../render/nginx-lua-files.js';
+import type { NodeKind } from '../../domain/node.js';
 import type { NodeSnapshot, TenantSnapshot } from '../../domain/snapshot.js';
 
 /** Hex characters kept of each part's SHA-256. */
@@ -16,18 +18,18 @@ interface TenantStructure {
  * their snapshot objects from one build to the next, so a build hashes only the changed tenants'
  * structures: the node's hash is then a hash of hashes, not of the whole fleet's JSON.
  */
-const memo = new WeakMap<TenantSnapshot, TenantStructure>();
+const memo: Record<NodeKind, WeakMap<TenantSnapshot, TenantStructure>> = { haproxy: new WeakMap(), nginx: new WeakMap() };
 
-function tenantStructure(t: TenantSnapshot): TenantStructure {
-  let s = memo.get(t);
+function tenantStructure(t: TenantSnapshot, kind: NodeKind): TenantStructure {
+  let s = memo[kind].get(t);
   if (s === undefined) {
     // A part's hash only tells two versions of it apart (the node's structural hash is the full
     // SHA-256): 64 bits do that, and keep the parts a version stores (20,000 at 10,000 tenants) small.
-    const parts = Object.entries(tenantStructuralParts(t)).map(
+    const parts = Object.entries(tenantStructuralParts(t, kind)).map(
       ([label, value]) => [label, sha256(JSON.stringify(value)).slice(0, PART_HASH_CHARS)] as const,
     );
     s = { digest: sha256(JSON.stringify(parts)), parts };
-    memo.set(t, s);
+    memo[kind].set(t, s);
   }
   return s;
 }
@@ -45,7 +47,8 @@ export function structureHashes(
 ): { structuralHash: string; structuralParts: () => Record<string, string> } {
   const node = JSON.stringify(nodeStructure(snapshot.node));
   const tenants = inOrder(snapshot.tenants);
-  const structures = tenants.map(tenantStructure);
+  const kind = snapshot.node.kind;
+  const structures = tenants.map((t) => tenantStructure(t, kind));
   // One string, one hash update: 10,000 tenants' small updates cost a build milliseconds.
   const listed = tenants.map((t, i) => `${t.id}\0${structures[i]!.digest}`).join('\0');
   const h = createHash('sha256').update(node).update('\0').update(listed);
@@ -66,6 +69,8 @@ export function structureHashes(
  */
 function nodeStructure(node: NodeSnapshot['node']): unknown {
   const tls = node.runtimeTls;
+  // NGINX reads the runtime channel's certificate only when it starts: a new one is a reload there.
+  if (node.kind === 'nginx') return { ...node, luaModule: LUA_MODULE_DIGEST };
   return tls === undefined || tls === null ? node : { ...node, runtimeTls: { caBundlePem: tls.caBundlePem } };
 }
 

@@ -1,4 +1,5 @@
 import type { TenantState } from '../../db/desired-state-repository.js';
+import type { NodeKind } from '../../domain/node.js';
 import { tenantStateHash } from './tenant-state-hash.js';
 import { tenantStructureKey } from './tenant-structure-key.js';
 
@@ -12,7 +13,10 @@ import { tenantStructureKey } from './tenant-structure-key.js';
  */
 export class TenantMemo {
   private readonly hashes = new WeakMap<TenantState, string>();
-  private readonly structures = new WeakMap<TenantState, string>();
+  private readonly structures: Record<NodeKind, WeakMap<TenantState, string>> = {
+    haproxy: new WeakMap(),
+    nginx: new WeakMap(),
+  };
 
   hash(t: TenantState): string {
     let h = this.hashes.get(t);
@@ -23,11 +27,12 @@ export class TenantMemo {
     return h;
   }
 
-  structure(t: TenantState): string {
-    let s = this.structures.get(t);
+  /** What a node of `kind` must reload for (see domain/structural.ts), as comparable text. */
+  structure(t: TenantState, kind: NodeKind): string {
+    let s = this.structures[kind].get(t);
     if (s === undefined) {
-      s = tenantStructureKey(t);
-      this.structures.set(t, s);
+      s = tenantStructureKey(t, kind);
+      this.structures[kind].set(t, s);
     }
     return s;
   }

@@ -235,7 +235,46 @@ function M.apply(push, sleep)
   return apply_plan(plan, sleep)
 end
 
---- Loads runtime-state.json (its text, read by the caller, or read here from `path`) unless this
+-- runtime-state.jsonl: a header line {"complete":true,"revision":N} and then one line per entry,
+-- {"upstream":<name>,"hash":..,"value":..} or {"caps":<tenant>,"hash":..,"value":..}, each at the
+-- header's revision. A file holding one JSON object is a StatePush as it stands.
+local function decode_file(text)
+  local first_end = text:find("\n", 1, true)
+  local header = cjson.decode(first_end and text:sub(1, first_end - 1) or text)
+  if type(header) ~= "table" or header.upstreams ~= nil or first_end == nil then
+    local whole = cjson.decode(text)
+    if whole == nil then
+      return nil, { field = "file", message = "is not JSON" }
+    end
+    return whole
+  end
+  local revision = header.revision
+  local push = { complete = header.complete, revision = revision, upstreams = {}, caps = {} }
+  local line_no = 1
+  local at = first_end + 1
+  while at <= #text do
+    local stop = text:find("\n", at, true) or (#text + 1)
+    line_no = line_no + 1
+    if stop > at then
+      local e = cjson.decode(text:sub(at, stop - 1))
+      if type(e) ~= "table" then
+        return nil, { field = "line " .. line_no, message = "is not a JSON object" }
+      end
+      local entry = { revision = revision, hash = e.hash, value = e.value }
+      if type(e.upstream) == "string" then
+        push.upstreams[e.upstream] = entry
+      elseif type(e.caps) == "string" then
+        push.caps[e.caps] = entry
+      else
+        return nil, { field = "line " .. line_no, message = "names neither an upstream nor caps" }
+      end
+    end
+    at = stop + 1
+  end
+  return push
+end
+
+--- Loads runtime-state.jsonl (its text, read by the caller, or read here from `path`) unless this
 --- very file was loaded already: a reload with an unchanged file keeps what was pushed since.
 --- Answers "unchanged", or "loaded" and the reply, or nil and why.
 function M.load_file(path, text, sleep)
@@ -252,7 +291,11 @@ function M.load_file(path, text, sleep)
   if d:get("m:file") == digest then
     return "unchanged"
   end
-  local plan, bad = check.plan(cjson.decode(text))
+  local push, bad = decode_file(text)
+  local plan
+  if push ~= nil then
+    plan, bad = check.plan(push)
+  end
   local reply, err
   if plan ~= nil then
     reply, _, err = apply_plan(plan, sleep)

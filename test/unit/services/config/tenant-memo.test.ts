@@ -25,8 +25,9 @@ describe('TenantMemo', () => {
     const memo = new TenantMemo();
     const [t] = seedTenantStates();
     expect(memo.hash(t!)).toBe(tenantStateHash(t!));
-    expect(memo.structure(t!)).toBe(tenantStructureKey(t!));
-    expect(memo.structure(t!)).toBe(memo.structure(t!));
+    expect(memo.structure(t!, 'haproxy')).toBe(tenantStructureKey(t!, 'haproxy'));
+    expect(memo.structure(t!, 'haproxy')).toBe(memo.structure(t!, 'haproxy'));
+    expect(memo.structure(t!, 'nginx')).toBe(tenantStructureKey(t!, 'nginx'));
   });
 
   it('keeps nothing of a tenant the previous load did not have: one coming back is a new object', () => {
