@@ -10,7 +10,6 @@ import {
   formatMillis,
   keyFile,
   NODE_NAMES,
-  requestZoneName,
   variableName,
 } from './nginx-names.js';
 import { routeMapView, type NginxRouteMapView } from './nginx-route-map.js';

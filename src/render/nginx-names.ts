@@ -35,14 +35,11 @@ export const upstreamName = (tenant: string, pool: string): string => `t_${tenan
 export const persistentUpstreamName = (base: string, persistence: { cookie: string } | 'source'): string =>
   persistence === 'source' ? `${base}_src` : `${base}_ck_${persistence.cookie.toLowerCase()}`;
 
-/** A tenant's request-rate zone: `limit_req_zone` has one rate per zone, so one zone per tenant. */
-export const requestZoneName = (tenant: string): string => `t_${tenant}_req`;
-
 /**
- * Node-wide objects; `sy_` is a prefix no tenant object produces. Connection caps share one zone
- * per context, keyed by the VIP's own address and port (unique on a node): nginx keeps its
+ * Node-wide objects; `sy_` is a prefix no tenant object produces. TCP VIPs' connection caps share
+ * one zone, keyed by the VIP's own address and port (unique on a node): nginx keeps its
  * shared-memory zones in a list, and one zone per tenant made `nginx -t` take tens of seconds
- * at 10,000 tenants.
+ * at 10,000 tenants. HTTP caps are the Lua module's (sy_live).
  */
 export const NODE_NAMES = {
   tlsSessionCache: 'sy_tls',
@@ -52,7 +49,6 @@ export const NODE_NAMES = {
   requestPath: 'sy_request_path',
   /** 1 when the path is one the two proxies could read differently: refused. */
   ambiguousPath: 'sy_ambiguous_path',
-  httpConnectionZone: 'sy_vip_conn',
   streamConnectionZone: 'sy_tcp_conn',
 } as const;
 

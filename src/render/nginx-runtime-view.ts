@@ -60,7 +60,10 @@ function build(tenant: TenantSnapshot): TenantRuntime {
       pool: safe('slug', `${field}.name`, plan.pool.name),
       algorithm: plan.source ? 'source' : algorithm,
       cookie,
-      healthCheck: plan.pool.healthCheck === null ? null : healthCheck(safeHealthCheck(`${field}.healthCheck`, plan.pool.healthCheck)),
+      healthCheck:
+        plan.pool.healthCheck === null
+          ? null
+          : healthCheck(safeHealthCheck(`${field}.healthCheck`, plan.pool.healthCheck)),
       peers: [...plan.pool.members].sort(byName).map((m) => {
         const at = `${field}.members.${safe('slug', `${field}.members`, m.name)}`;
         return {

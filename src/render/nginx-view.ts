@@ -232,7 +232,10 @@ export function nginxMainView(
     forwardedHost: NODE_NAMES.forwardedHost,
     requestPath: NODE_NAMES.requestPath,
     ambiguousPath: { variable: NODE_NAMES.ambiguousPath, regex: AMBIGUOUS_REQUEST_URI_REGEX },
-    luaModules: options.luaModules === null ? [] : (options.luaModules ?? DEFAULT_LUA_MODULES).map((m, i) => safe('file', `options.luaModules[${i}]`, m)),
+    luaModules:
+      options.luaModules === null
+        ? []
+        : (options.luaModules ?? DEFAULT_LUA_MODULES).map((m, i) => safe('file', `options.luaModules[${i}]`, m)),
     lua,
     runtimeChannel:
       node.runtimeChannel === null
@@ -273,7 +276,11 @@ const DICTS: readonly { readonly name: string; readonly floorMb: number; readonl
     bytes: (n) => (n.vips + n.upstreams * (1 + PEERS_PER_UPSTREAM)) * 10 * 160,
   },
   // In flight per tenant, VIP, upstream and peer, and two rate windows per tenant.
-  { name: 'sy_live', floorMb: 16, bytes: (n) => (n.tenants * 3 + n.vips + n.upstreams * (1 + PEERS_PER_UPSTREAM)) * 160 },
+  {
+    name: 'sy_live',
+    floorMb: 16,
+    bytes: (n) => (n.tenants * 3 + n.vips + n.upstreams * (1 + PEERS_PER_UPSTREAM)) * 160,
+  },
   // A verdict and its streak per checked peer.
   { name: 'sy_health', floorMb: 16, bytes: (n) => n.upstreams * PEERS_PER_UPSTREAM * 320 },
   // Locks and leases only.

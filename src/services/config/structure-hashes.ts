@@ -18,7 +18,10 @@ interface TenantStructure {
  * their snapshot objects from one build to the next, so a build hashes only the changed tenants'
  * structures: the node's hash is then a hash of hashes, not of the whole fleet's JSON.
  */
-const memo: Record<NodeKind, WeakMap<TenantSnapshot, TenantStructure>> = { haproxy: new WeakMap(), nginx: new WeakMap() };
+const memo: Record<NodeKind, WeakMap<TenantSnapshot, TenantStructure>> = {
+  haproxy: new WeakMap(),
+  nginx: new WeakMap(),
+};
 
 function tenantStructure(t: TenantSnapshot, kind: NodeKind): TenantStructure {
   let s = memo[kind].get(t);

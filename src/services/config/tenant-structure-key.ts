@@ -10,12 +10,15 @@ import { canonicalJson } from '../../domain/canonical-json.js';
  */
 export function tenantStructureKey(t: TenantState, kind: NodeKind = 'haproxy'): string {
   return canonicalJson(
-    tenantStructure({
-      id: t.tenant.id,
-      vips: t.vips,
-      pools: t.pools,
-      certificates: t.certificates,
-      caBundles: t.caBundles ?? [],
-    }, kind),
+    tenantStructure(
+      {
+        id: t.tenant.id,
+        vips: t.vips,
+        pools: t.pools,
+        certificates: t.certificates,
+        caBundles: t.caBundles ?? [],
+      },
+      kind,
+    ),
   );
 }
