@@ -190,12 +190,20 @@ const LABELS: Record<string, (name: string) => string> = {
   caps: (tenant) => `connection cap of tenant ${tenant}`,
 };
 
-const WHAT_CHANGES: Record<string, string> = {
-  node: 'runtime address, capacity (global maxconn) or config directory',
-  vip: 'listener, protocol, hostnames, certificate, persistence, timeouts, allowlist or routes',
-  pool: 'HAProxy: algorithm, health check, TLS to members (settings, CA bundle, client certificate), backup members, or the member set behind cookie persistence; NGINX: TLS to members, or anything of a pool behind a TCP VIP',
-  certificates: 'which certificates exist or their names (NGINX: their contents too)',
-  caps: 'the connection cap of TCP VIPs on NGINX, which the stream module reads at start',
+const WHAT_CHANGES: Record<NodeKind, Record<string, string>> = {
+  haproxy: {
+    node: 'runtime address, capacity (global maxconn) or config directory',
+    vip: 'listener, protocol, hostnames, certificate, persistence, timeouts, allowlist or routes',
+    pool: 'algorithm, health check, TLS to members (settings, CA bundle, client certificate), backup members, or the member set behind cookie persistence',
+    certificates: 'which certificates exist or their names',
+  },
+  nginx: {
+    node: 'runtime address or its certificate, capacity, config directory, or the Lua module',
+    vip: 'listener, protocol, hostnames, certificate, persistence, timeouts, allowlist or routes',
+    pool: 'TLS to members, or anything of a pool behind a TCP VIP (the stream module balances those itself)',
+    certificates: 'which certificates exist, their names or contents (NGINX reads them at start)',
+    caps: 'the connection cap of TCP VIPs, which the stream module reads at start',
+  },
 };
 
 /**
@@ -205,6 +213,7 @@ const WHAT_CHANGES: Record<string, string> = {
 export function describeStructuralChanges(
   running: Readonly<Record<string, string>>,
   latest: Readonly<Record<string, string>>,
+  proxy: NodeKind = 'haproxy',
 ): string[] {
   const reasons: string[] = [];
   for (const part of [...new Set([...Object.keys(running), ...Object.keys(latest)])].sort()) {
@@ -219,7 +228,8 @@ export function describeStructuralChanges(
     const label = LABELS[kind]?.(name) ?? part;
     if (!(part in running)) reasons.push(`${label} added`);
     else if (!(part in latest)) reasons.push(`${label} removed`);
-    else if (running[part] !== latest[part]) reasons.push(`${label} changed (${WHAT_CHANGES[kind] ?? 'structure'})`);
+    else if (running[part] !== latest[part])
+      reasons.push(`${label} changed (${WHAT_CHANGES[proxy][kind] ?? 'structure'})`);
   }
   return reasons;
 }
