@@ -157,6 +157,8 @@ export class StatsPoller {
   private readonly nginxPrevious = new Map<string, { readonly at: number; readonly reading: NginxReading }>();
   /** Each node's last master CLI outcome (null: fine), logged like `failing`. */
   private readonly masterFailing = new Map<string, string | null>();
+  /** Per NGINX node, the dictionaries' overflow counts last seen: a rise is logged once. */
+  private readonly nginxOverflow = new Map<string, string>();
   /** Each node's last outcome (null: fine), so failures are logged once per change. */
   private readonly failing = new Map<string, string | null>();
   /** Called once each poll's samples are stored: the rebalancer runs on fresh demand, not on a timer of its own. */
@@ -264,6 +266,7 @@ export class StatsPoller {
           timer = setTimeout(() => reject(new Error(`no reply within ${timeoutMs} ms`)), timeoutMs);
         }),
       ]);
+      this.noteOverflow(node.name, stats.overflow);
       return { kind: 'nginx', node, reply: { ok: true, stats }, at: this.now() };
     } catch (err) {
       return {
@@ -275,6 +278,19 @@ export class StatsPoller {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** A full shared dictionary loses writes (see docs/nginx.md): say so when its count moves. */
+  private noteOverflow(node: string, overflow: Readonly<Record<string, number>> | undefined): void {
+    if (overflow === undefined) return;
+    const seen = JSON.stringify(overflow);
+    const before = this.nginxOverflow.get(node);
+    this.nginxOverflow.set(node, seen);
+    if (seen === before || Object.values(overflow).every((n) => n === 0)) return;
+    this.deps.logger.warn(
+      { node, overflow },
+      'an NGINX shared dictionary is full: writes it had no room for were dropped (stats under-count, caps fail open); a restart of nginx clears counters of removed objects, or move tenants off the node (docs/nginx.md)',
+    );
   }
 
   private async read(node: ProxyNode): Promise<NodeRead & { kind: 'haproxy' }> {
