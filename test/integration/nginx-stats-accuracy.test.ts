@@ -1,7 +1,6 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wrk } from '../../bench/support.js';
@@ -15,16 +14,14 @@ import { eventually, freePort, httpMember, request, type Closable } from './hapr
  * what wrk sent through it within 10%. The whole path is real: the control plane (reconciler and
  * stats poller on, a poll every second), the NGINX node's rendered config with the Lua module,
  * its agent, nginx on loopback, and the poller reading the node through its mTLS runtime channel.
- * It needs the Lua stats module, which lands with the NGINX runtime work: until then it skips.
  * Only 127.0.0.0/8; every wait is bounded; only processes started here are stopped, by PID.
  */
-const STATS_MODULE = fileURLToPath(new URL('../../templates/nginx/lua/switchyard/stats.lua', import.meta.url));
 const VIP = '127.0.0.97';
 const MEMBER = '127.0.8.31';
 const STEP_S = 10;
 const WRK_S = 20;
 
-describe.skipIf(!existsSync(STATS_MODULE))('stats of an NGINX node against wrk', () => {
+describe('stats of an NGINX node against wrk', () => {
   let app: TestApp;
   let root: string;
   let vipPort: number;
