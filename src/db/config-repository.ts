@@ -232,6 +232,10 @@ export async function advanceConfigVersion(db: Db, id: number, revision: number)
  * Keeps the newest `keep` versions of a node (history for rollbacks and audits, bounded), and
  * always the newest one with the contents its agent last reported applying: that is what the node
  * runs, so its reports, its reload reasons and the plan still know it however far it is behind.
+ * Also kept: the newest version that carries the structural parts of that running version (a
+ * version stored with the structure of the one before has none of its own; see
+ * structureOfVersion), or after `keep` runtime-only changes the plan could no longer say what a
+ * reload is for.
  */
 export async function pruneConfigVersions(db: Db, nodeName: string, keep: number): Promise<void> {
   const cutoff = await db
@@ -251,7 +255,21 @@ export async function pruneConfigVersions(db: Db, nodeName: string, keep: number
     .whereRef('cv.content_hash', '=', 'nodes.applied_hash')
     .executeTakeFirst();
   let prune = db.deleteFrom('config_versions').where('node_name', '=', nodeName).where('id', '<=', cutoff.id);
-  if (running?.id !== null && running?.id !== undefined) prune = prune.where(sql<boolean>`id <> ${running.id}`);
+  if (running?.id !== null && running?.id !== undefined) {
+    prune = prune.where(sql<boolean>`id <> ${running.id}`);
+    const carrier = await db
+      .selectFrom('config_versions as w')
+      .select((eb) => eb.fn.max('w.id').as('id'))
+      .where('w.node_name', '=', nodeName)
+      .where(
+        'w.structural_hash',
+        '=',
+        db.selectFrom('config_versions').select('structural_hash').where(sql<boolean>`id = ${running.id}`),
+      )
+      .where(sql<boolean>`(w.structure_chunks is not null or w.structural_parts <> '{}'::jsonb)`)
+      .executeTakeFirst();
+    if (carrier?.id !== null && carrier?.id !== undefined) prune = prune.where(sql<boolean>`id <> ${carrier.id}`);
+  }
   await prune.execute();
 }
 
