@@ -56,7 +56,7 @@ interface UpstreamPlan {
 /** The upstreams of one tenant in one context, and how each VIP reaches each pool. */
 export interface UpstreamPlans {
   readonly plans: readonly UpstreamPlan[];
-  /** The upstream a VIP uses for a pool, or null when the pool has no member to send to. */
+  /** The upstream a VIP uses for a pool, or null when a TCP pool has no member to send to. */
   target(vip: VipSnapshot, pool: string): string | null;
 }
 
@@ -73,8 +73,11 @@ const HASH_WEIGHT_BUDGET = 100;
 
 /**
  * Plans the tenant's upstreams in one context. HTTP also gets an upstream for every pool no VIP
- * uses, so its members are validated and visible before traffic arrives; pools without members
- * get none (nginx refuses an empty upstream) and VIPs answer 503 or close instead.
+ * uses, so its members are validated and visible before traffic arrives. An HTTP upstream exists
+ * whether its pool has members or not (its block names none, and the balancer answers 503 while
+ * the entry has no peer): nginx.conf then never depends on members, which NGINX's structure leaves
+ * out, so a pool's first member needs no reload to be served. A TCP pool without members gets no
+ * upstream (nginx refuses an empty one) and its VIPs close instead.
  */
 export function planUpstreams(ctx: TenantContext, context: NginxContext): UpstreamPlans {
   const plans = new Map<string, UpstreamPlan>();
@@ -91,8 +94,7 @@ export function planUpstreams(ctx: TenantContext, context: NginxContext): Upstre
   if (context === 'http') {
     const used = new Set([...ctx.vips].flatMap((v) => [v.defaultPool, ...v.routes.map((r) => r.pool)]));
     for (const pool of ctx.pools.values()) {
-      if (!used.has(pool.name) && pool.members.length > 0)
-        plans.set(upstreamName(ctx.id, pool.name), basePlan(ctx, pool, context));
+      if (!used.has(pool.name)) plans.set(upstreamName(ctx.id, pool.name), basePlan(ctx, pool, context));
     }
   }
   return {
@@ -102,7 +104,7 @@ export function planUpstreams(ctx: TenantContext, context: NginxContext): Upstre
 }
 
 function planFor(ctx: TenantContext, vip: VipSnapshot, pool: PoolSnapshot, context: NginxContext): UpstreamPlan | null {
-  if (pool.members.length === 0) return null;
+  if (pool.members.length === 0 && context === 'stream') return null;
   const base = basePlan(ctx, pool, context);
   const field = `${ctx.field}.vips.${vip.name}`;
   const persistence = safeOneOf(`${field}.persistence`, vip.persistence, PERSISTENCE_TYPES);
