@@ -1,13 +1,16 @@
+import { readFileSync, readdirSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../src/domain/errors.js';
+import { entryHash, type NginxCaps, type NginxUpstream } from '../../../src/domain/nginx-runtime.js';
 import type { NodeSnapshot, RenderedFiles, TenantSnapshot } from '../../../src/domain/snapshot.js';
-import { renderNginx, renderNginxTenant } from '../../../src/render/nginx.js';
+import { memberCookieValue } from '../../../src/render/haproxy-names.js';
+import { renderNginx, renderNginxSegments, renderNginxTenant } from '../../../src/render/nginx.js';
 import { variableName } from '../../../src/render/nginx-names.js';
 import { featuresSnapshot } from '../../fixtures/features-snapshot.js';
 import { mulberry32, randomSnapshot, shuffleDeep } from '../../fixtures/random-snapshot.js';
 import { GOLDEN_CONFIG_DIR, readGolden, writeGolden } from '../../fixtures/golden.js';
-import { pool, seedCertificate, seedSnapshot, vip } from '../../fixtures/seed-snapshot.js';
+import { pool, seedCertificate, seedRuntimeTls, seedSnapshot, vip } from '../../fixtures/seed-snapshot.js';
 import { assertProperty, choices, scenario } from '../../support/property.js';
 
 const GOLDEN_DIR = GOLDEN_CONFIG_DIR.nginx;
@@ -18,6 +21,52 @@ const SCENARIOS: Record<string, (configDir: string) => NodeSnapshot> = {
 };
 
 const conf = (snapshot: NodeSnapshot): string => renderNginx(snapshot)['nginx.conf']!;
+
+const STATE_FILE = 'runtime-state.jsonl';
+
+interface RuntimeFile {
+  readonly header: unknown;
+  readonly upstreams: Readonly<Record<string, NginxUpstream>>;
+  readonly caps: Readonly<Record<string, NginxCaps>>;
+}
+
+/**
+ * runtime-state.jsonl as the Lua module reads it (a header, then one entry a line); every entry's
+ * hash must be its value's, since the control plane compares what the node holds by hash alone.
+ */
+function runtimeState(files: RenderedFiles): RuntimeFile {
+  const text = files[STATE_FILE]!;
+  expect(text.endsWith('\n')).toBe(true);
+  const [header, ...entries] = text
+    .slice(0, -1)
+    .split('\n')
+    .map((line) => JSON.parse(line) as { upstream?: string; caps?: string; hash: string; value: never });
+  const upstreams: Record<string, NginxUpstream> = {};
+  const caps: Record<string, NginxCaps> = {};
+  for (const entry of entries) {
+    expect(entry.hash, JSON.stringify(entry)).toBe(entryHash(entry.value));
+    if (entry.upstream !== undefined) upstreams[entry.upstream] = entry.value;
+    else caps[entry.caps!] = entry.value;
+  }
+  return { header, upstreams, caps };
+}
+
+/** The one upstream block of that name in nginx.conf, from `upstream` to its closing brace. */
+function upstreamBlock(config: string, name: string): string {
+  const blocks = config.match(new RegExp(`^ {4}upstream ${name} \\{\\n[\\s\\S]*?\\n {4}\\}$`, 'gm')) ?? [];
+  expect(blocks, `upstream ${name}`).toHaveLength(1);
+  return blocks[0]!;
+}
+
+/** What every HTTP upstream block is: no member, the Lua balancer, and idle connections kept unless the SNI varies. */
+const luaUpstream = (name: string, keepalive = true): string =>
+  [
+    `    upstream ${name} {`,
+    "        server 0.0.0.1; # never used: switchyard.balancer sets each request's member",
+    '        balancer_by_lua_block { require("switchyard.balancer").balance() }',
+    ...(keepalive ? ['        keepalive 32;'] : []),
+    '    }',
+  ].join('\n');
 
 /** One tenant on an otherwise empty node. */
 function node(...tenants: TenantSnapshot[]): NodeSnapshot {
@@ -66,29 +115,60 @@ describe.each(Object.keys(SCENARIOS))('the %s scenario', (name) => {
 });
 
 describe('renderNginx files', () => {
+  const LUA_SOURCE = new URL('../../../templates/nginx/lua/switchyard/', import.meta.url);
+  const luaSources = readdirSync(LUA_SOURCE).filter((f) => f.endsWith('.lua'));
+
   it('refers to every file it renders, and everything nginx writes, by absolute path under configDir', () => {
     const files = renderNginx(seedSnapshot('nginx', '/srv/lb'));
-    expect(Object.keys(files)).toEqual([
-      'certs/b/b-example.crt',
-      'certs/b/b-example.key',
-      'member-tls/b/ca/b-members.pem',
-      'nginx.conf',
-    ]);
+    expect(Object.keys(files)).toEqual(
+      [
+        'certs/b/b-example.crt',
+        'certs/b/b-example.key',
+        ...luaSources.map((f) => `lua/switchyard/${f}`),
+        'member-tls/b/ca/b-members.pem',
+        'nginx.conf',
+        STATE_FILE,
+      ].sort(),
+    );
     const config = files['nginx.conf']!;
     expect(config).toContain('ssl_certificate /srv/lb/certs/b/b-example.crt;');
     expect(config).toContain('ssl_certificate_key /srv/lb/certs/b/b-example.key;');
     expect(config).toContain('pid /srv/lb/nginx.pid;');
     expect(config).toContain('error_log /srv/lb/error.log warn;');
-    const paths = [...config.matchAll(/ (\/[^\s;]+)/g)].map((m) => m[1]!);
-    expect(paths.filter((p) => !p.startsWith('/srv/lb/'))).toEqual(['/usr/lib/nginx/modules/ngx_stream_module.so']);
+    expect(config).toContain('lua_package_path "/srv/lb/lua/?.lua;;";');
+    expect(config).toContain(`stateFile = "/srv/lb/${STATE_FILE}"`);
+    // Quoted paths too: validate-nginx retargets both kinds.
+    const paths = [...config.matchAll(/[ "](\/[^\s;"]+)/g)].map((m) => m[1]!);
+    expect(paths.filter((p) => !p.startsWith('/srv/lb/'))).toEqual([
+      '/usr/lib/nginx/modules/ndk_http_module.so',
+      '/usr/lib/nginx/modules/ngx_http_lua_module.so',
+      '/usr/lib/nginx/modules/ngx_stream_module.so',
+    ]);
+    const rendered = paths.filter((p) => p.startsWith('/srv/lb/')).map((p) => p.slice('/srv/lb/'.length));
+    for (const file of rendered.filter((p) => /\.(crt|key|pem|jsonl)$/.test(p))) expect(files).toHaveProperty([file]);
     expect(files['certs/b/b-example.crt']).toBe(seedCertificate().chainPem);
   });
 
-  it('loads the stream module only when a TCP VIP needs it, and not at all when it is built in', () => {
+  it('renders every Lua module the config requires, byte for byte as in templates/nginx/lua/', () => {
+    const files = renderNginx(seedSnapshot('nginx', '/srv/lb'));
+    const required = [...files['nginx.conf']!.matchAll(/require\("switchyard\.(\w+)"\)/g)].map((m) => m[1]!);
+    expect(new Set(required)).toEqual(new Set(['init', 'caps', 'balancer', 'stats']));
+    for (const module of required) expect(files).toHaveProperty([`lua/switchyard/${module}.lua`]);
+    for (const file of luaSources)
+      expect(files[`lua/switchyard/${file}`], file).toBe(readFileSync(new URL(file, LUA_SOURCE), 'utf8'));
+  });
+
+  it('loads the Lua modules always and the stream module only when a TCP VIP needs it, none when built in', () => {
     const seed = seedSnapshot('nginx', '/srv/lb');
-    expect(renderNginx(seed, { streamModule: null })['nginx.conf']).not.toContain('load_module');
+    const loads = (config: string) => config.match(/^load_module .*$/gm) ?? [];
+    expect(loads(renderNginx(seed, { streamModule: null })['nginx.conf']!)).toEqual([
+      'load_module /usr/lib/nginx/modules/ndk_http_module.so;',
+      'load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;',
+    ]);
+    expect(renderNginx(seed, { streamModule: null, luaModules: null })['nginx.conf']).not.toContain('load_module');
     const httpOnly = { ...seed, tenants: seed.tenants.filter((t) => t.id !== 'c') };
-    expect(conf(httpOnly)).not.toMatch(/load_module|stream \{/);
+    expect(conf(httpOnly)).not.toMatch(/ngx_stream_module|^stream \{/m);
+    expect(conf(httpOnly)).toContain('load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;');
   });
 
   it('when only one tenant changes, then the other tenants are not rendered again', () => {
@@ -97,8 +177,59 @@ describe('renderNginx files', () => {
     const [a, b, c] = before.tenants;
     expect(renderNginxTenant(a!, GOLDEN_DIR)).toBe(renderNginxTenant(a!, GOLDEN_DIR));
     const after = { ...before, tenants: [a!, { ...b!, allocation: { ...b!.allocation, maxConnections: 7 } }, c!] };
-    expect(conf(after)).toContain('limit_conn sy_vip_conn 7;');
+    expect(renderNginxTenant(after.tenants[0]!, GOLDEN_DIR)).toBe(renderNginxTenant(a!, GOLDEN_DIR));
+    expect(runtimeState(renderNginx(after)).caps.b).toEqual({ maxConnections: 7, requestsPerSecond: 40_000 });
     expect(renderNginx(after)).toEqual(renderNginx(structuredClone(after)));
+  });
+
+  it("when an HTTP tenant's caps or members change, then nginx.conf stays byte for byte and only its runtime entries change", () => {
+    const before = seedSnapshot('nginx', '/srv/lb');
+    const [a, b, c] = before.tenants;
+    const changed: TenantSnapshot = {
+      ...a!,
+      allocation: { ...a!.allocation, maxConnections: 3, requestsPerSecond: 2 },
+      pools: a!.pools.map((p) => ({
+        ...p,
+        algorithm: 'leastconn',
+        healthCheck: null,
+        members: [
+          ...p.members.map((m, i) => (i === 0 ? { ...m, weight: 7, state: 'drain' as const } : m)),
+          { ...p.members[0]!, name: 'web-9', address: '10.0.1.99', backup: true },
+        ],
+      })),
+    };
+    const files = renderNginx(before);
+    const next = renderNginx({ ...before, tenants: [changed, b!, c!] });
+    expect(next['nginx.conf']).toBe(files['nginx.conf']);
+    const [was, now] = [runtimeState(files), runtimeState(next)];
+    expect(now.caps).toEqual({ ...was.caps, a: { maxConnections: 3, requestsPerSecond: 2 } });
+    expect(now.upstreams.t_b_api).toEqual(was.upstreams.t_b_api);
+    const web = now.upstreams.t_a_web_ck_srvid!;
+    expect(web.algorithm).toBe('leastconn');
+    expect(web.healthCheck).toBeNull();
+    expect(web.peers.map((p) => [p.name, p.weight, p.admin, p.backup])).toEqual([
+      ['web-1', 7, 'drain', false],
+      ['web-2', 100, 'ready', false],
+      ['web-3', 100, 'ready', false],
+      ['web-9', 100, 'ready', true],
+    ]);
+  });
+
+  it("puts each tenant's runtime entries in a piece of their own, the same string when another tenant changes", () => {
+    const before = seedSnapshot('nginx', '/srv/lb');
+    const pieces = renderNginxSegments(before)[STATE_FILE]!;
+    expect(pieces[0]).toBe('{"complete":true,"revision":0}\n');
+    expect(pieces.slice(1).map((piece) => JSON.parse(piece.split('\n').at(-2)!).caps)).toEqual(['a', 'b', 'c']);
+    const [a, b, c] = before.tenants;
+    const bigger: TenantSnapshot = {
+      ...b!,
+      pools: b!.pools.map((p) => ({ ...p, members: p.members.map((m) => ({ ...m, weight: 1 })) })),
+    };
+    const next = renderNginxSegments({ ...before, tenants: [c!, bigger, a!] })[STATE_FILE]!;
+    expect(next[1]).toBe(pieces[1]);
+    expect(next[3]).toBe(pieces[3]);
+    expect(next[2]).not.toBe(pieces[2]);
+    expect(next[2]).toContain('"upstream":"t_b_api"');
   });
 
   it('refuses two VIPs on one address and port, whichever tenants hold them', () => {
@@ -198,7 +329,7 @@ describe('upstreams', () => {
   const check = { type: 'http', intervalMs: 2500, fall: 4 };
   const { fingerprintSha256: _, ...cert } = seedCertificate('c');
   const withPool = (poolInput: Record<string, unknown>, vipInput: Record<string, unknown> = {}) =>
-    conf(
+    renderNginx(
       node(
         tenant('a', {
           vips: [vip({ name: 'www', address: '192.0.2.1', port: 80, protocol: 'http', defaultPool: 'p', ...vipInput })],
@@ -207,107 +338,209 @@ describe('upstreams', () => {
         }),
       ),
     );
-  const serverLines = (config: string) =>
-    config
-      .split('\n')
-      .filter((l) => l.trim().startsWith('server ') && !l.includes('{'))
-      .map((l) => l.trim());
+  /** Each peer as the balancer reads it: [name, endpoint, weight, admin, backup]. */
+  const peers = (u: NginxUpstream | undefined) =>
+    u!.peers.map((p) => [p.name, `${p.address}:${p.port}`, p.weight, p.admin, p.backup]);
+  const AS_GIVEN = [
+    ['m1', '10.0.0.1:80', 200, 'ready', false],
+    ['m2', '10.0.0.2:80', 100, 'ready', false],
+    ['m3', '10.0.0.3:80', 100, 'drain', false],
+    ['m4', '10.0.0.4:80', 100, 'maint', false],
+    ['m5', '10.0.0.5:80', 0, 'ready', false],
+    ['m6', 'fd00::6:80', 100, 'ready', true],
+  ];
 
-  it('renders weights, backups and member states, with passive checks from fall and interval', () => {
-    const config = withPool({ algorithm: 'leastconn', healthCheck: check });
-    expect(config).toContain('upstream t_a_p {\n        least_conn;\n');
-    expect(serverLines(config)).toEqual([
-      'server 10.0.0.1:80 weight=200 max_fails=4 fail_timeout=10s; # m1',
-      'server 10.0.0.2:80 weight=100 max_fails=4 fail_timeout=10s; # m2',
-      'server 10.0.0.3:80 weight=100 max_fails=4 fail_timeout=10s down; # m3: draining: nginx has no drain, so no new requests',
-      'server 10.0.0.4:80 weight=100 max_fails=4 fail_timeout=10s down; # m4: disabled',
-      'server 10.0.0.5:80 weight=1 max_fails=4 fail_timeout=10s down; # m5: weight 0: nginx weights start at 1, so no new requests',
-      'server [fd00::6]:80 weight=100 max_fails=4 fail_timeout=10s backup; # m6',
-    ]);
-    expect(config).toContain('        keepalive 32;\n    }');
+  it('gives the balancer every member as configured: weight, drain and maintenance, backup, and the active check', () => {
+    const files = withPool({ algorithm: 'leastconn', healthCheck: check });
+    const u = runtimeState(files).upstreams.t_a_p;
+    expect(u).toMatchObject({ tenant: 'a', pool: 'p', algorithm: 'leastconn', cookie: null });
+    // Weight 0, drain and backup are the balancer's to honour, as HAProxy does: none is turned into "down".
+    expect(peers(u)).toEqual(AS_GIVEN);
+    expect(u!.peers.every((p) => p.cookie === null)).toBe(true);
+    expect(u!.healthCheck).toEqual({
+      type: 'http',
+      path: '/',
+      host: null,
+      expectedStatus: [[200, 200]],
+      port: null,
+      intervalMs: 2500,
+      timeoutMs: 1000,
+      rise: 2,
+      fall: 4,
+    });
+    const config = files['nginx.conf']!;
+    expect(upstreamBlock(config, 't_a_p')).toBe(luaUpstream('t_a_p'));
+    expect(config).toContain('            set $sy_upstream t_a_p;\n            proxy_pass http://t_a_p;');
+    // Nothing of the members reaches nginx.conf: changing them needs no reload.
+    expect(config.replace(/#.*$/gm, '')).not.toMatch(/10\.0\.0\.|fd00::6|least_conn|max_fails/);
   });
 
-  it('when the pool has no check, then failures never mark a member down (HAProxy assumes it up)', () => {
-    expect(serverLines(withPool({}))[0]).toBe('server 10.0.0.1:80 weight=200 max_fails=0; # m1');
+  it('when the pool has no check, then its entry has none and no member is ever taken out by one', () => {
+    expect(runtimeState(withPool({})).upstreams.t_a_p!.healthCheck).toBeNull();
   });
 
-  it('when persistence is by source, then it hashes the client address, with weights reduced for the ring', () => {
-    const config = withPool({ algorithm: 'roundrobin' }, { persistence: 'source' });
-    expect(config).toContain('upstream t_a_p_src {\n        hash $remote_addr consistent;\n');
-    expect(config).toContain('proxy_pass http://t_a_p_src;');
-    expect(serverLines(config)).toEqual([
-      'server 10.0.0.1:80 weight=2 max_fails=0; # m1',
-      'server 10.0.0.2:80 weight=1 max_fails=0; # m2',
-      'server 10.0.0.3:80 weight=1 max_fails=0 down; # m3: draining: nginx has no drain, so no new requests',
-      'server 10.0.0.4:80 weight=1 max_fails=0 down; # m4: disabled',
-      'server 10.0.0.5:80 weight=1 max_fails=0 down; # m5: weight 0: nginx weights start at 1, so no new requests',
-      'server [fd00::6]:80 weight=1 max_fails=0 down; # m6: backup: hash balancing cannot hold backup servers',
-    ]);
+  it('reads expected statuses into ranges and keeps the check’s host and port', () => {
+    const u = runtimeState(
+      withPool({
+        healthCheck: { type: 'http', path: '/ready', host: 'p.internal', port: 8443, expectedStatus: '200-299,404' },
+      }),
+    ).upstreams.t_a_p!;
+    expect(u.healthCheck).toMatchObject({
+      type: 'http',
+      path: '/ready',
+      host: 'p.internal',
+      port: 8443,
+      expectedStatus: [
+        [200, 299],
+        [404, 404],
+      ],
+    });
   });
 
-  it('when persistence is by cookie, then it hashes the cookie and gives a client without one its request id', () => {
-    const config = withPool({}, { persistence: 'cookie', cookieName: 'SRVID' });
-    expect(config).toContain(
-      'map $cookie_srvid $sy_a__ck__srvid__key {\n        default $cookie_srvid;\n        "" $request_id;\n    }',
-    );
-    expect(config).toContain('"" "SRVID=$request_id; Path=/; HttpOnly";');
-    expect(config).toContain('hash $sy_a__ck__srvid__key consistent;');
-    expect(config).toContain('add_header Set-Cookie $sy_a__www__setck always;');
-    expect(config).toContain('proxy_pass http://t_a_p_ck_srvid;');
+  it.each(['roundrobin', 'leastconn', 'source'] as const)(
+    'with the %s algorithm and no persistence, the entry balances by it',
+    (algorithm) => {
+      const files = withPool({ algorithm });
+      expect(Object.keys(runtimeState(files).upstreams)).toEqual(['t_a_p']);
+      expect(runtimeState(files).upstreams.t_a_p!.algorithm).toBe(algorithm);
+      expect(files['nginx.conf']).not.toMatch(/hash \$|least_conn/);
+    },
+  );
+
+  it('when persistence is by source, then its variant balances by the client address, over the weights as given', () => {
+    const files = withPool({ algorithm: 'roundrobin' }, { persistence: 'source' });
+    const state = runtimeState(files);
+    expect(Object.keys(state.upstreams)).toEqual(['t_a_p_src']);
+    const u = state.upstreams.t_a_p_src!;
+    expect(u).toMatchObject({ pool: 'p', algorithm: 'source', cookie: null });
+    // No reduction for a hash ring, and the backup stays a backup.
+    expect(peers(u)).toEqual(AS_GIVEN);
+    const config = files['nginx.conf']!;
+    expect(upstreamBlock(config, 't_a_p_src')).toBe(luaUpstream('t_a_p_src'));
+    expect(config).toContain('            set $sy_upstream t_a_p_src;\n            proxy_pass http://t_a_p_src;');
   });
 
-  it('reads a cookie whose name nginx variables cannot hold from the Cookie header', () => {
-    const config = withPool(
+  it.each(['roundrobin', 'leastconn', 'source'] as const)(
+    'when persistence is by cookie, then each member carries HAProxy’s cookie value and new clients are balanced by %s',
+    (algorithm) => {
+      const files = withPool({ algorithm }, { persistence: 'cookie', cookieName: 'SRVID' });
+      const state = runtimeState(files);
+      expect(Object.keys(state.upstreams)).toEqual(['t_a_p_ck_srvid']);
+      const u = state.upstreams.t_a_p_ck_srvid!;
+      expect(u).toMatchObject({ pool: 'p', algorithm, cookie: 'SRVID' });
+      expect(peers(u)).toEqual(AS_GIVEN);
+      expect(u.peers.map((p) => p.cookie)).toEqual(members.map((m) => memberCookieValue('a', 'p', m.name)));
+      expect(new Set(u.peers.map((p) => p.cookie)).size).toBe(members.length);
+      const config = files['nginx.conf']!;
+      // The balancer reads the cookie and header_filter sets it: no maps, no add_header.
+      expect(config).not.toMatch(/\$cookie_|Set-Cookie|hash \$/);
+      expect(config).toContain('    header_filter_by_lua_block { require("switchyard.balancer").header_filter() }\n');
+      expect(config).toContain(
+        '            set $sy_upstream t_a_p_ck_srvid;\n            proxy_pass http://t_a_p_ck_srvid;',
+      );
+    },
+  );
+
+  it('gives a cookie name nginx variables cannot hold to the balancer as written, for HTTPS too', () => {
+    const files = withPool(
       {},
       { persistence: 'cookie', cookieName: 'lb-Sticky', protocol: 'https', certificate: 'c', port: 443 },
     );
-    expect(config).toContain(
-      'map $http_cookie $sy_a__ck__lb_sticky__val {\n        default "";\n        "~*(?:^|;)[ ]*lb-sticky=([^;]*)" $1;\n    }',
-    );
-    expect(config).toContain('"" "lb-Sticky=$request_id; Path=/; HttpOnly; Secure";');
+    const state = runtimeState(files);
+    expect(Object.keys(state.upstreams)).toEqual(['t_a_p_ck_lb-sticky']);
+    expect(state.upstreams['t_a_p_ck_lb-sticky']!.cookie).toBe('lb-Sticky');
+    expect(files['nginx.conf']).toContain('proxy_pass http://t_a_p_ck_lb-sticky;');
   });
 
-  it('when no primary member can serve, then backups serve as ordinary members', () => {
+  it('passes backups as backups even when every member is one: the balancer falls back to them', () => {
     const onlyBackups = (algorithm: string) =>
-      conf(
+      runtimeState(
+        renderNginx(
+          node(
+            tenant('a', {
+              vips: [vip({ name: 'www', address: '192.0.2.1', port: 80, protocol: 'http', defaultPool: 'p' })],
+              pools: [pool({ name: 'p', algorithm }, [{ name: 'b1', address: '10.0.0.9', port: 80, backup: true }])],
+            }),
+          ),
+        ),
+      ).upstreams.t_a_p;
+    expect(peers(onlyBackups('roundrobin'))).toEqual([['b1', '10.0.0.9:80', 100, 'ready', true]]);
+    expect(peers(onlyBackups('source'))).toEqual([['b1', '10.0.0.9:80', 100, 'ready', true]]);
+  });
+
+  it('keeps no idle connections for a pool whose SNI follows the Host, as nginx would reuse them across hosts', () => {
+    const files = withPool({ tls: { verify: 'none', sni: { from: 'host' } } });
+    expect(upstreamBlock(files['nginx.conf']!, 't_a_p')).toBe(luaUpstream('t_a_p', false));
+    expect(upstreamBlock(withPool({})['nginx.conf']!, 't_a_p')).toBe(luaUpstream('t_a_p'));
+  });
+
+  it('keeps TCP pools in nginx.conf, balanced by the stream module: weights, down, backup and passive checks', () => {
+    const files = withPool({ algorithm: 'leastconn', healthCheck: check }, { protocol: 'tcp' });
+    const config = files['nginx.conf']!;
+    const stream = config.slice(config.indexOf('\nstream {'));
+    expect(upstreamBlock(stream, 't_a_p')).toBe(
+      [
+        '    upstream t_a_p {',
+        '        least_conn;',
+        '        server 10.0.0.1:80 weight=200 max_fails=4 fail_timeout=10s; # m1',
+        '        server 10.0.0.2:80 weight=100 max_fails=4 fail_timeout=10s; # m2',
+        '        server 10.0.0.3:80 weight=100 max_fails=4 fail_timeout=10s down; # m3: draining: nginx has no drain, so no new requests',
+        '        server 10.0.0.4:80 weight=100 max_fails=4 fail_timeout=10s down; # m4: disabled',
+        '        server 10.0.0.5:80 weight=1 max_fails=4 fail_timeout=10s down; # m5: weight 0: nginx weights start at 1, so no new requests',
+        '        server [fd00::6]:80 weight=100 max_fails=4 fail_timeout=10s backup; # m6',
+        '    }',
+      ].join('\n'),
+    );
+    expect(config).not.toContain('balancer_by_lua');
+    // A pool only a TCP VIP uses is no runtime entry: the stream module has no Lua.
+    expect(runtimeState(files).upstreams).toEqual({});
+    const source = withPool({}, { protocol: 'tcp', persistence: 'source' })['nginx.conf']!;
+    expect(source).toContain('    upstream t_a_p_src {\n        hash $remote_addr consistent;\n');
+    expect(source).toContain(
+      'server [fd00::6]:80 weight=1 max_fails=0 down; # m6: backup: hash balancing cannot hold backup servers',
+    );
+  });
+
+  it('when an HTTP pool has no members yet, then its upstream is there with no peer, so the first member needs no reload', () => {
+    const withMembers = (list: Record<string, unknown>[]) =>
+      renderNginx(
         node(
           tenant('a', {
             vips: [vip({ name: 'www', address: '192.0.2.1', port: 80, protocol: 'http', defaultPool: 'p' })],
-            pools: [pool({ name: 'p', algorithm }, [{ name: 'b1', address: '10.0.0.9', port: 80, backup: true }])],
+            pools: [pool({ name: 'p' }, list), pool({ name: 'spare' }, [])],
           }),
         ),
       );
-    expect(onlyBackups('roundrobin')).toContain(
-      'server 10.0.0.9:80 weight=100 max_fails=0; # b1: backup serving as an ordinary member: no primary can serve',
-    );
-    expect(onlyBackups('source')).toContain(
-      'server 10.0.0.9:80 weight=1 max_fails=0; # b1: backup serving as an ordinary member: no primary can serve',
-    );
+    const empty = withMembers([]);
+    // The balancer answers 503 while the entry has no peer; nginx.conf is the same as with members.
+    expect(runtimeState(empty).upstreams.t_a_p!.peers).toEqual([]);
+    expect(runtimeState(empty).upstreams.t_a_spare!.peers).toEqual([]);
+    expect(upstreamBlock(empty['nginx.conf']!, 't_a_p')).toBe(luaUpstream('t_a_p'));
+    const one = withMembers([{ name: 'm1', address: '10.0.0.1', port: 80 }]);
+    expect(one['nginx.conf']).toBe(empty['nginx.conf']);
+    expect(runtimeState(one).upstreams.t_a_p!.peers.map((p) => p.name)).toEqual(['m1']);
   });
 
-  it('when a pool has no members, then its VIPs answer 503 or close, and nginx gets no empty upstream', () => {
-    const empty = pool({ name: 'p' }, []);
-    const config = conf(
+  it('when a TCP pool has no members, then its VIP closes connections, and nginx gets no empty upstream', () => {
+    const files = renderNginx(
       node(
         tenant('a', {
-          vips: [
-            vip({ name: 'www', address: '192.0.2.1', port: 80, protocol: 'http', defaultPool: 'p' }),
-            vip({ name: 'raw', address: '192.0.2.1', port: 81, protocol: 'tcp', defaultPool: 'p' }),
-          ],
-          pools: [empty],
+          vips: [vip({ name: 'raw', address: '192.0.2.1', port: 81, protocol: 'tcp', defaultPool: 'p' })],
+          pools: [pool({ name: 'p' }, [])],
         }),
       ),
     );
+    const config = files['nginx.conf']!;
     expect(config).not.toMatch(/^\s+upstream /m);
-    expect(config).toMatch(/location \/ \{\n\s+return 503;/);
     expect(config).toContain('        return "";\n');
+    expect(runtimeState(files).upstreams).toEqual({});
   });
 });
 
 describe('limits and listeners', () => {
-  it('caps each VIP at the tenant allocation and rate-limits the tenant as a whole, answering 429', () => {
+  it('caps the tenant as a whole through the Lua module (HTTP) and each TCP VIP in nginx.conf', () => {
     const { fingerprintSha256: _, ...cert } = seedCertificate('c');
-    const config = conf(
+    const files = renderNginx(
       node(
         tenant('a', {
           vips: [
@@ -334,22 +567,145 @@ describe('limits and listeners', () => {
         }),
       ),
     );
-    expect(config).toContain('limit_req_zone a zone=t_a_req:32k rate=25r/s;');
-    expect(config).toContain('limit_req zone=t_a_req burst=25 nodelay;');
-    expect(config).toContain('limit_req_status 429;');
-    expect(config).toContain('limit_conn sy_vip_conn 65535;');
-    expect(config).toContain('limit_conn sy_tcp_conn 65535;');
-    expect(config).toContain('limit_conn_zone $server_addr:$server_port zone=sy_vip_conn:64k;');
-    expect(config).toContain('limit_conn_zone $server_addr:$server_port zone=sy_tcp_conn:64k;');
-    expect(config).toContain('listen 192.0.2.1:443 ssl http2 reuseport;\n        server_name a.example b.example;');
+    // HTTP: the caps are a runtime entry, as allocated (no limit_conn ceiling), read by caps.access() per request.
+    expect(runtimeState(files).caps).toEqual({ a: { maxConnections: 1_000_000, requestsPerSecond: 25 } });
+    const config = files['nginx.conf']!;
+    const http = config.slice(0, config.indexOf('\nstream {'));
+    const stream = config.slice(config.indexOf('\nstream {'));
+    expect(http).not.toMatch(/limit_req|limit_conn/);
+    expect(http).toContain('    access_by_lua_block { require("switchyard.caps").access() }\n');
+    expect(http).toContain(
+      'listen 192.0.2.1:443 ssl http2 reuseport;\n        server_name a.example b.example;\n        set $sy_tenant a;\n        set $sy_vip www;',
+    );
+    // TCP: the stream module has no Lua, so its connection cap stays in nginx.conf (at most 65535).
+    expect(stream).toContain('limit_conn sy_tcp_conn 65535;');
+    expect(stream).toContain('limit_conn_zone $server_addr:$server_port zone=sy_tcp_conn:64k;');
+    expect(stream).not.toContain('$sy_tenant');
     expect(config).toContain(
       'geo $sy_a__www__allow {\n        default 0;\n        10.0.0.0/8 1;\n        192.0.2.7/32 1;\n    }',
     );
+    // The allowlist answers in the rewrite phase, before the access phase where the caps count a request.
     expect(config).toContain(
-      'server_name a.example b.example;\n        ssl_certificate /srv/lb/certs/a/c.crt;\n        ssl_certificate_key /srv/lb/certs/a/c.key;\n        if ($sy_a__www__allow = 0) {\n            return 403;\n        }',
+      'set $sy_vip www;\n        ssl_certificate /srv/lb/certs/a/c.crt;\n        ssl_certificate_key /srv/lb/certs/a/c.key;\n        if ($sy_a__www__allow = 0) {\n            return 403;\n        }',
     );
     expect(config).toContain('listen [2001:db8::1]:22 reuseport;\n        allow 2001:db8::/32;\n        deny all;');
     expect(config).toContain('proxy_connect_timeout 250ms;\n        proxy_timeout 60s;');
+  });
+});
+
+describe('the runtime channel', () => {
+  const channelNode = (settings: Partial<NodeSnapshot['node']>): NodeSnapshot => {
+    const seed = seedSnapshot('nginx', '/srv/lb');
+    return { ...seed, node: { ...seed.node, ...settings } };
+  };
+  const server = (config: string) => config.match(/\n {4}# The runtime channel[\s\S]*?\n {4}\}\n/)?.[0] ?? null;
+
+  it('with a runtime address and its TLS material, serves the module’s admin API over mutual TLS, uncapped', () => {
+    const tls = seedRuntimeTls();
+    const files = renderNginx(channelNode({ runtimeAddress: { host: '10.0.0.1', port: 9443 }, runtimeTls: tls }));
+    expect(server(files['nginx.conf']!)).toBe(
+      [
+        '',
+        '    # The runtime channel: the control plane reads and changes the runtime state here. TLS with a',
+        "    # client certificate from Switchyard's CA, and the module refuses any request without one.",
+        '    server {',
+        '        listen 10.0.0.1:9443 ssl;',
+        '        ssl_certificate /srv/lb/runtime-api/node.pem;',
+        '        ssl_certificate_key /srv/lb/runtime-api/node.pem;',
+        '        ssl_client_certificate /srv/lb/runtime-api/ca.pem;',
+        '        ssl_verify_client on;',
+        '        ssl_protocols TLSv1.2 TLSv1.3;',
+        '        set $sy_tenant "";',
+        '        access_log off;',
+        '        client_max_body_size 16m;',
+        '        client_body_buffer_size 1m;',
+        '        location /switchyard/v1/ {',
+        '            content_by_lua_block { require("switchyard.admin").handle() }',
+        '        }',
+        '        location / {',
+        '            return 404;',
+        '        }',
+        '    }',
+        '',
+      ].join('\n'),
+    );
+    expect(files['runtime-api/node.pem']).toBe(tls.certificatePem + tls.keyPem);
+    expect(files['runtime-api/ca.pem']).toBe(tls.caBundlePem);
+  });
+
+  it('listens on an IPv6 runtime address in brackets', () => {
+    const config = conf(
+      channelNode({ runtimeAddress: { host: '2001:db8::9', port: 9443 }, runtimeTls: seedRuntimeTls() }),
+    );
+    expect(config).toContain('        listen [2001:db8::9]:9443 ssl;\n');
+  });
+
+  it.each([
+    ['no runtime address', { runtimeAddress: null, runtimeTls: seedRuntimeTls() }],
+    ['no TLS material', { runtimeAddress: { host: '10.0.0.1', port: 9443 }, runtimeTls: null }],
+    ['neither', { runtimeAddress: null, runtimeTls: null }],
+  ] as const)('with %s, renders no channel and no channel files', (_, settings) => {
+    const files = renderNginx(channelNode(settings));
+    expect(server(files['nginx.conf']!)).toBeNull();
+    expect(files['nginx.conf']).not.toMatch(/switchyard\.admin|ssl_verify_client|runtime-api/);
+    expect(Object.keys(files).filter((f) => f.startsWith('runtime-api/'))).toEqual([]);
+    // The node still balances from its state file.
+    expect(files[STATE_FILE]).toContain('"upstream":"t_a_web_ck_srvid"');
+  });
+});
+
+describe('shared dictionaries', () => {
+  const dicts = (config: string) => config.match(/lua_shared_dict \S+ \S+;/g);
+  const FLOORS = [
+    'lua_shared_dict sy_state 16m;',
+    'lua_shared_dict sy_stats 16m;',
+    'lua_shared_dict sy_live 16m;',
+    'lua_shared_dict sy_health 16m;',
+    'lua_shared_dict sy_locks 1m;',
+  ];
+  /** Tenant t<i>: one HTTP VIP (and `alt`, a second one on the same pool, with that persistence) on pool web. */
+  const web = (i: number, members: number, alt?: string) => {
+    const address = `10.${(i >> 8) & 255}.${i & 255}.1`;
+    const www = { name: 'www', address, port: 80, protocol: 'http', defaultPool: 'web' };
+    return tenant(`t${i}`, {
+      vips: [vip(www), ...(alt === undefined ? [] : [vip({ ...www, name: 'alt', port: 81, persistence: alt })])],
+      pools: [
+        pool(
+          { name: 'web' },
+          Array.from({ length: members }, (_, m) => ({
+            name: `m${m}`,
+            address: `10.200.${m >> 8}.${m & 255}`,
+            port: 8080,
+          })),
+        ),
+      ],
+    });
+  };
+
+  it('when members are added, then no dictionary changes size, and nginx.conf not at all', () => {
+    const few = renderNginx(node(web(1, 2)));
+    const many = renderNginx(node(web(1, 5000)));
+    expect(dicts(few['nginx.conf']!)).toEqual(FLOORS);
+    expect(many['nginx.conf']).toBe(few['nginx.conf']);
+    expect(runtimeState(many).upstreams.t_t1_web!.peers).toHaveLength(5000);
+  });
+
+  it('grows them in 16 MB steps with the upstreams, VIPs and tenants a node holds', () => {
+    const tenants = (n: number) => Array.from({ length: n }, (_, i) => web(i, 1));
+    expect(dicts(conf(node(...tenants(100))))).toEqual(FLOORS);
+    // 1,500 upstreams: counters of nine objects each (the upstream and its room for eight peers) pass 16 MB.
+    const config = conf(node(...tenants(1500)));
+    expect(dicts(config)).toEqual([
+      'lua_shared_dict sy_state 16m;',
+      'lua_shared_dict sy_stats 32m;',
+      'lua_shared_dict sy_live 16m;',
+      'lua_shared_dict sy_health 16m;',
+      'lua_shared_dict sy_locks 1m;',
+    ]);
+    // A second VIP on the same pool adds no upstream, but a persistence variant does.
+    const twoVips = (persistence: string) => Array.from({ length: 1500 }, (_, i) => web(i, 1, persistence));
+    expect(dicts(conf(node(...twoVips('none'))))).toEqual(dicts(config));
+    expect(dicts(conf(node(...twoVips('source'))))).toContain('lua_shared_dict sy_stats 48m;');
   });
 });
 
@@ -368,8 +724,16 @@ describe('addresses', () => {
   it('treats IPv4-mapped IPv6 addresses as the IPv4 ones they carry, as HAProxy does', () => {
     const config = at('::ffff:192.0.2.1', ['::ffff:10.1.0.0/112', '::ffff:10.2.0.1']);
     expect(config).toContain('listen 192.0.2.1:80 reuseport;');
-    expect(config).toContain('server 10.0.0.1:80 ');
     expect(config).toContain('        10.1.0.0/16 1;\n        10.2.0.1/32 1;\n');
+    const files = renderNginx(
+      node(
+        tenant('a', {
+          vips: [vip({ name: 'www', address: '192.0.2.1', port: 80, protocol: 'http', defaultPool: 'web' })],
+          pools: [web],
+        }),
+      ),
+    );
+    expect(runtimeState(files).upstreams.t_a_web!.peers[0]).toMatchObject({ address: '10.0.0.1', port: 80 });
   });
 
   it("lets an IPv6 range wider than every mapped address admit IPv4 clients too, without repeating geo's default", () => {
