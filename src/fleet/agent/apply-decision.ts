@@ -1,7 +1,7 @@
 /** What the agent knows about a set of files: the hashes the control plane gave them. */
 export interface ConfigHashes {
   readonly contentHash: string;
-  /** Changes only when the files need a reload; equal to contentHash on NGINX nodes. */
+  /** Changes only when the files need a reload; equal to contentHash on a node without a runtime address. */
   readonly structuralHash: string;
 }
 
@@ -15,8 +15,9 @@ export interface ApplyDecision {
 
 /**
  * Whether new files need a reload. Only a structural change does: weights, states, caps, map
- * entries and certificate contents were already pushed through the HAProxy Runtime API, so the
- * files are written for the next reload and the running workers are left alone. `running` is
+ * entries and certificate contents were already pushed through the HAProxy Runtime API (members,
+ * weights, states, checks and caps through NGINX's runtime channel), so the files are written for
+ * the next reload and the running workers are left alone. `running` is
  * the release the proxy loaded (null when unknown); nothing is reloaded when no proxy runs,
  * because it reads the new files when it starts.
  */
