@@ -1,3 +1,4 @@
+import { ValidationError } from '../domain/errors.js';
 import { MEMBER_STATES, type MemberState } from '../domain/member.js';
 import {
   entryHash,
@@ -26,6 +27,15 @@ import { planUpstreams } from './nginx-upstream-view.js';
 
 const ADMIN: Record<MemberState, NginxPeerAdmin> = { enabled: 'ready', drain: 'drain', disabled: 'maint' };
 
+/**
+ * The most peers the Lua module takes in one upstream (MAX_PEERS in
+ * templates/nginx/lua/switchyard/state_check.lua). It refuses a whole state file or push holding a
+ * larger one, and a node that starts on a refused file has no entry for any upstream: every HTTP
+ * VIP of every tenant there answers 503. Refused here instead, so that only this tenant is held
+ * at its last good state.
+ */
+export const NGINX_MAX_PEERS = 4096;
+
 /** Validation does not read configDir: one stands in, so the view is cached per tenant alone. */
 const ANY_DIR = '/';
 
@@ -53,6 +63,10 @@ function build(tenant: TenantSnapshot): TenantRuntime {
   const ctx = tenantContext(tenant, ANY_DIR);
   const upstreams = planUpstreams(ctx, 'http').plans.map((plan) => {
     const field = `${ctx.field}.pools.${plan.pool.name}`;
+    if (plan.pool.members.length > NGINX_MAX_PEERS) {
+      const message = `pool ${plan.pool.name} has ${plan.pool.members.length} members; NGINX nodes balance at most ${NGINX_MAX_PEERS} per pool`;
+      throw new ValidationError(`tenant ${ctx.id}: ${message}`, [{ path: `${field}.members`, message }]);
+    }
     const algorithm = safeOneOf(`${field}.algorithm`, plan.pool.algorithm, ALGORITHMS);
     const cookie = plan.cookie;
     const upstream: NginxUpstream = {

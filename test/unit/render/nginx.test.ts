@@ -7,6 +7,7 @@ import type { NodeSnapshot, RenderedFiles, TenantSnapshot } from '../../../src/d
 import { memberCookieValue } from '../../../src/render/haproxy-names.js';
 import { renderNginx, renderNginxSegments, renderNginxTenant } from '../../../src/render/nginx.js';
 import { variableName } from '../../../src/render/nginx-names.js';
+import { NGINX_MAX_PEERS } from '../../../src/render/nginx-runtime-view.js';
 import { featuresSnapshot } from '../../fixtures/features-snapshot.js';
 import { mulberry32, randomSnapshot, shuffleDeep } from '../../fixtures/random-snapshot.js';
 import { GOLDEN_CONFIG_DIR, readGolden, writeGolden } from '../../fixtures/golden.js';
@@ -684,10 +685,23 @@ describe('shared dictionaries', () => {
 
   it('when members are added, then no dictionary changes size, and nginx.conf not at all', () => {
     const few = renderNginx(node(web(1, 2)));
-    const many = renderNginx(node(web(1, 5000)));
+    const many = renderNginx(node(web(1, NGINX_MAX_PEERS)));
     expect(dicts(few['nginx.conf']!)).toEqual(FLOORS);
     expect(many['nginx.conf']).toBe(few['nginx.conf']);
-    expect(runtimeState(many).upstreams.t_t1_web!.peers).toHaveLength(5000);
+    expect(runtimeState(many).upstreams.t_t1_web!.peers).toHaveLength(NGINX_MAX_PEERS);
+  });
+
+  it('refuses a pool with more members than the Lua module takes, which would leave the whole node without entries', () => {
+    const lua = readFileSync(
+      new URL('../../../templates/nginx/lua/switchyard/state_check.lua', import.meta.url),
+      'utf8',
+    );
+    expect(Number(/^local MAX_PEERS = (\d+)$/m.exec(lua)?.[1])).toBe(NGINX_MAX_PEERS);
+    const tooMany = web(1, NGINX_MAX_PEERS + 1);
+    expect(() => renderNginxTenant(tooMany, '/srv/lb')).toThrow(ValidationError);
+    expect(() => renderNginx(node(web(2, 1), tooMany))).toThrow(
+      `tenant t1: pool web has ${NGINX_MAX_PEERS + 1} members; NGINX nodes balance at most ${NGINX_MAX_PEERS} per pool`,
+    );
   });
 
   it('grows them in 16 MB steps with the upstreams, VIPs and tenants a node holds', () => {
