@@ -3,8 +3,10 @@
 --
 -- The rules are HAProxy's, so one member set gives one distribution on both proxies:
 -- - roundrobin: smooth weighted round robin (nginx's own), per worker;
--- - leastconn: fewest requests in flight per unit of weight, counted node-wide in sy_live
---   (release() gives the count back when the request ends, from the log phase);
+-- - leastconn: HAProxy's key (lb_fwlc.c), over requests in flight counted node-wide in sy_live
+--   (release() gives the count back when the request ends, from the log phase): 0 for an idle
+--   peer, else (in flight + 1) / weight; the lowest wins and equals take turns, the one picked
+--   longest ago first, whatever their weights (so idle peers rotate evenly, as on HAProxy);
 -- - source: the client address (its 32-bit words XORed, as HAProxy's map-based hash) modulo the
 --   available peers' total weight, over their cumulative weights;
 -- - cookie: a request whose cookie names an available peer (ready or drain, not maint, not down)
@@ -57,8 +59,8 @@ local function is_down(u, peer)
 end
 
 -- Per worker, per upstream: the entry's peers prepared once per change of the entry (host text
--- for set_current_peer, the leastconn counter's key) and the round robin's current weights,
--- which survive a change for the peers that stay.
+-- for set_current_peer, the leastconn counter's key), the round robin's current weights and
+-- leastconn's turns (when each peer was last picked), which survive a change for the peers that stay.
 local prepared = {}
 
 local function prepare(name, u)
@@ -66,8 +68,9 @@ local function prepare(name, u)
   if p ~= nil and p.source == u then
     return p
   end
-  local peers, current = {}, {}
+  local peers, current, picked = {}, {}, {}
   local old = p and p.current or {}
+  local old_picked = p and p.picked or {}
   for i, peer in ipairs(u.peers) do
     peers[i] = {
       name = peer.name,
@@ -80,8 +83,9 @@ local function prepare(name, u)
       live = "lc:" .. u.tenant .. "/" .. u.pool .. "/" .. peer.name,
     }
     current[peer.name] = old[peer.name] or 0
+    picked[peer.name] = old_picked[peer.name] or 0
   end
-  p = { source = u, peers = peers, current = current }
+  p = { source = u, peers = peers, current = current, picked = picked, turn = p and p.turn or 0 }
   prepared[name] = p
   return p
 end
@@ -101,21 +105,28 @@ local function round_robin(p, candidates)
   return best
 end
 
+-- Whether a peer with `n` in flight and weight `w` goes before one with `bn` and `bw` (-1), after
+-- it (1), or is its equal (0), by HAProxy's key: 0 when idle, else (n + 1) / w (compared without dividing).
+local function compare_load(n, w, bn, bw)
+  if n == 0 or bn == 0 then
+    return (n == 0 and 0 or 1) - (bn == 0 and 0 or 1)
+  end
+  local a, b = (n + 1) * bw, (bn + 1) * w
+  return a < b and -1 or (a > b and 1 or 0)
+end
+
 local function least_conn(p, candidates)
-  local live = ngx.shared.sy_live
-  local best, best_n, ties = nil, nil, nil
+  local live, picked = ngx.shared.sy_live, p.picked
+  local best, best_n
   for _, peer in ipairs(candidates) do
     local n = math.max(live:get(peer.live) or 0, 0)
-    -- n / weight < best_n / best.weight, without dividing.
-    if best == nil or n * best.weight < best_n * peer.weight then
-      best, best_n, ties = peer, n, { peer }
-    elseif n * best.weight == best_n * peer.weight then
-      ties[#ties + 1] = peer
+    local order = best == nil and -1 or compare_load(n, peer.weight, best_n, best.weight)
+    if order < 0 or (order == 0 and picked[peer.name] < picked[best.name]) then
+      best, best_n = peer, n
     end
   end
-  if #ties > 1 then
-    best = round_robin(p, ties)
-  end
+  p.turn = p.turn + 1
+  picked[best.name] = p.turn
   return best
 end
 
