@@ -6,7 +6,11 @@ import { defineConfig } from 'vitest/config';
  * global setup that makes a migrated template database on the real PostgreSQL.
  */
 const withPostgres = ['test/global-setup.ts'];
-const LOAD_JUDGED = ['test/integration/fairness.test.ts', 'test/integration/noisy-neighbour.test.ts'];
+const LOAD_JUDGED = [
+  'test/integration/fairness.test.ts',
+  'test/integration/noisy-neighbour.test.ts',
+  'test/integration/nginx-noisy-neighbour.test.ts',
+];
 
 export default defineConfig({
   test: {
