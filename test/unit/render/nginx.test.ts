@@ -453,6 +453,37 @@ describe('upstreams', () => {
     expect(files['nginx.conf']).toContain('proxy_pass http://t_a_p_ck_lb-sticky;');
   });
 
+  it('names every runtime entry within what the Lua module takes, even with the longest tenant, pool and cookie', () => {
+    const lua = readFileSync(
+      new URL('../../../templates/nginx/lua/switchyard/state_check.lua', import.meta.url),
+      'utf8',
+    );
+    const maxName = Number(/^local MAX_NAME = (\d+)$/m.exec(lua)?.[1]);
+    const [id, poolName, cookieName] = ['t'.repeat(63), 'p'.repeat(63), `C${'k'.repeat(31)}`];
+    const files = renderNginx(
+      node(
+        tenant(id, {
+          vips: [
+            vip({
+              name: 'www',
+              address: '192.0.2.1',
+              port: 80,
+              protocol: 'http',
+              defaultPool: poolName,
+              persistence: 'cookie',
+              cookieName,
+            }),
+          ],
+          pools: [pool({ name: poolName }, members)],
+        }),
+      ),
+    );
+    const [name] = Object.keys(runtimeState(files).upstreams);
+    expect(name).toBe(`t_${id}_${poolName}_ck_${cookieName.toLowerCase()}`);
+    expect(name!.length).toBe(165);
+    expect(name!.length).toBeLessThanOrEqual(maxName);
+  });
+
   it('passes backups as backups even when every member is one: the balancer falls back to them', () => {
     const onlyBackups = (algorithm: string) =>
       runtimeState(

@@ -11,7 +11,8 @@ local cjson = require("cjson.safe")
 
 local M = {}
 
-local MAX_NAME = 128
+-- Upstream names join tenant and pool slugs (63 each) and a cookie name (32): up to 165 characters.
+local MAX_NAME = 256
 local MAX_PEERS = 4096
 local MAX_REVISION = 2 ^ 53
 local NAME = "^[%w][%w_.%-]*$"
@@ -120,7 +121,7 @@ local function nullable(v, path, checker, ...)
 end
 
 local function name(v, path)
-  return text(v, path, NAME, MAX_NAME, "a name: letters, digits, _ . -, starting with a letter or digit, at most 128")
+  return text(v, path, NAME, MAX_NAME, "a name: letters, digits, _ . -, starting with a letter or digit, at most " .. MAX_NAME)
 end
 
 local function one_of(v, path, choices)
