@@ -247,7 +247,9 @@ function reloadStatus(
   if (applied.structuralHash === latest.structuralHash) return { pending: false, reasons: [] };
   // Versions stored before parts were recorded have none: the parts could only say "everything added".
   const comparable = Object.keys(applied.structuralParts).length > 0;
-  const reasons = comparable ? describeStructuralChanges(applied.structuralParts, latest.structuralParts, node.kind) : [];
+  const reasons = comparable
+    ? describeStructuralChanges(applied.structuralParts, latest.structuralParts, node.kind)
+    : [];
   if (reasons.length > 0) return { pending: true, reasons };
   if (node.kind === 'nginx' && node.runtimeAddress === null)
     return {
