@@ -173,6 +173,39 @@ describe('runtime caps on nginx', () => {
     expect(stats.peers['t_acme_web/m1']?.active).toBe(0);
   });
 
+  it('answers a request over the rate cap as HAProxy does: 429, Retry-After: 1 and a plain-text reason', async () => {
+    await node.setState(
+      state({
+        acme: { maxConnections: 1000, requestsPerSecond: 1000 },
+        globex: { maxConnections: 1000, requestsPerSecond: 1 },
+      }),
+    );
+    const replies: { status: number; retryAfter?: string; type?: string; body: string }[] = [];
+    for (let i = 0; i < 3; i++)
+      replies.push(
+        await new Promise((resolve, reject) => {
+          const req = http.get({ host: '127.0.0.1', port: node.port(GLOBEX), path: '/', agent: false }, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (body += c));
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                retryAfter: res.headers['retry-after'],
+                type: res.headers['content-type'],
+                body,
+              }),
+            );
+          });
+          req.on('error', reject);
+        }),
+      );
+    const refused = replies.filter((r) => r.status === 429);
+    expect(refused.length, JSON.stringify(replies)).toBeGreaterThan(0);
+    for (const r of refused)
+      expect(r).toEqual({ status: 429, retryAfter: '1', type: 'text/plain', body: 'request rate cap reached' });
+  });
+
   it('logs no errors', () => {
     expect(node.errors().join('\n')).toBe('');
   });

@@ -55,7 +55,7 @@ local function admit_rate(tenant, rps)
   return true
 end
 
---- access_by_lua: refuses the request (503 over maxConnections, 429 over requestsPerSecond) or counts it in flight.
+--- access_by_lua: refuses the request (503 over maxConnections; 429 with Retry-After: 1 over requestsPerSecond) or counts it in flight.
 function _M.access()
   local tenant = ngx.var.sy_tenant
   if tenant == nil or tenant == "" then
@@ -78,7 +78,12 @@ function _M.access()
       live:incr(tkey, -1)
     end
     ctx.sy_denied = true
-    return ngx.exit(429)
+    -- HAProxy's answer, so a client reads the same refusal from both proxies and knows when to retry.
+    ngx.status = 429
+    ngx.header["Content-Type"] = "text/plain"
+    ngx.header["Retry-After"] = "1"
+    ngx.print("request rate cap reached")
+    return ngx.exit(ngx.HTTP_OK)
   end
   local vkey = vip_key(tenant, ngx.var.sy_vip or "")
   ctx.sy_counted = true
