@@ -42,12 +42,12 @@ describe('validateNginx', () => {
 
   it("when nginx refuses the config, then it returns nginx's own message", async () => {
     const files = seedFiles();
-    const broken = { ...files, 'nginx.conf': files['nginx.conf']!.replace('least_conn;', 'least_conn always;') };
+    const broken = { ...files, 'nginx.conf': files['nginx.conf']!.replace('keepalive 32;', 'keepalive 32 always;') };
     const result = await validateNginx(broken, CONFIG_DIR);
     expect(result.ok).toBe(false);
     if (!result.ok) {
       expect(result.message).toMatch(
-        /\[emerg\] .*invalid number of arguments in "least_conn" directive in \/tmp\/switchyard-nginx-\w+\/nginx\.conf:\d+/,
+        /\[emerg\] .*invalid number of arguments in "keepalive" directive in \/tmp\/switchyard-nginx-\w+\/nginx\.conf:\d+/,
       );
       expect(result.message).toMatch(/test failed$/);
     }
