@@ -1,3 +1,4 @@
+import { NGINX_CAPACITY_FACTORS, toResourceVector } from '../domain/capacity.js';
 import { NODE_KINDS } from '../domain/node.js';
 import type { NodeSettings, NodeSnapshot, TenantSnapshot } from '../domain/snapshot.js';
 import { safe, safeInt, safeOneOf, safePem } from './guard.js';
@@ -113,10 +114,11 @@ export const DEFAULT_LUA_MODULES = [
 export const DEFAULT_STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
 
 /**
- * The node's connection capacity, sized from its memory as the HAProxy renderer sizes `maxconn`;
+ * The node's connection capacity, the one the allocator hands out in caps (NGINX_CAPACITY_FACTORS):
  * each worker may take all of it, and each proxied connection holds a client and an upstream socket.
+ * Sized lower than the caps can add up to, a flood could fill the workers' connections while every
+ * tenant is within its cap, and a reservation would not be guaranteed.
  */
-const CONNECTIONS_PER_GB = 1000;
 const SOCKETS_PER_CONNECTION = 2;
 const WORKER_CONNECTIONS_FLOOR = 1024;
 /**
@@ -201,7 +203,7 @@ export function nginxMainView(
   options: NginxRenderOptions,
 ): NginxMainView {
   const dir = node.configDir;
-  const connections = Math.floor((node.memoryMb * CONNECTIONS_PER_GB) / 1024);
+  const { connections } = toResourceVector({ vcpu: 0, memoryMb: node.memoryMb }, NGINX_CAPACITY_FACTORS);
   const listeners = tenants.reduce((n, t) => n + t.listeners.length, 0);
   const workerConnections = Math.min(
     DESCRIPTORS_CEILING - SPARE_DESCRIPTORS - listeners,
