@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { parseAgentOptions } from '../src/cli/agent.js';
 import { buildAgent } from '../src/cli/build-agent.js';
@@ -20,7 +20,9 @@ import { freePort, httpMember, type Closable } from '../test/integration/haproxy
  *    the node's runtime channel holding the new entry (its hash, read over mTLS on one keep-alive
  *    connection: sy_state is what the balancer reads on the next request);
  *  - reload path: structural changes (a new VIP each) timed from the write returning to the new
- *    listener answering 200: build, long-poll wake-up, fetch, `nginx -t`, swap, reload, new workers.
+ *    listener answering 200: build, long-poll wake-up, fetch, `nginx -t`, swap, reload, new workers;
+ *  - reload path by hand, shaped as the HAProxy line's: the agent stopped, each new VIP made live
+ *    by build (render + `nginx -t`) → write the files → SIGHUP to the master, to the same listener answering.
  * The runtime path must not reload: the master's workers are compared before and after.
  */
 
@@ -29,6 +31,7 @@ type Api = (method: string, path: string, body?: unknown) => Promise<any>;
 export interface NginxPropagation {
   readonly runtime: { changes: number; samples: number[]; reloads: number };
   readonly reload: { changes: number; samples: number[] };
+  readonly reloadByHand: { changes: number; samples: number[] };
 }
 
 const VIP = '127.0.0.78';
@@ -71,7 +74,9 @@ export async function measureNginxPropagation(
     const [a, b] = [await httpMember('a', '127.0.0.1'), await httpMember('b', '127.0.0.1')];
     members.push(a, b);
     const vipPort = await freePort(VIP);
-    await api('POST', '/v1/tenants', { id: 'tn', proxyKind: 'nginx' });
+    // A reservation whose request-rate cap is far above the reload path's polling (up to 500/s):
+    // without one the tenant may send 1 request/s and the new listener answers 429 at first.
+    await api('POST', '/v1/tenants', { id: 'tn', proxyKind: 'nginx', reservation: { vcpu: 2, memoryMb: 2048 } });
     await api('POST', '/v1/tenants/tn/pools', { name: 'web' });
     await api('PUT', '/v1/tenants/tn/pools/web/members', {
       members: [
@@ -91,7 +96,7 @@ export async function measureNginxPropagation(
       name: NODE,
       kind: 'nginx',
       runtimeAddress: { host: '127.0.0.1', port: channelPort },
-      capacity: { vcpu: 1, memoryMb: 512 },
+      capacity: { vcpu: 4, memoryMb: 4096 },
       configDir,
       socketDir: dir,
     });
@@ -199,9 +204,34 @@ export async function measureNginxPropagation(
       // The old workers finish and the agent reports before the next change.
       await waitFor('the agent to report the reload', applied, 15_000, 20);
     }
+
+    options.log(`NGINX reload path by hand: ${options.reloadChanges} new VIPs`);
+    await agent.stop();
+    agent = undefined;
+    const byHand: number[] = [];
+    for (let i = 0; i < options.reloadChanges; i++) {
+      const port = await freePort(VIP);
+      await api('POST', '/v1/tenants/tn/vips', {
+        name: `h${i}`,
+        address: VIP,
+        port,
+        protocol: 'http',
+        defaultPool: 'web',
+      });
+      const returned = performance.now();
+      const built = await cp.services.configs.build(NODE);
+      for (const [file, content] of Object.entries(built.files)) {
+        await mkdir(dirname(join(configDir, file)), { recursive: true });
+        await writeFile(join(configDir, file), content);
+      }
+      process.kill(master, 'SIGHUP');
+      await waitFor(`VIP h${i} answering`, async () => (await status(port)) === 200, 15_000, 2);
+      byHand.push(performance.now() - returned);
+    }
     return {
       runtime: { changes: options.changes, samples: runtime, reloads },
       reload: { changes: options.reloadChanges, samples: reload },
+      reloadByHand: { changes: options.reloadChanges, samples: byHand },
     };
   } finally {
     channel?.destroy();
