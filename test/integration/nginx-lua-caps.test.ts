@@ -12,7 +12,8 @@ import {
 
 /**
  * switchyard.caps on real nginx with two workers: the connection cap (503 over maxConnections
- * requests in flight), the sliding-second rate cap (429, counting admitted requests only), caps
+ * requests in flight), the sliding-second rate cap (429, counting admitted requests only), each
+ * queueing a request over it for up to a second before refusing it, caps
  * changed in the dictionary applying to the next request with no reload, no caps meaning no limit,
  * and in-flight counts returning to zero however a request ends.
  */
@@ -105,17 +106,19 @@ describe('runtime caps on nginx', () => {
     expect(node.workers()).toEqual(workers); // no reload
   });
 
-  it('gives a tenant sending three times its request rate about its cap every second, and 429 for the rest', async () => {
+  it('gives a tenant sending three times its request rate about its cap every second, and 429 for what cannot be admitted within the queue time', async () => {
     const CAP = 40;
     const SECONDS = 5;
     await node.setState(state({ acme: { maxConnections: 1000, requestsPerSecond: CAP } }));
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
-    const sent: { at: number; status: Promise<number> }[] = [];
+    // Sockets enough for every request waiting over the cap: none waits in the client instead.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
+    /** Each request's status and when it was answered (ms from the start): a request over the cap waits before it is admitted. */
+    const sent: Promise<{ status: number; at: number }>[] = [];
     const send = () =>
-      new Promise<number>((resolve, reject) => {
+      new Promise<{ status: number; at: number }>((resolve, reject) => {
         const req = http.get({ host: '127.0.0.1', port: node.port(ACME), path: '/', agent, timeout: 5000 }, (res) => {
           res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, at: performance.now() - start }));
         });
         req.on('error', reject);
       });
@@ -126,18 +129,19 @@ describe('runtime caps on nginx', () => {
       const due = start + (i * 1000) / (3 * CAP);
       const wait = due - performance.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      sent.push({ at: performance.now() - start, status: send() });
+      sent.push(send());
       if (i === 3 * CAP * 3) rate = (await node.stats()).tenants.acme!.requestsPerSecond;
     }
-    const statuses = await Promise.all(sent.map((s) => s.status));
+    const answers = await Promise.all(sent);
     agent.destroy();
-    expect(new Set(statuses)).toEqual(new Set([200, 429]));
+    expect(new Set(answers.map((a) => a.status))).toEqual(new Set([200, 429]));
 
+    // Admissions counted in the second they were answered (the member answers at once).
     const perSecond = Array.from({ length: SECONDS }, () => 0);
-    sent.forEach((s, i) => {
-      const second = Math.floor(s.at / 1000);
-      if (statuses[i] === 200 && second < SECONDS) perSecond[second]! += 1;
-    });
+    for (const a of answers) {
+      const second = Math.floor(a.at / 1000);
+      if (a.status === 200 && second < SECONDS) perSecond[second]! += 1;
+    }
     // The first second also gets the burst an empty window admits; from then on, about the cap.
     for (const admitted of perSecond.slice(1)) {
       expect(admitted, `admitted per second: ${perSecond.join(', ')}`).toBeGreaterThanOrEqual(CAP * 0.9);
@@ -163,14 +167,62 @@ describe('runtime caps on nginx', () => {
     // The sliding second still holds the last test's admissions; 429s are wanted from this test's own.
     await expect.poll(async () => (await node.stats()).tenants.acme?.requestsPerSecond, { timeout: 5000 }).toBe(0);
     await node.setState(state({ acme: { maxConnections: 2, requestsPerSecond: 5 } }));
-    const statuses = new Set<number>();
-    for (let i = 0; i < 12; i++) statuses.add((await get(node.port(ACME))).status);
+    // Five admitted at once, five waiting (the queue holds a second of the cap), two refused at once.
+    const statuses = new Set(
+      (await Promise.all(Array.from({ length: 12 }, () => get(node.port(ACME))))).map((r) => r.status),
+    );
     expect(statuses).toEqual(new Set([200, 429]));
     const stats = await node.stats();
     expect(stats.tenants.acme?.active).toBe(0);
     expect(stats.vips[ACME]?.active).toBe(0);
     expect(stats.upstreams.t_acme_web?.active).toBe(0);
     expect(stats.peers['t_acme_web/m1']?.active).toBe(0);
+  });
+
+  it('queues a request over a cap, as HAProxy does, for up to a second: admitted once the cap allows it, refused (429, 503) after', async () => {
+    const timed = async (path = '/') => {
+      const at = performance.now();
+      const reply = await get(node.port(ACME), path);
+      return { status: reply.status, ms: performance.now() - at };
+    };
+    // The rate: ten admitted early in a second, the eleventh waits for the sliding second to make room.
+    await node.setState(state({ acme: { maxConnections: 1000, requestsPerSecond: 10 } }));
+    await expect.poll(async () => (await node.stats()).tenants.acme?.requestsPerSecond, { timeout: 5000 }).toBe(0);
+    // 0.3 s into a wall-clock second (nginx's clock): the eleventh is due about 0.8 s later, within the queue's second.
+    await new Promise((r) => setTimeout(r, (1300 - (Date.now() % 1000)) % 1000));
+    const ten = await Promise.all(Array.from({ length: 10 }, () => timed()));
+    expect(ten.map((r) => r.status)).toEqual(Array.from({ length: 10 }, () => 200));
+    const eleventh = await timed();
+    expect(eleventh.status, JSON.stringify(eleventh)).toBe(200);
+    expect(eleventh.ms, JSON.stringify(eleventh)).toBeGreaterThan(300);
+    // Thirty at once: at most a second's worth (ten) wait, the rest are refused at once.
+    const flood = await Promise.all(Array.from({ length: 30 }, () => timed()));
+    const refused = flood.filter((r) => r.status === 429);
+    expect(refused.length, JSON.stringify(flood)).toBeGreaterThanOrEqual(10);
+    expect(Math.max(...flood.map((r) => r.ms)), JSON.stringify(flood)).toBeLessThan(3000);
+
+    // The connections: one in flight, the next waits for its slot and is served when it frees.
+    await node.setState(state({ acme: { maxConnections: 1, requestsPerSecond: 1000 } }));
+    const slow = holding(node.port(ACME));
+    await expect.poll(() => held.length, { timeout: 5000 }).toBe(1);
+    const waiting = timed();
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await node.stats()).tenants.acme?.active).toBe(1);
+    release();
+    expect(await slow.done).toBe(200);
+    const served = await waiting;
+    expect(served.status, JSON.stringify(served)).toBe(200);
+    expect(served.ms, JSON.stringify(served)).toBeGreaterThan(250);
+    // No slot frees within the queue's second: 503 after the wait.
+    const slow2 = holding(node.port(ACME));
+    await expect.poll(() => held.length, { timeout: 5000 }).toBe(1);
+    const refusedAfter = await timed();
+    expect(refusedAfter.status, JSON.stringify(refusedAfter)).toBe(503);
+    expect(refusedAfter.ms, JSON.stringify(refusedAfter)).toBeGreaterThan(900);
+    expect(refusedAfter.ms, JSON.stringify(refusedAfter)).toBeLessThan(3000);
+    release();
+    expect(await slow2.done).toBe(200);
+    await expect.poll(async () => (await node.stats()).tenants.acme?.active, { timeout: 5000 }).toBe(0);
   });
 
   it('answers a request over the rate cap as HAProxy does: 429, Retry-After: 1 and a plain-text reason', async () => {

@@ -29,9 +29,10 @@ import { CONTROL_PLANE_ENV } from './noisy-support.js';
  * What is asserted is what the caps guarantee: A is served its cap (judged by what A gets, not by
  * what the node says), every request of B succeeds, a cap change applies to the next requests
  * with no reload, and a connection flood that the caps keep from starving B does starve it once
- * they are lifted. B's latency is bounded loosely here (one second at p99): on this 2-core machine
- * a flood answered 429 at full speed is CPU that B's requests queue behind, caps or not; the
- * latency figures against the issue's 1.5× are `npm run bench:noisy`'s (docs/benchmarks.md).
+ * they are lifted. B's latency is bounded loosely here (one second at p99): A's requests over its
+ * caps now wait (up to a second) rather than being refused at full speed, but this is a loaded
+ * 2-core machine; the latency figures against the issue's 1.5× are `npm run bench:noisy`'s
+ * (docs/benchmarks.md).
  */
 
 const B_CONNECTIONS = 2;
@@ -80,8 +81,9 @@ describe('noisy neighbour on an NGINX node', () => {
     const context = report({ a, b });
     expectEveryRequestServed(b, context);
     expect(b.p99Ms, context).toBeLessThanOrEqual(LATENCY_BOUND_MS);
-    // A asked for far more than its cap and was refused the rest (429), never starved.
-    expect(a.refusedPerS, context).toBeGreaterThan(cap);
+    // A asked for far more than its cap: its requests waited their turn (switchyard.caps queues up
+    // to a second), 50 connections at 500 req/s about 100 ms each, and it was served its cap, never starved.
+    expect(a.p50Ms, context).toBeGreaterThan((0.5 * 1000 * FLOODS.rate.connections) / cap);
     expect(Math.abs(a.servedPerS - cap) / cap, context).toBeLessThanOrEqual(0.15);
   }, 60_000);
 

@@ -23,8 +23,9 @@ import { write } from './noisy-support.js';
  * small nginx of their own answering at once: a process apart, as real members are, so A's
  * answers do not share an event loop with the control plane or with B's member.
  *
- * On NGINX a tenant's caps are checked per request (switchyard.caps): over its request-rate cap a
- * request is answered 429, over its requests in flight 503, and neither reaches a member. A's
+ * On NGINX a tenant's caps are checked per request (switchyard.caps): a request over its
+ * request-rate cap or its requests in flight waits up to a second for the cap to admit it, then is
+ * answered 429 or 503, and never reaches a member. A's
  * reservation is also its limit, and the rebalancer never gives a tenant less than its
  * reservation or more than its limit, so A's caps are known numbers; changing them is one API
  * write that the rebalancer and the reconciler carry to the node with no reload. Only

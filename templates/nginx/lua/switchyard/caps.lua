@@ -1,24 +1,68 @@
 -- switchyard.caps: the tenant's runtime caps, enforced in each tenant server's access phase.
 --
--- maxConnections counts the tenant's requests in flight on this node (all workers, in sy_live);
--- one more is refused with 503 (HAProxy would queue it; NGINX has no queue). requestsPerSecond
--- admits at most that many requests per sliding second: the window is estimated from this and
--- the previous whole second's counts, and only ADMITTED requests are counted, so a tenant sending
--- three times its cap still gets its cap (counting refused ones too would starve it). Caps are read
--- from the state on every request: a change pushed by the rebalancer applies to the next request,
--- with no reload. A tenant without a caps entry is not limited (it is still counted, for stats).
--- Requests admitted here are counted in flight per tenant and per VIP until stats.log() calls leave().
+-- maxConnections counts the tenant's requests in flight on this node (all workers, in sy_live).
+-- requestsPerSecond admits at most that many requests per sliding second: the window is estimated
+-- from this and the previous whole second's counts, and only ADMITTED requests are counted, so a
+-- tenant sending three times its cap still gets its cap (counting refused ones too would starve it).
+--
+-- A request over a cap is not refused at once: it waits, as HAProxy's excess connections wait in
+-- its queue, up to QUEUE_S seconds (ngx.sleep: the worker goes on serving everyone else). Over the
+-- rate cap it sleeps until the sliding window would admit it, computed from the window's counts and
+-- spread by its place among the tenant's waiters so they do not all wake at once; over the
+-- connection cap it sleeps bounded, jittered pauses and takes a slot when one is free. Each wake
+-- costs a few dictionary operations. A request that cannot be admitted within QUEUE_S is refused
+-- (503 over maxConnections; 429 with Retry-After: 1 over requestsPerSecond), at once when its wait
+-- could not end in time or the tenant already has MAX_WAITERS waiting on the node. Answering a
+-- flood's excess at once on a kept-alive connection is what made a capped tenant's closed-loop
+-- client ask again at full speed and its neighbours wait behind the refusals.
+--
+-- Caps are read from the state on every request and on every wake: a change pushed by the
+-- rebalancer applies to the next request (and to the waiting ones), with no reload. A tenant
+-- without a caps entry is not limited (it is still counted, for stats). A full sy_live fails open.
+-- Requests admitted here are counted in flight per tenant and per VIP until stats.log() calls
+-- leave(); a request waiting for the rate cap keeps the in-flight slot it already holds.
 local counter = require "switchyard.counter"
 local state = require "switchyard.state"
 
 local live = ngx.shared.sy_live
 local ngx_now = ngx.now
+local ngx_sleep = ngx.sleep
 local floor = math.floor
+local min = math.min
+local max = math.max
+local random = math.random
 
 local _M = {}
 
 -- A second's admitted count is read as "previous" through the next second, then expires.
 local WINDOW_TTL = 3
+-- The longest a request waits over a cap before it is refused. HAProxy's templates set no
+-- `timeout queue`; one second is also the rate window, and leaves A's held flood (1 s) inside
+-- wrk's 2-s timeout in bench:noisy.
+local QUEUE_S = 1
+_M.QUEUE_S = QUEUE_S
+-- Requests waiting per tenant on the node (all workers); beyond it a request is refused at once,
+-- so a flood cannot hold unlimited timers. For the rate cap, also no more than QUEUE_S seconds of
+-- admissions: those behind them could not be admitted in time anyway.
+local MAX_WAITERS = 1024
+_M.MAX_WAITERS = MAX_WAITERS
+-- Pauses of a request waiting for an in-flight slot: grow with the tenant's waiters (so all of
+-- them together wake a few thousand times a second at most), jittered by ±50%.
+local SLOT_PAUSE_MIN, SLOT_PAUSE_MAX, SLOT_PAUSE_PER_WAITER = 0.005, 0.2, 0.0002
+-- No sleep is shorter than nginx's millisecond timers: ngx.sleep(0) would resume the request
+-- before the worker updates its clock, so a wait due in under a millisecond would spin forever.
+local SLEEP_MIN = 0.001
+
+-- Sleeps `seconds` (at least SLEEP_MIN), never past `deadline`; answers false once the deadline
+-- is too near to sleep at all.
+local function sleep_until(seconds, deadline)
+  local left = deadline - ngx_now()
+  if left < SLEEP_MIN then
+    return false
+  end
+  ngx_sleep(max(SLEEP_MIN, min(seconds, left)))
+  return true
+end
 
 local function tenant_key(tenant)
   return "t|" .. tenant
@@ -32,13 +76,18 @@ local function window_key(tenant, second)
   return "r|" .. tenant .. "|" .. second
 end
 
+local function waiters_key(tenant)
+  return "w|" .. tenant
+end
+
 -- Admitted requests in the sliding second ending now: the previous second weighted by how much of
 -- it the window still covers, plus this second.
 local function estimate(previous, current, now, second)
   return previous * (1 - (now - second)) + current
 end
 
--- Counts the request in this second's window unless that would exceed rps; answers whether it is admitted.
+-- Counts the request in this second's window unless that would exceed rps; answers whether it is
+-- admitted and, when it is not, the seconds until the window would admit one more (nil: never).
 local function admit_rate(tenant, rps)
   local now = ngx_now()
   local second = floor(now)
@@ -48,14 +97,122 @@ local function admit_rate(tenant, rps)
     return true -- a full sy_live fails open (counted as overflow); no cap, nothing to refuse
   end
   local previous = live:get(window_key(tenant, second - 1)) or 0
-  if estimate(previous, current, now, second) > rps then
-    live:incr(key, -1)
-    return false
+  local excess = estimate(previous, current, now, second) - rps
+  if excess <= 0 then
+    return true
   end
-  return true
+  live:incr(key, -1)
+  if rps < 1 then
+    return false, nil
+  end
+  -- The estimate falls at `previous` a second until this second ends ...
+  local rest = 1 - (now - second)
+  if previous > 0 and excess <= previous * rest then
+    return false, excess / previous
+  end
+  -- ... then this second is the previous one, falling at what it admitted (current - 1, without
+  -- this request, and more than rps - 1 here).
+  local next_excess = current - rps
+  if next_excess <= 0 then
+    return false, rest
+  end
+  return false, rest + next_excess / (current - 1)
 end
 
---- access_by_lua: refuses the request (503 over maxConnections; 429 with Retry-After: 1 over requestsPerSecond) or counts it in flight.
+-- Counts the request among the tenant's waiters, within `bound`; answers its place (1 = first),
+-- or nil when it must be refused at once (too many waiting, or no room in sy_live to count it).
+local function join(ctx, tenant, bound)
+  if ctx.sy_waiting then
+    return ctx.sy_place
+  end
+  local key = waiters_key(tenant)
+  local place = counter.add(live, "sy_live", key, 1)
+  if place == nil then
+    return nil
+  end
+  if place > bound then
+    live:incr(key, -1)
+    return nil
+  end
+  ctx.sy_waiting, ctx.sy_place = key, place
+  return place
+end
+
+-- Ends the request's wait, if it waited (also from leave(), should the request end mid-wait).
+local function quit(ctx)
+  if ctx.sy_waiting then
+    live:incr(ctx.sy_waiting, -1)
+    ctx.sy_waiting, ctx.sy_place = nil, nil
+  end
+end
+
+-- Waits for one of the tenant's in-flight slots until `deadline`. Answers the in-flight count once
+-- counted, nil when admitted uncounted (the cap was removed with a full sy_live), false when none
+-- freed in time.
+local function wait_for_slot(ctx, tenant, tkey, deadline)
+  local place = join(ctx, tenant, MAX_WAITERS)
+  if place == nil then
+    return false
+  end
+  local pause = min(max(place * SLOT_PAUSE_PER_WAITER, SLOT_PAUSE_MIN), SLOT_PAUSE_MAX)
+  while true do
+    if not sleep_until(pause * (0.5 + random()), deadline) then
+      return false
+    end
+    local caps = state.caps(tenant)
+    if caps == nil or (live:get(tkey) or 0) < caps.maxConnections then
+      local in_flight = counter.add(live, "sy_live", tkey, 1)
+      if in_flight == nil or caps == nil or in_flight <= caps.maxConnections then
+        return in_flight
+      end
+      live:incr(tkey, -1) -- another worker's waiter took it first
+    end
+  end
+end
+
+-- Waits until the sliding window admits the request (counting it) or `deadline` is too near for
+-- it to; `delay` is admit_rate's first answer. Answers whether it was admitted.
+local function wait_for_rate(ctx, tenant, rps, delay, deadline)
+  local place = join(ctx, tenant, min(MAX_WAITERS, max(1, floor(rps * QUEUE_S))))
+  if place == nil then
+    return false
+  end
+  while true do
+    local now = ngx_now()
+    if delay == nil or now + delay > deadline then
+      return false -- could not be admitted in time: refused now rather than after a wait for nothing
+    end
+    -- Waiters ahead of this one are admitted first, in expectation: spread over their share of the rate.
+    if not sleep_until(delay + random() * min(place / rps, QUEUE_S), deadline) then
+      return false
+    end
+    local caps = state.caps(tenant)
+    rps = caps and caps.requestsPerSecond
+    local admitted
+    admitted, delay = admit_rate(tenant, rps)
+    if admitted then
+      return true
+    end
+  end
+end
+
+local function refuse_connection(ctx)
+  ctx.sy_refused = true
+  return ngx.exit(503)
+end
+
+local function deny_rate(ctx)
+  ctx.sy_denied = true
+  -- HAProxy's answer, so a client reads the same refusal from both proxies and knows when to retry.
+  ngx.status = 429
+  ngx.header["Content-Type"] = "text/plain"
+  ngx.header["Retry-After"] = "1"
+  ngx.print("request rate cap reached")
+  return ngx.exit(ngx.HTTP_OK)
+end
+
+--- access_by_lua: admits the request, after a wait of up to QUEUE_S over a cap, and counts it in
+--- flight; or refuses it (503 over maxConnections; 429 with Retry-After: 1 over requestsPerSecond).
 function _M.access()
   local tenant = ngx.var.sy_tenant
   if tenant == nil or tenant == "" then
@@ -68,47 +225,59 @@ function _M.access()
   local caps = state.caps(tenant)
   local tkey = tenant_key(tenant)
   local in_flight = counter.add(live, "sy_live", tkey, 1)
+  local deadline
   if caps and in_flight and in_flight > caps.maxConnections then
     live:incr(tkey, -1)
-    ctx.sy_refused = true
-    return ngx.exit(503)
+    deadline = ngx_now() + QUEUE_S
+    in_flight = wait_for_slot(ctx, tenant, tkey, deadline)
+    if in_flight == false then
+      quit(ctx)
+      return refuse_connection(ctx)
+    end
+    caps = state.caps(tenant)
   end
-  if not admit_rate(tenant, caps and caps.requestsPerSecond) then
+  -- Held from here: leave() gives the slot back should the request end while waiting for the rate.
+  ctx.sy_tenant_key = in_flight and tkey or nil
+  local rps = caps and caps.requestsPerSecond
+  local admitted, delay = admit_rate(tenant, rps)
+  if not admitted and not wait_for_rate(ctx, tenant, rps, delay, deadline or ngx_now() + QUEUE_S) then
+    quit(ctx)
     if in_flight then
       live:incr(tkey, -1)
     end
-    ctx.sy_denied = true
-    -- HAProxy's answer, so a client reads the same refusal from both proxies and knows when to retry.
-    ngx.status = 429
-    ngx.header["Content-Type"] = "text/plain"
-    ngx.header["Retry-After"] = "1"
-    ngx.print("request rate cap reached")
-    return ngx.exit(ngx.HTTP_OK)
+    ctx.sy_tenant_key = nil
+    return deny_rate(ctx)
   end
+  quit(ctx)
   local vkey = vip_key(tenant, ngx.var.sy_vip or "")
   ctx.sy_counted = true
-  ctx.sy_tenant_key = in_flight and tkey or nil
   ctx.sy_vip_key = counter.add(live, "sy_live", vkey, 1) and vkey or nil
 end
 
---- Ends what access() counted for this request (called from stats.log()).
+--- Ends what access() counted for this request (called from stats.log()), and its wait if it
+--- ended while waiting.
 function _M.leave()
   local ctx = ngx.ctx
-  if not ctx.sy_counted then
-    return
-  end
+  quit(ctx)
   ctx.sy_counted = nil
   if ctx.sy_tenant_key then
     live:incr(ctx.sy_tenant_key, -1)
+    ctx.sy_tenant_key = nil
   end
   if ctx.sy_vip_key then
     live:incr(ctx.sy_vip_key, -1)
+    ctx.sy_vip_key = nil
   end
 end
 
 --- The tenant's requests in flight on this node.
 function _M.active(tenant)
   return live:get(tenant_key(tenant)) or 0
+end
+
+--- The tenant's requests waiting over a cap on this node.
+function _M.waiting(tenant)
+  return live:get(waiters_key(tenant)) or 0
 end
 
 --- The VIP's admitted requests in flight on this node.
