@@ -29,10 +29,10 @@ import { CONTROL_PLANE_ENV } from './noisy-support.js';
  * What is asserted is what the caps guarantee: A is served its cap (judged by what A gets, not by
  * what the node says), every request of B succeeds, a cap change applies to the next requests
  * with no reload, and a connection flood that the caps keep from starving B does starve it once
- * they are lifted. B's latency is bounded loosely here (one second at p99): A's requests over its
- * caps now wait (up to a second) rather than being refused at full speed, but this is a loaded
- * 2-core machine; the latency figures against the issue's 1.5× are `npm run bench:noisy`'s
- * (docs/benchmarks.md).
+ * they are lifted. B's latency is bounded loosely here (250 ms at p99): A's requests over its caps
+ * now wait (up to a second) rather than being refused at full speed, and B's p99 under either
+ * capped flood was 2-25 ms in bench:noisy, but this is a loaded 2-core machine; the latency figures
+ * against the issue's 1.5× are `npm run bench:noisy`'s (docs/benchmarks.md).
  */
 
 const B_CONNECTIONS = 2;
@@ -40,7 +40,7 @@ const B_PACE_MS = 5;
 const B_SECONDS = 4;
 /** A's flood runs B_SECONDS plus a second of lead and a second after: never more than 15 s. */
 const FLOOD_SECONDS = B_SECONDS + 2;
-const LATENCY_BOUND_MS = 1000;
+const LATENCY_BOUND_MS = 250;
 
 let app: TestApp;
 let node: NginxNoisyNode;

@@ -48,7 +48,7 @@ local MAX_WAITERS = 1024
 _M.MAX_WAITERS = MAX_WAITERS
 -- Pauses of a request waiting for an in-flight slot: grow with the tenant's waiters (so all of
 -- them together wake a few thousand times a second at most), jittered by ±50%.
-local SLOT_PAUSE_MIN, SLOT_PAUSE_MAX, SLOT_PAUSE_PER_WAITER = 0.005, 0.2, 0.0002
+local SLOT_PAUSE_MIN, SLOT_PAUSE_MAX, SLOT_PAUSE_PER_WAITER = 0.005, 0.5, 0.0005
 -- No sleep is shorter than nginx's millisecond timers: ngx.sleep(0) would resume the request
 -- before the worker updates its clock, so a wait due in under a millisecond would spin forever.
 local SLEEP_MIN = 0.001
