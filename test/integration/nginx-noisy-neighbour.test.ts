@@ -28,8 +28,7 @@ import { CONTROL_PLANE_ENV } from './noisy-support.js';
  *
  * What is asserted is what the caps guarantee: A is served its cap (judged by what A gets, not by
  * what the node says), every request of B succeeds, a cap change applies to the next requests
- * with no reload, and a connection flood that the caps keep from starving B does starve it once
- * they are lifted. B's latency is bounded loosely here (250 ms at p99): A's requests over its caps
+ * with no reload, and with the caps lifted both floods serve A far past its caps. B's latency is bounded loosely here (250 ms at p99): A's requests over its caps
  * now wait (up to a second) rather than being refused at full speed, and B's p99 under either
  * capped flood was 2-25 ms in bench:noisy, but this is a loaded 2-core machine; the latency figures
  * against the issue's 1.5× are `npm run bench:noisy`'s (docs/benchmarks.md).
@@ -122,7 +121,7 @@ describe('noisy neighbour on an NGINX node', () => {
     await node.setCapsOfA(A_CAPPED);
   }, 60_000);
 
-  it("when A's caps are lifted, then A is served far past its cap and the connection flood the caps kept off B starves it, still with no reload", async () => {
+  it("when A's caps are lifted, then both floods serve A far past its caps (the limits above were the caps' doing), still with no reload", async () => {
     const workers = await node.workers();
     const reloads = node.reloads();
     await node.setCapsOfA(A_LIFTED);
@@ -132,10 +131,12 @@ describe('noisy neighbour on an NGINX node', () => {
     expect(rate.a.servedPerS, rateContext).toBeGreaterThan(3 * capsOf(A_CAPPED).requestsPerSecond);
     const flood = FLOODS.connections;
     const held = await floodWhile(node, 'connections', FLOOD_SECONDS + flood.holdS, measureB, 1 + flood.holdS);
-    const b = held.during;
-    const heldContext = report({ a: held.a, b });
-    // A's held requests take the workers' connections: B's new connections are closed unanswered.
-    expect(b.socketErrors, heldContext).toBeGreaterThan(0.1 * (b.requests + b.socketErrors));
+    const heldContext = report({ a: held.a, b: held.during });
+    // Each held request takes 1 s: served per second is requests in flight. Capped, A held at most
+    // its 78; lifted, it holds most of its 1,100. (B is not starved by this flood any more: the
+    // workers' connections are sized to what the allocator hands out, so they outnumber every
+    // tenant's caps together; bench:noisy reports B's latency either way.)
+    expect(held.a.servedPerS, heldContext).toBeGreaterThan((5 * capsOf(A_CAPPED).maxConnections) / flood.holdS);
     expect(await node.workers()).toEqual(workers);
     expect(node.reloads()).toBe(reloads);
   }, 60_000);
