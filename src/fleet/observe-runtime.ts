@@ -152,11 +152,7 @@ export function scopedObserveCommands(mapFile: string, scope: RuntimeScope): Run
  * unknown map (the process has not loaded it) makes the map unknown (null). A reply that never
  * came makes the observation unusable.
  */
-export function readScopedObservation(
-  mapFile: string,
-  scope: RuntimeScope,
-  results: readonly CommandResult[],
-): Observation {
+export function readScopedObservation(scope: RuntimeScope, results: readonly CommandResult[]): Observation {
   const lost = results.find((r) => r.status === 'not-executed');
   if (lost !== undefined) return { ok: false, error: lost.message };
   const expected =

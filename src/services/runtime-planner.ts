@@ -134,7 +134,7 @@ export class RuntimePlanner {
       const results = await this.executor(node, endpoint).execute(scopedObserveCommands(desired.capsMap.file, names), {
         timeoutMs: this.options.observeTimeoutMs,
       });
-      first = readScopedObservation(desired.capsMap.file, names, results);
+      first = readScopedObservation(names, results);
     } else {
       const target = observationTarget(desired);
       // A read begun on a guess of another map (the node's configDir moved) observed the wrong file.

@@ -231,11 +231,7 @@ describe('observing only a few tenants (a scoped pass)', () => {
   for (const t of snapshot.tenants) {
     it(`reads tenant ${t.id}'s objects as a whole read sees them, and nothing of the others`, () => {
       const names = tenantRuntimeNames(t, snapshot.node.configDir);
-      const scoped = readScopedObservation(
-        desired.capsMap.file,
-        names,
-        scopedObserveCommands(desired.capsMap.file, names).map(reply),
-      );
+      const scoped = readScopedObservation(names, scopedObserveCommands(desired.capsMap.file, names).map(reply));
       if (!scoped.ok) throw new Error(scoped.error);
       const mine = new Set(names.backends);
       const strip = (s: { backup: boolean | null; sessions: number | null }) => ({
@@ -255,7 +251,7 @@ describe('observing only a few tenants (a scoped pass)', () => {
     const names = { frontends: [], backends: ['be_gone'], mapKeys: ['t1'], certificateFiles: [] };
     const commands = scopedObserveCommands(MAP_FILE, names);
     expect(commands.map((c) => c.line)).toEqual(['show servers state be_gone', `get map ${MAP_FILE} t1`]);
-    const scoped = readScopedObservation(MAP_FILE, names, [
+    const scoped = readScopedObservation(names, [
       { status: 'error', command: commands[0]!, message: "Can't find backend." },
       { status: 'error', command: commands[1]!, message: 'Unknown map identifier. Please use #<id> or <file>.' },
     ]);
@@ -266,9 +262,7 @@ describe('observing only a few tenants (a scoped pass)', () => {
     const names = { frontends: [], backends: ['be_app'], mapKeys: [], certificateFiles: [] };
     const [command] = scopedObserveCommands(MAP_FILE, names);
     expect(
-      readScopedObservation(MAP_FILE, names, [
-        { status: 'not-executed', command: command!, message: 'connection lost' },
-      ]),
+      readScopedObservation(names, [{ status: 'not-executed', command: command!, message: 'connection lost' }]),
     ).toEqual({
       ok: false,
       error: 'connection lost',
