@@ -204,6 +204,8 @@ describe('per-tenant stats on nginx', () => {
   it('reports every VIP that has had a request and every peer of the state with its health; requests outside tenant servers are not counted', async () => {
     await node.setState(state({}));
     expect((await get(node.port('globex/shop'))).status).toBe(200);
+    // The log phase counts a request after its response is sent: wait for it, not a race with it.
+    await expect.poll(async () => (await node.stats()).vips['globex/shop']?.requests, { timeout: 5000 }).toBe(1);
     const stats: NginxStats = await node.stats();
     expect(Object.keys(stats.vips).sort()).toEqual(['acme/web', 'globex/shop']);
     expect(Object.keys(stats.upstreams).sort()).toEqual(['t_acme_web', 't_globex_shop']);
@@ -249,6 +251,8 @@ describe('per-tenant stats on nginx', () => {
       for (let i = 0; i < 300; i++) statuses.push((await get(small.port(WEB))).status);
       expect(statuses.filter((s) => s !== 200)).toEqual([]);
 
+      // The last request is counted in its log phase, after its response: wait for it.
+      await expect.poll(async () => (await small.stats()).vips[WEB]?.requests, { timeout: 5000 }).toBe(300);
       const stats = await small.stats();
       expect(stats.overflow.sy_stats).toBeGreaterThan(0);
       // What the dictionary held before it filled is intact: nothing was evicted to make room.
