@@ -16,7 +16,7 @@ import {
   startNginx,
   type ProxyProcess,
 } from './agent-support.js';
-import { eventually, freePort, httpMember, request, type Closable } from './haproxy-render-support.js';
+import { eventually, freePort, httpMember, request, type Closable, untilVipAnswers } from './haproxy-render-support.js';
 
 /**
  * The reconciler against a real NGINX node: the config the control plane rendered for it (the
@@ -182,12 +182,7 @@ beforeAll(async () => {
   );
   await converged(app.admin, NODE, seeded, 30_000);
   nginx = startNginx(configDir);
-  await eventually(
-    'the VIP answers 200',
-    async () =>
-      (await request({ host: VIP, port: vipPort, path: '/' }).catch(() => null))?.status === 200 ? true : undefined,
-    15_000,
-  );
+  await untilVipAnswers(VIP, vipPort);
 }, 120_000);
 
 afterAll(async () => {
@@ -246,8 +241,9 @@ describe('an NGINX node with a runtime channel, reconciled', () => {
 
     expect(await nginxWorkers(nginx!.pid)).toEqual(workers);
     expect(reloads()).toBe(reloadsBefore);
-    // The agent did get the configs of these revisions: it wrote their files and left nginx alone.
-    expect(filesOnly()).toBeGreaterThan(filesOnlyBefore);
+    // The agent did get the configs of these revisions: it wrote their files and left nginx alone
+    // (its log line may follow its report to the control plane, which the removal waited for).
+    await expect.poll(filesOnly, { timeout: 10_000 }).toBeGreaterThan(filesOnlyBefore);
     expect(await metric()).toBeGreaterThanOrEqual(sentBefore + 3);
   });
 
