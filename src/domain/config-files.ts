@@ -31,9 +31,12 @@ export const NGINX_FILES = {
   errorLog: 'error.log',
   /** The runtime state the Lua module loads at start and after a reload (JSON lines; see render/nginx-runtime-view.ts). */
   runtimeState: 'runtime-state.jsonl',
-  /** The runtime channel's certificate and key, and the CAs its clients' certificates must come from. */
-  runtimeCertificate: 'runtime-api/node.pem',
-  runtimeCa: 'runtime-api/ca.pem',
+  /**
+   * The runtime channel's certificate and key, and the CAs its clients' certificates must come
+   * from: the same files as HAProxy's Runtime API listener, written by the same runtimeTlsFiles.
+   */
+  runtimeCertificate: HAPROXY_FILES.runtimeCertificate,
+  runtimeCa: HAPROXY_FILES.runtimeCa,
 } as const;
 
 /** Beside either kind, on nodes with VRRP settings: keepalived reads it (`keepalived -f <configDir>/keepalived.conf`). */

@@ -18,7 +18,7 @@ import {
   startNginx,
   type ProxyProcess,
 } from './agent-support.js';
-import { eventually, freePort, listen, request } from './haproxy-render-support.js';
+import { eventually, freePort, listen, request, untilVipAnswers } from './haproxy-render-support.js';
 
 /**
  * Issue 15's fleet load test on an NGINX node: wrk (keep-alive, 50 connections, 12 s) through the
@@ -183,12 +183,7 @@ beforeAll(async () => {
   startAgent();
   await converged(app.admin, NODE, 0, 30_000);
   nginx = startNginx(configDir);
-  await eventually(
-    'the VIP answers 200',
-    async () =>
-      (await request({ host: VIP, port: vipPort, path: '/' }).catch(() => null))?.status === 200 ? true : undefined,
-    15_000,
-  );
+  await untilVipAnswers(VIP, vipPort);
   const current = (await app.admin('GET', '/v1/plan')).body.revision as number;
   await converged(app.admin, NODE, current, 30_000);
 }, 120_000);

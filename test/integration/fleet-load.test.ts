@@ -8,7 +8,14 @@ import { buildAgent } from '../../src/cli/build-agent.js';
 import type { Agent } from '../../src/fleet/agent/agent.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { converged, expectOk, masterCli, memoryLogger, startHaproxy, type ProxyProcess } from './agent-support.js';
-import { eventually, freePort, httpMember, request, runtimeCommand, type Closable } from './haproxy-render-support.js';
+import {
+  eventually,
+  freePort,
+  httpMember,
+  runtimeCommand,
+  type Closable,
+  untilVipAnswers,
+} from './haproxy-render-support.js';
 
 /**
  * Hitless under load: wrk (keep-alive, 50 connections, 10 s) through one HAProxy node while 100
@@ -83,12 +90,7 @@ beforeAll(async () => {
   void agent.run();
   await converged(app.admin, 'edge-load', 0, 30_000);
   haproxy = startHaproxy(join(root, 'etc'), socket());
-  await eventually(
-    'the VIP answers 200',
-    async () =>
-      (await request({ host: VIP, port: vipPort, path: '/' }).catch(() => null))?.status === 200 ? true : undefined,
-    15_000,
-  );
+  await untilVipAnswers(VIP, vipPort);
   // The node may still be catching up (a config built while HAProxy was not yet running is
   // applied with a reload, during which the master socket refuses connections): the test counts
   // reloads from a settled node.

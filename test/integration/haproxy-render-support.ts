@@ -248,6 +248,15 @@ export async function eventually<T>(
   }
 }
 
+/** Waits until a request to the VIP is answered 200 (a proxy just started, or a new config just applied). */
+export async function untilVipAnswers(host: string, port: number, timeoutMs = 15_000): Promise<void> {
+  await eventually(
+    'the VIP answers 200',
+    async () => ((await request({ host, port, path: '/' }).catch(() => null))?.status === 200 ? true : undefined),
+    timeoutMs,
+  );
+}
+
 export interface RunningHaproxy {
   readonly pid: number;
   /** Everything haproxy printed so far, for failure messages. */

@@ -7,7 +7,7 @@ import { wrk } from '../../bench/support.js';
 import type { Agent } from '../../src/fleet/agent/agent.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { converged, expectOk, memoryLogger, startFastAgent, startNginx, type ProxyProcess } from './agent-support.js';
-import { eventually, freePort, httpMember, request, type Closable } from './haproxy-render-support.js';
+import { eventually, freePort, httpMember, type Closable, untilVipAnswers } from './haproxy-render-support.js';
 
 /**
  * Issue 15's acceptance for NGINX stats: what the stats API says a tenant's VIP served agrees with
@@ -87,12 +87,7 @@ describe('stats of an NGINX node against wrk', () => {
     );
     await converged(app.admin, 'ngx-acc', 0, 30_000);
     nginx = startNginx(configDir);
-    await eventually(
-      'the VIP answers 200',
-      async () =>
-        (await request({ host: VIP, port: vipPort, path: '/' }).catch(() => null))?.status === 200 ? true : undefined,
-      15_000,
-    );
+    await untilVipAnswers(VIP, vipPort);
     // The poller reads the node through its channel: samples of the VIP come in.
     await eventually(
       'samples of the VIP from the NGINX node',
