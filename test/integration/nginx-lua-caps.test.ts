@@ -12,13 +12,16 @@ import {
 
 /**
  * switchyard.caps on real nginx with two workers: the connection cap (503 over maxConnections
- * requests in flight), the sliding-second rate cap (429, counting admitted requests only), each
- * queueing a request over it for up to a second before refusing it, caps
+ * requests in flight, after waiting up to SLOT_QUEUE_MS for a slot), the sliding-second rate cap
+ * (429, counting admitted requests only, after waiting up to a second), slots handed from ending
+ * requests to waiting ones in both workers without ever exceeding the cap, caps
  * changed in the dictionary applying to the next request with no reload, no caps meaning no limit,
  * and in-flight counts returning to zero however a request ends.
  */
 
 const ACME = 'acme/web';
+/** caps.lua's SLOT_QUEUE_S: how long a request waits for an in-flight slot before its 503. */
+const SLOT_QUEUE_MS = 10_000;
 const GLOBEX = 'globex/shop';
 
 let node: LuaNginx;
@@ -89,15 +92,17 @@ describe('runtime caps on nginx', () => {
     const workers = node.workers();
     const slow = [holding(node.port(ACME)), holding(node.port(ACME)), holding(node.port(ACME))];
     await expect.poll(() => held.length, { timeout: 5000 }).toBe(3);
-    expect((await get(node.port(ACME))).status).toBe(503);
+    // The fourth waits for a slot; a cap raised meanwhile admits it, no reload and no new request needed.
+    const fourth = get(node.port(ACME), '/', SLOT_QUEUE_MS + 5000);
+    await new Promise((r) => setTimeout(r, 300));
     expect((await node.stats()).tenants.acme).toMatchObject({ active: 3 });
     // Another tenant's cap is its own.
     expect((await get(node.port(GLOBEX))).status).toBe(200);
-
     await node.setState(state({ acme: { maxConnections: 4, requestsPerSecond: 1000 } }));
-    expect((await get(node.port(ACME))).status).toBe(200);
+    expect((await fourth).status).toBe(200);
+
     await node.setState(state({ acme: { maxConnections: 2, requestsPerSecond: 1000 } }));
-    expect((await get(node.port(ACME))).status).toBe(503);
+    expect((await get(node.port(ACME), '/', SLOT_QUEUE_MS + 5000)).status).toBe(503);
 
     release();
     expect(await Promise.all(slow.map((s) => s.done))).toEqual([200, 200, 200]);
@@ -156,7 +161,7 @@ describe('runtime caps on nginx', () => {
     const first = holding(node.port(ACME));
     const abandoned = holding(node.port(ACME));
     await expect.poll(() => held.length, { timeout: 5000 }).toBe(2);
-    const over = await Promise.all(Array.from({ length: 10 }, () => get(node.port(ACME))));
+    const over = await Promise.all(Array.from({ length: 10 }, () => get(node.port(ACME), '/', SLOT_QUEUE_MS + 5000)));
     expect(new Set(over.map((r) => r.status))).toEqual(new Set([503]));
     abandoned.abort();
     await abandoned.done.catch(() => undefined);
@@ -179,10 +184,10 @@ describe('runtime caps on nginx', () => {
     expect(stats.peers['t_acme_web/m1']?.active).toBe(0);
   });
 
-  it('queues a request over a cap, as HAProxy does, for up to a second: admitted once the cap allows it, refused (429, 503) after', async () => {
+  it('queues a request over a cap, as HAProxy does: admitted once the cap allows it, refused after the wait (429 after a second, 503 after SLOT_QUEUE_MS)', async () => {
     const timed = async (path = '/') => {
       const at = performance.now();
-      const reply = await get(node.port(ACME), path);
+      const reply = await get(node.port(ACME), path, SLOT_QUEUE_MS + 5000);
       return { status: reply.status, ms: performance.now() - at };
     };
     // The rate: ten admitted early in a second, the eleventh waits for the sliding second to make room.
@@ -213,15 +218,56 @@ describe('runtime caps on nginx', () => {
     const served = await waiting;
     expect(served.status, JSON.stringify(served)).toBe(200);
     expect(served.ms, JSON.stringify(served)).toBeGreaterThan(250);
-    // No slot frees within the queue's second: 503 after the wait.
+    // No slot frees within the queue's time: 503 after the wait.
     const slow2 = holding(node.port(ACME));
     await expect.poll(() => held.length, { timeout: 5000 }).toBe(1);
     const refusedAfter = await timed();
     expect(refusedAfter.status, JSON.stringify(refusedAfter)).toBe(503);
-    expect(refusedAfter.ms, JSON.stringify(refusedAfter)).toBeGreaterThan(900);
-    expect(refusedAfter.ms, JSON.stringify(refusedAfter)).toBeLessThan(3000);
+    expect(refusedAfter.ms, JSON.stringify(refusedAfter)).toBeGreaterThan(SLOT_QUEUE_MS - 100);
+    expect(refusedAfter.ms, JSON.stringify(refusedAfter)).toBeLessThan(SLOT_QUEUE_MS + 2000);
     release();
     expect(await slow2.done).toBe(200);
+    await expect.poll(async () => (await node.stats()).tenants.acme?.active, { timeout: 5000 }).toBe(0);
+  });
+
+  it('hands each freed slot to a waiting request, first come first served across two workers, never letting more than the cap in flight', async () => {
+    const CAP = 3;
+    const TOTAL = 24;
+    await node.setState(state({ acme: { maxConnections: CAP, requestsPerSecond: 1000 } }));
+    await expect.poll(async () => (await node.stats()).tenants.acme?.active, { timeout: 5000 }).toBe(0);
+    const requests = Array.from({ length: TOTAL }, () => holding(node.port(ACME)));
+    await expect.poll(() => held.length, { timeout: 5000 }).toBe(CAP);
+    let served = 0;
+    while (served < TOTAL) {
+      const wave = Math.min(CAP, TOTAL - served);
+      // Each wave is held by the member until released: the member sees exactly what nginx let through.
+      await expect.poll(() => held.length, { timeout: 3000 }).toBe(wave);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(held.length).toBe(wave); // no one past the cap, whichever worker the slot was freed in
+      release();
+      served += wave;
+    }
+    expect(await Promise.all(requests.map((r) => r.done))).toEqual(Array.from({ length: TOTAL }, () => 200));
+    await expect.poll(async () => (await node.stats()).tenants.acme?.active, { timeout: 5000 }).toBe(0);
+  });
+
+  it('ends a request waiting for a slot when its client leaves: the member never sees it, and later requests do not queue behind it', async () => {
+    await node.setState(state({ acme: { maxConnections: 1, requestsPerSecond: 1000 } }));
+    await expect.poll(async () => (await node.stats()).tenants.acme?.active, { timeout: 5000 }).toBe(0);
+    const slow = holding(node.port(ACME));
+    await expect.poll(() => held.length, { timeout: 5000 }).toBe(1);
+    const abandoned = Array.from({ length: 20 }, () => holding(node.port(ACME)));
+    await new Promise((r) => setTimeout(r, 300));
+    for (const request of abandoned) request.abort();
+    await Promise.all(abandoned.map((r) => r.done.catch(() => undefined)));
+    await new Promise((r) => setTimeout(r, 200));
+    release();
+    expect(await slow.done).toBe(200);
+    // Had the abandoned requests still waited, one would now hold the slot at the member.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(held.length).toBe(0);
+    const next = await get(node.port(ACME), '/', 3000);
+    expect(next.status).toBe(200);
     await expect.poll(async () => (await node.stats()).tenants.acme?.active, { timeout: 5000 }).toBe(0);
   });
 

@@ -103,6 +103,7 @@ http {
   scgi_temp_path ${dir}/tmp/scgi;
   lua_package_path "${dir}/lua/?.lua;;";
   lua_socket_log_errors off;
+  lua_check_client_abort on; # as http-settings.hbs: a waiting request ends when its client leaves
 ${dicts}
   init_by_lua_block { require("switchyard.init").init({}) }
   init_worker_by_lua_block { require("switchyard.init").init_worker() }

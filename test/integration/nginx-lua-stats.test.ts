@@ -66,7 +66,8 @@ function exchange(port: number, path: string): Promise<Exchange> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const socket = net.connect({ host: '127.0.0.1', port }, () => socket.write(request));
-    socket.setTimeout(5000, () => socket.destroy(new Error(`GET ${path} timed out`)));
+    // A request over the connection cap waits up to caps.lua's SLOT_QUEUE_S (10 s) for its 503.
+    socket.setTimeout(15_000, () => socket.destroy(new Error(`GET ${path} timed out`)));
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('error', reject);
     socket.on('end', () => {
@@ -188,6 +189,7 @@ describe('per-tenant stats on nginx', () => {
     expect(during.tenants.acme?.active).toBe(2);
     expect(during.tenants.globex?.active).toBe(0);
 
+    // Refused once they have waited for a slot the whole queue time (10 s).
     const refused = await Promise.all([0, 1, 2].map(() => exchange(node.port(WEB), '/')));
     expect(refused.map((e) => e.status)).toEqual([503, 503, 503]);
     release();
@@ -199,7 +201,7 @@ describe('per-tenant stats on nginx', () => {
     expect([after.vips[WEB]?.active, after.upstreams.t_acme_web?.active, after.tenants.acme?.active]).toEqual([
       0, 0, 0,
     ]);
-  });
+  }, 30_000);
 
   it('reports every VIP that has had a request and every peer of the state with its health; requests outside tenant servers are not counted', async () => {
     await node.setState(state({}));

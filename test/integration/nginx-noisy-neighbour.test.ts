@@ -99,10 +99,10 @@ describe('noisy neighbour on an NGINX node', () => {
     const context = report({ a, b });
     expectEveryRequestServed(b, context);
     expect(b.p99Ms, context).toBeLessThanOrEqual(LATENCY_BOUND_MS);
-    // A's requests in flight fill its cap, each answered after the hold; the rest are refused (503).
+    // A's requests in flight fill its cap, each answered after the hold; the rest wait their turn
+    // (up to caps.lua's SLOT_QUEUE_S, then 503), costing the node nothing while they wait.
     expect(a.servedPerS, context).toBeGreaterThan((0.5 * maxConnections) / flood.holdS);
     expect(a.servedPerS, context).toBeLessThanOrEqual((1.15 * maxConnections) / flood.holdS);
-    expect(a.refusedPerS, context).toBeGreaterThan(0);
   }, 60_000);
 
   it("when A's cap is changed through the API, then the node applies it to A's next requests with no reload", async () => {

@@ -6,21 +6,31 @@
 -- tenant sending three times its cap still gets its cap (counting refused ones too would starve it).
 --
 -- A request over a cap is not refused at once: it waits, as HAProxy's excess connections wait in
--- its queue, up to QUEUE_S seconds (ngx.sleep: the worker goes on serving everyone else). Over the
--- rate cap it sleeps until the sliding window would admit it, computed from the window's counts and
--- spread by its place among the tenant's waiters so they do not all wake at once; over the
--- connection cap it sleeps bounded, jittered pauses and takes a slot when one is free. Each wake
--- costs a few dictionary operations. A request that cannot be admitted within QUEUE_S is refused
--- (503 over maxConnections; 429 with Retry-After: 1 over requestsPerSecond), at once when its wait
--- could not end in time or the tenant already has MAX_WAITERS waiting on the node. Answering a
--- flood's excess at once on a kept-alive connection is what made a capped tenant's closed-loop
--- client ask again at full speed and its neighbours wait behind the refusals.
+-- its queue, up to QUEUE_S seconds for the rate and SLOT_QUEUE_S for an in-flight slot.
 --
--- Caps are read from the state on every request and on every wake: a change pushed by the
--- rebalancer applies to the next request (and to the waiting ones), with no reload. A tenant
--- without a caps entry is not limited (it is still counted, for stats). A full sy_live fails open.
--- Requests admitted here are counted in flight per tenant and per VIP until stats.log() calls
--- leave(); a request waiting for the rate cap keeps the in-flight slot it already holds.
+-- Over the rate cap it sleeps until the sliding window would admit it, computed from the window's
+-- counts and spread by its place among the tenant's waiters so they do not all wake at once.
+--
+-- Over the connection cap it waits in its worker's FIFO queue for the tenant (an ngx.semaphore)
+-- and costs nothing while it waits. A request of the tenant ending in the same worker hands its
+-- slot straight to the first waiter, still counted; while the worker has waiters, one timer of its
+-- own takes the slots freed in other workers (every POLL_S). A waiter is woken only to be admitted,
+-- so a thousand of them cost no more than one: polling each of them cost a held-connection flood
+-- ten thousand wakes a second, and its neighbours their latency. While a tenant has waiters for a
+-- slot, its new requests queue behind them rather than take a freed slot.
+--
+-- A request that cannot be admitted in time is refused (503 over maxConnections; 429 with
+-- Retry-After: 1 over requestsPerSecond), at once when its wait could not end in time or the tenant
+-- already has MAX_WAITERS waiting on the node. Answering a flood's excess at once on a kept-alive
+-- connection is what made a capped tenant's closed-loop client ask again at full speed and its
+-- neighbours wait behind the refusals.
+--
+-- Caps are read from the state on every request and whenever a slot is handed over: a change
+-- pushed by the rebalancer applies to the next request (and to the waiting ones), with no reload.
+-- A tenant without a caps entry is not limited (it is still counted, for stats). A full sy_live
+-- fails open. Requests admitted here are counted in flight per tenant and per VIP until stats.log()
+-- calls leave(); a request waiting for the rate cap keeps the in-flight slot it already holds.
+local semaphore = require "ngx.semaphore"
 local counter = require "switchyard.counter"
 local state = require "switchyard.state"
 
@@ -41,14 +51,21 @@ local WINDOW_TTL = 3
 -- wrk's 2-s timeout in bench:noisy.
 local QUEUE_S = 1
 _M.QUEUE_S = QUEUE_S
+-- The longest a request waits for an in-flight slot. HAProxy leaves the connections over a
+-- frontend's maxconn unaccepted in the kernel's queue for as long as their client waits; here a
+-- waiter costs nothing (see above), so it waits long enough that a flood's closed-loop clients
+-- mostly wait rather than reconnect: with one second, a 1,100-connection flood against a cap of
+-- 78 was refused 950 times a second and its neighbours' p99 was 4.7x alone; with ten, 24 a second.
+local SLOT_QUEUE_S = 10
+_M.SLOT_QUEUE_S = SLOT_QUEUE_S
 -- Requests waiting per tenant on the node (all workers); beyond it a request is refused at once,
 -- so a flood cannot hold unlimited timers. For the rate cap, also no more than QUEUE_S seconds of
 -- admissions: those behind them could not be admitted in time anyway.
 local MAX_WAITERS = 1024
 _M.MAX_WAITERS = MAX_WAITERS
--- Pauses of a request waiting for an in-flight slot: grow with the tenant's waiters (so all of
--- them together wake a few thousand times a second at most), jittered by ±50%.
-local SLOT_PAUSE_MIN, SLOT_PAUSE_MAX, SLOT_PAUSE_PER_WAITER = 0.005, 0.5, 0.0005
+-- How often a worker with waiters for an in-flight slot looks for slots freed in other workers:
+-- the longest a freed slot stays unused (slots freed in the waiter's own worker pass at once).
+local POLL_S = 0.005
 -- No sleep is shorter than nginx's millisecond timers: ngx.sleep(0) would resume the request
 -- before the worker updates its clock, so a wait due in under a millisecond would spin forever.
 local SLEEP_MIN = 0.001
@@ -76,8 +93,14 @@ local function window_key(tenant, second)
   return "r|" .. tenant .. "|" .. second
 end
 
+-- Requests waiting for the rate cap, and for an in-flight slot (two counts: a request queues for
+-- a slot only while others wait for one, not while others wait for the rate).
 local function waiters_key(tenant)
   return "w|" .. tenant
+end
+
+local function slot_waiters_key(tenant)
+  return "s|" .. tenant
 end
 
 -- Admitted requests in the sliding second ending now: the previous second weighted by how much of
@@ -119,13 +142,13 @@ local function admit_rate(tenant, rps)
   return false, rest + next_excess / (current - 1)
 end
 
--- Counts the request among the tenant's waiters, within `bound`; answers its place (1 = first),
--- or nil when it must be refused at once (too many waiting, or no room in sy_live to count it).
-local function join(ctx, tenant, bound)
+-- Counts the request among the waiters counted at `key`, within `bound`; answers its place
+-- (1 = first), or nil when it must be refused at once (too many waiting, or no room in sy_live to
+-- count it).
+local function join(ctx, key, bound)
   if ctx.sy_waiting then
     return ctx.sy_place
   end
-  local key = waiters_key(tenant)
   local place = counter.add(live, "sy_live", key, 1)
   if place == nil then
     return nil
@@ -146,34 +169,125 @@ local function quit(ctx)
   end
 end
 
--- Waits for one of the tenant's in-flight slots until `deadline`. Answers the in-flight count once
--- counted, nil when admitted uncounted (the cap was removed with a full sy_live), false when none
--- freed in time.
-local function wait_for_slot(ctx, tenant, tkey, deadline)
-  local place = join(ctx, tenant, MAX_WAITERS)
-  if place == nil then
+-- This worker's waiters for an in-flight slot: per tenant, a FIFO semaphore, the number waiting
+-- on it, and how many of the slots handed over are uncounted (taken from a full sy_live).
+local queues = {}
+local polling = false
+
+local function queue_of(tenant)
+  local q = queues[tenant]
+  if q == nil then
+    q = { sem = semaphore.new(0), waiting = 0, uncounted = 0 }
+    queues[tenant] = q
+  end
+  return q
+end
+
+-- Takes the tenant's free in-flight slots (counting each) and hands them to this worker's waiters,
+-- first come first served, while both last.
+local function hand_free_slots(tenant, q)
+  local caps = state.caps(tenant)
+  local tkey = tenant_key(tenant)
+  while q.sem:count() < 0 do
+    if caps ~= nil and (live:get(tkey) or 0) >= caps.maxConnections then
+      return
+    end
+    local in_flight = counter.add(live, "sy_live", tkey, 1)
+    if in_flight == nil then
+      q.uncounted = q.uncounted + 1 -- a full sy_live fails open, as access() does
+    elseif caps ~= nil and in_flight > caps.maxConnections then
+      live:incr(tkey, -1) -- another worker took it first
+      return
+    end
+    q.sem:post(1)
+  end
+end
+
+-- Gives back a slot handed to a waiter that had timed out before it could take it (the post and
+-- the timeout raced): counted in sy_live, held by no one.
+local function reclaim(tenant, q)
+  while q.sem:count() > 0 and q.sem:wait(0) do
+    if q.uncounted > 0 then
+      q.uncounted = q.uncounted - 1
+    else
+      live:incr(tenant_key(tenant), -1)
+    end
+  end
+end
+
+-- The worker's timer while it has waiters: hands them the slots freed in other workers.
+local function poll(premature)
+  while not premature and not ngx.worker.exiting() do
+    local waiting = false
+    for tenant, q in pairs(queues) do
+      if q.waiting > 0 then
+        waiting = true
+        hand_free_slots(tenant, q)
+      elseif q.sem:count() > 0 then
+        reclaim(tenant, q)
+      else
+        queues[tenant] = nil
+      end
+    end
+    if not waiting then
+      break
+    end
+    ngx_sleep(POLL_S)
+  end
+  polling = false
+end
+
+-- The slot a waiter was woken with: answers the in-flight count (truthy) when counted, nil when
+-- uncounted.
+local function take_handed(tenant, q)
+  if q.uncounted > 0 then
+    q.uncounted = q.uncounted - 1
+    return nil
+  end
+  return live:get(tenant_key(tenant)) or 1
+end
+
+-- Waits in this worker's queue for one of the tenant's in-flight slots until `deadline`. Answers
+-- the in-flight count once counted, nil when admitted uncounted, false when none came in time.
+local function wait_for_slot(ctx, tenant, deadline)
+  if join(ctx, slot_waiters_key(tenant), MAX_WAITERS) == nil then
     return false
   end
-  local pause = min(max(place * SLOT_PAUSE_PER_WAITER, SLOT_PAUSE_MIN), SLOT_PAUSE_MAX)
-  while true do
-    if not sleep_until(pause * (0.5 + random()), deadline) then
-      return false
-    end
-    local caps = state.caps(tenant)
-    if caps == nil or (live:get(tkey) or 0) < caps.maxConnections then
-      local in_flight = counter.add(live, "sy_live", tkey, 1)
-      if in_flight == nil or caps == nil or in_flight <= caps.maxConnections then
-        return in_flight
-      end
-      live:incr(tkey, -1) -- another worker's waiter took it first
-    end
+  local q = queue_of(tenant)
+  if not polling then
+    polling = ngx.timer.at(0, poll) and true or false
   end
+  q.waiting = q.waiting + 1
+  ctx.sy_slot_queue = q -- leave() ends the wait should the client leave meanwhile (the wait is aborted)
+  local ok = q.sem:wait(max(0, deadline - ngx_now()))
+  q.waiting = q.waiting - 1
+  ctx.sy_slot_queue = nil
+  quit(ctx)
+  if ok or (q.sem:count() > 0 and q.sem:wait(0)) then
+    return take_handed(tenant, q)
+  end
+  return false
+end
+
+-- Passes an ending request's in-flight slot to this worker's first waiter for the tenant, if it
+-- has one and the cap still allows it; answers whether it did.
+local function hand_over(tenant, tkey)
+  local q = queues[tenant]
+  if q == nil or q.sem:count() >= 0 then
+    return false
+  end
+  local caps = state.caps(tenant)
+  if caps ~= nil and (live:get(tkey) or 0) > caps.maxConnections then
+    return false -- the cap was lowered: this slot is no longer the tenant's to give
+  end
+  q.sem:post(1)
+  return true
 end
 
 -- Waits until the sliding window admits the request (counting it) or `deadline` is too near for
 -- it to; `delay` is admit_rate's first answer. Answers whether it was admitted.
 local function wait_for_rate(ctx, tenant, rps, delay, deadline)
-  local place = join(ctx, tenant, min(MAX_WAITERS, max(1, floor(rps * QUEUE_S))))
+  local place = join(ctx, waiters_key(tenant), min(MAX_WAITERS, max(1, floor(rps * QUEUE_S))))
   if place == nil then
     return false
   end
@@ -211,8 +325,9 @@ local function deny_rate(ctx)
   return ngx.exit(ngx.HTTP_OK)
 end
 
---- access_by_lua: admits the request, after a wait of up to QUEUE_S over a cap, and counts it in
---- flight; or refuses it (503 over maxConnections; 429 with Retry-After: 1 over requestsPerSecond).
+--- access_by_lua: admits the request, after a wait of up to SLOT_QUEUE_S for an in-flight slot
+--- and QUEUE_S for the rate, and counts it in flight; or refuses it (503 over maxConnections; 429
+--- with Retry-After: 1 over requestsPerSecond).
 function _M.access()
   local tenant = ngx.var.sy_tenant
   if tenant == nil or tenant == "" then
@@ -226,10 +341,12 @@ function _M.access()
   local tkey = tenant_key(tenant)
   local in_flight = counter.add(live, "sy_live", tkey, 1)
   local deadline
-  if caps and in_flight and in_flight > caps.maxConnections then
+  local queued = caps and (live:get(slot_waiters_key(tenant)) or 0) > 0
+  if caps and in_flight and (in_flight > caps.maxConnections or queued) then
+    -- Over the cap, or others are waiting for a slot: this one queues behind them.
     live:incr(tkey, -1)
-    deadline = ngx_now() + QUEUE_S
-    in_flight = wait_for_slot(ctx, tenant, tkey, deadline)
+    deadline = ngx_now() + SLOT_QUEUE_S
+    in_flight = wait_for_slot(ctx, tenant, deadline)
     if in_flight == false then
       quit(ctx)
       return refuse_connection(ctx)
@@ -238,9 +355,10 @@ function _M.access()
   end
   -- Held from here: leave() gives the slot back should the request end while waiting for the rate.
   ctx.sy_tenant_key = in_flight and tkey or nil
+  ctx.sy_tenant = tenant
   local rps = caps and caps.requestsPerSecond
   local admitted, delay = admit_rate(tenant, rps)
-  if not admitted and not wait_for_rate(ctx, tenant, rps, delay, deadline or ngx_now() + QUEUE_S) then
+  if not admitted and not wait_for_rate(ctx, tenant, rps, delay, ngx_now() + QUEUE_S) then
     quit(ctx)
     if in_flight then
       live:incr(tkey, -1)
@@ -259,9 +377,15 @@ end
 function _M.leave()
   local ctx = ngx.ctx
   quit(ctx)
+  if ctx.sy_slot_queue then
+    ctx.sy_slot_queue.waiting = ctx.sy_slot_queue.waiting - 1
+    ctx.sy_slot_queue = nil
+  end
   ctx.sy_counted = nil
   if ctx.sy_tenant_key then
-    live:incr(ctx.sy_tenant_key, -1)
+    if not hand_over(ctx.sy_tenant, ctx.sy_tenant_key) then
+      live:incr(ctx.sy_tenant_key, -1)
+    end
     ctx.sy_tenant_key = nil
   end
   if ctx.sy_vip_key then
@@ -277,7 +401,7 @@ end
 
 --- The tenant's requests waiting over a cap on this node.
 function _M.waiting(tenant)
-  return live:get(waiters_key(tenant)) or 0
+  return (live:get(waiters_key(tenant)) or 0) + (live:get(slot_waiters_key(tenant)) or 0)
 end
 
 --- The VIP's admitted requests in flight on this node.
