@@ -53,8 +53,8 @@ import type { NginxCaps } from '../src/domain/nginx-runtime.js';
 import { startScratchControlPlane, type ScratchControlPlane } from './scratch-control-plane.js';
 import { round, wrk, type WrkResult } from './support.js';
 
-/** Each phase measures B this many times for SECONDS and keeps the median: one noisy moment on a shared machine is not a figure. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Each phase measures B this many times for SECONDS and keeps the median: one noisy moment on a shared machine is not a figure (B's p99 alone ranges 1-2 ms from round to round here; three rounds left NGINX's ratios at that noise floor). */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const A_CLIENTS = Number(process.env.BENCH_A_CLIENTS ?? 400);
 const HOLD_MS = Number(process.env.BENCH_HOLD_MS ?? 2000);
@@ -265,7 +265,7 @@ const withSuccess = (phase: Phase): NginxPhase => ({
  * The NGINX node's phases (issue 15), on a control plane of their own: B alone; A's two floods
  * (nginx-noisy-support.ts's FLOODS) under A's caps of 500 req/s and 78 requests in flight; then
  * A's caps lifted through the API (no reload) and the same two floods. Each flood is one wrk run
- * of at most 15 s around B's ROUNDS measurements; A's figures are what its own wrk was answered.
+ * around B's ROUNDS measurements; A's figures are what its own wrk was answered.
  */
 async function nginxFigures(): Promise<Record<string, unknown>> {
   let plane: ScratchControlPlane | undefined;
