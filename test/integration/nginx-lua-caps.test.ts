@@ -256,11 +256,14 @@ describe('runtime caps on nginx', () => {
     await expect.poll(async () => (await node.stats()).tenants.acme?.active, { timeout: 5000 }).toBe(0);
     const slow = holding(node.port(ACME));
     await expect.poll(() => held.length, { timeout: 5000 }).toBe(1);
+    const logged = async () => (await node.stats()).vips[ACME]?.requests ?? 0;
+    const before = await logged();
     const abandoned = Array.from({ length: 20 }, () => holding(node.port(ACME)));
     await new Promise((r) => setTimeout(r, 300));
     for (const request of abandoned) request.abort();
     await Promise.all(abandoned.map((r) => r.done.catch(() => undefined)));
-    await new Promise((r) => setTimeout(r, 200));
+    // nginx ends each (499) as it notices its client left, and the log phase counts it.
+    await expect.poll(logged, { timeout: 5000 }).toBeGreaterThanOrEqual(before + 20);
     release();
     expect(await slow.done).toBe(200);
     // Had the abandoned requests still waited, one would now hold the slot at the member.
