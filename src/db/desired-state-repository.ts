@@ -49,9 +49,29 @@ export interface DesiredState {
   readonly placements: ReadonlyMap<string, readonly string[]>;
 }
 
-/** The tenants `node` serves: those placed on it. */
-export function tenantsOn(state: DesiredState, node: string): TenantState[] {
-  return state.tenants.filter((t) => state.placements.get(t.tenant.id)?.includes(node) === true);
+/** Per state, the tenants each node serves (states are immutable: a new revision is a new object). */
+const servedByNode = new WeakMap<DesiredState, ReadonlyMap<string, readonly TenantState[]>>();
+
+/**
+ * The tenants `node` serves: those placed on it, in the state's order. Every node's list is made
+ * in one pass the first time a state is asked: a change builds and plans each node from the same
+ * state, and 10,000 placement lookups per node and per pass were a tenth of a build.
+ */
+export function tenantsOn(state: DesiredState, node: string): readonly TenantState[] {
+  let byNode = servedByNode.get(state);
+  if (byNode === undefined) {
+    const lists = new Map<string, TenantState[]>();
+    for (const t of state.tenants) {
+      for (const n of state.placements.get(t.tenant.id) ?? []) {
+        const list = lists.get(n);
+        if (list === undefined) lists.set(n, [t]);
+        else list.push(t);
+      }
+    }
+    byNode = lists;
+    servedByNode.set(state, byNode);
+  }
+  return byNode.get(node) ?? [];
 }
 
 /** A member as the load sends it: an array, not an object, so 10,000 of them are half the JSON. */

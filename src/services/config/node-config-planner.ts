@@ -153,24 +153,25 @@ export class NodeConfigPlanner {
     const served = tenantsOn(state, settings.name);
     const goods = await this.goods.differingFrom(settings.kind, served, known);
     const heldHere = this.reloadHeld.get(settings.name);
+    const snapshotOf = this.snapshots.forNode(settings);
     const tenants: TenantSnapshot[] = [];
     for (const t of served) {
       if (heldHere?.has(t.tenant.id) === true) {
         // Held for a listener the node cannot bind: the live process keeps the state it runs.
         const ran = heldHere.get(t.tenant.id)!;
-        if (ran !== null) tenants.push(this.snapshots.of(ran, settings));
+        if (ran !== null) tenants.push(snapshotOf(ran));
         continue;
       }
       const k = known.get(t.tenant.id);
       if (k === undefined || k.goodHash === null) continue;
       if (k.goodHash === this.memo.hash(t)) {
-        tenants.push(this.snapshots.of(t, settings));
+        tenants.push(snapshotOf(t));
         continue;
       }
       const good = goods.get(t.tenant.id)!;
       const runtimeOnly =
         k.error === null && this.memo.structure(t, settings.kind) === this.memo.structure(good, settings.kind);
-      tenants.push(this.snapshots.of(runtimeOnly ? t : good, settings));
+      tenants.push(snapshotOf(runtimeOnly ? t : good));
     }
     return { revision: state.revision, node: settings, tenants };
   }
@@ -210,7 +211,7 @@ export class NodeConfigPlanner {
     const snapshot: NodeSnapshot = {
       revision: state.revision,
       node: settings,
-      tenants: servedStates.map((t) => this.snapshots.of(t, settings)),
+      tenants: servedStates.map(this.snapshots.forNode(settings)),
     };
     const runtime = settings.runtimeAddress !== null;
     const generation = opts.reloadGeneration ?? 0;
@@ -281,7 +282,7 @@ export class NodeConfigPlanner {
     const snapshotOf = (states: TenantState[]): NodeSnapshot => ({
       revision,
       node: settings,
-      tenants: states.map((s) => this.snapshots.of(s, settings)),
+      tenants: states.map(this.snapshots.forNode(settings)),
     });
     const settingsKey = canonicalJson(settings);
     const plan = await planServedStates(

@@ -27,16 +27,27 @@ export class TenantSnapshots {
 
   /** The tenant's snapshot on a node with these settings. */
   of(t: TenantState, node: NodeSettings): TenantSnapshot {
+    return this.forNode(node)(t);
+  }
+
+  /**
+   * `of` for the many tenants of one node: the node's table is found once, and each tenant costs
+   * one lookup (a build asks for every tenant of the node, twice).
+   */
+  forNode(node: NodeSettings): (t: TenantState) => TenantSnapshot {
     // The same state on the same node is the same snapshot: one lookup, without working out its caps.
     const settingsKey = `${node.kind}\0${node.capacity.vcpu}\0${node.capacity.memoryMb}`;
     let perNode = this.perNode.get(node.name);
     if (perNode?.settingsKey !== settingsKey)
       this.perNode.set(node.name, (perNode = { settingsKey, byState: new WeakMap() }));
-    const known = perNode.byState.get(t);
-    if (known !== undefined) return known;
-    const snapshot = this.sharedSnapshot(t, node);
-    perNode.byState.set(t, snapshot);
-    return snapshot;
+    const byState = perNode.byState;
+    return (t) => {
+      const known = byState.get(t);
+      if (known !== undefined) return known;
+      const snapshot = this.sharedSnapshot(t, node);
+      byState.set(t, snapshot);
+      return snapshot;
+    };
   }
 
   private sharedSnapshot(t: TenantState, node: NodeSettings): TenantSnapshot {
