@@ -171,8 +171,10 @@ describe('runtime caps on nginx', () => {
     await expect.poll(async () => (await node.stats()).tenants.acme?.active, { timeout: 5000 }).toBe(0);
     // The sliding second still holds the last test's admissions; 429s are wanted from this test's own.
     await expect.poll(async () => (await node.stats()).tenants.acme?.requestsPerSecond, { timeout: 5000 }).toBe(0);
-    await node.setState(state({ acme: { maxConnections: 2, requestsPerSecond: 5 } }));
-    // Five admitted at once, five waiting (the queue holds a second of the cap), two refused at once.
+    // The rate alone (slots to spare: with two, the twelve would queue for slots and reach the rate
+    // a few at a time, each then admitted within its second): five admitted at once, five waiting
+    // (the queue holds a second of the cap), two refused at once.
+    await node.setState(state({ acme: { maxConnections: 1000, requestsPerSecond: 5 } }));
     const statuses = new Set(
       (await Promise.all(Array.from({ length: 12 }, () => get(node.port(ACME))))).map((r) => r.status),
     );
@@ -271,6 +273,28 @@ describe('runtime caps on nginx', () => {
     expect(held.length).toBe(0);
     const next = await get(node.port(ACME), '/', 3000);
     expect(next.status).toBe(200);
+    await expect.poll(async () => (await node.stats()).tenants.acme?.active, { timeout: 5000 }).toBe(0);
+  });
+
+  it('goes on handing slots to requests that wait in the workers a reload retires', async () => {
+    await node.setState(state({ acme: { maxConnections: 1, requestsPerSecond: 1000 } }));
+    await expect.poll(async () => (await node.stats()).tenants.acme?.active, { timeout: 5000 }).toBe(0);
+    const workers = node.workers();
+    const requests = Array.from({ length: 6 }, () => holding(node.port(ACME)));
+    await expect.poll(() => held.length, { timeout: 5000 }).toBe(1);
+    await new Promise((r) => setTimeout(r, 300)); // the other five are waiting, in either worker
+    process.kill(node.pid, 'SIGHUP');
+    await expect.poll(() => node.workers().filter((pid) => !workers.includes(pid)).length, { timeout: 10_000 }).toBe(2);
+    // The old workers serve out what they hold: each slot freed goes to the next waiter, whichever
+    // old worker it waits in, well before the 10-s queue time (the slot freed in the other worker
+    // reaches it through that worker's timer, which must outlive the reload).
+    const started = performance.now();
+    for (let served = 1; served <= 6; served++) {
+      await expect.poll(() => held.length, { timeout: 3000 }).toBe(1);
+      release();
+    }
+    expect(await Promise.all(requests.map((r) => r.done))).toEqual(Array.from({ length: 6 }, () => 200));
+    expect(performance.now() - started).toBeLessThan(6000);
     await expect.poll(async () => (await node.stats()).tenants.acme?.active, { timeout: 5000 }).toBe(0);
   });
 

@@ -215,9 +215,11 @@ local function reclaim(tenant, q)
   end
 end
 
--- The worker's timer while it has waiters: hands them the slots freed in other workers.
+-- The worker's timer while it has waiters: hands them the slots freed in other workers. It goes on
+-- in a worker that a reload retires, until its last waiter is admitted or refused: else the
+-- old worker's waiters would get only the slots freed in that worker.
 local function poll(premature)
-  while not premature and not ngx.worker.exiting() do
+  while not premature do
     local waiting = false
     for tenant, q in pairs(queues) do
       if q.waiting > 0 then
