@@ -84,13 +84,10 @@ export async function measureNginxPropagation(
         { name: 'm2', address: '127.0.0.1', port: b.port, weight: 10 },
       ],
     });
-    await api('POST', '/v1/tenants/tn/vips', {
-      name: 'www',
-      address: VIP,
-      port: vipPort,
-      protocol: 'http',
-      defaultPool: 'web',
-    });
+    /** Adds an HTTP VIP of tenant tn on VIP:port to pool web (a structural change: a reload). */
+    const addVip = (name: string, port: number) =>
+      api('POST', '/v1/tenants/tn/vips', { name, address: VIP, port, protocol: 'http', defaultPool: 'web' });
+    await addVip('www', vipPort);
     const channelPort = await freePort('127.0.0.1');
     const node = await api('POST', '/v1/nodes', {
       name: NODE,
@@ -191,13 +188,7 @@ export async function measureNginxPropagation(
     const reload: number[] = [];
     for (let i = 0; i < options.reloadChanges; i++) {
       const port = await freePort(VIP);
-      await api('POST', '/v1/tenants/tn/vips', {
-        name: `r${i}`,
-        address: VIP,
-        port,
-        protocol: 'http',
-        defaultPool: 'web',
-      });
+      await addVip(`r${i}`, port);
       const returned = performance.now();
       await waitFor(`VIP r${i} answering`, async () => (await status(port)) === 200, 15_000, 2);
       reload.push(performance.now() - returned);
@@ -211,13 +202,7 @@ export async function measureNginxPropagation(
     const byHand: number[] = [];
     for (let i = 0; i < options.reloadChanges; i++) {
       const port = await freePort(VIP);
-      await api('POST', '/v1/tenants/tn/vips', {
-        name: `h${i}`,
-        address: VIP,
-        port,
-        protocol: 'http',
-        defaultPool: 'web',
-      });
+      await addVip(`h${i}`, port);
       const returned = performance.now();
       const built = await cp.services.configs.build(NODE);
       for (const [file, content] of Object.entries(built.files)) {

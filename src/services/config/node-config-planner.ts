@@ -279,10 +279,11 @@ export class NodeConfigPlanner {
     current: HashedState[],
     known: ReadonlyMap<string, configs.RenderStateSummary>,
   ): Promise<ServedStatesPlan> {
+    const snapshotFor = this.snapshots.forNode(settings);
     const snapshotOf = (states: TenantState[]): NodeSnapshot => ({
       revision,
       node: settings,
-      tenants: states.map(this.snapshots.forNode(settings)),
+      tenants: states.map(snapshotFor),
     });
     const settingsKey = canonicalJson(settings);
     const plan = await planServedStates(

@@ -239,18 +239,17 @@ local function poll(premature)
   polling = false
 end
 
--- The slot a waiter was woken with: answers the in-flight count (truthy) when counted, nil when
--- uncounted.
-local function take_handed(tenant, q)
+-- The slot a waiter was woken with: true when it is counted in sy_live, nil when uncounted.
+local function take_handed(q)
   if q.uncounted > 0 then
     q.uncounted = q.uncounted - 1
     return nil
   end
-  return live:get(tenant_key(tenant)) or 1
+  return true
 end
 
 -- Waits in this worker's queue for one of the tenant's in-flight slots until `deadline`. Answers
--- the in-flight count once counted, nil when admitted uncounted, false when none came in time.
+-- true once admitted and counted, nil when admitted uncounted, false when none came in time.
 local function wait_for_slot(ctx, tenant, deadline)
   if join(ctx, slot_waiters_key(tenant), MAX_WAITERS) == nil then
     return false
@@ -266,7 +265,7 @@ local function wait_for_slot(ctx, tenant, deadline)
   ctx.sy_slot_queue = nil
   quit(ctx)
   if ok or (q.sem:count() > 0 and q.sem:wait(0)) then
-    return take_handed(tenant, q)
+    return take_handed(q)
   end
   return false
 end
@@ -342,13 +341,11 @@ function _M.access()
   local caps = state.caps(tenant)
   local tkey = tenant_key(tenant)
   local in_flight = counter.add(live, "sy_live", tkey, 1)
-  local deadline
   local queued = caps and (live:get(slot_waiters_key(tenant)) or 0) > 0
   if caps and in_flight and (in_flight > caps.maxConnections or queued) then
     -- Over the cap, or others are waiting for a slot: this one queues behind them.
     live:incr(tkey, -1)
-    deadline = ngx_now() + SLOT_QUEUE_S
-    in_flight = wait_for_slot(ctx, tenant, deadline)
+    in_flight = wait_for_slot(ctx, tenant, ngx_now() + SLOT_QUEUE_S)
     if in_flight == false then
       quit(ctx)
       return refuse_connection(ctx)
