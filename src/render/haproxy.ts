@@ -150,6 +150,10 @@ function fragmentOf(view: HaproxyTenantView): HaproxyTenantFragment {
 }
 
 function checkTenantsUnique(fragments: readonly HaproxyTenantFragment[]): void {
+  // Sorted by tenant (as renders give them): unique when each id is above the one before.
+  let sorted = true;
+  for (let i = 1; i < fragments.length && sorted; i++) sorted = fragments[i - 1]!.tenant < fragments[i]!.tenant;
+  if (sorted) return;
   const seen = new Set<string>();
   for (const { tenant } of fragments) {
     if (seen.has(tenant))

@@ -10,6 +10,8 @@ export const DIGEST_BYTES = 32;
 export interface ManifestFile {
   readonly name: string;
   readonly digests: readonly Digest[];
+  /** The digests end to end (32 bytes each), when the caller keeps them so: encoded by one copy. */
+  readonly packed?: Buffer | undefined;
 }
 
 /**
@@ -51,7 +53,8 @@ export function encodeManifest(files: readonly ManifestFile[]): Buffer {
     at = out.writeUInt16BE(names[i]!.length, at);
     at += names[i]!.copy(out, at);
     at = out.writeUInt32BE(f.digests.length, at);
-    at += writeDigests(out, at, f.digests);
+    if (f.packed?.length === f.digests.length * DIGEST_BYTES) at += f.packed.copy(out, at);
+    else at += writeDigests(out, at, f.digests);
   });
   return out;
 }
@@ -155,17 +158,19 @@ const MAX_CHUNK = 512;
  * a one-tenant change stores one new chunk, not every chunk after the change.
  */
 export function cutChunks<T>(entries: readonly T[], bits: (entry: T) => number): T[][] {
-  const chunks: T[][] = [];
-  let current: T[] = [];
-  for (const e of entries) {
-    current.push(e);
-    if ((bits(e) & CHUNK_MASK) === 0 || current.length === MAX_CHUNK) {
-      chunks.push(current);
-      current = [];
-    }
+  let start = 0;
+  return chunkEnds(entries, bits).map((end) => entries.slice(start, (start = end)));
+}
+
+/** Where `cutChunks` ends each chunk: the index past its last entry, ascending. */
+export function chunkEnds<T>(entries: readonly T[], bits: (entry: T) => number): number[] {
+  const ends: number[] = [];
+  let start = 0;
+  for (let i = 0; i < entries.length; i++) {
+    if ((bits(entries[i]!) & CHUNK_MASK) === 0 || i + 1 - start === MAX_CHUNK) ends.push((start = i + 1));
   }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
+  if (start < entries.length) ends.push(entries.length);
+  return ends;
 }
 
 /** A digest's boundary bits: its first byte (digests are uniformly random). */

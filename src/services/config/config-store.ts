@@ -11,6 +11,7 @@ import type { RenderedFiles, SegmentedFiles } from '../../domain/snapshot.js';
 import type { Logger } from '../../logger.js';
 import {
   chunkDigests,
+  chunkEnds,
   chunkParts,
   chunkText,
   cutChunks,
@@ -26,6 +27,7 @@ import {
   type Digest,
   type ManifestFile,
 } from './config-manifest.js';
+import { AlignedMemo, mapAligned, type AlignedMap } from '../../util/aligned.js';
 import { SecretBox } from '../secret-box.js';
 import { SegmentDigests } from './segment-digests.js';
 
@@ -41,6 +43,35 @@ const SECRET_RE = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|^\s*auth_pass\s/m;
 
 /** Manifests read per query by the sweep. */
 const SWEEP_BATCH = 64;
+
+/** Files with fewer segments are digested through the memo alone (a certificate file has one). */
+const ALIGNED_MIN_SEGMENTS = 16;
+
+/**
+ * Above this many segments that line up with nothing in the previous version, an insert looks
+ * them up in a set of everything the previous version references instead of sending them all
+ * (a node's first build after a start, a change that moves many tenants).
+ */
+const MAX_UNCHECKED_SEGMENTS = 256;
+
+/** A node's large file as it was last hashed: its digests by segment, and end to end. */
+interface LineageFile {
+  readonly memo: AlignedMemo<string, Digest>;
+  packed: Buffer;
+}
+
+/** One file of the version a node stored last, as the next insert lines its own up against it. */
+interface StoredFile {
+  readonly digests: readonly Digest[];
+  /** Its chunks by the index of their first segment. */
+  readonly chunks: ReadonlyMap<number, StoredChunk>;
+}
+
+interface StoredChunk {
+  /** Index past its last segment. */
+  readonly end: number;
+  readonly digest: Digest;
+}
 
 export interface ConfigStoreOptions {
   /** Versions whose joined files are kept in memory for `open` (each is about a node's config: 10 MB at 10,000 tenants). */
@@ -66,8 +97,20 @@ export class ConfigStore {
   private readonly logger: Logger | undefined;
   /** Manifests of the files last hashed, by the files object (a build's hash and insert share one). */
   private readonly manifests = new WeakMap<SegmentedFiles, ManifestFile[]>();
-  /** Per node, the digests of the version this process stored last: the next insert's `previous`, not decoded again. */
-  private readonly lastStored = new Map<string, { readonly id: number; readonly digests: ReadonlySet<Digest> }>();
+  /**
+   * Per node, the files of the version this process stored last: the next insert's `previous`,
+   * not decoded again, and lined up with the new version so that only the segments and chunks
+   * that are new are looked at.
+   */
+  private readonly lastStored = new Map<
+    string,
+    { readonly id: number; readonly files: ReadonlyMap<string, StoredFile> }
+  >();
+  /**
+   * Per node and file, the segments it hashed last and their digests: the next build of the node
+   * digests only the segments that are not where they were (see `mapAligned`).
+   */
+  private readonly lineages = new Map<string, Map<string, LineageFile>>();
   /** Joined files per version id, least recently used first; a pending open is shared. */
   private readonly opened = new Map<number, Promise<RenderedFiles>>();
 
@@ -86,11 +129,13 @@ export class ConfigStore {
    * SHA-256 (64 hex) of the version's manifest: the sorted file names and their segments' digests.
    * Equal exactly when the files have equal segments in the same order, so equal files split the
    * same way hash the same; the same bytes split otherwise hash differently. Keyed by the secret
-   * key through the digests. An unchanged segment string is never hashed again.
+   * key through the digests. An unchanged segment string is never hashed again; given the node
+   * the files are for (`lineage`), its segments that are where they were in its last hashed
+   * files are not even looked up.
    */
-  contentHash(files: SegmentedFiles): string {
+  contentHash(files: SegmentedFiles, lineage?: string): string {
     return createHash('sha256')
-      .update(encodeManifest(this.manifestFiles(files)))
+      .update(encodeManifest(this.manifestFiles(files, lineage)))
       .digest('hex');
   }
 
@@ -113,25 +158,32 @@ export class ConfigStore {
       previous?: StoredConfigVersion | undefined;
     },
   ): Promise<number> {
-    const files = this.manifestFiles(v.files);
-    const chunks = new Map<Digest, string>();
-    const chunked: ChunkedFile[] = files.map((f) => ({
-      name: f.name,
-      segments: f.digests.length,
-      chunks: this.chunk(f.digests, chunks),
-    }));
-    const structure = this.structureChunks(v.structuralParts, chunks);
+    const files = this.manifestFiles(v.files, v.nodeName);
     await segments.lockSegmentsForInsert(trx);
     // Its segments are stored as long as it is: checked under the lock, so no sweep comes between.
-    const stored = v.previous === undefined ? new Set<Digest>() : await this.storedDigests(trx, v.nodeName, v.previous);
+    const previousStored = v.previous !== undefined && (await segments.configVersionExists(trx, v.previous.id));
+    const remembered = this.lastStored.get(v.nodeName);
+    const base = previousStored && remembered?.id === v.previous!.id ? remembered.files : undefined;
+    // The new segments and chunks: only those that do not line up with the previous version's.
     const fresh = new Map<Digest, string>();
-    for (const f of files) {
+    const storedFiles = new Map<string, StoredFile>();
+    const chunked: ChunkedFile[] = files.map((f) => {
       const texts = v.files[f.name]!;
-      f.digests.forEach((d, i) => {
-        if (!stored.has(d) && !fresh.has(d)) fresh.set(d, texts[i]!);
-      });
+      const before = base?.get(f.name);
+      const { stored, newDigests, newChunks } = this.lineUp(f.digests, before);
+      storedFiles.set(f.name, stored);
+      for (const i of newDigests) fresh.set(f.digests[i]!, texts[i]!);
+      for (const [d, text] of newChunks) fresh.set(d, text);
+      return { name: f.name, segments: f.digests.length, chunks: [...stored.chunks.values()].map((c) => c.digest) };
+    });
+    const structureTexts = new Map<Digest, string>();
+    const structure = this.structureChunks(v.structuralParts, structureTexts);
+    for (const [d, text] of structureTexts) fresh.set(d, text);
+    if (previousStored && (base === undefined || fresh.size > MAX_UNCHECKED_SEGMENTS)) {
+      // Much that lines up with nothing: leave out what the previous version references anyway.
+      const stored = await this.storedDigests(trx, v.nodeName, v.previous!, base);
+      for (const d of stored) fresh.delete(d);
     }
-    for (const [d, text] of chunks) if (!stored.has(d)) fresh.set(d, text);
     await segments.insertSegments(
       trx,
       [...fresh].map(([digest, text]) => this.segmentRow(digest, text)),
@@ -147,10 +199,47 @@ export class ConfigStore {
       heldTenants: v.heldTenants,
     });
     // Remembered before the commit: an id that never commits is never a later insert's `previous`.
-    const referenced = digestSet(files);
-    for (const d of chunks.keys()) referenced.add(d);
-    this.lastStored.set(v.nodeName, { id, digests: referenced });
+    this.lastStored.set(v.nodeName, { id, files: storedFiles });
     return id;
+  }
+
+  /**
+   * A file's digests lined up with the same file of the previous version (`before`): which of
+   * its segments are new there, and its chunks, each reused when it holds the same segments as a
+   * chunk of `before` at the same place, else made anew (the new ones answered with their texts).
+   * Chunk boundaries depend on the segments alone (`cutChunks`), so a one-segment change cuts
+   * every chunk but the one that holds it exactly as before.
+   */
+  private lineUp(
+    digests: readonly Digest[],
+    before: StoredFile | undefined,
+  ): { stored: StoredFile; newDigests: number[]; newChunks: Map<Digest, string> } {
+    const n = digests.length;
+    const m = before?.digests.length ?? 0;
+    const newDigests =
+      before === undefined
+        ? digests.map((_, i) => i)
+        : mapAligned(before.digests, before.digests, digests, (d) => d).fresh;
+    // Where a segment that lines up sits in `before`: at its own index before the first new one,
+    // shifted by the length difference after the last (between them only when the lengths agree).
+    const first = newDigests[0] ?? n;
+    const last = newDigests[newDigests.length - 1] ?? -1;
+    const isNew = new Set(newDigests);
+    const chunks = new Map<number, StoredChunk>();
+    const newChunks = new Map<Digest, string>();
+    let start = 0;
+    for (const end of chunkEnds(digests, digestBits)) {
+      const reused = before === undefined ? undefined : reusedChunk(before, start, end, { n, m, first, last, isNew });
+      if (reused !== undefined) chunks.set(start, reused);
+      else {
+        const text = chunkText(digests.slice(start, end));
+        const digest = this.digests.digestOf(text);
+        newChunks.set(digest, text);
+        chunks.set(start, { end, digest });
+      }
+      start = end;
+    }
+    return { stored: { digests, chunks }, newDigests, newChunks };
   }
 
   /**
@@ -243,15 +332,26 @@ export class ConfigStore {
   }
 
   /**
-   * The digests `previous` references, when it is still stored (checked under the lock): those of
-   * the version this process stored last from memory, else its manifest (read by id when the
-   * caller passed a version header without it). Old versions stored as sealed files have none.
+   * The digests `previous` (a version still stored: the caller checked under the lock) references:
+   * from memory when this process stored it last (`remembered`), else from its manifest (read by
+   * id when the caller passed a version header without it). Old versions stored as sealed files
+   * have none.
    */
-  private async storedDigests(trx: Db, nodeName: string, previous: StoredConfigVersion): Promise<ReadonlySet<Digest>> {
+  private async storedDigests(
+    trx: Db,
+    nodeName: string,
+    previous: StoredConfigVersion,
+    remembered: ReadonlyMap<string, StoredFile> | undefined,
+  ): Promise<ReadonlySet<Digest>> {
     const none = new Set<Digest>();
-    if (!(await segments.configVersionExists(trx, previous.id))) return none;
-    const remembered = this.lastStored.get(nodeName);
-    if (remembered?.id === previous.id) return remembered.digests;
+    if (remembered !== undefined) {
+      const out = new Set<Digest>();
+      for (const f of remembered.values()) {
+        for (const d of f.digests) out.add(d);
+        for (const c of f.chunks.values()) out.add(c.digest);
+      }
+      return out;
+    }
     const manifest =
       previous.manifest ??
       (previous.filesSealed === null ? (await configVersionById(trx, previous.id))?.manifest : null);
@@ -305,16 +405,6 @@ export class ConfigStore {
     return texts;
   }
 
-  /** A file's segment digests as chunks: their digests, the chunks' texts added to `out`. */
-  private chunk(digests: readonly Digest[], out: Map<Digest, string>): Digest[] {
-    return cutChunks(digests, digestBits).map((c) => {
-      const text = chunkText(c);
-      const d = this.digests.digestOf(text);
-      out.set(d, text);
-      return d;
-    });
-  }
-
   /** Structural parts, sorted by label, as chunks: their digests, the chunks' texts added to `out`. */
   private structureChunks(parts: Readonly<Record<string, string>>, out: Map<Digest, string>): Digest[] {
     const labels = Object.keys(parts).sort();
@@ -326,16 +416,36 @@ export class ConfigStore {
     });
   }
 
-  private manifestFiles(files: SegmentedFiles): ManifestFile[] {
+  private manifestFiles(files: SegmentedFiles, lineage?: string): ManifestFile[] {
     // A build hashes its files (contentHash), then stores them (insert): digested once.
     let manifest = this.manifests.get(files);
     if (manifest === undefined) {
+      const memos = lineage === undefined ? undefined : this.lineageMemos(lineage, files);
+      const digestOf = (s: string) => this.digests.digestOf(s);
       manifest = Object.keys(files)
         .sort()
-        .map((name) => ({ name, digests: files[name]!.map((s) => this.digests.digestOf(s)) }));
+        .map((name) => {
+          const segments = files[name]!;
+          const file = memos?.get(name);
+          if (file === undefined) return { name, digests: segments.map(digestOf) };
+          const mapped = file.memo.map(segments);
+          file.packed = repacked(file.packed, mapped);
+          return { name, digests: mapped.out, packed: file.packed };
+        });
       this.manifests.set(files, manifest);
     }
     return manifest;
+  }
+
+  /** The node's memos of its large files (one per file it has now: those of files it no longer has are dropped). */
+  private lineageMemos(lineage: string, files: SegmentedFiles): Map<string, LineageFile> {
+    let memos = this.lineages.get(lineage);
+    if (memos === undefined) this.lineages.set(lineage, (memos = new Map()));
+    for (const name of memos.keys()) if ((files[name]?.length ?? 0) < ALIGNED_MIN_SEGMENTS) memos.delete(name);
+    for (const [name, segments] of Object.entries(files))
+      if (segments.length >= ALIGNED_MIN_SEGMENTS && !memos.has(name))
+        memos.set(name, { memo: new AlignedMemo((s: string) => this.digests.digestOf(s)), packed: Buffer.alloc(0) });
+    return memos;
   }
 
   private segmentRow(digest: Digest, text: string): segments.SegmentRow {
@@ -364,6 +474,43 @@ export class ConfigStore {
 /** The SecretBox context of a sealed segment: a seal copied to another digest's row fails to open. */
 function segmentContext(digest: Buffer): string {
   return `segment:${digest.toString('hex')}`;
+}
+
+/**
+ * The digests of `mapped` end to end: what lines up is copied from `before` (the previous list's,
+ * packed the same way), only the fresh ones are written.
+ */
+function repacked(before: Buffer, mapped: AlignedMap<Digest>): Buffer {
+  const { out, fresh, shiftFrom, shift } = mapped;
+  const n = out.length;
+  const packed = Buffer.allocUnsafe(n * DIGEST_BYTES);
+  const m = before.length / DIGEST_BYTES;
+  before.copy(packed, 0, 0, Math.min(shiftFrom, m) * DIGEST_BYTES);
+  if (shiftFrom < n) before.copy(packed, shiftFrom * DIGEST_BYTES, (shiftFrom + shift) * DIGEST_BYTES);
+  for (const i of fresh) packed.write(out[i]!, i * DIGEST_BYTES, DIGEST_BYTES, 'latin1');
+  return packed;
+}
+
+/**
+ * The chunk of `before` that holds exactly the segments of the new chunk [start, end), if any: none
+ * of them new, all on the same side of the new ones (so at one offset in `before`), and a chunk of
+ * `before` starting at that place with the same length.
+ */
+function reusedChunk(
+  before: StoredFile,
+  start: number,
+  end: number,
+  at: { n: number; m: number; first: number; last: number; isNew: ReadonlySet<number> },
+): StoredChunk | undefined {
+  let offset: number;
+  if (end <= at.first) offset = 0;
+  else if (start > at.last) offset = at.m - at.n;
+  else if (at.n === at.m) {
+    for (let i = start; i < end; i++) if (at.isNew.has(i)) return undefined;
+    offset = 0;
+  } else return undefined;
+  const chunk = before.chunks.get(start + offset);
+  return chunk?.end === end + offset ? chunk : undefined;
 }
 
 function digestSet(files: readonly ManifestFile[]): Set<Digest> {

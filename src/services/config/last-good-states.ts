@@ -4,6 +4,7 @@ import type { Db } from '../../db/connect.js';
 import type { TenantState } from '../../db/desired-state-repository.js';
 import type { TenantMemo } from './tenant-memo.js';
 import { ValidatedStates } from './validated-states.js';
+import type { RenderStates } from './render-state-cache.js';
 
 /**
  * The last validated state of tenants per node kind (what a held tenant is served at, and what
@@ -19,11 +20,7 @@ export class LastGoodStates {
   ) {}
 
   /** Those of these tenants that have a last validated state for the kind. */
-  async of(
-    kind: NodeKind,
-    tenants: readonly string[],
-    known: ReadonlyMap<string, configs.RenderStateSummary>,
-  ): Promise<Map<string, TenantState>> {
+  async of(kind: NodeKind, tenants: readonly string[], known: RenderStates): Promise<Map<string, TenantState>> {
     const out = new Map<string, TenantState>();
     const missing: string[] = [];
     for (const tenant of tenants) {
@@ -48,7 +45,7 @@ export class LastGoodStates {
   async differingFrom(
     kind: NodeKind,
     served: readonly TenantState[],
-    known: ReadonlyMap<string, configs.RenderStateSummary>,
+    known: RenderStates,
   ): Promise<Map<string, TenantState>> {
     this.validated.retain(kind, known);
     const out = new Map<string, TenantState>();

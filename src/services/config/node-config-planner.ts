@@ -11,7 +11,6 @@ import {
   type RenderedFiles,
   type TenantSnapshot,
 } from '../../domain/snapshot.js';
-import type * as configs from '../../db/config-repository.js';
 import type { HeldTenant } from '../../db/config-repository.js';
 import type { Db } from '../../db/connect.js';
 import { loadDesiredState, tenantsOn, type DesiredState, type TenantState } from '../../db/desired-state-repository.js';
@@ -25,7 +24,7 @@ import { renderAndValidate, renderSegmentsOrRefusal, type KindRenderer, type Ver
 import { LastGoodStates } from './last-good-states.js';
 import { planServedStates, type HashedState, type ServedStatesPlan } from './plan-served-states.js';
 import { withReloadGeneration } from './reload-generation.js';
-import { RenderStateCache } from './render-state-cache.js';
+import { RenderStateCache, type RenderStates } from './render-state-cache.js';
 import { ServedHistory } from './served-history.js';
 import { structureHashes } from './structure-hashes.js';
 import { TenantMemo } from './tenant-memo.js';
@@ -221,13 +220,13 @@ export class NodeConfigPlanner {
     const keepalived = opts.node === undefined ? null : await this.deps.keepalived.render(opts.node);
     const segments =
       keepalived === null ? proxySegments : { ...proxySegments, [KEEPALIVED_FILES.config]: [keepalived] };
-    const contentHash = this.deps.store.contentHash(segments);
+    const contentHash = this.deps.store.contentHash(segments, settings.name);
     // Without a Runtime API every change to the proxy's files is a reload: the structure is their
     // content, and parts would only say what changed, not why it needs one.
     const { structuralHash, structuralParts } = runtime
       ? structureHashes(snapshot, generation)
       : {
-          structuralHash: keepalived === null ? contentHash : this.deps.store.contentHash(proxySegments),
+          structuralHash: keepalived === null ? contentHash : this.deps.store.contentHash(proxySegments, settings.name),
           structuralParts: () => ({}),
         };
     let joined: RenderedFiles | undefined;
@@ -277,7 +276,7 @@ export class NodeConfigPlanner {
     settings: NodeSettings,
     revision: number,
     current: HashedState[],
-    known: ReadonlyMap<string, configs.RenderStateSummary>,
+    known: RenderStates,
   ): Promise<ServedStatesPlan> {
     const snapshotFor = this.snapshots.forNode(settings);
     const snapshotOf = (states: TenantState[]): NodeSnapshot => ({

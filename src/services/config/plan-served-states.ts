@@ -1,8 +1,9 @@
 import { UpstreamError } from '../../domain/errors.js';
 import type { SegmentedFiles } from '../../domain/snapshot.js';
-import type { HeldTenant, RenderStateSummary } from '../../db/config-repository.js';
+import type { HeldTenant } from '../../db/config-repository.js';
 import type { TenantState } from '../../db/desired-state-repository.js';
 import type { RenderAttempt, Verdict } from './kind-renderer.js';
+import type { RenderStates } from './render-state-cache.js';
 
 /** A tenant's current state and its hash (TenantMemo.hash). */
 export interface HashedState {
@@ -26,7 +27,7 @@ export interface ServedStatesInput {
   /** Every tenant the node serves, at its current state. */
   readonly current: readonly HashedState[];
   /** The kind's render states: each tenant's last validated hash and revision. */
-  readonly known: ReadonlyMap<string, RenderStateSummary>;
+  readonly known: RenderStates;
   /** Validate the whole node, not only the changed tenants: its settings changed since they last validated (or a start). */
   readonly whole: boolean;
   /**

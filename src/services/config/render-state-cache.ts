@@ -17,9 +17,40 @@ const REREAD_EVERY_MS = 60_000;
  */
 interface Entry {
   readonly at: number;
-  readonly rows: Promise<ReadonlyMap<string, RenderStateSummary>>;
-  /** `rows` once read: what `recorded` copies. */
-  map?: ReadonlyMap<string, RenderStateSummary>;
+  readonly rows: Promise<RenderStates>;
+  /** `rows` once read: what `recorded` builds on. */
+  map?: RenderStates;
+}
+
+/** A kind's render states by tenant: what builds and runtime passes look tenants up in. */
+export type RenderStates = Pick<ReadonlyMap<string, RenderStateSummary>, 'get'>;
+
+/** Entries recorded on top of a whole read before they are folded into a new copy of it. */
+const MAX_LAYERED = 1024;
+
+/**
+ * The states read whole, and those recorded since on top: recording one build's few tenants
+ * copies the small top layer, not 10,000 entries. Never changes once made.
+ */
+class LayeredStates implements RenderStates {
+  constructor(
+    readonly base: ReadonlyMap<string, RenderStateSummary>,
+    readonly top: ReadonlyMap<string, RenderStateSummary>,
+  ) {}
+
+  get(tenant: string): RenderStateSummary | undefined {
+    return this.top.get(tenant) ?? this.base.get(tenant);
+  }
+
+  /** With these entries set (a new object). */
+  with(entries: readonly RenderStateSummary[]): LayeredStates {
+    const top = new Map(this.top);
+    for (const e of entries) top.set(e.tenantId, e);
+    if (top.size <= MAX_LAYERED) return new LayeredStates(this.base, top);
+    const base = new Map(this.base);
+    for (const [tenant, e] of top) base.set(tenant, e);
+    return new LayeredStates(base, new Map());
+  }
 }
 
 export class RenderStateCache {
@@ -31,10 +62,10 @@ export class RenderStateCache {
   ) {}
 
   /** The kind's render states: a map that never changes once answered (a caller may read it across awaits). */
-  summaries(kind: NodeKind): Promise<ReadonlyMap<string, RenderStateSummary>> {
+  summaries(kind: NodeKind): Promise<RenderStates> {
     const held = this.kinds.get(kind);
     if (held !== undefined && this.now() - held.at < REREAD_EVERY_MS) return held.rows;
-    const rows = renderStateSummaries(this.db, kind);
+    const rows = renderStateSummaries(this.db, kind).then((read) => new LayeredStates(read, new Map()));
     const entry: Entry = { at: this.now(), rows };
     this.kinds.set(kind, entry);
     rows.then(
@@ -59,18 +90,24 @@ export class RenderStateCache {
     // copy is then behind, which costs a validation, never a wrong answer (see the class comment).
     const entry = this.kinds.get(kind);
     if (entry?.map === undefined) return;
-    const next = new Map(entry.map);
-    for (const g of good)
-      next.set(g.tenant, { tenantId: g.tenant, goodHash: g.hash, goodRevision: g.revision, error: null });
+    const map = entry.map as LayeredStates;
+    const entries: RenderStateSummary[] = good.map((g) => ({
+      tenantId: g.tenant,
+      goodHash: g.hash,
+      goodRevision: g.revision,
+      error: null,
+    }));
+    const recordedGood = new Map(entries.map((e) => [e.tenantId, e]));
     for (const h of held) {
-      const before = next.get(h.tenant);
-      next.set(h.tenant, {
+      const before = recordedGood.get(h.tenant) ?? map.get(h.tenant);
+      entries.push({
         tenantId: h.tenant,
         goodHash: before?.goodHash ?? null,
         goodRevision: before?.goodRevision ?? null,
         error: h.error,
       });
     }
+    const next = map.with(entries);
     this.kinds.set(kind, { at: entry.at, rows: Promise.resolve(next), map: next });
   }
 

@@ -18,7 +18,7 @@ export class ValidatedStates {
   }
 
   /** Drops what the database no longer names as the kind's good states (a newer version, a deleted tenant). */
-  retain(kind: string, current: ReadonlyMap<string, { readonly goodHash: string | null }>): void {
+  retain(kind: string, current: Pick<ReadonlyMap<string, { readonly goodHash: string | null }>, 'get'>): void {
     const prefix = `${kind}\0`;
     for (const [key, { hash }] of this.states) {
       if (!key.startsWith(prefix)) continue;
