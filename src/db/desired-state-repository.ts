@@ -74,6 +74,44 @@ export function tenantsOn(state: DesiredState, node: string): readonly TenantSta
   return byNode.get(node) ?? [];
 }
 
+/**
+ * Hands `before`'s lists (when made) on to `after`, a state that differs from it only in the
+ * `replaced` tenants, each at its index and on the same nodes: each list holding one of them is
+ * copied with it in its place, the others are shared. A write to one tenant then costs its nodes'
+ * list copies (pointer copies) instead of 10,000 placement lookups. Lists it cannot patch are
+ * left to be made afresh.
+ */
+export function carryTenantsOn(before: DesiredState, after: DesiredState, replaced: readonly TenantState[]): void {
+  const lists = servedByNode.get(before);
+  if (lists === undefined || after.placements !== before.placements) return;
+  const next = new Map(lists);
+  for (const t of replaced) {
+    for (const n of after.placements.get(t.tenant.id) ?? []) {
+      let list = next.get(n);
+      if (list === undefined) return;
+      if (list === lists.get(n)) next.set(n, (list = list.slice()));
+      const at = indexById(list, t.tenant.id);
+      if (at < 0) return;
+      (list as TenantState[])[at] = t;
+    }
+  }
+  servedByNode.set(after, next);
+}
+
+/** The index of the tenant with this id in a list sorted by id, or -1. */
+function indexById(list: readonly TenantState[], id: string): number {
+  let lo = 0;
+  let hi = list.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const at = list[mid]!.tenant.id;
+    if (at === id) return mid;
+    if (at < id) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
 /** A member as the load sends it: an array, not an object, so 10,000 of them are half the JSON. */
 type MemberRow = [
   tenant: string,

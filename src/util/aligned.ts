@@ -8,7 +8,7 @@
  */
 
 /** The result of mapping `next`, and which of its elements were mapped afresh. */
-export interface AlignedMap<O> {
+export interface AlignedMap<O, I = unknown> {
   /** Kept by `AlignedMemo` for its next call: not to be changed. */
   readonly out: readonly O[];
   /** Indices in `next` whose element had no counterpart in the previous list (ascending). */
@@ -19,6 +19,8 @@ export interface AlignedMap<O> {
    */
   readonly shiftFrom: number;
   readonly shift: number;
+  /** The elements of the previous list that nothing in `next` lined up with (removed or replaced). */
+  readonly gone: readonly I[];
 }
 
 /**
@@ -34,7 +36,7 @@ export function mapAligned<I, O>(
   prevOut: readonly O[],
   next: readonly I[],
   f: (item: I) => O,
-): AlignedMap<O> {
+): AlignedMap<O, I> {
   if (prevOut.length !== prev.length) throw new Error('mapAligned: prevOut must be prev mapped');
   const n = next.length;
   const m = prev.length;
@@ -56,7 +58,9 @@ export function mapAligned<I, O>(
     }
   }
   for (let i = n - tail; i < n; i++) out[i] = prevOut[i - n + m]!;
-  return { out, fresh, shiftFrom: sameMiddle ? n : n - tail, shift: m - n };
+  const gone: I[] = [];
+  for (let j = head; j < m - tail; j++) if (!sameMiddle || prev[j] !== next[j]) gone.push(prev[j]!);
+  return { out, fresh, shiftFrom: sameMiddle ? n : n - tail, shift: m - n, gone };
 }
 
 /**
@@ -70,8 +74,14 @@ export class AlignedMemo<I, O> {
 
   constructor(private readonly f: (item: I) => O) {}
 
-  map(next: readonly I[]): AlignedMap<O> {
-    if (next === this.prev) return { out: this.prevOut, fresh: [], shiftFrom: next.length, shift: 0 };
+  /** Forgets the last list: the next call maps every element afresh. */
+  reset(): void {
+    this.prev = [];
+    this.prevOut = [];
+  }
+
+  map(next: readonly I[]): AlignedMap<O, I> {
+    if (next === this.prev) return { out: this.prevOut, fresh: [], shiftFrom: next.length, shift: 0, gone: [] };
     const mapped = mapAligned(this.prev, this.prevOut, next, this.f);
     this.prev = next;
     this.prevOut = mapped.out;

@@ -480,7 +480,7 @@ function segmentContext(digest: Buffer): string {
  * The digests of `mapped` end to end: what lines up is copied from `before` (the previous list's,
  * packed the same way), only the fresh ones are written.
  */
-function repacked(before: Buffer, mapped: AlignedMap<Digest>): Buffer {
+function repacked(before: Buffer, mapped: AlignedMap<Digest, string>): Buffer {
   const { out, fresh, shiftFrom, shift } = mapped;
   const n = out.length;
   const packed = Buffer.allocUnsafe(n * DIGEST_BYTES);

@@ -1,5 +1,6 @@
 import type { Db } from '../../db/connect.js';
 import {
+  carryTenantsOn,
   loadDesiredState,
   loadDesiredStateChanges,
   type DesiredState,
@@ -106,6 +107,7 @@ export class DesiredStateCache {
     }
     if (!kept) tenants.sort((a, b) => (a.tenant.id < b.tenant.id ? -1 : a.tenant.id > b.tenant.id ? 1 : 0));
     const state = { revision: changes.revision, tenants, placements };
+    if (kept) carryTenantsOn(before.state, state, fresh);
     return this.keep({ state, position: kept ? before.position : positions(tenants), fullAt: before.fullAt });
   }
 

@@ -30,6 +30,8 @@ import { structureHashes } from './structure-hashes.js';
 import { TenantMemo } from './tenant-memo.js';
 import { TenantSnapshots } from './tenant-snapshots.js';
 import { withholdKeys } from './withhold-keys.js';
+import { AlignedMemo } from '../../util/aligned.js';
+import { byString } from '../../util/sort.js';
 
 /** Where a node's Runtime API certificate, key and trusted CAs come from. */
 export interface RuntimeTlsSource {
@@ -38,6 +40,9 @@ export interface RuntimeTlsSource {
 
 /** What a node with given settings would be served now: its snapshot after holding, files and structure (see `renderPlanned`). */
 export type PlannedConfig = Awaited<ReturnType<NodeConfigPlanner['renderPlanned']>>;
+
+/** Tenants new to a node's lineup above which it looks every tenant up once instead. */
+const MAX_UNVALIDATED = 2_000;
 
 /** What the planner is handed by the ConfigService that owns it. */
 export interface NodeConfigPlannerDeps {
@@ -81,6 +86,11 @@ export class NodeConfigPlanner {
   private readonly servedHistory = new ServedHistory();
   /** Per node, the tenants its last build held for listeners the node could not bind, and the state served (null: left out). */
   private readonly reloadHeld = new Map<string, ReadonlyMap<string, TenantState | null>>();
+  /** Per node, its tenants with their hashes and those whose render state differs (see `lineUp`). */
+  private readonly lineups = new Map<
+    string,
+    { readonly hashed: AlignedMemo<TenantState, HashedState>; readonly unvalidated: Map<string, HashedState> }
+  >();
 
   constructor(private readonly deps: NodeConfigPlannerDeps) {
     this.states = new DesiredStateCache(deps.db, this.memo);
@@ -194,8 +204,11 @@ export class NodeConfigPlanner {
     const served = opts.everyTenant === true ? state.tenants : tenantsOn(state, settings.name);
     const renderer = this.deps.renderers[settings.kind];
     const known = await this.renderStates.summaries(settings.kind);
-    const current = served.map((t) => ({ state: t, hash: this.memo.hash(t) }));
-    const plan = await this.planServed(renderer, settings, state.revision, current, known);
+    const { current, mayDiffer } =
+      opts.everyTenant === true
+        ? { current: served.map(this.hashed), mayDiffer: undefined }
+        : this.lineUp(settings.name, served, known);
+    const plan = await this.planServed(renderer, settings, state.revision, current, known, mayDiffer);
     const nodeName = settings.name;
     const holding =
       opts.holds === undefined
@@ -210,7 +223,7 @@ export class NodeConfigPlanner {
     const snapshot: NodeSnapshot = {
       revision: state.revision,
       node: settings,
-      tenants: servedStates.map(this.snapshots.forNode(settings)),
+      tenants: this.snapshots.listFor(settings, servedStates),
     };
     const runtime = settings.runtimeAddress !== null;
     const generation = opts.reloadGeneration ?? 0;
@@ -275,11 +288,12 @@ export class NodeConfigPlanner {
     renderer: KindRenderer,
     settings: NodeSettings,
     revision: number,
-    current: HashedState[],
+    current: readonly HashedState[],
     known: RenderStates,
+    mayDiffer: readonly HashedState[] | undefined,
   ): Promise<ServedStatesPlan> {
     const snapshotFor = this.snapshots.forNode(settings);
-    const snapshotOf = (states: TenantState[]): NodeSnapshot => ({
+    const snapshotOf = (states: readonly TenantState[]): NodeSnapshot => ({
       revision,
       node: settings,
       tenants: states.map(snapshotFor),
@@ -288,6 +302,7 @@ export class NodeConfigPlanner {
     const plan = await planServedStates(
       {
         current,
+        mayDiffer,
         known,
         whole: this.validatedSettings.get(settings.name) !== settingsKey,
         // Both kinds: what their structure leaves out is in no file the binary reads (HAProxy's
@@ -295,7 +310,13 @@ export class NodeConfigPlanner {
         runtimeChangesNeedNoBinary: true,
       },
       {
-        render: (states) => renderSegmentsOrRefusal(renderer, snapshotOf(states)),
+        // The whole node's list, lined up with its last one: unchanged tenants cost nothing.
+        render: (states) =>
+          renderSegmentsOrRefusal(renderer, {
+            revision,
+            node: settings,
+            tenants: this.snapshots.listFor(settings, states),
+          }),
         validate: (states) => renderAndValidate(renderer, snapshotOf(states)),
         goodStates: (tenants) => this.goods.of(settings.kind, tenants, known),
         structure: (state) => this.memo.structure(state, settings.kind),
@@ -305,6 +326,38 @@ export class NodeConfigPlanner {
     for (const h of plan.held)
       this.deps.logger.warn({ tenant: h.tenant, error: h.error }, 'tenant held at its last good state');
     return plan;
+  }
+
+  /** A tenant's state with its hash. */
+  private readonly hashed = (t: TenantState): HashedState => ({ state: t, hash: this.memo.hash(t) });
+
+  /**
+   * The node's tenants hashed, lined up with its last list (`mapAligned`), and those whose render
+   * state differs from their current hash. A tenant that sat in the last list at the same state
+   * either was among those then or did not differ, so only the tenants that came in new since (a
+   * change, an addition) and those that differed last time are looked up, not the node's 10,000.
+   * Whatever list it is handed (a dry run's too), everything not in the last one is new to it.
+   */
+  private lineUp(
+    nodeName: string,
+    served: readonly TenantState[],
+    known: RenderStates,
+  ): { current: readonly HashedState[]; mayDiffer: readonly HashedState[] } {
+    let lineup = this.lineups.get(nodeName);
+    if (lineup === undefined)
+      this.lineups.set(nodeName, (lineup = { hashed: new AlignedMemo(this.hashed), unvalidated: new Map() }));
+    const { out, fresh, gone } = lineup.hashed.map(served);
+    const { unvalidated } = lineup;
+    for (const g of gone) unvalidated.delete(g.tenant.id);
+    for (const i of fresh) unvalidated.set(out[i]!.state.tenant.id, out[i]!);
+    const differs = (c: HashedState) => known.get(c.state.tenant.id)?.goodHash !== c.hash;
+    if (unvalidated.size > MAX_UNVALIDATED) {
+      // Every tenant is new (the node's first build here): each one looked up once.
+      unvalidated.clear();
+      for (const c of out) if (differs(c)) unvalidated.set(c.state.tenant.id, c);
+    } else for (const [id, c] of unvalidated) if (!differs(c)) unvalidated.delete(id);
+    const mayDiffer = [...unvalidated.values()].sort((a, b) => byString(a.state.tenant.id, b.state.tenant.id));
+    return { current: out, mayDiffer };
   }
 
   /**

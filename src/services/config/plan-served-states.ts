@@ -26,6 +26,11 @@ export interface ServedStatesPorts {
 export interface ServedStatesInput {
   /** Every tenant the node serves, at its current state. */
   readonly current: readonly HashedState[];
+  /**
+   * Those of `current` that may differ from their render state (at least every one that does),
+   * when the caller keeps track; otherwise each tenant is looked up.
+   */
+  readonly mayDiffer?: readonly HashedState[] | undefined;
   /** The kind's render states: each tenant's last validated hash and revision. */
   readonly known: RenderStates;
   /** Validate the whole node, not only the changed tenants: its settings changed since they last validated (or a start). */
@@ -63,7 +68,7 @@ const MAX_ERROR_CHARS = 4000;
  */
 export async function planServedStates(input: ServedStatesInput, ports: ServedStatesPorts): Promise<ServedStatesPlan> {
   const { current, known, whole } = input;
-  const changed = current.filter((c) => known.get(c.state.tenant.id)?.goodHash !== c.hash);
+  const changed = (input.mayDiffer ?? current).filter((c) => known.get(c.state.tenant.id)?.goodHash !== c.hash);
   const everyone = current.map((c) => c.state);
   // The whole node rendered once: it catches what involves two tenants (a shared listener), and
   // when nobody is held it is the build's output.

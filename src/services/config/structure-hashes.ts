@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { RELOAD_PART, tenantStructuralParts } from '../../domain/structural.js';
 import { LUA_MODULE_DIGEST } from '../../render/nginx-lua-files.js';
 import type { NodeKind } from '../../domain/node.js';
+import { AlignedMemo } from '../../util/aligned.js';
 import type { NodeSnapshot, TenantSnapshot } from '../../domain/snapshot.js';
 
 /** Hex characters kept of each part's SHA-256. */
@@ -10,6 +11,8 @@ const PART_HASH_CHARS = 16;
 interface TenantStructure {
   /** SHA-256 over the tenant's labelled part hashes: what the node's structural hash is made of. */
   readonly digest: string;
+  /** The tenant's entry in the node's list: its id and digest. */
+  readonly listed: string;
   readonly parts: readonly (readonly [label: string, hash: string])[];
 }
 
@@ -31,10 +34,29 @@ function tenantStructure(t: TenantSnapshot, kind: NodeKind): TenantStructure {
     const parts = Object.entries(tenantStructuralParts(t, kind)).map(
       ([label, value]) => [label, sha256(JSON.stringify(value)).slice(0, PART_HASH_CHARS)] as const,
     );
-    s = { digest: sha256(JSON.stringify(parts)), parts };
+    const digest = sha256(JSON.stringify(parts));
+    s = { digest, listed: `${t.id}\0${digest}`, parts };
     memo[kind].set(t, s);
   }
   return s;
+}
+
+/**
+ * Per node, its last list of tenant structures, which the next is lined up with (`mapAligned`):
+ * unchanged tenants cost a pointer comparison, not a WeakMap lookup. A few nodes' lists, the most
+ * recently hashed kept (the control plane hashes for its own nodes, and dry runs for them).
+ */
+const lineups = new Map<string, AlignedMemo<TenantSnapshot, TenantStructure>>();
+const LINEUPS_KEPT = 64;
+
+function lineupOf(node: string, kind: NodeKind): AlignedMemo<TenantSnapshot, TenantStructure> {
+  const key = `${kind}\0${node}`;
+  let lineup = lineups.get(key);
+  if (lineup === undefined) lineup = new AlignedMemo((t) => tenantStructure(t, kind));
+  lineups.delete(key);
+  lineups.set(key, lineup);
+  if (lineups.size > LINEUPS_KEPT) lineups.delete(lineups.keys().next().value!);
+  return lineup;
 }
 
 /**
@@ -51,9 +73,9 @@ export function structureHashes(
   const node = JSON.stringify(nodeStructure(snapshot.node));
   const tenants = inOrder(snapshot.tenants);
   const kind = snapshot.node.kind;
-  const structures = tenants.map((t) => tenantStructure(t, kind));
+  const structures = lineupOf(snapshot.node.name, kind).map(tenants).out;
   // One string, one hash update: 10,000 tenants' small updates cost a build milliseconds.
-  const listed = tenants.map((t, i) => `${t.id}\0${structures[i]!.digest}`).join('\0');
+  const listed = structures.map((s) => s.listed).join('\0');
   const h = createHash('sha256').update(node).update('\0').update(listed);
   if (reloadGeneration > 0) h.update(`\0reload generation ${reloadGeneration}`);
   const structuralParts = () => {

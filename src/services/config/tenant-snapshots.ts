@@ -3,6 +3,7 @@ import type { NodeSettings, TenantSnapshot } from '../../domain/snapshot.js';
 import type { SealedCertificate } from '../../db/certificate-repository.js';
 import type { TenantState } from '../../db/desired-state-repository.js';
 import type { SecretBox } from '../secret-box.js';
+import { AlignedMemo } from '../../util/aligned.js';
 import { tenantAllocation } from './tenant-allocation.js';
 
 /**
@@ -17,7 +18,13 @@ export class TenantSnapshots {
   /** Per node, each state's snapshot there (the caps depend on the node and its settings). */
   private readonly perNode = new Map<
     string,
-    { readonly settingsKey: string; readonly byState: WeakMap<TenantState, TenantSnapshot> }
+    {
+      readonly settingsKey: string;
+      readonly byState: WeakMap<TenantState, TenantSnapshot>;
+      /** The node's last whole list of snapshots, which the next one is lined up with. */
+      readonly list: AlignedMemo<TenantState, TenantSnapshot>;
+      readonly of: (t: TenantState) => TenantSnapshot;
+    }
   >();
 
   constructor(
@@ -35,19 +42,34 @@ export class TenantSnapshots {
    * one lookup (a build asks for every tenant of the node, twice).
    */
   forNode(node: NodeSettings): (t: TenantState) => TenantSnapshot {
+    return this.tableOf(node).of;
+  }
+
+  /**
+   * The snapshots of a node's tenants, lined up with the last list asked for on that node
+   * (`mapAligned`): a build's tenants that did not change cost a pointer comparison each.
+   */
+  listFor(node: NodeSettings, states: readonly TenantState[]): readonly TenantSnapshot[] {
+    return this.tableOf(node).list.map(states).out;
+  }
+
+  private tableOf(node: NodeSettings) {
     // The same state on the same node is the same snapshot: one lookup, without working out its caps.
     const settingsKey = `${node.kind}\0${node.capacity.vcpu}\0${node.capacity.memoryMb}`;
     let perNode = this.perNode.get(node.name);
-    if (perNode?.settingsKey !== settingsKey)
-      this.perNode.set(node.name, (perNode = { settingsKey, byState: new WeakMap() }));
-    const byState = perNode.byState;
-    return (t) => {
-      const known = byState.get(t);
-      if (known !== undefined) return known;
-      const snapshot = this.sharedSnapshot(t, node);
-      byState.set(t, snapshot);
-      return snapshot;
-    };
+    if (perNode?.settingsKey !== settingsKey) {
+      const byState = new WeakMap<TenantState, TenantSnapshot>();
+      const of = (t: TenantState): TenantSnapshot => {
+        const known = byState.get(t);
+        if (known !== undefined) return known;
+        const snapshot = this.sharedSnapshot(t, node);
+        byState.set(t, snapshot);
+        return snapshot;
+      };
+      perNode = { settingsKey, byState, list: new AlignedMemo(of), of };
+      this.perNode.set(node.name, perNode);
+    }
+    return perNode;
   }
 
   private sharedSnapshot(t: TenantState, node: NodeSettings): TenantSnapshot {
