@@ -207,35 +207,45 @@ export async function loadDesiredStateChanges(db: Db, since: number): Promise<De
 async function selectState(db: Db, ids: string[] | null, states: string[], since: number | null): Promise<StateRows> {
   // The tenant filter every sub-select shares; the ids travel as one array parameter, whatever their number.
   const touched = sql`select distinct tenant_id from audit_events where revision > ${since}::bigint and tenant_id is not null`;
+  // Changes since a revision: the few tenants touched are listed first (one small array), and every
+  // sub-select looks them up by key. Written as `id in (touched)`, the planner (whose estimate for
+  // the newest revisions can be far off) scanned the tenants table once per sub-select: 18 ms
+  // instead of 3 at 10,000 tenants, on every write.
   const chosen =
     since === null
       ? sql`select id from tenants where state = any(${states}::text[]) and (${ids}::text[] is null or id = any(${ids}::text[]))`
-      : sql`select id from tenants where state = any(${states}::text[]) and id in (${touched})`;
+      : sql`select id from tenants where state = any(${states}::text[]) and id = any(array(${touched}))`;
+  const of = (column: string) =>
+    since === null
+      ? sql`${sql.ref(column)} in (${chosen})`
+      : sql`${sql.ref(column)} = any((select ids from chosen)::text[])`;
+  const prelude = since === null ? sql`` : sql`with chosen as materialized (select array(${chosen}) as ids)`;
   const changes =
     since === null
       ? sql`null::text[] as changed, null::boolean as global`
       : sql`array(${touched}) as changed,
             exists (select 1 from audit_events where revision > ${since}::bigint and tenant_id is null) as global`;
   const { rows } = await sql<StateRows>`
+    ${prelude}
     select
       (select revision from revision_counter where id = 1) as revision,
       ${changes},
-      coalesce((select json_agg(t order by t.id) from tenants t where t.id in (${chosen})), '[]') as tenants,
-      coalesce((select json_agg(v order by v.tenant_id, v.name) from vips v where v.tenant_id in (${chosen})), '[]') as vips,
-      coalesce((select json_agg(r order by r.priority, r.name) from routes r where r.tenant_id in (${chosen})), '[]') as routes,
-      coalesce((select json_agg(p order by p.tenant_id, p.name) from pools p where p.tenant_id in (${chosen})), '[]') as pools,
+      coalesce((select json_agg(t order by t.id) from tenants t where ${of('t.id')}), '[]') as tenants,
+      coalesce((select json_agg(v order by v.tenant_id, v.name) from vips v where ${of('v.tenant_id')}), '[]') as vips,
+      coalesce((select json_agg(r order by r.priority, r.name) from routes r where ${of('r.tenant_id')}), '[]') as routes,
+      coalesce((select json_agg(p order by p.tenant_id, p.name) from pools p where ${of('p.tenant_id')}), '[]') as pools,
       coalesce((select json_agg(json_build_array(m.tenant_id, m.pool_name, m.name, host(m.address), m.port, m.weight, m.state, m.backup) order by m.name)
-                from members m where m.tenant_id in (${chosen})), '[]') as members,
+                from members m where ${of('m.tenant_id')}), '[]') as members,
       coalesce((select json_agg(json_build_object('tenant_id', c.tenant_id, 'name', c.name, 'chain_pem', c.chain_pem,
                   'key_ciphertext', c.key_ciphertext, 'sans', c.sans) order by c.name)
-                from certificates c where c.tenant_id in (${chosen})), '[]') as certs,
+                from certificates c where ${of('c.tenant_id')}), '[]') as certs,
       coalesce((select json_agg(json_build_object('tenant_id', b.tenant_id, 'name', b.name, 'pem', b.pem) order by b.name)
-                from ca_bundles b where b.tenant_id in (${chosen})), '[]') as cas,
+                from ca_bundles b where ${of('b.tenant_id')}), '[]') as cas,
       coalesce((select json_agg(json_build_object('tenant_id', a.tenant_id, 'node', a.node_name, 'maxConnections', a.max_connections,
                   'requestsPerSecond', a.requests_per_second, 'ceiling', a.connection_ceiling) order by a.node_name)
-                from allocations a where a.tenant_id in (${chosen})), '[]') as allocations,
+                from allocations a where ${of('a.tenant_id')}), '[]') as allocations,
       coalesce((select json_agg(json_build_array(p.tenant_id, p.node_name) order by p.tenant_id, p.node_name)
-                from placements p where p.tenant_id in (${chosen})), '[]') as placements
+                from placements p where ${of('p.tenant_id')}), '[]') as placements
   `.execute(db);
   return rows[0]!;
 }

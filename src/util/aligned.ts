@@ -21,6 +21,8 @@ export interface AlignedMap<O, I = unknown> {
   readonly shift: number;
   /** The elements of the previous list that nothing in `next` lined up with (removed or replaced). */
   readonly gone: readonly I[];
+  /** What they had been mapped to. */
+  readonly goneOut: readonly O[];
 }
 
 /**
@@ -59,8 +61,13 @@ export function mapAligned<I, O>(
   }
   for (let i = n - tail; i < n; i++) out[i] = prevOut[i - n + m]!;
   const gone: I[] = [];
-  for (let j = head; j < m - tail; j++) if (!sameMiddle || prev[j] !== next[j]) gone.push(prev[j]!);
-  return { out, fresh, shiftFrom: sameMiddle ? n : n - tail, shift: m - n, gone };
+  const goneOut: O[] = [];
+  for (let j = head; j < m - tail; j++) {
+    if (sameMiddle && prev[j] === next[j]) continue;
+    gone.push(prev[j]!);
+    goneOut.push(prevOut[j]!);
+  }
+  return { out, fresh, shiftFrom: sameMiddle ? n : n - tail, shift: m - n, gone, goneOut };
 }
 
 /**
@@ -81,7 +88,8 @@ export class AlignedMemo<I, O> {
   }
 
   map(next: readonly I[]): AlignedMap<O, I> {
-    if (next === this.prev) return { out: this.prevOut, fresh: [], shiftFrom: next.length, shift: 0, gone: [] };
+    if (next === this.prev)
+      return { out: this.prevOut, fresh: [], shiftFrom: next.length, shift: 0, gone: [], goneOut: [] };
     const mapped = mapAligned(this.prev, this.prevOut, next, this.f);
     this.prev = next;
     this.prevOut = mapped.out;

@@ -13,6 +13,7 @@ import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
 import { KeepalivedService } from '../keepalived-service.js';
 import { SecretBox } from '../secret-box.js';
+import { Semaphore } from '../../util/semaphore.js';
 import { BuildCoalescer } from './build-coalescer.js';
 import { ConfigStore } from './config-store.js';
 import type { NodeHolds } from './hold-at-running-state.js';
@@ -40,6 +41,13 @@ export class ConfigService {
   private readonly builds: BuildCoalescer<ServedConfig>;
   /** Long polls waiting for a node's next stored build. */
   private readonly wakeups: LongPollWakeups;
+  /**
+   * Builds take turns: one at a time renders, hashes and stores, and a build waiting for its
+   * validator (a child process) lets the next one go meanwhile. Interleaved on the one thread,
+   * three nodes' builds each took as long as all three (a change's builds at 10,000 tenants:
+   * about 75 ms each together, 15–25 ms each in turn, the same time for all of them).
+   */
+  private readonly turn = new Semaphore(1);
 
   constructor(
     private readonly db: Db,
@@ -68,7 +76,7 @@ export class ConfigService {
       runtimeTls,
       currentRevision,
     });
-    this.builds = new BuildCoalescer((node) => this.buildNow(node));
+    this.builds = new BuildCoalescer((node) => this.turn.run(() => this.buildNow(node)));
     this.wakeups = new LongPollWakeups(changes);
   }
 
@@ -184,9 +192,15 @@ export class ConfigService {
 
   private async buildNow(nodeName: string): Promise<ServedConfig> {
     const started = Date.now();
-    const node = await this.requireNode(nodeName);
+    // Three reads side by side. The latest version is read before rendering: this node's builds
+    // take turns (BuildCoalescer), so none stores in between here.
+    const [node, nodeHolds, latest] = await Promise.all([
+      this.requireNode(nodeName),
+      reloadHolds.holdsOn(this.db, nodeName),
+      configs.latestConfigVersion(this.db, nodeName, { files: false }),
+    ]);
     const holds: NodeHolds = {
-      holds: await reloadHolds.holdsOn(this.db, nodeName),
+      holds: nodeHolds,
       appliedHash: node.status.appliedHash,
       appliedRevision: node.appliedRevision,
       now: Date.now(),
@@ -195,10 +209,9 @@ export class ConfigService {
       reloadGeneration: node.reloadRequest.generation,
       node,
       holds,
+      validating: (run) => this.turn.without(run),
     });
     const { revision, plan, contentHash, structuralHash, structuralParts, snapshot, heldTenants, holding } = rendered;
-    // The header only: the store remembers the digests of the version it stored last (or reads them).
-    const latest = await configs.latestConfigVersion(this.db, nodeName, { files: false });
     await this.db.transaction().execute(async (trx) => {
       await configs.recordGood(
         trx,

@@ -163,7 +163,8 @@ export class ConfigStore {
     // Its segments are stored as long as it is: checked under the lock, so no sweep comes between.
     const previousStored = v.previous !== undefined && (await segments.configVersionExists(trx, v.previous.id));
     const remembered = this.lastStored.get(v.nodeName);
-    const base = previousStored && remembered?.id === v.previous!.id ? remembered.files : undefined;
+    const base =
+      previousStored && remembered !== undefined && remembered.id === v.previous?.id ? remembered.files : undefined;
     // The new segments and chunks: only those that do not line up with the previous version's.
     const fresh = new Map<Digest, string>();
     const storedFiles = new Map<string, StoredFile>();

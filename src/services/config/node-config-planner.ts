@@ -86,6 +86,11 @@ export class NodeConfigPlanner {
   private readonly servedHistory = new ServedHistory();
   /** Per node, the tenants its last build held for listeners the node could not bind, and the state served (null: left out). */
   private readonly reloadHeld = new Map<string, ReadonlyMap<string, TenantState | null>>();
+  /** Per node, its Runtime API material and the whole read of the desired state it was read after. */
+  private readonly runtimeTls = new Map<
+    string,
+    { readonly epoch: number; readonly material: RuntimeTlsMaterial | null }
+  >();
   /** Per node, its tenants with their hashes and those whose render state differs (see `lineUp`). */
   private readonly lineups = new Map<
     string,
@@ -197,10 +202,18 @@ export class NodeConfigPlanner {
   async renderPlanned(
     settings: NodeSettings,
     state?: DesiredState,
-    opts: { everyTenant?: boolean; reloadGeneration?: number; node?: ProxyNode; holds?: NodeHolds } = {},
+    opts: {
+      everyTenant?: boolean;
+      reloadGeneration?: number;
+      node?: ProxyNode;
+      holds?: NodeHolds;
+      /** Runs each validation (the real binary): a build gives its turn up meanwhile (ConfigService). */
+      validating?: <T>(run: () => Promise<T>) => Promise<T>;
+    } = {},
   ) {
+    const committed = state === undefined;
     state ??= await this.desiredState();
-    settings = await this.withRuntimeTls(settings);
+    settings = await this.withRuntimeTls(settings, { sinceWholeRead: committed });
     const served = opts.everyTenant === true ? state.tenants : tenantsOn(state, settings.name);
     const renderer = this.deps.renderers[settings.kind];
     const known = await this.renderStates.summaries(settings.kind);
@@ -208,7 +221,7 @@ export class NodeConfigPlanner {
       opts.everyTenant === true
         ? { current: served.map(this.hashed), mayDiffer: undefined }
         : this.lineUp(settings.name, served, known);
-    const plan = await this.planServed(renderer, settings, state.revision, current, known, mayDiffer);
+    const plan = await this.planServed(renderer, settings, state.revision, current, known, mayDiffer, opts.validating);
     const nodeName = settings.name;
     const holding =
       opts.holds === undefined
@@ -291,6 +304,7 @@ export class NodeConfigPlanner {
     current: readonly HashedState[],
     known: RenderStates,
     mayDiffer: readonly HashedState[] | undefined,
+    validating: <T>(run: () => Promise<T>) => Promise<T> = (run) => run(),
   ): Promise<ServedStatesPlan> {
     const snapshotFor = this.snapshots.forNode(settings);
     const snapshotOf = (states: readonly TenantState[]): NodeSnapshot => ({
@@ -317,7 +331,10 @@ export class NodeConfigPlanner {
             node: settings,
             tenants: this.snapshots.listFor(settings, states),
           }),
-        validate: (states) => renderAndValidate(renderer, snapshotOf(states)),
+        validate: (states) => {
+          const snapshot = snapshotOf(states);
+          return validating(() => renderAndValidate(renderer, snapshot));
+        },
         goodStates: (tenants) => this.goods.of(settings.kind, tenants, known),
         structure: (state) => this.memo.structure(state, settings.kind),
       },
@@ -373,11 +390,18 @@ export class NodeConfigPlanner {
    * HAProxy node with a Runtime API or master CLI address). Settings that already say (a
    * render for no node) are kept as they are.
    */
-  private async withRuntimeTls(settings: NodeSettings): Promise<NodeSettings> {
+  private async withRuntimeTls(settings: NodeSettings, opts: { sinceWholeRead?: boolean } = {}): Promise<NodeSettings> {
     if (settings.runtimeTls !== undefined) return settings;
     const listens = settings.runtimeAddress !== null || (settings.masterAddress ?? null) !== null;
-    const runtimeTls =
-      listens && this.deps.runtimeTls !== undefined ? await this.deps.runtimeTls.nodeMaterial(settings.name) : null;
-    return { ...settings, runtimeTls };
+    if (!listens || this.deps.runtimeTls === undefined) return { ...settings, runtimeTls: null };
+    // A renewal (or a new CA) is a change that names no tenant, so the desired state is read whole
+    // after it: material read since the last whole read is current. Builds, which read the state
+    // first, reuse it (two queries less per build); runtime passes read it beside the state.
+    const epoch = this.states.reads.whole;
+    const cached = this.runtimeTls.get(settings.name);
+    if (opts.sinceWholeRead === true && cached?.epoch === epoch) return { ...settings, runtimeTls: cached.material };
+    const material = await this.deps.runtimeTls.nodeMaterial(settings.name);
+    this.runtimeTls.set(settings.name, { epoch, material });
+    return { ...settings, runtimeTls: material };
   }
 }
