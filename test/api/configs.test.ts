@@ -176,6 +176,15 @@ describe('per-tenant blast radius', () => {
         .join('\n');
     expect(bPart(cfg)).toBe(bPart(goodCfg));
     expect(await validateHaproxy(after.body.files, haproxyDir)).toMatchObject({ ok: true });
+
+    // Later builds line b up unchanged with the build before; it never validated at this state, so
+    // they hold it still.
+    await app.admin('PATCH', '/v1/tenants/a/vips/www', { timeouts: { clientMs: 34567 } });
+    const later = await agent('GET', '/v1/nodes/edge-1/config');
+    expect(later.body.files['haproxy.cfg']).toContain('timeout client 34567ms');
+    expect(later.body.files['haproxy.cfg']).not.toContain('timeout client 12345ms');
+    expect(later.body.heldTenants.map((h: { tenant: string }) => h.tenant)).toEqual(['b']);
+    expect(bPart(later.body.files['haproxy.cfg'])).toBe(bPart(goodCfg));
   });
 
   it('leaves out a new tenant that never validated, flagged, without holding anyone else', async () => {
