@@ -20,6 +20,8 @@ interface Entry {
   readonly rows: Promise<RenderStates>;
   /** `rows` once read: what `recorded` builds on. */
   map?: RenderStates;
+  /** A whole read to replace it is under way. */
+  refreshing?: boolean;
 }
 
 /** A kind's render states by tenant: what builds and runtime passes look tenants up in. */
@@ -65,6 +67,12 @@ export class RenderStateCache {
   summaries(kind: NodeKind): Promise<RenderStates> {
     const held = this.kinds.get(kind);
     if (held !== undefined && this.now() - held.at < REREAD_EVERY_MS) return held.rows;
+    if (held?.map !== undefined) {
+      // Due for a whole read: it runs in the background and the copy held is answered meanwhile
+      // (behind, never wrong), so no build waits for 10,000 rows once a minute.
+      this.refresh(kind, held);
+      return held.rows;
+    }
     const rows = renderStateSummaries(this.db, kind).then((read) => new LayeredStates(read, new Map()));
     const entry: Entry = { at: this.now(), rows };
     this.kinds.set(kind, entry);
@@ -75,6 +83,25 @@ export class RenderStateCache {
       },
     );
     return rows;
+  }
+
+  /** Reads the kind's render states whole, then puts them in place with what was recorded here on top. */
+  private refresh(kind: NodeKind, held: Entry): void {
+    if (held.refreshing === true) return;
+    held.refreshing = true;
+    const at = this.now();
+    renderStateSummaries(this.db, kind).then(
+      (read) => {
+        const current = this.kinds.get(kind);
+        if (current?.map === undefined) return;
+        // What this process recorded stays on top: each entry says a state validated, which stays true.
+        const map = new LayeredStates(read, (current.map as LayeredStates).top);
+        this.kinds.set(kind, { at, rows: Promise.resolve(map), map });
+      },
+      () => {
+        held.refreshing = false; // the next call tries again
+      },
+    );
   }
 
   /** What a committed build recorded: tenants validated at a new state, and tenants held with an error. */
