@@ -16,7 +16,7 @@ import {
 } from './haproxy-view.js';
 import { loadTemplates } from './templates.js';
 import { AMBIGUOUS_PATH_REGEX } from './request-rules.js';
-import { AlignedMemo } from '../util/aligned.js';
+import { FragmentLists } from './fragment-lists.js';
 
 const templates = loadTemplates('haproxy');
 
@@ -67,10 +67,7 @@ export function renderHaproxy(snapshot: NodeSnapshot): RenderedFiles {
 export function renderHaproxySegments(snapshot: NodeSnapshot): SegmentedFiles {
   const { configDir } = haproxyNodeSettings(snapshot.node);
   const sorted = [...snapshot.tenants].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const fragments =
-    sorted.length < FRAGMENT_LIST_MIN
-      ? sorted.map((tenant) => renderHaproxyTenant(tenant, configDir))
-      : fragmentListOf(configDir).map(sorted).out;
+  const fragments = fragmentLists.of(sorted, configDir);
   return assembleHaproxySegments(snapshot, fragments);
 }
 
@@ -87,24 +84,8 @@ export function renderHaproxyOnce(snapshot: NodeSnapshot): RenderedFiles {
   return joinSegments(assembleHaproxySegments(snapshot, fragments, { once: true }));
 }
 
-/**
- * Per config directory (a node's, a preview's), its last whole list of fragments: the next render
- * there is lined up with it (`mapAligned`), so its unchanged tenants cost a pointer comparison
- * each instead of two cache lookups. A few directories, the most recently rendered kept.
- */
-const fragmentLists = new Map<string, AlignedMemo<TenantSnapshot, HaproxyTenantFragment>>();
-const FRAGMENT_LISTS = 16;
-/** Shorter lists (a validation of a few changed tenants) are rendered without taking a node's place. */
-const FRAGMENT_LIST_MIN = 64;
-
-function fragmentListOf(configDir: string): AlignedMemo<TenantSnapshot, HaproxyTenantFragment> {
-  let list = fragmentLists.get(configDir);
-  if (list === undefined) list = new AlignedMemo((tenant) => renderHaproxyTenant(tenant, configDir));
-  fragmentLists.delete(configDir);
-  fragmentLists.set(configDir, list);
-  if (fragmentLists.size > FRAGMENT_LISTS) fragmentLists.delete(fragmentLists.keys().next().value!);
-  return list;
-}
+/** Whole nodes' fragments, lined up with the last render for the same directory. */
+const fragmentLists = new FragmentLists(renderHaproxyTenant);
 
 /** One tenant's part alone: what a preview shows, and what a node holds back when it fails. */
 export function renderHaproxyTenant(tenant: TenantSnapshot, configDir: string): HaproxyTenantFragment {

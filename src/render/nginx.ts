@@ -18,7 +18,7 @@ import {
   type NginxTenantView,
 } from './nginx-view.js';
 import { loadTemplates } from './templates.js';
-import { AlignedMemo } from '../util/aligned.js';
+import { FragmentLists } from './fragment-lists.js';
 
 const templates = loadTemplates('nginx');
 
@@ -67,31 +67,12 @@ export function renderNginx(snapshot: NodeSnapshot, options: NginxRenderOptions 
 export function renderNginxSegments(snapshot: NodeSnapshot, options: NginxRenderOptions = {}): SegmentedFiles {
   const { configDir } = nginxNodeSettings(snapshot.node);
   const sorted = [...snapshot.tenants].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const fragments =
-    sorted.length < FRAGMENT_LIST_MIN
-      ? sorted.map((tenant) => renderNginxTenant(tenant, configDir))
-      : fragmentListOf(configDir).map(sorted).out;
+  const fragments = fragmentLists.of(sorted, configDir);
   return assembleNginxSegments(snapshot, fragments, options);
 }
 
-/**
- * Per config directory (a node's, a preview's), its last whole list of fragments: the next render
- * there is lined up with it (`mapAligned`), so its unchanged tenants cost a pointer comparison
- * each instead of two cache lookups. A few directories, the most recently rendered kept.
- */
-const fragmentLists = new Map<string, AlignedMemo<TenantSnapshot, NginxTenantFragment>>();
-const FRAGMENT_LISTS = 16;
-/** Shorter lists (a validation of a few changed tenants) are rendered without taking a node's place. */
-const FRAGMENT_LIST_MIN = 64;
-
-function fragmentListOf(configDir: string): AlignedMemo<TenantSnapshot, NginxTenantFragment> {
-  let list = fragmentLists.get(configDir);
-  if (list === undefined) list = new AlignedMemo((tenant) => renderNginxTenant(tenant, configDir));
-  fragmentLists.delete(configDir);
-  fragmentLists.set(configDir, list);
-  if (fragmentLists.size > FRAGMENT_LISTS) fragmentLists.delete(fragmentLists.keys().next().value!);
-  return list;
-}
+/** Whole nodes' fragments, lined up with the last render for the same directory. */
+const fragmentLists = new FragmentLists(renderNginxTenant);
 
 /** One tenant's part alone: what a preview shows, and what a node holds back when it fails. */
 export function renderNginxTenant(tenant: TenantSnapshot, configDir: string): NginxTenantFragment {
