@@ -17,6 +17,7 @@ import {
 import { loadTemplates } from './templates.js';
 import { AMBIGUOUS_PATH_REGEX } from './request-rules.js';
 import { FragmentLists } from './fragment-lists.js';
+import { CheckedListeners } from './checked-listeners.js';
 
 const templates = loadTemplates('haproxy');
 
@@ -173,35 +174,17 @@ function checkTenantsUnique(fragments: readonly HaproxyTenantFragment[]): void {
  */
 function checkListeners(snapshot: NodeSnapshot, fragments: readonly HaproxyTenantFragment[]): void {
   const key = `${snapshot.node.configDir}\0${[...nodeListeners(snapshot)].map(([bind]) => bind).join('\0')}`;
-  const last = checkedListeners.get(key);
-  if (last !== undefined && sameListeners(last, fragments)) return;
-  checkListenersNow(snapshot, fragments);
-  checkedListeners.delete(key);
-  checkedListeners.set(key, fragments);
-  if (checkedListeners.size > CHECKED_LISTENER_SETS) checkedListeners.delete(checkedListeners.keys().next().value!);
+  checkedListeners.check(key, fragments, (f) => checkListenersNow(snapshot, f));
 }
 
-/**
- * The fragments whose listeners were last found free of conflicts, per config directory and
- * Runtime API address (a few, the newest kept). A build that changed one tenant's weights has the
- * same listeners: comparing fragment by fragment (by reference, then by content where the
- * fragment is new) is much cheaper than building the map of 10,000 listeners again.
- */
-const checkedListeners = new Map<string, readonly HaproxyTenantFragment[]>();
-const CHECKED_LISTENER_SETS = 8;
-
-function sameListeners(before: readonly HaproxyTenantFragment[], now: readonly HaproxyTenantFragment[]): boolean {
-  if (before.length !== now.length) return false;
-  for (let i = 0; i < now.length; i++) {
-    const a = before[i]!;
-    const b = now[i]!;
-    if (a === b || a.binds === b.binds) continue;
-    if (a.tenant !== b.tenant || a.binds.length !== b.binds.length) return false;
-    for (let j = 0; j < a.binds.length; j++)
-      if (a.binds[j]![0] !== b.binds[j]![0] || a.binds[j]![1] !== b.binds[j]![1]) return false;
-  }
-  return true;
-}
+/** Per config directory and the node's own listeners (Runtime API, master CLI). */
+const checkedListeners = new CheckedListeners<HaproxyTenantFragment>(
+  8,
+  (a, b) =>
+    a.binds === b.binds ||
+    (a.binds.length === b.binds.length &&
+      a.binds.every(([bind, name], j) => bind === b.binds[j]![0] && name === b.binds[j]![1])),
+);
 
 function checkListenersNow(snapshot: NodeSnapshot, fragments: readonly HaproxyTenantFragment[]): void {
   const owners = nodeListeners(snapshot);

@@ -19,6 +19,7 @@ import {
 } from './nginx-view.js';
 import { loadTemplates } from './templates.js';
 import { FragmentLists } from './fragment-lists.js';
+import { CheckedListeners } from './checked-listeners.js';
 
 const templates = loadTemplates('nginx');
 
@@ -124,7 +125,7 @@ export function assembleNginxSegments(
   options: NginxRenderOptions = {},
 ): SegmentedFiles {
   const node = nginxNodeSettings(snapshot.node);
-  checkListeners(node.configDir, fragments);
+  checkedListeners.check(node.configDir, fragments, checkListenersNow);
   const main = nginxMainView(
     node,
     fragments.map((f) => f.view),
@@ -171,35 +172,11 @@ export function assembleNginxSegments(
  * server by Host (or turn TLS on for both), so one tenant could receive another's traffic, and
  * an http and a tcp VIP there could not both bind. Refused, as the HAProxy renderer does.
  */
-function checkListeners(configDir: string, fragments: readonly NginxTenantFragment[]): void {
-  const last = checkedListeners.get(configDir);
-  if (last !== undefined && sameListeners(last, fragments)) return;
-  checkListenersNow(fragments);
-  checkedListeners.delete(configDir);
-  checkedListeners.set(configDir, fragments);
-  if (checkedListeners.size > CHECKED_LISTENER_SETS) checkedListeners.delete(checkedListeners.keys().next().value!);
-}
-
-/**
- * Per config directory, the fragments whose listeners were last found free of conflicts (a few,
- * the newest kept). A build that changed one tenant's members has the same listeners: comparing
- * fragment by fragment (by reference, then by content where the fragment is new) is much cheaper
- * than building the map of 10,000 listeners again.
- */
-const checkedListeners = new Map<string, readonly NginxTenantFragment[]>();
-const CHECKED_LISTENER_SETS = 16;
-
-function sameListeners(before: readonly NginxTenantFragment[], now: readonly NginxTenantFragment[]): boolean {
-  if (before.length !== now.length) return false;
-  for (let i = 0; i < now.length; i++) {
-    const a = before[i]!.view.listeners;
-    const b = now[i]!.view.listeners;
-    if (a === b) continue;
-    if (before[i]!.tenant !== now[i]!.tenant || a.length !== b.length) return false;
-    for (let j = 0; j < a.length; j++) if (a[j]!.endpoint !== b[j]!.endpoint || a[j]!.vip !== b[j]!.vip) return false;
-  }
-  return true;
-}
+const checkedListeners = new CheckedListeners<NginxTenantFragment>(16, (a, b) => {
+  const x = a.view.listeners;
+  const y = b.view.listeners;
+  return x === y || (x.length === y.length && x.every((l, j) => l.endpoint === y[j]!.endpoint && l.vip === y[j]!.vip));
+});
 
 function checkListenersNow(fragments: readonly NginxTenantFragment[]): void {
   const owners = new Map<string, string>();

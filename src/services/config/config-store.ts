@@ -215,22 +215,14 @@ export class ConfigStore {
     digests: readonly Digest[],
     before: StoredFile | undefined,
   ): { stored: StoredFile; newDigests: number[]; newChunks: Map<Digest, string> } {
-    const n = digests.length;
-    const m = before?.digests.length ?? 0;
-    const newDigests =
-      before === undefined
-        ? digests.map((_, i) => i)
-        : mapAligned(before.digests, before.digests, digests, (d) => d).fresh;
-    // Where a segment that lines up sits in `before`: at its own index before the first new one,
-    // shifted by the length difference after the last (between them only when the lengths agree).
-    const first = newDigests[0] ?? n;
-    const last = newDigests[newDigests.length - 1] ?? -1;
+    const lined = before === undefined ? undefined : mapAligned(before.digests, before.digests, digests, (d) => d);
+    const newDigests = lined?.fresh ?? digests.map((_, i) => i);
     const isNew = new Set(newDigests);
     const chunks = new Map<number, StoredChunk>();
     const newChunks = new Map<Digest, string>();
     let start = 0;
     for (const end of chunkEnds(digests, digestBits)) {
-      const reused = before === undefined ? undefined : reusedChunk(before, start, end, { n, m, first, last, isNew });
+      const reused = lined === undefined ? undefined : reusedChunk(before!, start, end, lined, isNew);
       if (reused !== undefined) chunks.set(start, reused);
       else {
         const text = chunkText(digests.slice(start, end));
@@ -494,22 +486,22 @@ function repacked(before: Buffer, mapped: AlignedMap<Digest, string>): Buffer {
 
 /**
  * The chunk of `before` that holds exactly the segments of the new chunk [start, end), if any: none
- * of them new, all on the same side of the new ones (so at one offset in `before`), and a chunk of
- * `before` starting at that place with the same length.
+ * of them new, all on one side of `shiftFrom` (so at one offset in `before`, see `mapAligned`), and
+ * a chunk of `before` starting at that place with the same length.
  */
 function reusedChunk(
   before: StoredFile,
   start: number,
   end: number,
-  at: { n: number; m: number; first: number; last: number; isNew: ReadonlySet<number> },
+  lined: AlignedMap<Digest, string>,
+  isNew: ReadonlySet<number>,
 ): StoredChunk | undefined {
-  let offset: number;
-  if (end <= at.first) offset = 0;
-  else if (start > at.last) offset = at.m - at.n;
-  else if (at.n === at.m) {
-    for (let i = start; i < end; i++) if (at.isNew.has(i)) return undefined;
-    offset = 0;
-  } else return undefined;
+  if (start < lined.shiftFrom && end > lined.shiftFrom) return undefined;
+  const { fresh } = lined;
+  // Most chunks lie wholly before the first new segment or after the last: nothing to look up.
+  if (fresh.length > 0 && end > fresh[0]! && start <= fresh[fresh.length - 1]!)
+    for (let i = start; i < end; i++) if (isNew.has(i)) return undefined;
+  const offset = start < lined.shiftFrom ? 0 : lined.shift;
   const chunk = before.chunks.get(start + offset);
   return chunk?.end === end + offset ? chunk : undefined;
 }
