@@ -33,11 +33,23 @@ function closer(server: net.Server | http.Server): Closable {
 
 /** A port free on `host` right now (bound then released), for listeners HAProxy opens itself. */
 export async function freePort(host: string): Promise<number> {
-  const probe = net.createServer();
-  const port = await listen(probe, host);
-  await closer(probe).close();
-  return port;
+  // The kernel may hand the port it just freed to the next probe: two calls in a row (two VIPs on
+  // one address) then got the same port and the render refused the listener conflict. A port is
+  // handed out once per process.
+  for (let tries = 0; tries < 100; tries++) {
+    const probe = net.createServer();
+    const port = await listen(probe, host);
+    await closer(probe).close();
+    const key = `${host}:${port}`;
+    if (handedOut.has(key)) continue;
+    handedOut.add(key);
+    return port;
+  }
+  throw new Error(`no port on ${host} that was not handed out already, after 100 tries`);
 }
+
+/** Every `host:port` freePort has answered in this process. */
+const handedOut = new Set<string>();
 
 /** TLS for a member: its certificate, and optionally the CA whose client certificates it requires (mTLS). */
 export interface MemberTls {
