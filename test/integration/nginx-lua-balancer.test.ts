@@ -183,7 +183,13 @@ describe('balancing', () => {
 
   it('leastconn sends new requests to the idle peer while the other holds one, whichever worker takes them', async () => {
     const [h1, h2] = [holders.get('h1')!, holders.get('h2')!];
-    const held = get('/lc/hold');
+    // The hold must outlast the tally: a client timeout would end it in nginx (its count given
+    // back) while the member still holds the socket, and the last quick requests would go there.
+    let settled = false;
+    const hold = node.get('/lc/hold', { timeoutMs: 60_000 }).finally(() => {
+      settled = true;
+    });
+    hold.catch(() => {}); // awaited below; a failure before then must not surface as unhandled
     // The held request lands on one of the two; until it does, the other answers at once.
     const busy = await vi.waitFor(
       () => {
@@ -193,9 +199,11 @@ describe('balancing', () => {
       { timeout: 5000, interval: 10 },
     );
     const idle = busy === h1 ? 'h2' : 'h1';
-    expect(await tally('/lc/quick', 30)).toEqual({ [idle]: 30 });
+    const quick = await tally('/lc/quick', 30);
+    expect(settled, 'the held request was still in flight through the tally').toBe(false);
+    expect(quick).toEqual({ [idle]: 30 });
     busy.releaseAll();
-    expect((await held).status).toBe(200);
+    expect((await hold).status).toBe(200);
     // With nothing in flight, both take requests again.
     const after = await tally('/lc/quick', 30);
     expect(after.h1).toBeGreaterThanOrEqual(10);

@@ -107,6 +107,7 @@ http {
 ${dicts}
   init_by_lua_block { require("switchyard.init").init({}) }
   init_worker_by_lua_block { require("switchyard.init").init_worker() }
+  body_filter_by_lua_block { require("switchyard.balancer").body_filter() }
   log_by_lua_block { require("switchyard.stats").log() }
 ${upstreams}
 ${servers}

@@ -124,8 +124,13 @@ export class LuaNode {
     return answer.body;
   }
 
-  get(path: string, options: { headers?: Record<string, string>; localAddress?: string } = {}): Promise<HttpAnswer> {
-    return request({ ...this.vip, path, ...options });
+  /** One request to the tenant server; `timeoutMs` (3 s by default) bounds its whole exchange. */
+  get(
+    path: string,
+    options: { headers?: Record<string, string>; localAddress?: string; timeoutMs?: number } = {},
+  ): Promise<HttpAnswer> {
+    const { timeoutMs, ...rest } = options;
+    return request({ ...this.vip, path, ...rest }, timeoutMs);
   }
 
   /** Sends `n` requests, each on its own connection, and counts the members that answered. */

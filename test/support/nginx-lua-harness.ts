@@ -81,7 +81,9 @@ export function luaNginxConfig(dir: string, options: LuaNginxOptions): string {
     ...Object.entries(dicts).map(([name, size]) => `  lua_shared_dict ${name} ${size};`),
     `  init_by_lua_block { require("switchyard.init").init(${luaTable(init)}) }`,
     '  init_worker_by_lua_block { require("switchyard.init").init_worker() }',
-    // The rendered config's stats.log() gives the leastconn count back; this harness has no stats.
+    // As the rendered config: the count is given back as the answer ends, else in the log phase
+    // (there by stats.log(); this harness has no stats).
+    '  body_filter_by_lua_block { require("switchyard.balancer").body_filter() }',
     '  log_by_lua_block { require("switchyard.balancer").release() }',
     '  proxy_http_version 1.1;',
     '  proxy_set_header Connection "";',

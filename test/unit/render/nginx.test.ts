@@ -436,6 +436,8 @@ describe('upstreams', () => {
       // The balancer reads the cookie and header_filter sets it: no maps, no add_header.
       expect(config).not.toMatch(/\$cookie_|Set-Cookie|hash \$/);
       expect(config).toContain('    header_filter_by_lua_block { require("switchyard.balancer").header_filter() }\n');
+      // leastconn's count is given back as the answer ends, before the client can send its next request.
+      expect(config).toContain('    body_filter_by_lua_block { require("switchyard.balancer").body_filter() }\n');
       expect(config).toContain(
         '            set $sy_upstream t_a_p_ck_srvid;\n            proxy_pass http://t_a_p_ck_srvid;',
       );

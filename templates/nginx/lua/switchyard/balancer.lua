@@ -4,7 +4,9 @@
 -- The rules are HAProxy's, so one member set gives one distribution on both proxies:
 -- - roundrobin: smooth weighted round robin (nginx's own), per worker;
 -- - leastconn: HAProxy's key (lb_fwlc.c), over requests in flight counted node-wide in sy_live
---   (release() gives the count back when the request ends, from the log phase): 0 for an idle
+--   (body_filter() gives the count back as the answer's last byte is passed on, so a client's next
+--   request never finds the peer still counted for one it has finished; release() in the log
+--   phase covers requests that end otherwise): 0 for an idle
 --   peer, else (in flight + 1) / weight; the lowest wins and equals take turns, the one picked
 --   longest ago first, whatever their weights (so idle peers rotate evenly, as on HAProxy);
 -- - source: the client address (its 32-bit words XORed, as HAProxy's map-based hash) modulo the
@@ -275,6 +277,15 @@ function M.balance(name)
   if u.algorithm == "leastconn" then
     ngx.shared.sy_live:incr(peer.live, 1, 0)
     ctx.sy_live_key = peer.live
+  end
+end
+
+--- body_filter_by_lua: the peer has answered once its last buffer passes here, which is before
+--- the client can have it all; the leastconn count is given back now rather than in the log phase,
+--- which runs after the client may already have sent its next request to another worker.
+function M.body_filter()
+  if ngx.arg[2] then
+    M.release()
   end
 end
 
