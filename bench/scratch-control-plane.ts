@@ -17,7 +17,7 @@ export interface ScratchControlPlane {
 
 /**
  * A control plane of a benchmark's own: a scratch PostgreSQL database, an admin token, `env` on
- * top. Logs errors only unless `env` sets LOG_LEVEL, so that stdout stays the benchmark's one JSON line.
+ * top. Logs errors only unless `env` sets LOG_LEVEL, and on stderr, so that stdout stays the benchmark's one JSON line.
  */
 export async function startScratchControlPlane(
   name: string,
@@ -36,7 +36,7 @@ export async function startScratchControlPlane(
       SWITCHYARD_LEADER_RETRY_MS: '100',
       ...env,
     });
-    cp = await startControlPlane(config, createLogger(config.logLevel));
+    cp = await startControlPlane(config, createLogger(config.logLevel, 'stderr'));
   } catch (err) {
     await db.drop();
     throw err;
