@@ -1,4 +1,5 @@
 import { ConfigError } from '../config.js';
+import { ConfigDirLockedError } from '../fleet/agent/config-dir-lock.js';
 import { NotFoundError, ValidationError } from '../domain/errors.js';
 import { ApiError, ClientConfigError } from './api-client.js';
 import type { Output } from './apply-reporter.js';
@@ -27,6 +28,8 @@ export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof ApiError) return err.exitCode;
   if (err instanceof UsageError || err instanceof ClientConfigError || err instanceof ConfigError)
     return EXIT.invalidInput;
+  // Another agent runs on the --config-dir given: the argument is what to change.
+  if (err instanceof ConfigDirLockedError) return EXIT.invalidInput;
   if (err instanceof NotFoundError || err instanceof ValidationError) return EXIT.invalidInput;
   return EXIT.serverError;
 }

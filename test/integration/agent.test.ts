@@ -1,12 +1,14 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onceExitCode, parseAgentOptions, type AgentFlags } from '../../src/cli/agent.js';
 import { buildAgent } from '../../src/cli/build-agent.js';
 import { loadConfig } from '../../src/config.js';
 import type { Agent } from '../../src/fleet/agent/agent.js';
+import { ConfigDirLock } from '../../src/fleet/agent/config-dir-lock.js';
+import { releasesDirOf } from '../../src/fleet/agent/release-names.js';
 import { createLogger } from '../../src/logger.js';
 import { startControlPlane, type ControlPlane } from '../../src/main.js';
 import { startTestApp, type TestApp } from '../support/app.js';
@@ -188,8 +190,20 @@ describe('HAProxy node', () => {
       socket(),
     ];
     const closed = await freePort('127.0.0.1');
-    // The run that applies goes alone: an agent starting on the same directory clears stale
-    // staging directories, which would include the one the applying run is writing (a CI failure).
+    // While another agent holds the directory (this test process, through the agent's own lock),
+    // a run refuses at once with what to do, and writes nothing.
+    const releases = releasesDirOf(h.configDir);
+    mkdirSync(releases, { recursive: true });
+    const holder = new ConfigDirLock(releases, h.configDir);
+    await holder.acquire();
+    const locked = await runCli([...base, '--control-plane', h.app.url], env).finally(() => holder.release());
+    expect(locked).toMatchObject({
+      code: 1,
+      output: expect.stringContaining(`another agent (pid ${process.pid} on ${hostname()}, since`),
+    });
+    expect(locked.output).toContain(`manages ${h.configDir}: stop it first, or give this agent another --config-dir`);
+    expect(existsSync(h.configDir)).toBe(false);
+    // The run that applies goes alone: a run started beside it would find the directory locked.
     const ok = await runCli([...base, '--control-plane', h.app.url], env);
     const [noToken, unreachable] = await Promise.all([
       runCli([...base, '--control-plane', h.app.url], { SWITCHYARD_AGENT_TOKEN: '', LOG_LEVEL: 'warn' }),

@@ -6,6 +6,7 @@ import { KEEPALIVED_FILES } from '../../domain/config-files.js';
 import type { NodeKind } from '../../domain/node.js';
 import type { RenderedFiles } from '../../domain/snapshot.js';
 import type { Logger } from '../../logger.js';
+import { ConfigDirLock } from './config-dir-lock.js';
 import {
   adoptedReleaseName,
   failedReleaseName,
@@ -48,21 +49,32 @@ const SCRATCH_PREFIX = '.validate-';
  */
 export class AgentStore {
   readonly releasesDir: string;
+  private readonly lock: ConfigDirLock;
 
   constructor(
     readonly configDir: string,
     private readonly logger: Logger,
   ) {
     this.releasesDir = releasesDirOf(configDir);
+    this.lock = new ConfigDirLock(this.releasesDir, configDir);
   }
 
   /**
-   * Creates the releases directory, removes what a crash mid-apply left behind, and adopts a
-   * plain directory at configDir (files put there before the agent ran) as the first release.
+   * Creates the releases directory and takes its lock (one agent per configDir: throws
+   * ConfigDirLockedError, touching nothing, while another live agent holds it), then removes what
+   * a crash mid-apply left behind, and adopts a plain directory at configDir (files put there
+   * before the agent ran) as the first release.
    */
   async init(): Promise<void> {
     // 0755: nginx workers run unprivileged and must reach their temp directories through here.
     await mkdir(this.releasesDir, { recursive: true, mode: 0o755 });
+    const { replaced } = await this.lock.acquire();
+    if (replaced !== null) {
+      this.logger.warn(
+        { lock: this.lock.path, deadHolder: replaced },
+        'took over the config directory lock of an agent that is no longer running',
+      );
+    }
     for (const entry of await readdir(this.releasesDir)) {
       if (entry.startsWith(STAGING_PREFIX) || entry.startsWith(SCRATCH_PREFIX))
         await rm(join(this.releasesDir, entry), { recursive: true, force: true });
@@ -77,6 +89,11 @@ export class AgentStore {
       { configDir: this.configDir, release: name },
       'adopted the existing directory as a release; configDir is now a symlink the agent manages',
     );
+  }
+
+  /** Gives the config directory up for another agent (when this one stops). */
+  async close(): Promise<void> {
+    await this.lock.release();
   }
 
   /** The active release, or null before the first apply. */

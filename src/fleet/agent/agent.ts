@@ -13,6 +13,7 @@ import { probeListeners } from './listener-probe.js';
 import type { NodeKind } from '../../domain/node.js';
 import type { Logger } from '../../logger.js';
 import type { AgentStore, Release, ReleaseManifest } from './agent-store.js';
+import { ConfigDirLockedError } from './config-dir-lock.js';
 import { decideApply } from './apply-decision.js';
 import { jitteredDelay, type BackoffPolicy } from '../../util/backoff.js';
 import { ControlPlaneError, type AgentReport, type ControlPlaneApi } from './control-plane-client.js';
@@ -126,12 +127,17 @@ export class Agent {
     try {
       await this.deps.store.init();
     } catch (error) {
-      this.log.fatal(
-        { err: error, configDir: this.options.configDir },
-        'cannot prepare configDir and its releases directory: check that the agent may write to its parent',
-      );
+      this.logInitFailure(error);
       return { status: 'refused', message: (error as Error).message };
     }
+    try {
+      return await this.applyCurrent();
+    } finally {
+      await this.deps.store.close();
+    }
+  }
+
+  private async applyCurrent(): Promise<OnceResult> {
     let config: DeliveredConfig;
     try {
       const answer = await this.deps.client.fetchConfig({ etag: null, waitSeconds: 0, signal: this.abort.signal });
@@ -307,20 +313,32 @@ export class Agent {
     try {
       await this.deps.store.init();
     } catch (error) {
-      this.log.fatal(
-        { err: error, configDir: this.options.configDir },
-        'cannot prepare configDir and its releases directory: check that the agent may write to its parent',
-      );
+      this.logInitFailure(error);
       throw error;
     }
-    while (!this.stopped) {
-      try {
-        await this.pollOnce();
-      } catch (error) {
-        if (this.stopped || axios.isCancel(error)) break;
-        await this.sleep(this.onFailure(error));
+    try {
+      while (!this.stopped) {
+        try {
+          await this.pollOnce();
+        } catch (error) {
+          if (this.stopped || axios.isCancel(error)) break;
+          await this.sleep(this.onFailure(error));
+        }
       }
+    } finally {
+      await this.deps.store.close();
     }
+  }
+
+  private logInitFailure(error: unknown): void {
+    if (error instanceof ConfigDirLockedError) {
+      this.log.fatal({ configDir: this.options.configDir, holder: error.holder }, error.message);
+      return;
+    }
+    this.log.fatal(
+      { err: error, configDir: this.options.configDir },
+      'cannot prepare configDir and its releases directory: check that the agent may write to its parent',
+    );
   }
 
   private async pollOnce(): Promise<void> {

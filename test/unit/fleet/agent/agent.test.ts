@@ -144,7 +144,12 @@ const retryDelays = (level: number) =>
   logged.filter((l) => l.level === level && l.retryInMs !== undefined).map((l) => l.retryInMs);
 
 function startAgent(over: Partial<ConstructorParameters<typeof Agent>[0]> = {}): Promise<void> {
-  agent = new Agent(
+  agent = newAgent(over);
+  return agent.run();
+}
+
+function newAgent(over: Partial<ConstructorParameters<typeof Agent>[0]> = {}): Agent {
+  return new Agent(
     {
       node: 'edge-1',
       kind: 'haproxy',
@@ -166,7 +171,6 @@ function startAgent(over: Partial<ConstructorParameters<typeof Agent>[0]> = {}):
       random: () => 0.5,
     },
   );
-  return agent.run();
 }
 
 /** The agent acts within milliseconds; the bound is generous for a loaded machine. */
@@ -336,6 +340,29 @@ describe('the agent loop', () => {
     expect(errors.map((l) => l.retryInMs)).toEqual(errors.map(() => 150));
     expect(errors[0]?.msg).toMatch(/refused the agent token \(401\): set SWITCHYARD_AGENT_TOKEN/);
     expect(existsSync(configDir)).toBe(false);
+  });
+
+  it('a second agent on the same configDir refuses to start and touches nothing until the first stops', async () => {
+    const { mkdirSync } = await import('node:fs');
+    void startAgent();
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
+    // What the first agent would have mid-apply: a second one's start-up clean-up used to delete it.
+    const staging = join(`${configDir}.releases`, '.staging-in-progress');
+    mkdirSync(staging);
+    const active = readlinkSync(configDir);
+    const second = newAgent();
+    await expect(second.run()).rejects.toThrow(
+      new RegExp(`another agent \\(pid ${process.pid} on .+\\) manages ${configDir}: stop it first`),
+    );
+    expect(existsSync(staging)).toBe(true);
+    expect(readlinkSync(configDir)).toBe(active);
+    expect(await second.once()).toMatchObject({ status: 'refused', message: expect.stringContaining('another agent') });
+    expect(cp.outcomes()).toHaveLength(1);
+    // Stopped, the first gives the directory up: the next agent starts, clears the leftover, announces.
+    await agent.stop();
+    void startAgent();
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'announced' }).toBe(2);
+    expect(existsSync(staging)).toBe(false);
   });
 
   it('adopts a directory that was there before the agent', async () => {
