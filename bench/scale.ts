@@ -9,7 +9,9 @@
  *    4 writes each (tenant with a small reservation, pool `web`, its 2 members in one PUT, an HTTP
  *    VIP `www` on an address of its own, one port for all); writes/s and time per write in windows
  *    of BENCH_STEP tenants (default 1,000): the last window against the first;
- *  - every agent's lag behind the desired revision during the stream, sampled every 500 ms;
+ *  - every agent's lag behind the desired revision during the stream, sampled every 500 ms, and
+ *    where its applies' time went (their count, reloads, and the p50/p99 of staging, validation,
+ *    reload and the whole apply, from the agent's own log lines);
  *  - after the last write: time until every node converged, and the last tenant's VIP answering
  *    200 through the proxies (each node told apart: HAProxy by its frontend's session count,
  *    NGINX by its Server header);
@@ -182,6 +184,28 @@ function isWarning(line: string): boolean {
   } catch {
     return true;
   }
+}
+
+/** Per node: each apply's timings as its agent logged them ('applied and reloaded' / 'applied without a reload'). */
+const applies = new Map<string, { reloaded: boolean; ms: Record<string, number> }[]>();
+
+/** Records an agent's apply line; forwards its warnings. */
+function agentLine(node: string): (line: string) => boolean {
+  return (line) => {
+    if (line.includes('"msg":"applied')) {
+      try {
+        const entry = JSON.parse(line) as { msg: string; ms?: Record<string, number> };
+        if (entry.ms !== undefined) {
+          let list = applies.get(node);
+          if (list === undefined) applies.set(node, (list = []));
+          list.push({ reloaded: entry.msg === 'applied and reloaded', ms: entry.ms });
+        }
+      } catch {
+        // not one of the agent's JSON lines
+      }
+    }
+    return isWarning(line);
+  };
 }
 
 function memoryOf(pid: number): { rssMb: number; peakMb: number } {
@@ -540,10 +564,11 @@ try {
         {
           cwd: REPO,
           stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, SWITCHYARD_AGENT_TOKEN: n.token, LOG_LEVEL: 'warn' },
+          // info: each apply's line says where its time went (validation, reload).
+          env: { ...process.env, SWITCHYARD_AGENT_TOKEN: n.token, LOG_LEVEL: 'info' },
         },
       ),
-      isWarning,
+      agentLine(n.name),
     );
   }
   let seen: NodeView[] = [];
@@ -909,6 +934,22 @@ try {
       p99S: num(pct(xs, 99)),
       maxS: num(xs.length ? Math.max(...xs) : NaN),
     };
+  /** Per node, its applies and where their time went: each step's p50 / p99 in ms. */
+  const agentApplies: Record<string, object> = {};
+  for (const [name, list] of applies) {
+    const step = (key: string) => {
+      const xs = list.map((a) => a.ms[key]).filter((x): x is number => x !== undefined);
+      return xs.length === 0 ? null : { p50: num(pct(xs, 50)), p99: num(pct(xs, 99)) };
+    };
+    agentApplies[name] = {
+      applies: list.length,
+      reloads: list.filter((a) => a.reloaded).length,
+      totalMs: step('total'),
+      validateMs: step('validate'),
+      reloadMs: step('reload'),
+      stageMs: step('stage'),
+    };
+  }
   const memberP99 = pct(changeMs, 99);
   // The target is the HAProxy node's build (the Runtime API made the change live; NGINX nodes render whole and reload).
   const haproxyBuildP99 = buildMs.haproxy?.p99Ms ?? Infinity;
@@ -937,6 +978,7 @@ try {
     windows,
     throughputRatio: num(throughputRatio),
     lag: FLEET === 'full' ? lag : null,
+    agentApplies: FLEET === 'full' ? agentApplies : null,
     convergedAfterLastWriteS: convergedAfterLastWriteS === null ? null : num(convergedAfterLastWriteS),
     lastVip,
     lastVipServes,

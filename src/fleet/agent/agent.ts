@@ -182,12 +182,21 @@ export class Agent {
     }
     const name = await store.newName(config.contentHash);
     const log = this.log.child({ revision: config.revision, contentHash: config.contentHash, release: name });
+    // Where an apply's time goes (logged with its outcome): what an agent's lag is made of.
+    const started = performance.now();
+    const ms: { stage?: number; validate?: number; reload?: number; total?: number } = {};
+    const lap = (step: keyof typeof ms, from: number) => {
+      ms[step] = Math.round(performance.now() - from);
+      return performance.now();
+    };
     let swapped = false;
     let release: string | null = null;
     try {
       const staged = await store.stage(name, config.files, this.manifest(config));
       release = staged;
+      const mark = lap('stage', started);
       const verdict = await validator.validate(config.files, store.configDir, store.scratchDir());
+      lap('validate', mark);
       if (!verdict.ok) {
         const kept = await store.keepFailed(staged, name);
         log.error(
@@ -215,7 +224,9 @@ export class Agent {
       await store.activate(store.linkTo(name));
       swapped = true;
       if (decision.action === 'reload') {
+        const reloading = performance.now();
         const reloaded = await reloader.reload(current?.dir ?? null);
+        lap('reload', reloading);
         if (!reloaded.ok) {
           await store.activate(current?.link ?? null);
           swapped = false;
@@ -233,9 +244,11 @@ export class Agent {
           return { status: 'failed', release: kept, message, ...(failedListeners.length > 0 && { failedListeners }) };
         }
         this.versionCache = null;
-        log.info({ reason: decision.reason, detail: reloaded.detail }, 'applied and reloaded');
+        lap('total', started);
+        log.info({ reason: decision.reason, detail: reloaded.detail, ms }, 'applied and reloaded');
       } else {
-        log.info({ reason: decision.reason }, 'applied without a reload');
+        lap('total', started);
+        log.info({ reason: decision.reason, ms }, 'applied without a reload');
       }
       if (vrrp.changed) await this.reloadKeepalived(log);
       await this.prune(name, current);

@@ -128,11 +128,11 @@ function version(weight: number, check = '/healthz'): DeliveredConfig {
   };
 }
 
-/** What the agent logged at warn and above: each failure's line says how long it waits before the next try. */
+/** What the agent logged at info and above: each failure's line says how long it waits before the next try. */
 let logged: { level: number; msg: string; retryInMs?: number }[] = [];
 const capturingLogger = () =>
   pino(
-    { level: 'warn' },
+    { level: 'info' },
     new Writable({
       write: (chunk: Buffer, _e, done) => {
         logged.push(JSON.parse(chunk.toString()));
@@ -221,6 +221,18 @@ describe('the agent loop', () => {
     await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'check applied' }).toBe(3);
     expect(cp.outcomes()[2]).toMatchObject({ event: 'applied', reloaded: true });
     expect(proxy.reloads).toBe(2);
+    // Each apply says where its time went: a reload's line has the reload's share, the other none.
+    const applied = logged.filter((l) => /^applied /.test(l.msg)) as unknown as {
+      msg: string;
+      ms: Record<string, number>;
+    }[];
+    expect(applied.map((l) => [l.msg, Object.keys(l.ms).sort()])).toEqual([
+      ['applied and reloaded', ['reload', 'stage', 'total', 'validate']],
+      ['applied without a reload', ['stage', 'total', 'validate']],
+      ['applied and reloaded', ['reload', 'stage', 'total', 'validate']],
+    ]);
+    for (const { ms } of applied)
+      expect(ms.total).toBeGreaterThanOrEqual(ms.stage! + ms.validate! + (ms.reload ?? 0) - 2);
   });
 
   it('when the validator refuses, then nothing changes, a .failed copy is kept, and it waits for a different config', async () => {
