@@ -316,7 +316,8 @@ describe('a fleet of two HAProxy nodes and one NGINX node', () => {
     startAgent(edge1, { haproxyBin: flakyHaproxy(join(root, 'edge-1'), flag) });
     const release = activeRelease(edge1.configDir);
     const workerBefore = (await masterCli(edge1.socket).showProc()).workers.find((w) => w.current)!.pid;
-    await expectOk(app, 'PATCH', '/v1/tenants/t1/pools/web', { healthCheck: { ...CHECK, path: '/refused' } });
+    // A change that does not reload is checked before it goes in (a reload is its own check).
+    await expectOk(app, 'PATCH', '/v1/tenants/t1/pools/web/members/m1', { weight: 17 });
     const status = await nodeError(app.admin, 'edge-1', /node-local check failed/i, 20_000);
     expect(status.status.lastError).toBeTruthy();
     expect(activeRelease(edge1.configDir)).toBe(release);

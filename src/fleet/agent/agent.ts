@@ -20,6 +20,7 @@ import { ControlPlaneError, type AgentReport, type ControlPlaneApi } from './con
 import { deliveryProblem, type DeliveredConfig } from './delivered-config.js';
 import type { ProxyReloader } from './reload/proxy-reloader.js';
 import type { ProxyValidator } from './proxy-validator.js';
+import type { Result } from '../../util/result.js';
 import type { KeepalivedControl } from './keepalived-control.js';
 
 export interface AgentOptions {
@@ -195,8 +196,19 @@ export class Agent {
       const staged = await store.stage(name, config.files, this.manifest(config));
       release = staged;
       const mark = lap('stage', started);
-      const verdict = await validator.validate(config.files, store.configDir, store.scratchDir());
-      lap('validate', mark);
+      const decision = decideApply(running(current), config, await reloader.running());
+      // A running proxy that reloads parses the new files itself and, refusing them, keeps serving
+      // with its old workers (HAProxy's master, NGINX's master); the agent then puts the previous
+      // release back. A whole-file check before that would parse every file twice per apply, most
+      // of an agent's lag under a stream of changes (docs/operating-nodes.md). Files that are not
+      // reloaded now (no proxy yet, or a change that needs no reload) have no such fallback at the
+      // next start or reload, so they are checked first.
+      const checkFirst = decision.action !== 'reload';
+      let verdict: Result = { ok: true, output: '' };
+      if (checkFirst) {
+        verdict = await validator.validate(config.files, store.configDir, store.scratchDir());
+        lap('validate', mark);
+      }
       if (!verdict.ok) {
         const kept = await store.keepFailed(staged, name);
         log.error(
@@ -214,7 +226,6 @@ export class Agent {
         );
         return { status: 'rejected', release: kept, message: vrrp.message };
       }
-      const decision = decideApply(running(current), config, await reloader.running());
       await reloader.prepare({
         stagedDir: staged,
         activeDir: current?.dir ?? null,
@@ -231,6 +242,15 @@ export class Agent {
           await store.activate(current?.link ?? null);
           swapped = false;
           const kept = await store.keepFailed(release, name);
+          // The check skipped before the reload names the cause now, when it is in the files.
+          if (!checkFirst) verdict = await validator.validate(config.files, store.configDir, store.scratchDir());
+          if (!verdict.ok) {
+            log.error(
+              { kept, error: verdict.message },
+              'the proxy refused to reload the new files, which do not pass its check; the previous release is active again and still serving. Fix the cause and change the config (the rejected copy is kept for inspection)',
+            );
+            return { status: 'rejected', release: kept, message: verdict.message };
+          }
           const failedListeners = await this.unbindable(config, current);
           const blamed =
             failedListeners.length === 0
