@@ -11,7 +11,8 @@
  *    of BENCH_STEP tenants (default 1,000): the last window against the first;
  *  - every agent's lag behind the desired revision during the stream, sampled every 500 ms, and
  *    where its applies' time went (their count, reloads, and the p50/p99 of staging, validation,
- *    reload and the whole apply, from the agent's own log lines);
+ *    reload and the whole apply, from the agent's own log lines), and the agents' config fetches
+ *    and reports as the control plane timed them;
  *  - after the last write: time until every node converged, and the last tenant's VIP answering
  *    200 through the proxies (each node told apart: HAProxy by its frontend's session count,
  *    NGINX by its Server header);
@@ -354,6 +355,31 @@ async function buildMetrics(): Promise<Map<string, { sum: number; count: number 
     out.set(m[2]!, entry);
   }
   return out;
+}
+
+/**
+ * The agents' requests as the control plane timed them (its request-duration histogram, the whole
+ * run): per method, route and status, how many and their mean. A config fetch that found a newer
+ * build answers at once; one that waited for it holds the wait too.
+ */
+async function agentRequestMetrics(): Promise<Record<string, { count: number; meanMs: number | null }>> {
+  const res = await fetch(`${baseUrl}/metrics`, {
+    headers: { authorization: `Bearer ${adminToken}` },
+    signal: AbortSignal.timeout(60_000),
+  });
+  if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
+  const sums = new Map<string, { sum: number; count: number }>();
+  for (const m of (await res.text()).matchAll(
+    /^switchyard_http_request_duration_seconds_(sum|count)\{method="([A-Z]+)",route="(\/v1\/nodes\/:node\/(?:config|status))",status="(\d+)"\} (\S+)$/gm,
+  )) {
+    const key = `${m[2]} ${m[3]} ${m[4]}`;
+    const entry = sums.get(key) ?? { sum: 0, count: 0 };
+    entry[m[1] as 'sum' | 'count'] = Number(m[5]);
+    sums.set(key, entry);
+  }
+  return Object.fromEntries(
+    [...sums].map(([key, { sum, count }]) => [key, { count, meanMs: count > 0 ? num((sum / count) * 1000) : null }]),
+  );
 }
 
 /** Mean build time (ms) per kind between two snapshots of the histogram. */
@@ -944,6 +970,7 @@ try {
     agentApplies[name] = {
       applies: list.length,
       reloads: list.filter((a) => a.reloaded).length,
+      fetchMs: step('fetch'),
       totalMs: step('total'),
       validateMs: step('validate'),
       reloadMs: step('reload'),
@@ -979,6 +1006,7 @@ try {
     throughputRatio: num(throughputRatio),
     lag: FLEET === 'full' ? lag : null,
     agentApplies: FLEET === 'full' ? agentApplies : null,
+    agentRequests: FLEET === 'full' ? await agentRequestMetrics() : null,
     convergedAfterLastWriteS: convergedAfterLastWriteS === null ? null : num(convergedAfterLastWriteS),
     lastVip,
     lastVipServes,

@@ -169,7 +169,7 @@ export class Agent {
    * Stages, validates, swaps and (for structural changes) reloads one config. Never throws: an
    * unexpected error (a full disk, a permission) restores the previous release and is a failure.
    */
-  async apply(config: DeliveredConfig): Promise<ApplyOutcome> {
+  async apply(config: DeliveredConfig, fetchedInMs?: number): Promise<ApplyOutcome> {
     const { store, validator, reloader } = this.deps;
     const current = await store.current();
     if (current?.manifest?.contentHash === config.contentHash) return { status: 'unchanged' };
@@ -185,7 +185,8 @@ export class Agent {
     const log = this.log.child({ revision: config.revision, contentHash: config.contentHash, release: name });
     // Where an apply's time goes (logged with its outcome): what an agent's lag is made of.
     const started = performance.now();
-    const ms: { stage?: number; validate?: number; reload?: number; total?: number } = {};
+    const ms: { fetch?: number; stage?: number; validate?: number; reload?: number; total?: number } =
+      fetchedInMs === undefined ? {} : { fetch: Math.round(fetchedInMs) };
     const lap = (step: keyof typeof ms, from: number) => {
       ms[step] = Math.round(performance.now() - from);
       return performance.now();
@@ -391,6 +392,7 @@ export class Agent {
             Math.min(this.options.waitSeconds, Math.ceil((this.rejected!.at + retryRejectedMs - Date.now()) / 1000)),
           )
         : this.options.waitSeconds;
+    const asked = performance.now();
     const answer = await this.deps.client.fetchConfig({ etag, waitSeconds: wait, signal: this.abort.signal });
     this.reachable();
     if (!answer.changed) {
@@ -400,7 +402,7 @@ export class Agent {
       return;
     }
     const config = answer.config;
-    const outcome = await this.apply(config);
+    const outcome = await this.apply(config, performance.now() - asked);
     this.rejected =
       outcome.status === 'rejected' || outcome.status === 'failed'
         ? { contentHash: config.contentHash, at: Date.now() }

@@ -230,9 +230,9 @@ describe('the agent loop', () => {
       ms: Record<string, number>;
     }[];
     expect(applied.map((l) => [l.msg, Object.keys(l.ms).sort()])).toEqual([
-      ['applied and reloaded', ['reload', 'stage', 'total']],
-      ['applied without a reload', ['stage', 'total', 'validate']],
-      ['applied and reloaded', ['reload', 'stage', 'total']],
+      ['applied and reloaded', ['fetch', 'reload', 'stage', 'total']],
+      ['applied without a reload', ['fetch', 'stage', 'total', 'validate']],
+      ['applied and reloaded', ['fetch', 'reload', 'stage', 'total']],
     ]);
     expect(proxy.validations).toBe(1);
     for (const { ms } of applied)
