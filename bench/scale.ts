@@ -339,22 +339,31 @@ async function allConverged(atLeast: number, timeoutMs: number, everyMs = 100): 
   );
 }
 
-/** Sum and count of the control plane's config-build histogram, by node kind. */
-async function buildMetrics(): Promise<Map<string, { sum: number; count: number }>> {
+type Sums = Map<string, { sum: number; count: number }>;
+
+/** The `_sum` and `_count` series of one of the control plane's histograms that `series` matches ((sum|count) first, the value last), keyed by `keyOf`. */
+async function histogramSums(series: RegExp, keyOf: (m: RegExpMatchArray) => string): Promise<Sums> {
   const res = await fetch(`${baseUrl}/metrics`, {
     headers: { authorization: `Bearer ${adminToken}` },
     signal: AbortSignal.timeout(60_000),
   });
   if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
-  const out = new Map<string, { sum: number; count: number }>();
-  for (const m of (await res.text()).matchAll(
-    /^switchyard_config_build_duration_seconds_(sum|count)\{kind="([a-z]+)"\} (\S+)$/gm,
-  )) {
-    const entry = out.get(m[2]!) ?? { sum: 0, count: 0 };
-    entry[m[1] as 'sum' | 'count'] = Number(m[3]);
-    out.set(m[2]!, entry);
+  const out: Sums = new Map();
+  for (const m of (await res.text()).matchAll(series)) {
+    const key = keyOf(m);
+    const entry = out.get(key) ?? { sum: 0, count: 0 };
+    entry[m[1] as 'sum' | 'count'] = Number(m.at(-1));
+    out.set(key, entry);
   }
   return out;
+}
+
+/** Sum and count of the control plane's config-build histogram, by node kind. */
+function buildMetrics(): Promise<Sums> {
+  return histogramSums(
+    /^switchyard_config_build_duration_seconds_(sum|count)\{kind="([a-z]+)"\} (\S+)$/gm,
+    (m) => m[2]!,
+  );
 }
 
 /**
@@ -363,30 +372,17 @@ async function buildMetrics(): Promise<Map<string, { sum: number; count: number 
  * build answers at once; one that waited for it holds the wait too.
  */
 async function agentRequestMetrics(): Promise<Record<string, { count: number; meanMs: number | null }>> {
-  const res = await fetch(`${baseUrl}/metrics`, {
-    headers: { authorization: `Bearer ${adminToken}` },
-    signal: AbortSignal.timeout(60_000),
-  });
-  if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
-  const sums = new Map<string, { sum: number; count: number }>();
-  for (const m of (await res.text()).matchAll(
+  const sums = await histogramSums(
     /^switchyard_http_request_duration_seconds_(sum|count)\{method="([A-Z]+)",route="(\/v1\/nodes\/:node\/(?:config|status))",status="(\d+)"\} (\S+)$/gm,
-  )) {
-    const key = `${m[2]} ${m[3]} ${m[4]}`;
-    const entry = sums.get(key) ?? { sum: 0, count: 0 };
-    entry[m[1] as 'sum' | 'count'] = Number(m[5]);
-    sums.set(key, entry);
-  }
+    (m) => `${m[2]} ${m[3]} ${m[4]}`,
+  );
   return Object.fromEntries(
     [...sums].map(([key, { sum, count }]) => [key, { count, meanMs: count > 0 ? num((sum / count) * 1000) : null }]),
   );
 }
 
 /** Mean build time (ms) per kind between two snapshots of the histogram. */
-function buildDelta(
-  before: Map<string, { sum: number; count: number }>,
-  after: Map<string, { sum: number; count: number }>,
-): Record<string, { builds: number; meanMs: number | null }> {
+function buildDelta(before: Sums, after: Sums): Record<string, { builds: number; meanMs: number | null }> {
   const out: Record<string, { builds: number; meanMs: number | null }> = {};
   for (const [kind, a] of after) {
     const b = before.get(kind) ?? { sum: 0, count: 0 };

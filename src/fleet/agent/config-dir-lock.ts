@@ -56,11 +56,11 @@ export class ConfigDirLock {
     for (let attempt = 0; attempt < 3; attempt++) {
       if (await this.create(me)) {
         // A racer that judged the same stale lock dead may have removed ours and written its own.
-        if ((await readFile(this.path, 'utf8').catch(() => null)) !== me) continue;
+        if ((await this.read()) !== me) continue;
         this.held = me;
         return { replaced };
       }
-      const text = await readFile(this.path, 'utf8').catch(() => null);
+      const text = await this.read();
       if (text === null) continue; // released meanwhile
       const holder = parseHolder(text);
       if (holder === null) {
@@ -75,7 +75,7 @@ export class ConfigDirLock {
         throw new ConfigDirLockedError(this.configDir, holder);
       } else replaced = holder;
       // Stale: removed only if it is still the one judged (another agent may have replaced it).
-      if ((await readFile(this.path, 'utf8').catch(() => null)) === text) await unlink(this.path).catch(() => {});
+      if ((await this.read()) === text) await unlink(this.path).catch(() => {});
     }
     throw new Error(`could not take ${this.path}: other agents kept replacing it; start one agent per --config-dir`);
   }
@@ -83,9 +83,14 @@ export class ConfigDirLock {
   /** Removes the lock if this process still holds it. */
   async release(): Promise<void> {
     if (this.held === null) return;
-    const text = await readFile(this.path, 'utf8').catch(() => null);
+    const text = await this.read();
     if (text === this.held) await unlink(this.path).catch(() => {});
     this.held = null;
+  }
+
+  /** The lock file's text, or null when there is none. */
+  private read(): Promise<string | null> {
+    return readFile(this.path, 'utf8').catch(() => null);
   }
 
   private async create(content: string): Promise<boolean> {
