@@ -283,12 +283,20 @@ describe('noisy neighbour', () => {
     noisy = flood(node.portA, A_CLIENTS);
     const { maxconn, a } = await live(node.edge);
     expect(a.cap).toBe(maxconn);
+    let last: Live | null = null;
     await eventually(
       'A holding every connection of the process',
-      async () => ((await live(node.edge)).a.scur >= maxconn ? true : undefined),
+      async () => {
+        last = await live(node.edge);
+        return last.a.scur >= maxconn ? true : undefined;
+      },
       15_000,
       50,
-    );
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message}; last reading ${JSON.stringify(last)}, A's clients connected ${noisy!.connected()}, refused ${noisy!.refused()}`,
+      );
+    });
     const answers = await Promise.allSettled(
       Array.from({ length: 5 }, () => request({ host: HOST, port: node.portB, path: '/starved' }, 1500)),
     );
