@@ -191,6 +191,17 @@ export class NodeReconciler {
   }
 
   /**
+   * The node's agent reloaded it: the new worker holds what its files say, which may be older than
+   * what passes pushed since they were built, so the next pass may send the same commands as the
+   * last one. That is the worker catching up, not a proxy that drops what it acknowledged: the
+   * pass reads the whole node and its commands are checked by a follow-up as any others.
+   */
+  reloaded(): void {
+    this.lastSent = '';
+    this.wake();
+  }
+
+  /**
    * Builds the node's config again though the desired state did not move: the tenants held on it
    * changed (its agent could not bind some tenant's new listener), so its files do.
    */

@@ -70,7 +70,7 @@ export class Reconciler {
   /** A stop in progress: a second stop() (leadership lost, then shutdown) waits for the same one. */
   private stopping: Promise<void> | null = null;
   private readonly onChange = (change: { readonly revision: number }) => this.wake(change.revision);
-  private readonly onReloaded = (node: string) => this.nodes.get(node)?.wake();
+  private readonly onReloaded = (node: string) => this.nodes.get(node)?.reloaded();
   private readonly onRebuild = (node: string) => this.nodes.get(node)?.rebuild();
 
   constructor(

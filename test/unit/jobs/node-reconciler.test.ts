@@ -338,7 +338,7 @@ describe('NodeReconciler scoped passes (a change reads only the tenants it touch
       state.tenants = state.tenants.map((t) => (t.id === id ? tenant(id, 2) : t));
       reconciler.wake(state.revision);
     };
-    return { reconciler, state, scopes, change };
+    return { reconciler, state, scopes, change, logger: deps.logger };
   }
 
   it('reads the whole node first, then only the tenant a commit changed; a timer or reload wake reads it whole again', async () => {
@@ -375,5 +375,30 @@ describe('NodeReconciler scoped passes (a change reads only the tenants it touch
     await vi.waitFor(() => expect(s.scopes.length).toBeGreaterThanOrEqual(3));
     await s.reconciler.stop();
     expect(s.scopes.slice(0, 3)).toEqual(['whole', ['c'], ['c']]);
+  });
+
+  it("after an agent's reload, the last commands planned again are the new worker catching up: no warning, and a follow-up checks them", async () => {
+    const s = scopedHarness();
+    const warn = vi.spyOn(s.logger, 'warn');
+    s.reconciler.wake();
+    await s.reconciler.idle();
+    s.state.commands = 1;
+    s.change('c');
+    await vi.waitFor(() => expect(s.scopes.length).toBeGreaterThanOrEqual(3));
+    await s.reconciler.idle();
+    // Without a reload, the follow-up planning the same commands is a proxy that keeps nothing.
+    expect(s.scopes).toEqual(['whole', ['c'], ['c']]);
+    expect(warn.mock.calls.map((c) => c[1])).toEqual([
+      'runtime state does not converge: the same commands were planned twice',
+    ]);
+    warn.mockClear();
+    s.reconciler.reloaded();
+    await vi.waitFor(() => expect(s.scopes.length).toBeGreaterThanOrEqual(5));
+    await s.reconciler.idle();
+    await s.reconciler.stop();
+    // The pass after the reload sends them without a warning and is followed up; only that
+    // follow-up, planning them once more with no reload between, warns.
+    expect(s.scopes.slice(3)).toEqual(['whole', 'whole']);
+    expect(warn).toHaveBeenCalledTimes(1);
   });
 });
