@@ -11,10 +11,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { npmStartCommand } from './start-command.js';
 import { round } from './support.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const BIN = new URL('../bin/switchyard.mjs', import.meta.url).pathname;
+/** How `npm start` runs the control plane. */
+const START = npmStartCommand();
 const CLOCK_TICKS_PER_S = 100;
 
 interface Start {
@@ -32,12 +34,18 @@ function cpuMs(pid: number): number {
 }
 
 async function start(dataDir: string): Promise<Start> {
-  const env: NodeJS.ProcessEnv = { ...process.env, SWITCHYARD_DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...START.env,
+    SWITCHYARD_DATA_DIR: dataDir,
+    PORT: '0',
+    LOG_LEVEL: 'info',
+  };
   delete env.DATABASE_URL;
   delete env.SWITCHYARD_ADMIN_TOKEN;
   delete env.SWITCHYARD_SECRET_KEY;
   const began = Date.now();
-  const child = spawn(process.execPath, ['--max-semi-space-size=64', BIN, 'serve'], {
+  const child = spawn(process.execPath, [...START.nodeArgs, ...START.args], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -43,6 +43,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, httpMember, runtimeCommand, type Closable } from '../test/integration/haproxy-render-support.js';
+import { npmStartCommand } from './start-command.js';
 import { round, scratchDatabase } from './support.js';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 10_000);
@@ -59,6 +60,8 @@ const FLEET = process.env.BENCH_FLEET === 'none' ? 'none' : 'full';
 const KEEP_DB = process.env.BENCH_KEEP_DB === '1';
 /** With BENCH_KEEP_DB: the control plane's environment on the kept database, printed at the end. */
 let keptEnvironment = '';
+/** How `npm start` runs the control plane: its environment, node's flags, the script. */
+const START = npmStartCommand();
 const CP_NODE_ARGS = (process.env.BENCH_CP_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const SAMPLE_MS = 500;
 const PROGRESS_EVERY = 250;
@@ -484,29 +487,26 @@ try {
   baseUrl = `http://127.0.0.1:${cpPort}`;
   const cp = track(
     'control plane',
-    spawn(
-      process.execPath,
-      ['--max-semi-space-size=64', ...CP_NODE_ARGS, join(REPO, 'bin', 'switchyard.mjs'), 'serve'],
-      {
-        cwd: REPO,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: {
-          ...process.env,
-          DATABASE_URL: db.url,
-          HOST: '127.0.0.1',
-          PORT: String(cpPort),
-          SWITCHYARD_ADMIN_TOKEN: adminToken,
-          SWITCHYARD_SECRET_KEY: secretKey,
-          LOG_LEVEL: 'warn',
-          SWITCHYARD_RECONCILE: 'true',
-          // The poller's and rebalancer's periodic passes would land at random points of the stream.
-          SWITCHYARD_STATS: 'false',
-          SWITCHYARD_REBALANCE: 'false',
-          // The HAProxy nodes are registered before their proxies run: retry their Runtime API soon once they do.
-          SWITCHYARD_RECONCILE_RETRY_MAX_MS: '1000',
-        },
+    spawn(process.execPath, [...START.nodeArgs, ...CP_NODE_ARGS, ...START.args], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        ...START.env,
+        DATABASE_URL: db.url,
+        HOST: '127.0.0.1',
+        PORT: String(cpPort),
+        SWITCHYARD_ADMIN_TOKEN: adminToken,
+        SWITCHYARD_SECRET_KEY: secretKey,
+        LOG_LEVEL: 'warn',
+        SWITCHYARD_RECONCILE: 'true',
+        // The poller's and rebalancer's periodic passes would land at random points of the stream.
+        SWITCHYARD_STATS: 'false',
+        SWITCHYARD_REBALANCE: 'false',
+        // The HAProxy nodes are registered before their proxies run: retry their Runtime API soon once they do.
+        SWITCHYARD_RECONCILE_RETRY_MAX_MS: '1000',
       },
-    ),
+    }),
     // Its warnings from before the proxies run (Runtime API refused) are expected; kept in its tail only.
     (line) => fleetUp && isWarning(line),
   );
