@@ -421,6 +421,7 @@ export class NodeReconciler {
           node: node.name,
           revision: snapshot.revision,
           commands: results.length,
+          first: results.slice(0, 5).map((r) => r.command.line),
           scope: scope === undefined ? 'whole' : scope.tenants.size,
           snapshotMs: ms(started, loaded),
           planMs: ms(loaded, planned),
