@@ -190,7 +190,19 @@ describe('the Runtime API of a registered HAProxy node', () => {
       expect(received).toBe('');
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
-      await app.admin('DELETE', '/v1/nodes/edge-other');
+      const deleted = await app.admin('DELETE', '/v1/nodes/edge-other');
+      // Registering and removing a node re-placed t1 (a second replica, then none): the next test
+      // starts once edge-tls's Runtime API holds what that revision asks, with nothing pending.
+      const revision = Number(deleted.body.revision);
+      expect(revision).toBeGreaterThan(0);
+      await eventually(
+        `edge-tls's Runtime API at revision ${revision}`,
+        async () => {
+          const { runtime } = (await app.admin('GET', `/v1/nodes/${edge.name}`)).body.status;
+          return runtime.revision >= revision && runtime.pending === 0 ? true : undefined;
+        },
+        15_000,
+      );
     }
   });
 
