@@ -23,7 +23,8 @@ export interface MemberHealth {
 export function memberHealth(desired: DesiredRuntime, observed: ObservedRuntime): MemberHealth[] {
   const live = new Map(observed.servers.map((s) => [`${s.backend}/${s.name}`, s]));
   const out: MemberHealth[] = [];
-  for (const be of desired.backends) {
+  // Tenants left alone while their part is validated keep their members' health, under the names the node may hold.
+  for (const be of [...desired.backends, ...(desired.leftAlone?.backends ?? [])]) {
     for (const srv of be.servers) {
       const seen = live.get(`${be.name}/${srv.name}`);
       if (seen === undefined) continue;

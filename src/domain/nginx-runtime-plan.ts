@@ -41,6 +41,11 @@ export interface NginxPlanOptions {
    * does the first pass after the node has applied a newer configuration.
    */
   readonly deferRemovals?: boolean;
+  /**
+   * Entries of tenants whose part is still being validated (NodeSnapshot.unsettled), by upstream
+   * name and by tenant: the node may hold their old or their new state, and the plan leaves them be.
+   */
+  readonly leftAlone?: { readonly upstreams: ReadonlySet<string>; readonly caps: ReadonlySet<string> };
 }
 
 /**
@@ -63,6 +68,7 @@ export function planNginxRuntime(
     entry: NginxRuntimeChange['entry'],
     want: Readonly<Record<string, T>>,
     have: HeldState['upstreams'],
+    alone: ReadonlySet<string> | undefined,
   ) => {
     const set: Record<string, Versioned<T>> = {};
     const removed: string[] = [];
@@ -79,7 +85,7 @@ export function planNginxRuntime(
       changes.push({ entry, name, action: now === undefined ? 'add' : 'change' });
     }
     for (const name of Object.keys(have).sort()) {
-      if (Object.hasOwn(want, name)) continue;
+      if (Object.hasOwn(want, name) || alone?.has(name) === true) continue;
       if (have[name]!.revision > revision) {
         ahead.push(`${entry} ${name}`);
         continue;
@@ -93,8 +99,8 @@ export function planNginxRuntime(
     }
     return { set, removed };
   };
-  const upstreams = diff<NginxUpstream>('upstream', desired.upstreams, held.upstreams);
-  const caps = diff<NginxCaps>('caps', desired.caps, held.caps);
+  const upstreams = diff<NginxUpstream>('upstream', desired.upstreams, held.upstreams, options.leftAlone?.upstreams);
+  const caps = diff<NginxCaps>('caps', desired.caps, held.caps, options.leftAlone?.caps);
   if (changes.length === 0) return { push: null, changes, ahead, deferred };
   const removals = upstreams.removed.length + caps.removed.length > 0;
   return {

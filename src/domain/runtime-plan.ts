@@ -149,8 +149,10 @@ function planFrontends<C>(
   for (const fe of raises)
     plan.add(`raise the cap of frontend ${fe.name}`, () => [build.setFrontendMaxconn(fe.name, fe.maxconn)]);
   const wanted = new Set(desired.frontends.map((f) => f.name));
+  const alone = desired.leftAlone?.frontends;
   for (const fe of [...observed.frontends].sort(byKey((f) => f.name))) {
-    if (!wanted.has(fe.name)) plan.pendingReload.push(`frontend ${fe.name} is removed with the next reload`);
+    if (!wanted.has(fe.name) && alone?.has(fe.name) !== true)
+      plan.pendingReload.push(`frontend ${fe.name} is removed with the next reload`);
   }
 }
 
@@ -174,6 +176,7 @@ function planBackends<C>(
     planServers(plan, be, serversByBackend.get(be.name) ?? [], build, options);
   }
   const wanted = new Set(desired.backends.map((b) => b.name));
+  for (const b of desired.leftAlone?.backends ?? []) wanted.add(b.name);
   for (const [name, servers] of [...serversByBackend].sort(byKey(([n]) => n))) {
     if (!wanted.has(name))
       plan.pendingReload.push(`backend ${name} (${servers.length} servers) is removed with the next reload`);
@@ -328,8 +331,10 @@ function planCapsMap<C>(
   }
   for (const [key, value] of raises) plan.add(`set ${key} in ${map.file}`, () => [build.setMap(map.file, key, value)]);
   const wanted = new Set(map.entries.map(([k]) => k));
+  const alone = desired.leftAlone?.mapKeys;
   for (const key of [...live.keys()].sort()) {
-    if (!wanted.has(key)) plan.add(`delete ${key} from ${map.file}`, () => [build.delMap(map.file, key)]);
+    if (!wanted.has(key) && alone?.has(key) !== true)
+      plan.add(`delete ${key} from ${map.file}`, () => [build.delMap(map.file, key)]);
   }
 }
 

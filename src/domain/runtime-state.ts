@@ -13,6 +13,19 @@ export interface DesiredRuntime {
   readonly backends: readonly DesiredBackend[];
   readonly capsMap: DesiredMap;
   readonly certificates: readonly DesiredCertificate[];
+  /** Objects of tenants whose part is still being validated: the plan neither changes nor removes them. */
+  readonly leftAlone?: LeftAlone;
+}
+
+/**
+ * What a node may hold for tenants whose part is still being validated (NodeSnapshot.unsettled),
+ * under any of the names it may have had: the backends say whose members they hold, for health.
+ */
+export interface LeftAlone {
+  readonly tenants: ReadonlySet<string>;
+  readonly frontends: ReadonlySet<string>;
+  readonly backends: readonly DesiredBackend[];
+  readonly mapKeys: ReadonlySet<string>;
 }
 
 export interface DesiredFrontend {

@@ -16,6 +16,14 @@ export interface NodeSnapshot {
   readonly revision: number;
   readonly node: NodeSettings;
   readonly tenants: readonly TenantSnapshot[];
+  /**
+   * A runtime snapshot's tenants whose part is still being validated (see
+   * NodeConfigPlanner.runtimeSnapshot): their current state, and their last validated one when it
+   * has one. The node may already run either (its agent can load a build this process has not
+   * heard of yet), so runtime pushes leave what it holds for them alone; the pass after the build
+   * plans them. Builds' snapshots have none.
+   */
+  readonly unsettled?: readonly TenantSnapshot[];
 }
 
 export interface NodeSettings {

@@ -443,7 +443,7 @@ export class NodeReconciler {
     const pending = failed.length + waiting.length + plan.inProgress.length;
     const error = failed.length === 0 ? null : describeFailures(failed);
     await this.record(node, {
-      revision: pending === 0 ? snapshot.revision : null,
+      revision: pending === 0 && settled(snapshot) ? snapshot.revision : null,
       pending,
       error,
       sent: results.length,
@@ -568,7 +568,7 @@ export class NodeReconciler {
     early: Promise<NginxObservation>,
   ): Promise<PassOutcome> {
     const nginx = this.deps.nginx!;
-    const { desired, observation, plan } = await nginx.plan(node.name, address, snapshot, {
+    const { watched, observation, plan } = await nginx.plan(node.name, address, snapshot, {
       early,
       appliedRevision: node.appliedRevision,
     });
@@ -609,14 +609,14 @@ export class NodeReconciler {
     });
     const pending = outcome.failed.length + unanswered;
     await this.record(node, {
-      revision: pending === 0 ? snapshot.revision : null,
+      revision: pending === 0 && settled(snapshot) ? snapshot.revision : null,
       pending,
       error,
       sent: outcome.sent,
       failed: outcome.failed.length + unanswered,
     });
     // Health is bookkeeping: read after the push, never in the way of a change.
-    if (unanswered === 0) await this.saveNginxHealth(node.name, address, desired);
+    if (unanswered === 0) await this.saveNginxHealth(node.name, address, watched);
     if (error !== null) return { ok: false, error };
     // A push is checked by one more pass; the same push again means the node does not keep what
     // it acknowledged, and hammering it would not help: the timer takes over then.
@@ -656,6 +656,11 @@ export class NodeReconciler {
 }
 
 const RUNTIME_OUTCOMES = ['ok', 'error', 'not-executed'] as const;
+
+/** No tenant of the snapshot awaits validation: a pass that brought the node to it brought it to its revision. */
+function settled(snapshot: NodeSnapshot): boolean {
+  return snapshot.unsettled === undefined || snapshot.unsettled.length === 0;
+}
 
 /** Scoped health keys remembered (one per distinct scope, most often a single tenant's backends). */
 const SCOPED_HEALTH_KEPT = 1024;

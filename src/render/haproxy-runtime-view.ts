@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import type { MemberState } from '../domain/member.js';
-import type { DesiredBackend, DesiredRuntime, ServerAdmin } from '../domain/runtime-state.js';
+import type { DesiredBackend, DesiredRuntime, LeftAlone, ServerAdmin } from '../domain/runtime-state.js';
 import type { NodeSnapshot, TenantSnapshot } from '../domain/snapshot.js';
 import { cookiePersistentPools } from '../domain/structural.js';
 import { byName } from './haproxy-tenant-context.js';
@@ -40,7 +40,27 @@ export function toHaproxyRuntime(snapshot: NodeSnapshot, scope?: ReadonlySet<str
           : snapshot.tenants.some((t) => tenantRuntime(t, configDir).frontends.length > 0),
     },
     certificates: [...parts.flatMap((p) => p.certificates), ...nodeCertificate(snapshot)],
+    ...(snapshot.unsettled !== undefined &&
+      snapshot.unsettled.length > 0 && {
+        leftAlone: leftAlone(snapshot.unsettled, configDir),
+      }),
   };
+}
+
+/** The names unsettled tenants' parts may have on the node, under each state listed (current first). */
+function leftAlone(unsettled: readonly TenantSnapshot[], configDir: string): LeftAlone {
+  const tenants = new Set<string>();
+  const frontends = new Set<string>();
+  const backends = new Map<string, DesiredBackend>();
+  const mapKeys = new Set<string>();
+  for (const t of unsettled) {
+    const part = tenantRuntime(t, configDir);
+    tenants.add(t.id);
+    for (const f of part.frontends) frontends.add(f.name);
+    for (const b of part.backends) if (!backends.has(b.name)) backends.set(b.name, b);
+    for (const [key] of part.caps) mapKeys.add(key);
+  }
+  return { tenants, frontends, backends: [...backends.values()], mapKeys };
 }
 
 /** What a tenant's runtime part names on a node: what a pass scoped to the tenant reads. */

@@ -8,6 +8,7 @@ import {
   type NginxRuntimeState,
   type NginxUpstream,
 } from '../domain/nginx-runtime.js';
+import type { NginxPlanOptions } from '../domain/nginx-runtime-plan.js';
 import { ALGORITHMS, type HealthCheck } from '../domain/pool.js';
 import type { NodeSnapshot, TenantSnapshot } from '../domain/snapshot.js';
 import { safe, safeHealthCheck, safeInt, safeOneOf } from './guard.js';
@@ -130,6 +131,17 @@ export function toNginxRuntime(snapshot: NodeSnapshot, tenants?: ReadonlySet<str
     caps[tenant.id] = runtime.caps;
   }
   return { revision: snapshot.revision, upstreams, caps };
+}
+
+/** What unsettled tenants may hold on the node (NginxPlanOptions.leftAlone): their upstreams under any state listed, and their caps. */
+export function nginxLeftAlone(unsettled: readonly TenantSnapshot[]): NonNullable<NginxPlanOptions['leftAlone']> {
+  const upstreams = new Set<string>();
+  const caps = new Set<string>();
+  for (const t of unsettled) {
+    for (const [name] of tenantNginxRuntime(t).upstreams) upstreams.add(name);
+    caps.add(t.id);
+  }
+  return { upstreams, caps };
 }
 
 /** One flat string (see `flat` in render/haproxy.ts): a rope kept in a cache is copied by every GC. */

@@ -2,7 +2,7 @@ import type { HeldState, NginxRuntimeChannel, NginxRuntimeState } from '../domai
 import { planNginxRuntime, type NginxPlanOptions, type NginxRuntimePlan } from '../domain/nginx-runtime-plan.js';
 import type { NodeSnapshot } from '../domain/snapshot.js';
 import type { NginxChannels } from '../fleet/nginx-runtime/nginx-channel-pool.js';
-import { toNginxRuntime } from '../render/nginx-runtime-view.js';
+import { nginxLeftAlone, toNginxRuntime } from '../render/nginx-runtime-view.js';
 
 type Address = { readonly host: string; readonly port: number };
 
@@ -14,6 +14,8 @@ export type NginxObservation =
 /** One NGINX node's runtime picture: what it should hold, what it holds, and the push between. */
 export interface NginxNodeRuntime {
   readonly desired: NginxRuntimeState;
+  /** What member health is read against: `desired` and the tenants it leaves alone (NodeSnapshot.unsettled). */
+  readonly watched: NginxRuntimeState;
   readonly observation: NginxObservation;
   /** Null when the node could not be read. */
   readonly plan: NginxRuntimePlan | null;
@@ -60,9 +62,18 @@ export class NginxRuntimePlanner {
     const observation = await observing;
     const planOptions: NginxPlanOptions = {
       deferRemovals: options.appliedRevision === null || options.appliedRevision < snapshot.revision,
+      ...(snapshot.unsettled !== undefined &&
+        snapshot.unsettled.length > 0 && {
+          leftAlone: nginxLeftAlone(snapshot.unsettled),
+        }),
     };
+    const unsettled = snapshot.unsettled ?? [];
     return {
       desired,
+      watched:
+        unsettled.length === 0
+          ? desired
+          : toNginxRuntime({ ...snapshot, tenants: [...unsettled, ...snapshot.tenants] }),
       observation,
       plan: observation.ok ? planNginxRuntime(desired, observation.held, planOptions) : null,
     };

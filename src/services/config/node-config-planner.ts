@@ -149,11 +149,19 @@ export class NodeConfigPlanner {
   }
 
   /**
-   * What a HAProxy node's Runtime API should hold now, without waiting for the validator (whose
-   * run is most of a build's time): each tenant at its current state when that state was validated
-   * already, or differs from its last validated one only in what the Runtime API changes; otherwise
-   * (or while the tenant is held) at its last validated state, and left out if it has none. The
-   * build that follows validates for real; should it hold a tenant back, the next pass plans from it.
+   * What a node's runtime (HAProxy's Runtime API, NGINX's runtime channel) should hold now,
+   * without waiting for the validator (whose run is most of a build's time). Each tenant is at its
+   * current state when that state was validated already, or differs from its last validated one
+   * only in what the runtime changes; at its last validated state while the validator refuses its
+   * current one (the node's files hold that); left out when it has none and was refused.
+   *
+   * Any other tenant is unsettled: its current state awaits its first validation, or one that
+   * changes its structure. The build the node's agent loads next may have validated it already (a
+   * build commits before this process records it, and another replica's builds are recorded here
+   * only at the next whole read), so the node may hold either state: pushing the last validated
+   * one, or taking the tenant out, would set a node that runs the new part back until the next
+   * pass. Unsettled tenants are listed apart and runtime pushes leave them alone; the pass after
+   * the build plans them.
    */
   async runtimeSnapshot(settings: NodeSettings, atLeast?: number): Promise<NodeSnapshot> {
     // Two reads side by side, one round trip: the state (shared by every node a change wakes) and
@@ -169,6 +177,7 @@ export class NodeConfigPlanner {
     const heldHere = this.reloadHeld.get(settings.name);
     const snapshotOf = this.snapshots.forNode(settings);
     const tenants: TenantSnapshot[] = [];
+    const unsettled: TenantSnapshot[] = [];
     for (const t of served) {
       if (heldHere?.has(t.tenant.id) === true) {
         // Held for a listener the node cannot bind: the live process keeps the state it runs.
@@ -177,17 +186,22 @@ export class NodeConfigPlanner {
         continue;
       }
       const k = known.get(t.tenant.id);
-      if (k === undefined || k.goodHash === null) continue;
+      if (k === undefined || k.goodHash === null) {
+        // Never validated: refused, it is in no file; else its first validation may be in the next one.
+        if (k?.error == null) unsettled.push(snapshotOf(t));
+        continue;
+      }
       if (k.goodHash === this.memo.hash(t)) {
         tenants.push(snapshotOf(t));
         continue;
       }
       const good = goods.get(t.tenant.id)!;
-      const runtimeOnly =
-        k.error === null && this.memo.structure(t, settings.kind) === this.memo.structure(good, settings.kind);
-      tenants.push(snapshotOf(runtimeOnly ? t : good));
+      if (k.error !== null) tenants.push(snapshotOf(good));
+      else if (this.memo.structure(t, settings.kind) === this.memo.structure(good, settings.kind))
+        tenants.push(snapshotOf(t));
+      else unsettled.push(snapshotOf(t), snapshotOf(good));
     }
-    return { revision: state.revision, node: settings, tenants };
+    return { revision: state.revision, node: settings, tenants, ...(unsettled.length > 0 && { unsettled }) };
   }
 
   /**

@@ -198,6 +198,29 @@ describe('planning a push to an NGINX node', () => {
     });
   });
 
+  it('when a tenant is being validated, then its entries stay as the node holds them (whichever part it runs) while the others change', () => {
+    // b's new part renames its pool (t_b_rpc), and the node may run either: b is unsettled, not in the state.
+    const node = ModelNode.loaded(state(3));
+    const desired = state(6, {
+      upstreams: { t_a_web: upstream('a', 'web', [peer('m1', { weight: 5 })]) },
+      caps: { a: state(6).caps.a! },
+    });
+    const leftAlone = { upstreams: new Set(['t_b_api', 't_b_rpc']), caps: new Set(['b']) };
+    const plan = planNginxRuntime(desired, node.held(), { leftAlone });
+    expect(plan.changes).toEqual([{ entry: 'upstream', name: 't_a_web', action: 'change' }]);
+    expect(plan.push!.removed).toBeUndefined();
+    expect(plan.deferred).toEqual([]);
+    node.push(plan.push!);
+    expect(node.held().upstreams.t_b_api).toBeDefined();
+    expect(node.held().caps.b).toBeDefined();
+    // Not left alone, the same plan takes b out.
+    expect(planNginxRuntime(desired, node.held()).push!.removed).toEqual({
+      upstreams: ['t_b_api'],
+      caps: ['b'],
+      revision: 6,
+    });
+  });
+
   it('when the node holds an entry at a newer revision than this state, then it is left alone, changed or removed', () => {
     // Another replica, from a newer state, already pushed t_a_web changed and t_c_web added.
     const node = ModelNode.loaded(state(3));

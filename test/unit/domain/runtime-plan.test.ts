@@ -416,6 +416,32 @@ describe('structural differences wait for a reload', () => {
     ]);
   });
 
+  it('when a tenant is being validated (its part may or may not be the one running), then nothing of it is changed, removed or named as leaving, and its members keep their health', () => {
+    // What the node may run: the seed's c, or c's new part (a renamed pool, one member fewer, a new weight).
+    const before = seed().tenants.find((t) => t.id === 'c')!;
+    const after: TenantSnapshot = {
+      ...before,
+      vips: before.vips.map((v) => ({ ...v, defaultPool: 'shell' })),
+      pools: before.pools.map((p) => ({ ...p, name: 'shell', members: [{ ...p.members[0]!, weight: 5 }] })),
+    };
+    const others = seed().tenants.filter((t) => t.id !== 'c');
+    const snapshot: NodeSnapshot = { ...seed(), tenants: others, unsettled: [after, before] };
+    const p = plan(snapshot);
+    expect(p).toEqual({ commands: [], pendingReload: [], inProgress: [], notes: [], deferredCaps: [] });
+    const health = memberHealth(toHaproxyRuntime(snapshot), observedSeed).filter((h) => h.tenant === 'c');
+    expect(health.map((h) => `${h.pool}/${h.member} ${h.backend} ${h.status}`)).toEqual([
+      'ssh/ssh-1 be_c_ssh UP',
+      'ssh/ssh-2 be_c_ssh UP',
+    ]);
+    // The others' changes still go out in the same pass.
+    const weighted = withMembers(snapshot, 'a', 'web', (ms) => ms.map((m) => ({ ...m, weight: 7 })));
+    expect(lines(plan(weighted))).toEqual([
+      'set server be_a_web/web-1 weight 7',
+      'set server be_a_web/web-2 weight 7',
+      'set server be_a_web/web-3 weight 7',
+    ]);
+  });
+
   it('when only a health check changes, then nothing is planned at runtime', () => {
     const snapshot = withTenant(seed(), 'c', (t) => ({
       ...t,
