@@ -37,7 +37,16 @@ export interface Release {
   readonly manifest: ReleaseManifest | null;
 }
 
+/** The note `beginSwap` leaves: the symlink text to put back (null: no release was active), and what was swapped in. */
+interface SwapJournal {
+  readonly previous: string | null;
+  readonly release: string;
+  readonly at: string;
+}
+
 export const MANIFEST_FILE = '.switchyard-release.json';
+/** In the releases directory while a swapped-in release waits for the proxy's verdict on its reload. */
+export const SWAP_JOURNAL = '.swap-in-progress.json';
 const STAGING_PREFIX = '.staging-';
 const SCRATCH_PREFIX = '.validate-';
 
@@ -79,6 +88,7 @@ export class AgentStore {
       if (entry.startsWith(STAGING_PREFIX) || entry.startsWith(SCRATCH_PREFIX))
         await rm(join(this.releasesDir, entry), { recursive: true, force: true });
     }
+    await this.undoInterruptedSwap();
     const stat = await lstat(this.configDir).catch(notFound);
     if (stat === null || stat.isSymbolicLink()) return;
     if (!stat.isDirectory()) throw new Error(`${this.configDir} is neither a directory nor a symlink: move it away`);
@@ -89,6 +99,49 @@ export class AgentStore {
       { configDir: this.configDir, release: name },
       'adopted the existing directory as a release; configDir is now a symlink the agent manages',
     );
+  }
+
+  /**
+   * Notes, before swapping in a release whose reload decides whether it stays, the release to put
+   * back (`previous`). Until `endSwap`, an agent that dies leaves the note, and the next one puts
+   * `previous` back at start (`init`) rather than take files the proxy may have refused for what runs.
+   */
+  async beginSwap(previous: Release | null, release: string): Promise<void> {
+    const journal: SwapJournal = { previous: previous?.link ?? null, release, at: new Date().toISOString() };
+    await writeFileIn(this.releasesDir, SWAP_JOURNAL, `${JSON.stringify(journal)}\n`);
+    await syncDir(this.releasesDir);
+  }
+
+  /** The proxy's verdict is in (and a refused release was put back): nothing to undo at the next start. */
+  async endSwap(): Promise<void> {
+    await rm(join(this.releasesDir, SWAP_JOURNAL), { force: true });
+    await syncDir(this.releasesDir);
+  }
+
+  /**
+   * What a crash between a swap and the proxy's verdict left: configDir on a release the proxy may
+   * have refused (it then still serves the previous one) or loaded. Putting the previous release
+   * back is right either way: the agent's first poll then finds the control plane's config differs
+   * from it and applies it again, reloading the proxy onto files it has now judged.
+   */
+  private async undoInterruptedSwap(): Promise<void> {
+    const path = join(this.releasesDir, SWAP_JOURNAL);
+    const text = await readFile(path, 'utf8').catch(notFound);
+    if (text === null) return;
+    let journal: SwapJournal | null = null;
+    try {
+      journal = JSON.parse(text) as SwapJournal;
+    } catch {
+      // Cut short while written: the swap it announced never began.
+    }
+    if (journal !== null) {
+      await this.activate(journal.previous);
+      this.logger.warn(
+        { release: journal.release, since: journal.at, restored: journal.previous },
+        "the last agent stopped between swapping in a release and the proxy's verdict on its reload: the previous release is active again, and the control plane's config is applied anew",
+      );
+    }
+    await this.endSwap();
   }
 
   /** Gives the config directory up for another agent (when this one stops). */

@@ -233,6 +233,8 @@ export class Agent {
         reload: decision.action === 'reload',
       });
       release = await store.commit(staged, name);
+      // Until the proxy's verdict, a note says which release to put back should the agent die.
+      if (decision.action === 'reload') await store.beginSwap(current, name);
       await store.activate(store.linkTo(name));
       swapped = true;
       if (decision.action === 'reload') {
@@ -242,6 +244,7 @@ export class Agent {
         if (!reloaded.ok) {
           await store.activate(current?.link ?? null);
           swapped = false;
+          await store.endSwap();
           const kept = await store.keepFailed(release, name);
           // The check skipped before the reload names the cause now, when it is in the files.
           if (!checkFirst) verdict = await validator.validate(config.files, store.configDir, store.scratchDir());
@@ -264,6 +267,7 @@ export class Agent {
           );
           return { status: 'failed', release: kept, message, ...(failedListeners.length > 0 && { failedListeners }) };
         }
+        await store.endSwap();
         this.versionCache = null;
         lap('total', started);
         log.info({ reason: decision.reason, detail: reloaded.detail, ms }, 'applied and reloaded');
@@ -275,12 +279,17 @@ export class Agent {
       await this.prune(name, current);
       return { status: 'applied', release: name, reloaded: decision.action === 'reload' };
     } catch (error) {
-      if (swapped)
-        await store
-          .activate(current?.link ?? null)
-          .catch((err: unknown) =>
-            log.fatal({ err }, 'could not restore the previous release: check configDir by hand'),
-          );
+      const restored =
+        !swapped ||
+        (await store.activate(current?.link ?? null).then(
+          () => true,
+          (err: unknown) => {
+            log.fatal({ err }, 'could not restore the previous release: check configDir by hand');
+            return false;
+          },
+        ));
+      // Unrestored, the note stays: the next start puts the previous release back.
+      if (restored) await store.endSwap().catch(() => undefined);
       const kept = release === null ? null : await store.keepFailed(release, name).catch(() => release);
       log.error({ err: error, kept }, 'could not apply the new files; the previous release stays active');
       return {

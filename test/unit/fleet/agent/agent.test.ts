@@ -91,6 +91,8 @@ class FakeProxy implements ProxyReloader, ProxyValidator {
   reloads = 0;
   reject: string | null = null;
   refuseReload: string | null = null;
+  /** The next reload never answers, and the agent asking is taken for dead (its lock goes): a crash mid-reload. */
+  dieInReload: (() => void) | null = null;
   validations = 0;
   async validate(): Promise<Result> {
     this.validations += 1;
@@ -102,6 +104,11 @@ class FakeProxy implements ProxyReloader, ProxyValidator {
   async prepare(): Promise<void> {}
   async reload(): Promise<ReloadOutcome> {
     this.reloads += 1;
+    if (this.dieInReload !== null) {
+      this.dieInReload();
+      this.dieInReload = null;
+      return new Promise<never>(() => undefined);
+    }
     return this.refuseReload === null
       ? { ok: true, detail: 'new worker 2' }
       : { ok: false, message: this.refuseReload };
@@ -400,6 +407,33 @@ describe('the agent loop', () => {
     void startAgent();
     await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'announced' }).toBe(2);
     expect(existsSync(staging)).toBe(false);
+  });
+
+  it('when the agent dies between swapping in a release and the verdict on its reload, the next one puts the previous release back and applies the config again with a reload', async () => {
+    proxy.up = true;
+    void startAgent();
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'first apply' }).toBe(1);
+    const active = readlinkSync(configDir);
+    const journal = join(`${configDir}.releases`, '.swap-in-progress.json');
+    let duringReload: { link: string; journal: boolean } | null = null;
+    proxy.dieInReload = () => {
+      duringReload = { link: readlinkSync(configDir), journal: existsSync(journal) };
+      rmSync(join(`${configDir}.releases`, '.agent.lock')); // its process is gone
+    };
+    const structural = version(2, '/ready');
+    cp.publish(structural);
+    await expect.poll(() => duringReload, { ...WAIT, message: 'the reload under way' }).not.toBeNull();
+    expect(duringReload!.link).not.toBe(active);
+    expect(duringReload!.journal).toBe(true);
+
+    // The next agent: the swapped-in release is not what the proxy was proven to run.
+    void startAgent();
+    await expect.poll(() => cp.outcomes().length, { ...WAIT, message: 'applied again' }).toBe(2);
+    expect(cp.outcomes()[1]).toMatchObject({ event: 'applied', contentHash: structural.contentHash, reloaded: true });
+    expect(proxy.reloads).toBe(3);
+    expect(readlinkSync(configDir)).not.toBe(active);
+    expect(onDisk('haproxy.cfg')).toContain('GET /ready');
+    expect(existsSync(journal)).toBe(false);
   });
 
   it('adopts a directory that was there before the agent', async () => {
