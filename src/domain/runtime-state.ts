@@ -22,7 +22,6 @@ export interface DesiredRuntime {
  * under any of the names it may have had: the backends say whose members they hold, for health.
  */
 export interface LeftAlone {
-  readonly tenants: ReadonlySet<string>;
   readonly frontends: ReadonlySet<string>;
   readonly backends: readonly DesiredBackend[];
   readonly mapKeys: ReadonlySet<string>;

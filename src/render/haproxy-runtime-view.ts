@@ -49,18 +49,16 @@ export function toHaproxyRuntime(snapshot: NodeSnapshot, scope?: ReadonlySet<str
 
 /** The names unsettled tenants' parts may have on the node, under each state listed (current first). */
 function leftAlone(unsettled: readonly TenantSnapshot[], configDir: string): LeftAlone {
-  const tenants = new Set<string>();
   const frontends = new Set<string>();
   const backends = new Map<string, DesiredBackend>();
   const mapKeys = new Set<string>();
   for (const t of unsettled) {
     const part = tenantRuntime(t, configDir);
-    tenants.add(t.id);
     for (const f of part.frontends) frontends.add(f.name);
     for (const b of part.backends) if (!backends.has(b.name)) backends.set(b.name, b);
     for (const [key] of part.caps) mapKeys.add(key);
   }
-  return { tenants, frontends, backends: [...backends.values()], mapKeys };
+  return { frontends, backends: [...backends.values()], mapKeys };
 }
 
 /** What a tenant's runtime part names on a node: what a pass scoped to the tenant reads. */
