@@ -635,14 +635,14 @@ export class NodeReconciler {
   private async saveNginxHealth(
     node: string,
     address: { host: string; port: number },
-    desired: NginxRuntimeState,
+    watched: () => NginxRuntimeState,
   ): Promise<void> {
     const now = Date.now();
     if (now - this.nginxHealthAt < (this.options.nginxHealthIntervalMs ?? NGINX_HEALTH_INTERVAL_MS)) return;
     this.nginxHealthAt = now;
     let entries: MemberHealth[];
     try {
-      entries = nginxMemberHealth(desired, await this.deps.nginx!.channel(node, address).stats());
+      entries = nginxMemberHealth(watched(), await this.deps.nginx!.channel(node, address).stats());
       this.nginxHealthError = null;
     } catch (error) {
       // The push went through; health waits for the next read. Said once, not on every pass.

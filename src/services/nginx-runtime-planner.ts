@@ -14,8 +14,8 @@ export type NginxObservation =
 /** One NGINX node's runtime picture: what it should hold, what it holds, and the push between. */
 export interface NginxNodeRuntime {
   readonly desired: NginxRuntimeState;
-  /** What member health is read against: `desired` and the tenants it leaves alone (NodeSnapshot.unsettled). */
-  readonly watched: NginxRuntimeState;
+  /** What member health is read against: `desired` and the tenants it leaves alone (NodeSnapshot.unsettled); made when asked. */
+  watched(): NginxRuntimeState;
   readonly observation: NginxObservation;
   /** Null when the node could not be read. */
   readonly plan: NginxRuntimePlan | null;
@@ -70,7 +70,7 @@ export class NginxRuntimePlanner {
     const unsettled = snapshot.unsettled ?? [];
     return {
       desired,
-      watched:
+      watched: () =>
         unsettled.length === 0
           ? desired
           : toNginxRuntime({ ...snapshot, tenants: [...unsettled, ...snapshot.tenants] }),
