@@ -118,4 +118,24 @@ describe('the desired state kept in memory', () => {
     await cache.get(revisionNow, await revisionNow());
     expect(cache.reads).toEqual(before);
   });
+  it('reads whole every ten minutes in the background: the read asked for takes the changes, and what lands still equals a whole read, with writes made meanwhile and unchanged tenants kept', async () => {
+    let now = 0;
+    const clocked = new DesiredStateCache(app.database.handle.db, new TenantMemo(), () => now);
+    const first = await clocked.get(revisionNow);
+    expect(clocked.reads).toEqual({ whole: 1, changes: 0 });
+    now = 10 * 60_000;
+    await ok('PATCH', '/v1/tenants/b/pools/web/members/m1', { weight: 7 });
+    const second = await clocked.get(revisionNow);
+    expect(clocked.reads).toEqual({ whole: 2, changes: 1 }); // the whole one beside it
+    expect(plain(second)).toEqual(plain(await loadDesiredState(app.database.handle.db)));
+    await ok('PATCH', '/v1/tenants/c/pools/web/members/m1', { weight: 9 });
+    await clocked.refreshed();
+    const third = await clocked.get(revisionNow);
+    expect(plain(third)).toEqual(plain(await loadDesiredState(app.database.handle.db)));
+    expect(third.tenants.find((t) => t.tenant.id === 'a')).toBe(first.tenants.find((t) => t.tenant.id === 'a'));
+    // The next safety net is due ten minutes after this one began.
+    await ok('PATCH', '/v1/tenants/c/pools/web/members/m1', { weight: 11 });
+    await clocked.get(revisionNow);
+    expect(clocked.reads.whole).toBe(2);
+  });
 });
