@@ -267,8 +267,19 @@ describe('balancing', () => {
 
   it('answers 503 when nothing can take the request, and when the node holds no entry for the upstream', async () => {
     await set('t_acme_ops', upstream('ops', 'roundrobin', [peer('a', { admin: 'maint' }), peer('b', { weight: 0 })]));
-    expect((await get('/ops')).status).toBe(503);
-    expect((await get('/none')).status).toBe(503);
+    for (const path of ['/ops', '/none']) {
+      const answer = await get(path);
+      expect(answer.status).toBe(503);
+      // HAProxy's body, whole (nginx had picked its 502 page before the status became 503).
+      expect(answer.body).toBe(
+        '<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n',
+      );
+      expect(answer.headers).toMatchObject({
+        'content-length': String(Buffer.byteLength(answer.body)),
+        'content-type': 'text/html',
+        'cache-control': 'no-cache',
+      });
+    }
   });
 });
 

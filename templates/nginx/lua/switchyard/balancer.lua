@@ -34,6 +34,9 @@ local M = {}
 -- is either a 500 or, for NGX_DECLINED, a retry loop.
 local NGX_BUSY = -3
 
+--- The body of that 503: HAProxy's, so a client sees the same answer from either kind of node.
+local UNAVAILABLE_BODY = "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"
+
 local health
 do
   local ok, mod = pcall(require, "switchyard.health")
@@ -284,6 +287,12 @@ end
 --- the client can have it all; the leastconn count is given back now rather than in the log phase,
 --- which runs after the client may already have sent its next request to another worker.
 function M.body_filter()
+  local ctx = ngx.ctx
+  if ctx.sy_unavailable then
+    -- nginx chose its 502 page before header_filter() made the answer a 503: the body says so too.
+    ngx.arg[1] = ctx.sy_body_sent and "" or UNAVAILABLE_BODY
+    ctx.sy_body_sent = true
+  end
   if ngx.arg[2] then
     M.release()
   end
@@ -296,6 +305,10 @@ function M.header_filter()
   local ctx = ngx.ctx
   if ctx.sy_unavailable then
     ngx.status = ngx.HTTP_SERVICE_UNAVAILABLE
+    -- body_filter() sends UNAVAILABLE_BODY in place of nginx's 502 page.
+    ngx.header.content_length = #UNAVAILABLE_BODY
+    ngx.header.content_type = "text/html"
+    ngx.header["Cache-Control"] = "no-cache"
     return
   end
   local name, value = ctx.sy_cookie_name, ctx.sy_peer_cookie
