@@ -2,14 +2,22 @@ import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { findNode } from '../../src/db/node-repository.js';
 import { validateHaproxy } from '../../src/render/validate-haproxy.js';
 import { validateNginx } from '../../src/render/validate-nginx.js';
+import { nodeSettingsOf } from '../../src/services/config/node-settings.js';
 import { startTestApp, type Caller, type TestApp } from '../support/app.js';
 import { makeCert } from '../support/certs.js';
 import { currentRevision } from '../support/fixture.js';
 
 let app: TestApp;
 let agent: Caller;
+
+/** What the reconciler would push to the node's Runtime API now. */
+async function runtimeSnapshot(node: string) {
+  const found = (await findNode(app.database.handle.db, node))!;
+  return app.cp.services.configs.runtimeSnapshot(nodeSettingsOf(found));
+}
 const haproxyDir = join(tmpdir(), `sy-node-${randomUUID()}`);
 const nginxDir = join(tmpdir(), `sy-node-${randomUUID()}`);
 
@@ -176,6 +184,11 @@ describe('per-tenant blast radius', () => {
         .join('\n');
     expect(bPart(cfg)).toBe(bPart(goodCfg));
     expect(await validateHaproxy(after.body.files, haproxyDir)).toMatchObject({ ok: true });
+    // Runtime pushes hold b where its files do (its last good part), not left alone as if unsettled.
+    const runtime = await runtimeSnapshot('edge-1');
+    expect(runtime.unsettled).toBeUndefined();
+    const b = runtime.tenants.find((t) => t.id === 'b')!;
+    expect(b.vips.find((v) => v.name === 'shop')!.timeouts.clientMs).not.toBe(12345);
 
     // Later builds line b up unchanged with the build before; it never validated at this state, so
     // they hold it still.
@@ -207,6 +220,10 @@ describe('per-tenant blast radius', () => {
     expect(res.body.files['haproxy.cfg']).not.toContain('fe_c_tls');
     expect(res.body.heldTenants.find((h: any) => h.tenant === 'c')).toMatchObject({ servingRevision: null });
     expect(await validateHaproxy(res.body.files, haproxyDir)).toMatchObject({ ok: true });
+    // Refused, c is in no file: runtime pushes leave it out too, rather than waiting on it as unsettled.
+    const runtime = await runtimeSnapshot('edge-1');
+    expect(runtime.tenants.map((t) => t.id)).not.toContain('c');
+    expect(runtime.unsettled).toBeUndefined();
   });
 });
 
