@@ -77,11 +77,6 @@ export class DesiredStateCache {
     return entry.state;
   }
 
-  /** Forgets the kept state: the next read is whole (the database may have been replaced under us). */
-  reset(): void {
-    this.held = null;
-  }
-
   private async read(): Promise<DesiredState> {
     const before = this.held;
     if (before === null) return this.readWhole(null);
