@@ -41,10 +41,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort, httpMember, runtimeCommand, type Closable } from '../test/integration/haproxy-render-support.js';
 import { npmStartCommand } from './start-command.js';
-import { round, scratchDatabase } from './support.js';
+import { REPO, round, scratchDatabase } from './support.js';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 10_000);
 const STEP = Number(process.env.BENCH_STEP ?? 1_000);
@@ -68,7 +67,6 @@ const PROGRESS_EVERY = 250;
 /** Small, so caps are not 1 request/s: 100 req/s and 156 connections per tenant. */
 const RESERVATION = { vcpu: 0.01, memoryMb: 16 };
 const MEMBER_HOSTS = ['127.0.7.1', '127.0.7.2', '127.0.7.3', '127.0.7.4'];
-const REPO = fileURLToPath(new URL('..', import.meta.url));
 
 if (!Number.isInteger(TENANTS) || TENANTS < 1 || !Number.isInteger(STEP) || STEP < 1 || STEP > TENANTS) {
   throw new Error(

@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const REPO = fileURLToPath(new URL('..', import.meta.url));
+import { REPO } from './support.js';
 
 /**
  * `npm start`'s command line, as package.json has it, split the way the shell runs it: the

@@ -1,8 +1,12 @@
 import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 
 const run = promisify(execFile);
+
+/** The repository's root, where the benchmarks find package.json, bin/ and the control plane to start. */
+export const REPO = fileURLToPath(new URL('..', import.meta.url));
 
 export const ADMIN_URL = process.env.SWITCHYARD_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
